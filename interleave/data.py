@@ -1,0 +1,248 @@
+"""Records to batches: the dataset checker and the LightningDataModule.
+
+`python -m interleave.data check FILE` lists every problem of a dataset with file:line and
+reason before a long job. The data module runs the same checks at set-up: with
+`on_bad_record: error` it stops with the full list, with `skip` it writes the rejects with their
+reasons to `rejects.jsonl` in the run folder and logs how many there were.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from collections import Counter
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Literal
+
+import lightning as L
+import torch
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+from torch.utils.data import DataLoader, Dataset
+
+from interleave.audio import load_fbank
+from interleave.collate import Collator
+from interleave.errors import AudioError, InterleaveError, RecordError
+from interleave.prompts import ALPACA_SHORT, ALPACA_SHORT_INPUT, PromptTemplate, count_placeholders
+from interleave.records import Problem, Record, read_records, resolve_audio
+
+
+class DataError(InterleaveError):
+    """A dataset has bad records; the message lists every one of them."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  {p}" for p in problems)
+        super().__init__(
+            f"{len(problems)} bad record(s); fix them, or set data.on_bad_record=skip to train without them:\n{lines}"
+        )
+
+
+def check_records(
+    records: list[Record],
+    audio_root: str | Path | None,
+    collator: Collator | None = None,
+    decode: bool = False,
+) -> list[Problem]:
+    """Problems of parsed records: placeholder count, missing or (with `decode`) unreadable
+    audio, and (with a collator) a prompt that cannot fit `max_length`."""
+    problems = []
+    for record in records:
+        where = record.describe()
+        if collator is not None:
+            try:
+                collator.encode(record)
+            except RecordError as err:
+                problems.append(Problem(where, err.reason))
+                continue
+        elif (n := count_placeholders(record.instruction + record.input)) > 1:
+            problems.append(Problem(where, f"prompt has {n} [AUDIO] placeholders; at most 1 is allowed"))
+            continue
+        path = resolve_audio(record, audio_root)
+        if not path.is_file():
+            problems.append(Problem(where, f"audio file not found: {path}"))
+        elif decode:
+            try:
+                load_fbank(path)
+            except AudioError as err:
+                problems.append(Problem(where, f"unreadable audio: {err.reason} ({path})"))
+    return problems
+
+
+def load_checked(
+    path: str | Path, audio_root: str | Path | None, collator: Collator | None, decode: bool = False
+) -> tuple[list[Record], list[Problem]]:
+    """Read a record file and check it: (good records, problems). `audio_root` defaults to the file's folder."""
+    root = Path(audio_root) if audio_root is not None else Path(path).parent
+    records, problems = read_records(path)
+    record_problems = check_records(records, root, collator, decode)
+    bad = {p.where for p in record_problems}
+    return [r for r in records if r.describe() not in bad], problems + record_problems
+
+
+class AudioRecords(Dataset):
+    """Records with their audio: each item is {"record": Record, "audio": fbank [1024, 128]}."""
+
+    def __init__(self, records: list[Record], audio_root: str | Path) -> None:
+        self.records = records
+        self.audio_root = Path(audio_root)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        record = self.records[index]
+        return {"record": record, "audio": load_fbank(resolve_audio(record, self.audio_root))}
+
+
+class InterleavedDataModule(L.LightningDataModule):
+    """Training and validation records (JSONL contract or OpenAQA JSON) to collated batches.
+
+    The tokenizer comes from the LightningModule (`model.tokenizer`) at set-up, so data and model
+    never disagree on it; assign `datamodule.tokenizer` to use the module on its own.
+    Relative audio paths resolve against `audio_root`, by default the record file's folder.
+    """
+
+    def __init__(
+        self,
+        train_file: str | None = None,
+        val_file: str | None = None,
+        audio_root: str | None = None,
+        val_fraction: float = 0.0,
+        batch_size: int = 4,
+        eval_batch_size: int | None = None,
+        num_workers: int = 0,
+        max_length: int = 512,
+        train_on_prompt: bool = False,
+        prompt_template: str = ALPACA_SHORT,
+        prompt_template_input: str = ALPACA_SHORT_INPUT,
+        on_bad_record: Literal["error", "skip"] = "error",
+        check_audio_decode: bool = False,
+        synthesize_demo: bool = False,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.tokenizer: Any = None
+        self.template = PromptTemplate(prompt_template, prompt_template_input)
+        self.train_set: AudioRecords | None = None
+        self.val_set: AudioRecords | None = None
+        self.rejected: list[Problem] = []
+
+    def prepare_data(self) -> None:
+        if self.hparams.synthesize_demo and self.hparams.train_file:
+            from interleave.demo import ensure_demo_data
+
+            ensure_demo_data(Path(self.hparams.train_file).parent)
+
+    def collator(self, **kwargs: Any) -> Collator:
+        return Collator(
+            self.tokenizer,
+            self.template,
+            max_length=self.hparams.max_length,
+            train_on_prompt=self.hparams.train_on_prompt,
+            **kwargs,
+        )
+
+    def _root(self, path: str) -> Path:
+        return Path(self.hparams.audio_root) if self.hparams.audio_root else Path(path).parent
+
+    def _load(self, path: str) -> list[Record]:
+        records, problems = load_checked(path, self._root(path), self.collator(), self.hparams.check_audio_decode)
+        if problems:
+            if self.hparams.on_bad_record == "error":
+                raise DataError(problems)
+            self.rejected.extend(problems)
+        return records
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.tokenizer is None:
+            self.tokenizer = self.trainer.lightning_module.tokenizer
+        self.rejected = []
+        hp = self.hparams
+        train: list[Record] = []
+        val: list[Record] = []
+        if hp.train_file and stage in (None, "fit"):
+            train = self._load(hp.train_file)
+        if hp.val_file:
+            val = self._load(hp.val_file)
+        elif hp.val_fraction > 0 and train:
+            train = list(train)
+            random.Random(hp.seed).shuffle(train)
+            n_val = max(1, round(len(train) * hp.val_fraction))
+            val, train = train[:n_val], train[n_val:]
+        if hp.train_file and stage in (None, "fit"):
+            self.train_set = AudioRecords(train, self._root(hp.train_file))
+        if val:
+            self.val_set = AudioRecords(val, self._root(hp.val_file or hp.train_file))
+        if self.rejected:
+            self._write_rejects()
+
+    def _write_rejects(self) -> None:
+        folder = Path(self.trainer.log_dir) if self.trainer is not None and self.trainer.log_dir else Path.cwd()
+        folder.mkdir(parents=True, exist_ok=True)
+        out = folder / "rejects.jsonl"
+        with out.open("w", encoding="utf-8") as f:
+            for problem in self.rejected:
+                f.write(json.dumps(asdict(problem)) + "\n")
+        rank_zero_warn(f"skipped {len(self.rejected)} bad record(s); reasons in {out}")
+        if self.trainer is not None and self.trainer.logger is not None:
+            self.trainer.logger.log_metrics({"data/rejected_records": len(self.rejected)}, step=0)
+
+    def _loader(self, dataset: Dataset | None, shuffle: bool, batch_size: int, collator: Collator) -> DataLoader:
+        if dataset is None:
+            return []  # Lightning treats an empty list as "no batches"
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            num_workers=self.hparams.num_workers,
+            collate_fn=collator,
+            persistent_workers=self.hparams.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, True, self.hparams.batch_size, self.collator(padding_side="right"))
+
+    def val_dataloader(self) -> DataLoader:
+        size = self.hparams.eval_batch_size or self.hparams.batch_size
+        return self._loader(self.val_set, False, size, self.collator(padding_side="right", with_prompt_batch=True))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m interleave.data", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    check = sub.add_parser("check", help="list every problem of a record file (JSONL or OpenAQA JSON)")
+    check.add_argument("file", type=Path)
+    check.add_argument("--audio-root", type=Path, default=None, help="folder relative audio paths start from (default: the file's folder)")
+    check.add_argument("--decode", action="store_true", help="also decode every audio file")
+    check.add_argument("--tokenizer", default="builtin:smollm2-135m-instruct", help="LLM spec whose tokenizer measures lengths; 'none' skips the length check")
+    check.add_argument("--max-length", type=int, default=512)
+    args = parser.parse_args(argv)
+
+    try:
+        collator = None
+        if args.tokenizer != "none":
+            from interleave.llm import load_tokenizer
+
+            collator = Collator(load_tokenizer(args.tokenizer), max_length=args.max_length)
+        records, problems = load_checked(args.file, args.audio_root, collator, args.decode)
+    except InterleaveError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for problem in problems:
+        print(problem)
+    total = len(records) + len(problems)
+    reasons = Counter(p.reason.split(":")[0] for p in problems)
+    print(f"{args.file}: {total} record(s), {len(records)} good, {len(problems)} bad")
+    for reason, count in reasons.most_common():
+        print(f"  {count:6d}  {reason}")
+    if collator is None:
+        print("  (lengths not checked: --tokenizer none)")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

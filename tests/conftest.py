@@ -1,0 +1,108 @@
+"""Tiny, offline fixtures: a byte-level BPE tokenizer trained in milliseconds, a random-weight
+LLaMA config, a tiny encoder, and small audio/record files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+CORPUS = [
+    "### Instruction:\nWhat sound is this?\n\n### Response:\nLabels: Siren",
+    "Is the sound a type of vehicle? Yes, it is. No, it is not.",
+    "Can you list the labels based on this audio file? Labels: Drum; Tick; Sine wave; White noise",
+    "Listen and name the sound. Beep, bleep. Dial tone. Whistle. Heart sounds, heartbeat. Buzz.",
+    "### Input:\nthe quick brown fox jumps over the lazy dog 0123456789",
+]
+
+TINY_LLAMA = dict(
+    hidden_size=64,
+    intermediate_size=128,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=512,
+)
+TINY_ENCODER = {"embed_dim": 32, "depth": 1, "shared_depth": 1, "num_heads": 4, "mlp_ratio": 1.0}
+
+
+def build_tokenizer(add_bos: bool = True):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400, special_tokens=["<pad>", "<s>", "</s>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    tok.train_from_iterator(CORPUS * 4, trainer)
+    if add_bos:
+        tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    return build_tokenizer(add_bos=True)
+
+
+@pytest.fixture(scope="session")
+def tokenizer_dir(tmp_path_factory, tokenizer) -> Path:
+    path = tmp_path_factory.mktemp("tokenizer")
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_config(tokenizer) -> dict:
+    return {**TINY_LLAMA, "vocab_size": len(tokenizer), "bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 0}
+
+
+@pytest.fixture()
+def tiny_model_kwargs(tokenizer_dir, tiny_llama_config) -> dict:
+    return dict(
+        llm=None,
+        llm_config=tiny_llama_config,
+        tokenizer=str(tokenizer_dir),
+        encoder="tiny",
+        encoder_kwargs=TINY_ENCODER,
+        lora_r=4,
+        lora_alpha=8,
+        learning_rate=1e-2,
+        warmup_steps=1,
+        val_max_new_tokens=4,
+    )
+
+
+def write_clip(path: Path, seconds: float = 1.0, sr: int = 16000, freq: float = 440.0, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    wave = 0.3 * np.sin(2 * np.pi * freq * t) + 0.01 * rng.standard_normal(t.shape)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, wave.astype(np.float32), sr)
+    return path
+
+
+def write_jsonl(path: Path, rows: list) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture()
+def small_dataset(tmp_path) -> Path:
+    """A folder with 6 clips of 2 'classes' and train/val JSONL in both layouts."""
+    rows = []
+    for i in range(6):
+        label, freq = ("Sine wave", 440.0) if i % 2 == 0 else ("Siren", 1500.0)
+        write_clip(tmp_path / "audio" / f"c{i}.wav", freq=freq, seed=i)
+        instruction = "What sound is [AUDIO]?" if i % 3 else "What sound is this?"
+        rows.append({"id": f"r{i}", "audio": f"audio/c{i}.wav", "instruction": instruction,
+                     "output": f"Labels: {label}", "task": "cla_label", "dataset": "test"})
+    write_jsonl(tmp_path / "train.jsonl", rows[:4])
+    write_jsonl(tmp_path / "val.jsonl", rows[4:])
+    return tmp_path

@@ -1,0 +1,149 @@
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from interleave import NUM_AUDIO_TOKENS
+from interleave.data import DataError, InterleavedDataModule, main as data_main
+from interleave.records import read_records
+from tests.conftest import write_clip, write_jsonl
+
+
+def good(i: int, instruction: str = "What is [AUDIO]?") -> dict:
+    return {"id": f"g{i}", "audio": f"audio/g{i}.wav", "instruction": instruction, "output": "Labels: Siren"}
+
+
+def test_reads_jsonl_contract_and_keeps_extra_fields(small_dataset):
+    path = write_jsonl(small_dataset / "x.jsonl", [{**good(0), "input": "", "task": "t", "dataset": "d", "original_instruction": "o"}])
+    (records, problems) = read_records(path)
+    assert problems == []
+    r = records[0]
+    assert (r.id, r.audio, r.task, r.dataset, r.where) == ("g0", "audio/g0.wav", "t", "d", f"{path}:1")
+    assert r.extra == {"original_instruction": "o"}
+
+
+def test_openaqa_json_goes_through_the_adapter(tmp_path):
+    items = [
+        {"instruction": "What is the sound?", "input": "", "output": "Labels: Siren", "audio_id": "/data/a.wav",
+         "dataset": "as_strong_train", "task": "cla_label"},
+        {"instruction": "Describe it.", "output": "A car.", "audio_id": "b.flac", "dataset": "as_strong_train", "task": "open-ended question", "id": "q7"},
+        {"instruction": 5, "output": "x", "audio_id": "c.wav"},
+    ]
+    path = tmp_path / "openaqa.json"
+    path.write_text(json.dumps(items))
+    records, problems = read_records(path)
+    assert [r.audio for r in records] == ["/data/a.wav", "b.flac"]
+    assert records[0].id == f"{path}[0]" and records[1].id == "q7"
+    assert records[0].task == "cla_label" and records[1].dataset == "as_strong_train"
+    assert [str(p) for p in problems] == [f"{path}[2]: field 'instruction' must be a string, got int"]
+
+
+BAD_KINDS = {
+    2: "malformed JSON",
+    3: "missing field 'audio'",
+    4: "2 [AUDIO] placeholders",
+    5: "audio file not found",
+    6: "leaving no room for the answer",
+    7: "duplicate id 'g0'",
+    8: "unreadable audio",
+    9: "field 'output' must be a string",
+}
+
+
+def bad_file(root: Path) -> Path:
+    for i in (0, 8):
+        write_clip(root / "audio" / f"g{i}.wav")
+    (root / "audio" / "g8.wav").write_bytes(b"not audio at all")  # exists but undecodable
+    rows = [
+        good(0),
+        '{"id": "broken", "audio": ',
+        {"id": "g2", "instruction": "What is [AUDIO]?", "output": "x"},
+        good(3, "Is [AUDIO] like [AUDIO]?"),
+        good(4),
+        good(0, "Is [AUDIO] " + "very " * 400 + "long?") | {"id": "g5"},
+        good(0),
+        good(8),
+        good(0) | {"id": "g9", "output": 3},
+    ]
+    (root / "audio" / "g5.wav").write_bytes((root / "audio" / "g0.wav").read_bytes())
+    return write_jsonl(root / "bad.jsonl", rows)
+
+
+def test_checker_reports_every_bad_kind_with_file_and_line(tmp_path, capsys, tokenizer_dir):
+    path = bad_file(tmp_path)
+    code = data_main(["check", str(path), "--decode", "--tokenizer", str(tokenizer_dir), "--max-length", "128"])
+    out = capsys.readouterr().out
+    assert code == 1
+    for line, reason in BAD_KINDS.items():
+        assert any(l.startswith(f"{path}:{line}") and reason in l for l in out.splitlines()), (line, reason, out)
+    assert f"{path}: 9 record(s), 1 good, 8 bad" in out
+
+
+def test_checker_passes_a_clean_file_and_without_decode_misses_only_decoding(tmp_path, capsys, tokenizer_dir):
+    write_clip(tmp_path / "audio" / "g0.wav")
+    path = write_jsonl(tmp_path / "ok.jsonl", [good(0)])
+    assert data_main(["check", str(path), "--tokenizer", str(tokenizer_dir)]) == 0
+    assert "1 record(s), 1 good, 0 bad" in capsys.readouterr().out
+    bad = bad_file(tmp_path / "b")
+    data_main(["check", str(bad), "--tokenizer", "none"])
+    out = capsys.readouterr().out
+    assert "unreadable audio" not in out and "lengths not checked" in out and "6 bad" in out  # neither decoding nor length checked
+
+
+def test_checker_missing_file_is_a_clear_error(tmp_path, capsys):
+    assert data_main(["check", str(tmp_path / "nope.jsonl"), "--tokenizer", "none"]) == 1
+    assert "cannot read file" in capsys.readouterr().out
+
+
+def dm_for(path: Path, tokenizer, **kw) -> InterleavedDataModule:
+    dm = InterleavedDataModule(train_file=str(path), batch_size=2, max_length=128, **kw)
+    dm.tokenizer = tokenizer
+    return dm
+
+
+def test_datamodule_batches(small_dataset, tokenizer):
+    dm = InterleavedDataModule(train_file=str(small_dataset / "train.jsonl"), val_file=str(small_dataset / "val.jsonl"), batch_size=2)
+    dm.tokenizer = tokenizer
+    dm.setup("fit")
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["audio"].shape == (2, 1024, 128)
+    assert batch["audio_mask"].sum(dim=1).tolist() == [NUM_AUDIO_TOKENS] * 2
+    val = next(iter(dm.val_dataloader()))
+    assert "prompt_input_ids" in val and len(val["references"]) == 2
+    assert len(dm.train_set) == 4 and len(dm.val_set) == 2
+
+
+def test_datamodule_val_fraction_split_is_seeded(small_dataset, tokenizer):
+    ids = []
+    for _ in range(2):
+        dm = dm_for(small_dataset / "train.jsonl", tokenizer, val_fraction=0.25)
+        dm.setup("fit")
+        ids.append(([r.id for r in dm.train_set.records], [r.id for r in dm.val_set.records]))
+    assert ids[0] == ids[1] and len(ids[0][1]) == 1 and len(ids[0][0]) == 3
+
+
+def test_datamodule_error_mode_stops_with_the_full_list(tmp_path, tokenizer):
+    dm = dm_for(bad_file(tmp_path), tokenizer, check_audio_decode=True)
+    with pytest.raises(DataError) as err:
+        dm.setup("fit")
+    assert len(err.value.problems) == 8
+    assert all(f"bad.jsonl:{line}" in str(err.value) for line in BAD_KINDS)
+
+
+def test_datamodule_skip_mode_writes_rejects(tmp_path, tokenizer, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    dm = dm_for(bad_file(tmp_path), tokenizer, on_bad_record="skip", check_audio_decode=True)
+    with pytest.warns(UserWarning, match="skipped 8 bad record"):
+        dm.setup("fit")
+    assert [r.id for r in dm.train_set.records] == ["g0"]
+    rejects = [json.loads(l) for l in (tmp_path / "rejects.jsonl").read_text().splitlines()]
+    assert len(rejects) == 8 and all(set(r) == {"where", "reason"} for r in rejects)
+
+
+def test_workers_load_audio(small_dataset, tokenizer):
+    dm = dm_for(small_dataset / "train.jsonl", tokenizer, num_workers=2)
+    dm.setup("fit")
+    batches = list(dm.train_dataloader())
+    assert sum(len(b["ids"]) for b in batches) == 4
+    assert all(torch.isfinite(b["audio"]).all() for b in batches)
