@@ -109,6 +109,8 @@ class InterleavedDataModule(L.LightningDataModule):
         self,
         train_file: str | None = None,
         val_file: str | None = None,
+        test_file: str | None = None,
+        predict_file: str | None = None,
         audio_root: str | None = None,
         val_fraction: float = 0.0,
         batch_size: int = 4,
@@ -129,6 +131,8 @@ class InterleavedDataModule(L.LightningDataModule):
         self.template = PromptTemplate(prompt_template, prompt_template_input)
         self.train_set: AudioRecords | None = None
         self.val_set: AudioRecords | None = None
+        self.test_set: AudioRecords | None = None
+        self.predict_set: AudioRecords | None = None
         self.rejected: list[Problem] = []
 
     def prepare_data(self) -> None:
@@ -162,21 +166,24 @@ class InterleavedDataModule(L.LightningDataModule):
             self.tokenizer = self.trainer.lightning_module.tokenizer
         self.rejected = []
         hp = self.hparams
-        train: list[Record] = []
-        val: list[Record] = []
-        if hp.train_file and stage in (None, "fit"):
-            train = self._load(hp.train_file)
-        if hp.val_file:
-            val = self._load(hp.val_file)
-        elif hp.val_fraction > 0 and train:
-            train = list(train)
-            random.Random(hp.seed).shuffle(train)
-            n_val = max(1, round(len(train) * hp.val_fraction))
-            val, train = train[:n_val], train[n_val:]
-        if hp.train_file and stage in (None, "fit"):
-            self.train_set = AudioRecords(train, self._root(hp.train_file))
-        if val:
-            self.val_set = AudioRecords(val, self._root(hp.val_file or hp.train_file))
+        if stage in (None, "fit", "validate"):
+            train = self._load(hp.train_file) if hp.train_file and stage != "validate" else []
+            val = self._load(hp.val_file) if hp.val_file else []
+            if not hp.val_file and hp.val_fraction > 0 and hp.train_file:
+                if stage == "validate":
+                    train = self._load(hp.train_file)
+                train = list(train)
+                random.Random(hp.seed).shuffle(train)
+                n_val = max(1, round(len(train) * hp.val_fraction))
+                val, train = train[:n_val], train[n_val:]
+            if train:
+                self.train_set = AudioRecords(train, self._root(hp.train_file))
+            if val:
+                self.val_set = AudioRecords(val, self._root(hp.val_file or hp.train_file))
+        if stage in (None, "test") and (path := hp.test_file or hp.val_file):
+            self.test_set = AudioRecords(self._load(path), self._root(path))
+        if stage in (None, "predict") and (path := hp.predict_file or hp.val_file):
+            self.predict_set = AudioRecords(self._load(path), self._root(path))
         if self.rejected:
             self._write_rejects()
 
@@ -206,9 +213,18 @@ class InterleavedDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, True, self.hparams.batch_size, self.collator(padding_side="right"))
 
-    def val_dataloader(self) -> DataLoader:
+    def _eval_loader(self, dataset: Dataset | None) -> DataLoader:
         size = self.hparams.eval_batch_size or self.hparams.batch_size
-        return self._loader(self.val_set, False, size, self.collator(padding_side="right", with_prompt_batch=True))
+        return self._loader(dataset, False, size, self.collator(padding_side="right", with_prompt_batch=True))
+
+    def val_dataloader(self) -> DataLoader:
+        return self._eval_loader(self.val_set)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._eval_loader(self.test_set)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._eval_loader(self.predict_set)
 
 
 def main(argv: list[str] | None = None) -> int:
