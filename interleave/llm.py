@@ -63,14 +63,19 @@ def load_tokenizer(spec: str) -> Any:
     return tokenizer
 
 
-def load_llm(spec: str | None = None, config: dict | None = None, dtype: str = "float32") -> torch.nn.Module:
-    """A causal LM from a spec, or with random weights from a LlamaConfig dict (`config`)."""
+def load_llm(
+    spec: str | None = None, config: dict | None = None, dtype: str = "float32", seed: int = 0
+) -> torch.nn.Module:
+    """A causal LM from a spec, or with random weights (drawn from `seed`) from a LlamaConfig dict."""
     from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
 
     _quiet_transformers()
     torch_dtype = DTYPES[dtype]
     if config is not None:
-        return LlamaForCausalLM(LlamaConfig(**config)).to(torch_dtype)
+        # Seeded, so a checkpoint (which never holds the frozen base) reloads onto the same weights.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return LlamaForCausalLM(LlamaConfig(**config)).to(torch_dtype)
     if spec is None:
         raise InterleaveError("set either the LLM spec (model.llm) or a random-weight config (model.llm_config)")
     folder, gguf = resolve(spec)

@@ -1,0 +1,193 @@
+"""The audio LLM as a LightningModule: frozen encoder -> projector -> LoRA-wrapped LLM.
+
+The collator has already expanded each `[AUDIO]` into `NUM_AUDIO_TOKENS` positions marked in
+`audio_mask`; this module only embeds the tokens, puts the projected audio embeddings at those
+positions with `masked_scatter`, and runs the LLM (loss for training, text for generation).
+Checkpoints keep only what training changes: the projector and the LoRA weights.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import lightning as L
+import torch
+from peft import LoraConfig, get_peft_model
+from torch import nn
+
+from interleave import NUM_AUDIO_TOKENS
+from interleave.encoder import AudioEncoder, encoder_preset
+from interleave.errors import InterleaveError
+from interleave.llm import load_llm, load_tokenizer
+from interleave.metrics import labels_match
+
+
+class AudioLLM(L.LightningModule):
+    """LTU-style audio LLM with interleaved prompts.
+
+    LLM: `llm` is a local HF folder, a .gguf file or `builtin:NAME`; or `llm_config` (a LlamaConfig
+    dict) gives random weights, with `tokenizer` naming where the tokenizer comes from.
+    Encoder: a preset (`cavmae` full size, `tiny` for demos/tests) with `encoder_kwargs` overrides.
+    Random frozen weights (encoder, `llm_config` LLM) are drawn from `frozen_init_seed`.
+    """
+
+    def __init__(
+        self,
+        llm: str | None = "builtin:smollm2-135m-instruct",
+        llm_config: dict | None = None,
+        tokenizer: str | None = None,
+        llm_dtype: Literal["float32", "bfloat16", "float16"] = "float32",
+        encoder: str = "cavmae",
+        encoder_kwargs: dict | None = None,
+        lora_r: int = 8,
+        lora_alpha: int = 16,
+        lora_dropout: float = 0.05,
+        lora_target_modules: list[str] | None = None,
+        learning_rate: float = 2e-5,
+        weight_decay: float = 0.0,
+        warmup_steps: int = 100,
+        lr_schedule: Literal["linear", "constant"] = "linear",
+        gradient_checkpointing: bool = False,
+        frozen_init_seed: int = 0,
+        val_generate: bool = True,
+        val_max_new_tokens: int = 24,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.strict_loading = False  # checkpoints hold only the trainable weights
+
+        self.tokenizer = load_tokenizer(tokenizer or llm) if (tokenizer or llm) else None
+        if self.tokenizer is None:
+            raise InterleaveError("set model.tokenizer when the LLM comes from model.llm_config")
+        # Frozen weights are never in checkpoints, so random ones must come from a fixed seed.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(frozen_init_seed)
+            self.audio_encoder = AudioEncoder(**{**encoder_preset(encoder), **(encoder_kwargs or {})})
+        base = load_llm(llm if llm_config is None else None, llm_config, llm_dtype, seed=frozen_init_seed)
+        if gradient_checkpointing:
+            base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        lora = LoraConfig(
+            r=lora_r,
+            lora_alpha=lora_alpha,
+            lora_dropout=lora_dropout,
+            target_modules=list(lora_target_modules or ["q_proj", "v_proj"]),
+            bias="none",
+            task_type="CAUSAL_LM",
+        )
+        self.llm = get_peft_model(base, lora)
+        # LTU's projector: LayerNorm without affine, then Linear (LTU names it audio_proj.1).
+        self.audio_proj = nn.Sequential(
+            nn.LayerNorm(self.audio_encoder.embed_dim, elementwise_affine=False),
+            nn.Linear(self.audio_encoder.embed_dim, base.config.hidden_size),
+        )
+
+    # ---- the data flow -------------------------------------------------------------------
+
+    def audio_embeddings(self, audio: torch.Tensor) -> torch.Tensor:
+        """fbank [B, 1024, 128] or cached encoder features [B, 32, D] -> LLM embeddings [B, 32, H]."""
+        is_features = tuple(audio.shape[1:]) == (NUM_AUDIO_TOKENS, self.audio_encoder.embed_dim)
+        features = audio if is_features else self.audio_encoder(audio)
+        return self.audio_proj(features.to(self.audio_proj[1].weight.dtype))
+
+    def merge_embeddings(self, input_ids: torch.Tensor, audio_mask: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        """Token embeddings with each row's audio span replaced by that row's audio embeddings."""
+        counts = audio_mask.sum(dim=1)
+        if not torch.all(counts == NUM_AUDIO_TOKENS):
+            raise ValueError(f"audio_mask must mark exactly {NUM_AUDIO_TOKENS} positions per row, got {counts.tolist()}")
+        embeds = self.llm.get_input_embeddings()(input_ids)
+        audio_embeds = self.audio_embeddings(audio).to(embeds.dtype)
+        return embeds.masked_scatter(audio_mask.unsqueeze(-1), audio_embeds)
+
+    def forward(self, batch: dict[str, Any]) -> Any:
+        embeds = self.merge_embeddings(batch["input_ids"], batch["audio_mask"], batch["audio"])
+        return self.llm(inputs_embeds=embeds, attention_mask=batch["attention_mask"], labels=batch["labels"])
+
+    @torch.no_grad()
+    def generate(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        audio_mask: torch.Tensor,
+        audio: torch.Tensor,
+        **generate_kwargs: Any,
+    ) -> list[str]:
+        """Decoded continuations of left-padded prompts; `generate_kwargs` go to HF `generate`
+        (for example `max_new_tokens`, `do_sample`, `num_return_sequences`, whose answers come
+        out grouped per prompt)."""
+        embeds = self.merge_embeddings(input_ids, audio_mask, audio)
+        out = self.llm.generate(
+            inputs_embeds=embeds,
+            attention_mask=attention_mask,
+            pad_token_id=self.tokenizer.pad_token_id,
+            eos_token_id=self.tokenizer.eos_token_id,
+            **generate_kwargs,
+        )
+        return self.tokenizer.batch_decode(out, skip_special_tokens=True)
+
+    def generate_batch(self, batch: dict[str, Any], **generate_kwargs: Any) -> list[str]:
+        """Generate from the answer-free, left-padded `prompt_*` part of an evaluation batch."""
+        return self.generate(
+            batch["prompt_input_ids"], batch["prompt_attention_mask"], batch["prompt_audio_mask"], batch["audio"],
+            **generate_kwargs,
+        )
+
+    # ---- Lightning hooks -----------------------------------------------------------------
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        loss = self(batch).loss
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["ids"]))
+        return loss
+
+    def _evaluate(self, batch: dict[str, Any], prefix: str) -> None:
+        size = len(batch["ids"])
+        self.log(f"{prefix}/loss", self(batch).loss, prog_bar=True, batch_size=size, sync_dist=True)
+        if self.hparams.val_generate and "prompt_input_ids" in batch:
+            texts = self.generate_batch(batch, max_new_tokens=self.hparams.val_max_new_tokens, do_sample=False)
+            hits = [labels_match(t, ref) for t, ref in zip(texts, batch["references"])]
+            accuracy = torch.tensor(hits, dtype=torch.float32).mean()
+            self.log(f"{prefix}/label_accuracy", accuracy, prog_bar=True, batch_size=size, sync_dist=True)
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._evaluate(batch, "val")
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._evaluate(batch, "test")
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> list[dict[str, str]]:
+        texts = self.generate_batch(batch, max_new_tokens=self.hparams.val_max_new_tokens, do_sample=False)
+        return [
+            {"id": i, "generated": t, "reference": r} for i, t, r in zip(batch["ids"], texts, batch["references"])
+        ]
+
+    def trainable_parameters(self) -> dict[str, nn.Parameter]:
+        return {name: p for name, p in self.named_parameters() if p.requires_grad}
+
+    def configure_optimizers(self) -> Any:
+        hp = self.hparams
+        optimizer = torch.optim.AdamW(
+            self.trainable_parameters().values(), lr=hp.learning_rate, weight_decay=hp.weight_decay
+        )
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        warmup = min(hp.warmup_steps, total)
+
+        def factor(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / warmup
+            if hp.lr_schedule == "constant":
+                return 1.0
+            return max(0.0, (total - step) / max(1, total - warmup))
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        keep = set(self.trainable_parameters())
+        checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in keep}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        missing = set(self.trainable_parameters()) - set(checkpoint["state_dict"])
+        if missing:
+            raise InterleaveError(
+                f"checkpoint lacks {len(missing)} trainable weight(s), e.g. {sorted(missing)[:3]}; "
+                "was it written with other LoRA or projector settings?"
+            )

@@ -1,0 +1,88 @@
+import pytest
+import torch
+
+from interleave import NUM_AUDIO_TOKENS
+from interleave.collate import Collator
+from interleave.model import AudioLLM
+from interleave.records import Record
+
+
+@pytest.fixture()
+def model(tiny_model_kwargs):
+    torch.manual_seed(0)
+    return AudioLLM(**tiny_model_kwargs)
+
+
+def batch_for(model, instructions, padding_side="right", with_answer=True):
+    col = Collator(model.tokenizer, padding_side=padding_side, with_answer=with_answer)
+    items = [
+        {"record": Record(id=str(i), audio="a.wav", instruction=ins, output="Labels: Siren"),
+         "audio": torch.randn(1024, 128, generator=torch.Generator().manual_seed(i))}
+        for i, ins in enumerate(instructions)
+    ]
+    return col(items)
+
+
+@pytest.mark.parametrize("instruction", ["Is [AUDIO] a type of vehicle?", "What sound is this?"])
+def test_audio_positions_hold_projector_output_and_the_rest_token_embeddings(model, instruction):
+    batch = batch_for(model, [instruction, "Name [AUDIO] please, with a longer prompt."])
+    merged = model.merge_embeddings(batch["input_ids"], batch["audio_mask"], batch["audio"])
+    tokens = model.llm.get_input_embeddings()(batch["input_ids"])
+    audio = model.audio_embeddings(batch["audio"])
+    mask = batch["audio_mask"]
+    for row in range(2):
+        assert torch.equal(merged[row][mask[row]], audio[row])
+        assert torch.equal(merged[row][~mask[row]], tokens[row][~mask[row]])
+
+
+def test_audio_embeddings_from_fbank_or_cached_features_agree(model):
+    fbank = torch.randn(2, 1024, 128)
+    features = model.audio_encoder(fbank)
+    assert features.shape == (2, NUM_AUDIO_TOKENS, model.audio_encoder.embed_dim)
+    assert torch.allclose(model.audio_embeddings(fbank), model.audio_embeddings(features))
+
+
+def test_audio_mask_must_mark_32_positions(model):
+    batch = batch_for(model, ["Is [AUDIO] loud?"])
+    batch["audio_mask"][0, batch["audio_mask"][0].nonzero()[0]] = False
+    with pytest.raises(ValueError, match="exactly 32"):
+        model(batch)
+
+
+def test_only_projector_and_lora_train(model):
+    trainable = model.trainable_parameters()
+    assert trainable and all(("lora_" in n) or n.startswith("audio_proj.") for n in trainable)
+    assert not any(p.requires_grad for p in model.audio_encoder.parameters())
+    assert {n for n in trainable if n.startswith("audio_proj.")} == {"audio_proj.1.weight", "audio_proj.1.bias"}
+    assert any("q_proj.lora_A" in n for n in trainable) and any("v_proj.lora_B" in n for n in trainable)
+    assert not any("k_proj.lora" in n for n in trainable)
+
+
+def test_loss_ignores_audio_and_prompt(model):
+    batch = batch_for(model, ["Is [AUDIO] loud?"])
+    out = model(batch)
+    logits = out.logits[0, :-1]
+    targets = batch["labels"][0, 1:]
+    keep = targets != -100
+    expected = torch.nn.functional.cross_entropy(logits[keep], targets[keep])
+    assert torch.allclose(out.loss, expected, atol=1e-6)
+
+
+def test_generation_batched_left_padded_equals_one_at_a_time(model):
+    prompts = ["Is [AUDIO] a type of vehicle?", "What sound is this? Tell me in a long sentence please."]
+    batch = batch_for(model, prompts, padding_side="left", with_answer=False)
+    together = model.generate(batch["input_ids"], batch["attention_mask"], batch["audio_mask"], batch["audio"],
+                              max_new_tokens=6, do_sample=False)
+    alone = []
+    for i, p in enumerate(prompts):
+        b = batch_for(model, [p], padding_side="left", with_answer=False)
+        b["audio"] = batch["audio"][i : i + 1]
+        alone += model.generate(b["input_ids"], b["attention_mask"], b["audio_mask"], b["audio"], max_new_tokens=6, do_sample=False)
+    assert together == alone
+
+
+def test_frozen_init_is_reproducible(tiny_model_kwargs):
+    a, b = AudioLLM(**tiny_model_kwargs), AudioLLM(**tiny_model_kwargs)
+    for (name, pa), pb in zip(a.named_parameters(), b.parameters()):
+        if not pa.requires_grad:
+            assert torch.equal(pa, pb), name
