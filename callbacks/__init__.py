@@ -1,0 +1,5 @@
+"""Lightning callbacks of interleave."""
+
+from callbacks.run_summary import RunSummary
+
+__all__ = ["RunSummary"]
