@@ -12,10 +12,12 @@ from typing import Any, Literal
 
 import lightning as L
 import torch
+import torch.nn.functional as F
 from peft import LoraConfig, get_peft_model
 from torch import nn
 
 from interleave import NUM_AUDIO_TOKENS
+from interleave.collate import IGNORE_INDEX
 from interleave.encoder import AudioEncoder, encoder_preset
 from interleave.errors import InterleaveError
 from interleave.llm import load_llm, load_tokenizer
@@ -80,6 +82,9 @@ class AudioLLM(L.LightningModule):
             nn.LayerNorm(self.audio_encoder.embed_dim, elementwise_affine=False),
             nn.Linear(self.audio_encoder.embed_dim, base.config.hidden_size),
         )
+        # from_pretrained returns the LLM in eval mode and Lightning keeps each module's mode, so
+        # without this LoRA dropout would never be active. The frozen encoder stays in eval mode.
+        self.train()
 
     # ---- the data flow -------------------------------------------------------------------
 
@@ -99,8 +104,23 @@ class AudioLLM(L.LightningModule):
         return embeds.masked_scatter(audio_mask.unsqueeze(-1), audio_embeds)
 
     def forward(self, batch: dict[str, Any]) -> Any:
+        """The LLM's full output (logits at every position, HF's loss) for a collated batch."""
         embeds = self.merge_embeddings(batch["input_ids"], batch["audio_mask"], batch["audio"])
         return self.llm(inputs_embeds=embeds, attention_mask=batch["attention_mask"], labels=batch["labels"])
+
+    def loss(self, batch: dict[str, Any]) -> torch.Tensor:
+        """Mean next-token cross-entropy over the positions `labels` keeps; equals `forward(batch).loss`.
+
+        The LM head runs only where a label is set: with a 49k vocabulary it is a fifth of a
+        small LLM's compute, and answers are a few tokens of each row.
+        """
+        embeds = self.merge_embeddings(batch["input_ids"], batch["audio_mask"], batch["audio"])
+        base = self.llm.get_base_model()
+        hidden = base.model(inputs_embeds=embeds, attention_mask=batch["attention_mask"]).last_hidden_state
+        targets = batch["labels"][:, 1:]
+        keep = targets != IGNORE_INDEX
+        logits = base.lm_head(hidden[:, :-1][keep])
+        return F.cross_entropy(logits.float(), targets[keep])
 
     @torch.no_grad()
     def generate(
@@ -134,13 +154,13 @@ class AudioLLM(L.LightningModule):
     # ---- Lightning hooks -----------------------------------------------------------------
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        loss = self(batch).loss
+        loss = self.loss(batch)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["ids"]))
         return loss
 
     def _evaluate(self, batch: dict[str, Any], prefix: str) -> None:
         size = len(batch["ids"])
-        self.log(f"{prefix}/loss", self(batch).loss, prog_bar=True, batch_size=size, sync_dist=True)
+        self.log(f"{prefix}/loss", self.loss(batch), prog_bar=True, batch_size=size, sync_dist=True)
         if self.hparams.val_generate and "prompt_input_ids" in batch:
             texts = self.generate_batch(batch, max_new_tokens=self.hparams.val_max_new_tokens, do_sample=False)
             hits = [labels_match(t, ref) for t, ref in zip(texts, batch["references"])]

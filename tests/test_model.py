@@ -56,6 +56,7 @@ def test_only_projector_and_lora_train(model):
     assert {n for n in trainable if n.startswith("audio_proj.")} == {"audio_proj.1.weight", "audio_proj.1.bias"}
     assert any("q_proj.lora_A" in n for n in trainable) and any("v_proj.lora_B" in n for n in trainable)
     assert not any("k_proj.lora" in n for n in trainable)
+    assert model.llm.training and not model.audio_encoder.training  # LoRA dropout active, encoder frozen
 
 
 def test_loss_ignores_audio_and_prompt(model):
@@ -66,6 +67,12 @@ def test_loss_ignores_audio_and_prompt(model):
     keep = targets != -100
     expected = torch.nn.functional.cross_entropy(logits[keep], targets[keep])
     assert torch.allclose(out.loss, expected, atol=1e-6)
+
+
+def test_loss_on_label_positions_only_equals_the_full_loss(model):
+    batch = batch_for(model, ["Is [AUDIO] loud?", "What sound is this? Answer at length, please."])
+    assert batch["attention_mask"][0].sum() < batch["attention_mask"][1].sum()  # row 0 is padded
+    torch.testing.assert_close(model.loss(batch), model(batch).loss, atol=1e-6, rtol=1e-5)
 
 
 def test_generation_batched_left_padded_equals_one_at_a_time(model):
