@@ -1,0 +1,284 @@
+"""Tests for interleave.demo: the synthetic AudioSet-labelled demo data set."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from interleave import AUDIO_PLACEHOLDER
+from interleave.audio import NUM_MEL_BINS, SAMPLE_RATE, TARGET_FRAMES, load_fbank
+from interleave.demo import (
+    DEMO_CLASSES,
+    SYNTHESIZERS,
+    ensure_demo_data,
+    make_demo_data,
+    render_clip,
+    slug,
+)
+from interleave.errors import InterleaveError
+from interleave.records import read_records, resolve_audio
+
+REPO = Path(__file__).resolve().parents[1]
+# AudioSet's label list (class_labels_indices.csv, CC BY 4.0), kept beside the tests.
+LABELS_CSV = REPO / "tests" / "data" / "audioset_class_labels_indices.csv"
+FILES = ("train.jsonl", "heldout.jsonl", "classes.txt", "README.txt", ".complete")
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` (relative path -> bytes)."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _wavs(root: Path) -> list[Path]:
+    return sorted((root / "audio").rglob("*.wav"))
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory) -> tuple[Path, dict]:
+    """A small demo data set: 3 train and 1 held-out clip per class."""
+    root = tmp_path_factory.mktemp("demo_small")
+    return root, make_demo_data(root, train_per_class=3, heldout_per_class=1, seed=0)
+
+
+# --- files and records -----------------------------------------------------------------
+
+
+def test_demo_classes_are_exact_audioset_labels() -> None:
+    with LABELS_CSV.open(newline="", encoding="utf-8") as handle:
+        names = {row["display_name"] for row in csv.DictReader(handle)}
+    assert len(DEMO_CLASSES) >= 8
+    assert len(set(DEMO_CLASSES)) == len(DEMO_CLASSES)
+    assert [c for c in DEMO_CLASSES if c not in names] == []
+    assert tuple(SYNTHESIZERS) == DEMO_CLASSES
+    assert len({slug(c) for c in DEMO_CLASSES}) == len(DEMO_CLASSES)
+
+
+def test_files_and_summary(small) -> None:
+    root, summary = small
+    for name in FILES:
+        assert (root / name).is_file(), name
+    assert (root / "classes.txt").read_text(encoding="utf-8").splitlines() == list(DEMO_CLASSES)
+    readme = (root / "README.txt").read_text(encoding="utf-8")
+    assert "synthetic" in readme.lower() and "seed=0" in readme
+    assert json.loads((root / ".complete").read_text())["classes"] == list(DEMO_CLASSES)
+    n = len(DEMO_CLASSES)
+    assert summary["train_clips"] == 3 * n and summary["heldout_clips"] == n
+    assert summary["clips"] == 4 * n and summary["records"] == 8 * n
+    assert len(list((root / "audio" / "train").glob("*.wav"))) == 3 * n
+    assert len(list((root / "audio" / "heldout").glob("*.wav"))) == n
+
+
+@pytest.mark.parametrize("split, per_class", [("train", 3), ("heldout", 1)])
+def test_records_two_layouts_per_clip(small, split: str, per_class: int) -> None:
+    root, _ = small
+    records, problems = read_records(root / f"{split}.jsonl")
+    assert problems == []
+    assert len(records) == 2 * per_class * len(DEMO_CLASSES)
+    by_audio: dict[str, list] = defaultdict(list)
+    for record in records:
+        by_audio[record.audio].append(record)
+        assert record.task == "cla_label" and record.dataset == "demo"
+        assert record.id.startswith(f"{split}-")
+        assert not Path(record.audio).is_absolute() and record.audio.startswith(f"audio/{split}/")
+        assert resolve_audio(record, root).is_file()
+    labels = set()
+    for audio, pair in by_audio.items():
+        assert len(pair) == 2, audio
+        counts = sorted(r.instruction.count(AUDIO_PLACEHOLDER) for r in pair)
+        assert counts == [0, 1], [r.instruction for r in pair]
+        outputs = {r.output for r in pair}
+        assert len(outputs) == 1
+        label = outputs.pop().removeprefix("Labels: ")
+        assert label in DEMO_CLASSES
+        assert Path(audio).name.startswith(slug(label) + "_")
+        assert {r.id[-2:] for r in pair} == {"-i", "-n"}
+        labels.add(label)
+    assert labels == set(DEMO_CLASSES)
+
+
+def test_ids_unique_across_files(small) -> None:
+    root, _ = small
+    ids = [r.id for name in ("train.jsonl", "heldout.jsonl") for r in read_records(root / name)[0]]
+    assert len(ids) == len(set(ids))
+
+
+def test_clips_are_valid_distinct_audio(small) -> None:
+    root, _ = small
+    digests = set()
+    for path in _wavs(root):
+        info = soundfile.info(path)
+        assert info.samplerate == SAMPLE_RATE and info.channels == 1 and info.subtype == "PCM_16", path
+        assert 2.0 <= info.duration <= 4.0, (path, info.duration)
+        data, _ = soundfile.read(path, dtype="float32")
+        assert np.isfinite(data).all()
+        peak, rms = float(np.abs(data).max()), float(np.sqrt(np.mean(data**2)))
+        assert 0.29 <= peak <= 0.91 and rms > 1e-3, (path, peak, rms)
+        digests.add(hashlib.sha256(data.tobytes()).hexdigest())
+    assert len(digests) == len(_wavs(root)) == 4 * len(DEMO_CLASSES)
+    fbank = load_fbank(_wavs(root)[0])
+    assert fbank.shape == (TARGET_FRAMES, NUM_MEL_BINS)
+    assert bool(fbank.isfinite().all()) and float(fbank.std()) > 0.1
+
+
+@pytest.mark.parametrize("label", DEMO_CLASSES)
+def test_every_class_renders_plausible_clip(label: str) -> None:
+    clip = render_clip(label, np.random.default_rng(123))
+    assert clip.dtype == np.float32 and clip.ndim == 1
+    assert 2.0 * SAMPLE_RATE <= clip.size <= 4.0 * SAMPLE_RATE
+    assert np.isfinite(clip).all() and 0.3 - 1e-6 <= np.abs(clip).max() <= 0.9 + 1e-6
+
+
+def test_rejects_empty_split(tmp_path: Path) -> None:
+    with pytest.raises(InterleaveError, match="at least one clip"):
+        make_demo_data(tmp_path, train_per_class=0)
+
+
+# --- determinism -----------------------------------------------------------------------
+
+
+def test_same_seed_gives_identical_bytes(tmp_path: Path) -> None:
+    make_demo_data(tmp_path / "a", 2, 1, seed=7)
+    make_demo_data(tmp_path / "b", 2, 1, seed=7)
+    a, b = _tree(tmp_path / "a"), _tree(tmp_path / "b")
+    assert a.keys() == b.keys() and len(a) == len(FILES) + 3 * len(DEMO_CLASSES)
+    assert [k for k in a if a[k] != b[k]] == []
+
+
+def test_other_seed_gives_other_clips(tmp_path: Path) -> None:
+    make_demo_data(tmp_path / "a", 2, 1, seed=7)
+    make_demo_data(tmp_path / "b", 2, 1, seed=8)
+    a, b = _tree(tmp_path / "a"), _tree(tmp_path / "b")
+    wavs = [k for k in a if k.endswith(".wav")]
+    assert wavs and all(a[k] != b[k] for k in wavs)
+    assert a[".complete"] != b[".complete"]
+
+
+def test_clip_does_not_depend_on_clip_count(tmp_path: Path) -> None:
+    make_demo_data(tmp_path / "a", 1, 1, seed=3)
+    make_demo_data(tmp_path / "b", 2, 1, seed=3)
+    a, b = _tree(tmp_path / "a"), _tree(tmp_path / "b")
+    shared = [k for k in a if k.endswith(".wav")]
+    assert all(a[k] == b[k] for k in shared)
+
+
+# --- ensure_demo_data ------------------------------------------------------------------
+
+
+def _stamp(root: Path) -> dict[str, int]:
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
+
+
+def test_ensure_generates_once(tmp_path: Path, capsys) -> None:
+    root = tmp_path / "demo"
+    assert ensure_demo_data(root, train_per_class=2, heldout_per_class=1) == root
+    err = capsys.readouterr().err
+    n = len(DEMO_CLASSES)
+    assert f"[interleave] wrote demo data: {3 * n} clips, {6 * n} records -> {root}" in err
+    before = _stamp(root)
+    assert ensure_demo_data(root, train_per_class=2, heldout_per_class=1) == root
+    assert capsys.readouterr().err == ""
+    assert _stamp(root) == before
+
+
+def test_ensure_regenerates_on_changed_params(tmp_path: Path, capsys) -> None:
+    root = tmp_path / "demo"
+    ensure_demo_data(root, train_per_class=2, heldout_per_class=1, seed=0)
+    old = _tree(root)
+    ensure_demo_data(root, train_per_class=1, heldout_per_class=1, seed=0)
+    assert "wrote demo data" in capsys.readouterr().err
+    assert not (root / "audio" / "train" / "siren_1.wav").exists()  # stale clips are gone
+    assert len(_wavs(root)) == 2 * len(DEMO_CLASSES)
+    assert json.loads((root / ".complete").read_text())["train_per_class"] == 1
+    ensure_demo_data(root, train_per_class=1, heldout_per_class=1, seed=5)
+    assert "wrote demo data" in capsys.readouterr().err
+    assert _tree(root)["audio/train/siren_0.wav"] != old["audio/train/siren_0.wav"]
+
+
+@pytest.mark.parametrize("damage", ["no_marker", "bad_marker", "no_jsonl"])
+def test_ensure_regenerates_incomplete_dir(tmp_path: Path, capsys, damage: str) -> None:
+    root = tmp_path / "demo"
+    ensure_demo_data(root, train_per_class=1, heldout_per_class=1)
+    good = _tree(root)
+    capsys.readouterr()
+    if damage == "no_marker":  # a crash before the marker was written
+        (root / ".complete").unlink()
+        (root / "heldout.jsonl").write_text("half a line", encoding="utf-8")
+    elif damage == "bad_marker":
+        (root / ".complete").write_text("{not json", encoding="utf-8")
+    else:
+        (root / "train.jsonl").unlink()
+    ensure_demo_data(root, train_per_class=1, heldout_per_class=1)
+    assert "wrote demo data" in capsys.readouterr().err
+    assert _tree(root) == good
+
+
+def test_ensure_force_regenerates(tmp_path: Path, capsys) -> None:
+    root = tmp_path / "demo"
+    ensure_demo_data(root, train_per_class=1, heldout_per_class=1)
+    capsys.readouterr()
+    ensure_demo_data(root, train_per_class=1, heldout_per_class=1, force=True)
+    assert "wrote demo data" in capsys.readouterr().err
+
+
+# --- learnability ----------------------------------------------------------------------
+
+
+def _features(path: Path) -> np.ndarray:
+    """LTU fbank mean and std over the clip's real frames (the zero padding is dropped): 256-d."""
+    frames = 1 + (soundfile.info(path).frames - 400) // 160  # kaldi: 25 ms window, 10 ms shift
+    fbank = load_fbank(path).numpy()[:frames]
+    return np.concatenate([fbank.mean(axis=0), fbank.std(axis=0)])
+
+
+def _split(root: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    records, problems = read_records(root / f"{split}.jsonl")
+    assert problems == []
+    clips = {r.audio: DEMO_CLASSES.index(r.output.removeprefix("Labels: ")) for r in records}
+    feats = np.stack([_features(root / audio) for audio in clips])
+    return feats, np.array(list(clips.values()))
+
+
+def test_classes_are_separable_in_ltu_features(tmp_path: Path) -> None:
+    """Nearest class centroid on standardised fbank statistics beats chance (1/12) by far."""
+    make_demo_data(tmp_path, train_per_class=8, heldout_per_class=4, seed=0)
+    x_train, y_train = _split(tmp_path, "train")
+    x_held, y_held = _split(tmp_path, "heldout")
+    mean, std = x_train.mean(axis=0), x_train.std(axis=0) + 1e-6
+    x_train, x_held = (x_train - mean) / std, (x_held - mean) / std
+    centroids = np.stack([x_train[y_train == c].mean(axis=0) for c in range(len(DEMO_CLASSES))])
+    predicted = np.argmin(((x_held[:, None, :] - centroids[None]) ** 2).sum(axis=-1), axis=1)
+    accuracy = float((predicted == y_held).mean())
+    confused = [(DEMO_CLASSES[t], DEMO_CLASSES[p]) for t, p in zip(y_held, predicted) if t != p]
+    assert accuracy >= 0.8, f"nearest-centroid accuracy {accuracy:.3f}; confusions: {confused}"
+
+
+# --- command line ----------------------------------------------------------------------
+
+
+def test_cli_writes_data(tmp_path: Path) -> None:
+    out = tmp_path / "cli"
+    cmd = [sys.executable, "-m", "interleave.demo", str(out), "--train-per-class", "2", "--heldout-per-class", "1"]
+    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["clips"] == 3 * len(DEMO_CLASSES) and summary["records"] == 6 * len(DEMO_CLASSES)
+    assert "wrote demo data" in result.stderr
+    for name in FILES:
+        assert (out / name).is_file(), name
+    assert len(_wavs(out)) == 3 * len(DEMO_CLASSES)
+
+
+def test_cli_rejects_bad_count(tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "interleave.demo", str(tmp_path / "x"), "--train-per-class", "0"]
+    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "at least one clip" in result.stderr
