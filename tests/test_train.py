@@ -38,6 +38,8 @@ def write_config(tmp_path: Path, data_dir: Path, model_kwargs: dict, **trainer) 
                  "init_args": {"dirpath": str(tmp_path / "ckpt"), "save_last": True, "every_n_train_steps": 2,
                                "save_top_k": -1}},
                 {"class_path": "callbacks.RunSummary"},
+                {"class_path": "callbacks.WritePredictions",
+                 "init_args": {"path": str(tmp_path / "predictions.jsonl")}},
             ],
             **trainer,
         },
@@ -102,6 +104,10 @@ def test_validate_test_predict_and_print_config(tmp_path, small_dataset, tiny_mo
     run = train.cli(["predict", "--config", config, "--data.predict_file", str(small_dataset / "val.jsonl")])
     predictions = [p for batch in run.trainer.predict_loop.predictions for p in batch]
     assert [p["id"] for p in predictions] == ["r4", "r5"]
+    written = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
+    assert [(w["id"], w["reference"]) for w in written] == [("r4", "Labels: Sine wave"), ("r5", "Labels: Siren")]
+    assert [w["generated"] for w in written] == [p["generated"] for p in predictions]
+    assert "[interleave] predictions:" in capsys.readouterr().out
 
 
 def test_bad_data_stops_with_a_clear_message(tmp_path, small_dataset, tiny_model_kwargs, capsys):
