@@ -62,26 +62,20 @@ def from_dict(obj: Any, where: str, require_output: bool = True) -> Record:
         raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
     if "audio" not in obj and "audio_id" in obj:
         return from_openaqa(obj, where, require_output)
-    record = Record(
-        id=_require_str(obj, "id", True),
-        audio=_require_str(obj, "audio", True),
-        instruction=_require_str(obj, "instruction", True),
-        output=_require_str(obj, "output", require_output),
-        input=_require_str(obj, "input", False),
-        task=_require_str(obj, "task", False),
-        dataset=_require_str(obj, "dataset", False),
-        where=where,
-        extra={k: v for k, v in obj.items() if k not in _KNOWN},
-    )
-    return record
+    return _record(obj, _require_str(obj, "id", True), _require_str(obj, "audio", True), where, require_output, _KNOWN)
 
 
 def from_openaqa(obj: dict, where: str, require_output: bool = True) -> Record:
     """Adapter for LTU's OpenAQA objects: `audio_id` is the audio path; the id is derived if absent."""
     audio = _require_str(obj, "audio_id", True)
     record_id = obj.get("id")
+    record_id = str(record_id) if record_id not in (None, "") else where
+    return _record(obj, record_id, audio, where, require_output, _KNOWN | {"audio_id"})
+
+
+def _record(obj: dict, record_id: str, audio: str, where: str, require_output: bool, known: set[str]) -> Record:
     return Record(
-        id=str(record_id) if record_id not in (None, "") else where,
+        id=record_id,
         audio=audio,
         instruction=_require_str(obj, "instruction", True),
         output=_require_str(obj, "output", require_output),
@@ -89,7 +83,7 @@ def from_openaqa(obj: dict, where: str, require_output: bool = True) -> Record:
         task=_require_str(obj, "task", False),
         dataset=_require_str(obj, "dataset", False),
         where=where,
-        extra={k: v for k, v in obj.items() if k not in _KNOWN | {"audio_id"}},
+        extra={k: v for k, v in obj.items() if k not in known},
     )
 
 
