@@ -93,3 +93,32 @@ def test_frozen_init_is_reproducible(tiny_model_kwargs):
     for (name, pa), pb in zip(a.named_parameters(), b.parameters()):
         if not pa.requires_grad:
             assert torch.equal(pa, pb), name
+
+
+def test_llm_from_a_local_hugging_face_folder(tmp_path, tiny_model_kwargs, tokenizer):
+    from interleave.llm import load_llm
+
+    folder = tmp_path / "hf-llm"
+    load_llm(config=tiny_model_kwargs["llm_config"], seed=7).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    kwargs = {**tiny_model_kwargs, "llm": str(folder), "llm_config": None, "tokenizer": None}
+    from_folder = AudioLLM(**kwargs)
+    from_config = AudioLLM(**{**tiny_model_kwargs, "frozen_init_seed": 7})
+    ids = torch.tensor([[1, 5, 9, 22]])
+    with torch.no_grad():
+        torch.testing.assert_close(from_folder.llm(input_ids=ids).logits, from_config.llm(input_ids=ids).logits)
+    assert len(from_folder.tokenizer) == len(tokenizer)
+
+
+def test_gradient_checkpointing_gives_the_same_loss_and_gradients(tiny_model_kwargs):
+    grads = []
+    for checkpointing in (False, True):
+        torch.manual_seed(0)
+        model = AudioLLM(**{**tiny_model_kwargs, "gradient_checkpointing": checkpointing, "lora_dropout": 0.0})
+        batch = batch_for(model, ["Is [AUDIO] loud?", "What sound is this?"])
+        model.loss(batch).backward()
+        grads.append({n: p.grad.clone() for n, p in model.trainable_parameters().items() if p.grad is not None})
+    assert grads[0].keys() == grads[1].keys() and grads[0]
+    for name in grads[0]:
+        torch.testing.assert_close(grads[0][name], grads[1][name], atol=1e-6, rtol=1e-5)
+    assert model.llm.get_base_model().is_gradient_checkpointing
