@@ -21,6 +21,7 @@ class WritePredictions(BasePredictionWriter):
         super().__init__(write_interval="batch")
         self.path = path
         self._file: Path | None = None
+        self._count = 0
 
     def _target(self, trainer: L.Trainer) -> Path:
         base = Path(self.path) if self.path else Path(trainer.log_dir or trainer.default_root_dir) / "predictions.jsonl"

@@ -167,12 +167,10 @@ class InterleavedDataModule(L.LightningDataModule):
         self.rejected = []
         hp = self.hparams
         if stage in (None, "fit", "validate"):
-            train = self._load(hp.train_file) if hp.train_file and stage != "validate" else []
+            split = not hp.val_file and hp.val_fraction > 0  # validation comes out of the training file
+            train = self._load(hp.train_file) if hp.train_file and (stage != "validate" or split) else []
             val = self._load(hp.val_file) if hp.val_file else []
-            if not hp.val_file and hp.val_fraction > 0 and hp.train_file:
-                if stage == "validate":
-                    train = self._load(hp.train_file)
-                train = list(train)
+            if split and train:
                 random.Random(hp.seed).shuffle(train)
                 n_val = max(1, round(len(train) * hp.val_fraction))
                 val, train = train[:n_val], train[n_val:]
