@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import torch
 
-from interleave import NUM_AUDIO_TOKENS
+from interleave import AUDIO_PLACEHOLDER, NUM_AUDIO_TOKENS
 from interleave.errors import RecordError
 from interleave.prompts import PromptTemplate, split_at_placeholder
 from interleave.records import Record
@@ -77,14 +77,22 @@ class Collator:
     def _tokens(self, text: str) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"]) if text else []
 
-    def encode(self, record: Record, with_answer: bool | None = None) -> Encoded:
-        """Token ids, labels and audio mask of one record; raises RecordError if it cannot fit."""
+    def encode(self, record: Record, with_answer: bool | None = None, with_audio: bool = True) -> Encoded:
+        """Token ids, labels and audio mask of one record; raises RecordError if it cannot fit.
+
+        `with_audio=False` encodes a text-only prompt (no audio span; it must hold no placeholder).
+        """
         with_answer = self.with_answer if with_answer is None else with_answer
         text = self.template.render(record.instruction, record.input)
         before, after = split_at_placeholder(text, record.describe())
         bos = [self.tokenizer.bos_token_id] if self.add_bos else []
         audio = [self.pad_id] * NUM_AUDIO_TOKENS
-        if after is None:  # LTU's layout: the audio span comes before everything, BOS included
+        if not with_audio:
+            if after is not None:
+                raise RecordError(record.describe(), f"a text-only prompt cannot hold {AUDIO_PLACEHOLDER}")
+            ids = bos + self._tokens(before)
+            is_audio = [False] * len(ids)
+        elif after is None:  # LTU's layout: the audio span comes before everything, BOS included
             ids = audio + bos + self._tokens(before)
             is_audio = [True] * NUM_AUDIO_TOKENS + [False] * (len(ids) - NUM_AUDIO_TOKENS)
         else:

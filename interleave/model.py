@@ -94,8 +94,17 @@ class AudioLLM(L.LightningModule):
         features = audio if is_features else self.audio_encoder(audio)
         return self.audio_proj(features.to(self.audio_proj[1].weight.dtype))
 
-    def merge_embeddings(self, input_ids: torch.Tensor, audio_mask: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
-        """Token embeddings with each row's audio span replaced by that row's audio embeddings."""
+    def merge_embeddings(
+        self, input_ids: torch.Tensor, audio_mask: torch.Tensor, audio: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Token embeddings with each row's audio span replaced by that row's audio embeddings.
+
+        `audio=None` is a text-only batch (no row may mark audio positions).
+        """
+        if audio is None:
+            if audio_mask.any():
+                raise ValueError("audio_mask marks audio positions but no audio was given")
+            return self.llm.get_input_embeddings()(input_ids)
         counts = audio_mask.sum(dim=1)
         if not torch.all(counts == NUM_AUDIO_TOKENS):
             raise ValueError(f"audio_mask must mark exactly {NUM_AUDIO_TOKENS} positions per row, got {counts.tolist()}")
@@ -128,7 +137,7 @@ class AudioLLM(L.LightningModule):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor,
         audio_mask: torch.Tensor,
-        audio: torch.Tensor,
+        audio: torch.Tensor | None,
         **generate_kwargs: Any,
     ) -> list[str]:
         """Decoded continuations of left-padded prompts; `generate_kwargs` go to HF `generate`

@@ -1,0 +1,293 @@
+"""SHARD and identity evaluation of an AudioLLM: Table 1's prompts, sampled answers, metrics.
+
+A query (`interleave.shard.Query`) becomes a prompt for one *condition*: `interleaved`
+(`[AUDIO]` where Table 1 puts it), `noninterleaved` (LTU's layout: audio before the prompt)
+or `text` (the control: the word itself stands where `[AUDIO]` stood; no audio at all).
+Each query is answered `repeats` times by sampling; the repeats share one prefill.
+
+Queries are cut into fixed chunks, chunk k is answered by rank k mod world size, and
+chunk k's sampling is seeded from (seed, epoch, condition, k). So the answers, and the
+metrics, are the same with 1 process or several, and no query is answered twice.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+import torch.distributed as dist
+from torchmetrics.functional.classification import (
+    binary_accuracy,
+    binary_f1_score,
+    binary_precision,
+    binary_recall,
+)
+from transformers import (
+    LogitsProcessorList,
+    RepetitionPenaltyLogitsProcessor,
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+)
+
+from interleave import AUDIO_PLACEHOLDER
+from interleave.audio import load_fbank
+from interleave.collate import Collator
+from interleave.metrics import contains_label
+from interleave.records import Record
+from interleave.shard import Query, parse_answer
+
+Condition = Literal["interleaved", "noninterleaved", "text"]
+RELATIONS = ("synonym", "hypernym")
+
+# The paper's Table 1. `{synonym}` / `{hypernym}` is the query's candidate word.
+TABLE1: dict[str, dict[str, str]] = {
+    "identity": {
+        "noninterleaved": "Can you list the labels based on this audio file?",
+        "interleaved": f"Can you list the labels based on {AUDIO_PLACEHOLDER} ?",
+    },
+    "synonym": {
+        "noninterleaved": "Is the sound of the object in this audio signal similar to {synonym}?",
+        "interleaved": f"Is {AUDIO_PLACEHOLDER} similar to {{synonym}}?",
+    },
+    "hypernym": {
+        "noninterleaved": "Is the sound of the object in this audio signal a type of {hypernym}?",
+        "interleaved": f"Is {AUDIO_PLACEHOLDER} a type of {{hypernym}}?",
+    },
+}
+
+
+def prompt_table(overrides: dict[str, dict[str, str]] | None = None) -> dict[str, dict[str, str]]:
+    """Table 1 with `overrides` ({task: {layout: template}}) applied."""
+    table = {task: dict(layouts) for task, layouts in TABLE1.items()}
+    for task, layouts in (overrides or {}).items():
+        if task not in table:
+            raise ValueError(f"unknown task '{task}' in prompts; expected one of {sorted(table)}")
+        table[task].update(layouts)
+    return table
+
+
+def condition_queries(queries: list[Query], condition: Condition) -> list[Query]:
+    """The queries a condition asks. The text control has no identity task (the answer would be
+    in the prompt), and asks each (task, word, candidate) once: its prompt does not depend on the clip."""
+    if condition != "text":
+        return list(queries)
+    unique: dict[tuple, Query] = {}
+    for q in queries:
+        if q.task != "identity":
+            unique.setdefault((q.task, q.word, q.candidate, q.truth), q)
+    return list(unique.values())
+
+
+def render_instruction(query: Query, condition: Condition, table: dict[str, dict[str, str]]) -> str:
+    """The instruction of `query` under `condition`; the text control puts the word at `[AUDIO]`."""
+    template = table[query.task]["interleaved" if condition == "text" else condition]
+    candidate = query.candidate or ""
+    text = template.format(synonym=candidate, hypernym=candidate, candidate=candidate, word=query.word)
+    if condition == "text":
+        text = text.replace(AUDIO_PLACEHOLDER, query.word)
+    return text
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How answers are generated; the defaults are LTU's evaluation settings, with a short cap."""
+
+    max_new_tokens: int = 32
+    do_sample: bool = True
+    temperature: float = 0.1
+    top_p: float = 0.95
+    top_k: int = 500
+    repetition_penalty: float = 1.1
+
+    def processors(self) -> LogitsProcessorList:
+        chain: list[Any] = []
+        if self.repetition_penalty != 1.0:
+            chain.append(RepetitionPenaltyLogitsProcessor(self.repetition_penalty))
+        if self.do_sample:
+            chain += [TemperatureLogitsWarper(self.temperature), TopKLogitsWarper(self.top_k), TopPLogitsWarper(self.top_p)]
+        return LogitsProcessorList(chain)
+
+
+def _eos_ids(model: Any) -> list[int]:
+    ids = model.llm.generation_config.eos_token_id
+    ids = [ids] if isinstance(ids, int) else list(ids or [])
+    if model.tokenizer.eos_token_id is not None:
+        ids.append(model.tokenizer.eos_token_id)
+    return sorted(set(ids))
+
+
+@torch.no_grad()
+def sample_answers(
+    model: Any,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    audio_mask: torch.Tensor,
+    audio: torch.Tensor | None,
+    repeats: int,
+    sampling: Sampling,
+) -> list[list[str]]:
+    """`repeats` answers to each left-padded prompt, the repeats sharing one prefill.
+
+    HF `generate(num_return_sequences=n)` copies each prompt n times before its first forward
+    pass; here the prompt runs once and its KV cache is repeated. The sampling itself is HF's
+    logits processors (repetition penalty over the prompt's text tokens and the answer, as
+    LTU's `generate` saw them; then temperature, top-k, top-p), then multinomial or argmax.
+    """
+    llm = model.llm
+    embeds = model.merge_embeddings(input_ids, audio_mask, audio)
+    positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+    out = llm(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=positions, use_cache=True)
+    cache = out.past_key_values
+    cache.batch_repeat_interleave(repeats)
+    logits = out.logits[:, -1].float().repeat_interleave(repeats, dim=0)
+    mask = attention_mask.repeat_interleave(repeats, dim=0)
+    position = positions[:, -1:].repeat_interleave(repeats, dim=0)
+    # Audio and padding positions hold the pad id, which must not be penalised (it may be EOS):
+    # they get the row's last text token instead, a repeat that the penalty ignores.
+    text = (attention_mask.bool() & ~audio_mask).repeat_interleave(repeats, dim=0)
+    history = input_ids.repeat_interleave(repeats, dim=0)
+    history = torch.where(text, history, history[:, -1:])
+
+    processors, eos = sampling.processors(), torch.tensor(_eos_ids(model), device=input_ids.device)
+    pad = model.tokenizer.pad_token_id if model.tokenizer.pad_token_id is not None else int(eos[0])
+    done = torch.zeros(len(history), dtype=torch.bool, device=input_ids.device)
+    generated: list[torch.Tensor] = []
+    for _ in range(sampling.max_new_tokens):
+        scores = processors(history, logits)
+        if sampling.do_sample:
+            token = torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1).squeeze(1)
+        else:
+            token = scores.argmax(dim=-1)
+        token = torch.where(done, torch.full_like(token, pad), token)
+        generated.append(token)
+        done |= torch.isin(token, eos)
+        if bool(done.all()):
+            break
+        history = torch.cat([history, token[:, None]], dim=1)
+        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+        position = position + 1
+        out = llm(input_ids=token[:, None], attention_mask=mask, position_ids=position, past_key_values=cache, use_cache=True)
+        logits = out.logits[:, -1].float()
+    tokens = torch.stack(generated, dim=1) if generated else history[:, :0]
+    texts = model.tokenizer.batch_decode(tokens, skip_special_tokens=True)
+    return [texts[i : i + repeats] for i in range(0, len(texts), repeats)]
+
+
+@torch.no_grad()
+def audio_features(model: Any, paths: list[str], cache: dict[str, torch.Tensor], batch_size: int = 8) -> torch.Tensor:
+    """Frozen-encoder features [N, 32, D] of the clips, computed once per clip and kept in `cache`."""
+    missing = [p for p in dict.fromkeys(paths) if p not in cache]
+    device = next(model.audio_encoder.parameters()).device
+    for start in range(0, len(missing), batch_size):
+        chunk = missing[start : start + batch_size]
+        fbanks = torch.stack([load_fbank(p) for p in chunk]).to(device)
+        for path, features in zip(chunk, model.audio_encoder(fbanks).cpu()):
+            cache[path] = features
+    return torch.stack([cache[p] for p in paths])
+
+
+def chunk_seed(seed: int, epoch: int, condition: str, chunk: int) -> int:
+    return zlib.crc32(f"{seed}/{epoch}/{condition}/{chunk}".encode())
+
+
+@dataclass
+class EvalSettings:
+    """What one evaluation pass needs besides the model and the queries."""
+
+    collator: Collator
+    table: dict[str, dict[str, str]]
+    sampling: Sampling = field(default_factory=Sampling)
+    repeats: int = 4
+    batch_size: int = 16
+    seed: int = 0
+
+
+def answer_queries(
+    model: Any,
+    queries: list[Query],
+    condition: Condition,
+    settings: EvalSettings,
+    features: dict[str, torch.Tensor],
+    epoch: int = 0,
+    rank: int = 0,
+    world_size: int = 1,
+) -> list[dict[str, Any]]:
+    """This rank's share of the answers: one row per query of the chunks it owns.
+
+    A row holds the query, the prompt, every answer, its parsed value (yes/no/None for SHARD;
+    whether the label was named, for identity) and the truth. `index` is the query's place in
+    `queries`, so rows gathered from all ranks can be put back in order.
+    """
+    rows: list[dict[str, Any]] = []
+    device = next(model.parameters()).device
+    size = settings.batch_size
+    for chunk in range(rank, (len(queries) + size - 1) // size, world_size):
+        start = chunk * size
+        batch = queries[start : start + size]
+        prompts = [render_instruction(q, condition, settings.table) for q in batch]
+        records = [Record(id=q.id, audio=q.audio, instruction=p, where=q.where) for q, p in zip(batch, prompts)]
+        encoded = [settings.collator.encode(r, with_answer=False, with_audio=condition != "text") for r in records]
+        tensors = {k: v.to(device) for k, v in settings.collator.pad(encoded, "left").items()}
+        audio = None if condition == "text" else audio_features(model, [q.audio for q in batch], features).to(device)
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(chunk_seed(settings.seed, epoch, condition, chunk))
+            answers = sample_answers(
+                model, tensors["input_ids"], tensors["attention_mask"], tensors["audio_mask"], audio,
+                settings.repeats, settings.sampling,
+            )
+        for offset, (query, prompt, texts) in enumerate(zip(batch, prompts, answers)):
+            if query.task == "identity":
+                parsed: list[Any] = [contains_label(t, query.label) for t in texts]
+            else:
+                parsed = [parse_answer(t) for t in texts]
+            rows.append({
+                "index": start + offset, "id": query.id, "task": query.task, "condition": condition,
+                "label": query.label, "candidate": query.candidate or None, "truth": query.truth or None,
+                "prompt": prompt, "answers": texts, "parsed": parsed,
+            })
+    return rows
+
+
+def gather_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every rank's rows on every rank, in query order (a no-op without torch.distributed)."""
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        parts: list[Any] = [None] * dist.get_world_size()
+        dist.all_gather_object(parts, rows)
+        rows = [row for part in parts for row in part]
+    return sorted(rows, key=lambda row: row["index"])
+
+
+def relation_metrics(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Accuracy, precision, recall and F1 with Yes as the positive class, and the unparsed rate.
+
+    Every answer counts (a query repeated 4 times is 4 samples); an unparsed answer counts as
+    not-Yes, as in the paper, and is reported as a rate of its own.
+    """
+    parsed = [p for row in rows for p in row["parsed"]]
+    if not parsed:
+        return {}
+    preds = torch.tensor([p == "yes" for p in parsed], dtype=torch.long)
+    target = torch.tensor([row["truth"] == "yes" for row in rows for _ in row["parsed"]], dtype=torch.long)
+    return {
+        "accuracy": float(binary_accuracy(preds, target)),
+        "precision": float(binary_precision(preds, target)),
+        "recall": float(binary_recall(preds, target)),
+        "f1": float(binary_f1_score(preds, target)),
+        "unparsed": sum(p is None for p in parsed) / len(parsed),
+    }
+
+
+def condition_metrics(rows: list[dict[str, Any]], prefix: str) -> dict[str, float]:
+    """Tagged metrics of one condition's rows: `{prefix}/shard/{relation}/{metric}` and
+    `{prefix}/identity/accuracy` (DESIGN.md's tags when `prefix` is `val`)."""
+    metrics: dict[str, float] = {}
+    for relation in RELATIONS:
+        for name, value in relation_metrics([r for r in rows if r["task"] == relation]).items():
+            metrics[f"{prefix}/shard/{relation}/{name}"] = value
+    hits = [hit for row in rows if row["task"] == "identity" for hit in row["parsed"]]
+    if hits:
+        metrics[f"{prefix}/identity/accuracy"] = sum(hits) / len(hits)
+    return metrics

@@ -1,0 +1,192 @@
+"""The evaluator: Table 1 prompts, sampling with a shared prefill, rank-independent answers, metrics."""
+
+import itertools
+
+import pytest
+import torch
+
+from interleave.collate import Collator
+from interleave.evaluation import (
+    TABLE1,
+    EvalSettings,
+    Sampling,
+    answer_queries,
+    condition_metrics,
+    condition_queries,
+    prompt_table,
+    relation_metrics,
+    render_instruction,
+    sample_answers,
+)
+from interleave.model import AudioLLM
+from interleave.shard import Query
+from tests.conftest import write_clip
+
+
+def query(task="synonym", candidate="alarm", truth="yes", qid="q", audio="a.wav", label="Siren", word="siren"):
+    return Query(id=qid, task=task, label=label, word=word, candidate=candidate, truth=truth, audio=audio, where="t:1")
+
+
+@pytest.fixture()
+def model(tiny_model_kwargs):
+    torch.manual_seed(0)
+    return AudioLLM(**tiny_model_kwargs).eval()
+
+
+@pytest.fixture()
+def queries(tmp_path):
+    clips = [str(write_clip(tmp_path / f"c{i}.wav", freq=300.0 + 200 * i, seed=i)) for i in range(3)]
+    out = []
+    for i, (clip, task) in enumerate(itertools.product(clips, ["synonym", "hypernym", "identity"])):
+        if task == "identity":
+            out.append(query(task, None, None, f"q{i}", clip))
+        else:
+            out.append(query(task, "warning signal" if i % 2 else "drum", "yes" if i % 2 else "no", f"q{i}", clip))
+    return out
+
+
+def test_table1_prompts_for_each_condition():
+    syn, hyp, ident = query("synonym", "alarm"), query("hypernym", "signal"), query("identity", None, None)
+    table = prompt_table()
+    assert render_instruction(syn, "interleaved", table) == "Is [AUDIO] similar to alarm?"
+    assert render_instruction(syn, "noninterleaved", table) == (
+        "Is the sound of the object in this audio signal similar to alarm?")
+    assert render_instruction(hyp, "interleaved", table) == "Is [AUDIO] a type of signal?"
+    assert render_instruction(hyp, "noninterleaved", table) == (
+        "Is the sound of the object in this audio signal a type of signal?")
+    assert render_instruction(ident, "interleaved", table) == "Can you list the labels based on [AUDIO] ?"
+    assert render_instruction(ident, "noninterleaved", table) == "Can you list the labels based on this audio file?"
+    # The text-only control: the word itself where the audio stood.
+    assert render_instruction(syn, "text", table) == "Is siren similar to alarm?"
+    assert render_instruction(hyp, "text", table) == "Is siren a type of signal?"
+
+
+def test_prompts_are_configurable_and_unknown_tasks_refused():
+    table = prompt_table({"synonym": {"interleaved": "Does [AUDIO] mean the same as {synonym}?"}})
+    assert render_instruction(query(), "interleaved", table) == "Does [AUDIO] mean the same as alarm?"
+    assert table["hypernym"] == TABLE1["hypernym"]
+    with pytest.raises(ValueError, match="unknown task"):
+        prompt_table({"antonym": {"interleaved": "x"}})
+
+
+def test_text_control_asks_each_word_and_candidate_once_and_no_identity(queries):
+    assert condition_queries(queries, "interleaved") == queries
+    text = condition_queries(queries, "text")
+    # The three clips share the word, so 9 questions about them come down to 4 distinct ones.
+    assert [(q.task, q.candidate) for q in text] == [
+        ("synonym", "drum"), ("hypernym", "warning signal"), ("synonym", "warning signal"), ("hypernym", "drum")]
+
+
+def left_padded(model, instructions, with_audio=True):
+    col = Collator(model.tokenizer, padding_side="left", with_answer=False)
+    from interleave.records import Record
+
+    rows = [col.encode(Record(id=str(i), audio="a", instruction=t), with_audio=with_audio)
+            for i, t in enumerate(instructions)]
+    batch = col.pad(rows, "left")
+    audio = torch.randn(len(instructions), 1024, 128, generator=torch.Generator().manual_seed(1)) if with_audio else None
+    return batch, audio
+
+
+@pytest.mark.parametrize("with_audio", [True, False])
+def test_greedy_answers_equal_hf_generate(model, with_audio):
+    texts = ["Is [AUDIO] similar to alarm?", "Is the sound of the object in this audio signal a type of drum, really?"]
+    if not with_audio:
+        texts = ["Is siren similar to alarm?", "Is a siren, the loud one, a type of signal?"]
+    batch, audio = left_padded(model, texts, with_audio)
+    greedy = Sampling(max_new_tokens=6, do_sample=False, repetition_penalty=1.0)
+    ours = sample_answers(model, batch["input_ids"], batch["attention_mask"], batch["audio_mask"], audio, 2, greedy)
+    hf = model.generate(batch["input_ids"], batch["attention_mask"], batch["audio_mask"], audio,
+                        max_new_tokens=6, do_sample=False)
+    assert ours == [[t, t] for t in hf]
+
+
+def test_repeats_share_one_prefill(model):
+    batch, audio = left_padded(model, ["Is [AUDIO] a type of signal?", "Is [AUDIO] similar to drum?", "What is [AUDIO]?"])
+    calls = []
+    layer = model.llm.get_base_model().model.layers[0]
+
+    def record(module, args, kwargs, output):
+        hidden = args[0] if args else kwargs["hidden_states"]
+        calls.append(tuple(hidden.shape[:2]))
+
+    handle = layer.register_forward_hook(record, with_kwargs=True)
+    try:
+        answers = sample_answers(model, batch["input_ids"], batch["attention_mask"], batch["audio_mask"], audio, 4,
+                                 Sampling(max_new_tokens=5))
+    finally:
+        handle.remove()
+    assert [len(a) for a in answers] == [4, 4, 4]
+    prefills = [c for c in calls if c[1] > 1]
+    assert prefills == [(3, batch["input_ids"].shape[1])]  # the prompts ran once, not once per repeat
+    assert all(c == (12, 1) for c in calls[1:])
+
+
+def test_answers_do_not_depend_on_how_chunks_are_spread_over_ranks(model, queries, tokenizer):
+    settings = EvalSettings(Collator(tokenizer, padding_side="left", with_answer=False), prompt_table(),
+                            Sampling(max_new_tokens=4, temperature=1.0), repeats=3, batch_size=2, seed=7)
+    alone = answer_queries(model, queries, "interleaved", settings, {}, epoch=1)
+    ranks = [answer_queries(model, queries, "interleaved", settings, {}, epoch=1, rank=r, world_size=2) for r in range(2)]
+    spread = sorted(ranks[0] + ranks[1], key=lambda row: row["index"])
+    assert [r["id"] for r in spread] == [q.id for q in queries]  # each query exactly once
+    assert spread == alone
+    assert {r["id"] for r in ranks[0]}.isdisjoint(r["id"] for r in ranks[1])
+    # Sampling at temperature 1 does vary with the seed, so the equality above is not trivial.
+    other = answer_queries(model, queries, "interleaved", EvalSettings(**{**settings.__dict__, "seed": 8}), {}, epoch=1)
+    assert [r["answers"] for r in other] != [r["answers"] for r in alone]
+
+
+def test_text_condition_runs_without_audio(model, queries, tokenizer):
+    settings = EvalSettings(Collator(tokenizer, padding_side="left", with_answer=False), prompt_table(),
+                            Sampling(max_new_tokens=3), repeats=2, batch_size=4)
+    shard = [q for q in queries if q.task != "identity"]
+    rows = answer_queries(model, shard, "text", settings, {})
+    assert [r["prompt"] for r in rows][:2] == ["Is siren similar to drum?", "Is siren a type of warning signal?"]
+    assert all(len(r["answers"]) == 2 for r in rows)
+
+
+def rows_for(truth_and_parsed):
+    return [{"task": "synonym", "truth": t, "parsed": list(p)} for t, p in truth_and_parsed]
+
+
+def test_relation_metrics_equal_hand_computed():
+    # tp=3 (yes/yes), fp=1 (no->yes), fn=2 (yes->no) + 1 yes->unparsed, tn=2 + 1 no->unparsed
+    rows = rows_for([("yes", ["yes", "yes", "no"]), ("yes", ["yes", None, "no"]),
+                     ("no", ["yes", "no", "no"]), ("no", [None])])
+    m = relation_metrics(rows)
+    tp, fp, fn, tn = 3, 1, 3, 3
+    assert m["accuracy"] == pytest.approx((tp + tn) / 10)
+    assert m["precision"] == pytest.approx(tp / (tp + fp))
+    assert m["recall"] == pytest.approx(tp / (tp + fn))
+    assert m["f1"] == pytest.approx(2 * tp / (2 * tp + fp + fn))
+    assert m["unparsed"] == pytest.approx(2 / 10)
+
+
+def test_table2_ltu_baseline_synonym_f1():
+    # Counts whose precision and recall are the paper's Table 2 LTU non-interleaved synonym
+    # values (96.45 % and 18.31 %): F1 must come out as the paper's 30.78 %.
+    tp, fp, fn = 3530, 130, 15749
+    assert round(100 * tp / (tp + fp), 2) == 96.45 and round(100 * tp / (tp + fn), 2) == 18.31
+    rows = rows_for([("yes", ["yes"] * tp), ("no", ["yes"] * fp), ("yes", ["no"] * fn), ("no", ["no"] * 100)])
+    m = relation_metrics(rows)
+    assert round(100 * m["precision"], 2) == 96.45
+    assert round(100 * m["recall"], 2) == 18.31
+    assert round(100 * m["f1"], 2) == 30.78
+
+
+def test_precision_without_any_yes_is_zero_not_nan():
+    m = relation_metrics(rows_for([("yes", ["no", None]), ("no", ["no"])]))
+    assert m["precision"] == 0.0 and m["recall"] == 0.0 and m["f1"] == 0.0
+    assert m["accuracy"] == pytest.approx(1 / 3)
+
+
+def test_condition_metrics_use_the_design_tags():
+    rows = [{"task": "synonym", "truth": "yes", "parsed": ["yes"]},
+            {"task": "hypernym", "truth": "no", "parsed": ["yes"]},
+            {"task": "identity", "truth": None, "parsed": [True, False, False, True]}]
+    m = condition_metrics(rows, "val")
+    for relation in ("synonym", "hypernym"):
+        for name in ("accuracy", "precision", "recall", "f1", "unparsed"):
+            assert f"val/shard/{relation}/{name}" in m
+    assert m["val/identity/accuracy"] == 0.5
+    assert set(condition_metrics(rows, "val/text")) == {k.replace("val/", "val/text/", 1) for k in m}
