@@ -2,5 +2,6 @@
 
 from callbacks.predictions import WritePredictions
 from callbacks.run_summary import RunSummary
+from callbacks.shard_eval import ShardEvaluation
 
-__all__ = ["RunSummary", "WritePredictions"]
+__all__ = ["RunSummary", "ShardEvaluation", "WritePredictions"]

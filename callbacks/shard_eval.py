@@ -1,0 +1,218 @@
+"""SHARD and identity evaluation during training: the forgetting curves, as they happen."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import lightning as L
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_info
+
+from interleave.collate import Collator
+from interleave.errors import InterleaveError
+from interleave.evaluation import (
+    EvalSettings,
+    Sampling,
+    answer_queries,
+    condition_metrics,
+    condition_queries,
+    gather_rows,
+    prompt_table,
+)
+from interleave.prompts import PromptTemplate
+from interleave.shard import Query, read_shard
+
+Layout = Literal["interleaved", "noninterleaved"]
+
+
+class ShardEvaluation(L.Callback):
+    """Runs SHARD (synonym, hypernym) and identity at the end of every `every_n_epochs`-th
+    validation epoch, and once before the first training step (epoch 0 of the curves).
+
+    Conditions: `layout` is logged under DESIGN.md's tags (`val/shard/synonym/f1`,
+    `val/identity/accuracy`, ...); each of `extra_layouts` under `val/<layout>/...`; the
+    text-only control (the word replaces the audio) under `val/text/shard/...`.
+    Files, in the run folder: `predictions/epoch=NN.jsonl` (every answer) and
+    `predictions/epoch=NN.metrics.json` (every logged metric, flat). TensorBoard also gets a
+    figure of the curves and a few answers as text. `NN` counts the training epochs done.
+    """
+
+    def __init__(
+        self,
+        shard_file: str,
+        layout: Layout = "interleaved",
+        extra_layouts: list[Layout] | None = None,
+        text_control: bool = True,
+        identity: bool = True,
+        repeats: int = 4,
+        every_n_epochs: int = 1,
+        before_training: bool = True,
+        batch_size: int = 16,
+        max_new_tokens: int = 32,
+        do_sample: bool = True,
+        temperature: float = 0.1,
+        top_p: float = 0.95,
+        top_k: int = 500,
+        repetition_penalty: float = 1.1,
+        prompts: dict[str, dict[str, str]] | None = None,
+        max_length: int = 512,
+        seed: int = 0,
+        text_samples: int = 6,
+    ) -> None:
+        if repeats < 1 or every_n_epochs < 1 or batch_size < 1:
+            raise InterleaveError("ShardEvaluation: repeats, every_n_epochs and batch_size must be at least 1")
+        self.shard_file = shard_file
+        self.conditions: dict[str, str] = {layout: "val"}
+        for extra in extra_layouts or []:
+            if extra != layout:
+                self.conditions[extra] = f"val/{extra}"
+        if text_control:
+            self.conditions["text"] = "val/text"
+        self.identity = identity
+        self.every_n_epochs = every_n_epochs
+        self.before_training = before_training
+        self.table = prompt_table(prompts)
+        self.sampling = Sampling(max_new_tokens, do_sample, temperature, top_p, top_k, repetition_penalty)
+        self.repeats, self.batch_size, self.max_length, self.seed = repeats, batch_size, max_length, seed
+        self.layout = layout
+        self.text_samples = text_samples
+        self.queries: list[Query] = []
+        self.features: dict[str, torch.Tensor] = {}  # frozen-encoder features per clip, computed once
+        self.history: list[dict[str, Any]] = []  # one entry per evaluated point, for the curves
+        self._pending: dict[str, Any] | None = None
+
+    # ---- Lightning hooks -----------------------------------------------------------------
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if self.queries:
+            return
+        self.queries = read_shard(self.shard_file)
+        if not self.identity:
+            self.queries = [q for q in self.queries if q.task != "identity"]
+        missing = sorted({q.audio for q in self.queries if not Path(q.audio).is_file()})
+        if missing:
+            listed = "\n".join(f"  {p}" for p in missing[:20])
+            raise InterleaveError(f"{self.shard_file}: {len(missing)} audio file(s) not found:\n{listed}")
+        rank_zero_info(f"[interleave] SHARD: {len(self.queries)} queries x {self.repeats} repeats, "
+                       f"conditions {list(self.conditions)}, from {self.shard_file}")
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.before_training and trainer.global_step == 0 and not any(h["epoch"] == 0 for h in self.history):
+            result = self.evaluate(trainer, pl_module, epoch=0)
+            if trainer.logger is not None and trainer.is_global_zero:
+                trainer.logger.log_metrics(result["metrics"], step=0)
+            self._publish(trainer, result, {})
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        fitting = trainer.state.fn == "fit"
+        epoch = trainer.current_epoch + 1 if fitting else trainer.current_epoch
+        if fitting and epoch % self.every_n_epochs != 0:
+            return
+        result = self.evaluate(trainer, pl_module, epoch)
+        for tag, value in result["metrics"].items():
+            pl_module.log(tag, value, sync_dist=True)
+        self._pending = result
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._pending is not None:
+            others = {k: float(v) for k, v in trainer.callback_metrics.items() if k not in self._pending["metrics"]}
+            self._publish(trainer, self._pending, others)
+            self._pending = None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"history": self.history}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.history = list(state_dict.get("history", []))
+
+    # ---- the evaluation ------------------------------------------------------------------
+
+    def evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule, epoch: int) -> dict[str, Any]:
+        """Answer every query under every condition (each rank its share) and compute the metrics."""
+        template = getattr(trainer.datamodule, "template", None) or PromptTemplate()
+        collator = Collator(pl_module.tokenizer, template, max_length=self.max_length, padding_side="left", with_answer=False)
+        settings = EvalSettings(collator, self.table, self.sampling, self.repeats, self.batch_size, self.seed)
+        modes = {module: module.training for module in pl_module.modules()}
+        pl_module.eval()
+        rows, metrics = [], {}
+        try:
+            with torch.no_grad(), trainer.precision_plugin.val_step_context():
+                for condition, prefix in self.conditions.items():
+                    queries = condition_queries(self.queries, condition)
+                    mine = answer_queries(pl_module, queries, condition, settings, self.features, epoch,
+                                          trainer.global_rank, trainer.world_size)
+                    done = gather_rows(mine)
+                    metrics.update(condition_metrics(done, prefix))
+                    rows.extend(done)
+        finally:
+            for module, training in modes.items():
+                module.train(training)
+        return {"epoch": epoch, "global_step": trainer.global_step, "metrics": metrics, "rows": rows}
+
+    # ---- what the user sees --------------------------------------------------------------
+
+    def _publish(self, trainer: L.Trainer, result: dict[str, Any], others: dict[str, float]) -> None:
+        """Files, figure and text samples of one evaluated point (rank 0 only)."""
+        self.history = [h for h in self.history if h["epoch"] != result["epoch"]]
+        self.history.append({"epoch": result["epoch"], "metrics": result["metrics"]})
+        self.history.sort(key=lambda h: h["epoch"])
+        folder = Path(trainer.log_dir or trainer.default_root_dir) / "predictions"  # a collective under DDP
+        if not trainer.is_global_zero:
+            return
+        folder.mkdir(parents=True, exist_ok=True)
+        stem = folder / f"epoch={result['epoch']:02d}"
+        with open(f"{stem}.jsonl", "w", encoding="utf-8") as handle:
+            for row in result["rows"]:
+                handle.write(json.dumps({k: v for k, v in row.items() if k != "index"}, ensure_ascii=False) + "\n")
+        flat = {"epoch": result["epoch"], "global_step": result["global_step"], "layout": self.layout,
+                **others, **result["metrics"]}
+        Path(f"{stem}.metrics.json").write_text(json.dumps(flat, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        summary = ", ".join(f"{tag.removeprefix('val/')}={value:.3f}" for tag, value in result["metrics"].items()
+                            if tag.endswith(("/f1", "identity/accuracy")))
+        print(f"[interleave] SHARD epoch {result['epoch']}: {summary}  ({stem}.jsonl)")
+        if isinstance(trainer.logger, TensorBoardLogger):
+            writer = trainer.logger.experiment
+            writer.add_figure("val/curves", curves_figure(self.history, list(self.conditions.values())),
+                              result["global_step"])
+            writer.add_text("val/samples", samples_markdown(result["rows"], self.text_samples), result["global_step"])
+
+
+def curves_figure(history: list[dict[str, Any]], prefixes: list[str]) -> Any:
+    """SHARD F1 per relation and identity accuracy against epoch, one panel per condition."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(4.5 * len(prefixes), 3.5), layout="constrained")
+    axes = figure.subplots(1, len(prefixes), squeeze=False)[0]
+    epochs = [h["epoch"] for h in history]
+    for ax, prefix in zip(axes, prefixes):
+        for tag, name in (("shard/synonym/f1", "synonym F1"), ("shard/hypernym/f1", "hypernym F1"),
+                          ("identity/accuracy", "identity accuracy")):
+            values = [h["metrics"].get(f"{prefix}/{tag}") for h in history]
+            points = [(e, v) for e, v in zip(epochs, values) if v is not None]
+            if points:
+                ax.plot(*zip(*points), marker="o", label=name)
+        ax.set(title=prefix.replace("val", "condition: primary layout", 1) if prefix == "val" else prefix,
+               xlabel="epochs trained", ylim=(0, 1))
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best", fontsize="small")
+    return figure
+
+
+def samples_markdown(rows: list[dict[str, Any]], per_task: int) -> str:
+    """A Markdown table of the first answers of each task and condition."""
+    lines = ["| condition | task | prompt | answer | parsed | truth |", "| --- | --- | --- | --- | --- | --- |"]
+    seen: dict[tuple[str, str], int] = {}
+    for row in rows:
+        key = (row["condition"], row["task"])
+        if seen.get(key, 0) >= per_task:
+            continue
+        seen[key] = seen.get(key, 0) + 1
+        truth = row["truth"] or row["label"]
+        cells = [row["condition"], row["task"], row["prompt"], row["answers"][0], str(row["parsed"][0]), truth]
+        lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
+    return "\n".join(lines)

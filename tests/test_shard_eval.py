@@ -1,0 +1,150 @@
+"""callbacks.ShardEvaluation through train.py: every epoch, before training, zero-shot, and DDP."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+import train
+from tests.conftest import write_jsonl
+from tests.test_train import write_config
+
+REPO = Path(__file__).resolve().parents[1]
+RELATIONS = ("synonym", "hypernym")
+METRICS = ("accuracy", "precision", "recall", "f1", "unparsed")
+
+
+@pytest.fixture(autouse=True)
+def plain_argv(monkeypatch):
+    monkeypatch.setattr("sys.argv", ["train.py"])
+
+
+def write_shard(folder: Path) -> Path:
+    """15 queries (an odd number) over the small dataset's clips, in the SHARD file contract."""
+    rows = []
+    for i, (label, word) in enumerate([("Sine wave", "sine wave"), ("Siren", "siren"), ("Sine wave", "sine wave")]):
+        audio = f"audio/c{i}.wav"
+        rows.append({"id": f"identity/{i}", "task": "identity", "label": label, "word": word, "audio": audio})
+        for relation, yes, no in (("synonym", "sinusoid", "drum"), ("hypernym", "signal", "animal")):
+            for candidate, truth in ((yes, "yes"), (no, "no")):
+                rows.append({"id": f"{relation}/{i}/{candidate}", "task": relation, "label": label, "word": word,
+                             "candidate": candidate, "truth": truth, "audio": audio})
+    return write_jsonl(folder / "shard.jsonl", rows)
+
+
+def shard_config(tmp_path, data_dir, model_kwargs, callback_args=None, **trainer):
+    path = write_config(tmp_path, data_dir, model_kwargs, **trainer)
+    config = yaml.safe_load(path.read_text())
+    args = {"shard_file": str(write_shard(data_dir)), "repeats": 2, "batch_size": 2, "max_new_tokens": 3,
+            "extra_layouts": ["noninterleaved"], **(callback_args or {})}
+    config["trainer"]["callbacks"].append({"class_path": "callbacks.ShardEvaluation", "init_args": args})
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def run_dir(tmp_path) -> Path:
+    (version,) = sorted((tmp_path / "runs" / "t").glob("version_*"))
+    return version
+
+
+def expected_tags(prefix: str, identity: bool = True) -> set[str]:
+    tags = {f"{prefix}/shard/{r}/{m}" for r in RELATIONS for m in METRICS}
+    return tags | ({f"{prefix}/identity/accuracy"} if identity else set())
+
+
+ALL_TAGS = expected_tags("val") | expected_tags("val/noninterleaved") | expected_tags("val/text", identity=False)
+
+
+def test_fit_evaluates_before_training_and_every_epoch(tmp_path, small_dataset, tiny_model_kwargs):
+    config = shard_config(tmp_path, small_dataset, tiny_model_kwargs, max_steps=-1, max_epochs=2)
+    train.cli(["fit", "--config", str(config)])
+    predictions = run_dir(tmp_path) / "predictions"
+    assert sorted(p.name for p in predictions.iterdir()) == [
+        f"epoch={e:02d}.{kind}" for e in (0, 1, 2) for kind in ("jsonl", "metrics.json")]
+
+    for epoch in (0, 1, 2):
+        metrics = json.loads((predictions / f"epoch={epoch:02d}.metrics.json").read_text())
+        assert ALL_TAGS <= set(metrics), ALL_TAGS - set(metrics)
+        assert metrics["epoch"] == epoch and metrics["layout"] == "interleaved"
+        assert all(0.0 <= metrics[t] <= 1.0 for t in ALL_TAGS)
+    # After an epoch the file also holds what validation logged besides SHARD.
+    assert "val/loss" in json.loads((predictions / "epoch=01.metrics.json").read_text())
+
+    rows = [json.loads(line) for line in (predictions / "epoch=01.jsonl").read_text().splitlines()]
+    # Two audio layouts with 15 queries each; the text control asks each (word, candidate) once:
+    # clips 0 and 2 share a word, so 2 words x 4 candidates.
+    assert len(rows) == 15 + 15 + 8
+    first = rows[0]
+    assert set(first) == {"id", "task", "condition", "label", "candidate", "truth", "prompt", "answers", "parsed"}
+    assert len(first["answers"]) == len(first["parsed"]) == 2
+    syn = next(r for r in rows if r["task"] == "synonym" and r["condition"] == "text")
+    assert syn["prompt"] == "Is sine wave similar to sinusoid?" and syn["parsed"][0] in ("yes", "no", None)
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir(tmp_path)), size_guidance={"images": 0, "tensors": 0}).Reload()
+    scalars = set(events.Tags()["scalars"])
+    assert ALL_TAGS <= scalars, ALL_TAGS - scalars
+    steps = [e.step for e in events.Scalars("val/shard/synonym/f1")]
+    assert steps[0] == 0 and len(steps) == 3  # the epoch-0 point, then one per epoch
+    assert "val/curves" in events.Tags()["images"]
+    assert any("val/samples" in tag for tag in events.Tags()["tensors"])
+
+
+def test_every_n_epochs_and_no_point_before_training(tmp_path, small_dataset, tiny_model_kwargs):
+    config = shard_config(tmp_path, small_dataset, tiny_model_kwargs,
+                          {"every_n_epochs": 2, "before_training": False, "text_control": False,
+                           "extra_layouts": [], "identity": False}, max_steps=-1, max_epochs=2)
+    train.cli(["fit", "--config", str(config)])
+    predictions = run_dir(tmp_path) / "predictions"
+    assert sorted(p.name for p in predictions.iterdir()) == ["epoch=02.jsonl", "epoch=02.metrics.json"]
+    metrics = json.loads((predictions / "epoch=02.metrics.json").read_text())
+    assert expected_tags("val", identity=False) <= set(metrics)
+    assert not any(k.startswith(("val/text/", "val/identity")) for k in metrics)
+
+
+def test_validate_is_the_zero_shot_evaluation(tmp_path, small_dataset, tiny_model_kwargs):
+    config = shard_config(tmp_path, small_dataset, tiny_model_kwargs)
+    run = train.cli(["validate", "--config", str(config)])
+    assert ALL_TAGS <= set(run.trainer.callback_metrics)
+    metrics = json.loads((run_dir(tmp_path) / "predictions" / "epoch=00.metrics.json").read_text())
+    for tag in ALL_TAGS:
+        assert metrics[tag] == pytest.approx(float(run.trainer.callback_metrics[tag]))
+
+
+def test_missing_shard_audio_stops_before_any_work(tmp_path, small_dataset, tiny_model_kwargs, capsys):
+    config = shard_config(tmp_path, small_dataset, tiny_model_kwargs)
+    (small_dataset / "audio" / "c1.wav").unlink()
+    assert train.main(["validate", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "shard.jsonl" in err and "c1.wav" in err
+
+
+def run_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "train.py", *args], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_ddp_two_ranks_give_the_metrics_of_one(tmp_path, small_dataset, tiny_model_kwargs):
+    """15 queries on 2 ranks: each answered exactly once (no DistributedSampler padding), same metrics."""
+    results = {}
+    for devices in (1, 2):
+        out = tmp_path / f"d{devices}"
+        out.mkdir()
+        config = shard_config(out, small_dataset, tiny_model_kwargs)
+        done = run_cli(["validate", "--config", str(config), f"--trainer.devices={devices}",
+                        "--trainer.strategy=ddp" if devices == 2 else "--trainer.strategy=auto"], tmp_path)
+        assert done.returncode == 0, done.stderr[-3000:]
+        predictions = run_dir(out) / "predictions"
+        rows = [json.loads(line) for line in (predictions / "epoch=00.jsonl").read_text().splitlines()]
+        keys = [(r["condition"], r["id"]) for r in rows]
+        assert len(keys) == len(set(keys)) == 15 + 15 + 8
+        metrics = json.loads((predictions / "epoch=00.metrics.json").read_text())
+        results[devices] = ({t: metrics[t] for t in ALL_TAGS}, rows)
+    assert results[2][0] == results[1][0]
+    assert results[2][1] == results[1][1]  # the very same answers
