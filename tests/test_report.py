@@ -1,0 +1,197 @@
+"""The Table-2-style report: run discovery, epoch choice, rendering, CSV and CLI errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from interleave import report
+from interleave.report import COLUMNS, find_runs, load_run, main, rows, to_csv, to_markdown
+
+# Paper, Table 2, first row (LTU baseline, non-interleaved).
+TABLE2_ROW1 = {
+    "val/identity/accuracy": 0.4845,
+    "val/shard/synonym/accuracy": 0.5950,
+    "val/shard/synonym/precision": 0.9645,
+    "val/shard/synonym/recall": 0.1831,
+    "val/shard/synonym/f1": 0.3078,
+    "val/shard/hypernym/accuracy": 0.7640,
+    "val/shard/hypernym/precision": 0.9890,
+    "val/shard/hypernym/recall": 0.5276,
+    "val/shard/hypernym/f1": 0.6881,
+}
+
+
+def shard(prefix: str, syn: float, hyp: float) -> dict[str, float]:
+    """The five metrics of both relations under `prefix`, e.g. 'val/text/'."""
+    out = {}
+    for rel, base in (("synonym", syn), ("hypernym", hyp)):
+        for i, name in enumerate(report.METRIC_NAMES):
+            out[f"{prefix}shard/{rel}/{name}"] = round(base + i / 100, 4)
+    return out
+
+
+def write_point(run: Path, epoch: int, metrics: dict) -> Path:
+    folder = run / "predictions"
+    folder.mkdir(parents=True, exist_ok=True)
+    file = folder / f"epoch={epoch:02d}.metrics.json"
+    file.write_text(json.dumps({"epoch": epoch, "global_step": 48 * epoch, **metrics}))
+    return file
+
+
+def table_lines(markdown: str) -> list[list[str]]:
+    """The body rows of the Markdown table as lists of cells."""
+    lines = [line for line in markdown.splitlines() if line.startswith("| ")][2:]
+    return [[c.strip() for c in line.strip("|").split(" | ")] for line in lines]
+
+
+def test_paper_row_renders_percentages(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "ltu" / "version_0"
+    write_point(run, 0, {"layout": "noninterleaved", **TABLE2_ROW1, "val/loss": 0.4})
+    out = tmp_path / "out"
+    assert main([str(run), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    markdown = (out / "report.md").read_text()
+    assert printed == markdown
+    (cells,) = table_lines(markdown)
+    row = dict(zip(COLUMNS, cells))
+    assert row["Run"] == "ltu/version_0" and row["Condition"] == "noninterleaved" and row["Epoch"] == "00"
+    expected = ["48.45", "59.50", "76.40", "96.45", "98.90", "18.31", "52.76", "30.78", "68.81"]
+    assert cells[3:12] == expected  # Table 2 column order
+    assert cells[12:] == ["–"] * 6  # no unparsed, no text control
+    assert "unparsed = share of answers that were neither yes nor no" in markdown
+    assert markdown.splitlines()[1].startswith("| --- | --- | ---: |")
+
+
+def test_latest_epoch_by_default_and_epoch_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "runs" / "version_1"
+    for epoch, acc in ((0, 0.10), (1, 0.20), (2, 0.30)):
+        write_point(run, epoch, {"layout": "interleaved", "val/identity/accuracy": acc})
+    assert load_run(run)["val/identity/accuracy"] == 0.30
+    assert load_run(run, epoch=1)["val/identity/accuracy"] == 0.20
+
+    assert main([str(run), "--out", str(tmp_path)]) == 0
+    (cells,) = table_lines(capsys.readouterr().out)
+    assert cells[2:4] == ["02", "30.00"]
+    assert main([str(run), "--epoch", "0", "--out", str(tmp_path)]) == 0
+    (cells,) = table_lines(capsys.readouterr().out)
+    assert cells[2:4] == ["00", "10.00"]
+
+
+def test_epoch_points_sort_numerically(tmp_path: Path) -> None:
+    run = tmp_path / "version_0"
+    for epoch in (2, 10, 9):
+        write_point(run, epoch, {"val/identity/accuracy": epoch / 100})
+    (row,) = rows([run])
+    assert row["Epoch"] == 10 and row["Identity Acc"] == pytest.approx(0.10)
+
+
+def test_parent_folder_finds_runs_and_extra_layouts(tmp_path: Path) -> None:
+    parent = tmp_path / "runs" / "demo"
+    a, b = parent / "version_2", parent / "version_10"
+    write_point(
+        a,
+        1,
+        {
+            "layout": "interleaved",
+            **TABLE2_ROW1,
+            **shard("val/text/", 0.9, 0.8),
+            "val/noninterleaved/identity/accuracy": 0.5,
+            **shard("val/noninterleaved/", 0.3, 0.4),
+        },
+    )
+    write_point(b, 3, {"layout": "interleaved", **shard("val/", 0.6, 0.7)})
+    (parent / "notes").mkdir()  # a folder without metrics is ignored
+
+    assert find_runs(parent) == [a, b]  # natural order: version_2 before version_10
+    assert find_runs(a) == [a]
+    table = rows([parent])
+    assert [(r["Run"], r["Condition"], r["Epoch"]) for r in table] == [
+        ("demo/version_2", "interleaved", 1),
+        ("demo/version_2", "noninterleaved", 1),
+        ("demo/version_10", "interleaved", 3),
+    ]
+    primary, extra, other = table
+    assert primary["Syno P"] == 0.9645 and extra["Identity Acc"] == 0.5 and extra["Syno P"] == 0.31
+    # the text control is filled on every condition row of its run
+    assert primary["Text Syno Acc"] == extra["Text Syno Acc"] == 0.9
+    assert primary["Text Hyper F1"] == extra["Text Hyper F1"] == 0.83
+    assert other["Text Syno Acc"] is None and other["Identity Acc"] is None
+    assert other["Syno unparsed"] == 0.64
+
+    markdown = to_markdown(table)
+    body = table_lines(markdown)
+    assert len(body) == 3
+    assert body[2][3] == "–"  # missing identity
+    assert body[1][COLUMNS.index("Text Syno F1")] == "93.00"
+
+
+def test_missing_metrics_shown_as_dash(tmp_path: Path) -> None:
+    run = tmp_path / "version_0"
+    write_point(run, 0, {"val/shard/synonym/f1": 0.5, "val/shard/hypernym/f1": None, "val/loss": 1.0})
+    table = rows([run])
+    (cells,) = table_lines(to_markdown(table))
+    row = dict(zip(COLUMNS, cells))
+    assert row["Condition"] == "primary"  # no "layout" tag
+    assert row["Syno F1"] == "50.00"
+    assert all(row[c] == "–" for c in COLUMNS[3:] if c != "Syno F1")
+
+
+def test_csv_has_raw_fractions(tmp_path: Path) -> None:
+    run = tmp_path / "ltu" / "version_0"
+    write_point(run, 4, {"layout": "interleaved", **TABLE2_ROW1, **shard("val/text/", 0.9, 0.8)})
+    assert main([str(run), "--out", str(tmp_path / "new" / "dir")]) == 0
+    with (tmp_path / "new" / "dir" / "report.csv").open(newline="") as f:
+        reader = csv.DictReader(f)
+        assert tuple(reader.fieldnames or ()) == COLUMNS
+        (row,) = list(reader)
+    assert row["Run"] == "ltu/version_0" and row["Epoch"] == "4"
+    assert float(row["Syno P"]) == 0.9645 and float(row["Hyper F1"]) == 0.6881
+    assert float(row["Identity Acc"]) == 0.4845
+    assert float(row["Text Hyper Acc"]) == 0.8 and float(row["Text Syno F1"]) == 0.93
+    assert row["Syno unparsed"] == ""
+
+
+def test_to_csv_direct(tmp_path: Path) -> None:
+    table = [{"Run": "r", "Condition": "interleaved", "Epoch": 0, "Syno Acc": 0.25}]
+    to_csv(table, tmp_path / "t.csv")
+    (row,) = list(csv.DictReader((tmp_path / "t.csv").open(newline="")))
+    assert row["Syno Acc"] == "0.25" and row["Hyper Acc"] == ""
+
+
+def test_error_folder_without_metrics(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    empty = tmp_path / "empty"
+    (empty / "version_0" / "predictions").mkdir(parents=True)
+    assert main([str(empty), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and str(empty) in err and "Traceback" not in err
+    assert not (tmp_path / "report.md").exists()
+
+    assert main([str(tmp_path / "nope")]) == 2
+    assert str(tmp_path / "nope") in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "content",
+    ['{"val/identity/accuracy": 0.5', "[0.5]", '{"val/shard/synonym/f1": "high"}'],
+    ids=["truncated", "not-object", "not-number"],
+)
+def test_error_malformed_json(tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str) -> None:
+    run = tmp_path / "version_0"
+    file = write_point(run, 0, {})
+    file.write_text(content)
+    assert main([str(run), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and str(file) in err
+
+
+def test_error_missing_epoch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "version_0"
+    for epoch in (0, 2):
+        write_point(run, epoch, {"val/identity/accuracy": 0.5})
+    assert main([str(run), "--epoch", "5", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert str(run) in err and "05" in err and "available: 00, 02" in err
