@@ -177,27 +177,29 @@ class ShardEvaluation(L.Callback):
         print(f"[interleave] SHARD epoch {result['epoch']}: {summary}  ({stem}.jsonl)")
         if isinstance(trainer.logger, TensorBoardLogger):
             writer = trainer.logger.experiment
-            writer.add_figure("val/curves", curves_figure(self.history, list(self.conditions.values())),
-                              result["global_step"])
+            writer.add_figure("val/curves", curves_figure(self.history, self.conditions), result["global_step"])
             writer.add_text("val/samples", samples_markdown(result["rows"], self.text_samples), result["global_step"])
 
 
-def curves_figure(history: list[dict[str, Any]], prefixes: list[str]) -> Any:
-    """SHARD F1 per relation and identity accuracy against epoch, one panel per condition."""
+def curves_figure(history: list[dict[str, Any]], conditions: dict[str, str]) -> Any:
+    """SHARD F1 per relation and identity accuracy against epoch, one panel per condition
+    (`conditions` maps a condition's name to its tag prefix)."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
-    figure = Figure(figsize=(4.5 * len(prefixes), 3.5), layout="constrained")
-    axes = figure.subplots(1, len(prefixes), squeeze=False)[0]
+    figure = Figure(figsize=(4.5 * len(conditions), 3.5), layout="constrained")
+    axes = figure.subplots(1, len(conditions), squeeze=False)[0]
     epochs = [h["epoch"] for h in history]
-    for ax, prefix in zip(axes, prefixes):
+    for ax, (condition, prefix) in zip(axes, conditions.items()):
         for tag, name in (("shard/synonym/f1", "synonym F1"), ("shard/hypernym/f1", "hypernym F1"),
                           ("identity/accuracy", "identity accuracy")):
             values = [h["metrics"].get(f"{prefix}/{tag}") for h in history]
             points = [(e, v) for e, v in zip(epochs, values) if v is not None]
             if points:
                 ax.plot(*zip(*points), marker="o", label=name)
-        ax.set(title=prefix.replace("val", "condition: primary layout", 1) if prefix == "val" else prefix,
+        ax.set(title="text-only control" if condition == "text" else f"{condition} prompts",
                xlabel="epochs trained", ylim=(0, 1))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend(loc="best", fontsize="small")
     return figure

@@ -7,6 +7,10 @@ each one sounds like what its AudioSet label says. Each clip gets two records wi
 ``"Labels: <display_name>"``: an interleaved one (the instruction holds one ``[AUDIO]``) and an
 LTU-style one (no placeholder). The same parameters always give byte-identical files.
 
+The held-out clips also make the demo's SHARD (``shard.jsonl``): synonym, hypernym and identity
+queries assembled from the committed lexicon ``interleave/demo_lexicon.json`` (WordNet 3.0 plus
+curated overrides, each with its reason; see :mod:`interleave.shard`).
+
 Run ``python -m interleave.demo DIR`` to write the data set, or call :func:`ensure_demo_data`.
 """
 
@@ -27,6 +31,7 @@ import soundfile
 from interleave import AUDIO_PLACEHOLDER
 from interleave.audio import SAMPLE_RATE
 from interleave.errors import InterleaveError
+from interleave.shard import assemble_queries, read_lexicon, shard_counts, write_report, write_shard
 
 # Sized so that `make demo` (two epochs of SmolLM2-135M on 2 CPU cores) stays under 10 minutes.
 TRAIN_PER_CLASS = 16
@@ -48,7 +53,14 @@ DEMO_CLASSES: tuple[str, ...] = (
 )
 
 # Bump when the synthesis changes, so that ensure_demo_data regenerates stale data sets.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# Held-out clips per class the demo SHARD asks about. The paper uses 4 per word; 1 keeps each of
+# the demo's three evaluation points (108 queries x 4 repeats, plus the text control) near 1.5 min.
+SHARD_CLIPS_PER_WORD = 1
+# Regenerate with the real WordNet: python -m interleave.shard wordnet --from /usr/share/wordnet --out W;
+# python -m interleave.shard lexicon --wordnet W --words data/demo/classes.txt
+#   --overrides interleave/demo_lexicon.json --out interleave/demo_lexicon.json  (its "overrides" say why)
+DEMO_LEXICON = Path(__file__).with_name("demo_lexicon.json")
 MIN_SECONDS, MAX_SECONDS = 2.0, 4.0
 COMPLETE_MARKER = ".complete"
 
@@ -352,6 +364,7 @@ def _params(train_per_class: int, heldout_per_class: int, seed: int) -> dict[str
         "heldout_per_class": int(heldout_per_class),
         "seed": int(seed),
         "classes": list(DEMO_CLASSES),
+        "shard_clips_per_word": SHARD_CLIPS_PER_WORD,
         "format": FORMAT_VERSION,
     }
 
@@ -369,8 +382,15 @@ def _summary(out_dir: Path, params: dict[str, Any]) -> dict[str, Any]:
         "train_records": 2 * train,
         "heldout_records": 2 * heldout,
         "records": 2 * (train + heldout),
+        "shard_queries": _shard_query_count(params["heldout_per_class"]),
         "seed": params["seed"],
     }
+
+
+def _shard_query_count(heldout_per_class: int) -> int:
+    """Queries of the demo SHARD: per clip one identity query and a yes and a no per candidate."""
+    clips = min(SHARD_CLIPS_PER_WORD, heldout_per_class)
+    return sum(clips * (1 + 2 * (len(e.synonyms) + len(e.hypernyms))) for e in read_lexicon(DEMO_LEXICON))
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -399,6 +419,9 @@ an interleaved one (the instruction holds one {AUDIO_PLACEHOLDER}) and an LTU-st
   train.jsonl    {summary['train_clips']} clips, {summary['train_records']} records
   heldout.jsonl  {summary['heldout_clips']} clips, {summary['heldout_records']} records
                  (validation loss and label generation)
+  shard.jsonl    {summary['shard_queries']} SHARD queries (synonym, hypernym, identity) about up to
+                 {SHARD_CLIPS_PER_WORD} held-out clips per class, from interleave/demo_lexicon.json
+                 (WordNet 3.0 plus curated overrides); shard.report.json has the counts
   classes.txt    one label per line
 
 Parameters: train_per_class={params['train_per_class']} \
@@ -434,7 +457,7 @@ def _clear(out_dir: Path) -> None:
     (out_dir / COMPLETE_MARKER).unlink(missing_ok=True)
     if (out_dir / "audio").is_dir():
         shutil.rmtree(out_dir / "audio")
-    for name in ("train.jsonl", "heldout.jsonl", "classes.txt", "README.txt"):
+    for name in ("train.jsonl", "heldout.jsonl", "shard.jsonl", "shard.report.json", "classes.txt", "README.txt"):
         (out_dir / name).unlink(missing_ok=True)
 
 
@@ -444,6 +467,7 @@ def make_demo_data(
     """Write the demo data set into ``out_dir`` (clearing an old one) and return counts.
 
     Files: ``audio/{train,heldout}/<slug>_<k>.wav``, ``train.jsonl``, ``heldout.jsonl``,
+    ``shard.jsonl`` and ``shard.report.json`` (the demo SHARD about the held-out clips),
     ``classes.txt``, ``README.txt`` and, written last, the marker ``.complete`` holding the
     parameters as JSON.
     """
@@ -460,11 +484,36 @@ def make_demo_data(
     heldout = _split_records(out_dir, "heldout", 1, heldout_per_class, seed)
     for name, records in (("train.jsonl", train), ("heldout.jsonl", heldout)):
         _write_text(out_dir / name, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    _write_shard(out_dir, heldout_per_class, seed)
     summary = _summary(out_dir, params)
     _write_text(out_dir / "classes.txt", "".join(label + "\n" for label in DEMO_CLASSES))
     _write_text(out_dir / "README.txt", _readme(params, summary))
     _write_text(out_dir / COMPLETE_MARKER, json.dumps(params, indent=2) + "\n")
     return summary
+
+
+def _write_shard(out_dir: Path, heldout_per_class: int, seed: int) -> None:
+    """Write the demo SHARD about the held-out clips, and its report, from the committed lexicon."""
+    entries = read_lexicon(DEMO_LEXICON)
+    if [e.label for e in entries] != list(DEMO_CLASSES):
+        raise InterleaveError(f"{DEMO_LEXICON} must hold exactly the demo classes, in order: {list(DEMO_CLASSES)}")
+    clips = {
+        label: [out_dir / "audio" / "heldout" / f"{slug(label)}_{k}.wav" for k in range(heldout_per_class)]
+        for label in DEMO_CLASSES
+    }
+    queries = assemble_queries(entries, clips, seed, SHARD_CLIPS_PER_WORD)
+    write_shard(queries, out_dir / "shard.jsonl")
+    report = {
+        "shard": "shard.jsonl",
+        "parameters": {"seed": seed, "clips_per_word": SHARD_CLIPS_PER_WORD, "lexicon": "interleave/demo_lexicon.json"},
+        "counts": shard_counts(queries),
+        "words": [
+            {"label": e.label, "status": "included", "word": e.word, "synset": e.synset, "clips": heldout_per_class,
+             **({"override": e.override} if e.override else {})}
+            for e in entries
+        ],
+    }  # fmt: skip
+    write_report(out_dir / "shard.report.json", report)
 
 
 def _is_complete(out_dir: Path, params: dict[str, Any]) -> bool:
@@ -473,7 +522,7 @@ def _is_complete(out_dir: Path, params: dict[str, Any]) -> bool:
         found = json.loads(marker.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    files_there = all((out_dir / name).is_file() for name in ("train.jsonl", "heldout.jsonl"))
+    files_there = all((out_dir / name).is_file() for name in ("train.jsonl", "heldout.jsonl", "shard.jsonl"))
     return found == params and files_there
 
 

@@ -139,7 +139,8 @@ def sample_answers(
     llm = model.llm
     embeds = model.merge_embeddings(input_ids, audio_mask, audio)
     positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
-    out = llm(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=positions, use_cache=True)
+    out = llm(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=positions, use_cache=True,
+              logits_to_keep=1)  # the LM head only where the answer starts
     cache = out.past_key_values
     cache.batch_repeat_interleave(repeats)
     logits = out.logits[:, -1].float().repeat_interleave(repeats, dim=0)

@@ -16,8 +16,11 @@ import soundfile
 
 from interleave import AUDIO_PLACEHOLDER
 from interleave.audio import NUM_MEL_BINS, SAMPLE_RATE, TARGET_FRAMES, load_fbank
+from interleave import demo
 from interleave.demo import (
     DEMO_CLASSES,
+    DEMO_LEXICON,
+    SHARD_CLIPS_PER_WORD,
     SYNTHESIZERS,
     ensure_demo_data,
     make_demo_data,
@@ -26,11 +29,12 @@ from interleave.demo import (
 )
 from interleave.errors import InterleaveError
 from interleave.records import read_records, resolve_audio
+from interleave.shard import RELATIONS, negative_pool, read_lexicon, read_shard
 
 REPO = Path(__file__).resolve().parents[1]
 # AudioSet's label list (class_labels_indices.csv, CC BY 4.0), kept beside the tests.
 LABELS_CSV = REPO / "tests" / "data" / "audioset_class_labels_indices.csv"
-FILES = ("train.jsonl", "heldout.jsonl", "classes.txt", "README.txt", ".complete")
+FILES = ("train.jsonl", "heldout.jsonl", "shard.jsonl", "shard.report.json", "classes.txt", "README.txt", ".complete")
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -140,6 +144,56 @@ def test_every_class_renders_plausible_clip(label: str) -> None:
 def test_rejects_empty_split(tmp_path: Path) -> None:
     with pytest.raises(InterleaveError, match="at least one clip"):
         make_demo_data(tmp_path, train_per_class=0)
+
+
+# --- the demo SHARD --------------------------------------------------------------------
+
+
+def test_demo_lexicon_covers_the_classes_honestly() -> None:
+    entries = read_lexicon(DEMO_LEXICON)
+    assert [e.label for e in entries] == list(DEMO_CLASSES)
+    meta = json.loads(DEMO_LEXICON.read_text(encoding="utf-8"))
+    assert meta["wordnet_version"] == "3.0"
+    assert all(spec.get("note") for spec in meta["overrides"].values())  # every curated entry says why
+    for entry in entries:
+        assert len(entry.synonyms) == 2 and len(entry.hypernyms) == 2, entry.label
+        assert (entry.override is not None) == (entry.label in meta["overrides"]), entry.label
+        assert {c.lower() for c in entry.synonyms + entry.hypernyms} <= entry.related
+        for relation in RELATIONS:
+            assert len(negative_pool(entry, entries, relation)) >= 2, (entry.label, relation)
+    by_label = {e.label: e for e in entries}
+    assert by_label["Siren"].synset == "siren.n.03"  # the warning signal, not the sea nymph
+    assert by_label["Tick"].synset == "tick.n.01"  # the sound, not the arachnid
+    assert by_label["Drum"].override is None and by_label["Buzz"].override is None
+
+
+def test_demo_shard_is_written_and_balanced(small) -> None:
+    root, summary = small
+    queries = read_shard(root / "shard.jsonl")
+    assert summary["shard_queries"] == len(queries) == len(DEMO_CLASSES) * (1 + 2 * 4)
+    heldout = {str(p) for p in (root / "audio" / "heldout").glob("*.wav")}
+    identity = [q for q in queries if q.task == "identity"]
+    assert sorted(q.audio for q in identity) == sorted(heldout)  # one identity query per clip
+    assert {q.audio for q in queries} == heldout and all(Path(q.audio).is_file() for q in queries)
+    assert '"audio": "audio/heldout/' in (root / "shard.jsonl").read_text(encoding="utf-8")
+    for relation in RELATIONS:
+        truths = [q.truth for q in queries if q.task == relation]
+        assert truths.count("yes") == truths.count("no") == 2 * len(DEMO_CLASSES), relation
+    for query in identity:
+        assert Path(query.audio).name.startswith(slug(query.label) + "_")
+    report = json.loads((root / "shard.report.json").read_text(encoding="utf-8"))
+    assert report["counts"]["queries"] == len(queries) and report["counts"]["synonym"] == {"yes": 24, "no": 24}
+    assert [w["label"] for w in report["words"]] == list(DEMO_CLASSES)
+    assert "shard.jsonl" in (root / "README.txt").read_text(encoding="utf-8")
+
+
+def test_demo_shard_takes_at_most_clips_per_word(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(demo, "SHARD_CLIPS_PER_WORD", 2)
+    summary = make_demo_data(tmp_path, train_per_class=1, heldout_per_class=3, seed=0)
+    queries = read_shard(tmp_path / "shard.jsonl")
+    assert summary["shard_queries"] == len(queries) == 2 * len(DEMO_CLASSES) * 9
+    assert len({q.audio for q in queries}) == 2 * len(DEMO_CLASSES)
+    assert SHARD_CLIPS_PER_WORD == 1  # what `make demo` evaluates, to keep its evaluation to minutes
 
 
 # --- determinism -----------------------------------------------------------------------
