@@ -13,6 +13,7 @@ from typing import Any, Literal
 import lightning as L
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.utilities import rank_zero_info
 from peft import LoraConfig, get_peft_model
 from torch import nn
 
@@ -21,6 +22,7 @@ from interleave.collate import IGNORE_INDEX
 from interleave.encoder import AudioEncoder, encoder_preset
 from interleave.errors import InterleaveError
 from interleave.llm import load_llm, load_tokenizer
+from interleave.ltu import load_encoder_checkpoint, load_ltu_checkpoint
 from interleave.metrics import labels_match
 
 
@@ -31,6 +33,8 @@ class AudioLLM(L.LightningModule):
     dict) gives random weights, with `tokenizer` naming where the tokenizer comes from.
     Encoder: a preset (`cavmae` full size, `tiny` for demos/tests) with `encoder_kwargs` overrides.
     Random frozen weights (encoder, `llm_config` LLM) are drawn from `frozen_init_seed`.
+    Released weights: `encoder_checkpoint` (CAV-MAE's audio branch alone) and/or `ltu_checkpoint`
+    (LTU's state dict: encoder, projector and LoRA; see `interleave.ltu`), loaded in that order.
     """
 
     def __init__(
@@ -51,6 +55,8 @@ class AudioLLM(L.LightningModule):
         lr_schedule: Literal["linear", "constant"] = "linear",
         gradient_checkpointing: bool = False,
         frozen_init_seed: int = 0,
+        encoder_checkpoint: str | None = None,
+        ltu_checkpoint: str | None = None,
         val_generate: bool = True,
         val_max_new_tokens: int = 24,
     ) -> None:
@@ -85,6 +91,13 @@ class AudioLLM(L.LightningModule):
         # from_pretrained returns the LLM in eval mode and Lightning keeps each module's mode, so
         # without this LoRA dropout would never be active. The frozen encoder stays in eval mode.
         self.train()
+        self.checkpoint_reports = []  # what encoder_checkpoint / ltu_checkpoint matched, lacked, had extra
+        if encoder_checkpoint:
+            self.checkpoint_reports.append(load_encoder_checkpoint(self, encoder_checkpoint))
+        if ltu_checkpoint:
+            self.checkpoint_reports.append(load_ltu_checkpoint(self, ltu_checkpoint))
+        for report in self.checkpoint_reports:
+            rank_zero_info(f"[interleave] loaded {report}")
 
     # ---- the data flow -------------------------------------------------------------------
 
