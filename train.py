@@ -1,14 +1,18 @@
 """Train and evaluate interleaved audio LLMs: `python train.py fit|validate|test|predict --config ...`.
 
-A LightningCLI in omegaconf parser mode, so configs can interpolate (`${...}`) and any value can
-be overridden with a dotted flag (`--model.learning_rate=1e-4`).
+A LightningCLI in omegaconf+ parser mode: configs interpolate (`${paths.llm}`), interpolations are
+resolved after the command line is read (so `--paths.llm=...` reaches them), and any value can be
+overridden with a dotted flag (`--model.learning_rate=1e-4`). A `???` left in a config must be set.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 
+from jsonargparse import set_parsing_settings
 from lightning.pytorch.cli import LightningCLI
+from omegaconf.errors import InterpolationToMissingValueError, MissingMandatoryValue
 
 from interleave.data import InterleavedDataModule
 from interleave.errors import InterleaveError
@@ -23,10 +27,13 @@ class InterleaveCLI(LightningCLI):
 
 def cli(args: list[str] | None = None, run: bool = True) -> LightningCLI:
     """Build (and by default run) the CLI; tests use the returned object to inspect the run."""
+    # "omegaconf+" resolves `${paths.x}` after every source is merged, so `--paths.x=...` on the
+    # command line reaches the values that interpolate it; configs write absolute `${paths.x}`.
+    set_parsing_settings(omegaconf_absolute_to_relative_paths=True)
     return InterleaveCLI(
         AudioLLM,
         InterleavedDataModule,
-        parser_kwargs={"parser_mode": "omegaconf"},
+        parser_kwargs={"parser_mode": "omegaconf+"},
         save_config_kwargs={"overwrite": True},
         args=args,
         run=run,
@@ -38,6 +45,11 @@ def main(args: list[str] | None = None) -> int:
         cli(args)
     except InterleaveError as err:  # expected, user-facing: the message names the input at fault
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except (MissingMandatoryValue, InterpolationToMissingValueError) as err:  # a `???` left for the user
+        found = re.search(r"Missing mandatory value: (?:(?:fit|validate|test|predict)\.)?(\S+)", str(err))
+        key = found.group(1) if found else str(err).splitlines()[0]
+        print(f"error: the config leaves {key} to set (???): pass --{key}=... or edit the config", file=sys.stderr)
         return 2
     return 0
 
