@@ -120,9 +120,23 @@ class ShardEvaluation(L.Callback):
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self._pending is not None:
-            others = {k: float(v) for k, v in trainer.callback_metrics.items() if k not in self._pending["metrics"]}
-            self._publish(trainer, self._pending, others)
+            self._publish(trainer, self._pending, self._others(trainer, self._pending))
             self._pending = None
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Without validation batches (no val set) the evaluation runs here instead, after each epoch."""
+        epoch = trainer.current_epoch + 1
+        if epoch % self.every_n_epochs != 0 or any(h["epoch"] == epoch for h in self.history):
+            return
+        result = self.evaluate(trainer, pl_module, epoch)
+        for tag, value in result["metrics"].items():
+            pl_module.log(tag, value, sync_dist=True)
+        self._publish(trainer, result, self._others(trainer, result))
+
+    @staticmethod
+    def _others(trainer: L.Trainer, result: dict[str, Any]) -> dict[str, float]:
+        """What else was logged at this point (val/loss, ...), for the metrics file."""
+        return {k: float(v) for k, v in trainer.callback_metrics.items() if k not in result["metrics"] and v.numel() == 1}
 
     def state_dict(self) -> dict[str, Any]:
         return {"history": self.history}

@@ -107,6 +107,19 @@ def test_every_n_epochs_and_no_point_before_training(tmp_path, small_dataset, ti
     assert not any(k.startswith(("val/text/", "val/identity")) for k in metrics)
 
 
+def test_without_a_validation_set_it_runs_after_each_training_epoch(tmp_path, small_dataset, tiny_model_kwargs):
+    config = shard_config(tmp_path, small_dataset, tiny_model_kwargs,
+                          {"text_control": False, "extra_layouts": []}, max_steps=-1, max_epochs=2)
+    data = yaml.safe_load(config.read_text())
+    del data["data"]["val_file"]
+    config.write_text(yaml.safe_dump(data))
+    train.cli(["fit", "--config", str(config)])
+    predictions = run_dir(tmp_path) / "predictions"
+    assert sorted(p.name for p in predictions.glob("*.metrics.json")) == [
+        "epoch=00.metrics.json", "epoch=01.metrics.json", "epoch=02.metrics.json"]
+    assert expected_tags("val") <= set(json.loads((predictions / "epoch=02.metrics.json").read_text()))
+
+
 def test_validate_is_the_zero_shot_evaluation(tmp_path, small_dataset, tiny_model_kwargs):
     config = shard_config(tmp_path, small_dataset, tiny_model_kwargs)
     run = train.cli(["validate", "--config", str(config)])
