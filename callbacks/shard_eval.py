@@ -37,7 +37,8 @@ class ShardEvaluation(L.Callback):
     text-only control (the word replaces the audio) under `val/text/shard/...`.
     Files, in the run folder: `predictions/epoch=NN.jsonl` (every answer) and
     `predictions/epoch=NN.metrics.json` (every logged metric, flat). TensorBoard also gets a
-    figure of the curves and a few answers as text. `NN` counts the training epochs done.
+    figure of the curves and a few answers as text. `NN` counts the training epochs done
+    (under `validate`, the trainer's current epoch: 0 for a model as loaded).
     """
 
     def __init__(
@@ -110,6 +111,8 @@ class ShardEvaluation(L.Callback):
         if trainer.sanity_checking:
             return
         fitting = trainer.state.fn == "fit"
+        if fitting and not trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
+            return  # a mid-epoch validation (val_check_interval < 1): the curves have one point per epoch
         epoch = trainer.current_epoch + 1 if fitting else trainer.current_epoch
         if fitting and epoch % self.every_n_epochs != 0:
             return

@@ -120,6 +120,16 @@ def test_without_a_validation_set_it_runs_after_each_training_epoch(tmp_path, sm
     assert expected_tags("val") <= set(json.loads((predictions / "epoch=02.metrics.json").read_text()))
 
 
+def test_mid_epoch_validations_do_not_add_points(tmp_path, small_dataset, tiny_model_kwargs):
+    config = shard_config(tmp_path, small_dataset, tiny_model_kwargs,
+                          {"text_control": False, "extra_layouts": [], "before_training": False},
+                          max_steps=-1, max_epochs=1, val_check_interval=0.5)
+    run = train.cli(["fit", "--config", str(config)])
+    assert run.trainer.fit_loop.epoch_loop.val_loop.batch_progress.total.completed > 1  # validated twice
+    predictions = run_dir(tmp_path) / "predictions"
+    assert sorted(p.name for p in predictions.glob("*.metrics.json")) == ["epoch=01.metrics.json"]
+
+
 def test_validate_is_the_zero_shot_evaluation(tmp_path, small_dataset, tiny_model_kwargs):
     config = shard_config(tmp_path, small_dataset, tiny_model_kwargs)
     run = train.cli(["validate", "--config", str(config)])
