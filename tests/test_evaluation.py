@@ -190,3 +190,14 @@ def test_condition_metrics_use_the_design_tags():
             assert f"val/shard/{relation}/{name}" in m
     assert m["val/identity/accuracy"] == 0.5
     assert set(condition_metrics(rows, "val/text")) == {k.replace("val/", "val/text/", 1) for k in m}
+
+
+def test_batch_size_does_not_change_greedy_answers(model, queries, tokenizer):
+    def run(batch_size):
+        settings = EvalSettings(Collator(tokenizer, padding_side="left", with_answer=False), prompt_table(),
+                                Sampling(max_new_tokens=5, do_sample=False), repeats=2, batch_size=batch_size)
+        return answer_queries(model, queries, "noninterleaved", settings, {})
+
+    one, many = run(1), run(16)
+    assert [r["answers"] for r in one] == [r["answers"] for r in many]
+    assert all(r["answers"][0] == r["answers"][1] for r in one)  # greedy repeats agree
