@@ -1,7 +1,8 @@
 """Lightning callbacks of interleave."""
 
+from callbacks.padding import PaddingFraction
 from callbacks.predictions import WritePredictions
 from callbacks.run_summary import RunSummary
 from callbacks.shard_eval import ShardEvaluation
 
-__all__ = ["RunSummary", "ShardEvaluation", "WritePredictions"]
+__all__ = ["PaddingFraction", "RunSummary", "ShardEvaluation", "WritePredictions"]

@@ -153,7 +153,8 @@ class ShardEvaluation(L.Callback):
         """Answer every query under every condition (each rank its share) and compute the metrics."""
         template = getattr(trainer.datamodule, "template", None) or PromptTemplate()
         collator = Collator(pl_module.tokenizer, template, max_length=self.max_length, padding_side="left", with_answer=False)
-        settings = EvalSettings(collator, self.table, self.sampling, self.repeats, self.batch_size, self.seed)
+        settings = EvalSettings(collator, self.table, self.sampling, self.repeats, self.batch_size, self.seed,
+                                store=getattr(trainer.datamodule, "feature_store", None))
         modes = {module: module.training for module in pl_module.modules()}
         pl_module.eval()
         rows, metrics = [], {}

@@ -20,9 +20,10 @@ from typing import Any, Literal
 import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from interleave.audio import load_fbank
+from interleave.cache import CacheStats, FeatureCache, fingerprint
 from interleave.collate import Collator
 from interleave.errors import AudioError, InterleaveError, RecordError
 from interleave.prompts import ALPACA_SHORT, ALPACA_SHORT_INPUT, PromptTemplate, count_placeholders
@@ -83,18 +84,55 @@ def load_checked(
 
 
 class AudioRecords(Dataset):
-    """Records with their audio: each item is {"record": Record, "audio": fbank [1024, 128]}."""
+    """Records with their audio: each item is {"record": Record, "audio": fbank [1024, 128]}, or
+    the cached encoder features [32, D] when a feature cache is given (filled beforehand)."""
 
-    def __init__(self, records: list[Record], audio_root: str | Path) -> None:
+    def __init__(self, records: list[Record], audio_root: str | Path, cache: FeatureCache | None = None) -> None:
         self.records = records
         self.audio_root = Path(audio_root)
+        self.cache = cache
 
     def __len__(self) -> int:
         return len(self.records)
 
+    def paths(self) -> list[Path]:
+        return [resolve_audio(r, self.audio_root) for r in self.records]
+
     def __getitem__(self, index: int) -> dict[str, Any]:
         record = self.records[index]
-        return {"record": record, "audio": load_fbank(resolve_audio(record, self.audio_root))}
+        path = resolve_audio(record, self.audio_root)
+        if self.cache is None:
+            return {"record": record, "audio": load_fbank(path)}
+        features = self.cache.lookup(path)
+        if features is None:
+            raise InterleaveError(f"{record.describe()}: no usable cached features for {path} in {self.cache.folder} "
+                                  "(changed or damaged since set-up); rerun to rebuild them")
+        return {"record": record, "audio": features}
+
+
+class LengthGroupedSampler(Sampler[int]):
+    """Shuffles, then sorts each run of `batch_size * group_batches` indices by length, so that a
+    batch holds records of similar length and little padding, while the order still changes
+    every epoch (Lightning calls `set_epoch`; under DDP it wraps this sampler per rank)."""
+
+    def __init__(self, lengths: list[int], batch_size: int, group_batches: int = 50, seed: int = 0) -> None:
+        self.lengths, self.group = lengths, max(1, batch_size * group_batches)
+        self.batch_size, self.seed, self.epoch = batch_size, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self):
+        order = torch.randperm(len(self.lengths), generator=torch.Generator().manual_seed(self.seed + self.epoch))
+        groups = [sorted(order[i : i + self.group].tolist(), key=lambda j: -self.lengths[j])
+                  for i in range(0, len(order), self.group)]
+        # Batches stay whole, but their order is shuffled, so long ones do not all come first.
+        batches = [g[i : i + self.batch_size] for g in groups for i in range(0, len(g), self.batch_size)]
+        shuffle = torch.randperm(len(batches), generator=torch.Generator().manual_seed(self.seed + self.epoch + 1))
+        return iter([index for b in shuffle.tolist() for index in batches[b]])
 
 
 class InterleavedDataModule(L.LightningDataModule):
@@ -103,6 +141,9 @@ class InterleavedDataModule(L.LightningDataModule):
     The tokenizer comes from the LightningModule (`model.tokenizer`) at set-up, so data and model
     never disagree on it; assign `datamodule.tokenizer` to use the module on its own.
     Relative audio paths resolve against `audio_root`, by default the record file's folder.
+    With `feature_cache` (a folder), the frozen encoder's features are computed once per clip at
+    set-up (`interleave.cache`) and batches carry them instead of fbanks. `group_by_length`
+    batches training records of similar token length together (less padding).
     """
 
     def __init__(
@@ -123,6 +164,8 @@ class InterleavedDataModule(L.LightningDataModule):
         on_bad_record: Literal["error", "skip"] = "error",
         check_audio_decode: bool = False,
         synthesize_demo: bool = False,
+        feature_cache: str | None = None,
+        group_by_length: bool = False,
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -134,6 +177,7 @@ class InterleavedDataModule(L.LightningDataModule):
         self.test_set: AudioRecords | None = None
         self.predict_set: AudioRecords | None = None
         self.rejected: list[Problem] = []
+        self.feature_store: FeatureCache | None = None
 
     def prepare_data(self) -> None:
         if self.hparams.synthesize_demo and self.hparams.train_file:
@@ -184,6 +228,34 @@ class InterleavedDataModule(L.LightningDataModule):
             self.predict_set = AudioRecords(self._load(path), self._root(path))
         if self.rejected:
             self._write_rejects()
+        if hp.feature_cache and self.trainer is not None:
+            self._use_feature_cache(self.trainer)
+
+    def _sets(self) -> list[AudioRecords]:
+        return [d for d in (self.train_set, self.val_set, self.test_set, self.predict_set) if d is not None]
+
+    def fill_feature_cache(self, encoder: Any, shard_files: list[str] = ()) -> CacheStats:
+        """Compute the features of every clip of the loaded sets (and SHARD files) not cached yet."""
+        from interleave.shard import read_shard
+
+        self.feature_store = FeatureCache(self.hparams.feature_cache, fingerprint(encoder))
+        paths = [p for d in self._sets() for p in d.paths()]
+        paths += [q.audio for f in shard_files for q in read_shard(f)]
+        return self.feature_store.ensure(encoder, paths)
+
+    def _use_feature_cache(self, trainer: L.Trainer) -> None:
+        """Rank 0 fills the cache while the others wait; then every set reads from it."""
+        encoder = trainer.lightning_module.audio_encoder
+        if trainer.is_global_zero:
+            stats = self.fill_feature_cache(encoder)
+            rank_zero_info(f"[interleave] feature cache {self.feature_store.folder}: {stats}")
+            for entry in stats.damaged:
+                rank_zero_warn(f"damaged feature cache entry rebuilt: {entry}")
+        trainer.strategy.barrier("feature_cache")
+        if self.feature_store is None:  # the other ranks
+            self.feature_store = FeatureCache(self.hparams.feature_cache, fingerprint(encoder))
+        for dataset in self._sets():
+            dataset.cache = self.feature_store
 
     def _write_rejects(self) -> None:
         folder = Path(self.trainer.log_dir) if self.trainer is not None and self.trainer.log_dir else Path.cwd()
@@ -209,7 +281,14 @@ class InterleavedDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, True, self.hparams.batch_size, self.collator(padding_side="right"))
+        collator = self.collator(padding_side="right")
+        if not (self.hparams.group_by_length and self.train_set is not None):
+            return self._loader(self.train_set, True, self.hparams.batch_size, collator)
+        lengths = [len(collator.encode(r).input_ids) for r in self.train_set.records]
+        sampler = LengthGroupedSampler(lengths, self.hparams.batch_size, seed=self.hparams.seed)
+        return DataLoader(self.train_set, batch_size=self.hparams.batch_size, sampler=sampler,
+                          num_workers=self.hparams.num_workers, collate_fn=collator,
+                          persistent_workers=self.hparams.num_workers > 0)
 
     def _eval_loader(self, dataset: Dataset | None) -> DataLoader:
         size = self.hparams.eval_batch_size or self.hparams.batch_size

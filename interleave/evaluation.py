@@ -178,15 +178,25 @@ def sample_answers(
 
 
 @torch.no_grad()
-def audio_features(model: Any, paths: list[str], cache: dict[str, torch.Tensor], batch_size: int = 8) -> torch.Tensor:
-    """Frozen-encoder features [N, 32, D] of the clips, computed once per clip and kept in `cache`."""
+def audio_features(
+    model: Any, paths: list[str], cache: dict[str, torch.Tensor], store: Any = None, batch_size: int = 8
+) -> torch.Tensor:
+    """Frozen-encoder features [N, 32, D] of the clips, computed once per clip and kept in `cache`
+    (and read from / written to `store`, an `interleave.cache.FeatureCache`, when given)."""
     missing = [p for p in dict.fromkeys(paths) if p not in cache]
+    if store is not None:
+        for path in missing:
+            if (features := store.lookup(path)) is not None:
+                cache[path] = features
+        missing = [p for p in missing if p not in cache]
     device = next(model.audio_encoder.parameters()).device
     for start in range(0, len(missing), batch_size):
         chunk = missing[start : start + batch_size]
         fbanks = torch.stack([load_fbank(p) for p in chunk]).to(device)
         for path, features in zip(chunk, model.audio_encoder(fbanks).cpu()):
             cache[path] = features
+            if store is not None:
+                store.put(path, features)
     return torch.stack([cache[p] for p in paths])
 
 
@@ -204,6 +214,7 @@ class EvalSettings:
     repeats: int = 4
     batch_size: int = 16
     seed: int = 0
+    store: Any = None  # an interleave.cache.FeatureCache to read features from, if the run has one
 
 
 def answer_queries(
@@ -232,7 +243,7 @@ def answer_queries(
         records = [Record(id=q.id, audio=q.audio, instruction=p, where=q.where) for q, p in zip(batch, prompts)]
         encoded = [settings.collator.encode(r, with_answer=False, with_audio=condition != "text") for r in records]
         tensors = {k: v.to(device) for k, v in settings.collator.pad(encoded, "left").items()}
-        audio = None if condition == "text" else audio_features(model, [q.audio for q in batch], features).to(device)
+        audio = None if condition == "text" else audio_features(model, [q.audio for q in batch], features, settings.store).to(device)
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(chunk_seed(settings.seed, epoch, condition, chunk))
             answers = sample_answers(

@@ -1,4 +1,5 @@
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -147,3 +148,43 @@ def test_workers_load_audio(small_dataset, tokenizer):
     batches = list(dm.train_dataloader())
     assert sum(len(b["ids"]) for b in batches) == 4
     assert all(torch.isfinite(b["audio"]).all() for b in batches)
+
+
+def padding_fraction(order, lengths, batch_size):
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    padded = sum(max(lengths[j] for j in b) * len(b) for b in batches)
+    return 1 - sum(lengths) / padded
+
+
+def test_length_grouped_sampler_cuts_padding_and_still_shuffles():
+    from interleave.data import LengthGroupedSampler
+
+    rng = random.Random(0)
+    lengths = [rng.randint(40, 400) for _ in range(1000)]
+    sampler = LengthGroupedSampler(lengths, batch_size=8, seed=1)
+    first = list(sampler)
+    sampler.set_epoch(1)
+    second = list(sampler)
+    assert sorted(first) == sorted(second) == list(range(1000))  # every record once per epoch
+    assert first != second
+    shuffled = list(range(1000))
+    rng.shuffle(shuffled)
+    assert padding_fraction(shuffled, lengths, 8) > 0.3
+    assert padding_fraction(first, lengths, 8) < 0.05
+
+
+def test_group_by_length_fit_logs_the_padding_fraction(tmp_path, small_dataset, tiny_model_kwargs, monkeypatch):
+    import yaml
+
+    import train
+    from tests.test_train import write_config
+
+    monkeypatch.setattr("sys.argv", ["train.py"])
+    config = write_config(tmp_path, small_dataset, tiny_model_kwargs)
+    data = yaml.safe_load(config.read_text())
+    data["data"]["group_by_length"] = True
+    data["trainer"]["callbacks"].append({"class_path": "callbacks.PaddingFraction"})
+    config.write_text(yaml.safe_dump(data))
+    run = train.cli(["fit", "--config", str(config)])
+    fraction = float(run.trainer.callback_metrics["train/padding_fraction"])
+    assert 0.0 <= fraction < 0.5

@@ -1,0 +1,171 @@
+"""Frozen-encoder features on disk: computed once per clip, memory-mapped when read.
+
+The encoder never trains, so a clip's pooled features [32, D] are a function of the audio file,
+the encoder's weights and the feature settings alone. The cache keys each clip by its resolved
+path, size and modification time, inside a folder named by a fingerprint of the weights and
+settings: another encoder or changed settings never read stale features. Each entry is a
+safetensors file (memory-mapped on read) carrying a CRC32 of its tensor; a damaged entry is
+detected, counted and rebuilt, never used.
+
+`python -m interleave.cache --config CONFIG [overrides]` fills the cache for every clip of a
+run's training, validation, test and SHARD sets; `data.feature_cache: DIR` makes training and
+evaluation read it (and fill what is missing first).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from interleave import NUM_AUDIO_TOKENS, audio
+from interleave.encoder import POOL_SCALE, AudioEncoder
+
+# Bump when audio.py's fbank or the encoder's pooling change in a way the constants below miss.
+FEATURE_VERSION = 1
+
+
+def feature_settings() -> dict[str, Any]:
+    """What besides the weights decides the features."""
+    return {
+        "version": FEATURE_VERSION,
+        "sample_rate": audio.SAMPLE_RATE,
+        "frames": audio.TARGET_FRAMES,
+        "mel_bins": audio.NUM_MEL_BINS,
+        "norm": [audio.NORM_MEAN, audio.NORM_STD],
+        "frame_ms": [audio.FRAME_LENGTH_MS, audio.FRAME_SHIFT_MS],
+        "tokens": NUM_AUDIO_TOKENS,
+        "pool_scale": POOL_SCALE,
+    }
+
+
+def fingerprint(encoder: AudioEncoder) -> str:
+    """A short hash of the encoder's weights and the feature settings."""
+    digest = hashlib.sha256(json.dumps(feature_settings(), sort_keys=True).encode())
+    for name, tensor in sorted(encoder.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(str(tuple(tensor.shape)).encode())
+        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:20]
+
+
+def _crc(tensor: torch.Tensor) -> str:
+    return f"{zlib.crc32(tensor.contiguous().view(torch.uint8).numpy().tobytes()):08x}"
+
+
+@dataclass
+class CacheStats:
+    hits: int = 0
+    built: int = 0
+    rebuilt: int = 0  # damaged entries found and replaced
+    damaged: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return f"{self.hits} cached, {self.built} computed, {self.rebuilt} damaged and rebuilt"
+
+
+class FeatureCache:
+    """Features of one encoder (by fingerprint) under `root`."""
+
+    def __init__(self, root: str | Path, encoder_fingerprint: str) -> None:
+        self.folder = Path(root) / encoder_fingerprint
+        self.fingerprint = encoder_fingerprint
+
+    def entry(self, audio_path: str | Path) -> Path:
+        path = Path(audio_path).resolve()
+        stat = path.stat()
+        key = hashlib.sha1(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()
+        return self.folder / key[:2] / f"{key}.safetensors"
+
+    def get(self, audio_path: str | Path) -> torch.Tensor | None:
+        """The cached features, or None if absent or damaged (a damaged entry is removed)."""
+        entry = self.entry(audio_path)
+        if not entry.is_file():
+            return None
+        try:
+            with safe_open(str(entry), framework="pt") as handle:
+                meta = handle.metadata() or {}
+                features = handle.get_tensor("features")
+            if meta.get("crc32") != _crc(features) or features.shape[0] != NUM_AUDIO_TOKENS:
+                raise ValueError("checksum or shape mismatch")
+        except Exception:  # any unreadable entry is as good as absent; it is rebuilt
+            entry.unlink(missing_ok=True)
+            raise DamagedEntry(str(entry)) from None
+        return features
+
+    def put(self, audio_path: str | Path, features: torch.Tensor) -> None:
+        """Write an entry atomically: a crash leaves the old entry or none, never half of one."""
+        entry = self.entry(audio_path)
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        features = features.detach().to(torch.float32).cpu().contiguous()
+        tmp = entry.with_name(f"{entry.name}.{os.getpid()}.tmp")
+        save_file({"features": features}, str(tmp), metadata={"crc32": _crc(features), "audio": str(audio_path)})
+        os.replace(tmp, entry)
+
+    def lookup(self, audio_path: str | Path, stats: CacheStats | None = None) -> torch.Tensor | None:
+        try:
+            return self.get(audio_path)
+        except DamagedEntry as err:
+            if stats is not None:
+                stats.damaged.append(str(err))
+            return None
+
+    @torch.no_grad()
+    def ensure(self, encoder: AudioEncoder, paths: Iterable[str | Path], batch_size: int = 8) -> CacheStats:
+        """Compute and store the features of every clip not cached yet (or cached damaged)."""
+        stats = CacheStats()
+        todo = []
+        for path in dict.fromkeys(str(p) for p in paths):
+            if self.lookup(path, stats) is None:
+                todo.append(path)
+            else:
+                stats.hits += 1
+        stats.rebuilt = len(stats.damaged)
+        stats.built = len(todo) - stats.rebuilt
+        device = next(encoder.parameters()).device
+        for start in range(0, len(todo), batch_size):
+            chunk = todo[start : start + batch_size]
+            fbanks = torch.stack([audio.load_fbank(p) for p in chunk]).to(device)
+            for path, features in zip(chunk, encoder(fbanks)):
+                self.put(path, features)
+        return stats
+
+
+class DamagedEntry(Exception):
+    """A cache entry that cannot be trusted (torn write, bit rot, wrong shape)."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Fill the cache for a run's clips: `python -m interleave.cache --config CONFIG [--data.feature_cache DIR]`."""
+    import train
+    from interleave.errors import InterleaveError
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        run = train.cli(args, run=False)
+        datamodule, model = run.datamodule, run.model
+        if not datamodule.hparams.feature_cache:
+            raise InterleaveError("set data.feature_cache (the cache folder) in the config or with --data.feature_cache DIR")
+        datamodule.tokenizer = model.tokenizer
+        datamodule.prepare_data()
+        datamodule.setup(None)  # every set the config names: training, validation, test, predict
+        shard_files = [c.shard_file for c in run.trainer.callbacks if hasattr(c, "shard_file")]
+        stats = datamodule.fill_feature_cache(model.audio_encoder, shard_files=shard_files)
+    except InterleaveError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"[interleave] feature cache {datamodule.hparams.feature_cache}: {stats}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

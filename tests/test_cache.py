@@ -1,0 +1,111 @@
+"""The on-disk feature cache: hit, miss, stale, damaged; cached runs equal uncached ones."""
+
+import pytest
+import torch
+import yaml
+
+import train
+from interleave.audio import load_fbank
+from interleave.cache import FeatureCache, fingerprint, main as cache_main
+from interleave.encoder import AudioEncoder
+from tests.conftest import TINY_ENCODER, write_clip
+from tests.test_shard_eval import write_shard
+from tests.test_train import write_config
+
+
+@pytest.fixture(autouse=True)
+def plain_argv(monkeypatch):
+    monkeypatch.setattr("sys.argv", ["train.py"])
+
+
+def encoder(seed: int = 0) -> AudioEncoder:
+    torch.manual_seed(seed)
+    return AudioEncoder(**TINY_ENCODER)
+
+
+@pytest.fixture()
+def clips(tmp_path):
+    return [write_clip(tmp_path / "clips" / f"c{i}.wav", freq=300.0 + 100 * i, seed=i) for i in range(3)]
+
+
+def test_miss_then_hit_with_the_encoders_features(tmp_path, clips):
+    enc = encoder()
+    cache = FeatureCache(tmp_path / "cache", fingerprint(enc))
+    first = cache.ensure(enc, clips)
+    assert (first.hits, first.built, first.rebuilt) == (0, 3, 0)
+    again = cache.ensure(enc, clips + clips)
+    assert (again.hits, again.built, again.rebuilt) == (3, 0, 0)
+    with torch.no_grad():
+        direct = enc(torch.stack([load_fbank(c) for c in clips]))
+    for clip, features in zip(clips, direct):
+        assert torch.allclose(cache.get(clip), features, atol=1e-6)
+
+
+def test_another_encoder_or_a_changed_file_never_reads_stale_features(tmp_path, clips):
+    enc, other = encoder(0), encoder(1)
+    assert fingerprint(enc) != fingerprint(other) and fingerprint(enc) == fingerprint(encoder(0))
+    FeatureCache(tmp_path / "cache", fingerprint(enc)).ensure(enc, clips)
+    stats = FeatureCache(tmp_path / "cache", fingerprint(other)).ensure(other, clips)
+    assert stats.built == 3  # a new folder for the other encoder, nothing reused
+    cache = FeatureCache(tmp_path / "cache", fingerprint(enc))
+    write_clip(clips[0], freq=1234.0, seed=9, seconds=1.5)  # the audio changes under the same path
+    assert cache.get(clips[0]) is None
+    assert cache.ensure(enc, clips).built == 1
+
+
+def test_a_damaged_entry_is_detected_and_rebuilt(tmp_path, clips):
+    enc = encoder()
+    cache = FeatureCache(tmp_path / "cache", fingerprint(enc))
+    cache.ensure(enc, clips)
+    good = cache.get(clips[1]).clone()
+    entry = cache.entry(clips[1])
+    data = bytearray(entry.read_bytes())
+    data[-5] ^= 0xFF  # one flipped byte in the tensor data
+    entry.write_bytes(bytes(data))
+    truncated = cache.entry(clips[2])
+    truncated.write_bytes(truncated.read_bytes()[:50])  # a torn write
+    stats = cache.ensure(enc, clips)
+    assert (stats.hits, stats.built, stats.rebuilt) == (1, 0, 2)
+    assert torch.equal(cache.get(clips[1]), good)
+
+
+def cache_config(tmp_path, data_dir, model_kwargs, **data) -> str:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = write_config(tmp_path, data_dir, model_kwargs)
+    config = yaml.safe_load(path.read_text())
+    config["data"].update(data)
+    path.write_text(yaml.safe_dump(config))
+    return str(path)
+
+
+def test_cached_training_and_evaluation_equal_uncached(tmp_path, small_dataset, tiny_model_kwargs):
+    results = {}
+    for cached in (False, True):
+        extra = {"feature_cache": str(tmp_path / "cache")} if cached else {}
+        config = cache_config(tmp_path / str(cached), small_dataset, tiny_model_kwargs, **extra)
+        run = train.cli(["--config", config, "--trainer.enable_progress_bar=false"], run=False)
+        run.trainer.fit(run.model, datamodule=run.datamodule)
+        batch = next(iter(run.datamodule.val_dataloader()))
+        assert batch["audio"].shape[1:] == ((32, TINY_ENCODER["embed_dim"]) if cached else (1024, 128))
+        metrics = run.trainer.validate(run.model, datamodule=run.datamodule)[0]
+        weights = {k: v.clone() for k, v in run.model.trainable_parameters().items()}
+        results[cached] = (metrics, weights)
+    (plain, plain_weights), (cached, cached_weights) = results[False], results[True]
+    assert cached["val/loss"] == pytest.approx(plain["val/loss"], rel=1e-4)
+    assert cached["val/label_accuracy"] == plain["val/label_accuracy"]
+    for name, value in plain_weights.items():  # four training steps on cached features: same weights
+        assert torch.allclose(cached_weights[name], value, atol=1e-5), name
+
+
+def test_cache_command_fills_the_cache_for_a_run(tmp_path, small_dataset, tiny_model_kwargs, capsys):
+    config = cache_config(tmp_path, small_dataset, tiny_model_kwargs, feature_cache=str(tmp_path / "cache"))
+    data = yaml.safe_load(open(config))
+    data["trainer"]["callbacks"].append({"class_path": "callbacks.ShardEvaluation",
+                                         "init_args": {"shard_file": str(write_shard(small_dataset))}})
+    open(config, "w").write(yaml.safe_dump(data))
+    assert cache_main(["--config", config]) == 0
+    assert "0 cached, 6 computed, 0 damaged" in capsys.readouterr().out  # 6 clips: train, val and SHARD
+    assert cache_main(["--config", config]) == 0
+    assert "6 cached, 0 computed" in capsys.readouterr().out
+    assert cache_main(["--config", config, "--data.feature_cache=null"]) == 2
+    assert "set data.feature_cache" in capsys.readouterr().err
