@@ -34,7 +34,9 @@ class ShardEvaluation(L.Callback):
 
     Conditions: `layout` is logged under DESIGN.md's tags (`val/shard/synonym/f1`,
     `val/identity/accuracy`, ...); each of `extra_layouts` under `val/<layout>/...`; the
-    text-only control (the word replaces the audio) under `val/text/shard/...`.
+    text-only control (the word replaces the audio) under `val/text/shard/...`. With `scoring`,
+    each yes/no query is also scored deterministically (P(yes) vs P(no) of the first answer token,
+    one forward pass) and logged beside the sampled metrics as `.../scored_{accuracy,f1}`.
     Files, in the run folder: `predictions/epoch=NN.jsonl` (every answer) and
     `predictions/epoch=NN.metrics.json` (every logged metric, flat). TensorBoard also gets a
     figure of the curves and a few answers as text. `NN` counts the training epochs done
@@ -62,6 +64,7 @@ class ShardEvaluation(L.Callback):
         max_length: int = 512,
         seed: int = 0,
         text_samples: int = 6,
+        scoring: bool = False,
     ) -> None:
         if repeats < 1 or every_n_epochs < 1 or batch_size < 1:
             raise InterleaveError("ShardEvaluation: repeats, every_n_epochs and batch_size must be at least 1")
@@ -80,6 +83,7 @@ class ShardEvaluation(L.Callback):
         self.repeats, self.batch_size, self.max_length, self.seed = repeats, batch_size, max_length, seed
         self.layout = layout
         self.text_samples = text_samples
+        self.scoring = scoring
         self.queries: list[Query] = []
         self.features: dict[str, torch.Tensor] = {}  # frozen-encoder features per clip, computed once
         self.history: list[dict[str, Any]] = []  # one entry per evaluated point, for the curves
@@ -154,7 +158,7 @@ class ShardEvaluation(L.Callback):
         template = getattr(trainer.datamodule, "template", None) or PromptTemplate()
         collator = Collator(pl_module.tokenizer, template, max_length=self.max_length, padding_side="left", with_answer=False)
         settings = EvalSettings(collator, self.table, self.sampling, self.repeats, self.batch_size, self.seed,
-                                store=getattr(trainer.datamodule, "feature_store", None))
+                                store=getattr(trainer.datamodule, "feature_store", None), score=self.scoring)
         modes = {module: module.training for module in pl_module.modules()}
         pl_module.eval()
         rows, metrics = [], {}

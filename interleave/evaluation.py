@@ -177,6 +177,27 @@ def sample_answers(
     return [texts[i : i + repeats] for i in range(0, len(texts), repeats)]
 
 
+def answer_token_ids(tokenizer: Any, words: tuple[str, ...]) -> list[int]:
+    """First token of each spelling of an answer word (e.g. "Yes", "yes"), as the answer starts."""
+    return sorted({tokenizer(w, add_special_tokens=False)["input_ids"][0] for w in words})
+
+
+@torch.no_grad()
+def yes_probability(
+    model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, audio_mask: torch.Tensor, audio: torch.Tensor | None
+) -> list[float]:
+    """P(yes) / (P(yes) + P(no)) for the first answer token, from one forward pass of each prompt:
+    the deterministic scoring mode, reported beside the sampled answers, never instead of them."""
+    embeds = model.merge_embeddings(input_ids, audio_mask, audio)
+    positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+    logits = model.llm(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=positions,
+                       logits_to_keep=1).logits[:, -1].float()
+    probs = torch.softmax(logits, dim=-1)
+    yes = probs[:, answer_token_ids(model.tokenizer, ("Yes", "yes", "YES"))].sum(-1)
+    no = probs[:, answer_token_ids(model.tokenizer, ("No", "no", "NO"))].sum(-1)
+    return (yes / (yes + no).clamp(min=1e-12)).tolist()
+
+
 @torch.no_grad()
 def audio_features(
     model: Any, paths: list[str], cache: dict[str, torch.Tensor], store: Any = None, batch_size: int = 8
@@ -215,6 +236,7 @@ class EvalSettings:
     batch_size: int = 16
     seed: int = 0
     store: Any = None  # an interleave.cache.FeatureCache to read features from, if the run has one
+    score: bool = False  # also the deterministic yes/no scoring mode (`p_yes` per row)
 
 
 def answer_queries(
@@ -250,6 +272,9 @@ def answer_queries(
                 model, tensors["input_ids"], tensors["attention_mask"], tensors["audio_mask"], audio,
                 settings.repeats, settings.sampling,
             )
+        p_yes = [None] * len(batch)
+        if settings.score:
+            p_yes = yes_probability(model, tensors["input_ids"], tensors["attention_mask"], tensors["audio_mask"], audio)
         for offset, (query, prompt, texts) in enumerate(zip(batch, prompts, answers)):
             if query.task == "identity":
                 parsed: list[Any] = [contains_label(t, query.label) for t in texts]
@@ -259,6 +284,7 @@ def answer_queries(
                 "index": start + offset, "id": query.id, "task": query.task, "condition": condition,
                 "label": query.label, "candidate": query.candidate or None, "truth": query.truth or None,
                 "prompt": prompt, "answers": texts, "parsed": parsed,
+                **({"p_yes": p_yes[offset]} if settings.score and query.task != "identity" else {}),
             })
     return rows
 
@@ -299,6 +325,12 @@ def condition_metrics(rows: list[dict[str, Any]], prefix: str) -> dict[str, floa
     for relation in RELATIONS:
         for name, value in relation_metrics([r for r in rows if r["task"] == relation]).items():
             metrics[f"{prefix}/shard/{relation}/{name}"] = value
+        scored = [r for r in rows if r["task"] == relation and r.get("p_yes") is not None]
+        if scored:
+            preds = torch.tensor([r["p_yes"] > 0.5 for r in scored], dtype=torch.long)
+            target = torch.tensor([r["truth"] == "yes" for r in scored], dtype=torch.long)
+            metrics[f"{prefix}/shard/{relation}/scored_accuracy"] = float(binary_accuracy(preds, target))
+            metrics[f"{prefix}/shard/{relation}/scored_f1"] = float(binary_f1_score(preds, target))
     hits = [hit for row in rows if row["task"] == "identity" for hit in row["parsed"]]
     if hits:
         metrics[f"{prefix}/identity/accuracy"] = sum(hits) / len(hits)

@@ -201,3 +201,38 @@ def test_batch_size_does_not_change_greedy_answers(model, queries, tokenizer):
     one, many = run(1), run(16)
     assert [r["answers"] for r in one] == [r["answers"] for r in many]
     assert all(r["answers"][0] == r["answers"][1] for r in one)  # greedy repeats agree
+
+
+def test_scoring_mode_reads_the_yes_no_probabilities(model, queries, tokenizer):
+    from interleave.evaluation import answer_token_ids
+
+    yes_ids = answer_token_ids(tokenizer, ("Yes", "yes", "YES"))
+    no_ids = answer_token_ids(tokenizer, ("No", "no", "NO"))
+    assert set(yes_ids).isdisjoint(no_ids)
+    shard = [q for q in queries if q.task != "identity"]
+    settings = EvalSettings(Collator(tokenizer, padding_side="left", with_answer=False), prompt_table(),
+                            Sampling(max_new_tokens=2), repeats=1, batch_size=4, score=True)
+    share_yes = sum(q.truth == "yes" for q in shard) / len(shard)
+
+    def scored(favour):  # an LM head that prefers one answer by a wide margin: the answer is known
+        def hook(module, args, logits):
+            logits = logits.clone()
+            logits[..., yes_ids] = 20.0 if favour == "yes" else -20.0
+            logits[..., no_ids] = -20.0 if favour == "yes" else 20.0
+            return logits
+
+        handle = model.llm.get_base_model().lm_head.register_forward_hook(hook)
+        try:
+            rows = answer_queries(model, shard, "interleaved", settings, {})
+        finally:
+            handle.remove()
+        return rows, condition_metrics(rows, "val")
+
+    rows, metrics = scored("yes")
+    assert all(r["p_yes"] > 0.999 for r in rows)
+    assert metrics["val/shard/synonym/scored_accuracy"] == pytest.approx(
+        sum(r["truth"] == "yes" for r in rows if r["task"] == "synonym") / sum(r["task"] == "synonym" for r in rows))
+    rows, metrics = scored("no")
+    assert all(r["p_yes"] < 0.001 for r in rows)
+    assert metrics["val/shard/synonym/scored_f1"] == 0.0 and metrics["val/shard/hypernym/scored_f1"] == 0.0
+    assert 0 < share_yes < 1
