@@ -112,3 +112,30 @@ def test_ltu_rows_evaluate_zero_shot(name, tmp_path, small_dataset, tiny_ltu, to
     metrics = json.loads((version / "predictions" / "epoch=00.metrics.json").read_text())
     assert metrics["layout"] == CONFIGS[name][1]
     assert {t for t in ALL_TAGS if not t.startswith("val/noninterleaved/")} <= set(metrics)
+
+
+SCALE = PAPER.parent / "scale"
+
+
+@pytest.mark.parametrize("name", ["multinode_ddp.yaml", "fsdp_13b.yaml"])
+def test_scale_configs_compose_with_a_paper_config(name, tmp_path, capsys):
+    args = ["fit", "--config", str(PAPER / "ft_large.yaml"), "--config", str(SCALE / name),
+            *paths_args(tmp_path), "--print_config"]
+    with pytest.raises(SystemExit) as done:
+        train.cli(args)
+    assert done.value.code == 0
+    config = yaml.safe_load(capsys.readouterr().out)
+    strategy = config["trainer"]["strategy"]
+    assert config["model"]["learning_rate"] == 2e-5  # the run's own settings survive
+    if name == "fsdp_13b.yaml":
+        # FSDP needs a GPU to be built; here the wrap policy must at least name real decoder layers.
+        import importlib
+
+        from torch import nn
+
+        assert strategy["class_path"].endswith("FSDPStrategy")
+        for dotted in strategy["init_args"]["auto_wrap_policy"] + strategy["init_args"]["activation_checkpointing_policy"]:
+            module, _, cls = dotted.rpartition(".")
+            assert issubclass(getattr(importlib.import_module(module), cls), nn.Module)
+    else:
+        assert strategy["class_path"].endswith("DDPStrategy") and config["trainer"]["num_nodes"] == 4
