@@ -153,27 +153,29 @@ def sample_answers(
     history = torch.where(text, history, history[:, -1:])
 
     processors, eos = sampling.processors(), torch.tensor(_eos_ids(model), device=input_ids.device)
-    pad = model.tokenizer.pad_token_id if model.tokenizer.pad_token_id is not None else int(eos[0])
-    done = torch.zeros(len(history), dtype=torch.bool, device=input_ids.device)
-    generated: list[torch.Tensor] = []
+    rows = torch.arange(len(history), device=input_ids.device)  # the answer each live row writes
+    answers: list[list[int]] = [[] for _ in range(len(history))]
     for _ in range(sampling.max_new_tokens):
         scores = processors(history, logits)
         if sampling.do_sample:
             token = torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1).squeeze(1)
         else:
             token = scores.argmax(dim=-1)
-        token = torch.where(done, torch.full_like(token, pad), token)
-        generated.append(token)
-        done |= torch.isin(token, eos)
-        if bool(done.all()):
+        for row, value in zip(rows.tolist(), token.tolist()):
+            answers[row].append(value)
+        finished = torch.isin(token, eos)
+        if bool(finished.all()):
             break
+        if bool(finished.any()):  # finished rows leave the batch, so they cost nothing more
+            keep = (~finished).nonzero().squeeze(1)
+            cache.batch_select_indices(keep)
+            rows, token, history, mask, position = rows[keep], token[keep], history[keep], mask[keep], position[keep]
         history = torch.cat([history, token[:, None]], dim=1)
         mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
         position = position + 1
         out = llm(input_ids=token[:, None], attention_mask=mask, position_ids=position, past_key_values=cache, use_cache=True)
         logits = out.logits[:, -1].float()
-    tokens = torch.stack(generated, dim=1) if generated else history[:, :0]
-    texts = model.tokenizer.batch_decode(tokens, skip_special_tokens=True)
+    texts = model.tokenizer.batch_decode(answers, skip_special_tokens=True)
     return [texts[i : i + repeats] for i in range(0, len(texts), repeats)]
 
 

@@ -119,7 +119,7 @@ def test_repeats_share_one_prefill(model):
     assert [len(a) for a in answers] == [4, 4, 4]
     prefills = [c for c in calls if c[1] > 1]
     assert prefills == [(3, batch["input_ids"].shape[1])]  # the prompts ran once, not once per repeat
-    assert all(c == (12, 1) for c in calls[1:])
+    assert all(c[1] == 1 and c[0] <= 12 for c in calls[1:])  # then one token per live row and step
 
 
 def test_answers_do_not_depend_on_how_chunks_are_spread_over_ranks(model, queries, tokenizer):
@@ -236,3 +236,27 @@ def test_scoring_mode_reads_the_yes_no_probabilities(model, queries, tokenizer):
     assert all(r["p_yes"] < 0.001 for r in rows)
     assert metrics["val/shard/synonym/scored_f1"] == 0.0 and metrics["val/shard/hypernym/scored_f1"] == 0.0
     assert 0 < share_yes < 1
+
+
+def test_rows_that_end_leave_the_batch_and_the_others_go_on_unchanged(model):
+    batch, audio = left_padded(model, ["Is [AUDIO] a type of signal?", "Is [AUDIO] similar to drum?"])
+    greedy = Sampling(max_new_tokens=6, do_sample=False, repetition_penalty=1.0)
+    args = (batch["input_ids"], batch["attention_mask"], batch["audio_mask"], audio, 2, greedy)
+    free = sample_answers(model, *args)
+    eos, calls = model.tokenizer.eos_token_id, []
+
+    def end_row_0_at_step_2(module, inputs, logits):  # the 1st row's answer ends after two tokens
+        calls.append(logits.shape[0])
+        if len(calls) == 2:
+            logits = logits.clone()
+            logits[0, -1, eos] = 1e4
+        return logits
+
+    handle = model.llm.get_base_model().lm_head.register_forward_hook(end_row_0_at_step_2)
+    try:
+        ended = sample_answers(model, *args)
+    finally:
+        handle.remove()
+    assert calls[:3] == [2, 4, 3]  # prefill of 2 prompts, 4 rows, then 3 once row 0 has ended
+    assert len(ended[0][0]) < len(free[0][0]) and free[0][0].startswith(ended[0][0])
+    assert ended[0][1] == free[0][1] and ended[1] == free[1]
