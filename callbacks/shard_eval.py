@@ -120,10 +120,7 @@ class ShardEvaluation(L.Callback):
         epoch = trainer.current_epoch + 1 if fitting else trainer.current_epoch
         if fitting and epoch % self.every_n_epochs != 0:
             return
-        result = self.evaluate(trainer, pl_module, epoch)
-        for tag, value in result["metrics"].items():
-            pl_module.log(tag, value, sync_dist=True)
-        self._pending = result
+        self._pending = self._evaluate_and_log(trainer, pl_module, epoch)
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self._pending is not None:
@@ -135,10 +132,14 @@ class ShardEvaluation(L.Callback):
         epoch = trainer.current_epoch + 1
         if epoch % self.every_n_epochs != 0 or any(h["epoch"] == epoch for h in self.history):
             return
+        result = self._evaluate_and_log(trainer, pl_module, epoch)
+        self._publish(trainer, result, self._others(trainer, result))
+
+    def _evaluate_and_log(self, trainer: L.Trainer, pl_module: L.LightningModule, epoch: int) -> dict[str, Any]:
         result = self.evaluate(trainer, pl_module, epoch)
         for tag, value in result["metrics"].items():
             pl_module.log(tag, value, sync_dist=True)
-        self._publish(trainer, result, self._others(trainer, result))
+        return result
 
     @staticmethod
     def _others(trainer: L.Trainer, result: dict[str, Any]) -> dict[str, float]:

@@ -21,7 +21,7 @@ import sys
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import torch
 from safetensors import safe_open
@@ -73,6 +73,16 @@ class CacheStats:
         return f"{self.hits} cached, {self.built} computed, {self.rebuilt} damaged and rebuilt"
 
 
+@torch.no_grad()
+def compute_features(encoder: AudioEncoder, paths: list[str], batch_size: int = 8) -> Iterator[tuple[str, torch.Tensor]]:
+    """(path, features [32, D] on the CPU) for each clip, through the frozen encoder in batches."""
+    device = next(encoder.parameters()).device
+    for start in range(0, len(paths), batch_size):
+        chunk = paths[start : start + batch_size]
+        fbanks = torch.stack([audio.load_fbank(p) for p in chunk]).to(device)
+        yield from zip(chunk, encoder(fbanks).cpu())
+
+
 class FeatureCache:
     """Features of one encoder (by fingerprint) under `root`."""
 
@@ -119,7 +129,6 @@ class FeatureCache:
                 stats.damaged.append(str(err))
             return None
 
-    @torch.no_grad()
     def ensure(self, encoder: AudioEncoder, paths: Iterable[str | Path], batch_size: int = 8) -> CacheStats:
         """Compute and store the features of every clip not cached yet (or cached damaged)."""
         stats = CacheStats()
@@ -131,12 +140,8 @@ class FeatureCache:
                 stats.hits += 1
         stats.rebuilt = len(stats.damaged)
         stats.built = len(todo) - stats.rebuilt
-        device = next(encoder.parameters()).device
-        for start in range(0, len(todo), batch_size):
-            chunk = todo[start : start + batch_size]
-            fbanks = torch.stack([audio.load_fbank(p) for p in chunk]).to(device)
-            for path, features in zip(chunk, encoder(fbanks)):
-                self.put(path, features)
+        for path, features in compute_features(encoder, todo, batch_size):
+            self.put(path, features)
         return stats
 
 

@@ -268,27 +268,26 @@ class InterleavedDataModule(L.LightningDataModule):
         if self.trainer is not None and self.trainer.logger is not None:
             self.trainer.logger.log_metrics({"data/rejected_records": len(self.rejected)}, step=0)
 
-    def _loader(self, dataset: Dataset | None, shuffle: bool, batch_size: int, collator: Collator) -> DataLoader:
+    def _loader(self, dataset: Dataset | None, shuffle: bool, batch_size: int, collator: Collator,
+                sampler: Sampler | None = None) -> DataLoader:
         if dataset is None:
             return []  # Lightning treats an empty list as "no batches"
         return DataLoader(
             dataset,
             batch_size=batch_size,
-            shuffle=shuffle,
+            shuffle=shuffle and sampler is None,
+            sampler=sampler,
             num_workers=self.hparams.num_workers,
             collate_fn=collator,
             persistent_workers=self.hparams.num_workers > 0,
         )
 
     def train_dataloader(self) -> DataLoader:
-        collator = self.collator(padding_side="right")
-        if not (self.hparams.group_by_length and self.train_set is not None):
-            return self._loader(self.train_set, True, self.hparams.batch_size, collator)
-        lengths = [len(collator.encode(r).input_ids) for r in self.train_set.records]
-        sampler = LengthGroupedSampler(lengths, self.hparams.batch_size, seed=self.hparams.seed)
-        return DataLoader(self.train_set, batch_size=self.hparams.batch_size, sampler=sampler,
-                          num_workers=self.hparams.num_workers, collate_fn=collator,
-                          persistent_workers=self.hparams.num_workers > 0)
+        collator, sampler = self.collator(padding_side="right"), None
+        if self.hparams.group_by_length and self.train_set is not None:
+            lengths = [len(collator.encode(r).input_ids) for r in self.train_set.records]
+            sampler = LengthGroupedSampler(lengths, self.hparams.batch_size, seed=self.hparams.seed)
+        return self._loader(self.train_set, True, self.hparams.batch_size, collator, sampler)
 
     def _eval_loader(self, dataset: Dataset | None) -> DataLoader:
         size = self.hparams.eval_batch_size or self.hparams.batch_size

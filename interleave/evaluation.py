@@ -33,7 +33,7 @@ from transformers import (
 )
 
 from interleave import AUDIO_PLACEHOLDER
-from interleave.audio import load_fbank
+from interleave.cache import compute_features
 from interleave.collate import Collator
 from interleave.metrics import contains_label
 from interleave.records import Record
@@ -137,10 +137,7 @@ def sample_answers(
     LTU's `generate` saw them; then temperature, top-k, top-p), then multinomial or argmax.
     """
     llm = model.llm
-    embeds = model.merge_embeddings(input_ids, audio_mask, audio)
-    positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
-    out = llm(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=positions, use_cache=True,
-              logits_to_keep=1)  # the LM head only where the answer starts
+    out, positions = prefill(model, input_ids, attention_mask, audio_mask, audio, use_cache=True)
     cache = out.past_key_values
     cache.batch_repeat_interleave(repeats)
     logits = out.logits[:, -1].float().repeat_interleave(repeats, dim=0)
@@ -179,6 +176,19 @@ def sample_answers(
     return [texts[i : i + repeats] for i in range(0, len(texts), repeats)]
 
 
+def prefill(
+    model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, audio_mask: torch.Tensor,
+    audio: torch.Tensor | None, use_cache: bool,
+) -> tuple[Any, torch.Tensor]:
+    """One forward pass of left-padded prompts: the LLM output (logits only where the answer
+    starts, the KV cache if asked) and the position ids, counted from each row's first token."""
+    embeds = model.merge_embeddings(input_ids, audio_mask, audio)
+    positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+    out = model.llm(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=positions,
+                    use_cache=use_cache, logits_to_keep=1)
+    return out, positions
+
+
 def answer_token_ids(tokenizer: Any, words: tuple[str, ...]) -> list[int]:
     """First token of each spelling of an answer word (e.g. "Yes", "yes"), as the answer starts."""
     return sorted({tokenizer(w, add_special_tokens=False)["input_ids"][0] for w in words})
@@ -190,11 +200,8 @@ def yes_probability(
 ) -> list[float]:
     """P(yes) / (P(yes) + P(no)) for the first answer token, from one forward pass of each prompt:
     the deterministic scoring mode, reported beside the sampled answers, never instead of them."""
-    embeds = model.merge_embeddings(input_ids, audio_mask, audio)
-    positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
-    logits = model.llm(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=positions,
-                       logits_to_keep=1).logits[:, -1].float()
-    probs = torch.softmax(logits, dim=-1)
+    out, _ = prefill(model, input_ids, attention_mask, audio_mask, audio, use_cache=False)
+    probs = torch.softmax(out.logits[:, -1].float(), dim=-1)
     yes = probs[:, answer_token_ids(model.tokenizer, ("Yes", "yes", "YES"))].sum(-1)
     no = probs[:, answer_token_ids(model.tokenizer, ("No", "no", "NO"))].sum(-1)
     return (yes / (yes + no).clamp(min=1e-12)).tolist()
@@ -212,14 +219,10 @@ def audio_features(
             if (features := store.lookup(path)) is not None:
                 cache[path] = features
         missing = [p for p in missing if p not in cache]
-    device = next(model.audio_encoder.parameters()).device
-    for start in range(0, len(missing), batch_size):
-        chunk = missing[start : start + batch_size]
-        fbanks = torch.stack([load_fbank(p) for p in chunk]).to(device)
-        for path, features in zip(chunk, model.audio_encoder(fbanks).cpu()):
-            cache[path] = features
-            if store is not None:
-                store.put(path, features)
+    for path, features in compute_features(model.audio_encoder, missing, batch_size):
+        cache[path] = features
+        if store is not None:
+            store.put(path, features)
     return torch.stack([cache[p] for p in paths])
 
 
