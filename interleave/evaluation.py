@@ -24,13 +24,7 @@ from torchmetrics.functional.classification import (
     binary_precision,
     binary_recall,
 )
-from transformers import (
-    LogitsProcessorList,
-    RepetitionPenaltyLogitsProcessor,
-    TemperatureLogitsWarper,
-    TopKLogitsWarper,
-    TopPLogitsWarper,
-)
+from transformers import RepetitionPenaltyLogitsProcessor, TemperatureLogitsWarper, TopPLogitsWarper
 
 from interleave import AUDIO_PLACEHOLDER
 from interleave.cache import compute_features
@@ -102,13 +96,27 @@ class Sampling:
     top_k: int = 500
     repetition_penalty: float = 1.1
 
-    def processors(self) -> LogitsProcessorList:
-        chain: list[Any] = []
+    def candidates(self, history: torch.Tensor, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Scores and token ids [rows, k] of the tokens sampling may pick: HF's repetition penalty
+        and temperature, then top-k by `torch.topk` and HF's top-p over those k only. Same tokens
+        and probabilities as HF's chain over the whole vocabulary (outside the top k, top-p sees
+        -inf), at a small fraction of the cost: top-p sorts k scores per row, not 49k."""
         if self.repetition_penalty != 1.0:
-            chain.append(RepetitionPenaltyLogitsProcessor(self.repetition_penalty))
-        if self.do_sample:
-            chain += [TemperatureLogitsWarper(self.temperature), TopKLogitsWarper(self.top_k), TopPLogitsWarper(self.top_p)]
-        return LogitsProcessorList(chain)
+            logits = RepetitionPenaltyLogitsProcessor(self.repetition_penalty)(history, logits)
+        logits = TemperatureLogitsWarper(self.temperature)(history, logits)
+        k = min(self.top_k, logits.shape[-1]) if self.top_k > 0 else logits.shape[-1]
+        values, indices = torch.topk(logits, k)
+        return TopPLogitsWarper(self.top_p)(history, values), indices
+
+    def next_tokens(self, history: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """One token per row: sampled from `candidates`, or the argmax without sampling."""
+        if not self.do_sample:
+            if self.repetition_penalty != 1.0:
+                logits = RepetitionPenaltyLogitsProcessor(self.repetition_penalty)(history, logits)
+            return logits.argmax(dim=-1)
+        values, indices = self.candidates(history, logits)
+        choice = torch.multinomial(torch.softmax(values, dim=-1), num_samples=1)
+        return indices.gather(1, choice).squeeze(1)
 
 
 def _eos_ids(model: Any) -> list[int]:
@@ -132,8 +140,8 @@ def sample_answers(
     """`repeats` answers to each left-padded prompt, the repeats sharing one prefill.
 
     HF `generate(num_return_sequences=n)` copies each prompt n times before its first forward
-    pass; here the prompt runs once and its KV cache is repeated. The sampling itself is HF's
-    logits processors (repetition penalty over the prompt's text tokens and the answer, as
+    pass; here the prompt runs once and its KV cache is repeated. Sampling follows HF's chain
+    (`Sampling.candidates`: repetition penalty over the prompt's text tokens and the answer, as
     LTU's `generate` saw them; then temperature, top-k, top-p), then multinomial or argmax.
     """
     llm = model.llm
@@ -149,15 +157,11 @@ def sample_answers(
     history = input_ids.repeat_interleave(repeats, dim=0)
     history = torch.where(text, history, history[:, -1:])
 
-    processors, eos = sampling.processors(), torch.tensor(_eos_ids(model), device=input_ids.device)
+    eos = torch.tensor(_eos_ids(model), device=input_ids.device)
     rows = torch.arange(len(history), device=input_ids.device)  # the answer each live row writes
     answers: list[list[int]] = [[] for _ in range(len(history))]
     for _ in range(sampling.max_new_tokens):
-        scores = processors(history, logits)
-        if sampling.do_sample:
-            token = torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1).squeeze(1)
-        else:
-            token = scores.argmax(dim=-1)
+        token = sampling.next_tokens(history, logits)
         for row, value in zip(rows.tolist(), token.tolist()):
             answers[row].append(value)
         finished = torch.isin(token, eos)

@@ -260,3 +260,20 @@ def test_rows_that_end_leave_the_batch_and_the_others_go_on_unchanged(model):
     assert calls[:3] == [2, 4, 3]  # prefill of 2 prompts, 4 rows, then 3 once row 0 has ended
     assert len(ended[0][0]) < len(free[0][0]) and free[0][0].startswith(ended[0][0])
     assert ended[0][1] == free[0][1] and ended[1] == free[1]
+
+
+def test_sampling_candidates_match_hfs_chain_over_the_whole_vocabulary():
+    from transformers import (LogitsProcessorList, RepetitionPenaltyLogitsProcessor, TemperatureLogitsWarper,
+                              TopKLogitsWarper, TopPLogitsWarper)
+
+    sampling = Sampling(temperature=0.7, top_k=50, top_p=0.9, repetition_penalty=1.3)
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(6, 3000, generator=gen) * 3
+    history = torch.randint(0, 3000, (6, 40), generator=gen)
+    hf = LogitsProcessorList([RepetitionPenaltyLogitsProcessor(1.3), TemperatureLogitsWarper(0.7),
+                              TopKLogitsWarper(50), TopPLogitsWarper(0.9)])
+    expected = torch.softmax(hf(history, logits.clone()), dim=-1)
+    values, indices = sampling.candidates(history, logits.clone())
+    ours = torch.zeros_like(expected).scatter(1, indices, torch.softmax(values, dim=-1))
+    assert torch.allclose(ours, expected, atol=1e-6)
+    assert (expected > 0).sum(dim=-1).max() < 50  # top-p did cut inside the top 50
