@@ -12,10 +12,10 @@ from lightning.pytorch.utilities import rank_zero_only
 class RunSummary(L.Callback):
     """Prints the log folder when fit starts and the checkpoint files when it ends."""
 
-    @rank_zero_only
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.log_dir:
-            print(f"[interleave] logs: {trainer.log_dir}  (view: tensorboard --logdir {Path(trainer.log_dir).parent})")
+        log_dir = trainer.log_dir  # a collective under DDP: every rank must ask, rank 0 prints
+        if log_dir and trainer.is_global_zero:
+            print(f"[interleave] logs: {log_dir}  (view: tensorboard --logdir {Path(log_dir).parent})")
 
     @rank_zero_only
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
