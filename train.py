@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import re
 import sys
+from pathlib import Path
+from typing import Any
 
 from jsonargparse import set_parsing_settings
+from lightning.pytorch import Trainer
 from lightning.pytorch.cli import LightningCLI
 from omegaconf.errors import InterpolationToMissingValueError, MissingMandatoryValue
 
+from callbacks.reliability import PreemptionCheckpoint, install_safe_checkpoint_io, safe_load_checkpoint
 from interleave.data import InterleavedDataModule
 from interleave.errors import InterleaveError
 from interleave.model import AudioLLM
@@ -23,6 +27,22 @@ class InterleaveCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
         # A free-form block where configs gather the paths a user must set, for `${paths.x}`.
         parser.add_argument("--paths", type=dict[str, str], default={}, help="named paths that the config interpolates")
+
+    def _parse_ckpt_path(self) -> None:
+        """Refuse an unsafe or incomplete `--ckpt_path` with a message naming it, before Lightning reads it."""
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if ckpt_path and ckpt_path not in ("last", "best", "hpc", "registry") and "://" not in str(ckpt_path):
+            safe_load_checkpoint(Path(ckpt_path))
+        super()._parse_ckpt_path()
+
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        """Every run gets atomic, weights-only checkpoints and a checkpoint on SIGTERM (see callbacks.reliability)."""
+        trainer = super().instantiate_trainer(**kwargs)
+        install_safe_checkpoint_io(trainer)
+        if not any(isinstance(c, PreemptionCheckpoint) for c in trainer.callbacks):
+            trainer.callbacks.append(PreemptionCheckpoint())
+        return trainer
 
 
 def cli(args: list[str] | None = None, run: bool = True) -> LightningCLI:

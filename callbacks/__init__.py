@@ -2,7 +2,10 @@
 
 from callbacks.padding import PaddingFraction
 from callbacks.predictions import WritePredictions
+from callbacks.reliability import PreemptionCheckpoint, SafeCheckpointIO
 from callbacks.run_summary import RunSummary
 from callbacks.shard_eval import ShardEvaluation
 
-__all__ = ["PaddingFraction", "RunSummary", "ShardEvaluation", "WritePredictions"]
+__all__ = [
+    "PaddingFraction", "PreemptionCheckpoint", "RunSummary", "SafeCheckpointIO", "ShardEvaluation", "WritePredictions",
+]

@@ -33,6 +33,8 @@ class AudioLLM(L.LightningModule):
     dict) gives random weights, with `tokenizer` naming where the tokenizer comes from.
     Encoder: a preset (`cavmae` full size, `tiny` for demos/tests) with `encoder_kwargs` overrides.
     Random frozen weights (encoder, `llm_config` LLM) are drawn from `frozen_init_seed`.
+    A NaN/infinite training loss stops the run naming the step and records (`on_nonfinite_loss=error`)
+    or skips that batch and counts it as `train/skipped_nonfinite` (`skip`; single-process only).
     Released weights: `encoder_checkpoint` (CAV-MAE's audio branch alone) and/or `ltu_checkpoint`
     (LTU's state dict: encoder, projector and LoRA; see `interleave.ltu`), loaded in that order.
     """
@@ -59,6 +61,7 @@ class AudioLLM(L.LightningModule):
         ltu_checkpoint: str | None = None,
         val_generate: bool = True,
         val_max_new_tokens: int = 24,
+        on_nonfinite_loss: Literal["error", "skip"] = "error",
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -175,10 +178,28 @@ class AudioLLM(L.LightningModule):
 
     # ---- Lightning hooks -----------------------------------------------------------------
 
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
         loss = self.loss(batch)
+        if not torch.isfinite(loss):
+            return self.nonfinite_loss(loss, batch)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["ids"]))
         return loss
+
+    def nonfinite_loss(self, loss: torch.Tensor, batch: dict[str, Any]) -> None:
+        """Stop before the optimizer sees a NaN/inf (so no checkpoint with NaN weights follows), or skip the batch.
+
+        Returning None makes Lightning skip backward and the optimizer step for this batch.
+        """
+        where = f"non-finite training loss ({loss.item()}) at step {self.global_step}, records {list(batch['ids'])}"
+        # Under DDP a rank that skips its backward leaves the others waiting in the gradient all-reduce.
+        distributed = self._trainer is not None and self.trainer.world_size > 1
+        if self.hparams.get("on_nonfinite_loss", "error") == "error" or distributed:
+            raise InterleaveError(f"{where}; stopped with the last good checkpoint kept "
+                                  "(set model.on_nonfinite_loss=skip to skip such batches)")
+        self.skipped_nonfinite = getattr(self, "skipped_nonfinite", 0) + 1
+        self.log("train/skipped_nonfinite", float(self.skipped_nonfinite), batch_size=len(batch["ids"]))
+        rank_zero_info(f"[interleave] skipped batch: {where}")
+        return None
 
     def _evaluate(self, batch: dict[str, Any], prefix: str) -> None:
         size = len(batch["ids"])
