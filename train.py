@@ -17,7 +17,8 @@ from lightning.pytorch import Trainer
 from lightning.pytorch.cli import LightningCLI
 from omegaconf.errors import InterpolationToMissingValueError, MissingMandatoryValue
 
-from callbacks.reliability import PreemptionCheckpoint, install_safe_checkpoint_io, safe_load_checkpoint
+from callbacks.reliability import PreemptionCheckpoint, install_safe_checkpoint_io
+from interleave.checkpoints import load_weights
 from interleave.data import InterleavedDataModule
 from interleave.errors import InterleaveError
 from interleave.model import AudioLLM
@@ -33,7 +34,7 @@ class InterleaveCLI(LightningCLI):
         subcommand = self.config.get("subcommand")
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
         if ckpt_path and ckpt_path not in ("last", "best", "hpc", "registry") and "://" not in str(ckpt_path):
-            safe_load_checkpoint(Path(ckpt_path))
+            load_weights(Path(ckpt_path))
         super()._parse_ckpt_path()
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:

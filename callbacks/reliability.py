@@ -2,9 +2,8 @@
 
 - `SafeCheckpointIO`: Lightning's own save goes through an fsspec transaction whose temp file may
   sit on another filesystem and is never fsynced; this one writes `NAME.tmp-PID` beside the target,
-  fsyncs it and `os.replace()`s it, so a kill mid-save leaves the previous file intact. Loading is
-  always `weights_only=True` (a pickle that runs code is refused), and a checkpoint that does not
-  load (truncated, corrupt) is refused with a message naming it and the intact ones beside it.
+  fsyncs it and `os.replace()`s it, so a kill mid-save leaves the previous file intact. Loading goes
+  through `interleave.checkpoints.load_weights` (weights only; clear refusals).
 - `PreemptionCheckpoint`: Lightning 2.6 turns SIGTERM into a clean stop at the next batch boundary
   (`SIGTERMException`, exit code 0) but saves nothing; this callback then writes `last.ckpt`.
 """
@@ -12,8 +11,6 @@
 from __future__ import annotations
 
 import os
-import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +22,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from interleave.errors import InterleaveError
+from interleave.checkpoints import load_weights
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
@@ -42,49 +39,6 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def intact_checkpoints(folder: Path, exclude: Path | None = None) -> list[Path]:
-    """The `.ckpt` files of `folder` that load, newest first (for the refusal message)."""
-    found = []
-    for path in sorted(folder.glob("*.ckpt"), key=lambda p: p.stat().st_mtime, reverse=True):
-        if exclude is not None and path.resolve() == exclude.resolve():
-            continue
-        try:
-            torch.load(path, map_location="cpu", weights_only=True)
-        except Exception:  # noqa: BLE001 - any failure means "not usable", which is all we report
-            continue
-        found.append(path)
-    return found
-
-
-def safe_load_checkpoint(path: Path, map_location: Any = "cpu") -> dict[str, Any]:
-    """`torch.load(weights_only=True)` with the two expected failures turned into InterleaveErrors."""
-    if not path.is_file():
-        raise InterleaveError(f"{path}: checkpoint not found")
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as err:
-        if "Weights only load failed" in str(err):
-            detail = next((line.strip() for line in str(err).splitlines() if "GLOBAL" in line), "")
-            raise InterleaveError(
-                f"{path}: refused: the checkpoint holds objects beyond tensors and plain values, which loading "
-                f"would run as code ({detail[:200] or 'weights_only load failed'}); only load checkpoints you trust"
-            ) from None
-        raise InterleaveError(f"{path}: not a complete checkpoint ({err}); {_alternatives(path)}") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as err:
-        reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
-        raise InterleaveError(
-            f"{path}: not a complete checkpoint ({reason}); a kill during its save or a copy cut short leaves "
-            f"such a file; {_alternatives(path)}"
-        ) from None
-
-
-def _alternatives(path: Path) -> str:
-    intact = intact_checkpoints(path.parent, exclude=path)
-    if not intact:
-        return "no intact checkpoint lies beside it"
-    return f"intact ones beside it, newest first: {', '.join(str(p) for p in intact[:3])}"
-
-
 class SafeCheckpointIO(TorchCheckpointIO):
     """Atomic local saves and weights-only loads with clear refusals (see the module docstring)."""
 
@@ -99,7 +53,7 @@ class SafeCheckpointIO(TorchCheckpointIO):
     def load_checkpoint(self, path: Any, map_location: Any = None, weights_only: bool | None = None) -> dict[str, Any]:
         if "://" in str(path):
             return super().load_checkpoint(path, map_location=map_location, weights_only=True)
-        return safe_load_checkpoint(Path(path), map_location if map_location is not None else "cpu")
+        return load_weights(Path(path), map_location if map_location is not None else "cpu")
 
 
 def install_safe_checkpoint_io(trainer: L.Trainer) -> None:

@@ -13,7 +13,6 @@ with `torch.load(weights_only=True)`: a pickle that would run code is refused.
 
 from __future__ import annotations
 
-import pickle
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 
 import torch
 
+from interleave.checkpoints import load_weights
 from interleave.errors import InterleaveError
 
 LTU_ENCODER = "base_model.model.model.audio_encoder."
@@ -48,17 +48,8 @@ class LoadReport:
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """A state dict from a file, loaded safely (tensors and plain containers only)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InterleaveError(f"checkpoint not found: {path}")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise InterleaveError(f"{path}: refused to load: it is not a plain state dict of tensors "
-                              f"(torch.load(weights_only=True) said: {str(err).splitlines()[0]})") from None
-    except (RuntimeError, EOFError, OSError) as err:
-        raise InterleaveError(f"{path}: not a readable PyTorch checkpoint ({err})") from None
+    """A state dict (name -> tensor) from a file, loaded safely (`interleave.checkpoints.load_weights`)."""
+    obj = load_weights(Path(path))
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
