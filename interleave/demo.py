@@ -55,7 +55,7 @@ DEMO_CLASSES: tuple[str, ...] = (
 # Bump when the synthesis changes, so that ensure_demo_data regenerates stale data sets.
 FORMAT_VERSION = 2
 # Held-out clips per class the demo SHARD asks about. The paper uses 4 per word; 1 keeps each of
-# the demo's three evaluation points (108 queries x 4 repeats, plus the text control) near 1.5 min.
+# the demo's three evaluation points (108 queries x 4 repeats, plus the text control) near 20 s each.
 SHARD_CLIPS_PER_WORD = 1
 # Regenerate with the real WordNet: python -m interleave.shard wordnet --from /usr/share/wordnet --out W;
 # python -m interleave.shard lexicon --wordnet W --words data/demo/classes.txt
