@@ -31,6 +31,7 @@ import soundfile
 from interleave import AUDIO_PLACEHOLDER
 from interleave.audio import SAMPLE_RATE
 from interleave.errors import InterleaveError
+from interleave.files import write_text_atomic
 from interleave.shard import assemble_queries, read_lexicon, shard_counts, write_report, write_shard
 
 # Sized so that `make demo` (two epochs of SmolLM2-135M on 2 CPU cores) stays under 10 minutes.
@@ -393,13 +394,6 @@ def _shard_query_count(heldout_per_class: int) -> int:
     return sum(clips * (1 + 2 * (len(e.synonyms) + len(e.hypernyms))) for e in read_lexicon(DEMO_LEXICON))
 
 
-def _write_text(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary sibling and rename it into place."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-
-
 def _readme(params: dict[str, Any], summary: dict[str, Any]) -> str:
     classes = "\n".join(f"  - {label}" for label in DEMO_CLASSES)
     return f"""Synthetic toy data for the interleave CPU demo -- NOT real recordings.
@@ -483,12 +477,12 @@ def make_demo_data(
     train = _split_records(out_dir, "train", 0, train_per_class, seed)
     heldout = _split_records(out_dir, "heldout", 1, heldout_per_class, seed)
     for name, records in (("train.jsonl", train), ("heldout.jsonl", heldout)):
-        _write_text(out_dir / name, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+        write_text_atomic(out_dir / name, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
     _write_shard(out_dir, heldout_per_class, seed)
     summary = _summary(out_dir, params)
-    _write_text(out_dir / "classes.txt", "".join(label + "\n" for label in DEMO_CLASSES))
-    _write_text(out_dir / "README.txt", _readme(params, summary))
-    _write_text(out_dir / COMPLETE_MARKER, json.dumps(params, indent=2) + "\n")
+    write_text_atomic(out_dir / "classes.txt", "".join(label + "\n" for label in DEMO_CLASSES))
+    write_text_atomic(out_dir / "README.txt", _readme(params, summary))
+    write_text_atomic(out_dir / COMPLETE_MARKER, json.dumps(params, indent=2) + "\n")
     return summary
 
 

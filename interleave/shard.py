@@ -45,6 +45,7 @@ from typing import Any
 from nltk.corpus.reader.wordnet import Synset, WordNetCorpusReader, WordNetError
 
 from interleave.errors import InterleaveError
+from interleave.files import write_text_atomic
 
 TASKS = ("identity", "synonym", "hypernym")
 RELATIONS = ("synonym", "hypernym")
@@ -223,14 +224,6 @@ def _query_to_json(query: Query, folder: Path) -> str:
     return json.dumps(obj, ensure_ascii=False)
 
 
-def _write_text(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary sibling and rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-
-
 def write_shard(queries: Sequence[Query], path: str | Path) -> Path:
     """Write ``queries`` as a SHARD file atomically; audio under the file's folder is stored relative."""
     path = Path(path)
@@ -239,7 +232,7 @@ def write_shard(queries: Sequence[Query], path: str | Path) -> Path:
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         raise InterleaveError(f"cannot write {path}: duplicate query ids {dupes[:5]}")
     folder = Path(os.path.abspath(path.parent))
-    _write_text(path, "".join(_query_to_json(q, folder) + "\n" for q in queries))
+    write_text_atomic(path, "".join(_query_to_json(q, folder) + "\n" for q in queries))
     return path
 
 
@@ -362,7 +355,7 @@ def prepare_wordnet(source: str | Path, dest: str | Path) -> Path:
         if not same:
             shutil.copyfile(src / "lexnames", out / "lexnames")
     else:
-        _write_text(out / "lexnames", lexnames_text())
+        write_text_atomic(out / "lexnames", lexnames_text())
     return out
 
 
@@ -701,7 +694,7 @@ def _json_text(obj: Any, indent: str = "") -> str:
 def write_lexicon(entries: Sequence[Entry], path: str | Path, meta: Mapping[str, Any] | None = None) -> Path:
     """Write a lexicon JSON: ``meta`` (WordNet version, parameters, notes) and the entries."""
     path = Path(path)
-    _write_text(path, _json_text({**(meta or {}), "entries": [entry_to_json(e) for e in entries]}) + "\n")
+    write_text_atomic(path, _json_text({**(meta or {}), "entries": [entry_to_json(e) for e in entries]}) + "\n")
     return path
 
 
@@ -935,7 +928,7 @@ def report_path(shard: str | Path) -> Path:
 
 def write_report(path: str | Path, report: Mapping[str, Any]) -> Path:
     path = Path(path)
-    _write_text(path, _json_text(report) + "\n")
+    write_text_atomic(path, _json_text(report) + "\n")
     return path
 
 
