@@ -28,10 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.results import write_section  # noqa: E402
 from interleave.collate import Collator  # noqa: E402
-from interleave.data import AudioRecords, LengthGroupedSampler  # noqa: E402
+from interleave.data import AudioRecords  # noqa: E402
 from interleave.demo import ensure_demo_data  # noqa: E402
 from interleave.model import AudioLLM  # noqa: E402
 from interleave.records import Record, read_records  # noqa: E402
+from interleave.sampler import TrainingSampler  # noqa: E402
 from interleave.cache import FeatureCache, fingerprint  # noqa: E402
 
 
@@ -60,7 +61,7 @@ def padding(lengths: list[int], order: list[int], batch_size: int) -> float:
 def padding_rows(collator: Collator, records: list[Record], batch_size: int) -> tuple[float, float]:
     lengths = [len(collator.encode(r).input_ids) for r in records]
     shuffled = torch.randperm(len(lengths), generator=torch.Generator().manual_seed(0)).tolist()
-    grouped = list(LengthGroupedSampler(lengths, batch_size, seed=0))
+    grouped = list(TrainingSampler(len(lengths), batch_size, lengths, seed=0))
     return padding(lengths, shuffled, batch_size), padding(lengths, grouped, batch_size)
 
 

@@ -12,6 +12,7 @@ import argparse
 import json
 import random
 import sys
+import warnings
 from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
@@ -19,7 +20,9 @@ from typing import Any, Literal
 
 import lightning as L
 import torch
+from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+from lightning.pytorch.utilities.warnings import PossibleUserWarning
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from interleave.audio import load_fbank
@@ -28,6 +31,7 @@ from interleave.collate import Collator
 from interleave.errors import AudioError, InterleaveError, RecordError
 from interleave.prompts import ALPACA_SHORT, ALPACA_SHORT_INPUT, PromptTemplate, count_placeholders
 from interleave.records import Problem, Record, read_records, resolve_audio
+from interleave.sampler import TrainingSampler
 
 
 class DataError(InterleaveError):
@@ -110,31 +114,6 @@ class AudioRecords(Dataset):
         return {"record": record, "audio": features}
 
 
-class LengthGroupedSampler(Sampler[int]):
-    """Shuffles, then sorts each run of `batch_size * group_batches` indices by length, so that a
-    batch holds records of similar length and little padding, while the order still changes
-    every epoch (Lightning calls `set_epoch`; under DDP it wraps this sampler per rank)."""
-
-    def __init__(self, lengths: list[int], batch_size: int, group_batches: int = 50, seed: int = 0) -> None:
-        self.lengths, self.group = lengths, max(1, batch_size * group_batches)
-        self.batch_size, self.seed, self.epoch = batch_size, seed, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return len(self.lengths)
-
-    def __iter__(self):
-        order = torch.randperm(len(self.lengths), generator=torch.Generator().manual_seed(self.seed + self.epoch))
-        groups = [sorted(order[i : i + self.group].tolist(), key=lambda j: -self.lengths[j])
-                  for i in range(0, len(order), self.group)]
-        # Batches stay whole, but their order is shuffled, so long ones do not all come first.
-        batches = [g[i : i + self.batch_size] for g in groups for i in range(0, len(g), self.batch_size)]
-        shuffle = torch.randperm(len(batches), generator=torch.Generator().manual_seed(self.seed + self.epoch + 1))
-        return iter([index for b in shuffle.tolist() for index in batches[b]])
-
-
 class InterleavedDataModule(L.LightningDataModule):
     """Training and validation records (JSONL contract or OpenAQA JSON) to collated batches.
 
@@ -142,8 +121,9 @@ class InterleavedDataModule(L.LightningDataModule):
     never disagree on it; assign `datamodule.tokenizer` to use the module on its own.
     Relative audio paths resolve against `audio_root`, by default the record file's folder.
     With `feature_cache` (a folder), the frozen encoder's features are computed once per clip at
-    set-up (`interleave.cache`) and batches carry them instead of fbanks. `group_by_length`
-    batches training records of similar token length together (less padding).
+    set-up (`interleave.cache`) and batches carry them instead of fbanks. The training order comes
+    from `interleave.sampler.TrainingSampler` (seeded per epoch, split by rank, resumable mid-epoch:
+    checkpoints hold the position); `group_by_length` batches records of similar token length.
     """
 
     def __init__(
@@ -178,6 +158,8 @@ class InterleavedDataModule(L.LightningDataModule):
         self.predict_set: AudioRecords | None = None
         self.rejected: list[Problem] = []
         self.feature_store: FeatureCache | None = None
+        self.train_sampler: TrainingSampler | None = None
+        self._resume_position: dict[str, int] | None = None
 
     def prepare_data(self) -> None:
         if self.hparams.synthesize_demo and self.hparams.train_file:
@@ -268,30 +250,63 @@ class InterleavedDataModule(L.LightningDataModule):
         if self.trainer is not None and self.trainer.logger is not None:
             self.trainer.logger.log_metrics({"data/rejected_records": len(self.rejected)}, step=0)
 
-    def _loader(self, dataset: Dataset | None, shuffle: bool, batch_size: int, collator: Collator,
+    def _loader(self, dataset: Dataset | None, batch_size: int, collator: Collator,
                 sampler: Sampler | None = None) -> DataLoader:
+        """Batches of `dataset` in `sampler`'s order (training) or in file order (evaluation)."""
         if dataset is None:
             return []  # Lightning treats an empty list as "no batches"
         return DataLoader(
             dataset,
             batch_size=batch_size,
-            shuffle=shuffle and sampler is None,
             sampler=sampler,
             num_workers=self.hparams.num_workers,
             collate_fn=collator,
+            # Its own generator (for worker seeds), so opening a loader leaves the global one alone.
+            generator=torch.Generator().manual_seed(self.hparams.seed),
             persistent_workers=self.hparams.num_workers > 0,
         )
 
     def train_dataloader(self) -> DataLoader:
-        collator, sampler = self.collator(padding_side="right"), None
-        if self.hparams.group_by_length and self.train_set is not None:
+        collator = self.collator(padding_side="right")
+        if self.train_set is None:
+            return self._loader(None, self.hparams.batch_size, collator)
+        lengths = None
+        if self.hparams.group_by_length:
             lengths = [len(collator.encode(r).input_ids) for r in self.train_set.records]
-            sampler = LengthGroupedSampler(lengths, self.hparams.batch_size, seed=self.hparams.seed)
-        return self._loader(self.train_set, True, self.hparams.batch_size, collator, sampler)
+        trainer = self.trainer
+        self.train_sampler = TrainingSampler(
+            len(self.train_set), self.hparams.batch_size, lengths, seed=self.hparams.seed,
+            num_replicas=trainer.world_size if trainer else 1, rank=trainer.global_rank if trainer else 0)
+        if self._resume_position:
+            self._resume(self._resume_position)
+        return self._loader(self.train_set, self.hparams.batch_size, collator, self.train_sampler)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Where training stands in its epoch, saved in every checkpoint so a resume continues there."""
+        trainer = self.trainer
+        if self.train_sampler is None or trainer is None or trainer.state.fn != TrainerFn.FITTING:
+            return {}
+        return {"train_position": {"epoch": self.train_sampler.epoch,
+                                   "batches_done": trainer.fit_loop.epoch_loop.batch_progress.current.processed,
+                                   "batch_size": self.hparams.batch_size, "world_size": trainer.world_size}}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._resume_position = state_dict.get("train_position")
+
+    def _resume(self, position: dict[str, int]) -> None:
+        if (position["batch_size"], position["world_size"]) != (self.hparams.batch_size, self.train_sampler.num_replicas):
+            rank_zero_warn(f"resuming with batch size {self.hparams.batch_size} on {self.train_sampler.num_replicas} "
+                           f"process(es), not {position['batch_size']} on {position['world_size']}: epoch "
+                           f"{position['epoch']} starts again from its first batch")
+            return
+        self.train_sampler.resume_from(position["epoch"], position["batches_done"])
+        # Lightning cannot see that this sampler resumes, and would warn that the data order is unreliable.
+        warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch",
+                                category=PossibleUserWarning)
 
     def _eval_loader(self, dataset: Dataset | None) -> DataLoader:
         size = self.hparams.eval_batch_size or self.hparams.batch_size
-        return self._loader(dataset, False, size, self.collator(padding_side="right", with_prompt_batch=True))
+        return self._loader(dataset, size, self.collator(padding_side="right", with_prompt_batch=True))
 
     def val_dataloader(self) -> DataLoader:
         return self._eval_loader(self.val_set)

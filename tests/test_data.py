@@ -157,11 +157,11 @@ def padding_fraction(order, lengths, batch_size):
 
 
 def test_length_grouped_sampler_cuts_padding_and_still_shuffles():
-    from interleave.data import LengthGroupedSampler
+    from interleave.sampler import TrainingSampler
 
     rng = random.Random(0)
     lengths = [rng.randint(40, 400) for _ in range(1000)]
-    sampler = LengthGroupedSampler(lengths, batch_size=8, seed=1)
+    sampler = TrainingSampler(1000, batch_size=8, lengths=lengths, seed=1)
     first = list(sampler)
     sampler.set_epoch(1)
     second = list(sampler)
@@ -171,6 +171,34 @@ def test_length_grouped_sampler_cuts_padding_and_still_shuffles():
     rng.shuffle(shuffled)
     assert padding_fraction(shuffled, lengths, 8) > 0.3
     assert padding_fraction(first, lengths, 8) < 0.05
+
+
+@pytest.mark.parametrize("lengths", [None, "grouped"])
+def test_training_sampler_splits_ranks_keeps_grouping_and_skips_done_batches(lengths):
+    from interleave.sampler import TrainingSampler
+
+    rng = random.Random(0)
+    sizes = [rng.randint(40, 400) for _ in range(1001)]
+    lengths = sizes if lengths else None
+    ranks = [TrainingSampler(1001, 8, lengths, num_replicas=2, rank=r, seed=3) for r in range(2)]
+    for sampler in ranks:
+        sampler.set_epoch(2)
+    orders = [list(s) for s in ranks]
+    assert len(orders[0]) == len(orders[1]) == len(ranks[0]) == 501  # padded like DistributedSampler
+    assert set(orders[0]) | set(orders[1]) == set(range(1001))
+    assert len(set(orders[0]) & set(orders[1])) <= 1  # only the repeat that evens out the ranks
+    if lengths:  # each rank's batches are grouped, and the two ranks of one step have similar lengths
+        assert padding_fraction(orders[0], sizes, 8) < 0.05
+        step_max = [[max(sizes[j] for j in o[i : i + 8]) for i in range(0, 496, 8)] for o in orders]
+        assert max(abs(a - b) for a, b in zip(*step_max)) < 30
+    # unaffected by the global RNG
+    torch.manual_seed(123)
+    assert list(ranks[0]) == orders[0]
+    # a resume in epoch 2 after 5 batches continues where the rank stood; other epochs are whole
+    ranks[0].resume_from(epoch=2, batches_done=5)
+    assert list(ranks[0]) == orders[0][40:]
+    ranks[0].set_epoch(3)
+    assert len(list(ranks[0])) == 501
 
 
 def test_group_by_length_fit_logs_the_padding_fraction(tmp_path, small_dataset, tiny_model_kwargs, monkeypatch):
@@ -188,3 +216,19 @@ def test_group_by_length_fit_logs_the_padding_fraction(tmp_path, small_dataset, 
     run = train.cli(["fit", "--config", str(config)])
     fraction = float(run.trainer.callback_metrics["train/padding_fraction"])
     assert 0.0 <= fraction < 0.5
+
+
+def test_a_checkpointed_position_resumes_the_epoch_or_restarts_it_when_the_batch_size_changed(small_dataset, tokenizer):
+    def loader(batch_size: int, position: dict):
+        dm = InterleavedDataModule(train_file=str(small_dataset / "train.jsonl"), batch_size=batch_size)
+        dm.tokenizer = tokenizer
+        dm.setup("fit")
+        dm.load_state_dict({"train_position": position})
+        return dm.train_dataloader()
+
+    position = {"epoch": 0, "batches_done": 1, "batch_size": 2, "world_size": 1}
+    whole = [b["ids"] for b in loader(2, {**position, "epoch": 5})]  # another epoch: nothing skipped
+    assert len(whole) == 2
+    assert [b["ids"] for b in loader(2, position)] == whole[1:]
+    with pytest.warns(UserWarning, match="batch size 1 on 1 process.*not 2 on 1: epoch 0 starts again"):
+        assert len(list(loader(1, position))) == 4
