@@ -111,5 +111,14 @@ def fbank_from_waveform(waveform: torch.Tensor, sample_rate: int = SAMPLE_RATE) 
 
 
 def load_fbank(path: str | os.PathLike[str]) -> torch.Tensor:
-    """Load ``path`` and return its LTU fbank, float32 ``[1024, 128]``."""
-    return fbank_from_waveform(load_waveform(path), SAMPLE_RATE)
+    """Load ``path`` and return its LTU fbank, float32 ``[1024, 128]``.
+
+    Finite samples can still overflow the power spectrum (float WAVs may hold values up to 3e38);
+    such a clip is refused here rather than turning into a NaN loss many steps later.
+    """
+    waveform = load_waveform(path)
+    fbank = fbank_from_waveform(waveform, SAMPLE_RATE)
+    if not torch.isfinite(fbank).all():
+        raise AudioError(Path(path), f"its fbank is not finite (peak sample {waveform.abs().max().item():.3g}; "
+                                     "expected about 1): re-encode or normalise the file")
+    return fbank

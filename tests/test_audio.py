@@ -245,3 +245,15 @@ def test_inf_samples(tmp_path: Path) -> None:
     data[100, 0] = np.inf
     path = _write(tmp_path / "inf.wav", data, subtype="FLOAT")
     _assert_audio_error(path, "infinite")
+
+
+def test_finite_samples_whose_fbank_overflows(tmp_path: Path) -> None:
+    loud = (np.random.default_rng(0).standard_normal((16000, 1)) * 3e38).clip(-3.3e38, 3.3e38).astype(np.float32)
+    path = _write(tmp_path / "loud.wav", loud, subtype="FLOAT")
+    assert np.isfinite(soundfile.read(path)[0]).all()
+    _assert_audio_error(path, "fbank is not finite")
+
+
+def test_loud_but_representable_float_wav_is_accepted(tmp_path: Path) -> None:
+    path = _write(tmp_path / "hot.wav", _signal(1.0) * 1000, subtype="FLOAT")
+    assert torch.isfinite(load_fbank(path)).all()
