@@ -9,11 +9,14 @@ from typing import Any, Literal
 import lightning as L
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from interleave.collate import Collator
 from interleave.errors import InterleaveError
 from interleave.evaluation import (
+    EvaluationStopped,
     EvalSettings,
     Sampling,
     answer_queries,
@@ -168,14 +171,24 @@ class ShardEvaluation(L.Callback):
                 for condition, prefix in self.conditions.items():
                     queries = condition_queries(self.queries, condition)
                     mine = answer_queries(pl_module, queries, condition, settings, self.features, epoch,
-                                          trainer.global_rank, trainer.world_size)
+                                          trainer.global_rank, trainer.world_size, stop=lambda: self._stop(trainer))
                     done = gather_rows(mine)
                     metrics.update(condition_metrics(done, prefix))
                     rows.extend(done)
+        except EvaluationStopped as stopped:
+            rank_zero_info(f"[interleave] SHARD epoch {epoch}: SIGTERM, {stopped}")
+            raise SIGTERMException() from None  # Lightning ends the fit; PreemptionCheckpoint saves
         finally:
             for module, training in modes.items():
                 module.train(training)
         return {"epoch": epoch, "global_step": trainer.global_step, "metrics": metrics, "rows": rows}
+
+    @staticmethod
+    def _stop(trainer: L.Trainer) -> bool:
+        """Whether any rank got SIGTERM: a long evaluation must not outlast a cluster's grace period."""
+        if trainer.state.fn != TrainerFn.FITTING:
+            return False
+        return trainer.strategy.reduce_boolean_decision(trainer.received_sigterm, all=False)
 
     # ---- what the user sees --------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 import torch
 import torch.distributed as dist
@@ -83,6 +83,10 @@ def render_instruction(query: Query, condition: Condition, table: dict[str, dict
     if condition == "text":
         text = text.replace(AUDIO_PLACEHOLDER, query.word)
     return text
+
+
+class EvaluationStopped(Exception):
+    """`answer_queries` was asked to stop (a SIGTERM during training): no metrics for this point."""
 
 
 @dataclass(frozen=True)
@@ -257,17 +261,26 @@ def answer_queries(
     epoch: int = 0,
     rank: int = 0,
     world_size: int = 1,
+    stop: Callable[[], bool] | None = None,
 ) -> list[dict[str, Any]]:
     """This rank's share of the answers: one row per query of the chunks it owns.
 
     A row holds the query, the prompt, every answer, its parsed value (yes/no/None for SHARD;
     whether the label was named, for identity) and the truth. `index` is the query's place in
     `queries`, so rows gathered from all ranks can be put back in order.
+    `stop` is asked before each round of chunks (every rank asks equally often, so it may be a
+    collective); when it answers True the evaluation ends with EvaluationStopped.
     """
     rows: list[dict[str, Any]] = []
     device = next(model.parameters()).device
     size = settings.batch_size
-    for chunk in range(rank, (len(queries) + size - 1) // size, world_size):
+    chunks = range((len(queries) + size - 1) // size)
+    for first in range(0, len(chunks), world_size):
+        if stop is not None and stop():
+            raise EvaluationStopped(f"stopped after {len(rows)} of {len(queries)} queries")
+        if first + rank >= len(chunks):
+            continue
+        chunk = first + rank
         start = chunk * size
         batch = queries[start : start + size]
         prompts = [render_instruction(q, condition, settings.table) for q in batch]

@@ -10,6 +10,7 @@ from interleave.evaluation import (
     TABLE1,
     EvalSettings,
     Sampling,
+    EvaluationStopped,
     answer_queries,
     condition_metrics,
     condition_queries,
@@ -134,6 +135,27 @@ def test_answers_do_not_depend_on_how_chunks_are_spread_over_ranks(model, querie
     # Sampling at temperature 1 does vary with the seed, so the equality above is not trivial.
     other = answer_queries(model, queries, "interleaved", EvalSettings(**{**settings.__dict__, "seed": 8}), {}, epoch=1)
     assert [r["answers"] for r in other] != [r["answers"] for r in alone]
+
+
+def test_a_stop_request_ends_the_answers_between_chunks_and_every_rank_asks_equally_often(model, queries, tokenizer):
+    settings = EvalSettings(Collator(tokenizer, padding_side="left", with_answer=False), prompt_table(),
+                            Sampling(max_new_tokens=2), repeats=1, batch_size=2)
+    chunks = (len(queries) + 1) // 2
+    assert chunks % 2 == 1  # rank 1 has one chunk fewer, and must still ask as often as rank 0
+    asked = {}
+    for rank in (0, 1):
+        asked[rank] = 0
+
+        def never(rank=rank) -> bool:
+            asked[rank] += 1
+            return False
+
+        answer_queries(model, queries, "interleaved", settings, {}, rank=rank, world_size=2, stop=never)
+    assert asked[0] == asked[1] == (chunks + 1) // 2
+
+    calls = []
+    with pytest.raises(EvaluationStopped, match=f"stopped after 4 of {len(queries)} queries"):
+        answer_queries(model, queries, "interleaved", settings, {}, stop=lambda: calls.append(1) or len(calls) > 2)
 
 
 def test_text_condition_runs_without_audio(model, queries, tokenizer):
