@@ -10,14 +10,14 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from jsonargparse import set_parsing_settings
 from lightning.pytorch import Trainer
 from lightning.pytorch.cli import LightningCLI
 from omegaconf.errors import InterpolationToMissingValueError, MissingMandatoryValue
 
-from callbacks.reliability import PreemptionCheckpoint, install_safe_checkpoint_io
+from callbacks.reliability import PreemptionCheckpoint, ResumeRandomState, install_safe_checkpoint_io
 from interleave.checkpoints import load_weights
 from interleave.data import InterleavedDataModule
 from interleave.errors import InterleaveError
@@ -38,11 +38,13 @@ class InterleaveCLI(LightningCLI):
         super()._parse_ckpt_path()
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
-        """Every run gets atomic, weights-only checkpoints and a checkpoint on SIGTERM (see callbacks.reliability)."""
+        """Every run gets atomic, weights-only checkpoints, a checkpoint on SIGTERM and exact resumes
+        (see callbacks.reliability)."""
         trainer = super().instantiate_trainer(**kwargs)
         install_safe_checkpoint_io(trainer)
-        if not any(isinstance(c, PreemptionCheckpoint) for c in trainer.callbacks):
-            trainer.callbacks.append(PreemptionCheckpoint())
+        for kind in (PreemptionCheckpoint, ResumeRandomState):
+            if not any(isinstance(c, kind) for c in trainer.callbacks):
+                trainer.callbacks.append(kind())
         return trainer
 
 
@@ -61,10 +63,11 @@ def cli(args: list[str] | None = None, run: bool = True) -> LightningCLI:
     )
 
 
-def main(args: list[str] | None = None) -> int:
+def report_errors(body: Callable[[], Any]) -> int:
+    """Run `body`; print an expected, user-facing error as one line and return 2, else return 0."""
     try:
-        cli(args)
-    except InterleaveError as err:  # expected, user-facing: the message names the input at fault
+        body()
+    except InterleaveError as err:  # the message names the input at fault
         print(f"error: {err}", file=sys.stderr)
         return 2
     except (MissingMandatoryValue, InterpolationToMissingValueError) as err:  # a `???` left for the user
@@ -73,6 +76,10 @@ def main(args: list[str] | None = None) -> int:
         print(f"error: the config leaves {key} to set (???): pass --{key}=... or edit the config", file=sys.stderr)
         return 2
     return 0
+
+
+def main(args: list[str] | None = None) -> int:
+    return report_errors(lambda: cli(args))
 
 
 if __name__ == "__main__":

@@ -2,10 +2,11 @@
 
 from callbacks.padding import PaddingFraction
 from callbacks.predictions import WritePredictions
-from callbacks.reliability import PreemptionCheckpoint, SafeCheckpointIO
+from callbacks.reliability import PreemptionCheckpoint, ResumeRandomState, SafeCheckpointIO
 from callbacks.run_summary import RunSummary
 from callbacks.shard_eval import ShardEvaluation
 
 __all__ = [
-    "PaddingFraction", "PreemptionCheckpoint", "RunSummary", "SafeCheckpointIO", "ShardEvaluation", "WritePredictions",
+    "PaddingFraction", "PreemptionCheckpoint", "ResumeRandomState", "RunSummary", "SafeCheckpointIO", "ShardEvaluation",
+    "WritePredictions",
 ]

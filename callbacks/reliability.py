@@ -6,15 +6,21 @@
   through `interleave.checkpoints.load_weights` (weights only; clear refusals).
 - `PreemptionCheckpoint`: Lightning 2.6 turns SIGTERM into a clean stop at the next batch boundary
   (`SIGTERMException`, exit code 0) but saves nothing; this callback then writes `last.ckpt`.
+- `ResumeRandomState`: checkpoints carry every rank's random state (dropout draws from it), put
+  back before the first batch after a resume, so a resumed run draws what an unbroken one would.
+  The data order is the other half: `interleave.sampler.TrainingSampler` and the data module's
+  checkpointed position.
 """
 
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -65,24 +71,85 @@ def install_safe_checkpoint_io(trainer: L.Trainer) -> None:
 class PreemptionCheckpoint(L.Callback):
     """On SIGTERM (Lightning stops at the next batch boundary), save `last.ckpt` so the job resumes there.
 
-    The file goes to the first ModelCheckpoint's folder (else `default_root_dir/checkpoints`); resume
-    with `--ckpt_path=<that folder>/last.ckpt`.
+    The file is the first ModelCheckpoint's `last` file, which that callback is told it wrote, so a
+    resumed run keeps overwriting it instead of starting a `last-v1.ckpt` beside a stale one.
+    Without a ModelCheckpoint it goes to `default_root_dir/checkpoints`. Resume with
+    `--ckpt_path=<that folder>/last.ckpt`.
     """
 
     def __init__(self, filename: str = "last.ckpt") -> None:
         self.filename = filename
         self.saved: Path | None = None
 
+    @staticmethod
+    def model_checkpoint(trainer: L.Trainer) -> ModelCheckpoint | None:
+        return next((c for c in trainer.callbacks if isinstance(c, ModelCheckpoint) and c.dirpath), None)
+
     def folder(self, trainer: L.Trainer) -> Path:
-        for callback in trainer.callbacks:
-            if isinstance(callback, ModelCheckpoint) and callback.dirpath:
-                return Path(callback.dirpath)
-        return Path(trainer.default_root_dir) / "checkpoints"
+        found = self.model_checkpoint(trainer)
+        return Path(found.dirpath) if found else Path(trainer.default_root_dir) / "checkpoints"
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         if not isinstance(exception, SIGTERMException) or trainer.state.fn != TrainerFn.FITTING:
             return
         self.saved = self.folder(trainer) / self.filename
+        found = self.model_checkpoint(trainer)
+        if found is not None and found.save_last:
+            found.last_model_path = str(self.saved)  # goes into the checkpoint with the callback's state
         trainer.save_checkpoint(self.saved)
         rank_zero_info(f"[interleave] SIGTERM: saved {self.saved} at step {trainer.global_step}; "
                        f"resume with --ckpt_path={self.saved}")
+
+
+def random_state() -> dict[str, Any]:
+    """This process's torch, CUDA, numpy and Python random states, in types `weights_only` loading accepts."""
+    kind, keys, position, has_gauss, gauss = np.random.get_state()
+    return {"torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, gauss),
+            "python": random.getstate()}
+
+
+def set_random_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    kind, keys, position, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), position, has_gauss, gauss))
+    version, internal, gauss_next = state["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+
+
+class ResumeRandomState(L.Callback):
+    """Save every rank's random state in checkpoints; after a resume, restore it at the first training batch.
+
+    In an unbroken run nothing draws from the global generators between a checkpoint and the next
+    training batch (validation does not sample, the SHARD evaluation forks its own generator, and
+    the data module's loaders have generators of their own), so that is where the draws resume.
+    Restoring at load time would not do: the resumed run sets up loaders and validation first.
+    """
+
+    def __init__(self) -> None:
+        self.pending: dict[str, Any] | None = None
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        states = [random_state()]
+        if trainer.world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
+            states = [None] * trainer.world_size  # every rank saves with the others (Lightning's contract)
+            torch.distributed.all_gather_object(states, random_state())
+        checkpoint["random_states"] = states
+
+    def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        states = checkpoint.get("random_states") or []
+        if len(states) != trainer.world_size:
+            if states:
+                rank_zero_info(f"[interleave] the checkpoint holds random states of {len(states)} process(es), "
+                               f"this run has {trainer.world_size}: random draws differ from an unbroken run")
+            return
+        self.pending = states[trainer.global_rank]
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any,
+                             batch_idx: int) -> None:
+        if self.pending is not None:
+            set_random_state(self.pending)
+            self.pending = None

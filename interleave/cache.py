@@ -154,8 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     import train
     from interleave.errors import InterleaveError
 
-    args = list(sys.argv[1:] if argv is None else argv)
-    try:
+    args = None if argv is None else list(argv)  # None: LightningCLI reads sys.argv
+
+    def fill() -> None:
         run = train.cli(args, run=False)
         datamodule, model = run.datamodule, run.model
         if not datamodule.hparams.feature_cache:
@@ -165,11 +166,9 @@ def main(argv: list[str] | None = None) -> int:
         datamodule.setup(None)  # every set the config names: training, validation, test, predict
         shard_files = [c.shard_file for c in run.trainer.callbacks if hasattr(c, "shard_file")]
         stats = datamodule.fill_feature_cache(model.audio_encoder, shard_files=shard_files)
-    except InterleaveError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"[interleave] feature cache {datamodule.hparams.feature_cache}: {stats}")
-    return 0
+        print(f"[interleave] feature cache {datamodule.hparams.feature_cache}: {stats}")
+
+    return train.report_errors(fill)
 
 
 if __name__ == "__main__":

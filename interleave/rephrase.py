@@ -247,6 +247,11 @@ def select(path: str | Path, size: int, seed: int, sources: dict[str, Source]) -
             raise InterleaveError(f"{where}: expected a JSON object, got {type(obj).__name__}")
         found[kind_of(obj, sources)] += 1
     counts = {k: found.get(k, 0) for k in sources}
+    if not found:
+        raise InterleaveError(f"{path}: no records (empty input)")
+    if not any(counts.values()):
+        raise InterleaveError(f"{path}: none of its {sum(found.values())} records has a task and dataset "
+                              f"that --sources lists ({', '.join(sources)})")
     alloc = allocate(counts, size)
     heaps: dict[str, list] = {k: [] for k in sources}
     for position, where, obj, text in iter_raw(path):

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +22,13 @@ import torch
 import yaml
 import lightning as L
 
+import interleave.data
 import train
 from callbacks.reliability import atomic_torch_save
+from interleave.cache import main as cache_main
 from interleave.data import main as data_main
+from interleave.rephrase import main as rephrase_main
+from interleave.sampler import TrainingSampler
 from interleave.report import main as report_main
 from interleave.shard import main as shard_main
 from tests.conftest import write_clip, write_jsonl
@@ -31,6 +36,7 @@ from tests.test_train import write_config
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+DDP = ["--trainer.accelerator=cpu", "--trainer.devices=2", "--trainer.strategy=ddp"]
 
 
 @pytest.fixture(autouse=True)
@@ -92,42 +98,56 @@ def trainable(ckpt: Path) -> dict[str, torch.Tensor]:
 
 
 def deterministic_kwargs(tiny_model_kwargs: dict) -> dict:
-    # No dropout: the only randomness left is the data order, which group_by_length fixes per epoch.
-    return {**tiny_model_kwargs, "lora_dropout": 0.0, "val_generate": False}
+    # Dropout stays on: the resumed run must draw the same masks (ResumeRandomState) and the same
+    # data order (TrainingSampler + the data module's checkpointed position) as an unbroken one.
+    return {**tiny_model_kwargs, "lora_dropout": 0.3, "val_generate": False}
 
 
 # ---- 1. kill and resume ---------------------------------------------------------------------
 
 
-def test_sigkill_mid_epoch_then_resume_ends_with_the_weights_of_an_uninterrupted_run(tmp_path, small_dataset,
-                                                                                      tiny_model_kwargs):
-    """4 records, batch 2: 2 steps an epoch, a checkpoint at each epoch end; 3 epochs = 6 steps."""
+@pytest.mark.parametrize("batch_size, ckpt_every, kill_at", [(1, 3, 4), (2, 2, 3)], ids=["mid-epoch", "epoch-end"])
+def test_sigkill_then_resume_ends_with_the_weights_of_an_uninterrupted_run(batch_size, ckpt_every, kill_at, tmp_path,
+                                                                            small_dataset, tiny_model_kwargs):
+    """4 records, 8 steps, killed at `kill_at`, resumed from the checkpoint before it.
+
+    mid-epoch: batch 1 (4 steps an epoch), checkpoint at step 3, 3 of epoch 0's 4 batches done.
+    epoch-end: batch 2 (2 steps an epoch), checkpoint at step 2, the end of epoch 0 (validation follows).
+    """
     kwargs = deterministic_kwargs(tiny_model_kwargs)
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     for folder in (straight, killed):
         folder.mkdir()
-    data = {"group_by_length": True}
-    config = edit_config(write_config(straight, small_dataset, kwargs, max_steps=6), data=data)
+    data = {"batch_size": batch_size}
+    config = edit_config(write_config(straight, small_dataset, kwargs, max_steps=8), ckpt_every=ckpt_every, data=data)
     done = run(["fit", "--config", str(config)])
     assert done.returncode == 0, done.stderr[-3000:]
 
-    marker = killed / "at_step_5"
-    config = edit_config(write_config(killed, small_dataset, kwargs, max_steps=6), data=data,
-                         extra_callbacks=[pause(5, marker)])
+    marker = killed / f"at_step_{kill_at}"
+    config = edit_config(write_config(killed, small_dataset, kwargs, max_steps=8), ckpt_every=ckpt_every, data=data,
+                         extra_callbacks=[pause(kill_at, marker)])
     process = start(["fit", "--config", str(config)])
     wait_for(marker, process)
-    process.send_signal(signal.SIGKILL)  # mid-epoch 2: step 5 of 6, last checkpoint at step 4
+    process.send_signal(signal.SIGKILL)
     process.communicate(timeout=60)
     assert process.returncode == -signal.SIGKILL
     last = killed / "ckpt" / "last.ckpt"
-    assert torch.load(last, map_location="cpu", weights_only=True)["global_step"] == 4
-    assert not (killed / "ckpt" / "epoch=2-step=6.ckpt").exists()
+    saved = torch.load(last, map_location="cpu", weights_only=True)
+    assert saved["global_step"] == kill_at - 1
+    per_epoch = 4 // batch_size
+    assert saved["InterleavedDataModule"]["train_position"] == {
+        "epoch": (kill_at - 2) // per_epoch, "batches_done": (kill_at - 2) % per_epoch + 1, "batch_size": batch_size,
+        "world_size": 1}
+    assert len(saved["random_states"]) == 1
 
     at_kill = trainable(last)
-    config = edit_config(write_config(killed, small_dataset, kwargs, max_steps=6), data=data)
-    resumed = train.cli(["fit", "--config", str(config), f"--ckpt_path={last}"])
-    assert resumed.trainer.global_step == 6
-    assert resumed.trainer.fit_loop.epoch_progress.current.completed == 3
+    config = edit_config(write_config(killed, small_dataset, kwargs, max_steps=8), ckpt_every=ckpt_every, data=data)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        resumed = train.cli(["fit", "--config", str(config), f"--ckpt_path={last}"])
+    assert not [w for w in caught if "not resumable" in str(w.message)]
+    assert resumed.trainer.global_step == 8
+    assert resumed.trainer.fit_loop.epoch_progress.current.completed == 8 // per_epoch
     want, got = trainable(straight / "ckpt" / "last.ckpt"), trainable(killed / "ckpt" / "last.ckpt")
     assert set(want) == set(got)
     # the resumed steps moved the weights far beyond the tolerance below
@@ -215,21 +235,100 @@ def test_sigterm_saves_a_checkpoint_exits_cleanly_and_resumes(tmp_path, small_da
     assert resumed.trainer.global_step == 6
 
 
+class PauseInValidation(L.Callback):
+    """Test-only: after the first validation batch of a fit (not the sanity check), write `marker` and wait for SIGTERM."""
+
+    def __init__(self, marker: str, seconds: float = 120.0) -> None:
+        self.marker, self.seconds = marker, seconds
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        if trainer.sanity_checking or Path(self.marker).exists():
+            return
+        Path(self.marker).write_text(str(trainer.global_step))
+        deadline = time.monotonic() + self.seconds
+        while time.monotonic() < deadline and not trainer.received_sigterm:
+            time.sleep(0.05)
+
+
+def test_sigterm_during_validation_stops_the_shard_evaluation_saves_and_the_resume_evaluates(
+        tmp_path, small_dataset, tiny_model_kwargs):
+    """SIGTERM while epoch 1's validation runs: SHARD stops before its first chunk, last.ckpt is saved, exit 0;
+    the resumed run evaluates epoch 1 and goes on to epoch 2."""
+    from tests.test_shard_eval import run_dir, shard_config
+
+    marker = tmp_path / "in_validation"
+    config = shard_config(tmp_path, small_dataset, tiny_model_kwargs, {"text_control": False}, max_steps=-1,
+                          max_epochs=2)
+    config = edit_config(config, ckpt_every=100, extra_callbacks=[
+        {"class_path": "tests.test_reliability.PauseInValidation", "init_args": {"marker": str(marker)}}])
+    process = start(["fit", "--config", str(config)])
+    wait_for(marker, process)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err[-3000:]
+    assert "SHARD epoch 1: SIGTERM, stopped after 0 of" in out + err
+    last = tmp_path / "ckpt" / "last.ckpt"
+    assert f"SIGTERM: saved {last} at step 2" in out + err and "Traceback" not in err
+    predictions = run_dir(tmp_path) / "predictions"
+    assert sorted(p.name for p in predictions.glob("*.metrics.json")) == ["epoch=00.metrics.json"]
+
+    config = edit_config(config, extra_callbacks=[])  # the marker exists: the pause callback stays idle
+    resumed = run(["fit", "--config", str(config), f"--ckpt_path={last}"])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    points = {p.name: json.loads(p.read_text()) for p in (tmp_path / "runs" / "t").glob("version_*/predictions/*.metrics.json")}
+    assert sorted(points) == ["epoch=00.metrics.json", "epoch=01.metrics.json", "epoch=02.metrics.json"]
+    assert [points[f"epoch={e:02d}.metrics.json"]["global_step"] for e in (0, 1, 2)] == [0, 2, 4]
+
+
+def test_sigterm_under_ddp_stops_both_ranks_saves_once_and_resumes(tmp_path, small_dataset, tiny_model_kwargs):
+    """2 CPU processes, 2 records each per epoch, batch 1: SIGTERM to the launching process at step 1."""
+    marker = tmp_path / "at_step_1"
+    data = {"batch_size": 1}
+    config = edit_config(write_config(tmp_path, small_dataset, tiny_model_kwargs, max_steps=4), ckpt_every=2,
+                         data=data, extra_callbacks=[pause(1, marker)])
+    process = start(["fit", "--config", str(config), *DDP])
+    wait_for(marker, process)
+    time.sleep(1.0)  # let the other rank reach its pause too
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=180)
+    assert process.returncode == 0, err[-3000:]
+    last = tmp_path / "ckpt" / "last.ckpt"
+    assert f"SIGTERM: saved {last} at step 1" in out + err and "Traceback" not in err
+    saved = torch.load(last, map_location="cpu", weights_only=True)
+    assert saved["global_step"] == 1 and len(saved["random_states"]) == 2  # both ranks' random states
+    assert saved["InterleavedDataModule"]["train_position"] == {"epoch": 0, "batches_done": 1, "batch_size": 1,
+                                                                 "world_size": 2}
+    config = edit_config(write_config(tmp_path, small_dataset, tiny_model_kwargs, max_steps=4), ckpt_every=2, data=data)
+    resumed = run(["fit", "--config", str(config), *DDP, f"--ckpt_path={last}"])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    # it went on after step 1, mid-epoch 0 (2 batches an epoch on each rank), to step 4
+    assert sorted(p.name for p in (tmp_path / "ckpt").glob("epoch=*")) == ["epoch=0-step=2.ckpt", "epoch=1-step=4.ckpt"]
+    assert not list((tmp_path / "ckpt").glob("last-v*"))  # ModelCheckpoint took the SIGTERM file over
+    assert torch.load(last, map_location="cpu", weights_only=True)["global_step"] == 4
+
+
 # ---- 3. numerical faults --------------------------------------------------------------------
 
 
 @pytest.fixture()
-def nan_dataset(small_dataset) -> Path:
-    """6 training records; r_bad's float WAV has finite but huge samples, so its fbank is NaN."""
-    loud = (np.random.default_rng(0).standard_normal(16000) * 3e38).clip(-3.3e38, 3.3e38).astype(np.float32)
-    sf.write(small_dataset / "audio" / "loud.wav", loud, 16000, subtype="FLOAT")
+def nan_dataset(small_dataset, monkeypatch) -> Path:
+    """6 training records; r_bad's features turn to NaN on their way to the model.
+
+    No audio file can do that any more (`interleave.audio` refuses clips whose fbank is not
+    finite), so the fault stands for what remains: a feature extractor or a mixed-precision
+    overflow that makes NaN of good input. The model, loss and training loop are the real ones.
+    """
     for i in (6, 7):
         write_clip(small_dataset / "audio" / f"c{i}.wav", seed=i)
     rows = [json.loads(line) for line in (small_dataset / "train.jsonl").read_text().splitlines()]
-    rows += [{"id": "r6", "audio": "audio/c6.wav", "instruction": "What sound is [AUDIO]?", "output": "Labels: Siren"},
-             {"id": "r_bad", "audio": "audio/loud.wav", "instruction": "What sound is [AUDIO]?",
-              "output": "Labels: Siren"}]
+    rows += [{"id": "r6", "audio": "audio/c6.wav", "instruction": "What sound is [AUDIO]?", "output": "Labels: Siren"}]
+    bad = {"id": "r_bad", "audio": "audio/c7.wav", "instruction": "What sound is [AUDIO]?", "output": "Labels: Siren"}
+    second_batch = list(TrainingSampler(6, batch_size=2, seed=0))[2]  # so that one good step comes first
+    rows.insert(second_batch, bad)
     write_jsonl(small_dataset / "train.jsonl", rows)
+    real = interleave.data.load_fbank
+    monkeypatch.setattr("interleave.data.load_fbank",
+                        lambda path: real(path) * (float("nan") if Path(path).name == "c7.wav" else 1.0))
     return small_dataset
 
 
@@ -248,10 +347,10 @@ def test_a_nan_loss_stops_naming_step_and_records_and_keeps_the_last_good_checkp
 
 
 def test_skip_mode_skips_and_counts_nonfinite_batches(tmp_path, nan_dataset, tiny_model_kwargs):
-    config = write_config(tmp_path, nan_dataset, {**tiny_model_kwargs, "on_nonfinite_loss": "skip"}, max_steps=4)
+    config = write_config(tmp_path, nan_dataset, {**tiny_model_kwargs, "on_nonfinite_loss": "skip"}, max_steps=-1,
+                          max_epochs=2)
     run = train.cli(["fit", "--config", str(config)])
-    assert run.trainer.global_step == 4  # 3 batches an epoch, one skipped: 2 epochs
-    assert run.trainer.current_epoch == 2
+    assert run.trainer.current_epoch == 2  # 3 batches an epoch, r_bad's skipped in each
     assert float(run.trainer.callback_metrics["train/skipped_nonfinite"]) == 2.0
     assert all(torch.isfinite(p).all() for p in run.model.trainable_parameters().values())
 
@@ -282,9 +381,6 @@ def test_a_checkpoint_that_runs_code_is_refused(tmp_path, small_dataset, tiny_mo
 # ---- 4. distributed faults ------------------------------------------------------------------
 
 
-DDP = ["--trainer.accelerator=cpu", "--trainer.devices=2", "--trainer.strategy=ddp"]
-
-
 def test_ddp_fit_with_shard_evaluation_gives_the_metrics_of_one_process(tmp_path, small_dataset, tiny_model_kwargs):
     from tests.test_shard_eval import ALL_TAGS, run_dir, shard_config
 
@@ -311,9 +407,7 @@ def test_ddp_fit_with_shard_evaluation_gives_the_metrics_of_one_process(tmp_path
 
 @pytest.mark.parametrize("rank", [1, 0])
 def test_a_data_error_on_one_rank_stops_every_rank_with_the_message(rank, tmp_path, small_dataset, tiny_model_kwargs):
-    from torch.utils.data import DistributedSampler
-
-    draws = [list(DistributedSampler(range(4), num_replicas=2, rank=r, shuffle=True, seed=0)) for r in (0, 1)]
+    draws = [list(TrainingSampler(4, batch_size=2, num_replicas=2, rank=r, seed=0)) for r in (0, 1)]
     bad = draws[rank][0]  # only `rank` draws this record (records r0..r3 are c0..c3.wav)
     assert bad not in draws[1 - rank]
     clip = small_dataset / "audio" / f"c{bad}.wav"
@@ -327,11 +421,17 @@ def test_a_data_error_on_one_rank_stops_every_rank_with_the_message(rank, tmp_pa
 
 
 # ---- 5. bad input at every entry point ------------------------------------------------------
-# Rephrasing (interleave.rephrase) and the feature cache are being rewritten elsewhere: not covered here.
 
 
 def corrupt(path: Path) -> Path:
     path.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk" + bytes(range(256)))
+    return path
+
+
+def overflowing(path: Path) -> Path:
+    """A float WAV of finite samples near 3e38: its fbank would be NaN."""
+    loud = (np.random.default_rng(0).standard_normal(16000) * 3e38).clip(-3.3e38, 3.3e38).astype(np.float32)
+    sf.write(path, loud, 16000, subtype="FLOAT", format="WAV")
     return path
 
 
@@ -363,6 +463,7 @@ TRAIN_CASES = {
     "fit/missing-audio": lambda d, c: ("fit", (d / "audio" / "c1.wav").unlink() or d / "audio" / "c1.wav"),
     "fit/corrupt-audio": lambda d, c: ("fit", corrupt(d / "audio" / "c1.wav")),
     "fit/empty-audio": lambda d, c: ("fit", empty(d / "audio" / "c1.wav")),
+    "fit/overflowing-audio": lambda d, c: ("fit", overflowing(d / "audio" / "c1.wav")),
     "fit/malformed-json": lambda d, c: ("fit", with_line(d / "train.jsonl", '{"id": "oops", "audio": ')),
     "fit/placeholders": lambda d, c: ("fit", with_line(d / "train.jsonl", json.dumps(
         {"id": "two", "audio": "audio/c0.wav", "instruction": "[AUDIO] or [AUDIO]?", "output": "x"})) and "id=two"),
@@ -463,4 +564,50 @@ def test_report_bad_input(kind, tmp_path, capsys):
     code = report_main([str(target), "--out", str(tmp_path)])
     out, err = capsys.readouterr()
     assert code != 0 and str(target if kind == "missing-run" else point) in err, err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("case", [c for c in TRAIN_CASES if c.startswith("fit/")]
+                         + ["missing-config", "no-cache-folder", "unset-config-path"])
+def test_feature_cache_bad_input(case, tmp_path, small_dataset, tiny_model_kwargs, capsys):
+    """`python -m interleave.cache` reads the run's config and every clip of its sets: the same failures as fit."""
+    config = write_config(tmp_path, small_dataset, tiny_model_kwargs)
+    folder = ["--data.feature_cache", str(tmp_path / "cache")]
+    if case == "missing-config":
+        config, named = tmp_path / "nope.yaml", tmp_path / "nope.yaml"
+    elif case == "no-cache-folder":
+        folder, named = [], "data.feature_cache"
+    elif case == "unset-config-path":  # the paper's configs leave their data paths as ???
+        config, named = REPO / "configs" / "paper" / "ft_small.yaml", "the config leaves paths."
+    else:
+        named = TRAIN_CASES[case](small_dataset, config)[1]
+    try:
+        code = cache_main(["--config", str(config), *folder])
+    except SystemExit as exit_:
+        code = exit_.code
+    err = capsys.readouterr().err
+    assert code not in (0, None)
+    assert str(named) in err, err[-2000:]
+    assert "Traceback" not in err
+
+
+REPHRASE_INPUT = {
+    "missing-input": (None, "nope.json: cannot open input"),
+    "empty-input": ("", "empty.json: no records"),
+    "malformed-json": ('[\n {"task": "cla_label"},\n {"task": ,}\n]', "malformed.json:3: malformed JSON"),
+    "malformed-jsonl": ('{"task": "cla_label"}\n{oops\n', "malformed.jsonl:2: malformed JSON"),
+    "not-an-object": ('[1, 2]', "not-an-object.json:1: expected a JSON object"),
+    "nothing-eligible": ('[{"task": "unknown", "dataset": "x"}]', "nothing-eligible.json: none of its 1 records"),
+}
+
+
+@pytest.mark.parametrize("kind", list(REPHRASE_INPUT))
+def test_rephrase_bad_input(kind, tmp_path, capsys):
+    text, named = REPHRASE_INPUT[kind]
+    path = tmp_path / named.split(":")[0]
+    if text is not None:
+        path.write_text(text)
+    code = rephrase_main(["--input", str(path), "--out", str(tmp_path / "out.jsonl"), "--size", "2"])
+    err = capsys.readouterr().err
+    assert code == 2 and str(tmp_path / named) in err, err
     assert "Traceback" not in err
