@@ -37,14 +37,15 @@ import shutil
 import sys
 import warnings
 from collections import Counter, deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from nltk.corpus.reader.wordnet import Synset, WordNetCorpusReader, WordNetError
 
-from interleave.errors import InterleaveError
+from interleave.audio import load_fbank
+from interleave.errors import AudioError, InterleaveError
 from interleave.files import write_text_atomic
 
 TASKS = ("identity", "synonym", "hypernym")
@@ -772,6 +773,7 @@ class ClipIndex:
     multi_label: list[dict[str, Any]] = field(default_factory=list)
     missing: list[dict[str, str]] = field(default_factory=list)
     unknown_labels: list[dict[str, str]] = field(default_factory=list)
+    unreadable: list[dict[str, str]] = field(default_factory=list)
 
 
 def _index_rows(path: Path, text: str) -> list[tuple[str, str, list[str]]]:
@@ -970,6 +972,41 @@ def _drop_poor_pools(entries: list[Entry]) -> tuple[list[Entry], list[Skipped]]:
         entries = [e for e in entries if e.label not in poor]
 
 
+def audio_problem(path: str) -> str | None:
+    """Why the evaluation could not use this clip (empty, undecodable, non-finite fbank), or None."""
+    try:
+        load_fbank(path)
+    except AudioError as err:
+        return err.reason
+    return None
+
+
+def readable_queries(
+    entries: list[Entry], index: ClipIndex, seed: int, clips_per_word: int, problem: Callable[[str], str | None] = audio_problem
+) -> tuple[list[Query], list[Entry], list[Skipped]]:
+    """Assemble the queries, decoding each chosen clip; an unreadable one moves to ``index.unreadable``
+    and the words are assembled again without it (a word short of clips, or of negatives, is left
+    out). Only chosen clips are decoded, each once, so a large index costs no more than the SHARD."""
+    verdicts: dict[str, str | None] = {}
+    skipped: list[Skipped] = []
+    while True:
+        queries = assemble_queries(entries, index.by_label, seed, clips_per_word)
+        for audio in sorted({q.audio for q in queries} - set(verdicts)):
+            verdicts[audio] = problem(audio)
+        bad = {audio for audio in {q.audio for q in queries} if verdicts[audio]}
+        if not bad:
+            return queries, entries, skipped
+        for label, clips in index.by_label.items():
+            for audio in [c for c in clips if os.path.abspath(c) in bad]:
+                index.unreadable.append({"audio": audio, "label": label, "reason": verdicts[os.path.abspath(audio)]})
+                clips.remove(audio)
+        short = {e.label for e in entries if len(index.by_label.get(e.label, [])) < clips_per_word}
+        skipped += [Skipped(label, f"{len(index.by_label.get(label, []))} readable single-label clip(s), "
+                                   f"{clips_per_word} needed") for label in sorted(short)]
+        entries, poor = _drop_poor_pools([e for e in entries if e.label not in short])
+        skipped += poor
+
+
 def _word_row(label: str, entry: Entry | None, reason: str | None, clips: int) -> dict[str, Any]:
     """One word's line in a SHARD report."""
     if entry is None:
@@ -1055,8 +1092,8 @@ def build_shard(
         if lexicon_out is not None:
             write_lexicon(entries, lexicon_out, lexicon_meta(wn, n_synonyms, n_hypernyms, curated))
     entries, poor = _drop_poor_pools(entries)
-    skipped += lacking + poor
-    queries = assemble_queries(entries, index.by_label, seed, clips_per_word)
+    queries, entries, unreadable = readable_queries(entries, index, seed, clips_per_word)
+    skipped += lacking + poor + unreadable
     reasons = {s.label: s.reason for s in skipped}
     included = {e.label: e for e in entries}
     report = {
@@ -1070,11 +1107,13 @@ def build_shard(
             "clips_single_label": sum(len(v) for v in index.by_label.values()),
             "clips_multi_label": len(index.multi_label),
             "clips_missing_audio": len(index.missing),
+            "clips_unreadable_audio": len(index.unreadable),
             "unknown_labels": len(index.unknown_labels),
         },
         "words": [_word_row(w, included.get(w), reasons.get(w), len(index.by_label.get(w, []))) for w in requested],
         "multi_label_clips": index.multi_label,
         "missing_audio": index.missing,
+        "unreadable_audio": index.unreadable,
         "unknown_labels": index.unknown_labels,
     }
     write_report(report_path(out), report)
@@ -1088,10 +1127,13 @@ def _print_summary(report: Mapping[str, Any]) -> None:
     counts = report["counts"]
     print(
         f"[interleave] SHARD: {counts['words_included']} words ({counts['words_skipped']} skipped), "
-        f"{counts['queries']} queries, {counts['clips_multi_label']} multi-label and "
-        f"{counts['clips_missing_audio']} missing clips left out -> {report['shard']}",
+        f"{counts['queries']} queries, {counts['clips_multi_label']} multi-label, "
+        f"{counts['clips_missing_audio']} missing and {counts['clips_unreadable_audio']} unreadable clips left out "
+        f"-> {report['shard']}",
         file=sys.stderr,
     )
+    for clip in report["unreadable_audio"]:
+        print(f"  unreadable {clip['audio']} ({clip['label']}): {clip['reason']}", file=sys.stderr)
     for word in report["words"]:
         if word["status"] == "skipped":
             print(f"  skipped {word['label']!r}: {word['reason']}", file=sys.stderr)

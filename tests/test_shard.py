@@ -43,6 +43,7 @@ from interleave.shard import (
     write_lexicon,
     write_shard,
 )
+from tests.conftest import write_clip
 from tests.wordnet_fixture import LABELS, write_wordnet
 
 REPO = Path(__file__).resolve().parents[1]
@@ -377,8 +378,9 @@ def test_lexicon_roundtrip_and_validation(tmp_path: Path, lexicon) -> None:
 
 
 def _touch(path: Path) -> str:
+    """A short, real WAV: the builder decodes every clip it chooses."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"RIFF")
+    write_clip(path, seconds=0.1)
     return str(path)
 
 
@@ -499,6 +501,31 @@ def test_report_names_every_skipped_word_and_clip(corpus: Path, wordnet_dir: Pat
     assert (counts["clips_multi_label"], counts["clips_missing_audio"], counts["unknown_labels"]) == (2, 1, 1)
     params = report["parameters"]
     assert params["seed"] == 0 and params["wordnet_version"] == "3.0" and params["clips_per_word"] == 4
+
+
+def test_unreadable_chosen_clips_are_replaced_or_their_word_left_out_and_all_are_reported(
+        corpus: Path, wordnet_dir: Path, capsys) -> None:
+    first = _build(corpus, wordnet_dir, "a.jsonl")
+    chosen = sorted({q.audio for q in read_shard(corpus / "a.jsonl") if q.label in ("Siren", "Dog")})
+    siren = next(a for a in chosen if "siren" in a)
+    dog = next(a for a in chosen if "dog" in a)
+    (corpus / siren).write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk" + bytes(range(64)))  # Siren has a 5th clip
+    (corpus / dog).write_bytes(b"")  # Dog has exactly 4
+    code = main(["build", "--labels", str(LABELS_CSV), "--clips", str(corpus / "clips.jsonl"),
+                 "--out", str(corpus / "b.jsonl"), "--wordnet", str(wordnet_dir)])
+    err = capsys.readouterr().err
+    assert code == 0 and "2 unreadable clips left out" in err
+    assert f"unreadable {corpus / siren} (Siren): cannot decode audio" in err
+    assert f"unreadable {corpus / dog} (Dog): file is empty (0 bytes)" in err
+    report = json.loads(report_path(corpus / "b.jsonl").read_text())
+    assert sorted(u["audio"] for u in report["unreadable_audio"]) == sorted(str(corpus / a) for a in (siren, dog))
+    assert report["counts"]["clips_unreadable_audio"] == 2
+    words = {w["label"]: w for w in report["words"]}
+    assert words["Dog"] == {"label": "Dog", "status": "skipped", "reason": "3 readable single-label clip(s), 4 needed"}
+    assert words["Siren"]["status"] == "included"
+    audio = {q.audio for q in read_shard(corpus / "b.jsonl")}
+    assert str(corpus / siren) not in audio and len({a for a in audio if "siren" in a}) == 4
+    assert first["counts"]["words_included"] == report["counts"]["words_included"] + 1
 
 
 def test_build_is_deterministic_and_seeded(corpus: Path, wordnet_dir: Path) -> None:
