@@ -294,8 +294,9 @@ class InterleavedDataModule(L.LightningDataModule):
         self._resume_position = state_dict.get("train_position")
 
     def _resume(self, position: dict[str, int]) -> None:
-        if (position["batch_size"], position["world_size"]) != (self.hparams.batch_size, self.train_sampler.num_replicas):
-            rank_zero_warn(f"resuming with batch size {self.hparams.batch_size} on {self.train_sampler.num_replicas} "
+        now = (self.hparams.batch_size, self.train_sampler.num_replicas)
+        if (position["batch_size"], position["world_size"]) != now:
+            rank_zero_warn(f"resuming with batch size {now[0]} on {now[1]} "
                            f"process(es), not {position['batch_size']} on {position['world_size']}: epoch "
                            f"{position['epoch']} starts again from its first batch")
             return

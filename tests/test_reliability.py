@@ -236,7 +236,7 @@ def test_sigterm_saves_a_checkpoint_exits_cleanly_and_resumes(tmp_path, small_da
 
 
 class PauseInValidation(L.Callback):
-    """Test-only: after the first validation batch of a fit (not the sanity check), write `marker` and wait for SIGTERM."""
+    """Test-only: after a fit's first validation batch (not the sanity check), write `marker`, wait for SIGTERM."""
 
     def __init__(self, marker: str, seconds: float = 120.0) -> None:
         self.marker, self.seconds = marker, seconds
@@ -275,7 +275,8 @@ def test_sigterm_during_validation_stops_the_shard_evaluation_saves_and_the_resu
     config = edit_config(config, extra_callbacks=[])  # the marker exists: the pause callback stays idle
     resumed = run(["fit", "--config", str(config), f"--ckpt_path={last}"])
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    points = {p.name: json.loads(p.read_text()) for p in (tmp_path / "runs" / "t").glob("version_*/predictions/*.metrics.json")}
+    files = (tmp_path / "runs" / "t").glob("version_*/predictions/*.metrics.json")
+    points = {p.name: json.loads(p.read_text()) for p in files}
     assert sorted(points) == ["epoch=00.metrics.json", "epoch=01.metrics.json", "epoch=02.metrics.json"]
     assert [points[f"epoch={e:02d}.metrics.json"]["global_step"] for e in (0, 1, 2)] == [0, 2, 4]
 
@@ -445,10 +446,10 @@ def with_line(path: Path, line: str) -> Path:
     return path
 
 
-def long_record(data: Path) -> Path:
+def long_record(data: Path, file: str = "train.jsonl") -> Path:
     row = {"id": "long", "audio": "audio/c0.wav", "instruction": "What sound is [AUDIO]? " + "Listen well. " * 200,
            "output": "Labels: Siren"}
-    return with_line(data / "train.jsonl", json.dumps(row))
+    return with_line(data / file, json.dumps(row))
 
 
 def unknown_key(config: Path) -> Path:
@@ -471,7 +472,13 @@ TRAIN_CASES = {
     "fit/unknown-config-key": lambda d, c: ("fit", unknown_key(c) and "lerning_rate"),
     "validate/missing-audio": lambda d, c: ("validate", (d / "audio" / "c5.wav").unlink() or d / "audio" / "c5.wav"),
     "validate/corrupt-audio": lambda d, c: ("validate", corrupt(d / "audio" / "c5.wav")),
+    "validate/empty-audio": lambda d, c: ("validate", empty(d / "audio" / "c5.wav")),
+    "validate/overflowing-audio": lambda d, c: ("validate", overflowing(d / "audio" / "c5.wav")),
     "validate/malformed-json": lambda d, c: ("validate", with_line(d / "val.jsonl", "not json")),
+    "validate/placeholders": lambda d, c: ("validate", with_line(d / "val.jsonl", json.dumps(
+        {"id": "two", "audio": "audio/c4.wav", "instruction": "[AUDIO] or [AUDIO]?", "output": "x"})) and "id=two"),
+    "validate/over-long": lambda d, c: ("validate", long_record(d, "val.jsonl") and "id=long"),
+    "validate/unknown-config-key": lambda d, c: ("validate", unknown_key(c) and "lerning_rate"),
 }
 
 
@@ -505,6 +512,8 @@ def data_case(kind: str, folder: Path) -> Path:
         corrupt(folder / "audio" / "c1.wav")
     elif kind == "empty-audio":
         empty(folder / "audio" / "c1.wav")
+    elif kind == "overflowing-audio":
+        overflowing(folder / "audio" / "c1.wav")
     elif kind == "malformed-json":
         with_line(path, '{"id": "oops"')
     elif kind == "placeholders":
@@ -518,6 +527,7 @@ def data_case(kind: str, folder: Path) -> Path:
 
 
 DATA_NAMED = {"missing-audio": "c1.wav", "corrupt-audio": "c1.wav", "empty-audio": "c1.wav",
+              "overflowing-audio": "c1.wav",
               "malformed-json": "train.jsonl:5", "placeholders": "id=two", "over-long": "id=long",
               "missing-file": "nope.jsonl"}
 
