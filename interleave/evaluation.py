@@ -274,13 +274,13 @@ def answer_queries(
     rows: list[dict[str, Any]] = []
     device = next(model.parameters()).device
     size = settings.batch_size
-    chunks = range((len(queries) + size - 1) // size)
-    for first in range(0, len(chunks), world_size):
+    chunks = (len(queries) + size - 1) // size
+    for first in range(0, chunks, world_size):
         if stop is not None and stop():
             raise EvaluationStopped(f"stopped after {len(rows)} of {len(queries)} queries")
-        if first + rank >= len(chunks):
-            continue
         chunk = first + rank
+        if chunk >= chunks:
+            continue
         start = chunk * size
         batch = queries[start : start + size]
         prompts = [render_instruction(q, condition, settings.table) for q in batch]

@@ -991,9 +991,10 @@ def readable_queries(
     skipped: list[Skipped] = []
     while True:
         queries = assemble_queries(entries, index.by_label, seed, clips_per_word)
-        for audio in sorted({q.audio for q in queries} - set(verdicts)):
+        chosen = {q.audio for q in queries}
+        for audio in sorted(chosen - set(verdicts)):
             verdicts[audio] = problem(audio)
-        bad = {audio for audio in {q.audio for q in queries} if verdicts[audio]}
+        bad = {audio for audio in chosen if verdicts[audio]}
         if not bad:
             return queries, entries, skipped
         for label, clips in index.by_label.items():
