@@ -44,6 +44,14 @@ def plain_argv(monkeypatch):
     monkeypatch.setattr("sys.argv", ["train.py"])
 
 
+def hold_until_sigterm(trainer: L.Trainer, marker: str, seconds: float) -> None:
+    """Write `marker` (the step) so the test knows where the run is, then wait up to `seconds` for SIGTERM."""
+    Path(marker).write_text(str(trainer.global_step))
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not trainer.received_sigterm:
+        time.sleep(0.05)
+
+
 class PauseAtStep(L.Callback):
     """Test-only: at `step`, write `marker` and wait (up to `seconds`) so the test can signal a run mid-epoch."""
 
@@ -53,10 +61,7 @@ class PauseAtStep(L.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if trainer.global_step != self.step:
             return
-        Path(self.marker).write_text(str(trainer.global_step))
-        deadline = time.monotonic() + self.seconds
-        while time.monotonic() < deadline and not trainer.received_sigterm:
-            time.sleep(0.05)
+        hold_until_sigterm(trainer, self.marker, self.seconds)
 
 
 def edit_config(path: Path, *, ckpt_every: int | None = None, extra_callbacks: list | None = None,
@@ -244,10 +249,7 @@ class PauseInValidation(L.Callback):
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         if trainer.sanity_checking or Path(self.marker).exists():
             return
-        Path(self.marker).write_text(str(trainer.global_step))
-        deadline = time.monotonic() + self.seconds
-        while time.monotonic() < deadline and not trainer.received_sigterm:
-            time.sleep(0.05)
+        hold_until_sigterm(trainer, self.marker, self.seconds)
 
 
 def test_sigterm_during_validation_stops_the_shard_evaluation_saves_and_the_resume_evaluates(
