@@ -1,9 +1,15 @@
 """Collation: expand the placeholder into the audio span, build labels, pad into a batch.
 
-The placeholder string never reaches the tokenizer: the rendered prompt is split at `[AUDIO]`
-and each piece is tokenized alone; the audio span is `NUM_AUDIO_TOKENS` positions marked in
-`audio_mask` (their `input_ids` hold the pad id and are replaced by audio embeddings in the
-model). Batch contract (DESIGN.md): input_ids, attention_mask, labels, audio_mask, audio.
+Tokenization follows LTU's rule on the whole string, for any tokenizer: a record's text tokens
+are the tokens of `prompt + answer` tokenized as ONE string (BOS as the tokenizer adds it; EOS
+appended), and the answer's labels start at `len(tokenize(prompt))`. Interleaved prompts are
+tokenized whole too, with each `[AUDIO]` and one adjacent space removed ("Is [AUDIO] similar"
+reads as "Is similar"); the audio span (`NUM_AUDIO_TOKENS` positions marked in `audio_mask`,
+whose `input_ids` hold the pad id and are replaced by audio embeddings in the model) is inserted
+at that character offset, so no SentencePiece `▁` or byte-level `Ġ` exists only because the text
+was cut. Where the offset falls inside one token, that token alone is split there (`Encoded.splits`).
+Without a placeholder the span goes first, before BOS (LTU's layout). The placeholder string
+never reaches the tokenizer. Batch keys: input_ids, attention_mask, labels, audio_mask, audio.
 """
 
 from __future__ import annotations
@@ -14,8 +20,8 @@ from typing import Any, Literal
 import torch
 
 from interleave import AUDIO_PLACEHOLDER, NUM_AUDIO_TOKENS
-from interleave.errors import RecordError
-from interleave.prompts import PromptTemplate, split_at_placeholder
+from interleave.errors import InterleaveError, RecordError
+from interleave.prompts import PromptTemplate, remove_placeholders
 from interleave.records import Record
 
 IGNORE_INDEX = -100
@@ -26,6 +32,7 @@ class Encoded:
     input_ids: list[int]
     labels: list[int]
     audio_mask: list[bool]
+    splits: int = 0  # text tokens split at an audio offset because the offset fell inside them
 
 
 def tokenizer_adds_bos(tokenizer: Any) -> bool:
@@ -40,6 +47,42 @@ def pad_token_id(tokenizer: Any) -> int:
         if candidate is not None:
             return int(candidate)
     return 0
+
+
+def tokens_with_audio(tokenizer: Any, text: str, offsets: list[int]) -> tuple[list[int], list[int], int]:
+    """Whole-string tokens of `text` and where an audio span goes for each character offset.
+
+    Returns (token ids, for each offset the number of tokens before it, how many tokens had to be
+    split). A token that starts before an offset belongs before it; one that straddles an offset is
+    replaced by its two sides, each tokenized on its own.
+    """
+    if not text:
+        return [], [0] * len(offsets), 0
+    encoding = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    ids, spans = list(encoding["input_ids"]), [tuple(s) for s in encoding["offset_mapping"]]
+    splits = 0
+    for offset in sorted(set(offsets)):
+        for j, (start, end) in enumerate(spans):
+            if start < offset < end:
+                left = tokenizer(text[start:offset], add_special_tokens=False, return_offsets_mapping=True)
+                right = tokenizer(text[offset:end], add_special_tokens=False, return_offsets_mapping=True)
+                ids[j : j + 1] = list(left["input_ids"]) + list(right["input_ids"])
+                spans[j : j + 1] = [(start + a, start + b) for a, b in left["offset_mapping"]] + [
+                    (offset + a, offset + b) for a, b in right["offset_mapping"]
+                ]
+                splits += 1
+                break
+    cuts = [sum(1 for start, _ in spans if start < offset) for offset in offsets]
+    return ids, cuts, splits
+
+
+def insert_spans(values: list, cuts: list[int], fill: Any) -> list:
+    """`values` with a `NUM_AUDIO_TOKENS`-long run of `fill` inserted before each position in `cuts`."""
+    out, last = [], 0
+    for cut in cuts:
+        out += values[last:cut] + [fill] * NUM_AUDIO_TOKENS
+        last = cut
+    return out + values[last:]
 
 
 class Collator:
@@ -62,6 +105,11 @@ class Collator:
         with_prompt_batch: bool = False,
         add_bos: bool | None = None,
     ) -> None:
+        if not getattr(tokenizer, "is_fast", False):
+            raise InterleaveError(
+                f"{type(tokenizer).__name__} gives no character offsets; the collator needs a fast "
+                "(tokenizers-backed) tokenizer to place the audio span on the whole string's tokens"
+            )
         self.tokenizer = tokenizer
         self.template = template or PromptTemplate()
         self.max_length = max_length
@@ -74,8 +122,12 @@ class Collator:
         if self.max_length <= NUM_AUDIO_TOKENS:
             raise ValueError(f"max_length={max_length} cannot hold the {NUM_AUDIO_TOKENS}-position audio span")
 
-    def _tokens(self, text: str) -> list[int]:
-        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"]) if text else []
+    def _text(self, text: str, offsets: list[int]) -> tuple[list[int], list[int], int]:
+        """BOS (as the tokenizer adds it) and the whole string's tokens, with the audio cut points."""
+        ids, cuts, splits = tokens_with_audio(self.tokenizer, text, offsets)
+        if self.add_bos:
+            return [self.tokenizer.bos_token_id] + ids, [c + 1 for c in cuts], splits
+        return ids, cuts, splits
 
     def encode(self, record: Record, with_answer: bool | None = None, with_audio: bool = True) -> Encoded:
         """Token ids, labels and audio mask of one record; raises RecordError if it cannot fit.
@@ -83,43 +135,44 @@ class Collator:
         `with_audio=False` encodes a text-only prompt (no audio span; it must hold no placeholder).
         """
         with_answer = self.with_answer if with_answer is None else with_answer
-        text = self.template.render(record.instruction, record.input)
-        before, after = split_at_placeholder(text, record.describe())
-        bos = [self.tokenizer.bos_token_id] if self.add_bos else []
-        audio = [self.pad_id] * NUM_AUDIO_TOKENS
-        if not with_audio:
-            if after is not None:
-                raise RecordError(record.describe(), f"a text-only prompt cannot hold {AUDIO_PLACEHOLDER}")
-            ids = bos + self._tokens(before)
-            is_audio = [False] * len(ids)
-        elif after is None:  # LTU's layout: the audio span comes before everything, BOS included
-            ids = audio + bos + self._tokens(before)
-            is_audio = [True] * NUM_AUDIO_TOKENS + [False] * (len(ids) - NUM_AUDIO_TOKENS)
-        else:
-            pre, post = bos + self._tokens(before), self._tokens(after)
-            ids = pre + audio + post
-            is_audio = [False] * len(pre) + [True] * NUM_AUDIO_TOKENS + [False] * len(post)
-
-        room = self.max_length - len(ids)
+        rendered = self.template.render(record.instruction, record.input)
+        prompt, offsets = remove_placeholders(rendered, record.describe())
+        if not with_audio and offsets:
+            raise RecordError(record.describe(), f"a text-only prompt cannot hold {AUDIO_PLACEHOLDER}")
+        ltu_layout = with_audio and not offsets  # the audio span comes before everything, BOS included
+        prompt_ids, cuts, splits = self._text(prompt, offsets)
+        if ltu_layout:
+            cuts = [0]
+        n_audio = NUM_AUDIO_TOKENS * len(cuts)
+        prompt_len = len(prompt_ids) + n_audio
         if not with_answer:
-            if room < 0:
+            if prompt_len > self.max_length:
                 raise RecordError(
                     record.describe(),
-                    f"prompt needs {len(ids)} tokens ({NUM_AUDIO_TOKENS} audio), more than max_length={self.max_length}",
+                    f"prompt needs {prompt_len} tokens ({n_audio} audio), more than max_length={self.max_length}",
                 )
-            return Encoded(ids, [IGNORE_INDEX] * len(ids), is_audio)
-        if room < 1:
+            ids = insert_spans(prompt_ids, cuts, self.pad_id)
+            return Encoded(ids, [IGNORE_INDEX] * len(ids), insert_spans([False] * len(prompt_ids), cuts, True), splits)
+        if prompt_len >= self.max_length:
             raise RecordError(
                 record.describe(),
-                f"prompt needs {len(ids)} tokens ({NUM_AUDIO_TOKENS} audio), leaving no room for the answer "
+                f"prompt needs {prompt_len} tokens ({n_audio} audio), leaving no room for the answer "
                 f"within max_length={self.max_length}",
             )
-        answer = (self._tokens(record.output) + [self.tokenizer.eos_token_id])[:room]
-        if self.train_on_prompt:
-            prompt_labels = [IGNORE_INDEX if a else t for t, a in zip(ids, is_audio)]
-        else:
-            prompt_labels = [IGNORE_INDEX] * len(ids)
-        return Encoded(ids + answer, prompt_labels + answer, is_audio + [False] * len(answer))
+        # LTU's rule: tokenize prompt + answer as one string, append EOS, keep the first
+        # len(tokenize(prompt)) labels out of the loss unless training on the prompt.
+        text_ids, cuts, splits = self._text(prompt + record.output, offsets)
+        if ltu_layout:
+            cuts = [0]
+        eos = self.tokenizer.eos_token_id
+        if not text_ids or text_ids[-1] != eos:
+            text_ids = text_ids + [eos]
+        n_prompt = len(prompt_ids)
+        labels = [t if (i >= n_prompt or self.train_on_prompt) else IGNORE_INDEX for i, t in enumerate(text_ids)]
+        ids = insert_spans(text_ids, cuts, self.pad_id)[: self.max_length]
+        labels = insert_spans(labels, cuts, IGNORE_INDEX)[: self.max_length]
+        is_audio = insert_spans([False] * len(text_ids), cuts, True)[: self.max_length]
+        return Encoded(ids, labels, is_audio, splits)
 
     def pad(self, rows: list[Encoded], side: Literal["right", "left"]) -> dict[str, torch.Tensor]:
         """Pad encoded rows to the longest one, on the given side."""

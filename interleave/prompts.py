@@ -2,6 +2,7 @@
 
 A prompt with one `[AUDIO]` is interleaved: the audio span goes where the placeholder stands.
 A prompt without one is non-interleaved (LTU's layout): the audio span goes first, before BOS.
+The placeholder and one adjacent space are removed before tokenization (`remove_placeholders`).
 Two or more placeholders are an error until multi-clip prompts are designed.
 """
 
@@ -34,15 +35,23 @@ def count_placeholders(text: str) -> int:
     return text.count(AUDIO_PLACEHOLDER)
 
 
-def split_at_placeholder(text: str, where: str) -> tuple[str, str | None]:
-    """Split a rendered prompt at its placeholder: (before, after), or (text, None) if it has none.
+def remove_placeholders(text: str, where: str) -> tuple[str, list[int]]:
+    """The text the LLM reads and the character offsets where audio spans go.
 
-    `where` names the record (file:line and id) for the error raised on two or more placeholders.
+    Each `[AUDIO]` is removed with one adjacent space: the one before it, else the one after it
+    ("Is [AUDIO] similar" reads as "Is similar", the span at offset 2). `where` names the record
+    (file:line and id) for the error raised on two or more placeholders.
     """
     n = count_placeholders(text)
-    if n == 0:
-        return text, None
     if n > 1:
         raise RecordError(where, f"prompt has {n} {AUDIO_PLACEHOLDER} placeholders; at most 1 is allowed")
-    before, after = text.split(AUDIO_PLACEHOLDER)
-    return before, after
+    first, *rest = text.split(AUDIO_PLACEHOLDER)
+    out, offsets = first, []
+    for piece in rest:
+        if out.endswith(" "):
+            out = out[:-1]
+        elif piece.startswith(" "):
+            piece = piece[1:]
+        offsets.append(len(out))
+        out += piece
+    return out, offsets

@@ -1,5 +1,6 @@
-"""Tiny, offline fixtures: a byte-level BPE tokenizer trained in milliseconds, a random-weight
-LLaMA config, a tiny encoder, and small audio/record files."""
+"""Tiny, offline fixtures: tokenizers of the three kinds the LLMs use, trained in milliseconds
+(byte-level BPE as SmolLM2, Llama 3 and Qwen2; LLaMA-1/Vicuna's SentencePiece BPE in its legacy
+and Metaspace forms), a random-weight LLaMA config, a tiny encoder, small audio/record files."""
 
 from __future__ import annotations
 
@@ -45,9 +46,74 @@ def build_tokenizer(add_bos: bool = True):
     return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
 
 
+LLAMA_CORPUS = CORPUS + [
+    "Is it similar to a siren? Yes. Is it a type of alarm? No, it is not. It does. It doesn't.",
+    "What is the sound in the audio? The sound is similar to a dog barking in the distance.",
+]
+
+
+def build_llama_tokenizer(form: str = "legacy"):
+    """A LLaMA-style SentencePiece BPE tokenizer, as transformers converts LLaMA-1/Vicuna's:
+    `<unk>`, `<s>`, `</s>` first, 256 byte-fallback tokens `<0x00>`..`<0xFF>` (a newline is
+    `<0x0A>`), merges only inside a word (`▁` starts a word), BOS added, no pad token.
+
+    `legacy` (LLaMA-1, Vicuna): the normalizer prepends `▁` and turns spaces into `▁`.
+    `metaspace`: a Metaspace pre-tokenizer with `prepend_scheme="first"` instead.
+    """
+    import json
+
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    if form not in ("legacy", "metaspace"):
+        raise ValueError(form)
+    learner = Tokenizer(models.BPE(unk_token="<unk>"))
+    learner.pre_tokenizer = pre_tokenizers.Sequence([  # newlines alone, words start at "▁": no merge across
+        pre_tokenizers.Split(Regex("\n"), "isolated"),
+        pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True),
+    ])
+    learner.train_from_iterator(LLAMA_CORPUS * 4, trainers.BpeTrainer(vocab_size=600, special_tokens=["<unk>", "<s>", "</s>"]))
+    learned = json.loads(learner.to_str())["model"]
+    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2} | {f"<0x{b:02X}>": 3 + b for b in range(256)}
+    for piece in sorted(learned["vocab"], key=learned["vocab"].get):
+        if piece not in vocab and "\n" not in piece:
+            vocab[piece] = len(vocab)
+    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in learned["merges"]]
+    merges = [m for m in merges if "\n" not in "".join(m)]
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, unk_token="<unk>", byte_fallback=True, fuse_unk=True))
+    if form == "legacy":
+        tok.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
+    else:
+        tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first", split=False)
+    tok.decoder = decoders.Sequence(
+        [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(" ", 1, 0)]
+    )
+    tok.add_special_tokens(["<unk>", "<s>", "</s>"])
+    tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+
+
+TOKENIZER_KINDS = ("bytelevel", "llama-legacy", "llama-metaspace")
+
+
+def build_tokenizer_kind(kind: str):
+    return build_tokenizer() if kind == "bytelevel" else build_llama_tokenizer(kind.removeprefix("llama-"))
+
+
 @pytest.fixture(scope="session")
 def tokenizer():
     return build_tokenizer(add_bos=True)
+
+
+@pytest.fixture(scope="session")
+def llama_tokenizer():
+    return build_llama_tokenizer("legacy")
+
+
+@pytest.fixture(scope="session", params=TOKENIZER_KINDS)
+def any_tokenizer(request):
+    """Each tokenizer kind in turn: byte-level BPE, LLaMA SentencePiece legacy and Metaspace."""
+    return build_tokenizer_kind(request.param)
 
 
 @pytest.fixture(scope="session")

@@ -4,8 +4,9 @@ import torch
 from interleave import NUM_AUDIO_TOKENS
 from interleave.collate import IGNORE_INDEX, Collator
 from interleave.errors import RecordError
+from interleave.prompts import PromptTemplate, remove_placeholders
 from interleave.records import Record
-from tests.conftest import build_tokenizer
+from tests.conftest import build_llama_tokenizer, build_tokenizer
 
 
 def rec(instruction: str, output: str = "Labels: Siren", id: str = "r1", input: str = "") -> Record:
@@ -20,16 +21,88 @@ def item(record):
     return {"record": record, "audio": torch.zeros(1024, 128)}
 
 
-def test_interleaved_span_sits_at_the_placeholder(tokenizer):
-    col = Collator(tokenizer)
-    enc = col.encode(rec("Is [AUDIO] a type of vehicle?"))
-    pre = [tokenizer.bos_token_id] + tokens(tokenizer, "### Instruction:\nIs ")
-    post = tokens(tokenizer, " a type of vehicle?\n\n### Response:\n")
-    answer = tokens(tokenizer, "Labels: Siren") + [tokenizer.eos_token_id]
-    assert enc.input_ids == pre + [col.pad_id] * NUM_AUDIO_TOKENS + post + answer
-    assert enc.audio_mask == [False] * len(pre) + [True] * NUM_AUDIO_TOKENS + [False] * (len(post) + len(answer))
-    # labels: -100 on the prompt (audio included), the answer and EOS are targets
-    assert enc.labels == [IGNORE_INDEX] * (len(pre) + NUM_AUDIO_TOKENS + len(post)) + answer
+def text_part(enc):
+    """(text token ids, labels of those tokens, index of the first audio position among them)."""
+    ids = [t for t, a in zip(enc.input_ids, enc.audio_mask) if not a]
+    labels = [l for l, a in zip(enc.labels, enc.audio_mask) if not a]
+    return ids, labels, (enc.audio_mask.index(True) if any(enc.audio_mask) else None)
+
+
+def whole(tokenizer, text):
+    """LTU's tokenize(): the whole string, BOS as the tokenizer adds it."""
+    return tokenizer(text)["input_ids"]
+
+
+INSTRUCTIONS = {  # where the placeholder stands
+    "middle": "Is [AUDIO] similar to a siren?",
+    "end": "What is the sound in [AUDIO]",
+    "start": "[AUDIO] is it a type of alarm?",
+    "table1-identity": "Can you list the labels based on [AUDIO] ?",
+    "ltu-layout": "What is the sound in the audio?",
+}
+
+
+@pytest.mark.parametrize("where", INSTRUCTIONS)
+@pytest.mark.parametrize("train_on_prompt", [False, True])
+def test_text_tokens_are_the_whole_strings_tokens(any_tokenizer, where, train_on_prompt):
+    """LTU's rule for every tokenizer kind: tokenize(prompt + answer) as one string, EOS appended,
+    labels from len(tokenize(prompt)); interleaved, the whole string reads without `[AUDIO]` and
+    one adjacent space, and the audio span sits at that character offset."""
+    tok = any_tokenizer
+    record = rec(INSTRUCTIONS[where], output="Yes")
+    enc = Collator(tok, train_on_prompt=train_on_prompt).encode(record)
+    prompt, offsets = remove_placeholders(PromptTemplate().render(record.instruction), "x")
+    ids, labels, start = text_part(enc)
+    assert ids == whole(tok, prompt + "Yes") + [tok.eos_token_id]
+    n_prompt = len(whole(tok, prompt))
+    if train_on_prompt:
+        assert labels == ids
+    else:
+        assert labels == [IGNORE_INDEX] * n_prompt + ids[n_prompt:]
+    assert sum(enc.audio_mask) == NUM_AUDIO_TOKENS and enc.splits == 0
+    assert all(l == IGNORE_INDEX for l, a in zip(enc.labels, enc.audio_mask) if a)
+    if not offsets:  # LTU's layout: the span before everything, BOS included
+        assert start == 0
+    else:  # the span right where the placeholder's word boundary is
+        assert tok.decode(ids[:start], skip_special_tokens=True).rstrip() == prompt[: offsets[0]].rstrip()
+        assert enc.audio_mask[start : start + NUM_AUDIO_TOKENS] == [True] * NUM_AUDIO_TOKENS
+    generation = Collator(tok, with_answer=False).encode(record)
+    assert text_part(generation)[0] == whole(tok, prompt)
+    assert generation.audio_mask.index(True) == start
+
+
+def test_sentencepiece_gets_no_lone_word_markers(llama_tokenizer):
+    """The defect of tokenizing pieces: `Is ` + audio + ` similar` gave `'▁'` tokens and every
+    answer a `'▁Yes'` that LTU never trained on. Whole-string: `Is`, audio, `▁similar`, and `Yes`."""
+    tok = llama_tokenizer
+    enc = Collator(tok).encode(rec("Is [AUDIO] similar to a siren?", output="Yes"))
+    pieces = tok.convert_ids_to_tokens(enc.input_ids)
+    start = enc.audio_mask.index(True)
+    assert "▁" not in pieces
+    assert pieces[start - 2 : start] == ["I", "s"] and pieces[start + NUM_AUDIO_TOKENS] == "▁similar"
+    answer = [p for p, l in zip(pieces, enc.labels) if l != IGNORE_INDEX]
+    assert answer == ["Yes", "</s>"]
+    ltu = Collator(tok).encode(rec("What is the sound in the audio?", output="Yes"))
+    assert [p for p, l in zip(tok.convert_ids_to_tokens(ltu.input_ids), ltu.labels) if l != IGNORE_INDEX] == ["Yes", "</s>"]
+
+
+@pytest.mark.parametrize("kind", ["bytelevel", "smollm2"])
+def test_a_placeholder_inside_a_word_splits_that_token_alone(kind):
+    from interleave.llm import load_tokenizer
+
+    tok = build_tokenizer() if kind == "bytelevel" else load_tokenizer("builtin:smollm2-135m-instruct")
+    record = rec("Is it a type of vehi[AUDIO]cle?", output="Yes")
+    enc = Collator(tok).encode(record)
+    prompt, (offset,) = remove_placeholders(PromptTemplate().render(record.instruction), "x")
+    ids, _, start = text_part(enc)
+    assert enc.splits == 1
+    assert tok.decode(ids[:start], skip_special_tokens=True) == prompt[:offset]  # "... of vehi"
+    assert tok.decode(ids[start:], skip_special_tokens=True).startswith("cle?\n\n### Response:\nYes")
+    # exactly one token of the whole string (the straddling one) was replaced; the rest are unchanged
+    full, ids = whole(tok, prompt + "Yes"), ids[:-1]  # without EOS
+    same_start = next(i for i, (a, b) in enumerate(zip(full, ids)) if a != b)
+    same_end = next(i for i, (a, b) in enumerate(zip(full[::-1], ids[::-1])) if a != b)
+    assert same_start + same_end == len(full) - 1 and len(ids) > len(full)
 
 
 def test_placeholder_text_never_reaches_the_tokenizer(tokenizer):
@@ -142,7 +215,7 @@ def test_max_length_must_hold_the_audio_span(tokenizer):
         Collator(tokenizer, max_length=NUM_AUDIO_TOKENS)
 
 
-def test_real_smollm2_tokenizer():
+def test_real_smollm2_tokenizer_and_its_end_token():
     from interleave.llm import load_tokenizer
 
     tok = load_tokenizer("builtin:smollm2-135m-instruct")
@@ -150,7 +223,8 @@ def test_real_smollm2_tokenizer():
     enc = col.encode(rec("Is [AUDIO] a type of vehicle?"))
     assert sum(enc.audio_mask) == NUM_AUDIO_TOKENS
     start = enc.audio_mask.index(True)
-    assert tok.decode(enc.input_ids[:start]) == "### Instruction:\nIs "
+    assert tok.decode(enc.input_ids[:start]) == "### Instruction:\nIs"
     text_after = tok.decode([t for t, a in zip(enc.input_ids[start:], enc.audio_mask[start:]) if not a])
     assert text_after.startswith(" a type of vehicle?\n\n### Response:\nLabels: Siren")
-    assert enc.input_ids[-1] == tok.eos_token_id
+    # SmolLM2's answers end with <|im_end|> (id 2), as its GGUF and config say, not <|im_start|>
+    assert tok.convert_ids_to_tokens(enc.input_ids[-1]) == "<|im_end|>" and enc.labels[-1] == 2

@@ -143,3 +143,35 @@ def test_noninterleaved_layout_computes_what_ltu_computes(tmp_path, tiny_model_k
         reference = model.llm(inputs_embeds=embeds, position_ids=positions).logits
     assert torch.allclose(ours, reference, atol=1e-5, rtol=1e-4)
     assert not torch.allclose(ours[:, NUM_AUDIO_TOKENS:], model.llm(input_ids=text_ids).logits, atol=1e-3)
+
+
+def test_interleaved_layout_computes_ltus_modules_with_the_audio_at_the_word_boundary(tmp_path, tiny_model_kwargs):
+    """The interleaved forward written plainly: the whole prompt + answer tokenized as one string
+    without `[AUDIO]` and its space, LTU's audio embeddings inserted at the word boundary after
+    "Is", positions running on through the span, through the LoRA LLaMA."""
+    torch.save(ltu_state_dict(AudioLLM(**tiny_model_kwargs), seed=6), tmp_path / "ltu.bin")
+    model = AudioLLM(**tiny_model_kwargs, ltu_checkpoint=str(tmp_path / "ltu.bin"), lora_dropout=0.0).eval()
+    tok = model.tokenizer
+    record = Record(id="r", audio="a.wav", instruction="Is [AUDIO] similar to a siren?", output="Yes")
+    batch = Collator(tok)([{"record": record, "audio": torch.randn(1024, 128)}])
+
+    text = "### Instruction:\nIs similar to a siren?\n\n### Response:\nYes"
+    ids = tok(text)["input_ids"] + [tok.eos_token_id]  # BOS as the tokenizer adds it
+    k = len(tok("### Instruction:\nIs")["input_ids"])  # tokens before the word boundary
+    assert batch["input_ids"][0, :k].tolist() == ids[:k]
+    assert batch["input_ids"][0, k + NUM_AUDIO_TOKENS :].tolist() == ids[k:]
+    assert batch["audio_mask"][0, k : k + NUM_AUDIO_TOKENS].all() and batch["audio_mask"].sum() == NUM_AUDIO_TOKENS
+
+    with torch.no_grad():
+        ours = model(batch).logits
+
+        patches = model.audio_encoder.forward_features(batch["audio"])
+        pooled = patches.reshape(1, 8, 64, -1).mean(dim=1)
+        pooled = (pooled[:, 0::2] + pooled[:, 1::2]) / 2 / 50
+        proj = model.audio_proj[1]
+        audio_embeds = F.linear(F.layer_norm(pooled, pooled.shape[-1:]), proj.weight, proj.bias)
+        text_embeds = model.llm.get_input_embeddings()(torch.tensor([ids]))
+        embeds = torch.cat([text_embeds[:, :k], audio_embeds, text_embeds[:, k:]], dim=1)
+        positions = torch.arange(embeds.shape[1])[None]
+        reference = model.llm(inputs_embeds=embeds, position_ids=positions).logits
+    assert torch.allclose(ours, reference, atol=1e-5, rtol=0)
