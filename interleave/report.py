@@ -1,10 +1,17 @@
 """Table-2-style results report from the evaluation metrics of one or more runs.
 
-`python -m interleave.report RUN_DIR... [--epoch N] [--out DIR]` reads
+`python -m interleave.report RUN_DIR... [--epoch N] [--out DIR] [--parser paper|extended]` reads
 `predictions/epoch=NN.metrics.json` (written by the evaluation callback; 00 = before training)
 of each run and prints one row per run and prompt layout, in the column order of the paper's
 Table 2, plus the unparsed-answer shares and the text-only control. It writes the same table as
 `DIR/report.md` (percentages) and `DIR/report.csv` (raw fractions, for pandas).
+
+The Parser column names the answer parser (`interleave.shard.parse_answer`'s rules) the figures
+come from: the one the metrics file records, or "unknown" for a file written before the
+evaluation recorded it (those came from the rules of their time, which cannot be told from the
+file). With `--parser`, nothing is read from the metrics files' SHARD figures: every point's
+saved answers (`predictions/epoch=NN.jsonl`) are parsed again with those rules and the metrics
+recomputed by the evaluation's own `condition_metrics`, without generating anything.
 
 A RUN_DIR is either a run (a logger version folder holding `predictions/`) or a parent folder,
 in which case every run below it is reported.
@@ -54,17 +61,20 @@ _TEXT_COLUMNS: dict[str, str] = {
     "Text Syno F1": "val/text/shard/synonym/f1",
     "Text Hyper F1": "val/text/shard/hypernym/f1",
 }
-LABEL_COLUMNS = ("Run", "Condition", "Epoch")
+LABEL_COLUMNS = ("Run", "Condition", "Epoch", "Parser")
+UNKNOWN_PARSER = "unknown"  # a metrics file written before the evaluation recorded its parser
 VALUE_COLUMNS = tuple(_CONDITION_COLUMNS) + tuple(_TEXT_COLUMNS)
 COLUMNS = LABEL_COLUMNS + VALUE_COLUMNS
 
 LEGEND = (
     "Values are percentages; unparsed = share of answers that were neither yes nor no; "
-    "text = the word replaces the audio (the LLM's ceiling)."
+    "text = the word replaces the audio (the LLM's ceiling); Parser = the answer parser's rules "
+    "the figures come from (paper, extended; unknown = not recorded in the metrics file)."
 )
 
 _METRIC_TAG = re.compile(r"^val/.+/(" + "|".join(METRIC_NAMES) + r")$")
 _EXTRA_LAYOUT_TAG = re.compile(r"^val/([^/]+)/(?:identity|shard)/")
+_EVALUATION_TAG = re.compile(r"^val/(?:[^/]+/)?(?:identity|shard)/")  # every SHARD and identity figure
 
 
 def _natural_key(path: Path) -> list[Any]:
@@ -131,6 +141,71 @@ def read_metrics(file: str | Path) -> dict[str, Any]:
     return data
 
 
+def read_predictions(file: str | Path) -> list[dict[str, Any]]:
+    """Read and check the rows of one predictions file (the evaluation's `epoch=NN.jsonl`)."""
+    from interleave.shard import ANSWERS, RELATIONS as SHARD_RELATIONS, TASKS
+
+    file = Path(file)
+    try:
+        lines = file.read_text(encoding="utf-8").split("\n")  # not splitlines(): answers may hold U+2028
+    except (OSError, UnicodeDecodeError) as err:
+        raise InterleaveError(f"{file}: cannot read the saved answers ({err})") from None
+    out = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        where = f"{file}:{number}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise InterleaveError(f"{where}: not JSON ({err})") from None
+        if not isinstance(row, dict):
+            raise InterleaveError(f"{where}: expected a JSON object, got {type(row).__name__}")
+        if row.get("task") not in TASKS:
+            raise InterleaveError(f"{where}: task {row.get('task')!r} is none of {', '.join(TASKS)}")
+        if not isinstance(row.get("condition"), str) or not row["condition"]:
+            raise InterleaveError(f"{where}: no condition")
+        answers = row.get("answers")
+        if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
+            raise InterleaveError(f"{where}: answers must be a list of strings")
+        if row["task"] in SHARD_RELATIONS and row.get("truth") not in ANSWERS:
+            raise InterleaveError(f"{where}: truth {row.get('truth')!r} is none of {', '.join(ANSWERS)}")
+        if row["task"] == "identity" and not isinstance(row.get("label"), str):
+            raise InterleaveError(f"{where}: an identity row needs its label")
+        out.append(row)
+    return out
+
+
+def rescore(metrics_file: str | Path, metrics: dict[str, Any], parser: str) -> dict[str, Any]:
+    """`metrics` with every SHARD and identity figure recomputed from the point's saved answers
+    (`epoch=NN.jsonl` beside `metrics_file`), the yes/no answers parsed with `parser`'s rules;
+    the metrics are the evaluation's own (`interleave.evaluation.condition_metrics`)."""
+    from interleave.evaluation import condition_metrics
+    from interleave.metrics import contains_label
+    from interleave.shard import parse_answer
+
+    metrics_file = Path(metrics_file)
+    answers_file = metrics_file.with_name(metrics_file.name.removesuffix(".metrics.json") + ".jsonl")
+    if not answers_file.is_file():
+        raise InterleaveError(f"{answers_file}: not found; --parser re-scores the saved answers, which it needs")
+    by_condition: dict[str, list[dict[str, Any]]] = {}
+    for row in read_predictions(answers_file):
+        if row["task"] == "identity":
+            parsed = [contains_label(a, row["label"]) for a in row["answers"]]
+        else:
+            parsed = [parse_answer(a, rules=parser) for a in row["answers"]]
+        by_condition.setdefault(row["condition"], []).append({**row, "parsed": parsed})
+    # The primary layout is logged under plain `val/`; files that do not name it list it first.
+    primary = metrics.get("layout") or next((c for c in by_condition if c != TEXT_LAYOUT), None)
+    out = {tag: value for tag, value in metrics.items() if not _EVALUATION_TAG.match(tag)}
+    for condition, found in by_condition.items():
+        out.update(condition_metrics(found, "val" if condition == primary else f"val/{condition}"))
+    if primary is not None:
+        out["layout"] = primary
+    out["parser"] = parser
+    return out
+
+
 def load_run(path: str | Path, epoch: int | None = None) -> dict[str, Any]:
     """The metrics of one epoch point of a run (the latest unless `epoch` is given)."""
     _, file = _select_point(Path(path), epoch)
@@ -161,7 +236,8 @@ def run_rows(run: str, epoch: int, metrics: dict[str, Any]) -> list[Row]:
     conditions += [(layout, f"val/{layout}/") for layout in extra_layouts(metrics)]
     out = []
     for condition, prefix in conditions:
-        row: Row = {"Run": run, "Condition": condition, "Epoch": epoch}
+        row: Row = {"Run": run, "Condition": condition, "Epoch": epoch,
+                    "Parser": str(metrics.get("parser") or UNKNOWN_PARSER)}
         row.update({column: _value(metrics, prefix + suffix) for column, suffix in _CONDITION_COLUMNS.items()})
         row.update(text)
         out.append(row)
@@ -180,8 +256,14 @@ def _run_label(run: Path, run_dir: Path) -> str:
         return run.as_posix()
 
 
-def rows(run_dirs: Sequence[str | Path], epoch: int | None = None) -> list[Row]:
-    """All report rows for the given RUN_DIRs, at the latest epoch point or at `epoch`."""
+def rows(run_dirs: Sequence[str | Path], epoch: int | None = None, parser: str | None = None) -> list[Row]:
+    """All report rows for the given RUN_DIRs, at the latest epoch point or at `epoch`; with
+    `parser` ("paper" or "extended"), re-scored from the saved answers with those rules."""
+    if parser is not None:
+        from interleave.shard import PARSERS
+
+        if parser not in PARSERS:
+            raise InterleaveError(f"unknown parser {parser!r}; expected one of {', '.join(PARSERS)}")
     out: list[Row] = []
     seen: set[Path] = set()
     for run_dir in map(Path, run_dirs):
@@ -190,7 +272,10 @@ def rows(run_dirs: Sequence[str | Path], epoch: int | None = None) -> list[Row]:
                 continue
             seen.add(run.resolve())
             point, file = _select_point(run, epoch)
-            out.extend(run_rows(_run_label(run, run_dir), point, read_metrics(file)))
+            metrics = read_metrics(file)
+            if parser is not None:
+                metrics = rescore(file, metrics, parser)
+            out.extend(run_rows(_run_label(run, run_dir), point, metrics))
     return out
 
 
@@ -202,15 +287,20 @@ def _cell(column: str, value: Any) -> str:
     return str(value).replace("|", "\\|")
 
 
-def to_markdown(table: Sequence[Row]) -> str:
-    """A GitHub Markdown table of the rows (percentages, 2 decimals) with a one-line legend."""
+def to_markdown(table: Sequence[Row], rescored: str | None = None) -> str:
+    """A GitHub Markdown table of the rows (percentages, 2 decimals) with a one-line legend, and
+    a line saying so when the figures were re-scored with the `rescored` parser."""
     lines = [
         "| " + " | ".join(COLUMNS) + " |",
-        "| " + " | ".join("---" if c in LABEL_COLUMNS[:2] else "---:" for c in COLUMNS) + " |",
+        "| " + " | ".join("---" if c in ("Run", "Condition", "Parser") else "---:" for c in COLUMNS) + " |",
     ]
     for row in table:
         lines.append("| " + " | ".join(_cell(c, row.get(c)) for c in COLUMNS) + " |")
-    return "\n".join(lines) + "\n\n" + LEGEND + "\n"
+    note = ""
+    if rescored is not None:
+        note = (f"Re-scored with the {rescored} parser (--parser {rescored}) from each point's saved answers "
+                f"(predictions/epoch=NN.jsonl), not the figures logged during training.\n")
+    return "\n".join(lines) + "\n\n" + LEGEND + "\n" + note
 
 
 def to_csv(table: Sequence[Row], path: str | Path) -> None:
@@ -232,10 +322,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR", help="run (version) folder or a folder of runs")
     parser.add_argument("--epoch", type=int, default=None, help="epoch point to report (default: the latest of each run)")
     parser.add_argument("--out", type=Path, default=Path("."), help="folder for report.md and report.csv (default: .)")
+    parser.add_argument("--parser", default=None, metavar="RULES",
+                        help="re-score the saved answers with these parse_answer rules (paper or extended) "
+                             "instead of reading the logged figures")
     args = parser.parse_args(argv)
     try:
-        table = rows(args.run_dirs, args.epoch)
-        markdown = to_markdown(table)
+        table = rows(args.run_dirs, args.epoch, args.parser)
+        markdown = to_markdown(table, rescored=args.parser)
         md_path, csv_path = args.out / "report.md", args.out / "report.csv"
         try:
             args.out.mkdir(parents=True, exist_ok=True)

@@ -59,11 +59,13 @@ def test_paper_row_renders_percentages(tmp_path: Path, capsys: pytest.CaptureFix
     (cells,) = table_lines(markdown)
     row = dict(zip(COLUMNS, cells))
     assert row["Run"] == "ltu/version_0" and row["Condition"] == "noninterleaved" and row["Epoch"] == "00"
+    assert row["Parser"] == "unknown"  # a metrics file that does not record its parser
     expected = ["48.45", "59.50", "76.40", "96.45", "98.90", "18.31", "52.76", "30.78", "68.81"]
-    assert cells[3:12] == expected  # Table 2 column order
-    assert cells[12:] == ["–"] * 6  # no unparsed, no text control
+    assert cells[4:13] == expected  # Table 2 column order
+    assert cells[13:] == ["–"] * 6  # no unparsed, no text control
     assert "unparsed = share of answers that were neither yes nor no" in markdown
-    assert markdown.splitlines()[1].startswith("| --- | --- | ---: |")
+    assert "Re-scored" not in markdown
+    assert markdown.splitlines()[1].startswith("| --- | --- | ---: | --- | ---: |")
 
 
 def test_latest_epoch_by_default_and_epoch_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -75,10 +77,10 @@ def test_latest_epoch_by_default_and_epoch_option(tmp_path: Path, capsys: pytest
 
     assert main([str(run), "--out", str(tmp_path)]) == 0
     (cells,) = table_lines(capsys.readouterr().out)
-    assert cells[2:4] == ["02", "30.00"]
+    assert cells[2:5] == ["02", "unknown", "30.00"]
     assert main([str(run), "--epoch", "0", "--out", str(tmp_path)]) == 0
     (cells,) = table_lines(capsys.readouterr().out)
-    assert cells[2:4] == ["00", "10.00"]
+    assert cells[2:5] == ["00", "unknown", "10.00"]
 
 
 def test_epoch_points_sort_numerically(tmp_path: Path) -> None:
@@ -125,7 +127,7 @@ def test_parent_folder_finds_runs_and_extra_layouts(tmp_path: Path) -> None:
     markdown = to_markdown(table)
     body = table_lines(markdown)
     assert len(body) == 3
-    assert body[2][3] == "–"  # missing identity
+    assert body[2][COLUMNS.index("Identity Acc")] == "–"  # missing identity
     assert body[1][COLUMNS.index("Text Syno F1")] == "93.00"
 
 
@@ -137,7 +139,7 @@ def test_missing_metrics_shown_as_dash(tmp_path: Path) -> None:
     row = dict(zip(COLUMNS, cells))
     assert row["Condition"] == "primary"  # no "layout" tag
     assert row["Syno F1"] == "50.00"
-    assert all(row[c] == "–" for c in COLUMNS[3:] if c != "Syno F1")
+    assert all(row[c] == "–" for c in COLUMNS[4:] if c != "Syno F1")
 
 
 def test_csv_has_raw_fractions(tmp_path: Path) -> None:
@@ -195,3 +197,117 @@ def test_error_missing_epoch(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert main([str(run), "--epoch", "5", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert str(run) in err and "05" in err and "available: 00, 02" in err
+
+
+# --- --parser: re-scoring the saved answers ---------------------------------------------------
+
+# Answers that the two parsers read differently ("paper" / "extended" in the comments).
+PREDICTIONS = [
+    # synonym, primary layout: paper yes None | None no | None None; extended yes yes | yes no | yes yes
+    {"task": "synonym", "condition": "interleaved", "truth": "yes",
+     "answers": ["Yes.", "The sound is similar to an alarm."]},
+    {"task": "synonym", "condition": "interleaved", "truth": "no",
+     "answers": ["The sound is similar to a dog barking.", "No."]},
+    {"task": "synonym", "condition": "interleaved", "truth": "no", "answers": ["Sure.", "It is a type of signal."]},
+    # hypernym: paper None yes | yes; extended yes yes | yes
+    {"task": "hypernym", "condition": "interleaved", "truth": "yes", "answers": ["It is a kind of signal.", "It does."]},
+    {"task": "hypernym", "condition": "interleaved", "truth": "no", "answers": ["Yes, it is."]},
+    # identity: the parser does not matter
+    {"task": "identity", "condition": "interleaved", "truth": None, "label": "Siren",
+     "answers": ["Siren, alarm", "Dog"]},
+    # an extra layout and the text control
+    {"task": "synonym", "condition": "noninterleaved", "truth": "no", "answers": ["It is not similar."]},
+    {"task": "synonym", "condition": "text", "truth": "yes", "answers": ["Indeed."]},
+]
+
+
+def write_predictions(run: Path, epoch: int, predictions: list[dict], metrics: dict) -> Path:
+    file = write_point(run, epoch, metrics)
+    base = {"id": "q", "label": "Siren", "candidate": "alarm", "prompt": "Is [AUDIO] similar to alarm?"}
+    lines = [json.dumps({**base, **row, "parsed": ["stale"] * len(row["answers"])}) for row in predictions]
+    (run / "predictions" / f"epoch={epoch:02d}.jsonl").write_text("\n".join(lines) + "\n")
+    return file
+
+
+LOGGED = {"layout": "interleaved", "parser": "extended", "val/loss": 0.4, "val/shard/synonym/f1": 0.99,
+          "val/noninterleaved/shard/hypernym/f1": 0.5}
+
+
+def test_parser_option_rescores_the_saved_answers(tmp_path: Path) -> None:
+    run = tmp_path / "ltu" / "version_0"
+    write_predictions(run, 1, PREDICTIONS, LOGGED)
+
+    logged, _ = rows([run])  # without --parser: the logged figures, and the parser they record
+    assert logged["Parser"] == "extended" and logged["Syno F1"] == 0.99
+
+    paper_primary, paper_extra = rows([run], parser="paper")
+    extended_primary, extended_extra = rows([run], parser="extended")
+    assert paper_primary["Parser"] == paper_extra["Parser"] == "paper"
+    assert extended_primary["Parser"] == "extended"
+    # synonym, paper: tp 1, fp 0, fn 1 (an unparsed answer to a yes query), tn 4; 4 of 6 unparsed
+    assert paper_primary["Syno F1"] == pytest.approx(2 / 3)
+    assert paper_primary["Syno P"] == pytest.approx(1.0) and paper_primary["Syno R"] == pytest.approx(0.5)
+    assert paper_primary["Syno Acc"] == pytest.approx(5 / 6)
+    assert paper_primary["Syno unparsed"] == pytest.approx(4 / 6)
+    # synonym, extended: tp 2, fp 3, fn 0, tn 1: "similar to" and "a type of" read as yes
+    assert extended_primary["Syno F1"] == pytest.approx(4 / 7)
+    assert extended_primary["Syno Acc"] == pytest.approx(3 / 6) and extended_primary["Syno unparsed"] == 0.0
+    # hypernym: paper tp 1, fn 1, fp 1; extended tp 2, fp 1
+    assert paper_primary["Hyper F1"] == pytest.approx(0.5) and extended_primary["Hyper F1"] == pytest.approx(0.8)
+    assert paper_primary["Hyper unparsed"] == pytest.approx(1 / 3)
+    # the text control: "Indeed." is unparsed under paper, yes under extended
+    assert paper_primary["Text Syno F1"] == 0.0 and extended_primary["Text Syno F1"] == 1.0
+    # identity and the plainly negative extra layout read the same either way
+    assert paper_primary["Identity Acc"] == extended_primary["Identity Acc"] == 0.5
+    assert paper_extra["Condition"] == "noninterleaved" and paper_extra["Syno Acc"] == extended_extra["Syno Acc"] == 1.0
+    # a figure logged for a condition without saved answers is not carried over
+    assert paper_extra["Hyper F1"] is None
+
+
+def test_parser_option_on_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "ltu" / "version_0"
+    write_predictions(run, 0, PREDICTIONS, LOGGED)
+    assert main([str(run), "--parser", "paper", "--out", str(tmp_path / "out")]) == 0
+    markdown = capsys.readouterr().out
+    assert "Re-scored with the paper parser (--parser paper)" in markdown
+    primary = dict(zip(COLUMNS, table_lines(markdown)[0]))
+    assert primary["Parser"] == "paper" and primary["Syno F1"] == "66.67"
+    with (tmp_path / "out" / "report.csv").open(newline="") as f:
+        first = next(csv.DictReader(f))
+    assert first["Parser"] == "paper" and float(first["Syno F1"]) == pytest.approx(2 / 3)
+
+    assert main([str(run), "--parser", "extended", "--out", str(tmp_path / "out")]) == 0
+    primary = dict(zip(COLUMNS, table_lines(capsys.readouterr().out)[0]))
+    assert primary["Parser"] == "extended" and primary["Syno F1"] == "57.14"
+
+
+def test_rescoring_with_the_recorded_parser_reproduces_the_logged_figures(tmp_path: Path) -> None:
+    from interleave.evaluation import condition_metrics
+    from interleave.shard import parse_answer
+
+    parsed = [{**row, "parsed": [parse_answer(a) for a in row["answers"]]} for row in PREDICTIONS
+              if row["condition"] == "interleaved" and row["task"] != "identity"]
+    metrics = {"layout": "interleaved", "parser": "paper", **condition_metrics(parsed, "val")}
+    run = tmp_path / "version_0"
+    file = write_predictions(run, 0, [r for r in PREDICTIONS if r["condition"] == "interleaved" and r["task"] != "identity"],
+                             metrics)
+    assert report.rescore(file, report.read_metrics(file), "paper") == json.loads(file.read_text())
+
+
+def test_parser_option_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "version_0"
+    write_predictions(run, 0, PREDICTIONS, LOGGED)
+    assert main([str(run), "--parser", "loose", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "loose" in err and "paper, extended" in err
+
+    answers = run / "predictions" / "epoch=00.jsonl"
+    answers.write_text(answers.read_text() + '{"task": "synonym", "condition": "interleaved", "answers": "Yes"}\n')
+    assert main([str(run), "--parser", "paper", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{answers}:{len(PREDICTIONS) + 1}" in err and "answers" in err and "Traceback" not in err
+
+    answers.unlink()
+    assert main([str(run), "--parser", "paper", "--out", str(tmp_path)]) == 2
+    assert str(answers) in capsys.readouterr().err
+    assert main([str(run), "--out", str(tmp_path)]) == 0  # without --parser the answers are not needed
