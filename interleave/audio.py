@@ -1,8 +1,10 @@
 """Turn audio files into LTU-exact log-mel filterbank (fbank) features.
 
-The pipeline matches LTU's data loader: mono 16 kHz waveform, mean removed, Kaldi fbank
+The pipeline matches LTU's data loader: one channel at 16 kHz, mean removed, Kaldi fbank
 (128 mel bins, 25 ms Hanning window, 10 ms shift, no dither), zero-padded or cut to 1024
 frames, then normalised as ``(fbank + 5.081) / 4.4849``.
+The channel of a multi-channel file is, by default, the first one, as in LTU (Kaldi's fbank reads
+channel 0 of the waveform LTU loads); ``channel="mean"`` averages the channels instead.
 Files are read with ``soundfile`` (libsndfile), so WAV, FLAC, OGG/Vorbis and MP3 work
 without torchcodec. Every unusable file raises :class:`~interleave.errors.AudioError`.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import soundfile
@@ -27,6 +30,9 @@ NORM_MEAN = -5.081
 NORM_STD = 4.4849
 FRAME_LENGTH_MS = 25.0
 FRAME_SHIFT_MS = 10.0
+
+Channel = Literal["first", "mean"]
+CHANNELS: tuple[str, ...] = ("first", "mean")
 
 
 def _check_path(path: Path) -> None:
@@ -60,13 +66,17 @@ def _check_samples(path: Path, data: np.ndarray) -> None:
         raise AudioError(path, "audio contains infinite samples")
 
 
-def load_waveform(path: str | os.PathLike[str]) -> torch.Tensor:
-    """Load ``path`` as a 1-D float32 mono waveform at 16 kHz (channels averaged)."""
+def load_waveform(path: str | os.PathLike[str], channel: Channel = "first") -> torch.Tensor:
+    """Load ``path`` as a 1-D float32 waveform at 16 kHz: of a multi-channel file, the first
+    channel (``channel="first"``, LTU's choice) or the average of all channels (``"mean"``)."""
+    if channel not in CHANNELS:
+        raise ValueError(f"unknown channel setting {channel!r}; choose one of {list(CHANNELS)}")
     path = Path(path)
     _check_path(path)
     data, sample_rate = _read_samples(path)
     _check_samples(path, data)
-    waveform = torch.from_numpy(data).mean(dim=1)
+    samples = torch.from_numpy(data)
+    waveform = (samples[:, 0] if channel == "first" else samples.mean(dim=1)).contiguous()
     if sample_rate != SAMPLE_RATE:
         waveform = torchaudio.functional.resample(waveform, sample_rate, SAMPLE_RATE)
     return waveform.to(torch.float32).contiguous()
@@ -110,13 +120,13 @@ def fbank_from_waveform(waveform: torch.Tensor, sample_rate: int = SAMPLE_RATE) 
     return ((fbank - NORM_MEAN) / NORM_STD).to(torch.float32)
 
 
-def load_fbank(path: str | os.PathLike[str]) -> torch.Tensor:
-    """Load ``path`` and return its LTU fbank, float32 ``[1024, 128]``.
+def load_fbank(path: str | os.PathLike[str], channel: Channel = "first") -> torch.Tensor:
+    """Load ``path`` and return its LTU fbank, float32 ``[1024, 128]`` (``channel``: see load_waveform).
 
     Finite samples can still overflow the power spectrum (float WAVs may hold values up to 3e38);
     such a clip is refused here rather than turning into a NaN loss many steps later.
     """
-    waveform = load_waveform(path)
+    waveform = load_waveform(path, channel)
     fbank = fbank_from_waveform(waveform, SAMPLE_RATE)
     if not torch.isfinite(fbank).all():
         raise AudioError(Path(path), f"its fbank is not finite (peak sample {waveform.abs().max().item():.3g}; "

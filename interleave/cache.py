@@ -1,11 +1,12 @@
 """Frozen-encoder features on disk: computed once per clip, memory-mapped when read.
 
-The encoder never trains, so a clip's pooled features [32, D] are a function of the audio file,
-the encoder's weights and the feature settings alone. The cache keys each clip by its resolved
-path, size and modification time, inside a folder named by a fingerprint of the weights and
-settings: another encoder or changed settings never read stale features. Each entry is a
-safetensors file (memory-mapped on read) carrying a CRC32 of its tensor; a damaged entry is
-detected, counted and rebuilt, never used.
+The encoder is frozen, so a clip's pooled features [32, D] are a function of the audio file,
+the encoder's weights and the feature settings (the audio channel included) alone; a trained
+encoder (`model.train_encoder: true`) changes them at every step, so the cache refuses one.
+The cache keys each clip by its resolved path, size and modification time, inside a folder
+named by a fingerprint of the weights and settings: another encoder or changed settings never
+read stale features. Each entry is a safetensors file (memory-mapped on read) carrying a CRC32
+of its tensor; a damaged entry is detected, counted and rebuilt, never used.
 
 `python -m interleave.cache --config CONFIG [overrides]` fills the cache for every clip of a
 run's training, validation, test and SHARD sets; `data.feature_cache: DIR` makes training and
@@ -28,16 +29,19 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from interleave import NUM_AUDIO_TOKENS, audio
+from interleave.audio import Channel
 from interleave.encoder import POOL_SCALE, AudioEncoder
+from interleave.errors import InterleaveError
 
 # Bump when audio.py's fbank or the encoder's pooling change in a way the constants below miss.
 FEATURE_VERSION = 1
 
 
-def feature_settings() -> dict[str, Any]:
-    """What besides the weights decides the features."""
+def feature_settings(channel: Channel = "first") -> dict[str, Any]:
+    """What besides the weights decides the features (`channel`: which audio channel, see audio.load_waveform)."""
     return {
         "version": FEATURE_VERSION,
+        "channel": channel,
         "sample_rate": audio.SAMPLE_RATE,
         "frames": audio.TARGET_FRAMES,
         "mel_bins": audio.NUM_MEL_BINS,
@@ -48,9 +52,18 @@ def feature_settings() -> dict[str, Any]:
     }
 
 
-def fingerprint(encoder: AudioEncoder) -> str:
-    """A short hash of the encoder's weights and the feature settings."""
-    digest = hashlib.sha256(json.dumps(feature_settings(), sort_keys=True).encode())
+def require_frozen(encoder: AudioEncoder) -> None:
+    """Refuse to cache the features of an encoder that trains: they would be stale after one step."""
+    if not getattr(encoder, "frozen", True):
+        raise InterleaveError(
+            "data.feature_cache cannot be used with model.train_encoder: true: the cache stores "
+            "frozen-encoder features, and a trained encoder's features change at every optimizer step, "
+            "so cached ones would be stale; unset data.feature_cache (or keep the encoder frozen)")
+
+
+def fingerprint(encoder: AudioEncoder, channel: Channel = "first") -> str:
+    """A short hash of the encoder's weights and the feature settings (the audio channel included)."""
+    digest = hashlib.sha256(json.dumps(feature_settings(channel), sort_keys=True).encode())
     for name, tensor in sorted(encoder.state_dict().items()):
         digest.update(name.encode())
         digest.update(str(tuple(tensor.shape)).encode())
@@ -74,21 +87,34 @@ class CacheStats:
 
 
 @torch.no_grad()
-def compute_features(encoder: AudioEncoder, paths: list[str], batch_size: int = 8) -> Iterator[tuple[str, torch.Tensor]]:
-    """(path, features [32, D] on the CPU) for each clip, through the frozen encoder in batches."""
+def compute_features(encoder: AudioEncoder, paths: list[str], batch_size: int = 8,
+                     channel: Channel = "first") -> Iterator[tuple[str, torch.Tensor]]:
+    """(path, features [32, D] on the CPU) for each clip, through the encoder in batches
+    (`channel`: which audio channel, see audio.load_waveform)."""
     device = next(encoder.parameters()).device
     for start in range(0, len(paths), batch_size):
         chunk = paths[start : start + batch_size]
-        fbanks = torch.stack([audio.load_fbank(p) for p in chunk]).to(device)
+        fbanks = torch.stack([audio.load_fbank(p, channel) for p in chunk]).to(device)
         yield from zip(chunk, encoder(fbanks).cpu())
 
 
 class FeatureCache:
-    """Features of one encoder (by fingerprint) under `root`."""
+    """Features of one encoder and feature settings (by fingerprint) under `root`.
 
-    def __init__(self, root: str | Path, encoder_fingerprint: str) -> None:
+    `channel` is the audio channel setting the fingerprint was made with (`fingerprint(encoder,
+    channel)`); `ensure` computes missing features with it. `FeatureCache.of` makes both agree.
+    """
+
+    def __init__(self, root: str | Path, encoder_fingerprint: str, channel: Channel = "first") -> None:
         self.folder = Path(root) / encoder_fingerprint
         self.fingerprint = encoder_fingerprint
+        self.channel = channel
+
+    @classmethod
+    def of(cls, root: str | Path, encoder: AudioEncoder, channel: Channel = "first") -> "FeatureCache":
+        """The cache of `encoder`'s features with this channel setting; refuses an encoder that trains."""
+        require_frozen(encoder)
+        return cls(root, fingerprint(encoder, channel), channel)
 
     def entry(self, audio_path: str | Path) -> Path:
         path = Path(audio_path).resolve()
@@ -131,6 +157,7 @@ class FeatureCache:
 
     def ensure(self, encoder: AudioEncoder, paths: Iterable[str | Path], batch_size: int = 8) -> CacheStats:
         """Compute and store the features of every clip not cached yet (or cached damaged)."""
+        require_frozen(encoder)
         stats = CacheStats()
         todo = []
         for path in dict.fromkeys(str(p) for p in paths):
@@ -140,7 +167,7 @@ class FeatureCache:
                 stats.hits += 1
         stats.rebuilt = len(stats.damaged)
         stats.built = len(todo) - stats.rebuilt
-        for path, features in compute_features(encoder, todo, batch_size):
+        for path, features in compute_features(encoder, todo, batch_size, self.channel):
             self.put(path, features)
         return stats
 
@@ -161,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         datamodule, model = run.datamodule, run.model
         if not datamodule.hparams.feature_cache:
             raise InterleaveError("set data.feature_cache (the cache folder) in the config or with --data.feature_cache DIR")
+        require_frozen(model.audio_encoder)  # model.train_encoder: true
         datamodule.tokenizer = model.tokenizer
         datamodule.prepare_data()
         datamodule.setup(None)  # every set the config names: training, validation, test, predict

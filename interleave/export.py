@@ -1,7 +1,9 @@
 """Export a training checkpoint for use outside Lightning:
 `python -m interleave.export CKPT OUT_DIR` writes the LoRA adapter in peft's own format
 (`OUT_DIR/lora`, loadable with `PeftModel.from_pretrained`), the projector as safetensors
-(`OUT_DIR/projector.safetensors`, LTU's key names) and the model's settings (`OUT_DIR/model.json`).
+(`OUT_DIR/projector.safetensors`, LTU's key names) and the model's settings (`OUT_DIR/model.json`);
+for a model trained with `model.train_encoder: true`, also the encoder (`OUT_DIR/encoder.safetensors`,
+CAV-MAE's key names).
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ def export(checkpoint: str | Path, out_dir: str | Path) -> Path:
     model.llm.save_pretrained(out_dir / "lora")
     projector = {f"audio_proj.{k}": v.contiguous() for k, v in model.audio_proj.state_dict().items()}
     save_file(projector, out_dir / "projector.safetensors")
+    if model.hparams.get("train_encoder"):
+        encoder = {k: v.contiguous() for k, v in model.audio_encoder.state_dict().items()}
+        save_file(encoder, out_dir / "encoder.safetensors")
     (out_dir / "model.json").write_text(json.dumps(dict(model.hparams), indent=2, default=str))
     return out_dir
 

@@ -6,7 +6,8 @@
 
 The input (a JSON array of several GB, or JSONL) is streamed twice, never loaded whole: the first
 pass counts the eligible records per source (`SOURCES`), the second keeps a seeded bottom-k sample
-per source (a reservoir: memory bounded by --size) with the input's task mix. Each instruction is
+per source (a reservoir: memory bounded by --size) with the input's task mix; a source with no
+eligible record is warned about on stderr and in the summary (its names may be wrong). Each instruction is
 rewritten by a backend (interleave.rewriters) and validated; every record ends in OUT or in
 OUT.rejects.jsonl with its reason. Lines are appended and flushed one by one, so a rerun after a
 crash skips what is done and a torn last line is cut off.
@@ -57,6 +58,11 @@ SOURCES: dict[str, Source] = {
     "label": Source(tasks=("cla_label",), datasets=("as_20k", "as_strong_train")),
     "acoustic": Source(tasks=("cla_label_des",), datasets=("as_20k", "as_strong_train")),
 }
+# The only OpenAQA names known to be right; the others above (`as_20k`, `cla_label`, `cla_label_des`)
+# are unverified. A requested source with no eligible record is warned about (build, summary).
+VERIFIED_TASKS = ("open-ended question",)
+VERIFIED_DATASETS = ("as_strong_train",)
+MAX_UNMATCHED_PAIRS = 10_000  # distinct (task, dataset) pairs counted for the warnings; memory stays bounded
 
 
 def load_sources(path: str | Path) -> dict[str, Source]:
@@ -234,9 +240,33 @@ def allocate(counts: dict[str, int], size: int) -> dict[str, int]:
     return alloc
 
 
-def select(path: str | Path, size: int, seed: int, sources: dict[str, Source]) -> tuple[list[Item], dict[str, int]]:
+def empty_source_warnings(counts: dict[str, int], sources: dict[str, Source], unmatched: Counter | None = None) -> list[str]:
+    """One warning per requested source kind with 0 eligible records: its task and dataset names may
+    be wrong. `unmatched` counts the (task, dataset) pairs of the records no source took."""
+    common = ""
+    if unmatched:
+        pairs = ", ".join(f"{task!r}/{dataset!r} ({n})" for (task, dataset), n in unmatched.most_common(5))
+        common = f"; the input's most frequent task/dataset pairs that no source takes: {pairs}"
+    warnings = []
+    for kind, source in sources.items():
+        if counts.get(kind, 0):
+            continue
+        unverified = [n for n in source.tasks if n not in VERIFIED_TASKS]
+        unverified += [n for n in source.datasets if n not in VERIFIED_DATASETS]
+        names = f"unverified here: {', '.join(map(repr, unverified))}" if unverified else "these ones are verified"
+        warnings.append(
+            f"source '{kind}' has 0 eligible records in the input (tasks {list(source.tasks)}, datasets "
+            f"{list(source.datasets)}): the task or dataset names may be wrong for this input (of OpenAQA's names "
+            f"only 'as_strong_train' and 'open-ended question' are verified; {names}); compare them with the "
+            f"input's 'task' and 'dataset' values and fix them with --sources{common}")
+    return warnings
+
+
+def select(path: str | Path, size: int, seed: int, sources: dict[str, Source],
+           unmatched: Counter | None = None) -> tuple[list[Item], dict[str, int]]:
     """A seeded sample of `size` eligible records with the input's mix of kinds, in input order,
     and the eligible counts per kind. Two streaming passes; memory holds at most `size` records.
+    `unmatched`, when given, counts the (task, dataset) pairs of the records no source takes.
 
     Each record's priority is a hash of (seed, position); each kind keeps its lowest priorities
     (bottom-k sampling, a uniform sample without replacement), so the same seed gives the same set.
@@ -245,13 +275,19 @@ def select(path: str | Path, size: int, seed: int, sources: dict[str, Source]) -
     for _, where, obj in iter_objects(path):
         if not isinstance(obj, dict):
             raise InterleaveError(f"{where}: expected a JSON object, got {type(obj).__name__}")
-        found[kind_of(obj, sources)] += 1
+        kind = kind_of(obj, sources)
+        found[kind] += 1
+        if kind is None and unmatched is not None:
+            pair = (str(obj.get("task")), str(obj.get("dataset")))
+            if pair in unmatched or len(unmatched) < MAX_UNMATCHED_PAIRS:
+                unmatched[pair] += 1
     counts = {k: found.get(k, 0) for k in sources}
     if not found:
         raise InterleaveError(f"{path}: no records (empty input)")
     if not any(counts.values()):
+        details = "\n".join(f"  {w}" for w in empty_source_warnings(counts, sources, unmatched))
         raise InterleaveError(f"{path}: none of its {sum(found.values())} records has a task and dataset "
-                              f"that --sources lists ({', '.join(sources)})")
+                              f"that --sources lists ({', '.join(sources)}):\n{details}")
     alloc = allocate(counts, size)
     heaps: dict[str, list] = {k: [] for k in sources}
     for position, where, obj, text in iter_raw(path):
@@ -456,9 +492,10 @@ def summarize(out: str | Path, top: int = 20) -> dict:
     # the last word on each id that never made it into OUT (--retry-rejects may reject it again)
     last = {r.get("id"): r for r in iter_done(rejects_path(out)) if r.get("id") not in done}
     rejects = list(last.values())
-    runs = []
+    runs, warnings = [], []
     if meta_path(out).exists():
-        runs = json.loads(meta_path(out).read_text(encoding="utf-8")).get("runs", [])
+        meta = json.loads(meta_path(out).read_text(encoding="utf-8"))
+        runs, warnings = meta.get("runs", []), meta.get("warnings", [])
     handled = sum(r.get("written", 0) + r.get("rejected", 0) for r in runs)
     seconds = sum(r.get("seconds", 0) for r in runs)
     return {
@@ -470,6 +507,7 @@ def summarize(out: str | Path, top: int = 20) -> dict:
         "distinct_ratio": round(len(prompts) / len(done), 4) if done else 0.0,
         "top_prompts": prompts.most_common(top),
         "records_per_second": round(handled / seconds, 2) if seconds else None,
+        "warnings": warnings,
     }
 
 
@@ -483,6 +521,7 @@ def format_summary(summary: dict) -> str:
         lines.append(f"throughput: {summary['records_per_second']} records/s")
     lines.append(f"most frequent prompts (top {len(summary['top_prompts'])}):")
     lines += [f"  {n:6d}  {prompt}" for prompt, n in summary["top_prompts"]]
+    lines += [f"warning: {w}" for w in summary.get("warnings", [])]
     return "\n".join(lines)
 
 
@@ -532,10 +571,11 @@ def _check_meta(out: Path, settings: dict) -> list[dict]:
     return meta.get("runs", [])
 
 
-def _write_meta(out: Path, selection: dict, backend: dict, runs: list[dict]) -> None:
+def _write_meta(out: Path, selection: dict, backend: dict, runs: list[dict], warnings: list[str] = ()) -> None:
     path = meta_path(out)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({"selection": selection, "backend": backend, "runs": runs}, indent=1), encoding="utf-8")
+    meta = {"selection": selection, "backend": backend, "runs": runs, "warnings": list(warnings)}
+    tmp.write_text(json.dumps(meta, indent=1), encoding="utf-8")
     os.replace(tmp, path)
 
 
@@ -567,8 +607,12 @@ def build(args: argparse.Namespace) -> dict:
     )
     backend_info = {"backend": args.backend, "model": args.model, "base_url": args.base_url if args.backend == "openai" else None,
                     "api_key_env": args.api_key_env if args.backend == "openai" else None}
-    items, counts = select(args.input, args.size, args.seed, sources)
-    _write_meta(out, selection, backend_info, runs)
+    unmatched: Counter = Counter()
+    items, counts = select(args.input, args.size, args.seed, sources, unmatched)
+    warnings = empty_source_warnings(counts, sources, unmatched)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    _write_meta(out, selection, backend_info, runs, warnings)
     log.info("eligible per kind: %s; selected %d", counts, len(items))
     if len(items) < args.size:
         log.warning("only %d eligible records for --size %d", len(items), args.size)
@@ -576,7 +620,7 @@ def build(args: argparse.Namespace) -> dict:
     try:
         stats = run(items, rewriter, out, settings, retry_rejects=args.retry_rejects)
     finally:
-        _write_meta(out, selection, backend_info, runs + ([stats] if stats else []))
+        _write_meta(out, selection, backend_info, runs + ([stats] if stats else []), warnings)
     return stats
 
 

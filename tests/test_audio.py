@@ -156,11 +156,31 @@ def test_fbank_from_empty_waveform_raises() -> None:
         fbank_from_waveform(torch.zeros(0))
 
 
-def test_stereo_is_averaged_to_mono(tmp_path: Path) -> None:
+def test_stereo_with_equal_channels_equals_mono(tmp_path: Path) -> None:
     mono = _signal(2.0)
     mono_path = _write(tmp_path / "mono.wav", mono, subtype="FLOAT")
     stereo_path = _write(tmp_path / "stereo.wav", np.concatenate([mono, mono], axis=1), subtype="FLOAT")
-    assert torch.allclose(load_fbank(stereo_path), load_fbank(mono_path))
+    for channel in ("first", "mean"):
+        assert torch.allclose(load_fbank(stereo_path, channel), load_fbank(mono_path))
+
+
+def test_channel_first_is_ltus_and_mean_averages(tmp_path: Path) -> None:
+    stereo = _signal(2.0, channels=2)  # the noise differs between the channels
+    stereo[:, 1] += 0.2 * np.sin(2 * np.pi * 3000.0 * np.arange(len(stereo)) / SAMPLE_RATE).astype(np.float32)
+    path = _write(tmp_path / "stereo.wav", stereo, subtype="FLOAT")
+    first = _write(tmp_path / "left.wav", stereo[:, :1], subtype="FLOAT")
+    mean = _write(tmp_path / "mean.wav", stereo.mean(axis=1, keepdims=True), subtype="FLOAT")
+    assert not torch.allclose(load_fbank(first), load_fbank(mean), atol=1e-3)  # the setting matters here
+    assert torch.allclose(load_fbank(path), load_fbank(first), atol=1e-5)  # the default is LTU's first channel
+    assert torch.allclose(load_fbank(path, channel="first"), load_fbank(first), atol=1e-5)
+    assert torch.allclose(load_fbank(path, channel="mean"), load_fbank(mean), atol=1e-5)
+    # LTU's own computation: torchaudio's [channels, samples], mean removed, kaldi.fbank reads channel 0
+    ltu = torch.from_numpy(stereo.T.copy())
+    reference = kaldi.fbank(ltu - ltu.mean(), htk_compat=True, sample_frequency=16000, use_energy=False,
+                            window_type="hanning", num_mel_bins=128, dither=0.0, frame_shift=10)
+    assert torch.allclose(load_fbank(path)[: reference.shape[0]], (reference + 5.081) / 4.4849, atol=1e-4)
+    with pytest.raises(ValueError, match="channel"):
+        load_waveform(path, channel="left")
 
 
 # --- bad files -------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 """The on-disk feature cache: hit, miss, stale, damaged; cached runs equal uncached ones."""
 
+import numpy as np
 import pytest
+import soundfile as sf
 import torch
 import yaml
 
@@ -8,6 +10,7 @@ import train
 from interleave.audio import load_fbank
 from interleave.cache import FeatureCache, fingerprint, main as cache_main
 from interleave.encoder import AudioEncoder
+from interleave.errors import InterleaveError
 from tests.conftest import TINY_ENCODER, write_clip
 from tests.test_shard_eval import write_shard
 from tests.test_train import write_config
@@ -51,6 +54,22 @@ def test_another_encoder_or_a_changed_file_never_reads_stale_features(tmp_path, 
     write_clip(clips[0], freq=1234.0, seed=9, seconds=1.5)  # the audio changes under the same path
     assert cache.get(clips[0]) is None
     assert cache.ensure(enc, clips).built == 1
+
+
+def test_the_audio_channel_setting_is_part_of_the_fingerprint(tmp_path):
+    enc = encoder()
+    assert fingerprint(enc) == fingerprint(enc, "first") != fingerprint(enc, "mean")
+    stereo = write_clip(tmp_path / "stereo.wav")
+    left, _ = sf.read(stereo, dtype="float32")
+    sf.write(stereo, np.stack([left, np.roll(left, 4000) * 0.5], axis=1), 16000)  # two different channels
+    first = FeatureCache.of(tmp_path / "cache", enc, "first")
+    mean = FeatureCache.of(tmp_path / "cache", enc, "mean")
+    assert first.folder != mean.folder
+    assert first.ensure(enc, [stereo]).built == 1 and mean.ensure(enc, [stereo]).built == 1  # nothing reused
+    with torch.no_grad():
+        for cache, channel in ((first, "first"), (mean, "mean")):
+            assert torch.allclose(cache.get(stereo), enc(load_fbank(stereo, channel)[None])[0], atol=1e-6)
+    assert not torch.allclose(first.get(stereo), mean.get(stereo), atol=1e-4)
 
 
 def test_a_damaged_entry_is_detected_and_rebuilt(tmp_path, clips):
@@ -109,3 +128,30 @@ def test_cache_command_fills_the_cache_for_a_run(tmp_path, small_dataset, tiny_m
     assert "6 cached, 0 computed" in capsys.readouterr().out
     assert cache_main(["--config", config, "--data.feature_cache=null"]) == 2
     assert "set data.feature_cache" in capsys.readouterr().err
+
+
+def test_switching_the_audio_channel_never_reads_stale_features(tmp_path, small_dataset, tiny_model_kwargs, capsys):
+    config = cache_config(tmp_path, small_dataset, tiny_model_kwargs, feature_cache=str(tmp_path / "cache"))
+    assert cache_main(["--config", config]) == 0
+    assert "0 cached, 6 computed" in capsys.readouterr().out  # 6 clips: train and val
+    assert cache_main(["--config", config, "--data.audio_channel=mean"]) == 0
+    assert "0 cached, 6 computed" in capsys.readouterr().out  # another fingerprint: computed again
+    assert cache_main(["--config", config, "--data.audio_channel=first"]) == 0
+    assert "6 cached, 0 computed" in capsys.readouterr().out
+
+
+def test_a_trained_encoder_refuses_the_feature_cache(tmp_path, small_dataset, tiny_model_kwargs, capsys):
+    trained = AudioEncoder(**TINY_ENCODER, frozen=False)
+    with pytest.raises(InterleaveError, match="model.train_encoder: true.*change at every optimizer step"):
+        FeatureCache.of(tmp_path / "cache", trained)
+    with pytest.raises(InterleaveError, match="model.train_encoder"):
+        FeatureCache(tmp_path / "cache", fingerprint(trained)).ensure(trained, [])
+    kwargs = {**tiny_model_kwargs, "train_encoder": True}
+    config = cache_config(tmp_path, small_dataset, kwargs, feature_cache=str(tmp_path / "cache"))
+    run = train.cli(["--config", config], run=False)
+    with pytest.raises(InterleaveError, match="data.feature_cache cannot be used with model.train_encoder: true"):
+        run.trainer.fit(run.model, datamodule=run.datamodule)  # at set-up, before any step
+    assert run.trainer.global_step == 0
+    assert cache_main(["--config", config]) == 2
+    assert "data.feature_cache cannot be used with model.train_encoder: true" in capsys.readouterr().err
+    assert not (tmp_path / "cache").exists()

@@ -206,7 +206,9 @@ def test_refused_key_stops_the_run_and_is_redacted(tmp_path, monkeypatch, capsys
         code = main(openai_args(tmp_path, server, inp, tmp_path / "out.jsonl", 1))
     captured = capsys.readouterr()
     assert code == 2
-    assert captured.err.startswith("error: ") and "HTTP 401" in captured.err and "***" in captured.err
+    # (the input has no label or acoustic records: their warnings come first)
+    assert [line for line in captured.err.splitlines() if not line.startswith("warning: ")][0].startswith("error: ")
+    assert "HTTP 401" in captured.err and "***" in captured.err
     assert "Traceback" not in captured.err
     assert_no_secret(tmp_path, captured.out, captured.err, caplog.text)
 
@@ -582,3 +584,46 @@ def test_ctrl_c_exits_130_and_the_rerun_completes(tmp_path, monkeypatch):
     ids = [r["id"] for r in read_done(out)]
     assert len(ids) == len(set(ids)) == 36
     assert_no_secret(tmp_path, err)
+
+
+def test_a_source_with_no_eligible_record_is_warned_about(tmp_path, capsys):
+    # No cla_label_des at all, and labels only under a dataset name the defaults do not list.
+    objs = [openaqa(f"What is the sound in the audio clip? #{i}", i) for i in range(6)]
+    objs += [openaqa(f"Closed-ended question: list the labels. #{i}", i, "cla_label", "audioset_balanced") for i in range(6, 9)]
+    inp = write_json(tmp_path / "in.json", objs)
+    out = tmp_path / "out.jsonl"
+    assert main(["--input", str(inp), "--out", str(out), "--size", "4", "--backend", "template"]) == 0
+    captured = capsys.readouterr()
+    warnings = [line for line in captured.err.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 2  # 'label' and 'acoustic'; 'open-ended' has 6 eligible records
+    label = next(w for w in warnings if "source 'label'" in w)
+    acoustic = next(w for w in warnings if "source 'acoustic'" in w)
+    for warning, task in ((label, "cla_label"), (acoustic, "cla_label_des")):
+        assert "0 eligible records" in warning and f"tasks ['{task}']" in warning
+        assert "datasets ['as_20k', 'as_strong_train']" in warning and "may be wrong" in warning
+        assert "only 'as_strong_train' and 'open-ended question' are verified" in warning
+        assert f"unverified here: '{task}', 'as_20k'" in warning and "--sources" in warning
+        assert "'cla_label'/'audioset_balanced' (3)" in warning  # what the input has instead
+    assert "source 'open-ended'" not in captured.err
+    assert label in captured.out and acoustic in captured.out  # in the summary printed at the end
+    summary = summarize(out)
+    assert [f"warning: {w}" for w in summary["warnings"]] == warnings
+    assert main(["summary", str(out)]) == 0
+    assert label in capsys.readouterr().out
+
+    table = tmp_path / "sources.json"  # a --sources table is checked the same way; every name unverified
+    table.write_text(json.dumps({"label": {"tasks": ["label"], "datasets": ["as_balanced"]}}))
+    with pytest.raises(InterleaveError, match=r"source 'label' has 0 eligible records .*unverified here: 'label', 'as_balanced'"):
+        select(inp, 4, 0, load_sources(table))
+    table.write_text(json.dumps({"open-ended": {"tasks": ["open-ended question"], "datasets": ["as_strong_train"]},
+                                 "label": {"tasks": ["label"], "datasets": ["as_balanced"]}}))
+    out2 = tmp_path / "out2.jsonl"
+    assert main(["--input", str(inp), "--out", str(out2), "--size", "4", "--sources", str(table)]) == 0
+    err = capsys.readouterr().err
+    assert err.count("warning: ") == 1 and "source 'label'" in err and "datasets ['as_balanced']" in err
+    # a run whose every source has records says nothing
+    assert main(["--input", str(inp), "--out", str(tmp_path / "out3.jsonl"), "--size", "4", "--sources",
+                 str(write_json(tmp_path / "s3.json", {"open-ended": {"tasks": ["open-ended question"],
+                                                                      "datasets": ["as_strong_train"]}}))]) == 0
+    assert "warning: " not in capsys.readouterr().err
+    assert summarize(tmp_path / "out3.jsonl")["warnings"] == []
