@@ -26,7 +26,7 @@ from interleave.evaluation import (
     prompt_table,
 )
 from interleave.prompts import PromptTemplate
-from interleave.shard import Query, read_shard
+from interleave.shard import PARSERS, Query, read_shard
 
 Layout = Literal["interleaved", "noninterleaved"]
 
@@ -40,8 +40,11 @@ class ShardEvaluation(L.Callback):
     text-only control (the word replaces the audio) under `val/text/shard/...`. With `scoring`,
     each yes/no query is also scored deterministically (P(yes) vs P(no) of the first answer token,
     one forward pass) and logged beside the sampled metrics as `.../scored_{accuracy,f1}`.
-    Files, in the run folder: `predictions/epoch=NN.jsonl` (every answer) and
-    `predictions/epoch=NN.metrics.json` (every logged metric, flat). TensorBoard also gets a
+    `parser` picks `interleave.shard.parse_answer`'s rules for the yes/no answers: "paper" (the
+    paper's phrases, the default) or "extended" (wider).
+    Files, in the run folder: `predictions/epoch=NN.jsonl` (every answer, raw and parsed, so that
+    `python -m interleave.report --parser` can re-score them) and `predictions/epoch=NN.metrics.json`
+    (every logged metric, flat, with the `layout` and the `parser` used). TensorBoard also gets a
     figure of the curves and a few answers as text. `NN` counts the training epochs done
     (under `validate`, the trainer's current epoch: 0 for a model as loaded).
     """
@@ -68,9 +71,12 @@ class ShardEvaluation(L.Callback):
         seed: int = 0,
         text_samples: int = 6,
         scoring: bool = False,
+        parser: Literal["paper", "extended"] = "paper",
     ) -> None:
         if repeats < 1 or every_n_epochs < 1 or batch_size < 1:
             raise InterleaveError("ShardEvaluation: repeats, every_n_epochs and batch_size must be at least 1")
+        if parser not in PARSERS:
+            raise InterleaveError(f"ShardEvaluation: parser must be one of {', '.join(PARSERS)}, got {parser!r}")
         self.shard_file = shard_file
         self.conditions: dict[str, str] = {layout: "val"}
         for extra in extra_layouts or []:
@@ -87,8 +93,9 @@ class ShardEvaluation(L.Callback):
         self.layout = layout
         self.text_samples = text_samples
         self.scoring = scoring
+        self.parser = parser
         self.queries: list[Query] = []
-        self.features: dict[str, torch.Tensor] = {}  # frozen-encoder features per clip, computed once
+        self.features: dict[str, torch.Tensor] = {}  # encoder features per clip (see point_features)
         self.history: list[dict[str, Any]] = []  # one entry per evaluated point, for the curves
         self._pending: dict[str, Any] | None = None
 
@@ -162,7 +169,10 @@ class ShardEvaluation(L.Callback):
         template = getattr(trainer.datamodule, "template", None) or PromptTemplate()
         collator = Collator(pl_module.tokenizer, template, max_length=self.max_length, padding_side="left", with_answer=False)
         settings = EvalSettings(collator, self.table, self.sampling, self.repeats, self.batch_size, self.seed,
-                                store=getattr(trainer.datamodule, "feature_store", None), score=self.scoring)
+                                store=getattr(trainer.datamodule, "feature_store", None), score=self.scoring,
+                                parser=self.parser)
+        settings.channel = getattr(trainer.datamodule, "audio_channel", "first")
+        features = self.point_features(pl_module)
         modes = {module: module.training for module in pl_module.modules()}
         pl_module.eval()
         rows, metrics = [], {}
@@ -170,7 +180,7 @@ class ShardEvaluation(L.Callback):
             with torch.no_grad(), trainer.precision_plugin.val_step_context():
                 for condition, prefix in self.conditions.items():
                     queries = condition_queries(self.queries, condition)
-                    mine = answer_queries(pl_module, queries, condition, settings, self.features, epoch,
+                    mine = answer_queries(pl_module, queries, condition, settings, features, epoch,
                                           trainer.global_rank, trainer.world_size, stop=lambda: self._stop(trainer))
                     done = gather_rows(mine)
                     metrics.update(condition_metrics(done, prefix))
@@ -182,6 +192,16 @@ class ShardEvaluation(L.Callback):
             for module, training in modes.items():
                 module.train(training)
         return {"epoch": epoch, "global_step": trainer.global_step, "metrics": metrics, "rows": rows}
+
+    def point_features(self, pl_module: L.LightningModule) -> dict[str, torch.Tensor]:
+        """The per-clip features dict for one evaluation point. A frozen encoder's features never
+        change, so they are computed once and kept across points; a trained encoder's
+        (`model.train_encoder`) change at every step, so the dict is emptied at each point (its
+        conditions still share it: the encoder does not change within a point)."""
+        encoder = getattr(pl_module, "audio_encoder", None)
+        if encoder is not None and not getattr(encoder, "frozen", True):
+            self.features.clear()
+        return self.features
 
     @staticmethod
     def _stop(trainer: L.Trainer) -> bool:
@@ -206,7 +226,7 @@ class ShardEvaluation(L.Callback):
             for row in result["rows"]:
                 handle.write(json.dumps({k: v for k, v in row.items() if k != "index"}, ensure_ascii=False) + "\n")
         flat = {"epoch": result["epoch"], "global_step": result["global_step"], "layout": self.layout,
-                **others, **result["metrics"]}
+                "parser": self.parser, **others, **result["metrics"]}
         Path(f"{stem}.metrics.json").write_text(json.dumps(flat, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         summary = ", ".join(f"{tag.removeprefix('val/')}={value:.3f}" for tag, value in result["metrics"].items()
                             if tag.endswith(("/f1", "identity/accuracy")))

@@ -25,8 +25,8 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from lightning.pytorch.utilities.warnings import PossibleUserWarning
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from interleave.audio import load_fbank
-from interleave.cache import CacheStats, FeatureCache, fingerprint
+from interleave.audio import CHANNELS, Channel, load_fbank
+from interleave.cache import CacheStats, FeatureCache, require_frozen
 from interleave.collate import Collator
 from interleave.errors import AudioError, InterleaveError, RecordError
 from interleave.prompts import ALPACA_SHORT, ALPACA_SHORT_INPUT, PromptTemplate, count_placeholders
@@ -50,18 +50,22 @@ def check_records(
     audio_root: str | Path | None,
     collator: Collator | None = None,
     decode: bool = False,
+    split: list[str] | None = None,
 ) -> list[Problem]:
     """Problems of parsed records: placeholder count, missing or (with `decode`) unreadable
-    audio, and (with a collator) a prompt that cannot fit `max_length`."""
+    audio, and (with a collator) a prompt that cannot fit `max_length`. With a collator, records
+    where a text token had to be split at the audio offset are listed in `split` (not a problem)."""
     problems = []
     for record in records:
         where = record.describe()
         if collator is not None:
             try:
-                collator.encode(record)
+                encoded = collator.encode(record)
             except RecordError as err:
                 problems.append(Problem(where, err.reason))
                 continue
+            if encoded.splits and split is not None:
+                split.append(where)
         elif (n := count_placeholders(record.instruction + record.input)) > 1:
             problems.append(Problem(where, f"prompt has {n} [AUDIO] placeholders; at most 1 is allowed"))
             continue
@@ -77,24 +81,28 @@ def check_records(
 
 
 def load_checked(
-    path: str | Path, audio_root: str | Path | None, collator: Collator | None, decode: bool = False
+    path: str | Path, audio_root: str | Path | None, collator: Collator | None, decode: bool = False,
+    split: list[str] | None = None,
 ) -> tuple[list[Record], list[Problem]]:
     """Read a record file and check it: (good records, problems). `audio_root` defaults to the file's folder."""
     root = Path(audio_root) if audio_root is not None else Path(path).parent
     records, problems = read_records(path)
-    record_problems = check_records(records, root, collator, decode)
+    record_problems = check_records(records, root, collator, decode, split)
     bad = {p.where for p in record_problems}
     return [r for r in records if r.describe() not in bad], problems + record_problems
 
 
 class AudioRecords(Dataset):
     """Records with their audio: each item is {"record": Record, "audio": fbank [1024, 128]}, or
-    the cached encoder features [32, D] when a feature cache is given (filled beforehand)."""
+    the cached encoder features [32, D] when a feature cache is given (filled beforehand).
+    `channel` picks the audio channel of multi-channel files (see `interleave.audio.load_waveform`)."""
 
-    def __init__(self, records: list[Record], audio_root: str | Path, cache: FeatureCache | None = None) -> None:
+    def __init__(self, records: list[Record], audio_root: str | Path, cache: FeatureCache | None = None,
+                 channel: Channel = "first") -> None:
         self.records = records
         self.audio_root = Path(audio_root)
         self.cache = cache
+        self.channel = channel
 
     def __len__(self) -> int:
         return len(self.records)
@@ -106,7 +114,7 @@ class AudioRecords(Dataset):
         record = self.records[index]
         path = resolve_audio(record, self.audio_root)
         if self.cache is None:
-            return {"record": record, "audio": load_fbank(path)}
+            return {"record": record, "audio": load_fbank(path, self.channel)}
         features = self.cache.lookup(path)
         if features is None:
             raise InterleaveError(f"{record.describe()}: no usable cached features for {path} in {self.cache.folder} "
@@ -124,6 +132,8 @@ class InterleavedDataModule(L.LightningDataModule):
     set-up (`interleave.cache`) and batches carry them instead of fbanks. The training order comes
     from `interleave.sampler.TrainingSampler` (seeded per epoch, split by rank, resumable mid-epoch:
     checkpoints hold the position); `group_by_length` batches records of similar token length.
+    `audio_channel` picks the channel of multi-channel audio: `first` (LTU's, the default) or
+    `mean` (the channels averaged); the datasets, the feature cache and the SHARD evaluation use it.
     """
 
     def __init__(
@@ -147,8 +157,11 @@ class InterleavedDataModule(L.LightningDataModule):
         feature_cache: str | None = None,
         group_by_length: bool = False,
         seed: int = 0,
+        audio_channel: Channel = "first",
     ) -> None:
         super().__init__()
+        if audio_channel not in CHANNELS:
+            raise InterleaveError(f"data.audio_channel must be one of {list(CHANNELS)}, not {audio_channel!r}")
         self.save_hyperparameters()
         self.tokenizer: Any = None
         self.template = PromptTemplate(prompt_template, prompt_template_input)
@@ -180,7 +193,11 @@ class InterleavedDataModule(L.LightningDataModule):
         return Path(self.hparams.audio_root) if self.hparams.audio_root else Path(path).parent
 
     def _load(self, path: str) -> list[Record]:
-        records, problems = load_checked(path, self._root(path), self.collator(), self.hparams.check_audio_decode)
+        split: list[str] = []
+        records, problems = load_checked(path, self._root(path), self.collator(), self.hparams.check_audio_decode, split)
+        if split:
+            rank_zero_info(f"[interleave] {path}: {len(split)} record(s) have a text token split where [AUDIO] "
+                           f"stands (the placeholder sits inside a word), e.g. {split[0]}")
         if problems:
             if self.hparams.on_bad_record == "error":
                 raise DataError(problems)
@@ -201,17 +218,22 @@ class InterleavedDataModule(L.LightningDataModule):
                 n_val = max(1, round(len(train) * hp.val_fraction))
                 val, train = train[:n_val], train[n_val:]
             if train:
-                self.train_set = AudioRecords(train, self._root(hp.train_file))
+                self.train_set = AudioRecords(train, self._root(hp.train_file), channel=self.audio_channel)
             if val:
-                self.val_set = AudioRecords(val, self._root(hp.val_file or hp.train_file))
+                self.val_set = AudioRecords(val, self._root(hp.val_file or hp.train_file), channel=self.audio_channel)
         if stage in (None, "test") and (path := hp.test_file or hp.val_file):
-            self.test_set = AudioRecords(self._load(path), self._root(path))
+            self.test_set = AudioRecords(self._load(path), self._root(path), channel=self.audio_channel)
         if stage in (None, "predict") and (path := hp.predict_file or hp.val_file):
-            self.predict_set = AudioRecords(self._load(path), self._root(path))
+            self.predict_set = AudioRecords(self._load(path), self._root(path), channel=self.audio_channel)
         if self.rejected:
             self._write_rejects()
         if hp.feature_cache and self.trainer is not None:
             self._use_feature_cache(self.trainer)
+
+    @property
+    def audio_channel(self) -> Channel:
+        """Which channel of multi-channel audio this run reads (`first` or `mean`)."""
+        return self.hparams.get("audio_channel", "first")
 
     def _sets(self) -> list[AudioRecords]:
         return [d for d in (self.train_set, self.val_set, self.test_set, self.predict_set) if d is not None]
@@ -220,7 +242,7 @@ class InterleavedDataModule(L.LightningDataModule):
         """Compute the features of every clip of the loaded sets (and SHARD files) not cached yet."""
         from interleave.shard import read_shard
 
-        self.feature_store = FeatureCache(self.hparams.feature_cache, fingerprint(encoder))
+        self.feature_store = FeatureCache.of(self.hparams.feature_cache, encoder, self.audio_channel)
         paths = [p for d in self._sets() for p in d.paths()]
         paths += [q.audio for f in shard_files for q in read_shard(f)]
         return self.feature_store.ensure(encoder, paths)
@@ -228,6 +250,7 @@ class InterleavedDataModule(L.LightningDataModule):
     def _use_feature_cache(self, trainer: L.Trainer) -> None:
         """Rank 0 fills the cache while the others wait; then every set reads from it."""
         encoder = trainer.lightning_module.audio_encoder
+        require_frozen(encoder)  # on every rank, so none waits at the barrier for a rank that stopped
         if trainer.is_global_zero:
             stats = self.fill_feature_cache(encoder)
             rank_zero_info(f"[interleave] feature cache {self.feature_store.folder}: {stats}")
@@ -235,7 +258,7 @@ class InterleavedDataModule(L.LightningDataModule):
                 rank_zero_warn(f"damaged feature cache entry rebuilt: {entry}")
         trainer.strategy.barrier("feature_cache")
         if self.feature_store is None:  # the other ranks
-            self.feature_store = FeatureCache(self.hparams.feature_cache, fingerprint(encoder))
+            self.feature_store = FeatureCache.of(self.hparams.feature_cache, encoder, self.audio_channel)
         for dataset in self._sets():
             dataset.cache = self.feature_store
 
@@ -336,7 +359,8 @@ def main(argv: list[str] | None = None) -> int:
             from interleave.llm import load_tokenizer
 
             collator = Collator(load_tokenizer(args.tokenizer), max_length=args.max_length)
-        records, problems = load_checked(args.file, args.audio_root, collator, args.decode)
+        split: list[str] = []
+        records, problems = load_checked(args.file, args.audio_root, collator, args.decode, split)
     except InterleaveError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -347,6 +371,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.file}: {total} record(s), {len(records)} good, {len(problems)} bad")
     for reason, count in reasons.most_common():
         print(f"  {count:6d}  {reason}")
+    if split:
+        print(f"  note: {len(split)} good record(s) have a text token split where [AUDIO] stands "
+              f"(the placeholder sits inside a word), e.g. {split[0]}")
     if collator is None:
         print("  (lengths not checked: --tokenizer none)")
     return 1 if problems else 0

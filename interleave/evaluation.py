@@ -28,7 +28,7 @@ from transformers import RepetitionPenaltyLogitsProcessor, TemperatureLogitsWarp
 
 from interleave import AUDIO_PLACEHOLDER
 from interleave.cache import compute_features
-from interleave.collate import Collator
+from interleave.collate import Collator, tokens_with_audio
 from interleave.metrics import contains_label
 from interleave.records import Record
 from interleave.shard import Query, parse_answer
@@ -197,37 +197,47 @@ def prefill(
     return out, positions
 
 
-def answer_token_ids(tokenizer: Any, words: tuple[str, ...]) -> list[int]:
-    """First token of each spelling of an answer word (e.g. "Yes", "yes"), as the answer starts."""
-    return sorted({tokenizer(w, add_special_tokens=False)["input_ids"][0] for w in words})
+def answer_token_ids(tokenizer: Any, words: tuple[str, ...], context: str = "") -> list[int]:
+    """First token of each spelling of an answer word (e.g. "Yes", "yes") as it starts right after
+    `context` (the prompt's end) in the whole string: SentencePiece reads "Yes" alone as "▁Yes" but
+    "Response:\nYes" ends in "Yes", the token the model actually writes first."""
+    ids = set()
+    for word in words:
+        tokens, (cut,), _ = tokens_with_audio(tokenizer, context + word, [len(context)])
+        ids.add(tokens[cut])
+    return sorted(ids)
 
 
 @torch.no_grad()
 def yes_probability(
-    model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, audio_mask: torch.Tensor, audio: torch.Tensor | None
+    model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, audio_mask: torch.Tensor,
+    audio: torch.Tensor | None, context: str = "",
 ) -> list[float]:
     """P(yes) / (P(yes) + P(no)) for the first answer token, from one forward pass of each prompt:
-    the deterministic scoring mode, reported beside the sampled answers, never instead of them."""
+    the deterministic scoring mode, reported beside the sampled answers, never instead of them.
+    `context` is the text the prompts end with, so the answer's first tokens are found as they follow it."""
     out, _ = prefill(model, input_ids, attention_mask, audio_mask, audio, use_cache=False)
     probs = torch.softmax(out.logits[:, -1].float(), dim=-1)
-    yes = probs[:, answer_token_ids(model.tokenizer, ("Yes", "yes", "YES"))].sum(-1)
-    no = probs[:, answer_token_ids(model.tokenizer, ("No", "no", "NO"))].sum(-1)
+    yes = probs[:, answer_token_ids(model.tokenizer, ("Yes", "yes", "YES"), context)].sum(-1)
+    no = probs[:, answer_token_ids(model.tokenizer, ("No", "no", "NO"), context)].sum(-1)
     return (yes / (yes + no).clamp(min=1e-12)).tolist()
 
 
 @torch.no_grad()
 def audio_features(
-    model: Any, paths: list[str], cache: dict[str, torch.Tensor], store: Any = None, batch_size: int = 8
+    model: Any, paths: list[str], cache: dict[str, torch.Tensor], store: Any = None, batch_size: int = 8,
+    channel: str = "first",
 ) -> torch.Tensor:
-    """Frozen-encoder features [N, 32, D] of the clips, computed once per clip and kept in `cache`
-    (and read from / written to `store`, an `interleave.cache.FeatureCache`, when given)."""
+    """Encoder features [N, 32, D] of the clips, computed once per clip and kept in `cache`
+    (and read from / written to `store`, an `interleave.cache.FeatureCache`, when given).
+    `channel` picks the audio channel of multi-channel files (`interleave.audio.load_waveform`)."""
     missing = [p for p in dict.fromkeys(paths) if p not in cache]
     if store is not None:
         for path in missing:
             if (features := store.lookup(path)) is not None:
                 cache[path] = features
         missing = [p for p in missing if p not in cache]
-    for path, features in compute_features(model.audio_encoder, missing, batch_size):
+    for path, features in compute_features(model.audio_encoder, missing, batch_size, channel):
         cache[path] = features
         if store is not None:
             store.put(path, features)
@@ -250,6 +260,8 @@ class EvalSettings:
     seed: int = 0
     store: Any = None  # an interleave.cache.FeatureCache to read features from, if the run has one
     score: bool = False  # also the deterministic yes/no scoring mode (`p_yes` per row)
+    channel: str = "first"  # which channel of multi-channel audio (interleave.audio.load_waveform)
+    parser: str = "paper"  # `parse_answer`'s rules for the yes/no answers (interleave.shard.PARSERS)
 
 
 def answer_queries(
@@ -287,7 +299,8 @@ def answer_queries(
         records = [Record(id=q.id, audio=q.audio, instruction=p, where=q.where) for q, p in zip(batch, prompts)]
         encoded = [settings.collator.encode(r, with_answer=False, with_audio=condition != "text") for r in records]
         tensors = {k: v.to(device) for k, v in settings.collator.pad(encoded, "left").items()}
-        audio = None if condition == "text" else audio_features(model, [q.audio for q in batch], features, settings.store).to(device)
+        audio = None if condition == "text" else audio_features(model, [q.audio for q in batch], features, settings.store,
+                                                                  channel=settings.channel).to(device)
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(chunk_seed(settings.seed, epoch, condition, chunk))
             answers = sample_answers(
@@ -296,12 +309,13 @@ def answer_queries(
             )
         p_yes = [None] * len(batch)
         if settings.score:
-            p_yes = yes_probability(model, tensors["input_ids"], tensors["attention_mask"], tensors["audio_mask"], audio)
+            p_yes = yes_probability(model, tensors["input_ids"], tensors["attention_mask"], tensors["audio_mask"], audio,
+                                    context=settings.collator.template.render("?"))
         for offset, (query, prompt, texts) in enumerate(zip(batch, prompts, answers)):
             if query.task == "identity":
                 parsed: list[Any] = [contains_label(t, query.label) for t in texts]
             else:
-                parsed = [parse_answer(t) for t in texts]
+                parsed = [parse_answer(t, rules=settings.parser) for t in texts]
             rows.append({
                 "index": start + offset, "id": query.id, "task": query.task, "condition": condition,
                 "label": query.label, "candidate": query.candidate or None, "truth": query.truth or None,
@@ -324,7 +338,8 @@ def relation_metrics(rows: list[dict[str, Any]]) -> dict[str, float]:
     """Accuracy, precision, recall and F1 with Yes as the positive class, and the unparsed rate.
 
     Every answer counts (a query repeated 4 times is 4 samples); an unparsed answer counts as
-    not-Yes, as in the paper, and is reported as a rate of its own.
+    not-Yes (this project's reading: the paper does not say, and Table 2 is consistent with it)
+    and is reported as a rate of its own.
     """
     parsed = [p for row in rows for p in row["parsed"]]
     if not parsed:

@@ -52,15 +52,53 @@ def _quiet_transformers() -> None:
 
 
 def load_tokenizer(spec: str) -> Any:
-    """The tokenizer of an LLM spec, with a pad token (LLaMA has none: EOS stands in)."""
-    from transformers import AutoTokenizer
+    """The tokenizer of an LLM spec, its BOS/EOS/pad agreeing with the model's config where the
+    spec has one (`align_special_tokens`), with a pad token (LLaMA has none: EOS stands in)."""
+    from transformers import AutoConfig, AutoTokenizer
 
     _quiet_transformers()
     folder, gguf = resolve(spec)
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf) if gguf else AutoTokenizer.from_pretrained(folder)
+    if gguf or (folder / "config.json").is_file():  # a tokenizer-only folder has no model to agree with
+        align_special_tokens(tokenizer, AutoConfig.from_pretrained(folder, gguf_file=gguf), spec)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
+
+
+def align_special_tokens(tokenizer: Any, config: Any, source: str) -> list[str]:
+    """Make the tokenizer's BOS, EOS and pad ids the model's (`config`, e.g. read from a GGUF's metadata).
+
+    The collator appends the tokenizer's EOS to every answer, so a tokenizer that disagrees with
+    its model would teach the model to end answers with another token. transformers' GGUF
+    tokenizer for SmolLM2 says EOS = pad = 1 (`<|im_start|>`) where the GGUF and the model say
+    EOS 2 (`<|im_end|>`). A mismatch is corrected to the model's id, with a logged line; an id the
+    tokenizer does not have is refused. Returns the corrections made.
+    """
+    from lightning.pytorch.utilities import rank_zero_info
+
+    changes = []
+    for name in ("bos", "eos", "pad"):
+        expected = getattr(config, f"{name}_token_id", None)
+        if isinstance(expected, (list, tuple)):  # several end tokens (Llama 3): the tokenizer's may be any
+            if getattr(tokenizer, f"{name}_token_id") in expected:
+                continue
+            expected = expected[0] if expected else None
+        current = getattr(tokenizer, f"{name}_token_id")
+        if expected is None or current == expected:
+            continue
+        if not 0 <= expected < len(tokenizer):
+            raise InterleaveError(
+                f"{source}: the model's {name} token id is {expected}, which its tokenizer ({len(tokenizer)} "
+                f"tokens, {name} = {current}) does not have; the tokenizer does not belong to this model"
+            )
+        token = tokenizer.convert_ids_to_tokens(expected)
+        was = "none" if current is None else f"{current} ({tokenizer.convert_ids_to_tokens(current)!r})"
+        setattr(tokenizer, f"{name}_token", token)
+        changes.append(f"{name} {was} -> {expected} ({token!r})")
+    if changes:
+        rank_zero_info(f"[interleave] {source}: tokenizer special tokens set to the model's: {'; '.join(changes)}")
+    return changes
 
 
 def load_llm(

@@ -1,9 +1,12 @@
 """The audio LLM as a LightningModule: frozen encoder -> projector -> LoRA-wrapped LLM.
 
+`train_encoder=True` trains the encoder too (LTU's last stage, `trainable_params='all'`).
+
 The collator has already expanded each `[AUDIO]` into `NUM_AUDIO_TOKENS` positions marked in
 `audio_mask`; this module only embeds the tokens, puts the projected audio embeddings at those
 positions with `masked_scatter`, and runs the LLM (loss for training, text for generation).
-Checkpoints keep only what training changes: the projector and the LoRA weights.
+Checkpoints keep only what training changes: the projector and the LoRA weights (and the encoder's
+when it trains).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from interleave import NUM_AUDIO_TOKENS
 from interleave.collate import IGNORE_INDEX
 from interleave.encoder import AudioEncoder, encoder_preset
 from interleave.errors import InterleaveError
-from interleave.llm import load_llm, load_tokenizer
+from interleave.llm import align_special_tokens, load_llm, load_tokenizer
 from interleave.ltu import load_encoder_checkpoint, load_ltu_checkpoint
 from interleave.metrics import labels_match
 
@@ -32,6 +35,9 @@ class AudioLLM(L.LightningModule):
     LLM: `llm` is a local HF folder, a .gguf file or `builtin:NAME`; or `llm_config` (a LlamaConfig
     dict) gives random weights, with `tokenizer` naming where the tokenizer comes from.
     Encoder: a preset (`cavmae` full size, `tiny` for demos/tests) with `encoder_kwargs` overrides.
+    It is frozen unless `train_encoder` (as LTU's last stage): then it is in train mode while
+    training, its parameters go to the optimizer and into the checkpoints, and the feature cache
+    (`data.feature_cache`) is refused, since its features change at every step.
     Random frozen weights (encoder, `llm_config` LLM) are drawn from `frozen_init_seed`.
     A NaN/infinite training loss stops the run naming the step and records (`on_nonfinite_loss=error`)
     or skips that batch and counts it as `train/skipped_nonfinite` (`skip`; single-process only).
@@ -62,6 +68,7 @@ class AudioLLM(L.LightningModule):
         val_generate: bool = True,
         val_max_new_tokens: int = 24,
         on_nonfinite_loss: Literal["error", "skip"] = "error",
+        train_encoder: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -73,8 +80,10 @@ class AudioLLM(L.LightningModule):
         # Frozen weights are never in checkpoints, so random ones must come from a fixed seed.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(frozen_init_seed)
-            self.audio_encoder = AudioEncoder(**{**encoder_preset(encoder), **(encoder_kwargs or {})})
+            self.audio_encoder = AudioEncoder(
+                **{**encoder_preset(encoder), **(encoder_kwargs or {}), "frozen": not train_encoder})
         base = load_llm(llm if llm_config is None else None, llm_config, llm_dtype, seed=frozen_init_seed)
+        align_special_tokens(self.tokenizer, base.config, llm or "model.llm_config")
         if gradient_checkpointing:
             base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         lora = LoraConfig(
@@ -92,7 +101,7 @@ class AudioLLM(L.LightningModule):
             nn.Linear(self.audio_encoder.embed_dim, base.config.hidden_size),
         )
         # from_pretrained returns the LLM in eval mode and Lightning keeps each module's mode, so
-        # without this LoRA dropout would never be active. The frozen encoder stays in eval mode.
+        # without this LoRA dropout would never be active. A frozen encoder stays in eval mode.
         self.train()
         self.checkpoint_reports = []  # what encoder_checkpoint / ltu_checkpoint matched, lacked, had extra
         if encoder_checkpoint:
@@ -252,5 +261,5 @@ class AudioLLM(L.LightningModule):
         if missing:
             raise InterleaveError(
                 f"checkpoint lacks {len(missing)} trainable weight(s), e.g. {sorted(missing)[:3]}; "
-                "was it written with other LoRA or projector settings?"
+                "was it written with other LoRA, projector or model.train_encoder settings?"
             )

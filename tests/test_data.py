@@ -92,6 +92,16 @@ def test_checker_passes_a_clean_file_and_without_decode_misses_only_decoding(tmp
     assert "unreadable audio" not in out and "lengths not checked" in out and "6 bad" in out  # neither decoding nor length checked
 
 
+def test_checker_counts_records_whose_placeholder_splits_a_token(tmp_path, capsys, tokenizer_dir):
+    write_clip(tmp_path / "audio" / "g0.wav")
+    write_clip(tmp_path / "audio" / "g1.wav")
+    path = write_jsonl(tmp_path / "ok.jsonl", [good(0), good(1, "Is it a type of vehi[AUDIO]cle?")])
+    assert data_main(["check", str(path), "--tokenizer", str(tokenizer_dir)]) == 0  # a note, not a problem
+    out = capsys.readouterr().out
+    assert "2 record(s), 2 good, 0 bad" in out
+    assert f"note: 1 good record(s) have a text token split where [AUDIO] stands" in out and f"{path}:2 (id=g1)" in out
+
+
 def test_checker_missing_file_is_a_clear_error(tmp_path, capsys):
     assert data_main(["check", str(tmp_path / "nope.jsonl"), "--tokenizer", "none"]) == 1
     assert "cannot read file" in capsys.readouterr().out
@@ -113,6 +123,29 @@ def test_datamodule_batches(small_dataset, tokenizer):
     val = next(iter(dm.val_dataloader()))
     assert "prompt_input_ids" in val and len(val["references"]) == 2
     assert len(dm.train_set) == 4 and len(dm.val_set) == 2
+
+
+def test_datamodule_audio_channel_reaches_every_set(small_dataset, tokenizer):
+    import numpy as np
+    import soundfile as sf
+
+    from interleave.audio import load_fbank
+    from interleave.errors import InterleaveError
+
+    clip = small_dataset / "audio" / "c1.wav"
+    left, sr = sf.read(clip, dtype="float32")
+    sf.write(clip, np.stack([left, np.roll(left, 4000) * 0.5], axis=1), sr)  # r1 (training) is now stereo
+    for channel in (None, "first", "mean"):
+        dm = dm_for(small_dataset / "train.jsonl", tokenizer, val_file=str(small_dataset / "val.jsonl"),
+                    **({"audio_channel": channel} if channel else {}))
+        dm.setup(None)
+        expected = channel or "first"  # LTU's choice is the default
+        assert dm.audio_channel == expected and {d.channel for d in dm._sets()} == {expected}
+        item = next(x for x in (dm.train_set[i] for i in range(len(dm.train_set))) if x["record"].id == "r1")
+        assert torch.equal(item["audio"], load_fbank(clip, expected))
+    assert not torch.allclose(load_fbank(clip, "first"), load_fbank(clip, "mean"), atol=1e-3)
+    with pytest.raises(InterleaveError, match="audio_channel"):
+        InterleavedDataModule(train_file="x.jsonl", audio_channel="left")
 
 
 def test_datamodule_val_fraction_split_is_seeded(small_dataset, tokenizer):

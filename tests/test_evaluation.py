@@ -167,6 +167,22 @@ def test_text_condition_runs_without_audio(model, queries, tokenizer):
     assert all(len(r["answers"]) == 2 for r in rows)
 
 
+def test_the_parser_setting_reaches_the_rows(model, queries, tokenizer, monkeypatch):
+    """`EvalSettings.parser` picks parse_answer's rules ("paper" by default); the raw answers stay in the rows."""
+    import interleave.evaluation as evaluation
+
+    canned = ["The sound is similar to a dog barking.", "It doesn't.", "Yes."]
+    monkeypatch.setattr(evaluation, "sample_answers", lambda *args, **kwargs: [list(canned) for _ in range(len(args[1]))])
+    shard = [q for q in queries if q.task != "identity"]
+    settings = EvalSettings(Collator(tokenizer, padding_side="left", with_answer=False), prompt_table(), repeats=3)
+    assert settings.parser == "paper"
+    for parser, parsed in (("paper", [None, "no", "yes"]), ("extended", ["yes", "no", "yes"])):
+        rows = answer_queries(model, shard, "text", EvalSettings(**{**settings.__dict__, "parser": parser}), {})
+        assert rows and all(r["answers"] == canned and r["parsed"] == parsed for r in rows)
+    with pytest.raises(ValueError, match="paper, extended"):
+        answer_queries(model, shard, "text", EvalSettings(**{**settings.__dict__, "parser": "loose"}), {})
+
+
 def rows_for(truth_and_parsed):
     return [{"task": "synonym", "truth": t, "parsed": list(p)} for t, p in truth_and_parsed]
 
@@ -299,3 +315,14 @@ def test_sampling_candidates_match_hfs_chain_over_the_whole_vocabulary():
     ours = torch.zeros_like(expected).scatter(1, indices, torch.softmax(values, dim=-1))
     assert torch.allclose(ours, expected, atol=1e-6)
     assert (expected > 0).sum(dim=-1).max() < 50  # top-p did cut inside the top 50
+
+
+def test_answer_tokens_are_read_as_they_follow_the_prompt(llama_tokenizer):
+    """SentencePiece reads "Yes" alone as "▁Yes"; after "### Response:\n" the model writes "Yes"."""
+    from interleave.evaluation import answer_token_ids
+    from interleave.prompts import PromptTemplate
+
+    tok = llama_tokenizer
+    context = PromptTemplate().render("?")
+    assert tok.convert_ids_to_tokens(answer_token_ids(tok, ("Yes",), context)) == ["Yes"]
+    assert tok.convert_ids_to_tokens(answer_token_ids(tok, ("Yes",))) == ["▁Yes"]

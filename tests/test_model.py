@@ -1,8 +1,12 @@
+import contextlib
+from types import SimpleNamespace
+
 import pytest
 import torch
 
 from interleave import NUM_AUDIO_TOKENS
 from interleave.collate import Collator
+from interleave.errors import InterleaveError
 from interleave.model import AudioLLM
 from interleave.records import Record
 
@@ -122,3 +126,108 @@ def test_gradient_checkpointing_gives_the_same_loss_and_gradients(tiny_model_kwa
     for name in grads[0]:
         torch.testing.assert_close(grads[0][name], grads[1][name], atol=1e-6, rtol=1e-5)
     assert model.llm.get_base_model().is_gradient_checkpointing
+
+
+def test_train_encoder_trains_and_checkpoints_the_encoder(tiny_model_kwargs, model):
+    torch.manual_seed(0)
+    trained = AudioLLM(**{**tiny_model_kwargs, "train_encoder": True, "lora_dropout": 0.0})
+    trainable = trained.trainable_parameters()
+    encoder_names = {f"audio_encoder.{n}" for n, p in trained.audio_encoder.named_parameters() if n != "pos_embed_a"}
+    assert encoder_names and encoder_names <= set(trainable)  # all but the fixed sin-cos positions
+    assert set(trainable) - encoder_names == set(model.trainable_parameters())  # plus projector and LoRA
+    assert trained.audio_encoder.training and not trained.audio_encoder.frozen  # train mode while training
+    trained.eval()
+    assert not trained.audio_encoder.training
+    trained.train()
+
+    before = {n: p.detach().clone() for n, p in trainable.items()}
+    optimizer = torch.optim.AdamW(trainable.values(), lr=1e-2)
+    trained.loss(batch_for(trained, ["Is [AUDIO] loud?", "What sound is this?"])).backward()
+    assert trained.audio_encoder.patch_embed_a.proj.weight.grad is not None
+    optimizer.step()
+    changed = {n for n in encoder_names if not torch.equal(trainable[n], before[n])}
+    for name in ("patch_embed_a.proj.weight", "modality_a", "blocks_a.0.attn.qkv.weight", "blocks_u.0.mlp.fc2.weight",
+                 "norm_a.weight"):
+        assert f"audio_encoder.{name}" in changed, name
+
+    checkpoint = {"state_dict": trained.state_dict()}
+    trained.on_save_checkpoint(checkpoint)
+    assert set(checkpoint["state_dict"]) == set(trainable) and encoder_names <= set(checkpoint["state_dict"])
+    trained.on_load_checkpoint(checkpoint)  # complete: no complaint
+    frozen_checkpoint = {"state_dict": model.state_dict()}
+    model.on_save_checkpoint(frozen_checkpoint)
+    assert not any(k.startswith("audio_encoder.") for k in frozen_checkpoint["state_dict"])
+    with pytest.raises(InterleaveError, match="lacks .* trainable weight"):
+        trained.on_load_checkpoint(frozen_checkpoint)  # a frozen-encoder run's checkpoint has no encoder
+
+
+def test_shard_features_are_recomputed_at_each_point_when_the_encoder_trains(
+        tmp_path, small_dataset, tiny_model_kwargs, monkeypatch):
+    from callbacks import ShardEvaluation
+    from interleave import evaluation
+    from tests.test_shard_eval import write_shard
+
+    computed = []
+
+    def spy(encoder, paths, batch_size=8, channel="first"):
+        computed.append((len(paths), channel))
+        return compute_features(encoder, paths, batch_size, channel)
+
+    compute_features = evaluation.compute_features
+    monkeypatch.setattr(evaluation, "compute_features", spy)
+    shard = write_shard(small_dataset)  # 15 queries over 3 clips
+    for train_encoder, clips_per_point in ((False, [3, 0]), (True, [3, 3])):
+        module = AudioLLM(**{**tiny_model_kwargs, "train_encoder": train_encoder})
+        callback = ShardEvaluation(str(shard), text_control=False, repeats=1, max_new_tokens=1, batch_size=8)
+        trainer = SimpleNamespace(
+            datamodule=SimpleNamespace(template=None, feature_store=None, audio_channel="mean"),
+            precision_plugin=SimpleNamespace(val_step_context=contextlib.nullcontext),
+            global_rank=0, world_size=1, global_step=0, state=SimpleNamespace(fn="validate"))
+        callback.setup(trainer, module, "validate")
+        per_point = []
+        for epoch in (0, 1):
+            computed.clear()
+            callback.evaluate(trainer, module, epoch)
+            assert {channel for _, channel in computed} == {"mean"}  # the data module's audio_channel
+            per_point.append(sum(n for n, _ in computed))
+        # A frozen encoder's features are kept across points; a trained one's are computed again at each.
+        assert per_point == clips_per_point, train_encoder
+
+
+def test_fit_with_train_encoder_trains_saves_and_exports_the_encoder(tmp_path, small_dataset, tiny_model_kwargs,
+                                                                     monkeypatch):
+    import lightning as L
+    from safetensors.torch import load_file
+
+    import train
+    from interleave.export import export
+    from tests.test_train import write_config
+
+    class Probe(L.Callback):
+        def __init__(self):
+            self.modes = []
+
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            self.modes.append(pl_module.audio_encoder.training)
+
+    monkeypatch.setattr("sys.argv", ["train.py"])
+    config = write_config(tmp_path, small_dataset, {**tiny_model_kwargs, "train_encoder": True}, max_steps=2)
+    run = train.cli(["--config", str(config)], run=False)
+    encoder = run.model.audio_encoder
+    before = {n: p.detach().clone() for n, p in encoder.named_parameters()}
+    probe = Probe()
+    run.trainer.callbacks.append(probe)
+    run.trainer.fit(run.model, datamodule=run.datamodule)
+    assert probe.modes == [True, True]  # in train mode for every training batch
+    optimized = {id(p) for group in run.trainer.optimizers[0].param_groups for p in group["params"]}
+    assert all(id(p) in optimized for p in encoder.parameters() if p.requires_grad)
+    assert not torch.equal(encoder.patch_embed_a.proj.weight, before["patch_embed_a.proj.weight"])
+
+    path = tmp_path / "ckpt" / "last.ckpt"
+    state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+    assert set(state) == set(run.model.trainable_parameters()) and "audio_encoder.patch_embed_a.proj.weight" in state
+    reloaded = AudioLLM.load_from_checkpoint(path, map_location="cpu", weights_only=True)
+    assert reloaded.hparams.train_encoder
+    assert torch.equal(reloaded.audio_encoder.patch_embed_a.proj.weight, encoder.patch_embed_a.proj.weight)
+    exported = load_file(export(path, tmp_path / "exported") / "encoder.safetensors")
+    assert torch.equal(exported["patch_embed_a.proj.weight"], encoder.patch_embed_a.proj.weight)

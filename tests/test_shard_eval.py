@@ -10,6 +10,10 @@ import pytest
 import yaml
 
 import train
+from callbacks import ShardEvaluation
+from interleave import report
+from interleave.errors import InterleaveError
+from interleave.shard import parse_answer
 from tests.conftest import write_jsonl
 from tests.test_train import write_config
 
@@ -130,13 +134,27 @@ def test_mid_epoch_validations_do_not_add_points(tmp_path, small_dataset, tiny_m
     assert sorted(p.name for p in predictions.glob("*.metrics.json")) == ["epoch=01.metrics.json"]
 
 
-def test_validate_is_the_zero_shot_evaluation(tmp_path, small_dataset, tiny_model_kwargs):
-    config = shard_config(tmp_path, small_dataset, tiny_model_kwargs)
+@pytest.mark.parametrize("parser", [None, "extended"])
+def test_validate_is_the_zero_shot_evaluation(tmp_path, small_dataset, tiny_model_kwargs, parser):
+    config = shard_config(tmp_path, small_dataset, tiny_model_kwargs, {"parser": parser} if parser else None)
     run = train.cli(["validate", "--config", str(config)])
     assert ALL_TAGS <= set(run.trainer.callback_metrics)
-    metrics = json.loads((run_dir(tmp_path) / "predictions" / "epoch=00.metrics.json").read_text())
+    file = run_dir(tmp_path) / "predictions" / "epoch=00.metrics.json"
+    metrics = json.loads(file.read_text())
     for tag in ALL_TAGS:
         assert metrics[tag] == pytest.approx(float(run.trainer.callback_metrics[tag]))
+    # The metrics file records the parser (the paper's by default); the rows keep the raw answers,
+    # parsed with it, so the report re-scores them to the very same figures.
+    assert metrics["parser"] == (parser or "paper")
+    for row in report.read_predictions(file.with_name("epoch=00.jsonl")):
+        if row["task"] != "identity":
+            assert row["parsed"] == [parse_answer(a, rules=metrics["parser"]) for a in row["answers"]]
+    assert report.rescore(file, metrics, metrics["parser"]) == metrics
+
+
+def test_an_unknown_parser_is_refused_at_construction():
+    with pytest.raises(InterleaveError, match="parser must be one of paper, extended, got 'loose'"):
+        ShardEvaluation("shard.jsonl", parser="loose")
 
 
 def test_missing_shard_audio_stops_before_any_work(tmp_path, small_dataset, tiny_model_kwargs, capsys):
