@@ -59,6 +59,7 @@ def test_config_parses_with_the_papers_settings(name, tmp_path, capsys):
     if command == "fit":
         assert model["learning_rate"] == 2e-5 and data["batch_size"] == 4
         assert data["train_file"] == f"{tmp_path}/train.jsonl" and shard["every_n_epochs"] == 1
+        assert data["train_on_prompt"] is True  # Appendix A: only the audio positions are out of the loss
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
@@ -96,6 +97,13 @@ def test_config_builds_with_a_tiny_llama(name, tmp_path, small_dataset, tiny_ltu
     assert report.missing == [] and report.unexpected == [] and report.matched["lora"] > 0
     (shard,) = [c for c in run.trainer.callbacks if isinstance(c, ShardEvaluation)]
     assert shard.layout == layout and shard.repeats == 4
+    if CONFIGS[name][0] == "fit":  # a collated fine-tuning batch: every text token is a target
+        run.datamodule.tokenizer = run.model.tokenizer
+        run.datamodule.setup("fit")
+        batch = run.datamodule.collator(padding_side="right")([run.datamodule.train_set[i] for i in range(4)])
+        out = ~batch["audio_mask"] & batch["attention_mask"].bool()
+        assert torch.equal(batch["labels"][out], batch["input_ids"][out])
+        assert (batch["labels"][~out] == -100).all() and batch["audio_mask"].sum() == 4 * 32
 
 
 @pytest.mark.parametrize("name", ["ltu_noninterleaved.yaml", "ltu_interleaved.yaml"])
