@@ -1,86 +1,12 @@
 """Train and evaluate interleaved audio LLMs: `python train.py fit|validate|test|predict --config ...`.
 
-A LightningCLI in omegaconf+ parser mode: configs interpolate (`${paths.llm}`), interpolations are
-resolved after the command line is read (so `--paths.llm=...` reaches them), and any value can be
-overridden with a dotted flag (`--model.learning_rate=1e-4`). A `???` left in a config must be set.
+The command line itself is `interleave.cli` (a LightningCLI); the offline tools are the
+`interleave` command (`interleave --help`).
 """
 
-from __future__ import annotations
-
-import re
 import sys
-from pathlib import Path
-from typing import Any, Callable
 
-from jsonargparse import set_parsing_settings
-from lightning.pytorch import Trainer
-from lightning.pytorch.cli import LightningCLI
-from omegaconf.errors import InterpolationToMissingValueError, MissingMandatoryValue
-
-from callbacks.reliability import PreemptionCheckpoint, ResumeRandomState, install_safe_checkpoint_io
-from interleave.checkpoints import load_weights
-from interleave.data import InterleavedDataModule
-from interleave.errors import InterleaveError
-from interleave.model import AudioLLM
-
-
-class InterleaveCLI(LightningCLI):
-    def add_arguments_to_parser(self, parser) -> None:
-        # A free-form block where configs gather the paths a user must set, for `${paths.x}`.
-        parser.add_argument("--paths", type=dict[str, str], default={}, help="named paths that the config interpolates")
-
-    def _parse_ckpt_path(self) -> None:
-        """Refuse an unsafe or incomplete `--ckpt_path` with a message naming it, before Lightning reads it."""
-        subcommand = self.config.get("subcommand")
-        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
-        if ckpt_path and ckpt_path not in ("last", "best", "hpc", "registry") and "://" not in str(ckpt_path):
-            load_weights(Path(ckpt_path))
-        super()._parse_ckpt_path()
-
-    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
-        """Every run gets atomic, weights-only checkpoints, a checkpoint on SIGTERM and exact resumes
-        (see callbacks.reliability)."""
-        trainer = super().instantiate_trainer(**kwargs)
-        install_safe_checkpoint_io(trainer)
-        for kind in (PreemptionCheckpoint, ResumeRandomState):
-            if not any(isinstance(c, kind) for c in trainer.callbacks):
-                trainer.callbacks.append(kind())
-        return trainer
-
-
-def cli(args: list[str] | None = None, run: bool = True) -> LightningCLI:
-    """Build (and by default run) the CLI; tests use the returned object to inspect the run."""
-    # "omegaconf+" resolves `${paths.x}` after every source is merged, so `--paths.x=...` on the
-    # command line reaches the values that interpolate it; configs write absolute `${paths.x}`.
-    set_parsing_settings(omegaconf_absolute_to_relative_paths=True)
-    return InterleaveCLI(
-        AudioLLM,
-        InterleavedDataModule,
-        parser_kwargs={"parser_mode": "omegaconf+"},
-        save_config_kwargs={"overwrite": True},
-        args=args,
-        run=run,
-    )
-
-
-def report_errors(body: Callable[[], Any]) -> int:
-    """Run `body`; print an expected, user-facing error as one line and return 2, else return 0."""
-    try:
-        body()
-    except InterleaveError as err:  # the message names the input at fault
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except (MissingMandatoryValue, InterpolationToMissingValueError) as err:  # a `???` left for the user
-        found = re.search(r"Missing mandatory value: (?:(?:fit|validate|test|predict)\.)?(\S+)", str(err))
-        key = found.group(1) if found else str(err).splitlines()[0]
-        print(f"error: the config leaves {key} to set (???): pass --{key}=... or edit the config", file=sys.stderr)
-        return 2
-    return 0
-
-
-def main(args: list[str] | None = None) -> int:
-    return report_errors(lambda: cli(args))
-
+from interleave.cli import cli, main, report_errors  # noqa: F401  (tests and scripts reach them here too)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -4,7 +4,7 @@ Both answer the same queries of the demo SHARD with the same model (SmolLM2-135M
 the demo's frozen encoder) and LTU's sampling settings, each query `--repeats` times.
 - LTU-style: one query and one repeat at a time, fbank and encoder recomputed for every answer,
   HF `generate` with up to 400 new tokens (LTU's evaluation loop).
-- interleave: `interleave.evaluation.answer_queries`, batches of 32 queries with left padding,
+- interleave: `interleave.shard.evaluate.answer_queries`, batches of 32 queries with left padding,
   the repeats sharing one prefill, features computed once per clip, stop at EOS or `--cap` tokens.
 Writes queries/s of both and their ratio to bench/RESULTS.md (target: >= 20x).
 
@@ -25,11 +25,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.results import write_section  # noqa: E402
 from interleave.audio import load_fbank  # noqa: E402
 from interleave.collate import Collator  # noqa: E402
-from interleave.demo import ensure_demo_data  # noqa: E402
-from interleave.evaluation import EvalSettings, Sampling, answer_queries, prompt_table, render_instruction  # noqa: E402
+from interleave.generation import Sampling  # noqa: E402
 from interleave.model import AudioLLM  # noqa: E402
 from interleave.records import Record  # noqa: E402
 from interleave.shard import read_shard  # noqa: E402
+from interleave.shard.evaluate import EvalSettings, answer_queries, prompt_table, render_instruction  # noqa: E402
+from interleave.tools.demo import ensure_demo_data  # noqa: E402
 
 LTU = dict(do_sample=True, temperature=0.1, top_p=0.95, top_k=500, repetition_penalty=1.1)
 

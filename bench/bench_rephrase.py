@@ -1,4 +1,4 @@
-"""Benchmark: records/s of `python -m interleave.rephrase --backend openai` against a local
+"""Benchmark: records/s of `interleave rephrase --backend openai` against a local
 chat-completions mock that answers after a fixed delay, at concurrency 1 and 32.
 
     .venv/bin/python bench/bench_rephrase.py [--delay 0.02] [--records-c1 200] [--records-c32 2000]
@@ -24,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from interleave.rephrase import build, _parser  # noqa: E402
+from interleave.tools.rephrase import build, _parser  # noqa: E402
 
 RESULTS = REPO / "bench" / "RESULTS.md"
 START, END = "<!-- bench_rephrase:start -->", "<!-- bench_rephrase:end -->"

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.results import write_section  # noqa: E402
 from interleave.collate import Collator  # noqa: E402
 from interleave.data import AudioRecords  # noqa: E402
-from interleave.demo import ensure_demo_data  # noqa: E402
+from interleave.tools.demo import ensure_demo_data  # noqa: E402
 from interleave.model import AudioLLM  # noqa: E402
 from interleave.records import Record, read_records  # noqa: E402
 from interleave.sampler import TrainingSampler  # noqa: E402

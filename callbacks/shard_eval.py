@@ -15,18 +15,18 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from interleave.collate import Collator
 from interleave.errors import InterleaveError
-from interleave.evaluation import (
-    EvaluationStopped,
+from interleave.files import write_text_atomic
+from interleave.generation import Sampling
+from interleave.shard import PARSERS, Query, read_shard
+from interleave.shard.evaluate import (
     EvalSettings,
-    Sampling,
+    EvaluationStopped,
     answer_queries,
     condition_metrics,
     condition_queries,
     gather_rows,
     prompt_table,
 )
-from interleave.prompts import PromptTemplate
-from interleave.shard import PARSERS, Query, read_shard
 
 Layout = Literal["interleaved", "noninterleaved"]
 
@@ -35,15 +35,17 @@ class ShardEvaluation(L.Callback):
     """Runs SHARD (synonym, hypernym) and identity at the end of every `every_n_epochs`-th
     validation epoch, and once before the first training step (epoch 0 of the curves).
 
-    Conditions: `layout` is logged under DESIGN.md's tags (`val/shard/synonym/f1`,
+    Conditions: `layout` is logged under the project's tags (`val/shard/synonym/f1`,
     `val/identity/accuracy`, ...); each of `extra_layouts` under `val/<layout>/...`; the
     text-only control (the word replaces the audio) under `val/text/shard/...`. With `scoring`,
     each yes/no query is also scored deterministically (P(yes) vs P(no) of the first answer token,
     one forward pass) and logged beside the sampled metrics as `.../scored_{accuracy,f1}`.
     `parser` picks `interleave.shard.parse_answer`'s rules for the yes/no answers: "paper" (the
-    paper's phrases, the default) or "extended" (wider).
+    paper's phrases, the default) or "extended" (wider). `sampling` is how answers are generated
+    (`interleave.generation.Sampling`: LTU's settings with a 32-token cap by default). Prompts are
+    collated as the run's data module collates (its template, `max_length` and audio channel).
     Files, in the run folder: `predictions/epoch=NN.jsonl` (every answer, raw and parsed, so that
-    `python -m interleave.report --parser` can re-score them) and `predictions/epoch=NN.metrics.json`
+    `interleave report --parser` can re-score them) and `predictions/epoch=NN.metrics.json`
     (every logged metric, flat, with the `layout` and the `parser` used). TensorBoard also gets a
     figure of the curves and a few answers as text. `NN` counts the training epochs done
     (under `validate`, the trainer's current epoch: 0 for a model as loaded).
@@ -60,14 +62,8 @@ class ShardEvaluation(L.Callback):
         every_n_epochs: int = 1,
         before_training: bool = True,
         batch_size: int = 16,
-        max_new_tokens: int = 32,
-        do_sample: bool = True,
-        temperature: float = 0.1,
-        top_p: float = 0.95,
-        top_k: int = 500,
-        repetition_penalty: float = 1.1,
+        sampling: Sampling = Sampling(),
         prompts: dict[str, dict[str, str]] | None = None,
-        max_length: int = 512,
         seed: int = 0,
         text_samples: int = 6,
         scoring: bool = False,
@@ -88,8 +84,8 @@ class ShardEvaluation(L.Callback):
         self.every_n_epochs = every_n_epochs
         self.before_training = before_training
         self.table = prompt_table(prompts)
-        self.sampling = Sampling(max_new_tokens, do_sample, temperature, top_p, top_k, repetition_penalty)
-        self.repeats, self.batch_size, self.max_length, self.seed = repeats, batch_size, max_length, seed
+        self.sampling = sampling
+        self.repeats, self.batch_size, self.seed = repeats, batch_size, seed
         self.layout = layout
         self.text_samples = text_samples
         self.scoring = scoring
@@ -166,12 +162,14 @@ class ShardEvaluation(L.Callback):
 
     def evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule, epoch: int) -> dict[str, Any]:
         """Answer every query under every condition (each rank its share) and compute the metrics."""
-        template = getattr(trainer.datamodule, "template", None) or PromptTemplate()
-        collator = Collator(pl_module.tokenizer, template, max_length=self.max_length, padding_side="left", with_answer=False)
+        data = trainer.datamodule
+        if hasattr(data, "collator"):  # the run's collation: one template, one max_length
+            collator = data.collator(padding_side="left", with_answer=False)
+        else:
+            collator = Collator(pl_module.tokenizer, padding_side="left", with_answer=False)
         settings = EvalSettings(collator, self.table, self.sampling, self.repeats, self.batch_size, self.seed,
-                                store=getattr(trainer.datamodule, "feature_store", None), score=self.scoring,
-                                parser=self.parser)
-        settings.channel = getattr(trainer.datamodule, "audio_channel", "first")
+                                store=getattr(data, "feature_store", None), score=self.scoring,
+                                channel=getattr(data, "audio_channel", "first"), parser=self.parser)
         features = self.point_features(pl_module)
         modes = {module: module.training for module in pl_module.modules()}
         pl_module.eval()
@@ -222,12 +220,11 @@ class ShardEvaluation(L.Callback):
             return
         folder.mkdir(parents=True, exist_ok=True)
         stem = folder / f"epoch={result['epoch']:02d}"
-        with open(f"{stem}.jsonl", "w", encoding="utf-8") as handle:
-            for row in result["rows"]:
-                handle.write(json.dumps({k: v for k, v in row.items() if k != "index"}, ensure_ascii=False) + "\n")
+        write_text_atomic(Path(f"{stem}.jsonl"), "".join(
+            json.dumps({k: v for k, v in row.items() if k != "index"}, ensure_ascii=False) + "\n" for row in result["rows"]))
         flat = {"epoch": result["epoch"], "global_step": result["global_step"], "layout": self.layout,
                 "parser": self.parser, **others, **result["metrics"]}
-        Path(f"{stem}.metrics.json").write_text(json.dumps(flat, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        write_text_atomic(Path(f"{stem}.metrics.json"), json.dumps(flat, indent=2, sort_keys=True) + "\n")
         summary = ", ".join(f"{tag.removeprefix('val/')}={value:.3f}" for tag, value in result["metrics"].items()
                             if tag.endswith(("/f1", "identity/accuracy")))
         print(f"[interleave] SHARD epoch {result['epoch']}: {summary}  ({stem}.jsonl)")

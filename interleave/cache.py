@@ -8,8 +8,8 @@ named by a fingerprint of the weights and settings: another encoder or changed s
 read stale features. Each entry is a safetensors file (memory-mapped on read) carrying a CRC32
 of its tensor; a damaged entry is detected, counted and rebuilt, never used.
 
-`python -m interleave.cache --config CONFIG [overrides]` fills the cache for every clip of a
-run's training, validation, test and SHARD sets; `data.feature_cache: DIR` makes training and
+`interleave cache --config CONFIG [overrides]` (`interleave.tools.fill_cache`) fills the cache for
+every clip of a run's training, validation, test and SHARD sets; `data.feature_cache: DIR` makes training and
 evaluation read it (and fill what is missing first).
 """
 
@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import sys
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +30,7 @@ from interleave import NUM_AUDIO_TOKENS, audio
 from interleave.audio import Channel
 from interleave.encoder import POOL_SCALE, AudioEncoder
 from interleave.errors import InterleaveError
+from interleave.files import atomic_path
 
 # Bump when audio.py's fbank or the encoder's pooling change in a way the constants below miss.
 FEATURE_VERSION = 1
@@ -140,12 +139,9 @@ class FeatureCache:
 
     def put(self, audio_path: str | Path, features: torch.Tensor) -> None:
         """Write an entry atomically: a crash leaves the old entry or none, never half of one."""
-        entry = self.entry(audio_path)
-        entry.parent.mkdir(parents=True, exist_ok=True)
         features = features.detach().to(torch.float32).cpu().contiguous()
-        tmp = entry.with_name(f"{entry.name}.{os.getpid()}.tmp")
-        save_file({"features": features}, str(tmp), metadata={"crc32": _crc(features), "audio": str(audio_path)})
-        os.replace(tmp, entry)
+        with atomic_path(self.entry(audio_path)) as tmp:
+            save_file({"features": features}, str(tmp), metadata={"crc32": _crc(features), "audio": str(audio_path)})
 
     def lookup(self, audio_path: str | Path, stats: CacheStats | None = None) -> torch.Tensor | None:
         try:
@@ -174,30 +170,3 @@ class FeatureCache:
 
 class DamagedEntry(Exception):
     """A cache entry that cannot be trusted (torn write, bit rot, wrong shape)."""
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Fill the cache for a run's clips: `python -m interleave.cache --config CONFIG [--data.feature_cache DIR]`."""
-    import train
-    from interleave.errors import InterleaveError
-
-    args = None if argv is None else list(argv)  # None: LightningCLI reads sys.argv
-
-    def fill() -> None:
-        run = train.cli(args, run=False)
-        datamodule, model = run.datamodule, run.model
-        if not datamodule.hparams.feature_cache:
-            raise InterleaveError("set data.feature_cache (the cache folder) in the config or with --data.feature_cache DIR")
-        require_frozen(model.audio_encoder)  # model.train_encoder: true
-        datamodule.tokenizer = model.tokenizer
-        datamodule.prepare_data()
-        datamodule.setup(None)  # every set the config names: training, validation, test, predict
-        shard_files = [c.shard_file for c in run.trainer.callbacks if hasattr(c, "shard_file")]
-        stats = datamodule.fill_feature_cache(model.audio_encoder, shard_files=shard_files)
-        print(f"[interleave] feature cache {datamodule.hparams.feature_cache}: {stats}")
-
-    return train.report_errors(fill)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

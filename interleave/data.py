@@ -1,19 +1,16 @@
-"""Records to batches: the dataset checker and the LightningDataModule.
+"""Records to batches: the dataset checks and the LightningDataModule.
 
-`python -m interleave.data check FILE` lists every problem of a dataset with file:line and
-reason before a long job. The data module runs the same checks at set-up: with
+`check_records` finds every problem of a dataset with file:line and reason (`interleave data
+check FILE` runs it before a long job). The data module runs the same checks at set-up: with
 `on_bad_record: error` it stops with the full list, with `skip` it writes the rejects with their
 reasons to `rejects.jsonl` in the run folder and logs how many there were.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
-import sys
 import warnings
-from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
@@ -29,6 +26,7 @@ from interleave.audio import CHANNELS, Channel, load_fbank
 from interleave.cache import CacheStats, FeatureCache, require_frozen
 from interleave.collate import Collator
 from interleave.errors import AudioError, InterleaveError, RecordError
+from interleave.files import write_text_atomic
 from interleave.prompts import ALPACA_SHORT, ALPACA_SHORT_INPUT, PromptTemplate, count_placeholders
 from interleave.records import Problem, Record, read_records, resolve_audio
 from interleave.sampler import TrainingSampler
@@ -153,7 +151,6 @@ class InterleavedDataModule(L.LightningDataModule):
         prompt_template_input: str = ALPACA_SHORT_INPUT,
         on_bad_record: Literal["error", "skip"] = "error",
         check_audio_decode: bool = False,
-        synthesize_demo: bool = False,
         feature_cache: str | None = None,
         group_by_length: bool = False,
         seed: int = 0,
@@ -173,12 +170,6 @@ class InterleavedDataModule(L.LightningDataModule):
         self.feature_store: FeatureCache | None = None
         self.train_sampler: TrainingSampler | None = None
         self._resume_position: dict[str, int] | None = None
-
-    def prepare_data(self) -> None:
-        if self.hparams.synthesize_demo and self.hparams.train_file:
-            from interleave.demo import ensure_demo_data
-
-            ensure_demo_data(Path(self.hparams.train_file).parent)
 
     def collator(self, **kwargs: Any) -> Collator:
         return Collator(
@@ -266,9 +257,7 @@ class InterleavedDataModule(L.LightningDataModule):
         folder = Path(self.trainer.log_dir) if self.trainer is not None and self.trainer.log_dir else Path.cwd()
         folder.mkdir(parents=True, exist_ok=True)
         out = folder / "rejects.jsonl"
-        with out.open("w", encoding="utf-8") as f:
-            for problem in self.rejected:
-                f.write(json.dumps(asdict(problem)) + "\n")
+        write_text_atomic(out, "".join(json.dumps(asdict(problem)) + "\n" for problem in self.rejected))
         rank_zero_warn(f"skipped {len(self.rejected)} bad record(s); reasons in {out}")
         if self.trainer is not None and self.trainer.logger is not None:
             self.trainer.logger.log_metrics({"data/rejected_records": len(self.rejected)}, step=0)
@@ -340,44 +329,3 @@ class InterleavedDataModule(L.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         return self._eval_loader(self.predict_set)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m interleave.data", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    check = sub.add_parser("check", help="list every problem of a record file (JSONL or OpenAQA JSON)")
-    check.add_argument("file", type=Path)
-    check.add_argument("--audio-root", type=Path, default=None, help="folder relative audio paths start from (default: the file's folder)")
-    check.add_argument("--decode", action="store_true", help="also decode every audio file")
-    check.add_argument("--tokenizer", default="builtin:smollm2-135m-instruct", help="LLM spec whose tokenizer measures lengths; 'none' skips the length check")
-    check.add_argument("--max-length", type=int, default=512)
-    args = parser.parse_args(argv)
-
-    try:
-        collator = None
-        if args.tokenizer != "none":
-            from interleave.llm import load_tokenizer
-
-            collator = Collator(load_tokenizer(args.tokenizer), max_length=args.max_length)
-        split: list[str] = []
-        records, problems = load_checked(args.file, args.audio_root, collator, args.decode, split)
-    except InterleaveError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    for problem in problems:
-        print(problem)
-    total = len(records) + len(problems)
-    reasons = Counter(p.reason.split(":")[0] for p in problems)
-    print(f"{args.file}: {total} record(s), {len(records)} good, {len(problems)} bad")
-    for reason, count in reasons.most_common():
-        print(f"  {count:6d}  {reason}")
-    if split:
-        print(f"  note: {len(split)} good record(s) have a text token split where [AUDIO] stands "
-              f"(the placeholder sits inside a word), e.g. {split[0]}")
-    if collator is None:
-        print("  (lengths not checked: --tokenizer none)")
-    return 1 if problems else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

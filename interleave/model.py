@@ -4,7 +4,8 @@
 
 The collator has already expanded each `[AUDIO]` into `NUM_AUDIO_TOKENS` positions marked in
 `audio_mask`; this module only embeds the tokens, puts the projected audio embeddings at those
-positions with `masked_scatter`, and runs the LLM (loss for training, text for generation).
+positions with `masked_scatter`, and runs the LLM (loss for training; text through
+`interleave.generation`, which holds both generation paths).
 Checkpoints keep only what training changes: the projector and the LoRA weights (and the encoder's
 when it trains).
 """
@@ -20,7 +21,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from peft import LoraConfig, get_peft_model
 from torch import nn
 
-from interleave import NUM_AUDIO_TOKENS
+from interleave import NUM_AUDIO_TOKENS, generation
 from interleave.collate import IGNORE_INDEX
 from interleave.encoder import AudioEncoder, encoder_preset
 from interleave.errors import InterleaveError
@@ -156,7 +157,6 @@ class AudioLLM(L.LightningModule):
         logits = base.lm_head(hidden[:, :-1][keep])
         return F.cross_entropy(logits.float(), targets[keep])
 
-    @torch.no_grad()
     def generate(
         self,
         input_ids: torch.Tensor,
@@ -165,18 +165,8 @@ class AudioLLM(L.LightningModule):
         audio: torch.Tensor | None,
         **generate_kwargs: Any,
     ) -> list[str]:
-        """Decoded continuations of left-padded prompts; `generate_kwargs` go to HF `generate`
-        (for example `max_new_tokens`, `do_sample`, `num_return_sequences`, whose answers come
-        out grouped per prompt)."""
-        embeds = self.merge_embeddings(input_ids, audio_mask, audio)
-        out = self.llm.generate(
-            inputs_embeds=embeds,
-            attention_mask=attention_mask,
-            pad_token_id=self.tokenizer.pad_token_id,
-            eos_token_id=self.tokenizer.eos_token_id,
-            **generate_kwargs,
-        )
-        return self.tokenizer.batch_decode(out, skip_special_tokens=True)
+        """Decoded continuations of left-padded prompts (`interleave.generation.generate`)."""
+        return generation.generate(self, input_ids, attention_mask, audio_mask, audio, **generate_kwargs)
 
     def generate_batch(self, batch: dict[str, Any], **generate_kwargs: Any) -> list[str]:
         """Generate from the answer-free, left-padded `prompt_*` part of an evaluation batch."""

@@ -8,7 +8,8 @@ import yaml
 
 import train
 from interleave.audio import load_fbank
-from interleave.cache import FeatureCache, fingerprint, main as cache_main
+from interleave.tools.fill_cache import main as cache_main
+from interleave.cache import FeatureCache, fingerprint
 from interleave.encoder import AudioEncoder
 from interleave.errors import InterleaveError
 from tests.conftest import TINY_ENCODER, write_clip

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from interleave import NUM_AUDIO_TOKENS
-from interleave.data import DataError, InterleavedDataModule, main as data_main
+from interleave.tools.dataset import main as data_main
+from interleave.data import DataError, InterleavedDataModule
 from interleave.records import read_records
 from tests.conftest import write_clip, write_jsonl
 

@@ -16,20 +16,21 @@ import soundfile
 
 from interleave import AUDIO_PLACEHOLDER
 from interleave.audio import NUM_MEL_BINS, SAMPLE_RATE, TARGET_FRAMES, load_fbank
-from interleave import demo
-from interleave.demo import (
+from interleave.tools import demo
+from interleave.tools.demo import (
     DEMO_CLASSES,
     DEMO_LEXICON,
     SHARD_CLIPS_PER_WORD,
-    SYNTHESIZERS,
     ensure_demo_data,
     make_demo_data,
-    render_clip,
-    slug,
 )
+from interleave.tools.demo_sounds import SYNTHESIZERS, render_clip
+from interleave.shard.format import slug
 from interleave.errors import InterleaveError
 from interleave.records import read_records, resolve_audio
-from interleave.shard import RELATIONS, negative_pool, read_lexicon, read_shard
+from interleave.shard.format import RELATIONS, read_shard
+from interleave.shard.build import negative_pool
+from interleave.shard.lexicon import read_lexicon
 
 REPO = Path(__file__).resolve().parents[1]
 # AudioSet's label list (class_labels_indices.csv, CC BY 4.0), kept beside the tests.
@@ -320,7 +321,7 @@ def test_classes_are_separable_in_ltu_features(tmp_path: Path) -> None:
 
 def test_cli_writes_data(tmp_path: Path) -> None:
     out = tmp_path / "cli"
-    cmd = [sys.executable, "-m", "interleave.demo", str(out), "--train-per-class", "2", "--heldout-per-class", "1"]
+    cmd = [sys.executable, "-m", "interleave.tools.demo", str(out), "--train-per-class", "2", "--heldout-per-class", "1"]
     result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
@@ -332,7 +333,7 @@ def test_cli_writes_data(tmp_path: Path) -> None:
 
 
 def test_cli_rejects_bad_count(tmp_path: Path) -> None:
-    cmd = [sys.executable, "-m", "interleave.demo", str(tmp_path / "x"), "--train-per-class", "0"]
+    cmd = [sys.executable, "-m", "interleave.tools.demo", str(tmp_path / "x"), "--train-per-class", "0"]
     result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "at least one clip" in result.stderr

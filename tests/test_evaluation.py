@@ -6,10 +6,9 @@ import pytest
 import torch
 
 from interleave.collate import Collator
-from interleave.evaluation import (
+from interleave.shard.evaluate import (
     TABLE1,
     EvalSettings,
-    Sampling,
     EvaluationStopped,
     answer_queries,
     condition_metrics,
@@ -17,10 +16,10 @@ from interleave.evaluation import (
     prompt_table,
     relation_metrics,
     render_instruction,
-    sample_answers,
 )
+from interleave.generation import Sampling, sample_answers
 from interleave.model import AudioLLM
-from interleave.shard import Query
+from interleave.shard.format import Query
 from tests.conftest import write_clip
 
 
@@ -169,7 +168,7 @@ def test_text_condition_runs_without_audio(model, queries, tokenizer):
 
 def test_the_parser_setting_reaches_the_rows(model, queries, tokenizer, monkeypatch):
     """`EvalSettings.parser` picks parse_answer's rules ("paper" by default); the raw answers stay in the rows."""
-    import interleave.evaluation as evaluation
+    import interleave.shard.evaluate as evaluation
 
     canned = ["The sound is similar to a dog barking.", "It doesn't.", "Yes."]
     monkeypatch.setattr(evaluation, "sample_answers", lambda *args, **kwargs: [list(canned) for _ in range(len(args[1]))])
@@ -242,7 +241,7 @@ def test_batch_size_does_not_change_greedy_answers(model, queries, tokenizer):
 
 
 def test_scoring_mode_reads_the_yes_no_probabilities(model, queries, tokenizer):
-    from interleave.evaluation import answer_token_ids
+    from interleave.generation import answer_token_ids
 
     yes_ids = answer_token_ids(tokenizer, ("Yes", "yes", "YES"))
     no_ids = answer_token_ids(tokenizer, ("No", "no", "NO"))
@@ -319,7 +318,7 @@ def test_sampling_candidates_match_hfs_chain_over_the_whole_vocabulary():
 
 def test_answer_tokens_are_read_as_they_follow_the_prompt(llama_tokenizer):
     """SentencePiece reads "Yes" alone as "▁Yes"; after "### Response:\n" the model writes "Yes"."""
-    from interleave.evaluation import answer_token_ids
+    from interleave.generation import answer_token_ids
     from interleave.prompts import PromptTemplate
 
     tok = llama_tokenizer

@@ -7,6 +7,7 @@ import torch
 from interleave import NUM_AUDIO_TOKENS
 from interleave.collate import Collator
 from interleave.errors import InterleaveError
+from interleave.generation import Sampling
 from interleave.model import AudioLLM
 from interleave.records import Record
 
@@ -164,7 +165,7 @@ def test_train_encoder_trains_and_checkpoints_the_encoder(tiny_model_kwargs, mod
 def test_shard_features_are_recomputed_at_each_point_when_the_encoder_trains(
         tmp_path, small_dataset, tiny_model_kwargs, monkeypatch):
     from callbacks import ShardEvaluation
-    from interleave import evaluation
+    from interleave.shard import evaluate as evaluation
     from tests.test_shard_eval import write_shard
 
     computed = []
@@ -178,7 +179,7 @@ def test_shard_features_are_recomputed_at_each_point_when_the_encoder_trains(
     shard = write_shard(small_dataset)  # 15 queries over 3 clips
     for train_encoder, clips_per_point in ((False, [3, 0]), (True, [3, 3])):
         module = AudioLLM(**{**tiny_model_kwargs, "train_encoder": train_encoder})
-        callback = ShardEvaluation(str(shard), text_control=False, repeats=1, max_new_tokens=1, batch_size=8)
+        callback = ShardEvaluation(str(shard), text_control=False, repeats=1, sampling=Sampling(max_new_tokens=1), batch_size=8)
         trainer = SimpleNamespace(
             datamodule=SimpleNamespace(template=None, feature_store=None, audio_channel="mean"),
             precision_plugin=SimpleNamespace(val_step_context=contextlib.nullcontext),
@@ -200,7 +201,7 @@ def test_fit_with_train_encoder_trains_saves_and_exports_the_encoder(tmp_path, s
     from safetensors.torch import load_file
 
     import train
-    from interleave.export import export
+    from interleave.tools.export import export
     from tests.test_train import write_config
 
     class Probe(L.Callback):

@@ -9,7 +9,7 @@ import yaml
 
 import train
 from callbacks import ShardEvaluation
-from interleave.evaluation import Sampling
+from interleave.generation import Sampling
 from interleave.model import AudioLLM
 from tests.conftest import TINY_ENCODER
 from tests.test_ltu import ltu_state_dict
@@ -48,7 +48,8 @@ def test_config_parses_with_the_papers_settings(name, tmp_path, capsys):
         train.cli(args)
     assert done.value.code == 0
     config = yaml.safe_load(capsys.readouterr().out)
-    trainer, model, data = config["trainer"], config["model"], config["data"]
+    trainer, model, data = config["trainer"], config["model"], config["data"]["init_args"]
+    assert config["data"]["class_path"] == "interleave.data.InterleavedDataModule"
     assert (trainer["accelerator"], trainer["devices"], trainer["strategy"], trainer["precision"]) == (
         "gpu", 2, "ddp", "bf16-mixed")
     assert (model["lora_r"], model["lora_alpha"], model["lora_dropout"]) == (8, 16, 0.05)

@@ -25,12 +25,12 @@ import lightning as L
 import interleave.data
 import train
 from callbacks.reliability import atomic_torch_save
-from interleave.cache import main as cache_main
-from interleave.data import main as data_main
-from interleave.rephrase import main as rephrase_main
+from interleave.tools.fill_cache import main as cache_main
+from interleave.tools.dataset import main as data_main
+from interleave.tools.rephrase import main as rephrase_main
 from interleave.sampler import TrainingSampler
-from interleave.report import main as report_main
-from interleave.shard import main as shard_main
+from interleave.tools.report import main as report_main
+from interleave.shard.cli import main as shard_main
 from tests.conftest import write_clip, write_jsonl
 from tests.test_train import write_config
 

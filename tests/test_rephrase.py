@@ -22,18 +22,9 @@ import pytest
 
 from interleave import AUDIO_PLACEHOLDER
 from interleave.errors import InterleaveError
-from interleave.rephrase import (
-    SOURCES,
-    allocate,
-    iter_objects,
-    load_sources,
-    main,
-    read_done,
-    rejects_path,
-    select,
-    summarize,
-)
-from interleave.rewriters import (
+from interleave.tools.openaqa import SOURCES, allocate, iter_objects, load_sources, select
+from interleave.tools.rephrase import main, read_done, rejects_path, summarize
+from interleave.tools.rewriters import (
     DIVERSITY_INSTRUCTIONS,
     TEMPLATES,
     OpenAIRewriter,
@@ -222,7 +213,7 @@ def test_missing_key_variable_is_named(tmp_path, monkeypatch, capsys):
 
 
 def test_retry_after_and_backoff_unit():
-    from interleave.rewriters import _retry_after
+    from interleave.tools.rewriters import _retry_after
 
     assert _retry_after("3") == 3.0 and _retry_after(None) is None and _retry_after("garbage") is None
     assert 0 <= _retry_after("Wed, 21 Oct 2015 07:28:00 GMT") < 1  # a date in the past: no wait
@@ -386,7 +377,7 @@ def test_malformed_input_names_file_and_line(tmp_path):
 # Peak resident memory from /proc (ru_maxrss would carry the pytest parent's peak across exec).
 MEASURE = """
 import json, re, sys
-from interleave.rephrase import SOURCES, select
+from interleave.tools.openaqa import SOURCES, select
 hwm = lambda: int(re.search(r"VmHWM:\\s+(\\d+) kB", open("/proc/self/status").read()).group(1))
 base = hwm()
 items, counts = select(sys.argv[1], 30, seed=1, sources=SOURCES)
@@ -454,7 +445,7 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path, monkeypatch
     inp = write_json(tmp_path / "in.json", mixed_input(40, 20, 10, 10))
     killed, clean = tmp_path / "killed.jsonl", tmp_path / "clean.jsonl"
     with MockChat(delay=0.25) as server:
-        cmd = [sys.executable, "-m", "interleave.rephrase", *openai_args(tmp_path, server, inp, killed, 48)]
+        cmd = [sys.executable, "-m", "interleave.tools.rephrase", *openai_args(tmp_path, server, inp, killed, 48)]
         cmd[cmd.index("--timeout") + 1] = "5"
         proc = subprocess.Popen(cmd, cwd=REPO, env=os.environ | {"PYTHONPATH": str(REPO)},
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -512,7 +503,7 @@ def test_closed_ended_prefix_is_kept_or_dropped(tmp_path):
 def test_local_backend_uses_the_chat_template_and_parses_the_answer(tokenizer, monkeypatch):
     """Plumbing on a tiny random-weight LLaMA: template through the chat template, sampling, parsing."""
     from interleave.llm import load_llm
-    from interleave.rewriters import LocalRewriter
+    from interleave.tools.rewriters import LocalRewriter
     from tests.conftest import TINY_LLAMA
 
     tokenizer.chat_template = (
@@ -541,7 +532,7 @@ def test_local_backend_uses_the_chat_template_and_parses_the_answer(tokenizer, m
 @pytest.mark.skipif(os.environ.get("INTERLEAVE_TEST_SMOLLM2") != "1", reason="about 45 s on 2 cores; set INTERLEAVE_TEST_SMOLLM2=1")
 def test_local_backend_with_builtin_smollm2():
     """Integration: the built-in SmolLM2-135M-Instruct loads offline and answers through the templates."""
-    from interleave.rewriters import LocalRewriter
+    from interleave.tools.rewriters import LocalRewriter
 
     rewriter = LocalRewriter(model="builtin:smollm2-135m-instruct", max_new_tokens=24)
     try:
@@ -569,7 +560,7 @@ def test_ctrl_c_exits_130_and_the_rerun_completes(tmp_path, monkeypatch):
     inp = write_json(tmp_path / "in.json", mixed_input(20, 10, 6, 0))
     out = tmp_path / "out.jsonl"
     with MockChat(delay=0.2) as server:
-        cmd = [sys.executable, "-m", "interleave.rephrase", *openai_args(tmp_path, server, inp, out, 36)]
+        cmd = [sys.executable, "-m", "interleave.tools.rephrase", *openai_args(tmp_path, server, inp, out, 36)]
         cmd[cmd.index("--timeout") + 1] = "5"
         proc = subprocess.Popen(cmd, cwd=REPO, env=os.environ | {"PYTHONPATH": str(REPO)},
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from interleave import report
-from interleave.report import COLUMNS, find_runs, load_run, main, rows, to_csv, to_markdown
+from interleave.tools import report
+from interleave.tools.report import COLUMNS, find_runs, load_run, main, rows, to_csv, to_markdown
 
 # Paper, Table 2, first row (LTU baseline, non-interleaved).
 TABLE2_ROW1 = {
@@ -282,8 +282,8 @@ def test_parser_option_on_the_command_line(tmp_path: Path, capsys: pytest.Captur
 
 
 def test_rescoring_with_the_recorded_parser_reproduces_the_logged_figures(tmp_path: Path) -> None:
-    from interleave.evaluation import condition_metrics
-    from interleave.shard import parse_answer
+    from interleave.shard.evaluate import condition_metrics
+    from interleave.shard.answers import parse_answer
 
     parsed = [{**row, "parsed": [parse_answer(a) for a in row["answers"]]} for row in PREDICTIONS
               if row["condition"] == "interleaved" and row["task"] != "identity"]

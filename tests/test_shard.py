@@ -15,37 +15,37 @@ from pathlib import Path
 import pytest
 
 from interleave.errors import InterleaveError
-from interleave.shard import (
+from interleave.shard.answers import (
     AFFIRMATIVE_PHRASES,
     LEADING_NO,
     LEADING_YES,
-    LEXNAMES,
     NEGATIVE_PHRASES,
     PAPER_AFFIRMATIVE_PHRASES,
     PAPER_NEGATIVE_PHRASES,
     PARSERS,
-    Entry,
-    Query,
-    Skipped,
-    assemble_queries,
-    build_lexicon,
-    build_shard,
-    lexicon_entry,
-    main,
-    negative_pool,
-    norm,
-    open_wordnet,
     parse_answer,
-    prepare_wordnet,
-    read_clip_index,
-    read_labels,
+)
+from interleave.shard.wordnet import LEXNAMES, open_wordnet, prepare_wordnet
+from interleave.shard.lexicon import (
+    Entry,
+    Skipped,
+    build_lexicon,
+    lexicon_entry,
+    norm,
     read_lexicon,
     read_overrides,
-    read_shard,
-    report_path,
     write_lexicon,
-    write_shard,
 )
+from interleave.shard.format import Query, read_shard, write_shard
+from interleave.shard.build import (
+    assemble_queries,
+    build_shard,
+    negative_pool,
+    read_clip_index,
+    read_labels,
+    report_path,
+)
+from interleave.shard.cli import main
 from tests.conftest import write_clip
 from tests.wordnet_fixture import LABELS, write_wordnet
 

@@ -11,9 +11,9 @@ import yaml
 
 import train
 from callbacks import ShardEvaluation
-from interleave import report
+from interleave.tools import report
 from interleave.errors import InterleaveError
-from interleave.shard import parse_answer
+from interleave.shard.answers import parse_answer
 from tests.conftest import write_jsonl
 from tests.test_train import write_config
 
@@ -43,7 +43,7 @@ def write_shard(folder: Path) -> Path:
 def shard_config(tmp_path, data_dir, model_kwargs, callback_args=None, **trainer):
     path = write_config(tmp_path, data_dir, model_kwargs, **trainer)
     config = yaml.safe_load(path.read_text())
-    args = {"shard_file": str(write_shard(data_dir)), "repeats": 2, "batch_size": 2, "max_new_tokens": 3,
+    args = {"shard_file": str(write_shard(data_dir)), "repeats": 2, "batch_size": 2, "sampling": {"max_new_tokens": 3},
             "extra_layouts": ["noninterleaved"], **(callback_args or {})}
     config["trainer"]["callbacks"].append({"class_path": "callbacks.ShardEvaluation", "init_args": args})
     path.write_text(yaml.safe_dump(config))

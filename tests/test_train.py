@@ -10,7 +10,7 @@ from peft import PeftModel
 
 import train
 from interleave.collate import Collator
-from interleave.export import main as export_main
+from interleave.tools.export import main as export_main
 from interleave.llm import load_llm
 from interleave.model import AudioLLM
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from interleave.shard import lexnames_text
+from interleave.shard.wordnet import lexnames_text
 
 # (name nltk will give it, lemmas, hypernyms, lexicographer file number, gloss).
 # A name's sense number must be the synset's position among its first lemma's senses below.

@@ -1,14 +1,15 @@
 """Build the paper's interleaved fine-tuning set (Appendix B) from LTU's OpenAQA JSON, resumably.
 
-    python -m interleave.rephrase --input openaqa_5.6M.json --out ft40k.jsonl --size 40000 \\
+    interleave rephrase --input openaqa_5.6M.json --out ft40k.jsonl --size 40000 \\
         --backend openai --base-url https://api.openai.com/v1 --model gpt-4.1-mini
-    python -m interleave.rephrase summary ft40k.jsonl
+    interleave rephrase summary ft40k.jsonl
 
-The input (a JSON array of several GB, or JSONL) is streamed twice, never loaded whole: the first
-pass counts the eligible records per source (`SOURCES`), the second keeps a seeded bottom-k sample
-per source (a reservoir: memory bounded by --size) with the input's task mix; a source with no
-eligible record is warned about on stderr and in the summary (its names may be wrong). Each instruction is
-rewritten by a backend (interleave.rewriters) and validated; every record ends in OUT or in
+The input (a JSON array of several GB, or JSONL) is streamed twice, never loaded whole
+(`interleave.tools.openaqa`): the first pass counts the eligible records per source (`SOURCES`),
+the second keeps a seeded bottom-k sample per source (a reservoir: memory bounded by --size) with
+the input's task mix; a source with no eligible record is warned about on stderr and in the
+summary (its names may be wrong). Each instruction is
+rewritten by a backend (interleave.tools.rewriters) and validated; every record ends in OUT or in
 OUT.rejects.jsonl with its reason. Lines are appended and flushed one by one, so a rerun after a
 crash skips what is done and a torn last line is cut off.
 """
@@ -16,8 +17,6 @@ crash skips what is done and a torn last line is cut off.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import heapq
 import json
 import logging
 import os
@@ -28,285 +27,17 @@ from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
-from interleave.errors import InterleaveError
-from interleave.records import Record, from_dict, from_openaqa
-from interleave.rewriters import KINDS, MEDIA_WORDS, Rewriter, RewriteFailed, make_rewriter, redact, validate
+from interleave.errors import InterleaveError, report_errors
+from interleave.files import write_text_atomic
+from interleave.tools.openaqa import SOURCES, Item, empty_source_warnings, load_sources, select
+from interleave.tools.rewriters import MEDIA_WORDS, Rewriter, RewriteFailed, make_rewriter, redact, validate
 
 log = logging.getLogger("interleave.rephrase")
 
 CLOSED_PREFIX = "Closed-ended question: "
-CHUNK_CHARS = 1 << 18
-MAX_RECORD_CHARS = 1 << 24  # a malformed element stops the read-ahead here, not at the end of the file
 FSYNC_EVERY = 64  # records; flush() after every record already survives kill -9
-
-
-@dataclass(frozen=True)
-class Source:
-    """Which OpenAQA records a template kind takes: its `task` values and `dataset` values."""
-
-    tasks: tuple[str, ...]
-    datasets: tuple[str, ...]
-
-
-# The paper's sources, in OpenAQA's own names (LTU's openaqa/ scripts and README): AudioSet-Strong
-# train is `as_strong_train`, AudioSet-Balanced (AS-20K) is `as_20k`; LTU's tasks are
-# `open-ended question`, `cla_label` (labels) and `cla_label_des` (labels with acoustic features).
-SOURCES: dict[str, Source] = {
-    "open-ended": Source(tasks=("open-ended question",), datasets=("as_strong_train",)),
-    "label": Source(tasks=("cla_label",), datasets=("as_20k", "as_strong_train")),
-    "acoustic": Source(tasks=("cla_label_des",), datasets=("as_20k", "as_strong_train")),
-}
-# The only OpenAQA names known to be right; the others above (`as_20k`, `cla_label`, `cla_label_des`)
-# are unverified. A requested source with no eligible record is warned about (build, summary).
-VERIFIED_TASKS = ("open-ended question",)
-VERIFIED_DATASETS = ("as_strong_train",)
-MAX_UNMATCHED_PAIRS = 10_000  # distinct (task, dataset) pairs counted for the warnings; memory stays bounded
-
-
-def load_sources(path: str | Path) -> dict[str, Source]:
-    """A sources table from JSON: {"label": {"tasks": [...], "datasets": [...]}, ...}."""
-    try:
-        raw = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
-        raise InterleaveError(f"{path}: cannot read the sources table: {err}") from None
-    if not isinstance(raw, dict) or not raw:
-        raise InterleaveError(f"{path}: expected a JSON object mapping kinds to {{tasks, datasets}}")
-    table = {}
-    for kind, entry in raw.items():
-        if kind not in KINDS:
-            raise InterleaveError(f"{path}: unknown kind '{kind}'; known: {', '.join(KINDS)}")
-        ok = isinstance(entry, dict) and all(
-            isinstance(entry.get(k), list) and all(isinstance(v, str) for v in entry[k]) for k in ("tasks", "datasets")
-        )
-        if not ok:
-            raise InterleaveError(f"{path}: '{kind}' needs lists of strings 'tasks' and 'datasets'")
-        table[kind] = Source(tuple(entry["tasks"]), tuple(entry["datasets"]))
-    return table
-
-
-def kind_of(obj: dict, sources: dict[str, Source]) -> str | None:
-    """The template kind whose source takes this OpenAQA object, or None."""
-    for kind, source in sources.items():
-        if obj.get("task") in source.tasks and obj.get("dataset") in source.datasets:
-            return kind
-    return None
-
-
-# ---------------------------------------------------------------------------------------------
-# streaming input
-
-
-def iter_objects(path: str | Path) -> Iterator[tuple[int, str, Any]]:
-    """(position, "file:line", object) for each element of a JSON array or each JSONL line."""
-    for position, where, obj, _ in iter_raw(path):
-        yield position, where, obj
-
-
-def iter_raw(path: str | Path) -> Iterator[tuple[int, str, Any, str]]:
-    """(position, "file:line", object, its JSON text) for each element of a JSON array or JSONL line.
-
-    The array is decoded incrementally (raw_decode over a buffer of CHUNK_CHARS reads), so memory
-    stays bounded by the largest record, not the file.
-    """
-    path = Path(path)
-    try:
-        handle = open(path, encoding="utf-8")
-    except OSError as err:
-        raise InterleaveError(f"{path}: cannot open input: {err.strerror}") from None
-    with handle:
-        head = handle.read(CHUNK_CHARS)
-        stripped = head.lstrip()
-        if stripped.startswith("["):
-            yield from _iter_array(path, handle, head)
-        else:
-            yield from _iter_lines(path, handle, head)
-
-
-def _iter_lines(path: Path, handle, head: str) -> Iterator[tuple[int, str, Any, str]]:
-    position = 0
-    pending = head
-    lineno = 0
-    while True:
-        chunk = handle.read(CHUNK_CHARS)
-        pending += chunk
-        lines = pending.split("\n")
-        pending = lines.pop() if chunk else ""
-        for line in lines:
-            lineno += 1
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise InterleaveError(f"{path}:{lineno}: malformed JSON: {err.msg} (column {err.colno})") from None
-            yield position, f"{path}:{lineno}", obj, line
-            position += 1
-        if not chunk:
-            return
-
-
-def _iter_array(path: Path, handle, buffer: str) -> Iterator[tuple[int, str, Any, str]]:
-    decoder = json.JSONDecoder()
-    idx = len(buffer) - len(buffer.lstrip()) + 1  # just past "["
-    line = 1 + buffer.count("\n", 0, idx)
-    position = 0
-    expect_value = True
-
-    def more() -> bool:
-        nonlocal buffer, idx
-        chunk = handle.read(CHUNK_CHARS)
-        if not chunk:
-            return False
-        buffer = buffer[idx:] + chunk
-        idx = 0
-        return True
-
-    while True:
-        # skip whitespace and one comma between elements
-        while True:
-            while idx < len(buffer) and buffer[idx] in " \t\r\n":
-                if buffer[idx] == "\n":
-                    line += 1
-                idx += 1
-            if idx < len(buffer) or not more():
-                break
-        if idx >= len(buffer):
-            raise InterleaveError(f"{path}:{line}: the JSON array is not closed (truncated file?)")
-        char = buffer[idx]
-        if char == "]":
-            return
-        if char == ",":
-            if expect_value:
-                raise InterleaveError(f"{path}:{line}: malformed JSON: unexpected ','")
-            idx += 1
-            expect_value = True
-            continue
-        if not expect_value:
-            raise InterleaveError(f"{path}:{line}: malformed JSON: expected ',' or ']'")
-        while True:
-            try:
-                obj, end = decoder.raw_decode(buffer, idx)
-                break
-            except json.JSONDecodeError as err:
-                # read on only while the element could still be a record cut by the chunk boundary
-                if len(buffer) - idx > MAX_RECORD_CHARS or not more():
-                    bad = line + buffer.count("\n", idx, err.pos)
-                    raise InterleaveError(f"{path}:{bad}: malformed JSON: {err.msg}") from None
-        where, text = f"{path}:{line}", buffer[idx:end]
-        line += text.count("\n")
-        idx = end
-        expect_value = False
-        yield position, where, obj, text
-        position += 1
-
-
-# ---------------------------------------------------------------------------------------------
-# selection
-
-
-@dataclass(frozen=True)
-class Item:
-    """One selected OpenAQA record, ready to rewrite."""
-
-    id: str
-    position: int
-    kind: str
-    where: str
-    text: str  # the object's JSON text: a third of the memory of the parsed dict
-
-    @property
-    def record(self) -> Record:
-        """The OpenAQA object (or a training record) as a Record; ValueError if it is unusable."""
-        obj = json.loads(self.text)
-        return from_dict(obj, self.where) if "audio" in obj else from_openaqa(obj, self.where)
-
-
-def _key(seed: int, position: int) -> int:
-    digest = hashlib.blake2b(f"{seed}:{position}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big")
-
-
-def allocate(counts: dict[str, int], size: int) -> dict[str, int]:
-    """Split `size` over the kinds in proportion to `counts` (largest remainder), capped by counts."""
-    total = sum(counts.values())
-    if size >= total:
-        return dict(counts)
-    exact = {k: size * n / total for k, n in counts.items()}
-    alloc = {k: int(v) for k, v in exact.items()}
-    for k in sorted(exact, key=lambda k: (alloc[k] - exact[k], k))[: size - sum(alloc.values())]:
-        alloc[k] += 1
-    return alloc
-
-
-def empty_source_warnings(counts: dict[str, int], sources: dict[str, Source], unmatched: Counter | None = None) -> list[str]:
-    """One warning per requested source kind with 0 eligible records: its task and dataset names may
-    be wrong. `unmatched` counts the (task, dataset) pairs of the records no source took."""
-    common = ""
-    if unmatched:
-        pairs = ", ".join(f"{task!r}/{dataset!r} ({n})" for (task, dataset), n in unmatched.most_common(5))
-        common = f"; the input's most frequent task/dataset pairs that no source takes: {pairs}"
-    warnings = []
-    for kind, source in sources.items():
-        if counts.get(kind, 0):
-            continue
-        unverified = [n for n in source.tasks if n not in VERIFIED_TASKS]
-        unverified += [n for n in source.datasets if n not in VERIFIED_DATASETS]
-        names = f"unverified here: {', '.join(map(repr, unverified))}" if unverified else "these ones are verified"
-        warnings.append(
-            f"source '{kind}' has 0 eligible records in the input (tasks {list(source.tasks)}, datasets "
-            f"{list(source.datasets)}): the task or dataset names may be wrong for this input (of OpenAQA's names "
-            f"only 'as_strong_train' and 'open-ended question' are verified; {names}); compare them with the "
-            f"input's 'task' and 'dataset' values and fix them with --sources{common}")
-    return warnings
-
-
-def select(path: str | Path, size: int, seed: int, sources: dict[str, Source],
-           unmatched: Counter | None = None) -> tuple[list[Item], dict[str, int]]:
-    """A seeded sample of `size` eligible records with the input's mix of kinds, in input order,
-    and the eligible counts per kind. Two streaming passes; memory holds at most `size` records.
-    `unmatched`, when given, counts the (task, dataset) pairs of the records no source takes.
-
-    Each record's priority is a hash of (seed, position); each kind keeps its lowest priorities
-    (bottom-k sampling, a uniform sample without replacement), so the same seed gives the same set.
-    """
-    found: Counter = Counter()
-    for _, where, obj in iter_objects(path):
-        if not isinstance(obj, dict):
-            raise InterleaveError(f"{where}: expected a JSON object, got {type(obj).__name__}")
-        kind = kind_of(obj, sources)
-        found[kind] += 1
-        if kind is None and unmatched is not None:
-            pair = (str(obj.get("task")), str(obj.get("dataset")))
-            if pair in unmatched or len(unmatched) < MAX_UNMATCHED_PAIRS:
-                unmatched[pair] += 1
-    counts = {k: found.get(k, 0) for k in sources}
-    if not found:
-        raise InterleaveError(f"{path}: no records (empty input)")
-    if not any(counts.values()):
-        details = "\n".join(f"  {w}" for w in empty_source_warnings(counts, sources, unmatched))
-        raise InterleaveError(f"{path}: none of its {sum(found.values())} records has a task and dataset "
-                              f"that --sources lists ({', '.join(sources)}):\n{details}")
-    alloc = allocate(counts, size)
-    heaps: dict[str, list] = {k: [] for k in sources}
-    for position, where, obj, text in iter_raw(path):
-        kind = kind_of(obj, sources)
-        if kind is None or alloc[kind] == 0:
-            continue
-        entry = (-_key(seed, position), position, where, text, obj.get("id"))
-        heap = heaps[kind]
-        if len(heap) < alloc[kind]:
-            heapq.heappush(heap, entry)
-        elif entry[0] > heap[0][0]:
-            heapq.heapreplace(heap, entry)
-    items = []
-    for kind, heap in heaps.items():
-        for _, position, where, text, own_id in heap:
-            record_id = str(own_id) if own_id not in (None, "") else f"openaqa-{position}"
-            items.append(Item(record_id, position, kind, where, text))
-    items.sort(key=lambda item: item.position)
-    return items, counts
 
 
 # ---------------------------------------------------------------------------------------------
@@ -530,7 +261,7 @@ def format_summary(summary: dict) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m interleave.rephrase", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="interleave rephrase", description=__doc__.split("\n\n")[0])
     p.add_argument("--input", required=True, help="OpenAQA JSON array or JSONL")
     p.add_argument("--out", required=True, help="output JSONL (rejects go to OUT.rejects.jsonl)")
     p.add_argument("--size", type=int, required=True, help="number of records to select")
@@ -572,11 +303,8 @@ def _check_meta(out: Path, settings: dict) -> list[dict]:
 
 
 def _write_meta(out: Path, selection: dict, backend: dict, runs: list[dict], warnings: list[str] = ()) -> None:
-    path = meta_path(out)
-    tmp = path.with_name(path.name + ".tmp")
     meta = {"selection": selection, "backend": backend, "runs": runs, "warnings": list(warnings)}
-    tmp.write_text(json.dumps(meta, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(meta_path(out), json.dumps(meta, indent=1))
 
 
 def build(args: argparse.Namespace) -> dict:
@@ -628,24 +356,21 @@ def main(argv: list[str] | None = None) -> int:
     """CLI entry; `summary OUT.jsonl` prints the summary of an existing output."""
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
-    secrets: tuple[str, ...] = ()
-    try:
-        if argv[:1] == ["summary"]:
-            p = argparse.ArgumentParser(prog="python -m interleave.rephrase summary")
-            p.add_argument("out")
-            p.add_argument("--top", type=int, default=20)
-            ns = p.parse_args(argv[1:])
-            print(format_summary(summarize(ns.out, ns.top)))
-            return 0
-        args = _parser().parse_args(argv)
-        if args.backend == "openai" and args.api_key_env:
-            secrets = (os.environ.get(args.api_key_env, ""),)
+    if argv[:1] == ["summary"]:
+        p = argparse.ArgumentParser(prog="interleave rephrase summary")
+        p.add_argument("out")
+        p.add_argument("--top", type=int, default=20)
+        ns = p.parse_args(argv[1:])
+        return report_errors(lambda: print(format_summary(summarize(ns.out, ns.top))))
+    args = _parser().parse_args(argv)
+    secrets = (os.environ.get(args.api_key_env, ""),) if args.backend == "openai" and args.api_key_env else ()
+
+    def rephrase() -> None:
         build(args)
         print(format_summary(summarize(args.out)))
-        return 0
-    except InterleaveError as err:
-        print(f"error: {redact(str(err), secrets)}", file=sys.stderr)
-        return 2
+
+    try:
+        return report_errors(rephrase, redact=lambda message: redact(message, secrets))
     except KeyboardInterrupt:
         print("interrupted: rerun the same command to resume", file=sys.stderr)
         return 130

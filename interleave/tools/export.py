@@ -1,5 +1,5 @@
 """Export a training checkpoint for use outside Lightning:
-`python -m interleave.export CKPT OUT_DIR` writes the LoRA adapter in peft's own format
+`interleave export CKPT OUT_DIR` writes the LoRA adapter in peft's own format
 (`OUT_DIR/lora`, loadable with `PeftModel.from_pretrained`), the projector as safetensors
 (`OUT_DIR/projector.safetensors`, LTU's key names) and the model's settings (`OUT_DIR/model.json`);
 for a model trained with `model.train_encoder: true`, also the encoder (`OUT_DIR/encoder.safetensors`,
@@ -16,15 +16,16 @@ from pathlib import Path
 
 from safetensors.torch import save_file
 
-from interleave.errors import InterleaveError
+from interleave.checkpoints import load_weights
+from interleave.errors import report_errors
+from interleave.files import atomic_path, write_text_atomic
 
 
 def export(checkpoint: str | Path, out_dir: str | Path) -> Path:
-    from interleave.model import AudioLLM
+    from interleave.model import AudioLLM  # here, so that `interleave export --help` needs no torch
 
     checkpoint, out_dir = Path(checkpoint), Path(out_dir)
-    if not checkpoint.is_file():
-        raise InterleaveError(f"checkpoint not found: {checkpoint}")
+    load_weights(checkpoint)  # the one safe loader: a missing, cut-short or code-carrying file is refused by name
     with warnings.catch_warnings():
         # Frozen weights are absent by design; AudioLLM.on_load_checkpoint checks the trainable ones.
         warnings.filterwarnings("ignore", message="Found keys that are in the model state dict")
@@ -32,26 +33,27 @@ def export(checkpoint: str | Path, out_dir: str | Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     model.llm.save_pretrained(out_dir / "lora")
     projector = {f"audio_proj.{k}": v.contiguous() for k, v in model.audio_proj.state_dict().items()}
-    save_file(projector, out_dir / "projector.safetensors")
+    with atomic_path(out_dir / "projector.safetensors") as tmp:
+        save_file(projector, tmp)
     if model.hparams.get("train_encoder"):
         encoder = {k: v.contiguous() for k, v in model.audio_encoder.state_dict().items()}
-        save_file(encoder, out_dir / "encoder.safetensors")
-    (out_dir / "model.json").write_text(json.dumps(dict(model.hparams), indent=2, default=str))
+        with atomic_path(out_dir / "encoder.safetensors") as tmp:
+            save_file(encoder, tmp)
+    write_text_atomic(out_dir / "model.json", json.dumps(dict(model.hparams), indent=2, default=str))
     return out_dir
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m interleave.export", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="interleave export", description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", type=Path)
     parser.add_argument("out_dir", type=Path)
     args = parser.parse_args(argv)
-    try:
+
+    def run() -> None:
         out = export(args.checkpoint, args.out_dir)
-    except InterleaveError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"wrote {out / 'lora'} (peft adapter) and {out / 'projector.safetensors'}")
-    return 0
+        print(f"wrote {out / 'lora'} (peft adapter) and {out / 'projector.safetensors'}")
+
+    return report_errors(run)
 
 
 if __name__ == "__main__":

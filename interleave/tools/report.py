@@ -1,6 +1,6 @@
 """Table-2-style results report from the evaluation metrics of one or more runs.
 
-`python -m interleave.report RUN_DIR... [--epoch N] [--out DIR] [--parser paper|extended]` reads
+`interleave report RUN_DIR... [--epoch N] [--out DIR] [--parser paper|extended]` reads
 `predictions/epoch=NN.metrics.json` (written by the evaluation callback; 00 = before training)
 of each run and prints one row per run and prompt layout, in the column order of the paper's
 Table 2, plus the unparsed-answer shares and the text-only control. It writes the same table as
@@ -29,7 +29,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from interleave.errors import InterleaveError
+from interleave.errors import InterleaveError, report_errors
+from interleave.files import atomic_open, write_text_atomic
 
 Row = dict[str, Any]
 
@@ -179,8 +180,8 @@ def read_predictions(file: str | Path) -> list[dict[str, Any]]:
 def rescore(metrics_file: str | Path, metrics: dict[str, Any], parser: str) -> dict[str, Any]:
     """`metrics` with every SHARD and identity figure recomputed from the point's saved answers
     (`epoch=NN.jsonl` beside `metrics_file`), the yes/no answers parsed with `parser`'s rules;
-    the metrics are the evaluation's own (`interleave.evaluation.condition_metrics`)."""
-    from interleave.evaluation import condition_metrics
+    the metrics are the evaluation's own (`interleave.shard.evaluate.condition_metrics`)."""
+    from interleave.shard.evaluate import condition_metrics
     from interleave.metrics import contains_label
     from interleave.shard import parse_answer
 
@@ -307,7 +308,7 @@ def to_csv(table: Sequence[Row], path: str | Path) -> None:
     """Write the rows as CSV with raw fractions; missing values are empty cells."""
     path = Path(path)
     try:
-        with path.open("w", newline="", encoding="utf-8") as f:
+        with atomic_open(path, "w", newline="", encoding="utf-8") as f:
             writer = csv.DictWriter(f, fieldnames=list(COLUMNS))
             writer.writeheader()
             for row in table:
@@ -318,7 +319,7 @@ def to_csv(table: Sequence[Row], path: str | Path) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: print the report and write `report.md` and `report.csv` into --out."""
-    parser = argparse.ArgumentParser(prog="python -m interleave.report", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="interleave report", description=__doc__.splitlines()[0])
     parser.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR", help="run (version) folder or a folder of runs")
     parser.add_argument("--epoch", type=int, default=None, help="epoch point to report (default: the latest of each run)")
     parser.add_argument("--out", type=Path, default=Path("."), help="folder for report.md and report.csv (default: .)")
@@ -326,22 +327,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="re-score the saved answers with these parse_answer rules (paper or extended) "
                              "instead of reading the logged figures")
     args = parser.parse_args(argv)
+    return report_errors(lambda: report(args))
+
+
+def report(args: argparse.Namespace) -> None:
+    """Build the table `main`'s arguments ask for, print it and write its two files."""
+    table = rows(args.run_dirs, args.epoch, args.parser)
+    markdown = to_markdown(table, rescored=args.parser)
+    md_path, csv_path = args.out / "report.md", args.out / "report.csv"
     try:
-        table = rows(args.run_dirs, args.epoch, args.parser)
-        markdown = to_markdown(table, rescored=args.parser)
-        md_path, csv_path = args.out / "report.md", args.out / "report.csv"
-        try:
-            args.out.mkdir(parents=True, exist_ok=True)
-            md_path.write_text(markdown, encoding="utf-8")
-        except OSError as err:
-            raise InterleaveError(f"{err.filename or args.out}: cannot write ({err.strerror or err})") from None
-        to_csv(table, csv_path)
-    except InterleaveError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        args.out.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(md_path, markdown)
+    except OSError as err:
+        raise InterleaveError(f"{err.filename or args.out}: cannot write ({err.strerror or err})") from None
+    to_csv(table, csv_path)
     print(markdown, end="")
     print(f"wrote {md_path} and {csv_path}", file=sys.stderr)
-    return 0
 
 
 if __name__ == "__main__":

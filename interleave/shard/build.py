@@ -1,0 +1,427 @@
+"""Building a SHARD (paper, section 3) from AudioSet labels, a clip index and a lexicon.
+
+Each AudioSet word gets ``n_synonyms`` synonyms and ``n_hypernyms`` hypernyms from WordNet (a
+*lexicon*) and a few clips holding only that sound; every clip gives one identity query and, per
+relation, one "yes" query per candidate balanced by one "no" query whose candidate belongs to
+another word and that WordNet confirms is no synonym or hypernym of this word under any sense.
+Everything is seeded: same inputs and seed, byte-identical file.
+The command line is `interleave.shard.cli`.
+"""
+
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+
+from interleave.audio import load_fbank
+from interleave.errors import AudioError, InterleaveError
+from interleave.files import write_text_atomic
+from interleave.shard.format import RELATIONS, Query, shard_counts, slug, write_shard
+from interleave.shard.lexicon import (
+    DEFAULT_ROOTS,
+    DEFAULT_SOURCE_ROOTS,
+    DEFAULT_STOPLIST,
+    Entry,
+    Skipped,
+    build_lexicon,
+    json_text,
+    lexicon_meta,
+    norm,
+    read_lexicon,
+    read_overrides,
+    write_lexicon,
+)
+from interleave.shard.wordnet import find_wordnet, open_wordnet
+
+# --- clips ------------------------------------------------------------------------------
+
+
+def read_labels(path: str | Path) -> dict[str, str]:
+    """AudioSet's labels CSV (``index,mid,display_name``) as {mid: display_name}."""
+    path = Path(path)
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+            header = rows[0].keys() if rows else []
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise InterleaveError(f"cannot read labels CSV {path}: {err}") from err
+    if not rows or not {"mid", "display_name"} <= set(header):
+        raise InterleaveError(f"{path}: expected a CSV with header index,mid,display_name and at least one row")
+    labels, problems = {}, []
+    for number, row in enumerate(rows, start=2):
+        mid, name = (row.get("mid") or "").strip(), (row.get("display_name") or "").strip()
+        if not mid or not name:
+            problems.append(f"{path}:{number}: empty mid or display_name")
+        else:
+            labels[mid] = name
+    if problems:
+        raise InterleaveError(f"{len(problems)} problem(s) in labels CSV {path}:\n  " + "\n  ".join(problems))
+    return labels
+
+
+@dataclass
+class ClipIndex:
+    """Clips of an index, sorted out: usable single-label clips per display name, and the rest."""
+
+    by_label: dict[str, list[str]]
+    multi_label: list[dict[str, Any]] = field(default_factory=list)
+    missing: list[dict[str, str]] = field(default_factory=list)
+    unknown_labels: list[dict[str, str]] = field(default_factory=list)
+    unreadable: list[dict[str, str]] = field(default_factory=list)
+
+
+def _index_rows(path: Path, text: str) -> list[tuple[str, str, list[str]]]:
+    """(where, audio, labels) of a clip index, either {label: [audio, ...]} JSON or JSONL rows."""
+    try:
+        whole = json.loads(text)
+    except ValueError:
+        whole = None
+    if isinstance(whole, dict) and all(isinstance(v, list) for v in whole.values()):
+        rows, problems = [], []
+        for label, paths in whole.items():
+            for i, audio in enumerate(paths):
+                if isinstance(audio, str) and audio.strip():
+                    rows.append((f"{path}: {label}[{i}]", audio, [label]))
+                else:
+                    problems.append(f"{path}: {label}[{i}]: audio must be a non-empty string")
+        if problems:
+            raise InterleaveError(f"{len(problems)} problem(s) in clip index {path}:\n  " + "\n  ".join(problems))
+        return rows
+    rows, problems = [], []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            obj = json.loads(line)
+        except ValueError as err:
+            problems.append(f"{where}: not valid JSON ({err})")
+            continue
+        if not isinstance(obj, dict):
+            problems.append(f"{where}: expected a JSON object with 'audio' and 'labels'")
+            continue
+        audio, labels = obj.get("audio"), obj.get("labels")
+        if isinstance(labels, str):
+            labels = [part for part in labels.split(";")]
+        faults = []
+        if not isinstance(audio, str) or not audio.strip():
+            faults.append("'audio' must be a non-empty string")
+        if not isinstance(labels, list) or not labels or not all(isinstance(x, str) and x.strip() for x in labels):
+            faults.append("'labels' must be a non-empty list of strings (or one string with ';' separators)")
+        if faults:
+            problems.append(f"{where}: " + "; ".join(faults))
+            continue
+        rows.append((where, audio, [x.strip() for x in labels]))
+    if problems:
+        raise InterleaveError(f"{len(problems)} problem(s) in clip index {path}:\n  " + "\n  ".join(problems))
+    return rows
+
+
+def read_clip_index(path: str | Path, labels: Mapping[str, str]) -> ClipIndex:
+    """Read a clip index; keep clips carrying exactly one known label whose audio exists.
+
+    ``labels`` maps mids to display names (see :func:`read_labels`); an index may name a label
+    by either. Relative audio paths start at the index's folder. Multi-label clips, missing
+    audio and unknown labels are returned for the report, not used.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise InterleaveError(f"cannot read clip index {path}: {err}") from err
+    names = set(labels.values())
+    folder = os.path.abspath(path.parent)
+    clips: dict[str, dict[str, Any]] = {}
+    index = ClipIndex(by_label={})
+    for where, audio, tokens in _index_rows(path, text):
+        resolved = audio if os.path.isabs(audio) else os.path.normpath(os.path.join(folder, audio))
+        clip = clips.setdefault(resolved, {"where": where, "labels": []})
+        for token in tokens:
+            name = token if token in names else labels.get(token)
+            if name is None:
+                index.unknown_labels.append({"where": where, "label": token})
+                name = token
+            if name not in clip["labels"]:
+                clip["labels"].append(name)
+    for audio in sorted(clips):
+        clip = clips[audio]
+        if len(clip["labels"]) > 1:
+            index.multi_label.append({"audio": audio, "labels": clip["labels"]})
+            continue
+        label = clip["labels"][0]
+        if label not in names:
+            continue  # already listed among unknown labels
+        if not os.path.isfile(audio):
+            index.missing.append({"where": clip["where"], "audio": audio, "label": label})
+            continue
+        index.by_label.setdefault(label, []).append(audio)
+    return index
+
+
+# --- assembly ---------------------------------------------------------------------------
+
+
+def negative_pool(entry: Entry, entries: Sequence[Entry], relation: str) -> list[str]:
+    """Other words' ``relation`` candidates that WordNet does not relate to ``entry`` (sorted)."""
+    pool = {}
+    for other in entries:
+        if other.label == entry.label:
+            continue
+        for candidate in other.candidates(relation):
+            if norm(candidate) not in entry.related:
+                pool.setdefault(norm(candidate), candidate)
+    return [pool[key] for key in sorted(pool)]
+
+
+def assemble_queries(
+    entries: Sequence[Entry], clips_by_label: Mapping[str, Sequence[str | Path]], seed: int, clips_per_word: int = 4
+) -> list[Query]:
+    """SHARD queries of ``entries``: per word up to ``clips_per_word`` clips (seeded pick, sorted).
+
+    Each clip gives one identity query and, per relation and positive candidate, a "yes" query
+    and a "no" query whose candidate is drawn (seeded, without repeats within the clip) from the
+    word's :func:`negative_pool`. Raises InterleaveError for a word without clips or with too
+    small a pool (the builder skips such words first, with a reason).
+    """
+    if clips_per_word < 1:
+        raise InterleaveError(f"clips_per_word must be at least 1, got {clips_per_word}")
+    queries: list[Query] = []
+    for entry in entries:
+        clips = sorted(os.path.abspath(c) for c in clips_by_label.get(entry.label, ()))
+        if not clips:
+            raise InterleaveError(f"no clips for {entry.label!r}")
+        pools = {relation: negative_pool(entry, entries, relation) for relation in RELATIONS}
+        for relation, pool in pools.items():
+            if len(pool) < len(entry.candidates(relation)):
+                raise InterleaveError(
+                    f"{entry.label!r}: {len(pool)} unrelated {relation} candidate(s) of other words for "
+                    f"{len(entry.candidates(relation))} negative queries per clip"
+                )
+        rng = random.Random(f"shard/{seed}/clips/{entry.label}")
+        chosen = sorted(rng.sample(clips, min(clips_per_word, len(clips))))
+        name = slug(entry.label)
+        common = {"label": entry.label, "word": entry.word}
+        for k, audio in enumerate(chosen):
+            queries.append(Query(id=f"identity/{name}/{k}", task="identity", audio=audio, **common))
+            for relation in RELATIONS:
+                positives = entry.candidates(relation)
+                negatives = random.Random(f"shard/{seed}/{relation}/{entry.label}/{k}").sample(pools[relation], len(positives))
+                for positive, negative in zip(positives, negatives):
+                    for candidate, truth in ((positive, "yes"), (negative, "no")):
+                        query_id = f"{relation}/{name}/{k}/{slug(candidate)}"
+                        queries.append(Query(query_id, relation, audio=audio, candidate=candidate, truth=truth, **common))
+    return queries
+
+
+# --- building a SHARD -------------------------------------------------------------------
+
+
+def report_path(shard: str | Path) -> Path:
+    """Where a SHARD file's report goes: ``shard.jsonl`` -> ``shard.report.json``."""
+    shard = Path(shard)
+    return shard.with_name(shard.stem + ".report.json")
+
+
+def write_report(path: str | Path, report: Mapping[str, Any]) -> Path:
+    path = Path(path)
+    write_text_atomic(path, json_text(report) + "\n")
+    return path
+
+
+def _read_words(path: Path, labels: Mapping[str, str]) -> list[str]:
+    """Display names, one per line (a mid is accepted); unknown names are errors with file:line."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise InterleaveError(f"cannot read word list {path}: {err}") from err
+    names = set(labels.values())
+    words, problems = [], []
+    for number, line in enumerate(lines, start=1):
+        token = line.strip()
+        if not token or token.startswith("#"):
+            continue
+        name = token if token in names else labels.get(token)
+        if name is None:
+            problems.append(f"{path}:{number}: {token!r} is no AudioSet display name or mid")
+        elif name not in words:
+            words.append(name)
+    if problems:
+        raise InterleaveError(f"{len(problems)} problem(s) in word list {path}:\n  " + "\n  ".join(problems))
+    return words
+
+
+def _drop_poor_pools(entries: list[Entry]) -> tuple[list[Entry], list[Skipped]]:
+    """Leave out words whose negative pools are too small, until every remaining one has enough."""
+    skipped: list[Skipped] = []
+    while True:
+        poor = {}
+        for entry in entries:
+            for relation in RELATIONS:
+                size, needed = len(negative_pool(entry, entries, relation)), len(entry.candidates(relation))
+                if size < needed and entry.label not in poor:
+                    poor[entry.label] = f"{size} unrelated {relation} candidate(s) among the other words, {needed} needed"
+        if not poor:
+            return entries, skipped
+        skipped += [Skipped(label, reason) for label, reason in poor.items()]
+        entries = [e for e in entries if e.label not in poor]
+
+
+def audio_problem(path: str) -> str | None:
+    """Why the evaluation could not use this clip (empty, undecodable, non-finite fbank), or None."""
+    try:
+        load_fbank(path)
+    except AudioError as err:
+        return err.reason
+    return None
+
+
+def readable_queries(
+    entries: list[Entry], index: ClipIndex, seed: int, clips_per_word: int, problem: Callable[[str], str | None] = audio_problem
+) -> tuple[list[Query], list[Entry], list[Skipped]]:
+    """Assemble the queries, decoding each chosen clip; an unreadable one moves to ``index.unreadable``
+    and the words are assembled again without it (a word short of clips, or of negatives, is left
+    out). Only chosen clips are decoded, each once, so a large index costs no more than the SHARD."""
+    verdicts: dict[str, str | None] = {}
+    skipped: list[Skipped] = []
+    while True:
+        queries = assemble_queries(entries, index.by_label, seed, clips_per_word)
+        chosen = {q.audio for q in queries}
+        for audio in sorted(chosen - set(verdicts)):
+            verdicts[audio] = problem(audio)
+        bad = {audio for audio in chosen if verdicts[audio]}
+        if not bad:
+            return queries, entries, skipped
+        for label, clips in index.by_label.items():
+            for audio in [c for c in clips if os.path.abspath(c) in bad]:
+                index.unreadable.append({"audio": audio, "label": label, "reason": verdicts[os.path.abspath(audio)]})
+                clips.remove(audio)
+        short = {e.label for e in entries if len(index.by_label.get(e.label, [])) < clips_per_word}
+        skipped += [Skipped(label, f"{len(index.by_label.get(label, []))} readable single-label clip(s), "
+                                   f"{clips_per_word} needed") for label in sorted(short)]
+        entries, poor = _drop_poor_pools([e for e in entries if e.label not in short])
+        skipped += poor
+
+
+def _word_row(label: str, entry: Entry | None, reason: str | None, clips: int) -> dict[str, Any]:
+    """One word's line in a SHARD report."""
+    if entry is None:
+        return {"label": label, "status": "skipped", "reason": reason}
+    row = {"label": label, "status": "included", "word": entry.word, "synset": entry.synset, "clips": clips}
+    return {**row, "override": entry.override} if entry.override else row
+
+
+def _stored_entries(path: str | Path, labels: Sequence[str], n_synonyms: int, n_hypernyms: int) -> tuple[list[Entry], list[Skipped]]:
+    """Entries of ``labels`` from a lexicon file, cut to the asked numbers of candidates."""
+    stored = {e.label: e for e in read_lexicon(path)}
+    entries, skipped = [], []
+    for label in labels:
+        entry = stored.get(label)
+        if entry is None:
+            skipped.append(Skipped(label, f"not in lexicon {path}"))
+        elif len(entry.synonyms) < n_synonyms or len(entry.hypernyms) < n_hypernyms:
+            skipped.append(Skipped(label, f"lexicon gives {len(entry.synonyms)} synonym(s) and {len(entry.hypernyms)} hypernym(s)"))
+        else:
+            entries.append(replace(entry, synonyms=entry.synonyms[:n_synonyms], hypernyms=entry.hypernyms[:n_hypernyms]))
+    return entries, skipped
+
+
+def build_shard(
+    labels_csv: str | Path,
+    clips: str | Path,
+    out: str | Path,
+    *,
+    wordnet: str | Path | None = None,
+    lexicon: str | Path | None = None,
+    words: str | Path | None = None,
+    overrides: str | Path | None = None,
+    seed: int = 0,
+    clips_per_word: int = 4,
+    n_synonyms: int = 2,
+    n_hypernyms: int = 2,
+    lexicon_out: str | Path | None = None,
+) -> dict[str, Any]:
+    """Build a SHARD file from AudioSet labels, a clip index and WordNet (or a stored lexicon).
+
+    Writes ``out``, its report (:func:`report_path`) and, if asked, the lexicon; returns the
+    report. Words are those of ``words`` (display names or mids, one per line) or else every
+    label with clips, in the labels CSV's order. A word needs ``clips_per_word`` single-label
+    clips, ``n_synonyms`` synonyms, ``n_hypernyms`` hypernyms and enough unrelated negatives;
+    otherwise it is skipped with its reason in the report. Raises InterleaveError (after
+    writing the report) if no word is left.
+    """
+    if clips_per_word < 1 or n_synonyms < 1 or n_hypernyms < 1:
+        raise InterleaveError("clips per word, synonyms and hypernyms must each be at least 1")
+    if lexicon is not None and (wordnet is not None or overrides is not None):
+        raise InterleaveError("a stored lexicon replaces WordNet: give either --lexicon or --wordnet/--overrides")
+    labels = read_labels(labels_csv)
+    index = read_clip_index(clips, labels)
+    names = list(dict.fromkeys(labels.values()))
+    requested = _read_words(Path(words), labels) if words is not None else [n for n in names if n in index.by_label]
+    multi = Counter(label for clip in index.multi_label for label in clip["labels"])
+    skipped: list[Skipped] = []
+    with_clips = []
+    for label in requested:
+        found = len(index.by_label.get(label, []))
+        if found >= clips_per_word:
+            with_clips.append(label)
+        else:
+            reason = f"{found} single-label clip(s), {clips_per_word} needed ({multi[label]} multi-label clip(s) not eligible)"
+            skipped.append(Skipped(label, reason))
+    params: dict[str, Any] = {
+        "labels": str(labels_csv), "clips": str(clips), "words": str(words) if words else None,
+        "seed": seed, "clips_per_word": clips_per_word, "n_synonyms": n_synonyms, "n_hypernyms": n_hypernyms,
+    }  # fmt: skip
+    if lexicon is not None:
+        entries, lacking = _stored_entries(lexicon, with_clips, n_synonyms, n_hypernyms)
+        params["lexicon"] = str(lexicon)
+    else:
+        folder = Path(wordnet) if wordnet is not None else find_wordnet()
+        wn = open_wordnet(folder)
+        curated = read_overrides(overrides) if overrides is not None else {}
+        unknown = [label for label in curated if label not in names]
+        if unknown:
+            raise InterleaveError(f"override file {overrides} names labels not in {labels_csv}: {', '.join(map(repr, unknown))}")
+        entries, lacking = build_lexicon(wn, with_clips, curated, n_synonyms=n_synonyms, n_hypernyms=n_hypernyms)
+        params.update(wordnet=str(folder), wordnet_version=wn.get_version(), overrides=str(overrides) if overrides else None)
+        params.update(roots=list(DEFAULT_ROOTS), source_roots=list(DEFAULT_SOURCE_ROOTS), stoplist=list(DEFAULT_STOPLIST))
+        if lexicon_out is not None:
+            write_lexicon(entries, lexicon_out, lexicon_meta(wn, n_synonyms, n_hypernyms, curated))
+    entries, poor = _drop_poor_pools(entries)
+    queries, entries, unreadable = readable_queries(entries, index, seed, clips_per_word)
+    skipped += lacking + poor + unreadable
+    reasons = {s.label: s.reason for s in skipped}
+    included = {e.label: e for e in entries}
+    report = {
+        "shard": str(out),
+        "parameters": params,
+        "counts": {
+            **shard_counts(queries),
+            "words_requested": len(requested),
+            "words_included": len(entries),
+            "words_skipped": len(skipped),
+            "clips_single_label": sum(len(v) for v in index.by_label.values()),
+            "clips_multi_label": len(index.multi_label),
+            "clips_missing_audio": len(index.missing),
+            "clips_unreadable_audio": len(index.unreadable),
+            "unknown_labels": len(index.unknown_labels),
+        },
+        "words": [_word_row(w, included.get(w), reasons.get(w), len(index.by_label.get(w, []))) for w in requested],
+        "multi_label_clips": index.multi_label,
+        "missing_audio": index.missing,
+        "unreadable_audio": index.unreadable,
+        "unknown_labels": index.unknown_labels,
+    }
+    write_report(report_path(out), report)
+    if not queries:
+        raise InterleaveError(f"no word could be included in {out}; reasons in {report_path(out)}")
+    write_shard(queries, out)
+    return report

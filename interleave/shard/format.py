@@ -1,0 +1,157 @@
+"""The SHARD file: one query per line of JSONL, read and written with every fault named.
+
+    {"id": "synonym/siren/2/alarm", "task": "synonym", "label": "Siren", "word": "siren",
+     "candidate": "alarm", "truth": "yes", "audio": "audio/siren_2.wav"}
+
+``task`` is ``synonym``, ``hypernym`` or ``identity``; identity queries have no ``candidate`` and
+no ``truth`` (the answer is ``label``); ``word`` is the plain-text word that replaces the audio
+in the text-only control; ``audio`` is relative to the file's folder when the clip lies under it,
+else absolute.
+"""
+
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+from interleave.errors import InterleaveError
+from interleave.files import write_text_atomic
+
+TASKS = ("identity", "synonym", "hypernym")
+RELATIONS = ("synonym", "hypernym")
+ANSWERS = ("yes", "no")
+
+# --- the SHARD file ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Query:
+    """One SHARD query; ``audio`` is absolute once read, ``where`` is "file:line" for messages."""
+
+    id: str
+    task: str
+    label: str
+    word: str
+    audio: str
+    candidate: str | None = None
+    truth: str | None = None
+    where: str = ""
+
+
+_QUERY_KEYS = ("id", "task", "label", "word", "candidate", "truth", "audio")
+
+
+def slug(text: str) -> str:
+    """Id form of a label or word: "Heart sounds, heartbeat" -> "heart_sounds_heartbeat"."""
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+
+
+def _query_from_json(line: str, where: str, folder: Path) -> Query:
+    """Validate one line of a SHARD file; raises ValueError naming every fault of the line."""
+    obj = json.loads(line)
+    if not isinstance(obj, dict):
+        raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
+    faults = [f"unknown field {key!r}" for key in obj if key not in _QUERY_KEYS]
+    for key in ("id", "task", "label", "word", "audio"):
+        value = obj.get(key)
+        if value is None:
+            faults.append(f"missing field {key!r}")
+        elif not isinstance(value, str) or not value.strip():
+            faults.append(f"field {key!r} must be a non-empty string")
+    task = obj.get("task")
+    if isinstance(task, str) and task not in TASKS:
+        faults.append(f"task {task!r} is none of {', '.join(TASKS)}")
+    if task == "identity":
+        faults += [f"an identity query has no {key!r}" for key in ("candidate", "truth") if key in obj]
+    elif task in RELATIONS:
+        candidate, truth = obj.get("candidate"), obj.get("truth")
+        if not isinstance(candidate, str) or not candidate.strip():
+            faults.append("missing field 'candidate'" if candidate is None else "field 'candidate' must be a non-empty string")
+        if truth is None:
+            faults.append("missing field 'truth'")
+        elif truth not in ANSWERS:
+            faults.append(f"truth {truth!r} is neither 'yes' nor 'no'")
+    if faults:
+        raise ValueError("; ".join(faults))
+    audio = obj["audio"]
+    absolute = audio if os.path.isabs(audio) else os.path.normpath(os.path.join(folder, audio))
+    return Query(obj["id"], task, obj["label"], obj["word"], absolute, obj.get("candidate"), obj.get("truth"), where)
+
+
+def read_shard(path: str | Path) -> list[Query]:
+    """Read and validate a SHARD file; ``audio`` comes back absolute (resolved against the file's folder).
+
+    Raises InterleaveError listing every malformed line, missing or bad field and duplicate id
+    with file:line; nothing is dropped silently. Blank lines are allowed.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise InterleaveError(f"cannot read SHARD file {path}: {err}") from err
+    folder = path.parent.absolute()
+    queries: list[Query] = []
+    first_line: dict[str, int] = {}
+    problems: list[str] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            query = _query_from_json(line, where, folder)
+        except ValueError as err:
+            problems.append(f"{where}: {err}")
+            continue
+        if query.id in first_line:
+            problems.append(f"{where}: duplicate id {query.id!r} (first on line {first_line[query.id]})")
+            continue
+        first_line[query.id] = number
+        queries.append(query)
+    if not queries and not problems:
+        problems.append(f"{path}: holds no queries")
+    if problems:
+        raise InterleaveError(f"{len(problems)} problem(s) in SHARD file {path}:\n  " + "\n  ".join(problems))
+    return queries
+
+
+def _query_to_json(query: Query, folder: Path) -> str:
+    audio = Path(query.audio)
+    if audio.is_absolute() and audio.is_relative_to(folder):
+        audio = audio.relative_to(folder)
+    obj = {"id": query.id, "task": query.task, "label": query.label, "word": query.word}
+    if query.task != "identity":
+        obj["candidate"], obj["truth"] = query.candidate, query.truth
+    obj["audio"] = audio.as_posix()
+    return json.dumps(obj, ensure_ascii=False)
+
+
+def write_shard(queries: Sequence[Query], path: str | Path) -> Path:
+    """Write ``queries`` as a SHARD file atomically; audio under the file's folder is stored relative."""
+    path = Path(path)
+    ids = [q.id for q in queries]
+    if len(set(ids)) != len(ids):
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        raise InterleaveError(f"cannot write {path}: duplicate query ids {dupes[:5]}")
+    folder = Path(os.path.abspath(path.parent))
+    write_text_atomic(path, "".join(_query_to_json(q, folder) + "\n" for q in queries))
+    return path
+
+
+def shard_counts(queries: Sequence[Query]) -> dict[str, Any]:
+    """Query counts per task and truth, the numbers a SHARD report states."""
+    counts: dict[str, Any] = {
+        "queries": len(queries),
+        "words": len({q.label for q in queries}),
+        "clips": len({q.audio for q in queries}),
+        "identity": sum(q.task == "identity" for q in queries),
+    }
+    for relation in RELATIONS:
+        counts[relation] = {a: sum(q.task == relation and q.truth == a for q in queries) for a in ANSWERS}
+    return counts

@@ -1,0 +1,40 @@
+"""The `interleave` command: one entry point for every offline tool (`interleave --help`).
+
+Training and evaluation stay `python train.py fit|validate|test|predict --config ...`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+# name -> (module whose `main(argv)` runs it, what it does)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "data": ("interleave.tools.dataset", "check a record file before a long job (data check FILE)"),
+    "shard": ("interleave.shard.cli", "build the SHARD benchmark (shard wordnet|lexicon|build)"),
+    "rephrase": ("interleave.tools.rephrase", "rewrite OpenAQA records into interleaved ones (Appendix B)"),
+    "cache": ("interleave.tools.fill_cache", "fill a run's feature cache ahead of time (cache --config CONFIG)"),
+    "report": ("interleave.tools.report", "Table 2 from runs' metrics (report RUN_DIR...)"),
+    "export": ("interleave.tools.export", "a checkpoint as a peft adapter + projector (export CKPT OUT_DIR)"),
+    "demo": ("interleave.tools.demo", "write the CPU demo's synthetic data set (demo DIR)"),
+}
+
+
+def usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = [f"  {name:<{width}}  {about}" for name, (_, about) in COMMANDS.items()]
+    return ("usage: interleave COMMAND [ARGS...]   (interleave COMMAND --help for its arguments)\n\ncommands:\n"
+            + "\n".join(lines) + "\n\ntraining and evaluation: python train.py fit|validate|test|predict --config CONFIG\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage(), end="", file=sys.stdout if argv else sys.stderr)
+        return 0 if argv else 2
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"error: unknown command {name!r}\n\n{usage()}", end="", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[name][0])  # only the chosen tool is imported
+    return module.main(rest)

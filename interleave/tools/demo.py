@@ -1,0 +1,308 @@
+"""The CPU demo's synthetic dataset: honest, learnable clips of a few AudioSet classes.
+
+Every clip is rendered from scratch with plain numpy (no downloads): one synthesis function
+per class, each drawing its own frequency, rhythm, duration (2-4 s), onset, level and a little
+background noise from a seeded :class:`numpy.random.Generator`, so no two clips are alike but
+each one sounds like what its AudioSet label says. Each clip gets two records with the output
+``"Labels: <display_name>"``: an interleaved one (the instruction holds one ``[AUDIO]``) and an
+LTU-style one (no placeholder). The same parameters always give byte-identical files.
+
+The held-out clips also make the demo's SHARD (``shard.jsonl``): synonym, hypernym and identity
+queries assembled from the committed lexicon ``interleave/tools/demo_lexicon.json`` (WordNet 3.0 plus
+curated overrides, each with its reason; see :mod:`interleave.shard`).
+
+Run ``interleave demo DIR`` to write the data set, call :func:`ensure_demo_data`, or name
+:class:`DemoDataModule` as a config's data module (``configs/demo.yaml`` does), which writes it
+on first use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile
+
+from interleave import AUDIO_PLACEHOLDER
+from interleave.audio import SAMPLE_RATE
+from interleave.data import InterleavedDataModule
+from interleave.errors import InterleaveError, report_errors
+from interleave.files import write_text_atomic
+from interleave.shard.build import assemble_queries, write_report
+from interleave.shard.format import shard_counts, slug, write_shard
+from interleave.shard.lexicon import read_lexicon
+from interleave.tools.demo_sounds import render_clip
+
+# Sized so that `make demo` (two epochs of SmolLM2-135M on 2 CPU cores) stays under 10 minutes.
+TRAIN_PER_CLASS = 16
+HELDOUT_PER_CLASS = 4
+
+DEMO_CLASSES: tuple[str, ...] = (
+    "Sine wave",
+    "Beep, bleep",
+    "Siren",
+    "White noise",
+    "Pink noise",
+    "Tick",
+    "Drum",
+    "Whistle",
+    "Heart sounds, heartbeat",
+    "Dial tone",
+    "Buzz",
+    "Chirp tone",
+)
+
+# Bump when the synthesis changes, so that ensure_demo_data regenerates stale data sets.
+FORMAT_VERSION = 2
+# Held-out clips per class the demo SHARD asks about. The paper uses 4 per word; 1 keeps each of
+# the demo's three evaluation points (108 queries x 4 repeats, plus the text control) near 20 s each.
+SHARD_CLIPS_PER_WORD = 1
+# Regenerate with the real WordNet: python -m interleave.shard wordnet --from /usr/share/wordnet --out W;
+# python -m interleave.shard lexicon --wordnet W --words data/demo/classes.txt
+#   --overrides interleave/tools/demo_lexicon.json --out interleave/tools/demo_lexicon.json  (its "overrides" say why)
+DEMO_LEXICON = Path(__file__).with_name("demo_lexicon.json")
+COMPLETE_MARKER = ".complete"
+
+INTERLEAVED_TEMPLATES: tuple[str, ...] = (
+    f"What is the sound in {AUDIO_PLACEHOLDER}?",
+    f"Identify the sound event in {AUDIO_PLACEHOLDER}.",
+    f"Label {AUDIO_PLACEHOLDER} with its sound class.",
+    f"Listen to {AUDIO_PLACEHOLDER} and name the sound you hear.",
+    f"Which sound class best describes {AUDIO_PLACEHOLDER}?",
+    f"Name the sound class of {AUDIO_PLACEHOLDER}.",
+)
+PLAIN_TEMPLATES: tuple[str, ...] = (
+    "What is the sound in the audio?",
+    "Classify the sound events in the audio clip.",
+    "Identify the sound event in the audio clip.",
+    "What sound can be heard in this recording?",
+    "Label the audio clip with its sound class.",
+)
+
+# --- the data set -----------------------------------------------------------------------
+
+
+def _params(train_per_class: int, heldout_per_class: int, seed: int) -> dict[str, Any]:
+    return {
+        "train_per_class": int(train_per_class),
+        "heldout_per_class": int(heldout_per_class),
+        "seed": int(seed),
+        "classes": list(DEMO_CLASSES),
+        "shard_clips_per_word": SHARD_CLIPS_PER_WORD,
+        "format": FORMAT_VERSION,
+    }
+
+
+def _summary(out_dir: Path, params: dict[str, Any]) -> dict[str, Any]:
+    """Counts of a data set written with ``params``."""
+    n_classes = len(params["classes"])
+    train, heldout = n_classes * params["train_per_class"], n_classes * params["heldout_per_class"]
+    return {
+        "out_dir": str(out_dir),
+        "classes": n_classes,
+        "train_clips": train,
+        "heldout_clips": heldout,
+        "clips": train + heldout,
+        "train_records": 2 * train,
+        "heldout_records": 2 * heldout,
+        "records": 2 * (train + heldout),
+        "shard_queries": _shard_query_count(params["heldout_per_class"]),
+        "seed": params["seed"],
+    }
+
+
+def _shard_query_count(heldout_per_class: int) -> int:
+    """Queries of the demo SHARD: per clip one identity query and a yes and a no per candidate."""
+    clips = min(SHARD_CLIPS_PER_WORD, heldout_per_class)
+    return sum(clips * (1 + 2 * (len(e.synonyms) + len(e.hypernyms))) for e in read_lexicon(DEMO_LEXICON))
+
+
+def _readme(params: dict[str, Any], summary: dict[str, Any]) -> str:
+    classes = "\n".join(f"  - {label}" for label in DEMO_CLASSES)
+    return f"""Synthetic toy data for the interleave CPU demo -- NOT real recordings.
+
+Every clip was rendered from scratch with numpy by interleave/demo.py (one synthesis function
+per class) and stands for one AudioSet class, named by its exact AudioSet display_name:
+{classes}
+
+Each clip is 16 kHz mono 16-bit PCM WAV, 2-4 s long, with random frequency, rhythm, onset,
+level (peak 0.3-0.9) and faint background noise drawn from a generator seeded by
+(seed, split, class, clip index). Same parameters -> byte-identical files.
+
+Each clip has two records with output "Labels: <class>" (task cla_label, dataset demo):
+an interleaved one (the instruction holds one {AUDIO_PLACEHOLDER}) and an LTU-style one
+(no placeholder; the audio goes where LTU's prompt puts it).
+
+  train.jsonl    {summary['train_clips']} clips, {summary['train_records']} records
+  heldout.jsonl  {summary['heldout_clips']} clips, {summary['heldout_records']} records
+                 (validation loss and label generation)
+  shard.jsonl    {summary['shard_queries']} SHARD queries (synonym, hypernym, identity) about up to
+                 {SHARD_CLIPS_PER_WORD} held-out clips per class, from interleave/tools/demo_lexicon.json
+                 (WordNet 3.0 plus curated overrides); shard.report.json has the counts
+  classes.txt    one label per line
+
+Parameters: train_per_class={params['train_per_class']} \
+heldout_per_class={params['heldout_per_class']} seed={params['seed']}
+Regenerate: interleave demo DIR --train-per-class {params['train_per_class']} \
+--heldout-per-class {params['heldout_per_class']} --seed {params['seed']} --force
+"""
+
+
+def _split_records(out_dir: Path, split: str, split_id: int, per_class: int, seed: int) -> list[dict[str, str]]:
+    """Render and write the clips of one split; return its records (two per clip)."""
+    audio_dir = out_dir / "audio" / split
+    audio_dir.mkdir(parents=True, exist_ok=True)
+    records: list[dict[str, str]] = []
+    for class_index, label in enumerate(DEMO_CLASSES):
+        name = slug(label)
+        for k in range(per_class):
+            rng = np.random.default_rng([seed, split_id, class_index, k])
+            clip = render_clip(label, rng)
+            rel = f"audio/{split}/{name}_{k}.wav"
+            soundfile.write(out_dir / rel, clip, SAMPLE_RATE, subtype="PCM_16", format="WAV")
+            output = f"Labels: {label}"
+            common = {"output": output, "task": "cla_label", "dataset": "demo"}
+            interleaved = INTERLEAVED_TEMPLATES[rng.integers(len(INTERLEAVED_TEMPLATES))]
+            plain = PLAIN_TEMPLATES[rng.integers(len(PLAIN_TEMPLATES))]
+            records.append({"id": f"{split}-{name}-{k}-i", "audio": rel, "instruction": interleaved, **common})
+            records.append({"id": f"{split}-{name}-{k}-n", "audio": rel, "instruction": plain, **common})
+    return records
+
+
+def _clear(out_dir: Path) -> None:
+    """Remove what a previous (possibly crashed) run left, marker first."""
+    (out_dir / COMPLETE_MARKER).unlink(missing_ok=True)
+    if (out_dir / "audio").is_dir():
+        shutil.rmtree(out_dir / "audio")
+    for name in ("train.jsonl", "heldout.jsonl", "shard.jsonl", "shard.report.json", "classes.txt", "README.txt"):
+        (out_dir / name).unlink(missing_ok=True)
+
+
+def make_demo_data(
+    out_dir: str | Path, train_per_class: int = TRAIN_PER_CLASS, heldout_per_class: int = HELDOUT_PER_CLASS, seed: int = 0
+) -> dict[str, Any]:
+    """Write the demo data set into ``out_dir`` (clearing an old one) and return counts.
+
+    Files: ``audio/{train,heldout}/<slug>_<k>.wav``, ``train.jsonl``, ``heldout.jsonl``,
+    ``shard.jsonl`` and ``shard.report.json`` (the demo SHARD about the held-out clips),
+    ``classes.txt``, ``README.txt`` and, written last, the marker ``.complete`` holding the
+    parameters as JSON.
+    """
+    if train_per_class < 1 or heldout_per_class < 1:
+        raise InterleaveError(
+            f"demo data needs at least one clip per class and split, got train_per_class={train_per_class}, "
+            f"heldout_per_class={heldout_per_class}"
+        )
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _clear(out_dir)
+    params = _params(train_per_class, heldout_per_class, seed)
+    train = _split_records(out_dir, "train", 0, train_per_class, seed)
+    heldout = _split_records(out_dir, "heldout", 1, heldout_per_class, seed)
+    for name, records in (("train.jsonl", train), ("heldout.jsonl", heldout)):
+        write_text_atomic(out_dir / name, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    _write_shard(out_dir, heldout_per_class, seed)
+    summary = _summary(out_dir, params)
+    write_text_atomic(out_dir / "classes.txt", "".join(label + "\n" for label in DEMO_CLASSES))
+    write_text_atomic(out_dir / "README.txt", _readme(params, summary))
+    write_text_atomic(out_dir / COMPLETE_MARKER, json.dumps(params, indent=2) + "\n")
+    return summary
+
+
+def _write_shard(out_dir: Path, heldout_per_class: int, seed: int) -> None:
+    """Write the demo SHARD about the held-out clips, and its report, from the committed lexicon."""
+    entries = read_lexicon(DEMO_LEXICON)
+    if [e.label for e in entries] != list(DEMO_CLASSES):
+        raise InterleaveError(f"{DEMO_LEXICON} must hold exactly the demo classes, in order: {list(DEMO_CLASSES)}")
+    clips = {
+        label: [out_dir / "audio" / "heldout" / f"{slug(label)}_{k}.wav" for k in range(heldout_per_class)]
+        for label in DEMO_CLASSES
+    }
+    queries = assemble_queries(entries, clips, seed, SHARD_CLIPS_PER_WORD)
+    write_shard(queries, out_dir / "shard.jsonl")
+    report = {
+        "shard": "shard.jsonl",
+        "parameters": {"seed": seed, "clips_per_word": SHARD_CLIPS_PER_WORD, "lexicon": "interleave/tools/demo_lexicon.json"},
+        "counts": shard_counts(queries),
+        "words": [
+            {"label": e.label, "status": "included", "word": e.word, "synset": e.synset, "clips": heldout_per_class,
+             **({"override": e.override} if e.override else {})}
+            for e in entries
+        ],
+    }  # fmt: skip
+    write_report(out_dir / "shard.report.json", report)
+
+
+def _is_complete(out_dir: Path, params: dict[str, Any]) -> bool:
+    marker = out_dir / COMPLETE_MARKER
+    try:
+        found = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    files_there = all((out_dir / name).is_file() for name in ("train.jsonl", "heldout.jsonl", "shard.jsonl"))
+    return found == params and files_there
+
+
+def ensure_demo_data(
+    out_dir: str | Path,
+    *,
+    train_per_class: int = TRAIN_PER_CLASS,
+    heldout_per_class: int = HELDOUT_PER_CLASS,
+    seed: int = 0,
+    force: bool = False,
+) -> Path:
+    """Make sure ``out_dir`` holds a complete demo data set with these parameters; return it.
+
+    Does nothing when the ``.complete`` marker matches; otherwise (or with ``force``)
+    regenerates and reports one line on stderr.
+    """
+    out_dir = Path(out_dir)
+    if not force and _is_complete(out_dir, _params(train_per_class, heldout_per_class, seed)):
+        return out_dir
+    summary = make_demo_data(out_dir, train_per_class, heldout_per_class, seed)
+    print(
+        f"[interleave] wrote demo data: {summary['clips']} clips, {summary['records']} records -> {out_dir}",
+        file=sys.stderr,
+    )
+    return out_dir
+
+
+class DemoDataModule(InterleavedDataModule):
+    """The demo's data module (`configs/demo.yaml` names it): before set-up, the training file's
+    folder gets the synthetic data set if it lacks it (`ensure_demo_data`), so that one command
+    trains the demo from nothing. Otherwise it is `InterleavedDataModule`, with the same arguments."""
+
+    def prepare_data(self) -> None:
+        if self.hparams.train_file:
+            ensure_demo_data(Path(self.hparams.train_file).parent)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: ``interleave demo DIR [--train-per-class N] ... [--force]``."""
+    parser = argparse.ArgumentParser(
+        prog="interleave demo", description="Write the synthetic demo data set (AudioSet-labelled toy clips)."
+    )
+    parser.add_argument("out_dir", type=Path, help="folder to write (train.jsonl, heldout.jsonl, audio/, ...)")
+    parser.add_argument("--train-per-class", type=int, default=TRAIN_PER_CLASS, help=f"training clips per class (default {TRAIN_PER_CLASS})")
+    parser.add_argument("--heldout-per-class", type=int, default=HELDOUT_PER_CLASS, help=f"held-out clips per class (default {HELDOUT_PER_CLASS})")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--force", action="store_true", help="regenerate even if a matching data set exists")
+    args = parser.parse_args(argv)
+
+    def run() -> None:
+        ensure_demo_data(args.out_dir, train_per_class=args.train_per_class,
+                         heldout_per_class=args.heldout_per_class, seed=args.seed, force=args.force)
+        params = _params(args.train_per_class, args.heldout_per_class, args.seed)
+        print(json.dumps(_summary(args.out_dir, params), indent=2))
+
+    return report_errors(run)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""Fill a run's feature cache ahead of time: `interleave cache --config CONFIG [--data.feature_cache DIR]`.
+
+Computes the frozen encoder's features of every clip of the run's training, validation, test and
+predict sets and of its SHARD files (`interleave.cache`), so that the run itself starts at once.
+Any `train.py` override works here too (`--data.train_file ...`).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from interleave.cache import require_frozen
+from interleave.cli import cli
+from interleave.errors import InterleaveError, report_errors
+
+
+def fill(args: list[str] | None) -> None:
+    """Build the run the config describes (without running it) and fill its cache."""
+    run = cli(args, run=False)
+    datamodule, model = run.datamodule, run.model
+    if not datamodule.hparams.feature_cache:
+        raise InterleaveError("set data.feature_cache (the cache folder) in the config or with --data.feature_cache DIR")
+    require_frozen(model.audio_encoder)  # model.train_encoder: true
+    datamodule.tokenizer = model.tokenizer
+    datamodule.prepare_data()
+    datamodule.setup(None)  # every set the config names: training, validation, test, predict
+    shard_files = [c.shard_file for c in run.trainer.callbacks if hasattr(c, "shard_file")]
+    stats = datamodule.fill_feature_cache(model.audio_encoder, shard_files=shard_files)
+    print(f"[interleave] feature cache {datamodule.hparams.feature_cache}: {stats}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = None if argv is None else list(argv)  # None: LightningCLI reads sys.argv
+    return report_errors(lambda: fill(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
