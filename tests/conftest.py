@@ -1,6 +1,7 @@
 """Tiny, offline fixtures: tokenizers of the three kinds the LLMs use, trained in milliseconds
 (byte-level BPE as SmolLM2, Llama 3 and Qwen2; LLaMA-1/Vicuna's SentencePiece BPE in its legacy
-and Metaspace forms), a random-weight LLaMA config, a tiny encoder, small audio/record files."""
+and Metaspace forms), a random-weight LLaMA config, a tiny encoder, small audio/record files, and
+the config of a tiny training run (`write_config`), where every test of a run starts."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import yaml
 
 CORPUS = [
     "### Instruction:\nWhat sound is this?\n\n### Response:\nLabels: Siren",
@@ -172,3 +174,34 @@ def small_dataset(tmp_path) -> Path:
     write_jsonl(tmp_path / "train.jsonl", rows[:4])
     write_jsonl(tmp_path / "val.jsonl", rows[4:])
     return tmp_path
+
+
+def write_config(tmp_path: Path, data_dir: Path, model_kwargs: dict, **trainer) -> Path:
+    config = {
+        "seed_everything": 0,
+        "trainer": {
+            "accelerator": "cpu",
+            "devices": 1,
+            "max_steps": 4,
+            "log_every_n_steps": 1,
+            "enable_progress_bar": False,
+            "default_root_dir": str(tmp_path / "runs"),
+            "logger": {"class_path": "lightning.pytorch.loggers.TensorBoardLogger",
+                       "init_args": {"save_dir": str(tmp_path / "runs"), "name": "t"}},
+            "callbacks": [
+                {"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
+                 "init_args": {"dirpath": str(tmp_path / "ckpt"), "save_last": True, "every_n_train_steps": 2,
+                               "save_top_k": -1}},
+                {"class_path": "callbacks.RunSummary"},
+                {"class_path": "callbacks.WritePredictions",
+                 "init_args": {"path": str(tmp_path / "predictions.jsonl")}},
+            ],
+            **trainer,
+        },
+        "model": model_kwargs,
+        "data": {"train_file": str(data_dir / "train.jsonl"), "val_file": str(data_dir / "val.jsonl"),
+                 "batch_size": 2, "max_length": 128},
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path

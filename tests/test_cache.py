@@ -8,13 +8,11 @@ import yaml
 
 import train
 from interleave.audio import load_fbank
-from interleave.tools.fill_cache import main as cache_main
 from interleave.cache import FeatureCache, fingerprint
 from interleave.encoder import AudioEncoder
 from interleave.errors import InterleaveError
-from tests.conftest import TINY_ENCODER, write_clip
-from tests.test_shard_eval import write_shard
-from tests.test_train import write_config
+from interleave.tools.fill_cache import main as cache_main
+from tests.conftest import TINY_ENCODER, write_clip, write_config
 
 
 @pytest.fixture(autouse=True)
@@ -115,30 +113,6 @@ def test_cached_training_and_evaluation_equal_uncached(tmp_path, small_dataset, 
     assert cached["val/label_accuracy"] == plain["val/label_accuracy"]
     for name, value in plain_weights.items():  # four training steps on cached features: same weights
         assert torch.allclose(cached_weights[name], value, atol=1e-5), name
-
-
-def test_cache_command_fills_the_cache_for_a_run(tmp_path, small_dataset, tiny_model_kwargs, capsys):
-    config = cache_config(tmp_path, small_dataset, tiny_model_kwargs, feature_cache=str(tmp_path / "cache"))
-    data = yaml.safe_load(open(config))
-    data["trainer"]["callbacks"].append({"class_path": "callbacks.ShardEvaluation",
-                                         "init_args": {"shard_file": str(write_shard(small_dataset))}})
-    open(config, "w").write(yaml.safe_dump(data))
-    assert cache_main(["--config", config]) == 0
-    assert "0 cached, 6 computed, 0 damaged" in capsys.readouterr().out  # 6 clips: train, val and SHARD
-    assert cache_main(["--config", config]) == 0
-    assert "6 cached, 0 computed" in capsys.readouterr().out
-    assert cache_main(["--config", config, "--data.feature_cache=null"]) == 2
-    assert "set data.feature_cache" in capsys.readouterr().err
-
-
-def test_switching_the_audio_channel_never_reads_stale_features(tmp_path, small_dataset, tiny_model_kwargs, capsys):
-    config = cache_config(tmp_path, small_dataset, tiny_model_kwargs, feature_cache=str(tmp_path / "cache"))
-    assert cache_main(["--config", config]) == 0
-    assert "0 cached, 6 computed" in capsys.readouterr().out  # 6 clips: train and val
-    assert cache_main(["--config", config, "--data.audio_channel=mean"]) == 0
-    assert "0 cached, 6 computed" in capsys.readouterr().out  # another fingerprint: computed again
-    assert cache_main(["--config", config, "--data.audio_channel=first"]) == 0
-    assert "6 cached, 0 computed" in capsys.readouterr().out
 
 
 def test_a_trained_encoder_refuses_the_feature_cache(tmp_path, small_dataset, tiny_model_kwargs, capsys):

@@ -166,7 +166,7 @@ def test_shard_features_are_recomputed_at_each_point_when_the_encoder_trains(
         tmp_path, small_dataset, tiny_model_kwargs, monkeypatch):
     from callbacks import ShardEvaluation
     from interleave.shard import evaluate as evaluation
-    from tests.test_shard_eval import write_shard
+    from tests.callbacks.test_shard_eval import write_shard
 
     computed = []
 
@@ -202,7 +202,7 @@ def test_fit_with_train_encoder_trains_saves_and_exports_the_encoder(tmp_path, s
 
     import train
     from interleave.tools.export import export
-    from tests.test_train import write_config
+    from tests.conftest import write_config
 
     class Probe(L.Callback):
         def __init__(self):

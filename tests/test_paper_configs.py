@@ -13,7 +13,7 @@ from interleave.generation import Sampling
 from interleave.model import AudioLLM
 from tests.conftest import TINY_ENCODER
 from tests.test_ltu import ltu_state_dict
-from tests.test_shard_eval import ALL_TAGS, write_shard
+from tests.callbacks.test_shard_eval import ALL_TAGS, write_shard
 
 PAPER = Path(__file__).resolve().parents[1] / "configs" / "paper"
 CONFIGS = {

@@ -1,20 +1,19 @@
-"""Tests for interleave.rephrase and interleave.rewriters: streaming selection, the three backends,
-validation, resume after SIGKILL, and the API key never leaking. The `openai` backend talks to a
-real HTTP server on 127.0.0.1 that misbehaves on purpose."""
+"""Tests for interleave.tools.rephrase: the three backends end to end, resume after SIGKILL and Ctrl-C,
+the summary, warnings about empty sources, and the API key never leaking. The `openai` backend
+talks to a real HTTP server on 127.0.0.1 that misbehaves on purpose."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import random
 import re
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -22,20 +21,14 @@ import pytest
 
 from interleave import AUDIO_PLACEHOLDER
 from interleave.errors import InterleaveError
-from interleave.tools.openaqa import SOURCES, allocate, iter_objects, load_sources, select
+from interleave.tools.openaqa import load_sources, select
 from interleave.tools.rephrase import main, read_done, rejects_path, summarize
-from interleave.tools.rewriters import (
-    DIVERSITY_INSTRUCTIONS,
-    TEMPLATES,
-    OpenAIRewriter,
-    RewriteFailed,
-    TemplateRewriter,
-    messages,
-    parse_answer,
-    validate,
-)
+from interleave.tools.rewriters import DIVERSITY_INSTRUCTIONS
+from tests.tools.test_openaqa import mixed_input, openaqa, write_json
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
+
+
 SECRET = "sk-test-9f8e7d6c5b4a-SECRET"
 KEY_ENV = "REPHRASE_TEST_KEY"
 
@@ -123,16 +116,6 @@ class MockChat:
         self.server.server_close()
 
 
-def openaqa(instruction, i, task="open-ended question", dataset="as_strong_train"):
-    return {"instruction": instruction, "input": "", "audio_id": f"/data/audioset/{i:06d}.flac",
-            "dataset": dataset, "task": task, "output": f"answer {i}"}
-
-
-def write_json(path, objs):
-    path.write_text(json.dumps(objs, indent=1))
-    return path
-
-
 def openai_args(tmp, server, inp, out, size, *extra):
     return ["--input", str(inp), "--out", str(out), "--size", str(size), "--backend", "openai",
             "--base-url", server.url, "--model", "mock-4.1-mini", "--api-key-env", KEY_ENV,
@@ -210,205 +193,6 @@ def test_missing_key_variable_is_named(tmp_path, monkeypatch, capsys):
     code = main(["--input", str(inp), "--out", str(tmp_path / "o.jsonl"), "--size", "1", "--backend", "openai",
                  "--model", "m", "--api-key-env", KEY_ENV])
     assert code == 2 and KEY_ENV in capsys.readouterr().err
-
-
-def test_retry_after_and_backoff_unit():
-    from interleave.tools.rewriters import _retry_after
-
-    assert _retry_after("3") == 3.0 and _retry_after(None) is None and _retry_after("garbage") is None
-    assert 0 <= _retry_after("Wed, 21 Oct 2015 07:28:00 GMT") < 1  # a date in the past: no wait
-    client = OpenAIRewriter(base_url="http://127.0.0.1:9", model="m", api_key=SECRET)
-    assert SECRET not in repr(client)
-
-
-# ---------------------------------------------------------------------------------------------
-# validation, answer parsing, templates
-
-
-@pytest.mark.parametrize(
-    "prompt, kind, reason",
-    [
-        ("What is the sound in [AUDIO]?", "open-ended", None),
-        ("", "label", "empty"),
-        ("   ", "label", "empty"),
-        ("What is the sound?", "label", "no_placeholder"),
-        ("[AUDIO] or [AUDIO]?", "label", "multiple_placeholders"),
-        ("List the labels of this clip: [AUDIO]", "label", "media_word"),
-        ("What does the Recording [AUDIO] hold?", "label", "media_word"),
-        ("Name the sounds in the audio file [AUDIO].", "label", "media_word"),
-        ("Name the sounds in this audio, [AUDIO].", "label", "media_word"),
-        ("Which sounds are in [AUDIO]? Consider this audio carefully.", "open-ended", "media_word"),
-        ("Were these sounds recorded outdoors? [AUDIO]", "open-ended", None),  # "recorded" is no media word
-        ("Consider [AUDIO]. What are its corresponding labels?", "acoustic", "acoustic_request_missing"),
-        ("Regarding [AUDIO], what labels are suitable, and what are their key sound properties?", "acoustic", None),
-        ("Consider [AUDIO] and enumerate all discernible sound categories, specifying for each both an "
-         "appropriate label and a detailed account of its auditory characteristics.", "acoustic", None),
-    ],
-)
-def test_validation_rules(prompt, kind, reason):
-    assert validate(prompt, kind) == reason
-
-
-def test_media_words_are_configurable():
-    assert validate("What is on the tape [AUDIO]?", "label", ("tape",)) == "media_word"
-    assert validate("List the labels of this clip: [AUDIO]", "label", ("tape",)) is None
-
-
-def test_parse_answer():
-    assert parse_answer('{"revised_prompt": "Hear [AUDIO]."}') == "Hear [AUDIO]."
-    assert parse_answer("```json\n{\"revised_prompt\": \" Hear [AUDIO]. \"}\n```") == "Hear [AUDIO]."
-    assert parse_answer("{'revised_prompt': 'Hear [AUDIO].'}") == "Hear [AUDIO]."
-    for bad in ("no json here", '{"prompt": "x"}', '{"revised_prompt": 3}', "{not: valid"):
-        with pytest.raises(RewriteFailed) as err:
-            parse_answer(bad)
-        assert err.value.reason == "malformed_answer"
-
-
-def test_templates_hold_the_paper_text():
-    msgs = messages("Analyze audio events in clip given.", "acoustic", DIVERSITY_INSTRUCTIONS[0])
-    assert "3. The prompt must explicitly ask for both a label AND a description of its acoustic features." in msgs[0]["content"]
-    assert "IMPORTANT: Use creative and varied language. Make each instruction distinct" in msgs[0]["content"]
-    assert "{'revised_prompt': '...'}" in msgs[0]["content"]
-    assert 'Old Prompt: "Analyze audio events in clip given."' in msgs[1]["content"]
-    assert set(TEMPLATES) == {"label", "acoustic", "open-ended"} and len(DIVERSITY_INSTRUCTIONS) == 8
-    for kind in TEMPLATES:
-        system = messages("x", kind, "Z.")[0]["content"]
-        assert "[AUDIO] one and only one time" in system and '"clip," "recording," or "audio file."' in system
-
-
-@pytest.mark.parametrize(
-    "old, kind, new",
-    [
-        ("What is the sound in the audio?", "open-ended", "What is the sound in [AUDIO]?"),
-        ("What other sound events, if any, can be heard in the audio clip?", "open-ended",
-         "What other sound events, if any, can be heard in [AUDIO]?"),
-        ("Analyze audio events in clip given.", "label", "Analyze audio events in [AUDIO]."),
-        ("Identify the noise in the audio clip? Analyze acoustic features first.", "acoustic",
-         "Identify the noise in [AUDIO]? Analyze acoustic features first."),
-        ("Describe the environment where this sound was likely recorded.", "open-ended",
-         "Consider [AUDIO]. Describe the environment where this sound was likely recorded."),
-        ("Listen to this recording and describe the recording.", "open-ended", "Listen to [AUDIO] and describe it."),
-        ("What labels fit the audio?", "acoustic",
-         "What labels fit [AUDIO]? For each label, describe its acoustic features."),
-    ],
-)
-def test_template_backend(old, kind, new):
-    rewriter = TemplateRewriter()
-    assert rewriter.rewrite(old, kind, random.Random(1)) == new
-    assert rewriter.rewrite(old, kind, random.Random(2)) == new  # deterministic
-    assert validate(new, kind) is None
-
-
-# ---------------------------------------------------------------------------------------------
-# streaming and selection
-
-
-def mixed_input(n_open=600, n_label=300, n_acoustic=100, n_other=200):
-    objs, i = [], 0
-    for n, task, dataset in ((n_open, "open-ended question", "as_strong_train"),
-                             (n_label // 2, "cla_label", "as_20k"), (n_label - n_label // 2, "cla_label", "as_strong_train"),
-                             (n_acoustic, "cla_label_des", "as_20k"),
-                             (n_other // 2, "open-ended question", "as_20k"), (n_other - n_other // 2, "cla_label", "vggsound_train")):
-        for _ in range(n):
-            objs.append(openaqa(f"What is the sound in the audio clip? #{i}", i, task, dataset))
-            i += 1
-    random.Random(0).shuffle(objs)
-    return objs
-
-
-def test_selection_is_seeded_and_keeps_the_task_mix(tmp_path):
-    path = write_json(tmp_path / "in.json", mixed_input())
-    items, counts = select(path, 100, seed=7, sources=SOURCES)
-    assert counts == {"open-ended": 600, "label": 300, "acoustic": 100}
-    assert Counter(item.kind for item in items) == {"open-ended": 60, "label": 30, "acoustic": 10}
-    assert [i.position for i in items] == sorted(i.position for i in items)
-    again, _ = select(path, 100, seed=7, sources=SOURCES)
-    assert [i.id for i in again] == [i.id for i in items]
-    other, _ = select(path, 100, seed=8, sources=SOURCES)
-    assert {i.id for i in other} != {i.id for i in items}
-    assert all(i.record.dataset in {"as_strong_train", "as_20k"} for i in items)
-    assert not any(i.record.task == "open-ended question" and i.record.dataset == "as_20k" for i in items)
-    everything, _ = select(path, 10_000, seed=7, sources=SOURCES)
-    assert len(everything) == 1000
-
-
-def test_allocate_largest_remainder():
-    assert allocate({"a": 1, "b": 1, "c": 1}, 2) == {"a": 1, "b": 1, "c": 0}
-    assert sum(allocate({"a": 7, "b": 5, "c": 3}, 10).values()) == 10
-    assert allocate({"a": 2, "b": 0}, 5) == {"a": 2, "b": 0}
-
-
-def test_sources_table_is_overridable(tmp_path):
-    table = tmp_path / "sources.json"
-    table.write_text(json.dumps({"label": {"tasks": ["cla_label"], "datasets": ["vggsound_train"]}}))
-    sources = load_sources(table)
-    items, counts = select(write_json(tmp_path / "in.json", mixed_input()), 50, 0, sources)
-    assert counts == {"label": 100} and len(items) == 50
-    assert {i.record.dataset for i in items} == {"vggsound_train"}
-    table.write_text(json.dumps({"speech": {"tasks": [], "datasets": []}}))
-    with pytest.raises(InterleaveError, match="unknown kind 'speech'"):
-        load_sources(table)
-
-
-def test_jsonl_input_and_array_input_agree(tmp_path):
-    objs = mixed_input(20, 10, 10, 0)
-    arr = write_json(tmp_path / "in.json", objs)
-    jsonl = tmp_path / "in.jsonl"
-    jsonl.write_text("\n".join(json.dumps(o) for o in objs) + "\n\n")
-    assert [o for _, _, o in iter_objects(arr)] == objs == [o for _, _, o in iter_objects(jsonl)]
-    assert [i.id for i in select(arr, 15, 3, SOURCES)[0]] == [i.id for i in select(jsonl, 15, 3, SOURCES)[0]]
-
-
-def test_malformed_input_names_file_and_line(tmp_path):
-    bad = tmp_path / "bad.json"
-    bad.write_text('[\n {"a": 1},\n {"a": 2,,}\n]')
-    with pytest.raises(InterleaveError, match=r"bad.json:3: malformed JSON"):
-        list(iter_objects(bad))
-    cut = tmp_path / "cut.json"
-    cut.write_text('[\n {"a": 1},\n {"a": 2')
-    with pytest.raises(InterleaveError, match=r"cut.json:3: malformed JSON"):
-        list(iter_objects(cut))
-    lines = tmp_path / "bad.jsonl"
-    lines.write_text('{"a": 1}\n{oops\n')
-    with pytest.raises(InterleaveError, match=r"bad.jsonl:2: malformed JSON"):
-        list(iter_objects(lines))
-
-
-# Peak resident memory from /proc (ru_maxrss would carry the pytest parent's peak across exec).
-MEASURE = """
-import json, re, sys
-from interleave.tools.openaqa import SOURCES, select
-hwm = lambda: int(re.search(r"VmHWM:\\s+(\\d+) kB", open("/proc/self/status").read()).group(1))
-base = hwm()
-items, counts = select(sys.argv[1], 30, seed=1, sources=SOURCES)
-peak = hwm()
-data = json.load(open(sys.argv[1]))  # the contrast: loading the array whole
-loaded = hwm()
-print(json.dumps({"growth_bytes": (peak - base) * 1024, "load_growth_bytes": (loaded - base) * 1024,
-                  "counts": counts, "kinds": [i.kind for i in items]}))
-"""
-
-
-@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads peak memory from /proc")
-def test_streaming_100k_records_in_bounded_memory(tmp_path):
-    """A 100k-record OpenAQA-shaped array (LTU's json.dump(indent=1) layout) is selected from in a
-    fresh process whose peak resident memory grows by far less than the file's size."""
-    path = tmp_path / "big.json"
-    kinds = [("open-ended question", "as_strong_train"), ("cla_label", "as_20k"), ("cla_label_des", "as_strong_train"),
-             ("open-ended question", "vggsound_train")]
-    record = (' {{\n  "instruction": "What can be heard in the audio clip? ({i})",\n  "input": "",\n'
-              '  "audio_id": "/data/sls/audioset/dave_version/audio/{i:011d}.flac",\n  "dataset": "{d}",\n'
-              '  "task": "{t}",\n  "output": "A dog barks twice while a car passes by in the distance. ({i})"\n }}')
-    with path.open("w") as f:
-        f.write("[\n" + ",\n".join(record.format(i=i, t=kinds[i % 4][0], d=kinds[i % 4][1]) for i in range(100_000)) + "\n]")
-    size = path.stat().st_size
-    done = subprocess.run([sys.executable, "-c", MEASURE, str(path)], cwd=REPO, capture_output=True, text=True,
-                          env=os.environ | {"PYTHONPATH": str(REPO)}, check=True)
-    result = json.loads(done.stdout.splitlines()[-1])
-    assert result["counts"] == {"open-ended": 25_000, "label": 25_000, "acoustic": 25_000}
-    assert Counter(result["kinds"]) == {"open-ended": 10, "label": 10, "acoustic": 10}
-    assert size > 20_000_000 and result["growth_bytes"] < size / 10, (size, result)
-    assert result["load_growth_bytes"] > size, result  # the measure does see a whole-file load
 
 
 # ---------------------------------------------------------------------------------------------
@@ -494,51 +278,6 @@ def test_closed_ended_prefix_is_kept_or_dropped(tmp_path):
     assert read_done(tmp_path / "a.jsonl")[0]["instruction"] == "Closed-ended question: Analyze audio events in [AUDIO]."
     assert main(["--input", str(inp), "--out", str(tmp_path / "b.jsonl"), "--size", "1", "--drop-closed-prefix"]) == 0
     assert read_done(tmp_path / "b.jsonl")[0]["instruction"] == "Analyze audio events in [AUDIO]."
-
-
-# ---------------------------------------------------------------------------------------------
-# local backend
-
-
-def test_local_backend_uses_the_chat_template_and_parses_the_answer(tokenizer, monkeypatch):
-    """Plumbing on a tiny random-weight LLaMA: template through the chat template, sampling, parsing."""
-    from interleave.llm import load_llm
-    from interleave.tools.rewriters import LocalRewriter
-    from tests.conftest import TINY_LLAMA
-
-    tokenizer.chat_template = (
-        "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
-        "{% if add_generation_prompt %}assistant:{% endif %}"
-    )
-    llm = load_llm(config=dict(TINY_LLAMA, vocab_size=len(tokenizer), max_position_embeddings=8192)).eval()
-    seen = []
-    generate = llm.generate
-
-    def spy(**kwargs):
-        seen.append(kwargs)
-        return generate(**kwargs)
-
-    monkeypatch.setattr(llm, "generate", spy)
-    rewriter = LocalRewriter(llm=llm, tokenizer=tokenizer, max_new_tokens=4)
-    with pytest.raises(RewriteFailed, match="malformed_answer"):  # random weights do not write JSON
-        rewriter.rewrite("What is the sound in the audio clip?", "open-ended", random.Random(0))
-    prompt = tokenizer.decode(seen[0]["input_ids"][0])
-    assert 'Old Prompt: "What is the sound in the audio clip?"' in prompt and prompt.endswith("assistant:")
-    assert 0.7 <= seen[0]["temperature"] <= 1.1 and seen[0]["do_sample"]
-    monkeypatch.setattr(tokenizer, "decode", lambda *a, **k: '{"revised_prompt": "What is the sound in [AUDIO]?"}')
-    assert rewriter.rewrite("What is the sound in the audio clip?", "label", random.Random(1)) == "What is the sound in [AUDIO]?"
-
-
-@pytest.mark.skipif(os.environ.get("INTERLEAVE_TEST_SMOLLM2") != "1", reason="about 45 s on 2 cores; set INTERLEAVE_TEST_SMOLLM2=1")
-def test_local_backend_with_builtin_smollm2():
-    """Integration: the built-in SmolLM2-135M-Instruct loads offline and answers through the templates."""
-    from interleave.tools.rewriters import LocalRewriter
-
-    rewriter = LocalRewriter(model="builtin:smollm2-135m-instruct", max_new_tokens=24)
-    try:
-        assert isinstance(rewriter.rewrite("What is the sound in the audio clip?", "open-ended", random.Random(0)), str)
-    except RewriteFailed as err:  # a 135M model seldom answers in JSON; the plumbing still ran
-        assert err.reason == "malformed_answer"
 
 
 def test_a_broken_record_is_rejected_not_dropped(tmp_path, capsys):

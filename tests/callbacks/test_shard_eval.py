@@ -15,9 +15,9 @@ from interleave.tools import report
 from interleave.errors import InterleaveError
 from interleave.shard.answers import parse_answer
 from tests.conftest import write_jsonl
-from tests.test_train import write_config
+from tests.conftest import write_config
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 RELATIONS = ("synonym", "hypernym")
 METRICS = ("accuracy", "precision", "recall", "f1", "unparsed")
 

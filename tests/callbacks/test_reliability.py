@@ -32,9 +32,9 @@ from interleave.sampler import TrainingSampler
 from interleave.tools.report import main as report_main
 from interleave.shard.cli import main as shard_main
 from tests.conftest import write_clip, write_jsonl
-from tests.test_train import write_config
+from tests.conftest import write_config
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 DDP = ["--trainer.accelerator=cpu", "--trainer.devices=2", "--trainer.strategy=ddp"]
 
@@ -76,7 +76,8 @@ def edit_config(path: Path, *, ckpt_every: int | None = None, extra_callbacks: l
 
 
 def pause(step: int, marker: Path) -> dict:
-    return {"class_path": "tests.test_reliability.PauseAtStep", "init_args": {"step": step, "marker": str(marker)}}
+    return {"class_path": "tests.callbacks.test_reliability.PauseAtStep",
+            "init_args": {"step": step, "marker": str(marker)}}
 
 
 def start(args: list[str]) -> subprocess.Popen:
@@ -256,13 +257,13 @@ def test_sigterm_during_validation_stops_the_shard_evaluation_saves_and_the_resu
         tmp_path, small_dataset, tiny_model_kwargs):
     """SIGTERM while epoch 1's validation runs: SHARD stops before its first chunk, last.ckpt is saved, exit 0;
     the resumed run evaluates epoch 1 and goes on to epoch 2."""
-    from tests.test_shard_eval import run_dir, shard_config
+    from tests.callbacks.test_shard_eval import run_dir, shard_config
 
     marker = tmp_path / "in_validation"
     config = shard_config(tmp_path, small_dataset, tiny_model_kwargs, {"text_control": False}, max_steps=-1,
                           max_epochs=2)
     config = edit_config(config, ckpt_every=100, extra_callbacks=[
-        {"class_path": "tests.test_reliability.PauseInValidation", "init_args": {"marker": str(marker)}}])
+        {"class_path": "tests.callbacks.test_reliability.PauseInValidation", "init_args": {"marker": str(marker)}}])
     process = start(["fit", "--config", str(config)])
     wait_for(marker, process)
     process.send_signal(signal.SIGTERM)
@@ -385,7 +386,7 @@ def test_a_checkpoint_that_runs_code_is_refused(tmp_path, small_dataset, tiny_mo
 
 
 def test_ddp_fit_with_shard_evaluation_gives_the_metrics_of_one_process(tmp_path, small_dataset, tiny_model_kwargs):
-    from tests.test_shard_eval import ALL_TAGS, run_dir, shard_config
+    from tests.callbacks.test_shard_eval import ALL_TAGS, run_dir, shard_config
 
     points = {}
     for devices in (1, 2):

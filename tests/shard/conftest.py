@@ -1,0 +1,73 @@
+"""Fixtures of the SHARD builder's tests: WordNet comes from tests/wordnet_fixture.py (a tiny database
+written once a session), never from the machine, so the tests run on CI machines without WordNet;
+the lexicon built from it; a corpus of clips with its clip index; the tiny model the evaluation answers with."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from interleave.shard.lexicon import Entry, build_lexicon
+from interleave.shard.wordnet import open_wordnet
+from tests.conftest import write_clip
+from tests.test_generation import model  # noqa: F401  (the tiny AudioLLM, for tests/shard/test_evaluate.py)
+from tests.wordnet_fixture import LABELS, write_wordnet
+
+REPO = Path(__file__).resolve().parents[2]
+LABELS_CSV = REPO / "tests" / "data" / "audioset_class_labels_indices.csv"
+
+
+# --- WordNet and the lexicon built from it ----------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def wordnet_dir(tmp_path_factory) -> Path:
+    """An nltk data folder holding the fixture under corpora/wordnet."""
+    root = tmp_path_factory.mktemp("nltk_data")
+    write_wordnet(root / "corpora" / "wordnet")
+    return root
+
+
+@pytest.fixture(scope="session")
+def wn(wordnet_dir):
+    return open_wordnet(wordnet_dir)
+
+
+@pytest.fixture(scope="session")
+def lexicon(wn) -> tuple[dict[str, Entry], dict[str, str]]:
+    entries, skipped = build_lexicon(wn, LABELS)
+    return {e.label: e for e in entries}, {s.label: s.reason for s in skipped}
+
+
+# --- clips --------------------------------------------------------------------------------
+
+
+def _touch(path: Path) -> str:
+    """A short, real WAV: the builder decodes every clip it chooses."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_clip(path, seconds=0.1)
+    return str(path)
+
+
+MIDS = {"Dog": "/m/0bt9lr", "Tick": "/m/07qjznt"}  # named by mid in the index, as AudioSet does
+CLIPS = {"Siren": 5, "Tick": 4, "Drum": 4, "Dog": 4, "Heart sounds, heartbeat": 4, "Whistle": 4, "Buzz": 2, "Chirp tone": 4}
+
+
+@pytest.fixture()
+def corpus(tmp_path: Path) -> Path:
+    """Clips and a JSONL clip index for the fixture's words, with multi-label, missing and unknown ones."""
+    rows = []
+    for label, count in CLIPS.items():
+        for k in range(count):
+            name = f"{label.split(',')[0].lower().replace(' ', '_')}_{k}.wav"
+            _touch(tmp_path / "audio" / name)
+            rows.append({"audio": f"audio/{name}", "labels": [MIDS.get(label, label)]})
+    _touch(tmp_path / "audio" / "mix_0.wav")
+    _touch(tmp_path / "audio" / "mix_1.wav")
+    rows += [{"audio": "audio/mix_0.wav", "labels": ["Siren", "/m/0bt9lr"]}, {"audio": "audio/mix_1.wav", "labels": "Drum;Speech"}]
+    _touch(tmp_path / "audio" / "other.wav")
+    rows += [{"audio": "audio/tick_9.wav", "labels": ["Tick"]}, {"audio": "audio/other.wav", "labels": ["Sirens"]}]
+    (tmp_path / "clips.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return tmp_path

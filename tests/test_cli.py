@@ -1,0 +1,73 @@
+"""interleave.cli: the LightningCLI that `python train.py` runs: a run built from a config, its
+subcommands, a user-facing error as one line, and `--ckpt_path` checked before Lightning reads it."""
+
+import pytest
+import torch
+import yaml
+
+from callbacks.reliability import PreemptionCheckpoint, ResumeRandomState, SafeCheckpointIO
+from interleave.cli import InterleaveCLI, cli, main
+from interleave.data import InterleavedDataModule
+from interleave.model import AudioLLM
+from tests.conftest import write_config
+
+
+@pytest.fixture(autouse=True)
+def plain_argv(monkeypatch):
+    """LightningCLI also reads sys.argv; give it a clean one so pytest's own flags don't leak in."""
+    monkeypatch.setattr("sys.argv", ["train.py"])
+
+
+def test_cli_builds_the_run_a_config_describes(tmp_path, small_dataset, tiny_model_kwargs):
+    config = write_config(tmp_path, small_dataset, tiny_model_kwargs)
+    run = cli(["--config", str(config), "--model.learning_rate=0.5", "--data.batch_size=1"], run=False)
+    assert type(run.model) is AudioLLM and type(run.datamodule) is InterleavedDataModule
+    assert run.model.hparams.learning_rate == 0.5 and run.datamodule.hparams.batch_size == 1
+    assert run.trainer.max_steps == 4 and run.trainer.global_step == 0  # built, not run
+    # every run gets atomic weights-only checkpoints, a checkpoint on SIGTERM and exact resumes
+    assert type(run.trainer.strategy.checkpoint_io) is SafeCheckpointIO
+    assert sum(isinstance(c, PreemptionCheckpoint) for c in run.trainer.callbacks) == 1
+    assert sum(isinstance(c, ResumeRandomState) for c in run.trainer.callbacks) == 1
+
+
+def test_validate_test_and_print_config(tmp_path, small_dataset, tiny_model_kwargs, capsys):
+    config = str(write_config(tmp_path, small_dataset, tiny_model_kwargs))
+    with pytest.raises(SystemExit) as exit_:
+        cli(["fit", "--config", config, "--model.learning_rate=0.5", "--print_config"])
+    assert exit_.value.code == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["model"]["learning_rate"] == 0.5
+    run = cli(["validate", "--config", config])
+    metrics = run.trainer.callback_metrics
+    assert "val/loss" in metrics and "val/label_accuracy" in metrics
+    run = cli(["test", "--config", config, "--data.test_file", str(small_dataset / "val.jsonl")])
+    assert "test/loss" in run.trainer.callback_metrics
+
+
+def test_bad_data_stops_with_a_clear_message(tmp_path, small_dataset, tiny_model_kwargs, capsys):
+    (small_dataset / "train.jsonl").write_text('{"id": "x", "audio": "audio/c0.wav", "instruction": "[AUDIO][AUDIO]", "output": "y"}\n')
+    code = main(["fit", "--config", str(write_config(tmp_path, small_dataset, tiny_model_kwargs))])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "train.jsonl:1 (id=x)" in err and "2 [AUDIO] placeholders" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("command", ["fit", "validate"])
+def test_ckpt_path_is_refused_by_name_before_the_run_is_built(command, tmp_path, small_dataset, tiny_model_kwargs,
+                                                              capsys, monkeypatch):
+    config = str(write_config(tmp_path, small_dataset, tiny_model_kwargs))
+    built = []
+    monkeypatch.setattr(InterleaveCLI, "instantiate_classes", lambda self: built.append(self))
+    missing = tmp_path / "nope.ckpt"
+    assert main([command, "--config", config, f"--ckpt_path={missing}"]) == 2
+    assert capsys.readouterr().err == f"error: {missing}: checkpoint not found\n"
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    intact, cut = folder / "epoch=0-step=2.ckpt", folder / "last.ckpt"
+    torch.save({"state_dict": {"w": torch.zeros(4096)}}, intact)
+    cut.write_bytes(intact.read_bytes()[:1000])  # what a kill mid-write leaves
+    assert main([command, "--config", config, f"--ckpt_path={cut}"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {cut}: not a complete checkpoint") and err.count("\n") == 1
+    assert err.rstrip().endswith(f"intact ones beside it, newest first: {intact}")
+    assert built == []  # refused before the model, the data module and the trainer were built

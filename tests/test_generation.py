@@ -1,0 +1,138 @@
+"""interleave.generation: shared-prefill sampling equal to HF's generate and sampling chain, rows that
+end leaving the batch, and the answer tokens and P(yes) of the scoring mode."""
+
+import pytest
+import torch
+
+from interleave.collate import Collator
+from interleave.generation import Sampling, sample_answers
+from interleave.model import AudioLLM
+
+
+@pytest.fixture()
+def model(tiny_model_kwargs):
+    torch.manual_seed(0)
+    return AudioLLM(**tiny_model_kwargs).eval()
+
+
+def left_padded(model, instructions, with_audio=True):
+    col = Collator(model.tokenizer, padding_side="left", with_answer=False)
+    from interleave.records import Record
+
+    rows = [col.encode(Record(id=str(i), audio="a", instruction=t), with_audio=with_audio)
+            for i, t in enumerate(instructions)]
+    batch = col.pad(rows, "left")
+    audio = torch.randn(len(instructions), 1024, 128, generator=torch.Generator().manual_seed(1)) if with_audio else None
+    return batch, audio
+
+
+@pytest.mark.parametrize("with_audio", [True, False])
+def test_greedy_answers_equal_hf_generate(model, with_audio):
+    texts = ["Is [AUDIO] similar to alarm?", "Is the sound of the object in this audio signal a type of drum, really?"]
+    if not with_audio:
+        texts = ["Is siren similar to alarm?", "Is a siren, the loud one, a type of signal?"]
+    batch, audio = left_padded(model, texts, with_audio)
+    greedy = Sampling(max_new_tokens=6, do_sample=False, repetition_penalty=1.0)
+    ours = sample_answers(model, batch["input_ids"], batch["attention_mask"], batch["audio_mask"], audio, 2, greedy)
+    hf = model.generate(batch["input_ids"], batch["attention_mask"], batch["audio_mask"], audio,
+                        max_new_tokens=6, do_sample=False)
+    assert ours == [[t, t] for t in hf]
+
+
+def test_repeats_share_one_prefill(model):
+    batch, audio = left_padded(model, ["Is [AUDIO] a type of signal?", "Is [AUDIO] similar to drum?", "What is [AUDIO]?"])
+    calls = []
+    layer = model.llm.get_base_model().model.layers[0]
+
+    def record(module, args, kwargs, output):
+        hidden = args[0] if args else kwargs["hidden_states"]
+        calls.append(tuple(hidden.shape[:2]))
+
+    handle = layer.register_forward_hook(record, with_kwargs=True)
+    try:
+        answers = sample_answers(model, batch["input_ids"], batch["attention_mask"], batch["audio_mask"], audio, 4,
+                                 Sampling(max_new_tokens=5))
+    finally:
+        handle.remove()
+    assert [len(a) for a in answers] == [4, 4, 4]
+    prefills = [c for c in calls if c[1] > 1]
+    assert prefills == [(3, batch["input_ids"].shape[1])]  # the prompts ran once, not once per repeat
+    assert all(c[1] == 1 and c[0] <= 12 for c in calls[1:])  # then one token per live row and step
+
+
+def test_rows_that_end_leave_the_batch_and_the_others_go_on_unchanged(model):
+    batch, audio = left_padded(model, ["Is [AUDIO] a type of signal?", "Is [AUDIO] similar to drum?"])
+    greedy = Sampling(max_new_tokens=6, do_sample=False, repetition_penalty=1.0)
+    args = (batch["input_ids"], batch["attention_mask"], batch["audio_mask"], audio, 2, greedy)
+    free = sample_answers(model, *args)
+    eos, calls = model.tokenizer.eos_token_id, []
+
+    def end_row_0_at_step_2(module, inputs, logits):  # the 1st row's answer ends after two tokens
+        calls.append(logits.shape[0])
+        if len(calls) == 2:
+            logits = logits.clone()
+            logits[0, -1, eos] = 1e4
+        return logits
+
+    handle = model.llm.get_base_model().lm_head.register_forward_hook(end_row_0_at_step_2)
+    try:
+        ended = sample_answers(model, *args)
+    finally:
+        handle.remove()
+    assert calls[:3] == [2, 4, 3]  # prefill of 2 prompts, 4 rows, then 3 once row 0 has ended
+    assert len(ended[0][0]) < len(free[0][0]) and free[0][0].startswith(ended[0][0])
+    assert ended[0][1] == free[0][1] and ended[1] == free[1]
+
+
+def test_sampling_candidates_match_hfs_chain_over_the_whole_vocabulary():
+    from transformers import (LogitsProcessorList, RepetitionPenaltyLogitsProcessor, TemperatureLogitsWarper,
+                              TopKLogitsWarper, TopPLogitsWarper)
+
+    sampling = Sampling(temperature=0.7, top_k=50, top_p=0.9, repetition_penalty=1.3)
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(6, 3000, generator=gen) * 3
+    history = torch.randint(0, 3000, (6, 40), generator=gen)
+    hf = LogitsProcessorList([RepetitionPenaltyLogitsProcessor(1.3), TemperatureLogitsWarper(0.7),
+                              TopKLogitsWarper(50), TopPLogitsWarper(0.9)])
+    expected = torch.softmax(hf(history, logits.clone()), dim=-1)
+    values, indices = sampling.candidates(history, logits.clone())
+    ours = torch.zeros_like(expected).scatter(1, indices, torch.softmax(values, dim=-1))
+    assert torch.allclose(ours, expected, atol=1e-6)
+    assert (expected > 0).sum(dim=-1).max() < 50  # top-p did cut inside the top 50
+
+
+def test_answer_tokens_are_read_as_they_follow_the_prompt(llama_tokenizer):
+    """SentencePiece reads "Yes" alone as "▁Yes"; after "### Response:\n" the model writes "Yes"."""
+    from interleave.generation import answer_token_ids
+    from interleave.prompts import PromptTemplate
+
+    tok = llama_tokenizer
+    context = PromptTemplate().render("?")
+    assert tok.convert_ids_to_tokens(answer_token_ids(tok, ("Yes",), context)) == ["Yes"]
+    assert tok.convert_ids_to_tokens(answer_token_ids(tok, ("Yes",))) == ["▁Yes"]
+
+
+def test_yes_probability_reads_the_first_answer_tokens_odds(model):
+    from interleave.generation import answer_token_ids, yes_probability
+
+    batch, audio = left_padded(model, ["Is [AUDIO] a type of signal?", "Is [AUDIO] similar to drum?"])
+    args = (batch["input_ids"], batch["attention_mask"], batch["audio_mask"], audio)
+    free = yes_probability(model, *args)
+    assert len(free) == 2 and all(0.0 < p < 1.0 for p in free)
+    yes_ids = answer_token_ids(model.tokenizer, ("Yes", "yes", "YES"))
+    no_ids = answer_token_ids(model.tokenizer, ("No", "no", "NO"))
+
+    def favour(answer):  # an LM head that prefers one answer by a wide margin
+        def hook(module, inputs, logits):
+            logits = logits.clone()
+            logits[..., yes_ids] = 20.0 if answer == "yes" else -20.0
+            logits[..., no_ids] = -20.0 if answer == "yes" else 20.0
+            return logits
+
+        handle = model.llm.get_base_model().lm_head.register_forward_hook(hook)
+        try:
+            return yes_probability(model, *args)
+        finally:
+            handle.remove()
+
+    assert all(p > 0.999 for p in favour("yes")) and all(p < 0.001 for p in favour("no"))

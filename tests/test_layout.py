@@ -1,0 +1,149 @@
+"""The house rules of ARCHITECTURE.md, checked on the code itself: no import cycle, the runtime
+imports no tool and no nltk, no module over 500 lines, no citation of files the repository does
+not have, every module with its test file, and the README's layout table true to the files."""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGES = ("interleave", "callbacks")
+# The rooms that building a SHARD and the offline tools need; training and evaluation never import them.
+OFFLINE = ("interleave.tools", "interleave.shard.build", "interleave.shard.lexicon", "interleave.shard.wordnet",
+           "interleave.shard.cli", "interleave.cli")  # fmt: skip
+RUNTIME_ENTRY = ("interleave.model", "interleave.data", "interleave.generation", "interleave.shard.evaluate", "callbacks")
+
+
+def modules() -> dict[str, Path]:
+    """Dotted name -> file of every module of the two packages (a package is its __init__)."""
+    found = {}
+    for package in PACKAGES:
+        for path in sorted((REPO / package).rglob("*.py")):
+            parts = path.relative_to(REPO).with_suffix("").parts
+            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            found[name] = path
+    return found
+
+
+def _type_checking_lines(tree: ast.AST) -> set[int]:
+    lines = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for child in ast.walk(node):
+                if hasattr(child, "lineno"):
+                    lines.add(child.lineno)
+    return lines
+
+
+def imports(name: str, path: Path, known: dict[str, Path]) -> set[str]:
+    """The project modules `name` imports anywhere in its code (functions included, TYPE_CHECKING
+    blocks excluded), with the packages that importing them runs (their __init__)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    skip = _type_checking_lines(tree)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    targets: set[str] = set()
+    for node in ast.walk(tree):
+        if getattr(node, "lineno", None) in skip:
+            continue
+        if isinstance(node, ast.Import):
+            targets |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+            targets.add(base)
+            targets |= {f"{base}.{alias.name}" for alias in node.names}  # `from pkg import module`
+    out = set()
+    for target in targets:
+        parts = target.split(".")
+        for i in range(1, len(parts) + 1):  # importing a.b.c runs a and a.b too
+            if ".".join(parts[:i]) in known:
+                out.add(".".join(parts[:i]))
+    out.discard(name)
+    return out
+
+
+GRAPH = {name: imports(name, path, modules()) for name, path in modules().items()}
+
+
+def closure(start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        for nxt in GRAPH.get(todo.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+def test_no_import_cycle():
+    cycles = sorted(name for name in GRAPH if name in closure(name))
+    assert not cycles, f"modules that import themselves through others: {cycles}"
+
+
+@pytest.mark.parametrize("entry", RUNTIME_ENTRY)
+def test_the_runtime_imports_no_tool(entry):
+    offline = sorted(m for m in closure(entry) | {entry} if m.startswith(OFFLINE) and m != "interleave.shard")
+    assert not offline, f"{entry} imports offline rooms: {offline}"
+
+
+def test_importing_the_runtime_leaves_nltk_and_the_tools_out():
+    code = ("import sys, interleave.model, interleave.data, interleave.shard.evaluate, callbacks; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'nltk' or m.startswith('interleave.tools')))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_no_module_over_500_lines():
+    long = {str(p.relative_to(REPO)): n for p in modules().values() if (n := len(p.read_text().splitlines())) > 500}
+    assert not long, f"split these rooms: {long}"
+
+
+def test_nothing_cites_a_file_the_repository_does_not_have():
+    files = [*REPO.glob("*.md"), *REPO.glob("*.py"), *(p for pkg in (*PACKAGES, "configs", "bench", "tests")
+                                                       for p in (REPO / pkg).rglob("*") if p.suffix in (".py", ".md", ".yaml"))]
+    cites = [str(p.relative_to(REPO)) for p in files if p != Path(__file__).resolve()
+             and re.search(r"DESIGN\.md|\.\./shared", p.read_text(encoding="utf-8"))]
+    assert not cites
+
+
+def mirror(name: str, path: Path) -> Path:
+    """tests/<same folders>/test_<module>.py; a package's __init__ and __main__ have none."""
+    rel = path.relative_to(REPO)
+    folders = rel.parts[1:-1] if rel.parts[0] == "interleave" else rel.parts[:-1]
+    return REPO / "tests" / Path(*folders) / f"test_{path.stem}.py"
+
+
+def test_every_module_has_its_test_file():
+    lacking = [str(mirror(n, p).relative_to(REPO)) for n, p in modules().items()
+               if p.stem not in ("__init__", "__main__") and not mirror(n, p).is_file()]
+    assert not lacking, f"modules without their test file: {lacking}"
+
+
+def layout_paths() -> list[str]:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"^\| `([^`]+)`", section, flags=re.M)
+
+
+def test_the_readme_layout_table_matches_the_files():
+    listed = layout_paths()
+    assert listed, "README has no layout table"
+    missing = [p for p in listed if not (REPO / p.rstrip("/")).exists()]
+    assert not missing, f"README lists paths that do not exist: {missing}"
+    unlisted = [str(p.relative_to(REPO)) for p in modules().values()
+                if p.stem not in ("__init__", "__main__") and str(p.relative_to(REPO)) not in listed
+                and str(p.relative_to(REPO).parent) + "/" not in listed]
+    assert not unlisted, f"modules the README's layout table does not name: {unlisted}"
+
+
+def test_the_docs_cite_only_test_files_that_exist():
+    cited = {m for doc in ("README.md", "ARCHITECTURE.md") for m in
+             re.findall(r"`(tests/[\w/]+\.py)`", (REPO / doc).read_text(encoding="utf-8"))}
+    assert cited and not [path for path in sorted(cited) if not (REPO / path).is_file()]

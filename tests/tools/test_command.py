@@ -1,0 +1,47 @@
+"""interleave.tools.command: the `interleave` dispatcher lists every tool and hands its arguments on."""
+
+import pytest
+
+from interleave.tools.command import COMMANDS, main
+
+
+@pytest.fixture(autouse=True)
+def plain_argv(monkeypatch):
+    monkeypatch.setattr("sys.argv", ["interleave"])
+
+
+def test_help_lists_every_command_and_where_training_is(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for name, (_, about) in COMMANDS.items():
+        assert f"  {name} " in out and about in out, name
+    assert "python train.py fit|validate|test|predict --config CONFIG" in out
+
+
+def test_no_command_prints_the_usage_on_stderr_and_exits_2(capsys):
+    assert main([]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.startswith("usage: interleave COMMAND")
+
+
+def test_an_unknown_command_exits_2_naming_it(capsys):
+    assert main(["frobnicate", "--help"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("error: unknown command 'frobnicate'") and "commands:" in captured.err
+    assert captured.out == ""
+
+
+@pytest.mark.parametrize("name", [n for n in COMMANDS if n != "cache"])
+def test_each_command_reaches_its_tool(name, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([name, "--help"])
+    assert exit_.value.code == 0
+    assert f"usage: interleave {name}" in capsys.readouterr().out
+
+
+def test_cache_reaches_the_run_configs_parser(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["cache", "--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert "--config" in out and "--data" in out and "--trainer" in out

@@ -1,0 +1,60 @@
+"""interleave.tools.export: a checkpoint as a peft adapter and the projector, and the refusals it shares with train.py."""
+
+import json
+
+import pytest
+import torch
+from peft import PeftModel
+
+import train
+from interleave.llm import load_llm
+from interleave.tools.command import main as command_main
+from interleave.tools.export import main as export_main
+from tests.callbacks.test_reliability import RunsCode
+from tests.conftest import write_config
+
+
+@pytest.fixture(autouse=True)
+def plain_argv(monkeypatch):
+    monkeypatch.setattr("sys.argv", ["train.py"])
+
+
+def test_export_writes_a_peft_adapter_that_reproduces_the_logits(tmp_path, small_dataset, tiny_model_kwargs, tiny_llama_config):
+    run = train.cli(["fit", "--config", str(write_config(tmp_path, small_dataset, tiny_model_kwargs))])
+    assert export_main([str(tmp_path / "ckpt" / "last.ckpt"), str(tmp_path / "export")]) == 0
+    model = run.model.eval()
+    base = load_llm(config=tiny_llama_config, seed=tiny_model_kwargs.get("frozen_init_seed", 0))
+    peft_model = PeftModel.from_pretrained(base, tmp_path / "export" / "lora").eval()
+    ids = torch.tensor([[1, 5, 9, 22, 40]])
+    with torch.no_grad():
+        assert torch.allclose(model.llm(input_ids=ids).logits, peft_model(input_ids=ids).logits, atol=1e-5)
+    from safetensors.torch import load_file
+
+    projector = load_file(tmp_path / "export" / "projector.safetensors")
+    assert torch.equal(projector["audio_proj.1.weight"], model.audio_proj[1].weight.detach())
+    assert json.loads((tmp_path / "export" / "model.json").read_text())["lora_r"] == 4
+
+
+@pytest.mark.parametrize("fault", ["truncated", "runs-code"])
+def test_export_refuses_a_checkpoint_with_the_words_of_train_py_validate(fault, tmp_path, small_dataset,
+                                                                          tiny_model_kwargs, capsys):
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    intact, ckpt, marker = folder / "epoch=0-step=2.ckpt", folder / "last.ckpt", tmp_path / "pwned"
+    torch.save({"state_dict": {"w": torch.zeros(4096)}}, intact)
+    if fault == "truncated":
+        ckpt.write_bytes(intact.read_bytes()[: intact.stat().st_size // 2])  # what a kill mid-write leaves
+    else:
+        torch.save({"state_dict": {}, "payload": RunsCode(str(marker))}, ckpt)
+    config = write_config(tmp_path, small_dataset, tiny_model_kwargs)
+    assert train.main(["validate", "--config", str(config), f"--ckpt_path={ckpt}"]) == 2
+    from_train = capsys.readouterr().err
+    assert command_main(["export", str(ckpt), str(tmp_path / "export")]) == 2  # `interleave export CKPT OUT_DIR`
+    from_export = capsys.readouterr().err
+    assert from_export == from_train
+    assert from_export.startswith(f"error: {ckpt}: ") and from_export.count("\n") == 1 and "Traceback" not in from_export
+    if fault == "truncated":
+        assert "not a complete checkpoint" in from_export and str(intact) in from_export
+    else:
+        assert "refused to load" in from_export
+    assert not marker.exists() and not (tmp_path / "export").exists()
