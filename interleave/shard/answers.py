@@ -9,8 +9,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-
-
 # --- answer parsing ---------------------------------------------------------------------
 
 PARSERS = ("paper", "extended")  # parse_answer's rule sets; "paper" is the default everywhere

@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-
 from interleave.errors import InterleaveError, report_errors
+from interleave.shard.build import build_shard
 from interleave.shard.lexicon import (
     build_lexicon,
     lexicon_meta,
@@ -22,7 +22,6 @@ from interleave.shard.lexicon import (
     write_lexicon,
 )
 from interleave.shard.wordnet import find_wordnet, open_wordnet, prepare_wordnet
-from interleave.shard.build import build_shard
 
 
 def _print_summary(report: Mapping[str, Any]) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal
+from typing import TYPE_CHECKING, Any, Callable, Literal
 
 import torch
 import torch.distributed as dist
@@ -26,7 +26,7 @@ from torchmetrics.functional.classification import (
 )
 
 from interleave import AUDIO_PLACEHOLDER
-from interleave.cache import compute_features
+from interleave.cache import FeatureCache, compute_features
 from interleave.collate import Collator
 from interleave.generation import Sampling, sample_answers, yes_probability
 from interleave.metrics import contains_label
@@ -34,6 +34,8 @@ from interleave.records import Record
 from interleave.shard.answers import parse_answer
 from interleave.shard.format import RELATIONS, Query
 
+if TYPE_CHECKING:  # the model calls the evaluation through the callback; this module only reads it
+    from interleave.model import AudioLLM
 
 Condition = Literal["interleaved", "noninterleaved", "text"]
 
@@ -93,7 +95,7 @@ class EvaluationStopped(Exception):
 
 @torch.no_grad()
 def audio_features(
-    model: Any, paths: list[str], cache: dict[str, torch.Tensor], store: Any = None, batch_size: int = 8,
+    model: AudioLLM, paths: list[str], cache: dict[str, torch.Tensor], store: FeatureCache | None = None, batch_size: int = 8,
     channel: str = "first",
 ) -> torch.Tensor:
     """Encoder features [N, 32, D] of the clips, computed once per clip and kept in `cache`
@@ -126,14 +128,14 @@ class EvalSettings:
     repeats: int = 4
     batch_size: int = 16
     seed: int = 0
-    store: Any = None  # an interleave.cache.FeatureCache to read features from, if the run has one
+    store: FeatureCache | None = None  # features to read (and fill), if the run has a feature cache
     score: bool = False  # also the deterministic yes/no scoring mode (`p_yes` per row)
     channel: str = "first"  # which channel of multi-channel audio (interleave.audio.load_waveform)
     parser: str = "paper"  # `parse_answer`'s rules for the yes/no answers (interleave.shard.PARSERS)
 
 
 def answer_queries(
-    model: Any,
+    model: AudioLLM,
     queries: list[Query],
     condition: Condition,
     settings: EvalSettings,

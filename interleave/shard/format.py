@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
 from interleave.errors import InterleaveError
 from interleave.files import write_text_atomic
 

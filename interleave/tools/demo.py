@@ -63,8 +63,8 @@ FORMAT_VERSION = 2
 # Held-out clips per class the demo SHARD asks about. The paper uses 4 per word; 1 keeps each of
 # the demo's three evaluation points (108 queries x 4 repeats, plus the text control) near 20 s each.
 SHARD_CLIPS_PER_WORD = 1
-# Regenerate with the real WordNet: python -m interleave.shard wordnet --from /usr/share/wordnet --out W;
-# python -m interleave.shard lexicon --wordnet W --words data/demo/classes.txt
+# Regenerate with the real WordNet: interleave shard wordnet --from /usr/share/wordnet --out W;
+# interleave shard lexicon --wordnet W --words data/demo/classes.txt
 #   --overrides interleave/tools/demo_lexicon.json --out interleave/tools/demo_lexicon.json  (its "overrides" say why)
 DEMO_LEXICON = Path(__file__).with_name("demo_lexicon.json")
 COMPLETE_MARKER = ".complete"
@@ -127,7 +127,7 @@ def _readme(params: dict[str, Any], summary: dict[str, Any]) -> str:
     classes = "\n".join(f"  - {label}" for label in DEMO_CLASSES)
     return f"""Synthetic toy data for the interleave CPU demo -- NOT real recordings.
 
-Every clip was rendered from scratch with numpy by interleave/demo.py (one synthesis function
+Every clip was rendered from scratch with numpy by interleave/tools/demo_sounds.py (one synthesis function
 per class) and stands for one AudioSet class, named by its exact AudioSet display_name:
 {classes}
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import heapq
 import json
-import logging
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +20,6 @@ from typing import Any, Iterator
 from interleave.errors import InterleaveError
 from interleave.records import Record, from_dict, from_openaqa
 from interleave.tools.rewriters import KINDS
-
-log = logging.getLogger("interleave.rephrase")
 
 CHUNK_CHARS = 1 << 18
 MAX_RECORD_CHARS = 1 << 24  # a malformed element stops the read-ahead here, not at the end of the file

@@ -32,7 +32,7 @@ from typing import Iterator
 from interleave.errors import InterleaveError, report_errors
 from interleave.files import write_text_atomic
 from interleave.tools.openaqa import SOURCES, Item, empty_source_warnings, load_sources, select
-from interleave.tools.rewriters import MEDIA_WORDS, Rewriter, RewriteFailed, make_rewriter, redact, validate
+from interleave.tools.rewriters import MEDIA_WORDS, RewriteFailed, Rewriter, make_rewriter, redact, validate
 
 log = logging.getLogger("interleave.rephrase")
 

@@ -144,7 +144,8 @@ def read_metrics(file: str | Path) -> dict[str, Any]:
 
 def read_predictions(file: str | Path) -> list[dict[str, Any]]:
     """Read and check the rows of one predictions file (the evaluation's `epoch=NN.jsonl`)."""
-    from interleave.shard import ANSWERS, RELATIONS as SHARD_RELATIONS, TASKS
+    from interleave.shard import ANSWERS, TASKS
+    from interleave.shard import RELATIONS as SHARD_RELATIONS
 
     file = Path(file)
     try:
@@ -181,9 +182,9 @@ def rescore(metrics_file: str | Path, metrics: dict[str, Any], parser: str) -> d
     """`metrics` with every SHARD and identity figure recomputed from the point's saved answers
     (`epoch=NN.jsonl` beside `metrics_file`), the yes/no answers parsed with `parser`'s rules;
     the metrics are the evaluation's own (`interleave.shard.evaluate.condition_metrics`)."""
-    from interleave.shard.evaluate import condition_metrics
     from interleave.metrics import contains_label
     from interleave.shard import parse_answer
+    from interleave.shard.evaluate import condition_metrics
 
     metrics_file = Path(metrics_file)
     answers_file = metrics_file.with_name(metrics_file.name.removesuffix(".metrics.json") + ".jsonl")
