@@ -1,6 +1,8 @@
 """interleave.generation: shared-prefill sampling equal to HF's generate and sampling chain, rows that
 end leaving the batch, and the answer tokens and P(yes) of the scoring mode."""
 
+import contextlib
+
 import pytest
 import torch
 
@@ -112,27 +114,38 @@ def test_answer_tokens_are_read_as_they_follow_the_prompt(llama_tokenizer):
     assert tok.convert_ids_to_tokens(answer_token_ids(tok, ("Yes",))) == ["▁Yes"]
 
 
+@contextlib.contextmanager
+def favouring(model, answer: str):
+    """An LM head that prefers one answer's first tokens by a wide margin, so the answer is known."""
+    from interleave.generation import answer_token_ids
+
+    yes_ids = answer_token_ids(model.tokenizer, ("Yes", "yes", "YES"))
+    no_ids = answer_token_ids(model.tokenizer, ("No", "no", "NO"))
+    assert set(yes_ids).isdisjoint(no_ids)
+
+    def hook(module, inputs, logits):
+        logits = logits.clone()
+        logits[..., yes_ids] = 20.0 if answer == "yes" else -20.0
+        logits[..., no_ids] = -20.0 if answer == "yes" else 20.0
+        return logits
+
+    handle = model.llm.get_base_model().lm_head.register_forward_hook(hook)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
 def test_yes_probability_reads_the_first_answer_tokens_odds(model):
-    from interleave.generation import answer_token_ids, yes_probability
+    from interleave.generation import yes_probability
 
     batch, audio = left_padded(model, ["Is [AUDIO] a type of signal?", "Is [AUDIO] similar to drum?"])
     args = (batch["input_ids"], batch["attention_mask"], batch["audio_mask"], audio)
     free = yes_probability(model, *args)
     assert len(free) == 2 and all(0.0 < p < 1.0 for p in free)
-    yes_ids = answer_token_ids(model.tokenizer, ("Yes", "yes", "YES"))
-    no_ids = answer_token_ids(model.tokenizer, ("No", "no", "NO"))
 
-    def favour(answer):  # an LM head that prefers one answer by a wide margin
-        def hook(module, inputs, logits):
-            logits = logits.clone()
-            logits[..., yes_ids] = 20.0 if answer == "yes" else -20.0
-            logits[..., no_ids] = -20.0 if answer == "yes" else 20.0
-            return logits
-
-        handle = model.llm.get_base_model().lm_head.register_forward_hook(hook)
-        try:
+    def favour(answer):
+        with favouring(model, answer):
             return yes_probability(model, *args)
-        finally:
-            handle.remove()
 
     assert all(p > 0.999 for p in favour("yes")) and all(p < 0.001 for p in favour("no"))

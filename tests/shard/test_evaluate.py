@@ -20,6 +20,7 @@ from interleave.shard.evaluate import (
 )
 from interleave.shard.format import Query
 from tests.conftest import write_clip
+from tests.test_generation import favouring
 
 
 def query(task="synonym", candidate="alarm", truth="yes", qid="q", audio="a.wav", label="Siren", word="siren"):
@@ -189,28 +190,14 @@ def test_batch_size_does_not_change_greedy_answers(model, queries, tokenizer):
 
 
 def test_scoring_mode_reads_the_yes_no_probabilities(model, queries, tokenizer):
-    from interleave.generation import answer_token_ids
-
-    yes_ids = answer_token_ids(tokenizer, ("Yes", "yes", "YES"))
-    no_ids = answer_token_ids(tokenizer, ("No", "no", "NO"))
-    assert set(yes_ids).isdisjoint(no_ids)
     shard = [q for q in queries if q.task != "identity"]
     settings = EvalSettings(Collator(tokenizer, padding_side="left", with_answer=False), prompt_table(),
                             Sampling(max_new_tokens=2), repeats=1, batch_size=4, score=True)
     share_yes = sum(q.truth == "yes" for q in shard) / len(shard)
 
-    def scored(favour):  # an LM head that prefers one answer by a wide margin: the answer is known
-        def hook(module, args, logits):
-            logits = logits.clone()
-            logits[..., yes_ids] = 20.0 if favour == "yes" else -20.0
-            logits[..., no_ids] = -20.0 if favour == "yes" else 20.0
-            return logits
-
-        handle = model.llm.get_base_model().lm_head.register_forward_hook(hook)
-        try:
+    def scored(answer):
+        with favouring(model, answer):
             rows = answer_queries(model, shard, "interleaved", settings, {})
-        finally:
-            handle.remove()
         return rows, condition_metrics(rows, "val")
 
     rows, metrics = scored("yes")
