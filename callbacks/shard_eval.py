@@ -13,6 +13,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from callbacks.curves import closing_table, describe_for_tensorboard, publish_curves, run_hparams, samples_markdown
 from interleave.collate import Collator
 from interleave.errors import InterleaveError
 from interleave.files import write_text_atomic
@@ -46,9 +47,12 @@ class ShardEvaluation(L.Callback):
     collated as the run's data module collates (its template, `max_length` and audio channel).
     Files, in the run folder: `predictions/epoch=NN.jsonl` (every answer, raw and parsed, so that
     `interleave report --parser` can re-score them) and `predictions/epoch=NN.metrics.json`
-    (every logged metric, flat, with the `layout` and the `parser` used). TensorBoard also gets a
-    figure of the curves and a few answers as text. `NN` counts the training epochs done
-    (under `validate`, the trainer's current epoch: 0 for a model as loaded).
+    (every logged metric, flat, with the `layout` and the `parser` used), and `curves.png` /
+    `curves.csv` (the forgetting curves so far), logged as an image through every logger that
+    takes one. TensorBoard also gets a few answers as text, a Custom Scalars layout "forgetting"
+    and the run's settings in HParams (`callbacks.curves`); the end of a fit prints the curves as
+    a table. `NN` counts the training epochs done (under `validate`, the trainer's current
+    epoch: 0 for a model as loaded).
     """
 
     def __init__(
@@ -94,6 +98,8 @@ class ShardEvaluation(L.Callback):
         self.features: dict[str, torch.Tensor] = {}  # encoder features per clip (see point_features)
         self.history: list[dict[str, Any]] = []  # one entry per evaluated point, for the curves
         self._pending: dict[str, Any] | None = None
+        self._described = False  # TensorBoard's layout and HParams are written once per run
+        self.curves: Path | None = None  # curves.png, once a point is published
 
     # ---- Lightning hooks -----------------------------------------------------------------
 
@@ -215,7 +221,8 @@ class ShardEvaluation(L.Callback):
         self.history = [h for h in self.history if h["epoch"] != result["epoch"]]
         self.history.append({"epoch": result["epoch"], "metrics": result["metrics"]})
         self.history.sort(key=lambda h: h["epoch"])
-        folder = Path(trainer.log_dir or trainer.default_root_dir) / "predictions"  # a collective under DDP
+        run_dir = Path(trainer.log_dir or trainer.default_root_dir)  # a collective under DDP
+        folder = run_dir / "predictions"
         if not trainer.is_global_zero:
             return
         folder.mkdir(parents=True, exist_ok=True)
@@ -228,46 +235,19 @@ class ShardEvaluation(L.Callback):
         summary = ", ".join(f"{tag.removeprefix('val/')}={value:.3f}" for tag, value in result["metrics"].items()
                             if tag.endswith(("/f1", "identity/accuracy")))
         print(f"[interleave] SHARD epoch {result['epoch']}: {summary}  ({stem}.jsonl)")
-        if isinstance(trainer.logger, TensorBoardLogger):
-            writer = trainer.logger.experiment
-            writer.add_figure("val/curves", curves_figure(self.history, self.conditions), result["global_step"])
-            writer.add_text("val/samples", samples_markdown(result["rows"], self.text_samples), result["global_step"])
+        for logger in trainer.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                if not self._described:
+                    describe_for_tensorboard(logger, run_hparams(trainer, trainer.lightning_module), self.conditions,
+                                             self.identity)
+                logger.experiment.add_text("val/samples", samples_markdown(result["rows"], self.text_samples),
+                                           result["global_step"])
+        self._described = True
+        self.curves = publish_curves(trainer, self.history, self.conditions, run_dir, result["global_step"])
 
-
-def curves_figure(history: list[dict[str, Any]], conditions: dict[str, str]) -> Any:
-    """SHARD F1 per relation and identity accuracy against epoch, one panel per condition
-    (`conditions` maps a condition's name to its tag prefix)."""
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
-    figure = Figure(figsize=(4.5 * len(conditions), 3.5), layout="constrained")
-    axes = figure.subplots(1, len(conditions), squeeze=False)[0]
-    epochs = [h["epoch"] for h in history]
-    for ax, (condition, prefix) in zip(axes, conditions.items()):
-        for tag, name in (("shard/synonym/f1", "synonym F1"), ("shard/hypernym/f1", "hypernym F1"),
-                          ("identity/accuracy", "identity accuracy")):
-            values = [h["metrics"].get(f"{prefix}/{tag}") for h in history]
-            points = [(e, v) for e, v in zip(epochs, values) if v is not None]
-            if points:
-                ax.plot(*zip(*points), marker="o", label=name)
-        ax.set(title="text-only control" if condition == "text" else f"{condition} prompts",
-               xlabel="epochs trained", ylim=(0, 1))
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(alpha=0.3)
-        ax.legend(loc="best", fontsize="small")
-    return figure
-
-
-def samples_markdown(rows: list[dict[str, Any]], per_task: int) -> str:
-    """A Markdown table of the first answers of each task and condition."""
-    lines = ["| condition | task | prompt | answer | parsed | truth |", "| --- | --- | --- | --- | --- | --- |"]
-    seen: dict[tuple[str, str], int] = {}
-    for row in rows:
-        key = (row["condition"], row["task"])
-        if seen.get(key, 0) >= per_task:
-            continue
-        seen[key] = seen.get(key, 0) + 1
-        truth = row["truth"] or row["label"]
-        cells = [row["condition"], row["task"], row["prompt"], row["answers"][0], str(row["parsed"][0]), truth]
-        lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
-    return "\n".join(lines)
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """The curves from epoch 0 to the last, and where the predictions and the figure are."""
+        if trainer.is_global_zero and self.history and self.curves is not None:
+            print(f"[interleave] SHARD and identity, epoch 0 to {self.history[-1]['epoch']}:\n"
+                  f"{closing_table(self.history, self.conditions)}\n"
+                  f"[interleave] predictions: {self.curves.parent / 'predictions'}  curves: {self.curves}")

@@ -59,12 +59,16 @@ def imports(name: str, path: Path, known: dict[str, Path]) -> set[str]:
                 base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
             targets.add(base)
             targets |= {f"{base}.{alias.name}" for alias in node.names}  # `from pkg import module`
+    # Importing a.b.c runs a and a.b too, except the packages `name` itself lies in: they are
+    # already being imported when `name` runs.
+    own = {".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 1)}
     out = set()
     for target in targets:
         parts = target.split(".")
-        for i in range(1, len(parts) + 1):  # importing a.b.c runs a and a.b too
-            if ".".join(parts[:i]) in known:
-                out.add(".".join(parts[:i]))
+        for i in range(1, len(parts) + 1):
+            prefix = ".".join(parts[:i])
+            if prefix in known and (prefix not in own or i == len(parts)):
+                out.add(prefix)
     out.discard(name)
     return out
 

@@ -1,0 +1,80 @@
+"""callbacks.curves: curves.png and curves.csv for any logger, TensorBoard's forgetting layout and
+HParams without a placeholder hp_metric, and the closing table of a fit."""
+
+import csv
+
+import pytest
+import yaml
+
+import train
+from callbacks.curves import closing_table, curves_table, forgetting_layout, shard_tags
+from tests.callbacks.test_shard_eval import shard_config
+
+CONDITIONS = {"interleaved": "val", "noninterleaved": "val/noninterleaved", "text": "val/text"}
+HISTORY = [{"epoch": 0, "metrics": {"val/shard/synonym/f1": 0.4, "val/identity/accuracy": 0.0, "val/text/shard/synonym/f1": 0.3}},
+           {"epoch": 1, "metrics": {"val/shard/synonym/f1": 0.1, "val/identity/accuracy": 0.25}}]  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def plain_argv(monkeypatch):
+    monkeypatch.setattr("sys.argv", ["train.py"])
+
+
+def test_the_forgetting_layout_puts_each_measure_of_every_condition_on_one_chart():
+    charts = forgetting_layout(CONDITIONS)["forgetting"]
+    assert charts["synonym F1"] == ["Multiline", ["val/shard/synonym/f1", "val/noninterleaved/shard/synonym/f1",
+                                                  "val/text/shard/synonym/f1"]]
+    assert charts["identity accuracy"] == ["Multiline", ["val/identity/accuracy", "val/noninterleaved/identity/accuracy"]]
+    assert "identity accuracy" not in forgetting_layout(CONDITIONS, identity=False)["forgetting"]
+    assert "val/text/identity/accuracy" not in shard_tags(CONDITIONS) and "val/shard/hypernym/unparsed" in shard_tags(CONDITIONS)
+
+
+def test_the_table_and_the_closing_text_hold_every_point():
+    rows = curves_table(HISTORY, {"interleaved": "val", "text": "val/text"})
+    assert rows[0] == {"epoch": 0, "condition": "interleaved", "synonym_f1": 0.4, "hypernym_f1": None,
+                       "identity_accuracy": 0.0}
+    assert len(rows) == 4 and rows[3]["synonym_f1"] is None
+    text = closing_table(HISTORY, {"interleaved": "val", "text": "val/text"})
+    assert "interleaved prompts" in text and "text-only control" in text
+    assert "0.400" in text and "0.250" in text and "0.300" in text
+
+
+def test_a_csv_logger_alone_gets_the_curves_files_and_the_fit_ends_with_the_table(tmp_path, small_dataset,
+                                                                                  tiny_model_kwargs, capsys):
+    config = shard_config(tmp_path, small_dataset, tiny_model_kwargs, max_steps=-1, max_epochs=1,
+                          logger={"class_path": "lightning.pytorch.loggers.CSVLogger",
+                                  "init_args": {"save_dir": str(tmp_path / "runs"), "name": "t"}})
+    train.cli(["fit", "--config", str(config)])
+    (version,) = sorted((tmp_path / "runs" / "t").glob("version_*"))
+    png = version / "curves.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rows = list(csv.DictReader((version / "curves.csv").open()))
+    assert [(r["epoch"], r["condition"]) for r in rows] == [(e, c) for e in ("0", "1")
+                                                             for c in ("interleaved", "noninterleaved", "text")]
+    assert all(0.0 <= float(r["synonym_f1"]) <= 1.0 for r in rows)
+    out = capsys.readouterr().out
+    assert "SHARD and identity, epoch 0 to 1" in out and f"curves: {png}" in out
+    assert "text-only control" in out.split("SHARD and identity")[-1]
+
+
+def test_tensorboard_gets_the_layout_and_hparams_and_no_placeholder_metric(tmp_path, small_dataset, tiny_model_kwargs):
+    config = shard_config(tmp_path, small_dataset, tiny_model_kwargs)
+    data = yaml.safe_load(config.read_text())
+    data["trainer"]["logger"]["init_args"]["default_hp_metric"] = False
+    config.write_text(yaml.safe_dump(data))
+    train.cli(["validate", "--config", str(config)])
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    (version,) = sorted((tmp_path / "runs" / "t").glob("version_*"))
+    events = EventAccumulator(str(version), size_guidance={"tensors": 0}).Reload()
+    assert "hp_metric" not in events.Tags()["scalars"]
+    assert "val/curves" in events.Tags()["images"] and (version / "curves.png").is_file()
+    assert "custom_scalars__config__" in events.Tags()["tensors"]
+    plugin = events.PluginTagToContent("hparams")
+    experiment = plugin_data_pb2.HParamsPluginData.FromString(plugin["_hparams_/experiment"]).experiment
+    metric_tags = {m.name.tag for m in experiment.metric_infos}
+    assert {"val/shard/synonym/f1", "val/identity/accuracy", "val/text/shard/hypernym/f1"} <= metric_tags
+    hparams = {h.name for h in experiment.hparam_infos}
+    assert {"model/learning_rate", "model/lora_r", "data/batch_size", "data/max_length"} <= hparams
