@@ -20,7 +20,7 @@ import json
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import torch
 from safetensors import safe_open
@@ -31,6 +31,9 @@ from interleave.audio import Channel
 from interleave.encoder import POOL_SCALE, AudioEncoder
 from interleave.errors import InterleaveError
 from interleave.files import atomic_path
+
+if TYPE_CHECKING:
+    from interleave.progress import Progress
 
 # Bump when audio.py's fbank or the encoder's pooling change in a way the constants below miss.
 FEATURE_VERSION = 1
@@ -151,8 +154,11 @@ class FeatureCache:
                 stats.damaged.append(str(err))
             return None
 
-    def ensure(self, encoder: AudioEncoder, paths: Iterable[str | Path], batch_size: int = 8) -> CacheStats:
-        """Compute and store the features of every clip not cached yet (or cached damaged)."""
+    def ensure(self, encoder: AudioEncoder, paths: Iterable[str | Path], batch_size: int = 8,
+               progress: Progress | None = None) -> CacheStats:
+        """Compute and store the features of every clip not cached yet (or cached damaged).
+        `progress` (an `interleave.progress.Progress` over the distinct clips) counts each cached
+        clip as skipped and each computed one as done."""
         require_frozen(encoder)
         stats = CacheStats()
         todo = []
@@ -161,10 +167,14 @@ class FeatureCache:
                 todo.append(path)
             else:
                 stats.hits += 1
+                if progress is not None:
+                    progress.skip(1)
         stats.rebuilt = len(stats.damaged)
         stats.built = len(todo) - stats.rebuilt
         for path, features in compute_features(encoder, todo, batch_size, self.channel):
             self.put(path, features)
+            if progress is not None:
+                progress.update(1)
         return stats
 
 

@@ -27,6 +27,7 @@ from interleave.cache import CacheStats, FeatureCache, require_frozen
 from interleave.collate import Collator
 from interleave.errors import AudioError, InterleaveError, RecordError
 from interleave.files import write_text_atomic
+from interleave.progress import DEFAULT_INTERVAL, Progress
 from interleave.prompts import ALPACA_SHORT, ALPACA_SHORT_INPUT, PromptTemplate, count_placeholders
 from interleave.records import Problem, Record, read_records, resolve_audio
 from interleave.sampler import TrainingSampler
@@ -229,14 +230,18 @@ class InterleavedDataModule(L.LightningDataModule):
     def _sets(self) -> list[AudioRecords]:
         return [d for d in (self.train_set, self.val_set, self.test_set, self.predict_set) if d is not None]
 
-    def fill_feature_cache(self, encoder: Any, shard_files: list[str] = ()) -> CacheStats:
-        """Compute the features of every clip of the loaded sets (and SHARD files) not cached yet."""
+    def fill_feature_cache(self, encoder: Any, shard_files: list[str] = (), progress_every: float = DEFAULT_INTERVAL) -> CacheStats:
+        """Compute the features of every clip of the loaded sets (and SHARD files) not cached yet,
+        showing clips done / total and clips/s on stderr (`interleave.progress`: a bar on a terminal,
+        else a line every `progress_every` seconds)."""
         from interleave.shard import read_shard
 
         self.feature_store = FeatureCache.of(self.hparams.feature_cache, encoder, self.audio_channel)
         paths = [p for d in self._sets() for p in d.paths()]
         paths += [q.audio for f in shard_files for q in read_shard(f)]
-        return self.feature_store.ensure(encoder, paths)
+        distinct = list(dict.fromkeys(str(p) for p in paths))
+        with Progress(len(distinct), "clips", "[interleave] feature cache", interval=progress_every) as progress:
+            return self.feature_store.ensure(encoder, distinct, progress=progress)
 
     def _use_feature_cache(self, trainer: L.Trainer) -> None:
         """Rank 0 fills the cache while the others wait; then every set reads from it."""

@@ -43,6 +43,20 @@ def test_miss_then_hit_with_the_encoders_features(tmp_path, clips):
         assert torch.allclose(cache.get(clip), features, atol=1e-6)
 
 
+def test_progress_counts_cached_clips_as_skipped_and_computed_ones_as_done(tmp_path, clips):
+    from interleave.progress import Progress
+
+    enc = encoder()
+    cache = FeatureCache(tmp_path / "cache", fingerprint(enc))
+    cache.ensure(enc, clips[:1])
+    lines: list[str] = []
+    with Progress(3, "clips", "cache", write=lines.append, tty=False, enabled=True, interval=0) as progress:
+        cache.ensure(enc, clips, batch_size=2, progress=progress)
+    assert (progress.done, progress.skipped) == (3, 1)
+    assert lines[0].startswith("cache: 1/3 clips (33%), 1 already done")
+    assert lines[-1].startswith("cache: done 3/3 clips (100%), 1 already done, ") and "clips/s" in lines[-1]
+
+
 def test_another_encoder_or_a_changed_file_never_reads_stale_features(tmp_path, clips):
     enc, other = encoder(0), encoder(1)
     assert fingerprint(enc) != fingerprint(other) and fingerprint(enc) == fingerprint(encoder(0))

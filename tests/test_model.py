@@ -183,7 +183,8 @@ def test_shard_features_are_recomputed_at_each_point_when_the_encoder_trains(
         trainer = SimpleNamespace(
             datamodule=SimpleNamespace(template=None, feature_store=None, audio_channel="mean"),
             precision_plugin=SimpleNamespace(val_step_context=contextlib.nullcontext),
-            global_rank=0, world_size=1, global_step=0, state=SimpleNamespace(fn="validate"))
+            global_rank=0, world_size=1, global_step=0, state=SimpleNamespace(fn="validate"),
+            progress_bar_callback=None, is_global_zero=True)
         callback.setup(trainer, module, "validate")
         per_point = []
         for epoch in (0, 1):

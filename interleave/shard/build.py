@@ -24,6 +24,7 @@ from typing import Any
 from interleave.audio import load_fbank
 from interleave.errors import AudioError, InterleaveError
 from interleave.files import write_text_atomic
+from interleave.progress import Progress
 from interleave.shard.format import RELATIONS, Query, shard_counts, slug, write_shard
 from interleave.shard.lexicon import (
     DEFAULT_ROOTS,
@@ -284,18 +285,25 @@ def audio_problem(path: str) -> str | None:
 
 
 def readable_queries(
-    entries: list[Entry], index: ClipIndex, seed: int, clips_per_word: int, problem: Callable[[str], str | None] = audio_problem
+    entries: list[Entry], index: ClipIndex, seed: int, clips_per_word: int, problem: Callable[[str], str | None] = audio_problem,
+    progress: Progress | None = None,
 ) -> tuple[list[Query], list[Entry], list[Skipped]]:
     """Assemble the queries, decoding each chosen clip; an unreadable one moves to ``index.unreadable``
     and the words are assembled again without it (a word short of clips, or of negatives, is left
-    out). Only chosen clips are decoded, each once, so a large index costs no more than the SHARD."""
+    out). Only chosen clips are decoded, each once, so a large index costs no more than the SHARD.
+    ``progress`` grows by the clips of each round and counts each clip decoded."""
     verdicts: dict[str, str | None] = {}
     skipped: list[Skipped] = []
     while True:
         queries = assemble_queries(entries, index.by_label, seed, clips_per_word)
         chosen = {q.audio for q in queries}
-        for audio in sorted(chosen - set(verdicts)):
+        new = sorted(chosen - set(verdicts))
+        if progress is not None:
+            progress.add_total(len(new))
+        for audio in new:
             verdicts[audio] = problem(audio)
+            if progress is not None:
+                progress.update(1)
         bad = {audio for audio in chosen if verdicts[audio]}
         if not bad:
             return queries, entries, skipped
@@ -389,13 +397,16 @@ def build_shard(
         unknown = [label for label in curated if label not in names]
         if unknown:
             raise InterleaveError(f"override file {overrides} names labels not in {labels_csv}: {', '.join(map(repr, unknown))}")
-        entries, lacking = build_lexicon(wn, with_clips, curated, n_synonyms=n_synonyms, n_hypernyms=n_hypernyms)
+        with Progress(len(with_clips), "words", "[interleave] shard build: WordNet") as progress:
+            entries, lacking = build_lexicon(wn, with_clips, curated, n_synonyms=n_synonyms, n_hypernyms=n_hypernyms,
+                                             progress=progress)
         params.update(wordnet=str(folder), wordnet_version=wn.get_version(), overrides=str(overrides) if overrides else None)
         params.update(roots=list(DEFAULT_ROOTS), source_roots=list(DEFAULT_SOURCE_ROOTS), stoplist=list(DEFAULT_STOPLIST))
         if lexicon_out is not None:
             write_lexicon(entries, lexicon_out, lexicon_meta(wn, n_synonyms, n_hypernyms, curated))
     entries, poor = _drop_poor_pools(entries)
-    queries, entries, unreadable = readable_queries(entries, index, seed, clips_per_word)
+    with Progress(0, "clips", "[interleave] shard build: decoding") as progress:
+        queries, entries, unreadable = readable_queries(entries, index, seed, clips_per_word, progress=progress)
     skipped += lacking + poor + unreadable
     reasons = {s.label: s.reason for s in skipped}
     included = {e.label: e for e in entries}

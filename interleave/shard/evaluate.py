@@ -144,6 +144,7 @@ def answer_queries(
     rank: int = 0,
     world_size: int = 1,
     stop: Callable[[], bool] | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> list[dict[str, Any]]:
     """This rank's share of the answers: one row per query of the chunks it owns.
 
@@ -152,6 +153,8 @@ def answer_queries(
     `queries`, so rows gathered from all ranks can be put back in order.
     `stop` is asked before each round of chunks (every rank asks equally often, so it may be a
     collective); when it answers True the evaluation ends with EvaluationStopped.
+    `progress` is called after each chunk with the number of queries it just answered (this rank's
+    share in all: `rank_share`); what to show is the caller's business.
     """
     rows: list[dict[str, Any]] = []
     device = next(model.parameters()).device
@@ -192,7 +195,14 @@ def answer_queries(
                 "prompt": prompt, "answers": texts, "parsed": parsed,
                 **({"p_yes": p_yes[offset]} if settings.score and query.task != "identity" else {}),
             })
+        if progress is not None:
+            progress(len(batch))
     return rows
+
+
+def rank_share(n_queries: int, batch_size: int, rank: int = 0, world_size: int = 1) -> int:
+    """How many of `n_queries` `answer_queries` gives this rank (chunk k goes to rank k mod world size)."""
+    return sum(min(batch_size, n_queries - start) for start in range(rank * batch_size, n_queries, world_size * batch_size))
 
 
 def gather_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -248,8 +248,10 @@ def build_lexicon(
     roots: Sequence[str] = DEFAULT_ROOTS,
     source_roots: Sequence[str] = DEFAULT_SOURCE_ROOTS,
     stoplist: Sequence[str] = DEFAULT_STOPLIST,
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[list[Entry], list[Skipped]]:
-    """Lexicon entries of ``labels`` (in order) and the labels that got none, with reasons."""
+    """Lexicon entries of ``labels`` (in order) and the labels that got none, with reasons;
+    ``progress`` is called with 1 after each label."""
     unknown = [r for r in (*roots, *source_roots) if not _has_synset(wn, r)]
     if unknown:
         raise InterleaveError(f"sense roots not in this WordNet: {', '.join(unknown)}")
@@ -261,6 +263,8 @@ def build_lexicon(
             roots=roots, source_roots=source_roots, stoplist=stoplist,
         )  # fmt: skip
         (entries if isinstance(result, Entry) else skipped).append(result)
+        if progress is not None:
+            progress(1)
     return entries, skipped
 
 

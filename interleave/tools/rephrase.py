@@ -31,6 +31,7 @@ from typing import Iterator
 
 from interleave.errors import InterleaveError, report_errors
 from interleave.files import write_text_atomic
+from interleave.progress import DEFAULT_INTERVAL, Progress
 from interleave.tools.openaqa import SOURCES, Item, empty_source_warnings, load_sources, select
 from interleave.tools.rewriters import MEDIA_WORDS, RewriteFailed, Rewriter, make_rewriter, redact, validate
 
@@ -162,8 +163,11 @@ def rewrite_one(item: Item, rewriter: Rewriter, settings: Settings) -> tuple[boo
     return False, row
 
 
-def run(items: list[Item], rewriter: Rewriter, out: Path, settings: Settings, retry_rejects: bool = False) -> dict:
-    """Rewrite every item not yet in OUT (or its rejects), appending as results come in."""
+def run(items: list[Item], rewriter: Rewriter, out: Path, settings: Settings, retry_rejects: bool = False,
+        progress_every: float = DEFAULT_INTERVAL) -> dict:
+    """Rewrite every item not yet in OUT (or its rejects), appending as results come in; progress
+    (records done of all selected, those of earlier runs included, rejects, records/s, time left) goes
+    to stderr: a bar on a terminal, else a line every `progress_every` seconds (`interleave.progress`)."""
     done = {row.get("id") for row in iter_done(out)}
     rejected = {row.get("id") for row in iter_done(rejects_path(out))}
     skip = done if retry_rejects else done | rejected
@@ -172,7 +176,7 @@ def run(items: list[Item], rewriter: Rewriter, out: Path, settings: Settings, re
     good, bad = Appender(out), Appender(rejects_path(out))
     written = Counter()
     started = time.monotonic()
-    last_log = started
+    progress = Progress(len(items), "records", "[interleave] rephrase", initial=len(items) - len(todo), interval=progress_every)
     pool = ThreadPoolExecutor(max_workers=max(1, settings.concurrency))
     pending: set[Future] = set()
     queue = iter(todo)
@@ -190,11 +194,12 @@ def run(items: list[Item], rewriter: Rewriter, out: Path, settings: Settings, re
                 ok, row = future.result()
                 (good if ok else bad).write(row)
                 written["ok" if ok else "rejected"] += 1
-            if time.monotonic() - last_log > 10:
-                last_log = time.monotonic()
-                rate = sum(written.values()) / (last_log - started)
-                log.info("%d written, %d rejected, %.1f records/s", written["ok"], written["rejected"], rate)
+                progress.update(1, rejected=written["rejected"])
+    except BaseException:  # an error, Ctrl-C: where it stopped
+        progress.close(stopped=True)
+        raise
     finally:
+        progress.close()
         if pending and hasattr(rewriter, "cancel"):
             rewriter.cancel()
         pool.shutdown(wait=False, cancel_futures=True)

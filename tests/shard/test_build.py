@@ -204,3 +204,18 @@ def test_assemble_queries_checks_clips_and_pools(lexicon) -> None:
     assert queries[0].audio == "/s0.wav"  # clips are sorted
     with pytest.raises(InterleaveError, match="clips_per_word must be at least 1"):
         assemble_queries([siren, tick, drum], clips, seed=0, clips_per_word=0)
+
+
+def test_progress_counts_words_and_decoded_clips(corpus: Path, wordnet_dir: Path, capsys) -> None:
+    first = _build(corpus, wordnet_dir, "a.jsonl")
+    err = capsys.readouterr().err
+    with_clips = sum(1 for w in first["words"] if "single-label clip(s)" not in w.get("reason", ""))
+    words = [line for line in err.splitlines() if line.startswith("[interleave] shard build: WordNet: ")]
+    assert words == [f"[interleave] shard build: WordNet: done {with_clips}/{with_clips} words (100%), " + words[-1].split(", ", 1)[1]]
+    decoded = [line for line in err.splitlines() if line.startswith("[interleave] shard build: decoding: ")]
+    assert decoded == [decoded[-1]]  # a short build in a log: the last line only
+    assert decoded[-1].startswith("[interleave] shard build: decoding: done 20/20 clips (100%), ")  # 5 words x 4 clips
+    chosen = sorted({q.audio for q in read_shard(corpus / "a.jsonl") if q.label == "Siren"})
+    (corpus / chosen[0]).write_bytes(b"")  # Siren has a 5th clip: a second round decodes it
+    _build(corpus, wordnet_dir, "b.jsonl")
+    assert "[interleave] shard build: decoding: done 21/21 clips (100%), " in capsys.readouterr().err

@@ -15,6 +15,7 @@ from interleave.shard.evaluate import (
     condition_metrics,
     condition_queries,
     prompt_table,
+    rank_share,
     relation_metrics,
     render_instruction,
 )
@@ -104,6 +105,21 @@ def test_a_stop_request_ends_the_answers_between_chunks_and_every_rank_asks_equa
     calls = []
     with pytest.raises(EvaluationStopped, match=f"stopped after 4 of {len(queries)} queries"):
         answer_queries(model, queries, "interleaved", settings, {}, stop=lambda: calls.append(1) or len(calls) > 2)
+
+
+def test_progress_is_called_with_the_queries_of_each_chunk_and_sums_to_this_ranks_share(model, queries, tokenizer):
+    settings = EvalSettings(Collator(tokenizer, padding_side="left", with_answer=False), prompt_table(),
+                            Sampling(max_new_tokens=2), repeats=1, batch_size=4)
+    calls = []
+    answer_queries(model, queries, "interleaved", settings, {}, progress=calls.append)
+    assert calls == [4, 4, 1] and sum(calls) == len(queries) == rank_share(len(queries), 4)
+    shares = []
+    for rank in (0, 1):
+        calls = []
+        rows = answer_queries(model, queries, "text", settings, {}, rank=rank, world_size=2, progress=calls.append)
+        assert sum(calls) == len(rows) == rank_share(len(queries), 4, rank, 2)
+        shares.append(sum(calls))
+    assert shares == [5, 4]
 
 
 def test_text_condition_runs_without_audio(model, queries, tokenizer):

@@ -20,9 +20,13 @@ def test_cache_command_fills_the_cache_for_a_run(tmp_path, small_dataset, tiny_m
                                          "init_args": {"shard_file": str(write_shard(small_dataset))}})
     open(config, "w").write(yaml.safe_dump(data))
     assert cache_main(["--config", config]) == 0
-    assert "0 cached, 6 computed, 0 damaged" in capsys.readouterr().out  # 6 clips: train, val and SHARD
+    out, err = capsys.readouterr()
+    assert "0 cached, 6 computed, 0 damaged" in out  # 6 clips: train, val and SHARD
+    assert "[interleave] feature cache: done 6/6 clips (100%), " in err and "clips/s" in err  # the progress
     assert cache_main(["--config", config]) == 0
-    assert "6 cached, 0 computed" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "6 cached, 0 computed" in out
+    assert "[interleave] feature cache: done 6/6 clips (100%), 6 already done, " in err
     assert cache_main(["--config", config, "--data.feature_cache=null"]) == 2
     assert "set data.feature_cache" in capsys.readouterr().err
 

@@ -180,8 +180,9 @@ def test_refused_key_stops_the_run_and_is_redacted(tmp_path, monkeypatch, capsys
         code = main(openai_args(tmp_path, server, inp, tmp_path / "out.jsonl", 1))
     captured = capsys.readouterr()
     assert code == 2
-    # (the input has no label or acoustic records: their warnings come first)
-    assert [line for line in captured.err.splitlines() if not line.startswith("warning: ")][0].startswith("error: ")
+    # (the input has no label or acoustic records: their warnings come first; the progress says where it stopped)
+    assert "[interleave] rephrase: stopped at 0/1 records (0%)" in captured.err
+    assert [line for line in captured.err.splitlines() if not line.startswith(("warning: ", "[interleave] rephrase:"))][0].startswith("error: ")
     assert "HTTP 401" in captured.err and "***" in captured.err
     assert "Traceback" not in captured.err
     assert_no_secret(tmp_path, captured.out, captured.err, caplog.text)
@@ -357,3 +358,34 @@ def test_a_source_with_no_eligible_record_is_warned_about(tmp_path, capsys):
                                                                       "datasets": ["as_strong_train"]}}))]) == 0
     assert "warning: " not in capsys.readouterr().err
     assert summarize(tmp_path / "out3.jsonl")["warnings"] == []
+
+
+def test_progress_counts_every_record_resumed_ones_included(tmp_path, capsys):
+    from interleave.tools.openaqa import SOURCES
+    from interleave.tools.rephrase import Settings, run
+    from interleave.tools.rewriters import make_rewriter
+
+    inp = write_json(tmp_path / "in.json", mixed_input(30, 20, 10, 5))
+    out = tmp_path / "out.jsonl"
+    items, _ = select(inp, 40, 0, SOURCES)
+    rewriter = make_rewriter("template")
+    run(items[:25], rewriter, out, Settings(concurrency=1), progress_every=0)  # a first run, stopped early
+    capsys.readouterr()
+    stats = run(items, rewriter, out, Settings(concurrency=1), progress_every=0)
+    lines = capsys.readouterr().err.splitlines()
+    progress = [line for line in lines if line.startswith("[interleave] rephrase:")]
+    assert len(progress) == 15 + 1  # one per record at interval 0, and the last; no carriage returns
+    assert progress[0].startswith("[interleave] rephrase: 26/40 records (65%), 25 already done, ")
+    assert "records/s" in progress[0] and progress[0].endswith(" left")
+    assert re.fullmatch(rf"\[interleave\] rephrase: done 40/40 records \(100%\), 25 already done, "
+                        rf"{stats['rejected']} rejected, [0-9.]+ records/s, in 0:00:0\d", progress[-1])
+
+
+def test_a_batch_log_gets_only_the_last_progress_line_of_a_short_run(tmp_path, capsys):
+    inp = write_json(tmp_path / "in.json", mixed_input(30, 20, 10, 5))
+    args = ["--input", str(inp), "--out", str(tmp_path / "out.jsonl"), "--size", "40", "--backend", "template"]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    assert [line for line in err.splitlines() if "rephrase: " in line][-1].startswith(
+        "[interleave] rephrase: done 40/40 records (100%)")
