@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any, Literal
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import RichProgressBar, TQDMProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info
@@ -18,6 +20,8 @@ from interleave.collate import Collator
 from interleave.errors import InterleaveError
 from interleave.files import write_text_atomic
 from interleave.generation import Sampling
+from interleave.progress import Progress
+from interleave.provenance import provenance
 from interleave.shard import PARSERS, Query, read_shard
 from interleave.shard.evaluate import (
     EvalSettings,
@@ -27,9 +31,40 @@ from interleave.shard.evaluate import (
     condition_queries,
     gather_rows,
     prompt_table,
+    rank_share,
 )
 
 Layout = Literal["interleaved", "noninterleaved"]
+
+
+class _RichTask:
+    """Queries answered, as one more task of the trainer's rich progress bar (removed when done)."""
+
+    def __init__(self, progress: Any, total: int, desc: str) -> None:
+        self.progress, self.task = progress, progress.add_task(desc.removeprefix("[interleave] "), total=total)
+
+    def __enter__(self) -> "_RichTask":
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self.progress.remove_task(self.task)
+
+    def __call__(self, n: int) -> None:
+        self.progress.update(self.task, advance=n)
+
+
+def query_progress(trainer: L.Trainer, total: int, desc: str) -> Progress | _RichTask:
+    """Where rank 0 counts the queries it answers, as the trainer shows its own progress: a task of
+    its rich bar; a tqdm bar below its tqdm bars (same stream, cleared when done); without a bar or
+    off a terminal (a batch log), a `rank_zero_info` line every 10 s and a last one. Other ranks: nothing."""
+    bar = trainer.progress_bar_callback
+    enabled = bar is not None and bar.is_enabled
+    if (trainer.is_global_zero and enabled and isinstance(bar, RichProgressBar) and bar.progress is not None
+            and not getattr(bar, "_progress_stopped", False)):
+        return _RichTask(bar.progress, total, desc)
+    stream = sys.stdout if isinstance(bar, TQDMProgressBar) else sys.stderr
+    return Progress(total, "queries", desc, file=stream, tty=None if enabled else False, write=rank_zero_info,
+                    enabled=trainer.is_global_zero, leave=False)
 
 
 class ShardEvaluation(L.Callback):
@@ -184,8 +219,12 @@ class ShardEvaluation(L.Callback):
             with torch.no_grad(), trainer.precision_plugin.val_step_context():
                 for condition, prefix in self.conditions.items():
                     queries = condition_queries(self.queries, condition)
-                    mine = answer_queries(pl_module, queries, condition, settings, features, epoch,
-                                          trainer.global_rank, trainer.world_size, stop=lambda: self._stop(trainer))
+                    share = rank_share(len(queries), self.batch_size, trainer.global_rank, trainer.world_size)
+                    desc = f"[interleave] SHARD epoch {epoch} {condition}" + (
+                        f" (rank 0's share of {len(queries)})" if trainer.world_size > 1 else "")
+                    with query_progress(trainer, share, desc) as progress:
+                        mine = answer_queries(pl_module, queries, condition, settings, features, epoch, trainer.global_rank,
+                                              trainer.world_size, stop=lambda: self._stop(trainer), progress=progress)
                     done = gather_rows(mine)
                     metrics.update(condition_metrics(done, prefix))
                     rows.extend(done)
@@ -217,7 +256,9 @@ class ShardEvaluation(L.Callback):
     # ---- what the user sees --------------------------------------------------------------
 
     def _publish(self, trainer: L.Trainer, result: dict[str, Any], others: dict[str, float]) -> None:
-        """Files, figure and text samples of one evaluated point (rank 0 only)."""
+        """Files, figure and text samples of one evaluated point (rank 0 only). The metrics file
+        also records what makes runs comparable (`interleave.provenance`: code version, config and
+        SHARD hashes, parser, tokenization rule)."""
         self.history = [h for h in self.history if h["epoch"] != result["epoch"]]
         self.history.append({"epoch": result["epoch"], "metrics": result["metrics"]})
         self.history.sort(key=lambda h: h["epoch"])
@@ -230,7 +271,9 @@ class ShardEvaluation(L.Callback):
         write_text_atomic(Path(f"{stem}.jsonl"), "".join(
             json.dumps({k: v for k, v in row.items() if k != "index"}, ensure_ascii=False) + "\n" for row in result["rows"]))
         flat = {"epoch": result["epoch"], "global_step": result["global_step"], "layout": self.layout,
-                "parser": self.parser, **others, **result["metrics"]}
+                **provenance(self.shard_file, self.parser, trainer.lightning_module.hparams,
+                             getattr(trainer.datamodule, "hparams", None)),
+                **others, **result["metrics"]}
         write_text_atomic(Path(f"{stem}.metrics.json"), json.dumps(flat, indent=2, sort_keys=True) + "\n")
         summary = ", ".join(f"{tag.removeprefix('val/')}={value:.3f}" for tag, value in result["metrics"].items()
                             if tag.endswith(("/f1", "identity/accuracy")))

@@ -13,6 +13,19 @@ file). With `--parser`, nothing is read from the metrics files' SHARD figures: e
 saved answers (`predictions/epoch=NN.jsonl`) are parsed again with those rules and the metrics
 recomputed by the evaluation's own `condition_metrics`, without generating anything.
 
+Each value read from a point with saved answers comes with its 95 % bootstrap interval
+(`interleave.tools.bootstrap`: words resampled, then clips within a word; `--bootstrap N`
+resamples, 1000 by default, 0 for none; `--seed`), shown as `58.3 [52.1, 64.0]` and written to
+the CSV as `<column> lo` / `<column> hi`. `--compare RUN_A RUN_B` adds the paired difference
+B - A of every metric, both runs resampled with the same words and clips. `--plot` writes
+`DIR/curves.png`: synonym F1, hypernym F1 and identity accuracy against epochs, every point of
+every run (`interleave.tools.report_figure`).
+
+Runs are only put side by side when they were evaluated on the same SHARD file: the metrics
+files' `shard_hash` (`interleave.provenance`) must agree, or the report stops. Other
+differences (code version, tokenization rule, parser) are flagged under the table; a file
+written before these were recorded shows them as unknown.
+
 A RUN_DIR is either a run (a logger version folder holding `predictions/`) or a parent folder,
 in which case every run below it is reported.
 """
@@ -31,6 +44,7 @@ from typing import Any
 
 from interleave.errors import InterleaveError, report_errors
 from interleave.files import atomic_open, write_text_atomic
+from interleave.tools.saved_answers import answer_rows, answers_path, read_predictions  # noqa: F401 (re-exported)
 
 Row = dict[str, Any]
 
@@ -142,39 +156,24 @@ def read_metrics(file: str | Path) -> dict[str, Any]:
     return data
 
 
-def read_predictions(file: str | Path) -> list[dict[str, Any]]:
-    """Read and check the rows of one predictions file (the evaluation's `epoch=NN.jsonl`)."""
-    from interleave.shard import ANSWERS, TASKS
-    from interleave.shard import RELATIONS as SHARD_RELATIONS
+def condition_prefixes(metrics: dict[str, Any], by_condition: dict[str, Any]) -> dict[str, str]:
+    """Each condition's tag prefix: the primary layout is logged under plain `val/`; files that do
+    not name it list it first."""
+    primary = metrics.get("layout") or next((c for c in by_condition if c != TEXT_LAYOUT), None)
+    return {c: "val" if c == primary else f"val/{c}" for c in by_condition}
 
-    file = Path(file)
-    try:
-        lines = file.read_text(encoding="utf-8").split("\n")  # not splitlines(): answers may hold U+2028
-    except (OSError, UnicodeDecodeError) as err:
-        raise InterleaveError(f"{file}: cannot read the saved answers ({err})") from None
-    out = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        where = f"{file}:{number}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise InterleaveError(f"{where}: not JSON ({err})") from None
-        if not isinstance(row, dict):
-            raise InterleaveError(f"{where}: expected a JSON object, got {type(row).__name__}")
-        if row.get("task") not in TASKS:
-            raise InterleaveError(f"{where}: task {row.get('task')!r} is none of {', '.join(TASKS)}")
-        if not isinstance(row.get("condition"), str) or not row["condition"]:
-            raise InterleaveError(f"{where}: no condition")
-        answers = row.get("answers")
-        if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
-            raise InterleaveError(f"{where}: answers must be a list of strings")
-        if row["task"] in SHARD_RELATIONS and row.get("truth") not in ANSWERS:
-            raise InterleaveError(f"{where}: truth {row.get('truth')!r} is none of {', '.join(ANSWERS)}")
-        if row["task"] == "identity" and not isinstance(row.get("label"), str):
-            raise InterleaveError(f"{where}: an identity row needs its label")
-        out.append(row)
+
+def rescore_rows(metrics: dict[str, Any], by_condition: dict[str, list[dict[str, Any]]], parser: str) -> dict[str, Any]:
+    """`metrics` with every SHARD and identity figure recomputed from `by_condition` (`answer_rows`)."""
+    from interleave.shard.evaluate import condition_metrics
+
+    primary = metrics.get("layout") or next((c for c in by_condition if c != TEXT_LAYOUT), None)
+    out = {tag: value for tag, value in metrics.items() if not _EVALUATION_TAG.match(tag)}
+    for condition, prefix in condition_prefixes(metrics, by_condition).items():
+        out.update(condition_metrics(by_condition[condition], prefix))
+    if primary is not None:
+        out["layout"] = primary
+    out["parser"] = parser
     return out
 
 
@@ -182,30 +181,10 @@ def rescore(metrics_file: str | Path, metrics: dict[str, Any], parser: str) -> d
     """`metrics` with every SHARD and identity figure recomputed from the point's saved answers
     (`epoch=NN.jsonl` beside `metrics_file`), the yes/no answers parsed with `parser`'s rules;
     the metrics are the evaluation's own (`interleave.shard.evaluate.condition_metrics`)."""
-    from interleave.metrics import contains_label
-    from interleave.shard import parse_answer
-    from interleave.shard.evaluate import condition_metrics
-
-    metrics_file = Path(metrics_file)
-    answers_file = metrics_file.with_name(metrics_file.name.removesuffix(".metrics.json") + ".jsonl")
+    answers_file = answers_path(metrics_file)
     if not answers_file.is_file():
         raise InterleaveError(f"{answers_file}: not found; --parser re-scores the saved answers, which it needs")
-    by_condition: dict[str, list[dict[str, Any]]] = {}
-    for row in read_predictions(answers_file):
-        if row["task"] == "identity":
-            parsed = [contains_label(a, row["label"]) for a in row["answers"]]
-        else:
-            parsed = [parse_answer(a, rules=parser) for a in row["answers"]]
-        by_condition.setdefault(row["condition"], []).append({**row, "parsed": parsed})
-    # The primary layout is logged under plain `val/`; files that do not name it list it first.
-    primary = metrics.get("layout") or next((c for c in by_condition if c != TEXT_LAYOUT), None)
-    out = {tag: value for tag, value in metrics.items() if not _EVALUATION_TAG.match(tag)}
-    for condition, found in by_condition.items():
-        out.update(condition_metrics(found, "val" if condition == primary else f"val/{condition}"))
-    if primary is not None:
-        out["layout"] = primary
-    out["parser"] = parser
-    return out
+    return rescore_rows(metrics, answer_rows(answers_file, parser), parser)
 
 
 def load_run(path: str | Path, epoch: int | None = None) -> dict[str, Any]:
@@ -233,6 +212,8 @@ def extra_layouts(metrics: dict[str, Any]) -> list[str]:
 
 def run_rows(run: str, epoch: int, metrics: dict[str, Any]) -> list[Row]:
     """The rows of one run's metrics: the primary layout, then each extra layout (fractions or None)."""
+    from interleave.provenance import recorded
+
     text = {column: _value(metrics, tag) for column, tag in _TEXT_COLUMNS.items()}
     conditions = [(str(metrics.get("layout") or "primary"), "val/")]
     conditions += [(layout, f"val/{layout}/") for layout in extra_layouts(metrics)]
@@ -242,6 +223,7 @@ def run_rows(run: str, epoch: int, metrics: dict[str, Any]) -> list[Row]:
                     "Parser": str(metrics.get("parser") or UNKNOWN_PARSER)}
         row.update({column: _value(metrics, prefix + suffix) for column, suffix in _CONDITION_COLUMNS.items()})
         row.update(text)
+        row.update({"_prefix": prefix, "_provenance": recorded(metrics)})  # not columns: for intervals, notes
         out.append(row)
     return out
 
@@ -258,83 +240,229 @@ def _run_label(run: Path, run_dir: Path) -> str:
         return run.as_posix()
 
 
-def rows(run_dirs: Sequence[str | Path], epoch: int | None = None, parser: str | None = None) -> list[Row]:
-    """All report rows for the given RUN_DIRs, at the latest epoch point or at `epoch`; with
-    `parser` ("paper" or "extended"), re-scored from the saved answers with those rules."""
-    if parser is not None:
-        from interleave.shard import PARSERS
-
-        if parser not in PARSERS:
-            raise InterleaveError(f"unknown parser {parser!r}; expected one of {', '.join(PARSERS)}")
-    out: list[Row] = []
-    seen: set[Path] = set()
+def _runs(run_dirs: Sequence[str | Path]) -> list[tuple[Path, str]]:
+    """(run folder, its label) of every run below the RUN_DIRs, each once."""
+    out, seen = [], set()
     for run_dir in map(Path, run_dirs):
         for run in find_runs(run_dir):
-            if run.resolve() in seen:
-                continue
-            seen.add(run.resolve())
-            point, file = _select_point(run, epoch)
-            metrics = read_metrics(file)
-            if parser is not None:
-                metrics = rescore(file, metrics, parser)
-            out.extend(run_rows(_run_label(run, run_dir), point, metrics))
+            if run.resolve() not in seen:
+                seen.add(run.resolve())
+                out.append((run, _run_label(run, run_dir)))
     return out
 
 
-def _cell(column: str, value: Any) -> str:
+def _check_parser(parser: str | None) -> None:
+    from interleave.shard import PARSERS
+
+    if parser is not None and parser not in PARSERS:
+        raise InterleaveError(f"unknown parser {parser!r}; expected one of {', '.join(PARSERS)}")
+
+
+def add_intervals(table: Sequence[Row], found: dict[str, tuple[float, float]], resamples: int, seed: int) -> None:
+    """Put `found`'s intervals (tag -> (lo, hi), `bootstrap.intervals`) into a run's rows as
+    `<column> lo` / `<column> hi`, for the columns that have a value."""
+    for row in table:
+        tags = {c: row["_prefix"] + suffix for c, suffix in _CONDITION_COLUMNS.items()} | _TEXT_COLUMNS
+        for column, tag in tags.items():
+            if row.get(column) is not None and tag in found:
+                row[f"{column} lo"], row[f"{column} hi"] = found[tag]
+                row["_bootstrap"] = (resamples, seed)
+
+
+def rows(run_dirs: Sequence[str | Path], epoch: int | None = None, parser: str | None = None,
+         bootstrap: int = 0, seed: int = 0) -> list[Row]:
+    """All report rows for the given RUN_DIRs, at the latest epoch point or at `epoch`; with
+    `parser` ("paper" or "extended"), re-scored from the saved answers with those rules; with
+    `bootstrap` resamples, each value's 95 % interval (`interleave.tools.bootstrap`) from the
+    saved answers, where the run has them. Runs evaluated on different SHARD files are refused."""
+    from interleave.provenance import check_comparable
+    from interleave.tools.bootstrap import intervals
+
+    _check_parser(parser)
+    out: list[Row] = []
+    for run, label in _runs(run_dirs):
+        point, file = _select_point(run, epoch)
+        metrics = read_metrics(file)
+        answers, note = None, None
+        if parser is not None:
+            metrics = rescore(file, metrics, parser)
+        if bootstrap > 0 and not answers_path(file).is_file():
+            note = f"no intervals for {label}: no saved answers ({answers_path(file)})"
+        elif bootstrap > 0:
+            try:
+                answers = answer_rows(answers_path(file), parser)
+            except InterleaveError as err:
+                note = f"no intervals for {label}: {err}"
+        table = run_rows(label, point, metrics)
+        if answers:
+            add_intervals(table, intervals(answers, condition_prefixes(metrics, answers), bootstrap, seed),
+                          bootstrap, seed)
+        for row in table:
+            row["_note"] = note
+        out.extend(table)
+    check_comparable({row["Run"]: row["_provenance"] for row in out})
+    return out
+
+
+def _cell(column: str, value: Any, lo: float | None = None, hi: float | None = None) -> str:
     if column == "Epoch":
         return f"{value:02d}" if isinstance(value, int) else str(value)
+    if column in VALUE_COLUMNS and value is not None and lo is not None and hi is not None:
+        return f"{100 * value:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
     if column in VALUE_COLUMNS:
         return MISSING if value is None else f"{100 * value:.2f}"
     return str(value).replace("|", "\\|")
 
 
+def _short(value: str) -> str:
+    return value[:12] if re.fullmatch(r"[0-9a-f]{13,}", value) else value
+
+
+def notes(table: Sequence[Row]) -> list[str]:
+    """The lines under the table: the intervals' legend, each run's provenance, its differences."""
+    from interleave.provenance import check_comparable
+
+    out = []
+    if bootstrap := next((row["_bootstrap"] for row in table if row.get("_bootstrap")), None):
+        out.append(f"[lo, hi] = 95 % bootstrap interval from the saved answers: {bootstrap[0]} resamples of the words, "
+                   f"then of the clips within each word (--bootstrap {bootstrap[0]} --seed {bootstrap[1]}).")
+    out += sorted({row["_note"] for row in table if row.get("_note")})
+    runs = {row["Run"]: row["_provenance"] for row in table if row.get("_provenance")}
+    if runs:
+        out.append("Provenance (unknown = not recorded in the metrics file):")
+        out += [f"- {run}: code {_short(p['code_version'])}, config {_short(p['config_hash'])}, "
+                f"SHARD {_short(p['shard_hash'])}, tokenization {p['tokenization']}" for run, p in runs.items()]
+        out += [f"Note: {line}." for line in check_comparable(runs)]
+    return out
+
+
 def to_markdown(table: Sequence[Row], rescored: str | None = None) -> str:
-    """A GitHub Markdown table of the rows (percentages, 2 decimals) with a one-line legend, and
-    a line saying so when the figures were re-scored with the `rescored` parser."""
+    """A GitHub Markdown table of the rows (percentages, 2 decimals; 1 with a 95 % interval) with
+    a one-line legend, a line saying so when the figures were re-scored with the `rescored`
+    parser, and the `notes`."""
     lines = [
         "| " + " | ".join(COLUMNS) + " |",
         "| " + " | ".join("---" if c in ("Run", "Condition", "Parser") else "---:" for c in COLUMNS) + " |",
     ]
     for row in table:
-        lines.append("| " + " | ".join(_cell(c, row.get(c)) for c in COLUMNS) + " |")
+        lines.append("| " + " | ".join(_cell(c, row.get(c), row.get(f"{c} lo"), row.get(f"{c} hi")) for c in COLUMNS)
+                     + " |")
     note = ""
     if rescored is not None:
         note = (f"Re-scored with the {rescored} parser (--parser {rescored}) from each point's saved answers "
                 f"(predictions/epoch=NN.jsonl), not the figures logged during training.\n")
-    return "\n".join(lines) + "\n\n" + LEGEND + "\n" + note
+    below = "".join(line + "\n" for line in notes(table))
+    return "\n".join(lines) + "\n\n" + LEGEND + "\n" + note + below
+
+
+def csv_columns(table: Sequence[Row]) -> list[str]:
+    """COLUMNS, then `<column> lo` / `<column> hi` for every value column when the table has intervals."""
+    if not any(row.get("_bootstrap") for row in table):
+        return list(COLUMNS)
+    return list(COLUMNS) + [f"{c} {end}" for c in VALUE_COLUMNS for end in ("lo", "hi")]
 
 
 def to_csv(table: Sequence[Row], path: str | Path) -> None:
     """Write the rows as CSV with raw fractions; missing values are empty cells."""
     path = Path(path)
+    columns = csv_columns(table)
     try:
         with atomic_open(path, "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=list(COLUMNS))
+            writer = csv.DictWriter(f, fieldnames=columns)
             writer.writeheader()
             for row in table:
-                writer.writerow({c: "" if row.get(c) is None else row[c] for c in COLUMNS})
+                writer.writerow({c: "" if row.get(c) is None else row[c] for c in columns})
     except OSError as err:
         raise InterleaveError(f"{path}: cannot write ({err.strerror or err})") from None
+
+
+def curve_series(run_dirs: Sequence[str | Path], parser: str | None = None) -> dict[str, list[Row]]:
+    """Every evaluated point of every run, as `report_figure.curves_figure` takes them: one series
+    per run, or per run and condition (text control included) where a run has several."""
+    _check_parser(parser)
+    series: dict[str, list[Row]] = {}
+    for run, label in _runs(run_dirs):
+        by_condition: dict[str, list[Row]] = {}
+        for point, file in epoch_points(run).items():
+            metrics = read_metrics(file)
+            if parser is not None:
+                metrics = rescore(file, metrics, parser)
+            table = run_rows(label, point, metrics)
+            for row in table:
+                by_condition.setdefault(row["Condition"], []).append(row)
+            text = {"Epoch": point, "Syno F1": table[0]["Text Syno F1"], "Hyper F1": table[0]["Text Hyper F1"]}
+            if text["Syno F1"] is not None or text["Hyper F1"] is not None:
+                by_condition.setdefault(TEXT_LAYOUT, []).append(text)
+        for condition, points in by_condition.items():
+            series[label if len(by_condition) == 1 else f"{label} ({condition})"] = points
+    return series
+
+
+def compare(run_a: str | Path, run_b: str | Path, epoch: int | None = None, parser: str | None = None,
+            resamples: int = 1000, seed: int = 0) -> tuple[str, dict[str, dict[str, tuple[float, float]]]]:
+    """Markdown: every metric of two runs on the same SHARD and their paired difference B - A,
+    with its 95 % interval (`bootstrap.paired_differences`: the same words and clips for both);
+    and each run's own intervals from the same resamples (run label -> `add_intervals`' tags)."""
+    from interleave.tools.bootstrap import differences_markdown, paired_differences
+
+    _check_parser(parser)
+    loaded = []
+    for run_dir in (Path(run_a), Path(run_b)):
+        found = find_runs(run_dir)
+        if len(found) != 1:
+            raise InterleaveError(f"{run_dir}: --compare takes one run each, found {len(found)} below it")
+        point, file = _select_point(found[0], epoch)
+        answers = answers_path(file)
+        if not answers.is_file():
+            raise InterleaveError(f"{answers}: not found; --compare resamples the saved answers, which it needs")
+        by_condition = answer_rows(answers, parser)
+        loaded.append((_run_label(found[0], run_dir), point, by_condition,
+                       condition_prefixes(read_metrics(file), by_condition)))
+    (name_a, point_a, a, prefixes_a), (name_b, point_b, b, prefixes_b) = loaded
+    each: dict[str, Any] = {}
+    diffs = paired_differences(a, b, {c: c for c in {**a, **b}}, resamples, seed, each)
+    names = {suffix: column for column, suffix in _CONDITION_COLUMNS.items()}
+    title = f"A = {name_a}, epoch {point_a:02d}; B = {name_b}, epoch {point_b:02d}"
+    own = {name: {f"{prefixes[tag.partition('/')[0]]}/{tag.partition('/')[2]}": bounds
+                  for tag, bounds in each.get(key, {}).items()}
+           for key, name, prefixes in (("a", name_a, prefixes_a), ("b", name_b, prefixes_b))}
+    return differences_markdown(diffs, title, names, resamples, seed), own
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: print the report and write `report.md` and `report.csv` into --out."""
     parser = argparse.ArgumentParser(prog="interleave report", description=__doc__.splitlines()[0])
-    parser.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR", help="run (version) folder or a folder of runs")
+    parser.add_argument("run_dirs", nargs="*", type=Path, metavar="RUN_DIR", help="run (version) folder or a folder of runs")
     parser.add_argument("--epoch", type=int, default=None, help="epoch point to report (default: the latest of each run)")
     parser.add_argument("--out", type=Path, default=Path("."), help="folder for report.md and report.csv (default: .)")
     parser.add_argument("--parser", default=None, metavar="RULES",
                         help="re-score the saved answers with these parse_answer rules (paper or extended) "
                              "instead of reading the logged figures")
+    parser.add_argument("--plot", action="store_true",
+                        help="also write curves.png: every epoch point of every run, one line per run and condition")
+    parser.add_argument("--bootstrap", type=int, default=1000, metavar="N",
+                        help="resamples for the 95%% intervals, from the saved answers (default: 1000; 0: none)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the resampling (default: 0)")
+    parser.add_argument("--compare", nargs=2, type=Path, metavar=("RUN_A", "RUN_B"), default=None,
+                        help="report two runs on the same SHARD and the paired difference B - A of every metric")
     args = parser.parse_args(argv)
+    if bool(args.run_dirs) == bool(args.compare):
+        parser.error("give RUN_DIRs or --compare RUN_A RUN_B (one of the two)")
+    if args.bootstrap < 0:
+        parser.error("--bootstrap must be 0 or more")
     return report_errors(lambda: report(args))
 
 
 def report(args: argparse.Namespace) -> None:
-    """Build the table `main`'s arguments ask for, print it and write its two files."""
-    table = rows(args.run_dirs, args.epoch, args.parser)
-    markdown = to_markdown(table, rescored=args.parser)
+    """Build what `main`'s arguments ask for, print it and write its files."""
+    run_dirs = args.compare or args.run_dirs
+    table = rows(run_dirs, args.epoch, args.parser, 0 if args.compare else args.bootstrap, args.seed)
+    compared = ""
+    if args.compare:  # each run's intervals come from the paired resamples: one bootstrap per run
+        compared, own = compare(*args.compare, args.epoch, args.parser, args.bootstrap, args.seed)
+        for run, found in own.items():
+            add_intervals([row for row in table if row["Run"] == run], found, args.bootstrap, args.seed)
+    markdown = to_markdown(table, rescored=args.parser) + ("\n" + compared if compared else "")
     md_path, csv_path = args.out / "report.md", args.out / "report.csv"
     try:
         args.out.mkdir(parents=True, exist_ok=True)
@@ -342,8 +470,13 @@ def report(args: argparse.Namespace) -> None:
     except OSError as err:
         raise InterleaveError(f"{err.filename or args.out}: cannot write ({err.strerror or err})") from None
     to_csv(table, csv_path)
+    written = [md_path, csv_path]
+    if args.plot:
+        from interleave.tools.report_figure import FILE, curves_figure, save_figure
+
+        written.append(save_figure(curves_figure(curve_series(run_dirs, args.parser)), args.out / FILE))
     print(markdown, end="")
-    print(f"wrote {md_path} and {csv_path}", file=sys.stderr)
+    print(f"wrote {', '.join(map(str, written))}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import train
 from callbacks import ShardEvaluation
 from interleave.tools import report
 from interleave.errors import InterleaveError
+from interleave import provenance
 from interleave.shard.answers import parse_answer
 from tests.conftest import write_jsonl
 from tests.conftest import write_config
@@ -150,6 +151,11 @@ def test_validate_is_the_zero_shot_evaluation(tmp_path, small_dataset, tiny_mode
         if row["task"] != "identity":
             assert row["parsed"] == [parse_answer(a, rules=metrics["parser"]) for a in row["answers"]]
     assert report.rescore(file, metrics, metrics["parser"]) == metrics
+    # ...and what makes runs comparable: code version, settings, SHARD bytes, tokenization rule
+    assert metrics["shard_hash"] == provenance.file_hash(small_dataset / "shard.jsonl")
+    assert metrics["config_hash"] == provenance.config_hash(run.model.hparams, run.datamodule.hparams)
+    assert metrics["code_version"] == provenance.code_version()
+    assert metrics["tokenization"] == provenance.TOKENIZATION
 
 
 def test_an_unknown_parser_is_refused_at_construction():
@@ -189,3 +195,57 @@ def test_ddp_two_ranks_give_the_metrics_of_one(tmp_path, small_dataset, tiny_mod
         results[devices] = ({t: metrics[t] for t in ALL_TAGS}, rows)
     assert results[2][0] == results[1][0]
     assert results[2][1] == results[1][1]  # the very same answers
+
+
+def test_query_progress_follows_the_trainers_bar_and_only_rank_zero_shows_it(monkeypatch):
+    import io
+    from types import SimpleNamespace
+
+    import rich.progress
+    from lightning.pytorch.callbacks import RichProgressBar, TQDMProgressBar
+
+    from callbacks.shard_eval import query_progress
+
+    rich_bar = RichProgressBar()
+    rich_bar.progress = rich.progress.Progress(disable=True)
+    with query_progress(SimpleNamespace(progress_bar_callback=rich_bar, is_global_zero=True), 15, "[interleave] SHARD") as task:
+        task(10)
+        (shown,) = rich_bar.progress.tasks
+        assert (shown.description, shown.total, shown.completed) == ("SHARD", 15, 10)
+    assert rich_bar.progress.tasks == []  # removed when done
+
+    terminal = io.StringIO()
+    terminal.isatty = lambda: True
+    monkeypatch.setattr("sys.stdout", terminal)
+    tqdm_trainer = SimpleNamespace(progress_bar_callback=TQDMProgressBar(), is_global_zero=True)
+    with query_progress(tqdm_trainer, 15, "[interleave] SHARD") as bar:
+        bar(15)
+        assert bar.bar is not None and bar.file is terminal  # beside the trainer's tqdm bars, on its stream
+    lines = []
+    monkeypatch.setattr("callbacks.shard_eval.rank_zero_info", lines.append)
+    for callback in (None, TQDMProgressBar(refresh_rate=0)):  # no bar: plain lines, through rank_zero_info
+        with query_progress(SimpleNamespace(progress_bar_callback=callback, is_global_zero=True), 15, "SHARD") as bar:
+            bar(15)
+        assert bar.bar is None and lines.pop().startswith("SHARD: done 15/15 queries (100%), ")
+    with query_progress(SimpleNamespace(progress_bar_callback=None, is_global_zero=False), 15, "SHARD") as bar:
+        bar(15)
+    assert lines == []  # other ranks: nothing
+
+
+def test_a_batch_log_shows_each_conditions_queries_answered(tmp_path, small_dataset, tiny_model_kwargs, caplog):
+    import logging
+
+    config = shard_config(tmp_path, small_dataset, tiny_model_kwargs)
+    logger = logging.getLogger("lightning.pytorch")
+    logger.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.INFO, logger="lightning.pytorch"):
+            train.cli(["validate", "--config", str(config)])
+    finally:
+        logger.removeHandler(caplog.handler)
+    progress = list(dict.fromkeys(m for m in caplog.messages if m.startswith("[interleave] SHARD epoch 0 ")))
+    assert [m.split(": ", 1)[1].split(", ")[0] for m in progress] == [
+        "done 15/15 queries (100%)", "done 15/15 queries (100%)", "done 8/8 queries (100%)"]
+    assert [m.split(":")[0] for m in progress] == [
+        "[interleave] SHARD epoch 0 interleaved", "[interleave] SHARD epoch 0 noninterleaved", "[interleave] SHARD epoch 0 text"]
+    assert all("queries/s" in m for m in progress)

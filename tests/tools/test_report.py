@@ -271,14 +271,15 @@ def test_parser_option_on_the_command_line(tmp_path: Path, capsys: pytest.Captur
     markdown = capsys.readouterr().out
     assert "Re-scored with the paper parser (--parser paper)" in markdown
     primary = dict(zip(COLUMNS, table_lines(markdown)[0]))
-    assert primary["Parser"] == "paper" and primary["Syno F1"] == "66.67"
+    # one word, one clip (every row's id is "q"): each resample is the whole set, the interval a point
+    assert primary["Parser"] == "paper" and primary["Syno F1"] == "66.7 [66.7, 66.7]"
     with (tmp_path / "out" / "report.csv").open(newline="") as f:
         first = next(csv.DictReader(f))
     assert first["Parser"] == "paper" and float(first["Syno F1"]) == pytest.approx(2 / 3)
 
     assert main([str(run), "--parser", "extended", "--out", str(tmp_path / "out")]) == 0
     primary = dict(zip(COLUMNS, table_lines(capsys.readouterr().out)[0]))
-    assert primary["Parser"] == "extended" and primary["Syno F1"] == "57.14"
+    assert primary["Parser"] == "extended" and primary["Syno F1"] == "57.1 [57.1, 57.1]"
 
 
 def test_rescoring_with_the_recorded_parser_reproduces_the_logged_figures(tmp_path: Path) -> None:
@@ -311,3 +312,212 @@ def test_parser_option_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert main([str(run), "--parser", "paper", "--out", str(tmp_path)]) == 2
     assert str(answers) in capsys.readouterr().err
     assert main([str(run), "--out", str(tmp_path)]) == 0  # without --parser the answers are not needed
+
+
+# --- intervals, --compare, provenance, --plot ---------------------------------------------------
+
+WORDS = ("Siren", "Dog", "Rain", "Heart sounds, heartbeat")
+
+
+def answer_set(seed: int, condition: str = "interleaved", words=WORDS, clips: int = 3) -> list[dict]:
+    """Saved answers in interleave.shard.build's id scheme, parsed at random (seeded)."""
+    import random
+
+    from interleave.shard.format import slug
+
+    rng = random.Random(seed)
+    out = []
+    for label in words:
+        for k in range(clips):
+            out.append({"id": f"identity/{slug(label)}/{k}", "task": "identity", "condition": condition, "label": label,
+                        "candidate": None, "truth": None, "answers": ["a", "b"],
+                        "parsed": [rng.random() < 0.5 for _ in range(2)]})
+            for relation in ("synonym", "hypernym"):
+                for candidate, truth in (("alarm", "yes"), ("cat", "no")):
+                    out.append({"id": f"{relation}/{slug(label)}/{k}/{candidate}", "task": relation,
+                                "condition": condition, "label": label, "candidate": candidate, "truth": truth,
+                                "answers": ["x", "y"], "parsed": [rng.choice(["yes", "no", None]) for _ in range(2)]})
+    return out
+
+
+def write_answered_point(run: Path, epoch: int, answers: list[dict], **extra) -> Path:
+    """A point whose metrics file holds what the evaluation computes from `answers` (+ `extra`)."""
+    from interleave.shard.evaluate import condition_metrics
+
+    metrics = {}
+    for condition in dict.fromkeys(r["condition"] for r in answers):
+        prefix = "val" if condition == "interleaved" else f"val/{condition}"
+        metrics.update(condition_metrics([r for r in answers if r["condition"] == condition], prefix))
+    file = write_point(run, epoch, {"layout": "interleaved", **metrics, **extra})
+    (run / "predictions" / f"epoch={epoch:02d}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in answers))
+    return file
+
+
+def test_intervals_in_markdown_and_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "runs" / "version_0"
+    write_answered_point(run, 1, answer_set(1))
+    out = tmp_path / "out"
+    assert main([str(run), "--out", str(out), "--bootstrap", "200", "--seed", "3"]) == 0
+    markdown = capsys.readouterr().out
+    row = dict(zip(COLUMNS, table_lines(markdown)[0]))
+    (table,) = rows([run], bootstrap=200, seed=3)
+    for column in ("Identity Acc", "Syno Acc", "Hyper P", "Syno R", "Hyper F1", "Syno unparsed"):
+        value, lo, hi = table[column], table[f"{column} lo"], table[f"{column} hi"]
+        assert lo <= value <= hi and lo < hi, column
+        assert row[column] == f"{100 * value:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
+    assert "95 % bootstrap interval" in markdown and "--bootstrap 200 --seed 3" in markdown
+    with (out / "report.csv").open(newline="") as f:
+        reader = csv.DictReader(f)
+        (written,) = list(reader)
+    assert tuple(reader.fieldnames or ())[: len(COLUMNS)] == COLUMNS
+    assert float(written["Syno F1 lo"]) == pytest.approx(table["Syno F1 lo"])
+    assert float(written["Syno F1 hi"]) == pytest.approx(table["Syno F1 hi"])
+    assert written["Text Syno F1 lo"] == ""  # no text control: no value, no interval
+    # seeded: the same seed gives the same intervals, another seed others; 0 resamples gives none
+    assert rows([run], bootstrap=200, seed=3)[0]["Syno F1 lo"] == table["Syno F1 lo"]
+    assert rows([run], bootstrap=200, seed=4)[0]["Syno F1 lo"] != table["Syno F1 lo"]
+    assert main([str(run), "--out", str(out), "--bootstrap", "0"]) == 0
+    assert dict(zip(COLUMNS, table_lines(capsys.readouterr().out)[0]))["Syno F1"] == f"{100 * table['Syno F1']:.2f}"
+    with (out / "report.csv").open(newline="") as f:
+        assert tuple(csv.DictReader(f).fieldnames or ()) == COLUMNS
+
+
+def test_intervals_come_from_the_evaluations_own_metrics(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from interleave.shard import evaluate
+
+    run = tmp_path / "version_0"
+    answers = answer_set(2) + answer_set(5, condition="noninterleaved")
+    write_answered_point(run, 0, answers)
+    calls = []
+    original = evaluate.condition_metrics
+    monkeypatch.setattr(evaluate, "condition_metrics", lambda found, prefix: calls.append(prefix) or original(found, prefix))
+    primary, extra = rows([run], bootstrap=50)
+    assert sorted(set(calls)) == ["val", "val/noninterleaved"] and len(calls) == 2 * 50
+    assert extra["Condition"] == "noninterleaved" and extra["Syno F1 lo"] <= extra["Syno F1"] <= extra["Syno F1 hi"]
+
+
+def test_runs_without_saved_answers_get_no_intervals(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "ltu" / "version_0"
+    write_point(run, 0, {"layout": "noninterleaved", **TABLE2_ROW1})
+    assert main([str(run), "--out", str(tmp_path)]) == 0
+    markdown = capsys.readouterr().out
+    assert dict(zip(COLUMNS, table_lines(markdown)[0]))["Syno P"] == "96.45"
+    assert "no intervals for ltu/version_0" in markdown and "epoch=00.jsonl" in markdown
+
+
+def test_compare_gives_paired_differences(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a, b, same = tmp_path / "a" / "version_0", tmp_path / "b" / "version_0", tmp_path / "c" / "version_0"
+    write_answered_point(a, 2, answer_set(1))
+    write_answered_point(b, 2, answer_set(7))
+    write_answered_point(same, 2, answer_set(1))
+    assert main(["--compare", str(a), str(b), "--out", str(tmp_path / "out"), "--bootstrap", "200"]) == 0
+    markdown = capsys.readouterr().out
+    assert [r[0] for r in table_lines(markdown)[:2]] == ["a/version_0", "b/version_0"]
+    assert "Paired differences B - A (A = a/version_0, epoch 02; B = b/version_0, epoch 02)" in markdown
+    line = next(x for x in markdown.splitlines() if x.startswith("| interleaved | Syno F1 |"))
+    (first,) = rows([a])
+    (second,) = rows([b])
+    cells = [c.strip() for c in line.strip("|").split(" | ")]
+    assert cells[2:4] == [f"{100 * first['Syno F1']:.1f}", f"{100 * second['Syno F1']:.1f}"]
+    assert cells[4].startswith(f"{100 * (second['Syno F1'] - first['Syno F1']):+.1f} [")
+    # each run's own intervals come from the same resamples: as the run alone would get them
+    (alone,) = rows([b], bootstrap=200)
+    shown = dict(zip(COLUMNS, table_lines(markdown)[1]))
+    assert shown["Hyper R"] == f"{100 * alone['Hyper R']:.1f} [{100 * alone['Hyper R lo']:.1f}, {100 * alone['Hyper R hi']:.1f}]"
+    compared = markdown.split("Paired differences", 1)[1]
+    assert compared.count("| interleaved |") == 11  # accuracy, precision, recall, F1, unparsed x 2, identity
+    # paired: a run against the same answers differs by exactly 0 in every resample
+    assert main(["--compare", str(a), str(same), "--out", str(tmp_path / "out"), "--bootstrap", "100"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("| interleaved | Hyper Acc |"))
+    assert line.endswith("| +0.0 [+0.0, +0.0] |")
+    assert "Paired differences" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_compare_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a, b = tmp_path / "a" / "version_0", tmp_path / "b" / "version_0"
+    write_answered_point(a, 0, answer_set(1))
+    write_point(b, 0, {"layout": "interleaved", **TABLE2_ROW1})
+    assert main(["--compare", str(a), str(b), "--out", str(tmp_path), "--bootstrap", "10"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "epoch=00.jsonl" in err and "--compare" in err
+    write_answered_point(b, 0, answer_set(1, words=WORDS[:2]))
+    assert main(["--compare", str(a), str(b), "--out", str(tmp_path), "--bootstrap", "10"]) == 2
+    assert "not about the same queries" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([str(a), "--compare", str(a), str(b)])
+    with pytest.raises(SystemExit):
+        main([])
+
+
+def test_runs_on_different_shards_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    parent = tmp_path / "runs"
+    write_point(parent / "version_0", 1, {"layout": "interleaved", "shard_hash": "a" * 64, **TABLE2_ROW1})
+    write_point(parent / "version_1", 1, {"layout": "interleaved", "shard_hash": "b" * 64, **TABLE2_ROW1})
+    write_point(parent / "version_2", 1, {"layout": "interleaved", **TABLE2_ROW1})  # older: never refused
+    assert main([str(parent), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err
+    assert "runs/version_0" in err and "runs/version_1" in err and "a" * 64 in err and "b" * 64 in err
+    assert not (tmp_path / "out" / "report.md").exists()
+    assert main([str(parent / "version_0"), str(parent / "version_2"), "--out", str(tmp_path / "out")]) == 0
+
+
+def test_provenance_is_listed_and_differences_flagged(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    parent = tmp_path / "runs"
+    same = {"shard_hash": "c" * 64, "config_hash": "d" * 64, "tokenization": "whole-string-v1", "parser": "paper"}
+    write_point(parent / "version_0", 1, {"layout": "interleaved", "code_version": "1" * 40, **same, **TABLE2_ROW1})
+    write_point(parent / "version_1", 1, {"layout": "interleaved", "code_version": "2" * 40, **same, **TABLE2_ROW1})
+    write_point(parent / "version_2", 1, {"layout": "interleaved", **TABLE2_ROW1})
+    assert main([str(parent), "--out", str(tmp_path)]) == 0
+    markdown = capsys.readouterr().out
+    assert len(table_lines(markdown)) == 3
+    assert (f"- runs/version_0: code {'1' * 12}, config {'d' * 12}, SHARD {'c' * 12}, tokenization whole-string-v1"
+            in markdown)
+    assert "- runs/version_2: code unknown, config unknown, SHARD unknown, tokenization unknown" in markdown
+    note = next(line for line in markdown.splitlines() if line.startswith("Note: "))
+    assert "code_version" in note and "1" * 40 in note and "2" * 40 in note and "runs/version_2: unknown" in note
+    assert "differ in tokenization" not in markdown and "differ in parser" not in markdown
+
+
+def test_plot_draws_one_line_per_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from interleave.tools.report_figure import curves_figure
+
+    parent = tmp_path / "runs"
+    values = {"version_0": [0.5, 0.6, 0.7], "version_1": [0.2, 0.3, 0.1]}
+    for name, points in values.items():
+        for epoch, v in enumerate(points):
+            write_point(parent / name, epoch, {"layout": "interleaved", "val/shard/synonym/f1": v,
+                                               "val/shard/hypernym/f1": v / 2, "val/identity/accuracy": 1 - v})
+    series = report.curve_series([parent])
+    assert list(series) == ["runs/version_0", "runs/version_1"]
+    figure = curves_figure(series)
+    axes = figure.axes
+    assert [ax.get_title() for ax in axes] == ["synonym F1", "hypernym F1", "identity accuracy"]
+    for ax, scale in zip(axes, (lambda v: v, lambda v: v / 2, lambda v: 1 - v)):
+        assert [line.get_label() for line in ax.lines] == ["runs/version_0", "runs/version_1"]
+        for line, points in zip(ax.lines, values.values()):
+            assert list(line.get_xdata()) == [0, 1, 2]
+            assert list(line.get_ydata()) == pytest.approx([scale(v) for v in points])
+    # --plot writes curves.png beside report.md, from every point even with --epoch
+    out = tmp_path / "out"
+    assert main([str(parent), "--plot", "--epoch", "1", "--out", str(out)]) == 0
+    assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and (out / "report.md").is_file()
+    assert str(out / "curves.png") in capsys.readouterr().err
+
+
+def test_plot_has_a_line_per_condition(tmp_path: Path) -> None:
+    run = tmp_path / "runs" / "version_0"
+    for epoch in (0, 1):
+        write_point(run, epoch, {"layout": "interleaved", **shard("val/", 0.5, 0.6), **shard("val/text/", 0.9, 0.8),
+                                 **shard("val/noninterleaved/", 0.3, 0.4), "val/identity/accuracy": 0.5})
+    series = report.curve_series([run])
+    assert list(series) == ["runs/version_0 (interleaved)", "runs/version_0 (noninterleaved)", "runs/version_0 (text)"]
+    assert [p["Syno F1"] for p in series["runs/version_0 (text)"]] == [0.93, 0.93]
+    axes = report_figure_axes(series)
+    assert len(axes[0].lines) == 3 and len(axes[2].lines) == 1  # the text control has no identity
+
+
+def report_figure_axes(series):
+    from interleave.tools.report_figure import curves_figure
+
+    return curves_figure(series).axes

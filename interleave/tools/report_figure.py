@@ -1,0 +1,47 @@
+"""`interleave report --plot`: several runs' curves in one figure.
+
+Three panels (synonym F1, hypernym F1, identity accuracy) against epochs, one line per run and
+condition, from every evaluated point of each run (`interleave.tools.report.curve_series` reads
+them). Written as `curves.png` beside `report.md`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from interleave.files import atomic_path
+
+# Report column -> panel title.
+PANELS = (("Syno F1", "synonym F1"), ("Hyper F1", "hypernym F1"), ("Identity Acc", "identity accuracy"))
+FILE = "curves.png"
+
+
+def curves_figure(series: Mapping[str, Sequence[dict[str, Any]]]) -> Any:
+    """A matplotlib Figure: one panel per `PANELS` entry, one line per series (name -> points,
+    each `{"Epoch": N, column: fraction or None}`) in every panel where it has a value."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    figure = Figure(figsize=(13.5, 4.0), layout="constrained")
+    axes = figure.subplots(1, len(PANELS), squeeze=False)[0]
+    for ax, (column, name) in zip(axes, PANELS):
+        for label, points in series.items():
+            found = [(p["Epoch"], p[column]) for p in sorted(points, key=lambda p: p["Epoch"]) if p.get(column) is not None]
+            if found:
+                ax.plot(*zip(*found), marker="o", label=label)
+        ax.set(title=name, xlabel="epochs trained", ylim=(0, 1))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend(loc="best", fontsize="small")
+    return figure
+
+
+def save_figure(figure: Any, path: str | Path) -> Path:
+    """Write the figure as PNG through the atomic writer."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=100)
+    return path

@@ -1,0 +1,113 @@
+"""The two-level bootstrap: resampling units, the draws, intervals and paired differences."""
+
+from __future__ import annotations
+
+import pytest
+
+from interleave.errors import InterleaveError
+from interleave.shard.evaluate import condition_metrics
+from interleave.tools.bootstrap import (
+    Design,
+    clip_key,
+    differences_markdown,
+    draw,
+    intervals,
+    multiplicities,
+    paired_differences,
+    word_key,
+)
+
+
+def rows_of(words=("Siren", "Dog", "Rain"), clips=4, condition="interleaved", flip=0):
+    out = []
+    for w, label in enumerate(words):
+        slug = label.lower()
+        for k in range(clips):
+            out.append({"id": f"identity/{slug}/{k}", "task": "identity", "condition": condition, "label": label,
+                        "answers": ["a"], "parsed": [bool((w + k + flip) % 2)]})
+            for truth, candidate in (("yes", "alarm"), ("no", "cat")):
+                answer = "yes" if (w * k + (truth == "yes") + flip) % 3 else "no"
+                out.append({"id": f"synonym/{slug}/{k}/{candidate}", "task": "synonym", "condition": condition,
+                            "label": label, "candidate": candidate, "truth": truth, "answers": ["a", "b"],
+                            "parsed": [answer, None if k == 1 else answer]})
+    return out
+
+
+def test_resampling_units_follow_the_id_scheme():
+    row = {"id": "synonym/heart_sounds_heartbeat/2/alarm", "task": "synonym", "label": "Heart sounds, heartbeat"}
+    assert word_key(row) == "Heart sounds, heartbeat" and clip_key(row) == "2"
+    assert clip_key({"id": "identity/siren/0", "task": "identity", "label": "Siren"}) == "0"
+    # an id outside the scheme is its own clip; a row without a label its own word
+    assert clip_key({"id": "synonym/0/sinusoid", "task": "synonym", "label": "Sine wave"}) == "id:synonym/0/sinusoid"
+    assert word_key({"id": "q7", "task": "synonym"}) == "id:q7"
+
+
+def test_draws_are_two_level_seeded_and_whole():
+    design = Design.of(rows_of(clips=3) + rows_of(words=("Wind",), clips=5))
+    assert design.words == ["Dog", "Rain", "Siren", "Wind"] and list(design.sizes) == [3, 3, 3, 5]
+    words, clips = draw(design, 500, seed=1)
+    assert words.shape == (500, 4) and clips.shape == (500, 14)
+    assert (words.sum(axis=1) == 4).all()  # as many words drawn as there are
+    # each drawn word brings as many clip draws as it has clips, all among its own clips
+    for w, (start, size) in enumerate(zip(design.starts, design.sizes)):
+        assert (clips[:, start:start + size].sum(axis=1) == words[:, w] * size).all()
+    again = draw(design, 500, seed=1)
+    assert (again[0] == words).all() and (again[1] == clips).all()
+    assert not (draw(design, 500, seed=2)[1] == clips).all()
+
+
+def test_rows_of_one_clip_move_together_and_text_rows_follow_their_word():
+    rows = rows_of()
+    text = [{**r, "condition": "text", "id": f"synonym/{r['label'].lower()}/0/{r['candidate']}"}
+            for r in rows if r["task"] == "synonym" and r["id"].split("/")[2] == "0"]
+    design = Design.of(rows + text)
+    counts = draw(design, 200, seed=0)
+    weights = multiplicities(design, counts, rows, "interleaved")
+    by_clip = {}
+    for i, row in enumerate(rows):
+        by_clip.setdefault((row["label"], clip_key(row)), []).append(i)
+    for members in by_clip.values():
+        assert (weights[:, members] == weights[:, members[:1]]).all()
+    text_weights = multiplicities(design, counts, text, "text")
+    word = {w: i for i, w in enumerate(design.words)}
+    assert (text_weights == counts[0][:, [word[r["label"]] for r in text]]).all()
+
+
+def test_intervals_bracket_the_metrics_and_are_seeded():
+    rows = rows_of(words=("Siren", "Dog", "Rain", "Wind", "Sea", "Bird"))
+    point = condition_metrics(rows, "val")
+    found = intervals({"interleaved": rows}, {"interleaved": "val"}, resamples=300, seed=0)
+    assert set(found) == set(point)
+    for tag, (lo, hi) in found.items():
+        assert lo <= point[tag] <= hi, tag
+    assert found == intervals({"interleaved": rows}, {"interleaved": "val"}, resamples=300, seed=0)
+    assert intervals({"interleaved": rows}, {"interleaved": "val"}, resamples=0) == {}
+
+
+def test_paired_differences_share_the_draws():
+    a = {"interleaved": rows_of()}
+    b = {"interleaved": rows_of(flip=1)}
+    same = paired_differences(a, a, {"interleaved": "interleaved"}, resamples=100)
+    assert all(diff == lo == hi == 0 for _, _, diff, lo, hi in same.values())
+    each = {}
+    found = paired_differences(a, b, {"interleaved": "interleaved"}, resamples=200, seed=0, each=each)
+    assert each["b"] == intervals(b, {"interleaved": "interleaved"}, resamples=200, seed=0)  # the same draws
+    va, vb, diff, lo, hi = found["interleaved/shard/synonym/f1"]
+    assert diff == pytest.approx(vb - va) and lo <= diff <= hi
+    assert paired_differences(a, b, {"interleaved": "i"}, resamples=0)["i/identity/accuracy"][3:] == (None, None)
+    table = differences_markdown(found, "A = a; B = b", {"shard/synonym/f1": "Syno F1"}, 200, 0)
+    assert "| interleaved | Syno F1 |" in table.splitlines()[4]  # the named metric first
+    with pytest.raises(InterleaveError, match="not about the same queries"):
+        paired_differences(a, {"interleaved": rows_of(words=("Siren",))}, {"interleaved": "x"}, resamples=10)
+    with pytest.raises(InterleaveError, match="share no condition"):
+        paired_differences(a, {"text": rows_of()}, {"interleaved": "x", "text": "t"}, resamples=10)
+
+
+def test_a_thousand_resamples_of_a_thousand_queries_take_seconds():
+    import time
+
+    rows = rows_of(words=tuple(f"Word {i}" for i in range(84)), clips=4)  # 1008 queries, 1680 answers
+    condition_metrics(rows, "val")  # imports done
+    start = time.perf_counter()
+    intervals({"interleaved": rows}, {"interleaved": "val"}, resamples=1000, seed=0)
+    assert time.perf_counter() - start < 60  # measured about 2 s on 2 shared cores
