@@ -1,6 +1,6 @@
 # One command each: `make setup`, `make test`, `make demo`.
 # The newest Python the pinned wheels support that is on this machine; `make PYTHON=...` overrides.
-PYTHON ?= $(firstword $(foreach v,3.14 3.13 3.12 3.11,$(shell command -v python$(v) >/dev/null 2>&1 && python$(v) -c 'print("python$(v)")' 2>/dev/null)))
+PYTHON ?= $(or $(firstword $(foreach v,3.14 3.13 3.12 3.11,$(shell python$(v) -c 'print("python$(v)")' 2>/dev/null))),python3)
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
