@@ -177,14 +177,20 @@ def rescore_rows(metrics: dict[str, Any], by_condition: dict[str, list[dict[str,
     return out
 
 
-def rescore(metrics_file: str | Path, metrics: dict[str, Any], parser: str) -> dict[str, Any]:
-    """`metrics` with every SHARD and identity figure recomputed from the point's saved answers
-    (`epoch=NN.jsonl` beside `metrics_file`), the yes/no answers parsed with `parser`'s rules;
-    the metrics are the evaluation's own (`interleave.shard.evaluate.condition_metrics`)."""
+def rescoring_answers(metrics_file: str | Path, parser: str) -> dict[str, list[dict[str, Any]]]:
+    """The point's saved answers (`epoch=NN.jsonl` beside `metrics_file`) by condition, the yes/no
+    answers parsed with `parser`'s rules; refused when the point saved none."""
     answers_file = answers_path(metrics_file)
     if not answers_file.is_file():
         raise InterleaveError(f"{answers_file}: not found; --parser re-scores the saved answers, which it needs")
-    return rescore_rows(metrics, answer_rows(answers_file, parser), parser)
+    return answer_rows(answers_file, parser)
+
+
+def rescore(metrics_file: str | Path, metrics: dict[str, Any], parser: str) -> dict[str, Any]:
+    """`metrics` with every SHARD and identity figure recomputed from the point's saved answers,
+    parsed with `parser`'s rules; the metrics are the evaluation's own
+    (`interleave.shard.evaluate.condition_metrics`)."""
+    return rescore_rows(metrics, rescoring_answers(metrics_file, parser), parser)
 
 
 def load_run(path: str | Path, epoch: int | None = None) -> dict[str, Any]:
@@ -284,17 +290,19 @@ def rows(run_dirs: Sequence[str | Path], epoch: int | None = None, parser: str |
         point, file = _select_point(run, epoch)
         metrics = read_metrics(file)
         answers, note = None, None
-        if parser is not None:
-            metrics = rescore(file, metrics, parser)
-        if bootstrap > 0 and not answers_path(file).is_file():
-            note = f"no intervals for {label}: no saved answers ({answers_path(file)})"
-        elif bootstrap > 0:
-            try:
-                answers = answer_rows(answers_path(file), parser)
-            except InterleaveError as err:
-                note = f"no intervals for {label}: {err}"
+        if parser is not None:  # read once: the re-scoring and the intervals use the same answers
+            answers = rescoring_answers(file, parser)
+            metrics = rescore_rows(metrics, answers, parser)
+        if bootstrap > 0 and answers is None:
+            if not answers_path(file).is_file():
+                note = f"no intervals for {label}: no saved answers ({answers_path(file)})"
+            else:
+                try:
+                    answers = answer_rows(answers_path(file), parser)
+                except InterleaveError as err:
+                    note = f"no intervals for {label}: {err}"
         table = run_rows(label, point, metrics)
-        if answers:
+        if answers and bootstrap > 0:
             add_intervals(table, intervals(answers, condition_prefixes(metrics, answers), bootstrap, seed),
                           bootstrap, seed)
         for row in table:
