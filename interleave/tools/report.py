@@ -167,12 +167,11 @@ def rescore_rows(metrics: dict[str, Any], by_condition: dict[str, list[dict[str,
     """`metrics` with every SHARD and identity figure recomputed from `by_condition` (`answer_rows`)."""
     from interleave.shard.evaluate import condition_metrics
 
-    primary = metrics.get("layout") or next((c for c in by_condition if c != TEXT_LAYOUT), None)
     out = {tag: value for tag, value in metrics.items() if not _EVALUATION_TAG.match(tag)}
     for condition, prefix in condition_prefixes(metrics, by_condition).items():
         out.update(condition_metrics(by_condition[condition], prefix))
-    if primary is not None:
-        out["layout"] = primary
+        if prefix == "val":  # the primary layout
+            out["layout"] = condition
     out["parser"] = parser
     return out
 
