@@ -50,8 +50,8 @@ def import_gradio() -> Any:
 
 def handle_ask(served: Served, prompt: str, ltu_prompt: str, template: str, clips: list[str | None],
                greedy: bool, temperature: float, top_p: float, top_k: int, repetition_penalty: float,
-               max_new_tokens: int, repeats: int, seed: int, score: bool) -> tuple[str, str, str, list, dict]:
-    """The page's Ask: (message, interleaved answers, LTU-layout answers, fbank images, details).
+               max_new_tokens: int, repeats: int, seed: int, score: bool) -> tuple[str, str, str, Any, dict]:
+    """The page's Ask: (message, interleaved answers, LTU-layout answers, the clips' fbanks, details).
     Every failure becomes the message; the server lives on."""
     question = Question(
         prompt=prompt or "", ltu_prompt=ltu_prompt or "", clips=[c for c in clips if c],
@@ -62,18 +62,22 @@ def handle_ask(served: Served, prompt: str, ltu_prompt: str, template: str, clip
     try:
         result = ask(served, question)
     except InterleaveError as err:
-        return f"**{err}**", "", "", [], {}
+        return f"**{err}; still serving {served.serving}.**", "", "", None, {}
     except Exception as err:  # noqa: BLE001 - a bug must not kill the page; its trace goes to the log
         LOG.exception("playground: unexpected error")
-        return f"**Internal error ({type(err).__name__}: {err}); the trace is in the server's log.**", "", "", [], {}
+        return f"**Internal error ({type(err).__name__}: {err}); the trace is in the server's log.**", "", "", None, {}
     shown = describe(result)
-    images = [(fbank_image(c["fbank"], f"clip {i}: {c['name']} ({c['seconds']} s)", c["seconds"]), c["name"])
-              for i, c in enumerate(result["clips"], 1)]
+    image = fbank_image(result["clips"])
     details = {**result, "clips": [{k: v for k, v in c.items() if k != "fbank"} for c in result["clips"]]}
     errors = [e["error"] for e in result["layouts"].values() if "error" in e]
     message = f"Serving {result['serving']}; seed {result['seed']}." + "".join(f"\n\n**{e}**" for e in errors)
     ltu = shown.get("noninterleaved", "LTU's layout holds one clip, before the prompt.")
-    return message, shown["interleaved"], ltu, images, details
+    return message, shown["interleaved"], ltu, image, details
+
+
+def status_text(served: Served) -> str:
+    """What the page says it serves, and why a checkpoint asked for at start-up is not served."""
+    return f"Serving {served.serving}." + (f"\n\n**{served.note}**" if served.note else "")
 
 
 def handle_load(served: Served, path: str) -> str:
@@ -81,10 +85,10 @@ def handle_load(served: Served, path: str) -> str:
     try:
         return f"Serving {load_checkpoint(served, path or '')}."
     except InterleaveError as err:
-        return f"**{err}**"
+        return f"**{err}; still serving {served.serving}.**"
 
 
-def build_page(served: Served, defaults: dict[str, Any] | None = None, ask_on_load: bool = False) -> Any:
+def build_page(served: Served, defaults: dict[str, Any] | None = None) -> Any:
     """The Gradio page (not launched). `defaults` pre-fill fields: clip, template, word, prompt."""
     gr = import_gradio()
     defaults = defaults or {}
@@ -94,7 +98,7 @@ def build_page(served: Served, defaults: dict[str, Any] | None = None, ask_on_lo
     with gr.Blocks(title="interleave playground", analytics_enabled=False) as page:
         gr.Markdown("# interleave playground\nThe same question with the audio where `[AUDIO]` stands "
                     "and in LTU's layout (audio before the prompt), answered as the SHARD evaluation answers.")
-        status = gr.Markdown(f"Serving {served.serving}.")
+        status = gr.Markdown(status_text(served))
         with gr.Row():
             with gr.Column(scale=3):
                 template = gr.Dropdown(list(TEMPLATES), value=template0, label="template (Table 1's questions)")
@@ -130,7 +134,8 @@ def build_page(served: Served, defaults: dict[str, Any] | None = None, ask_on_lo
             with gr.Column():
                 gr.Markdown("### LTU's layout: the audio first")
                 ltu_out = gr.Markdown()
-        images = gr.Gallery(label="fbank: what the encoder sees (1024 frames × 128 mel bins)", columns=1, height="auto")
+        images = gr.Image(label="fbank: what the encoder sees (1024 frames × 128 mel bins per clip)", type="numpy",
+                          interactive=False)
         with gr.Accordion("details: everything to reproduce the answers", open=False):
             details = gr.JSON()
         with gr.Accordion("model: load another checkpoint (empty or 'none': the zero-shot model)", open=False):
@@ -151,8 +156,6 @@ def build_page(served: Served, defaults: dict[str, Any] | None = None, ask_on_lo
         template.change(on_template, [template, word], [prompt, ltu_prompt], api_name="template")
         word.change(on_template, [template, word], [prompt, ltu_prompt], api_visibility="private")
         load.click(lambda p: handle_load(served, p), [ckpt], [status], api_name="load", concurrency_id="model")
-        if ask_on_load:
-            page.load(on_ask, inputs, outputs, concurrency_id="model")
     return page
 
 
@@ -179,7 +182,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--word", default="", help="the template's word to pre-fill")
     parser.add_argument("--prompt", help="the prompt to pre-fill")
     parser.add_argument("--score", action="store_true", help="tick P(yes) against P(no)")
-    parser.add_argument("--ask-on-load", action="store_true", help="ask the pre-filled question when the page opens")
     args = parser.parse_args(argv)
 
     def run() -> None:
@@ -188,10 +190,12 @@ def main(argv: list[str] | None = None) -> int:
         import_gradio()  # before the model is built: a missing extra is said at once
         device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
         served = build_served(args.config, args.ckpt, device)
+        if served.note:
+            print(f"error: {served.note}", file=sys.stderr, flush=True)
         print(f"[interleave] playground: serving {served.serving} on {device}", flush=True)
         defaults = {"clip": args.clip, "template": args.template, "word": args.word, "prompt": args.prompt,
                     "score": args.score}
-        launch(build_page(served, defaults, args.ask_on_load), args.host, args.port)
+        launch(build_page(served, defaults), args.host, args.port)
 
     return report_errors(run)
 

@@ -62,6 +62,7 @@ class Served:
     precision: Callable[[], Any] = nullcontext  # the trainer's precision context (bf16 autocast, ...)
     serving: str = "the zero-shot model"  # which weights: said in the page and in every answer
     initial: dict[str, torch.Tensor] = field(default_factory=dict)  # the zero-shot trainable weights
+    note: str = ""  # why the checkpoint asked for at start-up is not served, if it is not
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,8 @@ class Question:
 def build_served(config: str, ckpt: str | None = None, device: str = "cpu") -> Served:
     """The model and data module of `config` as `train.py` builds them, with the checkpoint `ckpt`
     loaded ("none": the zero-shot model; None: the newest intact checkpoint of the config's run
-    folders, else the zero-shot model)."""
+    folders, else the zero-shot model). A checkpoint that cannot be loaded leaves the zero-shot
+    model served and the reason in `note`."""
     from callbacks.shard_eval import ShardEvaluation
     from interleave.cli import cli
 
@@ -99,14 +101,17 @@ def build_served(config: str, ckpt: str | None = None, device: str = "cpu") -> S
     if evaluation is not None:
         served.sampling, served.repeats, served.seed = evaluation.sampling, evaluation.repeats, evaluation.seed
         served.parser, served.table = getattr(evaluation, "parser", "paper"), evaluation.table
-    if ckpt is None:
-        found = newest_checkpoint(run_folders(run.trainer))
+    found = newest_checkpoint(run_folders(run.trainer)) if ckpt is None else None
+    if ckpt is None and found is None:
         served.serving = "the zero-shot model (no checkpoint found in the config's run folders)"
+    try:  # a checkpoint that does not fit is said in the page, over the zero-shot model, not a dead server
         if found is not None:
             load_checkpoint(served, str(found))
             served.serving = f"checkpoint {found} (the newest of the config's run)"
-    elif ckpt.lower() != "none":
-        load_checkpoint(served, ckpt)
+        elif ckpt is not None and ckpt.lower() != "none":
+            load_checkpoint(served, ckpt)
+    except InterleaveError as err:
+        served.note = f"{err}; serving {served.serving} instead"
     return served
 
 
@@ -152,8 +157,7 @@ def load_checkpoint(served: Served, path: str) -> str:
                   if k in checkpoint.get("hyper_parameters", {}) and checkpoint["hyper_parameters"][k] != v
                   and k not in ("learning_rate", "warmup_steps", "weight_decay", "lr_schedule")]
         raise PlaygroundError(f"{path} does not fit the config's model: {'; '.join(problems)}"
-                              + (f" (model settings that differ: {'; '.join(differ[:4])})" if differ else "")
-                              + "; still serving " + served.serving)
+                              + (f" (model settings that differ: {'; '.join(differ[:4])})" if differ else ""))
     model.load_state_dict(state, strict=False)
     served.serving = f"checkpoint {path.strip()}"
     return served.serving
@@ -270,19 +274,22 @@ def ask(served: Served, question: Question) -> dict[str, Any]:
     }
 
 
-def fbank_image(fbank: torch.Tensor, title: str, seconds: float) -> Any:
-    """The fbank [1024 frames, 128 mel bins] as an RGB array: time across, low bins at the bottom,
-    the clip's end marked where padding begins (LTU pads or cuts every clip to 10.24 s)."""
+def fbank_image(clips: list[dict[str, Any]]) -> Any:
+    """Each clip's fbank [1024 frames, 128 mel bins] (`read_clips`), one row per clip, as an RGB
+    array: time across, low bins at the bottom, the clip's end marked where padding begins (LTU
+    pads or cuts every clip to 10.24 s)."""
     import numpy as np
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(7.5, 2.2), dpi=80)
-    axes = figure.add_subplot()
-    axes.imshow(fbank.float().T.numpy(), origin="lower", aspect="auto", cmap="magma", extent=(0, 10.24, 0, 128))
-    if seconds < 10.24:
-        axes.axvline(seconds, color="white", linestyle="--", linewidth=1)
-    axes.set(title=title, xlabel="seconds (10 ms frames)", ylabel="mel bin")
+    figure = Figure(figsize=(10, 2.3 * len(clips)), dpi=80)
+    for i, clip in enumerate(clips, 1):
+        axes = figure.add_subplot(len(clips), 1, i)
+        axes.imshow(clip["fbank"].float().T.numpy(), origin="lower", aspect="auto", cmap="magma",
+                    extent=(0, 10.24, 0, 128))
+        if clip["seconds"] < 10.24:
+            axes.axvline(clip["seconds"], color="white", linestyle="--", linewidth=1)
+        axes.set(title=f"clip {i}: {clip['name']} ({clip['seconds']} s)", xlabel="seconds (10 ms frames)", ylabel="mel bin")
     figure.tight_layout()
     canvas = FigureCanvasAgg(figure)
     canvas.draw()

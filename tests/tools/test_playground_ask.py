@@ -9,7 +9,12 @@ import torch
 
 from interleave.errors import InterleaveError
 from interleave.generation import Sampling
-from interleave.shard.evaluate import EvalSettings, answer_queries, prompt_table, render_instruction
+from interleave.shard.evaluate import (
+    EvalSettings,
+    answer_queries,
+    prompt_table,
+    render_instruction,
+)
 from interleave.shard.format import Query
 from interleave.tools.playground_ask import (
     PlaygroundError,
@@ -126,8 +131,23 @@ def test_without_ckpt_the_newest_intact_checkpoint_of_the_run_is_served(tmp_path
     assert build_served(str(config)).serving == f"checkpoint {new} (the newest of the config's run)"
 
 
+def test_a_checkpoint_that_does_not_fit_at_start_up_leaves_the_zero_shot_model_and_says_why(
+        tmp_path, small_dataset, tiny_model_kwargs):
+    from interleave.model import AudioLLM
+
+    config = write_config(tmp_path, small_dataset, tiny_model_kwargs)
+    other = save_trainable(AudioLLM(**{**tiny_model_kwargs, "lora_r": 2}), tmp_path / "other.ckpt")
+    served = build_served(str(config), str(other))
+    assert served.serving == "the zero-shot model"
+    assert served.note.startswith(f"{other} does not fit the config's model") and served.note.endswith(
+        "; serving the zero-shot model instead")
+    assert "checkpoint not found" in build_served(str(config), str(tmp_path / "missing.ckpt")).note
+
+
 def test_the_fbank_image_is_a_picture_of_the_clip(served, tmp_path):
     from interleave.audio import load_fbank
 
-    image = fbank_image(load_fbank(write_clip(tmp_path / "c.wav")), "clip 1", 1.0)
-    assert image.ndim == 3 and image.shape[2] == 3 and image.shape[0] > 100 and image.std() > 10
+    clip = {"name": "c.wav", "seconds": 1.0, "fbank": load_fbank(write_clip(tmp_path / "c.wav"))}
+    one, two = fbank_image([clip]), fbank_image([clip, clip])
+    assert one.ndim == 3 and one.shape[2] == 3 and one.shape[0] > 100 and one.std() > 10
+    assert two.shape[0] > 1.8 * one.shape[0] and two.shape[1] == one.shape[1]  # one row per clip
