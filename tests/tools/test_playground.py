@@ -5,6 +5,7 @@ the page; the server is stopped at the end."""
 
 from __future__ import annotations
 
+import os
 import socket
 from dataclasses import replace
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # as the playground sets it: no call home from the tests either
 pytest.importorskip("gradio", reason='the playground extra: pip install -e ".[playground]"')
 from gradio_client import Client, handle_file  # noqa: E402
 
