@@ -24,6 +24,7 @@ from interleave.errors import InterleaveError, report_errors
 from interleave.tools.playground_ask import (
     MAX_CLIPS,
     TEMPLATES,
+    PlaygroundError,
     Question,
     Served,
     ask,
@@ -53,13 +54,17 @@ def handle_ask(served: Served, prompt: str, ltu_prompt: str, template: str, clip
                max_new_tokens: int, repeats: int, seed: int, score: bool) -> tuple[str, str, str, Any, dict]:
     """The page's Ask: (message, interleaved answers, LTU-layout answers, the clips' fbanks, details).
     Every failure becomes the message; the server lives on."""
-    question = Question(
-        prompt=prompt or "", ltu_prompt=ltu_prompt or "", clips=[c for c in clips if c],
-        sampling=replace(served.sampling, do_sample=not greedy, temperature=float(temperature), top_p=float(top_p),
-                         top_k=int(top_k), repetition_penalty=float(repetition_penalty),
-                         max_new_tokens=int(max_new_tokens)),
-        repeats=int(repeats), seed=int(seed), score=bool(score), yes_no=template != "identity")
     try:
+        numbers = dict(temperature=temperature, top_p=top_p, top_k=top_k, repetition_penalty=repetition_penalty,
+                       max_new_tokens=max_new_tokens, repeats=repeats, seed=seed)
+        if blank := [name.replace("_", " ") for name, value in numbers.items() if value is None]:
+            raise PlaygroundError(f"Fill in the sampling settings: {', '.join(blank)}.")
+        question = Question(
+            prompt=prompt or "", ltu_prompt=ltu_prompt or "", clips=[c for c in clips if c],
+            sampling=replace(served.sampling, do_sample=not greedy, temperature=float(temperature), top_p=float(top_p),
+                             top_k=int(top_k), repetition_penalty=float(repetition_penalty),
+                             max_new_tokens=int(max_new_tokens)),
+            repeats=int(repeats), seed=int(seed), score=bool(score), yes_no=template != "identity")
         result = ask(served, question)
     except InterleaveError as err:
         return f"**{err}; still serving {served.serving}.**", "", "", None, {}

@@ -16,10 +16,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import soundfile
 import torch
 
 from interleave import AUDIO_PLACEHOLDER
-from interleave.audio import load_fbank, load_waveform
+from interleave.audio import load_fbank
 from interleave.checkpoints import intact_checkpoints, load_weights
 from interleave.collate import Collator
 from interleave.errors import AudioError, InterleaveError, RecordError
@@ -40,6 +41,7 @@ from interleave.shard.format import Query
 MAX_CLIPS = 1
 LAYOUTS = ("interleaved", "noninterleaved")  # the audio where [AUDIO] stands; LTU's (audio first)
 TEMPLATES = ("free text", "synonym", "hypernym", "identity")  # Table 1's questions, or the user's own
+MAX_REPEATS = 64  # answers per question: more would only fill the server's memory
 LTU_STANDS_FOR = "this audio"  # what replaces [AUDIO] when a free-text prompt is asked in LTU's layout
 
 
@@ -67,8 +69,8 @@ class Served:
 
 @dataclass(frozen=True)
 class Question:
-    """One question about `clips`: `prompt` holds one [AUDIO] per clip; `ltu_prompt` (none) is the
-    same question in LTU's layout, derived from `prompt` when empty."""
+    """One question about `clips`: `prompt` holds one [AUDIO] per clip; `ltu_prompt` (no [AUDIO])
+    is the same question in LTU's layout, derived from `prompt` when empty."""
 
     prompt: str
     clips: list[str]
@@ -189,9 +191,10 @@ def check_question(question: Question) -> None:
     if count_placeholders(question.ltu_prompt):
         raise PlaygroundError(f"The LTU-layout prompt must hold no {AUDIO_PLACEHOLDER}: its audio goes first.")
     s = question.sampling
-    if s.max_new_tokens < 1 or question.repeats < 1 or (s.do_sample and not (s.temperature > 0 and 0 < s.top_p <= 1)):
-        raise PlaygroundError("Sampling needs at least 1 new token and 1 repeat, a temperature above 0 "
-                              "and a top-p in (0, 1].")
+    if (s.max_new_tokens < 1 or not 1 <= question.repeats <= MAX_REPEATS
+            or (s.do_sample and not (s.temperature > 0 and 0 < s.top_p <= 1))):
+        raise PlaygroundError(f"Sampling needs at least 1 new token, 1 to {MAX_REPEATS} answers, a temperature "
+                              "above 0 and a top-p in (0, 1].")
 
 
 def read_clips(clips: list[str], channel: str) -> list[dict[str, Any]]:
@@ -200,8 +203,8 @@ def read_clips(clips: list[str], channel: str) -> list[dict[str, Any]]:
     for i, path in enumerate(clips, 1):
         name = Path(path).name
         try:
-            seconds = len(load_waveform(path, channel)) / 16000
-            fbank = load_fbank(path, channel)
+            fbank = load_fbank(path, channel)  # what the evaluation reads, with every check it makes
+            seconds = soundfile.info(path).duration
         except AudioError as err:
             raise PlaygroundError(f"Clip {i} ({name}): {err.reason}.") from None
         out.append({"name": name, "seconds": round(seconds, 2), "fbank": fbank})

@@ -104,6 +104,8 @@ def test_an_identity_question_has_no_yes_no_verdict(app, tmp_path):
     ("two placeholders", "The prompt has 2 [AUDIO] placeholder(s) but 1 clip(s) were given"),
     ("two clips", "2 clips in one prompt: several clips per prompt are not supported yet (issue 19)"),
     ("no clip", "Add a clip"),
+    ("blank setting", "Fill in the sampling settings: seed."),
+    ("too many answers", "Sampling needs at least 1 new token, 1 to 64 answers"),
 ])
 def test_bad_input_gets_a_message_in_the_page_and_the_server_lives_on(app, tmp_path, case, expected):
     client, _, _ = app
@@ -114,8 +116,10 @@ def test_bad_input_gets_a_message_in_the_page_and_the_server_lives_on(app, tmp_p
         "empty": ("Is [AUDIO] loud?", [empty]), "unreadable": ("Is [AUDIO] loud?", [junk]),
         "no placeholder": ("Is it loud?", [clip]), "two placeholders": ("Is [AUDIO] louder than [AUDIO]?", [clip]),
         "two clips": ("Is [AUDIO] louder than [AUDIO]?", [clip, clip]), "no clip": ("Is [AUDIO] loud?", []),
+        "blank setting": ("Is [AUDIO] loud?", [clip]), "too many answers": ("Is [AUDIO] loud?", [clip]),
     }[case]
-    message, interleaved, ltu, images, details = ask_page(client, prompt, clips)
+    settings = {"blank setting": {"seed": None}, "too many answers": {"repeats": 65}}.get(case, {})
+    message, interleaved, ltu, images, details = ask_page(client, prompt, clips, **settings)
     assert expected in message and (interleaved, ltu, images, details) == ("", "", None, {})
     assert ask_page(client, "Is [AUDIO] loud?", [clip])[4]["layouts"]["interleaved"]["answers"]  # still serving
 
