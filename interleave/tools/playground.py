@@ -67,7 +67,7 @@ def handle_ask(served: Served, prompt: str, ltu_prompt: str, template: str, clip
             repeats=int(repeats), seed=int(seed), score=bool(score), yes_no=template != "identity")
         result = ask(served, question)
     except InterleaveError as err:
-        return f"**{err}; still serving {served.serving}.**", "", "", None, {}
+        return f"**{err}**", "", "", None, {}
     except Exception as err:  # noqa: BLE001 - a bug must not kill the page; its trace goes to the log
         LOG.exception("playground: unexpected error")
         return f"**Internal error ({type(err).__name__}: {err}); the trace is in the server's log.**", "", "", None, {}

@@ -124,6 +124,21 @@ def test_bad_input_gets_a_message_in_the_page_and_the_server_lives_on(app, tmp_p
     assert ask_page(client, "Is [AUDIO] loud?", [clip])[4]["layouts"]["interleaved"]["answers"]  # still serving
 
 
+def test_a_bug_is_a_message_and_a_logged_trace_not_a_dead_server(app, tmp_path, monkeypatch, caplog):
+    client, _, _ = app
+    clip = write_clip(tmp_path / "c.wav")
+
+    def broken(served, question):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("interleave.tools.playground.ask", broken)
+    message = ask_page(client, "Is [AUDIO] loud?", [clip])[0]
+    assert message == "**Internal error (RuntimeError: boom); the trace is in the server's log.**"
+    assert "RuntimeError: boom" in caplog.text
+    monkeypatch.undo()
+    assert ask_page(client, "Is [AUDIO] loud?", [clip])[4]["layouts"]["interleaved"]["answers"]
+
+
 def test_a_prompt_longer_than_the_context_gets_a_message(app, tmp_path):
     client, _, _ = app
     clip = write_clip(tmp_path / "c.wav")
