@@ -1,0 +1,325 @@
+"""What the playground serves and how it answers: the model a config describes (with a checkpoint,
+the newest of the config's run, or none), and one question about clips answered in both layouts
+exactly as `ShardEvaluation` answers a query.
+
+The same path as evaluation: the data module's template and collator (`Collator.encode`, left
+padding), the encoder features of `interleave.shard.evaluate.audio_features`, answers from
+`interleave.generation.sample_answers` seeded as evaluation seeds a chunk (`chunk_seed(seed, 0,
+layout, 0)`: a seed reproduces what `ShardEvaluation(seed=...)` gives a one-query SHARD at epoch
+0), P(yes) from `yes_probability`, verdicts from `parse_answer` with the run's parser. No Gradio here.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import soundfile
+import torch
+
+from interleave import AUDIO_PLACEHOLDER
+from interleave.audio import load_fbank
+from interleave.checkpoints import intact_checkpoints, load_weights
+from interleave.collate import Collator
+from interleave.errors import AudioError, InterleaveError, RecordError
+from interleave.generation import Sampling, sample_answers, yes_probability
+from interleave.prompts import count_placeholders
+from interleave.records import Record
+from interleave.shard.answers import parse_answer
+from interleave.shard.evaluate import (
+    audio_features,
+    chunk_seed,
+    prompt_table,
+    render_instruction,
+)
+from interleave.shard.format import Query
+
+# Clips one prompt may hold. Several clips per prompt (issue 19) do not exist yet; the checks and
+# the page take a list of clips so that raising this number is all the page will need.
+MAX_CLIPS = 1
+LAYOUTS = ("interleaved", "noninterleaved")  # the audio where [AUDIO] stands; LTU's (audio first)
+TEMPLATES = ("free text", "synonym", "hypernym", "identity")  # Table 1's questions, or the user's own
+MAX_REPEATS = 64  # answers per question: more would only fill the server's memory
+LTU_STANDS_FOR = "this audio"  # what replaces [AUDIO] when a free-text prompt is asked in LTU's layout
+
+
+class PlaygroundError(InterleaveError):
+    """A question the playground cannot ask; the message is shown in the page as it is."""
+
+
+@dataclass
+class Served:
+    """The model the page asks, and how ShardEvaluation would ask it (the config's settings)."""
+
+    model: Any  # interleave.model.AudioLLM, in eval mode
+    collator: Collator  # the data module's, left-padded, answer-free
+    channel: str = "first"
+    sampling: Sampling = field(default_factory=Sampling)
+    repeats: int = 4
+    seed: int = 0
+    parser: str = "paper"
+    table: dict[str, dict[str, str]] = field(default_factory=prompt_table)
+    precision: Callable[[], Any] = nullcontext  # the trainer's precision context (bf16 autocast, ...)
+    serving: str = "the zero-shot model"  # which weights: said in the page and in every answer
+    initial: dict[str, torch.Tensor] = field(default_factory=dict)  # the zero-shot trainable weights
+    note: str = ""  # why the checkpoint asked for at start-up is not served, if it is not
+
+
+@dataclass(frozen=True)
+class Question:
+    """One question about `clips`: `prompt` holds one [AUDIO] per clip; `ltu_prompt` (no [AUDIO])
+    is the same question in LTU's layout, derived from `prompt` when empty."""
+
+    prompt: str
+    clips: list[str]
+    ltu_prompt: str = ""
+    sampling: Sampling = field(default_factory=Sampling)
+    repeats: int = 4
+    seed: int = 0
+    score: bool = False  # also P(yes) against P(no)
+    yes_no: bool = True  # parse each answer into a verdict
+
+
+def build_served(config: str, ckpt: str | None = None, device: str = "cpu") -> Served:
+    """The model and data module of `config` as `train.py` builds them, with the checkpoint `ckpt`
+    loaded ("none": the zero-shot model; None: the newest intact checkpoint of the config's run
+    folders, else the zero-shot model). A checkpoint that cannot be loaded leaves the zero-shot
+    model served and the reason in `note`."""
+    from callbacks.shard_eval import ShardEvaluation
+    from interleave.cli import cli
+
+    run = cli(["--config", str(config)], run=False)
+    model, data = run.model, run.datamodule
+    data.tokenizer = model.tokenizer
+    model.to(device).eval()
+    collator = data.collator(padding_side="left", with_answer=False) if hasattr(data, "collator") else Collator(
+        model.tokenizer, padding_side="left", with_answer=False)
+    evaluation = next((c for c in run.trainer.callbacks if isinstance(c, ShardEvaluation)), None)
+    served = Served(model, collator, channel=getattr(data, "audio_channel", "first"),
+                    precision=run.trainer.precision_plugin.val_step_context,
+                    initial={k: v.detach().clone() for k, v in model.trainable_parameters().items()})
+    if evaluation is not None:
+        served.sampling, served.repeats, served.seed = evaluation.sampling, evaluation.repeats, evaluation.seed
+        served.parser, served.table = getattr(evaluation, "parser", "paper"), evaluation.table
+    found = newest_checkpoint(run_folders(run.trainer)) if ckpt is None else None
+    if ckpt is None and found is None:
+        served.serving = "the zero-shot model (no checkpoint found in the config's run folders)"
+    try:  # a checkpoint that does not fit is said in the page, over the zero-shot model, not a dead server
+        if found is not None:
+            load_checkpoint(served, str(found))
+            served.serving = f"checkpoint {found} (the newest of the config's run)"
+        elif ckpt is not None and ckpt.lower() != "none":
+            load_checkpoint(served, ckpt)
+    except InterleaveError as err:
+        served.note = f"{err}; serving {served.serving} instead"
+    return served
+
+
+def run_folders(trainer: Any) -> list[Path]:
+    """Where the config's runs keep checkpoints: each ModelCheckpoint's own folder, and
+    `version_N/checkpoints` under the logger's (`runs/demo/version_0/checkpoints` for the demo)."""
+    folders = [Path(c.dirpath) for c in trainer.checkpoint_callbacks if getattr(c, "dirpath", None)]
+    if trainer.logger is not None and getattr(trainer.logger, "root_dir", None):
+        folders += sorted(Path(trainer.logger.root_dir).glob("version_*/checkpoints"))
+    return folders
+
+
+def newest_checkpoint(folders: list[Path]) -> Path | None:
+    """The most recently written checkpoint of `folders` that loads (a torn one is passed over)."""
+    found = [p for folder in folders if folder.is_dir() for p in intact_checkpoints(folder)]
+    return max(found, key=lambda p: p.stat().st_mtime, default=None)
+
+
+def load_checkpoint(served: Served, path: str) -> str:
+    """Load a training checkpoint's weights into the served model through the project's safe
+    loader, after checking that every tensor fits the config's model (nothing is changed if one
+    does not); an empty `path` or "none" restores the zero-shot weights. Returns what is served."""
+    model = served.model
+    if not path.strip() or path.strip().lower() == "none":
+        model.load_state_dict(served.initial, strict=False)
+        served.serving = "the zero-shot model"
+        return served.serving
+    checkpoint = load_weights(Path(path.strip()))
+    state = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
+    if not isinstance(state, dict):
+        raise PlaygroundError(f"{path}: not a training checkpoint (it holds no state_dict)")
+    own = model.state_dict()
+    unknown = [k for k in state if k not in own]
+    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in state
+              if k in own and tuple(state[k].shape) != tuple(own[k].shape)]
+    missing = sorted(set(model.trainable_parameters()) - set(state))
+    if unknown or shapes or missing:
+        problems = ([f"{len(shapes)} weight(s) of another shape, e.g. {shapes[0]}"] if shapes else []) + (
+            [f"{len(unknown)} weight(s) the model lacks, e.g. {unknown[0]}"] if unknown else []) + (
+            [f"{len(missing)} trainable weight(s) missing, e.g. {missing[0]}"] if missing else [])
+        differ = [f"{k}: {v!r} here, {checkpoint['hyper_parameters'][k]!r} in the checkpoint"
+                  for k, v in dict(model.hparams).items()
+                  if k in checkpoint.get("hyper_parameters", {}) and checkpoint["hyper_parameters"][k] != v
+                  and k not in ("learning_rate", "warmup_steps", "weight_decay", "lr_schedule")]
+        raise PlaygroundError(f"{path} does not fit the config's model: {'; '.join(problems)}"
+                              + (f" (model settings that differ: {'; '.join(differ[:4])})" if differ else ""))
+    model.load_state_dict(state, strict=False)
+    served.serving = f"checkpoint {path.strip()}"
+    return served.serving
+
+
+def template_prompts(template: str, word: str, table: dict[str, dict[str, str]]) -> tuple[str, str]:
+    """(interleaved, LTU layout) instructions of one of Table 1's questions about `word`, rendered
+    as the evaluation renders a query (`render_instruction`); free text has none."""
+    if template not in TEMPLATES or template == "free text":
+        return "", ""
+    query = Query(id="playground", task=template, label="", word=word, audio="", candidate=word)
+    return tuple(render_instruction(query, layout, table) for layout in LAYOUTS)  # type: ignore[return-value]
+
+
+def check_question(question: Question) -> None:
+    """Refuse what cannot be asked, with a message for the page: no prompt, a clip count that does
+    not match the placeholders, more clips than a prompt may hold, a clip that cannot be read."""
+    if not question.prompt.strip():
+        raise PlaygroundError("Write a prompt (or pick a template): one [AUDIO] where each clip goes.")
+    n, k = count_placeholders(question.prompt), len(question.clips)
+    if k == 0:
+        raise PlaygroundError("Add a clip: upload or record one.")
+    if n != k:
+        raise PlaygroundError(f"The prompt has {n} {AUDIO_PLACEHOLDER} placeholder(s) but {k} clip(s) were given: "
+                              f"write one {AUDIO_PLACEHOLDER} per clip, where that clip goes.")
+    if k > MAX_CLIPS:
+        raise PlaygroundError(f"{k} clips in one prompt: several clips per prompt are not supported yet "
+                              f"(issue 19); ask about one clip at a time.")
+    if count_placeholders(question.ltu_prompt):
+        raise PlaygroundError(f"The LTU-layout prompt must hold no {AUDIO_PLACEHOLDER}: its audio goes first.")
+    s = question.sampling
+    if (s.max_new_tokens < 1 or not 1 <= question.repeats <= MAX_REPEATS
+            or (s.do_sample and not (s.temperature > 0 and 0 < s.top_p <= 1))):
+        raise PlaygroundError(f"Sampling needs at least 1 new token, 1 to {MAX_REPEATS} answers, a temperature "
+                              "above 0 and a top-p in (0, 1].")
+
+
+def read_clips(clips: list[str], channel: str) -> list[dict[str, Any]]:
+    """Each clip's name, duration and fbank (what the encoder sees); an unreadable clip is refused by name."""
+    out = []
+    for i, path in enumerate(clips, 1):
+        name = Path(path).name
+        try:
+            fbank = load_fbank(path, channel)  # what the evaluation reads, with every check it makes
+            seconds = soundfile.info(path).duration
+        except AudioError as err:
+            raise PlaygroundError(f"Clip {i} ({name}): {err.reason}.") from None
+        out.append({"name": name, "seconds": round(seconds, 2), "fbank": fbank})
+    return out
+
+
+def ltu_instruction(question: Question) -> str:
+    return question.ltu_prompt.strip() or question.prompt.replace(AUDIO_PLACEHOLDER, LTU_STANDS_FOR)
+
+
+@torch.no_grad()
+def answer(served: Served, question: Question, instruction: str, layout: str,
+           features: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:
+    """One layout's answers, as `answer_queries` computes a query's: the prompt collated by the data
+    module's collator, `repeats` sampled answers seeded like evaluation's chunk 0 at epoch 0, P(yes)."""
+    model, collator = served.model, served.collator
+    device = next(model.parameters()).device
+    record = Record(id="playground", audio=question.clips[0], instruction=instruction, where=f"the {layout} prompt")
+    try:
+        encoded = collator.encode(record, with_answer=False)
+    except RecordError as err:
+        return {"instruction": instruction, "error": f"The {layout} prompt cannot be asked: {err.reason} "
+                f"(the config's data.max_length)."}
+    context = getattr(model.llm.config, "max_position_embeddings", None)
+    if context is not None and len(encoded.input_ids) + question.sampling.max_new_tokens > context:
+        return {"instruction": instruction, "error": f"The {layout} prompt needs {len(encoded.input_ids)} positions "
+                f"and {question.sampling.max_new_tokens} new tokens, more than the LLM's context of {context}."}
+    tensors = {k: v.to(device) for k, v in collator.pad([encoded], "left").items()}
+    with served.precision():
+        audio = audio_features(model, list(question.clips), {} if features is None else features, channel=served.channel).to(device)
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(chunk_seed(question.seed, 0, layout, 0))
+            texts = sample_answers(model, tensors["input_ids"], tensors["attention_mask"], tensors["audio_mask"], audio,
+                                   question.repeats, question.sampling)[0]
+        p_yes = yes_probability(model, tensors["input_ids"], tensors["attention_mask"], tensors["audio_mask"], audio,
+                                context=collator.template.render("?"))[0] if question.score else None
+    return {
+        "instruction": instruction,
+        "prompt": shown_prompt(collator, instruction),
+        "answers": texts,
+        "verdicts": [parse_answer(t, rules=served.parser) for t in texts] if question.yes_no else None,
+        "p_yes": p_yes,
+    }
+
+
+def shown_prompt(collator: Collator, instruction: str) -> str:
+    """The text the LLM reads, with the audio span shown as [AUDIO] (first, in LTU's layout)."""
+    text = collator.template.render(instruction)
+    return text if AUDIO_PLACEHOLDER in text else f"{AUDIO_PLACEHOLDER} {text}"
+
+
+def ask(served: Served, question: Question) -> dict[str, Any]:
+    """Both layouts' answers to `question` and what makes them reproducible (model, seed, sampling);
+    raises PlaygroundError for a question that cannot be asked. One layout's prompt that does not
+    fit is reported in that layout's entry, the other is still answered."""
+    check_question(question)
+    clips = read_clips(question.clips, served.channel)
+    features: dict[str, torch.Tensor] = {}  # each clip through the encoder once, for both layouts
+    layouts = {"interleaved": answer(served, question, question.prompt.strip(), "interleaved", features)}
+    if len(question.clips) == 1:  # LTU's layout holds one clip, before the prompt
+        layouts["noninterleaved"] = answer(served, question, ltu_instruction(question), "noninterleaved", features)
+    return {
+        "serving": served.serving,
+        "clips": clips,
+        "layouts": layouts,
+        "seed": question.seed,
+        "repeats": question.repeats,
+        "sampling": asdict(question.sampling),
+        "parser": served.parser,
+    }
+
+
+def fbank_image(clips: list[dict[str, Any]]) -> Any:
+    """Each clip's fbank [1024 frames, 128 mel bins] (`read_clips`), one row per clip, as an RGB
+    array: time across, low bins at the bottom, the clip's end marked where padding begins (LTU
+    pads or cuts every clip to 10.24 s)."""
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(10, 2.3 * len(clips)), dpi=80)
+    for i, clip in enumerate(clips, 1):
+        axes = figure.add_subplot(len(clips), 1, i)
+        axes.imshow(clip["fbank"].float().T.numpy(), origin="lower", aspect="auto", cmap="magma",
+                    extent=(0, 10.24, 0, 128))
+        if clip["seconds"] < 10.24:
+            axes.axvline(clip["seconds"], color="white", linestyle="--", linewidth=1)
+        axes.set(title=f"clip {i}: {clip['name']} ({clip['seconds']} s)", xlabel="seconds (10 ms frames)", ylabel="mel bin")
+    figure.tight_layout()
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+def describe(result: dict[str, Any]) -> dict[str, str]:
+    """Markdown of each layout's answers: the prompt as the LLM reads it, the answers with their
+    verdicts, P(yes)."""
+    out = {}
+    for layout, entry in result["layouts"].items():
+        if "error" in entry:
+            out[layout] = f"**{entry['error']}**"
+            continue
+        lines = [f"```text\n{entry['prompt']}\n```"]
+        for i, text in enumerate(entry["answers"], 1):
+            verdict = "" if entry["verdicts"] is None else f" → **{entry['verdicts'][i - 1] or 'unparsed'}**"
+            lines.append(f"{i}. {_quote(text)}{verdict}")
+        if entry["verdicts"] is not None:
+            lines.append(f"\nverdicts ({result['parser']} parser): " + ", ".join(
+                f"{v or 'unparsed'} × {entry['verdicts'].count(v)}" for v in dict.fromkeys(entry["verdicts"])))
+        if entry["p_yes"] is not None:
+            lines.append(f"\nP(yes) = {entry['p_yes']:.3f} against P(no) = {1 - entry['p_yes']:.3f} (first answer token)")
+        out[layout] = "\n".join(lines)
+    return out
+
+
+def _quote(text: str) -> str:
+    shown = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split()) or "(empty answer)"
+    return "`" + shown.replace("`", "'") + "`"
