@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-TOOLS = ("data check", "shard build", "rephrase", "cache", "report", "export", "demo")
+TOOLS = ("data check", "shard build", "rephrase", "cache", "report", "export", "demo", "playground")
 
 
 @pytest.fixture(scope="module")
