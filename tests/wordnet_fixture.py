@@ -1,8 +1,9 @@
 """A tiny WordNet 3.0-format database for tests (CI machines have no WordNet).
 
 About 45 noun synsets shaped like WordNet's own around a few AudioSet words, with its traps:
-"siren" first means a mythical sea nymph and "tick" an arachnid, a "dog" is also a pawl (a
-device), "heartbeat" is the second
+"siren" first means a mythical sea nymph, "tick" is a sound first and an arachnid second (as
+in WordNet 3.0, with "ticktock" a hyponym), a "dog" is also a pawl (a device) and has two
+hypernyms (canine, domestic animal: nltk lists them in set order), "heartbeat" is the second
 alternative of "Heart sounds, heartbeat", "whistle" has one synonym only, "chirp tone" is
 missing. Files follow wndb(5WN): data.* lines start with their own 8-digit byte offset, index.*
 lines list a lemma's synset offsets in sense order; verb, adjective and adverb files are empty
@@ -35,10 +36,12 @@ SYNSETS: list[tuple[str, list[str], list[str], int, str]] = [
     ("organism.n.01", ["organism", "being"], ["living_thing.n.01"], 3, "a living thing that can act independently"),
     ("animal.n.01", ["animal", "animate_being", "beast"], ["organism.n.01"], 3, "a living organism"),
     ("arachnid.n.01", ["arachnid", "arachnoid"], ["animal.n.01"], 5, "an air-breathing arthropod"),
-    ("tick.n.01", ["tick"], ["arachnid.n.01"], 5, "a small parasitic arachnid"),
+    ("tick.n.02", ["tick"], ["arachnid.n.01"], 5, "a small parasitic arachnid"),
     ("carnivore.n.01", ["carnivore"], ["animal.n.01"], 5, "a flesh-eating mammal"),
     ("canine.n.01", ["canine", "canid"], ["carnivore.n.01"], 5, "any of various fissiped mammals"),
-    ("dog.n.01", ["dog", "domestic_dog", "Canis_familiaris"], ["canine.n.01"], 5, "a member of the genus Canis"),
+    ("domestic_animal.n.01", ["domestic_animal", "domesticated_animal"], ["animal.n.01"], 5, "any of various animals domesticated"),
+    ("dog.n.01", ["dog", "domestic_dog", "Canis_familiaris"], ["canine.n.01", "domestic_animal.n.01"], 5,
+     "a member of the genus Canis"),
     ("pawl.n.01", ["pawl", "detent", "click", "dog"], ["device.n.01"], 6, "a hinged catch that fits into a notch of a ratchet"),
     ("psychological_feature.n.01", ["psychological_feature"], ["abstraction.n.01"], 3, "a feature of the mental life"),
     ("event.n.01", ["event"], ["psychological_feature.n.01"], 3, "something that happens at a given place and time"),
@@ -52,7 +55,8 @@ SYNSETS: list[tuple[str, list[str], list[str], int, str]] = [
     ("sound.n.03", ["sound"], ["physical_entity.n.01"], 19, "mechanical vibrations transmitted by an elastic medium"),
     ("sound.n.04", ["sound"], ["happening.n.01"], 11, "the sudden occurrence of an audible event"),
     ("noise.n.01", ["noise"], ["sound.n.04"], 11, "sound of any kind"),
-    ("tick.n.02", ["tick", "ticking", "ticktock"], ["sound.n.04"], 11, "a metallic tapping sound"),
+    ("tick.n.01", ["tick", "ticking"], ["sound.n.04"], 11, "a metallic tapping sound"),
+    ("ticktock.n.01", ["ticktock", "tick_tock"], ["tick.n.01"], 11, "a steady recurrent ticking sound as made by a clock"),
     ("whistle.n.01", ["whistle", "whistling"], ["sound.n.04"], 11, "the sound made by something moving rapidly"),
     ("buzz.n.01", ["buzz", "bombilation", "bombination"], ["sound.n.04"], 11, "sound of rapid vibration"),
     ("communication.n.01", ["communication"], ["abstraction.n.01"], 3, "something that is communicated"),

@@ -42,7 +42,7 @@ def test_prepare_wordnet_writes_lexnames_and_result_opens(tmp_path: Path) -> Non
     assert lines[29] == "29\tverb.body\t2" and lines[44] == "44\tadj.ppl\t3"
     assert (out / "data.noun").read_bytes() == (source / "data.noun").read_bytes()
     wn = open_wordnet(tmp_path / "nltk_data")
-    assert wn.get_version() == "3.0" and wn.synset("tick.n.02").lexname() == "noun.event"
+    assert wn.get_version() == "3.0" and wn.synset("tick.n.01").lexname() == "noun.event"
     (source / "data.verb").unlink()
     with pytest.raises(InterleaveError, match="lacks data.verb"):
         prepare_wordnet(source, tmp_path / "other")
