@@ -138,8 +138,8 @@ def _matched_word(synset: Synset | None, alts: list[str]) -> str:
 
 
 def _lemmatizer(wn: WordNetCorpusReader) -> Callable[[str], list[str]]:
-    """Base forms of a word as a noun and as a verb ("hissing" -> "hiss", "footsteps" -> "footstep")."""
-    return lambda form: [*wn._morphy(form.replace(" ", "_"), "n"), *wn._morphy(form.replace(" ", "_"), "v")]
+    """WordNet's base forms of a noun ("geese" -> "goose"); the rules add plain English ones."""
+    return lambda form: wn._morphy(form.replace(" ", "_"), "n")
 
 
 def _pick(names: Iterable[str], relation: str, parts: set[str], stop: Sequence[str], taken: list[str],

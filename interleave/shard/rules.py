@@ -103,8 +103,12 @@ def alternatives(label: str) -> list[str]:
 
 
 def _singulars(word: str) -> set[str]:
-    """Plain English singulars of ``word`` (without WordNet): footsteps -> footstep, ashes -> ash."""
+    """Plain English base forms of ``word`` (without WordNet): footsteps -> footstep, ashes -> ash,
+    hissing -> hiss, snoring -> snore, running -> run, babbling -> babble."""
     out = {word}
+    if word.endswith("ing") and len(word) > 5:
+        stem = word[:-3]
+        out |= {stem, stem + "e"} | ({stem[:-1]} if len(stem) > 2 and stem[-1] == stem[-2] else set())
     if word.endswith("ies") and len(word) > 4:
         out.add(word[:-3] + "y")
     if word.endswith("es") and len(word) > 3:
