@@ -193,15 +193,26 @@ def negative_pool(entry: Entry, entries: Sequence[Entry], relation: str) -> list
     return [pool[key] for key in sorted(pool)]
 
 
+def identity_queries(label: str, word: str, clips: Sequence[str | Path], seed: int, clips_per_word: int = 4) -> list[Query]:
+    """One identity query per clip of up to ``clips_per_word`` of ``clips`` (seeded pick, sorted):
+    what :func:`assemble_queries` asks first about each clip, and all a word without a lexicon
+    entry can be asked."""
+    clips = sorted(os.path.abspath(c) for c in clips)
+    chosen = sorted(random.Random(f"shard/{seed}/clips/{label}").sample(clips, min(clips_per_word, len(clips))))
+    return [Query(id=f"identity/{slug(label)}/{k}", task="identity", label=label, word=word, audio=a) for k, a in enumerate(chosen)]
+
+
 def assemble_queries(
-    entries: Sequence[Entry], clips_by_label: Mapping[str, Sequence[str | Path]], seed: int, clips_per_word: int = 4
+    entries: Sequence[Entry], clips_by_label: Mapping[str, Sequence[str | Path]], seed: int, clips_per_word: int = 4,
+    pool_from: Sequence[Entry] | None = None,
 ) -> list[Query]:
     """SHARD queries of ``entries``: per word up to ``clips_per_word`` clips (seeded pick, sorted).
 
     Each clip gives one identity query and, per relation and positive candidate, a "yes" query
     and a "no" query whose candidate is drawn (seeded, without repeats within the clip) from the
-    word's :func:`negative_pool`. Raises InterleaveError for a word without clips or with too
-    small a pool (the builder skips such words first, with a reason).
+    word's :func:`negative_pool` among ``pool_from`` (default: ``entries``). Raises
+    InterleaveError for a word without clips or with too small a pool (the builder skips such
+    words first, with a reason).
     """
     if clips_per_word < 1:
         raise InterleaveError(f"clips_per_word must be at least 1, got {clips_per_word}")
@@ -210,19 +221,18 @@ def assemble_queries(
         clips = sorted(os.path.abspath(c) for c in clips_by_label.get(entry.label, ()))
         if not clips:
             raise InterleaveError(f"no clips for {entry.label!r}")
-        pools = {relation: negative_pool(entry, entries, relation) for relation in RELATIONS}
+        pools = {relation: negative_pool(entry, entries if pool_from is None else pool_from, relation) for relation in RELATIONS}
         for relation, pool in pools.items():
             if len(pool) < len(entry.candidates(relation)):
                 raise InterleaveError(
                     f"{entry.label!r}: {len(pool)} unrelated {relation} candidate(s) of other words for "
                     f"{len(entry.candidates(relation))} negative queries per clip"
                 )
-        rng = random.Random(f"shard/{seed}/clips/{entry.label}")
-        chosen = sorted(rng.sample(clips, min(clips_per_word, len(clips))))
         name = slug(entry.label)
         common = {"label": entry.label, "word": entry.word}
-        for k, audio in enumerate(chosen):
-            queries.append(Query(id=f"identity/{name}/{k}", task="identity", audio=audio, **common))
+        for k, identity in enumerate(identity_queries(entry.label, entry.word, clips, seed, clips_per_word)):
+            queries.append(identity)
+            audio = identity.audio
             for relation in RELATIONS:
                 positives = entry.candidates(relation)
                 negatives = random.Random(f"shard/{seed}/{relation}/{entry.label}/{k}").sample(pools[relation], len(positives))
