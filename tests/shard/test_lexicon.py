@@ -219,3 +219,15 @@ def test_shipped_lexicon_is_what_wordnet_and_its_overrides_give(wn) -> None:
     fields = lambda e: (e.label, e.word, e.group, e.synset, e.synonyms, e.hypernyms, e.override, e.rejected)  # noqa: E731
     assert [fields(e) for e in entries] == [fields(e) for e in read_lexicon(SHIPPED_LEXICON)]
     assert skipped == read_skipped(SHIPPED_LEXICON)
+
+
+def test_readme_gives_the_shipped_lexicons_counts() -> None:
+    readme = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8").split())
+    counts, per_group = SHIPPED["counts"], SHIPPED["counts"]["per_group"]
+    assert f"**{counts['words']} words: {per_group['anthrophony']} anthrophony**" in readme
+    assert f"**{per_group['biophony']} biophony**" in readme and f"**{per_group['geophony']} geophony**" in readme
+    reasons = counts["skipped_per_reason"]
+    said = (f"Of the other {counts['skipped']} labels, {reasons['too few synonyms']} have too few synonyms, "
+            f"{reasons['no WordNet noun']} no WordNet noun, {reasons['too few hypernyms']} too few hypernyms, "
+            f"{reasons['no sound-related sense']} no sound-related sense, {reasons['curated skip']} were skipped by review")
+    assert said in readme
