@@ -27,7 +27,6 @@ from interleave.shard.format import read_shard
 from interleave.shard.lexicon import Entry, norm, read_lexicon
 from tests.shard.conftest import LABELS_CSV, REPO, WORDNET, _touch
 
-
 # --- clips ----------------------------------------------------------------------------------
 
 
