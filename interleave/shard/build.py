@@ -41,6 +41,7 @@ from interleave.shard.rules import (
     DEFAULT_ROOTS,
     DEFAULT_STOPLIST,
     Skipped,
+    entry_problems,
     norm,
     resolve_conflicts,
 )
@@ -347,9 +348,10 @@ def _word_row(label: str, entry: Entry | None, reason: str | None, clips: int) -
     return {**row, "override": entry.override} if entry.override else row
 
 
-def _stored_entries(path: str | Path, labels: Sequence[str], n_synonyms: int, n_hypernyms: int) -> tuple[list[Entry], list[Skipped]]:
+def _stored_entries(path: str | Path, labels: Sequence[str], n_synonyms: int, n_hypernyms: int,
+                    stoplist: Sequence[str]) -> tuple[list[Entry], list[Skipped]]:
     """Entries of ``labels`` from a lexicon file, cut to the asked numbers of candidates; a label
-    the file skips keeps the file's reason."""
+    the file skips keeps the file's reason, an entry that breaks the quality rules is skipped."""
     stored = {e.label: e for e in read_lexicon(path)}
     reasons = {s.label: s.reason for s in read_skipped(path)}
     entries, skipped = [], []
@@ -362,7 +364,12 @@ def _stored_entries(path: str | Path, labels: Sequence[str], n_synonyms: int, n_
         elif len(entry.synonyms) < n_synonyms or len(entry.hypernyms) < n_hypernyms:
             skipped.append(Skipped(label, f"lexicon gives {len(entry.synonyms)} synonym(s) and {len(entry.hypernyms)} hypernym(s)"))
         else:
-            entries.append(replace(entry, synonyms=entry.synonyms[:n_synonyms], hypernyms=entry.hypernyms[:n_hypernyms]))
+            entry = replace(entry, synonyms=entry.synonyms[:n_synonyms], hypernyms=entry.hypernyms[:n_hypernyms])
+            problems = entry_problems(entry, stoplist)
+            if problems:
+                skipped.append(Skipped(label, "lexicon entry breaks the rules: " + "; ".join(problems)))
+            else:
+                entries.append(entry)
     return entries, skipped
 
 
@@ -418,7 +425,7 @@ def build_shard(
         "seed": seed, "clips_per_word": clips_per_word, "n_synonyms": n_synonyms, "n_hypernyms": n_hypernyms,
     }  # fmt: skip
     if lexicon is not None:
-        entries, lacking = _stored_entries(lexicon, with_clips, n_synonyms, n_hypernyms)
+        entries, lacking = _stored_entries(lexicon, with_clips, n_synonyms, n_hypernyms, stoplist or DEFAULT_STOPLIST)
         params["lexicon"] = str(lexicon)
     else:
         folder = Path(wordnet) if wordnet is not None and str(wordnet) not in ("", ".") else find_wordnet()

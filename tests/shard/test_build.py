@@ -230,6 +230,12 @@ def test_build_from_a_stored_lexicon_needs_no_wordnet(corpus: Path, wordnet_dir:
     reasons = {w["label"]: w.get("reason") for w in report["words"]}
     assert reasons["Chirp tone"] == "lexicon: no WordNet noun for 'chirp tone'"
     assert reasons["Buzz"] == "2 single-label clip(s), 4 needed (0 multi-label clip(s) not eligible)"
+    data = json.loads((corpus / "lexicon.json").read_text())
+    data["entries"][0]["hypernyms"] = ["sound", "dog"]  # a hand-edited entry is held to the same rules
+    (corpus / "lexicon.json").write_text(json.dumps(data))
+    report = build_shard(LABELS_CSV, corpus / "clips.jsonl", corpus / "c.jsonl", lexicon=corpus / "lexicon.json")
+    assert {w["label"]: w.get("reason") for w in report["words"]}[data["entries"][0]["label"]] == (
+        "lexicon entry breaks the rules: hypernym 'sound': stoplisted; hypernym 'dog': names the label")
 
 
 def test_build_with_words_and_overrides(corpus: Path, wordnet_dir: Path) -> None:
