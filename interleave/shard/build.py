@@ -1,7 +1,8 @@
 """Building a SHARD (paper, section 3) from AudioSet labels, a clip index and a lexicon.
 
 Each AudioSet word gets ``n_synonyms`` synonyms and ``n_hypernyms`` hypernyms from WordNet (a
-*lexicon*) and a few clips holding only that sound; every clip gives one identity query and, per
+*lexicon*: by default the reviewed one shipped with the package, else one derived afresh) and a
+few clips holding only that sound; every clip gives one identity query and, per
 relation, one "yes" query per candidate balanced by one "no" query whose candidate belongs to
 another word and that WordNet confirms is no synonym or hypernym of this word under any sense.
 Everything is seeded: same inputs and seed, byte-identical file.

@@ -1,7 +1,8 @@
 """The lexicon of a SHARD: each AudioSet word's WordNet sense, synonyms, hypernyms and related lemmas.
 
-A lexicon can be stored as JSON, so that a SHARD is assembled without WordNet; curated overrides
-replace WordNet's choice where it is wrong, each with its reason.
+A lexicon can be stored as JSON, so that a SHARD is assembled without WordNet (the package ships
+one for AudioSet's labels, `audioset_lexicon.json`); curated overrides replace WordNet's choice
+where it is wrong, each with its reason, and obey the quality rules of `interleave.shard.rules`.
 """
 
 
@@ -372,11 +373,14 @@ def read_overrides(path: str | Path) -> dict[str, dict[str, Any]]:
 
 
 LEXICON_ABOUT = (
-    "SHARD lexicon: per AudioSet label, the plain-text word, its WordNet sense, synonyms and hypernyms "
-    "(the positive candidates) and 'related', every WordNet lemma of every noun sense of the word "
-    "(and of a multi-word name's head and of curated candidates) and of all synsets above them, plus the "
-    "nouns of the chosen sense's gloss; a negative candidate must avoid these. "
-    "'override' says why curated data replaced WordNet's automatic choice; 'overrides' holds that data."
+    "SHARD lexicon: per AudioSet label, the plain-text word, its group (anthrophony, biophony, geophony), "
+    "its WordNet sense (synset, lexicographer file, gloss), synonyms (lemmas of the sense) and hypernyms "
+    "(lemmas of the synsets above it): the positive candidates, under the quality rules (no candidate "
+    "naming the label, no stoplisted hypernym; 'rejected' lists what the rules refused); and 'related', "
+    "every WordNet lemma of every noun sense of the word (and of a multi-word name's head and of the "
+    "candidates) and of all synsets above them, plus the nouns of the chosen sense's gloss; a negative "
+    "candidate must avoid these. 'override' says why curated data replaced WordNet's automatic choice; "
+    "'overrides' holds that data; 'skipped' lists every label left out and why; 'counts' sums them up."
 )
 
 
