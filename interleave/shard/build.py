@@ -1,7 +1,8 @@
 """Building a SHARD (paper, section 3) from AudioSet labels, a clip index and a lexicon.
 
 Each AudioSet word gets ``n_synonyms`` synonyms and ``n_hypernyms`` hypernyms from WordNet (a
-*lexicon*) and a few clips holding only that sound; every clip gives one identity query and, per
+*lexicon*: by default the reviewed one shipped with the package, else one derived afresh) and a
+few clips holding only that sound; every clip gives one identity query and, per
 relation, one "yes" query per candidate balanced by one "no" query whose candidate belongs to
 another word and that WordNet confirms is no synonym or hypernym of this word under any sense.
 Everything is seeded: same inputs and seed, byte-identical file.
@@ -27,20 +28,28 @@ from interleave.files import write_text_atomic
 from interleave.progress import Progress
 from interleave.shard.format import RELATIONS, Query, shard_counts, slug, write_shard
 from interleave.shard.lexicon import (
-    DEFAULT_ROOTS,
     DEFAULT_SOURCE_ROOTS,
-    DEFAULT_STOPLIST,
     Entry,
-    Skipped,
     build_lexicon,
     json_text,
     lexicon_meta,
-    norm,
     read_lexicon,
     read_overrides,
+    read_skipped,
     write_lexicon,
 )
+from interleave.shard.rules import (
+    DEFAULT_ROOTS,
+    DEFAULT_STOPLIST,
+    Skipped,
+    entry_problems,
+    norm,
+    resolve_conflicts,
+)
 from interleave.shard.wordnet import find_wordnet, open_wordnet
+
+# The reviewed lexicon of AudioSet's labels (WordNet 3.0 with curated overrides), used by default.
+SHIPPED_LEXICON = Path(__file__).with_name("audioset_lexicon.json")
 
 # --- clips ------------------------------------------------------------------------------
 
@@ -171,26 +180,41 @@ def read_clip_index(path: str | Path, labels: Mapping[str, str]) -> ClipIndex:
 
 
 def negative_pool(entry: Entry, entries: Sequence[Entry], relation: str) -> list[str]:
-    """Other words' ``relation`` candidates that WordNet does not relate to ``entry`` (sorted)."""
+    """Other words' ``relation`` candidates that WordNet does not relate to ``entry`` (sorted).
+
+    One per id form (:func:`slug`), none with the id form of one of ``entry``'s own candidates:
+    "rock'n'roll" and "rock 'n' roll" would give the same query id."""
+    own = {slug(c) for c in entry.candidates(relation)}
     pool = {}
     for other in entries:
         if other.label == entry.label:
             continue
         for candidate in other.candidates(relation):
-            if norm(candidate) not in entry.related:
-                pool.setdefault(norm(candidate), candidate)
+            if norm(candidate) not in entry.related and slug(candidate) not in own:
+                pool.setdefault(slug(candidate), candidate)
     return [pool[key] for key in sorted(pool)]
 
 
+def identity_queries(label: str, word: str, clips: Sequence[str | Path], seed: int, clips_per_word: int = 4) -> list[Query]:
+    """One identity query per clip of up to ``clips_per_word`` of ``clips`` (seeded pick, sorted):
+    what :func:`assemble_queries` asks first about each clip, and all a word without a lexicon
+    entry can be asked."""
+    clips = sorted(os.path.abspath(c) for c in clips)
+    chosen = sorted(random.Random(f"shard/{seed}/clips/{label}").sample(clips, min(clips_per_word, len(clips))))
+    return [Query(id=f"identity/{slug(label)}/{k}", task="identity", label=label, word=word, audio=a) for k, a in enumerate(chosen)]
+
+
 def assemble_queries(
-    entries: Sequence[Entry], clips_by_label: Mapping[str, Sequence[str | Path]], seed: int, clips_per_word: int = 4
+    entries: Sequence[Entry], clips_by_label: Mapping[str, Sequence[str | Path]], seed: int, clips_per_word: int = 4,
+    pool_from: Sequence[Entry] | None = None,
 ) -> list[Query]:
     """SHARD queries of ``entries``: per word up to ``clips_per_word`` clips (seeded pick, sorted).
 
     Each clip gives one identity query and, per relation and positive candidate, a "yes" query
     and a "no" query whose candidate is drawn (seeded, without repeats within the clip) from the
-    word's :func:`negative_pool`. Raises InterleaveError for a word without clips or with too
-    small a pool (the builder skips such words first, with a reason).
+    word's :func:`negative_pool` among ``pool_from`` (default: ``entries``). Raises
+    InterleaveError for a word without clips or with too small a pool (the builder skips such
+    words first, with a reason).
     """
     if clips_per_word < 1:
         raise InterleaveError(f"clips_per_word must be at least 1, got {clips_per_word}")
@@ -199,19 +223,18 @@ def assemble_queries(
         clips = sorted(os.path.abspath(c) for c in clips_by_label.get(entry.label, ()))
         if not clips:
             raise InterleaveError(f"no clips for {entry.label!r}")
-        pools = {relation: negative_pool(entry, entries, relation) for relation in RELATIONS}
+        pools = {relation: negative_pool(entry, entries if pool_from is None else pool_from, relation) for relation in RELATIONS}
         for relation, pool in pools.items():
             if len(pool) < len(entry.candidates(relation)):
                 raise InterleaveError(
                     f"{entry.label!r}: {len(pool)} unrelated {relation} candidate(s) of other words for "
                     f"{len(entry.candidates(relation))} negative queries per clip"
                 )
-        rng = random.Random(f"shard/{seed}/clips/{entry.label}")
-        chosen = sorted(rng.sample(clips, min(clips_per_word, len(clips))))
         name = slug(entry.label)
         common = {"label": entry.label, "word": entry.word}
-        for k, audio in enumerate(chosen):
-            queries.append(Query(id=f"identity/{name}/{k}", task="identity", audio=audio, **common))
+        for k, identity in enumerate(identity_queries(entry.label, entry.word, clips, seed, clips_per_word)):
+            queries.append(identity)
+            audio = identity.audio
             for relation in RELATIONS:
                 positives = entry.candidates(relation)
                 negatives = random.Random(f"shard/{seed}/{relation}/{entry.label}/{k}").sample(pools[relation], len(positives))
@@ -326,18 +349,28 @@ def _word_row(label: str, entry: Entry | None, reason: str | None, clips: int) -
     return {**row, "override": entry.override} if entry.override else row
 
 
-def _stored_entries(path: str | Path, labels: Sequence[str], n_synonyms: int, n_hypernyms: int) -> tuple[list[Entry], list[Skipped]]:
-    """Entries of ``labels`` from a lexicon file, cut to the asked numbers of candidates."""
+def _stored_entries(path: str | Path, labels: Sequence[str], n_synonyms: int, n_hypernyms: int,
+                    stoplist: Sequence[str]) -> tuple[list[Entry], list[Skipped]]:
+    """Entries of ``labels`` from a lexicon file, cut to the asked numbers of candidates; a label
+    the file skips keeps the file's reason, an entry that breaks the quality rules is skipped."""
     stored = {e.label: e for e in read_lexicon(path)}
+    reasons = {s.label: s.reason for s in read_skipped(path)}
     entries, skipped = [], []
     for label in labels:
         entry = stored.get(label)
-        if entry is None:
+        if entry is None and label in reasons:
+            skipped.append(Skipped(label, f"lexicon: {reasons[label]}"))
+        elif entry is None:
             skipped.append(Skipped(label, f"not in lexicon {path}"))
         elif len(entry.synonyms) < n_synonyms or len(entry.hypernyms) < n_hypernyms:
             skipped.append(Skipped(label, f"lexicon gives {len(entry.synonyms)} synonym(s) and {len(entry.hypernyms)} hypernym(s)"))
         else:
-            entries.append(replace(entry, synonyms=entry.synonyms[:n_synonyms], hypernyms=entry.hypernyms[:n_hypernyms]))
+            entry = replace(entry, synonyms=entry.synonyms[:n_synonyms], hypernyms=entry.hypernyms[:n_hypernyms])
+            problems = entry_problems(entry, stoplist)
+            if problems:
+                skipped.append(Skipped(label, "lexicon entry breaks the rules: " + "; ".join(problems)))
+            else:
+                entries.append(entry)
     return entries, skipped
 
 
@@ -355,24 +388,29 @@ def build_shard(
     n_synonyms: int = 2,
     n_hypernyms: int = 2,
     lexicon_out: str | Path | None = None,
+    stoplist: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Build a SHARD file from AudioSet labels, a clip index and WordNet (or a stored lexicon).
 
     Writes ``out``, its report (:func:`report_path`) and, if asked, the lexicon; returns the
-    report. Words are those of ``words`` (display names or mids, one per line) or else every
-    label with clips, in the labels CSV's order. A word needs ``clips_per_word`` single-label
-    clips, ``n_synonyms`` synonyms, ``n_hypernyms`` hypernyms and enough unrelated negatives;
-    otherwise it is skipped with its reason in the report. Raises InterleaveError (after
-    writing the report) if no word is left.
+    report. The lexicon is ``lexicon``, else derived from WordNet when ``wordnet`` (a folder, or
+    "" for nltk's data paths) or ``overrides`` is given, else the shipped AudioSet lexicon.
+    Words are those of ``words`` (display names or mids, one per line) or else every label, in
+    the labels CSV's order. A word needs ``clips_per_word`` single-label clips, ``n_synonyms``
+    synonyms, ``n_hypernyms`` hypernyms, a sense and id no earlier word has, and enough unrelated
+    negatives; otherwise it is skipped with its reason in the report (conflicts are settled
+    before any clip is decoded). Raises InterleaveError (after writing the report) if no word is left.
     """
     if clips_per_word < 1 or n_synonyms < 1 or n_hypernyms < 1:
         raise InterleaveError("clips per word, synonyms and hypernyms must each be at least 1")
     if lexicon is not None and (wordnet is not None or overrides is not None):
         raise InterleaveError("a stored lexicon replaces WordNet: give either --lexicon or --wordnet/--overrides")
+    if lexicon is None and wordnet is None and overrides is None:
+        lexicon = SHIPPED_LEXICON
     labels = read_labels(labels_csv)
     index = read_clip_index(clips, labels)
     names = list(dict.fromkeys(labels.values()))
-    requested = _read_words(Path(words), labels) if words is not None else [n for n in names if n in index.by_label]
+    requested = _read_words(Path(words), labels) if words is not None else names
     multi = Counter(label for clip in index.multi_label for label in clip["labels"])
     skipped: list[Skipped] = []
     with_clips = []
@@ -388,10 +426,10 @@ def build_shard(
         "seed": seed, "clips_per_word": clips_per_word, "n_synonyms": n_synonyms, "n_hypernyms": n_hypernyms,
     }  # fmt: skip
     if lexicon is not None:
-        entries, lacking = _stored_entries(lexicon, with_clips, n_synonyms, n_hypernyms)
+        entries, lacking = _stored_entries(lexicon, with_clips, n_synonyms, n_hypernyms, stoplist or DEFAULT_STOPLIST)
         params["lexicon"] = str(lexicon)
     else:
-        folder = Path(wordnet) if wordnet is not None else find_wordnet()
+        folder = Path(wordnet) if wordnet is not None and str(wordnet) not in ("", ".") else find_wordnet()
         wn = open_wordnet(folder)
         curated = read_overrides(overrides) if overrides is not None else {}
         unknown = [label for label in curated if label not in names]
@@ -399,11 +437,14 @@ def build_shard(
             raise InterleaveError(f"override file {overrides} names labels not in {labels_csv}: {', '.join(map(repr, unknown))}")
         with Progress(len(with_clips), "words", "[interleave] shard build: WordNet") as progress:
             entries, lacking = build_lexicon(wn, with_clips, curated, n_synonyms=n_synonyms, n_hypernyms=n_hypernyms,
-                                             progress=progress)
+                                             stoplist=stoplist or DEFAULT_STOPLIST, progress=progress)
         params.update(wordnet=str(folder), wordnet_version=wn.get_version(), overrides=str(overrides) if overrides else None)
-        params.update(roots=list(DEFAULT_ROOTS), source_roots=list(DEFAULT_SOURCE_ROOTS), stoplist=list(DEFAULT_STOPLIST))
-        if lexicon_out is not None:
-            write_lexicon(entries, lexicon_out, lexicon_meta(wn, n_synonyms, n_hypernyms, curated))
+        params.update(roots=list(DEFAULT_ROOTS), source_roots=list(DEFAULT_SOURCE_ROOTS), stoplist=list(stoplist or DEFAULT_STOPLIST))
+    entries, conflicts = resolve_conflicts(entries)
+    if lexicon is None and lexicon_out is not None:
+        write_lexicon(entries, lexicon_out, lexicon_meta(wn, n_synonyms, n_hypernyms, curated, stoplist or DEFAULT_STOPLIST),
+                      [*lacking, *conflicts])
+    lacking += conflicts
     entries, poor = _drop_poor_pools(entries)
     with Progress(0, "clips", "[interleave] shard build: decoding") as progress:
         queries, entries, unreadable = readable_queries(entries, index, seed, clips_per_word, progress=progress)

@@ -1,7 +1,8 @@
 """The lexicon of a SHARD: each AudioSet word's WordNet sense, synonyms, hypernyms and related lemmas.
 
-A lexicon can be stored as JSON, so that a SHARD is assembled without WordNet; curated overrides
-replace WordNet's choice where it is wrong, each with its reason.
+A lexicon can be stored as JSON, so that a SHARD is assembled without WordNet (the package ships
+one for AudioSet's labels, `audioset_lexicon.json`); curated overrides replace WordNet's choice
+where it is wrong, each with its reason, and obey the quality rules of `interleave.shard.rules`.
 """
 
 
@@ -19,31 +20,28 @@ from nltk.corpus.reader.wordnet import Synset, WordNetCorpusReader, WordNetError
 
 from interleave.errors import InterleaveError
 from interleave.files import write_text_atomic
+from interleave.shard.rules import (
+    DEFAULT_ROOTS,
+    DEFAULT_STOPLIST,
+    GROUP_ABOUT,
+    GROUPS,
+    SOURCE_LEXFILES,
+    Skipped,
+    alternatives,
+    candidate_problem,
+    guess_group,
+    label_forms,
+    lexicon_counts,
+    norm,
+)
 
 # --- the lexicon: words, their senses, synonyms and hypernyms ----------------------------
 
-# Sense choice (see lexicon_entry): WordNet's first sense stays when its hypernym closure reaches
-# DEFAULT_ROOTS or DEFAULT_SOURCE_ROOTS; otherwise the first sense reaching DEFAULT_ROOTS wins.
-# Sources are only a reason to keep the first sense: searched for, "device" would turn "dog"
-# into a pawl and "wind" into a wind instrument.
-DEFAULT_ROOTS: tuple[str, ...] = (
-    "sound.n.01",  # the auditory effect produced by a given cause
-    "sound.n.02",  # the sensation of hearing (tone, noise as heard)
-    "sound.n.03",  # mechanical vibrations
-    "sound.n.04",  # an audible event (tick, whistle, buzz, beep, noise, ...)
-    "noise.n.01",
-    "signal.n.01",  # signals and alarms (siren as a warning signal)
-)
+# Sources are only a reason to keep WordNet's first sense (see _choose_sense): searched for,
+# "device" would turn "dog" into a pawl and "wind" into a wind instrument.
 DEFAULT_SOURCE_ROOTS: tuple[str, ...] = ("acoustic_device.n.01", "musical_instrument.n.01", "device.n.01")
-# Hypernym candidates too generic to ask about; the walk goes through them without taking them.
-DEFAULT_STOPLIST: tuple[str, ...] = (
-    "entity", "physical entity", "abstraction", "abstract entity", "object", "physical object",
-    "whole", "unit", "thing", "matter", "psychological feature", "attribute", "relation", "measure",
-    "group", "grouping", "event", "act", "human action", "artifact", "artefact", "instrumentality",
-    "causal agent", "cause",
-)  # fmt: skip
 
-_OVERRIDE_KEYS = {"synset", "word", "synonyms", "hypernyms", "skip", "note"}
+_OVERRIDE_KEYS = {"synset", "word", "synonyms", "hypernyms", "group", "skip", "note"}
 
 
 @dataclass(frozen=True)
@@ -61,32 +59,22 @@ class Entry:
     related: frozenset[str] = field(default_factory=frozenset)
     synset: str | None = None
     override: str | None = None
+    group: str | None = None
+    gloss: str | None = None
+    lexname: str | None = None
+    rejected: tuple[str, ...] = ()
 
     def candidates(self, relation: str) -> tuple[str, ...]:
         return self.synonyms if relation == "synonym" else self.hypernyms
 
 
-@dataclass(frozen=True)
-class Skipped:
-    """A word left out of a lexicon or a SHARD, and why."""
-
-    label: str
-    reason: str
-
-
-def norm(text: str) -> str:
-    """Comparison form of a lemma or candidate: lower case, underscores as spaces."""
-    return " ".join(text.replace("_", " ").lower().split())
-
-
-def alternatives(label: str) -> list[str]:
-    """The comma-separated alternatives of an AudioSet display name: "Beep, bleep" -> ["beep", "bleep"]."""
-    return [norm(a) for a in label.split(",") if a.strip()]
-
-
 def _above(synset: Synset) -> list[Synset]:
-    """The synsets directly above ``synset``: hypernyms and instance hypernyms."""
-    return synset.hypernyms() + synset.instance_hypernyms()
+    """The synsets directly above ``synset``: hypernyms and instance hypernyms, sorted by name.
+
+    nltk returns them in the iteration order of a set of (pos, offset) tuples, which changes with
+    PYTHONHASHSEED: unsorted, a synset with two hypernyms flips its hypernym pair between runs.
+    """
+    return sorted(synset.hypernyms() + synset.instance_hypernyms(), key=lambda s: s.name())
 
 
 def _closure(synset: Synset) -> list[Synset]:
@@ -99,7 +87,7 @@ def _related_lemmas(wn: WordNetCorpusReader, words: Iterable[str]) -> set[str]:
     related: set[str] = set()
     for word in words:
         related.add(norm(word))
-        for synset in wn.synsets(word.replace(" ", "_"), pos="n"):
+        for synset in _senses(wn, word):
             related.update(norm(name) for above in _closure(synset) for name in above.lemma_names())
     return related
 
@@ -115,14 +103,29 @@ def _gloss_nouns(wn: WordNetCorpusReader, synset: Synset) -> set[str]:
     return found
 
 
-def _choose_sense(wn: WordNetCorpusReader, alts: list[str], roots: set[str], source_roots: set[str]) -> Synset | None:
-    """WordNet's first sense if it reaches ``roots`` or ``source_roots``, else the first reaching ``roots``, else the first."""
-    senses = [synset for alt in alts for synset in wn.synsets(alt.replace(" ", "_"), pos="n")]
+def _senses(wn: WordNetCorpusReader, name: str) -> list[Synset]:
+    return wn.synsets(name.replace(" ", "_"), pos="n")
+
+
+def _choose_sense(wn: WordNetCorpusReader, alts: list[str], roots: set[str], source_roots: set[str],
+                  lexfiles: set[str]) -> Synset | None:
+    """The sense a label names: a sound or its source, never a food, a state or an abstraction.
+
+    WordNet's first sense of the first name if it reaches ``roots`` (sounds) or ``source_roots``
+    (devices, instruments) or is an animal; else the first sense (names in order, senses in
+    WordNet's order) reaching ``roots``; else the first from a source's lexicographer file
+    (``lexfiles``); else None.
+    """
+    senses = list(dict.fromkeys(synset for alt in alts for synset in _senses(wn, alt)))
     if not senses:
         return None
-    if (roots | source_roots) & {s.name() for s in _closure(senses[0])}:
-        return senses[0]
-    return next((sense for sense in senses if roots & {s.name() for s in _closure(sense)}), senses[0])
+    first = _senses(wn, alts[0])[:1]
+    if first and ((roots | source_roots) & {s.name() for s in _closure(first[0])} or first[0].lexname() == "noun.animal"):
+        return first[0]
+    for sense in senses:
+        if roots & {s.name() for s in _closure(sense)}:
+            return sense
+    return next((sense for sense in senses if sense.lexname() in lexfiles), None)
 
 
 def _matched_word(synset: Synset | None, alts: list[str]) -> str:
@@ -135,21 +138,40 @@ def _matched_word(synset: Synset | None, alts: list[str]) -> str:
     return alts[0]
 
 
-def _hypernym_lemmas(synset: Synset, exclude: set[str], stop: set[str]) -> list[str]:
-    """First lemma of each synset above ``synset``, breadth first, minus ``exclude`` and ``stop``."""
-    out: list[str] = []
-    seen, queue = {synset}, deque([synset])
-    while queue:
-        for above in _above(queue.popleft()):
-            if above in seen:
-                continue
-            seen.add(above)
-            queue.append(above)
-            name = above.lemma_names()[0].replace("_", " ")
-            if norm(name) not in stop and norm(name) not in exclude:
-                exclude.add(norm(name))
-                out.append(name)
-    return out
+def _lemmatizer(wn: WordNetCorpusReader) -> Callable[[str], list[str]]:
+    """WordNet's base forms of a noun ("geese" -> "goose"); the rules add plain English ones."""
+    return lambda form: wn._morphy(form.replace(" ", "_"), "n")
+
+
+def _pick(names: Iterable[str], relation: str, parts: set[str], stop: Sequence[str], taken: list[str],
+          rejected: list[str], lemmatize: Callable[[str], list[str]], first_only: bool = False,
+          others: Sequence[str] = ()) -> None:
+    """Append to ``taken`` the ``names`` that pass the quality rules against the label and
+    ``others`` + ``taken`` (or only the first that does); record each one refused in ``rejected``."""
+    for name in names:
+        name = name.replace("_", " ")
+        problem = candidate_problem(name, relation, parts, stop, [*others, *taken], lemmatize)
+        if problem is None:
+            taken.append(name)
+            if first_only:
+                return
+        elif problem != "same as another candidate" or norm(name) not in {norm(t) for t in taken}:
+            rejected.append(f"{relation} {name!r}: {problem}")
+
+
+def _checked(curated: list[str], allowed: set[str], relation: str, label: str, where: str,
+             parts: set[str], stop: Sequence[str], lemmatize: Callable[[str], list[str]]) -> list[str]:
+    """Curated candidates, each a WordNet lemma of ``allowed`` and passing the quality rules."""
+    problems, taken = [], []
+    for name in curated:
+        problem = None if norm(name) in allowed else f"no lemma of {where}"
+        problem = problem or candidate_problem(name, relation, parts, stop, taken, lemmatize)
+        if problem:
+            problems.append(f"{relation} {name!r}: {problem}")
+        taken.append(name)
+    if problems:
+        raise InterleaveError(f"override for {label!r}: " + "; ".join(problems))
+    return taken
 
 
 def lexicon_entry(
@@ -162,79 +184,102 @@ def lexicon_entry(
     roots: Sequence[str] = DEFAULT_ROOTS,
     source_roots: Sequence[str] = DEFAULT_SOURCE_ROOTS,
     stoplist: Sequence[str] = DEFAULT_STOPLIST,
+    lexfiles: Sequence[str] = SOURCE_LEXFILES,
 ) -> Entry | Skipped:
     """The lexicon entry of one AudioSet label, or why it cannot have one.
 
-    Each comma-separated alternative of the label is tried as a WordNet noun (alternatives in
-    order, senses in WordNet's order). The sense is WordNet's first if its hypernym closure
-    reaches ``roots`` (sounds) or ``source_roots`` (devices, instruments); otherwise the first
-    sense reaching ``roots`` ("siren" is a warning signal, not a sea nymph; "tick" a sound, not
-    an arachnid); otherwise WordNet's first ("dog"). Synonyms are the sense's other lemmas (neither the word
-    nor another alternative), in WordNet's order; hypernyms the first lemma of each synset above
-    it, breadth first, minus ``stoplist``. An ``override`` ({"synset"}, {"synonyms",
-    "hypernyms"}, {"word"}, {"skip": reason}, with an optional "note") wins over each automatic
-    choice it names.
+    The label's names (:func:`interleave.shard.rules.parse_label`) are looked up as WordNet
+    nouns and a sense chosen by :func:`_choose_sense` (skipped when none is a sound or its
+    source). Synonyms are the sense's other lemmas in WordNet's order; hypernyms the first
+    acceptable lemma of each synset above it, breadth first (parents sorted by name). A
+    candidate naming a part of the label (lemmatized, case-folded), a stoplisted hypernym or a
+    repeat is refused and recorded in ``rejected``. An ``override`` ({"synset"}, {"synonyms"},
+    {"hypernyms"}, {"word"}, {"group"}, {"skip": reason}, with a "note" saying why) wins over
+    each automatic choice it names; curated candidates must still be lemmas of the sense (synonyms)
+    or of its hypernym closure (hypernyms) and pass the same rules.
 
     ``related`` holds every lemma of every noun sense, and of all synsets above it, of: each
-    alternative, the head (last word) of a multi-word alternative ("heart sounds" is a kind of
-    "sound"), and each curated candidate; plus the nouns of the chosen sense's gloss (beep.n.01
-    is "a short high tone produced as a signal": neither "tone" nor "signal" may be a negative).
+    name, the head (last word) of a multi-word name ("heart sounds" is a kind of "sound"), and
+    each candidate; plus the nouns of the chosen sense's gloss (beep.n.01 is "a short high tone
+    produced as a signal": neither "tone" nor "signal" may be a negative).
     """
     override = dict(override or {})
-    note = override.get("note")
     if "skip" in override:
         return Skipped(label, f"override: {override['skip']}")
-    alts = alternatives(label)
+    try:
+        alts = alternatives(label)
+    except ValueError as err:
+        return Skipped(label, str(err))
     if not alts:
         return Skipped(label, "empty label")
+    lemmatize = _lemmatizer(wn)
+    parts = label_forms(label, lemmatize)
     if "synset" in override:
         try:
             synset: Synset | None = wn.synset(override["synset"])
         except (WordNetError, ValueError) as err:
             raise InterleaveError(f"override for {label!r}: no WordNet synset {override['synset']!r} ({err})") from err
     else:
-        synset = _choose_sense(wn, alts, set(roots), set(source_roots))
-    curated = [c for key in ("synonyms", "hypernyms") for c in override.get(key, [])]
-    if synset is None and not ("synonyms" in override and "hypernyms" in override):
-        return Skipped(label, "no WordNet noun for " + " or ".join(repr(a) for a in alts))
+        synset = _choose_sense(wn, alts, set(roots), set(source_roots), set(lexfiles))
+    if synset is None:
+        senses = list(dict.fromkeys(s for alt in alts for s in _senses(wn, alt)))
+        if not senses:
+            return Skipped(label, "no WordNet noun for " + " or ".join(repr(a) for a in alts))
+        listed = ", ".join(f"{s.name()} ({s.lexname()})" for s in senses[:6])
+        return Skipped(label, f"no sense is a sound or its source: {listed}")
     word = override.get("word") or _matched_word(synset, alts)
-    exclude = {norm(word), *alts}
+    parts |= {norm(word)}
+    rejected: list[str] = []
+    closure = _closure(synset)
     if "synonyms" in override:
-        synonyms = list(override["synonyms"])
+        synonyms = _checked(override["synonyms"], {norm(n) for n in synset.lemma_names()}, "synonym", label,
+                            synset.name(), parts, stoplist, lemmatize)
     else:
         synonyms = []
-        for name in synset.lemma_names():
-            if norm(name) not in exclude:
-                exclude.add(norm(name))
-                synonyms.append(name.replace("_", " "))
+        _pick(synset.lemma_names(), "synonym", parts, stoplist, synonyms, rejected, lemmatize)
     if "hypernyms" in override:
-        hypernyms = list(override["hypernyms"])
+        above = {norm(n) for s in closure[1:] for n in s.lemma_names()}
+        hypernyms = _checked(override["hypernyms"], above, "hypernym", label, f"the synsets above {synset.name()}",
+                             parts | {norm(s) for s in synonyms}, stoplist, lemmatize)
     else:
-        hypernyms = _hypernym_lemmas(synset, exclude | {norm(s) for s in synonyms}, {norm(s) for s in stoplist})
-    where = f"{synset.name()}" if synset is not None else "the override"
+        hypernyms = []
+        seen, queue = {synset}, deque([synset])
+        while queue:
+            for up in _above(queue.popleft()):
+                if up not in seen:
+                    seen.add(up)
+                    queue.append(up)
+                    _pick(up.lemma_names(), "hypernym", parts, stoplist, hypernyms, rejected, lemmatize,
+                          first_only=True, others=synonyms)
     short = []
     for relation, found, needed in (("synonym", synonyms, n_synonyms), ("hypernym", hypernyms, n_hypernyms)):
         if len(found) < needed:
             listed = f" ({', '.join(found)})" if found else ""
-            short.append(f"{len(found)} {relation}(s) in {where}{listed}, {needed} needed")
+            short.append(f"{len(found)} {relation}(s) in {synset.name()}{listed}, {needed} needed")
     if short:
-        return Skipped(label, "; ".join(short))
+        return Skipped(label, "; ".join(short) + (f" [refused: {'; '.join(rejected)}]" if rejected else ""))
     heads = [alt.split()[-1] for alt in alts if " " in alt]
-    related = _related_lemmas(wn, [*alts, word, *heads, *curated])
-    if synset is not None:
-        related.update(norm(n) for above in _closure(synset) for n in above.lemma_names())
-        related.update(_gloss_nouns(wn, synset))
+    related = _related_lemmas(wn, [*alts, word, *heads, *synonyms, *hypernyms])
+    related.update(norm(n) for above in closure for n in above.lemma_names())
+    related.update(_gloss_nouns(wn, synset))
+    group = override.get("group") or guess_group({s.name() for s in closure}, synset.lexname())
+    if group not in GROUPS:
+        raise InterleaveError(f"override for {label!r}: group {group!r} is none of {', '.join(GROUPS)}")
     reason = None
     if override.keys() - {"note"}:
-        reason = note or "curated: " + ", ".join(sorted(override.keys() - {"note"}))
+        reason = override.get("note") or "curated: " + ", ".join(sorted(override.keys() - {"note"}))
     return Entry(
         label=label,
         word=word,
         synonyms=tuple(synonyms[:n_synonyms]),
         hypernyms=tuple(hypernyms[:n_hypernyms]),
         related=frozenset(related | {norm(c) for c in (*synonyms, *hypernyms)}),
-        synset=synset.name() if synset is not None else None,
+        synset=synset.name(),
         override=reason,
+        group=group,
+        gloss=synset.definition(),
+        lexname=synset.lexname(),
+        rejected=tuple(rejected),
     )
 
 
@@ -248,6 +293,7 @@ def build_lexicon(
     roots: Sequence[str] = DEFAULT_ROOTS,
     source_roots: Sequence[str] = DEFAULT_SOURCE_ROOTS,
     stoplist: Sequence[str] = DEFAULT_STOPLIST,
+    lexfiles: Sequence[str] = SOURCE_LEXFILES,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[list[Entry], list[Skipped]]:
     """Lexicon entries of ``labels`` (in order) and the labels that got none, with reasons;
@@ -260,7 +306,7 @@ def build_lexicon(
     for label in labels:
         result = lexicon_entry(
             wn, label, (overrides or {}).get(label), n_synonyms=n_synonyms, n_hypernyms=n_hypernyms,
-            roots=roots, source_roots=source_roots, stoplist=stoplist,
+            roots=roots, source_roots=source_roots, stoplist=stoplist, lexfiles=lexfiles,
         )  # fmt: skip
         (entries if isinstance(result, Entry) else skipped).append(result)
         if progress is not None:
@@ -283,6 +329,19 @@ def _read_json(path: Path, what: str) -> Any:
         raise InterleaveError(f"cannot read {what} {path}: {err.strerror or err}") from err
     except ValueError as err:
         raise InterleaveError(f"{path}: not valid JSON ({err})") from err
+
+
+def read_stoplist(path: str | Path) -> tuple[str, ...]:
+    """A stoplist file: one hypernym per line; blank lines and '#' comments ignored."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise InterleaveError(f"cannot read stoplist {path}: {err}") from err
+    words = tuple(dict.fromkeys(norm(line) for line in lines if line.strip() and not line.strip().startswith("#")))
+    if not words:
+        raise InterleaveError(f"stoplist {path} names no word")
+    return words
 
 
 def read_overrides(path: str | Path) -> dict[str, dict[str, Any]]:
@@ -314,15 +373,19 @@ def read_overrides(path: str | Path) -> dict[str, dict[str, Any]]:
 
 
 LEXICON_ABOUT = (
-    "SHARD lexicon: per AudioSet label, the plain-text word, its WordNet sense, synonyms and hypernyms "
-    "(the positive candidates) and 'related', every WordNet lemma of every noun sense of the word "
-    "(and of a multi-word name's head and of curated candidates) and of all synsets above them, plus the "
-    "nouns of the chosen sense's gloss; a negative candidate must avoid these. "
-    "'override' says why curated data replaced WordNet's automatic choice; 'overrides' holds that data."
+    "SHARD lexicon: per AudioSet label, the plain-text word, its group (anthrophony, biophony, geophony), "
+    "its WordNet sense (synset, lexicographer file, gloss), synonyms (lemmas of the sense) and hypernyms "
+    "(lemmas of the synsets above it): the positive candidates, under the quality rules (no candidate "
+    "naming the label, no stoplisted hypernym; 'rejected' lists what the rules refused); and 'related', "
+    "every WordNet lemma of every noun sense of the word (and of a multi-word name's head and of the "
+    "candidates) and of all synsets above them, plus the nouns of the chosen sense's gloss; a negative "
+    "candidate must avoid these. 'override' says why curated data replaced WordNet's automatic choice; "
+    "'overrides' holds that data; 'skipped' lists every label left out and why; 'counts' sums them up."
 )
 
 
-def lexicon_meta(wn: WordNetCorpusReader, n_synonyms: int, n_hypernyms: int, overrides: Mapping[str, Any]) -> dict[str, Any]:
+def lexicon_meta(wn: WordNetCorpusReader, n_synonyms: int, n_hypernyms: int, overrides: Mapping[str, Any],
+                 stoplist: Sequence[str] = DEFAULT_STOPLIST) -> dict[str, Any]:
     """What a lexicon file states about how it was made."""
     return {
         "about": LEXICON_ABOUT,
@@ -331,16 +394,21 @@ def lexicon_meta(wn: WordNetCorpusReader, n_synonyms: int, n_hypernyms: int, ove
         "n_hypernyms": n_hypernyms,
         "roots": list(DEFAULT_ROOTS),
         "source_roots": list(DEFAULT_SOURCE_ROOTS),
-        "stoplist": list(DEFAULT_STOPLIST),
+        "source_lexfiles": list(SOURCE_LEXFILES),
+        "stoplist": list(stoplist),
+        "groups": dict(GROUP_ABOUT),
         "overrides": dict(overrides),
     }
 
 
 def entry_to_json(entry: Entry) -> dict[str, Any]:
-    obj: dict[str, Any] = {"label": entry.label, "word": entry.word, "synset": entry.synset}
+    obj: dict[str, Any] = {"label": entry.label, "word": entry.word, "group": entry.group, "synset": entry.synset}
+    obj.update(lexname=entry.lexname, gloss=entry.gloss)
     obj["synonyms"], obj["hypernyms"] = list(entry.synonyms), list(entry.hypernyms)
     if entry.override:
         obj["override"] = entry.override
+    if entry.rejected:
+        obj["rejected"] = list(entry.rejected)
     obj["related"] = sorted(entry.related)
     return obj
 
@@ -356,11 +424,22 @@ def json_text(obj: Any, indent: str = "") -> str:
     return json.dumps(obj, ensure_ascii=False)
 
 
-def write_lexicon(entries: Sequence[Entry], path: str | Path, meta: Mapping[str, Any] | None = None) -> Path:
-    """Write a lexicon JSON: ``meta`` (WordNet version, parameters, notes) and the entries."""
+def write_lexicon(entries: Sequence[Entry], path: str | Path, meta: Mapping[str, Any] | None = None,
+                  skipped: Sequence[Skipped] = ()) -> Path:
+    """Write a lexicon JSON: ``meta`` (WordNet version, parameters, notes), counts, the entries
+    and the labels skipped with their reasons."""
     path = Path(path)
-    write_text_atomic(path, json_text({**(meta or {}), "entries": [entry_to_json(e) for e in entries]}) + "\n")
+    body = {**(meta or {}), "counts": lexicon_counts(entries, skipped), "entries": [entry_to_json(e) for e in entries],
+            "skipped": [{"label": s.label, "reason": s.reason} for s in skipped]}
+    write_text_atomic(path, json_text(body) + "\n")
     return path
+
+
+def read_skipped(path: str | Path) -> list[Skipped]:
+    """The labels a lexicon file skips, with its reasons (none for an older file)."""
+    data = _read_json(Path(path), "lexicon")
+    rows = data.get("skipped", []) if isinstance(data, dict) else []
+    return [Skipped(r["label"], r["reason"]) for r in rows if isinstance(r, dict) and {"label", "reason"} <= r.keys()]
 
 
 def read_lexicon(path: str | Path) -> list[Entry]:
@@ -396,6 +475,10 @@ def read_lexicon(path: str | Path) -> list[Entry]:
                 related=frozenset(norm(r) for r in obj["related"]) | {norm(c) for c in obj["synonyms"] + obj["hypernyms"]},
                 synset=obj.get("synset"),
                 override=obj.get("override"),
+                group=obj.get("group"),
+                gloss=obj.get("gloss"),
+                lexname=obj.get("lexname"),
+                rejected=tuple(obj.get("rejected", ())),
             )
         )
     if problems:

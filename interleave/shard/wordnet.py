@@ -122,3 +122,77 @@ def prepare_wordnet(source: str | Path, dest: str | Path) -> Path:
     else:
         write_text_atomic(out / "lexnames", lexnames_text())
     return out
+
+
+def _header(path: Path) -> str:
+    """The licence lines (each starting with two spaces) at the top of a WordNet database file."""
+    lines = []
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            if not line.startswith("  "):
+                break
+            lines.append(line)
+    return "".join(lines)
+
+
+def _with_earlier_senses(wn: WordNetCorpusReader, wanted: set) -> set:
+    """``wanted`` closed under hypernyms and, so that nltk names each synset as WordNet does (by its
+    first lemma's sense number), under the earlier senses of every synset's first lemma."""
+    todo, out = list(wanted), set()
+    while todo:
+        synset = todo.pop()
+        if synset in out:
+            continue
+        out.add(synset)
+        todo += synset.hypernyms() + synset.instance_hypernyms()
+        senses = wn.synsets(synset.lemma_names()[0], pos="n")
+        todo += senses[: senses.index(synset)] if synset in senses else []
+    return out
+
+
+def extract_wordnet(wn: WordNetCorpusReader, names: list[str], words: list[str], source: str | Path, dest: str | Path) -> Path:
+    """Write a small WordNet 3.0 database holding the noun synsets ``names`` and every noun sense
+    of ``words``, with all synsets above them (hypernym and instance-hypernym links only), their
+    lemmas, glosses and lexicographer files, and WordNet's licence. nltk reads it and names
+    every synset as in the full WordNet. ``source`` is the full database (for its licence text
+    and noun.exc)."""
+    src = _wordnet_dir(Path(source))
+    wanted = {wn.synset(n) for n in names} | {s for w in words for s in wn.synsets(w.replace(" ", "_"), pos="n")}
+    synsets = sorted(_with_earlier_senses(wn, wanted), key=lambda s: s.offset())
+    header = _header(src / "data.noun")
+    lexfile = {name: i for i, name in enumerate(LEXNAMES)}
+
+    def line(synset, offsets: dict) -> str:
+        lemmas = " ".join(f"{n} 0" for n in synset.lemma_names())
+        ups = [("@", u) for u in sorted(synset.hypernyms())] + [("@i", u) for u in sorted(synset.instance_hypernyms())]
+        pointers = "".join(f" {sym} {offsets.get(u.name(), 0):08d} n 0000" for sym, u in ups)
+        return (f"{offsets.get(synset.name(), 0):08d} {lexfile[synset.lexname()]:02d} n {len(synset.lemma_names()):02x} "
+                f"{lemmas} {len(ups):03d}{pointers} | {synset.definition()}  \n")
+
+    offsets, position = {}, len(header.encode("utf-8"))
+    for synset in synsets:  # offsets are fixed-width, so placeholder lines measure right
+        offsets[synset.name()] = position
+        position += len(line(synset, {}).encode("utf-8"))
+    senses: dict[str, list] = {}
+    for synset in synsets:
+        for name in synset.lemma_names():
+            senses.setdefault(name.lower(), [])
+    for lemma in senses:
+        senses[lemma] = [s for s in wn.synsets(lemma, pos="n") if s in set(synsets)]
+    index = "".join(
+        f"{lemma} n {len(found)} 1 @ {len(found)} 0 {' '.join(f'{offsets[s.name()]:08d}' for s in found)}  \n"
+        for lemma, found in sorted(senses.items()) if found
+    )
+    exceptions = [ln for ln in (src / "noun.exc").read_text(encoding="utf-8").splitlines() if ln.split()[-1] in senses]
+    out = Path(dest)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"data.noun": header + "".join(line(s, offsets) for s in synsets), "index.noun": header + index,
+             "noun.exc": "".join(f"{ln}\n" for ln in exceptions), "lexnames": lexnames_text(),
+             "data.adj": _header(src / "data.adj") or header}
+    for pos in ("verb", "adv"):
+        files[f"data.{pos}"] = header
+    for pos in ("verb", "adj", "adv"):
+        files[f"index.{pos}"], files[f"{pos}.exc"] = header, ""
+    for name, text in files.items():
+        write_text_atomic(out / name, text)
+    return out

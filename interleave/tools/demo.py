@@ -7,9 +7,11 @@ each one sounds like what its AudioSet label says. Each clip gets two records wi
 ``"Labels: <display_name>"``: an interleaved one (the instruction holds one ``[AUDIO]``) and an
 LTU-style one (no placeholder). The same parameters always give byte-identical files.
 
-The held-out clips also make the demo's SHARD (``shard.jsonl``): synonym, hypernym and identity
-queries assembled from the committed lexicon ``interleave/tools/demo_lexicon.json`` (WordNet 3.0 plus
-curated overrides, each with its reason; see :mod:`interleave.shard`).
+The held-out clips also make the demo's SHARD (``shard.jsonl``): an identity query per clip of every
+class, and synonym and hypernym queries for the classes whose entry in the committed lexicon
+``interleave/tools/demo_lexicon.json`` passes the same quality rules as the shipped AudioSet
+lexicon (WordNet 3.0 with curated overrides, each with its reason; the lexicon names why each
+other class has none; see :mod:`interleave.shard`).
 
 Run ``interleave demo DIR`` to write the data set, call :func:`ensure_demo_data`, or name
 :class:`DemoDataModule` as a config's data module (``configs/demo.yaml`` does), which writes it
@@ -34,9 +36,10 @@ from interleave.audio import SAMPLE_RATE
 from interleave.data import InterleavedDataModule
 from interleave.errors import InterleaveError, report_errors
 from interleave.files import write_text_atomic
-from interleave.shard.build import assemble_queries, write_report
+from interleave.shard.build import assemble_queries, identity_queries, write_report
 from interleave.shard.format import shard_counts, slug, write_shard
-from interleave.shard.lexicon import read_lexicon
+from interleave.shard.lexicon import read_lexicon, read_skipped
+from interleave.shard.rules import alternatives
 from interleave.tools.demo_sounds import render_clip
 
 # Sized so that `make demo` (two epochs of SmolLM2-135M on 2 CPU cores) stays under 10 minutes.
@@ -65,7 +68,8 @@ FORMAT_VERSION = 2
 SHARD_CLIPS_PER_WORD = 1
 # Regenerate with the real WordNet: interleave shard wordnet --from /usr/share/wordnet --out W;
 # interleave shard lexicon --wordnet W --words data/demo/classes.txt
-#   --overrides interleave/tools/demo_lexicon.json --out interleave/tools/demo_lexicon.json  (its "overrides" say why)
+#   --overrides interleave/tools/demo_lexicon.json --out interleave/tools/demo_lexicon.json  (its "overrides" say why;
+#   its "skipped" why a class gets identity queries only)
 DEMO_LEXICON = Path(__file__).with_name("demo_lexicon.json")
 COMPLETE_MARKER = ".complete"
 
@@ -120,7 +124,8 @@ def _summary(out_dir: Path, params: dict[str, Any]) -> dict[str, Any]:
 def _shard_query_count(heldout_per_class: int) -> int:
     """Queries of the demo SHARD: per clip one identity query and a yes and a no per candidate."""
     clips = min(SHARD_CLIPS_PER_WORD, heldout_per_class)
-    return sum(clips * (1 + 2 * (len(e.synonyms) + len(e.hypernyms))) for e in read_lexicon(DEMO_LEXICON))
+    relations = sum(clips * 2 * (len(e.synonyms) + len(e.hypernyms)) for e in read_lexicon(DEMO_LEXICON))
+    return clips * len(DEMO_CLASSES) + relations
 
 
 def _readme(params: dict[str, Any], summary: dict[str, Any]) -> str:
@@ -142,9 +147,9 @@ an interleaved one (the instruction holds one {AUDIO_PLACEHOLDER}) and an LTU-st
   train.jsonl    {summary['train_clips']} clips, {summary['train_records']} records
   heldout.jsonl  {summary['heldout_clips']} clips, {summary['heldout_records']} records
                  (validation loss and label generation)
-  shard.jsonl    {summary['shard_queries']} SHARD queries (synonym, hypernym, identity) about up to
-                 {SHARD_CLIPS_PER_WORD} held-out clips per class, from interleave/tools/demo_lexicon.json
-                 (WordNet 3.0 plus curated overrides); shard.report.json has the counts
+  shard.jsonl    {summary['shard_queries']} SHARD queries about up to {SHARD_CLIPS_PER_WORD} held-out clips per class: identity
+                 for every class, synonym and hypernym for the classes interleave/tools/demo_lexicon.json
+                 holds (WordNet 3.0 plus curated overrides); shard.report.json has the counts and reasons
   classes.txt    one label per line
 
 Parameters: train_per_class={params['train_per_class']} \
@@ -216,25 +221,36 @@ def make_demo_data(
 
 
 def _write_shard(out_dir: Path, heldout_per_class: int, seed: int) -> None:
-    """Write the demo SHARD about the held-out clips, and its report, from the committed lexicon."""
-    entries = read_lexicon(DEMO_LEXICON)
-    if [e.label for e in entries] != list(DEMO_CLASSES):
-        raise InterleaveError(f"{DEMO_LEXICON} must hold exactly the demo classes, in order: {list(DEMO_CLASSES)}")
+    """Write the demo SHARD about the held-out clips, and its report, from the committed lexicon:
+    every class gets identity queries; the classes the lexicon holds, synonym and hypernym ones too."""
+    entries, skipped = read_lexicon(DEMO_LEXICON), {s.label: s.reason for s in read_skipped(DEMO_LEXICON)}
+    if sorted([*(e.label for e in entries), *skipped]) != sorted(DEMO_CLASSES):
+        raise InterleaveError(f"{DEMO_LEXICON} must hold or skip each demo class exactly once: {list(DEMO_CLASSES)}")
     clips = {
         label: [out_dir / "audio" / "heldout" / f"{slug(label)}_{k}.wav" for k in range(heldout_per_class)]
         for label in DEMO_CLASSES
     }
-    queries = assemble_queries(entries, clips, seed, SHARD_CLIPS_PER_WORD)
+    by_label = {e.label: e for e in entries}
+    queries = []
+    for label in DEMO_CLASSES:
+        if label in by_label:
+            queries += assemble_queries([by_label[label]], clips, seed, SHARD_CLIPS_PER_WORD, pool_from=entries)
+        else:
+            queries += identity_queries(label, alternatives(label)[0], clips[label], seed, SHARD_CLIPS_PER_WORD)
     write_shard(queries, out_dir / "shard.jsonl")
+    words = []
+    for label in DEMO_CLASSES:
+        entry = by_label.get(label)
+        if entry is None:
+            words.append({"label": label, "status": "identity only", "reason": skipped[label]})
+        else:
+            row = {"label": label, "status": "included", "word": entry.word, "synset": entry.synset, "clips": heldout_per_class}
+            words.append({**row, "override": entry.override} if entry.override else row)
     report = {
         "shard": "shard.jsonl",
         "parameters": {"seed": seed, "clips_per_word": SHARD_CLIPS_PER_WORD, "lexicon": "interleave/tools/demo_lexicon.json"},
         "counts": shard_counts(queries),
-        "words": [
-            {"label": e.label, "status": "included", "word": e.word, "synset": e.synset, "clips": heldout_per_class,
-             **({"override": e.override} if e.override else {})}
-            for e in entries
-        ],
+        "words": words,
     }  # fmt: skip
     write_report(out_dir / "shard.report.json", report)
 

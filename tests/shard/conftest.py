@@ -1,10 +1,12 @@
-"""Fixtures of the SHARD builder's tests: WordNet comes from tests/wordnet_fixture.py (a tiny database
-written once a session), never from the machine, so the tests run on CI machines without WordNet;
-the lexicon built from it; a corpus of clips with its clip index; the tiny model the evaluation answers with."""
+"""Fixtures of the SHARD builder's tests: WordNet is the extract of real WordNet 3.0 shipped in
+tests/data/wordnet30 (tests/data/wordnet30_extract.py made it from Debian's wordnet-base), never the
+machine's, so the tests run on CI machines without WordNet; the lexicon built from it; a corpus of
+clips with its clip index; the tiny model the evaluation answers with."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -13,20 +15,36 @@ from interleave.shard.lexicon import Entry, build_lexicon
 from interleave.shard.wordnet import open_wordnet
 from tests.conftest import write_clip
 from tests.test_generation import model  # noqa: F401  (the tiny AudioLLM, for tests/shard/test_evaluate.py)
-from tests.wordnet_fixture import LABELS, write_wordnet
 
 REPO = Path(__file__).resolve().parents[2]
 LABELS_CSV = REPO / "tests" / "data" / "audioset_class_labels_indices.csv"
+WORDNET = REPO / "tests" / "data" / "wordnet30"
+DEBIAN_WORDNET = Path("/usr/share/wordnet")  # apt-get install wordnet-base; tests using it skip without it
+
+# Labels whose WordNet 3.0 senses show the rules: a first sense that is food ("chicken"), the
+# label as its own candidate ("footstep"), a parenthetical list, two labels sharing one sense
+# ("Rock music", "Rock and roll"), words WordNet lacks or gives too few relations.
+LABELS = ("Dog", "Drum", "Car", "Piano", "Wind", "Siren", "Tick", "Buzz", "Chirp tone", "Chicken, rooster",
+          "Walk, footsteps", "Roaring cats (lions, tigers)", "Frog", "Rock music", "Rock and roll")  # fmt: skip
 
 
 # --- WordNet and the lexicon built from it ----------------------------------------------
 
 
+def copy_wordnet(dest: Path, lexnames: bool = True) -> Path:
+    """A copy of the shipped extract in ``dest``; without ``lexnames`` it is laid out like Debian's."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for path in WORDNET.iterdir():
+        if path.suffix != ".txt" and (lexnames or path.name != "lexnames"):
+            shutil.copyfile(path, dest / path.name)
+    return dest
+
+
 @pytest.fixture(scope="session")
 def wordnet_dir(tmp_path_factory) -> Path:
-    """An nltk data folder holding the fixture under corpora/wordnet."""
+    """An nltk data folder holding the extract under corpora/wordnet."""
     root = tmp_path_factory.mktemp("nltk_data")
-    write_wordnet(root / "corpora" / "wordnet")
+    copy_wordnet(root / "corpora" / "wordnet")
     return root
 
 
@@ -51,8 +69,8 @@ def _touch(path: Path) -> str:
     return str(path)
 
 
-MIDS = {"Dog": "/m/0bt9lr", "Tick": "/m/07qjznt"}  # named by mid in the index, as AudioSet does
-CLIPS = {"Siren": 5, "Tick": 4, "Drum": 4, "Dog": 4, "Heart sounds, heartbeat": 4, "Whistle": 4, "Buzz": 2, "Chirp tone": 4}
+MIDS = {"Dog": "/m/0bt9lr", "Wind": "/m/03m9d0z"}  # named by mid in the index, as AudioSet does
+CLIPS = {"Car": 5, "Drum": 4, "Dog": 4, "Piano": 4, "Wind": 4, "Siren": 4, "Buzz": 2, "Chirp tone": 4}
 
 
 @pytest.fixture()
@@ -66,8 +84,8 @@ def corpus(tmp_path: Path) -> Path:
             rows.append({"audio": f"audio/{name}", "labels": [MIDS.get(label, label)]})
     _touch(tmp_path / "audio" / "mix_0.wav")
     _touch(tmp_path / "audio" / "mix_1.wav")
-    rows += [{"audio": "audio/mix_0.wav", "labels": ["Siren", "/m/0bt9lr"]}, {"audio": "audio/mix_1.wav", "labels": "Drum;Speech"}]
+    rows += [{"audio": "audio/mix_0.wav", "labels": ["Car", "/m/0bt9lr"]}, {"audio": "audio/mix_1.wav", "labels": "Drum;Speech"}]
     _touch(tmp_path / "audio" / "other.wav")
-    rows += [{"audio": "audio/tick_9.wav", "labels": ["Tick"]}, {"audio": "audio/other.wav", "labels": ["Sirens"]}]
+    rows += [{"audio": "audio/drum_9.wav", "labels": ["Drum"]}, {"audio": "audio/other.wav", "labels": ["Sirens"]}]
     (tmp_path / "clips.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return tmp_path

@@ -21,7 +21,9 @@ from interleave.errors import InterleaveError
 from interleave.records import read_records, resolve_audio
 from interleave.shard.build import negative_pool
 from interleave.shard.format import RELATIONS, read_shard, slug
-from interleave.shard.lexicon import read_lexicon
+from interleave.shard.lexicon import read_lexicon, read_skipped
+from interleave.shard.rules import DEFAULT_STOPLIST, entry_problems, norm
+from interleave.shard.wordnet import open_wordnet
 from interleave.tools import demo
 from interleave.tools.demo import (
     DEMO_CLASSES,
@@ -144,41 +146,57 @@ def test_rejects_empty_split(tmp_path: Path) -> None:
 # --- the demo SHARD --------------------------------------------------------------------
 
 
-def test_demo_lexicon_covers_the_classes_honestly() -> None:
-    entries = read_lexicon(DEMO_LEXICON)
-    assert [e.label for e in entries] == list(DEMO_CLASSES)
+@pytest.fixture(scope="module")
+def wn():
+    """The shipped extract of WordNet 3.0 (tests/data/wordnet30)."""
+    return open_wordnet(REPO / "tests" / "data" / "wordnet30")
+
+
+def test_demo_lexicon_follows_the_shipped_lexicons_rules(wn) -> None:
+    """The demo's words pass the same quality rules as interleave/shard/audioset_lexicon.json: WordNet
+    3.0 lemmas only (checked against the shipped extract), no label as its own candidate, no stoplisted
+    hypernym; a class WordNet cannot serve is skipped with its reason and gets identity queries only."""
+    entries, skipped = read_lexicon(DEMO_LEXICON), read_skipped(DEMO_LEXICON)
+    assert sorted([*(e.label for e in entries), *(s.label for s in skipped)]) == sorted(DEMO_CLASSES)
     meta = json.loads(DEMO_LEXICON.read_text(encoding="utf-8"))
-    assert meta["wordnet_version"] == "3.0"
+    assert meta["wordnet_version"] == "3.0" and meta["stoplist"] == list(DEFAULT_STOPLIST)
     assert all(spec.get("note") for spec in meta["overrides"].values())  # every curated entry says why
+    up = lambda s: s.hypernyms() + s.instance_hypernyms()  # noqa: E731
     for entry in entries:
-        assert len(entry.synonyms) == 2 and len(entry.hypernyms) == 2, entry.label
+        assert entry_problems(entry) == [], entry.label
+        synset = wn.synset(entry.synset)
+        assert {norm(c) for c in entry.synonyms} <= {norm(n) for n in synset.lemma_names()}, entry.label
+        assert {norm(c) for c in entry.hypernyms} <= {norm(n) for s in synset.closure(up) for n in s.lemma_names()}
         assert (entry.override is not None) == (entry.label in meta["overrides"]), entry.label
-        assert {c.lower() for c in entry.synonyms + entry.hypernyms} <= entry.related
         for relation in RELATIONS:
             assert len(negative_pool(entry, entries, relation)) >= 2, (entry.label, relation)
     by_label = {e.label: e for e in entries}
-    assert by_label["Siren"].synset == "siren.n.03"  # the warning signal, not the sea nymph
-    assert by_label["Tick"].synset == "tick.n.01"  # the sound, not the arachnid
-    assert by_label["Drum"].override is None and by_label["Buzz"].override is None
+    assert by_label["Drum"].synset == "drum.n.01" and by_label["Drum"].override is None
+    reasons = {s.label: s.reason for s in skipped}
+    assert reasons["Beep, bleep"].startswith("0 synonym(s) in beep.n.01")  # "bleep" names the label
+    assert "hypernym 'sound': stoplisted" in reasons["Tick"] and reasons["Dial tone"] == "no WordNet noun for 'dial tone'"
 
 
 def test_demo_shard_is_written_and_balanced(small) -> None:
     root, summary = small
     queries = read_shard(root / "shard.jsonl")
-    assert summary["shard_queries"] == len(queries) == len(DEMO_CLASSES) * (1 + 2 * 4)
+    entries = read_lexicon(DEMO_LEXICON)
+    assert summary["shard_queries"] == len(queries) == len(DEMO_CLASSES) + len(entries) * 2 * 4
     heldout = {str(p) for p in (root / "audio" / "heldout").glob("*.wav")}
     identity = [q for q in queries if q.task == "identity"]
-    assert sorted(q.audio for q in identity) == sorted(heldout)  # one identity query per clip
+    assert sorted(q.audio for q in identity) == sorted(heldout)  # one identity query per clip, every class
     assert {q.audio for q in queries} == heldout and all(Path(q.audio).is_file() for q in queries)
     assert '"audio": "audio/heldout/' in (root / "shard.jsonl").read_text(encoding="utf-8")
+    assert {q.label for q in queries if q.task != "identity"} == {e.label for e in entries}
     for relation in RELATIONS:
         truths = [q.truth for q in queries if q.task == relation]
-        assert truths.count("yes") == truths.count("no") == 2 * len(DEMO_CLASSES), relation
+        assert truths.count("yes") == truths.count("no") == 2 * len(entries), relation
     for query in identity:
         assert Path(query.audio).name.startswith(slug(query.label) + "_")
     report = json.loads((root / "shard.report.json").read_text(encoding="utf-8"))
-    assert report["counts"]["queries"] == len(queries) and report["counts"]["synonym"] == {"yes": 24, "no": 24}
+    assert report["counts"]["queries"] == len(queries) and report["counts"]["synonym"] == {"yes": 2 * len(entries), "no": 2 * len(entries)}
     assert [w["label"] for w in report["words"]] == list(DEMO_CLASSES)
+    assert {w["status"] for w in report["words"] if w["label"] not in {e.label for e in entries}} == {"identity only"}
     assert "shard.jsonl" in (root / "README.txt").read_text(encoding="utf-8")
 
 
@@ -186,7 +204,7 @@ def test_demo_shard_takes_at_most_clips_per_word(tmp_path: Path, monkeypatch) ->
     monkeypatch.setattr(demo, "SHARD_CLIPS_PER_WORD", 2)
     summary = make_demo_data(tmp_path, train_per_class=1, heldout_per_class=3, seed=0)
     queries = read_shard(tmp_path / "shard.jsonl")
-    assert summary["shard_queries"] == len(queries) == 2 * len(DEMO_CLASSES) * 9
+    assert summary["shard_queries"] == len(queries) == 2 * (len(DEMO_CLASSES) + len(read_lexicon(DEMO_LEXICON)) * 8)
     assert len({q.audio for q in queries}) == 2 * len(DEMO_CLASSES)
     assert SHARD_CLIPS_PER_WORD == 1  # what `make demo` evaluates, to keep its evaluation to minutes
 
