@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import random
 import warnings
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from collections.abc import Sequence
 from typing import Any, Literal
 
 import lightning as L

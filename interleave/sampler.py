@@ -8,7 +8,6 @@ batches the checkpointed run had already trained on in that epoch (without loadi
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Sequence
 
 import numpy as np
