@@ -1,6 +1,6 @@
 """The record index: a JSONL record file's line offsets, token lengths and check results, built
-once and memory-mapped by every later run and every process, so a million records set up in
-seconds and cost a few bytes each in memory.
+once (by one forked process per core, each a part of the file) and memory-mapped by every later
+run and every process, so a million records set up in seconds and cost a few bytes each.
 
 One index per record file and per setting that changes lengths or checks (the tokenizer, its
 special ids, the template, `max_length`, the audio span's length, `INDEX_RULES`): its name holds
@@ -17,8 +17,10 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import multiprocessing
 import os
 import struct
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -85,14 +87,14 @@ def file_fingerprint(file: Path, digest: str | None = None) -> dict[str, Any]:
     return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "blake2b": digest}
 
 
-def _lines(file: Path, hasher: Any) -> Iterator[tuple[int, int, bytes]]:
-    """(line number, byte offset, bytes without the newline) of every line; the file goes
-    through `hasher` as it is read."""
-    offset, lineno, pending = 0, 0, b""
+def _lines(file: Path, start: int, end: int) -> Iterator[tuple[int, int, bytes]]:
+    """(line number counted from `start`, byte offset, bytes without the newline) of every line
+    of the bytes [start, end) of `file`, which begin a line and end one (or the file)."""
+    offset, lineno, pending = start, 0, b""
     with open(file, "rb") as handle:
+        handle.seek(start)
         while True:
-            chunk = handle.read(READ_BYTES)
-            hasher.update(chunk)
+            chunk = handle.read(min(READ_BYTES, end - handle.tell()))
             data = pending + chunk
             if chunk:
                 cut = data.rfind(b"\n")
@@ -101,13 +103,26 @@ def _lines(file: Path, hasher: Any) -> Iterator[tuple[int, int, bytes]]:
                 lines, pending = ([data] if data else []), b""
             for raw in lines:
                 lineno += 1
-                start = offset
+                at = offset
                 offset += len(raw) + 1
-                if start == 0 and raw.startswith(BOM):
-                    raw, start = raw[len(BOM) :], len(BOM)
-                yield lineno, start, raw.removesuffix(b"\r")
+                if at == 0 and raw.startswith(BOM):
+                    raw, at = raw[len(BOM) :], len(BOM)
+                yield lineno, at, raw.removesuffix(b"\r")
             if not chunk:
                 return
+
+
+def _parts(file: Path, processes: int) -> list[tuple[int, int]]:
+    """`file` cut into about `processes` byte ranges, each made of whole lines."""
+    size = file.stat().st_size
+    cuts = [0]
+    with open(file, "rb") as handle:
+        for k in range(1, processes):
+            handle.seek(max(k * size // processes, cuts[-1]))
+            handle.readline()  # to the start of the next line
+            if cuts[-1] < handle.tell() < size:
+                cuts.append(handle.tell())
+    return list(zip(cuts, cuts[1:] + [size]))
 
 
 class _Builder:
@@ -130,7 +145,8 @@ class _Builder:
         eos = collator.tokenizer.eos_token
         if len(self.prompt_counts) > 200_000:  # distinct prompts: a cache, not a table of them all
             self.prompt_counts.clear()
-        exact, prompts, fulls, offsets = [], [], [], []
+        exact, prompts, fulls, offsets, joined = [], [], [], [], []
+        joins = self.counter.joins
         for i, (_, _, _, record) in enumerate(batch):
             rendered = template.render(record.instruction, record.input)
             prompt, found = remove_placeholders(rendered, "") if rendered.count(AUDIO_PLACEHOLDER) <= 1 else ("", None)
@@ -140,11 +156,13 @@ class _Builder:
                 prompts.append(None)
                 fulls.append("")
                 offsets.append(None)
+                joined.append(False)
                 continue
             offset = found[0] if found else None
             prompts.append((prompt, offset))
-            fulls.append(full)
-            offsets.append(offset)
+            joined.append(joins(prompt, record.output))  # then the answer is counted alone
+            fulls.append(record.output if joined[-1] else full)
+            offsets.append(None if joined[-1] else offset)
         wanted = list(dict.fromkeys(p for p in prompts if p is not None and p not in self.prompt_counts))
         for key, count in zip(wanted, self.counter.count([p for p, _ in wanted], [o for _, o in wanted])):
             self.prompt_counts[key] = count
@@ -159,6 +177,7 @@ class _Builder:
             if i not in exact_set:
                 prompt_count, full_count = self.prompt_counts[prompts[i]], full_counts[i]
                 if prompt_count is not None and full_count is not None and bos + prompt_count + span < limit:
+                    full_count += prompt_count if joined[i] else 0
                     length[i] = min(limit, bos + full_count + 1 + span)  # + EOS
                     continue
             record = batch[i][3]
@@ -180,77 +199,126 @@ class _Builder:
         self.id_hashes.append(np.array([hash(b[3].id) for b in batch], np.int64))
         self.rows += n
 
-    def run(self, chunk_rows: int = 50_000) -> tuple[dict[str, np.ndarray], str, bool]:
-        """All rows' columns, the file's hash, and whether the file held no record at all."""
-        hasher = hashlib.blake2b(digest_size=16)
+    def run(self, start: int, end: int, chunk_rows: int = 50_000) -> dict[str, Any]:
+        """The rows of the bytes [start, end): columns, problems, clips, id hashes (lines counted from start)."""
         batch: list[tuple[int, int, int, Record]] = []
-        entries = 0
-        for lineno, offset, raw in _lines(self.file, hasher):
+        entries = lines = 0
+        for lines, offset, raw in _lines(self.file, start, end):
             try:
-                record = parse_line(raw, f"{self.file}:{lineno}")
+                record = parse_line(raw, f"{self.file}:{lines}")
             except ValueError as err:
-                self.read_problems.append([lineno, str(err)])
+                self.read_problems.append([lines, str(err)])
                 entries += 1
                 continue
             if record is None:
                 continue
             entries += 1
-            batch.append((lineno, offset, len(raw), record))
+            batch.append((lines, offset, len(raw), record))
             if len(batch) >= chunk_rows:
                 self.add(batch)
                 batch = []
         if batch:
             self.add(batch)
         columns = {name: np.concatenate(parts) if parts else np.zeros(0, COLUMNS[name]) for name, parts in self.columns.items()}
-        self._mark_duplicates(columns)
-        return columns, hasher.hexdigest(), entries == 0
-
-    def _mark_duplicates(self, columns: dict[str, np.ndarray]) -> None:
-        """Rows whose id an earlier row has: duplicates (read problems), as `read_records` says."""
-        if not self.id_hashes:
-            return
-        hashes = np.concatenate(self.id_hashes)
-        order = np.argsort(hashes, kind="stable")
-        same = np.flatnonzero(hashes[order][1:] == hashes[order][:-1])
-        if not len(same):
-            return
-        rows = np.unique(np.concatenate([order[same], order[same + 1]]))  # candidates; equal hashes, maybe not equal ids
-        first: dict[str, int] = {}
-        with open(self.file, "rb") as handle:
-            for row in rows.tolist():
-                handle.seek(int(columns["offset"][row]))
-                record = parse_line(handle.read(int(columns["size"][row])).removesuffix(b"\r"), "")
-                if record.id not in first:
-                    first[record.id] = row
-                    continue
-                columns["status"][row] = DUPLICATE
-                self.bad.pop(row, None)
-                self.read_problems.append([int(columns["line"][row]), None, record.id,
-                                           int(columns["line"][first[record.id]])])
+        hashes = np.concatenate(self.id_hashes) if self.id_hashes else np.zeros(0, np.int64)
+        return {"columns": columns, "hashes": hashes, "read_problems": self.read_problems, "bad": self.bad,
+                "audio": list(self.audio), "rows": self.rows, "entries": entries, "lines": lines}
 
 
-def build(file: Path, collator: Collator, target: Path) -> None:
-    """Build the index of `file` and write it to `target` atomically."""
-    fingerprint_before = file.stat()
-    builder = _Builder(file, collator)
-    columns, digest, empty = builder.run()
-    fingerprint = file_fingerprint(file, digest)
-    if fingerprint["size"] != fingerprint_before.st_size or fingerprint["mtime_ns"] != fingerprint_before.st_mtime_ns:
+_JOB: tuple[Path, Collator] | None = None  # what forked builders read: the file and the collator
+
+
+def _build_part(part: tuple[int, int]) -> dict[str, Any]:
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"  # one thread per process; no warning about the fork
+    file, collator = _JOB
+    return _Builder(file, collator).run(*part)
+
+
+def _merge(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The parts' results as one: rows, line numbers and clip numbers continued."""
+    audio: dict[str, int] = {}
+    columns: dict[str, list[np.ndarray]] = {name: [] for name in COLUMNS}
+    read_problems, bad, rows, lines = [], {}, 0, 0
+    for part in results:
+        remap = np.array([audio.setdefault(a, len(audio)) for a in part["audio"]] or [0], np.int32)
+        for name, values in part["columns"].items():
+            columns[name].append(remap[values] if name == "audio" and len(values) else
+                                 values + lines if name == "line" else values)
+        read_problems += [[line + lines, *rest] for line, *rest in part["read_problems"]]
+        bad.update({row + rows: value for row, value in part["bad"].items()})
+        rows += part["rows"]
+        lines += part["lines"]
+    return {"columns": {name: np.concatenate(parts).astype(COLUMNS[name]) for name, parts in columns.items()},
+            "hashes": np.concatenate([part["hashes"] for part in results]), "read_problems": read_problems,
+            "bad": bad, "audio": list(audio), "rows": rows, "entries": sum(part["entries"] for part in results)}
+
+
+def _mark_duplicates(file: Path, built: dict[str, Any]) -> None:
+    """Rows whose id an earlier row has: duplicates (read problems), as `read_records` says."""
+    hashes, columns = built["hashes"], built["columns"]
+    order = np.argsort(hashes, kind="stable")
+    same = np.flatnonzero(hashes[order][1:] == hashes[order][:-1])
+    if not len(same):
+        return
+    rows = np.unique(np.concatenate([order[same], order[same + 1]]))  # candidates; equal hashes, maybe not equal ids
+    first: dict[str, int] = {}
+    with open(file, "rb") as handle:
+        for row in rows.tolist():
+            handle.seek(int(columns["offset"][row]))
+            record = parse_line(handle.read(int(columns["size"][row])).removesuffix(b"\r"), "")
+            if record.id not in first:
+                first[record.id] = row
+                continue
+            columns["status"][row] = DUPLICATE
+            built["bad"].pop(row, None)
+            built["read_problems"].append([int(columns["line"][row]), None, record.id, int(columns["line"][first[record.id]])])
+
+
+def build_processes(file: Path) -> int:
+    """How many processes build the index of `file`: one per usable core, one for a small file."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(cores, 8, file.stat().st_size // (16 << 20)))
+
+
+def build(file: Path, collator: Collator, target: Path, processes: int | None = None) -> None:
+    """Build the index of `file` (in `processes` forked processes, each a part of the file; by
+    default `build_processes`) and write it to `target` atomically."""
+    global _JOB
+    before = file.stat()
+    digest: list[str] = []  # the file's hash, read in a thread started after the fork
+    hashing = threading.Thread(target=lambda: digest.append(file_fingerprint(file)["blake2b"]))
+    parts = _parts(file, processes or build_processes(file))
+    if len(parts) == 1:
+        hashing.start()
+        results = [_Builder(file, collator).run(*parts[0])]
+    else:
+        _JOB = (file, collator)
+        try:
+            with multiprocessing.get_context("fork").Pool(len(parts)) as pool:
+                hashing.start()
+                results = pool.map(_build_part, parts, chunksize=1)
+        finally:
+            _JOB = None
+    hashing.join()
+    built = _merge(results)
+    _mark_duplicates(file, built)
+    fingerprint = file_fingerprint(file, digest[0])
+    if (fingerprint["size"], fingerprint["mtime_ns"]) != (before.st_size, before.st_mtime_ns):
         raise InterleaveError(f"{file} changed while its record index was being built; run again")
-    header = {"settings": settings(collator), "file": fingerprint, "rows": builder.rows, "empty": empty,
-              "read_problems": sorted(builder.read_problems), "bad": [[row, *v] for row, v in sorted(builder.bad.items())],
-              "audio": list(builder.audio), "columns": {}}
+    header = {"settings": settings(collator), "file": fingerprint, "rows": built["rows"], "empty": built["entries"] == 0,
+              "read_problems": sorted(built["read_problems"]), "bad": [[row, *v] for row, v in sorted(built["bad"].items())],
+              "audio": built["audio"], "columns": {}}
     position = 0
     for name, dtype in COLUMNS.items():
         header["columns"][name] = position
-        position += _aligned(builder.rows * np.dtype(dtype).itemsize)
+        position += _aligned(built["rows"] * np.dtype(dtype).itemsize)
     blob = json.dumps(header).encode()
     start = _aligned(len(MAGIC) + 8 + len(blob))
     with atomic_path(target) as tmp, open(tmp, "wb") as out:
         out.write(MAGIC + struct.pack("<Q", len(blob)) + blob)
         for name, dtype in COLUMNS.items():
             out.seek(start + header["columns"][name])
-            out.write(columns[name].astype(dtype, copy=False).tobytes())
+            out.write(built["columns"][name].astype(dtype, copy=False).tobytes())
         out.truncate(start + position)
 
 
@@ -338,11 +406,8 @@ class RecordIndex:
         except (OSError, ValueError, KeyError, struct.error):
             return None  # missing, torn or from another version: rebuilt
 
-    def __getstate__(self) -> dict[str, Any]:  # DataLoader workers started by spawn or forkserver
-        return {"path": self.path, "file": self.file, "header": self.header, "start": self.start}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["path"], state["file"], state["header"], state["start"])
+    def __reduce__(self) -> tuple:  # DataLoader workers started by spawn or forkserver map it again
+        return RecordIndex, (self.path, self.file, self.header, self.start)
 
     def record(self, row: int) -> Record:
         """The record of one row, read from the file by its byte offset."""

@@ -172,3 +172,21 @@ def test_a_bom_crlf_lines_a_non_utf8_line_and_an_empty_file_read_as_directly(tmp
         indexed, indexed_problems = open_index(file, collator).checked(tmp_path)
         assert list(indexed) == records and indexed_problems == problems and problems
     assert [r.id for r in records] == [] and [r.id for r in direct(path, collator)[0]] == ["g0", "g2"]
+
+
+def test_a_build_in_several_processes_equals_one_in_a_single_process(tmp_path, tokenizer):
+    import numpy as np
+
+    from interleave.record_index import RecordIndex, build, settings
+
+    path = mixed_file(tmp_path, n=400, seed=5)
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes().replace(b"\n", b"\r\n", 7))
+    collator = Collator(tokenizer, max_length=128)
+    built = []
+    for processes in (1, 3):
+        build(path, collator, tmp_path / f"{processes}.index", processes)
+        built.append(RecordIndex.load(tmp_path / f"{processes}.index", path, settings(collator)))
+    one, three = built
+    assert one.header == three.header and one.rows > 400
+    assert all(np.array_equal(one.columns[name], three.columns[name]) for name in one.columns)
+    assert one.checked(tmp_path)[1] == three.checked(tmp_path)[1] == direct(path, collator)[1]

@@ -90,3 +90,17 @@ def test_ascii_pattern_agrees_with_the_unicode_pattern_on_ascii():
         plain = re.compile(ascii_pattern(pattern), re.ASCII)
         assert "\\p{" not in plain.pattern
         assert all(plain.findall(t) == regex.findall(pattern, t) for t in texts)
+
+
+def test_a_prompt_ending_in_one_newline_and_its_answer_count_apart_as_together(each_tokenizer):
+    counter = TokenCounter(each_tokenizer)
+    prompts = ["### Instruction:\nWhat is it?\n\n### Response:\n", "Say:\n", "Two:\n\n", "x \n", "caf\u00e9:\n"]
+    answers = random_texts(200, seed=4)
+    joined = 0
+    for prompt in prompts:
+        for answer in answers:
+            if counter.joins(prompt, answer):
+                joined += 1
+                whole = len(each_tokenizer(prompt + answer, add_special_tokens=False)["input_ids"])
+                assert counter.count([prompt], [None])[0] + counter.count([answer], [None])[0] == whole, (prompt, answer)
+    assert joined > 300 if counter.words else joined == 0
