@@ -36,11 +36,12 @@ from interleave.errors import AudioError, InterleaveError, RecordError
 from interleave.files import atomic_path
 from interleave.prompts import remove_placeholders
 from interleave.records import (
-    BOM,
     EMPTY_FILE,
     Problem,
     Record,
     duplicate_reason,
+    jsonl_lines,
+    line_ranges,
     parse_line,
     resolve_audio_path,
 )
@@ -49,7 +50,6 @@ from interleave.token_count import TokenCounter
 INDEX_RULES = 1  # raise it whenever the record contract, a check or the length rule changes
 MAGIC = b"INTERLEAVE-RECORD-INDEX\n"
 ALIGN = 64
-READ_BYTES = 16 << 20
 OK, SPLIT, BAD, DUPLICATE = 0, 1, 2, 3  # a row's status: good, good with a split token, bad text, duplicate id
 COLUMNS = {"offset": "<i8", "size": "<i4", "line": "<i4", "length": "<i4", "status": "u1", "audio": "<i4"}
 
@@ -85,44 +85,6 @@ def file_fingerprint(file: Path, digest: str | None = None) -> dict[str, Any]:
         with open(file, "rb") as handle:
             digest = hashlib.file_digest(handle, lambda: hashlib.blake2b(digest_size=16)).hexdigest()
     return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "blake2b": digest}
-
-
-def _lines(file: Path, start: int, end: int) -> Iterator[tuple[int, int, bytes]]:
-    """(line number counted from `start`, byte offset, bytes without the newline) of every line
-    of the bytes [start, end) of `file`, which begin a line and end one (or the file)."""
-    offset, lineno, pending = start, 0, b""
-    with open(file, "rb") as handle:
-        handle.seek(start)
-        while True:
-            chunk = handle.read(min(READ_BYTES, end - handle.tell()))
-            data = pending + chunk
-            if chunk:
-                cut = data.rfind(b"\n")
-                lines, pending = (data[:cut].split(b"\n"), data[cut + 1 :]) if cut >= 0 else ([], data)
-            else:
-                lines, pending = ([data] if data else []), b""
-            for raw in lines:
-                lineno += 1
-                at = offset
-                offset += len(raw) + 1
-                if at == 0 and raw.startswith(BOM):
-                    raw, at = raw[len(BOM) :], len(BOM)
-                yield lineno, at, raw.removesuffix(b"\r")
-            if not chunk:
-                return
-
-
-def _parts(file: Path, processes: int) -> list[tuple[int, int]]:
-    """`file` cut into about `processes` byte ranges, each made of whole lines."""
-    size = file.stat().st_size
-    cuts = [0]
-    with open(file, "rb") as handle:
-        for k in range(1, processes):
-            handle.seek(max(k * size // processes, cuts[-1]))
-            handle.readline()  # to the start of the next line
-            if cuts[-1] < handle.tell() < size:
-                cuts.append(handle.tell())
-    return list(zip(cuts, cuts[1:] + [size]))
 
 
 class _Builder:
@@ -203,7 +165,7 @@ class _Builder:
         """The rows of the bytes [start, end): columns, problems, clips, id hashes (lines counted from start)."""
         batch: list[tuple[int, int, int, Record]] = []
         entries = lines = 0
-        for lines, offset, raw in _lines(self.file, start, end):
+        for lines, offset, raw in jsonl_lines(self.file, start, end):
             try:
                 record = parse_line(raw, f"{self.file}:{lines}")
             except ValueError as err:
@@ -287,7 +249,7 @@ def build(file: Path, collator: Collator, target: Path, processes: int | None = 
     before = file.stat()
     digest: list[str] = []  # the file's hash, read in a thread started after the fork
     hashing = threading.Thread(target=lambda: digest.append(file_fingerprint(file)["blake2b"]))
-    parts = _parts(file, processes or build_processes(file))
+    parts = line_ranges(file, processes or build_processes(file))
     if len(parts) == 1:
         hashing.start()
         results = [_Builder(file, collator).run(*parts[0])]

@@ -9,6 +9,7 @@ file[index] for a JSON array), never dropped silently.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,7 @@ def _record(obj: dict, record_id: str, audio: str, where: str, require_output: b
 
 BOM = b"\xef\xbb\xbf"  # spreadsheet tools start UTF-8 files with it
 EMPTY_FILE = "the file holds no records"
+READ_BYTES = 16 << 20
 
 
 def parse_line(raw: bytes, where: str, require_output: bool = True) -> Record | None:
@@ -105,6 +107,44 @@ def parse_line(raw: bytes, where: str, require_output: bool = True) -> Record | 
     except json.JSONDecodeError as err:
         raise ValueError(f"malformed JSON: {err.msg} (column {err.colno})") from None
     return from_dict(obj, where, require_output)
+
+
+def jsonl_lines(file: Path, start: int, end: int) -> Iterator[tuple[int, int, bytes]]:
+    """(line number counted from `start`, byte offset, bytes without the newline) of every line
+    of the bytes [start, end) of `file`, which begin a line and end one (or the file)."""
+    offset, lineno, pending = start, 0, b""
+    with open(file, "rb") as handle:
+        handle.seek(start)
+        while True:
+            chunk = handle.read(min(READ_BYTES, end - handle.tell()))
+            data = pending + chunk
+            if chunk:
+                cut = data.rfind(b"\n")
+                lines, pending = (data[:cut].split(b"\n"), data[cut + 1 :]) if cut >= 0 else ([], data)
+            else:
+                lines, pending = ([data] if data else []), b""
+            for raw in lines:
+                lineno += 1
+                at = offset
+                offset += len(raw) + 1
+                if at == 0 and raw.startswith(BOM):
+                    raw, at = raw[len(BOM) :], len(BOM)
+                yield lineno, at, raw.removesuffix(b"\r")
+            if not chunk:
+                return
+
+
+def line_ranges(file: Path, processes: int) -> list[tuple[int, int]]:
+    """`file` cut into about `processes` byte ranges, each made of whole lines."""
+    size = file.stat().st_size
+    cuts = [0]
+    with open(file, "rb") as handle:
+        for k in range(1, processes):
+            handle.seek(max(k * size // processes, cuts[-1]))
+            handle.readline()  # to the start of the next line
+            if cuts[-1] < handle.tell() < size:
+                cuts.append(handle.tell())
+    return list(zip(cuts, cuts[1:] + [size]))
 
 
 def is_json_array(path: Path, head: bytes) -> bool:
@@ -144,10 +184,10 @@ def read_records(path: str | Path, require_output: bool = True) -> tuple[list[Re
                 entries.append((where, None, str(err)))
     else:
         entries = []
-        for lineno, raw in enumerate(data.split(b"\n"), start=1):
+        for lineno, _, raw in jsonl_lines(path, 0, path.stat().st_size):
             where = f"{path}:{lineno}"
             try:
-                record = parse_line(raw.removesuffix(b"\r"), where, require_output)
+                record = parse_line(raw, where, require_output)
             except ValueError as err:
                 entries.append((where, None, str(err)))
                 continue
