@@ -130,7 +130,7 @@ def child(path: str) -> None:
     stored = dm.train_set.records.lengths()
     mismatches = int(sum(len(collator.encode(dm.train_set.records[i]).input_ids) != stored[i] for i in sample))
     print(json.dumps({"seconds": seconds, "tokenizer_s": tokenizer_s, "rss_mb": (after - before) / 2**20,
-                      "peak_mb": (peak - before) / 2**20, "builders_mb": children_mb, "builders": builders, "records": len(dm.train_set), "rejected": len(dm.rejected),
+                      "peak_mb": (peak - before) / 2**20, "builders_mb": children_mb, "builders": builders, "before_mb": before / 2**20, "records": len(dm.train_set), "rejected": len(dm.rejected),
                       "batch": list(batch["input_ids"].shape), "sampled": len(sample), "mismatches": mismatches}))
 
 
@@ -183,8 +183,10 @@ fresh process. Memory: resident set after the first batch minus before set-up (p
 | first (builds the index, {index_mb:.0f} MB beside the file) | {first['seconds']:.1f} s | {first['rss_mb']:.0f} MB ({first['peak_mb']:.0f} MB peak) |
 | later (index reused) | {later['seconds']:.1f} s | {later['rss_mb']:.0f} MB ({later['peak_mb']:.0f} MB peak) |
 
-The first run builds the index in {first['builders']} forked processes (one per core), each of
-at most {first['builders_mb']:.0f} MB resident at its peak (copy-on-write pages of the parent included).
+The first run builds the index in {first['builders']} forked processes (one per core, each a part of
+the file); each peaked at {first['builders_mb']:.0f} MB resident, of which about {first['before_mb']:.0f} MB
+are the pages it shares with its parent (the parent's resident set before set-up: Python, torch,
+transformers, the tokenizer), so about {first['builders_mb'] - first['before_mb']:.0f} MB of its own.
 Targets: first run <= 90 s, later run <= 20 s, <= 1 GB. Loading the tokenizer (before set-up, with the
 model) took {later['tokenizer_s']:.1f} s. Lengths from the index equal the collator's on
 {later['sampled']} sampled records: {later['sampled'] - later['mismatches']} of {later['sampled']}.

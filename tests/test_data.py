@@ -155,3 +155,22 @@ def test_set_up_reuses_the_record_index_and_groups_by_the_collators_lengths(smal
     dm.train_dataloader()
     collator = dm.collator()
     assert dm.train_sampler.lengths.tolist() == [len(collator.encode(r).input_ids) for r in dm.train_set.records]
+
+
+@pytest.mark.parametrize("local_rank", [0, 1])
+def test_under_ddp_the_first_process_of_a_node_builds_the_index_before_the_others_open_it(small_dataset, tokenizer,
+                                                                                      monkeypatch, local_rank):
+    from types import SimpleNamespace
+
+    import interleave.data as data
+
+    events = []
+    real_open = data.open_index
+    monkeypatch.setattr(data, "open_index", lambda *a, **k: events.append("open") or real_open(*a, **k))
+    strategy = SimpleNamespace(barrier=lambda name: events.append(name))
+    trainer = SimpleNamespace(world_size=2, local_rank=local_rank, strategy=strategy)
+    dm = dm_for(small_dataset / "train.jsonl", tokenizer)
+    monkeypatch.setattr(type(dm), "trainer", property(lambda self: trainer), raising=False)
+    index = dm._index(str(small_dataset / "train.jsonl"))
+    assert index.rows == 4
+    assert events == (["open", "record_index"] if local_rank == 0 else ["record_index", "open"])
