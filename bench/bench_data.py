@@ -184,9 +184,9 @@ fresh process. Memory: resident set after the first batch minus before set-up (p
 | later (index reused) | {later['seconds']:.1f} s | {later['rss_mb']:.0f} MB ({later['peak_mb']:.0f} MB peak) |
 
 The first run builds the index in {first['builders']} forked processes (one per core, each a part of
-the file); each peaked at {first['builders_mb']:.0f} MB resident, of which about {first['before_mb']:.0f} MB
-are the pages it shares with its parent (the parent's resident set before set-up: Python, torch,
-transformers, the tokenizer), so about {first['builders_mb'] - first['before_mb']:.0f} MB of its own.
+the file); each peaked at {first['builders_mb']:.0f} MB resident, the pages it shares with its parent
+through fork included (the parent held {first['before_mb']:.0f} MB before set-up: Python, torch,
+transformers, the tokenizer).
 Targets: first run <= 90 s, later run <= 20 s, <= 1 GB. Loading the tokenizer (before set-up, with the
 model) took {later['tokenizer_s']:.1f} s. Lengths from the index equal the collator's on
 {later['sampled']} sampled records: {later['sampled'] - later['mismatches']} of {later['sampled']}.
