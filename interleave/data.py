@@ -30,7 +30,7 @@ from interleave.errors import AudioError, InterleaveError, RecordError
 from interleave.files import write_text_atomic
 from interleave.progress import DEFAULT_INTERVAL, Progress
 from interleave.prompts import ALPACA_SHORT, ALPACA_SHORT_INPUT, PromptTemplate, count_placeholders
-from interleave.record_index import IndexedRecords, open_index
+from interleave.record_index import IndexedRecords, RecordIndex, open_index
 from interleave.records import EMPTY_FILE, Problem, Record, is_json_array, read_records, resolve_audio
 from interleave.sampler import TrainingSampler
 
@@ -200,7 +200,7 @@ class InterleavedDataModule(L.LightningDataModule):
     def _root(self, path: str) -> Path:
         return Path(self.hparams.audio_root) if self.hparams.audio_root else Path(path).parent
 
-    def _index(self, path: str) -> Any:
+    def _index(self, path: str) -> RecordIndex:
         """The record index of `path`; under DDP the first process of each node builds it while the
         others wait, then they all memory-map it (a file lock covers nodes sharing one folder)."""
         trainer, collator, folder = self.trainer, self.collator(), self.hparams.get("index_dir")
