@@ -92,7 +92,8 @@ class TokenCounter:
         self.words = pattern == BYTE_LEVEL_PATTERN
         added = [t["content"] for t in described.get("added_tokens", [])]
         added += [t for t in (tokenizer.bos_token, tokenizer.eos_token, tokenizer.pad_token, tokenizer.unk_token) if t]
-        self.joinable = not any("\n" in a for a in added)
+        self.joinable = not any("\n" in a for a in added) and not any(
+            t.get("lstrip") for t in described.get("added_tokens", []))  # one that would take the newline
         self.added = re.compile("|".join(re.escape(a) for a in dict.fromkeys(added))).search if added else None
         self._first: dict[str, int] = {}  # first word -> count
         self._rest: dict[str, int] = {}  # word w -> count of " " + w
@@ -101,7 +102,7 @@ class TokenCounter:
     def joins(self, prefix: str, text: str) -> bool:
         """Whether `prefix + text` surely counts as `prefix`'s count plus `text`'s: with GPT-2's
         pattern, a single newline after a non-space (a template's end) always ends a piece when no
-        whitespace follows, and no added token holds a newline to reach across."""
+        whitespace follows, and no added token holds a newline or strips one on its left."""
         return (self.words and self.joinable and len(prefix) > 1 and prefix[-1] == "\n" and not prefix[-2].isspace()
                 and not text[:1].isspace())
 
