@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import random
 import warnings
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
@@ -29,7 +30,8 @@ from interleave.errors import AudioError, InterleaveError, RecordError
 from interleave.files import write_text_atomic
 from interleave.progress import DEFAULT_INTERVAL, Progress
 from interleave.prompts import ALPACA_SHORT, ALPACA_SHORT_INPUT, PromptTemplate, count_placeholders
-from interleave.records import Problem, Record, read_records, resolve_audio
+from interleave.record_index import IndexedRecords, RecordIndex, open_index
+from interleave.records import EMPTY_FILE, Problem, Record, is_json_array, read_records, resolve_audio
 from interleave.sampler import TrainingSampler
 
 
@@ -94,9 +96,10 @@ def load_checked(
 class AudioRecords(Dataset):
     """Records with their audio: each item is {"record": Record, "audio": fbank [1024, 128]}, or
     the cached encoder features [32, D] when a feature cache is given (filled beforehand).
+    `records` is a list, or `IndexedRecords` read lazily from the file through its index.
     `channel` picks the audio channel of multi-channel files (see `interleave.audio.load_waveform`)."""
 
-    def __init__(self, records: list[Record], audio_root: str | Path, cache: FeatureCache | None = None,
+    def __init__(self, records: Sequence[Record], audio_root: str | Path, cache: FeatureCache | None = None,
                  channel: Channel = "first") -> None:
         self.records = records
         self.audio_root = Path(audio_root)
@@ -107,7 +110,16 @@ class AudioRecords(Dataset):
         return len(self.records)
 
     def paths(self) -> list[Path]:
+        """The audio files of the records (each once, for an indexed set)."""
+        if isinstance(self.records, IndexedRecords):
+            return self.records.audio_paths(self.audio_root)
         return [resolve_audio(r, self.audio_root) for r in self.records]
+
+    def lengths(self, collator: Collator) -> Sequence[int]:
+        """Each record's token length as `collator` encodes it (stored in the index when there is one)."""
+        if isinstance(self.records, IndexedRecords):
+            return self.records.lengths()
+        return [len(collator.encode(r).input_ids) for r in self.records]
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         record = self.records[index]
@@ -127,6 +139,9 @@ class InterleavedDataModule(L.LightningDataModule):
     The tokenizer comes from the LightningModule (`model.tokenizer`) at set-up, so data and model
     never disagree on it; assign `datamodule.tokenizer` to use the module on its own.
     Relative audio paths resolve against `audio_root`, by default the record file's folder.
+    A JSONL record file is read through its record index (`interleave.record_index`: offsets,
+    token lengths and check results, built once beside the file or in `index_dir`, then reused);
+    records are read lazily. OpenAQA's JSON arrays are read whole.
     With `feature_cache` (a folder), the frozen encoder's features are computed once per clip at
     set-up (`interleave.cache`) and batches carry them instead of fbanks. The training order comes
     from `interleave.sampler.TrainingSampler` (seeded per epoch, split by rank, resumable mid-epoch:
@@ -156,6 +171,7 @@ class InterleavedDataModule(L.LightningDataModule):
         group_by_length: bool = False,
         seed: int = 0,
         audio_channel: Channel = "first",
+        index_dir: str | None = None,
     ) -> None:
         super().__init__()
         if audio_channel not in CHANNELS:
@@ -184,9 +200,30 @@ class InterleavedDataModule(L.LightningDataModule):
     def _root(self, path: str) -> Path:
         return Path(self.hparams.audio_root) if self.hparams.audio_root else Path(path).parent
 
-    def _load(self, path: str) -> list[Record]:
+    def _index(self, path: str) -> RecordIndex:
+        """The record index of `path`; under DDP the first process of each node builds it while the
+        others wait, then they all memory-map it (a file lock covers nodes sharing one folder)."""
+        trainer, collator, folder = self.trainer, self.collator(), self.hparams.get("index_dir")
+        many = trainer is not None and trainer.world_size > 1
+        index = open_index(path, collator, folder, rank_zero_info) if not many or trainer.local_rank == 0 else None
+        if many:
+            trainer.strategy.barrier("record_index")
+        return index or open_index(path, collator, folder)
+
+    def _load(self, path: str) -> Sequence[Record]:
         split: list[str] = []
-        records, problems = load_checked(path, self._root(path), self.collator(), self.hparams.check_audio_decode, split)
+        root, decode = self._root(path), self.hparams.check_audio_decode
+        try:
+            with open(path, "rb") as handle:
+                indexed = not is_json_array(Path(path), handle.read(4096))
+        except OSError:
+            indexed = False  # read_records names the problem
+        if indexed:
+            records, problems = self._index(path).checked(root, decode, split)
+        else:
+            records, problems = load_checked(path, root, self.collator(), decode, split)
+        if not records and problems and all(p.reason == EMPTY_FILE for p in problems):
+            raise DataError(problems)  # nothing to skip to
         if split:
             rank_zero_info(f"[interleave] {path}: {len(split)} record(s) have a text token split where [AUDIO] "
                            f"stands (the placeholder sits inside a word), e.g. {split[0]}")
@@ -206,7 +243,9 @@ class InterleavedDataModule(L.LightningDataModule):
             train = self._load(hp.train_file) if hp.train_file and (stage != "validate" or split) else []
             val = self._load(hp.val_file) if hp.val_file else []
             if split and train:
-                random.Random(hp.seed).shuffle(train)
+                order = list(range(len(train)))
+                random.Random(hp.seed).shuffle(order)
+                train = train.subset(order) if isinstance(train, IndexedRecords) else [train[i] for i in order]
                 n_val = max(1, round(len(train) * hp.val_fraction))
                 val, train = train[:n_val], train[n_val:]
             if train:
@@ -289,7 +328,7 @@ class InterleavedDataModule(L.LightningDataModule):
             return self._loader(None, self.hparams.batch_size, collator)
         lengths = None
         if self.hparams.group_by_length:
-            lengths = [len(collator.encode(r).input_ids) for r in self.train_set.records]
+            lengths = self.train_set.lengths(collator)
         trainer = self.trainer
         self.train_sampler = TrainingSampler(
             len(self.train_set), self.hparams.batch_size, lengths, seed=self.hparams.seed,

@@ -9,6 +9,7 @@ file[index] for a JSON array), never dropped silently.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,57 +88,139 @@ def _record(obj: dict, record_id: str, audio: str, where: str, require_output: b
     )
 
 
+BOM = b"\xef\xbb\xbf"  # spreadsheet tools start UTF-8 files with it
+EMPTY_FILE = "the file holds no records"
+READ_BYTES = 16 << 20
+
+
+def parse_line(raw: bytes, where: str, require_output: bool = True) -> Record | None:
+    """One JSONL line (bytes, without its newline) as a Record; None for a blank line; ValueError
+    with the reason for a bad one (not UTF-8, malformed JSON, missing or mistyped fields)."""
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"not UTF-8: byte 0x{raw[err.start]:02x} at byte {err.start + 1} of the line") from None
+    if not line.strip():
+        return None
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"malformed JSON: {err.msg} (column {err.colno})") from None
+    return from_dict(obj, where, require_output)
+
+
+def jsonl_lines(file: Path, start: int, end: int) -> Iterator[tuple[int, int, bytes]]:
+    """(line number counted from `start`, byte offset, bytes without the newline) of every line
+    of the bytes [start, end) of `file`, which begin a line and end one (or the file)."""
+    offset, lineno, pending = start, 0, b""
+    with open(file, "rb") as handle:
+        handle.seek(start)
+        while True:
+            chunk = handle.read(min(READ_BYTES, end - handle.tell()))
+            data = pending + chunk
+            if chunk:
+                cut = data.rfind(b"\n")
+                lines, pending = (data[:cut].split(b"\n"), data[cut + 1 :]) if cut >= 0 else ([], data)
+            else:
+                lines, pending = ([data] if data else []), b""
+            for raw in lines:
+                lineno += 1
+                at = offset
+                offset += len(raw) + 1
+                if at == 0 and raw.startswith(BOM):
+                    raw, at = raw[len(BOM) :], len(BOM)
+                yield lineno, at, raw.removesuffix(b"\r")
+            if not chunk:
+                return
+
+
+def line_ranges(file: Path, processes: int) -> list[tuple[int, int]]:
+    """`file` cut into about `processes` byte ranges, each made of whole lines."""
+    size = file.stat().st_size
+    cuts = [0]
+    with open(file, "rb") as handle:
+        for k in range(1, processes):
+            handle.seek(max(k * size // processes, cuts[-1]))
+            handle.readline()  # to the start of the next line
+            if cuts[-1] < handle.tell() < size:
+                cuts.append(handle.tell())
+    return list(zip(cuts, cuts[1:] + [size]))
+
+
+def is_json_array(path: Path, head: bytes) -> bool:
+    """Whether a record file is an OpenAQA-style JSON array rather than JSONL."""
+    return path.suffix == ".json" and head.removeprefix(BOM).lstrip().startswith(b"[")
+
+
 def read_records(path: str | Path, require_output: bool = True) -> tuple[list[Record], list[Problem]]:
     """Read every record of a JSONL file (or an OpenAQA JSON array) and every problem found.
 
-    Problems: unreadable file, malformed JSON, missing or mistyped fields, duplicate ids.
+    Problems: unreadable file, an empty file, bytes that are not UTF-8 (that line only), malformed
+    JSON, missing or mistyped fields, duplicate ids. A leading UTF-8 byte-order mark is ignored.
     """
     path = Path(path)
     records: list[Record] = []
     problems: list[Problem] = []
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
+        data = path.read_bytes()
+    except OSError as err:
         return [], [Problem(str(path), f"cannot read file: {err}")]
+    data = data.removeprefix(BOM)
 
-    if path.suffix == ".json" and text.lstrip().startswith("["):
+    if is_json_array(path, data):
         try:
-            items = json.loads(text)
+            items = json.loads(data.decode("utf-8"))
+        except UnicodeDecodeError as err:
+            line = data[: err.start].count(b"\n") + 1
+            return [], [Problem(f"{path}:{line}", f"not UTF-8: byte 0x{data[err.start]:02x}")]
         except json.JSONDecodeError as err:
             return [], [Problem(f"{path}:{err.lineno}", f"malformed JSON: {err.msg}")]
-        entries = [(f"{path}[{i}]", item, None) for i, item in enumerate(items)]
+        entries = []
+        for i, item in enumerate(items):
+            where = f"{path}[{i}]"
+            try:
+                entries.append((where, from_dict(item, where, require_output), None))
+            except ValueError as err:
+                entries.append((where, None, str(err)))
     else:
         entries = []
-        for lineno, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
+        for lineno, _, raw in jsonl_lines(path, 0, path.stat().st_size):
             where = f"{path}:{lineno}"
             try:
-                entries.append((where, json.loads(line), None))
-            except json.JSONDecodeError as err:
-                entries.append((where, None, f"malformed JSON: {err.msg} (column {err.colno})"))
+                record = parse_line(raw, where, require_output)
+            except ValueError as err:
+                entries.append((where, None, str(err)))
+                continue
+            if record is not None:
+                entries.append((where, record, None))
+    if not entries:
+        return [], [Problem(str(path), EMPTY_FILE)]
 
     seen: dict[str, str] = {}
-    for where, obj, error in entries:
+    for where, record, error in entries:
         if error is not None:
             problems.append(Problem(where, error))
             continue
-        try:
-            record = from_dict(obj, where, require_output)
-        except ValueError as err:
-            problems.append(Problem(where, str(err)))
-            continue
         if record.id in seen:
-            problems.append(Problem(where, f"duplicate id '{record.id}' (first at {seen[record.id]})"))
+            problems.append(Problem(where, duplicate_reason(record.id, seen[record.id])))
             continue
         seen[record.id] = where
         records.append(record)
     return records, problems
 
 
+def duplicate_reason(record_id: str, first: str) -> str:
+    return f"duplicate id '{record_id}' (first at {first})"
+
+
 def resolve_audio(record: Record, audio_root: str | Path | None) -> Path:
     """The record's audio path: absolute as given, else relative to `audio_root`."""
-    path = Path(record.audio).expanduser()
+    return resolve_audio_path(record.audio, audio_root)
+
+
+def resolve_audio_path(audio: str, audio_root: str | Path | None) -> Path:
+    """An audio field's path: absolute as given, else relative to `audio_root`."""
+    path = Path(audio).expanduser()
     if path.is_absolute() or audio_root is None:
         return path
     return Path(audio_root) / path

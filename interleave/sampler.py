@@ -8,9 +8,9 @@ batches the checkpointed run had already trained on in that epoch (without loadi
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Sequence
 
+import numpy as np
 import torch
 from torch.utils.data import DistributedSampler
 
@@ -30,7 +30,8 @@ class TrainingSampler(DistributedSampler):
         if lengths is not None and len(lengths) != num_records:
             raise ValueError(f"{len(lengths)} lengths for {num_records} records")
         super().__init__(range(num_records), num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed)
-        self.num_records, self.batch_size, self.lengths = num_records, batch_size, lengths
+        self.num_records, self.batch_size = num_records, batch_size
+        self.lengths = None if lengths is None else np.asarray(lengths, np.int64)
         self.group_batches = max(1, group_batches)
         self.skip_epoch, self.skip_batches = -1, 0
 
@@ -38,22 +39,27 @@ class TrainingSampler(DistributedSampler):
         """In `epoch`, start after the first `batches_done` batches of this rank (a mid-epoch resume)."""
         self.skip_epoch, self.skip_batches = epoch, batches_done
 
-    def global_order(self) -> list[int]:
+    def global_order(self) -> np.ndarray:
         """Every record once, in the order of `self.epoch`, before the split across ranks."""
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        order = torch.randperm(self.num_records, generator=generator).tolist()
+        order = torch.randperm(self.num_records, generator=generator).numpy()
         if self.lengths is None:
             return order
         step = self.batch_size * self.num_replicas  # the records of one optimizer step, all ranks
         group = step * self.group_batches
-        runs = [sorted(order[i : i + group], key=lambda j: -self.lengths[j]) for i in range(0, len(order), group)]
-        steps = [run[i : i + step] for run in runs for i in range(0, len(run), step)]
-        return [j for s in torch.randperm(len(steps), generator=generator).tolist() for j in steps[s]]
+        lengths = self.lengths
+        steps = []
+        for i in range(0, len(order), group):  # each run longest first; a stable sort keeps ties in order
+            run = order[i : i + group]
+            run = run[np.argsort(-lengths[run], kind="stable")]
+            steps += [run[j : j + step] for j in range(0, len(run), step)]
+        shuffled = torch.randperm(len(steps), generator=generator).tolist()
+        return np.concatenate([steps[s] for s in shuffled]) if steps else order
 
     def __iter__(self) -> Iterator[int]:
         order = self.global_order()
         if len(order) < self.total_size:  # every rank gets num_samples: repeat from the start, as DDP does
-            order = (order * math.ceil(self.total_size / len(order)))[: self.total_size]
+            order = np.resize(order, self.total_size)
         mine = order[self.rank : self.total_size : self.num_replicas]
         skip = self.skip_batches * self.batch_size if self.epoch == self.skip_epoch else 0
-        return iter(mine[skip:])
+        return iter(mine[skip:].tolist())

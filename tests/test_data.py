@@ -134,3 +134,43 @@ def test_a_checkpointed_position_resumes_the_epoch_or_restarts_it_when_the_batch
     assert [b["ids"] for b in loader(2, position)] == whole[1:]
     with pytest.warns(UserWarning, match="batch size 1 on 1 process.*not 2 on 1: epoch 0 starts again"):
         assert len(list(loader(1, position))) == 4
+
+
+@pytest.mark.parametrize("mode", ["error", "skip"])
+def test_an_empty_record_file_stops_set_up_in_either_mode(tmp_path, tokenizer, mode):
+    path = tmp_path / "train.jsonl"
+    path.write_text("")
+    with pytest.raises(DataError, match="train.jsonl: the file holds no records"):
+        dm_for(path, tokenizer, on_bad_record=mode).setup("fit")
+
+
+def test_set_up_reuses_the_record_index_and_groups_by_the_collators_lengths(small_dataset, tokenizer):
+    dm = dm_for(small_dataset / "train.jsonl", tokenizer, group_by_length=True, index_dir=str(small_dataset / "idx"))
+    dm.setup("fit")
+    built = list((small_dataset / "idx").glob("train.jsonl.*.index"))
+    assert len(built) == 1 and not list(small_dataset.glob("*.index"))
+    stamp = built[0].stat().st_mtime_ns
+    dm.setup("fit")
+    assert built[0].stat().st_mtime_ns == stamp
+    dm.train_dataloader()
+    collator = dm.collator()
+    assert dm.train_sampler.lengths.tolist() == [len(collator.encode(r).input_ids) for r in dm.train_set.records]
+
+
+@pytest.mark.parametrize("local_rank", [0, 1])
+def test_under_ddp_the_first_process_of_a_node_builds_the_index_before_the_others_open_it(small_dataset, tokenizer,
+                                                                                      monkeypatch, local_rank):
+    from types import SimpleNamespace
+
+    import interleave.data as data
+
+    events = []
+    real_open = data.open_index
+    monkeypatch.setattr(data, "open_index", lambda *a, **k: events.append("open") or real_open(*a, **k))
+    strategy = SimpleNamespace(barrier=lambda name: events.append(name))
+    trainer = SimpleNamespace(world_size=2, local_rank=local_rank, strategy=strategy)
+    dm = dm_for(small_dataset / "train.jsonl", tokenizer)
+    monkeypatch.setattr(type(dm), "trainer", property(lambda self: trainer), raising=False)
+    index = dm._index(str(small_dataset / "train.jsonl"))
+    assert index.rows == 4
+    assert events == (["open", "record_index"] if local_rank == 0 else ["record_index", "open"])

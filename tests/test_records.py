@@ -2,7 +2,7 @@
 
 import json
 
-from interleave.records import read_records
+from interleave.records import Problem, read_records
 from tests.conftest import write_jsonl
 
 
@@ -33,3 +33,39 @@ def test_openaqa_json_goes_through_the_adapter(tmp_path):
     assert records[0].id == f"{path}[0]" and records[1].id == "q7"
     assert records[0].task == "cla_label" and records[1].dataset == "as_strong_train"
     assert [str(p) for p in problems] == [f"{path}[2]: field 'instruction' must be a string, got int"]
+
+
+def test_a_byte_order_mark_is_accepted_in_jsonl_and_json(tmp_path):
+    jsonl = tmp_path / "bom.jsonl"
+    jsonl.write_bytes(b"\xef\xbb\xbf" + (json.dumps(good(0)) + "\n" + json.dumps(good(1)) + "\n").encode())
+    array = tmp_path / "bom.json"
+    array.write_bytes(b"\xef\xbb\xbf" + json.dumps([good(2)]).encode())
+    assert [[r.id for r in read_records(p)[0]] for p in (jsonl, array)] == [["g0", "g1"], ["g2"]]
+    assert read_records(jsonl)[1] == read_records(array)[1] == []
+
+
+def test_a_byte_that_is_not_utf8_is_reported_with_its_line_and_the_others_still_read(tmp_path):
+    path = tmp_path / "latin1.jsonl"
+    lines = [json.dumps(good(0)).encode(), json.dumps(good(1, "Qu'est-ce que [AUDIO] caf\u00e9?"), ensure_ascii=False).encode("latin-1"),
+             json.dumps(good(2), ensure_ascii=False).encode()]
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    records, problems = read_records(path)
+    assert [r.id for r in records] == ["g0", "g2"]
+    column = lines[1].index(bytes([0xE9])) + 1
+    assert [str(p) for p in problems] == [f"{path}:2: not UTF-8: byte 0xe9 at byte {column} of the line"]
+
+
+def test_an_empty_file_is_a_problem_not_zero_records(tmp_path):
+    from interleave.records import EMPTY_FILE
+
+    for name, content in (("empty.jsonl", ""), ("blank.jsonl", "\n  \n"), ("empty.json", "[]")):
+        path = tmp_path / name
+        path.write_text(content)
+        assert read_records(path) == ([], [Problem(str(path), EMPTY_FILE)])
+
+
+def test_a_line_separator_inside_a_string_does_not_cut_the_record(tmp_path):
+    path = tmp_path / "ls.jsonl"
+    path.write_text(json.dumps(good(0) | {"output": "a\u2028b\u0085c"}, ensure_ascii=False) + "\n", encoding="utf-8")
+    records, problems = read_records(path)
+    assert problems == [] and records[0].output == "a\u2028b\u0085c"

@@ -55,3 +55,24 @@ def test_training_sampler_splits_ranks_keeps_grouping_and_skips_done_batches(len
     assert list(ranks[0]) == orders[0][40:]
     ranks[0].set_epoch(3)
     assert len(list(ranks[0])) == 501
+
+
+def test_lengths_from_an_index_array_give_the_order_of_a_list_with_ties_kept_in_place():
+    import numpy as np
+
+    from interleave.sampler import TrainingSampler
+
+    rng = random.Random(2)
+    lengths = [rng.randint(40, 45) for _ in range(3001)]  # many ties: the sort must be stable
+    as_list = TrainingSampler(3001, 4, lengths, num_replicas=2, rank=1, seed=9)
+    as_array = TrainingSampler(3001, 4, np.asarray(lengths, np.int32), num_replicas=2, rank=1, seed=9)
+    order = list(as_list)
+    assert order == list(as_array)
+    # the reference rule: each run of 50 steps sorted longest first by a stable sort, steps shuffled
+    generator = torch.Generator().manual_seed(9)
+    perm = torch.randperm(3001, generator=generator).tolist()
+    runs = [sorted(perm[i : i + 400], key=lambda j: -lengths[j]) for i in range(0, 3001, 400)]
+    steps = [run[i : i + 8] for run in runs for i in range(0, len(run), 8)]
+    expected = [j for s in torch.randperm(len(steps), generator=generator).tolist() for j in steps[s]]
+    expected = (expected * 2)[:3002]
+    assert order == expected[1:3002:2]

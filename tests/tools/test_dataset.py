@@ -40,3 +40,10 @@ def test_checker_counts_records_whose_placeholder_splits_a_token(tmp_path, capsy
 def test_checker_missing_file_is_a_clear_error(tmp_path, capsys):
     assert data_main(["check", str(tmp_path / "nope.jsonl"), "--tokenizer", "none"]) == 1
     assert "cannot read file" in capsys.readouterr().out
+
+
+def test_checker_refuses_an_empty_file(tmp_path, capsys):
+    path = tmp_path / "empty.jsonl"
+    path.write_text("")
+    assert data_main(["check", str(path), "--tokenizer", "none"]) == 1
+    assert f"{path}: the file holds no records" in capsys.readouterr().out

@@ -1,0 +1,465 @@
+"""The record index: a JSONL record file's line offsets, token lengths and check results, built
+once (by one forked process per core, each a part of the file) and memory-mapped by every later
+run and every process, so a million records set up in seconds and cost a few bytes each.
+
+One index per record file and per setting that changes lengths or checks (the tokenizer, its
+special ids, the template, `max_length`, the audio span's length, `INDEX_RULES`): its name holds
+a key of those settings, and its header the file's size, modification time and BLAKE2b hash; any
+difference rebuilds it. It lies beside the record file (`train.jsonl.<key>.index`) or in
+`index_dir`. Records are read lazily, by byte offset, when a dataset asks for one. The checks are
+exactly `interleave.data.check_records`'s: what depends on the text (fields, duplicate ids, the
+placeholder count, a prompt too long) is stored; the audio files are looked at on every open,
+once per distinct clip, since they may have changed since the build.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import multiprocessing
+import os
+import struct
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from interleave import AUDIO_PLACEHOLDER, NUM_AUDIO_TOKENS
+from interleave.audio import load_fbank
+from interleave.collate import Collator
+from interleave.errors import AudioError, InterleaveError, RecordError
+from interleave.files import atomic_path
+from interleave.prompts import remove_placeholders
+from interleave.records import (
+    EMPTY_FILE,
+    Problem,
+    Record,
+    duplicate_reason,
+    jsonl_lines,
+    line_ranges,
+    parse_line,
+    resolve_audio_path,
+)
+from interleave.token_count import TokenCounter
+
+INDEX_RULES = 1  # raise it whenever the record contract, a check or the length rule changes
+MAGIC = b"INTERLEAVE-RECORD-INDEX\n"
+ALIGN = 64
+OK, SPLIT, BAD, DUPLICATE = 0, 1, 2, 3  # a row's status: good, good with a split token, bad text, duplicate id
+COLUMNS = {"offset": "<i8", "size": "<i4", "line": "<i4", "length": "<i4", "status": "u1", "audio": "<i4"}
+
+
+def settings(collator: Collator) -> dict[str, Any]:
+    """Everything a row's length or check result depends on, besides the record file itself."""
+    tokenizer = collator.tokenizer
+    return {
+        "rules": INDEX_RULES,
+        "audio_tokens": NUM_AUDIO_TOKENS,
+        "placeholder": AUDIO_PLACEHOLDER,
+        "tokenizer": hashlib.sha256(tokenizer.backend_tokenizer.to_str().encode()).hexdigest(),
+        "special_ids": [tokenizer.bos_token_id, tokenizer.eos_token_id, collator.pad_id],
+        "add_bos": collator.add_bos,
+        "template": [collator.template.prompt, collator.template.prompt_with_input],
+        "max_length": collator.max_length,
+    }  # train_on_prompt changes labels only, never a length or a check
+
+
+def index_path(file: str | Path, collator: Collator, index_dir: str | Path | None = None) -> Path:
+    """Where the index of `file` for `collator`'s settings lives."""
+    file = Path(file)
+    described = settings(collator)
+    if index_dir is not None:  # one folder for files of many folders: the file's own path tells them apart
+        described["file"] = str(file.resolve())
+    key = hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:16]
+    return Path(index_dir if index_dir is not None else file.parent) / f"{file.name}.{key}.index"
+
+
+def file_fingerprint(file: Path, digest: str | None = None) -> dict[str, Any]:
+    stat = file.stat()
+    if digest is None:
+        with open(file, "rb") as handle:
+            digest = hashlib.file_digest(handle, lambda: hashlib.blake2b(digest_size=16)).hexdigest()
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "blake2b": digest}
+
+
+class _Builder:
+    """Reads a record file once, chunk by chunk, into the index's columns."""
+
+    def __init__(self, file: Path, collator: Collator) -> None:
+        self.file, self.collator = file, collator
+        self.counter = TokenCounter(collator.tokenizer)
+        self.columns: dict[str, list[np.ndarray]] = {name: [] for name in COLUMNS}
+        self.id_hashes: list[np.ndarray] = []
+        self.read_problems: list[list[Any]] = []  # [line, reason] or [line, None, id, first line]
+        self.bad: dict[int, list[Any]] = {}  # row -> [id, reason]
+        self.audio: dict[str, int] = {}
+        self.rows = 0
+        self.prompt_counts: dict[tuple[str, int | None], int | None] = {}
+
+    def add(self, batch: list[tuple[int, int, int, Record]]) -> None:
+        """Check and measure one chunk of parsed records: (line, offset, size, record)."""
+        collator, template = self.collator, self.collator.template
+        eos = collator.tokenizer.eos_token
+        if len(self.prompt_counts) > 200_000:  # distinct prompts: a cache, not a table of them all
+            self.prompt_counts.clear()
+        exact, prompts, fulls, offsets, joined = [], [], [], [], []
+        joins = self.counter.joins
+        for i, (_, _, _, record) in enumerate(batch):
+            rendered = template.render(record.instruction, record.input)
+            prompt, found = remove_placeholders(rendered, "") if rendered.count(AUDIO_PLACEHOLDER) <= 1 else ("", None)
+            full = prompt + record.output
+            if found is None or (eos is not None and eos in full):
+                exact.append(i)
+                prompts.append(None)
+                fulls.append("")
+                offsets.append(None)
+                joined.append(False)
+                continue
+            offset = found[0] if found else None
+            prompts.append((prompt, offset))
+            joined.append(joins(prompt, record.output))  # then the answer is counted alone
+            fulls.append(record.output if joined[-1] else full)
+            offsets.append(None if joined[-1] else offset)
+        wanted = list(dict.fromkeys(p for p in prompts if p is not None and p not in self.prompt_counts))
+        for key, count in zip(wanted, self.counter.count([p for p, _ in wanted], [o for _, o in wanted])):
+            self.prompt_counts[key] = count
+        full_counts = self.counter.count(fulls, offsets)
+
+        n = len(batch)
+        length = np.zeros(n, np.int32)
+        status = np.zeros(n, np.uint8)
+        exact_set = set(exact)
+        bos, span, limit = int(collator.add_bos), NUM_AUDIO_TOKENS, collator.max_length
+        for i in range(n):
+            if i not in exact_set:
+                prompt_count, full_count = self.prompt_counts[prompts[i]], full_counts[i]
+                if prompt_count is not None and full_count is not None and bos + prompt_count + span < limit:
+                    full_count += prompt_count if joined[i] else 0
+                    length[i] = min(limit, bos + full_count + 1 + span)  # + EOS
+                    continue
+            record = batch[i][3]
+            try:
+                encoded = collator.encode(record)
+            except RecordError as err:
+                status[i] = BAD
+                self.bad[self.rows + i] = [record.id, err.reason]
+                continue
+            length[i] = len(encoded.input_ids)
+            status[i] = SPLIT if encoded.splits else OK
+        audio = self.audio
+        self.columns["line"].append(np.array([b[0] for b in batch], np.int32))
+        self.columns["offset"].append(np.array([b[1] for b in batch], np.int64))
+        self.columns["size"].append(np.array([b[2] for b in batch], np.int32))
+        self.columns["audio"].append(np.array([audio.setdefault(b[3].audio, len(audio)) for b in batch], np.int32))
+        self.columns["length"].append(length)
+        self.columns["status"].append(status)
+        self.id_hashes.append(np.array([hash(b[3].id) for b in batch], np.int64))
+        self.rows += n
+
+    def run(self, start: int, end: int, chunk_rows: int = 50_000) -> dict[str, Any]:
+        """The rows of the bytes [start, end): columns, problems, clips, id hashes (lines counted from start)."""
+        batch: list[tuple[int, int, int, Record]] = []
+        entries = lines = 0
+        for lines, offset, raw in jsonl_lines(self.file, start, end):
+            try:
+                record = parse_line(raw, f"{self.file}:{lines}")
+            except ValueError as err:
+                self.read_problems.append([lines, str(err)])
+                entries += 1
+                continue
+            if record is None:
+                continue
+            entries += 1
+            batch.append((lines, offset, len(raw), record))
+            if len(batch) >= chunk_rows:
+                self.add(batch)
+                batch = []
+        if batch:
+            self.add(batch)
+        columns = {name: np.concatenate(parts) if parts else np.zeros(0, COLUMNS[name]) for name, parts in self.columns.items()}
+        hashes = np.concatenate(self.id_hashes) if self.id_hashes else np.zeros(0, np.int64)
+        return {"columns": columns, "hashes": hashes, "read_problems": self.read_problems, "bad": self.bad,
+                "audio": list(self.audio), "rows": self.rows, "entries": entries, "lines": lines}
+
+
+_JOB: tuple[Path, Collator] | None = None  # what forked builders read: the file and the collator
+
+
+def _build_part(part: tuple[int, int]) -> dict[str, Any]:
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"  # one thread per process; no warning about the fork
+    file, collator = _JOB
+    return _Builder(file, collator).run(*part)
+
+
+def _merge(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The parts' results as one: rows, line numbers and clip numbers continued."""
+    audio: dict[str, int] = {}
+    columns: dict[str, list[np.ndarray]] = {name: [] for name in COLUMNS}
+    read_problems, bad, rows, lines = [], {}, 0, 0
+    for part in results:
+        remap = np.array([audio.setdefault(a, len(audio)) for a in part["audio"]] or [0], np.int32)
+        for name, values in part["columns"].items():
+            columns[name].append(remap[values] if name == "audio" and len(values) else
+                                 values + lines if name == "line" else values)
+        read_problems += [[line + lines, *rest] for line, *rest in part["read_problems"]]
+        bad.update({row + rows: value for row, value in part["bad"].items()})
+        rows += part["rows"]
+        lines += part["lines"]
+    return {"columns": {name: np.concatenate(parts).astype(COLUMNS[name]) for name, parts in columns.items()},
+            "hashes": np.concatenate([part["hashes"] for part in results]), "read_problems": read_problems,
+            "bad": bad, "audio": list(audio), "rows": rows, "entries": sum(part["entries"] for part in results)}
+
+
+def _mark_duplicates(file: Path, built: dict[str, Any]) -> None:
+    """Rows whose id an earlier row has: duplicates (read problems), as `read_records` says."""
+    hashes, columns = built["hashes"], built["columns"]
+    order = np.argsort(hashes, kind="stable")
+    same = np.flatnonzero(hashes[order][1:] == hashes[order][:-1])
+    if not len(same):
+        return
+    rows = np.unique(np.concatenate([order[same], order[same + 1]]))  # candidates; equal hashes, maybe not equal ids
+    first: dict[str, int] = {}
+    with open(file, "rb") as handle:
+        for row in rows.tolist():
+            handle.seek(int(columns["offset"][row]))
+            record = parse_line(handle.read(int(columns["size"][row])).removesuffix(b"\r"), "")
+            if record.id not in first:
+                first[record.id] = row
+                continue
+            columns["status"][row] = DUPLICATE
+            built["bad"].pop(row, None)
+            built["read_problems"].append([int(columns["line"][row]), None, record.id, int(columns["line"][first[record.id]])])
+
+
+def build_processes(file: Path) -> int:
+    """How many processes build the index of `file`: one per usable core, one for a small file."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(cores, 8, file.stat().st_size // (16 << 20)))
+
+
+def build(file: Path, collator: Collator, target: Path, processes: int | None = None) -> None:
+    """Build the index of `file` (in `processes` forked processes, each a part of the file; by
+    default `build_processes`) and write it to `target` atomically."""
+    global _JOB
+    before = file.stat()
+    digest: list[str] = []  # the file's hash, read in a thread started after the fork
+    hashing = threading.Thread(target=lambda: digest.append(file_fingerprint(file)["blake2b"]))
+    parts = line_ranges(file, processes or build_processes(file))
+    if len(parts) == 1:
+        hashing.start()
+        results = [_Builder(file, collator).run(*parts[0])]
+    else:
+        _JOB = (file, collator)
+        try:
+            with multiprocessing.get_context("fork").Pool(len(parts)) as pool:
+                hashing.start()
+                results = pool.map(_build_part, parts, chunksize=1)
+        finally:
+            _JOB = None
+    hashing.join()
+    built = _merge(results)
+    _mark_duplicates(file, built)
+    fingerprint = file_fingerprint(file, digest[0])
+    if (fingerprint["size"], fingerprint["mtime_ns"]) != (before.st_size, before.st_mtime_ns):
+        raise InterleaveError(f"{file} changed while its record index was being built; run again")
+    header = {"settings": settings(collator), "file": fingerprint, "rows": built["rows"], "empty": built["entries"] == 0,
+              "read_problems": sorted(built["read_problems"]), "bad": [[row, *v] for row, v in sorted(built["bad"].items())],
+              "audio": built["audio"], "columns": {}}
+    position = 0
+    for name, dtype in COLUMNS.items():
+        header["columns"][name] = position
+        position += _aligned(built["rows"] * np.dtype(dtype).itemsize)
+    blob = json.dumps(header).encode()
+    start = _aligned(len(MAGIC) + 8 + len(blob))
+    with atomic_path(target) as tmp, open(tmp, "wb") as out:
+        out.write(MAGIC + struct.pack("<Q", len(blob)) + blob)
+        for name, dtype in COLUMNS.items():
+            out.seek(start + header["columns"][name])
+            out.write(built["columns"][name].astype(dtype, copy=False).tobytes())
+        out.truncate(start + position)
+
+
+def _aligned(n: int) -> int:
+    return -(-n // ALIGN) * ALIGN
+
+
+@contextmanager
+def _exclusive(file: Path) -> Iterator[None]:
+    """Only one process (of this machine, or of all where the file system passes locks on) at a
+    time builds an index of `file`: the others wait here, then find it built."""
+    fd = os.open(file, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def open_index(file: str | Path, collator: Collator, index_dir: str | Path | None = None,
+               log: Any = None) -> RecordIndex:
+    """The index of `file` for `collator`'s settings: reused if it matches the file and the
+    settings, else built (by one process at a time) and written atomically."""
+    file = Path(file)
+    target = index_path(file, collator, index_dir)
+    index = RecordIndex.load(target, file, settings(collator))
+    if index is not None:
+        if log:
+            log(f"[interleave] {file}: record index {target} reused ({index.rows} records)")
+        return index
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        writable = os.access(target.parent, os.W_OK)
+    except OSError:
+        writable = False
+    if not writable:
+        raise InterleaveError(f"cannot write the record index of {file} in {target.parent}; "
+                              "set data.index_dir to a writable folder")
+    with _exclusive(file):
+        index = RecordIndex.load(target, file, settings(collator))  # another process may have built it meanwhile
+        if index is None:
+            started = time.perf_counter()
+            build(file, collator, target)
+            index = RecordIndex.load(target, file, settings(collator), check_content=False)
+            if log:
+                log(f"[interleave] {file}: record index built in {time.perf_counter() - started:.1f} s "
+                    f"({index.rows} records) -> {target}")
+    return index
+
+
+class RecordIndex:
+    """One record file's index, memory-mapped: columns of `rows` entries (one per parsed record,
+    in file order) and the problems found while reading."""
+
+    def __init__(self, path: Path, file: Path, header: dict[str, Any], start: int) -> None:
+        self.path, self.file, self.header, self.start = path, file, header, start
+        self.rows: int = header["rows"]
+        self._map()
+
+    def _map(self) -> None:
+        buffer = np.memmap(self.path, np.uint8, mode="r") if self.rows else None
+        self.columns: dict[str, np.ndarray] = {}
+        for name, dtype in COLUMNS.items():
+            at = self.start + self.header["columns"][name]
+            size = self.rows * np.dtype(dtype).itemsize
+            self.columns[name] = buffer[at : at + size].view(dtype) if buffer is not None else np.zeros(0, dtype)
+        self._fd: int | None = None
+        self._pid = -1
+
+    @classmethod
+    def load(cls, path: Path, file: Path, expected: dict[str, Any], check_content: bool = True) -> RecordIndex | None:
+        """The index at `path` if it belongs to `file` as it is now and to `expected`, else None."""
+        try:
+            with open(path, "rb") as handle:
+                if handle.read(len(MAGIC)) != MAGIC:
+                    return None
+                (size,) = struct.unpack("<Q", handle.read(8))
+                header = json.loads(handle.read(size))
+            if header["settings"] != expected:
+                return None
+            now = file_fingerprint(file, None if check_content else header["file"]["blake2b"])
+            if now != header["file"]:
+                return None
+            return cls(path, file, header, _aligned(len(MAGIC) + 8 + size))
+        except (OSError, ValueError, KeyError, struct.error):
+            return None  # missing, torn or from another version: rebuilt
+
+    def __reduce__(self) -> tuple:  # DataLoader workers started by spawn or forkserver map it again
+        return RecordIndex, (self.path, self.file, self.header, self.start)
+
+    def record(self, row: int) -> Record:
+        """The record of one row, read from the file by its byte offset."""
+        if self._pid != os.getpid():
+            self._fd, self._pid = os.open(self.file, os.O_RDONLY), os.getpid()
+        columns = self.columns
+        line = int(columns["line"][row])
+        raw = os.pread(self._fd, int(columns["size"][row]), int(columns["offset"][row]))
+        try:
+            record = parse_line(raw.removesuffix(b"\r"), f"{self.file}:{line}")
+        except ValueError as err:
+            record = None
+            reason = str(err)
+        if record is None:
+            raise InterleaveError(f"{self.file}:{line}: the line differs from set-up ({reason if raw.strip() else 'blank'}); "
+                                  "the file changed during the run: restart it")
+        return record
+
+    def checked(self, audio_root: str | Path, decode: bool = False,
+                split: list[str] | None = None) -> tuple[IndexedRecords, list[Problem]]:
+        """(good records, problems) as `interleave.data.load_checked` gives them, audio checked now."""
+        status, audio = self.columns["status"], self.columns["audio"]
+        candidate = (status == OK) | (status == SPLIT)
+        table = self.header["audio"]
+        used = np.unique(audio[candidate])
+        reasons: dict[int, str] = {}
+        for i in used.tolist():
+            path = resolve_audio_path(table[i], audio_root)
+            if not path.is_file():
+                reasons[i] = f"audio file not found: {path}"
+            elif decode:
+                try:
+                    load_fbank(path)
+                except AudioError as err:
+                    reasons[i] = f"unreadable audio: {err.reason} ({path})"
+        bad_audio = np.zeros(len(table), bool)
+        bad_audio[list(reasons)] = True
+        audio_problem = candidate & bad_audio[audio]
+        if split is not None:
+            split.extend(self.record(row).describe() for row in np.flatnonzero(status == SPLIT).tolist())
+        problems = self.read_problems()
+        bad = {row: (record_id, reason) for row, record_id, reason in self.header["bad"]}
+        lines = self.columns["line"]
+        for row in np.flatnonzero(audio_problem | (status == BAD)).tolist():
+            if row in bad:
+                record_id, reason = bad[row]
+                problems.append(Problem(f"{self.file}:{lines[row]} (id={record_id})", reason))
+            else:
+                problems.append(Problem(self.record(row).describe(), reasons[int(audio[row])]))
+        return IndexedRecords(self, np.flatnonzero(candidate & ~audio_problem)), problems
+
+    def read_problems(self) -> list[Problem]:
+        """What reading the file found, in line order: bad lines, then nothing else; or the file is empty."""
+        if self.header["empty"]:
+            return [Problem(str(self.file), EMPTY_FILE)]
+        out = []
+        for line, reason, *duplicate in self.header["read_problems"]:
+            if reason is None:
+                record_id, first = duplicate
+                reason = duplicate_reason(record_id, f"{self.file}:{first}")
+            out.append(Problem(f"{self.file}:{line}", reason))
+        return out
+
+
+class IndexedRecords:
+    """A sequence of records read lazily through an index: the rows it holds, in its order."""
+
+    def __init__(self, index: RecordIndex, rows: np.ndarray) -> None:
+        self.index, self.rows = index, np.asarray(rows, np.int64)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, item: int | slice) -> Record | IndexedRecords:
+        if isinstance(item, slice):
+            return IndexedRecords(self.index, self.rows[item])
+        return self.index.record(int(self.rows[item]))
+
+    def __iter__(self) -> Iterator[Record]:
+        return (self.index.record(row) for row in self.rows.tolist())
+
+    def subset(self, order: list[int] | np.ndarray) -> IndexedRecords:
+        """The records at positions `order` of this sequence, in that order."""
+        return IndexedRecords(self.index, self.rows[np.asarray(order, np.int64)])
+
+    def lengths(self) -> np.ndarray:
+        """Each record's token length, as the collator's `encode` gives it."""
+        return np.asarray(self.index.columns["length"][self.rows])
+
+    def audio_paths(self, audio_root: str | Path) -> list[Path]:
+        """The distinct audio files of these records."""
+        table = self.index.header["audio"]
+        return [resolve_audio_path(table[i], audio_root) for i in np.unique(self.index.columns["audio"][self.rows]).tolist()]

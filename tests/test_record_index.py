@@ -1,0 +1,192 @@
+"""interleave.record_index: the index gives the records, problems, split notes, lengths and batches of
+reading the file directly; it is reused while nothing changed and rebuilt when the file, the
+tokenizer or max_length changed; one process builds it while the others wait."""
+
+import multiprocessing
+import os
+import pickle
+import random
+
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from interleave.collate import Collator
+from interleave.data import AudioRecords, InterleavedDataModule, load_checked
+from interleave.errors import InterleaveError
+from interleave.record_index import index_path, open_index
+from interleave.sampler import TrainingSampler
+from tests.conftest import write_clip, write_jsonl
+from tests.test_data import bad_file
+from tests.test_records import good
+
+
+def mixed_file(root, n: int = 300, seed: int = 0):
+    """The bad file's every kind of problem, then `n` varied records: interleaved, LTU layout, a
+    placeholder inside a word, two placeholders, non-ASCII text, answers of every length,
+    duplicate ids, a missing clip, prompts too long for max_length=128."""
+    path = bad_file(root)
+    rows = [line for line in path.read_text().splitlines()]
+    rng = random.Random(seed)
+    words = "Is it the a dog's siren car 12 café vehicle loud quiet very\nlong Labels: Yes, no.".split(" ")
+    for i in range(n):
+        kind = rng.random()
+        text = " ".join(rng.choice(words) for _ in range(rng.randint(1, 12)))
+        instruction = (f"{text} [AUDIO] {rng.choice(words)}?" if kind < 0.4 else f"[AUDIO]{text}" if kind < 0.5
+                       else "Is it a vehi[AUDIO]cle?" if kind < 0.55 else "[AUDIO] or [AUDIO]" if kind < 0.58
+                       else "very " * 120 + "[AUDIO]" if kind < 0.6 else text)
+        rows.append({"id": f"m{i % (n - 10)}", "audio": "audio/g0.wav" if i % 13 else "audio/none.wav",
+                     "instruction": instruction, "output": " ".join(rng.choice(words) for _ in range(rng.randint(0, 40)))})
+    return write_jsonl(path, rows)
+
+
+def direct(path, collator, decode=False):
+    split = []
+    records, problems = load_checked(path, path.parent, collator, decode, split)
+    return records, problems, split
+
+
+def test_the_index_gives_what_reading_the_file_gives(tmp_path, any_tokenizer):
+    path = mixed_file(tmp_path)
+    collator = Collator(any_tokenizer, max_length=128)
+    records, problems, split = direct(path, collator)
+    index = open_index(path, collator)
+    indexed_split = []
+    indexed, indexed_problems = index.checked(path.parent, False, indexed_split)
+    assert list(indexed) == records and [r.where for r in indexed] == [r.where for r in records]
+    assert indexed_problems == problems and indexed_split == split
+    assert indexed.lengths().tolist() == [len(collator.encode(r).input_ids) for r in records]
+    kinds = {p.reason.split(":")[0].split(" (")[0] for p in problems}
+    assert {"malformed JSON", "audio file not found", "missing field 'audio'"} <= kinds and split
+    assert any("duplicate id 'm" in p.reason for p in problems) and any("leaving no room" in p.reason for p in problems)
+
+
+def test_the_data_module_batches_equal_those_of_the_records_read_directly(tmp_path, tokenizer, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the rejects file
+    path = mixed_file(tmp_path, n=50)
+    dm = InterleavedDataModule(train_file=str(path), batch_size=3, max_length=128, group_by_length=True,
+                               on_bad_record="skip", check_audio_decode=True, seed=4)
+    dm.tokenizer = tokenizer
+    dm.setup("fit")
+    collator = dm.collator()
+    records, problems, _ = direct(path, collator, decode=True)
+    assert dm.rejected == problems
+    lengths = [len(collator.encode(r).input_ids) for r in records]
+    sampler = TrainingSampler(len(records), 3, lengths, seed=4)
+    plain = DataLoader(AudioRecords(records, path.parent), batch_size=3, sampler=sampler, collate_fn=collator)
+    for ours, theirs in zip(dm.train_dataloader(), plain, strict=True):
+        assert ours["ids"] == theirs["ids"]
+        assert all(torch.equal(ours[k], theirs[k]) for k in ("input_ids", "labels", "audio_mask", "audio"))
+
+
+def test_reused_until_the_file_the_tokenizer_or_max_length_changes(tmp_path, tokenizer, llama_tokenizer, monkeypatch):
+    import interleave.record_index as record_index
+
+    builds = []
+    real_build = record_index.build
+    monkeypatch.setattr(record_index, "build", lambda *a: builds.append(a[0]) or real_build(*a))
+    write_clip(tmp_path / "audio" / "g0.wav")
+    path = write_jsonl(tmp_path / "t.jsonl", [good(i) | {"audio": "audio/g0.wav"} for i in range(5)])
+    collator = Collator(tokenizer, max_length=128)
+    first = open_index(path, collator)
+    assert len(builds) == 1 and index_path(path, collator).parent == tmp_path
+    open_index(path, collator)
+    assert len(builds) == 1  # reused
+
+    stat = path.stat()
+    path.write_text(path.read_text().replace("g4", "g5"))  # same size, and the same time below: only the hash sees it
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert [r.id for r in open_index(path, collator).checked(tmp_path)[0]][-1] == "g5"
+    assert len(builds) == 2
+
+    open_index(path, Collator(tokenizer, max_length=64))
+    open_index(path, Collator(llama_tokenizer, max_length=128))
+    assert len(builds) == 4
+    assert open_index(path, Collator(tokenizer, max_length=128, train_on_prompt=True)) and len(builds) == 4  # labels only
+
+    index_path(path, collator).write_bytes(b"torn")
+    assert len(open_index(path, collator).checked(tmp_path)[0]) == 5 and len(builds) == 5
+    assert first.rows == 5
+
+
+def test_index_dir_and_an_unwritable_folder(tmp_path, tokenizer):
+    write_clip(tmp_path / "audio" / "g0.wav")
+    path = write_jsonl(tmp_path / "data" / "t.jsonl", [good(0)])
+    collator = Collator(tokenizer, max_length=128)
+    open_index(path, collator, tmp_path / "indexes")
+    assert index_path(path, collator, tmp_path / "indexes").is_file()
+    assert not list((tmp_path / "data").glob("*.index"))
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(InterleaveError, match="set data.index_dir"):
+        open_index(path, collator, tmp_path / "a-file" / "indexes")
+
+
+def _open_in_child(path, collator, queue):
+    import interleave.record_index as record_index
+
+    built = []
+    real_build = record_index.build
+    record_index.build = lambda *a: built.append(1) or real_build(*a)
+    rows = open_index(path, collator).rows
+    queue.put((len(built), rows))
+
+
+def test_processes_starting_together_build_it_once(tmp_path, tokenizer):
+    path = write_jsonl(tmp_path / "t.jsonl", [good(i) for i in range(2000)])
+    collator = Collator(tokenizer, max_length=128)
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    children = [context.Process(target=_open_in_child, args=(path, collator, queue)) for _ in range(3)]
+    for child in children:
+        child.start()
+    results = [queue.get(timeout=120) for _ in children]
+    for child in children:
+        child.join()
+    assert sorted(results) == [(0, 2000), (0, 2000), (1, 2000)]
+
+
+def test_records_are_read_lazily_survive_pickling_and_a_changed_file_is_named(tmp_path, tokenizer):
+    write_clip(tmp_path / "audio" / "g0.wav")
+    path = write_jsonl(tmp_path / "t.jsonl", [good(i) | {"audio": "audio/g0.wav"} for i in range(6)])
+    records, _ = open_index(path, Collator(tokenizer, max_length=128)).checked(tmp_path)
+    again = pickle.loads(pickle.dumps(records[2:]))  # what a spawned DataLoader worker receives
+    assert [r.id for r in again] == ["g2", "g3", "g4", "g5"] and again[0].where == f"{path}:3"
+    path.write_text("\n" * 200)
+    with pytest.raises(InterleaveError, match=r"t.jsonl:3: the line differs from set-up"):
+        records[2]
+
+
+def test_a_bom_crlf_lines_a_non_utf8_line_and_an_empty_file_read_as_directly(tmp_path, tokenizer):
+    import json
+
+    write_clip(tmp_path / "audio" / "g0.wav")
+    rows = [json.dumps(good(i) | {"audio": "audio/g0.wav"}).encode() for i in range(3)]
+    rows[1] = rows[1].replace(b"What", b"Qu\xe9")
+    path = tmp_path / "odd.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + b"\r\n".join(rows) + b"\r\n")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(b"\xef\xbb\xbf\n")
+    collator = Collator(tokenizer, max_length=128)
+    for file in (path, empty):
+        records, problems, _ = direct(file, collator)
+        indexed, indexed_problems = open_index(file, collator).checked(tmp_path)
+        assert list(indexed) == records and indexed_problems == problems and problems
+    assert [r.id for r in records] == [] and [r.id for r in direct(path, collator)[0]] == ["g0", "g2"]
+
+
+def test_a_build_in_several_processes_equals_one_in_a_single_process(tmp_path, tokenizer):
+    import numpy as np
+
+    from interleave.record_index import RecordIndex, build, settings
+
+    path = mixed_file(tmp_path, n=400, seed=5)
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes().replace(b"\n", b"\r\n", 7))
+    collator = Collator(tokenizer, max_length=128)
+    built = []
+    for processes in (1, 3):
+        build(path, collator, tmp_path / f"{processes}.index", processes)
+        built.append(RecordIndex.load(tmp_path / f"{processes}.index", path, settings(collator)))
+    one, three = built
+    assert one.header == three.header and one.rows > 400
+    assert all(np.array_equal(one.columns[name], three.columns[name]) for name in one.columns)
+    assert one.checked(tmp_path)[1] == three.checked(tmp_path)[1] == direct(path, collator)[1]
