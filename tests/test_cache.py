@@ -144,3 +144,16 @@ def test_a_trained_encoder_refuses_the_feature_cache(tmp_path, small_dataset, ti
     assert cache_main(["--config", config]) == 2
     assert "data.feature_cache cannot be used with model.train_encoder: true" in capsys.readouterr().err
     assert not (tmp_path / "cache").exists()
+
+
+def test_audio_tokens_are_part_of_the_fingerprint(tmp_path, clips):
+    torch.manual_seed(0)
+    at_32 = AudioEncoder(**TINY_ENCODER)
+    torch.manual_seed(0)
+    at_8 = AudioEncoder(**TINY_ENCODER, audio_tokens=8)
+    assert fingerprint(at_32) != fingerprint(at_8)
+    FeatureCache.of(tmp_path, at_32).ensure(at_32, clips)
+    cache = FeatureCache.of(tmp_path, at_8)
+    assert cache.lookup(clips[0]) is None
+    cache.ensure(at_8, clips)
+    assert cache.get(clips[0]).shape == (8, 32)
