@@ -169,6 +169,17 @@ ENCODERS: dict[str, tuple[dict[str, dict], Callable[..., Encoder]]] = {
 DEFAULT_SIZE = {"cavmae": "cavmae", "ast": "base", "whisper": "base"}
 
 
+def _check_fields(kind: str, config: dict) -> None:
+    """HF configs accept any keyword silently; a misspelt or another kind's field is refused here."""
+    from transformers import ASTConfig, WhisperConfig
+
+    known = set((ASTConfig if kind == "ast" else WhisperConfig)().to_dict())
+    unknown = sorted(set(config) - known)
+    if unknown:
+        raise InterleaveError(f"model.encoder_kwargs: {unknown} are not fields of the {kind} encoder's config "
+                              "(left from another encoder kind?)")
+
+
 def parse_spec(spec: str) -> tuple[str, str]:
     """`KIND[:SIZE]` -> (kind, size); the bare CAV-MAE sizes `small` and `tiny` keep their old meaning."""
     kind, _, size = spec.partition(":")
@@ -190,4 +201,6 @@ def build_encoder(spec: str = "cavmae", path: str | None = None, overrides: dict
     if path and overrides:
         raise InterleaveError("set model.encoder_path or model.encoder_kwargs, not both: the folder's config decides the size")
     config = None if path else {**ENCODERS[kind][0][size], **(overrides or {})}
+    if kind != "cavmae" and config:
+        _check_fields(kind, config)
     return ENCODERS[kind][1](path=path, config=config, audio_tokens=audio_tokens, frozen=frozen)

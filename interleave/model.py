@@ -26,7 +26,7 @@ from interleave import NUM_AUDIO_TOKENS, generation
 from interleave.collate import IGNORE_INDEX
 from interleave.errors import InterleaveError
 from interleave.hf_encoders import build_encoder
-from interleave.llm import align_special_tokens, load_llm, load_tokenizer
+from interleave.llm import align_special_tokens, load_llm, load_tokenizer, lora_targets
 from interleave.ltu import load_encoder_checkpoint, load_ltu_checkpoint
 from interleave.metrics import labels_match
 
@@ -34,8 +34,10 @@ from interleave.metrics import labels_match
 class AudioLLM(L.LightningModule):
     """LTU-style audio LLM with interleaved prompts.
 
-    LLM: `llm` is a local HF folder, a .gguf file or `builtin:NAME`; or `llm_config` (a LlamaConfig
-    dict) gives random weights, with `tokenizer` naming where the tokenizer comes from.
+    LLM: `llm` is a local HF folder of any causal LM, a .gguf file or `builtin:NAME`; or `llm_config`
+    (a config dict, `model_type` picking the architecture) gives random weights, with `tokenizer`
+    naming where the tokenizer comes from. LoRA targets `lora_target_modules`, by default the
+    architecture's attention projections (`interleave.llm.lora_targets`).
     Encoder: `encoder` is `KIND[:SIZE]` (`cavmae`, `ast`, `whisper`; see `interleave.hf_encoders`),
     from `encoder_path` (a local HF folder, ast/whisper) or random weights of the size with
     `encoder_kwargs` overrides; its output width sizes the projector. `audio_tokens` is the number
@@ -97,7 +99,7 @@ class AudioLLM(L.LightningModule):
             r=lora_r,
             lora_alpha=lora_alpha,
             lora_dropout=lora_dropout,
-            target_modules=list(lora_target_modules or ["q_proj", "v_proj"]),
+            target_modules=lora_targets(base.config, lora_target_modules),
             bias="none",
             task_type="CAUSAL_LM",
         )
@@ -158,10 +160,10 @@ class AudioLLM(L.LightningModule):
         """
         embeds = self.merge_embeddings(batch["input_ids"], batch["audio_mask"], batch["audio"])
         base = self.llm.get_base_model()
-        hidden = base.model(inputs_embeds=embeds, attention_mask=batch["attention_mask"]).last_hidden_state
+        hidden = base.get_decoder()(inputs_embeds=embeds, attention_mask=batch["attention_mask"]).last_hidden_state
         targets = batch["labels"][:, 1:]
         keep = targets != IGNORE_INDEX
-        logits = base.lm_head(hidden[:, :-1][keep])
+        logits = base.get_output_embeddings()(hidden[:, :-1][keep])
         return F.cross_entropy(logits.float(), targets[keep])
 
     def generate(

@@ -169,6 +169,8 @@ def test_encoder_kwargs_override_the_size_and_a_folder_excludes_them(tmp_path):
     assert built("whisper:tiny", overrides={"d_model": 48, "encoder_attention_heads": 4}).width == 48
     assert built("ast:tiny", overrides={"hidden_size": 16, "num_attention_heads": 2}).width == 16
     assert built("tiny", overrides={"embed_dim": 64}).width == 64
+    with pytest.raises(InterleaveError, match=r"\['embed_dim'\] are not fields of the whisper"):
+        build_encoder("whisper:tiny", overrides={"embed_dim": 32})  # CAV-MAE's, left in a config
     with pytest.raises(InterleaveError, match="not both"):
         build_encoder("ast", path=str(tmp_path), overrides={"hidden_size": 16})
     with pytest.raises(InterleaveError, match="encoder_path is for ast and whisper"):
