@@ -157,7 +157,8 @@ class Collator:
                     f"prompt needs {prompt_len} tokens ({n_audio} audio), more than max_length={self.max_length}",
                 )
             ids = insert_spans(prompt_ids, cuts, self.pad_id, self.audio_tokens)
-            return Encoded(ids, [IGNORE_INDEX] * len(ids), insert_spans([False] * len(prompt_ids), cuts, True, self.audio_tokens), splits)
+            mask = insert_spans([False] * len(prompt_ids), cuts, True, self.audio_tokens)
+            return Encoded(ids, [IGNORE_INDEX] * len(ids), mask, splits)
         if prompt_len >= self.max_length:
             raise RecordError(
                 record.describe(),
@@ -195,7 +196,8 @@ class Collator:
         }
 
     def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
-        """items: dicts with `record` (Record) and `audio` (the encoder's inputs, or cached features [audio_tokens, D])."""
+        """items: dicts with `record` (Record) and `audio` (the encoder's inputs, or cached
+        features [audio_tokens, D])."""
         records: list[Record] = [item["record"] for item in items]
         batch: dict[str, Any] = self.pad([self.encode(r) for r in records], self.padding_side)
         batch["audio"] = torch.stack([item["audio"] for item in items])

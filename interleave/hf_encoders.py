@@ -199,7 +199,8 @@ def build_encoder(spec: str = "cavmae", path: str | None = None, overrides: dict
     with `overrides` (random weights come from the caller's seed)."""
     kind, size = parse_spec(spec)
     if path and overrides:
-        raise InterleaveError("set model.encoder_path or model.encoder_kwargs, not both: the folder's config decides the size")
+        raise InterleaveError("set model.encoder_path or model.encoder_kwargs, not both: "
+                              "the folder's config decides the size")
     config = None if path else {**ENCODERS[kind][0][size], **(overrides or {})}
     if kind != "cavmae" and config:
         _check_fields(kind, config)

@@ -142,7 +142,8 @@ class AudioLLM(L.LightningModule):
             return self.llm.get_input_embeddings()(input_ids)
         counts = audio_mask.sum(dim=1)
         if not torch.all(counts == self.audio_tokens):
-            raise ValueError(f"audio_mask must mark exactly {self.audio_tokens} positions per row, got {counts.tolist()}")
+            raise ValueError(
+                f"audio_mask must mark exactly {self.audio_tokens} positions per row, got {counts.tolist()}")
         embeds = self.llm.get_input_embeddings()(input_ids)
         audio_embeds = self.audio_embeddings(audio).to(embeds.dtype)
         return embeds.masked_scatter(audio_mask.unsqueeze(-1), audio_embeds)
