@@ -16,6 +16,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from callbacks.curves import closing_table, describe_for_tensorboard, publish_curves, run_hparams, samples_markdown
+from interleave import NUM_AUDIO_TOKENS
 from interleave.collate import Collator
 from interleave.errors import InterleaveError
 from interleave.files import write_text_atomic
@@ -207,7 +208,8 @@ class ShardEvaluation(L.Callback):
         if hasattr(data, "collator"):  # the run's collation: one template, one max_length
             collator = data.collator(padding_side="left", with_answer=False)
         else:
-            collator = Collator(pl_module.tokenizer, padding_side="left", with_answer=False)
+            collator = Collator(pl_module.tokenizer, padding_side="left", with_answer=False,
+                                audio_tokens=getattr(pl_module, "audio_tokens", NUM_AUDIO_TOKENS))
         settings = EvalSettings(collator, self.table, self.sampling, self.repeats, self.batch_size, self.seed,
                                 store=getattr(data, "feature_store", None), score=self.scoring,
                                 channel=getattr(data, "audio_channel", "first"), parser=self.parser)

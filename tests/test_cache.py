@@ -110,15 +110,19 @@ def cache_config(tmp_path, data_dir, model_kwargs, **data) -> str:
     return str(path)
 
 
-def test_cached_training_and_evaluation_equal_uncached(tmp_path, small_dataset, tiny_model_kwargs):
+@pytest.mark.parametrize("encoder_kind", ["cavmae", "whisper"])
+def test_cached_training_and_evaluation_equal_uncached(tmp_path, small_dataset, tiny_model_kwargs, encoder_kind):
     results = {}
+    if encoder_kind == "whisper":  # another kind, another audio_tokens: the same equality
+        tiny_model_kwargs = {**tiny_model_kwargs, "encoder": "whisper:tiny", "encoder_kwargs": None, "audio_tokens": 8}
+    tokens, inputs = (8, (81, 3000)) if encoder_kind == "whisper" else (32, (1024, 128))
     for cached in (False, True):
         extra = {"feature_cache": str(tmp_path / "cache")} if cached else {}
         config = cache_config(tmp_path / str(cached), small_dataset, tiny_model_kwargs, **extra)
         run = train.cli(["--config", config, "--trainer.enable_progress_bar=false"], run=False)
         run.trainer.fit(run.model, datamodule=run.datamodule)
         batch = next(iter(run.datamodule.val_dataloader()))
-        assert batch["audio"].shape[1:] == ((32, TINY_ENCODER["embed_dim"]) if cached else (1024, 128))
+        assert batch["audio"].shape[1:] == ((tokens, TINY_ENCODER["embed_dim"]) if cached else inputs)
         metrics = run.trainer.validate(run.model, datamodule=run.datamodule)[0]
         weights = {k: v.clone() for k, v in run.model.trainable_parameters().items()}
         results[cached] = (metrics, weights)
@@ -144,3 +148,16 @@ def test_a_trained_encoder_refuses_the_feature_cache(tmp_path, small_dataset, ti
     assert cache_main(["--config", config]) == 2
     assert "data.feature_cache cannot be used with model.train_encoder: true" in capsys.readouterr().err
     assert not (tmp_path / "cache").exists()
+
+
+def test_audio_tokens_are_part_of_the_fingerprint(tmp_path, clips):
+    torch.manual_seed(0)
+    at_32 = AudioEncoder(**TINY_ENCODER)
+    torch.manual_seed(0)
+    at_8 = AudioEncoder(**TINY_ENCODER, audio_tokens=8)
+    assert fingerprint(at_32) != fingerprint(at_8)
+    FeatureCache.of(tmp_path, at_32).ensure(at_32, clips)
+    cache = FeatureCache.of(tmp_path, at_8)
+    assert cache.lookup(clips[0]) is None
+    cache.ensure(at_8, clips)
+    assert cache.get(clips[0]).shape == (8, 32)

@@ -228,3 +228,28 @@ def test_real_smollm2_tokenizer_and_its_end_token():
     assert text_after.startswith(" a type of vehicle?\n\n### Response:\nLabels: Siren")
     # SmolLM2's answers end with <|im_end|> (id 2), as its GGUF and config say, not <|im_start|>
     assert tok.convert_ids_to_tokens(enc.input_ids[-1]) == "<|im_end|>" and enc.labels[-1] == 2
+
+
+@pytest.mark.parametrize("audio_tokens", [1, 8, 50])
+def test_the_audio_span_has_the_models_length(audio_tokens):
+    tok = build_tokenizer()
+    collator = Collator(tok, max_length=256, audio_tokens=audio_tokens)
+    batch = collator([{"record": rec("Is [AUDIO] a siren?"), "audio": torch.zeros(3)},
+                      {"record": rec("What is this?", id="r2"), "audio": torch.zeros(3)}])
+    assert batch["audio_mask"].sum(dim=1).tolist() == [audio_tokens, audio_tokens]
+    assert (batch["labels"][batch["audio_mask"]] == IGNORE_INDEX).all()
+    default = Collator(tok, max_length=256).encode(rec("Is [AUDIO] a siren?"))
+    encoded = collator.encode(rec("Is [AUDIO] a siren?"))
+    # The text tokens are the same; only the span's length differs.
+    assert [t for t, a in zip(encoded.input_ids, encoded.audio_mask) if not a] == \
+        [t for t, a in zip(default.input_ids, default.audio_mask) if not a]
+    assert len(encoded.input_ids) - len(default.input_ids) == audio_tokens - NUM_AUDIO_TOKENS
+
+
+def test_a_prompt_that_fits_8_audio_positions_may_not_fit_32():
+    tok = build_tokenizer()
+    record = rec("Is [AUDIO] a siren, a whistle, a beep, a drum, a dial tone or a heartbeat?" + " Tell me." * 8)
+    need = len(Collator(tok, max_length=256, with_answer=False, audio_tokens=8).encode(record).input_ids)
+    assert sum(Collator(tok, max_length=need, with_answer=False, audio_tokens=8).encode(record).audio_mask) == 8
+    with pytest.raises(RecordError, match="32 audio"):
+        Collator(tok, max_length=need, with_answer=False).encode(record)

@@ -130,3 +130,22 @@ def test_load_cavmae_state_dict(encoder):
 def test_unknown_preset():
     with pytest.raises(ValueError, match="tiny"):
         encoder_preset("huge")
+
+
+def test_pool_frames_at_32_is_ltus_pair_average_and_other_counts_pool_equal_spans():
+    from interleave.encoder import pool_frames
+
+    torch.manual_seed(0)
+    patches = torch.randn(2, 512, 5)
+    grid = patches.reshape(2, 8, 64, 5).mean(dim=1)
+    torch.testing.assert_close(pool_frames(grid, 32) / 50, pool_to_tokens(patches))
+    pooled = pool_to_tokens(patches, 16)
+    assert pooled.shape == (2, 16, 5)
+    torch.testing.assert_close(pooled[:, 3], grid[:, 12:16].mean(dim=1) / 50)
+
+
+@pytest.mark.parametrize("audio_tokens", [1, 16, 100])
+def test_the_encoder_pools_to_audio_tokens(audio_tokens):
+    torch.manual_seed(0)
+    out = AudioEncoder(**TINY_ENCODER, audio_tokens=audio_tokens)(torch.randn(2, 1024, 128))
+    assert out.shape == (2, audio_tokens, 32)

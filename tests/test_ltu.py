@@ -115,6 +115,11 @@ def test_cavmae_encoder_checkpoint_alone(tmp_path, tiny_model_kwargs):
     torch.save({"foo": torch.zeros(1)}, tmp_path / "other.pth")
     with pytest.raises(InterleaveError, match="no CAV-MAE audio branch found"):
         AudioLLM(**tiny_model_kwargs, encoder_checkpoint=str(tmp_path / "other.pth"))
+    whisper = {**tiny_model_kwargs, "encoder": "whisper:tiny", "encoder_kwargs": None}
+    with pytest.raises(InterleaveError, match="holds CAV-MAE weights but model.encoder is 'whisper'"):
+        AudioLLM(**whisper, encoder_checkpoint=str(tmp_path / "cav-mae.pth"))
+    with pytest.raises(InterleaveError, match="is LTU's CAV-MAE model; model.encoder is 'whisper'"):
+        AudioLLM(**whisper, ltu_checkpoint=str(tmp_path / "cav-mae.pth"))
 
 
 def test_noninterleaved_layout_computes_what_ltu_computes(tmp_path, tiny_model_kwargs):

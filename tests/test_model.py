@@ -233,3 +233,40 @@ def test_fit_with_train_encoder_trains_saves_and_exports_the_encoder(tmp_path, s
     assert torch.equal(reloaded.audio_encoder.patch_embed_a.proj.weight, encoder.patch_embed_a.proj.weight)
     exported = load_file(export(path, tmp_path / "exported") / "encoder.safetensors")
     assert torch.equal(exported["patch_embed_a.proj.weight"], encoder.patch_embed_a.proj.weight)
+
+
+@pytest.mark.parametrize("audio_tokens", [8, 64])
+def test_audio_tokens_reach_the_encoder_the_collator_and_the_checker_from_the_model(
+        tmp_path, small_dataset, tiny_model_kwargs, monkeypatch, audio_tokens):
+    import lightning as L
+
+    import train
+    from tests.conftest import write_config
+
+    class Probe(L.Callback):
+        def __init__(self):
+            self.counts = []
+
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            self.counts += batch["audio_mask"].sum(dim=1).tolist()
+
+    monkeypatch.setattr("sys.argv", ["train.py"])
+    config = write_config(tmp_path, small_dataset, {**tiny_model_kwargs, "audio_tokens": audio_tokens}, max_steps=2)
+    run = train.cli(["--config", str(config)], run=False)
+    assert run.model.audio_encoder(torch.randn(1, 1024, 128)).shape == (1, audio_tokens, 32)
+    probe = Probe()
+    run.trainer.callbacks.append(probe)
+    run.trainer.fit(run.model, datamodule=run.datamodule)
+    assert probe.counts == [audio_tokens] * 4
+    assert run.datamodule.collator().audio_tokens == audio_tokens  # the checker's collator too
+
+
+def test_a_prompt_too_long_for_the_models_audio_tokens_is_rejected_at_set_up(tmp_path, small_dataset,
+                                                                            tiny_model_kwargs):
+    from interleave.data import InterleavedDataModule
+
+    model = AudioLLM(**{**tiny_model_kwargs, "audio_tokens": 100})
+    data = InterleavedDataModule(train_file=str(small_dataset / "train.jsonl"), max_length=110, on_bad_record="error")
+    data.trainer = SimpleNamespace(lightning_module=model, log_dir=str(tmp_path))
+    with pytest.raises(InterleaveError, match="100 audio"):
+        data.setup("fit")

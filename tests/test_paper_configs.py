@@ -148,3 +148,50 @@ def test_scale_configs_compose_with_a_paper_config(name, tmp_path, capsys):
             assert issubclass(getattr(importlib.import_module(module), cls), nn.Module)
     else:
         assert strategy["class_path"].endswith("DDPStrategy") and config["trainer"]["num_nodes"] == 4
+
+
+MODELS = PAPER.parent / "models"
+
+
+def test_model_overlays_compose_with_a_paper_config_and_build_from_local_folders(tmp_path, small_dataset, capsys):
+    """configs/models/: Whisper, AST and another LLM (a Qwen2 folder) from local Hugging Face folders."""
+    from transformers import (ASTConfig, ASTFeatureExtractor, ASTModel, Qwen2Config, Qwen2ForCausalLM,
+                              WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration)
+
+    from interleave.hf_encoders import ASTEncoder, WhisperAudioEncoder, build_encoder
+    from tests.conftest import build_qwen2_tokenizer
+
+    folders = {name: tmp_path / name for name in ("whisper", "ast", "qwen2")}
+    whisper = WhisperAudioEncoder.presets["tiny"]
+    WhisperForConditionalGeneration(WhisperConfig(**whisper)).save_pretrained(folders["whisper"])
+    WhisperFeatureExtractor().save_pretrained(folders["whisper"])
+    ASTModel(ASTConfig(**ASTEncoder.presets["tiny"])).save_pretrained(folders["ast"])
+    ASTFeatureExtractor().save_pretrained(folders["ast"])
+    tokenizer = build_qwen2_tokenizer()
+    Qwen2ForCausalLM(Qwen2Config(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                                 num_key_value_heads=2, vocab_size=len(tokenizer), bos_token_id=None,
+                                 eos_token_id=2, pad_token_id=0)).save_pretrained(folders["qwen2"])
+    tokenizer.save_pretrained(folders["qwen2"])
+    torch.save({f"module.{k}": v for k, v in build_encoder("tiny").state_dict().items()}, tmp_path / "cav-mae.pth")
+    cpu = ["--model.llm_dtype=float32", "--trainer.accelerator=cpu", "--trainer.devices=1", "--trainer.strategy=auto",
+           "--trainer.precision=32-true", "--data.num_workers=0"]
+    common = [*paths_args(small_dataset, llm=str(folders["qwen2"])), *cpu]
+    cases = {
+        "whisper.yaml": [f"--paths.whisper={folders['whisper']}"],
+        "ast.yaml": [f"--paths.ast={folders['ast']}"],
+        "llm.yaml": [f"--paths.encoder_checkpoint={tmp_path / 'cav-mae.pth'}", "--model.encoder=tiny"],
+    }
+    for name, extra in cases.items():
+        write_shard(small_dataset)
+        run = train.cli(["--config", str(PAPER / "ft_large.yaml"), "--config", str(MODELS / name), *common, *extra],
+                        run=False)
+        model = run.model
+        assert model.llm.get_base_model().config.model_type == "qwen2" and model.audio_tokens == 32
+        assert model.audio_encoder.kind == {"whisper.yaml": "whisper", "ast.yaml": "ast", "llm.yaml": "cavmae"}[name]
+        assert model.audio_proj[1].in_features == model.audio_encoder.width == 32
+        assert model.audio_proj[1].out_features == 64  # the LLM's hidden size
+        if name == "llm.yaml":
+            assert model.checkpoint_reports[0].matched["encoder"] > 0
+        run.datamodule.tokenizer = model.tokenizer
+        run.datamodule.setup("fit")
+    assert sorted(p.name for p in MODELS.glob("*.yaml")) == sorted(cases)

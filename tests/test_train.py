@@ -80,3 +80,28 @@ def test_bf16_mixed_precision_fit(tmp_path, small_dataset, tiny_model_kwargs):
     run = train.cli(["fit", "--config", str(config)])
     assert run.trainer.global_step == 2
     assert torch.isfinite(run.trainer.callback_metrics["train/loss"])
+
+
+def test_fit_with_model_encoder_whisper_and_a_qwen2_llm(tmp_path, small_dataset):
+    """`train.py fit --model.encoder whisper` end to end on CPU, with a Qwen2 config as the LLM."""
+    import json
+
+    from tests.test_llm import architecture_kwargs
+
+    _, kwargs = architecture_kwargs("qwen2", tmp_path)
+    del kwargs["encoder"], kwargs["encoder_kwargs"]
+    whisper = {"d_model": 32, "encoder_layers": 1, "encoder_attention_heads": 4, "encoder_ffn_dim": 64}
+    config = write_config(tmp_path, small_dataset, kwargs, max_steps=2)
+    run = train.cli(["fit", "--config", str(config), "--model.encoder", "whisper",
+                     "--model.encoder_kwargs", json.dumps(whisper), "--model.audio_tokens", "8"])
+    assert run.trainer.global_step == 2
+    assert run.model.audio_encoder.kind == "whisper" and run.model.audio_proj[1].in_features == 32
+    assert run.model.llm.get_base_model().config.model_type == "qwen2"
+    assert run.trainer.callback_metrics["val/loss"].isfinite()
+    ckpt = torch.load(tmp_path / "ckpt" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert ckpt["hyper_parameters"]["encoder"] == "whisper" and ckpt["hyper_parameters"]["audio_tokens"] == 8
+    reloaded = AudioLLM.load_from_checkpoint(tmp_path / "ckpt" / "last.ckpt", map_location="cpu", weights_only=True)
+    batch = next(iter(run.datamodule.val_dataloader()))
+    assert batch["audio"].shape[1:] == (81, 3000) and batch["audio_mask"].sum(dim=1).tolist() == [8, 8]
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded.eval()(batch).logits, run.model.eval()(batch).logits)

@@ -13,6 +13,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from interleave import NUM_AUDIO_TOKENS
 from interleave.collate import Collator
 from interleave.data import load_checked
 from interleave.errors import report_errors
@@ -28,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     command.add_argument("--decode", action="store_true", help="also decode every audio file")
     command.add_argument("--tokenizer", default="builtin:smollm2-135m-instruct", help="LLM spec whose tokenizer measures lengths; 'none' skips the length check")
     command.add_argument("--max-length", type=int, default=512)
+    command.add_argument("--audio-tokens", type=int, default=NUM_AUDIO_TOKENS, help="audio positions per clip, as the model's model.audio_tokens (default %(default)s, LTU's)")
     args = parser.parse_args(argv)
     return report_errors(lambda: check(args))
 
@@ -36,7 +38,7 @@ def check(args: argparse.Namespace) -> int:
     """Check one record file as `main`'s arguments say; print the problems and counts; 1 if any is bad."""
     collator = None
     if args.tokenizer != "none":
-        collator = Collator(load_tokenizer(args.tokenizer), max_length=args.max_length)
+        collator = Collator(load_tokenizer(args.tokenizer), max_length=args.max_length, audio_tokens=args.audio_tokens)
     split: list[str] = []
     records, problems = load_checked(args.file, args.audio_root, collator, args.decode, split)
     for problem in problems:

@@ -1,0 +1,177 @@
+"""The encoder kinds on tiny random configs: shapes, frozen, pooling to audio_tokens, cached == live,
+local folders, the config scheme and what the fingerprint covers."""
+
+
+import pytest
+import torch
+
+from interleave.audio import load_waveform
+from interleave.cache import FeatureCache, fingerprint
+from interleave.encoder import pool_frames
+from interleave.errors import InterleaveError
+from interleave.hf_encoders import build_encoder, parse_spec
+from tests.conftest import write_clip
+
+KINDS = ["cavmae:tiny", "ast:tiny", "whisper:tiny"]
+INPUT_SHAPES = {"cavmae:tiny": (1024, 128), "ast:tiny": (1024, 128), "whisper:tiny": (81, 3000)}
+
+
+def built(spec: str, **kwargs):
+    torch.manual_seed(0)
+    return build_encoder(spec, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("clips")
+    return [str(write_clip(folder / f"c{i}.wav", seconds=0.5 + i, freq=300.0 + 200 * i, seed=i)) for i in range(3)]
+
+
+@pytest.mark.parametrize("spec", KINDS)
+@pytest.mark.parametrize("audio_tokens", [32, 5])
+def test_shapes_frozen_and_pooled_to_audio_tokens(spec, audio_tokens, clips):
+    encoder = built(spec, audio_tokens=audio_tokens)
+    inputs = torch.stack([encoder.load_inputs(p) for p in clips[:2]])
+    assert inputs.shape[1:] == INPUT_SHAPES[spec]
+    out = encoder(inputs)
+    assert out.shape == (2, audio_tokens, encoder.width) and torch.isfinite(out).all()
+    assert encoder.width == 32
+    assert not out.requires_grad and all(not p.requires_grad for p in encoder.parameters())
+    encoder.train()
+    assert not any(m.training for m in encoder.modules())
+
+
+@pytest.mark.parametrize("spec", KINDS)
+def test_a_trained_encoder_builds_a_graph(spec, clips):
+    encoder = built(spec, frozen=False)
+    encoder.train()
+    assert encoder.training and any(p.requires_grad for p in encoder.parameters())
+    encoder(encoder.load_inputs(clips[0])[None]).sum().backward()
+    assert sum(p.grad is not None for p in encoder.parameters()) > len(list(encoder.parameters())) // 2
+
+
+@pytest.mark.parametrize("spec", KINDS)
+def test_cached_features_equal_live_ones(spec, clips, tmp_path):
+    encoder = built(spec)
+    cache = FeatureCache.of(tmp_path, encoder)
+    stats = cache.ensure(encoder, clips, batch_size=2)
+    assert stats.built == 3
+    live = encoder(torch.stack([encoder.load_inputs(p) for p in clips]))
+    for path, features in zip(clips, live):
+        torch.testing.assert_close(cache.get(path), features)
+
+
+def test_whisper_pools_only_the_frames_that_cover_the_clip(clips):
+    encoder = built("whisper:tiny", audio_tokens=8)
+    inputs = encoder.load_inputs(clips[0])  # 0.5 s: 50 mel frames of 3000, 25 encoder frames of 1500
+    assert inputs[-1].sum() == 50 and inputs[-1, :50].all()
+    frames = encoder.model(inputs[None, :-1]).last_hidden_state
+    assert frames.shape[1] == 1500
+    torch.testing.assert_close(encoder(inputs[None]), pool_frames(frames[:, :25], 8))
+    assert not torch.allclose(encoder(inputs[None]), pool_frames(frames, 8))
+
+
+def test_whisper_a_clip_longer_than_30_s_pools_all_1500_frames(tmp_path):
+    encoder = built("whisper:tiny", audio_tokens=4)
+    inputs = encoder.load_inputs(write_clip(tmp_path / "long.wav", seconds=31.0))
+    frames = encoder.model(inputs[None, :-1]).last_hidden_state
+    torch.testing.assert_close(encoder(inputs[None]), pool_frames(frames, 4))
+
+
+def test_ast_pools_the_patch_grid_over_frequency_then_time(clips):
+    encoder = built("ast:tiny", audio_tokens=4)
+    inputs = encoder.load_inputs(clips[0])[None]
+    hidden = encoder.model(input_values=inputs).last_hidden_state
+    rows, cols = encoder.grid
+    assert hidden.shape[1] == 2 + rows * cols and (rows, cols) == (8, 64)  # tiny: strides 16
+    grid = hidden[:, 2:].reshape(1, rows, cols, 32).mean(dim=1)
+    torch.testing.assert_close(encoder(inputs), grid.reshape(1, 4, 16, 32).mean(dim=2))
+
+
+def test_ast_inputs_are_its_feature_extractors_with_the_checkpoints_normalisation(clips, tmp_path):
+    from transformers import ASTFeatureExtractor
+
+    encoder = built("ast:tiny")
+    waveform = load_waveform(clips[1])
+    expected = ASTFeatureExtractor()(waveform.numpy(), sampling_rate=16000, return_tensors="pt")["input_values"][0]
+    torch.testing.assert_close(encoder.load_inputs(clips[1]), expected)
+    # A checkpoint normalised otherwise (its preprocessor_config.json) gives other inputs and another fingerprint.
+    encoder.model.save_pretrained(tmp_path / "ast")
+    ASTFeatureExtractor(mean=0.0, std=1.0).save_pretrained(tmp_path / "ast")
+    other = build_encoder("ast", path=str(tmp_path / "ast"))
+    raw = (expected * (2 * 4.5689974)) + -4.2677393  # undo the default normalisation
+    torch.testing.assert_close(other.load_inputs(clips[1]), raw / 2, rtol=1e-4, atol=1e-4)
+    assert fingerprint(other) != fingerprint(encoder)
+
+
+@pytest.mark.parametrize("kind", ["ast", "whisper"])
+def test_a_local_hugging_face_folder_gives_the_same_encoder(kind, clips, tmp_path):
+    from transformers import (
+        ASTFeatureExtractor,
+        WhisperConfig,
+        WhisperFeatureExtractor,
+        WhisperForConditionalGeneration,
+    )
+
+    encoder = built(f"{kind}:tiny")
+    folder = tmp_path / kind
+    if kind == "ast":
+        encoder.model.save_pretrained(folder)
+        ASTFeatureExtractor().save_pretrained(folder)
+    else:  # a whole Whisper model, as released; the decoder is dropped at loading
+        full = WhisperForConditionalGeneration(WhisperConfig(**encoder.model.config.to_dict()))
+        full.model.encoder.load_state_dict(encoder.model.state_dict())
+        full.save_pretrained(folder)
+        WhisperFeatureExtractor().save_pretrained(folder)
+    loaded = build_encoder(kind, path=str(folder))
+    inputs = torch.stack([encoder.load_inputs(p) for p in clips[:2]])
+    torch.testing.assert_close(loaded(inputs), encoder(inputs))
+    assert fingerprint(loaded) == fingerprint(encoder)
+    assert not any(p.requires_grad for p in loaded.parameters())
+
+
+def test_a_folder_without_its_feature_settings_is_refused(tmp_path):
+    encoder = built("ast:tiny")
+    encoder.model.save_pretrained(tmp_path / "ast")
+    with pytest.raises(InterleaveError, match="preprocessor_config.json"):
+        build_encoder("ast", path=str(tmp_path / "ast"))
+    with pytest.raises(InterleaveError, match="no config.json"):
+        build_encoder("whisper", path=str(tmp_path))
+
+
+def test_the_fingerprint_covers_kind_weights_and_pooling():
+    prints = {spec: fingerprint(built(spec)) for spec in KINDS}
+    assert len(set(prints.values())) == 3
+    assert fingerprint(built("whisper:tiny", audio_tokens=8)) != prints["whisper:tiny"]
+    torch.manual_seed(1)
+    assert fingerprint(build_encoder("whisper:tiny")) != prints["whisper:tiny"]  # other weights
+    assert fingerprint(built("whisper:tiny")) == prints["whisper:tiny"]
+    assert fingerprint(built("whisper:tiny"), channel="mean") != prints["whisper:tiny"]
+
+
+@pytest.mark.parametrize("spec, expected", [
+    ("cavmae", ("cavmae", "cavmae")), ("small", ("cavmae", "small")), ("tiny", ("cavmae", "tiny")),
+    ("cavmae:small", ("cavmae", "small")), ("ast", ("ast", "base")), ("whisper", ("whisper", "base")),
+    ("whisper:tiny", ("whisper", "tiny")),
+])
+def test_the_config_scheme(spec, expected):
+    assert parse_spec(spec) == expected
+
+
+@pytest.mark.parametrize("spec, message", [("wav2vec", "unknown model.encoder"), ("whisper:huge", "unknown size"),
+                                           ("ast:small", "unknown size")])
+def test_unknown_kinds_and_sizes_are_refused(spec, message):
+    with pytest.raises(InterleaveError, match=message):
+        parse_spec(spec)
+
+
+def test_encoder_kwargs_override_the_size_and_a_folder_excludes_them(tmp_path):
+    assert built("whisper:tiny", overrides={"d_model": 48, "encoder_attention_heads": 4}).width == 48
+    assert built("ast:tiny", overrides={"hidden_size": 16, "num_attention_heads": 2}).width == 16
+    assert built("tiny", overrides={"embed_dim": 64}).width == 64
+    with pytest.raises(InterleaveError, match=r"\['embed_dim'\] are not fields of the whisper"):
+        build_encoder("whisper:tiny", overrides={"embed_dim": 32})  # CAV-MAE's, left in a config
+    with pytest.raises(InterleaveError, match="not both"):
+        build_encoder("ast", path=str(tmp_path), overrides={"hidden_size": 16})
+    with pytest.raises(InterleaveError, match="encoder_path is for ast and whisper"):
+        build_encoder("cavmae", path=str(tmp_path))
