@@ -1,6 +1,6 @@
 """interleave.record_index: the index gives the records, problems, split notes, lengths and batches of
 reading the file directly; it is reused while nothing changed and rebuilt when the file, the
-tokenizer or max_length changed; one process builds it while the others wait."""
+tokenizer, max_length or the audio span's length changed; one process builds it while the others wait."""
 
 import multiprocessing
 import os
@@ -79,7 +79,7 @@ def test_the_data_module_batches_equal_those_of_the_records_read_directly(tmp_pa
         assert all(torch.equal(ours[k], theirs[k]) for k in ("input_ids", "labels", "audio_mask", "audio"))
 
 
-def test_reused_until_the_file_the_tokenizer_or_max_length_changes(tmp_path, tokenizer, llama_tokenizer, monkeypatch):
+def test_reused_until_the_file_the_tokenizer_max_length_or_audio_tokens_change(tmp_path, tokenizer, llama_tokenizer, monkeypatch):
     import interleave.record_index as record_index
 
     builds = []
@@ -103,9 +103,13 @@ def test_reused_until_the_file_the_tokenizer_or_max_length_changes(tmp_path, tok
     open_index(path, Collator(llama_tokenizer, max_length=128))
     assert len(builds) == 4
     assert open_index(path, Collator(tokenizer, max_length=128, train_on_prompt=True)) and len(builds) == 4  # labels only
+    eight = Collator(tokenizer, max_length=128, audio_tokens=8)  # another encoder's span: other lengths
+    assert open_index(path, eight).checked(tmp_path)[0].lengths().tolist() == [
+        len(collator.encode(r).input_ids) - 24 for r in open_index(path, collator).checked(tmp_path)[0]]
+    assert len(builds) == 5
 
     index_path(path, collator).write_bytes(b"torn")
-    assert len(open_index(path, collator).checked(tmp_path)[0]) == 5 and len(builds) == 5
+    assert len(open_index(path, collator).checked(tmp_path)[0]) == 5 and len(builds) == 6
     assert first.rows == 5
 
 
