@@ -22,7 +22,7 @@ import torch
 import yaml
 import lightning as L
 
-import interleave.data
+import interleave.audio
 import train
 from callbacks.reliability import atomic_torch_save
 from interleave.tools.fill_cache import main as cache_main
@@ -330,8 +330,8 @@ def nan_dataset(small_dataset, monkeypatch) -> Path:
     second_batch = list(TrainingSampler(6, batch_size=2, seed=0))[2]  # so that one good step comes first
     rows.insert(second_batch, bad)
     write_jsonl(small_dataset / "train.jsonl", rows)
-    real = interleave.data.load_fbank
-    monkeypatch.setattr("interleave.data.load_fbank",
+    real = interleave.audio.load_fbank  # what the CAV-MAE encoder's load_inputs calls for each item
+    monkeypatch.setattr("interleave.audio.load_fbank",
                         lambda path, *args: real(path, *args) * (float("nan") if Path(path).name == "c7.wav" else 1.0))
     return small_dataset
 
