@@ -149,3 +149,74 @@ def test_yes_probability_reads_the_first_answer_tokens_odds(model):
             return yes_probability(model, *args)
 
     assert all(p > 0.999 for p in favour("yes")) and all(p < 0.001 for p in favour("no"))
+
+
+@contextlib.contextmanager
+def talking_in(model, text: str, boost: float = 4.0):
+    """An LM head that favours the tokens of `text`, so that sampled answers of a random-weight
+    model mix its words ("Yes", "No,", "not", ...) in varying orders, some settled early, some not."""
+    ids = sorted(set(model.tokenizer(text, add_special_tokens=False)["input_ids"]))
+
+    def hook(module, inputs, logits):
+        logits = logits.clone()
+        logits[..., ids] += boost
+        return logits
+
+    handle = model.llm.get_base_model().lm_head.register_forward_hook(hook)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+YES_NO = "Yes, it is. No, it is not. The sound does not. Answer: no. Is it? It does."
+
+
+def test_each_answer_draws_from_its_own_stream_whatever_is_answered_beside_it(model):
+    prompts = ["Is [AUDIO] a type of signal?", "Is [AUDIO] similar to drum?", "What is [AUDIO]?"]
+    batch, audio = left_padded(model, prompts)
+    sampling = Sampling(max_new_tokens=8, temperature=1.0)
+    seeds = list(range(100, 106))
+    with talking_in(model, YES_NO, boost=1.0):
+        together = sample_answers(model, batch["input_ids"], batch["attention_mask"], batch["audio_mask"], audio, 2,
+                                  sampling, seeds=seeds)
+        alone = [sample_answers(model, *left_padded_one(model, p, audio[i : i + 1]), 1, sampling, seeds=[seeds[2 * i + j]])[0][0]
+                 for i, p in enumerate(prompts) for j in range(2)]
+        other_seeds = sample_answers(model, batch["input_ids"], batch["attention_mask"], batch["audio_mask"], audio, 2,
+                                     sampling, seeds=[s + 50 for s in seeds])
+    assert [a for answers in together for a in answers] == alone
+    assert together != other_seeds  # the streams do decide the answers (temperature 1)
+    with pytest.raises(ValueError, match="3 seeds for 6 answers"):
+        sample_answers(model, batch["input_ids"], batch["attention_mask"], batch["audio_mask"], audio, 2, sampling,
+                       seeds=seeds[:3])
+
+
+def left_padded_one(model, instruction, audio):
+    batch, _ = left_padded(model, [instruction])
+    return batch["input_ids"], batch["attention_mask"], batch["audio_mask"], audio
+
+
+@pytest.mark.parametrize("rules", ["paper", "extended"])
+def test_answers_stopped_at_their_verdict_have_the_whole_answers_verdicts(model, rules):
+    """The acceptance test of the default mode: same seeds, the same parsed verdict for every answer."""
+    from functools import partial
+
+    from interleave.shard.answers import parse_answer, settled_answer
+
+    prompts = ["Is [AUDIO] a type of signal?", "Is [AUDIO] similar to drum?", "Is [AUDIO] a type of alarm?",
+               "Is [AUDIO] similar to a siren, really?"]
+    batch, audio = left_padded(model, prompts)
+    args = (batch["input_ids"], batch["attention_mask"], batch["audio_mask"], audio, 8, Sampling(max_new_tokens=40, temperature=1.0))
+    seeds = list(range(len(prompts) * 8))
+    settle = [partial(settled_answer, rules=rules)] * len(prompts)
+    with talking_in(model, YES_NO):
+        whole = sample_answers(model, *args, seeds=seeds)
+        cut: list[bool] = []
+        short = sample_answers(model, *args, seeds=seeds, settle=settle, cut=cut)
+    whole, short = [a for r in whole for a in r], [a for r in short for a in r]
+    assert [parse_answer(a, rules) for a in short] == [parse_answer(a, rules) for a in whole]
+    assert len(cut) == len(whole) and 0 < sum(cut) < len(cut)  # some stopped early, some ran on
+    for text, full, stopped in zip(short, whole, cut):
+        assert full.startswith(text) and (len(text) < len(full)) == stopped
+        assert stopped == (settled_answer(text, rules) is not None and text != full)
+    assert "no" in {parse_answer(a, rules) for a, c in zip(short, cut) if c}
