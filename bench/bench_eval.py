@@ -24,6 +24,7 @@ in one phase weighs on both sides alike.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sys
 import time
@@ -41,7 +42,13 @@ from interleave.generation import Sampling, sample_answers  # noqa: E402
 from interleave.model import AudioLLM  # noqa: E402
 from interleave.records import Record  # noqa: E402
 from interleave.shard import Query, read_shard  # noqa: E402
-from interleave.shard.evaluate import EvalSettings, answer_queries, answer_seed, prompt_table, render_instruction  # noqa: E402
+from interleave.shard.evaluate import (  # noqa: E402
+    EvalSettings,
+    answer_queries,
+    answer_seed,
+    prompt_table,
+    render_instruction,
+)
 from interleave.tools.demo import ensure_demo_data  # noqa: E402
 
 TASKS = ("synonym", "hypernym", "identity")
@@ -166,6 +173,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print only; leave bench/RESULTS.md as it is")
     args = parser.parse_args()
 
+    load_start = os.getloadavg()[0]
     data = ensure_demo_data(Path("data/demo"))
     queries = draw_queries(read_shard(data / "shard.jsonl"), args.queries)
     torch.manual_seed(0)
@@ -183,6 +191,7 @@ def main() -> None:
             raise SystemExit(f"cap {cap}: the default mode changed {len(r['full'].parsed) - r['same_verdicts']} verdict(s)")
     counts = {t: sum(q.task == t for q in queries) for t in TASKS}
     body = section(results, len(queries), args.repeats, args.batch_size, counts)
+    body += f"\nLoad average (1 min) at the start and the end: {load_start:.2f}, {os.getloadavg()[0]:.2f}."
     print(body)
     if not args.no_write:
         write_section("bench_eval", body)

@@ -33,6 +33,7 @@ tests do. Writes bench/RESULTS.md (a toy run says so in its heading).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -210,6 +211,7 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--no-write", action="store_true", help="print only; leave bench/RESULTS.md as it is")
     args = parser.parse_args(argv)
 
+    load_start = os.getloadavg()[0]
     device = torch.device("cuda" if torch.cuda.is_available() and not args.toy else "cpu")
     name = torch.cuda.get_device_name(0) if device.type == "cuda" else "CPU"
     peak = args.peak_tflops or next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
@@ -236,6 +238,7 @@ def main(argv: list[str] | None = None) -> str:
         if device.type == "cuda":
             torch.cuda.empty_cache()
     body = section(runs, formula, name, peak, qps, mean_tokens, args)
+    body += f"\nLoad average (1 min) at the start and the end: {load_start:.2f}, {os.getloadavg()[0]:.2f}."
     print(body)
     if not args.no_write:
         write_section("bench_gpu", body)
