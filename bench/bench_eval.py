@@ -158,9 +158,11 @@ def section(results: list[dict[str, object]], n: int, repeats: int, batch_size: 
     lines.append("")
     for r in results:
         total = len(r["ltu"].answers)
-        lines.append(f"Cap {r['cap']}: full answers: {r['ltu'].seconds / r['t_full']:.1f}x; default mode: "
-                     f"{r['ltu'].seconds / r['t_default']:.1f}x (target >= 20x at cap 400). Verdicts identical in both modes: "
-                     f"{r['same_verdicts']}/{total}; answers identical to the LTU-style loop's: {r['same_answers']}/{total}.")
+        lines += [f"Cap {r['cap']} (target: default mode >= 20x at cap 400):", "",
+                  f"    full answers: {r['ltu'].seconds / r['t_full']:.1f}x",
+                  f"    default mode: {r['ltu'].seconds / r['t_default']:.1f}x", "",
+                  f"Verdicts identical in both modes: {r['same_verdicts']}/{total}; answers identical to the LTU-style "
+                  f"loop's: {r['same_answers']}/{total}.", ""]
     return "\n".join(lines)
 
 

@@ -220,3 +220,44 @@ def test_answers_stopped_at_their_verdict_have_the_whole_answers_verdicts(model,
         assert full.startswith(text) and (len(text) < len(full)) == stopped
         assert stopped == (settled_answer(text, rules) is not None and text != full)
     assert "no" in {parse_answer(a, rules) for a, c in zip(short, cut) if c}
+
+
+def test_the_demos_smollm2_stops_at_its_verdicts_with_the_whole_answers_verdicts():
+    """The acceptance test on the real LLM the demo uses (SmolLM2-135M-Instruct, text prompts it
+    answers with yes or no and an explanation): same seeds, the same verdicts, fewer tokens."""
+    from functools import partial
+
+    from interleave.shard.answers import parse_answer, settled_answer
+
+    torch.manual_seed(0)
+    model = AudioLLM(llm="builtin:smollm2-135m-instruct", encoder="tiny").eval()
+    questions = ["Is a siren a type of alarm? Answer yes or no, then explain.",
+                 "Is a dog bark similar to a violin? Answer yes or no, then explain.",
+                 "Is a drum a type of percussion instrument? Answer yes or no, then explain."]
+    batch, _ = left_padded(model, questions, with_audio=False)
+    args = (batch["input_ids"], batch["attention_mask"], batch["audio_mask"], None, 4, Sampling(max_new_tokens=48))
+    seeds = list(range(12))
+    whole = [a for r in sample_answers(model, *args, seeds=seeds) for a in r]
+    cut: list[bool] = []
+    short = [a for r in sample_answers(model, *args, seeds=seeds, settle=[partial(settled_answer)] * 3, cut=cut) for a in r]
+    assert [parse_answer(a) for a in short] == [parse_answer(a) for a in whole]
+    assert sum(cut) >= 6 and all(w.startswith(s) for s, w in zip(short, whole))
+    assert sum(map(len, short)) < sum(map(len, whole)) / 2
+
+
+def test_inverting_the_cdf_samples_hfs_distribution_and_never_a_cut_token():
+    sampling = Sampling(temperature=0.7, top_k=50, top_p=0.9, repetition_penalty=1.3)
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(1, 300, generator=gen) * 3
+    history = torch.randint(0, 300, (1, 10), generator=gen)
+    values, indices = sampling.candidates(history, logits.clone())
+    expected = torch.zeros(300).scatter(0, indices[0], torch.softmax(values[0], dim=-1))
+    n = 40000
+    uniform = torch.rand(n, dtype=torch.float64, generator=gen)
+    tokens = sampling.next_tokens(history.expand(n, -1), logits.expand(n, -1).clone(), uniform)
+    frequencies = torch.bincount(tokens, minlength=300).double() / n
+    assert (frequencies - expected.double()).abs().max() < 0.01
+    assert set(tokens.tolist()) <= set(torch.nonzero(expected).squeeze(1).tolist())
+    edges = torch.tensor([0.0, 1.0 - 2**-53], dtype=torch.float64)  # the lowest and highest numbers a stream holds
+    ends = sampling.next_tokens(history.expand(2, -1), logits.expand(2, -1).clone(), edges)
+    assert expected[ends[0]] == expected.max() and expected[ends[1]] > 0

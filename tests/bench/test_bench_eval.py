@@ -47,4 +47,5 @@ def test_the_ltu_style_loop_writes_the_evaluators_answers_and_both_modes_agree(t
     assert result["same_verdicts"] == total
     assert result["tokens_ltu"] == result["tokens_full"] > 0
     body = bench_eval.section([result], len(queries), 2, 4, {"synonym": 2, "hypernym": 2, "identity": 2})
-    assert "Cap 6: full answers:" in body and f"Verdicts identical in both modes: {total}/{total}" in body
+    assert "\n    full answers: " in body and "\n    default mode: " in body
+    assert f"Verdicts identical in both modes: {total}/{total}" in body
