@@ -1,21 +1,34 @@
-"""SHARD evaluation throughput: the project's evaluator against an LTU-style loop, in one run.
+"""SHARD evaluation throughput at equal work: the project's evaluator against an LTU-style loop.
 
-Both answer the same queries of the demo SHARD with the same model (SmolLM2-135M-Instruct and
-the demo's frozen encoder) and LTU's sampling settings, each query `--repeats` times.
-- LTU-style: one query and one repeat at a time, fbank and encoder recomputed for every answer,
-  HF `generate` with up to 400 new tokens (LTU's evaluation loop).
-- interleave: `interleave.shard.evaluate.answer_queries`, batches of 32 queries with left padding,
-  the repeats sharing one prefill, features computed once per clip, stop at EOS or `--cap` tokens.
-Writes queries/s of both and their ratio to bench/RESULTS.md (target: >= 20x).
+Both sides answer the same `--queries` queries of the demo SHARD (drawn with a fixed seed from
+all three tasks: synonym, hypernym, identity), `--repeats` times each, with the same model
+(SmolLM2-135M-Instruct and the demo's frozen encoder), the same cap and the same sampling code
+(`interleave.generation.sample_answers`, LTU's settings), every answer from the same random
+stream (`interleave.shard.evaluate.answer_seed`): so the two sides write the same answers, up to
+floating-point differences between batched and single rows.
+- LTU-style: one answer at a time, the clip loaded and the encoder run again for every answer,
+  each answer generated to EOS or the cap (LTU's loop; its cap is 400).
+- full answers: `answer_queries` with `full_answers=True`: batches of `--batch-size` queries, the
+  repeats sharing one prefill, features once per clip, every answer to EOS or the cap.
+- default mode: what `callbacks.ShardEvaluation` does by default: the same, but a yes/no answer
+  stops as soon as its parsed verdict is settled (`interleave.shard.answers.settled_answer`).
+For each cap in `--caps` (400 and the demo's 12 by default) it prints `full answers: N.Nx` and
+`default mode: N.Nx`, checks that both modes give every answer the same verdict, and writes the
+figures to bench/RESULTS.md (target: default mode >= 20x at cap 400). The evaluator runs before
+and after the LTU-style loop and the two timings are averaged, so a machine busy with other work
+in one phase weighs on both sides alike.
 
-    .venv/bin/python bench/bench_eval.py [--queries 32] [--repeats 4] [--cap 12] [--batch-size 32]
+    .venv/bin/python bench/bench_eval.py [--queries 32] [--repeats 4] [--caps 400 12] [--batch-size 32]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import random
 import sys
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -25,77 +38,165 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.results import write_section  # noqa: E402
 from interleave.audio import load_fbank  # noqa: E402
 from interleave.collate import Collator  # noqa: E402
-from interleave.generation import Sampling  # noqa: E402
+from interleave.generation import Sampling, sample_answers  # noqa: E402
 from interleave.model import AudioLLM  # noqa: E402
 from interleave.records import Record  # noqa: E402
-from interleave.shard import read_shard  # noqa: E402
-from interleave.shard.evaluate import EvalSettings, answer_queries, prompt_table, render_instruction  # noqa: E402
+from interleave.shard import Query, read_shard  # noqa: E402
+from interleave.shard.evaluate import (  # noqa: E402
+    EvalSettings,
+    answer_queries,
+    answer_seed,
+    prompt_table,
+    render_instruction,
+)
 from interleave.tools.demo import ensure_demo_data  # noqa: E402
 
-LTU = dict(do_sample=True, temperature=0.1, top_p=0.95, top_k=500, repetition_penalty=1.1)
+TASKS = ("synonym", "hypernym", "identity")
+CONDITION = "interleaved"
 
 
-def ltu_style(model: AudioLLM, queries, repeats: int) -> tuple[float, list[str]]:
-    """LTU's loop: per answer, load the audio, run the encoder, generate alone up to 400 tokens."""
-    collator = Collator(model.tokenizer, padding_side="left", with_answer=False)
-    table, answers = prompt_table(), []
+@dataclass
+class Side:
+    """One side's timing and answers (query-major, `repeats` per query) and their parsed values."""
+
+    seconds: float
+    answers: list[str]
+    parsed: list[object]
+    cut: int = 0
+
+
+def draw_queries(shard: list[Query], n: int, seed: int = 0) -> list[Query]:
+    """`n` queries of the SHARD in an order shuffled with `seed`: the first of each task, then the
+    next ones in that order, so every task is among them."""
+    order = random.Random(seed).sample(shard, len(shard))
+    firsts = [next(q for q in order if q.task == t) for t in TASKS if any(q.task == t for q in order)]
+    chosen = {id(q) for q in firsts + [q for q in order if q not in firsts][: max(n - len(firsts), 0)]}
+    return [q for q in order if id(q) in chosen]
+
+
+def ltu_style(model: AudioLLM, queries: list[Query], settings: EvalSettings) -> Side:
+    """LTU's loop through the project's sampler: per answer, load the clip, run the encoder on it,
+    generate that one answer alone to EOS or the cap, from the evaluator's random stream for it."""
+    collator, answers = settings.collator, []
     start = time.perf_counter()
-    for query in queries:
-        prompt = render_instruction(query, "interleaved", table)
+    for index, query in enumerate(queries):
+        prompt = render_instruction(query, CONDITION, settings.table)
         encoded = collator.pad([collator.encode(Record(id=query.id, audio=query.audio, instruction=prompt))], "left")
-        for _ in range(repeats):
+        for repeat in range(settings.repeats):
             fbank = load_fbank(query.audio)[None]
-            answers += model.generate(encoded["input_ids"], encoded["attention_mask"], encoded["audio_mask"], fbank,
-                                      max_new_tokens=400, **LTU)
-    return time.perf_counter() - start, answers
+            seed = answer_seed(settings.seed, 0, CONDITION, index, repeat)
+            answers += sample_answers(model, encoded["input_ids"], encoded["attention_mask"], encoded["audio_mask"], fbank,
+                                      1, settings.sampling, seeds=[seed])[0]
+    seconds = time.perf_counter() - start
+    return Side(seconds, answers, parse_like_evaluator(queries, answers, settings))
 
 
-def ours(model: AudioLLM, queries, repeats: int, cap: int, batch_size: int) -> tuple[float, list[str]]:
-    settings = EvalSettings(Collator(model.tokenizer, padding_side="left", with_answer=False), prompt_table(),
-                            Sampling(max_new_tokens=cap), repeats=repeats, batch_size=batch_size)
+def parse_like_evaluator(queries: list[Query], answers: list[str], settings: EvalSettings) -> list[object]:
+    from interleave.metrics import contains_label
+    from interleave.shard import parse_answer
+
+    per = settings.repeats
+    return [contains_label(a, q.label) if q.task == "identity" else parse_answer(a, settings.parser)
+            for i, q in enumerate(queries) for a in answers[i * per : (i + 1) * per]]
+
+
+def evaluator(model: AudioLLM, queries: list[Query], settings: EvalSettings) -> Side:
+    """`answer_queries` as the callback runs it, features computed afresh (once per clip)."""
     start = time.perf_counter()
-    rows = answer_queries(model, list(queries), "interleaved", settings, {})
-    return time.perf_counter() - start, [a for r in rows for a in r["answers"]]
+    rows = answer_queries(model, queries, CONDITION, settings, {})
+    seconds = time.perf_counter() - start
+    return Side(seconds, [a for r in rows for a in r["answers"]], [p for r in rows for p in r["parsed"]],
+                sum(sum(r.get("cut", [])) for r in rows))
+
+
+def mean_tokens(model: AudioLLM, answers: list[str]) -> float:
+    return sum(len(model.tokenizer(a, add_special_tokens=False)["input_ids"]) for a in answers) / max(len(answers), 1)
+
+
+def measure(model: AudioLLM, queries: list[Query], base: EvalSettings, cap: int) -> dict[str, object]:
+    """Both modes of the evaluator before and after the LTU-style loop, at one cap."""
+    full = replace(base, sampling=replace(base.sampling, max_new_tokens=cap), full_answers=True)
+    default = replace(full, full_answers=False)
+    first = evaluator(model, queries, full), evaluator(model, queries, default)
+    ltu = ltu_style(model, queries, full)
+    second = evaluator(model, queries, full), evaluator(model, queries, default)
+    t_full, t_default = (first[0].seconds + second[0].seconds) / 2, (first[1].seconds + second[1].seconds) / 2
+    same_verdicts = sum(a == b for a, b in zip(first[0].parsed, first[1].parsed))
+    if first[0].answers != second[0].answers or first[1].answers != second[1].answers:
+        raise SystemExit("the evaluator gave other answers on its second run with the same seeds")
+    return {
+        "cap": cap, "ltu": ltu, "full": first[0], "default": first[1], "t_full": t_full, "t_default": t_default,
+        "same_verdicts": same_verdicts, "same_answers": sum(a == b for a, b in zip(ltu.answers, first[0].answers)),
+        "tokens_ltu": mean_tokens(model, ltu.answers), "tokens_full": mean_tokens(model, first[0].answers),
+        "tokens_default": mean_tokens(model, first[1].answers),
+    }
+
+
+def section(results: list[dict[str, object]], n: int, repeats: int, batch_size: int, counts: dict[str, int]) -> str:
+    lines = [
+        "## SHARD evaluation at equal work: interleave's evaluator vs an LTU-style loop", "",
+        f"The same {n} demo SHARD queries (drawn with seed 0: {counts['synonym']} synonym, {counts['hypernym']} hypernym, "
+        f"{counts['identity']} identity; interleaved prompts), {repeats} sampled answers each, SmolLM2-135M-Instruct + the "
+        "demo's frozen encoder (untrained projector), LTU's sampling (temperature 0.1, top-p 0.95, top-k 500, repetition "
+        "penalty 1.1) through the project's sampler on both sides, every answer from the same seeded random stream. "
+        f"LTU-style: one answer at a time, clip loaded and encoder run for every answer. Evaluator: batches of {batch_size} "
+        "queries, repeats sharing one prefill, features once per clip; the full-answer mode generates every answer to EOS "
+        "or the cap, the default mode stops a yes/no answer at its settled verdict (identity answers run to the end). "
+        "Evaluator timings are the mean of a run before and one after the LTU-style loop.", "",
+        "| cap | side | seconds | queries/s | mean answer tokens | speed-up |",
+        "| ---: | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for r in results:
+        ltu, t_full, t_default = r["ltu"], r["t_full"], r["t_default"]
+        lines += [
+            f"| {r['cap']} | LTU-style loop | {ltu.seconds:.1f} | {n / ltu.seconds:.3f} | {r['tokens_ltu']:.1f} | 1.0x |",
+            f"| {r['cap']} | full answers | {t_full:.1f} | {n / t_full:.3f} | {r['tokens_full']:.1f} | "
+            f"**{ltu.seconds / t_full:.1f}x** |",
+            f"| {r['cap']} | default mode ({r['default'].cut} of {len(ltu.answers)} answers stopped at their verdict) | "
+            f"{t_default:.1f} | {n / t_default:.3f} | {r['tokens_default']:.1f} | **{ltu.seconds / t_default:.1f}x** |",
+        ]
+    lines.append("")
+    for r in results:
+        total = len(r["ltu"].answers)
+        lines += [f"Cap {r['cap']} (target: default mode >= 20x at cap 400):", "",
+                  f"    full answers: {r['ltu'].seconds / r['t_full']:.1f}x",
+                  f"    default mode: {r['ltu'].seconds / r['t_default']:.1f}x", "",
+                  f"Verdicts identical in both modes: {r['same_verdicts']}/{total}; answers identical to the LTU-style "
+                  f"loop's: {r['same_answers']}/{total}.", ""]
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--queries", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=4)
-    parser.add_argument("--cap", type=int, default=12, help="new-token cap of the evaluator (the demo's)")
+    parser.add_argument("--caps", type=int, nargs="+", default=[400, 12], help="new-token caps (LTU's 400, the demo's 12)")
     parser.add_argument("--batch-size", type=int, default=32, help="queries per batch of the evaluator")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave bench/RESULTS.md as it is")
     args = parser.parse_args()
 
+    load_start = os.getloadavg()[0]
     data = ensure_demo_data(Path("data/demo"))
-    shard = [q for q in read_shard(data / "shard.jsonl") if q.task != "identity"]
-    queries = shard[: args.queries]
+    queries = draw_queries(read_shard(data / "shard.jsonl"), args.queries)
     torch.manual_seed(0)
     model = AudioLLM(llm="builtin:smollm2-135m-instruct", encoder="small").eval()
-    ours(model, queries[:2], 1, 4, 2)  # warm-up
-    # The evaluator runs before and after the LTU-style loop and the two timings are averaged,
-    # so a machine busy with other work in one phase weighs on both sides alike.
-    t_first, a_ours = ours(model, queries, args.repeats, args.cap, args.batch_size)
-    t_ltu, a_ltu = ltu_style(model, queries, args.repeats)
-    t_second, _ = ours(model, queries, args.repeats, args.cap, args.batch_size)
-    t_ours = (t_first + t_second) / 2
-    n = len(queries)
-    ratio = t_ltu / t_ours
-    tokens_ltu = sum(len(model.tokenizer(a)["input_ids"]) for a in a_ltu) / len(a_ltu)
-    tokens_ours = sum(len(model.tokenizer(a)["input_ids"]) for a in a_ours) / len(a_ours)
-    body = f"""## SHARD evaluation: interleave's evaluator vs an LTU-style loop
-
-Same {n} demo SHARD queries (synonym/hypernym, interleaved prompts), {args.repeats} sampled answers each,
-SmolLM2-135M-Instruct + the demo's frozen encoder, LTU's sampling (temperature 0.1, top-p 0.95,
-top-k 500, repetition penalty 1.1).
-
-| evaluator | seconds | queries/s | mean answer tokens |
-| --- | ---: | ---: | ---: |
-| LTU-style: one answer at a time, encoder recomputed, up to 400 new tokens | {t_ltu:.1f} | {n / t_ltu:.3f} | {tokens_ltu:.0f} |
-| interleave: batch {args.batch_size}, shared prefill, features once per clip, cap {args.cap} tokens (mean of a run before and after) | {t_ours:.1f} | {n / t_ours:.3f} | {tokens_ours:.0f} |
-
-Speed-up: **{ratio:.1f}x** (target >= 20x)."""
+    base = EvalSettings(Collator(model.tokenizer, padding_side="left", with_answer=False), prompt_table(), Sampling(),
+                        repeats=args.repeats, batch_size=args.batch_size)
+    evaluator(model, queries[:2], replace(base, sampling=Sampling(max_new_tokens=4), repeats=1))  # warm-up
+    results = []
+    for cap in args.caps:
+        r = measure(model, queries, base, cap)
+        results.append(r)
+        print(f"cap {cap}\nfull answers: {r['ltu'].seconds / r['t_full']:.1f}x\n"
+              f"default mode: {r['ltu'].seconds / r['t_default']:.1f}x", flush=True)
+        if r["same_verdicts"] != len(r["full"].parsed):
+            raise SystemExit(f"cap {cap}: the default mode changed {len(r['full'].parsed) - r['same_verdicts']} verdict(s)")
+    counts = {t: sum(q.task == t for q in queries) for t in TASKS}
+    body = section(results, len(queries), args.repeats, args.batch_size, counts)
+    body += f"\nLoad average (1 min) at the start and the end: {load_start:.2f}, {os.getloadavg()[0]:.2f}."
     print(body)
-    write_section("bench_eval", body)
+    if not args.no_write:
+        write_section("bench_eval", body)
 
 
 if __name__ == "__main__":

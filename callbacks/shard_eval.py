@@ -79,10 +79,16 @@ class ShardEvaluation(L.Callback):
     one forward pass) and logged beside the sampled metrics as `.../scored_{accuracy,f1}`.
     `parser` picks `interleave.shard.parse_answer`'s rules for the yes/no answers: "paper" (the
     paper's phrases, the default) or "extended" (wider). `sampling` is how answers are generated
-    (`interleave.generation.Sampling`: LTU's settings with a 32-token cap by default). Prompts are
+    (`interleave.generation.Sampling`: LTU's settings with a 32-token cap by default). By default
+    a yes/no answer stops as soon as its parsed verdict can no longer change
+    (`interleave.shard.answers.settled_answer`: a leading "Yes," or "No ", or a negative phrase after
+    another first word), which gives the very verdicts, and metrics, of whole answers under the
+    same seeds at a fraction of the cost; such answers are marked `cut` in the predictions file.
+    `full_answers=True` generates every answer to EOS or the cap, for users who read the
+    explanations or re-score with another parser. Identity answers always run to the end. Prompts are
     collated as the run's data module collates (its template, `max_length` and audio channel).
     Files, in the run folder: `predictions/epoch=NN.jsonl` (every answer, raw and parsed, so that
-    `interleave report --parser` can re-score them) and `predictions/epoch=NN.metrics.json`
+    `interleave report --parser` can re-score them; it refuses another parser for cut answers) and `predictions/epoch=NN.metrics.json`
     (every logged metric, flat, with the `layout` and the `parser` used), and `curves.png` /
     `curves.csv` (the forgetting curves so far), logged as an image through every logger that
     takes one. TensorBoard also gets a few answers as text, a Custom Scalars layout "forgetting"
@@ -108,6 +114,7 @@ class ShardEvaluation(L.Callback):
         text_samples: int = 6,
         scoring: bool = False,
         parser: Literal["paper", "extended"] = "paper",
+        full_answers: bool = False,
     ) -> None:
         if repeats < 1 or every_n_epochs < 1 or batch_size < 1:
             raise InterleaveError("ShardEvaluation: repeats, every_n_epochs and batch_size must be at least 1")
@@ -130,6 +137,7 @@ class ShardEvaluation(L.Callback):
         self.text_samples = text_samples
         self.scoring = scoring
         self.parser = parser
+        self.full_answers = full_answers
         self.queries: list[Query] = []
         self.features: dict[str, torch.Tensor] = {}  # encoder features per clip (see point_features)
         self.history: list[dict[str, Any]] = []  # one entry per evaluated point, for the curves
@@ -212,7 +220,8 @@ class ShardEvaluation(L.Callback):
                                 audio_tokens=getattr(pl_module, "audio_tokens", NUM_AUDIO_TOKENS))
         settings = EvalSettings(collator, self.table, self.sampling, self.repeats, self.batch_size, self.seed,
                                 store=getattr(data, "feature_store", None), score=self.scoring,
-                                channel=getattr(data, "audio_channel", "first"), parser=self.parser)
+                                channel=getattr(data, "audio_channel", "first"), parser=self.parser,
+                                full_answers=self.full_answers)
         features = self.point_features(pl_module)
         modes = {module: module.training for module in pl_module.modules()}
         pl_module.eval()

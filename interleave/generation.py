@@ -3,14 +3,15 @@
 `generate`: Hugging Face `generate` on the merged embeddings (greedy or sampled, one answer per
 prompt or `num_return_sequences`), for validation, `predict` and anything HF's options cover.
 `sample_answers`: SHARD's path, `repeats` sampled answers per prompt that share one prefill
-(the prompt runs once and its KV cache is repeated), with LTU's sampling settings (`Sampling`).
+(the prompt runs once and its KV cache is repeated), with LTU's sampling settings (`Sampling`);
+each answer draws from its own random stream, and may stop as soon as its verdict is settled.
 `yes_probability`: the deterministic scoring mode, P(yes) against P(no) for the first answer token.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 from transformers import RepetitionPenaltyLogitsProcessor, TemperatureLogitsWarper, TopPLogitsWarper
@@ -44,15 +45,31 @@ class Sampling:
         values, indices = torch.topk(logits, k)
         return TopPLogitsWarper(self.top_p)(history, values), indices
 
-    def next_tokens(self, history: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-        """One token per row: sampled from `candidates`, or the argmax without sampling."""
+    def next_tokens(self, history: torch.Tensor, logits: torch.Tensor, uniform: torch.Tensor | None = None) -> torch.Tensor:
+        """One token per row: sampled from `candidates`, or the argmax without sampling.
+
+        A row's token is drawn by inverting its distribution's CDF at `uniform` (one number in
+        [0, 1) per row, float64; drawn here when None), so what a row draws depends on its own
+        number only, never on which other rows share the batch."""
         if not self.do_sample:
             if self.repetition_penalty != 1.0:
                 logits = RepetitionPenaltyLogitsProcessor(self.repetition_penalty)(history, logits)
             return logits.argmax(dim=-1)
         values, indices = self.candidates(history, logits)
-        choice = torch.multinomial(torch.softmax(values, dim=-1), num_samples=1)
+        cdf = torch.softmax(values.double(), dim=-1).cumsum(dim=-1)
+        if uniform is None:
+            uniform = torch.rand(len(cdf), dtype=torch.float64, device=cdf.device)
+        total = cdf[:, -1]
+        target = torch.minimum(uniform.to(cdf.device, torch.float64) * total, torch.nextafter(total, torch.zeros_like(total)))
+        choice = (cdf <= target[:, None]).sum(dim=-1, keepdim=True)  # the first token whose CDF passes the target
         return indices.gather(1, choice).squeeze(1)
+
+
+def uniform_streams(seeds: list[int], steps: int) -> torch.Tensor:
+    """[len(seeds), steps] float64 numbers in [0, 1): row i is answer i's random stream, drawn from
+    its own generator seeded with `seeds[i]`, so it is the same whatever else is answered with it."""
+    rows = [torch.rand(steps, dtype=torch.float64, generator=torch.Generator().manual_seed(seed)) for seed in seeds]
+    return torch.stack(rows) if rows else torch.zeros(0, steps, dtype=torch.float64)
 
 
 @torch.no_grad()
@@ -95,13 +112,28 @@ def sample_answers(
     audio: torch.Tensor | None,
     repeats: int,
     sampling: Sampling,
+    seeds: list[int] | None = None,
+    settle: list[Callable[[str], Any] | None] | None = None,
+    cut: list[bool] | None = None,
 ) -> list[list[str]]:
     """`repeats` answers to each left-padded prompt, the repeats sharing one prefill.
 
     HF `generate(num_return_sequences=n)` copies each prompt n times before its first forward
     pass; here the prompt runs once and its KV cache is repeated. Sampling follows HF's chain
     (`Sampling.candidates`: repetition penalty over the prompt's text tokens and the answer, as
-    LTU's `generate` saw them; then temperature, top-k, top-p), then multinomial or argmax.
+    LTU's `generate` saw them; then temperature, top-k, top-p), then the inverse CDF or argmax.
+
+    Each answer (prompt-major: prompt i's repeat j is answer `i * repeats + j`) samples from its
+    own random stream (`uniform_streams`): from `seeds[answer]` when given, else one draw from
+    torch's global generator. Its tokens therefore depend on its own stream and its own logits
+    only: not on the batch around it, nor on which answers stop when.
+
+    `settle`, one entry per prompt: a function of an answer's text so far that returns its
+    verdict once no continuation can change it (`interleave.shard.answers.settled_answer`), or None. An
+    answer whose verdict is settled stops there, before its EOS (rows that stop leave the batch and
+    cost nothing more). `cut`, when given, is filled with one flag per answer: stopped at its verdict.
+    Answers are decoded without `clean_up_tokenization_spaces`, so an answer's text so far is the
+    start of its whole text (less an unfinished UTF-8 character at its end, which `settle` never sees).
     """
     llm = model.llm
     out, positions = prefill(model, input_ids, attention_mask, audio_mask, audio, use_cache=True)
@@ -116,14 +148,28 @@ def sample_answers(
     history = input_ids.repeat_interleave(repeats, dim=0)
     history = torch.where(text, history, history[:, -1:])
 
-    eos = torch.tensor(_eos_ids(model), device=input_ids.device)
-    rows = torch.arange(len(history), device=input_ids.device)  # the answer each live row writes
-    answers: list[list[int]] = [[] for _ in range(len(history))]
-    for _ in range(sampling.max_new_tokens):
-        token = sampling.next_tokens(history, logits)
-        for row, value in zip(rows.tolist(), token.tolist()):
+    n, steps = len(history), sampling.max_new_tokens
+    device = input_ids.device
+    if seeds is not None and len(seeds) != n:
+        raise ValueError(f"sample_answers: {len(seeds)} seeds for {n} answers")
+    streams = None
+    if sampling.do_sample:
+        streams = (uniform_streams(seeds, steps) if seeds is not None
+                   else torch.rand(n, steps, dtype=torch.float64)).to(device)
+    checks = [None] * n if settle is None else [settle[row // repeats] for row in range(n)]
+    stopped = [False] * n
+    eos = torch.tensor(_eos_ids(model), device=device)
+    rows = torch.arange(n, device=device)  # the answer each live row writes
+    answers: list[list[int]] = [[] for _ in range(n)]
+    for step in range(steps):
+        token = sampling.next_tokens(history, logits, None if streams is None else streams[rows, step])
+        live = rows.tolist()
+        for row, value in zip(live, token.tolist()):
             answers[row].append(value)
         finished = torch.isin(token, eos)
+        if step + 1 < steps:
+            for i in _settled_rows(model.tokenizer, answers, live, checks, finished.tolist()):
+                finished[i], stopped[live[i]] = True, True
         if bool(finished.all()):
             break
         if bool(finished.any()):  # finished rows leave the batch, so they cost nothing more
@@ -135,8 +181,22 @@ def sample_answers(
         position = position + 1
         out = llm(input_ids=token[:, None], attention_mask=mask, position_ids=position, past_key_values=cache, use_cache=True)
         logits = out.logits[:, -1].float()
-    texts = model.tokenizer.batch_decode(answers, skip_special_tokens=True)
+    if cut is not None:
+        cut[:] = stopped
+    texts = _decode(model.tokenizer, answers)
     return [texts[i : i + repeats] for i in range(0, len(texts), repeats)]
+
+
+def _decode(tokenizer: Any, answers: list[list[int]]) -> list[str]:
+    return tokenizer.batch_decode(answers, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+
+
+def _settled_rows(tokenizer: Any, answers: list[list[int]], live: list[int], checks: list, finished: list[bool]) -> list[int]:
+    """Positions (in the live batch) of the rows whose verdict is now settled."""
+    ask = [i for i, row in enumerate(live) if checks[row] is not None and not finished[i]]
+    texts = _decode(tokenizer, [answers[live[i]] for i in ask])
+    # An unfinished UTF-8 character decodes as U+FFFD at the end; the next token may complete it.
+    return [i for i, text in zip(ask, texts) if checks[live[i]](text.rstrip("\ufffd")) is not None]
 
 
 def prefill(

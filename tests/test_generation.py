@@ -149,3 +149,115 @@ def test_yes_probability_reads_the_first_answer_tokens_odds(model):
             return yes_probability(model, *args)
 
     assert all(p > 0.999 for p in favour("yes")) and all(p < 0.001 for p in favour("no"))
+
+
+@contextlib.contextmanager
+def talking_in(model, text: str, boost: float = 4.0):
+    """An LM head that favours the tokens of `text`, so that sampled answers of a random-weight
+    model mix its words ("Yes", "No,", "not", ...) in varying orders, some settled early, some not."""
+    ids = sorted(set(model.tokenizer(text, add_special_tokens=False)["input_ids"]))
+
+    def hook(module, inputs, logits):
+        logits = logits.clone()
+        logits[..., ids] += boost
+        return logits
+
+    handle = model.llm.get_base_model().lm_head.register_forward_hook(hook)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+YES_NO = "Yes, it is. No, it is not. The sound does not. Answer: no. Is it? It does."
+
+
+def test_each_answer_draws_from_its_own_stream_whatever_is_answered_beside_it(model):
+    prompts = ["Is [AUDIO] a type of signal?", "Is [AUDIO] similar to drum?", "What is [AUDIO]?"]
+    batch, audio = left_padded(model, prompts)
+    sampling = Sampling(max_new_tokens=8, temperature=1.0)
+    seeds = list(range(100, 106))
+    with talking_in(model, YES_NO, boost=1.0):
+        together = sample_answers(model, batch["input_ids"], batch["attention_mask"], batch["audio_mask"], audio, 2,
+                                  sampling, seeds=seeds)
+        alone = [sample_answers(model, *left_padded_one(model, p, audio[i : i + 1]), 1, sampling, seeds=[seeds[2 * i + j]])[0][0]
+                 for i, p in enumerate(prompts) for j in range(2)]
+        other_seeds = sample_answers(model, batch["input_ids"], batch["attention_mask"], batch["audio_mask"], audio, 2,
+                                     sampling, seeds=[s + 50 for s in seeds])
+    assert [a for answers in together for a in answers] == alone
+    assert together != other_seeds  # the streams do decide the answers (temperature 1)
+    with pytest.raises(ValueError, match="3 seeds for 6 answers"):
+        sample_answers(model, batch["input_ids"], batch["attention_mask"], batch["audio_mask"], audio, 2, sampling,
+                       seeds=seeds[:3])
+
+
+def left_padded_one(model, instruction, audio):
+    batch, _ = left_padded(model, [instruction])
+    return batch["input_ids"], batch["attention_mask"], batch["audio_mask"], audio
+
+
+@pytest.mark.parametrize("rules", ["paper", "extended"])
+def test_answers_stopped_at_their_verdict_have_the_whole_answers_verdicts(model, rules):
+    """The acceptance test of the default mode: same seeds, the same parsed verdict for every answer."""
+    from functools import partial
+
+    from interleave.shard.answers import parse_answer, settled_answer
+
+    prompts = ["Is [AUDIO] a type of signal?", "Is [AUDIO] similar to drum?", "Is [AUDIO] a type of alarm?",
+               "Is [AUDIO] similar to a siren, really?"]
+    batch, audio = left_padded(model, prompts)
+    args = (batch["input_ids"], batch["attention_mask"], batch["audio_mask"], audio, 8, Sampling(max_new_tokens=40, temperature=1.0))
+    seeds = list(range(len(prompts) * 8))
+    settle = [partial(settled_answer, rules=rules)] * len(prompts)
+    with talking_in(model, YES_NO):
+        whole = sample_answers(model, *args, seeds=seeds)
+        cut: list[bool] = []
+        short = sample_answers(model, *args, seeds=seeds, settle=settle, cut=cut)
+    whole, short = [a for r in whole for a in r], [a for r in short for a in r]
+    assert [parse_answer(a, rules) for a in short] == [parse_answer(a, rules) for a in whole]
+    assert len(cut) == len(whole) and 0 < sum(cut) < len(cut)  # some stopped early, some ran on
+    for text, full, stopped in zip(short, whole, cut):
+        assert full.startswith(text) and (len(text) < len(full)) == stopped
+        assert stopped == (settled_answer(text, rules) is not None and text != full)
+    assert "no" in {parse_answer(a, rules) for a, c in zip(short, cut) if c}
+
+
+def test_the_demos_smollm2_stops_at_its_verdicts_with_the_whole_answers_verdicts():
+    """The acceptance test on the real LLM the demo uses (SmolLM2-135M-Instruct, text prompts it
+    answers with yes or no and an explanation): same seeds, the same verdicts, fewer tokens."""
+    from functools import partial
+
+    from interleave.shard.answers import parse_answer, settled_answer
+
+    torch.manual_seed(0)
+    model = AudioLLM(llm="builtin:smollm2-135m-instruct", encoder="tiny").eval()
+    questions = ["Is a siren a type of alarm? Answer yes or no, then explain.",
+                 "Is a dog bark similar to a violin? Answer yes or no, then explain.",
+                 "Is a drum a type of percussion instrument? Answer yes or no, then explain."]
+    batch, _ = left_padded(model, questions, with_audio=False)
+    args = (batch["input_ids"], batch["attention_mask"], batch["audio_mask"], None, 4, Sampling(max_new_tokens=48))
+    seeds = list(range(12))
+    whole = [a for r in sample_answers(model, *args, seeds=seeds) for a in r]
+    cut: list[bool] = []
+    short = [a for r in sample_answers(model, *args, seeds=seeds, settle=[partial(settled_answer)] * 3, cut=cut) for a in r]
+    assert [parse_answer(a) for a in short] == [parse_answer(a) for a in whole]
+    assert sum(cut) >= 6 and all(w.startswith(s) for s, w in zip(short, whole))
+    assert sum(map(len, short)) < sum(map(len, whole)) / 2
+
+
+def test_inverting_the_cdf_samples_hfs_distribution_and_never_a_cut_token():
+    sampling = Sampling(temperature=0.7, top_k=50, top_p=0.9, repetition_penalty=1.3)
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(1, 300, generator=gen) * 3
+    history = torch.randint(0, 300, (1, 10), generator=gen)
+    values, indices = sampling.candidates(history, logits.clone())
+    expected = torch.zeros(300).scatter(0, indices[0], torch.softmax(values[0], dim=-1))
+    n = 40000
+    uniform = torch.rand(n, dtype=torch.float64, generator=gen)
+    tokens = sampling.next_tokens(history.expand(n, -1), logits.expand(n, -1).clone(), uniform)
+    frequencies = torch.bincount(tokens, minlength=300).double() / n
+    assert (frequencies - expected.double()).abs().max() < 0.01
+    assert set(tokens.tolist()) <= set(torch.nonzero(expected).squeeze(1).tolist())
+    edges = torch.tensor([0.0, 1.0 - 2**-53], dtype=torch.float64)  # the lowest and highest numbers a stream holds
+    ends = sampling.next_tokens(history.expand(2, -1), logits.expand(2, -1).clone(), edges)
+    assert expected[ends[0]] == expected.max() and expected[ends[1]] > 0

@@ -114,3 +114,36 @@ def parse_answer(text: str, rules: str = "paper") -> str | None:
     if affirmative.search(text):
         return "yes"
     return None
+
+
+_CONFIRMED = {name: re.compile(rules[2].pattern + r"(?=[\s\S])", re.IGNORECASE) for name, rules in _RULES.items()}
+
+
+def settled_answer(text: str, rules: str = "paper") -> str | None:
+    """The value `parse_answer(text + rest, rules)` has for every `rest`, or None while some
+    continuation could still change it: what lets the evaluation stop an answer at its verdict.
+
+    Settled are a leading yes/no word already followed by a character that ends it ("Yes,",
+    "No "), and, once the first word is known not to be one, a negative phrase already followed by
+    a character (rule 2 wins over rule 3, so nothing after it can matter). A yes from rule 3 is
+    never settled before the end: a later negative would turn it into no.
+    """
+    if rules not in _RULES:
+        raise ValueError(f"unknown answer parser rules {rules!r}; expected one of {', '.join(PARSERS)}")
+    leading_yes, leading_no, _, _ = _RULES[rules]
+    text = text.replace("’", "'").replace("‘", "'")
+    rest = text[_LEAD.match(text).end() :]
+    if not rest:
+        return None  # only quotes, markdown or a label so far: the first word is still to come
+    first = _FIRST_WORD.match(rest)
+    if first is not None:
+        end, word = first.end(), first.group(0).lower()
+        if end == len(rest) or (rest[end] == "'" and "'" not in word and end + 1 == len(rest)):
+            return None  # the word may go on ("no" -> "nothing", "no'" -> "no's")
+        if word in ("answer", "response") and not rest[end:].strip():
+            return None  # "Answer" may still become the label "Answer:" that the parser skips
+        if word in leading_yes:
+            return "yes"
+        if word in leading_no:
+            return "no"
+    return "no" if _CONFIRMED[rules].search(text) else None

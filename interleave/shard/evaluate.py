@@ -5,15 +5,18 @@ A query (`interleave.shard.Query`) becomes a prompt for one *condition*: `interl
 or `text` (the control: the word itself stands where `[AUDIO]` stood; no audio at all).
 Each query is answered `repeats` times by sampling; the repeats share one prefill.
 
-Queries are cut into fixed chunks, chunk k is answered by rank k mod world size, and
-chunk k's sampling is seeded from (seed, epoch, condition, k). So the answers, and the
-metrics, are the same with 1 process or several, and no query is answered twice.
+Queries are cut into fixed chunks, chunk k is answered by rank k mod world size, and each
+answer samples from its own stream seeded from (seed, epoch, condition, query index, repeat).
+So the answers, and the metrics, are the same with 1 process or several, and no query is
+answered twice. By default a yes/no answer stops as soon as its parsed verdict is settled
+(`interleave.shard.answers.settled_answer`): the same verdict as the whole answer, marked `cut`.
 """
 
 from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, Callable, Literal
 
 import torch
@@ -31,7 +34,7 @@ from interleave.collate import Collator
 from interleave.generation import Sampling, sample_answers, yes_probability
 from interleave.metrics import contains_label
 from interleave.records import Record
-from interleave.shard.answers import parse_answer
+from interleave.shard.answers import parse_answer, settled_answer
 from interleave.shard.format import RELATIONS, Query
 
 if TYPE_CHECKING:  # the model calls the evaluation through the callback; this module only reads it
@@ -114,8 +117,9 @@ def audio_features(
     return torch.stack([cache[p] for p in paths])
 
 
-def chunk_seed(seed: int, epoch: int, condition: str, chunk: int) -> int:
-    return zlib.crc32(f"{seed}/{epoch}/{condition}/{chunk}".encode())
+def answer_seed(seed: int, epoch: int, condition: str, index: int, repeat: int) -> int:
+    """The seed of one answer's random stream: query `index`'s repeat `repeat`."""
+    return zlib.crc32(f"{seed}/{epoch}/{condition}/{index}/{repeat}".encode())
 
 
 @dataclass
@@ -132,6 +136,7 @@ class EvalSettings:
     score: bool = False  # also the deterministic yes/no scoring mode (`p_yes` per row)
     channel: str = "first"  # which channel of multi-channel audio (interleave.audio.load_waveform)
     parser: str = "paper"  # `parse_answer`'s rules for the yes/no answers (interleave.shard.PARSERS)
+    full_answers: bool = False  # every answer to EOS or the cap; by default yes/no answers stop at their verdict
 
 
 def answer_queries(
@@ -149,7 +154,8 @@ def answer_queries(
     """This rank's share of the answers: one row per query of the chunks it owns.
 
     A row holds the query, the prompt, every answer, its parsed value (yes/no/None for SHARD;
-    whether the label was named, for identity) and the truth. `index` is the query's place in
+    whether the label was named, for identity) and the truth; `cut` (one flag per answer) and
+    `cut_parser` when an answer stopped at its verdict under those parser rules. `index` is the query's place in
     `queries`, so rows gathered from all ranks can be put back in order.
     `stop` is asked before each round of chunks (every rank asks equally often, so it may be a
     collective); when it answers True the evaluation ends with EvaluationStopped.
@@ -174,12 +180,15 @@ def answer_queries(
         tensors = {k: v.to(device) for k, v in settings.collator.pad(encoded, "left").items()}
         audio = None if condition == "text" else audio_features(model, [q.audio for q in batch], features, settings.store,
                                                                   channel=settings.channel).to(device)
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            torch.manual_seed(chunk_seed(settings.seed, epoch, condition, chunk))
-            answers = sample_answers(
-                model, tensors["input_ids"], tensors["attention_mask"], tensors["audio_mask"], audio,
-                settings.repeats, settings.sampling,
-            )
+        seeds = [answer_seed(settings.seed, epoch, condition, start + i, j)
+                 for i in range(len(batch)) for j in range(settings.repeats)]
+        settle = None if settings.full_answers else [
+            None if q.task == "identity" else partial(settled_answer, rules=settings.parser) for q in batch]
+        cut: list[bool] = []
+        answers = sample_answers(
+            model, tensors["input_ids"], tensors["attention_mask"], tensors["audio_mask"], audio,
+            settings.repeats, settings.sampling, seeds=seeds, settle=settle, cut=cut,
+        )
         p_yes = [None] * len(batch)
         if settings.score:
             p_yes = yes_probability(model, tensors["input_ids"], tensors["attention_mask"], tensors["audio_mask"], audio,
@@ -193,6 +202,8 @@ def answer_queries(
                 "index": start + offset, "id": query.id, "task": query.task, "condition": condition,
                 "label": query.label, "candidate": query.candidate or None, "truth": query.truth or None,
                 "prompt": prompt, "answers": texts, "parsed": parsed,
+                **({"cut": marks, "cut_parser": settings.parser}
+                   if any(marks := cut[offset * settings.repeats : (offset + 1) * settings.repeats]) else {}),
                 **({"p_yes": p_yes[offset]} if settings.score and query.task != "identity" else {}),
             })
         if progress is not None:

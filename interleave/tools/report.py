@@ -11,7 +11,9 @@ come from: the one the metrics file records, or "unknown" for a file written bef
 evaluation recorded it (those came from the rules of their time, which cannot be told from the
 file). With `--parser`, nothing is read from the metrics files' SHARD figures: every point's
 saved answers (`predictions/epoch=NN.jsonl`) are parsed again with those rules and the metrics
-recomputed by the evaluation's own `condition_metrics`, without generating anything.
+recomputed by the evaluation's own `condition_metrics`, without generating anything. Answers the
+evaluation stopped at their verdict (its default; `cut` in the saved answers) are re-scored only
+by the parser that cut them: another parser is refused, since it may need the rest of the text.
 
 Each value read from a point with saved answers comes with its 95 % bootstrap interval
 (`interleave.tools.bootstrap`: words resampled, then clips within a word; `--bootstrap N`

@@ -45,6 +45,10 @@ def read_predictions(file: str | Path) -> list[dict[str, Any]]:
             raise InterleaveError(f"{where}: truth {row.get('truth')!r} is none of {', '.join(ANSWERS)}")
         if row["task"] == "identity" and not isinstance(row.get("label"), str):
             raise InterleaveError(f"{where}: an identity row needs its label")
+        cut = row.get("cut")
+        if cut is not None and (not isinstance(cut, list) or len(cut) != len(answers)
+                                or not all(isinstance(c, bool) for c in cut) or not isinstance(row.get("cut_parser"), str)):
+            raise InterleaveError(f"{where}: 'cut' should hold one true/false per answer, with the 'cut_parser' that cut them")
         out.append(row)
     return out
 
@@ -57,7 +61,11 @@ def answers_path(metrics_file: str | Path) -> Path:
 
 def answer_rows(file: str | Path, parser: str | None = None) -> dict[str, list[dict[str, Any]]]:
     """A point's saved answers by condition: parsed again with `parser`'s rules, or with their
-    saved `parsed` values (checked) when `parser` is None."""
+    saved `parsed` values (checked) when `parser` is None.
+
+    Answers the evaluation stopped at their verdict (`cut`, the default) keep the verdict of the
+    parser that cut them (`cut_parser`) and only that one: another parser may need the rest of the
+    text, so re-parsing them with it is refused (the evaluation's `full_answers=true` keeps it all)."""
     from interleave.metrics import contains_label
     from interleave.shard import ANSWERS, parse_answer
 
@@ -66,6 +74,12 @@ def answer_rows(file: str | Path, parser: str | None = None) -> dict[str, list[d
         if parser is not None and row["task"] == "identity":
             parsed = [contains_label(a, row["label"]) for a in row["answers"]]
         elif parser is not None:
+            if any(row.get("cut") or []) and row["cut_parser"] != parser:
+                raise InterleaveError(
+                    f"{file}: answer row {number} ({row.get('id')}): {sum(row['cut'])} answer(s) stopped at their "
+                    f"verdict under the {row['cut_parser']} parser, and the {parser} parser may need the rest of the text; "
+                    f"re-score with --parser {row['cut_parser']}, or evaluate again with ShardEvaluation's "
+                    f"full_answers: true to keep whole answers")
             parsed = [parse_answer(a, rules=parser) for a in row["answers"]]
         else:
             parsed = row.get("parsed")

@@ -249,3 +249,46 @@ def test_a_batch_log_shows_each_conditions_queries_answered(tmp_path, small_data
     assert [m.split(":")[0] for m in progress] == [
         "[interleave] SHARD epoch 0 interleaved", "[interleave] SHARD epoch 0 noninterleaved", "[interleave] SHARD epoch 0 text"]
     assert all("queries/s" in m for m in progress)
+
+
+def test_answers_stop_at_their_verdict_by_default_with_the_metrics_of_whole_answers(tmp_path, small_dataset,
+                                                                                     tiny_model_kwargs, tokenizer):
+    """The default mode against `full_answers: true`, same seeds: the same parsed verdicts, so the very
+    same metrics; the stopped answers are marked `cut` and `report --parser` refuses another parser for them."""
+    import torch
+
+    from tests.test_generation import YES_NO
+
+    favoured = sorted(set(tokenizer(YES_NO, add_special_tokens=False)["input_ids"]))
+
+    def talk_yes_no(module, inputs, output):  # every LM head of the run favours the words of yes/no answers
+        if isinstance(module, torch.nn.Linear) and output.shape[-1] == len(tokenizer):
+            output = output.clone()
+            output[..., favoured] += 4.0
+            return output
+
+    def validate(name, **args):
+        folder = tmp_path / name
+        folder.mkdir()
+        config = shard_config(folder, small_dataset, tiny_model_kwargs,
+                              {"sampling": {"max_new_tokens": 24, "temperature": 1.0}, "repeats": 4,
+                               "extra_layouts": [], **args})
+        train.cli(["validate", "--config", str(config)])
+        file = run_dir(folder) / "predictions" / "epoch=00.metrics.json"
+        return file, json.loads(file.read_text()), report.read_predictions(file.with_name("epoch=00.jsonl"))
+
+    handle = torch.nn.modules.module.register_module_forward_hook(talk_yes_no)
+    try:
+        file, short, rows = validate("default")
+        _, whole, full_rows = validate("full", full_answers=True)
+    finally:
+        handle.remove()
+    shard_tags = [tag for tag in short if "/shard/" in tag or tag.endswith("identity/accuracy")]
+    assert shard_tags and {tag: short[tag] for tag in shard_tags} == {tag: whole[tag] for tag in shard_tags}
+    assert [r["parsed"] for r in rows] == [r["parsed"] for r in full_rows]
+    assert not any("cut" in r for r in full_rows)
+    cut = [(a, b) for r, f in zip(rows, full_rows) for a, b, c in zip(r["answers"], f["answers"], r.get("cut", [])) if c]
+    assert cut and all(b.startswith(a) and len(a) < len(b) for a, b in cut)
+    assert all(r["task"] != "identity" for r in rows if "cut" in r)  # identity answers run to the end
+    with pytest.raises(InterleaveError, match="stopped at their verdict under the paper parser"):
+        report.rescore(file, short, "extended")

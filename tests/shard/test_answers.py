@@ -209,3 +209,46 @@ def test_parse_docstring_states_every_word_and_phrase() -> None:
     doc = " ".join(parse_answer.__doc__.split())
     for phrase in (*LEADING_YES, *LEADING_NO, *NEGATIVE_PHRASES, *AFFIRMATIVE_PHRASES):
         assert phrase in doc, phrase
+
+
+SETTLED_CASES = [
+    ("Yes", None), ("Yes,", "yes"), ("yes.", "yes"), ("No", None), ("No ", "no"), ("**No**", "no"), ("no'", None),
+    ("Answer", None), ("Answer ", None), ("Answer:", None), ("Answer: yes!", "yes"), ("Answers: yes!", None),
+    ("The answer is not", None), ("The answer is not ", "no"), ('The answer is "No"', "no"), ("It doesn't.", "no"),
+    ('The answer is "Yes".', None), ("Nothing ", None), ("Not", None), ("1. no ", "no"), ("", None), ('"', None),
+]
+
+
+@pytest.mark.parametrize("text, expected", SETTLED_CASES)
+def test_settled_answer(text: str, expected: str | None) -> None:
+    from interleave.shard.answers import settled_answer
+
+    assert settled_answer(text) == expected
+
+
+@pytest.mark.parametrize("rules", ["paper", "extended"])
+def test_a_settled_verdict_is_the_verdict_of_every_continuation(rules: str) -> None:
+    """For random answers built from the words the rules read, every prefix that `settled_answer`
+    settles parses, continued by the rest of the answer, to what it said."""
+    import random
+
+    from interleave.shard.answers import settled_answer
+
+    pieces = ["Yes", "yes", "No", "no", "not", "Not", "does", "n't", "'", "’", "s", "thing", "Answer", "Response",
+              ":", " ", " ", ",", ".", "\n", "*", '"', "sure", "never", "similar to", "The sound", "it", "is", "1"]
+    rng, settled = random.Random(0), 0
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 8)))
+        for cut in range(len(text) + 1):
+            verdict = settled_answer(text[:cut], rules)
+            if verdict is not None:
+                settled += 1
+                assert parse_answer(text, rules) == verdict, (text, cut)
+    assert settled > 1000  # the property was tested on many settled prefixes
+
+
+def test_settled_answer_refuses_unknown_rules() -> None:
+    from interleave.shard.answers import settled_answer
+
+    with pytest.raises(ValueError, match="paper, extended"):
+        settled_answer("Yes,", rules="loose")

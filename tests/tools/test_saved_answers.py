@@ -54,3 +54,23 @@ def test_unreadable_rows_are_named_by_line(tmp_path: Path) -> None:
     file.write_text(file.read_text() + "not json\n")
     with pytest.raises(InterleaveError, match=r"epoch=03.jsonl:4: not JSON"):
         read_predictions(file)
+
+
+def test_answers_cut_at_their_verdict_are_re_scored_only_by_the_parser_that_cut_them(tmp_path: Path) -> None:
+    cut_row = {**ROWS[0], "answers": ["No ", "Not similar, it is a type of alarm."], "parsed": ["no", "no"],
+               "cut": [True, False], "cut_parser": "paper"}
+    file = write(tmp_path, [cut_row, ROWS[1]])
+    assert answer_rows(file)["interleaved"][0]["parsed"] == ["no", "no"]  # as saved
+    assert answer_rows(file, "paper")["interleaved"][0]["parsed"] == ["no", "no"]  # the same rules: the same verdicts
+    with pytest.raises(InterleaveError, match=r"answer row 1 \(synonym/siren/0/alarm\): 1 answer\(s\) stopped at their "
+                                              r"verdict under the paper parser.*--parser paper.*full_answers: true"):
+        answer_rows(file, "extended")
+    uncut = write(tmp_path, [{**cut_row, "cut": [False, False]}])
+    assert answer_rows(uncut, "extended")["interleaved"][0]["parsed"] == ["no", "no"]
+
+
+@pytest.mark.parametrize("cut", [[True], ["yes", False], True], ids=["short", "not-bool", "not-a-list"])
+def test_bad_cut_marks_are_named_by_line(tmp_path: Path, cut) -> None:
+    file = write(tmp_path, [ROWS[1], {**ROWS[0], "cut": cut, "cut_parser": "paper"}])
+    with pytest.raises(InterleaveError, match=r"epoch=03.jsonl:2: 'cut' should hold one true/false per answer"):
+        read_predictions(file)

@@ -1,0 +1,277 @@
+"""Training and SHARD evaluation at the paper's size: a 7B LLaMA-shaped model on one GPU.
+
+The model is LTU's shape with random weights: a LLaMA-7B-shaped LLM (bf16, SDPA attention) with
+LoRA r=8 on q_proj/v_proj, LTU's projector and the full-size CAV-MAE audio branch, frozen (as in
+the paper configs, which load the LLM in bf16 and train under bf16-mixed). Training samples have
+LTU's lengths: 32 audio positions and `--text-tokens` text tokens (108), the last
+`--answer-tokens` of them labelled; the encoder runs on each sample's fbank at every step.
+
+For each micro-batch (4 and, on a GPU, the largest that fits, found by doubling until out of
+memory), with and without gradient checkpointing: tokens/s, MFU and peak memory over `--steps`
+timed AdamW steps after one warm-up step. Then SHARD evaluation queries/s of the same model
+(`interleave.shard.evaluate.answer_queries`, default mode, `--eval-queries` queries x 4 repeats,
+cap `--cap`; random weights seldom write EOS, so answers run near the cap: a worst case).
+
+MFU counts the work the step must do, not what checkpointing recomputes. LoRA leaves the base
+weights frozen, so their weight gradients are never computed: per sample (T tokens, A labelled)
+
+    FLOPs = 4 * N_body * T            (forward 2 N T + activation gradients 2 N T, frozen weights)
+          + 6 * L * d * T^2           (causal attention scores and values: forward 2 L d T^2, backward 4 L d T^2)
+          + 4 * V * d * A             (LM head on the labelled positions, forward + activation gradients)
+          + 2 * N_enc * P             (frozen encoder forward, P = 512 patches)
+
+with N_body the LLM's decoder weights, L layers, width d, vocabulary V; LoRA's and the
+projector's own weight gradients (under 0.1 %) are left out. MFU = FLOPs / (seconds x peak),
+the peak being the device's dense bf16 figure (`--peak-tflops`, known for A100/H100/H200).
+
+`--toy` runs the same code at toy sizes (a 2-layer LLM, the tiny encoder) on the CPU, as the
+tests do. Writes bench/RESULTS.md (a toy run says so in its heading).
+
+    .venv/bin/python bench/bench_gpu.py [--toy] [--steps 5] [--batch-sizes 4 8] [--tokenizer SPEC]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.results import write_section  # noqa: E402
+from interleave import NUM_AUDIO_TOKENS  # noqa: E402
+from interleave.collate import IGNORE_INDEX, Collator  # noqa: E402
+from interleave.generation import Sampling  # noqa: E402
+from interleave.llm import load_tokenizer  # noqa: E402
+from interleave.model import AudioLLM  # noqa: E402
+from interleave.shard import Query  # noqa: E402
+from interleave.shard.evaluate import EvalSettings, answer_queries, prompt_table  # noqa: E402
+
+LLAMA_7B = dict(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,
+                num_key_value_heads=32, max_position_embeddings=2048)
+TOY = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+           max_position_embeddings=1024)
+PEAK_BF16_TFLOPS = {"A100": 312.0, "H100": 989.0, "H200": 989.0}  # dense, SXM
+PATCHES = 512  # CAV-MAE: a 1024 x 128 fbank in 16 x 16 patches
+
+
+@dataclass
+class Run:
+    batch: int
+    checkpointing: bool
+    seconds: float | None  # per step; None when out of memory
+    tokens_per_s: float = 0.0
+    mfu: float | None = None
+    peak_gib: float | None = None
+
+
+def build(tokenizer: str, toy: bool, checkpointing: bool, device: torch.device, tok: object) -> AudioLLM:
+    """The benchmark's model; `tok` is the tokenizer `tokenizer` names, already loaded (for its ids)."""
+    config = {**(TOY if toy else LLAMA_7B), "vocab_size": len(tok), "bos_token_id": tok.bos_token_id,
+              "eos_token_id": tok.eos_token_id, "pad_token_id": tok.pad_token_id, "attn_implementation": "sdpa"}
+    model = AudioLLM(llm=None, llm_config=config, tokenizer=tokenizer, llm_dtype="float32" if toy else "bfloat16",
+                     encoder="tiny" if toy else "cavmae", lora_r=8, lora_alpha=16, gradient_checkpointing=checkpointing)
+    return model.to(device)
+
+
+def flops_per_sample(model: AudioLLM, text_tokens: int, answer_tokens: int) -> tuple[float, str]:
+    """The formula of the module docstring, and the line that prints it with this model's numbers."""
+    config = model.llm.get_base_model().config
+    d, layers, vocab = config.hidden_size, config.num_hidden_layers, config.vocab_size
+    kv = config.num_key_value_heads * (d // config.num_attention_heads)
+    n_body = layers * (2 * d * d + 2 * d * kv + 3 * d * config.intermediate_size)
+    n_enc = sum(p.numel() for p in model.audio_encoder.parameters())
+    t = text_tokens + NUM_AUDIO_TOKENS
+    total = 4 * n_body * t + 6 * layers * d * t * t + 4 * vocab * d * answer_tokens + 2 * n_enc * PATCHES
+    line = (f"FLOPs/sample = 4*N_body*T + 6*L*d*T^2 + 4*V*d*A + 2*N_enc*P = 4*{n_body:.3e}*{t} + 6*{layers}*{d}*{t}^2 "
+            f"+ 4*{vocab}*{d}*{answer_tokens} + 2*{n_enc:.3e}*{PATCHES} = {total:.4e}")
+    return float(total), line
+
+
+def training_batch(model: AudioLLM, batch: int, text_tokens: int, answer_tokens: int, device: torch.device) -> dict:
+    """LTU's layout at LTU's lengths: BOS, the 32 audio positions, then the text; the answer labelled."""
+    gen = torch.Generator().manual_seed(batch)
+    length = 1 + NUM_AUDIO_TOKENS + text_tokens - 1
+    ids = torch.randint(3, len(model.tokenizer), (batch, length), generator=gen)
+    audio_mask = torch.zeros(batch, length, dtype=torch.bool)
+    audio_mask[:, 1 : 1 + NUM_AUDIO_TOKENS] = True
+    ids[audio_mask] = model.tokenizer.pad_token_id
+    labels = torch.full_like(ids, IGNORE_INDEX)
+    labels[:, -answer_tokens:] = ids[:, -answer_tokens:]
+    fbank = torch.randn(batch, 1024, 128, generator=gen)
+    out = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": labels, "audio_mask": audio_mask,
+           "audio": fbank}
+    return {k: v.to(device) for k, v in out.items()}
+
+
+def train_steps(model: AudioLLM, batch: dict, steps: int, device: torch.device) -> float:
+    """Seconds per AdamW step (bf16 autocast on a GPU, as bf16-mixed), after one warm-up step."""
+    model.train()
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+
+    def step() -> None:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            loss = model.loss(batch)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    step()
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    sync(device)
+    return (time.perf_counter() - start) / steps
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def measure(model: AudioLLM, batch_size: int, checkpointing: bool, args: argparse.Namespace, device: torch.device,
+            flops: float, peak: float | None) -> Run:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+    try:
+        batch = training_batch(model, batch_size, args.text_tokens, args.answer_tokens, device)
+        seconds = train_steps(model, batch, args.steps, device)
+    except torch.cuda.OutOfMemoryError:
+        return Run(batch_size, checkpointing, None)
+    tokens = batch_size * (args.text_tokens + NUM_AUDIO_TOKENS)
+    mfu = flops * batch_size / seconds / (peak * 1e12) if peak else None
+    peak_gib = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else None
+    return Run(batch_size, checkpointing, seconds, tokens / seconds, mfu, peak_gib)
+
+
+def write_clips(folder: Path, n: int) -> list[str]:
+    paths = []
+    for i in range(n):
+        t = np.arange(16000 * 2) / 16000
+        path = folder / f"clip{i}.wav"
+        sf.write(path, (0.3 * np.sin(2 * np.pi * (300 + 150 * i) * t)).astype(np.float32), 16000)
+        paths.append(str(path))
+    return paths
+
+
+def eval_queries_per_s(model: AudioLLM, n: int, cap: int, device: torch.device) -> tuple[float, float]:
+    """SHARD queries/s of `answer_queries` (default mode, 4 repeats, batches of 32), and the mean
+    answer length in tokens: synthetic queries over a few synthetic clips, a third of each task."""
+    model.eval()
+    with tempfile.TemporaryDirectory() as tmp:
+        clips = write_clips(Path(tmp), 4)
+        queries = []
+        for i in range(n):
+            task = ("synonym", "hypernym", "identity")[i % 3]
+            queries.append(Query(id=f"q{i}", task=task, label="Siren", word="siren",
+                                 candidate=None if task == "identity" else "alarm", truth=None if task == "identity" else "yes",
+                                 audio=clips[i % len(clips)], where=f"bench:{i}"))
+        settings = EvalSettings(Collator(model.tokenizer, padding_side="left", with_answer=False), prompt_table(),
+                                Sampling(max_new_tokens=cap), repeats=4, batch_size=32)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            sync(device)
+            start = time.perf_counter()
+            rows = answer_queries(model, queries, "interleaved", settings, {})
+            sync(device)
+    seconds = time.perf_counter() - start
+    answers = [a for r in rows for a in r["answers"]]
+    tokens = sum(len(model.tokenizer(a, add_special_tokens=False)["input_ids"]) for a in answers) / len(answers)
+    return n / seconds, tokens
+
+
+def batch_sizes(args: argparse.Namespace, device: torch.device) -> list[int] | None:
+    """The micro-batches to try: given, or 4 then doubling until out of memory (None) on a GPU."""
+    if args.batch_sizes:
+        return list(args.batch_sizes)
+    return None if device.type == "cuda" else [4, 8]
+
+
+def main(argv: list[str] | None = None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--toy", action="store_true", help="toy sizes on the CPU (what the tests run)")
+    parser.add_argument("--tokenizer", default="builtin:smollm2-135m-instruct", help="tokenizer spec (model.tokenizer)")
+    parser.add_argument("--steps", type=int, default=5, help="timed training steps per setting")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=None,
+                        help="micro-batches (default: 4 and doubling until out of memory on a GPU; 4 8 on the CPU)")
+    parser.add_argument("--text-tokens", type=int, default=108)
+    parser.add_argument("--answer-tokens", type=int, default=40)
+    parser.add_argument("--eval-queries", type=int, default=64)
+    parser.add_argument("--cap", type=int, default=400, help="new-token cap of the SHARD evaluation")
+    parser.add_argument("--peak-tflops", type=float, default=None, help="the device's dense bf16 peak (for MFU)")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave bench/RESULTS.md as it is")
+    args = parser.parse_args(argv)
+
+    load_start = os.getloadavg()[0]
+    device = torch.device("cuda" if torch.cuda.is_available() and not args.toy else "cpu")
+    name = torch.cuda.get_device_name(0) if device.type == "cuda" else "CPU"
+    peak = args.peak_tflops or next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
+    runs: list[Run] = []
+    formula = ""
+    tok = load_tokenizer(args.tokenizer)
+    for checkpointing in (False, True):
+        model = build(args.tokenizer, args.toy, checkpointing, device, tok)
+        flops, formula = flops_per_sample(model, args.text_tokens, args.answer_tokens)
+        sizes = batch_sizes(args, device)
+        size = 4
+        while True:
+            run = measure(model, sizes.pop(0) if sizes is not None else size, checkpointing, args, device, flops, peak)
+            runs.append(run)
+            print(f"checkpointing={checkpointing} batch={run.batch}: "
+                  + (f"{run.tokens_per_s:.0f} tokens/s, MFU {fmt(run.mfu, '{:.1%}')}, peak {fmt(run.peak_gib, '{:.1f} GiB')}"
+                     if run.seconds else "out of memory"), flush=True)
+            size *= 2
+            if (sizes is not None and not sizes) or run.seconds is None or size > 512:
+                break
+        if checkpointing:
+            qps, mean_tokens = eval_queries_per_s(model, args.eval_queries, args.cap, device)
+        del model
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    body = section(runs, formula, name, peak, qps, mean_tokens, args)
+    body += f"\nLoad average (1 min) at the start and the end: {load_start:.2f}, {os.getloadavg()[0]:.2f}."
+    print(body)
+    if not args.no_write:
+        write_section("bench_gpu", body)
+    return body
+
+
+def fmt(value: float | None, pattern: str) -> str:
+    return "n/a" if value is None else pattern.format(value)
+
+
+def section(runs: list[Run], formula: str, device: str, peak: float | None, qps: float, mean_tokens: float,
+            args: argparse.Namespace) -> str:
+    size = "toy sizes (2-layer LLM, tiny encoder) on the CPU, to check the script; not the paper's size" if args.toy \
+        else "LLaMA-7B-shaped LLM (bf16, SDPA), full-size CAV-MAE (frozen)"
+    lines = [f"## GPU benchmark: {size}", "",
+             f"Device: {device}; peak {fmt(peak, '{:.0f} TFLOPS')} (dense bf16). LoRA r=8 on q/v + projector; "
+             f"{args.text_tokens} text + {NUM_AUDIO_TOKENS} audio tokens per sample, {args.answer_tokens} labelled; "
+             f"AdamW, {args.steps} timed steps after one warm-up.", "",
+             f"`{formula}`", "",
+             "| micro-batch | gradient checkpointing | s/step | tokens/s | MFU | peak memory |",
+             "| ---: | --- | ---: | ---: | ---: | ---: |"]
+    for r in runs:
+        if r.seconds is None:
+            lines.append(f"| {r.batch} | {'yes' if r.checkpointing else 'no'} | out of memory | | | |")
+        else:
+            lines.append(f"| {r.batch} | {'yes' if r.checkpointing else 'no'} | {r.seconds:.3f} | {r.tokens_per_s:.0f} | "
+                         f"{fmt(r.mfu, '{:.1%}')} | {fmt(r.peak_gib, '{:.1f} GiB')} |")
+    lines += ["", f"SHARD evaluation (default mode, {args.eval_queries} queries x 4 repeats, batches of 32, cap {args.cap}): "
+              f"**{qps:.2f} queries/s**, mean answer {mean_tokens:.0f} tokens (random weights seldom end an answer)."]
+    if not args.toy:
+        lines.append("Targets on an H100/H200: MFU >= 35 %; peak memory < 40 GB at micro-batch 4.")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""bench/bench_eval.py: the queries it draws, and equal work: its LTU-style loop writes the very
+answers of the evaluator (same sampler, same random streams), whose two modes agree on every verdict."""
+
+from __future__ import annotations
+
+import torch
+
+from bench import bench_eval
+from interleave.collate import Collator
+from interleave.generation import Sampling
+from interleave.model import AudioLLM
+from interleave.shard import Query
+from interleave.shard.evaluate import EvalSettings, prompt_table
+from tests.conftest import write_clip
+
+
+def shard(tmp_path, n_clips=3) -> list[Query]:
+    queries = []
+    for i in range(n_clips):
+        clip = str(write_clip(tmp_path / f"c{i}.wav", freq=300.0 + 200 * i, seed=i))
+        queries.append(Query(id=f"identity/{i}", task="identity", label="Siren", word="siren", audio=clip, where="t"))
+        for task, candidate in (("synonym", "alarm"), ("hypernym", "signal"), ("synonym", "drum")):
+            queries.append(Query(id=f"{task}/{i}/{candidate}", task=task, label="Siren", word="siren", candidate=candidate,
+                                 truth="yes" if candidate != "drum" else "no", audio=clip, where="t"))
+    return queries
+
+
+def test_queries_are_drawn_with_a_fixed_seed_from_every_task(tmp_path):
+    queries = shard(tmp_path)
+    drawn = bench_eval.draw_queries(queries, 4)
+    assert len(drawn) == 4 and {q.task for q in drawn} == {"synonym", "hypernym", "identity"}
+    assert drawn == bench_eval.draw_queries(queries, 4)
+    assert [q.id for q in bench_eval.draw_queries(queries, 4, seed=1)] != [q.id for q in drawn]
+    assert len(bench_eval.draw_queries(queries, 100)) == len(queries)
+
+
+def test_the_ltu_style_loop_writes_the_evaluators_answers_and_both_modes_agree(tmp_path, tiny_model_kwargs):
+    torch.manual_seed(0)
+    model = AudioLLM(**tiny_model_kwargs).eval()
+    queries = bench_eval.draw_queries(shard(tmp_path), 6)
+    base = EvalSettings(Collator(model.tokenizer, padding_side="left", with_answer=False), prompt_table(),
+                        Sampling(temperature=1.0), repeats=2, batch_size=4)
+    result = bench_eval.measure(model, queries, base, cap=6)
+    total = len(queries) * 2
+    assert len(result["ltu"].answers) == len(result["full"].answers) == total
+    assert result["same_answers"] == total and result["ltu"].answers == result["full"].answers
+    assert result["same_verdicts"] == total
+    assert result["tokens_ltu"] == result["tokens_full"] > 0
+    body = bench_eval.section([result], len(queries), 2, 4, {"synonym": 2, "hypernym": 2, "identity": 2})
+    assert "\n    full answers: " in body and "\n    default mode: " in body
+    assert f"Verdicts identical in both modes: {total}/{total}" in body

@@ -1,0 +1,40 @@
+"""bench/bench_gpu.py at toy sizes on the CPU: every setting runs, the FLOPs formula counts the
+model it runs, and the section names what it measured."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from bench import bench_gpu
+
+
+def test_the_flops_formula_counts_the_frozen_decoder_weights_of_the_model(tokenizer_dir):
+    from interleave.llm import load_tokenizer
+
+    tok = load_tokenizer(str(tokenizer_dir))
+    model = bench_gpu.build(str(tokenizer_dir), True, False, torch.device("cpu"), tok)
+    base = model.llm.get_base_model()
+    frozen = sum(m.weight.numel() for name, m in base.model.layers.named_modules()
+                 if isinstance(m, torch.nn.Linear) and "lora_" not in name)
+    assert frozen and all(not p.requires_grad for n, p in base.model.layers.named_parameters() if "lora_" not in n)
+    total, line = bench_gpu.flops_per_sample(model, text_tokens=10, answer_tokens=3)
+    config = base.config
+    t, d, layers = 10 + 32, config.hidden_size, config.num_hidden_layers
+    encoder = sum(p.numel() for p in model.audio_encoder.parameters())
+    assert total == 4 * frozen * t + 6 * layers * d * t * t + 4 * config.vocab_size * d * 3 + 2 * encoder * 512
+    assert line.startswith("FLOPs/sample = 4*N_body*T + 6*L*d*T^2 + 4*V*d*A + 2*N_enc*P") and f"{total:.4e}" in line
+
+
+def test_a_toy_run_measures_every_setting_and_says_it_is_a_toy(tokenizer_dir, capsys):
+    body = bench_gpu.main(["--toy", "--steps", "1", "--batch-sizes", "2", "--eval-queries", "3", "--cap", "4",
+                           "--tokenizer", str(tokenizer_dir), "--peak-tflops", "1", "--no-write"])
+    assert "toy sizes" in body and "not the paper's size" in body
+    rows = [line for line in body.splitlines() if line.startswith("| 2 |")]
+    assert [row.split("|")[2].strip() for row in rows] == ["no", "yes"]  # without and with gradient checkpointing
+    for row in rows:
+        seconds, tokens_per_s, mfu = (row.split("|")[i].strip() for i in (3, 4, 5))
+        assert float(seconds) > 0 and float(tokens_per_s) == pytest.approx(2 * 140 / float(seconds), rel=0.01)
+        assert mfu.endswith("%")
+    assert "queries/s" in body and "FLOPs/sample" in body
+    assert "checkpointing=True batch=2" in capsys.readouterr().out
