@@ -6,7 +6,7 @@ from interleave.collate import IGNORE_INDEX, Collator
 from interleave.errors import RecordError
 from interleave.prompts import PromptTemplate, remove_placeholders
 from interleave.records import Record
-from tests.conftest import build_llama_tokenizer, build_tokenizer
+from tests.conftest import build_tokenizer
 
 
 def rec(instruction: str, output: str = "Labels: Siren", id: str = "r1", input: str = "") -> Record:
