@@ -4,9 +4,10 @@ exactly as `ShardEvaluation` answers a query.
 
 The same path as evaluation: the data module's template and collator (`Collator.encode`, left
 padding), the encoder features of `interleave.shard.evaluate.audio_features`, answers from
-`interleave.generation.sample_answers` seeded as evaluation seeds a chunk (`chunk_seed(seed, 0,
-layout, 0)`: a seed reproduces what `ShardEvaluation(seed=...)` gives a one-query SHARD at epoch
-0), P(yes) from `yes_probability`, verdicts from `parse_answer` with the run's parser. No Gradio here.
+`interleave.generation.sample_answers` with each answer seeded as evaluation seeds it
+(`answer_seed(seed, 0, layout, 0, repeat)`: a seed reproduces what `ShardEvaluation(seed=...,
+full_answers=True)` gives a one-query SHARD at epoch 0; its default mode stops each yes/no answer
+at its verdict, a prefix of the same answer with the same verdict), P(yes) from `yes_probability`, verdicts from `parse_answer` with the run's parser. No Gradio here.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from interleave.records import Record
 from interleave.shard.answers import parse_answer
 from interleave.shard.evaluate import (
     audio_features,
-    chunk_seed,
+    answer_seed,
     prompt_table,
     render_instruction,
 )
@@ -235,10 +236,9 @@ def answer(served: Served, question: Question, instruction: str, layout: str,
     tensors = {k: v.to(device) for k, v in collator.pad([encoded], "left").items()}
     with served.precision():
         audio = audio_features(model, list(question.clips), {} if features is None else features, channel=served.channel).to(device)
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            torch.manual_seed(chunk_seed(question.seed, 0, layout, 0))
-            texts = sample_answers(model, tensors["input_ids"], tensors["attention_mask"], tensors["audio_mask"], audio,
-                                   question.repeats, question.sampling)[0]
+        seeds = [answer_seed(question.seed, 0, layout, 0, repeat) for repeat in range(question.repeats)]
+        texts = sample_answers(model, tensors["input_ids"], tensors["attention_mask"], tensors["audio_mask"], audio,
+                               question.repeats, question.sampling, seeds=seeds)[0]  # whole answers, to be read
         p_yes = yes_probability(model, tensors["input_ids"], tensors["attention_mask"], tensors["audio_mask"], audio,
                                 context=collator.template.render("?"))[0] if question.score else None
     return {

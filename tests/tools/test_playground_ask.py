@@ -48,8 +48,12 @@ def test_the_answers_are_those_the_shard_evaluation_gives_the_same_query(served,
     clip = str(write_clip(tmp_path / "clip.wav", freq=900.0))
     query = Query(id="q", task="synonym", label="Siren", word="siren", audio=clip, candidate="alarm", truth="yes")
     sampling = Sampling(max_new_tokens=6, temperature=1.0)  # a random model at T=1: seeds show in the answers
-    settings = EvalSettings(served.collator, prompt_table(), sampling, repeats=3, batch_size=1, seed=7, score=True)
+    settings = EvalSettings(served.collator, prompt_table(), sampling, repeats=3, batch_size=1, seed=7, score=True,
+                            full_answers=True)  # the page shows whole answers
     (row,) = answer_queries(served.model, [query], layout, settings, {})
+    settings.full_answers = False  # the default mode: each answer cut at its verdict, the same verdicts
+    (cut,) = answer_queries(served.model, [query], layout, settings, {})
+    assert cut["parsed"] == row["parsed"] and all(row["answers"][i].startswith(a) for i, a in enumerate(cut["answers"]))
     interleaved, ltu = template_prompts("synonym", "alarm", served.table)
     assert (interleaved, ltu) == (render_instruction(query, "interleaved", prompt_table()),
                                   render_instruction(query, "noninterleaved", prompt_table()))
