@@ -47,3 +47,18 @@ def test_checker_refuses_an_empty_file(tmp_path, capsys):
     path.write_text("")
     assert data_main(["check", str(path), "--tokenizer", "none"]) == 1
     assert f"{path}: the file holds no records" in capsys.readouterr().out
+
+
+def test_checker_measures_spans_of_audio_tokens_positions(tmp_path, capsys, tokenizer_dir):
+    from interleave.collate import Collator
+    from interleave.data import load_checked
+    from interleave.llm import load_tokenizer
+
+    write_clip(tmp_path / "audio" / "g0.wav")
+    path = write_jsonl(tmp_path / "ok.jsonl", [good(0)])
+    collator = Collator(load_tokenizer(str(tokenizer_dir)), max_length=4096)
+    (record,), _ = load_checked(path, tmp_path, collator, False, [])
+    prompt = len(collator.encode(record, with_answer=False).input_ids)  # with LTU's 32 positions
+    args = ["check", str(path), "--tokenizer", str(tokenizer_dir), "--max-length", str(prompt - 1)]
+    assert data_main(args) == 1 and "1 bad" in capsys.readouterr().out
+    assert data_main([*args, "--audio-tokens", "8"]) == 0  # another encoder's 8 positions fit
