@@ -180,7 +180,7 @@ class InterleavedDataModule(L.LightningDataModule):
             raise InterleaveError(f"data.audio_channel must be one of {list(CHANNELS)}, not {audio_channel!r}")
         self.save_hyperparameters()
         self.tokenizer: Any = None
-        # Issue 20: from the model at set-up, as the tokenizer is: audio span length, encoder input features.
+        # From the model (`follow_model`), as the tokenizer is: audio span length, encoder input features.
         self.audio_tokens: int = NUM_AUDIO_TOKENS
         self.load_inputs: Callable[..., torch.Tensor] = load_fbank
         self.template = PromptTemplate(prompt_template, prompt_template_input)
@@ -239,12 +239,18 @@ class InterleavedDataModule(L.LightningDataModule):
             self.rejected.extend(problems)
         return records
 
+    def follow_model(self, model: Any) -> None:
+        """Measure and load clips as `model` fills them: its audio positions per clip and its
+        encoder's input features (set-up does this from the trainer's model; tools without a
+        trainer call it themselves)."""
+        self.audio_tokens = model.audio_tokens
+        self.load_inputs = model.audio_encoder.load_inputs
+
     def setup(self, stage: str | None = None) -> None:
         if self.tokenizer is None:
             self.tokenizer = self.trainer.lightning_module.tokenizer
         if self.trainer is not None and hasattr(self.trainer.lightning_module, "audio_tokens"):
-            self.audio_tokens = self.trainer.lightning_module.audio_tokens
-            self.load_inputs = self.trainer.lightning_module.audio_encoder.load_inputs
+            self.follow_model(self.trainer.lightning_module)
         self.rejected = []
         hp = self.hparams
         if stage in (None, "fit", "validate"):

@@ -22,8 +22,7 @@ def fill(args: list[str] | None) -> None:
         raise InterleaveError("set data.feature_cache (the cache folder) in the config or with --data.feature_cache DIR")
     require_frozen(model.audio_encoder)  # model.train_encoder: true
     datamodule.tokenizer = model.tokenizer
-    datamodule.audio_tokens = model.audio_tokens  # the checks measure spans as the model fills them
-    datamodule.load_inputs = model.audio_encoder.load_inputs
+    datamodule.follow_model(model)  # the checks measure spans as the model fills them
     datamodule.prepare_data()
     datamodule.setup(None)  # every set the config names: training, validation, test, predict
     shard_files = [c.shard_file for c in run.trainer.callbacks if hasattr(c, "shard_file")]

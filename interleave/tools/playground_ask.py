@@ -94,6 +94,8 @@ def build_served(config: str, ckpt: str | None = None, device: str = "cpu") -> S
     run = cli(["--config", str(config)], run=False)
     model, data = run.model, run.datamodule
     data.tokenizer = model.tokenizer
+    if hasattr(data, "follow_model"):  # the collator's spans are as long as the model fills them
+        data.follow_model(model)
     model.to(device).eval()
     collator = data.collator(padding_side="left", with_answer=False) if hasattr(data, "collator") else Collator(
         model.tokenizer, padding_side="left", with_answer=False)
