@@ -123,10 +123,20 @@ def favouring(model, answer: str):
     no_ids = answer_token_ids(model.tokenizer, ("No", "no", "NO"))
     assert set(yes_ids).isdisjoint(no_ids)
 
-    def hook(module, inputs, logits):
-        logits = logits.clone()
+    def edit(logits):
         logits[..., yes_ids] = 20.0 if answer == "yes" else -20.0
         logits[..., no_ids] = -20.0 if answer == "yes" else 20.0
+
+    with editing_logits(model, edit):
+        yield
+
+
+@contextlib.contextmanager
+def editing_logits(model, edit):
+    """The LM head's logits changed in place by `edit` (on a copy) while the block runs."""
+    def hook(module, inputs, logits):
+        logits = logits.clone()
+        edit(logits)
         return logits
 
     handle = model.llm.get_base_model().lm_head.register_forward_hook(hook)
@@ -157,16 +167,11 @@ def talking_in(model, text: str, boost: float = 4.0):
     model mix its words ("Yes", "No,", "not", ...) in varying orders, some settled early, some not."""
     ids = sorted(set(model.tokenizer(text, add_special_tokens=False)["input_ids"]))
 
-    def hook(module, inputs, logits):
-        logits = logits.clone()
+    def edit(logits):
         logits[..., ids] += boost
-        return logits
 
-    handle = model.llm.get_base_model().lm_head.register_forward_hook(hook)
-    try:
+    with editing_logits(model, edit):
         yield
-    finally:
-        handle.remove()
 
 
 YES_NO = "Yes, it is. No, it is not. The sound does not. Answer: no. Is it? It does."
