@@ -34,7 +34,9 @@ def test_a_toy_run_measures_every_setting_and_says_it_is_a_toy(tokenizer_dir, ca
     assert [row.split("|")[2].strip() for row in rows] == ["no", "yes"]  # without and with gradient checkpointing
     for row in rows:
         seconds, tokens_per_s, mfu = (row.split("|")[i].strip() for i in (3, 4, 5))
-        assert float(seconds) > 0 and float(tokens_per_s) == pytest.approx(2 * 140 / float(seconds), rel=0.01)
+        # seconds is printed to 3 decimals, so the throughput it implies is a range, not a point
+        s = float(seconds)
+        assert s > 0 and 2 * 140 / (s + 0.0005) - 1 <= float(tokens_per_s) <= 2 * 140 / max(s - 0.0005, 1e-9) + 1
         assert mfu.endswith("%")
     assert "queries/s" in body and "FLOPs/sample" in body
     assert "checkpointing=True batch=2" in capsys.readouterr().out
