@@ -306,7 +306,7 @@ class InterleavedDataModule(L.LightningDataModule):
 
         self.feature_store = FeatureCache.of(self.hparams.feature_cache, encoder, self.audio_channel)
         paths = [p for d in self._sets() for p in d.paths()]
-        paths += [q.audio for f in shard_files for q in read_shard(f)]
+        paths += [clip for f in shard_files for q in read_shard(f) for clip in q.clips]
         distinct = list(dict.fromkeys(str(p) for p in paths))
         with Progress(len(distinct), "clips", "[interleave] feature cache", interval=progress_every) as progress:
             return self.feature_store.ensure(encoder, distinct, progress=progress)
