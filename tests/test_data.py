@@ -15,7 +15,7 @@ from tests.test_records import good
 BAD_KINDS = {
     2: "malformed JSON",
     3: "missing field 'audio'",
-    4: "2 [AUDIO] placeholders",
+    4: "1 audio clip(s) but its prompt has 2 [AUDIO] placeholder(s)",
     5: "audio file not found",
     6: "leaving no room for the answer",
     7: "duplicate id 'g0'",
