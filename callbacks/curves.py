@@ -21,6 +21,13 @@ from interleave.files import atomic_path, write_text_atomic
 CURVES = (("shard/synonym/f1", "synonym F1"), ("shard/hypernym/f1", "hypernym F1"),
           ("identity/accuracy", "identity accuracy"))  # fmt: skip
 METRICS = ("f1", "accuracy", "precision", "recall", "unparsed")
+PAIR_CURVE = ("shard/pair/f1", "pair F1")  # issue 19's two-clip task: drawn where the SHARD file has it
+
+
+def curves_of(history: list[dict[str, Any]], conditions: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """The curves to draw: `CURVES`, and the pair task's where some point measured it."""
+    measured = any(h["metrics"].get(f"{prefix}/{PAIR_CURVE[0]}") is not None for h in history for prefix in conditions.values())
+    return CURVES + (PAIR_CURVE,) if measured else CURVES
 
 
 def title(condition: str) -> str:
@@ -36,7 +43,7 @@ def curves_figure(history: list[dict[str, Any]], conditions: dict[str, str]) -> 
     axes = figure.subplots(1, len(conditions), squeeze=False)[0]
     epochs = [h["epoch"] for h in history]
     for ax, (condition, prefix) in zip(axes, conditions.items()):
-        for tag, name in CURVES:
+        for tag, name in curves_of(history, conditions):
             values = [h["metrics"].get(f"{prefix}/{tag}") for h in history]
             points = [(e, v) for e, v in zip(epochs, values) if v is not None]
             if points:
@@ -51,7 +58,7 @@ def curves_figure(history: list[dict[str, Any]], conditions: dict[str, str]) -> 
 def curves_table(history: list[dict[str, Any]], conditions: dict[str, str]) -> list[dict[str, Any]]:
     """The points the figure plots: one row per epoch and condition (None where not measured)."""
     return [{"epoch": h["epoch"], "condition": condition,
-             **{name.replace(" ", "_").lower(): h["metrics"].get(f"{prefix}/{tag}") for tag, name in CURVES}}
+             **{name.replace(" ", "_").lower(): h["metrics"].get(f"{prefix}/{tag}") for tag, name in curves_of(history, conditions)}}
             for h in history for condition, prefix in conditions.items()]
 
 
@@ -134,11 +141,12 @@ def describe_for_tensorboard(logger: TensorBoardLogger, hparams: dict[str, Any],
 
 def closing_table(history: list[dict[str, Any]], conditions: dict[str, str]) -> str:
     """The SHARD/identity curves as a text table, for the end of a fit."""
-    header = f"  {'condition':<22}{'epoch':>6}" + "".join(f"{name:>20}" for _, name in CURVES)
+    curves = curves_of(history, conditions)
+    header = f"  {'condition':<22}{'epoch':>6}" + "".join(f"{name:>20}" for _, name in curves)
     lines = [header]
     for condition, prefix in conditions.items():
         for h in history:
-            cells = [h["metrics"].get(f"{prefix}/{tag}") for tag, _ in CURVES]
+            cells = [h["metrics"].get(f"{prefix}/{tag}") for tag, _ in curves]
             lines.append(f"  {title(condition):<22}{h['epoch']:>6}"
                          + "".join(f"{'-' if v is None else f'{v:.3f}':>20}" for v in cells))
     return "\n".join(lines)

@@ -153,7 +153,7 @@ class ShardEvaluation(L.Callback):
         self.queries = read_shard(self.shard_file)
         if not self.identity:
             self.queries = [q for q in self.queries if q.task != "identity"]
-        missing = sorted({q.audio for q in self.queries if not Path(q.audio).is_file()})
+        missing = sorted({c for q in self.queries for c in q.clips if not Path(c).is_file()})
         if missing:
             listed = "\n".join(f"  {p}" for p in missing[:20])
             raise InterleaveError(f"{self.shard_file}: {len(missing)} audio file(s) not found:\n{listed}")

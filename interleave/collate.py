@@ -9,7 +9,12 @@ whose `input_ids` hold the pad id and are replaced by audio embeddings in the mo
 at that character offset, so no SentencePiece `▁` or byte-level `Ġ` exists only because the text
 was cut. Where the offset falls inside one token, that token alone is split there (`Encoded.splits`).
 Without a placeholder the span goes first, before BOS (LTU's layout). The placeholder string
-never reaches the tokenizer. Batch keys: input_ids, attention_mask, labels, audio_mask, audio.
+never reaches the tokenizer. A record with several clips has one placeholder per clip, each
+replaced by its own clip's span, in order; the whole prompt (every span included) must fit
+`max_length`, so truncation only ever cuts the answer, never a span.
+Batch keys: input_ids, attention_mask, labels, audio_mask, audio (every clip of the batch stacked,
+row by row and in placeholder order within a row), audio_rows (each clip's row) and
+audio_positions (where each clip's span starts in its row of `input_ids`).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import torch
 
 from interleave import AUDIO_PLACEHOLDER, NUM_AUDIO_TOKENS
 from interleave.errors import InterleaveError, RecordError
-from interleave.prompts import PromptTemplate, remove_placeholders
+from interleave.prompts import PromptTemplate, check_clip_count, remove_placeholders
 from interleave.records import Record
 
 IGNORE_INDEX = -100
@@ -33,6 +38,7 @@ class Encoded:
     labels: list[int]
     audio_mask: list[bool]
     splits: int = 0  # text tokens split at an audio offset because the offset fell inside them
+    spans: tuple[int, ...] = ()  # where each clip's span starts, in placeholder order
 
 
 def tokenizer_adds_bos(tokenizer: Any) -> bool:
@@ -144,6 +150,8 @@ class Collator:
         prompt, offsets = remove_placeholders(rendered, record.describe())
         if not with_audio and offsets:
             raise RecordError(record.describe(), f"a text-only prompt cannot hold {AUDIO_PLACEHOLDER}")
+        if with_audio:
+            check_clip_count(len(record.clips), len(offsets), record.describe())
         ltu_layout = with_audio and not offsets  # the audio span comes before everything, BOS included
         prompt_ids, cuts, splits = self._text(prompt, offsets)
         if ltu_layout:
@@ -158,7 +166,7 @@ class Collator:
                 )
             ids = insert_spans(prompt_ids, cuts, self.pad_id, self.audio_tokens)
             mask = insert_spans([False] * len(prompt_ids), cuts, True, self.audio_tokens)
-            return Encoded(ids, [IGNORE_INDEX] * len(ids), mask, splits)
+            return Encoded(ids, [IGNORE_INDEX] * len(ids), mask, splits, self._starts(cuts))
         if prompt_len >= self.max_length:
             raise RecordError(
                 record.describe(),
@@ -178,7 +186,12 @@ class Collator:
         ids = insert_spans(text_ids, cuts, self.pad_id, self.audio_tokens)[: self.max_length]
         labels = insert_spans(labels, cuts, IGNORE_INDEX, self.audio_tokens)[: self.max_length]
         is_audio = insert_spans([False] * len(text_ids), cuts, True, self.audio_tokens)[: self.max_length]
-        return Encoded(ids, labels, is_audio, splits)
+        # The prompt (every span) fits max_length, checked above, so the cut only shortens the answer.
+        return Encoded(ids, labels, is_audio, splits, self._starts(cuts))
+
+    def _starts(self, cuts: list[int]) -> tuple[int, ...]:
+        """Where each span starts once the spans before it are inserted."""
+        return tuple(cut + k * self.audio_tokens for k, cut in enumerate(cuts))
 
     def pad(self, rows: list[Encoded], side: Literal["right", "left"]) -> dict[str, torch.Tensor]:
         """Pad encoded rows to the longest one, on the given side."""
@@ -188,7 +201,10 @@ class Collator:
             extra = [fill] * (width - len(values))
             return values + extra if side == "right" else extra + values
 
+        shift = [width - len(r.input_ids) if side == "left" else 0 for r in rows]
         return {
+            "audio_rows": torch.tensor([i for i, r in enumerate(rows) for _ in r.spans], dtype=torch.long),
+            "audio_positions": torch.tensor([s + shift[i] for i, r in enumerate(rows) for s in r.spans], dtype=torch.long),
             "input_ids": torch.tensor([padded(r.input_ids, self.pad_id) for r in rows], dtype=torch.long),
             "attention_mask": torch.tensor([padded([1] * len(r.input_ids), 0) for r in rows], dtype=torch.long),
             "labels": torch.tensor([padded(r.labels, IGNORE_INDEX) for r in rows], dtype=torch.long),
@@ -196,11 +212,16 @@ class Collator:
         }
 
     def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
-        """items: dicts with `record` (Record) and `audio` (the encoder's inputs, or cached
-        features [audio_tokens, D])."""
+        """items: dicts with `record` (Record) and `audio`: the encoder's inputs (or cached features
+        [audio_tokens, D]) of its clip, or a list of them, one per clip in placeholder order."""
         records: list[Record] = [item["record"] for item in items]
-        batch: dict[str, Any] = self.pad([self.encode(r) for r in records], self.padding_side)
-        batch["audio"] = torch.stack([item["audio"] for item in items])
+        encoded = [self.encode(r) for r in records]
+        clips = [item["audio"] if isinstance(item["audio"], (list, tuple)) else [item["audio"]] for item in items]
+        for record, row, audio in zip(records, encoded, clips):
+            if len(audio) != len(row.spans):
+                raise RecordError(record.describe(), f"{len(audio)} clip(s) of audio given for {len(row.spans)} span(s)")
+        batch: dict[str, Any] = self.pad(encoded, self.padding_side)
+        batch["audio"] = torch.stack([clip for audio in clips for clip in audio])
         batch["ids"] = [r.id for r in records]
         if self.with_prompt_batch:
             prompts = self.pad([self.encode(r, with_answer=False) for r in records], "left")

@@ -27,12 +27,30 @@ from interleave import NUM_AUDIO_TOKENS
 from interleave.audio import CHANNELS, Channel, load_fbank
 from interleave.cache import CacheStats, FeatureCache, require_frozen
 from interleave.collate import Collator
-from interleave.errors import AudioError, InterleaveError, RecordError
+from interleave.errors import InterleaveError, RecordError
 from interleave.files import write_text_atomic
 from interleave.progress import DEFAULT_INTERVAL, Progress
-from interleave.prompts import ALPACA_SHORT, ALPACA_SHORT_INPUT, PromptTemplate, count_placeholders
-from interleave.record_index import IndexedRecords, RecordIndex, open_index
-from interleave.records import EMPTY_FILE, Problem, Record, is_json_array, read_records, resolve_audio
+from interleave.prompts import (
+    ALPACA_SHORT,
+    ALPACA_SHORT_INPUT,
+    PromptTemplate,
+    clip_count_problem,
+    count_placeholders,
+)
+from interleave.record_index import (
+    IndexedRecords,
+    RecordIndex,
+    audio_problem,
+    open_index,
+)
+from interleave.records import (
+    EMPTY_FILE,
+    Problem,
+    Record,
+    is_json_array,
+    read_records,
+    resolve_clips,
+)
 from interleave.sampler import TrainingSampler
 
 
@@ -54,8 +72,8 @@ def check_records(
     decode: bool = False,
     split: list[str] | None = None,
 ) -> list[Problem]:
-    """Problems of parsed records: placeholder count, missing or (with `decode`) unreadable
-    audio, and (with a collator) a prompt that cannot fit `max_length`. With a collator, records
+    """Problems of parsed records: clip and placeholder counts that do not match
+    (`interleave.prompts.clip_count_problem`), missing or (with `decode`) unreadable audio of any clip, and (with a collator) a prompt that cannot fit `max_length`. With a collator, records
     where a text token had to be split at the audio offset are listed in `split` (not a problem)."""
     problems = []
     for record in records:
@@ -68,18 +86,15 @@ def check_records(
                 continue
             if encoded.splits and split is not None:
                 split.append(where)
-        elif (n := count_placeholders(record.instruction + record.input)) > 1:
-            problems.append(Problem(where, f"prompt has {n} [AUDIO] placeholders; at most 1 is allowed"))
+        elif (reason := clip_count_problem(len(record.clips), count_placeholders(record.instruction + record.input))):
+            problems.append(Problem(where, reason))
             continue
-        path = resolve_audio(record, audio_root)
-        if not path.is_file():
-            problems.append(Problem(where, f"audio file not found: {path}"))
-        elif decode:
-            try:
-                load_fbank(path)
-            except AudioError as err:
-                problems.append(Problem(where, f"unreadable audio: {err.reason} ({path})"))
+        for path in resolve_clips(record, audio_root):
+            if (reason := audio_problem(path, decode)) is not None:
+                problems.append(Problem(where, reason))
+                break
     return problems
+
 
 
 def load_checked(
@@ -96,7 +111,8 @@ def load_checked(
 
 class AudioRecords(Dataset):
     """Records with their audio: each item is {"record": Record, "audio": fbank [1024, 128]}, or
-    the cached encoder features [32, D] when a feature cache is given (filled beforehand).
+    the cached encoder features [32, D] when a feature cache is given (filled beforehand); a
+    record with several clips gives a list of those, one per clip in placeholder order.
     `records` is a list, or `IndexedRecords` read lazily from the file through its index.
     `channel` picks the audio channel of multi-channel files (see `interleave.audio.load_waveform`)."""
 
@@ -112,10 +128,10 @@ class AudioRecords(Dataset):
         return len(self.records)
 
     def paths(self) -> list[Path]:
-        """The audio files of the records (each once, for an indexed set)."""
+        """The audio files of the records, every clip of each, each file once."""
         if isinstance(self.records, IndexedRecords):
             return self.records.audio_paths(self.audio_root)
-        return [resolve_audio(r, self.audio_root) for r in self.records]
+        return list(dict.fromkeys(path for r in self.records for path in resolve_clips(r, self.audio_root)))
 
     def lengths(self, collator: Collator) -> Sequence[int]:
         """Each record's token length as `collator` encodes it (stored in the index when there is one)."""
@@ -125,14 +141,18 @@ class AudioRecords(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         record = self.records[index]
-        path = resolve_audio(record, self.audio_root)
+        clips = [self._clip(record, path) for path in resolve_clips(record, self.audio_root)]
+        return {"record": record, "audio": clips[0] if len(clips) == 1 else clips}
+
+    def _clip(self, record: Record, path: Path) -> torch.Tensor:
+        """One clip's encoder inputs, or its cached features."""
         if self.cache is None:
-            return {"record": record, "audio": self.load_inputs(path, self.channel)}
+            return self.load_inputs(path, self.channel)
         features = self.cache.lookup(path)
         if features is None:
             raise InterleaveError(f"{record.describe()}: no usable cached features for {path} in {self.cache.folder} "
                                   "(changed or damaged since set-up); rerun to rebuild them")
-        return {"record": record, "audio": features}
+        return features
 
 
 class InterleavedDataModule(L.LightningDataModule):
@@ -292,7 +312,7 @@ class InterleavedDataModule(L.LightningDataModule):
 
         self.feature_store = FeatureCache.of(self.hparams.feature_cache, encoder, self.audio_channel)
         paths = [p for d in self._sets() for p in d.paths()]
-        paths += [q.audio for f in shard_files for q in read_shard(f)]
+        paths += [clip for f in shard_files for q in read_shard(f) for clip in q.clips]
         distinct = list(dict.fromkeys(str(p) for p in paths))
         with Progress(len(distinct), "clips", "[interleave] feature cache", interval=progress_every) as progress:
             return self.feature_store.ensure(encoder, distinct, progress=progress)

@@ -4,7 +4,7 @@
 
 The collator has already expanded each `[AUDIO]` into `audio_tokens` positions (the model's
 setting, which the data module hands the collator) marked in
-`audio_mask`; this module only embeds the tokens, puts the projected audio embeddings at those
+`audio_mask`, one span per clip (several where a prompt holds several clips); this module only embeds the tokens, puts the projected audio embeddings at those
 positions with `masked_scatter`, and runs the LLM (loss for training; text through
 `interleave.generation`, which holds both generation paths).
 Checkpoints keep only what training changes: the projector and the LoRA weights (and the encoder's
@@ -132,7 +132,10 @@ class AudioLLM(L.LightningModule):
     def merge_embeddings(
         self, input_ids: torch.Tensor, audio_mask: torch.Tensor, audio: torch.Tensor | None
     ) -> torch.Tensor:
-        """Token embeddings with each row's audio span replaced by that row's audio embeddings.
+        """Token embeddings with each audio span replaced by its clip's audio embeddings.
+
+        `audio` holds every clip of the batch, row by row and in placeholder order within a row
+        (the collator's `audio`), so a row with k spans takes the next k clips.
 
         `audio=None` is a text-only batch (no row may mark audio positions).
         """
@@ -140,10 +143,13 @@ class AudioLLM(L.LightningModule):
             if audio_mask.any():
                 raise ValueError("audio_mask marks audio positions but no audio was given")
             return self.llm.get_input_embeddings()(input_ids)
+        # masked_scatter fills the marked positions row by row, left to right: the clips stacked in
+        # the collator's order (row by row, placeholder order within a row) land each in its own span.
         counts = audio_mask.sum(dim=1)
-        if not torch.all(counts == self.audio_tokens):
+        if torch.any(counts % self.audio_tokens != 0) or int(counts.sum()) != self.audio_tokens * len(audio):
             raise ValueError(
-                f"audio_mask must mark exactly {self.audio_tokens} positions per row, got {counts.tolist()}")
+                f"audio_mask must mark {self.audio_tokens} positions per clip ({len(audio)} clip(s) given), "
+                f"got {counts.tolist()} per row")
         embeds = self.llm.get_input_embeddings()(input_ids)
         audio_embeds = self.audio_embeddings(audio).to(embeds.dtype)
         return embeds.masked_scatter(audio_mask.unsqueeze(-1), audio_embeds)

@@ -1,9 +1,10 @@
 """Prompt templates and the `[AUDIO]` placeholder rule.
 
-A prompt with one `[AUDIO]` is interleaved: the audio span goes where the placeholder stands.
-A prompt without one is non-interleaved (LTU's layout): the audio span goes first, before BOS.
-The placeholder and one adjacent space are removed before tokenization (`remove_placeholders`).
-Two or more placeholders are an error until multi-clip prompts are designed.
+A prompt with `[AUDIO]` placeholders is interleaved: each clip's audio span goes where its
+placeholder stands, in order. A prompt without one is non-interleaved (LTU's layout): the one
+clip's span goes first, before BOS. Each placeholder and one adjacent space are removed before
+tokenization (`remove_placeholders`). `clip_count_problem` says which clip and placeholder
+counts go together: one clip with none or one placeholder, else as many placeholders as clips.
 """
 
 from __future__ import annotations
@@ -40,11 +41,8 @@ def remove_placeholders(text: str, where: str) -> tuple[str, list[int]]:
 
     Each `[AUDIO]` is removed with one adjacent space: the one before it, else the one after it
     ("Is [AUDIO] similar" reads as "Is similar", the span at offset 2). `where` names the record
-    (file:line and id) for the error raised on two or more placeholders.
+    (file:line and id) for messages.
     """
-    n = count_placeholders(text)
-    if n > 1:
-        raise RecordError(where, f"prompt has {n} {AUDIO_PLACEHOLDER} placeholders; at most 1 is allowed")
     first, *rest = text.split(AUDIO_PLACEHOLDER)
     out, offsets = first, []
     for piece in rest:
@@ -55,3 +53,23 @@ def remove_placeholders(text: str, where: str) -> tuple[str, list[int]]:
         offsets.append(len(out))
         out += piece
     return out, offsets
+
+
+def clip_count_problem(clips: int, placeholders: int) -> str | None:
+    """Why `clips` audio paths cannot fill a prompt with `placeholders` `[AUDIO]`s, or None.
+
+    One clip goes with no placeholder (LTU's layout) or one; two or more need exactly as many
+    placeholders, filled in order; no clip (an empty list) is never good. The reason says both counts.
+    """
+    if clips == 1 and placeholders <= 1:
+        return None
+    if clips >= 2 and placeholders == clips:
+        return None
+    return (f"the record has {clips} audio clip(s) but its prompt has {placeholders} {AUDIO_PLACEHOLDER} "
+            "placeholder(s); give one clip with none or one placeholder, or as many placeholders as clips")
+
+
+def check_clip_count(clips: int, placeholders: int, where: str) -> None:
+    """Raise RecordError (naming `where`) when `clip_count_problem` finds one."""
+    if (reason := clip_count_problem(clips, placeholders)) is not None:
+        raise RecordError(where, reason)

@@ -47,7 +47,7 @@ from interleave.records import (
 )
 from interleave.token_count import TokenCounter
 
-INDEX_RULES = 1  # raise it whenever the record contract, a check or the length rule changes
+INDEX_RULES = 2  # raise it whenever the record contract, a check or the length rule changes
 MAGIC = b"INTERLEAVE-RECORD-INDEX\n"
 ALIGN = 64
 OK, SPLIT, BAD, DUPLICATE = 0, 1, 2, 3  # a row's status: good, good with a split token, bad text, duplicate id
@@ -97,7 +97,7 @@ class _Builder:
         self.id_hashes: list[np.ndarray] = []
         self.read_problems: list[list[Any]] = []  # [line, reason] or [line, None, id, first line]
         self.bad: dict[int, list[Any]] = {}  # row -> [id, reason]
-        self.audio: dict[str, int] = {}
+        self.audio: dict[str | tuple[str, ...], int] = {}  # a record's audio field (one path or its clips)
         self.rows = 0
         self.prompt_counts: dict[tuple[str, int | None], int | None] = {}
 
@@ -111,7 +111,8 @@ class _Builder:
         joins = self.counter.joins
         for i, (_, _, _, record) in enumerate(batch):
             rendered = template.render(record.instruction, record.input)
-            prompt, found = remove_placeholders(rendered, "") if rendered.count(AUDIO_PLACEHOLDER) <= 1 else ("", None)
+            one = isinstance(record.audio, str) and rendered.count(AUDIO_PLACEHOLDER) <= 1  # else encode() checks it
+            prompt, found = remove_placeholders(rendered, "") if one else ("", None)
             full = prompt + record.output
             if found is None or (eos is not None and eos in full):
                 exact.append(i)
@@ -396,30 +397,29 @@ class RecordIndex:
         table = self.header["audio"]
         used = np.unique(audio[candidate])
         reasons: dict[int, str] = {}
+        seen: dict[str, str | None] = {}  # each clip looked at once, though many entries name it
         for i in used.tolist():
-            path = resolve_audio_path(table[i], audio_root)
-            if not path.is_file():
-                reasons[i] = f"audio file not found: {path}"
-            elif decode:
-                try:
-                    load_fbank(path)
-                except AudioError as err:
-                    reasons[i] = f"unreadable audio: {err.reason} ({path})"
+            for clip in _clips(table[i]):
+                if clip not in seen:
+                    seen[clip] = audio_problem(resolve_audio_path(clip, audio_root), decode)
+                if seen[clip] is not None:
+                    reasons[i] = seen[clip]
+                    break
         bad_audio = np.zeros(len(table), bool)
         bad_audio[list(reasons)] = True
-        audio_problem = candidate & bad_audio[audio]
+        bad_clips = candidate & bad_audio[audio]
         if split is not None:
             split.extend(self.record(row).describe() for row in np.flatnonzero(status == SPLIT).tolist())
         problems = self.read_problems()
         bad = {row: (record_id, reason) for row, record_id, reason in self.header["bad"]}
         lines = self.columns["line"]
-        for row in np.flatnonzero(audio_problem | (status == BAD)).tolist():
+        for row in np.flatnonzero(bad_clips | (status == BAD)).tolist():
             if row in bad:
                 record_id, reason = bad[row]
                 problems.append(Problem(f"{self.file}:{lines[row]} (id={record_id})", reason))
             else:
                 problems.append(Problem(self.record(row).describe(), reasons[int(audio[row])]))
-        return IndexedRecords(self, np.flatnonzero(candidate & ~audio_problem)), problems
+        return IndexedRecords(self, np.flatnonzero(candidate & ~bad_clips)), problems
 
     def read_problems(self) -> list[Problem]:
         """What reading the file found, in line order: bad lines, then nothing else; or the file is empty."""
@@ -462,4 +462,22 @@ class IndexedRecords:
     def audio_paths(self, audio_root: str | Path) -> list[Path]:
         """The distinct audio files of these records."""
         table = self.index.header["audio"]
-        return [resolve_audio_path(table[i], audio_root) for i in np.unique(self.index.columns["audio"][self.rows]).tolist()]
+        clips = (clip for i in np.unique(self.index.columns["audio"][self.rows]).tolist() for clip in _clips(table[i]))
+        return [resolve_audio_path(clip, audio_root) for clip in dict.fromkeys(clips)]
+
+
+def _clips(entry: str | list[str]) -> list[str]:
+    """The clips of an audio table entry: one path, or a record's list of them."""
+    return [entry] if isinstance(entry, str) else list(entry)
+
+
+def audio_problem(path: Path, decode: bool) -> str | None:
+    """Why a clip cannot be used (missing, or with `decode` unreadable), or None; `check_records` says the same."""
+    if not path.is_file():
+        return f"audio file not found: {path}"
+    if decode:
+        try:
+            load_fbank(path)
+        except AudioError as err:
+            return f"unreadable audio: {err.reason} ({path})"
+    return None

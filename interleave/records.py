@@ -1,7 +1,9 @@
 """Instruction records: the JSONL training contract and the LTU/OpenAQA adapter.
 
 A record is one line of JSONL with `id`, `audio`, `instruction`, optional `input`, `output`,
-optional `task` and `dataset`. LTU's OpenAQA JSON (a list of objects with `audio_id`) is read
+optional `task` and `dataset`. `audio` is one path, or a list of paths whose clips fill the
+prompt's `[AUDIO]` placeholders in order (`interleave.prompts.clip_count_problem` says which
+combinations are good). LTU's OpenAQA JSON (a list of objects with `audio_id`) is read
 through `from_openaqa`, not renamed by hand. Every problem is reported with file:line (or
 file[index] for a JSON array), never dropped silently.
 """
@@ -18,7 +20,7 @@ from typing import Any
 @dataclass(frozen=True)
 class Record:
     id: str
-    audio: str
+    audio: str | tuple[str, ...]  # one path, or the clips of the prompt's placeholders in order
     instruction: str
     output: str = ""
     input: str = ""
@@ -26,6 +28,11 @@ class Record:
     dataset: str = ""
     where: str = ""  # "file:line" the record came from, for messages
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def clips(self) -> tuple[str, ...]:
+        """The record's audio paths in placeholder order (one for a plain `audio` string)."""
+        return (self.audio,) if isinstance(self.audio, str) else tuple(self.audio)
 
     def describe(self) -> str:
         """Where the record came from and its id, as error messages name it."""
@@ -63,18 +70,31 @@ def from_dict(obj: Any, where: str, require_output: bool = True) -> Record:
         raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
     if "audio" not in obj and "audio_id" in obj:
         return from_openaqa(obj, where, require_output)
-    return _record(obj, _require_str(obj, "id", True), _require_str(obj, "audio", True), where, require_output, _KNOWN)
+    return _record(obj, _require_str(obj, "id", True), require_audio(obj, "audio"), where, require_output, _KNOWN)
+
+
+def require_audio(obj: dict, key: str) -> str | tuple[str, ...]:
+    """An audio field: one non-empty path, or a list of them (kept as a tuple; an empty list is
+    kept too, and the clip/placeholder check names it with both counts)."""
+    value = obj.get(key, None)
+    if not isinstance(value, list):
+        return _require_str(obj, key, True)
+    for i, path in enumerate(value):
+        if not isinstance(path, str) or not path.strip():
+            raise ValueError(f"field '{key}' item {i} must be a non-empty path string, got {path!r}")
+    return tuple(value)
 
 
 def from_openaqa(obj: dict, where: str, require_output: bool = True) -> Record:
-    """Adapter for LTU's OpenAQA objects: `audio_id` is the audio path; the id is derived if absent."""
-    audio = _require_str(obj, "audio_id", True)
+    """Adapter for LTU's OpenAQA objects: `audio_id` is the audio path (or a list of them, one per
+    `[AUDIO]`); the id is derived if absent."""
+    audio = require_audio(obj, "audio_id")
     record_id = obj.get("id")
     record_id = str(record_id) if record_id not in (None, "") else where
     return _record(obj, record_id, audio, where, require_output, _KNOWN | {"audio_id"})
 
 
-def _record(obj: dict, record_id: str, audio: str, where: str, require_output: bool, known: set[str]) -> Record:
+def _record(obj: dict, record_id: str, audio: str | tuple[str, ...], where: str, require_output: bool, known: set[str]) -> Record:
     return Record(
         id=record_id,
         audio=audio,
@@ -214,8 +234,13 @@ def duplicate_reason(record_id: str, first: str) -> str:
 
 
 def resolve_audio(record: Record, audio_root: str | Path | None) -> Path:
-    """The record's audio path: absolute as given, else relative to `audio_root`."""
-    return resolve_audio_path(record.audio, audio_root)
+    """The record's (first) audio path: absolute as given, else relative to `audio_root`."""
+    return resolve_audio_path(record.clips[0], audio_root)
+
+
+def resolve_clips(record: Record, audio_root: str | Path | None) -> list[Path]:
+    """Every audio path of the record, in placeholder order (`resolve_audio_path` each)."""
+    return [resolve_audio_path(audio, audio_root) for audio in record.clips]
 
 
 def resolve_audio_path(audio: str, audio_root: str | Path | None) -> Path:

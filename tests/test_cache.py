@@ -1,5 +1,7 @@
 """The on-disk feature cache: hit, miss, stale, damaged; cached runs equal uncached ones."""
 
+import json
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -161,3 +163,28 @@ def test_audio_tokens_are_part_of_the_fingerprint(tmp_path, clips):
     assert cache.lookup(clips[0]) is None
     cache.ensure(at_8, clips)
     assert cache.get(clips[0]).shape == (8, 32)
+
+
+def test_two_clip_records_train_and_evaluate_the_same_with_the_cache_on_or_off(tmp_path, small_dataset, tiny_model_kwargs):
+    """Issue 19: the cache is per clip, so records with two clips read each from it."""
+    rows = [{"id": f"p{i}", "audio": [f"audio/c{i}.wav", f"audio/c{(i + j) % 6}.wav"],
+             "instruction": "Do [AUDIO] and [AUDIO] belong to the same class?", "output": "Yes" if j % 2 == 0 else "No"}
+            for i, j in ((0, 2), (1, 1), (2, 3), (3, 2))]
+    with open(small_dataset / "train.jsonl", "a") as out:
+        out.writelines(json.dumps(r) + "\n" for r in rows[:3])
+    with open(small_dataset / "val.jsonl", "a") as out:
+        out.write(json.dumps(rows[3]) + "\n")
+    results = {}
+    for cached in (False, True):
+        extra = {"feature_cache": str(tmp_path / "cache"), "batch_size": 3} if cached else {"batch_size": 3}
+        config = cache_config(tmp_path / str(cached), small_dataset, tiny_model_kwargs, **extra)
+        run = train.cli(["--config", config, "--trainer.enable_progress_bar=false"], run=False)
+        run.trainer.fit(run.model, datamodule=run.datamodule)
+        batch = next(b for b in run.datamodule.val_dataloader() if len(b["audio_rows"]) > len(b["ids"]))
+        assert batch["audio_rows"].tolist()[-2:] == [len(batch["ids"]) - 1] * 2
+        metrics = run.trainer.validate(run.model, datamodule=run.datamodule)[0]
+        results[cached] = (metrics, {k: v.clone() for k, v in run.model.trainable_parameters().items()})
+    (plain, plain_weights), (cached, cached_weights) = results[False], results[True]
+    assert cached["val/loss"] == pytest.approx(plain["val/loss"], rel=1e-4)
+    for name, value in plain_weights.items():
+        assert torch.allclose(cached_weights[name], value, atol=1e-5), name

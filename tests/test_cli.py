@@ -49,7 +49,7 @@ def test_bad_data_stops_with_a_clear_message(tmp_path, small_dataset, tiny_model
     code = main(["fit", "--config", str(write_config(tmp_path, small_dataset, tiny_model_kwargs))])
     assert code == 2
     err = capsys.readouterr().err
-    assert "train.jsonl:1 (id=x)" in err and "2 [AUDIO] placeholders" in err and "Traceback" not in err
+    assert "train.jsonl:1 (id=x)" in err and "1 audio clip(s) but its prompt has 2 [AUDIO] placeholder(s)" in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize("command", ["fit", "validate"])

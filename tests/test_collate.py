@@ -140,11 +140,11 @@ def test_bos_follows_the_tokenizer():
     assert enc.input_ids[0] == no_bos.bos_token_id
 
 
-def test_placeholder_in_input_field_and_two_placeholders_error(tokenizer):
+def test_placeholder_in_input_field_and_two_placeholders_for_one_clip_error(tokenizer):
     col = Collator(tokenizer)
     enc = col.encode(rec("Describe it.", input="[AUDIO]"))
     assert sum(enc.audio_mask) == NUM_AUDIO_TOKENS and not enc.audio_mask[0]
-    with pytest.raises(RecordError, match=r"f.jsonl:1 \(id=r1\).*2 \[AUDIO\] placeholders"):
+    with pytest.raises(RecordError, match=r"f.jsonl:1 \(id=r1\).*1 audio clip\(s\).*2 \[AUDIO\] placeholder"):
         col.encode(rec("Is [AUDIO] like [AUDIO]?"))
 
 
@@ -253,3 +253,93 @@ def test_a_prompt_that_fits_8_audio_positions_may_not_fit_32():
     assert sum(Collator(tok, max_length=need, with_answer=False, audio_tokens=8).encode(record).audio_mask) == 8
     with pytest.raises(RecordError, match="32 audio"):
         Collator(tok, max_length=need, with_answer=False).encode(record)
+
+
+# ---- several clips in one prompt (issue 19) ---------------------------------------------------
+
+def clips_rec(instruction: str, audio, output: str = "Yes", id: str = "m1") -> Record:
+    return Record(id=id, audio=audio, instruction=instruction, output=output, where="m.jsonl:3")
+
+
+def test_every_span_sits_on_the_whole_strings_tokens(any_tokenizer):
+    """Two and three placeholders: the text tokens are still the whole string's, each span at its
+    own placeholder's offset, labels from len(tokenize(prompt))."""
+    tok = any_tokenizer
+    for instruction, n in (("Is [AUDIO] the same kind of sound as [AUDIO]?", 2),
+                           ("Do [AUDIO], [AUDIO] and [AUDIO] belong to one class?", 3)):
+        record = clips_rec(instruction, tuple(f"c{i}.wav" for i in range(n)))
+        enc = Collator(tok).encode(record)
+        prompt, offsets = remove_placeholders(PromptTemplate().render(instruction), "x")
+        ids = [t for t, a in zip(enc.input_ids, enc.audio_mask) if not a]
+        assert ids == whole(tok, prompt + "Yes") + [tok.eos_token_id]
+        assert sum(enc.audio_mask) == n * NUM_AUDIO_TOKENS and len(enc.spans) == n
+        for k, (start, offset) in enumerate(zip(enc.spans, offsets)):
+            assert enc.audio_mask[start : start + NUM_AUDIO_TOKENS] == [True] * NUM_AUDIO_TOKENS
+            before = [t for t, a in zip(enc.input_ids[:start], enc.audio_mask[:start]) if not a]
+            assert tok.decode(before, skip_special_tokens=True).rstrip() == prompt[:offset].rstrip()
+        n_prompt = len(whole(tok, prompt))
+        labels = [l for l, a in zip(enc.labels, enc.audio_mask) if not a]
+        assert labels == [IGNORE_INDEX] * n_prompt + ids[n_prompt:]
+
+
+def test_two_clip_tokens_with_spans_marked(llama_tokenizer):
+    """The legacy LLaMA tokenizer: `I s <audio×32> ▁the ... ▁a s <audio×32> ?`, each span where its
+    placeholder stood, no lone `▁` beside either."""
+    tok = llama_tokenizer
+    enc = Collator(tok).encode(clips_rec("Is [AUDIO] the same kind of sound as [AUDIO]?", ("a.wav", "b.wav")))
+    pieces = tok.convert_ids_to_tokens(enc.input_ids)
+    first, second = enc.spans
+    assert pieces[first - 2 : first] == ["I", "s"] and pieces[first + NUM_AUDIO_TOKENS] == "▁the"
+    assert pieces[second - 2 : second] == ["▁a", "s"] and pieces[second + NUM_AUDIO_TOKENS] == "?"
+
+
+@pytest.mark.parametrize("audio, instruction, counts", [
+    (("a.wav", "b.wav"), "Is [AUDIO] loud?", (2, 1)),
+    (("a.wav", "b.wav"), "Are these the same?", (2, 0)),
+    ("a.wav", "Is [AUDIO] like [AUDIO]?", (1, 2)),
+    ((), "Is [AUDIO] loud?", (0, 1)),
+    ((), "Is it loud?", (0, 0)),
+    (("a.wav", "b.wav", "c.wav"), "Is [AUDIO] like [AUDIO]?", (3, 2)),
+])
+def test_every_bad_clip_and_placeholder_combination_is_named_with_both_counts(tokenizer, audio, instruction, counts):
+    clips, placeholders = counts
+    with pytest.raises(RecordError, match=rf"m.jsonl:3 \(id=m1\).*{clips} audio clip\(s\).*{placeholders} \[AUDIO\]"):
+        Collator(tokenizer).encode(clips_rec(instruction, audio))
+
+
+def test_one_clip_in_a_list_keeps_both_one_clip_layouts(tokenizer):
+    col = Collator(tokenizer)
+    for instruction in ("Is [AUDIO] loud?", "What is it?"):
+        assert col.encode(clips_rec(instruction, ("a.wav",))) == col.encode(clips_rec(instruction, "a.wav"))
+
+
+def test_max_length_counts_every_span_and_truncation_never_cuts_one(tokenizer):
+    record = clips_rec("Is [AUDIO] like [AUDIO]?", ("a.wav", "b.wav"), output="Yes " * 200)
+    fits_one = len(Collator(tokenizer, with_answer=False).encode(clips_rec("Is [AUDIO] like?", "a.wav")).input_ids)
+    with pytest.raises(RecordError, match=rf"\({2 * NUM_AUDIO_TOKENS} audio\)"):
+        Collator(tokenizer, max_length=fits_one + 8).encode(record)
+    prompt_len = len(Collator(tokenizer, with_answer=False).encode(record).input_ids)
+    enc = Collator(tokenizer, max_length=prompt_len + 3).encode(record)
+    assert len(enc.input_ids) == prompt_len + 3 and sum(enc.audio_mask) == 2 * NUM_AUDIO_TOKENS
+    for start in enc.spans:
+        assert enc.audio_mask[start : start + NUM_AUDIO_TOKENS] == [True] * NUM_AUDIO_TOKENS
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_a_batch_stacks_every_clip_with_its_row_and_position(tokenizer, side):
+    records = [clips_rec("Is [AUDIO] like [AUDIO]?", ("a.wav", "b.wav"), id="two"),
+               clips_rec("Is [AUDIO] loud?", "c.wav", id="one"),
+               clips_rec("What is it?", "d.wav", id="ltu")]
+    clips = [[torch.full((1024, 128), 1.0), torch.full((1024, 128), 2.0)], torch.full((1024, 128), 3.0),
+             torch.full((1024, 128), 4.0)]
+    col = Collator(tokenizer, padding_side=side, with_prompt_batch=True)
+    batch = col([{"record": r, "audio": a} for r, a in zip(records, clips)])
+    assert [float(a[0, 0]) for a in batch["audio"]] == [1.0, 2.0, 3.0, 4.0]
+    assert batch["audio_rows"].tolist() == [0, 0, 1, 2] == batch["prompt_audio_rows"].tolist()
+    for prefix in ("", "prompt_"):
+        mask = batch[f"{prefix}audio_mask"]
+        for row, start in zip(batch[f"{prefix}audio_rows"].tolist(), batch[f"{prefix}audio_positions"].tolist()):
+            assert mask[row, start : start + NUM_AUDIO_TOKENS].all()
+        assert mask.sum(1).tolist() == [2 * NUM_AUDIO_TOKENS, NUM_AUDIO_TOKENS, NUM_AUDIO_TOKENS]
+    with pytest.raises(RecordError, match=r"id=two.*1 clip\(s\) of audio given for 2 span"):
+        col([{"record": records[0], "audio": clips[1]}])

@@ -12,11 +12,10 @@ from interleave.data import DataError, InterleavedDataModule
 from tests.conftest import write_clip, write_jsonl
 from tests.test_records import good
 
-
 BAD_KINDS = {
     2: "malformed JSON",
     3: "missing field 'audio'",
-    4: "2 [AUDIO] placeholders",
+    4: "1 audio clip(s) but its prompt has 2 [AUDIO] placeholder(s)",
     5: "audio file not found",
     6: "leaving no room for the answer",
     7: "duplicate id 'g0'",
@@ -174,3 +173,77 @@ def test_under_ddp_the_first_process_of_a_node_builds_the_index_before_the_other
     index = dm._index(str(small_dataset / "train.jsonl"))
     assert index.rows == 4
     assert events == (["open", "record_index"] if local_rank == 0 else ["record_index", "open"])
+
+
+# ---- several clips in one prompt (issue 19) ---------------------------------------------------
+
+CLIP_COMBINATIONS = {  # line -> (audio, instruction, the counts its reason must name)
+    2: (["audio/g0.wav", "audio/g1.wav"], "Is [AUDIO] loud?", (2, 1)),
+    3: (["audio/g0.wav", "audio/g1.wav"], "Are these the same?", (2, 0)),
+    4: ("audio/g0.wav", "Is [AUDIO] like [AUDIO]?", (1, 2)),
+    5: ([], "Is [AUDIO] loud?", (0, 1)),
+    6: ([], "Is it loud?", (0, 0)),
+}
+
+
+def clip_file(root: Path) -> Path:
+    for i in range(3):
+        write_clip(root / "audio" / f"g{i}.wav", seed=i)
+    rows = [good(0, "Is [AUDIO] like [AUDIO]?") | {"audio": ["audio/g0.wav", "audio/g1.wav"]}]
+    rows += [good(line) | {"audio": audio, "instruction": instruction}
+             for line, (audio, instruction, _) in CLIP_COMBINATIONS.items()]
+    rows.append(good(7, "Is [AUDIO] like [AUDIO]?") | {"audio": ["audio/g2.wav", "audio/missing.wav"]})
+    return write_jsonl(root / "clips.jsonl", rows)
+
+
+def named_both_counts(problems, path):
+    for line, (_, _, (clips, placeholders)) in CLIP_COMBINATIONS.items():
+        problem = next(p for p in problems if p.where.startswith(f"{path}:{line} "))
+        assert f"{clips} audio clip(s)" in problem.reason and f"{placeholders} [AUDIO] placeholder(s)" in problem.reason
+
+
+def test_every_bad_clip_combination_is_named_by_the_checker_and_by_set_up(tmp_path, tokenizer, monkeypatch):
+    from interleave.collate import Collator
+    from interleave.data import check_records
+    from interleave.records import read_records
+
+    path = clip_file(tmp_path)
+    records, _ = read_records(path)
+    for collator in (None, Collator(tokenizer, max_length=128)):
+        problems = check_records(records, tmp_path, collator)
+        named_both_counts(problems, path)
+        assert [p.where for p in problems][-1].startswith(f"{path}:7 ") and "missing.wav" in problems[-1].reason
+        assert len(problems) == 6
+    with pytest.raises(DataError) as err:
+        dm_for(path, tokenizer).setup("fit")  # through the record index
+    named_both_counts(err.value.problems, path)
+    assert len(err.value.problems) == 6
+    monkeypatch.chdir(tmp_path)
+    dm = dm_for(path, tokenizer, on_bad_record="skip")
+    with pytest.warns(UserWarning, match="skipped 6 bad record"):
+        dm.setup("fit")
+    assert [r.id for r in dm.train_set.records] == ["g0"]
+    item = dm.train_set[0]
+    assert isinstance(item["audio"], list) and len(item["audio"]) == 2
+    assert not torch.equal(item["audio"][0], item["audio"][1])
+    assert {p.name for p in dm.train_set.paths()} == {"g0.wav", "g1.wav"}
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["audio"].shape == (2, 1024, 128) and batch["audio_rows"].tolist() == [0, 0]
+
+
+def test_the_openaqa_adapter_reads_clip_lists_and_names_bad_combinations(tmp_path, tokenizer):
+    from interleave.collate import Collator
+    from interleave.data import load_checked
+
+    for i in range(2):
+        write_clip(tmp_path / "audio" / f"g{i}.wav", seed=i)
+    items = [{"audio_id": ["audio/g0.wav", "audio/g1.wav"], "instruction": "Is [AUDIO] like [AUDIO]?", "output": "Yes"},
+             {"audio_id": ["audio/g0.wav", "audio/g1.wav"], "instruction": "Is it loud?", "output": "No"},
+             {"audio_id": [], "instruction": "Is [AUDIO] loud?", "output": "No"}]
+    path = tmp_path / "openaqa.json"
+    path.write_text(json.dumps(items))
+    records, problems = load_checked(path, None, Collator(tokenizer, max_length=128))
+    assert [r.clips for r in records] == [("audio/g0.wav", "audio/g1.wav")]
+    assert [p.where.split(" ")[0] for p in problems] == [f"{path}[1]", f"{path}[2]"]
+    assert "2 audio clip(s)" in problems[0].reason and "0 [AUDIO] placeholder(s)" in problems[0].reason
+    assert "0 audio clip(s)" in problems[1].reason and "1 [AUDIO] placeholder(s)" in problems[1].reason

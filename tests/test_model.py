@@ -50,7 +50,7 @@ def test_audio_embeddings_from_fbank_or_cached_features_agree(model):
 def test_audio_mask_must_mark_32_positions(model):
     batch = batch_for(model, ["Is [AUDIO] loud?"])
     batch["audio_mask"][0, batch["audio_mask"][0].nonzero()[0]] = False
-    with pytest.raises(ValueError, match="exactly 32"):
+    with pytest.raises(ValueError, match="32 positions per clip"):
         model(batch)
 
 
@@ -270,3 +270,65 @@ def test_a_prompt_too_long_for_the_models_audio_tokens_is_rejected_at_set_up(tmp
     data.trainer = SimpleNamespace(lightning_module=model, log_dir=str(tmp_path), world_size=1, local_rank=0)
     with pytest.raises(InterleaveError, match="100 audio"):
         data.setup("fit")
+
+
+# ---- several clips in one prompt (issue 19) ---------------------------------------------------
+
+def clip_batch(model, rows, padding_side="right", with_answer=True):
+    """rows: (instruction, clip seeds); each seed is one clip's fbank. One seed gives a plain `audio`."""
+    col = Collator(model.tokenizer, padding_side=padding_side, with_answer=with_answer)
+    fbank = {}
+
+    def clip(seed):
+        return fbank.setdefault(seed, torch.randn(1024, 128, generator=torch.Generator().manual_seed(seed)))
+
+    items = [{"record": Record(id=str(i), audio=tuple(f"{s}.wav" for s in seeds) if len(seeds) > 1 else f"{seeds[0]}.wav",
+                               instruction=ins, output="Yes"),
+              "audio": [clip(s) for s in seeds] if len(seeds) > 1 else clip(seeds[0])}
+             for i, (ins, seeds) in enumerate(rows)]
+    return col(items)
+
+
+@pytest.mark.parametrize("seeds", [(1, 2), (2, 1), (1, 2, 3), (3, 2, 1)])
+def test_each_span_holds_its_own_clips_projected_features(model, seeds):
+    instruction = "Is [AUDIO] the same kind of sound as [AUDIO]?" if len(seeds) == 2 else "Do [AUDIO], [AUDIO] and [AUDIO] match?"
+    batch = clip_batch(model, [(instruction, seeds)])
+    merged = model.merge_embeddings(batch["input_ids"], batch["audio_mask"], batch["audio"])
+    for k, (row, start) in enumerate(zip(batch["audio_rows"].tolist(), batch["audio_positions"].tolist())):
+        alone = model.audio_embeddings(torch.randn(1, 1024, 128, generator=torch.Generator().manual_seed(seeds[k])))[0]
+        assert torch.equal(merged[row, start : start + NUM_AUDIO_TOKENS], alone)
+    tokens = model.llm.get_input_embeddings()(batch["input_ids"])
+    mask = batch["audio_mask"]
+    assert torch.equal(merged[~mask], tokens[~mask])
+
+
+def test_a_row_with_two_clips_beside_a_row_with_one(model):
+    rows = [("Is [AUDIO] the same kind of sound as [AUDIO]?", (1, 2)), ("What is [AUDIO]?", (3,)), ("What is it?", (4,))]
+    batch = clip_batch(model, rows)
+    assert batch["audio_rows"].tolist() == [0, 0, 1, 2]
+    merged = model.merge_embeddings(batch["input_ids"], batch["audio_mask"], batch["audio"])
+    for k, (row, start) in enumerate(zip(batch["audio_rows"].tolist(), batch["audio_positions"].tolist())):
+        alone = model.audio_embeddings(torch.randn(1, 1024, 128, generator=torch.Generator().manual_seed(k + 1)))[0]
+        assert torch.equal(merged[row, start : start + NUM_AUDIO_TOKENS], alone)  # clip k is seed k + 1
+    assert batch["audio_positions"].tolist()[3] == 0  # LTU's layout: the span first
+    torch.testing.assert_close(model.loss(batch), model(batch).loss, atol=1e-6, rtol=1e-5)
+    with pytest.raises(ValueError, match=r"3 clip\(s\) given.*\[64, 32, 32\]"):
+        model.merge_embeddings(batch["input_ids"], batch["audio_mask"], batch["audio"][:3])
+
+
+def test_greedy_generation_with_two_clips_equals_one_at_a_time(model):
+    rows = [("Is [AUDIO] the same kind of sound as [AUDIO]?", (1, 2)), ("What is [AUDIO]? Say it in a long sentence.", (3,)),
+            ("Do [AUDIO] and [AUDIO] belong to the same class?", (4, 1))]
+    batch = clip_batch(model, rows, padding_side="left", with_answer=False)
+    together = model.generate(batch["input_ids"], batch["attention_mask"], batch["audio_mask"], batch["audio"],
+                              max_new_tokens=6, do_sample=False)
+    alone = []
+    for row in rows:
+        b = clip_batch(model, [row], padding_side="left", with_answer=False)
+        alone += model.generate(b["input_ids"], b["attention_mask"], b["audio_mask"], b["audio"], max_new_tokens=6,
+                                do_sample=False)
+    assert together == alone
+    swapped = clip_batch(model, [(rows[0][0], (2, 1))], padding_side="left", with_answer=False)
+    first = clip_batch(model, [rows[0]], padding_side="left", with_answer=False)
+    assert not torch.equal(model.merge_embeddings(first["input_ids"], first["audio_mask"], first["audio"]),
+                           model.merge_embeddings(swapped["input_ids"], swapped["audio_mask"], swapped["audio"]))

@@ -1,7 +1,13 @@
 import pytest
 
 from interleave.errors import RecordError
-from interleave.prompts import ALPACA_SHORT, PromptTemplate, remove_placeholders
+from interleave.prompts import (
+    ALPACA_SHORT,
+    PromptTemplate,
+    check_clip_count,
+    clip_count_problem,
+    remove_placeholders,
+)
 
 
 def test_alpaca_short_is_ltus_template():
@@ -27,6 +33,18 @@ def test_placeholder_removed_with_one_adjacent_space(text, clean, offsets):
     assert remove_placeholders(text, "x") == (clean, offsets)
 
 
-def test_two_placeholders_are_an_error_naming_the_record():
-    with pytest.raises(RecordError, match=r"data.jsonl:7 \(id=a\).*2 \[AUDIO\]"):
-        remove_placeholders("[AUDIO] and [AUDIO]", "data.jsonl:7 (id=a)")
+def test_two_placeholders_give_two_offsets():
+    assert remove_placeholders("Is [AUDIO] like [AUDIO]?", "x") == ("Is like?", [2, 7])
+
+
+@pytest.mark.parametrize("clips, placeholders, good", [
+    (1, 0, True), (1, 1, True), (2, 2, True), (3, 3, True),
+    (2, 1, False), (2, 0, False), (1, 2, False), (0, 0, False), (0, 1, False), (3, 2, False),
+])
+def test_clip_count_problem_names_both_counts(clips, placeholders, good):
+    reason = clip_count_problem(clips, placeholders)
+    assert (reason is None) == good
+    if not good:
+        assert f"{clips} audio clip(s)" in reason and f"{placeholders} [AUDIO] placeholder(s)" in reason
+        with pytest.raises(RecordError, match=r"data.jsonl:7 \(id=a\)"):
+            check_clip_count(clips, placeholders, "data.jsonl:7 (id=a)")

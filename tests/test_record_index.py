@@ -37,6 +37,11 @@ def mixed_file(root, n: int = 300, seed: int = 0):
                        else "very " * 120 + "[AUDIO]" if kind < 0.6 else text)
         rows.append({"id": f"m{i % (n - 10)}", "audio": "audio/g0.wav" if i % 13 else "audio/none.wav",
                      "instruction": instruction, "output": " ".join(rng.choice(words) for _ in range(rng.randint(0, 40)))})
+    clips = ["audio/g0.wav", "audio/g5.wav", "audio/none.wav"]
+    for i in range(n // 5):  # issue 19: lists of clips, good and bad counts, a missing second clip
+        audio = [rng.choice(clips[:2]) if rng.random() < 0.9 else clips[2] for _ in range(rng.randint(0, 3))]
+        instruction = " and ".join(["[AUDIO]"] * rng.choice([len(audio), len(audio), max(0, len(audio) - 1), 2]))
+        rows.append({"id": f"c{i}", "audio": audio, "instruction": f"Are {instruction} the same?", "output": "Yes"})
     return write_jsonl(path, rows)
 
 
@@ -59,6 +64,7 @@ def test_the_index_gives_what_reading_the_file_gives(tmp_path, any_tokenizer):
     kinds = {p.reason.split(":")[0].split(" (")[0] for p in problems}
     assert {"malformed JSON", "audio file not found", "missing field 'audio'"} <= kinds and split
     assert any("duplicate id 'm" in p.reason for p in problems) and any("leaving no room" in p.reason for p in problems)
+    assert any("audio clip(s) but" in p.reason for p in problems) and any(len(r.clips) == 3 for r in records)
 
 
 def test_the_data_module_batches_equal_those_of_the_records_read_directly(tmp_path, tokenizer, monkeypatch):

@@ -2,7 +2,13 @@
 
 import json
 
-from interleave.records import Problem, read_records
+from interleave.records import (
+    Problem,
+    Record,
+    from_openaqa,
+    read_records,
+    resolve_clips,
+)
 from tests.conftest import write_jsonl
 
 
@@ -69,3 +75,18 @@ def test_a_line_separator_inside_a_string_does_not_cut_the_record(tmp_path):
     path.write_text(json.dumps(good(0) | {"output": "a\u2028b\u0085c"}, ensure_ascii=False) + "\n", encoding="utf-8")
     records, problems = read_records(path)
     assert problems == [] and records[0].output == "a\u2028b\u0085c"
+
+
+def test_audio_may_be_a_list_of_clips_in_either_format(tmp_path):
+    path = write_jsonl(tmp_path / "x.jsonl", [
+        {**good(0), "audio": ["a.wav", "b.wav"], "instruction": "Is [AUDIO] like [AUDIO]?"},
+        {**good(1), "audio": []},
+        {**good(2), "audio": ["a.wav", 3]},
+    ])
+    records, problems = read_records(path)
+    assert [r.clips for r in records] == [("a.wav", "b.wav"), ()]
+    assert Record(id="x", audio="a.wav", instruction="?").clips == ("a.wav",)
+    assert [p.where for p in problems] == [f"{path}:3"] and "item 1 must be a non-empty path" in problems[0].reason
+    openaqa = from_openaqa({"audio_id": ["x.wav", "y.wav"], "instruction": "[AUDIO] or [AUDIO]?", "output": "x"}, "f[0]")
+    assert openaqa.clips == ("x.wav", "y.wav")
+    assert resolve_clips(openaqa, tmp_path) == [tmp_path / "x.wav", tmp_path / "y.wav"]

@@ -38,6 +38,7 @@ from interleave.shard.lexicon import (
     read_skipped,
     write_lexicon,
 )
+from interleave.shard.pairs import pair_queries
 from interleave.shard.rules import (
     DEFAULT_ROOTS,
     DEFAULT_STOPLIST,
@@ -389,6 +390,7 @@ def build_shard(
     n_hypernyms: int = 2,
     lexicon_out: str | Path | None = None,
     stoplist: Sequence[str] | None = None,
+    pairs: int = 0,
 ) -> dict[str, Any]:
     """Build a SHARD file from AudioSet labels, a clip index and WordNet (or a stored lexicon).
 
@@ -399,7 +401,9 @@ def build_shard(
     the labels CSV's order. A word needs ``clips_per_word`` single-label clips, ``n_synonyms``
     synonyms, ``n_hypernyms`` hypernyms, a sense and id no earlier word has, and enough unrelated
     negatives; otherwise it is skipped with its reason in the report (conflicts are settled
-    before any clip is decoded). Raises InterleaveError (after writing the report) if no word is left.
+    before any clip is decoded). ``pairs`` adds up to that many "yes" and as many "no" queries of
+    the ``pair`` task (`interleave.shard.pairs`). Raises InterleaveError (after writing the report)
+    if no word is left.
     """
     if clips_per_word < 1 or n_synonyms < 1 or n_hypernyms < 1:
         raise InterleaveError("clips per word, synonyms and hypernyms must each be at least 1")
@@ -425,6 +429,8 @@ def build_shard(
         "labels": str(labels_csv), "clips": str(clips), "words": str(words) if words else None,
         "seed": seed, "clips_per_word": clips_per_word, "n_synonyms": n_synonyms, "n_hypernyms": n_hypernyms,
     }  # fmt: skip
+    if pairs:
+        params["pairs"] = pairs
     if lexicon is not None:
         entries, lacking = _stored_entries(lexicon, with_clips, n_synonyms, n_hypernyms, stoplist or DEFAULT_STOPLIST)
         params["lexicon"] = str(lexicon)
@@ -449,6 +455,7 @@ def build_shard(
     with Progress(0, "clips", "[interleave] shard build: decoding") as progress:
         queries, entries, unreadable = readable_queries(entries, index, seed, clips_per_word, progress=progress)
     skipped += lacking + poor + unreadable
+    queries += pair_queries(entries, queries, pairs, seed)
     reasons = {s.label: s.reason for s in skipped}
     included = {e.label: e for e in entries}
     report = {

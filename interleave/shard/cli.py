@@ -67,6 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     build.add_argument("--words", type=Path, default=None, help="display names, one per line (default: every label with clips)")
     build.add_argument("--seed", type=int, default=0)
     build.add_argument("--clips-per-word", type=int, default=4)
+    build.add_argument("--pairs", type=int, default=0, metavar="N",
+                       help="add the pair task: N two-clip queries of one word (yes) and N of unrelated words (no)")
     build.add_argument("--lexicon-out", type=Path, default=None, help="also write the lexicon used")
     for command in (lex, build):
         command.add_argument("--stoplist", type=Path, default=None,
@@ -88,7 +90,7 @@ def _build_command(args: argparse.Namespace) -> None:
         args.labels, args.clips, args.out, wordnet=args.wordnet, lexicon=args.lexicon, words=args.words,
         overrides=args.overrides, seed=args.seed, clips_per_word=args.clips_per_word,
         n_synonyms=args.synonyms, n_hypernyms=args.hypernyms, lexicon_out=args.lexicon_out,
-        stoplist=read_stoplist(args.stoplist) if args.stoplist else None,
+        stoplist=read_stoplist(args.stoplist) if args.stoplist else None, pairs=args.pairs,
     )  # fmt: skip
     _print_summary(report)
 

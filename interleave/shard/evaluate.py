@@ -35,7 +35,7 @@ from interleave.generation import Sampling, sample_answers, yes_probability
 from interleave.metrics import contains_label
 from interleave.records import Record
 from interleave.shard.answers import parse_answer, settled_answer
-from interleave.shard.format import RELATIONS, Query
+from interleave.shard.format import PAIR, YES_NO_TASKS, Query
 
 if TYPE_CHECKING:  # the model calls the evaluation through the callback; this module only reads it
     from interleave.model import AudioLLM
@@ -56,6 +56,8 @@ TABLE1: dict[str, dict[str, str]] = {
         "noninterleaved": "Is the sound of the object in this audio signal a type of {hypernym}?",
         "interleaved": f"Is {AUDIO_PLACEHOLDER} a type of {{hypernym}}?",
     },
+    # Not the paper's: two clips in one prompt (issue 19). LTU's layout holds one clip, so none.
+    "pair": {"interleaved": f"Is {AUDIO_PLACEHOLDER} the same kind of sound as {AUDIO_PLACEHOLDER}?"},
 }
 
 
@@ -71,7 +73,10 @@ def prompt_table(overrides: dict[str, dict[str, str]] | None = None) -> dict[str
 
 def condition_queries(queries: list[Query], condition: Condition) -> list[Query]:
     """The queries a condition asks. The text control has no identity task (the answer would be
-    in the prompt), and asks each (task, word, candidate) once: its prompt does not depend on the clip."""
+    in the prompt), and asks each (task, word, candidate) once: its prompt does not depend on the clip.
+    LTU's layout (`noninterleaved`) holds one clip, so it asks no pair query."""
+    if condition == "noninterleaved":
+        return [q for q in queries if q.task != PAIR]
     if condition != "text":
         return list(queries)
     unique: dict[tuple, Query] = {}
@@ -86,6 +91,8 @@ def render_instruction(query: Query, condition: Condition, table: dict[str, dict
     template = table[query.task]["interleaved" if condition == "text" else condition]
     candidate = query.candidate or ""
     text = template.format(synonym=candidate, hypernym=candidate, candidate=candidate, word=query.word)
+    if condition == "text" and query.task == PAIR:  # both words, each where its clip stood
+        return text.replace(AUDIO_PLACEHOLDER, query.word, 1).replace(AUDIO_PLACEHOLDER, candidate, 1)
     if condition == "text":
         text = text.replace(AUDIO_PLACEHOLDER, query.word)
     return text
@@ -175,10 +182,10 @@ def answer_queries(
         start = chunk * size
         batch = queries[start : start + size]
         prompts = [render_instruction(q, condition, settings.table) for q in batch]
-        records = [Record(id=q.id, audio=q.audio, instruction=p, where=q.where) for q, p in zip(batch, prompts)]
+        records = [Record(id=q.id, audio=q.clips, instruction=p, where=q.where) for q, p in zip(batch, prompts)]
         encoded = [settings.collator.encode(r, with_answer=False, with_audio=condition != "text") for r in records]
         tensors = {k: v.to(device) for k, v in settings.collator.pad(encoded, "left").items()}
-        audio = None if condition == "text" else audio_features(model, [q.audio for q in batch], features, settings.store,
+        audio = None if condition == "text" else audio_features(model, [c for q in batch for c in q.clips], features, settings.store,
                                                                   channel=settings.channel).to(device)
         seeds = [answer_seed(settings.seed, epoch, condition, start + i, j)
                  for i in range(len(batch)) for j in range(settings.repeats)]
@@ -250,7 +257,7 @@ def condition_metrics(rows: list[dict[str, Any]], prefix: str) -> dict[str, floa
     """Tagged metrics of one condition's rows: `{prefix}/shard/{relation}/{metric}` and
     `{prefix}/identity/accuracy` (the project's TensorBoard tags when `prefix` is `val`)."""
     metrics: dict[str, float] = {}
-    for relation in RELATIONS:
+    for relation in YES_NO_TASKS:
         for name, value in relation_metrics([r for r in rows if r["task"] == relation]).items():
             metrics[f"{prefix}/shard/{relation}/{name}"] = value
         scored = [r for r in rows if r["task"] == relation and r.get("p_yes") is not None]

@@ -3,10 +3,14 @@
     {"id": "synonym/siren/2/alarm", "task": "synonym", "label": "Siren", "word": "siren",
      "candidate": "alarm", "truth": "yes", "audio": "audio/siren_2.wav"}
 
-``task`` is ``synonym``, ``hypernym`` or ``identity``; identity queries have no ``candidate`` and
+``task`` is ``synonym``, ``hypernym``, ``identity`` or ``pair``; identity queries have no ``candidate`` and
 no ``truth`` (the answer is ``label``); ``word`` is the plain-text word that replaces the audio
 in the text-only control; ``audio`` is relative to the file's folder when the clip lies under it,
-else absolute.
+else absolute. A ``pair`` query ("Is [AUDIO] the same kind of sound as [AUDIO]?") has a second
+clip, ``other_audio``, whose word is ``candidate`` (``word`` itself for a "yes" pair):
+
+    {"id": "pair/yes/0/siren/siren", "task": "pair", "label": "Siren", "word": "siren",
+     "candidate": "siren", "truth": "yes", "audio": "audio/siren_2.wav", "other_audio": "audio/siren_0.wav"}
 """
 
 
@@ -23,8 +27,10 @@ from typing import Any
 from interleave.errors import InterleaveError
 from interleave.files import write_text_atomic
 
-TASKS = ("identity", "synonym", "hypernym")
+TASKS = ("identity", "synonym", "hypernym", "pair")
 RELATIONS = ("synonym", "hypernym")
+PAIR = "pair"  # two clips, one question: the same kind of sound or not
+YES_NO_TASKS = (*RELATIONS, PAIR)  # the tasks answered yes/no and scored alike
 ANSWERS = ("yes", "no")
 
 # --- the SHARD file ---------------------------------------------------------------------
@@ -42,9 +48,15 @@ class Query:
     candidate: str | None = None
     truth: str | None = None
     where: str = ""
+    other_audio: str | None = None  # a pair query's second clip
+
+    @property
+    def clips(self) -> tuple[str, ...]:
+        """The query's clips in placeholder order: one, or a pair query's two."""
+        return (self.audio,) if self.other_audio is None else (self.audio, self.other_audio)
 
 
-_QUERY_KEYS = ("id", "task", "label", "word", "candidate", "truth", "audio")
+_QUERY_KEYS = ("id", "task", "label", "word", "candidate", "truth", "audio", "other_audio")
 
 
 def slug(text: str) -> str:
@@ -69,7 +81,7 @@ def _query_from_json(line: str, where: str, folder: Path) -> Query:
         faults.append(f"task {task!r} is none of {', '.join(TASKS)}")
     if task == "identity":
         faults += [f"an identity query has no {key!r}" for key in ("candidate", "truth") if key in obj]
-    elif task in RELATIONS:
+    elif task in YES_NO_TASKS:
         candidate, truth = obj.get("candidate"), obj.get("truth")
         if not isinstance(candidate, str) or not candidate.strip():
             faults.append("missing field 'candidate'" if candidate is None else "field 'candidate' must be a non-empty string")
@@ -77,11 +89,19 @@ def _query_from_json(line: str, where: str, folder: Path) -> Query:
             faults.append("missing field 'truth'")
         elif truth not in ANSWERS:
             faults.append(f"truth {truth!r} is neither 'yes' nor 'no'")
+    other = obj.get("other_audio")
+    if task == PAIR and (not isinstance(other, str) or not other.strip()):
+        faults.append("a pair query needs 'other_audio', a non-empty string")
+    elif task != PAIR and other is not None:
+        faults.append(f"a {task} query has no 'other_audio'")
     if faults:
         raise ValueError("; ".join(faults))
-    audio = obj["audio"]
-    absolute = audio if os.path.isabs(audio) else os.path.normpath(os.path.join(folder, audio))
-    return Query(obj["id"], task, obj["label"], obj["word"], absolute, obj.get("candidate"), obj.get("truth"), where)
+
+    def absolute(audio: str) -> str:
+        return audio if os.path.isabs(audio) else os.path.normpath(os.path.join(folder, audio))
+
+    return Query(obj["id"], task, obj["label"], obj["word"], absolute(obj["audio"]), obj.get("candidate"),
+                 obj.get("truth"), where, absolute(other) if task == PAIR else None)
 
 
 def read_shard(path: str | Path) -> list[Query]:
@@ -120,14 +140,20 @@ def read_shard(path: str | Path) -> list[Query]:
     return queries
 
 
+def _stored_path(audio: str, folder: Path) -> str:
+    path = Path(audio)
+    if path.is_absolute() and path.is_relative_to(folder):
+        path = path.relative_to(folder)
+    return path.as_posix()
+
+
 def _query_to_json(query: Query, folder: Path) -> str:
-    audio = Path(query.audio)
-    if audio.is_absolute() and audio.is_relative_to(folder):
-        audio = audio.relative_to(folder)
     obj = {"id": query.id, "task": query.task, "label": query.label, "word": query.word}
     if query.task != "identity":
         obj["candidate"], obj["truth"] = query.candidate, query.truth
-    obj["audio"] = audio.as_posix()
+    obj["audio"] = _stored_path(query.audio, folder)
+    if query.other_audio is not None:
+        obj["other_audio"] = _stored_path(query.other_audio, folder)
     return json.dumps(obj, ensure_ascii=False)
 
 
@@ -148,9 +174,11 @@ def shard_counts(queries: Sequence[Query]) -> dict[str, Any]:
     counts: dict[str, Any] = {
         "queries": len(queries),
         "words": len({q.label for q in queries}),
-        "clips": len({q.audio for q in queries}),
+        "clips": len({clip for q in queries for clip in q.clips}),
         "identity": sum(q.task == "identity" for q in queries),
     }
     for relation in RELATIONS:
         counts[relation] = {a: sum(q.task == relation and q.truth == a for q in queries) for a in ANSWERS}
+    if any(q.task == PAIR for q in queries):
+        counts[PAIR] = {a: sum(q.task == PAIR and q.truth == a for q in queries) for a in ANSWERS}
     return counts

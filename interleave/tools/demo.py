@@ -5,13 +5,16 @@ per class, each drawing its own frequency, rhythm, duration (2-4 s), onset, leve
 background noise from a seeded :class:`numpy.random.Generator`, so no two clips are alike but
 each one sounds like what its AudioSet label says. Each clip gets two records with the output
 ``"Labels: <display_name>"``: an interleaved one (the instruction holds one ``[AUDIO]``) and an
-LTU-style one (no placeholder). The same parameters always give byte-identical files.
+LTU-style one (no placeholder). A few records hold two clips ("Do [AUDIO] and [AUDIO] belong to
+the same class?", output "Yes" or "No", task ``pair``; half each). The same parameters always
+give byte-identical files.
 
 The held-out clips also make the demo's SHARD (``shard.jsonl``): an identity query per clip of every
 class, and synonym and hypernym queries for the classes whose entry in the committed lexicon
 ``interleave/tools/demo_lexicon.json`` passes the same quality rules as the shipped AudioSet
 lexicon (WordNet 3.0 with curated overrides, each with its reason; the lexicon names why each
-other class has none; see :mod:`interleave.shard`).
+other class has none; see :mod:`interleave.shard`), and pair queries (two clips of one of those
+classes, or one clip of each; :mod:`interleave.shard.pairs`).
 
 Run ``interleave demo DIR`` to write the data set, call :func:`ensure_demo_data`, or name
 :class:`DemoDataModule` as a config's data module (``configs/demo.yaml`` does), which writes it
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import shutil
 import sys
 from collections.abc import Sequence
@@ -39,6 +43,7 @@ from interleave.files import write_text_atomic
 from interleave.shard.build import assemble_queries, identity_queries, write_report
 from interleave.shard.format import shard_counts, slug, write_shard
 from interleave.shard.lexicon import read_lexicon, read_skipped
+from interleave.shard.pairs import pair_queries
 from interleave.shard.rules import alternatives
 from interleave.tools.demo_sounds import render_clip
 
@@ -62,7 +67,13 @@ DEMO_CLASSES: tuple[str, ...] = (
 )
 
 # Bump when the synthesis changes, so that ensure_demo_data regenerates stale data sets.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+# Two-clip records per split (issue 19), half "Yes" and half "No": a few, so the pair curve moves
+# while the demo's time stays what it was. None where a split has one clip per class.
+PAIR_RECORDS = {"train": 32, "heldout": 8}
+PAIR_PROMPT = f"Do {AUDIO_PLACEHOLDER} and {AUDIO_PLACEHOLDER} belong to the same class?"
+# Pair queries of each truth in the demo SHARD, about the held-out clips of the lexicon's classes.
+SHARD_PAIRS = 4
 # Held-out clips per class the demo SHARD asks about. The paper uses 4 per word; 1 keeps each of
 # the demo's three evaluation points (108 queries x 4 repeats, plus the text control) near 20 s each.
 SHARD_CLIPS_PER_WORD = 1
@@ -113,10 +124,12 @@ def _summary(out_dir: Path, params: dict[str, Any]) -> dict[str, Any]:
         "train_clips": train,
         "heldout_clips": heldout,
         "clips": train + heldout,
-        "train_records": 2 * train,
-        "heldout_records": 2 * heldout,
-        "records": 2 * (train + heldout),
-        "shard_queries": _shard_query_count(params["heldout_per_class"]),
+        "train_records": 2 * train + _pair_count("train", params["train_per_class"]),
+        "heldout_records": 2 * heldout + _pair_count("heldout", params["heldout_per_class"]),
+        "records": 2 * (train + heldout) + _pair_count("train", params["train_per_class"])
+        + _pair_count("heldout", params["heldout_per_class"]),
+        "shard_queries": _shard_query_count(params["heldout_per_class"])
+        + len(_shard_pairs(out_dir, params["heldout_per_class"], params["seed"])),
         "seed": params["seed"],
     }
 
@@ -142,7 +155,8 @@ level (peak 0.3-0.9) and faint background noise drawn from a generator seeded by
 
 Each clip has two records with output "Labels: <class>" (task cla_label, dataset demo):
 an interleaved one (the instruction holds one {AUDIO_PLACEHOLDER}) and an LTU-style one
-(no placeholder; the audio goes where LTU's prompt puts it).
+(no placeholder; the audio goes where LTU's prompt puts it). With two or more clips per class,
+a few records (task pair) ask "{PAIR_PROMPT}" about two clips, answer Yes or No.
 
   train.jsonl    {summary['train_clips']} clips, {summary['train_records']} records
   heldout.jsonl  {summary['heldout_clips']} clips, {summary['heldout_records']} records
@@ -160,7 +174,7 @@ Regenerate: interleave demo DIR --train-per-class {params['train_per_class']} \
 
 
 def _split_records(out_dir: Path, split: str, split_id: int, per_class: int, seed: int) -> list[dict[str, str]]:
-    """Render and write the clips of one split; return its records (two per clip)."""
+    """Render and write the clips of one split; return its records (two per clip, then the pairs)."""
     audio_dir = out_dir / "audio" / split
     audio_dir.mkdir(parents=True, exist_ok=True)
     records: list[dict[str, str]] = []
@@ -177,6 +191,25 @@ def _split_records(out_dir: Path, split: str, split_id: int, per_class: int, see
             plain = PLAIN_TEMPLATES[rng.integers(len(PLAIN_TEMPLATES))]
             records.append({"id": f"{split}-{name}-{k}-i", "audio": rel, "instruction": interleaved, **common})
             records.append({"id": f"{split}-{name}-{k}-n", "audio": rel, "instruction": plain, **common})
+    return records + _pair_records(split, per_class, seed)
+
+
+def _pair_count(split: str, per_class: int) -> int:
+    return PAIR_RECORDS[split] if per_class >= 2 else 0
+
+
+def _pair_records(split: str, per_class: int, seed: int) -> list[dict[str, Any]]:
+    """The split's two-clip records: even ones two clips of one class ("Yes"), odd ones a clip of
+    each of two classes ("No"), drawn from a seeded generator."""
+    rng = random.Random(f"demo/{seed}/{split}/pairs")
+    records = []
+    for k in range(_pair_count(split, per_class)):
+        first = rng.choice(DEMO_CLASSES)
+        second = first if k % 2 == 0 else rng.choice([c for c in DEMO_CLASSES if c != first])
+        a, b = rng.sample(range(per_class), 2) if first == second else (rng.randrange(per_class), rng.randrange(per_class))
+        audio = [f"audio/{split}/{slug(first)}_{a}.wav", f"audio/{split}/{slug(second)}_{b}.wav"]
+        records.append({"id": f"{split}-pair-{k}", "audio": audio, "instruction": PAIR_PROMPT,
+                        "output": "Yes" if first == second else "No", "task": "pair", "dataset": "demo"})
     return records
 
 
@@ -237,6 +270,7 @@ def _write_shard(out_dir: Path, heldout_per_class: int, seed: int) -> None:
             queries += assemble_queries([by_label[label]], clips, seed, SHARD_CLIPS_PER_WORD, pool_from=entries)
         else:
             queries += identity_queries(label, alternatives(label)[0], clips[label], seed, SHARD_CLIPS_PER_WORD)
+    queries += _shard_pairs(out_dir, heldout_per_class, seed)
     write_shard(queries, out_dir / "shard.jsonl")
     words = []
     for label in DEMO_CLASSES:
@@ -253,6 +287,15 @@ def _write_shard(out_dir: Path, heldout_per_class: int, seed: int) -> None:
         "words": words,
     }  # fmt: skip
     write_report(out_dir / "shard.report.json", report)
+
+
+def _shard_pairs(out_dir: Path, heldout_per_class: int, seed: int) -> list:
+    """The demo SHARD's pair queries: about every held-out clip of the lexicon's classes."""
+    entries = read_lexicon(DEMO_LEXICON)
+    clips = [q for e in entries for q in identity_queries(
+        e.label, e.word, [out_dir / "audio" / "heldout" / f"{slug(e.label)}_{k}.wav" for k in range(heldout_per_class)],
+        seed, heldout_per_class)]
+    return pair_queries(entries, clips, SHARD_PAIRS, seed)
 
 
 def _is_complete(out_dir: Path, params: dict[str, Any]) -> bool:

@@ -35,7 +35,7 @@ from interleave.tools.playground_ask import (
     template_prompts,
 )
 
-CLIP_SLOTS = 3  # clip inputs on the page; beyond MAX_CLIPS they answer with the issue-19 message
+CLIP_SLOTS = MAX_CLIPS  # clip inputs on the page, one per [AUDIO]
 LOG = logging.getLogger("interleave.playground")
 
 
@@ -115,7 +115,7 @@ def build_page(served: Served, defaults: dict[str, Any] | None = None) -> Any:
             with gr.Column(scale=2):
                 clips = [gr.Audio(value=defaults.get("clip"), type="filepath", sources=["upload", "microphone"],
                                   label="clip 1")]
-                with gr.Accordion(f"more clips (a prompt holds at most {MAX_CLIPS} for now: issue 19)", open=False):
+                with gr.Accordion(f"more clips (a prompt holds up to {MAX_CLIPS}, one [AUDIO] each, in order)", open=False):
                     clips += [gr.Audio(type="filepath", sources=["upload", "microphone"], label=f"clip {i}")
                               for i in range(2, CLIP_SLOTS + 1)]
         with gr.Accordion("sampling (the config's evaluation settings: LTU's)", open=False):

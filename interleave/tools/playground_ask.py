@@ -37,9 +37,8 @@ from interleave.shard.evaluate import (
 )
 from interleave.shard.format import Query
 
-# Clips one prompt may hold. Several clips per prompt (issue 19) do not exist yet; the checks and
-# the page take a list of clips so that raising this number is all the page will need.
-MAX_CLIPS = 1
+# Clips one prompt may hold (each where its [AUDIO] stands, issue 19); a bound for the page, not the model.
+MAX_CLIPS = 3  # the page's clip inputs (playground.CLIP_SLOTS)
 LAYOUTS = ("interleaved", "noninterleaved")  # the audio where [AUDIO] stands; LTU's (audio first)
 TEMPLATES = ("free text", "synonym", "hypernym", "identity")  # Table 1's questions, or the user's own
 MAX_REPEATS = 64  # answers per question: more would only fill the server's memory
@@ -189,8 +188,7 @@ def check_question(question: Question) -> None:
         raise PlaygroundError(f"The prompt has {n} {AUDIO_PLACEHOLDER} placeholder(s) but {k} clip(s) were given: "
                               f"write one {AUDIO_PLACEHOLDER} per clip, where that clip goes.")
     if k > MAX_CLIPS:
-        raise PlaygroundError(f"{k} clips in one prompt: several clips per prompt are not supported yet "
-                              f"(issue 19); ask about one clip at a time.")
+        raise PlaygroundError(f"{k} clips in one prompt: the page takes at most {MAX_CLIPS}.")
     if count_placeholders(question.ltu_prompt):
         raise PlaygroundError(f"The LTU-layout prompt must hold no {AUDIO_PLACEHOLDER}: its audio goes first.")
     s = question.sampling
@@ -222,10 +220,10 @@ def ltu_instruction(question: Question) -> str:
 def answer(served: Served, question: Question, instruction: str, layout: str,
            features: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:
     """One layout's answers, as `answer_queries` computes a query's: the prompt collated by the data
-    module's collator, `repeats` sampled answers seeded like evaluation's chunk 0 at epoch 0, P(yes)."""
+    module's collator, `repeats` sampled answers seeded as evaluation seeds query 0 at epoch 0, P(yes)."""
     model, collator = served.model, served.collator
     device = next(model.parameters()).device
-    record = Record(id="playground", audio=question.clips[0], instruction=instruction, where=f"the {layout} prompt")
+    record = Record(id="playground", audio=tuple(question.clips), instruction=instruction, where=f"the {layout} prompt")
     try:
         encoded = collator.encode(record, with_answer=False)
     except RecordError as err:

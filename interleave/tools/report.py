@@ -46,6 +46,7 @@ from typing import Any
 
 from interleave.errors import InterleaveError, report_errors
 from interleave.files import atomic_open, write_text_atomic
+from interleave.tools.report_pairs import pair_figures, pair_notes
 from interleave.tools.saved_answers import answer_rows, answers_path, read_predictions  # noqa: F401 (re-exported)
 
 Row = dict[str, Any]
@@ -231,6 +232,7 @@ def run_rows(run: str, epoch: int, metrics: dict[str, Any]) -> list[Row]:
         row.update({column: _value(metrics, prefix + suffix) for column, suffix in _CONDITION_COLUMNS.items()})
         row.update(text)
         row.update({"_prefix": prefix, "_provenance": recorded(metrics)})  # not columns: for intervals, notes
+        row["_pair"] = pair_figures(metrics, prefix)  # issue 19's two-clip task: listed under the table
         out.append(row)
     return out
 
@@ -336,6 +338,7 @@ def notes(table: Sequence[Row]) -> list[str]:
         out.append(f"[lo, hi] = 95 % bootstrap interval from the saved answers: {bootstrap[0]} resamples of the words, "
                    f"then of the clips within each word (--bootstrap {bootstrap[0]} --seed {bootstrap[1]}).")
     out += sorted({row["_note"] for row in table if row.get("_note")})
+    out += pair_notes(table)
     runs = {row["Run"]: row["_provenance"] for row in table if row.get("_provenance")}
     if runs:
         out.append("Provenance (unknown = not recorded in the metrics file):")

@@ -78,3 +78,17 @@ def test_tensorboard_gets_the_layout_and_hparams_and_no_placeholder_metric(tmp_p
     assert {"val/shard/synonym/f1", "val/identity/accuracy", "val/text/shard/hypernym/f1"} <= metric_tags
     hparams = {h.name for h in experiment.hparam_infos}
     assert {"model/learning_rate", "model/lora_r", "data/batch_size", "data/max_length"} <= hparams
+
+
+def test_the_pair_curve_is_drawn_and_tabled_only_where_it_was_measured():
+    """Issue 19: the two-clip task's F1 joins the curves when the SHARD file asks it."""
+    from callbacks.curves import curves_figure
+
+    conditions = {"interleaved": "val", "noninterleaved": "val/noninterleaved"}
+    history = [{"epoch": e, "metrics": {"val/shard/synonym/f1": 0.5, "val/shard/pair/f1": [0.2, 0.3][e]}} for e in range(2)]
+    rows = curves_table(history, conditions)
+    assert [r["pair_f1"] for r in rows] == [0.2, None, 0.3, None]  # epoch by epoch; LTU's layout has none
+    assert "pair F1" in closing_table(history, conditions) and "0.300" in closing_table(history, conditions)
+    labels = [line.get_label() for line in curves_figure(history, conditions).axes[0].get_lines()]
+    assert labels == ["synonym F1", "pair F1"]
+    assert "pair_f1" not in curves_table(HISTORY, {"interleaved": "val"})[0]

@@ -44,3 +44,26 @@ def test_each_rank_writes_its_own_file_and_a_new_run_starts_it_again(tmp_path, c
         lines = file.read_text(encoding="utf-8").splitlines()
         assert [json.loads(line) for line in lines] == rows and "Sirène" in lines[0]
         assert capsys.readouterr().out == f"[interleave] predictions: {file} (2 records)\n"
+
+
+def test_predict_answers_two_clip_records_as_generating_each_alone(tmp_path, small_dataset, tiny_model_kwargs):
+    """Issue 19: a predict file with a two-clip record beside one-clip ones."""
+    from interleave.collate import Collator
+    from interleave.data import AudioRecords
+    from interleave.records import read_records
+
+    two = {"id": "p0", "audio": ["audio/c4.wav", "audio/c1.wav"], "output": "No",
+           "instruction": "Is [AUDIO] the same kind of sound as [AUDIO]?"}
+    with open(small_dataset / "val.jsonl", "a") as out:
+        out.write(json.dumps(two) + "\n")
+    config = str(write_config(tmp_path, small_dataset, tiny_model_kwargs))
+    run = train.cli(["predict", "--config", config, "--data.predict_file", str(small_dataset / "val.jsonl")])
+    written = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
+    assert [w["id"] for w in written] == ["r4", "r5", "p0"]
+    records, _ = read_records(small_dataset / "val.jsonl")
+    model = run.model.eval()
+    collator = Collator(model.tokenizer, padding_side="left", with_prompt_batch=True)
+    for record, w in zip(records, written):
+        batch = collator([AudioRecords([record], small_dataset)[0]])
+        alone = model.generate_batch(batch, max_new_tokens=model.hparams.val_max_new_tokens, do_sample=False)
+        assert w["generated"] == alone[0], record.id

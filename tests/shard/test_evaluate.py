@@ -224,3 +224,43 @@ def test_scoring_mode_reads_the_yes_no_probabilities(model, queries, tokenizer):
     assert all(r["p_yes"] < 0.001 for r in rows)
     assert metrics["val/shard/synonym/scored_f1"] == 0.0 and metrics["val/shard/hypernym/scored_f1"] == 0.0
     assert 0 < share_yes < 1
+
+
+# ---- the two-clip pair task (issue 19) ---------------------------------------------------------
+
+def pair(truth="yes", qid="p", audio="a.wav", other="b.wav", candidate="siren"):
+    return Query(id=qid, task="pair", label="Siren", word="siren", candidate=candidate, truth=truth, audio=audio,
+                 other_audio=other, where="t:2")
+
+
+def test_pair_prompts_text_control_overrides_and_no_ltu_layout(queries):
+    table = prompt_table()
+    assert render_instruction(pair(), "interleaved", table) == "Is [AUDIO] the same kind of sound as [AUDIO]?"
+    assert render_instruction(pair("no", candidate="drum"), "text", table) == "Is siren the same kind of sound as drum?"
+    custom = prompt_table({"pair": {"interleaved": "Do [AUDIO] and [AUDIO] belong to the same class?"}})
+    assert render_instruction(pair(candidate="dog"), "text", custom) == "Do siren and dog belong to the same class?"
+    asked = queries + [pair(qid="p1"), pair(qid="p2", audio="c.wav"), pair("no", "p3", candidate="drum")]
+    assert condition_queries(asked, "noninterleaved") == queries
+    assert [q.id for q in condition_queries(asked, "interleaved")][-3:] == ["p1", "p2", "p3"]
+    assert [q.id for q in condition_queries(asked, "text") if q.task == "pair"] == ["p1", "p3"]  # one per word pair
+
+
+def test_pair_queries_are_answered_with_both_clips_and_scored_like_the_relations(model, queries, tokenizer):
+    clips = sorted({q.audio for q in queries})
+    pairs = [pair("yes", "p0", clips[0], clips[1]), pair("no", "p1", clips[2], clips[0], "drum"),
+             pair("yes", "p2", clips[1], clips[0])]
+    settings = EvalSettings(Collator(tokenizer, padding_side="left", with_answer=False), prompt_table(),
+                            Sampling(max_new_tokens=3, do_sample=False), repeats=1, batch_size=2)
+    features = {}
+    rows = answer_queries(model, queries[:2] + pairs, "interleaved", settings, features)
+    assert set(features) == set(clips)  # each clip encoded once, the pairs' second clips included
+    assert [r["prompt"] for r in rows][2:] == ["Is [AUDIO] the same kind of sound as [AUDIO]?"] * 3
+    alone = [answer_queries(model, [p], "interleaved", settings, {})[0]["answers"] for p in pairs]
+    assert [r["answers"] for r in rows[2:]] == alone  # a pair beside one-clip queries: as asked alone
+    text = answer_queries(model, condition_queries(pairs, "text"), "text", settings, {})
+    assert [r["prompt"] for r in text] == ["Is siren the same kind of sound as siren?",
+                                           "Is siren the same kind of sound as drum?"]
+    metrics = condition_metrics(rows, "val")
+    assert {f"val/shard/pair/{m}" for m in ("accuracy", "precision", "recall", "f1", "unparsed")} <= set(metrics)
+    hand = relation_metrics([r for r in rows if r["task"] == "pair"])
+    assert metrics["val/shard/pair/accuracy"] == hand["accuracy"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from interleave.errors import InterleaveError
-from interleave.shard.format import Query, read_shard, write_shard
+from interleave.shard.format import Query, read_shard, shard_counts, write_shard
 
 
 def _line(**fields) -> str:
@@ -79,3 +79,23 @@ def test_write_shard_rejects_duplicate_ids(tmp_path: Path) -> None:
     query = Query("identity/siren/0", "identity", "Siren", "siren", str(tmp_path / "a.wav"))
     with pytest.raises(InterleaveError, match="duplicate query ids"):
         write_shard([query, query], tmp_path / "s.jsonl")
+
+
+def test_a_pair_query_round_trips_with_its_second_clip_and_faults_are_named(tmp_path) -> None:
+    """Issue 19: `other_audio` is a pair query's second clip, stored relative like `audio`."""
+    (tmp_path / "audio").mkdir()
+    first, second = str(tmp_path / "audio" / "a.wav"), str(tmp_path / "audio" / "b.wav")
+    query = Query("pair/yes/0/siren/siren", "pair", "Siren", "siren", first, "siren", "yes", other_audio=second)
+    path = write_shard([query], tmp_path / "s.jsonl")
+    assert '"other_audio": "audio/b.wav"' in path.read_text()
+    (read,) = read_shard(path)
+    assert read.clips == (first, second) and read.candidate == "siren" and read.truth == "yes"
+    assert shard_counts([read])["pair"] == {"yes": 1, "no": 0} and shard_counts([read])["clips"] == 2
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "p", "task": "pair", "label": "S", "word": "s", "candidate": "s", "truth": "yes", "audio": "a.wav"}\n'
+                   '{"id": "s", "task": "synonym", "label": "S", "word": "s", "candidate": "x", "truth": "no", '
+                   '"audio": "a.wav", "other_audio": "b.wav"}\n')
+    with pytest.raises(InterleaveError) as err:
+        read_shard(bad)
+    assert "bad.jsonl:1: a pair query needs 'other_audio'" in str(err.value)
+    assert "bad.jsonl:2: a synonym query has no 'other_audio'" in str(err.value)

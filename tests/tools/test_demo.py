@@ -81,7 +81,7 @@ def test_files_and_summary(small) -> None:
     assert json.loads((root / ".complete").read_text())["classes"] == list(DEMO_CLASSES)
     n = len(DEMO_CLASSES)
     assert summary["train_clips"] == 3 * n and summary["heldout_clips"] == n
-    assert summary["clips"] == 4 * n and summary["records"] == 8 * n
+    assert summary["clips"] == 4 * n and summary["records"] == 8 * n + demo.PAIR_RECORDS["train"]  # heldout: 1 clip a class, no pair
     assert len(list((root / "audio" / "train").glob("*.wav"))) == 3 * n
     assert len(list((root / "audio" / "heldout").glob("*.wav"))) == n
 
@@ -91,6 +91,9 @@ def test_records_two_layouts_per_clip(small, split: str, per_class: int) -> None
     root, _ = small
     records, problems = read_records(root / f"{split}.jsonl")
     assert problems == []
+    pairs = [r for r in records if r.task == "pair"]
+    records = [r for r in records if r.task != "pair"]
+    assert len(pairs) == (demo.PAIR_RECORDS[split] if per_class >= 2 else 0)
     assert len(records) == 2 * per_class * len(DEMO_CLASSES)
     by_audio: dict[str, list] = defaultdict(list)
     for record in records:
@@ -204,8 +207,10 @@ def test_demo_shard_takes_at_most_clips_per_word(tmp_path: Path, monkeypatch) ->
     monkeypatch.setattr(demo, "SHARD_CLIPS_PER_WORD", 2)
     summary = make_demo_data(tmp_path, train_per_class=1, heldout_per_class=3, seed=0)
     queries = read_shard(tmp_path / "shard.jsonl")
-    assert summary["shard_queries"] == len(queries) == 2 * (len(DEMO_CLASSES) + len(read_lexicon(DEMO_LEXICON)) * 8)
-    assert len({q.audio for q in queries}) == 2 * len(DEMO_CLASSES)
+    pairs = [q for q in queries if q.task == "pair"]
+    assert len(pairs) == 2 * demo.SHARD_PAIRS
+    assert summary["shard_queries"] == len(queries) == 2 * (len(DEMO_CLASSES) + len(read_lexicon(DEMO_LEXICON)) * 8) + len(pairs)
+    assert len({q.audio for q in queries if q.task != "pair"}) == 2 * len(DEMO_CLASSES)
     assert SHARD_CLIPS_PER_WORD == 1  # what `make demo` evaluates, to keep its evaluation to minutes
 
 
@@ -249,7 +254,7 @@ def test_ensure_generates_once(tmp_path: Path, capsys) -> None:
     assert ensure_demo_data(root, train_per_class=2, heldout_per_class=1) == root
     err = capsys.readouterr().err
     n = len(DEMO_CLASSES)
-    assert f"[interleave] wrote demo data: {3 * n} clips, {6 * n} records -> {root}" in err
+    assert f"[interleave] wrote demo data: {3 * n} clips, {6 * n + demo.PAIR_RECORDS['train']} records -> {root}" in err
     before = _stamp(root)
     assert ensure_demo_data(root, train_per_class=2, heldout_per_class=1) == root
     assert capsys.readouterr().err == ""
@@ -305,7 +310,7 @@ def test_cli_writes_data(tmp_path: Path) -> None:
     result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
-    assert summary["clips"] == 3 * len(DEMO_CLASSES) and summary["records"] == 6 * len(DEMO_CLASSES)
+    assert summary["clips"] == 3 * len(DEMO_CLASSES) and summary["records"] == 6 * len(DEMO_CLASSES) + demo.PAIR_RECORDS["train"]
     assert "wrote demo data" in result.stderr
     for name in FILES:
         assert (out / name).is_file(), name
@@ -317,3 +322,31 @@ def test_cli_rejects_bad_count(tmp_path: Path) -> None:
     result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "at least one clip" in result.stderr
+
+
+
+# --- two clips in one prompt (issue 19) ---------------------------------------------------
+
+
+def test_two_clip_records_and_pair_queries_are_balanced_and_seeded(tmp_path: Path) -> None:
+    summary = make_demo_data(tmp_path, train_per_class=2, heldout_per_class=3, seed=0)
+    for split in ("train", "heldout"):
+        records, problems = read_records(tmp_path / f"{split}.jsonl")
+        assert problems == []
+        pairs = [r for r in records if r.task == "pair"]
+        assert len(pairs) == demo.PAIR_RECORDS[split] and all(r.instruction == demo.PAIR_PROMPT for r in pairs)
+        assert [r.output for r in pairs].count("Yes") == [r.output for r in pairs].count("No") == len(pairs) // 2
+        for r in pairs:
+            first, second = (Path(c).name.rsplit("_", 1)[0] for c in r.clips)
+            assert (first == second) == (r.output == "Yes") and r.clips[0] != r.clips[1]
+            assert all((tmp_path / c).is_file() for c in r.clips)
+    assert summary["train_records"] == 2 * 2 * len(DEMO_CLASSES) + demo.PAIR_RECORDS["train"]
+    queries = [q for q in read_shard(tmp_path / "shard.jsonl") if q.task == "pair"]
+    assert [q.truth for q in queries].count("yes") == [q.truth for q in queries].count("no") == demo.SHARD_PAIRS
+    assert {q.label for q in queries} <= {e.label for e in read_lexicon(DEMO_LEXICON)}
+    again = tmp_path / "again"
+    make_demo_data(again, train_per_class=2, heldout_per_class=3, seed=0)
+    assert (again / "train.jsonl").read_bytes() == (tmp_path / "train.jsonl").read_bytes()
+    other = tmp_path / "other"
+    make_demo_data(other, train_per_class=2, heldout_per_class=3, seed=1)
+    assert (other / "train.jsonl").read_text().splitlines()[-32:] != (tmp_path / "train.jsonl").read_text().splitlines()[-32:]

@@ -58,3 +58,33 @@ def test_export_refuses_a_checkpoint_with_the_words_of_train_py_validate(fault, 
     else:
         assert "refused to load" in from_export
     assert not marker.exists() and not (tmp_path / "export").exists()
+
+
+def test_the_exported_adapter_and_projector_give_a_two_clip_prompts_logits(tmp_path, small_dataset, tiny_model_kwargs,
+                                                                            tiny_llama_config):
+    """Issue 19: outside Lightning, each clip projected with the exported projector and put in its
+    span (the batch's audio_positions) gives the trained model's logits."""
+    from safetensors.torch import load_file
+
+    from interleave.collate import Collator
+    from interleave.data import AudioRecords
+    from interleave.records import Record
+
+    run = train.cli(["fit", "--config", str(write_config(tmp_path, small_dataset, tiny_model_kwargs))])
+    assert export_main([str(tmp_path / "ckpt" / "last.ckpt"), str(tmp_path / "export")]) == 0
+    model = run.model.eval()
+    record = Record(id="p", audio=("audio/c0.wav", "audio/c1.wav"), instruction="Is [AUDIO] like [AUDIO]?", output="No")
+    batch = Collator(model.tokenizer)([AudioRecords([record], small_dataset)[0]])
+    peft_model = PeftModel.from_pretrained(load_llm(config=tiny_llama_config, seed=0), tmp_path / "export" / "lora").eval()
+    weights = load_file(tmp_path / "export" / "projector.safetensors")
+    with torch.no_grad():
+        features = model.audio_encoder(batch["audio"])
+        normed = torch.nn.functional.layer_norm(features, features.shape[-1:])
+        projected = normed @ weights["audio_proj.1.weight"].T + weights["audio_proj.1.bias"]
+        embeds = peft_model.get_input_embeddings()(batch["input_ids"]).clone()
+        for clip, (row, start) in enumerate(zip(batch["audio_rows"].tolist(), batch["audio_positions"].tolist())):
+            embeds[row, start : start + projected.shape[1]] = projected[clip]
+        exported = peft_model(inputs_embeds=embeds, attention_mask=batch["attention_mask"]).logits
+        trained = model(batch).logits
+    assert len(batch["audio_rows"]) == 2
+    assert torch.allclose(exported, trained, atol=1e-4)

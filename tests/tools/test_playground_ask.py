@@ -81,7 +81,7 @@ def test_ltu_layout_is_derived_from_a_free_text_prompt_and_shown_audio_first(ser
     ("Is [AUDIO] loud?", 0, "Add a clip"),
     ("Is it loud?", 1, "The prompt has 0 [AUDIO] placeholder(s) but 1 clip(s)"),
     ("Is [AUDIO] louder than [AUDIO]?", 1, "The prompt has 2 [AUDIO] placeholder(s) but 1 clip(s)"),
-    ("Is [AUDIO] louder than [AUDIO]?", 2, "several clips per prompt are not supported yet (issue 19)"),
+    ("[AUDIO] [AUDIO] [AUDIO] [AUDIO]?", 4, "4 clips in one prompt: the page takes at most 3."),
 ])
 def test_questions_that_cannot_be_asked_say_why(prompt, clips, expected):
     with pytest.raises(PlaygroundError, match=expected.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")

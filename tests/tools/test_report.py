@@ -521,3 +521,4 @@ def report_figure_axes(series):
     from interleave.tools.report_figure import curves_figure
 
     return curves_figure(series).axes
+
