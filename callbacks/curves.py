@@ -86,25 +86,35 @@ def publish_curves(trainer: L.Trainer, history: list[dict[str, Any]], conditions
     return png
 
 
-def shard_tags(conditions: dict[str, str], identity: bool = True) -> list[str]:
-    """Every SHARD/identity tag the evaluation logs for these conditions."""
+def _measured(task: str, condition: str) -> bool:
+    """Whether a condition asks a task: the text control has no identity task, LTU's layout
+    (one clip before the prompt) no pair task."""
+    return not ((task == "identity" and condition == "text") or (task == "pair" and condition == "noninterleaved"))
+
+
+def shard_tags(conditions: dict[str, str], identity: bool = True, pair: bool = False) -> list[str]:
+    """Every SHARD/identity tag the evaluation logs for these conditions (`pair`: the SHARD file
+    holds two-clip queries)."""
     tags = []
     for condition, prefix in conditions.items():
-        tags += [f"{prefix}/shard/{relation}/{m}" for relation in ("synonym", "hypernym") for m in METRICS]
-        if identity and condition != "text":
+        tasks = ("synonym", "hypernym", "pair") if pair and _measured("pair", condition) else ("synonym", "hypernym")
+        tags += [f"{prefix}/shard/{task}/{m}" for task in tasks for m in METRICS]
+        if identity and _measured("identity", condition):
             tags.append(f"{prefix}/identity/accuracy")
     return tags
 
 
-def forgetting_layout(conditions: dict[str, str], identity: bool = True) -> dict[str, Any]:
-    """TensorBoard's Custom Scalars layout "forgetting": one chart per measure, a line per condition."""
+def forgetting_layout(conditions: dict[str, str], identity: bool = True, pair: bool = False) -> dict[str, Any]:
+    """TensorBoard's Custom Scalars layout "forgetting": one chart per measure, a line per condition
+    that measures it (the pair task's chart when the SHARD file holds two-clip queries)."""
     charts = {}
-    for tag, name in CURVES:
-        if tag.startswith("identity") and not identity:
+    for tag, name in CURVES + ((PAIR_CURVE,) if pair else ()):
+        task = tag.split("/")[1] if tag.startswith("shard/") else "identity"
+        if task == "identity" and not identity:
             continue
-        lines = [f"{prefix}/{tag}" for condition, prefix in conditions.items()
-                 if not (tag.startswith("identity") and condition == "text")]
-        charts[name] = ["Multiline", lines]
+        lines = [f"{prefix}/{tag}" for condition, prefix in conditions.items() if _measured(task, condition)]
+        if lines:
+            charts[name] = ["Multiline", lines]
     return {"forgetting": charts}
 
 
@@ -126,14 +136,14 @@ def run_hparams(trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, A
 
 
 def describe_for_tensorboard(logger: TensorBoardLogger, hparams: dict[str, Any], conditions: dict[str, str],
-                             identity: bool = True) -> None:
+                             identity: bool = True, pair: bool = False) -> None:
     """The "forgetting" Custom Scalars layout, and the run's settings in the HParams tab with its
     SHARD/identity tags as the metrics (their values are the scalars already logged)."""
     from torch.utils.tensorboard.summary import hparams as hparams_summary
 
     writer = logger.experiment
-    writer.add_custom_scalars(forgetting_layout(conditions, identity))
-    tags = shard_tags(conditions, identity)
+    writer.add_custom_scalars(forgetting_layout(conditions, identity, pair))
+    tags = shard_tags(conditions, identity, pair)
     file_writer = writer._get_file_writer()
     for summary in hparams_summary(hparams, dict.fromkeys(tags, 0.0)):
         file_writer.add_summary(summary)

@@ -24,6 +24,7 @@ from interleave.generation import Sampling
 from interleave.progress import Progress
 from interleave.provenance import provenance
 from interleave.shard import PARSERS, Query, read_shard
+from interleave.shard.format import PAIR
 from interleave.shard.evaluate import (
     EvalSettings,
     EvaluationStopped,
@@ -293,7 +294,7 @@ class ShardEvaluation(L.Callback):
             if isinstance(logger, TensorBoardLogger):
                 if not self._described:
                     describe_for_tensorboard(logger, run_hparams(trainer, trainer.lightning_module), self.conditions,
-                                             self.identity)
+                                             self.identity, pair=any(q.task == PAIR for q in self.queries))
                 logger.experiment.add_text("val/samples", samples_markdown(result["rows"], self.text_samples),
                                            result["global_step"])
         self._described = True

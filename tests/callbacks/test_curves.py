@@ -2,6 +2,8 @@
 HParams without a placeholder hp_metric, and the closing table of a fit."""
 
 import csv
+import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -27,6 +29,18 @@ def test_the_forgetting_layout_puts_each_measure_of_every_condition_on_one_chart
     assert charts["identity accuracy"] == ["Multiline", ["val/identity/accuracy", "val/noninterleaved/identity/accuracy"]]
     assert "identity accuracy" not in forgetting_layout(CONDITIONS, identity=False)["forgetting"]
     assert "val/text/identity/accuracy" not in shard_tags(CONDITIONS) and "val/shard/hypernym/unparsed" in shard_tags(CONDITIONS)
+
+
+def test_the_pair_task_gets_its_chart_and_tags_where_a_condition_asks_it():
+    assert "pair F1" not in forgetting_layout(CONDITIONS)["forgetting"]
+    assert not any("/pair/" in tag for tag in shard_tags(CONDITIONS))
+    charts = forgetting_layout(CONDITIONS, pair=True)["forgetting"]
+    assert charts["pair F1"] == ["Multiline", ["val/shard/pair/f1", "val/text/shard/pair/f1"]]  # LTU's layout holds one clip
+    tags = shard_tags(CONDITIONS, pair=True)
+    assert "val/shard/pair/unparsed" in tags and "val/text/shard/pair/f1" in tags
+    assert "val/noninterleaved/shard/pair/f1" not in tags
+    # a run whose own layout is LTU's asks no pair query, so it gets no pair chart
+    assert "pair F1" not in forgetting_layout({"noninterleaved": "val"}, pair=True)["forgetting"]
 
 
 def test_the_table_and_the_closing_text_hold_every_point():
@@ -62,9 +76,14 @@ def test_tensorboard_gets_the_layout_and_hparams_and_no_placeholder_metric(tmp_p
     data = yaml.safe_load(config.read_text())
     data["trainer"]["logger"]["init_args"]["default_hp_metric"] = False
     config.write_text(yaml.safe_dump(data))
+    shard = Path(data["trainer"]["callbacks"][-1]["init_args"]["shard_file"])
+    with shard.open("a") as out:  # one two-clip query (issue 19): the layout gets its chart
+        out.write(json.dumps({"id": "pair/0", "task": "pair", "label": "Siren", "word": "siren", "candidate": "sine wave",
+                              "truth": "no", "audio": "audio/c1.wav", "other_audio": "audio/c0.wav"}) + "\n")
     train.cli(["validate", "--config", str(config)])
 
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.custom_scalar import layout_pb2
     from tensorboard.plugins.hparams import plugin_data_pb2
 
     (version,) = sorted((tmp_path / "runs" / "t").glob("version_*"))
@@ -72,6 +91,12 @@ def test_tensorboard_gets_the_layout_and_hparams_and_no_placeholder_metric(tmp_p
     assert "hp_metric" not in events.Tags()["scalars"]
     assert "val/curves" in events.Tags()["images"] and (version / "curves.png").is_file()
     assert "custom_scalars__config__" in events.Tags()["tensors"]
+    (layout,) = events.Tensors("custom_scalars__config__")
+    charts = {c.title: list(c.multiline.tag) for cat in layout_pb2.Layout.FromString(layout.tensor_proto.string_val[0]).category
+              for c in cat.chart}
+    assert charts["pair F1"] == ["val/shard/pair/f1", "val/text/shard/pair/f1"]  # LTU's layout asks no pair query
+    assert {"val/shard/pair/f1", "val/text/shard/pair/f1"} <= set(events.Tags()["scalars"])
+    assert "val/noninterleaved/shard/pair/f1" not in events.Tags()["scalars"]
     plugin = events.PluginTagToContent("hparams")
     experiment = plugin_data_pb2.HParamsPluginData.FromString(plugin["_hparams_/experiment"]).experiment
     metric_tags = {m.name.tag for m in experiment.metric_infos}
