@@ -36,7 +36,9 @@ def _features(path: Path) -> np.ndarray:
 def _split(root: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     records, problems = read_records(root / f"{split}.jsonl")
     assert problems == []
-    clips = {r.audio: DEMO_CLASSES.index(r.output.removeprefix("Labels: ")) for r in records}
+    # the labelling records; the two-clip pair records (answered yes/no) say nothing of one clip's class
+    clips = {r.audio: DEMO_CLASSES.index(r.output.removeprefix("Labels: ")) for r in records if len(r.clips) == 1}
+    assert len(clips) >= len(DEMO_CLASSES)
     feats = np.stack([_features(root / audio) for audio in clips])
     return feats, np.array(list(clips.values()))
 
