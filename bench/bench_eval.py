@@ -66,8 +66,10 @@ class Side:
 
 
 def draw_queries(shard: list[Query], n: int, seed: int = 0) -> list[Query]:
-    """`n` queries of the SHARD in an order shuffled with `seed`: the first of each task, then the
+    """`n` queries of the SHARD's synonym, hypernym and identity tasks (the paper's; a two-clip
+    pair query is left out) in an order shuffled with `seed`: the first of each task, then the
     next ones in that order, so every task is among them."""
+    shard = [q for q in shard if q.task in TASKS]
     order = random.Random(seed).sample(shard, len(shard))
     firsts = [next(q for q in order if q.task == t) for t in TASKS if any(q.task == t for q in order)]
     chosen = {id(q) for q in firsts + [q for q in order if q not in firsts][: max(n - len(firsts), 0)]}
@@ -81,9 +83,9 @@ def ltu_style(model: AudioLLM, queries: list[Query], settings: EvalSettings) -> 
     start = time.perf_counter()
     for index, query in enumerate(queries):
         prompt = render_instruction(query, CONDITION, settings.table)
-        encoded = collator.pad([collator.encode(Record(id=query.id, audio=query.audio, instruction=prompt))], "left")
+        encoded = collator.pad([collator.encode(Record(id=query.id, audio=query.clips, instruction=prompt))], "left")
         for repeat in range(settings.repeats):
-            fbank = load_fbank(query.audio)[None]
+            fbank = torch.stack([load_fbank(clip) for clip in query.clips])
             seed = answer_seed(settings.seed, 0, CONDITION, index, repeat)
             answers += sample_answers(model, encoded["input_ids"], encoded["attention_mask"], encoded["audio_mask"], fbank,
                                       1, settings.sampling, seeds=[seed])[0]

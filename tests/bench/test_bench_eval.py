@@ -22,6 +22,8 @@ def shard(tmp_path, n_clips=3) -> list[Query]:
         for task, candidate in (("synonym", "alarm"), ("hypernym", "signal"), ("synonym", "drum")):
             queries.append(Query(id=f"{task}/{i}/{candidate}", task=task, label="Siren", word="siren", candidate=candidate,
                                  truth="yes" if candidate != "drum" else "no", audio=clip, where="t"))
+        queries.append(Query(id=f"pair/{i}", task="pair", label="Siren", word="siren", candidate="siren", truth="yes",
+                             audio=clip, other_audio=clip, where="t"))
     return queries
 
 
@@ -31,7 +33,7 @@ def test_queries_are_drawn_with_a_fixed_seed_from_every_task(tmp_path):
     assert len(drawn) == 4 and {q.task for q in drawn} == {"synonym", "hypernym", "identity"}
     assert drawn == bench_eval.draw_queries(queries, 4)
     assert [q.id for q in bench_eval.draw_queries(queries, 4, seed=1)] != [q.id for q in drawn]
-    assert len(bench_eval.draw_queries(queries, 100)) == len(queries)
+    assert len(bench_eval.draw_queries(queries, 100)) == len(queries) - 3  # the paper's three tasks: no pair query
 
 
 def test_the_ltu_style_loop_writes_the_evaluators_answers_and_both_modes_agree(tmp_path, tiny_model_kwargs):
