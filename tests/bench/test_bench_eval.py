@@ -48,6 +48,10 @@ def test_the_ltu_style_loop_writes_the_evaluators_answers_and_both_modes_agree(t
     assert result["same_answers"] == total and result["ltu"].answers == result["full"].answers
     assert result["same_verdicts"] == total
     assert result["tokens_ltu"] == result["tokens_full"] > 0
-    body = bench_eval.section([result], len(queries), 2, 4, {"synonym": 2, "hypernym": 2, "identity": 2})
+    steps = {rows: bench_eval.decode_step_seconds(model, rows, context=8, steps=2) for rows in (1, 8)}
+    assert all(seconds > 0 for seconds in steps.values())
+    body = bench_eval.section([result], len(queries), 2, 4, {"synonym": 2, "hypernym": 2, "identity": 2}, steps)
     assert "\n    full answers: " in body and "\n    default mode: " in body
     assert f"Verdicts identical in both modes: {total}/{total}" in body
+    longest = max(bench_eval.answer_tokens(model, a) for a in result["ltu"].answers)
+    assert f"Longest answer: {longest} tokens." in body and "at 1 row, " in body and "in a batch of 8 than alone" in body
