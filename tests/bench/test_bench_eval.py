@@ -30,16 +30,17 @@ def shard(tmp_path, n_clips=3) -> list[Query]:
 def test_queries_are_drawn_with_a_fixed_seed_from_every_task(tmp_path):
     queries = shard(tmp_path)
     drawn = bench_eval.draw_queries(queries, 4)
-    assert len(drawn) == 4 and {q.task for q in drawn} == {"synonym", "hypernym", "identity"}
+    assert len(drawn) == 4 and {q.task for q in drawn} == {"synonym", "hypernym", "identity", "pair"}
     assert drawn == bench_eval.draw_queries(queries, 4)
     assert [q.id for q in bench_eval.draw_queries(queries, 4, seed=1)] != [q.id for q in drawn]
-    assert len(bench_eval.draw_queries(queries, 100)) == len(queries) - 3  # the paper's three tasks: no pair query
+    assert len(bench_eval.draw_queries(queries, 100)) == len(queries)
 
 
 def test_the_ltu_style_loop_writes_the_evaluators_answers_and_both_modes_agree(tmp_path, tiny_model_kwargs):
     torch.manual_seed(0)
     model = AudioLLM(**tiny_model_kwargs).eval()
     queries = bench_eval.draw_queries(shard(tmp_path), 6)
+    assert any(q.task == "pair" for q in queries)  # two clips through the LTU-style loop too
     base = EvalSettings(Collator(model.tokenizer, padding_side="left", with_answer=False), prompt_table(),
                         Sampling(temperature=1.0), repeats=2, batch_size=4)
     result = bench_eval.measure(model, queries, base, cap=6)
@@ -55,3 +56,4 @@ def test_the_ltu_style_loop_writes_the_evaluators_answers_and_both_modes_agree(t
     assert f"Verdicts identical in both modes: {total}/{total}" in body
     longest = max(bench_eval.answer_tokens(model, a) for a in result["ltu"].answers)
     assert f"Longest answer: {longest} tokens." in body and "at 1 row, " in body and "in a batch of 8 than alone" in body
+    assert f"The longest answer alone takes about {longest} x " in body
