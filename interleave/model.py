@@ -3,10 +3,10 @@
 `train_encoder=True` trains the encoder too (LTU's last stage, `trainable_params='all'`).
 
 The collator has already expanded each `[AUDIO]` into `audio_tokens` positions (the model's
-setting, which the data module hands the collator) marked in
-`audio_mask`, one span per clip (several where a prompt holds several clips); this module only embeds the tokens, puts the projected audio embeddings at those
-positions with `masked_scatter`, and runs the LLM (loss for training; text through
-`interleave.generation`, which holds both generation paths).
+setting, which the data module hands the collator) marked in `audio_mask`, one span per clip
+(several where a prompt holds several clips); this module only embeds the tokens, puts the
+projected audio embeddings at those positions with `masked_scatter`, and runs the LLM (loss for
+training; text through `interleave.generation`, which holds both generation paths).
 Checkpoints keep only what training changes: the projector and the LoRA weights (and the encoder's
 when it trains).
 """
