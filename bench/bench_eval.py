@@ -158,7 +158,8 @@ def section(results: list[dict[str, object]], n: int, repeats: int, batch_size: 
     lines = [
         "## SHARD evaluation at equal work: interleave's evaluator vs an LTU-style loop", "",
         f"The same {n} demo SHARD queries (drawn with seed 0: {counts['synonym']} synonym, {counts['hypernym']} hypernym, "
-        f"{counts['identity']} identity, {counts.get('pair', 0)} two-clip pair; interleaved prompts), {repeats} sampled answers each, SmolLM2-135M-Instruct + the "
+        f"{counts['identity']} identity, {counts.get('pair', 0)} two-clip pair; interleaved prompts), "
+        f"{repeats} sampled answers each, SmolLM2-135M-Instruct + the "
         "demo's frozen encoder (untrained projector), LTU's sampling (temperature 0.1, top-p 0.95, top-k 500, repetition "
         "penalty 1.1) through the project's sampler on both sides, every answer from the same seeded random stream. "
         f"LTU-style: one answer at a time, clip loaded and encoder run for every answer. Evaluator: batches of {batch_size} "

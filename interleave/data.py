@@ -73,7 +73,8 @@ def check_records(
     split: list[str] | None = None,
 ) -> list[Problem]:
     """Problems of parsed records: clip and placeholder counts that do not match
-    (`interleave.prompts.clip_count_problem`), missing or (with `decode`) unreadable audio of any clip, and (with a collator) a prompt that cannot fit `max_length`. With a collator, records
+    (`interleave.prompts.clip_count_problem`), missing or (with `decode`) unreadable audio of any
+    clip, and (with a collator) a prompt that cannot fit `max_length`. With a collator, records
     where a text token had to be split at the audio offset are listed in `split` (not a problem)."""
     problems = []
     for record in records:

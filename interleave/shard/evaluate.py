@@ -185,7 +185,8 @@ def answer_queries(
         records = [Record(id=q.id, audio=q.clips, instruction=p, where=q.where) for q, p in zip(batch, prompts)]
         encoded = [settings.collator.encode(r, with_answer=False, with_audio=condition != "text") for r in records]
         tensors = {k: v.to(device) for k, v in settings.collator.pad(encoded, "left").items()}
-        audio = None if condition == "text" else audio_features(model, [c for q in batch for c in q.clips], features, settings.store,
+        clips = [clip for q in batch for clip in q.clips]
+        audio = None if condition == "text" else audio_features(model, clips, features, settings.store,
                                                                   channel=settings.channel).to(device)
         seeds = [answer_seed(settings.seed, epoch, condition, start + i, j)
                  for i in range(len(batch)) for j in range(settings.repeats)]
