@@ -1,8 +1,8 @@
 """SHARD evaluation throughput at equal work: the project's evaluator against an LTU-style loop.
 
 Both sides answer the same `--queries` queries of the demo SHARD (drawn with a fixed seed from
-every task: synonym, hypernym, identity and the two-clip pair), `--repeats` times each, with the same model
-(SmolLM2-135M-Instruct and the demo's frozen encoder), the same cap and the same sampling code
+every task: synonym, hypernym, identity and the two-clip pair), `--repeats` times each, with the
+same model (SmolLM2-135M-Instruct and the demo's frozen encoder), the same cap and the same sampling code
 (`interleave.generation.sample_answers`, LTU's settings), every answer from the same random
 stream (`interleave.shard.evaluate.answer_seed`): so the two sides write the same answers, up to
 floating-point differences between batched and single rows.
@@ -54,6 +54,7 @@ from interleave.tools.demo import ensure_demo_data  # noqa: E402
 
 TASKS = ("synonym", "hypernym", "identity", "pair")  # every task the evaluator asks
 CONDITION = "interleaved"
+DECODE_CONTEXT = 128  # KV-cache length of the decode-step timing: about a SHARD prompt's
 
 
 @dataclass
@@ -119,7 +120,7 @@ def answer_tokens(model: AudioLLM, answer: str) -> int:
 
 
 @torch.no_grad()
-def decode_step_seconds(model: AudioLLM, rows: int, context: int = 128, steps: int = 8) -> float:
+def decode_step_seconds(model: AudioLLM, rows: int, context: int = DECODE_CONTEXT, steps: int = 8) -> float:
     """Seconds of one decode step of the LLM (one new token per row over a `context`-token KV
     cache) at `rows` rows: what batching saves per token on this machine. The evaluator's
     batch shrinks as answers end, so its longest answers decode at the cost of few rows."""
@@ -193,12 +194,11 @@ def section(results: list[dict[str, object]], n: int, repeats: int, batch_size: 
                       f"{r['ltu'].seconds / alone:.1f}x faster than the LTU-style loop in this run.", ""]
     if steps:
         one, most = steps[min(steps)], max(steps)
-        lines += ["What batching can save here: one decode step of the LLM over a 128-token cache takes "
+        lines += [f"What batching can save here: one decode step of the LLM over a {DECODE_CONTEXT}-token cache takes "
                   + ", ".join(f"{t * 1000:.0f} ms at {b} row{'s' if b > 1 else ''}" for b, t in sorted(steps.items()))
                   + f", so a token costs at most {one / (steps[most] / most):.1f}x less in a batch of {most} than alone. "
-                  "The decode steps dominate at cap 400, the batch shrinks as answers end, and the longest answer "
-                  "decodes alone on both sides: that, not the encoder or the prefill the evaluator shares, bounds the "
-                  "speed-up on this machine.", ""]
+                  "The evaluator's batch shrinks as answers end, and the longest answer decodes alone on both sides.",
+                  ""]
     return "\n".join(lines)
 
 
