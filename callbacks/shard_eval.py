@@ -24,7 +24,6 @@ from interleave.generation import Sampling
 from interleave.progress import Progress
 from interleave.provenance import provenance
 from interleave.shard import PARSERS, Query, read_shard
-from interleave.shard.format import PAIR
 from interleave.shard.evaluate import (
     EvalSettings,
     EvaluationStopped,
@@ -35,6 +34,7 @@ from interleave.shard.evaluate import (
     prompt_table,
     rank_share,
 )
+from interleave.shard.format import PAIR
 
 Layout = Literal["interleaved", "noninterleaved"]
 

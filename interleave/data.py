@@ -97,7 +97,6 @@ def check_records(
     return problems
 
 
-
 def load_checked(
     path: str | Path, audio_root: str | Path | None, collator: Collator | None, decode: bool = False,
     split: list[str] | None = None,
@@ -260,6 +259,10 @@ class InterleavedDataModule(L.LightningDataModule):
             self.rejected.extend(problems)
         return records
 
+    def _dataset(self, records: Sequence[Record], path: str) -> AudioRecords:
+        """`records` of the file `path` with their audio, loaded as the model's encoder reads it."""
+        return AudioRecords(records, self._root(path), channel=self.audio_channel, load_inputs=self.load_inputs)
+
     def follow_model(self, model: Any) -> None:
         """Measure and load clips as `model` fills them: its audio positions per clip and its
         encoder's input features (set-up does this from the trainer's model; tools without a
@@ -285,13 +288,13 @@ class InterleavedDataModule(L.LightningDataModule):
                 n_val = max(1, round(len(train) * hp.val_fraction))
                 val, train = train[:n_val], train[n_val:]
             if train:
-                self.train_set = AudioRecords(train, self._root(hp.train_file), channel=self.audio_channel, load_inputs=self.load_inputs)
+                self.train_set = self._dataset(train, hp.train_file)
             if val:
-                self.val_set = AudioRecords(val, self._root(hp.val_file or hp.train_file), channel=self.audio_channel, load_inputs=self.load_inputs)
+                self.val_set = self._dataset(val, hp.val_file or hp.train_file)
         if stage in (None, "test") and (path := hp.test_file or hp.val_file):
-            self.test_set = AudioRecords(self._load(path), self._root(path), channel=self.audio_channel, load_inputs=self.load_inputs)
+            self.test_set = self._dataset(self._load(path), path)
         if stage in (None, "predict") and (path := hp.predict_file or hp.val_file):
-            self.predict_set = AudioRecords(self._load(path), self._root(path), channel=self.audio_channel, load_inputs=self.load_inputs)
+            self.predict_set = self._dataset(self._load(path), path)
         if self.rejected:
             self._write_rejects()
         if hp.feature_cache and self.trainer is not None:

@@ -233,11 +233,6 @@ def duplicate_reason(record_id: str, first: str) -> str:
     return f"duplicate id '{record_id}' (first at {first})"
 
 
-def resolve_audio(record: Record, audio_root: str | Path | None) -> Path:
-    """The record's (first) audio path: absolute as given, else relative to `audio_root`."""
-    return resolve_audio_path(record.clips[0], audio_root)
-
-
 def resolve_clips(record: Record, audio_root: str | Path | None) -> list[Path]:
     """Every audio path of the record, in placeholder order (`resolve_audio_path` each)."""
     return [resolve_audio_path(audio, audio_root) for audio in record.clips]

@@ -18,7 +18,7 @@ import soundfile
 from interleave import AUDIO_PLACEHOLDER
 from interleave.audio import NUM_MEL_BINS, SAMPLE_RATE, TARGET_FRAMES, load_fbank
 from interleave.errors import InterleaveError
-from interleave.records import read_records, resolve_audio
+from interleave.records import read_records, resolve_clips
 from interleave.shard.build import negative_pool
 from interleave.shard.format import RELATIONS, read_shard, slug
 from interleave.shard.lexicon import read_lexicon, read_skipped
@@ -101,7 +101,7 @@ def test_records_two_layouts_per_clip(small, split: str, per_class: int) -> None
         assert record.task == "cla_label" and record.dataset == "demo"
         assert record.id.startswith(f"{split}-")
         assert not Path(record.audio).is_absolute() and record.audio.startswith(f"audio/{split}/")
-        assert resolve_audio(record, root).is_file()
+        assert all(path.is_file() for path in resolve_clips(record, root))
     labels = set()
     for audio, pair in by_audio.items():
         assert len(pair) == 2, audio
