@@ -69,10 +69,11 @@ def settings(collator: Collator) -> dict[str, Any]:
     }  # train_on_prompt changes labels only, never a length or a check
 
 
-def index_path(file: str | Path, collator: Collator, index_dir: str | Path | None = None) -> Path:
-    """Where the index of `file` for `collator`'s settings lives."""
+def index_path(file: str | Path, collator: Collator, index_dir: str | Path | None = None,
+               described: dict[str, Any] | None = None) -> Path:
+    """Where the index of `file` for `collator`'s settings (`described`, when already computed) lives."""
     file = Path(file)
-    described = settings(collator)
+    described = dict(settings(collator) if described is None else described)
     if index_dir is not None:  # one folder for files of many folders: the file's own path tells them apart
         described["file"] = str(file.resolve())
     key = hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:16]
@@ -243,9 +244,11 @@ def build_processes(file: Path) -> int:
     return max(1, min(cores, 8, file.stat().st_size // (16 << 20)))
 
 
-def build(file: Path, collator: Collator, target: Path, processes: int | None = None) -> None:
+def build(file: Path, collator: Collator, target: Path, processes: int | None = None, *,
+          described: dict[str, Any] | None = None) -> None:
     """Build the index of `file` (in `processes` forked processes, each a part of the file; by
-    default `build_processes`) and write it to `target` atomically."""
+    default `build_processes`) and write it to `target` atomically; `described` is
+    `settings(collator)` when the caller has it already."""
     global _JOB
     before = file.stat()
     digest: list[str] = []  # the file's hash, read in a thread started after the fork
@@ -268,7 +271,7 @@ def build(file: Path, collator: Collator, target: Path, processes: int | None = 
     fingerprint = file_fingerprint(file, digest[0])
     if (fingerprint["size"], fingerprint["mtime_ns"]) != (before.st_size, before.st_mtime_ns):
         raise InterleaveError(f"{file} changed while its record index was being built; run again")
-    header = {"settings": settings(collator), "file": fingerprint, "rows": built["rows"], "empty": built["entries"] == 0,
+    header = {"settings": settings(collator) if described is None else described, "file": fingerprint, "rows": built["rows"], "empty": built["entries"] == 0,
               "read_problems": sorted(built["read_problems"]), "bad": [[row, *v] for row, v in sorted(built["bad"].items())],
               "audio": built["audio"], "columns": {}}
     position = 0
@@ -306,8 +309,9 @@ def open_index(file: str | Path, collator: Collator, index_dir: str | Path | Non
     """The index of `file` for `collator`'s settings: reused if it matches the file and the
     settings, else built (by one process at a time) and written atomically."""
     file = Path(file)
-    target = index_path(file, collator, index_dir)
-    index = RecordIndex.load(target, file, settings(collator))
+    expected = settings(collator)  # hashes the tokenizer's whole definition: computed once
+    target = index_path(file, collator, index_dir, expected)
+    index = RecordIndex.load(target, file, expected)
     if index is not None:
         if log:
             log(f"[interleave] {file}: record index {target} reused ({index.rows} records)")
@@ -321,11 +325,11 @@ def open_index(file: str | Path, collator: Collator, index_dir: str | Path | Non
         raise InterleaveError(f"cannot write the record index of {file} in {target.parent}; "
                               "set data.index_dir to a writable folder")
     with _exclusive(file):
-        index = RecordIndex.load(target, file, settings(collator))  # another process may have built it meanwhile
+        index = RecordIndex.load(target, file, expected)  # another process may have built it meanwhile
         if index is None:
             started = time.perf_counter()
-            build(file, collator, target)
-            index = RecordIndex.load(target, file, settings(collator), check_content=False)
+            build(file, collator, target, described=expected)
+            index = RecordIndex.load(target, file, expected, check_content=False)
             if log:
                 log(f"[interleave] {file}: record index built in {time.perf_counter() - started:.1f} s "
                     f"({index.rows} records) -> {target}")

@@ -84,8 +84,9 @@ class TokenCounter:
         self.backend.no_padding()
         described = json.loads(config)
         pattern = piece_pattern(described)
+        plain = None if pattern is None else ascii_pattern(pattern)
         self.pieces = None if pattern is None else (
-            re.compile(ascii_pattern(pattern), re.ASCII) if "\\p{" not in ascii_pattern(pattern) else regex.compile(pattern)
+            re.compile(plain, re.ASCII) if "\\p{" not in plain else regex.compile(pattern)
         ).findall
         # GPT-2's pattern never joins a piece across a single space that follows a non-space, so
         # with single spaces a text's count is its first word's plus each " word"'s.

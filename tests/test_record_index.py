@@ -90,7 +90,7 @@ def test_reused_until_the_file_the_tokenizer_max_length_or_audio_tokens_change(t
 
     builds = []
     real_build = record_index.build
-    monkeypatch.setattr(record_index, "build", lambda *a: builds.append(a[0]) or real_build(*a))
+    monkeypatch.setattr(record_index, "build", lambda *a, **k: builds.append(a[0]) or real_build(*a, **k))
     write_clip(tmp_path / "audio" / "g0.wav")
     path = write_jsonl(tmp_path / "t.jsonl", [good(i) | {"audio": "audio/g0.wav"} for i in range(5)])
     collator = Collator(tokenizer, max_length=128)
@@ -136,7 +136,7 @@ def _open_in_child(path, collator, queue):
 
     built = []
     real_build = record_index.build
-    record_index.build = lambda *a: built.append(1) or real_build(*a)
+    record_index.build = lambda *a, **k: built.append(1) or real_build(*a, **k)
     rows = open_index(path, collator).rows
     queue.put((len(built), rows))
 
