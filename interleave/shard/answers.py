@@ -56,6 +56,15 @@ _RULES: dict[str, tuple[tuple[str, ...], tuple[str, ...], re.Pattern[str], re.Pa
 }
 
 
+def _read(text: str, rules: str) -> tuple[tuple, str, str]:
+    """What both `parse_answer` and `settled_answer` start from: the rule set, the text with curly
+    apostrophes straightened, and the text after leading quotes, markdown and an "Answer:" label."""
+    if rules not in _RULES:
+        raise ValueError(f"unknown answer parser rules {rules!r}; expected one of {', '.join(PARSERS)}")
+    text = text.replace("’", "'").replace("‘", "'")
+    return _RULES[rules], text, text[_LEAD.match(text).end() :]
+
+
 def parse_answer(text: str, rules: str = "paper") -> str | None:
     """Map a generated answer to "yes", "no" or None (unparsed) with whole-word regular expressions.
 
@@ -97,11 +106,7 @@ def parse_answer(text: str, rules: str = "paper") -> str | None:
        synonymous, belongs to, classified as, falls under.
     4. Otherwise (empty text included) None.
     """
-    if rules not in _RULES:
-        raise ValueError(f"unknown answer parser rules {rules!r}; expected one of {', '.join(PARSERS)}")
-    leading_yes, leading_no, negative, affirmative = _RULES[rules]
-    text = text.replace("’", "'").replace("‘", "'")
-    rest = text[_LEAD.match(text).end() :]
+    (leading_yes, leading_no, negative, affirmative), text, rest = _read(text, rules)
     first = _FIRST_WORD.match(rest)
     if first:
         word = first.group(0).lower()
@@ -128,11 +133,7 @@ def settled_answer(text: str, rules: str = "paper") -> str | None:
     a character (rule 2 wins over rule 3, so nothing after it can matter). A yes from rule 3 is
     never settled before the end: a later negative would turn it into no.
     """
-    if rules not in _RULES:
-        raise ValueError(f"unknown answer parser rules {rules!r}; expected one of {', '.join(PARSERS)}")
-    leading_yes, leading_no, _, _ = _RULES[rules]
-    text = text.replace("’", "'").replace("‘", "'")
-    rest = text[_LEAD.match(text).end() :]
+    (leading_yes, leading_no, _, _), text, rest = _read(text, rules)
     if not rest:
         return None  # only quotes, markdown or a label so far: the first word is still to come
     first = _FIRST_WORD.match(rest)
