@@ -30,10 +30,10 @@ def pair_queries(entries: Sequence[Entry], queries: Sequence[Query], n: int, see
     for query in queries:
         if query.other_audio is None and query.audio not in clips.setdefault(query.label, []):
             clips[query.label].append(query.audio)
+    clips = {label: sorted(paths) for label, paths in clips.items()}  # the draws below depend on this order
     words = [e for e in entries if clips.get(e.label)]
     rng = random.Random(f"shard/{seed}/pair")
-    same = [(e, a, b) for e in words for i, a in enumerate(sorted(clips[e.label]))
-            for b in sorted(clips[e.label])[i + 1 :]]
+    same = [(e, a, b) for e in words for i, a in enumerate(clips[e.label]) for b in clips[e.label][i + 1 :]]
     rng.shuffle(same)
     different = [(e, f) for e in words for f in words if unrelated(e, f)]
     rng.shuffle(different)
@@ -45,7 +45,7 @@ def pair_queries(entries: Sequence[Entry], queries: Sequence[Query], n: int, see
         if len(no) == n:
             break
         e, f = different[attempt % len(different)]
-        a, b = rng.choice(sorted(clips[e.label])), rng.choice(sorted(clips[f.label]))
+        a, b = rng.choice(clips[e.label]), rng.choice(clips[f.label])
         if (a, b) not in seen:
             seen.add((a, b))
             no.append((e, a, f, b))
