@@ -118,16 +118,17 @@ def _summary(out_dir: Path, params: dict[str, Any]) -> dict[str, Any]:
     """Counts of a data set written with ``params``."""
     n_classes = len(params["classes"])
     train, heldout = n_classes * params["train_per_class"], n_classes * params["heldout_per_class"]
+    train_records = 2 * train + _pair_count("train", params["train_per_class"])
+    heldout_records = 2 * heldout + _pair_count("heldout", params["heldout_per_class"])
     return {
         "out_dir": str(out_dir),
         "classes": n_classes,
         "train_clips": train,
         "heldout_clips": heldout,
         "clips": train + heldout,
-        "train_records": 2 * train + _pair_count("train", params["train_per_class"]),
-        "heldout_records": 2 * heldout + _pair_count("heldout", params["heldout_per_class"]),
-        "records": 2 * (train + heldout) + _pair_count("train", params["train_per_class"])
-        + _pair_count("heldout", params["heldout_per_class"]),
+        "train_records": train_records,
+        "heldout_records": heldout_records,
+        "records": train_records + heldout_records,
         "shard_queries": _shard_query_count(params["heldout_per_class"])
         + len(_shard_pairs(out_dir, params["heldout_per_class"], params["seed"])),
         "seed": params["seed"],
