@@ -27,6 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.clips import sine_clips  # noqa: E402
 from bench.results import write_section  # noqa: E402
 
 TOKENIZER = "builtin:smollm2-135m-instruct"
@@ -79,18 +80,6 @@ def write_records(path: Path, records: int, clips: int, seed: int = 0) -> None:
                 block = []
         if block:
             out.write("\n".join(block) + "\n")
-
-
-def write_clips(folder: Path, clips: int) -> None:
-    import numpy as np
-    import soundfile as sf
-
-    folder.mkdir(parents=True, exist_ok=True)
-    t = np.arange(16000) / 16000
-    for i in range(clips):
-        path = folder / f"c{i:04d}.wav"
-        if not path.exists():
-            sf.write(path, (0.3 * np.sin(2 * np.pi * (200 + 7 * i) * t)).astype(np.float32), 16000)
 
 
 def rss() -> tuple[int, int]:
@@ -159,7 +148,7 @@ def main() -> None:
         path = folder / f"bench_{args.records}.jsonl"
         started = time.perf_counter()
         write_records(path, args.records, args.clips)
-        write_clips(folder / "clips", args.clips)
+        sine_clips(folder / "clips", args.clips, seconds=1, first_hz=200, step_hz=7, name="c{:04d}.wav")
         generated = time.perf_counter() - started
         for stale in folder.glob(f"{path.name}.*.index"):
             stale.unlink()

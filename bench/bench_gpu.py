@@ -40,12 +40,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import soundfile as sf
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.clips import sine_clips  # noqa: E402
 from bench.results import write_section  # noqa: E402
 from interleave import NUM_AUDIO_TOKENS  # noqa: E402
 from interleave.collate import IGNORE_INDEX, Collator  # noqa: E402
@@ -154,22 +153,12 @@ def measure(model: AudioLLM, batch_size: int, checkpointing: bool, args: argpars
     return Run(batch_size, checkpointing, seconds, tokens / seconds, mfu, peak_gib)
 
 
-def write_clips(folder: Path, n: int) -> list[str]:
-    paths = []
-    for i in range(n):
-        t = np.arange(16000 * 2) / 16000
-        path = folder / f"clip{i}.wav"
-        sf.write(path, (0.3 * np.sin(2 * np.pi * (300 + 150 * i) * t)).astype(np.float32), 16000)
-        paths.append(str(path))
-    return paths
-
-
 def eval_queries_per_s(model: AudioLLM, n: int, cap: int, device: torch.device) -> tuple[float, float]:
     """SHARD queries/s of `answer_queries` (default mode, 4 repeats, batches of 32), and the mean
     answer length in tokens: synthetic queries over a few synthetic clips, a third of each task."""
     model.eval()
     with tempfile.TemporaryDirectory() as tmp:
-        clips = write_clips(Path(tmp), 4)
+        clips = [str(p) for p in sine_clips(Path(tmp), 4, seconds=2, first_hz=300, step_hz=150, name="clip{}.wav")]
         queries = []
         for i in range(n):
             task = ("synonym", "hypernym", "identity")[i % 3]
