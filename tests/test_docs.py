@@ -1,0 +1,69 @@
+"""The documentation stays true to the repository: the MkDocs site builds offline with no warning
+(a broken link or anchor fails `--strict`), the README stays short and its relative links resolve,
+ARCHITECTURE.md's module table names every module and only files that exist, and the docs cite
+only test files the repository has."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.test_layout import modules
+
+REPO = Path(__file__).resolve().parents[1]
+DOCS = sorted((REPO / "docs").glob("*.md"))
+# Markdown links and images: [text](target) and ![alt](target), the target up to a space or ")".
+LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def test_the_site_builds_strictly_and_offline(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    run = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
+                         cwd=REPO, env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "WARNING" not in run.stderr, run.stderr
+    pages = {p.relative_to(site).as_posix() for p in site.rglob("index.html")}
+    assert {f"{p.stem}/index.html" for p in DOCS if p.stem != "index"} | {"index.html"} <= pages
+    html = "".join(p.read_text(encoding="utf-8") for p in site.rglob("*.html"))
+    assert "fonts.googleapis.com" not in html and "fonts.gstatic.com" not in html  # nothing fetched when read
+    # The two included files arrive whole, not as the snippet line.
+    architecture = (site / "architecture" / "index.html").read_text(encoding="utf-8")
+    assert "--8&lt;--" not in architecture and "interleave/record_index.py" in architecture
+    assert "Benchmarks" in (site / "results" / "index.html").read_text(encoding="utf-8")
+
+
+def test_the_readme_is_short_and_its_links_resolve() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) <= 250
+    targets = [t for t in LINK.findall(readme) if not re.match(r"[a-z]+://|#|mailto:", t)]
+    assert targets, "the README links nowhere into the docs"
+    missing = [t for t in targets if not (REPO / t.split("#", 1)[0]).exists()]
+    assert not missing, f"README links to files that do not exist: {missing}"
+
+
+def architecture_paths() -> list[str]:
+    """The first column of ARCHITECTURE.md's module table (rows that start with a path)."""
+    text = (REPO / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    section = text.split("\n## Rooms\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"^\| `([^`]+)`", section, flags=re.M)
+
+
+def test_the_module_table_matches_the_files() -> None:
+    listed = architecture_paths()
+    assert listed, "ARCHITECTURE.md has no module table"
+    missing = [p for p in listed if not (REPO / p.rstrip("/")).exists()]
+    assert not missing, f"ARCHITECTURE.md lists paths that do not exist: {missing}"
+    unlisted = [str(p.relative_to(REPO)) for p in modules().values()
+                if p.stem not in ("__init__", "__main__") and str(p.relative_to(REPO)) not in listed
+                and str(p.relative_to(REPO).parent) + "/" not in listed]
+    assert not unlisted, f"modules ARCHITECTURE.md's table does not name: {unlisted}"
+
+
+def test_the_docs_cite_only_test_files_that_exist() -> None:
+    cited = {m for doc in [REPO / "README.md", REPO / "ARCHITECTURE.md", *DOCS]
+             for m in re.findall(r"`(tests/[\w/]+\.py)`", doc.read_text(encoding="utf-8"))}
+    assert cited and not [path for path in sorted(cited) if not (REPO / path).is_file()]
