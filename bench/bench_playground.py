@@ -23,6 +23,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 import yaml
@@ -47,6 +48,8 @@ class Load:
     latencies: list[float] = field(default_factory=list)
     answers: int = 0
     errors: list[str] = field(default_factory=list)
+    halfway: int = 0  # asks after which `halfway_mb` is measured
+    halfway_mb: float = float("nan")  # resident memory then: growth after it is growth per ask, not a one-off
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -86,13 +89,12 @@ def rss_mb() -> float:
     return psutil.Process().memory_info().rss / 2**20
 
 
-def user(url: str, index: int, clip: Path, asks: int, repeats: int, max_new_tokens: int, load: Load) -> None:
+def user(client: Any, index: int, clip: Path, asks: int, repeats: int, max_new_tokens: int, load: Load) -> None:
     """One user: its own client, clip, prompt and seeds, asking `asks` times in a row."""
-    from gradio_client import Client, handle_file
+    from gradio_client import handle_file
 
     from interleave.tools.playground import CLIP_SLOTS
 
-    client = Client(url, verbose=False)
     files = [handle_file(str(clip))] + [None] * (CLIP_SLOTS - 1)
     for ask in range(asks):
         start = time.perf_counter()
@@ -111,10 +113,15 @@ def user(url: str, index: int, clip: Path, asks: int, repeats: int, max_new_toke
                 load.latencies.append(seconds)
             else:
                 load.errors.append(problem[:200])
+            if load.answers + len(load.errors) == load.halfway:
+                load.halfway_mb = rss_mb()
 
 
 def run(config: Path, users: int, asks: int, repeats: int, max_new_tokens: int, folder: Path) -> dict:
-    """Serve `config`'s zero-shot model on 127.0.0.1, warm it with one ask, then `users` x `asks` at once."""
+    """Serve `config`'s zero-shot model on 127.0.0.1, warm it with one ask, then `users` x `asks` at once
+    (the clients are made before memory is first measured: its growth is the asks')."""
+    from gradio_client import Client
+
     from interleave.tools.playground import build_page, launch
     from interleave.tools.playground_ask import build_served
 
@@ -124,11 +131,12 @@ def run(config: Path, users: int, asks: int, repeats: int, max_new_tokens: int, 
     url = f"http://127.0.0.1:{port}/"
     clips = sine_clips(folder / "clips", users, 2.0, 300.0, 250.0, "user{}.wav")
     try:
-        user(url, 0, clips[0], 1, repeats, max_new_tokens, Load())  # warm-up: first-call allocations are not growth
+        clients = [Client(url, verbose=False) for _ in range(users)]
+        user(clients[0], 0, clips[0], 1, repeats, max_new_tokens, Load())  # warm-up: first-call allocations are not growth
         before = rss_mb()
-        load = Load()
+        load = Load(halfway=users * asks // 2)
         start = time.perf_counter()
-        threads = [threading.Thread(target=user, args=(url, i, clips[i], asks, repeats, max_new_tokens, load))
+        threads = [threading.Thread(target=user, args=(clients[i], i, clips[i], asks, repeats, max_new_tokens, load))
                    for i in range(users)]
         for thread in threads:
             thread.start()
@@ -157,14 +165,17 @@ def section(result: dict, users: int, asks: int, repeats: int, max_new_tokens: i
         f"## Playground under load (bench_playground.py)\n\n"
         f"{users} gradio_client users at once x {asks} asks each on 127.0.0.1, {model} ({result['serving']}); "
         f"per ask {repeats} sampled answer(s) of at most {max_new_tokens} tokens in each layout; Gradio's queue, "
-        f"the model one request at a time. Clients and server share this process and its CPUs.\n\n"
+        f"the model one request at a time. Clients and server share this process and its CPUs; memory is "
+        f"measured after the clients are made and one warm-up ask.\n\n"
         f"- answers returned: {load.answers}/{users * asks}\n"
         f"- errors: {len(load.errors)}{errors}\n"
         f"- latency of one ask as a user sees it (queueing included): p50 {percentile(load.latencies, 50):.2f} s, "
         f"p95 {percentile(load.latencies, 95):.2f} s; {load.answers / result['wall']:.2f} asks/s over "
         f"{result['wall']:.1f} s\n"
         f"- resident memory: {result['before']:.0f} MB before (after one warm-up ask), {result['after']:.0f} MB after: "
-        f"{growth:+.0f} MB, bound {bound:.0f} MB: {'within' if growth <= bound else 'BEYOND'} it\n"
+        f"{growth:+.0f} MB, bound {bound:.0f} MB: {'within' if growth <= bound else 'BEYOND'} it "
+        f"({load.halfway_mb:.0f} MB after half the asks: {result['after'] - load.halfway_mb:+.0f} MB over the second "
+        f"half)\n"
     )
 
 

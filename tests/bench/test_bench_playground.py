@@ -16,7 +16,7 @@ def test_a_tiny_run_answers_every_ask_and_reports_latency_and_memory(tokenizer_d
     assert "2 gradio_client users at once x 2 asks each on 127.0.0.1" in body
     assert "- answers returned: 4/4\n" in body and "- errors: 0\n" in body
     assert "p50 " in body and "p95 " in body and "asks/s" in body
-    assert "MB before (after one warm-up ask)" in body and "bound 200 MB" in body
+    assert "MB before (after one warm-up ask)" in body and "bound 200 MB" in body and "over the second half" in body
     assert body in capsys.readouterr().out
 
 
@@ -26,4 +26,4 @@ def test_percentiles_and_the_section_say_what_went_wrong():
     result = {"load": load, "before": 100.0, "after": 400.0, "wall": 2.0, "serving": "the zero-shot model"}
     body = bench_playground.section(result, 1, 3, 1, 2, "a model", 200.0)
     assert "- answers returned: 1/3\n" in body and "- errors: 2\n    - ValueError: queue full\n" in body
-    assert "+300 MB, bound 200 MB: BEYOND it" in body
+    assert "+300 MB, bound 200 MB: BEYOND it (nan MB after half the asks" in body
