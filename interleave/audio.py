@@ -11,6 +11,7 @@ without torchcodec. Every unusable file raises :class:`~interleave.errors.AudioE
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Literal
@@ -30,6 +31,7 @@ NORM_MEAN = -5.081
 NORM_STD = 4.4849
 FRAME_LENGTH_MS = 25.0
 FRAME_SHIFT_MS = 10.0
+FBANK_SECONDS = ((TARGET_FRAMES - 1) * FRAME_SHIFT_MS + FRAME_LENGTH_MS) / 1000  # what 1024 frames read: 10.255 s
 
 Channel = Literal["first", "mean"]
 CHANNELS: tuple[str, ...] = ("first", "mean")
@@ -80,6 +82,47 @@ def load_waveform(path: str | os.PathLike[str], channel: Channel = "first") -> t
     if sample_rate != SAMPLE_RATE:
         waveform = torchaudio.functional.resample(waveform, sample_rate, SAMPLE_RATE)
     return waveform.to(torch.float32).contiguous()
+
+
+MAX_KERNEL = 10**7  # read_head's bound on the resampling kernel (input x output phases): 40 MB of floats
+
+
+def read_head(path: str | os.PathLike[str], seconds: float, channel: Channel = "first") -> tuple[torch.Tensor, float]:
+    """The first ``seconds`` of ``path`` as ``load_waveform`` gives them (1-D float32 at 16 kHz), and
+    the file's whole duration from its header, decoding only those seconds plus what resampling
+    needs: a long recording costs what a short one does. For a file no longer than that, the
+    waveform is ``load_waveform``'s; for a longer one, its head (so the mean that the fbank removes
+    is the head's)."""
+    if channel not in CHANNELS:
+        raise ValueError(f"unknown channel setting {channel!r}; choose one of {list(CHANNELS)}")
+    path = Path(path)
+    _check_path(path)
+    try:
+        info = soundfile.info(str(path))
+        rate, total = int(info.samplerate), int(info.frames)
+        if rate <= 0 or (rate // math.gcd(rate, SAMPLE_RATE)) * (SAMPLE_RATE // math.gcd(rate, SAMPLE_RATE)) > MAX_KERNEL:
+            raise AudioError(path, f"its sample rate of {rate} Hz needs a resampling kernel too large to serve: "
+                                   "convert it to 16, 22.05, 44.1 or 48 kHz first")
+        wanted = math.ceil(seconds * rate) + _resample_margin(rate)
+        data, _ = soundfile.read(str(path), frames=wanted, dtype="float32", always_2d=True)
+    except (soundfile.SoundFileError, RuntimeError, OSError, ValueError) as exc:
+        raise AudioError(path, f"cannot decode audio ({exc})") from exc
+    _check_samples(path, data)
+    samples = torch.from_numpy(data)
+    waveform = (samples[:, 0] if channel == "first" else samples.mean(dim=1)).contiguous()
+    if rate != SAMPLE_RATE:
+        waveform = torchaudio.functional.resample(waveform, rate, SAMPLE_RATE)
+    return waveform[: math.ceil(seconds * SAMPLE_RATE)].to(torch.float32).contiguous(), total / rate
+
+
+def _resample_margin(rate: int) -> int:
+    """How many samples past a point torchaudio's resampling to 16 kHz reads (its sinc kernel: six
+    zero crossings at 0.99 of the lower rate, strided by the reduced input rate); 0 at 16 kHz."""
+    if rate == SAMPLE_RATE:
+        return 0
+    gcd = math.gcd(rate, SAMPLE_RATE)
+    orig, base = rate // gcd, 0.99 * (min(rate, SAMPLE_RATE) // gcd)
+    return orig + math.ceil(6 * orig / base) + 1
 
 
 def _pad_or_cut(fbank: torch.Tensor, target_frames: int = TARGET_FRAMES) -> torch.Tensor:

@@ -277,3 +277,36 @@ def test_finite_samples_whose_fbank_overflows(tmp_path: Path) -> None:
 def test_loud_but_representable_float_wav_is_accepted(tmp_path: Path) -> None:
     path = _write(tmp_path / "hot.wav", _signal(1.0) * 1000, subtype="FLOAT")
     assert torch.isfinite(load_fbank(path)).all()
+
+
+@pytest.mark.parametrize("rate", [16000, 8000, 44100])
+def test_read_head_decodes_only_what_the_encoder_hears_of_a_10_minute_recording(tmp_path: Path, rate: int,
+                                                                                 monkeypatch) -> None:
+    """Issue 28: the playground's bounded decoding. Of a real 10-minute recording only the first
+    10.255 s (plus the resampling kernel's reach) are read, and they are load_waveform's samples;
+    a clip no longer than that is load_waveform's whole waveform."""
+    from interleave.audio import FBANK_SECONDS, read_head
+
+    rng = np.random.default_rng(rate)
+    t = np.arange(600 * rate) / rate
+    long = tmp_path / "ten_minutes.wav"
+    soundfile.write(long, (0.3 * np.sin(2 * np.pi * 440 * t) + 0.05 * rng.standard_normal(t.shape)).astype(np.float32), rate)
+    reads = []
+    real_read = soundfile.read
+    monkeypatch.setattr(soundfile, "read", lambda *a, **k: reads.append(k.get("frames")) or real_read(*a, **k))
+    head, seconds = read_head(long, FBANK_SECONDS)
+    assert seconds == 600.0 and head.shape == (164080,) and reads and 0 < reads[0] < 11 * rate
+    monkeypatch.setattr(soundfile, "read", real_read)
+    torch.testing.assert_close(head, load_waveform(long)[:164080], rtol=0, atol=1e-6)
+    short = tmp_path / "short.wav"
+    soundfile.write(short, (0.3 * np.sin(2 * np.pi * 440 * t[: 3 * rate])).astype(np.float32), rate)
+    assert torch.equal(read_head(short, FBANK_SECONDS)[0], load_waveform(short))
+
+
+def test_read_head_refuses_a_sample_rate_whose_resampling_would_fill_the_memory(tmp_path: Path) -> None:
+    from interleave.audio import read_head
+
+    odd = tmp_path / "odd.wav"
+    soundfile.write(odd, np.zeros(44101, dtype=np.float32), 44101)  # coprime with 16 kHz: a 2.8 GB kernel
+    with pytest.raises(AudioError, match="sample rate of 44101 Hz needs a resampling kernel too large"):
+        read_head(odd, 10.0)

@@ -71,3 +71,38 @@ def test_ckpt_path_is_refused_by_name_before_the_run_is_built(command, tmp_path,
     assert err.startswith(f"error: {cut}: not a complete checkpoint") and err.count("\n") == 1
     assert err.rstrip().endswith(f"intact ones beside it, newest first: {intact}")
     assert built == []  # refused before the model, the data module and the trainer were built
+
+
+@pytest.mark.parametrize("command", ["fit", "validate"])
+def test_a_config_or_any_text_given_as_ckpt_path_is_one_line_naming_it(command, tmp_path, small_dataset,
+                                                                        tiny_model_kwargs, capsys, monkeypatch):
+    """Issue 28: `--ckpt_path configs/demo.yaml` is an easy slip; it, a table and a passwd-style file
+    are named as text, not a torch traceback (torch's weights-only unpickler raised IndexError)."""
+    config = write_config(tmp_path, small_dataset, tiny_model_kwargs)
+    monkeypatch.setattr(InterleaveCLI, "instantiate_classes", lambda self: pytest.fail("built the run"))
+    table, passwd = tmp_path / "labels.csv", tmp_path / "passwd"
+    table.write_text("id,label\n1,Siren\n")
+    passwd.write_text("user:x:0:0:user:/home/user:/bin/sh\n")
+    for slip in (config, table, passwd, tmp_path):
+        assert main([command, "--config", str(config), f"--ckpt_path={slip}"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {slip}: ") and err.count("\n") == 1 and "Traceback" not in err
+        assert ("a directory" if slip == tmp_path else "not a checkpoint: text") in err
+
+
+def test_train_py_with_a_config_as_ckpt_path_prints_one_line_and_exits_2(tmp_path, small_dataset, tiny_model_kwargs):
+    """The script itself, as a user runs it: `python train.py validate --config C --ckpt_path C`."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    config = write_config(tmp_path, small_dataset, tiny_model_kwargs)
+    done = subprocess.run([sys.executable, str(root / "train.py"), "validate", "--config", str(config),
+                           f"--ckpt_path={config}"], capture_output=True, text=True, timeout=300, cwd=root,
+                          env={**__import__("os").environ, "PYTHONPATH": str(root)})
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"error: {config}: not a checkpoint: text (a config, a table or the like), not a file written by torch.save "
+        "(a .ckpt from training, a .pt/.pth/.bin state dict)")
+    assert "Traceback" not in done.stderr

@@ -12,8 +12,10 @@ at its verdict, a prefix of the same answer with the same verdict), P(yes) from 
 
 from __future__ import annotations
 
+import os
+import tempfile
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -21,7 +23,7 @@ import soundfile
 import torch
 
 from interleave import AUDIO_PLACEHOLDER
-from interleave.audio import load_fbank
+from interleave.audio import FBANK_SECONDS, SAMPLE_RATE, load_fbank, read_head
 from interleave.checkpoints import intact_checkpoints, load_weights
 from interleave.collate import Collator
 from interleave.errors import AudioError, InterleaveError, RecordError
@@ -49,6 +51,15 @@ class PlaygroundError(InterleaveError):
     """A question the playground cannot ask; the message is shown in the page as it is."""
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What the server takes of one uploaded clip: its size (checked before anything is decoded) and
+    its duration (from its header); of a clip within them only what the encoder hears is decoded."""
+
+    max_bytes: int = 50 * 2**20  # --max-upload-mb (MB of 2^20 bytes); 10 s of WAV is about 1.7 MB
+    max_seconds: float = 300.0  # --max-clip-seconds
+
+
 @dataclass
 class Served:
     """The model the page asks, and how ShardEvaluation would ask it (the config's settings)."""
@@ -65,6 +76,11 @@ class Served:
     serving: str = "the zero-shot model"  # which weights: said in the page and in every answer
     initial: dict[str, torch.Tensor] = field(default_factory=dict)  # the zero-shot trainable weights
     note: str = ""  # why the checkpoint asked for at start-up is not served, if it is not
+    roots: list[Path] = field(default_factory=list)  # the folders whose checkpoints the page may load
+    limits: Limits = field(default_factory=Limits)  # what one upload may cost
+
+
+NOT_LISTED = "That checkpoint is not on this server's list: pick one from the list (Refresh updates it)"
 
 
 @dataclass(frozen=True)
@@ -82,11 +98,13 @@ class Question:
     yes_no: bool = True  # parse each answer into a verdict
 
 
-def build_served(config: str, ckpt: str | None = None, device: str = "cpu") -> Served:
+def build_served(config: str, ckpt: str | None = None, device: str = "cpu", roots: list[str] | tuple = (),
+                 limits: Limits | None = None) -> Served:
     """The model and data module of `config` as `train.py` builds them, with the checkpoint `ckpt`
     loaded ("none": the zero-shot model; None: the newest intact checkpoint of the config's run
     folders, else the zero-shot model). A checkpoint that cannot be loaded leaves the zero-shot
-    model served and the reason in `note`."""
+    model served and the reason in `note`. The page may load the checkpoints under the config's
+    run folders and `roots` (`listed_checkpoints`)."""
     from callbacks.shard_eval import ShardEvaluation
     from interleave.cli import cli
 
@@ -101,7 +119,8 @@ def build_served(config: str, ckpt: str | None = None, device: str = "cpu") -> S
     evaluation = next((c for c in run.trainer.callbacks if isinstance(c, ShardEvaluation)), None)
     served = Served(model, collator, channel=getattr(data, "audio_channel", "first"),
                     precision=run.trainer.precision_plugin.val_step_context,
-                    initial={k: v.detach().clone() for k, v in model.trainable_parameters().items()})
+                    initial={k: v.detach().clone() for k, v in model.trainable_parameters().items()},
+                    roots=checkpoint_roots(run.trainer) + [Path(r) for r in roots], limits=limits or Limits())
     if evaluation is not None:
         served.sampling, served.repeats, served.seed = evaluation.sampling, evaluation.repeats, evaluation.seed
         served.parser, served.table = getattr(evaluation, "parser", "paper"), evaluation.table
@@ -126,6 +145,44 @@ def run_folders(trainer: Any) -> list[Path]:
     if trainer.logger is not None and getattr(trainer.logger, "root_dir", None):
         folders += sorted(Path(trainer.logger.root_dir).glob("version_*/checkpoints"))
     return folders
+
+
+def checkpoint_roots(trainer: Any) -> list[Path]:
+    """The folders of the config's runs: each ModelCheckpoint's own folder and the logger's (all its
+    `version_N`, including those written after the page started)."""
+    folders = [Path(c.dirpath) for c in trainer.checkpoint_callbacks if getattr(c, "dirpath", None)]
+    if trainer.logger is not None and getattr(trainer.logger, "root_dir", None):
+        folders.append(Path(trainer.logger.root_dir))
+    return folders
+
+
+def listed_checkpoints(roots: list[Path]) -> list[str]:
+    """Every `.ckpt` under `roots`, newest first, as the real path it resolves to (symlinks and `..`
+    resolved); one that resolves outside every root (a symlink leading out) is not listed."""
+    resolved = [Path(os.path.realpath(r)) for r in roots]
+    found: dict[str, float] = {}
+    for root in resolved:
+        for folder, _, files in os.walk(root):  # symlinked folders are not followed
+            for name in files:
+                if not name.endswith(".ckpt"):
+                    continue
+                real = Path(os.path.realpath(os.path.join(folder, name)))
+                try:
+                    if real.is_file() and any(real.is_relative_to(r) for r in resolved):
+                        found[str(real)] = real.stat().st_mtime
+                except OSError:
+                    continue
+    return sorted(found, key=lambda p: (-found[p], p))
+
+
+def load_listed(served: Served, choice: str) -> str:
+    """The page's Load: one of `listed_checkpoints` (listed again now), or "" / "none" for the
+    zero-shot model. Any other path (missing, a directory, a file outside the roots, a symlink that
+    leads out) gets NOT_LISTED, the same words whatever it is, and nothing is opened."""
+    choice = (choice or "").strip()
+    if choice and choice.lower() != "none" and choice not in listed_checkpoints(served.roots):
+        raise PlaygroundError(NOT_LISTED)
+    return load_checkpoint(served, choice)
 
 
 def newest_checkpoint(folders: list[Path]) -> Path | None:
@@ -198,17 +255,40 @@ def check_question(question: Question) -> None:
                               "above 0 and a top-p in (0, 1].")
 
 
-def read_clips(clips: list[str], channel: str) -> list[dict[str, Any]]:
-    """Each clip's name, duration and fbank (what the encoder sees); an unreadable clip is refused by name."""
+def heard_seconds(model: Any) -> float:
+    """How much of a clip the encoder hears: Whisper's 30 s, else the 1024 fbank frames' 10.255 s."""
+    return 30.0 if getattr(getattr(model, "audio_encoder", None), "kind", "") == "whisper" else FBANK_SECONDS
+
+
+def read_clips(clips: list[str], channel: str, folder: Path, limits: Limits | None = None,
+               heard: float = FBANK_SECONDS) -> list[dict[str, Any]]:
+    """Each clip's name, duration, fbank (what the encoder sees) and `path`: a copy in `folder` of
+    what the encoder hears (16 kHz, one channel, float WAV), the only samples decoded. A clip over
+    the limits or unreadable is refused by name; the size is checked before anything is decoded."""
+    limits = limits or Limits()
     out = []
     for i, path in enumerate(clips, 1):
         name = Path(path).name
         try:
-            fbank = load_fbank(path, channel)  # what the evaluation reads, with every check it makes
-            seconds = soundfile.info(path).duration
+            size = os.stat(path).st_size
+            if size > limits.max_bytes:
+                raise PlaygroundError(f"Clip {i} ({name}) is {size / 2**20:.1f} MB, more than this server takes "
+                                      f"({limits.max_bytes / 2**20:g} MB).")
+        except OSError:
+            pass  # said by read_head, as every unreadable clip is
+        try:
+            waveform, seconds = read_head(path, heard, channel)  # type: ignore[arg-type]
+            if seconds > limits.max_seconds:
+                raise PlaygroundError(f"Clip {i} ({name}) lasts {seconds:.0f} s, longer than this server takes "
+                                      f"({limits.max_seconds:g} s); the model hears only its first {heard:.2f} s: "
+                                      "cut the clip.")
+            heard_copy = folder / f"clip{i}.wav"
+            soundfile.write(heard_copy, waveform.numpy(), SAMPLE_RATE, subtype="FLOAT")
+            fbank = load_fbank(heard_copy)  # what the evaluation reads, with every check it makes
         except AudioError as err:
             raise PlaygroundError(f"Clip {i} ({name}): {err.reason}.") from None
-        out.append({"name": name, "seconds": round(seconds, 2), "fbank": fbank})
+        out.append({"name": name, "seconds": round(seconds, 2), "fbank": fbank, "path": str(heard_copy),
+                    "heard": round(min(seconds, heard), 2)})
     return out
 
 
@@ -261,11 +341,13 @@ def ask(served: Served, question: Question) -> dict[str, Any]:
     raises PlaygroundError for a question that cannot be asked. One layout's prompt that does not
     fit is reported in that layout's entry, the other is still answered."""
     check_question(question)
-    clips = read_clips(question.clips, served.channel)
-    features: dict[str, torch.Tensor] = {}  # each clip through the encoder once, for both layouts
-    layouts = {"interleaved": answer(served, question, question.prompt.strip(), "interleaved", features)}
-    if len(question.clips) == 1:  # LTU's layout holds one clip, before the prompt
-        layouts["noninterleaved"] = answer(served, question, ltu_instruction(question), "noninterleaved", features)
+    with tempfile.TemporaryDirectory(prefix="interleave-playground-") as folder:
+        clips = read_clips(question.clips, served.channel, Path(folder), served.limits, heard_seconds(served.model))
+        heard = replace(question, clips=[clip.pop("path") for clip in clips])  # what the encoder hears, decoded once
+        features: dict[str, torch.Tensor] = {}  # each clip through the encoder once, for both layouts
+        layouts = {"interleaved": answer(served, heard, question.prompt.strip(), "interleaved", features)}
+        if len(question.clips) == 1:  # LTU's layout holds one clip, before the prompt
+            layouts["noninterleaved"] = answer(served, heard, ltu_instruction(question), "noninterleaved", features)
     return {
         "serving": served.serving,
         "clips": clips,

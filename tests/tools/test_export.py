@@ -88,3 +88,16 @@ def test_the_exported_adapter_and_projector_give_a_two_clip_prompts_logits(tmp_p
         trained = model(batch).logits
     assert len(batch["audio_rows"]) == 2
     assert torch.allclose(exported, trained, atol=1e-4)
+
+
+def test_export_of_a_text_file_or_a_directory_is_one_line_naming_it(tmp_path, capsys):
+    """Issue 28: `interleave export /etc/passwd OUT` printed torch's IndexError traceback."""
+    passwd, config = tmp_path / "passwd", tmp_path / "demo.yaml"
+    passwd.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    config.write_text("model:\n  lora_r: 8\n")
+    for source, words in ((passwd, "not a checkpoint: text"), (config, "not a checkpoint: text"),
+                          (tmp_path, "a directory, not a checkpoint file")):
+        assert command_main(["export", str(source), str(tmp_path / "out")]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {source}: {words}") and err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
