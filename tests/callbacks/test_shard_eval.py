@@ -292,3 +292,31 @@ def test_answers_stop_at_their_verdict_by_default_with_the_metrics_of_whole_answ
     assert all(r["task"] != "identity" for r in rows if "cut" in r)  # identity answers run to the end
     with pytest.raises(InterleaveError, match="stopped at their verdict under the paper parser"):
         report.rescore(file, short, "extended")
+
+
+GOLDEN = REPO / "tests" / "data" / "shard_eval_golden"
+UNSTABLE = ("code_version", "config_hash")  # depend on the commit and on the test's folder
+
+
+def test_predictions_and_metrics_are_byte_identical_to_the_golden_files(tmp_path, small_dataset, tiny_model_kwargs):
+    """Identity, yes/no and pair queries under the run's layout, LTU's layout and the text control,
+    scored too: the predictions file and the metrics (less what names the commit or the folder) are
+    the very bytes the evaluation wrote before the task registry and the typed rows (issue 25)."""
+    config = shard_config(tmp_path, small_dataset, tiny_model_kwargs, {"scoring": True})
+    shard = small_dataset / "shard.jsonl"
+    pairs = [{"id": f"pair/{truth}/{i}", "task": "pair", "label": label, "word": word, "candidate": other,
+              "truth": truth, "audio": f"audio/c{i}.wav", "other_audio": f"audio/c{j}.wav"}
+             for i, j, label, word, other, truth in ((0, 2, "Sine wave", "sine wave", "sine wave", "yes"),
+                                                     (1, 0, "Siren", "siren", "sine wave", "no"))]
+    shard.write_text(shard.read_text() + "".join(json.dumps(p) + "\n" for p in pairs))
+    train.cli(["validate", "--config", str(config)])
+    predictions = run_dir(tmp_path) / "predictions"
+    metrics = json.loads((predictions / "epoch=00.metrics.json").read_text())
+    stable = json.dumps({k: v for k, v in metrics.items() if k not in UNSTABLE}, indent=2, sort_keys=True) + "\n"
+    rows = (predictions / "epoch=00.jsonl").read_bytes()
+    if os.environ.get("INTERLEAVE_WRITE_GOLDEN"):  # only to regenerate them, with the code that defines them
+        GOLDEN.mkdir(parents=True, exist_ok=True)
+        (GOLDEN / "epoch=00.jsonl").write_bytes(rows)
+        (GOLDEN / "metrics.json").write_text(stable)
+    assert rows == (GOLDEN / "epoch=00.jsonl").read_bytes()
+    assert stable == (GOLDEN / "metrics.json").read_text()
