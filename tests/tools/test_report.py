@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from interleave.tools import report
+from interleave.shard.tasks import VERDICT_METRICS
 from interleave.tools.report import COLUMNS, find_runs, load_run, main, rows, to_csv, to_markdown
 
 # Paper, Table 2, first row (LTU baseline, non-interleaved).
@@ -29,7 +30,7 @@ def shard(prefix: str, syn: float, hyp: float) -> dict[str, float]:
     """The five metrics of both relations under `prefix`, e.g. 'val/text/'."""
     out = {}
     for rel, base in (("synonym", syn), ("hypernym", hyp)):
-        for i, name in enumerate(report.METRIC_NAMES):
+        for i, name in enumerate(VERDICT_METRICS):
             out[f"{prefix}shard/{rel}/{name}"] = round(base + i / 100, 4)
     return out
 
