@@ -101,8 +101,8 @@ def evaluator(model: AudioLLM, queries: list[Query], settings: EvalSettings, inp
     start = time.perf_counter()
     rows = answer_queries(model, queries, CONDITION, settings, inputs, {})
     seconds = time.perf_counter() - start
-    return Side(seconds, [a for r in rows for a in r["answers"]], [p for r in rows for p in r["parsed"]],
-                sum(sum(r.get("cut", [])) for r in rows))
+    return Side(seconds, [a for r in rows for a in r.answers], [p for r in rows for p in r.parsed],
+                sum(sum(r.cut or []) for r in rows))
 
 
 def mean_tokens(model: AudioLLM, answers: list[str]) -> float:

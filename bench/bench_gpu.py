@@ -173,7 +173,7 @@ def eval_queries_per_s(model: AudioLLM, n: int, cap: int, device: torch.device) 
             rows = answer_queries(model, queries, "interleaved", settings, inputs, {})
             sync(device)
     seconds = time.perf_counter() - start
-    answers = [a for r in rows for a in r["answers"]]
+    answers = [a for r in rows for a in r.answers]
     tokens = sum(len(model.tokenizer(a, add_special_tokens=False)["input_ids"]) for a in answers) / len(answers)
     return n / seconds, tokens
 

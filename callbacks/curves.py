@@ -17,6 +17,7 @@ import lightning as L
 from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger, WandbLogger
 
 from interleave.files import atomic_path, write_text_atomic
+from interleave.shard.predictions import Prediction
 from interleave.shard.tasks import CONDITIONS, TASKS, Task, metric_tag
 
 
@@ -156,16 +157,15 @@ def closing_table(history: list[dict[str, Any]], conditions: dict[str, str]) -> 
     return "\n".join(lines)
 
 
-def samples_markdown(rows: list[dict[str, Any]], per_task: int) -> str:
+def samples_markdown(rows: list[Prediction], per_task: int) -> str:
     """A Markdown table of the first answers of each task and condition."""
     lines = ["| condition | task | prompt | answer | parsed | truth |", "| --- | --- | --- | --- | --- | --- |"]
     seen: dict[tuple[str, str], int] = {}
     for row in rows:
-        key = (row["condition"], row["task"])
+        key = (row.condition, row.task)
         if seen.get(key, 0) >= per_task:
             continue
         seen[key] = seen.get(key, 0) + 1
-        truth = row["truth"] or row["label"]
-        cells = [row["condition"], row["task"], row["prompt"], row["answers"][0], str(row["parsed"][0]), truth]
+        cells = [row.condition, row.task, row.prompt, row.answers[0], str(row.parsed[0]), row.truth or row.label]
         lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
     return "\n".join(lines)

@@ -251,7 +251,7 @@ class ShardEvaluation(L.Callback):
         folder.mkdir(parents=True, exist_ok=True)
         stem = folder / f"epoch={result['epoch']:02d}"
         write_text_atomic(Path(f"{stem}.jsonl"), "".join(
-            json.dumps({k: v for k, v in row.items() if k != "index"}, ensure_ascii=False) + "\n" for row in result["rows"]))
+            row.to_json() + "\n" for row in result["rows"]))
         flat = {"epoch": result["epoch"], "global_step": result["global_step"], "layout": self.settings.conditions[0],
                 **provenance(self.shard_file, self.settings.parser, trainer.lightning_module.hparams,
                              trainer.datamodule.hparams),

@@ -38,6 +38,7 @@ from interleave.metrics import contains_label
 from interleave.records import Record
 from interleave.shard.answers import PARSERS, parse_answer, settled_answer
 from interleave.shard.format import Query
+from interleave.shard.predictions import Prediction
 from interleave.shard.tasks import CONDITIONS, LABEL, TASKS, condition_prefix, metric_tag, prompt_table, verdict_tasks
 
 __all__ = ["prompt_table"]  # re-exported: where the evaluation's callers have always found it
@@ -158,7 +159,7 @@ def answer_queries(
     world_size: int = 1,
     stop: Callable[[], bool] | None = None,
     progress: Callable[[int], None] | None = None,
-) -> list[dict[str, Any]]:
+) -> list[Prediction]:
     """This rank's share of the answers: one row per query of the chunks it owns.
 
     A row holds the query, the prompt, every answer, its parsed value (yes/no/None for a verdict
@@ -170,7 +171,7 @@ def answer_queries(
     `progress` is called after each chunk with the number of queries it just answered (this rank's
     share in all: `rank_share`); what to show is the caller's business.
     """
-    rows: list[dict[str, Any]] = []
+    rows: list[Prediction] = []
     device = next(model.parameters()).device
     size, asked = settings.batch_size, CONDITIONS[condition]
     if asked.clip_transform is not None:
@@ -210,14 +211,12 @@ def answer_queries(
                 parsed: list[Any] = [parse_answer(t, rules=settings.parser) for t in texts]
             else:
                 parsed = [contains_label(t, query.label) for t in texts]
-            rows.append({
-                "index": start + offset, "id": query.id, "task": query.task, "condition": condition,
-                "label": query.label, "candidate": query.candidate or None, "truth": query.truth or None,
-                "prompt": prompt, "answers": texts, "parsed": parsed,
-                **({"cut": marks, "cut_parser": settings.parser}
-                   if any(marks := cut[offset * settings.repeats : (offset + 1) * settings.repeats]) else {}),
-                **({"p_yes": p_yes[offset]} if settings.scoring and verdict[offset] else {}),
-            })
+            marks = cut[offset * settings.repeats : (offset + 1) * settings.repeats]
+            rows.append(Prediction(
+                query.id, query.task, condition, query.label, query.candidate or None, query.truth or None, prompt,
+                texts, parsed, marks if any(marks) else None, settings.parser if any(marks) else None,
+                p_yes[offset] if settings.scoring and verdict[offset] else None, index=start + offset, clips=query.clips,
+            ))
         if progress is not None:
             progress(len(batch))
     return rows
@@ -228,27 +227,27 @@ def rank_share(n_queries: int, batch_size: int, rank: int = 0, world_size: int =
     return sum(min(batch_size, n_queries - start) for start in range(rank * batch_size, n_queries, world_size * batch_size))
 
 
-def gather_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def gather_rows(rows: list[Prediction]) -> list[Prediction]:
     """Every rank's rows on every rank, in query order (a no-op without torch.distributed)."""
     if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
         parts: list[Any] = [None] * dist.get_world_size()
         dist.all_gather_object(parts, rows)
         rows = [row for part in parts for row in part]
-    return sorted(rows, key=lambda row: row["index"])
+    return sorted(rows, key=lambda row: row.index)
 
 
-def relation_metrics(rows: list[dict[str, Any]]) -> dict[str, float]:
+def relation_metrics(rows: list[Prediction]) -> dict[str, float]:
     """Accuracy, precision, recall and F1 with Yes as the positive class, and the unparsed rate.
 
     Every answer counts (a query repeated 4 times is 4 samples); an unparsed answer counts as
     not-Yes (this project's reading: the paper does not say, and Table 2 is consistent with it)
     and is reported as a rate of its own.
     """
-    parsed = [p for row in rows for p in row["parsed"]]
+    parsed = [p for row in rows for p in row.parsed]
     if not parsed:
         return {}
     preds = torch.tensor([p == "yes" for p in parsed], dtype=torch.long)
-    target = torch.tensor([row["truth"] == "yes" for row in rows for _ in row["parsed"]], dtype=torch.long)
+    target = torch.tensor([row.truth == "yes" for row in rows for _ in row.parsed], dtype=torch.long)
     return {
         "accuracy": float(binary_accuracy(preds, target)),
         "precision": float(binary_precision(preds, target)),
@@ -258,22 +257,22 @@ def relation_metrics(rows: list[dict[str, Any]]) -> dict[str, float]:
     }
 
 
-def condition_metrics(rows: list[dict[str, Any]], prefix: str) -> dict[str, float]:
+def condition_metrics(rows: list[Prediction], prefix: str) -> dict[str, float]:
     """Tagged metrics of one condition's rows (`interleave.shard.tasks.metric_tag` under `prefix`):
     every yes/no task's `relation_metrics` (and scored ones where rows hold `p_yes`), every label
     task's accuracy."""
     metrics: dict[str, float] = {}
     for task in verdict_tasks():
-        for name, value in relation_metrics([r for r in rows if r["task"] == task.name]).items():
+        for name, value in relation_metrics([r for r in rows if r.task == task.name]).items():
             metrics[metric_tag(prefix, task.name, name)] = value
-        scored = [r for r in rows if r["task"] == task.name and r.get("p_yes") is not None]
+        scored = [r for r in rows if r.task == task.name and r.p_yes is not None]
         if scored:
-            preds = torch.tensor([r["p_yes"] > 0.5 for r in scored], dtype=torch.long)
-            target = torch.tensor([r["truth"] == "yes" for r in scored], dtype=torch.long)
+            preds = torch.tensor([r.p_yes > 0.5 for r in scored], dtype=torch.long)
+            target = torch.tensor([r.truth == "yes" for r in scored], dtype=torch.long)
             metrics[metric_tag(prefix, task.name, "scored_accuracy")] = float(binary_accuracy(preds, target))
             metrics[metric_tag(prefix, task.name, "scored_f1")] = float(binary_f1_score(preds, target))
     for task in TASKS.values():
-        hits = [hit for row in rows if row["task"] == task.name and task.scoring == LABEL for hit in row["parsed"]]
+        hits = [hit for row in rows if row.task == task.name and task.scoring == LABEL for hit in row.parsed]
         if hits:
             metrics[metric_tag(prefix, task.name, "accuracy")] = sum(hits) / len(hits)
     return metrics
@@ -290,11 +289,11 @@ def evaluate(
     world_size: int = 1,
     stop: Callable[[], bool] | None = None,
     progress: Callable[[str, int, int], ContextManager[Callable[[int], None] | None]] | None = None,
-) -> tuple[list[dict[str, Any]], dict[str, float]]:
+) -> tuple[list[Prediction], dict[str, float]]:
     """Every query under every condition of `settings` (each rank its share, then every rank's rows
     on every rank): the rows in condition order and their tagged metrics. `progress(condition,
     this rank's share, the condition's queries)` gives what counts this rank's answered queries."""
-    rows: list[dict[str, Any]] = []
+    rows: list[Prediction] = []
     metrics: dict[str, float] = {}
     for condition, prefix in settings.prefixes.items():
         asked = condition_queries(queries, condition)

@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 
 from interleave.errors import InterleaveError
+from tests.shard.test_predictions import prediction
 
 from interleave.collate import Collator
 from interleave.generation import Sampling
@@ -87,13 +88,13 @@ def test_answers_do_not_depend_on_how_chunks_are_spread_over_ranks(model, querie
     settings = EvalSettings(Sampling(max_new_tokens=4, temperature=1.0), repeats=3, batch_size=2, seed=7)
     alone = answer_queries(model, queries, "interleaved", settings, inputs(tokenizer), {}, epoch=1)
     ranks = [answer_queries(model, queries, "interleaved", settings, inputs(tokenizer), {}, epoch=1, rank=r, world_size=2) for r in range(2)]
-    spread = sorted(ranks[0] + ranks[1], key=lambda row: row["index"])
-    assert [r["id"] for r in spread] == [q.id for q in queries]  # each query exactly once
+    spread = sorted(ranks[0] + ranks[1], key=lambda row: row.index)
+    assert [r.id for r in spread] == [q.id for q in queries]  # each query exactly once
     assert spread == alone
-    assert {r["id"] for r in ranks[0]}.isdisjoint(r["id"] for r in ranks[1])
+    assert {r.id for r in ranks[0]}.isdisjoint(r.id for r in ranks[1])
     # Sampling at temperature 1 does vary with the seed, so the equality above is not trivial.
     other = answer_queries(model, queries, "interleaved", replace(settings, seed=8), inputs(tokenizer), {}, epoch=1)
-    assert [r["answers"] for r in other] != [r["answers"] for r in alone]
+    assert [r.answers for r in other] != [r.answers for r in alone]
 
 
 def test_a_stop_request_ends_the_answers_between_chunks_and_every_rank_asks_equally_often(model, queries, tokenizer):
@@ -134,8 +135,8 @@ def test_text_condition_runs_without_audio(model, queries, tokenizer):
     settings = EvalSettings(Sampling(max_new_tokens=3), repeats=2, batch_size=4)
     shard = [q for q in queries if q.task != "identity"]
     rows = answer_queries(model, shard, "text", settings, inputs(tokenizer), {})
-    assert [r["prompt"] for r in rows][:2] == ["Is siren similar to drum?", "Is siren a type of warning signal?"]
-    assert all(len(r["answers"]) == 2 for r in rows)
+    assert [r.prompt for r in rows][:2] == ["Is siren similar to drum?", "Is siren a type of warning signal?"]
+    assert all(len(r.answers) == 2 for r in rows)
 
 
 def test_the_parser_setting_reaches_the_rows(model, queries, tokenizer, monkeypatch):
@@ -149,13 +150,13 @@ def test_the_parser_setting_reaches_the_rows(model, queries, tokenizer, monkeypa
     assert settings.parser == "paper"
     for parser, parsed in (("paper", [None, "no", "yes"]), ("extended", ["yes", "no", "yes"])):
         rows = answer_queries(model, shard, "text", replace(settings, parser=parser), inputs(tokenizer), {})
-        assert rows and all(r["answers"] == canned and r["parsed"] == parsed for r in rows)
+        assert rows and all(r.answers == canned and r.parsed == parsed for r in rows)
     with pytest.raises(InterleaveError, match="paper, extended"):  # refused with the settings, before any work
         replace(settings, parser="loose")
 
 
 def rows_for(truth_and_parsed):
-    return [{"task": "synonym", "truth": t, "parsed": list(p)} for t, p in truth_and_parsed]
+    return [prediction(task="synonym", truth=t, parsed=list(p)) for t, p in truth_and_parsed]
 
 
 def test_relation_metrics_equal_hand_computed():
@@ -190,9 +191,9 @@ def test_precision_without_any_yes_is_zero_not_nan():
 
 
 def test_condition_metrics_use_the_design_tags():
-    rows = [{"task": "synonym", "truth": "yes", "parsed": ["yes"]},
-            {"task": "hypernym", "truth": "no", "parsed": ["yes"]},
-            {"task": "identity", "truth": None, "parsed": [True, False, False, True]}]
+    rows = [prediction(task="synonym", truth="yes", parsed=["yes"]),
+            prediction(task="hypernym", truth="no", parsed=["yes"]),
+            prediction(task="identity", truth=None, parsed=[True, False, False, True])]
     m = condition_metrics(rows, "val")
     for relation in ("synonym", "hypernym"):
         for name in ("accuracy", "precision", "recall", "f1", "unparsed"):
@@ -207,8 +208,8 @@ def test_batch_size_does_not_change_greedy_answers(model, queries, tokenizer):
         return answer_queries(model, queries, "noninterleaved", settings, inputs(tokenizer), {})
 
     one, many = run(1), run(16)
-    assert [r["answers"] for r in one] == [r["answers"] for r in many]
-    assert all(r["answers"][0] == r["answers"][1] for r in one)  # greedy repeats agree
+    assert [r.answers for r in one] == [r.answers for r in many]
+    assert all(r.answers[0] == r.answers[1] for r in one)  # greedy repeats agree
 
 
 def test_scoring_mode_reads_the_yes_no_probabilities(model, queries, tokenizer):
@@ -222,11 +223,11 @@ def test_scoring_mode_reads_the_yes_no_probabilities(model, queries, tokenizer):
         return rows, condition_metrics(rows, "val")
 
     rows, metrics = scored("yes")
-    assert all(r["p_yes"] > 0.999 for r in rows)
+    assert all(r.p_yes > 0.999 for r in rows)
     assert metrics["val/shard/synonym/scored_accuracy"] == pytest.approx(
-        sum(r["truth"] == "yes" for r in rows if r["task"] == "synonym") / sum(r["task"] == "synonym" for r in rows))
+        sum(r.truth == "yes" for r in rows if r.task == "synonym") / sum(r.task == "synonym" for r in rows))
     rows, metrics = scored("no")
-    assert all(r["p_yes"] < 0.001 for r in rows)
+    assert all(r.p_yes < 0.001 for r in rows)
     assert metrics["val/shard/synonym/scored_f1"] == 0.0 and metrics["val/shard/hypernym/scored_f1"] == 0.0
     assert 0 < share_yes < 1
 
@@ -258,13 +259,13 @@ def test_pair_queries_are_answered_with_both_clips_and_scored_like_the_relations
     features = {}
     rows = answer_queries(model, queries[:2] + pairs, "interleaved", settings, inputs(tokenizer), features)
     assert set(features) == set(clips)  # each clip encoded once, the pairs' second clips included
-    assert [r["prompt"] for r in rows][2:] == ["Is [AUDIO] the same kind of sound as [AUDIO]?"] * 3
-    alone = [answer_queries(model, [p], "interleaved", settings, inputs(tokenizer), {})[0]["answers"] for p in pairs]
-    assert [r["answers"] for r in rows[2:]] == alone  # a pair beside one-clip queries: as asked alone
+    assert [r.prompt for r in rows][2:] == ["Is [AUDIO] the same kind of sound as [AUDIO]?"] * 3
+    alone = [answer_queries(model, [p], "interleaved", settings, inputs(tokenizer), {})[0].answers for p in pairs]
+    assert [r.answers for r in rows[2:]] == alone  # a pair beside one-clip queries: as asked alone
     text = answer_queries(model, condition_queries(pairs, "text"), "text", settings, inputs(tokenizer), {})
-    assert [r["prompt"] for r in text] == ["Is siren the same kind of sound as siren?",
+    assert [r.prompt for r in text] == ["Is siren the same kind of sound as siren?",
                                            "Is siren the same kind of sound as drum?"]
     metrics = condition_metrics(rows, "val")
     assert {f"val/shard/pair/{m}" for m in ("accuracy", "precision", "recall", "f1", "unparsed")} <= set(metrics)
-    hand = relation_metrics([r for r in rows if r["task"] == "pair"])
+    hand = relation_metrics([r for r in rows if r.task == "pair"])
     assert metrics["val/shard/pair/accuracy"] == hand["accuracy"]

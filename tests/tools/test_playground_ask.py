@@ -55,16 +55,16 @@ def test_the_answers_are_those_the_shard_evaluation_gives_the_same_query(served,
     (row,) = answer_queries(served.model, [query], layout, settings, served.inputs, {})
     settings = replace(settings, full_answers=False)  # the default mode: each answer cut at its verdict, the same verdicts
     (cut,) = answer_queries(served.model, [query], layout, settings, served.inputs, {})
-    assert cut["parsed"] == row["parsed"] and all(row["answers"][i].startswith(a) for i, a in enumerate(cut["answers"]))
+    assert cut.parsed == row.parsed and all(row.answers[i].startswith(a) for i, a in enumerate(cut.answers))
     interleaved, ltu = template_prompts("synonym", "alarm", served.settings.table)
     assert (interleaved, ltu) == (render_instruction(query, "interleaved", prompt_table()),
                                   render_instruction(query, "noninterleaved", prompt_table()))
     question = Question(prompt=interleaved, ltu_prompt=ltu, clips=[clip], sampling=sampling, repeats=3, seed=7, score=True)
     mine = ask(served, question)["layouts"][layout]
-    assert mine["answers"] == row["answers"] and mine["verdicts"] == row["parsed"]
-    assert mine["p_yes"] == pytest.approx(row["p_yes"])
+    assert mine["answers"] == row.answers and mine["verdicts"] == row.parsed
+    assert mine["p_yes"] == pytest.approx(row.p_yes)
     other = ask(served, Question(prompt=interleaved, ltu_prompt=ltu, clips=[clip], sampling=sampling, repeats=3, seed=8))
-    assert other["layouts"][layout]["answers"] != row["answers"]  # the seed is what reproduces them
+    assert other["layouts"][layout]["answers"] != row.answers  # the seed is what reproduces them
 
 
 def test_ltu_layout_is_derived_from_a_free_text_prompt_and_shown_audio_first(served, tmp_path):
