@@ -24,6 +24,7 @@ from interleave.progress import Progress
 from interleave.provenance import provenance
 from interleave.shard import Query, read_shard
 from interleave.shard.evaluate import EvalInputs, EvalSettings, EvaluationStopped, evaluate
+from interleave.shard.tasks import TASKS, parse_tag
 
 Layout = str  # a condition of the registry (interleave.shard.tasks.CONDITIONS): interleaved, noninterleaved, ...
 
@@ -241,25 +242,22 @@ class ShardEvaluation(L.Callback):
         """Files, figure and text samples of one evaluated point (rank 0 only). The metrics file
         also records what makes runs comparable (`interleave.provenance`: code version, config and
         SHARD hashes, parser, tokenization rule)."""
-        self.history = [h for h in self.history if h["epoch"] != result["epoch"]]
-        self.history.append({"epoch": result["epoch"], "metrics": result["metrics"]})
-        self.history.sort(key=lambda h: h["epoch"])
+        self.history = sorted([h for h in self.history if h["epoch"] != result["epoch"]]
+                              + [{"epoch": result["epoch"], "metrics": result["metrics"]}], key=lambda h: h["epoch"])
         run_dir = Path(trainer.log_dir or trainer.default_root_dir)  # a collective under DDP
-        folder = run_dir / "predictions"
         if not trainer.is_global_zero:
             return
-        folder.mkdir(parents=True, exist_ok=True)
-        stem = folder / f"epoch={result['epoch']:02d}"
-        write_text_atomic(Path(f"{stem}.jsonl"), "".join(
-            row.to_json() + "\n" for row in result["rows"]))
-        flat = {"epoch": result["epoch"], "global_step": result["global_step"], "layout": self.settings.conditions[0],
-                **provenance(self.shard_file, self.settings.parser, trainer.lightning_module.hparams,
-                             trainer.datamodule.hparams),
-                **others, **result["metrics"]}
-        write_text_atomic(Path(f"{stem}.metrics.json"), json.dumps(flat, indent=2, sort_keys=True) + "\n")
+        header = {"epoch": result["epoch"], "global_step": result["global_step"], "layout": self.settings.conditions[0],
+                  **provenance(self.shard_file, self.settings.parser, trainer.lightning_module.hparams,
+                               trainer.datamodule.hparams), **others}
+        stem = write_point(run_dir / "predictions", result, header)
         summary = ", ".join(f"{tag.removeprefix('val/')}={value:.3f}" for tag, value in result["metrics"].items()
-                            if tag.endswith(("/f1", "identity/accuracy")))
+                            if (parsed := parse_tag(tag)) is not None and parsed.metric == TASKS[parsed.task].headline)
         print(f"[interleave] SHARD epoch {result['epoch']}: {summary}  ({stem}.jsonl)")
+        self._show(trainer, result, run_dir)
+
+    def _show(self, trainer: L.Trainer, result: dict[str, Any], run_dir: Path) -> None:
+        """TensorBoard's layout and HParams (once), a few answers as text, and the curves for every logger."""
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
                 if not self._described:
@@ -276,3 +274,13 @@ class ShardEvaluation(L.Callback):
             print(f"[interleave] SHARD and identity, epoch 0 to {self.history[-1]['epoch']}:\n"
                   f"{closing_table(self.history, self.settings.prefixes)}\n"
                   f"[interleave] predictions: {self.curves.parent / 'predictions'}  curves: {self.curves}")
+
+
+def write_point(folder: Path, result: dict[str, Any], header: dict[str, Any]) -> Path:
+    """One evaluated point's files: `epoch=NN.jsonl` (every prediction row) and `epoch=NN.metrics.json`
+    (`header`, then every metric, flat and sorted); returns their common stem."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = folder / f"epoch={result['epoch']:02d}"
+    write_text_atomic(Path(f"{stem}.jsonl"), "".join(row.to_json() + "\n" for row in result["rows"]))
+    write_text_atomic(Path(f"{stem}.metrics.json"), json.dumps({**header, **result["metrics"]}, indent=2, sort_keys=True) + "\n")
+    return stem
