@@ -31,12 +31,13 @@ from interleave.records import Record
 from interleave.shard.answers import parse_answer
 from interleave.shard.evaluate import EvalInputs, EvalSettings, answer_seed, audio_features
 from interleave.shard.format import Query
-from interleave.shard.tasks import CONDITIONS, TASKS
+from interleave.shard.tasks import CONDITIONS, LABEL, TASKS
 
 # Clips one prompt may hold (each where its [AUDIO] stands, issue 19); a bound for the page, not the model.
 MAX_CLIPS = 3  # the page's clip inputs (playground.CLIP_SLOTS)
-LAYOUTS = tuple(name for name, c in CONDITIONS.items() if c.audio)  # the conditions that hear the clips
-TEMPLATES = ("free text", *(name for name, task in TASKS.items() if task.clips == 1))  # the registry's questions, or the user's own
+LAYOUTS = ("interleaved", "noninterleaved")  # the page's two prompts: conditions of the registry (audio where [AUDIO] stands; LTU's)
+# The registry's one-clip questions (yes/no ones first, as the page lists them), or the user's own.
+TEMPLATES = ("free text", *sorted((n for n, t in TASKS.items() if t.clips == 1), key=lambda n: TASKS[n].scoring == LABEL))
 MAX_REPEATS = 64  # answers per question: more would only fill the server's memory
 LTU_STANDS_FOR = "this audio"  # what replaces [AUDIO] when a free-text prompt is asked in LTU's layout
 

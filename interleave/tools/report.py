@@ -46,6 +46,7 @@ from typing import Any
 
 from interleave.errors import InterleaveError, report_errors
 from interleave.files import atomic_open, write_text_atomic
+from interleave.shard.predictions import Prediction
 from interleave.shard.tasks import COLUMN_SUFFIX, CONDITIONS, TASKS, condition_prefix, metric_tag, parse_tag
 from interleave.tools.report_pairs import pair_figures, pair_notes
 from interleave.tools.saved_answers import answer_rows, answers_path, read_predictions  # noqa: F401 (re-exported)
@@ -165,7 +166,7 @@ def condition_prefixes(metrics: dict[str, Any], by_condition: dict[str, Any]) ->
     return {c: condition_prefix(c, primary) for c in by_condition}
 
 
-def rescore_rows(metrics: dict[str, Any], by_condition: dict[str, list[dict[str, Any]]], parser: str) -> dict[str, Any]:
+def rescore_rows(metrics: dict[str, Any], by_condition: dict[str, list[Prediction]], parser: str) -> dict[str, Any]:
     """`metrics` with every SHARD and identity figure recomputed from `by_condition` (`answer_rows`)."""
     from interleave.shard.evaluate import condition_metrics
 
@@ -178,7 +179,7 @@ def rescore_rows(metrics: dict[str, Any], by_condition: dict[str, list[dict[str,
     return out
 
 
-def rescoring_answers(metrics_file: str | Path, parser: str) -> dict[str, list[dict[str, Any]]]:
+def rescoring_answers(metrics_file: str | Path, parser: str) -> dict[str, list[Prediction]]:
     """The point's saved answers (`epoch=NN.jsonl` beside `metrics_file`) by condition, the yes/no
     answers parsed with `parser`'s rules; refused when the point saved none."""
     answers_file = answers_path(metrics_file)
