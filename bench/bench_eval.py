@@ -43,16 +43,10 @@ from interleave.generation import Sampling, sample_answers  # noqa: E402
 from interleave.model import AudioLLM  # noqa: E402
 from interleave.records import Record  # noqa: E402
 from interleave.shard import Query, read_shard  # noqa: E402
-from interleave.shard.evaluate import (  # noqa: E402
-    EvalSettings,
-    answer_queries,
-    answer_seed,
-    prompt_table,
-    render_instruction,
-)
+from interleave.shard.evaluate import EvalInputs, EvalSettings, answer_queries, answer_seed  # noqa: E402
+from interleave.shard.tasks import CONDITIONS, TASKS  # noqa: E402
 from interleave.tools.demo import ensure_demo_data  # noqa: E402
 
-TASKS = ("synonym", "hypernym", "identity", "pair")  # every task the evaluator asks
 CONDITION = "interleaved"
 DECODE_CONTEXT = 128  # KV-cache length of the decode-step timing: about a SHARD prompt's
 
@@ -71,18 +65,18 @@ def draw_queries(shard: list[Query], n: int, seed: int = 0) -> list[Query]:
     """`n` queries of the SHARD in an order shuffled with `seed`: the first of each task, then the
     next ones in that order, so every task is among them."""
     order = random.Random(seed).sample(shard, len(shard))
-    firsts = [next(q for q in order if q.task == t) for t in TASKS if any(q.task == t for q in order)]
+    firsts = [next(q for q in order if q.task == t) for t in TASKS if any(q.task == t for q in order)]  # every task
     chosen = {id(q) for q in firsts + [q for q in order if q not in firsts][: max(n - len(firsts), 0)]}
     return [q for q in order if id(q) in chosen]
 
 
-def ltu_style(model: AudioLLM, queries: list[Query], settings: EvalSettings) -> Side:
+def ltu_style(model: AudioLLM, queries: list[Query], settings: EvalSettings, inputs: EvalInputs) -> Side:
     """LTU's loop through the project's sampler: per answer, load the clip, run the encoder on it,
     generate that one answer alone to EOS or the cap, from the evaluator's random stream for it."""
-    collator, answers = settings.collator, []
+    collator, answers = inputs.collator, []
     start = time.perf_counter()
     for index, query in enumerate(queries):
-        prompt = render_instruction(query, CONDITION, settings.table)
+        prompt = CONDITIONS[CONDITION].render(query, settings.table)
         encoded = collator.pad([collator.encode(Record(id=query.id, audio=query.clips, instruction=prompt))], "left")
         for repeat in range(settings.repeats):
             fbank = torch.stack([load_fbank(clip) for clip in query.clips])
@@ -98,17 +92,17 @@ def parse_like_evaluator(queries: list[Query], answers: list[str], settings: Eva
     from interleave.shard import parse_answer
 
     per = settings.repeats
-    return [contains_label(a, q.label) if q.task == "identity" else parse_answer(a, settings.parser)
+    return [contains_label(a, q.label) if TASKS[q.task].scoring == "label" else parse_answer(a, settings.parser)
             for i, q in enumerate(queries) for a in answers[i * per : (i + 1) * per]]
 
 
-def evaluator(model: AudioLLM, queries: list[Query], settings: EvalSettings) -> Side:
+def evaluator(model: AudioLLM, queries: list[Query], settings: EvalSettings, inputs: EvalInputs) -> Side:
     """`answer_queries` as the callback runs it, features computed afresh (once per clip)."""
     start = time.perf_counter()
-    rows = answer_queries(model, queries, CONDITION, settings, {})
+    rows = answer_queries(model, queries, CONDITION, settings, inputs, {})
     seconds = time.perf_counter() - start
-    return Side(seconds, [a for r in rows for a in r["answers"]], [p for r in rows for p in r["parsed"]],
-                sum(sum(r.get("cut", [])) for r in rows))
+    return Side(seconds, [a for r in rows for a in r.answers], [p for r in rows for p in r.parsed],
+                sum(sum(r.cut or []) for r in rows))
 
 
 def mean_tokens(model: AudioLLM, answers: list[str]) -> float:
@@ -134,13 +128,13 @@ def decode_step_seconds(model: AudioLLM, rows: int, context: int = DECODE_CONTEX
     return (time.perf_counter() - start) / steps
 
 
-def measure(model: AudioLLM, queries: list[Query], base: EvalSettings, cap: int) -> dict[str, object]:
+def measure(model: AudioLLM, queries: list[Query], base: EvalSettings, inputs: EvalInputs, cap: int) -> dict[str, object]:
     """Both modes of the evaluator before and after the LTU-style loop, at one cap."""
     full = replace(base, sampling=replace(base.sampling, max_new_tokens=cap), full_answers=True)
     default = replace(full, full_answers=False)
-    first = evaluator(model, queries, full), evaluator(model, queries, default)
-    ltu = ltu_style(model, queries, full)
-    second = evaluator(model, queries, full), evaluator(model, queries, default)
+    first = evaluator(model, queries, full, inputs), evaluator(model, queries, default, inputs)
+    ltu = ltu_style(model, queries, full, inputs)
+    second = evaluator(model, queries, full, inputs), evaluator(model, queries, default, inputs)
     t_full, t_default = (first[0].seconds + second[0].seconds) / 2, (first[1].seconds + second[1].seconds) / 2
     same_verdicts = sum(a == b for a, b in zip(first[0].parsed, first[1].parsed))
     if first[0].answers != second[0].answers or first[1].answers != second[1].answers:
@@ -216,12 +210,12 @@ def main() -> None:
     queries = draw_queries(read_shard(data / "shard.jsonl"), args.queries)
     torch.manual_seed(0)
     model = AudioLLM(llm="builtin:smollm2-135m-instruct", encoder="small").eval()
-    base = EvalSettings(Collator(model.tokenizer, padding_side="left", with_answer=False), prompt_table(), Sampling(),
-                        repeats=args.repeats, batch_size=args.batch_size)
-    evaluator(model, queries[:2], replace(base, sampling=Sampling(max_new_tokens=4), repeats=1))  # warm-up
+    base = EvalSettings(Sampling(), repeats=args.repeats, batch_size=args.batch_size)
+    inputs = EvalInputs(Collator(model.tokenizer, padding_side="left", with_answer=False))
+    evaluator(model, queries[:2], replace(base, sampling=Sampling(max_new_tokens=4), repeats=1), inputs)  # warm-up
     results = []
     for cap in args.caps:
-        r = measure(model, queries, base, cap)
+        r = measure(model, queries, base, inputs, cap)
         results.append(r)
         print(f"cap {cap}\nfull answers: {r['ltu'].seconds / r['t_full']:.1f}x\n"
               f"default mode: {r['ltu'].seconds / r['t_default']:.1f}x", flush=True)

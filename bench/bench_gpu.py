@@ -52,7 +52,7 @@ from interleave.generation import Sampling  # noqa: E402
 from interleave.llm import load_tokenizer  # noqa: E402
 from interleave.model import AudioLLM  # noqa: E402
 from interleave.shard import Query  # noqa: E402
-from interleave.shard.evaluate import EvalSettings, answer_queries, prompt_table  # noqa: E402
+from interleave.shard.evaluate import EvalInputs, EvalSettings, answer_queries  # noqa: E402
 
 LLAMA_7B = dict(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,
                 num_key_value_heads=32, max_position_embeddings=2048)
@@ -165,15 +165,15 @@ def eval_queries_per_s(model: AudioLLM, n: int, cap: int, device: torch.device) 
             queries.append(Query(id=f"q{i}", task=task, label="Siren", word="siren",
                                  candidate=None if task == "identity" else "alarm", truth=None if task == "identity" else "yes",
                                  audio=clips[i % len(clips)], where=f"bench:{i}"))
-        settings = EvalSettings(Collator(model.tokenizer, padding_side="left", with_answer=False), prompt_table(),
-                                Sampling(max_new_tokens=cap), repeats=4, batch_size=32)
+        settings = EvalSettings(Sampling(max_new_tokens=cap), repeats=4, batch_size=32)
+        inputs = EvalInputs(Collator(model.tokenizer, padding_side="left", with_answer=False))
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             sync(device)
             start = time.perf_counter()
-            rows = answer_queries(model, queries, "interleaved", settings, {})
+            rows = answer_queries(model, queries, "interleaved", settings, inputs, {})
             sync(device)
     seconds = time.perf_counter() - start
-    answers = [a for r in rows for a in r["answers"]]
+    answers = [a for r in rows for a in r.answers]
     tokens = sum(len(model.tokenizer(a, add_special_tokens=False)["input_ids"]) for a in answers) / len(answers)
     return n / seconds, tokens
 

@@ -17,21 +17,25 @@ import lightning as L
 from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger, WandbLogger
 
 from interleave.files import atomic_path, write_text_atomic
-
-CURVES = (("shard/synonym/f1", "synonym F1"), ("shard/hypernym/f1", "hypernym F1"),
-          ("identity/accuracy", "identity accuracy"))  # fmt: skip
-METRICS = ("f1", "accuracy", "precision", "recall", "unparsed")
-PAIR_CURVE = ("shard/pair/f1", "pair F1")  # issue 19's two-clip task: drawn where the SHARD file has it
+from interleave.shard.predictions import Prediction
+from interleave.shard.tasks import CONDITIONS, TASKS, Task, metric_tag
 
 
-def curves_of(history: list[dict[str, Any]], conditions: dict[str, str]) -> tuple[tuple[str, str], ...]:
-    """The curves to draw: `CURVES`, and the pair task's where some point measured it."""
-    measured = any(h["metrics"].get(f"{prefix}/{PAIR_CURVE[0]}") is not None for h in history for prefix in conditions.values())
-    return CURVES + (PAIR_CURVE,) if measured else CURVES
+def charted() -> list[Task]:
+    """Every task's curve in drawing order: Table 2's tasks (always drawn), F1 before accuracy, then the others."""
+    return sorted(TASKS.values(), key=lambda task: (task.column is None, task.headline != "f1"))
+
+
+def curves_of(history: list[dict[str, Any]], conditions: dict[str, str]) -> list[Task]:
+    """The tasks whose curve is drawn: Table 2's always, any other where some point measured it."""
+    def measured(task: Task) -> bool:
+        return any(h["metrics"].get(metric_tag(prefix, task.name, task.headline)) is not None
+                   for h in history for prefix in conditions.values())
+    return [task for task in charted() if task.column is not None or measured(task)]
 
 
 def title(condition: str) -> str:
-    return "text-only control" if condition == "text" else f"{condition} prompts"
+    return CONDITIONS[condition].title if condition in CONDITIONS else f"{condition} prompts"
 
 
 def curves_figure(history: list[dict[str, Any]], conditions: dict[str, str]) -> Any:
@@ -43,11 +47,11 @@ def curves_figure(history: list[dict[str, Any]], conditions: dict[str, str]) -> 
     axes = figure.subplots(1, len(conditions), squeeze=False)[0]
     epochs = [h["epoch"] for h in history]
     for ax, (condition, prefix) in zip(axes, conditions.items()):
-        for tag, name in curves_of(history, conditions):
-            values = [h["metrics"].get(f"{prefix}/{tag}") for h in history]
+        for task in curves_of(history, conditions):
+            values = [h["metrics"].get(metric_tag(prefix, task.name, task.headline)) for h in history]
             points = [(e, v) for e, v in zip(epochs, values) if v is not None]
             if points:
-                ax.plot(*zip(*points), marker="o", label=name)
+                ax.plot(*zip(*points), marker="o", label=task.chart)
         ax.set(title=title(condition), xlabel="epochs trained", ylim=(0, 1))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
@@ -58,7 +62,8 @@ def curves_figure(history: list[dict[str, Any]], conditions: dict[str, str]) -> 
 def curves_table(history: list[dict[str, Any]], conditions: dict[str, str]) -> list[dict[str, Any]]:
     """The points the figure plots: one row per epoch and condition (None where not measured)."""
     return [{"epoch": h["epoch"], "condition": condition,
-             **{name.replace(" ", "_").lower(): h["metrics"].get(f"{prefix}/{tag}") for tag, name in curves_of(history, conditions)}}
+             **{task.chart.replace(" ", "_").lower(): h["metrics"].get(metric_tag(prefix, task.name, task.headline))
+                for task in curves_of(history, conditions)}}
             for h in history for condition, prefix in conditions.items()]
 
 
@@ -86,35 +91,25 @@ def publish_curves(trainer: L.Trainer, history: list[dict[str, Any]], conditions
     return png
 
 
-def _measured(task: str, condition: str) -> bool:
-    """Whether a condition asks a task: the text control has no identity task, LTU's layout
-    (one clip before the prompt) no pair task."""
-    return not ((task == "identity" and condition == "text") or (task == "pair" and condition == "noninterleaved"))
+def _asks(condition: str, task: Task) -> bool:
+    return condition in CONDITIONS and CONDITIONS[condition].asks(task)
 
 
-def shard_tags(conditions: dict[str, str], identity: bool = True, pair: bool = False) -> list[str]:
-    """Every SHARD/identity tag the evaluation logs for these conditions (`pair`: the SHARD file
-    holds two-clip queries)."""
-    tags = []
-    for condition, prefix in conditions.items():
-        tasks = ("synonym", "hypernym", "pair") if pair and _measured("pair", condition) else ("synonym", "hypernym")
-        tags += [f"{prefix}/shard/{task}/{m}" for task in tasks for m in METRICS]
-        if identity and _measured("identity", condition):
-            tags.append(f"{prefix}/identity/accuracy")
-    return tags
+def shard_tags(conditions: dict[str, str], tasks: set[str]) -> list[str]:
+    """Every SHARD/identity tag the evaluation logs for these conditions and the `tasks` its SHARD file asks."""
+    return [metric_tag(prefix, task.name, metric) for condition, prefix in conditions.items()
+            for task in TASKS.values() if task.name in tasks and _asks(condition, task) for metric in task.metrics]
 
 
-def forgetting_layout(conditions: dict[str, str], identity: bool = True, pair: bool = False) -> dict[str, Any]:
-    """TensorBoard's Custom Scalars layout "forgetting": one chart per measure, a line per condition
-    that measures it (the pair task's chart when the SHARD file holds two-clip queries)."""
+def forgetting_layout(conditions: dict[str, str], tasks: set[str]) -> dict[str, Any]:
+    """TensorBoard's Custom Scalars layout "forgetting": one chart per task the SHARD file asks
+    (its headline metric), a line per condition that asks it."""
     charts = {}
-    for tag, name in CURVES + ((PAIR_CURVE,) if pair else ()):
-        task = tag.split("/")[1] if tag.startswith("shard/") else "identity"
-        if task == "identity" and not identity:
-            continue
-        lines = [f"{prefix}/{tag}" for condition, prefix in conditions.items() if _measured(task, condition)]
+    for task in charted():
+        lines = [metric_tag(prefix, task.name, task.headline) for condition, prefix in conditions.items()
+                 if task.name in tasks and _asks(condition, task)]
         if lines:
-            charts[name] = ["Multiline", lines]
+            charts[task.chart] = ["Multiline", lines]
     return {"forgetting": charts}
 
 
@@ -136,42 +131,41 @@ def run_hparams(trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, A
 
 
 def describe_for_tensorboard(logger: TensorBoardLogger, hparams: dict[str, Any], conditions: dict[str, str],
-                             identity: bool = True, pair: bool = False) -> None:
+                             tasks: set[str]) -> None:
     """The "forgetting" Custom Scalars layout, and the run's settings in the HParams tab with its
-    SHARD/identity tags as the metrics (their values are the scalars already logged)."""
+    SHARD/identity tags as the metrics (their values are the scalars already logged). The HParams
+    summaries go into the writer's own event file (its public `file_writer`, open once the layout
+    is written): a second file would hide the live scalars from TensorBoard's newest-file polling."""
     from torch.utils.tensorboard.summary import hparams as hparams_summary
 
     writer = logger.experiment
-    writer.add_custom_scalars(forgetting_layout(conditions, identity, pair))
-    tags = shard_tags(conditions, identity, pair)
-    file_writer = writer._get_file_writer()
-    for summary in hparams_summary(hparams, dict.fromkeys(tags, 0.0)):
-        file_writer.add_summary(summary)
+    writer.add_custom_scalars(forgetting_layout(conditions, tasks))
+    for summary in hparams_summary(hparams, dict.fromkeys(shard_tags(conditions, tasks), 0.0)):
+        writer.file_writer.add_summary(summary)
 
 
 def closing_table(history: list[dict[str, Any]], conditions: dict[str, str]) -> str:
     """The SHARD/identity curves as a text table, for the end of a fit."""
     curves = curves_of(history, conditions)
-    header = f"  {'condition':<22}{'epoch':>6}" + "".join(f"{name:>20}" for _, name in curves)
+    header = f"  {'condition':<22}{'epoch':>6}" + "".join(f"{task.chart:>20}" for task in curves)
     lines = [header]
     for condition, prefix in conditions.items():
         for h in history:
-            cells = [h["metrics"].get(f"{prefix}/{tag}") for tag, _ in curves]
+            cells = [h["metrics"].get(metric_tag(prefix, task.name, task.headline)) for task in curves]
             lines.append(f"  {title(condition):<22}{h['epoch']:>6}"
                          + "".join(f"{'-' if v is None else f'{v:.3f}':>20}" for v in cells))
     return "\n".join(lines)
 
 
-def samples_markdown(rows: list[dict[str, Any]], per_task: int) -> str:
+def samples_markdown(rows: list[Prediction], per_task: int) -> str:
     """A Markdown table of the first answers of each task and condition."""
     lines = ["| condition | task | prompt | answer | parsed | truth |", "| --- | --- | --- | --- | --- | --- |"]
     seen: dict[tuple[str, str], int] = {}
     for row in rows:
-        key = (row["condition"], row["task"])
+        key = (row.condition, row.task)
         if seen.get(key, 0) >= per_task:
             continue
         seen[key] = seen.get(key, 0) + 1
-        truth = row["truth"] or row["label"]
-        cells = [row["condition"], row["task"], row["prompt"], row["answers"][0], str(row["parsed"][0]), truth]
+        cells = [row.condition, row.task, row.prompt, row.answers[0], str(row.parsed[0]), row.truth or row.label]
         lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
     return "\n".join(lines)

@@ -16,27 +16,17 @@ from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from callbacks.curves import closing_table, describe_for_tensorboard, publish_curves, run_hparams, samples_markdown
-from interleave import NUM_AUDIO_TOKENS
-from interleave.collate import Collator
 from interleave.errors import InterleaveError
 from interleave.files import write_text_atomic
 from interleave.generation import Sampling
+from interleave.model import AudioLLM
 from interleave.progress import Progress
 from interleave.provenance import provenance
-from interleave.shard import PARSERS, Query, read_shard
-from interleave.shard.evaluate import (
-    EvalSettings,
-    EvaluationStopped,
-    answer_queries,
-    condition_metrics,
-    condition_queries,
-    gather_rows,
-    prompt_table,
-    rank_share,
-)
-from interleave.shard.format import PAIR
+from interleave.shard import Query, read_shard
+from interleave.shard.evaluate import EvalInputs, EvalSettings, EvaluationStopped, evaluate
+from interleave.shard.tasks import TASKS, parse_tag
 
-Layout = Literal["interleaved", "noninterleaved"]
+Layout = str  # a condition of the registry (interleave.shard.tasks.CONDITIONS): interleaved, noninterleaved, ...
 
 
 class _RichTask:
@@ -62,7 +52,7 @@ def query_progress(trainer: L.Trainer, total: int, desc: str) -> Progress | _Ric
     bar = trainer.progress_bar_callback
     enabled = bar is not None and bar.is_enabled
     if (trainer.is_global_zero and enabled and isinstance(bar, RichProgressBar) and bar.progress is not None
-            and not getattr(bar, "_progress_stopped", False)):
+            and bar.progress.live.is_started):
         return _RichTask(bar.progress, total, desc)
     stream = sys.stdout if isinstance(bar, TQDMProgressBar) else sys.stderr
     return Progress(total, "queries", desc, file=stream, tty=None if enabled else False, write=rank_zero_info,
@@ -117,28 +107,19 @@ class ShardEvaluation(L.Callback):
         parser: Literal["paper", "extended"] = "paper",
         full_answers: bool = False,
     ) -> None:
-        if repeats < 1 or every_n_epochs < 1 or batch_size < 1:
-            raise InterleaveError("ShardEvaluation: repeats, every_n_epochs and batch_size must be at least 1")
-        if parser not in PARSERS:
-            raise InterleaveError(f"ShardEvaluation: parser must be one of {', '.join(PARSERS)}, got {parser!r}")
+        if every_n_epochs < 1:
+            raise InterleaveError("ShardEvaluation: every_n_epochs must be at least 1")
+        conditions = [layout, *(extra for extra in extra_layouts or [] if extra != layout)] + (["text"] if text_control else [])
+        try:
+            self.settings = EvalSettings(sampling, repeats, parser, tuple(dict.fromkeys(conditions)), batch_size, seed,
+                                         prompts, full_answers, scoring)
+        except InterleaveError as err:
+            raise InterleaveError(f"ShardEvaluation: {err}") from None
         self.shard_file = shard_file
-        self.conditions: dict[str, str] = {layout: "val"}
-        for extra in extra_layouts or []:
-            if extra != layout:
-                self.conditions[extra] = f"val/{extra}"
-        if text_control:
-            self.conditions["text"] = "val/text"
         self.identity = identity
         self.every_n_epochs = every_n_epochs
         self.before_training = before_training
-        self.table = prompt_table(prompts)
-        self.sampling = sampling
-        self.repeats, self.batch_size, self.seed = repeats, batch_size, seed
-        self.layout = layout
         self.text_samples = text_samples
-        self.scoring = scoring
-        self.parser = parser
-        self.full_answers = full_answers
         self.queries: list[Query] = []
         self.features: dict[str, torch.Tensor] = {}  # encoder features per clip (see point_features)
         self.history: list[dict[str, Any]] = []  # one entry per evaluated point, for the curves
@@ -158,14 +139,12 @@ class ShardEvaluation(L.Callback):
         if missing:
             listed = "\n".join(f"  {p}" for p in missing[:20])
             raise InterleaveError(f"{self.shard_file}: {len(missing)} audio file(s) not found:\n{listed}")
-        rank_zero_info(f"[interleave] SHARD: {len(self.queries)} queries x {self.repeats} repeats, "
-                       f"conditions {list(self.conditions)}, from {self.shard_file}")
+        rank_zero_info(f"[interleave] SHARD: {len(self.queries)} queries x {self.settings.repeats} repeats, "
+                       f"conditions {list(self.settings.conditions)}, from {self.shard_file}")
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.before_training and trainer.global_step == 0 and not any(h["epoch"] == 0 for h in self.history):
-            result = self.evaluate(trainer, pl_module, epoch=0)
-            if trainer.logger is not None and trainer.is_global_zero:
-                trainer.logger.log_metrics(result["metrics"], step=0)
+            result = self._evaluate_and_log(trainer, pl_module, epoch=0)
             self._publish(trainer, result, {})
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -193,9 +172,14 @@ class ShardEvaluation(L.Callback):
         self._publish(trainer, result, self._others(trainer, result))
 
     def _evaluate_and_log(self, trainer: L.Trainer, pl_module: L.LightningModule, epoch: int) -> dict[str, Any]:
+        """Evaluate, then log the metrics by one route: every logger of the trainer (rank 0; every
+        rank holds the same gathered figures) and `trainer.callback_metrics` (every rank), which
+        ModelCheckpoint monitors and the metrics file read."""
         result = self.evaluate(trainer, pl_module, epoch)
-        for tag, value in result["metrics"].items():
-            pl_module.log(tag, value, sync_dist=True)
+        if trainer.is_global_zero:
+            for logger in trainer.loggers:
+                logger.log_metrics(result["metrics"], step=trainer.global_step)
+        trainer.callback_metrics.update({tag: torch.tensor(value) for tag, value in result["metrics"].items()})
         return result
 
     @staticmethod
@@ -212,34 +196,22 @@ class ShardEvaluation(L.Callback):
     # ---- the evaluation ------------------------------------------------------------------
 
     def evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule, epoch: int) -> dict[str, Any]:
-        """Answer every query under every condition (each rank its share) and compute the metrics."""
-        data = trainer.datamodule
-        if hasattr(data, "collator"):  # the run's collation: one template, one max_length
-            collator = data.collator(padding_side="left", with_answer=False)
-        else:
-            collator = Collator(pl_module.tokenizer, padding_side="left", with_answer=False,
-                                audio_tokens=getattr(pl_module, "audio_tokens", NUM_AUDIO_TOKENS))
-        settings = EvalSettings(collator, self.table, self.sampling, self.repeats, self.batch_size, self.seed,
-                                store=getattr(data, "feature_store", None), score=self.scoring,
-                                channel=getattr(data, "audio_channel", "first"), parser=self.parser,
-                                full_answers=self.full_answers)
-        features = self.point_features(pl_module)
+        """Answer every query under every condition (`interleave.shard.evaluate.evaluate`, each rank
+        its share) in eval mode and the trainer's precision; a SIGTERM stops it between chunks."""
+        inputs = EvalInputs.of(trainer.datamodule)  # the run's collation, feature cache and channel
+
+        def progress(condition: str, share: int, total: int) -> Progress | _RichTask:
+            desc = f"[interleave] SHARD epoch {epoch} {condition}" + (
+                f" (rank 0's share of {total})" if trainer.world_size > 1 else "")
+            return query_progress(trainer, share, desc)
+
         modes = {module: module.training for module in pl_module.modules()}
         pl_module.eval()
-        rows, metrics = [], {}
         try:
             with torch.no_grad(), trainer.precision_plugin.val_step_context():
-                for condition, prefix in self.conditions.items():
-                    queries = condition_queries(self.queries, condition)
-                    share = rank_share(len(queries), self.batch_size, trainer.global_rank, trainer.world_size)
-                    desc = f"[interleave] SHARD epoch {epoch} {condition}" + (
-                        f" (rank 0's share of {len(queries)})" if trainer.world_size > 1 else "")
-                    with query_progress(trainer, share, desc) as progress:
-                        mine = answer_queries(pl_module, queries, condition, settings, features, epoch, trainer.global_rank,
-                                              trainer.world_size, stop=lambda: self._stop(trainer), progress=progress)
-                    done = gather_rows(mine)
-                    metrics.update(condition_metrics(done, prefix))
-                    rows.extend(done)
+                rows, metrics = evaluate(pl_module, self.queries, self.settings, inputs, self.point_features(pl_module),
+                                         epoch, trainer.global_rank, trainer.world_size,
+                                         stop=lambda: self._stop(trainer), progress=progress)
         except EvaluationStopped as stopped:
             rank_zero_info(f"[interleave] SHARD epoch {epoch}: SIGTERM, {stopped}")
             raise SIGTERMException() from None  # Lightning ends the fit; PreemptionCheckpoint saves
@@ -248,13 +220,12 @@ class ShardEvaluation(L.Callback):
                 module.train(training)
         return {"epoch": epoch, "global_step": trainer.global_step, "metrics": metrics, "rows": rows}
 
-    def point_features(self, pl_module: L.LightningModule) -> dict[str, torch.Tensor]:
+    def point_features(self, pl_module: AudioLLM) -> dict[str, torch.Tensor]:
         """The per-clip features dict for one evaluation point. A frozen encoder's features never
         change, so they are computed once and kept across points; a trained encoder's
         (`model.train_encoder`) change at every step, so the dict is emptied at each point (its
         conditions still share it: the encoder does not change within a point)."""
-        encoder = getattr(pl_module, "audio_encoder", None)
-        if encoder is not None and not getattr(encoder, "frozen", True):
+        if not pl_module.audio_encoder.frozen:
             self.features.clear()
         return self.features
 
@@ -271,38 +242,45 @@ class ShardEvaluation(L.Callback):
         """Files, figure and text samples of one evaluated point (rank 0 only). The metrics file
         also records what makes runs comparable (`interleave.provenance`: code version, config and
         SHARD hashes, parser, tokenization rule)."""
-        self.history = [h for h in self.history if h["epoch"] != result["epoch"]]
-        self.history.append({"epoch": result["epoch"], "metrics": result["metrics"]})
-        self.history.sort(key=lambda h: h["epoch"])
+        self.history = sorted([h for h in self.history if h["epoch"] != result["epoch"]]
+                              + [{"epoch": result["epoch"], "metrics": result["metrics"]}], key=lambda h: h["epoch"])
         run_dir = Path(trainer.log_dir or trainer.default_root_dir)  # a collective under DDP
-        folder = run_dir / "predictions"
         if not trainer.is_global_zero:
             return
-        folder.mkdir(parents=True, exist_ok=True)
-        stem = folder / f"epoch={result['epoch']:02d}"
-        write_text_atomic(Path(f"{stem}.jsonl"), "".join(
-            json.dumps({k: v for k, v in row.items() if k != "index"}, ensure_ascii=False) + "\n" for row in result["rows"]))
-        flat = {"epoch": result["epoch"], "global_step": result["global_step"], "layout": self.layout,
-                **provenance(self.shard_file, self.parser, trainer.lightning_module.hparams,
-                             getattr(trainer.datamodule, "hparams", None)),
-                **others, **result["metrics"]}
-        write_text_atomic(Path(f"{stem}.metrics.json"), json.dumps(flat, indent=2, sort_keys=True) + "\n")
+        header = {"epoch": result["epoch"], "global_step": result["global_step"], "layout": self.settings.conditions[0],
+                  **provenance(self.shard_file, self.settings.parser, trainer.lightning_module.hparams,
+                               trainer.datamodule.hparams), **others}
+        stem = write_point(run_dir / "predictions", result, header)
         summary = ", ".join(f"{tag.removeprefix('val/')}={value:.3f}" for tag, value in result["metrics"].items()
-                            if tag.endswith(("/f1", "identity/accuracy")))
+                            if (parsed := parse_tag(tag)) is not None and parsed.metric == TASKS[parsed.task].headline)
         print(f"[interleave] SHARD epoch {result['epoch']}: {summary}  ({stem}.jsonl)")
+        self._show(trainer, result, run_dir)
+
+    def _show(self, trainer: L.Trainer, result: dict[str, Any], run_dir: Path) -> None:
+        """TensorBoard's layout and HParams (once), a few answers as text, and the curves for every logger."""
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
                 if not self._described:
-                    describe_for_tensorboard(logger, run_hparams(trainer, trainer.lightning_module), self.conditions,
-                                             self.identity, pair=any(q.task == PAIR for q in self.queries))
+                    describe_for_tensorboard(logger, run_hparams(trainer, trainer.lightning_module), self.settings.prefixes,
+                                             {q.task for q in self.queries})
                 logger.experiment.add_text("val/samples", samples_markdown(result["rows"], self.text_samples),
                                            result["global_step"])
         self._described = True
-        self.curves = publish_curves(trainer, self.history, self.conditions, run_dir, result["global_step"])
+        self.curves = publish_curves(trainer, self.history, self.settings.prefixes, run_dir, result["global_step"])
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """The curves from epoch 0 to the last, and where the predictions and the figure are."""
         if trainer.is_global_zero and self.history and self.curves is not None:
             print(f"[interleave] SHARD and identity, epoch 0 to {self.history[-1]['epoch']}:\n"
-                  f"{closing_table(self.history, self.conditions)}\n"
+                  f"{closing_table(self.history, self.settings.prefixes)}\n"
                   f"[interleave] predictions: {self.curves.parent / 'predictions'}  curves: {self.curves}")
+
+
+def write_point(folder: Path, result: dict[str, Any], header: dict[str, Any]) -> Path:
+    """One evaluated point's files: `epoch=NN.jsonl` (every prediction row) and `epoch=NN.metrics.json`
+    (`header`, then every metric, flat and sorted); returns their common stem."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = folder / f"epoch={result['epoch']:02d}"
+    write_text_atomic(Path(f"{stem}.jsonl"), "".join(row.to_json() + "\n" for row in result["rows"]))
+    write_text_atomic(Path(f"{stem}.metrics.json"), json.dumps({**header, **result["metrics"]}, indent=2, sort_keys=True) + "\n")
+    return stem

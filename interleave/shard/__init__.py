@@ -7,6 +7,7 @@ nltk. Importing this package imports the first two only.
 """
 
 from interleave.shard.answers import PARSERS, parse_answer
-from interleave.shard.format import ANSWERS, RELATIONS, TASKS, Query, read_shard, shard_counts, write_shard
+from interleave.shard.format import ANSWERS, RELATIONS, Query, read_shard, shard_counts, write_shard
+from interleave.shard.tasks import TASKS
 
 __all__ = ["ANSWERS", "PARSERS", "RELATIONS", "TASKS", "Query", "parse_answer", "read_shard", "shard_counts", "write_shard"]

@@ -17,7 +17,9 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any, Callable, Literal
+from collections.abc import Mapping
+from contextlib import nullcontext
+from typing import TYPE_CHECKING, Any, Callable, ContextManager
 
 import torch
 import torch.distributed as dist
@@ -28,74 +30,33 @@ from torchmetrics.functional.classification import (
     binary_recall,
 )
 
-from interleave import AUDIO_PLACEHOLDER
 from interleave.cache import FeatureCache, compute_features
 from interleave.collate import Collator
 from interleave.generation import Sampling, sample_answers, yes_probability
+from interleave.errors import InterleaveError
 from interleave.metrics import contains_label
 from interleave.records import Record
-from interleave.shard.answers import parse_answer, settled_answer
-from interleave.shard.format import PAIR, YES_NO_TASKS, Query
+from interleave.shard.answers import PARSERS, parse_answer, settled_answer
+from interleave.shard.format import Query
+from interleave.shard.predictions import Prediction
+from interleave.shard.tasks import CONDITIONS, LABEL, TASKS, condition_prefix, metric_tag, prompt_table, verdict_tasks
+
+__all__ = ["prompt_table"]  # re-exported: where the evaluation's callers have always found it
 
 if TYPE_CHECKING:  # the model calls the evaluation through the callback; this module only reads it
     from interleave.model import AudioLLM
 
-Condition = Literal["interleaved", "noninterleaved", "text"]
-
-# The paper's Table 1. `{synonym}` / `{hypernym}` is the query's candidate word.
-TABLE1: dict[str, dict[str, str]] = {
-    "identity": {
-        "noninterleaved": "Can you list the labels based on this audio file?",
-        "interleaved": f"Can you list the labels based on {AUDIO_PLACEHOLDER} ?",
-    },
-    "synonym": {
-        "noninterleaved": "Is the sound of the object in this audio signal similar to {synonym}?",
-        "interleaved": f"Is {AUDIO_PLACEHOLDER} similar to {{synonym}}?",
-    },
-    "hypernym": {
-        "noninterleaved": "Is the sound of the object in this audio signal a type of {hypernym}?",
-        "interleaved": f"Is {AUDIO_PLACEHOLDER} a type of {{hypernym}}?",
-    },
-    # Not the paper's: two clips in one prompt (issue 19). LTU's layout holds one clip, so none.
-    "pair": {"interleaved": f"Is {AUDIO_PLACEHOLDER} the same kind of sound as {AUDIO_PLACEHOLDER}?"},
-}
-
-
-def prompt_table(overrides: dict[str, dict[str, str]] | None = None) -> dict[str, dict[str, str]]:
-    """Table 1 with `overrides` ({task: {layout: template}}) applied."""
-    table = {task: dict(layouts) for task, layouts in TABLE1.items()}
-    for task, layouts in (overrides or {}).items():
-        if task not in table:
-            raise ValueError(f"unknown task '{task}' in prompts; expected one of {sorted(table)}")
-        table[task].update(layouts)
-    return table
+Condition = str  # a name in `interleave.shard.tasks.CONDITIONS`: interleaved, noninterleaved, text, ...
 
 
 def condition_queries(queries: list[Query], condition: Condition) -> list[Query]:
-    """The queries a condition asks. The text control has no identity task (the answer would be
-    in the prompt), and asks each (task, word, candidate) once: its prompt does not depend on the clip.
-    LTU's layout (`noninterleaved`) holds one clip, so it asks no pair query."""
-    if condition == "noninterleaved":
-        return [q for q in queries if q.task != PAIR]
-    if condition != "text":
-        return list(queries)
-    unique: dict[tuple, Query] = {}
-    for q in queries:
-        if q.task != "identity":
-            unique.setdefault((q.task, q.word, q.candidate, q.truth), q)
-    return list(unique.values())
+    """The queries a condition asks (`interleave.shard.tasks.Condition.queries`)."""
+    return CONDITIONS[condition].queries(queries)
 
 
-def render_instruction(query: Query, condition: Condition, table: dict[str, dict[str, str]]) -> str:
-    """The instruction of `query` under `condition`; the text control puts the word at `[AUDIO]`."""
-    template = table[query.task]["interleaved" if condition == "text" else condition]
-    candidate = query.candidate or ""
-    text = template.format(synonym=candidate, hypernym=candidate, candidate=candidate, word=query.word)
-    if condition == "text" and query.task == PAIR:  # both words, each where its clip stood
-        return text.replace(AUDIO_PLACEHOLDER, query.word, 1).replace(AUDIO_PLACEHOLDER, candidate, 1)
-    if condition == "text":
-        text = text.replace(AUDIO_PLACEHOLDER, query.word)
-    return text
+def render_instruction(query: Query, condition: Condition, table: Mapping[str, Mapping[str, str]]) -> str:
+    """The instruction of `query` under `condition` (`interleave.shard.tasks.Condition.render`)."""
+    return CONDITIONS[condition].render(query, table)
 
 
 class EvaluationStopped(Exception):
@@ -129,21 +90,61 @@ def answer_seed(seed: int, epoch: int, condition: str, index: int, repeat: int) 
     return zlib.crc32(f"{seed}/{epoch}/{condition}/{index}/{repeat}".encode())
 
 
-@dataclass
+@dataclass(frozen=True)
 class EvalSettings:
-    """What one evaluation pass needs besides the model and the queries."""
+    """How the SHARD is asked, the one definition shared by `callbacks.ShardEvaluation`, the
+    playground and `bench/bench_eval.py`. `conditions` are registry names
+    (`interleave.shard.tasks.CONDITIONS`), the run's main layout first (logged under plain `val/`);
+    `prompts` overrides Table 1 ({task: {layout: template}})."""
 
-    collator: Collator
-    table: dict[str, dict[str, str]]
     sampling: Sampling = field(default_factory=Sampling)
     repeats: int = 4
+    parser: str = "paper"  # `parse_answer`'s rules for the yes/no answers (interleave.shard.PARSERS)
+    conditions: tuple[str, ...] = ("interleaved", "text")
     batch_size: int = 16
     seed: int = 0
-    store: FeatureCache | None = None  # features to read (and fill), if the run has a feature cache
-    score: bool = False  # also the deterministic yes/no scoring mode (`p_yes` per row)
-    channel: str = "first"  # which channel of multi-channel audio (interleave.audio.load_waveform)
-    parser: str = "paper"  # `parse_answer`'s rules for the yes/no answers (interleave.shard.PARSERS)
+    prompts: Mapping[str, Mapping[str, str]] | None = None
     full_answers: bool = False  # every answer to EOS or the cap; by default yes/no answers stop at their verdict
+    scoring: bool = False  # also the deterministic yes/no scoring mode (`p_yes` per row)
+    table: dict[str, dict[str, str]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.repeats < 1 or self.batch_size < 1:
+            raise InterleaveError("SHARD evaluation: repeats and batch_size must be at least 1")
+        if self.parser not in PARSERS:
+            raise InterleaveError(f"SHARD evaluation: parser must be one of {', '.join(PARSERS)}, got {self.parser!r}")
+        unknown = [c for c in self.conditions if c not in CONDITIONS]
+        if unknown or not self.conditions:
+            raise InterleaveError(f"SHARD evaluation: unknown condition(s) {unknown}; expected some of {list(CONDITIONS)}")
+        try:
+            object.__setattr__(self, "table", prompt_table(self.prompts))
+        except ValueError as err:
+            raise InterleaveError(f"SHARD evaluation: {err}") from None
+
+    @property
+    def prefixes(self) -> dict[str, str]:
+        """Each condition's tag prefix: the first under `val`, the others under `val/<condition>`."""
+        return {c: condition_prefix(c, self.conditions[0]) for c in self.conditions}
+
+
+@dataclass(frozen=True)
+class EvalInputs:
+    """What an evaluation takes from the run: its data module's collation (left-padded, answer-free),
+    its feature cache (if any) and the audio channel of multi-channel files."""
+
+    collator: Collator
+    store: FeatureCache | None = None
+    channel: str = "first"
+
+    @classmethod
+    def of(cls, data: object) -> EvalInputs:
+        """The inputs of a run's data module (an `interleave.data.InterleavedDataModule`)."""
+        from interleave.data import InterleavedDataModule
+
+        if not isinstance(data, InterleavedDataModule):
+            raise InterleaveError(f"the SHARD evaluation needs the run's data module to be an "
+                                  f"interleave.data.InterleavedDataModule, got {type(data).__name__}")
+        return cls(data.collator(padding_side="left", with_answer=False), data.feature_store, data.audio_channel)
 
 
 def answer_queries(
@@ -151,17 +152,18 @@ def answer_queries(
     queries: list[Query],
     condition: Condition,
     settings: EvalSettings,
+    inputs: EvalInputs,
     features: dict[str, torch.Tensor],
     epoch: int = 0,
     rank: int = 0,
     world_size: int = 1,
     stop: Callable[[], bool] | None = None,
     progress: Callable[[int], None] | None = None,
-) -> list[dict[str, Any]]:
+) -> list[Prediction]:
     """This rank's share of the answers: one row per query of the chunks it owns.
 
-    A row holds the query, the prompt, every answer, its parsed value (yes/no/None for SHARD;
-    whether the label was named, for identity) and the truth; `cut` (one flag per answer) and
+    A row holds the query, the prompt, every answer, its parsed value (yes/no/None for a verdict
+    task; whether the label was named, for a label task) and the truth; `cut` (one flag per answer) and
     `cut_parser` when an answer stopped at its verdict under those parser rules. `index` is the query's place in
     `queries`, so rows gathered from all ranks can be put back in order.
     `stop` is asked before each round of chunks (every rank asks equally often, so it may be a
@@ -169,9 +171,11 @@ def answer_queries(
     `progress` is called after each chunk with the number of queries it just answered (this rank's
     share in all: `rank_share`); what to show is the caller's business.
     """
-    rows: list[dict[str, Any]] = []
+    rows: list[Prediction] = []
     device = next(model.parameters()).device
-    size = settings.batch_size
+    size, asked = settings.batch_size, CONDITIONS[condition]
+    if asked.clip_transform is not None:
+        raise InterleaveError(f"condition {condition}: clip transforms are not evaluated yet (issue 26)")
     chunks = (len(queries) + size - 1) // size
     for first in range(0, chunks, world_size):
         if stop is not None and stop():
@@ -181,39 +185,38 @@ def answer_queries(
             continue
         start = chunk * size
         batch = queries[start : start + size]
-        prompts = [render_instruction(q, condition, settings.table) for q in batch]
+        prompts = [asked.render(q, settings.table) for q in batch]
         records = [Record(id=q.id, audio=q.clips, instruction=p, where=q.where) for q, p in zip(batch, prompts)]
-        encoded = [settings.collator.encode(r, with_answer=False, with_audio=condition != "text") for r in records]
-        tensors = {k: v.to(device) for k, v in settings.collator.pad(encoded, "left").items()}
+        encoded = [inputs.collator.encode(r, with_answer=False, with_audio=asked.audio) for r in records]
+        tensors = {k: v.to(device) for k, v in inputs.collator.pad(encoded, "left").items()}
         clips = [clip for q in batch for clip in q.clips]
-        audio = None if condition == "text" else audio_features(model, clips, features, settings.store,
-                                                                  channel=settings.channel).to(device)
+        audio = None if not asked.audio else audio_features(model, clips, features, inputs.store,
+                                                              channel=inputs.channel).to(device)
         seeds = [answer_seed(settings.seed, epoch, condition, start + i, j)
                  for i in range(len(batch)) for j in range(settings.repeats)]
+        verdict = [TASKS[q.task].scoring != LABEL for q in batch]
         settle = None if settings.full_answers else [
-            None if q.task == "identity" else partial(settled_answer, rules=settings.parser) for q in batch]
+            partial(settled_answer, rules=settings.parser) if v else None for v in verdict]
         cut: list[bool] = []
         answers = sample_answers(
             model, tensors["input_ids"], tensors["attention_mask"], tensors["audio_mask"], audio,
             settings.repeats, settings.sampling, seeds=seeds, settle=settle, cut=cut,
         )
         p_yes = [None] * len(batch)
-        if settings.score:
+        if settings.scoring:
             p_yes = yes_probability(model, tensors["input_ids"], tensors["attention_mask"], tensors["audio_mask"], audio,
-                                    context=settings.collator.template.render("?"))
+                                    context=inputs.collator.template.render("?"))
         for offset, (query, prompt, texts) in enumerate(zip(batch, prompts, answers)):
-            if query.task == "identity":
-                parsed: list[Any] = [contains_label(t, query.label) for t in texts]
+            if verdict[offset]:
+                parsed: list[Any] = [parse_answer(t, rules=settings.parser) for t in texts]
             else:
-                parsed = [parse_answer(t, rules=settings.parser) for t in texts]
-            rows.append({
-                "index": start + offset, "id": query.id, "task": query.task, "condition": condition,
-                "label": query.label, "candidate": query.candidate or None, "truth": query.truth or None,
-                "prompt": prompt, "answers": texts, "parsed": parsed,
-                **({"cut": marks, "cut_parser": settings.parser}
-                   if any(marks := cut[offset * settings.repeats : (offset + 1) * settings.repeats]) else {}),
-                **({"p_yes": p_yes[offset]} if settings.score and query.task != "identity" else {}),
-            })
+                parsed = [contains_label(t, query.label) for t in texts]
+            marks = cut[offset * settings.repeats : (offset + 1) * settings.repeats]
+            rows.append(Prediction(
+                query.id, query.task, condition, query.label, query.candidate or None, query.truth or None, prompt,
+                texts, parsed, marks if any(marks) else None, settings.parser if any(marks) else None,
+                p_yes[offset] if settings.scoring and verdict[offset] else None, index=start + offset, clips=query.clips,
+            ))
         if progress is not None:
             progress(len(batch))
     return rows
@@ -224,27 +227,27 @@ def rank_share(n_queries: int, batch_size: int, rank: int = 0, world_size: int =
     return sum(min(batch_size, n_queries - start) for start in range(rank * batch_size, n_queries, world_size * batch_size))
 
 
-def gather_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def gather_rows(rows: list[Prediction]) -> list[Prediction]:
     """Every rank's rows on every rank, in query order (a no-op without torch.distributed)."""
     if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
         parts: list[Any] = [None] * dist.get_world_size()
         dist.all_gather_object(parts, rows)
         rows = [row for part in parts for row in part]
-    return sorted(rows, key=lambda row: row["index"])
+    return sorted(rows, key=lambda row: row.index)
 
 
-def relation_metrics(rows: list[dict[str, Any]]) -> dict[str, float]:
+def relation_metrics(rows: list[Prediction]) -> dict[str, float]:
     """Accuracy, precision, recall and F1 with Yes as the positive class, and the unparsed rate.
 
     Every answer counts (a query repeated 4 times is 4 samples); an unparsed answer counts as
     not-Yes (this project's reading: the paper does not say, and Table 2 is consistent with it)
     and is reported as a rate of its own.
     """
-    parsed = [p for row in rows for p in row["parsed"]]
+    parsed = [p for row in rows for p in row.parsed]
     if not parsed:
         return {}
     preds = torch.tensor([p == "yes" for p in parsed], dtype=torch.long)
-    target = torch.tensor([row["truth"] == "yes" for row in rows for _ in row["parsed"]], dtype=torch.long)
+    target = torch.tensor([row.truth == "yes" for row in rows for _ in row.parsed], dtype=torch.long)
     return {
         "accuracy": float(binary_accuracy(preds, target)),
         "precision": float(binary_precision(preds, target)),
@@ -254,20 +257,51 @@ def relation_metrics(rows: list[dict[str, Any]]) -> dict[str, float]:
     }
 
 
-def condition_metrics(rows: list[dict[str, Any]], prefix: str) -> dict[str, float]:
-    """Tagged metrics of one condition's rows: `{prefix}/shard/{relation}/{metric}` and
-    `{prefix}/identity/accuracy` (the project's TensorBoard tags when `prefix` is `val`)."""
+def condition_metrics(rows: list[Prediction], prefix: str) -> dict[str, float]:
+    """Tagged metrics of one condition's rows (`interleave.shard.tasks.metric_tag` under `prefix`):
+    every yes/no task's `relation_metrics` (and scored ones where rows hold `p_yes`), every label
+    task's accuracy."""
     metrics: dict[str, float] = {}
-    for relation in YES_NO_TASKS:
-        for name, value in relation_metrics([r for r in rows if r["task"] == relation]).items():
-            metrics[f"{prefix}/shard/{relation}/{name}"] = value
-        scored = [r for r in rows if r["task"] == relation and r.get("p_yes") is not None]
+    for task in verdict_tasks():
+        for name, value in relation_metrics([r for r in rows if r.task == task.name]).items():
+            metrics[metric_tag(prefix, task.name, name)] = value
+        scored = [r for r in rows if r.task == task.name and r.p_yes is not None]
         if scored:
-            preds = torch.tensor([r["p_yes"] > 0.5 for r in scored], dtype=torch.long)
-            target = torch.tensor([r["truth"] == "yes" for r in scored], dtype=torch.long)
-            metrics[f"{prefix}/shard/{relation}/scored_accuracy"] = float(binary_accuracy(preds, target))
-            metrics[f"{prefix}/shard/{relation}/scored_f1"] = float(binary_f1_score(preds, target))
-    hits = [hit for row in rows if row["task"] == "identity" for hit in row["parsed"]]
-    if hits:
-        metrics[f"{prefix}/identity/accuracy"] = sum(hits) / len(hits)
+            preds = torch.tensor([r.p_yes > 0.5 for r in scored], dtype=torch.long)
+            target = torch.tensor([r.truth == "yes" for r in scored], dtype=torch.long)
+            metrics[metric_tag(prefix, task.name, "scored_accuracy")] = float(binary_accuracy(preds, target))
+            metrics[metric_tag(prefix, task.name, "scored_f1")] = float(binary_f1_score(preds, target))
+    for task in TASKS.values():
+        hits = [hit for row in rows if row.task == task.name and task.scoring == LABEL for hit in row.parsed]
+        if hits:
+            metrics[metric_tag(prefix, task.name, "accuracy")] = sum(hits) / len(hits)
     return metrics
+
+
+def evaluate(
+    model: AudioLLM,
+    queries: list[Query],
+    settings: EvalSettings,
+    inputs: EvalInputs,
+    features: dict[str, torch.Tensor],
+    epoch: int = 0,
+    rank: int = 0,
+    world_size: int = 1,
+    stop: Callable[[], bool] | None = None,
+    progress: Callable[[str, int, int], ContextManager[Callable[[int], None] | None]] | None = None,
+) -> tuple[list[Prediction], dict[str, float]]:
+    """Every query under every condition of `settings` (each rank its share, then every rank's rows
+    on every rank): the rows in condition order and their tagged metrics. `progress(condition,
+    this rank's share, the condition's queries)` gives what counts this rank's answered queries."""
+    rows: list[Prediction] = []
+    metrics: dict[str, float] = {}
+    for condition, prefix in settings.prefixes.items():
+        asked = condition_queries(queries, condition)
+        share = rank_share(len(asked), settings.batch_size, rank, world_size)
+        with progress(condition, share, len(asked)) if progress is not None else nullcontext() as shown:
+            mine = answer_queries(model, asked, condition, settings, inputs, features, epoch, rank, world_size,
+                                  stop=stop, progress=shown)
+        done = gather_rows(mine)
+        metrics.update(condition_metrics(done, prefix))
+        rows.extend(done)
+    return rows, metrics

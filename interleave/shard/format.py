@@ -26,11 +26,9 @@ from typing import Any
 
 from interleave.errors import InterleaveError
 from interleave.files import write_text_atomic
+from interleave.shard.tasks import LABEL, TASKS, VERDICT
 
-TASKS = ("identity", "synonym", "hypernym", "pair")
-RELATIONS = ("synonym", "hypernym")
-PAIR = "pair"  # two clips, one question: the same kind of sound or not
-YES_NO_TASKS = (*RELATIONS, PAIR)  # the tasks answered yes/no and scored alike
+RELATIONS = ("synonym", "hypernym")  # the builder's WordNet relations, one yes/no task each
 ANSWERS = ("yes", "no")
 
 # --- the SHARD file ---------------------------------------------------------------------
@@ -79,9 +77,11 @@ def _query_from_json(line: str, where: str, folder: Path) -> Query:
     task = obj.get("task")
     if isinstance(task, str) and task not in TASKS:
         faults.append(f"task {task!r} is none of {', '.join(TASKS)}")
-    if task == "identity":
-        faults += [f"an identity query has no {key!r}" for key in ("candidate", "truth") if key in obj]
-    elif task in YES_NO_TASKS:
+    scoring = TASKS[task].scoring if isinstance(task, str) and task in TASKS else None
+    two = scoring is not None and TASKS[task].clips == 2
+    if scoring == LABEL:
+        faults += [f"an {task} query has no {key!r}" for key in ("candidate", "truth") if key in obj]
+    elif scoring == VERDICT:
         candidate, truth = obj.get("candidate"), obj.get("truth")
         if not isinstance(candidate, str) or not candidate.strip():
             faults.append("missing field 'candidate'" if candidate is None else "field 'candidate' must be a non-empty string")
@@ -90,9 +90,9 @@ def _query_from_json(line: str, where: str, folder: Path) -> Query:
         elif truth not in ANSWERS:
             faults.append(f"truth {truth!r} is neither 'yes' nor 'no'")
     other = obj.get("other_audio")
-    if task == PAIR and (not isinstance(other, str) or not other.strip()):
-        faults.append("a pair query needs 'other_audio', a non-empty string")
-    elif task != PAIR and other is not None:
+    if two and (not isinstance(other, str) or not other.strip()):
+        faults.append(f"a {task} query needs 'other_audio', a non-empty string")
+    elif not two and other is not None:
         faults.append(f"a {task} query has no 'other_audio'")
     if faults:
         raise ValueError("; ".join(faults))
@@ -101,7 +101,7 @@ def _query_from_json(line: str, where: str, folder: Path) -> Query:
         return audio if os.path.isabs(audio) else os.path.normpath(os.path.join(folder, audio))
 
     return Query(obj["id"], task, obj["label"], obj["word"], absolute(obj["audio"]), obj.get("candidate"),
-                 obj.get("truth"), where, absolute(other) if task == PAIR else None)
+                 obj.get("truth"), where, absolute(other) if two else None)
 
 
 def read_shard(path: str | Path) -> list[Query]:
@@ -149,7 +149,7 @@ def _stored_path(audio: str, folder: Path) -> str:
 
 def _query_to_json(query: Query, folder: Path) -> str:
     obj = {"id": query.id, "task": query.task, "label": query.label, "word": query.word}
-    if query.task != "identity":
+    if TASKS[query.task].scoring == VERDICT:
         obj["candidate"], obj["truth"] = query.candidate, query.truth
     obj["audio"] = _stored_path(query.audio, folder)
     if query.other_audio is not None:
@@ -177,8 +177,7 @@ def shard_counts(queries: Sequence[Query]) -> dict[str, Any]:
         "clips": len({clip for q in queries for clip in q.clips}),
         "identity": sum(q.task == "identity" for q in queries),
     }
-    for relation in RELATIONS:
-        counts[relation] = {a: sum(q.task == relation and q.truth == a for q in queries) for a in ANSWERS}
-    if any(q.task == PAIR for q in queries):
-        counts[PAIR] = {a: sum(q.task == PAIR and q.truth == a for q in queries) for a in ANSWERS}
+    for name, task in TASKS.items():  # the builder's relations always, any other yes/no task where asked
+        if task.scoring == VERDICT and (name in RELATIONS or any(q.task == name for q in queries)):
+            counts[name] = {a: sum(q.task == name and q.truth == a for q in queries) for a in ANSWERS}
     return counts

@@ -11,7 +11,8 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from interleave.shard.format import PAIR, Query, slug
+from interleave.shard.format import Query, slug
+from interleave.shard.tasks import PAIR
 from interleave.shard.lexicon import Entry
 from interleave.shard.rules import norm
 

@@ -22,28 +22,27 @@ from typing import Any
 import numpy as np
 
 from interleave.errors import InterleaveError
+from interleave.shard.predictions import Prediction
 
-Rows = Sequence[dict[str, Any]]
+Rows = Sequence[Prediction]
 TEXT_CONDITION = "text"  # the text-only control: its rows follow their word, not a clip
 LEVEL = 0.95
 
 
-def word_key(row: dict[str, Any]) -> str:
+def word_key(row: Prediction) -> str:
     """The resampling unit of the first level: the row's label (its id when it has none)."""
-    label = row.get("label")
-    return label if isinstance(label, str) and label else f"id:{row.get('id')}"
+    return row.label if isinstance(row.label, str) and row.label else f"id:{row.id}"
 
 
-def clip_key(row: dict[str, Any]) -> str:
+def clip_key(row: Prediction) -> str:
     """The second level, within a word: the clip number of the row's id, else the whole id."""
     from interleave.shard.format import slug
 
-    parts = str(row.get("id", "")).split("/")
-    label = row.get("label")
-    if len(parts) >= 3 and parts[0] == row.get("task") and isinstance(label, str) and parts[1] == slug(label) \
+    parts = row.id.split("/")
+    if len(parts) >= 3 and parts[0] == row.task and isinstance(row.label, str) and parts[1] == slug(row.label) \
             and parts[2].isdigit():
         return parts[2]
-    return f"id:{row.get('id')}"
+    return f"id:{row.id}"
 
 
 @dataclass
@@ -133,7 +132,7 @@ def intervals(rows_by_condition: Mapping[str, Rows], prefixes: Mapping[str, str]
 
 
 def _query_keys(rows: Rows) -> list[tuple[Any, ...]]:
-    return sorted((r.get("task"), str(r.get("id")), str(r.get("candidate")), str(r.get("truth"))) for r in rows)
+    return sorted((r.task, r.id, str(r.candidate), str(r.truth)) for r in rows)
 
 
 def paired_differences(a: Mapping[str, Rows], b: Mapping[str, Rows], prefixes: Mapping[str, str],

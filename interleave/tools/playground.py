@@ -75,7 +75,7 @@ def handle_ask(served: Served, prompt: str, ltu_prompt: str, template: str, clip
             raise PlaygroundError(f"Fill in the sampling settings: {', '.join(blank)}.")
         question = Question(
             prompt=prompt or "", ltu_prompt=ltu_prompt or "", clips=[c for c in clips if c],
-            sampling=replace(served.sampling, do_sample=not greedy, temperature=float(temperature), top_p=float(top_p),
+            sampling=replace(served.settings.sampling, do_sample=not greedy, temperature=float(temperature), top_p=float(top_p),
                              top_k=int(top_k), repetition_penalty=float(repetition_penalty),
                              max_new_tokens=int(max_new_tokens)),
             repeats=int(repeats), seed=int(seed), score=bool(score), yes_no=template != "identity")
@@ -173,9 +173,9 @@ def build_page(served: Served, defaults: dict[str, Any] | None = None, warning: 
     `warning` is shown at the top (serving without sign-in)."""
     gr = import_gradio()
     defaults = defaults or {}
-    s = served.sampling
+    s = served.settings.sampling
     template0 = defaults.get("template") or "free text"
-    interleaved0, ltu0 = template_prompts(template0, defaults.get("word", ""), served.table)
+    interleaved0, ltu0 = template_prompts(template0, defaults.get("word", ""), served.settings.table)
     with gr.Blocks(title="interleave playground", analytics_enabled=False) as page:
         gr.Markdown("# interleave playground\nThe same question with the audio where `[AUDIO]` stands "
                     "and in LTU's layout (audio before the prompt), answered as the SHARD evaluation answers.")
@@ -205,8 +205,8 @@ def build_page(served: Served, defaults: dict[str, Any] | None = None, warning: 
                 penalty = gr.Number(value=s.repetition_penalty, label="repetition penalty")
             with gr.Row():
                 max_new = gr.Number(value=s.max_new_tokens, precision=0, label="max new tokens")
-                repeats = gr.Number(value=served.repeats, precision=0, label="answers (repeats)")
-                seed = gr.Number(value=served.seed, precision=0, label="seed")
+                repeats = gr.Number(value=served.settings.repeats, precision=0, label="answers (repeats)")
+                seed = gr.Number(value=served.settings.seed, precision=0, label="seed")
                 score = gr.Checkbox(value=bool(defaults.get("score")), label="P(yes) against P(no) (scoring mode)")
         button = gr.Button("Ask", variant="primary")
         message = gr.Markdown()
@@ -237,7 +237,7 @@ def build_page(served: Served, defaults: dict[str, Any] | None = None, warning: 
         button.click(on_ask, inputs, outputs, api_name="ask", concurrency_id="model")
         def on_template(template_: str, word_: str) -> tuple:
             """Table 1's question about the word in both layouts; free text keeps what is written."""
-            return template_prompts(template_, word_, served.table) if template_ != "free text" else (gr.skip(), gr.skip())
+            return template_prompts(template_, word_, served.settings.table) if template_ != "free text" else (gr.skip(), gr.skip())
 
         template.change(on_template, [template, word], [prompt, ltu_prompt], api_name="template")
         word.change(on_template, [template, word], [prompt, ltu_prompt], api_visibility="private")

@@ -31,18 +31,15 @@ from interleave.generation import Sampling, sample_answers, yes_probability
 from interleave.prompts import count_placeholders
 from interleave.records import Record
 from interleave.shard.answers import parse_answer
-from interleave.shard.evaluate import (
-    audio_features,
-    answer_seed,
-    prompt_table,
-    render_instruction,
-)
+from interleave.shard.evaluate import EvalInputs, EvalSettings, answer_seed, audio_features
 from interleave.shard.format import Query
+from interleave.shard.tasks import CONDITIONS, LABEL, TASKS
 
 # Clips one prompt may hold (each where its [AUDIO] stands, issue 19); a bound for the page, not the model.
 MAX_CLIPS = 3  # the page's clip inputs (playground.CLIP_SLOTS)
-LAYOUTS = ("interleaved", "noninterleaved")  # the audio where [AUDIO] stands; LTU's (audio first)
-TEMPLATES = ("free text", "synonym", "hypernym", "identity")  # Table 1's questions, or the user's own
+LAYOUTS = ("interleaved", "noninterleaved")  # the page's two prompts: conditions of the registry (audio where [AUDIO] stands; LTU's)
+# The registry's one-clip questions (yes/no ones first, as the page lists them), or the user's own.
+TEMPLATES = ("free text", *sorted((n for n, t in TASKS.items() if t.clips == 1), key=lambda n: TASKS[n].scoring == LABEL))
 MAX_REPEATS = 64  # answers per question: more would only fill the server's memory
 LTU_STANDS_FOR = "this audio"  # what replaces [AUDIO] when a free-text prompt is asked in LTU's layout
 
@@ -65,19 +62,18 @@ class Served:
     """The model the page asks, and how ShardEvaluation would ask it (the config's settings)."""
 
     model: Any  # interleave.model.AudioLLM, in eval mode
-    collator: Collator  # the data module's, left-padded, answer-free
-    channel: str = "first"
-    sampling: Sampling = field(default_factory=Sampling)
-    repeats: int = 4
-    seed: int = 0
-    parser: str = "paper"
-    table: dict[str, dict[str, str]] = field(default_factory=prompt_table)
+    inputs: EvalInputs  # the data module's collation (left-padded, answer-free) and channel
+    settings: EvalSettings = field(default_factory=EvalSettings)  # the config's ShardEvaluation's, if any
     precision: Callable[[], Any] = nullcontext  # the trainer's precision context (bf16 autocast, ...)
     serving: str = "the zero-shot model"  # which weights: said in the page and in every answer
     initial: dict[str, torch.Tensor] = field(default_factory=dict)  # the zero-shot trainable weights
     note: str = ""  # why the checkpoint asked for at start-up is not served, if it is not
     roots: list[Path] = field(default_factory=list)  # the folders whose checkpoints the page may load
     limits: Limits = field(default_factory=Limits)  # what one upload may cost
+
+    @property
+    def collator(self) -> Collator:
+        return self.inputs.collator
 
 
 NOT_LISTED = "That checkpoint is not on this server's list: pick one from the list (Refresh updates it)"
@@ -114,16 +110,11 @@ def build_served(config: str, ckpt: str | None = None, device: str = "cpu", root
     if hasattr(data, "follow_model"):  # the collator's spans are as long as the model fills them
         data.follow_model(model)
     model.to(device).eval()
-    collator = data.collator(padding_side="left", with_answer=False) if hasattr(data, "collator") else Collator(
-        model.tokenizer, padding_side="left", with_answer=False)
     evaluation = next((c for c in run.trainer.callbacks if isinstance(c, ShardEvaluation)), None)
-    served = Served(model, collator, channel=getattr(data, "audio_channel", "first"),
+    served = Served(model, EvalInputs.of(data), EvalSettings() if evaluation is None else evaluation.settings,
                     precision=run.trainer.precision_plugin.val_step_context,
                     initial={k: v.detach().clone() for k, v in model.trainable_parameters().items()},
                     roots=checkpoint_roots(run.trainer) + [Path(r) for r in roots], limits=limits or Limits())
-    if evaluation is not None:
-        served.sampling, served.repeats, served.seed = evaluation.sampling, evaluation.repeats, evaluation.seed
-        served.parser, served.table = getattr(evaluation, "parser", "paper"), evaluation.table
     found = newest_checkpoint(run_folders(run.trainer)) if ckpt is None else None
     if ckpt is None and found is None:
         served.serving = "the zero-shot model (no checkpoint found in the config's run folders)"
@@ -226,11 +217,11 @@ def load_checkpoint(served: Served, path: str) -> str:
 
 def template_prompts(template: str, word: str, table: dict[str, dict[str, str]]) -> tuple[str, str]:
     """(interleaved, LTU layout) instructions of one of Table 1's questions about `word`, rendered
-    as the evaluation renders a query (`render_instruction`); free text has none."""
+    as the evaluation renders a query (`Condition.render`); free text has none."""
     if template not in TEMPLATES or template == "free text":
         return "", ""
     query = Query(id="playground", task=template, label="", word=word, audio="", candidate=word)
-    return tuple(render_instruction(query, layout, table) for layout in LAYOUTS)  # type: ignore[return-value]
+    return tuple(CONDITIONS[layout].render(query, table) for layout in LAYOUTS)  # type: ignore[return-value]
 
 
 def check_question(question: Question) -> None:
@@ -315,7 +306,7 @@ def answer(served: Served, question: Question, instruction: str, layout: str,
                 f"and {question.sampling.max_new_tokens} new tokens, more than the LLM's context of {context}."}
     tensors = {k: v.to(device) for k, v in collator.pad([encoded], "left").items()}
     with served.precision():
-        audio = audio_features(model, list(question.clips), {} if features is None else features, channel=served.channel).to(device)
+        audio = audio_features(model, list(question.clips), {} if features is None else features, channel=served.inputs.channel).to(device)
         seeds = [answer_seed(question.seed, 0, layout, 0, repeat) for repeat in range(question.repeats)]
         texts = sample_answers(model, tensors["input_ids"], tensors["attention_mask"], tensors["audio_mask"], audio,
                                question.repeats, question.sampling, seeds=seeds)[0]  # whole answers, to be read
@@ -325,7 +316,7 @@ def answer(served: Served, question: Question, instruction: str, layout: str,
         "instruction": instruction,
         "prompt": shown_prompt(collator, instruction),
         "answers": texts,
-        "verdicts": [parse_answer(t, rules=served.parser) for t in texts] if question.yes_no else None,
+        "verdicts": [parse_answer(t, rules=served.settings.parser) for t in texts] if question.yes_no else None,
         "p_yes": p_yes,
     }
 
@@ -342,7 +333,7 @@ def ask(served: Served, question: Question) -> dict[str, Any]:
     fit is reported in that layout's entry, the other is still answered."""
     check_question(question)
     with tempfile.TemporaryDirectory(prefix="interleave-playground-") as folder:
-        clips = read_clips(question.clips, served.channel, Path(folder), served.limits, heard_seconds(served.model))
+        clips = read_clips(question.clips, served.inputs.channel, Path(folder), served.limits, heard_seconds(served.model))
         heard = replace(question, clips=[clip.pop("path") for clip in clips])  # what the encoder hears, decoded once
         features: dict[str, torch.Tensor] = {}  # each clip through the encoder once, for both layouts
         layouts = {"interleaved": answer(served, heard, question.prompt.strip(), "interleaved", features)}
@@ -355,7 +346,7 @@ def ask(served: Served, question: Question) -> dict[str, Any]:
         "seed": question.seed,
         "repeats": question.repeats,
         "sampling": asdict(question.sampling),
-        "parser": served.parser,
+        "parser": served.settings.parser,
     }
 
 

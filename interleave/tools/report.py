@@ -46,6 +46,8 @@ from typing import Any
 
 from interleave.errors import InterleaveError, report_errors
 from interleave.files import atomic_open, write_text_atomic
+from interleave.shard.predictions import Prediction
+from interleave.shard.tasks import COLUMN_SUFFIX, CONDITIONS, TASKS, condition_prefix, metric_tag, parse_tag
 from interleave.tools.report_pairs import pair_figures, pair_notes
 from interleave.tools.saved_answers import answer_rows, answers_path, read_predictions  # noqa: F401 (re-exported)
 
@@ -53,46 +55,44 @@ Row = dict[str, Any]
 
 METRICS_DIR = "predictions"
 METRICS_FILE = re.compile(r"^epoch=(\d+)\.metrics\.json$")
-METRIC_NAMES = ("accuracy", "precision", "recall", "f1", "unparsed")
-RELATIONS = {"Syno": "synonym", "Hyper": "hypernym"}
 TEXT_LAYOUT = "text"
 MISSING = "–"
+TEXT_METRICS = ("accuracy", "f1")  # the text control's columns
 
-# Column name -> tag suffix after the layout prefix ("val/" or "val/<layout>/").
-_CONDITION_COLUMNS: dict[str, str] = {
-    "Identity Acc": "identity/accuracy",
-    "Syno Acc": "shard/synonym/accuracy",
-    "Hyper Acc": "shard/hypernym/accuracy",
-    "Syno P": "shard/synonym/precision",
-    "Hyper P": "shard/hypernym/precision",
-    "Syno R": "shard/synonym/recall",
-    "Hyper R": "shard/hypernym/recall",
-    "Syno F1": "shard/synonym/f1",
-    "Hyper F1": "shard/hypernym/f1",
-    "Syno unparsed": "shard/synonym/unparsed",
-    "Hyper unparsed": "shard/hypernym/unparsed",
-}
-# Text-only control (same for every condition row of a run): column -> full tag.
-_TEXT_COLUMNS: dict[str, str] = {
-    "Text Syno Acc": "val/text/shard/synonym/accuracy",
-    "Text Hyper Acc": "val/text/shard/hypernym/accuracy",
-    "Text Syno F1": "val/text/shard/synonym/f1",
-    "Text Hyper F1": "val/text/shard/hypernym/f1",
-}
+
+def condition_columns() -> dict[str, tuple[str, str]]:
+    """Column name -> (task, metric) under a row's own layout: every registry task with a Table 2
+    column (`Task.column`), metric by metric ("Identity Acc", "Syno Acc", "Hyper Acc", "Syno P", ...)."""
+    tasks = [t for t in TASKS.values() if t.column is not None]
+    return {f"{t.column} {COLUMN_SUFFIX[m]}": (t.name, m) for m in COLUMN_SUFFIX for t in tasks if m in t.metrics}
+
+
+def text_columns() -> dict[str, tuple[str, str]]:
+    """The text-only control's columns (the same for every row of a run): "Text Syno Acc", ..."""
+    tasks = [t for t in TASKS.values() if t.column is not None and CONDITIONS[TEXT_LAYOUT].asks(t)]
+    return {f"Text {t.column} {COLUMN_SUFFIX[m]}": (t.name, m) for m in TEXT_METRICS for t in tasks}
+
+
 LABEL_COLUMNS = ("Run", "Condition", "Epoch", "Parser")
 UNKNOWN_PARSER = "unknown"  # a metrics file written before the evaluation recorded its parser
-VALUE_COLUMNS = tuple(_CONDITION_COLUMNS) + tuple(_TEXT_COLUMNS)
-COLUMNS = LABEL_COLUMNS + VALUE_COLUMNS
+
+
+def value_columns() -> tuple[str, ...]:
+    return tuple(condition_columns()) + tuple(text_columns())
+
+
+def columns() -> tuple[str, ...]:
+    """The table's columns, from the task registry (`interleave.shard.tasks`)."""
+    return LABEL_COLUMNS + value_columns()
+
+
+COLUMNS = columns()  # the paper's: what a run of the registry as shipped reports
 
 LEGEND = (
     "Values are percentages; unparsed = share of answers that were neither yes nor no; "
     "text = the word replaces the audio (the LLM's ceiling); Parser = the answer parser's rules "
     "the figures come from (paper, extended; unknown = not recorded in the metrics file)."
 )
-
-_METRIC_TAG = re.compile(r"^val/.+/(" + "|".join(METRIC_NAMES) + r")$")
-_EXTRA_LAYOUT_TAG = re.compile(r"^val/([^/]+)/(?:identity|shard)/")
-_EVALUATION_TAG = re.compile(r"^val/(?:[^/]+/)?(?:identity|shard)/")  # every SHARD and identity figure
 
 
 def _natural_key(path: Path) -> list[Any]:
@@ -152,7 +152,7 @@ def read_metrics(file: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InterleaveError(f"{file}: expected a JSON object of tag -> value, got {type(data).__name__}")
     for tag, value in data.items():
-        if not _METRIC_TAG.match(tag) or value is None:
+        if parse_tag(tag) is None or value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise InterleaveError(f"{file}: {tag} should be a number, got {value!r}")
@@ -163,14 +163,14 @@ def condition_prefixes(metrics: dict[str, Any], by_condition: dict[str, Any]) ->
     """Each condition's tag prefix: the primary layout is logged under plain `val/`; files that do
     not name it list it first."""
     primary = metrics.get("layout") or next((c for c in by_condition if c != TEXT_LAYOUT), None)
-    return {c: "val" if c == primary else f"val/{c}" for c in by_condition}
+    return {c: condition_prefix(c, primary) for c in by_condition}
 
 
-def rescore_rows(metrics: dict[str, Any], by_condition: dict[str, list[dict[str, Any]]], parser: str) -> dict[str, Any]:
+def rescore_rows(metrics: dict[str, Any], by_condition: dict[str, list[Prediction]], parser: str) -> dict[str, Any]:
     """`metrics` with every SHARD and identity figure recomputed from `by_condition` (`answer_rows`)."""
     from interleave.shard.evaluate import condition_metrics
 
-    out = {tag: value for tag, value in metrics.items() if not _EVALUATION_TAG.match(tag)}
+    out = {tag: value for tag, value in metrics.items() if parse_tag(tag) is None}
     for condition, prefix in condition_prefixes(metrics, by_condition).items():
         out.update(condition_metrics(by_condition[condition], prefix))
         if prefix == "val":  # the primary layout
@@ -179,7 +179,7 @@ def rescore_rows(metrics: dict[str, Any], by_condition: dict[str, list[dict[str,
     return out
 
 
-def rescoring_answers(metrics_file: str | Path, parser: str) -> dict[str, list[dict[str, Any]]]:
+def rescoring_answers(metrics_file: str | Path, parser: str) -> dict[str, list[Prediction]]:
     """The point's saved answers (`epoch=NN.jsonl` beside `metrics_file`) by condition, the yes/no
     answers parsed with `parser`'s rules; refused when the point saved none."""
     answers_file = answers_path(metrics_file)
@@ -213,26 +213,27 @@ def _value(metrics: dict[str, Any], tag: str) -> float | None:
 def extra_layouts(metrics: dict[str, Any]) -> list[str]:
     """Layouts besides the primary one and the text control, from their `val/<layout>/...` tags."""
     primary = str(metrics.get("layout", ""))
-    found = {m.group(1) for tag in metrics if (m := _EXTRA_LAYOUT_TAG.match(tag))}
-    found -= {TEXT_LAYOUT, "identity", "shard", primary}
-    return sorted(found)
+    found = {parsed.condition for tag in metrics if (parsed := parse_tag(tag)) is not None}
+    return sorted(found - {None, TEXT_LAYOUT, primary})
 
 
 def run_rows(run: str, epoch: int, metrics: dict[str, Any]) -> list[Row]:
     """The rows of one run's metrics: the primary layout, then each extra layout (fractions or None)."""
     from interleave.provenance import recorded
 
-    text = {column: _value(metrics, tag) for column, tag in _TEXT_COLUMNS.items()}
-    conditions = [(str(metrics.get("layout") or "primary"), "val/")]
-    conditions += [(layout, f"val/{layout}/") for layout in extra_layouts(metrics)]
+    text = {column: _value(metrics, metric_tag(f"val/{TEXT_LAYOUT}", *task_metric))
+            for column, task_metric in text_columns().items()}
+    conditions = [(str(metrics.get("layout") or "primary"), "val")]
+    conditions += [(layout, f"val/{layout}") for layout in extra_layouts(metrics)]
     out = []
     for condition, prefix in conditions:
         row: Row = {"Run": run, "Condition": condition, "Epoch": epoch,
                     "Parser": str(metrics.get("parser") or UNKNOWN_PARSER)}
-        row.update({column: _value(metrics, prefix + suffix) for column, suffix in _CONDITION_COLUMNS.items()})
+        row.update({column: _value(metrics, metric_tag(prefix, *task_metric))
+                    for column, task_metric in condition_columns().items()})
         row.update(text)
         row.update({"_prefix": prefix, "_provenance": recorded(metrics)})  # not columns: for intervals, notes
-        row["_pair"] = pair_figures(metrics, prefix)  # issue 19's two-clip task: listed under the table
+        row["_pair"] = pair_figures(metrics, prefix)  # tasks outside Table 2 (the pair): listed under the table
         out.append(row)
     return out
 
@@ -271,7 +272,8 @@ def add_intervals(table: Sequence[Row], found: dict[str, tuple[float, float]], r
     """Put `found`'s intervals (tag -> (lo, hi), `bootstrap.intervals`) into a run's rows as
     `<column> lo` / `<column> hi`, for the columns that have a value."""
     for row in table:
-        tags = {c: row["_prefix"] + suffix for c, suffix in _CONDITION_COLUMNS.items()} | _TEXT_COLUMNS
+        tags = ({c: metric_tag(row["_prefix"], *tm) for c, tm in condition_columns().items()}
+                | {c: metric_tag(f"val/{TEXT_LAYOUT}", *tm) for c, tm in text_columns().items()})
         for column, tag in tags.items():
             if row.get(column) is not None and tag in found:
                 row[f"{column} lo"], row[f"{column} hi"] = found[tag]
@@ -318,9 +320,9 @@ def rows(run_dirs: Sequence[str | Path], epoch: int | None = None, parser: str |
 def _cell(column: str, value: Any, lo: float | None = None, hi: float | None = None) -> str:
     if column == "Epoch":
         return f"{value:02d}" if isinstance(value, int) else str(value)
-    if column in VALUE_COLUMNS and value is not None and lo is not None and hi is not None:
+    if column in value_columns() and value is not None and lo is not None and hi is not None:
         return f"{100 * value:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
-    if column in VALUE_COLUMNS:
+    if column in value_columns():
         return MISSING if value is None else f"{100 * value:.2f}"
     return str(value).replace("|", "\\|")
 
@@ -352,12 +354,13 @@ def to_markdown(table: Sequence[Row], rescored: str | None = None) -> str:
     """A GitHub Markdown table of the rows (percentages, 2 decimals; 1 with a 95 % interval) with
     a one-line legend, a line saying so when the figures were re-scored with the `rescored`
     parser, and the `notes`."""
+    shown = columns()
     lines = [
-        "| " + " | ".join(COLUMNS) + " |",
-        "| " + " | ".join("---" if c in ("Run", "Condition", "Parser") else "---:" for c in COLUMNS) + " |",
+        "| " + " | ".join(shown) + " |",
+        "| " + " | ".join("---" if c in ("Run", "Condition", "Parser") else "---:" for c in shown) + " |",
     ]
     for row in table:
-        lines.append("| " + " | ".join(_cell(c, row.get(c), row.get(f"{c} lo"), row.get(f"{c} hi")) for c in COLUMNS)
+        lines.append("| " + " | ".join(_cell(c, row.get(c), row.get(f"{c} lo"), row.get(f"{c} hi")) for c in shown)
                      + " |")
     note = ""
     if rescored is not None:
@@ -370,8 +373,8 @@ def to_markdown(table: Sequence[Row], rescored: str | None = None) -> str:
 def csv_columns(table: Sequence[Row]) -> list[str]:
     """COLUMNS, then `<column> lo` / `<column> hi` for every value column when the table has intervals."""
     if not any(row.get("_bootstrap") for row in table):
-        return list(COLUMNS)
-    return list(COLUMNS) + [f"{c} {end}" for c in VALUE_COLUMNS for end in ("lo", "hi")]
+        return list(columns())
+    return list(columns()) + [f"{c} {end}" for c in value_columns() for end in ("lo", "hi")]
 
 
 def to_csv(table: Sequence[Row], path: str | Path) -> None:
@@ -402,8 +405,9 @@ def curve_series(run_dirs: Sequence[str | Path], parser: str | None = None) -> d
             table = run_rows(label, point, metrics)
             for row in table:
                 by_condition.setdefault(row["Condition"], []).append(row)
-            text = {"Epoch": point, "Syno F1": table[0]["Text Syno F1"], "Hyper F1": table[0]["Text Hyper F1"]}
-            if text["Syno F1"] is not None or text["Hyper F1"] is not None:
+            text = {"Epoch": point, **{column.removeprefix("Text "): table[0][column] for column in text_columns()
+                                       if column.endswith(" F1")}}
+            if any(value is not None for key, value in text.items() if key != "Epoch"):
                 by_condition.setdefault(TEXT_LAYOUT, []).append(text)
         for condition, points in by_condition.items():
             series[label if len(by_condition) == 1 else f"{label} ({condition})"] = points
@@ -433,7 +437,7 @@ def compare(run_a: str | Path, run_b: str | Path, epoch: int | None = None, pars
     (name_a, point_a, a, prefixes_a), (name_b, point_b, b, prefixes_b) = loaded
     each: dict[str, Any] = {}
     diffs = paired_differences(a, b, {c: c for c in {**a, **b}}, resamples, seed, each)
-    names = {suffix: column for column, suffix in _CONDITION_COLUMNS.items()}
+    names = {metric_tag("", *tm).lstrip("/"): column for column, tm in condition_columns().items()}
     title = f"A = {name_a}, epoch {point_a:02d}; B = {name_b}, epoch {point_b:02d}"
     own = {name: {f"{prefixes[tag.partition('/')[0]]}/{tag.partition('/')[2]}": bounds
                   for tag, bounds in each.get(key, {}).items()}

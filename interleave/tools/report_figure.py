@@ -12,21 +12,28 @@ from pathlib import Path
 from typing import Any
 
 from interleave.files import atomic_path
+from interleave.shard.tasks import COLUMN_SUFFIX, TASKS
 
-# Report column -> panel title.
-PANELS = (("Syno F1", "synonym F1"), ("Hyper F1", "hypernym F1"), ("Identity Acc", "identity accuracy"))
 FILE = "curves.png"
+
+
+def panels() -> list[tuple[str, str]]:
+    """(report column, panel title) of every Table 2 task's curve: "Syno F1" -> "synonym F1", ..."""
+    tasks = sorted((t for t in TASKS.values() if t.column is not None), key=lambda t: t.headline != "f1")
+    return [(f"{t.column} {COLUMN_SUFFIX[t.headline]}", t.chart) for t in tasks]
 
 
 def curves_figure(series: Mapping[str, Sequence[dict[str, Any]]]) -> Any:
     """A matplotlib Figure: one panel per `PANELS` entry, one line per series (name -> points,
-    each `{"Epoch": N, column: fraction or None}`) in every panel where it has a value."""
+    each `{"Epoch": N, column: fraction or None}`) in every panel where it has a value; one
+    panel per Table 2 task of the registry (`panels`)."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    figure = Figure(figsize=(13.5, 4.0), layout="constrained")
-    axes = figure.subplots(1, len(PANELS), squeeze=False)[0]
-    for ax, (column, name) in zip(axes, PANELS):
+    shown = panels()
+    figure = Figure(figsize=(4.5 * len(shown), 4.0), layout="constrained")
+    axes = figure.subplots(1, len(shown), squeeze=False)[0]
+    for ax, (column, name) in zip(axes, shown):
         for label, points in series.items():
             found = [(p["Epoch"], p[column]) for p in sorted(points, key=lambda p: p["Epoch"]) if p.get(column) is not None]
             if found:

@@ -1,8 +1,9 @@
-"""The report's lines about the two-clip `pair` task (issue 19), under the table.
+"""The report's lines about the tasks outside Table 2 (the two-clip `pair` task of issue 19, and
+any registered task without a `Task.column`), under the table.
 
-Table 2's columns are the paper's; the pair task is not, and LTU's layout cannot ask it (it holds
-one clip), so its figures (interleaved, and the text-only control) are listed under the table
-with a line saying so, only for runs whose metrics hold them.
+Table 2's columns are the paper's; such a task's figures (under the row's layout, and the
+text-only control's) are listed under the table after its `Task.note`, only for runs whose
+metrics hold them.
 """
 
 from __future__ import annotations
@@ -11,9 +12,15 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-PAIR_NOTE = ("Pair (two clips in one prompt, \"Is [AUDIO] the same kind of sound as [AUDIO]?\") is asked with "
-             "interleaved prompts and the text-only control only; LTU's layout holds one clip, so it has none:")
-FIGURES = {"Acc": "shard/pair/accuracy", "F1": "shard/pair/f1"}
+from interleave.shard.tasks import TASKS, Task, metric_tag
+
+FIGURES = {"Acc": "accuracy", "F1": "f1"}
+TEXT_PREFIX = "val/text"
+
+
+def listed_tasks() -> list[Task]:
+    """The yes/no tasks the table has no column for."""
+    return [t for t in TASKS.values() if t.column is None and "f1" in t.metrics]
 
 
 def _number(value: Any) -> float | None:
@@ -21,15 +28,23 @@ def _number(value: Any) -> float | None:
     return float(value) if ok else None
 
 
-def pair_figures(metrics: dict[str, Any], prefix: str) -> dict[str, float | None]:
-    """The pair figures of one report row: under its layout's `prefix` ("val/" or "val/<layout>/") and the text control's."""
-    figures = {name: _number(metrics.get(prefix + tag)) for name, tag in FIGURES.items()}
-    return figures | {f"Text {name}": _number(metrics.get("val/text/" + tag)) for name, tag in FIGURES.items()}
+def pair_figures(metrics: dict[str, Any], prefix: str) -> dict[str, dict[str, float | None]]:
+    """Per listed task, its figures in one report row: under the row's `prefix` ("val" or
+    "val/<layout>") and the text control's ("Text Acc", "Text F1")."""
+    return {task.name: {name: _number(metrics.get(metric_tag(prefix, task.name, metric))) for name, metric in FIGURES.items()}
+            | {f"Text {name}": _number(metrics.get(metric_tag(TEXT_PREFIX, task.name, metric)))
+               for name, metric in FIGURES.items()}
+            for task in listed_tasks()}
 
 
 def pair_notes(rows: Sequence[dict[str, Any]]) -> list[str]:
-    """The note and one line per row with pair figures ("- RUN LAYOUT: Acc 62.5, F1 50.0, ..."), or nothing."""
-    rows = [row for row in rows if any(v is not None for v in row.get("_pair", {}).values())]
-    lines = [f"- {row['Run']} {row['Condition']}: " + ", ".join(
-        f"{name} {'–' if value is None else f'{100 * value:.1f}'}" for name, value in row["_pair"].items()) for row in rows]
-    return [PAIR_NOTE, *lines] if lines else []
+    """Per listed task with figures, its note and one line per row ("- RUN LAYOUT: Acc 62.5, F1 50.0, ..."), or nothing."""
+    out: list[str] = []
+    for task in listed_tasks():
+        found = [(row, row["_pair"][task.name]) for row in rows if task.name in row.get("_pair", {})
+                 and any(v is not None for v in row["_pair"][task.name].values())]
+        lines = [f"- {row['Run']} {row['Condition']}: " + ", ".join(
+            f"{name} {'–' if value is None else f'{100 * value:.1f}'}" for name, value in figures.items())
+            for row, figures in found]
+        out += [task.note or f"{task.name}:", *lines] if lines else []
+    return out

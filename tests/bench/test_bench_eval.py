@@ -10,7 +10,7 @@ from interleave.collate import Collator
 from interleave.generation import Sampling
 from interleave.model import AudioLLM
 from interleave.shard import Query
-from interleave.shard.evaluate import EvalSettings, prompt_table
+from interleave.shard.evaluate import EvalInputs, EvalSettings
 from tests.conftest import write_clip
 
 
@@ -41,9 +41,9 @@ def test_the_ltu_style_loop_writes_the_evaluators_answers_and_both_modes_agree(t
     model = AudioLLM(**tiny_model_kwargs).eval()
     queries = bench_eval.draw_queries(shard(tmp_path), 6)
     assert any(q.task == "pair" for q in queries)  # two clips through the LTU-style loop too
-    base = EvalSettings(Collator(model.tokenizer, padding_side="left", with_answer=False), prompt_table(),
-                        Sampling(temperature=1.0), repeats=2, batch_size=4)
-    result = bench_eval.measure(model, queries, base, cap=6)
+    base = EvalSettings(Sampling(temperature=1.0), repeats=2, batch_size=4)
+    inputs = EvalInputs(Collator(model.tokenizer, padding_side="left", with_answer=False))
+    result = bench_eval.measure(model, queries, base, inputs, cap=6)
     total = len(queries) * 2
     assert len(result["ltu"].answers) == len(result["full"].answers) == total
     assert result["same_answers"] == total and result["ltu"].answers == result["full"].answers

@@ -13,6 +13,7 @@ from callbacks.curves import closing_table, curves_table, forgetting_layout, sha
 from tests.callbacks.test_shard_eval import shard_config
 
 CONDITIONS = {"interleaved": "val", "noninterleaved": "val/noninterleaved", "text": "val/text"}
+PAPER = {"identity", "synonym", "hypernym"}  # the tasks a SHARD file without pairs asks
 HISTORY = [{"epoch": 0, "metrics": {"val/shard/synonym/f1": 0.4, "val/identity/accuracy": 0.0, "val/text/shard/synonym/f1": 0.3}},
            {"epoch": 1, "metrics": {"val/shard/synonym/f1": 0.1, "val/identity/accuracy": 0.25}}]  # fmt: skip
 
@@ -23,24 +24,24 @@ def plain_argv(monkeypatch):
 
 
 def test_the_forgetting_layout_puts_each_measure_of_every_condition_on_one_chart():
-    charts = forgetting_layout(CONDITIONS)["forgetting"]
+    charts = forgetting_layout(CONDITIONS, PAPER)["forgetting"]
     assert charts["synonym F1"] == ["Multiline", ["val/shard/synonym/f1", "val/noninterleaved/shard/synonym/f1",
                                                   "val/text/shard/synonym/f1"]]
     assert charts["identity accuracy"] == ["Multiline", ["val/identity/accuracy", "val/noninterleaved/identity/accuracy"]]
-    assert "identity accuracy" not in forgetting_layout(CONDITIONS, identity=False)["forgetting"]
-    assert "val/text/identity/accuracy" not in shard_tags(CONDITIONS) and "val/shard/hypernym/unparsed" in shard_tags(CONDITIONS)
+    assert "identity accuracy" not in forgetting_layout(CONDITIONS, PAPER - {"identity"})["forgetting"]
+    assert "val/text/identity/accuracy" not in shard_tags(CONDITIONS, PAPER) and "val/shard/hypernym/unparsed" in shard_tags(CONDITIONS, PAPER)
 
 
 def test_the_pair_task_gets_its_chart_and_tags_where_a_condition_asks_it():
-    assert "pair F1" not in forgetting_layout(CONDITIONS)["forgetting"]
-    assert not any("/pair/" in tag for tag in shard_tags(CONDITIONS))
-    charts = forgetting_layout(CONDITIONS, pair=True)["forgetting"]
+    assert "pair F1" not in forgetting_layout(CONDITIONS, PAPER)["forgetting"]
+    assert not any("/pair/" in tag for tag in shard_tags(CONDITIONS, PAPER))
+    charts = forgetting_layout(CONDITIONS, PAPER | {"pair"})["forgetting"]
     assert charts["pair F1"] == ["Multiline", ["val/shard/pair/f1", "val/text/shard/pair/f1"]]  # LTU's layout holds one clip
-    tags = shard_tags(CONDITIONS, pair=True)
+    tags = shard_tags(CONDITIONS, PAPER | {"pair"})
     assert "val/shard/pair/unparsed" in tags and "val/text/shard/pair/f1" in tags
     assert "val/noninterleaved/shard/pair/f1" not in tags
     # a run whose own layout is LTU's asks no pair query, so it gets no pair chart
-    assert "pair F1" not in forgetting_layout({"noninterleaved": "val"}, pair=True)["forgetting"]
+    assert "pair F1" not in forgetting_layout({"noninterleaved": "val"}, PAPER | {"pair"})["forgetting"]
 
 
 def test_the_table_and_the_closing_text_hold_every_point():

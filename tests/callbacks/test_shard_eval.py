@@ -148,8 +148,8 @@ def test_validate_is_the_zero_shot_evaluation(tmp_path, small_dataset, tiny_mode
     # parsed with it, so the report re-scores them to the very same figures.
     assert metrics["parser"] == (parser or "paper")
     for row in report.read_predictions(file.with_name("epoch=00.jsonl")):
-        if row["task"] != "identity":
-            assert row["parsed"] == [parse_answer(a, rules=metrics["parser"]) for a in row["answers"]]
+        if row.task != "identity":
+            assert row.parsed == [parse_answer(a, rules=metrics["parser"]) for a in row.answers]
     assert report.rescore(file, metrics, metrics["parser"]) == metrics
     # ...and what makes runs comparable: code version, settings, SHARD bytes, tokenization rule
     assert metrics["shard_hash"] == provenance.file_hash(small_dataset / "shard.jsonl")
@@ -205,14 +205,21 @@ def test_query_progress_follows_the_trainers_bar_and_only_rank_zero_shows_it(mon
     from lightning.pytorch.callbacks import RichProgressBar, TQDMProgressBar
 
     from callbacks.shard_eval import query_progress
+    from interleave.progress import Progress
+
+    from rich.console import Console
 
     rich_bar = RichProgressBar()
-    rich_bar.progress = rich.progress.Progress(disable=True)
+    rich_bar.progress = rich.progress.Progress(console=Console(file=io.StringIO()))
+    rich_bar.progress.start()  # the trainer's bar, live
     with query_progress(SimpleNamespace(progress_bar_callback=rich_bar, is_global_zero=True), 15, "[interleave] SHARD") as task:
         task(10)
         (shown,) = rich_bar.progress.tasks
         assert (shown.description, shown.total, shown.completed) == ("SHARD", 15, 10)
     assert rich_bar.progress.tasks == []  # removed when done
+    rich_bar.progress.stop()  # a bar the trainer stopped (after a fit) is not drawn into again
+    with query_progress(SimpleNamespace(progress_bar_callback=rich_bar, is_global_zero=True), 15, "SHARD") as bar:
+        assert isinstance(bar, Progress) and rich_bar.progress.tasks == []
 
     terminal = io.StringIO()
     terminal.isatty = lambda: True
@@ -243,7 +250,8 @@ def test_a_batch_log_shows_each_conditions_queries_answered(tmp_path, small_data
             train.cli(["validate", "--config", str(config)])
     finally:
         logger.removeHandler(caplog.handler)
-    progress = list(dict.fromkeys(m for m in caplog.messages if m.startswith("[interleave] SHARD epoch 0 ")))
+    # the last line of each condition (a slow machine may log one every 10 s before it)
+    progress = list({m.split(":")[0]: m for m in caplog.messages if m.startswith("[interleave] SHARD epoch 0 ")}.values())
     assert [m.split(": ", 1)[1].split(", ")[0] for m in progress] == [
         "done 15/15 queries (100%)", "done 15/15 queries (100%)", "done 8/8 queries (100%)"]
     assert [m.split(":")[0] for m in progress] == [
@@ -285,10 +293,38 @@ def test_answers_stop_at_their_verdict_by_default_with_the_metrics_of_whole_answ
         handle.remove()
     shard_tags = [tag for tag in short if "/shard/" in tag or tag.endswith("identity/accuracy")]
     assert shard_tags and {tag: short[tag] for tag in shard_tags} == {tag: whole[tag] for tag in shard_tags}
-    assert [r["parsed"] for r in rows] == [r["parsed"] for r in full_rows]
-    assert not any("cut" in r for r in full_rows)
-    cut = [(a, b) for r, f in zip(rows, full_rows) for a, b, c in zip(r["answers"], f["answers"], r.get("cut", [])) if c]
+    assert [r.parsed for r in rows] == [r.parsed for r in full_rows]
+    assert not any(r.cut is not None for r in full_rows)
+    cut = [(a, b) for r, f in zip(rows, full_rows) for a, b, c in zip(r.answers, f.answers, r.cut or []) if c]
     assert cut and all(b.startswith(a) and len(a) < len(b) for a, b in cut)
-    assert all(r["task"] != "identity" for r in rows if "cut" in r)  # identity answers run to the end
+    assert all(r.task != "identity" for r in rows if r.cut is not None)  # identity answers run to the end
     with pytest.raises(InterleaveError, match="stopped at their verdict under the paper parser"):
         report.rescore(file, short, "extended")
+
+
+GOLDEN = REPO / "tests" / "data" / "shard_eval_golden"
+UNSTABLE = ("code_version", "config_hash")  # depend on the commit and on the test's folder
+
+
+def test_predictions_and_metrics_are_byte_identical_to_the_golden_files(tmp_path, small_dataset, tiny_model_kwargs):
+    """Identity, yes/no and pair queries under the run's layout, LTU's layout and the text control,
+    scored too: the predictions file and the metrics (less what names the commit or the folder) are
+    the very bytes the evaluation wrote before the task registry and the typed rows (issue 25)."""
+    config = shard_config(tmp_path, small_dataset, tiny_model_kwargs, {"scoring": True})
+    shard = small_dataset / "shard.jsonl"
+    pairs = [{"id": f"pair/{truth}/{i}", "task": "pair", "label": label, "word": word, "candidate": other,
+              "truth": truth, "audio": f"audio/c{i}.wav", "other_audio": f"audio/c{j}.wav"}
+             for i, j, label, word, other, truth in ((0, 2, "Sine wave", "sine wave", "sine wave", "yes"),
+                                                     (1, 0, "Siren", "siren", "sine wave", "no"))]
+    shard.write_text(shard.read_text() + "".join(json.dumps(p) + "\n" for p in pairs))
+    train.cli(["validate", "--config", str(config)])
+    predictions = run_dir(tmp_path) / "predictions"
+    metrics = json.loads((predictions / "epoch=00.metrics.json").read_text())
+    stable = json.dumps({k: v for k, v in metrics.items() if k not in UNSTABLE}, indent=2, sort_keys=True) + "\n"
+    rows = (predictions / "epoch=00.jsonl").read_bytes()
+    if os.environ.get("INTERLEAVE_WRITE_GOLDEN"):  # only to regenerate them, with the code that defines them
+        GOLDEN.mkdir(parents=True, exist_ok=True)
+        (GOLDEN / "epoch=00.jsonl").write_bytes(rows)
+        (GOLDEN / "metrics.json").write_text(stable)
+    assert rows == (GOLDEN / "epoch=00.jsonl").read_bytes()
+    assert stable == (GOLDEN / "metrics.json").read_text()

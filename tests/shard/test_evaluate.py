@@ -3,12 +3,19 @@ the parser setting, the scoring mode, and the metrics (the `model` fixture: test
 
 import itertools
 
+from dataclasses import replace
+
 import pytest
+
+from interleave.errors import InterleaveError
+from tests.shard.test_predictions import prediction
 
 from interleave.collate import Collator
 from interleave.generation import Sampling
+from interleave.shard.tasks import TASKS
 from interleave.shard.evaluate import (
-    TABLE1,
+
+    EvalInputs,
     EvalSettings,
     EvaluationStopped,
     answer_queries,
@@ -22,6 +29,11 @@ from interleave.shard.evaluate import (
 from interleave.shard.format import Query
 from tests.conftest import write_clip
 from tests.test_generation import favouring
+
+
+def inputs(tokenizer) -> EvalInputs:
+    """The run-dependent inputs of a test evaluation: the default template's left-padded collation."""
+    return EvalInputs(Collator(tokenizer, padding_side="left", with_answer=False))
 
 
 def query(task="synonym", candidate="alarm", truth="yes", qid="q", audio="a.wav", label="Siren", word="siren"):
@@ -59,7 +71,7 @@ def test_table1_prompts_for_each_condition():
 def test_prompts_are_configurable_and_unknown_tasks_refused():
     table = prompt_table({"synonym": {"interleaved": "Does [AUDIO] mean the same as {synonym}?"}})
     assert render_instruction(query(), "interleaved", table) == "Does [AUDIO] mean the same as alarm?"
-    assert table["hypernym"] == TABLE1["hypernym"]
+    assert table["hypernym"] == dict(TASKS["hypernym"].prompts)
     with pytest.raises(ValueError, match="unknown task"):
         prompt_table({"antonym": {"interleaved": "x"}})
 
@@ -73,22 +85,20 @@ def test_text_control_asks_each_word_and_candidate_once_and_no_identity(queries)
 
 
 def test_answers_do_not_depend_on_how_chunks_are_spread_over_ranks(model, queries, tokenizer):
-    settings = EvalSettings(Collator(tokenizer, padding_side="left", with_answer=False), prompt_table(),
-                            Sampling(max_new_tokens=4, temperature=1.0), repeats=3, batch_size=2, seed=7)
-    alone = answer_queries(model, queries, "interleaved", settings, {}, epoch=1)
-    ranks = [answer_queries(model, queries, "interleaved", settings, {}, epoch=1, rank=r, world_size=2) for r in range(2)]
-    spread = sorted(ranks[0] + ranks[1], key=lambda row: row["index"])
-    assert [r["id"] for r in spread] == [q.id for q in queries]  # each query exactly once
+    settings = EvalSettings(Sampling(max_new_tokens=4, temperature=1.0), repeats=3, batch_size=2, seed=7)
+    alone = answer_queries(model, queries, "interleaved", settings, inputs(tokenizer), {}, epoch=1)
+    ranks = [answer_queries(model, queries, "interleaved", settings, inputs(tokenizer), {}, epoch=1, rank=r, world_size=2) for r in range(2)]
+    spread = sorted(ranks[0] + ranks[1], key=lambda row: row.index)
+    assert [r.id for r in spread] == [q.id for q in queries]  # each query exactly once
     assert spread == alone
-    assert {r["id"] for r in ranks[0]}.isdisjoint(r["id"] for r in ranks[1])
+    assert {r.id for r in ranks[0]}.isdisjoint(r.id for r in ranks[1])
     # Sampling at temperature 1 does vary with the seed, so the equality above is not trivial.
-    other = answer_queries(model, queries, "interleaved", EvalSettings(**{**settings.__dict__, "seed": 8}), {}, epoch=1)
-    assert [r["answers"] for r in other] != [r["answers"] for r in alone]
+    other = answer_queries(model, queries, "interleaved", replace(settings, seed=8), inputs(tokenizer), {}, epoch=1)
+    assert [r.answers for r in other] != [r.answers for r in alone]
 
 
 def test_a_stop_request_ends_the_answers_between_chunks_and_every_rank_asks_equally_often(model, queries, tokenizer):
-    settings = EvalSettings(Collator(tokenizer, padding_side="left", with_answer=False), prompt_table(),
-                            Sampling(max_new_tokens=2), repeats=1, batch_size=2)
+    settings = EvalSettings(Sampling(max_new_tokens=2), repeats=1, batch_size=2)
     chunks = (len(queries) + 1) // 2
     assert chunks % 2 == 1  # rank 1 has one chunk fewer, and must still ask as often as rank 0
     asked = {}
@@ -99,36 +109,34 @@ def test_a_stop_request_ends_the_answers_between_chunks_and_every_rank_asks_equa
             asked[rank] += 1
             return False
 
-        answer_queries(model, queries, "interleaved", settings, {}, rank=rank, world_size=2, stop=never)
+        answer_queries(model, queries, "interleaved", settings, inputs(tokenizer), {}, rank=rank, world_size=2, stop=never)
     assert asked[0] == asked[1] == (chunks + 1) // 2
 
     calls = []
     with pytest.raises(EvaluationStopped, match=f"stopped after 4 of {len(queries)} queries"):
-        answer_queries(model, queries, "interleaved", settings, {}, stop=lambda: calls.append(1) or len(calls) > 2)
+        answer_queries(model, queries, "interleaved", settings, inputs(tokenizer), {}, stop=lambda: calls.append(1) or len(calls) > 2)
 
 
 def test_progress_is_called_with_the_queries_of_each_chunk_and_sums_to_this_ranks_share(model, queries, tokenizer):
-    settings = EvalSettings(Collator(tokenizer, padding_side="left", with_answer=False), prompt_table(),
-                            Sampling(max_new_tokens=2), repeats=1, batch_size=4)
+    settings = EvalSettings(Sampling(max_new_tokens=2), repeats=1, batch_size=4)
     calls = []
-    answer_queries(model, queries, "interleaved", settings, {}, progress=calls.append)
+    answer_queries(model, queries, "interleaved", settings, inputs(tokenizer), {}, progress=calls.append)
     assert calls == [4, 4, 1] and sum(calls) == len(queries) == rank_share(len(queries), 4)
     shares = []
     for rank in (0, 1):
         calls = []
-        rows = answer_queries(model, queries, "text", settings, {}, rank=rank, world_size=2, progress=calls.append)
+        rows = answer_queries(model, queries, "text", settings, inputs(tokenizer), {}, rank=rank, world_size=2, progress=calls.append)
         assert sum(calls) == len(rows) == rank_share(len(queries), 4, rank, 2)
         shares.append(sum(calls))
     assert shares == [5, 4]
 
 
 def test_text_condition_runs_without_audio(model, queries, tokenizer):
-    settings = EvalSettings(Collator(tokenizer, padding_side="left", with_answer=False), prompt_table(),
-                            Sampling(max_new_tokens=3), repeats=2, batch_size=4)
+    settings = EvalSettings(Sampling(max_new_tokens=3), repeats=2, batch_size=4)
     shard = [q for q in queries if q.task != "identity"]
-    rows = answer_queries(model, shard, "text", settings, {})
-    assert [r["prompt"] for r in rows][:2] == ["Is siren similar to drum?", "Is siren a type of warning signal?"]
-    assert all(len(r["answers"]) == 2 for r in rows)
+    rows = answer_queries(model, shard, "text", settings, inputs(tokenizer), {})
+    assert [r.prompt for r in rows][:2] == ["Is siren similar to drum?", "Is siren a type of warning signal?"]
+    assert all(len(r.answers) == 2 for r in rows)
 
 
 def test_the_parser_setting_reaches_the_rows(model, queries, tokenizer, monkeypatch):
@@ -138,17 +146,17 @@ def test_the_parser_setting_reaches_the_rows(model, queries, tokenizer, monkeypa
     canned = ["The sound is similar to a dog barking.", "It doesn't.", "Yes."]
     monkeypatch.setattr(evaluation, "sample_answers", lambda *args, **kwargs: [list(canned) for _ in range(len(args[1]))])
     shard = [q for q in queries if q.task != "identity"]
-    settings = EvalSettings(Collator(tokenizer, padding_side="left", with_answer=False), prompt_table(), repeats=3)
+    settings = EvalSettings(repeats=3)
     assert settings.parser == "paper"
     for parser, parsed in (("paper", [None, "no", "yes"]), ("extended", ["yes", "no", "yes"])):
-        rows = answer_queries(model, shard, "text", EvalSettings(**{**settings.__dict__, "parser": parser}), {})
-        assert rows and all(r["answers"] == canned and r["parsed"] == parsed for r in rows)
-    with pytest.raises(ValueError, match="paper, extended"):
-        answer_queries(model, shard, "text", EvalSettings(**{**settings.__dict__, "parser": "loose"}), {})
+        rows = answer_queries(model, shard, "text", replace(settings, parser=parser), inputs(tokenizer), {})
+        assert rows and all(r.answers == canned and r.parsed == parsed for r in rows)
+    with pytest.raises(InterleaveError, match="paper, extended"):  # refused with the settings, before any work
+        replace(settings, parser="loose")
 
 
 def rows_for(truth_and_parsed):
-    return [{"task": "synonym", "truth": t, "parsed": list(p)} for t, p in truth_and_parsed]
+    return [prediction(task="synonym", truth=t, parsed=list(p)) for t, p in truth_and_parsed]
 
 
 def test_relation_metrics_equal_hand_computed():
@@ -183,9 +191,9 @@ def test_precision_without_any_yes_is_zero_not_nan():
 
 
 def test_condition_metrics_use_the_design_tags():
-    rows = [{"task": "synonym", "truth": "yes", "parsed": ["yes"]},
-            {"task": "hypernym", "truth": "no", "parsed": ["yes"]},
-            {"task": "identity", "truth": None, "parsed": [True, False, False, True]}]
+    rows = [prediction(task="synonym", truth="yes", parsed=["yes"]),
+            prediction(task="hypernym", truth="no", parsed=["yes"]),
+            prediction(task="identity", truth=None, parsed=[True, False, False, True])]
     m = condition_metrics(rows, "val")
     for relation in ("synonym", "hypernym"):
         for name in ("accuracy", "precision", "recall", "f1", "unparsed"):
@@ -196,32 +204,30 @@ def test_condition_metrics_use_the_design_tags():
 
 def test_batch_size_does_not_change_greedy_answers(model, queries, tokenizer):
     def run(batch_size):
-        settings = EvalSettings(Collator(tokenizer, padding_side="left", with_answer=False), prompt_table(),
-                                Sampling(max_new_tokens=5, do_sample=False), repeats=2, batch_size=batch_size)
-        return answer_queries(model, queries, "noninterleaved", settings, {})
+        settings = EvalSettings(Sampling(max_new_tokens=5, do_sample=False), repeats=2, batch_size=batch_size)
+        return answer_queries(model, queries, "noninterleaved", settings, inputs(tokenizer), {})
 
     one, many = run(1), run(16)
-    assert [r["answers"] for r in one] == [r["answers"] for r in many]
-    assert all(r["answers"][0] == r["answers"][1] for r in one)  # greedy repeats agree
+    assert [r.answers for r in one] == [r.answers for r in many]
+    assert all(r.answers[0] == r.answers[1] for r in one)  # greedy repeats agree
 
 
 def test_scoring_mode_reads_the_yes_no_probabilities(model, queries, tokenizer):
     shard = [q for q in queries if q.task != "identity"]
-    settings = EvalSettings(Collator(tokenizer, padding_side="left", with_answer=False), prompt_table(),
-                            Sampling(max_new_tokens=2), repeats=1, batch_size=4, score=True)
+    settings = EvalSettings(Sampling(max_new_tokens=2), repeats=1, batch_size=4, scoring=True)
     share_yes = sum(q.truth == "yes" for q in shard) / len(shard)
 
     def scored(answer):
         with favouring(model, answer):
-            rows = answer_queries(model, shard, "interleaved", settings, {})
+            rows = answer_queries(model, shard, "interleaved", settings, inputs(tokenizer), {})
         return rows, condition_metrics(rows, "val")
 
     rows, metrics = scored("yes")
-    assert all(r["p_yes"] > 0.999 for r in rows)
+    assert all(r.p_yes > 0.999 for r in rows)
     assert metrics["val/shard/synonym/scored_accuracy"] == pytest.approx(
-        sum(r["truth"] == "yes" for r in rows if r["task"] == "synonym") / sum(r["task"] == "synonym" for r in rows))
+        sum(r.truth == "yes" for r in rows if r.task == "synonym") / sum(r.task == "synonym" for r in rows))
     rows, metrics = scored("no")
-    assert all(r["p_yes"] < 0.001 for r in rows)
+    assert all(r.p_yes < 0.001 for r in rows)
     assert metrics["val/shard/synonym/scored_f1"] == 0.0 and metrics["val/shard/hypernym/scored_f1"] == 0.0
     assert 0 < share_yes < 1
 
@@ -249,18 +255,17 @@ def test_pair_queries_are_answered_with_both_clips_and_scored_like_the_relations
     clips = sorted({q.audio for q in queries})
     pairs = [pair("yes", "p0", clips[0], clips[1]), pair("no", "p1", clips[2], clips[0], "drum"),
              pair("yes", "p2", clips[1], clips[0])]
-    settings = EvalSettings(Collator(tokenizer, padding_side="left", with_answer=False), prompt_table(),
-                            Sampling(max_new_tokens=3, do_sample=False), repeats=1, batch_size=2)
+    settings = EvalSettings(Sampling(max_new_tokens=3, do_sample=False), repeats=1, batch_size=2)
     features = {}
-    rows = answer_queries(model, queries[:2] + pairs, "interleaved", settings, features)
+    rows = answer_queries(model, queries[:2] + pairs, "interleaved", settings, inputs(tokenizer), features)
     assert set(features) == set(clips)  # each clip encoded once, the pairs' second clips included
-    assert [r["prompt"] for r in rows][2:] == ["Is [AUDIO] the same kind of sound as [AUDIO]?"] * 3
-    alone = [answer_queries(model, [p], "interleaved", settings, {})[0]["answers"] for p in pairs]
-    assert [r["answers"] for r in rows[2:]] == alone  # a pair beside one-clip queries: as asked alone
-    text = answer_queries(model, condition_queries(pairs, "text"), "text", settings, {})
-    assert [r["prompt"] for r in text] == ["Is siren the same kind of sound as siren?",
+    assert [r.prompt for r in rows][2:] == ["Is [AUDIO] the same kind of sound as [AUDIO]?"] * 3
+    alone = [answer_queries(model, [p], "interleaved", settings, inputs(tokenizer), {})[0].answers for p in pairs]
+    assert [r.answers for r in rows[2:]] == alone  # a pair beside one-clip queries: as asked alone
+    text = answer_queries(model, condition_queries(pairs, "text"), "text", settings, inputs(tokenizer), {})
+    assert [r.prompt for r in text] == ["Is siren the same kind of sound as siren?",
                                            "Is siren the same kind of sound as drum?"]
     metrics = condition_metrics(rows, "val")
     assert {f"val/shard/pair/{m}" for m in ("accuracy", "precision", "recall", "f1", "unparsed")} <= set(metrics)
-    hand = relation_metrics([r for r in rows if r["task"] == "pair"])
+    hand = relation_metrics([r for r in rows if r.task == "pair"])
     assert metrics["val/shard/pair/accuracy"] == hand["accuracy"]

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
+
+from tests.shard.test_predictions import prediction
 
 from interleave.errors import InterleaveError
 from interleave.shard.evaluate import condition_metrics
@@ -23,23 +27,23 @@ def rows_of(words=("Siren", "Dog", "Rain"), clips=4, condition="interleaved", fl
     for w, label in enumerate(words):
         slug = label.lower()
         for k in range(clips):
-            out.append({"id": f"identity/{slug}/{k}", "task": "identity", "condition": condition, "label": label,
-                        "answers": ["a"], "parsed": [bool((w + k + flip) % 2)]})
+            out.append(prediction(id=f"identity/{slug}/{k}", task="identity", condition=condition, label=label,
+                                  answers=["a"], parsed=[bool((w + k + flip) % 2)]))
             for truth, candidate in (("yes", "alarm"), ("no", "cat")):
                 answer = "yes" if (w * k + (truth == "yes") + flip) % 3 else "no"
-                out.append({"id": f"synonym/{slug}/{k}/{candidate}", "task": "synonym", "condition": condition,
-                            "label": label, "candidate": candidate, "truth": truth, "answers": ["a", "b"],
-                            "parsed": [answer, None if k == 1 else answer]})
+                out.append(prediction(id=f"synonym/{slug}/{k}/{candidate}", task="synonym", condition=condition,
+                                      label=label, candidate=candidate, truth=truth, answers=["a", "b"],
+                                      parsed=[answer, None if k == 1 else answer]))
     return out
 
 
 def test_resampling_units_follow_the_id_scheme():
-    row = {"id": "synonym/heart_sounds_heartbeat/2/alarm", "task": "synonym", "label": "Heart sounds, heartbeat"}
+    row = prediction(id="synonym/heart_sounds_heartbeat/2/alarm", task="synonym", label="Heart sounds, heartbeat")
     assert word_key(row) == "Heart sounds, heartbeat" and clip_key(row) == "2"
-    assert clip_key({"id": "identity/siren/0", "task": "identity", "label": "Siren"}) == "0"
+    assert clip_key(prediction(id="identity/siren/0", task="identity", label="Siren")) == "0"
     # an id outside the scheme is its own clip; a row without a label its own word
-    assert clip_key({"id": "synonym/0/sinusoid", "task": "synonym", "label": "Sine wave"}) == "id:synonym/0/sinusoid"
-    assert word_key({"id": "q7", "task": "synonym"}) == "id:q7"
+    assert clip_key(prediction(id="synonym/0/sinusoid", task="synonym", label="Sine wave")) == "id:synonym/0/sinusoid"
+    assert word_key(prediction(id="q7", task="synonym", label="")) == "id:q7"
 
 
 def test_draws_are_two_level_seeded_and_whole():
@@ -58,19 +62,19 @@ def test_draws_are_two_level_seeded_and_whole():
 
 def test_rows_of_one_clip_move_together_and_text_rows_follow_their_word():
     rows = rows_of()
-    text = [{**r, "condition": "text", "id": f"synonym/{r['label'].lower()}/0/{r['candidate']}"}
-            for r in rows if r["task"] == "synonym" and r["id"].split("/")[2] == "0"]
+    text = [replace(r, condition="text", id=f"synonym/{r.label.lower()}/0/{r.candidate}")
+            for r in rows if r.task == "synonym" and r.id.split("/")[2] == "0"]
     design = Design.of(rows + text)
     counts = draw(design, 200, seed=0)
     weights = multiplicities(design, counts, rows, "interleaved")
     by_clip = {}
     for i, row in enumerate(rows):
-        by_clip.setdefault((row["label"], clip_key(row)), []).append(i)
+        by_clip.setdefault((row.label, clip_key(row)), []).append(i)
     for members in by_clip.values():
         assert (weights[:, members] == weights[:, members[:1]]).all()
     text_weights = multiplicities(design, counts, text, "text")
     word = {w: i for i, w in enumerate(design.words)}
-    assert (text_weights == counts[0][:, [word[r["label"]] for r in text]]).all()
+    assert (text_weights == counts[0][:, [word[r.label] for r in text]]).all()
 
 
 def test_intervals_bracket_the_metrics_and_are_seeded():

@@ -80,7 +80,7 @@ def test_one_clip_is_answered_in_both_layouts_with_verdicts_p_yes_and_its_fbank(
     # What the page shows is what the evaluation's code path gives for the same question and seed.
     direct = ask(served, Question(prompt="Is [AUDIO] similar to alarm?", clips=[str(clip)], repeats=2, seed=3, score=True,
                                   ltu_prompt="Is the sound of the object in this audio signal similar to alarm?",
-                                  sampling=served.sampling.__class__(max_new_tokens=4)))
+                                  sampling=served.settings.sampling.__class__(max_new_tokens=4)))
     assert [e["answers"] for e in direct["layouts"].values()] == [e["answers"] for e in layouts.values()]
     assert images.endswith((".webp", ".png")) and Path(images).stat().st_size > 1000  # the fbank figure
 

@@ -4,6 +4,8 @@ be asked with a message, and loads only checkpoints that fit the config."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -48,21 +50,21 @@ def test_the_answers_are_those_the_shard_evaluation_gives_the_same_query(served,
     clip = str(write_clip(tmp_path / "clip.wav", freq=900.0))
     query = Query(id="q", task="synonym", label="Siren", word="siren", audio=clip, candidate="alarm", truth="yes")
     sampling = Sampling(max_new_tokens=6, temperature=1.0)  # a random model at T=1: seeds show in the answers
-    settings = EvalSettings(served.collator, prompt_table(), sampling, repeats=3, batch_size=1, seed=7, score=True,
+    settings = EvalSettings(sampling, repeats=3, batch_size=1, seed=7, scoring=True,
                             full_answers=True)  # the page shows whole answers
-    (row,) = answer_queries(served.model, [query], layout, settings, {})
-    settings.full_answers = False  # the default mode: each answer cut at its verdict, the same verdicts
-    (cut,) = answer_queries(served.model, [query], layout, settings, {})
-    assert cut["parsed"] == row["parsed"] and all(row["answers"][i].startswith(a) for i, a in enumerate(cut["answers"]))
-    interleaved, ltu = template_prompts("synonym", "alarm", served.table)
+    (row,) = answer_queries(served.model, [query], layout, settings, served.inputs, {})
+    settings = replace(settings, full_answers=False)  # the default mode: each answer cut at its verdict, the same verdicts
+    (cut,) = answer_queries(served.model, [query], layout, settings, served.inputs, {})
+    assert cut.parsed == row.parsed and all(row.answers[i].startswith(a) for i, a in enumerate(cut.answers))
+    interleaved, ltu = template_prompts("synonym", "alarm", served.settings.table)
     assert (interleaved, ltu) == (render_instruction(query, "interleaved", prompt_table()),
                                   render_instruction(query, "noninterleaved", prompt_table()))
     question = Question(prompt=interleaved, ltu_prompt=ltu, clips=[clip], sampling=sampling, repeats=3, seed=7, score=True)
     mine = ask(served, question)["layouts"][layout]
-    assert mine["answers"] == row["answers"] and mine["verdicts"] == row["parsed"]
-    assert mine["p_yes"] == pytest.approx(row["p_yes"])
+    assert mine["answers"] == row.answers and mine["verdicts"] == row.parsed
+    assert mine["p_yes"] == pytest.approx(row.p_yes)
     other = ask(served, Question(prompt=interleaved, ltu_prompt=ltu, clips=[clip], sampling=sampling, repeats=3, seed=8))
-    assert other["layouts"][layout]["answers"] != row["answers"]  # the seed is what reproduces them
+    assert other["layouts"][layout]["answers"] != row.answers  # the seed is what reproduces them
 
 
 def test_ltu_layout_is_derived_from_a_free_text_prompt_and_shown_audio_first(served, tmp_path):

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from interleave.tools import report
+from interleave.shard.tasks import VERDICT_METRICS
+from tests.shard.test_predictions import prediction
 from interleave.tools.report import COLUMNS, find_runs, load_run, main, rows, to_csv, to_markdown
 
 # Paper, Table 2, first row (LTU baseline, non-interleaved).
@@ -29,7 +31,7 @@ def shard(prefix: str, syn: float, hyp: float) -> dict[str, float]:
     """The five metrics of both relations under `prefix`, e.g. 'val/text/'."""
     out = {}
     for rel, base in (("synonym", syn), ("hypernym", hyp)):
-        for i, name in enumerate(report.METRIC_NAMES):
+        for i, name in enumerate(VERDICT_METRICS):
             out[f"{prefix}shard/{rel}/{name}"] = round(base + i / 100, 4)
     return out
 
@@ -286,7 +288,7 @@ def test_rescoring_with_the_recorded_parser_reproduces_the_logged_figures(tmp_pa
     from interleave.shard.evaluate import condition_metrics
     from interleave.shard.answers import parse_answer
 
-    parsed = [{**row, "parsed": [parse_answer(a) for a in row["answers"]]} for row in PREDICTIONS
+    parsed = [prediction(**{**row, "parsed": [parse_answer(a) for a in row["answers"]]}) for row in PREDICTIONS
               if row["condition"] == "interleaved" and row["task"] != "identity"]
     metrics = {"layout": "interleaved", "parser": "paper", **condition_metrics(parsed, "val")}
     run = tmp_path / "version_0"
@@ -347,7 +349,7 @@ def write_answered_point(run: Path, epoch: int, answers: list[dict], **extra) ->
     metrics = {}
     for condition in dict.fromkeys(r["condition"] for r in answers):
         prefix = "val" if condition == "interleaved" else f"val/{condition}"
-        metrics.update(condition_metrics([r for r in answers if r["condition"] == condition], prefix))
+        metrics.update(condition_metrics([prediction(**r) for r in answers if r["condition"] == condition], prefix))
     file = write_point(run, epoch, {"layout": "interleaved", **metrics, **extra})
     (run / "predictions" / f"epoch={epoch:02d}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in answers))
     return file

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from interleave.tools.report_figure import PANELS, curves_figure, save_figure
+from interleave.tools.report_figure import curves_figure, panels, save_figure
 
 
 def test_one_line_per_series_in_the_panels_it_has_values_for(tmp_path: Path) -> None:
@@ -15,7 +15,7 @@ def test_one_line_per_series_in_the_panels_it_has_values_for(tmp_path: Path) -> 
     }
     figure = curves_figure(series)
     syn, hyp, ident = figure.axes
-    assert [ax.get_title() for ax in figure.axes] == [name for _, name in PANELS]
+    assert [ax.get_title() for ax in figure.axes] == [name for _, name in panels()]
     assert [line.get_label() for line in syn.lines] == ["a", "b (text)"]
     assert list(syn.lines[0].get_xdata()) == [0, 1] and list(syn.lines[0].get_ydata()) == [0.3, 0.4]  # sorted
     assert list(hyp.lines[0].get_xdata()) == [1]  # a missing value is left out

@@ -6,7 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from interleave.tools.report import rows, to_markdown
-from interleave.tools.report_pairs import PAIR_NOTE, pair_figures, pair_notes
+from interleave.shard.tasks import TASKS
+from interleave.tools.report_pairs import pair_figures, pair_notes
+
+PAIR_NOTE = TASKS["pair"].note
 from tests.tools.test_report import shard, write_point
 
 
@@ -27,7 +30,7 @@ def test_the_pair_task_is_reported_under_the_table_for_the_layouts_that_ask_it(t
 
 def test_pair_figures_and_notes_directly() -> None:
     metrics = {"val/shard/pair/accuracy": 0.5, "val/text/shard/pair/f1": float("nan")}
-    assert pair_figures(metrics, "val/") == {"Acc": 0.5, "F1": None, "Text Acc": None, "Text F1": None}
-    assert pair_notes([{"Run": "r", "Condition": "interleaved", "_pair": pair_figures(metrics, "val/")}]) == [
+    assert pair_figures(metrics, "val") == {"pair": {"Acc": 0.5, "F1": None, "Text Acc": None, "Text F1": None}}
+    assert pair_notes([{"Run": "r", "Condition": "interleaved", "_pair": pair_figures(metrics, "val")}]) == [
         PAIR_NOTE, "- r interleaved: Acc 50.0, F1 –, Text Acc –, Text F1 –"]
-    assert pair_notes([{"Run": "r", "Condition": "interleaved", "_pair": pair_figures({}, "val/")}]) == []
+    assert pair_notes([{"Run": "r", "Condition": "interleaved", "_pair": pair_figures({}, "val")}]) == []

@@ -35,10 +35,10 @@ def test_rows_by_condition_as_saved_or_parsed_again(tmp_path: Path) -> None:
     assert len(read_predictions(file)) == 3
     saved = answer_rows(file)
     assert list(saved) == ["interleaved", "text"]
-    assert [r["parsed"] for r in saved["interleaved"]] == [["yes", None], [True, False]]
+    assert [r.parsed for r in saved["interleaved"]] == [["yes", None], [True, False]]
     extended = answer_rows(file, "extended")
-    assert extended["interleaved"][0]["parsed"] == ["yes", "yes"]  # "similar to" reads as yes
-    assert extended["interleaved"][1]["parsed"] == [True, False]
+    assert extended["interleaved"][0].parsed == ["yes", "yes"]  # "similar to" reads as yes
+    assert extended["interleaved"][1].parsed == [True, False]
 
 
 @pytest.mark.parametrize("parsed", [None, ["yes"], ["maybe", "no"]], ids=["missing", "short", "not-yes-no"])
@@ -46,7 +46,7 @@ def test_bad_saved_parsed_values_are_named(tmp_path: Path, parsed) -> None:
     file = write(tmp_path, [{**ROWS[0], "parsed": parsed}])
     with pytest.raises(InterleaveError, match=r"epoch=03.jsonl: answer row 1 \(synonym/siren/0/alarm\): 'parsed'"):
         answer_rows(file)
-    assert answer_rows(file, "paper")["interleaved"][0]["parsed"] == ["yes", None]  # re-parsing needs none
+    assert answer_rows(file, "paper")["interleaved"][0].parsed == ["yes", None]  # re-parsing needs none
 
 
 def test_unreadable_rows_are_named_by_line(tmp_path: Path) -> None:
@@ -60,13 +60,13 @@ def test_answers_cut_at_their_verdict_are_re_scored_only_by_the_parser_that_cut_
     cut_row = {**ROWS[0], "answers": ["No ", "Not similar, it is a type of alarm."], "parsed": ["no", "no"],
                "cut": [True, False], "cut_parser": "paper"}
     file = write(tmp_path, [cut_row, ROWS[1]])
-    assert answer_rows(file)["interleaved"][0]["parsed"] == ["no", "no"]  # as saved
-    assert answer_rows(file, "paper")["interleaved"][0]["parsed"] == ["no", "no"]  # the same rules: the same verdicts
+    assert answer_rows(file)["interleaved"][0].parsed == ["no", "no"]  # as saved
+    assert answer_rows(file, "paper")["interleaved"][0].parsed == ["no", "no"]  # the same rules: the same verdicts
     with pytest.raises(InterleaveError, match=r"answer row 1 \(synonym/siren/0/alarm\): 1 answer\(s\) stopped at their "
                                               r"verdict under the paper parser.*--parser paper.*full_answers: true"):
         answer_rows(file, "extended")
     uncut = write(tmp_path, [{**cut_row, "cut": [False, False]}])
-    assert answer_rows(uncut, "extended")["interleaved"][0]["parsed"] == ["no", "no"]
+    assert answer_rows(uncut, "extended")["interleaved"][0].parsed == ["no", "no"]
 
 
 @pytest.mark.parametrize("cut", [[True], ["yes", False], True], ids=["short", "not-bool", "not-a-list"])
