@@ -12,7 +12,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from interleave.collate import Collator
-from interleave.data import AudioRecords, InterleavedDataModule, load_checked
+from interleave.audio import load_fbank
+from interleave.data import AudioRecords, DataSpec, InterleavedDataModule, load_checked
 from interleave.errors import InterleaveError
 from interleave.record_index import index_path, open_index
 from interleave.sampler import TrainingSampler
@@ -47,7 +48,7 @@ def mixed_file(root, n: int = 300, seed: int = 0):
 
 def direct(path, collator, decode=False):
     split = []
-    records, problems = load_checked(path, path.parent, collator, decode, split)
+    records, problems = load_checked(path, path.parent, collator, load_fbank if decode else None, split)
     return records, problems, split
 
 
@@ -57,7 +58,7 @@ def test_the_index_gives_what_reading_the_file_gives(tmp_path, any_tokenizer):
     records, problems, split = direct(path, collator)
     index = open_index(path, collator)
     indexed_split = []
-    indexed, indexed_problems = index.checked(path.parent, False, indexed_split)
+    indexed, indexed_problems = index.checked(path.parent, None, indexed_split)
     assert list(indexed) == records and [r.where for r in indexed] == [r.where for r in records]
     assert indexed_problems == problems and indexed_split == split
     assert indexed.lengths().tolist() == [len(collator.encode(r).input_ids) for r in records]
@@ -72,7 +73,7 @@ def test_the_data_module_batches_equal_those_of_the_records_read_directly(tmp_pa
     path = mixed_file(tmp_path, n=50)
     dm = InterleavedDataModule(train_file=str(path), batch_size=3, max_length=128, group_by_length=True,
                                on_bad_record="skip", check_audio_decode=True, seed=4)
-    dm.tokenizer = tokenizer
+    dm.connect(DataSpec(tokenizer))
     dm.setup("fit")
     collator = dm.collator()
     records, problems, _ = direct(path, collator, decode=True)

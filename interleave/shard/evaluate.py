@@ -194,13 +194,13 @@ def answer_queries(
             None if q.task == "identity" else partial(settled_answer, rules=settings.parser) for q in batch]
         cut: list[bool] = []
         answers = sample_answers(
-            model, tensors["input_ids"], tensors["attention_mask"], tensors["audio_mask"], audio,
-            settings.repeats, settings.sampling, seeds=seeds, settle=settle, cut=cut,
+            model, tensors["input_ids"], tensors["attention_mask"], tensors["audio_mask"], None,
+            settings.repeats, settings.sampling, seeds=seeds, settle=settle, cut=cut, features=audio,
         )
         p_yes = [None] * len(batch)
         if settings.score:
-            p_yes = yes_probability(model, tensors["input_ids"], tensors["attention_mask"], tensors["audio_mask"], audio,
-                                    context=settings.collator.template.render("?"))
+            p_yes = yes_probability(model, tensors["input_ids"], tensors["attention_mask"], tensors["audio_mask"], None,
+                                    context=settings.collator.template.render("?"), features=audio)
         for offset, (query, prompt, texts) in enumerate(zip(batch, prompts, answers)):
             if query.task == "identity":
                 parsed: list[Any] = [contains_label(t, query.label) for t in texts]

@@ -88,18 +88,14 @@ def build_served(config: str, ckpt: str | None = None, device: str = "cpu") -> S
     folders, else the zero-shot model). A checkpoint that cannot be loaded leaves the zero-shot
     model served and the reason in `note`."""
     from callbacks.shard_eval import ShardEvaluation
-    from interleave.cli import cli
+    from interleave.cli import build_run
 
-    run = cli(["--config", str(config)], run=False)
+    run = build_run(["--config", str(config)])
     model, data = run.model, run.datamodule
-    data.tokenizer = model.tokenizer
-    if hasattr(data, "follow_model"):  # the collator's spans are as long as the model fills them
-        data.follow_model(model)
     model.to(device).eval()
-    collator = data.collator(padding_side="left", with_answer=False) if hasattr(data, "collator") else Collator(
-        model.tokenizer, padding_side="left", with_answer=False)
+    collator = data.collator(padding_side="left", with_answer=False)
     evaluation = next((c for c in run.trainer.callbacks if isinstance(c, ShardEvaluation)), None)
-    served = Served(model, collator, channel=getattr(data, "audio_channel", "first"),
+    served = Served(model, collator, channel=data.audio_channel,
                     precision=run.trainer.precision_plugin.val_step_context,
                     initial={k: v.detach().clone() for k, v in model.trainable_parameters().items()})
     if evaluation is not None:
@@ -237,10 +233,10 @@ def answer(served: Served, question: Question, instruction: str, layout: str,
     with served.precision():
         audio = audio_features(model, list(question.clips), {} if features is None else features, channel=served.channel).to(device)
         seeds = [answer_seed(question.seed, 0, layout, 0, repeat) for repeat in range(question.repeats)]
-        texts = sample_answers(model, tensors["input_ids"], tensors["attention_mask"], tensors["audio_mask"], audio,
-                               question.repeats, question.sampling, seeds=seeds)[0]  # whole answers, to be read
-        p_yes = yes_probability(model, tensors["input_ids"], tensors["attention_mask"], tensors["audio_mask"], audio,
-                                context=collator.template.render("?"))[0] if question.score else None
+        texts = sample_answers(model, tensors["input_ids"], tensors["attention_mask"], tensors["audio_mask"], None,
+                               question.repeats, question.sampling, seeds=seeds, features=audio)[0]  # whole answers, to be read
+        p_yes = yes_probability(model, tensors["input_ids"], tensors["attention_mask"], tensors["audio_mask"], None,
+                                context=collator.template.render("?"), features=audio)[0] if question.score else None
     return {
         "instruction": instruction,
         "prompt": shown_prompt(collator, instruction),

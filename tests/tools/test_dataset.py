@@ -57,7 +57,7 @@ def test_checker_measures_spans_of_audio_tokens_positions(tmp_path, capsys, toke
     write_clip(tmp_path / "audio" / "g0.wav")
     path = write_jsonl(tmp_path / "ok.jsonl", [good(0)])
     collator = Collator(load_tokenizer(str(tokenizer_dir)), max_length=4096)
-    (record,), _ = load_checked(path, tmp_path, collator, False, [])
+    (record,), _ = load_checked(path, tmp_path, collator, None, [])
     prompt = len(collator.encode(record, with_answer=False).input_ids)  # with LTU's 32 positions
     args = ["check", str(path), "--tokenizer", str(tokenizer_dir), "--max-length", str(prompt - 1)]
     assert data_main(args) == 1 and "1 bad" in capsys.readouterr().out
