@@ -178,8 +178,8 @@ class InterleavedDataModule(L.LightningDataModule):
     token lengths and check results, built once beside the file or in `index_dir`, then reused);
     records are read lazily. OpenAQA's JSON arrays are read whole.
     With `feature_cache` (a folder), the frozen encoder's features are computed once per clip at
-    set-up (`interleave.cache`) and batches carry them instead of fbanks. The training order comes
-    from `interleave.sampler.TrainingSampler` (seeded per epoch, split by rank, resumable mid-epoch:
+    set-up (`interleave.cache`) and batches carry them as `audio_features` instead of `audio`.
+    The training order comes from `interleave.sampler.TrainingSampler` (seeded per epoch, split by rank, resumable mid-epoch:
     checkpoints hold the position); `group_by_length` batches records of similar token length.
     `audio_channel` picks the channel of multi-channel audio: `first` (LTU's, the default) or
     `mean` (the channels averaged); the datasets, the feature cache and the SHARD evaluation use it.

@@ -279,6 +279,10 @@ def test_a_prompt_too_long_for_the_models_audio_tokens_is_rejected_at_set_up(tmp
     model = AudioLLM(**{**tiny_model_kwargs, "audio_tokens": 100})
     data = InterleavedDataModule(train_file=str(small_dataset / "train.jsonl"), max_length=110, on_bad_record="error")
     data.trainer = SimpleNamespace(lightning_module=model, log_dir=str(tmp_path), world_size=1, local_rank=0)
+    with pytest.raises(InterleaveError, match=r"not connected to a model: call datamodule.connect\(model.data_spec\(\)\)"):
+        data.setup("fit")  # nothing is taken from the trainer's model behind the caller's back
+    data.connect(model.data_spec())
+    assert data.spec.audio_tokens == 100 and data.spec.audio_loader == model.audio_encoder.load_inputs
     with pytest.raises(InterleaveError, match="100 audio"):
         data.setup("fit")
 
