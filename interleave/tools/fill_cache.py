@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 
+from callbacks.shard_eval import ShardEvaluation
 from interleave.cache import require_frozen
 from interleave.cli import build_run
 from interleave.errors import InterleaveError, report_errors
@@ -23,7 +24,7 @@ def fill(args: list[str]) -> None:
     require_frozen(model.audio_encoder)  # model.train_encoder: true
     datamodule.prepare_data()
     datamodule.setup(None)  # every set the config names: training, validation, test, predict
-    shard_files = [c.shard_file for c in run.trainer.callbacks if hasattr(c, "shard_file")]
+    shard_files = [c.shard_file for c in run.trainer.callbacks if isinstance(c, ShardEvaluation)]
     stats = datamodule.fill_feature_cache(model.audio_encoder, shard_files=shard_files)
     print(f"[interleave] feature cache {datamodule.hparams.feature_cache}: {stats}")
 
