@@ -92,7 +92,7 @@ def child(path: str) -> None:
     """One measured run: print a JSON line with the figures."""
     import gc
 
-    from interleave.data import InterleavedDataModule
+    from interleave.data import DataSpec, InterleavedDataModule
     from interleave.llm import load_tokenizer
 
     started = time.perf_counter()
@@ -106,7 +106,7 @@ def child(path: str) -> None:
 
     builders = build_processes(Path(path))
     dm = InterleavedDataModule(train_file=path, batch_size=4, group_by_length=True)
-    dm.tokenizer = tokenizer
+    dm.connect(DataSpec(tokenizer))
     dm.setup("fit")
     batch = next(iter(dm.train_dataloader()))
     seconds = time.perf_counter() - started

@@ -11,7 +11,8 @@ of its tensor; a damaged entry is detected, counted and rebuilt, never used.
 
 `interleave cache --config CONFIG [overrides]` (`interleave.tools.fill_cache`) fills the cache for
 every clip of a run's training, validation, test and SHARD sets; `data.feature_cache: DIR` makes training and
-evaluation read it (and fill what is missing first).
+evaluation read it (and fill what is missing first): batches then carry the features under their
+own key, `audio_features`, never under `audio` (the encoder's inputs).
 """
 
 from __future__ import annotations

@@ -6,6 +6,10 @@ read (so `--paths.llm=...` reaches them), and any value can be overridden with a
 (`--model.learning_rate=1e-4`). A `???` left in a config must be set. `data` may name a subclass
 of `InterleavedDataModule` (`class_path:`), as the demo's config does.
 
+Every run connects its data module to its model here, once (`InterleaveCLI.instantiate_classes`:
+`datamodule.connect(model.data_spec())`); the tools build a run from a config exactly as
+`train.py` does through `build_run`.
+
 `report_errors` (from `interleave.errors`, the one handler of every `python -m` and `interleave`
 command) turns an expected, user-facing error into one `error:` line and exit status 2.
 """
@@ -13,6 +17,8 @@ command) turns an expected, user-facing error into one `error:` line and exit st
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +37,13 @@ class InterleaveCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
         # A free-form block where configs gather the paths a user must set, for `${paths.x}`.
         parser.add_argument("--paths", type=dict[str, str], default={}, help="named paths that the config interpolates")
+
+    def instantiate_classes(self) -> None:
+        """Build the model, data module and trainer, then hand the data module the model's side of
+        the contract: the one place where model and data are connected."""
+        super().instantiate_classes()
+        if self.datamodule is not None:
+            self.datamodule.connect(self.model.data_spec())
 
     def _parse_ckpt_path(self) -> None:
         """Refuse an unsafe or incomplete `--ckpt_path` with a message naming it, before Lightning reads it."""
@@ -70,6 +83,23 @@ def cli(args: list[str] | None = None, run: bool = True) -> LightningCLI:
             args=args,
             run=run,
         )
+
+
+@dataclass(frozen=True)
+class Run:
+    """A run as a config describes it, built but not started: what the tools work with."""
+
+    model: AudioLLM
+    datamodule: InterleavedDataModule  # connected to `model`
+    trainer: Trainer  # its callbacks (ShardEvaluation, checkpoints), logger and precision
+
+
+def build_run(args: Sequence[str]) -> Run:
+    """The run that `python train.py fit ARGS` would start (`--config CONFIG`, several in order,
+    and `--data.x=...` overrides), built exactly as it builds it (the same parsing, defaults,
+    interpolation and connection), without running anything."""
+    built = cli(list(args), run=False)
+    return Run(built.model, built.datamodule, built.trainer)
 
 
 def main(args: list[str] | None = None) -> int:

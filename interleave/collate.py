@@ -12,9 +12,10 @@ Without a placeholder the span goes first, before BOS (LTU's layout). The placeh
 never reaches the tokenizer. A record with several clips has one placeholder per clip, each
 replaced by its own clip's span, in order; the whole prompt (every span included) must fit
 `max_length`, so truncation only ever cuts the answer, never a span.
-Batch keys: input_ids, attention_mask, labels, audio_mask, audio (every clip of the batch stacked,
-row by row and in placeholder order within a row), audio_rows (each clip's row) and
-audio_positions (where each clip's span starts in its row of `input_ids`).
+Batch keys: input_ids, attention_mask, labels, audio_mask, and every clip of the batch stacked
+(row by row, in placeholder order within a row) under `audio` (the encoder's inputs) or
+`audio_features` (cached encoder features), never both; the k-th clip fills the k-th span of
+`audio_mask` read row by row, left to right (`span_starts`), as the model's `masked_scatter` does.
 """
 
 from __future__ import annotations
@@ -89,6 +90,16 @@ def insert_spans(values: list, cuts: list[int], fill: Any, length: int = NUM_AUD
         out += values[last:cut] + [fill] * length
         last = cut
     return out + values[last:]
+
+
+AUDIO_KEYS = ("audio", "audio_features")  # an item's and a batch's clips: encoder inputs, or cached features
+
+
+def span_starts(audio_mask: torch.Tensor, audio_tokens: int) -> list[tuple[int, int]]:
+    """(row, first position) of each clip's span in `audio_mask` [B, L], in the order the clips are
+    stacked in the batch and the model's `masked_scatter` fills them: row by row, left to right."""
+    rows, columns = audio_mask.nonzero(as_tuple=True)
+    return list(zip(rows[::audio_tokens].tolist(), columns[::audio_tokens].tolist()))
 
 
 class Collator:
@@ -201,10 +212,7 @@ class Collator:
             extra = [fill] * (width - len(values))
             return values + extra if side == "right" else extra + values
 
-        shift = [width - len(r.input_ids) if side == "left" else 0 for r in rows]
         return {
-            "audio_rows": torch.tensor([i for i, r in enumerate(rows) for _ in r.spans], dtype=torch.long),
-            "audio_positions": torch.tensor([s + shift[i] for i, r in enumerate(rows) for s in r.spans], dtype=torch.long),
             "input_ids": torch.tensor([padded(r.input_ids, self.pad_id) for r in rows], dtype=torch.long),
             "attention_mask": torch.tensor([padded([1] * len(r.input_ids), 0) for r in rows], dtype=torch.long),
             "labels": torch.tensor([padded(r.labels, IGNORE_INDEX) for r in rows], dtype=torch.long),
@@ -212,16 +220,21 @@ class Collator:
         }
 
     def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
-        """items: dicts with `record` (Record) and `audio`: the encoder's inputs (or cached features
-        [audio_tokens, D]) of its clip, or a list of them, one per clip in placeholder order."""
+        """items: dicts with `record` (Record) and either `audio` (the encoder's inputs of its clip)
+        or `audio_features` (its cached features [audio_tokens, D]): one tensor, or a list of
+        them, one per clip in placeholder order. The batch carries the clips under the same key."""
         records: list[Record] = [item["record"] for item in items]
         encoded = [self.encode(r) for r in records]
-        clips = [item["audio"] if isinstance(item["audio"], (list, tuple)) else [item["audio"]] for item in items]
+        keys = {key for item in items for key in AUDIO_KEYS if key in item}
+        if len(keys) != 1:
+            raise InterleaveError(f"a batch's items must all carry one of {list(AUDIO_KEYS)}, not {sorted(keys)}")
+        (key,) = keys
+        clips = [item[key] if isinstance(item[key], (list, tuple)) else [item[key]] for item in items]
         for record, row, audio in zip(records, encoded, clips):
             if len(audio) != len(row.spans):
                 raise RecordError(record.describe(), f"{len(audio)} clip(s) of audio given for {len(row.spans)} span(s)")
         batch: dict[str, Any] = self.pad(encoded, self.padding_side)
-        batch["audio"] = torch.stack([clip for audio in clips for clip in audio])
+        batch[key] = torch.stack([clip for audio in clips for clip in audio])
         batch["ids"] = [r.id for r in records]
         if self.with_prompt_batch:
             prompts = self.pad([self.encode(r, with_answer=False) for r in records], "left")

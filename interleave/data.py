@@ -1,9 +1,14 @@
-"""Records to batches: the dataset checks and the LightningDataModule.
+"""Records to batches: the model's side of the contract (`DataSpec`), the dataset checks and the
+LightningDataModule.
 
-`check_records` finds every problem of a dataset with file:line and reason (`interleave data
-check FILE` runs it before a long job). The data module runs the same checks at set-up: with
-`on_bad_record: error` it stops with the full list, with `skip` it writes the rejects with their
-reasons to `rejects.jsonl` in the run folder and logs how many there were.
+The model states what the data side needs (`AudioLLM.data_spec()`: tokenizer, `audio_tokens`,
+the encoder's input loader) and the data module takes it once through `connect(spec)`, which the
+command line does for every run (`interleave.cli`, and `build_run` for the tools).
+`check_records` finds every problem of a dataset with file:line and reason (the one rule is
+`interleave.token_count.measure_records`; the audio check `record_index.audio_problem`).
+`InterleavedDataModule.check_file` is what set-up runs on each file and what `interleave data
+check --config` runs: with `on_bad_record: error` set-up stops with the full list, with `skip` it
+writes the rejects with their reasons to `rejects.jsonl` in the run folder and logs how many there were.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import json
 import random
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Literal
 
@@ -30,13 +35,7 @@ from interleave.collate import Collator
 from interleave.errors import InterleaveError, RecordError
 from interleave.files import write_text_atomic
 from interleave.progress import DEFAULT_INTERVAL, Progress
-from interleave.prompts import (
-    ALPACA_SHORT,
-    ALPACA_SHORT_INPUT,
-    PromptTemplate,
-    clip_count_problem,
-    count_placeholders,
-)
+from interleave.prompts import ALPACA_SHORT, ALPACA_SHORT_INPUT, PromptTemplate
 from interleave.record_index import (
     IndexedRecords,
     RecordIndex,
@@ -52,6 +51,21 @@ from interleave.records import (
     resolve_clips,
 )
 from interleave.sampler import TrainingSampler
+from interleave.token_count import BAD, SPLIT, measure_records
+
+AudioLoader = Callable[..., torch.Tensor]  # (path, channel) -> one clip's encoder inputs
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What the data side needs from the model, stated by the model (`AudioLLM.data_spec()`):
+    the tokenizer, the audio positions per clip, and the encoder's input loader, `(path, channel)
+    -> one clip's encoder input tensor` (CAV-MAE's fbank, AST's and Whisper's feature extractors),
+    which the data module calls with its `audio_channel`. The defaults are LTU's (32, the fbank)."""
+
+    tokenizer: Any
+    audio_tokens: int = NUM_AUDIO_TOKENS
+    audio_loader: AudioLoader = load_fbank
 
 
 class DataError(InterleaveError):
@@ -69,60 +83,57 @@ def check_records(
     records: list[Record],
     audio_root: str | Path | None,
     collator: Collator | None = None,
-    decode: bool = False,
+    load: Callable[[Path], Any] | None = None,
     split: list[str] | None = None,
 ) -> list[Problem]:
-    """Problems of parsed records: clip and placeholder counts that do not match
-    (`interleave.prompts.clip_count_problem`), missing or (with `decode`) unreadable audio of any
-    clip, and (with a collator) a prompt that cannot fit `max_length`. With a collator, records
-    where a text token had to be split at the audio offset are listed in `split` (not a problem)."""
+    """Problems of parsed records: what `measure_records` finds (clip and placeholder counts that do
+    not match; with a collator, a prompt that cannot fit `max_length`), then a missing clip or (with
+    `load`, the run's encoder input loader) an unreadable one. With a collator, records where a text
+    token had to be split at the audio offset are listed in `split` (not a problem)."""
+    measured = measure_records(records, collator)
     problems = []
-    for record in records:
+    for i, record in enumerate(records):
         where = record.describe()
-        if collator is not None:
-            try:
-                encoded = collator.encode(record)
-            except RecordError as err:
-                problems.append(Problem(where, err.reason))
-                continue
-            if encoded.splits and split is not None:
-                split.append(where)
-        elif (reason := clip_count_problem(len(record.clips), count_placeholders(record.instruction + record.input))):
-            problems.append(Problem(where, reason))
+        if measured.status[i] == BAD:
+            problems.append(Problem(where, measured.reasons[i]))
             continue
+        if measured.status[i] == SPLIT and split is not None:
+            split.append(where)
         for path in resolve_clips(record, audio_root):
-            if (reason := audio_problem(path, decode)) is not None:
+            if (reason := audio_problem(path, load)) is not None:
                 problems.append(Problem(where, reason))
                 break
     return problems
 
 
 def load_checked(
-    path: str | Path, audio_root: str | Path | None, collator: Collator | None, decode: bool = False,
-    split: list[str] | None = None,
+    path: str | Path, audio_root: str | Path | None, collator: Collator | None,
+    load: Callable[[Path], Any] | None = None, split: list[str] | None = None,
 ) -> tuple[list[Record], list[Problem]]:
     """Read a record file and check it: (good records, problems). `audio_root` defaults to the file's folder."""
     root = Path(audio_root) if audio_root is not None else Path(path).parent
     records, problems = read_records(path)
-    record_problems = check_records(records, root, collator, decode, split)
+    record_problems = check_records(records, root, collator, load, split)
     bad = {p.where for p in record_problems}
     return [r for r in records if r.describe() not in bad], problems + record_problems
 
 
 class AudioRecords(Dataset):
-    """Records with their audio: each item is {"record": Record, "audio": fbank [1024, 128]}, or
-    the cached encoder features [32, D] when a feature cache is given (filled beforehand); a
-    record with several clips gives a list of those, one per clip in placeholder order.
+    """Records with their audio: each item is {"record": Record, "audio": the encoder's inputs}
+    (CAV-MAE's fbank [1024, 128] by default), or {"record": Record, "audio_features": the cached
+    encoder features [audio_tokens, D]} when a feature cache is given (filled beforehand); a record
+    with several clips gives a list of those, one per clip in placeholder order.
     `records` is a list, or `IndexedRecords` read lazily from the file through its index.
-    `channel` picks the audio channel of multi-channel files (see `interleave.audio.load_waveform`)."""
+    `channel` picks the audio channel of multi-channel files (see `interleave.audio.load_waveform`);
+    `load_inputs(path, channel)` is the model encoder's input loader (`DataSpec.audio_loader`)."""
 
     def __init__(self, records: Sequence[Record], audio_root: str | Path, cache: FeatureCache | None = None,
-                 channel: Channel = "first", load_inputs: Callable[..., torch.Tensor] = load_fbank) -> None:
+                 channel: Channel = "first", load_inputs: AudioLoader = load_fbank) -> None:
         self.records = records
         self.audio_root = Path(audio_root)
         self.cache = cache
         self.channel = channel
-        self.load_inputs = load_inputs  # the model encoder's input features (LTU's fbank for CAV-MAE)
+        self.load_inputs = load_inputs
 
     def __len__(self) -> int:
         return len(self.records)
@@ -142,7 +153,7 @@ class AudioRecords(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         record = self.records[index]
         clips = [self._clip(record, path) for path in resolve_clips(record, self.audio_root)]
-        return {"record": record, "audio": clips[0] if len(clips) == 1 else clips}
+        return {"record": record, "audio" if self.cache is None else "audio_features": clips[0] if len(clips) == 1 else clips}
 
     def _clip(self, record: Record, path: Path) -> torch.Tensor:
         """One clip's encoder inputs, or its cached features."""
@@ -158,15 +169,17 @@ class AudioRecords(Dataset):
 class InterleavedDataModule(L.LightningDataModule):
     """Training and validation records (JSONL contract or OpenAQA JSON) to collated batches.
 
-    The tokenizer comes from the LightningModule (`model.tokenizer`) at set-up, so data and model
-    never disagree on it; assign `datamodule.tokenizer` to use the module on its own.
+    The model's side (tokenizer, audio positions per clip, encoder input loader) comes once through
+    `connect(model.data_spec())`, which `train.py` and `interleave.cli.build_run` do, so data and
+    model never disagree on it; `connect(DataSpec(tokenizer))` uses the module on its own. Set-up,
+    `collator()` and `check_file` before `connect` raise an error saying so.
     Relative audio paths resolve against `audio_root`, by default the record file's folder.
     A JSONL record file is read through its record index (`interleave.record_index`: offsets,
     token lengths and check results, built once beside the file or in `index_dir`, then reused);
     records are read lazily. OpenAQA's JSON arrays are read whole.
     With `feature_cache` (a folder), the frozen encoder's features are computed once per clip at
-    set-up (`interleave.cache`) and batches carry them instead of fbanks. The training order comes
-    from `interleave.sampler.TrainingSampler` (seeded per epoch, split by rank, resumable mid-epoch:
+    set-up (`interleave.cache`) and batches carry them as `audio_features` instead of `audio`.
+    The training order comes from `interleave.sampler.TrainingSampler` (seeded per epoch, split by rank, resumable mid-epoch:
     checkpoints hold the position); `group_by_length` batches records of similar token length.
     `audio_channel` picks the channel of multi-channel audio: `first` (LTU's, the default) or
     `mean` (the channels averaged); the datasets, the feature cache and the SHARD evaluation use it.
@@ -199,10 +212,7 @@ class InterleavedDataModule(L.LightningDataModule):
         if audio_channel not in CHANNELS:
             raise InterleaveError(f"data.audio_channel must be one of {list(CHANNELS)}, not {audio_channel!r}")
         self.save_hyperparameters()
-        self.tokenizer: Any = None
-        # From the model (`follow_model`), as the tokenizer is: audio span length, encoder input features.
-        self.audio_tokens: int = NUM_AUDIO_TOKENS
-        self.load_inputs: Callable[..., torch.Tensor] = load_fbank
+        self._spec: DataSpec | None = None
         self.template = PromptTemplate(prompt_template, prompt_template_input)
         self.train_set: AudioRecords | None = None
         self.val_set: AudioRecords | None = None
@@ -213,13 +223,36 @@ class InterleavedDataModule(L.LightningDataModule):
         self.train_sampler: TrainingSampler | None = None
         self._resume_position: dict[str, int] | None = None
 
+    def connect(self, spec: DataSpec) -> None:
+        """Take the model's side of the contract (`AudioLLM.data_spec()`), once, before set-up."""
+        self._spec = spec
+
+    @property
+    def spec(self) -> DataSpec:
+        """The connected model's `DataSpec`; an error saying what to do when none is connected yet."""
+        if self._spec is None:
+            raise InterleaveError(f"{type(self).__name__} is not connected to a model: call "
+                                  "datamodule.connect(model.data_spec()) first (train.py and "
+                                  "interleave.cli.build_run do it for every run)")
+        return self._spec
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.spec.tokenizer
+
+    def load_audio(self, path: str | Path) -> torch.Tensor:
+        """One clip's encoder inputs, as training reads it: the model's loader, this run's channel."""
+        return self.spec.audio_loader(path, self.audio_channel)
+
     def collator(self, **kwargs: Any) -> Collator:
+        """The run's collator (template, `max_length`, the model's tokenizer and span length);
+        `kwargs` go to `Collator` (`padding_side`, `with_answer`, `with_prompt_batch`)."""
         return Collator(
             self.tokenizer,
             self.template,
             max_length=self.hparams.max_length,
             train_on_prompt=self.hparams.train_on_prompt,
-            audio_tokens=self.audio_tokens,
+            audio_tokens=self.spec.audio_tokens,
             **kwargs,
         )
 
@@ -236,18 +269,27 @@ class InterleavedDataModule(L.LightningDataModule):
             trainer.strategy.barrier("record_index")
         return index or open_index(path, collator, folder)
 
-    def _load(self, path: str) -> Sequence[Record]:
-        split: list[str] = []
-        root, decode = self._root(path), self.hparams.check_audio_decode
+    def check_file(self, path: str | Path, decode: bool | None = None, audio_root: str | Path | None = None,
+                   split: list[str] | None = None) -> tuple[Sequence[Record], list[Problem]]:
+        """(good records, problems) of one record file as this run sees it: its template, tokenizer,
+        `max_length`, `audio_tokens`, and with `decode` (default `check_audio_decode`) its encoder
+        loader and channel. Set-up and `interleave data check --config` both call this."""
+        path = str(path)
+        root = Path(audio_root) if audio_root is not None else self._root(path)
+        decode = self.hparams.check_audio_decode if decode is None else decode
+        load = self.load_audio if decode else None
         try:
             with open(path, "rb") as handle:
                 indexed = not is_json_array(Path(path), handle.read(4096))
         except OSError:
             indexed = False  # read_records names the problem
         if indexed:
-            records, problems = self._index(path).checked(root, decode, split)
-        else:
-            records, problems = load_checked(path, root, self.collator(), decode, split)
+            return self._index(path).checked(root, load, split)
+        return load_checked(path, root, self.collator(), load, split)
+
+    def _load(self, path: str) -> Sequence[Record]:
+        split: list[str] = []
+        records, problems = self.check_file(path, split=split)
         if not records and problems and all(p.reason == EMPTY_FILE for p in problems):
             raise DataError(problems)  # nothing to skip to
         if split:
@@ -261,20 +303,10 @@ class InterleavedDataModule(L.LightningDataModule):
 
     def _dataset(self, records: Sequence[Record], path: str) -> AudioRecords:
         """`records` of the file `path` with their audio, loaded as the model's encoder reads it."""
-        return AudioRecords(records, self._root(path), channel=self.audio_channel, load_inputs=self.load_inputs)
-
-    def follow_model(self, model: Any) -> None:
-        """Measure and load clips as `model` fills them: its audio positions per clip and its
-        encoder's input features (set-up does this from the trainer's model; tools without a
-        trainer call it themselves)."""
-        self.audio_tokens = model.audio_tokens
-        self.load_inputs = model.audio_encoder.load_inputs
+        return AudioRecords(records, self._root(path), channel=self.audio_channel, load_inputs=self.spec.audio_loader)
 
     def setup(self, stage: str | None = None) -> None:
-        if self.tokenizer is None:
-            self.tokenizer = self.trainer.lightning_module.tokenizer
-        if self.trainer is not None and hasattr(self.trainer.lightning_module, "audio_tokens"):
-            self.follow_model(self.trainer.lightning_module)
+        self.spec  # noqa: B018  (refuses a module that is not connected, before any work)
         self.rejected = []
         hp = self.hparams
         if stage in (None, "fit", "validate"):

@@ -78,13 +78,16 @@ def generate(
     input_ids: torch.Tensor,
     attention_mask: torch.Tensor,
     audio_mask: torch.Tensor,
-    audio: torch.Tensor | None,
+    audio: torch.Tensor | None = None,
+    *,
+    features: torch.Tensor | None = None,
     **generate_kwargs: Any,
 ) -> list[str]:
     """Decoded continuations of left-padded prompts through Hugging Face `generate`;
     `generate_kwargs` go to it (for example `max_new_tokens`, `do_sample`,
-    `num_return_sequences`, whose answers come out grouped per prompt)."""
-    embeds = model.merge_embeddings(input_ids, audio_mask, audio)
+    `num_return_sequences`, whose answers come out grouped per prompt). The clips come as encoder
+    inputs `audio` or cached `features` (`AudioLLM.merge_embeddings`)."""
+    embeds = model.merge_embeddings(input_ids, audio_mask, audio, features=features)
     out = model.llm.generate(
         inputs_embeds=embeds,
         attention_mask=attention_mask,
@@ -115,8 +118,10 @@ def sample_answers(
     seeds: list[int] | None = None,
     settle: list[Callable[[str], Any] | None] | None = None,
     cut: list[bool] | None = None,
+    features: torch.Tensor | None = None,
 ) -> list[list[str]]:
-    """`repeats` answers to each left-padded prompt, the repeats sharing one prefill.
+    """`repeats` answers to each left-padded prompt, the repeats sharing one prefill; the clips come
+    as encoder inputs `audio` or cached `features` (`AudioLLM.merge_embeddings`).
 
     HF `generate(num_return_sequences=n)` copies each prompt n times before its first forward
     pass; here the prompt runs once and its KV cache is repeated. Sampling follows HF's chain
@@ -136,7 +141,7 @@ def sample_answers(
     start of its whole text (less an unfinished UTF-8 character at its end, which `settle` never sees).
     """
     llm = model.llm
-    out, positions = prefill(model, input_ids, attention_mask, audio_mask, audio, use_cache=True)
+    out, positions = prefill(model, input_ids, attention_mask, audio_mask, audio, use_cache=True, features=features)
     cache = out.past_key_values
     cache.batch_repeat_interleave(repeats)
     logits = out.logits[:, -1].float().repeat_interleave(repeats, dim=0)
@@ -201,11 +206,11 @@ def _settled_rows(tokenizer: Any, answers: list[list[int]], live: list[int], che
 
 def prefill(
     model: AudioLLM, input_ids: torch.Tensor, attention_mask: torch.Tensor, audio_mask: torch.Tensor,
-    audio: torch.Tensor | None, use_cache: bool,
+    audio: torch.Tensor | None, use_cache: bool, features: torch.Tensor | None = None,
 ) -> tuple[Any, torch.Tensor]:
     """One forward pass of left-padded prompts: the LLM output (logits only where the answer
     starts, the KV cache if asked) and the position ids, counted from each row's first token."""
-    embeds = model.merge_embeddings(input_ids, audio_mask, audio)
+    embeds = model.merge_embeddings(input_ids, audio_mask, audio, features=features)
     positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
     out = model.llm(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=positions,
                     use_cache=use_cache, logits_to_keep=1)
@@ -226,12 +231,13 @@ def answer_token_ids(tokenizer: Any, words: tuple[str, ...], context: str = "") 
 @torch.no_grad()
 def yes_probability(
     model: AudioLLM, input_ids: torch.Tensor, attention_mask: torch.Tensor, audio_mask: torch.Tensor,
-    audio: torch.Tensor | None, context: str = "",
+    audio: torch.Tensor | None, context: str = "", features: torch.Tensor | None = None,
 ) -> list[float]:
     """P(yes) / (P(yes) + P(no)) for the first answer token, from one forward pass of each prompt:
     the deterministic scoring mode, reported beside the sampled answers, never instead of them.
-    `context` is the text the prompts end with, so the answer's first tokens are found as they follow it."""
-    out, _ = prefill(model, input_ids, attention_mask, audio_mask, audio, use_cache=False)
+    `context` is the text the prompts end with, so the answer's first tokens are found as they follow it.
+    The clips come as encoder inputs `audio` or cached `features` (`AudioLLM.merge_embeddings`)."""
+    out, _ = prefill(model, input_ids, attention_mask, audio_mask, audio, use_cache=False, features=features)
     probs = torch.softmax(out.logits[:, -1].float(), dim=-1)
     yes = probs[:, answer_token_ids(model.tokenizer, ("Yes", "yes", "YES"), context)].sum(-1)
     no = probs[:, answer_token_ids(model.tokenizer, ("No", "no", "NO"), context)].sum(-1)

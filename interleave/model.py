@@ -24,6 +24,7 @@ from torch import nn
 
 from interleave import NUM_AUDIO_TOKENS, generation
 from interleave.collate import IGNORE_INDEX
+from interleave.data import DataSpec
 from interleave.errors import InterleaveError
 from interleave.hf_encoders import build_encoder
 from interleave.llm import align_special_tokens, load_llm, load_tokenizer, lora_targets
@@ -122,42 +123,59 @@ class AudioLLM(L.LightningModule):
 
     # ---- the data flow -------------------------------------------------------------------
 
-    def audio_embeddings(self, audio: torch.Tensor) -> torch.Tensor:
-        """Encoder inputs [B, ...] (an fbank for CAV-MAE) or cached features [B, audio_tokens, D]
-        -> LLM embeddings [B, audio_tokens, H]."""
-        is_features = tuple(audio.shape[1:]) == (self.audio_tokens, self.audio_encoder.width)
-        features = audio if is_features else self.audio_encoder(audio)
+    def data_spec(self) -> DataSpec:
+        """What the data module needs from this model (`InterleavedDataModule.connect`): the
+        tokenizer, the audio positions per clip and the encoder's input loader."""
+        return DataSpec(self.tokenizer, self.audio_tokens, self.audio_encoder.load_inputs)
+
+    def audio_embeddings(self, audio: torch.Tensor | None = None, *, features: torch.Tensor | None = None) -> torch.Tensor:
+        """LLM embeddings [C, audio_tokens, H] of clips given as encoder inputs `audio` [C, ...]
+        (an fbank for CAV-MAE) or as cached encoder `features` [C, audio_tokens, width]: exactly one."""
+        if (audio is None) == (features is None):
+            raise ValueError("give a clip batch's encoder inputs (audio) or its cached features, exactly one")
+        if features is None:
+            features = self.audio_encoder(audio)
+        elif tuple(features.shape[1:]) != (self.audio_tokens, self.audio_encoder.width):
+            raise ValueError(f"cached features must be [clips, {self.audio_tokens}, {self.audio_encoder.width}] "
+                             f"(audio_tokens, the encoder's width), got {list(features.shape)}")
         return self.audio_proj(features.to(self.audio_proj[1].weight.dtype))
 
     def merge_embeddings(
-        self, input_ids: torch.Tensor, audio_mask: torch.Tensor, audio: torch.Tensor | None
+        self, input_ids: torch.Tensor, audio_mask: torch.Tensor, audio: torch.Tensor | None = None,
+        *, features: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Token embeddings with each audio span replaced by its clip's audio embeddings.
 
-        `audio` holds every clip of the batch, row by row and in placeholder order within a row
-        (the collator's `audio`), so a row with k spans takes the next k clips.
-
-        `audio=None` is a text-only batch (no row may mark audio positions).
+        The clips (encoder inputs `audio`, or cached `features`; the batch's key of the same name)
+        are every clip of the batch, row by row and in placeholder order within a row, so a row
+        with k spans takes the next k clips (`interleave.collate.span_starts`).
+        Neither given is a text-only batch (no row may mark audio positions).
         """
-        if audio is None:
+        clips = audio if features is None else features
+        if clips is None:
             if audio_mask.any():
                 raise ValueError("audio_mask marks audio positions but no audio was given")
             return self.llm.get_input_embeddings()(input_ids)
         # masked_scatter fills the marked positions row by row, left to right: the clips stacked in
         # the collator's order (row by row, placeholder order within a row) land each in its own span.
         counts = audio_mask.sum(dim=1)
-        if torch.any(counts % self.audio_tokens != 0) or int(counts.sum()) != self.audio_tokens * len(audio):
+        if torch.any(counts % self.audio_tokens != 0) or int(counts.sum()) != self.audio_tokens * len(clips):
             raise ValueError(
-                f"audio_mask must mark {self.audio_tokens} positions per clip ({len(audio)} clip(s) given), "
+                f"audio_mask must mark {self.audio_tokens} positions per clip ({len(clips)} clip(s) given), "
                 f"got {counts.tolist()} per row")
         embeds = self.llm.get_input_embeddings()(input_ids)
-        audio_embeds = self.audio_embeddings(audio).to(embeds.dtype)
+        audio_embeds = self.audio_embeddings(audio, features=features).to(embeds.dtype)
         return embeds.masked_scatter(audio_mask.unsqueeze(-1), audio_embeds)
+
+    def batch_embeddings(self, batch: dict[str, Any]) -> torch.Tensor:
+        """`merge_embeddings` of a collated batch (its clips under `audio` or `audio_features`)."""
+        return self.merge_embeddings(batch["input_ids"], batch["audio_mask"], batch.get("audio"),
+                                     features=batch.get("audio_features"))
 
     def forward(self, batch: dict[str, Any]) -> Any:
         """The LLM's full output (logits at every position, HF's loss) for a collated batch."""
-        embeds = self.merge_embeddings(batch["input_ids"], batch["audio_mask"], batch["audio"])
-        return self.llm(inputs_embeds=embeds, attention_mask=batch["attention_mask"], labels=batch["labels"])
+        return self.llm(inputs_embeds=self.batch_embeddings(batch), attention_mask=batch["attention_mask"],
+                        labels=batch["labels"])
 
     def loss(self, batch: dict[str, Any]) -> torch.Tensor:
         """Mean next-token cross-entropy over the positions `labels` keeps; equals `forward(batch).loss`.
@@ -165,7 +183,7 @@ class AudioLLM(L.LightningModule):
         The LM head runs only where a label is set: with a 49k vocabulary it is a fifth of a
         small LLM's compute, and answers are a few tokens of each row.
         """
-        embeds = self.merge_embeddings(batch["input_ids"], batch["audio_mask"], batch["audio"])
+        embeds = self.batch_embeddings(batch)
         base = self.llm.get_base_model()
         hidden = base.get_decoder()(inputs_embeds=embeds, attention_mask=batch["attention_mask"]).last_hidden_state
         targets = batch["labels"][:, 1:]
@@ -178,17 +196,21 @@ class AudioLLM(L.LightningModule):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor,
         audio_mask: torch.Tensor,
-        audio: torch.Tensor | None,
+        audio: torch.Tensor | None = None,
+        *,
+        features: torch.Tensor | None = None,
         **generate_kwargs: Any,
     ) -> list[str]:
-        """Decoded continuations of left-padded prompts (`interleave.generation.generate`)."""
-        return generation.generate(self, input_ids, attention_mask, audio_mask, audio, **generate_kwargs)
+        """Decoded continuations of left-padded prompts (`interleave.generation.generate`); the
+        clips as encoder inputs `audio` or cached `features`, as in `merge_embeddings`."""
+        return generation.generate(self, input_ids, attention_mask, audio_mask, audio, features=features,
+                                   **generate_kwargs)
 
     def generate_batch(self, batch: dict[str, Any], **generate_kwargs: Any) -> list[str]:
         """Generate from the answer-free, left-padded `prompt_*` part of an evaluation batch."""
         return self.generate(
-            batch["prompt_input_ids"], batch["prompt_attention_mask"], batch["prompt_audio_mask"], batch["audio"],
-            **generate_kwargs,
+            batch["prompt_input_ids"], batch["prompt_attention_mask"], batch["prompt_audio_mask"], batch.get("audio"),
+            features=batch.get("audio_features"), **generate_kwargs,
         )
 
     # ---- Lightning hooks -----------------------------------------------------------------

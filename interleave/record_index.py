@@ -3,18 +3,21 @@ once (by one forked process per core, each a part of the file) and memory-mapped
 run and every process, so a million records set up in seconds and cost a few bytes each.
 
 One index per record file and per setting that changes lengths or checks (the tokenizer, its
-special ids, the template, `max_length`, the audio span's length, `INDEX_RULES`): its name holds
+special ids, the template, `max_length`, the audio span's length, and the rules themselves:
+`rules_hash`, the source of the code that reads, checks and measures records): its name holds
 a key of those settings, and its header the file's size, modification time and BLAKE2b hash; any
 difference rebuilds it. It lies beside the record file (`train.jsonl.<key>.index`) or in
 `index_dir`. Records are read lazily, by byte offset, when a dataset asks for one. The checks are
-exactly `interleave.data.check_records`'s: what depends on the text (fields, duplicate ids, the
-placeholder count, a prompt too long) is stored; the audio files are looked at on every open,
-once per distinct clip, since they may have changed since the build.
+`interleave.token_count.measure_records`' (the one rule, which `interleave.data.check_records`
+calls too): what depends on the text (fields, duplicate ids, the placeholder count, a prompt too
+long) is stored; the audio files are looked at on every open (`audio_problem`), once per
+distinct clip, since they may have changed since the build.
 """
 
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import json
 import multiprocessing
@@ -25,16 +28,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
-from interleave import AUDIO_PLACEHOLDER
-from interleave.audio import load_fbank
+from interleave import AUDIO_PLACEHOLDER, collate, prompts, records, token_count
 from interleave.collate import Collator
-from interleave.errors import AudioError, InterleaveError, RecordError
+from interleave.errors import AudioError, InterleaveError
 from interleave.files import atomic_path
-from interleave.prompts import remove_placeholders
 from interleave.records import (
     EMPTY_FILE,
     Problem,
@@ -45,20 +46,34 @@ from interleave.records import (
     parse_line,
     resolve_audio_path,
 )
-from interleave.token_count import TokenCounter
+from interleave.token_count import BAD, OK, SPLIT, TokenCounter, measure_records
 
-INDEX_RULES = 2  # raise it whenever the record contract, a check or the length rule changes
 MAGIC = b"INTERLEAVE-RECORD-INDEX\n"
 ALIGN = 64
-OK, SPLIT, BAD, DUPLICATE = 0, 1, 2, 3  # a row's status: good, good with a split token, bad text, duplicate id
+DUPLICATE = 3  # a row's status: OK, SPLIT or BAD (`measure_records`), or a duplicate id
 COLUMNS = {"offset": "<i8", "size": "<i4", "line": "<i4", "length": "<i4", "status": "u1", "audio": "<i4"}
+
+
+# The code a row's length and status come from: the record contract, the template and placeholder
+# rule, the collator, `measure_records` and this index's builder.
+RULE_FILES = [Path(module.__file__) for module in (records, prompts, collate, token_count)] + [Path(__file__)]
+
+
+@functools.cache
+def rules_hash() -> str:
+    """A hash of `RULE_FILES`' source: any change to that code gives another index key, so no
+    version has to be bumped by hand (an edit elsewhere in those files rebuilds too, harmlessly)."""
+    digest = hashlib.sha256()
+    for file in RULE_FILES:
+        digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def settings(collator: Collator) -> dict[str, Any]:
     """Everything a row's length or check result depends on, besides the record file itself."""
     tokenizer = collator.tokenizer
     return {
-        "rules": INDEX_RULES,
+        "rules": rules_hash(),
         "audio_tokens": collator.audio_tokens,
         "placeholder": AUDIO_PLACEHOLDER,
         "tokenizer": hashlib.sha256(tokenizer.backend_tokenizer.to_str().encode()).hexdigest(),
@@ -100,59 +115,14 @@ class _Builder:
         self.bad: dict[int, list[Any]] = {}  # row -> [id, reason]
         self.audio: dict[str | tuple[str, ...], int] = {}  # a record's audio field (one path or its clips)
         self.rows = 0
-        self.prompt_counts: dict[tuple[str, int | None], int | None] = {}
 
     def add(self, batch: list[tuple[int, int, int, Record]]) -> None:
         """Check and measure one chunk of parsed records: (line, offset, size, record)."""
-        collator, template = self.collator, self.collator.template
-        eos = collator.tokenizer.eos_token
-        if len(self.prompt_counts) > 200_000:  # distinct prompts: a cache, not a table of them all
-            self.prompt_counts.clear()
-        exact, prompts, fulls, offsets, joined = [], [], [], [], []
-        joins = self.counter.joins
-        for i, (_, _, _, record) in enumerate(batch):
-            rendered = template.render(record.instruction, record.input)
-            one = isinstance(record.audio, str) and rendered.count(AUDIO_PLACEHOLDER) <= 1  # else encode() checks it
-            prompt, found = remove_placeholders(rendered, "") if one else ("", None)
-            full = prompt + record.output
-            if found is None or (eos is not None and eos in full):
-                exact.append(i)
-                prompts.append(None)
-                fulls.append("")
-                offsets.append(None)
-                joined.append(False)
-                continue
-            offset = found[0] if found else None
-            prompts.append((prompt, offset))
-            joined.append(joins(prompt, record.output))  # then the answer is counted alone
-            fulls.append(record.output if joined[-1] else full)
-            offsets.append(None if joined[-1] else offset)
-        wanted = list(dict.fromkeys(p for p in prompts if p is not None and p not in self.prompt_counts))
-        for key, count in zip(wanted, self.counter.count([p for p, _ in wanted], [o for _, o in wanted])):
-            self.prompt_counts[key] = count
-        full_counts = self.counter.count(fulls, offsets)
-
+        measured = measure_records([b[3] for b in batch], self.collator, self.counter)
+        length, status = measured.lengths, measured.status
+        for i, reason in measured.reasons.items():
+            self.bad[self.rows + i] = [batch[i][3].id, reason]
         n = len(batch)
-        length = np.zeros(n, np.int32)
-        status = np.zeros(n, np.uint8)
-        exact_set = set(exact)
-        bos, span, limit = int(collator.add_bos), collator.audio_tokens, collator.max_length
-        for i in range(n):
-            if i not in exact_set:
-                prompt_count, full_count = self.prompt_counts[prompts[i]], full_counts[i]
-                if prompt_count is not None and full_count is not None and bos + prompt_count + span < limit:
-                    full_count += prompt_count if joined[i] else 0
-                    length[i] = min(limit, bos + full_count + 1 + span)  # + EOS
-                    continue
-            record = batch[i][3]
-            try:
-                encoded = collator.encode(record)
-            except RecordError as err:
-                status[i] = BAD
-                self.bad[self.rows + i] = [record.id, err.reason]
-                continue
-            length[i] = len(encoded.input_ids)
-            status[i] = SPLIT if encoded.splits else OK
         audio = self.audio
         self.columns["line"].append(np.array([b[0] for b in batch], np.int32))
         self.columns["offset"].append(np.array([b[1] for b in batch], np.int64))
@@ -393,9 +363,10 @@ class RecordIndex:
                                   "the file changed during the run: restart it")
         return record
 
-    def checked(self, audio_root: str | Path, decode: bool = False,
+    def checked(self, audio_root: str | Path, load: Callable[[Path], Any] | None = None,
                 split: list[str] | None = None) -> tuple[IndexedRecords, list[Problem]]:
-        """(good records, problems) as `interleave.data.load_checked` gives them, audio checked now."""
+        """(good records, problems) as `interleave.data.load_checked` gives them, audio checked now
+        (`audio_problem`: present, and with `load`, the run's encoder input loader, readable)."""
         status, audio = self.columns["status"], self.columns["audio"]
         candidate = (status == OK) | (status == SPLIT)
         table = self.header["audio"]
@@ -405,7 +376,7 @@ class RecordIndex:
         for i in used.tolist():
             for clip in _clips(table[i]):
                 if clip not in seen:
-                    seen[clip] = audio_problem(resolve_audio_path(clip, audio_root), decode)
+                    seen[clip] = audio_problem(resolve_audio_path(clip, audio_root), load)
                 if seen[clip] is not None:
                     reasons[i] = seen[clip]
                     break
@@ -475,13 +446,14 @@ def _clips(entry: str | list[str]) -> list[str]:
     return [entry] if isinstance(entry, str) else list(entry)
 
 
-def audio_problem(path: Path, decode: bool) -> str | None:
-    """Why a clip cannot be used (missing, or with `decode` unreadable), or None; `check_records` says the same."""
+def audio_problem(path: Path, load: Callable[[Path], Any] | None = None) -> str | None:
+    """Why a clip cannot be used, or None: missing, or (with `load`, the run's encoder input
+    loader with its channel, as training reads the clip) unreadable. The one audio check."""
     if not path.is_file():
         return f"audio file not found: {path}"
-    if decode:
+    if load is not None:
         try:
-            load_fbank(path)
+            load(path)
         except AudioError as err:
             return f"unreadable audio: {err.reason} ({path})"
     return None

@@ -9,15 +9,29 @@ distinct piece is counted once by the tokenizer itself. Every other text, and ev
 tokenizer of another kind (LLaMA's SentencePiece), goes through the tokenizer's own batch call.
 Either way a character offset (where an audio span goes) is reported as clean when no token
 straddles it; the caller takes the exact, slow path for the records where it is not.
+
+`measure_records` is THE record check and length rule of the project (the record index stores its
+results; `interleave.data.check_records` and `interleave data check` call it): for each record, its
+token length as `Collator.encode` gives it, or why the record is bad, the counts taken here
+where they are surely exact and from `Collator.encode` everywhere else.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import regex
+
+from interleave import AUDIO_PLACEHOLDER
+from interleave.collate import Collator
+from interleave.errors import RecordError
+from interleave.prompts import clip_count_problem, count_placeholders, remove_placeholders
+from interleave.records import Record
 
 # Printable ASCII, tab, newline and carriage return: where the regex module and the tokenizer's
 # Oniguruma regex agree on every character class (\p{L}, \p{N}, \s).
@@ -96,6 +110,7 @@ class TokenCounter:
         self.joinable = not any("\n" in a for a in added) and not any(
             t.get("lstrip") for t in described.get("added_tokens", []))  # one that would take the newline
         self.added = re.compile("|".join(re.escape(a) for a in dict.fromkeys(added))).search if added else None
+        self.prompts: dict[tuple[str, int | None], int | None] = {}  # (prompt, audio offset) -> count
         self._first: dict[str, int] = {}  # first word -> count
         self._rest: dict[str, int] = {}  # word w -> count of " " + w
         self._piece: dict[str, int] = {}
@@ -193,3 +208,86 @@ def _clean(encoding: Any, offset: int | None, length: int) -> bool:
     if j is None or encoding.token_to_chars(j)[0] != offset:
         return False
     return j == 0 or encoding.token_to_chars(j - 1)[1] <= offset
+
+
+OK, SPLIT, BAD = 0, 1, 2  # a record's status: good, good with a text token split at an audio offset, bad
+
+
+@dataclass
+class Measured:
+    """`measure_records`' results, one entry per record: token length (0 when bad or unmeasured),
+    status (OK, SPLIT, BAD) and, for each bad record's position, the reason."""
+
+    lengths: np.ndarray
+    status: np.ndarray
+    reasons: dict[int, str] = field(default_factory=dict)
+
+
+def measure_records(records: Sequence[Record], collator: Collator | None, counter: TokenCounter | None = None) -> Measured:
+    """The one record check and length rule: each record's length `len(collator.encode(r).input_ids)`
+    and status, or why it is bad (`RecordError`'s reason: a clip count that does not match the
+    placeholders, a prompt that cannot fit `max_length`, ...). Without a collator only the clip
+    count is checked. `counter` (made for the collator's tokenizer when None; pass one to keep its
+    caches across calls) counts the single-clip records whose audio offset falls between tokens;
+    every other record goes through `collator.encode`."""
+    n = len(records)
+    length, status, reasons = np.zeros(n, np.int32), np.zeros(n, np.uint8), {}
+    if collator is None:
+        for i, record in enumerate(records):
+            if reason := clip_count_problem(len(record.clips), count_placeholders(record.instruction + record.input)):
+                status[i], reasons[i] = BAD, reason
+        return Measured(length, status, reasons)
+    counter = counter or TokenCounter(collator.tokenizer)
+    exact = _fast_lengths(records, collator, counter, length)
+    for i in exact:
+        try:
+            encoded = collator.encode(records[i])
+        except RecordError as err:
+            status[i], reasons[i] = BAD, err.reason
+            continue
+        length[i] = len(encoded.input_ids)
+        status[i] = SPLIT if encoded.splits else OK
+    return Measured(length, status, reasons)
+
+
+def _fast_lengths(records: Sequence[Record], collator: Collator, counter: TokenCounter, length: np.ndarray) -> list[int]:
+    """Fill `length` where the counter's counts are surely `encode`'s; return the other positions.
+    A single clip with at most one placeholder is always a valid clip count, and a prompt that
+    fits with room for an answer token is never a problem, so those records are good (OK)."""
+    template, eos = collator.template, collator.tokenizer.eos_token
+    cache = counter.prompts
+    if len(cache) > 200_000:  # distinct prompts: a cache, not a table of them all
+        cache.clear()
+    exact, prompts, fulls, offsets, joined = [], [], [], [], []
+    for i, record in enumerate(records):
+        rendered = template.render(record.instruction, record.input)
+        one = isinstance(record.audio, str) and rendered.count(AUDIO_PLACEHOLDER) <= 1  # else encode() checks it
+        prompt, found = remove_placeholders(rendered, "") if one else ("", None)
+        full = prompt + record.output
+        if found is None or (eos is not None and eos in full):
+            exact.append(i)
+            prompts.append(None)
+            fulls.append("")
+            offsets.append(None)
+            joined.append(False)
+            continue
+        offset = found[0] if found else None
+        prompts.append((prompt, offset))
+        joined.append(counter.joins(prompt, record.output))  # then the answer is counted alone
+        fulls.append(record.output if joined[-1] else full)
+        offsets.append(None if joined[-1] else offset)
+    wanted = list(dict.fromkeys(p for p in prompts if p is not None and p not in cache))
+    for key, count in zip(wanted, counter.count([p for p, _ in wanted], [o for _, o in wanted])):
+        cache[key] = count
+    full_counts = counter.count(fulls, offsets)
+    exact_set, slow = set(exact), []
+    bos, span, limit = int(collator.add_bos), collator.audio_tokens, collator.max_length
+    for i in range(len(records)):
+        if i not in exact_set:
+            prompt_count, full_count = cache[prompts[i]], full_counts[i]
+            if prompt_count is not None and full_count is not None and bos + prompt_count + span < limit:
+                full_count += prompt_count if joined[i] else 0
+                length[i] = min(limit, bos + full_count + 1 + span)  # + EOS
+                continue
+        slow.append(i)
+    return slow

@@ -11,6 +11,7 @@ import yaml
 import train
 from interleave.audio import load_fbank
 from interleave.cache import FeatureCache, fingerprint
+from interleave.collate import span_starts
 from interleave.encoder import AudioEncoder
 from interleave.errors import InterleaveError
 from interleave.tools.fill_cache import main as cache_main
@@ -124,7 +125,9 @@ def test_cached_training_and_evaluation_equal_uncached(tmp_path, small_dataset, 
         run = train.cli(["--config", config, "--trainer.enable_progress_bar=false"], run=False)
         run.trainer.fit(run.model, datamodule=run.datamodule)
         batch = next(iter(run.datamodule.val_dataloader()))
-        assert batch["audio"].shape[1:] == ((tokens, TINY_ENCODER["embed_dim"]) if cached else inputs)
+        key = "audio_features" if cached else "audio"  # cached features and encoder inputs: distinct keys
+        assert set(batch) & {"audio", "audio_features"} == {key}
+        assert batch[key].shape[1:] == ((tokens, TINY_ENCODER["embed_dim"]) if cached else inputs)
         metrics = run.trainer.validate(run.model, datamodule=run.datamodule)[0]
         weights = {k: v.clone() for k, v in run.model.trainable_parameters().items()}
         results[cached] = (metrics, weights)
@@ -180,8 +183,9 @@ def test_two_clip_records_train_and_evaluate_the_same_with_the_cache_on_or_off(t
         config = cache_config(tmp_path / str(cached), small_dataset, tiny_model_kwargs, **extra)
         run = train.cli(["--config", config, "--trainer.enable_progress_bar=false"], run=False)
         run.trainer.fit(run.model, datamodule=run.datamodule)
-        batch = next(b for b in run.datamodule.val_dataloader() if len(b["audio_rows"]) > len(b["ids"]))
-        assert batch["audio_rows"].tolist()[-2:] == [len(batch["ids"]) - 1] * 2
+        clips = "audio_features" if cached else "audio"
+        batch = next(b for b in run.datamodule.val_dataloader() if len(b[clips]) > len(b["ids"]))
+        assert [row for row, _ in span_starts(batch["audio_mask"], 32)][-2:] == [len(batch["ids"]) - 1] * 2
         metrics = run.trainer.validate(run.model, datamodule=run.datamodule)[0]
         results[cached] = (metrics, {k: v.clone() for k, v in run.model.trainable_parameters().items()})
     (plain, plain_weights), (cached, cached_weights) = results[False], results[True]

@@ -6,7 +6,7 @@ import torch
 import yaml
 
 from callbacks.reliability import PreemptionCheckpoint, ResumeRandomState, SafeCheckpointIO
-from interleave.cli import InterleaveCLI, cli, main
+from interleave.cli import InterleaveCLI, build_run, cli, main
 from interleave.data import InterleavedDataModule
 from interleave.model import AudioLLM
 from tests.conftest import write_config
@@ -28,6 +28,20 @@ def test_cli_builds_the_run_a_config_describes(tmp_path, small_dataset, tiny_mod
     assert type(run.trainer.strategy.checkpoint_io) is SafeCheckpointIO
     assert sum(isinstance(c, PreemptionCheckpoint) for c in run.trainer.callbacks) == 1
     assert sum(isinstance(c, ResumeRandomState) for c in run.trainer.callbacks) == 1
+    assert run.datamodule.spec == run.model.data_spec()  # connected once, by the command line
+
+
+def test_build_run_builds_what_train_py_builds_connected_and_not_run(tmp_path, small_dataset, tiny_model_kwargs):
+    config = write_config(tmp_path, small_dataset, tiny_model_kwargs)
+    args = ["--config", str(config), "--data.max_length=96", "--model.audio_tokens=8"]
+    run, cli_run = build_run(args), cli(args, run=False)
+    assert run.datamodule.hparams == cli_run.datamodule.hparams and run.model.hparams == cli_run.model.hparams
+    spec = run.datamodule.spec
+    assert spec.tokenizer is run.model.tokenizer and spec.audio_tokens == 8
+    assert spec.audio_loader == run.model.audio_encoder.load_inputs
+    collator = run.datamodule.collator()
+    assert (collator.max_length, collator.audio_tokens) == (96, 8)
+    assert run.trainer.global_step == 0 and run.datamodule.train_set is None  # nothing set up or run
 
 
 def test_validate_test_and_print_config(tmp_path, small_dataset, tiny_model_kwargs, capsys):

@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from interleave import NUM_AUDIO_TOKENS
-from interleave.collate import IGNORE_INDEX, Collator
-from interleave.errors import RecordError
+from interleave.collate import IGNORE_INDEX, Collator, span_starts
+from interleave.errors import InterleaveError, RecordError
 from interleave.prompts import PromptTemplate, remove_placeholders
 from interleave.records import Record
 from tests.conftest import build_tokenizer
@@ -335,11 +335,27 @@ def test_a_batch_stacks_every_clip_with_its_row_and_position(tokenizer, side):
     col = Collator(tokenizer, padding_side=side, with_prompt_batch=True)
     batch = col([{"record": r, "audio": a} for r, a in zip(records, clips)])
     assert [float(a[0, 0]) for a in batch["audio"]] == [1.0, 2.0, 3.0, 4.0]
-    assert batch["audio_rows"].tolist() == [0, 0, 1, 2] == batch["prompt_audio_rows"].tolist()
-    for prefix in ("", "prompt_"):
+    assert not {"audio_rows", "audio_positions", "prompt_audio_rows", "prompt_audio_positions"} & set(batch)
+    for prefix, with_answer in (("", True), ("prompt_", False)):
         mask = batch[f"{prefix}audio_mask"]
-        for row, start in zip(batch[f"{prefix}audio_rows"].tolist(), batch[f"{prefix}audio_positions"].tolist()):
+        shift = [mask.shape[1] - len(col.encode(r, with_answer=with_answer).input_ids)
+                 if side == "left" or prefix else 0 for r in records]
+        expected = [(row, start + shift[row]) for row, r in enumerate(records)
+                    for start in col.encode(r, with_answer=with_answer).spans]
+        assert span_starts(mask, NUM_AUDIO_TOKENS) == expected  # the k-th clip's span, as masked_scatter fills it
+        assert [row for row, _ in expected] == [0, 0, 1, 2]
+        for row, start in expected:
             assert mask[row, start : start + NUM_AUDIO_TOKENS].all()
         assert mask.sum(1).tolist() == [2 * NUM_AUDIO_TOKENS, NUM_AUDIO_TOKENS, NUM_AUDIO_TOKENS]
     with pytest.raises(RecordError, match=r"id=two.*1 clip\(s\) of audio given for 2 span"):
         col([{"record": records[0], "audio": clips[1]}])
+
+
+def test_cached_features_travel_under_their_own_key(tokenizer):
+    records = [clips_rec("Is [AUDIO] loud?", "c.wav", id="one"), clips_rec("What is it?", "d.wav", id="ltu")]
+    features = [torch.full((NUM_AUDIO_TOKENS, 8), 1.0), torch.full((NUM_AUDIO_TOKENS, 8), 2.0)]
+    col = Collator(tokenizer)
+    batch = col([{"record": r, "audio_features": f} for r, f in zip(records, features)])
+    assert "audio" not in batch and batch["audio_features"].shape == (2, NUM_AUDIO_TOKENS, 8)
+    with pytest.raises(InterleaveError, match="one of"):
+        col([{"record": records[0], "audio_features": features[0]}, {"record": records[1], "audio": torch.zeros(1024, 128)}])

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from interleave import NUM_AUDIO_TOKENS
-from interleave.data import DataError, InterleavedDataModule
+from interleave.collate import span_starts
+from interleave.data import DataError, DataSpec, InterleavedDataModule
 from tests.conftest import write_clip, write_jsonl
 from tests.test_records import good
 
@@ -45,13 +46,13 @@ def bad_file(root: Path) -> Path:
 
 def dm_for(path: Path, tokenizer, **kw) -> InterleavedDataModule:
     dm = InterleavedDataModule(train_file=str(path), batch_size=2, max_length=128, **kw)
-    dm.tokenizer = tokenizer
+    dm.connect(DataSpec(tokenizer))
     return dm
 
 
 def test_datamodule_batches(small_dataset, tokenizer):
     dm = InterleavedDataModule(train_file=str(small_dataset / "train.jsonl"), val_file=str(small_dataset / "val.jsonl"), batch_size=2)
-    dm.tokenizer = tokenizer
+    dm.connect(DataSpec(tokenizer))
     dm.setup("fit")
     batch = next(iter(dm.train_dataloader()))
     assert batch["audio"].shape == (2, 1024, 128)
@@ -122,7 +123,7 @@ def test_workers_load_audio(small_dataset, tokenizer):
 def test_a_checkpointed_position_resumes_the_epoch_or_restarts_it_when_the_batch_size_changed(small_dataset, tokenizer):
     def loader(batch_size: int, position: dict):
         dm = InterleavedDataModule(train_file=str(small_dataset / "train.jsonl"), batch_size=batch_size)
-        dm.tokenizer = tokenizer
+        dm.connect(DataSpec(tokenizer))
         dm.setup("fit")
         dm.load_state_dict({"train_position": position})
         return dm.train_dataloader()
@@ -228,7 +229,7 @@ def test_every_bad_clip_combination_is_named_by_the_checker_and_by_set_up(tmp_pa
     assert not torch.equal(item["audio"][0], item["audio"][1])
     assert {p.name for p in dm.train_set.paths()} == {"g0.wav", "g1.wav"}
     batch = next(iter(dm.train_dataloader()))
-    assert batch["audio"].shape == (2, 1024, 128) and batch["audio_rows"].tolist() == [0, 0]
+    assert batch["audio"].shape == (2, 1024, 128) and [row for row, _ in span_starts(batch["audio_mask"], NUM_AUDIO_TOKENS)] == [0, 0]
 
 
 def test_the_openaqa_adapter_reads_clip_lists_and_names_bad_combinations(tmp_path, tokenizer):

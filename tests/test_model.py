@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from interleave import NUM_AUDIO_TOKENS
-from interleave.collate import Collator
+from interleave.collate import Collator, span_starts
 from interleave.errors import InterleaveError
 from interleave.generation import Sampling
 from interleave.model import AudioLLM
@@ -44,7 +44,18 @@ def test_audio_embeddings_from_fbank_or_cached_features_agree(model):
     fbank = torch.randn(2, 1024, 128)
     features = model.audio_encoder(fbank)
     assert features.shape == (2, NUM_AUDIO_TOKENS, model.audio_encoder.embed_dim)
-    assert torch.allclose(model.audio_embeddings(fbank), model.audio_embeddings(features))
+    assert torch.allclose(model.audio_embeddings(fbank), model.audio_embeddings(features=features))
+    with pytest.raises(ValueError, match="exactly one"):
+        model.audio_embeddings(fbank, features=features)
+    with pytest.raises(ValueError, match=r"cached features must be \[clips, 32, "):
+        model.audio_embeddings(features=features[:, :8])  # never taken for encoder inputs by its shape
+
+
+def test_a_batch_of_cached_features_gives_the_batch_of_encoder_inputs_loss(model):
+    batch = batch_for(model, ["Is [AUDIO] a type of vehicle?", "What sound is this?"])
+    cached = {k: v for k, v in batch.items() if k != "audio"} | {"audio_features": model.audio_encoder(batch["audio"])}
+    torch.testing.assert_close(model.loss(cached), model.loss(batch))
+    torch.testing.assert_close(model(cached).logits, model(batch).logits)
 
 
 def test_audio_mask_must_mark_32_positions(model):
@@ -268,6 +279,10 @@ def test_a_prompt_too_long_for_the_models_audio_tokens_is_rejected_at_set_up(tmp
     model = AudioLLM(**{**tiny_model_kwargs, "audio_tokens": 100})
     data = InterleavedDataModule(train_file=str(small_dataset / "train.jsonl"), max_length=110, on_bad_record="error")
     data.trainer = SimpleNamespace(lightning_module=model, log_dir=str(tmp_path), world_size=1, local_rank=0)
+    with pytest.raises(InterleaveError, match=r"not connected to a model: call datamodule.connect\(model.data_spec\(\)\)"):
+        data.setup("fit")  # nothing is taken from the trainer's model behind the caller's back
+    data.connect(model.data_spec())
+    assert data.spec.audio_tokens == 100 and data.spec.audio_loader == model.audio_encoder.load_inputs
     with pytest.raises(InterleaveError, match="100 audio"):
         data.setup("fit")
 
@@ -294,7 +309,7 @@ def test_each_span_holds_its_own_clips_projected_features(model, seeds):
     instruction = "Is [AUDIO] the same kind of sound as [AUDIO]?" if len(seeds) == 2 else "Do [AUDIO], [AUDIO] and [AUDIO] match?"
     batch = clip_batch(model, [(instruction, seeds)])
     merged = model.merge_embeddings(batch["input_ids"], batch["audio_mask"], batch["audio"])
-    for k, (row, start) in enumerate(zip(batch["audio_rows"].tolist(), batch["audio_positions"].tolist())):
+    for k, (row, start) in enumerate(span_starts(batch["audio_mask"], NUM_AUDIO_TOKENS)):
         alone = model.audio_embeddings(torch.randn(1, 1024, 128, generator=torch.Generator().manual_seed(seeds[k])))[0]
         assert torch.equal(merged[row, start : start + NUM_AUDIO_TOKENS], alone)
     tokens = model.llm.get_input_embeddings()(batch["input_ids"])
@@ -305,12 +320,13 @@ def test_each_span_holds_its_own_clips_projected_features(model, seeds):
 def test_a_row_with_two_clips_beside_a_row_with_one(model):
     rows = [("Is [AUDIO] the same kind of sound as [AUDIO]?", (1, 2)), ("What is [AUDIO]?", (3,)), ("What is it?", (4,))]
     batch = clip_batch(model, rows)
-    assert batch["audio_rows"].tolist() == [0, 0, 1, 2]
+    spans = span_starts(batch["audio_mask"], NUM_AUDIO_TOKENS)
+    assert [row for row, _ in spans] == [0, 0, 1, 2]
     merged = model.merge_embeddings(batch["input_ids"], batch["audio_mask"], batch["audio"])
-    for k, (row, start) in enumerate(zip(batch["audio_rows"].tolist(), batch["audio_positions"].tolist())):
+    for k, (row, start) in enumerate(spans):
         alone = model.audio_embeddings(torch.randn(1, 1024, 128, generator=torch.Generator().manual_seed(k + 1)))[0]
         assert torch.equal(merged[row, start : start + NUM_AUDIO_TOKENS], alone)  # clip k is seed k + 1
-    assert batch["audio_positions"].tolist()[3] == 0  # LTU's layout: the span first
+    assert spans[3][1] == 0  # LTU's layout: the span first
     torch.testing.assert_close(model.loss(batch), model(batch).loss, atol=1e-6, rtol=1e-5)
     with pytest.raises(ValueError, match=r"3 clip\(s\) given.*\[64, 32, 32\]"):
         model.merge_embeddings(batch["input_ids"], batch["audio_mask"], batch["audio"][:3])

@@ -99,8 +99,7 @@ def test_config_builds_with_a_tiny_llama(name, tmp_path, small_dataset, tiny_ltu
     (shard,) = [c for c in run.trainer.callbacks if isinstance(c, ShardEvaluation)]
     assert shard.layout == layout and shard.repeats == 4
     if CONFIGS[name][0] == "fit":  # a collated fine-tuning batch: every text token is a target
-        run.datamodule.tokenizer = run.model.tokenizer
-        run.datamodule.setup("fit")
+        run.datamodule.setup("fit")  # connected to the model by the command line
         batch = run.datamodule.collator(padding_side="right")([run.datamodule.train_set[i] for i in range(4)])
         out = ~batch["audio_mask"] & batch["attention_mask"].bool()
         assert torch.equal(batch["labels"][out], batch["input_ids"][out])
@@ -192,6 +191,5 @@ def test_model_overlays_compose_with_a_paper_config_and_build_from_local_folders
         assert model.audio_proj[1].out_features == 64  # the LLM's hidden size
         if name == "llm.yaml":
             assert model.checkpoint_reports[0].matched["encoder"] > 0
-        run.datamodule.tokenizer = model.tokenizer
-        run.datamodule.setup("fit")
+        run.datamodule.setup("fit")  # connected to the model by the command line
     assert sorted(p.name for p in MODELS.glob("*.yaml")) == sorted(cases)

@@ -2,17 +2,20 @@
 reading the file directly; it is reused while nothing changed and rebuilt when the file, the
 tokenizer, max_length or the audio span's length changed; one process builds it while the others wait."""
 
+import json
 import multiprocessing
 import os
 import pickle
 import random
+from pathlib import Path
 
 import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from interleave.audio import load_fbank
 from interleave.collate import Collator
-from interleave.data import AudioRecords, InterleavedDataModule, load_checked
+from interleave.data import AudioRecords, DataSpec, InterleavedDataModule, load_checked
 from interleave.errors import InterleaveError
 from interleave.record_index import index_path, open_index
 from interleave.sampler import TrainingSampler
@@ -47,7 +50,7 @@ def mixed_file(root, n: int = 300, seed: int = 0):
 
 def direct(path, collator, decode=False):
     split = []
-    records, problems = load_checked(path, path.parent, collator, decode, split)
+    records, problems = load_checked(path, path.parent, collator, load_fbank if decode else None, split)
     return records, problems, split
 
 
@@ -57,7 +60,7 @@ def test_the_index_gives_what_reading_the_file_gives(tmp_path, any_tokenizer):
     records, problems, split = direct(path, collator)
     index = open_index(path, collator)
     indexed_split = []
-    indexed, indexed_problems = index.checked(path.parent, False, indexed_split)
+    indexed, indexed_problems = index.checked(path.parent, None, indexed_split)
     assert list(indexed) == records and [r.where for r in indexed] == [r.where for r in records]
     assert indexed_problems == problems and indexed_split == split
     assert indexed.lengths().tolist() == [len(collator.encode(r).input_ids) for r in records]
@@ -72,7 +75,7 @@ def test_the_data_module_batches_equal_those_of_the_records_read_directly(tmp_pa
     path = mixed_file(tmp_path, n=50)
     dm = InterleavedDataModule(train_file=str(path), batch_size=3, max_length=128, group_by_length=True,
                                on_bad_record="skip", check_audio_decode=True, seed=4)
-    dm.tokenizer = tokenizer
+    dm.connect(DataSpec(tokenizer))
     dm.setup("fit")
     collator = dm.collator()
     records, problems, _ = direct(path, collator, decode=True)
@@ -200,3 +203,48 @@ def test_a_build_in_several_processes_equals_one_in_a_single_process(tmp_path, t
     assert one.header == three.header and one.rows > 400
     assert all(np.array_equal(one.columns[name], three.columns[name]) for name in one.columns)
     assert one.checked(tmp_path)[1] == three.checked(tmp_path)[1] == direct(path, collator)[1]
+
+
+def test_the_decode_check_reads_each_clip_with_the_runs_loader_and_channel(tmp_path, tokenizer):
+    from interleave.errors import AudioError
+
+    for i in range(2):
+        write_clip(tmp_path / "audio" / f"g{i}.wav", seed=i)
+    path = write_jsonl(tmp_path / "two.jsonl", [{"id": f"g{i}", "audio": f"audio/g{i}.wav", "instruction": "What is [AUDIO]?",
+                                                 "output": "Labels: Siren"} for i in range(2)])
+    seen = []
+
+    def loader(clip, channel):  # an encoder whose inputs the second clip cannot give
+        seen.append((Path(clip).name, channel))
+        if Path(clip).name == "g1.wav":
+            raise AudioError(clip, "too short for this encoder")
+        return torch.zeros(4)
+
+    for file in (path, tmp_path / "two.json"):  # through the index (JSONL) and read whole (OpenAQA's JSON)
+        if file.suffix == ".json":
+            file.write_text(json.dumps([{"audio_id": f"audio/g{i}.wav", "instruction": "What is [AUDIO]?",
+                                         "output": "Labels: Siren"} for i in range(2)]))
+        dm = InterleavedDataModule(train_file=str(file), max_length=128, audio_channel="mean", check_audio_decode=True)
+        dm.connect(DataSpec(tokenizer, audio_loader=loader))
+        seen.clear()
+        records, problems = dm.check_file(file)
+        assert len(records) == 1 and len(problems) == 1 and "unreadable audio: too short for this encoder" in problems[0].reason
+        assert sorted(seen) == [("g0.wav", "mean"), ("g1.wav", "mean")]
+        assert dm.check_file(file, decode=False)[1] == []  # without decoding, only presence is checked
+
+
+def test_the_index_key_follows_the_rule_code(tmp_path, tokenizer, monkeypatch):
+    from interleave import record_index
+
+    collator = Collator(tokenizer, max_length=128)
+    rule = tmp_path / "token_count.py"
+    rule.write_bytes(record_index.RULE_FILES[3].read_bytes())
+    monkeypatch.setattr(record_index, "RULE_FILES", [*record_index.RULE_FILES[:3], rule, *record_index.RULE_FILES[4:]])
+    record_index.rules_hash.cache_clear()
+    try:
+        before = index_path(tmp_path / "x.jsonl", collator)
+        rule.write_text(rule.read_text() + "# a changed rule\n")
+        record_index.rules_hash.cache_clear()
+        assert index_path(tmp_path / "x.jsonl", collator) != before  # no version to bump by hand
+    finally:
+        record_index.rules_hash.cache_clear()

@@ -199,13 +199,13 @@ def answer_queries(
             partial(settled_answer, rules=settings.parser) if v else None for v in verdict]
         cut: list[bool] = []
         answers = sample_answers(
-            model, tensors["input_ids"], tensors["attention_mask"], tensors["audio_mask"], audio,
-            settings.repeats, settings.sampling, seeds=seeds, settle=settle, cut=cut,
+            model, tensors["input_ids"], tensors["attention_mask"], tensors["audio_mask"], None,
+            settings.repeats, settings.sampling, seeds=seeds, settle=settle, cut=cut, features=audio,
         )
         p_yes = [None] * len(batch)
         if settings.scoring:
-            p_yes = yes_probability(model, tensors["input_ids"], tensors["attention_mask"], tensors["audio_mask"], audio,
-                                    context=inputs.collator.template.render("?"))
+            p_yes = yes_probability(model, tensors["input_ids"], tensors["attention_mask"], tensors["audio_mask"], None,
+                                    context=inputs.collator.template.render("?"), features=audio)
         for offset, (query, prompt, texts) in enumerate(zip(batch, prompts, answers)):
             if verdict[offset]:
                 parsed: list[Any] = [parse_answer(t, rules=settings.parser) for t in texts]

@@ -1,9 +1,17 @@
-"""Check a record file before a long job: `interleave data check FILE [--decode] [--max-length N]`.
+"""Check a record file before a long job: `interleave data check [--config CONFIG ...] FILE [--decode] [OVERRIDES]`.
 
 Lists every problem with file:line and the reason (malformed JSON, missing fields, wrong
-placeholder count, missing audio, unreadable audio with `--decode`, too long for `--max-length`
-with the tokenizer of `--tokenizer`), notes the records whose placeholder splits a token, prints
-counts, and exits 1 if any record is bad (2 if the file or tokenizer cannot be read).
+placeholder count, missing audio, unreadable audio with `--decode`, a prompt too long), notes the
+records whose placeholder splits a token, prints counts, and exits 1 if any record is bad (2 if
+the file, the config or the tokenizer cannot be read).
+
+With `--config` (several in order, then `train.py` overrides such as `--paths.llm=...`) the file
+is checked exactly as that run's set-up checks it (`InterleavedDataModule.check_file`): the run's
+template, tokenizer, `data.max_length`, `model.audio_tokens`, and with `--decode` (or the config's
+`data.check_audio_decode`) the run's encoder loader and `data.audio_channel`; what it passes, `fit`
+accepts. This builds the run's model (its tokenizer and encoder come from it).
+Without `--config`: the default template, `--tokenizer`, `--max-length` and `--audio-tokens`, and
+`--decode` reads each clip as CAV-MAE's fbank of its first channel (the default model's loader).
 """
 
 from __future__ import annotations
@@ -11,36 +19,71 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 from interleave import NUM_AUDIO_TOKENS
+from interleave.audio import load_fbank
 from interleave.collate import Collator
 from interleave.data import load_checked
 from interleave.errors import report_errors
 from interleave.llm import load_tokenizer
+from interleave.records import Problem, Record
+
+DEFAULT_TOKENIZER = "builtin:smollm2-135m-instruct"
+DEFAULT_MAX_LENGTH = 512
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="interleave data", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    command = sub.add_parser("check", help="list every problem of a record file (JSONL or OpenAQA JSON)")
+    command = sub.add_parser(
+        "check", help="list every problem of a record file (JSONL or OpenAQA JSON)",
+        description="Check FILE as the run of --config checks it (its template, tokenizer, max_length, "
+                    "audio_tokens, encoder loader and channel; further arguments are train.py overrides), "
+                    "or, without --config, with the defaults below.")
     command.add_argument("file", type=Path)
-    command.add_argument("--audio-root", type=Path, default=None, help="folder relative audio paths start from (default: the file's folder)")
-    command.add_argument("--decode", action="store_true", help="also decode every audio file")
-    command.add_argument("--tokenizer", default="builtin:smollm2-135m-instruct", help="LLM spec whose tokenizer measures lengths; 'none' skips the length check")
-    command.add_argument("--max-length", type=int, default=512)
-    command.add_argument("--audio-tokens", type=int, default=NUM_AUDIO_TOKENS, help="audio positions per clip, as the model's model.audio_tokens (default %(default)s, LTU's)")
-    args = parser.parse_args(argv)
+    command.add_argument("--config", action="append", default=[], metavar="CONFIG",
+                         help="a run's config (repeatable, as train.py's); the file is checked as that run's set-up checks it")
+    command.add_argument("--audio-root", type=Path, default=None,
+                         help="folder relative audio paths start from (default: the config's data.audio_root, else the file's folder)")
+    command.add_argument("--decode", action="store_true", help="also decode every audio file with the encoder's loader")
+    command.add_argument("--tokenizer", default=None,
+                         help=f"without --config: LLM spec whose tokenizer measures lengths; 'none' skips the length check "
+                              f"(default {DEFAULT_TOKENIZER})")
+    command.add_argument("--max-length", type=int, default=None, help=f"without --config: data.max_length (default {DEFAULT_MAX_LENGTH})")
+    command.add_argument("--audio-tokens", type=int, default=None,
+                         help=f"without --config: audio positions per clip, as model.audio_tokens (default {NUM_AUDIO_TOKENS}, LTU's)")
+    args, overrides = command_args(parser, argv)
+    args.overrides = overrides
     return report_errors(lambda: check(args))
+
+
+def command_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
+    """The parsed arguments, and the rest (train.py overrides), which only `--config` may take."""
+    args, rest = parser.parse_known_args(argv)
+    if rest and not args.config:
+        parser.error(f"unrecognized arguments: {' '.join(rest)} (train.py overrides go with --config)")
+    if args.config and any(v is not None for v in (args.tokenizer, args.max_length, args.audio_tokens)):
+        parser.error("with --config the run's tokenizer, max_length and audio_tokens are used; "
+                     "override them as train.py does (--data.max_length=N, --model.audio_tokens=N)")
+    return args, rest
 
 
 def check(args: argparse.Namespace) -> int:
     """Check one record file as `main`'s arguments say; print the problems and counts; 1 if any is bad."""
-    collator = None
-    if args.tokenizer != "none":
-        collator = Collator(load_tokenizer(args.tokenizer), max_length=args.max_length, audio_tokens=args.audio_tokens)
     split: list[str] = []
-    records, problems = load_checked(args.file, args.audio_root, collator, args.decode, split)
+    if args.config:
+        records, problems = checked_as_run(args, split)
+        lengths = True
+    else:
+        tokenizer = args.tokenizer or DEFAULT_TOKENIZER
+        lengths = tokenizer != "none"
+        collator = None if not lengths else Collator(
+            load_tokenizer(tokenizer), max_length=args.max_length or DEFAULT_MAX_LENGTH,
+            audio_tokens=args.audio_tokens or NUM_AUDIO_TOKENS)
+        load = (lambda path: load_fbank(path, "first")) if args.decode else None
+        records, problems = load_checked(args.file, args.audio_root, collator, load, split)
     for problem in problems:
         print(problem)
     total = len(records) + len(problems)
@@ -51,9 +94,17 @@ def check(args: argparse.Namespace) -> int:
     if split:
         print(f"  note: {len(split)} good record(s) have a text token split where [AUDIO] stands "
               f"(the placeholder sits inside a word), e.g. {split[0]}")
-    if collator is None:
+    if not lengths:
         print("  (lengths not checked: --tokenizer none)")
     return 1 if problems else 0
+
+
+def checked_as_run(args: argparse.Namespace, split: list[str]) -> tuple[Sequence[Record], list[Problem]]:
+    """(good records, problems) of the file as the run of `args.config` sees it at set-up."""
+    from interleave.cli import build_run  # the whole training stack: only for --config
+
+    run = build_run([arg for config in args.config for arg in ("--config", config)] + args.overrides)
+    return run.datamodule.check_file(args.file, decode=args.decode or None, audio_root=args.audio_root, split=split)
 
 
 if __name__ == "__main__":

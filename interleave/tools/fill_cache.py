@@ -9,29 +9,28 @@ from __future__ import annotations
 
 import sys
 
+from callbacks.shard_eval import ShardEvaluation
 from interleave.cache import require_frozen
-from interleave.cli import cli
+from interleave.cli import build_run
 from interleave.errors import InterleaveError, report_errors
 
 
-def fill(args: list[str] | None) -> None:
+def fill(args: list[str]) -> None:
     """Build the run the config describes (without running it) and fill its cache."""
-    run = cli(args, run=False)
+    run = build_run(args)
     datamodule, model = run.datamodule, run.model
     if not datamodule.hparams.feature_cache:
         raise InterleaveError("set data.feature_cache (the cache folder) in the config or with --data.feature_cache DIR")
     require_frozen(model.audio_encoder)  # model.train_encoder: true
-    datamodule.tokenizer = model.tokenizer
-    datamodule.follow_model(model)  # the checks measure spans as the model fills them
     datamodule.prepare_data()
     datamodule.setup(None)  # every set the config names: training, validation, test, predict
-    shard_files = [c.shard_file for c in run.trainer.callbacks if hasattr(c, "shard_file")]
+    shard_files = [c.shard_file for c in run.trainer.callbacks if isinstance(c, ShardEvaluation)]
     stats = datamodule.fill_feature_cache(model.audio_encoder, shard_files=shard_files)
     print(f"[interleave] feature cache {datamodule.hparams.feature_cache}: {stats}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = None if argv is None else list(argv)  # None: LightningCLI reads sys.argv
+    args = sys.argv[1:] if argv is None else list(argv)
     return report_errors(lambda: fill(args))
 
 

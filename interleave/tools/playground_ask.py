@@ -102,13 +102,10 @@ def build_served(config: str, ckpt: str | None = None, device: str = "cpu", root
     model served and the reason in `note`. The page may load the checkpoints under the config's
     run folders and `roots` (`listed_checkpoints`)."""
     from callbacks.shard_eval import ShardEvaluation
-    from interleave.cli import cli
+    from interleave.cli import build_run
 
-    run = cli(["--config", str(config)], run=False)
+    run = build_run(["--config", str(config)])
     model, data = run.model, run.datamodule
-    data.tokenizer = model.tokenizer
-    if hasattr(data, "follow_model"):  # the collator's spans are as long as the model fills them
-        data.follow_model(model)
     model.to(device).eval()
     evaluation = next((c for c in run.trainer.callbacks if isinstance(c, ShardEvaluation)), None)
     served = Served(model, EvalInputs.of(data), EvalSettings() if evaluation is None else evaluation.settings,
@@ -129,22 +126,25 @@ def build_served(config: str, ckpt: str | None = None, device: str = "cpu", root
     return served
 
 
+def _run_places(trainer: Any) -> tuple[list[Path], Path | None]:
+    """Each ModelCheckpoint's own folder, and the logger's root folder (None without a logger)."""
+    own = [Path(c.dirpath) for c in trainer.checkpoint_callbacks if getattr(c, "dirpath", None)]
+    root = getattr(trainer.logger, "root_dir", None) if trainer.logger is not None else None
+    return own, Path(root) if root else None
+
+
 def run_folders(trainer: Any) -> list[Path]:
     """Where the config's runs keep checkpoints: each ModelCheckpoint's own folder, and
     `version_N/checkpoints` under the logger's (`runs/demo/version_0/checkpoints` for the demo)."""
-    folders = [Path(c.dirpath) for c in trainer.checkpoint_callbacks if getattr(c, "dirpath", None)]
-    if trainer.logger is not None and getattr(trainer.logger, "root_dir", None):
-        folders += sorted(Path(trainer.logger.root_dir).glob("version_*/checkpoints"))
-    return folders
+    own, root = _run_places(trainer)
+    return own + (sorted(root.glob("version_*/checkpoints")) if root is not None else [])
 
 
 def checkpoint_roots(trainer: Any) -> list[Path]:
     """The folders of the config's runs: each ModelCheckpoint's own folder and the logger's (all its
     `version_N`, including those written after the page started)."""
-    folders = [Path(c.dirpath) for c in trainer.checkpoint_callbacks if getattr(c, "dirpath", None)]
-    if trainer.logger is not None and getattr(trainer.logger, "root_dir", None):
-        folders.append(Path(trainer.logger.root_dir))
-    return folders
+    own, root = _run_places(trainer)
+    return own + ([root] if root is not None else [])
 
 
 def listed_checkpoints(roots: list[Path]) -> list[str]:
@@ -308,10 +308,10 @@ def answer(served: Served, question: Question, instruction: str, layout: str,
     with served.precision():
         audio = audio_features(model, list(question.clips), {} if features is None else features, channel=served.inputs.channel).to(device)
         seeds = [answer_seed(question.seed, 0, layout, 0, repeat) for repeat in range(question.repeats)]
-        texts = sample_answers(model, tensors["input_ids"], tensors["attention_mask"], tensors["audio_mask"], audio,
-                               question.repeats, question.sampling, seeds=seeds)[0]  # whole answers, to be read
-        p_yes = yes_probability(model, tensors["input_ids"], tensors["attention_mask"], tensors["audio_mask"], audio,
-                                context=collator.template.render("?"))[0] if question.score else None
+        texts = sample_answers(model, tensors["input_ids"], tensors["attention_mask"], tensors["audio_mask"], None,
+                               question.repeats, question.sampling, seeds=seeds, features=audio)[0]  # whole answers, to be read
+        p_yes = yes_probability(model, tensors["input_ids"], tensors["attention_mask"], tensors["audio_mask"], None,
+                                context=collator.template.render("?"), features=audio)[0] if question.score else None
     return {
         "instruction": instruction,
         "prompt": shown_prompt(collator, instruction),

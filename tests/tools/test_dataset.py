@@ -1,7 +1,13 @@
 """interleave.tools.dataset: `interleave data check FILE` lists every bad record with file:line and reason."""
 
+import json
+
+import pytest
+
 from interleave.tools.dataset import main as data_main
-from tests.conftest import write_clip, write_jsonl
+from tests.callbacks.test_shard_eval import write_shard
+from tests.conftest import TINY_LLAMA, write_clip, write_jsonl
+from tests.test_paper_configs import PAPER, paths_args, tiny_ltu, tiny_overrides  # noqa: F401  (tiny_ltu: a fixture)
 from tests.test_data import BAD_KINDS, bad_file
 from tests.test_records import good
 
@@ -57,8 +63,65 @@ def test_checker_measures_spans_of_audio_tokens_positions(tmp_path, capsys, toke
     write_clip(tmp_path / "audio" / "g0.wav")
     path = write_jsonl(tmp_path / "ok.jsonl", [good(0)])
     collator = Collator(load_tokenizer(str(tokenizer_dir)), max_length=4096)
-    (record,), _ = load_checked(path, tmp_path, collator, False, [])
+    (record,), _ = load_checked(path, tmp_path, collator, None, [])
     prompt = len(collator.encode(record, with_answer=False).input_ids)  # with LTU's 32 positions
     args = ["check", str(path), "--tokenizer", str(tokenizer_dir), "--max-length", str(prompt - 1)]
     assert data_main(args) == 1 and "1 bad" in capsys.readouterr().out
     assert data_main([*args, "--audio-tokens", "8"]) == 0  # another encoder's 8 positions fit
+
+
+LONG_WORDS = "xylophonic quizzical zephyr marmalade kaleidoscope juxtapose labyrinthine obfuscate serendipity".split()
+
+
+def test_check_with_the_paper_config_agrees_with_fit_where_the_defaults_do_not(
+        tmp_path, capsys, monkeypatch, small_dataset, tiny_ltu, llama_tokenizer):
+    """Issue 25: a prompt that fits SmolLM2's 512 positions but not the paper run's LLaMA-style
+    tokenizer. The default check passes it; `--config` rejects it, with the reason `fit` stops with."""
+    import random
+
+    import train
+    from interleave.cli import build_run
+    from interleave.data import DataError
+
+    monkeypatch.setattr("sys.argv", ["train.py"])
+    write_shard(small_dataset)
+    folder = tmp_path / "llama"
+    llama_tokenizer.save_pretrained(folder)
+    config = {**TINY_LLAMA, "vocab_size": len(llama_tokenizer), "bos_token_id": 1, "eos_token_id": 2}
+    rng = random.Random(0)
+    wordy = "Is [AUDIO] " + " ".join(rng.choice(LONG_WORDS) for _ in range(110)) + "?"
+    rows = [json.loads(line) for line in (small_dataset / "train.jsonl").read_text().splitlines()]
+    path = write_jsonl(small_dataset / "train.jsonl", rows + [good(0, wordy) | {"id": "wordy", "audio": rows[0]["audio"]}])
+    run_args = ["--config", str(PAPER / "ft_small.yaml"), *paths_args(small_dataset, tiny_ltu),
+                *tiny_overrides(folder, config), "--trainer.enable_progress_bar=false", "--trainer.max_epochs=1"]
+
+    assert data_main(["check", str(path)]) == 0  # SmolLM2, the default template, max_length 512
+    assert f"{path}: 5 record(s), 5 good, 0 bad" in capsys.readouterr().out
+    assert data_main(["check", str(path), *run_args]) == 1
+    out = capsys.readouterr().out
+    (problem,) = [line for line in out.splitlines() if line.startswith(f"{path}:5 (id=wordy)")]
+    assert "leaving no room for the answer within max_length=512" in problem and "4 good, 1 bad" in out
+    with pytest.raises(DataError) as stopped:
+        train.cli(["fit", *run_args])
+    assert [str(p) for p in stopped.value.problems] == [problem]  # what fit rejects, with the same reason
+    write_jsonl(path, rows + [good(0, "Is [AUDIO] short?") | {"id": "short", "audio": rows[0]["audio"]}])
+    assert data_main(["check", str(path), *run_args]) == 0  # and what it accepts, fit's set-up takes
+    run = build_run(run_args)
+    run.datamodule.setup("fit")  # as trainer.fit calls it
+    assert len(run.datamodule.train_set) == 5 and not run.datamodule.rejected
+
+
+def test_check_refuses_length_flags_beside_a_config(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        data_main(["check", str(tmp_path / "x.jsonl"), "--config", "c.yaml", "--max-length", "64"])
+    assert "override them as train.py does" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        data_main(["check", str(tmp_path / "x.jsonl"), "--data.max_length=64"])
+    assert "train.py overrides go with --config" in capsys.readouterr().err
+
+
+def test_check_help_states_the_defaults(capsys):
+    with pytest.raises(SystemExit):
+        data_main(["check", "--help"])
+    out = capsys.readouterr().out
+    assert "builtin:smollm2-135m-instruct" in out and "default 512" in out and "default 32" in out and "--config" in out

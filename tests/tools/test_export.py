@@ -63,10 +63,10 @@ def test_export_refuses_a_checkpoint_with_the_words_of_train_py_validate(fault, 
 def test_the_exported_adapter_and_projector_give_a_two_clip_prompts_logits(tmp_path, small_dataset, tiny_model_kwargs,
                                                                             tiny_llama_config):
     """Issue 19: outside Lightning, each clip projected with the exported projector and put in its
-    span (the batch's audio_positions) gives the trained model's logits."""
+    span (`interleave.collate.span_starts` of the batch's audio_mask) gives the trained model's logits."""
     from safetensors.torch import load_file
 
-    from interleave.collate import Collator
+    from interleave.collate import Collator, span_starts
     from interleave.data import AudioRecords
     from interleave.records import Record
 
@@ -82,11 +82,11 @@ def test_the_exported_adapter_and_projector_give_a_two_clip_prompts_logits(tmp_p
         normed = torch.nn.functional.layer_norm(features, features.shape[-1:])
         projected = normed @ weights["audio_proj.1.weight"].T + weights["audio_proj.1.bias"]
         embeds = peft_model.get_input_embeddings()(batch["input_ids"]).clone()
-        for clip, (row, start) in enumerate(zip(batch["audio_rows"].tolist(), batch["audio_positions"].tolist())):
+        for clip, (row, start) in enumerate(span_starts(batch["audio_mask"], projected.shape[1])):
             embeds[row, start : start + projected.shape[1]] = projected[clip]
         exported = peft_model(inputs_embeds=embeds, attention_mask=batch["attention_mask"]).logits
         trained = model(batch).logits
-    assert len(batch["audio_rows"]) == 2
+    assert len(batch["audio"]) == 2
     assert torch.allclose(exported, trained, atol=1e-4)
 
 
