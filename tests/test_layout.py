@@ -1,6 +1,7 @@
 """The house rules of ARCHITECTURE.md, checked on the code itself: no import cycle, the runtime
-imports no tool and no nltk, no module over 500 lines, no citation of files the repository does
-not have, every module with its test file, and the README's layout table true to the files."""
+imports no tool and no nltk (nor do the classes the shipped configs name), no module over 500
+lines, no citation of files the repository does not have, every module with its test file, and
+the README's layout table true to the files."""
 
 from __future__ import annotations
 
@@ -102,6 +103,38 @@ def test_importing_the_runtime_leaves_nltk_and_the_tools_out():
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'nltk' or m.startswith('interleave.tools')))")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def config_class_paths() -> list[str]:
+    """Every `class_path` that a shipped config (configs/**/*.yaml) names."""
+    import yaml
+
+    def walk(tree):
+        if isinstance(tree, dict):
+            for key, value in tree.items():
+                if key == "class_path":
+                    yield value
+                yield from walk(value)
+        elif isinstance(tree, list):
+            for value in tree:
+                yield from walk(value)
+
+    return sorted({path for config in (REPO / "configs").rglob("*.yaml") for path in walk(yaml.safe_load(config.read_text()))})
+
+
+def test_the_shipped_configs_load_neither_nltk_nor_a_tool():
+    """A run from any shipped config imports train.py's CLI and the classes the config names: never
+    the offline tools (the demo's data is written beforehand by `interleave demo`) nor nltk."""
+    named = config_class_paths()
+    assert "interleave.data.InterleavedDataModule" in named and "callbacks.ShardEvaluation" in named
+    code = ("import importlib, sys, train\n"
+            f"for dotted in {named!r}:\n"
+            "    module, _, name = dotted.rpartition('.')\n"
+            "    getattr(importlib.import_module(module), name)\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'nltk' or m.startswith('interleave.tools')))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]", f"the configs' classes import {out.stdout.strip()}"
 
 
 def test_no_module_over_500_lines():
