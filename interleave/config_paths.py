@@ -2,8 +2,8 @@
 (`${paths.llm}`), merged key by key over every `--config` given and every `--paths.NAME=...`.
 
 A config names the paths it needs, `???` where the user must set one; a later config adds its
-own names and may change earlier ones; `--paths.NAME=VALUE` sets one. So a row of the paper,
-then a model overlay (`--config configs/paper/base.yaml --config configs/paper/ft_large.yaml
+own names and may change earlier ones; `--paths.NAME=VALUE` sets one. So a row of the paper
+and a model overlay (`--config configs/paper/base.yaml --config configs/paper/ltu_interleaved.yaml
 --config configs/models/whisper.yaml`) leave one block holding every name any of them uses.
 
 jsonargparse replaces a `dict` argument whole when a later config file sets it (only its
