@@ -1,7 +1,6 @@
 """The house rules of ARCHITECTURE.md, checked on the code itself: no import cycle, the runtime
-imports no tool and no nltk (nor do the classes the shipped configs name), no module over 500
-lines, no citation of files the repository does not have, every module with its test file, and
-the README's layout table true to the files."""
+imports no tool and no nltk, no module over 500 lines, no citation of files the repository does
+not have, every module with its test file. (The module table and the docs: tests/test_docs.py.)"""
 
 from __future__ import annotations
 
@@ -161,26 +160,3 @@ def test_every_module_has_its_test_file():
     lacking = [str(mirror(n, p).relative_to(REPO)) for n, p in modules().items()
                if p.stem not in ("__init__", "__main__") and not mirror(n, p).is_file()]
     assert not lacking, f"modules without their test file: {lacking}"
-
-
-def layout_paths() -> list[str]:
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    section = readme.split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"^\| `([^`]+)`", section, flags=re.M)
-
-
-def test_the_readme_layout_table_matches_the_files():
-    listed = layout_paths()
-    assert listed, "README has no layout table"
-    missing = [p for p in listed if not (REPO / p.rstrip("/")).exists()]
-    assert not missing, f"README lists paths that do not exist: {missing}"
-    unlisted = [str(p.relative_to(REPO)) for p in modules().values()
-                if p.stem not in ("__init__", "__main__") and str(p.relative_to(REPO)) not in listed
-                and str(p.relative_to(REPO).parent) + "/" not in listed]
-    assert not unlisted, f"modules the README's layout table does not name: {unlisted}"
-
-
-def test_the_docs_cite_only_test_files_that_exist():
-    cited = {m for doc in ("README.md", "ARCHITECTURE.md") for m in
-             re.findall(r"`(tests/[\w/]+\.py)`", (REPO / doc).read_text(encoding="utf-8"))}
-    assert cited and not [path for path in sorted(cited) if not (REPO / path).is_file()]
