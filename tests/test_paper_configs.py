@@ -30,33 +30,36 @@ ROWS = {
 }
 
 # Every `python train.py` command the docs give (DOCNOTES-i25-configs.md), exactly as a user types it.
-_PAPER_PATHS = ("--paths.llm=/models/vicuna-7b --paths.ltu_checkpoint=/models/ltu_ori_paper.bin "
-                "--paths.shard=/data/shard/shard.jsonl --paths.val=/data/val.jsonl")
-_LTU = "--config configs/paper/base.yaml --config configs/paper/{row}.yaml " + _PAPER_PATHS
-_FT = ("--config configs/paper/base.yaml --config configs/paper/finetune.yaml --config configs/paper/{row}.yaml "
-       + _PAPER_PATHS + " --paths.train=/data/interleaved_{size}.jsonl")
+_ROW_PATHS = ("--paths.llm=/models/vicuna-7b --paths.ltu_checkpoint=/models/ltu_ori_paper.bin "
+              "--paths.shard=/data/shard/shard.jsonl --paths.val=/data/val.jsonl")
+_OVERLAY_PATHS = "--paths.llm=/models/vicuna-7b --paths.shard=/data/shard/shard.jsonl --paths.val=/data/val.jsonl"
+_ROW1 = "python train.py validate --config configs/paper/base.yaml --config configs/paper/ltu_noninterleaved.yaml"
+_ROW2 = "python train.py validate --config configs/paper/base.yaml --config configs/paper/ltu_interleaved.yaml"
+_ROW3 = ("python train.py fit --config configs/paper/base.yaml --config configs/paper/finetune.yaml "
+         "--config configs/paper/ft_small.yaml")
+_ROW4 = ("python train.py fit --config configs/paper/base.yaml --config configs/paper/finetune.yaml "
+         "--config configs/paper/ft_large.yaml")
 DOC_COMMANDS = [
     "python train.py fit --config configs/demo.yaml",
     "python train.py fit --config configs/demo.yaml --config configs/models/whisper.yaml --paths.whisper=/models/whisper-tiny",
     "python train.py fit --config configs/demo.yaml --config configs/models/ast.yaml --paths.ast=/models/ast",
-    "python train.py validate " + _LTU.format(row="ltu_noninterleaved"),
-    "python train.py validate " + _LTU.format(row="ltu_interleaved"),
-    "python train.py fit " + _FT.format(row="ft_small", size="40k"),
-    "python train.py fit " + _FT.format(row="ft_large", size="1m"),
-    # a model overlay after each row
-    "python train.py validate " + _LTU.format(row="ltu_noninterleaved")
-    + " --config configs/models/whisper.yaml --paths.whisper=/models/whisper-large-v3",
-    "python train.py validate " + _LTU.format(row="ltu_interleaved")
-    + " --config configs/models/ast.yaml --paths.ast=/models/ast-finetuned-audioset-10-10-0.4593",
-    "python train.py fit " + _FT.format(row="ft_small", size="40k")
-    + " --config configs/models/llm.yaml --paths.encoder_checkpoint=/models/cav-mae-scale++.pth",
-    "python train.py fit " + _FT.format(row="ft_large", size="1m")
-    + " --config configs/models/whisper.yaml --paths.whisper=/models/whisper-large-v3",
-    "python train.py fit " + _FT.format(row="ft_large", size="1m")
-    + " --config configs/models/ast.yaml --paths.ast=/models/ast-finetuned-audioset-10-10-0.4593",
+    f"{_ROW1} {_ROW_PATHS}",
+    f"{_ROW2} {_ROW_PATHS}",
+    f"{_ROW3} {_ROW_PATHS} --paths.train=/data/interleaved_40k.jsonl",
+    f"{_ROW4} {_ROW_PATHS} --paths.train=/data/interleaved_1m.jsonl",
+    # a model overlay after each row (it sets model.ltu_checkpoint: null, so --paths.ltu_checkpoint is not needed)
+    f"{_ROW4} --config configs/models/whisper.yaml --paths.whisper=/models/whisper-large-v3 {_OVERLAY_PATHS} "
+    "--paths.train=/data/interleaved_1m.jsonl",
+    f"{_ROW4} --config configs/models/ast.yaml --paths.ast=/models/ast-finetuned-audioset-10-10-0.4593 "
+    f"{_OVERLAY_PATHS} --paths.train=/data/interleaved_1m.jsonl",
+    f"{_ROW3} --config configs/models/llm.yaml --paths.llm=/models/Qwen2-7B-Instruct "
+    "--paths.encoder_checkpoint=/models/cav-mae-scale++.pth --paths.shard=/data/shard/shard.jsonl "
+    "--paths.val=/data/val.jsonl --paths.train=/data/interleaved_40k.jsonl",
+    f"{_ROW1} --config configs/models/whisper.yaml --paths.whisper=/models/whisper-large-v3 {_OVERLAY_PATHS}",
+    f"{_ROW2} --config configs/models/ast.yaml --paths.ast=/models/ast-finetuned-audioset-10-10-0.4593 {_OVERLAY_PATHS}",
     # scale overlays
-    "python train.py fit " + _FT.format(row="ft_small", size="40k") + " --config configs/scale/fsdp_13b.yaml",
-    "python train.py fit " + _FT.format(row="ft_large", size="1m") + " --config configs/scale/multinode_ddp.yaml",
+    f"{_ROW3} --config configs/scale/fsdp_13b.yaml {_ROW_PATHS} --paths.train=/data/interleaved_40k.jsonl",
+    f"{_ROW4} --config configs/scale/multinode_ddp.yaml {_ROW_PATHS} --paths.train=/data/interleaved_1m.jsonl",
 ]
 
 
