@@ -32,7 +32,7 @@ from interleave import AUDIO_PLACEHOLDER
 from interleave.cache import FeatureCache, compute_features
 from interleave.collate import Collator
 from interleave.generation import Sampling, sample_answers, yes_probability
-from interleave.metrics import contains_label
+from interleave.labels import contains_label
 from interleave.records import Record
 from interleave.shard.answers import parse_answer, settled_answer
 from interleave.shard.format import PAIR, YES_NO_TASKS, Query
