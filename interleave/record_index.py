@@ -113,7 +113,7 @@ class _Builder:
         for i, (_, _, _, record) in enumerate(batch):
             rendered = template.render(record.instruction, record.input)
             one = isinstance(record.audio, str) and rendered.count(AUDIO_PLACEHOLDER) <= 1  # else encode() checks it
-            prompt, found = remove_placeholders(rendered, "") if one else ("", None)
+            prompt, found = remove_placeholders(rendered) if one else ("", None)
             full = prompt + record.output
             if found is None or (eos is not None and eos in full):
                 exact.append(i)
