@@ -21,7 +21,9 @@ $(STAMP): pyproject.toml Makefile
 test: setup
 	$(PY) -m pytest -q
 
+# The demo's data (written once; `interleave demo` leaves a complete data set alone), then training.
 demo: setup
+	$(VENV)/bin/interleave demo data/demo
 	$(PY) train.py fit --config configs/demo.yaml
 
 clean:

@@ -88,7 +88,7 @@ def ltu_style(model: AudioLLM, queries: list[Query], settings: EvalSettings, inp
 
 
 def parse_like_evaluator(queries: list[Query], answers: list[str], settings: EvalSettings) -> list[object]:
-    from interleave.metrics import contains_label
+    from interleave.labels import contains_label
     from interleave.shard import parse_answer
 
     per = settings.repeats

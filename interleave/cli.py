@@ -28,6 +28,7 @@ from lightning.pytorch.cli import LightningCLI
 
 from callbacks.reliability import PreemptionCheckpoint, ResumeRandomState, install_safe_checkpoint_io
 from interleave.checkpoints import load_weights
+from interleave.config_paths import add_paths_argument
 from interleave.data import InterleavedDataModule
 from interleave.errors import report_errors
 from interleave.model import AudioLLM
@@ -35,8 +36,7 @@ from interleave.model import AudioLLM
 
 class InterleaveCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
-        # A free-form block where configs gather the paths a user must set, for `${paths.x}`.
-        parser.add_argument("--paths", type=dict[str, str], default={}, help="named paths that the config interpolates")
+        add_paths_argument(parser)  # `paths:`, merged over every --config (interleave.config_paths)
 
     def instantiate_classes(self) -> None:
         """Build the model, data module and trainer, then hand the data module the model's side of

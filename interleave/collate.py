@@ -158,7 +158,7 @@ class Collator:
         """
         with_answer = self.with_answer if with_answer is None else with_answer
         rendered = self.template.render(record.instruction, record.input)
-        prompt, offsets = remove_placeholders(rendered, record.describe())
+        prompt, offsets = remove_placeholders(rendered)
         if not with_audio and offsets:
             raise RecordError(record.describe(), f"a text-only prompt cannot hold {AUDIO_PLACEHOLDER}")
         if with_audio:

@@ -183,6 +183,9 @@ class InterleavedDataModule(L.LightningDataModule):
     checkpoints hold the position); `group_by_length` batches records of similar token length.
     `audio_channel` picks the channel of multi-channel audio: `first` (LTU's, the default) or
     `mean` (the channels averaged); the datasets, the feature cache and the SHARD evaluation use it.
+    `written_by` names the command that writes the record files (the demo's: `interleave demo
+    data/demo`): a run whose files are missing stops at once with that command in its message.
+    It changes no result, so it is not a hyper-parameter (not in `hparams` nor the config hash).
     """
 
     def __init__(
@@ -207,11 +210,13 @@ class InterleavedDataModule(L.LightningDataModule):
         seed: int = 0,
         audio_channel: Channel = "first",
         index_dir: str | None = None,
+        written_by: str | None = None,
     ) -> None:
         super().__init__()
         if audio_channel not in CHANNELS:
             raise InterleaveError(f"data.audio_channel must be one of {list(CHANNELS)}, not {audio_channel!r}")
-        self.save_hyperparameters()
+        self.save_hyperparameters(ignore=["written_by"])
+        self.written_by = written_by
         self._spec: DataSpec | None = None
         self.template = PromptTemplate(prompt_template, prompt_template_input)
         self.train_set: AudioRecords | None = None
@@ -255,6 +260,14 @@ class InterleavedDataModule(L.LightningDataModule):
             audio_tokens=self.spec.audio_tokens,
             **kwargs,
         )
+
+    def prepare_data(self) -> None:
+        """Before set-up: with `written_by`, a record file that does not exist stops the run, naming
+        the command that writes it."""
+        hp = self.hparams
+        missing = [f for f in (hp.train_file, hp.val_file, hp.test_file, hp.predict_file) if f and not Path(f).exists()]
+        if missing and self.written_by:
+            raise InterleaveError(f"{missing[0]} does not exist: write it with `{self.written_by}`")
 
     def _root(self, path: str) -> Path:
         return Path(self.hparams.audio_root) if self.hparams.audio_root else Path(path).parent

@@ -182,7 +182,7 @@ def pool_frames(frames: torch.Tensor, audio_tokens: int) -> torch.Tensor:
     return F.adaptive_avg_pool1d(frames.transpose(1, 2), audio_tokens).transpose(1, 2)
 
 
-class AudioEncoder(Encoder):
+class CavMaeEncoder(Encoder):
     """CAV-MAE audio branch + LTU pooling: LTU fbank [B, 1024, 128] -> features [B, audio_tokens, embed_dim].
 
     Inputs are `interleave.audio.load_fbank`'s (LTU's Kaldi fbank and normalisation).
@@ -271,7 +271,7 @@ def pool_to_tokens(features: torch.Tensor, audio_tokens: int = NUM_AUDIO_TOKENS)
 
 
 def load_cavmae_state_dict(
-    encoder: AudioEncoder, state_dict: dict[str, torch.Tensor], prefix: str = ""
+    encoder: CavMaeEncoder, state_dict: dict[str, torch.Tensor], prefix: str = ""
 ) -> tuple[list[str], list[str]]:
     """Copy the audio-branch weights under `prefix` (e.g. `module.` in CAV-MAE's checkpoints) into `encoder`.
 

@@ -25,7 +25,7 @@ import torch
 from interleave import NUM_AUDIO_TOKENS
 from interleave.audio import SAMPLE_RATE
 from interleave.encoder import PRESETS as CAVMAE_PRESETS
-from interleave.encoder import AudioEncoder, Encoder, pool_frames
+from interleave.encoder import CavMaeEncoder, Encoder, pool_frames
 from interleave.errors import InterleaveError
 
 
@@ -152,12 +152,12 @@ class WhisperAudioEncoder(Encoder):
 
 
 def cavmae(path: str | None = None, config: dict | None = None,
-           audio_tokens: int = NUM_AUDIO_TOKENS, frozen: bool = True) -> AudioEncoder:
-    """CAV-MAE (`interleave.encoder.AudioEncoder`) with the registry's arguments."""
+           audio_tokens: int = NUM_AUDIO_TOKENS, frozen: bool = True) -> CavMaeEncoder:
+    """CAV-MAE (`interleave.encoder.CavMaeEncoder`) with the registry's arguments."""
     if path:
         raise InterleaveError("model.encoder_path is for ast and whisper; CAV-MAE's weights come from "
                               "model.encoder_checkpoint or model.ltu_checkpoint")
-    return AudioEncoder(**(config or {}), audio_tokens=audio_tokens, frozen=frozen)
+    return CavMaeEncoder(**(config or {}), audio_tokens=audio_tokens, frozen=frozen)
 
 
 # kind -> (its sizes, its constructor(path, config, audio_tokens, frozen))

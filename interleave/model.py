@@ -29,7 +29,7 @@ from interleave.errors import InterleaveError
 from interleave.hf_encoders import build_encoder
 from interleave.llm import align_special_tokens, load_llm, load_tokenizer, lora_targets
 from interleave.ltu import load_encoder_checkpoint, load_ltu_checkpoint
-from interleave.metrics import labels_match
+from interleave.labels import labels_match
 
 
 class AudioLLM(L.LightningModule):

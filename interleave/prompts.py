@@ -36,12 +36,11 @@ def count_placeholders(text: str) -> int:
     return text.count(AUDIO_PLACEHOLDER)
 
 
-def remove_placeholders(text: str, where: str) -> tuple[str, list[int]]:
+def remove_placeholders(text: str) -> tuple[str, list[int]]:
     """The text the LLM reads and the character offsets where audio spans go.
 
     Each `[AUDIO]` is removed with one adjacent space: the one before it, else the one after it
-    ("Is [AUDIO] similar" reads as "Is similar", the span at offset 2). `where` names the record
-    (file:line and id) for messages.
+    ("Is [AUDIO] similar" reads as "Is similar", the span at offset 2).
     """
     first, *rest = text.split(AUDIO_PLACEHOLDER)
     out, offsets = first, []

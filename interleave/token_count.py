@@ -262,7 +262,7 @@ def _fast_lengths(records: Sequence[Record], collator: Collator, counter: TokenC
     for i, record in enumerate(records):
         rendered = template.render(record.instruction, record.input)
         one = isinstance(record.audio, str) and rendered.count(AUDIO_PLACEHOLDER) <= 1  # else encode() checks it
-        prompt, found = remove_placeholders(rendered, "") if one else ("", None)
+        prompt, found = remove_placeholders(rendered) if one else ("", None)
         full = prompt + record.output
         if found is None or (eos is not None and eos in full):
             exact.append(i)

@@ -12,7 +12,7 @@ import train
 from interleave.audio import load_fbank
 from interleave.cache import FeatureCache, fingerprint
 from interleave.collate import span_starts
-from interleave.encoder import AudioEncoder
+from interleave.encoder import CavMaeEncoder
 from interleave.errors import InterleaveError
 from interleave.tools.fill_cache import main as cache_main
 from tests.conftest import TINY_ENCODER, write_clip, write_config
@@ -23,9 +23,9 @@ def plain_argv(monkeypatch):
     monkeypatch.setattr("sys.argv", ["train.py"])
 
 
-def encoder(seed: int = 0) -> AudioEncoder:
+def encoder(seed: int = 0) -> CavMaeEncoder:
     torch.manual_seed(seed)
-    return AudioEncoder(**TINY_ENCODER)
+    return CavMaeEncoder(**TINY_ENCODER)
 
 
 @pytest.fixture()
@@ -139,7 +139,7 @@ def test_cached_training_and_evaluation_equal_uncached(tmp_path, small_dataset, 
 
 
 def test_a_trained_encoder_refuses_the_feature_cache(tmp_path, small_dataset, tiny_model_kwargs, capsys):
-    trained = AudioEncoder(**TINY_ENCODER, frozen=False)
+    trained = CavMaeEncoder(**TINY_ENCODER, frozen=False)
     with pytest.raises(InterleaveError, match="model.train_encoder: true.*change at every optimizer step"):
         FeatureCache.of(tmp_path / "cache", trained)
     with pytest.raises(InterleaveError, match="model.train_encoder"):
@@ -157,9 +157,9 @@ def test_a_trained_encoder_refuses_the_feature_cache(tmp_path, small_dataset, ti
 
 def test_audio_tokens_are_part_of_the_fingerprint(tmp_path, clips):
     torch.manual_seed(0)
-    at_32 = AudioEncoder(**TINY_ENCODER)
+    at_32 = CavMaeEncoder(**TINY_ENCODER)
     torch.manual_seed(0)
-    at_8 = AudioEncoder(**TINY_ENCODER, audio_tokens=8)
+    at_8 = CavMaeEncoder(**TINY_ENCODER, audio_tokens=8)
     assert fingerprint(at_32) != fingerprint(at_8)
     FeatureCache.of(tmp_path, at_32).ensure(at_32, clips)
     cache = FeatureCache.of(tmp_path, at_8)

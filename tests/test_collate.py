@@ -51,7 +51,7 @@ def test_text_tokens_are_the_whole_strings_tokens(any_tokenizer, where, train_on
     tok = any_tokenizer
     record = rec(INSTRUCTIONS[where], output="Yes")
     enc = Collator(tok, train_on_prompt=train_on_prompt).encode(record)
-    prompt, offsets = remove_placeholders(PromptTemplate().render(record.instruction), "x")
+    prompt, offsets = remove_placeholders(PromptTemplate().render(record.instruction))
     ids, labels, start = text_part(enc)
     assert ids == whole(tok, prompt + "Yes") + [tok.eos_token_id]
     n_prompt = len(whole(tok, prompt))
@@ -93,7 +93,7 @@ def test_a_placeholder_inside_a_word_splits_that_token_alone(kind):
     tok = build_tokenizer() if kind == "bytelevel" else load_tokenizer("builtin:smollm2-135m-instruct")
     record = rec("Is it a type of vehi[AUDIO]cle?", output="Yes")
     enc = Collator(tok).encode(record)
-    prompt, (offset,) = remove_placeholders(PromptTemplate().render(record.instruction), "x")
+    prompt, (offset,) = remove_placeholders(PromptTemplate().render(record.instruction))
     ids, _, start = text_part(enc)
     assert enc.splits == 1
     assert tok.decode(ids[:start], skip_special_tokens=True) == prompt[:offset]  # "... of vehi"
@@ -269,7 +269,7 @@ def test_every_span_sits_on_the_whole_strings_tokens(any_tokenizer):
                            ("Do [AUDIO], [AUDIO] and [AUDIO] belong to one class?", 3)):
         record = clips_rec(instruction, tuple(f"c{i}.wav" for i in range(n)))
         enc = Collator(tok).encode(record)
-        prompt, offsets = remove_placeholders(PromptTemplate().render(instruction), "x")
+        prompt, offsets = remove_placeholders(PromptTemplate().render(instruction))
         ids = [t for t, a in zip(enc.input_ids, enc.audio_mask) if not a]
         assert ids == whole(tok, prompt + "Yes") + [tok.eos_token_id]
         assert sum(enc.audio_mask) == n * NUM_AUDIO_TOKENS and len(enc.spans) == n

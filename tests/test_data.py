@@ -144,6 +144,19 @@ def test_an_empty_record_file_stops_set_up_in_either_mode(tmp_path, tokenizer, m
         dm_for(path, tokenizer, on_bad_record=mode).setup("fit")
 
 
+def test_a_missing_record_file_names_the_command_that_writes_it(small_dataset, tmp_path):
+    from interleave.errors import InterleaveError
+
+    missing = tmp_path / "demo" / "train.jsonl"
+    with pytest.raises(InterleaveError, match=f"{missing} does not exist: write it with `interleave demo DIR`"):
+        InterleavedDataModule(train_file=str(missing), val_file=str(small_dataset / "val.jsonl"),
+                              written_by="interleave demo DIR").prepare_data()
+    InterleavedDataModule(train_file=str(missing)).prepare_data()  # without it, set-up names the file as before
+    module = InterleavedDataModule(train_file=str(small_dataset / "train.jsonl"), written_by="interleave demo DIR")
+    module.prepare_data()  # the files are there
+    assert "written_by" not in module.hparams  # changes no result: not a hyper-parameter, not in the config hash
+
+
 def test_set_up_reuses_the_record_index_and_groups_by_the_collators_lengths(small_dataset, tokenizer):
     dm = dm_for(small_dataset / "train.jsonl", tokenizer, group_by_length=True, index_dir=str(small_dataset / "idx"))
     dm.setup("fit")

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from interleave.encoder import (
-    AudioEncoder,
+    CavMaeEncoder,
     encoder_preset,
     load_cavmae_state_dict,
     pool_to_tokens,
@@ -16,9 +16,9 @@ TINY_ENCODER = encoder_preset("tiny")
 
 
 @pytest.fixture
-def encoder() -> AudioEncoder:
+def encoder() -> CavMaeEncoder:
     torch.manual_seed(0)
-    return AudioEncoder(**TINY_ENCODER)
+    return CavMaeEncoder(**TINY_ENCODER)
 
 
 def test_output_shape_and_frozen(encoder):
@@ -31,7 +31,7 @@ def test_output_shape_and_frozen(encoder):
 
 
 def test_cavmae_key_names():
-    keys = set(AudioEncoder(**{**encoder_preset("cavmae"), "depth": 1}).state_dict())
+    keys = set(CavMaeEncoder(**{**encoder_preset("cavmae"), "depth": 1}).state_dict())
     for key in [
         "patch_embed_a.proj.weight", "pos_embed_a", "modality_a", "norm_a.weight",
         "blocks_a.0.norm1.weight", "blocks_a.0.norm1_a.weight", "blocks_a.0.norm1_v.bias",
@@ -39,7 +39,7 @@ def test_cavmae_key_names():
         "blocks_a.0.mlp.fc1.weight", "blocks_a.0.mlp.fc2.bias", "blocks_u.0.norm2_a.weight",
     ]:
         assert key in keys, key
-    enc = AudioEncoder(**encoder_preset("cavmae"))
+    enc = CavMaeEncoder(**encoder_preset("cavmae"))
     assert len(enc.blocks_a) == 11 and len(enc.blocks_u) == 1
     assert enc.pos_embed_a.shape == (1, 512, 768)
     assert enc.blocks_a[0].mlp.fc1.out_features == 3072
@@ -111,7 +111,7 @@ def test_forward_follows_cavmae_order(encoder):
 
 def test_load_cavmae_state_dict(encoder):
     torch.manual_seed(1)
-    other = AudioEncoder(**TINY_ENCODER)
+    other = CavMaeEncoder(**TINY_ENCODER)
     sd = {f"module.{k}": v for k, v in other.state_dict().items()}
     sd["module.blocks_v.0.attn.qkv.weight"] = torch.zeros(3)  # other branches are ignored
     loaded, missing = load_cavmae_state_dict(encoder, sd, prefix="module.")
@@ -147,5 +147,5 @@ def test_pool_frames_at_32_is_ltus_pair_average_and_other_counts_pool_equal_span
 @pytest.mark.parametrize("audio_tokens", [1, 16, 100])
 def test_the_encoder_pools_to_audio_tokens(audio_tokens):
     torch.manual_seed(0)
-    out = AudioEncoder(**TINY_ENCODER, audio_tokens=audio_tokens)(torch.randn(2, 1024, 128))
+    out = CavMaeEncoder(**TINY_ENCODER, audio_tokens=audio_tokens)(torch.randn(2, 1024, 128))
     assert out.shape == (2, audio_tokens, 32)

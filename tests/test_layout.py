@@ -104,6 +104,38 @@ def test_importing_the_runtime_leaves_nltk_and_the_tools_out():
     assert out.strip() == "[]"
 
 
+def config_class_paths() -> list[str]:
+    """Every `class_path` that a shipped config (configs/**/*.yaml) names."""
+    import yaml
+
+    def walk(tree):
+        if isinstance(tree, dict):
+            for key, value in tree.items():
+                if key == "class_path":
+                    yield value
+                yield from walk(value)
+        elif isinstance(tree, list):
+            for value in tree:
+                yield from walk(value)
+
+    return sorted({path for config in (REPO / "configs").rglob("*.yaml") for path in walk(yaml.safe_load(config.read_text()))})
+
+
+def test_the_shipped_configs_load_neither_nltk_nor_a_tool():
+    """A run from any shipped config imports train.py's CLI and the classes the config names: never
+    the offline tools (the demo's data is written beforehand by `interleave demo`) nor nltk."""
+    named = config_class_paths()
+    assert "interleave.data.InterleavedDataModule" in named and "callbacks.ShardEvaluation" in named
+    code = ("import importlib, sys, train\n"
+            f"for dotted in {named!r}:\n"
+            "    module, _, name = dotted.rpartition('.')\n"
+            "    getattr(importlib.import_module(module), name)\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'nltk' or m.startswith('interleave.tools')))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]", f"the configs' classes import {out.stdout.strip()}"
+
+
 def test_no_module_over_500_lines():
     long = {str(p.relative_to(REPO)): n for p in modules().values() if (n := len(p.read_text().splitlines())) > 500}
     assert not long, f"split these rooms: {long}"
@@ -128,5 +160,3 @@ def test_every_module_has_its_test_file():
     lacking = [str(mirror(n, p).relative_to(REPO)) for n, p in modules().items()
                if p.stem not in ("__init__", "__main__") and not mirror(n, p).is_file()]
     assert not lacking, f"modules without their test file: {lacking}"
-
-

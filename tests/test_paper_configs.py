@@ -1,6 +1,9 @@
-"""configs/paper/: each of the paper's four conditions parses, builds, and (the two LTU rows) evaluates."""
+"""configs/: every command the docs give resolves with only the flags it shows; the paper's four
+rows (configs/paper/: a base, the fine-tuning recipe, one short overlay per row) parse, build,
+and (the two LTU rows) evaluate; model and scale overlays add to a run's configs."""
 
 import json
+import shlex
 from pathlib import Path
 
 import pytest
@@ -15,13 +18,85 @@ from tests.conftest import TINY_ENCODER
 from tests.test_ltu import ltu_state_dict
 from tests.callbacks.test_shard_eval import ALL_TAGS, write_shard
 
-PAPER = Path(__file__).resolve().parents[1] / "configs" / "paper"
-CONFIGS = {
-    "ltu_noninterleaved.yaml": ("validate", "noninterleaved"),
-    "ltu_interleaved.yaml": ("validate", "interleaved"),
-    "ft_small.yaml": ("fit", "interleaved"),
-    "ft_large.yaml": ("fit", "interleaved"),
+REPO = Path(__file__).resolve().parents[1]
+PAPER = REPO / "configs" / "paper"
+BASE, FINETUNE = PAPER / "base.yaml", PAPER / "finetune.yaml"
+# row -> (command, the SHARD layout it asks, its configs in the order they are given)
+ROWS = {
+    "ltu_noninterleaved": ("validate", "noninterleaved", [BASE, PAPER / "ltu_noninterleaved.yaml"]),
+    "ltu_interleaved": ("validate", "interleaved", [BASE, PAPER / "ltu_interleaved.yaml"]),
+    "ft_small": ("fit", "interleaved", [BASE, FINETUNE, PAPER / "ft_small.yaml"]),
+    "ft_large": ("fit", "interleaved", [BASE, FINETUNE, PAPER / "ft_large.yaml"]),
 }
+
+# Every `python train.py` command the docs give (DOCNOTES-i25-configs.md), exactly as a user types it.
+_ROW_PATHS = ("--paths.llm=/models/vicuna-7b --paths.ltu_checkpoint=/models/ltu_ori_paper.bin "
+              "--paths.shard=/data/shard/shard.jsonl --paths.val=/data/val.jsonl")
+_OVERLAY_PATHS = "--paths.llm=/models/vicuna-7b --paths.shard=/data/shard/shard.jsonl --paths.val=/data/val.jsonl"
+_ROW1 = "python train.py validate --config configs/paper/base.yaml --config configs/paper/ltu_noninterleaved.yaml"
+_ROW2 = "python train.py validate --config configs/paper/base.yaml --config configs/paper/ltu_interleaved.yaml"
+_ROW3 = ("python train.py fit --config configs/paper/base.yaml --config configs/paper/finetune.yaml "
+         "--config configs/paper/ft_small.yaml")
+_ROW4 = ("python train.py fit --config configs/paper/base.yaml --config configs/paper/finetune.yaml "
+         "--config configs/paper/ft_large.yaml")
+DOC_COMMANDS = [
+    "python train.py fit --config configs/demo.yaml",
+    "python train.py fit --config configs/demo.yaml --config configs/models/whisper.yaml --paths.whisper=/models/whisper-tiny",
+    "python train.py fit --config configs/demo.yaml --config configs/models/ast.yaml --paths.ast=/models/ast",
+    f"{_ROW1} {_ROW_PATHS}",
+    f"{_ROW2} {_ROW_PATHS}",
+    f"{_ROW3} {_ROW_PATHS} --paths.train=/data/interleaved_40k.jsonl",
+    f"{_ROW4} {_ROW_PATHS} --paths.train=/data/interleaved_1m.jsonl",
+    # a model overlay after each row (it sets model.ltu_checkpoint: null, so --paths.ltu_checkpoint is not needed)
+    f"{_ROW4} --config configs/models/whisper.yaml --paths.whisper=/models/whisper-large-v3 {_OVERLAY_PATHS} "
+    "--paths.train=/data/interleaved_1m.jsonl",
+    f"{_ROW4} --config configs/models/ast.yaml --paths.ast=/models/ast-finetuned-audioset-10-10-0.4593 "
+    f"{_OVERLAY_PATHS} --paths.train=/data/interleaved_1m.jsonl",
+    f"{_ROW3} --config configs/models/llm.yaml --paths.llm=/models/Qwen2-7B-Instruct "
+    "--paths.encoder_checkpoint=/models/cav-mae-scale++.pth --paths.shard=/data/shard/shard.jsonl "
+    "--paths.val=/data/val.jsonl --paths.train=/data/interleaved_40k.jsonl",
+    f"{_ROW1} --config configs/models/whisper.yaml --paths.whisper=/models/whisper-large-v3 {_OVERLAY_PATHS}",
+    f"{_ROW2} --config configs/models/ast.yaml --paths.ast=/models/ast-finetuned-audioset-10-10-0.4593 {_OVERLAY_PATHS}",
+    # scale overlays
+    f"{_ROW3} --config configs/scale/fsdp_13b.yaml {_ROW_PATHS} --paths.train=/data/interleaved_40k.jsonl",
+    f"{_ROW4} --config configs/scale/multinode_ddp.yaml {_ROW_PATHS} --paths.train=/data/interleaved_1m.jsonl",
+]
+
+
+def config_args(name: str) -> list[str]:
+    return [arg for config in ROWS[name][2] for arg in ("--config", str(config))]
+
+
+def _values(tree):
+    if isinstance(tree, dict):
+        for value in tree.values():
+            yield from _values(value)
+    elif isinstance(tree, list):
+        for value in tree:
+            yield from _values(value)
+    else:
+        yield tree
+
+
+@pytest.mark.parametrize("command", DOC_COMMANDS)
+def test_every_documented_command_resolves_with_only_its_flags(command, monkeypatch, capsys):
+    monkeypatch.chdir(REPO)
+    words = shlex.split(command)
+    assert words[:2] == ["python", "train.py"]
+    with pytest.raises(SystemExit) as done:
+        train.cli([*words[2:], "--print_config"])
+    assert done.value.code == 0, capsys.readouterr().err[-2000:]
+    config = yaml.safe_load(capsys.readouterr().out)
+    assert "???" not in [v for k, v in config.items() if k != "paths" for v in _values(v)]  # all that is read is set
+    given = [words[i + 1] for i, word in enumerate(words) if word == "--config"]
+    declared = {key for path in given for key in (yaml.safe_load((REPO / path).read_text()).get("paths") or {})}
+    assert declared <= set(config["paths"]), "a config's paths: dropped another's"
+    flags = dict(word[len("--paths."):].split("=", 1) for word in words if word.startswith("--paths."))
+    assert flags.items() <= config["paths"].items()
+    last = yaml.safe_load((REPO / given[-1]).read_text())
+    for key, value in (last.get("model") or {}).items():  # the last overlay's model settings win
+        if not str(value).startswith("${"):
+            assert config["model"][key] == value, key
 
 
 @pytest.fixture(autouse=True)
@@ -29,21 +104,23 @@ def plain_argv(monkeypatch):
     monkeypatch.setattr("sys.argv", ["train.py"])
 
 
-def test_the_four_conditions_are_there():
-    assert sorted(p.name for p in PAPER.glob("*.yaml")) == sorted(CONFIGS)
+def test_the_four_rows_are_there():
+    assert sorted(p.name for p in PAPER.glob("*.yaml")) == sorted(
+        {p.name for _, _, configs in ROWS.values() for p in configs})
+    assert all(len(configs[-1].read_text().splitlines()) <= 15 for _, _, configs in ROWS.values())  # short overlays
 
 
-def paths_args(root: Path, ltu: Path | str = "/models/ltu.bin", llm: str = "/models/vicuna-7b") -> list[str]:
+def paths_args(root: Path, ltu: Path | str = "/models/ltu.bin", llm: str = "/models/vicuna-7b",
+               train_file: bool = True) -> list[str]:
+    """The paths the docs' commands pass (runs/paper is the configs' own)."""
     return [f"--paths.llm={llm}", f"--paths.ltu_checkpoint={ltu}", f"--paths.shard={root}/shard.jsonl",
-            f"--paths.val={root}/val.jsonl", f"--paths.train={root}/train.jsonl", f"--paths.runs={root}/runs"]
+            f"--paths.val={root}/val.jsonl", *([f"--paths.train={root}/train.jsonl"] if train_file else [])]
 
 
-@pytest.mark.parametrize("name", sorted(CONFIGS))
+@pytest.mark.parametrize("name", sorted(ROWS))
 def test_config_parses_with_the_papers_settings(name, tmp_path, capsys):
-    command, layout = CONFIGS[name]
-    args = [command, "--config", str(PAPER / name), *paths_args(tmp_path), "--print_config"]
-    if command == "validate":
-        args.remove(f"--paths.train={tmp_path}/train.jsonl")
+    command, layout, _ = ROWS[name]
+    args = [command, *config_args(name), *paths_args(tmp_path, train_file=command == "fit"), "--print_config"]
     with pytest.raises(SystemExit) as done:
         train.cli(args)
     assert done.value.code == 0
@@ -52,21 +129,29 @@ def test_config_parses_with_the_papers_settings(name, tmp_path, capsys):
     assert config["data"]["class_path"] == "interleave.data.InterleavedDataModule"
     assert (trainer["accelerator"], trainer["devices"], trainer["strategy"], trainer["precision"]) == (
         "gpu", 2, "ddp", "bf16-mixed")
+    assert trainer["logger"]["init_args"]["save_dir"] == "runs/paper" and trainer["logger"]["init_args"]["name"] == name
     assert (model["lora_r"], model["lora_alpha"], model["lora_dropout"]) == (8, 16, 0.05)
     assert model["llm"] == "/models/vicuna-7b" and model["ltu_checkpoint"] == "/models/ltu.bin"  # from --paths
     assert model["encoder"] == "cavmae"
     shard = next(c for c in trainer["callbacks"] if c["class_path"] == "callbacks.ShardEvaluation")["init_args"]
     assert shard["layout"] == layout and shard["repeats"] == 4 and shard["shard_file"] == f"{tmp_path}/shard.jsonl"
+    assert shard["sampling"]["max_new_tokens"] == 400 and shard["batch_size"] == 8 and shard["text_control"] is True
+    kinds = [c["class_path"].rsplit(".", 1)[1] for c in trainer["callbacks"]]
     if command == "fit":
-        assert model["learning_rate"] == 2e-5 and data["batch_size"] == 4
+        assert model["learning_rate"] == 2e-5 and data["batch_size"] == 4 and trainer["max_epochs"] == 3
         assert data["train_file"] == f"{tmp_path}/train.jsonl" and shard["every_n_epochs"] == 1
         assert data["train_on_prompt"] is True  # Appendix A: only the audio positions are out of the loss
+        assert sorted(kinds) == sorted(["RunSummary", "ShardEvaluation", "ModelCheckpoint", "LearningRateMonitor",
+                                        "PaddingFraction"])
+    else:  # the LTU rows evaluate LTU's model as it is: nothing of the fine-tuning recipe
+        assert data["train_file"] is None and data["train_on_prompt"] is False and trainer["max_epochs"] is None
+        assert kinds == ["RunSummary", "ShardEvaluation"]
 
 
-@pytest.mark.parametrize("name", sorted(CONFIGS))
+@pytest.mark.parametrize("name", sorted(ROWS))
 def test_config_names_the_paths_left_to_set(name, capsys):
-    command, _ = CONFIGS[name]
-    assert train.main([command, "--config", str(PAPER / name)]) == 2
+    command = ROWS[name][0]
+    assert train.main([command, *config_args(name)]) == 2
     assert "paths." in capsys.readouterr().err
 
 
@@ -87,18 +172,19 @@ def tiny_ltu(tmp_path, tiny_model_kwargs) -> Path:
     return path
 
 
-@pytest.mark.parametrize("name", sorted(CONFIGS))
-def test_config_builds_with_a_tiny_llama(name, tmp_path, small_dataset, tiny_ltu, tokenizer_dir, tiny_llama_config):
-    _, layout = CONFIGS[name]
+@pytest.mark.parametrize("name", sorted(ROWS))
+def test_config_builds_with_a_tiny_llama(name, small_dataset, tiny_ltu, tokenizer_dir, tiny_llama_config, monkeypatch):
+    command, layout, _ = ROWS[name]
     write_shard(small_dataset)
-    run = train.cli(["--config", str(PAPER / name), *paths_args(small_dataset, tiny_ltu),
+    monkeypatch.chdir(small_dataset)  # runs/paper: the configs' own run folder
+    run = train.cli([*config_args(name), *paths_args(small_dataset, tiny_ltu, train_file=command == "fit"),
                      *tiny_overrides(tokenizer_dir, tiny_llama_config)], run=False)  # run=False: no subcommand
     assert isinstance(run.model, AudioLLM) and run.model.hparams.lora_r == 8
     (report,) = run.model.checkpoint_reports
     assert report.missing == [] and report.unexpected == [] and report.matched["lora"] > 0
     (shard,) = [c for c in run.trainer.callbacks if isinstance(c, ShardEvaluation)]
     assert shard.layout == layout and shard.repeats == 4
-    if CONFIGS[name][0] == "fit":  # a collated fine-tuning batch: every text token is a target
+    if command == "fit":  # a collated fine-tuning batch: every text token is a target
         run.datamodule.setup("fit")  # connected to the model by the command line
         batch = run.datamodule.collator(padding_side="right")([run.datamodule.train_set[i] for i in range(4)])
         out = ~batch["audio_mask"] & batch["attention_mask"].bool()
@@ -106,20 +192,32 @@ def test_config_builds_with_a_tiny_llama(name, tmp_path, small_dataset, tiny_ltu
         assert (batch["labels"][~out] == -100).all() and batch["audio_mask"].sum() == 4 * 32
 
 
-@pytest.mark.parametrize("name", ["ltu_noninterleaved.yaml", "ltu_interleaved.yaml"])
-def test_ltu_rows_evaluate_zero_shot(name, tmp_path, small_dataset, tiny_ltu, tokenizer_dir, tiny_llama_config):
+@pytest.mark.parametrize("name", ["ltu_noninterleaved", "ltu_interleaved"])
+def test_ltu_rows_evaluate_zero_shot(name, small_dataset, tiny_ltu, tokenizer_dir, tiny_llama_config, monkeypatch):
     write_shard(small_dataset)
-    args = ["--config", str(PAPER / name), *paths_args(small_dataset, tiny_ltu),
+    monkeypatch.chdir(small_dataset)  # runs/paper: the configs' own run folder
+    args = [*config_args(name), *paths_args(small_dataset, tiny_ltu, train_file=False),
             *tiny_overrides(tokenizer_dir, tiny_llama_config), "--trainer.enable_progress_bar=false"]
-    args.remove(f"--paths.train={small_dataset}/train.jsonl")
     run = train.cli(args, run=False)
     (shard,) = [c for c in run.trainer.callbacks if isinstance(c, ShardEvaluation)]
     shard.repeats, shard.sampling = 2, Sampling(max_new_tokens=3)  # the config's are the paper's 4 and 400
     run.trainer.validate(run.model, datamodule=run.datamodule)
-    (version,) = (small_dataset / "runs" / Path(name).stem).glob("version_*")
+    (version,) = (small_dataset / "runs" / "paper" / name).glob("version_*")
     metrics = json.loads((version / "predictions" / "epoch=00.metrics.json").read_text())
-    assert metrics["layout"] == CONFIGS[name][1]
+    assert metrics["layout"] == ROWS[name][1]
     assert {t for t in ALL_TAGS if not t.startswith("val/noninterleaved/")} <= set(metrics)
+
+
+def test_the_demo_config_on_missing_data_names_the_command_that_writes_it(tmp_path, tokenizer_dir, tiny_llama_config,
+                                                                        monkeypatch, capsys):
+    """configs/demo.yaml trains with the runtime's data module: `make demo` writes the data first
+    (`interleave demo data/demo`); without it the run stops at once, saying so."""
+    monkeypatch.chdir(tmp_path)
+    tiny = [*tiny_overrides(tokenizer_dir, tiny_llama_config), "--model.val_max_new_tokens=4"]
+    assert train.main(["fit", "--config", str(REPO / "configs" / "demo.yaml"), *tiny]) == 2
+    err = capsys.readouterr().err
+    assert "error: data/demo/train.jsonl does not exist: write it with `interleave demo data/demo`" in err, err[-2000:]
+    assert "Traceback" not in err
 
 
 SCALE = PAPER.parent / "scale"
@@ -127,8 +225,7 @@ SCALE = PAPER.parent / "scale"
 
 @pytest.mark.parametrize("name", ["multinode_ddp.yaml", "fsdp_13b.yaml"])
 def test_scale_configs_compose_with_a_paper_config(name, tmp_path, capsys):
-    args = ["fit", "--config", str(PAPER / "ft_large.yaml"), "--config", str(SCALE / name),
-            *paths_args(tmp_path), "--print_config"]
+    args = ["fit", *config_args("ft_large"), "--config", str(SCALE / name), *paths_args(tmp_path), "--print_config"]
     with pytest.raises(SystemExit) as done:
         train.cli(args)
     assert done.value.code == 0
@@ -152,8 +249,9 @@ def test_scale_configs_compose_with_a_paper_config(name, tmp_path, capsys):
 MODELS = PAPER.parent / "models"
 
 
-def test_model_overlays_compose_with_a_paper_config_and_build_from_local_folders(tmp_path, small_dataset, capsys):
+def test_model_overlays_compose_with_a_paper_config_and_build_from_local_folders(tmp_path, small_dataset, monkeypatch):
     """configs/models/: Whisper, AST and another LLM (a Qwen2 folder) from local Hugging Face folders."""
+    monkeypatch.chdir(tmp_path)  # runs/paper: the configs' own run folder
     from transformers import (ASTConfig, ASTFeatureExtractor, ASTModel, Qwen2Config, Qwen2ForCausalLM,
                               WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration)
 
@@ -182,8 +280,7 @@ def test_model_overlays_compose_with_a_paper_config_and_build_from_local_folders
     }
     for name, extra in cases.items():
         write_shard(small_dataset)
-        run = train.cli(["--config", str(PAPER / "ft_large.yaml"), "--config", str(MODELS / name), *common, *extra],
-                        run=False)
+        run = train.cli([*config_args("ft_large"), "--config", str(MODELS / name), *common, *extra], run=False)
         model = run.model
         assert model.llm.get_base_model().config.model_type == "qwen2" and model.audio_tokens == 32
         assert model.audio_encoder.kind == {"whisper.yaml": "whisper", "ast.yaml": "ast", "llm.yaml": "cavmae"}[name]

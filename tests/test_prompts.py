@@ -30,11 +30,11 @@ def test_custom_template():
     ("no audio here", "no audio here", []),
 ])
 def test_placeholder_removed_with_one_adjacent_space(text, clean, offsets):
-    assert remove_placeholders(text, "x") == (clean, offsets)
+    assert remove_placeholders(text) == (clean, offsets)
 
 
 def test_two_placeholders_give_two_offsets():
-    assert remove_placeholders("Is [AUDIO] like [AUDIO]?", "x") == ("Is like?", [2, 7])
+    assert remove_placeholders("Is [AUDIO] like [AUDIO]?") == ("Is like?", [2, 7])
 
 
 @pytest.mark.parametrize("clips, placeholders, good", [

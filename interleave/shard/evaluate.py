@@ -34,7 +34,7 @@ from interleave.cache import FeatureCache, compute_features
 from interleave.collate import Collator
 from interleave.generation import Sampling, sample_answers, yes_probability
 from interleave.errors import InterleaveError
-from interleave.metrics import contains_label
+from interleave.labels import contains_label
 from interleave.records import Record
 from interleave.shard.answers import PARSERS, parse_answer, settled_answer
 from interleave.shard.format import Query

@@ -39,3 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     module = importlib.import_module(COMMANDS[name][0])  # only the chosen tool is imported
     return module.main(rest)
+
+
+if __name__ == "__main__":  # `python -m interleave.tools.command ...` ran nothing and exited 0 without it
+    sys.exit(main())

@@ -16,9 +16,9 @@ lexicon (WordNet 3.0 with curated overrides, each with its reason; the lexicon n
 other class has none; see :mod:`interleave.shard`), and pair queries (two clips of one of those
 classes, or one clip of each; :mod:`interleave.shard.pairs`).
 
-Run ``interleave demo DIR`` to write the data set, call :func:`ensure_demo_data`, or name
-:class:`DemoDataModule` as a config's data module (``configs/demo.yaml`` does), which writes it
-on first use.
+Run ``interleave demo DIR`` to write the data set (``make demo`` writes ``data/demo`` before it
+trains on it with ``configs/demo.yaml``), or call :func:`ensure_demo_data`. Training reads the
+files with the runtime's own data module, so the demo run imports neither this tool nor nltk.
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ import soundfile
 
 from interleave import AUDIO_PLACEHOLDER
 from interleave.audio import SAMPLE_RATE
-from interleave.data import InterleavedDataModule
 from interleave.errors import InterleaveError, report_errors
 from interleave.files import write_text_atomic
 from interleave.shard.build import assemble_queries, identity_queries, write_report
@@ -331,16 +330,6 @@ def ensure_demo_data(
         file=sys.stderr,
     )
     return out_dir
-
-
-class DemoDataModule(InterleavedDataModule):
-    """The demo's data module (`configs/demo.yaml` names it): before set-up, the training file's
-    folder gets the synthetic data set if it lacks it (`ensure_demo_data`), so that one command
-    trains the demo from nothing. Otherwise it is `InterleavedDataModule`, with the same arguments."""
-
-    def prepare_data(self) -> None:
-        if self.hparams.train_file:
-            ensure_demo_data(Path(self.hparams.train_file).parent)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

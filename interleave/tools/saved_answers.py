@@ -37,7 +37,7 @@ def answer_rows(file: str | Path, parser: str | None = None) -> dict[str, list[P
     Answers the evaluation stopped at their verdict (`cut`, the default) keep the verdict of the
     parser that cut them (`cut_parser`) and only that one: another parser may need the rest of the
     text, so re-parsing them with it is refused (the evaluation's `full_answers=true` keeps it all)."""
-    from interleave.metrics import contains_label
+    from interleave.labels import contains_label
     from interleave.shard import parse_answer
     from interleave.shard.tasks import LABEL, TASKS
 

@@ -591,7 +591,7 @@ def test_feature_cache_bad_input(case, tmp_path, small_dataset, tiny_model_kwarg
     elif case == "no-cache-folder":
         folder, named = [], "data.feature_cache"
     elif case == "unset-config-path":  # the paper's configs leave their data paths as ???
-        config, named = REPO / "configs" / "paper" / "ft_small.yaml", "the config leaves paths."
+        config, named = REPO / "configs" / "paper" / "base.yaml", "the config leaves paths."
     else:
         named = TRAIN_CASES[case](small_dataset, config)[1]
     try:

@@ -45,3 +45,14 @@ def test_cache_reaches_the_run_configs_parser(capsys):
     assert exit_.value.code == 0
     out = capsys.readouterr().out
     assert "--config" in out and "--data" in out and "--trainer" in out
+
+
+def test_running_the_module_runs_the_command():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-m", "interleave.tools.command", "--help"], cwd=repo,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "usage: interleave COMMAND" in done.stdout, done.stderr[-1000:]

@@ -1,4 +1,4 @@
-from interleave.metrics import contains_label, labels_match, reference_labels
+from interleave.labels import contains_label, labels_match, reference_labels
 
 
 def test_reference_labels():

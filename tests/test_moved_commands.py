@@ -1,0 +1,57 @@
+"""interleave.moved_commands: `python -m` on a command that moved exits non-zero naming its
+replacement; the commands that remain, and programs importing the package, are untouched."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from interleave.moved_commands import MOVED, module_run, moved_message
+from interleave.tools.command import COMMANDS
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def python(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("module", sorted(MOVED))
+def test_a_moved_command_fails_loudly_with_its_replacement(module):
+    done = python("-m", module, "check", "data/train.jsonl")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == moved_message(module) + "\n"
+    assert f"`python -m {module}`" in done.stderr and f"`{MOVED[module]}`" in done.stderr
+
+
+def test_each_replacement_is_an_interleave_command():
+    for replacement in MOVED.values():
+        program, name = replacement.split()[:2]
+        assert program == "interleave" and name in COMMANDS, replacement
+
+
+def test_the_commands_that_remain_still_run():
+    for module in ("interleave.shard", "interleave.tools", "interleave.tools.demo"):
+        done = python("-m", module, "--help")
+        assert done.returncode == 0 and "usage:" in done.stdout, (module, done.stderr[-1000:])
+
+
+def test_importing_the_package_is_never_refused():
+    done = python("-c", "import interleave.data, interleave.cache; print('ok')")
+    assert done.returncode == 0 and done.stdout == "ok\n", done.stderr[-1000:]
+
+
+@pytest.mark.parametrize("argv, module", [
+    (["python", "-m", "interleave.data", "check", "F"], "interleave.data"),
+    (["python", "-X", "dev", "-W", "ignore", "-m", "interleave.cache"], "interleave.cache"),
+    (["python", "-minterleave.report"], "interleave.report"),
+    (["python", "-I", "-m"], None),
+    (["python", "train.py", "-m", "interleave.data"], None),  # a script's own -m
+    (["python", "-c", "import interleave", "-m", "interleave.data"], None),
+    (["python"], None),
+])
+def test_module_run_reads_the_interpreters_arguments(argv, module):
+    assert module_run(argv) == module
