@@ -64,6 +64,8 @@ def base_arguments(study: Study, run: Run) -> list[str]:
 
 def resolve(args: list[str], where: str) -> dict[str, Any]:
     """The config train.py would run with these arguments (its `--print_config`), parsed in-process."""
+    from omegaconf.errors import InterpolationToMissingValueError, MissingMandatoryValue
+
     from interleave.cli import cli
 
     out, err = io.StringIO(), io.StringIO()
@@ -73,6 +75,9 @@ def resolve(args: list[str], where: str) -> dict[str, Any]:
             cli(args + ["--print_config"])
         except SystemExit as exit_:
             code = exit_.code
+        except (MissingMandatoryValue, InterpolationToMissingValueError) as missing:
+            raise StudyError(f"{where}: a value is left to set (???); set it in the study file's overrides: "
+                             f"{str(missing).splitlines()[0]}") from None
     if code not in (0, None) or not out.getvalue().strip():
         reason = next((line for line in reversed(err.getvalue().splitlines()) if line.strip()), f"exit status {code}")
         raise StudyError(f"{where}: train.py refuses {' '.join(args)}: {reason}")
