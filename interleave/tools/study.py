@@ -131,6 +131,10 @@ def prepare(study: Study, study_file: Path) -> list[Run]:
             if old != spec and (run.folder / "train.log").exists():
                 refused.append(f"{run.name} ({run.folder}):\n    " + "\n    ".join(differences(old, spec)))
                 continue
+        devices = (spec["config"].get("trainer") or {}).get("devices")
+        if study.executor.gpus and isinstance(devices, int) and devices > study.executor.gpus_per_run:
+            raise StudyError(f"{where}: trainer.devices is {devices} but executor.gpus_per_run is "
+                             f"{study.executor.gpus_per_run}: give each run as many GPUs as it uses")
         args = args + placement(spec["config"], run, where)
         command = [sys.executable, str(TRAIN_PY), *args]
         run.folder.mkdir(parents=True, exist_ok=True)
