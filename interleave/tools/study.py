@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import io
 import json
 import os
@@ -115,6 +116,20 @@ def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
             for key in sorted(set(before) | set(after)) if before.get(key, "(unset)") != after.get(key, "(unset)")]
 
 
+def inputs_of(study: Study, run: Run, args: list[str]) -> dict[str, Any]:
+    """What a run's spec is computed from: unchanged inputs need no second resolution (a fast rerun)."""
+    configs = study.configs + study.condition(run.condition).configs
+    return {"arguments": args, "cwd": os.getcwd(), "folder": str(run.folder.resolve()),
+            "files": {c: hashlib.sha256(Path(c).read_bytes()).hexdigest() for c in configs}}
+
+
+def check_devices(study: Study, config: dict[str, Any], where: str) -> None:
+    devices = str((config.get("trainer") or {}).get("devices"))  # 2 or "2"; "auto" and lists are not checked
+    if study.executor.gpus and devices.isdigit() and int(devices) > study.executor.gpus_per_run:
+        raise StudyError(f"{where}: trainer.devices is {devices} but executor.gpus_per_run is "
+                         f"{study.executor.gpus_per_run}: give each run as many GPUs as it uses")
+
+
 def prepare(study: Study, study_file: Path) -> list[Run]:
     """Write each run's command, spec and resolved config; refuse (all at once, naming what differs)
     runs that already started under another spec."""
@@ -124,24 +139,24 @@ def prepare(study: Study, study_file: Path) -> list[Run]:
     for run in runs:
         where = f"{study_file}: condition {run.condition!r}, seed {run.seed}"
         args = base_arguments(study, run)
+        known, inputs = run.folder / "run.json", inputs_of(study, run, args)
+        stored = read(known)
+        if stored and stored.get("inputs") == inputs:
+            check_devices(study, stored["spec"]["config"], where)
+            continue  # prepared before from the same arguments and config files
         spec = {"arguments": args, "config": resolve(args, where)}
-        known = run.folder / "run.json"
-        if known.exists():
-            old = json.loads(known.read_text(encoding="utf-8"))["spec"]
-            if old != spec and (run.folder / "train.log").exists():
-                refused.append(f"{run.name} ({run.folder}):\n    " + "\n    ".join(differences(old, spec)))
-                continue
-        devices = (spec["config"].get("trainer") or {}).get("devices")
-        if study.executor.gpus and isinstance(devices, int) and devices > study.executor.gpus_per_run:
-            raise StudyError(f"{where}: trainer.devices is {devices} but executor.gpus_per_run is "
-                             f"{study.executor.gpus_per_run}: give each run as many GPUs as it uses")
+        if stored and stored["spec"] != spec and (run.folder / "train.log").exists():
+            refused.append(f"{run.name} ({run.folder}):\n    " + "\n    ".join(differences(stored["spec"], spec)))
+            continue
+        check_devices(study, spec["config"], where)
         args = args + placement(spec["config"], run, where)
         command = [sys.executable, str(TRAIN_PY), *args]
         run.folder.mkdir(parents=True, exist_ok=True)
         write_text_atomic(run.folder / "config.yaml", yaml.safe_dump(resolve(args, where), sort_keys=False))
         write_text_atomic(run.folder / "command.txt", " ".join(command) + "\n")
         write_text_atomic(known, json.dumps({"study": study.name, "condition": run.condition, "seed": run.seed,
-                                             "cwd": os.getcwd(), "command": command, "spec": spec}, indent=1) + "\n")
+                                             "cwd": os.getcwd(), "command": command, "inputs": inputs, "spec": spec},
+                                            indent=1) + "\n")
     if refused:
         raise StudyError(f"{study_file} changed since these runs started; move their folders away (or name the "
                          "condition anew) to run them with the new spec:\n  " + "\n  ".join(refused))

@@ -140,6 +140,15 @@ def test_a_config_that_puts_checkpoints_outside_the_run_is_refused(tmp_path, tin
     assert "seed 0: ModelCheckpoint's dirpath" in err and "remove dirpath" in err
 
 
+def test_a_local_run_given_fewer_gpus_than_its_trainer_uses_is_refused(tmp_path, tiny_config, capsys):
+    study_file = write_study(tmp_path, tiny_config, {"kind": "local", "gpus": 2})
+    study = yaml.safe_load(study_file.read_text())
+    study["overrides"] = ["--trainer.devices=2"]
+    study_file.write_text(yaml.safe_dump(study))
+    assert main([str(study_file), "--dry-run"]) == 2
+    assert "trainer.devices is 2 but executor.gpus_per_run is 1" in capsys.readouterr().err
+
+
 def fake_run(tmp_path: Path, code: int) -> tuple[Study, Path]:
     """A run folder whose command is a stand-in for train.py that prints its arguments and exits `code`."""
     script = tmp_path / "fake_train.py"
