@@ -193,13 +193,15 @@ def execute(folder: str, env: dict[str, str] | None = None) -> int:
     start = time.time()
     if rank == 0:
         (run_dir / FAILED).unlink(missing_ok=True)
-        write_text_atomic(run_dir / RUNNING, json.dumps({"host": socket.gethostname(), "pid": os.getpid(),
-                                                         "start": start, "resumed_from": str(checkpoint or "")}))
     with open(log, "a", encoding="utf-8") as out:
         out.write(f"[study] {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n")
         out.flush()
-        code = subprocess.run(command, cwd=spec["cwd"], stdout=out, stderr=subprocess.STDOUT,
-                              env={**os.environ, **(env or {})}).returncode
+        proc = subprocess.Popen(command, cwd=spec["cwd"], stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, **(env or {})})
+        if rank == 0:  # train.py's own pid: a run outliving a killed study still counts as running
+            write_text_atomic(run_dir / RUNNING, json.dumps({"host": socket.gethostname(), "pid": proc.pid,
+                                                             "start": start, "resumed_from": str(checkpoint or "")}))
+        code = proc.wait()
     if rank == 0:
         marker = {"exit": code, "seconds": round(time.time() - start, 1), "end": time.time()}
         write_text_atomic(run_dir / (DONE if code == 0 else FAILED), json.dumps(marker) + "\n")
@@ -209,13 +211,17 @@ def execute(folder: str, env: dict[str, str] | None = None) -> int:
 
 
 def alive(pid: int) -> bool:
+    """Whether a process of this host is still there (a zombie, killed but not yet reaped, is not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def slurm_state(study: Study, job_id: str) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from interleave.tools.study import execute, main, status
+from interleave.tools.study import execute, main, pending, runs_of, status
 from interleave.tools.study_file import Condition, Executor, Study
 
 REPO = Path(__file__).resolve().parents[2]
@@ -172,6 +173,19 @@ def test_an_interrupted_fit_resumes_from_its_last_checkpoint(tmp_path):
     assert f"'--ckpt_path={folder / 'checkpoints' / 'last.ckpt'}'" in log
     assert json.loads((folder / "done.json").read_text())["exit"] == 0
     assert "1 runs: 1 done; all done" in status(study)
+
+
+def test_a_run_whose_process_is_still_alive_is_left_alone(tmp_path):
+    study, folder = fake_run(tmp_path, 0)
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        (folder / "running.json").write_text(json.dumps({"host": socket.gethostname(), "pid": sleeper.pid,
+                                                         "start": time.time()}))
+        assert "1 running" in status(study) and pending(study, runs_of(study)) == []
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert "1 interrupted" in status(study) and pending(study, runs_of(study)) == runs_of(study)
 
 
 def test_a_failed_run_is_shown_with_its_logs_last_lines(tmp_path):
