@@ -145,8 +145,9 @@ def prepare(study: Study, study_file: Path) -> list[Run]:
             check_devices(study, stored["spec"]["config"], where)
             continue  # prepared before from the same arguments and config files
         spec = {"arguments": args, "config": resolve(args, where)}
-        if stored and stored["spec"] != spec and (run.folder / "train.log").exists():
-            refused.append(f"{run.name} ({run.folder}):\n    " + "\n    ".join(differences(stored["spec"], spec)))
+        old = stored["spec"]["config"] if stored else spec["config"]  # the config decides; not how it was spelled
+        if old != spec["config"] and (run.folder / "train.log").exists():
+            refused.append(f"{run.name} ({run.folder}):\n    " + "\n    ".join(differences(old, spec["config"])))
             continue
         check_devices(study, spec["config"], where)
         args = args + placement(spec["config"], run, where)
@@ -341,14 +342,23 @@ def run_local(study: Study, runs: list[Run]) -> int:
     return 1 if failures else 0
 
 
+def submitit_executor(study: Study) -> Any:
+    """submitit's executor for the study's cluster, with its resources (its folder: <output>/submitit)."""
+    import submitit
+
+    try:
+        executor = submitit.AutoExecutor(folder=study.output / "submitit", cluster=study.executor.cluster)
+    except RuntimeError as err:  # no srun here
+        raise StudyError(f"study {study.name}: executor: {err} (`cluster: local` runs the same jobs on this machine)") from None
+    executor.update_parameters(**study.executor.submitit_parameters(study.name))
+    return executor
+
+
 def run_submitit(study: Study, runs: list[Run], wait: bool) -> int:
     """`executor: slurm`: one submitit job per run (a job array), with the study file's resources.
 
     `cluster: local` runs the same jobs through submitit's local executor (tests, a trial on one machine)."""
-    import submitit
-
-    executor = submitit.AutoExecutor(folder=study.output / "submitit", cluster=study.executor.cluster)
-    executor.update_parameters(**study.executor.submitit_parameters(study.name))
+    executor = submitit_executor(study)
     with executor.batch():
         jobs = [executor.submit(execute, str(run.folder)) for run in runs]
     for run, job in zip(runs, jobs):

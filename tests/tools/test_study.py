@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from interleave.tools.study import execute, main, pending, runs_of, status
-from interleave.tools.study_file import Condition, Executor, Study
+from interleave.tools.study import execute, main, pending, runs_of, status, submitit_executor
+from interleave.tools.study_file import Condition, Executor, Study, StudyError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -121,13 +121,17 @@ def test_a_changed_study_file_is_refused_for_the_runs_it_changes(tmp_path, tiny_
     started = tmp_path / "runs" / "grid" / "small_lora" / "seed=0"
     (started / "train.log").write_text("[study] started\n")
     assert main([str(study_file), "--dry-run"]) == 0  # the same file again: nothing differs
+    study = yaml.safe_load(study_file.read_text())
+    study["conditions"]["small_lora"]["overrides"] = ["--model.lora_r=2", "--model.lora_alpha=8"]
+    study_file.write_text(yaml.safe_dump(study))  # spelled otherwise, the same config: not a change
+    assert main([str(study_file), "--dry-run"]) == 0
     capsys.readouterr()
 
     write_study(tmp_path, tiny_config, "local", lora_r=3)
     assert main([str(study_file), "--dry-run"]) == 2
     err = capsys.readouterr().err
     assert f"error: {study_file} changed since these runs started" in err
-    assert "small_lora/seed=0" in err and "config.model.lora_r: 2 -> 3" in err
+    assert "small_lora/seed=0" in err and "model.lora_r: 2 -> 3" in err
     assert "seed=1" not in err  # not started: its spec is simply rewritten
     assert "--model.lora_r=3" in (started.parent / "seed=1" / "command.txt").read_text()
 
@@ -206,3 +210,21 @@ def test_the_eta_comes_from_the_finished_runs(tmp_path):
         (folder / "done.json").write_text(json.dumps({"exit": 0, "seconds": seconds}))
     report = status(study)  # two left at 150 s each, two at a time: 150 s
     assert "4 runs: 2 done, 2 to do; ETA 2m" in report and "2 at a time" in report
+
+
+def test_a_slurm_study_asks_for_one_task_per_gpu_under_srun(tmp_path, monkeypatch):
+    """The sbatch script submitit would submit (with a stand-in `srun` on PATH: there is no cluster here)."""
+    slurm = Executor("slurm", nodes=2, gpus_per_node=4, minutes=90, partition="gpu", slurm={"account": "lab"})
+    study = Study("big", [], [], [Condition("a", "fit", [], [])], [0], tmp_path / "out", slurm)
+    with pytest.raises(StudyError, match="big: executor: .*srun.*`cluster: local` runs the same jobs"):
+        monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+        submitit_executor(study)
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "srun").write_text("#!/bin/sh\nexit 0\n")
+    (tmp_path / "bin" / "srun").chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    script = submitit_executor(study)._executor._make_submission_file_text("python -m submitit.core._submit", "u")
+    for line in ("--nodes=2", "--ntasks-per-node=4", "--gpus-per-node=4", "--partition=gpu", "--account=lab",
+                 "--time=90", "--job-name=big"):
+        assert f"#SBATCH {line}\n" in script, line
+    assert "\nsrun " in script
