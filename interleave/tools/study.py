@@ -236,15 +236,19 @@ def slurm_state(study: Study, job_id: str) -> str:
 
 
 def state(study: Study, run: Run) -> tuple[str, dict[str, Any]]:
-    """done | failed | running | queued | interrupted | to do, with what its marker says."""
+    """done | failed | running | queued | unknown (Slurm cannot say) | interrupted | to do, with its marker."""
     for name, marker in (("done", DONE), ("failed", FAILED)):
         found = read(run.folder / marker)
         if found is not None:
             return name, found
     running = read(run.folder / RUNNING)
     submitted = read(run.folder / SUBMITTED)
-    if submitted and submitted.get("cluster") == "slurm" and slurm_state(study, submitted["job_id"]) in ACTIVE_SLURM_STATES:
-        return ("running" if running else "queued"), {**(running or {}), **submitted}
+    if submitted and submitted.get("cluster") == "slurm":
+        job = slurm_state(study, submitted["job_id"])
+        if job == "UNKNOWN":  # Slurm cannot say: never submit a run twice (remove submitted.json to resubmit)
+            return "unknown", submitted
+        if job in ACTIVE_SLURM_STATES:
+            return ("running" if running or job == "RUNNING" else "queued"), {**(running or {}), **submitted}
     if running:
         here = running.get("host") == socket.gethostname()
         if here and alive(int(running["pid"])):
@@ -302,7 +306,7 @@ def pending(study: Study, runs: list[Run]) -> list[Run]:
     todo = []
     for run in runs:
         kind, info = state(study, run)
-        if kind in ("running", "queued"):
+        if kind in ("running", "queued", "unknown"):
             print(f"[study] {run.name}: {kind}, left alone")
         elif kind != "done":
             todo.append(run)

@@ -228,3 +228,13 @@ def test_a_slurm_study_asks_for_one_task_per_gpu_under_srun(tmp_path, monkeypatc
                  "--time=90", "--job-name=big"):
         assert f"#SBATCH {line}\n" in script, line
     assert "\nsrun " in script
+
+
+@pytest.mark.parametrize("job,kind,left_alone", [("PENDING", "queued", True), ("RUNNING", "running", True),
+                                                 ("UNKNOWN", "unknown", True), ("TIMEOUT", "to do", False)])
+def test_a_submitted_slurm_run_is_left_alone_while_slurm_holds_it(tmp_path, monkeypatch, job, kind, left_alone):
+    study, folder = fake_run(tmp_path, 0)
+    (folder / "submitted.json").write_text(json.dumps({"job_id": "42", "cluster": "slurm", "time": 0}))
+    monkeypatch.setattr("interleave.tools.study.slurm_state", lambda study, job_id: job if job_id == "42" else "?")
+    assert f"1 {kind}" in status(study)
+    assert pending(study, runs_of(study)) == ([] if left_alone else runs_of(study))
