@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("interleave.tools.report", "Table 2 from runs' metrics (report RUN_DIR...)"),
     "export": ("interleave.tools.export", "a checkpoint as a peft adapter + projector (export CKPT OUT_DIR)"),
     "demo": ("interleave.tools.demo", "write the CPU demo's synthetic data set (demo DIR)"),
+    "study": ("interleave.tools.study", "a study's conditions x seeds as runs, here or on Slurm (study STUDY.yaml)"),
     "playground": ("interleave.tools.playground", "ask a model about your clips in the browser (playground --config CONFIG)"),
 }
 
