@@ -59,9 +59,12 @@ def test_the_shipped_paper_study_is_the_four_rows_times_three_seeds_on_slurm(mon
     monkeypatch.chdir(REPO)
     study = load_study(Path("configs/study/paper.yaml"))
     assert study.name == "paper" and study.seeds == [0, 1, 2] and study.output == Path("runs/paper")
+    assert study.configs == ["configs/paper/base.yaml"]  # the rows' shared settings, then each row's overlays
     rows = {c.name: (c.subcommand, c.configs) for c in study.conditions}
-    assert rows == {name: (command, [f"configs/paper/{name}.yaml"]) for name, command in (
-        ("ltu_noninterleaved", "validate"), ("ltu_interleaved", "validate"), ("ft_small", "fit"), ("ft_large", "fit"))}
+    fine = ["configs/paper/finetune.yaml"]  # the fine-tuning recipe, between the base and the row
+    assert rows == {name: (command, [*extra, f"configs/paper/{name}.yaml"])
+                    for name, command, extra in (("ltu_noninterleaved", "validate", []), ("ltu_interleaved", "validate", []),
+                                                 ("ft_small", "fit", fine), ("ft_large", "fit", fine))}
     assert "--paths.llm=???" in study.overrides
     params = study.executor.submitit_parameters("paper")
     assert study.executor.kind == "slurm" and params["tasks_per_node"] == params["gpus_per_node"] == 2
