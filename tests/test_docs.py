@@ -1,7 +1,8 @@
 """The documentation stays true to the repository: the MkDocs site builds offline with no warning
 (a broken link or anchor fails `--strict`), the README stays short and its relative links resolve,
-ARCHITECTURE.md's module table names every module and only files that exist, and the docs cite
-only test files the repository has."""
+ARCHITECTURE.md's module table names every module and only files that exist, the docs cite
+only test files the repository has, and every `python train.py` command they show is one that
+tests/test_paper_configs.py resolves."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import sys
 from pathlib import Path
 
 from tests.test_layout import modules
+from tests.test_paper_configs import DOC_COMMANDS
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = sorted((REPO / "docs").glob("*.md"))
@@ -67,3 +69,47 @@ def test_the_docs_cite_only_test_files_that_exist() -> None:
     cited = {m for doc in [REPO / "README.md", REPO / "ARCHITECTURE.md", *DOCS]
              for m in re.findall(r"`(tests/[\w/]+\.py)`", doc.read_text(encoding="utf-8"))}
     assert cited and not [path for path in sorted(cited) if not (REPO / path).is_file()]
+
+
+# `python train.py` commands the docs show that DOC_COMMANDS does not run with --print_config, each with why:
+# they need a checkpoint that only exists after a run (or a file the reader names), or run `predict`.
+DOC_COMMANDS_NOT_RUN = {
+    # the demo's checkpoint exists only after `make demo`; `predict` writes predictions, it prints no config
+    "python train.py predict --config configs/demo.yaml --data.predict_file data/demo/heldout.jsonl "
+    "--ckpt_path runs/demo/version_0/checkpoints/last.ckpt",
+    # resuming needs the checkpoint of an earlier run
+    "python train.py fit --config configs/demo.yaml --ckpt_path runs/demo/version_0/checkpoints/last.ckpt",
+    # CKPT and FILE stand for the reader's own checkpoint and record file
+    "python train.py validate --config configs/demo.yaml --ckpt_path CKPT",
+    "python train.py test --config configs/demo.yaml --data.test_file FILE --ckpt_path CKPT",
+    "python train.py predict --config configs/demo.yaml --data.predict_file FILE --ckpt_path CKPT",
+}
+FENCE = re.compile(r"^ *(```|~~~)[^\n]*\n(.*?)^ *\1 *$", flags=re.M | re.S)
+
+
+def documented_train_commands() -> dict[str, set[str]]:
+    """Every `python train.py ...` line in a fenced code block of the README and the docs pages,
+    its `\\` continuations joined, its trailing comment and whitespace dropped -> the files showing it."""
+    found: dict[str, set[str]] = {}
+    for doc in [REPO / "README.md", *DOCS]:
+        for block in FENCE.finditer(doc.read_text(encoding="utf-8")):
+            lines = re.sub(r"\\\n", " ", block.group(2)).splitlines()
+            for line in lines:
+                line = line.strip()
+                if line.startswith("python train.py"):
+                    command = " ".join(re.sub(r"\s+#.*$", "", line).split())
+                    found.setdefault(command, set()).add(doc.name)
+    return found
+
+
+def test_every_train_command_in_the_docs_is_one_the_tests_resolve() -> None:
+    found = documented_train_commands()
+    assert len(found) >= 10, found  # the README's four rows, the demo, the overlays, ...
+    assert not [c for c in found if "$" in c], "write commands in full: no shell variables"
+    resolved = {" ".join(c.split()) for c in DOC_COMMANDS}
+    # DOC_COMMANDS are run with --print_config added: a command showing it is that same check.
+    unchecked = {c: where for c, where in found.items()
+                 if c.removesuffix(" --print_config") not in resolved and c not in DOC_COMMANDS_NOT_RUN}
+    assert not unchecked, f"add these to tests/test_paper_configs.py's DOC_COMMANDS or fix the docs: {unchecked}"
+    stale = sorted(DOC_COMMANDS_NOT_RUN - set(found))
+    assert not stale, f"DOC_COMMANDS_NOT_RUN names commands the docs no longer show: {stale}"
