@@ -186,7 +186,7 @@ def test_config_builds_with_a_tiny_llama(name, small_dataset, tiny_ltu, tokenize
     (report,) = run.model.checkpoint_reports
     assert report.missing == [] and report.unexpected == [] and report.matched["lora"] > 0
     (shard,) = [c for c in run.trainer.callbacks if isinstance(c, ShardEvaluation)]
-    assert shard.layout == layout and shard.repeats == 4
+    assert shard.settings.conditions[0] == layout and shard.settings.repeats == 4  # EvalSettings: main layout first
     if command == "fit":  # a collated fine-tuning batch: every text token is a target
         run.datamodule.setup("fit")  # connected to the model by the command line
         batch = run.datamodule.collator(padding_side="right")([run.datamodule.train_set[i] for i in range(4)])
