@@ -23,7 +23,7 @@ from interleave.model import AudioLLM
 from interleave.progress import Progress
 from interleave.provenance import provenance
 from interleave.shard import Query, read_shard
-from interleave.shard.evaluate import EvalInputs, EvalSettings, EvaluationStopped, evaluate
+from interleave.shard.evaluate import EvalInputs, EvalSettings, EvaluationStopped, Point, evaluate
 from interleave.shard.tasks import TASKS, parse_tag
 
 Layout = str  # a condition of the registry (interleave.shard.tasks.CONDITIONS): interleaved, noninterleaved, ...
@@ -210,7 +210,7 @@ class ShardEvaluation(L.Callback):
         try:
             with torch.no_grad(), trainer.precision_plugin.val_step_context():
                 rows, metrics = evaluate(pl_module, self.queries, self.settings, inputs, self.point_features(pl_module),
-                                         epoch, trainer.global_rank, trainer.world_size,
+                                         Point(epoch, trainer.global_rank, trainer.world_size),
                                          stop=lambda: self._stop(trainer), progress=progress)
         except EvaluationStopped as stopped:
             rank_zero_info(f"[interleave] SHARD epoch {epoch}: SIGTERM, {stopped}")

@@ -278,15 +278,23 @@ def condition_metrics(rows: list[Prediction], prefix: str) -> dict[str, float]:
     return metrics
 
 
+@dataclass(frozen=True)
+class Point:
+    """One evaluation point as one rank sees it: `epoch` seeds the answers (`answer_seed`), `rank`
+    of `world_size` picks the chunks this rank answers."""
+
+    epoch: int = 0
+    rank: int = 0
+    world_size: int = 1
+
+
 def evaluate(
     model: AudioLLM,
     queries: list[Query],
     settings: EvalSettings,
     inputs: EvalInputs,
     features: dict[str, torch.Tensor],
-    epoch: int = 0,
-    rank: int = 0,
-    world_size: int = 1,
+    point: Point = Point(),
     stop: Callable[[], bool] | None = None,
     progress: Callable[[str, int, int], ContextManager[Callable[[int], None] | None]] | None = None,
 ) -> tuple[list[Prediction], dict[str, float]]:
@@ -297,10 +305,10 @@ def evaluate(
     metrics: dict[str, float] = {}
     for condition, prefix in settings.prefixes.items():
         asked = condition_queries(queries, condition)
-        share = rank_share(len(asked), settings.batch_size, rank, world_size)
+        share = rank_share(len(asked), settings.batch_size, point.rank, point.world_size)
         with progress(condition, share, len(asked)) if progress is not None else nullcontext() as shown:
-            mine = answer_queries(model, asked, condition, settings, inputs, features, epoch, rank, world_size,
-                                  stop=stop, progress=shown)
+            mine = answer_queries(model, asked, condition, settings, inputs, features, point.epoch, point.rank,
+                                  point.world_size, stop=stop, progress=shown)
         done = gather_rows(mine)
         metrics.update(condition_metrics(done, prefix))
         rows.extend(done)
