@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
+import pickletools
 import stat
 import warnings
 from pathlib import Path
@@ -105,6 +106,8 @@ def _torch_load(path: Path, handle: IO[bytes], map_location: Any) -> Any:
     except Exception as err:  # noqa: BLE001 - whatever torch raises on a bad file becomes the one message
         text = str(err)
         detail = next((line.strip() for line in text.splitlines() if "GLOBAL" in line), "")
+        if "Weights only load failed" in text and not detail and (called := _calls_code(handle)):
+            detail = f"it calls {called}"
         if "Weights only load failed" in text and detail:
             raise NotLoaded(
                 f"{path}: refused to load: it holds objects beyond tensors and plain values, which loading "
@@ -113,6 +116,24 @@ def _torch_load(path: Path, handle: IO[bytes], map_location: Any) -> Any:
         reason = text.splitlines()[0][:200] if text.strip() else type(err).__name__
         raise NotLoaded(f"{path}: not a complete checkpoint ({reason}); a kill during its save or a copy cut short "
                         "leaves such a file", cut_short=True) from None
+
+
+CODE_OPS = {"GLOBAL", "STACK_GLOBAL", "REDUCE", "INST", "OBJ", "NEWOBJ", "NEWOBJ_EX", "BUILD"}
+
+
+def _calls_code(handle: IO[bytes]) -> str:
+    """The first opcode of a plain pickle that would import or call something (read with pickletools,
+    which parses and runs nothing), "" when it has none or cannot be parsed. torch's weights-only
+    reader can stop at an opcode it does not support (protocol 4's FRAME) before it meets the GLOBAL,
+    so its own message does not always say that the file would run code."""
+    try:
+        handle.seek(0)
+        for op, arg, _ in pickletools.genops(handle):
+            if op.name in CODE_OPS:
+                return f"{op.name} {arg}" if arg is not None else op.name
+    except Exception:  # noqa: BLE001 - junk or a torn pickle: not a call, the caller says cut short
+        return ""
+    return ""
 
 
 def _unopenable(path: Path, err: OSError) -> str:

@@ -6,6 +6,7 @@ import torch
 
 from interleave import NUM_AUDIO_TOKENS
 from interleave.collate import Collator, span_starts
+from interleave.data import InterleavedDataModule
 from interleave.errors import InterleaveError
 from interleave.generation import Sampling
 from interleave.model import AudioLLM
@@ -191,8 +192,10 @@ def test_shard_features_are_recomputed_at_each_point_when_the_encoder_trains(
     for train_encoder, clips_per_point in ((False, [3, 0]), (True, [3, 3])):
         module = AudioLLM(**{**tiny_model_kwargs, "train_encoder": train_encoder})
         callback = ShardEvaluation(str(shard), text_control=False, repeats=1, sampling=Sampling(max_new_tokens=1), batch_size=8)
+        data = InterleavedDataModule(audio_channel="mean")  # no record files: the evaluation reads only its collation
+        data.connect(module.data_spec())
         trainer = SimpleNamespace(
-            datamodule=SimpleNamespace(template=None, feature_store=None, audio_channel="mean"),
+            datamodule=data,
             precision_plugin=SimpleNamespace(val_step_context=contextlib.nullcontext),
             global_rank=0, world_size=1, global_step=0, state=SimpleNamespace(fn="validate"),
             progress_bar_callback=None, is_global_zero=True)

@@ -84,6 +84,7 @@ def test_check_with_the_paper_config_agrees_with_fit_where_the_defaults_do_not(
     from interleave.data import DataError
 
     monkeypatch.setattr("sys.argv", ["train.py"])
+    monkeypatch.chdir(tmp_path)  # the paper configs' runs/paper lands here, not in the checkout
     write_shard(small_dataset)
     folder = tmp_path / "llama"
     llama_tokenizer.save_pretrained(folder)
@@ -92,7 +93,8 @@ def test_check_with_the_paper_config_agrees_with_fit_where_the_defaults_do_not(
     wordy = "Is [AUDIO] " + " ".join(rng.choice(LONG_WORDS) for _ in range(110)) + "?"
     rows = [json.loads(line) for line in (small_dataset / "train.jsonl").read_text().splitlines()]
     path = write_jsonl(small_dataset / "train.jsonl", rows + [good(0, wordy) | {"id": "wordy", "audio": rows[0]["audio"]}])
-    run_args = ["--config", str(PAPER / "ft_small.yaml"), *paths_args(small_dataset, tiny_ltu),
+    rows_configs = [arg for name in ("base", "finetune", "ft_small") for arg in ("--config", str(PAPER / f"{name}.yaml"))]
+    run_args = [*rows_configs, *paths_args(small_dataset, tiny_ltu),
                 *tiny_overrides(folder, config), "--trainer.enable_progress_bar=false", "--trainer.max_epochs=1"]
 
     assert data_main(["check", str(path)]) == 0  # SmolLM2, the default template, max_length 512
