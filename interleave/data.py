@@ -29,7 +29,7 @@ from lightning.pytorch.utilities.warnings import PossibleUserWarning
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from interleave import NUM_AUDIO_TOKENS
-from interleave.audio import CHANNELS, Channel, load_fbank
+from interleave.audio import CHANNELS, FBANK_SECONDS, Channel, load_fbank
 from interleave.cache import CacheStats, FeatureCache, require_frozen
 from interleave.collate import Collator
 from interleave.errors import InterleaveError, RecordError
@@ -61,11 +61,14 @@ class DataSpec:
     """What the data side needs from the model, stated by the model (`AudioLLM.data_spec()`):
     the tokenizer, the audio positions per clip, and the encoder's input loader, `(path, channel)
     -> one clip's encoder input tensor` (CAV-MAE's fbank, AST's and Whisper's feature extractors),
-    which the data module calls with its `audio_channel`. The defaults are LTU's (32, the fbank)."""
+    which the data module calls with its `audio_channel`, and how many seconds of a clip those
+    inputs hold (`Encoder.heard_seconds`: a longer clip is cut there). The defaults are LTU's (32,
+    the fbank, 10.255 s)."""
 
     tokenizer: Any
     audio_tokens: int = NUM_AUDIO_TOKENS
     audio_loader: AudioLoader = load_fbank
+    heard_seconds: float = FBANK_SECONDS
 
 
 class DataError(InterleaveError):

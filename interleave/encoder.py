@@ -135,6 +135,7 @@ class Encoder(nn.Module):
     """
 
     kind = ""
+    heard_seconds = audio.FBANK_SECONDS  # how much of a clip its inputs hold (1024 fbank frames: 10.255 s)
 
     def __init__(self, audio_tokens: int = NUM_AUDIO_TOKENS, frozen: bool = True) -> None:
         super().__init__()

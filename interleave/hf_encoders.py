@@ -106,6 +106,7 @@ class WhisperAudioEncoder(Encoder):
     """
 
     kind = "whisper"
+    heard_seconds = 30.0  # the extractor pads or cuts every clip to 30 s
     presets = {
         # OpenAI's whisper-base encoder (random weights; a real one comes from model.encoder_path).
         "base": dict(d_model=512, encoder_layers=6, encoder_attention_heads=8, encoder_ffn_dim=2048, num_mel_bins=80),

@@ -125,8 +125,9 @@ class AudioLLM(L.LightningModule):
 
     def data_spec(self) -> DataSpec:
         """What the data module needs from this model (`InterleavedDataModule.connect`): the
-        tokenizer, the audio positions per clip and the encoder's input loader."""
-        return DataSpec(self.tokenizer, self.audio_tokens, self.audio_encoder.load_inputs)
+        tokenizer, the audio positions per clip, the encoder's input loader and how much of a clip it hears."""
+        return DataSpec(self.tokenizer, self.audio_tokens, self.audio_encoder.load_inputs,
+                        self.audio_encoder.heard_seconds)
 
     def audio_embeddings(self, audio: torch.Tensor | None = None, *, features: torch.Tensor | None = None) -> torch.Tensor:
         """LLM embeddings [C, audio_tokens, H] of clips given as encoder inputs `audio` [C, ...]

@@ -175,3 +175,9 @@ def test_encoder_kwargs_override_the_size_and_a_folder_excludes_them(tmp_path):
         build_encoder("ast", path=str(tmp_path), overrides={"hidden_size": 16})
     with pytest.raises(InterleaveError, match="encoder_path is for ast and whisper"):
         build_encoder("cavmae", path=str(tmp_path))
+
+
+@pytest.mark.parametrize("spec, seconds", [("cavmae:tiny", 10.255), ("ast:tiny", 10.255), ("whisper:tiny", 30.0)])
+def test_each_kind_states_how_much_of_a_clip_it_hears(spec, seconds):
+    """What `DataSpec.heard_seconds` and the playground's upload bound read: Whisper pads or cuts to 30 s."""
+    assert build_encoder(spec).heard_seconds == pytest.approx(seconds)

@@ -286,6 +286,7 @@ def test_a_prompt_too_long_for_the_models_audio_tokens_is_rejected_at_set_up(tmp
         data.setup("fit")  # nothing is taken from the trainer's model behind the caller's back
     data.connect(model.data_spec())
     assert data.spec.audio_tokens == 100 and data.spec.audio_loader == model.audio_encoder.load_inputs
+    assert data.spec.heard_seconds == model.audio_encoder.heard_seconds == pytest.approx(10.255)  # 1024 fbank frames
     with pytest.raises(InterleaveError, match="100 audio"):
         data.setup("fit")
 

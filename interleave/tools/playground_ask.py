@@ -246,11 +246,6 @@ def check_question(question: Question) -> None:
                               "above 0 and a top-p in (0, 1].")
 
 
-def heard_seconds(model: Any) -> float:
-    """How much of a clip the encoder hears: Whisper's 30 s, else the 1024 fbank frames' 10.255 s."""
-    return 30.0 if getattr(getattr(model, "audio_encoder", None), "kind", "") == "whisper" else FBANK_SECONDS
-
-
 def read_clips(clips: list[str], channel: str, folder: Path, limits: Limits | None = None,
                heard: float = FBANK_SECONDS) -> list[dict[str, Any]]:
     """Each clip's name, duration, fbank (what the encoder sees) and `path`: a copy in `folder` of
@@ -333,7 +328,8 @@ def ask(served: Served, question: Question) -> dict[str, Any]:
     fit is reported in that layout's entry, the other is still answered."""
     check_question(question)
     with tempfile.TemporaryDirectory(prefix="interleave-playground-") as folder:
-        clips = read_clips(question.clips, served.inputs.channel, Path(folder), served.limits, heard_seconds(served.model))
+        clips = read_clips(question.clips, served.inputs.channel, Path(folder), served.limits,
+                           served.model.data_spec().heard_seconds)
         heard = replace(question, clips=[clip.pop("path") for clip in clips])  # what the encoder hears, decoded once
         features: dict[str, torch.Tensor] = {}  # each clip through the encoder once, for both layouts
         layouts = {"interleaved": answer(served, heard, question.prompt.strip(), "interleaved", features)}
