@@ -30,6 +30,7 @@ import yaml
 
 from interleave.errors import report_errors
 from interleave.files import write_text_atomic
+from interleave.progress import duration
 from interleave.tools.study_file import Study, StudyError, load_study
 
 TRAIN_PY = Path(__file__).resolve().parents[2] / "train.py"
@@ -255,11 +256,6 @@ def state(study: Study, run: Run) -> tuple[str, dict[str, Any]]:
             return "running", running
         return "interrupted", running
     return "to do", {}
-
-
-def duration(seconds: float) -> str:
-    minutes = round(seconds / 60)
-    return f"{seconds:.0f}s" if seconds < 90 else (f"{minutes}m" if minutes < 90 else f"{minutes // 60}h {minutes % 60:02d}m")
 
 
 def log_tail(folder: Path, lines: int = 8) -> list[str]:

@@ -209,7 +209,7 @@ def test_the_eta_comes_from_the_finished_runs(tmp_path):
         folder.mkdir(parents=True)
         (folder / "done.json").write_text(json.dumps({"exit": 0, "seconds": seconds}))
     report = status(study)  # two left at 150 s each, two at a time: 150 s
-    assert "4 runs: 2 done, 2 to do; ETA 2m" in report and "2 at a time" in report
+    assert "4 runs: 2 done, 2 to do; ETA 0:02:30 (0:02:30 a run, 2 at a time)" in report
 
 
 def test_a_slurm_study_asks_for_one_task_per_gpu_under_srun(tmp_path, monkeypatch):
