@@ -26,7 +26,7 @@ from interleave.audio import load_fbank
 from interleave.errors import AudioError, InterleaveError
 from interleave.files import write_text_atomic
 from interleave.progress import Progress
-from interleave.shard.format import RELATIONS, Query, shard_counts, slug, write_shard
+from interleave.shard.format import RELATIONS, Query, query_id, shard_counts, slug, write_shard
 from interleave.shard.lexicon import (
     DEFAULT_SOURCE_ROOTS,
     Entry,
@@ -202,7 +202,7 @@ def identity_queries(label: str, word: str, clips: Sequence[str | Path], seed: i
     entry can be asked."""
     clips = sorted(os.path.abspath(c) for c in clips)
     chosen = sorted(random.Random(f"shard/{seed}/clips/{label}").sample(clips, min(clips_per_word, len(clips))))
-    return [Query(id=f"identity/{slug(label)}/{k}", task="identity", label=label, word=word, audio=a) for k, a in enumerate(chosen)]
+    return [Query(id=query_id("identity", label, k), task="identity", label=label, word=word, audio=a) for k, a in enumerate(chosen)]
 
 
 def assemble_queries(
@@ -231,7 +231,6 @@ def assemble_queries(
                     f"{entry.label!r}: {len(pool)} unrelated {relation} candidate(s) of other words for "
                     f"{len(entry.candidates(relation))} negative queries per clip"
                 )
-        name = slug(entry.label)
         common = {"label": entry.label, "word": entry.word}
         for k, identity in enumerate(identity_queries(entry.label, entry.word, clips, seed, clips_per_word)):
             queries.append(identity)
@@ -241,8 +240,7 @@ def assemble_queries(
                 negatives = random.Random(f"shard/{seed}/{relation}/{entry.label}/{k}").sample(pools[relation], len(positives))
                 for positive, negative in zip(positives, negatives):
                     for candidate, truth in ((positive, "yes"), (negative, "no")):
-                        query_id = f"{relation}/{name}/{k}/{slug(candidate)}"
-                        queries.append(Query(query_id, relation, audio=audio, candidate=candidate, truth=truth, **common))
+                        queries.append(Query(query_id(relation, entry.label, k, candidate), relation, audio=audio, candidate=candidate, truth=truth, **common))
     return queries
 
 

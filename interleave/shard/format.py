@@ -62,6 +62,23 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
 
 
+def query_id(task: str, label: str, clip: int, *rest: str) -> str:
+    """A word's query id, `{task}/{slug(label)}/{clip}[/{rest}...]`: `clip` numbers the query's clip
+    among its word's clips (identity `identity/siren/2`; yes/no `synonym/siren/2/alarm`, the
+    candidate's slug after). The one place the layout is made; `clip_of` reads it back."""
+    return "/".join((task, slug(label), str(clip), *map(slug, rest)))
+
+
+def clip_of(query_id: str, task: str, label: str) -> str | None:
+    """The clip number `query_id` was made with for this task and label, or None for an id not
+    made by `query_id` (a pair's ids, a hand-written SHARD's): the report's bootstrap resamples
+    a word's clips by it."""
+    parts = query_id.split("/")
+    if len(parts) >= 3 and parts[0] == task and parts[1] == slug(label) and parts[2].isdigit():
+        return parts[2]
+    return None
+
+
 def _query_from_json(line: str, where: str, folder: Path) -> Query:
     """Validate one line of a SHARD file; raises ValueError naming every fault of the line."""
     obj = json.loads(line)

@@ -35,14 +35,11 @@ def word_key(row: Prediction) -> str:
 
 
 def clip_key(row: Prediction) -> str:
-    """The second level, within a word: the clip number of the row's id, else the whole id."""
-    from interleave.shard.format import slug
+    """The second level, within a word: the clip number of the row's id (`format.clip_of`), else the whole id."""
+    from interleave.shard.format import clip_of
 
-    parts = row.id.split("/")
-    if len(parts) >= 3 and parts[0] == row.task and isinstance(row.label, str) and parts[1] == slug(row.label) \
-            and parts[2].isdigit():
-        return parts[2]
-    return f"id:{row.id}"
+    clip = clip_of(row.id, row.task, row.label) if isinstance(row.label, str) else None
+    return f"id:{row.id}" if clip is None else clip
 
 
 @dataclass
