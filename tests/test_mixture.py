@@ -190,6 +190,9 @@ def test_the_data_module_draws_by_weight_and_resumes_its_mixture_mid_epoch(tmp_p
     _, dm = loader(None)
     plan = dm.mixture
     assert dm.drawn(0) == {"a": 6, "b": 2} and len(dm.train_set) == 12
+    assert [p.name for p in dm.train_set.paths()] == [f"c{i}.wav" for i in range(6)]
+    dm.train_set.cache = "store"  # the run's feature cache reaches every file's records
+    assert [part.cache for part in dm.train_set.parts] == ["store", "store"]
     assert list(dm.hparams.train_files) == sources
     position = {"epoch": 2, "batches_done": 1, "batch_size": 2, "world_size": 1}
     whole = [b["ids"] for b in loader({**position, "epoch": 5})[0]]  # epoch 0, not the resumed one: whole
@@ -204,6 +207,14 @@ def test_the_data_module_draws_by_weight_and_resumes_its_mixture_mid_epoch(tmp_p
         other, _ = loader(position, weights=(0.5, 0.5))
     other.sampler.set_epoch(2)
     assert len(list(other)) == 4
+
+
+def test_a_missing_source_names_the_command_that_writes_it(tmp_path):
+    sources = [{"path": str(tmp_path / "a.jsonl"), "weight": 1}, {"path": str(tmp_path / "replay.jsonl"), "weight": 1}]
+    (tmp_path / "a.jsonl").write_text("")
+    dm = InterleavedDataModule(train_files=sources, written_by="interleave demo data/demo")
+    with pytest.raises(InterleaveError, match=r"replay\.jsonl does not exist: write it with `interleave demo data/demo`"):
+        dm.prepare_data()
 
 
 def test_a_bad_record_in_one_source_is_named_with_its_file_and_line_and_counted_for_that_source(tmp_path, tokenizer,
