@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parents[2]
 LABELS_CSV = REPO / "tests" / "data" / "audioset_class_labels_indices.csv"
 
 
-FILES = ("train.jsonl", "heldout.jsonl", "shard.jsonl", "shard.report.json", "classes.txt", "README.txt", ".complete")
+FILES = ("train.jsonl", "heldout.jsonl", "shard.jsonl", "shard.report.json", "classes.txt", "README.txt", ".complete", "replay.jsonl")
 
 
 def _tree(root: Path) -> dict[str, bytes]:
