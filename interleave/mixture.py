@@ -140,7 +140,7 @@ class MixturePlan:
         self.epoch_length = epoch_records if epoch_records is not None else sum(self.sizes)
         self.offsets = np.concatenate([[0], np.cumsum(self.sizes)[:-1]]).astype(np.int64)
         self._counts: list[list[int]] = []  # epoch -> counts, computed in order (positions need the earlier ones)
-        self._passes: dict[int, list[np.ndarray]] = {}  # source -> its passes so far
+        self._passes: dict[int, dict[int, np.ndarray]] = {}  # source -> its last passes built (two at most)
 
     def _rng(self, *tags: int) -> np.random.Generator:
         return np.random.default_rng([self.seed % 2**63, *tags])
@@ -174,17 +174,22 @@ class MixturePlan:
     def _pass(self, source: int, k: int) -> np.ndarray:
         """Pass `k` of a source: a seeded permutation of its records, except that a pass beginning
         inside an epoch puts that epoch's records of the pass before last (so no record comes twice
-        in an epoch that draws at most the source's size)."""
-        passes, size = self._passes.setdefault(source, []), self.sizes[source]
-        while len(passes) <= k:
-            j = len(passes)
+        in an epoch that draws at most the source's size). Each pass follows from the one before;
+        only the last two built are kept (a large source's passes are large), an older one is rebuilt."""
+        kept, size = self._passes.setdefault(source, {}), self.sizes[source]
+        if k in kept:
+            return kept[k]
+        built = max((i for i in kept if i < k), default=-1)
+        for j in range(built + 1, k + 1):
             order = self._rng(_PASS, source, j).permutation(size)
             begin = self._epoch_start(source, j * size) if j else 0
             if begin < j * size:
-                later = np.isin(order, passes[j - 1][max(begin - (j - 1) * size, 0) :])
+                later = np.isin(order, kept[j - 1][max(begin - (j - 1) * size, 0) :])
                 order = np.concatenate([order[~later], order[later]])
-            passes.append(order)
-        return passes[k]
+            kept[j] = order
+            for old in [i for i in kept if i < j - 1]:
+                del kept[old]
+        return kept[k]
 
     def stream(self, source: int, start: int, count: int) -> np.ndarray:
         """Draws `start` to `start + count` of source `source`'s pass sequence (its local record numbers)."""

@@ -254,3 +254,13 @@ def test_a_fit_on_a_mixture_logs_and_writes_the_records_drawn_per_source(tmp_pat
     assert metrics["data/drawn/train"] == 6 and metrics["data/drawn/replay"] == 2
     assert not any(k.startswith("data/") for k in json.loads(
         (run_dir(tmp_path) / "predictions" / "epoch=00.metrics.json").read_text()))  # before training: no draws
+
+
+def test_a_pass_asked_again_after_later_ones_is_rebuilt_the_same():
+    """Only the last two passes of a source are kept; asking for an older one rebuilds the chain."""
+    plan = plan_of([10, 7], weights=(0.3, 0.7), epoch_records=9, seed=5)
+    first = [plan.draw(e).tolist() for e in range(12)]
+    assert len(plan._passes[1]) <= 2
+    assert [plan.draw(e).tolist() for e in (3, 0, 11, 5)] == [first[e] for e in (3, 0, 11, 5)]
+    fresh = plan_of([10, 7], weights=(0.3, 0.7), epoch_records=9, seed=5)
+    assert fresh.draw(11).tolist() == first[11]
