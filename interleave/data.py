@@ -34,6 +34,7 @@ from interleave.cache import CacheStats, FeatureCache, require_frozen
 from interleave.collate import Collator
 from interleave.errors import InterleaveError, RecordError
 from interleave.files import write_text_atomic
+from interleave.mixture import MixedRecords, MixturePlan, MixtureSampler, mixture_sources
 from interleave.progress import DEFAULT_INTERVAL, Progress
 from interleave.prompts import ALPACA_SHORT, ALPACA_SHORT_INPUT, PromptTemplate
 from interleave.record_index import (
@@ -189,6 +190,9 @@ class InterleavedDataModule(L.LightningDataModule):
     `written_by` names the command that writes the record files (the demo's: `interleave demo
     data/demo`): a run whose files are missing stops at once with that command in its message.
     It changes no result, so it is not a hyper-parameter (not in `hparams` nor the config hash).
+    `train_files` (instead of `train_file`) is a weighted mixture of record files, each read and
+    checked on its own, `epoch_records` its epoch length (`interleave.mixture`); unset, neither is
+    a hyper-parameter, so a one-file run's config hash stays what it was.
     """
 
     def __init__(
@@ -214,11 +218,15 @@ class InterleavedDataModule(L.LightningDataModule):
         audio_channel: Channel = "first",
         index_dir: str | None = None,
         written_by: str | None = None,
+        train_files: list[dict[str, Any]] | None = None,
+        epoch_records: int | None = None,
     ) -> None:
         super().__init__()
         if audio_channel not in CHANNELS:
             raise InterleaveError(f"data.audio_channel must be one of {list(CHANNELS)}, not {audio_channel!r}")
-        self.save_hyperparameters(ignore=["written_by"])
+        self.sources = mixture_sources(train_files, epoch_records, train_file, val_fraction > 0 and not val_file)
+        unset = [k for k, v in {"train_files": train_files, "epoch_records": epoch_records}.items() if v is None]
+        self.save_hyperparameters(ignore=["written_by", *unset])
         self.written_by = written_by
         self._spec: DataSpec | None = None
         self.template = PromptTemplate(prompt_template, prompt_template_input)
@@ -230,6 +238,8 @@ class InterleavedDataModule(L.LightningDataModule):
         self.feature_store: FeatureCache | None = None
         self.train_sampler: TrainingSampler | None = None
         self._resume_position: dict[str, int] | None = None
+        self.mixture: MixturePlan | None = None
+        self.rejected_by_source: dict[str, int] = {}
 
     def connect(self, spec: DataSpec) -> None:
         """Take the model's side of the contract (`AudioLLM.data_spec()`), once, before set-up."""
@@ -268,7 +278,8 @@ class InterleavedDataModule(L.LightningDataModule):
         """Before set-up: with `written_by`, a record file that does not exist stops the run, naming
         the command that writes it."""
         hp = self.hparams
-        missing = [f for f in (hp.train_file, hp.val_file, hp.test_file, hp.predict_file) if f and not Path(f).exists()]
+        files = (hp.train_file, *(s.path for s in self.sources), hp.val_file, hp.test_file, hp.predict_file)
+        missing = [f for f in files if f and not Path(f).exists()]
         if missing and self.written_by:
             raise InterleaveError(f"{missing[0]} does not exist: write it with `{self.written_by}`")
 
@@ -337,6 +348,8 @@ class InterleavedDataModule(L.LightningDataModule):
                 val, train = train[:n_val], train[n_val:]
             if train:
                 self.train_set = self._dataset(train, hp.train_file)
+            if self.sources and stage != "validate":
+                self.train_set = self._mixed()
             if val:
                 self.val_set = self._dataset(val, hp.val_file or hp.train_file)
         if stage in (None, "test") and (path := hp.test_file or hp.val_file):
@@ -347,6 +360,27 @@ class InterleavedDataModule(L.LightningDataModule):
             self._write_rejects()
         if hp.feature_cache and self.trainer is not None:
             self._use_feature_cache(self.trainer)
+
+    def _mixed(self) -> MixedRecords:
+        """`train_files`' records, each file checked on its own (in `error` mode all their problems at once)."""
+        parts, problems = [], []
+        for source in self.sources:
+            before = len(self.rejected)
+            try:
+                parts.append(self._dataset(self._load(source.path), source.path))
+            except DataError as err:
+                problems += err.problems
+            self.rejected_by_source[source.name] = len(self.rejected) - before
+        if problems:
+            raise DataError(problems)
+        self.mixture = MixturePlan(self.sources, [len(p) for p in parts], self.hparams.get("epoch_records"), self.hparams.seed)
+        rank_zero_info(self.mixture.summary(self.rejected_by_source))
+        return MixedRecords(parts)
+
+    def drawn(self, epoch: int) -> dict[str, int]:
+        """Records drawn from each of `train_files` in `epoch` ({} without a mixture): `RunSummary`
+        logs them as `data/drawn/<name>`, which the metrics files pick up."""
+        return self.mixture.drawn(epoch) if self.mixture is not None else {}
 
     @property
     def audio_channel(self) -> Channel:
@@ -391,7 +425,8 @@ class InterleavedDataModule(L.LightningDataModule):
         write_text_atomic(out, "".join(json.dumps(asdict(problem)) + "\n" for problem in self.rejected))
         rank_zero_warn(f"skipped {len(self.rejected)} bad record(s); reasons in {out}")
         if self.trainer is not None and self.trainer.logger is not None:
-            self.trainer.logger.log_metrics({"data/rejected_records": len(self.rejected)}, step=0)
+            counts = {f"data/rejected_records/{name}": n for name, n in self.rejected_by_source.items()}
+            self.trainer.logger.log_metrics({"data/rejected_records": len(self.rejected), **counts}, step=0)
 
     def _loader(self, dataset: Dataset | None, batch_size: int, collator: Collator,
                 sampler: Sampler | None = None) -> DataLoader:
@@ -417,9 +452,10 @@ class InterleavedDataModule(L.LightningDataModule):
         if self.hparams.group_by_length:
             lengths = self.train_set.lengths(collator)
         trainer = self.trainer
-        self.train_sampler = TrainingSampler(
-            len(self.train_set), self.hparams.batch_size, lengths, seed=self.hparams.seed,
-            num_replicas=trainer.world_size if trainer else 1, rank=trainer.global_rank if trainer else 0)
+        ranks = {"num_replicas": trainer.world_size if trainer else 1, "rank": trainer.global_rank if trainer else 0}
+        size = self.hparams.batch_size
+        self.train_sampler = (MixtureSampler(self.mixture, size, lengths, **ranks) if self.mixture is not None else
+                              TrainingSampler(len(self.train_set), size, lengths, seed=self.hparams.seed, **ranks))
         if self._resume_position:
             self._resume(self._resume_position)
         return self._loader(self.train_set, self.hparams.batch_size, collator, self.train_sampler)
@@ -429,9 +465,10 @@ class InterleavedDataModule(L.LightningDataModule):
         trainer = self.trainer
         if self.train_sampler is None or trainer is None or trainer.state.fn != TrainerFn.FITTING:
             return {}
+        mixture = {"mixture": self.mixture.describe()} if self.mixture is not None else {}
         return {"train_position": {"epoch": self.train_sampler.epoch,
                                    "batches_done": trainer.fit_loop.epoch_loop.batch_progress.current.processed,
-                                   "batch_size": self.hparams.batch_size, "world_size": trainer.world_size}}
+                                   "batch_size": self.hparams.batch_size, "world_size": trainer.world_size, **mixture}}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._resume_position = state_dict.get("train_position")
@@ -443,6 +480,9 @@ class InterleavedDataModule(L.LightningDataModule):
                            f"process(es), not {position['batch_size']} on {position['world_size']}: epoch "
                            f"{position['epoch']} starts again from its first batch")
             return
+        if self.mixture is not None and position.get("mixture") != self.mixture.describe():
+            return rank_zero_warn(f"resuming with another mixture of training files than {position.get('mixture')}: "
+                                  f"epoch {position['epoch']} starts again from its first batch")
         self.train_sampler.resume_from(position["epoch"], position["batches_done"])
         # Lightning cannot see that this sampler resumes, and would warn that the data order is unreliable.
         warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch",

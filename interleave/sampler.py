@@ -39,10 +39,15 @@ class TrainingSampler(DistributedSampler):
         """In `epoch`, start after the first `batches_done` batches of this rank (a mid-epoch resume)."""
         self.skip_epoch, self.skip_batches = epoch, batches_done
 
+    def draw(self, generator: torch.Generator) -> np.ndarray:
+        """The epoch's records in random order: every record once (`interleave.mixture.MixtureSampler`
+        draws from several files instead)."""
+        return torch.randperm(self.num_records, generator=generator).numpy()
+
     def global_order(self) -> np.ndarray:
-        """Every record once, in the order of `self.epoch`, before the split across ranks."""
+        """The epoch's records (`draw`) in the order of `self.epoch`, before the split across ranks."""
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        order = torch.randperm(self.num_records, generator=generator).numpy()
+        order = self.draw(generator)
         if self.lengths is None:
             return order
         step = self.batch_size * self.num_replicas  # the records of one optimizer step, all ranks

@@ -16,6 +16,15 @@ lexicon (WordNet 3.0 with curated overrides, each with its reason; the lexicon n
 other class has none; see :mod:`interleave.shard`), and pair queries (two clips of one of those
 classes, or one clip of each; :mod:`interleave.shard.pairs`).
 
+Beside them (an additional file: the files above are byte for byte what they were before it),
+``replay.jsonl`` holds yes/no records about the training clips, for replay in a mixture
+(``data.train_files``, ``configs/study/demo_replay.yaml``): one per training clip, "Can you hear
+siren in [AUDIO]?" or "Does [AUDIO] contain siren?" about its own class's word (answer "Yes") or
+another class's (answer "No"), alternating so that half are "Yes" (one more when the count is
+odd), the other word and the template drawn from a generator seeded by the demo's seed. The words
+are each label's first name (``interleave.shard.rules.alternatives``); the prompts are not the
+SHARD's (Table 1's) and the clips are the training clips, never the SHARD's held-out ones.
+
 Run ``interleave demo DIR`` to write the data set (``make demo`` writes ``data/demo`` before it
 trains on it with ``configs/demo.yaml``), or call :func:`ensure_demo_data`. Training reads the
 files with the runtime's own data module, so the demo run imports neither this tool nor nltk.
@@ -82,6 +91,8 @@ SHARD_CLIPS_PER_WORD = 1
 #   its "skipped" why a class gets identity queries only)
 DEMO_LEXICON = Path(__file__).with_name("demo_lexicon.json")
 COMPLETE_MARKER = ".complete"
+REPLAY_FILE = "replay.jsonl"
+REPLAY_TEMPLATES: tuple[str, ...] = (f"Can you hear {{word}} in {AUDIO_PLACEHOLDER}?", f"Does {AUDIO_PLACEHOLDER} contain {{word}}?")
 
 INTERLEAVED_TEMPLATES: tuple[str, ...] = (
     f"What is the sound in {AUDIO_PLACEHOLDER}?",
@@ -128,6 +139,7 @@ def _summary(out_dir: Path, params: dict[str, Any]) -> dict[str, Any]:
         "train_records": train_records,
         "heldout_records": heldout_records,
         "records": train_records + heldout_records,
+        "replay_records": n_classes * params["train_per_class"],
         "shard_queries": _shard_query_count(params["heldout_per_class"])
         + len(_shard_pairs(out_dir, params["heldout_per_class"], params["seed"])),
         "seed": params["seed"],
@@ -213,12 +225,27 @@ def _pair_records(split: str, per_class: int, seed: int) -> list[dict[str, Any]]
     return records
 
 
+def _replay_records(per_class: int, seed: int) -> list[dict[str, Any]]:
+    """The yes/no replay records, one per training clip (see the module docstring)."""
+    rng = random.Random(f"demo/{seed}/replay")
+    records = []
+    for class_index, label in enumerate(DEMO_CLASSES):
+        for k in range(per_class):
+            yes = (class_index * per_class + k) % 2 == 0
+            other = label if yes else rng.choice([c for c in DEMO_CLASSES if c != label])
+            template = REPLAY_TEMPLATES[rng.randrange(len(REPLAY_TEMPLATES))]
+            records.append({"id": f"replay-{slug(label)}-{k}", "audio": f"audio/train/{slug(label)}_{k}.wav",
+                            "instruction": template.format(word=alternatives(other)[0]),
+                            "output": "Yes" if yes else "No", "task": "yes_no", "dataset": "demo"})
+    return records
+
+
 def _clear(out_dir: Path) -> None:
     """Remove what a previous (possibly crashed) run left, marker first."""
     (out_dir / COMPLETE_MARKER).unlink(missing_ok=True)
     if (out_dir / "audio").is_dir():
         shutil.rmtree(out_dir / "audio")
-    for name in ("train.jsonl", "heldout.jsonl", "shard.jsonl", "shard.report.json", "classes.txt", "README.txt"):
+    for name in ("train.jsonl", "heldout.jsonl", "shard.jsonl", "shard.report.json", "classes.txt", "README.txt", REPLAY_FILE):
         (out_dir / name).unlink(missing_ok=True)
 
 
@@ -229,8 +256,8 @@ def make_demo_data(
 
     Files: ``audio/{train,heldout}/<slug>_<k>.wav``, ``train.jsonl``, ``heldout.jsonl``,
     ``shard.jsonl`` and ``shard.report.json`` (the demo SHARD about the held-out clips),
-    ``classes.txt``, ``README.txt`` and, written last, the marker ``.complete`` holding the
-    parameters as JSON.
+    ``classes.txt``, ``README.txt``, ``replay.jsonl`` (yes/no records about the training clips) and,
+    written last, the marker ``.complete`` holding the parameters as JSON.
     """
     if train_per_class < 1 or heldout_per_class < 1:
         raise InterleaveError(
@@ -249,6 +276,8 @@ def make_demo_data(
     summary = _summary(out_dir, params)
     write_text_atomic(out_dir / "classes.txt", "".join(label + "\n" for label in DEMO_CLASSES))
     write_text_atomic(out_dir / "README.txt", _readme(params, summary))
+    replay = _replay_records(train_per_class, seed)
+    write_text_atomic(out_dir / REPLAY_FILE, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in replay))
     write_text_atomic(out_dir / COMPLETE_MARKER, json.dumps(params, indent=2) + "\n")
     return summary
 
@@ -304,7 +333,7 @@ def _is_complete(out_dir: Path, params: dict[str, Any]) -> bool:
         found = json.loads(marker.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    files_there = all((out_dir / name).is_file() for name in ("train.jsonl", "heldout.jsonl", "shard.jsonl"))
+    files_there = all((out_dir / name).is_file() for name in ("train.jsonl", "heldout.jsonl", "shard.jsonl", REPLAY_FILE))
     return found == params and files_there
 
 

@@ -111,8 +111,14 @@ def flat(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix.rstrip("."): value}
 
 
+def settled(config: dict[str, Any]) -> dict[str, Any]:
+    """A resolved config's keys that hold a value: a setting that a later version of interleave adds
+    with a null default (`data.train_files`) changes no run that started before it."""
+    return {key: value for key, value in flat(config).items() if value is not None}
+
+
 def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    before, after = flat(old), flat(new)
+    before, after = settled(old), settled(new)
     return [f"{key}: {before.get(key, '(unset)')!r} -> {after.get(key, '(unset)')!r}"
             for key in sorted(set(before) | set(after)) if before.get(key, "(unset)") != after.get(key, "(unset)")]
 
@@ -147,7 +153,7 @@ def prepare(study: Study, study_file: Path) -> list[Run]:
             continue  # prepared before from the same arguments and config files
         spec = {"arguments": args, "config": resolve(args, where)}
         old = stored["spec"]["config"] if stored else spec["config"]  # the config decides; not how it was spelled
-        if old != spec["config"] and (run.folder / "train.log").exists():
+        if settled(old) != settled(spec["config"]) and (run.folder / "train.log").exists():
             refused.append(f"{run.name} ({run.folder}):\n    " + "\n    ".join(differences(old, spec["config"])))
             continue
         check_devices(study, spec["config"], where)

@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parents[2]
 LABELS_CSV = REPO / "tests" / "data" / "audioset_class_labels_indices.csv"
 
 
-FILES = ("train.jsonl", "heldout.jsonl", "shard.jsonl", "shard.report.json", "classes.txt", "README.txt", ".complete")
+FILES = ("train.jsonl", "heldout.jsonl", "shard.jsonl", "shard.report.json", "classes.txt", "README.txt", ".complete", "replay.jsonl")
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -350,3 +350,40 @@ def test_two_clip_records_and_pair_queries_are_balanced_and_seeded(tmp_path: Pat
     other = tmp_path / "other"
     make_demo_data(other, train_per_class=2, heldout_per_class=3, seed=1)
     assert (other / "train.jsonl").read_text().splitlines()[-32:] != (tmp_path / "train.jsonl").read_text().splitlines()[-32:]
+
+
+# --- the yes/no replay records (issue 27) -------------------------------------------------
+
+
+def test_replay_records_are_yes_no_about_the_training_clips_balanced_and_seeded(small, tmp_path: Path) -> None:
+    root, summary = small
+    records, problems = read_records(root / demo.REPLAY_FILE)
+    assert problems == [] and len(records) == summary["replay_records"] == 3 * len(DEMO_CLASSES)
+    outputs = [r.output for r in records]
+    assert outputs.count("Yes") == outputs.count("No") == len(records) // 2
+    words = {label: demo.alternatives(label)[0] for label in DEMO_CLASSES}
+    train_clips = {str(p.relative_to(root)) for p in (root / "audio" / "train").glob("*.wav")}
+    for record in records:
+        assert record.audio in train_clips and record.instruction.count(AUDIO_PLACEHOLDER) == 1
+        label = next(c for c in DEMO_CLASSES if record.audio.startswith(f"audio/train/{slug(c)}_"))
+        asked = next(w for w in words.values() if f" {w} " in f" {record.instruction.replace('?', ' ')} ")
+        assert (asked == words[label]) == (record.output == "Yes")
+    assert {r.id for r in records}.isdisjoint(r.id for f in ("train", "heldout") for r in read_records(root / f"{f}.jsonl")[0])
+    again = make_demo_data(tmp_path / "again", train_per_class=3, heldout_per_class=1, seed=0)
+    assert (tmp_path / "again" / demo.REPLAY_FILE).read_bytes() == (root / demo.REPLAY_FILE).read_bytes()
+    assert again["replay_records"] == summary["replay_records"]
+    make_demo_data(tmp_path / "other", train_per_class=3, heldout_per_class=1, seed=1)
+    assert (tmp_path / "other" / demo.REPLAY_FILE).read_bytes() != (root / demo.REPLAY_FILE).read_bytes()
+
+
+def test_the_replay_file_is_additional_the_other_files_are_the_same_bytes_without_it(small, tmp_path: Path,
+                                                                                   monkeypatch) -> None:
+    root, _ = small
+    monkeypatch.setattr(demo, "_replay_records", lambda per_class, seed: [])
+    make_demo_data(tmp_path, train_per_class=3, heldout_per_class=1, seed=0)
+    without = {k: v for k, v in _tree(tmp_path).items() if k != demo.REPLAY_FILE}
+    assert without == {k: v for k, v in _tree(root).items() if k != demo.REPLAY_FILE}
+    (tmp_path / demo.REPLAY_FILE).unlink()  # a data set written before the replay file existed is written again
+    monkeypatch.undo()
+    ensure_demo_data(tmp_path, train_per_class=3, heldout_per_class=1, seed=0)
+    assert (tmp_path / demo.REPLAY_FILE).read_bytes() == (root / demo.REPLAY_FILE).read_bytes()

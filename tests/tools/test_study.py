@@ -127,6 +127,15 @@ def test_a_changed_study_file_is_refused_for_the_runs_it_changes(tmp_path, tiny_
     assert main([str(study_file), "--dry-run"]) == 0
     capsys.readouterr()
 
+    known = started / "run.json"  # a run started before a setting with a null default existed: no change
+    stored = json.loads(known.read_text())
+    data = stored["spec"]["config"]["data"]
+    data = data.get("init_args", data)
+    assert data.pop("train_files", "missing") is None
+    stored["inputs"]["arguments"] = ["(resolved by an older version)"]
+    known.write_text(json.dumps(stored))
+    assert main([str(study_file), "--dry-run"]) == 0
+
     write_study(tmp_path, tiny_config, "local", lora_r=3)
     assert main([str(study_file), "--dry-run"]) == 2
     err = capsys.readouterr().err

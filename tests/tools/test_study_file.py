@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,29 @@ def test_the_shipped_paper_study_is_the_four_rows_times_three_seeds_on_slurm(mon
     assert "--paths.llm=???" in study.overrides
     params = study.executor.submitit_parameters("paper")
     assert study.executor.kind == "slurm" and params["tasks_per_node"] == params["gpus_per_node"] == 2
+
+
+
+def test_the_shipped_demo_replay_study_is_the_demo_against_its_replay_mixture_times_two_seeds(monkeypatch):
+    """Four local runs: `demo` as configs/demo.yaml is, `replay` with train.jsonl and the demo's
+    replay.jsonl mixed 0.8 / 0.2 over the demo's 416 records an epoch; resolved as train.py would."""
+    from interleave.tools.study import base_arguments, resolve, runs_of
+
+    monkeypatch.chdir(REPO)
+    study = load_study(Path("configs/study/demo_replay.yaml"))
+    assert study.name == "demo_replay" and study.output == Path("runs/demo_replay") and study.executor.kind == "local"
+    assert study.configs == ["configs/demo.yaml"] and study.overrides == []
+    runs = runs_of(study)
+    assert [r.name for r in runs] == ["demo/seed=0", "demo/seed=1", "replay/seed=0", "replay/seed=1"]
+    sources = [{"path": "data/demo/train.jsonl", "weight": 0.8, "name": "labels"},
+               {"path": "data/demo/replay.jsonl", "weight": 0.2, "name": "replay"}]
+    mixture = ["--data.train_file=null", f"--data.train_files={json.dumps(sources)}", "--data.epoch_records=416"]
+    for run in runs:
+        extra = mixture if run.condition == "replay" else []
+        assert base_arguments(study, run) == ["fit", "--config", "configs/demo.yaml", *extra, f"--seed_everything={run.seed}"]
+    data = resolve(base_arguments(study, runs[3]), "replay/seed=1")["data"]["init_args"]
+    assert (data["train_file"], data["train_files"], data["epoch_records"]) == (None, sources, 416)
+    assert resolve(base_arguments(study, runs[0]), "demo/seed=0")["data"]["init_args"]["train_file"] == "data/demo/train.jsonl"
 
 
 BAD = [
