@@ -61,7 +61,7 @@ def base_arguments(study: Study, run: Run) -> list[str]:
     args = [condition.subcommand]
     for config in study.configs + condition.configs:
         args += ["--config", str(config)]
-    return args + study.overrides + condition.overrides + study.executor.train_overrides() + [f"--seed_everything={run.seed}"]
+    return args + study.overrides + condition.overrides + study.executor.train_overrides() + [f"--{key}={run.seed}" for key in study.seed_keys]
 
 
 def resolve(args: list[str], where: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ conditions:
     config: configs/paper/ft_small.yaml      # optional, after the base
     overrides: {model.learning_rate: 2.0e-5} # or a list of --key=value
 seeds: [0, 1, 2]
+seed_keys: [seed_everything, data.seed]   # default: what a seed sets (initialisation, dropout, sampling; data order)
 output: runs/paper                 # default runs/<name>
 executor: {kind: local, gpus: 2}   # or {kind: slurm, nodes: 1, gpus_per_node: 2, time: "24:00:00", partition: gpu, slurm: {account: abc}}
 ```
@@ -28,6 +29,7 @@ import yaml
 
 from interleave.errors import InterleaveError
 
+SEED_KEYS = ("seed_everything", "data.seed")  # a replicate differs in everything random: weights and data order
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 SUBCOMMANDS = ("fit", "validate")
 
@@ -93,6 +95,7 @@ class Study:
     seeds: list[int]
     output: Path
     executor: Executor
+    seed_keys: tuple[str, ...] = SEED_KEYS  # the config keys each run's seed is given to
 
     def condition(self, name: str) -> Condition:
         return next(c for c in self.conditions if c.name == name)
@@ -189,7 +192,7 @@ def load_study(path: Path) -> Study:
         raise StudyError(f"{path}: not YAML: {err}") from None
     if not isinstance(data, dict):
         raise StudyError(f"{path}: expected a mapping with conditions, seeds and executor")
-    keys(data, ("name", "config", "overrides", "conditions", "seeds", "output", "executor"), str(path))
+    keys(data, ("name", "config", "overrides", "conditions", "seeds", "seed_keys", "output", "executor"), str(path))
     name = data.get("name", path.stem)
     if not isinstance(name, str) or not NAME.match(name):
         raise StudyError(f"{path}: name: expected letters, digits, _ . + - (a folder name), got {name!r}")
@@ -218,7 +221,12 @@ def load_study(path: Path) -> Study:
     if (not isinstance(seeds, list) or not seeds or len(set(map(repr, seeds))) != len(seeds)
             or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
         raise StudyError(f"{path}: seeds: expected a list of distinct integers >= 0, got {seeds!r}")
+    seed_keys = data.get("seed_keys", list(SEED_KEYS))
+    if (not isinstance(seed_keys, list) or not seed_keys
+            or not all(isinstance(k, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", k) for k in seed_keys)):
+        raise StudyError(f"{path}: seed_keys: expected a list of config keys (seed_everything, data.seed, ...), got {seed_keys!r}")
     output = data.get("output", f"runs/{name}")
     if not isinstance(output, str) or not output:
         raise StudyError(f"{path}: output: expected a folder, got {output!r}")
-    return Study(name, base, common, conditions, seeds, Path(output), executor(data.get("executor", "local"), f"{path}: executor"))
+    return Study(name, base, common, conditions, seeds, Path(output), executor(data.get("executor", "local"), f"{path}: executor"),
+                 tuple(seed_keys))

@@ -88,7 +88,7 @@ def test_a_grid_killed_mid_study_then_rerun_completes_only_what_was_missing(tmp_
 
     run = out / "small_lora" / "seed=1"
     command = (run / "command.txt").read_text(encoding="utf-8")
-    assert f"train.py fit --config {tiny_config} --model.lora_r=2 --seed_everything=1" in command
+    assert f"train.py fit --config {tiny_config} --model.lora_r=2 --seed_everything=1 --data.seed=1" in command
     config = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
     assert config["seed_everything"] == 1 and config["model"]["lora_r"] == 2
     assert (run / "checkpoints" / "last.ckpt").exists() and list(run.glob("events.out.tfevents.*"))

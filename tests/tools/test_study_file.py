@@ -88,7 +88,8 @@ def test_the_shipped_demo_replay_study_is_the_demo_against_its_replay_mixture_ti
     mixture = ["--data.train_file=null", f"--data.train_files={json.dumps(sources)}", "--data.epoch_records=416"]
     for run in runs:
         extra = mixture if run.condition == "replay" else []
-        assert base_arguments(study, run) == ["fit", "--config", "configs/demo.yaml", *extra, f"--seed_everything={run.seed}"]
+        assert base_arguments(study, run) == ["fit", "--config", "configs/demo.yaml", *extra, f"--seed_everything={run.seed}",
+                                               f"--data.seed={run.seed}"]
     data = resolve(base_arguments(study, runs[3]), "replay/seed=1")["data"]["init_args"]
     assert (data["train_file"], data["train_files"], data["epoch_records"]) == (None, sources, 416)
     assert resolve(base_arguments(study, runs[0]), "demo/seed=0")["data"]["init_args"]["train_file"] == "data/demo/train.jsonl"
