@@ -178,6 +178,7 @@ def frontier_figure(rows: Sequence[FrontierRow]) -> Any:
                 ax.annotate(f"α={g.alpha:g}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize="small",
                             color=line[0].get_color())
         ax.axhline(0.0, color="grey", linewidth=0.8)
+        ax.margins(0.12)  # room for the labels of the outermost points
         ax.set(title=CONDITIONS[condition].title if condition in CONDITIONS else condition,
                xlabel="labelling retention (identity accuracy / at α=0)" if ratio
                else "identity accuracy (none at α=0: no retention ratio)",
