@@ -15,6 +15,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rephrase": ("interleave.tools.rephrase", "rewrite OpenAQA records into interleaved ones (Appendix B)"),
     "cache": ("interleave.tools.fill_cache", "fill a run's feature cache ahead of time (cache --config CONFIG)"),
     "report": ("interleave.tools.report", "Table 2 from runs' metrics (report RUN_DIR...)"),
+    "frontier": ("interleave.tools.frontier",
+                 "gain against retention from a run's start to a checkpoint (frontier --config CONFIG --ckpt CKPT)"),
     "export": ("interleave.tools.export", "a checkpoint as a peft adapter + projector (export CKPT OUT_DIR)"),
     "demo": ("interleave.tools.demo", "write the CPU demo's synthetic data set (demo DIR)"),
     "study": ("interleave.tools.study", "a study's conditions x seeds as runs, here or on Slurm (study STUDY.yaml)"),

@@ -191,7 +191,16 @@ def load_checkpoint(served: Served, path: str) -> str:
         model.load_state_dict(served.initial, strict=False)
         served.serving = "the zero-shot model"
         return served.serving
-    checkpoint = load_weights(Path(path.strip()))
+    model.load_state_dict(fitting_state(model, load_weights(Path(path.strip())), path), strict=False)
+    served.serving = f"checkpoint {path.strip()}"
+    return served.serving
+
+
+def fitting_state(model: Any, checkpoint: Any, path: str | Path) -> dict[str, torch.Tensor]:
+    """The weights of a training checkpoint (`load_weights`' result, read from `path`) once every
+    tensor is checked to fit `model` (an `AudioLLM` the config built): same names and shapes, every
+    trainable weight present; else a PlaygroundError naming the file, what does not fit and the
+    model settings that differ. `interleave frontier` checks its checkpoints with it too."""
     state = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict):
         raise PlaygroundError(f"{path}: not a training checkpoint (it holds no state_dict)")
@@ -208,11 +217,9 @@ def load_checkpoint(served: Served, path: str) -> str:
                   for k, v in dict(model.hparams).items()
                   if k in checkpoint.get("hyper_parameters", {}) and checkpoint["hyper_parameters"][k] != v
                   and k not in ("learning_rate", "warmup_steps", "weight_decay", "lr_schedule")]
-        raise PlaygroundError(f"{path} does not fit the config's model: {'; '.join(problems)}"
+        raise PlaygroundError(f"{str(path).strip()} does not fit the config's model: {'; '.join(problems)}"
                               + (f" (model settings that differ: {'; '.join(differ[:4])})" if differ else ""))
-    model.load_state_dict(state, strict=False)
-    served.serving = f"checkpoint {path.strip()}"
-    return served.serving
+    return state
 
 
 def template_prompts(template: str, word: str, table: dict[str, dict[str, str]]) -> tuple[str, str]:
