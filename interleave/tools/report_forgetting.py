@@ -188,9 +188,10 @@ def _column(task: str) -> str:
 
 
 def table_columns(found: Sequence[Forgetting]) -> list[tuple[str, str]]:
-    """(column, task) of every task with a figure, in registry order."""
+    """(column, task) of every task with a figure: the gains, then the retentions, in registry order."""
     tasks = {task for f in found for _, task in f.values}
-    return [(_column(t), t) for t in TASKS if t in tasks]
+    ordered = sorted((t for t in TASKS if t in tasks), key=lambda t: TASKS[t].scoring != VERDICT)
+    return [(_column(t), t) for t in ordered]
 
 
 def _cell(task: str, value: float | None, bounds: tuple[float, float] | None) -> str:
