@@ -23,6 +23,19 @@ B - A of every metric, both runs resampled with the same words and clips. `--plo
 `DIR/curves.png`: synonym F1, hypernym F1 and identity accuracy against epochs, every point of
 every run (`interleave.tools.report_figure`).
 
+For every run with an epoch-00 point and a later reported one, a forgetting summary follows the
+table (`interleave.tools.report_forgetting`): each yes/no task's F1 gain and identity's accuracy
+retention since epoch 00, with paired intervals; also written as `DIR/forgetting.csv`.
+
+`--study runs/<study>` reports a study's folder instead (`interleave study`'s output,
+`<condition>/seed=<s>/`): one row per condition, the mean over its seeds with a hierarchical
+bootstrap interval (seeds, then words, then clips), `--per-seed` for each seed's own rows, the
+forgetting summary per condition, `--plot` with a band over seeds
+(`interleave.tools.report_study`).
+
+The table itself is built and written by `interleave.tools.report_table`, the runs and their
+points read by `interleave.tools.report_runs`.
+
 Runs are only put side by side when they were evaluated on the same SHARD file: the metrics
 files' `shard_hash` (`interleave.provenance`) must agree, or the report stops. Other
 differences (code version, tokenization rule, parser) are flagged under the table; a file
