@@ -77,8 +77,11 @@ def load_points(run: Path, label: str, epoch: int | None, parser: str | None) ->
     missing = [answers_path(f) for f in files if not answers_path(f).is_file()]
     if missing:
         return Points(label, last, metrics, None, f"{label}: no paired intervals, no saved answers ({missing[0]})")
-    return Points(label, last, metrics, (answer_rows(answers_path(files[0]), parser),
-                                         answer_rows(answers_path(files[1]), parser)))
+    try:
+        answers = (answer_rows(answers_path(files[0]), parser), answer_rows(answers_path(files[1]), parser))
+    except InterleaveError as err:  # the table names it too; the figures come from the metrics files
+        return Points(label, last, metrics, None, f"{label}: no paired intervals: {err}")
+    return Points(label, last, metrics, answers)
 
 
 def _keyed(values: Mapping[str, Any], primary: str | None) -> dict[tuple[str, str, str], Any]:
@@ -175,7 +178,10 @@ def summaries(runs: Sequence[tuple[Path, str]], epoch: int | None, parser: str |
             continue
         if points.note:
             notes.append(points.note)
-        found.append(run_summary(points, resamples, seed))
+        try:
+            found.append(run_summary(points, resamples, seed))
+        except InterleaveError as err:  # e.g. the two points were asked different queries
+            notes.append(f"{label}: no forgetting figures: {err}")
     return found, notes
 
 

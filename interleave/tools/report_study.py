@@ -39,7 +39,7 @@ from interleave.tools.saved_answers import answer_rows, answers_path
 SEED_FOLDER = re.compile(r"^seed=(\d+)$")
 LABELS = ("Study condition", "Seeds", "Condition", "Epoch", "Parser")
 SEED_LABELS = ("Run", "Condition", "Epoch", "Parser")
-BAND = "band: lowest to highest seed"
+BAND = "shaded band: lowest to highest seed of the condition (min–max over seeds)"
 ONE_SEED = "1 (interval over queries only)"
 
 
@@ -150,16 +150,19 @@ def condition_rows(condition: StudyCondition, epoch: int, parser: str | None, bo
             answers[s] = rescoring_answers(file, parser)
             metrics[s] = rescore_rows(metrics[s], answers[s], parser)
         elif bootstrap > 0 and answers_path(file).is_file():
-            answers[s] = answer_rows(answers_path(file))
+            try:
+                answers[s] = answer_rows(answers_path(file))
+            except InterleaveError as err:
+                notes.append(f"no intervals for {condition.name}: seed={s}: {err}")
         elif bootstrap > 0:
             notes.append(f"no intervals for {condition.name}: seed={s} has no saved answers ({answers_path(file)})")
     mean, left_out = mean_metrics(condition.name, metrics)
     table = run_rows(condition.name, epoch, mean)
     for row in table:
         row.update({"Study condition": condition.name, "Seeds": _seed_cell(len(metrics)), "_provenance": None})
-    if bootstrap > 0 and all(a is not None for a in answers.values()):
-        found = seed_intervals([answers[s] for s in metrics],  # type: ignore[misc]
-                               [condition_prefixes(metrics[s], answers[s]) for s in metrics],  # type: ignore[arg-type]
+    answered = {s: a for s, a in answers.items() if a is not None}
+    if bootstrap > 0 and len(answered) == len(metrics):
+        found = seed_intervals(list(answered.values()), [condition_prefixes(metrics[s], a) for s, a in answered.items()],
                                bootstrap, seed)
         add_intervals(table, found, bootstrap, seed)
     if len(metrics) == 1:
@@ -190,10 +193,13 @@ def study_report(study: str | Path, epoch: int | None = None, parser: str | None
         loaded = [forgetting.load_points(run, condition.label(s), point, parser) for s, run in condition.seeds.items()]
         found = [p for p in loaded if not isinstance(p, str)]
         out.forgetting_notes += [p for p in loaded if isinstance(p, str)] + [p.note for p in found if p.note]
-        if found and len(found) == len(loaded):
-            out.forgetting.append(forgetting.seed_summary(condition.name, found, bootstrap, seed))
-        if per_seed:
-            out.seed_forgetting += [forgetting.run_summary(p, bootstrap, seed) for p in found]
+        try:
+            if found and len(found) == len(loaded):
+                out.forgetting.append(forgetting.seed_summary(condition.name, found, bootstrap, seed))
+            if per_seed:
+                out.seed_forgetting += [forgetting.run_summary(p, bootstrap, seed) for p in found]
+        except InterleaveError as err:  # e.g. a seed's two points were asked different queries
+            out.forgetting_notes.append(f"{condition.name}: no forgetting figures: {err}")
     check_comparable(out.provenance)
     return out
 

@@ -130,3 +130,16 @@ def test_retention_is_undefined_where_epoch_zero_labels_nothing(tmp_path: Path) 
     assert np.isnan(found.values[("interleaved", "identity")]) and ("interleaved", "identity") not in found.bounds
     assert "| – |" in forgetting.to_markdown([found], [], 20, 0)
     assert json.dumps(forgetting.csv_rows([found])[1][0]["identity retention"]) == "null"
+
+
+def test_points_about_other_queries_are_named_not_fatal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_answered_point(tmp_path / "run", 0, answer_set(1, words=WORDS3, clips=2))
+    write_answered_point(tmp_path / "run", 1, answer_set(1, words=WORDS[:2], clips=2))
+    found, notes = forgetting.summaries([(tmp_path / "run", "run")], None, None, 10, 0)
+    assert found == [] and len(notes) == 1 and "run: no forgetting figures" in notes[0] and "same queries" in notes[0]
+    broken = tmp_path / "run" / "predictions" / "epoch=00.jsonl"
+    broken.write_text(broken.read_text() + "[1]\n")
+    (points,) = [forgetting.load_points(tmp_path / "run", "run", None, None)]
+    assert points.answers is None and f"{broken}:" in points.note
+    assert main([str(tmp_path / "run"), "--out", str(tmp_path / "out"), "--bootstrap", "10"]) == 0
+    assert "run: no paired intervals" in capsys.readouterr().out
