@@ -22,7 +22,9 @@ shrink the queries' share of the variance by S). With one seed this is the run's
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import hashlib
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,6 +102,28 @@ def multiplicities(design: Design, counts: tuple[np.ndarray, np.ndarray], rows: 
     return clip_counts[:, [index[(word_key(r), clip_key(r))] for r in rows]]
 
 
+_shared: dict[bytes, dict[str, np.ndarray]] | None = None  # see `shared_resamples`
+
+
+@contextmanager
+def shared_resamples() -> Iterator[None]:
+    """Within it, one condition's answers resampled with the same multiplicities are scored once:
+    the report's table, its forgetting summary and a study's per-seed rows resample the same
+    answers on the same draws (the same queries give the same design and draws)."""
+    global _shared
+    outer, _shared = _shared, {} if _shared is None else _shared
+    try:
+        yield
+    finally:
+        _shared = outer
+
+
+def _scored(rows: Rows, weights: np.ndarray) -> bytes:
+    """What a condition's resampled metrics depend on: each row's scored fields and its multiplicities."""
+    fields = repr([(r.task, r.truth, list(r.parsed), r.p_yes) for r in rows]).encode()
+    return hashlib.sha256(fields + weights.tobytes() + str(weights.shape).encode()).digest()
+
+
 def resampled_metrics(rows_by_condition: Mapping[str, Rows], prefixes: Mapping[str, str], design: Design,
                       counts: tuple[np.ndarray, np.ndarray]) -> dict[str, np.ndarray]:
     """Every tag's value in every resample (NaN where a resample has none), from `condition_metrics`."""
@@ -108,13 +132,21 @@ def resampled_metrics(rows_by_condition: Mapping[str, Rows], prefixes: Mapping[s
     resamples = counts[0].shape[0]
     out: dict[str, np.ndarray] = {}
     for condition, rows in rows_by_condition.items():
+        weights = multiplicities(design, counts, rows, condition)
+        key = _scored(rows, weights) if _shared is not None else b""
+        if _shared is not None and key in _shared:  # tags kept without their prefix
+            out.update({prefixes[condition] + tail: values for tail, values in _shared[key].items()})
+            continue
         table = np.empty(len(rows), dtype=object)
         table[:] = list(rows)
-        weights = multiplicities(design, counts, rows, condition)
+        found: dict[str, np.ndarray] = {}
         for b in range(resamples):
             sample = table[np.repeat(np.arange(len(rows)), weights[b])].tolist()
             for tag, value in condition_metrics(sample, prefixes[condition]).items():
-                out.setdefault(tag, np.full(resamples, np.nan))[b] = value
+                found.setdefault(tag, np.full(resamples, np.nan))[b] = value
+        out.update(found)
+        if _shared is not None:
+            _shared[key] = {tag.removeprefix(prefixes[condition]): values for tag, values in found.items()}
     return out
 
 

@@ -143,6 +143,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     return report_errors(lambda: report(args))
 
 
+def report(args: argparse.Namespace) -> None:
+    """Build what `main`'s arguments ask for, print it and write its files; the table, the
+    forgetting summary and the seeds' rows score each resample of the same answers once."""
+    from interleave.tools.bootstrap import shared_resamples
+
+    with shared_resamples():
+        written = study(args) if args.study is not None else runs(args)
+    print(f"wrote {', '.join(map(str, written))}", file=sys.stderr)
+
+
 def _write(out: Path, markdown: str) -> Path:
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -179,12 +189,9 @@ def study(args: argparse.Namespace) -> list[Path]:
     return written
 
 
-def report(args: argparse.Namespace) -> None:
-    """Build what `main`'s arguments ask for, print it and write its files."""
-    if args.study is not None:
-        written = study(args)
-        print(f"wrote {', '.join(map(str, written))}", file=sys.stderr)
-        return
+def runs(args: argparse.Namespace) -> list[Path]:
+    """RUN_DIRs or `--compare`: the table, the paired differences, the forgetting summary;
+    `report.md`, `report.csv`, `forgetting.csv`, `curves.png` with `--plot`."""
     run_dirs = args.compare or args.run_dirs
     table = rows(run_dirs, args.epoch, args.parser, 0 if args.compare else args.bootstrap, args.seed)
     compared = ""
@@ -205,7 +212,7 @@ def report(args: argparse.Namespace) -> None:
 
         written.append(save_figure(curves_figure(curve_series(run_dirs, args.parser)), args.out / FILE))
     print(markdown, end="")
-    print(f"wrote {', '.join(map(str, written))}", file=sys.stderr)
+    return written
 
 
 if __name__ == "__main__":

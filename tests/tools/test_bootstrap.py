@@ -20,9 +20,11 @@ from interleave.tools.bootstrap import (
     intervals,
     multiplicities,
     paired_differences,
+    resampled_metrics,
     seed_counts,
     seed_intervals,
     seed_means,
+    shared_resamples,
     word_key,
 )
 
@@ -206,3 +208,26 @@ def test_one_seed_is_the_runs_own_interval():
     assert seed_intervals([{"interleaved": rows}], [{"interleaved": "val"}], resamples=200, seed=3) == alone
     twice = seed_intervals([{"interleaved": rows}] * 2, [{"interleaved": "val"}] * 2, resamples=200, seed=3)
     assert twice == pytest.approx(alone)  # two identical seeds: the seed level adds nothing
+
+
+def test_shared_resamples_score_the_same_answers_on_the_same_draws_once(monkeypatch):
+    from interleave.shard import evaluate
+
+    rows = rows_of(words=("Siren", "Dog", "Rain"), clips=2)
+    calls = []
+    original = evaluate.condition_metrics
+    monkeypatch.setattr(evaluate, "condition_metrics", lambda found, prefix: calls.append(prefix) or original(found, prefix))
+    design = Design.of(rows)
+    counts = draw(design, 20, seed=1)
+    alone = resampled_metrics({"interleaved": rows}, {"interleaved": "val"}, design, counts)
+    with shared_resamples():
+        first = resampled_metrics({"interleaved": rows}, {"interleaved": "val"}, design, counts)
+        again = resampled_metrics({"interleaved": rows}, {"interleaved": "val/interleaved"}, design, counts)
+        other = resampled_metrics({"interleaved": rows_of(words=("Siren", "Dog", "Rain"), clips=2, flip=1)},
+                                  {"interleaved": "val"}, design, counts)
+    assert calls == ["val"] * 20 + ["val"] * 20 + ["val"] * 20  # alone, first, other: `again` was not scored
+    assert set(first) == set(alone) and all((first[t] == alone[t]).all() for t in alone)
+    assert all(np.array_equal(again["val/interleaved" + t.removeprefix("val")], v, equal_nan=True) for t, v in first.items())
+    assert any(not np.array_equal(other[t], first[t], equal_nan=True) for t in first)
+    resampled_metrics({"interleaved": rows}, {"interleaved": "val"}, design, counts)  # outside: scored again
+    assert len(calls) == 80
