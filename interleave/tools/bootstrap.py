@@ -11,11 +11,20 @@ The word is a row's `label`; the clip is the label plus the clip number in the r
 (`interleave.shard.build`'s scheme: `synonym/<slug(label)>/<k>/<candidate>`, `identity/<slug(label)>/<k>`),
 or the whole id where the id does not follow that scheme. Paired comparisons (`paired_differences`)
 resample both runs with the same draws, so the words and clips of each resample are the same.
+
+Over seeds (`seed_intervals`, `interleave report --study`), a third level comes first: each
+resample draws the S seeds of a condition with replacement (`seed_counts`, its own random stream)
+and takes the mean of the drawn seeds' metrics, each computed on that resample's words and clips.
+The seeds answered the same queries, so one draw of words and clips serves every seed of the
+resample (the query sample is shared, not renewed per seed: an independent draw per seed would
+shrink the queries' share of the variance by S). With one seed this is the run's own interval.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import hashlib
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +36,7 @@ from interleave.shard.predictions import Prediction
 Rows = Sequence[Prediction]
 TEXT_CONDITION = "text"  # the text-only control: its rows follow their word, not a clip
 LEVEL = 0.95
+SEED_STREAM = 1  # the seed level's random stream: numpy's default_rng((seed, SEED_STREAM))
 
 
 def word_key(row: Prediction) -> str:
@@ -89,6 +99,28 @@ def multiplicities(design: Design, counts: tuple[np.ndarray, np.ndarray], rows: 
     return clip_counts[:, [index[(word_key(r), clip_key(r))] for r in rows]]
 
 
+_shared: dict[bytes, dict[str, np.ndarray]] | None = None  # see `shared_resamples`
+
+
+@contextmanager
+def shared_resamples() -> Iterator[None]:
+    """Within it, one condition's answers resampled with the same multiplicities are scored once:
+    the report's table, its forgetting summary and a study's per-seed rows resample the same
+    answers on the same draws (the same queries give the same design and draws)."""
+    global _shared
+    outer, _shared = _shared, {} if _shared is None else _shared
+    try:
+        yield
+    finally:
+        _shared = outer
+
+
+def _scored(rows: Rows, weights: np.ndarray) -> bytes:
+    """What a condition's resampled metrics depend on: each row's scored fields and its multiplicities."""
+    fields = repr([(r.task, r.truth, list(r.parsed), r.p_yes) for r in rows]).encode()
+    return hashlib.sha256(fields + weights.tobytes() + str(weights.shape).encode()).digest()
+
+
 def resampled_metrics(rows_by_condition: Mapping[str, Rows], prefixes: Mapping[str, str], design: Design,
                       counts: tuple[np.ndarray, np.ndarray]) -> dict[str, np.ndarray]:
     """Every tag's value in every resample (NaN where a resample has none), from `condition_metrics`."""
@@ -97,17 +129,25 @@ def resampled_metrics(rows_by_condition: Mapping[str, Rows], prefixes: Mapping[s
     resamples = counts[0].shape[0]
     out: dict[str, np.ndarray] = {}
     for condition, rows in rows_by_condition.items():
+        weights = multiplicities(design, counts, rows, condition)
+        key = _scored(rows, weights) if _shared is not None else b""
+        if _shared is not None and key in _shared:  # tags kept without their prefix
+            out.update({prefixes[condition] + tail: values for tail, values in _shared[key].items()})
+            continue
         table = np.empty(len(rows), dtype=object)
         table[:] = list(rows)
-        weights = multiplicities(design, counts, rows, condition)
+        found: dict[str, np.ndarray] = {}
         for b in range(resamples):
             sample = table[np.repeat(np.arange(len(rows)), weights[b])].tolist()
             for tag, value in condition_metrics(sample, prefixes[condition]).items():
-                out.setdefault(tag, np.full(resamples, np.nan))[b] = value
+                found.setdefault(tag, np.full(resamples, np.nan))[b] = value
+        out.update(found)
+        if _shared is not None:
+            _shared[key] = {tag.removeprefix(prefixes[condition]): values for tag, values in found.items()}
     return out
 
 
-def _percentiles(values: np.ndarray) -> tuple[float, float] | None:
+def percentiles(values: np.ndarray) -> tuple[float, float] | None:
     if np.all(np.isnan(values)):
         return None
     tail = 100 * (1 - LEVEL) / 2
@@ -125,20 +165,35 @@ def intervals(rows_by_condition: Mapping[str, Rows], prefixes: Mapping[str, str]
         return {}
     counts = draw(design, resamples, seed)
     found = resampled_metrics(rows_by_condition, prefixes, design, counts)
-    return {tag: bounds for tag, values in found.items() if (bounds := _percentiles(values)) is not None}
+    return {tag: bounds for tag, values in found.items() if (bounds := percentiles(values)) is not None}
 
 
 def _query_keys(rows: Rows) -> list[tuple[Any, ...]]:
     return sorted((r.task, r.id, str(r.candidate), str(r.truth)) for r in rows)
 
 
-def paired_differences(a: Mapping[str, Rows], b: Mapping[str, Rows], prefixes: Mapping[str, str],
-                       resamples: int = 1000, seed: int = 0, each: dict[str, Any] | None = None
-                       ) -> dict[str, tuple[Any, ...]]:
-    """Tag -> (a, b, b - a, lo, hi): both runs' metrics on their common conditions and the 95 %
-    interval of the difference, each resample drawing the same words and clips for both runs
-    (lo and hi are None without resamples). The runs must hold the same queries. `each`, when
-    given, receives each run's own intervals from the same resamples ("a", "b": tag -> (lo, hi))."""
+@dataclass
+class Paired:
+    """Two answer sets' metrics (tag -> value) and their values in every resample of the same
+    words and clips (tag -> [resamples]; empty without resamples)."""
+
+    point_a: dict[str, float]
+    point_b: dict[str, float]
+    in_a: dict[str, np.ndarray]
+    in_b: dict[str, np.ndarray]
+
+
+def resampling(rows: Rows, resamples: int, seed: int) -> tuple[Design, tuple[np.ndarray, np.ndarray]] | None:
+    """The design of `rows` and its `draw`s, or None without resamples or rows."""
+    design = Design.of(rows)
+    return (design, draw(design, resamples, seed)) if resamples >= 1 and design.words else None
+
+
+def paired(a: Mapping[str, Rows], b: Mapping[str, Rows], prefixes: Mapping[str, str],
+           drawn: tuple[Design, tuple[np.ndarray, np.ndarray]] | None) -> Paired:
+    """Both answer sets' metrics on their common conditions, and with `drawn` (`resampling` of
+    rows holding both sets' queries) their values in the same resamples. The sets must hold the
+    same queries."""
     from interleave.shard.evaluate import condition_metrics
 
     common = [c for c in a if c in b]
@@ -151,22 +206,72 @@ def paired_differences(a: Mapping[str, Rows], b: Mapping[str, Rows], prefixes: M
                                   "a paired comparison needs runs evaluated on the same SHARD")
     point_a = {k: v for c in common for k, v in condition_metrics(list(a[c]), prefixes[c]).items()}
     point_b = {k: v for c in common for k, v in condition_metrics(list(b[c]), prefixes[c]).items()}
-    found: dict[str, np.ndarray] = {}
-    if resamples >= 1:
-        design = Design.of([r for c in common for r in a[c]])
-        counts = draw(design, resamples, seed)  # the same draws for both runs: paired
-        in_a = resampled_metrics({c: a[c] for c in common}, prefixes, design, counts)
-        in_b = resampled_metrics({c: b[c] for c in common}, prefixes, design, counts)
-        found = {tag: in_b[tag] - in_a[tag] for tag in in_a if tag in in_b}
-        if each is not None:
-            for name, values in (("a", in_a), ("b", in_b)):
-                each[name] = {tag: bounds for tag, v in values.items() if (bounds := _percentiles(v)) is not None}
+    if drawn is None:
+        return Paired(point_a, point_b, {}, {})
+    design, counts = drawn
+    return Paired(point_a, point_b, resampled_metrics({c: a[c] for c in common}, prefixes, design, counts),
+                  resampled_metrics({c: b[c] for c in common}, prefixes, design, counts))
+
+
+def paired_differences(a: Mapping[str, Rows], b: Mapping[str, Rows], prefixes: Mapping[str, str],
+                       resamples: int = 1000, seed: int = 0, each: dict[str, Any] | None = None
+                       ) -> dict[str, tuple[Any, ...]]:
+    """Tag -> (a, b, b - a, lo, hi): both runs' metrics on their common conditions and the 95 %
+    interval of the difference, each resample drawing the same words and clips for both runs
+    (lo and hi are None without resamples). The runs must hold the same queries. `each`, when
+    given, receives each run's own intervals from the same resamples ("a", "b": tag -> (lo, hi))."""
+    common = [c for c in a if c in b]
+    found = paired(a, b, prefixes, resampling([r for c in common for r in a[c]], resamples, seed))
+    diffs = {tag: found.in_b[tag] - found.in_a[tag] for tag in found.in_a if tag in found.in_b}
+    if each is not None and found.in_a:
+        for name, values in (("a", found.in_a), ("b", found.in_b)):
+            each[name] = {tag: bounds for tag, v in values.items() if (bounds := percentiles(v)) is not None}
     out = {}
-    for tag in point_a:
-        if tag in point_b:
-            bounds = _percentiles(found[tag]) if tag in found else None
-            out[tag] = (point_a[tag], point_b[tag], point_b[tag] - point_a[tag], *(bounds or (None, None)))
+    for tag, value_a in found.point_a.items():
+        if tag in found.point_b:
+            bounds = percentiles(diffs[tag]) if tag in diffs else None
+            out[tag] = (value_a, found.point_b[tag], found.point_b[tag] - value_a, *(bounds or (None, None)))
     return out
+
+
+# ---- the seed level: a condition's seeds, then words, then clips --------------------------------
+
+
+def seed_counts(seeds: int, resamples: int, seed: int) -> np.ndarray:
+    """How many times each of `seeds` seeds is drawn in each resample, [resamples, seeds]: S seeds
+    drawn with replacement by `numpy.random.default_rng((seed, SEED_STREAM)).integers(0, S, (resamples, S))`."""
+    drawn = np.random.default_rng((seed, SEED_STREAM)).integers(0, seeds, size=(resamples, seeds))
+    resample = np.repeat(np.arange(resamples), seeds)
+    return np.bincount(resample * seeds + drawn.ravel(), minlength=resamples * seeds).reshape(resamples, seeds)
+
+
+def seed_means(per_seed: Sequence[Mapping[Any, np.ndarray]], counts: np.ndarray) -> dict[Any, np.ndarray]:
+    """Tag -> each resample's mean over its drawn seeds (a seed drawn twice counts twice) of the
+    seeds' values in that resample ([resamples] each), for the tags every seed has; NaN where a
+    drawn seed has none."""
+    tags = [t for t in per_seed[0] if all(t in values for values in per_seed)] if per_seed else []
+    out = {}
+    for tag in tags:
+        values = np.stack([values[tag] for values in per_seed], axis=1)  # [resamples, seeds]
+        drawn = counts > 0
+        mean = np.where(drawn, values * counts, 0.0).sum(axis=1) / counts.shape[1]
+        mean[np.any(drawn & np.isnan(values), axis=1)] = np.nan
+        out[tag] = mean
+    return out
+
+
+def seed_intervals(rows_by_seed: Sequence[Mapping[str, Rows]], prefixes_by_seed: Sequence[Mapping[str, str]],
+                   resamples: int = 1000, seed: int = 0) -> dict[str, tuple[float, float]]:
+    """Tag -> (lo, hi), the 95 % interval of the mean over seeds (each seed's saved answers by
+    condition, and its conditions' tag prefixes): the seeds drawn with replacement, then one draw
+    of words, then clips shared by the drawn seeds (see the module's docstring)."""
+    drawn = resampling([r for rows in rows_by_seed for c in rows.values() for r in c], resamples, seed)
+    if drawn is None:
+        return {}
+    design, counts = drawn
+    per_seed = [resampled_metrics(rows, prefixes, design, counts) for rows, prefixes in zip(rows_by_seed, prefixes_by_seed)]
+    means = seed_means(per_seed, seed_counts(len(per_seed), resamples, seed))
+    return {tag: bounds for tag, values in means.items() if (bounds := percentiles(values)) is not None}
 
 
 def differences_markdown(diffs: dict[str, tuple[Any, ...]], title: str, names: Mapping[str, str], resamples: int,

@@ -2,7 +2,9 @@
 
 Three panels (synonym F1, hypernym F1, identity accuracy) against epochs, one line per run and
 condition, from every evaluated point of each run (`interleave.tools.report.curve_series` reads
-them). Written as `curves.png` beside `report.md`.
+them). Written as `curves.png` beside `report.md`. A point that also holds `<column> min` and
+`<column> max` (a study condition's seeds, `interleave.tools.report_study.study_series`) gets a
+shaded band between them around its line.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ def panels() -> list[tuple[str, str]]:
     return [(f"{t.column} {COLUMN_SUFFIX[t.headline]}", t.chart) for t in tasks]
 
 
-def curves_figure(series: Mapping[str, Sequence[dict[str, Any]]]) -> Any:
+def curves_figure(series: Mapping[str, Sequence[dict[str, Any]]], band: str | None = None) -> Any:
     """A matplotlib Figure: one panel per `PANELS` entry, one line per series (name -> points,
-    each `{"Epoch": N, column: fraction or None}`) in every panel where it has a value; one
-    panel per Table 2 task of the registry (`panels`)."""
+    each `{"Epoch": N, column: fraction or None}`) in every panel where it has a value, and a
+    band where the points hold `<column> min` / `<column> max` (`band` says what it spans, in
+    the figure's title); one panel per Table 2 task of the registry (`panels`)."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
@@ -37,12 +40,19 @@ def curves_figure(series: Mapping[str, Sequence[dict[str, Any]]]) -> Any:
         for label, points in series.items():
             found = [(p["Epoch"], p[column]) for p in sorted(points, key=lambda p: p["Epoch"]) if p.get(column) is not None]
             if found:
-                ax.plot(*zip(*found), marker="o", label=label)
+                (line,) = ax.plot(*zip(*found), marker="o", label=label)
+                spread = [(p["Epoch"], p[f"{column} min"], p[f"{column} max"])
+                          for p in sorted(points, key=lambda p: p["Epoch"])
+                          if p.get(f"{column} min") is not None and p.get(f"{column} max") is not None]
+                if spread:
+                    ax.fill_between(*zip(*spread), color=line.get_color(), alpha=0.2, linewidth=0)
         ax.set(title=name, xlabel="epochs trained", ylim=(0, 1))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         if ax.lines:
             ax.legend(loc="best", fontsize="small")
+    if band:
+        figure.suptitle(band)
     return figure
 
 

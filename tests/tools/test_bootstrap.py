@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from tests.shard.test_predictions import prediction
@@ -18,6 +20,11 @@ from interleave.tools.bootstrap import (
     intervals,
     multiplicities,
     paired_differences,
+    resampled_metrics,
+    seed_counts,
+    seed_intervals,
+    seed_means,
+    shared_resamples,
     word_key,
 )
 
@@ -115,3 +122,112 @@ def test_a_thousand_resamples_of_a_thousand_queries_take_seconds():
     start = time.perf_counter()
     intervals({"interleaved": rows}, {"interleaved": "val"}, resamples=1000, seed=0)
     assert time.perf_counter() - start < 60  # measured about 2 s on 2 shared cores
+
+
+# --- the seed level -------------------------------------------------------------------------
+
+
+def reference_draws(words: list[str], clips: dict[str, list[str]], resamples: int, seed: int) -> list[Counter]:
+    """Each resample's (word, clip) -> multiplicity, drawn by hand as the module states: numpy's
+    default_rng(seed) draws W word indices per resample, then one uniform per clip of every drawn
+    word, in order, picking clip floor(u * its word's clip count)."""
+    rng = np.random.default_rng(seed)
+    drawn = rng.integers(0, len(words), size=(resamples, len(words)))
+    uniforms = iter(rng.random(int(sum(len(clips[words[w]]) for w in drawn.ravel()))))
+    out = []
+    for b in range(resamples):
+        found: Counter = Counter()
+        for w in drawn[b]:
+            own = clips[words[w]]
+            for _ in own:
+                found[(words[w], own[int(next(uniforms) * len(own))])] += 1
+        out.append(found)
+    return out
+
+
+def reference_seed_draws(seeds: int, resamples: int, seed: int) -> np.ndarray:
+    """The seed level's draws as the module states them: default_rng((seed, 1)).integers(0, S, (resamples, S))."""
+    return np.random.default_rng((seed, 1)).integers(0, seeds, size=(resamples, seeds))
+
+
+def test_seed_counts_draw_the_seeds_with_replacement():
+    counts = seed_counts(3, 400, seed=5)
+    drawn = reference_seed_draws(3, 400, 5)
+    assert counts.shape == (400, 3) and (counts.sum(axis=1) == 3).all()
+    assert (counts == np.stack([np.bincount(row, minlength=3) for row in drawn])).all()
+    assert (seed_counts(1, 10, seed=5) == 1).all()
+
+
+def test_seed_means_weigh_each_drawn_seed_by_its_count_and_ignore_undrawn_nans():
+    counts = np.array([[2, 0, 1], [0, 3, 0], [1, 1, 1]])
+    values = [{"t": np.array([1.0, np.nan, np.nan])}, {"t": np.array([np.nan, 2.0, 6.0])}, {"t": np.array([4.0, 7.0, 0.0]),
+                                                                                          "only": np.zeros(3)}]
+    means = seed_means(values, counts)
+    assert list(means) == ["t"]  # a tag some seeds lack is not averaged
+    assert means["t"][0] == pytest.approx((2 * 1 + 4) / 3)  # seed 1's NaN is not drawn
+    assert means["t"][1] == pytest.approx(2.0)
+    assert np.isnan(means["t"][2])  # a drawn seed (seed 0) without a value
+
+
+def test_seed_intervals_equal_a_reference_computed_by_hand():
+    """Three seeds' answers about the same queries: the hierarchical interval against the same
+    draws made and scored by hand (identity accuracy, synonym F1 from counts)."""
+    seeds = [rows_of(words=("Siren", "Dog", "Rain", "Wind"), clips=3, flip=f) for f in (0, 1, 2)]
+    seeds[2] = [replace(r, parsed=["yes"] * len(r.parsed)) if r.task == "synonym" and r.label == "Dog" else r
+                for r in seeds[2]]
+    found = seed_intervals([{"interleaved": rows} for rows in seeds], [{"interleaved": "val"}] * 3, resamples=300,
+                           seed=7)
+    words = sorted({r.label for r in seeds[0]})
+    clips = {w: sorted({clip_key(r) for r in seeds[0] if r.label == w}) for w in words}
+    draws = reference_draws(words, clips, 300, 7)
+    chosen = reference_seed_draws(3, 300, 7)
+
+    def accuracy(rows, weight):
+        hits = sum(weight[(r.label, clip_key(r))] * sum(r.parsed) for r in rows if r.task == "identity")
+        return hits / sum(weight[(r.label, clip_key(r))] * len(r.parsed) for r in rows if r.task == "identity")
+
+    def f1(rows, weight):
+        tp = fp = fn = 0
+        for r in rows:
+            if r.task == "synonym":
+                for p in r.parsed:
+                    n = weight[(r.label, clip_key(r))]
+                    tp += n * (p == "yes" and r.truth == "yes")
+                    fp += n * (p == "yes" and r.truth == "no")
+                    fn += n * (p != "yes" and r.truth == "yes")
+        return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0
+
+    for tag, statistic in (("val/identity/accuracy", accuracy), ("val/shard/synonym/f1", f1)):
+        values = [np.mean([statistic(seeds[s], weight) for s in chosen[b]]) for b, weight in enumerate(draws)]
+        assert found[tag] == pytest.approx(tuple(np.percentile(values, [2.5, 97.5])), abs=1e-6), tag
+
+
+def test_one_seed_is_the_runs_own_interval():
+    rows = rows_of(words=("Siren", "Dog", "Rain"), clips=3)
+    alone = intervals({"interleaved": rows}, {"interleaved": "val"}, resamples=200, seed=3)
+    assert seed_intervals([{"interleaved": rows}], [{"interleaved": "val"}], resamples=200, seed=3) == alone
+    twice = seed_intervals([{"interleaved": rows}] * 2, [{"interleaved": "val"}] * 2, resamples=200, seed=3)
+    assert twice == pytest.approx(alone)  # two identical seeds: the seed level adds nothing
+
+
+def test_shared_resamples_score_the_same_answers_on_the_same_draws_once(monkeypatch):
+    from interleave.shard import evaluate
+
+    rows = rows_of(words=("Siren", "Dog", "Rain"), clips=2)
+    calls = []
+    original = evaluate.condition_metrics
+    monkeypatch.setattr(evaluate, "condition_metrics", lambda found, prefix: calls.append(prefix) or original(found, prefix))
+    design = Design.of(rows)
+    counts = draw(design, 20, seed=1)
+    alone = resampled_metrics({"interleaved": rows}, {"interleaved": "val"}, design, counts)
+    with shared_resamples():
+        first = resampled_metrics({"interleaved": rows}, {"interleaved": "val"}, design, counts)
+        again = resampled_metrics({"interleaved": rows}, {"interleaved": "val/interleaved"}, design, counts)
+        other = resampled_metrics({"interleaved": rows_of(words=("Siren", "Dog", "Rain"), clips=2, flip=1)},
+                                  {"interleaved": "val"}, design, counts)
+    assert calls == ["val"] * 20 + ["val"] * 20 + ["val"] * 20  # alone, first, other: `again` was not scored
+    assert set(first) == set(alone) and all((first[t] == alone[t]).all() for t in alone)
+    assert all(np.array_equal(again["val/interleaved" + t.removeprefix("val")], v, equal_nan=True) for t, v in first.items())
+    assert any(not np.array_equal(other[t], first[t], equal_nan=True) for t in first)
+    resampled_metrics({"interleaved": rows}, {"interleaved": "val"}, design, counts)  # outside: scored again
+    assert len(calls) == 80

@@ -45,9 +45,11 @@ def write_point(run: Path, epoch: int, metrics: dict) -> Path:
 
 
 def table_lines(markdown: str) -> list[list[str]]:
-    """The body rows of the Markdown table as lists of cells."""
-    lines = [line for line in markdown.splitlines() if line.startswith("| ")][2:]
-    return [[c.strip() for c in line.strip("|").split(" | ")] for line in lines]
+    """The body rows of the first Markdown table (Table 2; the forgetting summary may follow) as lists of cells."""
+    lines = markdown.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| "))
+    end = next((i for i in range(start, len(lines)) if not lines[i].startswith("| ")), len(lines))
+    return [[c.strip() for c in line.strip("|").split(" | ")] for line in lines[start + 2:end]]
 
 
 def test_paper_row_renders_percentages(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
