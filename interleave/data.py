@@ -59,12 +59,9 @@ AudioLoader = Callable[..., torch.Tensor]  # (path, channel) -> one clip's encod
 
 @dataclass(frozen=True)
 class DataSpec:
-    """What the data side needs from the model, stated by the model (`AudioLLM.data_spec()`):
-    the tokenizer, the audio positions per clip, and the encoder's input loader, `(path, channel)
-    -> one clip's encoder input tensor` (CAV-MAE's fbank, AST's and Whisper's feature extractors),
-    which the data module calls with its `audio_channel`, and how many seconds of a clip those
-    inputs hold (`Encoder.heard_seconds`: a longer clip is cut there). The defaults are LTU's (32,
-    the fbank, 10.255 s)."""
+    """What the data side needs from the model (`AudioLLM.data_spec()`): the tokenizer, the audio
+    positions per clip, the encoder's input loader `(path, channel) -> one clip's inputs` (CAV-MAE's
+    fbank, AST's or Whisper's extractor) and the seconds of a clip it hears. Defaults: LTU's."""
 
     tokenizer: Any
     audio_tokens: int = NUM_AUDIO_TOKENS

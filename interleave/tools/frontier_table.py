@@ -24,7 +24,7 @@ from interleave.files import atomic_path, write_text_atomic
 from interleave.shard.evaluate import condition_metrics
 from interleave.shard.predictions import Prediction
 from interleave.shard.tasks import CONDITIONS, LABEL, TASKS, metric_tag
-from interleave.tools.bootstrap import Design, _percentiles, draw, resampled_metrics
+from interleave.tools.bootstrap import Design, percentiles, draw, resampled_metrics
 
 Interval = tuple[float, float] | None
 
@@ -91,9 +91,9 @@ def frontier_rows(points: Sequence[AlphaRows], prefixes: Mapping[str, str], resa
                 mine, theirs = (resampled[point.alpha].get(tag), resampled[0.0].get(tag)) if resampled else (None, None)
                 paired = mine is not None and theirs is not None
                 out.append(FrontierRow(
-                    point.alpha, condition, task.name, task.headline, value, _percentiles(mine) if paired else None,
-                    value - base, _percentiles(mine - theirs) if paired else None, float(_ratio(value, base)),
-                    _percentiles(_ratio(mine, theirs)) if paired else None))
+                    point.alpha, condition, task.name, task.headline, value, percentiles(mine) if paired else None,
+                    value - base, percentiles(mine - theirs) if paired else None, float(_ratio(value, base)),
+                    percentiles(_ratio(mine, theirs)) if paired else None))
     return out
 
 
