@@ -49,6 +49,7 @@ from interleave.files import atomic_open, write_text_atomic
 from interleave.shard.predictions import Prediction
 from interleave.shard.tasks import COLUMN_SUFFIX, CONDITIONS, TASKS, condition_prefix, metric_tag, parse_tag
 from interleave.tools.report_pairs import pair_figures, pair_notes
+from interleave.tools.report_reliance import reliance_section
 from interleave.tools.saved_answers import answer_rows, answers_path, read_predictions  # noqa: F401 (re-exported)
 
 Row = dict[str, Any]
@@ -479,6 +480,7 @@ def report(args: argparse.Namespace) -> None:
         for run, found in own.items():
             add_intervals([row for row in table if row["Run"] == run], found, args.bootstrap, args.seed)
     markdown = to_markdown(table, rescored=args.parser) + ("\n" + compared if compared else "")
+    markdown += reliance_section(run_dirs, args.epoch, args.parser, args.bootstrap, args.seed)  # issue 26's probes
     md_path, csv_path = args.out / "report.md", args.out / "report.csv"
     try:
         args.out.mkdir(parents=True, exist_ok=True)
