@@ -479,8 +479,7 @@ def report(args: argparse.Namespace) -> None:
         compared, own = compare(*args.compare, args.epoch, args.parser, args.bootstrap, args.seed)
         for run, found in own.items():
             add_intervals([row for row in table if row["Run"] == run], found, args.bootstrap, args.seed)
-    markdown = to_markdown(table, rescored=args.parser) + ("\n" + compared if compared else "")
-    markdown += reliance_section(run_dirs, args.epoch, args.parser, args.bootstrap, args.seed)  # issue 26's probes
+    markdown = to_markdown(table, rescored=args.parser) + ("\n" + compared if compared else "") + reliance_section(_runs(run_dirs), _select_point, args)
     md_path, csv_path = args.out / "report.md", args.out / "report.csv"
     try:
         args.out.mkdir(parents=True, exist_ok=True)

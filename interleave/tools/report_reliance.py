@@ -12,7 +12,9 @@ the saved answers with those rules; otherwise the logged figures are shown.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import argparse
+import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -87,16 +89,16 @@ def run_reliance(label: str, point: int, metrics: dict[str, Any], answers: dict[
     return out
 
 
-def reliance_rows(run_dirs: Sequence[str | Path], epoch: int | None = None, parser: str | None = None,
-                  resamples: int = 1000, seed: int = 0) -> list[Row]:
-    """The reliance rows of every run below `run_dirs` (the report's runs and epoch point)."""
-    from interleave.tools.report import _runs, _select_point, read_metrics
+Point = tuple[str, int, Path]  # a run's label, its epoch point and that point's metrics file (the report's choice)
+
+
+def reliance_rows(points: Sequence[Point], parser: str | None = None, resamples: int = 1000, seed: int = 0) -> list[Row]:
+    """The reliance rows of every run point (the report has read and checked its metrics file)."""
     from interleave.tools.saved_answers import answer_rows, answers_path
 
     out: list[Row] = []
-    for run, label in _runs(run_dirs):
-        point, file = _select_point(run, epoch)
-        metrics = read_metrics(file)
+    for label, point, file in points:
+        metrics = json.loads(Path(file).read_text(encoding="utf-8"))
         if not probes_of(metrics):
             continue
         saved = answers_path(file)
@@ -131,8 +133,11 @@ def reliance_markdown(rows: Sequence[Row]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def reliance_section(run_dirs: Sequence[str | Path], epoch: int | None, parser: str | None, resamples: int,
-                     seed: int) -> str:
-    """What `interleave report` appends to report.md: a blank line and the reliance table, or ""."""
-    table = reliance_markdown(reliance_rows(run_dirs, epoch, parser, resamples, seed))
+def reliance_section(runs: Sequence[tuple[Path, str]], select: Callable[[Path, int | None], tuple[int, Path]],
+                     args: argparse.Namespace) -> str:
+    """What `interleave report` appends to report.md: a blank line and the reliance table, or "".
+    `runs` are the report's (run folder, label), `select(run, epoch)` its choice of point and metrics
+    file, `args` its command line (`epoch`, `parser`, `bootstrap`, `seed`)."""
+    points = [(label, *select(run, args.epoch)) for run, label in runs]
+    table = reliance_markdown(reliance_rows(points, args.parser, args.bootstrap, args.seed))
     return "\n" + table if table else ""

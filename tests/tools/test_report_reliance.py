@@ -41,10 +41,14 @@ def write_run(run: Path, probes: dict[str, int]) -> Path:
     return file
 
 
+def point(run: Path) -> list:
+    return [(f"{run.parent.name}/{run.name}", 1, run / "predictions" / "epoch=01.metrics.json")]
+
+
 def test_the_table_gives_each_probes_figure_and_agreement_with_intervals(tmp_path: Path) -> None:
     run = tmp_path / "runs" / "version_0"
     write_run(run, {"silence": 3, "swap": 8})
-    rows = reliance_rows([run], resamples=200, seed=1)
+    rows = reliance_rows(point(run), resamples=200, seed=1)
     assert [(r["Probe"], r["Task"]) for r in rows] == [("silence", "identity"), ("silence", "synonym"),
                                                        ("swap", "identity"), ("swap", "synonym")]
     by = {(r["Probe"], r["Task"]): r for r in rows}
@@ -78,9 +82,9 @@ def test_with_a_parser_the_figures_come_from_the_saved_answers(tmp_path: Path) -
     metrics = json.loads(file.read_text())
     metrics["val/silence/shard/synonym/agreement"] = 0.01  # the logged figure, not the answers'
     file.write_text(json.dumps(metrics))
-    logged = {(r["Probe"], r["Task"]): r for r in reliance_rows([run], resamples=0)}
+    logged = {(r["Probe"], r["Task"]): r for r in reliance_rows(point(run), resamples=0)}
     assert logged[("silence", "synonym")]["Agreement"] == (0.01, None)
-    rescored = {(r["Probe"], r["Task"]): r for r in reliance_rows([run], parser="paper", resamples=0)}
+    rescored = {(r["Probe"], r["Task"]): r for r in reliance_rows(point(run), parser="paper", resamples=0)}
     assert rescored[("silence", "synonym")]["Agreement"] == (5 / 8, None)
 
 
