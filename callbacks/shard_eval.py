@@ -120,7 +120,7 @@ class ShardEvaluation(L.Callback):
         try:
             self.settings = EvalSettings(sampling, repeats, parser, tuple(dict.fromkeys([*conditions, *(probes or [])])),
                                          batch_size, seed, prompts, full_answers, scoring,
-                                         tuple(dict.fromkeys(p for p in probes or [] if p != layout)))
+                                         tuple(dict.fromkeys(probes or [])))
         except InterleaveError as err:
             raise InterleaveError(f"ShardEvaluation: {err}") from None
         self.shard_file = shard_file

@@ -42,7 +42,7 @@ from interleave.shard import tasks
 from interleave.shard.predictions import Prediction
 from interleave.shard.probes import agreement, swapped_clips, variant
 from interleave.shard.tasks import (
-    AGREEMENT, CONDITIONS, LABEL, TASKS, condition_prefix, metric_tag, prompt_table, resolved, verdict_tasks,
+    AGREEMENT, CONDITIONS, LABEL, MAIN, TASKS, condition_prefix, metric_tag, prompt_table, resolved, verdict_tasks,
 )
 
 __all__ = ["prompt_table"]  # re-exported: where the evaluation's callers have always found it
@@ -126,12 +126,13 @@ class EvalSettings:
         unknown = [c for c in self.conditions if c not in CONDITIONS]
         if unknown or not self.conditions:
             raise InterleaveError(f"SHARD evaluation: unknown condition(s) {unknown}; expected some of {list(CONDITIONS)}")
-        if CONDITIONS[self.conditions[0]].layout == "" or not CONDITIONS[self.conditions[0]].audio:
-            raise InterleaveError(f"SHARD evaluation: {self.conditions[0]} cannot be the main condition (it is a "
-                                  "probe of the main layout's clips, or asks no audio)")
+        if CONDITIONS[self.conditions[0]].layout == MAIN:
+            raise InterleaveError(f"SHARD evaluation: {self.conditions[0]} cannot be the main condition: it is a "
+                                  "probe asked under the main condition's layout")
         stray = [p for p in self.probes if p not in self.conditions[1:]]
         if stray:
-            raise InterleaveError(f"SHARD evaluation: probe(s) {stray} are not among the conditions after the main one")
+            raise InterleaveError(f"SHARD evaluation: probe(s) {stray} are not among the conditions after the main one "
+                                  f"({self.conditions[0]}, whose answers a probe's are compared with)")
         try:
             object.__setattr__(self, "table", prompt_table(self.prompts))
         except ValueError as err:

@@ -12,6 +12,7 @@ import torch
 from interleave.audio import load_waveform
 from interleave.cache import FeatureCache, Variant
 from interleave.collate import Collator
+from interleave.errors import InterleaveError
 from interleave.generation import Sampling
 from interleave.hf_encoders import build_encoder
 from interleave.prompts import PromptTemplate, remove_placeholders
@@ -199,6 +200,15 @@ def test_probes_answer_the_same_with_the_cache_on_and_off_and_never_take_the_rea
         expected = model.audio_encoder(model.audio_encoder.load_inputs(clip, "first", variant(probe, 2).transform)[None])
         assert torch.allclose(store.get(clip, variant=name), expected[0], atol=1e-6)
         assert store.entry(clip, name) != store.entry(clip) != store.entry(clip, "noise/seed=3")
+
+
+def test_probes_are_refused_as_the_main_condition_or_when_not_asked():
+    with pytest.raises(InterleaveError, match="cannot be the main condition"):
+        EvalSettings(conditions=("silence", "interleaved"))
+    with pytest.raises(InterleaveError, match=r"probe\(s\) \['interleaved'\] are not among"):
+        EvalSettings(conditions=("interleaved", "silence"), probes=("interleaved", "silence"))
+    with pytest.raises(InterleaveError, match="unknown condition"):
+        EvalSettings(conditions=("interleaved", "silense"), probes=("silense",))
 
 
 def test_variant_features_come_from_the_transformed_waveform(model, clip):
