@@ -2,8 +2,10 @@
 logger, TensorBoard's "forgetting" layout and HParams, and the closing table of a fit.
 
 `ShardEvaluation` calls these on rank 0; `history` is its list of evaluated points,
-`{"epoch": N, "metrics": {tag: value}}`, and `conditions` maps each condition to its tag prefix
-(`{"interleaved": "val", "text": "val/text"}`).
+`{"epoch": N, "metrics": {tag: value}}`, `conditions` maps each condition to its tag prefix
+(`{"interleaved": "val", "text": "val/text"}`), and `probes` names those of them whose `agreement`
+with the main layout is drawn as "does it listen" (issue 26; none by default, and then nothing
+here changes).
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger, WandbLogg
 
 from interleave.files import atomic_path, write_text_atomic
 from interleave.shard.predictions import Prediction
-from interleave.shard.tasks import CONDITIONS, TASKS, Task, metric_tag
+from interleave.shard.tasks import AGREEMENT, CONDITIONS, ROOT, TASKS, Task, metric_tag, resolved
+
+LISTEN = "does it listen"  # the agreement chart's name: a probe's answers against the real clip's
 
 
 def charted() -> list[Task]:
@@ -38,44 +42,61 @@ def title(condition: str) -> str:
     return CONDITIONS[condition].title if condition in CONDITIONS else f"{condition} prompts"
 
 
-def curves_figure(history: list[dict[str, Any]], conditions: dict[str, str]) -> Any:
-    """SHARD F1 per relation and identity accuracy against epoch, one panel per condition."""
+def agreement_lines(conditions: dict[str, str], probes: tuple[str, ...], tasks: set[str] | None = None
+                    ) -> dict[str, str]:
+    """The "does it listen" lines: "<probe> <task>" -> its agreement tag, for every probe and task
+    it asks (every task when `tasks` is None)."""
+    return {f"{probe} {task.name}": metric_tag(conditions[probe], task.name, AGREEMENT) for probe in probes
+            for task in charted() if (tasks is None or task.name in tasks) and _asks(probe, task, conditions)}
+
+
+def curves_figure(history: list[dict[str, Any]], conditions: dict[str, str], probes: tuple[str, ...] = ()) -> Any:
+    """SHARD F1 per relation and identity accuracy against epoch, one panel per condition; with
+    `probes`, one more panel: each probe's agreement with the main layout per task ("does it listen")."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    figure = Figure(figsize=(4.5 * len(conditions), 3.5), layout="constrained")
-    axes = figure.subplots(1, len(conditions), squeeze=False)[0]
+    panels = [(title(condition), {task.chart: metric_tag(prefix, task.name, task.headline)
+                                  for task in curves_of(history, conditions)}) for condition, prefix in conditions.items()]
+    if probes:
+        panels.append((f"{LISTEN}: agreement with the real clip", agreement_lines(conditions, probes)))
+    figure = Figure(figsize=(4.5 * len(panels), 3.5), layout="constrained")
+    axes = figure.subplots(1, len(panels), squeeze=False)[0]
     epochs = [h["epoch"] for h in history]
-    for ax, (condition, prefix) in zip(axes, conditions.items()):
-        for task in curves_of(history, conditions):
-            values = [h["metrics"].get(metric_tag(prefix, task.name, task.headline)) for h in history]
+    for ax, (name, lines) in zip(axes, panels):
+        for label, tag in lines.items():
+            values = [h["metrics"].get(tag) for h in history]
             points = [(e, v) for e, v in zip(epochs, values) if v is not None]
             if points:
-                ax.plot(*zip(*points), marker="o", label=task.chart)
-        ax.set(title=title(condition), xlabel="epochs trained", ylim=(0, 1))
+                ax.plot(*zip(*points), marker="o", label=label)
+        ax.set(title=name, xlabel="epochs trained", ylim=(0, 1))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend(loc="best", fontsize="small")
     return figure
 
 
-def curves_table(history: list[dict[str, Any]], conditions: dict[str, str]) -> list[dict[str, Any]]:
-    """The points the figure plots: one row per epoch and condition (None where not measured)."""
+def curves_table(history: list[dict[str, Any]], conditions: dict[str, str], probes: tuple[str, ...] = ()
+                 ) -> list[dict[str, Any]]:
+    """The points the figure plots: one row per epoch and condition (None where not measured); with
+    `probes`, also `<task>_agreement` columns (a probe's rows hold them)."""
+    agreeing = [task.name for task in charted()] if probes else []
     return [{"epoch": h["epoch"], "condition": condition,
              **{task.chart.replace(" ", "_").lower(): h["metrics"].get(metric_tag(prefix, task.name, task.headline))
-                for task in curves_of(history, conditions)}}
+                for task in curves_of(history, conditions)},
+             **{f"{name}_{AGREEMENT}": h["metrics"].get(metric_tag(prefix, name, AGREEMENT)) for name in agreeing}}
             for h in history for condition, prefix in conditions.items()]
 
 
 def publish_curves(trainer: L.Trainer, history: list[dict[str, Any]], conditions: dict[str, str],
-                   run_dir: Path, step: int) -> Path:
+                   run_dir: Path, step: int, probes: tuple[str, ...] = ()) -> Path:
     """Write `curves.png` and `curves.csv` into the run folder and log the figure through every
     logger that takes images (TensorBoard, W&B, MLflow); a CSV logger gets the files alone."""
-    figure = curves_figure(history, conditions)
+    figure = curves_figure(history, conditions, probes)
     png = run_dir / "curves.png"
     with atomic_path(png) as tmp:
         figure.savefig(tmp, format="png", dpi=100)
-    rows = curves_table(history, conditions)
+    rows = curves_table(history, conditions, probes)
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=list(rows[0]) if rows else ["epoch", "condition"], lineterminator="\n")
     writer.writeheader()
@@ -91,25 +112,32 @@ def publish_curves(trainer: L.Trainer, history: list[dict[str, Any]], conditions
     return png
 
 
-def _asks(condition: str, task: Task) -> bool:
-    return condition in CONDITIONS and CONDITIONS[condition].asks(task)
+def _asks(condition: str, task: Task, conditions: dict[str, str]) -> bool:
+    """Whether `condition` asks `task` in a run of these `conditions` (a clip probe under the main layout)."""
+    main = next((c for c, prefix in conditions.items() if prefix == ROOT), None)
+    return condition in CONDITIONS and main in CONDITIONS and resolved(condition, main).asks(task)
 
 
-def shard_tags(conditions: dict[str, str], tasks: set[str]) -> list[str]:
-    """Every SHARD/identity tag the evaluation logs for these conditions and the `tasks` its SHARD file asks."""
+def shard_tags(conditions: dict[str, str], tasks: set[str], probes: tuple[str, ...] = ()) -> list[str]:
+    """Every SHARD/identity tag the evaluation logs for these conditions and the `tasks` its SHARD
+    file asks, then the `probes`' agreement tags."""
     return [metric_tag(prefix, task.name, metric) for condition, prefix in conditions.items()
-            for task in TASKS.values() if task.name in tasks and _asks(condition, task) for metric in task.metrics]
+            for task in TASKS.values() if task.name in tasks and _asks(condition, task, conditions)
+            for metric in task.metrics] + list(agreement_lines(conditions, probes, tasks).values())
 
 
-def forgetting_layout(conditions: dict[str, str], tasks: set[str]) -> dict[str, Any]:
+def forgetting_layout(conditions: dict[str, str], tasks: set[str], probes: tuple[str, ...] = ()) -> dict[str, Any]:
     """TensorBoard's Custom Scalars layout "forgetting": one chart per task the SHARD file asks
-    (its headline metric), a line per condition that asks it."""
+    (its headline metric), a line per condition that asks it; with `probes`, a "does it listen"
+    chart: each probe's agreement with the main layout, a line per probe and task."""
     charts = {}
     for task in charted():
         lines = [metric_tag(prefix, task.name, task.headline) for condition, prefix in conditions.items()
-                 if task.name in tasks and _asks(condition, task)]
+                 if task.name in tasks and _asks(condition, task, conditions)]
         if lines:
             charts[task.chart] = ["Multiline", lines]
+    if listening := list(agreement_lines(conditions, probes, tasks).values()):
+        charts[LISTEN] = ["Multiline", listening]
     return {"forgetting": charts}
 
 
@@ -131,7 +159,7 @@ def run_hparams(trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, A
 
 
 def describe_for_tensorboard(logger: TensorBoardLogger, hparams: dict[str, Any], conditions: dict[str, str],
-                             tasks: set[str]) -> None:
+                             tasks: set[str], probes: tuple[str, ...] = ()) -> None:
     """The "forgetting" Custom Scalars layout, and the run's settings in the HParams tab with its
     SHARD/identity tags as the metrics (their values are the scalars already logged). The HParams
     summaries go into the writer's own event file (its public `file_writer`, open once the layout
@@ -139,8 +167,8 @@ def describe_for_tensorboard(logger: TensorBoardLogger, hparams: dict[str, Any],
     from torch.utils.tensorboard.summary import hparams as hparams_summary
 
     writer = logger.experiment
-    writer.add_custom_scalars(forgetting_layout(conditions, tasks))
-    for summary in hparams_summary(hparams, dict.fromkeys(shard_tags(conditions, tasks), 0.0)):
+    writer.add_custom_scalars(forgetting_layout(conditions, tasks, probes))
+    for summary in hparams_summary(hparams, dict.fromkeys(shard_tags(conditions, tasks, probes), 0.0)):
         writer.file_writer.add_summary(summary)
 
 

@@ -86,6 +86,12 @@ class ShardEvaluation(L.Callback):
     and the run's settings in HParams (`callbacks.curves`); the end of a fit prints the curves as
     a table. `NN` counts the training epochs done (under `validate`, the trainer's current
     epoch: 0 for a model as loaded).
+
+    `probes` (issue 26; none by default) are conditions asked like the text control, on the same
+    queries, repeats and seeds, that also log their `agreement` with `layout`'s answers under
+    `val/<probe>/...`: the clip probes `silence`, `noise` and `swap`, the placements
+    `question_start` and `question_end` (with `noninterleaved` and `layout` itself, the placement sweep),
+    or any registered condition. They are charted as "does it listen" in TensorBoard and `curves.png`.
     """
 
     def __init__(
@@ -106,13 +112,15 @@ class ShardEvaluation(L.Callback):
         scoring: bool = False,
         parser: Literal["paper", "extended"] = "paper",
         full_answers: bool = False,
+        probes: list[str] | None = None,
     ) -> None:
         if every_n_epochs < 1:
             raise InterleaveError("ShardEvaluation: every_n_epochs must be at least 1")
         conditions = [layout, *(extra for extra in extra_layouts or [] if extra != layout)] + (["text"] if text_control else [])
         try:
-            self.settings = EvalSettings(sampling, repeats, parser, tuple(dict.fromkeys(conditions)), batch_size, seed,
-                                         prompts, full_answers, scoring)
+            self.settings = EvalSettings(sampling, repeats, parser, tuple(dict.fromkeys([*conditions, *(probes or [])])),
+                                         batch_size, seed, prompts, full_answers, scoring,
+                                         tuple(dict.fromkeys(probes or [])))
         except InterleaveError as err:
             raise InterleaveError(f"ShardEvaluation: {err}") from None
         self.shard_file = shard_file
@@ -262,11 +270,12 @@ class ShardEvaluation(L.Callback):
             if isinstance(logger, TensorBoardLogger):
                 if not self._described:
                     describe_for_tensorboard(logger, run_hparams(trainer, trainer.lightning_module), self.settings.prefixes,
-                                             {q.task for q in self.queries})
+                                             {q.task for q in self.queries}, self.settings.probes)
                 logger.experiment.add_text("val/samples", samples_markdown(result["rows"], self.text_samples),
                                            result["global_step"])
         self._described = True
-        self.curves = publish_curves(trainer, self.history, self.settings.prefixes, run_dir, result["global_step"])
+        self.curves = publish_curves(trainer, self.history, self.settings.prefixes, run_dir, result["global_step"],
+                                     self.settings.probes)
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """The curves from epoch 0 to the last, and where the predictions and the figure are."""

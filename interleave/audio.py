@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Callable, Literal
 
 import numpy as np
 import soundfile
@@ -35,6 +35,7 @@ FBANK_SECONDS = ((TARGET_FRAMES - 1) * FRAME_SHIFT_MS + FRAME_LENGTH_MS) / 1000 
 
 Channel = Literal["first", "mean"]
 CHANNELS: tuple[str, ...] = ("first", "mean")
+WaveformTransform = Callable[[torch.Tensor], torch.Tensor]  # 16 kHz waveform -> what the encoder reads instead
 
 
 def _check_path(path: Path) -> None:
@@ -163,13 +164,17 @@ def fbank_from_waveform(waveform: torch.Tensor, sample_rate: int = SAMPLE_RATE) 
     return ((fbank - NORM_MEAN) / NORM_STD).to(torch.float32)
 
 
-def load_fbank(path: str | os.PathLike[str], channel: Channel = "first") -> torch.Tensor:
-    """Load ``path`` and return its LTU fbank, float32 ``[1024, 128]`` (``channel``: see load_waveform).
+def load_fbank(path: str | os.PathLike[str], channel: Channel = "first",
+               transform: WaveformTransform | None = None) -> torch.Tensor:
+    """Load ``path`` and return its LTU fbank, float32 ``[1024, 128]`` (``channel``: see load_waveform;
+    ``transform``, when given, replaces the waveform before the fbank: the SHARD probes' silence and noise).
 
     Finite samples can still overflow the power spectrum (float WAVs may hold values up to 3e38);
     such a clip is refused here rather than turning into a NaN loss many steps later.
     """
     waveform = load_waveform(path, channel)
+    if transform is not None:
+        waveform = transform(waveform)
     fbank = fbank_from_waveform(waveform, SAMPLE_RATE)
     if not torch.isfinite(fbank).all():
         raise AudioError(Path(path), f"its fbank is not finite (peak sample {waveform.abs().max().item():.3g}; "

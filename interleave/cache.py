@@ -29,7 +29,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from interleave import NUM_AUDIO_TOKENS, audio
-from interleave.audio import Channel
+from interleave.audio import Channel, WaveformTransform
 from interleave.encoder import Encoder
 from interleave.errors import InterleaveError
 from interleave.files import atomic_path
@@ -82,15 +82,32 @@ class CacheStats:
         return f"{self.hits} cached, {self.built} computed, {self.rebuilt} damaged and rebuilt"
 
 
+@dataclass(frozen=True)
+class Variant:
+    """A clip read otherwise than as recorded (the SHARD probes' silence and noise): the encoder's own
+    feature path reads `transform(waveform)` instead of the clip's 16 kHz waveform, and the cache
+    keeps those features under `name` (which names the probe and its seed), beside the clip's own."""
+
+    name: str
+    transform: WaveformTransform = field(compare=False)
+
+    def key(self, audio_path: str) -> str:
+        """The in-memory key of the clip's features under this variant (never the bare path)."""
+        return f"{self.name}:{audio_path}"
+
+
 @torch.no_grad()
 def compute_features(encoder: Encoder, paths: list[str], batch_size: int = 8,
-                     channel: Channel = "first") -> Iterator[tuple[str, torch.Tensor]]:
+                     channel: Channel = "first", variant: Variant | None = None) -> Iterator[tuple[str, torch.Tensor]]:
     """(path, features [audio_tokens, D] on the CPU) for each clip, through the encoder in batches
-    (its own input features; `channel`: which audio channel, see audio.load_waveform)."""
+    (its own input features; `channel`: which audio channel, see audio.load_waveform; `variant`:
+    the clip's waveform transformed first)."""
     device = next(encoder.parameters()).device
+    transform = None if variant is None else variant.transform
     for start in range(0, len(paths), batch_size):
         chunk = paths[start : start + batch_size]
-        inputs = torch.stack([encoder.load_inputs(p, channel) for p in chunk]).to(device)
+        inputs = torch.stack([encoder.load_inputs(p, channel, transform) if transform is not None
+                              else encoder.load_inputs(p, channel) for p in chunk]).to(device)
         yield from zip(chunk, encoder(inputs).cpu())
 
 
@@ -114,15 +131,17 @@ class FeatureCache:
         require_frozen(encoder)
         return cls(root, fingerprint(encoder, channel), channel, encoder.audio_tokens)
 
-    def entry(self, audio_path: str | Path) -> Path:
+    def entry(self, audio_path: str | Path, variant: str = "") -> Path:
+        """The entry of a clip (by resolved path, size and mtime), or of its `variant` (a `Variant.name`)."""
         path = Path(audio_path).resolve()
         stat = path.stat()
-        key = hashlib.sha1(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()
+        named = f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}" + (f"\0{variant}" if variant else "")
+        key = hashlib.sha1(named.encode()).hexdigest()
         return self.folder / key[:2] / f"{key}.safetensors"
 
-    def get(self, audio_path: str | Path) -> torch.Tensor | None:
+    def get(self, audio_path: str | Path, variant: str = "") -> torch.Tensor | None:
         """The cached features, or None if absent or damaged (a damaged entry is removed)."""
-        entry = self.entry(audio_path)
+        entry = self.entry(audio_path, variant)
         if not entry.is_file():
             return None
         try:
@@ -136,15 +155,16 @@ class FeatureCache:
             raise DamagedEntry(str(entry)) from None
         return features
 
-    def put(self, audio_path: str | Path, features: torch.Tensor) -> None:
+    def put(self, audio_path: str | Path, features: torch.Tensor, variant: str = "") -> None:
         """Write an entry atomically: a crash leaves the old entry or none, never half of one."""
         features = features.detach().to(torch.float32).cpu().contiguous()
-        with atomic_path(self.entry(audio_path)) as tmp:
-            save_file({"features": features}, str(tmp), metadata={"crc32": _crc(features), "audio": str(audio_path)})
+        meta = {"crc32": _crc(features), "audio": str(audio_path)} | ({"variant": variant} if variant else {})
+        with atomic_path(self.entry(audio_path, variant)) as tmp:
+            save_file({"features": features}, str(tmp), metadata=meta)
 
-    def lookup(self, audio_path: str | Path, stats: CacheStats | None = None) -> torch.Tensor | None:
+    def lookup(self, audio_path: str | Path, stats: CacheStats | None = None, variant: str = "") -> torch.Tensor | None:
         try:
-            return self.get(audio_path)
+            return self.get(audio_path, variant)
         except DamagedEntry as err:
             if stats is not None:
                 stats.damaged.append(str(err))

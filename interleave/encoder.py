@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from interleave import NUM_AUDIO_TOKENS, audio
-from interleave.audio import NUM_MEL_BINS, TARGET_FRAMES, Channel
+from interleave.audio import NUM_MEL_BINS, TARGET_FRAMES, Channel, WaveformTransform
 from interleave.errors import AudioError
 
 PATCH = 16
@@ -156,9 +156,13 @@ class Encoder(nn.Module):
     def inputs_from_waveform(self, waveform: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def load_inputs(self, path: str | os.PathLike[str], channel: Channel = "first") -> torch.Tensor:
-        """One clip's input features; a file whose features are not finite is refused by name."""
+    def load_inputs(self, path: str | os.PathLike[str], channel: Channel = "first",
+                    transform: WaveformTransform | None = None) -> torch.Tensor:
+        """One clip's input features; a file whose features are not finite is refused by name.
+        `transform` replaces the clip's waveform before the features (the SHARD probes' silence, noise)."""
         waveform = audio.load_waveform(path, channel)
+        if transform is not None:
+            waveform = transform(waveform)
         inputs = self.inputs_from_waveform(waveform)
         if not torch.isfinite(inputs).all():
             raise AudioError(Path(path), f"its {self.kind} input features are not finite "
@@ -228,8 +232,9 @@ class CavMaeEncoder(Encoder):
     def inputs_from_waveform(self, waveform: torch.Tensor) -> torch.Tensor:
         return audio.fbank_from_waveform(waveform)
 
-    def load_inputs(self, path: str | os.PathLike[str], channel: Channel = "first") -> torch.Tensor:
-        return audio.load_fbank(path, channel)
+    def load_inputs(self, path: str | os.PathLike[str], channel: Channel = "first",
+                    transform: WaveformTransform | None = None) -> torch.Tensor:
+        return audio.load_fbank(path, channel, transform)
 
     def settings(self) -> dict[str, Any]:
         return {

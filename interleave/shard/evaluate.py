@@ -30,7 +30,7 @@ from torchmetrics.functional.classification import (
     binary_recall,
 )
 
-from interleave.cache import FeatureCache, compute_features
+from interleave.cache import FeatureCache, Variant, compute_features
 from interleave.collate import Collator
 from interleave.generation import Sampling, sample_answers, yes_probability
 from interleave.errors import InterleaveError
@@ -38,8 +38,12 @@ from interleave.labels import contains_label
 from interleave.records import Record
 from interleave.shard.answers import PARSERS, parse_answer, settled_answer
 from interleave.shard.format import Query
+from interleave.shard import tasks
 from interleave.shard.predictions import Prediction
-from interleave.shard.tasks import CONDITIONS, LABEL, TASKS, condition_prefix, metric_tag, prompt_table, verdict_tasks
+from interleave.shard.probes import agreement, swapped_clips, variant
+from interleave.shard.tasks import (
+    AGREEMENT, CONDITIONS, LABEL, MAIN, TASKS, condition_prefix, metric_tag, prompt_table, resolved, verdict_tasks,
+)
 
 __all__ = ["prompt_table"]  # re-exported: where the evaluation's callers have always found it
 
@@ -49,14 +53,15 @@ if TYPE_CHECKING:  # the model calls the evaluation through the callback; this m
 Condition = str  # a name in `interleave.shard.tasks.CONDITIONS`: interleaved, noninterleaved, text, ...
 
 
-def condition_queries(queries: list[Query], condition: Condition) -> list[Query]:
-    """The queries a condition asks (`interleave.shard.tasks.Condition.queries`)."""
-    return CONDITIONS[condition].queries(queries)
+def condition_queries(queries: list[Query], condition: Condition, main: Condition = "interleaved") -> list[Query]:
+    """The queries a condition asks in a run whose main condition is `main` (`tasks.Condition.queries`)."""
+    return resolved(condition, main).queries(queries)
 
 
-def render_instruction(query: Query, condition: Condition, table: Mapping[str, Mapping[str, str]]) -> str:
+def render_instruction(query: Query, condition: Condition, table: Mapping[str, Mapping[str, str]],
+                       main: Condition = "interleaved") -> str:
     """The instruction of `query` under `condition` (`interleave.shard.tasks.Condition.render`)."""
-    return CONDITIONS[condition].render(query, table)
+    return resolved(condition, main).render(query, table)
 
 
 class EvaluationStopped(Exception):
@@ -67,22 +72,25 @@ class EvaluationStopped(Exception):
 @torch.no_grad()
 def audio_features(
     model: AudioLLM, paths: list[str], cache: dict[str, torch.Tensor], store: FeatureCache | None = None, batch_size: int = 8,
-    channel: str = "first",
+    channel: str = "first", variant: Variant | None = None,
 ) -> torch.Tensor:
     """Encoder features [N, 32, D] of the clips, computed once per clip and kept in `cache`
     (and read from / written to `store`, an `interleave.cache.FeatureCache`, when given).
-    `channel` picks the audio channel of multi-channel files (`interleave.audio.load_waveform`)."""
-    missing = [p for p in dict.fromkeys(paths) if p not in cache]
+    `channel` picks the audio channel of multi-channel files (`interleave.audio.load_waveform`);
+    `variant` (a probe's silence or noise) is read instead of each clip, kept under its own keys."""
+    key = (lambda p: p) if variant is None else variant.key
+    name = "" if variant is None else variant.name
+    missing = [p for p in dict.fromkeys(paths) if key(p) not in cache]
     if store is not None:
         for path in missing:
-            if (features := store.lookup(path)) is not None:
-                cache[path] = features
-        missing = [p for p in missing if p not in cache]
-    for path, features in compute_features(model.audio_encoder, missing, batch_size, channel):
-        cache[path] = features
+            if (features := store.lookup(path, variant=name)) is not None:
+                cache[key(path)] = features
+        missing = [p for p in missing if key(p) not in cache]
+    for path, features in compute_features(model.audio_encoder, missing, batch_size, channel, variant):
+        cache[key(path)] = features
         if store is not None:
-            store.put(path, features)
-    return torch.stack([cache[p] for p in paths])
+            store.put(path, features, variant=name)
+    return torch.stack([cache[key(p)] for p in paths])
 
 
 def answer_seed(seed: int, epoch: int, condition: str, index: int, repeat: int) -> int:
@@ -95,7 +103,8 @@ class EvalSettings:
     """How the SHARD is asked, the one definition shared by `callbacks.ShardEvaluation`, the
     playground and `bench/bench_eval.py`. `conditions` are registry names
     (`interleave.shard.tasks.CONDITIONS`), the run's main layout first (logged under plain `val/`);
-    `prompts` overrides Table 1 ({task: {layout: template}})."""
+    `prompts` overrides Table 1 ({task: {layout: template}}). `probes` are those of the conditions
+    that also log their `agreement` with the main layout's answers (issue 26's reliance figures)."""
 
     sampling: Sampling = field(default_factory=Sampling)
     repeats: int = 4
@@ -106,6 +115,7 @@ class EvalSettings:
     prompts: Mapping[str, Mapping[str, str]] | None = None
     full_answers: bool = False  # every answer to EOS or the cap; by default yes/no answers stop at their verdict
     scoring: bool = False  # also the deterministic yes/no scoring mode (`p_yes` per row)
+    probes: tuple[str, ...] = ()
     table: dict[str, dict[str, str]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -116,6 +126,13 @@ class EvalSettings:
         unknown = [c for c in self.conditions if c not in CONDITIONS]
         if unknown or not self.conditions:
             raise InterleaveError(f"SHARD evaluation: unknown condition(s) {unknown}; expected some of {list(CONDITIONS)}")
+        if CONDITIONS[self.conditions[0]].layout == MAIN:
+            raise InterleaveError(f"SHARD evaluation: {self.conditions[0]} cannot be the main condition: it is a "
+                                  "probe asked under the main condition's layout")
+        stray = [p for p in self.probes if p not in self.conditions[1:]]
+        if stray:
+            raise InterleaveError(f"SHARD evaluation: probe(s) {stray} are not among the conditions after the main one "
+                                  f"({self.conditions[0]}, whose answers a probe's are compared with)")
         try:
             object.__setattr__(self, "table", prompt_table(self.prompts))
         except ValueError as err:
@@ -125,6 +142,10 @@ class EvalSettings:
     def prefixes(self) -> dict[str, str]:
         """Each condition's tag prefix: the first under `val`, the others under `val/<condition>`."""
         return {c: condition_prefix(c, self.conditions[0]) for c in self.conditions}
+
+    def condition(self, name: str) -> tasks.Condition:
+        """The registered condition `name` in this evaluation (a clip probe asks under the main layout)."""
+        return resolved(name, self.conditions[0])
 
 
 @dataclass(frozen=True)
@@ -173,9 +194,10 @@ def answer_queries(
     """
     rows: list[Prediction] = []
     device = next(model.parameters()).device
-    size, asked = settings.batch_size, CONDITIONS[condition]
-    if asked.clip_transform is not None:
-        raise InterleaveError(f"condition {condition}: clip transforms are not evaluated yet (issue 26)")
+    size, asked = settings.batch_size, settings.condition(condition)
+    probe = asked.clip_transform
+    swap = swapped_clips(queries, settings.seed) if probe == "swap" else None
+    read = None if probe is None else variant(probe, settings.seed)
     chunks = (len(queries) + size - 1) // size
     for first in range(0, chunks, world_size):
         if stop is not None and stop():
@@ -189,9 +211,9 @@ def answer_queries(
         records = [Record(id=q.id, audio=q.clips, instruction=p, where=q.where) for q, p in zip(batch, prompts)]
         encoded = [inputs.collator.encode(r, with_answer=False, with_audio=asked.audio) for r in records]
         tensors = {k: v.to(device) for k, v in inputs.collator.pad(encoded, "left").items()}
-        clips = [clip for q in batch for clip in q.clips]
+        clips = [clip for q in batch for clip in (q.clips if swap is None else swap(q))]
         audio = None if not asked.audio else audio_features(model, clips, features, inputs.store,
-                                                              channel=inputs.channel).to(device)
+                                                              channel=inputs.channel, variant=read).to(device)
         seeds = [answer_seed(settings.seed, epoch, condition, start + i, j)
                  for i in range(len(batch)) for j in range(settings.repeats)]
         verdict = [TASKS[q.task].scoring != LABEL for q in batch]
@@ -303,13 +325,21 @@ def evaluate(
     this rank's share, the condition's queries)` gives what counts this rank's answered queries."""
     rows: list[Prediction] = []
     metrics: dict[str, float] = {}
+    done_by: dict[str, list[Prediction]] = {}
     for condition, prefix in settings.prefixes.items():
-        asked = condition_queries(queries, condition)
+        asked = settings.condition(condition).queries(queries)
         share = rank_share(len(asked), settings.batch_size, point.rank, point.world_size)
         with progress(condition, share, len(asked)) if progress is not None else nullcontext() as shown:
             mine = answer_queries(model, asked, condition, settings, inputs, features, point.epoch, point.rank,
                                   point.world_size, stop=stop, progress=shown)
-        done = gather_rows(mine)
+        done = done_by[condition] = gather_rows(mine)
         metrics.update(condition_metrics(done, prefix))
+        if condition in settings.probes:  # after the gather: every rank holds every row
+            metrics.update(agreement_metrics(done_by[settings.conditions[0]], done, prefix))
         rows.extend(done)
     return rows, metrics
+
+
+def agreement_metrics(real: list[Prediction], probe: list[Prediction], prefix: str) -> dict[str, float]:
+    """A probe's tagged `agreement` per task with the main layout's rows (`interleave.shard.probes.agreement`)."""
+    return {metric_tag(prefix, task, AGREEMENT): value for task, value in agreement(real, probe).items()}

@@ -18,17 +18,22 @@ back by `parse_tag`, nowhere else:
     val/{task}/accuracy              a label task (identity) under the run's main layout
     val/{condition}/...              the same under any other condition (`val/text/...`, `val/noninterleaved/...`)
 
-Shaped for the probes of issue 26: a clip transform (`Condition.clip_transform`: silence, noise,
-swap, applied to each clip before the encoder) and a placement sweep (one prompt layout per
-placement, a `Task.prompts` entry each, overridable like Table 1's) are condition entries.
+The probes of issue 26 are condition entries too. A clip probe (`Condition.clip_transform`:
+`silence`, `noise`, `swap`, carried out by `interleave.shard.probes`) replaces each clip before the
+encoder and asks under the run's main layout (`layout=MAIN`), the question unchanged. The placement
+sweep puts a one-clip prompt's audio at the start of the question (`question_start`) or at its end
+(`question_end`), one prompt layout each (a `Task.prompts` entry, overridable like Table 1's); with
+LTU's layout (`noninterleaved`, before the whole prompt) and Table 1's (`interleaved`, where
+`[AUDIO]` stands) that makes four placements. A condition asked as a probe
+(`EvalSettings.probes`) also logs its `agreement` with the main layout's answers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Literal
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Literal
 
 from interleave import AUDIO_PLACEHOLDER
 
@@ -39,6 +44,8 @@ VERDICT, LABEL = "verdict", "label"
 VERDICT_METRICS = ("accuracy", "precision", "recall", "f1", "unparsed")
 SCORED_METRICS = ("scored_accuracy", "scored_f1")  # with the callback's `scoring`: P(yes) vs P(no)
 LABEL_METRICS = ("accuracy",)
+AGREEMENT = "agreement"  # a probe's: the share of queries whose majority verdict is the main layout's
+MAIN = ""  # a condition's layout that follows the run's main layout (the clip probes)
 COLUMN_SUFFIX = {"accuracy": "Acc", "precision": "P", "recall": "R", "f1": "F1", "unparsed": "unparsed"}  # report columns
 ROOT = "val"  # every evaluation tag starts here
 SHARD = "shard"  # the tag segment of the verdict tasks
@@ -75,20 +82,23 @@ class Task:
         return (query.word,) if self.clips == 1 else (query.word, query.candidate or "")
 
 
-ClipTransform = Callable[[str, int], str]  # issue 26: (clip, query index) -> what the encoder reads instead
-
-
 @dataclass(frozen=True)
 class Condition:
-    """One way of asking the queries: `layout` picks each task's prompt; without `audio` (the text
-    control) the words of `Task.stand_ins` replace the clips, and each (task, word, candidate) is
-    asked once since the prompt no longer depends on the clip."""
+    """One way of asking the queries: `layout` picks each task's prompt (`MAIN`: the run's main
+    layout's, see `under`); without `audio` (the text control) the words of `Task.stand_ins` replace
+    the clips, and each (task, word, candidate) is asked once since the prompt no longer depends on
+    the clip. `clip_transform` names what the encoder reads instead of each clip
+    (`interleave.shard.probes.CLIP_PROBES`: silence, noise, swap), None for the clip itself."""
 
     name: str
     layout: str
     title: str
     audio: bool = True
-    clip_transform: ClipTransform | None = field(default=None, compare=False)  # issue 26's probes; none yet
+    clip_transform: str | None = None
+
+    def under(self, main_layout: str) -> Condition:
+        """This condition in a run whose main layout is `main_layout` (its own layout unless `MAIN`)."""
+        return self if self.layout != MAIN else replace(self, layout=main_layout)
 
     def asks(self, task: Task) -> bool:
         """Whether this condition asks `task`: it has a prompt in this layout, and a label task's
@@ -146,6 +156,11 @@ def registered(*entries: Task | Condition) -> Iterator[None]:
     finally:
         for entry in entries:
             (TASKS if isinstance(entry, Task) else CONDITIONS).pop(entry.name, None)
+
+
+def resolved(condition: str, main: str) -> Condition:
+    """The registered `condition` in a run whose main condition is `main` (`Condition.under`)."""
+    return CONDITIONS[condition].under(CONDITIONS[main].layout)
 
 
 def verdict_tasks() -> list[Task]:
@@ -206,15 +221,25 @@ def _label_task(name: str) -> bool:
 
 # ---- the registry: the paper's Table 1, issue 19's pair, the three conditions ------------------
 
+# The placement sweep's layouts (issue 26): the audio at the start / the end of a one-clip question.
+START, END = "question_start", "question_end"
+A = AUDIO_PLACEHOLDER
+
 for _entry in (
     Task("identity", {"noninterleaved": "Can you list the labels based on this audio file?",
-                      "interleaved": f"Can you list the labels based on {AUDIO_PLACEHOLDER} ?"},
+                      "interleaved": f"Can you list the labels based on {A} ?",
+                      START: f"{A} Can you list the labels of this sound?",
+                      END: f"Can you list the labels of this sound? {A}"},
          LABEL, chart="identity accuracy", column="Identity"),
     Task("synonym", {"noninterleaved": "Is the sound of the object in this audio signal similar to {synonym}?",
-                     "interleaved": f"Is {AUDIO_PLACEHOLDER} similar to {{synonym}}?"},
+                     "interleaved": f"Is {A} similar to {{synonym}}?",
+                     START: f"{A} Is this sound similar to {{synonym}}?",
+                     END: f"Is this sound similar to {{synonym}}? {A}"},
          VERDICT, chart="synonym F1", column="Syno"),
     Task("hypernym", {"noninterleaved": "Is the sound of the object in this audio signal a type of {hypernym}?",
-                      "interleaved": f"Is {AUDIO_PLACEHOLDER} a type of {{hypernym}}?"},
+                      "interleaved": f"Is {A} a type of {{hypernym}}?",
+                      START: f"{A} Is this sound a type of {{hypernym}}?",
+                      END: f"Is this sound a type of {{hypernym}}? {A}"},
          VERDICT, chart="hypernym F1", column="Hyper"),
     # Not the paper's: two clips in one prompt (issue 19). LTU's layout holds one clip, so none.
     Task(PAIR, {"interleaved": f"Is {AUDIO_PLACEHOLDER} the same kind of sound as {AUDIO_PLACEHOLDER}?"},
@@ -224,6 +249,12 @@ for _entry in (
     Condition("interleaved", "interleaved", "interleaved prompts"),
     Condition("noninterleaved", "noninterleaved", "noninterleaved prompts"),
     Condition("text", "interleaved", "text-only control", audio=False),
+    # Issue 26's probes: the clip replaced (under the run's main layout), the audio moved.
+    Condition("silence", MAIN, "silence for each clip", clip_transform="silence"),
+    Condition("noise", MAIN, "white noise for each clip", clip_transform="noise"),
+    Condition("swap", MAIN, "a clip of another word", clip_transform="swap"),
+    Condition(START, START, "audio at the question's start"),
+    Condition(END, END, "audio at the question's end"),
 ):
     register(_entry)
-del _entry
+del _entry, A

@@ -66,6 +66,7 @@ from interleave.tools.report_table import (LABEL_COLUMNS, LEGEND, MISSING, Row, 
                                            UNKNOWN_PARSER, add_intervals, columns, condition_columns, csv_columns,
                                            notes, rows, run_rows, run_series, text_columns, to_csv, to_markdown,
                                            value_columns)
+from interleave.tools.report_reliance import reliance_section
 from interleave.tools.saved_answers import answer_rows, answers_path, read_predictions  # noqa: F401 (re-exported)
 
 COLUMNS = columns()  # the paper's: what a run of the registry as shipped reports
@@ -202,6 +203,7 @@ def runs(args: argparse.Namespace) -> list[Path]:
     summaries, forgotten = forgetting.summaries(labelled_runs(run_dirs), args.epoch, args.parser, args.bootstrap,
                                                 args.seed)
     markdown = to_markdown(table, rescored=args.parser) + ("\n" + compared if compared else "")
+    markdown += reliance_section(labelled_runs(run_dirs), select_point, args)
     markdown += "\n" + forgetting.to_markdown(summaries, forgotten, args.bootstrap, args.seed) if summaries else ""
     written = [_write(args.out, markdown), args.out / "report.csv"]
     to_csv(table, written[1])

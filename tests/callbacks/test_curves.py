@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 import train
-from callbacks.curves import closing_table, curves_table, forgetting_layout, shard_tags
+from callbacks.curves import LISTEN, closing_table, curves_figure, curves_table, forgetting_layout, shard_tags
 from tests.callbacks.test_shard_eval import shard_config
 
 CONDITIONS = {"interleaved": "val", "noninterleaved": "val/noninterleaved", "text": "val/text"}
@@ -42,6 +42,28 @@ def test_the_pair_task_gets_its_chart_and_tags_where_a_condition_asks_it():
     assert "val/noninterleaved/shard/pair/f1" not in tags
     # a run whose own layout is LTU's asks no pair query, so it gets no pair chart
     assert "pair F1" not in forgetting_layout({"noninterleaved": "val"}, PAPER | {"pair"})["forgetting"]
+
+
+def test_probes_get_a_does_it_listen_chart_panel_tags_and_columns_and_none_without_probes():
+    conditions = {"interleaved": "val", "text": "val/text", "silence": "val/silence", "question_end": "val/question_end"}
+    charts = forgetting_layout(conditions, PAPER, ("silence", "question_end"))["forgetting"]
+    assert charts[LISTEN] == ["Multiline", [
+        "val/silence/shard/synonym/agreement", "val/silence/shard/hypernym/agreement", "val/silence/identity/agreement",
+        "val/question_end/shard/synonym/agreement", "val/question_end/shard/hypernym/agreement",
+        "val/question_end/identity/agreement"]]
+    assert "val/silence/shard/synonym/f1" in charts["synonym F1"][1]  # a clip probe asks under the main layout
+    assert LISTEN not in forgetting_layout(conditions, PAPER)["forgetting"]
+    tags = shard_tags(conditions, PAPER, ("silence",))
+    assert "val/silence/identity/agreement" in tags and "val/silence/shard/hypernym/unparsed" in tags
+    assert not any(t.endswith("/agreement") for t in shard_tags(conditions, PAPER))
+    history = [{"epoch": 0, "metrics": {"val/shard/synonym/f1": 0.5, "val/silence/shard/synonym/f1": 0.4,
+                                        "val/silence/shard/synonym/agreement": 0.75}}]
+    rows = curves_table(history, {"interleaved": "val", "silence": "val/silence"}, ("silence",))
+    assert rows[1]["synonym_agreement"] == 0.75 and rows[0]["synonym_agreement"] is None
+    assert "synonym_agreement" not in curves_table(history, {"interleaved": "val", "silence": "val/silence"})[0]
+    figure = curves_figure(history, {"interleaved": "val", "silence": "val/silence"}, ("silence",))
+    assert [ax.get_title() for ax in figure.axes][-1].startswith(LISTEN)
+    assert len(figure.axes) == 3 and len(curves_figure(history, {"interleaved": "val", "silence": "val/silence"}).axes) == 2
 
 
 def test_the_table_and_the_closing_text_hold_every_point():

@@ -177,22 +177,30 @@ def run_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
                           timeout=600)
 
 
+PROBE_TAGS = (expected_tags("val/silence") | expected_tags("val/swap")
+              | {f"val/{p}/shard/{r}/agreement" for p in ("silence", "swap") for r in RELATIONS}
+              | {f"val/{p}/identity/agreement" for p in ("silence", "swap")})
+
+
 def test_ddp_two_ranks_give_the_metrics_of_one(tmp_path, small_dataset, tiny_model_kwargs):
-    """15 queries on 2 ranks: each answered exactly once (no DistributedSampler padding), same metrics."""
+    """15 queries on 2 ranks: each answered exactly once (no DistributedSampler padding), same metrics,
+    the probes' (issue 26) agreement with the real clips included: it is computed after the gather."""
     results = {}
     for devices in (1, 2):
         out = tmp_path / f"d{devices}"
         out.mkdir()
-        config = shard_config(out, small_dataset, tiny_model_kwargs)
+        config = shard_config(out, small_dataset, tiny_model_kwargs, {"probes": ["silence", "swap"]})
         done = run_cli(["validate", "--config", str(config), f"--trainer.devices={devices}",
                         "--trainer.strategy=ddp" if devices == 2 else "--trainer.strategy=auto"], tmp_path)
         assert done.returncode == 0, done.stderr[-3000:]
         predictions = run_dir(out) / "predictions"
         rows = [json.loads(line) for line in (predictions / "epoch=00.jsonl").read_text().splitlines()]
         keys = [(r["condition"], r["id"]) for r in rows]
-        assert len(keys) == len(set(keys)) == 15 + 15 + 8
+        assert len(keys) == len(set(keys)) == 15 + 15 + 8 + 15 + 15
+        assert {r["condition"] for r in rows} == {"interleaved", "noninterleaved", "text", "silence", "swap"}
         metrics = json.loads((predictions / "epoch=00.metrics.json").read_text())
-        results[devices] = ({t: metrics[t] for t in ALL_TAGS}, rows)
+        assert not any(t.endswith("/agreement") for t in metrics if not t.startswith(("val/silence/", "val/swap/")))
+        results[devices] = ({t: metrics[t] for t in ALL_TAGS | PROBE_TAGS}, rows)
     assert results[2][0] == results[1][0]
     assert results[2][1] == results[1][1]  # the very same answers
 
