@@ -182,9 +182,9 @@ def test_shard_features_are_recomputed_at_each_point_when_the_encoder_trains(
 
     computed = []
 
-    def spy(encoder, paths, batch_size=8, channel="first"):
+    def spy(encoder, paths, batch_size=8, channel="first", variant=None):
         computed.append((len(paths), channel))
-        return compute_features(encoder, paths, batch_size, channel)
+        return compute_features(encoder, paths, batch_size, channel, variant)
 
     compute_features = evaluation.compute_features
     monkeypatch.setattr(evaluation, "compute_features", spy)
