@@ -24,7 +24,7 @@ from interleave.files import atomic_path, write_text_atomic
 from interleave.shard.evaluate import condition_metrics
 from interleave.shard.predictions import Prediction
 from interleave.shard.tasks import CONDITIONS, LABEL, TASKS, metric_tag
-from interleave.tools.bootstrap import Design, percentiles, draw, resampled_metrics
+from interleave.tools.bootstrap import percentiles, resampled_metrics, resampling
 
 Interval = tuple[float, float] | None
 
@@ -76,10 +76,9 @@ def frontier_rows(points: Sequence[AlphaRows], prefixes: Mapping[str, str], resa
     values = {p.alpha: {k: v for c, rows in p.rows.items() for k, v in condition_metrics(list(rows), prefixes[c]).items()}
               for p in points}
     resampled: dict[float, dict[str, np.ndarray]] = {}
-    if resamples >= 1:
-        design = Design.of([r for rows in reference.rows.values() for r in rows])
-        counts = draw(design, resamples, seed)  # the same words and clips at every α
-        resampled = {p.alpha: resampled_metrics(p.rows, prefixes, design, counts) for p in points}
+    drawn = resampling([r for rows in reference.rows.values() for r in rows], resamples, seed)
+    if drawn is not None:  # the same words and clips at every α
+        resampled = {p.alpha: resampled_metrics(p.rows, prefixes, *drawn) for p in points}
     out = []
     for point in points:
         for condition in point.rows:

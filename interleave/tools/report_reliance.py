@@ -23,7 +23,7 @@ import numpy as np
 from interleave.shard.predictions import Prediction
 from interleave.shard.probes import agreements
 from interleave.shard.tasks import AGREEMENT, TASKS, metric_tag, parse_tag
-from interleave.tools.bootstrap import Design, draw, multiplicities, percentiles, resampled_metrics
+from interleave.tools.bootstrap import multiplicities, percentiles, resampled_metrics, resampling
 
 Row = dict[str, Any]
 HEADER = ("Run", "Epoch", "Probe", "Task", "Figure", "Agreement", "Reliance")
@@ -39,10 +39,10 @@ def reliance_intervals(real: Sequence[Prediction], probe: Sequence[Prediction], 
                        resamples: int, seed: int) -> dict[str, tuple[float, float]]:
     """Tag -> 95 % interval of the probe's metrics and of its agreement per task, the real and the
     probe's rows resampled with the same words and clips."""
-    design = Design.of([*real, *probe])
-    if resamples < 1 or not design.words:
+    drawn = resampling([*real, *probe], resamples, seed)
+    if drawn is None:
         return {}
-    counts = draw(design, resamples, seed)
+    design, counts = drawn
     found = {tag: b for tag, values in resampled_metrics({condition: probe}, {condition: prefix}, design, counts).items()
              if (b := percentiles(values)) is not None}
     asked = {(r.task, r.id) for r in real}
