@@ -115,6 +115,11 @@ def test_a_checkpoint_loads_only_if_it_fits_and_none_restores_the_zero_shot_mode
     with pytest.raises(PlaygroundError, match=r"does not fit the config's model: .*another shape.*lora_r: 4 here, 2"):
         load_checkpoint(served, str(save_trainable(other, tmp_path / "other.ckpt")))
     assert all(torch.equal(v, before[k]) for k, v in model.trainable_parameters().items())  # nothing changed
+    # Same shapes, another lora_alpha: the factors would be applied at the wrong scale, so refused.
+    scaled = AudioLLM(**{**tiny_model_kwargs, "lora_alpha": 2 * model.hparams["lora_alpha"]})
+    with pytest.raises(PlaygroundError, match=r"trained at another scale \(lora_alpha\).*lora_alpha: \d+ here, \d+ in"):
+        load_checkpoint(served, str(save_trainable(scaled, tmp_path / "scaled.ckpt")))
+    assert all(torch.equal(v, before[k]) for k, v in model.trainable_parameters().items())
     with pytest.raises(InterleaveError, match="checkpoint not found"):
         load_checkpoint(served, str(tmp_path / "missing.ckpt"))
     fitting = save_trainable(model, tmp_path / "fits.ckpt", scale=2.0)
