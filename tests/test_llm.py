@@ -24,6 +24,49 @@ def test_builtin_smollm2_tokenizer_ends_with_the_models_eos(caplog):
     assert "eos 1 ('<|im_start|>') -> 2 ('<|im_end|>')" in caplog.text
 
 
+def test_a_gguf_is_converted_once_into_the_cache_and_loads_as_the_gguf_itself(monkeypatch):
+    """The converted folder holds the GGUF's weights bit for bit and a tokenizer with the same
+    definition (so record indexes keep their keys) and ids; a second load reads the folder."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from interleave import llm
+
+    spec = "builtin:smollm2-135m-instruct"
+    folder, gguf = resolve(spec)
+    loaded, tok = llm.load_llm(spec), load_tokenizer(spec)  # converts unless this session already did
+    ready = llm.converted(folder, gguf)
+    assert ready is not None and (ready / "converted.json").is_file() and ready.parent == llm.cache_root() / "gguf"
+    assert ready.name.startswith("SmolLM2-135M-Instruct.Q4_1-") and (ready / "model.safetensors").is_file()
+
+    reference = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf, dtype=torch.float32)
+    mine, theirs = loaded.state_dict(), reference.state_dict()
+    assert mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in theirs)
+    direct = AutoTokenizer.from_pretrained(folder, gguf_file=gguf)
+    assert tok.backend_tokenizer.to_str() == direct.backend_tokenizer.to_str()
+    for text in ["### Instruction:\nIs [AUDIO] a siren?", "Labels: Heart sounds, heartbeat", "naïve café 123"]:
+        assert tok(text)["input_ids"] == direct(text)["input_ids"]
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a second load converted the GGUF again")
+
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", refuse)
+    assert llm.converted(folder, gguf) == ready  # found, not converted
+
+
+def test_a_cache_that_cannot_be_written_falls_back_to_the_gguf_with_a_warning(tmp_path, monkeypatch):
+    from interleave import llm
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv(llm.CACHE_ENV, str(blocker))
+    folder, gguf = resolve("builtin:smollm2-135m-instruct")
+    with pytest.warns(UserWarning, match="no conversion cache"):
+        assert llm.converted(folder, gguf) is None
+    with pytest.warns(UserWarning, match="reading the GGUF directly"):
+        assert llm._source("builtin:smollm2-135m-instruct") == (folder, gguf)  # load_llm then reads the GGUF
+
+
 def test_a_mismatch_is_corrected_to_the_models_ids_and_logged():
     tok = build_llama_tokenizer()
     assert (tok.bos_token_id, tok.eos_token_id) == (1, 2)
