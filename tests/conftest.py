@@ -6,9 +6,6 @@ the config of a tiny training run (`write_config`), where every test of a run st
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -23,24 +20,6 @@ CORPUS = [
     "Listen and name the sound. Beep, bleep. Dial tone. Whistle. Heart sounds, heartbeat. Buzz.",
     "### Input:\nthe quick brown fox jumps over the lazy dog 0123456789",
 ]
-
-_OWN_CACHE: list[str] = []
-
-
-def pytest_configure(config) -> None:
-    """One GGUF conversion cache for the session (and the runs it starts), unless the caller set one:
-    SmolLM2 is converted once per test session, never into the user's own cache."""
-    from interleave.llm import CACHE_ENV
-
-    if not os.environ.get(CACHE_ENV):
-        _OWN_CACHE.append(tempfile.mkdtemp(prefix="interleave-test-cache-"))
-        os.environ[CACHE_ENV] = _OWN_CACHE[0]
-
-
-def pytest_unconfigure(config) -> None:
-    for folder in _OWN_CACHE:
-        shutil.rmtree(folder, ignore_errors=True)
-
 
 TINY_LLAMA = dict(
     hidden_size=64,

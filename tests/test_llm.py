@@ -34,7 +34,7 @@ def test_a_gguf_is_converted_once_into_the_cache_and_loads_as_the_gguf_itself(mo
 
     spec = "builtin:smollm2-135m-instruct"
     folder, gguf = resolve(spec)
-    loaded, tok = llm.load_llm(spec), load_tokenizer(spec)  # converts unless this session already did
+    loaded, tok = llm.load_llm(spec), load_tokenizer(spec)  # converts unless the cache holds it (`make setup` fills it)
     ready = llm.converted(folder, gguf)
     assert ready is not None and (ready / "converted.json").is_file() and ready.parent == llm.cache_root() / "gguf"
     assert ready.name.startswith("SmolLM2-135M-Instruct.Q4_1-") and (ready / "model.safetensors").is_file()
