@@ -4,13 +4,14 @@ benchmarks; `model_type` picks the architecture, `llama` when absent). Any Huggi
 works; Llama 1-3 (grouped-query attention included), Qwen2 and Mistral are tested. Nothing is
 downloaded: every path is local.
 
-A GGUF is converted once: transformers de-quantizes its weights and parses its tokenizer in Python
-(about a minute for SmolLM2 on 2 CPU cores, in every process that loads it), so the first load
-writes what it converts (config, float32 safetensors, tokenizer files) to a Hugging Face folder in
-the conversion cache, and later loads read that folder in seconds. The cache is
-`$INTERLEAVE_CACHE_DIR/gguf` (default `~/.cache/interleave/gguf`), one folder per GGUF file (its
-path, size and modification time) and transformers version; where it cannot be written, the GGUF
-is read directly, with a warning.
+A GGUF is converted once: transformers parses its tokenizer and de-quantizes its weights in Python
+(about 40 s for SmolLM2 on 2 CPU cores, in every process that loads it), so the first load writes
+what it converts to Hugging Face folders in the conversion cache (the tokenizer with the model's
+config; the config and safetensors weights at each dtype asked), and later loads read those in
+seconds. The cache is `$INTERLEAVE_CACHE_DIR/gguf` (default `~/.cache/interleave/gguf`), one folder
+per GGUF file (its path, size and modification time) and transformers version; a model's weights
+take their size at that dtype there. Where it cannot be written, the GGUF is read directly, with a
+warning.
 """
 
 from __future__ import annotations
@@ -71,47 +72,81 @@ def cache_root() -> Path:
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "interleave").expanduser()
 
 
-def converted(folder: Path, gguf: str) -> Path | None:
-    """The Hugging Face folder holding `folder/gguf` as transformers converts it (see the module
-    docstring), written on first use; None where the cache cannot be written (load the GGUF itself).
-    Concurrent first loads (DDP ranks, a study's runs) each convert into their own temporary folder
-    and the first rename wins; a half-written folder is never used."""
+def converted(folder: Path, gguf: str, part: str = "float32") -> Path | None:
+    """The Hugging Face folder holding one part of `folder/gguf` as transformers converts it (see the
+    module docstring): `tokenizer` (its tokenizer files and the model's config, which the special
+    tokens are checked against) or a dtype (`float32`, `bfloat16`, `float16`: config and weights at
+    that dtype, so a large GGUF is never held at more precision than asked). Written on first use;
+    None where the cache cannot be written (load the GGUF itself). A GGUF transformers cannot read
+    fails here as it would without the cache. Concurrent first loads (DDP ranks, a study's runs)
+    each convert into their own temporary folder and the first rename wins; a half-written folder
+    is never used."""
     import transformers
     from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
+    if part != "tokenizer" and part not in DTYPES:
+        raise InterleaveError(f"converted: part must be 'tokenizer' or one of {', '.join(DTYPES)}, got {part!r}")
     source = (folder / gguf).resolve()
     info = source.stat()
     key = json.dumps([str(source), info.st_size, info.st_mtime_ns, transformers.__version__, CONVERSION])
-    target = cache_root() / "gguf" / f"{source.stem}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+    target = cache_root() / "gguf" / f"{source.stem}-{hashlib.sha256(key.encode()).hexdigest()[:16]}" / part
     if (target / _DONE).is_file():
         return target
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        work = Path(tempfile.mkdtemp(prefix=f".{part}.", dir=target.parent))
     except OSError as err:
         rank_zero_warn(f"[interleave] {source}: no conversion cache ({err}); reading the GGUF directly (slow)")
         return None
     try:
         started = time.perf_counter()
-        _save_converted(AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf, dtype=torch.float32), work)
-        AutoTokenizer.from_pretrained(folder, gguf_file=gguf).save_pretrained(work)
-        (work / _DONE).write_text(json.dumps({"gguf": str(source), "key": json.loads(key)}) + "\n", encoding="utf-8")
-        try:
-            os.rename(work, target)
-        except OSError:
-            if not (target / _DONE).is_file():  # not another process's finished folder: a stray one, replaced
-                shutil.rmtree(target, ignore_errors=True)
-                os.rename(work, target)
+        if part == "tokenizer":
+            made = [AutoTokenizer.from_pretrained(folder, gguf_file=gguf), AutoConfig.from_pretrained(folder, gguf_file=gguf)]
         else:
-            rank_zero_info(f"[interleave] {source.name}: converted once in {time.perf_counter() - started:.0f} s "
-                           f"-> {target} (later loads read it)")
-    except OSError as err:
-        rank_zero_warn(f"[interleave] {source}: cannot write the conversion cache ({err}); reading the GGUF directly")
-        return None
+            made = [AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf, dtype=DTYPES[part])]
+        try:
+            if part == "tokenizer":
+                made[0].save_pretrained(work)
+                _plain_config(made[1]).save_pretrained(work)
+            else:
+                _save_converted(made[0], work)
+            (work / _DONE).write_text(json.dumps({"gguf": str(source), "part": part, "key": json.loads(key)}) + "\n",
+                                      encoding="utf-8")
+            try:
+                os.rename(work, target)
+            except OSError:
+                if not (target / _DONE).is_file():  # not another process's finished folder: a stray one, replaced
+                    shutil.rmtree(target, ignore_errors=True)
+                    os.rename(work, target)
+            else:
+                rank_zero_info(f"[interleave] {source.name}: {part} converted once in "
+                               f"{time.perf_counter() - started:.0f} s -> {target} (later loads read it)")
+        except Exception as err:  # noqa: BLE001 - any failure to write the folder: load the GGUF itself
+            rank_zero_warn(f"[interleave] {source}: cannot write the conversion cache ({err}); reading the GGUF directly")
+            return None
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return target
+
+
+def prepare(spec: str, dtype: str = "float32") -> list[Path]:
+    """Convert a GGUF spec's tokenizer and weights (at `dtype`) ahead of time (`make setup` does it
+    for the demo's SmolLM2); the folders written or found. Nothing for a spec that is not a GGUF."""
+    folder, gguf = resolve(spec)
+    if not gguf:
+        return []
+    return [path for path in (converted(folder, gguf, "tokenizer"), converted(folder, gguf, dtype)) if path is not None]
+
+
+def _plain_config(config: Any) -> Any:
+    """A GGUF model's config without its quantization entry (its weights are de-quantized when loaded)."""
+    import copy
+
+    config = copy.deepcopy(config)
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    return config
 
 
 def _save_converted(model: Any, folder: Path) -> None:
@@ -119,14 +154,9 @@ def _save_converted(model: Any, folder: Path) -> None:
     it (it is marked GGUF-quantized, though its weights are de-quantized), so: its config without the
     quantization entry, its generation config, and its weights as safetensors, each tied weight once
     (`from_pretrained` ties it again, as the config says)."""
-    import copy
-
     from safetensors.torch import save_file
 
-    config = copy.deepcopy(model.config)
-    if hasattr(config, "quantization_config"):
-        del config.quantization_config
-    config.save_pretrained(folder)
+    _plain_config(model.config).save_pretrained(folder)
     model.generation_config.save_pretrained(folder)
     state, seen = {}, set()
     for name, tensor in model.state_dict().items():
@@ -136,11 +166,11 @@ def _save_converted(model: Any, folder: Path) -> None:
     save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
 
 
-def _source(spec: str) -> tuple[Path, str | None]:
-    """`resolve(spec)`, with a GGUF replaced by its converted folder where the cache allows."""
+def _source(spec: str, part: str) -> tuple[Path, str | None]:
+    """`resolve(spec)`, with a GGUF replaced by the converted folder of `part` where the cache allows."""
     folder, gguf = resolve(spec)
     if gguf:
-        ready = converted(folder, gguf)
+        ready = converted(folder, gguf, part)
         if ready is not None:
             return ready, None
     return folder, gguf
@@ -156,7 +186,7 @@ def load_tokenizer(spec: str) -> Any:
     from transformers import AutoConfig, AutoTokenizer
 
     _quiet_transformers()
-    folder, gguf = _source(spec)
+    folder, gguf = _source(spec, "tokenizer")
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf) if gguf else AutoTokenizer.from_pretrained(folder)
     if gguf or (folder / "config.json").is_file():  # a tokenizer-only folder has no model to agree with
         align_special_tokens(tokenizer, AutoConfig.from_pretrained(folder, gguf_file=gguf), spec)
@@ -242,7 +272,7 @@ def load_llm(
             return AutoModelForCausalLM.from_config(llm_config(config)).to(torch_dtype)
     if spec is None:
         raise InterleaveError("set either the LLM spec (model.llm) or a random-weight config (model.llm_config)")
-    folder, gguf = _source(spec)
+    folder, gguf = _source(spec, dtype)
     kwargs: dict[str, Any] = {"dtype": torch_dtype}
     if gguf:
         kwargs["gguf_file"] = gguf

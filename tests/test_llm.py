@@ -35,9 +35,10 @@ def test_a_gguf_is_converted_once_into_the_cache_and_loads_as_the_gguf_itself(mo
     spec = "builtin:smollm2-135m-instruct"
     folder, gguf = resolve(spec)
     loaded, tok = llm.load_llm(spec), load_tokenizer(spec)  # converts unless the cache holds it (`make setup` fills it)
-    ready = llm.converted(folder, gguf)
-    assert ready is not None and (ready / "converted.json").is_file() and ready.parent == llm.cache_root() / "gguf"
-    assert ready.name.startswith("SmolLM2-135M-Instruct.Q4_1-") and (ready / "model.safetensors").is_file()
+    ready = llm.converted(folder, gguf)  # the float32 weights load_llm read
+    assert ready is not None and (ready / "converted.json").is_file() and ready.parent.parent == llm.cache_root() / "gguf"
+    assert ready.parent.name.startswith("SmolLM2-135M-Instruct.Q4_1-") and ready.name == "float32"
+    assert (ready / "model.safetensors").is_file() and llm.prepare(spec) == [ready.parent / "tokenizer", ready]
 
     reference = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf, dtype=torch.float32)
     mine, theirs = loaded.state_dict(), reference.state_dict()
@@ -54,6 +55,26 @@ def test_a_gguf_is_converted_once_into_the_cache_and_loads_as_the_gguf_itself(mo
     assert llm.converted(folder, gguf) == ready  # found, not converted
 
 
+def test_the_tokenizer_is_converted_without_the_weights(tmp_path, monkeypatch):
+    """load_tokenizer converts only the tokenizer (and the config it checks against): a large GGUF's
+    weights are converted by load_llm, once, at the dtype it asks."""
+    from transformers import AutoModelForCausalLM
+
+    from interleave import llm
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the tokenizer's conversion loaded the weights")
+
+    monkeypatch.setenv(llm.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", refuse)
+    tok = load_tokenizer("builtin:smollm2-135m-instruct")
+    (folder,) = (tmp_path / "cache" / "gguf").iterdir()
+    assert sorted(p.name for p in folder.iterdir()) == ["tokenizer"]  # no weights, no leftover temporary folder
+    assert (folder / "tokenizer" / "config.json").is_file() and (tok.eos_token_id, tok.pad_token_id) == (2, 2)
+    with pytest.raises(llm.InterleaveError, match="part must be"):
+        llm.converted(*resolve("builtin:smollm2-135m-instruct"), "int8")
+
+
 def test_a_cache_that_cannot_be_written_falls_back_to_the_gguf_with_a_warning(tmp_path, monkeypatch):
     from interleave import llm
 
@@ -64,7 +85,7 @@ def test_a_cache_that_cannot_be_written_falls_back_to_the_gguf_with_a_warning(tm
     with pytest.warns(UserWarning, match="no conversion cache"):
         assert llm.converted(folder, gguf) is None
     with pytest.warns(UserWarning, match="reading the GGUF directly"):
-        assert llm._source("builtin:smollm2-135m-instruct") == (folder, gguf)  # load_llm then reads the GGUF
+        assert llm._source("builtin:smollm2-135m-instruct", "float32") == (folder, gguf)  # load_llm then reads the GGUF
 
 
 def test_a_mismatch_is_corrected_to_the_models_ids_and_logged():

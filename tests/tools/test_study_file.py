@@ -80,7 +80,8 @@ def test_the_shipped_demo_replay_study_is_the_demo_against_its_replay_mixture_ti
     monkeypatch.chdir(REPO)
     study = load_study(Path("configs/study/demo_replay.yaml"))
     assert study.name == "demo_replay" and study.output == Path("runs/demo_replay") and study.executor.kind == "local"
-    assert study.configs == ["configs/demo.yaml"] and study.overrides == []
+    no_probes = "--trainer.callbacks.init_args.probes=[]"  # the demo's probes left out of the study
+    assert study.configs == ["configs/demo.yaml"] and study.overrides == [no_probes]
     runs = runs_of(study)
     assert [r.name for r in runs] == ["demo/seed=0", "demo/seed=1", "replay/seed=0", "replay/seed=1"]
     sources = [{"path": "data/demo/train.jsonl", "weight": 0.8, "name": "labels"},
@@ -88,11 +89,19 @@ def test_the_shipped_demo_replay_study_is_the_demo_against_its_replay_mixture_ti
     mixture = ["--data.train_file=null", f"--data.train_files={json.dumps(sources)}", "--data.epoch_records=416"]
     for run in runs:
         extra = mixture if run.condition == "replay" else []
-        assert base_arguments(study, run) == ["fit", "--config", "configs/demo.yaml", *extra, f"--seed_everything={run.seed}",
-                                               f"--data.seed={run.seed}"]
+        assert base_arguments(study, run) == ["fit", "--config", "configs/demo.yaml", no_probes, *extra,
+                                               f"--seed_everything={run.seed}", f"--data.seed={run.seed}"]
     data = resolve(base_arguments(study, runs[3]), "replay/seed=1")["data"]["init_args"]
     assert (data["train_file"], data["train_files"], data["epoch_records"]) == (None, sources, 416)
-    assert resolve(base_arguments(study, runs[0]), "demo/seed=0")["data"]["init_args"]["train_file"] == "data/demo/train.jsonl"
+    demo = resolve(base_arguments(study, runs[0]), "demo/seed=0")
+    assert demo["data"]["init_args"]["train_file"] == "data/demo/train.jsonl"
+    # The override reaches the ShardEvaluation (the config's last callback) and nothing else: the SHARD
+    # is still asked as the demo asks it, with the text-only control, only without the probes.
+    shipped = yaml.safe_load(Path("configs/demo.yaml").read_text())["trainer"]["callbacks"]
+    callbacks = demo["trainer"]["callbacks"]
+    assert [c["class_path"] for c in callbacks][-1] == "callbacks.ShardEvaluation" == shipped[-1]["class_path"]
+    assert shipped[-1]["init_args"]["probes"] == ["silence", "swap"] and callbacks[-1]["init_args"]["probes"] == []
+    assert callbacks[-1]["init_args"]["text_control"] is True and callbacks[-1]["init_args"]["repeats"] == 4
 
 
 BAD = [
