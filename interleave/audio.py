@@ -69,9 +69,11 @@ def _check_samples(path: Path, data: np.ndarray) -> None:
         raise AudioError(path, "audio contains infinite samples")
 
 
-def load_waveform(path: str | os.PathLike[str], channel: Channel = "first") -> torch.Tensor:
+def load_waveform(path: str | os.PathLike[str], channel: Channel = "first",
+                  transform: WaveformTransform | None = None) -> torch.Tensor:
     """Load ``path`` as a 1-D float32 waveform at 16 kHz: of a multi-channel file, the first
-    channel (``channel="first"``, LTU's choice) or the average of all channels (``"mean"``)."""
+    channel (``channel="first"``, LTU's choice) or the average of all channels (``"mean"``).
+    ``transform``, when given, replaces that waveform (the SHARD probes' silence and noise)."""
     if channel not in CHANNELS:
         raise ValueError(f"unknown channel setting {channel!r}; choose one of {list(CHANNELS)}")
     path = Path(path)
@@ -82,7 +84,8 @@ def load_waveform(path: str | os.PathLike[str], channel: Channel = "first") -> t
     waveform = (samples[:, 0] if channel == "first" else samples.mean(dim=1)).contiguous()
     if sample_rate != SAMPLE_RATE:
         waveform = torchaudio.functional.resample(waveform, sample_rate, SAMPLE_RATE)
-    return waveform.to(torch.float32).contiguous()
+    waveform = waveform.to(torch.float32).contiguous()
+    return waveform if transform is None else transform(waveform)
 
 
 MAX_KERNEL = 10**7  # read_head's bound on the resampling kernel (input x output phases): 40 MB of floats
@@ -172,9 +175,7 @@ def load_fbank(path: str | os.PathLike[str], channel: Channel = "first",
     Finite samples can still overflow the power spectrum (float WAVs may hold values up to 3e38);
     such a clip is refused here rather than turning into a NaN loss many steps later.
     """
-    waveform = load_waveform(path, channel)
-    if transform is not None:
-        waveform = transform(waveform)
+    waveform = load_waveform(path, channel, transform)
     fbank = fbank_from_waveform(waveform, SAMPLE_RATE)
     if not torch.isfinite(fbank).all():
         raise AudioError(Path(path), f"its fbank is not finite (peak sample {waveform.abs().max().item():.3g}; "

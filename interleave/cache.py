@@ -106,8 +106,7 @@ def compute_features(encoder: Encoder, paths: list[str], batch_size: int = 8,
     transform = None if variant is None else variant.transform
     for start in range(0, len(paths), batch_size):
         chunk = paths[start : start + batch_size]
-        inputs = torch.stack([encoder.load_inputs(p, channel, transform) if transform is not None
-                              else encoder.load_inputs(p, channel) for p in chunk]).to(device)
+        inputs = torch.stack([encoder.load_inputs(p, channel, transform) for p in chunk]).to(device)
         yield from zip(chunk, encoder(inputs).cpu())
 
 

@@ -160,9 +160,7 @@ class Encoder(nn.Module):
                     transform: WaveformTransform | None = None) -> torch.Tensor:
         """One clip's input features; a file whose features are not finite is refused by name.
         `transform` replaces the clip's waveform before the features (the SHARD probes' silence, noise)."""
-        waveform = audio.load_waveform(path, channel)
-        if transform is not None:
-            waveform = transform(waveform)
+        waveform = audio.load_waveform(path, channel, transform)
         inputs = self.inputs_from_waveform(waveform)
         if not torch.isfinite(inputs).all():
             raise AudioError(Path(path), f"its {self.kind} input features are not finite "
