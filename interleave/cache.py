@@ -4,10 +4,17 @@ The encoder is frozen, so a clip's pooled features [audio_tokens, D] are a funct
 file, the encoder's weights and the feature settings (the encoder's kind, input features and
 pooling, `audio_tokens` and the audio channel) alone; a trained
 encoder (`model.train_encoder: true`) changes them at every step, so the cache refuses one.
-The cache keys each clip by its resolved path, size and modification time, inside a folder
-named by a fingerprint of the weights and settings: another encoder or changed settings never
-read stale features. Each entry is a safetensors file (memory-mapped on read) carrying a CRC32
-of its tensor; a damaged entry is detected, counted and rebuilt, never used.
+The cache keys each clip by its identity, its resolved path, size and modification time (and
+a probe's `Variant` name), inside a folder named by a fingerprint of the weights and settings:
+another encoder or changed settings never read stale features, and a changed clip has another
+key. Each entry is a safetensors file (memory-mapped on read) that also records that identity,
+the fingerprint and a CRC32 of its tensor, and every read (`FeatureCache.get`, under training,
+evaluation and `interleave cache` alike) checks them all against the request: an entry that
+holds another clip's features (one entry file copied over another's, by a sync tool or by hand),
+a probe's in place of the clip's, another encoder's, a torn write or flipped bits is damaged:
+never used; removed, reported once by name with what was wrong, and computed again (by `ensure`,
+which a run's set-up and `interleave cache` call, and by the SHARD evaluation). The check reads
+only the entry and a `stat` of the clip (which the key needs anyway), never the audio itself.
 
 `interleave cache --config CONFIG [overrides]` (`interleave.tools.fill_cache`) fills the cache for
 every clip of a run's training, validation, test and SHARD sets; `data.feature_cache: DIR` makes training and
@@ -19,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,8 +45,11 @@ from interleave.files import atomic_path
 if TYPE_CHECKING:
     from interleave.progress import Progress
 
-# Bump when the feature code changes in a way the settings below miss.
-FEATURE_VERSION = 2
+# Bump when the feature code or the entry format changes in a way the settings below miss
+# (3: entries record the clip's identity and the fingerprint, and reads check them).
+FEATURE_VERSION = 3
+
+log = logging.getLogger("interleave.cache")
 
 
 def feature_settings(encoder: Encoder, channel: Channel = "first") -> dict[str, Any]:
@@ -80,6 +91,45 @@ class CacheStats:
 
     def __str__(self) -> str:
         return f"{self.hits} cached, {self.built} computed, {self.rebuilt} damaged and rebuilt"
+
+
+def _whose(variant: str) -> str:
+    return f"the {variant!r} probe's" if variant else "the clip's own"
+
+
+@dataclass(frozen=True)
+class ClipIdentity:
+    """What a cache key is made of: the clip's resolved path, size and modification time (one
+    `stat`, no read of the audio) and the `Variant` name ("" for the clip's own features)."""
+
+    audio: str
+    size: int
+    mtime_ns: int
+    variant: str = ""
+
+    @classmethod
+    def of(cls, audio_path: str | Path, variant: str = "") -> "ClipIdentity":
+        path = Path(audio_path).resolve()
+        stat = path.stat()
+        return cls(str(path), stat.st_size, stat.st_mtime_ns, variant)
+
+    def key(self) -> str:
+        named = f"{self.audio}\0{self.size}\0{self.mtime_ns}" + (f"\0{self.variant}" if self.variant else "")
+        return hashlib.sha1(named.encode()).hexdigest()
+
+    def metadata(self) -> dict[str, str]:
+        return {"audio": self.audio, "size": str(self.size), "mtime_ns": str(self.mtime_ns), "variant": self.variant}
+
+    def mismatch(self, meta: dict[str, str]) -> str | None:
+        """What an entry's recorded identity `meta` says against this one, or None if it is this clip's."""
+        if meta.get("audio") != self.audio:
+            return f"it holds the features of {meta.get('audio') or 'an unnamed clip'}"
+        if (held := meta.get("variant", "")) != self.variant:
+            return f"it holds {_whose(held)} features, not {_whose(self.variant)}"
+        if (meta.get("size"), meta.get("mtime_ns")) != (str(self.size), str(self.mtime_ns)):
+            return (f"it holds the features of another version of the clip (size {meta.get('size')}, mtime_ns "
+                    f"{meta.get('mtime_ns')}; the file is now size {self.size}, mtime_ns {self.mtime_ns})")
+        return None
 
 
 @dataclass(frozen=True)
@@ -130,43 +180,67 @@ class FeatureCache:
         require_frozen(encoder)
         return cls(root, fingerprint(encoder, channel), channel, encoder.audio_tokens)
 
-    def entry(self, audio_path: str | Path, variant: str = "") -> Path:
-        """The entry of a clip (by resolved path, size and mtime), or of its `variant` (a `Variant.name`)."""
-        path = Path(audio_path).resolve()
-        stat = path.stat()
-        named = f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}" + (f"\0{variant}" if variant else "")
-        key = hashlib.sha1(named.encode()).hexdigest()
+    def _entry_of(self, identity: ClipIdentity) -> Path:
+        key = identity.key()
         return self.folder / key[:2] / f"{key}.safetensors"
 
+    def entry(self, audio_path: str | Path, variant: str = "") -> Path:
+        """The entry of a clip (by its `ClipIdentity`: resolved path, size and mtime), or of its
+        `variant` (a `Variant.name`)."""
+        return self._entry_of(ClipIdentity.of(audio_path, variant))
+
     def get(self, audio_path: str | Path, variant: str = "") -> torch.Tensor | None:
-        """The cached features, or None if absent or damaged (a damaged entry is removed)."""
-        entry = self.entry(audio_path, variant)
+        """The cached features, or None if absent. An entry that is not this clip's (another clip's,
+        another variant's, another version's, another encoder's) or that is damaged (unreadable,
+        checksum, shape) is removed and raises `DamagedEntry`, saying which entry and what was wrong."""
+        identity = ClipIdentity.of(audio_path, variant)
+        entry = self._entry_of(identity)
         if not entry.is_file():
             return None
         try:
             with safe_open(str(entry), framework="pt") as handle:
                 meta = handle.metadata() or {}
                 features = handle.get_tensor("features")
-            if meta.get("crc32") != _crc(features) or features.shape[0] != self.audio_tokens:
-                raise ValueError("checksum or shape mismatch")
-        except Exception:  # any unreadable entry is as good as absent; it is rebuilt
+        except Exception as err:  # any unreadable entry is as good as absent; it is rebuilt
+            problem: str | None = f"it cannot be read (a torn write?): {err}"
+        else:
+            problem = self._problem(identity, meta, features)
+        if problem is not None:
             entry.unlink(missing_ok=True)
-            raise DamagedEntry(str(entry)) from None
+            raise DamagedEntry(entry, identity, problem)
         return features
 
+    def _problem(self, identity: ClipIdentity, meta: dict[str, str], features: torch.Tensor) -> str | None:
+        if meta.get("fingerprint") != self.fingerprint:
+            return f"it was written for another encoder or feature settings (fingerprint {meta.get('fingerprint')})"
+        if (mismatch := identity.mismatch(meta)) is not None:
+            return mismatch
+        if meta.get("crc32") != _crc(features):
+            return "its checksum does not match its features (flipped bits or a torn write)"
+        if features.shape[0] != self.audio_tokens:
+            return f"it holds {features.shape[0]} audio tokens per clip, not {self.audio_tokens}"
+        return None
+
     def put(self, audio_path: str | Path, features: torch.Tensor, variant: str = "") -> None:
-        """Write an entry atomically: a crash leaves the old entry or none, never half of one."""
+        """Write an entry atomically: a crash leaves the old entry or none, never half of one. The
+        entry records the clip's identity and the fingerprint, which `get` checks."""
         features = features.detach().to(torch.float32).cpu().contiguous()
-        meta = {"crc32": _crc(features), "audio": str(audio_path)} | ({"variant": variant} if variant else {})
-        with atomic_path(self.entry(audio_path, variant)) as tmp:
+        identity = ClipIdentity.of(audio_path, variant)
+        meta = {"crc32": _crc(features), "fingerprint": self.fingerprint} | identity.metadata()
+        with atomic_path(self._entry_of(identity)) as tmp:
             save_file({"features": features}, str(tmp), metadata=meta)
 
     def lookup(self, audio_path: str | Path, stats: CacheStats | None = None, variant: str = "") -> torch.Tensor | None:
+        """`get`, with a damaged entry as absent (removed, to be rebuilt) and reported once: added to
+        `stats.damaged` when the caller keeps stats (the caller reports each: `interleave cache` and
+        a run's set-up do), else logged here as a warning."""
         try:
             return self.get(audio_path, variant)
         except DamagedEntry as err:
             if stats is not None:
                 stats.damaged.append(str(err))
+            else:
+                log.warning("damaged feature cache entry removed: %s", err)
             return None
 
     def ensure(self, encoder: Encoder, paths: Iterable[str | Path], batch_size: int = 8,
@@ -194,4 +268,10 @@ class FeatureCache:
 
 
 class DamagedEntry(Exception):
-    """A cache entry that cannot be trusted (torn write, bit rot, wrong shape)."""
+    """A cache entry that cannot be trusted (another clip's or variant's features, another encoder's,
+    a torn write, bit rot, a wrong shape): `str()` names the entry, the clip asked for and what was wrong."""
+
+    def __init__(self, entry: Path, identity: ClipIdentity, problem: str) -> None:
+        asked = identity.audio + (f", probe {identity.variant!r}" if identity.variant else "")
+        super().__init__(f"{entry} (the entry of {asked}): {problem}")
+        self.entry, self.identity, self.problem = entry, identity, problem

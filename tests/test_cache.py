@@ -1,6 +1,11 @@
 """The on-disk feature cache: hit, miss, stale, damaged; cached runs equal uncached ones."""
 
 import json
+import logging
+import re
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -10,12 +15,13 @@ import yaml
 
 import train
 from interleave.audio import load_fbank
-from interleave.cache import FeatureCache, fingerprint
+from interleave.cache import DamagedEntry, FeatureCache, fingerprint
 from interleave.collate import span_starts
 from interleave.encoder import CavMaeEncoder
 from interleave.errors import InterleaveError
+from interleave.shard import probes
 from interleave.tools.fill_cache import main as cache_main
-from tests.conftest import TINY_ENCODER, write_clip, write_config
+from tests.conftest import TINY_ENCODER, write_clip, write_config, write_jsonl
 
 
 @pytest.fixture(autouse=True)
@@ -102,6 +108,133 @@ def test_a_damaged_entry_is_detected_and_rebuilt(tmp_path, clips):
     stats = cache.ensure(enc, clips)
     assert (stats.hits, stats.built, stats.rebuilt) == (1, 0, 2)
     assert torch.equal(cache.get(clips[1]), good)
+
+
+def own_features(enc, clip, variant=None) -> torch.Tensor:
+    """The encoder's own output for one clip (or its probe variant), outside any cache."""
+    with torch.no_grad():
+        return enc(enc.load_inputs(clip, "first", None if variant is None else variant.transform)[None])[0]
+
+
+def copy_entry(cache: FeatureCache, source, target, source_variant: str = "", target_variant: str = "") -> Path:
+    """Copy one entry file over another's, as a sync tool or a hand fix can; the target entry's path."""
+    entry = cache.entry(target, target_variant)
+    shutil.copyfile(cache.entry(source, source_variant), entry)
+    return entry
+
+
+def test_another_clips_entry_copied_over_is_damaged_and_rebuilt_from_the_clip(tmp_path, caplog):
+    """Issue 34: one clip's entry copied over another's was read as the other's (its features, not the drum's)."""
+    drum = write_clip(tmp_path / "clips" / "drum.wav", freq=80.0, seed=1)
+    siren = write_clip(tmp_path / "clips" / "siren.wav", freq=1500.0, seed=2)
+    enc = encoder()
+    cache = FeatureCache.of(tmp_path / "cache", enc)
+    assert cache.ensure(enc, [drum, siren]).built == 2
+    siren_bytes = cache.entry(siren).read_bytes()
+    swapped = copy_entry(cache, siren, drum)
+    with pytest.raises(DamagedEntry) as damaged:
+        cache.get(drum)
+    assert str(damaged.value) == f"{swapped} (the entry of {drum}): it holds the features of {siren}"
+    assert not swapped.exists()  # removed, never read again
+    copy_entry(cache, siren, drum)
+    with caplog.at_level(logging.WARNING, logger="interleave.cache"):
+        assert cache.lookup(drum) is None  # a caller without stats (the SHARD evaluation, a batch): logged here
+    assert [r.getMessage() for r in caplog.records] == [
+        f"damaged feature cache entry removed: {swapped} (the entry of {drum}): it holds the features of {siren}"]
+    copy_entry(cache, siren, drum)
+    stats = cache.ensure(enc, [drum, siren])
+    assert (stats.hits, stats.built, stats.rebuilt) == (1, 0, 1)
+    assert stats.damaged == [f"{swapped} (the entry of {drum}): it holds the features of {siren}"]
+    assert torch.allclose(cache.get(drum), own_features(enc, drum), atol=1e-6)
+    assert not torch.allclose(cache.get(drum), own_features(enc, siren), atol=1e-3)
+    assert cache.entry(siren).read_bytes() == siren_bytes  # the good entry is kept as it was
+    assert torch.allclose(cache.get(siren), own_features(enc, siren), atol=1e-6)
+
+
+@pytest.mark.parametrize("copied", ["another version of the clip", "another encoder's entry", "a probe's entry"])
+def test_an_entry_that_is_not_the_clips_own_is_damaged(copied, tmp_path, clips):
+    enc = encoder()
+    cache = FeatureCache.of(tmp_path / "cache", enc)
+    cache.ensure(enc, clips[:1])
+    if copied == "another version of the clip":  # an older copy of the entry, after the clip changed
+        old = cache.entry(clips[0]).read_bytes()
+        write_clip(clips[0], freq=1234.0, seed=9)
+        cache.ensure(enc, clips[:1])
+        cache.entry(clips[0]).write_bytes(old)
+        reason = r"it holds the features of another version of the clip \(size \d+, mtime_ns \d+; the file is now .*"
+    elif copied == "another encoder's entry":  # the same clip's entry from another encoder's folder
+        other = encoder(1)
+        elsewhere = FeatureCache.of(tmp_path / "cache", other)
+        elsewhere.ensure(other, clips[:1])
+        shutil.copyfile(elsewhere.entry(clips[0]), cache.entry(clips[0]))
+        reason = re.escape(f"it was written for another encoder or feature settings (fingerprint {elsewhere.fingerprint})")
+    else:
+        cache.put(clips[0], own_features(enc, clips[0], probes.variant("silence", 0)), variant="silence")
+        copy_entry(cache, clips[0], clips[0], source_variant="silence")
+        reason = re.escape("it holds the 'silence' probe's features, not the clip's own")
+    entry = cache.entry(clips[0])
+    stats = cache.ensure(enc, clips[:1])
+    assert (stats.hits, stats.built, stats.rebuilt) == (0, 0, 1)
+    assert re.fullmatch(re.escape(f"{entry} (the entry of {clips[0]}): ") + reason, stats.damaged[0]), stats.damaged
+    assert torch.allclose(cache.get(clips[0]), own_features(enc, clips[0]), atol=1e-6)
+
+
+def test_a_probes_features_stay_its_own_when_the_clips_entry_is_copied_over_them(tmp_path, clips, caplog):
+    """The SHARD evaluation's path (`audio_features` with a store): silence's entry holding the clip's
+    features is recomputed as silence, and the clip's own entry is untouched."""
+    from interleave.shard.evaluate import audio_features
+
+    enc = encoder()
+    model = SimpleNamespace(audio_encoder=enc)
+    cache = FeatureCache.of(tmp_path / "cache", enc)
+    silence = probes.variant("silence", 0)
+    audio_features(model, [str(clips[0])], {}, store=cache)
+    audio_features(model, [str(clips[0])], {}, store=cache, variant=silence)
+    own = cache.entry(clips[0]).read_bytes()
+    entry = copy_entry(cache, clips[0], clips[0], target_variant="silence")
+    with caplog.at_level(logging.WARNING, logger="interleave.cache"):
+        features = audio_features(model, [str(clips[0])], {}, store=cache, variant=silence)[0]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"damaged feature cache entry removed: {entry} (the entry of {clips[0]}, probe 'silence'): "
+        "it holds the clip's own features, not the 'silence' probe's"]
+    assert torch.allclose(features, own_features(enc, clips[0], silence), atol=1e-6)
+    assert torch.allclose(cache.get(clips[0], "silence"), features)
+    assert cache.entry(clips[0]).read_bytes() == own
+    assert torch.allclose(cache.get(clips[0]), own_features(enc, clips[0]), atol=1e-6)
+
+
+def two_clip_dataset(folder: Path) -> tuple[Path, Path]:
+    """A siren (the training record) and a drum (the validation record): (drum, siren)."""
+    drum = write_clip(folder / "audio" / "drum.wav", freq=80.0, seed=1)
+    siren = write_clip(folder / "audio" / "siren.wav", freq=1500.0, seed=2)
+    for name, clip, label in (("train", siren, "Siren"), ("val", drum, "Drum")):
+        write_jsonl(folder / f"{name}.jsonl", [{"id": name, "audio": f"audio/{clip.name}", "output": f"Labels: {label}",
+                                                "instruction": "What sound is [AUDIO]?", "task": "cla_label"}])
+    return drum, siren
+
+
+def test_a_run_never_reads_another_clips_entry_copied_over(tmp_path, tiny_model_kwargs):
+    """Issue 34 (a): the run's set-up finds the swapped entry, rebuilds it from the clip, and its
+    batches carry the clip's own features; an entry swapped after set-up is refused, not read."""
+    drum, siren = two_clip_dataset(tmp_path / "data")
+    config = cache_config(tmp_path, tmp_path / "data", tiny_model_kwargs, feature_cache=str(tmp_path / "cache"))
+    run = train.cli(["--config", config, "--trainer.enable_progress_bar=false"], run=False)
+    enc = run.model.audio_encoder
+    cache = FeatureCache.of(tmp_path / "cache", enc)
+    assert cache.ensure(enc, [drum, siren]).built == 2  # filled for both clips
+    siren_bytes = cache.entry(siren).read_bytes()
+    entry = copy_entry(cache, siren, drum)
+    with pytest.warns(UserWarning, match="damaged feature cache entry rebuilt") as caught:
+        run.trainer.validate(run.model, datamodule=run.datamodule)
+    damaged = [str(w.message) for w in caught if "damaged feature cache entry" in str(w.message)]
+    assert damaged == [f"damaged feature cache entry rebuilt: {entry} (the entry of {drum}): "
+                       f"it holds the features of {siren}"]
+    features = run.datamodule.val_set[0]["audio_features"]
+    assert torch.allclose(features, own_features(enc, drum), atol=1e-6)
+    assert cache.entry(siren).read_bytes() == siren_bytes
+    copy_entry(cache, siren, drum)  # swapped again, after set-up: refused, never read
+    with pytest.raises(InterleaveError, match=f"no usable cached features for {drum}"):
+        run.datamodule.val_set[0]
 
 
 def cache_config(tmp_path, data_dir, model_kwargs, **data) -> str:

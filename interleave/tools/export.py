@@ -1,4 +1,5 @@
-"""Export a training checkpoint for use outside Lightning:
+"""Export a training checkpoint for use outside Lightning.
+
 `interleave export CKPT OUT_DIR` writes the LoRA adapter in peft's own format
 (`OUT_DIR/lora`, loadable with `PeftModel.from_pretrained`), the projector as safetensors
 (`OUT_DIR/projector.safetensors`, LTU's key names) and the model's settings (`OUT_DIR/model.json`);
@@ -19,6 +20,12 @@ from safetensors.torch import save_file
 from interleave.checkpoints import load_weights
 from interleave.errors import report_errors
 from interleave.files import atomic_path, write_text_atomic
+
+
+DESCRIPTION = ("Export a training checkpoint for use outside Lightning: the LoRA adapter in peft's format "
+               "(OUT_DIR/lora), the projector (OUT_DIR/projector.safetensors), the model's settings "
+               "(OUT_DIR/model.json) and, for a model trained with model.train_encoder: true, the encoder "
+               "(OUT_DIR/encoder.safetensors).")
 
 
 def export(checkpoint: str | Path, out_dir: str | Path) -> Path:
@@ -44,9 +51,9 @@ def export(checkpoint: str | Path, out_dir: str | Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="interleave export", description=__doc__.splitlines()[0])
-    parser.add_argument("checkpoint", type=Path)
-    parser.add_argument("out_dir", type=Path)
+    parser = argparse.ArgumentParser(prog="interleave export", description=DESCRIPTION)
+    parser.add_argument("checkpoint", type=Path, metavar="CKPT", help="a checkpoint that train.py fit wrote (.ckpt)")
+    parser.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="the folder to write into (made if absent)")
     args = parser.parse_args(argv)
 
     def run() -> None:

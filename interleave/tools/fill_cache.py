@@ -2,12 +2,17 @@
 
 Computes the frozen encoder's features of every clip of the run's training, validation, test and
 predict sets and of its SHARD files (`interleave.cache`), so that the run itself starts at once.
-Any `train.py` override works here too (`--data.train_file ...`).
+Any `train.py` override works here too (`--data.train_file ...`). Entries already there are
+checked as a run checks them (`FeatureCache.get`): one that is not the clip's (another clip's
+entry copied over it, another version of the file) or is damaged is counted, named on stderr with
+what was wrong, and computed again.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from callbacks.shard_eval import ShardEvaluation
 from interleave.cache import require_frozen
@@ -15,9 +20,22 @@ from interleave.cli import build_run
 from interleave.errors import InterleaveError, report_errors
 
 
+@contextmanager
+def program_name(name: str) -> Iterator[None]:
+    """`sys.argv[0]` as `name` while the run's parser is built, so its usage line (`--help`, a wrong
+    flag) reads `usage: interleave cache ...` instead of the bare program's name."""
+    saved = sys.argv[:1]
+    sys.argv[:1] = [name]
+    try:
+        yield
+    finally:
+        sys.argv[:1] = saved
+
+
 def fill(args: list[str]) -> None:
     """Build the run the config describes (without running it) and fill its cache."""
-    run = build_run(args)
+    with program_name("interleave cache"):
+        run = build_run(args)
     datamodule, model = run.datamodule, run.model
     if not datamodule.hparams.feature_cache:
         raise InterleaveError("set data.feature_cache (the cache folder) in the config or with --data.feature_cache DIR")
@@ -26,6 +44,8 @@ def fill(args: list[str]) -> None:
     datamodule.setup(None)  # every set the config names: training, validation, test, predict
     shard_files = [c.shard_file for c in run.trainer.callbacks if isinstance(c, ShardEvaluation)]
     stats = datamodule.fill_feature_cache(model.audio_encoder, shard_files=shard_files)
+    for entry in stats.damaged:
+        print(f"[interleave] damaged feature cache entry rebuilt: {entry}", file=sys.stderr)
     print(f"[interleave] feature cache {datamodule.hparams.feature_cache}: {stats}")
 
 

@@ -101,3 +101,19 @@ def test_export_of_a_text_file_or_a_directory_is_one_line_naming_it(tmp_path, ca
         err = capsys.readouterr().err
         assert err.startswith(f"error: {source}: {words}") and err.count("\n") == 1 and "Traceback" not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_export_help_says_what_it_writes_without_a_dangling_colon(capsys):
+    """Issue 34: `interleave export --help` ended its description with a dangling ":"."""
+    with pytest.raises(SystemExit) as exit_:
+        command_main(["export", "--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: interleave export [-h] CKPT OUT_DIR\n")
+    description = " ".join(out.split("\n\n")[1].split())
+    assert description.startswith("Export a training checkpoint for use outside Lightning: ") and description.endswith(".")
+    for written in ("OUT_DIR/lora", "OUT_DIR/projector.safetensors", "OUT_DIR/model.json", "OUT_DIR/encoder.safetensors"):
+        assert written in description
+    for line in out.splitlines():  # only the section headings end in ":"
+        assert not line.endswith(":") or line in ("positional arguments:", "options:"), line
+    assert "CKPT        a checkpoint" in out and "OUT_DIR     the folder" in out
