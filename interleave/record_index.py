@@ -6,12 +6,13 @@ One index per record file and per setting that changes lengths or checks (the to
 special ids, the template, `max_length`, the audio span's length, and the rules themselves:
 `rules_hash`, the source of the code that reads, checks and measures records): its name holds
 a key of those settings, and its header the file's size, modification time and BLAKE2b hash; any
-difference rebuilds it. It lies beside the record file (`train.jsonl.<key>.index`) or in
-`index_dir`. Records are read lazily, by byte offset, when a dataset asks for one. The checks are
-`interleave.token_count.measure_records`' (the one rule, which `interleave.data.check_records`
-calls too): what depends on the text (fields, duplicate ids, the placeholder count, a prompt too
-long) is stored; the audio files are looked at on every open (`audio_problem`), once per
-distinct clip, since they may have changed since the build.
+difference rebuilds it. Its header also holds its own length and a BLAKE2b checksum of all its
+other bytes, checked on every open: a damaged index is logged by name with what was wrong and
+rebuilt, never used. It lies beside the record file (`train.jsonl.<key>.index`) or in
+`index_dir`. Records are read lazily, by byte offset, when a dataset asks for one. The checks
+are `interleave.token_count.measure_records`' (the one rule, also `interleave.data.check_records`'):
+what depends on the text (fields, duplicate ids, the placeholder count, a prompt too long) is
+stored; the audio files are looked at on every open (`audio_problem`), once per distinct clip.
 """
 
 from __future__ import annotations
@@ -38,17 +39,20 @@ from interleave.errors import AudioError, InterleaveError
 from interleave.files import atomic_path
 from interleave.records import (
     EMPTY_FILE,
+    NOT_FOUND,
     Problem,
     Record,
     duplicate_reason,
     jsonl_lines,
     line_ranges,
+    not_a_file,
     parse_line,
     resolve_audio_path,
 )
 from interleave.token_count import BAD, OK, SPLIT, TokenCounter, measure_records
 
 MAGIC = b"INTERLEAVE-RECORD-INDEX\n"
+PREFIX = struct.Struct("<QQ32s")  # after MAGIC: the header's length, the index file's length, the checksum
 ALIGN = 64
 DUPLICATE = 3  # a row's status: OK, SPLIT or BAD (`measure_records`), or a duplicate id
 COLUMNS = {"offset": "<i8", "size": "<i4", "line": "<i4", "length": "<i4", "status": "u1", "audio": "<i4"}
@@ -249,13 +253,18 @@ def build(file: Path, collator: Collator, target: Path, processes: int | None = 
         header["columns"][name] = position
         position += _aligned(built["rows"] * np.dtype(dtype).itemsize)
     blob = json.dumps(header).encode()
-    start = _aligned(len(MAGIC) + 8 + len(blob))
+    start = _aligned(len(MAGIC) + PREFIX.size + len(blob))
+    body = [blob, bytes(start - len(MAGIC) - PREFIX.size - len(blob))]  # the header, then each column, aligned
+    for name, dtype in COLUMNS.items():
+        data = built["columns"][name].astype(dtype, copy=False).tobytes()
+        body += [data, bytes(_aligned(len(data)) - len(data))]
+    checksum = hashlib.blake2b(MAGIC + struct.pack("<QQ", len(blob), start + position), digest_size=32)
+    for part in body:
+        checksum.update(part)
     with atomic_path(target) as tmp, open(tmp, "wb") as out:
-        out.write(MAGIC + struct.pack("<Q", len(blob)) + blob)
-        for name, dtype in COLUMNS.items():
-            out.seek(start + header["columns"][name])
-            out.write(built["columns"][name].astype(dtype, copy=False).tobytes())
-        out.truncate(start + position)
+        out.write(MAGIC + PREFIX.pack(len(blob), start + position, checksum.digest()))
+        for part in body:
+            out.write(part)
 
 
 def _aligned(n: int) -> int:
@@ -274,14 +283,26 @@ def _exclusive(file: Path) -> Iterator[None]:
         os.close(fd)
 
 
+class Unusable(Exception):
+    """Why an index file cannot be used as it is (no reason: there is none yet); it is rebuilt."""
+
+
+def _reused(target: Path, file: Path, expected: dict[str, Any]) -> tuple[RecordIndex | None, str | None]:
+    try:
+        return RecordIndex.load(target, file, expected), None
+    except Unusable as why:
+        return None, (why.args or [None])[0]
+
+
 def open_index(file: str | Path, collator: Collator, index_dir: str | Path | None = None,
                log: Any = None) -> RecordIndex:
-    """The index of `file` for `collator`'s settings: reused if it matches the file and the
-    settings, else built (by one process at a time) and written atomically."""
+    """The index of `file` for `collator`'s settings: reused if it is whole (its length and
+    checksum) and matches the file and the settings, else built (by one process at a time) and
+    written atomically; `log` gets a line saying which, and why an index found was not used."""
     file = Path(file)
     expected = settings(collator)  # hashes the tokenizer's whole definition: computed once
     target = index_path(file, collator, index_dir, expected)
-    index = RecordIndex.load(target, file, expected)
+    index, _ = _reused(target, file, expected)
     if index is not None:
         if log:
             log(f"[interleave] {file}: record index {target} reused ({index.rows} records)")
@@ -295,8 +316,10 @@ def open_index(file: str | Path, collator: Collator, index_dir: str | Path | Non
         raise InterleaveError(f"cannot write the record index of {file} in {target.parent}; "
                               "set data.index_dir to a writable folder")
     with _exclusive(file):
-        index = RecordIndex.load(target, file, expected)  # another process may have built it meanwhile
+        index, reason = _reused(target, file, expected)  # another process may have built it meanwhile
         if index is None:
+            if log and reason:
+                log(f"[interleave] {file}: record index {target} {reason}; rebuilding it")
             started = time.perf_counter()
             build(file, collator, target, described=expected)
             index = RecordIndex.load(target, file, expected, check_content=False)
@@ -326,22 +349,38 @@ class RecordIndex:
         self._pid = -1
 
     @classmethod
-    def load(cls, path: Path, file: Path, expected: dict[str, Any], check_content: bool = True) -> RecordIndex | None:
-        """The index at `path` if it belongs to `file` as it is now and to `expected`, else None."""
+    def load(cls, path: Path, file: Path, expected: dict[str, Any], check_content: bool = True) -> RecordIndex:
+        """The index at `path` if it is whole (its length and checksum) and belongs to `file` as it
+        is now (with `check_content`, its hash too) and to `expected`; else `Unusable` says why."""
         try:
             with open(path, "rb") as handle:
-                if handle.read(len(MAGIC)) != MAGIC:
-                    return None
-                (size,) = struct.unpack("<Q", handle.read(8))
-                header = json.loads(handle.read(size))
-            if header["settings"] != expected:
-                return None
-            now = file_fingerprint(file, None if check_content else header["file"]["blake2b"])
-            if now != header["file"]:
-                return None
-            return cls(path, file, header, _aligned(len(MAGIC) + 8 + size))
-        except (OSError, ValueError, KeyError, struct.error):
-            return None  # missing, torn or from another version: rebuilt
+                fields = handle.read(len(MAGIC) + PREFIX.size)
+                if not MAGIC.startswith(fields[: len(MAGIC)]):
+                    raise Unusable("is not a record index (it does not start as one)")
+                if len(fields) < len(MAGIC) + PREFIX.size:
+                    raise Unusable(f"is cut short: {len(fields)} bytes, inside its header")
+                size, length, checksum = PREFIX.unpack(fields[len(MAGIC):])
+                actual = os.fstat(handle.fileno()).st_size
+                if actual != length:
+                    raise Unusable(f"is {'cut short' if actual < length else 'longer than written'}: {actual} bytes, "
+                                   f"where its header says {length}")
+                digest = hashlib.blake2b(fields[:-32], digest_size=32)
+                blob = handle.read(min(size, length))  # a damaged size: the checksum tells
+                digest.update(blob)
+                while chunk := handle.read(1 << 20):
+                    digest.update(chunk)
+                if digest.digest() != checksum:
+                    raise Unusable("is damaged: its checksum does not match its bytes (overwritten)")
+                header = json.loads(blob)
+        except FileNotFoundError:
+            raise Unusable() from None  # not built yet
+        except (OSError, ValueError) as err:  # unreadable, or (though the checksum matched) a header that is not JSON
+            raise Unusable(f"cannot be read ({err})") from None
+        if header.get("settings") != expected:
+            raise Unusable("was built for other settings")
+        if file_fingerprint(file, None if check_content else header["file"]["blake2b"]) != header["file"]:
+            raise Unusable(f"is out of date: {file} changed since it was built")
+        return cls(path, file, header, _aligned(len(MAGIC) + PREFIX.size + size))
 
     def __reduce__(self) -> tuple:  # DataLoader workers started by spawn or forkserver map it again
         return RecordIndex, (self.path, self.file, self.header, self.start)
@@ -447,10 +486,11 @@ def _clips(entry: str | list[str]) -> list[str]:
 
 
 def audio_problem(path: Path, load: Callable[[Path], Any] | None = None) -> str | None:
-    """Why a clip cannot be used, or None: missing, or (with `load`, the run's encoder input
-    loader with its channel, as training reads the clip) unreadable. The one audio check."""
-    if not path.is_file():
-        return f"audio file not found: {path}"
+    """Why a clip cannot be used, or None: missing, no regular file (a directory, a device, a FIFO:
+    named as such, never opened), or (with `load`, the run's encoder input loader with its channel,
+    as training reads the clip) unreadable. The one audio check."""
+    if (kind := not_a_file(path)) is not None:
+        return f"audio file not found: {path}" if kind == NOT_FOUND else f"audio path {kind}, not an audio file: {path}"
     if load is not None:
         try:
             load(path)

@@ -11,6 +11,8 @@ file[index] for a JSON array), never dropped silently.
 from __future__ import annotations
 
 import json
+import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,6 +167,28 @@ def line_ranges(file: Path, processes: int) -> list[tuple[int, int]]:
             if cuts[-1] < handle.tell() < size:
                 cuts.append(handle.tell())
     return list(zip(cuts, cuts[1:] + [size]))
+
+
+NOT_FOUND = "not found"
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"))
+
+
+def not_a_file(path: str | Path) -> str | None:
+    """Why `path` is no regular file to read records or audio from, or None if it is one:
+    `NOT_FOUND`, "is a directory", "is a character device", "is a FIFO (named pipe)", ... Looked at
+    with stat only, never opened (opening a FIFO waits for a writer; a device may never end)."""
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return NOT_FOUND
+    except OSError as err:
+        return f"cannot be looked at ({os.strerror(err.errno) if err.errno else err})"
+    except ValueError:  # a NUL byte in the path
+        return "is no valid path (it holds a NUL byte)"
+    if stat.S_ISREG(mode):
+        return None
+    return next((f"is {kind}" for test, kind in _KINDS if test(mode)), "is not a regular file")
 
 
 def is_json_array(path: Path, head: bytes) -> bool:

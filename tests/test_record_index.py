@@ -248,3 +248,94 @@ def test_the_index_key_follows_the_rule_code(tmp_path, tokenizer, monkeypatch):
         assert index_path(tmp_path / "x.jsonl", collator) != before  # no version to bump by hand
     finally:
         record_index.rules_hash.cache_clear()
+
+
+def header_end(index: Path) -> int:
+    """Where the header of a record index ends (its columns start at the next aligned byte)."""
+    import struct
+
+    from interleave.record_index import MAGIC, PREFIX
+
+    size = struct.unpack("<Q", index.read_bytes()[len(MAGIC) : len(MAGIC) + 8])[0]
+    return len(MAGIC) + PREFIX.size + size
+
+
+def damage(index: Path, how: str) -> None:
+    """Issue 34's three damaged indexes: cut to the header and 16 bytes, 1000 bytes cut off its end,
+    4000 bytes of its middle overwritten with random bytes."""
+    data = bytearray(index.read_bytes())
+    if how == "header+16":
+        data = data[: header_end(index) + 16]
+    elif how == "end cut":
+        data = data[:-1000]
+    else:
+        middle = len(data) // 2
+        data[middle - 2000 : middle + 2000] = random.Random(34).randbytes(4000)
+    index.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("how, why", [("header+16", "is cut short"), ("end cut", "is cut short"),
+                                      ("middle overwritten", "is damaged: its checksum does not match its bytes")])
+def test_a_damaged_index_is_named_rebuilt_and_never_trusted(tmp_path, tokenizer, monkeypatch, how, why):
+    import interleave.record_index as record_index
+
+    write_clip(tmp_path / "audio" / "g0.wav")
+    rows = [good(i) | {"audio": "audio/g0.wav"} for i in range(500)] + ["{not json"]
+    path = write_jsonl(tmp_path / "t.jsonl", rows)
+    collator = Collator(tokenizer, max_length=128)
+    index = open_index(path, collator)
+    whole = index.path.read_bytes()
+    assert len(whole) > header_end(index.path) + 10_000  # room for each damage below
+    builds, log = [], []
+    real_build = record_index.build
+    monkeypatch.setattr(record_index, "build", lambda *a, **k: builds.append(a[0]) or real_build(*a, **k))
+
+    damage(index.path, how)
+    again = open_index(path, collator, log=log.append)
+    records, problems = again.checked(tmp_path)
+    assert again.rows == 500 and len(records) == 500
+    assert [str(p) for p in problems] == [f"{path}:501: malformed JSON: Expecting property name enclosed in double quotes (column 2)"]
+    assert len(builds) == 1 and index.path.read_bytes() == whole  # rebuilt, as it was
+    (named,) = [line for line in log if "rebuilding it" in line]
+    assert named.startswith(f"[interleave] {path}: record index {index.path} {why}")
+    assert open_index(path, collator) and len(builds) == 1  # and reused from then on
+
+
+def test_an_index_corrupted_anywhere_never_gives_a_wrong_count_or_a_traceback(tmp_path, tokenizer):
+    """200 seeded corruptions of a built index (cut at any byte, random bytes anywhere, a zeroed
+    page): each is found and rebuilt (or changed nothing and is reused) with the same records."""
+    write_clip(tmp_path / "audio" / "g0.wav")
+    rows = [good(i) | {"audio": "audio/g0.wav" if i % 7 else "audio/none.wav"} for i in range(40)] + ["[1]", good(3)]
+    path = write_jsonl(tmp_path / "t.jsonl", rows)
+    collator = Collator(tokenizer, max_length=128)
+    index = open_index(path, collator)
+    whole = index.path.read_bytes()
+    records, problems = index.checked(tmp_path)
+    expected = ([r.id for r in records], problems)
+    assert len(records) == 34 and len(problems) == 8
+    rng = random.Random(34)
+    kinds = []
+    for _ in range(200):
+        data = bytearray(whole)
+        kind = rng.choice(["cut", "random bytes", "zeroed page"])
+        if kind == "cut":
+            data = data[: rng.randrange(len(data))]
+        elif kind == "random bytes":
+            at = rng.randrange(len(data))
+            end = min(len(data), at + rng.randint(1, 64))
+            data[at:end] = rng.randbytes(end - at)
+        else:
+            page = rng.choice([256, 512, 1024, 4096])
+            at = rng.randrange(0, len(data), page)
+            data[at : at + page] = bytes(len(data[at : at + page]))
+        index.path.write_bytes(bytes(data))
+        log = []
+        again = open_index(path, collator, log=log.append)
+        records, problems = again.checked(tmp_path)
+        assert ([r.id for r in records], problems) == expected and again.rows == 41, kind
+        rebuilt = [line for line in log if f"record index {index.path} " in line and "rebuilding it" in line]
+        assert len(rebuilt) == (bytes(data) != whole), (kind, log)
+        assert index.path.read_bytes() == whole
+        kinds.append(kind)
+        index.path.write_bytes(whole)
+    assert set(kinds) == {"cut", "random bytes", "zeroed page"}

@@ -90,3 +90,18 @@ def test_audio_may_be_a_list_of_clips_in_either_format(tmp_path):
     openaqa = from_openaqa({"audio_id": ["x.wav", "y.wav"], "instruction": "[AUDIO] or [AUDIO]?", "output": "x"}, "f[0]")
     assert openaqa.clips == ("x.wav", "y.wav")
     assert resolve_clips(openaqa, tmp_path) == [tmp_path / "x.wav", tmp_path / "y.wav"]
+
+
+def test_not_a_file_says_what_a_path_is_without_opening_it(tmp_path):
+    import os
+
+    from interleave.records import NOT_FOUND, not_a_file
+
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "folder").mkdir()
+    os.mkfifo(tmp_path / "fifo")  # opening it would wait for a writer: the call below returns at once
+    assert not_a_file(tmp_path / "file") is None
+    assert [not_a_file(p) for p in (tmp_path / "gone", tmp_path / "file" / "under", tmp_path / "folder", "/dev/zero",
+                                    tmp_path / "fifo", "a\0b")] == [
+        NOT_FOUND, NOT_FOUND, "is a directory", "is a character device", "is a FIFO (named pipe)",
+        "is no valid path (it holds a NUL byte)"]

@@ -2,8 +2,10 @@
 
 Lists every problem with file:line and the reason (malformed JSON, missing fields, wrong
 placeholder count, missing audio, unreadable audio with `--decode`, a prompt too long), notes the
-records whose placeholder splits a token, prints counts, and exits 1 if any record is bad (2 if
-the file, the config or the tokenizer cannot be read).
+records whose placeholder splits a token, prints counts, and exits 0 if every record is good, 1 if
+any record is bad, 2 if there is nothing to check: FILE missing, not a regular file (a directory,
+a device, a FIFO: one `error:` line, no counts) or holding no records (0 records; a JSON array that
+does not parse too), or the config or the tokenizer cannot be read.
 
 With `--config` (several in order, then `train.py` overrides such as `--paths.llm=...`) the file
 is checked exactly as that run's set-up checks it (`InterleavedDataModule.check_file`): the run's
@@ -26,9 +28,9 @@ from interleave import NUM_AUDIO_TOKENS
 from interleave.audio import load_fbank
 from interleave.collate import Collator
 from interleave.data import load_checked
-from interleave.errors import report_errors
+from interleave.errors import InterleaveError, report_errors
 from interleave.llm import load_tokenizer
-from interleave.records import Problem, Record
+from interleave.records import EMPTY_FILE, NOT_FOUND, Problem, Record, is_json_array, not_a_file
 
 DEFAULT_TOKENIZER = "builtin:smollm2-135m-instruct"
 DEFAULT_MAX_LENGTH = 512
@@ -71,7 +73,10 @@ def command_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> tup
 
 
 def check(args: argparse.Namespace) -> int:
-    """Check one record file as `main`'s arguments say; print the problems and counts; 1 if any is bad."""
+    """Check one record file as `main`'s arguments say; print the problems and counts; 1 if any
+    record is bad, 2 if the file holds none or does not parse as a JSON array (a missing or
+    unreadable file raises, before any work)."""
+    readable(args.file)
     split: list[str] = []
     if args.config:
         records, problems = checked_as_run(args, split)
@@ -84,11 +89,19 @@ def check(args: argparse.Namespace) -> int:
             audio_tokens=args.audio_tokens or NUM_AUDIO_TOKENS)
         load = (lambda path: load_fbank(path, "first")) if args.decode else None
         records, problems = load_checked(args.file, args.audio_root, collator, load, split)
+    unreadable = [p for p in problems if p.reason.startswith("cannot read file")]
+    if unreadable:  # gone or changed since `readable`: no record to count
+        raise InterleaveError(str(unreadable[0]))
     for problem in problems:
         print(problem)
-    total = len(records) + len(problems)
-    reasons = Counter(p.reason.split(":")[0] for p in problems)
-    print(f"{args.file}: {total} record(s), {len(records)} good, {len(problems)} bad")
+    with open(args.file, "rb") as handle:
+        array = is_json_array(args.file, handle.read(4096))
+    # The file's own problems (no records in it; a JSON array that does not parse) are no bad records:
+    # an array's records are named FILE[i], anything else about an array is about the whole file.
+    whole = [p for p in problems if p.reason == EMPTY_FILE or (array and not p.where.startswith(f"{args.file}["))]
+    bad = [p for p in problems if p not in whole]
+    reasons = Counter(p.reason.split(":")[0] for p in bad)
+    print(f"{args.file}: {len(records) + len(bad)} record(s), {len(records)} good, {len(bad)} bad")
     for reason, count in reasons.most_common():
         print(f"  {count:6d}  {reason}")
     if split:
@@ -96,7 +109,19 @@ def check(args: argparse.Namespace) -> int:
               f"(the placeholder sits inside a word), e.g. {split[0]}")
     if not lengths:
         print("  (lengths not checked: --tokenizer none)")
-    return 1 if problems else 0
+    return 2 if whole else 1 if bad else 0
+
+
+def readable(file: Path) -> None:
+    """Raise a one-line error unless `file` is a regular file this process can open (looked at
+    first, so a FIFO or a device is never opened)."""
+    kind = not_a_file(file)
+    if kind is not None:
+        raise InterleaveError(f"{file}: no such file" if kind == NOT_FOUND else f"{file}: {kind}, not a record file")
+    try:
+        open(file, "rb").close()
+    except OSError as err:
+        raise InterleaveError(f"{file}: cannot be read ({err.strerror or err})") from None
 
 
 def checked_as_run(args: argparse.Namespace, split: list[str]) -> tuple[Sequence[Record], list[Problem]]:

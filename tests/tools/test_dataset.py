@@ -1,15 +1,21 @@
 """interleave.tools.dataset: `interleave data check FILE` lists every bad record with file:line and reason."""
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from interleave.tools.dataset import main as data_main
 from tests.callbacks.test_shard_eval import write_shard
-from tests.conftest import TINY_LLAMA, write_clip, write_jsonl
+from tests.conftest import TINY_LLAMA, write_clip, write_config, write_jsonl
 from tests.test_paper_configs import PAPER, paths_args, tiny_ltu, tiny_overrides  # noqa: F401  (tiny_ltu: a fixture)
 from tests.test_data import BAD_KINDS, bad_file
 from tests.test_records import good
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_checker_reports_every_bad_kind_with_file_and_line(tmp_path, capsys, tokenizer_dir):
@@ -43,16 +49,88 @@ def test_checker_counts_records_whose_placeholder_splits_a_token(tmp_path, capsy
     assert f"note: 1 good record(s) have a text token split where [AUDIO] stands" in out and f"{path}:2 (id=g1)" in out
 
 
-def test_checker_missing_file_is_a_clear_error(tmp_path, capsys):
-    assert data_main(["check", str(tmp_path / "nope.jsonl"), "--tokenizer", "none"]) == 1
-    assert "cannot read file" in capsys.readouterr().out
+@pytest.mark.parametrize("name, message", [
+    ("nope.jsonl", "no such file"), ("folder", "is a directory, not a record file"),
+    ("fifo", "is a FIFO (named pipe), not a record file")])
+def test_checker_a_missing_file_a_directory_or_a_fifo_is_one_error_line_exit_2(tmp_path, capsys, name, message):
+    """Issue 34: no phantom `1 record(s), 0 good, 1 bad`; the FIFO is never opened (that would wait)."""
+    (tmp_path / "folder").mkdir()
+    os.mkfifo(tmp_path / "fifo")
+    for flags in (["--tokenizer", "none"], ["--config", str(tmp_path / "never-read.yaml")]):  # before any run is built
+        assert data_main(["check", str(tmp_path / name), *flags]) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and err == f"error: {tmp_path / name}: {message}\n"
 
 
-def test_checker_refuses_an_empty_file(tmp_path, capsys):
+def test_checker_a_0_byte_file_holds_0_records_exit_2(tmp_path, capsys):
     path = tmp_path / "empty.jsonl"
     path.write_text("")
-    assert data_main(["check", str(path), "--tokenizer", "none"]) == 1
-    assert f"{path}: the file holds no records" in capsys.readouterr().out
+    assert data_main(["check", str(path), "--tokenizer", "none"]) == 2
+    out = capsys.readouterr().out
+    assert out.splitlines()[:2] == [f"{path}: the file holds no records", f"{path}: 0 record(s), 0 good, 0 bad"]
+    array = tmp_path / "openaqa.json"  # an OpenAQA array that does not parse is no bad record either
+    array.write_text('[{"audio_id": "a.wav", "instruction": "What is [AUDIO]?", "output": "x"},\n{"oops"')
+    assert data_main(["check", str(array), "--tokenizer", "none"]) == 2
+    out = capsys.readouterr().out
+    assert out.splitlines()[:2] == [f"{array}:2: malformed JSON: Expecting ':' delimiter", f"{array}: 0 record(s), 0 good, 0 bad"]
+    array.write_text('[{"audio_id": "a.wav", "instruction": "What is [AUDIO]?", "output": "x"}, {"audio_id": "a.wav"}]')
+    assert data_main(["check", str(array), "--tokenizer", "none"]) == 1  # its records, named FILE[i], are counted
+    assert f"{array}: 2 record(s), 0 good, 2 bad" in capsys.readouterr().out
+
+
+def test_checker_names_audio_that_is_a_directory_a_device_or_a_fifo(tmp_path, capsys):
+    (tmp_path / "clips").mkdir()
+    os.mkfifo(tmp_path / "pipe.wav")
+    write_clip(tmp_path / "audio" / "g0.wav")
+    path = write_jsonl(tmp_path / "odd.jsonl", [good(0), good(1) | {"audio": "clips"}, good(2) | {"audio": "/dev/zero"},
+                                               good(3) | {"audio": "pipe.wav"}, good(4) | {"audio": "gone.wav"}])
+    for decode in ([], ["--decode"]):  # the decoder never gets to block on the FIFO
+        assert data_main(["check", str(path), "--tokenizer", "none", *decode]) == 1
+        out = capsys.readouterr().out.splitlines()
+        assert out[:5] == [f"{path}:2 (id=g1): audio path is a directory, not an audio file: {tmp_path / 'clips'}",
+                           f"{path}:3 (id=g2): audio path is a character device, not an audio file: /dev/zero",
+                           f"{path}:4 (id=g3): audio path is a FIFO (named pipe), not an audio file: {tmp_path / 'pipe.wav'}",
+                           f"{path}:5 (id=g4): audio file not found: {tmp_path / 'gone.wav'}",
+                           f"{path}: 5 record(s), 1 good, 4 bad"]
+
+
+def run_check(*args: str) -> subprocess.CompletedProcess:
+    """`interleave data check ...` as a user runs it, in its own process."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "interleave.tools.command", "data", "check", *args], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_check_rebuilds_a_damaged_record_index_and_names_it(tmp_path, capsys, caplog, small_dataset, tiny_model_kwargs):
+    """Issue 34: an index cut to its header and 16 bytes (as the issue ran it: the command in its own
+    process), cut 1000 bytes short, or with 4000 bytes of its middle overwritten is named and rebuilt
+    by `data check --config`, which counts every record."""
+    from tests.test_record_index import damage, header_end
+
+    config = write_config(tmp_path, small_dataset, tiny_model_kwargs)
+    path = write_jsonl(small_dataset / "many.jsonl", [good(i) | {"audio": f"audio/c{i % 6}.wav"} for i in range(400)])
+    assert data_main(["check", str(path), "--config", str(config)]) == 0  # builds the index
+    assert f"{path}: 400 record(s), 400 good, 0 bad" in capsys.readouterr().out
+    (index,) = small_dataset.glob("many.jsonl.*.index")
+    whole = index.read_bytes()
+    damage(index, "header+16")  # header_end reads the damaged file's header, which is whole
+    done = run_check(str(path), "--config", str(config))
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    cut = f"is cut short: {header_end(index) + 16} bytes, where its header says {len(whole)}"
+    assert f"[interleave] {path}: record index {index} {cut}; rebuilding it" in done.stderr
+    assert done.stdout.splitlines()[-1] == f"{path}: 400 record(s), 400 good, 0 bad" and index.read_bytes() == whole
+    for how, why in (("end cut", f"is cut short: {len(whole) - 1000} bytes, where its header says {len(whole)}"),
+                     ("middle overwritten", "is damaged: its checksum does not match its bytes (overwritten)")):
+        damage(index, how)
+        caplog.clear()
+        assert data_main(["check", str(path), "--config", str(config)]) == 0
+        assert f"[interleave] {path}: record index {index} {why}; rebuilding it" in caplog.messages
+        assert capsys.readouterr().out.splitlines()[-1] == f"{path}: 400 record(s), 400 good, 0 bad"
+        assert index.read_bytes() == whole
+    path.write_text("")  # no records: exit 2, through the index too
+    assert data_main(["check", str(path), "--config", str(config)]) == 2
+    out = capsys.readouterr().out.splitlines()
+    assert out == [f"{path}: the file holds no records", f"{path}: 0 record(s), 0 good, 0 bad"]
 
 
 def test_checker_measures_spans_of_audio_tokens_positions(tmp_path, capsys, tokenizer_dir):
