@@ -11,11 +11,21 @@ Every run connects its data module to its model here, once (`InterleaveCLI.insta
 `train.py` does through `build_run`.
 
 `report_errors` (from `interleave.errors`, the one handler of every `python -m` and `interleave`
-command) turns an expected, user-facing error into one `error:` line and exit status 2.
+command) turns an expected, user-facing error into one `error:` line and exit status 2, also one
+that jsonargparse raises wrapped (a `data.train_files` refused while the data module is built).
+Every config file is read strictly (`interleave.config_paths.install_yaml_check`: malformed YAML
+or a key given twice is one line naming the file, line and column). A command-line or config
+mistake jsonargparse finds is one line too, naming the command's `--help` (`OneLineParser`)
+instead of printing the whole usage. Ctrl-C is one line and exit status 130: Lightning stops `fit`
+itself (it tears the trainer down, then exits 1, saving nothing); `main` says instead whether a
+checkpoint is kept (the newest one this run saved) and how to resume from it.
 """
 
 from __future__ import annotations
 
+import logging
+import signal
+import sys
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,14 +34,42 @@ from typing import Any
 
 from jsonargparse import set_parsing_settings
 from lightning.pytorch import Trainer
-from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from callbacks.reliability import PreemptionCheckpoint, ResumeRandomState, install_safe_checkpoint_io
 from interleave.checkpoints import load_weights
-from interleave.config_paths import add_paths_argument
+from interleave.config_paths import PARSER_MODE, add_paths_argument, install_yaml_check
 from interleave.data import InterleavedDataModule
-from interleave.errors import report_errors
+from interleave.errors import INPUT, report_errors, running_command
 from interleave.model import AudioLLM
+
+SUBCOMMANDS = ("fit", "validate", "test", "predict")
+_RUNNING: list[Trainer] = []  # the trainer of the run `main` started, once built: what an interrupt kept
+
+
+class OneLineParser(LightningArgumentParser):
+    """train.py's parser (and each subcommand's): a mistake on the command line or in a config is one
+    `error:` line naming the command's `--help`, not the whole usage (about 76 lines) first."""
+
+    def error(self, message: str, ex: Exception | None = None) -> None:
+        from jsonargparse._common import debug_mode_active
+
+        if not self.exit_on_error or debug_mode_active():
+            super().error(message, ex)
+        parser = getattr(ex, "subcommand_parser", None) or self
+        running = running_command()
+        if running is None:  # cli() called as it is
+            hint = f"`python {parser.prog} --help` lists the options"
+        elif running.startswith("python train.py"):
+            hint = f"`{running} --help` lists the options"
+        else:  # a tool building a run (build_run): its own options, then the config's
+            hint = f"`{running} --help` lists its options, `python train.py fit --help` a config's"
+        text = ""
+        for line in (line.strip() for line in str(message).splitlines() if line.strip()):
+            text += (" " if text.endswith(":") else "; ") + line if text else line
+        sys.stderr.write(f"error: {text} ({hint})\n")
+        sys.exit(INPUT)
 
 
 class InterleaveCLI(LightningCLI):
@@ -57,6 +95,7 @@ class InterleaveCLI(LightningCLI):
         """Every run gets atomic, weights-only checkpoints, a checkpoint on SIGTERM and exact resumes
         (see callbacks.reliability)."""
         trainer = super().instantiate_trainer(**kwargs)
+        _RUNNING.append(trainer)
         install_safe_checkpoint_io(trainer)
         for kind in (PreemptionCheckpoint, ResumeRandomState):
             if not any(isinstance(c, kind) for c in trainer.callbacks):
@@ -69,6 +108,7 @@ def cli(args: list[str] | None = None, run: bool = True) -> LightningCLI:
     # "omegaconf+" resolves `${paths.x}` after every source is merged, so `--paths.x=...` on the
     # command line reaches the values that interpolate it; configs write absolute `${paths.x}`.
     set_parsing_settings(omegaconf_absolute_to_relative_paths=True)
+    install_yaml_check(PARSER_MODE)  # a config's malformed YAML or repeated key: one line naming it
     with warnings.catch_warnings():
         # `interleave cache ...` passes its own arguments while sys.argv holds the command's.
         warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
@@ -78,7 +118,8 @@ def cli(args: list[str] | None = None, run: bool = True) -> LightningCLI:
             # A config's `data` may name a subclass (the demo's); a plain block is an InterleavedDataModule,
             # but interpolates `${...}` only under a class_path (jsonargparse), so the shipped configs name it.
             subclass_mode_data=True,
-            parser_kwargs={"parser_mode": "omegaconf+"},
+            parser_kwargs={"parser_mode": PARSER_MODE},
+            parser_class=OneLineParser,
             save_config_kwargs={"overwrite": True},
             args=args,
             run=run,
@@ -103,5 +144,48 @@ def build_run(args: Sequence[str]) -> Run:
 
 
 def main(args: list[str] | None = None) -> int:
-    """`python train.py ...`: run the CLI, with user-facing errors as one line and exit status 2."""
-    return report_errors(lambda: cli(args))
+    """`python train.py ...`: run the CLI, with user-facing errors as one line and exit status 2, and
+    an interrupt as one line and exit status 130 saying which checkpoint is kept."""
+    argv = sys.argv[1:] if args is None else list(args)
+    subcommand = next((a for a in argv if a in SUBCOMMANDS), None)
+    what = f"python train.py {subcommand}" if subcommand else "python train.py"
+    _RUNNING.clear()
+    quiet, handler = _LightningInterruptLine(), signal.getsignal(signal.SIGINT)
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(quiet)
+    try:
+        return report_errors(lambda: cli(args), what=what, kept=lambda: checkpoint_kept(_RUNNING[-1] if _RUNNING else None))
+    finally:
+        logging.getLogger("lightning.pytorch.utilities.rank_zero").removeFilter(quiet)
+        if handler is not None and signal.getsignal(signal.SIGINT) != handler:
+            signal.signal(signal.SIGINT, handler)  # Lightning ignores Ctrl-C while it shuts down, and leaves it so
+
+
+class _LightningInterruptLine(logging.Filter):
+    """Drops Lightning's "Detected KeyboardInterrupt, attempting graceful shutdown ..." (main's line replaces it)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Detected KeyboardInterrupt" not in str(record.getMessage())
+
+
+def checkpoint_kept(trainer: Trainer | None) -> str:
+    """What an interrupted run keeps: the newest checkpoint it saved (and how to resume), or none."""
+    if trainer is None:
+        return "it stopped before the trainer was built; no checkpoint was written"
+    stage = getattr(trainer.state.fn, "value", trainer.state.fn)
+    if stage is None:
+        return "it stopped before the run began; no checkpoint was written"
+    where = f"at epoch {trainer.current_epoch}, step {trainer.global_step}"
+    if stage != "fit":
+        return f"stopped {where}; {stage} writes no checkpoint"
+    saved = []
+    for callback in trainer.callbacks:
+        if isinstance(callback, ModelCheckpoint):
+            saved += [callback.last_model_path, callback.best_model_path, *callback.best_k_models]
+        elif isinstance(callback, PreemptionCheckpoint):
+            saved.append(callback.saved)
+    found = [Path(p) for p in saved if p and Path(p).is_file()]
+    if not found:
+        return f"stopped {where}; no checkpoint had been saved yet"
+    last = {Path(c.last_model_path) for c in trainer.callbacks if isinstance(c, ModelCheckpoint) and c.last_model_path}
+    newest = max(found, key=lambda p: (p.stat().st_mtime_ns, p in last))  # a tie: the `last` one, resumes use it
+    return f"stopped {where}; the newest checkpoint is kept: {newest} (resume with --ckpt_path={newest})"

@@ -37,6 +37,7 @@ datasets end to end (record `offset_i + j` is source `i`'s record `j`).
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -64,8 +65,12 @@ class Source:
 
 
 def parse_sources(value: Any, where: str = "data.train_files") -> list[Source]:
-    """`data.train_files` checked: a non-empty list of {path, weight[, name]}, weights > 0, names distinct."""
-    if not isinstance(value, (list, tuple)) or not value:
+    """`data.train_files` checked: a non-empty list of {path, weight[, name]}, weights finite and > 0,
+    names distinct (one file listed twice needs a name for each entry: it is then two sources)."""
+    if isinstance(value, (list, tuple)) and not value:
+        raise InterleaveError(f"{where}: an empty list; give at least one {{path: FILE, weight: W}} "
+                              "(or leave it unset and give data.train_file)")
+    if not isinstance(value, (list, tuple)):
         raise InterleaveError(f"{where}: expected a list of {{path: FILE, weight: W}}, got {value!r}")
     sources = []
     for i, item in enumerate(value):
@@ -79,7 +84,7 @@ def parse_sources(value: Any, where: str = "data.train_files") -> list[Source]:
         if not isinstance(path, (str, Path)) or not str(path):
             raise InterleaveError(f"{at}.path: expected a record file, got {path!r}")
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight <= 0:
-            raise InterleaveError(f"{at}.weight: expected a number > 0, got {weight!r}")
+            raise InterleaveError(f"{at}.weight: expected a finite number > 0, got {weight!r}")
         name = item.get("name", Path(str(path)).name.split(".")[0])
         if not isinstance(name, str) or not _NAME.match(name):
             raise InterleaveError(f"{at}.name: expected letters, digits, _ . + - (a metric name), got {name!r}")
@@ -87,9 +92,18 @@ def parse_sources(value: Any, where: str = "data.train_files") -> list[Source]:
     names = [s.name for s in sources]
     for i, name in enumerate(names):
         if name in names[:i]:
-            raise InterleaveError(f"{where}: {sources[names.index(name)].path} and {sources[i].path} are both "
+            j = names.index(name)
+            if same_file(sources[j].path, sources[i].path):
+                raise InterleaveError(f"{where}[{i}]: {sources[i].path} is listed again (as {where}[{j}]) under the "
+                                      f"same name {name!r}; to draw from it as two sources give each entry its own `name:`")
+            raise InterleaveError(f"{where}[{i}]: {sources[i].path} and {sources[j].path} ({where}[{j}]) are both "
                                   f"named {name!r}; give one of them its own `name:`")
     return sources
+
+
+def same_file(a: str, b: str) -> bool:
+    """Whether two paths name one file (the same path, or links to it)."""
+    return os.path.realpath(a) == os.path.realpath(b)
 
 
 def mixture_sources(train_files: Any, epoch_records: int | None, train_file: str | None,
@@ -137,6 +151,7 @@ class MixturePlan:
                                           or epoch_records < 1):
             raise InterleaveError(f"data.epoch_records: expected an integer >= 1, got {epoch_records!r}")
         self.sources, self.sizes, self.seed = list(sources), [int(s) for s in sizes], int(seed)
+        self.epoch_records = epoch_records
         self.epoch_length = epoch_records if epoch_records is not None else sum(self.sizes)
         self.offsets = np.concatenate([[0], np.cumsum(self.sizes)[:-1]]).astype(np.int64)
         self._counts: list[list[int]] = []  # epoch -> counts, computed in order (positions need the earlier ones)
@@ -220,6 +235,14 @@ class MixturePlan:
             lines.append(f"  {source.name}: {source.path}, weight {share:.3g}, {size} usable records "
                          f"({rejected.get(source.name, 0)} bad skipped), epoch 0 draws {count} "
                          f"(expected {share * self.epoch_length:.1f} per epoch)")
+        for i, source in enumerate(self.sources):  # one file listed under several names: say so once
+            again = [s for s in self.sources if same_file(s.path, source.path)]
+            if len(again) > 1 and again[0] is source:
+                drawn = sum(c for s, c in zip(self.sources, self.counts(0)) if same_file(s.path, source.path))
+                counted = "" if self.epoch_records is not None else f"; the epoch length counts its records {len(again)} times"
+                lines.append(f"  note: {source.path} is listed {len(again)} times ({', '.join(s.name for s in again)}): "
+                             f"each entry is a source of its own, so epoch 0 draws {drawn} records from its "
+                             f"{self.sizes[i]}{counted}")
         return "\n".join(lines)
 
 

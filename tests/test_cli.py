@@ -120,3 +120,139 @@ def test_train_py_with_a_config_as_ckpt_path_prints_one_line_and_exits_2(tmp_pat
         f"error: {config}: not a checkpoint: text (a config, a table or the like), not a file written by torch.save "
         "(a .ckpt from training, a .pt/.pth/.bin state dict)")
     assert "Traceback" not in done.stderr
+
+
+# Issue 34: configs read strictly, bad data.train_files as one line, parse errors naming the
+# subcommand's --help, Ctrl-C as one line and exit status 130.
+
+import os  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import lightning as L  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def train_py(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    """`python train.py ARGS` as a user runs it, from the repository."""
+    return subprocess.run([sys.executable, str(ROOT / "train.py"), *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def error_lines(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.startswith("error:")]
+
+
+def test_a_key_given_twice_in_a_config_is_one_line_naming_the_file_line_and_key(tmp_path, small_dataset,
+                                                                                 tiny_model_kwargs, capsys):
+    config = write_config(tmp_path, small_dataset, tiny_model_kwargs)
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text("model:\n  lora_r: 4\n  lora_alpha: 8\n  lora_r: 8\n")
+    assert main(["validate", "--config", str(config), "--config", str(overlay)]) == 2
+    assert capsys.readouterr().err == (f"error: {overlay}:4:3: model.lora_r is given twice (first at line 2); YAML "
+                                       "would keep only the last one: remove or rename one of them\n")
+    text = config.read_text()
+    config.write_text(text + "seed_everything: 1\n")  # the first config itself (write_config sets it at the top)
+    assert main(["validate", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {config}:") and "seed_everything is given twice" in err and err.count("\n") == 1
+
+
+def test_train_py_with_a_duplicate_key_or_malformed_yaml_prints_one_line_no_usage(tmp_path, small_dataset,
+                                                                                    tiny_model_kwargs):
+    """Issue 34: a malformed config was reported after 76 lines of usage, without naming the file."""
+    config = write_config(tmp_path, small_dataset, tiny_model_kwargs)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model:\n  lora_r: 4\n   lora_alpha: 8\n")
+    done = train_py("validate", "--config", str(config), "--config", str(bad))
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr == (f"error: {bad}:3:14: not valid YAML: mapping values are not allowed in this context\n")
+    assert done.stdout == ""
+
+
+@pytest.mark.parametrize("value,message", [
+    ("[{path: TRAIN, weight: -0.5}]", "data.train_files[0].weight: expected a finite number > 0, got -0.5"),
+    ("[{path: TRAIN, weight: 0}]", "data.train_files[0].weight: expected a finite number > 0, got 0"),
+    ("[{path: TRAIN, weight: .nan}]", "data.train_files[0].weight: expected a finite number > 0, got nan"),
+    ("[{path: TRAIN, weight: .inf}]", "data.train_files[0].weight: expected a finite number > 0, got inf"),
+    ("[{path: TRAIN, weight: 0}, {path: VAL, weight: 0}]", "data.train_files[0].weight: expected a finite number > 0, got 0"),
+    ("[]", "data.train_files: an empty list; give at least one {path: FILE, weight: W} (or leave it unset and give "
+           "data.train_file)"),
+    ("[{path: TRAIN, weight: 1}, {path: TRAIN, weight: 1}]",
+     "data.train_files[1]: TRAIN is listed again (as data.train_files[0]) under the same name 'train'; to draw from "
+     "it as two sources give each entry its own `name:`"),
+], ids=["negative", "zero", "nan", "inf", "all-zero", "empty", "one-file-twice"])
+def test_each_bad_train_files_value_is_one_error_line_and_exit_2(value, message, tmp_path, small_dataset,
+                                                                   tiny_model_kwargs, capsys):
+    """Issue 34: each was an 87-line traceback (jsonargparse's ValueError around the project's error)."""
+    config = write_config(tmp_path, small_dataset, tiny_model_kwargs)
+    train, val = str(small_dataset / "train.jsonl"), str(small_dataset / "val.jsonl")
+    mixture = tmp_path / "m.yaml"
+    mixture.write_text(f"data:\n  train_file: null\n  train_files: {value.replace('TRAIN', train).replace('VAL', val)}\n")
+    assert main(["validate", "--config", str(config), "--config", str(mixture)]) == 2
+    err = capsys.readouterr().err
+    assert error_lines(err) == [f"error: {message.replace('TRAIN', train)}"] and "Traceback" not in err
+
+
+def test_train_py_with_the_issues_bad_train_files_prints_one_line_and_exits_2(tmp_path):
+    """The issue's repro as written: `python train.py validate --config configs/demo.yaml --config m.yaml`."""
+    mixture = tmp_path / "m.yaml"
+    mixture.write_text("data:\n  init_args:\n    train_file: null\n    train_files:\n"
+                       "      - {path: data/demo/train.jsonl, weight: -0.5}\n")
+    done = train_py("validate", "--config", "configs/demo.yaml", "--config", str(mixture))
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert error_lines(done.stderr) == ["error: data.train_files[0].weight: expected a finite number > 0, got -0.5"]
+    assert done.stderr.rstrip("\n").splitlines()[-1].startswith("error:") and "Traceback" not in done.stderr
+
+
+def test_a_parse_error_is_one_line_naming_the_subcommands_help(tmp_path, small_dataset, tiny_model_kwargs, capsys):
+    config = str(write_config(tmp_path, small_dataset, tiny_model_kwargs))
+    with pytest.raises(SystemExit) as exit_:
+        main(["validate", "--config", config, "--bogus"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err == ("error: unrecognized arguments: --bogus "
+                                       "(`python train.py validate --help` lists the options)\n")
+    with pytest.raises(SystemExit):
+        main(["fit", "--config", config, "--model.lora_r=abc"])
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and 'Parser key "model.lora_r": Expected a <class \'int\'>' in err
+    assert err.endswith("(`python train.py fit --help` lists the options)\n")
+
+
+class InterruptAt(L.Callback):
+    """Ctrl-C at a training step, as Lightning sees a SIGINT there (a KeyboardInterrupt in its loop)."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_start(self, trainer, *args) -> None:
+        if trainer.global_step == self.step:
+            raise KeyboardInterrupt
+
+
+def test_ctrl_c_in_fit_is_one_line_naming_the_kept_checkpoint_and_exit_130(tmp_path, small_dataset, tiny_model_kwargs,
+                                                                              capsys):
+    """Lightning catches the interrupt, tears the run down and calls exit(1), saving nothing; main
+    says instead where the run stopped and which checkpoint it saved before (every 2 steps here,
+    an epoch of 2 steps)."""
+    config = write_config(tmp_path, small_dataset, tiny_model_kwargs, max_steps=8)
+    handler = signal.getsignal(signal.SIGINT)
+    for step, epoch, kept in ((3, 1, "the newest checkpoint is kept"), (1, 0, "no checkpoint had been saved yet")):
+        interrupt = tmp_path / f"interrupt{step}.yaml"
+        interrupt.write_text(yaml.safe_dump({"trainer": {"callbacks": [
+            *yaml.safe_load(config.read_text())["trainer"]["callbacks"],
+            {"class_path": "tests.test_cli.InterruptAt", "init_args": {"step": step}}]}}))
+        for old in (tmp_path / "ckpt").glob("*.ckpt"):
+            old.unlink()
+        assert main(["fit", "--config", str(config), "--config", str(interrupt)]) == 130
+        err = capsys.readouterr().err
+        assert signal.getsignal(signal.SIGINT) == handler  # Lightning's SIG_IGN undone
+        (line,) = [line for line in err.splitlines() if line.strip()]  # Lightning's own line dropped
+        assert line.startswith(f"interrupted: python train.py fit; stopped at epoch {epoch}, step {step}; {kept}")
+        if step == 3:
+            saved = tmp_path / "ckpt" / "last.ckpt"
+            assert line.endswith(f": {saved} (resume with --ckpt_path={saved})")
+            assert torch.load(saved, weights_only=True)["global_step"] == 2  # intact

@@ -135,11 +135,15 @@ def test_two_ranks_draw_disjoint_records_that_make_up_the_epoch():
 def test_the_settings_are_checked_with_clear_errors():
     assert [s.name for s in parse_sources([{"path": "d/a.jsonl", "weight": 2}, {"path": "e/b.json", "weight": 1}])] == ["a", "b"]
     for value, message in [
-        ([], "expected a list"),
+        ([], r"^data.train_files: an empty list; give at least one \{path: FILE, weight: W\}"),
+        ("a.jsonl", "expected a list"),
         ([{"path": "a.jsonl"}], r"expected \{path: FILE, weight: W\}"),
-        ([{"path": "a.jsonl", "weight": 0}], r"\[0\].weight: expected a number > 0"),
+        ([{"path": "a.jsonl", "weight": 0}], r"\[0\].weight: expected a finite number > 0"),
+        ([{"path": "a.jsonl", "weight": float("nan")}], r"\[0\].weight: expected a finite number > 0, got nan"),
+        ([{"path": "a.jsonl", "weight": 1}, {"path": "a.jsonl", "weight": 2}],
+         r"^data.train_files\[1\]: a.jsonl is listed again \(as data.train_files\[0\]\) under the same name 'a'"),
         ([{"path": "a.jsonl", "weight": 1, "share": 2}], "unknown key 'share'"),
-        ([{"path": "x/a.jsonl", "weight": 1}, {"path": "y/a.jsonl", "weight": 1}], "both named 'a'.*own `name:`"),
+        ([{"path": "x/a.jsonl", "weight": 1}, {"path": "y/a.jsonl", "weight": 1}], r"\[1\]: y/a.jsonl and x/a.jsonl \(data.train_files\[0\]\) are both named 'a'.*own `name:`"),
     ]:
         with pytest.raises(InterleaveError, match=message):
             parse_sources(value)
@@ -264,3 +268,23 @@ def test_a_pass_asked_again_after_later_ones_is_rebuilt_the_same():
     assert [plan.draw(e).tolist() for e in (3, 0, 11, 5)] == [first[e] for e in (3, 0, 11, 5)]
     fresh = plan_of([10, 7], weights=(0.3, 0.7), epoch_records=9, seed=5)
     assert fresh.draw(11).tolist() == first[11]
+
+
+def test_one_file_listed_twice_under_two_names_is_two_sources_and_the_set_up_log_says_so(tmp_path, tokenizer, caplog):
+    """Issue 34: a file listed twice with two names is accepted (each entry its own source), and the
+    set-up log says so: the epoch counts the file's records twice (16 records an epoch from 8)."""
+    import logging
+
+    a = two_sources(tmp_path)[0]
+    dm = mixed_module([{**a, "weight": 1}, {**a, "weight": 1, "name": "again"}], tokenizer)
+    with caplog.at_level(logging.INFO):
+        dm.setup("fit")
+    assert dm.mixture.epoch_length == 16 and dm.drawn(0) == {"a": 8, "again": 8}
+    notes = [line.strip() for line in caplog.text.splitlines() if "note:" in line]
+    assert notes == [f"note: {a['path']} is listed 2 times (a, again): each entry is a source of its own, so "
+                     "epoch 0 draws 16 records from its 8; the epoch length counts its records 2 times"]
+    two = mixed_module(two_sources(tmp_path / "two"), tokenizer)  # two files: no note
+    with caplog.at_level(logging.INFO):
+        caplog.clear()
+        two.setup("fit")
+    assert "mixture of 2 record files" in caplog.text and "note:" not in caplog.text

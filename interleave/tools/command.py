@@ -1,12 +1,21 @@
 """The `interleave` command: one entry point for every offline tool (`interleave --help`).
 
 Training and evaluation stay `python train.py fit|validate|test|predict --config ...`.
+Each subcommand runs inside `interleave.errors.running("interleave NAME")`: its errors' hints name
+`interleave NAME ... --help` (not `interleave --help`), and an interrupt is one line saying what
+was kept (`KEPT`, where the tool's own handler does not say it). Exit statuses follow the one rule
+of `interleave.errors`: 2 bad input, 130 interrupted, 1 the run itself failed.
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from interleave.errors import INPUT, interrupted, running
 
 # name -> (module whose `main(argv)` runs it, what it does)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -24,11 +33,35 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+# What an interrupt keeps, where a command's own handler does not say it (interleave.errors.running).
+KEPT: dict[str, str] = {
+    "rephrase": "every record rewritten so far is kept in OUT or OUT.rejects.jsonl; the same command resumes after them",
+    "study": "finished runs are kept; the same command skips them and resumes the others from their last.ckpt",
+    "playground": "the server is closed",
+}
+
+
 def usage() -> str:
     width = max(map(len, COMMANDS))
     lines = [f"  {name:<{width}}  {about}" for name, (_, about) in COMMANDS.items()]
     return ("usage: interleave COMMAND [ARGS...]   (interleave COMMAND --help for its arguments)\n\ncommands:\n"
             + "\n".join(lines) + "\n\ntraining and evaluation: python train.py fit|validate|test|predict --config CONFIG\n")
+
+
+@contextmanager
+def help_named() -> Iterator[None]:
+    """Inside: an argparse error (a tool's own arguments) ends with the `--help` of the parser that
+    refused it (`interleave report --help`, `interleave data check --help`)."""
+    plain = argparse.ArgumentParser.error
+
+    def error(parser: argparse.ArgumentParser, message: str) -> None:
+        plain(parser, f"{message} (`{parser.prog} --help` lists the options)")
+
+    argparse.ArgumentParser.error = error  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        argparse.ArgumentParser.error = plain  # type: ignore[method-assign]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,9 +72,13 @@ def main(argv: list[str] | None = None) -> int:
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
         print(f"error: unknown command {name!r}\n\n{usage()}", end="", file=sys.stderr)
-        return 2
-    module = importlib.import_module(COMMANDS[name][0])  # only the chosen tool is imported
-    return module.main(rest)
+        return INPUT
+    with running(f"interleave {name}", KEPT.get(name)), help_named():  # its errors' hints, its interrupt
+        try:
+            module = importlib.import_module(COMMANDS[name][0])  # only the chosen tool is imported
+            return module.main(rest)
+        except KeyboardInterrupt:  # before (or outside) the tool's own handler: while it was starting
+            return interrupted()
 
 
 if __name__ == "__main__":  # `python -m interleave.tools.command ...` ran nothing and exited 0 without it

@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
                          help=f"without --config: audio positions per clip, as model.audio_tokens (default {NUM_AUDIO_TOKENS}, LTU's)")
     args, overrides = command_args(parser, argv)
     args.overrides = overrides
-    return report_errors(lambda: check(args))
+    return report_errors(lambda: check(args), what="interleave data check", kept=lambda: index_kept(args))
 
 
 def command_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
@@ -129,7 +129,21 @@ def checked_as_run(args: argparse.Namespace, split: list[str]) -> tuple[Sequence
     from interleave.cli import build_run  # the whole training stack: only for --config
 
     run = build_run([arg for config in args.config for arg in ("--config", config)] + args.overrides)
+    args.datamodule = run.datamodule  # an interrupt names its record index (index_kept)
     return run.datamodule.check_file(args.file, decode=args.decode or None, audio_root=args.audio_root, split=split)
+
+
+def index_kept(args: argparse.Namespace) -> str:
+    """What an interrupted check keeps: the file's record index, if built (it is written whole or not at all)."""
+    datamodule = getattr(args, "datamodule", None)
+    if datamodule is None:
+        return "nothing was written" + ("" if args.config else " (without --config a check writes no file)")
+    from interleave.record_index import index_path
+
+    path = index_path(args.file, datamodule.collator(), datamodule.hparams.get("index_dir"))
+    if path.is_file():
+        return f"the record index {path} is kept (later checks and runs reuse it)"
+    return "no record index was written (it is written whole or not at all)"
 
 
 if __name__ == "__main__":

@@ -187,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="resamples of the 95%% intervals (0: none; default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the resampling (default: 0)")
     args, overrides = parser.parse_known_args(argv)
+    asked: list[Ask] = []
 
     def body() -> None:
         alphas = parse_alphas(args.alphas)
@@ -196,10 +197,29 @@ def main(argv: list[str] | None = None) -> int:
                   "extrapolates beyond the two trained points", file=sys.stderr)
         ask = Ask(args.config, args.ckpt, args.start, alphas, args.out or default_out(args.ckpt), args.device,
                   args.bootstrap, args.seed, tuple(overrides))
+        asked.append(ask)
         written = run_frontier(ask)
         print(f"[interleave] frontier: {', '.join(str(p) for p in written)}")
 
-    return report_errors(body)
+    return report_errors(body, what="interleave frontier", kept=lambda: kept_alphas(asked[0] if asked else None))
+
+
+def kept_alphas(ask: Ask | None) -> str:
+    """What an interrupted frontier keeps: each α whose answers were saved whole for this checkpoint
+    (write_point writes them atomically), which the same command then does not ask again."""
+    done = []
+    for alpha in ask.alphas if ask is not None else []:
+        try:
+            saved = json.loads((alpha_folder(ask.out, alpha) / "predictions" / f"epoch={SEED_EPOCH:02d}.metrics.json")
+                               .read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(saved, dict) and saved.get("checkpoint") == str(ask.ckpt):
+            done.append(f"{alpha:g}")
+    if not done:
+        return "no alpha had finished; nothing was written"
+    return (f"the answers of alpha {', '.join(done)} are kept in {ask.out}/alpha=A/ "
+            f"(the same command asks only the others)")
 
 
 if __name__ == "__main__":

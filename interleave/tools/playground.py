@@ -24,6 +24,7 @@ import ipaddress
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 from dataclasses import replace
 from typing import Any
@@ -143,13 +144,23 @@ def check_serving(host: str, credentials: Credentials, no_auth: bool) -> str:
 
 def read_credentials(pairs: list[str], auth_file: str | None) -> Credentials:
     """The `--auth USER:PASSWORD` pairs and the lines of `--auth-file` (blank lines and `#` comments
-    skipped). A bad line is named by its number, never shown: it may hold a password."""
+    skipped). A bad line is named by its number, never shown: it may hold a password. A user given
+    twice is refused, naming both places (which password would hold is not for Gradio to pick)."""
     found = []
+    given: dict[str, str] = {}  # user -> where it was first given
+
+    def add(user: str, password: str, where: str) -> None:
+        if user in given:
+            raise InterleaveError(f"{where}: user {user!r} is given twice (first at {given[user]}); "
+                                  "give each user one password")
+        given[user] = where
+        found.append((user, password))
+
     for i, pair in enumerate(pairs, 1):
         user, sep, password = pair.partition(":")
         if not (sep and user and password):
             raise InterleaveError(f"--auth number {i} is not USER:PASSWORD (both non-empty)")
-        found.append((user, password))
+        add(user, password, f"--auth number {i}")
     if auth_file:
         try:
             lines = Path(auth_file).read_text(encoding="utf-8").splitlines()
@@ -162,7 +173,7 @@ def read_credentials(pairs: list[str], auth_file: str | None) -> Credentials:
             user, sep, password = line.strip().partition(":")
             if not (sep and user and password):
                 raise InterleaveError(f"{auth_file}:{number}: not a user:password line (both non-empty)")
-            found.append((user, password))
+            add(user, password, f"{auth_file}:{number}")
         if len(found) == before:
             raise InterleaveError(f"{auth_file}: the auth file holds no user:password line")
     return found
@@ -251,14 +262,24 @@ def launch(page: Any, host: str = "127.0.0.1", port: int | None = None, block: b
            queue_size: int = QUEUE_SIZE) -> Any:
     """Serve `page` on host:port (no share link, no analytics, system fonts) behind Gradio's sign-in
     when `credentials` are given, with Gradio's queue (the model one request at a time, the page
-    showing each waiting request its place) and its upload limit; `block=False` returns at once."""
+    showing each waiting request its place) and its upload limit; `block=False` returns at once.
+    Blocking, it prints the page's address and serves until Ctrl-C, then closes the server and lets
+    the interrupt reach `report_errors` (one `interrupted:` line). Gradio's own lines are kept quiet:
+    among them its tip to "set `share=True` in `launch()`", which this command never does."""
     gr = import_gradio()
     page.queue(default_concurrency_limit=1, max_size=queue_size)
     theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
                               font_mono=["ui-monospace", "monospace"])  # no web fonts: it works offline
-    page.launch(server_name=host, server_port=port, share=False, prevent_thread_lock=not block, quiet=not block,
+    page.launch(server_name=host, server_port=port, share=False, prevent_thread_lock=True, quiet=True,
                 theme=theme, footer_links=[], auth=credentials or None, max_file_size=int(max_upload_mb * 2**20),
                 auth_message="Sign in to the interleave playground." if credentials else None)
+    if block:
+        print(f"* Running on local URL:  {page.local_url.rstrip('/')}", flush=True)
+        try:
+            while page.is_running:
+                time.sleep(0.1)
+        finally:
+            page.close()
     return page
 
 

@@ -14,7 +14,9 @@ seed_keys: [seed_everything, data.seed]   # default: what a seed sets (initialis
 output: runs/paper                 # default runs/<name>
 executor: {kind: local, gpus: 2}   # or {kind: slurm, nodes: 1, gpus_per_node: 2, time: "24:00:00", partition: gpu, slurm: {account: abc}}
 ```
-Every fault is a `StudyError` naming the file and the key.
+Every fault is a `StudyError` naming the file and the key; a key given twice (two conditions of one
+name: YAML would keep the last alone) or malformed YAML names the file, line and column
+(`interleave.config_paths.yaml_fault`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any
 
 import yaml
 
+from interleave.config_paths import yaml_fault
 from interleave.errors import InterleaveError
 
 SEED_KEYS = ("seed_everything", "data.seed")  # a replicate differs in everything random: weights and data order
@@ -185,11 +188,13 @@ def load_study(path: Path) -> Study:
     """Read and check a study file; every fault names the file and the key."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise StudyError(f"{path}: cannot read the study file ({err.strerror})") from None
-    except yaml.YAMLError as err:
-        raise StudyError(f"{path}: not YAML: {err}") from None
+    fault = yaml_fault(text, str(path))  # malformed, or a key given twice (a condition that would vanish)
+    if fault:
+        raise StudyError(fault)
+    data = yaml.safe_load(text)
     if not isinstance(data, dict):
         raise StudyError(f"{path}: expected a mapping with conditions, seeds and executor")
     keys(data, ("name", "config", "overrides", "conditions", "seeds", "seed_keys", "output", "executor"), str(path))

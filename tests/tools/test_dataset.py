@@ -205,3 +205,47 @@ def test_check_help_states_the_defaults(capsys):
         data_main(["check", "--help"])
     out = capsys.readouterr().out
     assert "builtin:smollm2-135m-instruct" in out and "default 512" in out and "default 32" in out and "--config" in out
+
+
+def test_ctrl_c_during_a_check_is_one_line_and_keeps_the_record_index(tmp_path, small_dataset, tiny_model_kwargs):
+    """Issue 34: SIGINT printed a 52-line traceback. A check with --config builds the file's record
+    index first, then decodes every clip (--decode): interrupted while decoding, it exits 130 with
+    one line naming the index, which is kept whole and is what the next check reuses."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from interleave.cli import build_run
+    from interleave.record_index import RecordIndex, index_path, settings
+    from tests.conftest import write_config
+
+    root = Path(__file__).resolve().parents[2]
+    config = write_config(tmp_path, small_dataset, tiny_model_kwargs)
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    count = 20_000  # distinct clips (links to one), each decoded once: a minute or more, far past the interrupt
+    for i in range(count):
+        os.symlink(small_dataset / "audio" / "c0.wav", clips / f"{i}.wav")
+    path = write_jsonl(tmp_path / "big.jsonl", [good(i) | {"id": f"r{i}", "audio": f"clips/{i}.wav"} for i in range(count)])
+    proc = subprocess.Popen([sys.executable, "-m", "interleave.tools", "data", "check", "--config", str(config),
+                             str(path), "--decode"], cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while not list(tmp_path.glob("big.jsonl.*.index")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert proc.poll() is None, "the check ended before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-3000:]
+    (index,) = tmp_path.glob("big.jsonl.*.index")
+    assert [line for line in err.splitlines() if line.startswith(("interrupted:", "error:"))] == [
+        f"interrupted: interleave data check; the record index {index} is kept (later checks and runs reuse it)"]
+    assert err.rstrip("\n").splitlines()[-1].startswith("interrupted:") and "Traceback" not in err
+    assert "record(s)" not in out  # stopped before its counts
+    collator = build_run(["--config", str(config)]).datamodule.collator()
+    assert index == index_path(path, collator)
+    kept = RecordIndex.load(index, path, settings(collator))  # whole, and matching the file: reused as it is
+    assert kept is not None and kept.rows == count

@@ -171,3 +171,44 @@ def test_python_m_runs_the_command():
     done = subprocess.run([sys.executable, "-m", "interleave.tools.frontier", "--help"], cwd=REPO,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "usage: interleave frontier" in done.stdout, done.stderr[-1000:]
+
+
+def test_ctrl_c_is_one_line_and_keeps_the_finished_alphas(config, tmp_path, monkeypatch, capsys):
+    """Issue 34: SIGINT printed a traceback. Interrupted after its first α, the frontier exits 130
+    with one line naming the α's kept and their folder; their answers are whole, and the same
+    command then asks only the others."""
+    import os
+    import signal
+    import time
+
+    model = build_run(["--config", str(config)]).model
+    ckpt = save_checkpoint(trained(model, 1), model, tmp_path / "end.ckpt")
+    out = tmp_path / "frontier"
+    alphas = ",".join(f"{i / 100:g}" for i in range(101))  # a hundred and one α's: far past the interrupt
+    proc = subprocess.Popen([sys.executable, "-m", "interleave.tools", "frontier", "--config", str(config), "--ckpt",
+                             str(ckpt), "--out", str(out), "--alphas", alphas, "--bootstrap", "0"], cwd=REPO,
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    first = alpha_folder(out, 0.0) / "predictions" / "epoch=00.metrics.json"
+    deadline = time.monotonic() + 240
+    while not first.is_file() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert proc.poll() is None, "the frontier ended before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-3000:]
+    kept = sorted((float(p.name.removeprefix("alpha=")) for p in out.glob("alpha=*")
+                   if (p / "predictions" / "epoch=00.metrics.json").is_file()))
+    assert kept and kept == [i / 100 for i in range(len(kept))] and len(kept) < 101
+    lines = [line for line in err.splitlines() if line.startswith(("interrupted:", "error:"))]
+    assert lines == [f"interrupted: interleave frontier; the answers of alpha {', '.join(f'{a:g}' for a in kept)} "
+                     f"are kept in {out}/alpha=A/ (the same command asks only the others)"]
+    assert err.rstrip("\n").splitlines()[-1] == lines[0] and "Traceback" not in err
+    for alpha in kept:  # whole: every condition's answers, read back and checked
+        rows = answer_rows(alpha_folder(out, alpha) / "predictions" / "epoch=00.jsonl")
+        assert set(rows) == {"interleaved", "noninterleaved", "text"} and all(rows.values())
+    assert not (out / "frontier.md").exists()
+    monkeypatch.setattr(shard_evaluate, "evaluate", lambda *a, **k: pytest.fail("asked a kept alpha again"))
+    assert main(["--config", str(config), "--ckpt", str(ckpt), "--out", str(out), "--bootstrap", "0",
+                 "--alphas", ",".join(f"{a:g}" for a in kept)]) == 0
+    assert "every alpha already evaluated" in capsys.readouterr().out

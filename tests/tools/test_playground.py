@@ -390,3 +390,44 @@ def test_with_a_sign_in_an_unauthenticated_client_is_rejected(app, tmp_path):
         assert ask_page(signed_in, "Is [AUDIO] loud?", [clip])[4]["layouts"]["interleaved"]["answers"]
     finally:
         page.close()
+
+
+def test_a_user_given_twice_is_refused_naming_both_places_not_the_passwords(tmp_path, capsys, monkeypatch):
+    """Issue 34: the analogue of a YAML key given twice: which password would hold was Gradio's pick."""
+    from interleave.errors import InterleaveError
+
+    users = tmp_path / "users.txt"
+    users.write_text("ada:first\n# comment\nbob:pw\nada:second\n")
+    monkeypatch.setattr("interleave.tools.playground.build_served", lambda *a, **k: pytest.fail("built a model"))
+    assert main(["--config", "c.yaml", "--host", "0.0.0.0", "--auth-file", str(users)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {users}:4: user 'ada' is given twice (first at {users}:1); give each user one password\n"
+    assert "first" not in err.replace("(first at", "") and "second" not in err
+    users.write_text("bob:pw\n")
+    with pytest.raises(InterleaveError, match=rf"^{users}:1: user 'bob' is given twice \(first at --auth number 2\)"):
+        read_credentials(["ada:x", "bob:y"], str(users))
+    with pytest.raises(InterleaveError, match=r"^--auth number 2: user 'ada' is given twice \(first at --auth number 1\)"):
+        read_credentials(["ada:x", "ada:y"], None)
+
+
+def test_serving_prints_its_address_not_gradios_share_tip_and_ctrl_c_closes_it(app, capsys, monkeypatch):
+    """Issue 34: Gradio's "set `share=True` in `launch()`" is a tip this command cannot follow."""
+    from types import SimpleNamespace
+
+    from interleave.tools.command import main as interleave
+
+    _, served, _ = app
+    port = free_port()
+    monkeypatch.setattr("interleave.tools.playground.build_served", lambda *a, **k: served)
+
+    def ctrl_c(seconds):  # the serving loop's wait: Ctrl-C once the page is up
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("interleave.tools.playground.time", SimpleNamespace(sleep=ctrl_c))
+    assert interleave(["playground", "--config", "c.yaml", "--port", str(port)]) == 130
+    captured = capsys.readouterr()
+    assert f"* Running on local URL:  http://127.0.0.1:{port}\n" in captured.out
+    assert "share" not in captured.out + captured.err and "Keyboard interruption" not in captured.out
+    assert captured.err.splitlines()[-1] == "interrupted: interleave playground; the server is closed"
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=2):
+        pass  # closed

@@ -124,7 +124,8 @@ BAD = [
     ("config: BASE\nseeds: [0]\nconditions: {a: {}}\nexecutor: {kind: slurm, gpus: 2}", "executor: unknown key 'gpus'"),
     ("config: BASE\nseeds: [0]\nconditions: {a: {}}\nexecutor: {kind: slurm, slurm: [account]}", "executor.slurm: expected a mapping"),
     ("name: a b\nconfig: BASE\nseeds: [0]\nconditions: {a: {}}", "name: expected letters"),
-    ("conditions: [", "not YAML"),
+    ("conditions: [", ":2:1: not valid YAML: while parsing a flow node, did not find expected node content"),
+    ("config: BASE\nseeds: [0]\nseeds: [1]\nconditions: {a: {}}", ":3:1: seeds is given twice (first at line 2)"),
 ]
 
 
@@ -134,9 +135,27 @@ def test_a_bad_study_file_is_refused_naming_the_file_and_key(tmp_path, base, tex
     path.write_text(text.replace("BASE", str(base)))
     with pytest.raises(StudyError) as err:
         load_study(path)
-    assert str(err.value).startswith(f"{path}: ") and message in str(err.value)
+    assert str(err.value).startswith(f"{path}") and message in str(err.value)
 
 
 def test_a_missing_study_file_is_named(tmp_path):
     with pytest.raises(StudyError, match="nope.yaml: cannot read the study file"):
         load_study(tmp_path / "nope.yaml")
+
+
+def test_a_condition_given_twice_is_refused_in_one_line_naming_the_file_line_and_key(tmp_path, base, capsys):
+    """Issue 34: `conditions: {demo: {}, demo: {...}}` was read as one condition (YAML keeps the last):
+    the first vanished from --status and from the runs. Now exit 2 and one line: file, line, key."""
+    from interleave.tools.command import main
+
+    path = tmp_path / "s.yaml"
+    path.write_text(f"config: {base}\nseeds: [0]\nconditions: {{demo: {{}}, demo: {{overrides: {{model.lora_r: 4}}}}}}\n")
+    assert main(["study", str(path), "--status"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == (f"error: {path}:3:24: conditions.demo is given twice (first at line 3); YAML would keep "
+                            "only the last one: remove or rename one of them\n")
+    assert captured.out == ""
+    path.write_text(f"config: {base}\nseeds: [0]\nconditions:\n  demo: {{}}\n  other:\n    overrides: {{a: 1, b: 2}}\n"
+                    "  demo:\n    command: validate\n")
+    with pytest.raises(StudyError, match=r"s.yaml:7:3: conditions.demo is given twice \(first at line 4\)"):
+        load_study(path)
