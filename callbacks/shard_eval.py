@@ -24,6 +24,7 @@ from interleave.progress import Progress
 from interleave.provenance import provenance
 from interleave.shard import Query, read_shard
 from interleave.shard.evaluate import EvalInputs, EvalSettings, EvaluationStopped, Point, evaluate
+from interleave.shard.predictions import ROW_COUNT
 from interleave.shard.tasks import TASKS, parse_tag
 
 Layout = str  # a condition of the registry (interleave.shard.tasks.CONDITIONS): interleaved, noninterleaved, ...
@@ -80,7 +81,8 @@ class ShardEvaluation(L.Callback):
     collated as the run's data module collates (its template, `max_length` and audio channel).
     Files, in the run folder: `predictions/epoch=NN.jsonl` (every answer, raw and parsed, so that
     `interleave report --parser` can re-score them; it refuses another parser for cut answers) and `predictions/epoch=NN.metrics.json`
-    (every logged metric, flat, with the `layout` and the `parser` used), and `curves.png` /
+    (every logged metric, flat, with the `layout`, the `parser` used and how many rows the
+    predictions file holds, `prediction_rows`), and `curves.png` /
     `curves.csv` (the forgetting curves so far), logged as an image through every logger that
     takes one. TensorBoard also gets a few answers as text, a Custom Scalars layout "forgetting"
     and the run's settings in HParams (`callbacks.curves`); the end of a fit prints the curves as
@@ -287,9 +289,11 @@ class ShardEvaluation(L.Callback):
 
 def write_point(folder: Path, result: dict[str, Any], header: dict[str, Any]) -> Path:
     """One evaluated point's files: `epoch=NN.jsonl` (every prediction row) and `epoch=NN.metrics.json`
-    (`header`, then every metric, flat and sorted); returns their common stem."""
+    (`header`, how many rows the predictions file holds (`ROW_COUNT`), then every metric, flat and
+    sorted); returns their common stem."""
     folder.mkdir(parents=True, exist_ok=True)
     stem = folder / f"epoch={result['epoch']:02d}"
     write_text_atomic(Path(f"{stem}.jsonl"), "".join(row.to_json() + "\n" for row in result["rows"]))
-    write_text_atomic(Path(f"{stem}.metrics.json"), json.dumps({**header, **result["metrics"]}, indent=2, sort_keys=True) + "\n")
+    write_text_atomic(Path(f"{stem}.metrics.json"), json.dumps(
+        {**header, ROW_COUNT: len(result["rows"]), **result["metrics"]}, indent=2, sort_keys=True) + "\n")
     return stem

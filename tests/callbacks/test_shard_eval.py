@@ -76,6 +76,8 @@ def test_fit_evaluates_before_training_and_every_epoch(tmp_path, small_dataset, 
         assert ALL_TAGS <= set(metrics), ALL_TAGS - set(metrics)
         assert metrics["epoch"] == epoch and metrics["layout"] == "interleaved"
         assert all(0.0 <= metrics[t] <= 1.0 for t in ALL_TAGS)
+        # how many rows its predictions file holds, for readers to check it whole (issue 34)
+        assert metrics["prediction_rows"] == len((predictions / f"epoch={epoch:02d}.jsonl").read_text().splitlines())
     # After an epoch the file also holds what validation logged besides SHARD.
     assert "val/loss" in json.loads((predictions / "epoch=01.metrics.json").read_text())
 
@@ -312,6 +314,9 @@ def test_answers_stop_at_their_verdict_by_default_with_the_metrics_of_whole_answ
 
 GOLDEN = REPO / "tests" / "data" / "shard_eval_golden"
 UNSTABLE = ("code_version", "config_hash")  # depend on the commit and on the test's folder
+# Added to the metrics file after the golden files were made, checked on their own below (the
+# golden files stay the bytes written before issue 34): the number of rows of the predictions file.
+ADDED = ("prediction_rows",)
 
 
 def test_predictions_and_metrics_are_byte_identical_to_the_golden_files(tmp_path, small_dataset, tiny_model_kwargs):
@@ -328,8 +333,9 @@ def test_predictions_and_metrics_are_byte_identical_to_the_golden_files(tmp_path
     train.cli(["validate", "--config", str(config)])
     predictions = run_dir(tmp_path) / "predictions"
     metrics = json.loads((predictions / "epoch=00.metrics.json").read_text())
-    stable = json.dumps({k: v for k, v in metrics.items() if k not in UNSTABLE}, indent=2, sort_keys=True) + "\n"
+    stable = json.dumps({k: v for k, v in metrics.items() if k not in UNSTABLE + ADDED}, indent=2, sort_keys=True) + "\n"
     rows = (predictions / "epoch=00.jsonl").read_bytes()
+    assert metrics["prediction_rows"] == rows.count(b"\n") == (GOLDEN / "epoch=00.jsonl").read_bytes().count(b"\n")
     if os.environ.get("INTERLEAVE_WRITE_GOLDEN"):  # only to regenerate them, with the code that defines them
         GOLDEN.mkdir(parents=True, exist_ok=True)
         (GOLDEN / "epoch=00.jsonl").write_bytes(rows)

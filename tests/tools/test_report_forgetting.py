@@ -138,8 +138,9 @@ def test_points_about_other_queries_are_named_not_fatal(tmp_path: Path, capsys: 
     found, notes = forgetting.summaries([(tmp_path / "run", "run")], None, None, 10, 0)
     assert found == [] and len(notes) == 1 and "run: no forgetting figures" in notes[0] and "same queries" in notes[0]
     broken = tmp_path / "run" / "predictions" / "epoch=00.jsonl"
-    broken.write_text(broken.read_text() + "[1]\n")
+    broken.write_text("".join(broken.read_text().splitlines(keepends=True)[:-1]) + "[1]\n")  # a bad row, not a cut
     (points,) = [forgetting.load_points(tmp_path / "run", "run", None, None)]
     assert points.answers is None and f"{broken}:" in points.note
     assert main([str(tmp_path / "run"), "--out", str(tmp_path / "out"), "--bootstrap", "10"]) == 0
     assert "run: no paired intervals" in capsys.readouterr().out
+
