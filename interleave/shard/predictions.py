@@ -12,7 +12,8 @@ the row had a type; `from_json` reads one back with every fault named. `index` (
 among its condition's queries) and `clips` (the query's clips) live in memory only.
 
 The point's metrics file (`epoch=NN.metrics.json`) states how many rows the predictions file
-holds (`ROW_COUNT`), so that a reader tells a whole file from one cut at a line boundary.
+holds (`ROW_COUNT`), so that a reader tells a whole file from one cut at a line boundary, and for
+a checkpoint evaluated on its own, which (`CKPT_PATH`), so that it is never read as before training.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from interleave.shard.format import ANSWERS
 from interleave.shard.tasks import LABEL, TASKS
 
 ROW_COUNT = "prediction_rows"  # the metrics file's key: how many rows its predictions file holds
+CKPT_PATH = "ckpt_path"  # the metrics file's key of a checkpoint evaluated on its own (`validate --ckpt_path`)
 
 
 def count_rows(text: str) -> int:
