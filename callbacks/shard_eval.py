@@ -24,6 +24,7 @@ from interleave.progress import Progress
 from interleave.provenance import provenance
 from interleave.shard import Query, read_shard
 from interleave.shard.evaluate import EvalInputs, EvalSettings, EvaluationStopped, Point, evaluate
+from interleave.shard.predictions import CKPT_PATH, ROW_COUNT
 from interleave.shard.tasks import TASKS, parse_tag
 
 Layout = str  # a condition of the registry (interleave.shard.tasks.CONDITIONS): interleaved, noninterleaved, ...
@@ -80,12 +81,14 @@ class ShardEvaluation(L.Callback):
     collated as the run's data module collates (its template, `max_length` and audio channel).
     Files, in the run folder: `predictions/epoch=NN.jsonl` (every answer, raw and parsed, so that
     `interleave report --parser` can re-score them; it refuses another parser for cut answers) and `predictions/epoch=NN.metrics.json`
-    (every logged metric, flat, with the `layout` and the `parser` used), and `curves.png` /
+    (every logged metric, flat, with the `layout`, the `parser` used and how many rows the
+    predictions file holds, `prediction_rows`), and `curves.png` /
     `curves.csv` (the forgetting curves so far), logged as an image through every logger that
     takes one. TensorBoard also gets a few answers as text, a Custom Scalars layout "forgetting"
     and the run's settings in HParams (`callbacks.curves`); the end of a fit prints the curves as
-    a table. `NN` counts the training epochs done (under `validate`, the trainer's current
-    epoch: 0 for a model as loaded).
+    a table. `NN` counts the training epochs done: under `validate`, 0 for the config's model (before
+    training); for `validate --ckpt_path X`, the epochs X's weights were trained, and the metrics
+    file names X (`ckpt_path`): a checkpoint evaluated on its own is never filed as before training.
 
     `probes` (issue 26; none by default) are conditions asked like the text control, on the same
     queries, repeats and seeds, that also log their `agreement` with `layout`'s answers under
@@ -134,6 +137,7 @@ class ShardEvaluation(L.Callback):
         self._pending: dict[str, Any] | None = None
         self._described = False  # TensorBoard's layout and HParams are written once per run
         self.curves: Path | None = None  # curves.png, once a point is published
+        self._loaded: dict[str, Any] = {}  # outside a fit: the checkpoint evaluated on its own (on_load_checkpoint)
 
     # ---- Lightning hooks -----------------------------------------------------------------
 
@@ -165,6 +169,22 @@ class ShardEvaluation(L.Callback):
         if fitting and epoch % self.every_n_epochs != 0:
             return
         self._pending = self._evaluate_and_log(trainer, pl_module, epoch)
+        if not fitting and trainer.ckpt_path:
+            self._pending.update(self._checkpoint_point(trainer))
+
+    def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        if trainer.state.fn != TrainerFn.FITTING:  # `validate --ckpt_path`: what its point is filed under
+            self._loaded = {"epochs": trained_epochs(checkpoint), "global_step": checkpoint.get("global_step")}
+
+    def _checkpoint_point(self, trainer: L.Trainer) -> dict[str, Any]:
+        """A checkpoint evaluated on its own (`train.py validate --ckpt_path X`): its point is named
+        after the epochs X's weights were trained (`trained_epochs`; 0 when X does not say, as a
+        weights-only checkpoint), and its metrics file names X (`ckpt_path`, `ckpt_global_step`), so
+        that the report never takes it for the model before training. Its answers are drawn with
+        the seeds of epoch `seed_epoch` (0), as every `validate` draws them (the frontier's α = 1)."""
+        return {"epoch": self._loaded.get("epochs") or 0,
+                "checkpoint": {CKPT_PATH: str(trainer.ckpt_path), "ckpt_global_step": self._loaded.get("global_step"),
+                               "seed_epoch": trainer.current_epoch}}
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self._pending is not None:
@@ -257,7 +277,7 @@ class ShardEvaluation(L.Callback):
             return
         header = {"epoch": result["epoch"], "global_step": result["global_step"], "layout": self.settings.conditions[0],
                   **provenance(self.shard_file, self.settings.parser, trainer.lightning_module.hparams,
-                               trainer.datamodule.hparams), **others}
+                               trainer.datamodule.hparams), **result.get("checkpoint", {}), **others}
         stem = write_point(run_dir / "predictions", result, header)
         summary = ", ".join(f"{tag.removeprefix('val/')}={value:.3f}" for tag, value in result["metrics"].items()
                             if (parsed := parse_tag(tag)) is not None and parsed.metric == TASKS[parsed.task].headline)
@@ -285,11 +305,27 @@ class ShardEvaluation(L.Callback):
                   f"[interleave] predictions: {self.curves.parent / 'predictions'}  curves: {self.curves}")
 
 
+def trained_epochs(checkpoint: dict[str, Any]) -> int | None:
+    """The training epochs a Lightning checkpoint's weights completed, as a fit numbers its points:
+    Lightning's `epoch` (the epochs completed when it was saved), plus the epoch under way when it
+    was saved after that epoch's last batch (ModelCheckpoint at an epoch's end); None when it does
+    not say."""
+    epoch = checkpoint.get("epoch")
+    if not isinstance(epoch, int) or isinstance(epoch, bool):
+        return None
+    fit = (checkpoint.get("loops") or {}).get("fit_loop") or {}
+    progress = (fit.get("epoch_progress") or {}).get("current") or {}
+    under_way = progress.get("started", 0) > progress.get("completed", epoch)
+    return epoch + 1 if under_way and (fit.get("epoch_loop.batch_progress") or {}).get("is_last_batch") else epoch
+
+
 def write_point(folder: Path, result: dict[str, Any], header: dict[str, Any]) -> Path:
     """One evaluated point's files: `epoch=NN.jsonl` (every prediction row) and `epoch=NN.metrics.json`
-    (`header`, then every metric, flat and sorted); returns their common stem."""
+    (`header`, how many rows the predictions file holds (`ROW_COUNT`), then every metric, flat and
+    sorted); returns their common stem."""
     folder.mkdir(parents=True, exist_ok=True)
     stem = folder / f"epoch={result['epoch']:02d}"
     write_text_atomic(Path(f"{stem}.jsonl"), "".join(row.to_json() + "\n" for row in result["rows"]))
-    write_text_atomic(Path(f"{stem}.metrics.json"), json.dumps({**header, **result["metrics"]}, indent=2, sort_keys=True) + "\n")
+    write_text_atomic(Path(f"{stem}.metrics.json"), json.dumps(
+        {**header, ROW_COUNT: len(result["rows"]), **result["metrics"]}, indent=2, sort_keys=True) + "\n")
     return stem

@@ -10,6 +10,10 @@ plus `cut` (one flag per answer) and `cut_parser` when an answer stopped at its 
 order (optional ones omitted when absent), so files stay byte-identical to those written before
 the row had a type; `from_json` reads one back with every fault named. `index` (the query's place
 among its condition's queries) and `clips` (the query's clips) live in memory only.
+
+The point's metrics file (`epoch=NN.metrics.json`) states how many rows the predictions file
+holds (`ROW_COUNT`), so that a reader tells a whole file from one cut at a line boundary, and for
+a checkpoint evaluated on its own, which (`CKPT_PATH`), so that it is never read as before training.
 """
 
 from __future__ import annotations
@@ -21,6 +25,15 @@ from typing import Any
 from interleave.errors import InterleaveError
 from interleave.shard.format import ANSWERS
 from interleave.shard.tasks import LABEL, TASKS
+
+ROW_COUNT = "prediction_rows"  # the metrics file's key: how many rows its predictions file holds
+CKPT_PATH = "ckpt_path"  # the metrics file's key of a checkpoint evaluated on its own (`validate --ckpt_path`)
+
+
+def count_rows(text: str) -> int:
+    """The rows of a predictions file's text: its non-blank lines (split at "\\n" only, as it is
+    read: an answer may hold U+2028)."""
+    return sum(1 for line in text.split("\n") if line.strip())
 
 
 @dataclass(frozen=True)

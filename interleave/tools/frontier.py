@@ -10,8 +10,9 @@ Every α is asked with the seeds of epoch 0 (those `train.py validate` uses), so
 start model's very answers, α = 1 the checkpoint's, and the α's differ in their weights alone.
 
 Each α's answers are saved as the evaluation saves a point (`<out>/alpha=A/predictions/epoch=00.jsonl`
-and `.metrics.json`, with a key of the config, SHARD, settings and checkpoints), so a second run
-asks only the α's not finished yet. Then `frontier.md`, `frontier.csv` and `frontier.png`
+and `.metrics.json`, with a key of the config, SHARD, settings and checkpoints, and the number of
+rows), so a second run asks only the α's not finished yet (an α whose answers were cut is asked
+again; every α's answers are checked against their count when the tables are made). Then `frontier.md`, `frontier.csv` and `frontier.png`
 (`interleave.tools.frontier_table`). Any `train.py` override (`--data.x=...`) is taken too.
 """
 
@@ -85,15 +86,24 @@ def point_key(fields: dict[str, Any]) -> str:
 
 
 def finished(folder: Path, key: str) -> bool:
-    """Whether `folder` holds an α's answers saved under `key` (both files present, the key the same)."""
-    from interleave.tools.saved_answers import answers_path
+    """Whether `folder` holds an α's answers saved under `key` (both files present, the key the
+    same, the answers holding the rows the metrics file counts: a cut file is asked again)."""
+    from interleave.errors import InterleaveError
+    from interleave.tools.saved_answers import answers_path, check_saved_rows
 
     metrics = folder / "predictions" / f"epoch={SEED_EPOCH:02d}.metrics.json"
     try:
         saved = json.loads(metrics.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return isinstance(saved, dict) and saved.get("frontier_key") == key and answers_path(metrics).is_file()
+    if not (isinstance(saved, dict) and saved.get("frontier_key") == key and answers_path(metrics).is_file()):
+        return False
+    try:
+        check_saved_rows(metrics, saved)
+    except InterleaveError as err:
+        print(f"[interleave] frontier: {err}; asking this alpha again", file=sys.stderr)
+        return False
+    return True
 
 
 def run_frontier(ask: Ask) -> list[Path]:

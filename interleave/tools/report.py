@@ -42,7 +42,14 @@ differences (code version, tokenization rule, parser) are flagged under the tabl
 written before these were recorded shows them as unknown.
 
 A RUN_DIR is either a run (a logger version folder holding `predictions/`) or a parent folder,
-in which case every run below it is reported.
+in which case every run below it is reported; below it, a frontier's output (`alpha=A/` folders)
+and a folder with no evaluated point are no runs: each is named under the table and skipped.
+
+Nothing is read unchecked: every metrics file's values, and its saved answers against the rows
+it counts (`prediction_rows`): a predictions file cut at a line boundary (an interrupted copy, a
+process killed between writes) stops the report with one line naming it and both counts; a
+point written before the count was recorded is read with a one-line warning
+(`interleave.tools.saved_answers`).
 """
 
 from __future__ import annotations
@@ -61,7 +68,7 @@ from interleave.tools import report_forgetting as forgetting
 from interleave.tools.report_runs import (METRICS_DIR, METRICS_FILE, TEXT_LAYOUT, check_parser,  # noqa: F401
                                           condition_prefixes, epoch_points, find_runs, labelled_runs, load_run,
                                           read_metrics, rescore, rescore_rows, rescoring_answers, run_label,
-                                          select_point)
+                                          select_point, skipped_folders)
 from interleave.tools.report_table import (LABEL_COLUMNS, LEGEND, MISSING, Row,  # noqa: F401
                                            UNKNOWN_PARSER, add_intervals, columns, condition_columns, csv_columns,
                                            notes, rows, run_rows, run_series, text_columns, to_csv, to_markdown,
@@ -202,7 +209,8 @@ def runs(args: argparse.Namespace) -> list[Path]:
             add_intervals([row for row in table if row["Run"] == run], found, args.bootstrap, args.seed)
     summaries, forgotten = forgetting.summaries(labelled_runs(run_dirs), args.epoch, args.parser, args.bootstrap,
                                                 args.seed)
-    markdown = to_markdown(table, rescored=args.parser) + ("\n" + compared if compared else "")
+    markdown = to_markdown(table, rescored=args.parser) + "".join(line + "\n" for line in skipped_folders(run_dirs))
+    markdown += "\n" + compared if compared else ""
     markdown += reliance_section(labelled_runs(run_dirs), select_point, args)
     markdown += "\n" + forgetting.to_markdown(summaries, forgotten, args.bootstrap, args.seed) if summaries else ""
     written = [_write(args.out, markdown), args.out / "report.csv"]

@@ -1,7 +1,8 @@
 """The report's forgetting summary: what fine-tuning gained and what it cost, per run and condition.
 
-For every run with an epoch-00 point (before training) and a later one (the reported point: the
-latest, or `--epoch`), per condition (prompt layout, text control, probes: whatever the files
+For every run with an epoch-00 point (before training: not a checkpoint evaluated on its own,
+whose metrics file names it, `ckpt_path`) and a later one (the reported point: the latest, or
+`--epoch`), per condition (prompt layout, text control, probes: whatever the files
 hold) and task of the registry:
 
 - gain = the yes/no task's F1 at the reported point − its F1 at epoch 00 (percentage points);
@@ -28,9 +29,9 @@ from typing import Any
 import numpy as np
 
 from interleave.errors import InterleaveError
-from interleave.shard.predictions import Prediction
+from interleave.shard.predictions import CKPT_PATH, Prediction
 from interleave.shard.tasks import LABEL, ROOT, TASKS, VERDICT, parse_tag
-from interleave.tools.report_runs import epoch_points, point_metrics, select_point
+from interleave.tools.report_runs import epoch_points, point_metrics, read_metrics, select_point
 from interleave.tools.report_table import write_csv
 from interleave.tools.saved_answers import answer_rows, answers_path
 
@@ -69,6 +70,10 @@ def load_points(run: Path, label: str, epoch: int | None, parser: str | None) ->
     last, file = select_point(run, epoch)
     if FIRST not in points:
         return f"{label}: no epoch {FIRST:02d} point (before training)"
+    checkpoint = read_metrics(points[FIRST]).get(CKPT_PATH)
+    if checkpoint is not None:  # `validate --ckpt_path` of a checkpoint that does not say its epochs
+        return (f"{label}: epoch {FIRST:02d} is the checkpoint {checkpoint} evaluated on its own "
+                "(train.py validate --ckpt_path), not the model before training")
     if last == FIRST:
         return f"{label}: only epoch {FIRST:02d} is evaluated" if epoch is None else \
             f"{label}: the reported point is epoch {FIRST:02d}"

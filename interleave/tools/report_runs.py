@@ -1,9 +1,14 @@
 """The runs a report reads: run folders, their evaluated points (`predictions/epoch=NN.metrics.json`,
-00 = before training), the metrics files (checked), and the figures re-scored from a point's
-saved answers with another parser (`--parser`).
+00 = before training), the metrics files (checked, with the number of rows of the saved answers
+beside them), and the figures re-scored from a point's saved answers with another parser (`--parser`).
 
 A RUN_DIR is either a run (a logger version folder holding `predictions/`) or a parent folder,
-in which case every run below it is read, in natural order (version_2 before version_10).
+in which case every run below it is read, in natural order (version_2 before version_10). Below
+a parent, two kinds of folders are not runs and are skipped with a note (`skipped_folders`): an
+`interleave frontier` output (its `alpha=A/` folders hold points too, but are one checkpoint at
+interpolated weights: their table is the frontier's `frontier.md`), and a run-like folder with no
+evaluated point (a `version_N` an aborted `validate` or a run not evaluated yet leaves). A RUN_DIR
+that is itself a frontier's α folder is refused.
 """
 
 from __future__ import annotations
@@ -17,11 +22,13 @@ from typing import Any
 from interleave.errors import InterleaveError
 from interleave.shard.predictions import Prediction
 from interleave.shard.tasks import condition_prefix, parse_tag
-from interleave.tools.saved_answers import answer_rows, answers_path
+from interleave.tools.saved_answers import answer_rows, answers_path, check_saved_rows
 
 METRICS_DIR = "predictions"
 METRICS_FILE = re.compile(r"^epoch=(\d+)\.metrics\.json$")
 TEXT_LAYOUT = "text"
+FRONTIER_KEY = "frontier_key"  # what `interleave frontier` writes in each α's metrics file
+RUN_LIKE = re.compile(r"^version_\d+$")  # a logger's run folder (Lightning's TensorBoard and CSV loggers)
 
 
 def natural_key(path: Path) -> list[Any]:
@@ -42,17 +49,64 @@ def epoch_points(run: Path) -> dict[int, Path]:
     return dict(sorted(points.items()))
 
 
+def frontier_output(folder: Path) -> bool:
+    """Whether a folder with evaluated points is an `interleave frontier` α folder (its metrics
+    file holds the frontier's key) rather than a run."""
+    first = next(iter(epoch_points(folder).values()), None)
+    try:
+        data = json.loads(first.read_text(encoding="utf-8")) if first is not None else None
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False  # not readable: read_metrics names it when the run is read
+    return isinstance(data, dict) and FRONTIER_KEY in data
+
+
+def _scan(path: Path) -> tuple[list[Path], list[str]]:
+    """The runs below a parent folder, sorted, and a note for each folder below it that is skipped."""
+    runs, frontiers, empty = [], set(), []
+    for folder in sorted((p for p in [path, *path.rglob("*")] if p.is_dir()), key=lambda p: natural_key(p.relative_to(path))):
+        if epoch_points(folder):
+            if frontier_output(folder):
+                frontiers.add(folder.parent)
+            else:
+                runs.append(folder)
+        elif RUN_LIKE.match(folder.name) or (folder / METRICS_DIR).is_dir() or (folder / "hparams.yaml").is_file():
+            empty.append(folder)
+    empty = [f for f in empty if f != path and not any(r.is_relative_to(f) for r in runs)
+             and not any(f.is_relative_to(x) for x in frontiers)]
+    notes = [f"{folder}: an interleave frontier output (its alpha=A/ folders: one checkpoint at interpolated weights; "
+             f"its table is {folder / 'frontier.md'}), not a run: skipped"
+             for folder in sorted(frontiers, key=lambda p: natural_key(p.relative_to(path)))]
+    notes += [f"{folder}: no evaluated point ({METRICS_DIR}/epoch=NN.metrics.json: an evaluation aborted or not "
+              f"run yet), not a run: skipped" for folder in empty]
+    return runs, notes
+
+
 def find_runs(path: str | Path) -> list[Path]:
-    """The run folders of RUN_DIR: itself if it holds metrics, else every run below it, sorted."""
+    """The run folders of RUN_DIR: itself if it holds metrics, else every run below it, sorted
+    (frontier outputs and folders without an evaluated point skipped: `skipped_folders`)."""
     path = Path(path)
     if not path.is_dir():
         raise InterleaveError(f"{path}: no such folder")
     if epoch_points(path):
+        if frontier_output(path):
+            raise InterleaveError(f"{path}: an interleave frontier output (one checkpoint at interpolated weights), "
+                                  f"not a run; its table is {path.parent / 'frontier.md'}")
         return [path]
-    runs = [p.parent for p in path.rglob(METRICS_DIR) if p.is_dir() and epoch_points(p.parent)]
+    runs, skipped = _scan(path)
     if not runs:
-        raise InterleaveError(f"{path}: no run with {METRICS_DIR}/epoch=NN.metrics.json found")
-    return sorted(runs, key=lambda p: natural_key(p.relative_to(path)))
+        found = f" ({'; '.join(skipped)})" if skipped else ""
+        raise InterleaveError(f"{path}: no run with {METRICS_DIR}/epoch=NN.metrics.json found{found}")
+    return runs
+
+
+def skipped_folders(run_dirs: Sequence[str | Path]) -> list[str]:
+    """A note for every folder below the RUN_DIRs that `find_runs` skips (frontier outputs, folders
+    with no evaluated point), each once."""
+    notes: list[str] = []
+    for run_dir in map(Path, run_dirs):
+        if run_dir.is_dir() and not epoch_points(run_dir):
+            notes += [note for note in _scan(run_dir)[1] if note not in notes]
+    return notes
 
 
 def format_points(points: Sequence[int]) -> str:
@@ -85,6 +139,7 @@ def read_metrics(file: str | Path) -> dict[str, Any]:
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise InterleaveError(f"{file}: {tag} should be a number, got {value!r}")
+    check_saved_rows(file, data)
     return data
 
 

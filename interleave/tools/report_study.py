@@ -55,6 +55,15 @@ class StudyCondition:
         return f"{self.name}/seed={seed}"
 
 
+def skipped_folders(study: str | Path) -> list[str]:
+    """A note for each folder of the study that is not a condition (no `seed=<s>/` folder in it),
+    besides `interleave study`'s own `submitit/`: e.g. a frontier's output or a run put there."""
+    return [f"{folder}: no seed=<s>/ folder, not a condition of the study: skipped"
+            for folder in sorted((p for p in Path(study).iterdir() if p.is_dir() and p.name != "submitit"),
+                                 key=lambda p: natural_key(Path(p.name)))
+            if not any(sub.is_dir() and SEED_FOLDER.match(sub.name) for sub in folder.iterdir())]
+
+
 def study_conditions(study: str | Path) -> list[StudyCondition]:
     """The study's conditions in natural order, each with its seeds that have an evaluated point."""
     study = Path(study)
@@ -176,7 +185,9 @@ def study_report(study: str | Path, epoch: int | None = None, parser: str | None
     from interleave.provenance import check_comparable
 
     out = StudyReport([], [], [], [], [], [], {})
-    for condition in study_conditions(study):
+    conditions = study_conditions(study)
+    out.notes += skipped_folders(study)
+    for condition in conditions:
         out.notes += condition.notes
         if not condition.seeds:
             continue

@@ -16,6 +16,7 @@ from typing import Any
 
 from interleave.errors import InterleaveError
 from interleave.files import atomic_open
+from interleave.shard.predictions import CKPT_PATH
 from interleave.shard.tasks import COLUMN_SUFFIX, CONDITIONS, TASKS, metric_tag, parse_tag
 from interleave.tools.report_pairs import pair_figures, pair_notes
 from interleave.tools.report_runs import (TEXT_LAYOUT, check_parser, condition_prefixes, epoch_points,
@@ -143,9 +144,21 @@ def rows(run_dirs: Sequence[str | Path], epoch: int | None = None, parser: str |
                           bootstrap, seed)
         for row in table:
             row["_note"] = note
+            row["_checkpoint"] = checkpoint_note(label, point, metrics)
         out.extend(table)
     check_comparable({row["Run"]: row["_provenance"] for row in out})
     return out
+
+
+def checkpoint_note(label: str, point: int, metrics: dict[str, Any]) -> str | None:
+    """The line that says a point is a checkpoint evaluated on its own (`validate --ckpt_path`), or None."""
+    if metrics.get(CKPT_PATH) is None:
+        return None
+    step, seeds = metrics.get("ckpt_global_step"), metrics.get("seed_epoch")
+    return (f"{label}: epoch {point:02d} is the checkpoint {metrics[CKPT_PATH]}"
+            + (f" (global step {step})" if step is not None else "")
+            + " evaluated on its own (train.py validate --ckpt_path)"
+            + (f", its answers drawn with the seeds of epoch {seeds:02d}" if isinstance(seeds, int) else ""))
 
 
 def run_series(run: Path, label: str, parser: str | None = None, epochs: Sequence[int] | None = None
@@ -199,6 +212,7 @@ def notes(table: Sequence[Row]) -> list[str]:
         out.append(f"[lo, hi] = 95 % bootstrap interval from the saved answers: {bootstrap[0]} resamples of the words, "
                    f"then of the clips within each word (--bootstrap {bootstrap[0]} --seed {bootstrap[1]}).")
     out += sorted({row["_note"] for row in table if row.get("_note")})
+    out += list(dict.fromkeys(row["_checkpoint"] for row in table if row.get("_checkpoint")))
     out += pair_notes(table)
     return out + provenance_notes({row["Run"]: row["_provenance"] for row in table if row.get("_provenance")})
 

@@ -76,6 +76,9 @@ def test_fit_evaluates_before_training_and_every_epoch(tmp_path, small_dataset, 
         assert ALL_TAGS <= set(metrics), ALL_TAGS - set(metrics)
         assert metrics["epoch"] == epoch and metrics["layout"] == "interleaved"
         assert all(0.0 <= metrics[t] <= 1.0 for t in ALL_TAGS)
+        # how many rows its predictions file holds, for readers to check it whole (issue 34)
+        assert metrics["prediction_rows"] == len((predictions / f"epoch={epoch:02d}.jsonl").read_text().splitlines())
+        assert "ckpt_path" not in metrics  # a fit's points are its own, epoch 00 before training
     # After an epoch the file also holds what validation logged besides SHARD.
     assert "val/loss" in json.loads((predictions / "epoch=01.metrics.json").read_text())
 
@@ -156,6 +159,51 @@ def test_validate_is_the_zero_shot_evaluation(tmp_path, small_dataset, tiny_mode
     assert metrics["config_hash"] == provenance.config_hash(run.model.hparams, run.datamodule.hparams)
     assert metrics["code_version"] == provenance.code_version()
     assert metrics["tokenization"] == provenance.TOKENIZATION
+
+
+def test_a_checkpoint_validated_on_its_own_is_filed_under_its_epochs_not_before_training(
+        tmp_path, small_dataset, tiny_model_kwargs, capsys):
+    """Issue 34: `train.py validate --ckpt_path X` with no fit filed X's point as epoch=00, which the
+    report's forgetting summary calls "before training". It is now filed under the epochs X's weights
+    were trained, and its metrics file names X."""
+    config = shard_config(tmp_path, small_dataset, tiny_model_kwargs, {"text_control": False, "extra_layouts": []},
+                          max_steps=-1, max_epochs=1)
+    train.cli(["fit", "--config", str(config)])
+    ckpt = tmp_path / "ckpt" / "last.ckpt"  # saved after the one epoch's last step (2 batches)
+    train.cli(["validate", "--config", str(config), f"--ckpt_path={ckpt}"])
+    fitted, validated = sorted((tmp_path / "runs" / "t").glob("version_*"))
+    assert sorted(p.name for p in (fitted / "predictions").glob("*.metrics.json")) == [
+        "epoch=00.metrics.json", "epoch=01.metrics.json"]
+    assert sorted(p.name for p in (validated / "predictions").iterdir()) == ["epoch=01.jsonl", "epoch=01.metrics.json"]
+    metrics = json.loads((validated / "predictions" / "epoch=01.metrics.json").read_text())
+    assert (metrics["epoch"], metrics["ckpt_path"], metrics["ckpt_global_step"], metrics["seed_epoch"]) == (1, str(ckpt), 2, 0)
+    assert metrics["prediction_rows"] == len((validated / "predictions" / "epoch=01.jsonl").read_text().splitlines())
+    capsys.readouterr()
+    assert report.main([str(tmp_path / "runs" / "t"), "--out", str(tmp_path / "out"), "--bootstrap", "0"]) == 0
+    markdown = capsys.readouterr().out
+    assert [line.split(" | ")[:3] for line in markdown.splitlines() if line.startswith("| t/")] == [
+        ["| t/version_0", "interleaved", "01"], ["| t/version_1", "interleaved", "01"],  # Table 2
+        ["| t/version_0", "interleaved", "00 → 01"]]  # the forgetting summary: the fit alone
+    assert (f"t/version_1: epoch 01 is the checkpoint {ckpt} (global step 2) evaluated on its own "
+            "(train.py validate --ckpt_path), its answers drawn with the seeds of epoch 00") in markdown
+
+
+def test_trained_epochs_of_a_checkpoint_as_a_fit_numbers_its_points():
+    """The states Lightning saves (2 batches an epoch): mid-epoch, after an epoch's last batch (by
+    step, or after its validation), and after the fit."""
+    from callbacks.shard_eval import trained_epochs
+
+    def saved(epoch, started, completed, last_batch):
+        return {"epoch": epoch, "loops": {"fit_loop": {"epoch_progress": {"current": {"started": started,
+                                                                                      "completed": completed}},
+                                                       "epoch_loop.batch_progress": {"is_last_batch": last_batch}}}}
+
+    assert trained_epochs(saved(0, 1, 0, False)) == 0  # step 1
+    assert trained_epochs(saved(0, 1, 0, True)) == 1  # step 2, the first epoch's last (or at its end)
+    assert trained_epochs(saved(1, 2, 1, False)) == 1  # step 3
+    assert trained_epochs(saved(1, 2, 1, True)) == 2  # step 4
+    assert trained_epochs(saved(2, 2, 2, True)) == 2  # saved after the fit ended
+    assert trained_epochs({"epoch": 3}) == 3 and trained_epochs({"state_dict": {}}) is None
 
 
 def test_an_unknown_parser_is_refused_at_construction():
@@ -312,6 +360,9 @@ def test_answers_stop_at_their_verdict_by_default_with_the_metrics_of_whole_answ
 
 GOLDEN = REPO / "tests" / "data" / "shard_eval_golden"
 UNSTABLE = ("code_version", "config_hash")  # depend on the commit and on the test's folder
+# Added to the metrics file after the golden files were made, checked on their own below (the
+# golden files stay the bytes written before issue 34): the number of rows of the predictions file.
+ADDED = ("prediction_rows",)
 
 
 def test_predictions_and_metrics_are_byte_identical_to_the_golden_files(tmp_path, small_dataset, tiny_model_kwargs):
@@ -328,8 +379,9 @@ def test_predictions_and_metrics_are_byte_identical_to_the_golden_files(tmp_path
     train.cli(["validate", "--config", str(config)])
     predictions = run_dir(tmp_path) / "predictions"
     metrics = json.loads((predictions / "epoch=00.metrics.json").read_text())
-    stable = json.dumps({k: v for k, v in metrics.items() if k not in UNSTABLE}, indent=2, sort_keys=True) + "\n"
+    stable = json.dumps({k: v for k, v in metrics.items() if k not in UNSTABLE + ADDED}, indent=2, sort_keys=True) + "\n"
     rows = (predictions / "epoch=00.jsonl").read_bytes()
+    assert metrics["prediction_rows"] == rows.count(b"\n") == (GOLDEN / "epoch=00.jsonl").read_bytes().count(b"\n")
     if os.environ.get("INTERLEAVE_WRITE_GOLDEN"):  # only to regenerate them, with the code that defines them
         GOLDEN.mkdir(parents=True, exist_ok=True)
         (GOLDEN / "epoch=00.jsonl").write_bytes(rows)

@@ -128,6 +128,29 @@ def test_a_start_checkpoint_is_alpha_zero(config, tmp_path):
     assert saved_answers(out, 0.0) == plain_answers(config, start)
 
 
+def test_each_alpha_counts_its_rows_and_a_cut_alpha_is_asked_again(config, tmp_path, monkeypatch, capsys):
+    """Issue 34: an α's metrics file states how many rows its answers hold; answers cut at a line
+    boundary (an interrupted copy) are not taken as finished: that α is asked again."""
+    model = build_run(["--config", str(config)]).model
+    ckpt = save_checkpoint(trained(model, 5), model, tmp_path / "end.ckpt")
+    out = tmp_path / "frontier"
+    args = ["--config", str(config), "--ckpt", str(ckpt), "--alphas", "0", "--out", str(out), "--bootstrap", "0"]
+    assert main(args) == 0
+    answers = alpha_folder(out, 0.0) / "predictions" / "epoch=00.jsonl"
+    whole = answers.read_text()
+    metrics = json.loads(answers.with_name("epoch=00.metrics.json").read_text())
+    assert metrics["prediction_rows"] == len(whole.splitlines()) > 20
+    answers.write_text("".join(whole.splitlines(keepends=True)[:20]))
+    capsys.readouterr()
+    calls = []
+    real = shard_evaluate.evaluate
+    monkeypatch.setattr(shard_evaluate, "evaluate", lambda *a, **k: calls.append(1) or real(*a, **k))
+    assert main(args) == 0
+    assert len(calls) == 1 and answers.read_text() == whole
+    assert (f"[interleave] frontier: {answers}: holds 20 answer rows, but its metrics file (epoch=00.metrics.json) says "
+            f"the evaluation wrote {metrics['prediction_rows']}") in capsys.readouterr().err
+
+
 def test_bad_checkpoints_are_refused_with_one_line_and_status_2(config, tmp_path, tiny_model_kwargs, capsys):
     from interleave.model import AudioLLM
 

@@ -12,6 +12,7 @@ from interleave.tools import report
 from interleave.shard.tasks import VERDICT_METRICS
 from tests.shard.test_predictions import prediction
 from interleave.tools.report import COLUMNS, find_runs, load_run, main, rows, to_csv, to_markdown
+from interleave.tools.saved_answers import answers_path
 
 # Paper, Table 2, first row (LTU baseline, non-interleaved).
 TABLE2_ROW1 = {
@@ -226,7 +227,7 @@ PREDICTIONS = [
 
 
 def write_predictions(run: Path, epoch: int, predictions: list[dict], metrics: dict) -> Path:
-    file = write_point(run, epoch, metrics)
+    file = write_point(run, epoch, {"prediction_rows": len(predictions), **metrics})
     base = {"id": "q", "label": "Siren", "candidate": "alarm", "prompt": "Is [AUDIO] similar to alarm?"}
     lines = [json.dumps({**base, **row, "parsed": ["stale"] * len(row["answers"])}) for row in predictions]
     (run / "predictions" / f"epoch={epoch:02d}.jsonl").write_text("\n".join(lines) + "\n")
@@ -307,10 +308,11 @@ def test_parser_option_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "loose" in err and "paper, extended" in err
 
     answers = run / "predictions" / "epoch=00.jsonl"
-    answers.write_text(answers.read_text() + '{"task": "synonym", "condition": "interleaved", "answers": "Yes"}\n')
+    kept = answers.read_text().splitlines(keepends=True)[:-1]  # the last row replaced by a bad one: the count holds
+    answers.write_text("".join(kept) + '{"task": "synonym", "condition": "interleaved", "answers": "Yes"}\n')
     assert main([str(run), "--parser", "paper", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert f"{answers}:{len(PREDICTIONS) + 1}" in err and "answers" in err and "Traceback" not in err
+    assert f"{answers}:{len(PREDICTIONS)}" in err and "answers" in err and "Traceback" not in err
 
     answers.unlink()
     assert main([str(run), "--parser", "paper", "--out", str(tmp_path)]) == 2
@@ -352,7 +354,7 @@ def write_answered_point(run: Path, epoch: int, answers: list[dict], **extra) ->
     for condition in dict.fromkeys(r["condition"] for r in answers):
         prefix = "val" if condition == "interleaved" else f"val/{condition}"
         metrics.update(condition_metrics([prediction(**r) for r in answers if r["condition"] == condition], prefix))
-    file = write_point(run, epoch, {"layout": "interleaved", **metrics, **extra})
+    file = write_point(run, epoch, {"layout": "interleaved", "prediction_rows": len(answers), **metrics, **extra})
     (run / "predictions" / f"epoch={epoch:02d}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in answers))
     return file
 
@@ -526,3 +528,126 @@ def report_figure_axes(series):
 
     return curves_figure(series).axes
 
+
+
+# --- saved answers checked against their metrics file; folders that are not runs (issue 34) -----
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def probed_run(run: Path) -> dict[int, Path]:
+    """A run as the evaluation leaves it with probes: epochs 00 and 02, each with its saved answers
+    (interleaved, silence, swap) and a metrics file that counts them; epoch -> answers file."""
+    from interleave.shard.evaluate import agreement_metrics
+    from interleave.shard.predictions import Prediction
+
+    out = {}
+    for epoch, seed in ((0, 1), (2, 5)):
+        real = answer_set(seed, words=WORDS[:2], clips=2)
+        probes = {probe: answer_set(seed + k, probe, words=WORDS[:2], clips=2) for k, probe in ((1, "silence"), (2, "swap"))}
+        agreement = {}
+        for probe, rows in probes.items():
+            agreement |= agreement_metrics([prediction(**r) for r in real], [prediction(**r) for r in rows], f"val/{probe}")
+        file = write_answered_point(run, epoch, real + [r for rows in probes.values() for r in rows], **agreement)
+        out[epoch] = answers_path(file)
+        assert len(report.read_predictions(out[epoch])) == json.loads(file.read_text())["prediction_rows"]
+        assert all(isinstance(r, Prediction) for r in report.read_predictions(out[epoch]))
+    return out
+
+
+def interleave_cli(*args: str) -> "subprocess.CompletedProcess[str]":
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "interleave.tools", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
+
+
+def test_a_predictions_file_cut_at_a_line_boundary_is_refused_naming_both_counts(tmp_path: Path) -> None:
+    """Issue 34: keep the first 20 lines of a point's predictions (an interrupted copy, a process
+    killed between writes): `interleave report` used to exit 0 with intervals from 20 answers, the
+    probes' rows without theirs, no reliance table and no forgetting summary, and said nothing."""
+    run = tmp_path / "runs" / "demo" / "version_0"
+    answers = probed_run(run)[2]
+    lines = answers.read_text().splitlines(keepends=True)
+    assert len(lines) == 60
+    answers.write_text("".join(lines[:20]))
+    kept = {p: p.read_bytes() for p in (run / "predictions").iterdir()}
+    out = tmp_path / "out"
+    done = interleave_cli("report", str(run), "--out", str(out))
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == (f"error: {answers}: holds 20 answer rows, but its metrics file (epoch=02.metrics.json) says "
+                           "the evaluation wrote 60: the file was cut (an interrupted copy or a killed write) or changed "
+                           "since; copy it again or evaluate the point again\n")
+    assert not out.exists() and kept == {p: p.read_bytes() for p in (run / "predictions").iterdir()}
+
+
+@pytest.mark.parametrize("options", [["--bootstrap", "0"], ["--parser", "paper"], ["--epoch", "2", "--plot"],
+                                     ["--compare"]], ids=["no-intervals", "parser", "plot", "compare"])
+def test_every_way_of_reading_a_cut_point_refuses_it(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                     options: list[str]) -> None:
+    run, other = tmp_path / "a" / "version_0", tmp_path / "b" / "version_0"
+    answers = probed_run(run)[2]
+    probed_run(other)
+    answers.write_text("".join(answers.read_text().splitlines(keepends=True)[:20]))
+    given = ["--compare", str(run), str(other)] if options == ["--compare"] else [str(run), *options]
+    assert main(["--out", str(tmp_path / "out"), "--bootstrap", "20", *given]) == 2  # the options' --bootstrap wins
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {answers}: holds 20 answer rows") and "wrote 60" in err[0]
+    # the point before, whole, is still read
+    assert main([str(run), "--epoch", "0", "--out", str(tmp_path / "out"), "--bootstrap", "20"]) == 0
+
+
+def test_an_older_metrics_file_without_the_count_is_read_with_one_warning(tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "runs" / "old" / "version_0"
+    answers = probed_run(run)
+    for file in answers.values():
+        metrics = file.with_name(file.name.replace(".jsonl", ".metrics.json"))
+        metrics.write_text(json.dumps({k: v for k, v in json.loads(metrics.read_text()).items() if k != "prediction_rows"}))
+    assert main([str(run), "--out", str(tmp_path / "out"), "--bootstrap", "20"]) == 0
+    done = capsys.readouterr()
+    warnings = [line for line in done.err.splitlines() if line.startswith("warning: ")]
+    assert warnings == [f"warning: {answers[e]}: its metrics file (epoch={e:02d}.metrics.json) does not say how many rows "
+                        "it holds (no prediction_rows: written before the count was recorded); read without that check"
+                        for e in (2, 0)]  # once per file, however often the report reads it
+    assert "Does it listen?" in done.out and "| old/version_0 | interleaved | 00 → 02 |" in done.out
+
+
+def test_a_frontier_output_and_an_empty_version_folder_are_not_runs(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 34: `interleave report runs/demo` listed the frontier's `alpha=A/` folders as runs; a
+    `validate` aborted before its evaluation leaves a `version_N` with no point (config, hparams,
+    events), which is skipped too; each is named under the table."""
+    from interleave.tools.report_runs import skipped_folders
+
+    parent = tmp_path / "runs" / "demo"
+    write_answered_point(parent / "version_0", 0, answer_set(1))
+    write_answered_point(parent / "version_0", 2, answer_set(2))
+    frontier = parent / "version_0" / "frontier" / "last"
+    for alpha in (0.0, 1.0):  # as interleave frontier writes them: its key in every alpha's metrics
+        write_answered_point(frontier / f"alpha={alpha!r}", 0, answer_set(3), frontier_key="k", alpha=alpha)
+    aborted = parent / "version_1"
+    aborted.mkdir()
+    for name in ("config.yaml", "hparams.yaml", "events.out.tfevents.1.host.1.0"):
+        (aborted / name).write_text("")
+    assert find_runs(parent) == [parent / "version_0"]
+    assert skipped_folders([parent]) == [
+        f"{frontier}: an interleave frontier output (its alpha=A/ folders: one checkpoint at interpolated weights; "
+        f"its table is {frontier / 'frontier.md'}), not a run: skipped",
+        f"{aborted}: no evaluated point (predictions/epoch=NN.metrics.json: an evaluation aborted or not run yet), "
+        "not a run: skipped"]
+    done = interleave_cli("report", str(parent), "--out", str(tmp_path / "out"), "--bootstrap", "10")
+    assert done.returncode == 0, done.stderr
+    assert [row[0] for row in table_lines(done.stdout)] == ["demo/version_0"]
+    assert "alpha=" not in done.stdout.replace(f"{frontier}: an interleave frontier output (its alpha=A/", "")
+    assert all(note in done.stdout for note in skipped_folders([parent]))
+    # given as a RUN_DIR itself: a frontier's alpha folder is refused, an empty version_N too
+    capsys.readouterr()
+    assert main([str(frontier / "alpha=0.0"), "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {frontier / 'alpha=0.0'}: an interleave frontier output (one checkpoint at interpolated weights), "
+        f"not a run; its table is {frontier / 'frontier.md'}\n")
+    assert main([str(aborted), "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == f"error: {aborted}: no run with predictions/epoch=NN.metrics.json found\n"

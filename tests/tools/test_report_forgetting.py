@@ -138,8 +138,27 @@ def test_points_about_other_queries_are_named_not_fatal(tmp_path: Path, capsys: 
     found, notes = forgetting.summaries([(tmp_path / "run", "run")], None, None, 10, 0)
     assert found == [] and len(notes) == 1 and "run: no forgetting figures" in notes[0] and "same queries" in notes[0]
     broken = tmp_path / "run" / "predictions" / "epoch=00.jsonl"
-    broken.write_text(broken.read_text() + "[1]\n")
+    broken.write_text("".join(broken.read_text().splitlines(keepends=True)[:-1]) + "[1]\n")  # a bad row, not a cut
     (points,) = [forgetting.load_points(tmp_path / "run", "run", None, None)]
     assert points.answers is None and f"{broken}:" in points.note
     assert main([str(tmp_path / "run"), "--out", str(tmp_path / "out"), "--bootstrap", "10"]) == 0
     assert "run: no paired intervals" in capsys.readouterr().out
+
+
+def test_an_epoch_zero_that_is_a_checkpoint_evaluated_on_its_own_is_not_before_training(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 34: `train.py validate --ckpt_path X` of a checkpoint that does not say its epochs files
+    its point as epoch 00; its metrics file names X, and the summary does not take it for epoch 00
+    before training."""
+    answers = answer_set(3, words=WORDS3, clips=2)
+    write_answered_point(tmp_path / "run", 0, answers, ckpt_path="runs/demo/version_0/checkpoints/last.ckpt",
+                         ckpt_global_step=None, seed_epoch=0)
+    write_answered_point(tmp_path / "run", 1, shifted(answers, keep="Siren"))
+    found, notes = forgetting.summaries([(tmp_path / "run", "run")], None, None, 10, 0)
+    assert found == [] and notes == ["run: epoch 00 is the checkpoint runs/demo/version_0/checkpoints/last.ckpt evaluated "
+                                     "on its own (train.py validate --ckpt_path), not the model before training"]
+    assert main([str(tmp_path / "run"), "--epoch", "0", "--out", str(tmp_path / "out"), "--bootstrap", "0"]) == 0
+    markdown = capsys.readouterr().out
+    assert "Forgetting" not in markdown and "before training" not in markdown
+    assert ("run: epoch 00 is the checkpoint runs/demo/version_0/checkpoints/last.ckpt evaluated on its own "
+            "(train.py validate --ckpt_path), its answers drawn with the seeds of epoch 00") in markdown

@@ -36,7 +36,7 @@ def write_run(run: Path, probes: dict[str, int]) -> Path:
     for probe in probes:
         metrics |= condition_metrics(by_condition[probe], f"val/{probe}")
         metrics |= agreement_metrics(by_condition["interleaved"], by_condition[probe], f"val/{probe}")
-    file = write_point(run, 1, metrics)
+    file = write_point(run, 1, {**metrics, "prediction_rows": sum(map(len, by_condition.values()))})
     file.with_name("epoch=01.jsonl").write_text("".join(r.to_json() + "\n" for rows in by_condition.values() for r in rows))
     return file
 

@@ -170,3 +170,30 @@ def test_study_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     metrics.write_text(json.dumps({**json.loads(metrics.read_text()), "layout": "noninterleaved"}))
     assert main(["--study", str(tmp_path / "study"), "--out", str(tmp_path)]) == 2
     assert "different main layouts" in capsys.readouterr().err
+
+
+def test_a_cut_seed_is_refused_and_folders_that_are_not_conditions_are_named(tmp_path: Path,
+                                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 34: a seed's saved answers cut at a line boundary stop the study's report with one line
+    naming the file and both counts; a frontier's output (in the study folder, or below a seed's run)
+    is no condition and no seed."""
+    make_study(tmp_path / "study", {"ft": {0: [0, 1], 1: [0, 1]}})
+    frontier = tmp_path / "study" / "frontier"  # `interleave frontier --out runs/<study>/frontier`
+    write_answered_point(frontier / "alpha=0.0", 0, answer_set(1), frontier_key="k", alpha=0.0)
+    write_answered_point(tmp_path / "study" / "ft" / "seed=0" / "frontier" / "last" / "alpha=0.0", 0, answer_set(1),
+                         frontier_key="k", alpha=0.0)
+    (tmp_path / "study" / "submitit").mkdir()
+    found = study_report(tmp_path / "study", bootstrap=0)
+    assert [(r["Study condition"], r["Seeds"], r["Epoch"]) for r in found.table] == [("ft", "2", 1)]
+    assert f"{frontier}: no seed=<s>/ folder, not a condition of the study: skipped" in found.notes
+    assert not any("submitit" in note for note in found.notes)
+
+    answers = tmp_path / "study" / "ft" / "seed=1" / "predictions" / "epoch=01.jsonl"
+    lines = answers.read_text().splitlines(keepends=True)
+    answers.write_text("".join(lines[:20]))
+    assert main(["--study", str(tmp_path / "study"), "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {answers}: holds 20 answer rows, but its metrics file (epoch=01.metrics.json) says the evaluation wrote "
+        f"{len(lines)}: the file was cut (an interrupted copy or a killed write) or changed since; copy it again or "
+        "evaluate the point again"]
+    assert not (tmp_path / "out").exists()
