@@ -386,5 +386,21 @@ def test_predictions_and_metrics_are_byte_identical_to_the_golden_files(tmp_path
         GOLDEN.mkdir(parents=True, exist_ok=True)
         (GOLDEN / "epoch=00.jsonl").write_bytes(rows)
         (GOLDEN / "metrics.json").write_text(stable)
-    assert rows == (GOLDEN / "epoch=00.jsonl").read_bytes()
+    assert_golden_rows(rows, (GOLDEN / "epoch=00.jsonl").read_bytes())
     assert stable == (GOLDEN / "metrics.json").read_text()
+
+
+def assert_golden_rows(rows: bytes, golden: bytes) -> None:
+    """The predictions file is the golden one byte for byte; on a CPU whose float32 kernels round
+    otherwise than the one that wrote it (seen: another AMD EPYC, `p_yes` differing by 6e-8), every
+    row is still the same text field for field and only `p_yes` may differ, by float32 rounding."""
+    if rows == golden:
+        return
+    ours, theirs = rows.decode().splitlines(), golden.decode().splitlines()
+    assert len(ours) == len(theirs)
+    for mine, reference in zip(ours, theirs):
+        mine, reference = json.loads(mine), json.loads(reference)
+        assert {k: v for k, v in mine.items() if k != "p_yes"} == {k: v for k, v in reference.items() if k != "p_yes"}
+        assert mine.keys() == reference.keys()
+        if "p_yes" in reference:
+            assert mine["p_yes"] == pytest.approx(reference["p_yes"], abs=1e-6)
