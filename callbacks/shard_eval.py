@@ -95,6 +95,12 @@ class ShardEvaluation(L.Callback):
     `val/<probe>/...`: the clip probes `silence`, `noise` and `swap`, the placements
     `question_start` and `question_end` (with `noninterleaved` and `layout` itself, the placement sweep),
     or any registered condition. They are charted as "does it listen" in TensorBoard and `curves.png`.
+
+    `max_queries_per_task` (None: every query, the default) asks at most that many queries of each
+    task, a fixed subset chosen by word and clip (`interleave.shard.evaluate.capped_queries`, seeded
+    by `seed`): the same queries at every evaluated point and on every rank, for a quick check. The
+    metrics file then records it as `shard_subset`, and `interleave report` refuses to put the run
+    beside one evaluated on another subset or on every query (`interleave.provenance`).
     """
 
     def __init__(
@@ -116,6 +122,7 @@ class ShardEvaluation(L.Callback):
         parser: Literal["paper", "extended"] = "paper",
         full_answers: bool = False,
         probes: list[str] | None = None,
+        max_queries_per_task: int | None = None,
     ) -> None:
         if every_n_epochs < 1:
             raise InterleaveError("ShardEvaluation: every_n_epochs must be at least 1")
@@ -123,7 +130,7 @@ class ShardEvaluation(L.Callback):
         try:
             self.settings = EvalSettings(sampling, repeats, parser, tuple(dict.fromkeys([*conditions, *(probes or [])])),
                                          batch_size, seed, prompts, full_answers, scoring,
-                                         tuple(dict.fromkeys(probes or [])))
+                                         tuple(dict.fromkeys(probes or [])), max_queries_per_task)
         except InterleaveError as err:
             raise InterleaveError(f"ShardEvaluation: {err}") from None
         self.shard_file = shard_file
@@ -132,6 +139,7 @@ class ShardEvaluation(L.Callback):
         self.before_training = before_training
         self.text_samples = text_samples
         self.queries: list[Query] = []
+        self.shard_subset: str | None = None  # the metrics file's `shard_subset` when the queries are capped
         self.features: dict[str, torch.Tensor] = {}  # encoder features per clip (see point_features)
         self.history: list[dict[str, Any]] = []  # one entry per evaluated point, for the curves
         self._pending: dict[str, Any] | None = None
@@ -151,7 +159,11 @@ class ShardEvaluation(L.Callback):
         if missing:
             listed = "\n".join(f"  {p}" for p in missing[:20])
             raise InterleaveError(f"{self.shard_file}: {len(missing)} audio file(s) not found:\n{listed}")
-        rank_zero_info(f"[interleave] SHARD: {len(self.queries)} queries x {self.settings.repeats} repeats, "
+        every, self.shard_subset = len(self.queries), self.settings.subset(self.queries)
+        self.queries = self.settings.asked(self.queries)  # every clip is checked above, the asked ones or not
+        asked = (f"{len(self.queries)} of {every} queries ({self.shard_subset})" if self.shard_subset
+                 else f"{every} queries")
+        rank_zero_info(f"[interleave] SHARD: {asked} x {self.settings.repeats} repeats, "
                        f"conditions {list(self.settings.conditions)}, from {self.shard_file}")
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -277,7 +289,8 @@ class ShardEvaluation(L.Callback):
             return
         header = {"epoch": result["epoch"], "global_step": result["global_step"], "layout": self.settings.conditions[0],
                   **provenance(self.shard_file, self.settings.parser, trainer.lightning_module.hparams,
-                               trainer.datamodule.hparams), **result.get("checkpoint", {}), **others}
+                               trainer.datamodule.hparams, subset=self.shard_subset),
+                  **result.get("checkpoint", {}), **others}
         stem = write_point(run_dir / "predictions", result, header)
         summary = ", ".join(f"{tag.removeprefix('val/')}={value:.3f}" for tag, value in result["metrics"].items()
                             if (parsed := parse_tag(tag)) is not None and parsed.metric == TASKS[parsed.task].headline)

@@ -4,8 +4,11 @@
 (`predictions/epoch=NN.metrics.json`): `code_version` (the git commit of this package's checkout,
 else the installed version), `config_hash` (the run's resolved hyper-parameters), `shard_hash`
 (the SHARD file's bytes), `parser` (the answer parser's rules) and `tokenization` (the name of
-the tokenization rule, `TOKENIZATION`). `interleave report` refuses to compare runs whose
-`shard_hash` differs and flags any other difference.
+the tokenization rule, `TOKENIZATION`); and `shard_subset` where the evaluation asked only part of
+the SHARD (`ShardEvaluation`'s `max_queries_per_task`: the cap, its seed and the selection rule),
+absent where it asked every query. `interleave report` refuses to compare runs whose `shard_hash`
+differs, or whose `shard_subset` differs (a file without one asked every query: the cap did not
+exist before it), and flags any other difference.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from typing import Any
 TOKENIZATION = "whole-string-v1"
 UNKNOWN = "unknown"
 KEYS = ("code_version", "config_hash", "shard_hash", "parser", "tokenization")
+SUBSET = "shard_subset"  # recorded only for a capped evaluation
+EVERY_QUERY = "every query"  # a run without `shard_subset`
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
 
@@ -80,21 +85,27 @@ def file_hash(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def provenance(shard_file: str | Path, parser: str, *hparams: dict[str, Any] | None) -> dict[str, str]:
-    """The provenance keys of one metrics file (see the module docstring)."""
-    return {"code_version": code_version(), "config_hash": config_hash(*hparams),
-            "shard_hash": file_hash(shard_file), "parser": parser, "tokenization": TOKENIZATION}
+def provenance(shard_file: str | Path, parser: str, *hparams: dict[str, Any] | None,
+               subset: str | None = None) -> dict[str, str]:
+    """The provenance keys of one metrics file (see the module docstring); `subset`, the evaluation's
+    `EvalSettings.subset` (None: every query asked, and no `shard_subset` key)."""
+    found = {"code_version": code_version(), "config_hash": config_hash(*hparams),
+             "shard_hash": file_hash(shard_file), "parser": parser, "tokenization": TOKENIZATION}
+    return found if subset is None else {**found, SUBSET: subset}
 
 
 def recorded(metrics: dict[str, Any]) -> dict[str, str]:
-    """The provenance keys a metrics file records, "unknown" for those it does not (older runs)."""
-    return {key: str(metrics.get(key) or UNKNOWN) for key in KEYS}
+    """The provenance keys a metrics file records, "unknown" for those it does not (older runs),
+    and its `shard_subset` where it has one."""
+    found = {key: str(metrics.get(key) or UNKNOWN) for key in KEYS}
+    return found if not metrics.get(SUBSET) else {**found, SUBSET: str(metrics[SUBSET])}
 
 
 def check_comparable(runs: dict[str, dict[str, str]]) -> list[str]:
-    """Refuse (InterleaveError) runs whose known `shard_hash` differs; return one note per other
-    key (code version, tokenization, parser) on which runs with known values differ. `runs` maps
-    each run's name to its `recorded` keys; unknown values never refuse nor flag."""
+    """Refuse (InterleaveError) runs whose known `shard_hash` differs, or whose `shard_subset`
+    differs (one without it asked every query); return one note per other key (code version,
+    tokenization, parser) on which runs with known values differ. `runs` maps each run's name to
+    its `recorded` keys; unknown values never refuse nor flag."""
     from interleave.errors import InterleaveError
 
     shards = {run: keys["shard_hash"] for run, keys in runs.items() if keys.get("shard_hash", UNKNOWN) != UNKNOWN}
@@ -104,6 +115,14 @@ def check_comparable(runs: dict[str, dict[str, str]]) -> list[str]:
             raise InterleaveError(
                 f"runs {first[0]} and {run} were evaluated on different SHARD files (shard_hash {first[1]} vs {digest}); "
                 "their figures cannot be put side by side")
+    subsets = {run: keys.get(SUBSET) or EVERY_QUERY for run, keys in runs.items()}
+    first_subset = next(iter(subsets.items()), None)
+    for run, subset in subsets.items():
+        if first_subset is not None and subset != first_subset[1]:
+            raise InterleaveError(
+                f"runs {first_subset[0]} and {run} were evaluated on different parts of the SHARD ({first_subset[0]}: "
+                f"{first_subset[1]}; {run}: {subset}; ShardEvaluation's max_queries_per_task); their figures cannot "
+                "be put side by side")
     notes = []
     for key in ("code_version", "tokenization", "parser"):
         values = {run: keys.get(key, UNKNOWN) for run, keys in runs.items()}

@@ -113,3 +113,19 @@ def test_every_train_command_in_the_docs_is_one_the_tests_resolve() -> None:
     assert not unchecked, f"add these to tests/test_paper_configs.py's DOC_COMMANDS or fix the docs: {unchecked}"
     stale = sorted(DOC_COMMANDS_NOT_RUN - set(found))
     assert not stale, f"DOC_COMMANDS_NOT_RUN names commands the docs no longer show: {stale}"
+
+
+def test_the_interleave_commands_listed_are_those_of_interleave_help() -> None:
+    """The README's and getting-started's lists of the `interleave` subcommands (`data check`, `shard`,
+    ...) name every command `interleave --help` lists, and only those; getting-started in its order."""
+    from interleave.tools.command import COMMANDS
+
+    def listed(doc: str, pattern: str) -> list[str]:
+        found = re.search(pattern, " ".join((REPO / doc).read_text(encoding="utf-8").split()))
+        assert found, f"{doc}: the list of `interleave` commands moved; update this test"
+        return [code.split()[0] for code in re.findall(r"`([^`]+)`", found.group(1)) if not code.startswith("interleave")]
+
+    readme = listed("README.md", r"the offline tools in one command, `interleave` \((.*?)\)")
+    started = listed("docs/getting-started.md", r"`interleave --help`: (.*?)\); after")
+    assert sorted(readme) == sorted(COMMANDS), readme
+    assert started == list(COMMANDS), started

@@ -43,6 +43,9 @@ _ROW4 = ("python train.py fit --config configs/paper/base.yaml --config configs/
 DOC_COMMANDS = [
     "python train.py fit --config configs/demo.yaml",
     "python train.py fit --config configs/demo.yaml --model.learning_rate 1e-3 --trainer.max_epochs 3",
+    # the quick check: 2 held-out batches, at most 2 SHARD queries per task (ShardEvaluation is the demo's last callback)
+    "python train.py validate --config configs/demo.yaml --trainer.limit_val_batches=2 "
+    "--trainer.callbacks.init_args.max_queries_per_task=2",
     "python train.py fit --config configs/demo.yaml --config configs/models/whisper.yaml --paths.whisper=/models/whisper-tiny",
     "python train.py fit --config configs/demo.yaml --config configs/models/ast.yaml --paths.ast=/models/ast",
     f"{_ROW1} {_ROW_PATHS}",

@@ -92,3 +92,27 @@ def test_check_comparable():
     assert prov.check_comparable({"a": base, "old": prov.recorded({})}) == []  # unknown never flags
     with pytest.raises(InterleaveError, match="runs a and b .*shard_hash s vs t"):
         prov.check_comparable({"a": base, "old": prov.recorded({}), "b": {**base, "shard_hash": "t"}})
+
+
+def test_a_capped_evaluation_records_its_subset_and_a_full_one_writes_the_keys_it_always_wrote(tmp_path):
+    shard = tmp_path / "shard.jsonl"
+    shard.write_bytes(b'{"id": "identity/siren/0"}\n')
+    assert set(prov.provenance(shard, "paper", {"lr": 1})) == set(prov.KEYS)  # no cap: no new key
+    subset = "at most 2 queries per task, seed 0, r-v1"
+    capped = prov.provenance(shard, "paper", {"lr": 1}, subset=subset)
+    assert capped == {**prov.provenance(shard, "paper", {"lr": 1}), "shard_subset": subset}
+    assert prov.recorded(capped)["shard_subset"] == capped["shard_subset"]
+    assert "shard_subset" not in prov.recorded({"parser": "paper"})
+
+
+def test_runs_on_different_parts_of_the_shard_are_refused():
+    base = {"code_version": "1", "config_hash": "c", "shard_hash": "s", "parser": "paper", "tokenization": "t"}
+    two = {**base, "shard_subset": "at most 2 queries per task, seed 0, r-v1"}
+    assert prov.check_comparable({"a": two, "b": dict(two)}) == []  # the same subset: side by side
+    assert prov.check_comparable({"a": base, "old": prov.recorded({})}) == []
+    for other in (base, prov.recorded({}), {**two, "shard_subset": "at most 3 queries per task, seed 0, r-v1"},
+                  {**two, "shard_subset": "at most 2 queries per task, seed 1, r-v1"}):
+        # a file without `shard_subset` asked every query (older files too: the cap did not exist)
+        with pytest.raises(InterleaveError, match=r"runs a and b were evaluated on different parts of the SHARD "
+                                                  r"\(a: at most 2 queries per task, seed 0, r-v1; b: "):
+            prov.check_comparable({"a": two, "b": other})

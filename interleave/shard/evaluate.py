@@ -10,14 +10,17 @@ answer samples from its own stream seeded from (seed, epoch, condition, query in
 So the answers, and the metrics, are the same with 1 process or several, and no query is
 answered twice. By default a yes/no answer stops as soon as its parsed verdict is settled
 (`interleave.shard.answers.settled_answer`): the same verdict as the whole answer, marked `cut`.
+With `EvalSettings.max_queries_per_task` (a quick check), `capped_queries` picks the queries asked
+before any of this: a fixed subset, the same at every evaluated point and on every rank.
 """
 
 from __future__ import annotations
 
+import hashlib
 import zlib
 from dataclasses import dataclass, field
 from functools import partial
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any, Callable, ContextManager
 
@@ -37,7 +40,7 @@ from interleave.errors import InterleaveError
 from interleave.labels import contains_label
 from interleave.records import Record
 from interleave.shard.answers import PARSERS, parse_answer, settled_answer
-from interleave.shard.format import Query
+from interleave.shard.format import Query, clip_of
 from interleave.shard import tasks
 from interleave.shard.predictions import Prediction
 from interleave.shard.probes import agreement, swapped_clips, variant
@@ -116,11 +119,16 @@ class EvalSettings:
     full_answers: bool = False  # every answer to EOS or the cap; by default yes/no answers stop at their verdict
     scoring: bool = False  # also the deterministic yes/no scoring mode (`p_yes` per row)
     probes: tuple[str, ...] = ()
+    max_queries_per_task: int | None = None  # None: every query; N: `capped_queries`' fixed subset, for a quick check
     table: dict[str, dict[str, str]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.repeats < 1 or self.batch_size < 1:
             raise InterleaveError("SHARD evaluation: repeats and batch_size must be at least 1")
+        cap = self.max_queries_per_task
+        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
+            raise InterleaveError(f"SHARD evaluation: max_queries_per_task must be a whole number of at least 1, "
+                                  f"or null for every query; got {cap!r}")
         if self.parser not in PARSERS:
             raise InterleaveError(f"SHARD evaluation: parser must be one of {', '.join(PARSERS)}, got {self.parser!r}")
         unknown = [c for c in self.conditions if c not in CONDITIONS]
@@ -146,6 +154,65 @@ class EvalSettings:
     def condition(self, name: str) -> tasks.Condition:
         """The registered condition `name` in this evaluation (a clip probe asks under the main layout)."""
         return resolved(name, self.conditions[0])
+
+    def asked(self, queries: Sequence[Query]) -> list[Query]:
+        """The queries this evaluation asks of a SHARD's `queries`: all of them, or with
+        `max_queries_per_task` the fixed subset `capped_queries(queries, cap, seed)`."""
+        return list(queries) if self.max_queries_per_task is None else capped_queries(
+            queries, self.max_queries_per_task, self.seed)
+
+    def subset(self, queries: Sequence[Query]) -> str | None:
+        """What the metrics file records as `shard_subset` (`interleave.provenance`) when this
+        evaluation asks only part of `queries`: the cap, the seed and the selection rule (with the
+        SHARD file's hash they fix the subset); None when every query is asked."""
+        if len(self.asked(queries)) == len(queries):
+            return None
+        return f"at most {self.max_queries_per_task} queries per task, seed {self.seed}, {SUBSET_RULE}"
+
+
+SUBSET_RULE = "clips-round-robin-v1"  # `capped_queries`' rule; bump the version when it changes
+
+
+def _rank(seed: int, *parts: str) -> tuple[bytes, str]:
+    """A fixed pseudo-random sort key of a word, clip or query: the same in every process and on every rank."""
+    name = "/".join(parts)
+    return hashlib.sha256(f"subset/{seed}/{name}".encode()).digest(), name
+
+
+def _clip_order(clip: list[Query], seed: int) -> list[Query]:
+    """A clip's queries in a seeded order that alternates their truths (yes, no, yes, ... or no, yes, ...),
+    so a clip cut short keeps both answers where it has both."""
+    by_truth: dict[str, list[Query]] = {}
+    for q in sorted(clip, key=lambda q: _rank(seed, q.task, "query", q.id)):
+        by_truth.setdefault(str(q.truth), []).append(q)
+    place = {q.id: i for queries in by_truth.values() for i, q in enumerate(queries)}
+    return sorted(clip, key=lambda q: (place[q.id], _rank(seed, q.task, "query", q.id)))
+
+
+def capped_queries(queries: Sequence[Query], limit: int, seed: int = 0) -> list[Query]:
+    """At most `limit` queries of each task, the same ones at every call, in SHARD order.
+
+    Chosen by word and clip, the units `interleave.tools.bootstrap` resamples (the word is the
+    query's label, the clip the clip number of its id, `format.clip_of`, else the whole id): the
+    task's words in a seeded order, each word's clips in a seeded order, a clip's queries in a seeded
+    order that alternates yes and no; then the first clip of every word, then the second of every
+    word, and so on, a clip's queries together, until `limit` queries are taken. So a cap spreads
+    over as many words as whole clips allow, and every clip but perhaps the last comes with all its
+    queries. The order depends only on the queries and `seed` (sha256, no process state): every
+    evaluated point of a run and every rank under DDP ask the same subset, and a task with at most
+    `limit` queries keeps all of them.
+    """
+    by_task: dict[str, dict[str, dict[str, list[Query]]]] = {}  # task -> word -> clip -> queries
+    for q in queries:
+        clip = clip_of(q.id, q.task, q.label) or f"id:{q.id}"
+        by_task.setdefault(q.task, {}).setdefault(q.label, {}).setdefault(clip, []).append(q)
+    keep: set[str] = set()
+    for task, words in by_task.items():
+        rounds = [[_clip_order(clips[c], seed) for c in sorted(clips, key=lambda c: _rank(seed, task, "clip", word, c))]
+                  for word, clips in sorted(words.items(), key=lambda item: _rank(seed, task, "word", item[0]))]
+        order = [q for r in range(max(map(len, rounds))) for word in rounds if r < len(word) for q in word[r]]
+        keep.update(q.id for q in order[:limit])
+    return [q for q in queries if q.id in keep]
 
 
 @dataclass(frozen=True)

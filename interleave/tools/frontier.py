@@ -148,7 +148,8 @@ def run_frontier(ask: Ask) -> list[Path]:
         model.to(torch.device(ask.device) if ask.device else run.trainer.strategy.root_device).eval()
         inputs = EvalInputs.of(data)
         header = {"epoch": SEED_EPOCH, "global_step": 0, "layout": settings.conditions[0],
-                  **provenance(evaluation.shard_file, settings.parser, model.hparams, data.hparams),
+                  **provenance(evaluation.shard_file, settings.parser, model.hparams, data.hparams,
+                               subset=evaluation.shard_subset),
                   "checkpoint": str(ask.ckpt), "start": "the config's model" if ask.start is None else str(ask.start)}
         with Progress(per_alpha * len(ask.alphas), "queries", "[interleave] frontier") as progress:
             for alpha in ask.alphas:
