@@ -3,7 +3,7 @@
 Training and evaluation stay `python train.py fit|validate|test|predict --config ...`.
 Each subcommand runs inside `interleave.errors.running("interleave NAME")`: its errors' hints name
 `interleave NAME ... --help` (not `interleave --help`), and an interrupt is one line saying what
-was kept (`KEPT`, where the tool's own handler does not say it). Exit statuses follow the one rule
+was kept (each tool says what it keeps: its `report_errors(..., kept=...)`). Exit statuses follow the one rule
 of `interleave.errors`: 2 bad input, 130 interrupted, 1 the run itself failed.
 """
 
@@ -32,13 +32,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "playground": ("interleave.tools.playground", "ask a model about your clips in the browser (playground --config CONFIG)"),
 }
 
-
-# What an interrupt keeps, where a command's own handler does not say it (interleave.errors.running).
-KEPT: dict[str, str] = {
-    "rephrase": "every record rewritten so far is kept in OUT or OUT.rejects.jsonl; the same command resumes after them",
-    "study": "finished runs are kept; the same command skips them and resumes the others from their last.ckpt",
-    "playground": "the server is closed",
-}
 
 
 def usage() -> str:
@@ -73,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"error: unknown command {name!r}\n\n{usage()}", end="", file=sys.stderr)
         return INPUT
-    with running(f"interleave {name}", KEPT.get(name)), help_named():  # its errors' hints, its interrupt
+    with running(f"interleave {name}"), help_named():  # its errors' hints, its interrupt
         try:
             module = importlib.import_module(COMMANDS[name][0])  # only the chosen tool is imported
             return module.main(rest)

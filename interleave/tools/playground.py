@@ -332,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
         launch(build_page(served, defaults, warning), args.host, args.port, credentials=credentials,
                max_upload_mb=args.max_upload_mb, queue_size=args.queue_size)
 
-    return report_errors(run)
+    return report_errors(run, what="interleave playground", kept="the server is closed")
 
 
 if __name__ == "__main__":

@@ -374,11 +374,9 @@ def main(argv: list[str] | None = None) -> int:
         build(args)
         print(format_summary(summarize(args.out)))
 
-    try:
-        return report_errors(rephrase, redact=lambda message: redact(message, secrets))
-    except KeyboardInterrupt:
-        print("interrupted: rerun the same command to resume", file=sys.stderr)
-        return 130
+    kept = (f"every record rewritten so far is kept in {args.out} or {rejects_path(args.out)}; "
+            "rerun the same command to resume after them")
+    return report_errors(rephrase, redact=lambda message: redact(message, secrets), what="interleave rephrase", kept=kept)
 
 
 if __name__ == "__main__":

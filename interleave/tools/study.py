@@ -410,7 +410,8 @@ def main(argv: list[str] | None = None) -> int:
         print(status(study))
         return code
 
-    return report_errors(body)
+    return report_errors(body, what="interleave study", kept="finished runs are kept; the same command skips them "
+                                                            "and resumes the others from their last.ckpt")
 
 
 if __name__ == "__main__":
