@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -204,14 +205,28 @@ def run_label(run: Path, run_dir: Path) -> str:
 
 
 def labelled_runs(run_dirs: Sequence[str | Path]) -> list[tuple[Path, str]]:
-    """(run folder, its label) of every run below the RUN_DIRs, each once."""
+    """(run folder, its label) of every run below the RUN_DIRs, each once, each label its own:
+    runs whose labels collide (`a/runs/t/version_0` and `b/runs/t/version_0`, both `t/version_0`)
+    are named by as many trailing folders as tell them apart, so no row, interval or provenance
+    check takes one run for the other."""
     out, seen = [], set()
     for run_dir in map(Path, run_dirs):
         for run in find_runs(run_dir):
             if run.resolve() not in seen:
                 seen.add(run.resolve())
                 out.append((run, run_label(run, run_dir)))
-    return out
+    taken = Counter(label for _, label in out)
+    return [(run, label if taken[label] == 1 else distinct_label(run, label, [r for r, l in out if l == label]))
+            for run, label in out]
+
+
+def distinct_label(run: Path, label: str, namesakes: list[Path]) -> str:
+    """`run`'s shortest trailing path, longer than `label`, that none of its `namesakes` shares."""
+    parts, others = run.resolve().parts, [r.resolve().parts for r in namesakes if r.resolve() != run.resolve()]
+    n = len(Path(label).parts) + 1
+    while n < len(parts) and any(other[-n:] == parts[-n:] for other in others):
+        n += 1
+    return Path(*parts[-n:]).as_posix()
 
 
 def check_parser(parser: str | None) -> None:

@@ -201,7 +201,8 @@ def provenance_notes(runs: dict[str, dict[str, str]]) -> list[str]:
         return []
     out = ["Provenance (unknown = not recorded in the metrics file):"]
     out += [f"- {run}: code {_short(p['code_version'])}, config {_short(p['config_hash'])}, "
-            f"SHARD {_short(p['shard_hash'])}, tokenization {p['tokenization']}" for run, p in runs.items()]
+            f"SHARD {_short(p['shard_hash'])}, tokenization {p['tokenization']}"
+            + (f", SHARD subset: {p['shard_subset']}" if p.get("shard_subset") else "") for run, p in runs.items()]
     return out + [f"Note: {line}." for line in check_comparable(runs)]
 
 

@@ -33,3 +33,19 @@ def test_unknown_parser_is_named() -> None:
     check_parser("paper")
     with pytest.raises(InterleaveError, match="'loose'; expected one of paper, extended"):
         check_parser("loose")
+
+
+def test_runs_whose_labels_collide_are_told_apart_and_a_different_shard_is_refused(tmp_path: Path) -> None:
+    """Two copies of one study (`a/runs/t/version_0`, `b/runs/t/version_0`) were both labelled
+    `t/version_0`: their provenance collapsed into one entry, so two SHARD files went unrefused."""
+    from interleave.tools.report_table import rows
+
+    runs = [tmp_path / copy / "runs" / "t" / "version_0" for copy in ("a", "b")]
+    for run, digest in zip(runs, ("1" * 16, "2" * 16)):
+        write_point(run, 0, {"val/identity/accuracy": 0.5, "shard_hash": digest})
+    labels = [label for _, label in labelled_runs([run.parent for run in runs])]
+    assert labels == ["a/runs/t/version_0", "b/runs/t/version_0"]
+    assert [label for _, label in labelled_runs([runs[0].parent])] == ["t/version_0"]  # alone: as short as before
+    with pytest.raises(InterleaveError, match="runs a/runs/t/version_0 and b/runs/t/version_0 were evaluated on "
+                                              "different SHARD files"):
+        rows([run.parent for run in runs])

@@ -36,3 +36,13 @@ def test_run_series_by_condition(tmp_path: Path) -> None:
     assert list(found) == ["interleaved", "text"] and [p["Epoch"] for p in found["interleaved"]] == [0, 1, 2]
     assert [p["Epoch"] for p in run_series(run, "r", epochs=[0, 2])["text"]] == [0, 2]
     assert found["text"][0]["Syno F1"] == 0.93
+
+
+def test_the_provenance_lines_state_a_capped_runs_subset() -> None:
+    from interleave.tools.report_table import provenance_notes
+
+    keys = {"code_version": "a" * 40, "config_hash": "b" * 16, "shard_hash": "c" * 16, "tokenization": "whole", "parser": "paper"}
+    subset = "at most 2 queries per task, seed 0, clips-round-robin-v1"
+    lines = provenance_notes({"capped": keys | {"shard_subset": subset}, "capped too": keys | {"shard_subset": subset}})
+    assert lines[1].endswith(f"tokenization whole, SHARD subset: {subset}") and lines[2].endswith(subset)
+    assert not provenance_notes({"full": keys})[1].count("subset")
