@@ -43,14 +43,8 @@ from interleave.record_index import (
     audio_problem,
     open_index,
 )
-from interleave.records import (
-    EMPTY_FILE,
-    Problem,
-    Record,
-    is_json_array,
-    read_records,
-    resolve_clips,
-)
+from interleave.records import (EMPTY_FILE, NOT_FOUND, Problem, Record, is_json_array, not_a_file, read_records,
+                                resolve_clips)
 from interleave.sampler import TrainingSampler
 from interleave.token_count import BAD, SPLIT, measure_records
 
@@ -302,6 +296,9 @@ class InterleavedDataModule(L.LightningDataModule):
         root = Path(audio_root) if audio_root is not None else self._root(path)
         decode = self.hparams.check_audio_decode if decode is None else decode
         load = self.load_audio if decode else None
+        kind = not_a_file(path)
+        if kind not in (None, NOT_FOUND):  # a directory, a FIFO (opening it would wait forever), a device
+            raise InterleaveError(f"{path}: {kind}, not a record file")
         try:
             with open(path, "rb") as handle:
                 indexed = not is_json_array(Path(path), handle.read(4096))

@@ -2,6 +2,7 @@
 channel, validation split, workers, and the checkpointed position in the epoch."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -261,3 +262,21 @@ def test_the_openaqa_adapter_reads_clip_lists_and_names_bad_combinations(tmp_pat
     assert [p.where.split(" ")[0] for p in problems] == [f"{path}[1]", f"{path}[2]"]
     assert "2 audio clip(s)" in problems[0].reason and "0 [AUDIO] placeholder(s)" in problems[0].reason
     assert "0 audio clip(s)" in problems[1].reason and "1 [AUDIO] placeholder(s)" in problems[1].reason
+
+
+def test_a_record_file_that_is_a_fifo_or_a_directory_stops_set_up_naming_it(tmp_path, small_dataset, tiny_model_kwargs):
+    """`data.train_file` naming a FIFO waited forever at set-up (its first bytes were read to tell
+    JSONL from a JSON array); a directory was read as a file. Both are one error naming the path."""
+    import os
+
+    from interleave.cli import build_run
+    from interleave.errors import InterleaveError
+    from tests.conftest import write_config
+
+    os.mkfifo(tmp_path / "pipe.jsonl")
+    (tmp_path / "folder.jsonl").mkdir()
+    config = write_config(tmp_path, small_dataset, tiny_model_kwargs)
+    for name, kind in (("pipe.jsonl", "is a FIFO (named pipe)"), ("folder.jsonl", "is a directory")):
+        run = build_run(["--config", str(config), f"--data.train_file={tmp_path / name}"])
+        with pytest.raises(InterleaveError, match=f"^{re.escape(f'{tmp_path / name}: {kind}, not a record file')}$"):
+            run.datamodule.check_file(tmp_path / name)
