@@ -103,8 +103,9 @@ class InterleaveCLI(LightningCLI):
         return trainer
 
 
-def cli(args: list[str] | None = None, run: bool = True) -> LightningCLI:
-    """Build (and by default run) the CLI; tests use the returned object to inspect the run."""
+def cli(args: list[str] | None = None, run: bool = True, prog: str | None = None) -> LightningCLI:
+    """Build (and by default run) the CLI; tests use the returned object to inspect the run. `prog`
+    names the command in its usage line (default: the script, `train.py`)."""
     # "omegaconf+" resolves `${paths.x}` after every source is merged, so `--paths.x=...` on the
     # command line reaches the values that interpolate it; configs write absolute `${paths.x}`.
     set_parsing_settings(omegaconf_absolute_to_relative_paths=True)
@@ -118,7 +119,7 @@ def cli(args: list[str] | None = None, run: bool = True) -> LightningCLI:
             # A config's `data` may name a subclass (the demo's); a plain block is an InterleavedDataModule,
             # but interpolates `${...}` only under a class_path (jsonargparse), so the shipped configs name it.
             subclass_mode_data=True,
-            parser_kwargs={"parser_mode": PARSER_MODE},
+            parser_kwargs={"parser_mode": PARSER_MODE, **({"prog": prog} if prog else {})},
             parser_class=OneLineParser,
             save_config_kwargs={"overwrite": True},
             args=args,
@@ -135,11 +136,12 @@ class Run:
     trainer: Trainer  # its callbacks (ShardEvaluation, checkpoints), logger and precision
 
 
-def build_run(args: Sequence[str]) -> Run:
+def build_run(args: Sequence[str], prog: str | None = None) -> Run:
     """The run that `python train.py fit ARGS` would start (`--config CONFIG`, several in order,
     and `--data.x=...` overrides), built exactly as it builds it (the same parsing, defaults,
-    interpolation and connection), without running anything."""
-    built = cli(list(args), run=False)
+    interpolation and connection), without running anything; `prog` names the tool in the usage
+    line of its `--help` (`interleave cache`)."""
+    built = cli(list(args), run=False, prog=prog)
     return Run(built.model, built.datamodule, built.trainer)
 
 

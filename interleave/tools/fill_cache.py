@@ -11,8 +11,6 @@ what was wrong, and computed again.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from callbacks.shard_eval import ShardEvaluation
 from interleave.cache import require_frozen
@@ -20,22 +18,9 @@ from interleave.cli import build_run
 from interleave.errors import InterleaveError, report_errors
 
 
-@contextmanager
-def program_name(name: str) -> Iterator[None]:
-    """`sys.argv[0]` as `name` while the run's parser is built, so its usage line (`--help`, a wrong
-    flag) reads `usage: interleave cache ...` instead of the bare program's name."""
-    saved = sys.argv[:1]
-    sys.argv[:1] = [name]
-    try:
-        yield
-    finally:
-        sys.argv[:1] = saved
-
-
 def fill(args: list[str]) -> None:
     """Build the run the config describes (without running it) and fill its cache."""
-    with program_name("interleave cache"):
-        run = build_run(args)
+    run = build_run(args, prog="interleave cache")
     datamodule, model = run.datamodule, run.model
     if not datamodule.hparams.feature_cache:
         raise InterleaveError("set data.feature_cache (the cache folder) in the config or with --data.feature_cache DIR")
