@@ -23,6 +23,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import signal
 import struct
 import threading
 import time
@@ -37,18 +38,8 @@ from interleave import AUDIO_PLACEHOLDER, collate, prompts, records, token_count
 from interleave.collate import Collator
 from interleave.errors import AudioError, InterleaveError
 from interleave.files import atomic_path
-from interleave.records import (
-    EMPTY_FILE,
-    NOT_FOUND,
-    Problem,
-    Record,
-    duplicate_reason,
-    jsonl_lines,
-    line_ranges,
-    not_a_file,
-    parse_line,
-    resolve_audio_path,
-)
+from interleave.records import (EMPTY_FILE, NOT_FOUND, Problem, Record, duplicate_reason, jsonl_lines, line_ranges,
+                                not_a_file, parse_line, resolve_audio_path)
 from interleave.token_count import BAD, OK, SPLIT, TokenCounter, measure_records
 
 MAGIC = b"INTERLEAVE-RECORD-INDEX\n"
@@ -168,6 +159,7 @@ _JOB: tuple[Path, Collator] | None = None  # what forked builders read: the file
 
 def _build_part(part: tuple[int, int]) -> dict[str, Any]:
     os.environ["TOKENIZERS_PARALLELISM"] = "false"  # one thread per process; no warning about the fork
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent alone says so
     file, collator = _JOB
     return _Builder(file, collator).run(*part)
 

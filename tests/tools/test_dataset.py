@@ -249,3 +249,41 @@ def test_ctrl_c_during_a_check_is_one_line_and_keeps_the_record_index(tmp_path, 
     assert index == index_path(path, collator)
     kept = RecordIndex.load(index, path, settings(collator))  # whole, and matching the file: reused as it is
     assert kept is not None and kept.rows == count
+
+
+def test_ctrl_c_from_a_terminal_while_several_processes_build_the_index_is_one_line(tmp_path, small_dataset,
+                                                                                   tiny_model_kwargs):
+    """A terminal's Ctrl-C reaches the whole process group: the forked builders of a large file's
+    record index printed a traceback each. Only the check itself says it was interrupted; no index
+    is left half-written."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import psutil
+
+    from tests.conftest import write_config
+
+    root = Path(__file__).resolve().parents[2]
+    config = write_config(tmp_path, small_dataset, tiny_model_kwargs)
+    filler = "Labels: Siren. " * 24
+    path = write_jsonl(tmp_path / "big.jsonl", [good(i) | {"id": f"r{i}", "audio": "audio/c0.wav", "output": filler}
+                                               for i in range(100_000)])
+    assert path.stat().st_size > 32 << 20  # two builders on two cores (record_index.build_processes)
+    proc = subprocess.Popen([sys.executable, "-m", "interleave.tools", "data", "check", "--config", str(config),
+                             str(path)], cwd=root, env={**os.environ, "PYTHONPATH": str(root)}, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while len(psutil.Process(proc.pid).children()) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None and len(psutil.Process(proc.pid).children()) >= 2, "no builders to interrupt"
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole foreground group
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-3000:]
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert [line for line in err.splitlines() if line.startswith(("interrupted:", "error:"))] == [
+        "interrupted: interleave data check; no record index was written (it is written whole or not at all)"]
+    assert not list(tmp_path.glob("big.jsonl.*"))  # neither an index nor a temporary one left behind
