@@ -1,11 +1,15 @@
 """train.py, the entry script, on a tiny random LLaMA and a tiny encoder: fit, resume, precision, the real SmolLM2."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
 import train
 from interleave.model import AudioLLM
 from tests.conftest import write_config
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
@@ -105,3 +109,24 @@ def test_fit_with_model_encoder_whisper_and_a_qwen2_llm(tmp_path, small_dataset)
     assert batch["audio"].shape[1:] == (81, 3000) and batch["audio_mask"].sum(dim=1).tolist() == [8, 8]
     with torch.no_grad():
         torch.testing.assert_close(reloaded.eval()(batch).logits, run.model.eval()(batch).logits)
+
+
+def test_ctrl_c_while_train_py_loads_is_one_line_and_exit_130():
+    """Ctrl-C in the seconds torch and Lightning take to load printed a traceback: a KeyboardInterrupt
+    raised at the import of `lightning` (as a SIGINT there would) is one line and exit 130."""
+    import subprocess
+    import sys
+
+    interrupt_at_import = (
+        "import runpy, sys\n"
+        "class Interrupt:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'lightning':\n"
+        "            raise KeyboardInterrupt\n"
+        "sys.meta_path.insert(0, Interrupt())\n"
+        "sys.argv = ['train.py', 'fit', '--help']\n"
+        "runpy.run_path('train.py', run_name='__main__')\n")
+    done = subprocess.run([sys.executable, "-c", interrupt_at_import], cwd=REPO, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 130 and done.stdout == ""
+    assert done.stderr == "interrupted: python train.py; it stopped while loading, before anything was written\n"
