@@ -24,6 +24,7 @@ checkpoint is kept (the newest one this run saved) and how to resume from it.
 from __future__ import annotations
 
 import logging
+import re
 import signal
 import sys
 import warnings
@@ -68,8 +69,30 @@ class OneLineParser(LightningArgumentParser):
         text = ""
         for line in (line.strip() for line in str(message).splitlines() if line.strip()):
             text += (" " if text.endswith(":") else "; ") + line if text else line
-        sys.stderr.write(f"error: {text} ({hint})\n")
+        sys.stderr.write(f"error: {bad_value(text) or text} ({hint})\n")
         sys.exit(INPUT)
+
+
+def bad_value(text: str) -> str | None:
+    """jsonargparse's account of a value of the wrong type (`Parser key "data": Does not validate
+    against any of the Union subtypes; ... Problem with given class_path '...': Parser key
+    "batch_size": Expected a <class 'int'>. Got value: x; ...`) as `data.init_args.batch_size
+    (interleave.data.InterleavedDataModule): expected int, got 'x'`; None for any other message."""
+    keys = re.findall(r'Parser key "([^"]+)"', text)
+    if not keys:
+        return None
+    start = text.rfind(f'Parser key "{keys[-1]}"')
+    inner = text[start:]
+    given = re.search(r"NestedArg\(key='" + re.escape(keys[-1]) + r"', val='([^']*)'\)", text)
+    value = re.search(r"(?:Got value|Given value): (.+?)(?=; |$)", inner)
+    types = re.findall(r"Expected a <class '([^']+)'>", inner[: value.start()] if value else "")
+    if value is None or not types:
+        return None
+    owner = re.findall(r"Problem with given class_path '([^']+)'", text[:start])
+    where = keys[-1] if len(keys) == 1 else f"{keys[0]}.init_args.{keys[-1]}"
+    names = dict.fromkeys("null" if t == "NoneType" else t.rsplit(".", 1)[-1] for t in types)
+    return (f"{where}{f' ({owner[-1]})' if owner else ''}: expected {' or '.join(names)}, "
+            f"got {given.group(1) if given else value.group(1)!r}")
 
 
 class InterleaveCLI(LightningCLI):
