@@ -218,7 +218,7 @@ def test_ctrl_c_is_one_line_and_keeps_the_finished_alphas(config, tmp_path, monk
         time.sleep(0.1)
     assert proc.poll() is None, "the frontier ended before it could be interrupted"
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=300)  # a loaded machine (CI) can be slow to stop
     assert proc.returncode == 130, err[-3000:]
     kept = sorted((float(p.name.removeprefix("alpha=")) for p in out.glob("alpha=*")
                    if (p / "predictions" / "epoch=00.metrics.json").is_file()))
