@@ -358,7 +358,7 @@ def test_answers_stop_at_their_verdict_by_default_with_the_metrics_of_whole_answ
         report.rescore(file, short, "extended")
 
 
-GOLDEN = REPO / "tests" / "data" / "shard_eval_golden"
+GOLDEN = REPO / "tests" / "fixtures" / "shard_eval_golden"
 UNSTABLE = ("code_version", "config_hash")  # depend on the commit and on the test's folder
 # Added to the metrics file after the golden files were made, checked on their own below (the
 # golden files stay the bytes written before issue 34): the number of rows of the predictions file.

@@ -36,7 +36,7 @@ from interleave.tools.demo_sounds import SYNTHESIZERS
 
 REPO = Path(__file__).resolve().parents[2]
 # AudioSet's label list (class_labels_indices.csv, CC BY 4.0), kept beside the tests.
-LABELS_CSV = REPO / "tests" / "data" / "audioset_class_labels_indices.csv"
+LABELS_CSV = REPO / "tests" / "fixtures" / "audioset_class_labels_indices.csv"
 
 
 FILES = ("train.jsonl", "heldout.jsonl", "shard.jsonl", "shard.report.json", "classes.txt", "README.txt", ".complete", "replay.jsonl")
@@ -151,8 +151,8 @@ def test_rejects_empty_split(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def wn():
-    """The shipped extract of WordNet 3.0 (tests/data/wordnet30)."""
-    return open_wordnet(REPO / "tests" / "data" / "wordnet30")
+    """The shipped extract of WordNet 3.0 (tests/fixtures/wordnet30)."""
+    return open_wordnet(REPO / "tests" / "fixtures" / "wordnet30")
 
 
 def test_demo_lexicon_follows_the_shipped_lexicons_rules(wn) -> None:
