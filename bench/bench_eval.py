@@ -38,10 +38,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.results import write_section  # noqa: E402
 from interleave.audio import load_fbank  # noqa: E402
-from interleave.collate import Collator  # noqa: E402
+from interleave.data.collate import Collator  # noqa: E402
 from interleave.generation import Sampling, sample_answers  # noqa: E402
 from interleave.model import AudioLLM  # noqa: E402
-from interleave.records import Record  # noqa: E402
+from interleave.data.records import Record  # noqa: E402
 from interleave.shard import Query, read_shard  # noqa: E402
 from interleave.shard.evaluate import EvalInputs, EvalSettings, answer_queries, answer_seed  # noqa: E402
 from interleave.shard.tasks import CONDITIONS, TASKS  # noqa: E402

@@ -47,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.clips import sine_clips  # noqa: E402
 from bench.results import write_section  # noqa: E402
 from interleave import NUM_AUDIO_TOKENS  # noqa: E402
-from interleave.collate import IGNORE_INDEX, Collator  # noqa: E402
+from interleave.data.collate import IGNORE_INDEX, Collator  # noqa: E402
 from interleave.generation import Sampling  # noqa: E402
 from interleave.llm import load_tokenizer  # noqa: E402
 from interleave.model import AudioLLM  # noqa: E402

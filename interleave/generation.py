@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import torch
 from transformers import RepetitionPenaltyLogitsProcessor, TemperatureLogitsWarper, TopPLogitsWarper
 
-from interleave.collate import tokens_with_audio
+from interleave.data.collate import tokens_with_audio
 
 if TYPE_CHECKING:  # the model calls these functions; they only read it
     from interleave.model import AudioLLM

@@ -23,8 +23,8 @@ from peft import LoraConfig, get_peft_model
 from torch import nn
 
 from interleave import NUM_AUDIO_TOKENS, generation
-from interleave.collate import IGNORE_INDEX
-from interleave.data import DataSpec
+from interleave.data.collate import IGNORE_INDEX
+from interleave.spec import DataSpec
 from interleave.errors import InterleaveError
 from interleave.hf_encoders import build_encoder
 from interleave.llm import align_special_tokens, load_llm, load_tokenizer, lora_targets
@@ -149,7 +149,7 @@ class AudioLLM(L.LightningModule):
 
         The clips (encoder inputs `audio`, or cached `features`; the batch's key of the same name)
         are every clip of the batch, row by row and in placeholder order within a row, so a row
-        with k spans takes the next k clips (`interleave.collate.span_starts`).
+        with k spans takes the next k clips (`interleave.data.collate.span_starts`).
         Neither given is a text-only batch (no row may mark audio positions).
         """
         clips = audio if features is None else features

@@ -16,7 +16,7 @@ import yaml
 import train
 from interleave.audio import load_fbank
 from interleave.cache import DamagedEntry, FeatureCache, fingerprint
-from interleave.collate import span_starts
+from interleave.data.collate import span_starts
 from interleave.encoder import CavMaeEncoder
 from interleave.errors import InterleaveError
 from interleave.shard import probes

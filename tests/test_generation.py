@@ -6,7 +6,7 @@ import contextlib
 import pytest
 import torch
 
-from interleave.collate import Collator
+from interleave.data.collate import Collator
 from interleave.generation import Sampling, sample_answers
 from interleave.model import AudioLLM
 
@@ -19,7 +19,7 @@ def model(tiny_model_kwargs):
 
 def left_padded(model, instructions, with_audio=True):
     col = Collator(model.tokenizer, padding_side="left", with_answer=False)
-    from interleave.records import Record
+    from interleave.data.records import Record
 
     rows = [col.encode(Record(id=str(i), audio="a", instruction=t), with_audio=with_audio)
             for i, t in enumerate(instructions)]
@@ -106,7 +106,7 @@ def test_sampling_candidates_match_hfs_chain_over_the_whole_vocabulary():
 def test_answer_tokens_are_read_as_they_follow_the_prompt(llama_tokenizer):
     """SentencePiece reads "Yes" alone as "▁Yes"; after "### Response:\n" the model writes "Yes"."""
     from interleave.generation import answer_token_ids
-    from interleave.prompts import PromptTemplate
+    from interleave.data.prompts import PromptTemplate
 
     tok = llama_tokenizer
     context = PromptTemplate().render("?")

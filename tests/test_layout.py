@@ -57,8 +57,10 @@ def imports(name: str, path: Path, known: dict[str, Path]) -> set[str]:
             base = node.module or ""
             if node.level:
                 base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
-            targets.add(base)
-            targets |= {f"{base}.{alias.name}" for alias in node.names}  # `from pkg import module`
+            modules_named = {f"{base}.{alias.name}" for alias in node.names}  # `from pkg import module`
+            targets |= modules_named
+            if not modules_named <= set(known):  # names of the package's own code, not only its modules
+                targets.add(base)
     # Importing a.b.c runs a and a.b too, except the packages `name` itself lies in: they are
     # already being imported when `name` runs.
     own = {".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 1)}

@@ -8,11 +8,11 @@ import torch
 import torch.nn.functional as F
 
 from interleave import NUM_AUDIO_TOKENS
-from interleave.collate import Collator
+from interleave.data.collate import Collator
 from interleave.errors import InterleaveError
 from interleave.ltu import LTU_ENCODER, LTU_PROJECTOR, load_encoder_checkpoint
 from interleave.model import AudioLLM
-from interleave.records import Record
+from interleave.data.records import Record
 
 
 def ltu_state_dict(model: AudioLLM, seed: int = 1) -> dict[str, torch.Tensor]:

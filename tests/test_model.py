@@ -5,12 +5,12 @@ import pytest
 import torch
 
 from interleave import NUM_AUDIO_TOKENS
-from interleave.collate import Collator, span_starts
-from interleave.data import InterleavedDataModule
+from interleave.data.collate import Collator, span_starts
+from interleave.data.module import InterleavedDataModule
 from interleave.errors import InterleaveError
 from interleave.generation import Sampling
 from interleave.model import AudioLLM
-from interleave.records import Record
+from interleave.data.records import Record
 
 
 @pytest.fixture()
@@ -277,7 +277,7 @@ def test_audio_tokens_reach_the_encoder_the_collator_and_the_checker_from_the_mo
 
 def test_a_prompt_too_long_for_the_models_audio_tokens_is_rejected_at_set_up(tmp_path, small_dataset,
                                                                             tiny_model_kwargs):
-    from interleave.data import InterleavedDataModule
+    from interleave.data.module import InterleavedDataModule
 
     model = AudioLLM(**{**tiny_model_kwargs, "audio_tokens": 100})
     data = InterleavedDataModule(train_file=str(small_dataset / "train.jsonl"), max_length=110, on_bad_record="error")

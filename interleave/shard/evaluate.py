@@ -34,11 +34,11 @@ from torchmetrics.functional.classification import (
 )
 
 from interleave.cache import FeatureCache, Variant, compute_features
-from interleave.collate import Collator
+from interleave.data.collate import Collator
 from interleave.generation import Sampling, sample_answers, yes_probability
 from interleave.errors import InterleaveError
 from interleave.labels import contains_label
-from interleave.records import Record
+from interleave.data.records import Record
 from interleave.shard.answers import PARSERS, parse_answer, settled_answer
 from interleave.shard.format import Query, clip_of
 from interleave.shard import tasks
@@ -227,7 +227,7 @@ class EvalInputs:
     @classmethod
     def of(cls, data: object) -> EvalInputs:
         """The inputs of a run's data module (an `interleave.data.InterleavedDataModule`)."""
-        from interleave.data import InterleavedDataModule
+        from interleave.data.module import InterleavedDataModule
 
         if not isinstance(data, InterleavedDataModule):
             raise InterleaveError(f"the SHARD evaluation needs the run's data module to be an "

@@ -18,6 +18,7 @@ from callbacks.shard_eval import ShardEvaluation
 from interleave.cache import require_frozen
 from interleave.cli import build_run
 from interleave.errors import InterleaveError, report_errors
+from interleave.shard.format import read_shard
 
 
 @contextmanager
@@ -43,7 +44,8 @@ def fill(args: list[str]) -> None:
     datamodule.prepare_data()
     datamodule.setup(None)  # every set the config names: training, validation, test, predict
     shard_files = [c.shard_file for c in run.trainer.callbacks if isinstance(c, ShardEvaluation)]
-    stats = datamodule.fill_feature_cache(model.audio_encoder, shard_files=shard_files)
+    clips = [clip for f in shard_files for q in read_shard(f) for clip in q.clips]
+    stats = datamodule.fill_feature_cache(model.audio_encoder, clips)
     for entry in stats.damaged:
         print(f"[interleave] damaged feature cache entry rebuilt: {entry}", file=sys.stderr)
     print(f"[interleave] feature cache {datamodule.hparams.feature_cache}: {stats}")

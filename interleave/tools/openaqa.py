@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from interleave.errors import InterleaveError
-from interleave.records import Record, from_dict, from_openaqa
+from interleave.data.records import Record, from_dict, from_openaqa
 from interleave.tools.rewriters import KINDS
 
 CHUNK_CHARS = 1 << 18

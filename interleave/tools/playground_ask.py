@@ -25,11 +25,11 @@ import torch
 from interleave import AUDIO_PLACEHOLDER
 from interleave.audio import FBANK_SECONDS, SAMPLE_RATE, load_fbank, read_head
 from interleave.checkpoints import intact_checkpoints, load_weights
-from interleave.collate import Collator
+from interleave.data.collate import Collator
 from interleave.errors import AudioError, InterleaveError, RecordError
 from interleave.generation import Sampling, sample_answers, yes_probability
-from interleave.prompts import count_placeholders
-from interleave.records import Record
+from interleave.data.prompts import count_placeholders
+from interleave.data.records import Record
 from interleave.shard.answers import parse_answer
 from interleave.shard.evaluate import EvalInputs, EvalSettings, answer_seed, audio_features
 from interleave.shard.format import Query

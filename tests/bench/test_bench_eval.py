@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from bench import bench_eval
-from interleave.collate import Collator
+from interleave.data.collate import Collator
 from interleave.generation import Sampling
 from interleave.model import AudioLLM
 from interleave.shard import Query

@@ -28,7 +28,7 @@ from callbacks.reliability import atomic_torch_save
 from interleave.tools.fill_cache import main as cache_main
 from interleave.tools.dataset import main as data_main
 from interleave.tools.rephrase import main as rephrase_main
-from interleave.sampler import TrainingSampler
+from interleave.data.sampler import TrainingSampler
 from interleave.tools.report import main as report_main
 from interleave.shard.cli import main as shard_main
 from tests.conftest import write_clip, write_jsonl

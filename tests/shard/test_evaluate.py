@@ -10,7 +10,7 @@ import pytest
 from interleave.errors import InterleaveError
 from tests.shard.test_predictions import prediction
 
-from interleave.collate import Collator
+from interleave.data.collate import Collator
 from interleave.generation import Sampling
 from interleave.shard.tasks import TASKS
 from interleave.shard.evaluate import (

@@ -11,12 +11,12 @@ import torch
 
 from interleave.audio import load_waveform
 from interleave.cache import FeatureCache, Variant
-from interleave.collate import Collator
+from interleave.data.collate import Collator
 from interleave.errors import InterleaveError
 from interleave.generation import Sampling
 from interleave.hf_encoders import build_encoder
-from interleave.prompts import PromptTemplate, remove_placeholders
-from interleave.records import Record
+from interleave.data.prompts import PromptTemplate, remove_placeholders
+from interleave.data.records import Record
 from interleave.shard.evaluate import EvalInputs, EvalSettings, answer_queries, audio_features, render_instruction
 from interleave.shard.format import Query
 from interleave.shard.predictions import Prediction

@@ -18,7 +18,7 @@ import soundfile
 from interleave import AUDIO_PLACEHOLDER
 from interleave.audio import NUM_MEL_BINS, SAMPLE_RATE, TARGET_FRAMES, load_fbank
 from interleave.errors import InterleaveError
-from interleave.records import read_records, resolve_clips
+from interleave.data.records import read_records, resolve_clips
 from interleave.shard.build import negative_pool
 from interleave.shard.format import RELATIONS, read_shard, slug
 from interleave.shard.lexicon import read_lexicon, read_skipped

@@ -1,14 +1,12 @@
-"""Records to batches: the model's side of the contract (`DataSpec`), the dataset checks and the
-LightningDataModule.
+"""Records to batches: the LightningDataModule.
 
-The model states what the data side needs (`AudioLLM.data_spec()`: tokenizer, `audio_tokens`,
-the encoder's input loader) and the data module takes it once through `connect(spec)`, which the
-command line does for every run (`interleave.cli`, and `build_run` for the tools).
-`check_records` finds every problem of a dataset with file:line and reason (the one rule is
-`interleave.token_count.measure_records`; the audio check `record_index.audio_problem`).
+The model states what the data side needs (`interleave.spec.DataSpec`, from `AudioLLM.data_spec()`:
+tokenizer, `audio_tokens`, the encoder's input loader) and the data module takes it once through
+`connect(spec)`, which the command line does for every run (`interleave.cli`, and `build_run` for the tools).
 `InterleavedDataModule.check_file` is what set-up runs on each file and what `interleave data
-check --config` runs: with `on_bad_record: error` set-up stops with the full list, with `skip` it
-writes the rejects with their reasons to `rejects.jsonl` in the run folder and logs how many there were.
+check --config` runs (the rules: `interleave.data.checks`): with `on_bad_record: error` set-up stops
+with the full list, with `skip` it writes the rejects with their reasons to `rejects.jsonl` in the
+run folder and logs how many there were.
 """
 
 from __future__ import annotations
@@ -17,9 +15,9 @@ import json
 import random
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import lightning as L
 import torch
@@ -28,95 +26,29 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from lightning.pytorch.utilities.warnings import PossibleUserWarning
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from interleave import NUM_AUDIO_TOKENS
-from interleave.audio import CHANNELS, FBANK_SECONDS, Channel, load_fbank
+from interleave.audio import CHANNELS, Channel, load_fbank
 from interleave.cache import CacheStats, FeatureCache, require_frozen
-from interleave.collate import Collator
+from interleave.data.checks import DataError, load_checked
+from interleave.data.collate import Collator
 from interleave.errors import InterleaveError, RecordError
 from interleave.files import write_text_atomic
-from interleave.mixture import MixedRecords, MixturePlan, MixtureSampler, mixture_sources
+from interleave.data.mixture import MixedRecords, MixturePlan, MixtureSampler, mixture_sources
 from interleave.progress import DEFAULT_INTERVAL, Progress
-from interleave.prompts import ALPACA_SHORT, ALPACA_SHORT_INPUT, PromptTemplate
-from interleave.record_index import (
+from interleave.data.prompts import ALPACA_SHORT, ALPACA_SHORT_INPUT, PromptTemplate
+from interleave.data.record_index import (
     IndexedRecords,
     RecordIndex,
-    audio_problem,
     open_index,
 )
-from interleave.records import (
+from interleave.data.records import (
     EMPTY_FILE,
     Problem,
     Record,
     is_json_array,
-    read_records,
     resolve_clips,
 )
-from interleave.sampler import TrainingSampler
-from interleave.token_count import BAD, SPLIT, measure_records
-
-AudioLoader = Callable[..., torch.Tensor]  # (path, channel) -> one clip's encoder inputs
-
-
-@dataclass(frozen=True)
-class DataSpec:
-    """What the data side needs from the model (`AudioLLM.data_spec()`): the tokenizer, the audio
-    positions per clip, the encoder's input loader `(path, channel) -> one clip's inputs` (CAV-MAE's
-    fbank, AST's or Whisper's extractor) and the seconds of a clip it hears. Defaults: LTU's."""
-
-    tokenizer: Any
-    audio_tokens: int = NUM_AUDIO_TOKENS
-    audio_loader: AudioLoader = load_fbank
-    heard_seconds: float = FBANK_SECONDS
-
-
-class DataError(InterleaveError):
-    """A dataset has bad records; the message lists every one of them."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        lines = "\n".join(f"  {p}" for p in problems)
-        super().__init__(
-            f"{len(problems)} bad record(s); fix them, or set data.on_bad_record=skip to train without them:\n{lines}"
-        )
-
-
-def check_records(
-    records: list[Record],
-    audio_root: str | Path | None,
-    collator: Collator | None = None,
-    load: Callable[[Path], Any] | None = None,
-    split: list[str] | None = None,
-) -> list[Problem]:
-    """Problems of parsed records: what `measure_records` finds (clip and placeholder counts that do
-    not match; with a collator, a prompt that cannot fit `max_length`), then a missing clip or (with
-    `load`, the run's encoder input loader) an unreadable one. With a collator, records where a text
-    token had to be split at the audio offset are listed in `split` (not a problem)."""
-    measured = measure_records(records, collator)
-    problems = []
-    for i, record in enumerate(records):
-        where = record.describe()
-        if measured.status[i] == BAD:
-            problems.append(Problem(where, measured.reasons[i]))
-            continue
-        if measured.status[i] == SPLIT and split is not None:
-            split.append(where)
-        for path in resolve_clips(record, audio_root):
-            if (reason := audio_problem(path, load)) is not None:
-                problems.append(Problem(where, reason))
-                break
-    return problems
-
-
-def load_checked(
-    path: str | Path, audio_root: str | Path | None, collator: Collator | None,
-    load: Callable[[Path], Any] | None = None, split: list[str] | None = None,
-) -> tuple[list[Record], list[Problem]]:
-    """Read a record file and check it: (good records, problems). `audio_root` defaults to the file's folder."""
-    root = Path(audio_root) if audio_root is not None else Path(path).parent
-    records, problems = read_records(path)
-    record_problems = check_records(records, root, collator, load, split)
-    bad = {p.where for p in record_problems}
-    return [r for r in records if r.describe() not in bad], problems + record_problems
+from interleave.data.sampler import TrainingSampler
+from interleave.spec import AudioLoader, DataSpec
 
 
 class AudioRecords(Dataset):
@@ -175,12 +107,12 @@ class InterleavedDataModule(L.LightningDataModule):
     model never disagree on it; `connect(DataSpec(tokenizer))` uses the module on its own. Set-up,
     `collator()` and `check_file` before `connect` raise an error saying so.
     Relative audio paths resolve against `audio_root`, by default the record file's folder.
-    A JSONL record file is read through its record index (`interleave.record_index`: offsets,
+    A JSONL record file is read through its record index (`interleave.data.record_index`: offsets,
     token lengths and check results, built once beside the file or in `index_dir`, then reused);
     records are read lazily. OpenAQA's JSON arrays are read whole.
     With `feature_cache` (a folder), the frozen encoder's features are computed once per clip at
     set-up (`interleave.cache`) and batches carry them as `audio_features` instead of `audio`.
-    The training order comes from `interleave.sampler.TrainingSampler` (seeded per epoch, split by rank, resumable mid-epoch:
+    The training order comes from `interleave.data.sampler.TrainingSampler` (seeded per epoch, split by rank, resumable mid-epoch:
     checkpoints hold the position); `group_by_length` batches records of similar token length.
     `audio_channel` picks the channel of multi-channel audio: `first` (LTU's, the default) or
     `mean` (the channels averaged); the datasets, the feature cache and the SHARD evaluation use it.
@@ -188,7 +120,7 @@ class InterleavedDataModule(L.LightningDataModule):
     data/demo`): a run whose files are missing stops at once with that command in its message.
     It changes no result, so it is not a hyper-parameter (not in `hparams` nor the config hash).
     `train_files` (instead of `train_file`) is a weighted mixture of record files, each read and
-    checked on its own, `epoch_records` its epoch length (`interleave.mixture`); unset, neither is
+    checked on its own, `epoch_records` its epoch length (`interleave.data.mixture`); unset, neither is
     a hyper-parameter, so a one-file run's config hash stays what it was.
     """
 
@@ -387,15 +319,13 @@ class InterleavedDataModule(L.LightningDataModule):
     def _sets(self) -> list[AudioRecords]:
         return [d for d in (self.train_set, self.val_set, self.test_set, self.predict_set) if d is not None]
 
-    def fill_feature_cache(self, encoder: Any, shard_files: list[str] = (), progress_every: float = DEFAULT_INTERVAL) -> CacheStats:
-        """Compute the features of every clip of the loaded sets (and SHARD files) not cached yet,
-        showing clips done / total and clips/s on stderr (`interleave.progress`: a bar on a terminal,
-        else a line every `progress_every` seconds)."""
-        from interleave.shard import read_shard
-
+    def fill_feature_cache(self, encoder: Any, clips: Sequence[str] = (), progress_every: float = DEFAULT_INTERVAL) -> CacheStats:
+        """Compute the features of every clip of the loaded sets (and of `clips`, e.g. a SHARD's, which
+        `interleave cache` reads) not cached yet, showing clips done / total and clips/s on stderr
+        (`interleave.progress`: a bar on a terminal, else a line every `progress_every` seconds)."""
         self.feature_store = FeatureCache.of(self.hparams.feature_cache, encoder, self.audio_channel)
         paths = [p for d in self._sets() for p in d.paths()]
-        paths += [clip for f in shard_files for q in read_shard(f) for clip in q.clips]
+        paths += list(clips)
         distinct = list(dict.fromkeys(str(p) for p in paths))
         with Progress(len(distinct), "clips", "[interleave] feature cache", interval=progress_every) as progress:
             return self.feature_store.ensure(encoder, distinct, progress=progress)

@@ -40,7 +40,7 @@ class TrainingSampler(DistributedSampler):
         self.skip_epoch, self.skip_batches = epoch, batches_done
 
     def draw(self, generator: torch.Generator) -> np.ndarray:
-        """The epoch's records in random order: every record once (`interleave.mixture.MixtureSampler`
+        """The epoch's records in random order: every record once (`interleave.data.mixture.MixtureSampler`
         draws from several files instead)."""
         return torch.randperm(self.num_records, generator=generator).numpy()
 

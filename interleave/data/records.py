@@ -2,7 +2,7 @@
 
 A record is one line of JSONL with `id`, `audio`, `instruction`, optional `input`, `output`,
 optional `task` and `dataset`. `audio` is one path, or a list of paths whose clips fill the
-prompt's `[AUDIO]` placeholders in order (`interleave.prompts.clip_count_problem` says which
+prompt's `[AUDIO]` placeholders in order (`interleave.data.prompts.clip_count_problem` says which
 combinations are good). LTU's OpenAQA JSON (a list of objects with `audio_id`) is read
 through `from_openaqa`, not renamed by hand. Every problem is reported with file:line (or
 file[index] for a JSON array), never dropped silently.

@@ -1,8 +1,8 @@
-"""interleave.records: the JSONL record contract (extra fields kept) and LTU's OpenAQA JSON through the adapter."""
+"""interleave.data.records: the JSONL record contract (extra fields kept) and LTU's OpenAQA JSON through the adapter."""
 
 import json
 
-from interleave.records import (
+from interleave.data.records import (
     Problem,
     Record,
     from_openaqa,
@@ -62,7 +62,7 @@ def test_a_byte_that_is_not_utf8_is_reported_with_its_line_and_the_others_still_
 
 
 def test_an_empty_file_is_a_problem_not_zero_records(tmp_path):
-    from interleave.records import EMPTY_FILE
+    from interleave.data.records import EMPTY_FILE
 
     for name, content in (("empty.jsonl", ""), ("blank.jsonl", "\n  \n"), ("empty.json", "[]")):
         path = tmp_path / name
@@ -95,7 +95,7 @@ def test_audio_may_be_a_list_of_clips_in_either_format(tmp_path):
 def test_not_a_file_says_what_a_path_is_without_opening_it(tmp_path):
     import os
 
-    from interleave.records import NOT_FOUND, not_a_file
+    from interleave.data.records import NOT_FOUND, not_a_file
 
     (tmp_path / "file").write_text("x")
     (tmp_path / "folder").mkdir()

@@ -11,7 +11,7 @@ Either way a character offset (where an audio span goes) is reported as clean wh
 straddles it; the caller takes the exact, slow path for the records where it is not.
 
 `measure_records` is THE record check and length rule of the project (the record index stores its
-results; `interleave.data.check_records` and `interleave data check` call it): for each record, its
+results; `interleave.data.checks.check_records` and `interleave data check` call it): for each record, its
 token length as `Collator.encode` gives it, or why the record is bad, the counts taken here
 where they are surely exact and from `Collator.encode` everywhere else.
 """
@@ -28,10 +28,10 @@ import numpy as np
 import regex
 
 from interleave import AUDIO_PLACEHOLDER
-from interleave.collate import Collator
+from interleave.data.collate import Collator
 from interleave.errors import RecordError
-from interleave.prompts import clip_count_problem, count_placeholders, remove_placeholders
-from interleave.records import Record
+from interleave.data.prompts import clip_count_problem, count_placeholders, remove_placeholders
+from interleave.data.records import Record
 
 # Printable ASCII, tab, newline and carriage return: where the regex module and the tokenizer's
 # Oniguruma regex agree on every character class (\p{L}, \p{N}, \s).

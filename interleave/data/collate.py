@@ -27,8 +27,8 @@ import torch
 
 from interleave import AUDIO_PLACEHOLDER, NUM_AUDIO_TOKENS
 from interleave.errors import InterleaveError, RecordError
-from interleave.prompts import PromptTemplate, check_clip_count, remove_placeholders
-from interleave.records import Record
+from interleave.data.prompts import PromptTemplate, check_clip_count, remove_placeholders
+from interleave.data.records import Record
 
 IGNORE_INDEX = -100
 

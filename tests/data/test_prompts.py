@@ -1,7 +1,7 @@
 import pytest
 
 from interleave.errors import RecordError
-from interleave.prompts import (
+from interleave.data.prompts import (
     ALPACA_SHORT,
     PromptTemplate,
     check_clip_count,

@@ -26,7 +26,7 @@ record counts `n_i`, never of the global random state, so a resumed run draws wh
   holds (a small, heavily weighted replay source repeats within the epoch). After `m` draws from a
   source of `n` records, each of them has been drawn `floor(m/n)` or `ceil(m/n)` times.
 - **Order**: the epoch's `N` draws are shuffled, grouped by length and split across ranks exactly as
-  one file's records are (`interleave.sampler.TrainingSampler`: the ranks get disjoint positions of
+  one file's records are (`interleave.data.sampler.TrainingSampler`: the ranks get disjoint positions of
   one order; a mid-epoch resume skips the batches done).
 
 Each source is read and checked on its own (its record index, its bad records named by file and
@@ -49,7 +49,7 @@ import torch
 from torch.utils.data import Dataset
 
 from interleave.errors import InterleaveError
-from interleave.sampler import TrainingSampler
+from interleave.data.sampler import TrainingSampler
 
 _PASS, _ROUNDING = 1, 2  # the streams' tags in their seeds
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
@@ -265,7 +265,7 @@ class MixtureSampler(TrainingSampler):
 
 
 class MixedRecords(Dataset):
-    """The sources' datasets (`interleave.data.AudioRecords`, each with its own audio root) end to end."""
+    """The sources' datasets (`interleave.data.module.AudioRecords`, each with its own audio root) end to end."""
 
     def __init__(self, parts: Sequence[Any]) -> None:
         self.parts = list(parts)

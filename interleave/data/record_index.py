@@ -10,7 +10,7 @@ difference rebuilds it. Its header also holds its own length and a BLAKE2b check
 other bytes, checked on every open: a damaged index is logged by name with what was wrong and
 rebuilt, never used. It lies beside the record file (`train.jsonl.<key>.index`) or in
 `index_dir`. Records are read lazily, by byte offset, when a dataset asks for one. The checks
-are `interleave.token_count.measure_records`' (the one rule, also `interleave.data.check_records`'):
+are `interleave.data.token_count.measure_records`' (the one rule, also `interleave.data.checks.check_records`'):
 what depends on the text (fields, duplicate ids, the placeholder count, a prompt too long) is
 stored; the audio files are looked at on every open (`audio_problem`), once per distinct clip.
 """
@@ -33,11 +33,12 @@ from typing import Any, Callable
 
 import numpy as np
 
-from interleave import AUDIO_PLACEHOLDER, collate, prompts, records, token_count
-from interleave.collate import Collator
+from interleave import AUDIO_PLACEHOLDER
+from interleave.data import collate, prompts, records, token_count
+from interleave.data.collate import Collator
 from interleave.errors import AudioError, InterleaveError
 from interleave.files import atomic_path
-from interleave.records import (
+from interleave.data.records import (
     EMPTY_FILE,
     NOT_FOUND,
     Problem,
@@ -49,7 +50,7 @@ from interleave.records import (
     parse_line,
     resolve_audio_path,
 )
-from interleave.token_count import BAD, OK, SPLIT, TokenCounter, measure_records
+from interleave.data.token_count import BAD, OK, SPLIT, TokenCounter, measure_records
 
 MAGIC = b"INTERLEAVE-RECORD-INDEX\n"
 PREFIX = struct.Struct("<QQ32s")  # after MAGIC: the header's length, the index file's length, the checksum
@@ -404,7 +405,7 @@ class RecordIndex:
 
     def checked(self, audio_root: str | Path, load: Callable[[Path], Any] | None = None,
                 split: list[str] | None = None) -> tuple[IndexedRecords, list[Problem]]:
-        """(good records, problems) as `interleave.data.load_checked` gives them, audio checked now
+        """(good records, problems) as `interleave.data.checks.load_checked` gives them, audio checked now
         (`audio_problem`: present, and with `load`, the run's encoder input loader, readable)."""
         status, audio = self.columns["status"], self.columns["audio"]
         candidate = (status == OK) | (status == SPLIT)

@@ -1,4 +1,4 @@
-"""interleave.data: the record checks at set-up (error and skip modes), the data module's batches, audio
+"""interleave.data.module: the record checks at set-up (error and skip modes), the data module's batches, audio
 channel, validation split, workers, and the checkpointed position in the epoch."""
 
 import json
@@ -8,10 +8,12 @@ import pytest
 import torch
 
 from interleave import NUM_AUDIO_TOKENS
-from interleave.collate import span_starts
-from interleave.data import DataError, DataSpec, InterleavedDataModule
+from interleave.data.collate import span_starts
+from interleave.data.checks import DataError
+from interleave.spec import DataSpec
+from interleave.data.module import InterleavedDataModule
 from tests.conftest import write_clip, write_jsonl
-from tests.test_records import good
+from tests.data.test_records import good
 
 BAD_KINDS = {
     2: "malformed JSON",
@@ -175,7 +177,7 @@ def test_under_ddp_the_first_process_of_a_node_builds_the_index_before_the_other
                                                                                       monkeypatch, local_rank):
     from types import SimpleNamespace
 
-    import interleave.data as data
+    import interleave.data.module as data
 
     events = []
     real_open = data.open_index
@@ -217,9 +219,9 @@ def named_both_counts(problems, path):
 
 
 def test_every_bad_clip_combination_is_named_by_the_checker_and_by_set_up(tmp_path, tokenizer, monkeypatch):
-    from interleave.collate import Collator
-    from interleave.data import check_records
-    from interleave.records import read_records
+    from interleave.data.collate import Collator
+    from interleave.data.checks import check_records
+    from interleave.data.records import read_records
 
     path = clip_file(tmp_path)
     records, _ = read_records(path)
@@ -243,21 +245,3 @@ def test_every_bad_clip_combination_is_named_by_the_checker_and_by_set_up(tmp_pa
     assert {p.name for p in dm.train_set.paths()} == {"g0.wav", "g1.wav"}
     batch = next(iter(dm.train_dataloader()))
     assert batch["audio"].shape == (2, 1024, 128) and [row for row, _ in span_starts(batch["audio_mask"], NUM_AUDIO_TOKENS)] == [0, 0]
-
-
-def test_the_openaqa_adapter_reads_clip_lists_and_names_bad_combinations(tmp_path, tokenizer):
-    from interleave.collate import Collator
-    from interleave.data import load_checked
-
-    for i in range(2):
-        write_clip(tmp_path / "audio" / f"g{i}.wav", seed=i)
-    items = [{"audio_id": ["audio/g0.wav", "audio/g1.wav"], "instruction": "Is [AUDIO] like [AUDIO]?", "output": "Yes"},
-             {"audio_id": ["audio/g0.wav", "audio/g1.wav"], "instruction": "Is it loud?", "output": "No"},
-             {"audio_id": [], "instruction": "Is [AUDIO] loud?", "output": "No"}]
-    path = tmp_path / "openaqa.json"
-    path.write_text(json.dumps(items))
-    records, problems = load_checked(path, None, Collator(tokenizer, max_length=128))
-    assert [r.clips for r in records] == [("audio/g0.wav", "audio/g1.wav")]
-    assert [p.where.split(" ")[0] for p in problems] == [f"{path}[1]", f"{path}[2]"]
-    assert "2 audio clip(s)" in problems[0].reason and "0 [AUDIO] placeholder(s)" in problems[0].reason
-    assert "0 audio clip(s)" in problems[1].reason and "1 [AUDIO] placeholder(s)" in problems[1].reason

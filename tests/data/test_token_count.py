@@ -1,4 +1,4 @@
-"""interleave.token_count: exact token counts of many texts (the cached word and piece paths and the
+"""interleave.data.token_count: exact token counts of many texts (the cached word and piece paths and the
 tokenizer's batch call), and audio offsets reported clean only where no token straddles them."""
 
 import random
@@ -7,8 +7,8 @@ import re
 import pytest
 import regex
 
-from interleave.collate import tokens_with_audio
-from interleave.token_count import BYTE_LEVEL_PATTERN, TokenCounter, ascii_pattern, piece_pattern
+from interleave.data.collate import tokens_with_audio
+from interleave.data.token_count import BYTE_LEVEL_PATTERN, TokenCounter, ascii_pattern, piece_pattern
 from tests.conftest import CORPUS, build_tokenizer
 
 WORDS = ("Is it the a dog's barks vehicle siren car 12 3.5 4,000 café naïve \u2028 tab\t x</s> <s> <pad> engine "

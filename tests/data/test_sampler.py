@@ -1,4 +1,4 @@
-"""interleave.sampler: the seeded, length-grouped, per-rank and resumable training order."""
+"""interleave.data.sampler: the seeded, length-grouped, per-rank and resumable training order."""
 
 import random
 
@@ -13,7 +13,7 @@ def padding_fraction(order, lengths, batch_size):
 
 
 def test_length_grouped_sampler_cuts_padding_and_still_shuffles():
-    from interleave.sampler import TrainingSampler
+    from interleave.data.sampler import TrainingSampler
 
     rng = random.Random(0)
     lengths = [rng.randint(40, 400) for _ in range(1000)]
@@ -31,7 +31,7 @@ def test_length_grouped_sampler_cuts_padding_and_still_shuffles():
 
 @pytest.mark.parametrize("lengths", [None, "grouped"])
 def test_training_sampler_splits_ranks_keeps_grouping_and_skips_done_batches(lengths):
-    from interleave.sampler import TrainingSampler
+    from interleave.data.sampler import TrainingSampler
 
     rng = random.Random(0)
     sizes = [rng.randint(40, 400) for _ in range(1001)]
@@ -60,7 +60,7 @@ def test_training_sampler_splits_ranks_keeps_grouping_and_skips_done_batches(len
 def test_lengths_from_an_index_array_give_the_order_of_a_list_with_ties_kept_in_place():
     import numpy as np
 
-    from interleave.sampler import TrainingSampler
+    from interleave.data.sampler import TrainingSampler
 
     rng = random.Random(2)
     lengths = [rng.randint(40, 45) for _ in range(3001)]  # many ties: the sort must be stable

@@ -1,4 +1,4 @@
-"""interleave.mixture: what each epoch draws from a weighted mixture of record files (`data.train_files`),
+"""interleave.data.mixture: what each epoch draws from a weighted mixture of record files (`data.train_files`),
 and the data module training on one: proportions, draws without replacement, seeded and resumable
 order, disjoint ranks, each file's bad records named and counted, the draws in the metrics file."""
 
@@ -11,9 +11,11 @@ import pytest
 import torch
 import yaml
 
-from interleave.data import DataError, DataSpec, InterleavedDataModule
+from interleave.data.checks import DataError
+from interleave.spec import DataSpec
+from interleave.data.module import InterleavedDataModule
 from interleave.errors import InterleaveError
-from interleave.mixture import MixturePlan, MixtureSampler, Source, mixture_sources, parse_sources, split_counts
+from interleave.data.mixture import MixturePlan, MixtureSampler, Source, mixture_sources, parse_sources, split_counts
 from tests.conftest import write_clip, write_jsonl
 
 WEIGHTS = (0.5, 0.3, 0.2)

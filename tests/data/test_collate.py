@@ -2,10 +2,10 @@ import pytest
 import torch
 
 from interleave import NUM_AUDIO_TOKENS
-from interleave.collate import IGNORE_INDEX, Collator, span_starts
+from interleave.data.collate import IGNORE_INDEX, Collator, span_starts
 from interleave.errors import InterleaveError, RecordError
-from interleave.prompts import PromptTemplate, remove_placeholders
-from interleave.records import Record
+from interleave.data.prompts import PromptTemplate, remove_placeholders
+from interleave.data.records import Record
 from tests.conftest import build_tokenizer
 
 

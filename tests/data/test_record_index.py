@@ -1,4 +1,4 @@
-"""interleave.record_index: the index gives the records, problems, split notes, lengths and batches of
+"""interleave.data.record_index: the index gives the records, problems, split notes, lengths and batches of
 reading the file directly; it is reused while nothing changed and rebuilt when the file, the
 tokenizer, max_length or the audio span's length changed; one process builds it while the others wait."""
 
@@ -14,14 +14,16 @@ import torch
 from torch.utils.data import DataLoader
 
 from interleave.audio import load_fbank
-from interleave.collate import Collator
-from interleave.data import AudioRecords, DataSpec, InterleavedDataModule, load_checked
+from interleave.data.collate import Collator
+from interleave.data.module import AudioRecords, InterleavedDataModule
+from interleave.spec import DataSpec
+from interleave.data.checks import load_checked
 from interleave.errors import InterleaveError
-from interleave.record_index import index_path, open_index
-from interleave.sampler import TrainingSampler
+from interleave.data.record_index import index_path, open_index
+from interleave.data.sampler import TrainingSampler
 from tests.conftest import write_clip, write_jsonl
-from tests.test_data import bad_file
-from tests.test_records import good
+from tests.data.test_module import bad_file
+from tests.data.test_records import good
 
 
 def mixed_file(root, n: int = 300, seed: int = 0):
@@ -89,7 +91,7 @@ def test_the_data_module_batches_equal_those_of_the_records_read_directly(tmp_pa
 
 
 def test_reused_until_the_file_the_tokenizer_max_length_or_audio_tokens_change(tmp_path, tokenizer, llama_tokenizer, monkeypatch):
-    import interleave.record_index as record_index
+    import interleave.data.record_index as record_index
 
     builds = []
     real_build = record_index.build
@@ -135,7 +137,7 @@ def test_index_dir_and_an_unwritable_folder(tmp_path, tokenizer):
 
 
 def _open_in_child(path, collator, queue):
-    import interleave.record_index as record_index
+    import interleave.data.record_index as record_index
 
     built = []
     real_build = record_index.build
@@ -190,7 +192,7 @@ def test_a_bom_crlf_lines_a_non_utf8_line_and_an_empty_file_read_as_directly(tmp
 def test_a_build_in_several_processes_equals_one_in_a_single_process(tmp_path, tokenizer):
     import numpy as np
 
-    from interleave.record_index import RecordIndex, build, settings
+    from interleave.data.record_index import RecordIndex, build, settings
 
     path = mixed_file(tmp_path, n=400, seed=5)
     path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes().replace(b"\n", b"\r\n", 7))
@@ -234,7 +236,7 @@ def test_the_decode_check_reads_each_clip_with_the_runs_loader_and_channel(tmp_p
 
 
 def test_the_index_key_follows_the_rule_code(tmp_path, tokenizer, monkeypatch):
-    from interleave import record_index
+    from interleave.data import record_index
 
     collator = Collator(tokenizer, max_length=128)
     rule = tmp_path / "token_count.py"
@@ -254,7 +256,7 @@ def header_end(index: Path) -> int:
     """Where the header of a record index ends (its columns start at the next aligned byte)."""
     import struct
 
-    from interleave.record_index import MAGIC, PREFIX
+    from interleave.data.record_index import MAGIC, PREFIX
 
     size = struct.unpack("<Q", index.read_bytes()[len(MAGIC) : len(MAGIC) + 8])[0]
     return len(MAGIC) + PREFIX.size + size
@@ -277,7 +279,7 @@ def damage(index: Path, how: str) -> None:
 @pytest.mark.parametrize("how, why", [("header+16", "is cut short"), ("end cut", "is cut short"),
                                       ("middle overwritten", "is damaged: its checksum does not match its bytes")])
 def test_a_damaged_index_is_named_rebuilt_and_never_trusted(tmp_path, tokenizer, monkeypatch, how, why):
-    import interleave.record_index as record_index
+    import interleave.data.record_index as record_index
 
     write_clip(tmp_path / "audio" / "g0.wav")
     rows = [good(i) | {"audio": "audio/g0.wav"} for i in range(500)] + ["{not json"]
