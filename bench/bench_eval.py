@@ -37,7 +37,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.results import write_section  # noqa: E402
-from interleave.audio import load_fbank  # noqa: E402
+from interleave.encoders.audio import load_fbank  # noqa: E402
 from interleave.data.collate import Collator  # noqa: E402
 from interleave.generation import Sampling, sample_answers  # noqa: E402
 from interleave.model import AudioLLM  # noqa: E402

@@ -33,7 +33,7 @@ from interleave.tools.demo import ensure_demo_data  # noqa: E402
 from interleave.model import AudioLLM  # noqa: E402
 from interleave.data.records import Record, read_records  # noqa: E402
 from interleave.data.sampler import TrainingSampler  # noqa: E402
-from interleave.cache import FeatureCache, fingerprint  # noqa: E402
+from interleave.encoders.cache import FeatureCache, fingerprint  # noqa: E402
 
 
 def timed_steps(model: AudioLLM, loader: DataLoader, steps: int) -> float:

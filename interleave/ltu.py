@@ -108,7 +108,7 @@ def load_ltu_checkpoint(model: Any, path: str | Path) -> LoadReport:
 
 def load_encoder_checkpoint(model: Any, path: str | Path) -> LoadReport:
     """Load CAV-MAE's audio branch alone (CAV-MAE's own checkpoint or LTU's) into `model.audio_encoder`."""
-    from interleave.encoder import load_cavmae_state_dict
+    from interleave.encoders.cavmae import load_cavmae_state_dict
 
     if model.audio_encoder.kind != "cavmae":
         raise InterleaveError(f"model.encoder_checkpoint {path} holds CAV-MAE weights but model.encoder is "

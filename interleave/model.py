@@ -26,7 +26,7 @@ from interleave import NUM_AUDIO_TOKENS, generation
 from interleave.data.collate import IGNORE_INDEX
 from interleave.spec import DataSpec
 from interleave.errors import InterleaveError
-from interleave.hf_encoders import build_encoder
+from interleave.encoders import build_encoder
 from interleave.llm import align_special_tokens, load_llm, load_tokenizer, lora_targets
 from interleave.ltu import load_encoder_checkpoint, load_ltu_checkpoint
 from interleave.labels import labels_match
@@ -39,7 +39,7 @@ class AudioLLM(L.LightningModule):
     (a config dict, `model_type` picking the architecture) gives random weights, with `tokenizer`
     naming where the tokenizer comes from. LoRA targets `lora_target_modules`, by default the
     architecture's attention projections (`interleave.llm.lora_targets`).
-    Encoder: `encoder` is `KIND[:SIZE]` (`cavmae`, `ast`, `whisper`; see `interleave.hf_encoders`),
+    Encoder: `encoder` is `KIND[:SIZE]` (`cavmae`, `ast`, `whisper`; see `interleave.encoders`),
     from `encoder_path` (a local HF folder, ast/whisper) or random weights of the size with
     `encoder_kwargs` overrides; its output width sizes the projector. `audio_tokens` is the number
     of audio positions per clip (LTU's 32), pooled from the encoder's frames.

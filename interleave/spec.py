@@ -14,7 +14,7 @@ from typing import Any, Callable
 import torch
 
 from interleave import NUM_AUDIO_TOKENS
-from interleave.audio import FBANK_SECONDS, load_fbank
+from interleave.encoders.audio import FBANK_SECONDS, load_fbank
 
 AudioLoader = Callable[..., torch.Tensor]  # (path, channel) -> one clip's encoder inputs
 

@@ -40,7 +40,7 @@ def test_the_commands_that_remain_still_run():
 
 
 def test_importing_the_package_is_never_refused():
-    done = python("-c", "import interleave.data, interleave.cache; print('ok')")
+    done = python("-c", "import interleave.data, interleave.encoders.cache; print('ok')")
     assert done.returncode == 0 and done.stdout == "ok\n", done.stderr[-1000:]
 
 

@@ -2,7 +2,7 @@
 positions per clip, the Kaldi fbank and the 10.255 s it holds); the model states its own."""
 
 from interleave import NUM_AUDIO_TOKENS
-from interleave.audio import FBANK_SECONDS, load_fbank
+from interleave.encoders.audio import FBANK_SECONDS, load_fbank
 from interleave.spec import DataSpec
 
 

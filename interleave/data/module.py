@@ -26,8 +26,8 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from lightning.pytorch.utilities.warnings import PossibleUserWarning
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from interleave.audio import CHANNELS, Channel, load_fbank
-from interleave.cache import CacheStats, FeatureCache, require_frozen
+from interleave.encoders.audio import CHANNELS, Channel, load_fbank
+from interleave.encoders.cache import CacheStats, FeatureCache, require_frozen
 from interleave.data.checks import DataError, load_checked
 from interleave.data.collate import Collator
 from interleave.errors import InterleaveError, RecordError
@@ -57,7 +57,7 @@ class AudioRecords(Dataset):
     encoder features [audio_tokens, D]} when a feature cache is given (filled beforehand); a record
     with several clips gives a list of those, one per clip in placeholder order.
     `records` is a list, or `IndexedRecords` read lazily from the file through its index.
-    `channel` picks the audio channel of multi-channel files (see `interleave.audio.load_waveform`);
+    `channel` picks the audio channel of multi-channel files (see `interleave.encoders.audio.load_waveform`);
     `load_inputs(path, channel)` is the model encoder's input loader (`DataSpec.audio_loader`)."""
 
     def __init__(self, records: Sequence[Record], audio_root: str | Path, cache: FeatureCache | None = None,
@@ -111,7 +111,7 @@ class InterleavedDataModule(L.LightningDataModule):
     token lengths and check results, built once beside the file or in `index_dir`, then reused);
     records are read lazily. OpenAQA's JSON arrays are read whole.
     With `feature_cache` (a folder), the frozen encoder's features are computed once per clip at
-    set-up (`interleave.cache`) and batches carry them as `audio_features` instead of `audio`.
+    set-up (`interleave.encoders.cache`) and batches carry them as `audio_features` instead of `audio`.
     The training order comes from `interleave.data.sampler.TrainingSampler` (seeded per epoch, split by rank, resumable mid-epoch:
     checkpoints hold the position); `group_by_length` batches records of similar token length.
     `audio_channel` picks the channel of multi-channel audio: `first` (LTU's, the default) or

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from interleave.audio import load_fbank
+from interleave.encoders.audio import load_fbank
 from interleave.errors import AudioError, InterleaveError
 from interleave.files import write_text_atomic
 from interleave.progress import Progress

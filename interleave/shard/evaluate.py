@@ -33,7 +33,7 @@ from torchmetrics.functional.classification import (
     binary_recall,
 )
 
-from interleave.cache import FeatureCache, Variant, compute_features
+from interleave.encoders.cache import FeatureCache, Variant, compute_features
 from interleave.data.collate import Collator
 from interleave.generation import Sampling, sample_answers, yes_probability
 from interleave.errors import InterleaveError
@@ -78,8 +78,8 @@ def audio_features(
     channel: str = "first", variant: Variant | None = None,
 ) -> torch.Tensor:
     """Encoder features [N, 32, D] of the clips, computed once per clip and kept in `cache`
-    (and read from / written to `store`, an `interleave.cache.FeatureCache`, when given).
-    `channel` picks the audio channel of multi-channel files (`interleave.audio.load_waveform`);
+    (and read from / written to `store`, an `interleave.encoders.cache.FeatureCache`, when given).
+    `channel` picks the audio channel of multi-channel files (`interleave.encoders.audio.load_waveform`);
     `variant` (a probe's silence or noise) is read instead of each clip, kept under its own keys."""
     key = (lambda p: p) if variant is None else variant.key
     name = "" if variant is None else variant.name

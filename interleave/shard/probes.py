@@ -13,7 +13,7 @@ unchanged:
 - `swap`: each clip replaced by a clip of another word, through a seeded derangement of the words
   (`derangement`: no word maps to itself), the question unchanged.
 
-Silence and noise are `interleave.cache.Variant`s: their features are cached under the variant's
+Silence and noise are `interleave.encoders.cache.Variant`s: their features are cached under the variant's
 name (`silence`, `noise/seed=S`) beside the clip's own, never under the clip's key. A swapped
 clip is a real clip of the SHARD, so its features are that clip's own.
 
@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-from interleave.cache import Variant
+from interleave.encoders.cache import Variant
 from interleave.errors import InterleaveError
 from interleave.shard.format import Query
 from interleave.shard.predictions import Prediction

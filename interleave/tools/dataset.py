@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from interleave import NUM_AUDIO_TOKENS
-from interleave.audio import load_fbank
+from interleave.encoders.audio import load_fbank
 from interleave.data.collate import Collator
 from interleave.data.checks import load_checked
 from interleave.errors import InterleaveError, report_errors

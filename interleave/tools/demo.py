@@ -45,7 +45,7 @@ import numpy as np
 import soundfile
 
 from interleave import AUDIO_PLACEHOLDER
-from interleave.audio import SAMPLE_RATE
+from interleave.encoders.audio import SAMPLE_RATE
 from interleave.errors import InterleaveError, report_errors
 from interleave.files import write_text_atomic
 from interleave.shard.build import assemble_queries, identity_queries, write_report

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from interleave.audio import SAMPLE_RATE
+from interleave.encoders.audio import SAMPLE_RATE
 from interleave.errors import InterleaveError
 
 MIN_SECONDS, MAX_SECONDS = 2.0, 4.0

@@ -1,7 +1,7 @@
 """Fill a run's feature cache ahead of time: `interleave cache --config CONFIG [--data.feature_cache DIR]`.
 
 Computes the frozen encoder's features of every clip of the run's training, validation, test and
-predict sets and of its SHARD files (`interleave.cache`), so that the run itself starts at once.
+predict sets and of its SHARD files (`interleave.encoders.cache`), so that the run itself starts at once.
 Any `train.py` override works here too (`--data.train_file ...`). Entries already there are
 checked as a run checks them (`FeatureCache.get`): one that is not the clip's (another clip's
 entry copied over it, another version of the file) or is damaged is counted, named on stderr with
@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from callbacks.shard_eval import ShardEvaluation
-from interleave.cache import require_frozen
+from interleave.encoders.cache import require_frozen
 from interleave.cli import build_run
 from interleave.errors import InterleaveError, report_errors
 from interleave.shard.format import read_shard

@@ -23,7 +23,7 @@ import soundfile
 import torch
 
 from interleave import AUDIO_PLACEHOLDER
-from interleave.audio import FBANK_SECONDS, SAMPLE_RATE, load_fbank, read_head
+from interleave.encoders.audio import FBANK_SECONDS, SAMPLE_RATE, load_fbank, read_head
 from interleave.checkpoints import intact_checkpoints, load_weights
 from interleave.data.collate import Collator
 from interleave.errors import AudioError, InterleaveError, RecordError

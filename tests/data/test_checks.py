@@ -6,7 +6,7 @@ import json
 from interleave.data.checks import DataError, check_records, load_checked
 from interleave.data.collate import Collator
 from interleave.data.records import read_records
-from interleave.audio import load_fbank
+from interleave.encoders.audio import load_fbank
 from tests.conftest import write_clip
 from tests.data.test_module import BAD_KINDS, bad_file
 

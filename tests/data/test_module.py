@@ -68,7 +68,7 @@ def test_datamodule_audio_channel_reaches_every_set(small_dataset, tokenizer):
     import numpy as np
     import soundfile as sf
 
-    from interleave.audio import load_fbank
+    from interleave.encoders.audio import load_fbank
     from interleave.errors import InterleaveError
 
     clip = small_dataset / "audio" / "c1.wav"

@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from interleave.audio import load_fbank
+from interleave.encoders.audio import load_fbank
 from interleave.data.collate import Collator
 from interleave.data.module import AudioRecords, InterleavedDataModule
 from interleave.spec import DataSpec

@@ -9,12 +9,12 @@ import itertools
 import pytest
 import torch
 
-from interleave.audio import load_waveform
-from interleave.cache import FeatureCache, Variant
+from interleave.encoders.audio import load_waveform
+from interleave.encoders.cache import FeatureCache, Variant
 from interleave.data.collate import Collator
 from interleave.errors import InterleaveError
 from interleave.generation import Sampling
-from interleave.hf_encoders import build_encoder
+from interleave.encoders import build_encoder
 from interleave.data.prompts import PromptTemplate, remove_placeholders
 from interleave.data.records import Record
 from interleave.shard.evaluate import EvalInputs, EvalSettings, answer_queries, audio_features, render_instruction

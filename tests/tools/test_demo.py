@@ -16,7 +16,7 @@ import pytest
 import soundfile
 
 from interleave import AUDIO_PLACEHOLDER
-from interleave.audio import NUM_MEL_BINS, SAMPLE_RATE, TARGET_FRAMES, load_fbank
+from interleave.encoders.audio import NUM_MEL_BINS, SAMPLE_RATE, TARGET_FRAMES, load_fbank
 from interleave.errors import InterleaveError
 from interleave.data.records import read_records, resolve_clips
 from interleave.shard.build import negative_pool

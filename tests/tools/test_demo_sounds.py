@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from interleave.audio import SAMPLE_RATE, load_fbank
+from interleave.encoders.audio import SAMPLE_RATE, load_fbank
 from interleave.data.records import read_records
 from interleave.tools.demo import DEMO_CLASSES, make_demo_data
 from interleave.tools.demo_sounds import render_clip

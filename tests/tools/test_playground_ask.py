@@ -156,7 +156,7 @@ def test_a_checkpoint_that_does_not_fit_at_start_up_leaves_the_zero_shot_model_a
 
 
 def test_the_fbank_image_is_a_picture_of_the_clip(served, tmp_path):
-    from interleave.audio import load_fbank
+    from interleave.encoders.audio import load_fbank
 
     clip = {"name": "c.wav", "seconds": 1.0, "fbank": load_fbank(write_clip(tmp_path / "c.wav"))}
     one, two = fbank_image([clip]), fbank_image([clip, clip])

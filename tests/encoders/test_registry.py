@@ -5,11 +5,11 @@ local folders, the config scheme and what the fingerprint covers."""
 import pytest
 import torch
 
-from interleave.audio import load_waveform
-from interleave.cache import FeatureCache, fingerprint
-from interleave.encoder import pool_frames
+from interleave.encoders.audio import load_waveform
+from interleave.encoders.cache import FeatureCache, fingerprint
+from interleave.encoders.cavmae import pool_frames
 from interleave.errors import InterleaveError
-from interleave.hf_encoders import build_encoder, parse_spec
+from interleave.encoders import build_encoder, parse_spec
 from tests.conftest import write_clip
 
 KINDS = ["cavmae:tiny", "ast:tiny", "whisper:tiny"]

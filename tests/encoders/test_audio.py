@@ -1,4 +1,4 @@
-"""Tests for interleave.audio: LTU-exact fbank features and clear errors for bad files."""
+"""Tests for interleave.encoders.audio: LTU-exact fbank features and clear errors for bad files."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import soundfile
 import torch
 from torchaudio.compliance import kaldi
 
-from interleave.audio import (
+from interleave.encoders.audio import (
     NUM_MEL_BINS,
     SAMPLE_RATE,
     TARGET_FRAMES,
@@ -285,7 +285,7 @@ def test_read_head_decodes_only_what_the_encoder_hears_of_a_10_minute_recording(
     """Issue 28: the playground's bounded decoding. Of a real 10-minute recording only the first
     10.255 s (plus the resampling kernel's reach) are read, and they are load_waveform's samples;
     a clip no longer than that is load_waveform's whole waveform."""
-    from interleave.audio import FBANK_SECONDS, read_head
+    from interleave.encoders.audio import FBANK_SECONDS, read_head
 
     rng = np.random.default_rng(rate)
     t = np.arange(600 * rate) / rate
@@ -304,7 +304,7 @@ def test_read_head_decodes_only_what_the_encoder_hears_of_a_10_minute_recording(
 
 
 def test_read_head_refuses_a_sample_rate_whose_resampling_would_fill_the_memory(tmp_path: Path) -> None:
-    from interleave.audio import read_head
+    from interleave.encoders.audio import read_head
 
     odd = tmp_path / "odd.wav"
     soundfile.write(odd, np.zeros(44101, dtype=np.float32), 44101)  # coprime with 16 kHz: a 2.8 GB kernel

@@ -36,9 +36,10 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from interleave import NUM_AUDIO_TOKENS, audio
-from interleave.audio import Channel, WaveformTransform
-from interleave.encoder import Encoder
+from interleave import NUM_AUDIO_TOKENS
+from interleave.encoders import audio
+from interleave.encoders.audio import Channel, WaveformTransform
+from interleave.encoders.cavmae import Encoder
 from interleave.errors import InterleaveError
 from interleave.files import atomic_path
 

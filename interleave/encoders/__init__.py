@@ -23,9 +23,9 @@ import numpy as np
 import torch
 
 from interleave import NUM_AUDIO_TOKENS
-from interleave.audio import SAMPLE_RATE
-from interleave.encoder import PRESETS as CAVMAE_PRESETS
-from interleave.encoder import CavMaeEncoder, Encoder, pool_frames
+from interleave.encoders.audio import SAMPLE_RATE
+from interleave.encoders.cavmae import PRESETS as CAVMAE_PRESETS
+from interleave.encoders.cavmae import CavMaeEncoder, Encoder, pool_frames
 from interleave.errors import InterleaveError
 
 
@@ -154,7 +154,7 @@ class WhisperAudioEncoder(Encoder):
 
 def cavmae(path: str | None = None, config: dict | None = None,
            audio_tokens: int = NUM_AUDIO_TOKENS, frozen: bool = True) -> CavMaeEncoder:
-    """CAV-MAE (`interleave.encoder.CavMaeEncoder`) with the registry's arguments."""
+    """CAV-MAE (`interleave.encoders.cavmae.CavMaeEncoder`) with the registry's arguments."""
     if path:
         raise InterleaveError("model.encoder_path is for ast and whisper; CAV-MAE's weights come from "
                               "model.encoder_checkpoint or model.ltu_checkpoint")

@@ -1,6 +1,6 @@
 """The audio encoder's contract (`Encoder`), CAV-MAE's audio branch and LTU's pooling.
 
-Every encoder kind (CAV-MAE here; AST and Whisper in `interleave.hf_encoders`, which also holds
+Every encoder kind (CAV-MAE here; AST and Whisper in `interleave.encoders`, which also holds
 the registry the config chooses from) is one small subclass of `Encoder`; its docstring is the
 contract. CAV-MAE:
 fbank [B, 1024, 128] -> 16x16 patches (8 freq x 64 time = 512) -> ViT blocks -> [B, 512, D]
@@ -24,8 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from interleave import NUM_AUDIO_TOKENS, audio
-from interleave.audio import NUM_MEL_BINS, TARGET_FRAMES, Channel, WaveformTransform
+from interleave import NUM_AUDIO_TOKENS
+from interleave.encoders import audio
+from interleave.encoders.audio import NUM_MEL_BINS, TARGET_FRAMES, Channel, WaveformTransform
 from interleave.errors import AudioError
 
 PATCH = 16
@@ -120,7 +121,7 @@ class Block(nn.Module):
 
 class Encoder(nn.Module):
     """The contract of an audio encoder kind; adding a kind is one subclass of this, registered in
-    `interleave.hf_encoders.ENCODERS`.
+    `interleave.encoders.ENCODERS`.
 
     In: `load_inputs(path, channel)` turns one audio file into the input features the encoder's
     checkpoint was trained with, one fixed-shape CPU tensor per clip (the data loader calls it, so
@@ -188,7 +189,7 @@ def pool_frames(frames: torch.Tensor, audio_tokens: int) -> torch.Tensor:
 class CavMaeEncoder(Encoder):
     """CAV-MAE audio branch + LTU pooling: LTU fbank [B, 1024, 128] -> features [B, audio_tokens, embed_dim].
 
-    Inputs are `interleave.audio.load_fbank`'s (LTU's Kaldi fbank and normalisation).
+    Inputs are `interleave.encoders.audio.load_fbank`'s (LTU's Kaldi fbank and normalisation).
     Random init follows CAV-MAE (xavier-uniform linears and patch conv, N(0, 0.02) modality token).
     """
 

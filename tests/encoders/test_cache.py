@@ -14,10 +14,10 @@ import torch
 import yaml
 
 import train
-from interleave.audio import load_fbank
-from interleave.cache import DamagedEntry, FeatureCache, fingerprint
+from interleave.encoders.audio import load_fbank
+from interleave.encoders.cache import DamagedEntry, FeatureCache, fingerprint
 from interleave.data.collate import span_starts
-from interleave.encoder import CavMaeEncoder
+from interleave.encoders.cavmae import CavMaeEncoder
 from interleave.errors import InterleaveError
 from interleave.shard import probes
 from interleave.tools.fill_cache import main as cache_main
