@@ -261,7 +261,9 @@ def test_model_overlays_compose_with_a_paper_config_and_build_from_local_folders
     from transformers import (ASTConfig, ASTFeatureExtractor, ASTModel, Qwen2Config, Qwen2ForCausalLM,
                               WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration)
 
-    from interleave.encoders import ASTEncoder, WhisperAudioEncoder, build_encoder
+    from interleave.encoders.ast import ASTEncoder
+    from interleave.encoders.whisper import WhisperAudioEncoder
+    from interleave.encoders import build_encoder
     from tests.conftest import build_qwen2_tokenizer
 
     folders = {name: tmp_path / name for name in ("whisper", "ast", "qwen2")}

@@ -39,7 +39,7 @@ from safetensors.torch import save_file
 from interleave import NUM_AUDIO_TOKENS
 from interleave.encoders import audio
 from interleave.encoders.audio import Channel, WaveformTransform
-from interleave.encoders.cavmae import Encoder
+from interleave.encoders.base import Encoder
 from interleave.errors import InterleaveError
 from interleave.files import atomic_path
 

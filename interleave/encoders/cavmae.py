@@ -1,8 +1,7 @@
-"""The audio encoder's contract (`Encoder`), CAV-MAE's audio branch and LTU's pooling.
+"""CAV-MAE's audio branch and LTU's pooling, the default encoder kind (`model.encoder: cavmae`).
 
-Every encoder kind (CAV-MAE here; AST and Whisper in `interleave.encoders`, which also holds
-the registry the config chooses from) is one small subclass of `Encoder`; its docstring is the
-contract. CAV-MAE:
+It meets `interleave.encoders.base.Encoder`'s contract, as AST and Whisper do (`interleave.encoders.ast`,
+`.whisper`; the registry the config chooses from is the package, `interleave.encoders`). CAV-MAE:
 fbank [B, 1024, 128] -> 16x16 patches (8 freq x 64 time = 512) -> ViT blocks -> [B, 512, D]
 -> mean over frequency, average pairs in time -> [B, 32, D] / 50 (LTU's pooling; another
 `audio_tokens` averages the 64 time columns into that many equal spans instead, see `pool_frames`).
@@ -16,7 +15,6 @@ blocks use the plain ones, the shared blocks the `_a` ones; the `_v` ones exist 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,7 +25,8 @@ from torch import nn
 from interleave import NUM_AUDIO_TOKENS
 from interleave.encoders import audio
 from interleave.encoders.audio import NUM_MEL_BINS, TARGET_FRAMES, Channel, WaveformTransform
-from interleave.errors import AudioError
+from interleave.encoders.base import Encoder, pool_frames
+from interleave.errors import InterleaveError
 
 PATCH = 16
 FREQ_PATCHES = NUM_MEL_BINS // PATCH  # 8
@@ -117,73 +116,6 @@ class Block(nn.Module):
         norm1, norm2 = {None: (self.norm1, self.norm2), "a": (self.norm1_a, self.norm2_a)}[modality]
         x = x + self.attn(norm1(x))
         return x + self.mlp(norm2(x))
-
-
-class Encoder(nn.Module):
-    """The contract of an audio encoder kind; adding a kind is one subclass of this, registered in
-    `interleave.encoders.ENCODERS`.
-
-    In: `load_inputs(path, channel)` turns one audio file into the input features the encoder's
-    checkpoint was trained with, one fixed-shape CPU tensor per clip (the data loader calls it, so
-    the batch's `audio` is `[B, *that shape]`); `inputs_from_waveform` does the same from a 16 kHz
-    waveform. Out: `forward(inputs [B, ...])` gives pooled features `[B, audio_tokens, width]`;
-    `width` is declared at construction (the projector is built for it) and `audio_tokens` is the
-    model's setting. Fingerprint: `settings()` is everything besides the weights that decides the
-    features (kind, feature-extraction settings, pooling, `audio_tokens`); the feature cache hashes
-    it with the `state_dict()`. Frozen (`frozen=True`, after `_freeze()` at the end of `__init__`):
-    no parameter requires grad and the module stays in eval mode whatever `.train()` is called
-    with, so Lightning cannot switch it back; `forward` then builds no graph.
-    """
-
-    kind = ""
-    heard_seconds = audio.FBANK_SECONDS  # how much of a clip its inputs hold (1024 fbank frames: 10.255 s)
-
-    def __init__(self, audio_tokens: int = NUM_AUDIO_TOKENS, frozen: bool = True) -> None:
-        super().__init__()
-        if audio_tokens < 1:
-            raise ValueError(f"audio_tokens must be at least 1, got {audio_tokens}")
-        self.audio_tokens = audio_tokens
-        self.frozen = frozen
-        self.width = 0
-
-    def _freeze(self) -> None:
-        if self.frozen:
-            self.requires_grad_(False)
-            self.eval()
-
-    def train(self, mode: bool = True) -> "Encoder":
-        return super().train(False if self.frozen else mode)
-
-    def inputs_from_waveform(self, waveform: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
-
-    def load_inputs(self, path: str | os.PathLike[str], channel: Channel = "first",
-                    transform: WaveformTransform | None = None) -> torch.Tensor:
-        """One clip's input features; a file whose features are not finite is refused by name.
-        `transform` replaces the clip's waveform before the features (the SHARD probes' silence, noise)."""
-        waveform = audio.load_waveform(path, channel, transform)
-        inputs = self.inputs_from_waveform(waveform)
-        if not torch.isfinite(inputs).all():
-            raise AudioError(Path(path), f"its {self.kind} input features are not finite "
-                                         f"(peak sample {waveform.abs().max().item():.3g}; expected about 1)")
-        return inputs
-
-    def encode(self, inputs: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
-
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
-            return self.encode(inputs)
-
-    def settings(self) -> dict[str, Any]:
-        raise NotImplementedError
-
-
-def pool_frames(frames: torch.Tensor, audio_tokens: int) -> torch.Tensor:
-    """The documented pooling of every kind but CAV-MAE at 32: [B, N, D] frames -> [B, audio_tokens, D],
-    token i the mean of frames floor(i*N/k) .. ceil((i+1)*N/k) - 1 (adaptive average pooling; with
-    N < k a frame is repeated). For N = 2k it is LTU's average of pairs."""
-    return F.adaptive_avg_pool1d(frames.transpose(1, 2), audio_tokens).transpose(1, 2)
 
 
 class CavMaeEncoder(Encoder):
@@ -295,3 +227,12 @@ def load_cavmae_state_dict(
                              f"encoder {list(own[key].shape)}")
     encoder.load_state_dict(picked, strict=True)
     return sorted(picked), missing
+
+
+def cavmae_encoder(path: str | None = None, config: dict | None = None,
+                   audio_tokens: int = NUM_AUDIO_TOKENS, frozen: bool = True) -> CavMaeEncoder:
+    """CAV-MAE (`interleave.encoders.cavmae.CavMaeEncoder`) with the registry's arguments."""
+    if path:
+        raise InterleaveError("model.encoder_path is for ast and whisper; CAV-MAE's weights come from "
+                              "model.encoder_checkpoint or model.ltu_checkpoint")
+    return CavMaeEncoder(**(config or {}), audio_tokens=audio_tokens, frozen=frozen)

@@ -133,7 +133,7 @@ def test_unknown_preset():
 
 
 def test_pool_frames_at_32_is_ltus_pair_average_and_other_counts_pool_equal_spans():
-    from interleave.encoders.cavmae import pool_frames
+    from interleave.encoders.base import pool_frames
 
     torch.manual_seed(0)
     patches = torch.randn(2, 512, 5)

@@ -1,13 +1,12 @@
-"""The encoder kinds on tiny random configs: shapes, frozen, pooling to audio_tokens, cached == live,
-local folders, the config scheme and what the fingerprint covers."""
+"""interleave.encoders, the registry, with every kind on tiny random configs: shapes, frozen, pooling to
+audio_tokens, cached == live, local folders, the config scheme and what the fingerprint covers.
+(Each kind's own pooling and inputs: test_ast.py, test_whisper.py, test_cavmae.py.)"""
 
 
 import pytest
 import torch
 
-from interleave.encoders.audio import load_waveform
 from interleave.encoders.cache import FeatureCache, fingerprint
-from interleave.encoders.cavmae import pool_frames
 from interleave.errors import InterleaveError
 from interleave.encoders import build_encoder, parse_spec
 from tests.conftest import write_clip
@@ -59,49 +58,6 @@ def test_cached_features_equal_live_ones(spec, clips, tmp_path):
     live = encoder(torch.stack([encoder.load_inputs(p) for p in clips]))
     for path, features in zip(clips, live):
         torch.testing.assert_close(cache.get(path), features)
-
-
-def test_whisper_pools_only_the_frames_that_cover_the_clip(clips):
-    encoder = built("whisper:tiny", audio_tokens=8)
-    inputs = encoder.load_inputs(clips[0])  # 0.5 s: 50 mel frames of 3000, 25 encoder frames of 1500
-    assert inputs[-1].sum() == 50 and inputs[-1, :50].all()
-    frames = encoder.model(inputs[None, :-1]).last_hidden_state
-    assert frames.shape[1] == 1500
-    torch.testing.assert_close(encoder(inputs[None]), pool_frames(frames[:, :25], 8))
-    assert not torch.allclose(encoder(inputs[None]), pool_frames(frames, 8))
-
-
-def test_whisper_a_clip_longer_than_30_s_pools_all_1500_frames(tmp_path):
-    encoder = built("whisper:tiny", audio_tokens=4)
-    inputs = encoder.load_inputs(write_clip(tmp_path / "long.wav", seconds=31.0))
-    frames = encoder.model(inputs[None, :-1]).last_hidden_state
-    torch.testing.assert_close(encoder(inputs[None]), pool_frames(frames, 4))
-
-
-def test_ast_pools_the_patch_grid_over_frequency_then_time(clips):
-    encoder = built("ast:tiny", audio_tokens=4)
-    inputs = encoder.load_inputs(clips[0])[None]
-    hidden = encoder.model(input_values=inputs).last_hidden_state
-    rows, cols = encoder.grid
-    assert hidden.shape[1] == 2 + rows * cols and (rows, cols) == (8, 64)  # tiny: strides 16
-    grid = hidden[:, 2:].reshape(1, rows, cols, 32).mean(dim=1)
-    torch.testing.assert_close(encoder(inputs), grid.reshape(1, 4, 16, 32).mean(dim=2))
-
-
-def test_ast_inputs_are_its_feature_extractors_with_the_checkpoints_normalisation(clips, tmp_path):
-    from transformers import ASTFeatureExtractor
-
-    encoder = built("ast:tiny")
-    waveform = load_waveform(clips[1])
-    expected = ASTFeatureExtractor()(waveform.numpy(), sampling_rate=16000, return_tensors="pt")["input_values"][0]
-    torch.testing.assert_close(encoder.load_inputs(clips[1]), expected)
-    # A checkpoint normalised otherwise (its preprocessor_config.json) gives other inputs and another fingerprint.
-    encoder.model.save_pretrained(tmp_path / "ast")
-    ASTFeatureExtractor(mean=0.0, std=1.0).save_pretrained(tmp_path / "ast")
-    other = build_encoder("ast", path=str(tmp_path / "ast"))
-    raw = (expected * (2 * 4.5689974)) + -4.2677393  # undo the default normalisation
-    torch.testing.assert_close(other.load_inputs(clips[1]), raw / 2, rtol=1e-4, atol=1e-4)
-    assert fingerprint(other) != fingerprint(encoder)
 
 
 @pytest.mark.parametrize("kind", ["ast", "whisper"])
