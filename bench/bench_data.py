@@ -94,7 +94,7 @@ def child(path: str) -> None:
 
     from interleave.spec import DataSpec
     from interleave.data.module import InterleavedDataModule
-    from interleave.llm import load_tokenizer
+    from interleave.model.llm import load_tokenizer
 
     started = time.perf_counter()
     tokenizer = load_tokenizer(TOKENIZER)

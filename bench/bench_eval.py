@@ -3,7 +3,7 @@
 Both sides answer the same `--queries` queries of the demo SHARD (drawn with a fixed seed from
 every task: synonym, hypernym, identity and the two-clip pair), `--repeats` times each, with the
 same model (SmolLM2-135M-Instruct and the demo's frozen encoder), the same cap and the same sampling code
-(`interleave.generation.sample_answers`, LTU's settings), every answer from the same random
+(`interleave.model.generation.sample_answers`, LTU's settings), every answer from the same random
 stream (`interleave.shard.evaluate.answer_seed`): so the two sides write the same answers, up to
 floating-point differences between batched and single rows.
 - LTU-style: one answer at a time, the clip loaded and the encoder run again for every answer,
@@ -39,8 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.results import write_section  # noqa: E402
 from interleave.encoders.audio import load_fbank  # noqa: E402
 from interleave.data.collate import Collator  # noqa: E402
-from interleave.generation import Sampling, sample_answers  # noqa: E402
-from interleave.model import AudioLLM  # noqa: E402
+from interleave.model.generation import Sampling, sample_answers  # noqa: E402
+from interleave.model.module import AudioLLM  # noqa: E402
 from interleave.data.records import Record  # noqa: E402
 from interleave.shard import Query, read_shard  # noqa: E402
 from interleave.shard.evaluate import EvalInputs, EvalSettings, answer_queries, answer_seed  # noqa: E402

@@ -55,7 +55,7 @@ class Load:
 
 def tiny_config(folder: Path, tokenizer: str) -> Path:
     """A config of a tiny random model (what the tests serve) with two records to satisfy the data module."""
-    from interleave.llm import load_tokenizer
+    from interleave.model.llm import load_tokenizer
 
     tok = load_tokenizer(tokenizer)
     clip = sine_clips(folder / "audio", 1, 1.0, 440.0, 0.0, "c{}.wav")[0]

@@ -18,8 +18,8 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from callbacks.curves import closing_table, describe_for_tensorboard, publish_curves, run_hparams, samples_markdown
 from interleave.errors import InterleaveError
 from interleave.files import write_text_atomic
-from interleave.generation import Sampling
-from interleave.model import AudioLLM
+from interleave.model.generation import Sampling
+from interleave.model.module import AudioLLM
 from interleave.progress import Progress
 from interleave.provenance import provenance
 from interleave.shard import Query, read_shard
@@ -71,7 +71,7 @@ class ShardEvaluation(L.Callback):
     one forward pass) and logged beside the sampled metrics as `.../scored_{accuracy,f1}`.
     `parser` picks `interleave.shard.parse_answer`'s rules for the yes/no answers: "paper" (the
     paper's phrases, the default) or "extended" (wider). `sampling` is how answers are generated
-    (`interleave.generation.Sampling`: LTU's settings with a 32-token cap by default). By default
+    (`interleave.model.generation.Sampling`: LTU's settings with a 32-token cap by default). By default
     a yes/no answer stops as soon as its parsed verdict can no longer change
     (`interleave.shard.answers.settled_answer`: a leading "Yes," or "No ", or a negative phrase after
     another first word), which gives the very verdicts, and metrics, of whole answers under the

@@ -17,7 +17,7 @@ PACKAGES = ("interleave", "callbacks")
 # The rooms that building a SHARD and the offline tools need; training and evaluation never import them.
 OFFLINE = ("interleave.tools", "interleave.shard.build", "interleave.shard.lexicon", "interleave.shard.wordnet",
            "interleave.shard.cli", "interleave.cli")  # fmt: skip
-RUNTIME_ENTRY = ("interleave.model", "interleave.data", "interleave.generation", "interleave.shard.evaluate", "callbacks")
+RUNTIME_ENTRY = ("interleave.model", "interleave.data", "interleave.model.generation", "interleave.shard.evaluate", "callbacks")
 
 
 def modules() -> dict[str, Path]:

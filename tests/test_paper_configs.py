@@ -12,10 +12,10 @@ import yaml
 
 import train
 from callbacks import ShardEvaluation
-from interleave.generation import Sampling
-from interleave.model import AudioLLM
+from interleave.model.generation import Sampling
+from interleave.model.module import AudioLLM
 from tests.conftest import TINY_ENCODER
-from tests.test_ltu import ltu_state_dict
+from tests.model.test_ltu import ltu_state_dict
 from tests.callbacks.test_shard_eval import ALL_TAGS, write_shard
 
 REPO = Path(__file__).resolve().parents[1]

@@ -12,7 +12,7 @@ def test_a_spec_of_only_a_tokenizer_is_ltus():
 
 
 def test_the_model_states_its_encoders_loader_and_positions(tiny_model_kwargs):
-    from interleave.model import AudioLLM
+    from interleave.model.module import AudioLLM
 
     model = AudioLLM(**{**tiny_model_kwargs, "audio_tokens": 8})
     spec = model.data_spec()

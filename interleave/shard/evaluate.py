@@ -35,7 +35,7 @@ from torchmetrics.functional.classification import (
 
 from interleave.encoders.cache import FeatureCache, Variant, compute_features
 from interleave.data.collate import Collator
-from interleave.generation import Sampling, sample_answers, yes_probability
+from interleave.model.generation import Sampling, sample_answers, yes_probability
 from interleave.errors import InterleaveError
 from interleave.labels import contains_label
 from interleave.data.records import Record
@@ -51,7 +51,7 @@ from interleave.shard.tasks import (
 __all__ = ["prompt_table"]  # re-exported: where the evaluation's callers have always found it
 
 if TYPE_CHECKING:  # the model calls the evaluation through the callback; this module only reads it
-    from interleave.model import AudioLLM
+    from interleave.model.module import AudioLLM
 
 Condition = str  # a name in `interleave.shard.tasks.CONDITIONS`: interleaved, noninterleaved, text, ...
 

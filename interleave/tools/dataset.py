@@ -29,7 +29,7 @@ from interleave.encoders.audio import load_fbank
 from interleave.data.collate import Collator
 from interleave.data.checks import load_checked
 from interleave.errors import InterleaveError, report_errors
-from interleave.llm import load_tokenizer
+from interleave.model.llm import load_tokenizer
 from interleave.data.records import EMPTY_FILE, NOT_FOUND, Problem, Record, is_json_array, not_a_file
 
 DEFAULT_TOKENIZER = "builtin:smollm2-135m-instruct"

@@ -3,7 +3,7 @@ the trade-off between the reasoning gain and the labelling loss of one run, from
 
 The config's SHARD evaluation (every task and condition its `ShardEvaluation` asks, with its
 settings, identity included) is run at weights interpolated between the run's start and END
-(`interleave.interpolate`: the LoRA update in its effect, the projector linearly, frozen weights
+(`interleave.model.interpolate`: the LoRA update in its effect, the projector linearly, frozen weights
 untouched). The start is the model the config builds before training (LTU's released projector
 and LoRA for the paper's rows; a fresh adapter, whose B is zero, has no effect) or `--start CKPT`.
 Every α is asked with the seeds of epoch 0 (those `train.py validate` uses), so α = 0 gives the
@@ -114,7 +114,7 @@ def run_frontier(ask: Ask) -> list[Path]:
     from interleave.checkpoints import load_weights
     from interleave.cli import build_run
     from interleave.errors import InterleaveError
-    from interleave.interpolate import Interpolation
+    from interleave.model.interpolate import Interpolation
     from interleave.progress import Progress
     from interleave.provenance import config_hash, file_hash, provenance
     from interleave.shard.evaluate import EvalInputs, Point, condition_queries, evaluate

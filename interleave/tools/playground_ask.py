@@ -4,7 +4,7 @@ exactly as `ShardEvaluation` answers a query.
 
 The same path as evaluation: the data module's template and collator (`Collator.encode`, left
 padding), the encoder features of `interleave.shard.evaluate.audio_features`, answers from
-`interleave.generation.sample_answers` with each answer seeded as evaluation seeds it
+`interleave.model.generation.sample_answers` with each answer seeded as evaluation seeds it
 (`answer_seed(seed, 0, layout, 0, repeat)`: a seed reproduces what `ShardEvaluation(seed=...,
 full_answers=True)` gives a one-query SHARD at epoch 0; its default mode stops each yes/no answer
 at its verdict, a prefix of the same answer with the same verdict), P(yes) from `yes_probability`, verdicts from `parse_answer` with the run's parser. No Gradio here.
@@ -27,7 +27,7 @@ from interleave.encoders.audio import FBANK_SECONDS, SAMPLE_RATE, load_fbank, re
 from interleave.checkpoints import intact_checkpoints, load_weights
 from interleave.data.collate import Collator
 from interleave.errors import AudioError, InterleaveError, RecordError
-from interleave.generation import Sampling, sample_answers, yes_probability
+from interleave.model.generation import Sampling, sample_answers, yes_probability
 from interleave.data.prompts import count_placeholders
 from interleave.data.records import Record
 from interleave.shard.answers import parse_answer

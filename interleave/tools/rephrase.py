@@ -274,7 +274,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=("openai", "local", "template"), default="template")
     p.add_argument("--sources", help="JSON table kind -> {tasks, datasets} replacing the paper's sources")
     p.add_argument("--base-url", default="https://api.openai.com/v1")
-    p.add_argument("--model", help="chat model (openai) or interleave.llm spec (local)")
+    p.add_argument("--model", help="chat model (openai) or interleave.model.llm spec (local)")
     p.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the API key ('' for none)")
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per request")

@@ -366,7 +366,7 @@ class OpenAIRewriter:
 
 @dataclass
 class LocalRewriter:
-    """A local causal LM (an interleave.llm spec such as `builtin:smollm2-135m-instruct`, loaded on
+    """A local causal LM (an interleave.model.llm spec such as `builtin:smollm2-135m-instruct`, loaded on
     first use; or a model and tokenizer given directly) prompted with the same templates through
     the tokenizer's chat template. One generation at a time."""
 
@@ -379,7 +379,7 @@ class LocalRewriter:
     def rewrite(self, instruction: str, kind: str, rng: random.Random) -> str:
         import torch
 
-        from interleave.llm import load_llm, load_tokenizer
+        from interleave.model.llm import load_llm, load_tokenizer
 
         diversity, temperature = draw_sampling(rng)
         with self._lock:

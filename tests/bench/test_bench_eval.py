@@ -7,8 +7,8 @@ import torch
 
 from bench import bench_eval
 from interleave.data.collate import Collator
-from interleave.generation import Sampling
-from interleave.model import AudioLLM
+from interleave.model.generation import Sampling
+from interleave.model.module import AudioLLM
 from interleave.shard import Query
 from interleave.shard.evaluate import EvalInputs, EvalSettings
 from tests.conftest import write_clip

@@ -321,7 +321,7 @@ def test_answers_stop_at_their_verdict_by_default_with_the_metrics_of_whole_answ
     same metrics; the stopped answers are marked `cut` and `report --parser` refuses another parser for them."""
     import torch
 
-    from tests.test_generation import YES_NO
+    from tests.model.test_generation import YES_NO
 
     favoured = sorted(set(tokenizer(YES_NO, add_special_tokens=False)["input_ids"]))
 

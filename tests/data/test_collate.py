@@ -88,7 +88,7 @@ def test_sentencepiece_gets_no_lone_word_markers(llama_tokenizer):
 
 @pytest.mark.parametrize("kind", ["bytelevel", "smollm2"])
 def test_a_placeholder_inside_a_word_splits_that_token_alone(kind):
-    from interleave.llm import load_tokenizer
+    from interleave.model.llm import load_tokenizer
 
     tok = build_tokenizer() if kind == "bytelevel" else load_tokenizer("builtin:smollm2-135m-instruct")
     record = rec("Is it a type of vehi[AUDIO]cle?", output="Yes")
@@ -216,7 +216,7 @@ def test_max_length_must_hold_the_audio_span(tokenizer):
 
 
 def test_real_smollm2_tokenizer_and_its_end_token():
-    from interleave.llm import load_tokenizer
+    from interleave.model.llm import load_tokenizer
 
     tok = load_tokenizer("builtin:smollm2-135m-instruct")
     col = Collator(tok)

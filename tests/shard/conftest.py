@@ -14,7 +14,7 @@ import pytest
 from interleave.shard.lexicon import Entry, build_lexicon
 from interleave.shard.wordnet import open_wordnet
 from tests.conftest import write_clip
-from tests.test_generation import model  # noqa: F401  (the tiny AudioLLM, for tests/shard/test_evaluate.py)
+from tests.model.test_generation import model  # noqa: F401  (the tiny AudioLLM, for tests/shard/test_evaluate.py)
 
 REPO = Path(__file__).resolve().parents[2]
 LABELS_CSV = REPO / "tests" / "fixtures" / "audioset_class_labels_indices.csv"

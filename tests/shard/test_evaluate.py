@@ -11,7 +11,7 @@ from interleave.errors import InterleaveError
 from tests.shard.test_predictions import prediction
 
 from interleave.data.collate import Collator
-from interleave.generation import Sampling
+from interleave.model.generation import Sampling
 from interleave.shard.tasks import TASKS
 from interleave.shard.evaluate import (
 
@@ -28,7 +28,7 @@ from interleave.shard.evaluate import (
 )
 from interleave.shard.format import Query
 from tests.conftest import write_clip
-from tests.test_generation import favouring
+from tests.model.test_generation import favouring
 
 
 def inputs(tokenizer) -> EvalInputs:

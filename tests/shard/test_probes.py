@@ -13,7 +13,7 @@ from interleave.encoders.audio import load_waveform
 from interleave.encoders.cache import FeatureCache, Variant
 from interleave.data.collate import Collator
 from interleave.errors import InterleaveError
-from interleave.generation import Sampling
+from interleave.model.generation import Sampling
 from interleave.encoders import build_encoder
 from interleave.data.prompts import PromptTemplate, remove_placeholders
 from interleave.data.records import Record

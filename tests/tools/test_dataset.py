@@ -136,7 +136,7 @@ def test_check_rebuilds_a_damaged_record_index_and_names_it(tmp_path, capsys, ca
 def test_checker_measures_spans_of_audio_tokens_positions(tmp_path, capsys, tokenizer_dir):
     from interleave.data.collate import Collator
     from interleave.data.checks import load_checked
-    from interleave.llm import load_tokenizer
+    from interleave.model.llm import load_tokenizer
 
     write_clip(tmp_path / "audio" / "g0.wav")
     path = write_jsonl(tmp_path / "ok.jsonl", [good(0)])

@@ -7,7 +7,7 @@ import torch
 from peft import PeftModel
 
 import train
-from interleave.llm import load_llm
+from interleave.model.llm import load_llm
 from interleave.tools.command import main as command_main
 from interleave.tools.export import main as export_main
 from tests.callbacks.test_reliability import RunsCode

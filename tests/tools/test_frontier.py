@@ -152,7 +152,7 @@ def test_each_alpha_counts_its_rows_and_a_cut_alpha_is_asked_again(config, tmp_p
 
 
 def test_bad_checkpoints_are_refused_with_one_line_and_status_2(config, tmp_path, tiny_model_kwargs, capsys):
-    from interleave.model import AudioLLM
+    from interleave.model.module import AudioLLM
 
     for ckpt, said in ((config, "not a checkpoint: text"), (tmp_path / "missing.ckpt", "checkpoint not found")):
         assert main(["--config", str(config), "--ckpt", str(ckpt)]) == 2

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from interleave.errors import InterleaveError
-from interleave.generation import Sampling
+from interleave.model.generation import Sampling
 from interleave.shard.evaluate import (
     EvalSettings,
     answer_queries,
@@ -107,7 +107,7 @@ def test_unreadable_and_empty_clips_and_long_prompts_are_named(served, tmp_path)
 
 
 def test_a_checkpoint_loads_only_if_it_fits_and_none_restores_the_zero_shot_model(served, tmp_path, tiny_model_kwargs):
-    from interleave.model import AudioLLM
+    from interleave.model.module import AudioLLM
 
     model = served.model
     before = {k: v.clone() for k, v in model.trainable_parameters().items()}
@@ -144,7 +144,7 @@ def test_without_ckpt_the_newest_intact_checkpoint_of_the_run_is_served(tmp_path
 
 def test_a_checkpoint_that_does_not_fit_at_start_up_leaves_the_zero_shot_model_and_says_why(
         tmp_path, small_dataset, tiny_model_kwargs):
-    from interleave.model import AudioLLM
+    from interleave.model.module import AudioLLM
 
     config = write_config(tmp_path, small_dataset, tiny_model_kwargs)
     other = save_trainable(AudioLLM(**{**tiny_model_kwargs, "lora_r": 2}), tmp_path / "other.ckpt")

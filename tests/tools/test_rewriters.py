@@ -114,7 +114,7 @@ def test_template_backend(old, kind, new):
 
 def test_local_backend_uses_the_chat_template_and_parses_the_answer(tokenizer, monkeypatch):
     """Plumbing on a tiny random-weight LLaMA: template through the chat template, sampling, parsing."""
-    from interleave.llm import load_llm
+    from interleave.model.llm import load_llm
     from interleave.tools.rewriters import LocalRewriter
     from tests.conftest import TINY_LLAMA
 

@@ -6,7 +6,7 @@ The collator has already expanded each `[AUDIO]` into `audio_tokens` positions (
 setting, which the data module hands the collator) marked in `audio_mask`, one span per clip
 (several where a prompt holds several clips); this module only embeds the tokens, puts the
 projected audio embeddings at those positions with `masked_scatter`, and runs the LLM (loss for
-training; text through `interleave.generation`, which holds both generation paths).
+training; text through `interleave.model.generation`, which holds both generation paths).
 Checkpoints keep only what training changes: the projector and the LoRA weights (and the encoder's
 when it trains).
 """
@@ -22,13 +22,14 @@ from lightning.pytorch.utilities import rank_zero_info
 from peft import LoraConfig, get_peft_model
 from torch import nn
 
-from interleave import NUM_AUDIO_TOKENS, generation
+from interleave import NUM_AUDIO_TOKENS
+from interleave.model import generation
 from interleave.data.collate import IGNORE_INDEX
 from interleave.spec import DataSpec
 from interleave.errors import InterleaveError
 from interleave.encoders import build_encoder
-from interleave.llm import align_special_tokens, load_llm, load_tokenizer, lora_targets
-from interleave.ltu import load_encoder_checkpoint, load_ltu_checkpoint
+from interleave.model.llm import align_special_tokens, load_llm, load_tokenizer, lora_targets
+from interleave.model.ltu import load_encoder_checkpoint, load_ltu_checkpoint
 from interleave.labels import labels_match
 
 
@@ -38,7 +39,7 @@ class AudioLLM(L.LightningModule):
     LLM: `llm` is a local HF folder of any causal LM, a .gguf file or `builtin:NAME`; or `llm_config`
     (a config dict, `model_type` picking the architecture) gives random weights, with `tokenizer`
     naming where the tokenizer comes from. LoRA targets `lora_target_modules`, by default the
-    architecture's attention projections (`interleave.llm.lora_targets`).
+    architecture's attention projections (`interleave.model.llm.lora_targets`).
     Encoder: `encoder` is `KIND[:SIZE]` (`cavmae`, `ast`, `whisper`; see `interleave.encoders`),
     from `encoder_path` (a local HF folder, ast/whisper) or random weights of the size with
     `encoder_kwargs` overrides; its output width sizes the projector. `audio_tokens` is the number
@@ -50,7 +51,7 @@ class AudioLLM(L.LightningModule):
     A NaN/infinite training loss stops the run naming the step and records (`on_nonfinite_loss=error`)
     or skips that batch and counts it as `train/skipped_nonfinite` (`skip`; single-process only).
     Released weights: `encoder_checkpoint` (CAV-MAE's audio branch alone) and/or `ltu_checkpoint`
-    (LTU's state dict: encoder, projector and LoRA; see `interleave.ltu`), loaded in that order.
+    (LTU's state dict: encoder, projector and LoRA; see `interleave.model.ltu`), loaded in that order.
     """
 
     def __init__(
@@ -202,7 +203,7 @@ class AudioLLM(L.LightningModule):
         features: torch.Tensor | None = None,
         **generate_kwargs: Any,
     ) -> list[str]:
-        """Decoded continuations of left-padded prompts (`interleave.generation.generate`); the
+        """Decoded continuations of left-padded prompts (`interleave.model.generation.generate`); the
         clips as encoder inputs `audio` or cached `features`, as in `merge_embeddings`."""
         return generation.generate(self, input_ids, attention_mask, audio_mask, audio, features=features,
                                    **generate_kwargs)

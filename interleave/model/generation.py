@@ -11,15 +11,25 @@ each answer draws from its own random stream, and may stop as soon as its verdic
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable, Protocol
 
 import torch
 from transformers import RepetitionPenaltyLogitsProcessor, TemperatureLogitsWarper, TopPLogitsWarper
 
 from interleave.data.collate import tokens_with_audio
 
-if TYPE_CHECKING:  # the model calls these functions; they only read it
-    from interleave.model import AudioLLM
+
+
+class AudioTextModel(Protocol):
+    """What generation reads of a model (`interleave.model.AudioLLM` is one; it calls these functions,
+    which only read it): the LLM, its tokenizer, and the token embeddings with each clip's audio
+    embeddings put in at its span of `audio_mask`."""
+
+    llm: Any
+    tokenizer: Any
+
+    def merge_embeddings(self, input_ids: torch.Tensor, audio_mask: torch.Tensor, audio: torch.Tensor | None = None,
+                         *, features: torch.Tensor | None = None) -> torch.Tensor: ...
 
 
 @dataclass(frozen=True)
@@ -74,7 +84,7 @@ def uniform_streams(seeds: list[int], steps: int) -> torch.Tensor:
 
 @torch.no_grad()
 def generate(
-    model: AudioLLM,
+    model: AudioTextModel,
     input_ids: torch.Tensor,
     attention_mask: torch.Tensor,
     audio_mask: torch.Tensor,
@@ -98,7 +108,7 @@ def generate(
     return model.tokenizer.batch_decode(out, skip_special_tokens=True)
 
 
-def _eos_ids(model: AudioLLM) -> list[int]:
+def _eos_ids(model: AudioTextModel) -> list[int]:
     ids = model.llm.generation_config.eos_token_id
     ids = [ids] if isinstance(ids, int) else list(ids or [])
     if model.tokenizer.eos_token_id is not None:
@@ -108,7 +118,7 @@ def _eos_ids(model: AudioLLM) -> list[int]:
 
 @torch.no_grad()
 def sample_answers(
-    model: AudioLLM,
+    model: AudioTextModel,
     input_ids: torch.Tensor,
     attention_mask: torch.Tensor,
     audio_mask: torch.Tensor,
@@ -205,7 +215,7 @@ def _settled_rows(tokenizer: Any, answers: list[list[int]], live: list[int], che
 
 
 def prefill(
-    model: AudioLLM, input_ids: torch.Tensor, attention_mask: torch.Tensor, audio_mask: torch.Tensor,
+    model: AudioTextModel, input_ids: torch.Tensor, attention_mask: torch.Tensor, audio_mask: torch.Tensor,
     audio: torch.Tensor | None, use_cache: bool, features: torch.Tensor | None = None,
 ) -> tuple[Any, torch.Tensor]:
     """One forward pass of left-padded prompts: the LLM output (logits only where the answer
@@ -230,7 +240,7 @@ def answer_token_ids(tokenizer: Any, words: tuple[str, ...], context: str = "") 
 
 @torch.no_grad()
 def yes_probability(
-    model: AudioLLM, input_ids: torch.Tensor, attention_mask: torch.Tensor, audio_mask: torch.Tensor,
+    model: AudioTextModel, input_ids: torch.Tensor, attention_mask: torch.Tensor, audio_mask: torch.Tensor,
     audio: torch.Tensor | None, context: str = "", features: torch.Tensor | None = None,
 ) -> list[float]:
     """P(yes) / (P(yes) + P(no)) for the first answer token, from one forward pass of each prompt:

@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from interleave import NUM_AUDIO_TOKENS
 from interleave.data.collate import Collator
 from interleave.errors import InterleaveError
-from interleave.ltu import LTU_ENCODER, LTU_PROJECTOR, load_encoder_checkpoint
-from interleave.model import AudioLLM
+from interleave.model.ltu import LTU_ENCODER, LTU_PROJECTOR, load_encoder_checkpoint
+from interleave.model.module import AudioLLM
 from interleave.data.records import Record
 
 

@@ -1,4 +1,4 @@
-"""interleave.interpolate: the adapter is interpolated in its effect (the merged low-rank update equals
+"""interleave.model.interpolate: the adapter is interpolated in its effect (the merged low-rank update equals
 the one computed from the factors), the projector linearly, frozen weights never change, and both
 ends are the start and the end model bit for bit."""
 
@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from interleave.errors import InterleaveError
-from interleave.interpolate import END, Interpolation, lora_layers
-from interleave.model import AudioLLM
+from interleave.model.interpolate import END, Interpolation, lora_layers
+from interleave.model.module import AudioLLM
 
 
 def random_state(model: AudioLLM, seed: int) -> dict[str, torch.Tensor]:

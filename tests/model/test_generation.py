@@ -1,4 +1,4 @@
-"""interleave.generation: shared-prefill sampling equal to HF's generate and sampling chain, rows that
+"""interleave.model.generation: shared-prefill sampling equal to HF's generate and sampling chain, rows that
 end leaving the batch, and the answer tokens and P(yes) of the scoring mode."""
 
 import contextlib
@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from interleave.data.collate import Collator
-from interleave.generation import Sampling, sample_answers
-from interleave.model import AudioLLM
+from interleave.model.generation import Sampling, sample_answers
+from interleave.model.module import AudioLLM
 
 
 @pytest.fixture()
@@ -105,7 +105,7 @@ def test_sampling_candidates_match_hfs_chain_over_the_whole_vocabulary():
 
 def test_answer_tokens_are_read_as_they_follow_the_prompt(llama_tokenizer):
     """SentencePiece reads "Yes" alone as "▁Yes"; after "### Response:\n" the model writes "Yes"."""
-    from interleave.generation import answer_token_ids
+    from interleave.model.generation import answer_token_ids
     from interleave.data.prompts import PromptTemplate
 
     tok = llama_tokenizer
@@ -117,7 +117,7 @@ def test_answer_tokens_are_read_as_they_follow_the_prompt(llama_tokenizer):
 @contextlib.contextmanager
 def favouring(model, answer: str):
     """An LM head that prefers one answer's first tokens by a wide margin, so the answer is known."""
-    from interleave.generation import answer_token_ids
+    from interleave.model.generation import answer_token_ids
 
     yes_ids = answer_token_ids(model.tokenizer, ("Yes", "yes", "YES"))
     no_ids = answer_token_ids(model.tokenizer, ("No", "no", "NO"))
@@ -147,7 +147,7 @@ def editing_logits(model, edit):
 
 
 def test_yes_probability_reads_the_first_answer_tokens_odds(model):
-    from interleave.generation import yes_probability
+    from interleave.model.generation import yes_probability
 
     batch, audio = left_padded(model, ["Is [AUDIO] a type of signal?", "Is [AUDIO] similar to drum?"])
     args = (batch["input_ids"], batch["attention_mask"], batch["audio_mask"], audio)

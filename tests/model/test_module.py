@@ -8,8 +8,8 @@ from interleave import NUM_AUDIO_TOKENS
 from interleave.data.collate import Collator, span_starts
 from interleave.data.module import InterleavedDataModule
 from interleave.errors import InterleaveError
-from interleave.generation import Sampling
-from interleave.model import AudioLLM
+from interleave.model.generation import Sampling
+from interleave.model.module import AudioLLM
 from interleave.data.records import Record
 
 
@@ -113,7 +113,7 @@ def test_frozen_init_is_reproducible(tiny_model_kwargs):
 
 
 def test_llm_from_a_local_hugging_face_folder(tmp_path, tiny_model_kwargs, tokenizer):
-    from interleave.llm import load_llm
+    from interleave.model.llm import load_llm
 
     folder = tmp_path / "hf-llm"
     load_llm(config=tiny_model_kwargs["llm_config"], seed=7).save_pretrained(folder)

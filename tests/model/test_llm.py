@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pytest
 
 from interleave.errors import InterleaveError
-from interleave.llm import align_special_tokens, load_tokenizer, resolve
+from interleave.model.llm import align_special_tokens, load_tokenizer, resolve
 from tests.conftest import build_llama_tokenizer
 
 
@@ -30,7 +30,7 @@ def test_a_gguf_is_converted_once_into_the_cache_and_loads_as_the_gguf_itself(mo
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from interleave import llm
+    from interleave.model import llm
 
     spec = "builtin:smollm2-135m-instruct"
     folder, gguf = resolve(spec)
@@ -60,7 +60,7 @@ def test_the_tokenizer_is_converted_without_the_weights(tmp_path, monkeypatch):
     weights are converted by load_llm, once, at the dtype it asks."""
     from transformers import AutoModelForCausalLM
 
-    from interleave import llm
+    from interleave.model import llm
 
     def refuse(*args, **kwargs):
         raise AssertionError("the tokenizer's conversion loaded the weights")
@@ -76,7 +76,7 @@ def test_the_tokenizer_is_converted_without_the_weights(tmp_path, monkeypatch):
 
 
 def test_a_cache_that_cannot_be_written_falls_back_to_the_gguf_with_a_warning(tmp_path, monkeypatch):
-    from interleave import llm
+    from interleave.model import llm
 
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
@@ -112,7 +112,7 @@ def test_an_id_the_tokenizer_lacks_is_refused_naming_both():
 
 
 def test_the_model_aligns_a_random_weight_llms_tokenizer(tiny_model_kwargs, tiny_llama_config):
-    from interleave.model import AudioLLM
+    from interleave.model.module import AudioLLM
 
     config = {**tiny_llama_config, "eos_token_id": 0}  # the tokenizer fixture says </s> = 2
     model = AudioLLM(**{**tiny_model_kwargs, "llm_config": config})
@@ -157,8 +157,8 @@ def test_each_architecture_fits_generates_greedily_and_exports(name, tmp_path, s
     from safetensors.torch import load_file
 
     import train
-    from interleave.llm import load_llm
-    from interleave.model import AudioLLM
+    from interleave.model.llm import load_llm
+    from interleave.model.module import AudioLLM
     from interleave.tools.export import export
     from tests.conftest import write_config
 
@@ -197,8 +197,8 @@ def test_each_architecture_fits_generates_greedily_and_exports(name, tmp_path, s
 
 
 def test_lora_targets_default_to_the_architectures_and_can_be_overridden(tiny_model_kwargs, tiny_llama_config):
-    from interleave.llm import llm_config, lora_targets
-    from interleave.model import AudioLLM
+    from interleave.model.llm import llm_config, lora_targets
+    from interleave.model.module import AudioLLM
 
     assert lora_targets(llm_config({"model_type": "qwen2"})) == ["q_proj", "v_proj"]
     assert lora_targets(llm_config({"model_type": "gpt2"})) == ["c_attn"]
@@ -212,7 +212,7 @@ def test_lora_targets_default_to_the_architectures_and_can_be_overridden(tiny_mo
 
 
 def test_an_architecture_without_a_default_asks_for_target_modules():
-    from interleave.llm import lora_targets
+    from interleave.model.llm import lora_targets
 
     with pytest.raises(InterleaveError, match="set model.lora_target_modules"):
         lora_targets(SimpleNamespace(model_type="something-new"))
