@@ -17,7 +17,7 @@ PACKAGES = ("interleave", "callbacks")
 # The rooms that building a SHARD and the offline tools need; training and evaluation never import them.
 OFFLINE = ("interleave.tools", "interleave.shard.build", "interleave.shard.lexicon", "interleave.shard.wordnet",
            "interleave.shard.cli", "interleave.cli")  # fmt: skip
-RUNTIME_ENTRY = ("interleave.model", "interleave.data", "interleave.model.generation", "interleave.shard.evaluate", "callbacks")
+RUNTIME_ENTRY = ("interleave.model", "interleave.data", "interleave.model.generation", "interleave.eval.evaluate", "callbacks")
 
 
 def modules() -> dict[str, Path]:
@@ -100,7 +100,7 @@ def test_the_runtime_imports_no_tool(entry):
 
 
 def test_importing_the_runtime_leaves_nltk_and_the_tools_out():
-    code = ("import sys, interleave.model, interleave.data, interleave.shard.evaluate, callbacks; "
+    code = ("import sys, interleave.model, interleave.data, interleave.eval.evaluate, callbacks; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'nltk' or m.startswith('interleave.tools')))")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -144,7 +144,7 @@ def sample_answers(
     only: not on the batch around it, nor on which answers stop when.
 
     `settle`, one entry per prompt: a function of an answer's text so far that returns its
-    verdict once no continuation can change it (`interleave.shard.answers.settled_answer`), or None. An
+    verdict once no continuation can change it (`interleave.eval.answers.settled_answer`), or None. An
     answer whose verdict is settled stops there, before its EOS (rows that stop leave the batch and
     cost nothing more). `cut`, when given, is filled with one flag per answer: stopped at its verdict.
     Answers are decoded without `clean_up_tokenization_spaces`, so an answer's text so far is the

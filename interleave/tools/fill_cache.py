@@ -18,7 +18,7 @@ from callbacks.shard_eval import ShardEvaluation
 from interleave.encoders.cache import require_frozen
 from interleave.cli import build_run
 from interleave.errors import InterleaveError, report_errors
-from interleave.shard.format import read_shard
+from interleave.eval.format import read_shard
 
 
 @contextmanager

@@ -110,15 +110,15 @@ def run_frontier(ask: Ask) -> list[Path]:
     """Evaluate every α not finished yet, then write the frontier's files; returns them."""
     import torch
 
-    from callbacks.shard_eval import ShardEvaluation, write_point
+    from callbacks.shard_eval import ShardEvaluation, eval_inputs, write_point
     from interleave.checkpoints import load_weights
     from interleave.cli import build_run
     from interleave.errors import InterleaveError
     from interleave.model.interpolate import Interpolation
     from interleave.progress import Progress
     from interleave.provenance import config_hash, file_hash, provenance
-    from interleave.shard.evaluate import EvalInputs, Point, condition_queries, evaluate
-    from interleave.shard.tasks import TASKS, parse_tag
+    from interleave.eval.evaluate import Point, condition_queries, evaluate
+    from interleave.eval.tasks import TASKS, parse_tag
     from interleave.tools.frontier_table import AlphaRows, frontier_rows, write_frontier
     from interleave.tools.playground_ask import fitting_state
     from interleave.tools.saved_answers import answer_rows
@@ -146,7 +146,7 @@ def run_frontier(ask: Ask) -> list[Path]:
     if todo:
         interpolation = Interpolation(model, start, end)
         model.to(torch.device(ask.device) if ask.device else run.trainer.strategy.root_device).eval()
-        inputs = EvalInputs.of(data)
+        inputs = eval_inputs(data)
         header = {"epoch": SEED_EPOCH, "global_step": 0, "layout": settings.conditions[0],
                   **provenance(evaluation.shard_file, settings.parser, model.hparams, data.hparams,
                                subset=evaluation.shard_subset),

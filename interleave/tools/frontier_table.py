@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 
 from interleave.files import atomic_path, write_text_atomic
-from interleave.shard.evaluate import condition_metrics
-from interleave.shard.predictions import Prediction
-from interleave.shard.tasks import CONDITIONS, LABEL, TASKS, metric_tag
+from interleave.eval.evaluate import condition_metrics
+from interleave.eval.predictions import Prediction
+from interleave.eval.tasks import CONDITIONS, LABEL, TASKS, metric_tag
 from interleave.tools.bootstrap import percentiles, resampled_metrics, resampling
 
 Interval = tuple[float, float] | None

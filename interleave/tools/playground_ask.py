@@ -3,7 +3,7 @@ the newest of the config's run, or none), and one question about clips answered 
 exactly as `ShardEvaluation` answers a query.
 
 The same path as evaluation: the data module's template and collator (`Collator.encode`, left
-padding), the encoder features of `interleave.shard.evaluate.audio_features`, answers from
+padding), the encoder features of `interleave.eval.evaluate.audio_features`, answers from
 `interleave.model.generation.sample_answers` with each answer seeded as evaluation seeds it
 (`answer_seed(seed, 0, layout, 0, repeat)`: a seed reproduces what `ShardEvaluation(seed=...,
 full_answers=True)` gives a one-query SHARD at epoch 0; its default mode stops each yes/no answer
@@ -30,10 +30,10 @@ from interleave.errors import AudioError, InterleaveError, RecordError
 from interleave.model.generation import Sampling, sample_answers, yes_probability
 from interleave.data.prompts import count_placeholders
 from interleave.data.records import Record
-from interleave.shard.answers import parse_answer
-from interleave.shard.evaluate import EvalInputs, EvalSettings, answer_seed, audio_features
-from interleave.shard.format import Query
-from interleave.shard.tasks import CONDITIONS, LABEL, TASKS
+from interleave.eval.answers import parse_answer
+from interleave.eval.evaluate import EvalInputs, EvalSettings, answer_seed, audio_features
+from interleave.eval.query import Query
+from interleave.eval.tasks import CONDITIONS, LABEL, TASKS
 
 # Clips one prompt may hold (each where its [AUDIO] stands, issue 19); a bound for the page, not the model.
 MAX_CLIPS = 3  # the page's clip inputs (playground.CLIP_SLOTS)
@@ -101,14 +101,14 @@ def build_served(config: str, ckpt: str | None = None, device: str = "cpu", root
     folders, else the zero-shot model). A checkpoint that cannot be loaded leaves the zero-shot
     model served and the reason in `note`. The page may load the checkpoints under the config's
     run folders and `roots` (`listed_checkpoints`)."""
-    from callbacks.shard_eval import ShardEvaluation
+    from callbacks.shard_eval import ShardEvaluation, eval_inputs
     from interleave.cli import build_run
 
     run = build_run(["--config", str(config)])
     model, data = run.model, run.datamodule
     model.to(device).eval()
     evaluation = next((c for c in run.trainer.callbacks if isinstance(c, ShardEvaluation)), None)
-    served = Served(model, EvalInputs.of(data), EvalSettings() if evaluation is None else evaluation.settings,
+    served = Served(model, eval_inputs(data), EvalSettings() if evaluation is None else evaluation.settings,
                     precision=run.trainer.precision_plugin.val_step_context,
                     initial={k: v.detach().clone() for k, v in model.trainable_parameters().items()},
                     roots=checkpoint_roots(run.trainer) + [Path(r) for r in roots], limits=limits or Limits())

@@ -6,7 +6,7 @@ of each run and prints one row per run and prompt layout, in the column order of
 Table 2, plus the unparsed-answer shares and the text-only control. It writes the same table as
 `DIR/report.md` (percentages) and `DIR/report.csv` (raw fractions, for pandas).
 
-The Parser column names the answer parser (`interleave.shard.parse_answer`'s rules) the figures
+The Parser column names the answer parser (`interleave.eval.answers.parse_answer`'s rules) the figures
 come from: the one the metrics file records, or "unknown" for a file written before the
 evaluation recorded it (those came from the rules of their time, which cannot be told from the
 file). With `--parser`, nothing is read from the metrics files' SHARD figures: every point's
@@ -62,7 +62,7 @@ from typing import Any
 
 from interleave.errors import InterleaveError, report_errors
 from interleave.files import write_text_atomic
-from interleave.shard.tasks import metric_tag
+from interleave.eval.tasks import metric_tag
 from interleave.tools import report_forgetting as forgetting
 # Re-exported: the report's readers and table live in report_runs and report_table.
 from interleave.tools.report_runs import (METRICS_DIR, METRICS_FILE, TEXT_LAYOUT, check_parser,  # noqa: F401

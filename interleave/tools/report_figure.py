@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from interleave.files import atomic_path
-from interleave.shard.tasks import COLUMN_SUFFIX, TASKS
+from interleave.eval.tasks import COLUMN_SUFFIX, TASKS
 
 FILE = "curves.png"
 

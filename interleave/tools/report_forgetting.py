@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 
 from interleave.errors import InterleaveError
-from interleave.shard.predictions import CKPT_PATH, Prediction
-from interleave.shard.tasks import LABEL, ROOT, TASKS, VERDICT, parse_tag
+from interleave.eval.predictions import CKPT_PATH, Prediction
+from interleave.eval.tasks import LABEL, ROOT, TASKS, VERDICT, parse_tag
 from interleave.tools.report_runs import epoch_points, point_metrics, read_metrics, select_point
 from interleave.tools.report_table import write_csv
 from interleave.tools.saved_answers import answer_rows, answers_path

@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from interleave.shard.tasks import TASKS, Task, metric_tag
+from interleave.eval.tasks import TASKS, Task, metric_tag
 
 FIGURES = {"Acc": "accuracy", "F1": "f1"}
 TEXT_PREFIX = "val/text"

@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from interleave.shard.predictions import Prediction
-from interleave.shard.probes import agreements
-from interleave.shard.tasks import AGREEMENT, TASKS, metric_tag, parse_tag
+from interleave.eval.predictions import Prediction
+from interleave.eval.probes import agreements
+from interleave.eval.tasks import AGREEMENT, TASKS, metric_tag, parse_tag
 from interleave.tools.bootstrap import multiplicities, percentiles, resampled_metrics, resampling
 
 Row = dict[str, Any]
@@ -59,7 +59,7 @@ def reliance_intervals(real: Sequence[Prediction], probe: Sequence[Prediction], 
 def run_reliance(label: str, point: int, metrics: dict[str, Any], answers: dict[str, list[Prediction]] | None,
                  parser: str | None, resamples: int, seed: int) -> list[Row]:
     """One run point's rows: per probe and task, (value, lo, hi) of its figure and of its agreement."""
-    from interleave.shard.evaluate import agreement_metrics, condition_metrics
+    from interleave.eval.evaluate import agreement_metrics, condition_metrics
 
     main = str(metrics.get("layout") or "")
     out: list[Row] = []

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from interleave.errors import InterleaveError
-from interleave.shard.predictions import Prediction
-from interleave.shard.tasks import condition_prefix, parse_tag
+from interleave.eval.predictions import Prediction
+from interleave.eval.tasks import condition_prefix, parse_tag
 from interleave.tools.saved_answers import answer_rows, answers_path, check_saved_rows
 
 METRICS_DIR = "predictions"
@@ -152,7 +152,7 @@ def condition_prefixes(metrics: dict[str, Any], by_condition: dict[str, Any]) ->
 
 def rescore_rows(metrics: dict[str, Any], by_condition: dict[str, list[Prediction]], parser: str) -> dict[str, Any]:
     """`metrics` with every SHARD and identity figure recomputed from `by_condition` (`answer_rows`)."""
-    from interleave.shard.evaluate import condition_metrics
+    from interleave.eval.evaluate import condition_metrics
 
     out = {tag: value for tag, value in metrics.items() if parse_tag(tag) is None}
     for condition, prefix in condition_prefixes(metrics, by_condition).items():
@@ -175,7 +175,7 @@ def rescoring_answers(metrics_file: str | Path, parser: str) -> dict[str, list[P
 def rescore(metrics_file: str | Path, metrics: dict[str, Any], parser: str) -> dict[str, Any]:
     """`metrics` with every SHARD and identity figure recomputed from the point's saved answers,
     parsed with `parser`'s rules; the metrics are the evaluation's own
-    (`interleave.shard.evaluate.condition_metrics`)."""
+    (`interleave.eval.evaluate.condition_metrics`)."""
     return rescore_rows(metrics, rescoring_answers(metrics_file, parser), parser)
 
 
@@ -215,7 +215,7 @@ def labelled_runs(run_dirs: Sequence[str | Path]) -> list[tuple[Path, str]]:
 
 
 def check_parser(parser: str | None) -> None:
-    from interleave.shard import PARSERS
+    from interleave.eval.answers import PARSERS
 
     if parser is not None and parser not in PARSERS:
         raise InterleaveError(f"unknown parser {parser!r}; expected one of {', '.join(PARSERS)}")

@@ -4,7 +4,7 @@ A study's folder (`interleave study`'s output) holds `<condition>/seed=<s>/`, ea
 condition, the row is at the latest epoch every seed of it has evaluated (or `--epoch`); seeds
 that reached different last epochs are named under the table, never mixed. Each figure is the
 mean over the condition's seeds of the seed's figure (as logged, or re-scored with `--parser`),
-for every tag the metrics files hold (`interleave.shard.tasks.parse_tag`: any task, any
+for every tag the metrics files hold (`interleave.eval.tasks.parse_tag`: any task, any
 condition, probes included), so the rows are those `run_rows` gives a run: the main layout, the
 extra layouts, the text control.
 
@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from interleave.errors import InterleaveError
-from interleave.shard.predictions import Prediction
-from interleave.shard.tasks import parse_tag
+from interleave.eval.predictions import Prediction
+from interleave.eval.tasks import parse_tag
 from interleave.tools import report_forgetting as forgetting
 from interleave.tools.report_runs import (condition_prefixes, epoch_points, format_points, natural_key,
                                           read_metrics, rescore_rows, rescoring_answers)

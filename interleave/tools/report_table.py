@@ -16,8 +16,8 @@ from typing import Any
 
 from interleave.errors import InterleaveError
 from interleave.files import atomic_open
-from interleave.shard.predictions import CKPT_PATH
-from interleave.shard.tasks import COLUMN_SUFFIX, CONDITIONS, TASKS, metric_tag, parse_tag
+from interleave.eval.predictions import CKPT_PATH
+from interleave.eval.tasks import COLUMN_SUFFIX, CONDITIONS, TASKS, metric_tag, parse_tag
 from interleave.tools.report_pairs import pair_figures, pair_notes
 from interleave.tools.report_runs import (TEXT_LAYOUT, check_parser, condition_prefixes, epoch_points,
                                           labelled_runs, point_metrics, rescore_rows, rescoring_answers, read_metrics,
@@ -52,7 +52,7 @@ def value_columns() -> tuple[str, ...]:
 
 
 def columns(labels: Sequence[str] = LABEL_COLUMNS) -> tuple[str, ...]:
-    """The table's columns, from the task registry (`interleave.shard.tasks`)."""
+    """The table's columns, from the task registry (`interleave.eval.tasks`)."""
     return tuple(labels) + value_columns()
 
 

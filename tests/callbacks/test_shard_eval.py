@@ -14,7 +14,7 @@ from callbacks import ShardEvaluation
 from interleave.tools import report
 from interleave.errors import InterleaveError
 from interleave import provenance
-from interleave.shard.answers import parse_answer
+from interleave.eval.answers import parse_answer
 from tests.conftest import write_jsonl
 from tests.conftest import write_config
 

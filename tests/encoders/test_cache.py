@@ -19,7 +19,7 @@ from interleave.encoders.cache import DamagedEntry, FeatureCache, fingerprint
 from interleave.data.collate import span_starts
 from interleave.encoders.cavmae import CavMaeEncoder
 from interleave.errors import InterleaveError
-from interleave.shard import probes
+from interleave.eval import probes
 from interleave.tools.fill_cache import main as cache_main
 from tests.conftest import TINY_ENCODER, write_clip, write_config, write_jsonl
 
@@ -182,7 +182,7 @@ def test_an_entry_that_is_not_the_clips_own_is_damaged(copied, tmp_path, clips):
 def test_a_probes_features_stay_its_own_when_the_clips_entry_is_copied_over_them(tmp_path, clips, caplog):
     """The SHARD evaluation's path (`audio_features` with a store): silence's entry holding the clip's
     features is recomputed as silence, and the clip's own entry is untouched."""
-    from interleave.shard.evaluate import audio_features
+    from interleave.eval.evaluate import audio_features
 
     enc = encoder()
     model = SimpleNamespace(audio_encoder=enc)

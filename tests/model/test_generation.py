@@ -206,7 +206,7 @@ def test_answers_stopped_at_their_verdict_have_the_whole_answers_verdicts(model,
     """The acceptance test of the default mode: same seeds, the same parsed verdict for every answer."""
     from functools import partial
 
-    from interleave.shard.answers import parse_answer, settled_answer
+    from interleave.eval.answers import parse_answer, settled_answer
 
     prompts = ["Is [AUDIO] a type of signal?", "Is [AUDIO] similar to drum?", "Is [AUDIO] a type of alarm?",
                "Is [AUDIO] similar to a siren, really?"]
@@ -232,7 +232,7 @@ def test_the_demos_smollm2_stops_at_its_verdicts_with_the_whole_answers_verdicts
     answers with yes or no and an explanation): same seeds, the same verdicts, fewer tokens."""
     from functools import partial
 
-    from interleave.shard.answers import parse_answer, settled_answer
+    from interleave.eval.answers import parse_answer, settled_answer
 
     torch.manual_seed(0)
     model = AudioLLM(llm="builtin:smollm2-135m-instruct", encoder="tiny").eval()

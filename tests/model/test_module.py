@@ -177,7 +177,7 @@ def test_train_encoder_trains_and_checkpoints_the_encoder(tiny_model_kwargs, mod
 def test_shard_features_are_recomputed_at_each_point_when_the_encoder_trains(
         tmp_path, small_dataset, tiny_model_kwargs, monkeypatch):
     from callbacks import ShardEvaluation
-    from interleave.shard import evaluate as evaluation
+    from interleave.eval import evaluate as evaluation
     from tests.callbacks.test_shard_eval import write_shard
 
     computed = []

@@ -20,7 +20,8 @@ from interleave.encoders.audio import NUM_MEL_BINS, SAMPLE_RATE, TARGET_FRAMES, 
 from interleave.errors import InterleaveError
 from interleave.data.records import read_records, resolve_clips
 from interleave.shard.build import negative_pool
-from interleave.shard.format import RELATIONS, read_shard, slug
+from interleave.eval.format import RELATIONS, read_shard
+from interleave.eval.query import slug
 from interleave.shard.lexicon import read_lexicon, read_skipped
 from interleave.shard.rules import DEFAULT_STOPLIST, entry_problems, norm
 from interleave.shard.wordnet import open_wordnet

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from callbacks.shard_eval import ShardEvaluation
+from callbacks.shard_eval import ShardEvaluation, eval_inputs
 from interleave.cli import build_run
 from interleave.errors import InterleaveError
-from interleave.shard import evaluate as shard_evaluate
-from interleave.shard.evaluate import EvalInputs, Point
+from interleave.eval import evaluate as shard_evaluate
+from interleave.eval.evaluate import Point
 from interleave.tools.frontier import alpha_folder, default_out, main, parse_alphas
 from interleave.tools.saved_answers import answer_rows
 from tests.callbacks.test_shard_eval import shard_config
@@ -57,7 +57,7 @@ def plain_answers(config: Path, state=None) -> dict[str, list[list[str]]]:
     evaluation.setup(run.trainer, run.model, "validate")
     with torch.no_grad():
         rows, _ = shard_evaluate.evaluate(run.model.eval(), evaluation.queries, evaluation.settings,
-                                          EvalInputs.of(run.datamodule), {}, Point(0))
+                                          eval_inputs(run.datamodule), {}, Point(0))
     found: dict[str, list[list[str]]] = {}
     for row in rows:
         found.setdefault(row.condition, []).append(row.answers)

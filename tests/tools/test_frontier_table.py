@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from interleave.shard.predictions import Prediction
+from interleave.eval.predictions import Prediction
 from interleave.tools.frontier_table import AlphaRows, frontier_rows, write_frontier
 
 PREFIXES = {"interleaved": "val", "text": "val/text"}

@@ -11,13 +11,13 @@ import torch
 
 from interleave.errors import InterleaveError
 from interleave.model.generation import Sampling
-from interleave.shard.evaluate import (
+from interleave.eval.evaluate import (
     EvalSettings,
     answer_queries,
     prompt_table,
     render_instruction,
 )
-from interleave.shard.format import Query
+from interleave.eval.query import Query
 from interleave.tools.playground_ask import (
     PlaygroundError,
     Question,

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from interleave.tools import report
-from interleave.shard.tasks import VERDICT_METRICS
-from tests.shard.test_predictions import prediction
+from interleave.eval.tasks import VERDICT_METRICS
+from tests.eval.test_predictions import prediction
 from interleave.tools.report import COLUMNS, find_runs, load_run, main, rows, to_csv, to_markdown
 from interleave.tools.saved_answers import answers_path
 
@@ -288,8 +288,8 @@ def test_parser_option_on_the_command_line(tmp_path: Path, capsys: pytest.Captur
 
 
 def test_rescoring_with_the_recorded_parser_reproduces_the_logged_figures(tmp_path: Path) -> None:
-    from interleave.shard.evaluate import condition_metrics
-    from interleave.shard.answers import parse_answer
+    from interleave.eval.evaluate import condition_metrics
+    from interleave.eval.answers import parse_answer
 
     parsed = [prediction(**{**row, "parsed": [parse_answer(a) for a in row["answers"]]}) for row in PREDICTIONS
               if row["condition"] == "interleaved" and row["task"] != "identity"]
@@ -329,7 +329,7 @@ def answer_set(seed: int, condition: str = "interleaved", words=WORDS, clips: in
     """Saved answers in interleave.shard.build's id scheme, parsed at random (seeded)."""
     import random
 
-    from interleave.shard.format import slug
+    from interleave.eval.query import slug
 
     rng = random.Random(seed)
     out = []
@@ -348,7 +348,7 @@ def answer_set(seed: int, condition: str = "interleaved", words=WORDS, clips: in
 
 def write_answered_point(run: Path, epoch: int, answers: list[dict], **extra) -> Path:
     """A point whose metrics file holds what the evaluation computes from `answers` (+ `extra`)."""
-    from interleave.shard.evaluate import condition_metrics
+    from interleave.eval.evaluate import condition_metrics
 
     metrics = {}
     for condition in dict.fromkeys(r["condition"] for r in answers):
@@ -389,7 +389,7 @@ def test_intervals_in_markdown_and_csv(tmp_path: Path, capsys: pytest.CaptureFix
 
 
 def test_intervals_come_from_the_evaluations_own_metrics(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from interleave.shard import evaluate
+    from interleave.eval import evaluate
 
     run = tmp_path / "version_0"
     answers = answer_set(2) + answer_set(5, condition="noninterleaved")
@@ -538,8 +538,8 @@ REPO = Path(__file__).resolve().parents[2]
 def probed_run(run: Path) -> dict[int, Path]:
     """A run as the evaluation leaves it with probes: epochs 00 and 02, each with its saved answers
     (interleaved, silence, swap) and a metrics file that counts them; epoch -> answers file."""
-    from interleave.shard.evaluate import agreement_metrics
-    from interleave.shard.predictions import Prediction
+    from interleave.eval.evaluate import agreement_metrics
+    from interleave.eval.predictions import Prediction
 
     out = {}
     for epoch, seed in ((0, 1), (2, 5)):

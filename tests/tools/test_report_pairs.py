@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from interleave.tools.report import rows, to_markdown
-from interleave.shard.tasks import TASKS
+from interleave.eval.tasks import TASKS
 from interleave.tools.report_pairs import pair_figures, pair_notes
 
 PAIR_NOTE = TASKS["pair"].note

@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from interleave.shard.evaluate import agreement_metrics, condition_metrics
+from interleave.eval.evaluate import agreement_metrics, condition_metrics
 from interleave.tools.report import main
 from interleave.tools.report_reliance import probes_of, reliance_intervals, reliance_markdown, reliance_rows
-from tests.shard.test_predictions import prediction
+from tests.eval.test_predictions import prediction
 from tests.tools.test_report import write_point
 
 LABELS = ("Siren", "Dog", "Drum", "Bell")

@@ -19,7 +19,7 @@ back by `parse_tag`, nowhere else:
     val/{condition}/...              the same under any other condition (`val/text/...`, `val/noninterleaved/...`)
 
 The probes of issue 26 are condition entries too. A clip probe (`Condition.clip_transform`:
-`silence`, `noise`, `swap`, carried out by `interleave.shard.probes`) replaces each clip before the
+`silence`, `noise`, `swap`, carried out by `interleave.eval.probes`) replaces each clip before the
 encoder and asks under the run's main layout (`layout=MAIN`), the question unchanged. The placement
 sweep puts a one-clip prompt's audio at the start of the question (`question_start`) or at its end
 (`question_end`), one prompt layout each (a `Task.prompts` entry, overridable like Table 1's); with
@@ -33,12 +33,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from interleave import AUDIO_PLACEHOLDER
-
-if TYPE_CHECKING:  # tasks are read by format.py; only the type of a query is needed here
-    from interleave.shard.format import Query
+from interleave.eval.query import Query
 
 VERDICT, LABEL = "verdict", "label"
 VERDICT_METRICS = ("accuracy", "precision", "recall", "f1", "unparsed")
@@ -88,7 +86,7 @@ class Condition:
     layout's, see `under`); without `audio` (the text control) the words of `Task.stand_ins` replace
     the clips, and each (task, word, candidate) is asked once since the prompt no longer depends on
     the clip. `clip_transform` names what the encoder reads instead of each clip
-    (`interleave.shard.probes.CLIP_PROBES`: silence, noise, swap), None for the clip itself."""
+    (`interleave.eval.probes.CLIP_PROBES`: silence, noise, swap), None for the clip itself."""
 
     name: str
     layout: str

@@ -1,4 +1,4 @@
-"""interleave.shard.probes: each probe's inputs are what it says (silence, noise, swap), the placement
+"""interleave.eval.probes: each probe's inputs are what it says (silence, noise, swap), the placement
 sweep's spans sit where stated, agreement on hand-made answers, and the cache on or off gives the same
 answers (the `model` fixture: tests/test_generation.py)."""
 
@@ -17,10 +17,10 @@ from interleave.model.generation import Sampling
 from interleave.encoders import build_encoder
 from interleave.data.prompts import PromptTemplate, remove_placeholders
 from interleave.data.records import Record
-from interleave.shard.evaluate import EvalInputs, EvalSettings, answer_queries, audio_features, render_instruction
-from interleave.shard.format import Query
-from interleave.shard.predictions import Prediction
-from interleave.shard.probes import (
+from interleave.eval.evaluate import EvalInputs, EvalSettings, answer_queries, audio_features, render_instruction
+from interleave.eval.query import Query
+from interleave.eval.predictions import Prediction
+from interleave.eval.probes import (
     NO_MAJORITY,
     agreement,
     derangement,
@@ -31,7 +31,7 @@ from interleave.shard.probes import (
     variant,
     white_noise,
 )
-from interleave.shard.tasks import END, START, prompt_table
+from interleave.eval.tasks import END, START, prompt_table
 from tests.conftest import TINY_ENCODER, build_llama_tokenizer, build_tokenizer, write_clip
 
 

@@ -1,5 +1,5 @@
 """`EvalSettings.max_queries_per_task`: a fixed subset of each task's queries, chosen by word and clip
-(`interleave.shard.evaluate.capped_queries`), the same in every call, process and rank; checked when built."""
+(`interleave.eval.evaluate.capped_queries`), the same in every call, process and rank; checked when built."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from interleave.errors import InterleaveError
-from interleave.shard.evaluate import SUBSET_RULE, EvalSettings, capped_queries, rank_share
-from interleave.shard.format import Query, clip_of, query_id
+from interleave.eval.evaluate import SUBSET_RULE, EvalSettings, capped_queries, rank_share
+from interleave.eval.query import Query, clip_of, query_id
 
 REPO = Path(__file__).resolve().parents[2]
 WORDS = ("Sine wave", "Siren", "Drum", "Whistle", "Tick")
@@ -109,8 +109,8 @@ def test_every_process_and_rank_chooses_the_same_subset(tmp_path):
     """No process state (Python's salted hash()) in the choice, so each DDP rank reads the same subset
     from the file before `answer_queries` splits it in chunks; the chunks cover it once."""
     queries = shard()
-    script = ("import json, sys; from tests.shard.test_subset import shard; "
-              "from interleave.shard.evaluate import capped_queries; "
+    script = ("import json, sys; from tests.eval.test_subset import shard; "
+              "from interleave.eval.evaluate import capped_queries; "
               "print(json.dumps([q.id for q in capped_queries(shard(), 7, 2)]))")
     found = []
     for salt in ("1", "2"):

@@ -1,7 +1,7 @@
 """The SHARD probes of issue 26: what the encoder reads instead of each clip, and the agreement of a
 probe's answers with the real clip's.
 
-A clip probe (`interleave.shard.tasks.Condition.clip_transform`) is carried out here at the
+A clip probe (`interleave.eval.tasks.Condition.clip_transform`) is carried out here at the
 waveform level, so every encoder's own feature path (CAV-MAE's fbank, AST's and Whisper's
 extractors: `Encoder.load_inputs(path, channel, transform)`) and the feature cache are used
 unchanged:
@@ -33,9 +33,9 @@ import torch
 
 from interleave.encoders.cache import Variant
 from interleave.errors import InterleaveError
-from interleave.shard.format import Query
-from interleave.shard.predictions import Prediction
-from interleave.shard.tasks import TASKS
+from interleave.eval.query import Query
+from interleave.eval.predictions import Prediction
+from interleave.eval.tasks import TASKS
 
 NO_MAJORITY = "no majority"  # a query whose repeats give no value more than half the time
 

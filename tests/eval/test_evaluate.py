@@ -1,4 +1,4 @@
-"""interleave.shard.evaluate: Table 1 prompts, the text control, rank-independent answers, stop requests,
+"""interleave.eval.evaluate: Table 1 prompts, the text control, rank-independent answers, stop requests,
 the parser setting, the scoring mode, and the metrics (the `model` fixture: tests/test_generation.py)."""
 
 import itertools
@@ -8,12 +8,12 @@ from dataclasses import replace
 import pytest
 
 from interleave.errors import InterleaveError
-from tests.shard.test_predictions import prediction
+from tests.eval.test_predictions import prediction
 
 from interleave.data.collate import Collator
 from interleave.model.generation import Sampling
-from interleave.shard.tasks import TASKS
-from interleave.shard.evaluate import (
+from interleave.eval.tasks import TASKS
+from interleave.eval.evaluate import (
 
     EvalInputs,
     EvalSettings,
@@ -26,7 +26,7 @@ from interleave.shard.evaluate import (
     relation_metrics,
     render_instruction,
 )
-from interleave.shard.format import Query
+from interleave.eval.query import Query
 from tests.conftest import write_clip
 from tests.model.test_generation import favouring
 
@@ -141,7 +141,7 @@ def test_text_condition_runs_without_audio(model, queries, tokenizer):
 
 def test_the_parser_setting_reaches_the_rows(model, queries, tokenizer, monkeypatch):
     """`EvalSettings.parser` picks parse_answer's rules ("paper" by default); the raw answers stay in the rows."""
-    import interleave.shard.evaluate as evaluation
+    import interleave.eval.evaluate as evaluation
 
     canned = ["The sound is similar to a dog barking.", "It doesn't.", "Yes."]
     monkeypatch.setattr(evaluation, "sample_answers", lambda *args, **kwargs: [list(canned) for _ in range(len(args[1]))])

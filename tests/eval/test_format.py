@@ -1,4 +1,4 @@
-"""interleave.shard.format: the SHARD file written and read back, every problem named with file:line."""
+"""interleave.eval.format: the SHARD file written and read back, every problem named with file:line."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from interleave.errors import InterleaveError
-from interleave.shard.format import Query, read_shard, shard_counts, write_shard
+from interleave.eval.query import Query
+from interleave.eval.format import read_shard, shard_counts, write_shard
 
 
 def _line(**fields) -> str:
@@ -99,15 +100,3 @@ def test_a_pair_query_round_trips_with_its_second_clip_and_faults_are_named(tmp_
         read_shard(bad)
     assert "bad.jsonl:1: a pair query needs 'other_audio'" in str(err.value)
     assert "bad.jsonl:2: a synonym query has no 'other_audio'" in str(err.value)
-
-
-def test_a_query_id_is_made_and_read_back_in_one_place():
-    from interleave.shard.format import clip_of, query_id
-
-    assert query_id("synonym", "Heart sounds, heartbeat", 2, "Alarm clock") == "synonym/heart_sounds_heartbeat/2/alarm_clock"
-    assert query_id("identity", "Siren", 0) == "identity/siren/0"
-    assert clip_of("synonym/heart_sounds_heartbeat/2/alarm_clock", "synonym", "Heart sounds, heartbeat") == "2"
-    assert clip_of("identity/siren/0", "identity", "Siren") == "0"
-    assert clip_of("identity/siren/0", "synonym", "Siren") is None  # another task's layout
-    assert clip_of("pair/yes/0/siren/siren", "pair", "Siren") is None  # pairs are numbered otherwise
-    assert clip_of("my-own-id", "synonym", "Siren") is None

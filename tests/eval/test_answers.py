@@ -1,4 +1,4 @@
-"""interleave.shard.answers: the paper's yes/no rules (the default) and the extended ones, each on a
+"""interleave.eval.answers: the paper's yes/no rules (the default) and the extended ones, each on a
 large table of answers."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from interleave.shard.answers import (
+from interleave.eval.answers import (
     AFFIRMATIVE_PHRASES,
     LEADING_NO,
     LEADING_YES,
@@ -221,7 +221,7 @@ SETTLED_CASES = [
 
 @pytest.mark.parametrize("text, expected", SETTLED_CASES)
 def test_settled_answer(text: str, expected: str | None) -> None:
-    from interleave.shard.answers import settled_answer
+    from interleave.eval.answers import settled_answer
 
     assert settled_answer(text) == expected
 
@@ -232,7 +232,7 @@ def test_a_settled_verdict_is_the_verdict_of_every_continuation(rules: str) -> N
     settles parses, continued by the rest of the answer, to what it said."""
     import random
 
-    from interleave.shard.answers import settled_answer
+    from interleave.eval.answers import settled_answer
 
     pieces = ["Yes", "yes", "No", "no", "not", "Not", "does", "n't", "'", "’", "s", "thing", "Answer", "Response",
               ":", " ", " ", ",", ".", "\n", "*", '"', "sure", "never", "similar to", "The sound", "it", "is", "1"]
@@ -248,7 +248,7 @@ def test_a_settled_verdict_is_the_verdict_of_every_continuation(rules: str) -> N
 
 
 def test_settled_answer_refuses_unknown_rules() -> None:
-    from interleave.shard.answers import settled_answer
+    from interleave.eval.answers import settled_answer
 
     with pytest.raises(ValueError, match="paper, extended"):
         settled_answer("Yes,", rules="loose")

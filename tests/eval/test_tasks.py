@@ -1,4 +1,4 @@
-"""interleave.shard.tasks: the task and condition registry, and the one pair of tag functions.
+"""interleave.eval.tasks: the task and condition registry, and the one pair of tag functions.
 
 The proof of issue 25's point 1: a yes/no task and a condition registered in the test alone are
 evaluated, logged under their tags, charted in TensorBoard's layout and tabled by `interleave report`."""
@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from interleave.shard.format import Query
-from interleave.shard.tasks import (
+from interleave.eval.query import Query
+from interleave.eval.tasks import (
     CONDITIONS,
     TASKS,
     VERDICT,

@@ -1,4 +1,4 @@
-"""interleave.shard.predictions: a prediction row's JSON is today's (same keys, same order, optional
+"""interleave.eval.predictions: a prediction row's JSON is today's (same keys, same order, optional
 keys omitted), and a saved row is read back with every fault named."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import json
 import pytest
 
 from interleave.errors import InterleaveError
-from interleave.shard.predictions import Prediction
+from interleave.eval.predictions import Prediction
 
 BASE = {"id": "q", "task": "synonym", "condition": "interleaved", "label": "Siren", "candidate": None, "truth": None,
         "prompt": "", "answers": [], "parsed": []}

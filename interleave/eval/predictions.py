@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from interleave.errors import InterleaveError
-from interleave.shard.format import ANSWERS
-from interleave.shard.tasks import LABEL, TASKS
+from interleave.eval.format import ANSWERS
+from interleave.eval.tasks import LABEL, TASKS
 
 ROW_COUNT = "prediction_rows"  # the metrics file's key: how many rows its predictions file holds
 CKPT_PATH = "ckpt_path"  # the metrics file's key of a checkpoint evaluated on its own (`validate --ckpt_path`)

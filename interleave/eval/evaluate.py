@@ -1,6 +1,6 @@
 """SHARD and identity evaluation of an AudioLLM: Table 1's prompts, sampled answers, metrics.
 
-A query (`interleave.shard.Query`) becomes a prompt for one *condition*: `interleaved`
+A query (`interleave.eval.query.Query`) becomes a prompt for one *condition*: `interleaved`
 (`[AUDIO]` where Table 1 puts it), `noninterleaved` (LTU's layout: audio before the prompt)
 or `text` (the control: the word itself stands where `[AUDIO]` stood; no audio at all).
 Each query is answered `repeats` times by sampling; the repeats share one prefill.
@@ -9,7 +9,7 @@ Queries are cut into fixed chunks, chunk k is answered by rank k mod world size,
 answer samples from its own stream seeded from (seed, epoch, condition, query index, repeat).
 So the answers, and the metrics, are the same with 1 process or several, and no query is
 answered twice. By default a yes/no answer stops as soon as its parsed verdict is settled
-(`interleave.shard.answers.settled_answer`): the same verdict as the whole answer, marked `cut`.
+(`interleave.eval.answers.settled_answer`): the same verdict as the whole answer, marked `cut`.
 With `EvalSettings.max_queries_per_task` (a quick check), `capped_queries` picks the queries asked
 before any of this: a fixed subset, the same at every evaluated point and on every rank.
 """
@@ -39,12 +39,12 @@ from interleave.model.generation import Sampling, sample_answers, yes_probabilit
 from interleave.errors import InterleaveError
 from interleave.labels import contains_label
 from interleave.data.records import Record
-from interleave.shard.answers import PARSERS, parse_answer, settled_answer
-from interleave.shard.format import Query, clip_of
-from interleave.shard import tasks
-from interleave.shard.predictions import Prediction
-from interleave.shard.probes import agreement, swapped_clips, variant
-from interleave.shard.tasks import (
+from interleave.eval.answers import PARSERS, parse_answer, settled_answer
+from interleave.eval.query import Query, clip_of
+from interleave.eval import tasks
+from interleave.eval.predictions import Prediction
+from interleave.eval.probes import agreement, swapped_clips, variant
+from interleave.eval.tasks import (
     AGREEMENT, CONDITIONS, LABEL, MAIN, TASKS, condition_prefix, metric_tag, prompt_table, resolved, verdict_tasks,
 )
 
@@ -53,7 +53,7 @@ __all__ = ["prompt_table"]  # re-exported: where the evaluation's callers have a
 if TYPE_CHECKING:  # the model calls the evaluation through the callback; this module only reads it
     from interleave.model.module import AudioLLM
 
-Condition = str  # a name in `interleave.shard.tasks.CONDITIONS`: interleaved, noninterleaved, text, ...
+Condition = str  # a name in `interleave.eval.tasks.CONDITIONS`: interleaved, noninterleaved, text, ...
 
 
 def condition_queries(queries: list[Query], condition: Condition, main: Condition = "interleaved") -> list[Query]:
@@ -63,7 +63,7 @@ def condition_queries(queries: list[Query], condition: Condition, main: Conditio
 
 def render_instruction(query: Query, condition: Condition, table: Mapping[str, Mapping[str, str]],
                        main: Condition = "interleaved") -> str:
-    """The instruction of `query` under `condition` (`interleave.shard.tasks.Condition.render`)."""
+    """The instruction of `query` under `condition` (`interleave.eval.tasks.Condition.render`)."""
     return resolved(condition, main).render(query, table)
 
 
@@ -105,13 +105,13 @@ def answer_seed(seed: int, epoch: int, condition: str, index: int, repeat: int) 
 class EvalSettings:
     """How the SHARD is asked, the one definition shared by `callbacks.ShardEvaluation`, the
     playground and `bench/bench_eval.py`. `conditions` are registry names
-    (`interleave.shard.tasks.CONDITIONS`), the run's main layout first (logged under plain `val/`);
+    (`interleave.eval.tasks.CONDITIONS`), the run's main layout first (logged under plain `val/`);
     `prompts` overrides Table 1 ({task: {layout: template}}). `probes` are those of the conditions
     that also log their `agreement` with the main layout's answers (issue 26's reliance figures)."""
 
     sampling: Sampling = field(default_factory=Sampling)
     repeats: int = 4
-    parser: str = "paper"  # `parse_answer`'s rules for the yes/no answers (interleave.shard.PARSERS)
+    parser: str = "paper"  # `parse_answer`'s rules for the yes/no answers (interleave.eval.answers.PARSERS)
     conditions: tuple[str, ...] = ("interleaved", "text")
     batch_size: int = 16
     seed: int = 0
@@ -218,21 +218,12 @@ def capped_queries(queries: Sequence[Query], limit: int, seed: int = 0) -> list[
 @dataclass(frozen=True)
 class EvalInputs:
     """What an evaluation takes from the run: its data module's collation (left-padded, answer-free),
-    its feature cache (if any) and the audio channel of multi-channel files."""
+    its feature cache (if any) and the audio channel of multi-channel files. The evaluation never
+    imports the data module: a run's are read from it by `callbacks.shard_eval.eval_inputs`."""
 
     collator: Collator
     store: FeatureCache | None = None
     channel: str = "first"
-
-    @classmethod
-    def of(cls, data: object) -> EvalInputs:
-        """The inputs of a run's data module (an `interleave.data.InterleavedDataModule`)."""
-        from interleave.data.module import InterleavedDataModule
-
-        if not isinstance(data, InterleavedDataModule):
-            raise InterleaveError(f"the SHARD evaluation needs the run's data module to be an "
-                                  f"interleave.data.InterleavedDataModule, got {type(data).__name__}")
-        return cls(data.collator(padding_side="left", with_answer=False), data.feature_store, data.audio_channel)
 
 
 def answer_queries(
@@ -347,7 +338,7 @@ def relation_metrics(rows: list[Prediction]) -> dict[str, float]:
 
 
 def condition_metrics(rows: list[Prediction], prefix: str) -> dict[str, float]:
-    """Tagged metrics of one condition's rows (`interleave.shard.tasks.metric_tag` under `prefix`):
+    """Tagged metrics of one condition's rows (`interleave.eval.tasks.metric_tag` under `prefix`):
     every yes/no task's `relation_metrics` (and scored ones where rows hold `p_yes`), every label
     task's accuracy."""
     metrics: dict[str, float] = {}
@@ -408,5 +399,5 @@ def evaluate(
 
 
 def agreement_metrics(real: list[Prediction], probe: list[Prediction], prefix: str) -> dict[str, float]:
-    """A probe's tagged `agreement` per task with the main layout's rows (`interleave.shard.probes.agreement`)."""
+    """A probe's tagged `agreement` per task with the main layout's rows (`interleave.eval.probes.agreement`)."""
     return {metric_tag(prefix, task, AGREEMENT): value for task, value in agreement(real, probe).items()}
