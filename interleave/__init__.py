@@ -1,7 +1,7 @@
 """interleave: train and evaluate LTU-style audio LLMs with interleaved prompts."""
 
 from interleave.errors import AudioError, InterleaveError, RecordError
-from interleave.moved_commands import refuse_moved_command
+from interleave.moved import refuse_moved_command
 
 refuse_moved_command()  # `python -m interleave.data` and other commands that moved: say where to
 

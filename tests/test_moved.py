@@ -1,4 +1,4 @@
-"""interleave.moved_commands: `python -m` on a command that moved exits non-zero naming its
+"""interleave.moved: `python -m` on a command that moved exits non-zero naming its
 replacement; the commands that remain, and programs importing the package, are untouched."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from interleave.moved_commands import MOVED, module_run, moved_message
+from interleave.moved import MOVED, module_run, moved_message
 from interleave.tools.command import COMMANDS
 
 REPO = Path(__file__).resolve().parents[1]
