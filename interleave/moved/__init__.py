@@ -1,10 +1,11 @@
 """Commands that moved: `python -m interleave.data` and the like, which earlier versions documented,
-stop with the command that replaced them instead of running a runtime module that does nothing.
+stop with the command that replaced them (exit status 2) instead of running something else.
 
-`interleave/__init__.py` calls `refuse_moved_command()`, so the check runs before Python even looks
-for the module: it covers the runtime modules that remain (`interleave.data`, `interleave.cache`)
-and the ones that moved to `interleave/tools/` alike. It acts only while Python is locating the
-module of `python -m` (then `sys.argv[0]` is `-m`), never when a program imports the package.
+Each old command module has a stub that calls `refuse` only when it is run with `python -m`:
+`interleave/data/__main__.py` for the data package, and this folder's `cache.py`, `demo.py`,
+`export.py`, `rephrase.py` and `report.py` for the modules that are gone, which Python finds as
+`interleave.cache` and so on because `interleave/__init__.py` puts this folder on the package's
+`__path__`. Nothing here runs when a program imports the package.
 """
 
 from __future__ import annotations
@@ -22,24 +23,6 @@ MOVED: dict[str, str] = {
 }
 
 
-_TAKES_VALUE = ("-X", "-W", "--check-hash-based-pycs")  # interpreter options whose value is the next word
-
-
-def module_run(orig_argv: list[str]) -> str | None:
-    """The module `python [options] -m MODULE ...` runs, from the interpreter's own arguments."""
-    words = iter(orig_argv[1:])
-    for arg in words:
-        if arg == "-m":
-            return next(words, None)
-        if arg.startswith("-m"):
-            return arg[2:]
-        if arg in _TAKES_VALUE:
-            next(words, None)
-        elif arg in ("-c", "-") or not arg.startswith("-"):  # a program or a script: no module
-            return None
-    return None
-
-
 def moved_message(module: str | None) -> str | None:
     """The error for `python -m module` when it is a command that moved, else None."""
     if module not in MOVED:
@@ -48,11 +31,7 @@ def moved_message(module: str | None) -> str | None:
             "(`interleave --help` lists the commands)")
 
 
-def refuse_moved_command() -> None:
-    """Exit with status 2 and the new command when Python is starting `python -m` on a moved command."""
-    if sys.argv[:1] != ["-m"]:
-        return
-    message = moved_message(module_run(list(getattr(sys, "orig_argv", []))))
-    if message is not None:
-        print(message, file=sys.stderr)
-        raise SystemExit(2)
+def refuse(module: str) -> None:
+    """Exit with status 2 and the command that replaced `python -m module`."""
+    print(moved_message(module), file=sys.stderr)
+    raise SystemExit(2)
