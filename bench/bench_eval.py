@@ -46,7 +46,7 @@ from interleave.eval.query import Query  # noqa: E402
 from interleave.eval.format import read_shard
 from interleave.eval.evaluate import EvalInputs, EvalSettings, answer_queries, answer_seed  # noqa: E402
 from interleave.eval.tasks import CONDITIONS, TASKS  # noqa: E402
-from interleave.tools.demo import ensure_demo_data  # noqa: E402
+from interleave.tools.demo.cli import ensure_demo_data  # noqa: E402
 
 CONDITION = "interleaved"
 DECODE_CONTEXT = 128  # KV-cache length of the decode-step timing: about a SHARD prompt's

@@ -93,7 +93,7 @@ def user(client: Any, index: int, clip: Path, asks: int, repeats: int, max_new_t
     """One user: its own client, clip, prompt and seeds, asking `asks` times in a row."""
     from gradio_client import handle_file
 
-    from interleave.tools.playground import CLIP_SLOTS
+    from interleave.tools.playground.cli import CLIP_SLOTS
 
     files = [handle_file(str(clip))] + [None] * (CLIP_SLOTS - 1)
     for ask in range(asks):
@@ -122,8 +122,8 @@ def run(config: Path, users: int, asks: int, repeats: int, max_new_tokens: int, 
     (the clients are made before memory is first measured: its growth is the asks')."""
     from gradio_client import Client
 
-    from interleave.tools.playground import build_page, launch
-    from interleave.tools.playground_ask import build_served
+    from interleave.tools.playground.cli import build_page, launch
+    from interleave.tools.playground.ask import build_served
 
     served = build_served(str(config), "none", "cpu")
     port = free_port()

@@ -27,9 +27,9 @@ import train
 from callbacks.reliability import atomic_torch_save
 from interleave.tools.fill_cache import main as cache_main
 from interleave.tools.dataset import main as data_main
-from interleave.tools.rephrase import main as rephrase_main
+from interleave.tools.rephrase.cli import main as rephrase_main
 from interleave.data.sampler import TrainingSampler
-from interleave.tools.report import main as report_main
+from interleave.tools.report.cli import main as report_main
 from interleave.shard.cli import main as shard_main
 from tests.conftest import write_clip, write_jsonl
 from tests.conftest import write_config

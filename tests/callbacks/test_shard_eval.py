@@ -11,7 +11,7 @@ import yaml
 
 import train
 from callbacks import ShardEvaluation
-from interleave.tools import report
+from interleave.tools.report import cli as report
 from interleave.errors import InterleaveError
 from interleave import provenance
 from interleave.eval.answers import parse_answer

@@ -73,7 +73,7 @@ def test_a_task_and_a_condition_registered_here_are_evaluated_logged_charted_and
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboard.plugins.custom_scalar import layout_pb2
 
-    from interleave.tools import report
+    from interleave.tools.report import cli as report
     from tests.callbacks.test_shard_eval import run_dir, shard_config
 
     monkeypatch.setattr("sys.argv", ["train.py"])
