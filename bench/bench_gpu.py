@@ -9,7 +9,7 @@ LTU's lengths: 32 audio positions and `--text-tokens` text tokens (108), the las
 For each micro-batch (4 and, on a GPU, the largest that fits, found by doubling until out of
 memory), with and without gradient checkpointing: tokens/s, MFU and peak memory over `--steps`
 timed AdamW steps after one warm-up step. Then SHARD evaluation queries/s of the same model
-(`interleave.shard.evaluate.answer_queries`, default mode, `--eval-queries` queries x 4 repeats,
+(`interleave.eval.evaluate.answer_queries`, default mode, `--eval-queries` queries x 4 repeats,
 cap `--cap`; random weights seldom write EOS, so answers run near the cap: a worst case).
 
 MFU counts the work the step must do, not what checkpointing recomputes. LoRA leaves the base
@@ -47,12 +47,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.clips import sine_clips  # noqa: E402
 from bench.results import write_section  # noqa: E402
 from interleave import NUM_AUDIO_TOKENS  # noqa: E402
-from interleave.collate import IGNORE_INDEX, Collator  # noqa: E402
-from interleave.generation import Sampling  # noqa: E402
-from interleave.llm import load_tokenizer  # noqa: E402
-from interleave.model import AudioLLM  # noqa: E402
-from interleave.shard import Query  # noqa: E402
-from interleave.shard.evaluate import EvalInputs, EvalSettings, answer_queries  # noqa: E402
+from interleave.data.collate import IGNORE_INDEX, Collator  # noqa: E402
+from interleave.model.generation import Sampling  # noqa: E402
+from interleave.model.llm import load_tokenizer  # noqa: E402
+from interleave.model.module import AudioLLM  # noqa: E402
+from interleave.eval.query import Query  # noqa: E402
+from interleave.eval.evaluate import EvalInputs, EvalSettings, answer_queries  # noqa: E402
 
 LLAMA_7B = dict(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,
                 num_key_value_heads=32, max_position_embeddings=2048)

@@ -2,7 +2,7 @@
 
 Every process that builds a model (a training run, each run of a study, `interleave frontier`, the
 playground, a test) loads SmolLM2's tokenizer and weights. From the GGUF, transformers parses the
-tokenizer and de-quantizes the weights in Python; `interleave/llm.py` converts the GGUF once into a
+tokenizer and de-quantizes the weights in Python; `interleave/model/llm.py` converts the GGUF once into a
 Hugging Face folder (the conversion cache) and loads that instead. Each load runs in a fresh
 process (`load_tokenizer` then `load_llm`, as `AudioLLM` does), the two ways alternating; the first
 process converts (its time is reported apart). Every process prints a checksum of the weights and of
@@ -30,7 +30,7 @@ CHILD = """
 import hashlib, json, sys, time, warnings
 warnings.simplefilter("ignore")
 start = time.perf_counter()
-from interleave.llm import load_llm, load_tokenizer
+from interleave.model.llm import load_llm, load_tokenizer
 imported = time.perf_counter()
 tokenizer = load_tokenizer(sys.argv[1])
 tokenized = time.perf_counter()

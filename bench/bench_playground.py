@@ -55,7 +55,7 @@ class Load:
 
 def tiny_config(folder: Path, tokenizer: str) -> Path:
     """A config of a tiny random model (what the tests serve) with two records to satisfy the data module."""
-    from interleave.llm import load_tokenizer
+    from interleave.model.llm import load_tokenizer
 
     tok = load_tokenizer(tokenizer)
     clip = sine_clips(folder / "audio", 1, 1.0, 440.0, 0.0, "c{}.wav")[0]
@@ -93,7 +93,7 @@ def user(client: Any, index: int, clip: Path, asks: int, repeats: int, max_new_t
     """One user: its own client, clip, prompt and seeds, asking `asks` times in a row."""
     from gradio_client import handle_file
 
-    from interleave.tools.playground import CLIP_SLOTS
+    from interleave.tools.playground.cli import CLIP_SLOTS
 
     files = [handle_file(str(clip))] + [None] * (CLIP_SLOTS - 1)
     for ask in range(asks):
@@ -122,8 +122,8 @@ def run(config: Path, users: int, asks: int, repeats: int, max_new_tokens: int, 
     (the clients are made before memory is first measured: its growth is the asks')."""
     from gradio_client import Client
 
-    from interleave.tools.playground import build_page, launch
-    from interleave.tools.playground_ask import build_served
+    from interleave.tools.playground.cli import build_page, launch
+    from interleave.tools.playground.ask import build_served
 
     served = build_served(str(config), "none", "cpu")
     port = free_port()

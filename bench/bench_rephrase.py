@@ -24,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from interleave.tools.rephrase import build, _parser  # noqa: E402
+from interleave.tools.rephrase.cli import build, _parser  # noqa: E402
 
 RESULTS = REPO / "bench" / "RESULTS.md"
 START, END = "<!-- bench_rephrase:start -->", "<!-- bench_rephrase:end -->"

@@ -19,8 +19,8 @@ import lightning as L
 from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger, WandbLogger
 
 from interleave.files import atomic_path, write_text_atomic
-from interleave.shard.predictions import Prediction
-from interleave.shard.tasks import AGREEMENT, CONDITIONS, ROOT, TASKS, Task, metric_tag, resolved
+from interleave.eval.predictions import Prediction
+from interleave.eval.tasks import AGREEMENT, CONDITIONS, ROOT, TASKS, Task, metric_tag, resolved
 
 LISTEN = "does it listen"  # the agreement chart's name: a probe's answers against the real clip's
 

@@ -8,7 +8,7 @@
   (`SIGTERMException`, exit code 0) but saves nothing; this callback then writes `last.ckpt`.
 - `ResumeRandomState`: checkpoints carry every rank's random state (dropout draws from it), put
   back before the first batch after a resume, so a resumed run draws what an unbroken one would.
-  The data order is the other half: `interleave.sampler.TrainingSampler` and the data module's
+  The data order is the other half: `interleave.data.sampler.TrainingSampler` and the data module's
   checkpointed position.
 """
 

@@ -16,18 +16,20 @@ from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from callbacks.curves import closing_table, describe_for_tensorboard, publish_curves, run_hparams, samples_markdown
+from interleave.data.module import InterleavedDataModule
 from interleave.errors import InterleaveError
 from interleave.files import write_text_atomic
-from interleave.generation import Sampling
-from interleave.model import AudioLLM
+from interleave.model.generation import Sampling
+from interleave.model.module import AudioLLM
 from interleave.progress import Progress
 from interleave.provenance import provenance
-from interleave.shard import Query, read_shard
-from interleave.shard.evaluate import EvalInputs, EvalSettings, EvaluationStopped, Point, evaluate
-from interleave.shard.predictions import CKPT_PATH, ROW_COUNT
-from interleave.shard.tasks import TASKS, parse_tag
+from interleave.eval.query import Query
+from interleave.eval.format import read_shard
+from interleave.eval.evaluate import EvalInputs, EvalSettings, EvaluationStopped, Point, evaluate
+from interleave.eval.predictions import CKPT_PATH, ROW_COUNT
+from interleave.eval.tasks import TASKS, parse_tag
 
-Layout = str  # a condition of the registry (interleave.shard.tasks.CONDITIONS): interleaved, noninterleaved, ...
+Layout = str  # a condition of the registry (interleave.eval.tasks.CONDITIONS): interleaved, noninterleaved, ...
 
 
 class _RichTask:
@@ -60,6 +62,16 @@ def query_progress(trainer: L.Trainer, total: int, desc: str) -> Progress | _Ric
                     enabled=trainer.is_global_zero, leave=False)
 
 
+def eval_inputs(data: object) -> EvalInputs:
+    """What the evaluation takes from a run's data module (an `interleave.data.InterleavedDataModule`):
+    its collation (left-padded, answer-free), feature cache and channel. The callback, the frontier
+    and the playground read them here, so the evaluation never imports the data module."""
+    if not isinstance(data, InterleavedDataModule):
+        raise InterleaveError(f"the SHARD evaluation needs the run's data module to be an "
+                              f"interleave.data.InterleavedDataModule, got {type(data).__name__}")
+    return EvalInputs(data.collator(padding_side="left", with_answer=False), data.feature_store, data.audio_channel)
+
+
 class ShardEvaluation(L.Callback):
     """Runs SHARD (synonym, hypernym) and identity at the end of every `every_n_epochs`-th
     validation epoch, and once before the first training step (epoch 0 of the curves).
@@ -69,11 +81,11 @@ class ShardEvaluation(L.Callback):
     text-only control (the word replaces the audio) under `val/text/shard/...`. With `scoring`,
     each yes/no query is also scored deterministically (P(yes) vs P(no) of the first answer token,
     one forward pass) and logged beside the sampled metrics as `.../scored_{accuracy,f1}`.
-    `parser` picks `interleave.shard.parse_answer`'s rules for the yes/no answers: "paper" (the
+    `parser` picks `interleave.eval.answers.parse_answer`'s rules for the yes/no answers: "paper" (the
     paper's phrases, the default) or "extended" (wider). `sampling` is how answers are generated
-    (`interleave.generation.Sampling`: LTU's settings with a 32-token cap by default). By default
+    (`interleave.model.generation.Sampling`: LTU's settings with a 32-token cap by default). By default
     a yes/no answer stops as soon as its parsed verdict can no longer change
-    (`interleave.shard.answers.settled_answer`: a leading "Yes," or "No ", or a negative phrase after
+    (`interleave.eval.answers.settled_answer`: a leading "Yes," or "No ", or a negative phrase after
     another first word), which gives the very verdicts, and metrics, of whole answers under the
     same seeds at a fraction of the cost; such answers are marked `cut` in the predictions file.
     `full_answers=True` generates every answer to EOS or the cap, for users who read the
@@ -97,7 +109,7 @@ class ShardEvaluation(L.Callback):
     or any registered condition. They are charted as "does it listen" in TensorBoard and `curves.png`.
 
     `max_queries_per_task` (None: every query, the default) asks at most that many queries of each
-    task, a fixed subset chosen by word and clip (`interleave.shard.evaluate.capped_queries`, seeded
+    task, a fixed subset chosen by word and clip (`interleave.eval.evaluate.capped_queries`, seeded
     by `seed`): the same queries at every evaluated point and on every rank, for a quick check. The
     metrics file then records it as `shard_subset`, and `interleave report` refuses to put the run
     beside one evaluated on another subset or on every query (`interleave.provenance`).
@@ -236,9 +248,9 @@ class ShardEvaluation(L.Callback):
     # ---- the evaluation ------------------------------------------------------------------
 
     def evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule, epoch: int) -> dict[str, Any]:
-        """Answer every query under every condition (`interleave.shard.evaluate.evaluate`, each rank
+        """Answer every query under every condition (`interleave.eval.evaluate.evaluate`, each rank
         its share) in eval mode and the trainer's precision; a SIGTERM stops it between chunks."""
-        inputs = EvalInputs.of(trainer.datamodule)  # the run's collation, feature cache and channel
+        inputs = eval_inputs(trainer.datamodule)  # the run's collation, feature cache and channel
 
         def progress(condition: str, share: int, total: int) -> Progress | _RichTask:
             desc = f"[interleave] SHARD epoch {epoch} {condition}" + (

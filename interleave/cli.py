@@ -41,9 +41,9 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from callbacks.reliability import PreemptionCheckpoint, ResumeRandomState, install_safe_checkpoint_io
 from interleave.checkpoints import load_weights
 from interleave.config_paths import PARSER_MODE, add_paths_argument, install_yaml_check
-from interleave.data import InterleavedDataModule
+from interleave.data.module import InterleavedDataModule
 from interleave.errors import INPUT, report_errors, running_command
-from interleave.model import AudioLLM
+from interleave.model.module import AudioLLM
 
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
 _RUNNING: list[Trainer] = []  # the trainer of the run `main` started, once built: what an interrupt kept

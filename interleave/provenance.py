@@ -23,7 +23,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-# The tokenization rule of `interleave.collate` (ARCHITECTURE.md, "Tokenization"): the tokens of
+# The tokenization rule of `interleave.data.collate` (ARCHITECTURE.md, "Tokenization"): the tokens of
 # prompt + answer as one string, EOS after, labels from len(tokenize(prompt)). Bump the version
 # when the rule changes, so that the report can tell runs tokenized differently apart.
 TOKENIZATION = "whole-string-v1"

@@ -7,8 +7,8 @@ import yaml
 
 from callbacks.reliability import PreemptionCheckpoint, ResumeRandomState, SafeCheckpointIO
 from interleave.cli import InterleaveCLI, build_run, cli, main
-from interleave.data import InterleavedDataModule
-from interleave.model import AudioLLM
+from interleave.data.module import InterleavedDataModule
+from interleave.model.module import AudioLLM
 from tests.conftest import write_config
 
 

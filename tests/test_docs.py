@@ -34,7 +34,7 @@ def test_the_site_builds_strictly_and_offline(tmp_path: Path) -> None:
     assert "fonts.googleapis.com" not in html and "fonts.gstatic.com" not in html  # nothing fetched when read
     # The two included files arrive whole, not as the snippet line.
     architecture = (site / "architecture" / "index.html").read_text(encoding="utf-8")
-    assert "--8&lt;--" not in architecture and "interleave/record_index.py" in architecture
+    assert "--8&lt;--" not in architecture and "interleave/data/record_index.py" in architecture
     assert "Benchmarks" in (site / "results" / "index.html").read_text(encoding="utf-8")
 
 

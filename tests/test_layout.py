@@ -1,6 +1,8 @@
-"""The house rules of ARCHITECTURE.md, checked on the code itself: no import cycle, the runtime
-imports no tool and no nltk, no module over 500 lines, no citation of files the repository does
-not have, every module with its test file. (The module table and the docs: tests/test_docs.py.)"""
+"""The house rules of ARCHITECTURE.md, checked on the code itself: no import cycle (type-only imports
+included), the runtime imports no tool, no callback and nothing of the SHARD builder, only the
+builder's folder imports nltk, no import is hidden in a string, the folders keep their first levels
+short, no module is over 500 lines, no citation of files the repository does not have, every module
+with its test file. (The module table and the docs: tests/test_docs.py.)"""
 
 from __future__ import annotations
 
@@ -14,10 +16,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("interleave", "callbacks")
-# The rooms that building a SHARD and the offline tools need; training and evaluation never import them.
-OFFLINE = ("interleave.tools", "interleave.shard.build", "interleave.shard.lexicon", "interleave.shard.wordnet",
-           "interleave.shard.cli", "interleave.cli")  # fmt: skip
-RUNTIME_ENTRY = ("interleave.model", "interleave.data", "interleave.generation", "interleave.shard.evaluate", "callbacks")
+# The offline tools, the SHARD builder and the training entry's CLI: training and evaluation never import them.
+OFFLINE = ("interleave.tools", "interleave.shard", "interleave.cli")
+NLTK_FOLDER = "interleave/shard/"  # the only folder whose modules import nltk
 
 
 def modules() -> dict[str, Path]:
@@ -31,34 +32,23 @@ def modules() -> dict[str, Path]:
     return found
 
 
-def _type_checking_lines(tree: ast.AST) -> set[int]:
-    lines = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            for child in ast.walk(node):
-                if hasattr(child, "lineno"):
-                    lines.add(child.lineno)
-    return lines
-
-
 def imports(name: str, path: Path, known: dict[str, Path]) -> set[str]:
-    """The project modules `name` imports anywhere in its code (functions included, TYPE_CHECKING
-    blocks excluded), with the packages that importing them runs (their __init__)."""
+    """The project modules `name` imports anywhere in its code (functions and TYPE_CHECKING blocks
+    included: a type-only cycle is a cycle too), with the packages that importing them runs (their __init__)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    skip = _type_checking_lines(tree)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     targets: set[str] = set()
     for node in ast.walk(tree):
-        if getattr(node, "lineno", None) in skip:
-            continue
         if isinstance(node, ast.Import):
             targets |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
                 base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
-            targets.add(base)
-            targets |= {f"{base}.{alias.name}" for alias in node.names}  # `from pkg import module`
+            modules_named = {f"{base}.{alias.name}" for alias in node.names}  # `from pkg import module`
+            targets |= modules_named
+            if not modules_named <= set(known):  # names of the package's own code, not only its modules
+                targets.add(base)
     # Importing a.b.c runs a and a.b too, except the packages `name` itself lies in: they are
     # already being imported when `name` runs.
     own = {".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 1)}
@@ -91,17 +81,56 @@ def test_no_import_cycle():
     assert not cycles, f"modules that import themselves through others: {cycles}"
 
 
-@pytest.mark.parametrize("entry", RUNTIME_ENTRY)
-def test_the_runtime_imports_no_tool(entry):
-    offline = sorted(m for m in closure(entry) | {entry} if m.startswith(OFFLINE) and m != "interleave.shard")
-    assert not offline, f"{entry} imports offline rooms: {offline}"
+RUNTIME = sorted(name for name in GRAPH if not name.startswith(OFFLINE + ("callbacks",)))
 
 
-def test_importing_the_runtime_leaves_nltk_and_the_tools_out():
-    code = ("import sys, interleave.model, interleave.data, interleave.shard.evaluate, callbacks; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'nltk' or m.startswith('interleave.tools')))")
+@pytest.mark.parametrize("module", [*RUNTIME, "callbacks"])
+def test_the_runtime_imports_no_tool_nor_the_shard_builder(module):
+    """Nothing of the runtime (nor the callbacks) reaches back up to the tools, the builder or the CLI;
+    the runtime's modules do not import the callbacks either."""
+    above = OFFLINE if module.startswith("callbacks") else OFFLINE + ("callbacks",)
+    offline = sorted(m for m in closure(module) | {module} if m.startswith(above))
+    assert not offline, f"{module} imports what stands above it: {offline}"
+
+
+def test_only_the_shard_builders_folder_imports_nltk():
+    importers = []
+    for path in modules().values():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            if any(n.split(".")[0] == "nltk" for n in names):
+                importers.append(str(path.relative_to(REPO)))
+    assert importers and all(p.startswith(NLTK_FOLDER) for p in importers), importers
+
+
+def test_importing_the_runtime_leaves_nltk_the_builder_and_the_tools_out():
+    code = ("import sys, interleave.model, interleave.data.module, interleave.eval.evaluate, interleave.encoders.cache, "
+            "interleave.spec, callbacks; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'nltk' or m.startswith(('interleave.tools', "
+            "'interleave.shard'))))")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_no_import_is_hidden_in_a_string():
+    """`importlib.import_module` / `__import__` only where the `interleave` command loads the one tool asked for."""
+    found = sorted(str(p.relative_to(REPO)) for p in modules().values()
+                   if re.search(r"\bimport_module\b|__import__", p.read_text(encoding="utf-8")))
+    assert found == ["interleave/tools/command.py"], found
+
+
+def test_the_first_levels_stay_short():
+    """At most 12 modules at the top of the runtime, at most 8 beside the tools' sub-packages (one per command),
+    and no tool's sub-package imports another command's: what two commands share lives beside them."""
+    top = sorted(p.name for p in (REPO / "interleave").glob("*.py"))
+    tools = sorted(p.name for p in (REPO / "interleave" / "tools").glob("*.py"))
+    assert len(top) <= 12 and len(tools) <= 8, (top, tools)
+    commands = {p.parent.name for p in (REPO / "interleave" / "tools").glob("*/cli.py")}
+    crossing = sorted((name, m) for name in GRAPH if name.startswith("interleave.tools.")
+                      for m in GRAPH[name] if m.startswith("interleave.tools.")
+                      and (cmd := m.split(".")[2]) in commands and name.split(".")[2] != cmd)
+    assert not crossing, f"commands that import another command: {crossing}"
 
 
 def config_class_paths() -> list[str]:
@@ -123,14 +152,15 @@ def config_class_paths() -> list[str]:
 
 def test_the_shipped_configs_load_neither_nltk_nor_a_tool():
     """A run from any shipped config imports train.py's CLI and the classes the config names: never
-    the offline tools (the demo's data is written beforehand by `interleave demo`) nor nltk."""
+    the offline tools (the demo's data is written beforehand by `interleave demo`), the SHARD builder nor nltk."""
     named = config_class_paths()
     assert "interleave.data.InterleavedDataModule" in named and "callbacks.ShardEvaluation" in named
     code = ("import importlib, sys, train\n"
             f"for dotted in {named!r}:\n"
             "    module, _, name = dotted.rpartition('.')\n"
             "    getattr(importlib.import_module(module), name)\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'nltk' or m.startswith('interleave.tools')))")
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'nltk' or m.startswith(('interleave.tools', "
+            "'interleave.shard'))))")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "[]", f"the configs' classes import {out.stdout.strip()}"
@@ -150,7 +180,9 @@ def test_nothing_cites_a_file_the_repository_does_not_have():
 
 
 def mirror(name: str, path: Path) -> Path:
-    """tests/<same folders>/test_<module>.py; a package's __init__ and __main__ have none."""
+    """tests/<same folders>/test_<module>.py (interleave/eval/answers.py -> tests/eval/test_answers.py); a
+    package's __init__ and __main__ have none, nor the stubs of interleave/moved/ (each the `__main__` of a
+    command that moved: tests/test_moved.py runs them all)."""
     rel = path.relative_to(REPO)
     folders = rel.parts[1:-1] if rel.parts[0] == "interleave" else rel.parts[:-1]
     return REPO / "tests" / Path(*folders) / f"test_{path.stem}.py"
@@ -158,5 +190,6 @@ def mirror(name: str, path: Path) -> Path:
 
 def test_every_module_has_its_test_file():
     lacking = [str(mirror(n, p).relative_to(REPO)) for n, p in modules().items()
-               if p.stem not in ("__init__", "__main__") and not mirror(n, p).is_file()]
+               if p.stem not in ("__init__", "__main__") and not n.startswith("interleave.moved.")
+               and not mirror(n, p).is_file()]
     assert not lacking, f"modules without their test file: {lacking}"

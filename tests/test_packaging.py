@@ -62,11 +62,38 @@ def test_every_tool_answers_help_from_another_folder(installed, tmp_path, tool):
     assert "usage:" in out.stdout
 
 
+# Every `python -m interleave.tools.NAME` that docs/getting-started.md promises (the command modules before
+# issue 35 moved the tools into one sub-package per command), the builder's and the command's own.
+PYTHON_M = ("interleave.tools", "interleave.shard", *(f"interleave.tools.{name}" for name in (
+    "dataset", "fill_cache", "export", "report", "frontier", "study", "playground", "rephrase", "demo", "command")))
+
+
 def test_python_m_works_for_the_tools_too(installed, tmp_path):
     python = str(installed / "bin" / "python")
-    for module in ("interleave.tools", "interleave.shard", "interleave.tools.report", "interleave.tools.demo"):
-        out = run(installed, python, "-m", module, "--help", cwd=tmp_path)
+    for module in PYTHON_M:
+        out = run(installed, python, "-m", module, *(["check"] if module.endswith("dataset") else []), "--help",
+                  cwd=tmp_path)
         assert out.returncode == 0 and "usage:" in out.stdout, (module, out.stderr)
+
+
+def test_the_commands_that_moved_say_where_to_from_the_wheel(installed, tmp_path):
+    from interleave.moved import MOVED, moved_message
+
+    python = str(installed / "bin" / "python")
+    for module in MOVED:
+        out = run(installed, python, "-m", module, "check", "x", cwd=tmp_path)
+        assert out.returncode == 2 and out.stderr == moved_message(module) + "\n", (module, out.stderr)
+
+
+def test_the_paths_a_module_computes_from_its_own_place_follow_it(installed, tmp_path):
+    """The demo lexicon beside its module, the shipped AudioSet lexicon, and the study's train.py (the
+    checkout's: an installed wheel has none, and the study says so rather than running another)."""
+    code = ("import pathlib, sysconfig; from interleave.tools.demo.cli import DEMO_LEXICON; "
+            "from interleave.shard.build import SHIPPED_LEXICON; from interleave.tools.study.cli import TRAIN_PY; "
+            "print(DEMO_LEXICON.is_file(), SHIPPED_LEXICON.is_file(), "
+            "TRAIN_PY.parent == pathlib.Path(sysconfig.get_paths()['purelib']).resolve())")
+    out = run(installed, str(installed / "bin" / "python"), "-c", code, cwd=tmp_path)
+    assert out.returncode == 0 and out.stdout.split() == ["True", "True", "True"], out.stdout + out.stderr
 
 
 def test_the_demo_data_synthesis_runs_from_the_wheel(installed, tmp_path):

@@ -12,10 +12,10 @@ import yaml
 
 import train
 from callbacks import ShardEvaluation
-from interleave.generation import Sampling
-from interleave.model import AudioLLM
+from interleave.model.generation import Sampling
+from interleave.model.module import AudioLLM
 from tests.conftest import TINY_ENCODER
-from tests.test_ltu import ltu_state_dict
+from tests.model.test_ltu import ltu_state_dict
 from tests.callbacks.test_shard_eval import ALL_TAGS, write_shard
 
 REPO = Path(__file__).resolve().parents[1]
@@ -261,7 +261,9 @@ def test_model_overlays_compose_with_a_paper_config_and_build_from_local_folders
     from transformers import (ASTConfig, ASTFeatureExtractor, ASTModel, Qwen2Config, Qwen2ForCausalLM,
                               WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration)
 
-    from interleave.hf_encoders import ASTEncoder, WhisperAudioEncoder, build_encoder
+    from interleave.encoders.ast import ASTEncoder
+    from interleave.encoders.whisper import WhisperAudioEncoder
+    from interleave.encoders import build_encoder
     from tests.conftest import build_qwen2_tokenizer
 
     folders = {name: tmp_path / name for name in ("whisper", "ast", "qwen2")}

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import train
-from interleave.model import AudioLLM
+from interleave.model.module import AudioLLM
 from tests.conftest import write_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -90,7 +90,7 @@ def test_fit_with_model_encoder_whisper_and_a_qwen2_llm(tmp_path, small_dataset)
     """`train.py fit --model.encoder whisper` end to end on CPU, with a Qwen2 config as the LLM."""
     import json
 
-    from tests.test_llm import architecture_kwargs
+    from tests.model.test_llm import architecture_kwargs
 
     _, kwargs = architecture_kwargs("qwen2", tmp_path)
     del kwargs["encoder"], kwargs["encoder_kwargs"]

@@ -1,13 +1,8 @@
-"""SHARD, the Synonym and Hypernym Audio Reasoning Dataset (paper, section 3).
+"""The SHARD builder (the Synonym and Hypernym Audio Reasoning Dataset, paper, section 3), offline.
 
-Rooms: `format` (the SHARD file), `answers` (yes/no/unparsed from a generated answer), `evaluate`
-(queries -> Table 1 prompts -> answers -> metrics) are what training and evaluation use;
-`wordnet`, `lexicon`, `build` and `cli` build a SHARD offline and are the only ones that import
-nltk. Importing this package imports the first two only.
+`wordnet` (WordNet 3.0 through nltk's reader), `lexicon` (each word's sense, synonyms, hypernyms),
+`rules` (the lexicon's quality rules without WordNet), `pairs` (the two-clip task), `build` (a SHARD
+from AudioSet labels, clips and a lexicon) and `cli` (`interleave shard ...`). This folder is the only
+one that imports nltk, and nothing in the runtime imports it. What a SHARD holds and how a run asks
+it live in the runtime: `interleave.eval` (the file, the task registry, the evaluation).
 """
-
-from interleave.shard.answers import PARSERS, parse_answer
-from interleave.shard.format import ANSWERS, RELATIONS, Query, read_shard, shard_counts, write_shard
-from interleave.shard.tasks import TASKS
-
-__all__ = ["ANSWERS", "PARSERS", "RELATIONS", "TASKS", "Query", "parse_answer", "read_shard", "shard_counts", "write_shard"]

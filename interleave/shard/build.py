@@ -22,22 +22,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from interleave.audio import load_fbank
+from interleave.encoders.audio import load_fbank
 from interleave.errors import AudioError, InterleaveError
 from interleave.files import write_text_atomic
 from interleave.progress import Progress
-from interleave.shard.format import RELATIONS, Query, query_id, shard_counts, slug, write_shard
-from interleave.shard.lexicon import (
-    DEFAULT_SOURCE_ROOTS,
-    Entry,
-    build_lexicon,
-    json_text,
-    lexicon_meta,
-    read_lexicon,
-    read_overrides,
-    read_skipped,
-    write_lexicon,
-)
+from interleave.eval.format import RELATIONS, shard_counts, write_shard
+from interleave.eval.query import Query, query_id, slug
+from interleave.shard.lexicon import DEFAULT_SOURCE_ROOTS, build_lexicon, json_text, lexicon_meta, read_lexicon, read_overrides, read_skipped, write_lexicon
+from interleave.shard.rules import Entry
 from interleave.shard.pairs import pair_queries
 from interleave.shard.rules import (
     DEFAULT_ROOTS,

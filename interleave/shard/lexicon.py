@@ -12,7 +12,6 @@ import json
 import re
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from interleave.shard.rules import (
     GROUP_ABOUT,
     GROUPS,
     SOURCE_LEXFILES,
+    Entry,
     Skipped,
     alternatives,
     candidate_problem,
@@ -42,30 +42,6 @@ from interleave.shard.rules import (
 DEFAULT_SOURCE_ROOTS: tuple[str, ...] = ("acoustic_device.n.01", "musical_instrument.n.01", "device.n.01")
 
 _OVERRIDE_KEYS = {"synset", "word", "synonyms", "hypernyms", "group", "skip", "note"}
-
-
-@dataclass(frozen=True)
-class Entry:
-    """A word of the lexicon: its candidates and every WordNet lemma related to it under any sense.
-
-    ``related`` (lower case, spaces) is what a negative candidate must avoid; ``override`` says
-    why curated data replaced WordNet's choice, when it did.
-    """
-
-    label: str
-    word: str
-    synonyms: tuple[str, ...]
-    hypernyms: tuple[str, ...]
-    related: frozenset[str] = field(default_factory=frozenset)
-    synset: str | None = None
-    override: str | None = None
-    group: str | None = None
-    gloss: str | None = None
-    lexname: str | None = None
-    rejected: tuple[str, ...] = ()
-
-    def candidates(self, relation: str) -> tuple[str, ...]:
-        return self.synonyms if relation == "synonym" else self.hypernyms
 
 
 def _above(synset: Synset) -> list[Synset]:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from interleave.shard.format import Query, slug
-from interleave.shard.tasks import PAIR
-from interleave.shard.lexicon import Entry
+from interleave.eval.query import Query, slug
+from interleave.eval.tasks import PAIR
+from interleave.shard.rules import Entry
 from interleave.shard.rules import norm
 
 

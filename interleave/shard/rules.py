@@ -1,6 +1,6 @@
-"""The quality rules of a SHARD lexicon, without WordNet: how a label parses into names, which
-lexicographer files a sound's sense may come from, which candidates are uninformative, and the
-paper's three groups of sounds.
+"""The quality rules of a SHARD lexicon, without WordNet: a lexicon's word (`Entry`), how a label
+parses into names, which lexicographer files a sound's sense may come from, which candidates are
+uninformative, and the paper's three groups of sounds.
 
 The lexicon (`interleave.shard.lexicon`) applies them while deriving entries from WordNet; the
 builder and the tests apply them again to a stored lexicon, so a curated entry obeys the same rules.
@@ -12,13 +12,10 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
-from interleave.shard.format import slug
-
-if TYPE_CHECKING:
-    from interleave.shard.lexicon import Entry
+from interleave.eval.query import slug
 
 # WordNet's base forms of a word (nltk's morphy), when WordNet is at hand.
 Lemmatizer = Callable[[str], Iterable[str]]
@@ -65,6 +62,30 @@ NATURE_ROOTS: tuple[str, ...] = (
     "natural_phenomenon.n.01", "body_of_water.n.01", "atmospheric_phenomenon.n.01", "weather.n.01",
     "water.n.01", "water.n.06", "fire.n.01", "geological_phenomenon.n.01",
 )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A word of the lexicon: its candidates and every WordNet lemma related to it under any sense.
+
+    ``related`` (lower case, spaces) is what a negative candidate must avoid; ``override`` says
+    why curated data replaced WordNet's choice, when it did.
+    """
+
+    label: str
+    word: str
+    synonyms: tuple[str, ...]
+    hypernyms: tuple[str, ...]
+    related: frozenset[str] = field(default_factory=frozenset)
+    synset: str | None = None
+    override: str | None = None
+    group: str | None = None
+    gloss: str | None = None
+    lexname: str | None = None
+    rejected: tuple[str, ...] = ()
+
+    def candidates(self, relation: str) -> tuple[str, ...]:
+        return self.synonyms if relation == "synonym" else self.hypernyms
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ The queries about one clip are not independent (one clip, one encoding, many can
 the clips of one word; so the resampling is two-level: draw the words with replacement, then, for
 every drawn word, draw its clips with replacement; a drawn clip brings all its rows. The text
 control's prompts do not depend on the clip, so its rows follow their word alone. Every resample's
-metrics are computed by the evaluation's own `interleave.shard.evaluate.condition_metrics`; numpy
+metrics are computed by the evaluation's own `interleave.eval.evaluate.condition_metrics`; numpy
 draws all resamples at once and turns them into per-row multiplicities.
 
 The word is a row's `label`; the clip is the label plus the clip number in the row's id
@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from interleave.errors import InterleaveError
-from interleave.shard.predictions import Prediction
+from interleave.eval.predictions import Prediction
 
 Rows = Sequence[Prediction]
 TEXT_CONDITION = "text"  # the text-only control: its rows follow their word, not a clip
@@ -46,7 +46,7 @@ def word_key(row: Prediction) -> str:
 
 def clip_key(row: Prediction) -> str:
     """The second level, within a word: the clip number of the row's id (`format.clip_of`), else the whole id."""
-    from interleave.shard.format import clip_of
+    from interleave.eval.query import clip_of
 
     clip = clip_of(row.id, row.task, row.label) if isinstance(row.label, str) else None
     return f"id:{row.id}" if clip is None else clip
@@ -124,7 +124,7 @@ def _scored(rows: Rows, weights: np.ndarray) -> bytes:
 def resampled_metrics(rows_by_condition: Mapping[str, Rows], prefixes: Mapping[str, str], design: Design,
                       counts: tuple[np.ndarray, np.ndarray]) -> dict[str, np.ndarray]:
     """Every tag's value in every resample (NaN where a resample has none), from `condition_metrics`."""
-    from interleave.shard.evaluate import condition_metrics
+    from interleave.eval.evaluate import condition_metrics
 
     resamples = counts[0].shape[0]
     out: dict[str, np.ndarray] = {}
@@ -194,7 +194,7 @@ def paired(a: Mapping[str, Rows], b: Mapping[str, Rows], prefixes: Mapping[str, 
     """Both answer sets' metrics on their common conditions, and with `drawn` (`resampling` of
     rows holding both sets' queries) their values in the same resamples. The sets must hold the
     same queries."""
-    from interleave.shard.evaluate import condition_metrics
+    from interleave.eval.evaluate import condition_metrics
 
     common = [c for c in a if c in b]
     if not common:

@@ -21,15 +21,15 @@ from interleave.errors import INPUT, interrupted, running
 COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("interleave.tools.dataset", "check a record file before a long job (data check FILE)"),
     "shard": ("interleave.shard.cli", "build the SHARD benchmark (shard wordnet|lexicon|build)"),
-    "rephrase": ("interleave.tools.rephrase", "rewrite OpenAQA records into interleaved ones (Appendix B)"),
+    "rephrase": ("interleave.tools.rephrase.cli", "rewrite OpenAQA records into interleaved ones (Appendix B)"),
     "cache": ("interleave.tools.fill_cache", "fill a run's feature cache ahead of time (cache --config CONFIG)"),
-    "report": ("interleave.tools.report", "Table 2 from runs' metrics (report RUN_DIR...)"),
-    "frontier": ("interleave.tools.frontier",
+    "report": ("interleave.tools.report.cli", "Table 2 from runs' metrics (report RUN_DIR...)"),
+    "frontier": ("interleave.tools.frontier.cli",
                  "gain against retention from a run's start to a checkpoint (frontier --config CONFIG --ckpt CKPT)"),
     "export": ("interleave.tools.export", "a checkpoint as a peft adapter + projector (export CKPT OUT_DIR)"),
-    "demo": ("interleave.tools.demo", "write the CPU demo's synthetic data set (demo DIR)"),
-    "study": ("interleave.tools.study", "a study's conditions x seeds as runs, here or on Slurm (study STUDY.yaml)"),
-    "playground": ("interleave.tools.playground", "ask a model about your clips in the browser (playground --config CONFIG)"),
+    "demo": ("interleave.tools.demo.cli", "write the CPU demo's synthetic data set (demo DIR)"),
+    "study": ("interleave.tools.study.cli", "a study's conditions x seeds as runs, here or on Slurm (study STUDY.yaml)"),
+    "playground": ("interleave.tools.playground.cli", "ask a model about your clips in the browser (playground --config CONFIG)"),
 }
 
 

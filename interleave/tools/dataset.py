@@ -25,12 +25,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from interleave import NUM_AUDIO_TOKENS
-from interleave.audio import load_fbank
-from interleave.collate import Collator
-from interleave.data import load_checked
+from interleave.encoders.audio import load_fbank
+from interleave.data.collate import Collator
+from interleave.data.checks import load_checked
 from interleave.errors import InterleaveError, report_errors
-from interleave.llm import load_tokenizer
-from interleave.records import EMPTY_FILE, NOT_FOUND, Problem, Record, is_json_array, not_a_file
+from interleave.model.llm import load_tokenizer
+from interleave.data.records import EMPTY_FILE, NOT_FOUND, Problem, Record, is_json_array, not_a_file
 
 DEFAULT_TOKENIZER = "builtin:smollm2-135m-instruct"
 DEFAULT_MAX_LENGTH = 512
@@ -138,7 +138,7 @@ def index_kept(args: argparse.Namespace) -> str:
     datamodule = getattr(args, "datamodule", None)
     if datamodule is None:
         return "nothing was written" + ("" if args.config else " (without --config a check writes no file)")
-    from interleave.record_index import index_path
+    from interleave.data.record_index import index_path
 
     path = index_path(args.file, datamodule.collator(), datamodule.hparams.get("index_dir"))
     if path.is_file():

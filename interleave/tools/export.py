@@ -29,7 +29,7 @@ DESCRIPTION = ("Export a training checkpoint for use outside Lightning: the LoRA
 
 
 def export(checkpoint: str | Path, out_dir: str | Path) -> Path:
-    from interleave.model import AudioLLM  # here, so that `interleave export --help` needs no torch
+    from interleave.model.module import AudioLLM  # here, so that `interleave export --help` needs no torch
 
     checkpoint, out_dir = Path(checkpoint), Path(out_dir)
     load_weights(checkpoint)  # the one safe loader: a missing, cut-short or code-carrying file is refused by name

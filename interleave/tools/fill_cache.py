@@ -1,7 +1,7 @@
 """Fill a run's feature cache ahead of time: `interleave cache --config CONFIG [--data.feature_cache DIR]`.
 
 Computes the frozen encoder's features of every clip of the run's training, validation, test and
-predict sets and of its SHARD files (`interleave.cache`), so that the run itself starts at once.
+predict sets and of its SHARD files (`interleave.encoders.cache`), so that the run itself starts at once.
 Any `train.py` override works here too (`--data.train_file ...`). Entries already there are
 checked as a run checks them (`FeatureCache.get`): one that is not the clip's (another clip's
 entry copied over it, another version of the file) or is damaged is counted, named on stderr with
@@ -13,9 +13,10 @@ from __future__ import annotations
 import sys
 
 from callbacks.shard_eval import ShardEvaluation
-from interleave.cache import require_frozen
+from interleave.encoders.cache import require_frozen
 from interleave.cli import build_run
 from interleave.errors import InterleaveError, report_errors
+from interleave.eval.format import read_shard
 
 
 def fill(args: list[str]) -> None:
@@ -28,7 +29,8 @@ def fill(args: list[str]) -> None:
     datamodule.prepare_data()
     datamodule.setup(None)  # every set the config names: training, validation, test, predict
     shard_files = [c.shard_file for c in run.trainer.callbacks if isinstance(c, ShardEvaluation)]
-    stats = datamodule.fill_feature_cache(model.audio_encoder, shard_files=shard_files)
+    clips = [clip for f in shard_files for q in read_shard(f) for clip in q.clips]
+    stats = datamodule.fill_feature_cache(model.audio_encoder, clips)
     for entry in stats.damaged:
         print(f"[interleave] damaged feature cache entry rebuilt: {entry}", file=sys.stderr)
     print(f"[interleave] feature cache {datamodule.hparams.feature_cache}: {stats}")

@@ -1,7 +1,7 @@
 """A point's saved answers (`predictions/epoch=NN.jsonl`, written by the evaluation callback):
-read row by row through `interleave.shard.predictions.Prediction` (which checks each), then grouped
+read row by row through `interleave.eval.predictions.Prediction` (which checks each), then grouped
 by condition with their yes/no (or label-named) values, either as saved or parsed again with other
-`interleave.shard.parse_answer` rules. `interleave report` re-scores them (`--parser`) and
+`interleave.eval.answers.parse_answer` rules. `interleave report` re-scores them (`--parser`) and
 resamples them (`--bootstrap`, `--compare`); `interleave frontier` reads each α's.
 
 A predictions file is only trusted whole: its metrics file (`epoch=NN.metrics.json`, beside it)
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from interleave.errors import InterleaveError
-from interleave.shard.predictions import ROW_COUNT, Prediction, count_rows
+from interleave.eval.predictions import ROW_COUNT, Prediction, count_rows
 
 _warned: set[Path] = set()  # the files already warned about, in this process
 
@@ -102,8 +102,8 @@ def answer_rows(file: str | Path, parser: str | None = None) -> dict[str, list[P
     parser that cut them (`cut_parser`) and only that one: another parser may need the rest of the
     text, so re-parsing them with it is refused (the evaluation's `full_answers=true` keeps it all)."""
     from interleave.labels import contains_label
-    from interleave.shard import parse_answer
-    from interleave.shard.tasks import LABEL, TASKS
+    from interleave.eval.answers import parse_answer
+    from interleave.eval.tasks import LABEL, TASKS
 
     by_condition: dict[str, list[Prediction]] = {}
     for number, row in enumerate(read_predictions(file), 1):

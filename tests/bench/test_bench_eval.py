@@ -6,11 +6,11 @@ from __future__ import annotations
 import torch
 
 from bench import bench_eval
-from interleave.collate import Collator
-from interleave.generation import Sampling
-from interleave.model import AudioLLM
-from interleave.shard import Query
-from interleave.shard.evaluate import EvalInputs, EvalSettings
+from interleave.data.collate import Collator
+from interleave.model.generation import Sampling
+from interleave.model.module import AudioLLM
+from interleave.eval.query import Query
+from interleave.eval.evaluate import EvalInputs, EvalSettings
 from tests.conftest import write_clip
 
 

@@ -10,7 +10,7 @@ from bench import bench_gpu
 
 
 def test_the_flops_formula_counts_the_frozen_decoder_weights_of_the_model(tokenizer_dir):
-    from interleave.llm import load_tokenizer
+    from interleave.model.llm import load_tokenizer
 
     tok = load_tokenizer(str(tokenizer_dir))
     model = bench_gpu.build(str(tokenizer_dir), True, False, torch.device("cpu"), tok)

@@ -22,14 +22,14 @@ import torch
 import yaml
 import lightning as L
 
-import interleave.audio
+import interleave.encoders.audio
 import train
 from callbacks.reliability import atomic_torch_save
 from interleave.tools.fill_cache import main as cache_main
 from interleave.tools.dataset import main as data_main
-from interleave.tools.rephrase import main as rephrase_main
-from interleave.sampler import TrainingSampler
-from interleave.tools.report import main as report_main
+from interleave.tools.rephrase.cli import main as rephrase_main
+from interleave.data.sampler import TrainingSampler
+from interleave.tools.report.cli import main as report_main
 from interleave.shard.cli import main as shard_main
 from tests.conftest import write_clip, write_jsonl
 from tests.conftest import write_config
@@ -327,7 +327,7 @@ def test_sigterm_under_ddp_stops_both_ranks_saves_once_and_resumes(tmp_path, sma
 def nan_dataset(small_dataset, monkeypatch) -> Path:
     """6 training records; r_bad's features turn to NaN on their way to the model.
 
-    No audio file can do that any more (`interleave.audio` refuses clips whose fbank is not
+    No audio file can do that any more (`interleave.encoders.audio` refuses clips whose fbank is not
     finite), so the fault stands for what remains: a feature extractor or a mixed-precision
     overflow that makes NaN of good input. The model, loss and training loop are the real ones.
     """
@@ -339,8 +339,8 @@ def nan_dataset(small_dataset, monkeypatch) -> Path:
     second_batch = list(TrainingSampler(6, batch_size=2, seed=0))[2]  # so that one good step comes first
     rows.insert(second_batch, bad)
     write_jsonl(small_dataset / "train.jsonl", rows)
-    real = interleave.audio.load_fbank  # what the CAV-MAE encoder's load_inputs calls for each item
-    monkeypatch.setattr("interleave.audio.load_fbank",
+    real = interleave.encoders.audio.load_fbank  # what the CAV-MAE encoder's load_inputs calls for each item
+    monkeypatch.setattr("interleave.encoders.audio.load_fbank",
                         lambda path, *args: real(path, *args) * (float("nan") if Path(path).name == "c7.wav" else 1.0))
     return small_dataset
 
@@ -592,7 +592,7 @@ def test_report_bad_input(kind, tmp_path, capsys):
 @pytest.mark.parametrize("case", [c for c in TRAIN_CASES if c.startswith("fit/")]
                          + ["missing-config", "no-cache-folder", "unset-config-path"])
 def test_feature_cache_bad_input(case, tmp_path, small_dataset, tiny_model_kwargs, capsys):
-    """`python -m interleave.cache` reads the run's config and every clip of its sets: the same failures as fit."""
+    """`python -m interleave.encoders.cache` reads the run's config and every clip of its sets: the same failures as fit."""
     config = write_config(tmp_path, small_dataset, tiny_model_kwargs)
     folder = ["--data.feature_cache", str(tmp_path / "cache")]
     if case == "missing-config":

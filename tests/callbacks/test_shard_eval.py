@@ -11,10 +11,10 @@ import yaml
 
 import train
 from callbacks import ShardEvaluation
-from interleave.tools import report
+from interleave.tools.report import cli as report
 from interleave.errors import InterleaveError
 from interleave import provenance
-from interleave.shard.answers import parse_answer
+from interleave.eval.answers import parse_answer
 from tests.conftest import write_jsonl
 from tests.conftest import write_config
 
@@ -321,7 +321,7 @@ def test_answers_stop_at_their_verdict_by_default_with_the_metrics_of_whole_answ
     same metrics; the stopped answers are marked `cut` and `report --parser` refuses another parser for them."""
     import torch
 
-    from tests.test_generation import YES_NO
+    from tests.model.test_generation import YES_NO
 
     favoured = sorted(set(tokenizer(YES_NO, add_special_tokens=False)["input_ids"]))
 
@@ -358,7 +358,7 @@ def test_answers_stop_at_their_verdict_by_default_with_the_metrics_of_whole_answ
         report.rescore(file, short, "extended")
 
 
-GOLDEN = REPO / "tests" / "data" / "shard_eval_golden"
+GOLDEN = REPO / "tests" / "fixtures" / "shard_eval_golden"
 UNSTABLE = ("code_version", "config_hash")  # depend on the commit and on the test's folder
 # Added to the metrics file after the golden files were made, checked on their own below (the
 # golden files stay the bytes written before issue 34): the number of rows of the predictions file.

@@ -16,10 +16,10 @@ import train
 from callbacks import ShardEvaluation
 from interleave import provenance
 from interleave.errors import InterleaveError
-from interleave.shard import read_shard
-from interleave.shard.evaluate import SUBSET_RULE, capped_queries
-from interleave.shard.format import query_id
-from interleave.tools import report
+from interleave.eval.format import read_shard
+from interleave.eval.evaluate import SUBSET_RULE, capped_queries
+from interleave.eval.query import query_id
+from interleave.tools.report import cli as report
 from tests.callbacks.test_shard_eval import run_cli, run_dir
 from tests.conftest import write_config, write_jsonl
 from tests.test_paper_configs import DOC_COMMANDS

@@ -1,7 +1,7 @@
 """Fixtures of the SHARD builder's tests: WordNet is the extract of real WordNet 3.0 shipped in
-tests/data/wordnet30 (tests/data/wordnet30_extract.py made it from Debian's wordnet-base), never the
+tests/fixtures/wordnet30 (tests/fixtures/wordnet30_extract.py made it from Debian's wordnet-base), never the
 machine's, so the tests run on CI machines without WordNet; the lexicon built from it; a corpus of
-clips with its clip index; the tiny model the evaluation answers with."""
+clips with its clip index."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from interleave.shard.lexicon import Entry, build_lexicon
+from interleave.shard.rules import Entry
+from interleave.shard.lexicon import build_lexicon
 from interleave.shard.wordnet import open_wordnet
 from tests.conftest import write_clip
-from tests.test_generation import model  # noqa: F401  (the tiny AudioLLM, for tests/shard/test_evaluate.py)
 
 REPO = Path(__file__).resolve().parents[2]
-LABELS_CSV = REPO / "tests" / "data" / "audioset_class_labels_indices.csv"
-WORDNET = REPO / "tests" / "data" / "wordnet30"
+LABELS_CSV = REPO / "tests" / "fixtures" / "audioset_class_labels_indices.csv"
+WORDNET = REPO / "tests" / "fixtures" / "wordnet30"
 DEBIAN_WORDNET = Path("/usr/share/wordnet")  # apt-get install wordnet-base; tests using it skip without it
 
 # Labels whose WordNet 3.0 senses show the rules: a first sense that is food ("chicken"), the

@@ -23,8 +23,9 @@ from interleave.shard.build import (
     report_path,
 )
 from interleave.shard.cli import main
-from interleave.shard.format import read_shard
-from interleave.shard.lexicon import Entry, norm, read_lexicon
+from interleave.eval.format import read_shard
+from interleave.shard.rules import Entry
+from interleave.shard.lexicon import norm, read_lexicon
 from tests.shard.conftest import LABELS_CSV, REPO, WORDNET, _touch
 
 # --- clips ----------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from interleave.shard.cli import main
-from interleave.shard.format import read_shard
+from interleave.eval.format import read_shard
 from tests.shard.conftest import LABELS_CSV, copy_wordnet
 
 REPO = Path(__file__).resolve().parents[2]

@@ -12,18 +12,9 @@ import pytest
 
 from interleave.errors import InterleaveError
 from interleave.shard.build import SHIPPED_LEXICON, read_labels
-from interleave.shard.format import slug
-from interleave.shard.lexicon import (
-    Entry,
-    Skipped,
-    build_lexicon,
-    lexicon_entry,
-    read_lexicon,
-    read_overrides,
-    read_skipped,
-    read_stoplist,
-    write_lexicon,
-)
+from interleave.eval.query import slug
+from interleave.shard.rules import Entry
+from interleave.shard.lexicon import Skipped, build_lexicon, lexicon_entry, read_lexicon, read_overrides, read_skipped, read_stoplist, write_lexicon
 from interleave.shard.rules import DEFAULT_STOPLIST, GROUPS, entry_problems, norm, resolve_conflicts
 from tests.shard.conftest import LABELS_CSV
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from interleave.shard.lexicon import Entry
+from interleave.shard.rules import Entry
 from interleave.shard.rules import (
     DEFAULT_STOPLIST,
     Skipped,

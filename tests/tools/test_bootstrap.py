@@ -8,10 +8,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from tests.shard.test_predictions import prediction
+from tests.eval.test_predictions import prediction
 
 from interleave.errors import InterleaveError
-from interleave.shard.evaluate import condition_metrics
+from interleave.eval.evaluate import condition_metrics
 from interleave.tools.bootstrap import (
     Design,
     clip_key,
@@ -211,7 +211,7 @@ def test_one_seed_is_the_runs_own_interval():
 
 
 def test_shared_resamples_score_the_same_answers_on_the_same_draws_once(monkeypatch):
-    from interleave.shard import evaluate
+    from interleave.eval import evaluate
 
     rows = rows_of(words=("Siren", "Dog", "Rain"), clips=2)
     calls = []

@@ -12,8 +12,8 @@ from interleave.tools.dataset import main as data_main
 from tests.callbacks.test_shard_eval import write_shard
 from tests.conftest import TINY_LLAMA, write_clip, write_config, write_jsonl
 from tests.test_paper_configs import PAPER, paths_args, tiny_ltu, tiny_overrides  # noqa: F401  (tiny_ltu: a fixture)
-from tests.test_data import BAD_KINDS, bad_file
-from tests.test_records import good
+from tests.data.test_module import BAD_KINDS, bad_file
+from tests.data.test_records import good
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -105,7 +105,7 @@ def test_check_rebuilds_a_damaged_record_index_and_names_it(tmp_path, capsys, ca
     """Issue 34: an index cut to its header and 16 bytes (as the issue ran it: the command in its own
     process), cut 1000 bytes short, or with 4000 bytes of its middle overwritten is named and rebuilt
     by `data check --config`, which counts every record."""
-    from tests.test_record_index import damage, header_end
+    from tests.data.test_record_index import damage, header_end
 
     config = write_config(tmp_path, small_dataset, tiny_model_kwargs)
     path = write_jsonl(small_dataset / "many.jsonl", [good(i) | {"audio": f"audio/c{i % 6}.wav"} for i in range(400)])
@@ -134,9 +134,9 @@ def test_check_rebuilds_a_damaged_record_index_and_names_it(tmp_path, capsys, ca
 
 
 def test_checker_measures_spans_of_audio_tokens_positions(tmp_path, capsys, tokenizer_dir):
-    from interleave.collate import Collator
-    from interleave.data import load_checked
-    from interleave.llm import load_tokenizer
+    from interleave.data.collate import Collator
+    from interleave.data.checks import load_checked
+    from interleave.model.llm import load_tokenizer
 
     write_clip(tmp_path / "audio" / "g0.wav")
     path = write_jsonl(tmp_path / "ok.jsonl", [good(0)])
@@ -159,7 +159,7 @@ def test_check_with_the_paper_config_agrees_with_fit_where_the_defaults_do_not(
 
     import train
     from interleave.cli import build_run
-    from interleave.data import DataError
+    from interleave.data.checks import DataError
 
     monkeypatch.setattr("sys.argv", ["train.py"])
     monkeypatch.chdir(tmp_path)  # the paper configs' runs/paper lands here, not in the checkout
@@ -219,7 +219,7 @@ def test_ctrl_c_during_a_check_is_one_line_and_keeps_the_record_index(tmp_path, 
     from pathlib import Path
 
     from interleave.cli import build_run
-    from interleave.record_index import RecordIndex, index_path, settings
+    from interleave.data.record_index import RecordIndex, index_path, settings
     from tests.conftest import write_config
 
     root = Path(__file__).resolve().parents[2]

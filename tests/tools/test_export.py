@@ -7,7 +7,7 @@ import torch
 from peft import PeftModel
 
 import train
-from interleave.llm import load_llm
+from interleave.model.llm import load_llm
 from interleave.tools.command import main as command_main
 from interleave.tools.export import main as export_main
 from tests.callbacks.test_reliability import RunsCode
@@ -63,12 +63,12 @@ def test_export_refuses_a_checkpoint_with_the_words_of_train_py_validate(fault, 
 def test_the_exported_adapter_and_projector_give_a_two_clip_prompts_logits(tmp_path, small_dataset, tiny_model_kwargs,
                                                                             tiny_llama_config):
     """Issue 19: outside Lightning, each clip projected with the exported projector and put in its
-    span (`interleave.collate.span_starts` of the batch's audio_mask) gives the trained model's logits."""
+    span (`interleave.data.collate.span_starts` of the batch's audio_mask) gives the trained model's logits."""
     from safetensors.torch import load_file
 
-    from interleave.collate import Collator, span_starts
-    from interleave.data import AudioRecords
-    from interleave.records import Record
+    from interleave.data.collate import Collator, span_starts
+    from interleave.data.module import AudioRecords
+    from interleave.data.records import Record
 
     run = train.cli(["fit", "--config", str(write_config(tmp_path, small_dataset, tiny_model_kwargs))])
     assert export_main([str(tmp_path / "ckpt" / "last.ckpt"), str(tmp_path / "export")]) == 0

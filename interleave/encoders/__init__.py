@@ -1,0 +1,77 @@
+"""The audio encoders: audio files to features the LLM reads, and the registry the config picks from.
+
+`audio` (loading a clip, LTU's Kaldi fbank), `base` (the `Encoder` contract, `pool_frames`), one
+module per kind (`cavmae`, `ast`, `whisper`) and `cache` (the on-disk cache of a frozen encoder's
+features). This package's own code is the registry:
+
+`model.encoder` is `KIND[:SIZE]`: `cavmae` (the default; sizes `cavmae`, `small`, `tiny`; the bare
+`small` and `tiny` still mean CAV-MAE), `ast` (sizes `base`, `tiny`) or `whisper` (`base`,
+`tiny`). A size is a random-weight architecture (`tiny`: the tests' size, not OpenAI's
+whisper-tiny); `model.encoder_kwargs` overrides its fields (CAV-MAE's constructor arguments, or
+the HF config's fields). `model.encoder_path` is a local Hugging Face folder (`save_pretrained`
+of an `ASTModel`/`ASTForAudioClassification`, or of a Whisper model, with its
+`preprocessor_config.json`): weights, config and feature settings all come from it.
+
+Each kind uses the input features its checkpoint was trained with and meets `base.Encoder`'s
+contract (see there). To add a kind: one module with its subclass of `Encoder` and its sizes
+(`presets`), and one line in `ENCODERS`.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from interleave import NUM_AUDIO_TOKENS
+from interleave.encoders.ast import ASTEncoder
+from interleave.encoders.base import Encoder
+from interleave.encoders.cavmae import PRESETS as CAVMAE_PRESETS
+from interleave.encoders.cavmae import cavmae_encoder
+from interleave.encoders.whisper import WhisperAudioEncoder
+from interleave.errors import InterleaveError
+
+
+# kind -> (its sizes, its constructor(path, config, audio_tokens, frozen))
+ENCODERS: dict[str, tuple[dict[str, dict], Callable[..., Encoder]]] = {
+    "cavmae": (CAVMAE_PRESETS, cavmae_encoder),
+    "ast": (ASTEncoder.presets, ASTEncoder),
+    "whisper": (WhisperAudioEncoder.presets, WhisperAudioEncoder),
+}
+DEFAULT_SIZE = {"cavmae": "cavmae", "ast": "base", "whisper": "base"}
+
+
+def _check_fields(kind: str, config: dict) -> None:
+    """HF configs accept any keyword silently; a misspelt or another kind's field is refused here."""
+    from transformers import ASTConfig, WhisperConfig
+
+    known = set((ASTConfig if kind == "ast" else WhisperConfig)().to_dict())
+    unknown = sorted(set(config) - known)
+    if unknown:
+        raise InterleaveError(f"model.encoder_kwargs: {unknown} are not fields of the {kind} encoder's config "
+                              "(left from another encoder kind?)")
+
+
+def parse_spec(spec: str) -> tuple[str, str]:
+    """`KIND[:SIZE]` -> (kind, size); the bare CAV-MAE sizes `small` and `tiny` keep their old meaning."""
+    kind, _, size = spec.partition(":")
+    if not size and kind in CAVMAE_PRESETS and kind != "cavmae":
+        kind, size = "cavmae", kind
+    if kind not in ENCODERS:
+        raise InterleaveError(f"unknown model.encoder {spec!r}: write KIND[:SIZE], KIND one of {sorted(ENCODERS)}")
+    size = size or DEFAULT_SIZE[kind]
+    if size not in ENCODERS[kind][0]:
+        raise InterleaveError(f"unknown size {size!r} for encoder {kind!r}; choose one of {sorted(ENCODERS[kind][0])}")
+    return kind, size
+
+
+def build_encoder(spec: str = "cavmae", path: str | None = None, overrides: dict | None = None,
+                  audio_tokens: int = NUM_AUDIO_TOKENS, frozen: bool = True) -> Encoder:
+    """The encoder `model.encoder` names: from `path` (a local HF folder) or random weights of the size
+    with `overrides` (random weights come from the caller's seed)."""
+    kind, size = parse_spec(spec)
+    if path and overrides:
+        raise InterleaveError("set model.encoder_path or model.encoder_kwargs, not both: "
+                              "the folder's config decides the size")
+    config = None if path else {**ENCODERS[kind][0][size], **(overrides or {})}
+    if kind != "cavmae" and config:
+        _check_fields(kind, config)
+    return ENCODERS[kind][1](path=path, config=config, audio_tokens=audio_tokens, frozen=frozen)

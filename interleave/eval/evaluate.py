@@ -1,0 +1,403 @@
+"""SHARD and identity evaluation of an AudioLLM: Table 1's prompts, sampled answers, metrics.
+
+A query (`interleave.eval.query.Query`) becomes a prompt for one *condition*: `interleaved`
+(`[AUDIO]` where Table 1 puts it), `noninterleaved` (LTU's layout: audio before the prompt)
+or `text` (the control: the word itself stands where `[AUDIO]` stood; no audio at all).
+Each query is answered `repeats` times by sampling; the repeats share one prefill.
+
+Queries are cut into fixed chunks, chunk k is answered by rank k mod world size, and each
+answer samples from its own stream seeded from (seed, epoch, condition, query index, repeat).
+So the answers, and the metrics, are the same with 1 process or several, and no query is
+answered twice. By default a yes/no answer stops as soon as its parsed verdict is settled
+(`interleave.eval.answers.settled_answer`): the same verdict as the whole answer, marked `cut`.
+With `EvalSettings.max_queries_per_task` (a quick check), `capped_queries` picks the queries asked
+before any of this: a fixed subset, the same at every evaluated point and on every rank.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from dataclasses import dataclass, field
+from functools import partial
+from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
+from typing import TYPE_CHECKING, Any, Callable, ContextManager
+
+import torch
+import torch.distributed as dist
+from torchmetrics.functional.classification import (
+    binary_accuracy,
+    binary_f1_score,
+    binary_precision,
+    binary_recall,
+)
+
+from interleave.encoders.cache import FeatureCache, Variant, compute_features
+from interleave.data.collate import Collator
+from interleave.model.generation import Sampling, sample_answers, yes_probability
+from interleave.errors import InterleaveError
+from interleave.labels import contains_label
+from interleave.data.records import Record
+from interleave.eval.answers import PARSERS, parse_answer, settled_answer
+from interleave.eval.query import Query, clip_of
+from interleave.eval import tasks
+from interleave.eval.predictions import Prediction
+from interleave.eval.probes import agreement, swapped_clips, variant
+from interleave.eval.tasks import (
+    AGREEMENT, CONDITIONS, LABEL, MAIN, TASKS, condition_prefix, metric_tag, prompt_table, resolved, verdict_tasks,
+)
+
+__all__ = ["prompt_table"]  # re-exported: where the evaluation's callers have always found it
+
+if TYPE_CHECKING:  # the model calls the evaluation through the callback; this module only reads it
+    from interleave.model.module import AudioLLM
+
+Condition = str  # a name in `interleave.eval.tasks.CONDITIONS`: interleaved, noninterleaved, text, ...
+
+
+def condition_queries(queries: list[Query], condition: Condition, main: Condition = "interleaved") -> list[Query]:
+    """The queries a condition asks in a run whose main condition is `main` (`tasks.Condition.queries`)."""
+    return resolved(condition, main).queries(queries)
+
+
+def render_instruction(query: Query, condition: Condition, table: Mapping[str, Mapping[str, str]],
+                       main: Condition = "interleaved") -> str:
+    """The instruction of `query` under `condition` (`interleave.eval.tasks.Condition.render`)."""
+    return resolved(condition, main).render(query, table)
+
+
+class EvaluationStopped(Exception):
+    """`answer_queries` was asked to stop (a SIGTERM during training): no metrics for this point."""
+
+
+
+@torch.no_grad()
+def audio_features(
+    model: AudioLLM, paths: list[str], cache: dict[str, torch.Tensor], store: FeatureCache | None = None, batch_size: int = 8,
+    channel: str = "first", variant: Variant | None = None,
+) -> torch.Tensor:
+    """Encoder features [N, 32, D] of the clips, computed once per clip and kept in `cache`
+    (and read from / written to `store`, an `interleave.encoders.cache.FeatureCache`, when given).
+    `channel` picks the audio channel of multi-channel files (`interleave.encoders.audio.load_waveform`);
+    `variant` (a probe's silence or noise) is read instead of each clip, kept under its own keys."""
+    key = (lambda p: p) if variant is None else variant.key
+    name = "" if variant is None else variant.name
+    missing = [p for p in dict.fromkeys(paths) if key(p) not in cache]
+    if store is not None:
+        for path in missing:
+            if (features := store.lookup(path, variant=name)) is not None:
+                cache[key(path)] = features
+        missing = [p for p in missing if key(p) not in cache]
+    for path, features in compute_features(model.audio_encoder, missing, batch_size, channel, variant):
+        cache[key(path)] = features
+        if store is not None:
+            store.put(path, features, variant=name)
+    return torch.stack([cache[key(p)] for p in paths])
+
+
+def answer_seed(seed: int, epoch: int, condition: str, index: int, repeat: int) -> int:
+    """The seed of one answer's random stream: query `index`'s repeat `repeat`."""
+    return zlib.crc32(f"{seed}/{epoch}/{condition}/{index}/{repeat}".encode())
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """How the SHARD is asked, the one definition shared by `callbacks.ShardEvaluation`, the
+    playground and `bench/bench_eval.py`. `conditions` are registry names
+    (`interleave.eval.tasks.CONDITIONS`), the run's main layout first (logged under plain `val/`);
+    `prompts` overrides Table 1 ({task: {layout: template}}). `probes` are those of the conditions
+    that also log their `agreement` with the main layout's answers (issue 26's reliance figures)."""
+
+    sampling: Sampling = field(default_factory=Sampling)
+    repeats: int = 4
+    parser: str = "paper"  # `parse_answer`'s rules for the yes/no answers (interleave.eval.answers.PARSERS)
+    conditions: tuple[str, ...] = ("interleaved", "text")
+    batch_size: int = 16
+    seed: int = 0
+    prompts: Mapping[str, Mapping[str, str]] | None = None
+    full_answers: bool = False  # every answer to EOS or the cap; by default yes/no answers stop at their verdict
+    scoring: bool = False  # also the deterministic yes/no scoring mode (`p_yes` per row)
+    probes: tuple[str, ...] = ()
+    max_queries_per_task: int | None = None  # None: every query; N: `capped_queries`' fixed subset, for a quick check
+    table: dict[str, dict[str, str]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.repeats < 1 or self.batch_size < 1:
+            raise InterleaveError("SHARD evaluation: repeats and batch_size must be at least 1")
+        cap = self.max_queries_per_task
+        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
+            raise InterleaveError(f"SHARD evaluation: max_queries_per_task must be a whole number of at least 1, "
+                                  f"or null for every query; got {cap!r}")
+        if self.parser not in PARSERS:
+            raise InterleaveError(f"SHARD evaluation: parser must be one of {', '.join(PARSERS)}, got {self.parser!r}")
+        unknown = [c for c in self.conditions if c not in CONDITIONS]
+        if unknown or not self.conditions:
+            raise InterleaveError(f"SHARD evaluation: unknown condition(s) {unknown}; expected some of {list(CONDITIONS)}")
+        if CONDITIONS[self.conditions[0]].layout == MAIN:
+            raise InterleaveError(f"SHARD evaluation: {self.conditions[0]} cannot be the main condition: it is a "
+                                  "probe asked under the main condition's layout")
+        stray = [p for p in self.probes if p not in self.conditions[1:]]
+        if stray:
+            raise InterleaveError(f"SHARD evaluation: probe(s) {stray} are not among the conditions after the main one "
+                                  f"({self.conditions[0]}, whose answers a probe's are compared with)")
+        try:
+            object.__setattr__(self, "table", prompt_table(self.prompts))
+        except ValueError as err:
+            raise InterleaveError(f"SHARD evaluation: {err}") from None
+
+    @property
+    def prefixes(self) -> dict[str, str]:
+        """Each condition's tag prefix: the first under `val`, the others under `val/<condition>`."""
+        return {c: condition_prefix(c, self.conditions[0]) for c in self.conditions}
+
+    def condition(self, name: str) -> tasks.Condition:
+        """The registered condition `name` in this evaluation (a clip probe asks under the main layout)."""
+        return resolved(name, self.conditions[0])
+
+    def asked(self, queries: Sequence[Query]) -> list[Query]:
+        """The queries this evaluation asks of a SHARD's `queries`: all of them, or with
+        `max_queries_per_task` the fixed subset `capped_queries(queries, cap, seed)`."""
+        return list(queries) if self.max_queries_per_task is None else capped_queries(
+            queries, self.max_queries_per_task, self.seed)
+
+    def subset(self, queries: Sequence[Query]) -> str | None:
+        """What the metrics file records as `shard_subset` (`interleave.provenance`) when this
+        evaluation asks only part of `queries`: the cap, the seed and the selection rule (with the
+        SHARD file's hash they fix the subset); None when every query is asked."""
+        if len(self.asked(queries)) == len(queries):
+            return None
+        return f"at most {self.max_queries_per_task} queries per task, seed {self.seed}, {SUBSET_RULE}"
+
+
+SUBSET_RULE = "clips-round-robin-v1"  # `capped_queries`' rule; bump the version when it changes
+
+
+def _rank(seed: int, *parts: str) -> tuple[bytes, str]:
+    """A fixed pseudo-random sort key of a word, clip or query: the same in every process and on every rank."""
+    name = "/".join(parts)
+    return hashlib.sha256(f"subset/{seed}/{name}".encode()).digest(), name
+
+
+def _clip_order(clip: list[Query], seed: int) -> list[Query]:
+    """A clip's queries in a seeded order that alternates their truths (yes, no, yes, ... or no, yes, ...),
+    so a clip cut short keeps both answers where it has both."""
+    by_truth: dict[str, list[Query]] = {}
+    for q in sorted(clip, key=lambda q: _rank(seed, q.task, "query", q.id)):
+        by_truth.setdefault(str(q.truth), []).append(q)
+    place = {q.id: i for queries in by_truth.values() for i, q in enumerate(queries)}
+    return sorted(clip, key=lambda q: (place[q.id], _rank(seed, q.task, "query", q.id)))
+
+
+def capped_queries(queries: Sequence[Query], limit: int, seed: int = 0) -> list[Query]:
+    """At most `limit` queries of each task, the same ones at every call, in SHARD order.
+
+    Chosen by word and clip, the units `interleave.tools.bootstrap` resamples (the word is the
+    query's label, the clip the clip number of its id, `format.clip_of`, else the whole id): the
+    task's words in a seeded order, each word's clips in a seeded order, a clip's queries in a seeded
+    order that alternates yes and no; then the first clip of every word, then the second of every
+    word, and so on, a clip's queries together, until `limit` queries are taken. So a cap spreads
+    over as many words as whole clips allow, and every clip but perhaps the last comes with all its
+    queries. The order depends only on the queries and `seed` (sha256, no process state): every
+    evaluated point of a run and every rank under DDP ask the same subset, and a task with at most
+    `limit` queries keeps all of them.
+    """
+    by_task: dict[str, dict[str, dict[str, list[Query]]]] = {}  # task -> word -> clip -> queries
+    for q in queries:
+        clip = clip_of(q.id, q.task, q.label) or f"id:{q.id}"
+        by_task.setdefault(q.task, {}).setdefault(q.label, {}).setdefault(clip, []).append(q)
+    keep: set[str] = set()
+    for task, words in by_task.items():
+        rounds = [[_clip_order(clips[c], seed) for c in sorted(clips, key=lambda c: _rank(seed, task, "clip", word, c))]
+                  for word, clips in sorted(words.items(), key=lambda item: _rank(seed, task, "word", item[0]))]
+        order = [q for r in range(max(map(len, rounds))) for word in rounds if r < len(word) for q in word[r]]
+        keep.update(q.id for q in order[:limit])
+    return [q for q in queries if q.id in keep]
+
+
+@dataclass(frozen=True)
+class EvalInputs:
+    """What an evaluation takes from the run: its data module's collation (left-padded, answer-free),
+    its feature cache (if any) and the audio channel of multi-channel files. The evaluation never
+    imports the data module: a run's are read from it by `callbacks.shard_eval.eval_inputs`."""
+
+    collator: Collator
+    store: FeatureCache | None = None
+    channel: str = "first"
+
+
+def answer_queries(
+    model: AudioLLM,
+    queries: list[Query],
+    condition: Condition,
+    settings: EvalSettings,
+    inputs: EvalInputs,
+    features: dict[str, torch.Tensor],
+    epoch: int = 0,
+    rank: int = 0,
+    world_size: int = 1,
+    stop: Callable[[], bool] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[Prediction]:
+    """This rank's share of the answers: one row per query of the chunks it owns.
+
+    A row holds the query, the prompt, every answer, its parsed value (yes/no/None for a verdict
+    task; whether the label was named, for a label task) and the truth; `cut` (one flag per answer) and
+    `cut_parser` when an answer stopped at its verdict under those parser rules. `index` is the query's place in
+    `queries`, so rows gathered from all ranks can be put back in order.
+    `stop` is asked before each round of chunks (every rank asks equally often, so it may be a
+    collective); when it answers True the evaluation ends with EvaluationStopped.
+    `progress` is called after each chunk with the number of queries it just answered (this rank's
+    share in all: `rank_share`); what to show is the caller's business.
+    """
+    rows: list[Prediction] = []
+    device = next(model.parameters()).device
+    size, asked = settings.batch_size, settings.condition(condition)
+    probe = asked.clip_transform
+    swap = swapped_clips(queries, settings.seed) if probe == "swap" else None
+    read = None if probe is None else variant(probe, settings.seed)
+    chunks = (len(queries) + size - 1) // size
+    for first in range(0, chunks, world_size):
+        if stop is not None and stop():
+            raise EvaluationStopped(f"stopped after {len(rows)} of {len(queries)} queries")
+        chunk = first + rank
+        if chunk >= chunks:
+            continue
+        start = chunk * size
+        batch = queries[start : start + size]
+        prompts = [asked.render(q, settings.table) for q in batch]
+        records = [Record(id=q.id, audio=q.clips, instruction=p, where=q.where) for q, p in zip(batch, prompts)]
+        encoded = [inputs.collator.encode(r, with_answer=False, with_audio=asked.audio) for r in records]
+        tensors = {k: v.to(device) for k, v in inputs.collator.pad(encoded, "left").items()}
+        clips = [clip for q in batch for clip in (q.clips if swap is None else swap(q))]
+        audio = None if not asked.audio else audio_features(model, clips, features, inputs.store,
+                                                              channel=inputs.channel, variant=read).to(device)
+        seeds = [answer_seed(settings.seed, epoch, condition, start + i, j)
+                 for i in range(len(batch)) for j in range(settings.repeats)]
+        verdict = [TASKS[q.task].scoring != LABEL for q in batch]
+        settle = None if settings.full_answers else [
+            partial(settled_answer, rules=settings.parser) if v else None for v in verdict]
+        cut: list[bool] = []
+        answers = sample_answers(
+            model, tensors["input_ids"], tensors["attention_mask"], tensors["audio_mask"], None,
+            settings.repeats, settings.sampling, seeds=seeds, settle=settle, cut=cut, features=audio,
+        )
+        p_yes = [None] * len(batch)
+        if settings.scoring:
+            p_yes = yes_probability(model, tensors["input_ids"], tensors["attention_mask"], tensors["audio_mask"], None,
+                                    context=inputs.collator.template.render("?"), features=audio)
+        for offset, (query, prompt, texts) in enumerate(zip(batch, prompts, answers)):
+            if verdict[offset]:
+                parsed: list[Any] = [parse_answer(t, rules=settings.parser) for t in texts]
+            else:
+                parsed = [contains_label(t, query.label) for t in texts]
+            marks = cut[offset * settings.repeats : (offset + 1) * settings.repeats]
+            rows.append(Prediction(
+                query.id, query.task, condition, query.label, query.candidate or None, query.truth or None, prompt,
+                texts, parsed, marks if any(marks) else None, settings.parser if any(marks) else None,
+                p_yes[offset] if settings.scoring and verdict[offset] else None, index=start + offset, clips=query.clips,
+            ))
+        if progress is not None:
+            progress(len(batch))
+    return rows
+
+
+def rank_share(n_queries: int, batch_size: int, rank: int = 0, world_size: int = 1) -> int:
+    """How many of `n_queries` `answer_queries` gives this rank (chunk k goes to rank k mod world size)."""
+    return sum(min(batch_size, n_queries - start) for start in range(rank * batch_size, n_queries, world_size * batch_size))
+
+
+def gather_rows(rows: list[Prediction]) -> list[Prediction]:
+    """Every rank's rows on every rank, in query order (a no-op without torch.distributed)."""
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        parts: list[Any] = [None] * dist.get_world_size()
+        dist.all_gather_object(parts, rows)
+        rows = [row for part in parts for row in part]
+    return sorted(rows, key=lambda row: row.index)
+
+
+def relation_metrics(rows: list[Prediction]) -> dict[str, float]:
+    """Accuracy, precision, recall and F1 with Yes as the positive class, and the unparsed rate.
+
+    Every answer counts (a query repeated 4 times is 4 samples); an unparsed answer counts as
+    not-Yes (this project's reading: the paper does not say, and Table 2 is consistent with it)
+    and is reported as a rate of its own.
+    """
+    parsed = [p for row in rows for p in row.parsed]
+    if not parsed:
+        return {}
+    preds = torch.tensor([p == "yes" for p in parsed], dtype=torch.long)
+    target = torch.tensor([row.truth == "yes" for row in rows for _ in row.parsed], dtype=torch.long)
+    return {
+        "accuracy": float(binary_accuracy(preds, target)),
+        "precision": float(binary_precision(preds, target)),
+        "recall": float(binary_recall(preds, target)),
+        "f1": float(binary_f1_score(preds, target)),
+        "unparsed": sum(p is None for p in parsed) / len(parsed),
+    }
+
+
+def condition_metrics(rows: list[Prediction], prefix: str) -> dict[str, float]:
+    """Tagged metrics of one condition's rows (`interleave.eval.tasks.metric_tag` under `prefix`):
+    every yes/no task's `relation_metrics` (and scored ones where rows hold `p_yes`), every label
+    task's accuracy."""
+    metrics: dict[str, float] = {}
+    for task in verdict_tasks():
+        for name, value in relation_metrics([r for r in rows if r.task == task.name]).items():
+            metrics[metric_tag(prefix, task.name, name)] = value
+        scored = [r for r in rows if r.task == task.name and r.p_yes is not None]
+        if scored:
+            preds = torch.tensor([r.p_yes > 0.5 for r in scored], dtype=torch.long)
+            target = torch.tensor([r.truth == "yes" for r in scored], dtype=torch.long)
+            metrics[metric_tag(prefix, task.name, "scored_accuracy")] = float(binary_accuracy(preds, target))
+            metrics[metric_tag(prefix, task.name, "scored_f1")] = float(binary_f1_score(preds, target))
+    for task in TASKS.values():
+        hits = [hit for row in rows if row.task == task.name and task.scoring == LABEL for hit in row.parsed]
+        if hits:
+            metrics[metric_tag(prefix, task.name, "accuracy")] = sum(hits) / len(hits)
+    return metrics
+
+
+@dataclass(frozen=True)
+class Point:
+    """One evaluation point as one rank sees it: `epoch` seeds the answers (`answer_seed`), `rank`
+    of `world_size` picks the chunks this rank answers."""
+
+    epoch: int = 0
+    rank: int = 0
+    world_size: int = 1
+
+
+def evaluate(
+    model: AudioLLM,
+    queries: list[Query],
+    settings: EvalSettings,
+    inputs: EvalInputs,
+    features: dict[str, torch.Tensor],
+    point: Point = Point(),
+    stop: Callable[[], bool] | None = None,
+    progress: Callable[[str, int, int], ContextManager[Callable[[int], None] | None]] | None = None,
+) -> tuple[list[Prediction], dict[str, float]]:
+    """Every query under every condition of `settings` (each rank its share, then every rank's rows
+    on every rank): the rows in condition order and their tagged metrics. `progress(condition,
+    this rank's share, the condition's queries)` gives what counts this rank's answered queries."""
+    rows: list[Prediction] = []
+    metrics: dict[str, float] = {}
+    done_by: dict[str, list[Prediction]] = {}
+    for condition, prefix in settings.prefixes.items():
+        asked = settings.condition(condition).queries(queries)
+        share = rank_share(len(asked), settings.batch_size, point.rank, point.world_size)
+        with progress(condition, share, len(asked)) if progress is not None else nullcontext() as shown:
+            mine = answer_queries(model, asked, condition, settings, inputs, features, point.epoch, point.rank,
+                                  point.world_size, stop=stop, progress=shown)
+        done = done_by[condition] = gather_rows(mine)
+        metrics.update(condition_metrics(done, prefix))
+        if condition in settings.probes:  # after the gather: every rank holds every row
+            metrics.update(agreement_metrics(done_by[settings.conditions[0]], done, prefix))
+        rows.extend(done)
+    return rows, metrics
+
+
+def agreement_metrics(real: list[Prediction], probe: list[Prediction], prefix: str) -> dict[str, float]:
+    """A probe's tagged `agreement` per task with the main layout's rows (`interleave.eval.probes.agreement`)."""
+    return {metric_tag(prefix, task, AGREEMENT): value for task, value in agreement(real, probe).items()}

@@ -1,0 +1,295 @@
+"""The audio LLM as a LightningModule: frozen encoder -> projector -> LoRA-wrapped LLM.
+
+`train_encoder=True` trains the encoder too (LTU's last stage, `trainable_params='all'`).
+
+The collator has already expanded each `[AUDIO]` into `audio_tokens` positions (the model's
+setting, which the data module hands the collator) marked in `audio_mask`, one span per clip
+(several where a prompt holds several clips); this module only embeds the tokens, puts the
+projected audio embeddings at those positions with `masked_scatter`, and runs the LLM (loss for
+training; text through `interleave.model.generation`, which holds both generation paths).
+Checkpoints keep only what training changes: the projector and the LoRA weights (and the encoder's
+when it trains).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.utilities import rank_zero_info
+from peft import LoraConfig, get_peft_model
+from torch import nn
+
+from interleave import NUM_AUDIO_TOKENS
+from interleave.model import generation
+from interleave.data.collate import IGNORE_INDEX
+from interleave.spec import DataSpec
+from interleave.errors import InterleaveError
+from interleave.encoders import build_encoder
+from interleave.model.llm import align_special_tokens, load_llm, load_tokenizer, lora_targets
+from interleave.model.ltu import load_encoder_checkpoint, load_ltu_checkpoint
+from interleave.labels import labels_match
+
+
+class AudioLLM(L.LightningModule):
+    """LTU-style audio LLM with interleaved prompts.
+
+    LLM: `llm` is a local HF folder of any causal LM, a .gguf file or `builtin:NAME`; or `llm_config`
+    (a config dict, `model_type` picking the architecture) gives random weights, with `tokenizer`
+    naming where the tokenizer comes from. LoRA targets `lora_target_modules`, by default the
+    architecture's attention projections (`interleave.model.llm.lora_targets`).
+    Encoder: `encoder` is `KIND[:SIZE]` (`cavmae`, `ast`, `whisper`; see `interleave.encoders`),
+    from `encoder_path` (a local HF folder, ast/whisper) or random weights of the size with
+    `encoder_kwargs` overrides; its output width sizes the projector. `audio_tokens` is the number
+    of audio positions per clip (LTU's 32), pooled from the encoder's frames.
+    It is frozen unless `train_encoder` (as LTU's last stage): then it is in train mode while
+    training, its parameters go to the optimizer and into the checkpoints, and the feature cache
+    (`data.feature_cache`) is refused, since its features change at every step.
+    Random frozen weights (encoder, `llm_config` LLM) are drawn from `frozen_init_seed`.
+    A NaN/infinite training loss stops the run naming the step and records (`on_nonfinite_loss=error`)
+    or skips that batch and counts it as `train/skipped_nonfinite` (`skip`; single-process only).
+    Released weights: `encoder_checkpoint` (CAV-MAE's audio branch alone) and/or `ltu_checkpoint`
+    (LTU's state dict: encoder, projector and LoRA; see `interleave.model.ltu`), loaded in that order.
+    """
+
+    def __init__(
+        self,
+        llm: str | None = "builtin:smollm2-135m-instruct",
+        llm_config: dict | None = None,
+        tokenizer: str | None = None,
+        llm_dtype: Literal["float32", "bfloat16", "float16"] = "float32",
+        encoder: str = "cavmae",
+        encoder_kwargs: dict | None = None,
+        encoder_path: str | None = None,
+        audio_tokens: int = NUM_AUDIO_TOKENS,
+        lora_r: int = 8,
+        lora_alpha: int = 16,
+        lora_dropout: float = 0.05,
+        lora_target_modules: list[str] | None = None,
+        learning_rate: float = 2e-5,
+        weight_decay: float = 0.0,
+        warmup_steps: int = 100,
+        lr_schedule: Literal["linear", "constant"] = "linear",
+        gradient_checkpointing: bool = False,
+        frozen_init_seed: int = 0,
+        encoder_checkpoint: str | None = None,
+        ltu_checkpoint: str | None = None,
+        val_generate: bool = True,
+        val_max_new_tokens: int = 24,
+        on_nonfinite_loss: Literal["error", "skip"] = "error",
+        train_encoder: bool = False,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.strict_loading = False  # checkpoints hold only the trainable weights
+
+        self.tokenizer = load_tokenizer(tokenizer or llm) if (tokenizer or llm) else None
+        if self.tokenizer is None:
+            raise InterleaveError("set model.tokenizer when the LLM comes from model.llm_config")
+        # Frozen weights are never in checkpoints, so random ones must come from a fixed seed.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(frozen_init_seed)
+            self.audio_encoder = build_encoder(encoder, encoder_path, encoder_kwargs, audio_tokens, not train_encoder)
+        self.audio_tokens = audio_tokens
+        base = load_llm(llm if llm_config is None else None, llm_config, llm_dtype, seed=frozen_init_seed)
+        align_special_tokens(self.tokenizer, base.config, llm or "model.llm_config")
+        if gradient_checkpointing:
+            base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        lora = LoraConfig(
+            r=lora_r,
+            lora_alpha=lora_alpha,
+            lora_dropout=lora_dropout,
+            target_modules=lora_targets(base.config, lora_target_modules),
+            bias="none",
+            task_type="CAUSAL_LM",
+        )
+        self.llm = get_peft_model(base, lora)
+        # LTU's projector: LayerNorm without affine, then Linear (LTU names it audio_proj.1).
+        self.audio_proj = nn.Sequential(
+            nn.LayerNorm(self.audio_encoder.width, elementwise_affine=False),
+            nn.Linear(self.audio_encoder.width, base.config.hidden_size),
+        )
+        # from_pretrained returns the LLM in eval mode and Lightning keeps each module's mode, so
+        # without this LoRA dropout would never be active. A frozen encoder stays in eval mode.
+        self.train()
+        self.checkpoint_reports = []  # what encoder_checkpoint / ltu_checkpoint matched, lacked, had extra
+        if encoder_checkpoint:
+            self.checkpoint_reports.append(load_encoder_checkpoint(self, encoder_checkpoint))
+        if ltu_checkpoint:
+            self.checkpoint_reports.append(load_ltu_checkpoint(self, ltu_checkpoint))
+        for report in self.checkpoint_reports:
+            rank_zero_info(f"[interleave] loaded {report}")
+
+    # ---- the data flow -------------------------------------------------------------------
+
+    def data_spec(self) -> DataSpec:
+        """What the data module needs from this model (`InterleavedDataModule.connect`): the
+        tokenizer, the audio positions per clip, the encoder's input loader and how much of a clip it hears."""
+        return DataSpec(self.tokenizer, self.audio_tokens, self.audio_encoder.load_inputs,
+                        self.audio_encoder.heard_seconds)
+
+    def audio_embeddings(self, audio: torch.Tensor | None = None, *, features: torch.Tensor | None = None) -> torch.Tensor:
+        """LLM embeddings [C, audio_tokens, H] of clips given as encoder inputs `audio` [C, ...]
+        (an fbank for CAV-MAE) or as cached encoder `features` [C, audio_tokens, width]: exactly one."""
+        if (audio is None) == (features is None):
+            raise ValueError("give a clip batch's encoder inputs (audio) or its cached features, exactly one")
+        if features is None:
+            features = self.audio_encoder(audio)
+        elif tuple(features.shape[1:]) != (self.audio_tokens, self.audio_encoder.width):
+            raise ValueError(f"cached features must be [clips, {self.audio_tokens}, {self.audio_encoder.width}] "
+                             f"(audio_tokens, the encoder's width), got {list(features.shape)}")
+        return self.audio_proj(features.to(self.audio_proj[1].weight.dtype))
+
+    def merge_embeddings(
+        self, input_ids: torch.Tensor, audio_mask: torch.Tensor, audio: torch.Tensor | None = None,
+        *, features: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Token embeddings with each audio span replaced by its clip's audio embeddings.
+
+        The clips (encoder inputs `audio`, or cached `features`; the batch's key of the same name)
+        are every clip of the batch, row by row and in placeholder order within a row, so a row
+        with k spans takes the next k clips (`interleave.data.collate.span_starts`).
+        Neither given is a text-only batch (no row may mark audio positions).
+        """
+        clips = audio if features is None else features
+        if clips is None:
+            if audio_mask.any():
+                raise ValueError("audio_mask marks audio positions but no audio was given")
+            return self.llm.get_input_embeddings()(input_ids)
+        # masked_scatter fills the marked positions row by row, left to right: the clips stacked in
+        # the collator's order (row by row, placeholder order within a row) land each in its own span.
+        counts = audio_mask.sum(dim=1)
+        if torch.any(counts % self.audio_tokens != 0) or int(counts.sum()) != self.audio_tokens * len(clips):
+            raise ValueError(
+                f"audio_mask must mark {self.audio_tokens} positions per clip ({len(clips)} clip(s) given), "
+                f"got {counts.tolist()} per row")
+        embeds = self.llm.get_input_embeddings()(input_ids)
+        audio_embeds = self.audio_embeddings(audio, features=features).to(embeds.dtype)
+        return embeds.masked_scatter(audio_mask.unsqueeze(-1), audio_embeds)
+
+    def batch_embeddings(self, batch: dict[str, Any]) -> torch.Tensor:
+        """`merge_embeddings` of a collated batch (its clips under `audio` or `audio_features`)."""
+        return self.merge_embeddings(batch["input_ids"], batch["audio_mask"], batch.get("audio"),
+                                     features=batch.get("audio_features"))
+
+    def forward(self, batch: dict[str, Any]) -> Any:
+        """The LLM's full output (logits at every position, HF's loss) for a collated batch."""
+        return self.llm(inputs_embeds=self.batch_embeddings(batch), attention_mask=batch["attention_mask"],
+                        labels=batch["labels"])
+
+    def loss(self, batch: dict[str, Any]) -> torch.Tensor:
+        """Mean next-token cross-entropy over the positions `labels` keeps; equals `forward(batch).loss`.
+
+        The LM head runs only where a label is set: with a 49k vocabulary it is a fifth of a
+        small LLM's compute, and answers are a few tokens of each row.
+        """
+        embeds = self.batch_embeddings(batch)
+        base = self.llm.get_base_model()
+        hidden = base.get_decoder()(inputs_embeds=embeds, attention_mask=batch["attention_mask"]).last_hidden_state
+        targets = batch["labels"][:, 1:]
+        keep = targets != IGNORE_INDEX
+        logits = base.get_output_embeddings()(hidden[:, :-1][keep])
+        return F.cross_entropy(logits.float(), targets[keep])
+
+    def generate(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        audio_mask: torch.Tensor,
+        audio: torch.Tensor | None = None,
+        *,
+        features: torch.Tensor | None = None,
+        **generate_kwargs: Any,
+    ) -> list[str]:
+        """Decoded continuations of left-padded prompts (`interleave.model.generation.generate`); the
+        clips as encoder inputs `audio` or cached `features`, as in `merge_embeddings`."""
+        return generation.generate(self, input_ids, attention_mask, audio_mask, audio, features=features,
+                                   **generate_kwargs)
+
+    def generate_batch(self, batch: dict[str, Any], **generate_kwargs: Any) -> list[str]:
+        """Generate from the answer-free, left-padded `prompt_*` part of an evaluation batch."""
+        return self.generate(
+            batch["prompt_input_ids"], batch["prompt_attention_mask"], batch["prompt_audio_mask"], batch.get("audio"),
+            features=batch.get("audio_features"), **generate_kwargs,
+        )
+
+    # ---- Lightning hooks -----------------------------------------------------------------
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
+        loss = self.loss(batch)
+        if not torch.isfinite(loss):
+            return self.nonfinite_loss(loss, batch)
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["ids"]))
+        return loss
+
+    def nonfinite_loss(self, loss: torch.Tensor, batch: dict[str, Any]) -> None:
+        """Stop before the optimizer sees a NaN/inf (so no checkpoint with NaN weights follows), or skip the batch.
+
+        Returning None makes Lightning skip backward and the optimizer step for this batch.
+        """
+        where = f"non-finite training loss ({loss.item()}) at step {self.global_step}, records {list(batch['ids'])}"
+        # Under DDP a rank that skips its backward leaves the others waiting in the gradient all-reduce.
+        distributed = self._trainer is not None and self.trainer.world_size > 1
+        if self.hparams.get("on_nonfinite_loss", "error") == "error" or distributed:
+            raise InterleaveError(f"{where}; stopped with the last good checkpoint kept "
+                                  "(set model.on_nonfinite_loss=skip to skip such batches)")
+        self.skipped_nonfinite = getattr(self, "skipped_nonfinite", 0) + 1
+        self.log("train/skipped_nonfinite", float(self.skipped_nonfinite), batch_size=len(batch["ids"]))
+        rank_zero_info(f"[interleave] skipped batch: {where}")
+        return None
+
+    def _evaluate(self, batch: dict[str, Any], prefix: str) -> None:
+        size = len(batch["ids"])
+        self.log(f"{prefix}/loss", self.loss(batch), prog_bar=True, batch_size=size, sync_dist=True)
+        if self.hparams.val_generate and "prompt_input_ids" in batch:
+            texts = self.generate_batch(batch, max_new_tokens=self.hparams.val_max_new_tokens, do_sample=False)
+            hits = [labels_match(t, ref) for t, ref in zip(texts, batch["references"])]
+            accuracy = torch.tensor(hits, dtype=torch.float32).mean()
+            self.log(f"{prefix}/label_accuracy", accuracy, prog_bar=True, batch_size=size, sync_dist=True)
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._evaluate(batch, "val")
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._evaluate(batch, "test")
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> list[dict[str, str]]:
+        texts = self.generate_batch(batch, max_new_tokens=self.hparams.val_max_new_tokens, do_sample=False)
+        return [
+            {"id": i, "generated": t, "reference": r} for i, t, r in zip(batch["ids"], texts, batch["references"])
+        ]
+
+    def trainable_parameters(self) -> dict[str, nn.Parameter]:
+        return {name: p for name, p in self.named_parameters() if p.requires_grad}
+
+    def configure_optimizers(self) -> Any:
+        hp = self.hparams
+        optimizer = torch.optim.AdamW(
+            self.trainable_parameters().values(), lr=hp.learning_rate, weight_decay=hp.weight_decay
+        )
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        warmup = min(hp.warmup_steps, total)
+
+        def factor(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / warmup
+            if hp.lr_schedule == "constant":
+                return 1.0
+            return max(0.0, (total - step) / max(1, total - warmup))
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        keep = set(self.trainable_parameters())
+        checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in keep}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        missing = set(self.trainable_parameters()) - set(checkpoint["state_dict"])
+        if missing:
+            raise InterleaveError(
+                f"checkpoint lacks {len(missing)} trainable weight(s), e.g. {sorted(missing)[:3]}; "
+                "was it written with other LoRA, projector or model.train_encoder settings?"
+            )
