@@ -103,7 +103,7 @@ def child(path: str) -> None:
     Path("/proc/self/clear_refs").write_text("5")  # the peak (VmHWM) starts again from here
     before = rss()[0]
     started = time.perf_counter()
-    from interleave.data.record_index import build_processes
+    from interleave.data.index_build import build_processes
 
     builders = build_processes(Path(path))
     dm = InterleavedDataModule(train_file=path, batch_size=4, group_by_length=True)

@@ -30,7 +30,7 @@ from interleave.encoders.audio import CHANNELS, Channel, load_fbank
 from interleave.encoders.cache import CacheStats, FeatureCache, require_frozen
 from interleave.data.checks import DataError, load_checked
 from interleave.data.collate import Collator
-from interleave.errors import InterleaveError, RecordError
+from interleave.errors import InterleaveError
 from interleave.files import write_text_atomic
 from interleave.data.mixture import MixedRecords, MixturePlan, MixtureSampler, mixture_sources
 from interleave.progress import DEFAULT_INTERVAL, Progress

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from interleave.errors import InterleaveError, report_errors
-from interleave.shard.build import build_shard, read_labels
-from interleave.shard.lexicon import (
-    build_lexicon,
+from interleave.shard.build import build_shard
+from interleave.shard.clips import read_labels
+from interleave.shard.lexicon import build_lexicon
+from interleave.shard.lexicon_file import (
     lexicon_meta,
     read_overrides,
     read_stoplist,

@@ -3,7 +3,6 @@ model it runs, and the section names what it measured."""
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 from bench import bench_gpu

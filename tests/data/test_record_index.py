@@ -189,24 +189,6 @@ def test_a_bom_crlf_lines_a_non_utf8_line_and_an_empty_file_read_as_directly(tmp
     assert [r.id for r in records] == [] and [r.id for r in direct(path, collator)[0]] == ["g0", "g2"]
 
 
-def test_a_build_in_several_processes_equals_one_in_a_single_process(tmp_path, tokenizer):
-    import numpy as np
-
-    from interleave.data.record_index import RecordIndex, build, settings
-
-    path = mixed_file(tmp_path, n=400, seed=5)
-    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes().replace(b"\n", b"\r\n", 7))
-    collator = Collator(tokenizer, max_length=128)
-    built = []
-    for processes in (1, 3):
-        build(path, collator, tmp_path / f"{processes}.index", processes)
-        built.append(RecordIndex.load(tmp_path / f"{processes}.index", path, settings(collator)))
-    one, three = built
-    assert one.header == three.header and one.rows > 400
-    assert all(np.array_equal(one.columns[name], three.columns[name]) for name in one.columns)
-    assert one.checked(tmp_path)[1] == three.checked(tmp_path)[1] == direct(path, collator)[1]
-
-
 def test_the_decode_check_reads_each_clip_with_the_runs_loader_and_channel(tmp_path, tokenizer):
     from interleave.errors import AudioError
 
@@ -233,23 +215,6 @@ def test_the_decode_check_reads_each_clip_with_the_runs_loader_and_channel(tmp_p
         assert len(records) == 1 and len(problems) == 1 and "unreadable audio: too short for this encoder" in problems[0].reason
         assert sorted(seen) == [("g0.wav", "mean"), ("g1.wav", "mean")]
         assert dm.check_file(file, decode=False)[1] == []  # without decoding, only presence is checked
-
-
-def test_the_index_key_follows_the_rule_code(tmp_path, tokenizer, monkeypatch):
-    from interleave.data import record_index
-
-    collator = Collator(tokenizer, max_length=128)
-    rule = tmp_path / "token_count.py"
-    rule.write_bytes(record_index.RULE_FILES[3].read_bytes())
-    monkeypatch.setattr(record_index, "RULE_FILES", [*record_index.RULE_FILES[:3], rule, *record_index.RULE_FILES[4:]])
-    record_index.rules_hash.cache_clear()
-    try:
-        before = index_path(tmp_path / "x.jsonl", collator)
-        rule.write_text(rule.read_text() + "# a changed rule\n")
-        record_index.rules_hash.cache_clear()
-        assert index_path(tmp_path / "x.jsonl", collator) != before  # no version to bump by hand
-    finally:
-        record_index.rules_hash.cache_clear()
 
 
 def header_end(index: Path) -> int:

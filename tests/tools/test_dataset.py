@@ -272,7 +272,7 @@ def test_ctrl_c_from_a_terminal_while_several_processes_build_the_index_is_one_l
     filler = "Labels: Siren. " * 24
     path = write_jsonl(tmp_path / "big.jsonl", [good(i) | {"id": f"r{i}", "audio": "audio/c0.wav", "output": filler}
                                                for i in range(100_000)])
-    assert path.stat().st_size > 32 << 20  # two builders on two cores (record_index.build_processes)
+    assert path.stat().st_size > 32 << 20  # two builders on two cores (index_build.build_processes)
     proc = subprocess.Popen([sys.executable, "-m", "interleave.tools", "data", "check", "--config", str(config),
                              str(path)], cwd=root, env={**os.environ, "PYTHONPATH": str(root)}, start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -51,7 +51,7 @@ from interleave.files import write_text_atomic
 from interleave.shard.build import assemble_queries, identity_queries, write_report
 from interleave.eval.format import shard_counts, write_shard
 from interleave.eval.query import slug
-from interleave.shard.lexicon import read_lexicon, read_skipped
+from interleave.shard.lexicon_file import read_lexicon, read_skipped
 from interleave.shard.pairs import pair_queries
 from interleave.shard.rules import alternatives
 from interleave.tools.demo.sounds import render_clip

@@ -22,7 +22,7 @@ from interleave.data.records import read_records, resolve_clips
 from interleave.shard.build import negative_pool
 from interleave.eval.format import RELATIONS, read_shard
 from interleave.eval.query import slug
-from interleave.shard.lexicon import read_lexicon, read_skipped
+from interleave.shard.lexicon_file import read_lexicon, read_skipped
 from interleave.shard.rules import DEFAULT_STOPLIST, entry_problems, norm
 from interleave.shard.wordnet import open_wordnet
 from interleave.tools.demo import cli as demo
