@@ -69,8 +69,9 @@ def settings(collator: Collator) -> dict[str, Any]:
     }  # train_on_prompt changes labels only, never a length or a check
 
 
-def index_path(file: str | Path, collator: Collator, index_dir: str | Path | None = None,
-               described: dict[str, Any] | None = None) -> Path:
+def index_path(
+    file: str | Path, collator: Collator, index_dir: str | Path | None = None, described: dict[str, Any] | None = None
+) -> Path:
     """Where the index of `file` for `collator`'s settings (`described`, when already computed) lives."""
     file = Path(file)
     described = dict(settings(collator) if described is None else described)
@@ -138,10 +139,20 @@ class _Builder:
                 batch = []
         if batch:
             self.add(batch)
-        columns = {name: np.concatenate(parts) if parts else np.zeros(0, COLUMNS[name]) for name, parts in self.columns.items()}
+        columns = {
+            name: np.concatenate(parts) if parts else np.zeros(0, COLUMNS[name]) for name, parts in self.columns.items()
+        }
         hashes = np.concatenate(self.id_hashes) if self.id_hashes else np.zeros(0, np.int64)
-        return {"columns": columns, "hashes": hashes, "read_problems": self.read_problems, "bad": self.bad,
-                "audio": list(self.audio), "rows": self.rows, "entries": entries, "lines": lines}
+        return {
+            "columns": columns,
+            "hashes": hashes,
+            "read_problems": self.read_problems,
+            "bad": self.bad,
+            "audio": list(self.audio),
+            "rows": self.rows,
+            "entries": entries,
+            "lines": lines,
+        }
 
 
 _JOB: tuple[Path, Collator] | None = None  # what forked builders read: the file and the collator
@@ -162,15 +173,22 @@ def _merge(results: list[dict[str, Any]]) -> dict[str, Any]:
     for part in results:
         remap = np.array([audio.setdefault(a, len(audio)) for a in part["audio"]] or [0], np.int32)
         for name, values in part["columns"].items():
-            columns[name].append(remap[values] if name == "audio" and len(values) else
-                                 values + lines if name == "line" else values)
+            columns[name].append(
+                remap[values] if name == "audio" and len(values) else values + lines if name == "line" else values
+            )
         read_problems += [[line + lines, *rest] for line, *rest in part["read_problems"]]
         bad.update({row + rows: value for row, value in part["bad"].items()})
         rows += part["rows"]
         lines += part["lines"]
-    return {"columns": {name: np.concatenate(parts).astype(COLUMNS[name]) for name, parts in columns.items()},
-            "hashes": np.concatenate([part["hashes"] for part in results]), "read_problems": read_problems,
-            "bad": bad, "audio": list(audio), "rows": rows, "entries": sum(part["entries"] for part in results)}
+    return {
+        "columns": {name: np.concatenate(parts).astype(COLUMNS[name]) for name, parts in columns.items()},
+        "hashes": np.concatenate([part["hashes"] for part in results]),
+        "read_problems": read_problems,
+        "bad": bad,
+        "audio": list(audio),
+        "rows": rows,
+        "entries": sum(part["entries"] for part in results),
+    }
 
 
 def _mark_duplicates(file: Path, built: dict[str, Any]) -> None:
@@ -191,7 +209,9 @@ def _mark_duplicates(file: Path, built: dict[str, Any]) -> None:
                 continue
             columns["status"][row] = DUPLICATE
             built["bad"].pop(row, None)
-            built["read_problems"].append([int(columns["line"][row]), None, record.id, int(columns["line"][first[record.id]])])
+            built["read_problems"].append(
+                [int(columns["line"][row]), None, record.id, int(columns["line"][first[record.id]])]
+            )
 
 
 def build_processes(file: Path) -> int:
@@ -200,8 +220,14 @@ def build_processes(file: Path) -> int:
     return max(1, min(cores, 8, file.stat().st_size // (16 << 20)))
 
 
-def build(file: Path, collator: Collator, target: Path, processes: int | None = None, *,
-          described: dict[str, Any] | None = None) -> None:
+def build(
+    file: Path,
+    collator: Collator,
+    target: Path,
+    processes: int | None = None,
+    *,
+    described: dict[str, Any] | None = None,
+) -> None:
     """Build the index of `file` (in `processes` forked processes, each a part of the file; by
     default `build_processes`) and write it to `target` atomically; `described` is
     `settings(collator)` when the caller has it already."""
@@ -227,9 +253,16 @@ def build(file: Path, collator: Collator, target: Path, processes: int | None = 
     fingerprint = file_fingerprint(file, digest[0])
     if (fingerprint["size"], fingerprint["mtime_ns"]) != (before.st_size, before.st_mtime_ns):
         raise InterleaveError(f"{file} changed while its record index was being built; run again")
-    header = {"settings": settings(collator) if described is None else described, "file": fingerprint, "rows": built["rows"], "empty": built["entries"] == 0,
-              "read_problems": sorted(built["read_problems"]), "bad": [[row, *v] for row, v in sorted(built["bad"].items())],
-              "audio": built["audio"], "columns": {}}
+    header = {
+        "settings": settings(collator) if described is None else described,
+        "file": fingerprint,
+        "rows": built["rows"],
+        "empty": built["entries"] == 0,
+        "read_problems": sorted(built["read_problems"]),
+        "bad": [[row, *v] for row, v in sorted(built["bad"].items())],
+        "audio": built["audio"],
+        "columns": {},
+    }
     position = 0
     for name, dtype in COLUMNS.items():
         header["columns"][name] = position

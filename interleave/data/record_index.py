@@ -77,8 +77,9 @@ def _reused(target: Path, file: Path, expected: dict[str, Any]) -> tuple[RecordI
         return None, (why.args or [None])[0]
 
 
-def open_index(file: str | Path, collator: Collator, index_dir: str | Path | None = None,
-               log: Any = None) -> RecordIndex:
+def open_index(
+    file: str | Path, collator: Collator, index_dir: str | Path | None = None, log: Any = None
+) -> RecordIndex:
     """The index of `file` for `collator`'s settings: reused if it is whole (its length and
     checksum) and matches the file and the settings, else built (by one process at a time) and
     written atomically; `log` gets a line saying which, and why an index found was not used."""
@@ -96,8 +97,9 @@ def open_index(file: str | Path, collator: Collator, index_dir: str | Path | Non
     except OSError:
         writable = False
     if not writable:
-        raise InterleaveError(f"cannot write the record index of {file} in {target.parent}; "
-                              "set data.index_dir to a writable folder")
+        raise InterleaveError(
+            f"cannot write the record index of {file} in {target.parent}; set data.index_dir to a writable folder"
+        )
     with _exclusive(file):
         index, reason = _reused(target, file, expected)  # another process may have built it meanwhile
         if index is None:
@@ -107,8 +109,10 @@ def open_index(file: str | Path, collator: Collator, index_dir: str | Path | Non
             build(file, collator, target, described=expected)
             index = RecordIndex.load(target, file, expected, check_content=False)
             if log:
-                log(f"[interleave] {file}: record index built in {time.perf_counter() - started:.1f} s "
-                    f"({index.rows} records) -> {target}")
+                log(
+                    f"[interleave] {file}: record index built in {time.perf_counter() - started:.1f} s "
+                    f"({index.rows} records) -> {target}"
+                )
     return index
 
 
@@ -142,11 +146,13 @@ class RecordIndex:
                     raise Unusable("is not a record index (it does not start as one)")
                 if len(fields) < len(MAGIC) + PREFIX.size:
                     raise Unusable(f"is cut short: {len(fields)} bytes, inside its header")
-                size, length, checksum = PREFIX.unpack(fields[len(MAGIC):])
+                size, length, checksum = PREFIX.unpack(fields[len(MAGIC) :])
                 actual = os.fstat(handle.fileno()).st_size
                 if actual != length:
-                    raise Unusable(f"is {'cut short' if actual < length else 'longer than written'}: {actual} bytes, "
-                                   f"where its header says {length}")
+                    raise Unusable(
+                        f"is {'cut short' if actual < length else 'longer than written'}: {actual} bytes, "
+                        f"where its header says {length}"
+                    )
                 digest = hashlib.blake2b(fields[:-32], digest_size=32)
                 blob = handle.read(min(size, length))  # a damaged size: the checksum tells
                 digest.update(blob)
@@ -181,12 +187,15 @@ class RecordIndex:
             record = None
             reason = str(err)
         if record is None:
-            raise InterleaveError(f"{self.file}:{line}: the line differs from set-up ({reason if raw.strip() else 'blank'}); "
-                                  "the file changed during the run: restart it")
+            raise InterleaveError(
+                f"{self.file}:{line}: the line differs from set-up ({reason if raw.strip() else 'blank'}); "
+                "the file changed during the run: restart it"
+            )
         return record
 
-    def checked(self, audio_root: str | Path, load: Callable[[Path], Any] | None = None,
-                split: list[str] | None = None) -> tuple[IndexedRecords, list[Problem]]:
+    def checked(
+        self, audio_root: str | Path, load: Callable[[Path], Any] | None = None, split: list[str] | None = None
+    ) -> tuple[IndexedRecords, list[Problem]]:
         """(good records, problems) as `interleave.data.checks.load_checked` gives them, audio checked now
         (`audio_problem`: present, and with `load`, the run's encoder input loader, readable)."""
         status, audio = self.columns["status"], self.columns["audio"]

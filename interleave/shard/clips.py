@@ -2,7 +2,6 @@
 and checked; clips with several labels, unknown labels and missing files are listed, not used.
 """
 
-
 from __future__ import annotations
 
 import csv
@@ -17,7 +16,6 @@ from interleave.errors import InterleaveError
 
 # The reviewed lexicon of AudioSet's labels (WordNet 3.0 with curated overrides), used by default.
 SHIPPED_LEXICON = Path(__file__).with_name("audioset_lexicon.json")
-
 
 
 def read_labels(path: str | Path) -> dict[str, str]:

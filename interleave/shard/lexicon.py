@@ -5,7 +5,6 @@ one for AudioSet's labels, `audioset_lexicon.json`); curated overrides replace W
 where it is wrong, each with its reason, and obey the quality rules of `interleave.shard.rules`.
 """
 
-
 from __future__ import annotations
 
 import re
@@ -35,7 +34,6 @@ from interleave.shard.rules import (
 # Sources are only a reason to keep WordNet's first sense (see _choose_sense): searched for,
 # "device" would turn "dog" into a pawl and "wind" into a wind instrument.
 DEFAULT_SOURCE_ROOTS: tuple[str, ...] = ("acoustic_device.n.01", "musical_instrument.n.01", "device.n.01")
-
 
 
 def _above(synset: Synset) -> list[Synset]:
@@ -77,8 +75,9 @@ def _senses(wn: WordNetCorpusReader, name: str) -> list[Synset]:
     return wn.synsets(name.replace(" ", "_"), pos="n")
 
 
-def _choose_sense(wn: WordNetCorpusReader, alts: list[str], roots: set[str], source_roots: set[str],
-                  lexfiles: set[str]) -> Synset | None:
+def _choose_sense(
+    wn: WordNetCorpusReader, alts: list[str], roots: set[str], source_roots: set[str], lexfiles: set[str]
+) -> Synset | None:
     """The sense a label names: a sound or its source, never a food, a state or an abstraction.
 
     WordNet's first sense of the first name if it reaches ``roots`` (sounds) or ``source_roots``
@@ -90,7 +89,9 @@ def _choose_sense(wn: WordNetCorpusReader, alts: list[str], roots: set[str], sou
     if not senses:
         return None
     first = _senses(wn, alts[0])[:1]
-    if first and ((roots | source_roots) & {s.name() for s in _closure(first[0])} or first[0].lexname() == "noun.animal"):
+    if first and (
+        (roots | source_roots) & {s.name() for s in _closure(first[0])} or first[0].lexname() == "noun.animal"
+    ):
         return first[0]
     for sense in senses:
         if roots & {s.name() for s in _closure(sense)}:
@@ -113,9 +114,17 @@ def _lemmatizer(wn: WordNetCorpusReader) -> Callable[[str], list[str]]:
     return lambda form: wn._morphy(form.replace(" ", "_"), "n")
 
 
-def _pick(names: Iterable[str], relation: str, parts: set[str], stop: Sequence[str], taken: list[str],
-          rejected: list[str], lemmatize: Callable[[str], list[str]], first_only: bool = False,
-          others: Sequence[str] = ()) -> None:
+def _pick(
+    names: Iterable[str],
+    relation: str,
+    parts: set[str],
+    stop: Sequence[str],
+    taken: list[str],
+    rejected: list[str],
+    lemmatize: Callable[[str], list[str]],
+    first_only: bool = False,
+    others: Sequence[str] = (),
+) -> None:
     """Append to ``taken`` the ``names`` that pass the quality rules against the label and
     ``others`` + ``taken`` (or only the first that does); record each one refused in ``rejected``."""
     for name in names:
@@ -129,8 +138,16 @@ def _pick(names: Iterable[str], relation: str, parts: set[str], stop: Sequence[s
             rejected.append(f"{relation} {name!r}: {problem}")
 
 
-def _checked(curated: list[str], allowed: set[str], relation: str, label: str, where: str,
-             parts: set[str], stop: Sequence[str], lemmatize: Callable[[str], list[str]]) -> list[str]:
+def _checked(
+    curated: list[str],
+    allowed: set[str],
+    relation: str,
+    label: str,
+    where: str,
+    parts: set[str],
+    stop: Sequence[str],
+    lemmatize: Callable[[str], list[str]],
+) -> list[str]:
     """Curated candidates, each a WordNet lemma of ``allowed`` and passing the quality rules."""
     problems, taken = [], []
     for name in curated:
@@ -202,15 +219,31 @@ def lexicon_entry(
     rejected: list[str] = []
     closure = _closure(synset)
     if "synonyms" in override:
-        synonyms = _checked(override["synonyms"], {norm(n) for n in synset.lemma_names()}, "synonym", label,
-                            synset.name(), parts, stoplist, lemmatize)
+        synonyms = _checked(
+            override["synonyms"],
+            {norm(n) for n in synset.lemma_names()},
+            "synonym",
+            label,
+            synset.name(),
+            parts,
+            stoplist,
+            lemmatize,
+        )
     else:
         synonyms = []
         _pick(synset.lemma_names(), "synonym", parts, stoplist, synonyms, rejected, lemmatize)
     if "hypernyms" in override:
         above = {norm(n) for s in closure[1:] for n in s.lemma_names()}
-        hypernyms = _checked(override["hypernyms"], above, "hypernym", label, f"the synsets above {synset.name()}",
-                             parts | {norm(s) for s in synonyms}, stoplist, lemmatize)
+        hypernyms = _checked(
+            override["hypernyms"],
+            above,
+            "hypernym",
+            label,
+            f"the synsets above {synset.name()}",
+            parts | {norm(s) for s in synonyms},
+            stoplist,
+            lemmatize,
+        )
     else:
         hypernyms = []
         seen, queue = {synset}, deque([synset])
@@ -219,8 +252,17 @@ def lexicon_entry(
                 if up not in seen:
                     seen.add(up)
                     queue.append(up)
-                    _pick(up.lemma_names(), "hypernym", parts, stoplist, hypernyms, rejected, lemmatize,
-                          first_only=True, others=synonyms)
+                    _pick(
+                        up.lemma_names(),
+                        "hypernym",
+                        parts,
+                        stoplist,
+                        hypernyms,
+                        rejected,
+                        lemmatize,
+                        first_only=True,
+                        others=synonyms,
+                    )
     short = []
     for relation, found, needed in (("synonym", synonyms, n_synonyms), ("hypernym", hypernyms, n_hypernyms)):
         if len(found) < needed:

@@ -3,7 +3,6 @@ the curated overrides it was built with, its provenance), the override file and 
 bad entry reported by name. `interleave.shard.lexicon` derives the entries from WordNet.
 """
 
-
 from __future__ import annotations
 
 import json
@@ -92,8 +91,13 @@ LEXICON_ABOUT = (
 )
 
 
-def lexicon_meta(wn: WordNetCorpusReader, n_synonyms: int, n_hypernyms: int, overrides: Mapping[str, Any],
-                 stoplist: Sequence[str] = DEFAULT_STOPLIST) -> dict[str, Any]:
+def lexicon_meta(
+    wn: WordNetCorpusReader,
+    n_synonyms: int,
+    n_hypernyms: int,
+    overrides: Mapping[str, Any],
+    stoplist: Sequence[str] = DEFAULT_STOPLIST,
+) -> dict[str, Any]:
     """What a lexicon file states about how it was made."""
     return {
         "about": LEXICON_ABOUT,
@@ -132,13 +136,18 @@ def json_text(obj: Any, indent: str = "") -> str:
     return json.dumps(obj, ensure_ascii=False)
 
 
-def write_lexicon(entries: Sequence[Entry], path: str | Path, meta: Mapping[str, Any] | None = None,
-                  skipped: Sequence[Skipped] = ()) -> Path:
+def write_lexicon(
+    entries: Sequence[Entry], path: str | Path, meta: Mapping[str, Any] | None = None, skipped: Sequence[Skipped] = ()
+) -> Path:
     """Write a lexicon JSON: ``meta`` (WordNet version, parameters, notes), counts, the entries
     and the labels skipped with their reasons."""
     path = Path(path)
-    body = {**(meta or {}), "counts": lexicon_counts(entries, skipped), "entries": [entry_to_json(e) for e in entries],
-            "skipped": [{"label": s.label, "reason": s.reason} for s in skipped]}
+    body = {
+        **(meta or {}),
+        "counts": lexicon_counts(entries, skipped),
+        "entries": [entry_to_json(e) for e in entries],
+        "skipped": [{"label": s.label, "reason": s.reason} for s in skipped],
+    }
     write_text_atomic(path, json_text(body) + "\n")
     return path
 
@@ -163,7 +172,11 @@ def read_lexicon(path: str | Path) -> list[Entry]:
             problems.append(f"{where}: expected an object")
             continue
         where += f" ({obj.get('label')!r})"
-        faults = [f"{k!r} must be a non-empty string" for k in ("label", "word") if not isinstance(obj.get(k), str) or not obj[k].strip()]
+        faults = [
+            f"{k!r} must be a non-empty string"
+            for k in ("label", "word")
+            if not isinstance(obj.get(k), str) or not obj[k].strip()
+        ]
         for key in ("synonyms", "hypernyms", "related"):
             value = obj.get(key)
             if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
@@ -180,7 +193,8 @@ def read_lexicon(path: str | Path) -> list[Entry]:
                 word=obj["word"],
                 synonyms=tuple(obj["synonyms"]),
                 hypernyms=tuple(obj["hypernyms"]),
-                related=frozenset(norm(r) for r in obj["related"]) | {norm(c) for c in obj["synonyms"] + obj["hypernyms"]},
+                related=frozenset(norm(r) for r in obj["related"])
+                | {norm(c) for c in obj["synonyms"] + obj["hypernyms"]},
                 synset=obj.get("synset"),
                 override=obj.get("override"),
                 group=obj.get("group"),

@@ -1,8 +1,5 @@
 """Writing a record index: its builder in several processes and its key (interleave/data/index_build.py)."""
 
-
-
-
 from interleave.data.collate import Collator
 from interleave.data import index_build
 from interleave.data.record_index import index_path

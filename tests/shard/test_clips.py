@@ -1,6 +1,5 @@
 """A SHARD's clips: the labels CSV and the clip index (interleave/shard/clips.py)."""
 
-
 from __future__ import annotations
 
 import json
@@ -14,6 +13,7 @@ from interleave.shard.build import (
     read_labels,
 )
 from tests.shard.conftest import LABELS_CSV, _touch
+
 
 def test_labels_csv_maps_mids_to_display_names() -> None:
     labels = read_labels(LABELS_CSV)

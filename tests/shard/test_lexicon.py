@@ -66,9 +66,15 @@ def test_the_label_is_never_its_own_candidate(lexicon, wn) -> None:
 
 def test_overrides_are_wordnet_lemmas_under_the_same_rules(wn) -> None:
     frog = lexicon_entry(wn, "Frog", {"synonyms": ["anuran", "batrachian"], "note": "toads are another animal"})
-    assert isinstance(frog, Entry) and frog.synonyms == ("anuran", "batrachian") and frog.override == "toads are another animal"
+    assert (
+        isinstance(frog, Entry)
+        and frog.synonyms == ("anuran", "batrachian")
+        and frog.override == "toads are another animal"
+    )
     cat = lexicon_entry(wn, "Cat", {"synset": "domestic_cat.n.01"})
-    assert isinstance(cat, Entry) and cat.synonyms == ("domestic cat", "house cat") and cat.override == "curated: synset"
+    assert (
+        isinstance(cat, Entry) and cat.synonyms == ("domestic cat", "house cat") and cat.override == "curated: synset"
+    )
     assert cat.hypernyms == ("true cat", "domestic animal") and "hypernym 'cat': names the label" in cat.rejected
     with pytest.raises(InterleaveError, match="synonym 'toadstool': no lemma of frog.n.01"):
         lexicon_entry(wn, "Frog", {"synonyms": ["anuran", "toadstool"]})
@@ -136,7 +142,9 @@ def test_shipped_lexicon_accounts_for_every_audioset_label() -> None:
     assert counts["words"] == len(entries) >= 78 and counts["skipped"] == len(skipped) == 527 - len(entries)
     per_group = Counter(e.group for e in entries)
     assert counts["per_group"] == {g: per_group[g] for g in GROUPS}
-    assert per_group["anthrophony"] >= 20 and per_group["biophony"] >= 20  # geophony: see the SHARD counts in docs/shard.md
+    assert (
+        per_group["anthrophony"] >= 20 and per_group["biophony"] >= 20
+    )  # geophony: see the SHARD counts in docs/shard.md
     assert sum(counts["skipped_per_reason"].values()) == len(skipped)
     assert SHIPPED["wordnet_version"] == "3.0" and SHIPPED["stoplist"] == list(DEFAULT_STOPLIST)
 
@@ -185,7 +193,9 @@ def test_the_docs_give_the_shipped_lexicons_counts() -> None:
     assert f"**{counts['words']} words: {per_group['anthrophony']} anthrophony**" in page
     assert f"**{per_group['biophony']} biophony**" in page and f"**{per_group['geophony']} geophony**" in page
     reasons = counts["skipped_per_reason"]
-    said = (f"Of the other {counts['skipped']} labels, {reasons['too few synonyms']} have too few synonyms, "
-            f"{reasons['no WordNet noun']} no WordNet noun, {reasons['too few hypernyms']} too few hypernyms, "
-            f"{reasons['no sound-related sense']} no sound-related sense, {reasons['curated skip']} were skipped by review")
+    said = (
+        f"Of the other {counts['skipped']} labels, {reasons['too few synonyms']} have too few synonyms, "
+        f"{reasons['no WordNet noun']} no WordNet noun, {reasons['too few hypernyms']} too few hypernyms, "
+        f"{reasons['no sound-related sense']} no sound-related sense, {reasons['curated skip']} were skipped by review"
+    )
     assert said in page

@@ -1,7 +1,6 @@
 """A lexicon's file: overrides read with every problem named, a lexicon written and read back
 (interleave/shard/lexicon_file.py)."""
 
-
 from __future__ import annotations
 
 import json
@@ -27,7 +26,12 @@ def test_read_overrides_reports_every_problem(tmp_path: Path) -> None:
         read_overrides(path)
     message = str(err.value)
     assert message.startswith(f"4 problem(s) in override file {path}")
-    for text in ("'Tick': unknown key 'synonym'", "'Drum': 'skip' cannot be combined", "'Dog': 'hypernyms' must be a list", "'Buzz': expected an object"):
+    for text in (
+        "'Tick': unknown key 'synonym'",
+        "'Drum': 'skip' cannot be combined",
+        "'Dog': 'hypernyms' must be a list",
+        "'Buzz': expected an object",
+    ):
         assert text in message
     path.write_text(json.dumps({"Siren": {"synset": "siren.n.03", "group": "anthrophony", "note": "device"}}))
     assert read_overrides(path) == {"Siren": {"synset": "siren.n.03", "group": "anthrophony", "note": "device"}}
@@ -48,4 +52,3 @@ def test_lexicon_roundtrip_and_validation(tmp_path: Path, lexicon) -> None:
         read_lexicon(path)
     assert "entries[1] ('Drum'): 'synonyms' must be a list" in str(err.value)
     assert "entries[2] ('Car'): 'related' must be a list" in str(err.value)
-
