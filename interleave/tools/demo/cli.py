@@ -47,10 +47,10 @@ import soundfile
 from interleave import AUDIO_PLACEHOLDER
 from interleave.encoders.audio import SAMPLE_RATE
 from interleave.errors import InterleaveError, report_errors
-from interleave.files import write_text_atomic
-from interleave.shard.build import assemble_queries, identity_queries, write_report
 from interleave.eval.format import shard_counts, write_shard
 from interleave.eval.query import slug
+from interleave.files import write_text_atomic
+from interleave.shard.build import assemble_queries, identity_queries, write_report
 from interleave.shard.lexicon_file import read_lexicon, read_skipped
 from interleave.shard.pairs import pair_queries
 from interleave.shard.rules import alternatives
