@@ -9,7 +9,7 @@ from callbacks.reliability import PreemptionCheckpoint, ResumeRandomState, SafeC
 from interleave.cli import InterleaveCLI, build_run, cli, main
 from interleave.data.module import InterleavedDataModule
 from interleave.model.module import AudioLLM
-from tests.conftest import write_config
+from tests.helpers import write_config
 
 
 @pytest.fixture(autouse=True)
@@ -112,6 +112,7 @@ def test_a_config_or_any_text_given_as_ckpt_path_is_one_line_naming_it(
         assert ("a directory" if slip == tmp_path else "not a checkpoint: text") in err
 
 
+@pytest.mark.slow
 def test_train_py_with_a_config_as_ckpt_path_prints_one_line_and_exits_2(tmp_path, small_dataset, tiny_model_kwargs):
     """The script itself, as a user runs it: `python train.py validate --config C --ckpt_path C`."""
     import subprocess
@@ -184,6 +185,7 @@ def test_a_key_given_twice_in_a_config_is_one_line_naming_the_file_line_and_key(
     assert err.startswith(f"error: {config}:") and "seed_everything is given twice" in err and err.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_train_py_with_a_duplicate_key_or_malformed_yaml_prints_one_line_no_usage(
     tmp_path, small_dataset, tiny_model_kwargs
 ):
@@ -236,6 +238,7 @@ def test_each_bad_train_files_value_is_one_error_line_and_exit_2(
     assert error_lines(err) == [f"error: {message.replace('TRAIN', train)}"] and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_train_py_with_the_issues_bad_train_files_prints_one_line_and_exits_2(tmp_path):
     """The issue's repro as written: `python train.py validate --config configs/demo.yaml --config m.yaml`."""
     mixture = tmp_path / "m.yaml"

@@ -11,7 +11,7 @@ from interleave.eval.evaluate import EvalInputs, EvalSettings
 from interleave.eval.query import Query
 from interleave.model.generation import Sampling
 from interleave.model.module import AudioLLM
-from tests.conftest import write_clip
+from tests.helpers import write_clip
 
 
 def shard(tmp_path, n_clips=3) -> list[Query]:

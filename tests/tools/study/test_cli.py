@@ -86,6 +86,7 @@ def starts(folder: Path) -> int:
     return (folder / "train.log").read_text(encoding="utf-8").count("[study] ")
 
 
+@pytest.mark.slow
 def test_a_grid_killed_mid_study_then_rerun_completes_only_what_was_missing(tmp_path, tiny_config, capsys):
     study_file = write_study(tmp_path, tiny_config, {"kind": "local", "parallel": 2})
     out = tmp_path / "runs" / "grid"
@@ -226,6 +227,7 @@ def test_an_interrupted_fit_resumes_from_its_last_checkpoint(tmp_path):
     assert "1 runs: 1 done; all done" in status(study)
 
 
+@pytest.mark.slow
 def test_a_run_whose_process_is_still_alive_is_left_alone(tmp_path):
     study, folder = fake_run(tmp_path, 0)
     sleeper = subprocess.Popen(["sleep", "60"])
