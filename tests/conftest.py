@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import (
+    REPO,
     TINY_ENCODER,
     TINY_LLAMA,
     TOKENIZER_KINDS,
@@ -110,3 +111,45 @@ def model(tiny_model_kwargs):
 
     torch.manual_seed(0)
     return AudioLLM(**tiny_model_kwargs).eval()
+
+
+@pytest.fixture(autouse=True)
+def fast_tests_start_no_run_and_no_process(request, monkeypatch):
+    """A test not marked `slow` starts no Lightning run (fit, validate, test, predict: through train.py's CLI,
+    a tool or its own Trainer), and neither it nor the project's code starts a process but `git` (a run's
+    provenance reads the commit with it; a library's own probe, such as jsonargparse's for its type stubs, is
+    left alone): the fast tier's promise, checked as the tests run. tests/test_layout.py checks the marks."""
+    if request.node.get_closest_marker("slow"):
+        return
+    import functools
+    import os
+    import subprocess
+    import sys
+
+    from lightning.pytorch import Trainer
+
+    def refuse(what: str):
+        pytest.fail(f"{what} in a test not marked slow: mark it @pytest.mark.slow (docs/development.md)")
+
+    def stage(name: str):
+        @functools.wraps(getattr(Trainer, name))  # its signature stays: LightningCLI reads its options from it
+        def refused(*args, **kwargs):
+            refuse(f"a Lightning {name} run")
+
+        return refused
+
+    for name in ("fit", "validate", "test", "predict"):
+        monkeypatch.setattr(Trainer, name, stage(name))
+    start = subprocess.Popen.__init__
+
+    def guarded(self, args, *rest, **kwargs):
+        program = os.fsdecode(args if isinstance(args, str | bytes | os.PathLike) else args[0])
+        caller = sys._getframe(1)
+        while caller.f_code.co_filename == subprocess.__file__:  # subprocess.run and its kin
+            caller = caller.f_back
+        ours = Path(caller.f_code.co_filename).resolve().is_relative_to(REPO)
+        if ours and Path(program.split()[0]).name != "git":
+            refuse(f"a process ({program})")
+        start(self, args, *rest, **kwargs)
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", guarded)

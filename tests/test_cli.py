@@ -18,6 +18,7 @@ def plain_argv(monkeypatch):
     monkeypatch.setattr("sys.argv", ["train.py"])
 
 
+@pytest.mark.slow
 def test_cli_builds_the_run_a_config_describes(tmp_path, small_dataset, tiny_model_kwargs):
     config = write_config(tmp_path, small_dataset, tiny_model_kwargs)
     run = cli(["--config", str(config), "--model.learning_rate=0.5", "--data.batch_size=1"], run=False)
@@ -31,6 +32,7 @@ def test_cli_builds_the_run_a_config_describes(tmp_path, small_dataset, tiny_mod
     assert run.datamodule.spec == run.model.data_spec()  # connected once, by the command line
 
 
+@pytest.mark.slow
 def test_build_run_builds_what_train_py_builds_connected_and_not_run(tmp_path, small_dataset, tiny_model_kwargs):
     config = write_config(tmp_path, small_dataset, tiny_model_kwargs)
     args = ["--config", str(config), "--data.max_length=96", "--model.audio_tokens=8"]
@@ -44,6 +46,7 @@ def test_build_run_builds_what_train_py_builds_connected_and_not_run(tmp_path, s
     assert run.trainer.global_step == 0 and run.datamodule.train_set is None  # nothing set up or run
 
 
+@pytest.mark.slow
 def test_validate_test_and_print_config(tmp_path, small_dataset, tiny_model_kwargs, capsys):
     config = str(write_config(tmp_path, small_dataset, tiny_model_kwargs))
     with pytest.raises(SystemExit) as exit_:
@@ -58,6 +61,7 @@ def test_validate_test_and_print_config(tmp_path, small_dataset, tiny_model_kwar
     assert "test/loss" in run.trainer.callback_metrics
 
 
+@pytest.mark.slow  # a fit, stopped by the data check
 def test_bad_data_stops_with_a_clear_message(tmp_path, small_dataset, tiny_model_kwargs, capsys):
     (small_dataset / "train.jsonl").write_text(
         '{"id": "x", "audio": "audio/c0.wav", "instruction": "[AUDIO][AUDIO]", "output": "y"}\n'
@@ -301,6 +305,7 @@ class InterruptAt(L.Callback):
             raise KeyboardInterrupt
 
 
+@pytest.mark.slow  # a fit, interrupted
 def test_ctrl_c_in_fit_is_one_line_naming_the_kept_checkpoint_and_exit_130(
     tmp_path, small_dataset, tiny_model_kwargs, capsys
 ):

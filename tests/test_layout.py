@@ -240,11 +240,14 @@ def test_ruff_finds_nothing_to_change(command):
 
 TESTS = REPO / "tests"
 TEST_MODULES = sorted(p for p in TESTS.rglob("*.py") if "fixtures" not in p.relative_to(TESTS).parts)
-# What starts a training run, a process, a server or a build, as the call is written: train.py's CLI, a
-# Lightning Trainer or its fit/validate/predict/test, a subprocess, an HTTP server, the playground's launch.
+# What starts a training run, a process, a server or a build, as the call is written: train.py's CLI (also
+# as interleave.cli's `cli`), a Lightning Trainer or its fit/validate/predict/test, a subprocess, an HTTP
+# server, the playground's launch. What the project's code starts on a test's behalf (a tool's run, a
+# process) the fixture `fast_tests_start_no_run_and_no_process` in tests/conftest.py refuses as it runs.
 STARTERS = (
     *(f"subprocess.{f}" for f in ("run", "Popen", "call", "check_call", "check_output")),
     "train.cli",
+    "cli",
     "ThreadingHTTPServer",
     "HTTPServer",
     "launch",

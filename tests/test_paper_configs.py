@@ -169,6 +169,7 @@ def test_ltu_rows_evaluate_zero_shot(name, small_dataset, tiny_ltu, tokenizer_di
     assert {t for t in ALL_TAGS if not t.startswith("val/noninterleaved/")} <= set(metrics)
 
 
+@pytest.mark.slow  # a fit, stopped by the data check
 def test_the_demo_config_on_missing_data_names_the_command_that_writes_it(
     tmp_path, tokenizer_dir, tiny_llama_config, monkeypatch, capsys
 ):

@@ -398,6 +398,7 @@ def nan_dataset(small_dataset, monkeypatch) -> Path:
     return small_dataset
 
 
+@pytest.mark.slow  # a fit, stopped by the NaN
 def test_a_nan_loss_stops_naming_step_and_records_and_keeps_the_last_good_checkpoint(
     tmp_path, nan_dataset, tiny_model_kwargs, capsys
 ):
@@ -561,6 +562,7 @@ TRAIN_CASES = {
 }
 
 
+@pytest.mark.slow  # a fit or validate, stopped by the data check
 @pytest.mark.parametrize("case", list(TRAIN_CASES))
 def test_train_py_bad_input_is_a_clear_error(case, tmp_path, small_dataset, tiny_model_kwargs, capsys):
     config = write_config(tmp_path, small_dataset, {**tiny_model_kwargs, "val_generate": False}, max_steps=2)

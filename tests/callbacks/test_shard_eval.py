@@ -223,6 +223,7 @@ def test_an_unknown_parser_is_refused_at_construction():
         ShardEvaluation("shard.jsonl", parser="loose")
 
 
+@pytest.mark.slow  # a validate, stopped by the SHARD check
 def test_missing_shard_audio_stops_before_any_work(tmp_path, small_dataset, tiny_model_kwargs, capsys):
     config = shard_config(tmp_path, small_dataset, tiny_model_kwargs)
     (small_dataset / "audio" / "c1.wav").unlink()

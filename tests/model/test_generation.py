@@ -238,6 +238,7 @@ def test_answers_stopped_at_their_verdict_have_the_whole_answers_verdicts(model,
     assert "no" in {parse_answer(a, rules) for a, c in zip(short, cut) if c}
 
 
+@pytest.mark.slow  # the real SmolLM2 generating (minutes)
 def test_the_demos_smollm2_stops_at_its_verdicts_with_the_whole_answers_verdicts():
     """The acceptance test on the real LLM the demo uses (SmolLM2-135M-Instruct, text prompts it
     answers with yes or no and an explanation): same seeds, the same verdicts, fewer tokens."""

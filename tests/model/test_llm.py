@@ -10,6 +10,7 @@ from interleave.model.llm import align_special_tokens, load_tokenizer, resolve
 from tests.helpers import ARCHITECTURES, TINY, architecture_kwargs, build_llama_tokenizer
 
 
+@pytest.mark.slow  # the real SmolLM2's GGUF converted
 def test_builtin_smollm2_tokenizer_ends_with_the_models_eos(caplog):
     """transformers' GGUF tokenizer says EOS = <|im_start|> (1); the GGUF and the model say <|im_end|> (2)."""
     from transformers import AutoConfig
@@ -24,6 +25,7 @@ def test_builtin_smollm2_tokenizer_ends_with_the_models_eos(caplog):
     assert "eos 1 ('<|im_start|>') -> 2 ('<|im_end|>')" in caplog.text
 
 
+@pytest.mark.slow  # the real SmolLM2's GGUF converted
 def test_a_gguf_is_converted_once_into_the_cache_and_loads_as_the_gguf_itself(monkeypatch):
     """The converted folder holds the GGUF's weights bit for bit and a tokenizer with the same
     definition (so record indexes keep their keys) and ids; a second load reads the folder."""
@@ -57,6 +59,7 @@ def test_a_gguf_is_converted_once_into_the_cache_and_loads_as_the_gguf_itself(mo
     assert llm.converted(folder, gguf) == ready  # found, not converted
 
 
+@pytest.mark.slow  # the real SmolLM2's GGUF converted
 def test_the_tokenizer_is_converted_without_the_weights(tmp_path, monkeypatch):
     """load_tokenizer converts only the tokenizer (and the config it checks against): a large GGUF's
     weights are converted by load_llm, once, at the dtype it asks."""

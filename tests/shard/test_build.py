@@ -190,6 +190,7 @@ def test_build_uses_the_shipped_lexicon_by_default(corpus: Path) -> None:
     assert words["Siren"]["reason"].startswith("lexicon: 0 synonym(s) in siren.n.03")  # the shipped file's own reason
 
 
+@pytest.mark.slow  # a SHARD built over all 527 AudioSet labels, twice
 def test_every_audioset_label_builds_with_one_clip_each(tmp_path: Path, wordnet_dir: Path) -> None:
     labels = read_labels(LABELS_CSV)
     index = {}

@@ -70,6 +70,7 @@ def saved_answers(out: Path, alpha: float) -> dict[str, list[list[str]]]:
     return {condition: [r.answers for r in found] for condition, found in rows.items()}
 
 
+@pytest.mark.slow  # a frontier of three alphas evaluated, then again
 def test_the_ends_are_the_start_and_the_checkpoint_and_a_second_run_evaluates_nothing(
     config, tmp_path, monkeypatch, capsys
 ):
@@ -122,6 +123,7 @@ def test_the_ends_are_the_start_and_the_checkpoint_and_a_second_run_evaluates_no
     assert len(calls) == 2  # evaluated again: the saved answers were another checkpoint's
 
 
+@pytest.mark.slow  # a frontier evaluated at two alphas
 def test_a_start_checkpoint_is_alpha_zero(config, tmp_path):
     model = build_run(["--config", str(config)]).model
     start, end = trained(model, 3), trained(model, 4)
@@ -150,6 +152,7 @@ def test_a_start_checkpoint_is_alpha_zero(config, tmp_path):
     assert saved_answers(out, 0.0) == plain_answers(config, start)
 
 
+@pytest.mark.slow  # a frontier evaluated, then again
 def test_each_alpha_counts_its_rows_and_a_cut_alpha_is_asked_again(config, tmp_path, monkeypatch, capsys):
     """Issue 34: an α's metrics file states how many rows its answers hold; answers cut at a line
     boundary (an interrupted copy) are not taken as finished: that α is asked again."""
