@@ -147,7 +147,9 @@ def fast_tests_start_no_run_and_no_process(request, monkeypatch):
         caller = sys._getframe(1)
         while caller.f_code.co_filename == subprocess.__file__:  # subprocess.run and its kin
             caller = caller.f_back
-        ours = Path(caller.f_code.co_filename).resolve().is_relative_to(REPO)
+        where = Path(caller.f_code.co_filename).resolve()
+        # The project's code, not a library's: a venv inside the checkout (`make setup`'s .venv) is not ours.
+        ours = where.is_relative_to(REPO) and "site-packages" not in where.parts
         if ours and Path(program.split()[0]).name != "git":
             refuse(f"a process ({program})")
         start(self, args, *rest, **kwargs)
