@@ -29,6 +29,7 @@ from interleave import AUDIO_PLACEHOLDER, NUM_AUDIO_TOKENS
 from interleave.data.prompts import PromptTemplate, check_clip_count, remove_placeholders
 from interleave.data.records import Record
 from interleave.errors import InterleaveError, RecordError
+from interleave.spec import Batch
 
 IGNORE_INDEX = -100
 
@@ -219,7 +220,7 @@ class Collator:
             "audio_mask": torch.tensor([padded(r.audio_mask, False) for r in rows], dtype=torch.bool),
         }
 
-    def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+    def __call__(self, items: list[dict[str, Any]]) -> Batch:
         """items: dicts with `record` (Record) and either `audio` (the encoder's inputs of its clip)
         or `audio_features` (its cached features [audio_tokens, D]): one tensor, or a list of
         them, one per clip in placeholder order. The batch carries the clips under the same key."""
@@ -235,11 +236,19 @@ class Collator:
                 raise RecordError(
                     record.describe(), f"{len(audio)} clip(s) of audio given for {len(row.spans)} span(s)"
                 )
-        batch: dict[str, Any] = self.pad(encoded, self.padding_side)
-        batch[key] = torch.stack([clip for audio in clips for clip in audio])
-        batch["ids"] = [r.id for r in records]
+        padded = self.pad(encoded, self.padding_side)
+        batch = Batch(
+            input_ids=padded["input_ids"],
+            attention_mask=padded["attention_mask"],
+            labels=padded["labels"],
+            audio_mask=padded["audio_mask"],
+            ids=[r.id for r in records],
+        )
+        batch[key] = torch.stack([clip for audio in clips for clip in audio])  # type: ignore[literal-required]
         if self.with_prompt_batch:
             prompts = self.pad([self.encode(r, with_answer=False) for r in records], "left")
-            batch.update({f"prompt_{k}": v for k, v in prompts.items() if k != "labels"})
+            batch["prompt_input_ids"] = prompts["input_ids"]
+            batch["prompt_attention_mask"] = prompts["attention_mask"]
+            batch["prompt_audio_mask"] = prompts["audio_mask"]
             batch["references"] = [r.output for r in records]
         return batch

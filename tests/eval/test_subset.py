@@ -1,5 +1,5 @@
 """`EvalSettings.max_queries_per_task`: a fixed subset of each task's queries, chosen by word and clip
-(`interleave.eval.evaluate.capped_queries`), the same in every call, process and rank; checked when built."""
+(`interleave.eval.settings.capped_queries`), the same in every call, process and rank; checked when built."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from interleave.errors import InterleaveError
-from interleave.eval.evaluate import SUBSET_RULE, EvalSettings, capped_queries, rank_share
+from interleave.eval.evaluate import rank_share
 from interleave.eval.query import Query, clip_of, query_id
+from interleave.eval.settings import SUBSET_RULE, EvalSettings, capped_queries
 
 REPO = Path(__file__).resolve().parents[2]
 WORDS = ("Sine wave", "Siren", "Drum", "Whistle", "Tick")
@@ -113,7 +114,7 @@ def test_every_process_and_rank_chooses_the_same_subset(tmp_path):
     queries = shard()
     script = (
         "import json, sys; from tests.eval.test_subset import shard; "
-        "from interleave.eval.evaluate import capped_queries; "
+        "from interleave.eval.settings import capped_queries; "
         "print(json.dumps([q.id for q in capped_queries(shard(), 7, 2)]))"
     )
     found = []
