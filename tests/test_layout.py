@@ -2,7 +2,8 @@
 included), the runtime imports no tool, no callback and nothing of the SHARD builder, only the
 builder's folder imports nltk, no import is hidden in a string, the folders keep their first levels
 short, no module is over 500 lines, no citation of files the repository does not have, every module
-with its test file, and ruff (format and lint) clean on the whole tree. (The module table and the docs: tests/test_docs.py.)"""
+with its test file, every class a config names with an `Args:` entry per argument, and ruff (format and
+lint) clean on the whole tree. (The module table and the docs: tests/test_docs.py.)"""
 
 from __future__ import annotations
 
