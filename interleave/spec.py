@@ -23,18 +23,6 @@ from interleave.encoders.audio import FBANK_SECONDS, load_fbank
 AudioLoader = Callable[..., torch.Tensor]  # (path, channel) -> one clip's encoder inputs
 
 
-@dataclass(frozen=True)
-class DataSpec:
-    """What the data side needs from the model (`AudioLLM.data_spec()`): the tokenizer, the audio
-    positions per clip, the encoder's input loader `(path, channel) -> one clip's inputs` (CAV-MAE's
-    fbank, AST's or Whisper's extractor) and the seconds of a clip it hears. Defaults: LTU's."""
-
-    tokenizer: Any
-    audio_tokens: int = NUM_AUDIO_TOKENS
-    audio_loader: AudioLoader = load_fbank
-    heard_seconds: float = FBANK_SECONDS
-
-
 class _BatchKeys(TypedDict):
     """The keys every batch holds (`Batch`)."""
 
@@ -57,3 +45,15 @@ class Batch(_BatchKeys, total=False):
     prompt_attention_mask: torch.Tensor  # [B, L'] long
     prompt_audio_mask: torch.Tensor  # [B, L'] bool
     references: list[str]  # the reference answers
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What the data side needs from the model (`AudioLLM.data_spec()`): the tokenizer, the audio
+    positions per clip, the encoder's input loader `(path, channel) -> one clip's inputs` (CAV-MAE's
+    fbank, AST's or Whisper's extractor) and the seconds of a clip it hears. Defaults: LTU's."""
+
+    tokenizer: Any
+    audio_tokens: int = NUM_AUDIO_TOKENS
+    audio_loader: AudioLoader = load_fbank
+    heard_seconds: float = FBANK_SECONDS

@@ -2,8 +2,7 @@
 included), the runtime imports no tool, no callback and nothing of the SHARD builder, only the
 builder's folder imports nltk, no import is hidden in a string, the folders keep their first levels
 short, no module is over 500 lines, no citation of files the repository does not have, every module
-with its test file, every class a config names with an `Args:` entry per argument, and ruff (format and
-lint) clean on the whole tree. (The module table and the docs: tests/test_docs.py.)"""
+with its test file, and ruff (format and lint) clean on the whole tree. (The module table and the docs: tests/test_docs.py.)"""
 
 from __future__ import annotations
 
@@ -192,6 +191,41 @@ def test_no_module_over_500_lines():
     assert not long, f"split these rooms: {long}"
 
 
+def config_classes() -> dict[str, type]:
+    """The project's classes the shipped configs name (`class_path`), and what a config's `model:` is."""
+    import importlib
+
+    named = {"interleave.model.AudioLLM", "interleave.model.generation.Sampling"}  # the model; the answers
+    for config in sorted((REPO / "configs").rglob("*.yaml")):
+        named |= set(
+            re.findall(r"class_path:\s*((?:interleave|callbacks)\.[\w.]+)", config.read_text(encoding="utf-8"))
+        )
+    found = {}
+    for path in sorted(named):
+        module, _, name = path.rpartition(".")
+        found[path] = getattr(importlib.import_module(module), name)
+    return found
+
+
+def test_every_class_a_config_names_documents_each_argument_under_args():
+    """Google-style `Args:` (read by jsonargparse through docstring_parser): one line per flag in `--help`."""
+    import inspect
+
+    import docstring_parser
+
+    classes = config_classes()
+    assert {"callbacks.ShardEvaluation", "callbacks.WritePredictions", "interleave.data.InterleavedDataModule"} <= set(
+        classes
+    )
+    for path, cls in classes.items():
+        parameters = inspect.signature(cls.__init__).parameters.values()
+        wanted = [p.name for p in parameters if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        documented = {p.arg_name: p.description for p in docstring_parser.parse(cls.__doc__ or "").params}
+        missing = [p for p in wanted if not documented.get(p)]
+        assert not missing, f"{path}: no Args: entry for {missing}"
+        assert set(documented) <= set(wanted), f"{path}: Args: names {set(documented) - set(wanted)}"
+
+
 def test_nothing_cites_a_file_the_repository_does_not_have():
     files = [
         *REPO.glob("*.md"),
@@ -239,38 +273,3 @@ def test_ruff_finds_nothing_to_change(command):
         pytest.fail("ruff is not installed beside this Python: `make setup` installs the dev extra")
     done = subprocess.run([str(ruff), *command, "--no-cache", "."], cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-
-
-def config_classes() -> dict[str, type]:
-    """The project's classes the shipped configs name (`class_path`), and what a config's `model:` is."""
-    import importlib
-
-    named = {"interleave.model.AudioLLM", "interleave.model.generation.Sampling"}  # the model; the answers
-    for config in sorted((REPO / "configs").rglob("*.yaml")):
-        named |= set(
-            re.findall(r"class_path:\s*((?:interleave|callbacks)\.[\w.]+)", config.read_text(encoding="utf-8"))
-        )
-    found = {}
-    for path in sorted(named):
-        module, _, name = path.rpartition(".")
-        found[path] = getattr(importlib.import_module(module), name)
-    return found
-
-
-def test_every_class_a_config_names_documents_each_argument_under_args():
-    """Google-style `Args:` (read by jsonargparse through docstring_parser): one line per flag in `--help`."""
-    import inspect
-
-    import docstring_parser
-
-    classes = config_classes()
-    assert {"callbacks.ShardEvaluation", "callbacks.WritePredictions", "interleave.data.InterleavedDataModule"} <= set(
-        classes
-    )
-    for path, cls in classes.items():
-        parameters = inspect.signature(cls.__init__).parameters.values()
-        wanted = [p.name for p in parameters if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-        documented = {p.arg_name: p.description for p in docstring_parser.parse(cls.__doc__ or "").params}
-        missing = [p for p in wanted if not documented.get(p)]
-        assert not missing, f"{path}: no Args: entry for {missing}"
-        assert set(documented) <= set(wanted), f"{path}: Args: names {set(documented) - set(wanted)}"
