@@ -18,7 +18,7 @@ import yaml
 import train
 from interleave.cli import build_run
 from interleave.tools.command import main as interleave
-from tests.callbacks.test_shard_eval import write_shard
+from tests.helpers import write_shard
 
 SAVED = Path(__file__).resolve().parent / "fixtures" / "previous_layout" / "config.yaml"
 SAVED_CKPT = SAVED.parent / "epoch=0-step=2.ckpt"  # 80 kB: projector, LoRA, optimizer, loops, callbacks' state
@@ -58,6 +58,7 @@ def test_the_fixture_names_the_previous_class_paths():
     } <= set(named)
 
 
+@pytest.mark.slow
 def test_validate_report_and_frontier_read_a_run_saved_by_the_previous_layout(saved_config, tmp_path, capsys):
     train.cli(["validate", "--config", str(saved_config)])
     (run,) = sorted((tmp_path / "runs" / "t").glob("version_*"))
@@ -110,6 +111,7 @@ def placed(tree, folders: dict[str, str]):
     return tree
 
 
+@pytest.mark.slow  # a Lightning fit resumed from the saved checkpoint
 def test_a_fit_resumes_from_a_checkpoint_saved_before_the_typed_seams(saved_config, tmp_path, tokenizer_dir):
     kept = torch.load(SAVED_CKPT, weights_only=True)
     history = kept["callbacks"]["ShardEvaluation"]["history"]
