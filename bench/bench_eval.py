@@ -40,9 +40,10 @@ from bench.results import write_section  # noqa: E402
 from interleave.data.collate import Collator  # noqa: E402
 from interleave.data.records import Record  # noqa: E402
 from interleave.encoders.audio import load_fbank  # noqa: E402
-from interleave.eval.evaluate import EvalInputs, EvalSettings, answer_queries, answer_seed  # noqa: E402
+from interleave.eval.evaluate import EvalInputs, answer_queries, answer_seed  # noqa: E402
 from interleave.eval.format import read_shard
 from interleave.eval.query import Query  # noqa: E402
+from interleave.eval.settings import EvalSettings  # noqa: E402
 from interleave.eval.tasks import CONDITIONS, TASKS  # noqa: E402
 from interleave.model.generation import Sampling, sample_answers  # noqa: E402
 from interleave.model.module import AudioLLM  # noqa: E402
@@ -255,7 +256,7 @@ def main() -> None:
     queries = draw_queries(read_shard(data / "shard.jsonl"), args.queries)
     torch.manual_seed(0)
     model = AudioLLM(llm="builtin:smollm2-135m-instruct", encoder="small").eval()
-    base = EvalSettings(Sampling(), repeats=args.repeats, batch_size=args.batch_size)
+    base = EvalSettings(sampling=Sampling(), repeats=args.repeats, batch_size=args.batch_size)
     inputs = EvalInputs(Collator(model.tokenizer, padding_side="left", with_answer=False))
     evaluator(model, queries[:2], replace(base, sampling=Sampling(max_new_tokens=4), repeats=1), inputs)  # warm-up
     results = []

@@ -48,8 +48,9 @@ from bench.clips import sine_clips  # noqa: E402
 from bench.results import write_section  # noqa: E402
 from interleave import NUM_AUDIO_TOKENS  # noqa: E402
 from interleave.data.collate import IGNORE_INDEX, Collator  # noqa: E402
-from interleave.eval.evaluate import EvalInputs, EvalSettings, answer_queries  # noqa: E402
+from interleave.eval.evaluate import EvalInputs, answer_queries  # noqa: E402
 from interleave.eval.query import Query  # noqa: E402
+from interleave.eval.settings import EvalSettings  # noqa: E402
 from interleave.model.generation import Sampling  # noqa: E402
 from interleave.model.llm import load_tokenizer  # noqa: E402
 from interleave.model.module import AudioLLM  # noqa: E402
@@ -214,7 +215,7 @@ def eval_queries_per_s(model: AudioLLM, n: int, cap: int, device: torch.device) 
                     where=f"bench:{i}",
                 )
             )
-        settings = EvalSettings(Sampling(max_new_tokens=cap), repeats=4, batch_size=32)
+        settings = EvalSettings(sampling=Sampling(max_new_tokens=cap), repeats=4, batch_size=32)
         inputs = EvalInputs(Collator(model.tokenizer, padding_side="left", with_answer=False))
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             sync(device)

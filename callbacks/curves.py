@@ -1,8 +1,8 @@
 """What a user sees of the SHARD evaluation: the forgetting curves as a figure and a file for any
 logger, TensorBoard's "forgetting" layout and HParams, and the closing table of a fit.
 
-`ShardEvaluation` calls these on rank 0; `history` is its list of evaluated points,
-`{"epoch": N, "metrics": {tag: value}}`, `conditions` maps each condition to its tag prefix
+`ShardEvaluation` calls these on rank 0; `history` is its list of evaluated points (`CurvePoint`,
+`{"epoch": N, "metrics": {tag: value}}`, plain data that its checkpoints keep), `conditions` maps each condition to its tag prefix
 (`{"interleaved": "val", "text": "val/text"}`), and `probes` names those of them whose `agreement`
 with the main layout is drawn as "does it listen" (issue 26; none by default, and then nothing
 here changes).
@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import lightning as L
 from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger, WandbLogger
@@ -21,6 +21,14 @@ from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger, WandbLogg
 from interleave.eval.predictions import Prediction
 from interleave.eval.tasks import AGREEMENT, CONDITIONS, ROOT, TASKS, Task, metric_tag, resolved
 from interleave.files import atomic_path, write_text_atomic
+
+
+class CurvePoint(TypedDict):
+    """One evaluated point of the curves: a plain dict, as `ShardEvaluation.state_dict` keeps it."""
+
+    epoch: int
+    metrics: dict[str, float]
+
 
 LISTEN = "does it listen"  # the agreement chart's name: a probe's answers against the real clip's
 
@@ -30,7 +38,7 @@ def charted() -> list[Task]:
     return sorted(TASKS.values(), key=lambda task: (task.column is None, task.headline != "f1"))
 
 
-def curves_of(history: list[dict[str, Any]], conditions: dict[str, str]) -> list[Task]:
+def curves_of(history: list[CurvePoint], conditions: dict[str, str]) -> list[Task]:
     """The tasks whose curve is drawn: Table 2's always, any other where some point measured it."""
 
     def measured(task: Task) -> bool:
@@ -60,7 +68,7 @@ def agreement_lines(
     }
 
 
-def curves_figure(history: list[dict[str, Any]], conditions: dict[str, str], probes: tuple[str, ...] = ()) -> Any:
+def curves_figure(history: list[CurvePoint], conditions: dict[str, str], probes: tuple[str, ...] = ()) -> Any:
     """SHARD F1 per relation and identity accuracy against epoch, one panel per condition; with
     `probes`, one more panel: each probe's agreement with the main layout per task ("does it listen")."""
     from matplotlib.figure import Figure
@@ -92,7 +100,7 @@ def curves_figure(history: list[dict[str, Any]], conditions: dict[str, str], pro
 
 
 def curves_table(
-    history: list[dict[str, Any]], conditions: dict[str, str], probes: tuple[str, ...] = ()
+    history: list[CurvePoint], conditions: dict[str, str], probes: tuple[str, ...] = ()
 ) -> list[dict[str, Any]]:
     """The points the figure plots: one row per epoch and condition (None where not measured); with
     `probes`, also `<task>_agreement` columns (a probe's rows hold them)."""
@@ -114,7 +122,7 @@ def curves_table(
 
 def publish_curves(
     trainer: L.Trainer,
-    history: list[dict[str, Any]],
+    history: list[CurvePoint],
     conditions: dict[str, str],
     run_dir: Path,
     step: int,
@@ -214,7 +222,7 @@ def describe_for_tensorboard(
         writer.file_writer.add_summary(summary)
 
 
-def closing_table(history: list[dict[str, Any]], conditions: dict[str, str]) -> str:
+def closing_table(history: list[CurvePoint], conditions: dict[str, str]) -> str:
     """The SHARD/identity curves as a text table, for the end of a fit."""
     curves = curves_of(history, conditions)
     header = f"  {'condition':<22}{'epoch':>6}" + "".join(f"{task.chart:>20}" for task in curves)

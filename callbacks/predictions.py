@@ -15,6 +15,9 @@ class WritePredictions(BasePredictionWriter):
 
     `path` defaults to `predictions.jsonl` in the run's log folder (or `default_root_dir` without
     a logger). Each rank writes its own file (`.rankN` suffix) under DDP.
+
+    Args:
+        path: the JSONL file written; default `predictions.jsonl` in the run's log folder.
     """
 
     def __init__(self, path: str | None = None) -> None:

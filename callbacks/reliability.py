@@ -67,6 +67,9 @@ class PreemptionCheckpoint(L.Callback):
     resumed run keeps overwriting it instead of starting a `last-v1.ckpt` beside a stale one.
     Without a ModelCheckpoint it goes to `default_root_dir/checkpoints`. Resume with
     `--ckpt_path=<that folder>/last.ckpt`.
+
+    Args:
+        filename: the file's name in that folder.
     """
 
     def __init__(self, filename: str = "last.ckpt") -> None:

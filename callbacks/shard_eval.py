@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import lightning as L
 import torch
@@ -15,21 +16,27 @@ from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from callbacks.curves import closing_table, describe_for_tensorboard, publish_curves, run_hparams, samples_markdown
+from callbacks.curves import (
+    CurvePoint,
+    closing_table,
+    describe_for_tensorboard,
+    publish_curves,
+    run_hparams,
+    samples_markdown,
+)
 from interleave.data.module import InterleavedDataModule
 from interleave.errors import InterleaveError
-from interleave.eval.evaluate import EvalInputs, EvalSettings, EvaluationStopped, Point, evaluate
+from interleave.eval.evaluate import EvalInputs, Evaluated, EvaluationStopped, Point, evaluate
 from interleave.eval.format import read_shard
-from interleave.eval.predictions import CKPT_PATH, ROW_COUNT
+from interleave.eval.predictions import CKPT_PATH, ROW_COUNT, Prediction
 from interleave.eval.query import Query
+from interleave.eval.settings import EvalSettings
 from interleave.eval.tasks import TASKS, parse_tag
 from interleave.files import write_text_atomic
 from interleave.model.generation import Sampling
 from interleave.model.module import AudioLLM
 from interleave.progress import Progress
 from interleave.provenance import provenance
-
-Layout = str  # a condition of the registry (interleave.eval.tasks.CONDITIONS): interleaved, noninterleaved, ...
 
 
 class _RichTask:
@@ -87,54 +94,109 @@ def eval_inputs(data: object) -> EvalInputs:
     return EvalInputs(data.collator(padding_side="left", with_answer=False), data.feature_store, data.audio_channel)
 
 
+class Loaded(NamedTuple):
+    """A checkpoint loaded outside a fit (`validate --ckpt_path`): the epochs its weights were
+    trained (`trained_epochs`) and its step, each None when it does not say."""
+
+    epochs: int | None = None
+    global_step: int | None = None
+
+
+@dataclass(frozen=True)
+class CheckpointPoint:
+    """What the metrics file says of a checkpoint evaluated on its own (`validate --ckpt_path X`)."""
+
+    ckpt_path: str
+    ckpt_global_step: int | None
+    seed_epoch: int
+
+    def header(self) -> dict[str, Any]:
+        return {CKPT_PATH: self.ckpt_path, "ckpt_global_step": self.ckpt_global_step, "seed_epoch": self.seed_epoch}
+
+
+@dataclass(frozen=True)
+class EvaluatedPoint:
+    """One evaluated point of a run: its epoch (the training epochs done), the step it was
+    measured at, every prediction row and tagged metric (`interleave.eval.evaluate.Evaluated`), and
+    for a checkpoint evaluated on its own, which one."""
+
+    epoch: int
+    global_step: int
+    evaluated: Evaluated
+    checkpoint: CheckpointPoint | None = None
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return self.evaluated.metrics
+
+    @property
+    def rows(self) -> list[Prediction]:
+        return self.evaluated.rows
+
+
 class ShardEvaluation(L.Callback):
     """Runs SHARD (synonym, hypernym) and identity at the end of every `every_n_epochs`-th
     validation epoch, and once before the first training step (epoch 0 of the curves).
 
     Conditions: `layout` is logged under the project's tags (`val/shard/synonym/f1`,
     `val/identity/accuracy`, ...); each of `extra_layouts` under `val/<layout>/...`; the
-    text-only control (the word replaces the audio) under `val/text/shard/...`. With `scoring`,
-    each yes/no query is also scored deterministically (P(yes) vs P(no) of the first answer token,
-    one forward pass) and logged beside the sampled metrics as `.../scored_{accuracy,f1}`.
-    `parser` picks `interleave.eval.answers.parse_answer`'s rules for the yes/no answers: "paper" (the
-    paper's phrases, the default) or "extended" (wider). `sampling` is how answers are generated
-    (`interleave.model.generation.Sampling`: LTU's settings with a 32-token cap by default). By default
-    a yes/no answer stops as soon as its parsed verdict can no longer change
-    (`interleave.eval.answers.settled_answer`: a leading "Yes," or "No ", or a negative phrase after
-    another first word), which gives the very verdicts, and metrics, of whole answers under the
-    same seeds at a fraction of the cost; such answers are marked `cut` in the predictions file.
-    `full_answers=True` generates every answer to EOS or the cap, for users who read the
-    explanations or re-score with another parser. Identity answers always run to the end. Prompts are
-    collated as the run's data module collates (its template, `max_length` and audio channel).
+    text-only control (the word replaces the audio) under `val/text/shard/...`. The evaluation's
+    options (all but `shard_file`, `identity`, `every_n_epochs`, `before_training` and
+    `text_samples`) become one `interleave.eval.settings.EvalSettings` (`settings`, built by
+    `EvalSettings.of_options`), which the playground and the benches use too. Prompts are collated
+    as the run's data module collates (its template, `max_length` and audio channel).
+
     Files, in the run folder: `predictions/epoch=NN.jsonl` (every answer, raw and parsed, so that
-    `interleave report --parser` can re-score them; it refuses another parser for cut answers) and `predictions/epoch=NN.metrics.json`
-    (every logged metric, flat, with the `layout`, the `parser` used and how many rows the
-    predictions file holds, `prediction_rows`), and `curves.png` /
+    `interleave report --parser` can re-score them; it refuses another parser for cut answers) and
+    `predictions/epoch=NN.metrics.json` (every logged metric, flat, with the `layout`, the `parser`
+    used and how many rows the predictions file holds, `prediction_rows`), and `curves.png` /
     `curves.csv` (the forgetting curves so far), logged as an image through every logger that
     takes one. TensorBoard also gets a few answers as text, a Custom Scalars layout "forgetting"
     and the run's settings in HParams (`callbacks.curves`); the end of a fit prints the curves as
     a table. `NN` counts the training epochs done: under `validate`, 0 for the config's model (before
     training); for `validate --ckpt_path X`, the epochs X's weights were trained, and the metrics
     file names X (`ckpt_path`): a checkpoint evaluated on its own is never filed as before training.
+    What it keeps in a checkpoint (`state_dict`) is plain data: the points evaluated so far.
 
-    `probes` (issue 26; none by default) are conditions asked like the text control, on the same
-    queries, repeats and seeds, that also log their `agreement` with `layout`'s answers under
-    `val/<probe>/...`: the clip probes `silence`, `noise` and `swap`, the placements
-    `question_start` and `question_end` (with `noninterleaved` and `layout` itself, the placement sweep),
-    or any registered condition. They are charted as "does it listen" in TensorBoard and `curves.png`.
-
-    `max_queries_per_task` (None: every query, the default) asks at most that many queries of each
-    task, a fixed subset chosen by word and clip (`interleave.eval.evaluate.capped_queries`, seeded
-    by `seed`): the same queries at every evaluated point and on every rank, for a quick check. The
-    metrics file then records it as `shard_subset`, and `interleave report` refuses to put the run
-    beside one evaluated on another subset or on every query (`interleave.provenance`).
+    Args:
+        shard_file: the SHARD file (JSONL, one query a line); every clip it names must exist.
+        layout: the main condition (`interleaved` or `noninterleaved`, or any registered name of
+            `interleave.eval.tasks.CONDITIONS`), logged under plain `val/`.
+        extra_layouts: more conditions, each logged under `val/<condition>/`.
+        text_control: also ask the text-only control (the word where the audio stood), `val/text/`.
+        identity: also ask the identity queries ("Can you list the labels ...").
+        repeats: answers sampled per query (the paper's 4).
+        every_n_epochs: evaluate after every N-th training epoch.
+        before_training: evaluate once before the first training step (epoch 0 of the curves).
+        batch_size: queries answered together.
+        sampling: how answers are generated (`interleave.model.generation.Sampling`: LTU's settings
+            with a 32-token cap by default).
+        prompts: overrides of Table 1's prompts, {task: {layout: template}}.
+        seed: the seed of the answers' streams, the probes and the subset.
+        text_samples: answers per task shown as text in TensorBoard at each point.
+        scoring: also score each yes/no query deterministically (P(yes) vs P(no) of the first
+            answer token, one forward pass), logged as `.../scored_{accuracy,f1}`.
+        parser: `interleave.eval.answers.parse_answer`'s rules for the yes/no answers: "paper"
+            (the paper's phrases) or "extended" (wider).
+        full_answers: generate every answer to EOS or the cap; by default a yes/no answer stops as
+            soon as its parsed verdict can no longer change (`settled_answer`: the same verdicts, at a
+            fraction of the cost), marked `cut` in the predictions file. Identity answers always run
+            to the end.
+        probes: conditions asked like the text control, on the same queries, repeats and seeds,
+            that also log their `agreement` with `layout`'s answers under `val/<probe>/...`: the clip
+            probes `silence`, `noise` and `swap`, the placements `question_start` and
+            `question_end`, or any registered condition (issue 26; none by default).
+        max_queries_per_task: ask at most N queries of each task, a fixed subset chosen by word and
+            clip (`interleave.eval.settings.capped_queries`, seeded by `seed`) for a quick check;
+            null asks every query. The metrics file records it as `shard_subset`, and
+            `interleave report` refuses to put the run beside one evaluated on another subset.
     """
 
     def __init__(
         self,
         shard_file: str,
-        layout: Layout = "interleaved",
-        extra_layouts: list[Layout] | None = None,
+        layout: str = "interleaved",
+        extra_layouts: list[str] | None = None,
         text_control: bool = True,
         identity: bool = True,
         repeats: int = 4,
@@ -153,22 +215,21 @@ class ShardEvaluation(L.Callback):
     ) -> None:
         if every_n_epochs < 1:
             raise InterleaveError("ShardEvaluation: every_n_epochs must be at least 1")
-        conditions = [layout, *(extra for extra in extra_layouts or [] if extra != layout)] + (
-            ["text"] if text_control else []
-        )
         try:
-            self.settings = EvalSettings(
-                sampling,
-                repeats,
-                parser,
-                tuple(dict.fromkeys([*conditions, *(probes or [])])),
-                batch_size,
-                seed,
-                prompts,
-                full_answers,
-                scoring,
-                tuple(dict.fromkeys(probes or [])),
-                max_queries_per_task,
+            self.settings = EvalSettings.of_options(
+                layout=layout,
+                extra_layouts=extra_layouts,
+                text_control=text_control,
+                probes=probes,
+                sampling=sampling,
+                repeats=repeats,
+                parser=parser,
+                batch_size=batch_size,
+                seed=seed,
+                prompts=prompts,
+                full_answers=full_answers,
+                scoring=scoring,
+                max_queries_per_task=max_queries_per_task,
             )
         except InterleaveError as err:
             raise InterleaveError(f"ShardEvaluation: {err}") from None
@@ -180,11 +241,11 @@ class ShardEvaluation(L.Callback):
         self.queries: list[Query] = []
         self.shard_subset: str | None = None  # the metrics file's `shard_subset` when the queries are capped
         self.features: dict[str, torch.Tensor] = {}  # encoder features per clip (see point_features)
-        self.history: list[dict[str, Any]] = []  # one entry per evaluated point, for the curves
-        self._pending: dict[str, Any] | None = None
+        self.history: list[CurvePoint] = []  # one entry per evaluated point, for the curves (plain data)
+        self._pending: EvaluatedPoint | None = None
         self._described = False  # TensorBoard's layout and HParams are written once per run
         self.curves: Path | None = None  # curves.png, once a point is published
-        self._loaded: dict[str, Any] = {}  # outside a fit: the checkpoint evaluated on its own (on_load_checkpoint)
+        self._loaded = Loaded()  # outside a fit: the checkpoint evaluated on its own (on_load_checkpoint)
 
     # ---- Lightning hooks -----------------------------------------------------------------
 
@@ -224,26 +285,24 @@ class ShardEvaluation(L.Callback):
             return
         self._pending = self._evaluate_and_log(trainer, pl_module, epoch)
         if not fitting and trainer.ckpt_path:
-            self._pending.update(self._checkpoint_point(trainer))
+            self._pending = self._checkpoint_point(trainer, self._pending)
 
     def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
         if trainer.state.fn != TrainerFn.FITTING:  # `validate --ckpt_path`: what its point is filed under
-            self._loaded = {"epochs": trained_epochs(checkpoint), "global_step": checkpoint.get("global_step")}
+            self._loaded = Loaded(epochs=trained_epochs(checkpoint), global_step=checkpoint.get("global_step"))
 
-    def _checkpoint_point(self, trainer: L.Trainer) -> dict[str, Any]:
+    def _checkpoint_point(self, trainer: L.Trainer, point: EvaluatedPoint) -> EvaluatedPoint:
         """A checkpoint evaluated on its own (`train.py validate --ckpt_path X`): its point is named
         after the epochs X's weights were trained (`trained_epochs`; 0 when X does not say, as a
         weights-only checkpoint), and its metrics file names X (`ckpt_path`, `ckpt_global_step`), so
         that the report never takes it for the model before training. Its answers are drawn with
         the seeds of epoch `seed_epoch` (0), as every `validate` draws them (the frontier's α = 1)."""
-        return {
-            "epoch": self._loaded.get("epochs") or 0,
-            "checkpoint": {
-                CKPT_PATH: str(trainer.ckpt_path),
-                "ckpt_global_step": self._loaded.get("global_step"),
-                "seed_epoch": trainer.current_epoch,
-            },
-        }
+        checkpoint = CheckpointPoint(
+            ckpt_path=str(trainer.ckpt_path),
+            ckpt_global_step=self._loaded.global_step,
+            seed_epoch=trainer.current_epoch,
+        )
+        return replace(point, epoch=self._loaded.epochs or 0, checkpoint=checkpoint)
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self._pending is not None:
@@ -258,23 +317,21 @@ class ShardEvaluation(L.Callback):
         result = self._evaluate_and_log(trainer, pl_module, epoch)
         self._publish(trainer, result, self._others(trainer, result))
 
-    def _evaluate_and_log(self, trainer: L.Trainer, pl_module: L.LightningModule, epoch: int) -> dict[str, Any]:
+    def _evaluate_and_log(self, trainer: L.Trainer, pl_module: L.LightningModule, epoch: int) -> EvaluatedPoint:
         """Evaluate, then log the metrics by one route: every logger of the trainer (rank 0; every
         rank holds the same gathered figures) and `trainer.callback_metrics` (every rank), which
         ModelCheckpoint monitors and the metrics file read."""
         result = self.evaluate(trainer, pl_module, epoch)
         if trainer.is_global_zero:
             for logger in trainer.loggers:
-                logger.log_metrics(result["metrics"], step=trainer.global_step)
-        trainer.callback_metrics.update({tag: torch.tensor(value) for tag, value in result["metrics"].items()})
+                logger.log_metrics(result.metrics, step=trainer.global_step)
+        trainer.callback_metrics.update({tag: torch.tensor(value) for tag, value in result.metrics.items()})
         return result
 
     @staticmethod
-    def _others(trainer: L.Trainer, result: dict[str, Any]) -> dict[str, float]:
+    def _others(trainer: L.Trainer, result: EvaluatedPoint) -> dict[str, float]:
         """What else was logged at this point (val/loss, ...), for the metrics file."""
-        return {
-            k: float(v) for k, v in trainer.callback_metrics.items() if k not in result["metrics"] and v.numel() == 1
-        }
+        return {k: float(v) for k, v in trainer.callback_metrics.items() if k not in result.metrics and v.numel() == 1}
 
     def state_dict(self) -> dict[str, Any]:
         return {"history": self.history}
@@ -284,7 +341,7 @@ class ShardEvaluation(L.Callback):
 
     # ---- the evaluation ------------------------------------------------------------------
 
-    def evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule, epoch: int) -> dict[str, Any]:
+    def evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule, epoch: int) -> EvaluatedPoint:
         """Answer every query under every condition (`interleave.eval.evaluate.evaluate`, each rank
         its share) in eval mode and the trainer's precision; a SIGTERM stops it between chunks."""
         inputs = eval_inputs(trainer.datamodule)  # the run's collation, feature cache and channel
@@ -299,13 +356,13 @@ class ShardEvaluation(L.Callback):
         pl_module.eval()
         try:
             with torch.no_grad(), trainer.precision_plugin.val_step_context():
-                rows, metrics = evaluate(
+                evaluated = evaluate(
                     pl_module,
                     self.queries,
                     self.settings,
                     inputs,
                     self.point_features(pl_module),
-                    Point(epoch, trainer.global_rank, trainer.world_size),
+                    Point(epoch=epoch, rank=trainer.global_rank, world_size=trainer.world_size),
                     stop=lambda: self._stop(trainer),
                     progress=progress,
                 )
@@ -315,7 +372,7 @@ class ShardEvaluation(L.Callback):
         finally:
             for module, training in modes.items():
                 module.train(training)
-        return {"epoch": epoch, "global_step": trainer.global_step, "metrics": metrics, "rows": rows}
+        return EvaluatedPoint(epoch=epoch, global_step=trainer.global_step, evaluated=evaluated)
 
     def point_features(self, pl_module: AudioLLM) -> dict[str, torch.Tensor]:
         """The per-clip features dict for one evaluation point. A frozen encoder's features never
@@ -335,21 +392,21 @@ class ShardEvaluation(L.Callback):
 
     # ---- what the user sees --------------------------------------------------------------
 
-    def _publish(self, trainer: L.Trainer, result: dict[str, Any], others: dict[str, float]) -> None:
+    def _publish(self, trainer: L.Trainer, result: EvaluatedPoint, others: dict[str, float]) -> None:
         """Files, figure and text samples of one evaluated point (rank 0 only). The metrics file
         also records what makes runs comparable (`interleave.provenance`: code version, config and
         SHARD hashes, parser, tokenization rule)."""
         self.history = sorted(
-            [h for h in self.history if h["epoch"] != result["epoch"]]
-            + [{"epoch": result["epoch"], "metrics": result["metrics"]}],
+            [h for h in self.history if h["epoch"] != result.epoch]
+            + [CurvePoint(epoch=result.epoch, metrics=result.metrics)],
             key=lambda h: h["epoch"],
         )
         run_dir = Path(trainer.log_dir or trainer.default_root_dir)  # a collective under DDP
         if not trainer.is_global_zero:
             return
         header = {
-            "epoch": result["epoch"],
-            "global_step": result["global_step"],
+            "epoch": result.epoch,
+            "global_step": result.global_step,
             "layout": self.settings.conditions[0],
             **provenance(
                 self.shard_file,
@@ -358,19 +415,19 @@ class ShardEvaluation(L.Callback):
                 trainer.datamodule.hparams,
                 subset=self.shard_subset,
             ),
-            **result.get("checkpoint", {}),
+            **(result.checkpoint.header() if result.checkpoint is not None else {}),
             **others,
         }
-        stem = write_point(run_dir / "predictions", result, header)
+        stem = write_point(run_dir / "predictions", result.epoch, result.evaluated, header)
         summary = ", ".join(
             f"{tag.removeprefix('val/')}={value:.3f}"
-            for tag, value in result["metrics"].items()
+            for tag, value in result.metrics.items()
             if (parsed := parse_tag(tag)) is not None and parsed.metric == TASKS[parsed.task].headline
         )
-        print(f"[interleave] SHARD epoch {result['epoch']}: {summary}  ({stem}.jsonl)")
+        print(f"[interleave] SHARD epoch {result.epoch}: {summary}  ({stem}.jsonl)")
         self._show(trainer, result, run_dir)
 
-    def _show(self, trainer: L.Trainer, result: dict[str, Any], run_dir: Path) -> None:
+    def _show(self, trainer: L.Trainer, result: EvaluatedPoint, run_dir: Path) -> None:
         """TensorBoard's layout and HParams (once), a few answers as text, and the curves for every logger."""
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
@@ -383,11 +440,11 @@ class ShardEvaluation(L.Callback):
                         self.settings.probes,
                     )
                 logger.experiment.add_text(
-                    "val/samples", samples_markdown(result["rows"], self.text_samples), result["global_step"]
+                    "val/samples", samples_markdown(result.rows, self.text_samples), result.global_step
                 )
         self._described = True
         self.curves = publish_curves(
-            trainer, self.history, self.settings.prefixes, run_dir, result["global_step"], self.settings.probes
+            trainer, self.history, self.settings.prefixes, run_dir, result.global_step, self.settings.probes
         )
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -414,15 +471,15 @@ def trained_epochs(checkpoint: dict[str, Any]) -> int | None:
     return epoch + 1 if under_way and (fit.get("epoch_loop.batch_progress") or {}).get("is_last_batch") else epoch
 
 
-def write_point(folder: Path, result: dict[str, Any], header: dict[str, Any]) -> Path:
+def write_point(folder: Path, epoch: int, evaluated: Evaluated, header: dict[str, Any]) -> Path:
     """One evaluated point's files: `epoch=NN.jsonl` (every prediction row) and `epoch=NN.metrics.json`
     (`header`, how many rows the predictions file holds (`ROW_COUNT`), then every metric, flat and
     sorted); returns their common stem."""
     folder.mkdir(parents=True, exist_ok=True)
-    stem = folder / f"epoch={result['epoch']:02d}"
-    write_text_atomic(Path(f"{stem}.jsonl"), "".join(row.to_json() + "\n" for row in result["rows"]))
+    stem = folder / f"epoch={epoch:02d}"
+    write_text_atomic(Path(f"{stem}.jsonl"), "".join(row.to_json() + "\n" for row in evaluated.rows))
     write_text_atomic(
         Path(f"{stem}.metrics.json"),
-        json.dumps({**header, ROW_COUNT: len(result["rows"]), **result["metrics"]}, indent=2, sort_keys=True) + "\n",
+        json.dumps({**header, ROW_COUNT: len(evaluated.rows), **evaluated.metrics}, indent=2, sort_keys=True) + "\n",
     )
     return stem

@@ -339,3 +339,30 @@ def test_ctrl_c_in_fit_is_one_line_naming_the_kept_checkpoint_and_exit_130(
             saved = tmp_path / "ckpt" / "last.ckpt"
             assert line.endswith(f": {saved} (resume with --ckpt_path={saved})")
             assert torch.load(saved, weights_only=True)["global_step"] == 2  # intact
+
+
+@pytest.mark.slow  # the whole LightningCLI parser built three times (no run starts: --help exits)
+@pytest.mark.parametrize(
+    "asked, flag, text",
+    [
+        ([], "--model.lora_r LORA_R", "LoRA's rank. (type: int, default: 8)"),
+        (
+            ["--data.help", "interleave.data.InterleavedDataModule"],
+            "--data.max_length MAX_LENGTH",
+            "the most token positions of a record",
+        ),
+        (
+            ["--trainer.callbacks.help", "callbacks.ShardEvaluation"],
+            "--trainer.callbacks.repeats REPEATS",
+            "answers sampled per query",
+        ),
+    ],
+)
+def test_fit_help_prints_a_line_per_flag_from_the_classes_args(asked, flag, text, capsys):
+    """`python train.py fit --help` (and the help of the data module and a callback) describes each flag
+    with its class's `Args:` entry, not one paragraph per class."""
+    with pytest.raises(SystemExit) as ended:
+        cli(["fit", *(asked or ["--help"])])
+    assert ended.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps the lines at the terminal's width
+    assert f"{flag} {text}" in out

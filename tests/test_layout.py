@@ -186,6 +186,41 @@ def test_no_module_over_500_lines():
     assert not long, f"split these rooms: {long}"
 
 
+def config_classes() -> dict[str, type]:
+    """The project's classes the shipped configs name (`class_path`), and what a config's `model:` is."""
+    import importlib
+
+    named = {"interleave.model.AudioLLM", "interleave.model.generation.Sampling"}  # the model; the answers
+    for config in sorted((REPO / "configs").rglob("*.yaml")):
+        named |= set(
+            re.findall(r"class_path:\s*((?:interleave|callbacks)\.[\w.]+)", config.read_text(encoding="utf-8"))
+        )
+    found = {}
+    for path in sorted(named):
+        module, _, name = path.rpartition(".")
+        found[path] = getattr(importlib.import_module(module), name)
+    return found
+
+
+def test_every_class_a_config_names_documents_each_argument_under_args():
+    """Google-style `Args:` (read by jsonargparse through docstring_parser): one line per flag in `--help`."""
+    import inspect
+
+    import docstring_parser
+
+    classes = config_classes()
+    assert {"callbacks.ShardEvaluation", "callbacks.WritePredictions", "interleave.data.InterleavedDataModule"} <= set(
+        classes
+    )
+    for path, cls in classes.items():
+        parameters = inspect.signature(cls.__init__).parameters.values()
+        wanted = [p.name for p in parameters if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        documented = {p.arg_name: p.description for p in docstring_parser.parse(cls.__doc__ or "").params}
+        missing = [p for p in wanted if not documented.get(p)]
+        assert not missing, f"{path}: no Args: entry for {missing}"
+        assert set(documented) <= set(wanted), f"{path}: Args: names {set(documented) - set(wanted)}"
+
+
 def test_nothing_cites_a_file_the_repository_does_not_have():
     files = [
         *REPO.glob("*.md"),

@@ -21,7 +21,7 @@ Batch keys: input_ids, attention_mask, labels, audio_mask, and every clip of the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 
@@ -29,6 +29,7 @@ from interleave import AUDIO_PLACEHOLDER, NUM_AUDIO_TOKENS
 from interleave.data.prompts import PromptTemplate, check_clip_count, remove_placeholders
 from interleave.data.records import Record
 from interleave.errors import InterleaveError, RecordError
+from interleave.spec import Batch
 
 IGNORE_INDEX = -100
 
@@ -219,7 +220,7 @@ class Collator:
             "audio_mask": torch.tensor([padded(r.audio_mask, False) for r in rows], dtype=torch.bool),
         }
 
-    def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+    def __call__(self, items: list[dict[str, Any]]) -> Batch:
         """items: dicts with `record` (Record) and either `audio` (the encoder's inputs of its clip)
         or `audio_features` (its cached features [audio_tokens, D]): one tensor, or a list of
         them, one per clip in placeholder order. The batch carries the clips under the same key."""
@@ -242,4 +243,4 @@ class Collator:
             prompts = self.pad([self.encode(r, with_answer=False) for r in records], "left")
             batch.update({f"prompt_{k}": v for k, v in prompts.items() if k != "labels"})
             batch["references"] = [r.output for r in records]
-        return batch
+        return cast(Batch, batch)  # its keys are `Batch`'s (tests/test_spec.py)

@@ -127,6 +127,32 @@ class InterleavedDataModule(L.LightningDataModule):
     `train_files` (instead of `train_file`) is a weighted mixture of record files, each read and
     checked on its own, `epoch_records` its epoch length (`interleave.data.mixture`); unset, neither is
     a hyper-parameter, so a one-file run's config hash stays what it was.
+
+    Args:
+        train_file: the training records (JSONL, or OpenAQA's JSON).
+        val_file: the validation records.
+        test_file: the records of `test`.
+        predict_file: the records of `predict`.
+        audio_root: the folder relative audio paths resolve against; default each record file's folder.
+        val_fraction: without `val_file`, the share of `train_file` held out for validation.
+        batch_size: records per training batch.
+        eval_batch_size: records per validation, test or predict batch; default `batch_size`.
+        num_workers: the data loaders' worker processes.
+        max_length: the most token positions of a record (text and audio); a longer one is a bad record.
+        train_on_prompt: also train on the prompt's tokens, not only the answer's.
+        prompt_template: the prompt of a record without `input` (`{instruction}`).
+        prompt_template_input: the prompt of a record with `input` (`{instruction}`, `{input}`).
+        on_bad_record: stop with every bad record listed (`error`) or train without them (`skip`).
+        check_audio_decode: read every clip with the encoder's loader at set-up, not only check it exists.
+        feature_cache: a folder caching the frozen encoder's features (computed once per clip).
+        group_by_length: batch records of similar token length.
+        seed: the seed of the training order (per epoch) and of `val_fraction`'s split.
+        audio_channel: the channel of multi-channel audio: `first` (LTU's) or `mean`.
+        index_dir: the folder of the record indexes; default beside each record file.
+        written_by: the command that writes the record files, named if they are missing.
+        train_files: a weighted mixture of record files, `[{path, weight[, name]}, ...]`, instead
+            of `train_file`.
+        epoch_records: a mixture's epoch length; default the total of its files' usable records.
     """
 
     def __init__(

@@ -20,6 +20,7 @@ contract (see there). To add a kind: one module with its subclass of `Encoder` a
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 from interleave import NUM_AUDIO_TOKENS
 from interleave.encoders.ast import ASTEncoder
@@ -29,11 +30,19 @@ from interleave.encoders.cavmae import cavmae_encoder
 from interleave.encoders.whisper import WhisperAudioEncoder
 from interleave.errors import InterleaveError
 
-# kind -> (its sizes, its constructor(path, config, audio_tokens, frozen))
-ENCODERS: dict[str, tuple[dict[str, dict], Callable[..., Encoder]]] = {
-    "cavmae": (CAVMAE_PRESETS, cavmae_encoder),
-    "ast": (ASTEncoder.presets, ASTEncoder),
-    "whisper": (WhisperAudioEncoder.presets, WhisperAudioEncoder),
+
+class EncoderKind(NamedTuple):
+    """One kind of `model.encoder`: its sizes (a size's name -> its random-weight architecture's
+    fields) and what builds it, `build(path=, config=, audio_tokens=, frozen=)`."""
+
+    sizes: dict[str, dict]
+    build: Callable[..., Encoder]
+
+
+ENCODERS: dict[str, EncoderKind] = {  # by the KIND of `model.encoder`
+    "cavmae": EncoderKind(sizes=CAVMAE_PRESETS, build=cavmae_encoder),
+    "ast": EncoderKind(sizes=ASTEncoder.presets, build=ASTEncoder),
+    "whisper": EncoderKind(sizes=WhisperAudioEncoder.presets, build=WhisperAudioEncoder),
 }
 DEFAULT_SIZE = {"cavmae": "cavmae", "ast": "base", "whisper": "base"}
 
@@ -59,8 +68,10 @@ def parse_spec(spec: str) -> tuple[str, str]:
     if kind not in ENCODERS:
         raise InterleaveError(f"unknown model.encoder {spec!r}: write KIND[:SIZE], KIND one of {sorted(ENCODERS)}")
     size = size or DEFAULT_SIZE[kind]
-    if size not in ENCODERS[kind][0]:
-        raise InterleaveError(f"unknown size {size!r} for encoder {kind!r}; choose one of {sorted(ENCODERS[kind][0])}")
+    if size not in ENCODERS[kind].sizes:
+        raise InterleaveError(
+            f"unknown size {size!r} for encoder {kind!r}; choose one of {sorted(ENCODERS[kind].sizes)}"
+        )
     return kind, size
 
 
@@ -78,7 +89,7 @@ def build_encoder(
         raise InterleaveError(
             "set model.encoder_path or model.encoder_kwargs, not both: the folder's config decides the size"
         )
-    config = None if path else {**ENCODERS[kind][0][size], **(overrides or {})}
+    config = None if path else {**ENCODERS[kind].sizes[size], **(overrides or {})}
     if kind != "cavmae" and config:
         _check_fields(kind, config)
-    return ENCODERS[kind][1](path=path, config=config, audio_tokens=audio_tokens, frozen=frozen)
+    return ENCODERS[kind].build(path=path, config=config, audio_tokens=audio_tokens, frozen=frozen)

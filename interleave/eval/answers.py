@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import NamedTuple
 
 # --- answer parsing ---------------------------------------------------------------------
 
@@ -59,19 +60,28 @@ def _phrase_pattern(phrases: Iterable[str], extra: str = "") -> re.Pattern[str]:
 _NEGATIVE = _phrase_pattern(NEGATIVE_PHRASES, extra=r"\w+n't")
 _AFFIRMATIVE = _phrase_pattern(AFFIRMATIVE_PHRASES)
 
-# rules name -> (leading yes words, leading no words, negative pattern, affirmative pattern)
-_RULES: dict[str, tuple[tuple[str, ...], tuple[str, ...], re.Pattern[str], re.Pattern[str]]] = {
-    "paper": (
-        PAPER_LEADING_YES,
-        PAPER_LEADING_NO,
-        _phrase_pattern(PAPER_NEGATIVE_PHRASES, extra=r"\w+n't"),
-        _phrase_pattern(PAPER_AFFIRMATIVE_PHRASES),
+
+class Rules(NamedTuple):
+    """One parser's rule set: the first words that answer yes or no, and the phrases read after them."""
+
+    leading_yes: tuple[str, ...]
+    leading_no: tuple[str, ...]
+    negative: re.Pattern[str]
+    affirmative: re.Pattern[str]
+
+
+_RULES: dict[str, Rules] = {  # by the name `parse_answer`'s `rules` gives
+    "paper": Rules(
+        leading_yes=PAPER_LEADING_YES,
+        leading_no=PAPER_LEADING_NO,
+        negative=_phrase_pattern(PAPER_NEGATIVE_PHRASES, extra=r"\w+n't"),
+        affirmative=_phrase_pattern(PAPER_AFFIRMATIVE_PHRASES),
     ),
-    "extended": (LEADING_YES, LEADING_NO, _NEGATIVE, _AFFIRMATIVE),
+    "extended": Rules(leading_yes=LEADING_YES, leading_no=LEADING_NO, negative=_NEGATIVE, affirmative=_AFFIRMATIVE),
 }
 
 
-def _read(text: str, rules: str) -> tuple[tuple, str, str]:
+def _read(text: str, rules: str) -> tuple[Rules, str, str]:
     """What both `parse_answer` and `settled_answer` start from: the rule set, the text with curly
     apostrophes straightened, and the text after leading quotes, markdown and an "Answer:" label."""
     if rules not in _RULES:
@@ -121,22 +131,22 @@ def parse_answer(text: str, rules: str = "paper") -> str | None:
        synonymous, belongs to, classified as, falls under.
     4. Otherwise (empty text included) None.
     """
-    (leading_yes, leading_no, negative, affirmative), text, rest = _read(text, rules)
+    found, text, rest = _read(text, rules)
     first = _FIRST_WORD.match(rest)
     if first:
         word = first.group(0).lower()
-        if word in leading_yes:
+        if word in found.leading_yes:
             return "yes"
-        if word in leading_no:
+        if word in found.leading_no:
             return "no"
-    if negative.search(text):
+    if found.negative.search(text):
         return "no"
-    if affirmative.search(text):
+    if found.affirmative.search(text):
         return "yes"
     return None
 
 
-_CONFIRMED = {name: re.compile(rules[2].pattern + r"(?=[\s\S])", re.IGNORECASE) for name, rules in _RULES.items()}
+_CONFIRMED = {name: re.compile(rules.negative.pattern + r"(?=[\s\S])", re.IGNORECASE) for name, rules in _RULES.items()}
 
 
 def settled_answer(text: str, rules: str = "paper") -> str | None:
@@ -148,7 +158,7 @@ def settled_answer(text: str, rules: str = "paper") -> str | None:
     a character (rule 2 wins over rule 3, so nothing after it can matter). A yes from rule 3 is
     never settled before the end: a later negative would turn it into no.
     """
-    (leading_yes, leading_no, _, _), text, rest = _read(text, rules)
+    found, text, rest = _read(text, rules)
     if not rest:
         return None  # only quotes, markdown or a label so far: the first word is still to come
     first = _FIRST_WORD.match(rest)
@@ -158,8 +168,8 @@ def settled_answer(text: str, rules: str = "paper") -> str | None:
             return None  # the word may go on ("no" -> "nothing", "no'" -> "no's")
         if word in ("answer", "response") and not rest[end:].strip():
             return None  # "Answer" may still become the label "Answer:" that the parser skips
-        if word in leading_yes:
+        if word in found.leading_yes:
             return "yes"
-        if word in leading_no:
+        if word in found.leading_no:
             return "no"
     return "no" if _CONFIRMED[rules].search(text) else None

@@ -10,17 +10,17 @@ answer samples from its own stream seeded from (seed, epoch, condition, query in
 So the answers, and the metrics, are the same with 1 process or several, and no query is
 answered twice. By default a yes/no answer stops as soon as its parsed verdict is settled
 (`interleave.eval.answers.settled_answer`): the same verdict as the whole answer, marked `cut`.
-With `EvalSettings.max_queries_per_task` (a quick check), `capped_queries` picks the queries asked
-before any of this: a fixed subset, the same at every evaluated point and on every rank.
+How to ask is `interleave.eval.settings.EvalSettings`; with its `max_queries_per_task` (a quick
+check), `capped_queries` there picks the queries asked before any of this: a fixed subset, the same
+at every evaluated point and on every rank.
 """
 
 from __future__ import annotations
 
-import hashlib
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -36,42 +36,36 @@ from torchmetrics.functional.classification import (
 from interleave.data.collate import Collator
 from interleave.data.records import Record
 from interleave.encoders.cache import FeatureCache, Variant, compute_features
-from interleave.errors import InterleaveError
-from interleave.eval import tasks
-from interleave.eval.answers import PARSERS, parse_answer, settled_answer
+from interleave.eval.answers import parse_answer, settled_answer
 from interleave.eval.predictions import Prediction
 from interleave.eval.probes import agreement, swapped_clips, variant
-from interleave.eval.query import Query, clip_of
+from interleave.eval.query import Query
+from interleave.eval.settings import EvalSettings
 from interleave.eval.tasks import (
     AGREEMENT,
-    CONDITIONS,
     LABEL,
-    MAIN,
     TASKS,
-    condition_prefix,
     metric_tag,
     prompt_table,
     resolved,
     verdict_tasks,
 )
 from interleave.labels import contains_label
-from interleave.model.generation import Sampling, sample_answers, yes_probability
+from interleave.model.generation import sample_answers, yes_probability
 
 __all__ = ["prompt_table"]  # re-exported: where the evaluation's callers have always found it
 
 if TYPE_CHECKING:  # the model calls the evaluation through the callback; this module only reads it
     from interleave.model.module import AudioLLM
 
-Condition = str  # a name in `interleave.eval.tasks.CONDITIONS`: interleaved, noninterleaved, text, ...
 
-
-def condition_queries(queries: list[Query], condition: Condition, main: Condition = "interleaved") -> list[Query]:
+def condition_queries(queries: list[Query], condition: str, main: str = "interleaved") -> list[Query]:
     """The queries a condition asks in a run whose main condition is `main` (`tasks.Condition.queries`)."""
     return resolved(condition, main).queries(queries)
 
 
 def render_instruction(
-    query: Query, condition: Condition, table: Mapping[str, Mapping[str, str]], main: Condition = "interleaved"
+    query: Query, condition: str, table: Mapping[str, Mapping[str, str]], main: str = "interleaved"
 ) -> str:
     """The instruction of `query` under `condition` (`interleave.eval.tasks.Condition.render`)."""
     return resolved(condition, main).render(query, table)
@@ -116,133 +110,6 @@ def answer_seed(seed: int, epoch: int, condition: str, index: int, repeat: int) 
 
 
 @dataclass(frozen=True)
-class EvalSettings:
-    """How the SHARD is asked, the one definition shared by `callbacks.ShardEvaluation`, the
-    playground and `bench/bench_eval.py`. `conditions` are registry names
-    (`interleave.eval.tasks.CONDITIONS`), the run's main layout first (logged under plain `val/`);
-    `prompts` overrides Table 1 ({task: {layout: template}}). `probes` are those of the conditions
-    that also log their `agreement` with the main layout's answers (issue 26's reliance figures)."""
-
-    sampling: Sampling = field(default_factory=Sampling)
-    repeats: int = 4
-    parser: str = "paper"  # `parse_answer`'s rules for the yes/no answers (interleave.eval.answers.PARSERS)
-    conditions: tuple[str, ...] = ("interleaved", "text")
-    batch_size: int = 16
-    seed: int = 0
-    prompts: Mapping[str, Mapping[str, str]] | None = None
-    full_answers: bool = False  # every answer to EOS or the cap; by default yes/no answers stop at their verdict
-    scoring: bool = False  # also the deterministic yes/no scoring mode (`p_yes` per row)
-    probes: tuple[str, ...] = ()
-    max_queries_per_task: int | None = None  # None: every query; N: `capped_queries`' fixed subset, for a quick check
-    table: dict[str, dict[str, str]] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if self.repeats < 1 or self.batch_size < 1:
-            raise InterleaveError("SHARD evaluation: repeats and batch_size must be at least 1")
-        cap = self.max_queries_per_task
-        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
-            raise InterleaveError(
-                f"SHARD evaluation: max_queries_per_task must be a whole number of at least 1, "
-                f"or null for every query; got {cap!r}"
-            )
-        if self.parser not in PARSERS:
-            raise InterleaveError(f"SHARD evaluation: parser must be one of {', '.join(PARSERS)}, got {self.parser!r}")
-        unknown = [c for c in self.conditions if c not in CONDITIONS]
-        if unknown or not self.conditions:
-            raise InterleaveError(
-                f"SHARD evaluation: unknown condition(s) {unknown}; expected some of {list(CONDITIONS)}"
-            )
-        if CONDITIONS[self.conditions[0]].layout == MAIN:
-            raise InterleaveError(
-                f"SHARD evaluation: {self.conditions[0]} cannot be the main condition: it is a "
-                "probe asked under the main condition's layout"
-            )
-        stray = [p for p in self.probes if p not in self.conditions[1:]]
-        if stray:
-            raise InterleaveError(
-                f"SHARD evaluation: probe(s) {stray} are not among the conditions after the main one "
-                f"({self.conditions[0]}, whose answers a probe's are compared with)"
-            )
-        try:
-            object.__setattr__(self, "table", prompt_table(self.prompts))
-        except ValueError as err:
-            raise InterleaveError(f"SHARD evaluation: {err}") from None
-
-    @property
-    def prefixes(self) -> dict[str, str]:
-        """Each condition's tag prefix: the first under `val`, the others under `val/<condition>`."""
-        return {c: condition_prefix(c, self.conditions[0]) for c in self.conditions}
-
-    def condition(self, name: str) -> tasks.Condition:
-        """The registered condition `name` in this evaluation (a clip probe asks under the main layout)."""
-        return resolved(name, self.conditions[0])
-
-    def asked(self, queries: Sequence[Query]) -> list[Query]:
-        """The queries this evaluation asks of a SHARD's `queries`: all of them, or with
-        `max_queries_per_task` the fixed subset `capped_queries(queries, cap, seed)`."""
-        return (
-            list(queries)
-            if self.max_queries_per_task is None
-            else capped_queries(queries, self.max_queries_per_task, self.seed)
-        )
-
-    def subset(self, queries: Sequence[Query]) -> str | None:
-        """What the metrics file records as `shard_subset` (`interleave.provenance`) when this
-        evaluation asks only part of `queries`: the cap, the seed and the selection rule (with the
-        SHARD file's hash they fix the subset); None when every query is asked."""
-        if len(self.asked(queries)) == len(queries):
-            return None
-        return f"at most {self.max_queries_per_task} queries per task, seed {self.seed}, {SUBSET_RULE}"
-
-
-SUBSET_RULE = "clips-round-robin-v1"  # `capped_queries`' rule; bump the version when it changes
-
-
-def _rank(seed: int, *parts: str) -> tuple[bytes, str]:
-    """A fixed pseudo-random sort key of a word, clip or query: the same in every process and on every rank."""
-    name = "/".join(parts)
-    return hashlib.sha256(f"subset/{seed}/{name}".encode()).digest(), name
-
-
-def _clip_order(clip: list[Query], seed: int) -> list[Query]:
-    """A clip's queries in a seeded order that alternates their truths (yes, no, yes, ... or no, yes, ...),
-    so a clip cut short keeps both answers where it has both."""
-    by_truth: dict[str, list[Query]] = {}
-    for q in sorted(clip, key=lambda q: _rank(seed, q.task, "query", q.id)):
-        by_truth.setdefault(str(q.truth), []).append(q)
-    place = {q.id: i for queries in by_truth.values() for i, q in enumerate(queries)}
-    return sorted(clip, key=lambda q: (place[q.id], _rank(seed, q.task, "query", q.id)))
-
-
-def capped_queries(queries: Sequence[Query], limit: int, seed: int = 0) -> list[Query]:
-    """At most `limit` queries of each task, the same ones at every call, in SHARD order.
-
-    Chosen by word and clip, the units `interleave.tools.bootstrap` resamples (the word is the
-    query's label, the clip the clip number of its id, `format.clip_of`, else the whole id): the
-    task's words in a seeded order, each word's clips in a seeded order, a clip's queries in a seeded
-    order that alternates yes and no; then the first clip of every word, then the second of every
-    word, and so on, a clip's queries together, until `limit` queries are taken. So a cap spreads
-    over as many words as whole clips allow, and every clip but perhaps the last comes with all its
-    queries. The order depends only on the queries and `seed` (sha256, no process state): every
-    evaluated point of a run and every rank under DDP ask the same subset, and a task with at most
-    `limit` queries keeps all of them.
-    """
-    by_task: dict[str, dict[str, dict[str, list[Query]]]] = {}  # task -> word -> clip -> queries
-    for q in queries:
-        clip = clip_of(q.id, q.task, q.label) or f"id:{q.id}"
-        by_task.setdefault(q.task, {}).setdefault(q.label, {}).setdefault(clip, []).append(q)
-    keep: set[str] = set()
-    for task, words in by_task.items():
-        rounds = [
-            [_clip_order(clips[c], seed) for c in sorted(clips, key=lambda c: _rank(seed, task, "clip", word, c))]
-            for word, clips in sorted(words.items(), key=lambda item: _rank(seed, task, "word", item[0]))
-        ]
-        order = [q for r in range(max(map(len, rounds))) for word in rounds if r < len(word) for q in word[r]]
-        keep.update(q.id for q in order[:limit])
-    return [q for q in queries if q.id in keep]
-
-
-@dataclass(frozen=True)
 class EvalInputs:
     """What an evaluation takes from the run: its data module's collation (left-padded, answer-free),
     its feature cache (if any) and the audio channel of multi-channel files. The evaluation never
@@ -256,7 +123,7 @@ class EvalInputs:
 def answer_queries(
     model: AudioLLM,
     queries: list[Query],
-    condition: Condition,
+    condition: str,
     settings: EvalSettings,
     inputs: EvalInputs,
     features: dict[str, torch.Tensor],
@@ -346,18 +213,18 @@ def answer_queries(
             marks = cut[offset * settings.repeats : (offset + 1) * settings.repeats]
             rows.append(
                 Prediction(
-                    query.id,
-                    query.task,
-                    condition,
-                    query.label,
-                    query.candidate or None,
-                    query.truth or None,
-                    prompt,
-                    texts,
-                    parsed,
-                    marks if any(marks) else None,
-                    settings.parser if any(marks) else None,
-                    p_yes[offset] if settings.scoring and verdict[offset] else None,
+                    id=query.id,
+                    task=query.task,
+                    condition=condition,
+                    label=query.label,
+                    candidate=query.candidate or None,
+                    truth=query.truth or None,
+                    prompt=prompt,
+                    answers=texts,
+                    parsed=parsed,
+                    cut=marks if any(marks) else None,
+                    cut_parser=settings.parser if any(marks) else None,
+                    p_yes=p_yes[offset] if settings.scoring and verdict[offset] else None,
                     index=start + offset,
                     clips=query.clips,
                 )
@@ -426,6 +293,15 @@ def condition_metrics(rows: list[Prediction], prefix: str) -> dict[str, float]:
 
 
 @dataclass(frozen=True)
+class Evaluated:
+    """What `evaluate` gives for one point: every condition's rows (`Prediction`, in condition order,
+    every rank's) and their tagged metrics (`interleave.eval.tasks.metric_tag` -> value)."""
+
+    rows: list[Prediction]
+    metrics: dict[str, float]
+
+
+@dataclass(frozen=True)
 class Point:
     """One evaluation point as one rank sees it: `epoch` seeds the answers (`answer_seed`), `rank`
     of `world_size` picks the chunks this rank answers."""
@@ -444,9 +320,9 @@ def evaluate(
     point: Point = Point(),
     stop: Callable[[], bool] | None = None,
     progress: Callable[[str, int, int], AbstractContextManager[Callable[[int], None] | None]] | None = None,
-) -> tuple[list[Prediction], dict[str, float]]:
+) -> Evaluated:
     """Every query under every condition of `settings` (each rank its share, then every rank's rows
-    on every rank): the rows in condition order and their tagged metrics. `progress(condition,
+    on every rank): the rows in condition order and their tagged metrics (`Evaluated`). `progress(condition,
     this rank's share, the condition's queries)` gives what counts this rank's answered queries."""
     rows: list[Prediction] = []
     metrics: dict[str, float] = {}
@@ -462,9 +338,9 @@ def evaluate(
                 settings,
                 inputs,
                 features,
-                point.epoch,
-                point.rank,
-                point.world_size,
+                epoch=point.epoch,
+                rank=point.rank,
+                world_size=point.world_size,
                 stop=stop,
                 progress=shown,
             )
@@ -473,7 +349,7 @@ def evaluate(
         if condition in settings.probes:  # after the gather: every rank holds every row
             metrics.update(agreement_metrics(done_by[settings.conditions[0]], done, prefix))
         rows.extend(done)
-    return rows, metrics
+    return Evaluated(rows=rows, metrics=metrics)
 
 
 def agreement_metrics(real: list[Prediction], probe: list[Prediction], prefix: str) -> dict[str, float]:

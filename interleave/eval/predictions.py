@@ -36,10 +36,10 @@ def count_rows(text: str) -> int:
     return sum(1 for line in text.split("\n") if line.strip())
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Prediction:
-    """One row of a predictions file; `parsed` holds yes/no/None per answer for a verdict task,
-    whether the label was named (true/false) for a label task."""
+    """One row of a predictions file, built by keyword; `parsed` holds yes/no/None per answer for a
+    verdict task, whether the label was named (true/false) for a label task."""
 
     id: str
     task: str
@@ -107,18 +107,18 @@ class Prediction:
                 f"{where}: 'cut' should hold one true/false per answer, with the 'cut_parser' that cut them"
             )
         return cls(
-            str(row.get("id")),
-            row["task"],
-            row["condition"],
-            row.get("label"),
-            row.get("candidate"),
-            row.get("truth"),
-            row.get("prompt"),
-            answers,
-            row.get("parsed"),
-            cut,
-            row.get("cut_parser"),
-            row.get("p_yes"),
+            id=str(row.get("id")),
+            task=row["task"],
+            condition=row["condition"],
+            label=row.get("label"),
+            candidate=row.get("candidate"),
+            truth=row.get("truth"),
+            prompt=row.get("prompt"),
+            answers=answers,
+            parsed=row.get("parsed"),
+            cut=cut,
+            cut_parser=row.get("cut_parser"),
+            p_yes=row.get("p_yes"),
         )
 
     def parsed_problem(self) -> str | None:

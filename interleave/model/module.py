@@ -30,7 +30,7 @@ from interleave.labels import labels_match
 from interleave.model import generation
 from interleave.model.llm import align_special_tokens, load_llm, load_tokenizer, lora_targets
 from interleave.model.ltu import load_encoder_checkpoint, load_ltu_checkpoint
-from interleave.spec import DataSpec
+from interleave.spec import Batch, DataSpec
 
 
 class AudioLLM(L.LightningModule):
@@ -52,6 +52,34 @@ class AudioLLM(L.LightningModule):
     or skips that batch and counts it as `train/skipped_nonfinite` (`skip`; single-process only).
     Released weights: `encoder_checkpoint` (CAV-MAE's audio branch alone) and/or `ltu_checkpoint`
     (LTU's state dict: encoder, projector and LoRA; see `interleave.model.ltu`), loaded in that order.
+
+    Args:
+        llm: the LLM: a local Hugging Face folder of a causal LM, a .gguf file or `builtin:NAME`.
+        llm_config: a config dict (`model_type` picks the architecture) for an LLM of random
+            weights, instead of `llm`.
+        tokenizer: where the tokenizer comes from (a folder or .gguf); default the LLM's own.
+        llm_dtype: the frozen LLM's dtype.
+        encoder: the audio encoder, `KIND[:SIZE]` (`cavmae`, `ast`, `whisper`).
+        encoder_kwargs: overrides of the encoder size's fields (random weights).
+        encoder_path: a local Hugging Face folder of an AST or Whisper encoder.
+        audio_tokens: audio positions per clip (LTU's 32), pooled from the encoder's frames.
+        lora_r: LoRA's rank.
+        lora_alpha: LoRA's scaling numerator (the update is scaled by alpha / r).
+        lora_dropout: dropout on LoRA's input.
+        lora_target_modules: the modules LoRA wraps; default the architecture's attention projections.
+        learning_rate: AdamW's peak learning rate.
+        weight_decay: AdamW's weight decay.
+        warmup_steps: linear warm-up steps to the peak rate.
+        lr_schedule: after warm-up, `linear` decay to 0 at the last step or a `constant` rate.
+        gradient_checkpointing: recompute the LLM's activations in the backward pass (less memory).
+        frozen_init_seed: the seed of random frozen weights (encoder, `llm_config`'s LLM).
+        encoder_checkpoint: CAV-MAE's released audio branch, loaded into the encoder.
+        ltu_checkpoint: LTU's released state dict (encoder, projector and LoRA).
+        val_generate: at validation, also generate answers and log `val/label_accuracy`.
+        val_max_new_tokens: the cap on those answers' tokens (and on `predict`'s).
+        on_nonfinite_loss: a NaN/infinite training loss stops the run (`error`) or skips the batch
+            (`skip`, single-process only).
+        train_encoder: train the encoder too (LTU's last stage); the feature cache is then refused.
     """
 
     def __init__(
@@ -179,19 +207,19 @@ class AudioLLM(L.LightningModule):
         audio_embeds = self.audio_embeddings(audio, features=features).to(embeds.dtype)
         return embeds.masked_scatter(audio_mask.unsqueeze(-1), audio_embeds)
 
-    def batch_embeddings(self, batch: dict[str, Any]) -> torch.Tensor:
+    def batch_embeddings(self, batch: Batch) -> torch.Tensor:
         """`merge_embeddings` of a collated batch (its clips under `audio` or `audio_features`)."""
         return self.merge_embeddings(
             batch["input_ids"], batch["audio_mask"], batch.get("audio"), features=batch.get("audio_features")
         )
 
-    def forward(self, batch: dict[str, Any]) -> Any:
+    def forward(self, batch: Batch) -> Any:
         """The LLM's full output (logits at every position, HF's loss) for a collated batch."""
         return self.llm(
             inputs_embeds=self.batch_embeddings(batch), attention_mask=batch["attention_mask"], labels=batch["labels"]
         )
 
-    def loss(self, batch: dict[str, Any]) -> torch.Tensor:
+    def loss(self, batch: Batch) -> torch.Tensor:
         """Mean next-token cross-entropy over the positions `labels` keeps; equals `forward(batch).loss`.
 
         The LM head runs only where a label is set: with a 49k vocabulary it is a fifth of a
@@ -221,7 +249,7 @@ class AudioLLM(L.LightningModule):
             self, input_ids, attention_mask, audio_mask, audio, features=features, **generate_kwargs
         )
 
-    def generate_batch(self, batch: dict[str, Any], **generate_kwargs: Any) -> list[str]:
+    def generate_batch(self, batch: Batch, **generate_kwargs: Any) -> list[str]:
         """Generate from the answer-free, left-padded `prompt_*` part of an evaluation batch."""
         return self.generate(
             batch["prompt_input_ids"],
@@ -234,14 +262,14 @@ class AudioLLM(L.LightningModule):
 
     # ---- Lightning hooks -----------------------------------------------------------------
 
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor | None:
         loss = self.loss(batch)
         if not torch.isfinite(loss):
             return self.nonfinite_loss(loss, batch)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["ids"]))
         return loss
 
-    def nonfinite_loss(self, loss: torch.Tensor, batch: dict[str, Any]) -> None:
+    def nonfinite_loss(self, loss: torch.Tensor, batch: Batch) -> None:
         """Stop before the optimizer sees a NaN/inf (so no checkpoint with NaN weights follows), or skip the batch.
 
         Returning None makes Lightning skip backward and the optimizer step for this batch.
@@ -259,7 +287,7 @@ class AudioLLM(L.LightningModule):
         rank_zero_info(f"[interleave] skipped batch: {where}")
         return None
 
-    def _evaluate(self, batch: dict[str, Any], prefix: str) -> None:
+    def _evaluate(self, batch: Batch, prefix: str) -> None:
         size = len(batch["ids"])
         self.log(f"{prefix}/loss", self.loss(batch), prog_bar=True, batch_size=size, sync_dist=True)
         if self.hparams.val_generate and "prompt_input_ids" in batch:
@@ -268,13 +296,13 @@ class AudioLLM(L.LightningModule):
             accuracy = torch.tensor(hits, dtype=torch.float32).mean()
             self.log(f"{prefix}/label_accuracy", accuracy, prog_bar=True, batch_size=size, sync_dist=True)
 
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
         self._evaluate(batch, "val")
 
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
         self._evaluate(batch, "test")
 
-    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> list[dict[str, str]]:
+    def predict_step(self, batch: Batch, batch_idx: int) -> list[dict[str, str]]:
         texts = self.generate_batch(batch, max_new_tokens=self.hparams.val_max_new_tokens, do_sample=False)
         return [{"id": i, "generated": t, "reference": r} for i, t, r in zip(batch["ids"], texts, batch["references"])]
 

@@ -14,36 +14,50 @@ import importlib
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NamedTuple
 
 from interleave.errors import INPUT, interrupted, running
 
-# name -> (module whose `main(argv)` runs it, what it does)
-COMMANDS: dict[str, tuple[str, str]] = {
-    "data": ("interleave.tools.dataset", "check a record file before a long job (data check FILE)"),
-    "shard": ("interleave.shard.cli", "build the SHARD benchmark (shard wordnet|lexicon|build)"),
-    "rephrase": ("interleave.tools.rephrase.cli", "rewrite OpenAQA records into interleaved ones (Appendix B)"),
-    "cache": ("interleave.tools.fill_cache", "fill a run's feature cache ahead of time (cache --config CONFIG)"),
-    "report": ("interleave.tools.report.cli", "Table 2 from runs' metrics (report RUN_DIR...)"),
-    "frontier": (
-        "interleave.tools.frontier.cli",
-        "gain against retention from a run's start to a checkpoint (frontier --config CONFIG --ckpt CKPT)",
+
+class Command(NamedTuple):
+    """One subcommand: the module whose `main(argv)` runs it, and its line in `interleave --help`."""
+
+    module: str
+    about: str
+
+
+COMMANDS: dict[str, Command] = {  # by the name `interleave NAME` gives
+    "data": Command(module="interleave.tools.dataset", about="check a record file before a long job (data check FILE)"),
+    "shard": Command(module="interleave.shard.cli", about="build the SHARD benchmark (shard wordnet|lexicon|build)"),
+    "rephrase": Command(
+        module="interleave.tools.rephrase.cli", about="rewrite OpenAQA records into interleaved ones (Appendix B)"
     ),
-    "export": ("interleave.tools.export", "a checkpoint as a peft adapter + projector (export CKPT OUT_DIR)"),
-    "demo": ("interleave.tools.demo.cli", "write the CPU demo's synthetic data set (demo DIR)"),
-    "study": (
-        "interleave.tools.study.cli",
-        "a study's conditions x seeds as runs, here or on Slurm (study STUDY.yaml)",
+    "cache": Command(
+        module="interleave.tools.fill_cache", about="fill a run's feature cache ahead of time (cache --config CONFIG)"
     ),
-    "playground": (
-        "interleave.tools.playground.cli",
-        "ask a model about your clips in the browser (playground --config CONFIG)",
+    "report": Command(module="interleave.tools.report.cli", about="Table 2 from runs' metrics (report RUN_DIR...)"),
+    "frontier": Command(
+        module="interleave.tools.frontier.cli",
+        about="gain against retention from a run's start to a checkpoint (frontier --config CONFIG --ckpt CKPT)",
+    ),
+    "export": Command(
+        module="interleave.tools.export", about="a checkpoint as a peft adapter + projector (export CKPT OUT_DIR)"
+    ),
+    "demo": Command(module="interleave.tools.demo.cli", about="write the CPU demo's synthetic data set (demo DIR)"),
+    "study": Command(
+        module="interleave.tools.study.cli",
+        about="a study's conditions x seeds as runs, here or on Slurm (study STUDY.yaml)",
+    ),
+    "playground": Command(
+        module="interleave.tools.playground.cli",
+        about="ask a model about your clips in the browser (playground --config CONFIG)",
     ),
 }
 
 
 def usage() -> str:
     width = max(map(len, COMMANDS))
-    lines = [f"  {name:<{width}}  {about}" for name, (_, about) in COMMANDS.items()]
+    lines = [f"  {name:<{width}}  {command.about}" for name, command in COMMANDS.items()]
     return (
         "usage: interleave COMMAND [ARGS...]   (interleave COMMAND --help for its arguments)\n\ncommands:\n"
         + "\n".join(lines)
@@ -78,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         return INPUT
     with running(f"interleave {name}"), help_named():  # its errors' hints, its interrupt
         try:
-            module = importlib.import_module(COMMANDS[name][0])  # only the chosen tool is imported
+            module = importlib.import_module(COMMANDS[name].module)  # only the chosen tool is imported
             return module.main(rest)
         except KeyboardInterrupt:  # before (or outside) the tool's own handler: while it was starting
             return interrupted()

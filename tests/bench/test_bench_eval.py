@@ -8,8 +8,9 @@ import torch
 
 from bench import bench_eval
 from interleave.data.collate import Collator
-from interleave.eval.evaluate import EvalInputs, EvalSettings
+from interleave.eval.evaluate import EvalInputs
 from interleave.eval.query import Query
+from interleave.eval.settings import EvalSettings
 from interleave.model.generation import Sampling
 from interleave.model.module import AudioLLM
 from tests.helpers import write_clip
@@ -64,7 +65,7 @@ def test_the_ltu_style_loop_writes_the_evaluators_answers_and_both_modes_agree(t
     model = AudioLLM(**tiny_model_kwargs).eval()
     queries = bench_eval.draw_queries(shard(tmp_path), 6)
     assert any(q.task == "pair" for q in queries)  # two clips through the LTU-style loop too
-    base = EvalSettings(Sampling(temperature=1.0), repeats=2, batch_size=4)
+    base = EvalSettings(sampling=Sampling(temperature=1.0), repeats=2, batch_size=4)
     inputs = EvalInputs(Collator(model.tokenizer, padding_side="left", with_answer=False))
     result = bench_eval.measure(model, queries, base, inputs, cap=6)
     total = len(queries) * 2

@@ -16,9 +16,9 @@ import train
 from callbacks import ShardEvaluation
 from interleave import provenance
 from interleave.errors import InterleaveError
-from interleave.eval.evaluate import SUBSET_RULE, capped_queries
 from interleave.eval.format import read_shard
 from interleave.eval.query import query_id
+from interleave.eval.settings import SUBSET_RULE, capped_queries
 from interleave.tools.report import cli as report
 from interleave.tools.report.table import rows
 from tests.helpers import DOC_COMMANDS, run_cli, run_dir, write_config, write_jsonl

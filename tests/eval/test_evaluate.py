@@ -10,7 +10,6 @@ from interleave.data.collate import Collator
 from interleave.errors import InterleaveError
 from interleave.eval.evaluate import (
     EvalInputs,
-    EvalSettings,
     EvaluationStopped,
     answer_queries,
     condition_metrics,
@@ -21,6 +20,7 @@ from interleave.eval.evaluate import (
     render_instruction,
 )
 from interleave.eval.query import Query
+from interleave.eval.settings import EvalSettings
 from interleave.eval.tasks import TASKS
 from interleave.model.generation import Sampling
 from tests.helpers import favouring, prediction, write_clip
@@ -86,7 +86,7 @@ def test_text_control_asks_each_word_and_candidate_once_and_no_identity(queries)
 
 
 def test_answers_do_not_depend_on_how_chunks_are_spread_over_ranks(model, queries, tokenizer):
-    settings = EvalSettings(Sampling(max_new_tokens=4, temperature=1.0), repeats=3, batch_size=2, seed=7)
+    settings = EvalSettings(sampling=Sampling(max_new_tokens=4, temperature=1.0), repeats=3, batch_size=2, seed=7)
     alone = answer_queries(model, queries, "interleaved", settings, inputs(tokenizer), {}, epoch=1)
     ranks = [
         answer_queries(model, queries, "interleaved", settings, inputs(tokenizer), {}, epoch=1, rank=r, world_size=2)
@@ -102,7 +102,7 @@ def test_answers_do_not_depend_on_how_chunks_are_spread_over_ranks(model, querie
 
 
 def test_a_stop_request_ends_the_answers_between_chunks_and_every_rank_asks_equally_often(model, queries, tokenizer):
-    settings = EvalSettings(Sampling(max_new_tokens=2), repeats=1, batch_size=2)
+    settings = EvalSettings(sampling=Sampling(max_new_tokens=2), repeats=1, batch_size=2)
     chunks = (len(queries) + 1) // 2
     assert chunks % 2 == 1  # rank 1 has one chunk fewer, and must still ask as often as rank 0
     asked = {}
@@ -132,7 +132,7 @@ def test_a_stop_request_ends_the_answers_between_chunks_and_every_rank_asks_equa
 
 
 def test_progress_is_called_with_the_queries_of_each_chunk_and_sums_to_this_ranks_share(model, queries, tokenizer):
-    settings = EvalSettings(Sampling(max_new_tokens=2), repeats=1, batch_size=4)
+    settings = EvalSettings(sampling=Sampling(max_new_tokens=2), repeats=1, batch_size=4)
     calls = []
     answer_queries(model, queries, "interleaved", settings, inputs(tokenizer), {}, progress=calls.append)
     assert calls == [4, 4, 1] and sum(calls) == len(queries) == rank_share(len(queries), 4)
@@ -148,7 +148,7 @@ def test_progress_is_called_with_the_queries_of_each_chunk_and_sums_to_this_rank
 
 
 def test_text_condition_runs_without_audio(model, queries, tokenizer):
-    settings = EvalSettings(Sampling(max_new_tokens=3), repeats=2, batch_size=4)
+    settings = EvalSettings(sampling=Sampling(max_new_tokens=3), repeats=2, batch_size=4)
     shard = [q for q in queries if q.task != "identity"]
     rows = answer_queries(model, shard, "text", settings, inputs(tokenizer), {})
     assert [r.prompt for r in rows][:2] == ["Is siren similar to drum?", "Is siren a type of warning signal?"]
@@ -225,7 +225,7 @@ def test_condition_metrics_use_the_design_tags():
 
 def test_batch_size_does_not_change_greedy_answers(model, queries, tokenizer):
     def run(batch_size):
-        settings = EvalSettings(Sampling(max_new_tokens=5, do_sample=False), repeats=2, batch_size=batch_size)
+        settings = EvalSettings(sampling=Sampling(max_new_tokens=5, do_sample=False), repeats=2, batch_size=batch_size)
         return answer_queries(model, queries, "noninterleaved", settings, inputs(tokenizer), {})
 
     one, many = run(1), run(16)
@@ -235,7 +235,7 @@ def test_batch_size_does_not_change_greedy_answers(model, queries, tokenizer):
 
 def test_scoring_mode_reads_the_yes_no_probabilities(model, queries, tokenizer):
     shard = [q for q in queries if q.task != "identity"]
-    settings = EvalSettings(Sampling(max_new_tokens=2), repeats=1, batch_size=4, scoring=True)
+    settings = EvalSettings(sampling=Sampling(max_new_tokens=2), repeats=1, batch_size=4, scoring=True)
     share_yes = sum(q.truth == "yes" for q in shard) / len(shard)
 
     def scored(answer):
@@ -290,7 +290,7 @@ def test_pair_queries_are_answered_with_both_clips_and_scored_like_the_relations
         pair("no", "p1", clips[2], clips[0], "drum"),
         pair("yes", "p2", clips[1], clips[0]),
     ]
-    settings = EvalSettings(Sampling(max_new_tokens=3, do_sample=False), repeats=1, batch_size=2)
+    settings = EvalSettings(sampling=Sampling(max_new_tokens=3, do_sample=False), repeats=1, batch_size=2)
     features = {}
     rows = answer_queries(model, queries[:2] + pairs, "interleaved", settings, inputs(tokenizer), features)
     assert set(features) == set(clips)  # each clip encoded once, the pairs' second clips included

@@ -16,7 +16,7 @@ from interleave.encoders import build_encoder
 from interleave.encoders.audio import load_waveform
 from interleave.encoders.cache import FeatureCache, Variant
 from interleave.errors import InterleaveError
-from interleave.eval.evaluate import EvalInputs, EvalSettings, answer_queries, audio_features, render_instruction
+from interleave.eval.evaluate import EvalInputs, answer_queries, audio_features, render_instruction
 from interleave.eval.predictions import Prediction
 from interleave.eval.probes import (
     NO_MAJORITY,
@@ -30,6 +30,7 @@ from interleave.eval.probes import (
     white_noise,
 )
 from interleave.eval.query import Query
+from interleave.eval.settings import EvalSettings
 from interleave.eval.tasks import END, START, prompt_table
 from interleave.model.generation import Sampling
 from tests.helpers import TINY_ENCODER, build_llama_tokenizer, build_tokenizer, write_clip
@@ -141,8 +142,17 @@ def test_the_placement_prompts_are_overridable_like_table_1s():
 
 def row(qid, task, parsed, condition="interleaved"):
     truth = None if task == "identity" else "yes"
+    candidate = None if truth is None else "alarm"
     return Prediction(
-        qid, task, condition, "Siren", None if truth is None else "alarm", truth, "p", ["x"] * len(parsed), parsed
+        id=qid,
+        task=task,
+        condition=condition,
+        label="Siren",
+        candidate=candidate,
+        truth=truth,
+        prompt="p",
+        answers=["x"] * len(parsed),
+        parsed=parsed,
     )
 
 
@@ -190,7 +200,7 @@ def test_probes_answer_the_same_with_the_cache_on_and_off_and_never_take_the_rea
     model, queries, tmp_path, probe
 ):
     settings = EvalSettings(
-        Sampling(max_new_tokens=3, temperature=1.0),
+        sampling=Sampling(max_new_tokens=3, temperature=1.0),
         repeats=2,
         batch_size=3,
         seed=2,

@@ -1,5 +1,5 @@
 """`EvalSettings.max_queries_per_task`: a fixed subset of each task's queries, chosen by word and clip
-(`interleave.eval.evaluate.capped_queries`), the same in every call, process and rank; checked when built."""
+(`interleave.eval.settings.capped_queries`), the same in every call, process and rank; checked when built."""
 
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 
 from interleave.errors import InterleaveError
-from interleave.eval.evaluate import SUBSET_RULE, EvalSettings, capped_queries, rank_share
+from interleave.eval.evaluate import rank_share
+from interleave.eval.format import read_shard, write_shard
 from interleave.eval.query import Query, clip_of, query_id
+from interleave.eval.settings import SUBSET_RULE, EvalSettings, capped_queries
 
 REPO = Path(__file__).resolve().parents[2]
 WORDS = ("Sine wave", "Siren", "Drum", "Whistle", "Tick")
@@ -111,16 +113,22 @@ def test_ids_outside_the_builders_scheme_are_each_their_own_clip():
 def test_every_process_and_rank_chooses_the_same_subset(tmp_path):
     """No process state (Python's salted hash()) in the choice, so each DDP rank reads the same subset
     from the file before `answer_queries` splits it in chunks; the chunks cover it once."""
-    queries = shard()
+    queries = read_shard(write_shard(shard(), tmp_path / "shard.jsonl"))  # as each process reads it
     script = (
-        "import json, sys; from tests.helpers import shard; "
-        "from interleave.eval.evaluate import capped_queries; "
-        "print(json.dumps([q.id for q in capped_queries(shard(), 7, 2)]))"
+        "import json, sys; from interleave.eval.format import read_shard; "
+        "from interleave.eval.settings import capped_queries; "
+        "print(json.dumps([q.id for q in capped_queries(read_shard(sys.argv[1]), 7, 2)]))"
     )
     found = []
     for salt in ("1", "2"):
         env = {**os.environ, "PYTHONHASHSEED": salt, "PYTHONPATH": str(REPO)}
-        done = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True)
+        done = subprocess.run(
+            [sys.executable, "-c", script, str(tmp_path / "shard.jsonl")],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         assert done.returncode == 0, done.stderr
         found.append(json.loads(done.stdout))
     assert found[0] == found[1] == [q.id for q in capped_queries(queries, 7, 2)]

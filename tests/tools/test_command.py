@@ -13,8 +13,8 @@ def plain_argv(monkeypatch):
 def test_help_lists_every_command_and_where_training_is(capsys):
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
-    for name, (_, about) in COMMANDS.items():
-        assert f"  {name} " in out and about in out, name
+    for name, command in COMMANDS.items():
+        assert f"  {name} " in out and command.about in out, name
     assert "python train.py fit|validate|test|predict --config CONFIG" in out
 
 

@@ -173,23 +173,24 @@ def run_frontier(ask: Ask) -> list[Path]:
                     continue
                 interpolation.set(alpha)
                 with torch.no_grad(), run.trainer.precision_plugin.val_step_context():
-                    rows, metrics = evaluate(
+                    evaluated = evaluate(
                         model,
                         evaluation.queries,
                         settings,
                         inputs,
                         evaluation.point_features(model),
-                        Point(SEED_EPOCH),
+                        Point(epoch=SEED_EPOCH),
                         progress=lambda *_: nullcontext(progress),
                     )
                 stem = write_point(
                     alpha_folder(ask.out, alpha) / "predictions",
-                    {"epoch": SEED_EPOCH, "rows": rows, "metrics": metrics},
+                    SEED_EPOCH,
+                    evaluated,
                     {**header, "alpha": alpha, "frontier_key": keys[alpha]},
                 )
                 headline = ", ".join(
                     f"{TASKS[t.task].chart} {value:.3f}"
-                    for tag, value in metrics.items()
+                    for tag, value in evaluated.metrics.items()
                     if (t := parse_tag(tag)) is not None and t.condition is None and t.metric == TASKS[t.task].headline
                 )
                 print(f"[interleave] frontier alpha={alpha:g}: {headline}  ({stem}.jsonl)", file=sys.stderr)

@@ -31,8 +31,9 @@ from interleave.data.records import Record
 from interleave.encoders.audio import FBANK_SECONDS, SAMPLE_RATE, load_fbank, read_head
 from interleave.errors import AudioError, InterleaveError, RecordError
 from interleave.eval.answers import parse_answer
-from interleave.eval.evaluate import EvalInputs, EvalSettings, answer_seed, audio_features
+from interleave.eval.evaluate import EvalInputs, answer_seed, audio_features
 from interleave.eval.query import Query
+from interleave.eval.settings import EvalSettings
 from interleave.eval.tasks import CONDITIONS, LABEL, TASKS
 from interleave.model.fitting import fitting_state
 from interleave.model.generation import Sampling, sample_answers, yes_probability

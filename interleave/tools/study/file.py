@@ -42,7 +42,10 @@ class StudyError(InterleaveError):
 
 
 @dataclass(frozen=True)
-class Condition:
+class StudyCondition:
+    """One entry of a study file's `conditions:`: a run's own configs and overrides under a name, run
+    with `subcommand` over every seed (not an evaluation condition, `interleave.eval.tasks.Condition`)."""
+
     name: str
     subcommand: str
     configs: list[str]
@@ -98,13 +101,13 @@ class Study:
     name: str
     configs: list[str]
     overrides: list[str]
-    conditions: list[Condition]
+    conditions: list[StudyCondition]
     seeds: list[int]
     output: Path
     executor: Executor
     seed_keys: tuple[str, ...] = SEED_KEYS  # the config keys each run's seed is given to
 
-    def condition(self, name: str) -> Condition:
+    def condition(self, name: str) -> StudyCondition:
         return next(c for c in self.conditions if c.name == name)
 
 
@@ -239,7 +242,9 @@ def load_study(path: Path) -> Study:
         own = configs(settings.get("config"), f"{where}.config")
         if not base and not own:
             raise StudyError(f"{where}: no config: give the study a base `config:` or the condition its own")
-        conditions.append(Condition(cname, subcommand, own, overrides(settings.get("overrides"), f"{where}.overrides")))
+        conditions.append(
+            StudyCondition(cname, subcommand, own, overrides(settings.get("overrides"), f"{where}.overrides"))
+        )
     seeds = data.get("seeds")
     if (
         not isinstance(seeds, list)

@@ -56,11 +56,11 @@ def plain_answers(config: Path, state=None) -> dict[str, list[list[str]]]:
     evaluation = next(c for c in run.trainer.callbacks if isinstance(c, ShardEvaluation))
     evaluation.setup(run.trainer, run.model, "validate")
     with torch.no_grad():
-        rows, _ = shard_evaluate.evaluate(
-            run.model.eval(), evaluation.queries, evaluation.settings, eval_inputs(run.datamodule), {}, Point(0)
+        evaluated = shard_evaluate.evaluate(
+            run.model.eval(), evaluation.queries, evaluation.settings, eval_inputs(run.datamodule), {}, Point(epoch=0)
         )
     found: dict[str, list[list[str]]] = {}
-    for row in rows:
+    for row in evaluated.rows:
         found.setdefault(row.condition, []).append(row.answers)
     return found
 

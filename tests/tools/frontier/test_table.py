@@ -24,36 +24,44 @@ def rows(named: int, says_yes: int) -> dict[str, list[Prediction]]:
         for clip in range(2):
             out["interleaved"].append(
                 Prediction(
-                    f"identity/{word}/{clip}",
-                    "identity",
-                    "interleaved",
-                    word,
-                    None,
-                    None,
-                    "p",
-                    ["a", "a"],
-                    [w < named] * 2,
+                    id=f"identity/{word}/{clip}",
+                    task="identity",
+                    condition="interleaved",
+                    label=word,
+                    candidate=None,
+                    truth=None,
+                    prompt="p",
+                    answers=["a", "a"],
+                    parsed=[w < named] * 2,
                 )
             )
             for truth in ("yes", "no"):
                 yes = (w < says_yes) if truth == "yes" else w == len(WORDS) - 1
                 out["interleaved"].append(
                     Prediction(
-                        f"synonym/{word}/{clip}/{truth}",
-                        "synonym",
-                        "interleaved",
-                        word,
-                        f"c{truth}",
-                        truth,
-                        "p",
-                        ["a", "a"],
-                        ["yes" if yes else "no"] * 2,
+                        id=f"synonym/{word}/{clip}/{truth}",
+                        task="synonym",
+                        condition="interleaved",
+                        label=word,
+                        candidate=f"c{truth}",
+                        truth=truth,
+                        prompt="p",
+                        answers=["a", "a"],
+                        parsed=["yes" if yes else "no"] * 2,
                     )
                 )
         for truth in ("yes", "no"):
             out["text"].append(
                 Prediction(
-                    f"synonym/{word}/0/{truth}", "synonym", "text", word, f"c{truth}", truth, "p", ["a"], ["yes"]
+                    id=f"synonym/{word}/0/{truth}",
+                    task="synonym",
+                    condition="text",
+                    label=word,
+                    candidate=f"c{truth}",
+                    truth=truth,
+                    prompt="p",
+                    answers=["a"],
+                    parsed=["yes"],
                 )
             )
     return out

@@ -10,13 +10,9 @@ import pytest
 import torch
 
 from interleave.errors import InterleaveError
-from interleave.eval.evaluate import (
-    EvalSettings,
-    answer_queries,
-    prompt_table,
-    render_instruction,
-)
+from interleave.eval.evaluate import answer_queries, prompt_table, render_instruction
 from interleave.eval.query import Query
+from interleave.eval.settings import EvalSettings
 from interleave.model.fitting import CheckpointMismatch
 from interleave.model.generation import Sampling
 from interleave.tools.playground.ask import (
@@ -52,7 +48,7 @@ def test_the_answers_are_those_the_shard_evaluation_gives_the_same_query(served,
     query = Query(id="q", task="synonym", label="Siren", word="siren", audio=clip, candidate="alarm", truth="yes")
     sampling = Sampling(max_new_tokens=6, temperature=1.0)  # a random model at T=1: seeds show in the answers
     settings = EvalSettings(
-        sampling, repeats=3, batch_size=1, seed=7, scoring=True, full_answers=True
+        sampling=sampling, repeats=3, batch_size=1, seed=7, scoring=True, full_answers=True
     )  # the page shows whole answers
     (row,) = answer_queries(served.model, [query], layout, settings, served.inputs, {})
     settings = replace(

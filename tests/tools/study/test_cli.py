@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from interleave.tools.study.cli import execute, main, pending, runs_of, status, submitit_executor
-from interleave.tools.study.file import Condition, Executor, Study, StudyError
+from interleave.tools.study.file import Executor, Study, StudyCondition, StudyError
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -199,7 +199,7 @@ def fake_run(tmp_path: Path, code: int) -> tuple[Study, Path]:
     """A run folder whose command is a stand-in for train.py that prints its arguments and exits `code`."""
     script = tmp_path / "fake_train.py"
     script.write_text(f"import sys\nprint('args', sys.argv[1:])\nprint('boom' if {code} else 'ok')\nsys.exit({code})\n")
-    study = Study("s", [], [], [Condition("a", "fit", [], [])], [0], tmp_path / "out", Executor())
+    study = Study("s", [], [], [StudyCondition("a", "fit", [], [])], [0], tmp_path / "out", Executor())
     folder = study.output / "a" / "seed=0"
     folder.mkdir(parents=True)
     (folder / "run.json").write_text(
@@ -259,7 +259,7 @@ def test_the_eta_comes_from_the_finished_runs(tmp_path):
         "s",
         [],
         [],
-        [Condition("a", "fit", [], []), Condition("b", "fit", [], [])],
+        [StudyCondition("a", "fit", [], []), StudyCondition("b", "fit", [], [])],
         [0, 1],
         tmp_path / "out",
         Executor(parallel=2),
@@ -275,7 +275,7 @@ def test_the_eta_comes_from_the_finished_runs(tmp_path):
 def test_a_slurm_study_asks_for_one_task_per_gpu_under_srun(tmp_path, monkeypatch):
     """The sbatch script submitit would submit (with a stand-in `srun` on PATH: there is no cluster here)."""
     slurm = Executor("slurm", nodes=2, gpus_per_node=4, minutes=90, partition="gpu", slurm={"account": "lab"})
-    study = Study("big", [], [], [Condition("a", "fit", [], [])], [0], tmp_path / "out", slurm)
+    study = Study("big", [], [], [StudyCondition("a", "fit", [], [])], [0], tmp_path / "out", slurm)
     with pytest.raises(StudyError, match="big: executor: .*srun.*`cluster: local` runs the same jobs"):
         monkeypatch.setenv("PATH", str(tmp_path / "empty"))
         submitit_executor(study)
