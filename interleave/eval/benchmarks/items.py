@@ -28,6 +28,7 @@ from typing import Any
 from interleave.data.record_index import audio_problem
 from interleave.errors import InterleaveError
 from interleave.eval.query import slug
+from interleave.provenance import file_hash
 
 SUBSET_RULE = "task-category-stratified-sha256-v1"  # `fixed_subset`'s rule; bump the version when it changes
 REQUIRED = ("id", "audio_id", "question", "choices", "answer")
@@ -86,14 +87,6 @@ class Benchmark:
     def bad_items(self) -> int:
         """How many items have at least one problem (counted, reported, not evaluated)."""
         return len({p.index for p in self.problems})
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_raw(path: str | Path) -> list[Any]:
@@ -208,7 +201,7 @@ def read_benchmark(path: str | Path, audio_root: str | Path | None = None,
     if not values:
         raise BenchmarkError(f"{path}: the benchmark file holds no item")
     items, problems = check_items(values, path.parent if audio_root is None else audio_root, load)
-    return Benchmark(str(path), tuple(items), tuple(problems), file_sha256(path))
+    return Benchmark(str(path), tuple(items), tuple(problems), file_hash(path))
 
 
 def tag_name(name: str) -> str:
