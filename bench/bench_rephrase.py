@@ -62,8 +62,14 @@ def make_input(path: Path, n: int) -> None:
     kinds = [("open-ended question", "as_strong_train"), ("cla_label", "as_20k"), ("cla_label_des", "as_strong_train")]
     with path.open("w") as f:
         objs = (
-            {"instruction": f"What can be heard in the audio clip? ({i})", "input": "", "audio_id": f"/a/{i}.flac",
-             "dataset": kinds[i % 3][1], "task": kinds[i % 3][0], "output": f"answer {i}"}
+            {
+                "instruction": f"What can be heard in the audio clip? ({i})",
+                "input": "",
+                "audio_id": f"/a/{i}.flac",
+                "dataset": kinds[i % 3][1],
+                "task": kinds[i % 3][0],
+                "output": f"answer {i}",
+            }
             for i in range(n)
         )
         f.write("[\n" + ",\n".join(json.dumps(o) for o in objs) + "\n]")
@@ -74,15 +80,36 @@ def measure(url: str, workdir: Path, records: int, concurrency: int) -> dict:
     if not inp.exists():
         make_input(inp, records)
     out = workdir / f"out_c{concurrency}.jsonl"
-    args = _parser().parse_args([
-        "--input", str(inp), "--out", str(out), "--size", str(records), "--backend", "openai",
-        "--base-url", url, "--model", "mock", "--api-key-env", KEY_ENV, "--concurrency", str(concurrency),
-        "--timeout", "10",
-    ])
+    args = _parser().parse_args(
+        [
+            "--input",
+            str(inp),
+            "--out",
+            str(out),
+            "--size",
+            str(records),
+            "--backend",
+            "openai",
+            "--base-url",
+            url,
+            "--model",
+            "mock",
+            "--api-key-env",
+            KEY_ENV,
+            "--concurrency",
+            str(concurrency),
+            "--timeout",
+            "10",
+        ]
+    )
     stats = build(args)
     assert stats["written"] == records and stats["rejected"] == 0, stats
-    return {"concurrency": concurrency, "records": records, "seconds": stats["seconds"],
-            "records_per_s": round(records / stats["seconds"], 1)}
+    return {
+        "concurrency": concurrency,
+        "records": records,
+        "seconds": stats["seconds"],
+        "records_per_s": round(records / stats["seconds"], 1),
+    }
 
 
 def write_results(section: str) -> None:
@@ -128,8 +155,11 @@ def main() -> None:
         "| concurrency | records | seconds | records/s | ideal (concurrency / delay) |",
         "| ---: | ---: | ---: | ---: | ---: |",
     ]
-    lines += [f"| {r['concurrency']} | {r['records']} | {r['seconds']:.2f} | {r['records_per_s']} | "
-              f"{r['concurrency'] * ideal:.0f} |" for r in rows]
+    lines += [
+        f"| {r['concurrency']} | {r['records']} | {r['seconds']:.2f} | {r['records_per_s']} | "
+        f"{r['concurrency'] * ideal:.0f} |"
+        for r in rows
+    ]
     speedup = rows[1]["records_per_s"] / rows[0]["records_per_s"]
     lines += ["", f"Speed-up from 1 to 32 in flight: {speedup:.1f}x.", END]
     section = "\n".join(lines)

@@ -89,9 +89,15 @@ def main() -> None:
 
     rng = random.Random(0)
     words = "the a sound of dog barking engine siren loud soft high low pitch rhythm near far".split()
-    ltu_like = [Record(id=str(i), audio="x.wav", instruction="What can be inferred from [AUDIO]?",
-                       output=" ".join(rng.choice(words) for _ in range(rng.randint(12, 400))))
-                for i in range(2000)]
+    ltu_like = [
+        Record(
+            id=str(i),
+            audio="x.wav",
+            instruction="What can be inferred from [AUDIO]?",
+            output=" ".join(rng.choice(words) for _ in range(rng.randint(12, 400))),
+        )
+        for i in range(2000)
+    ]
     demo_pad = padding_rows(collator, records, args.batch_size)
     ltu_pad = padding_rows(collator, ltu_like, args.batch_size)
 

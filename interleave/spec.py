@@ -29,4 +29,3 @@ class DataSpec:
     audio_tokens: int = NUM_AUDIO_TOKENS
     audio_loader: AudioLoader = load_fbank
     heard_seconds: float = FBANK_SECONDS
-

@@ -232,7 +232,9 @@ class Collator:
         clips = [item[key] if isinstance(item[key], (list, tuple)) else [item[key]] for item in items]
         for record, row, audio in zip(records, encoded, clips):
             if len(audio) != len(row.spans):
-                raise RecordError(record.describe(), f"{len(audio)} clip(s) of audio given for {len(row.spans)} span(s)")
+                raise RecordError(
+                    record.describe(), f"{len(audio)} clip(s) of audio given for {len(row.spans)} span(s)"
+                )
         batch: dict[str, Any] = self.pad(encoded, self.padding_side)
         batch[key] = torch.stack([clip for audio in clips for clip in audio])
         batch["ids"] = [r.id for r in records]

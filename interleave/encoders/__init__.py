@@ -46,8 +46,10 @@ def _check_fields(kind: str, config: dict) -> None:
     known = set((ASTConfig if kind == "ast" else WhisperConfig)().to_dict())
     unknown = sorted(set(config) - known)
     if unknown:
-        raise InterleaveError(f"model.encoder_kwargs: {unknown} are not fields of the {kind} encoder's config "
-                              "(left from another encoder kind?)")
+        raise InterleaveError(
+            f"model.encoder_kwargs: {unknown} are not fields of the {kind} encoder's config "
+            "(left from another encoder kind?)"
+        )
 
 
 def parse_spec(spec: str) -> tuple[str, str]:
@@ -63,14 +65,20 @@ def parse_spec(spec: str) -> tuple[str, str]:
     return kind, size
 
 
-def build_encoder(spec: str = "cavmae", path: str | None = None, overrides: dict | None = None,
-                  audio_tokens: int = NUM_AUDIO_TOKENS, frozen: bool = True) -> Encoder:
+def build_encoder(
+    spec: str = "cavmae",
+    path: str | None = None,
+    overrides: dict | None = None,
+    audio_tokens: int = NUM_AUDIO_TOKENS,
+    frozen: bool = True,
+) -> Encoder:
     """The encoder `model.encoder` names: from `path` (a local HF folder) or random weights of the size
     with `overrides` (random weights come from the caller's seed)."""
     kind, size = parse_spec(spec)
     if path and overrides:
-        raise InterleaveError("set model.encoder_path or model.encoder_kwargs, not both: "
-                              "the folder's config decides the size")
+        raise InterleaveError(
+            "set model.encoder_path or model.encoder_kwargs, not both: the folder's config decides the size"
+        )
     config = None if path else {**ENCODERS[kind][0][size], **(overrides or {})}
     if kind != "cavmae" and config:
         _check_fields(kind, config)

@@ -127,10 +127,13 @@ class AudioLLM(L.LightningModule):
     def data_spec(self) -> DataSpec:
         """What the data module needs from this model (`InterleavedDataModule.connect`): the
         tokenizer, the audio positions per clip, the encoder's input loader and how much of a clip it hears."""
-        return DataSpec(self.tokenizer, self.audio_tokens, self.audio_encoder.load_inputs,
-                        self.audio_encoder.heard_seconds)
+        return DataSpec(
+            self.tokenizer, self.audio_tokens, self.audio_encoder.load_inputs, self.audio_encoder.heard_seconds
+        )
 
-    def audio_embeddings(self, audio: torch.Tensor | None = None, *, features: torch.Tensor | None = None) -> torch.Tensor:
+    def audio_embeddings(
+        self, audio: torch.Tensor | None = None, *, features: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """LLM embeddings [C, audio_tokens, H] of clips given as encoder inputs `audio` [C, ...]
         (an fbank for CAV-MAE) or as cached encoder `features` [C, audio_tokens, width]: exactly one."""
         if (audio is None) == (features is None):
@@ -138,13 +141,19 @@ class AudioLLM(L.LightningModule):
         if features is None:
             features = self.audio_encoder(audio)
         elif tuple(features.shape[1:]) != (self.audio_tokens, self.audio_encoder.width):
-            raise ValueError(f"cached features must be [clips, {self.audio_tokens}, {self.audio_encoder.width}] "
-                             f"(audio_tokens, the encoder's width), got {list(features.shape)}")
+            raise ValueError(
+                f"cached features must be [clips, {self.audio_tokens}, {self.audio_encoder.width}] "
+                f"(audio_tokens, the encoder's width), got {list(features.shape)}"
+            )
         return self.audio_proj(features.to(self.audio_proj[1].weight.dtype))
 
     def merge_embeddings(
-        self, input_ids: torch.Tensor, audio_mask: torch.Tensor, audio: torch.Tensor | None = None,
-        *, features: torch.Tensor | None = None,
+        self,
+        input_ids: torch.Tensor,
+        audio_mask: torch.Tensor,
+        audio: torch.Tensor | None = None,
+        *,
+        features: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Token embeddings with each audio span replaced by its clip's audio embeddings.
 
@@ -164,20 +173,23 @@ class AudioLLM(L.LightningModule):
         if torch.any(counts % self.audio_tokens != 0) or int(counts.sum()) != self.audio_tokens * len(clips):
             raise ValueError(
                 f"audio_mask must mark {self.audio_tokens} positions per clip ({len(clips)} clip(s) given), "
-                f"got {counts.tolist()} per row")
+                f"got {counts.tolist()} per row"
+            )
         embeds = self.llm.get_input_embeddings()(input_ids)
         audio_embeds = self.audio_embeddings(audio, features=features).to(embeds.dtype)
         return embeds.masked_scatter(audio_mask.unsqueeze(-1), audio_embeds)
 
     def batch_embeddings(self, batch: dict[str, Any]) -> torch.Tensor:
         """`merge_embeddings` of a collated batch (its clips under `audio` or `audio_features`)."""
-        return self.merge_embeddings(batch["input_ids"], batch["audio_mask"], batch.get("audio"),
-                                     features=batch.get("audio_features"))
+        return self.merge_embeddings(
+            batch["input_ids"], batch["audio_mask"], batch.get("audio"), features=batch.get("audio_features")
+        )
 
     def forward(self, batch: dict[str, Any]) -> Any:
         """The LLM's full output (logits at every position, HF's loss) for a collated batch."""
-        return self.llm(inputs_embeds=self.batch_embeddings(batch), attention_mask=batch["attention_mask"],
-                        labels=batch["labels"])
+        return self.llm(
+            inputs_embeds=self.batch_embeddings(batch), attention_mask=batch["attention_mask"], labels=batch["labels"]
+        )
 
     def loss(self, batch: dict[str, Any]) -> torch.Tensor:
         """Mean next-token cross-entropy over the positions `labels` keeps; equals `forward(batch).loss`.
@@ -205,14 +217,19 @@ class AudioLLM(L.LightningModule):
     ) -> list[str]:
         """Decoded continuations of left-padded prompts (`interleave.model.generation.generate`); the
         clips as encoder inputs `audio` or cached `features`, as in `merge_embeddings`."""
-        return generation.generate(self, input_ids, attention_mask, audio_mask, audio, features=features,
-                                   **generate_kwargs)
+        return generation.generate(
+            self, input_ids, attention_mask, audio_mask, audio, features=features, **generate_kwargs
+        )
 
     def generate_batch(self, batch: dict[str, Any], **generate_kwargs: Any) -> list[str]:
         """Generate from the answer-free, left-padded `prompt_*` part of an evaluation batch."""
         return self.generate(
-            batch["prompt_input_ids"], batch["prompt_attention_mask"], batch["prompt_audio_mask"], batch.get("audio"),
-            features=batch.get("audio_features"), **generate_kwargs,
+            batch["prompt_input_ids"],
+            batch["prompt_attention_mask"],
+            batch["prompt_audio_mask"],
+            batch.get("audio"),
+            features=batch.get("audio_features"),
+            **generate_kwargs,
         )
 
     # ---- Lightning hooks -----------------------------------------------------------------
@@ -233,8 +250,10 @@ class AudioLLM(L.LightningModule):
         # Under DDP a rank that skips its backward leaves the others waiting in the gradient all-reduce.
         distributed = self._trainer is not None and self.trainer.world_size > 1
         if self.hparams.get("on_nonfinite_loss", "error") == "error" or distributed:
-            raise InterleaveError(f"{where}; stopped with the last good checkpoint kept "
-                                  "(set model.on_nonfinite_loss=skip to skip such batches)")
+            raise InterleaveError(
+                f"{where}; stopped with the last good checkpoint kept "
+                "(set model.on_nonfinite_loss=skip to skip such batches)"
+            )
         self.skipped_nonfinite = getattr(self, "skipped_nonfinite", 0) + 1
         self.log("train/skipped_nonfinite", float(self.skipped_nonfinite), batch_size=len(batch["ids"]))
         rank_zero_info(f"[interleave] skipped batch: {where}")
@@ -257,9 +276,7 @@ class AudioLLM(L.LightningModule):
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> list[dict[str, str]]:
         texts = self.generate_batch(batch, max_new_tokens=self.hparams.val_max_new_tokens, do_sample=False)
-        return [
-            {"id": i, "generated": t, "reference": r} for i, t, r in zip(batch["ids"], texts, batch["references"])
-        ]
+        return [{"id": i, "generated": t, "reference": r} for i, t, r in zip(batch["ids"], texts, batch["references"])]
 
     def trainable_parameters(self) -> dict[str, nn.Parameter]:
         return {name: p for name, p in self.named_parameters() if p.requires_grad}

@@ -24,7 +24,9 @@ def fill(args: list[str]) -> None:
     run = build_run(args, prog="interleave cache")
     datamodule, model = run.datamodule, run.model
     if not datamodule.hparams.feature_cache:
-        raise InterleaveError("set data.feature_cache (the cache folder) in the config or with --data.feature_cache DIR")
+        raise InterleaveError(
+            "set data.feature_cache (the cache folder) in the config or with --data.feature_cache DIR"
+        )
     require_frozen(model.audio_encoder)  # model.train_encoder: true
     datamodule.prepare_data()
     datamodule.setup(None)  # every set the config names: training, validation, test, predict

@@ -2,7 +2,6 @@
 audio_tokens, cached == live, local folders, the config scheme and what the fingerprint covers.
 (Each kind's own pooling and inputs: test_ast.py, test_whisper.py, test_cavmae.py.)"""
 
-
 import pytest
 import torch
 
@@ -105,17 +104,26 @@ def test_the_fingerprint_covers_kind_weights_and_pooling():
     assert fingerprint(built("whisper:tiny"), channel="mean") != prints["whisper:tiny"]
 
 
-@pytest.mark.parametrize("spec, expected", [
-    ("cavmae", ("cavmae", "cavmae")), ("small", ("cavmae", "small")), ("tiny", ("cavmae", "tiny")),
-    ("cavmae:small", ("cavmae", "small")), ("ast", ("ast", "base")), ("whisper", ("whisper", "base")),
-    ("whisper:tiny", ("whisper", "tiny")),
-])
+@pytest.mark.parametrize(
+    "spec, expected",
+    [
+        ("cavmae", ("cavmae", "cavmae")),
+        ("small", ("cavmae", "small")),
+        ("tiny", ("cavmae", "tiny")),
+        ("cavmae:small", ("cavmae", "small")),
+        ("ast", ("ast", "base")),
+        ("whisper", ("whisper", "base")),
+        ("whisper:tiny", ("whisper", "tiny")),
+    ],
+)
 def test_the_config_scheme(spec, expected):
     assert parse_spec(spec) == expected
 
 
-@pytest.mark.parametrize("spec, message", [("wav2vec", "unknown model.encoder"), ("whisper:huge", "unknown size"),
-                                           ("ast:small", "unknown size")])
+@pytest.mark.parametrize(
+    "spec, message",
+    [("wav2vec", "unknown model.encoder"), ("whisper:huge", "unknown size"), ("ast:small", "unknown size")],
+)
 def test_unknown_kinds_and_sizes_are_refused(spec, message):
     with pytest.raises(InterleaveError, match=message):
         parse_spec(spec)
