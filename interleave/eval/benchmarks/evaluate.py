@@ -97,9 +97,12 @@ class BenchmarkConfig:
             raise InterleaveError(f"{where}: rule must be one of {list(RULES)}, got {self.rule!r}")
         if self.norm not in NORMS:
             raise InterleaveError(f"{where}: norm must be one of {list(NORMS)}, got {self.norm!r}")
-        if self.subset is not None and (isinstance(self.subset, bool) or not isinstance(self.subset, int) or self.subset < 1):
-            raise InterleaveError(f"{where}: subset must be a whole number of at least 1, or null for every item; "
-                                  f"got {self.subset!r}")
+        if self.subset is not None and (
+            isinstance(self.subset, bool) or not isinstance(self.subset, int) or self.subset < 1
+        ):
+            raise InterleaveError(
+                f"{where}: subset must be a whole number of at least 1, or null for every item; got {self.subset!r}"
+            )
         try:
             object.__setattr__(self, "templates", prompt_templates(self.prompts))
         except ValueError as err:
@@ -158,7 +161,7 @@ def swap_table(items: Sequence[BenchmarkItem], seed: int) -> dict[str, tuple[str
     table = {}
     for group in groups.values():
         for i, item in enumerate(group):
-            after = group[i + 1:] + group[:i]
+            after = group[i + 1 :] + group[:i]
             other = next((o for o in after if o.clips != item.clips), None)
             if other is not None:
                 table[item.id] = other.clips
@@ -167,25 +170,40 @@ def swap_table(items: Sequence[BenchmarkItem], seed: int) -> dict[str, tuple[str
 
 def _chunks(count: int, size: int, point: Point) -> list[range]:
     """This rank's chunks of `count` items: chunk k goes to rank k mod world size."""
-    return [range(start, min(start + size, count))
-            for start in range(point.rank * size, count, point.world_size * size)]
+    return [
+        range(start, min(start + size, count)) for start in range(point.rank * size, count, point.world_size * size)
+    ]
 
 
-def ask(model: AudioLLM, config: BenchmarkConfig, items: Sequence[BenchmarkItem], run: RunSettings,
-        inputs: EvalInputs, features: dict[str, torch.Tensor], point: Point = Point(),
-        stop: Callable[[], bool] | None = None) -> tuple[list[BenchmarkRow], dict[str, float], dict[str, int]]:
+def ask(
+    model: AudioLLM,
+    config: BenchmarkConfig,
+    items: Sequence[BenchmarkItem],
+    run: RunSettings,
+    inputs: EvalInputs,
+    features: dict[str, torch.Tensor],
+    point: Point | None = None,
+    stop: Callable[[], bool] | None = None,
+) -> tuple[list[BenchmarkRow], dict[str, float], dict[str, int]]:
     """Every asked item under every condition and scoring of `config` (each rank its share, then
     every rank's rows on every rank): the rows, the tagged metrics and the counts (`asked`, `skipped`:
-    items the layout cannot ask, `no_swap`: items with no other item's clips to swap in)."""
+    items the layout cannot ask, `no_swap`: items with no other item's clips to swap in). `point`:
+    the epoch that seeds the generated answers, and this rank's share (default: one process, epoch 0)."""
+    point = point or Point()
     template = config.templates.get(run.layout)
     if template is None:
-        raise InterleaveError(f"benchmark {config.name!r}: no prompt for the layout {run.layout!r}; give one under "
-                              f"its prompts ({sorted(config.templates)} have one)")
+        raise InterleaveError(
+            f"benchmark {config.name!r}: no prompt for the layout {run.layout!r}; give one under "
+            f"its prompts ({sorted(config.templates)} have one)"
+        )
     rendered = [(item, render(item, template)) for item in items]
     asked = [(item, text) for item, text in rendered if asks(item, run.layout, text)]
     swap = swap_table([item for item, _ in asked], config.seed)
-    counts = {"asked": len(asked), "skipped": len(items) - len(asked),
-              "no_swap": sum(item.id not in swap for item, _ in asked) if "swap" in config.controls else 0}
+    counts = {
+        "asked": len(asked),
+        "skipped": len(items) - len(asked),
+        "no_swap": sum(item.id not in swap for item, _ in asked) if "swap" in config.controls else 0,
+    }
     rows: dict[tuple[str, str], list[BenchmarkRow]] = {}
     for condition in config.conditions:
         pool = [(i, it, t) for i, (it, t) in enumerate(asked) if condition != "swap" or it.id in swap]
@@ -194,15 +212,25 @@ def ask(model: AudioLLM, config: BenchmarkConfig, items: Sequence[BenchmarkItem]
             for chunk in _chunks(len(pool), run.batch_size, point):
                 if stop is not None and stop():
                     raise EvaluationStopped(f"benchmark {config.name}: stopped")
-                mine += _answer(model, config, [pool[k] for k in chunk], condition, scoring, run, inputs,
-                                features, point, swap)
+                mine += _answer(
+                    model, config, [pool[k] for k in chunk], condition, scoring, run, inputs, features, point, swap
+                )
             rows[(condition, scoring)] = gather_rows(mine)
     return [r for part in rows.values() for r in part], benchmark_metrics(config, rows), counts
 
 
-def _answer(model: AudioLLM, config: BenchmarkConfig, chunk: list[tuple[int, BenchmarkItem, str]], condition: str,
-            scoring: str, run: RunSettings, inputs: EvalInputs, features: dict[str, torch.Tensor], point: Point,
-            swap: dict[str, tuple[str, ...]]) -> list[BenchmarkRow]:
+def _answer(
+    model: AudioLLM,
+    config: BenchmarkConfig,
+    chunk: list[tuple[int, BenchmarkItem, str]],
+    condition: str,
+    scoring: str,
+    run: RunSettings,
+    inputs: EvalInputs,
+    features: dict[str, torch.Tensor],
+    point: Point,
+    swap: dict[str, tuple[str, ...]],
+) -> list[BenchmarkRow]:
     """One chunk's rows under one condition and scoring."""
     device = next(model.parameters()).device
     audio = condition != "no_clip"
@@ -211,8 +239,9 @@ def _answer(model: AudioLLM, config: BenchmarkConfig, chunk: list[tuple[int, Ben
     read = variant(condition, config.seed) if condition in ("silence", "noise") else None
     feats = None
     if audio:
-        feats = audio_features(model, [c for group in clips for c in group], features, inputs.store,
-                               channel=inputs.channel, variant=read).to(device)
+        feats = audio_features(
+            model, [c for group in clips for c in group], features, inputs.store, channel=inputs.channel, variant=read
+        ).to(device)
     out = []
     if scoring == RANKED:
         questions = [Question(p, item.choices, c if audio else ()) for p, (_, item, _), c in zip(prompts, chunk, clips)]
@@ -224,21 +253,53 @@ def _answer(model: AudioLLM, config: BenchmarkConfig, chunk: list[tuple[int, Ben
     records = [Record(id=item.id, audio=c, instruction=p) for p, (_, item, _), c in zip(prompts, chunk, clips)]
     encoded = [inputs.collator.encode(r, with_answer=False, with_audio=audio) for r in records]
     tensors = {k: v.to(device) for k, v in inputs.collator.pad(encoded, "left").items()}
-    seeds = [answer_seed(config.seed, point.epoch, f"bench/{config.name}/{condition}", index, j)
-             for index, _, _ in chunk for j in range(run.repeats)]
-    answers = sample_answers(model, tensors["input_ids"], tensors["attention_mask"], tensors["audio_mask"], None,
-                             run.repeats, run.sampling, seeds=seeds, features=feats)
+    seeds = [
+        answer_seed(config.seed, point.epoch, f"bench/{config.name}/{condition}", index, j)
+        for index, _, _ in chunk
+        for j in range(run.repeats)
+    ]
+    answers = sample_answers(
+        model,
+        tensors["input_ids"],
+        tensors["attention_mask"],
+        tensors["audio_mask"],
+        None,
+        run.repeats,
+        run.sampling,
+        seeds=seeds,
+        features=feats,
+    )
     for (index, item, _), prompt, texts in zip(chunk, prompts, answers):
         named = [named_choice(t, item.choices, config.rule) for t in texts]
         out.append(_row(config, condition, scoring, item, prompt, majority(named), index, answers=texts, named=named))
     return out
 
 
-def _row(config: BenchmarkConfig, condition: str, scoring: str, item: BenchmarkItem, prompt: str,
-         chosen: int | None, index: int, **scored: Any) -> BenchmarkRow:
-    return BenchmarkRow(config.name, condition, scoring, item.id, prompt, list(item.choices), item.answer_index, chosen,
-                        correct(chosen, item.answer, item.choices), item.category, item.sub_category, index=index,
-                        **scored)
+def _row(
+    config: BenchmarkConfig,
+    condition: str,
+    scoring: str,
+    item: BenchmarkItem,
+    prompt: str,
+    chosen: int | None,
+    index: int,
+    **scored: Any,
+) -> BenchmarkRow:
+    return BenchmarkRow(
+        config.name,
+        condition,
+        scoring,
+        item.id,
+        prompt,
+        list(item.choices),
+        item.answer_index,
+        chosen,
+        correct(chosen, item.answer, item.choices),
+        item.category,
+        item.sub_category,
+        index=index,
+        **scored,
+    )
 
 
 def benchmark_metrics(config: BenchmarkConfig, rows: dict[tuple[str, str], list[BenchmarkRow]]) -> dict[str, float]:

@@ -32,8 +32,13 @@ from interleave.provenance import file_hash
 
 SUBSET_RULE = "task-category-stratified-sha256-v1"  # `fixed_subset`'s rule; bump the version when it changes
 REQUIRED = ("id", "audio_id", "question", "choices", "answer")
-OPTIONAL = {"category": "category", "sub-category": "sub_category", "task": "task", "difficulty": "difficulty",
-            "dataset": "dataset"}
+OPTIONAL = {
+    "category": "category",
+    "sub-category": "sub_category",
+    "task": "task",
+    "difficulty": "difficulty",
+    "dataset": "dataset",
+}
 
 
 class BenchmarkError(InterleaveError):
@@ -161,8 +166,9 @@ def _item_problems(index: int, raw: Any) -> list[ItemProblem]:
     return out
 
 
-def check_items(values: Sequence[Any], audio_root: str | Path,
-                load: Callable[[Path], Any] | None = None) -> tuple[list[BenchmarkItem], list[ItemProblem]]:
+def check_items(
+    values: Sequence[Any], audio_root: str | Path, load: Callable[[Path], Any] | None = None
+) -> tuple[list[BenchmarkItem], list[ItemProblem]]:
     """The good items and every problem of the bad ones, by index and field. Clip paths are
     relative to `audio_root` (or absolute); each must exist and, with `load` (the run's encoder
     input loader), decode. An id seen before names the later item."""
@@ -187,14 +193,23 @@ def check_items(values: Sequence[Any], audio_root: str | Path,
         if found:
             problems.extend(found)
             continue
-        items.append(BenchmarkItem(
-            id=str(raw["id"]), clips=tuple(clips), question=raw["question"], choices=tuple(raw["choices"]),
-            answer=raw["answer"], index=index, **{field: raw.get(key) or "" for key, field in OPTIONAL.items()}))
+        items.append(
+            BenchmarkItem(
+                id=str(raw["id"]),
+                clips=tuple(clips),
+                question=raw["question"],
+                choices=tuple(raw["choices"]),
+                answer=raw["answer"],
+                index=index,
+                **{field: raw.get(key) or "" for key, field in OPTIONAL.items()},
+            )
+        )
     return items, problems
 
 
-def read_benchmark(path: str | Path, audio_root: str | Path | None = None,
-                   load: Callable[[Path], Any] | None = None) -> Benchmark:
+def read_benchmark(
+    path: str | Path, audio_root: str | Path | None = None, load: Callable[[Path], Any] | None = None
+) -> Benchmark:
     """A benchmark file read and checked (`check_items`); `audio_root` defaults to the file's folder."""
     path = Path(path)
     values = read_raw(path)
@@ -227,7 +242,9 @@ def fixed_subset(items: Sequence[BenchmarkItem], size: int | None, seed: int = 0
         strata.setdefault((item.task, item.category), []).append(item)
     quota = {key: size * len(group) // len(items) for key, group in strata.items()}
     left = size - sum(quota.values())
-    by_remainder = sorted(strata, key=lambda key: (-(size * len(strata[key]) % len(items)), _order(seed, strata[key][0])))
+    by_remainder = sorted(
+        strata, key=lambda key: (-(size * len(strata[key]) % len(items)), _order(seed, strata[key][0]))
+    )
     for key in by_remainder[:left]:
         quota[key] += 1
     keep = {item.id for key, group in strata.items() for item in group[: quota[key]]}

@@ -42,11 +42,15 @@ def prompt_templates(overrides: Mapping[str, str] | None = None) -> dict[str, st
         try:
             template.format(question="", choices="", lettered="")
         except (KeyError, IndexError, ValueError) as err:
-            raise ValueError(f"benchmark prompt for {layout!r}: {template!r} names a field other than "
-                             f"{{question}}, {{choices}}, {{lettered}} ({err})") from None
+            raise ValueError(
+                f"benchmark prompt for {layout!r}: {template!r} names a field other than "
+                f"{{question}}, {{choices}}, {{lettered}} ({err})"
+            ) from None
         if layout == AUDIO_FIRST and AUDIO_PLACEHOLDER in template:
-            raise ValueError(f"benchmark prompt for {layout!r}: LTU's layout puts the clip before the prompt; "
-                             f"its template holds no {AUDIO_PLACEHOLDER}")
+            raise ValueError(
+                f"benchmark prompt for {layout!r}: LTU's layout puts the clip before the prompt; "
+                f"its template holds no {AUDIO_PLACEHOLDER}"
+            )
     return table
 
 

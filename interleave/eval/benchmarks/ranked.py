@@ -49,9 +49,14 @@ class Question:
 def choice_rows(collator: Collator, question: Question) -> list[Encoded]:
     """One collated row per choice: the prompt with the choice as its answer (whole-string tokens)."""
     audio = bool(question.clips)
-    return [collator.encode(Record(id="choice", audio=question.clips or ("",), instruction=question.instruction,
-                                   output=choice), with_answer=True, with_audio=audio)
-            for choice in question.choices]
+    return [
+        collator.encode(
+            Record(id="choice", audio=question.clips or ("",), instruction=question.instruction, output=choice),
+            with_answer=True,
+            with_audio=audio,
+        )
+        for choice in question.choices
+    ]
 
 
 def scored_positions(row: Encoded, eos: int | None) -> list[int]:
@@ -77,14 +82,18 @@ def _left(values: list[torch.Tensor], width: int) -> torch.Tensor:
     out = values[0].new_zeros((len(values), width, *values[0].shape[1:]))
     for i, v in enumerate(values):
         if len(v):
-            out[i, width - len(v):] = v
+            out[i, width - len(v) :] = v
     return out
 
 
 @torch.no_grad()
 def choice_loglikelihoods(
-    model: AudioTextModel, collator: Collator, questions: Sequence[Question],
-    features: torch.Tensor | None = None, norm: str = TOKEN_MEAN, share_prefix: bool = True,
+    model: AudioTextModel,
+    collator: Collator,
+    questions: Sequence[Question],
+    features: torch.Tensor | None = None,
+    norm: str = TOKEN_MEAN,
+    share_prefix: bool = True,
 ) -> list[list[float]]:
     """Each question's choice scores (`norm`: `TOKEN_MEAN` or `SUM` of the answer tokens' log-probabilities).
 
@@ -104,7 +113,7 @@ def choice_loglikelihoods(
         if question.clips:
             if features is None:
                 raise ValueError("choice_loglikelihoods: questions with clips need their features")
-            clip = features[offset: offset + len(question.clips)]
+            clip = features[offset : offset + len(question.clips)]
             row_features += [clip] * len(made)
             offset += len(question.clips)
     eos = model.tokenizer.eos_token_id
@@ -117,8 +126,10 @@ def choice_loglikelihoods(
     firsts = {}
     for r, q in enumerate(owner):
         firsts.setdefault(q, []).append(r)
-    keep = [max(_shared([rows[r] for r in firsts[q]], min(scored[r][0] for r in firsts[q])) - 1, 0)
-            for q in range(len(questions))]
+    keep = [
+        max(_shared([rows[r] for r in firsts[q]], min(scored[r][0] for r in firsts[q])) - 1, 0)
+        for q in range(len(questions))
+    ]
     if not share_prefix or min(keep) < 1:
         keep = [0] * len(questions)
     cache, prefix_mask = None, torch.zeros(len(rows), 0, dtype=torch.long, device=device)
@@ -126,8 +137,13 @@ def choice_loglikelihoods(
         width_p = max(keep)
         prefix = _left([embeds[firsts[q][0], : keep[q]] for q in range(len(questions))], width_p)
         mask = _left([torch.ones(k, dtype=torch.long, device=device) for k in keep], width_p)
-        out = model.llm(inputs_embeds=prefix, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
-                        use_cache=True, logits_to_keep=1)
+        out = model.llm(
+            inputs_embeds=prefix,
+            attention_mask=mask,
+            position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
+            use_cache=True,
+            logits_to_keep=1,
+        )
         cache = out.past_key_values
         index = torch.tensor(owner, device=device)
         cache.batch_select_indices(index)
@@ -135,15 +151,24 @@ def choice_loglikelihoods(
     starts = [keep[q] for q in owner]
     lengths = [len(r.input_ids) - s for r, s in zip(rows, starts)]
     width_c = max(lengths)
-    tail = _left([embeds[r, s: s + n] for r, (s, n) in enumerate(zip(starts, lengths))], width_c)
+    tail = _left([embeds[r, s : s + n] for r, (s, n) in enumerate(zip(starts, lengths))], width_c)
     tail_mask = _left([torch.ones(n, dtype=torch.long, device=device) for n in lengths], width_c)
-    positions = torch.tensor([[max(s + j - (width_c - n), 0) for j in range(width_c)] for s, n in zip(starts, lengths)],
-                             device=device)
+    positions = torch.tensor(
+        [[max(s + j - (width_c - n), 0) for j in range(width_c)] for s, n in zip(starts, lengths)], device=device
+    )
     # Logits only where a scored token is predicted: the last positions of the left-padded rows.
     need = max(len(r.input_ids) - (pos[0] - 1) for r, pos in zip(rows, scored))
-    out = model.llm(inputs_embeds=tail, attention_mask=torch.cat([prefix_mask, tail_mask], dim=1), position_ids=positions,
-                    past_key_values=cache, use_cache=cache is not None, logits_to_keep=need)
-    logprobs = torch.log_softmax(out.logits.float(), dim=-1)  # [rows, need, vocab]; column k predicts token len - need + k + 1
+    out = model.llm(
+        inputs_embeds=tail,
+        attention_mask=torch.cat([prefix_mask, tail_mask], dim=1),
+        position_ids=positions,
+        past_key_values=cache,
+        use_cache=cache is not None,
+        logits_to_keep=need,
+    )
+    logprobs = torch.log_softmax(
+        out.logits.float(), dim=-1
+    )  # [rows, need, vocab]; column k predicts token len - need + k + 1
     result: list[list[float]] = [[] for _ in questions]
     for r, (row, positions_r) in enumerate(zip(rows, scored)):
         total = sum(float(logprobs[r, j - 1 - (len(row.input_ids) - need), row.input_ids[j]]) for j in positions_r)

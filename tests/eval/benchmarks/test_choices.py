@@ -12,18 +12,21 @@ def test_words_are_lower_case_word_sets_without_punctuation():
     assert words("...") == set()
 
 
-@pytest.mark.parametrize("prediction, right", [
-    ("dog barking", True),                     # the answer's words
-    ("The answer is: Dog barking.", True),     # other words that belong to no choice are fine
-    ("barking", False),                        # not every word of the answer
-    ("dog barking or cat meowing", False),     # a wrong choice's word
-    ("dog barking, not growling", False),      # 'growling' belongs only to a wrong choice
-    ("Dog", False),                            # 'dog' is shared with a wrong choice but 'barking' is missing
-    ("", False),                               # empty
-    ("  !! ", False),                          # no word at all
-    ("B", False),                              # a letter alone names nothing under MMAU's rule
-    ("(A)", False),
-])
+@pytest.mark.parametrize(
+    "prediction, right",
+    [
+        ("dog barking", True),  # the answer's words
+        ("The answer is: Dog barking.", True),  # other words that belong to no choice are fine
+        ("barking", False),  # not every word of the answer
+        ("dog barking or cat meowing", False),  # a wrong choice's word
+        ("dog barking, not growling", False),  # 'growling' belongs only to a wrong choice
+        ("Dog", False),  # 'dog' is shared with a wrong choice but 'barking' is missing
+        ("", False),  # empty
+        ("  !! ", False),  # no word at all
+        ("B", False),  # a letter alone names nothing under MMAU's rule
+        ("(A)", False),
+    ],
+)
 def test_mmau_rule(prediction, right):
     assert mmau_match("Dog barking", prediction, CHOICES) is right
 
@@ -45,11 +48,11 @@ def test_named_choice_turns_the_rule_around_and_matches_it():
 
 def test_letter_reading_is_a_separate_option():
     assert named_choice("B", CHOICES) is None
-    for text in ["B", "(B)", "B.", "B)", "(B) Cat meowing", "B. cat", " b " .upper()]:
+    for text in ["B", "(B)", "B.", "B)", "(B) Cat meowing", "B. cat", " b ".upper()]:
         assert named_choice(text, CHOICES, rule=LETTERS) == 1, text
     assert named_choice("A dog barking", CHOICES, rule=LETTERS) == 0  # read by words, not as the letter A
-    assert named_choice("car horn", CHOICES, rule=LETTERS) == 2       # words still count
-    assert letter_of("E", 4) is None                                  # past the choices
+    assert named_choice("car horn", CHOICES, rule=LETTERS) == 2  # words still count
+    assert letter_of("E", 4) is None  # past the choices
     with pytest.raises(ValueError, match="unknown choice rule"):
         named_choice("x", CHOICES, rule="fuzzy")
 

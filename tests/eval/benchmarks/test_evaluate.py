@@ -8,7 +8,14 @@ import pytest
 from interleave.data.collate import Collator
 from interleave.errors import InterleaveError
 from interleave.eval.benchmarks.evaluate import (
-    CLIP, GENERATED, RANKED, BenchmarkConfig, RunSettings, ask, benchmark_metrics, swap_table,
+    CLIP,
+    GENERATED,
+    RANKED,
+    BenchmarkConfig,
+    RunSettings,
+    ask,
+    benchmark_metrics,
+    swap_table,
 )
 from interleave.eval.benchmarks.items import read_benchmark
 from interleave.eval.evaluate import EvalInputs, Point
@@ -21,19 +28,40 @@ from tests.conftest import write_clip
 def bench(tmp_path):
     for i in range(3):
         write_clip(tmp_path / "audios" / f"c{i}.wav", freq=300.0 + 300 * i, seed=i)
-    items = [{"id": f"i{k}", "audio_id": f"audios/c{k % 3}.wav", "question": f"What sound is this, number {k}?",
-              "choices": ["Siren", "Drum", "Sine wave"], "answer": ["Siren", "Drum", "Sine wave"][k % 3],
-              "task": "sound", "category": ["Sound Event", "Counting"][k % 2], "sub-category": None} for k in range(5)]
-    items.append({"id": "pair", "audio_id": ["audios/c0.wav", "audios/c1.wav"], "question": "Which is louder?",
-                  "choices": ["first", "second"], "answer": "first"})
+    items = [
+        {
+            "id": f"i{k}",
+            "audio_id": f"audios/c{k % 3}.wav",
+            "question": f"What sound is this, number {k}?",
+            "choices": ["Siren", "Drum", "Sine wave"],
+            "answer": ["Siren", "Drum", "Sine wave"][k % 3],
+            "task": "sound",
+            "category": ["Sound Event", "Counting"][k % 2],
+            "sub-category": None,
+        }
+        for k in range(5)
+    ]
+    items.append(
+        {
+            "id": "pair",
+            "audio_id": ["audios/c0.wav", "audios/c1.wav"],
+            "question": "Which is louder?",
+            "choices": ["first", "second"],
+            "answer": "first",
+        }
+    )
     path = tmp_path / "bench.json"
     path.write_text(json.dumps(items))
     return read_benchmark(path)
 
 
 def config(**over):
-    args = {"name": "mini", "file": "unused", "scorings": (RANKED, GENERATED),
-            "controls": ("no_clip", "silence", "noise", "swap")}
+    args = {
+        "name": "mini",
+        "file": "unused",
+        "scorings": (RANKED, GENERATED),
+        "controls": ("no_clip", "silence", "noise", "swap"),
+    }
     return BenchmarkConfig(**{**args, **over})
 
 
@@ -54,16 +82,35 @@ def test_both_scorings_under_every_control(model, bench):
             assert len(r.scores) == 3 and r.chosen == max(range(3), key=lambda i: (r.scores[i], -i))
         else:
             assert len(r.answers) == len(r.named) == 2
-    for tag in ["val/bench/mini/ranked/accuracy", "val/bench/mini/generated/accuracy", "val/bench/mini/generated/no_choice",
-                "val/bench/mini/ranked/category/sound_event/accuracy", "val/bench/mini/ranked/category/counting/accuracy",
-                "val/bench/mini/no_clip/ranked/accuracy", "val/bench/mini/no_clip/ranked/agreement",
-                "val/bench/mini/swap/generated/agreement", "val/bench/mini/noise/generated/no_choice"]:
+    for tag in [
+        "val/bench/mini/ranked/accuracy",
+        "val/bench/mini/generated/accuracy",
+        "val/bench/mini/generated/no_choice",
+        "val/bench/mini/ranked/category/sound_event/accuracy",
+        "val/bench/mini/ranked/category/counting/accuracy",
+        "val/bench/mini/no_clip/ranked/accuracy",
+        "val/bench/mini/no_clip/ranked/agreement",
+        "val/bench/mini/swap/generated/agreement",
+        "val/bench/mini/noise/generated/no_choice",
+    ]:
         assert 0.0 <= metrics[tag] <= 1.0, tag
         assert parse_tag(tag) is None  # never read as a SHARD tag
     assert all(t.startswith("val/bench/mini/") for t in metrics)
     line = json.loads(rows[0].to_json())
-    assert set(line) == {"benchmark", "condition", "scoring", "id", "prompt", "choices", "answer", "chosen", "correct",
-                         "category", "sub_category", "scores"}
+    assert set(line) == {
+        "benchmark",
+        "condition",
+        "scoring",
+        "id",
+        "prompt",
+        "choices",
+        "answer",
+        "chosen",
+        "correct",
+        "category",
+        "sub_category",
+        "scores",
+    }
 
 
 def test_agreement_is_measured_against_the_clips_choice(bench):
@@ -72,8 +119,10 @@ def test_agreement_is_measured_against_the_clips_choice(bench):
     def row(condition, chosen, item_id):
         return BenchmarkRow("b", condition, RANKED, item_id, "p", ["a", "b"], 0, chosen, chosen == 0)
 
-    rows = {(CLIP, RANKED): [row(CLIP, 0, "x"), row(CLIP, 1, "y")],
-            ("silence", RANKED): [row("silence", 0, "x"), row("silence", 0, "y")]}
+    rows = {
+        (CLIP, RANKED): [row(CLIP, 0, "x"), row(CLIP, 1, "y")],
+        ("silence", RANKED): [row("silence", 0, "x"), row("silence", 0, "y")],
+    }
     metrics = benchmark_metrics(config(name="b"), rows)
     assert metrics["val/bench/b/ranked/accuracy"] == 0.5
     assert metrics["val/bench/b/silence/ranked/accuracy"] == 1.0
@@ -83,8 +132,9 @@ def test_agreement_is_measured_against_the_clips_choice(bench):
 def test_two_ranks_make_up_one_processs_rows(model, bench):
     inputs = EvalInputs(Collator(model.tokenizer, padding_side="left", with_answer=False))
     one, metrics, _ = ask(model, config(controls=("no_clip",)), bench.items, RUN, inputs, {})
-    shares = [ask(model, config(controls=("no_clip",)), bench.items, RUN, inputs, {}, Point(0, rank, 2))[0]
-              for rank in (0, 1)]
+    shares = [
+        ask(model, config(controls=("no_clip",)), bench.items, RUN, inputs, {}, Point(0, rank, 2))[0] for rank in (0, 1)
+    ]
     assert len(shares[0]) + len(shares[1]) == len(one)
     merged = {}
     for r in sorted(shares[0] + shares[1], key=lambda r: r.index):

@@ -6,15 +6,29 @@ import json
 import pytest
 
 from interleave.eval.benchmarks.items import (
-    BenchmarkError, fixed_subset, looks_like_benchmark, read_benchmark, tag_name,
+    BenchmarkError,
+    fixed_subset,
+    looks_like_benchmark,
+    read_benchmark,
+    tag_name,
 )
 from tests.conftest import write_clip
 
 
 def mmau_item(i, task="sound", category="Sound Event Detection", **over):
-    item = {"id": f"id-{i}", "audio_id": f"./test-mini-audios/c{i % 3}.wav", "question": f"What is heard in {i}?",
-            "choices": ["Dog barking", "Cat meowing", "Car horn", "Rain"], "answer": "Car horn", "dataset": "x",
-            "task": task, "split": "test-mini", "category": category, "sub-category": None, "difficulty": "easy"}
+    item = {
+        "id": f"id-{i}",
+        "audio_id": f"./test-mini-audios/c{i % 3}.wav",
+        "question": f"What is heard in {i}?",
+        "choices": ["Dog barking", "Cat meowing", "Car horn", "Rain"],
+        "answer": "Car horn",
+        "dataset": "x",
+        "task": task,
+        "split": "test-mini",
+        "category": category,
+        "sub-category": None,
+        "difficulty": "easy",
+    }
     return {**item, **over}
 
 
@@ -48,15 +62,15 @@ def test_jsonl_an_audio_root_and_several_clips(folder, tmp_path_factory):
 def test_every_bad_item_is_named_by_index_and_field(folder):
     (folder / "broken.wav").write_bytes(b"not audio at all")
     bad = [
-        mmau_item(0),                                                   # good
-        mmau_item(1, choices=["Car horn"]),                             # one choice
-        mmau_item(2, choices=[]),                                       # no choice
-        mmau_item(3, choices=["Car horn", "Rain", "Car horn"]),         # duplicate choice
-        mmau_item(4, answer="Thunder"),                                 # answer not among the choices
-        mmau_item(5, audio_id="./test-mini-audios/missing.wav"),        # missing clip
-        mmau_item(6, audio_id="broken.wav"),                            # undecodable clip
-        mmau_item(0, question="Again?"),                                # an id seen before
-        {k: v for k, v in mmau_item(8).items() if k != "question"},     # a missing field
+        mmau_item(0),  # good
+        mmau_item(1, choices=["Car horn"]),  # one choice
+        mmau_item(2, choices=[]),  # no choice
+        mmau_item(3, choices=["Car horn", "Rain", "Car horn"]),  # duplicate choice
+        mmau_item(4, answer="Thunder"),  # answer not among the choices
+        mmau_item(5, audio_id="./test-mini-audios/missing.wav"),  # missing clip
+        mmau_item(6, audio_id="broken.wav"),  # undecodable clip
+        mmau_item(0, question="Again?"),  # an id seen before
+        {k: v for k, v in mmau_item(8).items() if k != "question"},  # a missing field
         "not an object",
     ]
     path = folder / "bad.json"
@@ -66,8 +80,17 @@ def test_every_bad_item_is_named_by_index_and_field(folder):
     bench = read_benchmark(path, load=lambda p: load_fbank(str(p)))
     assert [it.index for it in bench.items] == [0]
     named = [(p.index, p.field) for p in bench.problems]
-    assert named == [(1, "choices"), (2, "choices"), (3, "choices"), (4, "answer"), (5, "audio_id"), (6, "audio_id"),
-                     (7, "id"), (8, "question"), (9, "item")]
+    assert named == [
+        (1, "choices"),
+        (2, "choices"),
+        (3, "choices"),
+        (4, "answer"),
+        (5, "audio_id"),
+        (6, "audio_id"),
+        (7, "id"),
+        (8, "question"),
+        (9, "item"),
+    ]
     reasons = {p.index: p.reason for p in bench.problems}
     assert "1 choice(s)" in reasons[1] and "0 choice(s)" in reasons[2] and "duplicate choice 'Car horn'" in reasons[3]
     assert "'Thunder' is not among" in reasons[4] and "not found" in reasons[5] and "unreadable" in reasons[6]
@@ -77,7 +100,7 @@ def test_every_bad_item_is_named_by_index_and_field(folder):
 
 
 def test_unreadable_files_are_one_error(tmp_path):
-    (tmp_path / "a.json").write_text("[{\"id\": 1,")
+    (tmp_path / "a.json").write_text('[{"id": 1,')
     with pytest.raises(BenchmarkError, match="not valid JSON"):
         read_benchmark(tmp_path / "a.json")
     (tmp_path / "b.jsonl").write_text("{}\n{oops\n")
@@ -91,13 +114,15 @@ def test_unreadable_files_are_one_error(tmp_path):
 
 
 def test_the_fixed_subset_is_the_same_at_every_call_and_stratified(folder):
-    items = [mmau_item(i, task=t, category=c) for i, (t, c) in enumerate(
-        [("sound", "A")] * 50 + [("music", "B")] * 30 + [("speech", "C")] * 20)]
+    items = [
+        mmau_item(i, task=t, category=c)
+        for i, (t, c) in enumerate([("sound", "A")] * 50 + [("music", "B")] * 30 + [("speech", "C")] * 20)
+    ]
     path = folder / "big.json"
     path.write_text(json.dumps(items))
     bench = read_benchmark(path)
     first = fixed_subset(bench.items, 10, seed=3)
-    assert first == fixed_subset(read_benchmark(path).items, 10, seed=3)   # the same items at every point
+    assert first == fixed_subset(read_benchmark(path).items, 10, seed=3)  # the same items at every point
     assert [it.index for it in first] == sorted(it.index for it in first)  # in file order
     assert sorted(it.task for it in first) == ["music"] * 3 + ["sound"] * 5 + ["speech"] * 2
     assert fixed_subset(bench.items, 10, seed=4) != first

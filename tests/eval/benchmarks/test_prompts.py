@@ -44,6 +44,7 @@ def test_the_no_clip_control_holds_no_audio_span(tokenizer):
     text = render(item(), prompt_templates()["interleaved"])
     bare = no_clip(text)
     assert bare == "What is heard?\nChoices:\ndog\ncat\nAnswer with one of the choices."
-    encoded = Collator(tokenizer, with_answer=False).encode(Record(id="x", audio="a.wav", instruction=bare),
-                                                           with_audio=False)
+    encoded = Collator(tokenizer, with_answer=False).encode(
+        Record(id="x", audio="a.wav", instruction=bare), with_audio=False
+    )
     assert not any(encoded.audio_mask)

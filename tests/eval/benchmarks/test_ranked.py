@@ -6,13 +6,23 @@ import torch
 
 from interleave.data.collate import Collator
 from interleave.eval.benchmarks.ranked import (
-    SUM, TOKEN_MEAN, Question, _shared, choice_loglikelihoods, choice_rows, ranked_choice, scored_positions,
+    SUM,
+    TOKEN_MEAN,
+    Question,
+    _shared,
+    choice_loglikelihoods,
+    choice_rows,
+    ranked_choice,
+    scored_positions,
 )
 
 QUESTIONS = [
     Question("[AUDIO] What is heard?\nChoices:\ndog\ncat\nAnswer with one of the choices.", ("dog", "cat"), ("a.wav",)),
-    Question("Is it a siren, a drum, or something else entirely, the long question?", ("Siren", "Drum", "Tick tock sound"),
-             ("b.wav",)),
+    Question(
+        "Is it a siren, a drum, or something else entirely, the long question?",
+        ("Siren", "Drum", "Tick tock sound"),
+        ("b.wav",),
+    ),
     Question("Is [AUDIO] louder than [AUDIO]?", ("Yes, the first one", "No"), ("a.wav", "b.wav")),
 ]
 
@@ -36,13 +46,17 @@ def reference(model, collator, question, features, norm):
 def test_batched_scores_equal_one_choice_at_a_time(model, norm, share_prefix):
     collator = Collator(model.tokenizer, padding_side="left", with_answer=False)
     width = model.audio_encoder.width
-    clips = {"a.wav": torch.randn(model.audio_tokens, width, generator=torch.Generator().manual_seed(1)),
-             "b.wav": torch.randn(model.audio_tokens, width, generator=torch.Generator().manual_seed(2))}
+    clips = {
+        "a.wav": torch.randn(model.audio_tokens, width, generator=torch.Generator().manual_seed(1)),
+        "b.wav": torch.randn(model.audio_tokens, width, generator=torch.Generator().manual_seed(2)),
+    }
     features = torch.stack([clips[c] for q in QUESTIONS for c in q.clips])
     calls = []
     layer = model.llm.get_base_model().model.layers[0]
-    handle = layer.register_forward_hook(lambda m, args, kwargs, out: calls.append(
-        tuple((args[0] if args else kwargs["hidden_states"]).shape[:2])), with_kwargs=True)
+    handle = layer.register_forward_hook(
+        lambda m, args, kwargs, out: calls.append(tuple((args[0] if args else kwargs["hidden_states"]).shape[:2])),
+        with_kwargs=True,
+    )
     try:
         got = choice_loglikelihoods(model, collator, QUESTIONS, features, norm=norm, share_prefix=share_prefix)
     finally:
