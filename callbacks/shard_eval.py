@@ -15,6 +15,8 @@ from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from callbacks.benchmarks import BENCH_ROWS, Benchmarks, write_rows
+from callbacks.benchmarks import summary as bench_summary
 from callbacks.curves import closing_table, describe_for_tensorboard, publish_curves, run_hparams, samples_markdown
 from interleave.data.module import InterleavedDataModule
 from interleave.errors import InterleaveError
@@ -25,9 +27,11 @@ from interleave.progress import Progress
 from interleave.provenance import provenance
 from interleave.eval.query import Query
 from interleave.eval.format import read_shard
+from interleave.eval.benchmarks.evaluate import RunSettings
+from interleave.eval.benchmarks.items import decode_check
 from interleave.eval.evaluate import EvalInputs, EvalSettings, EvaluationStopped, Point, evaluate
 from interleave.eval.predictions import CKPT_PATH, ROW_COUNT
-from interleave.eval.tasks import TASKS, parse_tag
+from interleave.eval.tasks import CONDITIONS, TASKS, parse_tag
 
 Layout = str  # a condition of the registry (interleave.eval.tasks.CONDITIONS): interleaved, noninterleaved, ...
 
@@ -128,11 +132,18 @@ class ShardEvaluation(L.Callback):
     by `seed`): the same queries at every evaluated point and on every rank, for a quick check. The
     metrics file then records it as `shard_subset`, and `interleave report` refuses to put the run
     beside one evaluated on another subset or on every query (`interleave.provenance`).
+
+    `benchmarks` (issue 37; none by default): multiple-choice benchmarks in MMAU's format, each a
+    mapping (`interleave.eval.benchmarks.evaluate.BenchmarkConfig`: name, file, audio_root, subset,
+    seed, scorings, controls, rule, norm, prompts) asked at every point after the SHARD, with the
+    run's sampling, repeats, batch size and main layout, logged under `val/bench/<name>/...`, their
+    rows in `predictions/epoch=NN.bench.jsonl` (`callbacks.benchmarks`; docs/benchmarks.md).
+    `shard_file` may then be left out: a run that asks benchmarks only.
     """
 
     def __init__(
         self,
-        shard_file: str,
+        shard_file: str | None = None,
         layout: Layout = "interleaved",
         extra_layouts: list[Layout] | None = None,
         text_control: bool = True,
@@ -150,6 +161,7 @@ class ShardEvaluation(L.Callback):
         full_answers: bool = False,
         probes: list[str] | None = None,
         max_queries_per_task: int | None = None,
+        benchmarks: list[dict[str, Any]] | None = None,
     ) -> None:
         if every_n_epochs < 1:
             raise InterleaveError("ShardEvaluation: every_n_epochs must be at least 1")
@@ -172,6 +184,12 @@ class ShardEvaluation(L.Callback):
             )
         except InterleaveError as err:
             raise InterleaveError(f"ShardEvaluation: {err}") from None
+        try:
+            self.benchmarks = Benchmarks(benchmarks)  # multiple-choice benchmarks beside the SHARD (issue 37)
+        except InterleaveError as err:
+            raise InterleaveError(f"ShardEvaluation: {err}") from None
+        if shard_file is None and not self.benchmarks:
+            raise InterleaveError("ShardEvaluation: give a shard_file, benchmarks, or both")
         self.shard_file = shard_file
         self.identity = identity
         self.every_n_epochs = every_n_epochs
@@ -189,7 +207,12 @@ class ShardEvaluation(L.Callback):
     # ---- Lightning hooks -----------------------------------------------------------------
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        if self.queries:
+        if self.benchmarks:
+            self.benchmarks.load(
+                pl_module.audio_encoder.heard_seconds,
+                decode_check(getattr(trainer.datamodule, "audio_channel", "first")),
+            )
+        if self.queries or self.shard_file is None:
             return
         self.queries = read_shard(self.shard_file)
         if not self.identity:
@@ -299,23 +322,51 @@ class ShardEvaluation(L.Callback):
         pl_module.eval()
         try:
             with torch.no_grad(), trainer.precision_plugin.val_step_context():
-                rows, metrics = evaluate(
-                    pl_module,
-                    self.queries,
-                    self.settings,
-                    inputs,
-                    self.point_features(pl_module),
-                    Point(epoch, trainer.global_rank, trainer.world_size),
-                    stop=lambda: self._stop(trainer),
-                    progress=progress,
-                )
+                rows, metrics = [], {}
+                if self.queries:
+                    rows, metrics = evaluate(
+                        pl_module,
+                        self.queries,
+                        self.settings,
+                        inputs,
+                        self.point_features(pl_module),
+                        Point(epoch, trainer.global_rank, trainer.world_size),
+                        stop=lambda: self._stop(trainer),
+                        progress=progress,
+                    )
+                bench_rows, bench_metrics = self._ask_benchmarks(trainer, pl_module, inputs, epoch)
         except EvaluationStopped as stopped:
             rank_zero_info(f"[interleave] SHARD epoch {epoch}: SIGTERM, {stopped}")
             raise SIGTERMException() from None  # Lightning ends the fit; PreemptionCheckpoint saves
         finally:
             for module, training in modes.items():
                 module.train(training)
-        return {"epoch": epoch, "global_step": trainer.global_step, "metrics": metrics, "rows": rows}
+        metrics = {**metrics, **bench_metrics}
+        return {
+            "epoch": epoch,
+            "global_step": trainer.global_step,
+            "metrics": metrics,
+            "rows": rows,
+            "bench_rows": bench_rows,
+        }
+
+    def _ask_benchmarks(
+        self, trainer: L.Trainer, pl_module: AudioLLM, inputs: EvalInputs, epoch: int
+    ) -> tuple[list[Any], dict[str, float]]:
+        """Every benchmark at this point (`callbacks.benchmarks`), with the run's sampling, repeats,
+        chunk size and main layout; none asked: no rows, no figures."""
+        if not self.benchmarks:
+            return [], {}
+        run = RunSettings(
+            layout=CONDITIONS[self.settings.conditions[0]].layout,
+            sampling=self.settings.sampling,
+            repeats=self.settings.repeats,
+            batch_size=self.settings.batch_size,
+        )
+        point = Point(epoch, trainer.global_rank, trainer.world_size)
+        return self.benchmarks.ask(
+            pl_module, run, inputs, self.point_features(pl_module), point, stop=lambda: self._stop(trainer)
+        )
 
     def point_features(self, pl_module: AudioLLM) -> dict[str, torch.Tensor]:
         """The per-clip features dict for one evaluation point. A frozen encoder's features never
@@ -361,13 +412,22 @@ class ShardEvaluation(L.Callback):
             **result.get("checkpoint", {}),
             **others,
         }
+        if self.benchmarks:
+            write_rows(run_dir / "predictions", result["epoch"], result["bench_rows"])
+            header.update({**self.benchmarks.header(), BENCH_ROWS: len(result["bench_rows"])})
         stem = write_point(run_dir / "predictions", result, header)
         summary = ", ".join(
             f"{tag.removeprefix('val/')}={value:.3f}"
             for tag, value in result["metrics"].items()
             if (parsed := parse_tag(tag)) is not None and parsed.metric == TASKS[parsed.task].headline
         )
-        print(f"[interleave] SHARD epoch {result['epoch']}: {summary}  ({stem}.jsonl)")
+        if self.queries:
+            print(f"[interleave] SHARD epoch {result['epoch']}: {summary}  ({stem}.jsonl)")
+        if self.benchmarks:
+            print(
+                f"[interleave] benchmarks epoch {result['epoch']}: {bench_summary(result['metrics'])}  "
+                f"({stem}.bench.jsonl)"
+            )
         self._show(trainer, result, run_dir)
 
     def _show(self, trainer: L.Trainer, result: dict[str, Any], run_dir: Path) -> None:

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from interleave.data.records import Record
-from interleave.errors import InterleaveError
+from interleave.errors import InterleaveError, RecordError
 from interleave.eval.benchmarks.choices import RULES, correct, majority, named_choice
 from interleave.eval.benchmarks.items import BenchmarkItem, tag_name
 from interleave.eval.benchmarks.prompts import asks, no_clip, prompt_templates, render
@@ -187,7 +187,7 @@ def ask(
 ) -> tuple[list[BenchmarkRow], dict[str, float], dict[str, int]]:
     """Every asked item under every condition and scoring of `config` (each rank its share, then
     every rank's rows on every rank): the rows, the tagged metrics and the counts (`asked`, `skipped`:
-    items the layout cannot ask, `no_swap`: items with no other item's clips to swap in). `point`:
+    items the layout cannot ask, `too_long`: prompts longer than the run's `max_length`, `no_swap`: items with no other item's clips to swap in). `point`:
     the epoch that seeds the generated answers, and this rank's share (default: one process, epoch 0)."""
     point = point or Point()
     template = config.templates.get(run.layout)
@@ -197,11 +197,13 @@ def ask(
             f"its prompts ({sorted(config.templates)} have one)"
         )
     rendered = [(item, render(item, template)) for item in items]
-    asked = [(item, text) for item, text in rendered if asks(item, run.layout, text)]
+    layout_asks = [(item, text) for item, text in rendered if asks(item, run.layout, text)]
+    asked = [(item, text) for item, text in layout_asks if _fits(inputs, item, text)]
     swap = swap_table([item for item, _ in asked], config.seed)
     counts = {
         "asked": len(asked),
-        "skipped": len(items) - len(asked),
+        "skipped": len(items) - len(layout_asks),
+        "too_long": len(layout_asks) - len(asked),
         "no_swap": sum(item.id not in swap for item, _ in asked) if "swap" in config.controls else 0,
     }
     rows: dict[tuple[str, str], list[BenchmarkRow]] = {}
@@ -217,6 +219,15 @@ def ask(
                 )
             rows[(condition, scoring)] = gather_rows(mine)
     return [r for part in rows.values() for r in part], benchmark_metrics(config, rows), counts
+
+
+def _fits(inputs: EvalInputs, item: BenchmarkItem, text: str) -> bool:
+    """Whether the item's prompt (clips included) fits the run's collation (`max_length`)."""
+    try:
+        inputs.collator.encode(Record(id=item.id, audio=item.clips, instruction=text), with_answer=False)
+    except RecordError:
+        return False
+    return True
 
 
 def _answer(

@@ -25,7 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import soundfile
+
 from interleave.data.record_index import audio_problem
+from interleave.encoders.audio import read_head
 from interleave.errors import InterleaveError
 from interleave.eval.query import slug
 from interleave.provenance import file_hash
@@ -217,6 +220,21 @@ def read_benchmark(
         raise BenchmarkError(f"{path}: the benchmark file holds no item")
     items, problems = check_items(values, path.parent if audio_root is None else audio_root, load)
     return Benchmark(str(path), tuple(items), tuple(problems), file_hash(path))
+
+
+def decode_check(channel: str = "first") -> Callable[[Path], Any]:
+    """A cheap check that a clip decodes: its header and first 0.1 s read as the encoders read
+    clips (`interleave.encoders.audio.read_head`, `channel` of a multi-channel file); raises AudioError."""
+    return lambda path: read_head(path, 0.1, channel)
+
+
+def clip_seconds(path: str | Path) -> float:
+    """A clip's duration from its header (0 where the header cannot be read)."""
+    try:
+        info = soundfile.info(str(path))
+    except (soundfile.SoundFileError, RuntimeError, OSError):
+        return 0.0
+    return info.frames / info.samplerate if info.samplerate else 0.0
 
 
 def tag_name(name: str) -> str:

@@ -71,7 +71,12 @@ RUN = RunSettings(sampling=Sampling(max_new_tokens=3), repeats=2, batch_size=2)
 def test_both_scorings_under_every_control(model, bench):
     inputs = EvalInputs(Collator(model.tokenizer, padding_side="left", with_answer=False))
     rows, metrics, counts = ask(model, config(), bench.items, RUN, inputs, {})
-    assert counts == {"asked": 5, "skipped": 1, "no_swap": 0}  # the two-clip item: one placeholder in the prompt
+    assert counts == {
+        "asked": 5,
+        "skipped": 1,
+        "too_long": 0,
+        "no_swap": 0,
+    }  # the two-clip item: one placeholder in the prompt
     kinds = {(r.condition, r.scoring) for r in rows}
     assert kinds == {(c, s) for c in (CLIP, "no_clip", "silence", "noise", "swap") for s in (RANKED, GENERATED)}
     assert len(rows) == 5 * 5 * 2
@@ -111,6 +116,12 @@ def test_both_scorings_under_every_control(model, bench):
         "sub_category",
         "scores",
     }
+
+
+def test_prompts_longer_than_max_length_are_counted_not_asked(model, bench):
+    inputs = EvalInputs(Collator(model.tokenizer, padding_side="left", with_answer=False, max_length=40))
+    rows, metrics, counts = ask(model, config(controls=()), bench.items, RUN, inputs, {})
+    assert counts["too_long"] == 5 and counts["asked"] == 0 and not rows and not metrics
 
 
 def test_agreement_is_measured_against_the_clips_choice(bench):

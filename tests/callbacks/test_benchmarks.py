@@ -1,0 +1,172 @@
+"""callbacks.benchmarks through train.py: benchmarks beside the SHARD (whose rows stay byte-identical),
+a run with benchmarks only, bad items counted and named, the provenance, config errors, and DDP."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+import train
+from callbacks import ShardEvaluation
+from callbacks.benchmarks import benchmark_configs, summary
+from interleave.errors import InterleaveError
+from tests.callbacks.test_shard_eval import run_cli, run_dir, shard_config
+
+SHORT = {"interleaved": "[AUDIO] {question} {choices}", "noninterleaved": "{question} {choices}"}
+
+
+@pytest.fixture(autouse=True)
+def plain_argv(monkeypatch):
+    monkeypatch.setattr("sys.argv", ["train.py"])
+
+
+def write_bench(folder: Path, bad: bool = False) -> Path:
+    """5 items in MMAU's format over the small dataset's clips (and, with `bad`, two bad items)."""
+    names = ["Siren", "Sine wave"]
+    items = [
+        {
+            "id": f"b{i}",
+            "audio_id": f"./audio/c{i}.wav",
+            "question": "What is it?",
+            "choices": names,
+            "answer": names[i % 2 == 0],
+            "task": "sound",
+            "category": ["Sound Event", "Music"][i % 2],
+        }
+        for i in range(5)
+    ]
+    if bad:
+        items += [{**items[0], "id": "x1", "choices": ["Siren"]}, {**items[1], "id": "b1"}]
+    path = folder / ("bad_bench.json" if bad else "bench.json")
+    path.write_text(json.dumps(items))
+    return path
+
+
+def entry(folder: Path, **over) -> dict:
+    return {
+        "name": "mini",
+        "file": str(write_bench(folder)),
+        "scorings": ["ranked", "generated"],
+        "controls": ["no_clip", "silence"],
+        "prompts": SHORT,
+        **over,
+    }
+
+
+def bench_only(config: Path) -> None:
+    """The config's callback without its SHARD file."""
+    data = yaml.safe_load(config.read_text())
+    callback = data["trainer"]["callbacks"][-1]["init_args"]
+    del callback["shard_file"]
+    config.write_text(yaml.safe_dump(data))
+
+
+def test_benchmarks_beside_the_shard_leave_its_rows_byte_identical(tmp_path, small_dataset, tiny_model_kwargs):
+    runs = {}
+    for name, extra in (("plain", {}), ("bench", {"benchmarks": [entry(small_dataset)]})):
+        out = tmp_path / name
+        out.mkdir()
+        train.cli(["validate", "--config", str(shard_config(out, small_dataset, tiny_model_kwargs, extra))])
+        runs[name] = run_dir(out) / "predictions"
+    plain, bench = runs["plain"], runs["bench"]
+    assert (bench / "epoch=00.jsonl").read_bytes() == (plain / "epoch=00.jsonl").read_bytes()
+    before = json.loads((plain / "epoch=00.metrics.json").read_text())
+    after = json.loads((bench / "epoch=00.metrics.json").read_text())
+    assert {k: v for k, v in after.items() if not k.startswith("val/bench/")} == {
+        **{k: v for k, v in before.items() if k not in ("config_hash",)},
+        "config_hash": after["config_hash"],
+        "benchmarks": after["benchmarks"],
+        "bench_rows": after["bench_rows"],
+    }
+    assert not (plain / "epoch=00.bench.jsonl").exists()
+    rows = [json.loads(line) for line in (bench / "epoch=00.bench.jsonl").read_text().splitlines()]
+    assert after["bench_rows"] == len(rows) == 5 * 3 * 2  # items x (clip, no_clip, silence) x scorings
+    for tag in (
+        "ranked/accuracy",
+        "generated/accuracy",
+        "generated/no_choice",
+        "no_clip/ranked/accuracy",
+        "no_clip/ranked/agreement",
+        "silence/generated/agreement",
+        "ranked/category/sound_event/accuracy",
+    ):
+        assert 0.0 <= after[f"val/bench/mini/{tag}"] <= 1.0, tag
+    header = after["benchmarks"]["mini"]
+    assert header["sha256"] == __import__("hashlib").sha256(Path(header["file"]).read_bytes()).hexdigest()
+    assert header["subset"] is None and header["items"] == 5 and header["bad_items"] == 0 and header["asked"] == 5
+
+
+def test_a_run_may_ask_benchmarks_alone_and_bad_items_are_counted(
+    tmp_path, small_dataset, tiny_model_kwargs, capsys, caplog
+):
+    caplog.set_level("INFO")
+    bad = write_bench(small_dataset, bad=True)
+    config = shard_config(
+        tmp_path,
+        small_dataset,
+        tiny_model_kwargs,
+        {"benchmarks": [entry(small_dataset, file=str(bad), subset=3, scorings=["ranked"])]},
+    )
+    bench_only(config)
+    train.cli(["validate", "--config", str(config)])
+    predictions = run_dir(tmp_path) / "predictions"
+    metrics = json.loads((predictions / "epoch=00.metrics.json").read_text())
+    assert metrics["prediction_rows"] == 0 and "shard_hash" not in metrics
+    assert not any(k.startswith("val/shard") for k in metrics)
+    header = metrics["benchmarks"]["mini"]
+    assert header["bad_items"] == 2 and header["items"] == 3 and "3 items, seed 0" in header["subset"]
+    out = capsys.readouterr()
+    text = out.out + out.err + caplog.text
+    assert "2 bad item(s) not evaluated" in text and "item 5 (choices): 1 choice(s)" in text
+    assert "item 6 (id): id 'b1' is already item 1's" in text
+    assert "[interleave] benchmarks epoch 0: bench/mini/ranked/accuracy=" in text
+
+
+def test_config_errors_are_one_line():
+    with pytest.raises(InterleaveError, match="give a shard_file, benchmarks, or both"):
+        ShardEvaluation()
+    with pytest.raises(InterleaveError, match=r"benchmarks\[0\]: unknown key\(s\) \['audio_dir'\]"):
+        ShardEvaluation(benchmarks=[{"name": "a", "file": "x.json", "audio_dir": "y"}])
+    with pytest.raises(InterleaveError, match=r"missing \['file'\]"):
+        benchmark_configs([{"name": "a"}])
+    with pytest.raises(InterleaveError, match="two entries with one name"):
+        benchmark_configs([{"name": "a", "file": "x"}, {"name": "a", "file": "y"}])
+
+
+def test_the_summary_names_the_headline_figures():
+    metrics = {
+        "val/bench/m/ranked/accuracy": 0.5,
+        "val/bench/m/no_clip/ranked/accuracy": 0.25,
+        "val/bench/m/ranked/category/x/accuracy": 1.0,
+        "val/shard/synonym/f1": 0.1,
+    }
+    assert summary(metrics) == "bench/m/ranked/accuracy=0.500, bench/m/no_clip/ranked/accuracy=0.250"
+
+
+def test_ddp_two_ranks_give_the_figures_of_one(tmp_path, small_dataset, tiny_model_kwargs):
+    results = {}
+    for devices in (1, 2):
+        out = tmp_path / f"d{devices}"
+        out.mkdir()
+        config = shard_config(out, small_dataset, tiny_model_kwargs, {"benchmarks": [entry(small_dataset)]})
+        bench_only(config)
+        done = run_cli(
+            [
+                "validate",
+                "--config",
+                str(config),
+                f"--trainer.devices={devices}",
+                "--trainer.strategy=ddp" if devices == 2 else "--trainer.strategy=auto",
+            ],
+            tmp_path,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        predictions = run_dir(out) / "predictions"
+        metrics = json.loads((predictions / "epoch=00.metrics.json").read_text())
+        results[devices] = (
+            {k: v for k, v in metrics.items() if k.startswith("val/bench/")},
+            (predictions / "epoch=00.bench.jsonl").read_text(),
+        )
+    assert results[1][0] and results[2][0] == results[1][0]
+    assert results[2][1] == results[1][1]  # the very same rows
