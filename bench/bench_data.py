@@ -112,9 +112,9 @@ def child(path: str) -> None:
     """One measured run: print a JSON line with the figures."""
     import gc
 
-    from interleave.spec import DataSpec
     from interleave.data.module import InterleavedDataModule
     from interleave.model.llm import load_tokenizer
+    from interleave.spec import DataSpec
 
     started = time.perf_counter()
     tokenizer = load_tokenizer(TOKENIZER)

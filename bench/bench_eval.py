@@ -37,15 +37,15 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.results import write_section  # noqa: E402
-from interleave.encoders.audio import load_fbank  # noqa: E402
 from interleave.data.collate import Collator  # noqa: E402
+from interleave.data.records import Record  # noqa: E402
+from interleave.encoders.audio import load_fbank  # noqa: E402
+from interleave.eval.evaluate import EvalInputs, EvalSettings, answer_queries, answer_seed  # noqa: E402
+from interleave.eval.format import read_shard
+from interleave.eval.query import Query  # noqa: E402
+from interleave.eval.tasks import CONDITIONS, TASKS  # noqa: E402
 from interleave.model.generation import Sampling, sample_answers  # noqa: E402
 from interleave.model.module import AudioLLM  # noqa: E402
-from interleave.data.records import Record  # noqa: E402
-from interleave.eval.query import Query  # noqa: E402
-from interleave.eval.format import read_shard
-from interleave.eval.evaluate import EvalInputs, EvalSettings, answer_queries, answer_seed  # noqa: E402
-from interleave.eval.tasks import CONDITIONS, TASKS  # noqa: E402
 from interleave.tools.demo.cli import ensure_demo_data  # noqa: E402
 
 CONDITION = "interleaved"
@@ -97,8 +97,8 @@ def ltu_style(model: AudioLLM, queries: list[Query], settings: EvalSettings, inp
 
 
 def parse_like_evaluator(queries: list[Query], answers: list[str], settings: EvalSettings) -> list[object]:
-    from interleave.labels import contains_label
     from interleave.eval.answers import parse_answer
+    from interleave.labels import contains_label
 
     per = settings.repeats
     return [

@@ -48,11 +48,11 @@ from bench.clips import sine_clips  # noqa: E402
 from bench.results import write_section  # noqa: E402
 from interleave import NUM_AUDIO_TOKENS  # noqa: E402
 from interleave.data.collate import IGNORE_INDEX, Collator  # noqa: E402
+from interleave.eval.evaluate import EvalInputs, EvalSettings, answer_queries  # noqa: E402
+from interleave.eval.query import Query  # noqa: E402
 from interleave.model.generation import Sampling  # noqa: E402
 from interleave.model.llm import load_tokenizer  # noqa: E402
 from interleave.model.module import AudioLLM  # noqa: E402
-from interleave.eval.query import Query  # noqa: E402
-from interleave.eval.evaluate import EvalInputs, EvalSettings, answer_queries  # noqa: E402
 
 LLAMA_7B = dict(
     hidden_size=4096,

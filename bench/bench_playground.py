@@ -164,8 +164,8 @@ def run(config: Path, users: int, asks: int, repeats: int, max_new_tokens: int, 
     (the clients are made before memory is first measured: its growth is the asks')."""
     from gradio_client import Client
 
-    from interleave.tools.playground.cli import build_page, launch
     from interleave.tools.playground.ask import build_served
+    from interleave.tools.playground.cli import build_page, launch
 
     served = build_served(str(config), "none", "cpu")
     port = free_port()

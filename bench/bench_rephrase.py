@@ -17,14 +17,14 @@ import platform
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from interleave.tools.rephrase.cli import build, _parser  # noqa: E402
+from interleave.tools.rephrase.cli import _parser, build  # noqa: E402
 
 RESULTS = REPO / "bench" / "RESULTS.md"
 START, END = "<!-- bench_rephrase:start -->", "<!-- bench_rephrase:end -->"
@@ -146,7 +146,7 @@ def main() -> None:
         "## rephrase: records/s against a local chat-completions mock",
         "",
         f"- command: `{command.strip()}`",
-        f"- date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- machine: {platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} CPUs "
         "(shared with other work while measured)",
         f"- mock: a separate process, answers every request after {ns.delay * 1000:.0f} ms; client: urllib, "

@@ -29,7 +29,7 @@ def write_section(name: str, body: str) -> None:
     `body`, stamped with the command, the machine and the date."""
     stamp = (
         f"Command: `{' '.join([Path(sys.executable).name, *sys.argv])}`  \n"
-        f"Machine: {machine()}  \nDate: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}\n"
+        f"Machine: {machine()}  \nDate: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M UTC}\n"
     )
     block = f"<!-- {name}:start -->\n{body.rstrip()}\n\n{stamp}<!-- {name}:end -->"
     text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"

@@ -18,9 +18,9 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger, WandbLogger
 
-from interleave.files import atomic_path, write_text_atomic
 from interleave.eval.predictions import Prediction
 from interleave.eval.tasks import AGREEMENT, CONDITIONS, ROOT, TASKS, Task, metric_tag, resolved
+from interleave.files import atomic_path, write_text_atomic
 
 LISTEN = "does it listen"  # the agreement chart's name: a probe's answers against the real clip's
 

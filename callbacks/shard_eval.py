@@ -20,18 +20,18 @@ from callbacks.benchmarks import summary as bench_summary
 from callbacks.curves import closing_table, describe_for_tensorboard, publish_curves, run_hparams, samples_markdown
 from interleave.data.module import InterleavedDataModule
 from interleave.errors import InterleaveError
+from interleave.eval.benchmarks.evaluate import RunSettings
+from interleave.eval.benchmarks.items import decode_check
+from interleave.eval.evaluate import EvalInputs, EvalSettings, EvaluationStopped, Point, evaluate
+from interleave.eval.format import read_shard
+from interleave.eval.predictions import CKPT_PATH, ROW_COUNT
+from interleave.eval.query import Query
+from interleave.eval.tasks import CONDITIONS, TASKS, parse_tag
 from interleave.files import write_text_atomic
 from interleave.model.generation import Sampling
 from interleave.model.module import AudioLLM
 from interleave.progress import Progress
 from interleave.provenance import provenance
-from interleave.eval.query import Query
-from interleave.eval.format import read_shard
-from interleave.eval.benchmarks.evaluate import RunSettings
-from interleave.eval.benchmarks.items import decode_check
-from interleave.eval.evaluate import EvalInputs, EvalSettings, EvaluationStopped, Point, evaluate
-from interleave.eval.predictions import CKPT_PATH, ROW_COUNT
-from interleave.eval.tasks import CONDITIONS, TASKS, parse_tag
 
 Layout = str  # a condition of the registry (interleave.eval.tasks.CONDITIONS): interleaved, noninterleaved, ...
 
@@ -42,7 +42,7 @@ class _RichTask:
     def __init__(self, progress: Any, total: int, desc: str) -> None:
         self.progress, self.task = progress, progress.add_task(desc.removeprefix("[interleave] "), total=total)
 
-    def __enter__(self) -> "_RichTask":
+    def __enter__(self) -> _RichTask:
         return self
 
     def __exit__(self, *_: Any) -> None:

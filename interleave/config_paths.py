@@ -26,8 +26,9 @@ with one change: a dict merges into the one parsed before it instead of replacin
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import yaml
 from jsonargparse._typehints import ActionTypeHint  # pinned jsonargparse; tests/test_config_paths.py covers it

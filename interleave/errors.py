@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 INPUT, INTERRUPTED = 2, 130  # the exit statuses of bad input and of an interrupt (1: the run failed)
 KEPT = "what it wrote before is kept as it was"  # an interrupt's default note

@@ -17,7 +17,8 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Any, Callable, TextIO
+from collections.abc import Callable
+from typing import Any, TextIO
 
 DEFAULT_INTERVAL = 10.0  # seconds between two plain lines
 
@@ -87,7 +88,7 @@ class Progress:
                 mininterval=0.5,
             )
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, kind: Any, *_: Any) -> None:

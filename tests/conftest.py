@@ -262,3 +262,16 @@ def write_config(tmp_path: Path, data_dir: Path, model_kwargs: dict, **trainer) 
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+@pytest.fixture()
+def tiny_ltu(tmp_path, tiny_model_kwargs) -> Path:
+    """A tiny checkpoint in LTU's exact key naming, for the tiny model with the paper's LoRA r=8."""
+    import torch
+
+    from interleave.model.module import AudioLLM
+    from tests.model.test_ltu import ltu_state_dict
+
+    path = tmp_path / "ltu.bin"
+    torch.save(ltu_state_dict(AudioLLM(**{**tiny_model_kwargs, "lora_r": 8, "lora_alpha": 16})), path)
+    return path

@@ -96,7 +96,7 @@ def test_a_bug_raised_while_handling_an_interleave_error_stays_a_bug():
         try:
             raise InterleaveError("a bad file")
         except InterleaveError:
-            raise TypeError("a bug in the handler")  # chained by context only: not a wrapper
+            raise TypeError("a bug in the handler")  # noqa: B904  (chained by context only: not a wrapper)
 
     with pytest.raises(TypeError, match="a bug in the handler"):
         report_errors(implicit)
@@ -131,7 +131,7 @@ def test_lightnings_exit_after_ctrl_c_is_an_interrupt_and_other_exits_pass(capsy
         try:
             raise KeyboardInterrupt
         except KeyboardInterrupt:
-            raise SystemExit(1)
+            raise SystemExit(1)  # noqa: B904  (what Lightning does on Ctrl-C)
 
     assert report_errors(lightning_fit, what="python train.py fit", kept="no checkpoint had been saved yet") == 130
     assert capsys.readouterr().err == "interrupted: python train.py fit; no checkpoint had been saved yet\n"

@@ -2,7 +2,7 @@
 included), the runtime imports no tool, no callback and nothing of the SHARD builder, only the
 builder's folder imports nltk, no import is hidden in a string, the folders keep their first levels
 short, no module is over 500 lines, no citation of files the repository does not have, every module
-with its test file. (The module table and the docs: tests/test_docs.py.)"""
+with its test file, and ruff (format and lint) clean on the whole tree. (The module table and the docs: tests/test_docs.py.)"""
 
 from __future__ import annotations
 
@@ -228,3 +228,13 @@ def test_every_module_has_its_test_file():
         and not mirror(n, p).is_file()
     ]
     assert not lacking, f"modules without their test file: {lacking}"
+
+
+@pytest.mark.parametrize("command", [["format", "--check"], ["check"]], ids=["format", "lint"])
+def test_ruff_finds_nothing_to_change(command):
+    """The tree is as `ruff format .` and `ruff check .` leave it (pyproject.toml's [tool.ruff])."""
+    ruff = Path(sys.executable).with_name("ruff")
+    if not ruff.exists():
+        pytest.fail("ruff is not installed beside this Python: `make setup` installs the dev extra")
+    done = subprocess.run([str(ruff), *command, "--no-cache", "."], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]

@@ -14,9 +14,8 @@ import train
 from callbacks import ShardEvaluation
 from interleave.model.generation import Sampling
 from interleave.model.module import AudioLLM
-from tests.conftest import TINY_ENCODER
-from tests.model.test_ltu import ltu_state_dict
 from tests.callbacks.test_shard_eval import ALL_TAGS, write_shard
+from tests.conftest import TINY_ENCODER
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER = REPO / "configs" / "paper"
@@ -196,14 +195,6 @@ def tiny_overrides(tokenizer_dir, tiny_llama_config) -> list[str]:
     ]
 
 
-@pytest.fixture()
-def tiny_ltu(tmp_path, tiny_model_kwargs) -> Path:
-    """A tiny checkpoint in LTU's exact key naming, for the tiny model with the paper's LoRA r=8."""
-    path = tmp_path / "ltu.bin"
-    torch.save(ltu_state_dict(AudioLLM(**{**tiny_model_kwargs, "lora_r": 8, "lora_alpha": 16})), path)
-    return path
-
-
 @pytest.mark.parametrize("name", sorted(ROWS))
 def test_config_builds_with_a_tiny_llama(name, small_dataset, tiny_ltu, tokenizer_dir, tiny_llama_config, monkeypatch):
     command, layout, _ = ROWS[name]
@@ -308,9 +299,9 @@ def test_model_overlays_compose_with_a_paper_config_and_build_from_local_folders
         WhisperForConditionalGeneration,
     )
 
+    from interleave.encoders import build_encoder
     from interleave.encoders.ast import ASTEncoder
     from interleave.encoders.whisper import WhisperAudioEncoder
-    from interleave.encoders import build_encoder
     from tests.conftest import build_qwen2_tokenizer
 
     folders = {name: tmp_path / name for name in ("whisper", "ast", "qwen2")}

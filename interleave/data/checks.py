@@ -8,8 +8,9 @@ read through its record index is checked there (`RecordIndex.checked`) with the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from interleave.data.collate import Collator
 from interleave.data.record_index import audio_problem

@@ -26,9 +26,9 @@ from typing import Any, Literal
 import torch
 
 from interleave import AUDIO_PLACEHOLDER, NUM_AUDIO_TOKENS
-from interleave.errors import InterleaveError, RecordError
 from interleave.data.prompts import PromptTemplate, check_clip_count, remove_placeholders
 from interleave.data.records import Record
+from interleave.errors import InterleaveError, RecordError
 
 IGNORE_INDEX = -100
 

@@ -48,8 +48,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from interleave.errors import InterleaveError
 from interleave.data.sampler import TrainingSampler
+from interleave.errors import InterleaveError
 
 _PASS, _ROUNDING = 1, 2  # the streams' tags in their seeds
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")

@@ -26,14 +26,9 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from lightning.pytorch.utilities.warnings import PossibleUserWarning
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from interleave.encoders.audio import CHANNELS, Channel, load_fbank
-from interleave.encoders.cache import CacheStats, FeatureCache, require_frozen
 from interleave.data.checks import DataError, load_checked
 from interleave.data.collate import Collator
-from interleave.errors import InterleaveError
-from interleave.files import write_text_atomic
 from interleave.data.mixture import MixedRecords, MixturePlan, MixtureSampler, mixture_sources
-from interleave.progress import DEFAULT_INTERVAL, Progress
 from interleave.data.prompts import ALPACA_SHORT, ALPACA_SHORT_INPUT, PromptTemplate
 from interleave.data.record_index import (
     IndexedRecords,
@@ -42,6 +37,11 @@ from interleave.data.record_index import (
 )
 from interleave.data.records import EMPTY_FILE, NOT_FOUND, Problem, Record, is_json_array, not_a_file, resolve_clips
 from interleave.data.sampler import TrainingSampler
+from interleave.encoders.audio import CHANNELS, Channel, load_fbank
+from interleave.encoders.cache import CacheStats, FeatureCache, require_frozen
+from interleave.errors import InterleaveError
+from interleave.files import write_text_atomic
+from interleave.progress import DEFAULT_INTERVAL, Progress
 from interleave.spec import AudioLoader, DataSpec
 
 

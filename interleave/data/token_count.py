@@ -29,9 +29,9 @@ import regex
 
 from interleave import AUDIO_PLACEHOLDER
 from interleave.data.collate import Collator
-from interleave.errors import RecordError
 from interleave.data.prompts import clip_count_problem, count_placeholders, remove_placeholders
 from interleave.data.records import Record
+from interleave.errors import RecordError
 
 # Printable ASCII, tab, newline and carriage return: where the regex module and the tokenizer's
 # Oniguruma regex agree on every character class (\p{L}, \p{N}, \s).

@@ -19,7 +19,7 @@ contract (see there). To add a kind: one module with its subclass of `Encoder` a
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from interleave import NUM_AUDIO_TOKENS
 from interleave.encoders.ast import ASTEncoder
@@ -28,7 +28,6 @@ from interleave.encoders.cavmae import PRESETS as CAVMAE_PRESETS
 from interleave.encoders.cavmae import cavmae_encoder
 from interleave.encoders.whisper import WhisperAudioEncoder
 from interleave.errors import InterleaveError
-
 
 # kind -> (its sizes, its constructor(path, config, audio_tokens, frozen))
 ENCODERS: dict[str, tuple[dict[str, dict], Callable[..., Encoder]]] = {

@@ -54,7 +54,7 @@ class Encoder(nn.Module):
             self.requires_grad_(False)
             self.eval()
 
-    def train(self, mode: bool = True) -> "Encoder":
+    def train(self, mode: bool = True) -> Encoder:
         return super().train(False if self.frozen else mode)
 
     def inputs_from_waveform(self, waveform: torch.Tensor) -> torch.Tensor:

@@ -28,9 +28,10 @@ import hashlib
 import json
 import logging
 import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors import safe_open
@@ -114,7 +115,7 @@ class ClipIdentity:
     variant: str = ""
 
     @classmethod
-    def of(cls, audio_path: str | Path, variant: str = "") -> "ClipIdentity":
+    def of(cls, audio_path: str | Path, variant: str = "") -> ClipIdentity:
         path = Path(audio_path).resolve()
         stat = path.stat()
         return cls(str(path), stat.st_size, stat.st_mtime_ns, variant)
@@ -189,7 +190,7 @@ class FeatureCache:
         self.audio_tokens = audio_tokens
 
     @classmethod
-    def of(cls, root: str | Path, encoder: Encoder, channel: Channel = "first") -> "FeatureCache":
+    def of(cls, root: str | Path, encoder: Encoder, channel: Channel = "first") -> FeatureCache:
         """The cache of `encoder`'s features with this channel setting; refuses an encoder that trains."""
         require_frozen(encoder)
         return cls(root, fingerprint(encoder, channel), channel, encoder.audio_tokens)

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import zlib
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from functools import partial
-from collections.abc import Mapping, Sequence
-from contextlib import nullcontext
-from typing import TYPE_CHECKING, Any, Callable, ContextManager
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.distributed as dist
@@ -33,17 +33,15 @@ from torchmetrics.functional.classification import (
     binary_recall,
 )
 
-from interleave.encoders.cache import FeatureCache, Variant, compute_features
 from interleave.data.collate import Collator
-from interleave.model.generation import Sampling, sample_answers, yes_probability
-from interleave.errors import InterleaveError
-from interleave.labels import contains_label
 from interleave.data.records import Record
-from interleave.eval.answers import PARSERS, parse_answer, settled_answer
-from interleave.eval.query import Query, clip_of
+from interleave.encoders.cache import FeatureCache, Variant, compute_features
+from interleave.errors import InterleaveError
 from interleave.eval import tasks
+from interleave.eval.answers import PARSERS, parse_answer, settled_answer
 from interleave.eval.predictions import Prediction
 from interleave.eval.probes import agreement, swapped_clips, variant
+from interleave.eval.query import Query, clip_of
 from interleave.eval.tasks import (
     AGREEMENT,
     CONDITIONS,
@@ -56,6 +54,8 @@ from interleave.eval.tasks import (
     resolved,
     verdict_tasks,
 )
+from interleave.labels import contains_label
+from interleave.model.generation import Sampling, sample_answers, yes_probability
 
 __all__ = ["prompt_table"]  # re-exported: where the evaluation's callers have always found it
 
@@ -443,7 +443,7 @@ def evaluate(
     features: dict[str, torch.Tensor],
     point: Point = Point(),
     stop: Callable[[], bool] | None = None,
-    progress: Callable[[str, int, int], ContextManager[Callable[[int], None] | None]] | None = None,
+    progress: Callable[[str, int, int], AbstractContextManager[Callable[[int], None] | None]] | None = None,
 ) -> tuple[list[Prediction], dict[str, float]]:
     """Every query under every condition of `settings` (each rank its share, then every rank's rows
     on every rank): the rows in condition order and their tagged metrics. `progress(condition,

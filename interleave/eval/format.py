@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from interleave.errors import InterleaveError
-from interleave.files import write_text_atomic
 from interleave.eval.query import Query
 from interleave.eval.tasks import LABEL, TASKS, VERDICT
+from interleave.files import write_text_atomic
 
 RELATIONS = ("synonym", "hypernym")  # the builder's WordNet relations, one yes/no task each
 ANSWERS = ("yes", "no")

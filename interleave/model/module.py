@@ -23,14 +23,14 @@ from peft import LoraConfig, get_peft_model
 from torch import nn
 
 from interleave import NUM_AUDIO_TOKENS
-from interleave.model import generation
 from interleave.data.collate import IGNORE_INDEX
-from interleave.spec import DataSpec
-from interleave.errors import InterleaveError
 from interleave.encoders import build_encoder
+from interleave.errors import InterleaveError
+from interleave.labels import labels_match
+from interleave.model import generation
 from interleave.model.llm import align_special_tokens, load_llm, load_tokenizer, lora_targets
 from interleave.model.ltu import load_encoder_checkpoint, load_ltu_checkpoint
-from interleave.labels import labels_match
+from interleave.spec import DataSpec
 
 
 class AudioLLM(L.LightningModule):

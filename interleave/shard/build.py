@@ -21,10 +21,10 @@ from typing import Any
 
 from interleave.encoders.audio import load_fbank
 from interleave.errors import AudioError, InterleaveError
-from interleave.files import write_text_atomic
-from interleave.progress import Progress
 from interleave.eval.format import RELATIONS, shard_counts, write_shard
 from interleave.eval.query import Query, query_id, slug
+from interleave.files import write_text_atomic
+from interleave.progress import Progress
 from interleave.shard.clips import ClipIndex, read_clip_index, read_labels
 from interleave.shard.lexicon import DEFAULT_SOURCE_ROOTS, build_lexicon
 from interleave.shard.lexicon_file import (
@@ -35,11 +35,11 @@ from interleave.shard.lexicon_file import (
     read_skipped,
     write_lexicon,
 )
-from interleave.shard.rules import Entry
 from interleave.shard.pairs import pair_queries
 from interleave.shard.rules import (
     DEFAULT_ROOTS,
     DEFAULT_STOPLIST,
+    Entry,
     Skipped,
     entry_problems,
     norm,

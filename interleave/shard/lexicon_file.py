@@ -14,6 +14,7 @@ from nltk.corpus.reader.wordnet import WordNetCorpusReader
 
 from interleave.errors import InterleaveError
 from interleave.files import write_text_atomic
+from interleave.shard.lexicon import DEFAULT_SOURCE_ROOTS
 from interleave.shard.rules import (
     DEFAULT_ROOTS,
     DEFAULT_STOPLIST,
@@ -24,7 +25,6 @@ from interleave.shard.rules import (
     lexicon_counts,
     norm,
 )
-from interleave.shard.lexicon import DEFAULT_SOURCE_ROOTS
 
 OVERRIDE_KEYS = {"synset", "word", "synonyms", "hypernyms", "group", "skip", "note"}  # an override's keys
 

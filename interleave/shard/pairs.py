@@ -13,8 +13,7 @@ from collections.abc import Sequence
 
 from interleave.eval.query import Query, slug
 from interleave.eval.tasks import PAIR
-from interleave.shard.rules import Entry
-from interleave.shard.rules import norm
+from interleave.shard.rules import Entry, norm
 
 
 def unrelated(a: Entry, b: Entry) -> bool:

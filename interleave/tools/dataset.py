@@ -28,13 +28,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from interleave import NUM_AUDIO_TOKENS
-from interleave.encoders.audio import load_fbank
-from interleave.data.collate import Collator
 from interleave.data.checks import load_checked
+from interleave.data.collate import Collator
+from interleave.data.records import EMPTY_FILE, NOT_FOUND, Problem, Record, is_json_array, not_a_file
+from interleave.encoders.audio import load_fbank
 from interleave.errors import InterleaveError, report_errors
 from interleave.eval.benchmarks.items import clip_seconds, decode_check, looks_like_benchmark, read_benchmark
 from interleave.model.llm import load_tokenizer
-from interleave.data.records import EMPTY_FILE, NOT_FOUND, Problem, Record, is_json_array, not_a_file
 
 DEFAULT_TOKENIZER = "builtin:smollm2-135m-instruct"
 DEFAULT_MAX_LENGTH = 512

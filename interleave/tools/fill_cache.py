@@ -13,8 +13,8 @@ from __future__ import annotations
 import sys
 
 from callbacks.shard_eval import ShardEvaluation
-from interleave.encoders.cache import require_frozen
 from interleave.cli import build_run
+from interleave.encoders.cache import require_frozen
 from interleave.errors import InterleaveError, report_errors
 from interleave.eval.benchmarks.items import read_benchmark
 from interleave.eval.format import read_shard

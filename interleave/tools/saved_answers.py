@@ -108,9 +108,9 @@ def answer_rows(file: str | Path, parser: str | None = None) -> dict[str, list[P
     Answers the evaluation stopped at their verdict (`cut`, the default) keep the verdict of the
     parser that cut them (`cut_parser`) and only that one: another parser may need the rest of the
     text, so re-parsing them with it is refused (the evaluation's `full_answers=true` keeps it all)."""
-    from interleave.labels import contains_label
     from interleave.eval.answers import parse_answer
     from interleave.eval.tasks import LABEL, TASKS
+    from interleave.labels import contains_label
 
     by_condition: dict[str, list[Prediction]] = {}
     for number, row in enumerate(read_predictions(file), 1):

@@ -7,10 +7,10 @@ import torch
 
 from bench import bench_eval
 from interleave.data.collate import Collator
+from interleave.eval.evaluate import EvalInputs, EvalSettings
+from interleave.eval.query import Query
 from interleave.model.generation import Sampling
 from interleave.model.module import AudioLLM
-from interleave.eval.query import Query
-from interleave.eval.evaluate import EvalInputs, EvalSettings
 from tests.conftest import write_clip
 
 

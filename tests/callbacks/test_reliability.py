@@ -15,24 +15,23 @@ import time
 import warnings
 from pathlib import Path
 
+import lightning as L
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
 import yaml
-import lightning as L
 
 import interleave.encoders.audio
 import train
 from callbacks.reliability import atomic_torch_save
-from interleave.tools.fill_cache import main as cache_main
-from interleave.tools.dataset import main as data_main
-from interleave.tools.rephrase.cli import main as rephrase_main
 from interleave.data.sampler import TrainingSampler
-from interleave.tools.report.cli import main as report_main
 from interleave.shard.cli import main as shard_main
-from tests.conftest import write_clip, write_jsonl
-from tests.conftest import write_config
+from interleave.tools.dataset import main as data_main
+from interleave.tools.fill_cache import main as cache_main
+from interleave.tools.rephrase.cli import main as rephrase_main
+from interleave.tools.report.cli import main as report_main
+from tests.conftest import write_clip, write_config, write_jsonl
 
 REPO = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}

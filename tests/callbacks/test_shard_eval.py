@@ -11,12 +11,13 @@ import yaml
 
 import train
 from callbacks import ShardEvaluation
-from interleave.tools.report import cli as report
-from interleave.errors import InterleaveError
 from interleave import provenance
+from interleave.errors import InterleaveError
 from interleave.eval.answers import parse_answer
-from tests.conftest import write_jsonl
-from tests.conftest import write_config
+from interleave.tools.report import cli as report
+from interleave.tools.report.runs import rescore
+from interleave.tools.saved_answers import read_predictions
+from tests.conftest import write_config, write_jsonl
 
 REPO = Path(__file__).resolve().parents[2]
 RELATIONS = ("synonym", "hypernym")
@@ -186,10 +187,10 @@ def test_validate_is_the_zero_shot_evaluation(tmp_path, small_dataset, tiny_mode
     # The metrics file records the parser (the paper's by default); the rows keep the raw answers,
     # parsed with it, so the report re-scores them to the very same figures.
     assert metrics["parser"] == (parser or "paper")
-    for row in report.read_predictions(file.with_name("epoch=00.jsonl")):
+    for row in read_predictions(file.with_name("epoch=00.jsonl")):
         if row.task != "identity":
             assert row.parsed == [parse_answer(a, rules=metrics["parser"]) for a in row.answers]
-    assert report.rescore(file, metrics, metrics["parser"]) == metrics
+    assert rescore(file, metrics, metrics["parser"]) == metrics
     # ...and what makes runs comparable: code version, settings, SHARD bytes, tokenization rule
     assert metrics["shard_hash"] == provenance.file_hash(small_dataset / "shard.jsonl")
     assert metrics["config_hash"] == provenance.config_hash(run.model.hparams, run.datamodule.hparams)
@@ -331,11 +332,10 @@ def test_query_progress_follows_the_trainers_bar_and_only_rank_zero_shows_it(mon
 
     import rich.progress
     from lightning.pytorch.callbacks import RichProgressBar, TQDMProgressBar
+    from rich.console import Console
 
     from callbacks.shard_eval import query_progress
     from interleave.progress import Progress
-
-    from rich.console import Console
 
     rich_bar = RichProgressBar()
     rich_bar.progress = rich.progress.Progress(console=Console(file=io.StringIO()))
@@ -425,7 +425,7 @@ def test_answers_stop_at_their_verdict_by_default_with_the_metrics_of_whole_answ
         )
         train.cli(["validate", "--config", str(config)])
         file = run_dir(folder) / "predictions" / "epoch=00.metrics.json"
-        return file, json.loads(file.read_text()), report.read_predictions(file.with_name("epoch=00.jsonl"))
+        return file, json.loads(file.read_text()), read_predictions(file.with_name("epoch=00.jsonl"))
 
     handle = torch.nn.modules.module.register_module_forward_hook(talk_yes_no)
     try:
@@ -441,7 +441,7 @@ def test_answers_stop_at_their_verdict_by_default_with_the_metrics_of_whole_answ
     assert cut and all(b.startswith(a) and len(a) < len(b) for a, b in cut)
     assert all(r.task != "identity" for r in rows if r.cut is not None)  # identity answers run to the end
     with pytest.raises(InterleaveError, match="stopped at their verdict under the paper parser"):
-        report.rescore(file, short, "extended")
+        rescore(file, short, "extended")
 
 
 GOLDEN = REPO / "tests" / "fixtures" / "shard_eval_golden"

@@ -16,10 +16,11 @@ import train
 from callbacks import ShardEvaluation
 from interleave import provenance
 from interleave.errors import InterleaveError
-from interleave.eval.format import read_shard
 from interleave.eval.evaluate import SUBSET_RULE, capped_queries
+from interleave.eval.format import read_shard
 from interleave.eval.query import query_id
 from interleave.tools.report import cli as report
+from interleave.tools.report.table import rows
 from tests.callbacks.test_shard_eval import run_cli, run_dir
 from tests.conftest import write_config, write_jsonl
 from tests.test_paper_configs import DOC_COMMANDS
@@ -120,10 +121,10 @@ def test_a_capped_run_is_reported_alone_and_refused_beside_a_full_one(tmp_path, 
         runs[name] = out / "runs" / name / "version_0"
     metrics, _ = point(runs["full"], 0)
     assert "shard_subset" not in metrics  # a full evaluation writes the keys it always wrote
-    assert len(report.rows([runs["capped"], runs["also_capped"]])) == 4  # the same subset: side by side
+    assert len(rows([runs["capped"], runs["also_capped"]])) == 4  # the same subset: side by side
     for other in ("full", "capped_more"):
         with pytest.raises(InterleaveError, match="evaluated on different parts of the SHARD"):
-            report.rows([runs["capped"], runs[other]])
+            rows([runs["capped"], runs[other]])
     assert report.main([str(runs["capped"]), str(runs["full"]), "--out", str(tmp_path / "r")]) == 2
 
 

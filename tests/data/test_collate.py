@@ -3,9 +3,9 @@ import torch
 
 from interleave import NUM_AUDIO_TOKENS
 from interleave.data.collate import IGNORE_INDEX, Collator, span_starts
-from interleave.errors import InterleaveError, RecordError
 from interleave.data.prompts import PromptTemplate, remove_placeholders
 from interleave.data.records import Record
+from interleave.errors import InterleaveError, RecordError
 from tests.conftest import build_tokenizer
 
 
@@ -293,7 +293,7 @@ def test_every_span_sits_on_the_whole_strings_tokens(any_tokenizer):
         ids = [t for t, a in zip(enc.input_ids, enc.audio_mask) if not a]
         assert ids == whole(tok, prompt + "Yes") + [tok.eos_token_id]
         assert sum(enc.audio_mask) == n * NUM_AUDIO_TOKENS and len(enc.spans) == n
-        for k, (start, offset) in enumerate(zip(enc.spans, offsets)):
+        for _k, (start, offset) in enumerate(zip(enc.spans, offsets)):
             assert enc.audio_mask[start : start + NUM_AUDIO_TOKENS] == [True] * NUM_AUDIO_TOKENS
             before = [t for t, a in zip(enc.input_ids[:start], enc.audio_mask[:start]) if not a]
             assert tok.decode(before, skip_special_tokens=True).rstrip() == prompt[:offset].rstrip()

@@ -1,7 +1,7 @@
 """Writing a record index: its builder in several processes and its key (interleave/data/index_build.py)."""
 
-from interleave.data.collate import Collator
 from interleave.data import index_build
+from interleave.data.collate import Collator
 from interleave.data.record_index import index_path
 from tests.data.test_record_index import direct, mixed_file
 

@@ -12,10 +12,10 @@ import torch
 import yaml
 
 from interleave.data.checks import DataError
-from interleave.spec import DataSpec
+from interleave.data.mixture import MixturePlan, MixtureSampler, Source, mixture_sources, parse_sources, split_counts
 from interleave.data.module import InterleavedDataModule
 from interleave.errors import InterleaveError
-from interleave.data.mixture import MixturePlan, MixtureSampler, Source, mixture_sources, parse_sources, split_counts
+from interleave.spec import DataSpec
 from tests.conftest import write_clip, write_jsonl
 
 WEIGHTS = (0.5, 0.3, 0.2)

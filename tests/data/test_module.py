@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from interleave import NUM_AUDIO_TOKENS
-from interleave.data.collate import span_starts
 from interleave.data.checks import DataError
-from interleave.spec import DataSpec
+from interleave.data.collate import span_starts
 from interleave.data.module import InterleavedDataModule
+from interleave.spec import DataSpec
 from tests.conftest import write_clip, write_jsonl
 from tests.data.test_records import good
 
@@ -230,8 +230,8 @@ def named_both_counts(problems, path):
 
 
 def test_every_bad_clip_combination_is_named_by_the_checker_and_by_set_up(tmp_path, tokenizer, monkeypatch):
-    from interleave.data.collate import Collator
     from interleave.data.checks import check_records
+    from interleave.data.collate import Collator
     from interleave.data.records import read_records
 
     path = clip_file(tmp_path)

@@ -1,6 +1,5 @@
 import pytest
 
-from interleave.errors import RecordError
 from interleave.data.prompts import (
     ALPACA_SHORT,
     PromptTemplate,
@@ -8,6 +7,7 @@ from interleave.data.prompts import (
     clip_count_problem,
     remove_placeholders,
 )
+from interleave.errors import RecordError
 
 
 def test_alpaca_short_is_ltus_template():

@@ -13,14 +13,14 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from interleave.encoders.audio import load_fbank
+from interleave.data.checks import load_checked
 from interleave.data.collate import Collator
 from interleave.data.module import AudioRecords, InterleavedDataModule
-from interleave.spec import DataSpec
-from interleave.data.checks import load_checked
-from interleave.errors import InterleaveError
 from interleave.data.record_index import index_path, open_index
 from interleave.data.sampler import TrainingSampler
+from interleave.encoders.audio import load_fbank
+from interleave.errors import InterleaveError
+from interleave.spec import DataSpec
 from tests.conftest import write_clip, write_jsonl
 from tests.data.test_module import bad_file
 from tests.data.test_records import good

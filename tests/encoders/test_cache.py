@@ -14,9 +14,9 @@ import torch
 import yaml
 
 import train
+from interleave.data.collate import span_starts
 from interleave.encoders.audio import load_fbank
 from interleave.encoders.cache import DamagedEntry, FeatureCache, fingerprint
-from interleave.data.collate import span_starts
 from interleave.encoders.cavmae import CavMaeEncoder
 from interleave.errors import InterleaveError
 from interleave.eval import probes

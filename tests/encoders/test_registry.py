@@ -5,10 +5,9 @@ audio_tokens, cached == live, local folders, the config scheme and what the fing
 import pytest
 import torch
 
+from interleave.encoders import build_encoder, parse_spec
 from interleave.encoders.cache import FeatureCache, fingerprint
 from interleave.errors import InterleaveError
-from interleave.encoders import build_encoder, parse_spec
-from tests.conftest import write_clip
 
 KINDS = ["cavmae:tiny", "ast:tiny", "whisper:tiny"]
 INPUT_SHAPES = {"cavmae:tiny": (1024, 128), "ast:tiny": (1024, 128), "whisper:tiny": (81, 3000)}
@@ -17,12 +16,6 @@ INPUT_SHAPES = {"cavmae:tiny": (1024, 128), "ast:tiny": (1024, 128), "whisper:ti
 def built(spec: str, **kwargs):
     torch.manual_seed(0)
     return build_encoder(spec, **kwargs)
-
-
-@pytest.fixture(scope="module")
-def clips(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("clips")
-    return [str(write_clip(folder / f"c{i}.wav", seconds=0.5 + i, freq=300.0 + 200 * i, seed=i)) for i in range(3)]
 
 
 @pytest.mark.parametrize("spec", KINDS)

@@ -18,7 +18,6 @@ from interleave.eval.answers import (
     parse_answer,
 )
 
-
 # The paper's rules (the default): a leading yes/no, then no / not / does not / is not / n't, then yes / does.
 PAPER_PARSE_CASES = [
     # rule 1: a leading yes or no decides

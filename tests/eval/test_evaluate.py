@@ -2,17 +2,12 @@
 the parser setting, the scoring mode, and the metrics (the `model` fixture: tests/test_generation.py)."""
 
 import itertools
-
 from dataclasses import replace
 
 import pytest
 
-from interleave.errors import InterleaveError
-from tests.eval.test_predictions import prediction
-
 from interleave.data.collate import Collator
-from interleave.model.generation import Sampling
-from interleave.eval.tasks import TASKS
+from interleave.errors import InterleaveError
 from interleave.eval.evaluate import (
     EvalInputs,
     EvalSettings,
@@ -26,7 +21,10 @@ from interleave.eval.evaluate import (
     render_instruction,
 )
 from interleave.eval.query import Query
+from interleave.eval.tasks import TASKS
+from interleave.model.generation import Sampling
 from tests.conftest import write_clip
+from tests.eval.test_predictions import prediction
 from tests.model.test_generation import favouring
 
 

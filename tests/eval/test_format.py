@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from interleave.errors import InterleaveError
-from interleave.eval.query import Query
 from interleave.eval.format import read_shard, shard_counts, write_shard
+from interleave.eval.query import Query
 
 
 def _line(**fields) -> str:

@@ -9,16 +9,14 @@ import itertools
 import pytest
 import torch
 
-from interleave.encoders.audio import load_waveform
-from interleave.encoders.cache import FeatureCache, Variant
 from interleave.data.collate import Collator
-from interleave.errors import InterleaveError
-from interleave.model.generation import Sampling
-from interleave.encoders import build_encoder
 from interleave.data.prompts import PromptTemplate, remove_placeholders
 from interleave.data.records import Record
+from interleave.encoders import build_encoder
+from interleave.encoders.audio import load_waveform
+from interleave.encoders.cache import FeatureCache, Variant
+from interleave.errors import InterleaveError
 from interleave.eval.evaluate import EvalInputs, EvalSettings, answer_queries, audio_features, render_instruction
-from interleave.eval.query import Query
 from interleave.eval.predictions import Prediction
 from interleave.eval.probes import (
     NO_MAJORITY,
@@ -31,7 +29,9 @@ from interleave.eval.probes import (
     variant,
     white_noise,
 )
+from interleave.eval.query import Query
 from interleave.eval.tasks import END, START, prompt_table
+from interleave.model.generation import Sampling
 from tests.conftest import TINY_ENCODER, build_llama_tokenizer, build_tokenizer, write_clip
 
 

@@ -82,10 +82,10 @@ def test_registration_is_refused_twice_and_undone_after_the_block():
 def test_a_task_and_a_condition_registered_here_are_evaluated_logged_charted_and_reported(
     tmp_path, small_dataset, tiny_model_kwargs, monkeypatch
 ):
-    import train
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboard.plugins.custom_scalar import layout_pb2
 
+    import train
     from interleave.tools.report import cli as report
     from tests.callbacks.test_shard_eval import run_dir, shard_config
 

@@ -130,8 +130,8 @@ def test_sampling_candidates_match_hfs_chain_over_the_whole_vocabulary():
 
 def test_answer_tokens_are_read_as_they_follow_the_prompt(llama_tokenizer):
     """SentencePiece reads "Yes" alone as "▁Yes"; after "### Response:\n" the model writes "Yes"."""
-    from interleave.model.generation import answer_token_ids
     from interleave.data.prompts import PromptTemplate
+    from interleave.model.generation import answer_token_ids
 
     tok = llama_tokenizer
     context = PromptTemplate().render("?")

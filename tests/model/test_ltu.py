@@ -9,10 +9,10 @@ import torch.nn.functional as F
 
 from interleave import NUM_AUDIO_TOKENS
 from interleave.data.collate import Collator
+from interleave.data.records import Record
 from interleave.errors import InterleaveError
 from interleave.model.ltu import LTU_ENCODER, LTU_PROJECTOR, load_encoder_checkpoint
 from interleave.model.module import AudioLLM
-from interleave.data.records import Record
 
 
 def ltu_state_dict(model: AudioLLM, seed: int = 1) -> dict[str, torch.Tensor]:

@@ -7,10 +7,10 @@ import torch
 from interleave import NUM_AUDIO_TOKENS
 from interleave.data.collate import Collator, span_starts
 from interleave.data.module import InterleavedDataModule
+from interleave.data.records import Record
 from interleave.errors import InterleaveError
 from interleave.model.generation import Sampling
 from interleave.model.module import AudioLLM
-from interleave.data.records import Record
 
 
 @pytest.fixture()

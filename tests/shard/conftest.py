@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from interleave.shard.rules import Entry
 from interleave.shard.lexicon import build_lexicon
+from interleave.shard.rules import Entry
 from interleave.shard.wordnet import open_wordnet
 from tests.conftest import write_clip
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from interleave.errors import InterleaveError
+from interleave.eval.format import read_shard
 from interleave.shard.build import (
     SHIPPED_LEXICON,
     assemble_queries,
@@ -22,10 +23,9 @@ from interleave.shard.build import (
     report_path,
 )
 from interleave.shard.cli import main
-from interleave.eval.format import read_shard
-from interleave.shard.rules import Entry
 from interleave.shard.lexicon import norm
 from interleave.shard.lexicon_file import read_lexicon
+from interleave.shard.rules import Entry
 from tests.shard.conftest import LABELS_CSV, REPO, WORDNET, _touch
 
 # --- assembly and building ------------------------------------------------------------------

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from interleave.shard.cli import main
 from interleave.eval.format import read_shard
+from interleave.shard.cli import main
 from tests.shard.conftest import LABELS_CSV, copy_wordnet
 
 REPO = Path(__file__).resolve().parents[2]

@@ -11,13 +11,12 @@ from pathlib import Path
 import pytest
 
 from interleave.errors import InterleaveError
+from interleave.eval.query import slug
 from interleave.shard.build import SHIPPED_LEXICON
 from interleave.shard.clips import read_labels
-from interleave.eval.query import slug
-from interleave.shard.rules import Entry
 from interleave.shard.lexicon import Skipped, build_lexicon, lexicon_entry
 from interleave.shard.lexicon_file import read_lexicon, read_overrides, read_skipped, read_stoplist
-from interleave.shard.rules import DEFAULT_STOPLIST, GROUPS, entry_problems, norm, resolve_conflicts
+from interleave.shard.rules import DEFAULT_STOPLIST, GROUPS, Entry, entry_problems, norm, resolve_conflicts
 from tests.shard.conftest import LABELS_CSV
 
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+from interleave.eval.format import read_shard
+from interleave.eval.query import Query
 from interleave.shard.build import build_shard
 from interleave.shard.cli import main
-from interleave.eval.query import Query
-from interleave.eval.format import read_shard
 from interleave.shard.lexicon import norm
 from interleave.shard.pairs import pair_queries, unrelated
 from tests.shard.conftest import LABELS_CSV

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from interleave.shard.rules import Entry
 from interleave.shard.rules import (
     DEFAULT_STOPLIST,
+    Entry,
     Skipped,
     alternatives,
     candidate_problem,

@@ -8,8 +8,6 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from tests.eval.test_predictions import prediction
-
 from interleave.errors import InterleaveError
 from interleave.eval.evaluate import condition_metrics
 from interleave.tools.bootstrap import (
@@ -27,6 +25,7 @@ from interleave.tools.bootstrap import (
     shared_resamples,
     word_key,
 )
+from tests.eval.test_predictions import prediction
 
 
 def rows_of(words=("Siren", "Dog", "Rain"), clips=4, condition="interleaved", flip=0):

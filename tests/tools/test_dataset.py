@@ -11,9 +11,9 @@ import pytest
 from interleave.tools.dataset import main as data_main
 from tests.callbacks.test_shard_eval import write_shard
 from tests.conftest import TINY_LLAMA, write_clip, write_config, write_jsonl
-from tests.test_paper_configs import PAPER, paths_args, tiny_ltu, tiny_overrides  # noqa: F401  (tiny_ltu: a fixture)
 from tests.data.test_module import BAD_KINDS, bad_file
 from tests.data.test_records import good
+from tests.test_paper_configs import PAPER, paths_args, tiny_overrides
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -48,7 +48,7 @@ def test_checker_counts_records_whose_placeholder_splits_a_token(tmp_path, capsy
     assert data_main(["check", str(path), "--tokenizer", str(tokenizer_dir)]) == 0  # a note, not a problem
     out = capsys.readouterr().out
     assert "2 record(s), 2 good, 0 bad" in out
-    assert f"note: 1 good record(s) have a text token split where [AUDIO] stands" in out and f"{path}:2 (id=g1)" in out
+    assert "note: 1 good record(s) have a text token split where [AUDIO] stands" in out and f"{path}:2 (id=g1)" in out
 
 
 @pytest.mark.parametrize(
@@ -162,8 +162,8 @@ def test_check_rebuilds_a_damaged_record_index_and_names_it(tmp_path, capsys, ca
 
 
 def test_checker_measures_spans_of_audio_tokens_positions(tmp_path, capsys, tokenizer_dir):
-    from interleave.data.collate import Collator
     from interleave.data.checks import load_checked
+    from interleave.data.collate import Collator
     from interleave.model.llm import load_tokenizer
 
     write_clip(tmp_path / "audio" / "g0.wav")

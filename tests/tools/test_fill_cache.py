@@ -8,8 +8,8 @@ import pytest
 import torch
 import yaml
 
-from interleave.encoders.cache import FeatureCache
 from interleave.cli import build_run
+from interleave.encoders.cache import FeatureCache
 from interleave.tools.fill_cache import main as cache_main
 from tests.callbacks.test_shard_eval import write_shard
 from tests.encoders.test_cache import cache_config, copy_entry, own_features, two_clip_dataset

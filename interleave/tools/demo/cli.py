@@ -47,14 +47,14 @@ import soundfile
 from interleave import AUDIO_PLACEHOLDER
 from interleave.encoders.audio import SAMPLE_RATE
 from interleave.errors import InterleaveError, report_errors
-from interleave.files import write_text_atomic
-from interleave.tools.demo.benchmark import BENCHMARK_CLIPS_PER_CLASS, BENCHMARK_FILE, QUESTION, write_benchmark
-from interleave.shard.build import assemble_queries, identity_queries, write_report
 from interleave.eval.format import shard_counts, write_shard
 from interleave.eval.query import slug
+from interleave.files import write_text_atomic
+from interleave.shard.build import assemble_queries, identity_queries, write_report
 from interleave.shard.lexicon_file import read_lexicon, read_skipped
 from interleave.shard.pairs import pair_queries
 from interleave.shard.rules import alternatives
+from interleave.tools.demo.benchmark import BENCHMARK_CLIPS_PER_CLASS, BENCHMARK_FILE, QUESTION, write_benchmark
 from interleave.tools.demo.sounds import render_clip
 
 # Sized so that `make demo` (two epochs of SmolLM2-135M on 2 CPU cores) stays under 10 minutes.

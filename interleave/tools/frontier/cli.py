@@ -114,13 +114,13 @@ def run_frontier(ask: Ask) -> list[Path]:
     from interleave.checkpoints import load_weights
     from interleave.cli import build_run
     from interleave.errors import InterleaveError
+    from interleave.eval.evaluate import Point, condition_queries, evaluate
+    from interleave.eval.tasks import TASKS, parse_tag
+    from interleave.model.fitting import fitting_state
     from interleave.model.interpolate import Interpolation
     from interleave.progress import Progress
     from interleave.provenance import config_hash, file_hash, provenance
-    from interleave.eval.evaluate import Point, condition_queries, evaluate
-    from interleave.eval.tasks import TASKS, parse_tag
     from interleave.tools.frontier.table import AlphaRows, frontier_rows, write_frontier
-    from interleave.model.fitting import fitting_state
     from interleave.tools.saved_answers import answer_rows
 
     end_checkpoint = load_weights(ask.ckpt)  # a bad file is refused by name before any model is built

@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from interleave.files import atomic_path, write_text_atomic
 from interleave.eval.evaluate import condition_metrics
 from interleave.eval.predictions import Prediction
 from interleave.eval.tasks import CONDITIONS, LABEL, TASKS, metric_tag
+from interleave.files import atomic_path, write_text_atomic
 from interleave.tools.bootstrap import percentiles, resampled_metrics, resampling
 
 Interval = tuple[float, float] | None

@@ -14,27 +14,28 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import soundfile
 import torch
 
 from interleave import AUDIO_PLACEHOLDER
-from interleave.encoders.audio import FBANK_SECONDS, SAMPLE_RATE, load_fbank, read_head
 from interleave.checkpoints import intact_checkpoints, load_weights
 from interleave.data.collate import Collator
-from interleave.errors import AudioError, InterleaveError, RecordError
-from interleave.model.fitting import fitting_state
-from interleave.model.generation import Sampling, sample_answers, yes_probability
 from interleave.data.prompts import count_placeholders
 from interleave.data.records import Record
+from interleave.encoders.audio import FBANK_SECONDS, SAMPLE_RATE, load_fbank, read_head
+from interleave.errors import AudioError, InterleaveError, RecordError
 from interleave.eval.answers import parse_answer
 from interleave.eval.evaluate import EvalInputs, EvalSettings, answer_seed, audio_features
 from interleave.eval.query import Query
 from interleave.eval.tasks import CONDITIONS, LABEL, TASKS
+from interleave.model.fitting import fitting_state
+from interleave.model.generation import Sampling, sample_answers, yes_probability
 
 # Clips one prompt may hold (each where its [AUDIO] stands, issue 19); a bound for the page, not the model.
 MAX_CLIPS = 3  # the page's clip inputs (playground.CLIP_SLOTS)

@@ -25,8 +25,8 @@ import logging
 import os
 import sys
 import time
-from pathlib import Path
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from interleave.errors import InterleaveError, report_errors

@@ -24,10 +24,10 @@ import random
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from interleave.errors import InterleaveError, report_errors
 from interleave.files import write_text_atomic

@@ -13,12 +13,13 @@ import hashlib
 import heapq
 import json
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from interleave.errors import InterleaveError
 from interleave.data.records import Record, from_dict, from_openaqa
+from interleave.errors import InterleaveError
 from interleave.tools.rephrase.rewriters import KINDS
 
 CHUNK_CHARS = 1 << 18

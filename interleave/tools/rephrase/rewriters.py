@@ -369,7 +369,7 @@ class OpenAIRewriter:
                     raise InterleaveError(f"{self._redact(url)}: HTTP {err.code} {err.reason}: {detail}") from None
                 reason, wait = f"http_{err.code}", _retry_after(err.headers.get("Retry-After"))
                 err.close()
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 reason = "timeout"
             except urllib.error.URLError as err:
                 if isinstance(err.reason, (TimeoutError, socket.timeout)):

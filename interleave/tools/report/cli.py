@@ -61,50 +61,31 @@ from pathlib import Path
 from typing import Any
 
 from interleave.errors import InterleaveError, report_errors
-from interleave.files import write_text_atomic
 from interleave.eval.tasks import metric_tag
+from interleave.files import write_text_atomic
 from interleave.tools.report import forgetting
-
-# Re-exported: the report's readers and table live in runs and table (and saved_answers).
+from interleave.tools.report.reliance import reliance_section
 from interleave.tools.report.runs import (
-    METRICS_DIR,
-    METRICS_FILE,
-    TEXT_LAYOUT,
-    check_parser,  # noqa: F401
+    check_parser,
     condition_prefixes,
-    epoch_points,
     find_runs,
     labelled_runs,
-    load_run,
     read_metrics,
-    rescore,
-    rescore_rows,
-    rescoring_answers,
     run_label,
     select_point,
     skipped_folders,
 )
 from interleave.tools.report.table import (
-    LABEL_COLUMNS,
-    LEGEND,
-    MISSING,
-    Row,  # noqa: F401
-    UNKNOWN_PARSER,
+    Row,
     add_intervals,
     columns,
     condition_columns,
-    csv_columns,
-    notes,
     rows,
-    run_rows,
     run_series,
-    text_columns,
     to_csv,
     to_markdown,
-    value_columns,
 )
-from interleave.tools.report.reliance import reliance_section
-from interleave.tools.saved_answers import answer_rows, answers_path, read_predictions  # noqa: F401 (re-exported)
+from interleave.tools.saved_answers import answer_rows, answers_path
 
 COLUMNS = columns()  # the paper's: what a run of the registry as shipped reports
 

@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from interleave.files import atomic_path
 from interleave.eval.tasks import COLUMN_SUFFIX, TASKS
+from interleave.files import atomic_path
 
 FILE = "curves.png"
 

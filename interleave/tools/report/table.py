@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from interleave.errors import InterleaveError
-from interleave.files import atomic_open
 from interleave.eval.predictions import CKPT_PATH
 from interleave.eval.tasks import COLUMN_SUFFIX, CONDITIONS, TASKS, metric_tag, parse_tag
+from interleave.files import atomic_open
 from interleave.tools.report.pairs import pair_figures, pair_notes
 from interleave.tools.report.runs import (
     TEXT_LAYOUT,
@@ -26,9 +26,9 @@ from interleave.tools.report.runs import (
     epoch_points,
     labelled_runs,
     point_metrics,
+    read_metrics,
     rescore_rows,
     rescoring_answers,
-    read_metrics,
     select_point,
 )
 from interleave.tools.saved_answers import answer_rows, answers_path

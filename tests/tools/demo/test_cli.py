@@ -16,12 +16,12 @@ import pytest
 import soundfile
 
 from interleave import AUDIO_PLACEHOLDER
+from interleave.data.records import read_records, resolve_clips
 from interleave.encoders.audio import NUM_MEL_BINS, SAMPLE_RATE, TARGET_FRAMES, load_fbank
 from interleave.errors import InterleaveError
-from interleave.data.records import read_records, resolve_clips
-from interleave.shard.build import negative_pool
 from interleave.eval.format import RELATIONS, read_shard
 from interleave.eval.query import slug
+from interleave.shard.build import negative_pool
 from interleave.shard.lexicon_file import read_lexicon, read_skipped
 from interleave.shard.rules import DEFAULT_STOPLIST, entry_problems, norm
 from interleave.shard.wordnet import open_wordnet

@@ -273,11 +273,9 @@ def test_ctrl_c_is_one_line_and_keeps_the_finished_alphas(config, tmp_path, monk
     _, err = proc.communicate(timeout=300)  # a loaded machine (CI) can be slow to stop
     assert proc.returncode == 130, err[-3000:]
     kept = sorted(
-        (
-            float(p.name.removeprefix("alpha="))
-            for p in out.glob("alpha=*")
-            if (p / "predictions" / "epoch=00.metrics.json").is_file()
-        )
+        float(p.name.removeprefix("alpha="))
+        for p in out.glob("alpha=*")
+        if (p / "predictions" / "epoch=00.metrics.json").is_file()
     )
     assert kept and kept == [i / 100 for i in range(len(kept))] and len(kept) < 101
     lines = [line for line in err.splitlines() if line.startswith(("interrupted:", "error:"))]

@@ -10,8 +10,6 @@ import pytest
 import torch
 
 from interleave.errors import InterleaveError
-from interleave.model.fitting import CheckpointMismatch
-from interleave.model.generation import Sampling
 from interleave.eval.evaluate import (
     EvalSettings,
     answer_queries,
@@ -19,6 +17,8 @@ from interleave.eval.evaluate import (
     render_instruction,
 )
 from interleave.eval.query import Query
+from interleave.model.fitting import CheckpointMismatch
+from interleave.model.generation import Sampling
 from interleave.tools.playground.ask import (
     PlaygroundError,
     Question,

@@ -17,6 +17,7 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # as the playground sets it: n
 pytest.importorskip("gradio", reason='the playground extra: pip install -e ".[playground]"')
 from gradio_client import Client, handle_file  # noqa: E402
 
+from interleave.tools.playground.ask import NOT_LISTED, Limits, Question, ask, build_served  # noqa: E402
 from interleave.tools.playground.cli import (  # noqa: E402
     CLIP_SLOTS,
     NO_AUTH_WARNING,
@@ -26,7 +27,6 @@ from interleave.tools.playground.cli import (  # noqa: E402
     read_credentials,
     status_text,
 )
-from interleave.tools.playground.ask import NOT_LISTED, Limits, Question, ask, build_served  # noqa: E402
 from tests.conftest import TINY_ENCODER, write_clip, write_config  # noqa: E402
 
 UPLOAD_MB = 12  # the test server's upload limit: a 10-minute recording at 8 kHz (9.2 MB) is within it
@@ -362,7 +362,7 @@ def test_four_users_at_once_each_get_the_answers_of_their_own_clip_and_a_failure
         failed = pool.submit(ask_page, clients[-1], "Is [AUDIO] loud?", [boom], **settings)
         together = [f.result(timeout=300) for f in futures]
     assert failed.result()[0].startswith("**Internal error (RuntimeError: this request fails)")
-    for mine, own, (clip, prompt, seed) in zip(together, alone, users):
+    for mine, own, (clip, _prompt, seed) in zip(together, alone, users):
         assert mine[4]["layouts"] == own[4]["layouts"] and mine[4]["seed"] == seed
         assert mine[4]["clips"][0]["name"] == clip.name and mine[1] == own[1] and mine[2] == own[2]
     assert len({str(m[4]["layouts"]["interleaved"]["answers"]) for m in together}) == len(users)  # all differ
@@ -436,7 +436,6 @@ def test_credentials_come_from_flags_and_a_file_whose_bad_lines_are_named_not_sh
     assert str(err.value) == f"{users}:2: not a user:password line (both non-empty)" and "hunter2" not in str(err.value)
     with pytest.raises(InterleaveError, match="--auth number 1 is not USER:PASSWORD"):
         read_credentials(["nopassword"], None)
-    launched = {}
     monkeypatch.setattr("interleave.tools.playground.cli.build_served", lambda *a, **k: pytest.fail("built"))
     users.write_text("ada:ok\n")
     assert (

@@ -21,8 +21,8 @@ import pytest
 
 from interleave import AUDIO_PLACEHOLDER
 from interleave.errors import InterleaveError
-from interleave.tools.rephrase.openaqa import load_sources, select
 from interleave.tools.rephrase.cli import main, read_done, rejects_path, summarize
+from interleave.tools.rephrase.openaqa import load_sources, select
 from interleave.tools.rephrase.rewriters import DIVERSITY_INSTRUCTIONS
 from tests.tools.rephrase.test_openaqa import mixed_input, openaqa, write_json
 
@@ -455,8 +455,8 @@ def test_a_source_with_no_eligible_record_is_warned_about(tmp_path, capsys):
 
 
 def test_progress_counts_every_record_resumed_ones_included(tmp_path, capsys):
-    from interleave.tools.rephrase.openaqa import SOURCES
     from interleave.tools.rephrase.cli import Settings, run
+    from interleave.tools.rephrase.openaqa import SOURCES
     from interleave.tools.rephrase.rewriters import make_rewriter
 
     inp = write_json(tmp_path / "in.json", mixed_input(30, 20, 10, 5))

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from interleave.tools.report import cli as report
 from interleave.eval.tasks import VERDICT_METRICS
+from interleave.tools.report import cli as report
+from interleave.tools.report.cli import COLUMNS, main
+from interleave.tools.report.runs import find_runs, load_run, read_metrics, rescore
+from interleave.tools.report.table import rows, to_csv, to_markdown
+from interleave.tools.saved_answers import answers_path, read_predictions
 from tests.eval.test_predictions import prediction
-from interleave.tools.report.cli import COLUMNS, find_runs, load_run, main, rows, to_csv, to_markdown
-from interleave.tools.saved_answers import answers_path
 
 # Paper, Table 2, first row (LTU baseline, non-interleaved).
 TABLE2_ROW1 = {
@@ -311,8 +314,8 @@ def test_parser_option_on_the_command_line(tmp_path: Path, capsys: pytest.Captur
 
 
 def test_rescoring_with_the_recorded_parser_reproduces_the_logged_figures(tmp_path: Path) -> None:
-    from interleave.eval.evaluate import condition_metrics
     from interleave.eval.answers import parse_answer
+    from interleave.eval.evaluate import condition_metrics
 
     parsed = [
         prediction(**{**row, "parsed": [parse_answer(a) for a in row["answers"]]})
@@ -324,7 +327,7 @@ def test_rescoring_with_the_recorded_parser_reproduces_the_logged_figures(tmp_pa
     file = write_predictions(
         run, 0, [r for r in PREDICTIONS if r["condition"] == "interleaved" and r["task"] != "identity"], metrics
     )
-    assert report.rescore(file, report.read_metrics(file), "paper") == json.loads(file.read_text())
+    assert rescore(file, read_metrics(file), "paper") == json.loads(file.read_text())
 
 
 def test_parser_option_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -616,20 +619,21 @@ def probed_run(run: Path) -> dict[int, Path]:
             probe: answer_set(seed + k, probe, words=WORDS[:2], clips=2) for k, probe in ((1, "silence"), (2, "swap"))
         }
         agreement = {}
-        for probe, rows in probes.items():
+        for probe, answered in probes.items():
             agreement |= agreement_metrics(
-                [prediction(**r) for r in real], [prediction(**r) for r in rows], f"val/{probe}"
+                [prediction(**r) for r in real], [prediction(**r) for r in answered], f"val/{probe}"
             )
-        file = write_answered_point(run, epoch, real + [r for rows in probes.values() for r in rows], **agreement)
+        file = write_answered_point(
+            run, epoch, real + [r for answered in probes.values() for r in answered], **agreement
+        )
         out[epoch] = answers_path(file)
-        assert len(report.read_predictions(out[epoch])) == json.loads(file.read_text())["prediction_rows"]
-        assert all(isinstance(r, Prediction) for r in report.read_predictions(out[epoch]))
+        assert len(read_predictions(out[epoch])) == json.loads(file.read_text())["prediction_rows"]
+        assert all(isinstance(r, Prediction) for r in read_predictions(out[epoch]))
     return out
 
 
-def interleave_cli(*args: str) -> "subprocess.CompletedProcess[str]":
+def interleave_cli(*args: str) -> subprocess.CompletedProcess[str]:
     import os
-    import subprocess
     import sys
 
     return subprocess.run(

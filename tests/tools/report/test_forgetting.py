@@ -11,11 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.tools.test_bootstrap import reference_draws
-from tests.tools.report.test_cli import WORDS, answer_set, write_answered_point, write_point
-
 from interleave.tools.report import forgetting
 from interleave.tools.report.cli import main
+from tests.tools.report.test_cli import WORDS, answer_set, write_answered_point, write_point
+from tests.tools.test_bootstrap import reference_draws
 
 WORDS3 = WORDS[:3]
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from interleave.tools.report.cli import rows, to_markdown
 from interleave.eval.tasks import TASKS
 from interleave.tools.report.pairs import pair_figures, pair_notes
+from interleave.tools.report.table import rows, to_markdown
+from tests.tools.report.test_cli import shard, write_point
 
 PAIR_NOTE = TASKS["pair"].note
-from tests.tools.report.test_cli import shard, write_point
 
 
 def test_the_pair_task_is_reported_under_the_table_for_the_layouts_that_ask_it(tmp_path: Path) -> None:

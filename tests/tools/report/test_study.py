@@ -12,11 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.tools.test_bootstrap import reference_draws, reference_seed_draws
-from tests.tools.report.test_cli import WORDS, answer_set, table_lines, write_answered_point
-
 from interleave.errors import InterleaveError
-from interleave.tools.report.cli import main, rows
+from interleave.tools.report.cli import main
 from interleave.tools.report.study import (
     BAND,
     LABELS,
@@ -26,6 +23,9 @@ from interleave.tools.report.study import (
     study_report,
     study_series,
 )
+from interleave.tools.report.table import rows
+from tests.tools.report.test_cli import WORDS, answer_set, table_lines, write_answered_point
+from tests.tools.test_bootstrap import reference_draws, reference_seed_draws
 
 
 def make_study(root: Path, plan: dict[str, dict[int, list[int]]], extra: str | None = None) -> dict:

@@ -6,8 +6,6 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from tests.tools.report.test_cli import TABLE2_ROW1, shard, write_point
-
 from interleave.tools.report.table import (
     LABEL_COLUMNS,
     columns,
@@ -17,6 +15,7 @@ from interleave.tools.report.table import (
     to_csv,
     value_columns,
 )
+from tests.tools.report.test_cli import TABLE2_ROW1, shard, write_point
 
 
 def test_other_label_columns_render_and_write(tmp_path: Path) -> None:
