@@ -21,7 +21,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 
 from interleave.errors import InterleaveError
-from interleave.eval.benchmarks.evaluate import BenchmarkConfig, BenchmarkRow, RunSettings, ask
+from interleave.eval.benchmarks.evaluate import CLIP, BenchmarkConfig, BenchmarkRow, RunSettings, ask
 from interleave.eval.benchmarks.items import (
     SUBSET_RULE,
     Benchmark,
@@ -31,6 +31,7 @@ from interleave.eval.benchmarks.items import (
     read_benchmark,
 )
 from interleave.eval.evaluate import EvalInputs, Point
+from interleave.eval.tasks import bench_tag
 from interleave.files import write_text_atomic
 
 BENCH_ROWS = "bench_rows"  # the metrics file's key: how many rows epoch=NN.bench.jsonl holds
@@ -145,6 +146,18 @@ class Benchmarks:
             metrics.update(figures)
             self.counts[loaded.config.name] = counts
         return rows, metrics
+
+    def charts(self) -> dict[str, list[str]]:
+        """TensorBoard's "forgetting" charts of the benchmarks: per benchmark and scoring, the accuracy
+        with the clip and under each control, one line each."""
+        return {
+            f"{config.name} {scoring} accuracy": [
+                bench_tag(config.name, *((scoring,) if condition == CLIP else (condition, scoring)), "accuracy")
+                for condition in config.conditions
+            ]
+            for config in self.configs
+            for scoring in config.scorings
+        }
 
     def header(self) -> dict[str, Any]:
         """The metrics file's `benchmarks` entry: per benchmark its provenance and counts."""

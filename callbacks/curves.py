@@ -160,7 +160,12 @@ def shard_tags(conditions: dict[str, str], tasks: set[str], probes: tuple[str, .
     ] + list(agreement_lines(conditions, probes, tasks).values())
 
 
-def forgetting_layout(conditions: dict[str, str], tasks: set[str], probes: tuple[str, ...] = ()) -> dict[str, Any]:
+def forgetting_layout(
+    conditions: dict[str, str],
+    tasks: set[str],
+    probes: tuple[str, ...] = (),
+    benchmarks: dict[str, list[str]] | None = None,
+) -> dict[str, Any]:
     """TensorBoard's Custom Scalars layout "forgetting": one chart per task the SHARD file asks
     (its headline metric), a line per condition that asks it; with `probes`, a "does it listen"
     chart: each probe's agreement with the main layout, a line per probe and task."""
@@ -175,6 +180,8 @@ def forgetting_layout(conditions: dict[str, str], tasks: set[str], probes: tuple
             charts[task.chart] = ["Multiline", lines]
     if listening := list(agreement_lines(conditions, probes, tasks).values()):
         charts[LISTEN] = ["Multiline", listening]
+    for chart, lines in (benchmarks or {}).items():  # a benchmark's accuracy with the clip and under its controls
+        charts[chart] = ["Multiline", lines]
     return {"forgetting": charts}
 
 
@@ -201,15 +208,16 @@ def describe_for_tensorboard(
     conditions: dict[str, str],
     tasks: set[str],
     probes: tuple[str, ...] = (),
+    benchmarks: dict[str, list[str]] | None = None,
 ) -> None:
-    """The "forgetting" Custom Scalars layout, and the run's settings in the HParams tab with its
+    """The "forgetting" Custom Scalars layout (with a chart per benchmark and scoring, `benchmarks`), and the run's settings in the HParams tab with its
     SHARD/identity tags as the metrics (their values are the scalars already logged). The HParams
     summaries go into the writer's own event file (its public `file_writer`, open once the layout
     is written): a second file would hide the live scalars from TensorBoard's newest-file polling."""
     from torch.utils.tensorboard.summary import hparams as hparams_summary
 
     writer = logger.experiment
-    writer.add_custom_scalars(forgetting_layout(conditions, tasks, probes))
+    writer.add_custom_scalars(forgetting_layout(conditions, tasks, probes, benchmarks))
     for summary in hparams_summary(hparams, dict.fromkeys(shard_tags(conditions, tasks, probes), 0.0)):
         writer.file_writer.add_summary(summary)
 

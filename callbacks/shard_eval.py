@@ -441,6 +441,7 @@ class ShardEvaluation(L.Callback):
                         self.settings.prefixes,
                         {q.task for q in self.queries},
                         self.settings.probes,
+                        self.benchmarks.charts(),
                     )
                 logger.experiment.add_text(
                     "val/samples", samples_markdown(result["rows"], self.text_samples), result["global_step"]

@@ -11,6 +11,7 @@ import train
 from callbacks import ShardEvaluation
 from callbacks.benchmarks import benchmark_configs, summary
 from interleave.errors import InterleaveError
+from interleave.tools.report import cli as report
 from tests.callbacks.test_shard_eval import run_cli, run_dir, shard_config
 
 SHORT = {"interleaved": "[AUDIO] {question} {choices}", "noninterleaved": "{question} {choices}"}
@@ -92,15 +93,19 @@ def test_benchmarks_beside_the_shard_leave_its_rows_byte_identical(tmp_path, sma
         "ranked/category/sound_event/accuracy",
     ):
         assert 0.0 <= after[f"val/bench/mini/{tag}"] <= 1.0, tag
+    assert report.main([str(run_dir(tmp_path / "bench")), "--out", str(tmp_path / "rep"), "--bootstrap", "50"]) == 0
+    table = (tmp_path / "rep" / "report.md").read_text()
+    assert "Multiple-choice benchmarks" in table and "| mini | ranked | no_clip | 5 |" in table
     header = after["benchmarks"]["mini"]
     assert header["sha256"] == __import__("hashlib").sha256(Path(header["file"]).read_bytes()).hexdigest()
     assert header["subset"] is None and header["items"] == 5 and header["bad_items"] == 0 and header["asked"] == 5
 
 
 def test_a_run_may_ask_benchmarks_alone_and_bad_items_are_counted(
-    tmp_path, small_dataset, tiny_model_kwargs, capsys, caplog
+    tmp_path, small_dataset, tiny_model_kwargs, capsys, monkeypatch
 ):
-    caplog.set_level("INFO")
+    said = []
+    monkeypatch.setattr("callbacks.benchmarks.rank_zero_info", said.append)
     bad = write_bench(small_dataset, bad=True)
     config = shard_config(
         tmp_path,
@@ -117,10 +122,12 @@ def test_a_run_may_ask_benchmarks_alone_and_bad_items_are_counted(
     header = metrics["benchmarks"]["mini"]
     assert header["bad_items"] == 2 and header["items"] == 3 and "3 items, seed 0" in header["subset"]
     out = capsys.readouterr()
-    text = out.out + out.err + caplog.text
+    text = out.out + out.err + "\n".join(said)
     assert "2 bad item(s) not evaluated" in text and "item 5 (choices): 1 choice(s)" in text
     assert "item 6 (id): id 'b1' is already item 1's" in text
     assert "[interleave] benchmarks epoch 0: bench/mini/ranked/accuracy=" in text
+    assert report.main([str(run_dir(tmp_path)), "--out", str(tmp_path / "rep"), "--bootstrap", "0"]) == 0
+    assert "| mini | ranked | clip | 3 |" in (tmp_path / "rep" / "report.md").read_text()
 
 
 def test_config_errors_are_one_line():

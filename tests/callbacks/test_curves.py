@@ -206,3 +206,18 @@ def test_the_pair_curve_is_drawn_and_tabled_only_where_it_was_measured():
     labels = [line.get_label() for line in curves_figure(history, conditions).axes[0].get_lines()]
     assert labels == ["synonym F1", "pair F1"]
     assert "pair_f1" not in curves_table(HISTORY, {"interleaved": "val"})[0]
+
+
+def test_the_forgetting_layout_has_a_chart_per_benchmark_and_scoring():
+    from callbacks.benchmarks import Benchmarks
+
+    suite = Benchmarks(
+        [{"name": "mini", "file": "x.json", "scorings": ["ranked", "generated"], "controls": ["no_clip"]}]
+    )
+    charts = forgetting_layout(CONDITIONS, PAPER, (), suite.charts())["forgetting"]
+    assert charts["mini ranked accuracy"] == [
+        "Multiline",
+        ["val/bench/mini/ranked/accuracy", "val/bench/mini/no_clip/ranked/accuracy"],
+    ]
+    assert charts["mini generated accuracy"][1][0] == "val/bench/mini/generated/accuracy"
+    assert "mini ranked accuracy" not in forgetting_layout(CONDITIONS, PAPER)["forgetting"]

@@ -147,7 +147,8 @@ class BenchmarkRow:
     index: int = field(default=0, compare=False)
 
     def to_json(self) -> str:
-        row = {k: v for k, v in asdict(self).items() if v is not None and k != "index"}
+        optional = ("scores", "answers", "named")  # the scoring's own keys; `chosen` stays, null for no choice
+        row = {k: v for k, v in asdict(self).items() if k != "index" and not (k in optional and v is None)}
         return json.dumps(row, ensure_ascii=False)
 
 
@@ -168,10 +169,14 @@ def swap_table(items: Sequence[BenchmarkItem], seed: int) -> dict[str, tuple[str
     return table
 
 
-def _chunks(count: int, size: int, point: Point) -> list[range]:
-    """This rank's chunks of `count` items: chunk k goes to rank k mod world size."""
+def _rounds(count: int, size: int, point: Point) -> list[range | None]:
+    """This rank's chunk of each round of `count` items (chunk k goes to rank k mod world size), None
+    in a round where it has none: every rank goes through as many rounds, so a collective `stop` is
+    asked equally often on every rank."""
+    chunks = (count + size - 1) // size
     return [
-        range(start, min(start + size, count)) for start in range(point.rank * size, count, point.world_size * size)
+        range(c * size, min((c + 1) * size, count)) if (c := first + point.rank) < chunks else None
+        for first in range(0, chunks, point.world_size)
     ]
 
 
@@ -211,9 +216,11 @@ def ask(
         pool = [(i, it, t) for i, (it, t) in enumerate(asked) if condition != "swap" or it.id in swap]
         for scoring in config.scorings:
             mine: list[BenchmarkRow] = []
-            for chunk in _chunks(len(pool), run.batch_size, point):
+            for chunk in _rounds(len(pool), run.batch_size, point):
                 if stop is not None and stop():
                     raise EvaluationStopped(f"benchmark {config.name}: stopped")
+                if chunk is None:
+                    continue
                 mine += _answer(
                     model, config, [pool[k] for k in chunk], condition, scoring, run, inputs, features, point, swap
                 )

@@ -174,3 +174,12 @@ def test_configs_are_checked():
         config(rule="fuzzy")
     with pytest.raises(InterleaveError, match="names a field"):
         config(prompts={"interleaved": "{nope}"})
+
+
+def test_every_rank_asks_stop_as_often_and_answers_its_own_chunks():
+    from interleave.eval.benchmarks.evaluate import _rounds
+
+    rounds = {rank: _rounds(5, 2, Point(0, rank, 2)) for rank in (0, 1)}
+    assert len(rounds[0]) == len(rounds[1]) == 2  # 3 chunks over 2 ranks: two rounds each, one empty on rank 1
+    assert rounds[0] == [range(0, 2), range(4, 5)] and rounds[1] == [range(2, 4), None]
+    assert _rounds(0, 2, Point()) == []
