@@ -308,12 +308,14 @@ def main() -> None:
     parser.add_argument("--benchmark-only", action="store_true", help="run the benchmark case alone")
     args = parser.parse_args()
     if args.benchmark_only:
+        load_start = os.getloadavg()[0]
         data = ensure_demo_data(Path("data/demo"))
         torch.manual_seed(0)
         model = AudioLLM(llm="builtin:smollm2-135m-instruct", encoder="small").eval()
         cap = min(args.caps)
         r = benchmark_case(model, data, args.benchmark_items, args.repeats, args.batch_size, cap)
         body = benchmark_section(r, args.repeats, args.batch_size, cap)
+        body += f"\n\nLoad average (1 min) at the start and the end: {load_start:.2f}, {os.getloadavg()[0]:.2f}."
         print(body)
         if not args.no_write:
             write_section("bench_eval_benchmarks", body)

@@ -37,6 +37,11 @@ from interleave.files import write_text_atomic
 BENCH_ROWS = "bench_rows"  # the metrics file's key: how many rows epoch=NN.bench.jsonl holds
 HEADER = "benchmarks"  # the metrics file's key: each benchmark's provenance and counts
 SHOWN_PROBLEMS = 10  # bad items named at set-up; the others counted
+NOT_ASKED = {  # the counts of `interleave.eval.benchmarks.evaluate.ask`, as the run states them
+    "skipped": "with more clips than the layout's prompt asks",
+    "too_long": "with a prompt longer than data.max_length",
+    "no_swap": "with no other item's clips to swap in (swap control)",
+}
 
 
 def benchmark_configs(entries: Sequence[dict[str, Any]] | None) -> list[BenchmarkConfig]:
@@ -144,6 +149,13 @@ class Benchmarks:
             mine, figures, counts = ask(model, loaded.config, loaded.items, run, inputs, features, point, stop)
             rows += mine
             metrics.update(figures)
+            if counts != self.counts.get(loaded.config.name):  # stated at the first point, and when they change
+                left = {k: v for k, v in counts.items() if k != "asked" and v}
+                if left:
+                    rank_zero_info(
+                        f"[interleave] benchmark {loaded.config.name}: {counts['asked']} item(s) asked; not asked: "
+                        + ", ".join(f"{v} {NOT_ASKED[k]}" for k, v in left.items())
+                    )
             self.counts[loaded.config.name] = counts
         return rows, metrics
 

@@ -130,6 +130,34 @@ def test_a_run_may_ask_benchmarks_alone_and_bad_items_are_counted(
     assert "| mini | ranked | clip | 3 |" in (tmp_path / "rep" / "report.md").read_text()
 
 
+def test_items_a_run_cannot_ask_are_stated(small_dataset, tiny_model_kwargs, monkeypatch):
+    import torch
+
+    from callbacks.benchmarks import Benchmarks
+    from interleave.data.collate import Collator
+    from interleave.eval.benchmarks.evaluate import RunSettings
+    from interleave.eval.evaluate import EvalInputs, Point
+    from interleave.model.module import AudioLLM
+
+    said = []
+    monkeypatch.setattr("callbacks.benchmarks.rank_zero_info", said.append)
+    items = json.loads(write_bench(small_dataset).read_text())
+    items.append({**items[0], "id": "two", "audio_id": ["audio/c0.wav", "audio/c1.wav"]})
+    path = small_dataset / "two.json"
+    path.write_text(json.dumps(items))
+    suite = Benchmarks([{"name": "m", "file": str(path), "prompts": SHORT}])
+    suite.load(10.0)
+    torch.manual_seed(0)
+    model = AudioLLM(**tiny_model_kwargs).eval()
+    inputs = EvalInputs(Collator(model.tokenizer, padding_side="left", with_answer=False))
+    suite.ask(model, RunSettings(repeats=1, batch_size=4), inputs, {}, Point())
+    assert (
+        said[-1]
+        == "[interleave] benchmark m: 5 item(s) asked; not asked: 1 with more clips than the layout's prompt asks"
+    )
+    assert suite.header()["benchmarks"]["m"]["skipped"] == 1
+
+
 def test_config_errors_are_one_line():
     with pytest.raises(InterleaveError, match="give a shard_file, benchmarks, or both"):
         ShardEvaluation()
