@@ -60,9 +60,16 @@ def agreement_lines(
     }
 
 
-def curves_figure(history: list[dict[str, Any]], conditions: dict[str, str], probes: tuple[str, ...] = ()) -> Any:
+def curves_figure(
+    history: list[dict[str, Any]],
+    conditions: dict[str, str],
+    probes: tuple[str, ...] = (),
+    benchmarks: dict[str, list[str]] | None = None,
+) -> Any:
     """SHARD F1 per relation and identity accuracy against epoch, one panel per condition; with
-    `probes`, one more panel: each probe's agreement with the main layout per task ("does it listen")."""
+    `probes`, one more panel: each probe's agreement with the main layout per task ("does it listen");
+    with `benchmarks` ({chart: tags}, `callbacks.benchmarks.Benchmarks.charts`), one panel per chart:
+    a benchmark's accuracy with the clip and under each control."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
@@ -75,6 +82,8 @@ def curves_figure(history: list[dict[str, Any]], conditions: dict[str, str], pro
     ]
     if probes:
         panels.append((f"{LISTEN}: agreement with the real clip", agreement_lines(conditions, probes)))
+    for chart, tags in (benchmarks or {}).items():
+        panels.append((chart, {tag.split("/", 3)[3].removesuffix("/accuracy"): tag for tag in tags}))
     figure = Figure(figsize=(4.5 * len(panels), 3.5), layout="constrained")
     axes = figure.subplots(1, len(panels), squeeze=False)[0]
     epochs = [h["epoch"] for h in history]
@@ -119,10 +128,11 @@ def publish_curves(
     run_dir: Path,
     step: int,
     probes: tuple[str, ...] = (),
+    benchmarks: dict[str, list[str]] | None = None,
 ) -> Path:
     """Write `curves.png` and `curves.csv` into the run folder and log the figure through every
     logger that takes images (TensorBoard, W&B, MLflow); a CSV logger gets the files alone."""
-    figure = curves_figure(history, conditions, probes)
+    figure = curves_figure(history, conditions, probes, benchmarks)
     png = run_dir / "curves.png"
     with atomic_path(png) as tmp:
         figure.savefig(tmp, format="png", dpi=100)

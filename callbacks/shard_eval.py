@@ -448,7 +448,13 @@ class ShardEvaluation(L.Callback):
                 )
         self._described = True
         self.curves = publish_curves(
-            trainer, self.history, self.settings.prefixes, run_dir, result["global_step"], self.settings.probes
+            trainer,
+            self.history,
+            self.settings.prefixes,
+            run_dir,
+            result["global_step"],
+            self.settings.probes,
+            self.benchmarks.charts(),
         )
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

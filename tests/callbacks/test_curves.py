@@ -221,3 +221,19 @@ def test_the_forgetting_layout_has_a_chart_per_benchmark_and_scoring():
     ]
     assert charts["mini generated accuracy"][1][0] == "val/bench/mini/generated/accuracy"
     assert "mini ranked accuracy" not in forgetting_layout(CONDITIONS, PAPER)["forgetting"]
+
+
+def test_curves_png_has_a_panel_per_benchmark_chart():
+    history = [
+        {
+            "epoch": e,
+            "metrics": {"val/bench/m/ranked/accuracy": 0.3 + e / 10, "val/bench/m/no_clip/ranked/accuracy": 0.25},
+        }
+        for e in (0, 1)
+    ]
+    charts = {"m ranked accuracy": ["val/bench/m/ranked/accuracy", "val/bench/m/no_clip/ranked/accuracy"]}
+    figure = curves_figure(history, CONDITIONS, (), charts)
+    panel = figure.axes[-1]
+    assert panel.get_title() == "m ranked accuracy" and len(figure.axes) == len(CONDITIONS) + 1
+    assert [line.get_label() for line in panel.get_lines()] == ["ranked", "no_clip/ranked"]
+    assert list(panel.get_lines()[0].get_ydata()) == [0.3, 0.4]
