@@ -23,8 +23,10 @@ import numpy as np
 
 from interleave.errors import InterleaveError
 from interleave.tools.bootstrap import percentiles
+from interleave.tools.report.runs import epoch_points
 
 HEADER = ("Run", "Epoch", "Benchmark", "Scoring", "Condition", "Items", "Accuracy", "Agreement", "Changed")
+GAIN_HEADER = ("Run", "Since", "Epoch", "Benchmark", "Scoring", "Condition", "Items", "Accuracy change")
 CLIP = "clip"
 
 
@@ -98,12 +100,47 @@ def benchmark_rows(
     return out
 
 
+def _signed(value: float, bounds: tuple[float, float] | None) -> str:
+    return f"{value:+.3f}" + (f" [{bounds[0]:+.3f}, {bounds[1]:+.3f}]" if bounds else "")
+
+
 def _bounds(values: np.ndarray, draws: np.ndarray | None) -> tuple[float, float] | None:
     if draws is None:
         return None
     with warnings.catch_warnings():  # a draw of items none of which a control asked: NaN, left out
         warnings.simplefilter("ignore", RuntimeWarning)
         return percentiles(np.nanmean(values[draws], axis=1))
+
+
+def gain_rows(
+    label: str, epoch: int, rows: Sequence[dict[str, Any]], before: Sequence[dict[str, Any]], resamples: int, seed: int
+) -> list[dict[str, str]]:
+    """The accuracy change since epoch 00 per benchmark, scoring and condition, on the items both
+    points asked, with a paired bootstrap interval over those items (the same draws for both points)."""
+    then = {(r["benchmark"], r["scoring"], r["condition"], r["id"]): float(r["correct"]) for r in before}
+    groups: dict[tuple[str, str, str], list[tuple[float, float]]] = {}
+    for r in rows:
+        key = (r["benchmark"], r["scoring"], r["condition"])
+        if (*key, r["id"]) in then:
+            groups.setdefault(key, []).append((float(r["correct"]), then[(*key, r["id"])]))
+    rng = np.random.default_rng(seed)
+    out = []
+    for (name, scoring, condition), pairs in groups.items():
+        diff = np.array([now - past for now, past in pairs])
+        draws = rng.integers(0, len(diff), size=(resamples, len(diff))) if resamples else None
+        out.append(
+            {
+                "Run": label,
+                "Since": "00",
+                "Epoch": f"{epoch:02d}",
+                "Benchmark": name,
+                "Scoring": scoring,
+                "Condition": condition,
+                "Items": str(len(diff)),
+                "Accuracy change": _signed(float(diff.mean()), _bounds(diff, draws)),
+            }
+        )
+    return out
 
 
 def to_markdown(lines: Sequence[dict[str, str]], resamples: int) -> str:
@@ -136,4 +173,20 @@ def benchmark_section(
         for line in benchmark_rows(label, epoch, read_rows(file), args.bootstrap, args.seed)
     ]
     table = to_markdown(lines, args.bootstrap)
+    gains = [
+        line
+        for (run, _), (label, epoch, file, _) in zip(runs, points)
+        if epoch != 0 and 0 in (found := epoch_points(run))
+        for line in gain_rows(label, epoch, read_rows(file), read_rows(found[0]), args.bootstrap, args.seed)
+    ]
+    if gains:
+        table += (
+            "\nBenchmark accuracy since epoch 00 (the items both points asked; paired 95 % intervals over items):\n\n"
+            + "| "
+            + " | ".join(GAIN_HEADER)
+            + " |\n| "
+            + " | ".join("---" for _ in GAIN_HEADER)
+            + " |\n"
+            + "".join("| " + " | ".join(line[h] for h in GAIN_HEADER) + " |\n" for line in gains)
+        )
     return "\n" + table if table else ""

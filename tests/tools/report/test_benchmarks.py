@@ -7,7 +7,13 @@ import json
 import pytest
 
 from interleave.errors import InterleaveError
-from interleave.tools.report.benchmarks import benchmark_rows, benchmark_section, check_same_benchmarks, to_markdown
+from interleave.tools.report.benchmarks import (
+    benchmark_rows,
+    benchmark_section,
+    check_same_benchmarks,
+    gain_rows,
+    to_markdown,
+)
 
 
 def row(condition, item, chosen, answer=0, scoring="ranked"):
@@ -65,3 +71,23 @@ def test_the_section_reads_a_points_rows_beside_its_metrics(tmp_path):
     args = argparse.Namespace(epoch=None, bootstrap=0, seed=0)
     text = benchmark_section([(tmp_path, "run")], lambda run, epoch: (1, metrics), args)
     assert "| run | 01 | b | ranked | no_clip | 4 | 1.000 | 0.750 | 0.250 |" in text
+
+
+def test_the_change_since_epoch_00_is_paired_over_the_items_both_points_asked():
+    before = [row("clip", f"i{k}", 1) for k in range(4)]  # every item wrong at epoch 00
+    (line,) = [g for g in gain_rows("run", 2, ROWS, before, resamples=0, seed=0) if g["Condition"] == "clip"]
+    assert line["Accuracy change"] == "+0.750" and line["Items"] == "4" and line["Epoch"] == "02"
+    assert gain_rows("run", 2, ROWS, [], resamples=0, seed=0) == []
+    (bounded,) = [g for g in gain_rows("run", 2, ROWS, before, 100, 0) if g["Condition"] == "clip"]
+    assert bounded["Accuracy change"].startswith("+0.750 [")
+
+
+def test_the_section_adds_the_change_since_epoch_00(tmp_path):
+    folder = tmp_path / "predictions"
+    folder.mkdir()
+    for epoch, rows in ((0, [row("clip", f"i{k}", 1) for k in range(4)]), (1, ROWS)):
+        (folder / f"epoch={epoch:02d}.metrics.json").write_text(json.dumps({"benchmarks": {"b": {"sha256": "x"}}}))
+        (folder / f"epoch={epoch:02d}.bench.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    args = argparse.Namespace(epoch=None, bootstrap=0, seed=0)
+    text = benchmark_section([(tmp_path, "run")], lambda run, epoch: (1, folder / "epoch=01.metrics.json"), args)
+    assert "Benchmark accuracy since epoch 00" in text and "| run | 00 | 01 | b | ranked | clip | 4 | +0.750 |" in text
