@@ -15,7 +15,7 @@ import yaml
 import train
 from interleave.cli import build_run
 from interleave.tools.command import main as interleave
-from tests.callbacks.test_shard_eval import write_shard
+from tests.helpers import write_shard
 
 SAVED = Path(__file__).resolve().parent / "fixtures" / "previous_layout" / "config.yaml"
 
@@ -54,6 +54,7 @@ def test_the_fixture_names_the_previous_class_paths():
     } <= set(named)
 
 
+@pytest.mark.slow
 def test_validate_report_and_frontier_read_a_run_saved_by_the_previous_layout(saved_config, tmp_path, capsys):
     train.cli(["validate", "--config", str(saved_config)])
     (run,) = sorted((tmp_path / "runs" / "t").glob("version_*"))
