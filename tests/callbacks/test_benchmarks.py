@@ -12,36 +12,12 @@ from callbacks import ShardEvaluation
 from callbacks.benchmarks import benchmark_configs, summary
 from interleave.errors import InterleaveError
 from interleave.tools.report import cli as report
-from tests.callbacks.test_shard_eval import run_cli, run_dir, shard_config
-
-SHORT = {"interleaved": "[AUDIO] {question} {choices}", "noninterleaved": "{question} {choices}"}
+from tests.helpers import BENCH_PROMPTS, run_cli, run_dir, shard_config, write_bench
 
 
 @pytest.fixture(autouse=True)
 def plain_argv(monkeypatch):
     monkeypatch.setattr("sys.argv", ["train.py"])
-
-
-def write_bench(folder: Path, bad: bool = False) -> Path:
-    """5 items in MMAU's format over the small dataset's clips (and, with `bad`, two bad items)."""
-    names = ["Siren", "Sine wave"]
-    items = [
-        {
-            "id": f"b{i}",
-            "audio_id": f"./audio/c{i}.wav",
-            "question": "What is it?",
-            "choices": names,
-            "answer": names[i % 2 == 0],
-            "task": "sound",
-            "category": ["Sound Event", "Music"][i % 2],
-        }
-        for i in range(5)
-    ]
-    if bad:
-        items += [{**items[0], "id": "x1", "choices": ["Siren"]}, {**items[1], "id": "b1"}]
-    path = folder / ("bad_bench.json" if bad else "bench.json")
-    path.write_text(json.dumps(items))
-    return path
 
 
 def entry(folder: Path, **over) -> dict:
@@ -50,7 +26,7 @@ def entry(folder: Path, **over) -> dict:
         "file": str(write_bench(folder)),
         "scorings": ["ranked", "generated"],
         "controls": ["no_clip", "silence"],
-        "prompts": SHORT,
+        "prompts": BENCH_PROMPTS,
         **over,
     }
 
@@ -63,6 +39,7 @@ def bench_only(config: Path) -> None:
     config.write_text(yaml.safe_dump(data))
 
 
+@pytest.mark.slow
 def test_benchmarks_beside_the_shard_leave_its_rows_byte_identical(tmp_path, small_dataset, tiny_model_kwargs):
     runs = {}
     for name, extra in (("plain", {}), ("bench", {"benchmarks": [entry(small_dataset)]})):
@@ -101,6 +78,7 @@ def test_benchmarks_beside_the_shard_leave_its_rows_byte_identical(tmp_path, sma
     assert header["subset"] is None and header["items"] == 5 and header["bad_items"] == 0 and header["asked"] == 5
 
 
+@pytest.mark.slow
 def test_a_run_may_ask_benchmarks_alone_and_bad_items_are_counted(
     tmp_path, small_dataset, tiny_model_kwargs, capsys, monkeypatch
 ):
@@ -145,7 +123,7 @@ def test_items_a_run_cannot_ask_are_stated(small_dataset, tiny_model_kwargs, mon
     items.append({**items[0], "id": "two", "audio_id": ["audio/c0.wav", "audio/c1.wav"]})
     path = small_dataset / "two.json"
     path.write_text(json.dumps(items))
-    suite = Benchmarks([{"name": "m", "file": str(path), "prompts": SHORT}])
+    suite = Benchmarks([{"name": "m", "file": str(path), "prompts": BENCH_PROMPTS}])
     suite.load(10.0)
     torch.manual_seed(0)
     model = AudioLLM(**tiny_model_kwargs).eval()
@@ -179,6 +157,7 @@ def test_the_summary_names_the_headline_figures():
     assert summary(metrics) == "bench/m/ranked/accuracy=0.500, bench/m/no_clip/ranked/accuracy=0.250"
 
 
+@pytest.mark.slow
 def test_ddp_two_ranks_give_the_figures_of_one(tmp_path, small_dataset, tiny_model_kwargs):
     results = {}
     for devices in (1, 2):

@@ -358,7 +358,7 @@ def test_ctrl_c_from_a_terminal_while_several_processes_build_the_index_is_one_l
 
 
 def test_a_benchmark_file_is_recognised_by_its_content_and_its_bad_items_named(tmp_path, capsys):
-    from tests.eval.benchmarks.test_items import mmau_item
+    from tests.helpers import mmau_item
 
     for i in range(3):
         write_clip(tmp_path / "test-mini-audios" / f"c{i}.wav")
@@ -391,7 +391,7 @@ def test_a_benchmark_checked_as_a_run_uses_the_runs_entry_and_states_long_clips(
 ):
     import yaml
 
-    from tests.callbacks.test_benchmarks import write_bench
+    from tests.helpers import write_bench
 
     write_clip(small_dataset / "long" / "c0.wav", seconds=12.0)
     elsewhere = tmp_path / "bench"

@@ -45,8 +45,7 @@ def test_cache_command_fills_a_benchmarks_clips_in_a_run_without_a_shard(
 ):
     import json
 
-    from tests.callbacks.test_benchmarks import write_bench
-    from tests.conftest import write_clip
+    from tests.helpers import write_bench, write_clip
 
     write_clip(small_dataset / "extra" / "x.wav", freq=900.0)
     items = json.loads(write_bench(small_dataset).read_text())

@@ -21,7 +21,7 @@ from interleave.eval.benchmarks.items import read_benchmark
 from interleave.eval.evaluate import EvalInputs, Point
 from interleave.eval.tasks import parse_tag
 from interleave.model.generation import Sampling
-from tests.conftest import write_clip
+from tests.helpers import write_clip
 
 
 @pytest.fixture()

@@ -12,24 +12,7 @@ from interleave.eval.benchmarks.items import (
     read_benchmark,
     tag_name,
 )
-from tests.conftest import write_clip
-
-
-def mmau_item(i, task="sound", category="Sound Event Detection", **over):
-    item = {
-        "id": f"id-{i}",
-        "audio_id": f"./test-mini-audios/c{i % 3}.wav",
-        "question": f"What is heard in {i}?",
-        "choices": ["Dog barking", "Cat meowing", "Car horn", "Rain"],
-        "answer": "Car horn",
-        "dataset": "x",
-        "task": task,
-        "split": "test-mini",
-        "category": category,
-        "sub-category": None,
-        "difficulty": "easy",
-    }
-    return {**item, **over}
+from tests.helpers import mmau_item, write_clip
 
 
 @pytest.fixture()

@@ -205,8 +205,7 @@ def test_a_config_without_shard_evaluation_is_refused(tmp_path, small_dataset, t
 def test_a_config_asking_benchmarks_only_is_refused(tmp_path, small_dataset, tiny_model_kwargs, capsys):
     import yaml
 
-    from tests.callbacks.test_benchmarks import write_bench
-    from tests.conftest import write_config
+    from tests.helpers import write_bench, write_config
 
     config = write_config(tmp_path, small_dataset, tiny_model_kwargs)
     data = yaml.safe_load(config.read_text())
