@@ -68,9 +68,16 @@ def agreement_lines(
     }
 
 
-def curves_figure(history: list[CurvePoint], conditions: dict[str, str], probes: tuple[str, ...] = ()) -> Any:
+def curves_figure(
+    history: list[CurvePoint],
+    conditions: dict[str, str],
+    probes: tuple[str, ...] = (),
+    benchmarks: dict[str, list[str]] | None = None,
+) -> Any:
     """SHARD F1 per relation and identity accuracy against epoch, one panel per condition; with
-    `probes`, one more panel: each probe's agreement with the main layout per task ("does it listen")."""
+    `probes`, one more panel: each probe's agreement with the main layout per task ("does it listen");
+    with `benchmarks` ({chart: tags}, `callbacks.benchmarks.Benchmarks.charts`), one panel per chart:
+    a benchmark's accuracy with the clip and under each control."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
@@ -83,6 +90,8 @@ def curves_figure(history: list[CurvePoint], conditions: dict[str, str], probes:
     ]
     if probes:
         panels.append((f"{LISTEN}: agreement with the real clip", agreement_lines(conditions, probes)))
+    for chart, tags in (benchmarks or {}).items():
+        panels.append((chart, {tag.split("/", 3)[3].removesuffix("/accuracy"): tag for tag in tags}))
     figure = Figure(figsize=(4.5 * len(panels), 3.5), layout="constrained")
     axes = figure.subplots(1, len(panels), squeeze=False)[0]
     epochs = [h["epoch"] for h in history]
@@ -127,10 +136,11 @@ def publish_curves(
     run_dir: Path,
     step: int,
     probes: tuple[str, ...] = (),
+    benchmarks: dict[str, list[str]] | None = None,
 ) -> Path:
     """Write `curves.png` and `curves.csv` into the run folder and log the figure through every
     logger that takes images (TensorBoard, W&B, MLflow); a CSV logger gets the files alone."""
-    figure = curves_figure(history, conditions, probes)
+    figure = curves_figure(history, conditions, probes, benchmarks)
     png = run_dir / "curves.png"
     with atomic_path(png) as tmp:
         figure.savefig(tmp, format="png", dpi=100)
@@ -168,7 +178,12 @@ def shard_tags(conditions: dict[str, str], tasks: set[str], probes: tuple[str, .
     ] + list(agreement_lines(conditions, probes, tasks).values())
 
 
-def forgetting_layout(conditions: dict[str, str], tasks: set[str], probes: tuple[str, ...] = ()) -> dict[str, Any]:
+def forgetting_layout(
+    conditions: dict[str, str],
+    tasks: set[str],
+    probes: tuple[str, ...] = (),
+    benchmarks: dict[str, list[str]] | None = None,
+) -> dict[str, Any]:
     """TensorBoard's Custom Scalars layout "forgetting": one chart per task the SHARD file asks
     (its headline metric), a line per condition that asks it; with `probes`, a "does it listen"
     chart: each probe's agreement with the main layout, a line per probe and task."""
@@ -183,6 +198,8 @@ def forgetting_layout(conditions: dict[str, str], tasks: set[str], probes: tuple
             charts[task.chart] = ["Multiline", lines]
     if listening := list(agreement_lines(conditions, probes, tasks).values()):
         charts[LISTEN] = ["Multiline", listening]
+    for chart, lines in (benchmarks or {}).items():  # a benchmark's accuracy with the clip and under its controls
+        charts[chart] = ["Multiline", lines]
     return {"forgetting": charts}
 
 
@@ -209,15 +226,16 @@ def describe_for_tensorboard(
     conditions: dict[str, str],
     tasks: set[str],
     probes: tuple[str, ...] = (),
+    benchmarks: dict[str, list[str]] | None = None,
 ) -> None:
-    """The "forgetting" Custom Scalars layout, and the run's settings in the HParams tab with its
+    """The "forgetting" Custom Scalars layout (with a chart per benchmark and scoring, `benchmarks`), and the run's settings in the HParams tab with its
     SHARD/identity tags as the metrics (their values are the scalars already logged). The HParams
     summaries go into the writer's own event file (its public `file_writer`, open once the layout
     is written): a second file would hide the live scalars from TensorBoard's newest-file polling."""
     from torch.utils.tensorboard.summary import hparams as hparams_summary
 
     writer = logger.experiment
-    writer.add_custom_scalars(forgetting_layout(conditions, tasks, probes))
+    writer.add_custom_scalars(forgetting_layout(conditions, tasks, probes, benchmarks))
     for summary in hparams_summary(hparams, dict.fromkeys(shard_tags(conditions, tasks, probes), 0.0)):
         writer.file_writer.add_summary(summary)
 

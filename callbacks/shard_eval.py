@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
@@ -16,6 +16,8 @@ from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from callbacks.benchmarks import BENCH_ROWS, Benchmarks, write_rows
+from callbacks.benchmarks import summary as bench_summary
 from callbacks.curves import (
     CurvePoint,
     closing_table,
@@ -26,12 +28,14 @@ from callbacks.curves import (
 )
 from interleave.data.module import InterleavedDataModule
 from interleave.errors import InterleaveError
+from interleave.eval.benchmarks.evaluate import RunSettings
+from interleave.eval.benchmarks.items import decode_check
 from interleave.eval.evaluate import EvalInputs, Evaluated, EvaluationStopped, Point, evaluate
 from interleave.eval.format import read_shard
 from interleave.eval.predictions import CKPT_PATH, ROW_COUNT, Prediction
 from interleave.eval.query import Query
 from interleave.eval.settings import EvalSettings
-from interleave.eval.tasks import TASKS, parse_tag
+from interleave.eval.tasks import CONDITIONS, TASKS, parse_tag
 from interleave.files import write_text_atomic
 from interleave.model.generation import Sampling
 from interleave.model.module import AudioLLM
@@ -124,6 +128,7 @@ class EvaluatedPoint:
     global_step: int
     evaluated: Evaluated
     checkpoint: CheckpointPoint | None = None
+    bench_rows: list[Any] = field(default_factory=list)  # the benchmarks' rows (`callbacks.benchmarks`)
 
     @property
     def metrics(self) -> dict[str, float]:
@@ -190,11 +195,17 @@ class ShardEvaluation(L.Callback):
             clip (`interleave.eval.settings.capped_queries`, seeded by `seed`) for a quick check;
             null asks every query. The metrics file records it as `shard_subset`, and
             `interleave report` refuses to put the run beside one evaluated on another subset.
+        benchmarks: multiple-choice benchmarks in MMAU's format (issue 37; none by default), each a
+            mapping (`interleave.eval.benchmarks.evaluate.BenchmarkConfig`: name, file, audio_root,
+            subset, seed, scorings, controls, rule, norm, prompts) asked at every point after the
+            SHARD, with the run's sampling, repeats, batch size and main layout, logged under
+            `val/bench/<name>/...`, their rows in `predictions/epoch=NN.bench.jsonl`
+            (`callbacks.benchmarks`; docs/benchmarks.md). `shard_file` may then be left out.
     """
 
     def __init__(
         self,
-        shard_file: str,
+        shard_file: str | None = None,
         layout: str = "interleaved",
         extra_layouts: list[str] | None = None,
         text_control: bool = True,
@@ -212,6 +223,7 @@ class ShardEvaluation(L.Callback):
         full_answers: bool = False,
         probes: list[str] | None = None,
         max_queries_per_task: int | None = None,
+        benchmarks: list[dict[str, Any]] | None = None,
     ) -> None:
         if every_n_epochs < 1:
             raise InterleaveError("ShardEvaluation: every_n_epochs must be at least 1")
@@ -233,6 +245,12 @@ class ShardEvaluation(L.Callback):
             )
         except InterleaveError as err:
             raise InterleaveError(f"ShardEvaluation: {err}") from None
+        try:
+            self.benchmarks = Benchmarks(benchmarks)  # multiple-choice benchmarks beside the SHARD (issue 37)
+        except InterleaveError as err:
+            raise InterleaveError(f"ShardEvaluation: {err}") from None
+        if shard_file is None and not self.benchmarks:
+            raise InterleaveError("ShardEvaluation: give a shard_file, benchmarks, or both")
         self.shard_file = shard_file
         self.identity = identity
         self.every_n_epochs = every_n_epochs
@@ -250,7 +268,12 @@ class ShardEvaluation(L.Callback):
     # ---- Lightning hooks -----------------------------------------------------------------
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        if self.queries:
+        if self.benchmarks:
+            self.benchmarks.load(
+                pl_module.audio_encoder.heard_seconds,
+                decode_check(getattr(trainer.datamodule, "audio_channel", "first")),
+            )
+        if self.queries or self.shard_file is None:
             return
         self.queries = read_shard(self.shard_file)
         if not self.identity:
@@ -356,23 +379,45 @@ class ShardEvaluation(L.Callback):
         pl_module.eval()
         try:
             with torch.no_grad(), trainer.precision_plugin.val_step_context():
-                evaluated = evaluate(
-                    pl_module,
-                    self.queries,
-                    self.settings,
-                    inputs,
-                    self.point_features(pl_module),
-                    Point(epoch=epoch, rank=trainer.global_rank, world_size=trainer.world_size),
-                    stop=lambda: self._stop(trainer),
-                    progress=progress,
-                )
+                evaluated = Evaluated(rows=[], metrics={})
+                if self.queries:
+                    evaluated = evaluate(
+                        pl_module,
+                        self.queries,
+                        self.settings,
+                        inputs,
+                        self.point_features(pl_module),
+                        Point(epoch=epoch, rank=trainer.global_rank, world_size=trainer.world_size),
+                        stop=lambda: self._stop(trainer),
+                        progress=progress,
+                    )
+                bench_rows, bench_metrics = self._ask_benchmarks(trainer, pl_module, inputs, epoch)
         except EvaluationStopped as stopped:
             rank_zero_info(f"[interleave] SHARD epoch {epoch}: SIGTERM, {stopped}")
             raise SIGTERMException() from None  # Lightning ends the fit; PreemptionCheckpoint saves
         finally:
             for module, training in modes.items():
                 module.train(training)
-        return EvaluatedPoint(epoch=epoch, global_step=trainer.global_step, evaluated=evaluated)
+        evaluated = Evaluated(rows=evaluated.rows, metrics={**evaluated.metrics, **bench_metrics})
+        return EvaluatedPoint(epoch=epoch, global_step=trainer.global_step, evaluated=evaluated, bench_rows=bench_rows)
+
+    def _ask_benchmarks(
+        self, trainer: L.Trainer, pl_module: AudioLLM, inputs: EvalInputs, epoch: int
+    ) -> tuple[list[Any], dict[str, float]]:
+        """Every benchmark at this point (`callbacks.benchmarks`), with the run's sampling, repeats,
+        chunk size and main layout; none asked: no rows, no figures."""
+        if not self.benchmarks:
+            return [], {}
+        run = RunSettings(
+            layout=CONDITIONS[self.settings.conditions[0]].layout,
+            sampling=self.settings.sampling,
+            repeats=self.settings.repeats,
+            batch_size=self.settings.batch_size,
+        )
+        point = Point(epoch=epoch, rank=trainer.global_rank, world_size=trainer.world_size)
+        return self.benchmarks.ask(
+            pl_module, run, inputs, self.point_features(pl_module), point, stop=lambda: self._stop(trainer)
+        )
 
     def point_features(self, pl_module: AudioLLM) -> dict[str, torch.Tensor]:
         """The per-clip features dict for one evaluation point. A frozen encoder's features never
@@ -418,13 +463,21 @@ class ShardEvaluation(L.Callback):
             **(result.checkpoint.header() if result.checkpoint is not None else {}),
             **others,
         }
+        if self.benchmarks:
+            write_rows(run_dir / "predictions", result.epoch, result.bench_rows)
+            header.update({**self.benchmarks.header(), BENCH_ROWS: len(result.bench_rows)})
         stem = write_point(run_dir / "predictions", result.epoch, result.evaluated, header)
         summary = ", ".join(
             f"{tag.removeprefix('val/')}={value:.3f}"
             for tag, value in result.metrics.items()
             if (parsed := parse_tag(tag)) is not None and parsed.metric == TASKS[parsed.task].headline
         )
-        print(f"[interleave] SHARD epoch {result.epoch}: {summary}  ({stem}.jsonl)")
+        if self.queries:
+            print(f"[interleave] SHARD epoch {result.epoch}: {summary}  ({stem}.jsonl)")
+        if self.benchmarks:
+            print(
+                f"[interleave] benchmarks epoch {result.epoch}: {bench_summary(result.metrics)}  ({stem}.bench.jsonl)"
+            )
         self._show(trainer, result, run_dir)
 
     def _show(self, trainer: L.Trainer, result: EvaluatedPoint, run_dir: Path) -> None:
@@ -438,13 +491,20 @@ class ShardEvaluation(L.Callback):
                         self.settings.prefixes,
                         {q.task for q in self.queries},
                         self.settings.probes,
+                        self.benchmarks.charts(),
                     )
                 logger.experiment.add_text(
                     "val/samples", samples_markdown(result.rows, self.text_samples), result.global_step
                 )
         self._described = True
         self.curves = publish_curves(
-            trainer, self.history, self.settings.prefixes, run_dir, result.global_step, self.settings.probes
+            trainer,
+            self.history,
+            self.settings.prefixes,
+            run_dir,
+            result.global_step,
+            self.settings.probes,
+            self.benchmarks.charts(),
         )
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

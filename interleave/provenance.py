@@ -87,17 +87,19 @@ def file_hash(path: str | Path) -> str:
 
 
 def provenance(
-    shard_file: str | Path, parser: str, *hparams: dict[str, Any] | None, subset: str | None = None
+    shard_file: str | Path | None, parser: str, *hparams: dict[str, Any] | None, subset: str | None = None
 ) -> dict[str, str]:
     """The provenance keys of one metrics file (see the module docstring); `subset`, the evaluation's
-    `EvalSettings.subset` (None: every query asked, and no `shard_subset` key)."""
+    `EvalSettings.subset` (None: every query asked, and no `shard_subset` key). A run that asks
+    benchmarks only (no `shard_file`) records no `shard_hash`."""
     found = {
         "code_version": code_version(),
         "config_hash": config_hash(*hparams),
-        "shard_hash": file_hash(shard_file),
+        "shard_hash": file_hash(shard_file) if shard_file is not None else None,
         "parser": parser,
         "tokenization": TOKENIZATION,
     }
+    found = {key: value for key, value in found.items() if value is not None}
     return found if subset is None else {**found, SUBSET: subset}
 
 

@@ -898,3 +898,48 @@ def mixed_input(n_open=600, n_label=300, n_acoustic=100, n_other=200):
 
 
 SECRET = "sk-test-9f8e7d6c5b4a-SECRET"
+
+
+# ---- benchmarks (issue 37) ---------------------------------------------------------------------
+
+BENCH_PROMPTS = {"interleaved": "[AUDIO] {question} {choices}", "noninterleaved": "{question} {choices}"}
+
+
+def mmau_item(i, task="sound", category="Sound Event Detection", **over):
+    """An item in MMAU test-mini's format (its clip `./test-mini-audios/c{i % 3}.wav`)."""
+    item = {
+        "id": f"id-{i}",
+        "audio_id": f"./test-mini-audios/c{i % 3}.wav",
+        "question": f"What is heard in {i}?",
+        "choices": ["Dog barking", "Cat meowing", "Car horn", "Rain"],
+        "answer": "Car horn",
+        "dataset": "x",
+        "task": task,
+        "split": "test-mini",
+        "category": category,
+        "sub-category": None,
+        "difficulty": "easy",
+    }
+    return {**item, **over}
+
+
+def write_bench(folder: Path, bad: bool = False) -> Path:
+    """5 items in MMAU's format over the small dataset's clips (and, with `bad`, two bad items)."""
+    names = ["Siren", "Sine wave"]
+    items = [
+        {
+            "id": f"b{i}",
+            "audio_id": f"./audio/c{i}.wav",
+            "question": "What is it?",
+            "choices": names,
+            "answer": names[i % 2 == 0],
+            "task": "sound",
+            "category": ["Sound Event", "Music"][i % 2],
+        }
+        for i in range(5)
+    ]
+    if bad:
+        items += [{**items[0], "id": "x1", "choices": ["Siren"]}, {**items[1], "id": "b1"}]
+    path = folder / ("bad_bench.json" if bad else "bench.json")
+    path.write_text(json.dumps(items))
+    return path

@@ -7,6 +7,9 @@ any record is bad, 2 if there is nothing to check: FILE missing, not a regular f
 a device, a FIFO: one `error:` line, no counts) or holding no records (0 records; a JSON array that
 does not parse too), or the config or the tokenizer cannot be read.
 
+A multiple-choice benchmark file (MMAU's format: items with `question` and `choices`) is recognised
+by its content and checked as one (`check_benchmark`): every bad item named by index and field.
+
 With `--config` (several in order, then `train.py` overrides such as `--paths.llm=...`) the file
 is checked exactly as that run's set-up checks it (`InterleavedDataModule.check_file`): the run's
 template, tokenizer, `data.max_length`, `model.audio_tokens`, and with `--decode` (or the config's
@@ -30,6 +33,7 @@ from interleave.data.collate import Collator
 from interleave.data.records import EMPTY_FILE, NOT_FOUND, Problem, Record, is_json_array, not_a_file
 from interleave.encoders.audio import load_fbank
 from interleave.errors import InterleaveError, report_errors
+from interleave.eval.benchmarks.items import clip_seconds, decode_check, looks_like_benchmark, read_benchmark
 from interleave.model.llm import load_tokenizer
 
 DEFAULT_TOKENIZER = "builtin:smollm2-135m-instruct"
@@ -99,6 +103,8 @@ def check(args: argparse.Namespace) -> int:
     record is bad, 2 if the file holds none or does not parse as a JSON array (a missing or
     unreadable file raises, before any work)."""
     readable(args.file)
+    if looks_like_benchmark(args.file):
+        return check_benchmark(args)
     split: list[str] = []
     if args.config:
         records, problems = checked_as_run(args, split)
@@ -140,6 +146,53 @@ def check(args: argparse.Namespace) -> int:
     if not lengths:
         print("  (lengths not checked: --tokenizer none)")
     return 2 if whole else 1 if bad else 0
+
+
+def check_benchmark(args: argparse.Namespace) -> int:
+    """A multiple-choice benchmark file (MMAU's format, recognised by its content): every bad item
+    named by index and field, then counts; 1 if any item is bad. Clips are found from `--audio-root`,
+    else the config's benchmark entry for this file, else the file's folder, and each is decoded: its
+    first 0.1 s, or with `--decode` whole by the encoder loader (the run's, with `--config`).
+    With `--config`, clips longer than its encoder hears are counted."""
+    root, load, heard = args.audio_root, decode_check(), None
+    if args.decode:
+        load = lambda path: load_fbank(path, "first")  # noqa: E731
+    if args.config:
+        from interleave.cli import build_run  # the whole training stack: only for --config
+
+        run = build_run([arg for config in args.config for arg in ("--config", config)] + args.overrides)
+        heard = run.model.audio_encoder.heard_seconds
+        channel = run.datamodule.audio_channel
+        load = (
+            (lambda path: run.model.data_spec().audio_loader(path, channel)) if args.decode else decode_check(channel)
+        )
+        if root is None:
+            root = benchmark_root(run.trainer, args.file)
+    bench = read_benchmark(args.file, root, load)
+    for problem in bench.problems:
+        print(problem.describe(args.file))
+    total = len(bench.items) + bench.bad_items
+    print(f"{args.file}: benchmark, {total} item(s), {len(bench.items)} good, {bench.bad_items} bad")
+    for reason, count in Counter(
+        f"{p.field}: {p.reason.split(':')[0].split(' (')[0]}" for p in bench.problems
+    ).most_common():
+        print(f"  {count:6d}  {reason}")
+    if heard is not None:
+        long = sum(clip_seconds(c) > heard for item in bench.items for c in item.clips)
+        if long:
+            print(
+                f"  note: {long} clip(s) longer than the {heard:.2f} s the encoder hears: their first seconds are heard"
+            )
+    return 1 if bench.problems else 0
+
+
+def benchmark_root(trainer: object, file: Path) -> str | None:
+    """The `audio_root` of the run's benchmark entry for `file` (None: none names it)."""
+    for callback in getattr(trainer, "callbacks", []):
+        for loaded in getattr(getattr(callback, "benchmarks", None), "configs", []):
+            if Path(loaded.file).resolve() == file.resolve():
+                return loaded.audio_root
+    return None
 
 
 def readable(file: Path) -> None:

@@ -1,7 +1,7 @@
 """Fill a run's feature cache ahead of time: `interleave cache --config CONFIG [--data.feature_cache DIR]`.
 
 Computes the frozen encoder's features of every clip of the run's training, validation, test and
-predict sets and of its SHARD files (`interleave.encoders.cache`), so that the run itself starts at once.
+predict sets, of its SHARD files and of its benchmarks' items (`interleave.encoders.cache`), so that the run itself starts at once.
 Any `train.py` override works here too (`--data.train_file ...`). Entries already there are
 checked as a run checks them (`FeatureCache.get`): one that is not the clip's (another clip's
 entry copied over it, another version of the file) or is damaged is counted, named on stderr with
@@ -16,6 +16,7 @@ from callbacks.shard_eval import ShardEvaluation
 from interleave.cli import build_run
 from interleave.encoders.cache import require_frozen
 from interleave.errors import InterleaveError, report_errors
+from interleave.eval.benchmarks.items import read_benchmark
 from interleave.eval.format import read_shard
 
 
@@ -30,12 +31,27 @@ def fill(args: list[str]) -> None:
     require_frozen(model.audio_encoder)  # model.train_encoder: true
     datamodule.prepare_data()
     datamodule.setup(None)  # every set the config names: training, validation, test, predict
-    shard_files = [c.shard_file for c in run.trainer.callbacks if isinstance(c, ShardEvaluation)]
-    clips = [clip for f in shard_files for q in read_shard(f) for clip in q.clips]
+    evaluations = [c for c in run.trainer.callbacks if isinstance(c, ShardEvaluation)]
+    clips = [
+        clip for c in evaluations if c.shard_file is not None for q in read_shard(c.shard_file) for clip in q.clips
+    ]
+    clips += benchmark_clips(evaluations)
     stats = datamodule.fill_feature_cache(model.audio_encoder, clips)
     for entry in stats.damaged:
         print(f"[interleave] damaged feature cache entry rebuilt: {entry}", file=sys.stderr)
     print(f"[interleave] feature cache {datamodule.hparams.feature_cache}: {stats}")
+
+
+def benchmark_clips(evaluations: list[ShardEvaluation]) -> list[str]:
+    """The clips of every good item of the evaluations' benchmarks (`benchmarks` entries), each once."""
+    clips = [
+        clip
+        for evaluation in evaluations
+        for config in evaluation.benchmarks.configs
+        for item in read_benchmark(config.file, config.audio_root).items
+        for clip in item.clips
+    ]
+    return list(dict.fromkeys(clips))
 
 
 def main(argv: list[str] | None = None) -> int:

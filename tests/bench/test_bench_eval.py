@@ -83,3 +83,27 @@ def test_the_ltu_style_loop_writes_the_evaluators_answers_and_both_modes_agree(t
         f"Longest answer: {longest} tokens." in body and "at 1 row, " in body and "in a batch of 8 than alone" in body
     )
     assert f"The longest answer alone takes about {longest} x " in body
+
+
+def test_the_benchmark_case_times_both_scorings_on_the_same_items(tmp_path, tiny_model_kwargs):
+    import json
+
+    torch.manual_seed(0)
+    model = AudioLLM(**tiny_model_kwargs).eval()
+    names = ["Siren", "Drum", "Tick", "Buzz"]
+    items = [
+        {
+            "id": f"i{i}",
+            "audio_id": str(write_clip(tmp_path / f"c{i}.wav", freq=300.0 + 100 * i, seed=i)),
+            "question": "Which sound?",
+            "choices": names,
+            "answer": names[i % 4],
+        }
+        for i in range(3)
+    ]
+    (tmp_path / "benchmark.json").write_text(json.dumps(items))
+    r = bench_eval.benchmark_case(model, tmp_path, n=3, repeats=2, batch_size=2, cap=3)
+    assert r["items"] == 3 and 0 <= r["same"] <= 3 and 0 <= r["no_choice"] <= 3
+    assert set(r["sides"]) == {"ranked", "generated"} and all(s[0] > 0 for s in r["sides"].values())
+    text = bench_eval.benchmark_section(r, 2, 2, 3)
+    assert "| ranked |" in text and "| generated |" in text and "pick the same choice" in text

@@ -208,3 +208,34 @@ def test_the_pair_curve_is_drawn_and_tabled_only_where_it_was_measured():
     labels = [line.get_label() for line in curves_figure(history, conditions).axes[0].get_lines()]
     assert labels == ["synonym F1", "pair F1"]
     assert "pair_f1" not in curves_table(HISTORY, {"interleaved": "val"})[0]
+
+
+def test_the_forgetting_layout_has_a_chart_per_benchmark_and_scoring():
+    from callbacks.benchmarks import Benchmarks
+
+    suite = Benchmarks(
+        [{"name": "mini", "file": "x.json", "scorings": ["ranked", "generated"], "controls": ["no_clip"]}]
+    )
+    charts = forgetting_layout(CONDITIONS, PAPER, (), suite.charts())["forgetting"]
+    assert charts["mini ranked accuracy"] == [
+        "Multiline",
+        ["val/bench/mini/ranked/accuracy", "val/bench/mini/no_clip/ranked/accuracy"],
+    ]
+    assert charts["mini generated accuracy"][1][0] == "val/bench/mini/generated/accuracy"
+    assert "mini ranked accuracy" not in forgetting_layout(CONDITIONS, PAPER)["forgetting"]
+
+
+def test_curves_png_has_a_panel_per_benchmark_chart():
+    history = [
+        {
+            "epoch": e,
+            "metrics": {"val/bench/m/ranked/accuracy": 0.3 + e / 10, "val/bench/m/no_clip/ranked/accuracy": 0.25},
+        }
+        for e in (0, 1)
+    ]
+    charts = {"m ranked accuracy": ["val/bench/m/ranked/accuracy", "val/bench/m/no_clip/ranked/accuracy"]}
+    figure = curves_figure(history, CONDITIONS, (), charts)
+    panel = figure.axes[-1]
+    assert panel.get_title() == "m ranked accuracy" and len(figure.axes) == len(CONDITIONS) + 1
+    assert [line.get_label() for line in panel.get_lines()] == ["ranked", "no_clip/ranked"]
+    assert list(panel.get_lines()[0].get_ydata()) == [0.3, 0.4]

@@ -165,3 +165,13 @@ def test_a_task_and_a_condition_registered_here_are_evaluated_logged_charted_and
         expected = f"{100 * metrics['val/at_end/shard/opposite/f1']:.1f}"
         assert by_condition["at_end"][header.index("Opp F1")].startswith(expected)
     assert "opposite" not in TASKS and "at_end" not in CONDITIONS
+
+
+def test_benchmark_tags_are_never_read_as_shard_tags():
+    from interleave.eval.tasks import BENCH, Condition, bench_tag, parse_tag, register
+
+    assert bench_tag("mmau", "ranked", "accuracy") == "val/bench/mmau/ranked/accuracy"
+    assert parse_tag(bench_tag("shard", "ranked", "accuracy")) is None  # a benchmark named like the SHARD segment
+    assert parse_tag(bench_tag("x", "shard", "synonym", "f1")) is None
+    with pytest.raises(ValueError, match="already registered"):
+        register(Condition(BENCH, "interleaved", "a condition named like the benchmarks' segment"))

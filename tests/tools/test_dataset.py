@@ -355,3 +355,63 @@ def test_ctrl_c_from_a_terminal_while_several_processes_build_the_index_is_one_l
         "interrupted: interleave data check; no record index was written (it is written whole or not at all)"
     ]
     assert not list(tmp_path.glob("big.jsonl.*"))  # neither an index nor a temporary one left behind
+
+
+def test_a_benchmark_file_is_recognised_by_its_content_and_its_bad_items_named(tmp_path, capsys):
+    from tests.helpers import mmau_item
+
+    for i in range(3):
+        write_clip(tmp_path / "test-mini-audios" / f"c{i}.wav")
+    (tmp_path / "broken.wav").write_bytes(b"not audio")
+    good_items = [mmau_item(i) for i in range(3)]
+    path = tmp_path / "mmau.json"
+    path.write_text(json.dumps(good_items))
+    assert data_main(["check", str(path)]) == 0
+    assert f"{path}: benchmark, 3 item(s), 3 good, 0 bad" in capsys.readouterr().out
+    bad = tmp_path / "bad.jsonl"
+    rows = [
+        *good_items,
+        mmau_item(3, choices=["Car horn"]),
+        mmau_item(4, answer="Thunder"),
+        mmau_item(5, audio_id="broken.wav"),
+        mmau_item(0),
+    ]
+    bad.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert data_main(["check", str(bad)]) == 1
+    out = capsys.readouterr().out
+    assert f"{bad}: item 3 (choices): 1 choice(s); a question needs 2 or more" in out
+    assert f"{bad}: item 4 (answer): 'Thunder' is not among the choices" in out
+    assert f"{bad}: item 5 (audio_id): unreadable audio" in out  # decoded by default (its first 0.1 s)
+    assert f"{bad}: item 6 (id): id 'id-0' is already item 0's" in out
+    assert f"{bad}: benchmark, 7 item(s), 3 good, 4 bad" in out
+
+
+def test_a_benchmark_checked_as_a_run_uses_the_runs_entry_and_states_long_clips(
+    tmp_path, capsys, small_dataset, tiny_model_kwargs
+):
+    import yaml
+
+    from tests.helpers import write_bench
+
+    write_clip(small_dataset / "long" / "c0.wav", seconds=12.0)
+    elsewhere = tmp_path / "bench"
+    elsewhere.mkdir()
+    items = json.loads(write_bench(small_dataset).read_text())
+    items[0]["audio_id"] = "./long/c0.wav"
+    path = elsewhere / "bench.json"
+    path.write_text(json.dumps(items))
+    config = write_config(tmp_path, small_dataset, tiny_model_kwargs)
+    data = yaml.safe_load(config.read_text())
+    data["trainer"]["callbacks"].append(
+        {
+            "class_path": "callbacks.ShardEvaluation",
+            "init_args": {"benchmarks": [{"name": "b", "file": str(path), "audio_root": str(small_dataset)}]},
+        }
+    )
+    config.write_text(yaml.safe_dump(data))
+    assert data_main(["check", str(path)]) == 1  # the file's own folder holds no clip
+    capsys.readouterr()
+    assert data_main(["check", str(path), "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert f"{path}: benchmark, 5 item(s), 5 good, 0 bad" in out
+    assert "1 clip(s) longer than the 10.26 s the encoder hears" in out

@@ -40,6 +40,27 @@ def test_cache_command_fills_the_cache_for_a_run(tmp_path, small_dataset, tiny_m
     assert "set data.feature_cache" in capsys.readouterr().err
 
 
+def test_cache_command_fills_a_benchmarks_clips_in_a_run_without_a_shard(
+    tmp_path, small_dataset, tiny_model_kwargs, capsys
+):
+    import json
+
+    from tests.helpers import write_bench, write_clip
+
+    write_clip(small_dataset / "extra" / "x.wav", freq=900.0)
+    items = json.loads(write_bench(small_dataset).read_text())
+    items[0]["audio_id"] = "extra/x.wav"
+    bench = small_dataset / "bench.json"
+    bench.write_text(json.dumps(items))
+    config = cache_config(tmp_path, small_dataset, tiny_model_kwargs, feature_cache=str(tmp_path / "cache"))
+    data = yaml.safe_load(open(config))
+    entry = {"benchmarks": [{"name": "b", "file": str(bench)}]}
+    data["trainer"]["callbacks"].append({"class_path": "callbacks.ShardEvaluation", "init_args": entry})
+    open(config, "w").write(yaml.safe_dump(data))
+    assert cache_main(["--config", config]) == 0
+    assert "0 cached, 7 computed, 0 damaged" in capsys.readouterr().out  # the 6 sets' clips and the benchmark's own
+
+
 def test_switching_the_audio_channel_never_reads_stale_features(tmp_path, small_dataset, tiny_model_kwargs, capsys):
     config = cache_config(tmp_path, small_dataset, tiny_model_kwargs, feature_cache=str(tmp_path / "cache"))
     assert cache_main(["--config", config]) == 0

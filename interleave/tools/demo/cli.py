@@ -54,6 +54,7 @@ from interleave.shard.build import assemble_queries, identity_queries, write_rep
 from interleave.shard.lexicon_file import read_lexicon, read_skipped
 from interleave.shard.pairs import pair_queries
 from interleave.shard.rules import alternatives
+from interleave.tools.demo.benchmark import BENCHMARK_CLIPS_PER_CLASS, BENCHMARK_FILE, QUESTION, write_benchmark
 from interleave.tools.demo.sounds import render_clip
 
 # Sized so that `make demo` (two epochs of SmolLM2-135M on 2 CPU cores) stays under 10 minutes.
@@ -76,7 +77,7 @@ DEMO_CLASSES: tuple[str, ...] = (
 )
 
 # Bump when the synthesis changes, so that ensure_demo_data regenerates stale data sets.
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4  # 4: benchmark.json (issue 37)
 # Two-clip records per split (issue 19), half "Yes" and half "No": a few, so the pair curve moves
 # while the demo's time stays what it was. None where a split has one clip per class.
 PAIR_RECORDS = {"train": 32, "heldout": 8}
@@ -146,6 +147,7 @@ def _summary(out_dir: Path, params: dict[str, Any]) -> dict[str, Any]:
         "replay_records": n_classes * params["train_per_class"],
         "shard_queries": _shard_query_count(params["heldout_per_class"])
         + len(_shard_pairs(out_dir, params["heldout_per_class"], params["seed"])),
+        "benchmark_items": len(DEMO_CLASSES) * min(BENCHMARK_CLIPS_PER_CLASS, params["heldout_per_class"]),
         "seed": params["seed"],
     }
 
@@ -180,6 +182,8 @@ a few records (task pair) ask "{PAIR_PROMPT}" about two clips, answer Yes or No.
   shard.jsonl    {summary["shard_queries"]} SHARD queries about up to {SHARD_CLIPS_PER_WORD} held-out clips per class: identity
                  for every class, synonym and hypernym for the classes interleave/tools/demo_lexicon.json
                  holds (WordNet 3.0 plus curated overrides); shard.report.json has the counts and reasons
+  benchmark.json {summary["benchmark_items"]} multiple-choice items in MMAU's format about up to {BENCHMARK_CLIPS_PER_CLASS} held-out clips per
+                 class ("{QUESTION}", the class and three others as choices)
   classes.txt    one label per line
 
 Parameters: train_per_class={params["train_per_class"]} \
@@ -271,6 +275,7 @@ def _clear(out_dir: Path) -> None:
         "heldout.jsonl",
         "shard.jsonl",
         "shard.report.json",
+        BENCHMARK_FILE,
         "classes.txt",
         "README.txt",
         REPLAY_FILE,
@@ -288,6 +293,7 @@ def make_demo_data(
 
     Files: ``audio/{train,heldout}/<slug>_<k>.wav``, ``train.jsonl``, ``heldout.jsonl``,
     ``shard.jsonl`` and ``shard.report.json`` (the demo SHARD about the held-out clips),
+    ``benchmark.json`` (multiple-choice items in MMAU's format about them),
     ``classes.txt``, ``README.txt``, ``replay.jsonl`` (yes/no records about the training clips) and,
     written last, the marker ``.complete`` holding the parameters as JSON.
     """
@@ -305,6 +311,7 @@ def make_demo_data(
     for name, records in (("train.jsonl", train), ("heldout.jsonl", heldout)):
         write_text_atomic(out_dir / name, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
     _write_shard(out_dir, heldout_per_class, seed)
+    write_benchmark(out_dir, DEMO_CLASSES, heldout_per_class, seed)
     summary = _summary(out_dir, params)
     write_text_atomic(out_dir / "classes.txt", "".join(label + "\n" for label in DEMO_CLASSES))
     write_text_atomic(out_dir / "README.txt", _readme(params, summary))
@@ -380,7 +387,8 @@ def _is_complete(out_dir: Path, params: dict[str, Any]) -> bool:
     except (OSError, ValueError):
         return False
     files_there = all(
-        (out_dir / name).is_file() for name in ("train.jsonl", "heldout.jsonl", "shard.jsonl", REPLAY_FILE)
+        (out_dir / name).is_file()
+        for name in ("train.jsonl", "heldout.jsonl", "shard.jsonl", BENCHMARK_FILE, REPLAY_FILE)
     )
     return found == params and files_there
 

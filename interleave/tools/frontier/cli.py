@@ -133,6 +133,11 @@ def run_frontier(ask: Ask) -> list[Path]:
             f"{', '.join(ask.configs)}: the config asks no ShardEvaluation (trainer.callbacks), "
             "so there is no SHARD to measure the frontier on"
         )
+    if evaluation.shard_file is None:
+        raise InterleaveError(
+            f"{', '.join(ask.configs)}: the config's ShardEvaluation asks benchmarks only (no shard_file), "
+            "so there is no SHARD to measure the frontier on"
+        )
     evaluation.setup(run.trainer, model, "validate")  # reads the SHARD, checks its clips
     start = (
         {k: v.detach().clone() for k, v in model.trainable_parameters().items()}

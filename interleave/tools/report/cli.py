@@ -64,6 +64,7 @@ from interleave.errors import InterleaveError, report_errors
 from interleave.eval.tasks import metric_tag
 from interleave.files import write_text_atomic
 from interleave.tools.report import forgetting
+from interleave.tools.report.benchmarks import benchmark_section
 from interleave.tools.report.reliance import reliance_section
 from interleave.tools.report.runs import (
     check_parser,
@@ -262,6 +263,7 @@ def runs(args: argparse.Namespace) -> list[Path]:
     markdown = to_markdown(table, rescored=args.parser) + "".join(line + "\n" for line in skipped_folders(run_dirs))
     markdown += "\n" + compared if compared else ""
     markdown += reliance_section(labelled_runs(run_dirs), select_point, args)
+    markdown += benchmark_section(labelled_runs(run_dirs), select_point, args)
     markdown += "\n" + forgetting.to_markdown(summaries, forgotten, args.bootstrap, args.seed) if summaries else ""
     written = [_write(args.out, markdown), args.out / "report.csv"]
     to_csv(table, written[1])

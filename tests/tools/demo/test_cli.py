@@ -45,6 +45,7 @@ FILES = (
     "heldout.jsonl",
     "shard.jsonl",
     "shard.report.json",
+    "benchmark.json",
     "classes.txt",
     "README.txt",
     ".complete",

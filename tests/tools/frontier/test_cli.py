@@ -202,6 +202,22 @@ def test_a_config_without_shard_evaluation_is_refused(tmp_path, small_dataset, t
     assert "the config asks no ShardEvaluation" in capsys.readouterr().err
 
 
+def test_a_config_asking_benchmarks_only_is_refused(tmp_path, small_dataset, tiny_model_kwargs, capsys):
+    import yaml
+
+    from tests.helpers import write_bench, write_config
+
+    config = write_config(tmp_path, small_dataset, tiny_model_kwargs)
+    data = yaml.safe_load(config.read_text())
+    entry = {"benchmarks": [{"name": "b", "file": str(write_bench(small_dataset))}]}
+    data["trainer"]["callbacks"].append({"class_path": "callbacks.ShardEvaluation", "init_args": entry})
+    config.write_text(yaml.safe_dump(data))
+    model = build_run(["--config", str(config)]).model
+    ckpt = save_checkpoint(trained(model, 1), model, tmp_path / "end.ckpt")
+    assert main(["--config", str(config), "--ckpt", str(ckpt)]) == 2
+    assert "asks benchmarks only (no shard_file)" in capsys.readouterr().err
+
+
 def test_alphas_are_numbers_each_once_sorted_with_zero():
     assert parse_alphas("1, 0.5") == [0.0, 0.5, 1.0]
     assert parse_alphas("-0,0.25") == [0.0, 0.25]

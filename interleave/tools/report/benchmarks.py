@@ -1,0 +1,192 @@
+"""The report's benchmark table (issue 37): each benchmark's accuracy with the clip, under each
+control, and the share of items whose answer changes when the clip does.
+
+Read from a point's metrics file (`benchmarks`: each benchmark's file hash and subset) and its rows
+(`predictions/epoch=NN.bench.jsonl`, `callbacks.benchmarks`). For every run, benchmark and scoring:
+one line per condition (`clip`, then the controls the run asked) with its accuracy and, for a
+control, its agreement with the clip's choice and 1 − agreement (the answers that change), each with
+a 95 % bootstrap interval over items (the items resampled with replacement, the same draws for
+every condition of a benchmark, so the figures are paired). Runs evaluated on different files or
+subsets of one benchmark are refused, as runs on different SHARD files are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from interleave.errors import InterleaveError
+from interleave.tools.bootstrap import percentiles
+from interleave.tools.report.runs import epoch_points
+
+HEADER = ("Run", "Epoch", "Benchmark", "Scoring", "Condition", "Items", "Accuracy", "Agreement", "Changed")
+GAIN_HEADER = ("Run", "Since", "Epoch", "Benchmark", "Scoring", "Condition", "Items", "Accuracy change")
+CLIP = "clip"
+
+
+def read_rows(metrics_file: Path) -> list[dict[str, Any]]:
+    """The point's benchmark rows (`epoch=NN.bench.jsonl` beside its metrics file), [] when none."""
+    path = metrics_file.with_name(metrics_file.name.replace(".metrics.json", ".bench.jsonl"))
+    if not path.is_file():
+        return []
+    try:
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise InterleaveError(f"{path}: not a readable benchmark rows file ({err})") from None
+
+
+def check_same_benchmarks(points: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    """Refuse runs whose metrics record one benchmark name with another file hash or subset."""
+    seen: dict[str, tuple[str, Any, Any]] = {}
+    for label, metrics in points:
+        for name, entry in (metrics.get("benchmarks") or {}).items():
+            key = (entry.get("sha256"), entry.get("subset"))
+            if name in seen and seen[name][1:] != key:
+                raise InterleaveError(
+                    f"runs {seen[name][0]} and {label} were evaluated on different files or subsets of benchmark "
+                    f"{name!r} (sha256 {seen[name][1]} vs {key[0]}; subset {seen[name][2]} vs {key[1]}); their "
+                    "figures cannot be put side by side"
+                )
+            seen.setdefault(name, (label, *key))
+
+
+def _cell(value: float, bounds: tuple[float, float] | None) -> str:
+    return f"{value:.3f}" + (f" [{bounds[0]:.3f}, {bounds[1]:.3f}]" if bounds else "")
+
+
+def benchmark_rows(
+    label: str, epoch: int, rows: Sequence[dict[str, Any]], resamples: int, seed: int
+) -> list[dict[str, str]]:
+    """One run point's lines: per benchmark, scoring and condition, accuracy, agreement and changed."""
+    out = []
+    groups: dict[tuple[str, str], dict[str, dict[str, dict[str, Any]]]] = {}
+    for row in rows:
+        groups.setdefault((row["benchmark"], row["scoring"]), {}).setdefault(row["condition"], {})[row["id"]] = row
+    rng = np.random.default_rng(seed)
+    for (name, scoring), conditions in groups.items():
+        ids = list(conditions.get(CLIP, {}) or next(iter(conditions.values())))
+        draws = rng.integers(0, len(ids), size=(resamples, len(ids))) if resamples and ids else None
+        real = conditions.get(CLIP, {})
+        for condition, by_id in conditions.items():
+            correct = np.array([float(by_id[i]["correct"]) if i in by_id else np.nan for i in ids])
+            asked = int(np.sum(~np.isnan(correct)))
+            line = {
+                "Run": label,
+                "Epoch": f"{epoch:02d}",
+                "Benchmark": name,
+                "Scoring": scoring,
+                "Condition": condition,
+                "Items": str(asked),
+                "Agreement": "",
+                "Changed": "",
+            }
+            line["Accuracy"] = _cell(float(np.nanmean(correct)), _bounds(correct, draws))
+            if condition != CLIP and real:
+                same = np.array(
+                    [
+                        float(by_id[i].get("chosen") == real[i].get("chosen")) if i in by_id and i in real else np.nan
+                        for i in ids
+                    ]
+                )
+                line["Agreement"] = _cell(float(np.nanmean(same)), _bounds(same, draws))
+                line["Changed"] = _cell(1 - float(np.nanmean(same)), _bounds(1 - same, draws))
+            out.append(line)
+    return out
+
+
+def _signed(value: float, bounds: tuple[float, float] | None) -> str:
+    return f"{value:+.3f}" + (f" [{bounds[0]:+.3f}, {bounds[1]:+.3f}]" if bounds else "")
+
+
+def _bounds(values: np.ndarray, draws: np.ndarray | None) -> tuple[float, float] | None:
+    if draws is None:
+        return None
+    with warnings.catch_warnings():  # a draw of items none of which a control asked: NaN, left out
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return percentiles(np.nanmean(values[draws], axis=1))
+
+
+def gain_rows(
+    label: str, epoch: int, rows: Sequence[dict[str, Any]], before: Sequence[dict[str, Any]], resamples: int, seed: int
+) -> list[dict[str, str]]:
+    """The accuracy change since epoch 00 per benchmark, scoring and condition, on the items both
+    points asked, with a paired bootstrap interval over those items (the same draws for both points)."""
+    then = {(r["benchmark"], r["scoring"], r["condition"], r["id"]): float(r["correct"]) for r in before}
+    groups: dict[tuple[str, str, str], list[tuple[float, float]]] = {}
+    for r in rows:
+        key = (r["benchmark"], r["scoring"], r["condition"])
+        if (*key, r["id"]) in then:
+            groups.setdefault(key, []).append((float(r["correct"]), then[(*key, r["id"])]))
+    rng = np.random.default_rng(seed)
+    out = []
+    for (name, scoring, condition), pairs in groups.items():
+        diff = np.array([now - past for now, past in pairs])
+        draws = rng.integers(0, len(diff), size=(resamples, len(diff))) if resamples else None
+        out.append(
+            {
+                "Run": label,
+                "Since": "00",
+                "Epoch": f"{epoch:02d}",
+                "Benchmark": name,
+                "Scoring": scoring,
+                "Condition": condition,
+                "Items": str(len(diff)),
+                "Accuracy change": _signed(float(diff.mean()), _bounds(diff, draws)),
+            }
+        )
+    return out
+
+
+def to_markdown(lines: Sequence[dict[str, str]], resamples: int) -> str:
+    """The table, with the line that says what it holds; "" without a benchmark."""
+    if not lines:
+        return ""
+    head = [
+        "Multiple-choice benchmarks (docs/benchmarks.md): accuracy with the clip and under each control; Agreement: "
+        "the share of items whose choice is the clip's; Changed: 1 − agreement, the answers that change when the clip "
+        "does" + (f"; 95 % intervals over items, {resamples} resamples." if resamples else "."),
+        "",
+        "| " + " | ".join(HEADER) + " |",
+        "| " + " | ".join("---" for _ in HEADER) + " |",
+    ]
+    return "\n".join(head + ["| " + " | ".join(line[h] for h in HEADER) + " |" for line in lines]) + "\n"
+
+
+def benchmark_section(
+    runs: Sequence[tuple[Path, str]], select: Callable[[Path, int | None], tuple[int, Path]], args: argparse.Namespace
+) -> str:
+    """What `interleave report` appends to report.md: a blank line and the benchmark table, or ""."""
+    points = []
+    for run, label in runs:
+        epoch, file = select(run, args.epoch)
+        points.append((label, epoch, file, json.loads(file.read_text(encoding="utf-8"))))
+    check_same_benchmarks([(label, metrics) for label, _, _, metrics in points])
+    lines = [
+        line
+        for label, epoch, file, _ in points
+        for line in benchmark_rows(label, epoch, read_rows(file), args.bootstrap, args.seed)
+    ]
+    table = to_markdown(lines, args.bootstrap)
+    gains = [
+        line
+        for (run, _), (label, epoch, file, _) in zip(runs, points)
+        if epoch != 0 and 0 in (found := epoch_points(run))
+        for line in gain_rows(label, epoch, read_rows(file), read_rows(found[0]), args.bootstrap, args.seed)
+    ]
+    if gains:
+        table += (
+            "\nBenchmark accuracy since epoch 00 (the items both points asked; paired 95 % intervals over items):\n\n"
+            + "| "
+            + " | ".join(GAIN_HEADER)
+            + " |\n| "
+            + " | ".join("---" for _ in GAIN_HEADER)
+            + " |\n"
+            + "".join("| " + " | ".join(line[h] for h in GAIN_HEADER) + " |\n" for line in gains)
+        )
+    return "\n" + table if table else ""
