@@ -133,29 +133,26 @@ def clip(seconds: float, seed: int = 0, freq: float = 440.0) -> np.ndarray:
     return (0.3 * np.sin(2 * np.pi * freq * t) + 0.05 * rng.standard_normal(t.shape)).astype(np.float32)
 
 
-def conversation(texts_and_clips: list, answer: str | None = None) -> list[dict]:
-    """A one-turn chat: `texts_and_clips` in order (a str is text, anything else an audio item)."""
+def conversation(texts_and_clips: list) -> list[dict]:
+    """A user turn: `texts_and_clips` in order (a str is text, anything else an audio item)."""
     content = [{"type": "text", "text": x} if isinstance(x, str) else {"type": "audio", "audio": x}
                for x in texts_and_clips]
-    messages = [{"role": "user", "content": content}]
-    if answer is not None:
-        messages.append({"role": "assistant", "content": answer})
-    return messages
+    return [{"role": "user", "content": content}]
 
 
-def processor_inputs(folder: Path, batch: list[tuple[list, str | None]]) -> dict:
-    """The processor's own inputs for conversations (each its items and an optional answer),
-    right-padded; the waveforms are the audio items, in order."""
+def processor_inputs(folder: Path, batch: list[tuple[list, str | None]], side: str = "right") -> dict:
+    """The processor's own inputs for one-turn conversations (each its items and an optional
+    answer, written after the assistant's turn start and ended with `<|im_end|>`), padded on
+    `side`; the waveforms are the audio items, in order."""
     from transformers import AutoProcessor
 
     processor = AutoProcessor.from_pretrained(folder)
     texts, audios = [], []
     for items, answer in batch:
-        text = processor.apply_chat_template(conversation(items, answer), add_generation_prompt=answer is None,
-                                             tokenize=False)
-        texts.append(text)
+        text = processor.apply_chat_template(conversation(items), add_generation_prompt=True, tokenize=False)
+        texts.append(text if answer is None else f"{text}{answer}<|im_end|>")
         audios += [x for x in items if not isinstance(x, str)]
-    processor.tokenizer.padding_side = "right"
+    processor.tokenizer.padding_side = side
     return processor(text=texts, audio=audios or None, sampling_rate=SAMPLE_RATE, return_tensors="pt",
                      padding=True)
 

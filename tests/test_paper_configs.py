@@ -48,6 +48,10 @@ DOC_COMMANDS = [
     "--trainer.callbacks.init_args.max_queries_per_task=2",
     "python train.py fit --config configs/demo.yaml --config configs/models/whisper.yaml --paths.whisper=/models/whisper-tiny",
     "python train.py fit --config configs/demo.yaml --config configs/models/ast.yaml --paths.ast=/models/ast",
+    "python train.py fit --config configs/demo.yaml --config configs/models/qwen2_audio.yaml "
+    "--paths.qwen2_audio=/models/Qwen2-Audio-7B-Instruct",
+    f"{_ROW4} --config configs/models/qwen2_audio.yaml --paths.qwen2_audio=/models/Qwen2-Audio-7B-Instruct "
+    "--paths.shard=/data/shard/shard.jsonl --paths.val=/data/val.jsonl --paths.train=/data/interleaved_1m.jsonl",
     f"{_ROW1} {_ROW_PATHS}",
     f"{_ROW2} {_ROW_PATHS}",
     f"{_ROW3} {_ROW_PATHS} --paths.train=/data/interleaved_40k.jsonl",

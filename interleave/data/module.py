@@ -190,10 +190,11 @@ class InterleavedDataModule(L.LightningDataModule):
         `kwargs` go to `Collator` (`padding_side`, `with_answer`, `with_prompt_batch`)."""
         return Collator(
             self.tokenizer,
-            self.template,
+            self.template if self.spec.template is None else self.spec.template,
             max_length=self.hparams.max_length,
             train_on_prompt=self.hparams.train_on_prompt,
             audio_tokens=self.spec.audio_tokens,
+            clip_positions=self.spec.clip_positions,
             **kwargs,
         )
 
