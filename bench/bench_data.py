@@ -31,18 +31,28 @@ from bench.clips import sine_clips  # noqa: E402
 from bench.results import write_section  # noqa: E402
 
 TOKENIZER = "builtin:smollm2-135m-instruct"
-SOUNDS = ("dog barking siren car engine rain thunder speech music guitar piano drum bird chirping wind "
-          "water running door slam footsteps baby crying applause laughter telephone ringing alarm clock "
-          "train horn helicopter motorcycle cat meowing cough sneeze typing keyboard vacuum cleaner").split()
-COMMON = ("the a an is it of in and to with this that there can be heard sound sounds audio clip from while "
-          "some one two several loud quiet soft high low pitch rhythm near far background foreground "
-          "person people man woman child playing making noise like similar indoor outdoor street room "
-          "busy calm short long repeated continuous sudden gentle harsh distant close small large").split()
+SOUNDS = (
+    "dog barking siren car engine rain thunder speech music guitar piano drum bird chirping wind "
+    "water running door slam footsteps baby crying applause laughter telephone ringing alarm clock "
+    "train horn helicopter motorcycle cat meowing cough sneeze typing keyboard vacuum cleaner"
+).split()
+COMMON = (
+    "the a an is it of in and to with this that there can be heard sound sounds audio clip from while "
+    "some one two several loud quiet soft high low pitch rhythm near far background foreground "
+    "person people man woman child playing making noise like similar indoor outdoor street room "
+    "busy calm short long repeated continuous sudden gentle harsh distant close small large"
+).split()
 CLOSED = [
-    "What is the sound in [AUDIO]?", "Classify the sound events in [AUDIO].", "What can be inferred from [AUDIO]?",
-    "Write an audio caption describing the sound.", "What sound events can you hear?",
-    "Is [AUDIO] a type of {s}?", "Does [AUDIO] contain a {s}?", "Describe [AUDIO] in one sentence.",
-    "What is the mood of the audio?", "Where could this audio have been recorded?",
+    "What is the sound in [AUDIO]?",
+    "Classify the sound events in [AUDIO].",
+    "What can be inferred from [AUDIO]?",
+    "Write an audio caption describing the sound.",
+    "What sound events can you hear?",
+    "Is [AUDIO] a type of {s}?",
+    "Does [AUDIO] contain a {s}?",
+    "Describe [AUDIO] in one sentence.",
+    "What is the mood of the audio?",
+    "Where could this audio have been recorded?",
 ]
 
 
@@ -73,8 +83,18 @@ def write_records(path: Path, records: int, clips: int, seed: int = 0) -> None:
                 where = rng.choice(("Is {q} in [AUDIO]?", "What {q}?", "Why is [AUDIO] {q}?", "How {q}?"))
                 instruction = where.format(q=question)
             answer = " ".join(word(rng) for _ in range(rng.randint(5, 60))).capitalize() + "."
-            block.append(json.dumps({"id": f"r{i}", "audio": f"clips/c{i % clips:04d}.wav", "instruction": instruction,
-                                     "output": answer, "task": "open-ended", "dataset": "bench"}))
+            block.append(
+                json.dumps(
+                    {
+                        "id": f"r{i}",
+                        "audio": f"clips/c{i % clips:04d}.wav",
+                        "instruction": instruction,
+                        "output": answer,
+                        "task": "open-ended",
+                        "dataset": "bench",
+                    }
+                )
+            )
             if len(block) == 50_000:
                 out.write("\n".join(block) + "\n")
                 block = []
@@ -92,9 +112,9 @@ def child(path: str) -> None:
     """One measured run: print a JSON line with the figures."""
     import gc
 
-    from interleave.spec import DataSpec
     from interleave.data.module import InterleavedDataModule
     from interleave.model.llm import load_tokenizer
+    from interleave.spec import DataSpec
 
     started = time.perf_counter()
     tokenizer = load_tokenizer(TOKENIZER)
@@ -103,7 +123,7 @@ def child(path: str) -> None:
     Path("/proc/self/clear_refs").write_text("5")  # the peak (VmHWM) starts again from here
     before = rss()[0]
     started = time.perf_counter()
-    from interleave.data.record_index import build_processes
+    from interleave.data.index_build import build_processes
 
     builders = build_processes(Path(path))
     dm = InterleavedDataModule(train_file=path, batch_size=4, group_by_length=True)
@@ -119,9 +139,24 @@ def child(path: str) -> None:
     collator = dm.collator()
     stored = dm.train_set.records.lengths()
     mismatches = int(sum(len(collator.encode(dm.train_set.records[i]).input_ids) != stored[i] for i in sample))
-    print(json.dumps({"seconds": seconds, "tokenizer_s": tokenizer_s, "rss_mb": (after - before) / 2**20,
-                      "peak_mb": (peak - before) / 2**20, "builders_mb": children_mb, "builders": builders, "before_mb": before / 2**20, "records": len(dm.train_set), "rejected": len(dm.rejected),
-                      "batch": list(batch["input_ids"].shape), "sampled": len(sample), "mismatches": mismatches}))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "tokenizer_s": tokenizer_s,
+                "rss_mb": (after - before) / 2**20,
+                "peak_mb": (peak - before) / 2**20,
+                "builders_mb": children_mb,
+                "builders": builders,
+                "before_mb": before / 2**20,
+                "records": len(dm.train_set),
+                "rejected": len(dm.rejected),
+                "batch": list(batch["input_ids"].shape),
+                "sampled": len(sample),
+                "mismatches": mismatches,
+            }
+        )
+    )
 
 
 def run_child(path: Path) -> dict:
@@ -170,16 +205,16 @@ fresh process. Memory: resident set after the first batch minus before set-up (p
 
 | run | set-up + first batch | memory for the records |
 | --- | ---: | ---: |
-| first (builds the index, {index_mb:.0f} MB beside the file) | {first['seconds']:.1f} s | {first['rss_mb']:.0f} MB ({first['peak_mb']:.0f} MB peak) |
-| later (index reused) | {later['seconds']:.1f} s | {later['rss_mb']:.0f} MB ({later['peak_mb']:.0f} MB peak) |
+| first (builds the index, {index_mb:.0f} MB beside the file) | {first["seconds"]:.1f} s | {first["rss_mb"]:.0f} MB ({first["peak_mb"]:.0f} MB peak) |
+| later (index reused) | {later["seconds"]:.1f} s | {later["rss_mb"]:.0f} MB ({later["peak_mb"]:.0f} MB peak) |
 
-The first run builds the index in {first['builders']} forked processes (one per core, each a part of
-the file); each peaked at {first['builders_mb']:.0f} MB resident, the pages it shares with its parent
-through fork included (the parent held {first['before_mb']:.0f} MB before set-up: Python, torch,
+The first run builds the index in {first["builders"]} forked processes (one per core, each a part of
+the file); each peaked at {first["builders_mb"]:.0f} MB resident, the pages it shares with its parent
+through fork included (the parent held {first["before_mb"]:.0f} MB before set-up: Python, torch,
 transformers, the tokenizer).
 Targets: first run <= 90 s, later run <= 20 s, <= 1 GB. Loading the tokenizer (before set-up, with the
-model) took {later['tokenizer_s']:.1f} s. Lengths from the index equal the collator's on
-{later['sampled']} sampled records: {later['sampled'] - later['mismatches']} of {later['sampled']}.
+model) took {later["tokenizer_s"]:.1f} s. Lengths from the index equal the collator's on
+{later["sampled"]} sampled records: {later["sampled"] - later["mismatches"]} of {later["sampled"]}.
 Load average while measured: {load[0]:.2f} (1 min), on a machine shared with other work."""
     print(body)
     write_section("bench_data", body)

@@ -37,15 +37,15 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.results import write_section  # noqa: E402
-from interleave.encoders.audio import load_fbank  # noqa: E402
 from interleave.data.collate import Collator  # noqa: E402
+from interleave.data.records import Record  # noqa: E402
+from interleave.encoders.audio import load_fbank  # noqa: E402
+from interleave.eval.evaluate import EvalInputs, EvalSettings, answer_queries, answer_seed  # noqa: E402
+from interleave.eval.format import read_shard
+from interleave.eval.query import Query  # noqa: E402
+from interleave.eval.tasks import CONDITIONS, TASKS  # noqa: E402
 from interleave.model.generation import Sampling, sample_answers  # noqa: E402
 from interleave.model.module import AudioLLM  # noqa: E402
-from interleave.data.records import Record  # noqa: E402
-from interleave.eval.query import Query  # noqa: E402
-from interleave.eval.format import read_shard
-from interleave.eval.evaluate import EvalInputs, EvalSettings, answer_queries, answer_seed  # noqa: E402
-from interleave.eval.tasks import CONDITIONS, TASKS  # noqa: E402
 from interleave.tools.demo.cli import ensure_demo_data  # noqa: E402
 
 CONDITION = "interleaved"
@@ -82,19 +82,30 @@ def ltu_style(model: AudioLLM, queries: list[Query], settings: EvalSettings, inp
         for repeat in range(settings.repeats):
             fbank = torch.stack([load_fbank(clip) for clip in query.clips])
             seed = answer_seed(settings.seed, 0, CONDITION, index, repeat)
-            answers += sample_answers(model, encoded["input_ids"], encoded["attention_mask"], encoded["audio_mask"], fbank,
-                                      1, settings.sampling, seeds=[seed])[0]
+            answers += sample_answers(
+                model,
+                encoded["input_ids"],
+                encoded["attention_mask"],
+                encoded["audio_mask"],
+                fbank,
+                1,
+                settings.sampling,
+                seeds=[seed],
+            )[0]
     seconds = time.perf_counter() - start
     return Side(seconds, answers, parse_like_evaluator(queries, answers, settings))
 
 
 def parse_like_evaluator(queries: list[Query], answers: list[str], settings: EvalSettings) -> list[object]:
-    from interleave.labels import contains_label
     from interleave.eval.answers import parse_answer
+    from interleave.labels import contains_label
 
     per = settings.repeats
-    return [contains_label(a, q.label) if TASKS[q.task].scoring == "label" else parse_answer(a, settings.parser)
-            for i, q in enumerate(queries) for a in answers[i * per : (i + 1) * per]]
+    return [
+        contains_label(a, q.label) if TASKS[q.task].scoring == "label" else parse_answer(a, settings.parser)
+        for i, q in enumerate(queries)
+        for a in answers[i * per : (i + 1) * per]
+    ]
 
 
 def evaluator(model: AudioLLM, queries: list[Query], settings: EvalSettings, inputs: EvalInputs) -> Side:
@@ -102,8 +113,12 @@ def evaluator(model: AudioLLM, queries: list[Query], settings: EvalSettings, inp
     start = time.perf_counter()
     rows = answer_queries(model, queries, CONDITION, settings, inputs, {})
     seconds = time.perf_counter() - start
-    return Side(seconds, [a for r in rows for a in r.answers], [p for r in rows for p in r.parsed],
-                sum(sum(r.cut or []) for r in rows))
+    return Side(
+        seconds,
+        [a for r in rows for a in r.answers],
+        [p for r in rows for p in r.parsed],
+        sum(sum(r.cut or []) for r in rows),
+    )
 
 
 def mean_tokens(model: AudioLLM, answers: list[str]) -> float:
@@ -129,7 +144,9 @@ def decode_step_seconds(model: AudioLLM, rows: int, context: int = DECODE_CONTEX
     return (time.perf_counter() - start) / steps
 
 
-def measure(model: AudioLLM, queries: list[Query], base: EvalSettings, inputs: EvalInputs, cap: int) -> dict[str, object]:
+def measure(
+    model: AudioLLM, queries: list[Query], base: EvalSettings, inputs: EvalInputs, cap: int
+) -> dict[str, object]:
     """Both modes of the evaluator before and after the LTU-style loop, at one cap."""
     full = replace(base, sampling=replace(base.sampling, max_new_tokens=cap), full_answers=True)
     default = replace(full, full_answers=False)
@@ -141,18 +158,32 @@ def measure(model: AudioLLM, queries: list[Query], base: EvalSettings, inputs: E
     if first[0].answers != second[0].answers or first[1].answers != second[1].answers:
         raise SystemExit("the evaluator gave other answers on its second run with the same seeds")
     return {
-        "cap": cap, "ltu": ltu, "full": first[0], "default": first[1], "t_full": t_full, "t_default": t_default,
-        "same_verdicts": same_verdicts, "same_answers": sum(a == b for a, b in zip(ltu.answers, first[0].answers)),
-        "tokens_ltu": mean_tokens(model, ltu.answers), "tokens_full": mean_tokens(model, first[0].answers),
+        "cap": cap,
+        "ltu": ltu,
+        "full": first[0],
+        "default": first[1],
+        "t_full": t_full,
+        "t_default": t_default,
+        "same_verdicts": same_verdicts,
+        "same_answers": sum(a == b for a, b in zip(ltu.answers, first[0].answers)),
+        "tokens_ltu": mean_tokens(model, ltu.answers),
+        "tokens_full": mean_tokens(model, first[0].answers),
         "tokens_default": mean_tokens(model, first[1].answers),
         "longest": max(answer_tokens(model, a) for a in ltu.answers),
     }
 
 
-def section(results: list[dict[str, object]], n: int, repeats: int, batch_size: int, counts: dict[str, int],
-            steps: dict[int, float] | None = None) -> str:
+def section(
+    results: list[dict[str, object]],
+    n: int,
+    repeats: int,
+    batch_size: int,
+    counts: dict[str, int],
+    steps: dict[int, float] | None = None,
+) -> str:
     lines = [
-        "## SHARD evaluation at equal work: interleave's evaluator vs an LTU-style loop", "",
+        "## SHARD evaluation at equal work: interleave's evaluator vs an LTU-style loop",
+        "",
         f"The same {n} demo SHARD queries (drawn with seed 0: {counts['synonym']} synonym, {counts['hypernym']} hypernym, "
         f"{counts['identity']} identity, {counts.get('pair', 0)} two-clip pair; interleaved prompts), "
         f"{repeats} sampled answers each, SmolLM2-135M-Instruct + the "
@@ -161,7 +192,8 @@ def section(results: list[dict[str, object]], n: int, repeats: int, batch_size: 
         f"LTU-style: one answer at a time, clip loaded and encoder run for every answer. Evaluator: batches of {batch_size} "
         "queries, repeats sharing one prefill, features once per clip; the full-answer mode generates every answer to EOS "
         "or the cap, the default mode stops a yes/no answer at its settled verdict (identity answers run to the end). "
-        "Evaluator timings are the mean of a run before and one after the LTU-style loop.", "",
+        "Evaluator timings are the mean of a run before and one after the LTU-style loop.",
+        "",
         "| cap | side | seconds | queries/s | mean answer tokens | speed-up |",
         "| ---: | --- | ---: | ---: | ---: | ---: |",
     ]
@@ -177,23 +209,33 @@ def section(results: list[dict[str, object]], n: int, repeats: int, batch_size: 
     lines.append("")
     for r in results:
         total = len(r["ltu"].answers)
-        lines += [f"Cap {r['cap']} (target: default mode >= 20x at cap 400):", "",
-                  f"    full answers: {r['ltu'].seconds / r['t_full']:.1f}x",
-                  f"    default mode: {r['ltu'].seconds / r['t_default']:.1f}x", "",
-                  f"Verdicts identical in both modes: {r['same_verdicts']}/{total}; answers identical to the LTU-style "
-                  f"loop's: {r['same_answers']}/{total}. Longest answer: {r['longest']} tokens.", ""]
+        lines += [
+            f"Cap {r['cap']} (target: default mode >= 20x at cap 400):",
+            "",
+            f"    full answers: {r['ltu'].seconds / r['t_full']:.1f}x",
+            f"    default mode: {r['ltu'].seconds / r['t_default']:.1f}x",
+            "",
+            f"Verdicts identical in both modes: {r['same_verdicts']}/{total}; answers identical to the LTU-style "
+            f"loop's: {r['same_answers']}/{total}. Longest answer: {r['longest']} tokens.",
+            "",
+        ]
         if steps:
             alone = r["longest"] * steps[min(steps)]
-            lines += [f"The longest answer alone takes about {r['longest']} x {steps[min(steps)] * 1000:.0f} ms = {alone:.1f} s "
-                      f"of decoding on either side, so even with everything else free the evaluator could be at most "
-                      f"{r['ltu'].seconds / alone:.1f}x faster than the LTU-style loop in this run.", ""]
+            lines += [
+                f"The longest answer alone takes about {r['longest']} x {steps[min(steps)] * 1000:.0f} ms = {alone:.1f} s "
+                f"of decoding on either side, so even with everything else free the evaluator could be at most "
+                f"{r['ltu'].seconds / alone:.1f}x faster than the LTU-style loop in this run.",
+                "",
+            ]
     if steps:
         one, most = steps[min(steps)], max(steps)
-        lines += [f"What batching can save here: one decode step of the LLM over a {DECODE_CONTEXT}-token cache takes "
-                  + ", ".join(f"{t * 1000:.0f} ms at {b} row{'s' if b > 1 else ''}" for b, t in sorted(steps.items()))
-                  + f", so a token costs at most {one / (steps[most] / most):.1f}x less in a batch of {most} than alone. "
-                  "The evaluator's batch shrinks as answers end, and the longest answer decodes alone on both sides.",
-                  ""]
+        lines += [
+            f"What batching can save here: one decode step of the LLM over a {DECODE_CONTEXT}-token cache takes "
+            + ", ".join(f"{t * 1000:.0f} ms at {b} row{'s' if b > 1 else ''}" for b, t in sorted(steps.items()))
+            + f", so a token costs at most {one / (steps[most] / most):.1f}x less in a batch of {most} than alone. "
+            "The evaluator's batch shrinks as answers end, and the longest answer decodes alone on both sides.",
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -201,7 +243,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--queries", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=4)
-    parser.add_argument("--caps", type=int, nargs="+", default=[400, 12], help="new-token caps (LTU's 400, the demo's 12)")
+    parser.add_argument(
+        "--caps", type=int, nargs="+", default=[400, 12], help="new-token caps (LTU's 400, the demo's 12)"
+    )
     parser.add_argument("--batch-size", type=int, default=32, help="queries per batch of the evaluator")
     parser.add_argument("--no-write", action="store_true", help="print only; leave bench/RESULTS.md as it is")
     args = parser.parse_args()
@@ -218,10 +262,15 @@ def main() -> None:
     for cap in args.caps:
         r = measure(model, queries, base, inputs, cap)
         results.append(r)
-        print(f"cap {cap}\nfull answers: {r['ltu'].seconds / r['t_full']:.1f}x\n"
-              f"default mode: {r['ltu'].seconds / r['t_default']:.1f}x", flush=True)
+        print(
+            f"cap {cap}\nfull answers: {r['ltu'].seconds / r['t_full']:.1f}x\n"
+            f"default mode: {r['ltu'].seconds / r['t_default']:.1f}x",
+            flush=True,
+        )
         if r["same_verdicts"] != len(r["full"].parsed):
-            raise SystemExit(f"cap {cap}: the default mode changed {len(r['full'].parsed) - r['same_verdicts']} verdict(s)")
+            raise SystemExit(
+                f"cap {cap}: the default mode changed {len(r['full'].parsed) - r['same_verdicts']} verdict(s)"
+            )
     counts = {t: sum(q.task == t for q in queries) for t in TASKS}
     steps = {rows: decode_step_seconds(model, rows) for rows in (1, 8, args.repeats * args.batch_size)}
     body = section(results, len(queries), args.repeats, args.batch_size, counts, steps)

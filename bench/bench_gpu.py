@@ -48,16 +48,28 @@ from bench.clips import sine_clips  # noqa: E402
 from bench.results import write_section  # noqa: E402
 from interleave import NUM_AUDIO_TOKENS  # noqa: E402
 from interleave.data.collate import IGNORE_INDEX, Collator  # noqa: E402
+from interleave.eval.evaluate import EvalInputs, EvalSettings, answer_queries  # noqa: E402
+from interleave.eval.query import Query  # noqa: E402
 from interleave.model.generation import Sampling  # noqa: E402
 from interleave.model.llm import load_tokenizer  # noqa: E402
 from interleave.model.module import AudioLLM  # noqa: E402
-from interleave.eval.query import Query  # noqa: E402
-from interleave.eval.evaluate import EvalInputs, EvalSettings, answer_queries  # noqa: E402
 
-LLAMA_7B = dict(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,
-                num_key_value_heads=32, max_position_embeddings=2048)
-TOY = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-           max_position_embeddings=1024)
+LLAMA_7B = dict(
+    hidden_size=4096,
+    intermediate_size=11008,
+    num_hidden_layers=32,
+    num_attention_heads=32,
+    num_key_value_heads=32,
+    max_position_embeddings=2048,
+)
+TOY = dict(
+    hidden_size=64,
+    intermediate_size=128,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=1024,
+)
 PEAK_BF16_TFLOPS = {"A100": 312.0, "H100": 989.0, "H200": 989.0}  # dense, SXM
 PATCHES = 512  # CAV-MAE: a 1024 x 128 fbank in 16 x 16 patches
 
@@ -74,10 +86,24 @@ class Run:
 
 def build(tokenizer: str, toy: bool, checkpointing: bool, device: torch.device, tok: object) -> AudioLLM:
     """The benchmark's model; `tok` is the tokenizer `tokenizer` names, already loaded (for its ids)."""
-    config = {**(TOY if toy else LLAMA_7B), "vocab_size": len(tok), "bos_token_id": tok.bos_token_id,
-              "eos_token_id": tok.eos_token_id, "pad_token_id": tok.pad_token_id, "attn_implementation": "sdpa"}
-    model = AudioLLM(llm=None, llm_config=config, tokenizer=tokenizer, llm_dtype="float32" if toy else "bfloat16",
-                     encoder="tiny" if toy else "cavmae", lora_r=8, lora_alpha=16, gradient_checkpointing=checkpointing)
+    config = {
+        **(TOY if toy else LLAMA_7B),
+        "vocab_size": len(tok),
+        "bos_token_id": tok.bos_token_id,
+        "eos_token_id": tok.eos_token_id,
+        "pad_token_id": tok.pad_token_id,
+        "attn_implementation": "sdpa",
+    }
+    model = AudioLLM(
+        llm=None,
+        llm_config=config,
+        tokenizer=tokenizer,
+        llm_dtype="float32" if toy else "bfloat16",
+        encoder="tiny" if toy else "cavmae",
+        lora_r=8,
+        lora_alpha=16,
+        gradient_checkpointing=checkpointing,
+    )
     return model.to(device)
 
 
@@ -90,8 +116,10 @@ def flops_per_sample(model: AudioLLM, text_tokens: int, answer_tokens: int) -> t
     n_enc = sum(p.numel() for p in model.audio_encoder.parameters())
     t = text_tokens + NUM_AUDIO_TOKENS
     total = 4 * n_body * t + 6 * layers * d * t * t + 4 * vocab * d * answer_tokens + 2 * n_enc * PATCHES
-    line = (f"FLOPs/sample = 4*N_body*T + 6*L*d*T^2 + 4*V*d*A + 2*N_enc*P = 4*{n_body:.3e}*{t} + 6*{layers}*{d}*{t}^2 "
-            f"+ 4*{vocab}*{d}*{answer_tokens} + 2*{n_enc:.3e}*{PATCHES} = {total:.4e}")
+    line = (
+        f"FLOPs/sample = 4*N_body*T + 6*L*d*T^2 + 4*V*d*A + 2*N_enc*P = 4*{n_body:.3e}*{t} + 6*{layers}*{d}*{t}^2 "
+        f"+ 4*{vocab}*{d}*{answer_tokens} + 2*{n_enc:.3e}*{PATCHES} = {total:.4e}"
+    )
     return float(total), line
 
 
@@ -106,8 +134,13 @@ def training_batch(model: AudioLLM, batch: int, text_tokens: int, answer_tokens:
     labels = torch.full_like(ids, IGNORE_INDEX)
     labels[:, -answer_tokens:] = ids[:, -answer_tokens:]
     fbank = torch.randn(batch, 1024, 128, generator=gen)
-    out = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": labels, "audio_mask": audio_mask,
-           "audio": fbank}
+    out = {
+        "input_ids": ids,
+        "attention_mask": torch.ones_like(ids),
+        "labels": labels,
+        "audio_mask": audio_mask,
+        "audio": fbank,
+    }
     return {k: v.to(device) for k, v in out.items()}
 
 
@@ -137,8 +170,15 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def measure(model: AudioLLM, batch_size: int, checkpointing: bool, args: argparse.Namespace, device: torch.device,
-            flops: float, peak: float | None) -> Run:
+def measure(
+    model: AudioLLM,
+    batch_size: int,
+    checkpointing: bool,
+    args: argparse.Namespace,
+    device: torch.device,
+    flops: float,
+    peak: float | None,
+) -> Run:
     if device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
@@ -162,9 +202,18 @@ def eval_queries_per_s(model: AudioLLM, n: int, cap: int, device: torch.device) 
         queries = []
         for i in range(n):
             task = ("synonym", "hypernym", "identity")[i % 3]
-            queries.append(Query(id=f"q{i}", task=task, label="Siren", word="siren",
-                                 candidate=None if task == "identity" else "alarm", truth=None if task == "identity" else "yes",
-                                 audio=clips[i % len(clips)], where=f"bench:{i}"))
+            queries.append(
+                Query(
+                    id=f"q{i}",
+                    task=task,
+                    label="Siren",
+                    word="siren",
+                    candidate=None if task == "identity" else "alarm",
+                    truth=None if task == "identity" else "yes",
+                    audio=clips[i % len(clips)],
+                    where=f"bench:{i}",
+                )
+            )
         settings = EvalSettings(Sampling(max_new_tokens=cap), repeats=4, batch_size=32)
         inputs = EvalInputs(Collator(model.tokenizer, padding_side="left", with_answer=False))
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
@@ -190,8 +239,13 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--toy", action="store_true", help="toy sizes on the CPU (what the tests run)")
     parser.add_argument("--tokenizer", default="builtin:smollm2-135m-instruct", help="tokenizer spec (model.tokenizer)")
     parser.add_argument("--steps", type=int, default=5, help="timed training steps per setting")
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=None,
-                        help="micro-batches (default: 4 and doubling until out of memory on a GPU; 4 8 on the CPU)")
+    parser.add_argument(
+        "--batch-sizes",
+        type=int,
+        nargs="+",
+        default=None,
+        help="micro-batches (default: 4 and doubling until out of memory on a GPU; 4 8 on the CPU)",
+    )
     parser.add_argument("--text-tokens", type=int, default=108)
     parser.add_argument("--answer-tokens", type=int, default=40)
     parser.add_argument("--eval-queries", type=int, default=64)
@@ -215,9 +269,15 @@ def main(argv: list[str] | None = None) -> str:
         while True:
             run = measure(model, sizes.pop(0) if sizes is not None else size, checkpointing, args, device, flops, peak)
             runs.append(run)
-            print(f"checkpointing={checkpointing} batch={run.batch}: "
-                  + (f"{run.tokens_per_s:.0f} tokens/s, MFU {fmt(run.mfu, '{:.1%}')}, peak {fmt(run.peak_gib, '{:.1f} GiB')}"
-                     if run.seconds else "out of memory"), flush=True)
+            print(
+                f"checkpointing={checkpointing} batch={run.batch}: "
+                + (
+                    f"{run.tokens_per_s:.0f} tokens/s, MFU {fmt(run.mfu, '{:.1%}')}, peak {fmt(run.peak_gib, '{:.1f} GiB')}"
+                    if run.seconds
+                    else "out of memory"
+                ),
+                flush=True,
+            )
             size *= 2
             if (sizes is not None and not sizes) or run.seconds is None or size > 512:
                 break
@@ -238,25 +298,45 @@ def fmt(value: float | None, pattern: str) -> str:
     return "n/a" if value is None else pattern.format(value)
 
 
-def section(runs: list[Run], formula: str, device: str, peak: float | None, qps: float, mean_tokens: float,
-            args: argparse.Namespace) -> str:
-    size = "toy sizes (2-layer LLM, tiny encoder) on the CPU, to check the script; not the paper's size" if args.toy \
+def section(
+    runs: list[Run],
+    formula: str,
+    device: str,
+    peak: float | None,
+    qps: float,
+    mean_tokens: float,
+    args: argparse.Namespace,
+) -> str:
+    size = (
+        "toy sizes (2-layer LLM, tiny encoder) on the CPU, to check the script; not the paper's size"
+        if args.toy
         else "LLaMA-7B-shaped LLM (bf16, SDPA), full-size CAV-MAE (frozen)"
-    lines = [f"## GPU benchmark: {size}", "",
-             f"Device: {device}; peak {fmt(peak, '{:.0f} TFLOPS')} (dense bf16). LoRA r=8 on q/v + projector; "
-             f"{args.text_tokens} text + {NUM_AUDIO_TOKENS} audio tokens per sample, {args.answer_tokens} labelled; "
-             f"AdamW, {args.steps} timed steps after one warm-up.", "",
-             f"`{formula}`", "",
-             "| micro-batch | gradient checkpointing | s/step | tokens/s | MFU | peak memory |",
-             "| ---: | --- | ---: | ---: | ---: | ---: |"]
+    )
+    lines = [
+        f"## GPU benchmark: {size}",
+        "",
+        f"Device: {device}; peak {fmt(peak, '{:.0f} TFLOPS')} (dense bf16). LoRA r=8 on q/v + projector; "
+        f"{args.text_tokens} text + {NUM_AUDIO_TOKENS} audio tokens per sample, {args.answer_tokens} labelled; "
+        f"AdamW, {args.steps} timed steps after one warm-up.",
+        "",
+        f"`{formula}`",
+        "",
+        "| micro-batch | gradient checkpointing | s/step | tokens/s | MFU | peak memory |",
+        "| ---: | --- | ---: | ---: | ---: | ---: |",
+    ]
     for r in runs:
         if r.seconds is None:
             lines.append(f"| {r.batch} | {'yes' if r.checkpointing else 'no'} | out of memory | | | |")
         else:
-            lines.append(f"| {r.batch} | {'yes' if r.checkpointing else 'no'} | {r.seconds:.3f} | {r.tokens_per_s:.0f} | "
-                         f"{fmt(r.mfu, '{:.1%}')} | {fmt(r.peak_gib, '{:.1f} GiB')} |")
-    lines += ["", f"SHARD evaluation (default mode, {args.eval_queries} queries x 4 repeats, batches of 32, cap {args.cap}): "
-              f"**{qps:.2f} queries/s**, mean answer {mean_tokens:.0f} tokens (random weights seldom end an answer)."]
+            lines.append(
+                f"| {r.batch} | {'yes' if r.checkpointing else 'no'} | {r.seconds:.3f} | {r.tokens_per_s:.0f} | "
+                f"{fmt(r.mfu, '{:.1%}')} | {fmt(r.peak_gib, '{:.1f} GiB')} |"
+            )
+    lines += [
+        "",
+        f"SHARD evaluation (default mode, {args.eval_queries} queries x 4 repeats, batches of 32, cap {args.cap}): "
+        f"**{qps:.2f} queries/s**, mean answer {mean_tokens:.0f} tokens (random weights seldom end an answer).",
+    ]
     if not args.toy:
         lines.append("Targets on an H100/H200: MFU >= 35 %; peak memory < 40 GB at micro-batch 4.")
     return "\n".join(lines)

@@ -34,8 +34,14 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 from bench.clips import sine_clips  # noqa: E402
 from bench.results import write_section  # noqa: E402
 
-TINY_LLAMA = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                  num_key_value_heads=2, max_position_embeddings=512)
+TINY_LLAMA = dict(
+    hidden_size=64,
+    intermediate_size=128,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=512,
+)
 TINY_ENCODER = {"embed_dim": 32, "depth": 1, "shared_depth": 1, "num_heads": 4, "mlp_ratio": 1.0}
 WORDS = ("loud", "a siren", "music", "a dog", "speech", "an engine", "rain", "a bell")
 GROWTH_BOUND_MB = 200.0  # resident memory may grow this much over a run (caches, Gradio's files), no more
@@ -59,20 +65,43 @@ def tiny_config(folder: Path, tokenizer: str) -> Path:
 
     tok = load_tokenizer(tokenizer)
     clip = sine_clips(folder / "audio", 1, 1.0, 440.0, 0.0, "c{}.wav")[0]
-    rows = "".join(f'{{"id": "r{i}", "audio": "{clip}", "instruction": "What is [AUDIO]?", "output": "A tone."}}\n'
-                   for i in range(2))
+    rows = "".join(
+        f'{{"id": "r{i}", "audio": "{clip}", "instruction": "What is [AUDIO]?", "output": "A tone."}}\n'
+        for i in range(2)
+    )
     for split in ("train", "val"):
         (folder / f"{split}.jsonl").write_text(rows)
-    llm = {**TINY_LLAMA, "vocab_size": len(tok), "bos_token_id": tok.bos_token_id, "eos_token_id": tok.eos_token_id,
-           "pad_token_id": tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id}
+    llm = {
+        **TINY_LLAMA,
+        "vocab_size": len(tok),
+        "bos_token_id": tok.bos_token_id,
+        "eos_token_id": tok.eos_token_id,
+        "pad_token_id": tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
+    }
     config = {
         "seed_everything": 0,
-        "trainer": {"accelerator": "cpu", "devices": 1, "logger": False, "enable_checkpointing": False,
-                    "default_root_dir": str(folder / "runs")},
-        "model": {"llm": None, "llm_config": llm, "tokenizer": tokenizer, "encoder": "tiny", "encoder_kwargs": TINY_ENCODER,
-                  "lora_r": 4, "lora_alpha": 8},
-        "data": {"train_file": str(folder / "train.jsonl"), "val_file": str(folder / "val.jsonl"), "batch_size": 2,
-                 "max_length": 256},
+        "trainer": {
+            "accelerator": "cpu",
+            "devices": 1,
+            "logger": False,
+            "enable_checkpointing": False,
+            "default_root_dir": str(folder / "runs"),
+        },
+        "model": {
+            "llm": None,
+            "llm_config": llm,
+            "tokenizer": tokenizer,
+            "encoder": "tiny",
+            "encoder_kwargs": TINY_ENCODER,
+            "lora_r": 4,
+            "lora_alpha": 8,
+        },
+        "data": {
+            "train_file": str(folder / "train.jsonl"),
+            "val_file": str(folder / "val.jsonl"),
+            "batch_size": 2,
+            "max_length": 256,
+        },
     }
     path = folder / "config.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -100,8 +129,21 @@ def user(client: Any, index: int, clip: Path, asks: int, repeats: int, max_new_t
         start = time.perf_counter()
         try:
             message, interleaved, _, _, details = client.predict(
-                f"Is [AUDIO] {WORDS[index % len(WORDS)]}?", "", "free text", *files, False, 1.0, 0.95, 500, 1.1,
-                max_new_tokens, repeats, 1000 * index + ask, False, api_name="/ask")
+                f"Is [AUDIO] {WORDS[index % len(WORDS)]}?",
+                "",
+                "free text",
+                *files,
+                False,
+                1.0,
+                0.95,
+                500,
+                1.1,
+                max_new_tokens,
+                repeats,
+                1000 * index + ask,
+                False,
+                api_name="/ask",
+            )
             answered = details.get("layouts", {}).get("interleaved", {}).get("answers")
             problem = None if answered else message
         except Exception as err:  # noqa: BLE001 - a failed ask is counted and named, the run goes on
@@ -122,8 +164,8 @@ def run(config: Path, users: int, asks: int, repeats: int, max_new_tokens: int, 
     (the clients are made before memory is first measured: its growth is the asks')."""
     from gradio_client import Client
 
-    from interleave.tools.playground.cli import build_page, launch
     from interleave.tools.playground.ask import build_served
+    from interleave.tools.playground.cli import build_page, launch
 
     served = build_served(str(config), "none", "cpu")
     port = free_port()
@@ -132,12 +174,16 @@ def run(config: Path, users: int, asks: int, repeats: int, max_new_tokens: int, 
     clips = sine_clips(folder / "clips", users, 2.0, 300.0, 250.0, "user{}.wav")
     try:
         clients = [Client(url, verbose=False) for _ in range(users)]
-        user(clients[0], 0, clips[0], 1, repeats, max_new_tokens, Load())  # warm-up: first-call allocations are not growth
+        user(
+            clients[0], 0, clips[0], 1, repeats, max_new_tokens, Load()
+        )  # warm-up: first-call allocations are not growth
         before = rss_mb()
         load = Load(halfway=users * asks // 2)
         start = time.perf_counter()
-        threads = [threading.Thread(target=user, args=(clients[i], i, clips[i], asks, repeats, max_new_tokens, load))
-                   for i in range(users)]
+        threads = [
+            threading.Thread(target=user, args=(clients[i], i, clips[i], asks, repeats, max_new_tokens, load))
+            for i in range(users)
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:

@@ -17,14 +17,14 @@ import platform
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from interleave.tools.rephrase.cli import build, _parser  # noqa: E402
+from interleave.tools.rephrase.cli import _parser, build  # noqa: E402
 
 RESULTS = REPO / "bench" / "RESULTS.md"
 START, END = "<!-- bench_rephrase:start -->", "<!-- bench_rephrase:end -->"
@@ -62,8 +62,14 @@ def make_input(path: Path, n: int) -> None:
     kinds = [("open-ended question", "as_strong_train"), ("cla_label", "as_20k"), ("cla_label_des", "as_strong_train")]
     with path.open("w") as f:
         objs = (
-            {"instruction": f"What can be heard in the audio clip? ({i})", "input": "", "audio_id": f"/a/{i}.flac",
-             "dataset": kinds[i % 3][1], "task": kinds[i % 3][0], "output": f"answer {i}"}
+            {
+                "instruction": f"What can be heard in the audio clip? ({i})",
+                "input": "",
+                "audio_id": f"/a/{i}.flac",
+                "dataset": kinds[i % 3][1],
+                "task": kinds[i % 3][0],
+                "output": f"answer {i}",
+            }
             for i in range(n)
         )
         f.write("[\n" + ",\n".join(json.dumps(o) for o in objs) + "\n]")
@@ -74,15 +80,36 @@ def measure(url: str, workdir: Path, records: int, concurrency: int) -> dict:
     if not inp.exists():
         make_input(inp, records)
     out = workdir / f"out_c{concurrency}.jsonl"
-    args = _parser().parse_args([
-        "--input", str(inp), "--out", str(out), "--size", str(records), "--backend", "openai",
-        "--base-url", url, "--model", "mock", "--api-key-env", KEY_ENV, "--concurrency", str(concurrency),
-        "--timeout", "10",
-    ])
+    args = _parser().parse_args(
+        [
+            "--input",
+            str(inp),
+            "--out",
+            str(out),
+            "--size",
+            str(records),
+            "--backend",
+            "openai",
+            "--base-url",
+            url,
+            "--model",
+            "mock",
+            "--api-key-env",
+            KEY_ENV,
+            "--concurrency",
+            str(concurrency),
+            "--timeout",
+            "10",
+        ]
+    )
     stats = build(args)
     assert stats["written"] == records and stats["rejected"] == 0, stats
-    return {"concurrency": concurrency, "records": records, "seconds": stats["seconds"],
-            "records_per_s": round(records / stats["seconds"], 1)}
+    return {
+        "concurrency": concurrency,
+        "records": records,
+        "seconds": stats["seconds"],
+        "records_per_s": round(records / stats["seconds"], 1),
+    }
 
 
 def write_results(section: str) -> None:
@@ -119,7 +146,7 @@ def main() -> None:
         "## rephrase: records/s against a local chat-completions mock",
         "",
         f"- command: `{command.strip()}`",
-        f"- date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- machine: {platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} CPUs "
         "(shared with other work while measured)",
         f"- mock: a separate process, answers every request after {ns.delay * 1000:.0f} ms; client: urllib, "
@@ -128,8 +155,11 @@ def main() -> None:
         "| concurrency | records | seconds | records/s | ideal (concurrency / delay) |",
         "| ---: | ---: | ---: | ---: | ---: |",
     ]
-    lines += [f"| {r['concurrency']} | {r['records']} | {r['seconds']:.2f} | {r['records_per_s']} | "
-              f"{r['concurrency'] * ideal:.0f} |" for r in rows]
+    lines += [
+        f"| {r['concurrency']} | {r['records']} | {r['seconds']:.2f} | {r['records_per_s']} | "
+        f"{r['concurrency'] * ideal:.0f} |"
+        for r in rows
+    ]
     speedup = rows[1]["records_per_s"] / rows[0]["records_per_s"]
     lines += ["", f"Speed-up from 1 to 32 in flight: {speedup:.1f}x.", END]
     section = "\n".join(lines)

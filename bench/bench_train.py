@@ -29,11 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.results import write_section  # noqa: E402
 from interleave.data.collate import Collator  # noqa: E402
 from interleave.data.module import AudioRecords  # noqa: E402
-from interleave.tools.demo.cli import ensure_demo_data  # noqa: E402
-from interleave.model.module import AudioLLM  # noqa: E402
 from interleave.data.records import Record, read_records  # noqa: E402
 from interleave.data.sampler import TrainingSampler  # noqa: E402
 from interleave.encoders.cache import FeatureCache, fingerprint  # noqa: E402
+from interleave.model.module import AudioLLM  # noqa: E402
+from interleave.tools.demo.cli import ensure_demo_data  # noqa: E402
 
 
 def timed_steps(model: AudioLLM, loader: DataLoader, steps: int) -> float:
@@ -89,9 +89,15 @@ def main() -> None:
 
     rng = random.Random(0)
     words = "the a sound of dog barking engine siren loud soft high low pitch rhythm near far".split()
-    ltu_like = [Record(id=str(i), audio="x.wav", instruction="What can be inferred from [AUDIO]?",
-                       output=" ".join(rng.choice(words) for _ in range(rng.randint(12, 400))))
-                for i in range(2000)]
+    ltu_like = [
+        Record(
+            id=str(i),
+            audio="x.wav",
+            instruction="What can be inferred from [AUDIO]?",
+            output=" ".join(rng.choice(words) for _ in range(rng.randint(12, 400))),
+        )
+        for i in range(2000)
+    ]
     demo_pad = padding_rows(collator, records, args.batch_size)
     ltu_pad = padding_rows(collator, ltu_like, args.batch_size)
 

@@ -27,8 +27,10 @@ def machine() -> str:
 def write_section(name: str, body: str) -> None:
     """Replace (or append) the block between `<!-- name:start -->` and `<!-- name:end -->` with
     `body`, stamped with the command, the machine and the date."""
-    stamp = (f"Command: `{' '.join([Path(sys.executable).name, *sys.argv])}`  \n"
-             f"Machine: {machine()}  \nDate: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}\n")
+    stamp = (
+        f"Command: `{' '.join([Path(sys.executable).name, *sys.argv])}`  \n"
+        f"Machine: {machine()}  \nDate: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M UTC}\n"
+    )
     block = f"<!-- {name}:start -->\n{body.rstrip()}\n\n{stamp}<!-- {name}:end -->"
     text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
     pattern = re.compile(rf"<!-- {re.escape(name)}:start -->.*?<!-- {re.escape(name)}:end -->", re.DOTALL)

@@ -7,6 +7,11 @@ from callbacks.run_summary import RunSummary
 from callbacks.shard_eval import ShardEvaluation
 
 __all__ = [
-    "PaddingFraction", "PreemptionCheckpoint", "ResumeRandomState", "RunSummary", "SafeCheckpointIO", "ShardEvaluation",
+    "PaddingFraction",
+    "PreemptionCheckpoint",
+    "ResumeRandomState",
+    "RunSummary",
+    "SafeCheckpointIO",
+    "ShardEvaluation",
     "WritePredictions",
 ]

@@ -18,9 +18,9 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger, WandbLogger
 
-from interleave.files import atomic_path, write_text_atomic
 from interleave.eval.predictions import Prediction
 from interleave.eval.tasks import AGREEMENT, CONDITIONS, ROOT, TASKS, Task, metric_tag, resolved
+from interleave.files import atomic_path, write_text_atomic
 
 LISTEN = "does it listen"  # the agreement chart's name: a probe's answers against the real clip's
 
@@ -32,9 +32,14 @@ def charted() -> list[Task]:
 
 def curves_of(history: list[dict[str, Any]], conditions: dict[str, str]) -> list[Task]:
     """The tasks whose curve is drawn: Table 2's always, any other where some point measured it."""
+
     def measured(task: Task) -> bool:
-        return any(h["metrics"].get(metric_tag(prefix, task.name, task.headline)) is not None
-                   for h in history for prefix in conditions.values())
+        return any(
+            h["metrics"].get(metric_tag(prefix, task.name, task.headline)) is not None
+            for h in history
+            for prefix in conditions.values()
+        )
+
     return [task for task in charted() if task.column is not None or measured(task)]
 
 
@@ -42,12 +47,17 @@ def title(condition: str) -> str:
     return CONDITIONS[condition].title if condition in CONDITIONS else f"{condition} prompts"
 
 
-def agreement_lines(conditions: dict[str, str], probes: tuple[str, ...], tasks: set[str] | None = None
-                    ) -> dict[str, str]:
+def agreement_lines(
+    conditions: dict[str, str], probes: tuple[str, ...], tasks: set[str] | None = None
+) -> dict[str, str]:
     """The "does it listen" lines: "<probe> <task>" -> its agreement tag, for every probe and task
     it asks (every task when `tasks` is None)."""
-    return {f"{probe} {task.name}": metric_tag(conditions[probe], task.name, AGREEMENT) for probe in probes
-            for task in charted() if (tasks is None or task.name in tasks) and _asks(probe, task, conditions)}
+    return {
+        f"{probe} {task.name}": metric_tag(conditions[probe], task.name, AGREEMENT)
+        for probe in probes
+        for task in charted()
+        if (tasks is None or task.name in tasks) and _asks(probe, task, conditions)
+    }
 
 
 def curves_figure(history: list[dict[str, Any]], conditions: dict[str, str], probes: tuple[str, ...] = ()) -> Any:
@@ -56,8 +66,13 @@ def curves_figure(history: list[dict[str, Any]], conditions: dict[str, str], pro
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    panels = [(title(condition), {task.chart: metric_tag(prefix, task.name, task.headline)
-                                  for task in curves_of(history, conditions)}) for condition, prefix in conditions.items()]
+    panels = [
+        (
+            title(condition),
+            {task.chart: metric_tag(prefix, task.name, task.headline) for task in curves_of(history, conditions)},
+        )
+        for condition, prefix in conditions.items()
+    ]
     if probes:
         panels.append((f"{LISTEN}: agreement with the real clip", agreement_lines(conditions, probes)))
     figure = Figure(figsize=(4.5 * len(panels), 3.5), layout="constrained")
@@ -76,20 +91,35 @@ def curves_figure(history: list[dict[str, Any]], conditions: dict[str, str], pro
     return figure
 
 
-def curves_table(history: list[dict[str, Any]], conditions: dict[str, str], probes: tuple[str, ...] = ()
-                 ) -> list[dict[str, Any]]:
+def curves_table(
+    history: list[dict[str, Any]], conditions: dict[str, str], probes: tuple[str, ...] = ()
+) -> list[dict[str, Any]]:
     """The points the figure plots: one row per epoch and condition (None where not measured); with
     `probes`, also `<task>_agreement` columns (a probe's rows hold them)."""
     agreeing = [task.name for task in charted()] if probes else []
-    return [{"epoch": h["epoch"], "condition": condition,
-             **{task.chart.replace(" ", "_").lower(): h["metrics"].get(metric_tag(prefix, task.name, task.headline))
-                for task in curves_of(history, conditions)},
-             **{f"{name}_{AGREEMENT}": h["metrics"].get(metric_tag(prefix, name, AGREEMENT)) for name in agreeing}}
-            for h in history for condition, prefix in conditions.items()]
+    return [
+        {
+            "epoch": h["epoch"],
+            "condition": condition,
+            **{
+                task.chart.replace(" ", "_").lower(): h["metrics"].get(metric_tag(prefix, task.name, task.headline))
+                for task in curves_of(history, conditions)
+            },
+            **{f"{name}_{AGREEMENT}": h["metrics"].get(metric_tag(prefix, name, AGREEMENT)) for name in agreeing},
+        }
+        for h in history
+        for condition, prefix in conditions.items()
+    ]
 
 
-def publish_curves(trainer: L.Trainer, history: list[dict[str, Any]], conditions: dict[str, str],
-                   run_dir: Path, step: int, probes: tuple[str, ...] = ()) -> Path:
+def publish_curves(
+    trainer: L.Trainer,
+    history: list[dict[str, Any]],
+    conditions: dict[str, str],
+    run_dir: Path,
+    step: int,
+    probes: tuple[str, ...] = (),
+) -> Path:
     """Write `curves.png` and `curves.csv` into the run folder and log the figure through every
     logger that takes images (TensorBoard, W&B, MLflow); a CSV logger gets the files alone."""
     figure = curves_figure(history, conditions, probes)
@@ -121,9 +151,13 @@ def _asks(condition: str, task: Task, conditions: dict[str, str]) -> bool:
 def shard_tags(conditions: dict[str, str], tasks: set[str], probes: tuple[str, ...] = ()) -> list[str]:
     """Every SHARD/identity tag the evaluation logs for these conditions and the `tasks` its SHARD
     file asks, then the `probes`' agreement tags."""
-    return [metric_tag(prefix, task.name, metric) for condition, prefix in conditions.items()
-            for task in TASKS.values() if task.name in tasks and _asks(condition, task, conditions)
-            for metric in task.metrics] + list(agreement_lines(conditions, probes, tasks).values())
+    return [
+        metric_tag(prefix, task.name, metric)
+        for condition, prefix in conditions.items()
+        for task in TASKS.values()
+        if task.name in tasks and _asks(condition, task, conditions)
+        for metric in task.metrics
+    ] + list(agreement_lines(conditions, probes, tasks).values())
 
 
 def forgetting_layout(conditions: dict[str, str], tasks: set[str], probes: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -132,8 +166,11 @@ def forgetting_layout(conditions: dict[str, str], tasks: set[str], probes: tuple
     chart: each probe's agreement with the main layout, a line per probe and task."""
     charts = {}
     for task in charted():
-        lines = [metric_tag(prefix, task.name, task.headline) for condition, prefix in conditions.items()
-                 if task.name in tasks and _asks(condition, task, conditions)]
+        lines = [
+            metric_tag(prefix, task.name, task.headline)
+            for condition, prefix in conditions.items()
+            if task.name in tasks and _asks(condition, task, conditions)
+        ]
         if lines:
             charts[task.chart] = ["Multiline", lines]
     if listening := list(agreement_lines(conditions, probes, tasks).values()):
@@ -158,8 +195,13 @@ def run_hparams(trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, A
     return out
 
 
-def describe_for_tensorboard(logger: TensorBoardLogger, hparams: dict[str, Any], conditions: dict[str, str],
-                             tasks: set[str], probes: tuple[str, ...] = ()) -> None:
+def describe_for_tensorboard(
+    logger: TensorBoardLogger,
+    hparams: dict[str, Any],
+    conditions: dict[str, str],
+    tasks: set[str],
+    probes: tuple[str, ...] = (),
+) -> None:
     """The "forgetting" Custom Scalars layout, and the run's settings in the HParams tab with its
     SHARD/identity tags as the metrics (their values are the scalars already logged). The HParams
     summaries go into the writer's own event file (its public `file_writer`, open once the layout
@@ -180,8 +222,10 @@ def closing_table(history: list[dict[str, Any]], conditions: dict[str, str]) -> 
     for condition, prefix in conditions.items():
         for h in history:
             cells = [h["metrics"].get(metric_tag(prefix, task.name, task.headline)) for task in curves]
-            lines.append(f"  {title(condition):<22}{h['epoch']:>6}"
-                         + "".join(f"{'-' if v is None else f'{v:.3f}':>20}" for v in cells))
+            lines.append(
+                f"  {title(condition):<22}{h['epoch']:>6}"
+                + "".join(f"{'-' if v is None else f'{v:.3f}':>20}" for v in cells)
+            )
     return "\n".join(lines)
 
 

@@ -33,8 +33,16 @@ class WritePredictions(BasePredictionWriter):
         self._file.write_text("", encoding="utf-8")
         self._count = 0
 
-    def write_on_batch_end(self, trainer, pl_module, prediction: list[dict[str, Any]], batch_indices, batch,
-                           batch_idx: int, dataloader_idx: int = 0) -> None:
+    def write_on_batch_end(
+        self,
+        trainer,
+        pl_module,
+        prediction: list[dict[str, Any]],
+        batch_indices,
+        batch,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
         with self._file.open("a", encoding="utf-8") as handle:
             for row in prediction:
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")

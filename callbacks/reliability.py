@@ -89,17 +89,21 @@ class PreemptionCheckpoint(L.Callback):
         if found is not None and found.save_last:
             found.last_model_path = str(self.saved)  # goes into the checkpoint with the callback's state
         trainer.save_checkpoint(self.saved)
-        rank_zero_info(f"[interleave] SIGTERM: saved {self.saved} at step {trainer.global_step}; "
-                       f"resume with --ckpt_path={self.saved}")
+        rank_zero_info(
+            f"[interleave] SIGTERM: saved {self.saved} at step {trainer.global_step}; "
+            f"resume with --ckpt_path={self.saved}"
+        )
 
 
 def random_state() -> dict[str, Any]:
     """This process's torch, CUDA, numpy and Python random states, in types `weights_only` loading accepts."""
     kind, keys, position, has_gauss, gauss = np.random.get_state()
-    return {"torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, gauss),
-            "python": random.getstate()}
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, gauss),
+        "python": random.getstate(),
+    }
 
 
 def set_random_state(state: dict[str, Any]) -> None:
@@ -135,13 +139,16 @@ class ResumeRandomState(L.Callback):
         states = checkpoint.get("random_states") or []
         if len(states) != trainer.world_size:
             if states:
-                rank_zero_info(f"[interleave] the checkpoint holds random states of {len(states)} process(es), "
-                               f"this run has {trainer.world_size}: random draws differ from an unbroken run")
+                rank_zero_info(
+                    f"[interleave] the checkpoint holds random states of {len(states)} process(es), "
+                    f"this run has {trainer.world_size}: random draws differ from an unbroken run"
+                )
             return
         self.pending = states[trainer.global_rank]
 
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any,
-                             batch_idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
         if self.pending is not None:
             set_random_state(self.pending)
             self.pending = None

@@ -18,16 +18,16 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from callbacks.curves import closing_table, describe_for_tensorboard, publish_curves, run_hparams, samples_markdown
 from interleave.data.module import InterleavedDataModule
 from interleave.errors import InterleaveError
+from interleave.eval.evaluate import EvalInputs, EvalSettings, EvaluationStopped, Point, evaluate
+from interleave.eval.format import read_shard
+from interleave.eval.predictions import CKPT_PATH, ROW_COUNT
+from interleave.eval.query import Query
+from interleave.eval.tasks import TASKS, parse_tag
 from interleave.files import write_text_atomic
 from interleave.model.generation import Sampling
 from interleave.model.module import AudioLLM
 from interleave.progress import Progress
 from interleave.provenance import provenance
-from interleave.eval.query import Query
-from interleave.eval.format import read_shard
-from interleave.eval.evaluate import EvalInputs, EvalSettings, EvaluationStopped, Point, evaluate
-from interleave.eval.predictions import CKPT_PATH, ROW_COUNT
-from interleave.eval.tasks import TASKS, parse_tag
 
 Layout = str  # a condition of the registry (interleave.eval.tasks.CONDITIONS): interleaved, noninterleaved, ...
 
@@ -38,7 +38,7 @@ class _RichTask:
     def __init__(self, progress: Any, total: int, desc: str) -> None:
         self.progress, self.task = progress, progress.add_task(desc.removeprefix("[interleave] "), total=total)
 
-    def __enter__(self) -> "_RichTask":
+    def __enter__(self) -> _RichTask:
         return self
 
     def __exit__(self, *_: Any) -> None:
@@ -54,12 +54,25 @@ def query_progress(trainer: L.Trainer, total: int, desc: str) -> Progress | _Ric
     off a terminal (a batch log), a `rank_zero_info` line every 10 s and a last one. Other ranks: nothing."""
     bar = trainer.progress_bar_callback
     enabled = bar is not None and bar.is_enabled
-    if (trainer.is_global_zero and enabled and isinstance(bar, RichProgressBar) and bar.progress is not None
-            and bar.progress.live.is_started):
+    if (
+        trainer.is_global_zero
+        and enabled
+        and isinstance(bar, RichProgressBar)
+        and bar.progress is not None
+        and bar.progress.live.is_started
+    ):
         return _RichTask(bar.progress, total, desc)
     stream = sys.stdout if isinstance(bar, TQDMProgressBar) else sys.stderr
-    return Progress(total, "queries", desc, file=stream, tty=None if enabled else False, write=rank_zero_info,
-                    enabled=trainer.is_global_zero, leave=False)
+    return Progress(
+        total,
+        "queries",
+        desc,
+        file=stream,
+        tty=None if enabled else False,
+        write=rank_zero_info,
+        enabled=trainer.is_global_zero,
+        leave=False,
+    )
 
 
 def eval_inputs(data: object) -> EvalInputs:
@@ -67,8 +80,10 @@ def eval_inputs(data: object) -> EvalInputs:
     its collation (left-padded, answer-free), feature cache and channel. The callback, the frontier
     and the playground read them here, so the evaluation never imports the data module."""
     if not isinstance(data, InterleavedDataModule):
-        raise InterleaveError(f"the SHARD evaluation needs the run's data module to be an "
-                              f"interleave.data.InterleavedDataModule, got {type(data).__name__}")
+        raise InterleaveError(
+            f"the SHARD evaluation needs the run's data module to be an "
+            f"interleave.data.InterleavedDataModule, got {type(data).__name__}"
+        )
     return EvalInputs(data.collator(padding_side="left", with_answer=False), data.feature_store, data.audio_channel)
 
 
@@ -138,11 +153,23 @@ class ShardEvaluation(L.Callback):
     ) -> None:
         if every_n_epochs < 1:
             raise InterleaveError("ShardEvaluation: every_n_epochs must be at least 1")
-        conditions = [layout, *(extra for extra in extra_layouts or [] if extra != layout)] + (["text"] if text_control else [])
+        conditions = [layout, *(extra for extra in extra_layouts or [] if extra != layout)] + (
+            ["text"] if text_control else []
+        )
         try:
-            self.settings = EvalSettings(sampling, repeats, parser, tuple(dict.fromkeys([*conditions, *(probes or [])])),
-                                         batch_size, seed, prompts, full_answers, scoring,
-                                         tuple(dict.fromkeys(probes or [])), max_queries_per_task)
+            self.settings = EvalSettings(
+                sampling,
+                repeats,
+                parser,
+                tuple(dict.fromkeys([*conditions, *(probes or [])])),
+                batch_size,
+                seed,
+                prompts,
+                full_answers,
+                scoring,
+                tuple(dict.fromkeys(probes or [])),
+                max_queries_per_task,
+            )
         except InterleaveError as err:
             raise InterleaveError(f"ShardEvaluation: {err}") from None
         self.shard_file = shard_file
@@ -173,10 +200,13 @@ class ShardEvaluation(L.Callback):
             raise InterleaveError(f"{self.shard_file}: {len(missing)} audio file(s) not found:\n{listed}")
         every, self.shard_subset = len(self.queries), self.settings.subset(self.queries)
         self.queries = self.settings.asked(self.queries)  # every clip is checked above, the asked ones or not
-        asked = (f"{len(self.queries)} of {every} queries ({self.shard_subset})" if self.shard_subset
-                 else f"{every} queries")
-        rank_zero_info(f"[interleave] SHARD: {asked} x {self.settings.repeats} repeats, "
-                       f"conditions {list(self.settings.conditions)}, from {self.shard_file}")
+        asked = (
+            f"{len(self.queries)} of {every} queries ({self.shard_subset})" if self.shard_subset else f"{every} queries"
+        )
+        rank_zero_info(
+            f"[interleave] SHARD: {asked} x {self.settings.repeats} repeats, "
+            f"conditions {list(self.settings.conditions)}, from {self.shard_file}"
+        )
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.before_training and trainer.global_step == 0 and not any(h["epoch"] == 0 for h in self.history):
@@ -206,9 +236,14 @@ class ShardEvaluation(L.Callback):
         weights-only checkpoint), and its metrics file names X (`ckpt_path`, `ckpt_global_step`), so
         that the report never takes it for the model before training. Its answers are drawn with
         the seeds of epoch `seed_epoch` (0), as every `validate` draws them (the frontier's α = 1)."""
-        return {"epoch": self._loaded.get("epochs") or 0,
-                "checkpoint": {CKPT_PATH: str(trainer.ckpt_path), "ckpt_global_step": self._loaded.get("global_step"),
-                               "seed_epoch": trainer.current_epoch}}
+        return {
+            "epoch": self._loaded.get("epochs") or 0,
+            "checkpoint": {
+                CKPT_PATH: str(trainer.ckpt_path),
+                "ckpt_global_step": self._loaded.get("global_step"),
+                "seed_epoch": trainer.current_epoch,
+            },
+        }
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self._pending is not None:
@@ -237,7 +272,9 @@ class ShardEvaluation(L.Callback):
     @staticmethod
     def _others(trainer: L.Trainer, result: dict[str, Any]) -> dict[str, float]:
         """What else was logged at this point (val/loss, ...), for the metrics file."""
-        return {k: float(v) for k, v in trainer.callback_metrics.items() if k not in result["metrics"] and v.numel() == 1}
+        return {
+            k: float(v) for k, v in trainer.callback_metrics.items() if k not in result["metrics"] and v.numel() == 1
+        }
 
     def state_dict(self) -> dict[str, Any]:
         return {"history": self.history}
@@ -254,16 +291,24 @@ class ShardEvaluation(L.Callback):
 
         def progress(condition: str, share: int, total: int) -> Progress | _RichTask:
             desc = f"[interleave] SHARD epoch {epoch} {condition}" + (
-                f" (rank 0's share of {total})" if trainer.world_size > 1 else "")
+                f" (rank 0's share of {total})" if trainer.world_size > 1 else ""
+            )
             return query_progress(trainer, share, desc)
 
         modes = {module: module.training for module in pl_module.modules()}
         pl_module.eval()
         try:
             with torch.no_grad(), trainer.precision_plugin.val_step_context():
-                rows, metrics = evaluate(pl_module, self.queries, self.settings, inputs, self.point_features(pl_module),
-                                         Point(epoch, trainer.global_rank, trainer.world_size),
-                                         stop=lambda: self._stop(trainer), progress=progress)
+                rows, metrics = evaluate(
+                    pl_module,
+                    self.queries,
+                    self.settings,
+                    inputs,
+                    self.point_features(pl_module),
+                    Point(epoch, trainer.global_rank, trainer.world_size),
+                    stop=lambda: self._stop(trainer),
+                    progress=progress,
+                )
         except EvaluationStopped as stopped:
             rank_zero_info(f"[interleave] SHARD epoch {epoch}: SIGTERM, {stopped}")
             raise SIGTERMException() from None  # Lightning ends the fit; PreemptionCheckpoint saves
@@ -294,18 +339,34 @@ class ShardEvaluation(L.Callback):
         """Files, figure and text samples of one evaluated point (rank 0 only). The metrics file
         also records what makes runs comparable (`interleave.provenance`: code version, config and
         SHARD hashes, parser, tokenization rule)."""
-        self.history = sorted([h for h in self.history if h["epoch"] != result["epoch"]]
-                              + [{"epoch": result["epoch"], "metrics": result["metrics"]}], key=lambda h: h["epoch"])
+        self.history = sorted(
+            [h for h in self.history if h["epoch"] != result["epoch"]]
+            + [{"epoch": result["epoch"], "metrics": result["metrics"]}],
+            key=lambda h: h["epoch"],
+        )
         run_dir = Path(trainer.log_dir or trainer.default_root_dir)  # a collective under DDP
         if not trainer.is_global_zero:
             return
-        header = {"epoch": result["epoch"], "global_step": result["global_step"], "layout": self.settings.conditions[0],
-                  **provenance(self.shard_file, self.settings.parser, trainer.lightning_module.hparams,
-                               trainer.datamodule.hparams, subset=self.shard_subset),
-                  **result.get("checkpoint", {}), **others}
+        header = {
+            "epoch": result["epoch"],
+            "global_step": result["global_step"],
+            "layout": self.settings.conditions[0],
+            **provenance(
+                self.shard_file,
+                self.settings.parser,
+                trainer.lightning_module.hparams,
+                trainer.datamodule.hparams,
+                subset=self.shard_subset,
+            ),
+            **result.get("checkpoint", {}),
+            **others,
+        }
         stem = write_point(run_dir / "predictions", result, header)
-        summary = ", ".join(f"{tag.removeprefix('val/')}={value:.3f}" for tag, value in result["metrics"].items()
-                            if (parsed := parse_tag(tag)) is not None and parsed.metric == TASKS[parsed.task].headline)
+        summary = ", ".join(
+            f"{tag.removeprefix('val/')}={value:.3f}"
+            for tag, value in result["metrics"].items()
+            if (parsed := parse_tag(tag)) is not None and parsed.metric == TASKS[parsed.task].headline
+        )
         print(f"[interleave] SHARD epoch {result['epoch']}: {summary}  ({stem}.jsonl)")
         self._show(trainer, result, run_dir)
 
@@ -314,20 +375,29 @@ class ShardEvaluation(L.Callback):
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
                 if not self._described:
-                    describe_for_tensorboard(logger, run_hparams(trainer, trainer.lightning_module), self.settings.prefixes,
-                                             {q.task for q in self.queries}, self.settings.probes)
-                logger.experiment.add_text("val/samples", samples_markdown(result["rows"], self.text_samples),
-                                           result["global_step"])
+                    describe_for_tensorboard(
+                        logger,
+                        run_hparams(trainer, trainer.lightning_module),
+                        self.settings.prefixes,
+                        {q.task for q in self.queries},
+                        self.settings.probes,
+                    )
+                logger.experiment.add_text(
+                    "val/samples", samples_markdown(result["rows"], self.text_samples), result["global_step"]
+                )
         self._described = True
-        self.curves = publish_curves(trainer, self.history, self.settings.prefixes, run_dir, result["global_step"],
-                                     self.settings.probes)
+        self.curves = publish_curves(
+            trainer, self.history, self.settings.prefixes, run_dir, result["global_step"], self.settings.probes
+        )
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """The curves from epoch 0 to the last, and where the predictions and the figure are."""
         if trainer.is_global_zero and self.history and self.curves is not None:
-            print(f"[interleave] SHARD and identity, epoch 0 to {self.history[-1]['epoch']}:\n"
-                  f"{closing_table(self.history, self.settings.prefixes)}\n"
-                  f"[interleave] predictions: {self.curves.parent / 'predictions'}  curves: {self.curves}")
+            print(
+                f"[interleave] SHARD and identity, epoch 0 to {self.history[-1]['epoch']}:\n"
+                f"{closing_table(self.history, self.settings.prefixes)}\n"
+                f"[interleave] predictions: {self.curves.parent / 'predictions'}  curves: {self.curves}"
+            )
 
 
 def trained_epochs(checkpoint: dict[str, Any]) -> int | None:
@@ -351,6 +421,8 @@ def write_point(folder: Path, result: dict[str, Any], header: dict[str, Any]) ->
     folder.mkdir(parents=True, exist_ok=True)
     stem = folder / f"epoch={result['epoch']:02d}"
     write_text_atomic(Path(f"{stem}.jsonl"), "".join(row.to_json() + "\n" for row in result["rows"]))
-    write_text_atomic(Path(f"{stem}.metrics.json"), json.dumps(
-        {**header, ROW_COUNT: len(result["rows"]), **result["metrics"]}, indent=2, sort_keys=True) + "\n")
+    write_text_atomic(
+        Path(f"{stem}.metrics.json"),
+        json.dumps({**header, ROW_COUNT: len(result["rows"]), **result["metrics"]}, indent=2, sort_keys=True) + "\n",
+    )
     return stem

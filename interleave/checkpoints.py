@@ -88,13 +88,20 @@ def _load(path: Path, map_location: Any) -> Any:
             head = handle.read(SNIFF_BYTES)
             handle.seek(0)
         except OSError as err:
-            raise NotLoaded(f"{path}: cannot be read ({os.strerror(err.errno or errno.EIO)}), not a checkpoint") from None
+            raise NotLoaded(
+                f"{path}: cannot be read ({os.strerror(err.errno or errno.EIO)}), not a checkpoint"
+            ) from None
         if not head:
-            raise NotLoaded(f"{path}: not a complete checkpoint (the file is empty, 0 bytes); a kill during its save "
-                            "or a copy cut short leaves such a file", cut_short=True)
+            raise NotLoaded(
+                f"{path}: not a complete checkpoint (the file is empty, 0 bytes); a kill during its save "
+                "or a copy cut short leaves such a file",
+                cut_short=True,
+            )
         if not head.startswith(ZIP_STARTS + (PICKLE_START,)):
-            raise NotLoaded(f"{path}: not a checkpoint: {_what_it_is(head)}, not a file written by torch.save "
-                            "(a .ckpt from training, a .pt/.pth/.bin state dict)")
+            raise NotLoaded(
+                f"{path}: not a checkpoint: {_what_it_is(head)}, not a file written by torch.save "
+                "(a .ckpt from training, a .pt/.pth/.bin state dict)"
+            )
         return _torch_load(path, handle, map_location)
 
 
@@ -114,8 +121,11 @@ def _torch_load(path: Path, handle: IO[bytes], map_location: Any) -> Any:
                 f"would run as code ({detail[:200]}); only load checkpoints you trust"
             ) from None
         reason = text.splitlines()[0][:200] if text.strip() else type(err).__name__
-        raise NotLoaded(f"{path}: not a complete checkpoint ({reason}); a kill during its save or a copy cut short "
-                        "leaves such a file", cut_short=True) from None
+        raise NotLoaded(
+            f"{path}: not a complete checkpoint ({reason}); a kill during its save or a copy cut short "
+            "leaves such a file",
+            cut_short=True,
+        ) from None
 
 
 CODE_OPS = {"GLOBAL", "STACK_GLOBAL", "REDUCE", "INST", "OBJ", "NEWOBJ", "NEWOBJ_EX", "BUILD"}

@@ -91,8 +91,10 @@ def bad_value(text: str) -> str | None:
     owner = re.findall(r"Problem with given class_path '([^']+)'", text[:start])
     where = keys[-1] if len(keys) == 1 else f"{keys[0]}.init_args.{keys[-1]}"
     names = dict.fromkeys("null" if t == "NoneType" else t.rsplit(".", 1)[-1] for t in types)
-    return (f"{where}{f' ({owner[-1]})' if owner else ''}: expected {' or '.join(names)}, "
-            f"got {given.group(1) if given else value.group(1)!r}")
+    return (
+        f"{where}{f' ({owner[-1]})' if owner else ''}: expected {' or '.join(names)}, "
+        f"got {given.group(1) if given else value.group(1)!r}"
+    )
 
 
 class InterleaveCLI(LightningCLI):
@@ -178,7 +180,9 @@ def main(args: list[str] | None = None) -> int:
     quiet, handler = _LightningInterruptLine(), signal.getsignal(signal.SIGINT)
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(quiet)
     try:
-        return report_errors(lambda: cli(args), what=what, kept=lambda: checkpoint_kept(_RUNNING[-1] if _RUNNING else None))
+        return report_errors(
+            lambda: cli(args), what=what, kept=lambda: checkpoint_kept(_RUNNING[-1] if _RUNNING else None)
+        )
     finally:
         logging.getLogger("lightning.pytorch.utilities.rank_zero").removeFilter(quiet)
         if handler is not None and signal.getsignal(signal.SIGINT) != handler:

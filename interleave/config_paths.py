@@ -26,8 +26,9 @@ with one change: a dict merges into the one parsed before it instead of replacin
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import yaml
 from jsonargparse._typehints import ActionTypeHint  # pinned jsonargparse; tests/test_config_paths.py covers it
@@ -57,8 +58,10 @@ def yaml_fault(text: str, file: str) -> str | None:
         return f"{file}: not valid YAML: {' '.join(str(err).split())}"
     for key, first in _repeated_keys(node, "", set()):
         mark = key.start_mark
-        return (f"{file}:{mark.line + 1}:{mark.column + 1}: {first[0]} is given twice (first at line {first[1]}); "
-                "YAML would keep only the last one: remove or rename one of them")
+        return (
+            f"{file}:{mark.line + 1}:{mark.column + 1}: {first[0]} is given twice (first at line {first[1]}); "
+            "YAML would keep only the last one: remove or rename one of them"
+        )
     return None
 
 
@@ -89,7 +92,9 @@ def read_yaml(path: str | Path) -> Any:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
-        raise ConfigFileError(f"{path}: cannot read it ({getattr(err, 'strerror', None) or type(err).__name__})") from None
+        raise ConfigFileError(
+            f"{path}: cannot read it ({getattr(err, 'strerror', None) or type(err).__name__})"
+        ) from None
     fault = yaml_fault(text, str(path))
     if fault:
         raise ConfigFileError(fault)
@@ -134,6 +139,7 @@ def install_yaml_check(mode: str = PARSER_MODE) -> None:
     load.checks_yaml = True  # type: ignore[attr-defined]
     set_loader(mode, load, get_loader_exceptions(mode))
 
+
 PATHS_TYPE = dict[str, str]
 
 
@@ -155,5 +161,9 @@ class PathsAction(ActionTypeHint):
 
 def add_paths_argument(parser: Any) -> None:
     """Give `parser` the `--paths` block (empty by default)."""
-    parser.add_argument("--paths", action=PathsAction(typehint=PATHS_TYPE), default={},
-                        help="named paths that the configs interpolate (${paths.NAME}), merged over every --config")
+    parser.add_argument(
+        "--paths",
+        action=PathsAction(typehint=PATHS_TYPE),
+        default={},
+        help="named paths that the configs interpolate (${paths.NAME}), merged over every --config",
+    )

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 INPUT, INTERRUPTED = 2, 130  # the exit statuses of bad input and of an interrupt (1: the run failed)
 KEPT = "what it wrote before is kept as it was"  # an interrupt's default note
@@ -109,8 +110,12 @@ def expected_error(err: BaseException) -> BaseException | None:
     return None
 
 
-def report_errors(body: Callable[[], Any], redact: Callable[[str], str] = str, what: str | None = None,
-                  kept: str | Callable[[], str] | None = None) -> int:
+def report_errors(
+    body: Callable[[], Any],
+    redact: Callable[[str], str] = str,
+    what: str | None = None,
+    kept: str | Callable[[], str] | None = None,
+) -> int:
     """Run `body` and return its exit status (its result if an int, else 0); an expected,
     user-facing error is printed as one `error:` line instead, with exit status 2, and an interrupt
     (Ctrl-C) as one `interrupted: <what>; <kept>` line, with exit status 130.
@@ -155,7 +160,9 @@ def error_line(err: BaseException) -> str:
         where = next((line.split(":", 1)[1].strip() for line in lines if "full_key" in line), "the config")
         hint = ""
         if ".data.init_args." in f".{where}":  # jsonargparse resolves a data block's ${...} only under a class_path
-            hint = ("; a `data:` block that interpolates needs `class_path: interleave.data.InterleavedDataModule` "
-                    "with its values under `init_args:`")
+            hint = (
+                "; a `data:` block that interpolates needs `class_path: interleave.data.InterleavedDataModule` "
+                "with its values under `init_args:`"
+            )
         return f"{lines[0]} (at {where}){hint}"
     return str(err)

@@ -17,7 +17,8 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Any, Callable, TextIO
+from collections.abc import Callable
+from typing import Any, TextIO
 
 DEFAULT_INTERVAL = 10.0  # seconds between two plain lines
 
@@ -48,10 +49,21 @@ class Progress:
     `file` (e.g. `rank_zero_info`). `enabled` defaults to rank 0 only. `clock` is for tests.
     """
 
-    def __init__(self, total: int | None, unit: str = "items", desc: str = "", *, initial: int = 0,
-                 interval: float = DEFAULT_INTERVAL, file: TextIO | None = None, tty: bool | None = None,
-                 write: Callable[[str], None] | None = None, enabled: bool | None = None, leave: bool = True,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        total: int | None,
+        unit: str = "items",
+        desc: str = "",
+        *,
+        initial: int = 0,
+        interval: float = DEFAULT_INTERVAL,
+        file: TextIO | None = None,
+        tty: bool | None = None,
+        write: Callable[[str], None] | None = None,
+        enabled: bool | None = None,
+        leave: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.total, self.unit, self.desc = total, unit, desc
         self.done = self.skipped = initial
         self.counts: dict[str, Any] = {}
@@ -65,10 +77,18 @@ class Progress:
         if self.enabled and (tty if tty is not None else _isatty(self.file)):
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, initial=initial, unit=unit, desc=desc.removeprefix("[interleave] "),
-                            file=self.file, leave=leave, dynamic_ncols=True, mininterval=0.5)
+            self.bar = tqdm(
+                total=total,
+                initial=initial,
+                unit=unit,
+                desc=desc.removeprefix("[interleave] "),
+                file=self.file,
+                leave=leave,
+                dynamic_ncols=True,
+                mininterval=0.5,
+            )
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, kind: Any, *_: Any) -> None:

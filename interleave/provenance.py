@@ -40,8 +40,9 @@ def code_version(timeout: float = 5.0) -> str:
     installed package's version, else "unknown"."""
     folder = Path(__file__).resolve().parent
     try:
-        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True,
-                              timeout=timeout, check=False)
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=timeout, check=False
+        )
         commit = done.stdout.strip()
         if done.returncode == 0 and re.fullmatch(r"[0-9a-f]{40,64}", commit):
             return commit
@@ -85,12 +86,18 @@ def file_hash(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def provenance(shard_file: str | Path, parser: str, *hparams: dict[str, Any] | None,
-               subset: str | None = None) -> dict[str, str]:
+def provenance(
+    shard_file: str | Path, parser: str, *hparams: dict[str, Any] | None, subset: str | None = None
+) -> dict[str, str]:
     """The provenance keys of one metrics file (see the module docstring); `subset`, the evaluation's
     `EvalSettings.subset` (None: every query asked, and no `shard_subset` key)."""
-    found = {"code_version": code_version(), "config_hash": config_hash(*hparams),
-             "shard_hash": file_hash(shard_file), "parser": parser, "tokenization": TOKENIZATION}
+    found = {
+        "code_version": code_version(),
+        "config_hash": config_hash(*hparams),
+        "shard_hash": file_hash(shard_file),
+        "parser": parser,
+        "tokenization": TOKENIZATION,
+    }
     return found if subset is None else {**found, SUBSET: subset}
 
 
@@ -114,7 +121,8 @@ def check_comparable(runs: dict[str, dict[str, str]]) -> list[str]:
         if first is not None and digest != first[1]:
             raise InterleaveError(
                 f"runs {first[0]} and {run} were evaluated on different SHARD files (shard_hash {first[1]} vs {digest}); "
-                "their figures cannot be put side by side")
+                "their figures cannot be put side by side"
+            )
     subsets = {run: keys.get(SUBSET) or EVERY_QUERY for run, keys in runs.items()}
     first_subset = next(iter(subsets.items()), None)
     for run, subset in subsets.items():
@@ -122,7 +130,8 @@ def check_comparable(runs: dict[str, dict[str, str]]) -> list[str]:
             raise InterleaveError(
                 f"runs {first_subset[0]} and {run} were evaluated on different parts of the SHARD ({first_subset[0]}: "
                 f"{first_subset[1]}; {run}: {subset}; ShardEvaluation's max_queries_per_task); their figures cannot "
-                "be put side by side")
+                "be put side by side"
+            )
     notes = []
     for key in ("code_version", "tokenization", "parser"):
         values = {run: keys.get(key, UNKNOWN) for run, keys in runs.items()}

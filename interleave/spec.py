@@ -8,8 +8,9 @@ module; neither imports the other.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -34,4 +35,3 @@ class DataSpec:
     heard_seconds: float = FBANK_SECONDS
     clip_positions: Callable[[torch.Tensor], int] | None = None  # a clip's inputs -> its span length
     template: Any = None  # a released family's ChatTemplate (interleave.data.chat); None: the data's own
-

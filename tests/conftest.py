@@ -70,11 +70,15 @@ def build_llama_tokenizer(form: str = "legacy"):
     if form not in ("legacy", "metaspace"):
         raise ValueError(form)
     learner = Tokenizer(models.BPE(unk_token="<unk>"))
-    learner.pre_tokenizer = pre_tokenizers.Sequence([  # newlines alone, words start at "▁": no merge across
-        pre_tokenizers.Split(Regex("\n"), "isolated"),
-        pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True),
-    ])
-    learner.train_from_iterator(LLAMA_CORPUS * 4, trainers.BpeTrainer(vocab_size=600, special_tokens=["<unk>", "<s>", "</s>"]))
+    learner.pre_tokenizer = pre_tokenizers.Sequence(
+        [  # newlines alone, words start at "▁": no merge across
+            pre_tokenizers.Split(Regex("\n"), "isolated"),
+            pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True),
+        ]
+    )
+    learner.train_from_iterator(
+        LLAMA_CORPUS * 4, trainers.BpeTrainer(vocab_size=600, special_tokens=["<unk>", "<s>", "</s>"])
+    )
     learned = json.loads(learner.to_str())["model"]
     vocab = {"<unk>": 0, "<s>": 1, "</s>": 2} | {f"<0x{b:02X}>": 3 + b for b in range(256)}
     for piece in sorted(learned["vocab"], key=learned["vocab"].get):
@@ -96,8 +100,10 @@ def build_llama_tokenizer(form: str = "legacy"):
 
 
 # Qwen2's pre-tokenizer split (its tokenizer.json), then byte-level BPE without the ByteLevel regex.
-QWEN2_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
-               r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+QWEN2_SPLIT = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+    r"|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
 
 
 def build_qwen2_tokenizer():
@@ -106,13 +112,18 @@ def build_qwen2_tokenizer():
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(QWEN2_SPLIT), "isolated"),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-    ])
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(QWEN2_SPLIT), "isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=400,
+        special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     tok.train_from_iterator(CORPUS * 4, trainer)
     return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>")
 
@@ -193,8 +204,16 @@ def small_dataset(tmp_path) -> Path:
         label, freq = ("Sine wave", 440.0) if i % 2 == 0 else ("Siren", 1500.0)
         write_clip(tmp_path / "audio" / f"c{i}.wav", freq=freq, seed=i)
         instruction = "What sound is [AUDIO]?" if i % 3 else "What sound is this?"
-        rows.append({"id": f"r{i}", "audio": f"audio/c{i}.wav", "instruction": instruction,
-                     "output": f"Labels: {label}", "task": "cla_label", "dataset": "test"})
+        rows.append(
+            {
+                "id": f"r{i}",
+                "audio": f"audio/c{i}.wav",
+                "instruction": instruction,
+                "output": f"Labels: {label}",
+                "task": "cla_label",
+                "dataset": "test",
+            }
+        )
     write_jsonl(tmp_path / "train.jsonl", rows[:4])
     write_jsonl(tmp_path / "val.jsonl", rows[4:])
     return tmp_path
@@ -210,22 +229,49 @@ def write_config(tmp_path: Path, data_dir: Path, model_kwargs: dict, **trainer) 
             "log_every_n_steps": 1,
             "enable_progress_bar": False,
             "default_root_dir": str(tmp_path / "runs"),
-            "logger": {"class_path": "lightning.pytorch.loggers.TensorBoardLogger",
-                       "init_args": {"save_dir": str(tmp_path / "runs"), "name": "t"}},
+            "logger": {
+                "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
+                "init_args": {"save_dir": str(tmp_path / "runs"), "name": "t"},
+            },
             "callbacks": [
-                {"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
-                 "init_args": {"dirpath": str(tmp_path / "ckpt"), "save_last": True, "every_n_train_steps": 2,
-                               "save_top_k": -1}},
+                {
+                    "class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
+                    "init_args": {
+                        "dirpath": str(tmp_path / "ckpt"),
+                        "save_last": True,
+                        "every_n_train_steps": 2,
+                        "save_top_k": -1,
+                    },
+                },
                 {"class_path": "callbacks.RunSummary"},
-                {"class_path": "callbacks.WritePredictions",
-                 "init_args": {"path": str(tmp_path / "predictions.jsonl")}},
+                {
+                    "class_path": "callbacks.WritePredictions",
+                    "init_args": {"path": str(tmp_path / "predictions.jsonl")},
+                },
             ],
             **trainer,
         },
         "model": model_kwargs,
-        "data": {"train_file": str(data_dir / "train.jsonl"), "val_file": str(data_dir / "val.jsonl"),
-                 "batch_size": 2, "max_length": 128},
+        "data": {
+            "train_file": str(data_dir / "train.jsonl"),
+            "val_file": str(data_dir / "val.jsonl"),
+            "batch_size": 2,
+            "max_length": 128,
+        },
     }
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture()
+def tiny_ltu(tmp_path, tiny_model_kwargs) -> Path:
+    """A tiny checkpoint in LTU's exact key naming, for the tiny model with the paper's LoRA r=8."""
+    import torch
+
+    from interleave.model.module import AudioLLM
+    from tests.model.test_ltu import ltu_state_dict
+
+    path = tmp_path / "ltu.bin"
+    torch.save(ltu_state_dict(AudioLLM(**{**tiny_model_kwargs, "lora_r": 8, "lora_alpha": 16})), path)
     return path

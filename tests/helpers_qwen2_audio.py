@@ -55,8 +55,15 @@ CHAT_CORPUS = CORPUS + [
 ]
 
 TINY_TOWER = dict(num_mel_bins=128, d_model=32, encoder_layers=2, encoder_attention_heads=4, encoder_ffn_dim=64)
-TINY_QWEN2 = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                  num_key_value_heads=2, max_position_embeddings=4096, tie_word_embeddings=False)
+TINY_QWEN2 = dict(
+    hidden_size=64,
+    intermediate_size=128,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=4096,
+    tie_word_embeddings=False,
+)
 
 
 def build_qwen2_audio_tokenizer():
@@ -66,29 +73,44 @@ def build_qwen2_audio_tokenizer():
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(QWEN2_SPLIT), "isolated"),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-    ])
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(QWEN2_SPLIT), "isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=500, special_tokens=SPECIAL,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=500, special_tokens=SPECIAL, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
     tok.train_from_iterator(CHAT_CORPUS * 4, trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-                                   additional_special_tokens=SPECIAL[3:])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>", additional_special_tokens=SPECIAL[3:]
+    )
 
 
 def save_tiny_qwen2_audio(folder: Path, seed: int = 0, template_in: str = "chat_template.jinja") -> Path:
     """Write a tiny random-weight Qwen2-Audio folder (config, safetensors, processor, tokenizer, chat
     template in `template_in`: `chat_template.jinja`, `chat_template.json` or `tokenizer_config.json`)."""
-    from transformers import (Qwen2AudioConfig, Qwen2AudioEncoderConfig, Qwen2AudioForConditionalGeneration,
-                              Qwen2AudioProcessor, Qwen2Config, WhisperFeatureExtractor)
+    from transformers import (
+        Qwen2AudioConfig,
+        Qwen2AudioEncoderConfig,
+        Qwen2AudioForConditionalGeneration,
+        Qwen2AudioProcessor,
+        Qwen2Config,
+        WhisperFeatureExtractor,
+    )
 
     tokenizer = build_qwen2_audio_tokenizer()
     config = Qwen2AudioConfig(
         audio_config=Qwen2AudioEncoderConfig(**TINY_TOWER),
-        text_config=Qwen2Config(vocab_size=len(tokenizer), bos_token_id=None, pad_token_id=tokenizer.pad_token_id,
-                                eos_token_id=tokenizer.eos_token_id, **TINY_QWEN2),
+        text_config=Qwen2Config(
+            vocab_size=len(tokenizer),
+            bos_token_id=None,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            **TINY_QWEN2,
+        ),
         audio_token_index=tokenizer.convert_tokens_to_ids("<|AUDIO|>"),
     )
     torch.manual_seed(seed)
@@ -99,8 +121,9 @@ def save_tiny_qwen2_audio(folder: Path, seed: int = 0, template_in: str = "chat_
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)
     extractor = WhisperFeatureExtractor(feature_size=128)
-    processor = Qwen2AudioProcessor(feature_extractor=extractor, tokenizer=tokenizer,
-                                    chat_template=QWEN2_AUDIO_CHAT_TEMPLATE)
+    processor = Qwen2AudioProcessor(
+        feature_extractor=extractor, tokenizer=tokenizer, chat_template=QWEN2_AUDIO_CHAT_TEMPLATE
+    )
     processor.save_pretrained(folder)
     _move_template(folder, template_in)
     return folder
@@ -135,8 +158,9 @@ def clip(seconds: float, seed: int = 0, freq: float = 440.0) -> np.ndarray:
 
 def conversation(texts_and_clips: list) -> list[dict]:
     """A user turn: `texts_and_clips` in order (a str is text, anything else an audio item)."""
-    content = [{"type": "text", "text": x} if isinstance(x, str) else {"type": "audio", "audio": x}
-               for x in texts_and_clips]
+    content = [
+        {"type": "text", "text": x} if isinstance(x, str) else {"type": "audio", "audio": x} for x in texts_and_clips
+    ]
     return [{"role": "user", "content": content}]
 
 
@@ -153,8 +177,7 @@ def processor_inputs(folder: Path, batch: list[tuple[list, str | None]], side: s
         texts.append(text if answer is None else f"{text}{answer}<|im_end|>")
         audios += [x for x in items if not isinstance(x, str)]
     processor.tokenizer.padding_side = side
-    return processor(text=texts, audio=audios or None, sampling_rate=SAMPLE_RATE, return_tensors="pt",
-                     padding=True)
+    return processor(text=texts, audio=audios or None, sampling_rate=SAMPLE_RATE, return_tensors="pt", padding=True)
 
 
 def reference_logits(folder: Path, inputs: dict) -> torch.Tensor:

@@ -60,8 +60,13 @@ TEXTS = [
     "seed_everything: 0\ntrainer:\n  max_steps: 4\nmodel:\n  lora_r: 8\n",  # a config where a checkpoint goes
     "id,audio,label\n1,a.wav,Siren\n2,b.wav,Dog\n",
     "root:x:0:0:root:/root:/bin/bash\nuser:x:1000:1000::/home/user:/bin/sh\n",
-    '{"state_dict": {"w": [1, 2]}}', "<!doctype html><html><body>checkpoint</body></html>", "[AUDIO] is loud\n",
-    "ünïcödé ✓ text\n", "\x80 is not how text starts", "PK but not a zip", "",
+    '{"state_dict": {"w": [1, 2]}}',
+    "<!doctype html><html><body>checkpoint</body></html>",
+    "[AUDIO] is loud\n",
+    "ünïcödé ✓ text\n",
+    "\x80 is not how text starts",
+    "PK but not a zip",
+    "",
 ]
 
 
@@ -117,18 +122,25 @@ def test_no_file_makes_the_loader_raise_anything_but_its_own_error_naming_the_fi
     assert outcomes["refused"] > 300 and outcomes["loaded"] >= 1  # a byte flipped in tensor data still loads
 
 
-@pytest.mark.parametrize("text, kind", [
-    (TEXTS[0], "text (a config, a table or the like)"), (TEXTS[1], "text (a config, a table or the like)"),
-    (TEXTS[2], "text (a config, a table or the like)"), (TEXTS[3], "text (JSON or the like)"),
-    (TEXTS[4], "text (HTML or XML)"),
-])
+@pytest.mark.parametrize(
+    "text, kind",
+    [
+        (TEXTS[0], "text (a config, a table or the like)"),
+        (TEXTS[1], "text (a config, a table or the like)"),
+        (TEXTS[2], "text (a config, a table or the like)"),
+        (TEXTS[3], "text (JSON or the like)"),
+        (TEXTS[4], "text (HTML or XML)"),
+    ],
+)
 def test_text_where_a_checkpoint_goes_is_named_as_text_not_as_a_torn_checkpoint(tmp_path, text, kind):
     path = tmp_path / "x.ckpt"
     path.write_text(text)
     with pytest.raises(InterleaveError) as err:
         load_weights(path)
-    assert str(err.value) == (f"{path}: not a checkpoint: {kind}, not a file written by torch.save "
-                              "(a .ckpt from training, a .pt/.pth/.bin state dict)")
+    assert str(err.value) == (
+        f"{path}: not a checkpoint: {kind}, not a file written by torch.save "
+        "(a .ckpt from training, a .pt/.pth/.bin state dict)"
+    )
     assert "root" not in str(err.value).replace(str(path), "")  # says what it is, never what it holds
 
 
@@ -137,8 +149,12 @@ def test_directories_loops_pipes_and_dangling_links_are_named(tmp_path):
     loop.symlink_to(loop)
     dangling.symlink_to(tmp_path / "gone.ckpt")
     os.mkfifo(fifo)  # opened, it would wait for a writer: refused without waiting
-    expected = {tmp_path: "a directory, not a checkpoint file", loop: "a symlink loop, not a checkpoint file",
-                dangling: "checkpoint not found", fifo: "not a regular file (a device, pipe or socket), not a checkpoint file"}
+    expected = {
+        tmp_path: "a directory, not a checkpoint file",
+        loop: "a symlink loop, not a checkpoint file",
+        dangling: "checkpoint not found",
+        fifo: "not a regular file (a device, pipe or socket), not a checkpoint file",
+    }
     for path, words in expected.items():
         with pytest.raises(InterleaveError) as err:
             load_weights(path)

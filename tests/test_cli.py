@@ -59,16 +59,23 @@ def test_validate_test_and_print_config(tmp_path, small_dataset, tiny_model_kwar
 
 
 def test_bad_data_stops_with_a_clear_message(tmp_path, small_dataset, tiny_model_kwargs, capsys):
-    (small_dataset / "train.jsonl").write_text('{"id": "x", "audio": "audio/c0.wav", "instruction": "[AUDIO][AUDIO]", "output": "y"}\n')
+    (small_dataset / "train.jsonl").write_text(
+        '{"id": "x", "audio": "audio/c0.wav", "instruction": "[AUDIO][AUDIO]", "output": "y"}\n'
+    )
     code = main(["fit", "--config", str(write_config(tmp_path, small_dataset, tiny_model_kwargs))])
     assert code == 2
     err = capsys.readouterr().err
-    assert "train.jsonl:1 (id=x)" in err and "1 audio clip(s) but its prompt has 2 [AUDIO] placeholder(s)" in err and "Traceback" not in err
+    assert (
+        "train.jsonl:1 (id=x)" in err
+        and "1 audio clip(s) but its prompt has 2 [AUDIO] placeholder(s)" in err
+        and "Traceback" not in err
+    )
 
 
 @pytest.mark.parametrize("command", ["fit", "validate"])
-def test_ckpt_path_is_refused_by_name_before_the_run_is_built(command, tmp_path, small_dataset, tiny_model_kwargs,
-                                                              capsys, monkeypatch):
+def test_ckpt_path_is_refused_by_name_before_the_run_is_built(
+    command, tmp_path, small_dataset, tiny_model_kwargs, capsys, monkeypatch
+):
     config = str(write_config(tmp_path, small_dataset, tiny_model_kwargs))
     built = []
     monkeypatch.setattr(InterleaveCLI, "instantiate_classes", lambda self: built.append(self))
@@ -88,8 +95,9 @@ def test_ckpt_path_is_refused_by_name_before_the_run_is_built(command, tmp_path,
 
 
 @pytest.mark.parametrize("command", ["fit", "validate"])
-def test_a_config_or_any_text_given_as_ckpt_path_is_one_line_naming_it(command, tmp_path, small_dataset,
-                                                                        tiny_model_kwargs, capsys, monkeypatch):
+def test_a_config_or_any_text_given_as_ckpt_path_is_one_line_naming_it(
+    command, tmp_path, small_dataset, tiny_model_kwargs, capsys, monkeypatch
+):
     """Issue 28: `--ckpt_path configs/demo.yaml` is an easy slip; it, a table and a passwd-style file
     are named as text, not a torch traceback (torch's weights-only unpickler raised IndexError)."""
     config = write_config(tmp_path, small_dataset, tiny_model_kwargs)
@@ -112,13 +120,19 @@ def test_train_py_with_a_config_as_ckpt_path_prints_one_line_and_exits_2(tmp_pat
 
     root = Path(__file__).resolve().parents[1]
     config = write_config(tmp_path, small_dataset, tiny_model_kwargs)
-    done = subprocess.run([sys.executable, str(root / "train.py"), "validate", "--config", str(config),
-                           f"--ckpt_path={config}"], capture_output=True, text=True, timeout=300, cwd=root,
-                          env={**__import__("os").environ, "PYTHONPATH": str(root)})
+    done = subprocess.run(
+        [sys.executable, str(root / "train.py"), "validate", "--config", str(config), f"--ckpt_path={config}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=root,
+        env={**__import__("os").environ, "PYTHONPATH": str(root)},
+    )
     assert done.returncode == 2, done.stderr[-2000:]
     assert done.stderr.strip().splitlines()[-1] == (
         f"error: {config}: not a checkpoint: text (a config, a table or the like), not a file written by torch.save "
-        "(a .ckpt from training, a .pt/.pth/.bin state dict)")
+        "(a .ckpt from training, a .pt/.pth/.bin state dict)"
+    )
     assert "Traceback" not in done.stderr
 
 
@@ -138,22 +152,31 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def train_py(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
     """`python train.py ARGS` as a user runs it, from the repository."""
-    return subprocess.run([sys.executable, str(ROOT / "train.py"), *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
 
 
 def error_lines(err: str) -> list[str]:
     return [line for line in err.splitlines() if line.startswith("error:")]
 
 
-def test_a_key_given_twice_in_a_config_is_one_line_naming_the_file_line_and_key(tmp_path, small_dataset,
-                                                                                 tiny_model_kwargs, capsys):
+def test_a_key_given_twice_in_a_config_is_one_line_naming_the_file_line_and_key(
+    tmp_path, small_dataset, tiny_model_kwargs, capsys
+):
     config = write_config(tmp_path, small_dataset, tiny_model_kwargs)
     overlay = tmp_path / "overlay.yaml"
     overlay.write_text("model:\n  lora_r: 4\n  lora_alpha: 8\n  lora_r: 8\n")
     assert main(["validate", "--config", str(config), "--config", str(overlay)]) == 2
-    assert capsys.readouterr().err == (f"error: {overlay}:4:3: model.lora_r is given twice (first at line 2); YAML "
-                                       "would keep only the last one: remove or rename one of them\n")
+    assert capsys.readouterr().err == (
+        f"error: {overlay}:4:3: model.lora_r is given twice (first at line 2); YAML "
+        "would keep only the last one: remove or rename one of them\n"
+    )
     text = config.read_text()
     config.write_text(text + "seed_everything: 1\n")  # the first config itself (write_config sets it at the top)
     assert main(["validate", "--config", str(config)]) == 2
@@ -161,8 +184,9 @@ def test_a_key_given_twice_in_a_config_is_one_line_naming_the_file_line_and_key(
     assert err.startswith(f"error: {config}:") and "seed_everything is given twice" in err and err.count("\n") == 1
 
 
-def test_train_py_with_a_duplicate_key_or_malformed_yaml_prints_one_line_no_usage(tmp_path, small_dataset,
-                                                                                    tiny_model_kwargs):
+def test_train_py_with_a_duplicate_key_or_malformed_yaml_prints_one_line_no_usage(
+    tmp_path, small_dataset, tiny_model_kwargs
+):
     """Issue 34: a malformed config was reported after 76 lines of usage, without naming the file."""
     config = write_config(tmp_path, small_dataset, tiny_model_kwargs)
     bad = tmp_path / "bad.yaml"
@@ -173,25 +197,40 @@ def test_train_py_with_a_duplicate_key_or_malformed_yaml_prints_one_line_no_usag
     assert done.stdout == ""
 
 
-@pytest.mark.parametrize("value,message", [
-    ("[{path: TRAIN, weight: -0.5}]", "data.train_files[0].weight: expected a finite number > 0, got -0.5"),
-    ("[{path: TRAIN, weight: 0}]", "data.train_files[0].weight: expected a finite number > 0, got 0"),
-    ("[{path: TRAIN, weight: .nan}]", "data.train_files[0].weight: expected a finite number > 0, got nan"),
-    ("[{path: TRAIN, weight: .inf}]", "data.train_files[0].weight: expected a finite number > 0, got inf"),
-    ("[{path: TRAIN, weight: 0}, {path: VAL, weight: 0}]", "data.train_files[0].weight: expected a finite number > 0, got 0"),
-    ("[]", "data.train_files: an empty list; give at least one {path: FILE, weight: W} (or leave it unset and give "
-           "data.train_file)"),
-    ("[{path: TRAIN, weight: 1}, {path: TRAIN, weight: 1}]",
-     "data.train_files[1]: TRAIN is listed again (as data.train_files[0]) under the same name 'train'; to draw from "
-     "it as two sources give each entry its own `name:`"),
-], ids=["negative", "zero", "nan", "inf", "all-zero", "empty", "one-file-twice"])
-def test_each_bad_train_files_value_is_one_error_line_and_exit_2(value, message, tmp_path, small_dataset,
-                                                                   tiny_model_kwargs, capsys):
+@pytest.mark.parametrize(
+    "value,message",
+    [
+        ("[{path: TRAIN, weight: -0.5}]", "data.train_files[0].weight: expected a finite number > 0, got -0.5"),
+        ("[{path: TRAIN, weight: 0}]", "data.train_files[0].weight: expected a finite number > 0, got 0"),
+        ("[{path: TRAIN, weight: .nan}]", "data.train_files[0].weight: expected a finite number > 0, got nan"),
+        ("[{path: TRAIN, weight: .inf}]", "data.train_files[0].weight: expected a finite number > 0, got inf"),
+        (
+            "[{path: TRAIN, weight: 0}, {path: VAL, weight: 0}]",
+            "data.train_files[0].weight: expected a finite number > 0, got 0",
+        ),
+        (
+            "[]",
+            "data.train_files: an empty list; give at least one {path: FILE, weight: W} (or leave it unset and give "
+            "data.train_file)",
+        ),
+        (
+            "[{path: TRAIN, weight: 1}, {path: TRAIN, weight: 1}]",
+            "data.train_files[1]: TRAIN is listed again (as data.train_files[0]) under the same name 'train'; to draw from "
+            "it as two sources give each entry its own `name:`",
+        ),
+    ],
+    ids=["negative", "zero", "nan", "inf", "all-zero", "empty", "one-file-twice"],
+)
+def test_each_bad_train_files_value_is_one_error_line_and_exit_2(
+    value, message, tmp_path, small_dataset, tiny_model_kwargs, capsys
+):
     """Issue 34: each was an 87-line traceback (jsonargparse's ValueError around the project's error)."""
     config = write_config(tmp_path, small_dataset, tiny_model_kwargs)
     train, val = str(small_dataset / "train.jsonl"), str(small_dataset / "val.jsonl")
     mixture = tmp_path / "m.yaml"
-    mixture.write_text(f"data:\n  train_file: null\n  train_files: {value.replace('TRAIN', train).replace('VAL', val)}\n")
+    mixture.write_text(
+        f"data:\n  train_file: null\n  train_files: {value.replace('TRAIN', train).replace('VAL', val)}\n"
+    )
     assert main(["validate", "--config", str(config), "--config", str(mixture)]) == 2
     err = capsys.readouterr().err
     assert error_lines(err) == [f"error: {message.replace('TRAIN', train)}"] and "Traceback" not in err
@@ -200,8 +239,10 @@ def test_each_bad_train_files_value_is_one_error_line_and_exit_2(value, message,
 def test_train_py_with_the_issues_bad_train_files_prints_one_line_and_exits_2(tmp_path):
     """The issue's repro as written: `python train.py validate --config configs/demo.yaml --config m.yaml`."""
     mixture = tmp_path / "m.yaml"
-    mixture.write_text("data:\n  init_args:\n    train_file: null\n    train_files:\n"
-                       "      - {path: data/demo/train.jsonl, weight: -0.5}\n")
+    mixture.write_text(
+        "data:\n  init_args:\n    train_file: null\n    train_files:\n"
+        "      - {path: data/demo/train.jsonl, weight: -0.5}\n"
+    )
     done = train_py("validate", "--config", "configs/demo.yaml", "--config", str(mixture))
     assert done.returncode == 2, done.stderr[-3000:]
     assert error_lines(done.stderr) == ["error: data.train_files[0].weight: expected a finite number > 0, got -0.5"]
@@ -213,20 +254,30 @@ def test_a_parse_error_is_one_line_naming_the_subcommands_help(tmp_path, small_d
     with pytest.raises(SystemExit) as exit_:
         main(["validate", "--config", config, "--bogus"])
     assert exit_.value.code == 2
-    assert capsys.readouterr().err == ("error: unrecognized arguments: --bogus "
-                                       "(`python train.py validate --help` lists the options)\n")
+    assert capsys.readouterr().err == (
+        "error: unrecognized arguments: --bogus (`python train.py validate --help` lists the options)\n"
+    )
     with pytest.raises(SystemExit):
         main(["fit", "--config", config, "--model.lora_r=abc"])
-    assert capsys.readouterr().err == ("error: model.lora_r: expected int, got 'abc' "
-                                       "(`python train.py fit --help` lists the options)\n")
+    assert capsys.readouterr().err == (
+        "error: model.lora_r: expected int, got 'abc' (`python train.py fit --help` lists the options)\n"
+    )
 
 
-@pytest.mark.parametrize("flag, line", [
-    ("--data.batch_size=x", "data.init_args.batch_size (interleave.data.InterleavedDataModule): expected int, got 'x'"),
-    ("--trainer.max_epochs=z", "trainer.max_epochs: expected int or null, got 'z'"),
-    ("--trainer.callbacks.init_args.max_queries_per_task=2.5",
-     "trainer.callbacks.init_args.max_queries_per_task (callbacks.ShardEvaluation): expected int or null, got '2.5'"),
-])
+@pytest.mark.parametrize(
+    "flag, line",
+    [
+        (
+            "--data.batch_size=x",
+            "data.init_args.batch_size (interleave.data.InterleavedDataModule): expected int, got 'x'",
+        ),
+        ("--trainer.max_epochs=z", "trainer.max_epochs: expected int or null, got 'z'"),
+        (
+            "--trainer.callbacks.init_args.max_queries_per_task=2.5",
+            "trainer.callbacks.init_args.max_queries_per_task (callbacks.ShardEvaluation): expected int or null, got '2.5'",
+        ),
+    ],
+)
 def test_a_value_of_the_wrong_type_is_named_with_what_was_expected(flag, line, capsys):
     """jsonargparse explains a bad value through every Union it tried (a few hundred characters for a
     callback's argument); the line names the flag, its class, the types it takes and the value."""
@@ -247,8 +298,9 @@ class InterruptAt(L.Callback):
             raise KeyboardInterrupt
 
 
-def test_ctrl_c_in_fit_is_one_line_naming_the_kept_checkpoint_and_exit_130(tmp_path, small_dataset, tiny_model_kwargs,
-                                                                              capsys):
+def test_ctrl_c_in_fit_is_one_line_naming_the_kept_checkpoint_and_exit_130(
+    tmp_path, small_dataset, tiny_model_kwargs, capsys
+):
     """Lightning catches the interrupt, tears the run down and calls exit(1), saving nothing; main
     says instead where the run stopped and which checkpoint it saved before (every 2 steps here,
     an epoch of 2 steps)."""
@@ -256,9 +308,18 @@ def test_ctrl_c_in_fit_is_one_line_naming_the_kept_checkpoint_and_exit_130(tmp_p
     handler = signal.getsignal(signal.SIGINT)
     for step, epoch, kept in ((3, 1, "the newest checkpoint is kept"), (1, 0, "no checkpoint had been saved yet")):
         interrupt = tmp_path / f"interrupt{step}.yaml"
-        interrupt.write_text(yaml.safe_dump({"trainer": {"callbacks": [
-            *yaml.safe_load(config.read_text())["trainer"]["callbacks"],
-            {"class_path": "tests.test_cli.InterruptAt", "init_args": {"step": step}}]}}))
+        interrupt.write_text(
+            yaml.safe_dump(
+                {
+                    "trainer": {
+                        "callbacks": [
+                            *yaml.safe_load(config.read_text())["trainer"]["callbacks"],
+                            {"class_path": "tests.test_cli.InterruptAt", "init_args": {"step": step}},
+                        ]
+                    }
+                }
+            )
+        )
         for old in (tmp_path / "ckpt").glob("*.ckpt"):
             old.unlink()
         assert main(["fit", "--config", str(config), "--config", str(interrupt)]) == 130

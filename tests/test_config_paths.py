@@ -65,25 +65,37 @@ def test_paths_hold_strings_only(tmp_path):
         parser().parse_args(["--config", str(bad)])
 
 
-@pytest.mark.parametrize("text,fault", [
-    ("a: 1\nb: 2\na: 3\n", "f.yaml:3:1: a is given twice (first at line 1)"),
-    ("model:\n  lora_r: 4\n  lora_r: 8\n", "f.yaml:3:3: model.lora_r is given twice (first at line 2)"),
-    ("conditions: {demo: {}, demo: {overrides: {model.lora_r: 4}}}\n", "f.yaml:1:24: conditions.demo is given twice"),
-    ("cbs:\n  - {x: 1}\n  - init_args: {p: 1, q: 2, p: 3}\n", "f.yaml:3:29: cbs[1].init_args.p is given twice"),
-    ("a:\n  b: 1\n c: [\n", "f.yaml:3:2: not valid YAML: while parsing a block mapping, did not find expected key"),
-    ("a: 1\n---\nb: 2\n", "f.yaml:2:1: not valid YAML: expected a single document in the stream, but found another"),
-])
+@pytest.mark.parametrize(
+    "text,fault",
+    [
+        ("a: 1\nb: 2\na: 3\n", "f.yaml:3:1: a is given twice (first at line 1)"),
+        ("model:\n  lora_r: 4\n  lora_r: 8\n", "f.yaml:3:3: model.lora_r is given twice (first at line 2)"),
+        (
+            "conditions: {demo: {}, demo: {overrides: {model.lora_r: 4}}}\n",
+            "f.yaml:1:24: conditions.demo is given twice",
+        ),
+        ("cbs:\n  - {x: 1}\n  - init_args: {p: 1, q: 2, p: 3}\n", "f.yaml:3:29: cbs[1].init_args.p is given twice"),
+        ("a:\n  b: 1\n c: [\n", "f.yaml:3:2: not valid YAML: while parsing a block mapping, did not find expected key"),
+        (
+            "a: 1\n---\nb: 2\n",
+            "f.yaml:2:1: not valid YAML: expected a single document in the stream, but found another",
+        ),
+    ],
+)
 def test_a_key_given_twice_or_malformed_yaml_is_named_with_its_line_and_column(text, fault):
     assert yaml_fault(text, "f.yaml").startswith(fault)
 
 
-@pytest.mark.parametrize("text", [
-    "a: 1\nb: {a: 2}\nc: [{a: 1}, {a: 2}]\n",  # the same key in different mappings
-    "base: &b {x: 1, y: 2}\nrow:\n  <<: *b\n  x: 3\n",  # a merge key, overridden: YAML's own override
-    "a: &n [*n]\n",  # an alias of its own node: walked once
-    "'1': a\n1: b\n",  # a string and a number: two keys
-    "",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: 1\nb: {a: 2}\nc: [{a: 1}, {a: 2}]\n",  # the same key in different mappings
+        "base: &b {x: 1, y: 2}\nrow:\n  <<: *b\n  x: 3\n",  # a merge key, overridden: YAML's own override
+        "a: &n [*n]\n",  # an alias of its own node: walked once
+        "'1': a\n1: b\n",  # a string and a number: two keys
+        "",
+    ],
+)
 def test_yaml_without_repeated_keys_passes(text):
     assert yaml_fault(text, "f.yaml") is None
 
@@ -93,7 +105,9 @@ def test_read_yaml_reads_a_checked_file_or_names_its_fault(tmp_path):
     path.write_text("a: [1, 2]\n")
     assert read_yaml(path) == {"a": [1, 2]}
     path.write_text("a: 1\na: 2\n")
-    with pytest.raises(ConfigFileError, match=rf"^{path}:2:1: a is given twice \(first at line 1\); YAML would keep only"):
+    with pytest.raises(
+        ConfigFileError, match=rf"^{path}:2:1: a is given twice \(first at line 1\); YAML would keep only"
+    ):
         read_yaml(path)
     with pytest.raises(ConfigFileError, match="nope.yaml: cannot read it"):
         read_yaml(tmp_path / "nope.yaml")

@@ -24,8 +24,13 @@ LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
 def test_the_site_builds_strictly_and_offline(tmp_path: Path) -> None:
     site = tmp_path / "site"
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
-    run = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
-                         cwd=REPO, env=env, capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "WARNING" not in run.stderr, run.stderr
     pages = {p.relative_to(site).as_posix() for p in site.rglob("index.html")}
@@ -59,15 +64,22 @@ def test_the_module_table_matches_the_files() -> None:
     assert listed, "ARCHITECTURE.md has no module table"
     missing = [p for p in listed if not (REPO / p.rstrip("/")).exists()]
     assert not missing, f"ARCHITECTURE.md lists paths that do not exist: {missing}"
-    unlisted = [str(p.relative_to(REPO)) for p in modules().values()
-                if p.stem not in ("__init__", "__main__") and str(p.relative_to(REPO)) not in listed
-                and str(p.relative_to(REPO).parent) + "/" not in listed]
+    unlisted = [
+        str(p.relative_to(REPO))
+        for p in modules().values()
+        if p.stem not in ("__init__", "__main__")
+        and str(p.relative_to(REPO)) not in listed
+        and str(p.relative_to(REPO).parent) + "/" not in listed
+    ]
     assert not unlisted, f"modules ARCHITECTURE.md's table does not name: {unlisted}"
 
 
 def test_the_docs_cite_only_test_files_that_exist() -> None:
-    cited = {m for doc in [REPO / "README.md", REPO / "ARCHITECTURE.md", *DOCS]
-             for m in re.findall(r"`(tests/[\w/]+\.py)`", doc.read_text(encoding="utf-8"))}
+    cited = {
+        m
+        for doc in [REPO / "README.md", REPO / "ARCHITECTURE.md", *DOCS]
+        for m in re.findall(r"`(tests/[\w/]+\.py)`", doc.read_text(encoding="utf-8"))
+    }
     assert cited and not [path for path in sorted(cited) if not (REPO / path).is_file()]
 
 
@@ -108,8 +120,11 @@ def test_every_train_command_in_the_docs_is_one_the_tests_resolve() -> None:
     assert not [c for c in found if "$" in c], "write commands in full: no shell variables"
     resolved = {" ".join(c.split()) for c in DOC_COMMANDS}
     # DOC_COMMANDS are run with --print_config added: a command showing it is that same check.
-    unchecked = {c: where for c, where in found.items()
-                 if c.removesuffix(" --print_config") not in resolved and c not in DOC_COMMANDS_NOT_RUN}
+    unchecked = {
+        c: where
+        for c, where in found.items()
+        if c.removesuffix(" --print_config") not in resolved and c not in DOC_COMMANDS_NOT_RUN
+    }
     assert not unchecked, f"add these to tests/test_paper_configs.py's DOC_COMMANDS or fix the docs: {unchecked}"
     stale = sorted(DOC_COMMANDS_NOT_RUN - set(found))
     assert not stale, f"DOC_COMMANDS_NOT_RUN names commands the docs no longer show: {stale}"
@@ -123,7 +138,9 @@ def test_the_interleave_commands_listed_are_those_of_interleave_help() -> None:
     def listed(doc: str, pattern: str) -> list[str]:
         found = re.search(pattern, " ".join((REPO / doc).read_text(encoding="utf-8").split()))
         assert found, f"{doc}: the list of `interleave` commands moved; update this test"
-        return [code.split()[0] for code in re.findall(r"`([^`]+)`", found.group(1)) if not code.startswith("interleave")]
+        return [
+            code.split()[0] for code in re.findall(r"`([^`]+)`", found.group(1)) if not code.startswith("interleave")
+        ]
 
     readme = listed("README.md", r"the offline tools in one command, `interleave` \((.*?)\)")
     started = listed("docs/getting-started.md", r"`interleave --help`: (.*?)\); after")

@@ -12,7 +12,10 @@ from interleave.errors import AudioError, InterleaveError, RecordError, command_
 def test_the_error_types_name_the_input_at_fault():
     audio = AudioError("clips/a.wav", "cannot decode audio")
     record = RecordError("train.jsonl:3 (id=x)", "2 [AUDIO] placeholders")
-    assert str(audio) == "clips/a.wav: cannot decode audio" and (audio.path, audio.reason) == ("clips/a.wav", "cannot decode audio")
+    assert str(audio) == "clips/a.wav: cannot decode audio" and (audio.path, audio.reason) == (
+        "clips/a.wav",
+        "cannot decode audio",
+    )
     assert str(record) == "train.jsonl:3 (id=x): 2 [AUDIO] placeholders" and record.where == "train.jsonl:3 (id=x)"
     assert isinstance(audio, InterleaveError) and isinstance(record, InterleaveError)
 
@@ -38,17 +41,23 @@ def test_a_bug_is_not_hidden_behind_an_error_line():
         report_errors(lambda: 1 / 0)
 
 
-@pytest.mark.parametrize("config", [{"paths": {"llm": "???"}}, {"fit": {"paths": {"llm": "???"}}}],
-                         ids=["top-level", "under-a-subcommand"])
+@pytest.mark.parametrize(
+    "config", [{"paths": {"llm": "???"}}, {"fit": {"paths": {"llm": "???"}}}], ids=["top-level", "under-a-subcommand"]
+)
 def test_a_value_left_as_missing_names_the_flag_that_sets_it(config, capsys):
     config = OmegaConf.create(config)
     read = (lambda: config.fit.paths.llm) if "fit" in config else (lambda: config.paths.llm)
     assert report_errors(read) == 2
-    assert capsys.readouterr().err == "error: the config leaves paths.llm to set (???): pass --paths.llm=... or edit the config\n"
+    assert (
+        capsys.readouterr().err
+        == "error: the config leaves paths.llm to set (???): pass --paths.llm=... or edit the config\n"
+    )
 
 
 def test_an_interpolation_that_names_nothing_is_one_line_with_a_hint_for_data_blocks(capsys):
-    config = OmegaConf.create({"model": {"llm": "${paths.llm}"}, "data": {"init_args": {"train_file": "${paths.data}"}}})
+    config = OmegaConf.create(
+        {"model": {"llm": "${paths.llm}"}, "data": {"init_args": {"train_file": "${paths.data}"}}}
+    )
     assert report_errors(lambda: config.model.llm) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "paths.llm" in err and "(at model.llm)" in err and err.count("\n") == 1
@@ -71,6 +80,7 @@ def test_redact_cleans_the_message_before_it_is_printed(capsys):
 def test_an_interleave_error_that_jsonargparse_wraps_is_unwrapped_to_its_one_line(capsys):
     """Issue 34: jsonargparse raises `ValueError("Does not validate against any of the Union subtypes
     ...")` from the data module's own error; the line is the project's, exit status 2."""
+
     def body():
         try:
             raise InterleaveError("data.train_files[0].weight: expected a finite number > 0, got -0.5")
@@ -86,7 +96,7 @@ def test_a_bug_raised_while_handling_an_interleave_error_stays_a_bug():
         try:
             raise InterleaveError("a bad file")
         except InterleaveError:
-            raise TypeError("a bug in the handler")  # chained by context only: not a wrapper
+            raise TypeError("a bug in the handler")  # noqa: B904  (chained by context only: not a wrapper)
 
     with pytest.raises(TypeError, match="a bug in the handler"):
         report_errors(implicit)
@@ -121,7 +131,7 @@ def test_lightnings_exit_after_ctrl_c_is_an_interrupt_and_other_exits_pass(capsy
         try:
             raise KeyboardInterrupt
         except KeyboardInterrupt:
-            raise SystemExit(1)
+            raise SystemExit(1)  # noqa: B904  (what Lightning does on Ctrl-C)
 
     assert report_errors(lightning_fit, what="python train.py fit", kept="no checkpoint had been saved yet") == 130
     assert capsys.readouterr().err == "interrupted: python train.py fit; no checkpoint had been saved yet\n"
@@ -135,10 +145,14 @@ def test_the_running_command_names_the_interrupt_and_its_default_note(capsys, mo
     with running("interleave rephrase", "every record rewritten so far is kept"):
         assert command_name() == "interleave rephrase"
         assert report_errors(lambda: (_ for _ in ()).throw(KeyboardInterrupt)) == 130
-        assert report_errors(lambda: (_ for _ in ()).throw(KeyboardInterrupt), what="interleave rephrase summary") == 130
+        assert (
+            report_errors(lambda: (_ for _ in ()).throw(KeyboardInterrupt), what="interleave rephrase summary") == 130
+        )
         assert command_name() == "interleave rephrase"
     assert command_name() == "train.py"
-    assert capsys.readouterr().err == ("interrupted: interleave rephrase; every record rewritten so far is kept\n"
-                                       "interrupted: interleave rephrase summary; every record rewritten so far is kept\n")
+    assert capsys.readouterr().err == (
+        "interrupted: interleave rephrase; every record rewritten so far is kept\n"
+        "interrupted: interleave rephrase summary; every record rewritten so far is kept\n"
+    )
     assert report_errors(lambda: (_ for _ in ()).throw(KeyboardInterrupt)) == 130
     assert capsys.readouterr().err == "interrupted: train.py; what it wrote before is kept as it was\n"

@@ -23,8 +23,12 @@ def test_saved_keys_are_the_released_layout(folder):
 
     with safe_open(folder / "model.safetensors", "pt") as weights:
         prefixes = {".".join(key.split(".")[:2]) for key in weights.keys()}
-    assert {"audio_tower.conv1", "multi_modal_projector.linear", "language_model.model",
-            "language_model.lm_head"} <= prefixes
+    assert {
+        "audio_tower.conv1",
+        "multi_modal_projector.linear",
+        "language_model.model",
+        "language_model.lm_head",
+    } <= prefixes
     assert all(p.split(".")[0] in ("audio_tower", "multi_modal_projector", "language_model") for p in prefixes)
 
 
@@ -48,8 +52,9 @@ def _composed_logits(folder, inputs) -> torch.Tensor:
     tower, projector, llm = full.model.audio_tower, full.model.multi_modal_projector, full.model.language_model
     lengths = (inputs["feature_attention_mask"].sum(-1) - 1) // 2 + 1
     keep = torch.arange(1500)[None] < lengths[:, None]
-    mask = create_bidirectional_mask(config=tower.config, inputs_embeds=torch.zeros(len(keep), 1500, 1),
-                                     attention_mask=keep.long())
+    mask = create_bidirectional_mask(
+        config=tower.config, inputs_embeds=torch.zeros(len(keep), 1500, 1), attention_mask=keep.long()
+    )
     with torch.no_grad():
         frames = tower(inputs["input_features"], attention_mask=mask).last_hidden_state
         positions = (lengths - 2) // 2 + 1
@@ -62,7 +67,9 @@ def _composed_logits(folder, inputs) -> torch.Tensor:
 
 
 def test_the_model_is_tower_projector_llm(folder):
-    batch = [(["Is ", clip(1.0, seed=1), " like ", clip(2.6, seed=2), "?"], None),
-             (["What is ", clip(7.0, seed=3)], "A tone.")]
+    batch = [
+        (["Is ", clip(1.0, seed=1), " like ", clip(2.6, seed=2), "?"], None),
+        (["What is ", clip(7.0, seed=3)], "A tone."),
+    ]
     inputs = processor_inputs(folder, batch)
     assert torch.equal(_composed_logits(folder, inputs), reference_logits(folder, inputs))

@@ -2,7 +2,7 @@
 included), the runtime imports no tool, no callback and nothing of the SHARD builder, only the
 builder's folder imports nltk, no import is hidden in a string, the folders keep their first levels
 short, no module is over 500 lines, no citation of files the repository does not have, every module
-with its test file. (The module table and the docs: tests/test_docs.py.)"""
+with its test file, and ruff (format and lint) clean on the whole tree. (The module table and the docs: tests/test_docs.py.)"""
 
 from __future__ import annotations
 
@@ -44,7 +44,9 @@ def imports(name: str, path: Path, known: dict[str, Path]) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                )
             modules_named = {f"{base}.{alias.name}" for alias in node.names}  # `from pkg import module`
             targets |= modules_named
             if not modules_named <= set(known):  # names of the package's own code, not only its modules
@@ -97,26 +99,36 @@ def test_only_the_shard_builders_folder_imports_nltk():
     importers = []
     for path in modules().values():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom) and not node.level
+                else []
+            )
             if any(n.split(".")[0] == "nltk" for n in names):
                 importers.append(str(path.relative_to(REPO)))
     assert importers and all(p.startswith(NLTK_FOLDER) for p in importers), importers
 
 
 def test_importing_the_runtime_leaves_nltk_the_builder_and_the_tools_out():
-    code = ("import sys, interleave.model, interleave.data.module, interleave.eval.evaluate, interleave.encoders.cache, "
-            "interleave.spec, callbacks; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'nltk' or m.startswith(('interleave.tools', "
-            "'interleave.shard'))))")
+    code = (
+        "import sys, interleave.model, interleave.data.module, interleave.eval.evaluate, interleave.encoders.cache, "
+        "interleave.spec, callbacks; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'nltk' or m.startswith(('interleave.tools', "
+        "'interleave.shard'))))"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
 
 def test_no_import_is_hidden_in_a_string():
     """`importlib.import_module` / `__import__` only where the `interleave` command loads the one tool asked for."""
-    found = sorted(str(p.relative_to(REPO)) for p in modules().values()
-                   if re.search(r"\bimport_module\b|__import__", p.read_text(encoding="utf-8")))
+    found = sorted(
+        str(p.relative_to(REPO))
+        for p in modules().values()
+        if re.search(r"\bimport_module\b|__import__", p.read_text(encoding="utf-8"))
+    )
     assert found == ["interleave/tools/command.py"], found
 
 
@@ -127,9 +139,13 @@ def test_the_first_levels_stay_short():
     tools = sorted(p.name for p in (REPO / "interleave" / "tools").glob("*.py"))
     assert len(top) <= 12 and len(tools) <= 8, (top, tools)
     commands = {p.parent.name for p in (REPO / "interleave" / "tools").glob("*/cli.py")}
-    crossing = sorted((name, m) for name in GRAPH if name.startswith("interleave.tools.")
-                      for m in GRAPH[name] if m.startswith("interleave.tools.")
-                      and (cmd := m.split(".")[2]) in commands and name.split(".")[2] != cmd)
+    crossing = sorted(
+        (name, m)
+        for name in GRAPH
+        if name.startswith("interleave.tools.")
+        for m in GRAPH[name]
+        if m.startswith("interleave.tools.") and (cmd := m.split(".")[2]) in commands and name.split(".")[2] != cmd
+    )
     assert not crossing, f"commands that import another command: {crossing}"
 
 
@@ -147,7 +163,9 @@ def config_class_paths() -> list[str]:
             for value in tree:
                 yield from walk(value)
 
-    return sorted({path for config in (REPO / "configs").rglob("*.yaml") for path in walk(yaml.safe_load(config.read_text()))})
+    return sorted(
+        {path for config in (REPO / "configs").rglob("*.yaml") for path in walk(yaml.safe_load(config.read_text()))}
+    )
 
 
 def test_the_shipped_configs_load_neither_nltk_nor_a_tool():
@@ -155,12 +173,14 @@ def test_the_shipped_configs_load_neither_nltk_nor_a_tool():
     the offline tools (the demo's data is written beforehand by `interleave demo`), the SHARD builder nor nltk."""
     named = config_class_paths()
     assert "interleave.data.InterleavedDataModule" in named and "callbacks.ShardEvaluation" in named
-    code = ("import importlib, sys, train\n"
-            f"for dotted in {named!r}:\n"
-            "    module, _, name = dotted.rpartition('.')\n"
-            "    getattr(importlib.import_module(module), name)\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'nltk' or m.startswith(('interleave.tools', "
-            "'interleave.shard'))))")
+    code = (
+        "import importlib, sys, train\n"
+        f"for dotted in {named!r}:\n"
+        "    module, _, name = dotted.rpartition('.')\n"
+        "    getattr(importlib.import_module(module), name)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'nltk' or m.startswith(('interleave.tools', "
+        "'interleave.shard'))))"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "[]", f"the configs' classes import {out.stdout.strip()}"
@@ -172,10 +192,21 @@ def test_no_module_over_500_lines():
 
 
 def test_nothing_cites_a_file_the_repository_does_not_have():
-    files = [*REPO.glob("*.md"), *REPO.glob("*.py"), *(p for pkg in (*PACKAGES, "configs", "bench", "tests")
-                                                       for p in (REPO / pkg).rglob("*") if p.suffix in (".py", ".md", ".yaml"))]
-    cites = [str(p.relative_to(REPO)) for p in files if p != Path(__file__).resolve()
-             and re.search(r"DESIGN\.md|\.\./shared", p.read_text(encoding="utf-8"))]
+    files = [
+        *REPO.glob("*.md"),
+        *REPO.glob("*.py"),
+        *(
+            p
+            for pkg in (*PACKAGES, "configs", "bench", "tests")
+            for p in (REPO / pkg).rglob("*")
+            if p.suffix in (".py", ".md", ".yaml")
+        ),
+    ]
+    cites = [
+        str(p.relative_to(REPO))
+        for p in files
+        if p != Path(__file__).resolve() and re.search(r"DESIGN\.md|\.\./shared", p.read_text(encoding="utf-8"))
+    ]
     assert not cites
 
 
@@ -189,7 +220,21 @@ def mirror(name: str, path: Path) -> Path:
 
 
 def test_every_module_has_its_test_file():
-    lacking = [str(mirror(n, p).relative_to(REPO)) for n, p in modules().items()
-               if p.stem not in ("__init__", "__main__") and not n.startswith("interleave.moved.")
-               and not mirror(n, p).is_file()]
+    lacking = [
+        str(mirror(n, p).relative_to(REPO))
+        for n, p in modules().items()
+        if p.stem not in ("__init__", "__main__")
+        and not n.startswith("interleave.moved.")
+        and not mirror(n, p).is_file()
+    ]
     assert not lacking, f"modules without their test file: {lacking}"
+
+
+@pytest.mark.parametrize("command", [["format", "--check"], ["check"]], ids=["format", "lint"])
+def test_ruff_finds_nothing_to_change(command):
+    """The tree is as `ruff format .` and `ruff check .` leave it (pyproject.toml's [tool.ruff])."""
+    ruff = Path(sys.executable).with_name("ruff")
+    if not ruff.exists():
+        pytest.fail("ruff is not installed beside this Python: `make setup` installs the dev extra")
+    done = subprocess.run([str(ruff), *command, "--no-cache", "."], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]

@@ -28,16 +28,40 @@ def installed(tmp_path_factory) -> Path:
         shutil.copy(REPO / name, source / name)
     for package in ("interleave", "callbacks"):
         shutil.copytree(REPO / package, source / package, ignore=shutil.ignore_patterns("__pycache__"))
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                    "-w", str(root / "dist"), str(source)], check=True, cwd=root, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(root / "dist"),
+            str(source),
+        ],
+        check=True,
+        cwd=root,
+        capture_output=True,
+    )
     (wheel,) = (root / "dist").glob("interleave-*.whl")
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)], check=True,
-                   capture_output=True)
-    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                               check=True, capture_output=True, text=True).stdout.strip())
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
+        check=True,
+        capture_output=True,
+    )
+    site = Path(
+        subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    )
     (site / "zz_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     return venv
 
@@ -64,15 +88,33 @@ def test_every_tool_answers_help_from_another_folder(installed, tmp_path, tool):
 
 # Every `python -m interleave.tools.NAME` that docs/getting-started.md promises (the command modules before
 # issue 35 moved the tools into one sub-package per command), the builder's and the command's own.
-PYTHON_M = ("interleave.tools", "interleave.shard", *(f"interleave.tools.{name}" for name in (
-    "dataset", "fill_cache", "export", "report", "frontier", "study", "playground", "rephrase", "demo", "command")))
+PYTHON_M = (
+    "interleave.tools",
+    "interleave.shard",
+    *(
+        f"interleave.tools.{name}"
+        for name in (
+            "dataset",
+            "fill_cache",
+            "export",
+            "report",
+            "frontier",
+            "study",
+            "playground",
+            "rephrase",
+            "demo",
+            "command",
+        )
+    ),
+)
 
 
 def test_python_m_works_for_the_tools_too(installed, tmp_path):
     python = str(installed / "bin" / "python")
     for module in PYTHON_M:
-        out = run(installed, python, "-m", module, *(["check"] if module.endswith("dataset") else []), "--help",
-                  cwd=tmp_path)
+        out = run(
+            installed, python, "-m", module, *(["check"] if module.endswith("dataset") else []), "--help", cwd=tmp_path
+        )
         assert out.returncode == 0 and "usage:" in out.stdout, (module, out.stderr)
 
 
@@ -88,17 +130,28 @@ def test_the_commands_that_moved_say_where_to_from_the_wheel(installed, tmp_path
 def test_the_paths_a_module_computes_from_its_own_place_follow_it(installed, tmp_path):
     """The demo lexicon beside its module, the shipped AudioSet lexicon, and the study's train.py (the
     checkout's: an installed wheel has none, and the study says so rather than running another)."""
-    code = ("import pathlib, sysconfig; from interleave.tools.demo.cli import DEMO_LEXICON; "
-            "from interleave.shard.build import SHIPPED_LEXICON; from interleave.tools.study.cli import TRAIN_PY; "
-            "print(DEMO_LEXICON.is_file(), SHIPPED_LEXICON.is_file(), "
-            "TRAIN_PY.parent == pathlib.Path(sysconfig.get_paths()['purelib']).resolve())")
+    code = (
+        "import pathlib, sysconfig; from interleave.tools.demo.cli import DEMO_LEXICON; "
+        "from interleave.shard.build import SHIPPED_LEXICON; from interleave.tools.study.cli import TRAIN_PY; "
+        "print(DEMO_LEXICON.is_file(), SHIPPED_LEXICON.is_file(), "
+        "TRAIN_PY.parent == pathlib.Path(sysconfig.get_paths()['purelib']).resolve())"
+    )
     out = run(installed, str(installed / "bin" / "python"), "-c", code, cwd=tmp_path)
     assert out.returncode == 0 and out.stdout.split() == ["True", "True", "True"], out.stdout + out.stderr
 
 
 def test_the_demo_data_synthesis_runs_from_the_wheel(installed, tmp_path):
     """It needs the demo lexicon, a JSON file shipped inside the package."""
-    out = run(installed, str(installed / "bin" / "interleave"), "demo", "demo_data", "--train-per-class", "1",
-              "--heldout-per-class", "1", cwd=tmp_path)
+    out = run(
+        installed,
+        str(installed / "bin" / "interleave"),
+        "demo",
+        "demo_data",
+        "--train-per-class",
+        "1",
+        "--heldout-per-class",
+        "1",
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "demo_data" / "shard.jsonl").is_file() and (tmp_path / "demo_data" / "train.jsonl").is_file()

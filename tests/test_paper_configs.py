@@ -14,9 +14,8 @@ import train
 from callbacks import ShardEvaluation
 from interleave.model.generation import Sampling
 from interleave.model.module import AudioLLM
-from tests.conftest import TINY_ENCODER
-from tests.model.test_ltu import ltu_state_dict
 from tests.callbacks.test_shard_eval import ALL_TAGS, write_shard
+from tests.conftest import TINY_ENCODER
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER = REPO / "configs" / "paper"
@@ -31,15 +30,21 @@ ROWS = {
 
 # Every `python train.py` command in a fenced code block of README.md and docs/*.md, exactly as a user types it
 # (tests/test_docs.py checks that the docs show no other, apart from its DOC_COMMANDS_NOT_RUN).
-_ROW_PATHS = ("--paths.llm=/models/vicuna-7b --paths.ltu_checkpoint=/models/ltu_ori_paper.bin "
-              "--paths.shard=/data/shard/shard.jsonl --paths.val=/data/val.jsonl")
+_ROW_PATHS = (
+    "--paths.llm=/models/vicuna-7b --paths.ltu_checkpoint=/models/ltu_ori_paper.bin "
+    "--paths.shard=/data/shard/shard.jsonl --paths.val=/data/val.jsonl"
+)
 _OVERLAY_PATHS = "--paths.llm=/models/vicuna-7b --paths.shard=/data/shard/shard.jsonl --paths.val=/data/val.jsonl"
 _ROW1 = "python train.py validate --config configs/paper/base.yaml --config configs/paper/ltu_noninterleaved.yaml"
 _ROW2 = "python train.py validate --config configs/paper/base.yaml --config configs/paper/ltu_interleaved.yaml"
-_ROW3 = ("python train.py fit --config configs/paper/base.yaml --config configs/paper/finetune.yaml "
-         "--config configs/paper/ft_small.yaml")
-_ROW4 = ("python train.py fit --config configs/paper/base.yaml --config configs/paper/finetune.yaml "
-         "--config configs/paper/ft_large.yaml")
+_ROW3 = (
+    "python train.py fit --config configs/paper/base.yaml --config configs/paper/finetune.yaml "
+    "--config configs/paper/ft_small.yaml"
+)
+_ROW4 = (
+    "python train.py fit --config configs/paper/base.yaml --config configs/paper/finetune.yaml "
+    "--config configs/paper/ft_large.yaml"
+)
 DOC_COMMANDS = [
     "python train.py fit --config configs/demo.yaml",
     "python train.py fit --config configs/demo.yaml --model.learning_rate 1e-3 --trainer.max_epochs 3",
@@ -100,10 +105,10 @@ def test_every_documented_command_resolves_with_only_its_flags(command, monkeypa
     given = [words[i + 1] for i, word in enumerate(words) if word == "--config"]
     declared = {key for path in given for key in (yaml.safe_load((REPO / path).read_text()).get("paths") or {})}
     assert declared <= set(config["paths"]), "a config's paths: dropped another's"
-    flags = dict(word[len("--paths."):].split("=", 1) for word in words if word.startswith("--paths."))
+    flags = dict(word[len("--paths.") :].split("=", 1) for word in words if word.startswith("--paths."))
     assert flags.items() <= config["paths"].items()
     last = yaml.safe_load((REPO / given[-1]).read_text())
-    on_the_line = {word.split("=", 1)[0][len("--model."):] for word in words if word.startswith("--model.")}
+    on_the_line = {word.split("=", 1)[0][len("--model.") :] for word in words if word.startswith("--model.")}
     for key, value in (last.get("model") or {}).items():  # the last overlay's model settings win
         if not str(value).startswith("${") and key not in on_the_line:  # unless the command sets them
             assert config["model"][key] == value, key
@@ -116,15 +121,22 @@ def plain_argv(monkeypatch):
 
 def test_the_four_rows_are_there():
     assert sorted(p.name for p in PAPER.glob("*.yaml")) == sorted(
-        {p.name for _, _, configs in ROWS.values() for p in configs})
+        {p.name for _, _, configs in ROWS.values() for p in configs}
+    )
     assert all(len(configs[-1].read_text().splitlines()) <= 15 for _, _, configs in ROWS.values())  # short overlays
 
 
-def paths_args(root: Path, ltu: Path | str = "/models/ltu.bin", llm: str = "/models/vicuna-7b",
-               train_file: bool = True) -> list[str]:
+def paths_args(
+    root: Path, ltu: Path | str = "/models/ltu.bin", llm: str = "/models/vicuna-7b", train_file: bool = True
+) -> list[str]:
     """The paths the docs' commands pass (runs/paper is the configs' own)."""
-    return [f"--paths.llm={llm}", f"--paths.ltu_checkpoint={ltu}", f"--paths.shard={root}/shard.jsonl",
-            f"--paths.val={root}/val.jsonl", *([f"--paths.train={root}/train.jsonl"] if train_file else [])]
+    return [
+        f"--paths.llm={llm}",
+        f"--paths.ltu_checkpoint={ltu}",
+        f"--paths.shard={root}/shard.jsonl",
+        f"--paths.val={root}/val.jsonl",
+        *([f"--paths.train={root}/train.jsonl"] if train_file else []),
+    ]
 
 
 @pytest.mark.parametrize("name", sorted(ROWS))
@@ -138,7 +150,11 @@ def test_config_parses_with_the_papers_settings(name, tmp_path, capsys):
     trainer, model, data = config["trainer"], config["model"], config["data"]["init_args"]
     assert config["data"]["class_path"] == "interleave.data.InterleavedDataModule"
     assert (trainer["accelerator"], trainer["devices"], trainer["strategy"], trainer["precision"]) == (
-        "gpu", 2, "ddp", "bf16-mixed")
+        "gpu",
+        2,
+        "ddp",
+        "bf16-mixed",
+    )
     assert trainer["logger"]["init_args"]["save_dir"] == "runs/paper" and trainer["logger"]["init_args"]["name"] == name
     assert (model["lora_r"], model["lora_alpha"], model["lora_dropout"]) == (8, 16, 0.05)
     assert model["llm"] == "/models/vicuna-7b" and model["ltu_checkpoint"] == "/models/ltu.bin"  # from --paths
@@ -151,8 +167,9 @@ def test_config_parses_with_the_papers_settings(name, tmp_path, capsys):
         assert model["learning_rate"] == 2e-5 and data["batch_size"] == 4 and trainer["max_epochs"] == 3
         assert data["train_file"] == f"{tmp_path}/train.jsonl" and shard["every_n_epochs"] == 1
         assert data["train_on_prompt"] is True  # Appendix A: only the audio positions are out of the loss
-        assert sorted(kinds) == sorted(["RunSummary", "ShardEvaluation", "ModelCheckpoint", "LearningRateMonitor",
-                                        "PaddingFraction"])
+        assert sorted(kinds) == sorted(
+            ["RunSummary", "ShardEvaluation", "ModelCheckpoint", "LearningRateMonitor", "PaddingFraction"]
+        )
     else:  # the LTU rows evaluate LTU's model as it is: nothing of the fine-tuning recipe
         assert data["train_file"] is None and data["train_on_prompt"] is False and trainer["max_epochs"] is None
         assert kinds == ["RunSummary", "ShardEvaluation"]
@@ -167,19 +184,19 @@ def test_config_names_the_paths_left_to_set(name, capsys):
 
 def tiny_overrides(tokenizer_dir, tiny_llama_config) -> list[str]:
     """The LLM swapped for a tiny random LLaMA (same family), a tiny encoder, one CPU process."""
-    return ["--model.llm=null", f"--model.llm_config={json.dumps(tiny_llama_config)}",
-            f"--model.tokenizer={tokenizer_dir}", "--model.encoder=tiny",
-            f"--model.encoder_kwargs={json.dumps(TINY_ENCODER)}", "--model.llm_dtype=float32",
-            "--trainer.accelerator=cpu", "--trainer.devices=1", "--trainer.strategy=auto",
-            "--trainer.precision=32-true", "--data.num_workers=0"]
-
-
-@pytest.fixture()
-def tiny_ltu(tmp_path, tiny_model_kwargs) -> Path:
-    """A tiny checkpoint in LTU's exact key naming, for the tiny model with the paper's LoRA r=8."""
-    path = tmp_path / "ltu.bin"
-    torch.save(ltu_state_dict(AudioLLM(**{**tiny_model_kwargs, "lora_r": 8, "lora_alpha": 16})), path)
-    return path
+    return [
+        "--model.llm=null",
+        f"--model.llm_config={json.dumps(tiny_llama_config)}",
+        f"--model.tokenizer={tokenizer_dir}",
+        "--model.encoder=tiny",
+        f"--model.encoder_kwargs={json.dumps(TINY_ENCODER)}",
+        "--model.llm_dtype=float32",
+        "--trainer.accelerator=cpu",
+        "--trainer.devices=1",
+        "--trainer.strategy=auto",
+        "--trainer.precision=32-true",
+        "--data.num_workers=0",
+    ]
 
 
 @pytest.mark.parametrize("name", sorted(ROWS))
@@ -187,8 +204,14 @@ def test_config_builds_with_a_tiny_llama(name, small_dataset, tiny_ltu, tokenize
     command, layout, _ = ROWS[name]
     write_shard(small_dataset)
     monkeypatch.chdir(small_dataset)  # runs/paper: the configs' own run folder
-    run = train.cli([*config_args(name), *paths_args(small_dataset, tiny_ltu, train_file=command == "fit"),
-                     *tiny_overrides(tokenizer_dir, tiny_llama_config)], run=False)  # run=False: no subcommand
+    run = train.cli(
+        [
+            *config_args(name),
+            *paths_args(small_dataset, tiny_ltu, train_file=command == "fit"),
+            *tiny_overrides(tokenizer_dir, tiny_llama_config),
+        ],
+        run=False,
+    )  # run=False: no subcommand
     assert isinstance(run.model, AudioLLM) and run.model.hparams.lora_r == 8
     (report,) = run.model.checkpoint_reports
     assert report.missing == [] and report.unexpected == [] and report.matched["lora"] > 0
@@ -206,8 +229,12 @@ def test_config_builds_with_a_tiny_llama(name, small_dataset, tiny_ltu, tokenize
 def test_ltu_rows_evaluate_zero_shot(name, small_dataset, tiny_ltu, tokenizer_dir, tiny_llama_config, monkeypatch):
     write_shard(small_dataset)
     monkeypatch.chdir(small_dataset)  # runs/paper: the configs' own run folder
-    args = [*config_args(name), *paths_args(small_dataset, tiny_ltu, train_file=False),
-            *tiny_overrides(tokenizer_dir, tiny_llama_config), "--trainer.enable_progress_bar=false"]
+    args = [
+        *config_args(name),
+        *paths_args(small_dataset, tiny_ltu, train_file=False),
+        *tiny_overrides(tokenizer_dir, tiny_llama_config),
+        "--trainer.enable_progress_bar=false",
+    ]
     run = train.cli(args, run=False)
     (shard,) = [c for c in run.trainer.callbacks if isinstance(c, ShardEvaluation)]
     shard.repeats, shard.sampling = 2, Sampling(max_new_tokens=3)  # the config's are the paper's 4 and 400
@@ -218,8 +245,9 @@ def test_ltu_rows_evaluate_zero_shot(name, small_dataset, tiny_ltu, tokenizer_di
     assert {t for t in ALL_TAGS if not t.startswith("val/noninterleaved/")} <= set(metrics)
 
 
-def test_the_demo_config_on_missing_data_names_the_command_that_writes_it(tmp_path, tokenizer_dir, tiny_llama_config,
-                                                                        monkeypatch, capsys):
+def test_the_demo_config_on_missing_data_names_the_command_that_writes_it(
+    tmp_path, tokenizer_dir, tiny_llama_config, monkeypatch, capsys
+):
     """configs/demo.yaml trains with the runtime's data module: `make demo` writes the data first
     (`interleave demo data/demo`); without it the run stops at once, saying so."""
     monkeypatch.chdir(tmp_path)
@@ -249,7 +277,9 @@ def test_scale_configs_compose_with_a_paper_config(name, tmp_path, capsys):
         from torch import nn
 
         assert strategy["class_path"].endswith("FSDPStrategy")
-        for dotted in strategy["init_args"]["auto_wrap_policy"] + strategy["init_args"]["activation_checkpointing_policy"]:
+        for dotted in (
+            strategy["init_args"]["auto_wrap_policy"] + strategy["init_args"]["activation_checkpointing_policy"]
+        ):
             module, _, cls = dotted.rpartition(".")
             assert issubclass(getattr(importlib.import_module(module), cls), nn.Module)
     else:
@@ -262,12 +292,20 @@ MODELS = PAPER.parent / "models"
 def test_model_overlays_compose_with_a_paper_config_and_build_from_local_folders(tmp_path, small_dataset, monkeypatch):
     """configs/models/: Whisper, AST and another LLM (a Qwen2 folder) from local Hugging Face folders."""
     monkeypatch.chdir(tmp_path)  # runs/paper: the configs' own run folder
-    from transformers import (ASTConfig, ASTFeatureExtractor, ASTModel, Qwen2Config, Qwen2ForCausalLM,
-                              WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration)
+    from transformers import (
+        ASTConfig,
+        ASTFeatureExtractor,
+        ASTModel,
+        Qwen2Config,
+        Qwen2ForCausalLM,
+        WhisperConfig,
+        WhisperFeatureExtractor,
+        WhisperForConditionalGeneration,
+    )
 
+    from interleave.encoders import build_encoder
     from interleave.encoders.ast import ASTEncoder
     from interleave.encoders.whisper import WhisperAudioEncoder
-    from interleave.encoders import build_encoder
     from tests.conftest import build_qwen2_tokenizer
 
     folders = {name: tmp_path / name for name in ("whisper", "ast", "qwen2")}
@@ -277,13 +315,29 @@ def test_model_overlays_compose_with_a_paper_config_and_build_from_local_folders
     ASTModel(ASTConfig(**ASTEncoder.presets["tiny"])).save_pretrained(folders["ast"])
     ASTFeatureExtractor().save_pretrained(folders["ast"])
     tokenizer = build_qwen2_tokenizer()
-    Qwen2ForCausalLM(Qwen2Config(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                                 num_key_value_heads=2, vocab_size=len(tokenizer), bos_token_id=None,
-                                 eos_token_id=2, pad_token_id=0)).save_pretrained(folders["qwen2"])
+    Qwen2ForCausalLM(
+        Qwen2Config(
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            vocab_size=len(tokenizer),
+            bos_token_id=None,
+            eos_token_id=2,
+            pad_token_id=0,
+        )
+    ).save_pretrained(folders["qwen2"])
     tokenizer.save_pretrained(folders["qwen2"])
     torch.save({f"module.{k}": v for k, v in build_encoder("tiny").state_dict().items()}, tmp_path / "cav-mae.pth")
-    cpu = ["--model.llm_dtype=float32", "--trainer.accelerator=cpu", "--trainer.devices=1", "--trainer.strategy=auto",
-           "--trainer.precision=32-true", "--data.num_workers=0"]
+    cpu = [
+        "--model.llm_dtype=float32",
+        "--trainer.accelerator=cpu",
+        "--trainer.devices=1",
+        "--trainer.strategy=auto",
+        "--trainer.precision=32-true",
+        "--data.num_workers=0",
+    ]
     common = [*paths_args(small_dataset, llm=str(folders["qwen2"])), *cpu]
     cases = {
         "whisper.yaml": [f"--paths.whisper={folders['whisper']}"],
@@ -301,4 +355,14 @@ def test_model_overlays_compose_with_a_paper_config_and_build_from_local_folders
         if name == "llm.yaml":
             assert model.checkpoint_reports[0].matched["encoder"] > 0
         run.datamodule.setup("fit")  # connected to the model by the command line
-    assert sorted(p.name for p in MODELS.glob("*.yaml")) == sorted(cases)
+    # a released Qwen2-Audio: the overlay and model.pretrained alone set every part
+    from tests.helpers_qwen2_audio import save_tiny_qwen2_audio
+
+    released = save_tiny_qwen2_audio(tmp_path / "qwen2-audio")
+    overlay = ["--config", str(MODELS / "qwen2_audio.yaml"), f"--paths.qwen2_audio={released}"]
+    run = train.cli([*config_args("ft_large"), *overlay, *common], run=False)
+    assert run.model.audio_encoder.kind == "qwen2_audio" and run.model.released.folder == released
+    assert run.model.llm.get_base_model().config.model_type == "qwen2" and len(run.model.audio_proj) == 1
+    run.datamodule.setup("fit")
+    assert run.datamodule.hparams.max_length == 1024
+    assert sorted(p.name for p in MODELS.glob("*.yaml")) == sorted([*cases, "qwen2_audio.yaml"])

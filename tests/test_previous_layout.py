@@ -17,7 +17,12 @@ from interleave.cli import build_run
 from interleave.tools.command import main as interleave
 from tests.callbacks.test_shard_eval import write_shard
 
-SUBCOMMAND_KEYS = ("optimizer", "lr_scheduler", "ckpt_path", "weights_only")  # of `train.py validate|fit|...`, not of a run
+SUBCOMMAND_KEYS = (
+    "optimizer",
+    "lr_scheduler",
+    "ckpt_path",
+    "weights_only",
+)  # of `train.py validate|fit|...`, not of a run
 SAVED = Path(__file__).resolve().parent / "fixtures" / "previous_layout" / "config.yaml"
 
 
@@ -30,7 +35,9 @@ def plain_argv(monkeypatch):
 def saved_config(tmp_path, small_dataset, tokenizer_dir) -> Path:
     """The saved config, its folders pointing at this test's data (the small dataset and its SHARD)."""
     write_shard(small_dataset)
-    text = SAVED.read_text(encoding="utf-8").replace("TOKENIZERDIR", str(tokenizer_dir)).replace("RUNDIR", str(tmp_path))
+    text = (
+        SAVED.read_text(encoding="utf-8").replace("TOKENIZERDIR", str(tokenizer_dir)).replace("RUNDIR", str(tmp_path))
+    )
     path = tmp_path / "config.yaml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -44,8 +51,13 @@ def class_paths(tree) -> list[str]:
 
 def test_the_fixture_names_the_previous_class_paths():
     named = class_paths(yaml.safe_load(SAVED.read_text(encoding="utf-8")))
-    assert {"interleave.data.InterleavedDataModule", "callbacks.ShardEvaluation", "callbacks.WritePredictions",
-            "callbacks.RunSummary", "callbacks.PaddingFraction"} <= set(named)
+    assert {
+        "interleave.data.InterleavedDataModule",
+        "callbacks.ShardEvaluation",
+        "callbacks.WritePredictions",
+        "callbacks.RunSummary",
+        "callbacks.PaddingFraction",
+    } <= set(named)
 
 
 def test_validate_report_and_frontier_read_a_run_saved_by_the_previous_layout(saved_config, tmp_path, capsys):
@@ -70,6 +82,22 @@ def test_validate_report_and_frontier_read_a_run_saved_by_the_previous_layout(sa
     ckpt = tmp_path / "end.ckpt"
     torch.save({"state_dict": state, "hyper_parameters": dict(model.hparams), "global_step": 4}, ckpt)
     out = tmp_path / "frontier"
-    assert interleave(["frontier", "--config", str(config), "--ckpt", str(ckpt), "--alphas", "0,1",
-                       "--out", str(out), "--bootstrap", "20"]) == 0, capsys.readouterr().err
+    assert (
+        interleave(
+            [
+                "frontier",
+                "--config",
+                str(config),
+                "--ckpt",
+                str(ckpt),
+                "--alphas",
+                "0,1",
+                "--out",
+                str(out),
+                "--bootstrap",
+                "20",
+            ]
+        )
+        == 0
+    ), capsys.readouterr().err
     assert (out / "frontier.md").is_file()

@@ -19,7 +19,9 @@ class Clock:
 
 def test_plain_lines_are_bounded_and_the_last_one_reaches_the_total():
     clock, out = Clock(), io.StringIO()
-    with Progress(800, "records", "[interleave] job", interval=10, file=out, tty=False, enabled=True, clock=clock) as bar:
+    with Progress(
+        800, "records", "[interleave] job", interval=10, file=out, tty=False, enabled=True, clock=clock
+    ) as bar:
         for i in range(800):
             clock.now += 0.125  # 100 s in all: 10 lines and the last, not 800
             bar.update(1, rejected=i // 100)

@@ -79,15 +79,21 @@ def test_provenance_keys(tmp_path):
 
 
 def test_recorded_shows_unknown_for_older_files():
-    assert prov.recorded({"parser": "paper"}) == {"code_version": "unknown", "config_hash": "unknown",
-                                                  "shard_hash": "unknown", "parser": "paper", "tokenization": "unknown"}
+    assert prov.recorded({"parser": "paper"}) == {
+        "code_version": "unknown",
+        "config_hash": "unknown",
+        "shard_hash": "unknown",
+        "parser": "paper",
+        "tokenization": "unknown",
+    }
 
 
 def test_check_comparable():
     base = {"code_version": "1", "config_hash": "c", "shard_hash": "s", "parser": "paper", "tokenization": "t"}
     assert prov.check_comparable({"a": base, "b": {**base, "config_hash": "d"}}) == []  # settings may differ
-    notes = prov.check_comparable({"a": base, "b": {**base, "code_version": "2", "parser": "extended"},
-                                   "c": prov.recorded({})})
+    notes = prov.check_comparable(
+        {"a": base, "b": {**base, "code_version": "2", "parser": "extended"}, "c": prov.recorded({})}
+    )
     assert len(notes) == 2 and "code_version (a: 1; b: 2; c: unknown)" in notes[0] and "parser" in notes[1]
     assert prov.check_comparable({"a": base, "old": prov.recorded({})}) == []  # unknown never flags
     with pytest.raises(InterleaveError, match="runs a and b .*shard_hash s vs t"):
@@ -110,9 +116,16 @@ def test_runs_on_different_parts_of_the_shard_are_refused():
     two = {**base, "shard_subset": "at most 2 queries per task, seed 0, r-v1"}
     assert prov.check_comparable({"a": two, "b": dict(two)}) == []  # the same subset: side by side
     assert prov.check_comparable({"a": base, "old": prov.recorded({})}) == []
-    for other in (base, prov.recorded({}), {**two, "shard_subset": "at most 3 queries per task, seed 0, r-v1"},
-                  {**two, "shard_subset": "at most 2 queries per task, seed 1, r-v1"}):
+    for other in (
+        base,
+        prov.recorded({}),
+        {**two, "shard_subset": "at most 3 queries per task, seed 0, r-v1"},
+        {**two, "shard_subset": "at most 2 queries per task, seed 1, r-v1"},
+    ):
         # a file without `shard_subset` asked every query (older files too: the cap did not exist)
-        with pytest.raises(InterleaveError, match=r"runs a and b were evaluated on different parts of the SHARD "
-                                                  r"\(a: at most 2 queries per task, seed 0, r-v1; b: "):
+        with pytest.raises(
+            InterleaveError,
+            match=r"runs a and b were evaluated on different parts of the SHARD "
+            r"\(a: at most 2 queries per task, seed 0, r-v1; b: ",
+        ):
             prov.check_comparable({"a": two, "b": other})

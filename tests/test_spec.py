@@ -17,4 +17,6 @@ def test_the_model_states_its_encoders_loader_and_positions(tiny_model_kwargs):
     model = AudioLLM(**{**tiny_model_kwargs, "audio_tokens": 8})
     spec = model.data_spec()
     assert isinstance(spec, DataSpec) and spec.tokenizer is model.tokenizer and spec.audio_tokens == 8
-    assert spec.audio_loader == model.audio_encoder.load_inputs and spec.heard_seconds == model.audio_encoder.heard_seconds
+    assert (
+        spec.audio_loader == model.audio_encoder.load_inputs and spec.heard_seconds == model.audio_encoder.heard_seconds
+    )

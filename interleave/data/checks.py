@@ -8,8 +8,9 @@ read through its record index is checked there (`RecordIndex.checked`) with the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from interleave.data.collate import Collator
 from interleave.data.record_index import audio_problem
@@ -57,8 +58,11 @@ def check_records(
 
 
 def load_checked(
-    path: str | Path, audio_root: str | Path | None, collator: Collator | None,
-    load: Callable[[Path], Any] | None = None, split: list[str] | None = None,
+    path: str | Path,
+    audio_root: str | Path | None,
+    collator: Collator | None,
+    load: Callable[[Path], Any] | None = None,
+    split: list[str] | None = None,
 ) -> tuple[list[Record], list[Problem]]:
     """Read a record file and check it: (good records, problems). `audio_root` defaults to the file's folder."""
     root = Path(audio_root) if audio_root is not None else Path(path).parent

@@ -20,17 +20,17 @@ Batch keys: input_ids, attention_mask, labels, audio_mask, and every clip of the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
 
 from interleave import AUDIO_PLACEHOLDER, NUM_AUDIO_TOKENS
-from interleave.errors import InterleaveError, RecordError
 from interleave.data.chat import ChatTemplate
 from interleave.data.prompts import PromptTemplate, check_clip_count, remove_placeholders
 from interleave.data.records import Record
+from interleave.errors import InterleaveError, RecordError
 
 IGNORE_INDEX = -100
 
@@ -178,8 +178,13 @@ class Collator:
             return [self.tokenizer.bos_token_id] + ids, [c + 1 for c in cuts], splits
         return ids, cuts, splits
 
-    def encode(self, record: Record, with_answer: bool | None = None, with_audio: bool = True,
-               lengths: Sequence[int] | None = None) -> Encoded:
+    def encode(
+        self,
+        record: Record,
+        with_answer: bool | None = None,
+        with_audio: bool = True,
+        lengths: Sequence[int] | None = None,
+    ) -> Encoded:
         """Token ids, labels and audio mask of one record; raises RecordError if it cannot fit.
 
         `with_audio=False` encodes a text-only prompt (no audio span; it must hold no placeholder).
@@ -266,7 +271,9 @@ class Collator:
         encoded = [self.encode(r, lengths=n) for r, n in zip(records, lengths)]
         for record, row, audio in zip(records, encoded, clips):
             if len(audio) != len(row.spans):
-                raise RecordError(record.describe(), f"{len(audio)} clip(s) of audio given for {len(row.spans)} span(s)")
+                raise RecordError(
+                    record.describe(), f"{len(audio)} clip(s) of audio given for {len(row.spans)} span(s)"
+                )
         batch: dict[str, Any] = self.pad(encoded, self.padding_side)
         batch[key] = stack_clips([clip for audio in clips for clip in audio])
         batch["ids"] = [r.id for r in records]

@@ -48,8 +48,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from interleave.errors import InterleaveError
 from interleave.data.sampler import TrainingSampler
+from interleave.errors import InterleaveError
 
 _PASS, _ROUNDING = 1, 2  # the streams' tags in their seeds
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
@@ -68,8 +68,10 @@ def parse_sources(value: Any, where: str = "data.train_files") -> list[Source]:
     """`data.train_files` checked: a non-empty list of {path, weight[, name]}, weights finite and > 0,
     names distinct (one file listed twice needs a name for each entry: it is then two sources)."""
     if isinstance(value, (list, tuple)) and not value:
-        raise InterleaveError(f"{where}: an empty list; give at least one {{path: FILE, weight: W}} "
-                              "(or leave it unset and give data.train_file)")
+        raise InterleaveError(
+            f"{where}: an empty list; give at least one {{path: FILE, weight: W}} "
+            "(or leave it unset and give data.train_file)"
+        )
     if not isinstance(value, (list, tuple)):
         raise InterleaveError(f"{where}: expected a list of {{path: FILE, weight: W}}, got {value!r}")
     sources = []
@@ -94,10 +96,14 @@ def parse_sources(value: Any, where: str = "data.train_files") -> list[Source]:
         if name in names[:i]:
             j = names.index(name)
             if same_file(sources[j].path, sources[i].path):
-                raise InterleaveError(f"{where}[{i}]: {sources[i].path} is listed again (as {where}[{j}]) under the "
-                                      f"same name {name!r}; to draw from it as two sources give each entry its own `name:`")
-            raise InterleaveError(f"{where}[{i}]: {sources[i].path} and {sources[j].path} ({where}[{j}]) are both "
-                                  f"named {name!r}; give one of them its own `name:`")
+                raise InterleaveError(
+                    f"{where}[{i}]: {sources[i].path} is listed again (as {where}[{j}]) under the "
+                    f"same name {name!r}; to draw from it as two sources give each entry its own `name:`"
+                )
+            raise InterleaveError(
+                f"{where}[{i}]: {sources[i].path} and {sources[j].path} ({where}[{j}]) are both "
+                f"named {name!r}; give one of them its own `name:`"
+            )
     return sources
 
 
@@ -106,8 +112,9 @@ def same_file(a: str, b: str) -> bool:
     return os.path.realpath(a) == os.path.realpath(b)
 
 
-def mixture_sources(train_files: Any, epoch_records: int | None, train_file: str | None,
-                    val_split: bool) -> list[Source]:
+def mixture_sources(
+    train_files: Any, epoch_records: int | None, train_file: str | None, val_split: bool
+) -> list[Source]:
     """The data module's mixture settings checked: `train_files` parsed ([] when unset), refused
     beside `train_file` or a validation split of it, and `epoch_records` refused without it."""
     sources = parse_sources(train_files) if train_files is not None else []
@@ -140,15 +147,17 @@ def split_counts(total: int, weights: Sequence[float], u: float) -> list[int]:
 class MixturePlan:
     """What each epoch draws from each source (the rule in the module docstring)."""
 
-    def __init__(self, sources: Sequence[Source], sizes: Sequence[int], epoch_records: int | None = None,
-                 seed: int = 0) -> None:
+    def __init__(
+        self, sources: Sequence[Source], sizes: Sequence[int], epoch_records: int | None = None, seed: int = 0
+    ) -> None:
         if len(sources) != len(sizes):
             raise ValueError(f"{len(sizes)} sizes for {len(sources)} sources")
         for source, size in zip(sources, sizes):
             if size < 1:
                 raise InterleaveError(f"data.train_files: {source.path} has no usable records")
-        if epoch_records is not None and (isinstance(epoch_records, bool) or not isinstance(epoch_records, int)
-                                          or epoch_records < 1):
+        if epoch_records is not None and (
+            isinstance(epoch_records, bool) or not isinstance(epoch_records, int) or epoch_records < 1
+        ):
             raise InterleaveError(f"data.epoch_records: expected an integer >= 1, got {epoch_records!r}")
         self.sources, self.sizes, self.seed = list(sources), [int(s) for s in sizes], int(seed)
         self.epoch_records = epoch_records
@@ -217,8 +226,10 @@ class MixturePlan:
 
     def draw(self, epoch: int) -> np.ndarray:
         """The epoch's draws as indices into `MixedRecords`, source by source (not yet shuffled)."""
-        parts = [self.offsets[i] + self.stream(i, begin, count)
-                 for i, (begin, count) in enumerate(zip(self.start(epoch), self.counts(epoch)))]
+        parts = [
+            self.offsets[i] + self.stream(i, begin, count)
+            for i, (begin, count) in enumerate(zip(self.start(epoch), self.counts(epoch)))
+        ]
         return np.concatenate(parts).astype(np.int64)
 
     def describe(self) -> list[list[Any]]:
@@ -232,17 +243,25 @@ class MixturePlan:
         lines = [f"[interleave] mixture of {len(self.sources)} record files, {self.epoch_length} records per epoch:"]
         for source, size, count in zip(self.sources, self.sizes, self.counts(0)):
             share = source.weight / total
-            lines.append(f"  {source.name}: {source.path}, weight {share:.3g}, {size} usable records "
-                         f"({rejected.get(source.name, 0)} bad skipped), epoch 0 draws {count} "
-                         f"(expected {share * self.epoch_length:.1f} per epoch)")
+            lines.append(
+                f"  {source.name}: {source.path}, weight {share:.3g}, {size} usable records "
+                f"({rejected.get(source.name, 0)} bad skipped), epoch 0 draws {count} "
+                f"(expected {share * self.epoch_length:.1f} per epoch)"
+            )
         for i, source in enumerate(self.sources):  # one file listed under several names: say so once
             again = [s for s in self.sources if same_file(s.path, source.path)]
             if len(again) > 1 and again[0] is source:
                 drawn = sum(c for s, c in zip(self.sources, self.counts(0)) if same_file(s.path, source.path))
-                counted = "" if self.epoch_records is not None else f"; the epoch length counts its records {len(again)} times"
-                lines.append(f"  note: {source.path} is listed {len(again)} times ({', '.join(s.name for s in again)}): "
-                             f"each entry is a source of its own, so epoch 0 draws {drawn} records from its "
-                             f"{self.sizes[i]}{counted}")
+                counted = (
+                    ""
+                    if self.epoch_records is not None
+                    else f"; the epoch length counts its records {len(again)} times"
+                )
+                lines.append(
+                    f"  note: {source.path} is listed {len(again)} times ({', '.join(s.name for s in again)}): "
+                    f"each entry is a source of its own, so epoch 0 draws {drawn} records from its "
+                    f"{self.sizes[i]}{counted}"
+                )
         return "\n".join(lines)
 
 
@@ -251,8 +270,15 @@ class MixtureSampler(TrainingSampler):
     record once, then the same shuffle, length grouping, split by rank and mid-epoch resume.
     `lengths` are the token lengths of all of `MixedRecords`' records."""
 
-    def __init__(self, plan: MixturePlan, batch_size: int, lengths: Sequence[int] | None = None,
-                 group_batches: int = 50, num_replicas: int = 1, rank: int = 0) -> None:
+    def __init__(
+        self,
+        plan: MixturePlan,
+        batch_size: int,
+        lengths: Sequence[int] | None = None,
+        group_batches: int = 50,
+        num_replicas: int = 1,
+        rank: int = 0,
+    ) -> None:
         super().__init__(plan.epoch_length, batch_size, None, group_batches, num_replicas, rank, plan.seed)
         if lengths is not None and len(lengths) != sum(plan.sizes):
             raise ValueError(f"{len(lengths)} lengths for {sum(plan.sizes)} records")

@@ -26,14 +26,9 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from lightning.pytorch.utilities.warnings import PossibleUserWarning
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from interleave.encoders.audio import CHANNELS, Channel, load_fbank
-from interleave.encoders.cache import CacheStats, FeatureCache, require_frozen
 from interleave.data.checks import DataError, load_checked
 from interleave.data.collate import Collator
-from interleave.errors import InterleaveError, RecordError
-from interleave.files import write_text_atomic
 from interleave.data.mixture import MixedRecords, MixturePlan, MixtureSampler, mixture_sources
-from interleave.progress import DEFAULT_INTERVAL, Progress
 from interleave.data.prompts import ALPACA_SHORT, ALPACA_SHORT_INPUT, PromptTemplate
 from interleave.data.record_index import (
     IndexedRecords,
@@ -42,6 +37,11 @@ from interleave.data.record_index import (
 )
 from interleave.data.records import EMPTY_FILE, NOT_FOUND, Problem, Record, is_json_array, not_a_file, resolve_clips
 from interleave.data.sampler import TrainingSampler
+from interleave.encoders.audio import CHANNELS, Channel, load_fbank
+from interleave.encoders.cache import CacheStats, FeatureCache, require_frozen
+from interleave.errors import InterleaveError
+from interleave.files import write_text_atomic
+from interleave.progress import DEFAULT_INTERVAL, Progress
 from interleave.spec import AudioLoader, DataSpec
 
 
@@ -54,8 +54,14 @@ class AudioRecords(Dataset):
     `channel` picks the audio channel of multi-channel files (see `interleave.encoders.audio.load_waveform`);
     `load_inputs(path, channel)` is the model encoder's input loader (`DataSpec.audio_loader`)."""
 
-    def __init__(self, records: Sequence[Record], audio_root: str | Path, cache: FeatureCache | None = None,
-                 channel: Channel = "first", load_inputs: AudioLoader = load_fbank) -> None:
+    def __init__(
+        self,
+        records: Sequence[Record],
+        audio_root: str | Path,
+        cache: FeatureCache | None = None,
+        channel: Channel = "first",
+        load_inputs: AudioLoader = load_fbank,
+    ) -> None:
         self.records = records
         self.audio_root = Path(audio_root)
         self.cache = cache
@@ -80,7 +86,10 @@ class AudioRecords(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         record = self.records[index]
         clips = [self._clip(record, path) for path in resolve_clips(record, self.audio_root)]
-        return {"record": record, "audio" if self.cache is None else "audio_features": clips[0] if len(clips) == 1 else clips}
+        return {
+            "record": record,
+            "audio" if self.cache is None else "audio_features": clips[0] if len(clips) == 1 else clips,
+        }
 
     def _clip(self, record: Record, path: Path) -> torch.Tensor:
         """One clip's encoder inputs, or its cached features."""
@@ -88,8 +97,10 @@ class AudioRecords(Dataset):
             return self.load_inputs(path, self.channel)
         features = self.cache.lookup(path)
         if features is None:
-            raise InterleaveError(f"{record.describe()}: no usable cached features for {path} in {self.cache.folder} "
-                                  "(changed or damaged since set-up); rerun to rebuild them")
+            raise InterleaveError(
+                f"{record.describe()}: no usable cached features for {path} in {self.cache.folder} "
+                "(changed or damaged since set-up); rerun to rebuild them"
+            )
         return features
 
 
@@ -172,9 +183,11 @@ class InterleavedDataModule(L.LightningDataModule):
     def spec(self) -> DataSpec:
         """The connected model's `DataSpec`; an error saying what to do when none is connected yet."""
         if self._spec is None:
-            raise InterleaveError(f"{type(self).__name__} is not connected to a model: call "
-                                  "datamodule.connect(model.data_spec()) first (train.py and "
-                                  "interleave.cli.build_run do it for every run)")
+            raise InterleaveError(
+                f"{type(self).__name__} is not connected to a model: call "
+                "datamodule.connect(model.data_spec()) first (train.py and "
+                "interleave.cli.build_run do it for every run)"
+            )
         return self._spec
 
     @property
@@ -220,8 +233,13 @@ class InterleavedDataModule(L.LightningDataModule):
             trainer.strategy.barrier("record_index")
         return index or open_index(path, collator, folder)
 
-    def check_file(self, path: str | Path, decode: bool | None = None, audio_root: str | Path | None = None,
-                   split: list[str] | None = None) -> tuple[Sequence[Record], list[Problem]]:
+    def check_file(
+        self,
+        path: str | Path,
+        decode: bool | None = None,
+        audio_root: str | Path | None = None,
+        split: list[str] | None = None,
+    ) -> tuple[Sequence[Record], list[Problem]]:
         """(good records, problems) of one record file as this run sees it: its template, tokenizer,
         `max_length`, `audio_tokens`, and with `decode` (default `check_audio_decode`) its encoder
         loader and channel. Set-up and `interleave data check --config` both call this."""
@@ -247,8 +265,10 @@ class InterleavedDataModule(L.LightningDataModule):
         if not records and problems and all(p.reason == EMPTY_FILE for p in problems):
             raise DataError(problems)  # nothing to skip to
         if split:
-            rank_zero_info(f"[interleave] {path}: {len(split)} record(s) have a text token split where [AUDIO] "
-                           f"stands (the placeholder sits inside a word), e.g. {split[0]}")
+            rank_zero_info(
+                f"[interleave] {path}: {len(split)} record(s) have a text token split where [AUDIO] "
+                f"stands (the placeholder sits inside a word), e.g. {split[0]}"
+            )
         if problems:
             if self.hparams.on_bad_record == "error":
                 raise DataError(problems)
@@ -300,7 +320,9 @@ class InterleavedDataModule(L.LightningDataModule):
             self.rejected_by_source[source.name] = len(self.rejected) - before
         if problems:
             raise DataError(problems)
-        self.mixture = MixturePlan(self.sources, [len(p) for p in parts], self.hparams.get("epoch_records"), self.hparams.seed)
+        self.mixture = MixturePlan(
+            self.sources, [len(p) for p in parts], self.hparams.get("epoch_records"), self.hparams.seed
+        )
         rank_zero_info(self.mixture.summary(self.rejected_by_source))
         return MixedRecords(parts)
 
@@ -317,7 +339,9 @@ class InterleavedDataModule(L.LightningDataModule):
     def _sets(self) -> list[AudioRecords]:
         return [d for d in (self.train_set, self.val_set, self.test_set, self.predict_set) if d is not None]
 
-    def fill_feature_cache(self, encoder: Any, clips: Sequence[str] = (), progress_every: float = DEFAULT_INTERVAL) -> CacheStats:
+    def fill_feature_cache(
+        self, encoder: Any, clips: Sequence[str] = (), progress_every: float = DEFAULT_INTERVAL
+    ) -> CacheStats:
         """Compute the features of every clip of the loaded sets (and of `clips`, e.g. a SHARD's, which
         `interleave cache` reads) not cached yet, showing clips done / total and clips/s on stderr
         (`interleave.progress`: a bar on a terminal, else a line every `progress_every` seconds)."""
@@ -353,8 +377,9 @@ class InterleavedDataModule(L.LightningDataModule):
             counts = {f"data/rejected_records/{name}": n for name, n in self.rejected_by_source.items()}
             self.trainer.logger.log_metrics({"data/rejected_records": len(self.rejected), **counts}, step=0)
 
-    def _loader(self, dataset: Dataset | None, batch_size: int, collator: Collator,
-                sampler: Sampler | None = None) -> DataLoader:
+    def _loader(
+        self, dataset: Dataset | None, batch_size: int, collator: Collator, sampler: Sampler | None = None
+    ) -> DataLoader:
         """Batches of `dataset` in `sampler`'s order (training) or in file order (evaluation)."""
         if dataset is None:
             return []  # Lightning treats an empty list as "no batches"
@@ -379,8 +404,11 @@ class InterleavedDataModule(L.LightningDataModule):
         trainer = self.trainer
         ranks = {"num_replicas": trainer.world_size if trainer else 1, "rank": trainer.global_rank if trainer else 0}
         size = self.hparams.batch_size
-        self.train_sampler = (MixtureSampler(self.mixture, size, lengths, **ranks) if self.mixture is not None else
-                              TrainingSampler(len(self.train_set), size, lengths, seed=self.hparams.seed, **ranks))
+        self.train_sampler = (
+            MixtureSampler(self.mixture, size, lengths, **ranks)
+            if self.mixture is not None
+            else TrainingSampler(len(self.train_set), size, lengths, seed=self.hparams.seed, **ranks)
+        )
         if self._resume_position:
             self._resume(self._resume_position)
         return self._loader(self.train_set, self.hparams.batch_size, collator, self.train_sampler)
@@ -391,9 +419,15 @@ class InterleavedDataModule(L.LightningDataModule):
         if self.train_sampler is None or trainer is None or trainer.state.fn != TrainerFn.FITTING:
             return {}
         mixture = {"mixture": self.mixture.describe()} if self.mixture is not None else {}
-        return {"train_position": {"epoch": self.train_sampler.epoch,
-                                   "batches_done": trainer.fit_loop.epoch_loop.batch_progress.current.processed,
-                                   "batch_size": self.hparams.batch_size, "world_size": trainer.world_size, **mixture}}
+        return {
+            "train_position": {
+                "epoch": self.train_sampler.epoch,
+                "batches_done": trainer.fit_loop.epoch_loop.batch_progress.current.processed,
+                "batch_size": self.hparams.batch_size,
+                "world_size": trainer.world_size,
+                **mixture,
+            }
+        }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._resume_position = state_dict.get("train_position")
@@ -401,17 +435,24 @@ class InterleavedDataModule(L.LightningDataModule):
     def _resume(self, position: dict[str, int]) -> None:
         now = (self.hparams.batch_size, self.train_sampler.num_replicas)
         if (position["batch_size"], position["world_size"]) != now:
-            rank_zero_warn(f"resuming with batch size {now[0]} on {now[1]} "
-                           f"process(es), not {position['batch_size']} on {position['world_size']}: epoch "
-                           f"{position['epoch']} starts again from its first batch")
+            rank_zero_warn(
+                f"resuming with batch size {now[0]} on {now[1]} "
+                f"process(es), not {position['batch_size']} on {position['world_size']}: epoch "
+                f"{position['epoch']} starts again from its first batch"
+            )
             return
         if self.mixture is not None and position.get("mixture") != self.mixture.describe():
-            return rank_zero_warn(f"resuming with another mixture of training files than {position.get('mixture')}: "
-                                  f"epoch {position['epoch']} starts again from its first batch")
+            return rank_zero_warn(
+                f"resuming with another mixture of training files than {position.get('mixture')}: "
+                f"epoch {position['epoch']} starts again from its first batch"
+            )
         self.train_sampler.resume_from(position["epoch"], position["batches_done"])
         # Lightning cannot see that this sampler resumes, and would warn that the data order is unreliable.
-        warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch",
-                                category=PossibleUserWarning)
+        warnings.filterwarnings(
+            "ignore",
+            message="You're resuming from a checkpoint that ended before the epoch",
+            category=PossibleUserWarning,
+        )
 
     def _eval_loader(self, dataset: Dataset | None) -> DataLoader:
         size = self.hparams.eval_batch_size or self.hparams.batch_size

@@ -70,8 +70,10 @@ def clip_count_problem(clips: int, placeholders: int) -> str | None:
         return None
     if clips >= 2 and placeholders == clips:
         return None
-    return (f"the record has {clips} audio clip(s) but its prompt has {placeholders} {AUDIO_PLACEHOLDER} "
-            "placeholder(s); give one clip with none or one placeholder, or as many placeholders as clips")
+    return (
+        f"the record has {clips} audio clip(s) but its prompt has {placeholders} {AUDIO_PLACEHOLDER} "
+        "placeholder(s); give one clip with none or one placeholder, or as many placeholders as clips"
+    )
 
 
 def check_clip_count(clips: int, placeholders: int, where: str) -> None:

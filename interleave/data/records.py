@@ -96,7 +96,9 @@ def from_openaqa(obj: dict, where: str, require_output: bool = True) -> Record:
     return _record(obj, record_id, audio, where, require_output, _KNOWN | {"audio_id"})
 
 
-def _record(obj: dict, record_id: str, audio: str | tuple[str, ...], where: str, require_output: bool, known: set[str]) -> Record:
+def _record(
+    obj: dict, record_id: str, audio: str | tuple[str, ...], where: str, require_output: bool, known: set[str]
+) -> Record:
     return Record(
         id=record_id,
         audio=audio,
@@ -170,8 +172,13 @@ def line_ranges(file: Path, processes: int) -> list[tuple[int, int]]:
 
 
 NOT_FOUND = "not found"
-_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-          (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"))
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
 def not_a_file(path: str | Path) -> str | None:

@@ -25,8 +25,16 @@ class TrainingSampler(DistributedSampler):
     in one that would reshuffle the grouped order; Lightning calls `set_epoch`.
     """
 
-    def __init__(self, num_records: int, batch_size: int, lengths: Sequence[int] | None = None,
-                 group_batches: int = 50, num_replicas: int = 1, rank: int = 0, seed: int = 0) -> None:
+    def __init__(
+        self,
+        num_records: int,
+        batch_size: int,
+        lengths: Sequence[int] | None = None,
+        group_batches: int = 50,
+        num_replicas: int = 1,
+        rank: int = 0,
+        seed: int = 0,
+    ) -> None:
         if lengths is not None and len(lengths) != num_records:
             raise ValueError(f"{len(lengths)} lengths for {num_records} records")
         super().__init__(range(num_records), num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed)

@@ -29,9 +29,9 @@ import regex
 
 from interleave import AUDIO_PLACEHOLDER
 from interleave.data.collate import Collator
-from interleave.errors import RecordError
 from interleave.data.prompts import clip_count_problem, count_placeholders, remove_placeholders
 from interleave.data.records import Record
+from interleave.errors import RecordError
 
 # Printable ASCII, tab, newline and carriage return: where the regex module and the tokenizer's
 # Oniguruma regex agree on every character class (\p{L}, \p{N}, \s).
@@ -55,8 +55,14 @@ def piece_pattern(tokenizer_json: dict[str, Any]) -> str | None:
     if len(steps) == 1:
         return BYTE_LEVEL_PATTERN if steps[0].get("use_regex", True) else None
     split = steps[0]
-    if (len(steps) == 2 and split.get("type") == "Split" and not steps[1].get("use_regex", True)
-            and split.get("behavior") == "Isolated" and not split.get("invert") and "Regex" in split.get("pattern", {})):
+    if (
+        len(steps) == 2
+        and split.get("type") == "Split"
+        and not steps[1].get("use_regex", True)
+        and split.get("behavior") == "Isolated"
+        and not split.get("invert")
+        and "Regex" in split.get("pattern", {})
+    ):
         return split["pattern"]["Regex"]
     return None
 
@@ -99,16 +105,19 @@ class TokenCounter:
         described = json.loads(config)
         pattern = piece_pattern(described)
         plain = None if pattern is None else ascii_pattern(pattern)
-        self.pieces = None if pattern is None else (
-            re.compile(plain, re.ASCII) if "\\p{" not in plain else regex.compile(pattern)
-        ).findall
+        self.pieces = (
+            None
+            if pattern is None
+            else (re.compile(plain, re.ASCII) if "\\p{" not in plain else regex.compile(pattern)).findall
+        )
         # GPT-2's pattern never joins a piece across a single space that follows a non-space, so
         # with single spaces a text's count is its first word's plus each " word"'s.
         self.words = pattern == BYTE_LEVEL_PATTERN
         added = [t["content"] for t in described.get("added_tokens", [])]
         added += [t for t in (tokenizer.bos_token, tokenizer.eos_token, tokenizer.pad_token, tokenizer.unk_token) if t]
         self.joinable = not any("\n" in a for a in added) and not any(
-            t.get("lstrip") for t in described.get("added_tokens", []))  # one that would take the newline
+            t.get("lstrip") for t in described.get("added_tokens", [])
+        )  # one that would take the newline
         self.added = re.compile("|".join(re.escape(a) for a in dict.fromkeys(added))).search if added else None
         self.prompts: dict[tuple[str, int | None], int | None] = {}  # (prompt, audio offset) -> count
         self._first: dict[str, int] = {}  # first word -> count
@@ -119,8 +128,14 @@ class TokenCounter:
         """Whether `prefix + text` surely counts as `prefix`'s count plus `text`'s: with GPT-2's
         pattern, a single newline after a non-space (a template's end) always ends a piece when no
         whitespace follows, and no added token holds a newline or strips one on its left."""
-        return (self.words and self.joinable and len(prefix) > 1 and prefix[-1] == "\n" and not prefix[-2].isspace()
-                and not text[:1].isspace())
+        return (
+            self.words
+            and self.joinable
+            and len(prefix) > 1
+            and prefix[-1] == "\n"
+            and not prefix[-2].isspace()
+            and not text[:1].isspace()
+        )
 
     def _encode_counts(self, texts: list[str]) -> list[int]:
         return [len(e) for e in self.backend.encode_batch(texts, add_special_tokens=False)]
@@ -176,8 +191,9 @@ class TokenCounter:
 
 def _single_spaced(text: str) -> bool:
     """Words joined by single spaces, none ending in whitespace before a space."""
-    return not (text.startswith(" ") or text.endswith(" ") or "  " in text or "\n " in text or "\t " in text
-                or "\r " in text)
+    return not (
+        text.startswith(" ") or text.endswith(" ") or "  " in text or "\n " in text or "\t " in text or "\r " in text
+    )
 
 
 def _word_boundary(text: str, offset: int | None) -> bool:
@@ -223,7 +239,9 @@ class Measured:
     reasons: dict[int, str] = field(default_factory=dict)
 
 
-def measure_records(records: Sequence[Record], collator: Collator | None, counter: TokenCounter | None = None) -> Measured:
+def measure_records(
+    records: Sequence[Record], collator: Collator | None, counter: TokenCounter | None = None
+) -> Measured:
     """The one record check and length rule: each record's length `len(collator.encode(r).input_ids)`
     and status, or why it is bad (`RecordError`'s reason: a clip count that does not match the
     placeholders, a prompt that cannot fit `max_length`, ...). Without a collator only the clip
@@ -250,7 +268,9 @@ def measure_records(records: Sequence[Record], collator: Collator | None, counte
     return Measured(length, status, reasons)
 
 
-def _fast_lengths(records: Sequence[Record], collator: Collator, counter: TokenCounter, length: np.ndarray) -> list[int]:
+def _fast_lengths(
+    records: Sequence[Record], collator: Collator, counter: TokenCounter, length: np.ndarray
+) -> list[int]:
     """Fill `length` where the counter's counts are surely `encode`'s; return the other positions.
     A single clip with at most one placeholder is always a valid clip count, and a prompt that
     fits with room for an answer token is never a problem, so those records are good (OK)."""

@@ -21,7 +21,7 @@ contract (see there). To add a kind: one module with its subclass of `Encoder` a
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from interleave import NUM_AUDIO_TOKENS
 from interleave.encoders.ast import ASTEncoder
@@ -31,7 +31,6 @@ from interleave.encoders.cavmae import cavmae_encoder
 from interleave.encoders.qwen2_audio import Qwen2AudioTower
 from interleave.encoders.whisper import WhisperAudioEncoder
 from interleave.errors import InterleaveError
-
 
 # kind -> (its sizes, its constructor(path, config, audio_tokens, frozen))
 ENCODERS: dict[str, tuple[dict[str, dict], Callable[..., Encoder]]] = {
@@ -51,8 +50,10 @@ def _check_fields(kind: str, config: dict) -> None:
     known = set(config_class().to_dict())
     unknown = sorted(set(config) - known)
     if unknown:
-        raise InterleaveError(f"model.encoder_kwargs: {unknown} are not fields of the {kind} encoder's config "
-                              "(left from another encoder kind?)")
+        raise InterleaveError(
+            f"model.encoder_kwargs: {unknown} are not fields of the {kind} encoder's config "
+            "(left from another encoder kind?)"
+        )
 
 
 def parse_spec(spec: str) -> tuple[str, str]:
@@ -68,14 +69,20 @@ def parse_spec(spec: str) -> tuple[str, str]:
     return kind, size
 
 
-def build_encoder(spec: str = "cavmae", path: str | None = None, overrides: dict | None = None,
-                  audio_tokens: int = NUM_AUDIO_TOKENS, frozen: bool = True) -> Encoder:
+def build_encoder(
+    spec: str = "cavmae",
+    path: str | None = None,
+    overrides: dict | None = None,
+    audio_tokens: int = NUM_AUDIO_TOKENS,
+    frozen: bool = True,
+) -> Encoder:
     """The encoder `model.encoder` names: from `path` (a local HF folder) or random weights of the size
     with `overrides` (random weights come from the caller's seed)."""
     kind, size = parse_spec(spec)
     if path and overrides:
-        raise InterleaveError("set model.encoder_path or model.encoder_kwargs, not both: "
-                              "the folder's config decides the size")
+        raise InterleaveError(
+            "set model.encoder_path or model.encoder_kwargs, not both: the folder's config decides the size"
+        )
     config = None if path else {**ENCODERS[kind][0][size], **(overrides or {})}
     if kind != "cavmae" and config:
         _check_fields(kind, config)

@@ -23,12 +23,23 @@ class ASTEncoder(Encoder):
     kind = "ast"
     presets = {
         "base": {},  # ASTConfig's defaults: the AudioSet AST (768 wide, 12 layers, strides 10)
-        "tiny": dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64,
-                     frequency_stride=16, time_stride=16),
+        "tiny": dict(
+            hidden_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=4,
+            intermediate_size=64,
+            frequency_stride=16,
+            time_stride=16,
+        ),
     }
 
-    def __init__(self, path: str | None = None, config: dict | None = None,
-                 audio_tokens: int = NUM_AUDIO_TOKENS, frozen: bool = True) -> None:
+    def __init__(
+        self,
+        path: str | None = None,
+        config: dict | None = None,
+        audio_tokens: int = NUM_AUDIO_TOKENS,
+        frozen: bool = True,
+    ) -> None:
         from transformers import ASTConfig, ASTFeatureExtractor, ASTModel
 
         super().__init__(audio_tokens, frozen)
@@ -42,8 +53,10 @@ class ASTEncoder(Encoder):
             self.extractor = ASTFeatureExtractor(num_mel_bins=cfg.num_mel_bins, max_length=cfg.max_length)
         cfg = self.model.config
         self.width = cfg.hidden_size
-        self.grid = ((cfg.num_mel_bins - cfg.patch_size) // cfg.frequency_stride + 1,
-                     (cfg.max_length - cfg.patch_size) // cfg.time_stride + 1)
+        self.grid = (
+            (cfg.num_mel_bins - cfg.patch_size) // cfg.frequency_stride + 1,
+            (cfg.max_length - cfg.patch_size) // cfg.time_stride + 1,
+        )
         self._freeze()
 
     def inputs_from_waveform(self, waveform: torch.Tensor) -> torch.Tensor:
@@ -57,5 +70,9 @@ class ASTEncoder(Encoder):
         return pool_frames(grid.mean(dim=1), self.audio_tokens)
 
     def settings(self) -> dict[str, Any]:
-        return {"kind": self.kind, "features": extractor_settings(self.extractor), "tokens": self.audio_tokens,
-                "pooling": "drop 2 special tokens; mean over frequency; adaptive average over time"}
+        return {
+            "kind": self.kind,
+            "features": extractor_settings(self.extractor),
+            "tokens": self.audio_tokens,
+            "pooling": "drop 2 special tokens; mean over frequency; adaptive average over time",
+        }

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
 import soundfile
@@ -69,8 +70,9 @@ def _check_samples(path: Path, data: np.ndarray) -> None:
         raise AudioError(path, "audio contains infinite samples")
 
 
-def load_waveform(path: str | os.PathLike[str], channel: Channel = "first",
-                  transform: WaveformTransform | None = None) -> torch.Tensor:
+def load_waveform(
+    path: str | os.PathLike[str], channel: Channel = "first", transform: WaveformTransform | None = None
+) -> torch.Tensor:
     """Load ``path`` as a 1-D float32 waveform at 16 kHz: of a multi-channel file, the first
     channel (``channel="first"``, LTU's choice) or the average of all channels (``"mean"``).
     ``transform``, when given, replaces that waveform (the SHARD probes' silence and noise)."""
@@ -104,9 +106,15 @@ def read_head(path: str | os.PathLike[str], seconds: float, channel: Channel = "
     try:
         info = soundfile.info(str(path))
         rate, total = int(info.samplerate), int(info.frames)
-        if rate <= 0 or (rate // math.gcd(rate, SAMPLE_RATE)) * (SAMPLE_RATE // math.gcd(rate, SAMPLE_RATE)) > MAX_KERNEL:
-            raise AudioError(path, f"its sample rate of {rate} Hz needs a resampling kernel too large to serve: "
-                                   "convert it to 16, 22.05, 44.1 or 48 kHz first")
+        if (
+            rate <= 0
+            or (rate // math.gcd(rate, SAMPLE_RATE)) * (SAMPLE_RATE // math.gcd(rate, SAMPLE_RATE)) > MAX_KERNEL
+        ):
+            raise AudioError(
+                path,
+                f"its sample rate of {rate} Hz needs a resampling kernel too large to serve: "
+                "convert it to 16, 22.05, 44.1 or 48 kHz first",
+            )
         wanted = math.ceil(seconds * rate) + _resample_margin(rate)
         data, _ = soundfile.read(str(path), frames=wanted, dtype="float32", always_2d=True)
     except (soundfile.SoundFileError, RuntimeError, OSError, ValueError) as exc:
@@ -167,8 +175,9 @@ def fbank_from_waveform(waveform: torch.Tensor, sample_rate: int = SAMPLE_RATE) 
     return ((fbank - NORM_MEAN) / NORM_STD).to(torch.float32)
 
 
-def load_fbank(path: str | os.PathLike[str], channel: Channel = "first",
-               transform: WaveformTransform | None = None) -> torch.Tensor:
+def load_fbank(
+    path: str | os.PathLike[str], channel: Channel = "first", transform: WaveformTransform | None = None
+) -> torch.Tensor:
     """Load ``path`` and return its LTU fbank, float32 ``[1024, 128]`` (``channel``: see load_waveform;
     ``transform``, when given, replaces the waveform before the fbank: the SHARD probes' silence and noise).
 
@@ -178,6 +187,9 @@ def load_fbank(path: str | os.PathLike[str], channel: Channel = "first",
     waveform = load_waveform(path, channel, transform)
     fbank = fbank_from_waveform(waveform, SAMPLE_RATE)
     if not torch.isfinite(fbank).all():
-        raise AudioError(Path(path), f"its fbank is not finite (peak sample {waveform.abs().max().item():.3g}; "
-                                     "expected about 1): re-encode or normalise the file")
+        raise AudioError(
+            Path(path),
+            f"its fbank is not finite (peak sample {waveform.abs().max().item():.3g}; "
+            "expected about 1): re-encode or normalise the file",
+        )
     return fbank

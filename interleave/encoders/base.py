@@ -55,21 +55,25 @@ class Encoder(nn.Module):
             self.requires_grad_(False)
             self.eval()
 
-    def train(self, mode: bool = True) -> "Encoder":
+    def train(self, mode: bool = True) -> Encoder:
         return super().train(False if self.frozen else mode)
 
     def inputs_from_waveform(self, waveform: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def load_inputs(self, path: str | os.PathLike[str], channel: Channel = "first",
-                    transform: WaveformTransform | None = None) -> torch.Tensor:
+    def load_inputs(
+        self, path: str | os.PathLike[str], channel: Channel = "first", transform: WaveformTransform | None = None
+    ) -> torch.Tensor:
         """One clip's input features; a file whose features are not finite is refused by name.
         `transform` replaces the clip's waveform before the features (the SHARD probes' silence, noise)."""
         waveform = audio.load_waveform(path, channel, transform)
         inputs = self.inputs_from_waveform(waveform)
         if not torch.isfinite(inputs).all():
-            raise AudioError(Path(path), f"its {self.kind} input features are not finite "
-                                         f"(peak sample {waveform.abs().max().item():.3g}; expected about 1)")
+            raise AudioError(
+                Path(path),
+                f"its {self.kind} input features are not finite "
+                f"(peak sample {waveform.abs().max().item():.3g}; expected about 1)",
+            )
         return inputs
 
     def encode(self, inputs: torch.Tensor) -> torch.Tensor:
@@ -95,8 +99,6 @@ def pool_frames(frames: torch.Tensor, audio_tokens: int) -> torch.Tensor:
     return F.adaptive_avg_pool1d(frames.transpose(1, 2), audio_tokens).transpose(1, 2)
 
 
-
-
 def extractor_settings(extractor: Any) -> dict[str, Any]:
     """A feature extractor's settings, without derived arrays (Whisper's mel filters follow from the rest)."""
     return {k: v for k, v in extractor.to_dict().items() if not isinstance(v, np.ndarray)}
@@ -108,6 +110,8 @@ def hf_folder(path: str, what: str) -> Path:
     if not (folder / "config.json").is_file():
         raise InterleaveError(f"model.encoder_path: {folder} is not a Hugging Face {what} folder (no config.json)")
     if not (folder / "preprocessor_config.json").is_file():
-        raise InterleaveError(f"model.encoder_path: {folder} has no preprocessor_config.json, so the "
-                              f"{what}'s input features are unknown (save its feature extractor there too)")
+        raise InterleaveError(
+            f"model.encoder_path: {folder} has no preprocessor_config.json, so the "
+            f"{what}'s input features are unknown (save its feature extractor there too)"
+        )
     return folder

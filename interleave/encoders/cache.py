@@ -28,9 +28,10 @@ import hashlib
 import json
 import logging
 import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors import safe_open
@@ -56,8 +57,12 @@ log = logging.getLogger("interleave.cache")
 def feature_settings(encoder: Encoder, channel: Channel = "first") -> dict[str, Any]:
     """What besides the weights decides the features: the encoder's `settings()` (kind, input
     features, pooling, audio_tokens) and `channel` (which audio channel, see audio.load_waveform)."""
-    return {"version": FEATURE_VERSION, "channel": channel, "sample_rate": audio.SAMPLE_RATE,
-            "encoder": encoder.settings()}
+    return {
+        "version": FEATURE_VERSION,
+        "channel": channel,
+        "sample_rate": audio.SAMPLE_RATE,
+        "encoder": encoder.settings(),
+    }
 
 
 def require_frozen(encoder: Encoder) -> None:
@@ -66,7 +71,8 @@ def require_frozen(encoder: Encoder) -> None:
         raise InterleaveError(
             "data.feature_cache cannot be used with model.train_encoder: true: the cache stores "
             "frozen-encoder features, and a trained encoder's features change at every optimizer step, "
-            "so cached ones would be stale; unset data.feature_cache (or keep the encoder frozen)")
+            "so cached ones would be stale; unset data.feature_cache (or keep the encoder frozen)"
+        )
 
 
 def fingerprint(encoder: Encoder, channel: Channel = "first") -> str:
@@ -109,7 +115,7 @@ class ClipIdentity:
     variant: str = ""
 
     @classmethod
-    def of(cls, audio_path: str | Path, variant: str = "") -> "ClipIdentity":
+    def of(cls, audio_path: str | Path, variant: str = "") -> ClipIdentity:
         path = Path(audio_path).resolve()
         stat = path.stat()
         return cls(str(path), stat.st_size, stat.st_mtime_ns, variant)
@@ -128,8 +134,10 @@ class ClipIdentity:
         if (held := meta.get("variant", "")) != self.variant:
             return f"it holds {_whose(held)} features, not {_whose(self.variant)}"
         if (meta.get("size"), meta.get("mtime_ns")) != (str(self.size), str(self.mtime_ns)):
-            return (f"it holds the features of another version of the clip (size {meta.get('size')}, mtime_ns "
-                    f"{meta.get('mtime_ns')}; the file is now size {self.size}, mtime_ns {self.mtime_ns})")
+            return (
+                f"it holds the features of another version of the clip (size {meta.get('size')}, mtime_ns "
+                f"{meta.get('mtime_ns')}; the file is now size {self.size}, mtime_ns {self.mtime_ns})"
+            )
         return None
 
 
@@ -148,8 +156,9 @@ class Variant:
 
 
 @torch.no_grad()
-def compute_features(encoder: Encoder, paths: list[str], batch_size: int = 8,
-                     channel: Channel = "first", variant: Variant | None = None) -> Iterator[tuple[str, torch.Tensor]]:
+def compute_features(
+    encoder: Encoder, paths: list[str], batch_size: int = 8, channel: Channel = "first", variant: Variant | None = None
+) -> Iterator[tuple[str, torch.Tensor]]:
     """(path, features [audio_tokens, D] on the CPU) for each clip, through the encoder in batches
     (its own input features; `channel`: which audio channel, see audio.load_waveform; `variant`:
     the clip's waveform transformed first)."""
@@ -168,15 +177,20 @@ class FeatureCache:
     channel)`); `ensure` computes missing features with it. `FeatureCache.of` makes both agree.
     """
 
-    def __init__(self, root: str | Path, encoder_fingerprint: str, channel: Channel = "first",
-                 audio_tokens: int = NUM_AUDIO_TOKENS) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        encoder_fingerprint: str,
+        channel: Channel = "first",
+        audio_tokens: int = NUM_AUDIO_TOKENS,
+    ) -> None:
         self.folder = Path(root) / encoder_fingerprint
         self.fingerprint = encoder_fingerprint
         self.channel = channel
         self.audio_tokens = audio_tokens
 
     @classmethod
-    def of(cls, root: str | Path, encoder: Encoder, channel: Channel = "first") -> "FeatureCache":
+    def of(cls, root: str | Path, encoder: Encoder, channel: Channel = "first") -> FeatureCache:
         """The cache of `encoder`'s features with this channel setting; refuses an encoder that trains."""
         require_frozen(encoder)
         return cls(root, fingerprint(encoder, channel), channel, encoder.audio_tokens)
@@ -244,8 +258,9 @@ class FeatureCache:
                 log.warning("damaged feature cache entry removed: %s", err)
             return None
 
-    def ensure(self, encoder: Encoder, paths: Iterable[str | Path], batch_size: int = 8,
-               progress: Progress | None = None) -> CacheStats:
+    def ensure(
+        self, encoder: Encoder, paths: Iterable[str | Path], batch_size: int = 8, progress: Progress | None = None
+    ) -> CacheStats:
         """Compute and store the features of every clip not cached yet (or cached damaged).
         `progress` (an `interleave.progress.Progress` over the distinct clips) counts each cached
         clip as skipped and each computed one as done."""

@@ -163,8 +163,9 @@ class CavMaeEncoder(Encoder):
     def inputs_from_waveform(self, waveform: torch.Tensor) -> torch.Tensor:
         return audio.fbank_from_waveform(waveform)
 
-    def load_inputs(self, path: str | os.PathLike[str], channel: Channel = "first",
-                    transform: WaveformTransform | None = None) -> torch.Tensor:
+    def load_inputs(
+        self, path: str | os.PathLike[str], channel: Channel = "first", transform: WaveformTransform | None = None
+    ) -> torch.Tensor:
         return audio.load_fbank(path, channel, transform)
 
     def settings(self) -> dict[str, Any]:
@@ -216,23 +217,29 @@ def load_cavmae_state_dict(
     raises if a needed key is missing or a shape differs, naming the key.
     """
     own = encoder.state_dict()
-    picked = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix) and k[len(prefix):] in own}
+    picked = {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix) and k[len(prefix) :] in own}
     missing = sorted(set(own) - set(picked))
     if missing:
-        raise KeyError(f"audio encoder weights missing under prefix {prefix!r}: {missing[:8]}"
-                       + (f" and {len(missing) - 8} more" if len(missing) > 8 else ""))
+        raise KeyError(
+            f"audio encoder weights missing under prefix {prefix!r}: {missing[:8]}"
+            + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
+        )
     for key, value in picked.items():
         if value.shape != own[key].shape:
-            raise ValueError(f"shape mismatch for {prefix}{key}: checkpoint {list(value.shape)}, "
-                             f"encoder {list(own[key].shape)}")
+            raise ValueError(
+                f"shape mismatch for {prefix}{key}: checkpoint {list(value.shape)}, encoder {list(own[key].shape)}"
+            )
     encoder.load_state_dict(picked, strict=True)
     return sorted(picked), missing
 
 
-def cavmae_encoder(path: str | None = None, config: dict | None = None,
-                   audio_tokens: int = NUM_AUDIO_TOKENS, frozen: bool = True) -> CavMaeEncoder:
+def cavmae_encoder(
+    path: str | None = None, config: dict | None = None, audio_tokens: int = NUM_AUDIO_TOKENS, frozen: bool = True
+) -> CavMaeEncoder:
     """CAV-MAE (`interleave.encoders.cavmae.CavMaeEncoder`) with the registry's arguments."""
     if path:
-        raise InterleaveError("model.encoder_path is for ast and whisper; CAV-MAE's weights come from "
-                              "model.encoder_checkpoint or model.ltu_checkpoint")
+        raise InterleaveError(
+            "model.encoder_path is for ast and whisper; CAV-MAE's weights come from "
+            "model.encoder_checkpoint or model.ltu_checkpoint"
+        )
     return CavMaeEncoder(**(config or {}), audio_tokens=audio_tokens, frozen=frozen)

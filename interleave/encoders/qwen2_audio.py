@@ -71,13 +71,19 @@ class Qwen2AudioTower(Encoder):
     variable_length = True
     presets = {
         # Qwen2-Audio-7B's tower (random weights; the released one comes from model.pretrained).
-        "base": dict(num_mel_bins=128, d_model=1280, encoder_layers=32, encoder_attention_heads=20,
-                     encoder_ffn_dim=5120),
+        "base": dict(
+            num_mel_bins=128, d_model=1280, encoder_layers=32, encoder_attention_heads=20, encoder_ffn_dim=5120
+        ),
         "tiny": dict(num_mel_bins=128, d_model=32, encoder_layers=1, encoder_attention_heads=4, encoder_ffn_dim=64),
     }
 
-    def __init__(self, path: str | None = None, config: dict | None = None,
-                 audio_tokens: int = NUM_AUDIO_TOKENS, frozen: bool = True) -> None:
+    def __init__(
+        self,
+        path: str | None = None,
+        config: dict | None = None,
+        audio_tokens: int = NUM_AUDIO_TOKENS,
+        frozen: bool = True,
+    ) -> None:
         from transformers import Qwen2AudioEncoderConfig, WhisperFeatureExtractor
         from transformers.models.qwen2_audio.modeling_qwen2_audio import Qwen2AudioEncoder
 
@@ -85,12 +91,15 @@ class Qwen2AudioTower(Encoder):
         if path:
             full = folder_config(path)
             self.model = Qwen2AudioEncoder.from_pretrained(
-                Path(path).expanduser(), config=full.audio_config, key_mapping={r"^audio_tower\.": ""})
+                Path(path).expanduser(), config=full.audio_config, key_mapping={r"^audio_tower\.": ""}
+            )
             try:
                 self.extractor = WhisperFeatureExtractor.from_pretrained(Path(path).expanduser())
             except OSError as err:
-                raise InterleaveError(f"model.pretrained: {path} has no feature extractor settings "
-                                      f"(preprocessor_config.json or processor_config.json): {err}") from None
+                raise InterleaveError(
+                    f"model.pretrained: {path} has no feature extractor settings "
+                    f"(preprocessor_config.json or processor_config.json): {err}"
+                ) from None
         else:
             self.model = Qwen2AudioEncoder(Qwen2AudioEncoderConfig(**(config or {})))
             self.extractor = WhisperFeatureExtractor(feature_size=self.model.config.num_mel_bins)
@@ -99,8 +108,13 @@ class Qwen2AudioTower(Encoder):
         self._freeze()
 
     def inputs_from_waveform(self, waveform: torch.Tensor) -> torch.Tensor:
-        out = self.extractor(waveform.numpy(), sampling_rate=SAMPLE_RATE, return_tensors="pt",
-                             return_attention_mask=True, padding="max_length")
+        out = self.extractor(
+            waveform.numpy(),
+            sampling_rate=SAMPLE_RATE,
+            return_tensors="pt",
+            return_attention_mask=True,
+            padding="max_length",
+        )
         mels, mask = out["input_features"][0], out["attention_mask"][0]
         return torch.cat([mels, mask[None].to(mels.dtype)]).to(torch.float32)
 
@@ -115,11 +129,16 @@ class Qwen2AudioTower(Encoder):
         frames, _ = output_lengths(mel_mask.sum(dim=1).round().long())
         width = mels.shape[-1] // 2  # frames after the strided convolution: 1500 for 30 s
         keep = torch.arange(width, device=inputs.device)[None] < frames[:, None]
-        mask = create_bidirectional_mask(config=self.model.config, attention_mask=keep.long(),
-                                         inputs_embeds=torch.zeros(len(keep), width, 1, device=inputs.device,
-                                                                   dtype=self.model.conv1.weight.dtype))
+        mask = create_bidirectional_mask(
+            config=self.model.config,
+            attention_mask=keep.long(),
+            inputs_embeds=torch.zeros(len(keep), width, 1, device=inputs.device, dtype=self.model.conv1.weight.dtype),
+        )
         return self.model(mels, attention_mask=mask).last_hidden_state
 
     def settings(self) -> dict[str, Any]:
-        return {"kind": self.kind, "features": extractor_settings(self.extractor),
-                "positions": "25 per second of clip (the tower's own rate), padding masked"}
+        return {
+            "kind": self.kind,
+            "features": extractor_settings(self.extractor),
+            "positions": "25 per second of clip (the tower's own rate), padding masked",
+        }

@@ -28,12 +28,24 @@ class WhisperAudioEncoder(Encoder):
     presets = {
         # OpenAI's whisper-base encoder (random weights; a real one comes from model.encoder_path).
         "base": dict(d_model=512, encoder_layers=6, encoder_attention_heads=8, encoder_ffn_dim=2048, num_mel_bins=80),
-        "tiny": dict(d_model=32, encoder_layers=1, encoder_attention_heads=4, encoder_ffn_dim=64,
-                     decoder_layers=1, decoder_attention_heads=4, decoder_ffn_dim=64),
+        "tiny": dict(
+            d_model=32,
+            encoder_layers=1,
+            encoder_attention_heads=4,
+            encoder_ffn_dim=64,
+            decoder_layers=1,
+            decoder_attention_heads=4,
+            decoder_ffn_dim=64,
+        ),
     }
 
-    def __init__(self, path: str | None = None, config: dict | None = None,
-                 audio_tokens: int = NUM_AUDIO_TOKENS, frozen: bool = True) -> None:
+    def __init__(
+        self,
+        path: str | None = None,
+        config: dict | None = None,
+        audio_tokens: int = NUM_AUDIO_TOKENS,
+        frozen: bool = True,
+    ) -> None:
         from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperModel
         from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
@@ -50,8 +62,9 @@ class WhisperAudioEncoder(Encoder):
         self._freeze()
 
     def inputs_from_waveform(self, waveform: torch.Tensor) -> torch.Tensor:
-        out = self.extractor(waveform.numpy(), sampling_rate=SAMPLE_RATE, return_tensors="pt",
-                             return_attention_mask=True)
+        out = self.extractor(
+            waveform.numpy(), sampling_rate=SAMPLE_RATE, return_tensors="pt", return_attention_mask=True
+        )
         mels, mask = out["input_features"][0], out["attention_mask"][0]
         return torch.cat([mels, mask[None].to(mels.dtype)]).to(torch.float32)
 
@@ -66,5 +79,9 @@ class WhisperAudioEncoder(Encoder):
         return torch.stack(pooled)
 
     def settings(self) -> dict[str, Any]:
-        return {"kind": self.kind, "features": extractor_settings(self.extractor), "tokens": self.audio_tokens,
-                "pooling": "frames covering the clip only; adaptive average over time"}
+        return {
+            "kind": self.kind,
+            "features": extractor_settings(self.extractor),
+            "tokens": self.audio_tokens,
+            "pooling": "frames covering the clip only; adaptive average over time",
+        }

@@ -3,7 +3,6 @@
 Two rule sets: `paper` (the default: the phrases the paper names) and `extended` (wider readings).
 """
 
-
 from __future__ import annotations
 
 import re
@@ -20,7 +19,19 @@ PAPER_NEGATIVE_PHRASES = ("no", "not", "does not", "is not")  # and any word end
 PAPER_AFFIRMATIVE_PHRASES = ("yes", "does")
 
 # The wider rules ("extended"), this project's earlier default.
-LEADING_YES = ("yes", "yeah", "yep", "yup", "correct", "true", "absolutely", "certainly", "definitely", "indeed", "sure")
+LEADING_YES = (
+    "yes",
+    "yeah",
+    "yep",
+    "yup",
+    "correct",
+    "true",
+    "absolutely",
+    "certainly",
+    "definitely",
+    "indeed",
+    "sure",
+)
 LEADING_NO = ("no", "nope", "nah", "not", "false", "incorrect", "wrong", "never", "neither")
 NEGATIVE_PHRASES = (
     "no", "not", "nope", "none", "nor", "neither", "never", "cannot", "does not", "is not", "are not",
@@ -50,8 +61,12 @@ _AFFIRMATIVE = _phrase_pattern(AFFIRMATIVE_PHRASES)
 
 # rules name -> (leading yes words, leading no words, negative pattern, affirmative pattern)
 _RULES: dict[str, tuple[tuple[str, ...], tuple[str, ...], re.Pattern[str], re.Pattern[str]]] = {
-    "paper": (PAPER_LEADING_YES, PAPER_LEADING_NO, _phrase_pattern(PAPER_NEGATIVE_PHRASES, extra=r"\w+n't"),
-              _phrase_pattern(PAPER_AFFIRMATIVE_PHRASES)),
+    "paper": (
+        PAPER_LEADING_YES,
+        PAPER_LEADING_NO,
+        _phrase_pattern(PAPER_NEGATIVE_PHRASES, extra=r"\w+n't"),
+        _phrase_pattern(PAPER_AFFIRMATIVE_PHRASES),
+    ),
     "extended": (LEADING_YES, LEADING_NO, _NEGATIVE, _AFFIRMATIVE),
 }
 

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import zlib
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from functools import partial
-from collections.abc import Mapping, Sequence
-from contextlib import nullcontext
-from typing import TYPE_CHECKING, Any, Callable, ContextManager
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.distributed as dist
@@ -33,20 +33,29 @@ from torchmetrics.functional.classification import (
     binary_recall,
 )
 
-from interleave.encoders.cache import FeatureCache, Variant, compute_features
 from interleave.data.collate import Collator
-from interleave.model.generation import Sampling, sample_answers, yes_probability
-from interleave.errors import InterleaveError
-from interleave.labels import contains_label
 from interleave.data.records import Record
-from interleave.eval.answers import PARSERS, parse_answer, settled_answer
-from interleave.eval.query import Query, clip_of
+from interleave.encoders.cache import FeatureCache, Variant, compute_features
+from interleave.errors import InterleaveError
 from interleave.eval import tasks
+from interleave.eval.answers import PARSERS, parse_answer, settled_answer
 from interleave.eval.predictions import Prediction
 from interleave.eval.probes import agreement, swapped_clips, variant
+from interleave.eval.query import Query, clip_of
 from interleave.eval.tasks import (
-    AGREEMENT, CONDITIONS, LABEL, MAIN, TASKS, condition_prefix, metric_tag, prompt_table, resolved, verdict_tasks,
+    AGREEMENT,
+    CONDITIONS,
+    LABEL,
+    MAIN,
+    TASKS,
+    condition_prefix,
+    metric_tag,
+    prompt_table,
+    resolved,
+    verdict_tasks,
 )
+from interleave.labels import contains_label
+from interleave.model.generation import Sampling, sample_answers, yes_probability
 
 __all__ = ["prompt_table"]  # re-exported: where the evaluation's callers have always found it
 
@@ -61,8 +70,9 @@ def condition_queries(queries: list[Query], condition: Condition, main: Conditio
     return resolved(condition, main).queries(queries)
 
 
-def render_instruction(query: Query, condition: Condition, table: Mapping[str, Mapping[str, str]],
-                       main: Condition = "interleaved") -> str:
+def render_instruction(
+    query: Query, condition: Condition, table: Mapping[str, Mapping[str, str]], main: Condition = "interleaved"
+) -> str:
     """The instruction of `query` under `condition` (`interleave.eval.tasks.Condition.render`)."""
     return resolved(condition, main).render(query, table)
 
@@ -71,11 +81,15 @@ class EvaluationStopped(Exception):
     """`answer_queries` was asked to stop (a SIGTERM during training): no metrics for this point."""
 
 
-
 @torch.no_grad()
 def audio_features(
-    model: AudioLLM, paths: list[str], cache: dict[str, torch.Tensor], store: FeatureCache | None = None, batch_size: int = 8,
-    channel: str = "first", variant: Variant | None = None,
+    model: AudioLLM,
+    paths: list[str],
+    cache: dict[str, torch.Tensor],
+    store: FeatureCache | None = None,
+    batch_size: int = 8,
+    channel: str = "first",
+    variant: Variant | None = None,
 ) -> torch.Tensor:
     """Encoder features [N, 32, D] of the clips, computed once per clip and kept in `cache`
     (and read from / written to `store`, an `interleave.encoders.cache.FeatureCache`, when given).
@@ -127,20 +141,28 @@ class EvalSettings:
             raise InterleaveError("SHARD evaluation: repeats and batch_size must be at least 1")
         cap = self.max_queries_per_task
         if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
-            raise InterleaveError(f"SHARD evaluation: max_queries_per_task must be a whole number of at least 1, "
-                                  f"or null for every query; got {cap!r}")
+            raise InterleaveError(
+                f"SHARD evaluation: max_queries_per_task must be a whole number of at least 1, "
+                f"or null for every query; got {cap!r}"
+            )
         if self.parser not in PARSERS:
             raise InterleaveError(f"SHARD evaluation: parser must be one of {', '.join(PARSERS)}, got {self.parser!r}")
         unknown = [c for c in self.conditions if c not in CONDITIONS]
         if unknown or not self.conditions:
-            raise InterleaveError(f"SHARD evaluation: unknown condition(s) {unknown}; expected some of {list(CONDITIONS)}")
+            raise InterleaveError(
+                f"SHARD evaluation: unknown condition(s) {unknown}; expected some of {list(CONDITIONS)}"
+            )
         if CONDITIONS[self.conditions[0]].layout == MAIN:
-            raise InterleaveError(f"SHARD evaluation: {self.conditions[0]} cannot be the main condition: it is a "
-                                  "probe asked under the main condition's layout")
+            raise InterleaveError(
+                f"SHARD evaluation: {self.conditions[0]} cannot be the main condition: it is a "
+                "probe asked under the main condition's layout"
+            )
         stray = [p for p in self.probes if p not in self.conditions[1:]]
         if stray:
-            raise InterleaveError(f"SHARD evaluation: probe(s) {stray} are not among the conditions after the main one "
-                                  f"({self.conditions[0]}, whose answers a probe's are compared with)")
+            raise InterleaveError(
+                f"SHARD evaluation: probe(s) {stray} are not among the conditions after the main one "
+                f"({self.conditions[0]}, whose answers a probe's are compared with)"
+            )
         try:
             object.__setattr__(self, "table", prompt_table(self.prompts))
         except ValueError as err:
@@ -158,8 +180,11 @@ class EvalSettings:
     def asked(self, queries: Sequence[Query]) -> list[Query]:
         """The queries this evaluation asks of a SHARD's `queries`: all of them, or with
         `max_queries_per_task` the fixed subset `capped_queries(queries, cap, seed)`."""
-        return list(queries) if self.max_queries_per_task is None else capped_queries(
-            queries, self.max_queries_per_task, self.seed)
+        return (
+            list(queries)
+            if self.max_queries_per_task is None
+            else capped_queries(queries, self.max_queries_per_task, self.seed)
+        )
 
     def subset(self, queries: Sequence[Query]) -> str | None:
         """What the metrics file records as `shard_subset` (`interleave.provenance`) when this
@@ -208,8 +233,10 @@ def capped_queries(queries: Sequence[Query], limit: int, seed: int = 0) -> list[
         by_task.setdefault(q.task, {}).setdefault(q.label, {}).setdefault(clip, []).append(q)
     keep: set[str] = set()
     for task, words in by_task.items():
-        rounds = [[_clip_order(clips[c], seed) for c in sorted(clips, key=lambda c: _rank(seed, task, "clip", word, c))]
-                  for word, clips in sorted(words.items(), key=lambda item: _rank(seed, task, "word", item[0]))]
+        rounds = [
+            [_clip_order(clips[c], seed) for c in sorted(clips, key=lambda c: _rank(seed, task, "clip", word, c))]
+            for word, clips in sorted(words.items(), key=lambda item: _rank(seed, task, "word", item[0]))
+        ]
         order = [q for r in range(max(map(len, rounds))) for word in rounds if r < len(word) for q in word[r]]
         keep.update(q.id for q in order[:limit])
     return [q for q in queries if q.id in keep]
@@ -270,33 +297,71 @@ def answer_queries(
         encoded = [inputs.collator.encode(r, with_answer=False, with_audio=asked.audio) for r in records]
         tensors = {k: v.to(device) for k, v in inputs.collator.pad(encoded, "left").items()}
         clips = [clip for q in batch for clip in (q.clips if swap is None else swap(q))]
-        audio = None if not asked.audio else audio_features(model, clips, features, inputs.store,
-                                                              channel=inputs.channel, variant=read).to(device)
-        seeds = [answer_seed(settings.seed, epoch, condition, start + i, j)
-                 for i in range(len(batch)) for j in range(settings.repeats)]
+        audio = (
+            None
+            if not asked.audio
+            else audio_features(model, clips, features, inputs.store, channel=inputs.channel, variant=read).to(device)
+        )
+        seeds = [
+            answer_seed(settings.seed, epoch, condition, start + i, j)
+            for i in range(len(batch))
+            for j in range(settings.repeats)
+        ]
         verdict = [TASKS[q.task].scoring != LABEL for q in batch]
-        settle = None if settings.full_answers else [
-            partial(settled_answer, rules=settings.parser) if v else None for v in verdict]
+        settle = (
+            None
+            if settings.full_answers
+            else [partial(settled_answer, rules=settings.parser) if v else None for v in verdict]
+        )
         cut: list[bool] = []
         answers = sample_answers(
-            model, tensors["input_ids"], tensors["attention_mask"], tensors["audio_mask"], None,
-            settings.repeats, settings.sampling, seeds=seeds, settle=settle, cut=cut, features=audio,
+            model,
+            tensors["input_ids"],
+            tensors["attention_mask"],
+            tensors["audio_mask"],
+            None,
+            settings.repeats,
+            settings.sampling,
+            seeds=seeds,
+            settle=settle,
+            cut=cut,
+            features=audio,
         )
         p_yes = [None] * len(batch)
         if settings.scoring:
-            p_yes = yes_probability(model, tensors["input_ids"], tensors["attention_mask"], tensors["audio_mask"], None,
-                                    context=inputs.collator.template.render("?"), features=audio)
+            p_yes = yes_probability(
+                model,
+                tensors["input_ids"],
+                tensors["attention_mask"],
+                tensors["audio_mask"],
+                None,
+                context=inputs.collator.template.render("?"),
+                features=audio,
+            )
         for offset, (query, prompt, texts) in enumerate(zip(batch, prompts, answers)):
             if verdict[offset]:
                 parsed: list[Any] = [parse_answer(t, rules=settings.parser) for t in texts]
             else:
                 parsed = [contains_label(t, query.label) for t in texts]
             marks = cut[offset * settings.repeats : (offset + 1) * settings.repeats]
-            rows.append(Prediction(
-                query.id, query.task, condition, query.label, query.candidate or None, query.truth or None, prompt,
-                texts, parsed, marks if any(marks) else None, settings.parser if any(marks) else None,
-                p_yes[offset] if settings.scoring and verdict[offset] else None, index=start + offset, clips=query.clips,
-            ))
+            rows.append(
+                Prediction(
+                    query.id,
+                    query.task,
+                    condition,
+                    query.label,
+                    query.candidate or None,
+                    query.truth or None,
+                    prompt,
+                    texts,
+                    parsed,
+                    marks if any(marks) else None,
+                    settings.parser if any(marks) else None,
+                    p_yes[offset] if settings.scoring and verdict[offset] else None,
+                    index=start + offset,
+                    clips=query.clips,
+                )
+            )
         if progress is not None:
             progress(len(batch))
     return rows
@@ -304,7 +369,9 @@ def answer_queries(
 
 def rank_share(n_queries: int, batch_size: int, rank: int = 0, world_size: int = 1) -> int:
     """How many of `n_queries` `answer_queries` gives this rank (chunk k goes to rank k mod world size)."""
-    return sum(min(batch_size, n_queries - start) for start in range(rank * batch_size, n_queries, world_size * batch_size))
+    return sum(
+        min(batch_size, n_queries - start) for start in range(rank * batch_size, n_queries, world_size * batch_size)
+    )
 
 
 def gather_rows(rows: list[Prediction]) -> list[Prediction]:
@@ -376,7 +443,7 @@ def evaluate(
     features: dict[str, torch.Tensor],
     point: Point = Point(),
     stop: Callable[[], bool] | None = None,
-    progress: Callable[[str, int, int], ContextManager[Callable[[int], None] | None]] | None = None,
+    progress: Callable[[str, int, int], AbstractContextManager[Callable[[int], None] | None]] | None = None,
 ) -> tuple[list[Prediction], dict[str, float]]:
     """Every query under every condition of `settings` (each rank its share, then every rank's rows
     on every rank): the rows in condition order and their tagged metrics. `progress(condition,
@@ -388,8 +455,19 @@ def evaluate(
         asked = settings.condition(condition).queries(queries)
         share = rank_share(len(asked), settings.batch_size, point.rank, point.world_size)
         with progress(condition, share, len(asked)) if progress is not None else nullcontext() as shown:
-            mine = answer_queries(model, asked, condition, settings, inputs, features, point.epoch, point.rank,
-                                  point.world_size, stop=stop, progress=shown)
+            mine = answer_queries(
+                model,
+                asked,
+                condition,
+                settings,
+                inputs,
+                features,
+                point.epoch,
+                point.rank,
+                point.world_size,
+                stop=stop,
+                progress=shown,
+            )
         done = done_by[condition] = gather_rows(mine)
         metrics.update(condition_metrics(done, prefix))
         if condition in settings.probes:  # after the gather: every rank holds every row

@@ -13,7 +13,6 @@ clip, ``other_audio``, whose word is ``candidate`` (``word`` itself for a "yes" 
      "candidate": "siren", "truth": "yes", "audio": "audio/siren_2.wav", "other_audio": "audio/siren_0.wav"}
 """
 
-
 from __future__ import annotations
 
 import json
@@ -23,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from interleave.errors import InterleaveError
-from interleave.files import write_text_atomic
 from interleave.eval.query import Query
 from interleave.eval.tasks import LABEL, TASKS, VERDICT
+from interleave.files import write_text_atomic
 
 RELATIONS = ("synonym", "hypernym")  # the builder's WordNet relations, one yes/no task each
 ANSWERS = ("yes", "no")
@@ -58,7 +57,9 @@ def _query_from_json(line: str, where: str, folder: Path) -> Query:
     elif scoring == VERDICT:
         candidate, truth = obj.get("candidate"), obj.get("truth")
         if not isinstance(candidate, str) or not candidate.strip():
-            faults.append("missing field 'candidate'" if candidate is None else "field 'candidate' must be a non-empty string")
+            faults.append(
+                "missing field 'candidate'" if candidate is None else "field 'candidate' must be a non-empty string"
+            )
         if truth is None:
             faults.append("missing field 'truth'")
         elif truth not in ANSWERS:
@@ -74,8 +75,17 @@ def _query_from_json(line: str, where: str, folder: Path) -> Query:
     def absolute(audio: str) -> str:
         return audio if os.path.isabs(audio) else os.path.normpath(os.path.join(folder, audio))
 
-    return Query(obj["id"], task, obj["label"], obj["word"], absolute(obj["audio"]), obj.get("candidate"),
-                 obj.get("truth"), where, absolute(other) if two else None)
+    return Query(
+        obj["id"],
+        task,
+        obj["label"],
+        obj["word"],
+        absolute(obj["audio"]),
+        obj.get("candidate"),
+        obj.get("truth"),
+        where,
+        absolute(other) if two else None,
+    )
 
 
 def read_shard(path: str | Path) -> list[Query]:

@@ -58,9 +58,17 @@ class Prediction:
 
     def to_json(self) -> str:
         """The row's line (without the newline), keys in the file's order."""
-        obj: dict[str, Any] = {"id": self.id, "task": self.task, "condition": self.condition, "label": self.label,
-                               "candidate": self.candidate, "truth": self.truth, "prompt": self.prompt,
-                               "answers": self.answers, "parsed": self.parsed}
+        obj: dict[str, Any] = {
+            "id": self.id,
+            "task": self.task,
+            "condition": self.condition,
+            "label": self.label,
+            "candidate": self.candidate,
+            "truth": self.truth,
+            "prompt": self.prompt,
+            "answers": self.answers,
+            "parsed": self.parsed,
+        }
         if self.cut is not None:
             obj["cut"], obj["cut_parser"] = self.cut, self.cut_parser
         if self.p_yes is not None:
@@ -89,12 +97,29 @@ class Prediction:
         if label_task and not isinstance(row.get("label"), str):
             raise InterleaveError(f"{where}: an {row['task']} row needs its label")
         cut = row.get("cut")
-        if cut is not None and (not isinstance(cut, list) or len(cut) != len(answers)
-                                or not all(isinstance(c, bool) for c in cut) or not isinstance(row.get("cut_parser"), str)):
-            raise InterleaveError(f"{where}: 'cut' should hold one true/false per answer, with the 'cut_parser' that cut them")
-        return cls(str(row.get("id")), row["task"], row["condition"], row.get("label"), row.get("candidate"),
-                   row.get("truth"), row.get("prompt"), answers, row.get("parsed"), cut, row.get("cut_parser"),
-                   row.get("p_yes"))
+        if cut is not None and (
+            not isinstance(cut, list)
+            or len(cut) != len(answers)
+            or not all(isinstance(c, bool) for c in cut)
+            or not isinstance(row.get("cut_parser"), str)
+        ):
+            raise InterleaveError(
+                f"{where}: 'cut' should hold one true/false per answer, with the 'cut_parser' that cut them"
+            )
+        return cls(
+            str(row.get("id")),
+            row["task"],
+            row["condition"],
+            row.get("label"),
+            row.get("candidate"),
+            row.get("truth"),
+            row.get("prompt"),
+            answers,
+            row.get("parsed"),
+            cut,
+            row.get("cut_parser"),
+            row.get("p_yes"),
+        )
 
     def parsed_problem(self) -> str | None:
         """Why the saved `parsed` values cannot be read as they are (one valid value per answer), or None."""

@@ -33,8 +33,8 @@ import torch
 
 from interleave.encoders.cache import Variant
 from interleave.errors import InterleaveError
-from interleave.eval.query import Query
 from interleave.eval.predictions import Prediction
+from interleave.eval.query import Query
 from interleave.eval.tasks import TASKS
 
 NO_MAJORITY = "no majority"  # a query whose repeats give no value more than half the time

@@ -44,7 +44,13 @@ SCORED_METRICS = ("scored_accuracy", "scored_f1")  # with the callback's `scorin
 LABEL_METRICS = ("accuracy",)
 AGREEMENT = "agreement"  # a probe's: the share of queries whose majority verdict is the main layout's
 MAIN = ""  # a condition's layout that follows the run's main layout (the clip probes)
-COLUMN_SUFFIX = {"accuracy": "Acc", "precision": "P", "recall": "R", "f1": "F1", "unparsed": "unparsed"}  # report columns
+COLUMN_SUFFIX = {
+    "accuracy": "Acc",
+    "precision": "P",
+    "recall": "R",
+    "f1": "F1",
+    "unparsed": "unparsed",
+}  # report columns
 ROOT = "val"  # every evaluation tag starts here
 SHARD = "shard"  # the tag segment of the verdict tasks
 PAIR = "pair"  # issue 19's two-clip task (the SHARD builder makes its ids)
@@ -224,26 +230,52 @@ START, END = "question_start", "question_end"
 A = AUDIO_PLACEHOLDER
 
 for _entry in (
-    Task("identity", {"noninterleaved": "Can you list the labels based on this audio file?",
-                      "interleaved": f"Can you list the labels based on {A} ?",
-                      START: f"{A} Can you list the labels of this sound?",
-                      END: f"Can you list the labels of this sound? {A}"},
-         LABEL, chart="identity accuracy", column="Identity"),
-    Task("synonym", {"noninterleaved": "Is the sound of the object in this audio signal similar to {synonym}?",
-                     "interleaved": f"Is {A} similar to {{synonym}}?",
-                     START: f"{A} Is this sound similar to {{synonym}}?",
-                     END: f"Is this sound similar to {{synonym}}? {A}"},
-         VERDICT, chart="synonym F1", column="Syno"),
-    Task("hypernym", {"noninterleaved": "Is the sound of the object in this audio signal a type of {hypernym}?",
-                      "interleaved": f"Is {A} a type of {{hypernym}}?",
-                      START: f"{A} Is this sound a type of {{hypernym}}?",
-                      END: f"Is this sound a type of {{hypernym}}? {A}"},
-         VERDICT, chart="hypernym F1", column="Hyper"),
+    Task(
+        "identity",
+        {
+            "noninterleaved": "Can you list the labels based on this audio file?",
+            "interleaved": f"Can you list the labels based on {A} ?",
+            START: f"{A} Can you list the labels of this sound?",
+            END: f"Can you list the labels of this sound? {A}",
+        },
+        LABEL,
+        chart="identity accuracy",
+        column="Identity",
+    ),
+    Task(
+        "synonym",
+        {
+            "noninterleaved": "Is the sound of the object in this audio signal similar to {synonym}?",
+            "interleaved": f"Is {A} similar to {{synonym}}?",
+            START: f"{A} Is this sound similar to {{synonym}}?",
+            END: f"Is this sound similar to {{synonym}}? {A}",
+        },
+        VERDICT,
+        chart="synonym F1",
+        column="Syno",
+    ),
+    Task(
+        "hypernym",
+        {
+            "noninterleaved": "Is the sound of the object in this audio signal a type of {hypernym}?",
+            "interleaved": f"Is {A} a type of {{hypernym}}?",
+            START: f"{A} Is this sound a type of {{hypernym}}?",
+            END: f"Is this sound a type of {{hypernym}}? {A}",
+        },
+        VERDICT,
+        chart="hypernym F1",
+        column="Hyper",
+    ),
     # Not the paper's: two clips in one prompt (issue 19). LTU's layout holds one clip, so none.
-    Task(PAIR, {"interleaved": f"Is {AUDIO_PLACEHOLDER} the same kind of sound as {AUDIO_PLACEHOLDER}?"},
-         VERDICT, clips=2, chart="pair F1",
-         note="Pair (two clips in one prompt, \"Is [AUDIO] the same kind of sound as [AUDIO]?\") is asked with "
-              "interleaved prompts and the text-only control only; LTU's layout holds one clip, so it has none:"),
+    Task(
+        PAIR,
+        {"interleaved": f"Is {AUDIO_PLACEHOLDER} the same kind of sound as {AUDIO_PLACEHOLDER}?"},
+        VERDICT,
+        clips=2,
+        chart="pair F1",
+        note='Pair (two clips in one prompt, "Is [AUDIO] the same kind of sound as [AUDIO]?") is asked with '
+        "interleaved prompts and the text-only control only; LTU's layout holds one clip, so it has none:",
+    ),
     Condition("interleaved", "interleaved", "interleaved prompts"),
     Condition("noninterleaved", "noninterleaved", "noninterleaved prompts"),
     Condition("text", "interleaved", "text-only control", audio=False),

@@ -35,20 +35,34 @@ def fitting_state(model: Any, checkpoint: Any, path: str | Path) -> dict[str, to
         raise CheckpointMismatch(f"{path}: not a training checkpoint (it holds no state_dict)")
     own = model.state_dict()
     unknown = [k for k in state if k not in own]
-    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in state
-              if k in own and tuple(state[k].shape) != tuple(own[k].shape)]
+    shapes = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
+        for k in state
+        if k in own and tuple(state[k].shape) != tuple(own[k].shape)
+    ]
     missing = sorted(set(model.trainable_parameters()) - set(state))
     saved = checkpoint.get("hyper_parameters") or {}
     saved = saved if isinstance(saved, dict) else {}
-    differ = [f"{k}: {v!r} here, {saved[k]!r} in the checkpoint" for k, v in dict(model.hparams).items()
-              if k in saved and saved[k] != v and k not in _OPTIMIZER_SETTINGS]
+    differ = [
+        f"{k}: {v!r} here, {saved[k]!r} in the checkpoint"
+        for k, v in dict(model.hparams).items()
+        if k in saved and saved[k] != v and k not in _OPTIMIZER_SETTINGS
+    ]
     # Weights of the right shapes still mean something else under another scaling (lora_alpha / r).
     scaling = [k for k in _SCALING_SETTINGS if k in saved and saved[k] != model.hparams.get(k)]
     if unknown or shapes or missing or scaling:
-        problems = ([f"{len(shapes)} weight(s) of another shape, e.g. {shapes[0]}"] if shapes else []) + (
-            [f"{len(unknown)} weight(s) the model lacks, e.g. {unknown[0]}"] if unknown else []) + (
-            [f"{len(missing)} trainable weight(s) missing, e.g. {missing[0]}"] if missing else []) + (
-            [f"its LoRA update was trained at another scale ({', '.join(scaling)})"] if scaling and not shapes else [])
-        raise CheckpointMismatch(f"{str(path).strip()} does not fit the config's model: {'; '.join(problems)}"
-                                 + (f" (model settings that differ: {'; '.join(differ[:4])})" if differ else ""))
+        problems = (
+            ([f"{len(shapes)} weight(s) of another shape, e.g. {shapes[0]}"] if shapes else [])
+            + ([f"{len(unknown)} weight(s) the model lacks, e.g. {unknown[0]}"] if unknown else [])
+            + ([f"{len(missing)} trainable weight(s) missing, e.g. {missing[0]}"] if missing else [])
+            + (
+                [f"its LoRA update was trained at another scale ({', '.join(scaling)})"]
+                if scaling and not shapes
+                else []
+            )
+        )
+        raise CheckpointMismatch(
+            f"{str(path).strip()} does not fit the config's model: {'; '.join(problems)}"
+            + (f" (model settings that differ: {'; '.join(differ[:4])})" if differ else "")
+        )
     return state

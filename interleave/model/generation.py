@@ -10,14 +10,14 @@ each answer draws from its own random stream, and may stop as soon as its verdic
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import torch
 from transformers import RepetitionPenaltyLogitsProcessor, TemperatureLogitsWarper, TopPLogitsWarper
 
 from interleave.data.collate import tokens_with_audio
-
 
 
 class AudioTextModel(Protocol):
@@ -28,8 +28,14 @@ class AudioTextModel(Protocol):
     llm: Any
     tokenizer: Any
 
-    def merge_embeddings(self, input_ids: torch.Tensor, audio_mask: torch.Tensor, audio: torch.Tensor | None = None,
-                         *, features: torch.Tensor | None = None) -> torch.Tensor: ...
+    def merge_embeddings(
+        self,
+        input_ids: torch.Tensor,
+        audio_mask: torch.Tensor,
+        audio: torch.Tensor | None = None,
+        *,
+        features: torch.Tensor | None = None,
+    ) -> torch.Tensor: ...
 
 
 @dataclass(frozen=True)
@@ -55,7 +61,9 @@ class Sampling:
         values, indices = torch.topk(logits, k)
         return TopPLogitsWarper(self.top_p)(history, values), indices
 
-    def next_tokens(self, history: torch.Tensor, logits: torch.Tensor, uniform: torch.Tensor | None = None) -> torch.Tensor:
+    def next_tokens(
+        self, history: torch.Tensor, logits: torch.Tensor, uniform: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """One token per row: sampled from `candidates`, or the argmax without sampling.
 
         A row's token is drawn by inverting its distribution's CDF at `uniform` (one number in
@@ -70,7 +78,9 @@ class Sampling:
         if uniform is None:
             uniform = torch.rand(len(cdf), dtype=torch.float64, device=cdf.device)
         total = cdf[:, -1]
-        target = torch.minimum(uniform.to(cdf.device, torch.float64) * total, torch.nextafter(total, torch.zeros_like(total)))
+        target = torch.minimum(
+            uniform.to(cdf.device, torch.float64) * total, torch.nextafter(total, torch.zeros_like(total))
+        )
         choice = (cdf <= target[:, None]).sum(dim=-1, keepdim=True)  # the first token whose CDF passes the target
         return indices.gather(1, choice).squeeze(1)
 
@@ -169,8 +179,9 @@ def sample_answers(
         raise ValueError(f"sample_answers: {len(seeds)} seeds for {n} answers")
     streams = None
     if sampling.do_sample:
-        streams = (uniform_streams(seeds, steps) if seeds is not None
-                   else torch.rand(n, steps, dtype=torch.float64)).to(device)
+        streams = (
+            uniform_streams(seeds, steps) if seeds is not None else torch.rand(n, steps, dtype=torch.float64)
+        ).to(device)
     checks = [None] * n if settle is None else [settle[row // repeats] for row in range(n)]
     stopped = [False] * n
     eos = torch.tensor(_eos_ids(model), device=device)
@@ -194,7 +205,9 @@ def sample_answers(
         history = torch.cat([history, token[:, None]], dim=1)
         mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
         position = position + 1
-        out = llm(input_ids=token[:, None], attention_mask=mask, position_ids=position, past_key_values=cache, use_cache=True)
+        out = llm(
+            input_ids=token[:, None], attention_mask=mask, position_ids=position, past_key_values=cache, use_cache=True
+        )
         logits = out.logits[:, -1].float()
     if cut is not None:
         cut[:] = stopped
@@ -206,7 +219,9 @@ def _decode(tokenizer: Any, answers: list[list[int]]) -> list[str]:
     return tokenizer.batch_decode(answers, skip_special_tokens=True, clean_up_tokenization_spaces=False)
 
 
-def _settled_rows(tokenizer: Any, answers: list[list[int]], live: list[int], checks: list, finished: list[bool]) -> list[int]:
+def _settled_rows(
+    tokenizer: Any, answers: list[list[int]], live: list[int], checks: list, finished: list[bool]
+) -> list[int]:
     """Positions (in the live batch) of the rows whose verdict is now settled."""
     ask = [i for i, row in enumerate(live) if checks[row] is not None and not finished[i]]
     texts = _decode(tokenizer, [answers[live[i]] for i in ask])
@@ -215,15 +230,25 @@ def _settled_rows(tokenizer: Any, answers: list[list[int]], live: list[int], che
 
 
 def prefill(
-    model: AudioTextModel, input_ids: torch.Tensor, attention_mask: torch.Tensor, audio_mask: torch.Tensor,
-    audio: torch.Tensor | None, use_cache: bool, features: torch.Tensor | None = None,
+    model: AudioTextModel,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    audio_mask: torch.Tensor,
+    audio: torch.Tensor | None,
+    use_cache: bool,
+    features: torch.Tensor | None = None,
 ) -> tuple[Any, torch.Tensor]:
     """One forward pass of left-padded prompts: the LLM output (logits only where the answer
     starts, the KV cache if asked) and the position ids, counted from each row's first token."""
     embeds = model.merge_embeddings(input_ids, audio_mask, audio, features=features)
     positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
-    out = model.llm(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=positions,
-                    use_cache=use_cache, logits_to_keep=1)
+    out = model.llm(
+        inputs_embeds=embeds,
+        attention_mask=attention_mask,
+        position_ids=positions,
+        use_cache=use_cache,
+        logits_to_keep=1,
+    )
     return out, positions
 
 
@@ -240,8 +265,13 @@ def answer_token_ids(tokenizer: Any, words: tuple[str, ...], context: str = "") 
 
 @torch.no_grad()
 def yes_probability(
-    model: AudioTextModel, input_ids: torch.Tensor, attention_mask: torch.Tensor, audio_mask: torch.Tensor,
-    audio: torch.Tensor | None, context: str = "", features: torch.Tensor | None = None,
+    model: AudioTextModel,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    audio_mask: torch.Tensor,
+    audio: torch.Tensor | None,
+    context: str = "",
+    features: torch.Tensor | None = None,
 ) -> list[float]:
     """P(yes) / (P(yes) + P(no)) for the first answer token, from one forward pass of each prompt:
     the deterministic scoring mode, reported beside the sampled answers, never instead of them.

@@ -97,4 +97,6 @@ class Interpolation:
 
     def delta_weights(self) -> dict[str, torch.Tensor]:
         """Each LoRA module's update ΔW(α) as the model now applies it (its adapters' scaled B·A, summed)."""
-        return {name: sum(layer.get_delta_weight(a) for a in (self.adapter, END)) for name, layer in self.layers.items()}
+        return {
+            name: sum(layer.get_delta_weight(a) for a in (self.adapter, END)) for name, layer in self.layers.items()
+        }

@@ -102,7 +102,10 @@ def converted(folder: Path, gguf: str, part: str = "float32") -> Path | None:
     try:
         started = time.perf_counter()
         if part == "tokenizer":
-            made = [AutoTokenizer.from_pretrained(folder, gguf_file=gguf), AutoConfig.from_pretrained(folder, gguf_file=gguf)]
+            made = [
+                AutoTokenizer.from_pretrained(folder, gguf_file=gguf),
+                AutoConfig.from_pretrained(folder, gguf_file=gguf),
+            ]
         else:
             made = [AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf, dtype=DTYPES[part])]
         try:
@@ -111,8 +114,9 @@ def converted(folder: Path, gguf: str, part: str = "float32") -> Path | None:
                 _plain_config(made[1]).save_pretrained(work)
             else:
                 _save_converted(made[0], work)
-            (work / _DONE).write_text(json.dumps({"gguf": str(source), "part": part, "key": json.loads(key)}) + "\n",
-                                      encoding="utf-8")
+            (work / _DONE).write_text(
+                json.dumps({"gguf": str(source), "part": part, "key": json.loads(key)}) + "\n", encoding="utf-8"
+            )
             try:
                 os.rename(work, target)
             except OSError:
@@ -120,10 +124,14 @@ def converted(folder: Path, gguf: str, part: str = "float32") -> Path | None:
                     shutil.rmtree(target, ignore_errors=True)
                     os.rename(work, target)
             else:
-                rank_zero_info(f"[interleave] {source.name}: {part} converted once in "
-                               f"{time.perf_counter() - started:.0f} s -> {target} (later loads read it)")
+                rank_zero_info(
+                    f"[interleave] {source.name}: {part} converted once in "
+                    f"{time.perf_counter() - started:.0f} s -> {target} (later loads read it)"
+                )
         except Exception as err:  # noqa: BLE001 - any failure to write the folder: load the GGUF itself
-            rank_zero_warn(f"[interleave] {source}: cannot write the conversion cache ({err}); reading the GGUF directly")
+            rank_zero_warn(
+                f"[interleave] {source}: cannot write the conversion cache ({err}); reading the GGUF directly"
+            )
             return None
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -252,8 +260,10 @@ def lora_targets(config: Any, override: list[str] | None = None) -> list[str]:
         return list(override)
     model_type = getattr(config, "model_type", None)
     if model_type not in defaults:
-        raise InterleaveError(f"no default LoRA target modules for the {model_type!r} architecture: set "
-                              "model.lora_target_modules (its attention projections' module names)")
+        raise InterleaveError(
+            f"no default LoRA target modules for the {model_type!r} architecture: set "
+            "model.lora_target_modules (its attention projections' module names)"
+        )
     return list(defaults[model_type])
 
 

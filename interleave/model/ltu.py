@@ -43,8 +43,10 @@ class LoadReport:
     def __str__(self) -> str:
         parts = ", ".join(f"{part} {n}" for part, n in self.matched.items())
         extra = f"; first unexpected: {self.unexpected[:3]}" if self.unexpected else ""
-        return (f"{self.path}: {sum(self.matched.values())} keys matched ({parts}), {len(self.missing)} missing, "
-                f"{len(self.unexpected)} unexpected{extra}")
+        return (
+            f"{self.path}: {sum(self.matched.values())} keys matched ({parts}), {len(self.missing)} missing, "
+            f"{len(self.unexpected)} unexpected{extra}"
+        )
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -60,8 +62,10 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 def _copy(target: dict[str, torch.Tensor], key: str, value: torch.Tensor, source: str, where: str) -> None:
     own = target[key]
     if own.shape != value.shape:
-        raise InterleaveError(f"{where}: {source} has shape {list(value.shape)}, the model expects {list(own.shape)} "
-                              f"(check model.encoder, model.lora_r and the LLM's hidden size)")
+        raise InterleaveError(
+            f"{where}: {source} has shape {list(value.shape)}, the model expects {list(own.shape)} "
+            f"(check model.encoder, model.lora_r and the LLM's hidden size)"
+        )
     with torch.no_grad():
         own.copy_(value.to(own.dtype))
 
@@ -70,8 +74,9 @@ def load_ltu_checkpoint(model: Any, path: str | Path) -> LoadReport:
     """Load LTU's LoRA, encoder and projector weights into `model` (an AudioLLM built with LTU's
     settings on the matching LLaMA). Raises, listing them, if any weight the model needs is absent."""
     if model.audio_encoder.kind != "cavmae":
-        raise InterleaveError(f"model.ltu_checkpoint {path} is LTU's CAV-MAE model; model.encoder is "
-                              f"{model.audio_encoder.kind!r}")
+        raise InterleaveError(
+            f"model.ltu_checkpoint {path} is LTU's CAV-MAE model; model.encoder is {model.audio_encoder.kind!r}"
+        )
     state = read_state_dict(path)
     report = LoadReport(str(path))
     params = dict(model.named_parameters())
@@ -81,9 +86,9 @@ def load_ltu_checkpoint(model: Any, path: str | Path) -> LoadReport:
     seen: set[str] = set()
     for source, value in state.items():
         if source.startswith(LTU_ENCODER):
-            key, part = "audio_encoder." + source[len(LTU_ENCODER):], "encoder"
+            key, part = "audio_encoder." + source[len(LTU_ENCODER) :], "encoder"
         elif source.startswith(LTU_PROJECTOR):
-            key, part = "audio_proj.1." + source[len(LTU_PROJECTOR):], "projector"
+            key, part = "audio_proj.1." + source[len(LTU_PROJECTOR) :], "projector"
         elif match := _LTU_LORA.match(source):
             key, part = f"llm.base_model.model.{match['path']}.{match['which']}.default.weight", "lora"
         else:
@@ -97,7 +102,9 @@ def load_ltu_checkpoint(model: Any, path: str | Path) -> LoadReport:
         report.matched[part] = report.matched.get(part, 0) + 1
     report.missing = sorted(wanted - seen)
     if report.missing:
-        listed = ", ".join(report.missing[:6]) + (f" and {len(report.missing) - 6} more" if len(report.missing) > 6 else "")
+        listed = ", ".join(report.missing[:6]) + (
+            f" and {len(report.missing) - 6} more" if len(report.missing) > 6 else ""
+        )
         raise InterleaveError(
             f"{path} lacks {len(report.missing)} weight(s) the model needs: {listed}. Is it LTU's checkpoint, and does "
             f"the model match it (model.encoder=cavmae, LoRA r={model.hparams.lora_r} on "
@@ -111,19 +118,22 @@ def load_encoder_checkpoint(model: Any, path: str | Path) -> LoadReport:
     from interleave.encoders.cavmae import load_cavmae_state_dict
 
     if model.audio_encoder.kind != "cavmae":
-        raise InterleaveError(f"model.encoder_checkpoint {path} holds CAV-MAE weights but model.encoder is "
-                              f"{model.audio_encoder.kind!r}; give an {model.audio_encoder.kind} model's folder as "
-                              "model.encoder_path instead")
+        raise InterleaveError(
+            f"model.encoder_checkpoint {path} holds CAV-MAE weights but model.encoder is "
+            f"{model.audio_encoder.kind!r}; give an {model.audio_encoder.kind} model's folder as "
+            "model.encoder_path instead"
+        )
     state = read_state_dict(path)
     probe = "blocks_a.0.attn.qkv.weight"
     prefix = next((p for p in ENCODER_PREFIXES if p + probe in state), None)
     if prefix is None:
-        raise InterleaveError(f"{path}: no CAV-MAE audio branch found (looked for '{probe}' under prefixes "
-                              f"{list(ENCODER_PREFIXES)})")
+        raise InterleaveError(
+            f"{path}: no CAV-MAE audio branch found (looked for '{probe}' under prefixes {list(ENCODER_PREFIXES)})"
+        )
     try:
         loaded, _ = load_cavmae_state_dict(model.audio_encoder, state, prefix)
     except (KeyError, ValueError) as err:
         raise InterleaveError(f"{path}: {err.args[0]}") from None
     report = LoadReport(str(path), {"encoder": len(loaded)})
-    report.unexpected = sorted(k for k in state if not (k.startswith(prefix) and k[len(prefix):] in set(loaded)))
+    report.unexpected = sorted(k for k in state if not (k.startswith(prefix) and k[len(prefix) :] in set(loaded)))
     return report

@@ -23,16 +23,16 @@ from peft import LoraConfig, get_peft_model
 from torch import nn
 
 from interleave import NUM_AUDIO_TOKENS
-from interleave.model import generation
 from interleave.data.collate import IGNORE_INDEX, span_runs
-from interleave.spec import DataSpec
-from interleave.errors import InterleaveError
 from interleave.encoders import build_encoder
+from interleave.errors import InterleaveError
+from interleave.labels import labels_match
+from interleave.model import generation
 from interleave.model.llm import align_special_tokens, load_llm, load_tokenizer, lora_targets
 from interleave.model.ltu import load_encoder_checkpoint, load_ltu_checkpoint
 from interleave.model.pretrained import Released, load_released_projector, open_released
 from interleave.model.projector import ProjectorKind, build_projector, linear_layer, projector_dtype
-from interleave.labels import labels_match
+from interleave.spec import DataSpec
 
 
 class AudioLLM(L.LightningModule):
@@ -99,9 +99,18 @@ class AudioLLM(L.LightningModule):
 
         self.released: Released | None = None
         if pretrained:
-            given = dict(llm=llm, llm_config=llm_config, tokenizer=tokenizer, encoder=encoder,
-                         encoder_kwargs=encoder_kwargs, encoder_path=encoder_path, audio_tokens=audio_tokens,
-                         projector=projector, encoder_checkpoint=encoder_checkpoint, ltu_checkpoint=ltu_checkpoint)
+            given = dict(
+                llm=llm,
+                llm_config=llm_config,
+                tokenizer=tokenizer,
+                encoder=encoder,
+                encoder_kwargs=encoder_kwargs,
+                encoder_path=encoder_path,
+                audio_tokens=audio_tokens,
+                projector=projector,
+                encoder_checkpoint=encoder_checkpoint,
+                ltu_checkpoint=ltu_checkpoint,
+            )
             self.released, parts = open_released(pretrained, given, llm_dtype, train_encoder)
             self.tokenizer, self.audio_encoder, base = parts.tokenizer, parts.encoder, parts.llm
             projector = self.released.family.projector
@@ -112,7 +121,9 @@ class AudioLLM(L.LightningModule):
             # Frozen weights are never in checkpoints, so random ones must come from a fixed seed.
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(frozen_init_seed)
-                self.audio_encoder = build_encoder(encoder, encoder_path, encoder_kwargs, audio_tokens, not train_encoder)
+                self.audio_encoder = build_encoder(
+                    encoder, encoder_path, encoder_kwargs, audio_tokens, not train_encoder
+                )
             base = load_llm(llm if llm_config is None else None, llm_config, llm_dtype, seed=frozen_init_seed)
             align_special_tokens(self.tokenizer, base.config, llm or "model.llm_config")
         self.audio_tokens = audio_tokens
@@ -148,19 +159,27 @@ class AudioLLM(L.LightningModule):
         """What the data module needs from this model (`InterleavedDataModule.connect`): the
         tokenizer, the audio positions per clip, the encoder's input loader and how much of a clip it hears."""
         if self.released is None:
-            return DataSpec(self.tokenizer, self.audio_tokens, self.audio_encoder.load_inputs,
-                            self.audio_encoder.heard_seconds)
+            return DataSpec(
+                self.tokenizer, self.audio_tokens, self.audio_encoder.load_inputs, self.audio_encoder.heard_seconds
+            )
         # A clip's span follows its length; where no clip is at hand (the record checks, the
         # index's lengths) a span counts as the longest one, so a record that fits always fits.
-        return DataSpec(self.tokenizer, self.audio_encoder.max_positions, self.audio_encoder.load_inputs,
-                        self.audio_encoder.heard_seconds, clip_positions=self.clip_positions,
-                        template=self.released.chat_template())
+        return DataSpec(
+            self.tokenizer,
+            self.audio_encoder.max_positions,
+            self.audio_encoder.load_inputs,
+            self.audio_encoder.heard_seconds,
+            clip_positions=self.clip_positions,
+            template=self.released.chat_template(),
+        )
 
     def clip_positions(self, inputs: torch.Tensor) -> int:
         """One clip's span length from its encoder inputs (a variable-length encoder's count)."""
         return int(self.audio_encoder.positions(inputs[None])[0])
 
-    def audio_embeddings(self, audio: torch.Tensor | None = None, *, features: torch.Tensor | None = None) -> torch.Tensor:
+    def audio_embeddings(
+        self, audio: torch.Tensor | None = None, *, features: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """LLM embeddings [C, audio_tokens, H] of clips given as encoder inputs `audio` [C, ...]
         (an fbank for CAV-MAE) or as cached encoder `features` [C, audio_tokens, width]: exactly one."""
         if (audio is None) == (features is None):
@@ -169,16 +188,24 @@ class AudioLLM(L.LightningModule):
             features = self.audio_encoder(audio)
         elif self.audio_encoder.variable_length:
             if features.dim() != 3 or features.shape[2] != self.audio_encoder.width:
-                raise ValueError(f"cached features must be [clips, positions, {self.audio_encoder.width}] "
-                                 f"(the encoder's width), got {list(features.shape)}")
+                raise ValueError(
+                    f"cached features must be [clips, positions, {self.audio_encoder.width}] "
+                    f"(the encoder's width), got {list(features.shape)}"
+                )
         elif tuple(features.shape[1:]) != (self.audio_tokens, self.audio_encoder.width):
-            raise ValueError(f"cached features must be [clips, {self.audio_tokens}, {self.audio_encoder.width}] "
-                             f"(audio_tokens, the encoder's width), got {list(features.shape)}")
+            raise ValueError(
+                f"cached features must be [clips, {self.audio_tokens}, {self.audio_encoder.width}] "
+                f"(audio_tokens, the encoder's width), got {list(features.shape)}"
+            )
         return self.audio_proj(features.to(projector_dtype(self.audio_proj)))
 
     def merge_embeddings(
-        self, input_ids: torch.Tensor, audio_mask: torch.Tensor, audio: torch.Tensor | None = None,
-        *, features: torch.Tensor | None = None,
+        self,
+        input_ids: torch.Tensor,
+        audio_mask: torch.Tensor,
+        audio: torch.Tensor | None = None,
+        *,
+        features: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Token embeddings with each audio span replaced by its clip's audio embeddings.
 
@@ -200,13 +227,19 @@ class AudioLLM(L.LightningModule):
         if torch.any(counts % self.audio_tokens != 0) or int(counts.sum()) != self.audio_tokens * len(clips):
             raise ValueError(
                 f"audio_mask must mark {self.audio_tokens} positions per clip ({len(clips)} clip(s) given), "
-                f"got {counts.tolist()} per row")
+                f"got {counts.tolist()} per row"
+            )
         embeds = self.llm.get_input_embeddings()(input_ids)
         audio_embeds = self.audio_embeddings(audio, features=features).to(embeds.dtype)
         return embeds.masked_scatter(audio_mask.unsqueeze(-1), audio_embeds)
 
-    def _merge_variable(self, input_ids: torch.Tensor, audio_mask: torch.Tensor, audio: torch.Tensor | None,
-                        features: torch.Tensor | None) -> torch.Tensor:
+    def _merge_variable(
+        self,
+        input_ids: torch.Tensor,
+        audio_mask: torch.Tensor,
+        audio: torch.Tensor | None,
+        features: torch.Tensor | None,
+    ) -> torch.Tensor:
         """`merge_embeddings` for spans of their clips' own lengths: each span a run of `audio_mask`
         as long as its clip's positions (the encoder's count, or the cached features' rows)."""
         clips = audio if features is None else features
@@ -216,23 +249,29 @@ class AudioLLM(L.LightningModule):
         else:
             expected = [n if n <= features.shape[1] else -1 for n in runs]
         if len(runs) != len(clips) or runs != expected:
-            raise ValueError(f"audio_mask's spans {runs} do not match the {len(clips)} clip(s) given "
-                             f"(positions {expected})")
+            raise ValueError(
+                f"audio_mask's spans {runs} do not match the {len(clips)} clip(s) given (positions {expected})"
+            )
         embeds = self.llm.get_input_embeddings()(input_ids)
         encoded = self.audio_encoder(audio) if features is None else features
-        keep = torch.arange(encoded.shape[1], device=encoded.device)[None] < torch.tensor(runs, device=encoded.device)[:, None]
+        keep = (
+            torch.arange(encoded.shape[1], device=encoded.device)[None]
+            < torch.tensor(runs, device=encoded.device)[:, None]
+        )
         audio_embeds = self.audio_embeddings(features=encoded[keep][None])[0].to(embeds.dtype)
         return embeds.masked_scatter(audio_mask.unsqueeze(-1), audio_embeds)
 
     def batch_embeddings(self, batch: dict[str, Any]) -> torch.Tensor:
         """`merge_embeddings` of a collated batch (its clips under `audio` or `audio_features`)."""
-        return self.merge_embeddings(batch["input_ids"], batch["audio_mask"], batch.get("audio"),
-                                     features=batch.get("audio_features"))
+        return self.merge_embeddings(
+            batch["input_ids"], batch["audio_mask"], batch.get("audio"), features=batch.get("audio_features")
+        )
 
     def forward(self, batch: dict[str, Any]) -> Any:
         """The LLM's full output (logits at every position, HF's loss) for a collated batch."""
-        return self.llm(inputs_embeds=self.batch_embeddings(batch), attention_mask=batch["attention_mask"],
-                        labels=batch["labels"])
+        return self.llm(
+            inputs_embeds=self.batch_embeddings(batch), attention_mask=batch["attention_mask"], labels=batch["labels"]
+        )
 
     def loss(self, batch: dict[str, Any]) -> torch.Tensor:
         """Mean next-token cross-entropy over the positions `labels` keeps; equals `forward(batch).loss`.
@@ -260,14 +299,19 @@ class AudioLLM(L.LightningModule):
     ) -> list[str]:
         """Decoded continuations of left-padded prompts (`interleave.model.generation.generate`); the
         clips as encoder inputs `audio` or cached `features`, as in `merge_embeddings`."""
-        return generation.generate(self, input_ids, attention_mask, audio_mask, audio, features=features,
-                                   **generate_kwargs)
+        return generation.generate(
+            self, input_ids, attention_mask, audio_mask, audio, features=features, **generate_kwargs
+        )
 
     def generate_batch(self, batch: dict[str, Any], **generate_kwargs: Any) -> list[str]:
         """Generate from the answer-free, left-padded `prompt_*` part of an evaluation batch."""
         return self.generate(
-            batch["prompt_input_ids"], batch["prompt_attention_mask"], batch["prompt_audio_mask"], batch.get("audio"),
-            features=batch.get("audio_features"), **generate_kwargs,
+            batch["prompt_input_ids"],
+            batch["prompt_attention_mask"],
+            batch["prompt_audio_mask"],
+            batch.get("audio"),
+            features=batch.get("audio_features"),
+            **generate_kwargs,
         )
 
     # ---- Lightning hooks -----------------------------------------------------------------
@@ -288,8 +332,10 @@ class AudioLLM(L.LightningModule):
         # Under DDP a rank that skips its backward leaves the others waiting in the gradient all-reduce.
         distributed = self._trainer is not None and self.trainer.world_size > 1
         if self.hparams.get("on_nonfinite_loss", "error") == "error" or distributed:
-            raise InterleaveError(f"{where}; stopped with the last good checkpoint kept "
-                                  "(set model.on_nonfinite_loss=skip to skip such batches)")
+            raise InterleaveError(
+                f"{where}; stopped with the last good checkpoint kept "
+                "(set model.on_nonfinite_loss=skip to skip such batches)"
+            )
         self.skipped_nonfinite = getattr(self, "skipped_nonfinite", 0) + 1
         self.log("train/skipped_nonfinite", float(self.skipped_nonfinite), batch_size=len(batch["ids"]))
         rank_zero_info(f"[interleave] skipped batch: {where}")
@@ -312,9 +358,7 @@ class AudioLLM(L.LightningModule):
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> list[dict[str, str]]:
         texts = self.generate_batch(batch, max_new_tokens=self.hparams.val_max_new_tokens, do_sample=False)
-        return [
-            {"id": i, "generated": t, "reference": r} for i, t, r in zip(batch["ids"], texts, batch["references"])
-        ]
+        return [{"id": i, "generated": t, "reference": r} for i, t, r in zip(batch["ids"], texts, batch["references"])]
 
     def trainable_parameters(self) -> dict[str, nn.Parameter]:
         return {name: p for name, p in self.named_parameters() if p.requires_grad}

@@ -41,9 +41,12 @@ class Family:
 
 FAMILIES = {
     "qwen2_audio": Family(
-        encoder="qwen2_audio", projector="linear", projector_prefix="multi_modal_projector.linear.",
+        encoder="qwen2_audio",
+        projector="linear",
+        projector_prefix="multi_modal_projector.linear.",
         llm_keys={r"^language_model\.model\.": "model.", r"^language_model\.lm_head\.": "lm_head."},
-        audio_token="<|AUDIO|>", turn_end="<|im_end|>",
+        audio_token="<|AUDIO|>",
+        turn_end="<|im_end|>",
     ),
 }
 TEMPLATE_FILES = ("chat_template.jinja", "chat_template.json", "tokenizer_config.json")
@@ -67,8 +70,12 @@ class Released:
         names and sizes (a checkpoint records it; resuming onto another folder is refused)."""
         files = sorted(p for p in self.folder.glob("*.safetensors"))
         digest = hashlib.sha256((self.folder / "config.json").read_bytes()).hexdigest()
-        return {"folder": str(self.folder), "family": self.name, "config_sha256": digest,
-                "weights": [[p.name, p.stat().st_size] for p in files]}
+        return {
+            "folder": str(self.folder),
+            "family": self.name,
+            "config_sha256": digest,
+            "weights": [[p.name, p.stat().st_size] for p in files],
+        }
 
 
 def read_released(path: str | Path) -> Released:
@@ -84,17 +91,28 @@ def read_released(path: str | Path) -> Released:
     except (ValueError, AttributeError) as err:
         raise InterleaveError(f"model.pretrained: {config_file} is not a JSON object ({err})") from None
     if model_type not in FAMILIES:
-        raise InterleaveError(f"model.pretrained: {folder} holds a {model_type!r} model; the released families "
-                              f"supported are {sorted(FAMILIES)}")
+        raise InterleaveError(
+            f"model.pretrained: {folder} holds a {model_type!r} model; the released families "
+            f"supported are {sorted(FAMILIES)}"
+        )
     if not list(folder.glob("*.safetensors")):
         raise InterleaveError(f"model.pretrained: {folder} has no .safetensors weights")
     return Released(folder, model_type, FAMILIES[model_type], AutoConfig.from_pretrained(folder))
 
 
 # The model settings a released folder decides, at their defaults (AudioLLM's): any other value is refused.
-DECIDED = {"llm": (None, DEFAULT_LLM), "llm_config": (None,), "tokenizer": (None,), "encoder": ("cavmae",),
-           "encoder_kwargs": (None, {}), "encoder_path": (None,), "audio_tokens": (NUM_AUDIO_TOKENS,),
-           "projector": ("ltu",), "encoder_checkpoint": (None,), "ltu_checkpoint": (None,)}
+DECIDED = {
+    "llm": (None, DEFAULT_LLM),
+    "llm_config": (None,),
+    "tokenizer": (None,),
+    "encoder": ("cavmae",),
+    "encoder_kwargs": (None, {}),
+    "encoder_path": (None,),
+    "audio_tokens": (NUM_AUDIO_TOKENS,),
+    "projector": ("ltu",),
+    "encoder_checkpoint": (None,),
+    "ltu_checkpoint": (None,),
+}
 
 
 def refuse_contradictions(given: dict[str, Any]) -> None:
@@ -102,8 +120,10 @@ def refuse_contradictions(given: dict[str, Any]) -> None:
     `model.pretrained` to anything but its default is refused by name."""
     clash = [name for name, value in given.items() if value not in DECIDED[name]]
     if clash:
-        raise InterleaveError(f"model.pretrained sets the encoder, projector, LLM and tokenizer from its folder; "
-                              f"remove {', '.join(f'model.{k}' for k in clash)}")
+        raise InterleaveError(
+            f"model.pretrained sets the encoder, projector, LLM and tokenizer from its folder; "
+            f"remove {', '.join(f'model.{k}' for k in clash)}"
+        )
 
 
 @dataclass(frozen=True)
@@ -115,8 +135,9 @@ class ReleasedParts:
     llm: nn.Module
 
 
-def open_released(path: str | Path, given: dict[str, Any], dtype: str,
-                  train_encoder: bool = False) -> tuple[Released, ReleasedParts]:
+def open_released(
+    path: str | Path, given: dict[str, Any], dtype: str, train_encoder: bool = False
+) -> tuple[Released, ReleasedParts]:
     """The released folder at `path` and its tokenizer (EOS: the family's turn-end token), encoder
     and LLM at `dtype`, after refusing the settings of `given` that contradict it."""
     from interleave.encoders import build_encoder
@@ -140,11 +161,16 @@ def load_released_llm(released: Released, dtype: torch.dtype) -> nn.Module:
     from transformers import AutoModelForCausalLM
 
     llm, info = AutoModelForCausalLM.from_pretrained(
-        released.folder, config=released.config.text_config, dtype=dtype,
-        key_mapping=released.family.llm_keys, output_loading_info=True)
+        released.folder,
+        config=released.config.text_config,
+        dtype=dtype,
+        key_mapping=released.family.llm_keys,
+        output_loading_info=True,
+    )
     if info["missing_keys"]:
-        raise InterleaveError(f"model.pretrained: {released.folder} lacks the LLM's weights "
-                              f"{sorted(info['missing_keys'])[:3]}")
+        raise InterleaveError(
+            f"model.pretrained: {released.folder} lacks the LLM's weights {sorted(info['missing_keys'])[:3]}"
+        )
     return llm
 
 
@@ -176,8 +202,9 @@ def load_released_projector(released: Released, linear: nn.Linear) -> None:
                 tensor = handle.get_tensor(name)
             target = getattr(linear, part)
             if tuple(tensor.shape) != tuple(target.shape):
-                raise InterleaveError(f"model.pretrained: {name} is {list(tensor.shape)}, the projector "
-                                      f"needs {list(target.shape)}")
+                raise InterleaveError(
+                    f"model.pretrained: {name} is {list(tensor.shape)}, the projector needs {list(target.shape)}"
+                )
             target.copy_(tensor.to(target.dtype))
 
 

@@ -27,8 +27,10 @@ def moved_message(module: str | None) -> str | None:
     """The error for `python -m module` when it is a command that moved, else None."""
     if module not in MOVED:
         return None
-    return (f"error: `python -m {module}` is no longer a command; use `{MOVED[module]}` "
-            "(`interleave --help` lists the commands)")
+    return (
+        f"error: `python -m {module}` is no longer a command; use `{MOVED[module]}` "
+        "(`interleave --help` lists the commands)"
+    )
 
 
 def refuse(module: str) -> None:

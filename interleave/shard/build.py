@@ -9,31 +9,37 @@ Everything is seeded: same inputs and seed, byte-identical file.
 The command line is `interleave.shard.cli`.
 """
 
-
 from __future__ import annotations
 
-import csv
-import json
 import os
 import random
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from interleave.encoders.audio import load_fbank
 from interleave.errors import AudioError, InterleaveError
-from interleave.files import write_text_atomic
-from interleave.progress import Progress
 from interleave.eval.format import RELATIONS, shard_counts, write_shard
 from interleave.eval.query import Query, query_id, slug
-from interleave.shard.lexicon import DEFAULT_SOURCE_ROOTS, build_lexicon, json_text, lexicon_meta, read_lexicon, read_overrides, read_skipped, write_lexicon
-from interleave.shard.rules import Entry
+from interleave.files import write_text_atomic
+from interleave.progress import Progress
+from interleave.shard.clips import ClipIndex, read_clip_index, read_labels
+from interleave.shard.lexicon import DEFAULT_SOURCE_ROOTS, build_lexicon
+from interleave.shard.lexicon_file import (
+    json_text,
+    lexicon_meta,
+    read_lexicon,
+    read_overrides,
+    read_skipped,
+    write_lexicon,
+)
 from interleave.shard.pairs import pair_queries
 from interleave.shard.rules import (
     DEFAULT_ROOTS,
     DEFAULT_STOPLIST,
+    Entry,
     Skipped,
     entry_problems,
     norm,
@@ -43,131 +49,6 @@ from interleave.shard.wordnet import find_wordnet, open_wordnet
 
 # The reviewed lexicon of AudioSet's labels (WordNet 3.0 with curated overrides), used by default.
 SHIPPED_LEXICON = Path(__file__).with_name("audioset_lexicon.json")
-
-# --- clips ------------------------------------------------------------------------------
-
-
-def read_labels(path: str | Path) -> dict[str, str]:
-    """AudioSet's labels CSV (``index,mid,display_name``) as {mid: display_name}."""
-    path = Path(path)
-    try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
-            header = rows[0].keys() if rows else []
-    except (OSError, UnicodeDecodeError, csv.Error) as err:
-        raise InterleaveError(f"cannot read labels CSV {path}: {err}") from err
-    if not rows or not {"mid", "display_name"} <= set(header):
-        raise InterleaveError(f"{path}: expected a CSV with header index,mid,display_name and at least one row")
-    labels, problems = {}, []
-    for number, row in enumerate(rows, start=2):
-        mid, name = (row.get("mid") or "").strip(), (row.get("display_name") or "").strip()
-        if not mid or not name:
-            problems.append(f"{path}:{number}: empty mid or display_name")
-        else:
-            labels[mid] = name
-    if problems:
-        raise InterleaveError(f"{len(problems)} problem(s) in labels CSV {path}:\n  " + "\n  ".join(problems))
-    return labels
-
-
-@dataclass
-class ClipIndex:
-    """Clips of an index, sorted out: usable single-label clips per display name, and the rest."""
-
-    by_label: dict[str, list[str]]
-    multi_label: list[dict[str, Any]] = field(default_factory=list)
-    missing: list[dict[str, str]] = field(default_factory=list)
-    unknown_labels: list[dict[str, str]] = field(default_factory=list)
-    unreadable: list[dict[str, str]] = field(default_factory=list)
-
-
-def _index_rows(path: Path, text: str) -> list[tuple[str, str, list[str]]]:
-    """(where, audio, labels) of a clip index, either {label: [audio, ...]} JSON or JSONL rows."""
-    try:
-        whole = json.loads(text)
-    except ValueError:
-        whole = None
-    if isinstance(whole, dict) and all(isinstance(v, list) for v in whole.values()):
-        rows, problems = [], []
-        for label, paths in whole.items():
-            for i, audio in enumerate(paths):
-                if isinstance(audio, str) and audio.strip():
-                    rows.append((f"{path}: {label}[{i}]", audio, [label]))
-                else:
-                    problems.append(f"{path}: {label}[{i}]: audio must be a non-empty string")
-        if problems:
-            raise InterleaveError(f"{len(problems)} problem(s) in clip index {path}:\n  " + "\n  ".join(problems))
-        return rows
-    rows, problems = [], []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            obj = json.loads(line)
-        except ValueError as err:
-            problems.append(f"{where}: not valid JSON ({err})")
-            continue
-        if not isinstance(obj, dict):
-            problems.append(f"{where}: expected a JSON object with 'audio' and 'labels'")
-            continue
-        audio, labels = obj.get("audio"), obj.get("labels")
-        if isinstance(labels, str):
-            labels = [part for part in labels.split(";")]
-        faults = []
-        if not isinstance(audio, str) or not audio.strip():
-            faults.append("'audio' must be a non-empty string")
-        if not isinstance(labels, list) or not labels or not all(isinstance(x, str) and x.strip() for x in labels):
-            faults.append("'labels' must be a non-empty list of strings (or one string with ';' separators)")
-        if faults:
-            problems.append(f"{where}: " + "; ".join(faults))
-            continue
-        rows.append((where, audio, [x.strip() for x in labels]))
-    if problems:
-        raise InterleaveError(f"{len(problems)} problem(s) in clip index {path}:\n  " + "\n  ".join(problems))
-    return rows
-
-
-def read_clip_index(path: str | Path, labels: Mapping[str, str]) -> ClipIndex:
-    """Read a clip index; keep clips carrying exactly one known label whose audio exists.
-
-    ``labels`` maps mids to display names (see :func:`read_labels`); an index may name a label
-    by either. Relative audio paths start at the index's folder. Multi-label clips, missing
-    audio and unknown labels are returned for the report, not used.
-    """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise InterleaveError(f"cannot read clip index {path}: {err}") from err
-    names = set(labels.values())
-    folder = os.path.abspath(path.parent)
-    clips: dict[str, dict[str, Any]] = {}
-    index = ClipIndex(by_label={})
-    for where, audio, tokens in _index_rows(path, text):
-        resolved = audio if os.path.isabs(audio) else os.path.normpath(os.path.join(folder, audio))
-        clip = clips.setdefault(resolved, {"where": where, "labels": []})
-        for token in tokens:
-            name = token if token in names else labels.get(token)
-            if name is None:
-                index.unknown_labels.append({"where": where, "label": token})
-                name = token
-            if name not in clip["labels"]:
-                clip["labels"].append(name)
-    for audio in sorted(clips):
-        clip = clips[audio]
-        if len(clip["labels"]) > 1:
-            index.multi_label.append({"audio": audio, "labels": clip["labels"]})
-            continue
-        label = clip["labels"][0]
-        if label not in names:
-            continue  # already listed among unknown labels
-        if not os.path.isfile(audio):
-            index.missing.append({"where": clip["where"], "audio": audio, "label": label})
-            continue
-        index.by_label.setdefault(label, []).append(audio)
-    return index
-
 
 # --- assembly ---------------------------------------------------------------------------
 
@@ -188,17 +69,25 @@ def negative_pool(entry: Entry, entries: Sequence[Entry], relation: str) -> list
     return [pool[key] for key in sorted(pool)]
 
 
-def identity_queries(label: str, word: str, clips: Sequence[str | Path], seed: int, clips_per_word: int = 4) -> list[Query]:
+def identity_queries(
+    label: str, word: str, clips: Sequence[str | Path], seed: int, clips_per_word: int = 4
+) -> list[Query]:
     """One identity query per clip of up to ``clips_per_word`` of ``clips`` (seeded pick, sorted):
     what :func:`assemble_queries` asks first about each clip, and all a word without a lexicon
     entry can be asked."""
     clips = sorted(os.path.abspath(c) for c in clips)
     chosen = sorted(random.Random(f"shard/{seed}/clips/{label}").sample(clips, min(clips_per_word, len(clips))))
-    return [Query(id=query_id("identity", label, k), task="identity", label=label, word=word, audio=a) for k, a in enumerate(chosen)]
+    return [
+        Query(id=query_id("identity", label, k), task="identity", label=label, word=word, audio=a)
+        for k, a in enumerate(chosen)
+    ]
 
 
 def assemble_queries(
-    entries: Sequence[Entry], clips_by_label: Mapping[str, Sequence[str | Path]], seed: int, clips_per_word: int = 4,
+    entries: Sequence[Entry],
+    clips_by_label: Mapping[str, Sequence[str | Path]],
+    seed: int,
+    clips_per_word: int = 4,
     pool_from: Sequence[Entry] | None = None,
 ) -> list[Query]:
     """SHARD queries of ``entries``: per word up to ``clips_per_word`` clips (seeded pick, sorted).
@@ -216,7 +105,10 @@ def assemble_queries(
         clips = sorted(os.path.abspath(c) for c in clips_by_label.get(entry.label, ()))
         if not clips:
             raise InterleaveError(f"no clips for {entry.label!r}")
-        pools = {relation: negative_pool(entry, entries if pool_from is None else pool_from, relation) for relation in RELATIONS}
+        pools = {
+            relation: negative_pool(entry, entries if pool_from is None else pool_from, relation)
+            for relation in RELATIONS
+        }
         for relation, pool in pools.items():
             if len(pool) < len(entry.candidates(relation)):
                 raise InterleaveError(
@@ -229,10 +121,21 @@ def assemble_queries(
             audio = identity.audio
             for relation in RELATIONS:
                 positives = entry.candidates(relation)
-                negatives = random.Random(f"shard/{seed}/{relation}/{entry.label}/{k}").sample(pools[relation], len(positives))
+                negatives = random.Random(f"shard/{seed}/{relation}/{entry.label}/{k}").sample(
+                    pools[relation], len(positives)
+                )
                 for positive, negative in zip(positives, negatives):
                     for candidate, truth in ((positive, "yes"), (negative, "no")):
-                        queries.append(Query(query_id(relation, entry.label, k, candidate), relation, audio=audio, candidate=candidate, truth=truth, **common))
+                        queries.append(
+                            Query(
+                                query_id(relation, entry.label, k, candidate),
+                                relation,
+                                audio=audio,
+                                candidate=candidate,
+                                truth=truth,
+                                **common,
+                            )
+                        )
     return queries
 
 
@@ -282,7 +185,9 @@ def _drop_poor_pools(entries: list[Entry]) -> tuple[list[Entry], list[Skipped]]:
             for relation in RELATIONS:
                 size, needed = len(negative_pool(entry, entries, relation)), len(entry.candidates(relation))
                 if size < needed and entry.label not in poor:
-                    poor[entry.label] = f"{size} unrelated {relation} candidate(s) among the other words, {needed} needed"
+                    poor[entry.label] = (
+                        f"{size} unrelated {relation} candidate(s) among the other words, {needed} needed"
+                    )
         if not poor:
             return entries, skipped
         skipped += [Skipped(label, reason) for label, reason in poor.items()]
@@ -299,7 +204,11 @@ def audio_problem(path: str) -> str | None:
 
 
 def readable_queries(
-    entries: list[Entry], index: ClipIndex, seed: int, clips_per_word: int, problem: Callable[[str], str | None] = audio_problem,
+    entries: list[Entry],
+    index: ClipIndex,
+    seed: int,
+    clips_per_word: int,
+    problem: Callable[[str], str | None] = audio_problem,
     progress: Progress | None = None,
 ) -> tuple[list[Query], list[Entry], list[Skipped]]:
     """Assemble the queries, decoding each chosen clip; an unreadable one moves to ``index.unreadable``
@@ -326,8 +235,12 @@ def readable_queries(
                 index.unreadable.append({"audio": audio, "label": label, "reason": verdicts[os.path.abspath(audio)]})
                 clips.remove(audio)
         short = {e.label for e in entries if len(index.by_label.get(e.label, [])) < clips_per_word}
-        skipped += [Skipped(label, f"{len(index.by_label.get(label, []))} readable single-label clip(s), "
-                                   f"{clips_per_word} needed") for label in sorted(short)]
+        skipped += [
+            Skipped(
+                label, f"{len(index.by_label.get(label, []))} readable single-label clip(s), {clips_per_word} needed"
+            )
+            for label in sorted(short)
+        ]
         entries, poor = _drop_poor_pools([e for e in entries if e.label not in short])
         skipped += poor
 
@@ -340,8 +253,9 @@ def _word_row(label: str, entry: Entry | None, reason: str | None, clips: int) -
     return {**row, "override": entry.override} if entry.override else row
 
 
-def _stored_entries(path: str | Path, labels: Sequence[str], n_synonyms: int, n_hypernyms: int,
-                    stoplist: Sequence[str]) -> tuple[list[Entry], list[Skipped]]:
+def _stored_entries(
+    path: str | Path, labels: Sequence[str], n_synonyms: int, n_hypernyms: int, stoplist: Sequence[str]
+) -> tuple[list[Entry], list[Skipped]]:
     """Entries of ``labels`` from a lexicon file, cut to the asked numbers of candidates; a label
     the file skips keeps the file's reason, an entry that breaks the quality rules is skipped."""
     stored = {e.label: e for e in read_lexicon(path)}
@@ -354,7 +268,9 @@ def _stored_entries(path: str | Path, labels: Sequence[str], n_synonyms: int, n_
         elif entry is None:
             skipped.append(Skipped(label, f"not in lexicon {path}"))
         elif len(entry.synonyms) < n_synonyms or len(entry.hypernyms) < n_hypernyms:
-            skipped.append(Skipped(label, f"lexicon gives {len(entry.synonyms)} synonym(s) and {len(entry.hypernyms)} hypernym(s)"))
+            skipped.append(
+                Skipped(label, f"lexicon gives {len(entry.synonyms)} synonym(s) and {len(entry.hypernyms)} hypernym(s)")
+            )
         else:
             entry = replace(entry, synonyms=entry.synonyms[:n_synonyms], hypernyms=entry.hypernyms[:n_hypernyms])
             problems = entry_problems(entry, stoplist)
@@ -430,16 +346,35 @@ def build_shard(
         curated = read_overrides(overrides) if overrides is not None else {}
         unknown = [label for label in curated if label not in names]
         if unknown:
-            raise InterleaveError(f"override file {overrides} names labels not in {labels_csv}: {', '.join(map(repr, unknown))}")
+            raise InterleaveError(
+                f"override file {overrides} names labels not in {labels_csv}: {', '.join(map(repr, unknown))}"
+            )
         with Progress(len(with_clips), "words", "[interleave] shard build: WordNet") as progress:
-            entries, lacking = build_lexicon(wn, with_clips, curated, n_synonyms=n_synonyms, n_hypernyms=n_hypernyms,
-                                             stoplist=stoplist or DEFAULT_STOPLIST, progress=progress)
-        params.update(wordnet=str(folder), wordnet_version=wn.get_version(), overrides=str(overrides) if overrides else None)
-        params.update(roots=list(DEFAULT_ROOTS), source_roots=list(DEFAULT_SOURCE_ROOTS), stoplist=list(stoplist or DEFAULT_STOPLIST))
+            entries, lacking = build_lexicon(
+                wn,
+                with_clips,
+                curated,
+                n_synonyms=n_synonyms,
+                n_hypernyms=n_hypernyms,
+                stoplist=stoplist or DEFAULT_STOPLIST,
+                progress=progress,
+            )
+        params.update(
+            wordnet=str(folder), wordnet_version=wn.get_version(), overrides=str(overrides) if overrides else None
+        )
+        params.update(
+            roots=list(DEFAULT_ROOTS),
+            source_roots=list(DEFAULT_SOURCE_ROOTS),
+            stoplist=list(stoplist or DEFAULT_STOPLIST),
+        )
     entries, conflicts = resolve_conflicts(entries)
     if lexicon is None and lexicon_out is not None:
-        write_lexicon(entries, lexicon_out, lexicon_meta(wn, n_synonyms, n_hypernyms, curated, stoplist or DEFAULT_STOPLIST),
-                      [*lacking, *conflicts])
+        write_lexicon(
+            entries,
+            lexicon_out,
+            lexicon_meta(wn, n_synonyms, n_hypernyms, curated, stoplist or DEFAULT_STOPLIST),
+            [*lacking, *conflicts],
+        )
     lacking += conflicts
     entries, poor = _drop_poor_pools(entries)
     with Progress(0, "clips", "[interleave] shard build: decoding") as progress:

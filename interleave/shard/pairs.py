@@ -13,8 +13,7 @@ from collections.abc import Sequence
 
 from interleave.eval.query import Query, slug
 from interleave.eval.tasks import PAIR
-from interleave.shard.rules import Entry
-from interleave.shard.rules import norm
+from interleave.shard.rules import Entry, norm
 
 
 def unrelated(a: Entry, b: Entry) -> bool:
@@ -61,5 +60,13 @@ def pair_queries(entries: Sequence[Entry], queries: Sequence[Query], n: int, see
 
 
 def _pair(k: int, entry: Entry, audio: str, other: Entry, other_audio: str, truth: str) -> Query:
-    return Query(id=f"{PAIR}/{truth}/{k}/{slug(entry.label)}/{slug(other.label)}", task=PAIR, label=entry.label,
-                 word=entry.word, audio=audio, candidate=other.word, truth=truth, other_audio=other_audio)
+    return Query(
+        id=f"{PAIR}/{truth}/{k}/{slug(entry.label)}/{slug(other.label)}",
+        task=PAIR,
+        label=entry.label,
+        word=entry.word,
+        audio=audio,
+        candidate=other.word,
+        truth=truth,
+        other_audio=other_audio,
+    )

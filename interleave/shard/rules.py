@@ -6,7 +6,6 @@ The lexicon (`interleave.shard.lexicon`) applies them while deriving entries fro
 builder and the tests apply them again to a stored lexicon, so a curated entry obeys the same rules.
 """
 
-
 from __future__ import annotations
 
 import re
@@ -167,8 +166,14 @@ def whole_forms(text: str, lemmatize: Lemmatizer | None = None) -> set[str]:
     return out | {form.replace(" ", "") for form in out}  # "sea gull" is "seagull"
 
 
-def candidate_problem(candidate: str, relation: str, label_parts: set[str], stoplist: Iterable[str],
-                      taken: Iterable[str] = (), lemmatize: Lemmatizer | None = None) -> str | None:
+def candidate_problem(
+    candidate: str,
+    relation: str,
+    label_parts: set[str],
+    stoplist: Iterable[str],
+    taken: Iterable[str] = (),
+    lemmatize: Lemmatizer | None = None,
+) -> str | None:
     """Why ``candidate`` may not be a ``relation`` candidate of a label, or None.
 
     The label as its own candidate (the candidate, lemmatized and case-folded, is a part of the
@@ -218,8 +223,9 @@ def resolve_conflicts(entries: Sequence[Entry]) -> tuple[list[Entry], list[Skipp
     return kept, skipped
 
 
-def entry_problems(entry: Entry, stoplist: Sequence[str] = DEFAULT_STOPLIST,
-                   lemmatize: Lemmatizer | None = None) -> list[str]:
+def entry_problems(
+    entry: Entry, stoplist: Sequence[str] = DEFAULT_STOPLIST, lemmatize: Lemmatizer | None = None
+) -> list[str]:
     """The quality rules a stored entry breaks (no WordNet needed; ``lemmatize`` adds WordNet's
     base forms): a candidate naming the label, a stoplisted hypernym, a repeated candidate, an
     unknown group."""
@@ -256,10 +262,12 @@ def _reason_kind(reason: str) -> str:
         return "same sense or id as another label"
     if reason.startswith("override"):
         return "curated skip"
-    for kind, text in (("no WordNet noun", "no WordNet noun"), ("no sense is a sound", "no sound-related sense"),
-                       ("synonym(s) in", "too few synonyms"), ("hypernym(s) in", "too few hypernyms")):
+    for kind, text in (
+        ("no WordNet noun", "no WordNet noun"),
+        ("no sense is a sound", "no sound-related sense"),
+        ("synonym(s) in", "too few synonyms"),
+        ("hypernym(s) in", "too few hypernyms"),
+    ):
         if kind in reason:
             return text
     return reason.split(":")[0]
-
-

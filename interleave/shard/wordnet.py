@@ -1,6 +1,4 @@
-"""WordNet 3.0 offline: Debian's database laid out for nltk's reader, opened without a download.
-"""
-
+"""WordNet 3.0 offline: Debian's database laid out for nltk's reader, opened without a download."""
 
 from __future__ import annotations
 
@@ -150,7 +148,9 @@ def _with_earlier_senses(wn: WordNetCorpusReader, wanted: set) -> set:
     return out
 
 
-def extract_wordnet(wn: WordNetCorpusReader, names: list[str], words: list[str], source: str | Path, dest: str | Path) -> Path:
+def extract_wordnet(
+    wn: WordNetCorpusReader, names: list[str], words: list[str], source: str | Path, dest: str | Path
+) -> Path:
     """Write a small WordNet 3.0 database holding the noun synsets ``names`` and every noun sense
     of ``words``, with all synsets above them (hypernym and instance-hypernym links only), their
     lemmas, glosses and lexicographer files, and WordNet's licence. nltk reads it and names
@@ -166,8 +166,10 @@ def extract_wordnet(wn: WordNetCorpusReader, names: list[str], words: list[str],
         lemmas = " ".join(f"{n} 0" for n in synset.lemma_names())
         ups = [("@", u) for u in sorted(synset.hypernyms())] + [("@i", u) for u in sorted(synset.instance_hypernyms())]
         pointers = "".join(f" {sym} {offsets.get(u.name(), 0):08d} n 0000" for sym, u in ups)
-        return (f"{offsets.get(synset.name(), 0):08d} {lexfile[synset.lexname()]:02d} n {len(synset.lemma_names()):02x} "
-                f"{lemmas} {len(ups):03d}{pointers} | {synset.definition()}  \n")
+        return (
+            f"{offsets.get(synset.name(), 0):08d} {lexfile[synset.lexname()]:02d} n {len(synset.lemma_names()):02x} "
+            f"{lemmas} {len(ups):03d}{pointers} | {synset.definition()}  \n"
+        )
 
     offsets, position = {}, len(header.encode("utf-8"))
     for synset in synsets:  # offsets are fixed-width, so placeholder lines measure right
@@ -181,14 +183,19 @@ def extract_wordnet(wn: WordNetCorpusReader, names: list[str], words: list[str],
         senses[lemma] = [s for s in wn.synsets(lemma, pos="n") if s in set(synsets)]
     index = "".join(
         f"{lemma} n {len(found)} 1 @ {len(found)} 0 {' '.join(f'{offsets[s.name()]:08d}' for s in found)}  \n"
-        for lemma, found in sorted(senses.items()) if found
+        for lemma, found in sorted(senses.items())
+        if found
     )
     exceptions = [ln for ln in (src / "noun.exc").read_text(encoding="utf-8").splitlines() if ln.split()[-1] in senses]
     out = Path(dest)
     out.mkdir(parents=True, exist_ok=True)
-    files = {"data.noun": header + "".join(line(s, offsets) for s in synsets), "index.noun": header + index,
-             "noun.exc": "".join(f"{ln}\n" for ln in exceptions), "lexnames": lexnames_text(),
-             "data.adj": _header(src / "data.adj") or header}
+    files = {
+        "data.noun": header + "".join(line(s, offsets) for s in synsets),
+        "index.noun": header + index,
+        "noun.exc": "".join(f"{ln}\n" for ln in exceptions),
+        "lexnames": lexnames_text(),
+        "data.adj": _header(src / "data.adj") or header,
+    }
     for pos in ("verb", "adv"):
         files[f"data.{pos}"] = header
     for pos in ("verb", "adj", "adv"):

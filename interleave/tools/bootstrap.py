@@ -121,8 +121,12 @@ def _scored(rows: Rows, weights: np.ndarray) -> bytes:
     return hashlib.sha256(fields + weights.tobytes() + str(weights.shape).encode()).digest()
 
 
-def resampled_metrics(rows_by_condition: Mapping[str, Rows], prefixes: Mapping[str, str], design: Design,
-                      counts: tuple[np.ndarray, np.ndarray]) -> dict[str, np.ndarray]:
+def resampled_metrics(
+    rows_by_condition: Mapping[str, Rows],
+    prefixes: Mapping[str, str],
+    design: Design,
+    counts: tuple[np.ndarray, np.ndarray],
+) -> dict[str, np.ndarray]:
     """Every tag's value in every resample (NaN where a resample has none), from `condition_metrics`."""
     from interleave.eval.evaluate import condition_metrics
 
@@ -155,8 +159,9 @@ def percentiles(values: np.ndarray) -> tuple[float, float] | None:
     return float(lo), float(hi)
 
 
-def intervals(rows_by_condition: Mapping[str, Rows], prefixes: Mapping[str, str], resamples: int = 1000,
-              seed: int = 0) -> dict[str, tuple[float, float]]:
+def intervals(
+    rows_by_condition: Mapping[str, Rows], prefixes: Mapping[str, str], resamples: int = 1000, seed: int = 0
+) -> dict[str, tuple[float, float]]:
     """Tag -> (lo, hi), the 95 % percentile interval of every metric `condition_metrics` gives."""
     if resamples < 1:
         return {}
@@ -189,8 +194,12 @@ def resampling(rows: Rows, resamples: int, seed: int) -> tuple[Design, tuple[np.
     return (design, draw(design, resamples, seed)) if resamples >= 1 and design.words else None
 
 
-def paired(a: Mapping[str, Rows], b: Mapping[str, Rows], prefixes: Mapping[str, str],
-           drawn: tuple[Design, tuple[np.ndarray, np.ndarray]] | None) -> Paired:
+def paired(
+    a: Mapping[str, Rows],
+    b: Mapping[str, Rows],
+    prefixes: Mapping[str, str],
+    drawn: tuple[Design, tuple[np.ndarray, np.ndarray]] | None,
+) -> Paired:
     """Both answer sets' metrics on their common conditions, and with `drawn` (`resampling` of
     rows holding both sets' queries) their values in the same resamples. The sets must hold the
     same queries."""
@@ -198,24 +207,36 @@ def paired(a: Mapping[str, Rows], b: Mapping[str, Rows], prefixes: Mapping[str, 
 
     common = [c for c in a if c in b]
     if not common:
-        raise InterleaveError(f"the runs share no condition (one has {', '.join(a) or 'none'}, "
-                              f"the other {', '.join(b) or 'none'})")
+        raise InterleaveError(
+            f"the runs share no condition (one has {', '.join(a) or 'none'}, the other {', '.join(b) or 'none'})"
+        )
     for condition in common:
         if _query_keys(a[condition]) != _query_keys(b[condition]):
-            raise InterleaveError(f"the runs' saved answers of condition {condition} are not about the same queries; "
-                                  "a paired comparison needs runs evaluated on the same SHARD")
+            raise InterleaveError(
+                f"the runs' saved answers of condition {condition} are not about the same queries; "
+                "a paired comparison needs runs evaluated on the same SHARD"
+            )
     point_a = {k: v for c in common for k, v in condition_metrics(list(a[c]), prefixes[c]).items()}
     point_b = {k: v for c in common for k, v in condition_metrics(list(b[c]), prefixes[c]).items()}
     if drawn is None:
         return Paired(point_a, point_b, {}, {})
     design, counts = drawn
-    return Paired(point_a, point_b, resampled_metrics({c: a[c] for c in common}, prefixes, design, counts),
-                  resampled_metrics({c: b[c] for c in common}, prefixes, design, counts))
+    return Paired(
+        point_a,
+        point_b,
+        resampled_metrics({c: a[c] for c in common}, prefixes, design, counts),
+        resampled_metrics({c: b[c] for c in common}, prefixes, design, counts),
+    )
 
 
-def paired_differences(a: Mapping[str, Rows], b: Mapping[str, Rows], prefixes: Mapping[str, str],
-                       resamples: int = 1000, seed: int = 0, each: dict[str, Any] | None = None
-                       ) -> dict[str, tuple[Any, ...]]:
+def paired_differences(
+    a: Mapping[str, Rows],
+    b: Mapping[str, Rows],
+    prefixes: Mapping[str, str],
+    resamples: int = 1000,
+    seed: int = 0,
+    each: dict[str, Any] | None = None,
+) -> dict[str, tuple[Any, ...]]:
     """Tag -> (a, b, b - a, lo, hi): both runs' metrics on their common conditions and the 95 %
     interval of the difference, each resample drawing the same words and clips for both runs
     (lo and hi are None without resamples). The runs must hold the same queries. `each`, when
@@ -260,8 +281,12 @@ def seed_means(per_seed: Sequence[Mapping[Any, np.ndarray]], counts: np.ndarray)
     return out
 
 
-def seed_intervals(rows_by_seed: Sequence[Mapping[str, Rows]], prefixes_by_seed: Sequence[Mapping[str, str]],
-                   resamples: int = 1000, seed: int = 0) -> dict[str, tuple[float, float]]:
+def seed_intervals(
+    rows_by_seed: Sequence[Mapping[str, Rows]],
+    prefixes_by_seed: Sequence[Mapping[str, str]],
+    resamples: int = 1000,
+    seed: int = 0,
+) -> dict[str, tuple[float, float]]:
     """Tag -> (lo, hi), the 95 % interval of the mean over seeds (each seed's saved answers by
     condition, and its conditions' tag prefixes): the seeds drawn with replacement, then one draw
     of words, then clips shared by the drawn seeds (see the module's docstring)."""
@@ -269,26 +294,47 @@ def seed_intervals(rows_by_seed: Sequence[Mapping[str, Rows]], prefixes_by_seed:
     if drawn is None:
         return {}
     design, counts = drawn
-    per_seed = [resampled_metrics(rows, prefixes, design, counts) for rows, prefixes in zip(rows_by_seed, prefixes_by_seed)]
+    per_seed = [
+        resampled_metrics(rows, prefixes, design, counts) for rows, prefixes in zip(rows_by_seed, prefixes_by_seed)
+    ]
     means = seed_means(per_seed, seed_counts(len(per_seed), resamples, seed))
     return {tag: bounds for tag, values in means.items() if (bounds := percentiles(values)) is not None}
 
 
-def differences_markdown(diffs: dict[str, tuple[Any, ...]], title: str, names: Mapping[str, str], resamples: int,
-                         seed: int) -> str:
+def differences_markdown(
+    diffs: dict[str, tuple[Any, ...]], title: str, names: Mapping[str, str], resamples: int, seed: int
+) -> str:
     """`paired_differences`' result (tags `<condition>/<metric tag>`) as a Markdown table in
     percentages; `names` gives a metric tag's column name (in the order the rows take)."""
     order = {suffix: i for i, suffix in enumerate(names)}
     conditions = list(dict.fromkeys(tag.partition("/")[0] for tag in diffs))
-    keyed = sorted(diffs.items(), key=lambda item: (conditions.index(item[0].partition("/")[0]),
-                                                    order.get(item[0].partition("/")[2], len(order)), item[0]))
-    intervals = (f", with 95 % bootstrap intervals ({resamples} resamples of the same words, then clips, for both runs; "
-                 f"--seed {seed})") if resamples > 0 else ""
-    lines = [f"Paired differences B - A ({title}), percentages{intervals}:", "",
-             "| Condition | Metric | A | B | B - A |", "| --- | --- | ---: | ---: | ---: |"]
+    keyed = sorted(
+        diffs.items(),
+        key=lambda item: (
+            conditions.index(item[0].partition("/")[0]),
+            order.get(item[0].partition("/")[2], len(order)),
+            item[0],
+        ),
+    )
+    intervals = (
+        (
+            f", with 95 % bootstrap intervals ({resamples} resamples of the same words, then clips, for both runs; "
+            f"--seed {seed})"
+        )
+        if resamples > 0
+        else ""
+    )
+    lines = [
+        f"Paired differences B - A ({title}), percentages{intervals}:",
+        "",
+        "| Condition | Metric | A | B | B - A |",
+        "| --- | --- | ---: | ---: | ---: |",
+    ]
     for tag, (va, vb, diff, lo, hi) in keyed:
         condition, _, suffix = tag.partition("/")
         interval = f" [{100 * lo:+.1f}, {100 * hi:+.1f}]" if lo is not None and hi is not None else ""
-        lines.append(f"| {condition} | {names.get(suffix, suffix)} | {100 * va:.1f} | {100 * vb:.1f} | "
-                     f"{100 * diff:+.1f}{interval} |")
+        lines.append(
+            f"| {condition} | {names.get(suffix, suffix)} | {100 * va:.1f} | {100 * vb:.1f} | "
+            f"{100 * diff:+.1f}{interval} |"
+        )
     return "\n".join(lines) + "\n"

@@ -24,21 +24,31 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rephrase": ("interleave.tools.rephrase.cli", "rewrite OpenAQA records into interleaved ones (Appendix B)"),
     "cache": ("interleave.tools.fill_cache", "fill a run's feature cache ahead of time (cache --config CONFIG)"),
     "report": ("interleave.tools.report.cli", "Table 2 from runs' metrics (report RUN_DIR...)"),
-    "frontier": ("interleave.tools.frontier.cli",
-                 "gain against retention from a run's start to a checkpoint (frontier --config CONFIG --ckpt CKPT)"),
+    "frontier": (
+        "interleave.tools.frontier.cli",
+        "gain against retention from a run's start to a checkpoint (frontier --config CONFIG --ckpt CKPT)",
+    ),
     "export": ("interleave.tools.export", "a checkpoint as a peft adapter + projector (export CKPT OUT_DIR)"),
     "demo": ("interleave.tools.demo.cli", "write the CPU demo's synthetic data set (demo DIR)"),
-    "study": ("interleave.tools.study.cli", "a study's conditions x seeds as runs, here or on Slurm (study STUDY.yaml)"),
-    "playground": ("interleave.tools.playground.cli", "ask a model about your clips in the browser (playground --config CONFIG)"),
+    "study": (
+        "interleave.tools.study.cli",
+        "a study's conditions x seeds as runs, here or on Slurm (study STUDY.yaml)",
+    ),
+    "playground": (
+        "interleave.tools.playground.cli",
+        "ask a model about your clips in the browser (playground --config CONFIG)",
+    ),
 }
-
 
 
 def usage() -> str:
     width = max(map(len, COMMANDS))
     lines = [f"  {name:<{width}}  {about}" for name, (_, about) in COMMANDS.items()]
-    return ("usage: interleave COMMAND [ARGS...]   (interleave COMMAND --help for its arguments)\n\ncommands:\n"
-            + "\n".join(lines) + "\n\ntraining and evaluation: python train.py fit|validate|test|predict --config CONFIG\n")
+    return (
+        "usage: interleave COMMAND [ARGS...]   (interleave COMMAND --help for its arguments)\n\ncommands:\n"
+        + "\n".join(lines)
+        + "\n\ntraining and evaluation: python train.py fit|validate|test|predict --config CONFIG\n"
+    )
 
 
 @contextmanager

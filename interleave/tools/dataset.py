@@ -25,12 +25,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from interleave import NUM_AUDIO_TOKENS
-from interleave.encoders.audio import load_fbank
-from interleave.data.collate import Collator
 from interleave.data.checks import load_checked
+from interleave.data.collate import Collator
+from interleave.data.records import EMPTY_FILE, NOT_FOUND, Problem, Record, is_json_array, not_a_file
+from interleave.encoders.audio import load_fbank
 from interleave.errors import InterleaveError, report_errors
 from interleave.model.llm import load_tokenizer
-from interleave.data.records import EMPTY_FILE, NOT_FOUND, Problem, Record, is_json_array, not_a_file
 
 DEFAULT_TOKENIZER = "builtin:smollm2-135m-instruct"
 DEFAULT_MAX_LENGTH = 512
@@ -40,22 +40,42 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="interleave data", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     command = sub.add_parser(
-        "check", help="list every problem of a record file (JSONL or OpenAQA JSON)",
+        "check",
+        help="list every problem of a record file (JSONL or OpenAQA JSON)",
         description="Check FILE as the run of --config checks it (its template, tokenizer, max_length, "
-                    "audio_tokens, encoder loader and channel; further arguments are train.py overrides), "
-                    "or, without --config, with the defaults below.")
+        "audio_tokens, encoder loader and channel; further arguments are train.py overrides), "
+        "or, without --config, with the defaults below.",
+    )
     command.add_argument("file", type=Path)
-    command.add_argument("--config", action="append", default=[], metavar="CONFIG",
-                         help="a run's config (repeatable, as train.py's); the file is checked as that run's set-up checks it")
-    command.add_argument("--audio-root", type=Path, default=None,
-                         help="folder relative audio paths start from (default: the config's data.audio_root, else the file's folder)")
+    command.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="CONFIG",
+        help="a run's config (repeatable, as train.py's); the file is checked as that run's set-up checks it",
+    )
+    command.add_argument(
+        "--audio-root",
+        type=Path,
+        default=None,
+        help="folder relative audio paths start from (default: the config's data.audio_root, else the file's folder)",
+    )
     command.add_argument("--decode", action="store_true", help="also decode every audio file with the encoder's loader")
-    command.add_argument("--tokenizer", default=None,
-                         help=f"without --config: LLM spec whose tokenizer measures lengths; 'none' skips the length check "
-                              f"(default {DEFAULT_TOKENIZER})")
-    command.add_argument("--max-length", type=int, default=None, help=f"without --config: data.max_length (default {DEFAULT_MAX_LENGTH})")
-    command.add_argument("--audio-tokens", type=int, default=None,
-                         help=f"without --config: audio positions per clip, as model.audio_tokens (default {NUM_AUDIO_TOKENS}, LTU's)")
+    command.add_argument(
+        "--tokenizer",
+        default=None,
+        help=f"without --config: LLM spec whose tokenizer measures lengths; 'none' skips the length check "
+        f"(default {DEFAULT_TOKENIZER})",
+    )
+    command.add_argument(
+        "--max-length", type=int, default=None, help=f"without --config: data.max_length (default {DEFAULT_MAX_LENGTH})"
+    )
+    command.add_argument(
+        "--audio-tokens",
+        type=int,
+        default=None,
+        help=f"without --config: audio positions per clip, as model.audio_tokens (default {NUM_AUDIO_TOKENS}, LTU's)",
+    )
     args, overrides = command_args(parser, argv)
     args.overrides = overrides
     return report_errors(lambda: check(args), what="interleave data check", kept=lambda: index_kept(args))
@@ -67,8 +87,10 @@ def command_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> tup
     if rest and not args.config:
         parser.error(f"unrecognized arguments: {' '.join(rest)} (train.py overrides go with --config)")
     if args.config and any(v is not None for v in (args.tokenizer, args.max_length, args.audio_tokens)):
-        parser.error("with --config the run's tokenizer, max_length and audio_tokens are used; "
-                     "override them as train.py does (--data.max_length=N, --model.audio_tokens=N)")
+        parser.error(
+            "with --config the run's tokenizer, max_length and audio_tokens are used; "
+            "override them as train.py does (--data.max_length=N, --model.audio_tokens=N)"
+        )
     return args, rest
 
 
@@ -84,9 +106,15 @@ def check(args: argparse.Namespace) -> int:
     else:
         tokenizer = args.tokenizer or DEFAULT_TOKENIZER
         lengths = tokenizer != "none"
-        collator = None if not lengths else Collator(
-            load_tokenizer(tokenizer), max_length=args.max_length or DEFAULT_MAX_LENGTH,
-            audio_tokens=args.audio_tokens or NUM_AUDIO_TOKENS)
+        collator = (
+            None
+            if not lengths
+            else Collator(
+                load_tokenizer(tokenizer),
+                max_length=args.max_length or DEFAULT_MAX_LENGTH,
+                audio_tokens=args.audio_tokens or NUM_AUDIO_TOKENS,
+            )
+        )
         load = (lambda path: load_fbank(path, "first")) if args.decode else None
         records, problems = load_checked(args.file, args.audio_root, collator, load, split)
     unreadable = [p for p in problems if p.reason.startswith("cannot read file")]
@@ -105,8 +133,10 @@ def check(args: argparse.Namespace) -> int:
     for reason, count in reasons.most_common():
         print(f"  {count:6d}  {reason}")
     if split:
-        print(f"  note: {len(split)} good record(s) have a text token split where [AUDIO] stands "
-              f"(the placeholder sits inside a word), e.g. {split[0]}")
+        print(
+            f"  note: {len(split)} good record(s) have a text token split where [AUDIO] stands "
+            f"(the placeholder sits inside a word), e.g. {split[0]}"
+        )
     if not lengths:
         print("  (lengths not checked: --tokenizer none)")
     return 2 if whole else 1 if bad else 0

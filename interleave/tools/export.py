@@ -21,11 +21,12 @@ from interleave.checkpoints import load_weights
 from interleave.errors import report_errors
 from interleave.files import atomic_path, write_text_atomic
 
-
-DESCRIPTION = ("Export a training checkpoint for use outside Lightning: the LoRA adapter in peft's format "
-               "(OUT_DIR/lora), the projector (OUT_DIR/projector.safetensors), the model's settings "
-               "(OUT_DIR/model.json) and, for a model trained with model.train_encoder: true, the encoder "
-               "(OUT_DIR/encoder.safetensors).")
+DESCRIPTION = (
+    "Export a training checkpoint for use outside Lightning: the LoRA adapter in peft's format "
+    "(OUT_DIR/lora), the projector (OUT_DIR/projector.safetensors), the model's settings "
+    "(OUT_DIR/model.json) and, for a model trained with model.train_encoder: true, the encoder "
+    "(OUT_DIR/encoder.safetensors)."
+)
 
 
 def export(checkpoint: str | Path, out_dir: str | Path) -> Path:

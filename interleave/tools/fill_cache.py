@@ -13,8 +13,8 @@ from __future__ import annotations
 import sys
 
 from callbacks.shard_eval import ShardEvaluation
-from interleave.encoders.cache import require_frozen
 from interleave.cli import build_run
+from interleave.encoders.cache import require_frozen
 from interleave.errors import InterleaveError, report_errors
 from interleave.eval.format import read_shard
 
@@ -24,7 +24,9 @@ def fill(args: list[str]) -> None:
     run = build_run(args, prog="interleave cache")
     datamodule, model = run.datamodule, run.model
     if not datamodule.hparams.feature_cache:
-        raise InterleaveError("set data.feature_cache (the cache folder) in the config or with --data.feature_cache DIR")
+        raise InterleaveError(
+            "set data.feature_cache (the cache folder) in the config or with --data.feature_cache DIR"
+        )
     require_frozen(model.audio_encoder)  # model.train_encoder: true
     datamodule.prepare_data()
     datamodule.setup(None)  # every set the config names: training, validation, test, predict

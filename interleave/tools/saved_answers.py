@@ -41,8 +41,11 @@ def read_predictions(file: str | Path) -> list[Prediction]:
     rows = [Prediction.from_json(line, f"{file}:{number}") for number, line in enumerate(lines, 1) if line.strip()]
     metrics_file = metrics_path(file)
     if not metrics_file.is_file():
-        _warn(file, f"no metrics file beside it ({metrics_file.name}) to say how many rows it should hold; "
-                    "read without that check")
+        _warn(
+            file,
+            f"no metrics file beside it ({metrics_file.name}) to say how many rows it should hold; "
+            "read without that check",
+        )
         return rows
     try:
         metrics = json.loads(metrics_file.read_text(encoding="utf-8"))
@@ -57,15 +60,19 @@ def check_rows(answers_file: Path, found: int, metrics: Mapping[str, Any], metri
     states; warn (once per file) when the metrics file predates the count."""
     expected = metrics.get(ROW_COUNT)
     if expected is None:
-        _warn(answers_file, f"its metrics file ({metrics_file.name}) does not say how many rows it holds "
-                            f"(no {ROW_COUNT}: written before the count was recorded); read without that check")
+        _warn(
+            answers_file,
+            f"its metrics file ({metrics_file.name}) does not say how many rows it holds "
+            f"(no {ROW_COUNT}: written before the count was recorded); read without that check",
+        )
     elif isinstance(expected, bool) or not isinstance(expected, int) or expected < 0:
         raise InterleaveError(f"{metrics_file}: {ROW_COUNT} should be a count of rows, got {expected!r}")
     elif found != expected:
         raise InterleaveError(
             f"{answers_file}: holds {found} answer rows, but its metrics file ({metrics_file.name}) says the "
             f"evaluation wrote {expected}: the file was cut (an interrupted copy or a killed write) or changed "
-            f"since; copy it again or evaluate the point again")
+            f"since; copy it again or evaluate the point again"
+        )
 
 
 def check_saved_rows(metrics_file: str | Path, metrics: Mapping[str, Any]) -> None:
@@ -101,9 +108,9 @@ def answer_rows(file: str | Path, parser: str | None = None) -> dict[str, list[P
     Answers the evaluation stopped at their verdict (`cut`, the default) keep the verdict of the
     parser that cut them (`cut_parser`) and only that one: another parser may need the rest of the
     text, so re-parsing them with it is refused (the evaluation's `full_answers=true` keeps it all)."""
-    from interleave.labels import contains_label
     from interleave.eval.answers import parse_answer
     from interleave.eval.tasks import LABEL, TASKS
+    from interleave.labels import contains_label
 
     by_condition: dict[str, list[Prediction]] = {}
     for number, row in enumerate(read_predictions(file), 1):
@@ -115,7 +122,8 @@ def answer_rows(file: str | Path, parser: str | None = None) -> dict[str, list[P
                     f"{file}: answer row {number} ({row.id}): {sum(row.cut or [])} answer(s) stopped at their "
                     f"verdict under the {row.cut_parser} parser, and the {parser} parser may need the rest of the text; "
                     f"re-score with --parser {row.cut_parser}, or evaluate again with ShardEvaluation's "
-                    f"full_answers: true to keep whole answers")
+                    f"full_answers: true to keep whole answers"
+                )
             row = replace(row, parsed=[parse_answer(a, rules=parser) for a in row.answers])
         elif (problem := row.parsed_problem()) is not None:
             raise InterleaveError(f"{file}: answer row {number} ({row.id}): {problem}")

@@ -7,10 +7,10 @@ import torch
 
 from bench import bench_eval
 from interleave.data.collate import Collator
+from interleave.eval.evaluate import EvalInputs, EvalSettings
+from interleave.eval.query import Query
 from interleave.model.generation import Sampling
 from interleave.model.module import AudioLLM
-from interleave.eval.query import Query
-from interleave.eval.evaluate import EvalInputs, EvalSettings
 from tests.conftest import write_clip
 
 
@@ -20,10 +20,31 @@ def shard(tmp_path, n_clips=3) -> list[Query]:
         clip = str(write_clip(tmp_path / f"c{i}.wav", freq=300.0 + 200 * i, seed=i))
         queries.append(Query(id=f"identity/{i}", task="identity", label="Siren", word="siren", audio=clip, where="t"))
         for task, candidate in (("synonym", "alarm"), ("hypernym", "signal"), ("synonym", "drum")):
-            queries.append(Query(id=f"{task}/{i}/{candidate}", task=task, label="Siren", word="siren", candidate=candidate,
-                                 truth="yes" if candidate != "drum" else "no", audio=clip, where="t"))
-        queries.append(Query(id=f"pair/{i}", task="pair", label="Siren", word="siren", candidate="siren", truth="yes",
-                             audio=clip, other_audio=clip, where="t"))
+            queries.append(
+                Query(
+                    id=f"{task}/{i}/{candidate}",
+                    task=task,
+                    label="Siren",
+                    word="siren",
+                    candidate=candidate,
+                    truth="yes" if candidate != "drum" else "no",
+                    audio=clip,
+                    where="t",
+                )
+            )
+        queries.append(
+            Query(
+                id=f"pair/{i}",
+                task="pair",
+                label="Siren",
+                word="siren",
+                candidate="siren",
+                truth="yes",
+                audio=clip,
+                other_audio=clip,
+                where="t",
+            )
+        )
     return queries
 
 
@@ -55,5 +76,7 @@ def test_the_ltu_style_loop_writes_the_evaluators_answers_and_both_modes_agree(t
     assert "\n    full answers: " in body and "\n    default mode: " in body
     assert f"Verdicts identical in both modes: {total}/{total}" in body
     longest = max(bench_eval.answer_tokens(model, a) for a in result["ltu"].answers)
-    assert f"Longest answer: {longest} tokens." in body and "at 1 row, " in body and "in a batch of 8 than alone" in body
+    assert (
+        f"Longest answer: {longest} tokens." in body and "at 1 row, " in body and "in a batch of 8 than alone" in body
+    )
     assert f"The longest answer alone takes about {longest} x " in body

@@ -3,7 +3,6 @@ model it runs, and the section names what it measured."""
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 from bench import bench_gpu
@@ -15,8 +14,11 @@ def test_the_flops_formula_counts_the_frozen_decoder_weights_of_the_model(tokeni
     tok = load_tokenizer(str(tokenizer_dir))
     model = bench_gpu.build(str(tokenizer_dir), True, False, torch.device("cpu"), tok)
     base = model.llm.get_base_model()
-    frozen = sum(m.weight.numel() for name, m in base.model.layers.named_modules()
-                 if isinstance(m, torch.nn.Linear) and "lora_" not in name)
+    frozen = sum(
+        m.weight.numel()
+        for name, m in base.model.layers.named_modules()
+        if isinstance(m, torch.nn.Linear) and "lora_" not in name
+    )
     assert frozen and all(not p.requires_grad for n, p in base.model.layers.named_parameters() if "lora_" not in n)
     total, line = bench_gpu.flops_per_sample(model, text_tokens=10, answer_tokens=3)
     config = base.config
@@ -27,8 +29,24 @@ def test_the_flops_formula_counts_the_frozen_decoder_weights_of_the_model(tokeni
 
 
 def test_a_toy_run_measures_every_setting_and_says_it_is_a_toy(tokenizer_dir, capsys):
-    body = bench_gpu.main(["--toy", "--steps", "1", "--batch-sizes", "2", "--eval-queries", "3", "--cap", "4",
-                           "--tokenizer", str(tokenizer_dir), "--peak-tflops", "1", "--no-write"])
+    body = bench_gpu.main(
+        [
+            "--toy",
+            "--steps",
+            "1",
+            "--batch-sizes",
+            "2",
+            "--eval-queries",
+            "3",
+            "--cap",
+            "4",
+            "--tokenizer",
+            str(tokenizer_dir),
+            "--peak-tflops",
+            "1",
+            "--no-write",
+        ]
+    )
     assert "toy sizes" in body and "not the paper's size" in body
     rows = [line for line in body.splitlines() if line.startswith("| 2 |")]
     assert [row.split("|")[2].strip() for row in rows] == ["no", "yes"]  # without and with gradient checkpointing

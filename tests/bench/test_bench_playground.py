@@ -11,8 +11,21 @@ from bench import bench_playground  # noqa: E402
 
 
 def test_a_tiny_run_answers_every_ask_and_reports_latency_and_memory(tokenizer_dir, capsys):
-    body = bench_playground.main(["--users", "2", "--asks", "2", "--repeats", "1", "--max-new-tokens", "2",
-                                  "--tokenizer", str(tokenizer_dir), "--no-write"])
+    body = bench_playground.main(
+        [
+            "--users",
+            "2",
+            "--asks",
+            "2",
+            "--repeats",
+            "1",
+            "--max-new-tokens",
+            "2",
+            "--tokenizer",
+            str(tokenizer_dir),
+            "--no-write",
+        ]
+    )
     assert "2 gradio_client users at once x 2 asks each on 127.0.0.1" in body
     assert "- answers returned: 4/4\n" in body and "- errors: 0\n" in body
     assert "p50 " in body and "p95 " in body and "asks/s" in body
@@ -22,7 +35,9 @@ def test_a_tiny_run_answers_every_ask_and_reports_latency_and_memory(tokenizer_d
 
 def test_percentiles_and_the_section_say_what_went_wrong():
     assert bench_playground.percentile([1.0, 2.0, 3.0, 4.0, 5.0], 50) == 3.0
-    load = bench_playground.Load(latencies=[1.0], answers=1, errors=["ValueError: queue full", "ValueError: queue full"])
+    load = bench_playground.Load(
+        latencies=[1.0], answers=1, errors=["ValueError: queue full", "ValueError: queue full"]
+    )
     result = {"load": load, "before": 100.0, "after": 400.0, "wall": 2.0, "serving": "the zero-shot model"}
     body = bench_playground.section(result, 1, 3, 1, 2, "a model", 200.0)
     assert "- answers returned: 1/3\n" in body and "- errors: 2\n    - ValueError: queue full\n" in body

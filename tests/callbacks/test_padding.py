@@ -30,10 +30,12 @@ def test_padding_fraction_counts_every_batch_of_the_epoch_and_starts_again_at_th
     trainer = SimpleNamespace(strategy=SimpleNamespace(reduce=lambda counts, reduce_op: counts))
     module = SimpleNamespace(device=torch.device("cpu"), log=lambda name, value: logged.__setitem__(name, value))
     callback = PaddingFraction()
-    for epoch, masks in enumerate([
-        [torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]]), torch.tensor([[1, 1, 1], [1, 0, 0]])],  # 4 of 14 are padding
-        [torch.tensor([[1, 1], [1, 1]])],  # none
-    ]):
+    for epoch, masks in enumerate(
+        [
+            [torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]]), torch.tensor([[1, 1, 1], [1, 0, 0]])],  # 4 of 14 are padding
+            [torch.tensor([[1, 1], [1, 1]])],  # none
+        ]
+    ):
         callback.on_train_epoch_start(trainer, module)
         for i, mask in enumerate(masks):
             callback.on_train_batch_end(trainer, module, None, {"attention_mask": mask}, i)

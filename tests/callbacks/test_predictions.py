@@ -33,8 +33,10 @@ def test_each_rank_writes_its_own_file_and_a_new_run_starts_it_again(tmp_path, c
     assert WritePredictions()._target(ddp) == tmp_path / "predictions.jsonl.rank1"
     writer = WritePredictions(str(tmp_path / "out" / "p.jsonl"))
     file = tmp_path / "out" / "p.jsonl.rank1"
-    rows = [{"id": "a", "generated": "Labels: Sirène", "reference": "Labels: Siren"},
-            {"id": "b", "generated": "", "reference": "Labels: Drum"}]
+    rows = [
+        {"id": "a", "generated": "Labels: Sirène", "reference": "Labels: Siren"},
+        {"id": "b", "generated": "", "reference": "Labels: Drum"},
+    ]
     for _ in range(2):  # a second predict run replaces the first one's lines
         writer.on_predict_start(ddp, None)
         assert file.read_text() == ""
@@ -52,8 +54,12 @@ def test_predict_answers_two_clip_records_as_generating_each_alone(tmp_path, sma
     from interleave.data.module import AudioRecords
     from interleave.data.records import read_records
 
-    two = {"id": "p0", "audio": ["audio/c4.wav", "audio/c1.wav"], "output": "No",
-           "instruction": "Is [AUDIO] the same kind of sound as [AUDIO]?"}
+    two = {
+        "id": "p0",
+        "audio": ["audio/c4.wav", "audio/c1.wav"],
+        "output": "No",
+        "instruction": "Is [AUDIO] the same kind of sound as [AUDIO]?",
+    }
     with open(small_dataset / "val.jsonl", "a") as out:
         out.write(json.dumps(two) + "\n")
     config = str(write_config(tmp_path, small_dataset, tiny_model_kwargs))

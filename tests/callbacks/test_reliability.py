@@ -15,24 +15,23 @@ import time
 import warnings
 from pathlib import Path
 
+import lightning as L
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
 import yaml
-import lightning as L
 
 import interleave.encoders.audio
 import train
 from callbacks.reliability import atomic_torch_save
-from interleave.tools.fill_cache import main as cache_main
-from interleave.tools.dataset import main as data_main
-from interleave.tools.rephrase.cli import main as rephrase_main
 from interleave.data.sampler import TrainingSampler
-from interleave.tools.report.cli import main as report_main
 from interleave.shard.cli import main as shard_main
-from tests.conftest import write_clip, write_jsonl
-from tests.conftest import write_config
+from interleave.tools.dataset import main as data_main
+from interleave.tools.fill_cache import main as cache_main
+from interleave.tools.rephrase.cli import main as rephrase_main
+from interleave.tools.report.cli import main as report_main
+from tests.conftest import write_clip, write_config, write_jsonl
 
 REPO = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -64,8 +63,9 @@ class PauseAtStep(L.Callback):
         hold_until_sigterm(trainer, self.marker, self.seconds)
 
 
-def edit_config(path: Path, *, ckpt_every: int | None = None, extra_callbacks: list | None = None,
-                data: dict | None = None) -> Path:
+def edit_config(
+    path: Path, *, ckpt_every: int | None = None, extra_callbacks: list | None = None, data: dict | None = None
+) -> Path:
     config = yaml.safe_load(path.read_text())
     if ckpt_every is not None:
         config["trainer"]["callbacks"][0]["init_args"]["every_n_train_steps"] = ckpt_every
@@ -76,13 +76,21 @@ def edit_config(path: Path, *, ckpt_every: int | None = None, extra_callbacks: l
 
 
 def pause(step: int, marker: Path) -> dict:
-    return {"class_path": "tests.callbacks.test_reliability.PauseAtStep",
-            "init_args": {"step": step, "marker": str(marker)}}
+    return {
+        "class_path": "tests.callbacks.test_reliability.PauseAtStep",
+        "init_args": {"step": step, "marker": str(marker)},
+    }
 
 
 def start(args: list[str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "train.py", *args], cwd=REPO, env=ENV, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "train.py", *args],
+        cwd=REPO,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_for(marker: Path, process: subprocess.Popen, seconds: float = 180.0) -> None:
@@ -95,8 +103,9 @@ def wait_for(marker: Path, process: subprocess.Popen, seconds: float = 180.0) ->
 
 
 def run(args: list[str], timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "train.py", *args], cwd=REPO, env=ENV, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "train.py", *args], cwd=REPO, env=ENV, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def trainable(ckpt: Path) -> dict[str, torch.Tensor]:
@@ -113,8 +122,9 @@ def deterministic_kwargs(tiny_model_kwargs: dict) -> dict:
 
 
 @pytest.mark.parametrize("batch_size, ckpt_every, kill_at", [(1, 3, 4), (2, 2, 3)], ids=["mid-epoch", "epoch-end"])
-def test_sigkill_then_resume_ends_with_the_weights_of_an_uninterrupted_run(batch_size, ckpt_every, kill_at, tmp_path,
-                                                                            small_dataset, tiny_model_kwargs):
+def test_sigkill_then_resume_ends_with_the_weights_of_an_uninterrupted_run(
+    batch_size, ckpt_every, kill_at, tmp_path, small_dataset, tiny_model_kwargs
+):
     """4 records, 8 steps, killed at `kill_at`, resumed from the checkpoint before it.
 
     mid-epoch: batch 1 (4 steps an epoch), checkpoint at step 3, 3 of epoch 0's 4 batches done.
@@ -130,8 +140,12 @@ def test_sigkill_then_resume_ends_with_the_weights_of_an_uninterrupted_run(batch
     assert done.returncode == 0, done.stderr[-3000:]
 
     marker = killed / f"at_step_{kill_at}"
-    config = edit_config(write_config(killed, small_dataset, kwargs, max_steps=8), ckpt_every=ckpt_every, data=data,
-                         extra_callbacks=[pause(kill_at, marker)])
+    config = edit_config(
+        write_config(killed, small_dataset, kwargs, max_steps=8),
+        ckpt_every=ckpt_every,
+        data=data,
+        extra_callbacks=[pause(kill_at, marker)],
+    )
     process = start(["fit", "--config", str(config)])
     wait_for(marker, process)
     process.send_signal(signal.SIGKILL)
@@ -142,8 +156,11 @@ def test_sigkill_then_resume_ends_with_the_weights_of_an_uninterrupted_run(batch
     assert saved["global_step"] == kill_at - 1
     per_epoch = 4 // batch_size
     assert saved["InterleavedDataModule"]["train_position"] == {
-        "epoch": (kill_at - 2) // per_epoch, "batches_done": (kill_at - 2) % per_epoch + 1, "batch_size": batch_size,
-        "world_size": 1}
+        "epoch": (kill_at - 2) // per_epoch,
+        "batches_done": (kill_at - 2) % per_epoch + 1,
+        "batch_size": batch_size,
+        "world_size": 1,
+    }
     assert len(saved["random_states"]) == 1
 
     at_kill = trainable(last)
@@ -202,8 +219,9 @@ def test_a_kill_during_a_save_leaves_the_previous_checkpoint_whole(tmp_path):
     assert saved["version"] == 0 and saved["w"].numel() == 12_000_000
 
 
-def test_a_truncated_last_ckpt_is_refused_naming_it_and_the_intact_ones(tmp_path, small_dataset, tiny_model_kwargs,
-                                                                        capsys):
+def test_a_truncated_last_ckpt_is_refused_naming_it_and_the_intact_ones(
+    tmp_path, small_dataset, tiny_model_kwargs, capsys
+):
     config = write_config(tmp_path, small_dataset, tiny_model_kwargs)
     train.cli(["fit", "--config", str(config)])
     last = tmp_path / "ckpt" / "last.ckpt"
@@ -213,15 +231,23 @@ def test_a_truncated_last_ckpt_is_refused_naming_it_and_the_intact_ones(tmp_path
     err = capsys.readouterr().err
     assert f"{last}: not a complete checkpoint" in err and "Traceback" not in err
     assert str(tmp_path / "ckpt" / "epoch=1-step=4.ckpt") in err  # the intact fallback, named
-    run = train.cli(["fit", "--config", str(config), "--trainer.max_steps=6",
-                     f"--ckpt_path={tmp_path / 'ckpt' / 'epoch=1-step=4.ckpt'}"])
+    run = train.cli(
+        [
+            "fit",
+            "--config",
+            str(config),
+            "--trainer.max_steps=6",
+            f"--ckpt_path={tmp_path / 'ckpt' / 'epoch=1-step=4.ckpt'}",
+        ]
+    )
     assert run.trainer.global_step == 6
 
 
 def test_lightning_itself_saves_through_the_atomic_writer(tmp_path, small_dataset, tiny_model_kwargs, monkeypatch):
     calls = []
-    monkeypatch.setattr("callbacks.reliability.atomic_torch_save",
-                        lambda obj, path: calls.append(path) or atomic_torch_save(obj, path))
+    monkeypatch.setattr(
+        "callbacks.reliability.atomic_torch_save", lambda obj, path: calls.append(path) or atomic_torch_save(obj, path)
+    )
     train.cli(["fit", "--config", str(write_config(tmp_path, small_dataset, tiny_model_kwargs))])
     assert tmp_path / "ckpt" / "last.ckpt" in calls
     assert not list((tmp_path / "ckpt").glob("*.tmp-*"))
@@ -232,8 +258,11 @@ def test_lightning_itself_saves_through_the_atomic_writer(tmp_path, small_datase
 
 def test_sigterm_saves_a_checkpoint_exits_cleanly_and_resumes(tmp_path, small_dataset, tiny_model_kwargs):
     marker = tmp_path / "at_step_3"
-    config = edit_config(write_config(tmp_path, small_dataset, tiny_model_kwargs, max_steps=8), ckpt_every=100,
-                         extra_callbacks=[pause(3, marker)])
+    config = edit_config(
+        write_config(tmp_path, small_dataset, tiny_model_kwargs, max_steps=8),
+        ckpt_every=100,
+        extra_callbacks=[pause(3, marker)],
+    )
     process = start(["fit", "--config", str(config)])
     wait_for(marker, process)
     process.send_signal(signal.SIGTERM)
@@ -263,16 +292,23 @@ class PauseInValidation(L.Callback):
 
 
 def test_sigterm_during_validation_stops_the_shard_evaluation_saves_and_the_resume_evaluates(
-        tmp_path, small_dataset, tiny_model_kwargs):
+    tmp_path, small_dataset, tiny_model_kwargs
+):
     """SIGTERM while epoch 1's validation runs: SHARD stops before its first chunk, last.ckpt is saved, exit 0;
     the resumed run evaluates epoch 1 and goes on to epoch 2."""
     from tests.callbacks.test_shard_eval import run_dir, shard_config
 
     marker = tmp_path / "in_validation"
-    config = shard_config(tmp_path, small_dataset, tiny_model_kwargs, {"text_control": False}, max_steps=-1,
-                          max_epochs=2)
-    config = edit_config(config, ckpt_every=100, extra_callbacks=[
-        {"class_path": "tests.callbacks.test_reliability.PauseInValidation", "init_args": {"marker": str(marker)}}])
+    config = shard_config(
+        tmp_path, small_dataset, tiny_model_kwargs, {"text_control": False}, max_steps=-1, max_epochs=2
+    )
+    config = edit_config(
+        config,
+        ckpt_every=100,
+        extra_callbacks=[
+            {"class_path": "tests.callbacks.test_reliability.PauseInValidation", "init_args": {"marker": str(marker)}}
+        ],
+    )
     process = start(["fit", "--config", str(config)])
     wait_for(marker, process)
     process.send_signal(signal.SIGTERM)
@@ -297,8 +333,12 @@ def test_sigterm_under_ddp_stops_both_ranks_saves_once_and_resumes(tmp_path, sma
     """2 CPU processes, 2 records each per epoch, batch 1: SIGTERM to the launching process at step 1."""
     marker = tmp_path / "at_step_1"
     data = {"batch_size": 1}
-    config = edit_config(write_config(tmp_path, small_dataset, tiny_model_kwargs, max_steps=4), ckpt_every=2,
-                         data=data, extra_callbacks=[pause(1, marker)])
+    config = edit_config(
+        write_config(tmp_path, small_dataset, tiny_model_kwargs, max_steps=4),
+        ckpt_every=2,
+        data=data,
+        extra_callbacks=[pause(1, marker)],
+    )
     process = start(["fit", "--config", str(config), *DDP])
     wait_for(marker, process)
     time.sleep(1.0)  # let the other rank reach its pause too
@@ -309,8 +349,12 @@ def test_sigterm_under_ddp_stops_both_ranks_saves_once_and_resumes(tmp_path, sma
     assert f"SIGTERM: saved {last} at step 1" in out + err and "Traceback" not in err
     saved = torch.load(last, map_location="cpu", weights_only=True)
     assert saved["global_step"] == 1 and len(saved["random_states"]) == 2  # both ranks' random states
-    assert saved["InterleavedDataModule"]["train_position"] == {"epoch": 0, "batches_done": 1, "batch_size": 1,
-                                                                 "world_size": 2}
+    assert saved["InterleavedDataModule"]["train_position"] == {
+        "epoch": 0,
+        "batches_done": 1,
+        "batch_size": 1,
+        "world_size": 2,
+    }
     config = edit_config(write_config(tmp_path, small_dataset, tiny_model_kwargs, max_steps=4), ckpt_every=2, data=data)
     resumed = run(["fit", "--config", str(config), *DDP, f"--ckpt_path={last}"])
     assert resumed.returncode == 0, resumed.stderr[-3000:]
@@ -340,13 +384,16 @@ def nan_dataset(small_dataset, monkeypatch) -> Path:
     rows.insert(second_batch, bad)
     write_jsonl(small_dataset / "train.jsonl", rows)
     real = interleave.encoders.audio.load_fbank  # what the CAV-MAE encoder's load_inputs calls for each item
-    monkeypatch.setattr("interleave.encoders.audio.load_fbank",
-                        lambda path, *args: real(path, *args) * (float("nan") if Path(path).name == "c7.wav" else 1.0))
+    monkeypatch.setattr(
+        "interleave.encoders.audio.load_fbank",
+        lambda path, *args: real(path, *args) * (float("nan") if Path(path).name == "c7.wav" else 1.0),
+    )
     return small_dataset
 
 
-def test_a_nan_loss_stops_naming_step_and_records_and_keeps_the_last_good_checkpoint(tmp_path, nan_dataset,
-                                                                                     tiny_model_kwargs, capsys):
+def test_a_nan_loss_stops_naming_step_and_records_and_keeps_the_last_good_checkpoint(
+    tmp_path, nan_dataset, tiny_model_kwargs, capsys
+):
     config = edit_config(write_config(tmp_path, nan_dataset, tiny_model_kwargs, max_steps=12), ckpt_every=1)
     assert train.main(["fit", "--config", str(config)]) == 2
     err = capsys.readouterr().err
@@ -360,8 +407,9 @@ def test_a_nan_loss_stops_naming_step_and_records_and_keeps_the_last_good_checkp
 
 
 def test_skip_mode_skips_and_counts_nonfinite_batches(tmp_path, nan_dataset, tiny_model_kwargs):
-    config = write_config(tmp_path, nan_dataset, {**tiny_model_kwargs, "on_nonfinite_loss": "skip"}, max_steps=-1,
-                          max_epochs=2)
+    config = write_config(
+        tmp_path, nan_dataset, {**tiny_model_kwargs, "on_nonfinite_loss": "skip"}, max_steps=-1, max_epochs=2
+    )
     run = train.cli(["fit", "--config", str(config)])
     assert run.trainer.current_epoch == 2  # 3 batches an epoch, r_bad's skipped in each
     assert float(run.trainer.callback_metrics["train/skipped_nonfinite"]) == 2.0
@@ -401,8 +449,9 @@ def test_ddp_fit_with_shard_evaluation_gives_the_metrics_of_one_process(tmp_path
     for devices in (1, 2):
         out = tmp_path / f"d{devices}"
         out.mkdir()
-        config = shard_config(out, small_dataset, tiny_model_kwargs, {"text_control": False},
-                              max_steps=-1, max_epochs=1)
+        config = shard_config(
+            out, small_dataset, tiny_model_kwargs, {"text_control": False}, max_steps=-1, max_epochs=1
+        )
         if devices == 1:
             train.cli(["fit", "--config", str(config)])
         else:
@@ -459,8 +508,12 @@ def with_line(path: Path, line: str) -> Path:
 
 
 def long_record(data: Path, file: str = "train.jsonl") -> Path:
-    row = {"id": "long", "audio": "audio/c0.wav", "instruction": "What sound is [AUDIO]? " + "Listen well. " * 200,
-           "output": "Labels: Siren"}
+    row = {
+        "id": "long",
+        "audio": "audio/c0.wav",
+        "instruction": "What sound is [AUDIO]? " + "Listen well. " * 200,
+        "output": "Labels: Siren",
+    }
     return with_line(data / file, json.dumps(row))
 
 
@@ -478,8 +531,14 @@ TRAIN_CASES = {
     "fit/empty-audio": lambda d, c: ("fit", empty(d / "audio" / "c1.wav")),
     "fit/overflowing-audio": lambda d, c: ("fit", overflowing(d / "audio" / "c1.wav")),
     "fit/malformed-json": lambda d, c: ("fit", with_line(d / "train.jsonl", '{"id": "oops", "audio": ')),
-    "fit/placeholders": lambda d, c: ("fit", with_line(d / "train.jsonl", json.dumps(
-        {"id": "two", "audio": "audio/c0.wav", "instruction": "[AUDIO] or [AUDIO]?", "output": "x"})) and "id=two"),
+    "fit/placeholders": lambda d, c: (
+        "fit",
+        with_line(
+            d / "train.jsonl",
+            json.dumps({"id": "two", "audio": "audio/c0.wav", "instruction": "[AUDIO] or [AUDIO]?", "output": "x"}),
+        )
+        and "id=two",
+    ),
     "fit/over-long": lambda d, c: ("fit", long_record(d) and "id=long"),
     "fit/unknown-config-key": lambda d, c: ("fit", unknown_key(c) and "lerning_rate"),
     "validate/missing-audio": lambda d, c: ("validate", (d / "audio" / "c5.wav").unlink() or d / "audio" / "c5.wav"),
@@ -487,8 +546,14 @@ TRAIN_CASES = {
     "validate/empty-audio": lambda d, c: ("validate", empty(d / "audio" / "c5.wav")),
     "validate/overflowing-audio": lambda d, c: ("validate", overflowing(d / "audio" / "c5.wav")),
     "validate/malformed-json": lambda d, c: ("validate", with_line(d / "val.jsonl", "not json")),
-    "validate/placeholders": lambda d, c: ("validate", with_line(d / "val.jsonl", json.dumps(
-        {"id": "two", "audio": "audio/c4.wav", "instruction": "[AUDIO] or [AUDIO]?", "output": "x"})) and "id=two"),
+    "validate/placeholders": lambda d, c: (
+        "validate",
+        with_line(
+            d / "val.jsonl",
+            json.dumps({"id": "two", "audio": "audio/c4.wav", "instruction": "[AUDIO] or [AUDIO]?", "output": "x"}),
+        )
+        and "id=two",
+    ),
     "validate/over-long": lambda d, c: ("validate", long_record(d, "val.jsonl") and "id=long"),
     "validate/unknown-config-key": lambda d, c: ("validate", unknown_key(c) and "lerning_rate"),
 }
@@ -538,10 +603,16 @@ def data_case(kind: str, folder: Path) -> Path:
     return path
 
 
-DATA_NAMED = {"missing-audio": "c1.wav", "corrupt-audio": "c1.wav", "empty-audio": "c1.wav",
-              "overflowing-audio": "c1.wav",
-              "malformed-json": "train.jsonl:5", "placeholders": "id=two", "over-long": "id=long",
-              "missing-file": "nope.jsonl"}
+DATA_NAMED = {
+    "missing-audio": "c1.wav",
+    "corrupt-audio": "c1.wav",
+    "empty-audio": "c1.wav",
+    "overflowing-audio": "c1.wav",
+    "malformed-json": "train.jsonl:5",
+    "placeholders": "id=two",
+    "over-long": "id=long",
+    "missing-file": "nope.jsonl",
+}
 
 
 @pytest.mark.parametrize("kind", list(DATA_NAMED))
@@ -569,8 +640,19 @@ def test_shard_build_bad_input(kind, tmp_path, capsys):
         clips.write_text('{"Siren": [')
     lexicon = tmp_path / "lexicon.json"
     lexicon.write_text("{}")  # only the malformed-lexicon case gets that far
-    code = shard_main(["build", "--labels", str(labels), "--clips", str(clips), "--out", str(tmp_path / "s.jsonl"),
-                       "--lexicon", str(lexicon)])
+    code = shard_main(
+        [
+            "build",
+            "--labels",
+            str(labels),
+            "--clips",
+            str(clips),
+            "--out",
+            str(tmp_path / "s.jsonl"),
+            "--lexicon",
+            str(lexicon),
+        ]
+    )
     out, err = capsys.readouterr()
     assert code != 0 and named in err, err
     assert "Traceback" not in err
@@ -589,8 +671,10 @@ def test_report_bad_input(kind, tmp_path, capsys):
     assert "Traceback" not in err
 
 
-@pytest.mark.parametrize("case", [c for c in TRAIN_CASES if c.startswith("fit/")]
-                         + ["missing-config", "no-cache-folder", "unset-config-path"])
+@pytest.mark.parametrize(
+    "case",
+    [c for c in TRAIN_CASES if c.startswith("fit/")] + ["missing-config", "no-cache-folder", "unset-config-path"],
+)
 def test_feature_cache_bad_input(case, tmp_path, small_dataset, tiny_model_kwargs, capsys):
     """`python -m interleave.encoders.cache` reads the run's config and every clip of its sets: the same failures as fit."""
     config = write_config(tmp_path, small_dataset, tiny_model_kwargs)
@@ -618,7 +702,7 @@ REPHRASE_INPUT = {
     "empty-input": ("", "empty.json: no records"),
     "malformed-json": ('[\n {"task": "cla_label"},\n {"task": ,}\n]', "malformed.json:3: malformed JSON"),
     "malformed-jsonl": ('{"task": "cla_label"}\n{oops\n', "malformed.jsonl:2: malformed JSON"),
-    "not-an-object": ('[1, 2]', "not-an-object.json:1: expected a JSON object"),
+    "not-an-object": ("[1, 2]", "not-an-object.json:1: expected a JSON object"),
     "nothing-eligible": ('[{"task": "unknown", "dataset": "x"}]', "nothing-eligible.json: none of its 1 records"),
 }
 

@@ -40,17 +40,29 @@ def test_a_mixtures_draws_per_source_are_printed_logged_and_left_for_the_metrics
     logged = []
     logger = SimpleNamespace(log_metrics=lambda metrics, step: logged.append((metrics, step)))
     datamodule = SimpleNamespace(drawn=lambda epoch: {"labels": 333 - epoch, "replay": 83 + epoch})
-    trainer = SimpleNamespace(datamodule=datamodule, current_epoch=1, global_step=52, is_global_zero=True,
-                              loggers=[logger], callback_metrics={"train/loss": torch.tensor(1.5)})
+    trainer = SimpleNamespace(
+        datamodule=datamodule,
+        current_epoch=1,
+        global_step=52,
+        is_global_zero=True,
+        loggers=[logger],
+        callback_metrics={"train/loss": torch.tensor(1.5)},
+    )
     RunSummary().on_train_epoch_start(trainer, None)
     assert capsys.readouterr().out == "[interleave] epoch 1 draws 416 records: 332 from labels, 84 from replay\n"
     assert logged == [({"data/drawn/labels": 332.0, "data/drawn/replay": 84.0}, 52)]
     assert {k: float(v) for k, v in trainer.callback_metrics.items()} == {
-        "train/loss": 1.5, "data/drawn/labels": 332.0, "data/drawn/replay": 84.0}
+        "train/loss": 1.5,
+        "data/drawn/labels": 332.0,
+        "data/drawn/replay": 84.0,
+    }
     other_rank = SimpleNamespace(**{**vars(trainer), "is_global_zero": False, "callback_metrics": {}})
     RunSummary().on_train_epoch_start(other_rank, None)
-    assert capsys.readouterr().out == "" and len(logged) == 1 and set(other_rank.callback_metrics) == {
-        "data/drawn/labels", "data/drawn/replay"}  # every rank holds them; rank 0 prints and logs
+    assert (
+        capsys.readouterr().out == ""
+        and len(logged) == 1
+        and set(other_rank.callback_metrics) == {"data/drawn/labels", "data/drawn/replay"}
+    )  # every rank holds them; rank 0 prints and logs
     for plain in (SimpleNamespace(drawn=lambda epoch: {}), None):  # one training file, or no data module
         quiet = SimpleNamespace(**{**vars(trainer), "datamodule": plain, "callback_metrics": {}})
         RunSummary().on_train_epoch_start(quiet, None)

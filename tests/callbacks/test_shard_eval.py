@@ -11,12 +11,13 @@ import yaml
 
 import train
 from callbacks import ShardEvaluation
-from interleave.tools.report import cli as report
-from interleave.errors import InterleaveError
 from interleave import provenance
+from interleave.errors import InterleaveError
 from interleave.eval.answers import parse_answer
-from tests.conftest import write_jsonl
-from tests.conftest import write_config
+from interleave.tools.report import cli as report
+from interleave.tools.report.runs import rescore
+from interleave.tools.saved_answers import read_predictions
+from tests.conftest import write_config, write_jsonl
 
 REPO = Path(__file__).resolve().parents[2]
 RELATIONS = ("synonym", "hypernym")
@@ -36,16 +37,31 @@ def write_shard(folder: Path) -> Path:
         rows.append({"id": f"identity/{i}", "task": "identity", "label": label, "word": word, "audio": audio})
         for relation, yes, no in (("synonym", "sinusoid", "drum"), ("hypernym", "signal", "animal")):
             for candidate, truth in ((yes, "yes"), (no, "no")):
-                rows.append({"id": f"{relation}/{i}/{candidate}", "task": relation, "label": label, "word": word,
-                             "candidate": candidate, "truth": truth, "audio": audio})
+                rows.append(
+                    {
+                        "id": f"{relation}/{i}/{candidate}",
+                        "task": relation,
+                        "label": label,
+                        "word": word,
+                        "candidate": candidate,
+                        "truth": truth,
+                        "audio": audio,
+                    }
+                )
     return write_jsonl(folder / "shard.jsonl", rows)
 
 
 def shard_config(tmp_path, data_dir, model_kwargs, callback_args=None, **trainer):
     path = write_config(tmp_path, data_dir, model_kwargs, **trainer)
     config = yaml.safe_load(path.read_text())
-    args = {"shard_file": str(write_shard(data_dir)), "repeats": 2, "batch_size": 2, "sampling": {"max_new_tokens": 3},
-            "extra_layouts": ["noninterleaved"], **(callback_args or {})}
+    args = {
+        "shard_file": str(write_shard(data_dir)),
+        "repeats": 2,
+        "batch_size": 2,
+        "sampling": {"max_new_tokens": 3},
+        "extra_layouts": ["noninterleaved"],
+        **(callback_args or {}),
+    }
     config["trainer"]["callbacks"].append({"class_path": "callbacks.ShardEvaluation", "init_args": args})
     path.write_text(yaml.safe_dump(config))
     return path
@@ -69,7 +85,8 @@ def test_fit_evaluates_before_training_and_every_epoch(tmp_path, small_dataset, 
     train.cli(["fit", "--config", str(config)])
     predictions = run_dir(tmp_path) / "predictions"
     assert sorted(p.name for p in predictions.iterdir()) == [
-        f"epoch={e:02d}.{kind}" for e in (0, 1, 2) for kind in ("jsonl", "metrics.json")]
+        f"epoch={e:02d}.{kind}" for e in (0, 1, 2) for kind in ("jsonl", "metrics.json")
+    ]
 
     for epoch in (0, 1, 2):
         metrics = json.loads((predictions / f"epoch={epoch:02d}.metrics.json").read_text())
@@ -104,9 +121,14 @@ def test_fit_evaluates_before_training_and_every_epoch(tmp_path, small_dataset, 
 
 
 def test_every_n_epochs_and_no_point_before_training(tmp_path, small_dataset, tiny_model_kwargs):
-    config = shard_config(tmp_path, small_dataset, tiny_model_kwargs,
-                          {"every_n_epochs": 2, "before_training": False, "text_control": False,
-                           "extra_layouts": [], "identity": False}, max_steps=-1, max_epochs=2)
+    config = shard_config(
+        tmp_path,
+        small_dataset,
+        tiny_model_kwargs,
+        {"every_n_epochs": 2, "before_training": False, "text_control": False, "extra_layouts": [], "identity": False},
+        max_steps=-1,
+        max_epochs=2,
+    )
     train.cli(["fit", "--config", str(config)])
     predictions = run_dir(tmp_path) / "predictions"
     assert sorted(p.name for p in predictions.iterdir()) == ["epoch=02.jsonl", "epoch=02.metrics.json"]
@@ -116,22 +138,37 @@ def test_every_n_epochs_and_no_point_before_training(tmp_path, small_dataset, ti
 
 
 def test_without_a_validation_set_it_runs_after_each_training_epoch(tmp_path, small_dataset, tiny_model_kwargs):
-    config = shard_config(tmp_path, small_dataset, tiny_model_kwargs,
-                          {"text_control": False, "extra_layouts": []}, max_steps=-1, max_epochs=2)
+    config = shard_config(
+        tmp_path,
+        small_dataset,
+        tiny_model_kwargs,
+        {"text_control": False, "extra_layouts": []},
+        max_steps=-1,
+        max_epochs=2,
+    )
     data = yaml.safe_load(config.read_text())
     del data["data"]["val_file"]
     config.write_text(yaml.safe_dump(data))
     train.cli(["fit", "--config", str(config)])
     predictions = run_dir(tmp_path) / "predictions"
     assert sorted(p.name for p in predictions.glob("*.metrics.json")) == [
-        "epoch=00.metrics.json", "epoch=01.metrics.json", "epoch=02.metrics.json"]
+        "epoch=00.metrics.json",
+        "epoch=01.metrics.json",
+        "epoch=02.metrics.json",
+    ]
     assert expected_tags("val") <= set(json.loads((predictions / "epoch=02.metrics.json").read_text()))
 
 
 def test_mid_epoch_validations_do_not_add_points(tmp_path, small_dataset, tiny_model_kwargs):
-    config = shard_config(tmp_path, small_dataset, tiny_model_kwargs,
-                          {"text_control": False, "extra_layouts": [], "before_training": False},
-                          max_steps=-1, max_epochs=1, val_check_interval=0.5)
+    config = shard_config(
+        tmp_path,
+        small_dataset,
+        tiny_model_kwargs,
+        {"text_control": False, "extra_layouts": [], "before_training": False},
+        max_steps=-1,
+        max_epochs=1,
+        val_check_interval=0.5,
+    )
     run = train.cli(["fit", "--config", str(config)])
     assert run.trainer.fit_loop.epoch_loop.val_loop.batch_progress.total.completed > 1  # validated twice
     predictions = run_dir(tmp_path) / "predictions"
@@ -150,10 +187,10 @@ def test_validate_is_the_zero_shot_evaluation(tmp_path, small_dataset, tiny_mode
     # The metrics file records the parser (the paper's by default); the rows keep the raw answers,
     # parsed with it, so the report re-scores them to the very same figures.
     assert metrics["parser"] == (parser or "paper")
-    for row in report.read_predictions(file.with_name("epoch=00.jsonl")):
+    for row in read_predictions(file.with_name("epoch=00.jsonl")):
         if row.task != "identity":
             assert row.parsed == [parse_answer(a, rules=metrics["parser"]) for a in row.answers]
-    assert report.rescore(file, metrics, metrics["parser"]) == metrics
+    assert rescore(file, metrics, metrics["parser"]) == metrics
     # ...and what makes runs comparable: code version, settings, SHARD bytes, tokenization rule
     assert metrics["shard_hash"] == provenance.file_hash(small_dataset / "shard.jsonl")
     assert metrics["config_hash"] == provenance.config_hash(run.model.hparams, run.datamodule.hparams)
@@ -162,30 +199,48 @@ def test_validate_is_the_zero_shot_evaluation(tmp_path, small_dataset, tiny_mode
 
 
 def test_a_checkpoint_validated_on_its_own_is_filed_under_its_epochs_not_before_training(
-        tmp_path, small_dataset, tiny_model_kwargs, capsys):
+    tmp_path, small_dataset, tiny_model_kwargs, capsys
+):
     """Issue 34: `train.py validate --ckpt_path X` with no fit filed X's point as epoch=00, which the
     report's forgetting summary calls "before training". It is now filed under the epochs X's weights
     were trained, and its metrics file names X."""
-    config = shard_config(tmp_path, small_dataset, tiny_model_kwargs, {"text_control": False, "extra_layouts": []},
-                          max_steps=-1, max_epochs=1)
+    config = shard_config(
+        tmp_path,
+        small_dataset,
+        tiny_model_kwargs,
+        {"text_control": False, "extra_layouts": []},
+        max_steps=-1,
+        max_epochs=1,
+    )
     train.cli(["fit", "--config", str(config)])
     ckpt = tmp_path / "ckpt" / "last.ckpt"  # saved after the one epoch's last step (2 batches)
     train.cli(["validate", "--config", str(config), f"--ckpt_path={ckpt}"])
     fitted, validated = sorted((tmp_path / "runs" / "t").glob("version_*"))
     assert sorted(p.name for p in (fitted / "predictions").glob("*.metrics.json")) == [
-        "epoch=00.metrics.json", "epoch=01.metrics.json"]
+        "epoch=00.metrics.json",
+        "epoch=01.metrics.json",
+    ]
     assert sorted(p.name for p in (validated / "predictions").iterdir()) == ["epoch=01.jsonl", "epoch=01.metrics.json"]
     metrics = json.loads((validated / "predictions" / "epoch=01.metrics.json").read_text())
-    assert (metrics["epoch"], metrics["ckpt_path"], metrics["ckpt_global_step"], metrics["seed_epoch"]) == (1, str(ckpt), 2, 0)
+    assert (metrics["epoch"], metrics["ckpt_path"], metrics["ckpt_global_step"], metrics["seed_epoch"]) == (
+        1,
+        str(ckpt),
+        2,
+        0,
+    )
     assert metrics["prediction_rows"] == len((validated / "predictions" / "epoch=01.jsonl").read_text().splitlines())
     capsys.readouterr()
     assert report.main([str(tmp_path / "runs" / "t"), "--out", str(tmp_path / "out"), "--bootstrap", "0"]) == 0
     markdown = capsys.readouterr().out
     assert [line.split(" | ")[:3] for line in markdown.splitlines() if line.startswith("| t/")] == [
-        ["| t/version_0", "interleaved", "01"], ["| t/version_1", "interleaved", "01"],  # Table 2
-        ["| t/version_0", "interleaved", "00 → 01"]]  # the forgetting summary: the fit alone
-    assert (f"t/version_1: epoch 01 is the checkpoint {ckpt} (global step 2) evaluated on its own "
-            "(train.py validate --ckpt_path), its answers drawn with the seeds of epoch 00") in markdown
+        ["| t/version_0", "interleaved", "01"],
+        ["| t/version_1", "interleaved", "01"],  # Table 2
+        ["| t/version_0", "interleaved", "00 → 01"],
+    ]  # the forgetting summary: the fit alone
+    assert (
+        f"t/version_1: epoch 01 is the checkpoint {ckpt} (global step 2) evaluated on its own "
+        "(train.py validate --ckpt_path), its answers drawn with the seeds of epoch 00"
+    ) in markdown
 
 
 def test_trained_epochs_of_a_checkpoint_as_a_fit_numbers_its_points():
@@ -194,9 +249,15 @@ def test_trained_epochs_of_a_checkpoint_as_a_fit_numbers_its_points():
     from callbacks.shard_eval import trained_epochs
 
     def saved(epoch, started, completed, last_batch):
-        return {"epoch": epoch, "loops": {"fit_loop": {"epoch_progress": {"current": {"started": started,
-                                                                                      "completed": completed}},
-                                                       "epoch_loop.batch_progress": {"is_last_batch": last_batch}}}}
+        return {
+            "epoch": epoch,
+            "loops": {
+                "fit_loop": {
+                    "epoch_progress": {"current": {"started": started, "completed": completed}},
+                    "epoch_loop.batch_progress": {"is_last_batch": last_batch},
+                }
+            },
+        }
 
     assert trained_epochs(saved(0, 1, 0, False)) == 0  # step 1
     assert trained_epochs(saved(0, 1, 0, True)) == 1  # step 2, the first epoch's last (or at its end)
@@ -221,13 +282,17 @@ def test_missing_shard_audio_stops_before_any_work(tmp_path, small_dataset, tiny
 
 def run_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "train.py", *args], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=600)
+    return subprocess.run(
+        [sys.executable, "train.py", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=600
+    )
 
 
-PROBE_TAGS = (expected_tags("val/silence") | expected_tags("val/swap")
-              | {f"val/{p}/shard/{r}/agreement" for p in ("silence", "swap") for r in RELATIONS}
-              | {f"val/{p}/identity/agreement" for p in ("silence", "swap")})
+PROBE_TAGS = (
+    expected_tags("val/silence")
+    | expected_tags("val/swap")
+    | {f"val/{p}/shard/{r}/agreement" for p in ("silence", "swap") for r in RELATIONS}
+    | {f"val/{p}/identity/agreement" for p in ("silence", "swap")}
+)
 
 
 def test_ddp_two_ranks_give_the_metrics_of_one(tmp_path, small_dataset, tiny_model_kwargs):
@@ -238,8 +303,16 @@ def test_ddp_two_ranks_give_the_metrics_of_one(tmp_path, small_dataset, tiny_mod
         out = tmp_path / f"d{devices}"
         out.mkdir()
         config = shard_config(out, small_dataset, tiny_model_kwargs, {"probes": ["silence", "swap"]})
-        done = run_cli(["validate", "--config", str(config), f"--trainer.devices={devices}",
-                        "--trainer.strategy=ddp" if devices == 2 else "--trainer.strategy=auto"], tmp_path)
+        done = run_cli(
+            [
+                "validate",
+                "--config",
+                str(config),
+                f"--trainer.devices={devices}",
+                "--trainer.strategy=ddp" if devices == 2 else "--trainer.strategy=auto",
+            ],
+            tmp_path,
+        )
         assert done.returncode == 0, done.stderr[-3000:]
         predictions = run_dir(out) / "predictions"
         rows = [json.loads(line) for line in (predictions / "epoch=00.jsonl").read_text().splitlines()]
@@ -259,16 +332,17 @@ def test_query_progress_follows_the_trainers_bar_and_only_rank_zero_shows_it(mon
 
     import rich.progress
     from lightning.pytorch.callbacks import RichProgressBar, TQDMProgressBar
+    from rich.console import Console
 
     from callbacks.shard_eval import query_progress
     from interleave.progress import Progress
 
-    from rich.console import Console
-
     rich_bar = RichProgressBar()
     rich_bar.progress = rich.progress.Progress(console=Console(file=io.StringIO()))
     rich_bar.progress.start()  # the trainer's bar, live
-    with query_progress(SimpleNamespace(progress_bar_callback=rich_bar, is_global_zero=True), 15, "[interleave] SHARD") as task:
+    with query_progress(
+        SimpleNamespace(progress_bar_callback=rich_bar, is_global_zero=True), 15, "[interleave] SHARD"
+    ) as task:
         task(10)
         (shown,) = rich_bar.progress.tasks
         assert (shown.description, shown.total, shown.completed) == ("SHARD", 15, 10)
@@ -307,16 +381,25 @@ def test_a_batch_log_shows_each_conditions_queries_answered(tmp_path, small_data
     finally:
         logger.removeHandler(caplog.handler)
     # the last line of each condition (a slow machine may log one every 10 s before it)
-    progress = list({m.split(":")[0]: m for m in caplog.messages if m.startswith("[interleave] SHARD epoch 0 ")}.values())
+    progress = list(
+        {m.split(":")[0]: m for m in caplog.messages if m.startswith("[interleave] SHARD epoch 0 ")}.values()
+    )
     assert [m.split(": ", 1)[1].split(", ")[0] for m in progress] == [
-        "done 15/15 queries (100%)", "done 15/15 queries (100%)", "done 8/8 queries (100%)"]
+        "done 15/15 queries (100%)",
+        "done 15/15 queries (100%)",
+        "done 8/8 queries (100%)",
+    ]
     assert [m.split(":")[0] for m in progress] == [
-        "[interleave] SHARD epoch 0 interleaved", "[interleave] SHARD epoch 0 noninterleaved", "[interleave] SHARD epoch 0 text"]
+        "[interleave] SHARD epoch 0 interleaved",
+        "[interleave] SHARD epoch 0 noninterleaved",
+        "[interleave] SHARD epoch 0 text",
+    ]
     assert all("queries/s" in m for m in progress)
 
 
-def test_answers_stop_at_their_verdict_by_default_with_the_metrics_of_whole_answers(tmp_path, small_dataset,
-                                                                                     tiny_model_kwargs, tokenizer):
+def test_answers_stop_at_their_verdict_by_default_with_the_metrics_of_whole_answers(
+    tmp_path, small_dataset, tiny_model_kwargs, tokenizer
+):
     """The default mode against `full_answers: true`, same seeds: the same parsed verdicts, so the very
     same metrics; the stopped answers are marked `cut` and `report --parser` refuses another parser for them."""
     import torch
@@ -334,12 +417,15 @@ def test_answers_stop_at_their_verdict_by_default_with_the_metrics_of_whole_answ
     def validate(name, **args):
         folder = tmp_path / name
         folder.mkdir()
-        config = shard_config(folder, small_dataset, tiny_model_kwargs,
-                              {"sampling": {"max_new_tokens": 24, "temperature": 1.0}, "repeats": 4,
-                               "extra_layouts": [], **args})
+        config = shard_config(
+            folder,
+            small_dataset,
+            tiny_model_kwargs,
+            {"sampling": {"max_new_tokens": 24, "temperature": 1.0}, "repeats": 4, "extra_layouts": [], **args},
+        )
         train.cli(["validate", "--config", str(config)])
         file = run_dir(folder) / "predictions" / "epoch=00.metrics.json"
-        return file, json.loads(file.read_text()), report.read_predictions(file.with_name("epoch=00.jsonl"))
+        return file, json.loads(file.read_text()), read_predictions(file.with_name("epoch=00.jsonl"))
 
     handle = torch.nn.modules.module.register_module_forward_hook(talk_yes_no)
     try:
@@ -355,7 +441,7 @@ def test_answers_stop_at_their_verdict_by_default_with_the_metrics_of_whole_answ
     assert cut and all(b.startswith(a) and len(a) < len(b) for a, b in cut)
     assert all(r.task != "identity" for r in rows if r.cut is not None)  # identity answers run to the end
     with pytest.raises(InterleaveError, match="stopped at their verdict under the paper parser"):
-        report.rescore(file, short, "extended")
+        rescore(file, short, "extended")
 
 
 GOLDEN = REPO / "tests" / "fixtures" / "shard_eval_golden"
@@ -371,15 +457,29 @@ def test_predictions_and_metrics_are_byte_identical_to_the_golden_files(tmp_path
     the very bytes the evaluation wrote before the task registry and the typed rows (issue 25)."""
     config = shard_config(tmp_path, small_dataset, tiny_model_kwargs, {"scoring": True})
     shard = small_dataset / "shard.jsonl"
-    pairs = [{"id": f"pair/{truth}/{i}", "task": "pair", "label": label, "word": word, "candidate": other,
-              "truth": truth, "audio": f"audio/c{i}.wav", "other_audio": f"audio/c{j}.wav"}
-             for i, j, label, word, other, truth in ((0, 2, "Sine wave", "sine wave", "sine wave", "yes"),
-                                                     (1, 0, "Siren", "siren", "sine wave", "no"))]
+    pairs = [
+        {
+            "id": f"pair/{truth}/{i}",
+            "task": "pair",
+            "label": label,
+            "word": word,
+            "candidate": other,
+            "truth": truth,
+            "audio": f"audio/c{i}.wav",
+            "other_audio": f"audio/c{j}.wav",
+        }
+        for i, j, label, word, other, truth in (
+            (0, 2, "Sine wave", "sine wave", "sine wave", "yes"),
+            (1, 0, "Siren", "siren", "sine wave", "no"),
+        )
+    ]
     shard.write_text(shard.read_text() + "".join(json.dumps(p) + "\n" for p in pairs))
     train.cli(["validate", "--config", str(config)])
     predictions = run_dir(tmp_path) / "predictions"
     metrics = json.loads((predictions / "epoch=00.metrics.json").read_text())
-    stable = json.dumps({k: v for k, v in metrics.items() if k not in UNSTABLE + ADDED}, indent=2, sort_keys=True) + "\n"
+    stable = (
+        json.dumps({k: v for k, v in metrics.items() if k not in UNSTABLE + ADDED}, indent=2, sort_keys=True) + "\n"
+    )
     rows = (predictions / "epoch=00.jsonl").read_bytes()
     assert metrics["prediction_rows"] == rows.count(b"\n") == (GOLDEN / "epoch=00.jsonl").read_bytes().count(b"\n")
     if os.environ.get("INTERLEAVE_WRITE_GOLDEN"):  # only to regenerate them, with the code that defines them

@@ -16,17 +16,20 @@ import train
 from callbacks import ShardEvaluation
 from interleave import provenance
 from interleave.errors import InterleaveError
-from interleave.eval.format import read_shard
 from interleave.eval.evaluate import SUBSET_RULE, capped_queries
+from interleave.eval.format import read_shard
 from interleave.eval.query import query_id
 from interleave.tools.report import cli as report
+from interleave.tools.report.table import rows
 from tests.callbacks.test_shard_eval import run_cli, run_dir
 from tests.conftest import write_config, write_jsonl
 from tests.test_paper_configs import DOC_COMMANDS
 
 REPO = Path(__file__).resolve().parents[2]
-QUICK = ("python train.py validate --config configs/demo.yaml --trainer.limit_val_batches=2 "
-         "--trainer.callbacks.init_args.max_queries_per_task=2")
+QUICK = (
+    "python train.py validate --config configs/demo.yaml --trainer.limit_val_batches=2 "
+    "--trainer.callbacks.init_args.max_queries_per_task=2"
+)
 SUBSET = f"at most 2 queries per task, seed 0, {SUBSET_RULE}"
 
 
@@ -42,12 +45,22 @@ def write_shard(folder: Path) -> Path:
     for i in range(6):
         label, word, k = ("Sine wave", "sine wave", i // 2) if i % 2 == 0 else ("Siren", "siren", i // 2)
         audio = f"audio/c{i}.wav"
-        rows.append({"id": query_id("identity", label, k), "task": "identity", "label": label, "word": word,
-                     "audio": audio})
+        rows.append(
+            {"id": query_id("identity", label, k), "task": "identity", "label": label, "word": word, "audio": audio}
+        )
         for relation, yes, no in (("synonym", "sinusoid", "drum"), ("hypernym", "signal", "animal")):
             for candidate, truth in ((yes, "yes"), (no, "no")):
-                rows.append({"id": query_id(relation, label, k, candidate), "task": relation, "label": label,
-                             "word": word, "candidate": candidate, "truth": truth, "audio": audio})
+                rows.append(
+                    {
+                        "id": query_id(relation, label, k, candidate),
+                        "task": relation,
+                        "label": label,
+                        "word": word,
+                        "candidate": candidate,
+                        "truth": truth,
+                        "audio": audio,
+                    }
+                )
     return write_jsonl(folder / "shard.jsonl", rows)
 
 
@@ -56,8 +69,14 @@ def config_with(out: Path, data_dir: Path, model_kwargs: dict, cap: int | None, 
     path = write_config(out, data_dir, model_kwargs, **trainer)
     config = yaml.safe_load(path.read_text())
     config["trainer"]["logger"]["init_args"]["name"] = name  # the report labels a run `<name>/version_0`
-    args = {"shard_file": str(write_shard(data_dir)), "repeats": 1, "batch_size": 2, "sampling": {"max_new_tokens": 2},
-            "probes": ["swap"], **({} if cap is None else {"max_queries_per_task": cap})}
+    args = {
+        "shard_file": str(write_shard(data_dir)),
+        "repeats": 1,
+        "batch_size": 2,
+        "sampling": {"max_new_tokens": 2},
+        "probes": ["swap"],
+        **({} if cap is None else {"max_queries_per_task": cap}),
+    }
     config["trainer"]["callbacks"].append({"class_path": "callbacks.ShardEvaluation", "init_args": args})
     path.write_text(yaml.safe_dump(config))
     return path
@@ -69,8 +88,9 @@ def point(run: Path, epoch: int) -> tuple[dict, list[dict]]:
     return json.loads(Path(f"{stem}.metrics.json").read_text()), rows
 
 
-def test_a_capped_fit_asks_the_same_subset_at_every_point_and_records_it(tmp_path, small_dataset, tiny_model_kwargs,
-                                                                         caplog):
+def test_a_capped_fit_asks_the_same_subset_at_every_point_and_records_it(
+    tmp_path, small_dataset, tiny_model_kwargs, caplog
+):
     config = config_with(tmp_path, small_dataset, tiny_model_kwargs, 2, max_steps=-1, max_epochs=1)
     logger = logging.getLogger("lightning.pytorch")
     logger.addHandler(caplog.handler)
@@ -101,10 +121,10 @@ def test_a_capped_run_is_reported_alone_and_refused_beside_a_full_one(tmp_path, 
         runs[name] = out / "runs" / name / "version_0"
     metrics, _ = point(runs["full"], 0)
     assert "shard_subset" not in metrics  # a full evaluation writes the keys it always wrote
-    assert len(report.rows([runs["capped"], runs["also_capped"]])) == 4  # the same subset: side by side
+    assert len(rows([runs["capped"], runs["also_capped"]])) == 4  # the same subset: side by side
     for other in ("full", "capped_more"):
         with pytest.raises(InterleaveError, match="evaluated on different parts of the SHARD"):
-            report.rows([runs["capped"], runs[other]])
+            rows([runs["capped"], runs[other]])
     assert report.main([str(runs["capped"]), str(runs["full"]), "--out", str(tmp_path / "r")]) == 2
 
 
@@ -114,8 +134,16 @@ def test_ddp_ranks_ask_the_subset_one_process_asks(tmp_path, small_dataset, tiny
         out = tmp_path / f"d{devices}"
         out.mkdir()
         config = config_with(out, small_dataset, tiny_model_kwargs, 3)
-        done = run_cli(["validate", "--config", str(config), f"--trainer.devices={devices}",
-                        "--trainer.strategy=ddp" if devices == 2 else "--trainer.strategy=auto"], tmp_path)
+        done = run_cli(
+            [
+                "validate",
+                "--config",
+                str(config),
+                f"--trainer.devices={devices}",
+                "--trainer.strategy=ddp" if devices == 2 else "--trainer.strategy=auto",
+            ],
+            tmp_path,
+        )
         assert done.returncode == 0, done.stderr[-3000:]
         metrics, rows = point(run_dir(out), 0)
         assert metrics["shard_subset"] == f"at most 3 queries per task, seed 0, {SUBSET_RULE}"

@@ -23,18 +23,25 @@ def tokenizer():
     return build_qwen2_audio_tokenizer()
 
 
-@pytest.mark.parametrize("instruction, input, clips, content", [
-    ("Is [AUDIO] like [AUDIO]?", "", 2, [text("Is "), AUDIO, text(" like "), AUDIO, text("?")]),
-    ("[AUDIO] What is it?", "", 1, [AUDIO, text(" What is it?")]),
-    ("What sound is this?", "", 1, [AUDIO, text("What sound is this?")]),
-    ("Which one is louder?", "", 2, [AUDIO, AUDIO, text("Which one is louder?")]),
-    ("What sound is this?", "Labels: Siren", 1, [AUDIO, text("What sound is this?\nLabels: Siren")]),
-    ("Is a siren loud?", "", 0, [text("Is a siren loud?")]),
-])
+@pytest.mark.parametrize(
+    "instruction, input, clips, content",
+    [
+        ("Is [AUDIO] like [AUDIO]?", "", 2, [text("Is "), AUDIO, text(" like "), AUDIO, text("?")]),
+        ("[AUDIO] What is it?", "", 1, [AUDIO, text(" What is it?")]),
+        ("What sound is this?", "", 1, [AUDIO, text("What sound is this?")]),
+        ("Which one is louder?", "", 2, [AUDIO, AUDIO, text("Which one is louder?")]),
+        ("What sound is this?", "Labels: Siren", 1, [AUDIO, text("What sound is this?\nLabels: Siren")]),
+        ("Is a siren loud?", "", 0, [text("Is a siren loud?")]),
+    ],
+)
 def test_render_is_apply_chat_template(tokenizer, instruction, input, clips, content):
     template = ChatTemplate(QWEN2_AUDIO_CHAT_TEMPLATE, "<|AUDIO|>")
-    expected = tokenizer.apply_chat_template([{"role": "user", "content": content}], tokenize=False,
-                                             add_generation_prompt=True, chat_template=QWEN2_AUDIO_CHAT_TEMPLATE)
+    expected = tokenizer.apply_chat_template(
+        [{"role": "user", "content": content}],
+        tokenize=False,
+        add_generation_prompt=True,
+        chat_template=QWEN2_AUDIO_CHAT_TEMPLATE,
+    )
     rendered = template.render(instruction, input, clips=clips)
     assert rendered == expected.replace("<|AUDIO|>", "[AUDIO]")
     assert rendered.count("[AUDIO]") == clips

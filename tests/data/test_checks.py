@@ -27,9 +27,11 @@ def test_every_problem_of_a_file_is_named_and_the_good_records_are_kept(tmp_path
 def test_the_openaqa_adapter_reads_clip_lists_and_names_bad_combinations(tmp_path, tokenizer):
     for i in range(2):
         write_clip(tmp_path / "audio" / f"g{i}.wav", seed=i)
-    items = [{"audio_id": ["audio/g0.wav", "audio/g1.wav"], "instruction": "Is [AUDIO] like [AUDIO]?", "output": "Yes"},
-             {"audio_id": ["audio/g0.wav", "audio/g1.wav"], "instruction": "Is it loud?", "output": "No"},
-             {"audio_id": [], "instruction": "Is [AUDIO] loud?", "output": "No"}]
+    items = [
+        {"audio_id": ["audio/g0.wav", "audio/g1.wav"], "instruction": "Is [AUDIO] like [AUDIO]?", "output": "Yes"},
+        {"audio_id": ["audio/g0.wav", "audio/g1.wav"], "instruction": "Is it loud?", "output": "No"},
+        {"audio_id": [], "instruction": "Is [AUDIO] loud?", "output": "No"},
+    ]
     path = tmp_path / "openaqa.json"
     path.write_text(json.dumps(items))
     records, problems = load_checked(path, None, Collator(tokenizer, max_length=128))

@@ -3,9 +3,9 @@ import torch
 
 from interleave import NUM_AUDIO_TOKENS
 from interleave.data.collate import IGNORE_INDEX, Collator, span_starts
-from interleave.errors import InterleaveError, RecordError
 from interleave.data.prompts import PromptTemplate, remove_placeholders
 from interleave.data.records import Record
+from interleave.errors import InterleaveError, RecordError
 from tests.conftest import build_tokenizer
 
 
@@ -83,7 +83,10 @@ def test_sentencepiece_gets_no_lone_word_markers(llama_tokenizer):
     answer = [p for p, l in zip(pieces, enc.labels) if l != IGNORE_INDEX]
     assert answer == ["Yes", "</s>"]
     ltu = Collator(tok).encode(rec("What is the sound in the audio?", output="Yes"))
-    assert [p for p, l in zip(tok.convert_ids_to_tokens(ltu.input_ids), ltu.labels) if l != IGNORE_INDEX] == ["Yes", "</s>"]
+    assert [p for p, l in zip(tok.convert_ids_to_tokens(ltu.input_ids), ltu.labels) if l != IGNORE_INDEX] == [
+        "Yes",
+        "</s>",
+    ]
 
 
 @pytest.mark.parametrize("kind", ["bytelevel", "smollm2"])
@@ -129,7 +132,9 @@ def test_non_interleaved_span_comes_first_before_bos(tokenizer):
     assert enc.audio_mask[:NUM_AUDIO_TOKENS] == [True] * NUM_AUDIO_TOKENS
     assert not any(enc.audio_mask[NUM_AUDIO_TOKENS:])
     assert enc.input_ids[NUM_AUDIO_TOKENS] == tokenizer.bos_token_id
-    assert enc.input_ids[NUM_AUDIO_TOKENS + 1 :][: len(tokens(tokenizer, "### Instruction:"))] == tokens(tokenizer, "### Instruction:")
+    assert enc.input_ids[NUM_AUDIO_TOKENS + 1 :][: len(tokens(tokenizer, "### Instruction:"))] == tokens(
+        tokenizer, "### Instruction:"
+    )
 
 
 def test_bos_follows_the_tokenizer():
@@ -156,7 +161,12 @@ def test_train_on_prompt_keeps_audio_masked(tokenizer):
 
 def test_right_padding_batch_contract(tokenizer):
     col = Collator(tokenizer, padding_side="right")
-    batch = col([item(rec("Is [AUDIO] a car?", id="a")), item(rec("Name it.", output="Labels: A much longer answer here", id="b"))])
+    batch = col(
+        [
+            item(rec("Is [AUDIO] a car?", id="a")),
+            item(rec("Name it.", output="Labels: A much longer answer here", id="b")),
+        ]
+    )
     B, L = batch["input_ids"].shape
     assert B == 2 and batch["labels"].shape == (B, L) and batch["audio_mask"].dtype == torch.bool
     assert batch["audio_mask"].sum(dim=1).tolist() == [NUM_AUDIO_TOKENS] * 2
@@ -170,7 +180,9 @@ def test_right_padding_batch_contract(tokenizer):
 
 def test_left_padding_for_generation(tokenizer):
     col = Collator(tokenizer, padding_side="left", with_answer=False)
-    batch = col([item(rec("Is [AUDIO] a car?")), item(rec("Can you list the labels based on this audio file, please?"))])
+    batch = col(
+        [item(rec("Is [AUDIO] a car?")), item(rec("Can you list the labels based on this audio file, please?"))]
+    )
     first = batch["attention_mask"][0]
     n = int(first.sum())
     assert not first[: len(first) - n].any() and first[len(first) - n :].all()  # padding on the left
@@ -234,15 +246,20 @@ def test_real_smollm2_tokenizer_and_its_end_token():
 def test_the_audio_span_has_the_models_length(audio_tokens):
     tok = build_tokenizer()
     collator = Collator(tok, max_length=256, audio_tokens=audio_tokens)
-    batch = collator([{"record": rec("Is [AUDIO] a siren?"), "audio": torch.zeros(3)},
-                      {"record": rec("What is this?", id="r2"), "audio": torch.zeros(3)}])
+    batch = collator(
+        [
+            {"record": rec("Is [AUDIO] a siren?"), "audio": torch.zeros(3)},
+            {"record": rec("What is this?", id="r2"), "audio": torch.zeros(3)},
+        ]
+    )
     assert batch["audio_mask"].sum(dim=1).tolist() == [audio_tokens, audio_tokens]
     assert (batch["labels"][batch["audio_mask"]] == IGNORE_INDEX).all()
     default = Collator(tok, max_length=256).encode(rec("Is [AUDIO] a siren?"))
     encoded = collator.encode(rec("Is [AUDIO] a siren?"))
     # The text tokens are the same; only the span's length differs.
-    assert [t for t, a in zip(encoded.input_ids, encoded.audio_mask) if not a] == \
-        [t for t, a in zip(default.input_ids, default.audio_mask) if not a]
+    assert [t for t, a in zip(encoded.input_ids, encoded.audio_mask) if not a] == [
+        t for t, a in zip(default.input_ids, default.audio_mask) if not a
+    ]
     assert len(encoded.input_ids) - len(default.input_ids) == audio_tokens - NUM_AUDIO_TOKENS
 
 
@@ -257,6 +274,7 @@ def test_a_prompt_that_fits_8_audio_positions_may_not_fit_32():
 
 # ---- several clips in one prompt (issue 19) ---------------------------------------------------
 
+
 def clips_rec(instruction: str, audio, output: str = "Yes", id: str = "m1") -> Record:
     return Record(id=id, audio=audio, instruction=instruction, output=output, where="m.jsonl:3")
 
@@ -265,15 +283,17 @@ def test_every_span_sits_on_the_whole_strings_tokens(any_tokenizer):
     """Two and three placeholders: the text tokens are still the whole string's, each span at its
     own placeholder's offset, labels from len(tokenize(prompt))."""
     tok = any_tokenizer
-    for instruction, n in (("Is [AUDIO] the same kind of sound as [AUDIO]?", 2),
-                           ("Do [AUDIO], [AUDIO] and [AUDIO] belong to one class?", 3)):
+    for instruction, n in (
+        ("Is [AUDIO] the same kind of sound as [AUDIO]?", 2),
+        ("Do [AUDIO], [AUDIO] and [AUDIO] belong to one class?", 3),
+    ):
         record = clips_rec(instruction, tuple(f"c{i}.wav" for i in range(n)))
         enc = Collator(tok).encode(record)
         prompt, offsets = remove_placeholders(PromptTemplate().render(instruction))
         ids = [t for t, a in zip(enc.input_ids, enc.audio_mask) if not a]
         assert ids == whole(tok, prompt + "Yes") + [tok.eos_token_id]
         assert sum(enc.audio_mask) == n * NUM_AUDIO_TOKENS and len(enc.spans) == n
-        for k, (start, offset) in enumerate(zip(enc.spans, offsets)):
+        for _k, (start, offset) in enumerate(zip(enc.spans, offsets)):
             assert enc.audio_mask[start : start + NUM_AUDIO_TOKENS] == [True] * NUM_AUDIO_TOKENS
             before = [t for t, a in zip(enc.input_ids[:start], enc.audio_mask[:start]) if not a]
             assert tok.decode(before, skip_special_tokens=True).rstrip() == prompt[:offset].rstrip()
@@ -293,14 +313,17 @@ def test_two_clip_tokens_with_spans_marked(llama_tokenizer):
     assert pieces[second - 2 : second] == ["▁a", "s"] and pieces[second + NUM_AUDIO_TOKENS] == "?"
 
 
-@pytest.mark.parametrize("audio, instruction, counts", [
-    (("a.wav", "b.wav"), "Is [AUDIO] loud?", (2, 1)),
-    (("a.wav", "b.wav"), "Are these the same?", (2, 0)),
-    ("a.wav", "Is [AUDIO] like [AUDIO]?", (1, 2)),
-    ((), "Is [AUDIO] loud?", (0, 1)),
-    ((), "Is it loud?", (0, 0)),
-    (("a.wav", "b.wav", "c.wav"), "Is [AUDIO] like [AUDIO]?", (3, 2)),
-])
+@pytest.mark.parametrize(
+    "audio, instruction, counts",
+    [
+        (("a.wav", "b.wav"), "Is [AUDIO] loud?", (2, 1)),
+        (("a.wav", "b.wav"), "Are these the same?", (2, 0)),
+        ("a.wav", "Is [AUDIO] like [AUDIO]?", (1, 2)),
+        ((), "Is [AUDIO] loud?", (0, 1)),
+        ((), "Is it loud?", (0, 0)),
+        (("a.wav", "b.wav", "c.wav"), "Is [AUDIO] like [AUDIO]?", (3, 2)),
+    ],
+)
 def test_every_bad_clip_and_placeholder_combination_is_named_with_both_counts(tokenizer, audio, instruction, counts):
     clips, placeholders = counts
     with pytest.raises(RecordError, match=rf"m.jsonl:3 \(id=m1\).*{clips} audio clip\(s\).*{placeholders} \[AUDIO\]"):
@@ -327,21 +350,31 @@ def test_max_length_counts_every_span_and_truncation_never_cuts_one(tokenizer):
 
 @pytest.mark.parametrize("side", ["right", "left"])
 def test_a_batch_stacks_every_clip_with_its_row_and_position(tokenizer, side):
-    records = [clips_rec("Is [AUDIO] like [AUDIO]?", ("a.wav", "b.wav"), id="two"),
-               clips_rec("Is [AUDIO] loud?", "c.wav", id="one"),
-               clips_rec("What is it?", "d.wav", id="ltu")]
-    clips = [[torch.full((1024, 128), 1.0), torch.full((1024, 128), 2.0)], torch.full((1024, 128), 3.0),
-             torch.full((1024, 128), 4.0)]
+    records = [
+        clips_rec("Is [AUDIO] like [AUDIO]?", ("a.wav", "b.wav"), id="two"),
+        clips_rec("Is [AUDIO] loud?", "c.wav", id="one"),
+        clips_rec("What is it?", "d.wav", id="ltu"),
+    ]
+    clips = [
+        [torch.full((1024, 128), 1.0), torch.full((1024, 128), 2.0)],
+        torch.full((1024, 128), 3.0),
+        torch.full((1024, 128), 4.0),
+    ]
     col = Collator(tokenizer, padding_side=side, with_prompt_batch=True)
     batch = col([{"record": r, "audio": a} for r, a in zip(records, clips)])
     assert [float(a[0, 0]) for a in batch["audio"]] == [1.0, 2.0, 3.0, 4.0]
     assert not {"audio_rows", "audio_positions", "prompt_audio_rows", "prompt_audio_positions"} & set(batch)
     for prefix, with_answer in (("", True), ("prompt_", False)):
         mask = batch[f"{prefix}audio_mask"]
-        shift = [mask.shape[1] - len(col.encode(r, with_answer=with_answer).input_ids)
-                 if side == "left" or prefix else 0 for r in records]
-        expected = [(row, start + shift[row]) for row, r in enumerate(records)
-                    for start in col.encode(r, with_answer=with_answer).spans]
+        shift = [
+            mask.shape[1] - len(col.encode(r, with_answer=with_answer).input_ids) if side == "left" or prefix else 0
+            for r in records
+        ]
+        expected = [
+            (row, start + shift[row])
+            for row, r in enumerate(records)
+            for start in col.encode(r, with_answer=with_answer).spans
+        ]
         assert span_starts(mask, NUM_AUDIO_TOKENS) == expected  # the k-th clip's span, as masked_scatter fills it
         assert [row for row, _ in expected] == [0, 0, 1, 2]
         for row, start in expected:
@@ -358,4 +391,9 @@ def test_cached_features_travel_under_their_own_key(tokenizer):
     batch = col([{"record": r, "audio_features": f} for r, f in zip(records, features)])
     assert "audio" not in batch and batch["audio_features"].shape == (2, NUM_AUDIO_TOKENS, 8)
     with pytest.raises(InterleaveError, match="one of"):
-        col([{"record": records[0], "audio_features": features[0]}, {"record": records[1], "audio": torch.zeros(1024, 128)}])
+        col(
+            [
+                {"record": records[0], "audio_features": features[0]},
+                {"record": records[1], "audio": torch.zeros(1024, 128)},
+            ]
+        )

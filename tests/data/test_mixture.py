@@ -12,10 +12,10 @@ import torch
 import yaml
 
 from interleave.data.checks import DataError
-from interleave.spec import DataSpec
+from interleave.data.mixture import MixturePlan, MixtureSampler, Source, mixture_sources, parse_sources, split_counts
 from interleave.data.module import InterleavedDataModule
 from interleave.errors import InterleaveError
-from interleave.data.mixture import MixturePlan, MixtureSampler, Source, mixture_sources, parse_sources, split_counts
+from interleave.spec import DataSpec
 from tests.conftest import write_clip, write_jsonl
 
 WEIGHTS = (0.5, 0.3, 0.2)
@@ -135,17 +135,25 @@ def test_two_ranks_draw_disjoint_records_that_make_up_the_epoch():
 
 
 def test_the_settings_are_checked_with_clear_errors():
-    assert [s.name for s in parse_sources([{"path": "d/a.jsonl", "weight": 2}, {"path": "e/b.json", "weight": 1}])] == ["a", "b"]
+    assert [s.name for s in parse_sources([{"path": "d/a.jsonl", "weight": 2}, {"path": "e/b.json", "weight": 1}])] == [
+        "a",
+        "b",
+    ]
     for value, message in [
         ([], r"^data.train_files: an empty list; give at least one \{path: FILE, weight: W\}"),
         ("a.jsonl", "expected a list"),
         ([{"path": "a.jsonl"}], r"expected \{path: FILE, weight: W\}"),
         ([{"path": "a.jsonl", "weight": 0}], r"\[0\].weight: expected a finite number > 0"),
         ([{"path": "a.jsonl", "weight": float("nan")}], r"\[0\].weight: expected a finite number > 0, got nan"),
-        ([{"path": "a.jsonl", "weight": 1}, {"path": "a.jsonl", "weight": 2}],
-         r"^data.train_files\[1\]: a.jsonl is listed again \(as data.train_files\[0\]\) under the same name 'a'"),
+        (
+            [{"path": "a.jsonl", "weight": 1}, {"path": "a.jsonl", "weight": 2}],
+            r"^data.train_files\[1\]: a.jsonl is listed again \(as data.train_files\[0\]\) under the same name 'a'",
+        ),
         ([{"path": "a.jsonl", "weight": 1, "share": 2}], "unknown key 'share'"),
-        ([{"path": "x/a.jsonl", "weight": 1}, {"path": "y/a.jsonl", "weight": 1}], r"\[1\]: y/a.jsonl and x/a.jsonl \(data.train_files\[0\]\) are both named 'a'.*own `name:`"),
+        (
+            [{"path": "x/a.jsonl", "weight": 1}, {"path": "y/a.jsonl", "weight": 1}],
+            r"\[1\]: y/a.jsonl and x/a.jsonl \(data.train_files\[0\]\) are both named 'a'.*own `name:`",
+        ),
     ]:
         with pytest.raises(InterleaveError, match=message):
             parse_sources(value)
@@ -166,8 +174,16 @@ def test_the_settings_are_checked_with_clear_errors():
 def two_sources(root: Path, bad_line: bool = False) -> list[dict]:
     for i in range(6):
         write_clip(root / "audio" / f"c{i}.wav", freq=300.0 + 200 * i, seed=i)
-    rows = [{"id": f"{name}{i}", "audio": f"audio/c{i % 6}.wav", "instruction": "What sound is [AUDIO]?",
-             "output": f"Labels: {name} {i}"} for name, n in (("a", 8), ("b", 4)) for i in range(n)]
+    rows = [
+        {
+            "id": f"{name}{i}",
+            "audio": f"audio/c{i % 6}.wav",
+            "instruction": "What sound is [AUDIO]?",
+            "output": f"Labels: {name} {i}",
+        }
+        for name, n in (("a", 8), ("b", 4))
+        for i in range(n)
+    ]
     write_jsonl(root / "a.jsonl", rows[:8])
     b = rows[8:]
     if bad_line:
@@ -186,8 +202,9 @@ def test_the_data_module_draws_by_weight_and_resumes_its_mixture_mid_epoch(tmp_p
     sources = two_sources(tmp_path)
 
     def loader(position, weights=(0.75, 0.25)):
-        dm = mixed_module([{**s, "weight": w} for s, w in zip(sources, weights)], tokenizer, epoch_records=8,
-                          group_by_length=True)
+        dm = mixed_module(
+            [{**s, "weight": w} for s, w in zip(sources, weights)], tokenizer, epoch_records=8, group_by_length=True
+        )
         dm.setup("fit")
         if position:
             dm.load_state_dict({"train_position": {**position, "mixture": plan.describe()}})
@@ -219,12 +236,15 @@ def test_a_missing_source_names_the_command_that_writes_it(tmp_path):
     sources = [{"path": str(tmp_path / "a.jsonl"), "weight": 1}, {"path": str(tmp_path / "replay.jsonl"), "weight": 1}]
     (tmp_path / "a.jsonl").write_text("")
     dm = InterleavedDataModule(train_files=sources, written_by="interleave demo data/demo")
-    with pytest.raises(InterleaveError, match=r"replay\.jsonl does not exist: write it with `interleave demo data/demo`"):
+    with pytest.raises(
+        InterleaveError, match=r"replay\.jsonl does not exist: write it with `interleave demo data/demo`"
+    ):
         dm.prepare_data()
 
 
-def test_a_bad_record_in_one_source_is_named_with_its_file_and_line_and_counted_for_that_source(tmp_path, tokenizer,
-                                                                                                 monkeypatch):
+def test_a_bad_record_in_one_source_is_named_with_its_file_and_line_and_counted_for_that_source(
+    tmp_path, tokenizer, monkeypatch
+):
     sources = two_sources(tmp_path, bad_line=True)
     with pytest.raises(DataError, match=r"b\.jsonl:2: malformed JSON") as err:
         mixed_module(sources, tokenizer).setup("fit")
@@ -237,20 +257,31 @@ def test_a_bad_record_in_one_source_is_named_with_its_file_and_line_and_counted_
     assert dm.mixture.sizes == [8, 4] and dm.mixture.epoch_length == 12
     (reject,) = [json.loads(line) for line in (tmp_path / "rejects.jsonl").read_text().splitlines()]
     assert reject["where"] == f"{tmp_path / 'b.jsonl'}:2"
-    assert {dm.train_set[i]["record"].id for i in range(12)} == {f"a{i}" for i in range(8)} | {f"b{i}" for i in range(4)}
+    assert {dm.train_set[i]["record"].id for i in range(12)} == {f"a{i}" for i in range(8)} | {
+        f"b{i}" for i in range(4)
+    }
 
 
-def test_a_fit_on_a_mixture_logs_and_writes_the_records_drawn_per_source(tmp_path, small_dataset, tiny_model_kwargs,
-                                                                       capsys):
+def test_a_fit_on_a_mixture_logs_and_writes_the_records_drawn_per_source(
+    tmp_path, small_dataset, tiny_model_kwargs, capsys
+):
     import train
     from tests.callbacks.test_shard_eval import run_dir, shard_config
 
-    config_path = shard_config(tmp_path, small_dataset, tiny_model_kwargs, {"extra_layouts": [], "text_control": False},
-                               max_steps=-1, max_epochs=1)
+    config_path = shard_config(
+        tmp_path,
+        small_dataset,
+        tiny_model_kwargs,
+        {"extra_layouts": [], "text_control": False},
+        max_steps=-1,
+        max_epochs=1,
+    )
     config = yaml.safe_load(config_path.read_text())
     train_file = config["data"].pop("train_file")
-    config["data"]["train_files"] = [{"path": train_file, "weight": 3}, {"path": str(small_dataset / "val.jsonl"),
-                                                                        "weight": 1, "name": "replay"}]
+    config["data"]["train_files"] = [
+        {"path": train_file, "weight": 3},
+        {"path": str(small_dataset / "val.jsonl"), "weight": 1, "name": "replay"},
+    ]
     config["data"]["epoch_records"] = 8
     config_path.write_text(yaml.safe_dump(config))
     train.cli(["fit", "--config", str(config_path)])
@@ -258,8 +289,10 @@ def test_a_fit_on_a_mixture_logs_and_writes_the_records_drawn_per_source(tmp_pat
     assert "[interleave] epoch 0 draws 8 records: 6 from train, 2 from replay" in out
     metrics = json.loads((run_dir(tmp_path) / "predictions" / "epoch=01.metrics.json").read_text())
     assert metrics["data/drawn/train"] == 6 and metrics["data/drawn/replay"] == 2
-    assert not any(k.startswith("data/") for k in json.loads(
-        (run_dir(tmp_path) / "predictions" / "epoch=00.metrics.json").read_text()))  # before training: no draws
+    assert not any(
+        k.startswith("data/")
+        for k in json.loads((run_dir(tmp_path) / "predictions" / "epoch=00.metrics.json").read_text())
+    )  # before training: no draws
 
 
 def test_a_pass_asked_again_after_later_ones_is_rebuilt_the_same():
@@ -283,8 +316,10 @@ def test_one_file_listed_twice_under_two_names_is_two_sources_and_the_set_up_log
         dm.setup("fit")
     assert dm.mixture.epoch_length == 16 and dm.drawn(0) == {"a": 8, "again": 8}
     notes = [line.strip() for line in caplog.text.splitlines() if "note:" in line]
-    assert notes == [f"note: {a['path']} is listed 2 times (a, again): each entry is a source of its own, so "
-                     "epoch 0 draws 16 records from its 8; the epoch length counts its records 2 times"]
+    assert notes == [
+        f"note: {a['path']} is listed 2 times (a, again): each entry is a source of its own, so "
+        "epoch 0 draws 16 records from its 8; the epoch length counts its records 2 times"
+    ]
     two = mixed_module(two_sources(tmp_path / "two"), tokenizer)  # two files: no note
     with caplog.at_level(logging.INFO):
         caplog.clear()

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from interleave import NUM_AUDIO_TOKENS
-from interleave.data.collate import span_starts
 from interleave.data.checks import DataError
-from interleave.spec import DataSpec
+from interleave.data.collate import span_starts
 from interleave.data.module import InterleavedDataModule
+from interleave.spec import DataSpec
 from tests.conftest import write_clip, write_jsonl
 from tests.data.test_records import good
 
@@ -54,7 +54,9 @@ def dm_for(path: Path, tokenizer, **kw) -> InterleavedDataModule:
 
 
 def test_datamodule_batches(small_dataset, tokenizer):
-    dm = InterleavedDataModule(train_file=str(small_dataset / "train.jsonl"), val_file=str(small_dataset / "val.jsonl"), batch_size=2)
+    dm = InterleavedDataModule(
+        train_file=str(small_dataset / "train.jsonl"), val_file=str(small_dataset / "val.jsonl"), batch_size=2
+    )
     dm.connect(DataSpec(tokenizer))
     dm.setup("fit")
     batch = next(iter(dm.train_dataloader()))
@@ -76,8 +78,12 @@ def test_datamodule_audio_channel_reaches_every_set(small_dataset, tokenizer):
     left, sr = sf.read(clip, dtype="float32")
     sf.write(clip, np.stack([left, np.roll(left, 4000) * 0.5], axis=1), sr)  # r1 (training) is now stereo
     for channel in (None, "first", "mean"):
-        dm = dm_for(small_dataset / "train.jsonl", tokenizer, val_file=str(small_dataset / "val.jsonl"),
-                    **({"audio_channel": channel} if channel else {}))
+        dm = dm_for(
+            small_dataset / "train.jsonl",
+            tokenizer,
+            val_file=str(small_dataset / "val.jsonl"),
+            **({"audio_channel": channel} if channel else {}),
+        )
         dm.setup(None)
         expected = channel or "first"  # LTU's choice is the default
         assert dm.audio_channel == expected and {d.channel for d in dm._sets()} == {expected}
@@ -152,8 +158,9 @@ def test_a_missing_record_file_names_the_command_that_writes_it(small_dataset, t
 
     missing = tmp_path / "demo" / "train.jsonl"
     with pytest.raises(InterleaveError, match=f"{missing} does not exist: write it with `interleave demo DIR`"):
-        InterleavedDataModule(train_file=str(missing), val_file=str(small_dataset / "val.jsonl"),
-                              written_by="interleave demo DIR").prepare_data()
+        InterleavedDataModule(
+            train_file=str(missing), val_file=str(small_dataset / "val.jsonl"), written_by="interleave demo DIR"
+        ).prepare_data()
     InterleavedDataModule(train_file=str(missing)).prepare_data()  # without it, set-up names the file as before
     module = InterleavedDataModule(train_file=str(small_dataset / "train.jsonl"), written_by="interleave demo DIR")
     module.prepare_data()  # the files are there
@@ -174,8 +181,9 @@ def test_set_up_reuses_the_record_index_and_groups_by_the_collators_lengths(smal
 
 
 @pytest.mark.parametrize("local_rank", [0, 1])
-def test_under_ddp_the_first_process_of_a_node_builds_the_index_before_the_others_open_it(small_dataset, tokenizer,
-                                                                                      monkeypatch, local_rank):
+def test_under_ddp_the_first_process_of_a_node_builds_the_index_before_the_others_open_it(
+    small_dataset, tokenizer, monkeypatch, local_rank
+):
     from types import SimpleNamespace
 
     import interleave.data.module as data
@@ -207,8 +215,10 @@ def clip_file(root: Path) -> Path:
     for i in range(3):
         write_clip(root / "audio" / f"g{i}.wav", seed=i)
     rows = [good(0, "Is [AUDIO] like [AUDIO]?") | {"audio": ["audio/g0.wav", "audio/g1.wav"]}]
-    rows += [good(line) | {"audio": audio, "instruction": instruction}
-             for line, (audio, instruction, _) in CLIP_COMBINATIONS.items()]
+    rows += [
+        good(line) | {"audio": audio, "instruction": instruction}
+        for line, (audio, instruction, _) in CLIP_COMBINATIONS.items()
+    ]
     rows.append(good(7, "Is [AUDIO] like [AUDIO]?") | {"audio": ["audio/g2.wav", "audio/missing.wav"]})
     return write_jsonl(root / "clips.jsonl", rows)
 
@@ -220,8 +230,8 @@ def named_both_counts(problems, path):
 
 
 def test_every_bad_clip_combination_is_named_by_the_checker_and_by_set_up(tmp_path, tokenizer, monkeypatch):
-    from interleave.data.collate import Collator
     from interleave.data.checks import check_records
+    from interleave.data.collate import Collator
     from interleave.data.records import read_records
 
     path = clip_file(tmp_path)
@@ -245,7 +255,9 @@ def test_every_bad_clip_combination_is_named_by_the_checker_and_by_set_up(tmp_pa
     assert not torch.equal(item["audio"][0], item["audio"][1])
     assert {p.name for p in dm.train_set.paths()} == {"g0.wav", "g1.wav"}
     batch = next(iter(dm.train_dataloader()))
-    assert batch["audio"].shape == (2, 1024, 128) and [row for row, _ in span_starts(batch["audio_mask"], NUM_AUDIO_TOKENS)] == [0, 0]
+    assert batch["audio"].shape == (2, 1024, 128) and [
+        row for row, _ in span_starts(batch["audio_mask"], NUM_AUDIO_TOKENS)
+    ] == [0, 0]
 
 
 def test_a_record_file_that_is_a_fifo_or_a_directory_stops_set_up_naming_it(tmp_path, small_dataset, tiny_model_kwargs):

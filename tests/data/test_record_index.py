@@ -13,14 +13,14 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from interleave.encoders.audio import load_fbank
+from interleave.data.checks import load_checked
 from interleave.data.collate import Collator
 from interleave.data.module import AudioRecords, InterleavedDataModule
-from interleave.spec import DataSpec
-from interleave.data.checks import load_checked
-from interleave.errors import InterleaveError
 from interleave.data.record_index import index_path, open_index
 from interleave.data.sampler import TrainingSampler
+from interleave.encoders.audio import load_fbank
+from interleave.errors import InterleaveError
+from interleave.spec import DataSpec
 from tests.conftest import write_clip, write_jsonl
 from tests.data.test_module import bad_file
 from tests.data.test_records import good
@@ -37,11 +37,27 @@ def mixed_file(root, n: int = 300, seed: int = 0):
     for i in range(n):
         kind = rng.random()
         text = " ".join(rng.choice(words) for _ in range(rng.randint(1, 12)))
-        instruction = (f"{text} [AUDIO] {rng.choice(words)}?" if kind < 0.4 else f"[AUDIO]{text}" if kind < 0.5
-                       else "Is it a vehi[AUDIO]cle?" if kind < 0.55 else "[AUDIO] or [AUDIO]" if kind < 0.58
-                       else "very " * 120 + "[AUDIO]" if kind < 0.6 else text)
-        rows.append({"id": f"m{i % (n - 10)}", "audio": "audio/g0.wav" if i % 13 else "audio/none.wav",
-                     "instruction": instruction, "output": " ".join(rng.choice(words) for _ in range(rng.randint(0, 40)))})
+        instruction = (
+            f"{text} [AUDIO] {rng.choice(words)}?"
+            if kind < 0.4
+            else f"[AUDIO]{text}"
+            if kind < 0.5
+            else "Is it a vehi[AUDIO]cle?"
+            if kind < 0.55
+            else "[AUDIO] or [AUDIO]"
+            if kind < 0.58
+            else "very " * 120 + "[AUDIO]"
+            if kind < 0.6
+            else text
+        )
+        rows.append(
+            {
+                "id": f"m{i % (n - 10)}",
+                "audio": "audio/g0.wav" if i % 13 else "audio/none.wav",
+                "instruction": instruction,
+                "output": " ".join(rng.choice(words) for _ in range(rng.randint(0, 40))),
+            }
+        )
     clips = ["audio/g0.wav", "audio/g5.wav", "audio/none.wav"]
     for i in range(n // 5):  # issue 19: lists of clips, good and bad counts, a missing second clip
         audio = [rng.choice(clips[:2]) if rng.random() < 0.9 else clips[2] for _ in range(rng.randint(0, 3))]
@@ -75,8 +91,15 @@ def test_the_index_gives_what_reading_the_file_gives(tmp_path, any_tokenizer):
 def test_the_data_module_batches_equal_those_of_the_records_read_directly(tmp_path, tokenizer, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the rejects file
     path = mixed_file(tmp_path, n=50)
-    dm = InterleavedDataModule(train_file=str(path), batch_size=3, max_length=128, group_by_length=True,
-                               on_bad_record="skip", check_audio_decode=True, seed=4)
+    dm = InterleavedDataModule(
+        train_file=str(path),
+        batch_size=3,
+        max_length=128,
+        group_by_length=True,
+        on_bad_record="skip",
+        check_audio_decode=True,
+        seed=4,
+    )
     dm.connect(DataSpec(tokenizer))
     dm.setup("fit")
     collator = dm.collator()
@@ -90,7 +113,9 @@ def test_the_data_module_batches_equal_those_of_the_records_read_directly(tmp_pa
         assert all(torch.equal(ours[k], theirs[k]) for k in ("input_ids", "labels", "audio_mask", "audio"))
 
 
-def test_reused_until_the_file_the_tokenizer_max_length_or_audio_tokens_change(tmp_path, tokenizer, llama_tokenizer, monkeypatch):
+def test_reused_until_the_file_the_tokenizer_max_length_or_audio_tokens_change(
+    tmp_path, tokenizer, llama_tokenizer, monkeypatch
+):
     import interleave.data.record_index as record_index
 
     builds = []
@@ -113,10 +138,13 @@ def test_reused_until_the_file_the_tokenizer_max_length_or_audio_tokens_change(t
     open_index(path, Collator(tokenizer, max_length=64))
     open_index(path, Collator(llama_tokenizer, max_length=128))
     assert len(builds) == 4
-    assert open_index(path, Collator(tokenizer, max_length=128, train_on_prompt=True)) and len(builds) == 4  # labels only
+    assert (
+        open_index(path, Collator(tokenizer, max_length=128, train_on_prompt=True)) and len(builds) == 4
+    )  # labels only
     eight = Collator(tokenizer, max_length=128, audio_tokens=8)  # another encoder's span: other lengths
     assert open_index(path, eight).checked(tmp_path)[0].lengths().tolist() == [
-        len(collator.encode(r).input_ids) - 24 for r in open_index(path, collator).checked(tmp_path)[0]]
+        len(collator.encode(r).input_ids) - 24 for r in open_index(path, collator).checked(tmp_path)[0]
+    ]
     assert len(builds) == 5
 
     index_path(path, collator).write_bytes(b"torn")
@@ -189,31 +217,18 @@ def test_a_bom_crlf_lines_a_non_utf8_line_and_an_empty_file_read_as_directly(tmp
     assert [r.id for r in records] == [] and [r.id for r in direct(path, collator)[0]] == ["g0", "g2"]
 
 
-def test_a_build_in_several_processes_equals_one_in_a_single_process(tmp_path, tokenizer):
-    import numpy as np
-
-    from interleave.data.record_index import RecordIndex, build, settings
-
-    path = mixed_file(tmp_path, n=400, seed=5)
-    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes().replace(b"\n", b"\r\n", 7))
-    collator = Collator(tokenizer, max_length=128)
-    built = []
-    for processes in (1, 3):
-        build(path, collator, tmp_path / f"{processes}.index", processes)
-        built.append(RecordIndex.load(tmp_path / f"{processes}.index", path, settings(collator)))
-    one, three = built
-    assert one.header == three.header and one.rows > 400
-    assert all(np.array_equal(one.columns[name], three.columns[name]) for name in one.columns)
-    assert one.checked(tmp_path)[1] == three.checked(tmp_path)[1] == direct(path, collator)[1]
-
-
 def test_the_decode_check_reads_each_clip_with_the_runs_loader_and_channel(tmp_path, tokenizer):
     from interleave.errors import AudioError
 
     for i in range(2):
         write_clip(tmp_path / "audio" / f"g{i}.wav", seed=i)
-    path = write_jsonl(tmp_path / "two.jsonl", [{"id": f"g{i}", "audio": f"audio/g{i}.wav", "instruction": "What is [AUDIO]?",
-                                                 "output": "Labels: Siren"} for i in range(2)])
+    path = write_jsonl(
+        tmp_path / "two.jsonl",
+        [
+            {"id": f"g{i}", "audio": f"audio/g{i}.wav", "instruction": "What is [AUDIO]?", "output": "Labels: Siren"}
+            for i in range(2)
+        ],
+    )
     seen = []
 
     def loader(clip, channel):  # an encoder whose inputs the second clip cannot give
@@ -224,32 +239,25 @@ def test_the_decode_check_reads_each_clip_with_the_runs_loader_and_channel(tmp_p
 
     for file in (path, tmp_path / "two.json"):  # through the index (JSONL) and read whole (OpenAQA's JSON)
         if file.suffix == ".json":
-            file.write_text(json.dumps([{"audio_id": f"audio/g{i}.wav", "instruction": "What is [AUDIO]?",
-                                         "output": "Labels: Siren"} for i in range(2)]))
+            file.write_text(
+                json.dumps(
+                    [
+                        {"audio_id": f"audio/g{i}.wav", "instruction": "What is [AUDIO]?", "output": "Labels: Siren"}
+                        for i in range(2)
+                    ]
+                )
+            )
         dm = InterleavedDataModule(train_file=str(file), max_length=128, audio_channel="mean", check_audio_decode=True)
         dm.connect(DataSpec(tokenizer, audio_loader=loader))
         seen.clear()
         records, problems = dm.check_file(file)
-        assert len(records) == 1 and len(problems) == 1 and "unreadable audio: too short for this encoder" in problems[0].reason
+        assert (
+            len(records) == 1
+            and len(problems) == 1
+            and "unreadable audio: too short for this encoder" in problems[0].reason
+        )
         assert sorted(seen) == [("g0.wav", "mean"), ("g1.wav", "mean")]
         assert dm.check_file(file, decode=False)[1] == []  # without decoding, only presence is checked
-
-
-def test_the_index_key_follows_the_rule_code(tmp_path, tokenizer, monkeypatch):
-    from interleave.data import record_index
-
-    collator = Collator(tokenizer, max_length=128)
-    rule = tmp_path / "token_count.py"
-    rule.write_bytes(record_index.RULE_FILES[3].read_bytes())
-    monkeypatch.setattr(record_index, "RULE_FILES", [*record_index.RULE_FILES[:3], rule, *record_index.RULE_FILES[4:]])
-    record_index.rules_hash.cache_clear()
-    try:
-        before = index_path(tmp_path / "x.jsonl", collator)
-        rule.write_text(rule.read_text() + "# a changed rule\n")
-        record_index.rules_hash.cache_clear()
-        assert index_path(tmp_path / "x.jsonl", collator) != before  # no version to bump by hand
-    finally:
-        record_index.rules_hash.cache_clear()
 
 
 def header_end(index: Path) -> int:
@@ -276,8 +284,14 @@ def damage(index: Path, how: str) -> None:
     index.write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize("how, why", [("header+16", "is cut short"), ("end cut", "is cut short"),
-                                      ("middle overwritten", "is damaged: its checksum does not match its bytes")])
+@pytest.mark.parametrize(
+    "how, why",
+    [
+        ("header+16", "is cut short"),
+        ("end cut", "is cut short"),
+        ("middle overwritten", "is damaged: its checksum does not match its bytes"),
+    ],
+)
 def test_a_damaged_index_is_named_rebuilt_and_never_trusted(tmp_path, tokenizer, monkeypatch, how, why):
     import interleave.data.record_index as record_index
 
@@ -296,7 +310,9 @@ def test_a_damaged_index_is_named_rebuilt_and_never_trusted(tmp_path, tokenizer,
     again = open_index(path, collator, log=log.append)
     records, problems = again.checked(tmp_path)
     assert again.rows == 500 and len(records) == 500
-    assert [str(p) for p in problems] == [f"{path}:501: malformed JSON: Expecting property name enclosed in double quotes (column 2)"]
+    assert [str(p) for p in problems] == [
+        f"{path}:501: malformed JSON: Expecting property name enclosed in double quotes (column 2)"
+    ]
     assert len(builds) == 1 and index.path.read_bytes() == whole  # rebuilt, as it was
     (named,) = [line for line in log if "rebuilding it" in line]
     assert named.startswith(f"[interleave] {path}: record index {index.path} {why}")

@@ -17,7 +17,9 @@ def good(i: int, instruction: str = "What is [AUDIO]?") -> dict:
 
 
 def test_reads_jsonl_contract_and_keeps_extra_fields(small_dataset):
-    path = write_jsonl(small_dataset / "x.jsonl", [{**good(0), "input": "", "task": "t", "dataset": "d", "original_instruction": "o"}])
+    path = write_jsonl(
+        small_dataset / "x.jsonl", [{**good(0), "input": "", "task": "t", "dataset": "d", "original_instruction": "o"}]
+    )
     (records, problems) = read_records(path)
     assert problems == []
     r = records[0]
@@ -27,9 +29,22 @@ def test_reads_jsonl_contract_and_keeps_extra_fields(small_dataset):
 
 def test_openaqa_json_goes_through_the_adapter(tmp_path):
     items = [
-        {"instruction": "What is the sound?", "input": "", "output": "Labels: Siren", "audio_id": "/data/a.wav",
-         "dataset": "as_strong_train", "task": "cla_label"},
-        {"instruction": "Describe it.", "output": "A car.", "audio_id": "b.flac", "dataset": "as_strong_train", "task": "open-ended question", "id": "q7"},
+        {
+            "instruction": "What is the sound?",
+            "input": "",
+            "output": "Labels: Siren",
+            "audio_id": "/data/a.wav",
+            "dataset": "as_strong_train",
+            "task": "cla_label",
+        },
+        {
+            "instruction": "Describe it.",
+            "output": "A car.",
+            "audio_id": "b.flac",
+            "dataset": "as_strong_train",
+            "task": "open-ended question",
+            "id": "q7",
+        },
         {"instruction": 5, "output": "x", "audio_id": "c.wav"},
     ]
     path = tmp_path / "openaqa.json"
@@ -52,8 +67,11 @@ def test_a_byte_order_mark_is_accepted_in_jsonl_and_json(tmp_path):
 
 def test_a_byte_that_is_not_utf8_is_reported_with_its_line_and_the_others_still_read(tmp_path):
     path = tmp_path / "latin1.jsonl"
-    lines = [json.dumps(good(0)).encode(), json.dumps(good(1, "Qu'est-ce que [AUDIO] caf\u00e9?"), ensure_ascii=False).encode("latin-1"),
-             json.dumps(good(2), ensure_ascii=False).encode()]
+    lines = [
+        json.dumps(good(0)).encode(),
+        json.dumps(good(1, "Qu'est-ce que [AUDIO] caf\u00e9?"), ensure_ascii=False).encode("latin-1"),
+        json.dumps(good(2), ensure_ascii=False).encode(),
+    ]
     path.write_bytes(b"\n".join(lines) + b"\n")
     records, problems = read_records(path)
     assert [r.id for r in records] == ["g0", "g2"]
@@ -78,16 +96,21 @@ def test_a_line_separator_inside_a_string_does_not_cut_the_record(tmp_path):
 
 
 def test_audio_may_be_a_list_of_clips_in_either_format(tmp_path):
-    path = write_jsonl(tmp_path / "x.jsonl", [
-        {**good(0), "audio": ["a.wav", "b.wav"], "instruction": "Is [AUDIO] like [AUDIO]?"},
-        {**good(1), "audio": []},
-        {**good(2), "audio": ["a.wav", 3]},
-    ])
+    path = write_jsonl(
+        tmp_path / "x.jsonl",
+        [
+            {**good(0), "audio": ["a.wav", "b.wav"], "instruction": "Is [AUDIO] like [AUDIO]?"},
+            {**good(1), "audio": []},
+            {**good(2), "audio": ["a.wav", 3]},
+        ],
+    )
     records, problems = read_records(path)
     assert [r.clips for r in records] == [("a.wav", "b.wav"), ()]
     assert Record(id="x", audio="a.wav", instruction="?").clips == ("a.wav",)
     assert [p.where for p in problems] == [f"{path}:3"] and "item 1 must be a non-empty path" in problems[0].reason
-    openaqa = from_openaqa({"audio_id": ["x.wav", "y.wav"], "instruction": "[AUDIO] or [AUDIO]?", "output": "x"}, "f[0]")
+    openaqa = from_openaqa(
+        {"audio_id": ["x.wav", "y.wav"], "instruction": "[AUDIO] or [AUDIO]?", "output": "x"}, "f[0]"
+    )
     assert openaqa.clips == ("x.wav", "y.wav")
     assert resolve_clips(openaqa, tmp_path) == [tmp_path / "x.wav", tmp_path / "y.wav"]
 
@@ -101,7 +124,21 @@ def test_not_a_file_says_what_a_path_is_without_opening_it(tmp_path):
     (tmp_path / "folder").mkdir()
     os.mkfifo(tmp_path / "fifo")  # opening it would wait for a writer: the call below returns at once
     assert not_a_file(tmp_path / "file") is None
-    assert [not_a_file(p) for p in (tmp_path / "gone", tmp_path / "file" / "under", tmp_path / "folder", "/dev/zero",
-                                    tmp_path / "fifo", "a\0b")] == [
-        NOT_FOUND, NOT_FOUND, "is a directory", "is a character device", "is a FIFO (named pipe)",
-        "is no valid path (it holds a NUL byte)"]
+    assert [
+        not_a_file(p)
+        for p in (
+            tmp_path / "gone",
+            tmp_path / "file" / "under",
+            tmp_path / "folder",
+            "/dev/zero",
+            tmp_path / "fifo",
+            "a\0b",
+        )
+    ] == [
+        NOT_FOUND,
+        NOT_FOUND,
+        "is a directory",
+        "is a character device",
+        "is a FIFO (named pipe)",
+        "is no valid path (it holds a NUL byte)",
+    ]

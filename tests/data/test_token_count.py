@@ -11,8 +11,10 @@ from interleave.data.collate import tokens_with_audio
 from interleave.data.token_count import BYTE_LEVEL_PATTERN, TokenCounter, ascii_pattern, piece_pattern
 from tests.conftest import CORPUS, build_tokenizer
 
-WORDS = ("Is it the a dog's barks vehicle siren car 12 3.5 4,000 café naïve \u2028 tab\t x</s> <s> <pad> engine "
-         "loud\nquiet \n\n ### Instruction: Response: don't I'll we've 'quoted' (paren) [AUDIO] ... -- ?! Labels:").split(" ")
+WORDS = (
+    "Is it the a dog's barks vehicle siren car 12 3.5 4,000 café naïve \u2028 tab\t x</s> <s> <pad> engine "
+    "loud\nquiet \n\n ### Instruction: Response: don't I'll we've 'quoted' (paren) [AUDIO] ... -- ?! Labels:"
+).split(" ")
 
 
 def random_texts(n: int, seed: int = 0) -> list[str]:
@@ -29,16 +31,21 @@ def llama3_style_tokenizer():
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    pattern = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
-               r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+    pattern = (
+        r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+        r"|\s*[\r\n]+|\s+(?!\S)|\s+"
+    )
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(pattern), behavior="isolated", invert=False),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-    ])
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(pattern), behavior="isolated", invert=False),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<pad>", "<s>", "</s>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=400, special_tokens=["<pad>", "<s>", "</s>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
     tok.train_from_iterator(CORPUS * 4, trainer)
     return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
 
@@ -77,14 +84,18 @@ def test_byte_level_tokenizers_take_the_cached_paths():
     assert piece_pattern(__import__("json").loads(build_tokenizer().backend_tokenizer.to_str())) == BYTE_LEVEL_PATTERN
     counter = TokenCounter(build_tokenizer())
     texts = ["What is the sound of dog?", "Is it a siren? Yes, it is."]
-    assert counter.count(texts, [texts[0].index(" of"), None]) == [len(build_tokenizer()(t, add_special_tokens=False)["input_ids"]) for t in texts]
+    assert counter.count(texts, [texts[0].index(" of"), None]) == [
+        len(build_tokenizer()(t, add_special_tokens=False)["input_ids"]) for t in texts
+    ]
     assert {"sound", "siren?"} <= set(counter._rest)  # words counted once, then summed
     assert counter.count(["Is it a type of vehicle?"], [20]) == [None]  # inside "vehicle": the exact path decides
 
 
 def test_ascii_pattern_agrees_with_the_unicode_pattern_on_ascii():
-    llama3 = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
-              r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+    llama3 = (
+        r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+        r"|\s*[\r\n]+|\s+(?!\S)|\s+"
+    )
     texts = [t for t in random_texts(300, seed=3) if t.isascii()] + ["it's 1234567 x]y [z] a^b"]
     for pattern in (BYTE_LEVEL_PATTERN, llama3):
         plain = re.compile(ascii_pattern(pattern), re.ASCII)
@@ -102,5 +113,8 @@ def test_a_prompt_ending_in_one_newline_and_its_answer_count_apart_as_together(e
             if counter.joins(prompt, answer):
                 joined += 1
                 whole = len(each_tokenizer(prompt + answer, add_special_tokens=False)["input_ids"])
-                assert counter.count([prompt], [None])[0] + counter.count([answer], [None])[0] == whole, (prompt, answer)
+                assert counter.count([prompt], [None])[0] + counter.count([answer], [None])[0] == whole, (
+                    prompt,
+                    answer,
+                )
     assert joined > 300 if counter.words else joined == 0

@@ -6,7 +6,7 @@ import torch
 from interleave.encoders import build_encoder
 from interleave.encoders.audio import load_waveform
 from interleave.encoders.cache import fingerprint
-from tests.encoders.test_registry import built, clips  # noqa: F401  (the fixture)
+from tests.encoders.test_registry import built
 
 
 def test_ast_pools_the_patch_grid_over_frequency_then_time(clips):

@@ -176,8 +176,16 @@ def test_channel_first_is_ltus_and_mean_averages(tmp_path: Path) -> None:
     assert torch.allclose(load_fbank(path, channel="mean"), load_fbank(mean), atol=1e-5)
     # LTU's own computation: torchaudio's [channels, samples], mean removed, kaldi.fbank reads channel 0
     ltu = torch.from_numpy(stereo.T.copy())
-    reference = kaldi.fbank(ltu - ltu.mean(), htk_compat=True, sample_frequency=16000, use_energy=False,
-                            window_type="hanning", num_mel_bins=128, dither=0.0, frame_shift=10)
+    reference = kaldi.fbank(
+        ltu - ltu.mean(),
+        htk_compat=True,
+        sample_frequency=16000,
+        use_energy=False,
+        window_type="hanning",
+        num_mel_bins=128,
+        dither=0.0,
+        frame_shift=10,
+    )
     assert torch.allclose(load_fbank(path)[: reference.shape[0]], (reference + 5.081) / 4.4849, atol=1e-4)
     with pytest.raises(ValueError, match="channel"):
         load_waveform(path, channel="left")
@@ -280,8 +288,9 @@ def test_loud_but_representable_float_wav_is_accepted(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("rate", [16000, 8000, 44100])
-def test_read_head_decodes_only_what_the_encoder_hears_of_a_10_minute_recording(tmp_path: Path, rate: int,
-                                                                                 monkeypatch) -> None:
+def test_read_head_decodes_only_what_the_encoder_hears_of_a_10_minute_recording(
+    tmp_path: Path, rate: int, monkeypatch
+) -> None:
     """Issue 28: the playground's bounded decoding. Of a real 10-minute recording only the first
     10.255 s (plus the resampling kernel's reach) are read, and they are load_waveform's samples;
     a clip no longer than that is load_waveform's whole waveform."""
@@ -290,7 +299,9 @@ def test_read_head_decodes_only_what_the_encoder_hears_of_a_10_minute_recording(
     rng = np.random.default_rng(rate)
     t = np.arange(600 * rate) / rate
     long = tmp_path / "ten_minutes.wav"
-    soundfile.write(long, (0.3 * np.sin(2 * np.pi * 440 * t) + 0.05 * rng.standard_normal(t.shape)).astype(np.float32), rate)
+    soundfile.write(
+        long, (0.3 * np.sin(2 * np.pi * 440 * t) + 0.05 * rng.standard_normal(t.shape)).astype(np.float32), rate
+    )
     reads = []
     real_read = soundfile.read
     monkeypatch.setattr(soundfile, "read", lambda *a, **k: reads.append(k.get("frames")) or real_read(*a, **k))

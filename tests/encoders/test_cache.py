@@ -14,9 +14,9 @@ import torch
 import yaml
 
 import train
+from interleave.data.collate import span_starts
 from interleave.encoders.audio import load_fbank
 from interleave.encoders.cache import DamagedEntry, FeatureCache, fingerprint
-from interleave.data.collate import span_starts
 from interleave.encoders.cavmae import CavMaeEncoder
 from interleave.errors import InterleaveError
 from interleave.eval import probes
@@ -140,7 +140,8 @@ def test_another_clips_entry_copied_over_is_damaged_and_rebuilt_from_the_clip(tm
     with caplog.at_level(logging.WARNING, logger="interleave.cache"):
         assert cache.lookup(drum) is None  # a caller without stats (the SHARD evaluation, a batch): logged here
     assert [r.getMessage() for r in caplog.records] == [
-        f"damaged feature cache entry removed: {swapped} (the entry of {drum}): it holds the features of {siren}"]
+        f"damaged feature cache entry removed: {swapped} (the entry of {drum}): it holds the features of {siren}"
+    ]
     copy_entry(cache, siren, drum)
     stats = cache.ensure(enc, [drum, siren])
     assert (stats.hits, stats.built, stats.rebuilt) == (1, 0, 1)
@@ -167,7 +168,9 @@ def test_an_entry_that_is_not_the_clips_own_is_damaged(copied, tmp_path, clips):
         elsewhere = FeatureCache.of(tmp_path / "cache", other)
         elsewhere.ensure(other, clips[:1])
         shutil.copyfile(elsewhere.entry(clips[0]), cache.entry(clips[0]))
-        reason = re.escape(f"it was written for another encoder or feature settings (fingerprint {elsewhere.fingerprint})")
+        reason = re.escape(
+            f"it was written for another encoder or feature settings (fingerprint {elsewhere.fingerprint})"
+        )
     else:
         cache.put(clips[0], own_features(enc, clips[0], probes.variant("silence", 0)), variant="silence")
         copy_entry(cache, clips[0], clips[0], source_variant="silence")
@@ -196,7 +199,8 @@ def test_a_probes_features_stay_its_own_when_the_clips_entry_is_copied_over_them
         features = audio_features(model, [str(clips[0])], {}, store=cache, variant=silence)[0]
     assert [r.getMessage() for r in caplog.records] == [
         f"damaged feature cache entry removed: {entry} (the entry of {clips[0]}, probe 'silence'): "
-        "it holds the clip's own features, not the 'silence' probe's"]
+        "it holds the clip's own features, not the 'silence' probe's"
+    ]
     assert torch.allclose(features, own_features(enc, clips[0], silence), atol=1e-6)
     assert torch.allclose(cache.get(clips[0], "silence"), features)
     assert cache.entry(clips[0]).read_bytes() == own
@@ -208,8 +212,18 @@ def two_clip_dataset(folder: Path) -> tuple[Path, Path]:
     drum = write_clip(folder / "audio" / "drum.wav", freq=80.0, seed=1)
     siren = write_clip(folder / "audio" / "siren.wav", freq=1500.0, seed=2)
     for name, clip, label in (("train", siren, "Siren"), ("val", drum, "Drum")):
-        write_jsonl(folder / f"{name}.jsonl", [{"id": name, "audio": f"audio/{clip.name}", "output": f"Labels: {label}",
-                                                "instruction": "What sound is [AUDIO]?", "task": "cla_label"}])
+        write_jsonl(
+            folder / f"{name}.jsonl",
+            [
+                {
+                    "id": name,
+                    "audio": f"audio/{clip.name}",
+                    "output": f"Labels: {label}",
+                    "instruction": "What sound is [AUDIO]?",
+                    "task": "cla_label",
+                }
+            ],
+        )
     return drum, siren
 
 
@@ -227,8 +241,9 @@ def test_a_run_never_reads_another_clips_entry_copied_over(tmp_path, tiny_model_
     with pytest.warns(UserWarning, match="damaged feature cache entry rebuilt") as caught:
         run.trainer.validate(run.model, datamodule=run.datamodule)
     damaged = [str(w.message) for w in caught if "damaged feature cache entry" in str(w.message)]
-    assert damaged == [f"damaged feature cache entry rebuilt: {entry} (the entry of {drum}): "
-                       f"it holds the features of {siren}"]
+    assert damaged == [
+        f"damaged feature cache entry rebuilt: {entry} (the entry of {drum}): it holds the features of {siren}"
+    ]
     features = run.datamodule.val_set[0]["audio_features"]
     assert torch.allclose(features, own_features(enc, drum), atol=1e-6)
     assert cache.entry(siren).read_bytes() == siren_bytes
@@ -301,11 +316,19 @@ def test_audio_tokens_are_part_of_the_fingerprint(tmp_path, clips):
     assert cache.get(clips[0]).shape == (8, 32)
 
 
-def test_two_clip_records_train_and_evaluate_the_same_with_the_cache_on_or_off(tmp_path, small_dataset, tiny_model_kwargs):
+def test_two_clip_records_train_and_evaluate_the_same_with_the_cache_on_or_off(
+    tmp_path, small_dataset, tiny_model_kwargs
+):
     """Issue 19: the cache is per clip, so records with two clips read each from it."""
-    rows = [{"id": f"p{i}", "audio": [f"audio/c{i}.wav", f"audio/c{(i + j) % 6}.wav"],
-             "instruction": "Do [AUDIO] and [AUDIO] belong to the same class?", "output": "Yes" if j % 2 == 0 else "No"}
-            for i, j in ((0, 2), (1, 1), (2, 3), (3, 2))]
+    rows = [
+        {
+            "id": f"p{i}",
+            "audio": [f"audio/c{i}.wav", f"audio/c{(i + j) % 6}.wav"],
+            "instruction": "Do [AUDIO] and [AUDIO] belong to the same class?",
+            "output": "Yes" if j % 2 == 0 else "No",
+        }
+        for i, j in ((0, 2), (1, 1), (2, 3), (3, 2))
+    ]
     with open(small_dataset / "train.jsonl", "a") as out:
         out.writelines(json.dumps(r) + "\n" for r in rows[:3])
     with open(small_dataset / "val.jsonl", "a") as out:

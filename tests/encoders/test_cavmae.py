@@ -33,10 +33,19 @@ def test_output_shape_and_frozen(encoder):
 def test_cavmae_key_names():
     keys = set(CavMaeEncoder(**{**encoder_preset("cavmae"), "depth": 1}).state_dict())
     for key in [
-        "patch_embed_a.proj.weight", "pos_embed_a", "modality_a", "norm_a.weight",
-        "blocks_a.0.norm1.weight", "blocks_a.0.norm1_a.weight", "blocks_a.0.norm1_v.bias",
-        "blocks_a.0.attn.qkv.weight", "blocks_a.0.attn.qkv.bias", "blocks_a.0.attn.proj.weight",
-        "blocks_a.0.mlp.fc1.weight", "blocks_a.0.mlp.fc2.bias", "blocks_u.0.norm2_a.weight",
+        "patch_embed_a.proj.weight",
+        "pos_embed_a",
+        "modality_a",
+        "norm_a.weight",
+        "blocks_a.0.norm1.weight",
+        "blocks_a.0.norm1_a.weight",
+        "blocks_a.0.norm1_v.bias",
+        "blocks_a.0.attn.qkv.weight",
+        "blocks_a.0.attn.qkv.bias",
+        "blocks_a.0.attn.proj.weight",
+        "blocks_a.0.mlp.fc1.weight",
+        "blocks_a.0.mlp.fc2.bias",
+        "blocks_u.0.norm2_a.weight",
     ]:
         assert key in keys, key
     enc = CavMaeEncoder(**encoder_preset("cavmae"))
@@ -78,7 +87,9 @@ def test_sincos_matches_mae_formula():
     # patch (row 1, col 2) -> index 5; first half encodes the column, second half the row.
     omega = 1.0 / 10000 ** (torch.arange(2, dtype=torch.float64) / 2.0)
     col, row = 2.0, 1.0
-    expected = torch.cat([torch.sin(col * omega), torch.cos(col * omega), torch.sin(row * omega), torch.cos(row * omega)])
+    expected = torch.cat(
+        [torch.sin(col * omega), torch.cos(col * omega), torch.sin(row * omega), torch.cos(row * omega)]
+    )
     torch.testing.assert_close(table[5].double(), expected, atol=1e-6, rtol=0)
 
 

@@ -2,14 +2,12 @@
 audio_tokens, cached == live, local folders, the config scheme and what the fingerprint covers.
 (Each kind's own pooling and inputs: test_ast.py, test_whisper.py, test_cavmae.py.)"""
 
-
 import pytest
 import torch
 
+from interleave.encoders import build_encoder, parse_spec
 from interleave.encoders.cache import FeatureCache, fingerprint
 from interleave.errors import InterleaveError
-from interleave.encoders import build_encoder, parse_spec
-from tests.conftest import write_clip
 
 KINDS = ["cavmae:tiny", "ast:tiny", "whisper:tiny"]
 INPUT_SHAPES = {"cavmae:tiny": (1024, 128), "ast:tiny": (1024, 128), "whisper:tiny": (81, 3000)}
@@ -18,12 +16,6 @@ INPUT_SHAPES = {"cavmae:tiny": (1024, 128), "ast:tiny": (1024, 128), "whisper:ti
 def built(spec: str, **kwargs):
     torch.manual_seed(0)
     return build_encoder(spec, **kwargs)
-
-
-@pytest.fixture(scope="module")
-def clips(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("clips")
-    return [str(write_clip(folder / f"c{i}.wav", seconds=0.5 + i, freq=300.0 + 200 * i, seed=i)) for i in range(3)]
 
 
 @pytest.mark.parametrize("spec", KINDS)
@@ -105,17 +97,26 @@ def test_the_fingerprint_covers_kind_weights_and_pooling():
     assert fingerprint(built("whisper:tiny"), channel="mean") != prints["whisper:tiny"]
 
 
-@pytest.mark.parametrize("spec, expected", [
-    ("cavmae", ("cavmae", "cavmae")), ("small", ("cavmae", "small")), ("tiny", ("cavmae", "tiny")),
-    ("cavmae:small", ("cavmae", "small")), ("ast", ("ast", "base")), ("whisper", ("whisper", "base")),
-    ("whisper:tiny", ("whisper", "tiny")),
-])
+@pytest.mark.parametrize(
+    "spec, expected",
+    [
+        ("cavmae", ("cavmae", "cavmae")),
+        ("small", ("cavmae", "small")),
+        ("tiny", ("cavmae", "tiny")),
+        ("cavmae:small", ("cavmae", "small")),
+        ("ast", ("ast", "base")),
+        ("whisper", ("whisper", "base")),
+        ("whisper:tiny", ("whisper", "tiny")),
+    ],
+)
 def test_the_config_scheme(spec, expected):
     assert parse_spec(spec) == expected
 
 
-@pytest.mark.parametrize("spec, message", [("wav2vec", "unknown model.encoder"), ("whisper:huge", "unknown size"),
-                                           ("ast:small", "unknown size")])
+@pytest.mark.parametrize(
+    "spec, message",
+    [("wav2vec", "unknown model.encoder"), ("whisper:huge", "unknown size"), ("ast:small", "unknown size")],
+)
 def test_unknown_kinds_and_sizes_are_refused(spec, message):
     with pytest.raises(InterleaveError, match=message):
         parse_spec(spec)

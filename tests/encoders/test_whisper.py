@@ -5,7 +5,7 @@ import torch
 
 from interleave.encoders.base import pool_frames
 from tests.conftest import write_clip
-from tests.encoders.test_registry import built, clips  # noqa: F401  (the fixture)
+from tests.encoders.test_registry import built
 
 
 def test_whisper_pools_only_the_frames_that_cover_the_clip(clips):

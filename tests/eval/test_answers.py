@@ -18,7 +18,6 @@ from interleave.eval.answers import (
     parse_answer,
 )
 
-
 # The paper's rules (the default): a leading yes/no, then no / not / does not / is not / n't, then yes / does.
 PAPER_PARSE_CASES = [
     # rule 1: a leading yes or no decides
@@ -58,8 +57,11 @@ PAPER_PARSE_CASES = [
     ("Not at all.", "no"),
     ("Is it a drum? NO.", "no"),
     ("IT IS NOT", "no"),
-    ("The audio contains a high-pitched tone that rises and falls, which is not typical of a dog "
-     "barking; it resembles a siren or an alarm, and it is a type of warning signal.", "no"),
+    (
+        "The audio contains a high-pitched tone that rises and falls, which is not typical of a dog "
+        "barking; it resembles a siren or an alarm, and it is a type of warning signal.",
+        "no",
+    ),
     ("It might be, but I'm not sure.", "no"),  # hedged
     # rule 3: an affirmative phrase anywhere
     ("It does.", "yes"),
@@ -67,8 +69,11 @@ PAPER_PARSE_CASES = [
     ("The answer is yes", "yes"),
     ("I think so, yes.", "yes"),
     ("Well... yes, probably.", "yes"),
-    ("The recording, which lasts ten seconds and has a steady high-pitched tone, does match the "
-     "description of an alarm.", "yes"),
+    (
+        "The recording, which lasts ten seconds and has a steady high-pitched tone, does match the "
+        "description of an alarm.",
+        "yes",
+    ),
     # rule 4: nothing the paper names (the extended rules read several of these as yes or no)
     ("The sound is similar to a dog barking.", None),
     ("The siren is a type of warning signal.", None),
@@ -212,10 +217,28 @@ def test_parse_docstring_states_every_word_and_phrase() -> None:
 
 
 SETTLED_CASES = [
-    ("Yes", None), ("Yes,", "yes"), ("yes.", "yes"), ("No", None), ("No ", "no"), ("**No**", "no"), ("no'", None),
-    ("Answer", None), ("Answer ", None), ("Answer:", None), ("Answer: yes!", "yes"), ("Answers: yes!", None),
-    ("The answer is not", None), ("The answer is not ", "no"), ('The answer is "No"', "no"), ("It doesn't.", "no"),
-    ('The answer is "Yes".', None), ("Nothing ", None), ("Not", None), ("1. no ", "no"), ("", None), ('"', None),
+    ("Yes", None),
+    ("Yes,", "yes"),
+    ("yes.", "yes"),
+    ("No", None),
+    ("No ", "no"),
+    ("**No**", "no"),
+    ("no'", None),
+    ("Answer", None),
+    ("Answer ", None),
+    ("Answer:", None),
+    ("Answer: yes!", "yes"),
+    ("Answers: yes!", None),
+    ("The answer is not", None),
+    ("The answer is not ", "no"),
+    ('The answer is "No"', "no"),
+    ("It doesn't.", "no"),
+    ('The answer is "Yes".', None),
+    ("Nothing ", None),
+    ("Not", None),
+    ("1. no ", "no"),
+    ("", None),
+    ('"', None),
 ]
 
 
@@ -234,8 +257,37 @@ def test_a_settled_verdict_is_the_verdict_of_every_continuation(rules: str) -> N
 
     from interleave.eval.answers import settled_answer
 
-    pieces = ["Yes", "yes", "No", "no", "not", "Not", "does", "n't", "'", "’", "s", "thing", "Answer", "Response",
-              ":", " ", " ", ",", ".", "\n", "*", '"', "sure", "never", "similar to", "The sound", "it", "is", "1"]
+    pieces = [
+        "Yes",
+        "yes",
+        "No",
+        "no",
+        "not",
+        "Not",
+        "does",
+        "n't",
+        "'",
+        "’",
+        "s",
+        "thing",
+        "Answer",
+        "Response",
+        ":",
+        " ",
+        " ",
+        ",",
+        ".",
+        "\n",
+        "*",
+        '"',
+        "sure",
+        "never",
+        "similar to",
+        "The sound",
+        "it",
+        "is",
+        "1",
+    ]
     rng, settled = random.Random(0), 0
     for _ in range(3000):
         text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 8)))

@@ -2,19 +2,13 @@
 the parser setting, the scoring mode, and the metrics (the `model` fixture: tests/test_generation.py)."""
 
 import itertools
-
 from dataclasses import replace
 
 import pytest
 
-from interleave.errors import InterleaveError
-from tests.eval.test_predictions import prediction
-
 from interleave.data.collate import Collator
-from interleave.model.generation import Sampling
-from interleave.eval.tasks import TASKS
+from interleave.errors import InterleaveError
 from interleave.eval.evaluate import (
-
     EvalInputs,
     EvalSettings,
     EvaluationStopped,
@@ -27,7 +21,10 @@ from interleave.eval.evaluate import (
     render_instruction,
 )
 from interleave.eval.query import Query
+from interleave.eval.tasks import TASKS
+from interleave.model.generation import Sampling
 from tests.conftest import write_clip
+from tests.eval.test_predictions import prediction
 from tests.model.test_generation import favouring
 
 
@@ -57,10 +54,12 @@ def test_table1_prompts_for_each_condition():
     table = prompt_table()
     assert render_instruction(syn, "interleaved", table) == "Is [AUDIO] similar to alarm?"
     assert render_instruction(syn, "noninterleaved", table) == (
-        "Is the sound of the object in this audio signal similar to alarm?")
+        "Is the sound of the object in this audio signal similar to alarm?"
+    )
     assert render_instruction(hyp, "interleaved", table) == "Is [AUDIO] a type of signal?"
     assert render_instruction(hyp, "noninterleaved", table) == (
-        "Is the sound of the object in this audio signal a type of signal?")
+        "Is the sound of the object in this audio signal a type of signal?"
+    )
     assert render_instruction(ident, "interleaved", table) == "Can you list the labels based on [AUDIO] ?"
     assert render_instruction(ident, "noninterleaved", table) == "Can you list the labels based on this audio file?"
     # The text-only control: the word itself where the audio stood.
@@ -81,13 +80,20 @@ def test_text_control_asks_each_word_and_candidate_once_and_no_identity(queries)
     text = condition_queries(queries, "text")
     # The three clips share the word, so 9 questions about them come down to 4 distinct ones.
     assert [(q.task, q.candidate) for q in text] == [
-        ("synonym", "drum"), ("hypernym", "warning signal"), ("synonym", "warning signal"), ("hypernym", "drum")]
+        ("synonym", "drum"),
+        ("hypernym", "warning signal"),
+        ("synonym", "warning signal"),
+        ("hypernym", "drum"),
+    ]
 
 
 def test_answers_do_not_depend_on_how_chunks_are_spread_over_ranks(model, queries, tokenizer):
     settings = EvalSettings(Sampling(max_new_tokens=4, temperature=1.0), repeats=3, batch_size=2, seed=7)
     alone = answer_queries(model, queries, "interleaved", settings, inputs(tokenizer), {}, epoch=1)
-    ranks = [answer_queries(model, queries, "interleaved", settings, inputs(tokenizer), {}, epoch=1, rank=r, world_size=2) for r in range(2)]
+    ranks = [
+        answer_queries(model, queries, "interleaved", settings, inputs(tokenizer), {}, epoch=1, rank=r, world_size=2)
+        for r in range(2)
+    ]
     spread = sorted(ranks[0] + ranks[1], key=lambda row: row.index)
     assert [r.id for r in spread] == [q.id for q in queries]  # each query exactly once
     assert spread == alone
@@ -109,12 +115,22 @@ def test_a_stop_request_ends_the_answers_between_chunks_and_every_rank_asks_equa
             asked[rank] += 1
             return False
 
-        answer_queries(model, queries, "interleaved", settings, inputs(tokenizer), {}, rank=rank, world_size=2, stop=never)
+        answer_queries(
+            model, queries, "interleaved", settings, inputs(tokenizer), {}, rank=rank, world_size=2, stop=never
+        )
     assert asked[0] == asked[1] == (chunks + 1) // 2
 
     calls = []
     with pytest.raises(EvaluationStopped, match=f"stopped after 4 of {len(queries)} queries"):
-        answer_queries(model, queries, "interleaved", settings, inputs(tokenizer), {}, stop=lambda: calls.append(1) or len(calls) > 2)
+        answer_queries(
+            model,
+            queries,
+            "interleaved",
+            settings,
+            inputs(tokenizer),
+            {},
+            stop=lambda: calls.append(1) or len(calls) > 2,
+        )
 
 
 def test_progress_is_called_with_the_queries_of_each_chunk_and_sums_to_this_ranks_share(model, queries, tokenizer):
@@ -125,7 +141,9 @@ def test_progress_is_called_with_the_queries_of_each_chunk_and_sums_to_this_rank
     shares = []
     for rank in (0, 1):
         calls = []
-        rows = answer_queries(model, queries, "text", settings, inputs(tokenizer), {}, rank=rank, world_size=2, progress=calls.append)
+        rows = answer_queries(
+            model, queries, "text", settings, inputs(tokenizer), {}, rank=rank, world_size=2, progress=calls.append
+        )
         assert sum(calls) == len(rows) == rank_share(len(queries), 4, rank, 2)
         shares.append(sum(calls))
     assert shares == [5, 4]
@@ -144,7 +162,9 @@ def test_the_parser_setting_reaches_the_rows(model, queries, tokenizer, monkeypa
     import interleave.eval.evaluate as evaluation
 
     canned = ["The sound is similar to a dog barking.", "It doesn't.", "Yes."]
-    monkeypatch.setattr(evaluation, "sample_answers", lambda *args, **kwargs: [list(canned) for _ in range(len(args[1]))])
+    monkeypatch.setattr(
+        evaluation, "sample_answers", lambda *args, **kwargs: [list(canned) for _ in range(len(args[1]))]
+    )
     shard = [q for q in queries if q.task != "identity"]
     settings = EvalSettings(repeats=3)
     assert settings.parser == "paper"
@@ -161,8 +181,9 @@ def rows_for(truth_and_parsed):
 
 def test_relation_metrics_equal_hand_computed():
     # tp=3 (yes/yes), fp=1 (no->yes), fn=2 (yes->no) + 1 yes->unparsed, tn=2 + 1 no->unparsed
-    rows = rows_for([("yes", ["yes", "yes", "no"]), ("yes", ["yes", None, "no"]),
-                     ("no", ["yes", "no", "no"]), ("no", [None])])
+    rows = rows_for(
+        [("yes", ["yes", "yes", "no"]), ("yes", ["yes", None, "no"]), ("no", ["yes", "no", "no"]), ("no", [None])]
+    )
     m = relation_metrics(rows)
     tp, fp, fn, tn = 3, 1, 3, 3
     assert m["accuracy"] == pytest.approx((tp + tn) / 10)
@@ -191,9 +212,11 @@ def test_precision_without_any_yes_is_zero_not_nan():
 
 
 def test_condition_metrics_use_the_design_tags():
-    rows = [prediction(task="synonym", truth="yes", parsed=["yes"]),
-            prediction(task="hypernym", truth="no", parsed=["yes"]),
-            prediction(task="identity", truth=None, parsed=[True, False, False, True])]
+    rows = [
+        prediction(task="synonym", truth="yes", parsed=["yes"]),
+        prediction(task="hypernym", truth="no", parsed=["yes"]),
+        prediction(task="identity", truth=None, parsed=[True, False, False, True]),
+    ]
     m = condition_metrics(rows, "val")
     for relation in ("synonym", "hypernym"):
         for name in ("accuracy", "precision", "recall", "f1", "unparsed"):
@@ -225,7 +248,8 @@ def test_scoring_mode_reads_the_yes_no_probabilities(model, queries, tokenizer):
     rows, metrics = scored("yes")
     assert all(r.p_yes > 0.999 for r in rows)
     assert metrics["val/shard/synonym/scored_accuracy"] == pytest.approx(
-        sum(r.truth == "yes" for r in rows if r.task == "synonym") / sum(r.task == "synonym" for r in rows))
+        sum(r.truth == "yes" for r in rows if r.task == "synonym") / sum(r.task == "synonym" for r in rows)
+    )
     rows, metrics = scored("no")
     assert all(r.p_yes < 0.001 for r in rows)
     assert metrics["val/shard/synonym/scored_f1"] == 0.0 and metrics["val/shard/hypernym/scored_f1"] == 0.0
@@ -234,9 +258,19 @@ def test_scoring_mode_reads_the_yes_no_probabilities(model, queries, tokenizer):
 
 # ---- the two-clip pair task (issue 19) ---------------------------------------------------------
 
+
 def pair(truth="yes", qid="p", audio="a.wav", other="b.wav", candidate="siren"):
-    return Query(id=qid, task="pair", label="Siren", word="siren", candidate=candidate, truth=truth, audio=audio,
-                 other_audio=other, where="t:2")
+    return Query(
+        id=qid,
+        task="pair",
+        label="Siren",
+        word="siren",
+        candidate=candidate,
+        truth=truth,
+        audio=audio,
+        other_audio=other,
+        where="t:2",
+    )
 
 
 def test_pair_prompts_text_control_overrides_and_no_ltu_layout(queries):
@@ -253,8 +287,11 @@ def test_pair_prompts_text_control_overrides_and_no_ltu_layout(queries):
 
 def test_pair_queries_are_answered_with_both_clips_and_scored_like_the_relations(model, queries, tokenizer):
     clips = sorted({q.audio for q in queries})
-    pairs = [pair("yes", "p0", clips[0], clips[1]), pair("no", "p1", clips[2], clips[0], "drum"),
-             pair("yes", "p2", clips[1], clips[0])]
+    pairs = [
+        pair("yes", "p0", clips[0], clips[1]),
+        pair("no", "p1", clips[2], clips[0], "drum"),
+        pair("yes", "p2", clips[1], clips[0]),
+    ]
     settings = EvalSettings(Sampling(max_new_tokens=3, do_sample=False), repeats=1, batch_size=2)
     features = {}
     rows = answer_queries(model, queries[:2] + pairs, "interleaved", settings, inputs(tokenizer), features)
@@ -263,8 +300,10 @@ def test_pair_queries_are_answered_with_both_clips_and_scored_like_the_relations
     alone = [answer_queries(model, [p], "interleaved", settings, inputs(tokenizer), {})[0].answers for p in pairs]
     assert [r.answers for r in rows[2:]] == alone  # a pair beside one-clip queries: as asked alone
     text = answer_queries(model, condition_queries(pairs, "text"), "text", settings, inputs(tokenizer), {})
-    assert [r.prompt for r in text] == ["Is siren the same kind of sound as siren?",
-                                           "Is siren the same kind of sound as drum?"]
+    assert [r.prompt for r in text] == [
+        "Is siren the same kind of sound as siren?",
+        "Is siren the same kind of sound as drum?",
+    ]
     metrics = condition_metrics(rows, "val")
     assert {f"val/shard/pair/{m}" for m in ("accuracy", "precision", "recall", "f1", "unparsed")} <= set(metrics)
     hand = relation_metrics([r for r in rows if r.task == "pair"])

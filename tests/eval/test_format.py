@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from interleave.errors import InterleaveError
-from interleave.eval.query import Query
 from interleave.eval.format import read_shard, shard_counts, write_shard
+from interleave.eval.query import Query
 
 
 def _line(**fields) -> str:
@@ -28,7 +28,13 @@ def test_write_read_roundtrip(tmp_path: Path) -> None:
     ]
     path = write_shard(queries, tmp_path / "shard" / "shard.jsonl")
     rows = [json.loads(line) for line in path.read_text().splitlines()]
-    assert rows[0] == {"id": "identity/siren/0", "task": "identity", "label": "Siren", "word": "siren", "audio": "audio/s0.wav"}
+    assert rows[0] == {
+        "id": "identity/siren/0",
+        "task": "identity",
+        "label": "Siren",
+        "word": "siren",
+        "audio": "audio/s0.wav",
+    }
     assert list(rows[1]) == ["id", "task", "label", "word", "candidate", "truth", "audio"]
     assert rows[2]["audio"] == str(outside)
     back = read_shard(path)
@@ -48,7 +54,9 @@ def test_read_shard_lists_every_problem_with_file_line(tmp_path: Path) -> None:
         _line(id="x3", task="antonym"),  # 4
         _line(id="x4", truth="maybe"),  # 5
         _line(),  # 6: duplicate id
-        json.dumps({"id": "i", "task": "identity", "label": "Siren", "word": "siren", "audio": "a.wav", "truth": "yes"}),  # 7
+        json.dumps(
+            {"id": "i", "task": "identity", "label": "Siren", "word": "siren", "audio": "a.wav", "truth": "yes"}
+        ),  # 7
         "[1, 2]",  # 8
         "",  # 9: blank lines are allowed
         _line(id="x5", candidate=...),  # 10
@@ -93,9 +101,11 @@ def test_a_pair_query_round_trips_with_its_second_clip_and_faults_are_named(tmp_
     assert read.clips == (first, second) and read.candidate == "siren" and read.truth == "yes"
     assert shard_counts([read])["pair"] == {"yes": 1, "no": 0} and shard_counts([read])["clips"] == 2
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"id": "p", "task": "pair", "label": "S", "word": "s", "candidate": "s", "truth": "yes", "audio": "a.wav"}\n'
-                   '{"id": "s", "task": "synonym", "label": "S", "word": "s", "candidate": "x", "truth": "no", '
-                   '"audio": "a.wav", "other_audio": "b.wav"}\n')
+    bad.write_text(
+        '{"id": "p", "task": "pair", "label": "S", "word": "s", "candidate": "s", "truth": "yes", "audio": "a.wav"}\n'
+        '{"id": "s", "task": "synonym", "label": "S", "word": "s", "candidate": "x", "truth": "no", '
+        '"audio": "a.wav", "other_audio": "b.wav"}\n'
+    )
     with pytest.raises(InterleaveError) as err:
         read_shard(bad)
     assert "bad.jsonl:1: a pair query needs 'other_audio'" in str(err.value)

@@ -9,16 +9,14 @@ import itertools
 import pytest
 import torch
 
-from interleave.encoders.audio import load_waveform
-from interleave.encoders.cache import FeatureCache, Variant
 from interleave.data.collate import Collator
-from interleave.errors import InterleaveError
-from interleave.model.generation import Sampling
-from interleave.encoders import build_encoder
 from interleave.data.prompts import PromptTemplate, remove_placeholders
 from interleave.data.records import Record
+from interleave.encoders import build_encoder
+from interleave.encoders.audio import load_waveform
+from interleave.encoders.cache import FeatureCache, Variant
+from interleave.errors import InterleaveError
 from interleave.eval.evaluate import EvalInputs, EvalSettings, answer_queries, audio_features, render_instruction
-from interleave.eval.query import Query
 from interleave.eval.predictions import Prediction
 from interleave.eval.probes import (
     NO_MAJORITY,
@@ -31,7 +29,9 @@ from interleave.eval.probes import (
     variant,
     white_noise,
 )
+from interleave.eval.query import Query
 from interleave.eval.tasks import END, START, prompt_table
+from interleave.model.generation import Sampling
 from tests.conftest import TINY_ENCODER, build_llama_tokenizer, build_tokenizer, write_clip
 
 
@@ -120,7 +120,7 @@ def test_placement_spans_sit_at_the_questions_start_and_end_with_the_whole_strin
         assert ids == tok(prompt)["input_ids"]  # the whole string's tokens
         (start,) = enc.spans
         before = tok.decode(enc.input_ids[:start], skip_special_tokens=True)
-        after = tok.decode(enc.input_ids[start + 32:], skip_special_tokens=True)
+        after = tok.decode(enc.input_ids[start + 32 :], skip_special_tokens=True)
         if layout == START:  # right after the template's "### Instruction:\n", before the question
             assert offset == len("### Instruction:\n")
             assert before.strip() == "### Instruction:" and after.strip().startswith("Is this sound")
@@ -141,20 +141,28 @@ def test_the_placement_prompts_are_overridable_like_table_1s():
 
 def row(qid, task, parsed, condition="interleaved"):
     truth = None if task == "identity" else "yes"
-    return Prediction(qid, task, condition, "Siren", None if truth is None else "alarm", truth, "p",
-                      ["x"] * len(parsed), parsed)
+    return Prediction(
+        qid, task, condition, "Siren", None if truth is None else "alarm", truth, "p", ["x"] * len(parsed), parsed
+    )
 
 
 def test_agreement_is_the_share_of_queries_with_the_real_clips_majority_verdict():
-    real = [row("a", "synonym", ["yes", "yes", "no", "yes"]), row("b", "synonym", ["no", "no", "no", "yes"]),
-            row("c", "synonym", ["yes", "no", "yes", "no"]), row("d", "synonym", [None, None, None, "yes"]),
-            row("i", "identity", [True, True, False, True]), row("j", "identity", [False, False, False, True])]
-    probe = [row("a", "synonym", ["yes", "no", "yes", "yes"], "silence"),  # yes = yes
-             row("b", "synonym", ["yes", "yes", "yes", "no"], "silence"),  # yes != no
-             row("c", "synonym", ["no", "no", "yes", "yes"], "silence"),  # no majority either way: agree
-             row("d", "synonym", ["no", "no", "no", None], "silence"),  # no != unparsed
-             row("i", "identity", [False, False, False, False], "silence"),  # wrong != right
-             row("j", "identity", [False, True, False, False], "silence")]  # wrong = wrong
+    real = [
+        row("a", "synonym", ["yes", "yes", "no", "yes"]),
+        row("b", "synonym", ["no", "no", "no", "yes"]),
+        row("c", "synonym", ["yes", "no", "yes", "no"]),
+        row("d", "synonym", [None, None, None, "yes"]),
+        row("i", "identity", [True, True, False, True]),
+        row("j", "identity", [False, False, False, True]),
+    ]
+    probe = [
+        row("a", "synonym", ["yes", "no", "yes", "yes"], "silence"),  # yes = yes
+        row("b", "synonym", ["yes", "yes", "yes", "no"], "silence"),  # yes != no
+        row("c", "synonym", ["no", "no", "yes", "yes"], "silence"),  # no majority either way: agree
+        row("d", "synonym", ["no", "no", "no", None], "silence"),  # no != unparsed
+        row("i", "identity", [False, False, False, False], "silence"),  # wrong != right
+        row("j", "identity", [False, True, False, False], "silence"),
+    ]  # wrong = wrong
     assert [majority(r) for r in real] == ["yes", "no", NO_MAJORITY, None, True, False]
     assert agreement(real, probe) == {"synonym": 2 / 4, "identity": 1 / 2}
     assert agreement(real, real) == {"synonym": 1.0, "identity": 1.0}
@@ -166,8 +174,10 @@ def test_agreement_is_the_share_of_queries_with_the_real_clips_majority_verdict(
 
 @pytest.fixture()
 def queries(tmp_path):
-    clips = {w: [str(write_clip(tmp_path / f"{w}{k}.wav", freq=f + 150 * k, seed=k)) for k in range(2)]
-             for w, f in (("siren", 900.0), ("drum", 200.0))}
+    clips = {
+        w: [str(write_clip(tmp_path / f"{w}{k}.wav", freq=f + 150 * k, seed=k)) for k in range(2)]
+        for w, f in (("siren", 900.0), ("drum", 200.0))
+    }
     out = []
     for (w, paths), task in itertools.product(clips.items(), ["synonym", "identity"]):
         for k, path in enumerate(paths):
@@ -177,9 +187,16 @@ def queries(tmp_path):
 
 @pytest.mark.parametrize("probe", ["silence", "noise", "swap"])
 def test_probes_answer_the_same_with_the_cache_on_and_off_and_never_take_the_real_clips_features(
-        model, queries, tmp_path, probe):
-    settings = EvalSettings(Sampling(max_new_tokens=3, temperature=1.0), repeats=2, batch_size=3, seed=2,
-                            conditions=("interleaved", probe), probes=(probe,))
+    model, queries, tmp_path, probe
+):
+    settings = EvalSettings(
+        Sampling(max_new_tokens=3, temperature=1.0),
+        repeats=2,
+        batch_size=3,
+        seed=2,
+        conditions=("interleaved", probe),
+        probes=(probe,),
+    )
     collator = Collator(model.tokenizer, padding_side="left", with_answer=False)
     store = FeatureCache.of(tmp_path / "cache", model.audio_encoder)
     off = answer_queries(model, queries, probe, settings, EvalInputs(collator), {})
@@ -197,7 +214,9 @@ def test_probes_answer_the_same_with_the_cache_on_and_off_and_never_take_the_rea
         name = variant(probe, 2).name
         assert set(features) == {f"{name}:{x.audio}" for x in queries}
         assert store.get(clip) is None and store.get(clip, variant=name) is not None
-        expected = model.audio_encoder(model.audio_encoder.load_inputs(clip, "first", variant(probe, 2).transform)[None])
+        expected = model.audio_encoder(
+            model.audio_encoder.load_inputs(clip, "first", variant(probe, 2).transform)[None]
+        )
         assert torch.allclose(store.get(clip, variant=name), expected[0], atol=1e-6)
         assert store.entry(clip, name) != store.entry(clip) != store.entry(clip, "noise/seed=3")
 

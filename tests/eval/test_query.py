@@ -7,8 +7,16 @@ from interleave.eval.query import Query, clip_of, query_id, slug
 
 def test_a_query_holds_its_clips_in_placeholder_order():
     one = Query("synonym/siren/0/alarm", "synonym", "Siren", "siren", "/a/siren_0.wav", "alarm", "yes")
-    pair = Query("pair/yes/0/siren/siren", "pair", "Siren", "siren", "/a/siren_0.wav", "siren", "yes",
-                 other_audio="/a/siren_1.wav")
+    pair = Query(
+        "pair/yes/0/siren/siren",
+        "pair",
+        "Siren",
+        "siren",
+        "/a/siren_0.wav",
+        "siren",
+        "yes",
+        other_audio="/a/siren_1.wav",
+    )
     assert one.clips == ("/a/siren_0.wav",) and pair.clips == ("/a/siren_0.wav", "/a/siren_1.wav")
 
 
@@ -17,7 +25,10 @@ def test_a_slug_is_the_id_form_of_a_label():
 
 
 def test_a_query_id_is_made_and_read_back_in_one_place():
-    assert query_id("synonym", "Heart sounds, heartbeat", 2, "Alarm clock") == "synonym/heart_sounds_heartbeat/2/alarm_clock"
+    assert (
+        query_id("synonym", "Heart sounds, heartbeat", 2, "Alarm clock")
+        == "synonym/heart_sounds_heartbeat/2/alarm_clock"
+    )
     assert query_id("identity", "Siren", 0) == "identity/siren/0"
     assert clip_of("synonym/heart_sounds_heartbeat/2/alarm_clock", "synonym", "Heart sounds, heartbeat") == "2"
     assert clip_of("identity/siren/0", "identity", "Siren") == "0"

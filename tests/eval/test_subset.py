@@ -99,8 +99,10 @@ def test_chosen_by_word_then_clip_whole_clips_spread_over_the_words():
 
 
 def test_ids_outside_the_builders_scheme_are_each_their_own_clip():
-    pairs = [Query(f"pair/{t}/{i}", "pair", w, w.lower(), f"/a/{i}.wav", "x", t, other_audio=f"/a/o{i}.wav")
-             for i, (w, t) in enumerate([("Drum", "yes"), ("Drum", "no"), ("Siren", "yes"), ("Siren", "no")])]
+    pairs = [
+        Query(f"pair/{t}/{i}", "pair", w, w.lower(), f"/a/{i}.wav", "x", t, other_audio=f"/a/o{i}.wav")
+        for i, (w, t) in enumerate([("Drum", "yes"), ("Drum", "no"), ("Siren", "yes"), ("Siren", "no")])
+    ]
     chosen = capped_queries(pairs, 2)
     assert len(chosen) == 2 and {q.label for q in chosen} == {"Drum", "Siren"}  # a query a clip: the words spread
 
@@ -109,9 +111,11 @@ def test_every_process_and_rank_chooses_the_same_subset(tmp_path):
     """No process state (Python's salted hash()) in the choice, so each DDP rank reads the same subset
     from the file before `answer_queries` splits it in chunks; the chunks cover it once."""
     queries = shard()
-    script = ("import json, sys; from tests.eval.test_subset import shard; "
-              "from interleave.eval.evaluate import capped_queries; "
-              "print(json.dumps([q.id for q in capped_queries(shard(), 7, 2)]))")
+    script = (
+        "import json, sys; from tests.eval.test_subset import shard; "
+        "from interleave.eval.evaluate import capped_queries; "
+        "print(json.dumps([q.id for q in capped_queries(shard(), 7, 2)]))"
+    )
     found = []
     for salt in ("1", "2"):
         env = {**os.environ, "PYTHONHASHSEED": salt, "PYTHONPATH": str(REPO)}
@@ -126,6 +130,9 @@ def test_every_process_and_rank_chooses_the_same_subset(tmp_path):
 
 @pytest.mark.parametrize("value", [0, -1, 2.5, True, "2"])
 def test_a_bad_cap_is_refused_naming_the_setting(value):
-    with pytest.raises(InterleaveError, match=r"max_queries_per_task must be a whole number of at least 1, "
-                                               r"or null for every query; got"):
+    with pytest.raises(
+        InterleaveError,
+        match=r"max_queries_per_task must be a whole number of at least 1, "
+        r"or null for every query; got",
+    ):
         EvalSettings(max_queries_per_task=value)

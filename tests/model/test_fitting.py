@@ -31,8 +31,11 @@ def test_a_fitting_checkpoint_gives_its_state_whatever_its_optimizer_settings(mo
 
 def test_another_shape_another_scale_a_missing_weight_or_no_state_dict_is_refused_by_name(model, tiny_model_kwargs):
     other = AudioLLM(**{**tiny_model_kwargs, "lora_r": 2})
-    with pytest.raises(CheckpointMismatch, match=r"^other.ckpt does not fit the config's model: .*another shape"
-                                                 r".*\(model settings that differ: lora_r: 4 here, 2 in the checkpoint"):
+    with pytest.raises(
+        CheckpointMismatch,
+        match=r"^other.ckpt does not fit the config's model: .*another shape"
+        r".*\(model settings that differ: lora_r: 4 here, 2 in the checkpoint",
+    ):
         fitting_state(model, checkpoint(other), "other.ckpt")
     scaled = checkpoint(model, lora_alpha=2 * model.hparams["lora_alpha"])
     with pytest.raises(CheckpointMismatch, match=r"trained at another scale \(lora_alpha\)"):

@@ -21,10 +21,14 @@ def left_padded(model, instructions, with_audio=True):
     col = Collator(model.tokenizer, padding_side="left", with_answer=False)
     from interleave.data.records import Record
 
-    rows = [col.encode(Record(id=str(i), audio="a", instruction=t), with_audio=with_audio)
-            for i, t in enumerate(instructions)]
+    rows = [
+        col.encode(Record(id=str(i), audio="a", instruction=t), with_audio=with_audio)
+        for i, t in enumerate(instructions)
+    ]
     batch = col.pad(rows, "left")
-    audio = torch.randn(len(instructions), 1024, 128, generator=torch.Generator().manual_seed(1)) if with_audio else None
+    audio = (
+        torch.randn(len(instructions), 1024, 128, generator=torch.Generator().manual_seed(1)) if with_audio else None
+    )
     return batch, audio
 
 
@@ -36,13 +40,16 @@ def test_greedy_answers_equal_hf_generate(model, with_audio):
     batch, audio = left_padded(model, texts, with_audio)
     greedy = Sampling(max_new_tokens=6, do_sample=False, repetition_penalty=1.0)
     ours = sample_answers(model, batch["input_ids"], batch["attention_mask"], batch["audio_mask"], audio, 2, greedy)
-    hf = model.generate(batch["input_ids"], batch["attention_mask"], batch["audio_mask"], audio,
-                        max_new_tokens=6, do_sample=False)
+    hf = model.generate(
+        batch["input_ids"], batch["attention_mask"], batch["audio_mask"], audio, max_new_tokens=6, do_sample=False
+    )
     assert ours == [[t, t] for t in hf]
 
 
 def test_repeats_share_one_prefill(model):
-    batch, audio = left_padded(model, ["Is [AUDIO] a type of signal?", "Is [AUDIO] similar to drum?", "What is [AUDIO]?"])
+    batch, audio = left_padded(
+        model, ["Is [AUDIO] a type of signal?", "Is [AUDIO] similar to drum?", "What is [AUDIO]?"]
+    )
     calls = []
     layer = model.llm.get_base_model().model.layers[0]
 
@@ -52,8 +59,15 @@ def test_repeats_share_one_prefill(model):
 
     handle = layer.register_forward_hook(record, with_kwargs=True)
     try:
-        answers = sample_answers(model, batch["input_ids"], batch["attention_mask"], batch["audio_mask"], audio, 4,
-                                 Sampling(max_new_tokens=5))
+        answers = sample_answers(
+            model,
+            batch["input_ids"],
+            batch["attention_mask"],
+            batch["audio_mask"],
+            audio,
+            4,
+            Sampling(max_new_tokens=5),
+        )
     finally:
         handle.remove()
     assert [len(a) for a in answers] == [4, 4, 4]
@@ -87,15 +101,26 @@ def test_rows_that_end_leave_the_batch_and_the_others_go_on_unchanged(model):
 
 
 def test_sampling_candidates_match_hfs_chain_over_the_whole_vocabulary():
-    from transformers import (LogitsProcessorList, RepetitionPenaltyLogitsProcessor, TemperatureLogitsWarper,
-                              TopKLogitsWarper, TopPLogitsWarper)
+    from transformers import (
+        LogitsProcessorList,
+        RepetitionPenaltyLogitsProcessor,
+        TemperatureLogitsWarper,
+        TopKLogitsWarper,
+        TopPLogitsWarper,
+    )
 
     sampling = Sampling(temperature=0.7, top_k=50, top_p=0.9, repetition_penalty=1.3)
     gen = torch.Generator().manual_seed(0)
     logits = torch.randn(6, 3000, generator=gen) * 3
     history = torch.randint(0, 3000, (6, 40), generator=gen)
-    hf = LogitsProcessorList([RepetitionPenaltyLogitsProcessor(1.3), TemperatureLogitsWarper(0.7),
-                              TopKLogitsWarper(50), TopPLogitsWarper(0.9)])
+    hf = LogitsProcessorList(
+        [
+            RepetitionPenaltyLogitsProcessor(1.3),
+            TemperatureLogitsWarper(0.7),
+            TopKLogitsWarper(50),
+            TopPLogitsWarper(0.9),
+        ]
+    )
     expected = torch.softmax(hf(history, logits.clone()), dim=-1)
     values, indices = sampling.candidates(history, logits.clone())
     ours = torch.zeros_like(expected).scatter(1, indices, torch.softmax(values, dim=-1))
@@ -105,8 +130,8 @@ def test_sampling_candidates_match_hfs_chain_over_the_whole_vocabulary():
 
 def test_answer_tokens_are_read_as_they_follow_the_prompt(llama_tokenizer):
     """SentencePiece reads "Yes" alone as "▁Yes"; after "### Response:\n" the model writes "Yes"."""
-    from interleave.model.generation import answer_token_ids
     from interleave.data.prompts import PromptTemplate
+    from interleave.model.generation import answer_token_ids
 
     tok = llama_tokenizer
     context = PromptTemplate().render("?")
@@ -134,6 +159,7 @@ def favouring(model, answer: str):
 @contextlib.contextmanager
 def editing_logits(model, edit):
     """The LM head's logits changed in place by `edit` (on a copy) while the block runs."""
+
     def hook(module, inputs, logits):
         logits = logits.clone()
         edit(logits)
@@ -183,17 +209,32 @@ def test_each_answer_draws_from_its_own_stream_whatever_is_answered_beside_it(mo
     sampling = Sampling(max_new_tokens=8, temperature=1.0)
     seeds = list(range(100, 106))
     with talking_in(model, YES_NO, boost=1.0):
-        together = sample_answers(model, batch["input_ids"], batch["attention_mask"], batch["audio_mask"], audio, 2,
-                                  sampling, seeds=seeds)
-        alone = [sample_answers(model, *left_padded_one(model, p, audio[i : i + 1]), 1, sampling, seeds=[seeds[2 * i + j]])[0][0]
-                 for i, p in enumerate(prompts) for j in range(2)]
-        other_seeds = sample_answers(model, batch["input_ids"], batch["attention_mask"], batch["audio_mask"], audio, 2,
-                                     sampling, seeds=[s + 50 for s in seeds])
+        together = sample_answers(
+            model, batch["input_ids"], batch["attention_mask"], batch["audio_mask"], audio, 2, sampling, seeds=seeds
+        )
+        alone = [
+            sample_answers(model, *left_padded_one(model, p, audio[i : i + 1]), 1, sampling, seeds=[seeds[2 * i + j]])[
+                0
+            ][0]
+            for i, p in enumerate(prompts)
+            for j in range(2)
+        ]
+        other_seeds = sample_answers(
+            model,
+            batch["input_ids"],
+            batch["attention_mask"],
+            batch["audio_mask"],
+            audio,
+            2,
+            sampling,
+            seeds=[s + 50 for s in seeds],
+        )
     assert [a for answers in together for a in answers] == alone
     assert together != other_seeds  # the streams do decide the answers (temperature 1)
     with pytest.raises(ValueError, match="3 seeds for 6 answers"):
-        sample_answers(model, batch["input_ids"], batch["attention_mask"], batch["audio_mask"], audio, 2, sampling,
-                       seeds=seeds[:3])
+        sample_answers(
+            model, batch["input_ids"], batch["attention_mask"], batch["audio_mask"], audio, 2, sampling, seeds=seeds[:3]
+        )
 
 
 def left_padded_one(model, instruction, audio):
@@ -208,10 +249,21 @@ def test_answers_stopped_at_their_verdict_have_the_whole_answers_verdicts(model,
 
     from interleave.eval.answers import parse_answer, settled_answer
 
-    prompts = ["Is [AUDIO] a type of signal?", "Is [AUDIO] similar to drum?", "Is [AUDIO] a type of alarm?",
-               "Is [AUDIO] similar to a siren, really?"]
+    prompts = [
+        "Is [AUDIO] a type of signal?",
+        "Is [AUDIO] similar to drum?",
+        "Is [AUDIO] a type of alarm?",
+        "Is [AUDIO] similar to a siren, really?",
+    ]
     batch, audio = left_padded(model, prompts)
-    args = (batch["input_ids"], batch["attention_mask"], batch["audio_mask"], audio, 8, Sampling(max_new_tokens=40, temperature=1.0))
+    args = (
+        batch["input_ids"],
+        batch["attention_mask"],
+        batch["audio_mask"],
+        audio,
+        8,
+        Sampling(max_new_tokens=40, temperature=1.0),
+    )
     seeds = list(range(len(prompts) * 8))
     settle = [partial(settled_answer, rules=rules)] * len(prompts)
     with talking_in(model, YES_NO):
@@ -236,15 +288,19 @@ def test_the_demos_smollm2_stops_at_its_verdicts_with_the_whole_answers_verdicts
 
     torch.manual_seed(0)
     model = AudioLLM(llm="builtin:smollm2-135m-instruct", encoder="tiny").eval()
-    questions = ["Is a siren a type of alarm? Answer yes or no, then explain.",
-                 "Is a dog bark similar to a violin? Answer yes or no, then explain.",
-                 "Is a drum a type of percussion instrument? Answer yes or no, then explain."]
+    questions = [
+        "Is a siren a type of alarm? Answer yes or no, then explain.",
+        "Is a dog bark similar to a violin? Answer yes or no, then explain.",
+        "Is a drum a type of percussion instrument? Answer yes or no, then explain.",
+    ]
     batch, _ = left_padded(model, questions, with_audio=False)
     args = (batch["input_ids"], batch["attention_mask"], batch["audio_mask"], None, 4, Sampling(max_new_tokens=48))
     seeds = list(range(12))
     whole = [a for r in sample_answers(model, *args, seeds=seeds) for a in r]
     cut: list[bool] = []
-    short = [a for r in sample_answers(model, *args, seeds=seeds, settle=[partial(settled_answer)] * 3, cut=cut) for a in r]
+    short = [
+        a for r in sample_answers(model, *args, seeds=seeds, settle=[partial(settled_answer)] * 3, cut=cut) for a in r
+    ]
     assert [parse_answer(a) for a in short] == [parse_answer(a) for a in whole]
     assert sum(cut) >= 6 and all(w.startswith(s) for s, w in zip(short, whole))
     assert sum(map(len, short)) < sum(map(len, whole)) / 2

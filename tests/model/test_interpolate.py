@@ -74,7 +74,9 @@ def test_the_ends_are_the_start_and_the_end_model_bit_for_bit(model, tiny_model_
         interpolation.set(alpha)
         with torch.no_grad():
             assert torch.equal(model.llm(input_ids=ids).logits, plain.llm(input_ids=ids).logits)
-            features = torch.randn(2, model.audio_tokens, model.audio_encoder.width, generator=torch.Generator().manual_seed(4))
+            features = torch.randn(
+                2, model.audio_tokens, model.audio_encoder.width, generator=torch.Generator().manual_seed(4)
+            )
             assert torch.equal(model.audio_embeddings(features=features), plain.audio_embeddings(features=features))
     interpolation.set(0.5)
     with torch.no_grad():

@@ -36,7 +36,9 @@ def test_a_gguf_is_converted_once_into_the_cache_and_loads_as_the_gguf_itself(mo
     folder, gguf = resolve(spec)
     loaded, tok = llm.load_llm(spec), load_tokenizer(spec)  # converts unless the cache holds it (`make setup` fills it)
     ready = llm.converted(folder, gguf)  # the float32 weights load_llm read
-    assert ready is not None and (ready / "converted.json").is_file() and ready.parent.parent == llm.cache_root() / "gguf"
+    assert (
+        ready is not None and (ready / "converted.json").is_file() and ready.parent.parent == llm.cache_root() / "gguf"
+    )
     assert ready.parent.name.startswith("SmolLM2-135M-Instruct.Q4_1-") and ready.name == "float32"
     assert (ready / "model.safetensors").is_file() and llm.prepare(spec) == [ready.parent / "tokenizer", ready]
 
@@ -106,8 +108,11 @@ def test_several_end_tokens_accept_any_of_them():
 
 def test_an_id_the_tokenizer_lacks_is_refused_naming_both():
     tok = build_llama_tokenizer()
-    with pytest.raises(InterleaveError, match=r"vicuna: the model's eos token id is 32000, which its tokenizer "
-                                              rf"\({len(tok)} tokens, eos = 2\) does not have"):
+    with pytest.raises(
+        InterleaveError,
+        match=r"vicuna: the model's eos token id is 32000, which its tokenizer "
+        rf"\({len(tok)} tokens, eos = 2\) does not have",
+    ):
         align_special_tokens(tok, SimpleNamespace(eos_token_id=32000), "vicuna")
 
 
@@ -121,20 +126,34 @@ def test_the_model_aligns_a_random_weight_llms_tokenizer(tiny_model_kwargs, tiny
 
 # ---- any Hugging Face causal LM: the architectures tested, on tiny random configs --------------
 
-TINY = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-            max_position_embeddings=512)
+TINY = dict(
+    hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=512
+)
 ARCHITECTURES = {
     # LLaMA-1 / Vicuna: multi-head attention, SentencePiece BPE with BOS.
     "llama-1": ("llama-legacy", dict(model_type="llama", num_key_value_heads=4, bos_token_id=1, eos_token_id=2)),
     # Llama 3: grouped-query attention, byte-level BPE with BOS.
-    "llama-3": ("bytelevel", dict(model_type="llama", num_key_value_heads=2, rope_theta=500000.0,
-                                  bos_token_id=1, eos_token_id=2, pad_token_id=0)),
+    "llama-3": (
+        "bytelevel",
+        dict(
+            model_type="llama",
+            num_key_value_heads=2,
+            rope_theta=500000.0,
+            bos_token_id=1,
+            eos_token_id=2,
+            pad_token_id=0,
+        ),
+    ),
     # Qwen2: grouped-query attention, biased q/k/v, byte-level BPE without BOS.
-    "qwen2": ("qwen2", dict(model_type="qwen2", num_key_value_heads=2, bos_token_id=None, eos_token_id=2,
-                            pad_token_id=0)),
+    "qwen2": (
+        "qwen2",
+        dict(model_type="qwen2", num_key_value_heads=2, bos_token_id=None, eos_token_id=2, pad_token_id=0),
+    ),
     # Mistral: grouped-query attention, sliding window, SentencePiece (Metaspace) with BOS.
-    "mistral": ("llama-metaspace", dict(model_type="mistral", num_key_value_heads=2, sliding_window=64,
-                                        bos_token_id=1, eos_token_id=2)),
+    "mistral": (
+        "llama-metaspace",
+        dict(model_type="mistral", num_key_value_heads=2, sliding_window=64, bos_token_id=1, eos_token_id=2),
+    ),
 }
 
 
@@ -145,9 +164,18 @@ def architecture_kwargs(name: str, tmp_path) -> tuple[dict, dict]:
     tokenizer = build_tokenizer_kind(kind)
     tokenizer.save_pretrained(tmp_path / "tokenizer")
     config = {**TINY, **fields, "vocab_size": len(tokenizer)}
-    return config, dict(llm=None, llm_config=config, tokenizer=str(tmp_path / "tokenizer"), encoder="tiny",
-                        encoder_kwargs=TINY_ENCODER, lora_r=4, lora_alpha=8, learning_rate=1e-2, warmup_steps=1,
-                        val_max_new_tokens=4)
+    return config, dict(
+        llm=None,
+        llm_config=config,
+        tokenizer=str(tmp_path / "tokenizer"),
+        encoder="tiny",
+        encoder_kwargs=TINY_ENCODER,
+        lora_r=4,
+        lora_alpha=8,
+        learning_rate=1e-2,
+        warmup_steps=1,
+        val_max_new_tokens=4,
+    )
 
 
 @pytest.mark.parametrize("name", sorted(ARCHITECTURES))
@@ -178,8 +206,14 @@ def test_each_architecture_fits_generates_greedily_and_exports(name, tmp_path, s
     # Greedy generation: batched and left-padded equals one clip at a time, and repeats itself.
     batch = next(iter(run.datamodule.val_dataloader()))
     together = model.generate_batch(batch, max_new_tokens=5, do_sample=False)
-    alone = [model.generate_batch({k: (v[i:i + 1] if hasattr(v, "shape") else v[i:i + 1]) for k, v in batch.items()},
-                                  max_new_tokens=5, do_sample=False)[0] for i in range(len(batch["ids"]))]
+    alone = [
+        model.generate_batch(
+            {k: (v[i : i + 1] if hasattr(v, "shape") else v[i : i + 1]) for k, v in batch.items()},
+            max_new_tokens=5,
+            do_sample=False,
+        )[0]
+        for i in range(len(batch["ids"]))
+    ]
     assert together == alone == model.generate_batch(batch, max_new_tokens=5, do_sample=False)
 
     # Export, then rebuild the LLM from its config with the peft adapter: the same logits.
@@ -202,8 +236,12 @@ def test_lora_targets_default_to_the_architectures_and_can_be_overridden(tiny_mo
 
     assert lora_targets(llm_config({"model_type": "qwen2"})) == ["q_proj", "v_proj"]
     assert lora_targets(llm_config({"model_type": "gpt2"})) == ["c_attn"]
-    assert lora_targets(llm_config({}), ["q_proj", "k_proj", "v_proj", "o_proj"]) == ["q_proj", "k_proj", "v_proj",
-                                                                                      "o_proj"]
+    assert lora_targets(llm_config({}), ["q_proj", "k_proj", "v_proj", "o_proj"]) == [
+        "q_proj",
+        "k_proj",
+        "v_proj",
+        "o_proj",
+    ]
     model = AudioLLM(**{**tiny_model_kwargs, "lora_target_modules": ["k_proj", "o_proj"]})
     names = {n.split(".")[-4] for n in model.trainable_parameters() if "lora_" in n}
     assert names == {"k_proj", "o_proj"}

@@ -9,10 +9,10 @@ import torch.nn.functional as F
 
 from interleave import NUM_AUDIO_TOKENS
 from interleave.data.collate import Collator
+from interleave.data.records import Record
 from interleave.errors import InterleaveError
 from interleave.model.ltu import LTU_ENCODER, LTU_PROJECTOR, load_encoder_checkpoint
 from interleave.model.module import AudioLLM
-from interleave.data.records import Record
 
 
 def ltu_state_dict(model: AudioLLM, seed: int = 1) -> dict[str, torch.Tensor]:
@@ -45,9 +45,9 @@ def test_ltu_checkpoint_loads_every_weight_with_nothing_missing_or_unexpected(tm
     own = dict(model.named_parameters())
     for name, value in state.items():
         if name.startswith(LTU_ENCODER):
-            target = own["audio_encoder." + name[len(LTU_ENCODER):]]
+            target = own["audio_encoder." + name[len(LTU_ENCODER) :]]
         elif name.startswith(LTU_PROJECTOR):
-            target = own["audio_proj.1." + name[len(LTU_PROJECTOR):]]
+            target = own["audio_proj.1." + name[len(LTU_PROJECTOR) :]]
         else:
             target = own["llm." + name.replace(".weight", ".default.weight")]
         assert torch.equal(target, value), name
@@ -61,7 +61,9 @@ def test_wrong_ltu_checkpoints_fail_with_a_clear_message(tmp_path, tiny_model_kw
     state = ltu_state_dict(AudioLLM(**tiny_model_kwargs))
     lacking = {k: v for k, v in state.items() if "layers.1.self_attn.v_proj.lora_B" not in k}
     torch.save(lacking, tmp_path / "lacking.bin")
-    with pytest.raises(InterleaveError, match=r"lacks 1 weight\(s\) the model needs: .*layers\.1\.self_attn\.v_proj\.lora_B"):
+    with pytest.raises(
+        InterleaveError, match=r"lacks 1 weight\(s\) the model needs: .*layers\.1\.self_attn\.v_proj\.lora_B"
+    ):
         AudioLLM(**tiny_model_kwargs, ltu_checkpoint=str(tmp_path / "lacking.bin"))
 
     torch.save(state, tmp_path / "ltu.bin")

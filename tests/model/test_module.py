@@ -7,10 +7,10 @@ import torch
 from interleave import NUM_AUDIO_TOKENS
 from interleave.data.collate import Collator, span_starts
 from interleave.data.module import InterleavedDataModule
+from interleave.data.records import Record
 from interleave.errors import InterleaveError
 from interleave.model.generation import Sampling
 from interleave.model.module import AudioLLM
-from interleave.data.records import Record
 
 
 @pytest.fixture()
@@ -22,8 +22,10 @@ def model(tiny_model_kwargs):
 def batch_for(model, instructions, padding_side="right", with_answer=True):
     col = Collator(model.tokenizer, padding_side=padding_side, with_answer=with_answer)
     items = [
-        {"record": Record(id=str(i), audio="a.wav", instruction=ins, output="Labels: Siren"),
-         "audio": torch.randn(1024, 128, generator=torch.Generator().manual_seed(i))}
+        {
+            "record": Record(id=str(i), audio="a.wav", instruction=ins, output="Labels: Siren"),
+            "audio": torch.randn(1024, 128, generator=torch.Generator().manual_seed(i)),
+        }
         for i, ins in enumerate(instructions)
     ]
     return col(items)
@@ -95,13 +97,21 @@ def test_loss_on_label_positions_only_equals_the_full_loss(model):
 def test_generation_batched_left_padded_equals_one_at_a_time(model):
     prompts = ["Is [AUDIO] a type of vehicle?", "What sound is this? Tell me in a long sentence please."]
     batch = batch_for(model, prompts, padding_side="left", with_answer=False)
-    together = model.generate(batch["input_ids"], batch["attention_mask"], batch["audio_mask"], batch["audio"],
-                              max_new_tokens=6, do_sample=False)
+    together = model.generate(
+        batch["input_ids"],
+        batch["attention_mask"],
+        batch["audio_mask"],
+        batch["audio"],
+        max_new_tokens=6,
+        do_sample=False,
+    )
     alone = []
     for i, p in enumerate(prompts):
         b = batch_for(model, [p], padding_side="left", with_answer=False)
         b["audio"] = batch["audio"][i : i + 1]
-        alone += model.generate(b["input_ids"], b["attention_mask"], b["audio_mask"], b["audio"], max_new_tokens=6, do_sample=False)
+        alone += model.generate(
+            b["input_ids"], b["attention_mask"], b["audio_mask"], b["audio"], max_new_tokens=6, do_sample=False
+        )
     assert together == alone
 
 
@@ -159,8 +169,13 @@ def test_train_encoder_trains_and_checkpoints_the_encoder(tiny_model_kwargs, mod
     assert trained.audio_encoder.patch_embed_a.proj.weight.grad is not None
     optimizer.step()
     changed = {n for n in encoder_names if not torch.equal(trainable[n], before[n])}
-    for name in ("patch_embed_a.proj.weight", "modality_a", "blocks_a.0.attn.qkv.weight", "blocks_u.0.mlp.fc2.weight",
-                 "norm_a.weight"):
+    for name in (
+        "patch_embed_a.proj.weight",
+        "modality_a",
+        "blocks_a.0.attn.qkv.weight",
+        "blocks_u.0.mlp.fc2.weight",
+        "norm_a.weight",
+    ):
         assert f"audio_encoder.{name}" in changed, name
 
     checkpoint = {"state_dict": trained.state_dict()}
@@ -175,7 +190,8 @@ def test_train_encoder_trains_and_checkpoints_the_encoder(tiny_model_kwargs, mod
 
 
 def test_shard_features_are_recomputed_at_each_point_when_the_encoder_trains(
-        tmp_path, small_dataset, tiny_model_kwargs, monkeypatch):
+    tmp_path, small_dataset, tiny_model_kwargs, monkeypatch
+):
     from callbacks import ShardEvaluation
     from interleave.eval import evaluate as evaluation
     from tests.callbacks.test_shard_eval import write_shard
@@ -191,14 +207,21 @@ def test_shard_features_are_recomputed_at_each_point_when_the_encoder_trains(
     shard = write_shard(small_dataset)  # 15 queries over 3 clips
     for train_encoder, clips_per_point in ((False, [3, 0]), (True, [3, 3])):
         module = AudioLLM(**{**tiny_model_kwargs, "train_encoder": train_encoder})
-        callback = ShardEvaluation(str(shard), text_control=False, repeats=1, sampling=Sampling(max_new_tokens=1), batch_size=8)
+        callback = ShardEvaluation(
+            str(shard), text_control=False, repeats=1, sampling=Sampling(max_new_tokens=1), batch_size=8
+        )
         data = InterleavedDataModule(audio_channel="mean")  # no record files: the evaluation reads only its collation
         data.connect(module.data_spec())
         trainer = SimpleNamespace(
             datamodule=data,
             precision_plugin=SimpleNamespace(val_step_context=contextlib.nullcontext),
-            global_rank=0, world_size=1, global_step=0, state=SimpleNamespace(fn="validate"),
-            progress_bar_callback=None, is_global_zero=True)
+            global_rank=0,
+            world_size=1,
+            global_step=0,
+            state=SimpleNamespace(fn="validate"),
+            progress_bar_callback=None,
+            is_global_zero=True,
+        )
         callback.setup(trainer, module, "validate")
         per_point = []
         for epoch in (0, 1):
@@ -210,8 +233,9 @@ def test_shard_features_are_recomputed_at_each_point_when_the_encoder_trains(
         assert per_point == clips_per_point, train_encoder
 
 
-def test_fit_with_train_encoder_trains_saves_and_exports_the_encoder(tmp_path, small_dataset, tiny_model_kwargs,
-                                                                     monkeypatch):
+def test_fit_with_train_encoder_trains_saves_and_exports_the_encoder(
+    tmp_path, small_dataset, tiny_model_kwargs, monkeypatch
+):
     import lightning as L
     from safetensors.torch import load_file
 
@@ -251,7 +275,8 @@ def test_fit_with_train_encoder_trains_saves_and_exports_the_encoder(tmp_path, s
 
 @pytest.mark.parametrize("audio_tokens", [8, 64])
 def test_audio_tokens_reach_the_encoder_the_collator_and_the_checker_from_the_model(
-        tmp_path, small_dataset, tiny_model_kwargs, monkeypatch, audio_tokens):
+    tmp_path, small_dataset, tiny_model_kwargs, monkeypatch, audio_tokens
+):
     import lightning as L
 
     import train
@@ -275,14 +300,17 @@ def test_audio_tokens_reach_the_encoder_the_collator_and_the_checker_from_the_mo
     assert run.datamodule.collator().audio_tokens == audio_tokens  # the checker's collator too
 
 
-def test_a_prompt_too_long_for_the_models_audio_tokens_is_rejected_at_set_up(tmp_path, small_dataset,
-                                                                            tiny_model_kwargs):
+def test_a_prompt_too_long_for_the_models_audio_tokens_is_rejected_at_set_up(
+    tmp_path, small_dataset, tiny_model_kwargs
+):
     from interleave.data.module import InterleavedDataModule
 
     model = AudioLLM(**{**tiny_model_kwargs, "audio_tokens": 100})
     data = InterleavedDataModule(train_file=str(small_dataset / "train.jsonl"), max_length=110, on_bad_record="error")
     data.trainer = SimpleNamespace(lightning_module=model, log_dir=str(tmp_path), world_size=1, local_rank=0)
-    with pytest.raises(InterleaveError, match=r"not connected to a model: call datamodule.connect\(model.data_spec\(\)\)"):
+    with pytest.raises(
+        InterleaveError, match=r"not connected to a model: call datamodule.connect\(model.data_spec\(\)\)"
+    ):
         data.setup("fit")  # nothing is taken from the trainer's model behind the caller's back
     data.connect(model.data_spec())
     assert data.spec.audio_tokens == 100 and data.spec.audio_loader == model.audio_encoder.load_inputs
@@ -293,6 +321,7 @@ def test_a_prompt_too_long_for_the_models_audio_tokens_is_rejected_at_set_up(tmp
 
 # ---- several clips in one prompt (issue 19) ---------------------------------------------------
 
+
 def clip_batch(model, rows, padding_side="right", with_answer=True):
     """rows: (instruction, clip seeds); each seed is one clip's fbank. One seed gives a plain `audio`."""
     col = Collator(model.tokenizer, padding_side=padding_side, with_answer=with_answer)
@@ -301,16 +330,26 @@ def clip_batch(model, rows, padding_side="right", with_answer=True):
     def clip(seed):
         return fbank.setdefault(seed, torch.randn(1024, 128, generator=torch.Generator().manual_seed(seed)))
 
-    items = [{"record": Record(id=str(i), audio=tuple(f"{s}.wav" for s in seeds) if len(seeds) > 1 else f"{seeds[0]}.wav",
-                               instruction=ins, output="Yes"),
-              "audio": [clip(s) for s in seeds] if len(seeds) > 1 else clip(seeds[0])}
-             for i, (ins, seeds) in enumerate(rows)]
+    items = [
+        {
+            "record": Record(
+                id=str(i),
+                audio=tuple(f"{s}.wav" for s in seeds) if len(seeds) > 1 else f"{seeds[0]}.wav",
+                instruction=ins,
+                output="Yes",
+            ),
+            "audio": [clip(s) for s in seeds] if len(seeds) > 1 else clip(seeds[0]),
+        }
+        for i, (ins, seeds) in enumerate(rows)
+    ]
     return col(items)
 
 
 @pytest.mark.parametrize("seeds", [(1, 2), (2, 1), (1, 2, 3), (3, 2, 1)])
 def test_each_span_holds_its_own_clips_projected_features(model, seeds):
-    instruction = "Is [AUDIO] the same kind of sound as [AUDIO]?" if len(seeds) == 2 else "Do [AUDIO], [AUDIO] and [AUDIO] match?"
+    instruction = (
+        "Is [AUDIO] the same kind of sound as [AUDIO]?" if len(seeds) == 2 else "Do [AUDIO], [AUDIO] and [AUDIO] match?"
+    )
     batch = clip_batch(model, [(instruction, seeds)])
     merged = model.merge_embeddings(batch["input_ids"], batch["audio_mask"], batch["audio"])
     for k, (row, start) in enumerate(span_starts(batch["audio_mask"], NUM_AUDIO_TOKENS)):
@@ -322,7 +361,11 @@ def test_each_span_holds_its_own_clips_projected_features(model, seeds):
 
 
 def test_a_row_with_two_clips_beside_a_row_with_one(model):
-    rows = [("Is [AUDIO] the same kind of sound as [AUDIO]?", (1, 2)), ("What is [AUDIO]?", (3,)), ("What is it?", (4,))]
+    rows = [
+        ("Is [AUDIO] the same kind of sound as [AUDIO]?", (1, 2)),
+        ("What is [AUDIO]?", (3,)),
+        ("What is it?", (4,)),
+    ]
     batch = clip_batch(model, rows)
     spans = span_starts(batch["audio_mask"], NUM_AUDIO_TOKENS)
     assert [row for row, _ in spans] == [0, 0, 1, 2]
@@ -337,18 +380,30 @@ def test_a_row_with_two_clips_beside_a_row_with_one(model):
 
 
 def test_greedy_generation_with_two_clips_equals_one_at_a_time(model):
-    rows = [("Is [AUDIO] the same kind of sound as [AUDIO]?", (1, 2)), ("What is [AUDIO]? Say it in a long sentence.", (3,)),
-            ("Do [AUDIO] and [AUDIO] belong to the same class?", (4, 1))]
+    rows = [
+        ("Is [AUDIO] the same kind of sound as [AUDIO]?", (1, 2)),
+        ("What is [AUDIO]? Say it in a long sentence.", (3,)),
+        ("Do [AUDIO] and [AUDIO] belong to the same class?", (4, 1)),
+    ]
     batch = clip_batch(model, rows, padding_side="left", with_answer=False)
-    together = model.generate(batch["input_ids"], batch["attention_mask"], batch["audio_mask"], batch["audio"],
-                              max_new_tokens=6, do_sample=False)
+    together = model.generate(
+        batch["input_ids"],
+        batch["attention_mask"],
+        batch["audio_mask"],
+        batch["audio"],
+        max_new_tokens=6,
+        do_sample=False,
+    )
     alone = []
     for row in rows:
         b = clip_batch(model, [row], padding_side="left", with_answer=False)
-        alone += model.generate(b["input_ids"], b["attention_mask"], b["audio_mask"], b["audio"], max_new_tokens=6,
-                                do_sample=False)
+        alone += model.generate(
+            b["input_ids"], b["attention_mask"], b["audio_mask"], b["audio"], max_new_tokens=6, do_sample=False
+        )
     assert together == alone
     swapped = clip_batch(model, [(rows[0][0], (2, 1))], padding_side="left", with_answer=False)
     first = clip_batch(model, [rows[0]], padding_side="left", with_answer=False)
-    assert not torch.equal(model.merge_embeddings(first["input_ids"], first["audio_mask"], first["audio"]),
-                           model.merge_embeddings(swapped["input_ids"], swapped["audio_mask"], swapped["audio"]))
+    assert not torch.equal(
+        model.merge_embeddings(first["input_ids"], first["audio_mask"], first["audio"]),
+        model.merge_embeddings(swapped["input_ids"], swapped["audio_mask"], swapped["audio"]),
+    )

@@ -47,19 +47,30 @@ def _record(items: list, answer: str, index: int = 0) -> Record:
 
 def _batch(model, cases, answers: bool = True, cached: bool = False):
     spec = model.data_spec()
-    collator = Collator(spec.tokenizer, spec.template, max_length=4096, audio_tokens=spec.audio_tokens,
-                        clip_positions=spec.clip_positions, with_answer=answers,
-                        padding_side="right" if answers else "left")
+    collator = Collator(
+        spec.tokenizer,
+        spec.template,
+        max_length=4096,
+        audio_tokens=spec.audio_tokens,
+        clip_positions=spec.clip_positions,
+        with_answer=answers,
+        padding_side="right" if answers else "left",
+    )
     items = []
     for i, (pieces, answer) in enumerate(cases):
-        inputs = [model.audio_encoder.inputs_from_waveform(torch.from_numpy(x)) for x in pieces
-                  if not isinstance(x, str)]
+        inputs = [
+            model.audio_encoder.inputs_from_waveform(torch.from_numpy(x)) for x in pieces if not isinstance(x, str)
+        ]
         if cached:
             with torch.no_grad():
                 features = model.audio_encoder(torch.stack(inputs))
             counts = model.audio_encoder.positions(torch.stack(inputs)).tolist()
-            items.append({"record": _record(pieces, answer or "", i),
-                          "audio_features": [f[:n] for f, n in zip(features, counts)]})
+            items.append(
+                {
+                    "record": _record(pieces, answer or "", i),
+                    "audio_features": [f[:n] for f, n in zip(features, counts)],
+                }
+            )
         else:
             items.append({"record": _record(pieces, answer or "", i), "audio": inputs})
     return collator(items)
@@ -68,9 +79,11 @@ def _batch(model, cases, answers: bool = True, cached: bool = False):
 CASES = {
     "one clip mid-text": [(["Is ", clip(2.0, seed=1), " a siren?"], "Yes, it is.")],
     "two clips of different lengths": [(["Is ", clip(1.3, seed=2), " like ", clip(4.1, seed=3), "?"], "No.")],
-    "a batch of 1 s, 7 s and 30 s": [([clip(1.0, seed=4), "What sound is this?"], "Labels: Siren"),
-                                     ([clip(7.0, seed=5), "Listen and name the sound."], "Beep"),
-                                     ([clip(30.0, seed=6), "What sound is this?"], "Drum; Tick")],
+    "a batch of 1 s, 7 s and 30 s": [
+        ([clip(1.0, seed=4), "What sound is this?"], "Labels: Siren"),
+        ([clip(7.0, seed=5), "Listen and name the sound."], "Beep"),
+        ([clip(30.0, seed=6), "What sound is this?"], "Drum; Tick"),
+    ],
 }
 
 
@@ -98,21 +111,35 @@ def test_answers_end_with_the_turn_end_token(model):
 
 
 def test_greedy_tokens_equal_generate(folder, model, reference):
-    cases = [(pieces, None) for pieces, _ in CASES["a batch of 1 s, 7 s and 30 s"] + CASES["two clips of different lengths"]]
+    cases = [
+        (pieces, None) for pieces, _ in CASES["a batch of 1 s, 7 s and 30 s"] + CASES["two clips of different lengths"]
+    ]
     batch = _batch(model, cases, answers=False)
     theirs = processor_inputs(folder, cases, side="left")
     assert torch.equal(batch["input_ids"][~batch["audio_mask"]], theirs["input_ids"][~batch["audio_mask"]])
     with torch.no_grad():
         embeds = model.merge_embeddings(batch["input_ids"], batch["audio_mask"], batch["audio"])
-        ours = model.llm.generate(inputs_embeds=embeds, attention_mask=batch["attention_mask"], max_new_tokens=8,
-                                  do_sample=False, min_new_tokens=8, pad_token_id=model.tokenizer.pad_token_id)
+        ours = model.llm.generate(
+            inputs_embeds=embeds,
+            attention_mask=batch["attention_mask"],
+            max_new_tokens=8,
+            do_sample=False,
+            min_new_tokens=8,
+            pad_token_id=model.tokenizer.pad_token_id,
+        )
         expected = reference.generate(**theirs, max_new_tokens=8, min_new_tokens=8, do_sample=False)
-    assert torch.equal(ours, expected[:, theirs["input_ids"].shape[1]:])
-    texts = model.generate(batch["input_ids"], batch["attention_mask"], batch["audio_mask"], batch["audio"],
-                           max_new_tokens=8, do_sample=False)
+    assert torch.equal(ours, expected[:, theirs["input_ids"].shape[1] :])
+    texts = model.generate(
+        batch["input_ids"],
+        batch["attention_mask"],
+        batch["audio_mask"],
+        batch["audio"],
+        max_new_tokens=8,
+        do_sample=False,
+    )
     with torch.no_grad():
         until_end = reference.generate(**theirs, max_new_tokens=8, do_sample=False)
-    assert texts == model.tokenizer.batch_decode(until_end[:, theirs["input_ids"].shape[1]:], skip_special_tokens=True)
+    assert texts == model.tokenizer.batch_decode(until_end[:, theirs["input_ids"].shape[1] :], skip_special_tokens=True)
 
 
 def test_the_released_parts(folder, model):
@@ -126,8 +153,16 @@ def test_the_released_parts(folder, model):
     assert model.tokenizer.eos_token == "<|im_end|>"
 
 
-@pytest.mark.parametrize("setting", [dict(llm="/models/other"), dict(encoder="whisper"), dict(audio_tokens=64),
-                                     dict(tokenizer="/x"), dict(ltu_checkpoint="/x.bin")])
+@pytest.mark.parametrize(
+    "setting",
+    [
+        dict(llm="/models/other"),
+        dict(encoder="whisper"),
+        dict(audio_tokens=64),
+        dict(tokenizer="/x"),
+        dict(ltu_checkpoint="/x.bin"),
+    ],
+)
 def test_contradicting_settings_are_refused_by_name(folder, setting):
     (name,) = setting
     with pytest.raises(InterleaveError, match=f"remove model.{name}$"):
@@ -138,7 +173,9 @@ def test_a_folder_of_another_family_is_refused(tmp_path):
     from transformers import WhisperConfig
 
     WhisperConfig().save_pretrained(tmp_path)
-    with pytest.raises(InterleaveError, match=r"holds a 'whisper' model; the released families supported are \['qwen2_audio'\]"):
+    with pytest.raises(
+        InterleaveError, match=r"holds a 'whisper' model; the released families supported are \['qwen2_audio'\]"
+    ):
         AudioLLM(pretrained=str(tmp_path))
 
 

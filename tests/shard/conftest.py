@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from interleave.shard.rules import Entry
 from interleave.shard.lexicon import build_lexicon
+from interleave.shard.rules import Entry
 from interleave.shard.wordnet import open_wordnet
 from tests.conftest import write_clip
 
@@ -84,7 +84,10 @@ def corpus(tmp_path: Path) -> Path:
             rows.append({"audio": f"audio/{name}", "labels": [MIDS.get(label, label)]})
     _touch(tmp_path / "audio" / "mix_0.wav")
     _touch(tmp_path / "audio" / "mix_1.wav")
-    rows += [{"audio": "audio/mix_0.wav", "labels": ["Car", "/m/0bt9lr"]}, {"audio": "audio/mix_1.wav", "labels": "Drum;Speech"}]
+    rows += [
+        {"audio": "audio/mix_0.wav", "labels": ["Car", "/m/0bt9lr"]},
+        {"audio": "audio/mix_1.wav", "labels": "Drum;Speech"},
+    ]
     _touch(tmp_path / "audio" / "other.wav")
     rows += [{"audio": "audio/drum_9.wav", "labels": ["Drum"]}, {"audio": "audio/other.wav", "labels": ["Sirens"]}]
     (tmp_path / "clips.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))

@@ -13,60 +13,20 @@ from pathlib import Path
 import pytest
 
 from interleave.errors import InterleaveError
+from interleave.eval.format import read_shard
 from interleave.shard.build import (
     SHIPPED_LEXICON,
     assemble_queries,
     build_shard,
     negative_pool,
-    read_clip_index,
     read_labels,
     report_path,
 )
 from interleave.shard.cli import main
-from interleave.eval.format import read_shard
+from interleave.shard.lexicon import norm
+from interleave.shard.lexicon_file import read_lexicon
 from interleave.shard.rules import Entry
-from interleave.shard.lexicon import norm, read_lexicon
 from tests.shard.conftest import LABELS_CSV, REPO, WORDNET, _touch
-
-# --- clips ----------------------------------------------------------------------------------
-
-
-def test_labels_csv_maps_mids_to_display_names() -> None:
-    labels = read_labels(LABELS_CSV)
-    assert labels["/m/03kmc9"] == "Siren" and labels["/m/01jg02"] == "Heart sounds, heartbeat"
-    assert labels["/m/0cdnk"] == "Roaring cats (lions, tigers)"
-    assert len(labels) == 527
-
-
-@pytest.mark.parametrize("form", ["json", "jsonl"])
-def test_clip_index_sorts_out_clips(tmp_path: Path, form: str) -> None:
-    labels = read_labels(LABELS_CSV)
-    for name in ("a", "b", "c", "d", "e"):
-        _touch(tmp_path / "clips" / f"{name}.wav")
-    if form == "json":
-        index = {"Siren": ["clips/a.wav", "clips/c.wav", "clips/gone.wav"], "/m/0bt9lr": ["clips/b.wav", "clips/c.wav"],
-                 "Martian": ["clips/e.wav"]}  # fmt: skip
-        (tmp_path / "index.json").write_text(json.dumps(index))
-    else:
-        rows = [{"audio": "clips/a.wav", "labels": ["Siren"]}, {"audio": "clips/b.wav", "labels": "/m/0bt9lr"},
-                {"audio": "clips/c.wav", "labels": "Siren;/m/0bt9lr"}, {"audio": "clips/gone.wav", "labels": ["/m/03kmc9"]},
-                {"audio": "clips/e.wav", "labels": ["Martian"]}]  # fmt: skip
-        (tmp_path / "index.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    index = read_clip_index(tmp_path / "index.json", labels)
-    assert index.by_label == {"Siren": [str(tmp_path / "clips" / "a.wav")], "Dog": [str(tmp_path / "clips" / "b.wav")]}
-    assert index.multi_label == [{"audio": str(tmp_path / "clips" / "c.wav"), "labels": ["Siren", "Dog"]}]
-    assert [m["audio"] for m in index.missing] == [str(tmp_path / "clips" / "gone.wav")]
-    assert [u["label"] for u in index.unknown_labels] == ["Martian"]
-
-
-def test_clip_index_errors_name_lines(tmp_path: Path) -> None:
-    path = tmp_path / "index.jsonl"
-    path.write_text('{"audio": "a.wav", "labels": ["Siren"]}\n{"audio": 3, "labels": []}\nnope\n')
-    with pytest.raises(InterleaveError) as err:
-        read_clip_index(path, {})
-    assert f"{path}:2: 'audio' must be a non-empty string; 'labels' must be" in str(err.value)
-    assert f"{path}:3: not valid JSON" in str(err.value)
-
 
 # --- assembly and building ------------------------------------------------------------------
 
@@ -89,11 +49,16 @@ def test_build_writes_a_balanced_shard(corpus: Path, wordnet_dir: Path, wn) -> N
     assert len(queries) == 20 * (1 + 2 * 2 + 2 * 2)
     groups = Counter((q.label, q.audio, q.task, q.truth) for q in queries if q.task != "identity")
     assert set(groups.values()) == {2}  # per clip and relation: 2 yes and 2 no
-    assert report["counts"]["synonym"] == {"yes": 40, "no": 40} and report["counts"]["hypernym"] == {"yes": 40, "no": 40}
+    assert report["counts"]["synonym"] == {"yes": 40, "no": 40} and report["counts"]["hypernym"] == {
+        "yes": 40,
+        "no": 40,
+    }
     assert "mix" not in " ".join(q.audio for q in queries)
 
 
-def test_negatives_are_other_words_candidates_unrelated_in_wordnet(corpus: Path, wordnet_dir: Path, wn, lexicon) -> None:
+def test_negatives_are_other_words_candidates_unrelated_in_wordnet(
+    corpus: Path, wordnet_dir: Path, wn, lexicon
+) -> None:
     _build(corpus, wordnet_dir)
     entries, _ = lexicon
     for query in read_shard(corpus / "shard.jsonl"):
@@ -103,7 +68,12 @@ def test_negatives_are_other_words_candidates_unrelated_in_wordnet(corpus: Path,
         if query.truth == "yes":
             assert query.candidate in own
             continue
-        others = {c for e in entries.values() if e.label in INCLUDED and e.label != query.label for c in e.candidates(query.task)}
+        others = {
+            c
+            for e in entries.values()
+            if e.label in INCLUDED and e.label != query.label
+            for c in e.candidates(query.task)
+        }
         assert query.candidate in others and query.candidate not in own
         for alternative in query.label.lower().split(", "):
             for sense in wn.synsets(alternative.replace(" ", "_"), pos="n"):
@@ -127,7 +97,9 @@ def test_report_names_every_label_and_clip(corpus: Path, wordnet_dir: Path) -> N
     words = {w["label"]: w for w in report["words"]}
     assert len(words) == len(report["words"]) == 527  # every label of the CSV, included or skipped with its reason
     assert words["Car"] == {"label": "Car", "status": "included", "word": "car", "synset": "car.n.01", "clips": 5}
-    assert words["Siren"]["reason"].startswith("0 synonym(s) in siren.n.03, 2 needed [refused: synonym 'siren': names the label")
+    assert words["Siren"]["reason"].startswith(
+        "0 synonym(s) in siren.n.03, 2 needed [refused: synonym 'siren': names the label"
+    )
     assert words["Chirp tone"]["reason"] == "no WordNet noun for 'chirp tone'"
     assert words["Buzz"]["reason"] == "2 single-label clip(s), 4 needed (0 multi-label clip(s) not eligible)"
     assert words["Speech"]["reason"] == "0 single-label clip(s), 4 needed (1 multi-label clip(s) not eligible)"
@@ -144,15 +116,27 @@ def test_report_names_every_label_and_clip(corpus: Path, wordnet_dir: Path) -> N
 
 
 def test_unreadable_chosen_clips_are_replaced_or_their_word_left_out_and_all_are_reported(
-        corpus: Path, wordnet_dir: Path, capsys) -> None:
+    corpus: Path, wordnet_dir: Path, capsys
+) -> None:
     first = _build(corpus, wordnet_dir, "a.jsonl")
     chosen = sorted({q.audio for q in read_shard(corpus / "a.jsonl") if q.label in ("Car", "Dog")})
     car = next(a for a in chosen if "car" in a)
     dog = next(a for a in chosen if "dog" in a)
     (corpus / car).write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk" + bytes(range(64)))  # Car has a 5th clip
     (corpus / dog).write_bytes(b"")  # Dog has exactly 4
-    code = main(["build", "--labels", str(LABELS_CSV), "--clips", str(corpus / "clips.jsonl"),
-                 "--out", str(corpus / "b.jsonl"), "--wordnet", str(wordnet_dir)])
+    code = main(
+        [
+            "build",
+            "--labels",
+            str(LABELS_CSV),
+            "--clips",
+            str(corpus / "clips.jsonl"),
+            "--out",
+            str(corpus / "b.jsonl"),
+            "--wordnet",
+            str(wordnet_dir),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 0 and "2 unreadable clips left out" in err
     assert f"unreadable {corpus / car} (Car): cannot decode audio" in err
@@ -219,7 +203,9 @@ def test_every_audioset_label_builds_with_one_clip_each(tmp_path: Path, wordnet_
         included = [w["label"] for w in words if w["status"] == "included"]
         assert all(w["reason"] for w in words if w["status"] == "skipped")
         assert {q.label for q in queries} == set(included) and len(queries) == len(included) * 9
-        assert len(included) >= (78 if not source else 60)  # the shipped lexicon's curated words, or WordNet's own picks
+        assert len(included) >= (
+            78 if not source else 60
+        )  # the shipped lexicon's curated words, or WordNet's own picks
     reasons = {w["label"]: w.get("reason") for w in words}
     assert reasons["Rock and roll"] == "same sense rock_'n'_roll.n.01 as 'Rock music', which keeps it"
 
@@ -236,7 +222,8 @@ def test_build_from_a_stored_lexicon_needs_no_wordnet(corpus: Path, wordnet_dir:
     (corpus / "lexicon.json").write_text(json.dumps(data))
     report = build_shard(LABELS_CSV, corpus / "clips.jsonl", corpus / "c.jsonl", lexicon=corpus / "lexicon.json")
     assert {w["label"]: w.get("reason") for w in report["words"]}[data["entries"][0]["label"]] == (
-        "lexicon entry breaks the rules: hypernym 'sound': stoplisted; hypernym 'dog': names the label")
+        "lexicon entry breaks the rules: hypernym 'sound': stoplisted; hypernym 'dog': names the label"
+    )
 
 
 def test_build_with_words_and_overrides(corpus: Path, wordnet_dir: Path) -> None:
@@ -258,10 +245,13 @@ def test_words_with_too_few_negatives_are_skipped(corpus: Path, wordnet_dir: Pat
     with pytest.raises(InterleaveError, match="no word could be included"):
         _build(corpus, wordnet_dir, words=corpus / "words.txt")
     reasons = {w["label"]: w["reason"] for w in json.loads((corpus / "shard.report.json").read_text())["words"]}
-    assert reasons == {
-        "Piano": "0 unrelated hypernym candidate(s) among the other words, 2 needed",  # Drum's are above the piano too
-        "Drum": "1 unrelated hypernym candidate(s) among the other words, 2 needed",  # "percussion instrument" is its own
-    }
+    assert (
+        reasons
+        == {
+            "Piano": "0 unrelated hypernym candidate(s) among the other words, 2 needed",  # Drum's are above the piano too
+            "Drum": "1 unrelated hypernym candidate(s) among the other words, 2 needed",  # "percussion instrument" is its own
+        }
+    )
 
 
 def test_assemble_queries_checks_clips_and_pools(lexicon) -> None:
@@ -274,7 +264,12 @@ def test_assemble_queries_checks_clips_and_pools(lexicon) -> None:
     assert negative_pool(car, [car, drum], "hypernym") == ["musical instrument", "percussion instrument"]
     clips = {"Car": ["/c1.wav", "/c0.wav"], "Drum": ["/d.wav"], "Dog": ["/g.wav"]}
     queries = assemble_queries([car, drum, dog], clips, seed=0, clips_per_word=4)
-    assert [q.id for q in queries if q.task == "identity"] == ["identity/car/0", "identity/car/1", "identity/drum/0", "identity/dog/0"]
+    assert [q.id for q in queries if q.task == "identity"] == [
+        "identity/car/0",
+        "identity/car/1",
+        "identity/drum/0",
+        "identity/dog/0",
+    ]
     assert queries[0].audio == "/c0.wav"  # clips are sorted
     with pytest.raises(InterleaveError, match="clips_per_word must be at least 1"):
         assemble_queries([car, drum, dog], clips, seed=0, clips_per_word=0)
@@ -285,7 +280,10 @@ def test_progress_counts_words_and_decoded_clips(corpus: Path, wordnet_dir: Path
     err = capsys.readouterr().err
     with_clips = sum(1 for w in first["words"] if "single-label clip(s)" not in w.get("reason", ""))
     words = [line for line in err.splitlines() if line.startswith("[interleave] shard build: WordNet: ")]
-    assert words == [f"[interleave] shard build: WordNet: done {with_clips}/{with_clips} words (100%), " + words[-1].split(", ", 1)[1]]
+    assert words == [
+        f"[interleave] shard build: WordNet: done {with_clips}/{with_clips} words (100%), "
+        + words[-1].split(", ", 1)[1]
+    ]
     decoded = [line for line in err.splitlines() if line.startswith("[interleave] shard build: decoding: ")]
     assert decoded == [decoded[-1]]  # a short build in a log: the last line only
     assert decoded[-1].startswith("[interleave] shard build: decoding: done 20/20 clips (100%), ")  # 5 words x 4 clips

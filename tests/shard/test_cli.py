@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from interleave.shard.cli import main
 from interleave.eval.format import read_shard
+from interleave.shard.cli import main
 from tests.shard.conftest import LABELS_CSV, copy_wordnet
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,7 +41,22 @@ def test_cli_lexicon_over_every_label(tmp_path: Path, wordnet_dir: Path, capsys)
     stop = tmp_path / "stop.txt"
     stop.write_text("canine\n")
     out = tmp_path / "lexicon.json"
-    assert main(["lexicon", "--labels", str(LABELS_CSV), "--wordnet", str(wordnet_dir), "--out", str(out), "--stoplist", str(stop)]) == 0
+    assert (
+        main(
+            [
+                "lexicon",
+                "--labels",
+                str(LABELS_CSV),
+                "--wordnet",
+                str(wordnet_dir),
+                "--out",
+                str(out),
+                "--stoplist",
+                str(stop),
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     data = json.loads(out.read_text())
     counts = data["counts"]
@@ -52,7 +67,11 @@ def test_cli_lexicon_over_every_label(tmp_path: Path, wordnet_dir: Path, capsys)
         assert f"  {n} skipped: {kind}\n" in err
     assert "skipped 'Rock and roll': same sense rock_'n'_roll.n.01 as 'Rock music', which keeps it" in err
     dog = next(e for e in data["entries"] if e["label"] == "Dog")
-    assert dog["synset"] == "dog.n.01" and dog["lexname"] == "noun.animal" and dog["gloss"].startswith("a member of the genus")
+    assert (
+        dog["synset"] == "dog.n.01"
+        and dog["lexname"] == "noun.animal"
+        and dog["gloss"].startswith("a member of the genus")
+    )
     assert dog["hypernyms"] == ["canid", "domestic animal"] and "hypernym 'canine': stoplisted" in dog["rejected"]
 
 

@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 
 from interleave.errors import InterleaveError
-from interleave.shard.build import SHIPPED_LEXICON, read_labels
 from interleave.eval.query import slug
-from interleave.shard.rules import Entry
-from interleave.shard.lexicon import Skipped, build_lexicon, lexicon_entry, read_lexicon, read_overrides, read_skipped, read_stoplist, write_lexicon
-from interleave.shard.rules import DEFAULT_STOPLIST, GROUPS, entry_problems, norm, resolve_conflicts
+from interleave.shard.build import SHIPPED_LEXICON
+from interleave.shard.clips import read_labels
+from interleave.shard.lexicon import Skipped, build_lexicon, lexicon_entry
+from interleave.shard.lexicon_file import read_lexicon, read_overrides, read_skipped, read_stoplist
+from interleave.shard.rules import DEFAULT_STOPLIST, GROUPS, Entry, entry_problems, norm, resolve_conflicts
 from tests.shard.conftest import LABELS_CSV
 
 
@@ -64,9 +65,15 @@ def test_the_label_is_never_its_own_candidate(lexicon, wn) -> None:
 
 def test_overrides_are_wordnet_lemmas_under_the_same_rules(wn) -> None:
     frog = lexicon_entry(wn, "Frog", {"synonyms": ["anuran", "batrachian"], "note": "toads are another animal"})
-    assert isinstance(frog, Entry) and frog.synonyms == ("anuran", "batrachian") and frog.override == "toads are another animal"
+    assert (
+        isinstance(frog, Entry)
+        and frog.synonyms == ("anuran", "batrachian")
+        and frog.override == "toads are another animal"
+    )
     cat = lexicon_entry(wn, "Cat", {"synset": "domestic_cat.n.01"})
-    assert isinstance(cat, Entry) and cat.synonyms == ("domestic cat", "house cat") and cat.override == "curated: synset"
+    assert (
+        isinstance(cat, Entry) and cat.synonyms == ("domestic cat", "house cat") and cat.override == "curated: synset"
+    )
     assert cat.hypernyms == ("true cat", "domestic animal") and "hypernym 'cat': names the label" in cat.rejected
     with pytest.raises(InterleaveError, match="synonym 'toadstool': no lemma of frog.n.01"):
         lexicon_entry(wn, "Frog", {"synonyms": ["anuran", "toadstool"]})
@@ -118,42 +125,6 @@ def test_unknown_sense_root_is_an_error(wn) -> None:
         build_lexicon(wn, ["Siren"], roots=("sound.n.01", "noize.n.01"), source_roots=("widgit.n.01",))
 
 
-def test_read_overrides_reports_every_problem(tmp_path: Path) -> None:
-    path = tmp_path / "overrides.json"
-    path.write_text(json.dumps({
-        "Siren": {"synset": "siren.n.03"},
-        "Tick": {"synonym": ["ticking"]},
-        "Drum": {"skip": "no", "synonyms": ["x"]},
-        "Dog": {"hypernyms": "canine"},
-        "Buzz": "skip",
-    }))  # fmt: skip
-    with pytest.raises(InterleaveError) as err:
-        read_overrides(path)
-    message = str(err.value)
-    assert message.startswith(f"4 problem(s) in override file {path}")
-    for text in ("'Tick': unknown key 'synonym'", "'Drum': 'skip' cannot be combined", "'Dog': 'hypernyms' must be a list", "'Buzz': expected an object"):
-        assert text in message
-    path.write_text(json.dumps({"Siren": {"synset": "siren.n.03", "group": "anthrophony", "note": "device"}}))
-    assert read_overrides(path) == {"Siren": {"synset": "siren.n.03", "group": "anthrophony", "note": "device"}}
-
-
-def test_lexicon_roundtrip_and_validation(tmp_path: Path, lexicon) -> None:
-    entries, skipped = lexicon
-    gone = [Skipped(label, reason) for label, reason in skipped.items()]
-    path = write_lexicon(list(entries.values()), tmp_path / "lexicon.json", {"wordnet_version": "3.0"}, gone)
-    assert read_lexicon(path) == list(entries.values()) and read_skipped(path) == gone
-    data = json.loads(path.read_text())
-    assert data["counts"]["per_group"] == {"anthrophony": 5, "biophony": 3, "geophony": 1}
-    assert data["counts"]["skipped_per_reason"] == {"too few synonyms": 3, "too few hypernyms": 2, "no WordNet noun": 1}
-    data["entries"][1]["synonyms"] = "membranophone"
-    del data["entries"][2]["related"]
-    path.write_text(json.dumps(data))
-    with pytest.raises(InterleaveError) as err:
-        read_lexicon(path)
-    assert "entries[1] ('Drum'): 'synonyms' must be a list" in str(err.value)
-    assert "entries[2] ('Car'): 'related' must be a list" in str(err.value)
-
-
 # --- the shipped AudioSet lexicon -----------------------------------------------------------
 
 
@@ -170,7 +141,9 @@ def test_shipped_lexicon_accounts_for_every_audioset_label() -> None:
     assert counts["words"] == len(entries) >= 78 and counts["skipped"] == len(skipped) == 527 - len(entries)
     per_group = Counter(e.group for e in entries)
     assert counts["per_group"] == {g: per_group[g] for g in GROUPS}
-    assert per_group["anthrophony"] >= 20 and per_group["biophony"] >= 20  # geophony: see the SHARD counts in docs/shard.md
+    assert (
+        per_group["anthrophony"] >= 20 and per_group["biophony"] >= 20
+    )  # geophony: see the SHARD counts in docs/shard.md
     assert sum(counts["skipped_per_reason"].values()) == len(skipped)
     assert SHIPPED["wordnet_version"] == "3.0" and SHIPPED["stoplist"] == list(DEFAULT_STOPLIST)
 
@@ -219,7 +192,9 @@ def test_the_docs_give_the_shipped_lexicons_counts() -> None:
     assert f"**{counts['words']} words: {per_group['anthrophony']} anthrophony**" in page
     assert f"**{per_group['biophony']} biophony**" in page and f"**{per_group['geophony']} geophony**" in page
     reasons = counts["skipped_per_reason"]
-    said = (f"Of the other {counts['skipped']} labels, {reasons['too few synonyms']} have too few synonyms, "
-            f"{reasons['no WordNet noun']} no WordNet noun, {reasons['too few hypernyms']} too few hypernyms, "
-            f"{reasons['no sound-related sense']} no sound-related sense, {reasons['curated skip']} were skipped by review")
+    said = (
+        f"Of the other {counts['skipped']} labels, {reasons['too few synonyms']} have too few synonyms, "
+        f"{reasons['no WordNet noun']} no WordNet noun, {reasons['too few hypernyms']} too few hypernyms, "
+        f"{reasons['no sound-related sense']} no sound-related sense, {reasons['curated skip']} were skipped by review"
+    )
     assert said in page

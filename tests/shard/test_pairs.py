@@ -6,17 +6,19 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+from interleave.eval.format import read_shard
+from interleave.eval.query import Query
 from interleave.shard.build import build_shard
 from interleave.shard.cli import main
-from interleave.eval.query import Query
-from interleave.eval.format import read_shard
 from interleave.shard.lexicon import norm
 from interleave.shard.pairs import pair_queries, unrelated
 from tests.shard.conftest import LABELS_CSV
 
 
 def identity(label: str, clips: int) -> list[Query]:
-    return [Query(f"identity/{label}/{k}", "identity", label, label.lower(), f"/c/{label}{k}.wav") for k in range(clips)]
+    return [
+        Query(f"identity/{label}/{k}", "identity", label, label.lower(), f"/c/{label}{k}.wav") for k in range(clips)
+    ]
 
 
 def test_pairs_are_balanced_seeded_and_unrelated_in_wordnet(lexicon) -> None:
@@ -51,8 +53,26 @@ def test_unrelated_is_false_for_a_word_wordnet_relates(lexicon) -> None:
 
 
 def test_build_with_pairs_writes_them_to_the_shard_and_counts_them(corpus: Path, wordnet_dir: Path) -> None:
-    assert main(["build", "--labels", str(LABELS_CSV), "--clips", str(corpus / "clips.jsonl"),
-                 "--out", str(corpus / "shard.jsonl"), "--wordnet", str(wordnet_dir), "--pairs", "6", "--seed", "1"]) == 0
+    assert (
+        main(
+            [
+                "build",
+                "--labels",
+                str(LABELS_CSV),
+                "--clips",
+                str(corpus / "clips.jsonl"),
+                "--out",
+                str(corpus / "shard.jsonl"),
+                "--wordnet",
+                str(wordnet_dir),
+                "--pairs",
+                "6",
+                "--seed",
+                "1",
+            ]
+        )
+        == 0
+    )
     queries = read_shard(corpus / "shard.jsonl")
     pairs = [q for q in queries if q.task == "pair"]
     assert Counter(q.truth for q in pairs) == {"yes": 6, "no": 6}
@@ -60,6 +80,8 @@ def test_build_with_pairs_writes_them_to_the_shard_and_counts_them(corpus: Path,
     assert all(Path(c).is_file() for q in pairs for c in q.clips)
     identity_clips = {q.audio for q in queries if q.task == "identity"}
     assert {c for q in pairs for c in q.clips} <= identity_clips
-    report = build_shard(LABELS_CSV, corpus / "clips.jsonl", corpus / "again.jsonl", wordnet=wordnet_dir, pairs=6, seed=1)
+    report = build_shard(
+        LABELS_CSV, corpus / "clips.jsonl", corpus / "again.jsonl", wordnet=wordnet_dir, pairs=6, seed=1
+    )
     assert report["counts"]["pair"] == {"yes": 6, "no": 6} and report["parameters"]["pairs"] == 6
     assert [q.clips for q in read_shard(corpus / "again.jsonl") if q.task == "pair"] == [q.clips for q in pairs]

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from interleave.shard.rules import Entry
 from interleave.shard.rules import (
     DEFAULT_STOPLIST,
+    Entry,
     Skipped,
     alternatives,
     candidate_problem,
@@ -42,11 +42,17 @@ def test_candidate_problems() -> None:
     parts = label_forms("Walk, footsteps")
     assert candidate_problem("footstep", "synonym", parts, DEFAULT_STOPLIST) == "names the label"
     assert candidate_problem("Footsteps", "synonym", parts, DEFAULT_STOPLIST) == "names the label"
-    assert candidate_problem("sound", "hypernym", label_forms("Heart sounds, heartbeat"), DEFAULT_STOPLIST) == "names the label"
+    assert (
+        candidate_problem("sound", "hypernym", label_forms("Heart sounds, heartbeat"), DEFAULT_STOPLIST)
+        == "names the label"
+    )
     assert candidate_problem("happening", "hypernym", parts, DEFAULT_STOPLIST) == "stoplisted"
     assert candidate_problem("happening", "synonym", parts, DEFAULT_STOPLIST) is None  # the stoplist is for hypernyms
     assert candidate_problem("sea gull", "synonym", label_forms("Gull, seagull"), DEFAULT_STOPLIST) == "names the label"
-    assert candidate_problem("breakers", "synonym", parts, DEFAULT_STOPLIST, taken=["breaker"]) == "same as another candidate"
+    assert (
+        candidate_problem("breakers", "synonym", parts, DEFAULT_STOPLIST, taken=["breaker"])
+        == "same as another candidate"
+    )
     assert candidate_problem("stride", "synonym", parts, DEFAULT_STOPLIST, taken=["breaker"]) is None
     for word in ("sound", "happening", "message", "entity", "event", "organism"):
         assert word in DEFAULT_STOPLIST
@@ -71,8 +77,13 @@ def test_conflicts_keep_the_first() -> None:
 
 
 def test_entry_problems_need_no_wordnet() -> None:
-    assert entry_problems(_entry("Dog", "dog.n.01", ("domestic dog", "Canis familiaris"), ("canine", "domestic animal"))) == []
-    bad = _entry("Walk, footsteps", "f.n.01", ("footstep", "rock'n'roll"), ("rock 'n' roll", "happening"), group="music")
+    assert (
+        entry_problems(_entry("Dog", "dog.n.01", ("domestic dog", "Canis familiaris"), ("canine", "domestic animal")))
+        == []
+    )
+    bad = _entry(
+        "Walk, footsteps", "f.n.01", ("footstep", "rock'n'roll"), ("rock 'n' roll", "happening"), group="music"
+    )
     assert entry_problems(bad) == [
         "synonym 'footstep': names the label",
         "hypernym \"rock 'n' roll\": same as another candidate",

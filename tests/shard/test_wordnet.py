@@ -15,7 +15,13 @@ from tests.shard.conftest import DEBIAN_WORDNET, WORDNET, copy_wordnet
 def test_open_wordnet_takes_nltk_data_or_database_folder(wordnet_dir: Path, wn) -> None:
     assert wn.get_version() == "3.0"
     direct = open_wordnet(wordnet_dir / "corpora" / "wordnet")
-    assert [s.name() for s in direct.synsets("siren")] == ["siren.n.01", "enchantress.n.01", "siren.n.03", "siren.n.04", "siren.n.05"]
+    assert [s.name() for s in direct.synsets("siren")] == [
+        "siren.n.01",
+        "enchantress.n.01",
+        "siren.n.03",
+        "siren.n.04",
+        "siren.n.05",
+    ]
     assert wn.synset("siren.n.03").definition() == "a warning signal that is a loud wailing sound"
     # WordNet 3.0: tick.n.01 is the sound, the arachnid comes second, "ticktock" is a hyponym
     assert wn.synset("tick.n.01").lexname() == "noun.event" and wn.synset("tick.n.02").lexname() == "noun.animal"
@@ -66,7 +72,9 @@ def test_extract_keeps_names_lemmas_and_hypernyms(tmp_path: Path, wn) -> None:
     out = extract_wordnet(wn, ["tick.n.02", "chicken.n.02"], ["siren"], WORDNET, tmp_path / "small")
     small = open_wordnet(out)
     # tick.n.02 keeps its name because tick.n.01, the earlier sense, comes along
-    _same(wn, small, ["tick.n.01", "tick.n.02", "chicken.n.01", "chicken.n.02", "siren.n.01", "siren.n.04", "animal.n.01"])
+    _same(
+        wn, small, ["tick.n.01", "tick.n.02", "chicken.n.01", "chicken.n.02", "siren.n.01", "siren.n.04", "animal.n.01"]
+    )
     assert [s.name() for s in small.synsets("siren")] == [s.name() for s in wn.synsets("siren")]
     assert small.get_version() == "3.0" and "dog.n.01" not in {s.name() for s in small.all_synsets("n")}
     assert (out / "data.noun").read_text().startswith("  1 This software and database is being provided")

@@ -8,8 +8,6 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from tests.eval.test_predictions import prediction
-
 from interleave.errors import InterleaveError
 from interleave.eval.evaluate import condition_metrics
 from interleave.tools.bootstrap import (
@@ -27,6 +25,7 @@ from interleave.tools.bootstrap import (
     shared_resamples,
     word_key,
 )
+from tests.eval.test_predictions import prediction
 
 
 def rows_of(words=("Siren", "Dog", "Rain"), clips=4, condition="interleaved", flip=0):
@@ -34,13 +33,30 @@ def rows_of(words=("Siren", "Dog", "Rain"), clips=4, condition="interleaved", fl
     for w, label in enumerate(words):
         slug = label.lower()
         for k in range(clips):
-            out.append(prediction(id=f"identity/{slug}/{k}", task="identity", condition=condition, label=label,
-                                  answers=["a"], parsed=[bool((w + k + flip) % 2)]))
+            out.append(
+                prediction(
+                    id=f"identity/{slug}/{k}",
+                    task="identity",
+                    condition=condition,
+                    label=label,
+                    answers=["a"],
+                    parsed=[bool((w + k + flip) % 2)],
+                )
+            )
             for truth, candidate in (("yes", "alarm"), ("no", "cat")):
                 answer = "yes" if (w * k + (truth == "yes") + flip) % 3 else "no"
-                out.append(prediction(id=f"synonym/{slug}/{k}/{candidate}", task="synonym", condition=condition,
-                                      label=label, candidate=candidate, truth=truth, answers=["a", "b"],
-                                      parsed=[answer, None if k == 1 else answer]))
+                out.append(
+                    prediction(
+                        id=f"synonym/{slug}/{k}/{candidate}",
+                        task="synonym",
+                        condition=condition,
+                        label=label,
+                        candidate=candidate,
+                        truth=truth,
+                        answers=["a", "b"],
+                        parsed=[answer, None if k == 1 else answer],
+                    )
+                )
     return out
 
 
@@ -61,7 +77,7 @@ def test_draws_are_two_level_seeded_and_whole():
     assert (words.sum(axis=1) == 4).all()  # as many words drawn as there are
     # each drawn word brings as many clip draws as it has clips, all among its own clips
     for w, (start, size) in enumerate(zip(design.starts, design.sizes)):
-        assert (clips[:, start:start + size].sum(axis=1) == words[:, w] * size).all()
+        assert (clips[:, start : start + size].sum(axis=1) == words[:, w] * size).all()
     again = draw(design, 500, seed=1)
     assert (again[0] == words).all() and (again[1] == clips).all()
     assert not (draw(design, 500, seed=2)[1] == clips).all()
@@ -69,8 +85,11 @@ def test_draws_are_two_level_seeded_and_whole():
 
 def test_rows_of_one_clip_move_together_and_text_rows_follow_their_word():
     rows = rows_of()
-    text = [replace(r, condition="text", id=f"synonym/{r.label.lower()}/0/{r.candidate}")
-            for r in rows if r.task == "synonym" and r.id.split("/")[2] == "0"]
+    text = [
+        replace(r, condition="text", id=f"synonym/{r.label.lower()}/0/{r.candidate}")
+        for r in rows
+        if r.task == "synonym" and r.id.split("/")[2] == "0"
+    ]
     design = Design.of(rows + text)
     counts = draw(design, 200, seed=0)
     weights = multiplicities(design, counts, rows, "interleaved")
@@ -160,8 +179,11 @@ def test_seed_counts_draw_the_seeds_with_replacement():
 
 def test_seed_means_weigh_each_drawn_seed_by_its_count_and_ignore_undrawn_nans():
     counts = np.array([[2, 0, 1], [0, 3, 0], [1, 1, 1]])
-    values = [{"t": np.array([1.0, np.nan, np.nan])}, {"t": np.array([np.nan, 2.0, 6.0])}, {"t": np.array([4.0, 7.0, 0.0]),
-                                                                                          "only": np.zeros(3)}]
+    values = [
+        {"t": np.array([1.0, np.nan, np.nan])},
+        {"t": np.array([np.nan, 2.0, 6.0])},
+        {"t": np.array([4.0, 7.0, 0.0]), "only": np.zeros(3)},
+    ]
     means = seed_means(values, counts)
     assert list(means) == ["t"]  # a tag some seeds lack is not averaged
     assert means["t"][0] == pytest.approx((2 * 1 + 4) / 3)  # seed 1's NaN is not drawn
@@ -173,10 +195,12 @@ def test_seed_intervals_equal_a_reference_computed_by_hand():
     """Three seeds' answers about the same queries: the hierarchical interval against the same
     draws made and scored by hand (identity accuracy, synonym F1 from counts)."""
     seeds = [rows_of(words=("Siren", "Dog", "Rain", "Wind"), clips=3, flip=f) for f in (0, 1, 2)]
-    seeds[2] = [replace(r, parsed=["yes"] * len(r.parsed)) if r.task == "synonym" and r.label == "Dog" else r
-                for r in seeds[2]]
-    found = seed_intervals([{"interleaved": rows} for rows in seeds], [{"interleaved": "val"}] * 3, resamples=300,
-                           seed=7)
+    seeds[2] = [
+        replace(r, parsed=["yes"] * len(r.parsed)) if r.task == "synonym" and r.label == "Dog" else r for r in seeds[2]
+    ]
+    found = seed_intervals(
+        [{"interleaved": rows} for rows in seeds], [{"interleaved": "val"}] * 3, resamples=300, seed=7
+    )
     words = sorted({r.label for r in seeds[0]})
     clips = {w: sorted({clip_key(r) for r in seeds[0] if r.label == w}) for w in words}
     draws = reference_draws(words, clips, 300, 7)
@@ -216,18 +240,26 @@ def test_shared_resamples_score_the_same_answers_on_the_same_draws_once(monkeypa
     rows = rows_of(words=("Siren", "Dog", "Rain"), clips=2)
     calls = []
     original = evaluate.condition_metrics
-    monkeypatch.setattr(evaluate, "condition_metrics", lambda found, prefix: calls.append(prefix) or original(found, prefix))
+    monkeypatch.setattr(
+        evaluate, "condition_metrics", lambda found, prefix: calls.append(prefix) or original(found, prefix)
+    )
     design = Design.of(rows)
     counts = draw(design, 20, seed=1)
     alone = resampled_metrics({"interleaved": rows}, {"interleaved": "val"}, design, counts)
     with shared_resamples():
         first = resampled_metrics({"interleaved": rows}, {"interleaved": "val"}, design, counts)
         again = resampled_metrics({"interleaved": rows}, {"interleaved": "val/interleaved"}, design, counts)
-        other = resampled_metrics({"interleaved": rows_of(words=("Siren", "Dog", "Rain"), clips=2, flip=1)},
-                                  {"interleaved": "val"}, design, counts)
+        other = resampled_metrics(
+            {"interleaved": rows_of(words=("Siren", "Dog", "Rain"), clips=2, flip=1)},
+            {"interleaved": "val"},
+            design,
+            counts,
+        )
     assert calls == ["val"] * 20 + ["val"] * 20 + ["val"] * 20  # alone, first, other: `again` was not scored
     assert set(first) == set(alone) and all((first[t] == alone[t]).all() for t in alone)
-    assert all(np.array_equal(again["val/interleaved" + t.removeprefix("val")], v, equal_nan=True) for t, v in first.items())
+    assert all(
+        np.array_equal(again["val/interleaved" + t.removeprefix("val")], v, equal_nan=True) for t, v in first.items()
+    )
     assert any(not np.array_equal(other[t], first[t], equal_nan=True) for t in first)
     resampled_metrics({"interleaved": rows}, {"interleaved": "val"}, design, counts)  # outside: scored again
     assert len(calls) == 80

@@ -53,8 +53,13 @@ def test_running_the_module_runs_the_command():
     from pathlib import Path
 
     repo = Path(__file__).resolve().parents[2]
-    done = subprocess.run([sys.executable, "-m", "interleave.tools.command", "--help"], cwd=repo,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "interleave.tools.command", "--help"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0 and "usage: interleave COMMAND" in done.stdout, done.stderr[-1000:]
 
 
@@ -67,22 +72,26 @@ def test_a_subcommands_parse_error_names_its_own_help(capsys):
         main(["report", "--bogus"])
     assert exit_.value.code == 2
     err = capsys.readouterr().err
-    assert err.endswith("interleave report: error: unrecognized arguments: --bogus "
-                        "(`interleave report --help` lists the options)\n")
+    assert err.endswith(
+        "interleave report: error: unrecognized arguments: --bogus (`interleave report --help` lists the options)\n"
+    )
     assert "`interleave --help`" not in err
     assert argparse.ArgumentParser.error is plain  # only inside the command
 
 
-def test_a_config_option_a_tool_passes_on_names_the_tools_help_and_train_pys(tmp_path, small_dataset, tiny_model_kwargs,
-                                                                               capsys):
+def test_a_config_option_a_tool_passes_on_names_the_tools_help_and_train_pys(
+    tmp_path, small_dataset, tiny_model_kwargs, capsys
+):
     from tests.conftest import write_config
 
     config = write_config(tmp_path, small_dataset, tiny_model_kwargs)
     with pytest.raises(SystemExit) as exit_:
         main(["data", "check", "--config", str(config), str(small_dataset / "train.jsonl"), "--bogus"])
     assert exit_.value.code == 2
-    assert capsys.readouterr().err == ("error: unrecognized arguments: --bogus (`interleave data check --help` lists "
-                                       "its options, `python train.py fit --help` a config's)\n")
+    assert capsys.readouterr().err == (
+        "error: unrecognized arguments: --bogus (`interleave data check --help` lists "
+        "its options, `python train.py fit --help` a config's)\n"
+    )
 
 
 def test_ctrl_c_while_a_tool_starts_is_one_line_and_exit_130(capsys, monkeypatch):

@@ -11,9 +11,9 @@ import pytest
 from interleave.tools.dataset import main as data_main
 from tests.callbacks.test_shard_eval import write_shard
 from tests.conftest import TINY_LLAMA, write_clip, write_config, write_jsonl
-from tests.test_paper_configs import PAPER, paths_args, tiny_ltu, tiny_overrides  # noqa: F401  (tiny_ltu: a fixture)
 from tests.data.test_module import BAD_KINDS, bad_file
 from tests.data.test_records import good
+from tests.test_paper_configs import PAPER, paths_args, tiny_overrides
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -36,7 +36,9 @@ def test_checker_passes_a_clean_file_and_without_decode_misses_only_decoding(tmp
     bad = bad_file(tmp_path / "b")
     data_main(["check", str(bad), "--tokenizer", "none"])
     out = capsys.readouterr().out
-    assert "unreadable audio" not in out and "lengths not checked" in out and "6 bad" in out  # neither decoding nor length checked
+    assert (
+        "unreadable audio" not in out and "lengths not checked" in out and "6 bad" in out
+    )  # neither decoding nor length checked
 
 
 def test_checker_counts_records_whose_placeholder_splits_a_token(tmp_path, capsys, tokenizer_dir):
@@ -46,12 +48,17 @@ def test_checker_counts_records_whose_placeholder_splits_a_token(tmp_path, capsy
     assert data_main(["check", str(path), "--tokenizer", str(tokenizer_dir)]) == 0  # a note, not a problem
     out = capsys.readouterr().out
     assert "2 record(s), 2 good, 0 bad" in out
-    assert f"note: 1 good record(s) have a text token split where [AUDIO] stands" in out and f"{path}:2 (id=g1)" in out
+    assert "note: 1 good record(s) have a text token split where [AUDIO] stands" in out and f"{path}:2 (id=g1)" in out
 
 
-@pytest.mark.parametrize("name, message", [
-    ("nope.jsonl", "no such file"), ("folder", "is a directory, not a record file"),
-    ("fifo", "is a FIFO (named pipe), not a record file")])
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("nope.jsonl", "no such file"),
+        ("folder", "is a directory, not a record file"),
+        ("fifo", "is a FIFO (named pipe), not a record file"),
+    ],
+)
 def test_checker_a_missing_file_a_directory_or_a_fifo_is_one_error_line_exit_2(tmp_path, capsys, name, message):
     """Issue 34: no phantom `1 record(s), 0 good, 1 bad`; the FIFO is never opened (that would wait)."""
     (tmp_path / "folder").mkdir()
@@ -72,7 +79,10 @@ def test_checker_a_0_byte_file_holds_0_records_exit_2(tmp_path, capsys):
     array.write_text('[{"audio_id": "a.wav", "instruction": "What is [AUDIO]?", "output": "x"},\n{"oops"')
     assert data_main(["check", str(array), "--tokenizer", "none"]) == 2
     out = capsys.readouterr().out
-    assert out.splitlines()[:2] == [f"{array}:2: malformed JSON: Expecting ':' delimiter", f"{array}: 0 record(s), 0 good, 0 bad"]
+    assert out.splitlines()[:2] == [
+        f"{array}:2: malformed JSON: Expecting ':' delimiter",
+        f"{array}: 0 record(s), 0 good, 0 bad",
+    ]
     array.write_text('[{"audio_id": "a.wav", "instruction": "What is [AUDIO]?", "output": "x"}, {"audio_id": "a.wav"}]')
     assert data_main(["check", str(array), "--tokenizer", "none"]) == 1  # its records, named FILE[i], are counted
     assert f"{array}: 2 record(s), 0 good, 2 bad" in capsys.readouterr().out
@@ -82,23 +92,39 @@ def test_checker_names_audio_that_is_a_directory_a_device_or_a_fifo(tmp_path, ca
     (tmp_path / "clips").mkdir()
     os.mkfifo(tmp_path / "pipe.wav")
     write_clip(tmp_path / "audio" / "g0.wav")
-    path = write_jsonl(tmp_path / "odd.jsonl", [good(0), good(1) | {"audio": "clips"}, good(2) | {"audio": "/dev/zero"},
-                                               good(3) | {"audio": "pipe.wav"}, good(4) | {"audio": "gone.wav"}])
+    path = write_jsonl(
+        tmp_path / "odd.jsonl",
+        [
+            good(0),
+            good(1) | {"audio": "clips"},
+            good(2) | {"audio": "/dev/zero"},
+            good(3) | {"audio": "pipe.wav"},
+            good(4) | {"audio": "gone.wav"},
+        ],
+    )
     for decode in ([], ["--decode"]):  # the decoder never gets to block on the FIFO
         assert data_main(["check", str(path), "--tokenizer", "none", *decode]) == 1
         out = capsys.readouterr().out.splitlines()
-        assert out[:5] == [f"{path}:2 (id=g1): audio path is a directory, not an audio file: {tmp_path / 'clips'}",
-                           f"{path}:3 (id=g2): audio path is a character device, not an audio file: /dev/zero",
-                           f"{path}:4 (id=g3): audio path is a FIFO (named pipe), not an audio file: {tmp_path / 'pipe.wav'}",
-                           f"{path}:5 (id=g4): audio file not found: {tmp_path / 'gone.wav'}",
-                           f"{path}: 5 record(s), 1 good, 4 bad"]
+        assert out[:5] == [
+            f"{path}:2 (id=g1): audio path is a directory, not an audio file: {tmp_path / 'clips'}",
+            f"{path}:3 (id=g2): audio path is a character device, not an audio file: /dev/zero",
+            f"{path}:4 (id=g3): audio path is a FIFO (named pipe), not an audio file: {tmp_path / 'pipe.wav'}",
+            f"{path}:5 (id=g4): audio file not found: {tmp_path / 'gone.wav'}",
+            f"{path}: 5 record(s), 1 good, 4 bad",
+        ]
 
 
 def run_check(*args: str) -> subprocess.CompletedProcess:
     """`interleave data check ...` as a user runs it, in its own process."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "interleave.tools.command", "data", "check", *args], cwd=REPO,
-                          env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "interleave.tools.command", "data", "check", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_check_rebuilds_a_damaged_record_index_and_names_it(tmp_path, capsys, caplog, small_dataset, tiny_model_kwargs):
@@ -119,8 +145,10 @@ def test_check_rebuilds_a_damaged_record_index_and_names_it(tmp_path, capsys, ca
     cut = f"is cut short: {header_end(index) + 16} bytes, where its header says {len(whole)}"
     assert f"[interleave] {path}: record index {index} {cut}; rebuilding it" in done.stderr
     assert done.stdout.splitlines()[-1] == f"{path}: 400 record(s), 400 good, 0 bad" and index.read_bytes() == whole
-    for how, why in (("end cut", f"is cut short: {len(whole) - 1000} bytes, where its header says {len(whole)}"),
-                     ("middle overwritten", "is damaged: its checksum does not match its bytes (overwritten)")):
+    for how, why in (
+        ("end cut", f"is cut short: {len(whole) - 1000} bytes, where its header says {len(whole)}"),
+        ("middle overwritten", "is damaged: its checksum does not match its bytes (overwritten)"),
+    ):
         damage(index, how)
         caplog.clear()
         assert data_main(["check", str(path), "--config", str(config)]) == 0
@@ -134,8 +162,8 @@ def test_check_rebuilds_a_damaged_record_index_and_names_it(tmp_path, capsys, ca
 
 
 def test_checker_measures_spans_of_audio_tokens_positions(tmp_path, capsys, tokenizer_dir):
-    from interleave.data.collate import Collator
     from interleave.data.checks import load_checked
+    from interleave.data.collate import Collator
     from interleave.model.llm import load_tokenizer
 
     write_clip(tmp_path / "audio" / "g0.wav")
@@ -152,7 +180,8 @@ LONG_WORDS = "xylophonic quizzical zephyr marmalade kaleidoscope juxtapose labyr
 
 
 def test_check_with_the_paper_config_agrees_with_fit_where_the_defaults_do_not(
-        tmp_path, capsys, monkeypatch, small_dataset, tiny_ltu, llama_tokenizer):
+    tmp_path, capsys, monkeypatch, small_dataset, tiny_ltu, llama_tokenizer
+):
     """Issue 25: a prompt that fits SmolLM2's 512 positions but not the paper run's LLaMA-style
     tokenizer. The default check passes it; `--config` rejects it, with the reason `fit` stops with."""
     import random
@@ -170,10 +199,19 @@ def test_check_with_the_paper_config_agrees_with_fit_where_the_defaults_do_not(
     rng = random.Random(0)
     wordy = "Is [AUDIO] " + " ".join(rng.choice(LONG_WORDS) for _ in range(110)) + "?"
     rows = [json.loads(line) for line in (small_dataset / "train.jsonl").read_text().splitlines()]
-    path = write_jsonl(small_dataset / "train.jsonl", rows + [good(0, wordy) | {"id": "wordy", "audio": rows[0]["audio"]}])
-    rows_configs = [arg for name in ("base", "finetune", "ft_small") for arg in ("--config", str(PAPER / f"{name}.yaml"))]
-    run_args = [*rows_configs, *paths_args(small_dataset, tiny_ltu),
-                *tiny_overrides(folder, config), "--trainer.enable_progress_bar=false", "--trainer.max_epochs=1"]
+    path = write_jsonl(
+        small_dataset / "train.jsonl", rows + [good(0, wordy) | {"id": "wordy", "audio": rows[0]["audio"]}]
+    )
+    rows_configs = [
+        arg for name in ("base", "finetune", "ft_small") for arg in ("--config", str(PAPER / f"{name}.yaml"))
+    ]
+    run_args = [
+        *rows_configs,
+        *paths_args(small_dataset, tiny_ltu),
+        *tiny_overrides(folder, config),
+        "--trainer.enable_progress_bar=false",
+        "--trainer.max_epochs=1",
+    ]
 
     assert data_main(["check", str(path)]) == 0  # SmolLM2, the default template, max_length 512
     assert f"{path}: 5 record(s), 5 good, 0 bad" in capsys.readouterr().out
@@ -229,10 +267,17 @@ def test_ctrl_c_during_a_check_is_one_line_and_keeps_the_record_index(tmp_path, 
     count = 20_000  # distinct clips (links to one), each decoded once: a minute or more, far past the interrupt
     for i in range(count):
         os.symlink(small_dataset / "audio" / "c0.wav", clips / f"{i}.wav")
-    path = write_jsonl(tmp_path / "big.jsonl", [good(i) | {"id": f"r{i}", "audio": f"clips/{i}.wav"} for i in range(count)])
-    proc = subprocess.Popen([sys.executable, "-m", "interleave.tools", "data", "check", "--config", str(config),
-                             str(path), "--decode"], cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    path = write_jsonl(
+        tmp_path / "big.jsonl", [good(i) | {"id": f"r{i}", "audio": f"clips/{i}.wav"} for i in range(count)]
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "interleave.tools", "data", "check", "--config", str(config), str(path), "--decode"],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 240
     while not list(tmp_path.glob("big.jsonl.*.index")) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -242,7 +287,8 @@ def test_ctrl_c_during_a_check_is_one_line_and_keeps_the_record_index(tmp_path, 
     assert proc.returncode == 130, err[-3000:]
     (index,) = tmp_path.glob("big.jsonl.*.index")
     assert [line for line in err.splitlines() if line.startswith(("interrupted:", "error:"))] == [
-        f"interrupted: interleave data check; the record index {index} is kept (later checks and runs reuse it)"]
+        f"interrupted: interleave data check; the record index {index} is kept (later checks and runs reuse it)"
+    ]
     assert err.rstrip("\n").splitlines()[-1].startswith("interrupted:") and "Traceback" not in err
     assert "record(s)" not in out  # stopped before its counts
     collator = build_run(["--config", str(config)]).datamodule.collator()
@@ -251,8 +297,9 @@ def test_ctrl_c_during_a_check_is_one_line_and_keeps_the_record_index(tmp_path, 
     assert kept is not None and kept.rows == count
 
 
-def test_ctrl_c_from_a_terminal_while_several_processes_build_the_index_is_one_line(tmp_path, small_dataset,
-                                                                                   tiny_model_kwargs):
+def test_ctrl_c_from_a_terminal_while_several_processes_build_the_index_is_one_line(
+    tmp_path, small_dataset, tiny_model_kwargs
+):
     """A terminal's Ctrl-C reaches the whole process group: the forked builders of a large file's
     record index printed a traceback each. Only the check itself says it was interrupted; no index
     is left half-written."""
@@ -270,12 +317,20 @@ def test_ctrl_c_from_a_terminal_while_several_processes_build_the_index_is_one_l
     root = Path(__file__).resolve().parents[2]
     config = write_config(tmp_path, small_dataset, tiny_model_kwargs)
     filler = "Labels: Siren. " * 24
-    path = write_jsonl(tmp_path / "big.jsonl", [good(i) | {"id": f"r{i}", "audio": "audio/c0.wav", "output": filler}
-                                               for i in range(100_000)])
-    assert path.stat().st_size > 32 << 20  # two builders on two cores (record_index.build_processes)
-    proc = subprocess.Popen([sys.executable, "-m", "interleave.tools", "data", "check", "--config", str(config),
-                             str(path)], cwd=root, env={**os.environ, "PYTHONPATH": str(root)}, start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    path = write_jsonl(
+        tmp_path / "big.jsonl",
+        [good(i) | {"id": f"r{i}", "audio": "audio/c0.wav", "output": filler} for i in range(100_000)],
+    )
+    assert path.stat().st_size > 32 << 20  # two builders on two cores (index_build.build_processes)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "interleave.tools", "data", "check", "--config", str(config), str(path)],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 240
     while len(psutil.Process(proc.pid).children()) < 2 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -285,5 +340,6 @@ def test_ctrl_c_from_a_terminal_while_several_processes_build_the_index_is_one_l
     assert proc.returncode == 130, err[-3000:]
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
     assert [line for line in err.splitlines() if line.startswith(("interrupted:", "error:"))] == [
-        "interrupted: interleave data check; no record index was written (it is written whole or not at all)"]
+        "interrupted: interleave data check; no record index was written (it is written whole or not at all)"
+    ]
     assert not list(tmp_path.glob("big.jsonl.*"))  # neither an index nor a temporary one left behind

@@ -19,7 +19,9 @@ def plain_argv(monkeypatch):
     monkeypatch.setattr("sys.argv", ["train.py"])
 
 
-def test_export_writes_a_peft_adapter_that_reproduces_the_logits(tmp_path, small_dataset, tiny_model_kwargs, tiny_llama_config):
+def test_export_writes_a_peft_adapter_that_reproduces_the_logits(
+    tmp_path, small_dataset, tiny_model_kwargs, tiny_llama_config
+):
     run = train.cli(["fit", "--config", str(write_config(tmp_path, small_dataset, tiny_model_kwargs))])
     assert export_main([str(tmp_path / "ckpt" / "last.ckpt"), str(tmp_path / "export")]) == 0
     model = run.model.eval()
@@ -36,8 +38,9 @@ def test_export_writes_a_peft_adapter_that_reproduces_the_logits(tmp_path, small
 
 
 @pytest.mark.parametrize("fault", ["truncated", "runs-code"])
-def test_export_refuses_a_checkpoint_with_the_words_of_train_py_validate(fault, tmp_path, small_dataset,
-                                                                          tiny_model_kwargs, capsys):
+def test_export_refuses_a_checkpoint_with_the_words_of_train_py_validate(
+    fault, tmp_path, small_dataset, tiny_model_kwargs, capsys
+):
     folder = tmp_path / "ckpt"
     folder.mkdir()
     intact, ckpt, marker = folder / "epoch=0-step=2.ckpt", folder / "last.ckpt", tmp_path / "pwned"
@@ -52,7 +55,9 @@ def test_export_refuses_a_checkpoint_with_the_words_of_train_py_validate(fault, 
     assert command_main(["export", str(ckpt), str(tmp_path / "export")]) == 2  # `interleave export CKPT OUT_DIR`
     from_export = capsys.readouterr().err
     assert from_export == from_train
-    assert from_export.startswith(f"error: {ckpt}: ") and from_export.count("\n") == 1 and "Traceback" not in from_export
+    assert (
+        from_export.startswith(f"error: {ckpt}: ") and from_export.count("\n") == 1 and "Traceback" not in from_export
+    )
     if fault == "truncated":
         assert "not a complete checkpoint" in from_export and str(intact) in from_export
     else:
@@ -60,8 +65,9 @@ def test_export_refuses_a_checkpoint_with_the_words_of_train_py_validate(fault, 
     assert not marker.exists() and not (tmp_path / "export").exists()
 
 
-def test_the_exported_adapter_and_projector_give_a_two_clip_prompts_logits(tmp_path, small_dataset, tiny_model_kwargs,
-                                                                            tiny_llama_config):
+def test_the_exported_adapter_and_projector_give_a_two_clip_prompts_logits(
+    tmp_path, small_dataset, tiny_model_kwargs, tiny_llama_config
+):
     """Issue 19: outside Lightning, each clip projected with the exported projector and put in its
     span (`interleave.data.collate.span_starts` of the batch's audio_mask) gives the trained model's logits."""
     from safetensors.torch import load_file
@@ -75,7 +81,9 @@ def test_the_exported_adapter_and_projector_give_a_two_clip_prompts_logits(tmp_p
     model = run.model.eval()
     record = Record(id="p", audio=("audio/c0.wav", "audio/c1.wav"), instruction="Is [AUDIO] like [AUDIO]?", output="No")
     batch = Collator(model.tokenizer)([AudioRecords([record], small_dataset)[0]])
-    peft_model = PeftModel.from_pretrained(load_llm(config=tiny_llama_config, seed=0), tmp_path / "export" / "lora").eval()
+    peft_model = PeftModel.from_pretrained(
+        load_llm(config=tiny_llama_config, seed=0), tmp_path / "export" / "lora"
+    ).eval()
     weights = load_file(tmp_path / "export" / "projector.safetensors")
     with torch.no_grad():
         features = model.audio_encoder(batch["audio"])
@@ -95,8 +103,11 @@ def test_export_of_a_text_file_or_a_directory_is_one_line_naming_it(tmp_path, ca
     passwd, config = tmp_path / "passwd", tmp_path / "demo.yaml"
     passwd.write_text("root:x:0:0:root:/root:/bin/bash\n")
     config.write_text("model:\n  lora_r: 8\n")
-    for source, words in ((passwd, "not a checkpoint: text"), (config, "not a checkpoint: text"),
-                          (tmp_path, "a directory, not a checkpoint file")):
+    for source, words in (
+        (passwd, "not a checkpoint: text"),
+        (config, "not a checkpoint: text"),
+        (tmp_path, "a directory, not a checkpoint file"),
+    ):
         assert command_main(["export", str(source), str(tmp_path / "out")]) == 2
         err = capsys.readouterr().err
         assert err.startswith(f"error: {source}: {words}") and err.count("\n") == 1 and "Traceback" not in err
@@ -111,8 +122,15 @@ def test_export_help_says_what_it_writes_without_a_dangling_colon(capsys):
     out = capsys.readouterr().out
     assert out.startswith("usage: interleave export [-h] CKPT OUT_DIR\n")
     description = " ".join(out.split("\n\n")[1].split())
-    assert description.startswith("Export a training checkpoint for use outside Lightning: ") and description.endswith(".")
-    for written in ("OUT_DIR/lora", "OUT_DIR/projector.safetensors", "OUT_DIR/model.json", "OUT_DIR/encoder.safetensors"):
+    assert description.startswith("Export a training checkpoint for use outside Lightning: ") and description.endswith(
+        "."
+    )
+    for written in (
+        "OUT_DIR/lora",
+        "OUT_DIR/projector.safetensors",
+        "OUT_DIR/model.json",
+        "OUT_DIR/encoder.safetensors",
+    ):
         assert written in description
     for line in out.splitlines():  # only the section headings end in ":"
         assert not line.endswith(":") or line in ("positional arguments:", "options:"), line

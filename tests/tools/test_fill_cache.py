@@ -8,8 +8,8 @@ import pytest
 import torch
 import yaml
 
-from interleave.encoders.cache import FeatureCache
 from interleave.cli import build_run
+from interleave.encoders.cache import FeatureCache
 from interleave.tools.fill_cache import main as cache_main
 from tests.callbacks.test_shard_eval import write_shard
 from tests.encoders.test_cache import cache_config, copy_entry, own_features, two_clip_dataset
@@ -25,8 +25,9 @@ def plain_argv(monkeypatch):
 def test_cache_command_fills_the_cache_for_a_run(tmp_path, small_dataset, tiny_model_kwargs, capsys):
     config = cache_config(tmp_path, small_dataset, tiny_model_kwargs, feature_cache=str(tmp_path / "cache"))
     data = yaml.safe_load(open(config))
-    data["trainer"]["callbacks"].append({"class_path": "callbacks.ShardEvaluation",
-                                         "init_args": {"shard_file": str(write_shard(small_dataset))}})
+    data["trainer"]["callbacks"].append(
+        {"class_path": "callbacks.ShardEvaluation", "init_args": {"shard_file": str(write_shard(small_dataset))}}
+    )
     open(config, "w").write(yaml.safe_dump(data))
     assert cache_main(["--config", config]) == 0
     out, err = capsys.readouterr()
@@ -65,8 +66,10 @@ def test_cache_command_refills_another_clips_entry_copied_over(tmp_path, tiny_mo
     out, err = capsys.readouterr()
     assert "1 cached, 0 computed, 1 damaged and rebuilt" in out
     damaged = [line for line in err.splitlines() if "damaged feature cache entry" in line]
-    assert damaged == [f"[interleave] damaged feature cache entry rebuilt: {entry} (the entry of {drum}): "
-                       f"it holds the features of {siren}"]
+    assert damaged == [
+        f"[interleave] damaged feature cache entry rebuilt: {entry} (the entry of {drum}): "
+        f"it holds the features of {siren}"
+    ]
     assert torch.allclose(cache.get(drum), own_features(enc, drum), atol=1e-6)  # refilled from the drum itself
     assert cache.entry(siren).read_bytes() == siren_bytes  # the good entry is kept as it was
     assert cache_main(["--config", config]) == 0
@@ -75,9 +78,20 @@ def test_cache_command_refills_another_clips_entry_copied_over(tmp_path, tiny_mo
 
 def test_cache_help_names_the_command():
     """Issue 34: `interleave cache --help` printed `usage: interleave [-c CONFIG]`."""
-    done = subprocess.run([sys.executable, "-c", "import sys; from interleave.tools.command import main; "
-                           "sys.argv[0] = '/venv/bin/interleave'; sys.exit(main())", "cache", "--help"],
-                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from interleave.tools.command import main; "
+            "sys.argv[0] = '/venv/bin/interleave'; sys.exit(main())",
+            "cache",
+            "--help",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.startswith("usage: interleave cache [-c CONFIG]")
     assert "--config" in done.stdout and "--data" in done.stdout and "--trainer" in done.stdout

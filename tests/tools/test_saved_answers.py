@@ -12,12 +12,32 @@ from interleave.errors import InterleaveError
 from interleave.tools.saved_answers import answer_rows, answers_path, check_saved_rows, metrics_path, read_predictions
 
 ROWS = [
-    {"id": "synonym/siren/0/alarm", "task": "synonym", "condition": "interleaved", "label": "Siren",
-     "truth": "yes", "answers": ["Yes.", "It is similar to an alarm."], "parsed": ["yes", None]},
-    {"id": "identity/siren/0", "task": "identity", "condition": "interleaved", "label": "Siren",
-     "answers": ["Siren", "Dog"], "parsed": [True, False]},
-    {"id": "synonym/siren/0/alarm", "task": "synonym", "condition": "text", "label": "Siren",
-     "truth": "yes", "answers": ["No."], "parsed": ["no"]},
+    {
+        "id": "synonym/siren/0/alarm",
+        "task": "synonym",
+        "condition": "interleaved",
+        "label": "Siren",
+        "truth": "yes",
+        "answers": ["Yes.", "It is similar to an alarm."],
+        "parsed": ["yes", None],
+    },
+    {
+        "id": "identity/siren/0",
+        "task": "identity",
+        "condition": "interleaved",
+        "label": "Siren",
+        "answers": ["Siren", "Dog"],
+        "parsed": [True, False],
+    },
+    {
+        "id": "synonym/siren/0/alarm",
+        "task": "synonym",
+        "condition": "text",
+        "label": "Siren",
+        "truth": "yes",
+        "answers": ["No."],
+        "parsed": ["no"],
+    },
 ]
 
 
@@ -61,13 +81,21 @@ def test_unreadable_rows_are_named_by_line(tmp_path: Path) -> None:
 
 
 def test_answers_cut_at_their_verdict_are_re_scored_only_by_the_parser_that_cut_them(tmp_path: Path) -> None:
-    cut_row = {**ROWS[0], "answers": ["No ", "Not similar, it is a type of alarm."], "parsed": ["no", "no"],
-               "cut": [True, False], "cut_parser": "paper"}
+    cut_row = {
+        **ROWS[0],
+        "answers": ["No ", "Not similar, it is a type of alarm."],
+        "parsed": ["no", "no"],
+        "cut": [True, False],
+        "cut_parser": "paper",
+    }
     file = write(tmp_path, [cut_row, ROWS[1]])
     assert answer_rows(file)["interleaved"][0].parsed == ["no", "no"]  # as saved
     assert answer_rows(file, "paper")["interleaved"][0].parsed == ["no", "no"]  # the same rules: the same verdicts
-    with pytest.raises(InterleaveError, match=r"answer row 1 \(synonym/siren/0/alarm\): 1 answer\(s\) stopped at their "
-                                              r"verdict under the paper parser.*--parser paper.*full_answers: true"):
+    with pytest.raises(
+        InterleaveError,
+        match=r"answer row 1 \(synonym/siren/0/alarm\): 1 answer\(s\) stopped at their "
+        r"verdict under the paper parser.*--parser paper.*full_answers: true",
+    ):
         answer_rows(file, "extended")
     uncut = write(tmp_path, [{**cut_row, "cut": [False, False]}])
     assert answer_rows(uncut, "extended")["interleaved"][0].parsed == ["no", "no"]
@@ -87,9 +115,11 @@ def test_a_file_cut_at_a_line_boundary_or_grown_is_refused_naming_both_counts(tm
     file = write(tmp_path, ROWS)
     whole = file.read_text()
     file.write_text("".join(whole.splitlines(keepends=True)[:2]))  # the first 2 of 3 lines: every row reads
-    message = (rf"^{file}: holds 2 answer rows, but its metrics file \(epoch=03.metrics.json\) says the evaluation "
-               r"wrote 3: the file was cut \(an interrupted copy or a killed write\) or changed since; copy it again "
-               r"or evaluate the point again$")
+    message = (
+        rf"^{file}: holds 2 answer rows, but its metrics file \(epoch=03.metrics.json\) says the evaluation "
+        r"wrote 3: the file was cut \(an interrupted copy or a killed write\) or changed since; copy it again "
+        r"or evaluate the point again$"
+    )
     for read in (read_predictions, answer_rows, lambda f: answer_rows(f, "extended")):
         with pytest.raises(InterleaveError, match=message):
             read(file)
@@ -107,8 +137,11 @@ def test_a_file_cut_at_a_line_boundary_or_grown_is_refused_naming_both_counts(tm
 def test_a_count_that_is_not_a_count_is_named(tmp_path: Path, count) -> None:
     file = write(tmp_path, ROWS)
     (tmp_path / "epoch=03.metrics.json").write_text(json.dumps({"prediction_rows": count}))
-    with pytest.raises(InterleaveError, match=rf"epoch=03.metrics.json: prediction_rows should be a count of rows, "
-                                              rf"got {re.escape(repr(count))}"):
+    with pytest.raises(
+        InterleaveError,
+        match=rf"epoch=03.metrics.json: prediction_rows should be a count of rows, "
+        rf"got {re.escape(repr(count))}",
+    ):
         read_predictions(file)
 
 
@@ -119,14 +152,18 @@ def test_without_a_count_the_rows_are_read_with_one_warning(tmp_path: Path, caps
     file = write(older, ROWS)
     (older / "epoch=03.metrics.json").write_text(json.dumps({"epoch": 3}))  # written before the count
     assert len(read_predictions(file)) == len(answer_rows(file)["interleaved"]) + 1 == 3
-    assert capsys.readouterr().err == (f"warning: {file}: its metrics file (epoch=03.metrics.json) does not say how many "
-                                       "rows it holds (no prediction_rows: written before the count was recorded); "
-                                       "read without that check\n")  # once, however often it is read
+    assert capsys.readouterr().err == (
+        f"warning: {file}: its metrics file (epoch=03.metrics.json) does not say how many "
+        "rows it holds (no prediction_rows: written before the count was recorded); "
+        "read without that check\n"
+    )  # once, however often it is read
     alone = write(lone, ROWS)
     (lone / "epoch=03.metrics.json").unlink()
     assert len(read_predictions(alone)) == 3
-    assert capsys.readouterr().err == (f"warning: {alone}: no metrics file beside it (epoch=03.metrics.json) to say how "
-                                       "many rows it should hold; read without that check\n")
+    assert capsys.readouterr().err == (
+        f"warning: {alone}: no metrics file beside it (epoch=03.metrics.json) to say how "
+        "many rows it should hold; read without that check\n"
+    )
     (lone / "epoch=03.metrics.json").write_text("{")
     with pytest.raises(InterleaveError, match=r"epoch=03.metrics.json: not a readable metrics JSON file"):
         read_predictions(alone)

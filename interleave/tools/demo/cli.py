@@ -47,11 +47,11 @@ import soundfile
 from interleave import AUDIO_PLACEHOLDER
 from interleave.encoders.audio import SAMPLE_RATE
 from interleave.errors import InterleaveError, report_errors
-from interleave.files import write_text_atomic
-from interleave.shard.build import assemble_queries, identity_queries, write_report
 from interleave.eval.format import shard_counts, write_shard
 from interleave.eval.query import slug
-from interleave.shard.lexicon import read_lexicon, read_skipped
+from interleave.files import write_text_atomic
+from interleave.shard.build import assemble_queries, identity_queries, write_report
+from interleave.shard.lexicon_file import read_lexicon, read_skipped
 from interleave.shard.pairs import pair_queries
 from interleave.shard.rules import alternatives
 from interleave.tools.demo.sounds import render_clip
@@ -93,7 +93,10 @@ SHARD_CLIPS_PER_WORD = 1
 DEMO_LEXICON = Path(__file__).with_name("demo_lexicon.json")
 COMPLETE_MARKER = ".complete"
 REPLAY_FILE = "replay.jsonl"
-REPLAY_TEMPLATES: tuple[str, ...] = (f"Can you hear {{word}} in {AUDIO_PLACEHOLDER}?", f"Does {AUDIO_PLACEHOLDER} contain {{word}}?")
+REPLAY_TEMPLATES: tuple[str, ...] = (
+    f"Can you hear {{word}} in {AUDIO_PLACEHOLDER}?",
+    f"Does {AUDIO_PLACEHOLDER} contain {{word}}?",
+)
 
 INTERLEAVED_TEMPLATES: tuple[str, ...] = (
     f"What is the sound in {AUDIO_PLACEHOLDER}?",
@@ -171,18 +174,18 @@ an interleaved one (the instruction holds one {AUDIO_PLACEHOLDER}) and an LTU-st
 (no placeholder; the audio goes where LTU's prompt puts it). With two or more clips per class,
 a few records (task pair) ask "{PAIR_PROMPT}" about two clips, answer Yes or No.
 
-  train.jsonl    {summary['train_clips']} clips, {summary['train_records']} records
-  heldout.jsonl  {summary['heldout_clips']} clips, {summary['heldout_records']} records
+  train.jsonl    {summary["train_clips"]} clips, {summary["train_records"]} records
+  heldout.jsonl  {summary["heldout_clips"]} clips, {summary["heldout_records"]} records
                  (validation loss and label generation)
-  shard.jsonl    {summary['shard_queries']} SHARD queries about up to {SHARD_CLIPS_PER_WORD} held-out clips per class: identity
+  shard.jsonl    {summary["shard_queries"]} SHARD queries about up to {SHARD_CLIPS_PER_WORD} held-out clips per class: identity
                  for every class, synonym and hypernym for the classes interleave/tools/demo_lexicon.json
                  holds (WordNet 3.0 plus curated overrides); shard.report.json has the counts and reasons
   classes.txt    one label per line
 
-Parameters: train_per_class={params['train_per_class']} \
-heldout_per_class={params['heldout_per_class']} seed={params['seed']}
-Regenerate: interleave demo DIR --train-per-class {params['train_per_class']} \
---heldout-per-class {params['heldout_per_class']} --seed {params['seed']} --force
+Parameters: train_per_class={params["train_per_class"]} \
+heldout_per_class={params["heldout_per_class"]} seed={params["seed"]}
+Regenerate: interleave demo DIR --train-per-class {params["train_per_class"]} \
+--heldout-per-class {params["heldout_per_class"]} --seed {params["seed"]} --force
 """
 
 
@@ -219,10 +222,20 @@ def _pair_records(split: str, per_class: int, seed: int) -> list[dict[str, Any]]
     for k in range(_pair_count(split, per_class)):
         first = rng.choice(DEMO_CLASSES)
         second = first if k % 2 == 0 else rng.choice([c for c in DEMO_CLASSES if c != first])
-        a, b = rng.sample(range(per_class), 2) if first == second else (rng.randrange(per_class), rng.randrange(per_class))
+        a, b = (
+            rng.sample(range(per_class), 2) if first == second else (rng.randrange(per_class), rng.randrange(per_class))
+        )
         audio = [f"audio/{split}/{slug(first)}_{a}.wav", f"audio/{split}/{slug(second)}_{b}.wav"]
-        records.append({"id": f"{split}-pair-{k}", "audio": audio, "instruction": PAIR_PROMPT,
-                        "output": "Yes" if first == second else "No", "task": "pair", "dataset": "demo"})
+        records.append(
+            {
+                "id": f"{split}-pair-{k}",
+                "audio": audio,
+                "instruction": PAIR_PROMPT,
+                "output": "Yes" if first == second else "No",
+                "task": "pair",
+                "dataset": "demo",
+            }
+        )
     return records
 
 
@@ -235,9 +248,16 @@ def _replay_records(per_class: int, seed: int) -> list[dict[str, Any]]:
             yes = (class_index * per_class + k) % 2 == 0
             other = label if yes else rng.choice([c for c in DEMO_CLASSES if c != label])
             template = REPLAY_TEMPLATES[rng.randrange(len(REPLAY_TEMPLATES))]
-            records.append({"id": f"replay-{slug(label)}-{k}", "audio": f"audio/train/{slug(label)}_{k}.wav",
-                            "instruction": template.format(word=alternatives(other)[0]),
-                            "output": "Yes" if yes else "No", "task": "yes_no", "dataset": "demo"})
+            records.append(
+                {
+                    "id": f"replay-{slug(label)}-{k}",
+                    "audio": f"audio/train/{slug(label)}_{k}.wav",
+                    "instruction": template.format(word=alternatives(other)[0]),
+                    "output": "Yes" if yes else "No",
+                    "task": "yes_no",
+                    "dataset": "demo",
+                }
+            )
     return records
 
 
@@ -246,12 +266,23 @@ def _clear(out_dir: Path) -> None:
     (out_dir / COMPLETE_MARKER).unlink(missing_ok=True)
     if (out_dir / "audio").is_dir():
         shutil.rmtree(out_dir / "audio")
-    for name in ("train.jsonl", "heldout.jsonl", "shard.jsonl", "shard.report.json", "classes.txt", "README.txt", REPLAY_FILE):
+    for name in (
+        "train.jsonl",
+        "heldout.jsonl",
+        "shard.jsonl",
+        "shard.report.json",
+        "classes.txt",
+        "README.txt",
+        REPLAY_FILE,
+    ):
         (out_dir / name).unlink(missing_ok=True)
 
 
 def make_demo_data(
-    out_dir: str | Path, train_per_class: int = TRAIN_PER_CLASS, heldout_per_class: int = HELDOUT_PER_CLASS, seed: int = 0
+    out_dir: str | Path,
+    train_per_class: int = TRAIN_PER_CLASS,
+    heldout_per_class: int = HELDOUT_PER_CLASS,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """Write the demo data set into ``out_dir`` (clearing an old one) and return counts.
 
@@ -308,7 +339,13 @@ def _write_shard(out_dir: Path, heldout_per_class: int, seed: int) -> None:
         if entry is None:
             words.append({"label": label, "status": "identity only", "reason": skipped[label]})
         else:
-            row = {"label": label, "status": "included", "word": entry.word, "synset": entry.synset, "clips": heldout_per_class}
+            row = {
+                "label": label,
+                "status": "included",
+                "word": entry.word,
+                "synset": entry.synset,
+                "clips": heldout_per_class,
+            }
             words.append({**row, "override": entry.override} if entry.override else row)
     report = {
         "shard": "shard.jsonl",
@@ -322,9 +359,17 @@ def _write_shard(out_dir: Path, heldout_per_class: int, seed: int) -> None:
 def _shard_pairs(out_dir: Path, heldout_per_class: int, seed: int) -> list:
     """The demo SHARD's pair queries: about every held-out clip of the lexicon's classes."""
     entries = read_lexicon(DEMO_LEXICON)
-    clips = [q for e in entries for q in identity_queries(
-        e.label, e.word, [out_dir / "audio" / "heldout" / f"{slug(e.label)}_{k}.wav" for k in range(heldout_per_class)],
-        seed, heldout_per_class)]
+    clips = [
+        q
+        for e in entries
+        for q in identity_queries(
+            e.label,
+            e.word,
+            [out_dir / "audio" / "heldout" / f"{slug(e.label)}_{k}.wav" for k in range(heldout_per_class)],
+            seed,
+            heldout_per_class,
+        )
+    ]
     return pair_queries(entries, clips, SHARD_PAIRS, seed)
 
 
@@ -334,7 +379,9 @@ def _is_complete(out_dir: Path, params: dict[str, Any]) -> bool:
         found = json.loads(marker.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    files_there = all((out_dir / name).is_file() for name in ("train.jsonl", "heldout.jsonl", "shard.jsonl", REPLAY_FILE))
+    files_there = all(
+        (out_dir / name).is_file() for name in ("train.jsonl", "heldout.jsonl", "shard.jsonl", REPLAY_FILE)
+    )
     return found == params and files_there
 
 
@@ -368,15 +415,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="interleave demo", description="Write the synthetic demo data set (AudioSet-labelled toy clips)."
     )
     parser.add_argument("out_dir", type=Path, help="folder to write (train.jsonl, heldout.jsonl, audio/, ...)")
-    parser.add_argument("--train-per-class", type=int, default=TRAIN_PER_CLASS, help=f"training clips per class (default {TRAIN_PER_CLASS})")
-    parser.add_argument("--heldout-per-class", type=int, default=HELDOUT_PER_CLASS, help=f"held-out clips per class (default {HELDOUT_PER_CLASS})")
+    parser.add_argument(
+        "--train-per-class",
+        type=int,
+        default=TRAIN_PER_CLASS,
+        help=f"training clips per class (default {TRAIN_PER_CLASS})",
+    )
+    parser.add_argument(
+        "--heldout-per-class",
+        type=int,
+        default=HELDOUT_PER_CLASS,
+        help=f"held-out clips per class (default {HELDOUT_PER_CLASS})",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--force", action="store_true", help="regenerate even if a matching data set exists")
     args = parser.parse_args(argv)
 
     def run() -> None:
-        ensure_demo_data(args.out_dir, train_per_class=args.train_per_class,
-                         heldout_per_class=args.heldout_per_class, seed=args.seed, force=args.force)
+        ensure_demo_data(
+            args.out_dir,
+            train_per_class=args.train_per_class,
+            heldout_per_class=args.heldout_per_class,
+            seed=args.seed,
+            force=args.force,
+        )
         params = _params(args.train_per_class, args.heldout_per_class, args.seed)
         print(json.dumps(_summary(args.out_dir, params), indent=2))
 

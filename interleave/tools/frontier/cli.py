@@ -114,13 +114,13 @@ def run_frontier(ask: Ask) -> list[Path]:
     from interleave.checkpoints import load_weights
     from interleave.cli import build_run
     from interleave.errors import InterleaveError
+    from interleave.eval.evaluate import Point, condition_queries, evaluate
+    from interleave.eval.tasks import TASKS, parse_tag
+    from interleave.model.fitting import fitting_state
     from interleave.model.interpolate import Interpolation
     from interleave.progress import Progress
     from interleave.provenance import config_hash, file_hash, provenance
-    from interleave.eval.evaluate import Point, condition_queries, evaluate
-    from interleave.eval.tasks import TASKS, parse_tag
     from interleave.tools.frontier.table import AlphaRows, frontier_rows, write_frontier
-    from interleave.model.fitting import fitting_state
     from interleave.tools.saved_answers import answer_rows
 
     end_checkpoint = load_weights(ask.ckpt)  # a bad file is refused by name before any model is built
@@ -129,17 +129,26 @@ def run_frontier(ask: Ask) -> list[Path]:
     model, data = run.model, run.datamodule
     evaluation = next((c for c in run.trainer.callbacks if isinstance(c, ShardEvaluation)), None)
     if evaluation is None:
-        raise InterleaveError(f"{', '.join(ask.configs)}: the config asks no ShardEvaluation (trainer.callbacks), "
-                              "so there is no SHARD to measure the frontier on")
+        raise InterleaveError(
+            f"{', '.join(ask.configs)}: the config asks no ShardEvaluation (trainer.callbacks), "
+            "so there is no SHARD to measure the frontier on"
+        )
     evaluation.setup(run.trainer, model, "validate")  # reads the SHARD, checks its clips
-    start = ({k: v.detach().clone() for k, v in model.trainable_parameters().items()} if start_checkpoint is None
-             else fitting_state(model, start_checkpoint, ask.start))
+    start = (
+        {k: v.detach().clone() for k, v in model.trainable_parameters().items()}
+        if start_checkpoint is None
+        else fitting_state(model, start_checkpoint, ask.start)
+    )
     end = fitting_state(model, end_checkpoint, ask.ckpt)
     settings = evaluation.settings
-    common = {"config": config_hash(model.hparams, data.hparams), "shard": file_hash(evaluation.shard_file),
-              "settings": config_hash({"settings": settings, "identity": evaluation.identity}),
-              "ckpt": file_hash(ask.ckpt), "start": "config" if ask.start is None else file_hash(ask.start),
-              "seed_epoch": SEED_EPOCH}
+    common = {
+        "config": config_hash(model.hparams, data.hparams),
+        "shard": file_hash(evaluation.shard_file),
+        "settings": config_hash({"settings": settings, "identity": evaluation.identity}),
+        "ckpt": file_hash(ask.ckpt),
+        "start": "config" if ask.start is None else file_hash(ask.start),
+        "seed_epoch": SEED_EPOCH,
+    }
     keys = {alpha: point_key({**common, "alpha": alpha}) for alpha in ask.alphas}
     todo = [alpha for alpha in ask.alphas if not finished(alpha_folder(ask.out, alpha), keys[alpha])]
     per_alpha = sum(len(condition_queries(evaluation.queries, c)) for c in settings.conditions)
@@ -147,10 +156,16 @@ def run_frontier(ask: Ask) -> list[Path]:
         interpolation = Interpolation(model, start, end)
         model.to(torch.device(ask.device) if ask.device else run.trainer.strategy.root_device).eval()
         inputs = eval_inputs(data)
-        header = {"epoch": SEED_EPOCH, "global_step": 0, "layout": settings.conditions[0],
-                  **provenance(evaluation.shard_file, settings.parser, model.hparams, data.hparams,
-                               subset=evaluation.shard_subset),
-                  "checkpoint": str(ask.ckpt), "start": "the config's model" if ask.start is None else str(ask.start)}
+        header = {
+            "epoch": SEED_EPOCH,
+            "global_step": 0,
+            "layout": settings.conditions[0],
+            **provenance(
+                evaluation.shard_file, settings.parser, model.hparams, data.hparams, subset=evaluation.shard_subset
+            ),
+            "checkpoint": str(ask.ckpt),
+            "start": "the config's model" if ask.start is None else str(ask.start),
+        }
         with Progress(per_alpha * len(ask.alphas), "queries", "[interleave] frontier") as progress:
             for alpha in ask.alphas:
                 if alpha not in todo:
@@ -158,44 +173,80 @@ def run_frontier(ask: Ask) -> list[Path]:
                     continue
                 interpolation.set(alpha)
                 with torch.no_grad(), run.trainer.precision_plugin.val_step_context():
-                    rows, metrics = evaluate(model, evaluation.queries, settings, inputs, evaluation.point_features(model),
-                                             Point(SEED_EPOCH), progress=lambda *_: nullcontext(progress))
-                stem = write_point(alpha_folder(ask.out, alpha) / "predictions",
-                                   {"epoch": SEED_EPOCH, "rows": rows, "metrics": metrics},
-                                   {**header, "alpha": alpha, "frontier_key": keys[alpha]})
-                headline = ", ".join(f"{TASKS[t.task].chart} {value:.3f}" for tag, value in metrics.items()
-                                     if (t := parse_tag(tag)) is not None and t.condition is None
-                                     and t.metric == TASKS[t.task].headline)
+                    rows, metrics = evaluate(
+                        model,
+                        evaluation.queries,
+                        settings,
+                        inputs,
+                        evaluation.point_features(model),
+                        Point(SEED_EPOCH),
+                        progress=lambda *_: nullcontext(progress),
+                    )
+                stem = write_point(
+                    alpha_folder(ask.out, alpha) / "predictions",
+                    {"epoch": SEED_EPOCH, "rows": rows, "metrics": metrics},
+                    {**header, "alpha": alpha, "frontier_key": keys[alpha]},
+                )
+                headline = ", ".join(
+                    f"{TASKS[t.task].chart} {value:.3f}"
+                    for tag, value in metrics.items()
+                    if (t := parse_tag(tag)) is not None and t.condition is None and t.metric == TASKS[t.task].headline
+                )
                 print(f"[interleave] frontier alpha={alpha:g}: {headline}  ({stem}.jsonl)", file=sys.stderr)
     else:
         print(f"[interleave] frontier: every alpha already evaluated in {ask.out}")
-    points = [AlphaRows(alpha, answer_rows(alpha_folder(ask.out, alpha) / "predictions" / f"epoch={SEED_EPOCH:02d}.jsonl"))
-              for alpha in ask.alphas]
+    points = [
+        AlphaRows(alpha, answer_rows(alpha_folder(ask.out, alpha) / "predictions" / f"epoch={SEED_EPOCH:02d}.jsonl"))
+        for alpha in ask.alphas
+    ]
     rows = frontier_rows(points, settings.prefixes, ask.resamples, ask.seed)
-    about = {"config": ", ".join(ask.configs), "checkpoint (α = 1)": str(ask.ckpt),
-             "start (α = 0)": "the config's model before training" if ask.start is None else str(ask.start),
-             "SHARD": str(evaluation.shard_file), "answers": f"{settings.repeats} per query, the seeds of epoch "
-             f"{SEED_EPOCH} at every α; saved under {ask.out}/alpha=A/predictions/"}
+    about = {
+        "config": ", ".join(ask.configs),
+        "checkpoint (α = 1)": str(ask.ckpt),
+        "start (α = 0)": "the config's model before training" if ask.start is None else str(ask.start),
+        "SHARD": str(evaluation.shard_file),
+        "answers": f"{settings.repeats} per query, the seeds of epoch "
+        f"{SEED_EPOCH} at every α; saved under {ask.out}/alpha=A/predictions/",
+    }
     return write_frontier(ask.out, rows, about, ask.resamples, ask.seed)
 
 
 def main(argv: list[str] | None = None) -> int:
     from interleave.errors import report_errors
 
-    parser = argparse.ArgumentParser(prog="interleave frontier", description="The reasoning gain against the labelling retention of a run, at weights "
-                                     "interpolated between its start and a checkpoint.",
-                                     epilog="Other arguments are train.py's overrides (--data.x=...).")
+    parser = argparse.ArgumentParser(
+        prog="interleave frontier",
+        description="The reasoning gain against the labelling retention of a run, at weights "
+        "interpolated between its start and a checkpoint.",
+        epilog="Other arguments are train.py's overrides (--data.x=...).",
+    )
     parser.add_argument("--config", action="append", required=True, help="the run's config (several: in order)")
     parser.add_argument("--ckpt", type=Path, required=True, help="the checkpoint at alpha = 1 (END)")
-    parser.add_argument("--start", type=Path, default=None,
-                        help="the checkpoint at alpha = 0 (default: the config's model before training)")
-    parser.add_argument("--alphas", default=DEFAULT_ALPHAS,
-                        help=f"comma-separated, 0 always included; outside [0, 1] extrapolates (default: {DEFAULT_ALPHAS})")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="output folder (default: <run>/frontier/<checkpoint name>, beside the checkpoint)")
+    parser.add_argument(
+        "--start",
+        type=Path,
+        default=None,
+        help="the checkpoint at alpha = 0 (default: the config's model before training)",
+    )
+    parser.add_argument(
+        "--alphas",
+        default=DEFAULT_ALPHAS,
+        help=f"comma-separated, 0 always included; outside [0, 1] extrapolates (default: {DEFAULT_ALPHAS})",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output folder (default: <run>/frontier/<checkpoint name>, beside the checkpoint)",
+    )
     parser.add_argument("--device", default=None, help="torch device (default: the config's trainer's)")
-    parser.add_argument("--bootstrap", type=int, default=1000, metavar="N",
-                        help="resamples of the 95%% intervals (0: none; default 1000)")
+    parser.add_argument(
+        "--bootstrap",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="resamples of the 95%% intervals (0: none; default 1000)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the resampling (default: 0)")
     args, overrides = parser.parse_known_args(argv)
     asked: list[Ask] = []
@@ -204,10 +255,22 @@ def main(argv: list[str] | None = None) -> int:
         alphas = parse_alphas(args.alphas)
         outside = [a for a in alphas if not 0.0 <= a <= 1.0]
         if outside:
-            print(f"[interleave] frontier: warning: alpha {', '.join(f'{a:g}' for a in outside)} outside [0, 1] "
-                  "extrapolates beyond the two trained points", file=sys.stderr)
-        ask = Ask(args.config, args.ckpt, args.start, alphas, args.out or default_out(args.ckpt), args.device,
-                  args.bootstrap, args.seed, tuple(overrides))
+            print(
+                f"[interleave] frontier: warning: alpha {', '.join(f'{a:g}' for a in outside)} outside [0, 1] "
+                "extrapolates beyond the two trained points",
+                file=sys.stderr,
+            )
+        ask = Ask(
+            args.config,
+            args.ckpt,
+            args.start,
+            alphas,
+            args.out or default_out(args.ckpt),
+            args.device,
+            args.bootstrap,
+            args.seed,
+            tuple(overrides),
+        )
         asked.append(ask)
         written = run_frontier(ask)
         print(f"[interleave] frontier: {', '.join(str(p) for p in written)}")
@@ -221,16 +284,20 @@ def kept_alphas(ask: Ask | None) -> str:
     done = []
     for alpha in ask.alphas if ask is not None else []:
         try:
-            saved = json.loads((alpha_folder(ask.out, alpha) / "predictions" / f"epoch={SEED_EPOCH:02d}.metrics.json")
-                               .read_text(encoding="utf-8"))
+            saved = json.loads(
+                (alpha_folder(ask.out, alpha) / "predictions" / f"epoch={SEED_EPOCH:02d}.metrics.json").read_text(
+                    encoding="utf-8"
+                )
+            )
         except (OSError, ValueError):
             continue
         if isinstance(saved, dict) and saved.get("checkpoint") == str(ask.ckpt):
             done.append(f"{alpha:g}")
     if not done:
         return "no alpha had finished; nothing was written"
-    return (f"the answers of alpha {', '.join(done)} are kept in {ask.out}/alpha=A/ "
-            f"(the same command asks only the others)")
+    return (
+        f"the answers of alpha {', '.join(done)} are kept in {ask.out}/alpha=A/ (the same command asks only the others)"
+    )
 
 
 if __name__ == "__main__":

@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from interleave.files import atomic_path, write_text_atomic
 from interleave.eval.evaluate import condition_metrics
 from interleave.eval.predictions import Prediction
 from interleave.eval.tasks import CONDITIONS, LABEL, TASKS, metric_tag
+from interleave.files import atomic_path, write_text_atomic
 from interleave.tools.bootstrap import percentiles, resampled_metrics, resampling
 
 Interval = tuple[float, float] | None
@@ -56,10 +56,18 @@ class FrontierRow:
         def bounds(name: str, found: Interval) -> dict[str, Any]:
             return {f"{name}_lo": "" if found is None else found[0], f"{name}_hi": "" if found is None else found[1]}
 
-        return {"alpha": self.alpha, "condition": self.condition, "task": self.task, "metric": self.metric,
-                "value": self.value, **bounds("value", self.interval), "change": self.change,
-                **bounds("change", self.change_interval), "ratio": "" if math.isnan(self.ratio) else self.ratio,
-                **bounds("ratio", self.ratio_interval)}
+        return {
+            "alpha": self.alpha,
+            "condition": self.condition,
+            "task": self.task,
+            "metric": self.metric,
+            "value": self.value,
+            **bounds("value", self.interval),
+            "change": self.change,
+            **bounds("change", self.change_interval),
+            "ratio": "" if math.isnan(self.ratio) else self.ratio,
+            **bounds("ratio", self.ratio_interval),
+        }
 
 
 def _ratio(a: np.ndarray | float, b: np.ndarray | float) -> Any:
@@ -67,14 +75,17 @@ def _ratio(a: np.ndarray | float, b: np.ndarray | float) -> Any:
         return np.where(np.asarray(b) > 0, np.asarray(a) / np.where(np.asarray(b) > 0, b, 1.0), np.nan)
 
 
-def frontier_rows(points: Sequence[AlphaRows], prefixes: Mapping[str, str], resamples: int = 1000,
-                  seed: int = 0) -> list[FrontierRow]:
+def frontier_rows(
+    points: Sequence[AlphaRows], prefixes: Mapping[str, str], resamples: int = 1000, seed: int = 0
+) -> list[FrontierRow]:
     """Every α's (in the order given) headline metrics against α = 0's (which `points` must hold)."""
     reference = next((p for p in points if p.alpha == 0.0), None)
     if reference is None:
         raise ValueError("the frontier is measured from alpha = 0, which the points lack")
-    values = {p.alpha: {k: v for c, rows in p.rows.items() for k, v in condition_metrics(list(rows), prefixes[c]).items()}
-              for p in points}
+    values = {
+        p.alpha: {k: v for c, rows in p.rows.items() for k, v in condition_metrics(list(rows), prefixes[c]).items()}
+        for p in points
+    }
     resampled: dict[float, dict[str, np.ndarray]] = {}
     drawn = resampling([r for rows in reference.rows.values() for r in rows], resamples, seed)
     if drawn is not None:  # the same words and clips at every α
@@ -89,10 +100,20 @@ def frontier_rows(points: Sequence[AlphaRows], prefixes: Mapping[str, str], resa
                 value, base = values[point.alpha][tag], values[0.0][tag]
                 mine, theirs = (resampled[point.alpha].get(tag), resampled[0.0].get(tag)) if resampled else (None, None)
                 paired = mine is not None and theirs is not None
-                out.append(FrontierRow(
-                    point.alpha, condition, task.name, task.headline, value, percentiles(mine) if paired else None,
-                    value - base, percentiles(mine - theirs) if paired else None, float(_ratio(value, base)),
-                    percentiles(_ratio(mine, theirs)) if paired else None))
+                out.append(
+                    FrontierRow(
+                        point.alpha,
+                        condition,
+                        task.name,
+                        task.headline,
+                        value,
+                        percentiles(mine) if paired else None,
+                        value - base,
+                        percentiles(mine - theirs) if paired else None,
+                        float(_ratio(value, base)),
+                        percentiles(_ratio(mine, theirs)) if paired else None,
+                    )
+                )
     return out
 
 
@@ -117,10 +138,17 @@ def frontier_markdown(rows: Sequence[FrontierRow], about: Mapping[str, str], res
     α = 0 (points), and identity's ratio to α = 0 (its retention), with intervals."""
     alphas = list(dict.fromkeys(r.alpha for r in rows))
     lines = ["# Frontier", "", *(f"- {name}: {value}" for name, value in about.items()), ""]
-    lines.append("Each task's headline metric (percent: F1 of a yes/no task, identity's accuracy) at weights "
-                 "(1 − α)·start + α·end; *gain* is the change from α = 0 (points), *retention* identity's ratio "
-                 "to α = 0" + (f"; 95 % bootstrap intervals ({resamples} resamples of the words, then clips, the "
-                               f"same at every α; seed {seed})." if resamples > 0 else "."))
+    lines.append(
+        "Each task's headline metric (percent: F1 of a yes/no task, identity's accuracy) at weights "
+        "(1 − α)·start + α·end; *gain* is the change from α = 0 (points), *retention* identity's ratio "
+        "to α = 0"
+        + (
+            f"; 95 % bootstrap intervals ({resamples} resamples of the words, then clips, the "
+            f"same at every α; seed {seed})."
+            if resamples > 0
+            else "."
+        )
+    )
     lines.append("")
     for condition in dict.fromkeys(r.condition for r in rows):
         mine = [r for r in rows if r.condition == condition]
@@ -128,8 +156,12 @@ def frontier_markdown(rows: Sequence[FrontierRow], about: Mapping[str, str], res
         head = ["α"]
         for task in tasks:
             head += [TASKS[task].chart, "retention" if TASKS[task].scoring == LABEL else "gain"]
-        lines += [f"## {CONDITIONS[condition].title if condition in CONDITIONS else condition}", "",
-                  "| " + " | ".join(head) + " |", "| " + " | ".join(["---:"] * len(head)) + " |"]
+        lines += [
+            f"## {CONDITIONS[condition].title if condition in CONDITIONS else condition}",
+            "",
+            "| " + " | ".join(head) + " |",
+            "| " + " | ".join(["---:"] * len(head)) + " |",
+        ]
         for alpha in alphas:
             cells = [f"{alpha:g}" + ("" if 0.0 <= alpha <= 1.0 else " (extrapolated)")]
             for task in tasks:
@@ -158,30 +190,52 @@ def frontier_figure(rows: Sequence[FrontierRow]) -> Any:
     identity accuracy itself."""
     from matplotlib.figure import Figure
 
-    panels = [c for c in dict.fromkeys(r.condition for r in rows)
-              if any(r.condition == c and TASKS[r.task].scoring == LABEL for r in rows)]
+    panels = [
+        c
+        for c in dict.fromkeys(r.condition for r in rows)
+        if any(r.condition == c and TASKS[r.task].scoring == LABEL for r in rows)
+    ]
     figure = Figure(figsize=(5 * max(1, len(panels)), 4), layout="constrained")
     axes = figure.subplots(1, max(1, len(panels)), squeeze=False)[0]
     for ax, condition in zip(axes, panels):
         identity = {r.alpha: r for r in rows if r.condition == condition and TASKS[r.task].scoring == LABEL}
         ratio = all(not math.isnan(r.ratio) for r in identity.values())
         for task in dict.fromkeys(r.task for r in rows if r.condition == condition and TASKS[r.task].scoring != LABEL):
-            points = [(identity[r.alpha], r) for r in rows if r.condition == condition and r.task == task
-                      and r.alpha in identity]
+            points = [
+                (identity[r.alpha], r)
+                for r in rows
+                if r.condition == condition and r.task == task and r.alpha in identity
+            ]
             xs = [i.ratio if ratio else i.value for i, _ in points]
             ys = [g.change for _, g in points]
             x_bounds = [(i.ratio_interval if ratio else i.interval) for i, _ in points]
-            line = ax.errorbar(xs, ys, xerr=_errors(xs, x_bounds), yerr=_errors(ys, [g.change_interval for _, g in points]),
-                               marker="o", capsize=3, label=TASKS[task].chart)
+            line = ax.errorbar(
+                xs,
+                ys,
+                xerr=_errors(xs, x_bounds),
+                yerr=_errors(ys, [g.change_interval for _, g in points]),
+                marker="o",
+                capsize=3,
+                label=TASKS[task].chart,
+            )
             for x, y, (_, g) in zip(xs, ys, points):
-                ax.annotate(f"α={g.alpha:g}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize="small",
-                            color=line[0].get_color())
+                ax.annotate(
+                    f"α={g.alpha:g}",
+                    (x, y),
+                    textcoords="offset points",
+                    xytext=(4, 4),
+                    fontsize="small",
+                    color=line[0].get_color(),
+                )
         ax.axhline(0.0, color="grey", linewidth=0.8)
         ax.margins(0.12)  # room for the labels of the outermost points
-        ax.set(title=CONDITIONS[condition].title if condition in CONDITIONS else condition,
-               xlabel="labelling retention (identity accuracy / at α=0)" if ratio
-               else "identity accuracy (none at α=0: no retention ratio)",
-               ylabel="reasoning gain (F1 − F1 at α=0)")
+        ax.set(
+            title=CONDITIONS[condition].title if condition in CONDITIONS else condition,
+            xlabel="labelling retention (identity accuracy / at α=0)"
+            if ratio
+            else "identity accuracy (none at α=0: no retention ratio)",
+            ylabel="reasoning gain (F1 − F1 at α=0)",
+        )
         ax.grid(alpha=0.3)
         ax.legend(loc="best", fontsize="small")
     if not panels:
@@ -193,12 +247,17 @@ def _errors(values: Sequence[float], bounds: Sequence[Interval]) -> Any:
     """Matplotlib's [2, N] error extents from intervals (none where an interval is missing)."""
     if all(b is None for b in bounds):
         return None
-    return np.array([[max(0.0, v - b[0]) if b else 0.0 for v, b in zip(values, bounds)],
-                     [max(0.0, b[1] - v) if b else 0.0 for v, b in zip(values, bounds)]])
+    return np.array(
+        [
+            [max(0.0, v - b[0]) if b else 0.0 for v, b in zip(values, bounds)],
+            [max(0.0, b[1] - v) if b else 0.0 for v, b in zip(values, bounds)],
+        ]
+    )
 
 
-def write_frontier(out: Path, rows: Sequence[FrontierRow], about: Mapping[str, str], resamples: int,
-                   seed: int) -> list[Path]:
+def write_frontier(
+    out: Path, rows: Sequence[FrontierRow], about: Mapping[str, str], resamples: int, seed: int
+) -> list[Path]:
     """`frontier.csv`, `frontier.md` and `frontier.png` in `out`, each written atomically."""
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "frontier.csv", frontier_csv(rows))

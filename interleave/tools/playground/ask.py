@@ -14,33 +14,40 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import soundfile
 import torch
 
 from interleave import AUDIO_PLACEHOLDER
-from interleave.encoders.audio import FBANK_SECONDS, SAMPLE_RATE, load_fbank, read_head
 from interleave.checkpoints import intact_checkpoints, load_weights
 from interleave.data.collate import Collator
-from interleave.errors import AudioError, InterleaveError, RecordError
-from interleave.model.fitting import fitting_state
-from interleave.model.generation import Sampling, sample_answers, yes_probability
 from interleave.data.prompts import count_placeholders
 from interleave.data.records import Record
+from interleave.encoders.audio import FBANK_SECONDS, SAMPLE_RATE, load_fbank, read_head
+from interleave.errors import AudioError, InterleaveError, RecordError
 from interleave.eval.answers import parse_answer
 from interleave.eval.evaluate import EvalInputs, EvalSettings, answer_seed, audio_features
 from interleave.eval.query import Query
 from interleave.eval.tasks import CONDITIONS, LABEL, TASKS
+from interleave.model.fitting import fitting_state
+from interleave.model.generation import Sampling, sample_answers, yes_probability
 
 # Clips one prompt may hold (each where its [AUDIO] stands, issue 19); a bound for the page, not the model.
 MAX_CLIPS = 3  # the page's clip inputs (playground.CLIP_SLOTS)
-LAYOUTS = ("interleaved", "noninterleaved")  # the page's two prompts: conditions of the registry (audio where [AUDIO] stands; LTU's)
+LAYOUTS = (
+    "interleaved",
+    "noninterleaved",
+)  # the page's two prompts: conditions of the registry (audio where [AUDIO] stands; LTU's)
 # The registry's one-clip questions (yes/no ones first, as the page lists them), or the user's own.
-TEMPLATES = ("free text", *sorted((n for n, t in TASKS.items() if t.clips == 1), key=lambda n: TASKS[n].scoring == LABEL))
+TEMPLATES = (
+    "free text",
+    *sorted((n for n, t in TASKS.items() if t.clips == 1), key=lambda n: TASKS[n].scoring == LABEL),
+)
 MAX_REPEATS = 64  # answers per question: more would only fill the server's memory
 LTU_STANDS_FOR = "this audio"  # what replaces [AUDIO] when a free-text prompt is asked in LTU's layout
 
@@ -95,8 +102,13 @@ class Question:
     yes_no: bool = True  # parse each answer into a verdict
 
 
-def build_served(config: str, ckpt: str | None = None, device: str = "cpu", roots: list[str] | tuple = (),
-                 limits: Limits | None = None) -> Served:
+def build_served(
+    config: str,
+    ckpt: str | None = None,
+    device: str = "cpu",
+    roots: list[str] | tuple = (),
+    limits: Limits | None = None,
+) -> Served:
     """The model and data module of `config` as `train.py` builds them, with the checkpoint `ckpt`
     loaded ("none": the zero-shot model; None: the newest intact checkpoint of the config's run
     folders, else the zero-shot model). A checkpoint that cannot be loaded leaves the zero-shot
@@ -109,10 +121,15 @@ def build_served(config: str, ckpt: str | None = None, device: str = "cpu", root
     model, data = run.model, run.datamodule
     model.to(device).eval()
     evaluation = next((c for c in run.trainer.callbacks if isinstance(c, ShardEvaluation)), None)
-    served = Served(model, eval_inputs(data), EvalSettings() if evaluation is None else evaluation.settings,
-                    precision=run.trainer.precision_plugin.val_step_context,
-                    initial={k: v.detach().clone() for k, v in model.trainable_parameters().items()},
-                    roots=checkpoint_roots(run.trainer) + [Path(r) for r in roots], limits=limits or Limits())
+    served = Served(
+        model,
+        eval_inputs(data),
+        EvalSettings() if evaluation is None else evaluation.settings,
+        precision=run.trainer.precision_plugin.val_step_context,
+        initial={k: v.detach().clone() for k, v in model.trainable_parameters().items()},
+        roots=checkpoint_roots(run.trainer) + [Path(r) for r in roots],
+        limits=limits or Limits(),
+    )
     found = newest_checkpoint(run_folders(run.trainer)) if ckpt is None else None
     if ckpt is None and found is None:
         served.serving = "the zero-shot model (no checkpoint found in the config's run folders)"
@@ -215,21 +232,29 @@ def check_question(question: Question) -> None:
     if k == 0:
         raise PlaygroundError("Add a clip: upload or record one.")
     if n != k:
-        raise PlaygroundError(f"The prompt has {n} {AUDIO_PLACEHOLDER} placeholder(s) but {k} clip(s) were given: "
-                              f"write one {AUDIO_PLACEHOLDER} per clip, where that clip goes.")
+        raise PlaygroundError(
+            f"The prompt has {n} {AUDIO_PLACEHOLDER} placeholder(s) but {k} clip(s) were given: "
+            f"write one {AUDIO_PLACEHOLDER} per clip, where that clip goes."
+        )
     if k > MAX_CLIPS:
         raise PlaygroundError(f"{k} clips in one prompt: the page takes at most {MAX_CLIPS}.")
     if count_placeholders(question.ltu_prompt):
         raise PlaygroundError(f"The LTU-layout prompt must hold no {AUDIO_PLACEHOLDER}: its audio goes first.")
     s = question.sampling
-    if (s.max_new_tokens < 1 or not 1 <= question.repeats <= MAX_REPEATS
-            or (s.do_sample and not (s.temperature > 0 and 0 < s.top_p <= 1))):
-        raise PlaygroundError(f"Sampling needs at least 1 new token, 1 to {MAX_REPEATS} answers, a temperature "
-                              "above 0 and a top-p in (0, 1].")
+    if (
+        s.max_new_tokens < 1
+        or not 1 <= question.repeats <= MAX_REPEATS
+        or (s.do_sample and not (s.temperature > 0 and 0 < s.top_p <= 1))
+    ):
+        raise PlaygroundError(
+            f"Sampling needs at least 1 new token, 1 to {MAX_REPEATS} answers, a temperature "
+            "above 0 and a top-p in (0, 1]."
+        )
 
 
-def read_clips(clips: list[str], channel: str, folder: Path, limits: Limits | None = None,
-               heard: float = FBANK_SECONDS) -> list[dict[str, Any]]:
+def read_clips(
+    clips: list[str], channel: str, folder: Path, limits: Limits | None = None, heard: float = FBANK_SECONDS
+) -> list[dict[str, Any]]:
     """Each clip's name, duration, fbank (what the encoder sees) and `path`: a copy in `folder` of
     what the encoder hears (16 kHz, one channel, float WAV), the only samples decoded. A clip over
     the limits or unreadable is refused by name; the size is checked before anything is decoded."""
@@ -240,23 +265,34 @@ def read_clips(clips: list[str], channel: str, folder: Path, limits: Limits | No
         try:
             size = os.stat(path).st_size
             if size > limits.max_bytes:
-                raise PlaygroundError(f"Clip {i} ({name}) is {size / 2**20:.1f} MB, more than this server takes "
-                                      f"({limits.max_bytes / 2**20:g} MB).")
+                raise PlaygroundError(
+                    f"Clip {i} ({name}) is {size / 2**20:.1f} MB, more than this server takes "
+                    f"({limits.max_bytes / 2**20:g} MB)."
+                )
         except OSError:
             pass  # said by read_head, as every unreadable clip is
         try:
             waveform, seconds = read_head(path, heard, channel)  # type: ignore[arg-type]
             if seconds > limits.max_seconds:
-                raise PlaygroundError(f"Clip {i} ({name}) lasts {seconds:.0f} s, longer than this server takes "
-                                      f"({limits.max_seconds:g} s); the model hears only its first {heard:.2f} s: "
-                                      "cut the clip.")
+                raise PlaygroundError(
+                    f"Clip {i} ({name}) lasts {seconds:.0f} s, longer than this server takes "
+                    f"({limits.max_seconds:g} s); the model hears only its first {heard:.2f} s: "
+                    "cut the clip."
+                )
             heard_copy = folder / f"clip{i}.wav"
             soundfile.write(heard_copy, waveform.numpy(), SAMPLE_RATE, subtype="FLOAT")
             fbank = load_fbank(heard_copy)  # what the evaluation reads, with every check it makes
         except AudioError as err:
             raise PlaygroundError(f"Clip {i} ({name}): {err.reason}.") from None
-        out.append({"name": name, "seconds": round(seconds, 2), "fbank": fbank, "path": str(heard_copy),
-                    "heard": round(min(seconds, heard), 2)})
+        out.append(
+            {
+                "name": name,
+                "seconds": round(seconds, 2),
+                "fbank": fbank,
+                "path": str(heard_copy),
+                "heard": round(min(seconds, heard), 2),
+            }
+        )
     return out
 
 
@@ -265,8 +301,9 @@ def ltu_instruction(question: Question) -> str:
 
 
 @torch.no_grad()
-def answer(served: Served, question: Question, instruction: str, layout: str,
-           features: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:
+def answer(
+    served: Served, question: Question, instruction: str, layout: str, features: dict[str, torch.Tensor] | None = None
+) -> dict[str, Any]:
     """One layout's answers, as `answer_queries` computes a query's: the prompt collated by the data
     module's collator, `repeats` sampled answers seeded as evaluation seeds query 0 at epoch 0, P(yes)."""
     model, collator = served.model, served.collator
@@ -275,20 +312,47 @@ def answer(served: Served, question: Question, instruction: str, layout: str,
     try:
         encoded = collator.encode(record, with_answer=False)
     except RecordError as err:
-        return {"instruction": instruction, "error": f"The {layout} prompt cannot be asked: {err.reason} "
-                f"(the config's data.max_length)."}
+        return {
+            "instruction": instruction,
+            "error": f"The {layout} prompt cannot be asked: {err.reason} (the config's data.max_length).",
+        }
     context = getattr(model.llm.config, "max_position_embeddings", None)
     if context is not None and len(encoded.input_ids) + question.sampling.max_new_tokens > context:
-        return {"instruction": instruction, "error": f"The {layout} prompt needs {len(encoded.input_ids)} positions "
-                f"and {question.sampling.max_new_tokens} new tokens, more than the LLM's context of {context}."}
+        return {
+            "instruction": instruction,
+            "error": f"The {layout} prompt needs {len(encoded.input_ids)} positions "
+            f"and {question.sampling.max_new_tokens} new tokens, more than the LLM's context of {context}.",
+        }
     tensors = {k: v.to(device) for k, v in collator.pad([encoded], "left").items()}
     with served.precision():
-        audio = audio_features(model, list(question.clips), {} if features is None else features, channel=served.inputs.channel).to(device)
+        audio = audio_features(
+            model, list(question.clips), {} if features is None else features, channel=served.inputs.channel
+        ).to(device)
         seeds = [answer_seed(question.seed, 0, layout, 0, repeat) for repeat in range(question.repeats)]
-        texts = sample_answers(model, tensors["input_ids"], tensors["attention_mask"], tensors["audio_mask"], None,
-                               question.repeats, question.sampling, seeds=seeds, features=audio)[0]  # whole answers, to be read
-        p_yes = yes_probability(model, tensors["input_ids"], tensors["attention_mask"], tensors["audio_mask"], None,
-                                context=collator.template.render("?"), features=audio)[0] if question.score else None
+        texts = sample_answers(
+            model,
+            tensors["input_ids"],
+            tensors["attention_mask"],
+            tensors["audio_mask"],
+            None,
+            question.repeats,
+            question.sampling,
+            seeds=seeds,
+            features=audio,
+        )[0]  # whole answers, to be read
+        p_yes = (
+            yes_probability(
+                model,
+                tensors["input_ids"],
+                tensors["attention_mask"],
+                tensors["audio_mask"],
+                None,
+                context=collator.template.render("?"),
+                features=audio,
+            )[0]
+            if question.score
+            else None
+        )
     return {
         "instruction": instruction,
         "prompt": shown_prompt(collator, instruction),
@@ -310,8 +374,9 @@ def ask(served: Served, question: Question) -> dict[str, Any]:
     fit is reported in that layout's entry, the other is still answered."""
     check_question(question)
     with tempfile.TemporaryDirectory(prefix="interleave-playground-") as folder:
-        clips = read_clips(question.clips, served.inputs.channel, Path(folder), served.limits,
-                           served.model.data_spec().heard_seconds)
+        clips = read_clips(
+            question.clips, served.inputs.channel, Path(folder), served.limits, served.model.data_spec().heard_seconds
+        )
         heard = replace(question, clips=[clip.pop("path") for clip in clips])  # what the encoder hears, decoded once
         features: dict[str, torch.Tensor] = {}  # each clip through the encoder once, for both layouts
         layouts = {"interleaved": answer(served, heard, question.prompt.strip(), "interleaved", features)}
@@ -339,11 +404,14 @@ def fbank_image(clips: list[dict[str, Any]]) -> Any:
     figure = Figure(figsize=(10, 2.3 * len(clips)), dpi=80)
     for i, clip in enumerate(clips, 1):
         axes = figure.add_subplot(len(clips), 1, i)
-        axes.imshow(clip["fbank"].float().T.numpy(), origin="lower", aspect="auto", cmap="magma",
-                    extent=(0, 10.24, 0, 128))
+        axes.imshow(
+            clip["fbank"].float().T.numpy(), origin="lower", aspect="auto", cmap="magma", extent=(0, 10.24, 0, 128)
+        )
         if clip["seconds"] < 10.24:
             axes.axvline(clip["seconds"], color="white", linestyle="--", linewidth=1)
-        axes.set(title=f"clip {i}: {clip['name']} ({clip['seconds']} s)", xlabel="seconds (10 ms frames)", ylabel="mel bin")
+        axes.set(
+            title=f"clip {i}: {clip['name']} ({clip['seconds']} s)", xlabel="seconds (10 ms frames)", ylabel="mel bin"
+        )
     figure.tight_layout()
     canvas = FigureCanvasAgg(figure)
     canvas.draw()
@@ -363,10 +431,16 @@ def describe(result: dict[str, Any]) -> dict[str, str]:
             verdict = "" if entry["verdicts"] is None else f" → **{entry['verdicts'][i - 1] or 'unparsed'}**"
             lines.append(f"{i}. {_quote(text)}{verdict}")
         if entry["verdicts"] is not None:
-            lines.append(f"\nverdicts ({result['parser']} parser): " + ", ".join(
-                f"{v or 'unparsed'} × {entry['verdicts'].count(v)}" for v in dict.fromkeys(entry["verdicts"])))
+            lines.append(
+                f"\nverdicts ({result['parser']} parser): "
+                + ", ".join(
+                    f"{v or 'unparsed'} × {entry['verdicts'].count(v)}" for v in dict.fromkeys(entry["verdicts"])
+                )
+            )
         if entry["p_yes"] is not None:
-            lines.append(f"\nP(yes) = {entry['p_yes']:.3f} against P(no) = {1 - entry['p_yes']:.3f} (first answer token)")
+            lines.append(
+                f"\nP(yes) = {entry['p_yes']:.3f} against P(no) = {1 - entry['p_yes']:.3f} (first answer token)"
+            )
         out[layout] = "\n".join(lines)
     return out
 

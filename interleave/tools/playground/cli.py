@@ -25,8 +25,8 @@ import logging
 import os
 import sys
 import time
-from pathlib import Path
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from interleave.errors import InterleaveError, report_errors
@@ -49,8 +49,10 @@ from interleave.tools.playground.ask import (
 CLIP_SLOTS = MAX_CLIPS  # clip inputs on the page, one per [AUDIO]
 LOG = logging.getLogger("interleave.playground")
 QUEUE_SIZE = 64  # requests waiting at most (Gradio's queue); more are told the queue is full
-NO_AUTH_WARNING = ("Served without sign-in (--no-auth): anyone who can reach this address can use the model "
-                   "and read its answers about their uploads.")
+NO_AUTH_WARNING = (
+    "Served without sign-in (--no-auth): anyone who can reach this address can use the model "
+    "and read its answers about their uploads."
+)
 Credentials = list[tuple[str, str]]
 
 
@@ -60,26 +62,60 @@ def import_gradio() -> Any:
     try:
         import gradio
     except ImportError:
-        raise InterleaveError('the playground needs Gradio: pip install -e ".[playground]" (make setup installs it)') from None
+        raise InterleaveError(
+            'the playground needs Gradio: pip install -e ".[playground]" (make setup installs it)'
+        ) from None
     return gradio
 
 
-def handle_ask(served: Served, prompt: str, ltu_prompt: str, template: str, clips: list[str | None],
-               greedy: bool, temperature: float, top_p: float, top_k: int, repetition_penalty: float,
-               max_new_tokens: int, repeats: int, seed: int, score: bool) -> tuple[str, str, str, Any, dict]:
+def handle_ask(
+    served: Served,
+    prompt: str,
+    ltu_prompt: str,
+    template: str,
+    clips: list[str | None],
+    greedy: bool,
+    temperature: float,
+    top_p: float,
+    top_k: int,
+    repetition_penalty: float,
+    max_new_tokens: int,
+    repeats: int,
+    seed: int,
+    score: bool,
+) -> tuple[str, str, str, Any, dict]:
     """The page's Ask: (message, interleaved answers, LTU-layout answers, the clips' fbanks, details).
     Every failure becomes the message; the server lives on."""
     try:
-        numbers = dict(temperature=temperature, top_p=top_p, top_k=top_k, repetition_penalty=repetition_penalty,
-                       max_new_tokens=max_new_tokens, repeats=repeats, seed=seed)
+        numbers = dict(
+            temperature=temperature,
+            top_p=top_p,
+            top_k=top_k,
+            repetition_penalty=repetition_penalty,
+            max_new_tokens=max_new_tokens,
+            repeats=repeats,
+            seed=seed,
+        )
         if blank := [name.replace("_", " ") for name, value in numbers.items() if value is None]:
             raise PlaygroundError(f"Fill in the sampling settings: {', '.join(blank)}.")
         question = Question(
-            prompt=prompt or "", ltu_prompt=ltu_prompt or "", clips=[c for c in clips if c],
-            sampling=replace(served.settings.sampling, do_sample=not greedy, temperature=float(temperature), top_p=float(top_p),
-                             top_k=int(top_k), repetition_penalty=float(repetition_penalty),
-                             max_new_tokens=int(max_new_tokens)),
-            repeats=int(repeats), seed=int(seed), score=bool(score), yes_no=template != "identity")
+            prompt=prompt or "",
+            ltu_prompt=ltu_prompt or "",
+            clips=[c for c in clips if c],
+            sampling=replace(
+                served.settings.sampling,
+                do_sample=not greedy,
+                temperature=float(temperature),
+                top_p=float(top_p),
+                top_k=int(top_k),
+                repetition_penalty=float(repetition_penalty),
+                max_new_tokens=int(max_new_tokens),
+            ),
+            repeats=int(repeats),
+            seed=int(seed),
+            score=bool(score),
+            yes_no=template != "identity",
+        )
         result = ask(served, question)
     except InterleaveError as err:
         return f"**{err}**", "", "", None, {}
@@ -90,10 +126,16 @@ def handle_ask(served: Served, prompt: str, ltu_prompt: str, template: str, clip
     image = fbank_image(result["clips"])
     details = {**result, "clips": [{k: v for k, v in c.items() if k != "fbank"} for c in result["clips"]]}
     errors = [e["error"] for e in result["layouts"].values() if "error" in e]
-    heard = [f"Clip {i} lasts {c['seconds']} s: the model hears its first {c['heard']} s."
-             for i, c in enumerate(result["clips"], 1) if c["seconds"] > c["heard"]]
-    message = (f"Serving {result['serving']}; seed {result['seed']}." + "".join(f"\n\n{h}" for h in heard)
-               + "".join(f"\n\n**{e}**" for e in errors))
+    heard = [
+        f"Clip {i} lasts {c['seconds']} s: the model hears its first {c['heard']} s."
+        for i, c in enumerate(result["clips"], 1)
+        if c["seconds"] > c["heard"]
+    ]
+    message = (
+        f"Serving {result['serving']}; seed {result['seed']}."
+        + "".join(f"\n\n{h}" for h in heard)
+        + "".join(f"\n\n**{e}**" for e in errors)
+    )
     ltu = shown.get("noninterleaved", "LTU's layout holds one clip, before the prompt.")
     return message, shown["interleaved"], ltu, image, details
 
@@ -136,9 +178,11 @@ def check_serving(host: str, credentials: Credentials, no_auth: bool) -> str:
     if is_loopback(host) or credentials:
         return ""
     if not no_auth:
-        raise InterleaveError(f"--host {host} serves beyond this machine: give a sign-in with --auth USER:PASSWORD "
-                              "(repeatable) or --auth-file FILE (one user:password per line), or pass --no-auth to "
-                              "serve without one")
+        raise InterleaveError(
+            f"--host {host} serves beyond this machine: give a sign-in with --auth USER:PASSWORD "
+            "(repeatable) or --auth-file FILE (one user:password per line), or pass --no-auth to "
+            "serve without one"
+        )
     return NO_AUTH_WARNING
 
 
@@ -151,8 +195,9 @@ def read_credentials(pairs: list[str], auth_file: str | None) -> Credentials:
 
     def add(user: str, password: str, where: str) -> None:
         if user in given:
-            raise InterleaveError(f"{where}: user {user!r} is given twice (first at {given[user]}); "
-                                  "give each user one password")
+            raise InterleaveError(
+                f"{where}: user {user!r} is given twice (first at {given[user]}); give each user one password"
+            )
         given[user] = where
         found.append((user, password))
 
@@ -188,8 +233,10 @@ def build_page(served: Served, defaults: dict[str, Any] | None = None, warning: 
     template0 = defaults.get("template") or "free text"
     interleaved0, ltu0 = template_prompts(template0, defaults.get("word", ""), served.settings.table)
     with gr.Blocks(title="interleave playground", analytics_enabled=False) as page:
-        gr.Markdown("# interleave playground\nThe same question with the audio where `[AUDIO]` stands "
-                    "and in LTU's layout (audio before the prompt), answered as the SHARD evaluation answers.")
+        gr.Markdown(
+            "# interleave playground\nThe same question with the audio where `[AUDIO]` stands "
+            "and in LTU's layout (audio before the prompt), answered as the SHARD evaluation answers."
+        )
         if warning:
             gr.Markdown(f"**Warning: {warning}**")
         status = gr.Markdown(status_text(served))
@@ -197,16 +244,30 @@ def build_page(served: Served, defaults: dict[str, Any] | None = None, warning: 
             with gr.Column(scale=3):
                 template = gr.Dropdown(list(TEMPLATES), value=template0, label="template (Table 1's questions)")
                 word = gr.Textbox(value=defaults.get("word", ""), label="word (synonym / hypernym to ask about)")
-                prompt = gr.Textbox(value=defaults.get("prompt") or interleaved0, lines=2,
-                                    label="prompt: one [AUDIO] per clip, where it goes")
-                ltu_prompt = gr.Textbox(value=ltu0, lines=2, label="the same question in LTU's layout (no [AUDIO]; "
-                                        "empty: the prompt with [AUDIO] read as 'this audio')")
+                prompt = gr.Textbox(
+                    value=defaults.get("prompt") or interleaved0,
+                    lines=2,
+                    label="prompt: one [AUDIO] per clip, where it goes",
+                )
+                ltu_prompt = gr.Textbox(
+                    value=ltu0,
+                    lines=2,
+                    label="the same question in LTU's layout (no [AUDIO]; "
+                    "empty: the prompt with [AUDIO] read as 'this audio')",
+                )
             with gr.Column(scale=2):
-                clips = [gr.Audio(value=defaults.get("clip"), type="filepath", sources=["upload", "microphone"],
-                                  label="clip 1")]
-                with gr.Accordion(f"more clips (a prompt holds up to {MAX_CLIPS}, one [AUDIO] each, in order)", open=False):
-                    clips += [gr.Audio(type="filepath", sources=["upload", "microphone"], label=f"clip {i}")
-                              for i in range(2, CLIP_SLOTS + 1)]
+                clips = [
+                    gr.Audio(
+                        value=defaults.get("clip"), type="filepath", sources=["upload", "microphone"], label="clip 1"
+                    )
+                ]
+                with gr.Accordion(
+                    f"more clips (a prompt holds up to {MAX_CLIPS}, one [AUDIO] each, in order)", open=False
+                ):
+                    clips += [
+                        gr.Audio(type="filepath", sources=["upload", "microphone"], label=f"clip {i}")
+                        for i in range(2, CLIP_SLOTS + 1)
+                    ]
         with gr.Accordion("sampling (the config's evaluation settings: LTU's)", open=False):
             with gr.Row():
                 greedy = gr.Checkbox(value=not s.do_sample, label="greedy")
@@ -228,13 +289,18 @@ def build_page(served: Served, defaults: dict[str, Any] | None = None, warning: 
             with gr.Column():
                 gr.Markdown("### LTU's layout: the audio first")
                 ltu_out = gr.Markdown()
-        images = gr.Image(label="fbank: what the encoder sees (1024 frames × 128 mel bins per clip)", type="numpy",
-                          interactive=False)
+        images = gr.Image(
+            label="fbank: what the encoder sees (1024 frames × 128 mel bins per clip)", type="numpy", interactive=False
+        )
         with gr.Accordion("details: everything to reproduce the answers", open=False):
             details = gr.JSON()
         with gr.Accordion("model: load another checkpoint ('none': the zero-shot model)", open=False):
-            ckpt = gr.Dropdown(checkpoint_choices(served), value=None, allow_custom_value=True,
-                               label="checkpoints of the config's runs and the server's --ckpt-root folders")
+            ckpt = gr.Dropdown(
+                checkpoint_choices(served),
+                value=None,
+                allow_custom_value=True,
+                label="checkpoints of the config's runs and the server's --ckpt-root folders",
+            )
             with gr.Row():
                 refresh = gr.Button("Refresh the list")
                 load = gr.Button("Load")
@@ -242,13 +308,31 @@ def build_page(served: Served, defaults: dict[str, Any] | None = None, warning: 
         def on_ask(prompt_, ltu_, template_, *rest: Any) -> tuple:
             return handle_ask(served, prompt_, ltu_, template_, list(rest[:CLIP_SLOTS]), *rest[CLIP_SLOTS:])
 
-        inputs = [prompt, ltu_prompt, template, *clips, greedy, temperature, top_p, top_k, penalty, max_new, repeats,
-                  seed, score]
+        inputs = [
+            prompt,
+            ltu_prompt,
+            template,
+            *clips,
+            greedy,
+            temperature,
+            top_p,
+            top_k,
+            penalty,
+            max_new,
+            repeats,
+            seed,
+            score,
+        ]
         outputs = [message, interleaved_out, ltu_out, images, details]
         button.click(on_ask, inputs, outputs, api_name="ask", concurrency_id="model")
+
         def on_template(template_: str, word_: str) -> tuple:
             """Table 1's question about the word in both layouts; free text keeps what is written."""
-            return template_prompts(template_, word_, served.settings.table) if template_ != "free text" else (gr.skip(), gr.skip())
+            return (
+                template_prompts(template_, word_, served.settings.table)
+                if template_ != "free text"
+                else (gr.skip(), gr.skip())
+            )
 
         template.change(on_template, [template, word], [prompt, ltu_prompt], api_name="template")
         word.change(on_template, [template, word], [prompt, ltu_prompt], api_visibility="private")
@@ -257,9 +341,15 @@ def build_page(served: Served, defaults: dict[str, Any] | None = None, warning: 
     return page
 
 
-def launch(page: Any, host: str = "127.0.0.1", port: int | None = None, block: bool = True,
-           credentials: Credentials | None = None, max_upload_mb: float = Limits.max_bytes / 2**20,
-           queue_size: int = QUEUE_SIZE) -> Any:
+def launch(
+    page: Any,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    block: bool = True,
+    credentials: Credentials | None = None,
+    max_upload_mb: float = Limits.max_bytes / 2**20,
+    queue_size: int = QUEUE_SIZE,
+) -> Any:
     """Serve `page` on host:port (no share link, no analytics, system fonts) behind Gradio's sign-in
     when `credentials` are given, with Gradio's queue (the model one request at a time, the page
     showing each waiting request its place) and its upload limit; `block=False` returns at once.
@@ -268,11 +358,21 @@ def launch(page: Any, host: str = "127.0.0.1", port: int | None = None, block: b
     among them its tip to "set `share=True` in `launch()`", which this command never does."""
     gr = import_gradio()
     page.queue(default_concurrency_limit=1, max_size=queue_size)
-    theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
-                              font_mono=["ui-monospace", "monospace"])  # no web fonts: it works offline
-    page.launch(server_name=host, server_port=port, share=False, prevent_thread_lock=True, quiet=True,
-                theme=theme, footer_links=[], auth=credentials or None, max_file_size=int(max_upload_mb * 2**20),
-                auth_message="Sign in to the interleave playground." if credentials else None)
+    theme = gr.themes.Default(
+        font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"]
+    )  # no web fonts: it works offline
+    page.launch(
+        server_name=host,
+        server_port=port,
+        share=False,
+        prevent_thread_lock=True,
+        quiet=True,
+        theme=theme,
+        footer_links=[],
+        auth=credentials or None,
+        max_file_size=int(max_upload_mb * 2**20),
+        auth_message="Sign in to the interleave playground." if credentials else None,
+    )
     if block:
         print(f"* Running on local URL:  {page.local_url.rstrip('/')}", flush=True)
         try:
@@ -286,8 +386,11 @@ def launch(page: Any, host: str = "127.0.0.1", port: int | None = None, block: b
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="interleave playground", description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, help="the run's config (configs/demo.yaml, ...)")
-    parser.add_argument("--ckpt", help="a training checkpoint; 'none': the zero-shot model; default: the newest of "
-                        "the config's run folders (runs/demo/version_N/checkpoints for the demo), else zero-shot")
+    parser.add_argument(
+        "--ckpt",
+        help="a training checkpoint; 'none': the zero-shot model; default: the newest of "
+        "the config's run folders (runs/demo/version_N/checkpoints for the demo), else zero-shot",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=int, default=None, help="port (default: Gradio's, 7860 or the next free one)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
@@ -296,19 +399,38 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--word", default="", help="the template's word to pre-fill")
     parser.add_argument("--prompt", help="the prompt to pre-fill")
     parser.add_argument("--score", action="store_true", help="tick P(yes) against P(no)")
-    parser.add_argument("--auth", action="append", default=[], metavar="USER:PASSWORD",
-                        help="sign-in (repeatable); needed to serve beyond this machine unless --no-auth")
+    parser.add_argument(
+        "--auth",
+        action="append",
+        default=[],
+        metavar="USER:PASSWORD",
+        help="sign-in (repeatable); needed to serve beyond this machine unless --no-auth",
+    )
     parser.add_argument("--auth-file", metavar="FILE", help="sign-ins, one user:password per line (read, never shown)")
     parser.add_argument("--no-auth", action="store_true", help="serve beyond this machine without sign-in (warned)")
-    parser.add_argument("--ckpt-root", action="append", default=[], metavar="DIR",
-                        help="a folder whose checkpoints the page may load, besides the config's run folders "
-                        "(repeatable); the page loads no other path")
-    parser.add_argument("--max-upload-mb", type=float, default=Limits.max_bytes / 2**20,
-                        help="largest clip accepted, in MB of 2^20 bytes (default %(default)g)")
-    parser.add_argument("--max-clip-seconds", type=float, default=Limits.max_seconds,
-                        help="longest clip accepted (default %(default)g s; the model hears its first 10.24 s)")
-    parser.add_argument("--queue-size", type=int, default=QUEUE_SIZE,
-                        help="requests that may wait for the model (default %(default)s)")
+    parser.add_argument(
+        "--ckpt-root",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a folder whose checkpoints the page may load, besides the config's run folders "
+        "(repeatable); the page loads no other path",
+    )
+    parser.add_argument(
+        "--max-upload-mb",
+        type=float,
+        default=Limits.max_bytes / 2**20,
+        help="largest clip accepted, in MB of 2^20 bytes (default %(default)g)",
+    )
+    parser.add_argument(
+        "--max-clip-seconds",
+        type=float,
+        default=Limits.max_seconds,
+        help="longest clip accepted (default %(default)g s; the model hears its first 10.24 s)",
+    )
+    parser.add_argument(
+        "--queue-size", type=int, default=QUEUE_SIZE, help="requests that may wait for the model (default %(default)s)"
+    )
     args = parser.parse_args(argv)
 
     def run() -> None:
@@ -327,10 +449,21 @@ def main(argv: list[str] | None = None) -> int:
         if served.note:
             print(f"error: {served.note}", file=sys.stderr, flush=True)
         print(f"[interleave] playground: serving {served.serving} on {device}", flush=True)
-        defaults = {"clip": args.clip, "template": args.template, "word": args.word, "prompt": args.prompt,
-                    "score": args.score}
-        launch(build_page(served, defaults, warning), args.host, args.port, credentials=credentials,
-               max_upload_mb=args.max_upload_mb, queue_size=args.queue_size)
+        defaults = {
+            "clip": args.clip,
+            "template": args.template,
+            "word": args.word,
+            "prompt": args.prompt,
+            "score": args.score,
+        }
+        launch(
+            build_page(served, defaults, warning),
+            args.host,
+            args.port,
+            credentials=credentials,
+            max_upload_mb=args.max_upload_mb,
+            queue_size=args.queue_size,
+        )
 
     return report_errors(run, what="interleave playground", kept="the server is closed")
 

@@ -24,10 +24,10 @@ import random
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from interleave.errors import InterleaveError, report_errors
 from interleave.files import write_text_atomic
@@ -149,22 +149,39 @@ def rewrite_one(item: Item, rewriter: Rewriter, settings: Settings) -> tuple[boo
         if reason is None:
             instruction = (prefix if settings.keep_closed_prefix else "") + candidate
             row = {
-                "id": item.id, "audio": record.audio, "instruction": instruction, "input": record.input,
-                "output": record.output, "task": record.task, "dataset": record.dataset,
+                "id": item.id,
+                "audio": record.audio,
+                "instruction": instruction,
+                "input": record.input,
+                "output": record.output,
+                "task": record.task,
+                "dataset": record.dataset,
                 "original_instruction": original,
             }
             return True, row
         reasons.append(reason)
     row = {
-        "id": item.id, "audio": record.audio, "task": record.task, "dataset": record.dataset,
-        "original_instruction": original, "reason": reasons[-1], "attempts": reasons,
-        "last_candidate": redact(candidate, settings.secrets), "where": item.where,
+        "id": item.id,
+        "audio": record.audio,
+        "task": record.task,
+        "dataset": record.dataset,
+        "original_instruction": original,
+        "reason": reasons[-1],
+        "attempts": reasons,
+        "last_candidate": redact(candidate, settings.secrets),
+        "where": item.where,
     }
     return False, row
 
 
-def run(items: list[Item], rewriter: Rewriter, out: Path, settings: Settings, retry_rejects: bool = False,
-        progress_every: float = DEFAULT_INTERVAL) -> dict:
+def run(
+    items: list[Item],
+    rewriter: Rewriter,
+    out: Path,
+    settings: Settings,
+    retry_rejects: bool = False,
+    progress_every: float = DEFAULT_INTERVAL,
+) -> dict:
     """Rewrite every item not yet in OUT (or its rejects), appending as results come in; progress
     (records done of all selected, those of earlier runs included, rejects, records/s, time left) goes
     to stderr: a bar on a terminal, else a line every `progress_every` seconds (`interleave.progress`)."""
@@ -176,7 +193,9 @@ def run(items: list[Item], rewriter: Rewriter, out: Path, settings: Settings, re
     good, bad = Appender(out), Appender(rejects_path(out))
     written = Counter()
     started = time.monotonic()
-    progress = Progress(len(items), "records", "[interleave] rephrase", initial=len(items) - len(todo), interval=progress_every)
+    progress = Progress(
+        len(items), "records", "[interleave] rephrase", initial=len(items) - len(todo), interval=progress_every
+    )
     pool = ThreadPoolExecutor(max_workers=max(1, settings.concurrency))
     pending: set[Future] = set()
     queue = iter(todo)
@@ -252,7 +271,9 @@ def format_summary(summary: dict) -> str:
     lines = [f"records: {summary['records']}  rejected: {summary['rejected']}"]
     lines += [f"  task {task}: {n}" for task, n in summary["per_task"].items()]
     lines += [f"  reject {reason}: {n}" for reason, n in summary["rejects_per_reason"].items()]
-    lines.append(f"distinct prompts: {summary['distinct_prompts']} / {summary['records']} ({summary['distinct_ratio']:.1%})")
+    lines.append(
+        f"distinct prompts: {summary['distinct_prompts']} / {summary['records']} ({summary['distinct_ratio']:.1%})"
+    )
     if summary["records_per_second"] is not None:
         lines.append(f"throughput: {summary['records_per_second']} records/s")
     lines.append(f"most frequent prompts (top {len(summary['top_prompts'])}):")
@@ -275,7 +296,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--sources", help="JSON table kind -> {tasks, datasets} replacing the paper's sources")
     p.add_argument("--base-url", default="https://api.openai.com/v1")
     p.add_argument("--model", help="chat model (openai) or interleave.model.llm spec (local)")
-    p.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the API key ('' for none)")
+    p.add_argument(
+        "--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the API key ('' for none)"
+    )
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
     p.add_argument("--max-retries", type=int, default=6, help="HTTP retries per attempt (429, 5xx, timeouts)")
@@ -319,7 +342,9 @@ def build(args: argparse.Namespace) -> dict:
     sources = load_sources(args.sources) if args.sources else SOURCES
     out = Path(args.out)
     selection = {
-        "input": str(Path(args.input).resolve()), "size": args.size, "seed": args.seed,
+        "input": str(Path(args.input).resolve()),
+        "size": args.size,
+        "seed": args.seed,
         "sources": {k: {"tasks": list(s.tasks), "datasets": list(s.datasets)} for k, s in sources.items()},
     }
     runs = _check_meta(out, selection)
@@ -330,16 +355,31 @@ def build(args: argparse.Namespace) -> dict:
             raise InterleaveError(f"--backend openai: the environment variable {args.api_key_env} is not set")
     media = tuple(w.strip() for w in args.media_words.split(",") if w.strip()) if args.media_words else MEDIA_WORDS
     rewriter = make_rewriter(
-        args.backend, model=args.model, base_url=args.base_url, api_key=api_key, timeout=args.timeout,
-        max_retries=args.max_retries, backoff_base=args.backoff_base, backoff_max=args.backoff_max,
-        json_mode=not args.no_json_mode, media_words=media,
+        args.backend,
+        model=args.model,
+        base_url=args.base_url,
+        api_key=api_key,
+        timeout=args.timeout,
+        max_retries=args.max_retries,
+        backoff_base=args.backoff_base,
+        backoff_max=args.backoff_max,
+        json_mode=not args.no_json_mode,
+        media_words=media,
     )
     settings = Settings(
-        seed=args.seed, max_attempts=args.max_attempts, concurrency=args.concurrency if args.backend == "openai" else 1,
-        media_words=media, keep_closed_prefix=not args.drop_closed_prefix, secrets=(api_key,),
+        seed=args.seed,
+        max_attempts=args.max_attempts,
+        concurrency=args.concurrency if args.backend == "openai" else 1,
+        media_words=media,
+        keep_closed_prefix=not args.drop_closed_prefix,
+        secrets=(api_key,),
     )
-    backend_info = {"backend": args.backend, "model": args.model, "base_url": args.base_url if args.backend == "openai" else None,
-                    "api_key_env": args.api_key_env if args.backend == "openai" else None}
+    backend_info = {
+        "backend": args.backend,
+        "model": args.model,
+        "base_url": args.base_url if args.backend == "openai" else None,
+        "api_key_env": args.api_key_env if args.backend == "openai" else None,
+    }
     unmatched: Counter = Counter()
     items, counts = select(args.input, args.size, args.seed, sources, unmatched)
     warnings = empty_source_warnings(counts, sources, unmatched)
@@ -374,9 +414,13 @@ def main(argv: list[str] | None = None) -> int:
         build(args)
         print(format_summary(summarize(args.out)))
 
-    kept = (f"every record rewritten so far is kept in {args.out} or {rejects_path(args.out)}; "
-            "rerun the same command to resume after them")
-    return report_errors(rephrase, redact=lambda message: redact(message, secrets), what="interleave rephrase", kept=kept)
+    kept = (
+        f"every record rewritten so far is kept in {args.out} or {rejects_path(args.out)}; "
+        "rerun the same command to resume after them"
+    )
+    return report_errors(
+        rephrase, redact=lambda message: redact(message, secrets), what="interleave rephrase", kept=kept
+    )
 
 
 if __name__ == "__main__":

@@ -13,12 +13,13 @@ import hashlib
 import heapq
 import json
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from interleave.errors import InterleaveError
 from interleave.data.records import Record, from_dict, from_openaqa
+from interleave.errors import InterleaveError
 from interleave.tools.rephrase.rewriters import KINDS
 
 CHUNK_CHARS = 1 << 18
@@ -223,7 +224,9 @@ def allocate(counts: dict[str, int], size: int) -> dict[str, int]:
     return alloc
 
 
-def empty_source_warnings(counts: dict[str, int], sources: dict[str, Source], unmatched: Counter | None = None) -> list[str]:
+def empty_source_warnings(
+    counts: dict[str, int], sources: dict[str, Source], unmatched: Counter | None = None
+) -> list[str]:
     """One warning per requested source kind with 0 eligible records: its task and dataset names may
     be wrong. `unmatched` counts the (task, dataset) pairs of the records no source took."""
     common = ""
@@ -241,12 +244,14 @@ def empty_source_warnings(counts: dict[str, int], sources: dict[str, Source], un
             f"source '{kind}' has 0 eligible records in the input (tasks {list(source.tasks)}, datasets "
             f"{list(source.datasets)}): the task or dataset names may be wrong for this input (of OpenAQA's names "
             f"only 'as_strong_train' and 'open-ended question' are verified; {names}); compare them with the "
-            f"input's 'task' and 'dataset' values and fix them with --sources{common}")
+            f"input's 'task' and 'dataset' values and fix them with --sources{common}"
+        )
     return warnings
 
 
-def select(path: str | Path, size: int, seed: int, sources: dict[str, Source],
-           unmatched: Counter | None = None) -> tuple[list[Item], dict[str, int]]:
+def select(
+    path: str | Path, size: int, seed: int, sources: dict[str, Source], unmatched: Counter | None = None
+) -> tuple[list[Item], dict[str, int]]:
     """A seeded sample of `size` eligible records with the input's mix of kinds, in input order,
     and the eligible counts per kind. Two streaming passes; memory holds at most `size` records.
     `unmatched`, when given, counts the (task, dataset) pairs of the records no source takes.
@@ -269,8 +274,10 @@ def select(path: str | Path, size: int, seed: int, sources: dict[str, Source],
         raise InterleaveError(f"{path}: no records (empty input)")
     if not any(counts.values()):
         details = "\n".join(f"  {w}" for w in empty_source_warnings(counts, sources, unmatched))
-        raise InterleaveError(f"{path}: none of its {sum(found.values())} records has a task and dataset "
-                              f"that --sources lists ({', '.join(sources)}):\n{details}")
+        raise InterleaveError(
+            f"{path}: none of its {sum(found.values())} records has a task and dataset "
+            f"that --sources lists ({', '.join(sources)}):\n{details}"
+        )
     alloc = allocate(counts, size)
     heaps: dict[str, list] = {k: [] for k in sources}
     for position, where, obj, text in iter_raw(path):

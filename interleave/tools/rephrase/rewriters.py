@@ -131,10 +131,40 @@ MEDIA_WORDS = ("clip", "recording", "audio file", "audio clip", "this audio")
 
 # The acoustic-feature check: a rewrite of a `cla_label_des` prompt must still ask for what the
 # sounds are (one LABEL_CUES stem) and how they sound (one ACOUSTIC_CUES stem).
-LABEL_CUES = ("label", "tag", "categor", "class", "identif", "name", "what sound", "which sound",
-              "sound event", "sources", "what is", "what are", "list", "enumerate", "recogni")
-ACOUSTIC_CUES = ("acoustic", "auditory", "sonic", "feature", "propert", "characteristic", "qualit",
-                 "trait", "timbre", "pitch", "tone", "texture", "describ", "descript", "sound like")
+LABEL_CUES = (
+    "label",
+    "tag",
+    "categor",
+    "class",
+    "identif",
+    "name",
+    "what sound",
+    "which sound",
+    "sound event",
+    "sources",
+    "what is",
+    "what are",
+    "list",
+    "enumerate",
+    "recogni",
+)
+ACOUSTIC_CUES = (
+    "acoustic",
+    "auditory",
+    "sonic",
+    "feature",
+    "propert",
+    "characteristic",
+    "qualit",
+    "trait",
+    "timbre",
+    "pitch",
+    "tone",
+    "texture",
+    "describ",
+    "descript",
+    "sound like",
+)
 
 
 def messages(instruction: str, kind: str, diversity: str) -> list[dict[str, str]]:
@@ -224,7 +254,9 @@ _MEDIA_PHRASE = re.compile(
     rf"\b(?:(?:the|this|that|a|an|given|provided|following|same)\s+)*{_NOUN}\b(?:\s+(?:given|provided))?",
     re.IGNORECASE,
 )
-_LISTEN = re.compile(r"^\s*(?:please\s+)?listen(?:\s+to)?\s+(?:the\s+|this\s+)?(?:sound|audio)?\s*(?:and|,|\.)\s*", re.IGNORECASE)
+_LISTEN = re.compile(
+    r"^\s*(?:please\s+)?listen(?:\s+to)?\s+(?:the\s+|this\s+)?(?:sound|audio)?\s*(?:and|,|\.)\s*", re.IGNORECASE
+)
 
 
 @dataclass
@@ -337,7 +369,7 @@ class OpenAIRewriter:
                     raise InterleaveError(f"{self._redact(url)}: HTTP {err.code} {err.reason}: {detail}") from None
                 reason, wait = f"http_{err.code}", _retry_after(err.headers.get("Retry-After"))
                 err.close()
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 reason = "timeout"
             except urllib.error.URLError as err:
                 if isinstance(err.reason, (TimeoutError, socket.timeout)):
@@ -388,12 +420,18 @@ class LocalRewriter:
             if self.llm is None:
                 self.llm = load_llm(self.model).eval()
             inputs = self.tokenizer.apply_chat_template(
-                messages(instruction, kind, diversity), add_generation_prompt=True, return_tensors="pt", return_dict=True
+                messages(instruction, kind, diversity),
+                add_generation_prompt=True,
+                return_tensors="pt",
+                return_dict=True,
             )
             torch.manual_seed(rng.randrange(2**31))
             with torch.no_grad():
                 out = self.llm.generate(
-                    **inputs, do_sample=True, temperature=temperature, max_new_tokens=self.max_new_tokens,
+                    **inputs,
+                    do_sample=True,
+                    temperature=temperature,
+                    max_new_tokens=self.max_new_tokens,
                     pad_token_id=self.tokenizer.pad_token_id,
                 )
             text = self.tokenizer.decode(out[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)

@@ -61,20 +61,31 @@ from pathlib import Path
 from typing import Any
 
 from interleave.errors import InterleaveError, report_errors
-from interleave.files import write_text_atomic
 from interleave.eval.tasks import metric_tag
+from interleave.files import write_text_atomic
 from interleave.tools.report import forgetting
-# Re-exported: the report's readers and table live in runs and table (and saved_answers).
-from interleave.tools.report.runs import (METRICS_DIR, METRICS_FILE, TEXT_LAYOUT, check_parser,  # noqa: F401
-                                          condition_prefixes, epoch_points, find_runs, labelled_runs, load_run,
-                                          read_metrics, rescore, rescore_rows, rescoring_answers, run_label,
-                                          select_point, skipped_folders)
-from interleave.tools.report.table import (LABEL_COLUMNS, LEGEND, MISSING, Row,  # noqa: F401
-                                           UNKNOWN_PARSER, add_intervals, columns, condition_columns, csv_columns,
-                                           notes, rows, run_rows, run_series, text_columns, to_csv, to_markdown,
-                                           value_columns)
 from interleave.tools.report.reliance import reliance_section
-from interleave.tools.saved_answers import answer_rows, answers_path, read_predictions  # noqa: F401 (re-exported)
+from interleave.tools.report.runs import (
+    check_parser,
+    condition_prefixes,
+    find_runs,
+    labelled_runs,
+    read_metrics,
+    run_label,
+    select_point,
+    skipped_folders,
+)
+from interleave.tools.report.table import (
+    Row,
+    add_intervals,
+    columns,
+    condition_columns,
+    rows,
+    run_series,
+    to_csv,
+    to_markdown,
+)
+from interleave.tools.saved_answers import answer_rows, answers_path
 
 COLUMNS = columns()  # the paper's: what a run of the registry as shipped reports
 
@@ -91,8 +102,14 @@ def curve_series(run_dirs: Sequence[str | Path], parser: str | None = None) -> d
     return series
 
 
-def compare(run_a: str | Path, run_b: str | Path, epoch: int | None = None, parser: str | None = None,
-            resamples: int = 1000, seed: int = 0) -> tuple[str, dict[str, dict[str, tuple[float, float]]]]:
+def compare(
+    run_a: str | Path,
+    run_b: str | Path,
+    epoch: int | None = None,
+    parser: str | None = None,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> tuple[str, dict[str, dict[str, tuple[float, float]]]]:
     """Markdown: every metric of two runs on the same SHARD and their paired difference B - A,
     with its 95 % interval (`bootstrap.paired_differences`: the same words and clips for both);
     and each run's own intervals from the same resamples (run label -> `add_intervals`' tags)."""
@@ -109,37 +126,69 @@ def compare(run_a: str | Path, run_b: str | Path, epoch: int | None = None, pars
         if not answers.is_file():
             raise InterleaveError(f"{answers}: not found; --compare resamples the saved answers, which it needs")
         by_condition = answer_rows(answers, parser)
-        loaded.append((run_label(found[0], run_dir), point, by_condition,
-                       condition_prefixes(read_metrics(file), by_condition)))
+        loaded.append(
+            (run_label(found[0], run_dir), point, by_condition, condition_prefixes(read_metrics(file), by_condition))
+        )
     (name_a, point_a, a, prefixes_a), (name_b, point_b, b, prefixes_b) = loaded
     each: dict[str, Any] = {}
     diffs = paired_differences(a, b, {c: c for c in {**a, **b}}, resamples, seed, each)
     names = {metric_tag("", *tm).lstrip("/"): column for column, tm in condition_columns().items()}
     title = f"A = {name_a}, epoch {point_a:02d}; B = {name_b}, epoch {point_b:02d}"
-    own = {name: {f"{prefixes[tag.partition('/')[0]]}/{tag.partition('/')[2]}": bounds
-                  for tag, bounds in each.get(key, {}).items()}
-           for key, name, prefixes in (("a", name_a, prefixes_a), ("b", name_b, prefixes_b))}
+    own = {
+        name: {
+            f"{prefixes[tag.partition('/')[0]]}/{tag.partition('/')[2]}": bounds
+            for tag, bounds in each.get(key, {}).items()
+        }
+        for key, name, prefixes in (("a", name_a, prefixes_a), ("b", name_b, prefixes_b))
+    }
     return differences_markdown(diffs, title, names, resamples, seed), own
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: print the report and write `report.md` and `report.csv` into --out."""
     parser = argparse.ArgumentParser(prog="interleave report", description=__doc__.splitlines()[0])
-    parser.add_argument("run_dirs", nargs="*", type=Path, metavar="RUN_DIR", help="run (version) folder or a folder of runs")
-    parser.add_argument("--epoch", type=int, default=None, help="epoch point to report (default: the latest of each run)")
+    parser.add_argument(
+        "run_dirs", nargs="*", type=Path, metavar="RUN_DIR", help="run (version) folder or a folder of runs"
+    )
+    parser.add_argument(
+        "--epoch", type=int, default=None, help="epoch point to report (default: the latest of each run)"
+    )
     parser.add_argument("--out", type=Path, default=Path("."), help="folder for report.md and report.csv (default: .)")
-    parser.add_argument("--parser", default=None, metavar="RULES",
-                        help="re-score the saved answers with these parse_answer rules (paper or extended) "
-                             "instead of reading the logged figures")
-    parser.add_argument("--plot", action="store_true",
-                        help="also write curves.png: every epoch point of every run, one line per run and condition")
-    parser.add_argument("--bootstrap", type=int, default=1000, metavar="N",
-                        help="resamples for the 95%% intervals, from the saved answers (default: 1000; 0: none)")
+    parser.add_argument(
+        "--parser",
+        default=None,
+        metavar="RULES",
+        help="re-score the saved answers with these parse_answer rules (paper or extended) "
+        "instead of reading the logged figures",
+    )
+    parser.add_argument(
+        "--plot",
+        action="store_true",
+        help="also write curves.png: every epoch point of every run, one line per run and condition",
+    )
+    parser.add_argument(
+        "--bootstrap",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="resamples for the 95%% intervals, from the saved answers (default: 1000; 0: none)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the resampling (default: 0)")
-    parser.add_argument("--compare", nargs=2, type=Path, metavar=("RUN_A", "RUN_B"), default=None,
-                        help="report two runs on the same SHARD and the paired difference B - A of every metric")
-    parser.add_argument("--study", type=Path, default=None, metavar="STUDY_DIR",
-                        help="a study's folder (runs/<study>): one row per condition, the mean over its seeds")
+    parser.add_argument(
+        "--compare",
+        nargs=2,
+        type=Path,
+        metavar=("RUN_A", "RUN_B"),
+        default=None,
+        help="report two runs on the same SHARD and the paired difference B - A of every metric",
+    )
+    parser.add_argument(
+        "--study",
+        type=Path,
+        default=None,
+        metavar="STUDY_DIR",
+        help="a study's folder (runs/<study>): one row per condition, the mean over its seeds",
+    )
     parser.add_argument("--per-seed", action="store_true", help="with --study: also each seed's own rows")
     args = parser.parse_args(argv)
     if sum((bool(args.run_dirs), bool(args.compare), args.study is not None)) != 1:
@@ -207,8 +256,9 @@ def runs(args: argparse.Namespace) -> list[Path]:
         compared, own = compare(*args.compare, args.epoch, args.parser, args.bootstrap, args.seed)
         for run, found in own.items():
             add_intervals([row for row in table if row["Run"] == run], found, args.bootstrap, args.seed)
-    summaries, forgotten = forgetting.summaries(labelled_runs(run_dirs), args.epoch, args.parser, args.bootstrap,
-                                                args.seed)
+    summaries, forgotten = forgetting.summaries(
+        labelled_runs(run_dirs), args.epoch, args.parser, args.bootstrap, args.seed
+    )
     markdown = to_markdown(table, rescored=args.parser) + "".join(line + "\n" for line in skipped_folders(run_dirs))
     markdown += "\n" + compared if compared else ""
     markdown += reliance_section(labelled_runs(run_dirs), select_point, args)

@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from interleave.files import atomic_path
 from interleave.eval.tasks import COLUMN_SUFFIX, TASKS
+from interleave.files import atomic_path
 
 FILE = "curves.png"
 
@@ -38,12 +38,16 @@ def curves_figure(series: Mapping[str, Sequence[dict[str, Any]]], band: str | No
     axes = figure.subplots(1, len(shown), squeeze=False)[0]
     for ax, (column, name) in zip(axes, shown):
         for label, points in series.items():
-            found = [(p["Epoch"], p[column]) for p in sorted(points, key=lambda p: p["Epoch"]) if p.get(column) is not None]
+            found = [
+                (p["Epoch"], p[column]) for p in sorted(points, key=lambda p: p["Epoch"]) if p.get(column) is not None
+            ]
             if found:
                 (line,) = ax.plot(*zip(*found), marker="o", label=label)
-                spread = [(p["Epoch"], p[f"{column} min"], p[f"{column} max"])
-                          for p in sorted(points, key=lambda p: p["Epoch"])
-                          if p.get(f"{column} min") is not None and p.get(f"{column} max") is not None]
+                spread = [
+                    (p["Epoch"], p[f"{column} min"], p[f"{column} max"])
+                    for p in sorted(points, key=lambda p: p["Epoch"])
+                    if p.get(f"{column} min") is not None and p.get(f"{column} max") is not None
+                ]
                 if spread:
                     ax.fill_between(*zip(*spread), color=line.get_color(), alpha=0.2, linewidth=0)
         ax.set(title=name, xlabel="epochs trained", ylim=(0, 1))

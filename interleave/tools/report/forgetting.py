@@ -72,11 +72,16 @@ def load_points(run: Path, label: str, epoch: int | None, parser: str | None) ->
         return f"{label}: no epoch {FIRST:02d} point (before training)"
     checkpoint = read_metrics(points[FIRST]).get(CKPT_PATH)
     if checkpoint is not None:  # `validate --ckpt_path` of a checkpoint that does not say its epochs
-        return (f"{label}: epoch {FIRST:02d} is the checkpoint {checkpoint} evaluated on its own "
-                "(train.py validate --ckpt_path), not the model before training")
+        return (
+            f"{label}: epoch {FIRST:02d} is the checkpoint {checkpoint} evaluated on its own "
+            "(train.py validate --ckpt_path), not the model before training"
+        )
     if last == FIRST:
-        return f"{label}: only epoch {FIRST:02d} is evaluated" if epoch is None else \
-            f"{label}: the reported point is epoch {FIRST:02d}"
+        return (
+            f"{label}: only epoch {FIRST:02d} is evaluated"
+            if epoch is None
+            else f"{label}: the reported point is epoch {FIRST:02d}"
+        )
     files = (points[FIRST], file)
     metrics = (point_metrics(files[0], parser), point_metrics(files[1], parser))
     missing = [answers_path(f) for f in files if not answers_path(f).is_file()]
@@ -172,8 +177,9 @@ def seed_summary(name: str, seeds: Sequence[Points], resamples: int, seed: int) 
     return Forgetting(name, seeds[0].last, values, bounds, means, seeds=len(seeds))
 
 
-def summaries(runs: Sequence[tuple[Path, str]], epoch: int | None, parser: str | None, resamples: int,
-              seed: int) -> tuple[list[Forgetting], list[str]]:
+def summaries(
+    runs: Sequence[tuple[Path, str]], epoch: int | None, parser: str | None, resamples: int, seed: int
+) -> tuple[list[Forgetting], list[str]]:
     """The summary of every run that has two points, and a line for each run that has none or no intervals."""
     found, notes = [], []
     for run, label in runs:
@@ -218,20 +224,27 @@ def conditions_of(f: Forgetting) -> list[str]:
     return list(dict.fromkeys(condition for condition, _ in f.values))
 
 
-def to_markdown(found: Sequence[Forgetting], notes: Sequence[str], resamples: int, seed: int,
-                label: str = "Run") -> str:
+def to_markdown(
+    found: Sequence[Forgetting], notes: Sequence[str], resamples: int, seed: int, label: str = "Run"
+) -> str:
     """The forgetting section: a legend, one row per run (or study condition) and condition, notes."""
     if not found:
         return ""
     shown = table_columns(found)
-    interval = (f"[lo, hi] = paired 95 % bootstrap interval: {resamples} resamples of the words, then of the clips "
-                f"within each word, each scored at both epochs (--bootstrap {resamples} --seed {seed})"
-                if any(f.bounds for f in found) else "no intervals")
-    lines = [f"Forgetting (the reported epoch against epoch {FIRST:02d}, before training): gain = F1 there − F1 at "
-             f"epoch {FIRST:02d}, in percentage points; retention = accuracy there / at epoch {FIRST:02d}, in %; "
-             f"{interval}.", "",
-             "| " + " | ".join([label, "Condition", "Epochs", *(c for c, _ in shown)]) + " |",
-             "| --- | --- | --- |" + " ---: |" * len(shown)]
+    interval = (
+        f"[lo, hi] = paired 95 % bootstrap interval: {resamples} resamples of the words, then of the clips "
+        f"within each word, each scored at both epochs (--bootstrap {resamples} --seed {seed})"
+        if any(f.bounds for f in found)
+        else "no intervals"
+    )
+    lines = [
+        f"Forgetting (the reported epoch against epoch {FIRST:02d}, before training): gain = F1 there − F1 at "
+        f"epoch {FIRST:02d}, in percentage points; retention = accuracy there / at epoch {FIRST:02d}, in %; "
+        f"{interval}.",
+        "",
+        "| " + " | ".join([label, "Condition", "Epochs", *(c for c, _ in shown)]) + " |",
+        "| --- | --- | --- |" + " ---: |" * len(shown),
+    ]
     for f in found:
         for condition in conditions_of(f):
             cells = [_cell(task, f.values.get((condition, task)), f.bounds.get((condition, task))) for _, task in shown]

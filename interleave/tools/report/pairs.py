@@ -31,20 +31,31 @@ def _number(value: Any) -> float | None:
 def pair_figures(metrics: dict[str, Any], prefix: str) -> dict[str, dict[str, float | None]]:
     """Per listed task, its figures in one report row: under the row's `prefix` ("val" or
     "val/<layout>") and the text control's ("Text Acc", "Text F1")."""
-    return {task.name: {name: _number(metrics.get(metric_tag(prefix, task.name, metric))) for name, metric in FIGURES.items()}
-            | {f"Text {name}": _number(metrics.get(metric_tag(TEXT_PREFIX, task.name, metric)))
-               for name, metric in FIGURES.items()}
-            for task in listed_tasks()}
+    return {
+        task.name: {
+            name: _number(metrics.get(metric_tag(prefix, task.name, metric))) for name, metric in FIGURES.items()
+        }
+        | {
+            f"Text {name}": _number(metrics.get(metric_tag(TEXT_PREFIX, task.name, metric)))
+            for name, metric in FIGURES.items()
+        }
+        for task in listed_tasks()
+    }
 
 
 def pair_notes(rows: Sequence[dict[str, Any]]) -> list[str]:
     """Per listed task with figures, its note and one line per row ("- RUN LAYOUT: Acc 62.5, F1 50.0, ..."), or nothing."""
     out: list[str] = []
     for task in listed_tasks():
-        found = [(row, row["_pair"][task.name]) for row in rows if task.name in row.get("_pair", {})
-                 and any(v is not None for v in row["_pair"][task.name].values())]
-        lines = [f"- {row['Run']} {row['Condition']}: " + ", ".join(
-            f"{name} {'–' if value is None else f'{100 * value:.1f}'}" for name, value in figures.items())
-            for row, figures in found]
+        found = [
+            (row, row["_pair"][task.name])
+            for row in rows
+            if task.name in row.get("_pair", {}) and any(v is not None for v in row["_pair"][task.name].values())
+        ]
+        lines = [
+            f"- {row['Run']} {row['Condition']}: "
+            + ", ".join(f"{name} {'–' if value is None else f'{100 * value:.1f}'}" for name, value in figures.items())
+            for row, figures in found
+        ]
         out += [task.note or f"{task.name}:", *lines] if lines else []
     return out

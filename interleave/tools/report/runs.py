@@ -64,7 +64,9 @@ def frontier_output(folder: Path) -> bool:
 def _scan(path: Path) -> tuple[list[Path], list[str]]:
     """The runs below a parent folder, sorted, and a note for each folder below it that is skipped."""
     runs, frontiers, empty = [], set(), []
-    for folder in sorted((p for p in [path, *path.rglob("*")] if p.is_dir()), key=lambda p: natural_key(p.relative_to(path))):
+    for folder in sorted(
+        (p for p in [path, *path.rglob("*")] if p.is_dir()), key=lambda p: natural_key(p.relative_to(path))
+    ):
         if epoch_points(folder):
             if frontier_output(folder):
                 frontiers.add(folder.parent)
@@ -72,13 +74,21 @@ def _scan(path: Path) -> tuple[list[Path], list[str]]:
                 runs.append(folder)
         elif RUN_LIKE.match(folder.name) or (folder / METRICS_DIR).is_dir() or (folder / "hparams.yaml").is_file():
             empty.append(folder)
-    empty = [f for f in empty if f != path and not any(r.is_relative_to(f) for r in runs)
-             and not any(f.is_relative_to(x) for x in frontiers)]
-    notes = [f"{folder}: an interleave frontier output (its alpha=A/ folders: one checkpoint at interpolated weights; "
-             f"its table is {folder / 'frontier.md'}), not a run: skipped"
-             for folder in sorted(frontiers, key=lambda p: natural_key(p.relative_to(path)))]
-    notes += [f"{folder}: no evaluated point ({METRICS_DIR}/epoch=NN.metrics.json: an evaluation aborted or not "
-              f"run yet), not a run: skipped" for folder in empty]
+    empty = [
+        f
+        for f in empty
+        if f != path and not any(r.is_relative_to(f) for r in runs) and not any(f.is_relative_to(x) for x in frontiers)
+    ]
+    notes = [
+        f"{folder}: an interleave frontier output (its alpha=A/ folders: one checkpoint at interpolated weights; "
+        f"its table is {folder / 'frontier.md'}), not a run: skipped"
+        for folder in sorted(frontiers, key=lambda p: natural_key(p.relative_to(path)))
+    ]
+    notes += [
+        f"{folder}: no evaluated point ({METRICS_DIR}/epoch=NN.metrics.json: an evaluation aborted or not "
+        f"run yet), not a run: skipped"
+        for folder in empty
+    ]
     return runs, notes
 
 
@@ -90,8 +100,10 @@ def find_runs(path: str | Path) -> list[Path]:
         raise InterleaveError(f"{path}: no such folder")
     if epoch_points(path):
         if frontier_output(path):
-            raise InterleaveError(f"{path}: an interleave frontier output (one checkpoint at interpolated weights), "
-                                  f"not a run; its table is {path.parent / 'frontier.md'}")
+            raise InterleaveError(
+                f"{path}: an interleave frontier output (one checkpoint at interpolated weights), "
+                f"not a run; its table is {path.parent / 'frontier.md'}"
+            )
         return [path]
     runs, skipped = _scan(path)
     if not runs:
@@ -216,8 +228,10 @@ def labelled_runs(run_dirs: Sequence[str | Path]) -> list[tuple[Path, str]]:
                 seen.add(run.resolve())
                 out.append((run, run_label(run, run_dir)))
     taken = Counter(label for _, label in out)
-    return [(run, label if taken[label] == 1 else distinct_label(run, label, [r for r, l in out if l == label]))
-            for run, label in out]
+    return [
+        (run, label if taken[label] == 1 else distinct_label(run, label, [r for r, l in out if l == label]))
+        for run, label in out
+    ]
 
 
 def distinct_label(run: Path, label: str, namesakes: list[Path]) -> str:

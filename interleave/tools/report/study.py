@@ -31,8 +31,15 @@ from interleave.errors import InterleaveError
 from interleave.eval.predictions import Prediction
 from interleave.eval.tasks import parse_tag
 from interleave.tools.report import forgetting
-from interleave.tools.report.runs import (condition_prefixes, epoch_points, format_points, natural_key,
-                                          read_metrics, rescore_rows, rescoring_answers)
+from interleave.tools.report.runs import (
+    condition_prefixes,
+    epoch_points,
+    format_points,
+    natural_key,
+    read_metrics,
+    rescore_rows,
+    rescoring_answers,
+)
 from interleave.tools.report.table import Row, add_intervals, provenance_notes, rows, run_rows, run_series
 from interleave.tools.saved_answers import answer_rows, answers_path
 
@@ -58,10 +65,14 @@ class StudyCondition:
 def skipped_folders(study: str | Path) -> list[str]:
     """A note for each folder of the study that is not a condition (no `seed=<s>/` folder in it),
     besides `interleave study`'s own `submitit/`: e.g. a frontier's output or a run put there."""
-    return [f"{folder}: no seed=<s>/ folder, not a condition of the study: skipped"
-            for folder in sorted((p for p in Path(study).iterdir() if p.is_dir() and p.name != "submitit"),
-                                 key=lambda p: natural_key(Path(p.name)))
-            if not any(sub.is_dir() and SEED_FOLDER.match(sub.name) for sub in folder.iterdir())]
+    return [
+        f"{folder}: no seed=<s>/ folder, not a condition of the study: skipped"
+        for folder in sorted(
+            (p for p in Path(study).iterdir() if p.is_dir() and p.name != "submitit"),
+            key=lambda p: natural_key(Path(p.name)),
+        )
+        if not any(sub.is_dir() and SEED_FOLDER.match(sub.name) for sub in folder.iterdir())
+    ]
 
 
 def study_conditions(study: str | Path) -> list[StudyCondition]:
@@ -71,15 +82,22 @@ def study_conditions(study: str | Path) -> list[StudyCondition]:
         raise InterleaveError(f"{study}: no such folder")
     found = []
     for folder in sorted((p for p in study.iterdir() if p.is_dir()), key=lambda p: natural_key(Path(p.name))):
-        seeds = {int(m.group(1)): sub for sub in folder.iterdir() if sub.is_dir() and (m := SEED_FOLDER.match(sub.name))}
+        seeds = {
+            int(m.group(1)): sub for sub in folder.iterdir() if sub.is_dir() and (m := SEED_FOLDER.match(sub.name))
+        }
         if not seeds:
             continue
         condition = StudyCondition(folder.name, {s: seeds[s] for s in sorted(seeds) if epoch_points(seeds[s])})
-        condition.notes = [f"{folder.name}: seed={s} has no evaluated point yet ({seeds[s]}), left out"
-                           for s in sorted(seeds) if s not in condition.seeds]
+        condition.notes = [
+            f"{folder.name}: seed={s} has no evaluated point yet ({seeds[s]}), left out"
+            for s in sorted(seeds)
+            if s not in condition.seeds
+        ]
         found.append(condition)
     if not found:
-        raise InterleaveError(f"{study}: no <condition>/seed=<s>/ run folder found (a study's output: interleave study)")
+        raise InterleaveError(
+            f"{study}: no <condition>/seed=<s>/ run folder found (a study's output: interleave study)"
+        )
     if not any(c.seeds for c in found):
         raise InterleaveError(f"{study}: no seed of any condition has an evaluated point yet")
     return found
@@ -92,8 +110,9 @@ def common_epoch(condition: StudyCondition, epoch: int | None) -> tuple[int, str
     if epoch is not None:
         for s, found in points.items():
             if epoch not in found:
-                raise InterleaveError(f"{condition.seeds[s]}: no epoch point {epoch:02d} "
-                                      f"(available: {format_points(found)})")
+                raise InterleaveError(
+                    f"{condition.seeds[s]}: no epoch point {epoch:02d} (available: {format_points(found)})"
+                )
         return epoch, None
     shared = set.intersection(*map(set, points.values()))
     lasts = ", ".join(f"seed={s}: {max(found):02d}" for s, found in points.items())
@@ -101,8 +120,10 @@ def common_epoch(condition: StudyCondition, epoch: int | None) -> tuple[int, str
         raise InterleaveError(f"{condition.name}: its seeds share no evaluated epoch ({lasts})")
     chosen = max(shared)
     if len({max(found) for found in points.values()}) > 1:
-        return chosen, (f"{condition.name}: its seeds reached different last epochs ({lasts}); its row is at epoch "
-                        f"{chosen:02d}, the last every seed reached")
+        return chosen, (
+            f"{condition.name}: its seeds reached different last epochs ({lasts}); its row is at epoch "
+            f"{chosen:02d}, the last every seed reached"
+        )
     return chosen, None
 
 
@@ -111,7 +132,9 @@ def mean_metrics(name: str, by_seed: dict[int, dict[str, Any]]) -> tuple[dict[st
     note naming the tags only some seeds hold."""
     layouts = {str(m.get("layout")) for m in by_seed.values()}
     if len(layouts) > 1:
-        raise InterleaveError(f"{name}: its seeds were evaluated with different main layouts ({', '.join(sorted(layouts))})")
+        raise InterleaveError(
+            f"{name}: its seeds were evaluated with different main layouts ({', '.join(sorted(layouts))})"
+        )
     first = next(iter(by_seed.values()))
     out = {key: value for key, value in first.items() if parse_tag(key) is None}
     tags = list(dict.fromkeys(t for m in by_seed.values() for t in m if parse_tag(t) is not None))
@@ -143,8 +166,9 @@ class StudyReport:
     provenance: dict[str, dict[str, str]]
 
 
-def condition_rows(condition: StudyCondition, epoch: int, parser: str | None, bootstrap: int, seed: int
-                   ) -> tuple[list[Row], list[str], dict[str, dict[str, str]]]:
+def condition_rows(
+    condition: StudyCondition, epoch: int, parser: str | None, bootstrap: int, seed: int
+) -> tuple[list[Row], list[str], dict[str, dict[str, str]]]:
     """The condition's rows (means over seeds, hierarchical intervals), its notes, its seeds' provenance."""
     from interleave.provenance import recorded
     from interleave.tools.bootstrap import seed_intervals
@@ -171,16 +195,23 @@ def condition_rows(condition: StudyCondition, epoch: int, parser: str | None, bo
         row.update({"Study condition": condition.name, "Seeds": _seed_cell(len(metrics)), "_provenance": None})
     answered = {s: a for s, a in answers.items() if a is not None}
     if bootstrap > 0 and len(answered) == len(metrics):
-        found = seed_intervals(list(answered.values()), [condition_prefixes(metrics[s], a) for s, a in answered.items()],
-                               bootstrap, seed)
+        found = seed_intervals(
+            list(answered.values()), [condition_prefixes(metrics[s], a) for s, a in answered.items()], bootstrap, seed
+        )
         add_intervals(table, found, bootstrap, seed)
     if len(metrics) == 1:
         notes.append(f"{condition.name}: 1 seed (seed={next(iter(metrics))}): its interval is over queries only")
     return table, notes + left_out, {condition.label(s): recorded(m) for s, m in metrics.items()}
 
 
-def study_report(study: str | Path, epoch: int | None = None, parser: str | None = None, bootstrap: int = 0,
-                 seed: int = 0, per_seed: bool = False) -> StudyReport:
+def study_report(
+    study: str | Path,
+    epoch: int | None = None,
+    parser: str | None = None,
+    bootstrap: int = 0,
+    seed: int = 0,
+    per_seed: bool = False,
+) -> StudyReport:
     """Everything `--study` shows for the study folder (see the module's docstring)."""
     from interleave.provenance import check_comparable
 
@@ -218,11 +249,13 @@ def study_report(study: str | Path, epoch: int | None = None, parser: str | None
 def intervals_legend(report: StudyReport, bootstrap: int, seed: int) -> str:
     if not any(row.get("_bootstrap") for row in report.table):
         return "no intervals."
-    return (f"[lo, hi] = 95 % hierarchical bootstrap interval from the saved answers: in each of {bootstrap} resamples, "
-            "the condition's seeds are drawn with replacement, then the words with replacement and each drawn word's "
-            "clips with replacement (one draw of words and clips shared by the drawn seeds, which answered the same "
-            "queries); the resample's value is the mean of the drawn seeds' metrics on that draw "
-            f"(--bootstrap {bootstrap} --seed {seed}). A condition with 1 seed: interval over queries only.")
+    return (
+        f"[lo, hi] = 95 % hierarchical bootstrap interval from the saved answers: in each of {bootstrap} resamples, "
+        "the condition's seeds are drawn with replacement, then the words with replacement and each drawn word's "
+        "clips with replacement (one draw of words and clips shared by the drawn seeds, which answered the same "
+        "queries); the resample's value is the mean of the drawn seeds' metrics on that draw "
+        f"(--bootstrap {bootstrap} --seed {seed}). A condition with 1 seed: interval over queries only."
+    )
 
 
 def study_series(study: str | Path, epoch: int | None = None, parser: str | None = None) -> dict[str, list[Row]]:
@@ -244,11 +277,20 @@ def study_series(study: str | Path, epoch: int | None = None, parser: str | None
             for e in epochs:
                 point: Row = {"Epoch": e}
                 for column, _ in panels():
-                    values = [p[column] for found in per_seed for p in found.get(layout, [])
-                              if p["Epoch"] == e and p.get(column) is not None]
+                    values = [
+                        p[column]
+                        for found in per_seed
+                        for p in found.get(layout, [])
+                        if p["Epoch"] == e and p.get(column) is not None
+                    ]
                     if len(values) == len(per_seed):  # every seed: never a mean of some
-                        point.update({column: math.fsum(values) / len(values), f"{column} min": min(values),
-                                      f"{column} max": max(values)})
+                        point.update(
+                            {
+                                column: math.fsum(values) / len(values),
+                                f"{column} min": min(values),
+                                f"{column} max": max(values),
+                            }
+                        )
                 points.append(point)
             series[condition.name if len(layouts) == 1 else f"{condition.name} ({layout})"] = points
     return series
@@ -259,22 +301,32 @@ def to_markdown(report: StudyReport, study: str | Path, bootstrap: int, seed: in
     from interleave.tools.report.pairs import pair_notes
     from interleave.tools.report.table import LEGEND, markdown_table
 
-    parts = [f"Study {Path(study).name}: each row is the mean over the condition's seeds (Seeds: how many) at the "
-             "epoch shown.\n\n", markdown_table(report.table, LABELS), "\n", LEGEND, "\n",
-             intervals_legend(report, bootstrap, seed), "\n"]
+    parts = [
+        f"Study {Path(study).name}: each row is the mean over the condition's seeds (Seeds: how many) at the "
+        "epoch shown.\n\n",
+        markdown_table(report.table, LABELS),
+        "\n",
+        LEGEND,
+        "\n",
+        intervals_legend(report, bootstrap, seed),
+        "\n",
+    ]
     if rescored is not None:
         parts.append(f"Re-scored with the {rescored} parser (--parser {rescored}) from each point's saved answers.\n")
     below = report.notes + pair_notes(report.table) + provenance_notes(report.provenance)
     parts += [line + "\n" for line in below]
     if report.seed_table:
-        parts += ["\nEach seed's own row (--per-seed; intervals over queries only):\n\n",
-                  markdown_table(report.seed_table, SEED_LABELS)]
+        parts += [
+            "\nEach seed's own row (--per-seed; intervals over queries only):\n\n",
+            markdown_table(report.seed_table, SEED_LABELS),
+        ]
     if report.forgetting:
-        parts += ["\n", forgetting.to_markdown(report.forgetting, report.forgetting_notes, bootstrap, seed,
-                                               "Study condition"),
-                  "The study condition's figures are means over its seeds; their intervals draw the seeds first, "
-                  "as the table's.\n"]
+        parts += [
+            "\n",
+            forgetting.to_markdown(report.forgetting, report.forgetting_notes, bootstrap, seed, "Study condition"),
+            "The study condition's figures are means over its seeds; their intervals draw the seeds first, "
+            "as the table's.\n",
+        ]
     if report.seed_forgetting:
         parts += ["\n", forgetting.to_markdown(report.seed_forgetting, [], bootstrap, seed)]
     return "".join(parts)
-

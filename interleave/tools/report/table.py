@@ -15,13 +15,22 @@ from pathlib import Path
 from typing import Any
 
 from interleave.errors import InterleaveError
-from interleave.files import atomic_open
 from interleave.eval.predictions import CKPT_PATH
 from interleave.eval.tasks import COLUMN_SUFFIX, CONDITIONS, TASKS, metric_tag, parse_tag
+from interleave.files import atomic_open
 from interleave.tools.report.pairs import pair_figures, pair_notes
-from interleave.tools.report.runs import (TEXT_LAYOUT, check_parser, condition_prefixes, epoch_points,
-                                          labelled_runs, point_metrics, rescore_rows, rescoring_answers, read_metrics,
-                                          select_point)
+from interleave.tools.report.runs import (
+    TEXT_LAYOUT,
+    check_parser,
+    condition_prefixes,
+    epoch_points,
+    labelled_runs,
+    point_metrics,
+    read_metrics,
+    rescore_rows,
+    rescoring_answers,
+    select_point,
+)
 from interleave.tools.saved_answers import answer_rows, answers_path
 
 Row = dict[str, Any]
@@ -83,16 +92,26 @@ def run_rows(run: str, epoch: int, metrics: dict[str, Any]) -> list[Row]:
     """The rows of one run's metrics: the primary layout, then each extra layout (fractions or None)."""
     from interleave.provenance import recorded
 
-    text = {column: _value(metrics, metric_tag(f"val/{TEXT_LAYOUT}", *task_metric))
-            for column, task_metric in text_columns().items()}
+    text = {
+        column: _value(metrics, metric_tag(f"val/{TEXT_LAYOUT}", *task_metric))
+        for column, task_metric in text_columns().items()
+    }
     conditions = [(str(metrics.get("layout") or "primary"), "val")]
     conditions += [(layout, f"val/{layout}") for layout in extra_layouts(metrics)]
     out = []
     for condition, prefix in conditions:
-        row: Row = {"Run": run, "Condition": condition, "Epoch": epoch,
-                    "Parser": str(metrics.get("parser") or UNKNOWN_PARSER)}
-        row.update({column: _value(metrics, metric_tag(prefix, *task_metric))
-                    for column, task_metric in condition_columns().items()})
+        row: Row = {
+            "Run": run,
+            "Condition": condition,
+            "Epoch": epoch,
+            "Parser": str(metrics.get("parser") or UNKNOWN_PARSER),
+        }
+        row.update(
+            {
+                column: _value(metrics, metric_tag(prefix, *task_metric))
+                for column, task_metric in condition_columns().items()
+            }
+        )
         row.update(text)
         row.update({"_prefix": prefix, "_provenance": recorded(metrics)})  # not columns: for intervals, notes
         row["_pair"] = pair_figures(metrics, prefix)  # tasks outside Table 2 (the pair): listed under the table
@@ -104,16 +123,22 @@ def add_intervals(table: Sequence[Row], found: dict[str, tuple[float, float]], r
     """Put `found`'s intervals (tag -> (lo, hi), `bootstrap.intervals`) into a run's rows as
     `<column> lo` / `<column> hi`, for the columns that have a value."""
     for row in table:
-        tags = ({c: metric_tag(row["_prefix"], *tm) for c, tm in condition_columns().items()}
-                | {c: metric_tag(f"val/{TEXT_LAYOUT}", *tm) for c, tm in text_columns().items()})
+        tags = {c: metric_tag(row["_prefix"], *tm) for c, tm in condition_columns().items()} | {
+            c: metric_tag(f"val/{TEXT_LAYOUT}", *tm) for c, tm in text_columns().items()
+        }
         for column, tag in tags.items():
             if row.get(column) is not None and tag in found:
                 row[f"{column} lo"], row[f"{column} hi"] = found[tag]
                 row["_bootstrap"] = (resamples, seed)
 
 
-def rows(run_dirs: Sequence[str | Path], epoch: int | None = None, parser: str | None = None,
-         bootstrap: int = 0, seed: int = 0) -> list[Row]:
+def rows(
+    run_dirs: Sequence[str | Path],
+    epoch: int | None = None,
+    parser: str | None = None,
+    bootstrap: int = 0,
+    seed: int = 0,
+) -> list[Row]:
     """All report rows for the given RUN_DIRs, at the latest epoch point or at `epoch`; with
     `parser` ("paper" or "extended"), re-scored from the saved answers with those rules; with
     `bootstrap` resamples, each value's 95 % interval (`interleave.tools.bootstrap`) from the
@@ -140,8 +165,9 @@ def rows(run_dirs: Sequence[str | Path], epoch: int | None = None, parser: str |
                     note = f"no intervals for {label}: {err}"
         table = run_rows(label, point, metrics)
         if answers and bootstrap > 0:
-            add_intervals(table, intervals(answers, condition_prefixes(metrics, answers), bootstrap, seed),
-                          bootstrap, seed)
+            add_intervals(
+                table, intervals(answers, condition_prefixes(metrics, answers), bootstrap, seed), bootstrap, seed
+            )
         for row in table:
             row["_note"] = note
             row["_checkpoint"] = checkpoint_note(label, point, metrics)
@@ -155,14 +181,17 @@ def checkpoint_note(label: str, point: int, metrics: dict[str, Any]) -> str | No
     if metrics.get(CKPT_PATH) is None:
         return None
     step, seeds = metrics.get("ckpt_global_step"), metrics.get("seed_epoch")
-    return (f"{label}: epoch {point:02d} is the checkpoint {metrics[CKPT_PATH]}"
-            + (f" (global step {step})" if step is not None else "")
-            + " evaluated on its own (train.py validate --ckpt_path)"
-            + (f", its answers drawn with the seeds of epoch {seeds:02d}" if isinstance(seeds, int) else ""))
+    return (
+        f"{label}: epoch {point:02d} is the checkpoint {metrics[CKPT_PATH]}"
+        + (f" (global step {step})" if step is not None else "")
+        + " evaluated on its own (train.py validate --ckpt_path)"
+        + (f", its answers drawn with the seeds of epoch {seeds:02d}" if isinstance(seeds, int) else "")
+    )
 
 
-def run_series(run: Path, label: str, parser: str | None = None, epochs: Sequence[int] | None = None
-               ) -> dict[str, list[Row]]:
+def run_series(
+    run: Path, label: str, parser: str | None = None, epochs: Sequence[int] | None = None
+) -> dict[str, list[Row]]:
     """Every evaluated point of one run (or those of `epochs`) by condition, the text control
     included where the run has it: condition -> [{"Epoch": N, column: fraction or None, ...}]."""
     by_condition: dict[str, list[Row]] = {}
@@ -172,8 +201,10 @@ def run_series(run: Path, label: str, parser: str | None = None, epochs: Sequenc
         table = run_rows(label, point, point_metrics(file, parser))
         for row in table:
             by_condition.setdefault(row["Condition"], []).append(row)
-        text = {"Epoch": point, **{column.removeprefix("Text "): table[0][column] for column in text_columns()
-                                   if column.endswith(" F1")}}
+        text = {
+            "Epoch": point,
+            **{column.removeprefix("Text "): table[0][column] for column in text_columns() if column.endswith(" F1")},
+        }
         if any(value is not None for key, value in text.items() if key != "Epoch"):
             by_condition.setdefault(TEXT_LAYOUT, []).append(text)
     return by_condition
@@ -200,9 +231,12 @@ def provenance_notes(runs: dict[str, dict[str, str]]) -> list[str]:
     if not runs:
         return []
     out = ["Provenance (unknown = not recorded in the metrics file):"]
-    out += [f"- {run}: code {_short(p['code_version'])}, config {_short(p['config_hash'])}, "
-            f"SHARD {_short(p['shard_hash'])}, tokenization {p['tokenization']}"
-            + (f", SHARD subset: {p['shard_subset']}" if p.get("shard_subset") else "") for run, p in runs.items()]
+    out += [
+        f"- {run}: code {_short(p['code_version'])}, config {_short(p['config_hash'])}, "
+        f"SHARD {_short(p['shard_hash'])}, tokenization {p['tokenization']}"
+        + (f", SHARD subset: {p['shard_subset']}" if p.get("shard_subset") else "")
+        for run, p in runs.items()
+    ]
     return out + [f"Note: {line}." for line in check_comparable(runs)]
 
 
@@ -210,8 +244,10 @@ def notes(table: Sequence[Row]) -> list[str]:
     """The lines under the table: the intervals' legend, each run's provenance, its differences."""
     out = []
     if bootstrap := next((row["_bootstrap"] for row in table if row.get("_bootstrap")), None):
-        out.append(f"[lo, hi] = 95 % bootstrap interval from the saved answers: {bootstrap[0]} resamples of the words, "
-                   f"then of the clips within each word (--bootstrap {bootstrap[0]} --seed {bootstrap[1]}).")
+        out.append(
+            f"[lo, hi] = 95 % bootstrap interval from the saved answers: {bootstrap[0]} resamples of the words, "
+            f"then of the clips within each word (--bootstrap {bootstrap[0]} --seed {bootstrap[1]})."
+        )
     out += sorted({row["_note"] for row in table if row.get("_note")})
     out += list(dict.fromkeys(row["_checkpoint"] for row in table if row.get("_checkpoint")))
     out += pair_notes(table)
@@ -226,8 +262,9 @@ def markdown_table(table: Sequence[Row], labels: Sequence[str] = LABEL_COLUMNS) 
         "| " + " | ".join("---:" if c in value_columns() or c == "Epoch" else "---" for c in shown) + " |",
     ]
     for row in table:
-        lines.append("| " + " | ".join(_cell(c, row.get(c), row.get(f"{c} lo"), row.get(f"{c} hi")) for c in shown)
-                     + " |")
+        lines.append(
+            "| " + " | ".join(_cell(c, row.get(c), row.get(f"{c} lo"), row.get(f"{c} hi")) for c in shown) + " |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -236,8 +273,10 @@ def to_markdown(table: Sequence[Row], rescored: str | None = None) -> str:
     were re-scored with the `rescored` parser, and the `notes`."""
     note = ""
     if rescored is not None:
-        note = (f"Re-scored with the {rescored} parser (--parser {rescored}) from each point's saved answers "
-                f"(predictions/epoch=NN.jsonl), not the figures logged during training.\n")
+        note = (
+            f"Re-scored with the {rescored} parser (--parser {rescored}) from each point's saved answers "
+            f"(predictions/epoch=NN.jsonl), not the figures logged during training.\n"
+        )
     below = "".join(line + "\n" for line in notes(table))
     return markdown_table(table) + "\n" + LEGEND + "\n" + note + below
 

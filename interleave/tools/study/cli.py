@@ -61,7 +61,13 @@ def base_arguments(study: Study, run: Run) -> list[str]:
     args = [condition.subcommand]
     for config in study.configs + condition.configs:
         args += ["--config", str(config)]
-    return args + study.overrides + condition.overrides + study.executor.train_overrides() + [f"--{key}={run.seed}" for key in study.seed_keys]
+    return (
+        args
+        + study.overrides
+        + condition.overrides
+        + study.executor.train_overrides()
+        + [f"--{key}={run.seed}" for key in study.seed_keys]
+    )
 
 
 def resolve(args: list[str], where: str) -> dict[str, Any]:
@@ -78,8 +84,10 @@ def resolve(args: list[str], where: str) -> dict[str, Any]:
         except SystemExit as exit_:
             code = exit_.code
         except (MissingMandatoryValue, InterpolationToMissingValueError) as missing:
-            raise StudyError(f"{where}: a value is left to set (???); set it in the study file's overrides: "
-                             f"{str(missing).splitlines()[0]}") from None
+            raise StudyError(
+                f"{where}: a value is left to set (???); set it in the study file's overrides: "
+                f"{str(missing).splitlines()[0]}"
+            ) from None
     if code not in (0, None) or not out.getvalue().strip():
         reason = next((line for line in reversed(err.getvalue().splitlines()) if line.strip()), f"exit status {code}")
         raise StudyError(f"{where}: train.py refuses {' '.join(args)}: {reason}")
@@ -94,13 +102,18 @@ def placement(resolved: dict[str, Any], run: Run, where: str) -> list[str]:
     if isinstance(logger, list):
         raise StudyError(f"{where}: trainer.logger is a list; a study run needs one logger (or none)")
     if isinstance(logger, dict):  # TensorBoard/CSV: <save_dir>/<name>/<version>/ = the run's folder
-        args += [f"--trainer.logger.init_args.save_dir={run.folder.parent.resolve()}",
-                 f"--trainer.logger.init_args.name={run.folder.name}", "--trainer.logger.init_args.version="]
+        args += [
+            f"--trainer.logger.init_args.save_dir={run.folder.parent.resolve()}",
+            f"--trainer.logger.init_args.name={run.folder.name}",
+            "--trainer.logger.init_args.version=",
+        ]
     for callback in trainer.get("callbacks") or []:
         dirpath = (callback.get("init_args") or {}).get("dirpath") if isinstance(callback, dict) else None
         if dirpath and str(callback.get("class_path", "")).endswith("ModelCheckpoint"):
-            raise StudyError(f"{where}: ModelCheckpoint's dirpath {dirpath} would put every run's checkpoints in one "
-                             "folder; remove dirpath so that they go to each run's folder")
+            raise StudyError(
+                f"{where}: ModelCheckpoint's dirpath {dirpath} would put every run's checkpoints in one "
+                "folder; remove dirpath so that they go to each run's folder"
+            )
     return args
 
 
@@ -119,22 +132,31 @@ def settled(config: dict[str, Any]) -> dict[str, Any]:
 
 def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     before, after = settled(old), settled(new)
-    return [f"{key}: {before.get(key, '(unset)')!r} -> {after.get(key, '(unset)')!r}"
-            for key in sorted(set(before) | set(after)) if before.get(key, "(unset)") != after.get(key, "(unset)")]
+    return [
+        f"{key}: {before.get(key, '(unset)')!r} -> {after.get(key, '(unset)')!r}"
+        for key in sorted(set(before) | set(after))
+        if before.get(key, "(unset)") != after.get(key, "(unset)")
+    ]
 
 
 def inputs_of(study: Study, run: Run, args: list[str]) -> dict[str, Any]:
     """What a run's spec is computed from: unchanged inputs need no second resolution (a fast rerun)."""
     configs = study.configs + study.condition(run.condition).configs
-    return {"arguments": args, "cwd": os.getcwd(), "folder": str(run.folder.resolve()),
-            "files": {c: hashlib.sha256(Path(c).read_bytes()).hexdigest() for c in configs}}
+    return {
+        "arguments": args,
+        "cwd": os.getcwd(),
+        "folder": str(run.folder.resolve()),
+        "files": {c: hashlib.sha256(Path(c).read_bytes()).hexdigest() for c in configs},
+    }
 
 
 def check_devices(study: Study, config: dict[str, Any], where: str) -> None:
     devices = str((config.get("trainer") or {}).get("devices"))  # 2 or "2"; "auto" and lists are not checked
     if study.executor.gpus and devices.isdigit() and int(devices) > study.executor.gpus_per_run:
-        raise StudyError(f"{where}: trainer.devices is {devices} but executor.gpus_per_run is "
-                         f"{study.executor.gpus_per_run}: give each run as many GPUs as it uses")
+        raise StudyError(
+            f"{where}: trainer.devices is {devices} but executor.gpus_per_run is "
+            f"{study.executor.gpus_per_run}: give each run as many GPUs as it uses"
+        )
 
 
 def prepare(study: Study, study_file: Path) -> list[Run]:
@@ -162,12 +184,27 @@ def prepare(study: Study, study_file: Path) -> list[Run]:
         run.folder.mkdir(parents=True, exist_ok=True)
         write_text_atomic(run.folder / "config.yaml", yaml.safe_dump(resolve(args, where), sort_keys=False))
         write_text_atomic(run.folder / "command.txt", " ".join(command) + "\n")
-        write_text_atomic(known, json.dumps({"study": study.name, "condition": run.condition, "seed": run.seed,
-                                             "cwd": os.getcwd(), "command": command, "inputs": inputs, "spec": spec},
-                                            indent=1) + "\n")
+        write_text_atomic(
+            known,
+            json.dumps(
+                {
+                    "study": study.name,
+                    "condition": run.condition,
+                    "seed": run.seed,
+                    "cwd": os.getcwd(),
+                    "command": command,
+                    "inputs": inputs,
+                    "spec": spec,
+                },
+                indent=1,
+            )
+            + "\n",
+        )
     if refused:
-        raise StudyError(f"{study_file} changed since these runs started; move their folders away (or name the "
-                         "condition anew) to run them with the new spec:\n  " + "\n  ".join(refused))
+        raise StudyError(
+            f"{study_file} changed since these runs started; move their folders away (or name the "
+            "condition anew) to run them with the new spec:\n  " + "\n  ".join(refused)
+        )
     return runs
 
 
@@ -204,11 +241,21 @@ def execute(folder: str, env: dict[str, str] | None = None) -> int:
     with open(log, "a", encoding="utf-8") as out:
         out.write(f"[study] {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n")
         out.flush()
-        proc = subprocess.Popen(command, cwd=spec["cwd"], stdout=out, stderr=subprocess.STDOUT,
-                                env={**os.environ, **(env or {})})
+        proc = subprocess.Popen(
+            command, cwd=spec["cwd"], stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+        )
         if rank == 0:  # train.py's own pid: a run outliving a killed study still counts as running
-            write_text_atomic(run_dir / RUNNING, json.dumps({"host": socket.gethostname(), "pid": proc.pid,
-                                                             "start": start, "resumed_from": str(checkpoint or "")}))
+            write_text_atomic(
+                run_dir / RUNNING,
+                json.dumps(
+                    {
+                        "host": socket.gethostname(),
+                        "pid": proc.pid,
+                        "start": start,
+                        "resumed_from": str(checkpoint or ""),
+                    }
+                ),
+            )
         code = proc.wait()
     if rank == 0:
         marker = {"exit": code, "seconds": round(time.time() - start, 1), "end": time.time()}
@@ -355,7 +402,9 @@ def submitit_executor(study: Study) -> Any:
     try:
         executor = submitit.AutoExecutor(folder=study.output / "submitit", cluster=study.executor.cluster)
     except RuntimeError as err:  # no srun here
-        raise StudyError(f"study {study.name}: executor: {err} (`cluster: local` runs the same jobs on this machine)") from None
+        raise StudyError(
+            f"study {study.name}: executor: {err} (`cluster: local` runs the same jobs on this machine)"
+        ) from None
     executor.update_parameters(**study.executor.submitit_parameters(study.name))
     return executor
 
@@ -368,8 +417,10 @@ def run_submitit(study: Study, runs: list[Run], wait: bool) -> int:
     with executor.batch():
         jobs = [executor.submit(execute, str(run.folder)) for run in runs]
     for run, job in zip(runs, jobs):
-        write_text_atomic(run.folder / SUBMITTED, json.dumps({"job_id": str(job.job_id), "cluster": study.executor.cluster,
-                                                              "time": time.time()}) + "\n")
+        write_text_atomic(
+            run.folder / SUBMITTED,
+            json.dumps({"job_id": str(job.job_id), "cluster": study.executor.cluster, "time": time.time()}) + "\n",
+        )
         print(f"[study] {run.name}: submitted as job {job.job_id}", flush=True)
     if not (wait or study.executor.cluster == "local"):
         print("[study] follow it with: interleave study STUDY.yaml --status")
@@ -410,8 +461,11 @@ def main(argv: list[str] | None = None) -> int:
         print(status(study))
         return code
 
-    return report_errors(body, what="interleave study", kept="finished runs are kept; the same command skips them "
-                                                            "and resumes the others from their last.ckpt")
+    return report_errors(
+        body,
+        what="interleave study",
+        kept="finished runs are kept; the same command skips them and resumes the others from their last.ckpt",
+    )
 
 
 if __name__ == "__main__":

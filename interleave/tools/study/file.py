@@ -75,8 +75,12 @@ class Executor:
 
     def submitit_parameters(self, name: str) -> dict[str, Any]:
         """submitit's parameters: one task per GPU on each node (Lightning's multi-node DDP under srun)."""
-        params: dict[str, Any] = {"name": name, "nodes": self.nodes, "tasks_per_node": max(self.gpus_per_node, 1),
-                                  "timeout_min": self.minutes}
+        params: dict[str, Any] = {
+            "name": name,
+            "nodes": self.nodes,
+            "tasks_per_node": max(self.gpus_per_node, 1),
+            "timeout_min": self.minutes,
+        }
         if self.gpus_per_node:
             params["gpus_per_node"] = self.gpus_per_node
         for key in ("cpus_per_task", "mem_gb"):
@@ -110,7 +114,7 @@ def minutes(value: Any, where: str) -> int:
         return value
     found = re.fullmatch(r"(?:(\d+)-)?(\d+):(\d\d)(?::(\d\d))?", str(value))
     if not found:
-        raise StudyError(f"{where}: expected minutes or \"[D-]HH:MM[:SS]\", got {value!r}")
+        raise StudyError(f'{where}: expected minutes or "[D-]HH:MM[:SS]", got {value!r}')
     days, hours, mins, secs = (int(g or 0) for g in found.groups())
     return max(1, days * 1440 + hours * 60 + mins + (1 if secs else 0))
 
@@ -165,9 +169,15 @@ def executor(value: Any, where: str) -> Executor:
             raise StudyError(f"{where}.gpus_per_run: {per_run} does not divide gpus: {gpus}")
         parallel = integer(block.get("parallel", gpus // per_run if gpus else 1), f"{where}.parallel", 1)
         if gpus and parallel > gpus // per_run:
-            raise StudyError(f"{where}.parallel: {parallel} runs at a time need {parallel * per_run} GPUs; gpus is {gpus}")
+            raise StudyError(
+                f"{where}.parallel: {parallel} runs at a time need {parallel * per_run} GPUs; gpus is {gpus}"
+            )
         return Executor("local", gpus=gpus, gpus_per_run=per_run, parallel=parallel)
-    keys(block, ("kind", "nodes", "gpus_per_node", "time", "partition", "cpus_per_task", "mem_gb", "slurm", "cluster"), where)
+    keys(
+        block,
+        ("kind", "nodes", "gpus_per_node", "time", "partition", "cpus_per_task", "mem_gb", "slurm", "cluster"),
+        where,
+    )
     extra = block.get("slurm") or {}
     if not isinstance(extra, dict):
         raise StudyError(f"{where}.slurm: expected a mapping of extra sbatch parameters, got {extra!r}")
@@ -179,9 +189,17 @@ def executor(value: Any, where: str) -> Executor:
     if partition is not None and not isinstance(partition, str):
         raise StudyError(f"{where}.partition: expected a name, got {partition!r}")
     nodes = integer(block.get("nodes", 1), f"{where}.nodes", 1)
-    return Executor("slurm", nodes=nodes, gpus_per_node=integer(block.get("gpus_per_node", 0), f"{where}.gpus_per_node", 0),
-                    minutes=minutes(block.get("time", 60), f"{where}.time"), partition=partition, slurm=dict(extra),
-                    cluster=cluster, parallel=1, **optional)
+    return Executor(
+        "slurm",
+        nodes=nodes,
+        gpus_per_node=integer(block.get("gpus_per_node", 0), f"{where}.gpus_per_node", 0),
+        minutes=minutes(block.get("time", 60), f"{where}.time"),
+        partition=partition,
+        slurm=dict(extra),
+        cluster=cluster,
+        parallel=1,
+        **optional,
+    )
 
 
 def load_study(path: Path) -> Study:
@@ -223,15 +241,32 @@ def load_study(path: Path) -> Study:
             raise StudyError(f"{where}: no config: give the study a base `config:` or the condition its own")
         conditions.append(Condition(cname, subcommand, own, overrides(settings.get("overrides"), f"{where}.overrides")))
     seeds = data.get("seeds")
-    if (not isinstance(seeds, list) or not seeds or len(set(map(repr, seeds))) != len(seeds)
-            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
+    if (
+        not isinstance(seeds, list)
+        or not seeds
+        or len(set(map(repr, seeds))) != len(seeds)
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
+    ):
         raise StudyError(f"{path}: seeds: expected a list of distinct integers >= 0, got {seeds!r}")
     seed_keys = data.get("seed_keys", list(SEED_KEYS))
-    if (not isinstance(seed_keys, list) or not seed_keys
-            or not all(isinstance(k, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", k) for k in seed_keys)):
-        raise StudyError(f"{path}: seed_keys: expected a list of config keys (seed_everything, data.seed, ...), got {seed_keys!r}")
+    if (
+        not isinstance(seed_keys, list)
+        or not seed_keys
+        or not all(isinstance(k, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", k) for k in seed_keys)
+    ):
+        raise StudyError(
+            f"{path}: seed_keys: expected a list of config keys (seed_everything, data.seed, ...), got {seed_keys!r}"
+        )
     output = data.get("output", f"runs/{name}")
     if not isinstance(output, str) or not output:
         raise StudyError(f"{path}: output: expected a folder, got {output!r}")
-    return Study(name, base, common, conditions, seeds, Path(output), executor(data.get("executor", "local"), f"{path}: executor"),
-                 tuple(seed_keys))
+    return Study(
+        name,
+        base,
+        common,
+        conditions,
+        seeds,
+        Path(output),
+        executor(data.get("executor", "local"), f"{path}: executor"),
+        tuple(seed_keys),
+    )

@@ -16,13 +16,13 @@ import pytest
 import soundfile
 
 from interleave import AUDIO_PLACEHOLDER
+from interleave.data.records import read_records, resolve_clips
 from interleave.encoders.audio import NUM_MEL_BINS, SAMPLE_RATE, TARGET_FRAMES, load_fbank
 from interleave.errors import InterleaveError
-from interleave.data.records import read_records, resolve_clips
-from interleave.shard.build import negative_pool
 from interleave.eval.format import RELATIONS, read_shard
 from interleave.eval.query import slug
-from interleave.shard.lexicon import read_lexicon, read_skipped
+from interleave.shard.build import negative_pool
+from interleave.shard.lexicon_file import read_lexicon, read_skipped
 from interleave.shard.rules import DEFAULT_STOPLIST, entry_problems, norm
 from interleave.shard.wordnet import open_wordnet
 from interleave.tools.demo import cli as demo
@@ -40,7 +40,16 @@ REPO = Path(__file__).resolve().parents[3]
 LABELS_CSV = REPO / "tests" / "fixtures" / "audioset_class_labels_indices.csv"
 
 
-FILES = ("train.jsonl", "heldout.jsonl", "shard.jsonl", "shard.report.json", "classes.txt", "README.txt", ".complete", "replay.jsonl")
+FILES = (
+    "train.jsonl",
+    "heldout.jsonl",
+    "shard.jsonl",
+    "shard.report.json",
+    "classes.txt",
+    "README.txt",
+    ".complete",
+    "replay.jsonl",
+)
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -82,7 +91,9 @@ def test_files_and_summary(small) -> None:
     assert json.loads((root / ".complete").read_text())["classes"] == list(DEMO_CLASSES)
     n = len(DEMO_CLASSES)
     assert summary["train_clips"] == 3 * n and summary["heldout_clips"] == n
-    assert summary["clips"] == 4 * n and summary["records"] == 8 * n + demo.PAIR_RECORDS["train"]  # heldout: 1 clip a class, no pair
+    assert (
+        summary["clips"] == 4 * n and summary["records"] == 8 * n + demo.PAIR_RECORDS["train"]
+    )  # heldout: 1 clip a class, no pair
     assert len(list((root / "audio" / "train").glob("*.wav"))) == 3 * n
     assert len(list((root / "audio" / "heldout").glob("*.wav"))) == n
 
@@ -178,7 +189,9 @@ def test_demo_lexicon_follows_the_shipped_lexicons_rules(wn) -> None:
     assert by_label["Drum"].synset == "drum.n.01" and by_label["Drum"].override is None
     reasons = {s.label: s.reason for s in skipped}
     assert reasons["Beep, bleep"].startswith("0 synonym(s) in beep.n.01")  # "bleep" names the label
-    assert "hypernym 'sound': stoplisted" in reasons["Tick"] and reasons["Dial tone"] == "no WordNet noun for 'dial tone'"
+    assert (
+        "hypernym 'sound': stoplisted" in reasons["Tick"] and reasons["Dial tone"] == "no WordNet noun for 'dial tone'"
+    )
 
 
 def test_demo_shard_is_written_and_balanced(small) -> None:
@@ -198,7 +211,10 @@ def test_demo_shard_is_written_and_balanced(small) -> None:
     for query in identity:
         assert Path(query.audio).name.startswith(slug(query.label) + "_")
     report = json.loads((root / "shard.report.json").read_text(encoding="utf-8"))
-    assert report["counts"]["queries"] == len(queries) and report["counts"]["synonym"] == {"yes": 2 * len(entries), "no": 2 * len(entries)}
+    assert report["counts"]["queries"] == len(queries) and report["counts"]["synonym"] == {
+        "yes": 2 * len(entries),
+        "no": 2 * len(entries),
+    }
     assert [w["label"] for w in report["words"]] == list(DEMO_CLASSES)
     assert {w["status"] for w in report["words"] if w["label"] not in {e.label for e in entries}} == {"identity only"}
     assert "shard.jsonl" in (root / "README.txt").read_text(encoding="utf-8")
@@ -210,7 +226,11 @@ def test_demo_shard_takes_at_most_clips_per_word(tmp_path: Path, monkeypatch) ->
     queries = read_shard(tmp_path / "shard.jsonl")
     pairs = [q for q in queries if q.task == "pair"]
     assert len(pairs) == 2 * demo.SHARD_PAIRS
-    assert summary["shard_queries"] == len(queries) == 2 * (len(DEMO_CLASSES) + len(read_lexicon(DEMO_LEXICON)) * 8) + len(pairs)
+    assert (
+        summary["shard_queries"]
+        == len(queries)
+        == 2 * (len(DEMO_CLASSES) + len(read_lexicon(DEMO_LEXICON)) * 8) + len(pairs)
+    )
     assert len({q.audio for q in queries if q.task != "pair"}) == 2 * len(DEMO_CLASSES)
     assert SHARD_CLIPS_PER_WORD == 1  # what `make demo` evaluates, to keep its evaluation to minutes
 
@@ -307,11 +327,23 @@ def test_ensure_force_regenerates(tmp_path: Path, capsys) -> None:
 
 def test_cli_writes_data(tmp_path: Path) -> None:
     out = tmp_path / "cli"
-    cmd = [sys.executable, "-m", "interleave.tools.demo", str(out), "--train-per-class", "2", "--heldout-per-class", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "interleave.tools.demo",
+        str(out),
+        "--train-per-class",
+        "2",
+        "--heldout-per-class",
+        "1",
+    ]
     result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
-    assert summary["clips"] == 3 * len(DEMO_CLASSES) and summary["records"] == 6 * len(DEMO_CLASSES) + demo.PAIR_RECORDS["train"]
+    assert (
+        summary["clips"] == 3 * len(DEMO_CLASSES)
+        and summary["records"] == 6 * len(DEMO_CLASSES) + demo.PAIR_RECORDS["train"]
+    )
     assert "wrote demo data" in result.stderr
     for name in FILES:
         assert (out / name).is_file(), name
@@ -323,7 +355,6 @@ def test_cli_rejects_bad_count(tmp_path: Path) -> None:
     result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "at least one clip" in result.stderr
-
 
 
 # --- two clips in one prompt (issue 19) ---------------------------------------------------
@@ -350,7 +381,9 @@ def test_two_clip_records_and_pair_queries_are_balanced_and_seeded(tmp_path: Pat
     assert (again / "train.jsonl").read_bytes() == (tmp_path / "train.jsonl").read_bytes()
     other = tmp_path / "other"
     make_demo_data(other, train_per_class=2, heldout_per_class=3, seed=1)
-    assert (other / "train.jsonl").read_text().splitlines()[-32:] != (tmp_path / "train.jsonl").read_text().splitlines()[-32:]
+    assert (other / "train.jsonl").read_text().splitlines()[-32:] != (
+        tmp_path / "train.jsonl"
+    ).read_text().splitlines()[-32:]
 
 
 # --- the yes/no replay records (issue 27) -------------------------------------------------
@@ -369,7 +402,9 @@ def test_replay_records_are_yes_no_about_the_training_clips_balanced_and_seeded(
         label = next(c for c in DEMO_CLASSES if record.audio.startswith(f"audio/train/{slug(c)}_"))
         asked = next(w for w in words.values() if f" {w} " in f" {record.instruction.replace('?', ' ')} ")
         assert (asked == words[label]) == (record.output == "Yes")
-    assert {r.id for r in records}.isdisjoint(r.id for f in ("train", "heldout") for r in read_records(root / f"{f}.jsonl")[0])
+    assert {r.id for r in records}.isdisjoint(
+        r.id for f in ("train", "heldout") for r in read_records(root / f"{f}.jsonl")[0]
+    )
     again = make_demo_data(tmp_path / "again", train_per_class=3, heldout_per_class=1, seed=0)
     assert (tmp_path / "again" / demo.REPLAY_FILE).read_bytes() == (root / demo.REPLAY_FILE).read_bytes()
     assert again["replay_records"] == summary["replay_records"]
@@ -377,8 +412,9 @@ def test_replay_records_are_yes_no_about_the_training_clips_balanced_and_seeded(
     assert (tmp_path / "other" / demo.REPLAY_FILE).read_bytes() != (root / demo.REPLAY_FILE).read_bytes()
 
 
-def test_the_replay_file_is_additional_the_other_files_are_the_same_bytes_without_it(small, tmp_path: Path,
-                                                                                   monkeypatch) -> None:
+def test_the_replay_file_is_additional_the_other_files_are_the_same_bytes_without_it(
+    small, tmp_path: Path, monkeypatch
+) -> None:
     root, _ = small
     monkeypatch.setattr(demo, "_replay_records", lambda per_class, seed: [])
     make_demo_data(tmp_path, train_per_class=3, heldout_per_class=1, seed=0)

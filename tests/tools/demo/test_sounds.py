@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from interleave.encoders.audio import SAMPLE_RATE, load_fbank
 from interleave.data.records import read_records
+from interleave.encoders.audio import SAMPLE_RATE, load_fbank
 from interleave.tools.demo.cli import DEMO_CLASSES, make_demo_data
 from interleave.tools.demo.sounds import render_clip
 

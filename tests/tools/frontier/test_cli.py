@@ -56,8 +56,9 @@ def plain_answers(config: Path, state=None) -> dict[str, list[list[str]]]:
     evaluation = next(c for c in run.trainer.callbacks if isinstance(c, ShardEvaluation))
     evaluation.setup(run.trainer, run.model, "validate")
     with torch.no_grad():
-        rows, _ = shard_evaluate.evaluate(run.model.eval(), evaluation.queries, evaluation.settings,
-                                          eval_inputs(run.datamodule), {}, Point(0))
+        rows, _ = shard_evaluate.evaluate(
+            run.model.eval(), evaluation.queries, evaluation.settings, eval_inputs(run.datamodule), {}, Point(0)
+        )
     found: dict[str, list[list[str]]] = {}
     for row in rows:
         found.setdefault(row.condition, []).append(row.answers)
@@ -69,8 +70,9 @@ def saved_answers(out: Path, alpha: float) -> dict[str, list[list[str]]]:
     return {condition: [r.answers for r in found] for condition, found in rows.items()}
 
 
-def test_the_ends_are_the_start_and_the_checkpoint_and_a_second_run_evaluates_nothing(config, tmp_path, monkeypatch,
-                                                                                         capsys):
+def test_the_ends_are_the_start_and_the_checkpoint_and_a_second_run_evaluates_nothing(
+    config, tmp_path, monkeypatch, capsys
+):
     model = build_run(["--config", str(config)]).model
     end = trained(model, 1)
     ckpt = save_checkpoint(end, model, tmp_path / "runs" / "t" / "version_0" / "checkpoints" / "end.ckpt")
@@ -94,8 +96,9 @@ def test_the_ends_are_the_start_and_the_checkpoint_and_a_second_run_evaluates_no
     assert all(float(r["change"]) == 0.0 for r in at_start)
     assert all(float(r["ratio"]) == 1.0 for r in at_start if r["ratio"])
     metrics = json.loads((alpha_folder(out, 1.0) / "predictions" / "epoch=00.metrics.json").read_text())
-    identity = next(r for r in table if float(r["alpha"]) == 1.0 and r["task"] == "identity"
-                    and r["condition"] == "interleaved")
+    identity = next(
+        r for r in table if float(r["alpha"]) == 1.0 and r["task"] == "identity" and r["condition"] == "interleaved"
+    )
     assert float(identity["value"]) == pytest.approx(metrics["val/identity/accuracy"])
     assert metrics["alpha"] == 1.0 and metrics["checkpoint"] == str(ckpt)
     markdown = (out / "frontier.md").read_text()
@@ -112,8 +115,10 @@ def test_the_ends_are_the_start_and_the_checkpoint_and_a_second_run_evaluates_no
     assert main(["--config", str(config), "--ckpt", str(ckpt), "--alphas", "0.25,1", "--bootstrap", "0"]) == 0
     assert len(calls) == 1 and (alpha_folder(out, 0.25) / "predictions" / "epoch=00.jsonl").is_file()
     other = save_checkpoint(trained(model, 2), model, tmp_path / "other.ckpt")
-    assert main(["--config", str(config), "--ckpt", str(other), "--out", str(out), "--alphas", "0",
-                 "--bootstrap", "0"]) == 0
+    assert (
+        main(["--config", str(config), "--ckpt", str(other), "--out", str(out), "--alphas", "0", "--bootstrap", "0"])
+        == 0
+    )
     assert len(calls) == 2  # evaluated again: the saved answers were another checkpoint's
 
 
@@ -123,8 +128,25 @@ def test_a_start_checkpoint_is_alpha_zero(config, tmp_path):
     first = save_checkpoint(start, model, tmp_path / "start.ckpt")
     last = save_checkpoint(end, model, tmp_path / "end.ckpt")
     out = tmp_path / "frontier"
-    assert main(["--config", str(config), "--ckpt", str(last), "--start", str(first), "--alphas", "0",
-                 "--out", str(out), "--bootstrap", "0"]) == 0
+    assert (
+        main(
+            [
+                "--config",
+                str(config),
+                "--ckpt",
+                str(last),
+                "--start",
+                str(first),
+                "--alphas",
+                "0",
+                "--out",
+                str(out),
+                "--bootstrap",
+                "0",
+            ]
+        )
+        == 0
+    )
     assert saved_answers(out, 0.0) == plain_answers(config, start)
 
 
@@ -147,8 +169,10 @@ def test_each_alpha_counts_its_rows_and_a_cut_alpha_is_asked_again(config, tmp_p
     monkeypatch.setattr(shard_evaluate, "evaluate", lambda *a, **k: calls.append(1) or real(*a, **k))
     assert main(args) == 0
     assert len(calls) == 1 and answers.read_text() == whole
-    assert (f"[interleave] frontier: {answers}: holds 20 answer rows, but its metrics file (epoch=00.metrics.json) says "
-            f"the evaluation wrote {metrics['prediction_rows']}") in capsys.readouterr().err
+    assert (
+        f"[interleave] frontier: {answers}: holds 20 answer rows, but its metrics file (epoch=00.metrics.json) says "
+        f"the evaluation wrote {metrics['prediction_rows']}"
+    ) in capsys.readouterr().err
 
 
 def test_bad_checkpoints_are_refused_with_one_line_and_status_2(config, tmp_path, tiny_model_kwargs, capsys):
@@ -179,8 +203,12 @@ def test_alphas_are_numbers_each_once_sorted_with_zero():
     assert parse_alphas("1, 0.5") == [0.0, 0.5, 1.0]
     assert parse_alphas("-0,0.25") == [0.0, 0.25]
     assert parse_alphas("-0.5,1.5") == [-0.5, 0.0, 1.5]  # extrapolation is allowed (the command warns)
-    for text, said in (("0.5,half", "'half' is not a number"), ("0,nan", "'nan' is not a finite number"),
-                       ("0.5,1,0.5", "0.5 given more than once"), ("", "'' is not a number")):
+    for text, said in (
+        ("0.5,half", "'half' is not a number"),
+        ("0,nan", "'nan' is not a finite number"),
+        ("0.5,1,0.5", "0.5 given more than once"),
+        ("", "'' is not a number"),
+    ):
         with pytest.raises(InterleaveError, match=said):
             parse_alphas(text)
 
@@ -191,8 +219,13 @@ def test_bad_alphas_exit_2_before_anything_is_built(capsys):
 
 
 def test_python_m_runs_the_command():
-    done = subprocess.run([sys.executable, "-m", "interleave.tools.frontier", "--help"], cwd=REPO,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "interleave.tools.frontier", "--help"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0 and "usage: interleave frontier" in done.stdout, done.stderr[-1000:]
 
 
@@ -208,10 +241,29 @@ def test_ctrl_c_is_one_line_and_keeps_the_finished_alphas(config, tmp_path, monk
     ckpt = save_checkpoint(trained(model, 1), model, tmp_path / "end.ckpt")
     out = tmp_path / "frontier"
     alphas = ",".join(f"{i / 100:g}" for i in range(101))  # a hundred and one α's: far past the interrupt
-    proc = subprocess.Popen([sys.executable, "-m", "interleave.tools", "frontier", "--config", str(config), "--ckpt",
-                             str(ckpt), "--out", str(out), "--alphas", alphas, "--bootstrap", "0"], cwd=REPO,
-                            env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "interleave.tools",
+            "frontier",
+            "--config",
+            str(config),
+            "--ckpt",
+            str(ckpt),
+            "--out",
+            str(out),
+            "--alphas",
+            alphas,
+            "--bootstrap",
+            "0",
+        ],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     first = alpha_folder(out, 0.0) / "predictions" / "epoch=00.metrics.json"
     deadline = time.monotonic() + 240
     while not first.is_file() and proc.poll() is None and time.monotonic() < deadline:
@@ -220,18 +272,38 @@ def test_ctrl_c_is_one_line_and_keeps_the_finished_alphas(config, tmp_path, monk
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=300)  # a loaded machine (CI) can be slow to stop
     assert proc.returncode == 130, err[-3000:]
-    kept = sorted((float(p.name.removeprefix("alpha=")) for p in out.glob("alpha=*")
-                   if (p / "predictions" / "epoch=00.metrics.json").is_file()))
+    kept = sorted(
+        float(p.name.removeprefix("alpha="))
+        for p in out.glob("alpha=*")
+        if (p / "predictions" / "epoch=00.metrics.json").is_file()
+    )
     assert kept and kept == [i / 100 for i in range(len(kept))] and len(kept) < 101
     lines = [line for line in err.splitlines() if line.startswith(("interrupted:", "error:"))]
-    assert lines == [f"interrupted: interleave frontier; the answers of alpha {', '.join(f'{a:g}' for a in kept)} "
-                     f"are kept in {out}/alpha=A/ (the same command asks only the others)"]
+    assert lines == [
+        f"interrupted: interleave frontier; the answers of alpha {', '.join(f'{a:g}' for a in kept)} "
+        f"are kept in {out}/alpha=A/ (the same command asks only the others)"
+    ]
     assert err.rstrip("\n").splitlines()[-1] == lines[0] and "Traceback" not in err
     for alpha in kept:  # whole: every condition's answers, read back and checked
         rows = answer_rows(alpha_folder(out, alpha) / "predictions" / "epoch=00.jsonl")
         assert set(rows) == {"interleaved", "noninterleaved", "text"} and all(rows.values())
     assert not (out / "frontier.md").exists()
     monkeypatch.setattr(shard_evaluate, "evaluate", lambda *a, **k: pytest.fail("asked a kept alpha again"))
-    assert main(["--config", str(config), "--ckpt", str(ckpt), "--out", str(out), "--bootstrap", "0",
-                 "--alphas", ",".join(f"{a:g}" for a in kept)]) == 0
+    assert (
+        main(
+            [
+                "--config",
+                str(config),
+                "--ckpt",
+                str(ckpt),
+                "--out",
+                str(out),
+                "--bootstrap",
+                "0",
+                "--alphas",
+                ",".join(f"{a:g}" for a in kept),
+            ]
+        )
+        == 0
+    )
     assert "every alpha already evaluated" in capsys.readouterr().out

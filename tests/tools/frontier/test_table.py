@@ -22,24 +22,55 @@ def rows(named: int, says_yes: int) -> dict[str, list[Prediction]]:
     out: dict[str, list[Prediction]] = {"interleaved": [], "text": []}
     for w, word in enumerate(WORDS):
         for clip in range(2):
-            out["interleaved"].append(Prediction(f"identity/{word}/{clip}", "identity", "interleaved", word, None, None,
-                                                 "p", ["a", "a"], [w < named] * 2))
+            out["interleaved"].append(
+                Prediction(
+                    f"identity/{word}/{clip}",
+                    "identity",
+                    "interleaved",
+                    word,
+                    None,
+                    None,
+                    "p",
+                    ["a", "a"],
+                    [w < named] * 2,
+                )
+            )
             for truth in ("yes", "no"):
                 yes = (w < says_yes) if truth == "yes" else w == len(WORDS) - 1
-                out["interleaved"].append(Prediction(f"synonym/{word}/{clip}/{truth}", "synonym", "interleaved", word,
-                                                     f"c{truth}", truth, "p", ["a", "a"], ["yes" if yes else "no"] * 2))
+                out["interleaved"].append(
+                    Prediction(
+                        f"synonym/{word}/{clip}/{truth}",
+                        "synonym",
+                        "interleaved",
+                        word,
+                        f"c{truth}",
+                        truth,
+                        "p",
+                        ["a", "a"],
+                        ["yes" if yes else "no"] * 2,
+                    )
+                )
         for truth in ("yes", "no"):
-            out["text"].append(Prediction(f"synonym/{word}/0/{truth}", "synonym", "text", word, f"c{truth}", truth, "p",
-                                          ["a"], ["yes"]))
+            out["text"].append(
+                Prediction(
+                    f"synonym/{word}/0/{truth}", "synonym", "text", word, f"c{truth}", truth, "p", ["a"], ["yes"]
+                )
+            )
     return out
 
 
 def test_gain_and_retention_are_measured_from_alpha_zero_with_paired_intervals():
-    points = [AlphaRows(0.0, rows(named=4, says_yes=1)), AlphaRows(0.5, rows(named=3, says_yes=3)),
-              AlphaRows(1.0, rows(named=4, says_yes=1))]
+    points = [
+        AlphaRows(0.0, rows(named=4, says_yes=1)),
+        AlphaRows(0.5, rows(named=3, says_yes=3)),
+        AlphaRows(1.0, rows(named=4, says_yes=1)),
+    ]
     found = {(r.alpha, r.condition, r.task): r for r in frontier_rows(points, PREFIXES, resamples=200, seed=1)}
-    assert set(found) == {(a, c, t) for a in (0.0, 0.5, 1.0) for c, t in
-                          (("interleaved", "identity"), ("interleaved", "synonym"), ("text", "synonym"))}
+    assert set(found) == {
+        (a, c, t)
+        for a in (0.0, 0.5, 1.0)
+        for c, t in (("interleaved", "identity"), ("interleaved", "synonym"), ("text", "synonym"))
+    }
     identity = found[(0.5, "interleaved", "identity")]
     assert (identity.metric, identity.value, identity.change, identity.ratio) == ("accuracy", 0.75, -0.25, 0.75)
     synonym = found[(0.5, "interleaved", "synonym")]
@@ -75,5 +106,7 @@ def test_the_files_and_a_start_that_names_no_label(tmp_path):
     assert len(table) == len(found) and table[0].keys() >= {"alpha", "condition", "task", "value", "change_lo", "ratio"}
     assert next(r for r in table if r["alpha"] == "1.0" and r["task"] == "identity")["ratio"] == ""
     markdown = (tmp_path / "frontier.md").read_text()
-    assert "- config: c.yaml" in markdown and "## interleaved prompts" in markdown and "## text-only control" in markdown
+    assert (
+        "- config: c.yaml" in markdown and "## interleaved prompts" in markdown and "## text-only control" in markdown
+    )
     assert "| 1 | 50.0 [" in markdown and "| –" in markdown  # retention undefined: a dash

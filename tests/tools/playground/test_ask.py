@@ -10,8 +10,6 @@ import pytest
 import torch
 
 from interleave.errors import InterleaveError
-from interleave.model.fitting import CheckpointMismatch
-from interleave.model.generation import Sampling
 from interleave.eval.evaluate import (
     EvalSettings,
     answer_queries,
@@ -19,6 +17,8 @@ from interleave.eval.evaluate import (
     render_instruction,
 )
 from interleave.eval.query import Query
+from interleave.model.fitting import CheckpointMismatch
+from interleave.model.generation import Sampling
 from interleave.tools.playground.ask import (
     PlaygroundError,
     Question,
@@ -51,26 +51,37 @@ def test_the_answers_are_those_the_shard_evaluation_gives_the_same_query(served,
     clip = str(write_clip(tmp_path / "clip.wav", freq=900.0))
     query = Query(id="q", task="synonym", label="Siren", word="siren", audio=clip, candidate="alarm", truth="yes")
     sampling = Sampling(max_new_tokens=6, temperature=1.0)  # a random model at T=1: seeds show in the answers
-    settings = EvalSettings(sampling, repeats=3, batch_size=1, seed=7, scoring=True,
-                            full_answers=True)  # the page shows whole answers
+    settings = EvalSettings(
+        sampling, repeats=3, batch_size=1, seed=7, scoring=True, full_answers=True
+    )  # the page shows whole answers
     (row,) = answer_queries(served.model, [query], layout, settings, served.inputs, {})
-    settings = replace(settings, full_answers=False)  # the default mode: each answer cut at its verdict, the same verdicts
+    settings = replace(
+        settings, full_answers=False
+    )  # the default mode: each answer cut at its verdict, the same verdicts
     (cut,) = answer_queries(served.model, [query], layout, settings, served.inputs, {})
     assert cut.parsed == row.parsed and all(row.answers[i].startswith(a) for i, a in enumerate(cut.answers))
     interleaved, ltu = template_prompts("synonym", "alarm", served.settings.table)
-    assert (interleaved, ltu) == (render_instruction(query, "interleaved", prompt_table()),
-                                  render_instruction(query, "noninterleaved", prompt_table()))
-    question = Question(prompt=interleaved, ltu_prompt=ltu, clips=[clip], sampling=sampling, repeats=3, seed=7, score=True)
+    assert (interleaved, ltu) == (
+        render_instruction(query, "interleaved", prompt_table()),
+        render_instruction(query, "noninterleaved", prompt_table()),
+    )
+    question = Question(
+        prompt=interleaved, ltu_prompt=ltu, clips=[clip], sampling=sampling, repeats=3, seed=7, score=True
+    )
     mine = ask(served, question)["layouts"][layout]
     assert mine["answers"] == row.answers and mine["verdicts"] == row.parsed
     assert mine["p_yes"] == pytest.approx(row.p_yes)
-    other = ask(served, Question(prompt=interleaved, ltu_prompt=ltu, clips=[clip], sampling=sampling, repeats=3, seed=8))
+    other = ask(
+        served, Question(prompt=interleaved, ltu_prompt=ltu, clips=[clip], sampling=sampling, repeats=3, seed=8)
+    )
     assert other["layouts"][layout]["answers"] != row.answers  # the seed is what reproduces them
 
 
 def test_ltu_layout_is_derived_from_a_free_text_prompt_and_shown_audio_first(served, tmp_path):
     clip = str(write_clip(tmp_path / "clip.wav"))
-    result = ask(served, Question(prompt="Is [AUDIO] loud?", clips=[clip], repeats=1, sampling=Sampling(max_new_tokens=2)))
+    result = ask(
+        served, Question(prompt="Is [AUDIO] loud?", clips=[clip], repeats=1, sampling=Sampling(max_new_tokens=2))
+    )
     ltu = result["layouts"]["noninterleaved"]
     assert ltu["instruction"] == "Is this audio loud?" and ltu["prompt"].startswith("[AUDIO] ### Instruction:")
     assert "### Instruction:\nIs [AUDIO] loud?" in result["layouts"]["interleaved"]["prompt"]
@@ -79,16 +90,20 @@ def test_ltu_layout_is_derived_from_a_free_text_prompt_and_shown_audio_first(ser
     assert shown["interleaved"].count("\n1. ") == 1 and "verdicts (paper parser)" in shown["interleaved"]
 
 
-@pytest.mark.parametrize("prompt, clips, expected", [
-    ("", 1, "Write a prompt"),
-    ("Is [AUDIO] loud?", 0, "Add a clip"),
-    ("Is it loud?", 1, "The prompt has 0 [AUDIO] placeholder(s) but 1 clip(s)"),
-    ("Is [AUDIO] louder than [AUDIO]?", 1, "The prompt has 2 [AUDIO] placeholder(s) but 1 clip(s)"),
-    ("[AUDIO] [AUDIO] [AUDIO] [AUDIO]?", 4, "4 clips in one prompt: the page takes at most 3."),
-])
+@pytest.mark.parametrize(
+    "prompt, clips, expected",
+    [
+        ("", 1, "Write a prompt"),
+        ("Is [AUDIO] loud?", 0, "Add a clip"),
+        ("Is it loud?", 1, "The prompt has 0 [AUDIO] placeholder(s) but 1 clip(s)"),
+        ("Is [AUDIO] louder than [AUDIO]?", 1, "The prompt has 2 [AUDIO] placeholder(s) but 1 clip(s)"),
+        ("[AUDIO] [AUDIO] [AUDIO] [AUDIO]?", 4, "4 clips in one prompt: the page takes at most 3."),
+    ],
+)
 def test_questions_that_cannot_be_asked_say_why(prompt, clips, expected):
-    with pytest.raises(PlaygroundError, match=expected.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")
-                       .replace("]", r"\]")):
+    with pytest.raises(
+        PlaygroundError, match=expected.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[").replace("]", r"\]")
+    ):
         check_question(Question(prompt=prompt, clips=[f"c{i}.wav" for i in range(clips)]))
 
 
@@ -101,8 +116,16 @@ def test_unreadable_and_empty_clips_and_long_prompts_are_named(served, tmp_path)
     with pytest.raises(PlaygroundError, match=r"Clip 1 \(junk.ogg\): cannot decode audio"):
         ask(served, Question(prompt="Is [AUDIO] loud?", clips=[str(junk)]))
     clip = str(write_clip(tmp_path / "clip.wav"))
-    long = ask(served, Question(prompt="Is [AUDIO] " + "very " * 200 + "loud?", clips=[clip], ltu_prompt="Loud?",
-                                repeats=1, sampling=Sampling(max_new_tokens=2)))
+    long = ask(
+        served,
+        Question(
+            prompt="Is [AUDIO] " + "very " * 200 + "loud?",
+            clips=[clip],
+            ltu_prompt="Loud?",
+            repeats=1,
+            sampling=Sampling(max_new_tokens=2),
+        ),
+    )
     assert "more than max_length=128" in long["layouts"]["interleaved"]["error"]
     assert long["layouts"]["noninterleaved"]["answers"]  # the other layout is still answered
 
@@ -113,12 +136,16 @@ def test_a_checkpoint_loads_only_if_it_fits_and_none_restores_the_zero_shot_mode
     model = served.model
     before = {k: v.clone() for k, v in model.trainable_parameters().items()}
     other = AudioLLM(**{**tiny_model_kwargs, "lora_r": 2})
-    with pytest.raises(CheckpointMismatch, match=r"does not fit the config's model: .*another shape.*lora_r: 4 here, 2"):
+    with pytest.raises(
+        CheckpointMismatch, match=r"does not fit the config's model: .*another shape.*lora_r: 4 here, 2"
+    ):
         load_checkpoint(served, str(save_trainable(other, tmp_path / "other.ckpt")))
     assert all(torch.equal(v, before[k]) for k, v in model.trainable_parameters().items())  # nothing changed
     # Same shapes, another lora_alpha: the factors would be applied at the wrong scale, so refused.
     scaled = AudioLLM(**{**tiny_model_kwargs, "lora_alpha": 2 * model.hparams["lora_alpha"]})
-    with pytest.raises(CheckpointMismatch, match=r"trained at another scale \(lora_alpha\).*lora_alpha: \d+ here, \d+ in"):
+    with pytest.raises(
+        CheckpointMismatch, match=r"trained at another scale \(lora_alpha\).*lora_alpha: \d+ here, \d+ in"
+    ):
         load_checkpoint(served, str(save_trainable(scaled, tmp_path / "scaled.ckpt")))
     assert all(torch.equal(v, before[k]) for k, v in model.trainable_parameters().items())
     with pytest.raises(InterleaveError, match="checkpoint not found"):
@@ -144,7 +171,8 @@ def test_without_ckpt_the_newest_intact_checkpoint_of_the_run_is_served(tmp_path
 
 
 def test_a_checkpoint_that_does_not_fit_at_start_up_leaves_the_zero_shot_model_and_says_why(
-        tmp_path, small_dataset, tiny_model_kwargs):
+    tmp_path, small_dataset, tiny_model_kwargs
+):
     from interleave.model.module import AudioLLM
 
     config = write_config(tmp_path, small_dataset, tiny_model_kwargs)
@@ -152,7 +180,8 @@ def test_a_checkpoint_that_does_not_fit_at_start_up_leaves_the_zero_shot_model_a
     served = build_served(str(config), str(other))
     assert served.serving == "the zero-shot model"
     assert served.note.startswith(f"{other} does not fit the config's model") and served.note.endswith(
-        "; serving the zero-shot model instead")
+        "; serving the zero-shot model instead"
+    )
     assert "checkpoint not found" in build_served(str(config), str(tmp_path / "missing.ckpt")).note
 
 

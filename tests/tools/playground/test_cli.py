@@ -17,6 +17,7 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # as the playground sets it: n
 pytest.importorskip("gradio", reason='the playground extra: pip install -e ".[playground]"')
 from gradio_client import Client, handle_file  # noqa: E402
 
+from interleave.tools.playground.ask import NOT_LISTED, Limits, Question, ask, build_served  # noqa: E402
 from interleave.tools.playground.cli import (  # noqa: E402
     CLIP_SLOTS,
     NO_AUTH_WARNING,
@@ -26,12 +27,12 @@ from interleave.tools.playground.cli import (  # noqa: E402
     read_credentials,
     status_text,
 )
-from interleave.tools.playground.ask import NOT_LISTED, Limits, Question, ask, build_served  # noqa: E402
 from tests.conftest import TINY_ENCODER, write_clip, write_config  # noqa: E402
 
 UPLOAD_MB = 12  # the test server's upload limit: a 10-minute recording at 8 kHz (9.2 MB) is within it
-SAMPLING = dict(greedy=False, temperature=0.1, top_p=0.95, top_k=500, penalty=1.1, max_new=4, repeats=2, seed=3,
-                score=True)
+SAMPLING = dict(
+    greedy=False, temperature=0.1, top_p=0.95, top_k=500, penalty=1.1, max_new=4, repeats=2, seed=3, score=True
+)
 
 
 def free_port() -> int:
@@ -44,11 +45,22 @@ def free_port() -> int:
 def app(tmp_path_factory, tokenizer_dir, tiny_llama_config):
     """(client, served model, folder): a tiny random model served on a free port of 127.0.0.1."""
     folder = tmp_path_factory.mktemp("playground")
-    kwargs = dict(llm=None, llm_config=tiny_llama_config, tokenizer=str(tokenizer_dir), encoder="tiny",
-                  encoder_kwargs=TINY_ENCODER, lora_r=4, lora_alpha=8)
+    kwargs = dict(
+        llm=None,
+        llm_config=tiny_llama_config,
+        tokenizer=str(tokenizer_dir),
+        encoder="tiny",
+        encoder_kwargs=TINY_ENCODER,
+        lora_r=4,
+        lora_alpha=8,
+    )
     (folder / "extra").mkdir()
-    served = build_served(str(write_config(folder, folder, kwargs)), "none", roots=[str(folder / "extra")],
-                          limits=Limits(max_bytes=UPLOAD_MB * 2**20, max_seconds=300))
+    served = build_served(
+        str(write_config(folder, folder, kwargs)),
+        "none",
+        roots=[str(folder / "extra")],
+        limits=Limits(max_bytes=UPLOAD_MB * 2**20, max_seconds=300),
+    )
     port = free_port()
     page = launch(build_page(served), "127.0.0.1", port, block=False, max_upload_mb=UPLOAD_MB)
     assert page.server_name == "127.0.0.1" and page.local_url.startswith(f"http://127.0.0.1:{port}")
@@ -67,20 +79,39 @@ def ask_page(client: Client, prompt: str, clips: list, ltu: str = "", template: 
 def test_one_clip_is_answered_in_both_layouts_with_verdicts_p_yes_and_its_fbank(app, tmp_path):
     client, served, _ = app
     clip = write_clip(tmp_path / "siren.wav", freq=1500.0)
-    message, interleaved, ltu, images, details = ask_page(client, "Is [AUDIO] similar to alarm?", [clip],
-                                                         ltu="Is the sound of the object in this audio signal similar to alarm?")
+    message, interleaved, ltu, images, details = ask_page(
+        client,
+        "Is [AUDIO] similar to alarm?",
+        [clip],
+        ltu="Is the sound of the object in this audio signal similar to alarm?",
+    )
     assert message == "Serving the zero-shot model; seed 3."
-    assert "### Instruction:\nIs [AUDIO] similar to alarm?" in interleaved and "→ **" in interleaved and "P(yes) = " in interleaved
+    assert (
+        "### Instruction:\nIs [AUDIO] similar to alarm?" in interleaved
+        and "→ **" in interleaved
+        and "P(yes) = " in interleaved
+    )
     assert "[AUDIO] ### Instruction:\nIs the sound of the object in this audio signal similar to alarm?" in ltu
     layouts = details["layouts"]
     assert set(layouts) == {"interleaved", "noninterleaved"} and details["seed"] == 3 and details["parser"] == "paper"
-    assert details["sampling"]["max_new_tokens"] == 4 and details["clips"] == [{"name": "siren.wav", "seconds": 1.0, "heard": 1.0}]
+    assert details["sampling"]["max_new_tokens"] == 4 and details["clips"] == [
+        {"name": "siren.wav", "seconds": 1.0, "heard": 1.0}
+    ]
     for entry in layouts.values():
         assert len(entry["answers"]) == 2 and len(entry["verdicts"]) == 2 and 0 <= entry["p_yes"] <= 1
     # What the page shows is what the evaluation's code path gives for the same question and seed.
-    direct = ask(served, Question(prompt="Is [AUDIO] similar to alarm?", clips=[str(clip)], repeats=2, seed=3, score=True,
-                                  ltu_prompt="Is the sound of the object in this audio signal similar to alarm?",
-                                  sampling=served.settings.sampling.__class__(max_new_tokens=4)))
+    direct = ask(
+        served,
+        Question(
+            prompt="Is [AUDIO] similar to alarm?",
+            clips=[str(clip)],
+            repeats=2,
+            seed=3,
+            score=True,
+            ltu_prompt="Is the sound of the object in this audio signal similar to alarm?",
+            sampling=served.settings.sampling.__class__(max_new_tokens=4),
+        ),
+    )
     assert [e["answers"] for e in direct["layouts"].values()] == [e["answers"] for e in layouts.values()]
     assert images.endswith((".webp", ".png")) and Path(images).stat().st_size > 1000  # the fbank figure
 
@@ -88,40 +119,52 @@ def test_one_clip_is_answered_in_both_layouts_with_verdicts_p_yes_and_its_fbank(
 def test_the_templates_fill_table_1s_questions_in_both_layouts(app):
     client, _, _ = app
     assert client.predict("hypernym", "vehicle", api_name="/template") == (
-        "Is [AUDIO] a type of vehicle?", "Is the sound of the object in this audio signal a type of vehicle?")
+        "Is [AUDIO] a type of vehicle?",
+        "Is the sound of the object in this audio signal a type of vehicle?",
+    )
     assert client.predict("identity", "", api_name="/template") == (
-        "Can you list the labels based on [AUDIO] ?", "Can you list the labels based on this audio file?")
+        "Can you list the labels based on [AUDIO] ?",
+        "Can you list the labels based on this audio file?",
+    )
 
 
 def test_an_identity_question_has_no_yes_no_verdict(app, tmp_path):
     client, _, _ = app
     clip = write_clip(tmp_path / "c.wav")
-    _, interleaved, _, _, details = ask_page(client, "Can you list the labels based on [AUDIO] ?", [clip], template="identity",
-                                             score=False, greedy=True)
+    _, interleaved, _, _, details = ask_page(
+        client, "Can you list the labels based on [AUDIO] ?", [clip], template="identity", score=False, greedy=True
+    )
     assert details["layouts"]["interleaved"]["verdicts"] is None and "→" not in interleaved
     assert details["sampling"]["do_sample"] is False and details["layouts"]["interleaved"]["p_yes"] is None
 
 
-@pytest.mark.parametrize("case, expected", [
-    ("empty", "Clip 1 (empty.wav): file is empty (0 bytes)."),
-    ("unreadable", "Clip 1 (junk.wav): cannot decode audio"),
-    ("no placeholder", "The prompt has 0 [AUDIO] placeholder(s) but 1 clip(s) were given"),
-    ("two placeholders", "The prompt has 2 [AUDIO] placeholder(s) but 1 clip(s) were given"),
-    ("two clips", "The prompt has 1 [AUDIO] placeholder(s) but 2 clip(s) were given"),
-    ("no clip", "Add a clip"),
-    ("blank setting", "Fill in the sampling settings: seed."),
-    ("too many answers", "Sampling needs at least 1 new token, 1 to 64 answers"),
-])
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("empty", "Clip 1 (empty.wav): file is empty (0 bytes)."),
+        ("unreadable", "Clip 1 (junk.wav): cannot decode audio"),
+        ("no placeholder", "The prompt has 0 [AUDIO] placeholder(s) but 1 clip(s) were given"),
+        ("two placeholders", "The prompt has 2 [AUDIO] placeholder(s) but 1 clip(s) were given"),
+        ("two clips", "The prompt has 1 [AUDIO] placeholder(s) but 2 clip(s) were given"),
+        ("no clip", "Add a clip"),
+        ("blank setting", "Fill in the sampling settings: seed."),
+        ("too many answers", "Sampling needs at least 1 new token, 1 to 64 answers"),
+    ],
+)
 def test_bad_input_gets_a_message_in_the_page_and_the_server_lives_on(app, tmp_path, case, expected):
     client, _, _ = app
     clip, empty, junk = write_clip(tmp_path / "c.wav"), tmp_path / "empty.wav", tmp_path / "junk.wav"
     empty.write_bytes(b"")
     junk.write_bytes(b"RIFF and then nothing that decodes " * 10)
     prompt, clips = {
-        "empty": ("Is [AUDIO] loud?", [empty]), "unreadable": ("Is [AUDIO] loud?", [junk]),
-        "no placeholder": ("Is it loud?", [clip]), "two placeholders": ("Is [AUDIO] louder than [AUDIO]?", [clip]),
-        "two clips": ("Is [AUDIO] loud?", [clip, clip]), "no clip": ("Is [AUDIO] loud?", []),
-        "blank setting": ("Is [AUDIO] loud?", [clip]), "too many answers": ("Is [AUDIO] loud?", [clip]),
+        "empty": ("Is [AUDIO] loud?", [empty]),
+        "unreadable": ("Is [AUDIO] loud?", [junk]),
+        "no placeholder": ("Is it loud?", [clip]),
+        "two placeholders": ("Is [AUDIO] louder than [AUDIO]?", [clip]),
+        "two clips": ("Is [AUDIO] loud?", [clip, clip]),
+        "no clip": ("Is [AUDIO] loud?", []),
+        "blank setting": ("Is [AUDIO] loud?", [clip]),
+        "too many answers": ("Is [AUDIO] loud?", [clip]),
     }[case]
     settings = {"blank setting": {"seed": None}, "too many answers": {"repeats": 65}}.get(case, {})
     message, interleaved, ltu, images, details = ask_page(client, prompt, clips, **settings)
@@ -147,8 +190,9 @@ def test_a_bug_is_a_message_and_a_logged_trace_not_a_dead_server(app, tmp_path, 
 def test_a_prompt_longer_than_the_context_gets_a_message(app, tmp_path):
     client, _, _ = app
     clip = write_clip(tmp_path / "c.wav")
-    message, interleaved, ltu, _, details = ask_page(client, "Is [AUDIO] " + "very " * 200 + "loud?", [clip],
-                                                    ltu="Is it " + "very " * 200 + "loud?")
+    message, interleaved, ltu, _, details = ask_page(
+        client, "Is [AUDIO] " + "very " * 200 + "loud?", [clip], ltu="Is it " + "very " * 200 + "loud?"
+    )
     assert "The interleaved prompt cannot be asked: prompt needs" in message and "more than max_length=128" in message
     assert "more than max_length=128" in interleaved and "more than max_length=128" in ltu
     assert "error" in details["layouts"]["noninterleaved"]
@@ -169,7 +213,9 @@ def test_checkpoints_load_from_the_page_only_if_they_fit(app, tmp_path):
     message = client.predict(str(tmp_path / "wrong.ckpt"), api_name="/load")
     assert "wrong.ckpt does not fit the config's model" in message and "still serving the zero-shot model" in message
     assert "not a complete checkpoint" in client.predict(str(tmp_path / "torn.ckpt"), api_name="/load")
-    assert client.predict(str(tmp_path / "fits.ckpt"), api_name="/load") == f"Serving checkpoint {tmp_path / 'fits.ckpt'}."
+    assert (
+        client.predict(str(tmp_path / "fits.ckpt"), api_name="/load") == f"Serving checkpoint {tmp_path / 'fits.ckpt'}."
+    )
     clip = write_clip(tmp_path / "c.wav")
     assert ask_page(client, "Is [AUDIO] loud?", [clip])[0].startswith(f"Serving checkpoint {tmp_path / 'fits.ckpt'}")
     assert client.predict("", api_name="/load") == "Serving the zero-shot model."
@@ -202,6 +248,7 @@ def test_the_command_binds_this_machine_by_default_and_names_its_flags(capsys):
 
 # ---- issue 28: served to a lab ----------------------------------------------------------------
 
+
 def test_paths_off_the_list_get_one_message_whatever_they_are_and_load_nothing(app, tmp_path, monkeypatch):
     """A missing file, a directory, /etc/passwd, a real checkpoint outside the roots, a symlink in a
     root leading out and a `..` path out of a root: the same words, and no file is opened."""
@@ -213,9 +260,18 @@ def test_paths_off_the_list_get_one_message_whatever_they_are_and_load_nothing(a
     opened = []
     monkeypatch.setattr("interleave.tools.playground.ask.load_weights", lambda p, *a: opened.append(p))
     before = client.predict("none", api_name="/load")
-    answers = {path: client.predict(str(path), api_name="/load") for path in [
-        outside, tmp_path / "missing.ckpt", folder / "extra", "/etc/passwd", leak,
-        f"{folder / 'extra'}/../../{tmp_path.name}/outside.ckpt", "../ckpt/x.ckpt"]}
+    answers = {
+        path: client.predict(str(path), api_name="/load")
+        for path in [
+            outside,
+            tmp_path / "missing.ckpt",
+            folder / "extra",
+            "/etc/passwd",
+            leak,
+            f"{folder / 'extra'}/../../{tmp_path.name}/outside.ckpt",
+            "../ckpt/x.ckpt",
+        ]
+    }
     assert set(answers.values()) == {f"**{NOT_LISTED}; still serving the zero-shot model.**"}, answers
     assert opened == [] and before == "Serving the zero-shot model."
     assert str(outside) not in client.predict(api_name="/checkpoints")["choices"].__str__()
@@ -255,8 +311,10 @@ def test_uploads_over_the_size_or_duration_bound_get_a_message_and_the_server_ke
     long = tmp_path / "long.wav"  # a real 10-minute recording (9.2 MB): within the size, past the duration
     sf.write(long, (0.1 * rng.standard_normal(600 * rate)).astype(np.float32), rate, subtype="PCM_16")
     message = ask_page(client, "Is [AUDIO] loud?", [long])[0]
-    assert message == ("**Clip 1 (long.wav) lasts 600 s, longer than this server takes (300 s); the model hears only "
-                       "its first 10.26 s: cut the clip.**")
+    assert message == (
+        "**Clip 1 (long.wav) lasts 600 s, longer than this server takes (300 s); the model hears only "
+        "its first 10.26 s: cut the clip.**"
+    )
     minute = write_clip(tmp_path / "minute.wav", seconds=60.0, sr=22050)
     message, _, _, _, details = ask_page(client, "Is [AUDIO] loud?", [minute])
     assert "Clip 1 lasts 60.0 s: the model hears its first 10.26 s." in message
@@ -265,17 +323,27 @@ def test_uploads_over_the_size_or_duration_bound_get_a_message_and_the_server_ke
     assert ask_page(client, "Is [AUDIO] loud?", [clip])[4]["layouts"]["interleaved"]["answers"]  # still serving
 
 
-def test_four_users_at_once_each_get_the_answers_of_their_own_clip_and_a_failure_stays_alone(app, tmp_path, monkeypatch):
+def test_four_users_at_once_each_get_the_answers_of_their_own_clip_and_a_failure_stays_alone(
+    app, tmp_path, monkeypatch
+):
     from concurrent.futures import ThreadPoolExecutor
 
     import interleave.tools.playground.cli as playground
 
     _, served, _ = app
     url = app[0].src
-    users = [(write_clip(tmp_path / f"u{i}.wav", seconds=1.0 + i, freq=300.0 + 400 * i, seed=i),
-              f"Is [AUDIO] {word}?", 10 + i) for i, word in enumerate(["loud", "a siren", "music", "a dog"])]
+    users = [
+        (
+            write_clip(tmp_path / f"u{i}.wav", seconds=1.0 + i, freq=300.0 + 400 * i, seed=i),
+            f"Is [AUDIO] {word}?",
+            10 + i,
+        )
+        for i, word in enumerate(["loud", "a siren", "music", "a dog"])
+    ]
     settings = dict(temperature=1.0, repeats=3, max_new=5, score=False)
-    alone = [ask_page(Client(url, verbose=False), prompt, [clip], seed=seed, **settings) for clip, prompt, seed in users]
+    alone = [
+        ask_page(Client(url, verbose=False), prompt, [clip], seed=seed, **settings) for clip, prompt, seed in users
+    ]
     real_ask = playground.ask
 
     def failing(served_, question):
@@ -287,12 +355,14 @@ def test_four_users_at_once_each_get_the_answers_of_their_own_clip_and_a_failure
     boom = write_clip(tmp_path / "boom.wav")
     clients = [Client(url, verbose=False) for _ in range(len(users) + 1)]
     with ThreadPoolExecutor(len(clients)) as pool:
-        futures = [pool.submit(ask_page, c, prompt, [clip], seed=seed, **settings)
-                   for c, (clip, prompt, seed) in zip(clients, users)]
+        futures = [
+            pool.submit(ask_page, c, prompt, [clip], seed=seed, **settings)
+            for c, (clip, prompt, seed) in zip(clients, users)
+        ]
         failed = pool.submit(ask_page, clients[-1], "Is [AUDIO] loud?", [boom], **settings)
         together = [f.result(timeout=300) for f in futures]
     assert failed.result()[0].startswith("**Internal error (RuntimeError: this request fails)")
-    for mine, own, (clip, prompt, seed) in zip(together, alone, users):
+    for mine, own, (clip, _prompt, seed) in zip(together, alone, users):
         assert mine[4]["layouts"] == own[4]["layouts"] and mine[4]["seed"] == seed
         assert mine[4]["clips"][0]["name"] == clip.name and mine[1] == own[1] and mine[2] == own[2]
     assert len({str(m[4]["layouts"]["interleaved"]["answers"]) for m in together}) == len(users)  # all differ
@@ -333,17 +403,21 @@ def test_serving_beyond_this_machine_without_a_sign_in_is_refused_before_anythin
     monkeypatch.setattr("interleave.tools.playground.cli.launch", lambda *a, **k: pytest.fail("bound a port"))
     assert main(["--config", "configs/demo.yaml", "--host", host]) == 2
     err = capsys.readouterr().err
-    assert err == (f"error: --host {host} serves beyond this machine: give a sign-in with --auth USER:PASSWORD "
-                   "(repeatable) or --auth-file FILE (one user:password per line), or pass --no-auth to serve "
-                   "without one\n")
+    assert err == (
+        f"error: --host {host} serves beyond this machine: give a sign-in with --auth USER:PASSWORD "
+        "(repeatable) or --auth-file FILE (one user:password per line), or pass --no-auth to serve "
+        "without one\n"
+    )
 
 
 def test_no_auth_serves_with_a_warning_printed_and_on_the_page(app, capsys, monkeypatch):
     _, served, _ = app
     launched = {}
     monkeypatch.setattr("interleave.tools.playground.cli.build_served", lambda *a, **k: served)
-    monkeypatch.setattr("interleave.tools.playground.cli.launch",
-                        lambda page, host, port, **k: launched.update(page=page, host=host, **k))
+    monkeypatch.setattr(
+        "interleave.tools.playground.cli.launch",
+        lambda page, host, port, **k: launched.update(page=page, host=host, **k),
+    )
     assert main(["--config", "configs/demo.yaml", "--host", "0.0.0.0", "--no-auth"]) == 0
     assert f"warning: {NO_AUTH_WARNING}" in capsys.readouterr().err
     texts = [b.value for b in launched["page"].blocks.values() if type(b).__name__ == "Markdown"]
@@ -362,11 +436,23 @@ def test_credentials_come_from_flags_and_a_file_whose_bad_lines_are_named_not_sh
     assert str(err.value) == f"{users}:2: not a user:password line (both non-empty)" and "hunter2" not in str(err.value)
     with pytest.raises(InterleaveError, match="--auth number 1 is not USER:PASSWORD"):
         read_credentials(["nopassword"], None)
-    launched = {}
     monkeypatch.setattr("interleave.tools.playground.cli.build_served", lambda *a, **k: pytest.fail("built"))
     users.write_text("ada:ok\n")
-    assert main(["--config", "c.yaml", "--host", "0.0.0.0", "--auth-file", str(users), "--ckpt-root",
-                 str(tmp_path / "nope")]) == 2
+    assert (
+        main(
+            [
+                "--config",
+                "c.yaml",
+                "--host",
+                "0.0.0.0",
+                "--auth-file",
+                str(users),
+                "--ckpt-root",
+                str(tmp_path / "nope"),
+            ]
+        )
+        == 2
+    )
     assert capsys.readouterr().err == f"error: --ckpt-root {tmp_path / 'nope'}: not a folder\n"
 
 
@@ -406,7 +492,9 @@ def test_a_user_given_twice_is_refused_naming_both_places_not_the_passwords(tmp_
     users.write_text("bob:pw\n")
     with pytest.raises(InterleaveError, match=rf"^{users}:1: user 'bob' is given twice \(first at --auth number 2\)"):
         read_credentials(["ada:x", "bob:y"], str(users))
-    with pytest.raises(InterleaveError, match=r"^--auth number 2: user 'ada' is given twice \(first at --auth number 1\)"):
+    with pytest.raises(
+        InterleaveError, match=r"^--auth number 2: user 'ada' is given twice \(first at --auth number 1\)"
+    ):
         read_credentials(["ada:x", "ada:y"], None)
 
 

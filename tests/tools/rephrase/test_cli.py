@@ -21,8 +21,8 @@ import pytest
 
 from interleave import AUDIO_PLACEHOLDER
 from interleave.errors import InterleaveError
-from interleave.tools.rephrase.openaqa import load_sources, select
 from interleave.tools.rephrase.cli import main, read_done, rejects_path, summarize
+from interleave.tools.rephrase.openaqa import load_sources, select
 from interleave.tools.rephrase.rewriters import DIVERSITY_INSTRUCTIONS
 from tests.tools.rephrase.test_openaqa import mixed_input, openaqa, write_json
 
@@ -117,10 +117,35 @@ class MockChat:
 
 
 def openai_args(tmp, server, inp, out, size, *extra):
-    return ["--input", str(inp), "--out", str(out), "--size", str(size), "--backend", "openai",
-            "--base-url", server.url, "--model", "mock-4.1-mini", "--api-key-env", KEY_ENV,
-            "--timeout", "0.4", "--max-retries", "2", "--backoff-base", "0.01", "--backoff-max", "0.05",
-            "--max-attempts", "2", "--concurrency", "4", *extra]
+    return [
+        "--input",
+        str(inp),
+        "--out",
+        str(out),
+        "--size",
+        str(size),
+        "--backend",
+        "openai",
+        "--base-url",
+        server.url,
+        "--model",
+        "mock-4.1-mini",
+        "--api-key-env",
+        KEY_ENV,
+        "--timeout",
+        "0.4",
+        "--max-retries",
+        "2",
+        "--backoff-base",
+        "0.01",
+        "--backoff-max",
+        "0.05",
+        "--max-attempts",
+        "2",
+        "--concurrency",
+        "4",
+        *extra,
+    ]
 
 
 def assert_no_secret(tmp_path, *texts):
@@ -136,9 +161,18 @@ def assert_no_secret(tmp_path, *texts):
 
 
 MODES = {
-    "ok": None, "429": None, "500": None, "slow": None, "badbody": None, "zeroonce": None,
-    "500always": "http_500", "slowalways": "timeout", "badjson": "malformed_answer", "zero": "no_placeholder",
-    "two": "multiple_placeholders", "media": "media_word",
+    "ok": None,
+    "429": None,
+    "500": None,
+    "slow": None,
+    "badbody": None,
+    "zeroonce": None,
+    "500always": "http_500",
+    "slowalways": "timeout",
+    "badjson": "malformed_answer",
+    "zero": "no_placeholder",
+    "two": "multiple_placeholders",
+    "media": "media_word",
 }
 
 
@@ -182,7 +216,9 @@ def test_refused_key_stops_the_run_and_is_redacted(tmp_path, monkeypatch, capsys
     assert code == 2
     # (the input has no label or acoustic records: their warnings come first; the progress says where it stopped)
     assert "[interleave] rephrase: stopped at 0/1 records (0%)" in captured.err
-    assert [line for line in captured.err.splitlines() if not line.startswith(("warning: ", "[interleave] rephrase:"))][0].startswith("error: ")
+    assert [line for line in captured.err.splitlines() if not line.startswith(("warning: ", "[interleave] rephrase:"))][
+        0
+    ].startswith("error: ")
     assert "HTTP 401" in captured.err and "***" in captured.err
     assert "Traceback" not in captured.err
     assert_no_secret(tmp_path, captured.out, captured.err, caplog.text)
@@ -191,8 +227,22 @@ def test_refused_key_stops_the_run_and_is_redacted(tmp_path, monkeypatch, capsys
 def test_missing_key_variable_is_named(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv(KEY_ENV, raising=False)
     inp = write_json(tmp_path / "openaqa.json", [openaqa("What is in the audio?", 0)])
-    code = main(["--input", str(inp), "--out", str(tmp_path / "o.jsonl"), "--size", "1", "--backend", "openai",
-                 "--model", "m", "--api-key-env", KEY_ENV])
+    code = main(
+        [
+            "--input",
+            str(inp),
+            "--out",
+            str(tmp_path / "o.jsonl"),
+            "--size",
+            "1",
+            "--backend",
+            "openai",
+            "--model",
+            "m",
+            "--api-key-env",
+            KEY_ENV,
+        ]
+    )
     assert code == 2 and KEY_ENV in capsys.readouterr().err
 
 
@@ -232,8 +282,9 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path, monkeypatch
     with MockChat(delay=0.25) as server:
         cmd = [sys.executable, "-m", "interleave.tools.rephrase", *openai_args(tmp_path, server, inp, killed, 48)]
         cmd[cmd.index("--timeout") + 1] = "5"
-        proc = subprocess.Popen(cmd, cwd=REPO, env=os.environ | {"PYTHONPATH": str(REPO)},
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            cmd, cwd=REPO, env=os.environ | {"PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and (not killed.exists() or killed.read_text().count("\n") < 8):
             time.sleep(0.05)
@@ -276,14 +327,23 @@ def test_closed_ended_prefix_is_kept_or_dropped(tmp_path):
     objs = [openaqa("Closed-ended question: Analyze audio events in clip given.", 0, "cla_label", "as_20k")]
     inp = write_json(tmp_path / "in.json", objs)
     assert main(["--input", str(inp), "--out", str(tmp_path / "a.jsonl"), "--size", "1"]) == 0
-    assert read_done(tmp_path / "a.jsonl")[0]["instruction"] == "Closed-ended question: Analyze audio events in [AUDIO]."
+    assert (
+        read_done(tmp_path / "a.jsonl")[0]["instruction"] == "Closed-ended question: Analyze audio events in [AUDIO]."
+    )
     assert main(["--input", str(inp), "--out", str(tmp_path / "b.jsonl"), "--size", "1", "--drop-closed-prefix"]) == 0
     assert read_done(tmp_path / "b.jsonl")[0]["instruction"] == "Analyze audio events in [AUDIO]."
 
 
 def test_a_broken_record_is_rejected_not_dropped(tmp_path, capsys):
-    objs = [openaqa("What is in the audio clip?", 0), {"instruction": "What is in the audio?", "dataset": "as_strong_train",
-                                                       "task": "open-ended question", "output": "x"}]
+    objs = [
+        openaqa("What is in the audio clip?", 0),
+        {
+            "instruction": "What is in the audio?",
+            "dataset": "as_strong_train",
+            "task": "open-ended question",
+            "output": "x",
+        },
+    ]
     inp = write_json(tmp_path / "in.json", objs)
     out = tmp_path / "out.jsonl"
     args = ["--input", str(inp), "--out", str(out), "--size", "2"]
@@ -302,8 +362,14 @@ def test_ctrl_c_exits_130_and_the_rerun_completes(tmp_path, monkeypatch):
     with MockChat(delay=0.2) as server:
         cmd = [sys.executable, "-m", "interleave.tools.rephrase", *openai_args(tmp_path, server, inp, out, 36)]
         cmd[cmd.index("--timeout") + 1] = "5"
-        proc = subprocess.Popen(cmd, cwd=REPO, env=os.environ | {"PYTHONPATH": str(REPO)},
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=REPO,
+            env=os.environ | {"PYTHONPATH": str(REPO)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and (not out.exists() or out.read_text().count("\n") < 4):
             time.sleep(0.05)
@@ -320,7 +386,10 @@ def test_ctrl_c_exits_130_and_the_rerun_completes(tmp_path, monkeypatch):
 def test_a_source_with_no_eligible_record_is_warned_about(tmp_path, capsys):
     # No cla_label_des at all, and labels only under a dataset name the defaults do not list.
     objs = [openaqa(f"What is the sound in the audio clip? #{i}", i) for i in range(6)]
-    objs += [openaqa(f"Closed-ended question: list the labels. #{i}", i, "cla_label", "audioset_balanced") for i in range(6, 9)]
+    objs += [
+        openaqa(f"Closed-ended question: list the labels. #{i}", i, "cla_label", "audioset_balanced")
+        for i in range(6, 9)
+    ]
     inp = write_json(tmp_path / "in.json", objs)
     out = tmp_path / "out.jsonl"
     assert main(["--input", str(inp), "--out", str(out), "--size", "4", "--backend", "template"]) == 0
@@ -344,25 +413,50 @@ def test_a_source_with_no_eligible_record_is_warned_about(tmp_path, capsys):
 
     table = tmp_path / "sources.json"  # a --sources table is checked the same way; every name unverified
     table.write_text(json.dumps({"label": {"tasks": ["label"], "datasets": ["as_balanced"]}}))
-    with pytest.raises(InterleaveError, match=r"source 'label' has 0 eligible records .*unverified here: 'label', 'as_balanced'"):
+    with pytest.raises(
+        InterleaveError, match=r"source 'label' has 0 eligible records .*unverified here: 'label', 'as_balanced'"
+    ):
         select(inp, 4, 0, load_sources(table))
-    table.write_text(json.dumps({"open-ended": {"tasks": ["open-ended question"], "datasets": ["as_strong_train"]},
-                                 "label": {"tasks": ["label"], "datasets": ["as_balanced"]}}))
+    table.write_text(
+        json.dumps(
+            {
+                "open-ended": {"tasks": ["open-ended question"], "datasets": ["as_strong_train"]},
+                "label": {"tasks": ["label"], "datasets": ["as_balanced"]},
+            }
+        )
+    )
     out2 = tmp_path / "out2.jsonl"
     assert main(["--input", str(inp), "--out", str(out2), "--size", "4", "--sources", str(table)]) == 0
     err = capsys.readouterr().err
     assert err.count("warning: ") == 1 and "source 'label'" in err and "datasets ['as_balanced']" in err
     # a run whose every source has records says nothing
-    assert main(["--input", str(inp), "--out", str(tmp_path / "out3.jsonl"), "--size", "4", "--sources",
-                 str(write_json(tmp_path / "s3.json", {"open-ended": {"tasks": ["open-ended question"],
-                                                                      "datasets": ["as_strong_train"]}}))]) == 0
+    assert (
+        main(
+            [
+                "--input",
+                str(inp),
+                "--out",
+                str(tmp_path / "out3.jsonl"),
+                "--size",
+                "4",
+                "--sources",
+                str(
+                    write_json(
+                        tmp_path / "s3.json",
+                        {"open-ended": {"tasks": ["open-ended question"], "datasets": ["as_strong_train"]}},
+                    )
+                ),
+            ]
+        )
+        == 0
+    )
     assert "warning: " not in capsys.readouterr().err
     assert summarize(tmp_path / "out3.jsonl")["warnings"] == []
 
 
 def test_progress_counts_every_record_resumed_ones_included(tmp_path, capsys):
-    from interleave.tools.rephrase.openaqa import SOURCES
     from interleave.tools.rephrase.cli import Settings, run
+    from interleave.tools.rephrase.openaqa import SOURCES
     from interleave.tools.rephrase.rewriters import make_rewriter
 
     inp = write_json(tmp_path / "in.json", mixed_input(30, 20, 10, 5))
@@ -377,8 +471,11 @@ def test_progress_counts_every_record_resumed_ones_included(tmp_path, capsys):
     assert len(progress) == 15 + 1  # one per record at interval 0, and the last; no carriage returns
     assert progress[0].startswith("[interleave] rephrase: 26/40 records (65%), 25 already done, ")
     assert "records/s" in progress[0] and progress[0].endswith(" left")
-    assert re.fullmatch(rf"\[interleave\] rephrase: done 40/40 records \(100%\), 25 already done, "
-                        rf"{stats['rejected']} rejected, [0-9.]+ records/s, in 0:00:0\d", progress[-1])
+    assert re.fullmatch(
+        rf"\[interleave\] rephrase: done 40/40 records \(100%\), 25 already done, "
+        rf"{stats['rejected']} rejected, [0-9.]+ records/s, in 0:00:0\d",
+        progress[-1],
+    )
 
 
 def test_a_batch_log_gets_only_the_last_progress_line_of_a_short_run(tmp_path, capsys):
@@ -388,4 +485,5 @@ def test_a_batch_log_gets_only_the_last_progress_line_of_a_short_run(tmp_path, c
     err = capsys.readouterr().err
     assert "\r" not in err
     assert [line for line in err.splitlines() if "rephrase: " in line][-1].startswith(
-        "[interleave] rephrase: done 40/40 records (100%)")
+        "[interleave] rephrase: done 40/40 records (100%)"
+    )

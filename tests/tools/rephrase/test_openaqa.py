@@ -20,8 +20,14 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 def openaqa(instruction, i, task="open-ended question", dataset="as_strong_train"):
-    return {"instruction": instruction, "input": "", "audio_id": f"/data/audioset/{i:06d}.flac",
-            "dataset": dataset, "task": task, "output": f"answer {i}"}
+    return {
+        "instruction": instruction,
+        "input": "",
+        "audio_id": f"/data/audioset/{i:06d}.flac",
+        "dataset": dataset,
+        "task": task,
+        "output": f"answer {i}",
+    }
 
 
 def write_json(path, objs):
@@ -31,10 +37,14 @@ def write_json(path, objs):
 
 def mixed_input(n_open=600, n_label=300, n_acoustic=100, n_other=200):
     objs, i = [], 0
-    for n, task, dataset in ((n_open, "open-ended question", "as_strong_train"),
-                             (n_label // 2, "cla_label", "as_20k"), (n_label - n_label // 2, "cla_label", "as_strong_train"),
-                             (n_acoustic, "cla_label_des", "as_20k"),
-                             (n_other // 2, "open-ended question", "as_20k"), (n_other - n_other // 2, "cla_label", "vggsound_train")):
+    for n, task, dataset in (
+        (n_open, "open-ended question", "as_strong_train"),
+        (n_label // 2, "cla_label", "as_20k"),
+        (n_label - n_label // 2, "cla_label", "as_strong_train"),
+        (n_acoustic, "cla_label_des", "as_20k"),
+        (n_other // 2, "open-ended question", "as_20k"),
+        (n_other - n_other // 2, "cla_label", "vggsound_train"),
+    ):
         for _ in range(n):
             objs.append(openaqa(f"What is the sound in the audio clip? #{i}", i, task, dataset))
             i += 1
@@ -120,16 +130,30 @@ def test_streaming_100k_records_in_bounded_memory(tmp_path):
     """A 100k-record OpenAQA-shaped array (LTU's json.dump(indent=1) layout) is selected from in a
     fresh process whose peak resident memory grows by far less than the file's size."""
     path = tmp_path / "big.json"
-    kinds = [("open-ended question", "as_strong_train"), ("cla_label", "as_20k"), ("cla_label_des", "as_strong_train"),
-             ("open-ended question", "vggsound_train")]
-    record = (' {{\n  "instruction": "What can be heard in the audio clip? ({i})",\n  "input": "",\n'
-              '  "audio_id": "/data/sls/audioset/dave_version/audio/{i:011d}.flac",\n  "dataset": "{d}",\n'
-              '  "task": "{t}",\n  "output": "A dog barks twice while a car passes by in the distance. ({i})"\n }}')
+    kinds = [
+        ("open-ended question", "as_strong_train"),
+        ("cla_label", "as_20k"),
+        ("cla_label_des", "as_strong_train"),
+        ("open-ended question", "vggsound_train"),
+    ]
+    record = (
+        ' {{\n  "instruction": "What can be heard in the audio clip? ({i})",\n  "input": "",\n'
+        '  "audio_id": "/data/sls/audioset/dave_version/audio/{i:011d}.flac",\n  "dataset": "{d}",\n'
+        '  "task": "{t}",\n  "output": "A dog barks twice while a car passes by in the distance. ({i})"\n }}'
+    )
     with path.open("w") as f:
-        f.write("[\n" + ",\n".join(record.format(i=i, t=kinds[i % 4][0], d=kinds[i % 4][1]) for i in range(100_000)) + "\n]")
+        f.write(
+            "[\n" + ",\n".join(record.format(i=i, t=kinds[i % 4][0], d=kinds[i % 4][1]) for i in range(100_000)) + "\n]"
+        )
     size = path.stat().st_size
-    done = subprocess.run([sys.executable, "-c", MEASURE, str(path)], cwd=REPO, capture_output=True, text=True,
-                          env=os.environ | {"PYTHONPATH": str(REPO)}, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", MEASURE, str(path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=os.environ | {"PYTHONPATH": str(REPO)},
+        check=True,
+    )
     result = json.loads(done.stdout.splitlines()[-1])
     assert result["counts"] == {"open-ended": 25_000, "label": 25_000, "acoustic": 25_000}
     assert Counter(result["kinds"]) == {"open-ended": 10, "label": 10, "acoustic": 10}

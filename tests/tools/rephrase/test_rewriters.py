@@ -50,8 +50,12 @@ def test_retry_after_and_backoff_unit():
         ("Were these sounds recorded outdoors? [AUDIO]", "open-ended", None),  # "recorded" is no media word
         ("Consider [AUDIO]. What are its corresponding labels?", "acoustic", "acoustic_request_missing"),
         ("Regarding [AUDIO], what labels are suitable, and what are their key sound properties?", "acoustic", None),
-        ("Consider [AUDIO] and enumerate all discernible sound categories, specifying for each both an "
-         "appropriate label and a detailed account of its auditory characteristics.", "acoustic", None),
+        (
+            "Consider [AUDIO] and enumerate all discernible sound categories, specifying for each both an "
+            "appropriate label and a detailed account of its auditory characteristics.",
+            "acoustic",
+            None,
+        ),
     ],
 )
 def test_validation_rules(prompt, kind, reason):
@@ -65,7 +69,7 @@ def test_media_words_are_configurable():
 
 def test_parse_answer():
     assert parse_answer('{"revised_prompt": "Hear [AUDIO]."}') == "Hear [AUDIO]."
-    assert parse_answer("```json\n{\"revised_prompt\": \" Hear [AUDIO]. \"}\n```") == "Hear [AUDIO]."
+    assert parse_answer('```json\n{"revised_prompt": " Hear [AUDIO]. "}\n```') == "Hear [AUDIO]."
     assert parse_answer("{'revised_prompt': 'Hear [AUDIO].'}") == "Hear [AUDIO]."
     for bad in ("no json here", '{"prompt": "x"}', '{"revised_prompt": 3}', "{not: valid"):
         with pytest.raises(RewriteFailed) as err:
@@ -75,7 +79,10 @@ def test_parse_answer():
 
 def test_templates_hold_the_paper_text():
     msgs = messages("Analyze audio events in clip given.", "acoustic", DIVERSITY_INSTRUCTIONS[0])
-    assert "3. The prompt must explicitly ask for both a label AND a description of its acoustic features." in msgs[0]["content"]
+    assert (
+        "3. The prompt must explicitly ask for both a label AND a description of its acoustic features."
+        in msgs[0]["content"]
+    )
     assert "IMPORTANT: Use creative and varied language. Make each instruction distinct" in msgs[0]["content"]
     assert "{'revised_prompt': '...'}" in msgs[0]["content"]
     assert 'Old Prompt: "Analyze audio events in clip given."' in msgs[1]["content"]
@@ -89,16 +96,28 @@ def test_templates_hold_the_paper_text():
     "old, kind, new",
     [
         ("What is the sound in the audio?", "open-ended", "What is the sound in [AUDIO]?"),
-        ("What other sound events, if any, can be heard in the audio clip?", "open-ended",
-         "What other sound events, if any, can be heard in [AUDIO]?"),
+        (
+            "What other sound events, if any, can be heard in the audio clip?",
+            "open-ended",
+            "What other sound events, if any, can be heard in [AUDIO]?",
+        ),
         ("Analyze audio events in clip given.", "label", "Analyze audio events in [AUDIO]."),
-        ("Identify the noise in the audio clip? Analyze acoustic features first.", "acoustic",
-         "Identify the noise in [AUDIO]? Analyze acoustic features first."),
-        ("Describe the environment where this sound was likely recorded.", "open-ended",
-         "Consider [AUDIO]. Describe the environment where this sound was likely recorded."),
+        (
+            "Identify the noise in the audio clip? Analyze acoustic features first.",
+            "acoustic",
+            "Identify the noise in [AUDIO]? Analyze acoustic features first.",
+        ),
+        (
+            "Describe the environment where this sound was likely recorded.",
+            "open-ended",
+            "Consider [AUDIO]. Describe the environment where this sound was likely recorded.",
+        ),
         ("Listen to this recording and describe the recording.", "open-ended", "Listen to [AUDIO] and describe it."),
-        ("What labels fit the audio?", "acoustic",
-         "What labels fit [AUDIO]? For each label, describe its acoustic features."),
+        (
+            "What labels fit the audio?",
+            "acoustic",
+            "What labels fit [AUDIO]? For each label, describe its acoustic features.",
+        ),
     ],
 )
 def test_template_backend(old, kind, new):
@@ -138,10 +157,15 @@ def test_local_backend_uses_the_chat_template_and_parses_the_answer(tokenizer, m
     assert 'Old Prompt: "What is the sound in the audio clip?"' in prompt and prompt.endswith("assistant:")
     assert 0.7 <= seen[0]["temperature"] <= 1.1 and seen[0]["do_sample"]
     monkeypatch.setattr(tokenizer, "decode", lambda *a, **k: '{"revised_prompt": "What is the sound in [AUDIO]?"}')
-    assert rewriter.rewrite("What is the sound in the audio clip?", "label", random.Random(1)) == "What is the sound in [AUDIO]?"
+    assert (
+        rewriter.rewrite("What is the sound in the audio clip?", "label", random.Random(1))
+        == "What is the sound in [AUDIO]?"
+    )
 
 
-@pytest.mark.skipif(os.environ.get("INTERLEAVE_TEST_SMOLLM2") != "1", reason="about 45 s on 2 cores; set INTERLEAVE_TEST_SMOLLM2=1")
+@pytest.mark.skipif(
+    os.environ.get("INTERLEAVE_TEST_SMOLLM2") != "1", reason="about 45 s on 2 cores; set INTERLEAVE_TEST_SMOLLM2=1"
+)
 def test_local_backend_with_builtin_smollm2():
     """Integration: the built-in SmolLM2-135M-Instruct loads offline and answers through the templates."""
     from interleave.tools.rephrase.rewriters import LocalRewriter

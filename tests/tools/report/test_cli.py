@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from interleave.tools.report import cli as report
 from interleave.eval.tasks import VERDICT_METRICS
+from interleave.tools.report import cli as report
+from interleave.tools.report.cli import COLUMNS, main
+from interleave.tools.report.runs import find_runs, load_run, read_metrics, rescore
+from interleave.tools.report.table import rows, to_csv, to_markdown
+from interleave.tools.saved_answers import answers_path, read_predictions
 from tests.eval.test_predictions import prediction
-from interleave.tools.report.cli import COLUMNS, find_runs, load_run, main, rows, to_csv, to_markdown
-from interleave.tools.saved_answers import answers_path
 
 # Paper, Table 2, first row (LTU baseline, non-interleaved).
 TABLE2_ROW1 = {
@@ -50,7 +53,7 @@ def table_lines(markdown: str) -> list[list[str]]:
     lines = markdown.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("| "))
     end = next((i for i in range(start, len(lines)) if not lines[i].startswith("| ")), len(lines))
-    return [[c.strip() for c in line.strip("|").split(" | ")] for line in lines[start + 2:end]]
+    return [[c.strip() for c in line.strip("|").split(" | ")] for line in lines[start + 2 : end]]
 
 
 def test_paper_row_renders_percentages(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -209,17 +212,35 @@ def test_error_missing_epoch(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 # Answers that the two parsers read differently ("paper" / "extended" in the comments).
 PREDICTIONS = [
     # synonym, primary layout: paper yes None | None no | None None; extended yes yes | yes no | yes yes
-    {"task": "synonym", "condition": "interleaved", "truth": "yes",
-     "answers": ["Yes.", "The sound is similar to an alarm."]},
-    {"task": "synonym", "condition": "interleaved", "truth": "no",
-     "answers": ["The sound is similar to a dog barking.", "No."]},
+    {
+        "task": "synonym",
+        "condition": "interleaved",
+        "truth": "yes",
+        "answers": ["Yes.", "The sound is similar to an alarm."],
+    },
+    {
+        "task": "synonym",
+        "condition": "interleaved",
+        "truth": "no",
+        "answers": ["The sound is similar to a dog barking.", "No."],
+    },
     {"task": "synonym", "condition": "interleaved", "truth": "no", "answers": ["Sure.", "It is a type of signal."]},
     # hypernym: paper None yes | yes; extended yes yes | yes
-    {"task": "hypernym", "condition": "interleaved", "truth": "yes", "answers": ["It is a kind of signal.", "It does."]},
+    {
+        "task": "hypernym",
+        "condition": "interleaved",
+        "truth": "yes",
+        "answers": ["It is a kind of signal.", "It does."],
+    },
     {"task": "hypernym", "condition": "interleaved", "truth": "no", "answers": ["Yes, it is."]},
     # identity: the parser does not matter
-    {"task": "identity", "condition": "interleaved", "truth": None, "label": "Siren",
-     "answers": ["Siren, alarm", "Dog"]},
+    {
+        "task": "identity",
+        "condition": "interleaved",
+        "truth": None,
+        "label": "Siren",
+        "answers": ["Siren, alarm", "Dog"],
+    },
     # an extra layout and the text control
     {"task": "synonym", "condition": "noninterleaved", "truth": "no", "answers": ["It is not similar."]},
     {"task": "synonym", "condition": "text", "truth": "yes", "answers": ["Indeed."]},
@@ -234,8 +255,13 @@ def write_predictions(run: Path, epoch: int, predictions: list[dict], metrics: d
     return file
 
 
-LOGGED = {"layout": "interleaved", "parser": "extended", "val/loss": 0.4, "val/shard/synonym/f1": 0.99,
-          "val/noninterleaved/shard/hypernym/f1": 0.5}
+LOGGED = {
+    "layout": "interleaved",
+    "parser": "extended",
+    "val/loss": 0.4,
+    "val/shard/synonym/f1": 0.99,
+    "val/noninterleaved/shard/hypernym/f1": 0.5,
+}
 
 
 def test_parser_option_rescores_the_saved_answers(tmp_path: Path) -> None:
@@ -288,16 +314,20 @@ def test_parser_option_on_the_command_line(tmp_path: Path, capsys: pytest.Captur
 
 
 def test_rescoring_with_the_recorded_parser_reproduces_the_logged_figures(tmp_path: Path) -> None:
-    from interleave.eval.evaluate import condition_metrics
     from interleave.eval.answers import parse_answer
+    from interleave.eval.evaluate import condition_metrics
 
-    parsed = [prediction(**{**row, "parsed": [parse_answer(a) for a in row["answers"]]}) for row in PREDICTIONS
-              if row["condition"] == "interleaved" and row["task"] != "identity"]
+    parsed = [
+        prediction(**{**row, "parsed": [parse_answer(a) for a in row["answers"]]})
+        for row in PREDICTIONS
+        if row["condition"] == "interleaved" and row["task"] != "identity"
+    ]
     metrics = {"layout": "interleaved", "parser": "paper", **condition_metrics(parsed, "val")}
     run = tmp_path / "version_0"
-    file = write_predictions(run, 0, [r for r in PREDICTIONS if r["condition"] == "interleaved" and r["task"] != "identity"],
-                             metrics)
-    assert report.rescore(file, report.read_metrics(file), "paper") == json.loads(file.read_text())
+    file = write_predictions(
+        run, 0, [r for r in PREDICTIONS if r["condition"] == "interleaved" and r["task"] != "identity"], metrics
+    )
+    assert rescore(file, read_metrics(file), "paper") == json.loads(file.read_text())
 
 
 def test_parser_option_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -335,14 +365,32 @@ def answer_set(seed: int, condition: str = "interleaved", words=WORDS, clips: in
     out = []
     for label in words:
         for k in range(clips):
-            out.append({"id": f"identity/{slug(label)}/{k}", "task": "identity", "condition": condition, "label": label,
-                        "candidate": None, "truth": None, "answers": ["a", "b"],
-                        "parsed": [rng.random() < 0.5 for _ in range(2)]})
+            out.append(
+                {
+                    "id": f"identity/{slug(label)}/{k}",
+                    "task": "identity",
+                    "condition": condition,
+                    "label": label,
+                    "candidate": None,
+                    "truth": None,
+                    "answers": ["a", "b"],
+                    "parsed": [rng.random() < 0.5 for _ in range(2)],
+                }
+            )
             for relation in ("synonym", "hypernym"):
                 for candidate, truth in (("alarm", "yes"), ("cat", "no")):
-                    out.append({"id": f"{relation}/{slug(label)}/{k}/{candidate}", "task": relation,
-                                "condition": condition, "label": label, "candidate": candidate, "truth": truth,
-                                "answers": ["x", "y"], "parsed": [rng.choice(["yes", "no", None]) for _ in range(2)]})
+                    out.append(
+                        {
+                            "id": f"{relation}/{slug(label)}/{k}/{candidate}",
+                            "task": relation,
+                            "condition": condition,
+                            "label": label,
+                            "candidate": candidate,
+                            "truth": truth,
+                            "answers": ["x", "y"],
+                            "parsed": [rng.choice(["yes", "no", None]) for _ in range(2)],
+                        }
+                    )
     return out
 
 
@@ -396,7 +444,9 @@ def test_intervals_come_from_the_evaluations_own_metrics(tmp_path: Path, monkeyp
     write_answered_point(run, 0, answers)
     calls = []
     original = evaluate.condition_metrics
-    monkeypatch.setattr(evaluate, "condition_metrics", lambda found, prefix: calls.append(prefix) or original(found, prefix))
+    monkeypatch.setattr(
+        evaluate, "condition_metrics", lambda found, prefix: calls.append(prefix) or original(found, prefix)
+    )
     primary, extra = rows([run], bootstrap=50)
     assert sorted(set(calls)) == ["val", "val/noninterleaved"] and len(calls) == 2 * 50
     assert extra["Condition"] == "noninterleaved" and extra["Syno F1 lo"] <= extra["Syno F1"] <= extra["Syno F1 hi"]
@@ -429,7 +479,10 @@ def test_compare_gives_paired_differences(tmp_path: Path, capsys: pytest.Capture
     # each run's own intervals come from the same resamples: as the run alone would get them
     (alone,) = rows([b], bootstrap=200)
     shown = dict(zip(COLUMNS, table_lines(markdown)[1]))
-    assert shown["Hyper R"] == f"{100 * alone['Hyper R']:.1f} [{100 * alone['Hyper R lo']:.1f}, {100 * alone['Hyper R hi']:.1f}]"
+    assert (
+        shown["Hyper R"]
+        == f"{100 * alone['Hyper R']:.1f} [{100 * alone['Hyper R lo']:.1f}, {100 * alone['Hyper R hi']:.1f}]"
+    )
     compared = markdown.split("Paired differences", 1)[1]
     assert compared.count("| interleaved |") == 11  # accuracy, precision, recall, F1, unparsed x 2, identity
     # paired: a run against the same answers differs by exactly 0 in every resample
@@ -477,8 +530,10 @@ def test_provenance_is_listed_and_differences_flagged(tmp_path: Path, capsys: py
     assert main([str(parent), "--out", str(tmp_path)]) == 0
     markdown = capsys.readouterr().out
     assert len(table_lines(markdown)) == 3
-    assert (f"- runs/version_0: code {'1' * 12}, config {'d' * 12}, SHARD {'c' * 12}, tokenization whole-string-v1"
-            in markdown)
+    assert (
+        f"- runs/version_0: code {'1' * 12}, config {'d' * 12}, SHARD {'c' * 12}, tokenization whole-string-v1"
+        in markdown
+    )
     assert "- runs/version_2: code unknown, config unknown, SHARD unknown, tokenization unknown" in markdown
     note = next(line for line in markdown.splitlines() if line.startswith("Note: "))
     assert "code_version" in note and "1" * 40 in note and "2" * 40 in note and "runs/version_2: unknown" in note
@@ -492,8 +547,16 @@ def test_plot_draws_one_line_per_run(tmp_path: Path, capsys: pytest.CaptureFixtu
     values = {"version_0": [0.5, 0.6, 0.7], "version_1": [0.2, 0.3, 0.1]}
     for name, points in values.items():
         for epoch, v in enumerate(points):
-            write_point(parent / name, epoch, {"layout": "interleaved", "val/shard/synonym/f1": v,
-                                               "val/shard/hypernym/f1": v / 2, "val/identity/accuracy": 1 - v})
+            write_point(
+                parent / name,
+                epoch,
+                {
+                    "layout": "interleaved",
+                    "val/shard/synonym/f1": v,
+                    "val/shard/hypernym/f1": v / 2,
+                    "val/identity/accuracy": 1 - v,
+                },
+            )
     series = report.curve_series([parent])
     assert list(series) == ["runs/version_0", "runs/version_1"]
     figure = curves_figure(series)
@@ -514,8 +577,17 @@ def test_plot_draws_one_line_per_run(tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_plot_has_a_line_per_condition(tmp_path: Path) -> None:
     run = tmp_path / "runs" / "version_0"
     for epoch in (0, 1):
-        write_point(run, epoch, {"layout": "interleaved", **shard("val/", 0.5, 0.6), **shard("val/text/", 0.9, 0.8),
-                                 **shard("val/noninterleaved/", 0.3, 0.4), "val/identity/accuracy": 0.5})
+        write_point(
+            run,
+            epoch,
+            {
+                "layout": "interleaved",
+                **shard("val/", 0.5, 0.6),
+                **shard("val/text/", 0.9, 0.8),
+                **shard("val/noninterleaved/", 0.3, 0.4),
+                "val/identity/accuracy": 0.5,
+            },
+        )
     series = report.curve_series([run])
     assert list(series) == ["runs/version_0 (interleaved)", "runs/version_0 (noninterleaved)", "runs/version_0 (text)"]
     assert [p["Syno F1"] for p in series["runs/version_0 (text)"]] == [0.93, 0.93]
@@ -527,7 +599,6 @@ def report_figure_axes(series):
     from interleave.tools.report.figure import curves_figure
 
     return curves_figure(series).axes
-
 
 
 # --- saved answers checked against their metrics file; folders that are not runs (issue 34) -----
@@ -544,24 +615,35 @@ def probed_run(run: Path) -> dict[int, Path]:
     out = {}
     for epoch, seed in ((0, 1), (2, 5)):
         real = answer_set(seed, words=WORDS[:2], clips=2)
-        probes = {probe: answer_set(seed + k, probe, words=WORDS[:2], clips=2) for k, probe in ((1, "silence"), (2, "swap"))}
+        probes = {
+            probe: answer_set(seed + k, probe, words=WORDS[:2], clips=2) for k, probe in ((1, "silence"), (2, "swap"))
+        }
         agreement = {}
-        for probe, rows in probes.items():
-            agreement |= agreement_metrics([prediction(**r) for r in real], [prediction(**r) for r in rows], f"val/{probe}")
-        file = write_answered_point(run, epoch, real + [r for rows in probes.values() for r in rows], **agreement)
+        for probe, answered in probes.items():
+            agreement |= agreement_metrics(
+                [prediction(**r) for r in real], [prediction(**r) for r in answered], f"val/{probe}"
+            )
+        file = write_answered_point(
+            run, epoch, real + [r for answered in probes.values() for r in answered], **agreement
+        )
         out[epoch] = answers_path(file)
-        assert len(report.read_predictions(out[epoch])) == json.loads(file.read_text())["prediction_rows"]
-        assert all(isinstance(r, Prediction) for r in report.read_predictions(out[epoch]))
+        assert len(read_predictions(out[epoch])) == json.loads(file.read_text())["prediction_rows"]
+        assert all(isinstance(r, Prediction) for r in read_predictions(out[epoch]))
     return out
 
 
-def interleave_cli(*args: str) -> "subprocess.CompletedProcess[str]":
+def interleave_cli(*args: str) -> subprocess.CompletedProcess[str]:
     import os
-    import subprocess
     import sys
 
-    return subprocess.run([sys.executable, "-m", "interleave.tools", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
+    return subprocess.run(
+        [sys.executable, "-m", "interleave.tools", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
 
 
 def test_a_predictions_file_cut_at_a_line_boundary_is_refused_naming_both_counts(tmp_path: Path) -> None:
@@ -577,16 +659,22 @@ def test_a_predictions_file_cut_at_a_line_boundary_is_refused_naming_both_counts
     out = tmp_path / "out"
     done = interleave_cli("report", str(run), "--out", str(out))
     assert done.returncode == 2 and done.stdout == ""
-    assert done.stderr == (f"error: {answers}: holds 20 answer rows, but its metrics file (epoch=02.metrics.json) says "
-                           "the evaluation wrote 60: the file was cut (an interrupted copy or a killed write) or changed "
-                           "since; copy it again or evaluate the point again\n")
+    assert done.stderr == (
+        f"error: {answers}: holds 20 answer rows, but its metrics file (epoch=02.metrics.json) says "
+        "the evaluation wrote 60: the file was cut (an interrupted copy or a killed write) or changed "
+        "since; copy it again or evaluate the point again\n"
+    )
     assert not out.exists() and kept == {p: p.read_bytes() for p in (run / "predictions").iterdir()}
 
 
-@pytest.mark.parametrize("options", [["--bootstrap", "0"], ["--parser", "paper"], ["--epoch", "2", "--plot"],
-                                     ["--compare"]], ids=["no-intervals", "parser", "plot", "compare"])
-def test_every_way_of_reading_a_cut_point_refuses_it(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                     options: list[str]) -> None:
+@pytest.mark.parametrize(
+    "options",
+    [["--bootstrap", "0"], ["--parser", "paper"], ["--epoch", "2", "--plot"], ["--compare"]],
+    ids=["no-intervals", "parser", "plot", "compare"],
+)
+def test_every_way_of_reading_a_cut_point_refuses_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], options: list[str]
+) -> None:
     run, other = tmp_path / "a" / "version_0", tmp_path / "b" / "version_0"
     answers = probed_run(run)[2]
     probed_run(other)
@@ -599,24 +687,30 @@ def test_every_way_of_reading_a_cut_point_refuses_it(tmp_path: Path, capsys: pyt
     assert main([str(run), "--epoch", "0", "--out", str(tmp_path / "out"), "--bootstrap", "20"]) == 0
 
 
-def test_an_older_metrics_file_without_the_count_is_read_with_one_warning(tmp_path: Path,
-                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_older_metrics_file_without_the_count_is_read_with_one_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     run = tmp_path / "runs" / "old" / "version_0"
     answers = probed_run(run)
     for file in answers.values():
         metrics = file.with_name(file.name.replace(".jsonl", ".metrics.json"))
-        metrics.write_text(json.dumps({k: v for k, v in json.loads(metrics.read_text()).items() if k != "prediction_rows"}))
+        metrics.write_text(
+            json.dumps({k: v for k, v in json.loads(metrics.read_text()).items() if k != "prediction_rows"})
+        )
     assert main([str(run), "--out", str(tmp_path / "out"), "--bootstrap", "20"]) == 0
     done = capsys.readouterr()
     warnings = [line for line in done.err.splitlines() if line.startswith("warning: ")]
-    assert warnings == [f"warning: {answers[e]}: its metrics file (epoch={e:02d}.metrics.json) does not say how many rows "
-                        "it holds (no prediction_rows: written before the count was recorded); read without that check"
-                        for e in (2, 0)]  # once per file, however often the report reads it
+    assert warnings == [
+        f"warning: {answers[e]}: its metrics file (epoch={e:02d}.metrics.json) does not say how many rows "
+        "it holds (no prediction_rows: written before the count was recorded); read without that check"
+        for e in (2, 0)
+    ]  # once per file, however often the report reads it
     assert "Does it listen?" in done.out and "| old/version_0 | interleaved | 00 → 02 |" in done.out
 
 
-def test_a_frontier_output_and_an_empty_version_folder_are_not_runs(tmp_path: Path,
-                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_frontier_output_and_an_empty_version_folder_are_not_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Issue 34: `interleave report runs/demo` listed the frontier's `alpha=A/` folders as runs; a
     `validate` aborted before its evaluation leaves a `version_N` with no point (config, hparams,
     events), which is skipped too; each is named under the table."""
@@ -637,7 +731,8 @@ def test_a_frontier_output_and_an_empty_version_folder_are_not_runs(tmp_path: Pa
         f"{frontier}: an interleave frontier output (its alpha=A/ folders: one checkpoint at interpolated weights; "
         f"its table is {frontier / 'frontier.md'}), not a run: skipped",
         f"{aborted}: no evaluated point (predictions/epoch=NN.metrics.json: an evaluation aborted or not run yet), "
-        "not a run: skipped"]
+        "not a run: skipped",
+    ]
     done = interleave_cli("report", str(parent), "--out", str(tmp_path / "out"), "--bootstrap", "10")
     assert done.returncode == 0, done.stderr
     assert [row[0] for row in table_lines(done.stdout)] == ["demo/version_0"]
@@ -648,6 +743,7 @@ def test_a_frontier_output_and_an_empty_version_folder_are_not_runs(tmp_path: Pa
     assert main([str(frontier / "alpha=0.0"), "--out", str(tmp_path / "out")]) == 2
     assert capsys.readouterr().err == (
         f"error: {frontier / 'alpha=0.0'}: an interleave frontier output (one checkpoint at interpolated weights), "
-        f"not a run; its table is {frontier / 'frontier.md'}\n")
+        f"not a run; its table is {frontier / 'frontier.md'}\n"
+    )
     assert main([str(aborted), "--out", str(tmp_path / "out")]) == 2
     assert capsys.readouterr().err == f"error: {aborted}: no run with predictions/epoch=NN.metrics.json found\n"

@@ -9,8 +9,10 @@ from interleave.tools.report.figure import curves_figure, panels, save_figure
 
 def test_one_line_per_series_in_the_panels_it_has_values_for(tmp_path: Path) -> None:
     series = {
-        "a": [{"Epoch": 1, "Syno F1": 0.4, "Hyper F1": 0.5, "Identity Acc": 0.6},
-              {"Epoch": 0, "Syno F1": 0.3, "Hyper F1": None, "Identity Acc": 0.7}],
+        "a": [
+            {"Epoch": 1, "Syno F1": 0.4, "Hyper F1": 0.5, "Identity Acc": 0.6},
+            {"Epoch": 0, "Syno F1": 0.3, "Hyper F1": None, "Identity Acc": 0.7},
+        ],
         "b (text)": [{"Epoch": 0, "Syno F1": 0.9, "Hyper F1": 0.8}],
     }
     figure = curves_figure(series)

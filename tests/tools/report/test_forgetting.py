@@ -11,11 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.tools.test_bootstrap import reference_draws
-from tests.tools.report.test_cli import WORDS, answer_set, write_answered_point, write_point
-
 from interleave.tools.report import forgetting
 from interleave.tools.report.cli import main
+from tests.tools.report.test_cli import WORDS, answer_set, write_answered_point, write_point
+from tests.tools.test_bootstrap import reference_draws
 
 WORDS3 = WORDS[:3]
 
@@ -33,8 +32,10 @@ def shifted(answers: list[dict], keep: str) -> list[dict]:
 
 def baseline(answers: list[dict]) -> list[dict]:
     """Every yes/no answer "no" (F1 0), every identity answer right."""
-    return [{**row, "parsed": [True] * len(row["answers"]) if row["task"] == "identity" else ["no"] * len(row["answers"])}
-            for row in answers]
+    return [
+        {**row, "parsed": [True] * len(row["answers"]) if row["task"] == "identity" else ["no"] * len(row["answers"])}
+        for row in answers
+    ]
 
 
 def summary(run: Path, resamples: int = 200, seed: int = 0) -> forgetting.Forgetting:
@@ -84,7 +85,9 @@ def test_the_plain_report_adds_the_summary_and_its_csv(tmp_path: Path, capsys: p
     section = markdown.split("Forgetting (", 1)[1]
     assert "paired 95 % bootstrap interval" in section
     line = next(x for x in section.splitlines() if x.startswith("| runs/version_0 | interleaved |"))
-    assert line.startswith("| runs/version_0 | interleaved | 00 → 01 | +100.0 [+100.0, +100.0] | +100.0 [+100.0, +100.0] |")
+    assert line.startswith(
+        "| runs/version_0 | interleaved | 00 → 01 | +100.0 [+100.0, +100.0] | +100.0 [+100.0, +100.0] |"
+    )
     assert "| runs/version_2 | interleaved | 00 → 03 | – | – | 50.0 |" in section  # from the metrics files
     assert "runs/version_1: only epoch 00 is evaluated" in section
     assert "runs/version_2: no paired intervals, no saved answers" in section
@@ -146,19 +149,30 @@ def test_points_about_other_queries_are_named_not_fatal(tmp_path: Path, capsys: 
 
 
 def test_an_epoch_zero_that_is_a_checkpoint_evaluated_on_its_own_is_not_before_training(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Issue 34: `train.py validate --ckpt_path X` of a checkpoint that does not say its epochs files
     its point as epoch 00; its metrics file names X, and the summary does not take it for epoch 00
     before training."""
     answers = answer_set(3, words=WORDS3, clips=2)
-    write_answered_point(tmp_path / "run", 0, answers, ckpt_path="runs/demo/version_0/checkpoints/last.ckpt",
-                         ckpt_global_step=None, seed_epoch=0)
+    write_answered_point(
+        tmp_path / "run",
+        0,
+        answers,
+        ckpt_path="runs/demo/version_0/checkpoints/last.ckpt",
+        ckpt_global_step=None,
+        seed_epoch=0,
+    )
     write_answered_point(tmp_path / "run", 1, shifted(answers, keep="Siren"))
     found, notes = forgetting.summaries([(tmp_path / "run", "run")], None, None, 10, 0)
-    assert found == [] and notes == ["run: epoch 00 is the checkpoint runs/demo/version_0/checkpoints/last.ckpt evaluated "
-                                     "on its own (train.py validate --ckpt_path), not the model before training"]
+    assert found == [] and notes == [
+        "run: epoch 00 is the checkpoint runs/demo/version_0/checkpoints/last.ckpt evaluated "
+        "on its own (train.py validate --ckpt_path), not the model before training"
+    ]
     assert main([str(tmp_path / "run"), "--epoch", "0", "--out", str(tmp_path / "out"), "--bootstrap", "0"]) == 0
     markdown = capsys.readouterr().out
     assert "Forgetting" not in markdown and "before training" not in markdown
-    assert ("run: epoch 00 is the checkpoint runs/demo/version_0/checkpoints/last.ckpt evaluated on its own "
-            "(train.py validate --ckpt_path), its answers drawn with the seeds of epoch 00") in markdown
+    assert (
+        "run: epoch 00 is the checkpoint runs/demo/version_0/checkpoints/last.ckpt evaluated on its own "
+        "(train.py validate --ckpt_path), its answers drawn with the seeds of epoch 00"
+    ) in markdown

@@ -22,11 +22,28 @@ def answers(condition: str, flip: int) -> list:
         for k in range(2):
             n = 2 * i + k
             verdict = "yes" if (n % 3 == 0) != (n < flip) else "no"
-            rows.append(prediction(id=f"synonym/{label.lower()}/{k}/x", condition=condition, label=label, candidate="x",
-                                   truth="yes" if n % 2 else "no", answers=[verdict.title()] * 3, parsed=[verdict] * 3))
+            rows.append(
+                prediction(
+                    id=f"synonym/{label.lower()}/{k}/x",
+                    condition=condition,
+                    label=label,
+                    candidate="x",
+                    truth="yes" if n % 2 else "no",
+                    answers=[verdict.title()] * 3,
+                    parsed=[verdict] * 3,
+                )
+            )
             named = (n % 2 == 0) != (n < flip)
-            rows.append(prediction(id=f"identity/{label.lower()}/{k}", task="identity", condition=condition, label=label,
-                                   answers=["Labels: " + (label if named else "Noise")] * 3, parsed=[named] * 3))
+            rows.append(
+                prediction(
+                    id=f"identity/{label.lower()}/{k}",
+                    task="identity",
+                    condition=condition,
+                    label=label,
+                    answers=["Labels: " + (label if named else "Noise")] * 3,
+                    parsed=[named] * 3,
+                )
+            )
     return rows
 
 
@@ -37,7 +54,9 @@ def write_run(run: Path, probes: dict[str, int]) -> Path:
         metrics |= condition_metrics(by_condition[probe], f"val/{probe}")
         metrics |= agreement_metrics(by_condition["interleaved"], by_condition[probe], f"val/{probe}")
     file = write_point(run, 1, {**metrics, "prediction_rows": sum(map(len, by_condition.values()))})
-    file.with_name("epoch=01.jsonl").write_text("".join(r.to_json() + "\n" for rows in by_condition.values() for r in rows))
+    file.with_name("epoch=01.jsonl").write_text(
+        "".join(r.to_json() + "\n" for rows in by_condition.values() for r in rows)
+    )
     return file
 
 
@@ -49,8 +68,12 @@ def test_the_table_gives_each_probes_figure_and_agreement_with_intervals(tmp_pat
     run = tmp_path / "runs" / "version_0"
     write_run(run, {"silence": 3, "swap": 8})
     rows = reliance_rows(point(run), resamples=200, seed=1)
-    assert [(r["Probe"], r["Task"]) for r in rows] == [("silence", "identity"), ("silence", "synonym"),
-                                                       ("swap", "identity"), ("swap", "synonym")]
+    assert [(r["Probe"], r["Task"]) for r in rows] == [
+        ("silence", "identity"),
+        ("silence", "synonym"),
+        ("swap", "identity"),
+        ("swap", "synonym"),
+    ]
     by = {(r["Probe"], r["Task"]): r for r in rows}
     assert by[("silence", "synonym")]["Agreement"][0] == 5 / 8  # 3 of 8 queries flipped
     assert by[("swap", "identity")]["Agreement"][0] == 0.0

@@ -7,11 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.tools.report.test_cli import write_point
-
 from interleave.errors import InterleaveError
-from interleave.tools.report.runs import (check_parser, epoch_points, labelled_runs, point_metrics, run_label,
-                                          select_point)
+from interleave.tools.report.runs import (
+    check_parser,
+    epoch_points,
+    labelled_runs,
+    point_metrics,
+    run_label,
+    select_point,
+)
+from tests.tools.report.test_cli import write_point
 
 
 def test_points_labels_and_the_chosen_point(tmp_path: Path) -> None:
@@ -20,7 +25,10 @@ def test_points_labels_and_the_chosen_point(tmp_path: Path) -> None:
         for epoch in epochs:
             write_point(parent / name, epoch, {"val/identity/accuracy": epoch / 100})
     assert list(epoch_points(parent / "version_2")) == [0, 3, 12]
-    assert [label for _, label in labelled_runs([parent, parent / "version_2"])] == ["demo/version_2", "demo/version_10"]
+    assert [label for _, label in labelled_runs([parent, parent / "version_2"])] == [
+        "demo/version_2",
+        "demo/version_10",
+    ]
     assert run_label(parent / "version_2", parent / "version_2") == "demo/version_2"
     assert select_point(parent / "version_2", None)[0] == 12
     assert point_metrics(select_point(parent / "version_2", 3)[1], None)["val/identity/accuracy"] == 0.03
@@ -46,6 +54,7 @@ def test_runs_whose_labels_collide_are_told_apart_and_a_different_shard_is_refus
     labels = [label for _, label in labelled_runs([run.parent for run in runs])]
     assert labels == ["a/runs/t/version_0", "b/runs/t/version_0"]
     assert [label for _, label in labelled_runs([runs[0].parent])] == ["t/version_0"]  # alone: as short as before
-    with pytest.raises(InterleaveError, match="runs a/runs/t/version_0 and b/runs/t/version_0 were evaluated on "
-                                              "different SHARD files"):
+    with pytest.raises(
+        InterleaveError, match="runs a/runs/t/version_0 and b/runs/t/version_0 were evaluated on different SHARD files"
+    ):
         rows([run.parent for run in runs])

@@ -12,13 +12,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.tools.test_bootstrap import reference_draws, reference_seed_draws
-from tests.tools.report.test_cli import WORDS, answer_set, table_lines, write_answered_point
-
 from interleave.errors import InterleaveError
-from interleave.tools.report.cli import main, rows
-from interleave.tools.report.study import (BAND, LABELS, ONE_SEED, SEED_LABELS, study_conditions, study_report,
-                                           study_series)
+from interleave.tools.report.cli import main
+from interleave.tools.report.study import (
+    BAND,
+    LABELS,
+    ONE_SEED,
+    SEED_LABELS,
+    study_conditions,
+    study_report,
+    study_series,
+)
+from interleave.tools.report.table import rows
+from tests.tools.report.test_cli import WORDS, answer_set, table_lines, write_answered_point
+from tests.tools.test_bootstrap import reference_draws, reference_seed_draws
 
 
 def make_study(root: Path, plan: dict[str, dict[int, list[int]]], extra: str | None = None) -> dict:
@@ -40,7 +47,9 @@ def by_hand(answers: list[dict], weight, task: str) -> float:
     mine = [r for r in answers if r["task"] == task and r["condition"] == "interleaved"]
     key = lambda r: (r["label"], r["id"].split("/")[2])  # noqa: E731
     if task == "identity":
-        return sum(weight[key(r)] * sum(r["parsed"]) for r in mine) / sum(weight[key(r)] * len(r["parsed"]) for r in mine)
+        return sum(weight[key(r)] * sum(r["parsed"]) for r in mine) / sum(
+            weight[key(r)] * len(r["parsed"]) for r in mine
+        )
     tp = sum(weight[key(r)] * (p == "yes") for r in mine if r["truth"] == "yes" for p in r["parsed"])
     fp = sum(weight[key(r)] * (p == "yes") for r in mine if r["truth"] == "no" for p in r["parsed"])
     fn = sum(weight[key(r)] * (p != "yes") for r in mine if r["truth"] == "yes" for p in r["parsed"])
@@ -65,8 +74,9 @@ def test_the_row_is_the_mean_over_seeds_with_the_hierarchical_interval(tmp_path:
         assert (row[f"{column} lo"], row[f"{column} hi"]) == pytest.approx((lo, hi), abs=1e-6), column
 
 
-def test_one_seed_is_worded_as_such_and_its_interval_is_the_runs_own(tmp_path: Path,
-                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_one_seed_is_worded_as_such_and_its_interval_is_the_runs_own(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     make_study(tmp_path / "study", {"base": {3: [0]}, "ft": {0: [0, 1], 1: [0, 1]}})
     assert main(["--study", str(tmp_path / "study"), "--out", str(tmp_path / "out"), "--bootstrap", "100"]) == 0
     markdown = capsys.readouterr().out
@@ -78,7 +88,10 @@ def test_one_seed_is_worded_as_such_and_its_interval_is_the_runs_own(tmp_path: P
     header = next(line for line in markdown.splitlines() if line.startswith("| Study condition"))
     names = [c.strip() for c in header.strip("|").split(" | ")]
     first = dict(zip(names, body[0]))
-    assert first["Syno F1"] == f"{100 * alone['Syno F1']:.1f} [{100 * alone['Syno F1 lo']:.1f}, {100 * alone['Syno F1 hi']:.1f}]"
+    assert (
+        first["Syno F1"]
+        == f"{100 * alone['Syno F1']:.1f} [{100 * alone['Syno F1 lo']:.1f}, {100 * alone['Syno F1 hi']:.1f}]"
+    )
     with (tmp_path / "out" / "report.csv").open(newline="") as f:
         reader = csv.DictReader(f)
         written = list(reader)
@@ -91,8 +104,10 @@ def test_seeds_at_different_epochs_are_named_never_mixed(tmp_path: Path) -> None
     found = study_report(tmp_path / "study")
     (row,) = found.table
     assert row["Epoch"] == 1
-    assert ("ft: its seeds reached different last epochs (seed=0: 02, seed=1: 01); its row is at epoch 01, "
-            "the last every seed reached") in found.notes
+    assert (
+        "ft: its seeds reached different last epochs (seed=0: 02, seed=1: 01); its row is at epoch 01, "
+        "the last every seed reached"
+    ) in found.notes
     assert study_report(tmp_path / "study", epoch=0).table[0]["Epoch"] == 0
     with pytest.raises(InterleaveError, match=r"seed=1: no epoch point 02 \(available: 00, 01\)"):
         study_report(tmp_path / "study", epoch=2)
@@ -106,8 +121,10 @@ def test_unevaluated_seeds_and_extra_conditions(tmp_path: Path) -> None:
     (tmp_path / "study" / "submitit").mkdir()  # interleave study's own folder: not a condition
     assert [c.name for c in study_conditions(tmp_path / "study")] == ["ft"]
     found = study_report(tmp_path / "study", bootstrap=50)
-    assert [(r["Study condition"], r["Condition"], r["Seeds"]) for r in found.table] == [("ft", "interleaved", "2"),
-                                                                                         ("ft", "silence", "2")]
+    assert [(r["Study condition"], r["Condition"], r["Seeds"]) for r in found.table] == [
+        ("ft", "interleaved", "2"),
+        ("ft", "silence", "2"),
+    ]
     assert found.table[1]["Syno F1 lo"] <= found.table[1]["Syno F1"] <= found.table[1]["Syno F1 hi"]
     assert any("seed=2 has no evaluated point yet" in n for n in found.notes)
 
@@ -120,7 +137,9 @@ def test_per_seed_rows_and_files(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "Each seed's own row" in markdown
     with (out / "report_seeds.csv").open(newline="") as f:
         seeds = list(csv.DictReader(f))
-    assert [r["Run"] for r in seeds] == ["ft/seed=0", "ft/seed=1"] and list(seeds[0])[: len(SEED_LABELS)] == list(SEED_LABELS)
+    assert [r["Run"] for r in seeds] == ["ft/seed=0", "ft/seed=1"] and list(seeds[0])[: len(SEED_LABELS)] == list(
+        SEED_LABELS
+    )
     (own,) = rows([tmp_path / "study" / "ft" / "seed=1"], bootstrap=30)
     assert float(seeds[1]["Hyper F1"]) == pytest.approx(own["Hyper F1"])
     with (out / "report.csv").open(newline="") as f:
@@ -139,9 +158,17 @@ def test_plot_draws_the_mean_with_a_band_over_seeds(tmp_path: Path) -> None:
     (points,) = series.values()
     assert [p["Epoch"] for p in points] == [0, 1, 2]  # seed 2's epoch 3 is not drawn: the other seeds lack it
     for p in points:
-        values = [json.loads((tmp_path / "study" / "ft" / f"seed={s}" / "predictions" / f"epoch={p['Epoch']:02d}.metrics.json")
-                             .read_text())["val/shard/synonym/f1"] for s in range(3)]
-        assert (p["Syno F1"], p["Syno F1 min"], p["Syno F1 max"]) == pytest.approx((np.mean(values), min(values), max(values)))
+        values = [
+            json.loads(
+                (
+                    tmp_path / "study" / "ft" / f"seed={s}" / "predictions" / f"epoch={p['Epoch']:02d}.metrics.json"
+                ).read_text()
+            )["val/shard/synonym/f1"]
+            for s in range(3)
+        ]
+        assert (p["Syno F1"], p["Syno F1 min"], p["Syno F1 max"]) == pytest.approx(
+            (np.mean(values), min(values), max(values))
+        )
     figure = curves_figure(series, BAND)
     synonym = figure.axes[0]
     (band,) = [c for c in synonym.collections if isinstance(c, PolyCollection)]
@@ -172,16 +199,22 @@ def test_study_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert "different main layouts" in capsys.readouterr().err
 
 
-def test_a_cut_seed_is_refused_and_folders_that_are_not_conditions_are_named(tmp_path: Path,
-                                                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_cut_seed_is_refused_and_folders_that_are_not_conditions_are_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Issue 34: a seed's saved answers cut at a line boundary stop the study's report with one line
     naming the file and both counts; a frontier's output (in the study folder, or below a seed's run)
     is no condition and no seed."""
     make_study(tmp_path / "study", {"ft": {0: [0, 1], 1: [0, 1]}})
     frontier = tmp_path / "study" / "frontier"  # `interleave frontier --out runs/<study>/frontier`
     write_answered_point(frontier / "alpha=0.0", 0, answer_set(1), frontier_key="k", alpha=0.0)
-    write_answered_point(tmp_path / "study" / "ft" / "seed=0" / "frontier" / "last" / "alpha=0.0", 0, answer_set(1),
-                         frontier_key="k", alpha=0.0)
+    write_answered_point(
+        tmp_path / "study" / "ft" / "seed=0" / "frontier" / "last" / "alpha=0.0",
+        0,
+        answer_set(1),
+        frontier_key="k",
+        alpha=0.0,
+    )
     (tmp_path / "study" / "submitit").mkdir()
     found = study_report(tmp_path / "study", bootstrap=0)
     assert [(r["Study condition"], r["Seeds"], r["Epoch"]) for r in found.table] == [("ft", "2", 1)]
@@ -195,5 +228,6 @@ def test_a_cut_seed_is_refused_and_folders_that_are_not_conditions_are_named(tmp
     assert capsys.readouterr().err.splitlines() == [
         f"error: {answers}: holds 20 answer rows, but its metrics file (epoch=01.metrics.json) says the evaluation wrote "
         f"{len(lines)}: the file was cut (an interrupted copy or a killed write) or changed since; copy it again or "
-        "evaluate the point again"]
+        "evaluate the point again"
+    ]
     assert not (tmp_path / "out").exists()

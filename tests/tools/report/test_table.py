@@ -6,10 +6,16 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from interleave.tools.report.table import (
+    LABEL_COLUMNS,
+    columns,
+    markdown_table,
+    run_rows,
+    run_series,
+    to_csv,
+    value_columns,
+)
 from tests.tools.report.test_cli import TABLE2_ROW1, shard, write_point
-
-from interleave.tools.report.table import (LABEL_COLUMNS, columns, markdown_table, run_rows, run_series, to_csv,
-                                           value_columns)
 
 
 def test_other_label_columns_render_and_write(tmp_path: Path) -> None:
@@ -41,7 +47,13 @@ def test_run_series_by_condition(tmp_path: Path) -> None:
 def test_the_provenance_lines_state_a_capped_runs_subset() -> None:
     from interleave.tools.report.table import provenance_notes
 
-    keys = {"code_version": "a" * 40, "config_hash": "b" * 16, "shard_hash": "c" * 16, "tokenization": "whole", "parser": "paper"}
+    keys = {
+        "code_version": "a" * 40,
+        "config_hash": "b" * 16,
+        "shard_hash": "c" * 16,
+        "tokenization": "whole",
+        "parser": "paper",
+    }
     subset = "at most 2 queries per task, seed 0, clips-round-robin-v1"
     lines = provenance_notes({"capped": keys | {"shard_subset": subset}, "capped too": keys | {"shard_subset": subset}})
     assert lines[1].endswith(f"tokenization whole, SHARD subset: {subset}") and lines[2].endswith(subset)

@@ -32,16 +32,33 @@ def plain_argv(monkeypatch):
 def tiny_config(tmp_path, small_dataset, tiny_model_kwargs) -> Path:
     """One training step of the tiny random LLaMA; checkpoints in the run's folder (no dirpath)."""
     config = {
-        "trainer": {"accelerator": "cpu", "devices": 1, "max_steps": 1, "log_every_n_steps": 1,
-                    "num_sanity_val_steps": 0, "limit_val_batches": 1, "enable_progress_bar": False,
-                    "enable_model_summary": False,
-                    "logger": {"class_path": "lightning.pytorch.loggers.TensorBoardLogger",
-                               "init_args": {"save_dir": str(tmp_path / "elsewhere"), "name": "t"}},
-                    "callbacks": [{"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
-                                   "init_args": {"save_last": True, "every_n_train_steps": 1}}]},
+        "trainer": {
+            "accelerator": "cpu",
+            "devices": 1,
+            "max_steps": 1,
+            "log_every_n_steps": 1,
+            "num_sanity_val_steps": 0,
+            "limit_val_batches": 1,
+            "enable_progress_bar": False,
+            "enable_model_summary": False,
+            "logger": {
+                "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
+                "init_args": {"save_dir": str(tmp_path / "elsewhere"), "name": "t"},
+            },
+            "callbacks": [
+                {
+                    "class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
+                    "init_args": {"save_last": True, "every_n_train_steps": 1},
+                }
+            ],
+        },
         "model": {**tiny_model_kwargs, "val_max_new_tokens": 2},
-        "data": {"train_file": str(small_dataset / "train.jsonl"), "val_file": str(small_dataset / "val.jsonl"),
-                 "batch_size": 2, "max_length": 128},
+        "data": {
+            "train_file": str(small_dataset / "train.jsonl"),
+            "val_file": str(small_dataset / "val.jsonl"),
+            "batch_size": 2,
+            "max_length": 128,
+        },
     }
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -49,9 +66,14 @@ def tiny_config(tmp_path, small_dataset, tiny_model_kwargs) -> Path:
 
 
 def write_study(tmp_path: Path, config: Path, executor, lora_r: int = 2) -> Path:
-    study = {"name": "grid", "config": str(config), "output": str(tmp_path / "runs" / "grid"), "seeds": [0, 1],
-             "conditions": {"small_lora": {"overrides": {"model.lora_r": lora_r}}, "as_is": {"command": "validate"}},
-             "executor": executor}
+    study = {
+        "name": "grid",
+        "config": str(config),
+        "output": str(tmp_path / "runs" / "grid"),
+        "seeds": [0, 1],
+        "conditions": {"small_lora": {"overrides": {"model.lora_r": lora_r}}, "as_is": {"command": "validate"}},
+        "executor": executor,
+    }
     path = tmp_path / "grid.yaml"
     path.write_text(yaml.safe_dump(study))
     return path
@@ -67,8 +89,13 @@ def starts(folder: Path) -> int:
 def test_a_grid_killed_mid_study_then_rerun_completes_only_what_was_missing(tmp_path, tiny_config, capsys):
     study_file = write_study(tmp_path, tiny_config, {"kind": "local", "parallel": 2})
     out = tmp_path / "runs" / "grid"
-    proc = subprocess.Popen([sys.executable, "-m", "interleave.tools.study", str(study_file)], cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "interleave.tools.study", str(study_file)],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 900  # a hang guard, not a timing assert
         while not list(out.glob("*/*/done.json")) and proc.poll() is None and time.monotonic() < deadline:
@@ -103,8 +130,11 @@ def test_a_grid_killed_mid_study_then_rerun_completes_only_what_was_missing(tmp_
 
 
 def test_the_grid_through_submitits_local_executor(tmp_path, tiny_config, capsys):
-    study_file = write_study(tmp_path, tiny_config, {"kind": "slurm", "cluster": "local", "nodes": 1,
-                                                      "gpus_per_node": 0, "time": "0:20:00", "partition": "gpu"})
+    study_file = write_study(
+        tmp_path,
+        tiny_config,
+        {"kind": "slurm", "cluster": "local", "nodes": 1, "gpus_per_node": 0, "time": "0:20:00", "partition": "gpu"},
+    )
     assert main([str(study_file)]) == 0
     out = tmp_path / "runs" / "grid"
     for run in RUNS:
@@ -170,8 +200,16 @@ def fake_run(tmp_path: Path, code: int) -> tuple[Study, Path]:
     study = Study("s", [], [], [Condition("a", "fit", [], [])], [0], tmp_path / "out", Executor())
     folder = study.output / "a" / "seed=0"
     folder.mkdir(parents=True)
-    (folder / "run.json").write_text(json.dumps({"condition": "a", "seed": 0, "cwd": str(tmp_path),
-                                                 "command": [sys.executable, str(script), "fit", "--x=1"]}))
+    (folder / "run.json").write_text(
+        json.dumps(
+            {
+                "condition": "a",
+                "seed": 0,
+                "cwd": str(tmp_path),
+                "command": [sys.executable, str(script), "fit", "--x=1"],
+            }
+        )
+    )
     return study, folder
 
 
@@ -192,8 +230,9 @@ def test_a_run_whose_process_is_still_alive_is_left_alone(tmp_path):
     study, folder = fake_run(tmp_path, 0)
     sleeper = subprocess.Popen(["sleep", "60"])
     try:
-        (folder / "running.json").write_text(json.dumps({"host": socket.gethostname(), "pid": sleeper.pid,
-                                                         "start": time.time()}))
+        (folder / "running.json").write_text(
+            json.dumps({"host": socket.gethostname(), "pid": sleeper.pid, "start": time.time()})
+        )
         assert "1 running" in status(study) and pending(study, runs_of(study)) == []
     finally:
         sleeper.kill()
@@ -211,8 +250,15 @@ def test_a_failed_run_is_shown_with_its_logs_last_lines(tmp_path):
 
 
 def test_the_eta_comes_from_the_finished_runs(tmp_path):
-    study = Study("s", [], [], [Condition("a", "fit", [], []), Condition("b", "fit", [], [])], [0, 1],
-                  tmp_path / "out", Executor(parallel=2))
+    study = Study(
+        "s",
+        [],
+        [],
+        [Condition("a", "fit", [], []), Condition("b", "fit", [], [])],
+        [0, 1],
+        tmp_path / "out",
+        Executor(parallel=2),
+    )
     for seed, seconds in ((0, 100.0), (1, 200.0)):
         folder = study.output / "a" / f"seed={seed}"
         folder.mkdir(parents=True)
@@ -233,14 +279,28 @@ def test_a_slurm_study_asks_for_one_task_per_gpu_under_srun(tmp_path, monkeypatc
     (tmp_path / "bin" / "srun").chmod(0o755)
     monkeypatch.setenv("PATH", str(tmp_path / "bin"))
     script = submitit_executor(study)._executor._make_submission_file_text("python -m submitit.core._submit", "u")
-    for line in ("--nodes=2", "--ntasks-per-node=4", "--gpus-per-node=4", "--partition=gpu", "--account=lab",
-                 "--time=90", "--job-name=big"):
+    for line in (
+        "--nodes=2",
+        "--ntasks-per-node=4",
+        "--gpus-per-node=4",
+        "--partition=gpu",
+        "--account=lab",
+        "--time=90",
+        "--job-name=big",
+    ):
         assert f"#SBATCH {line}\n" in script, line
     assert "\nsrun " in script
 
 
-@pytest.mark.parametrize("job,kind,left_alone", [("PENDING", "queued", True), ("RUNNING", "running", True),
-                                                 ("UNKNOWN", "unknown", True), ("TIMEOUT", "to do", False)])
+@pytest.mark.parametrize(
+    "job,kind,left_alone",
+    [
+        ("PENDING", "queued", True),
+        ("RUNNING", "running", True),
+        ("UNKNOWN", "unknown", True),
+        ("TIMEOUT", "to do", False),
+    ],
+)
 def test_a_submitted_slurm_run_is_left_alone_while_slurm_holds_it(tmp_path, monkeypatch, job, kind, left_alone):
     study, folder = fake_run(tmp_path, 0)
     (folder / "submitted.json").write_text(json.dumps({"job_id": "42", "cluster": "slurm", "time": 0}))

@@ -27,11 +27,25 @@ def write(tmp_path: Path, study: dict) -> Path:
 
 
 def test_a_study_file_becomes_conditions_seeds_and_an_executor(tmp_path, base):
-    study = load_study(write(tmp_path, {
-        "config": str(base), "overrides": ["--trainer.max_epochs=1"], "seeds": [0, 1],
-        "conditions": {"plain": None, "tuned": {"command": "validate", "config": [str(base)],
-                                                "overrides": {"model.lora_r": 4, "paths.llm": "/m", "x.y": [1, 2]}}},
-        "executor": {"kind": "local", "gpus": 4, "gpus_per_run": 2}}))
+    study = load_study(
+        write(
+            tmp_path,
+            {
+                "config": str(base),
+                "overrides": ["--trainer.max_epochs=1"],
+                "seeds": [0, 1],
+                "conditions": {
+                    "plain": None,
+                    "tuned": {
+                        "command": "validate",
+                        "config": [str(base)],
+                        "overrides": {"model.lora_r": 4, "paths.llm": "/m", "x.y": [1, 2]},
+                    },
+                },
+                "executor": {"kind": "local", "gpus": 4, "gpus_per_run": 2},
+            },
+        )
+    )
     assert study.name == "s" and study.output == Path("runs/s") and study.seeds == [0, 1]
     assert [c.name for c in study.conditions] == ["plain", "tuned"]
     plain, tuned = study.conditions
@@ -44,14 +58,38 @@ def test_a_study_file_becomes_conditions_seeds_and_an_executor(tmp_path, base):
 
 
 def test_a_slurm_executor_gives_submitit_its_resources_and_the_trainer_its_nodes(tmp_path, base):
-    study = load_study(write(tmp_path, {
-        "name": "big", "config": str(base), "seeds": [3], "conditions": {"a": {}}, "output": "elsewhere/big",
-        "executor": {"kind": "slurm", "nodes": 2, "gpus_per_node": 4, "time": "1-02:30:00", "partition": "gpu",
-                     "mem_gb": 200, "slurm": {"account": "lab", "qos": "high"}}}))
+    study = load_study(
+        write(
+            tmp_path,
+            {
+                "name": "big",
+                "config": str(base),
+                "seeds": [3],
+                "conditions": {"a": {}},
+                "output": "elsewhere/big",
+                "executor": {
+                    "kind": "slurm",
+                    "nodes": 2,
+                    "gpus_per_node": 4,
+                    "time": "1-02:30:00",
+                    "partition": "gpu",
+                    "mem_gb": 200,
+                    "slurm": {"account": "lab", "qos": "high"},
+                },
+            },
+        )
+    )
     assert study.output == Path("elsewhere/big")
     assert study.executor.submitit_parameters("big") == {
-        "name": "big", "nodes": 2, "tasks_per_node": 4, "gpus_per_node": 4, "timeout_min": 24 * 60 + 150,
-        "mem_gb": 200, "slurm_partition": "gpu", "slurm_additional_parameters": {"account": "lab", "qos": "high"}}
+        "name": "big",
+        "nodes": 2,
+        "tasks_per_node": 4,
+        "gpus_per_node": 4,
+        "timeout_min": 24 * 60 + 150,
+        "mem_gb": 200,
+        "slurm_partition": "gpu",
+        "slurm_additional_parameters": {"account": "lab", "qos": "high"},
+    }
     assert study.executor.train_overrides() == ["--trainer.num_nodes=2", "--trainer.devices=4"]
     assert study.executor.cluster == "slurm"
 
@@ -63,13 +101,18 @@ def test_the_shipped_paper_study_is_the_four_rows_times_three_seeds_on_slurm(mon
     assert study.configs == ["configs/paper/base.yaml"]  # the rows' shared settings, then each row's overlays
     rows = {c.name: (c.subcommand, c.configs) for c in study.conditions}
     fine = ["configs/paper/finetune.yaml"]  # the fine-tuning recipe, between the base and the row
-    assert rows == {name: (command, [*extra, f"configs/paper/{name}.yaml"])
-                    for name, command, extra in (("ltu_noninterleaved", "validate", []), ("ltu_interleaved", "validate", []),
-                                                 ("ft_small", "fit", fine), ("ft_large", "fit", fine))}
+    assert rows == {
+        name: (command, [*extra, f"configs/paper/{name}.yaml"])
+        for name, command, extra in (
+            ("ltu_noninterleaved", "validate", []),
+            ("ltu_interleaved", "validate", []),
+            ("ft_small", "fit", fine),
+            ("ft_large", "fit", fine),
+        )
+    }
     assert "--paths.llm=???" in study.overrides
     params = study.executor.submitit_parameters("paper")
     assert study.executor.kind == "slurm" and params["tasks_per_node"] == params["gpus_per_node"] == 2
-
 
 
 def test_the_shipped_demo_replay_study_is_the_demo_against_its_replay_mixture_times_two_seeds(monkeypatch):
@@ -84,13 +127,22 @@ def test_the_shipped_demo_replay_study_is_the_demo_against_its_replay_mixture_ti
     assert study.configs == ["configs/demo.yaml"] and study.overrides == [no_probes]
     runs = runs_of(study)
     assert [r.name for r in runs] == ["demo/seed=0", "demo/seed=1", "replay/seed=0", "replay/seed=1"]
-    sources = [{"path": "data/demo/train.jsonl", "weight": 0.8, "name": "labels"},
-               {"path": "data/demo/replay.jsonl", "weight": 0.2, "name": "replay"}]
+    sources = [
+        {"path": "data/demo/train.jsonl", "weight": 0.8, "name": "labels"},
+        {"path": "data/demo/replay.jsonl", "weight": 0.2, "name": "replay"},
+    ]
     mixture = ["--data.train_file=null", f"--data.train_files={json.dumps(sources)}", "--data.epoch_records=416"]
     for run in runs:
         extra = mixture if run.condition == "replay" else []
-        assert base_arguments(study, run) == ["fit", "--config", "configs/demo.yaml", no_probes, *extra,
-                                               f"--seed_everything={run.seed}", f"--data.seed={run.seed}"]
+        assert base_arguments(study, run) == [
+            "fit",
+            "--config",
+            "configs/demo.yaml",
+            no_probes,
+            *extra,
+            f"--seed_everything={run.seed}",
+            f"--data.seed={run.seed}",
+        ]
     data = resolve(base_arguments(study, runs[3]), "replay/seed=1")["data"]["init_args"]
     assert (data["train_file"], data["train_files"], data["epoch_records"]) == (None, sources, 416)
     demo = resolve(base_arguments(study, runs[0]), "demo/seed=0")
@@ -109,7 +161,10 @@ BAD = [
     ("conditions: {a: {}}\nseeds: [0]\ncolour: red", "unknown key 'colour'"),
     ("config: BASE\nseeds: [0]", "conditions: expected a mapping"),
     ("config: BASE\nseeds: [0]\nconditions: {a: {command: test}}", "conditions.a.command: expected fit or validate"),
-    ("config: BASE\nseeds: [0]\nconditions: {a: {overrides: [lora_r=2]}}", "conditions.a.overrides: expected --key=value"),
+    (
+        "config: BASE\nseeds: [0]\nconditions: {a: {overrides: [lora_r=2]}}",
+        "conditions.a.overrides: expected --key=value",
+    ),
     ("config: BASE\nseeds: [0]\nconditions: {a: {extra: 1}}", "conditions.a: unknown key 'extra'"),
     ("config: BASE\nseeds: [0]\nconditions: {a/b: {}}", "conditions.a/b: a condition's name is a folder name"),
     ("config: BASE\nseeds: [0, 0]\nconditions: {a: {}}", "seeds: expected a list of distinct integers"),
@@ -117,12 +172,23 @@ BAD = [
     ("config: nowhere.yaml\nseeds: [0]\nconditions: {a: {}}", "config: no config file nowhere.yaml"),
     ("seeds: [0]\nconditions: {a: {}}", "conditions.a: no config"),
     ("config: BASE\nseeds: [0]\nconditions: {a: {}}\nexecutor: cloud", "executor: expected `local`, `slurm`"),
-    ("config: BASE\nseeds: [0]\nconditions: {a: {}}\nexecutor: {kind: local, gpus: 2, parallel: 3}",
-     "executor.parallel: 3 runs at a time need 3 GPUs"),
-    ("config: BASE\nseeds: [0]\nconditions: {a: {}}\nexecutor: {kind: slurm, time: soon}", "executor.time: expected minutes"),
-    ("config: BASE\nseeds: [0]\nconditions: {a: {}}\nexecutor: {kind: slurm, nodes: 0}", "executor.nodes: expected an integer >= 1"),
+    (
+        "config: BASE\nseeds: [0]\nconditions: {a: {}}\nexecutor: {kind: local, gpus: 2, parallel: 3}",
+        "executor.parallel: 3 runs at a time need 3 GPUs",
+    ),
+    (
+        "config: BASE\nseeds: [0]\nconditions: {a: {}}\nexecutor: {kind: slurm, time: soon}",
+        "executor.time: expected minutes",
+    ),
+    (
+        "config: BASE\nseeds: [0]\nconditions: {a: {}}\nexecutor: {kind: slurm, nodes: 0}",
+        "executor.nodes: expected an integer >= 1",
+    ),
     ("config: BASE\nseeds: [0]\nconditions: {a: {}}\nexecutor: {kind: slurm, gpus: 2}", "executor: unknown key 'gpus'"),
-    ("config: BASE\nseeds: [0]\nconditions: {a: {}}\nexecutor: {kind: slurm, slurm: [account]}", "executor.slurm: expected a mapping"),
+    (
+        "config: BASE\nseeds: [0]\nconditions: {a: {}}\nexecutor: {kind: slurm, slurm: [account]}",
+        "executor.slurm: expected a mapping",
+    ),
     ("name: a b\nconfig: BASE\nseeds: [0]\nconditions: {a: {}}", "name: expected letters"),
     ("conditions: [", ":2:1: not valid YAML: while parsing a flow node, did not find expected node content"),
     ("config: BASE\nseeds: [0]\nseeds: [1]\nconditions: {a: {}}", ":3:1: seeds is given twice (first at line 2)"),
@@ -149,13 +215,19 @@ def test_a_condition_given_twice_is_refused_in_one_line_naming_the_file_line_and
     from interleave.tools.command import main
 
     path = tmp_path / "s.yaml"
-    path.write_text(f"config: {base}\nseeds: [0]\nconditions: {{demo: {{}}, demo: {{overrides: {{model.lora_r: 4}}}}}}\n")
+    path.write_text(
+        f"config: {base}\nseeds: [0]\nconditions: {{demo: {{}}, demo: {{overrides: {{model.lora_r: 4}}}}}}\n"
+    )
     assert main(["study", str(path), "--status"]) == 2
     captured = capsys.readouterr()
-    assert captured.err == (f"error: {path}:3:24: conditions.demo is given twice (first at line 3); YAML would keep "
-                            "only the last one: remove or rename one of them\n")
+    assert captured.err == (
+        f"error: {path}:3:24: conditions.demo is given twice (first at line 3); YAML would keep "
+        "only the last one: remove or rename one of them\n"
+    )
     assert captured.out == ""
-    path.write_text(f"config: {base}\nseeds: [0]\nconditions:\n  demo: {{}}\n  other:\n    overrides: {{a: 1, b: 2}}\n"
-                    "  demo:\n    command: validate\n")
+    path.write_text(
+        f"config: {base}\nseeds: [0]\nconditions:\n  demo: {{}}\n  other:\n    overrides: {{a: 1, b: 2}}\n"
+        "  demo:\n    command: validate\n"
+    )
     with pytest.raises(StudyError, match=r"s.yaml:7:3: conditions.demo is given twice \(first at line 4\)"):
         load_study(path)
