@@ -34,4 +34,5 @@ class DataSpec:
     audio_loader: AudioLoader = load_fbank
     heard_seconds: float = FBANK_SECONDS
     clip_positions: Callable[[torch.Tensor], int] | None = None  # a clip's inputs -> its span length
+    positions_for_samples: Callable[[int], int] | None = None  # a clip's 16-kHz sample count -> its span length
     template: Any = None  # a released family's ChatTemplate (interleave.data.chat); None: the data's own

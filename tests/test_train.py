@@ -177,3 +177,32 @@ def test_fit_with_model_pretrained_a_released_qwen2_audio(tmp_path, small_datase
     reloaded = AudioLLM.load_from_checkpoint(tmp_path / "ckpt" / "last.ckpt", map_location="cpu", weights_only=True)
     with torch.no_grad():
         torch.testing.assert_close(reloaded.eval()(batch).logits, run.model.eval()(batch).logits)
+    # The record checks and the index read each clip's span from its header: a record too long for
+    # the context is named before training, the others get the length their batch has.
+    from tests.conftest import write_clip, write_jsonl
+
+    write_clip(small_dataset / "audio" / "long.wav", seconds=30.0)
+    write_clip(small_dataset / "audio" / "mid.wav", seconds=3.3)
+    rows = [
+        {
+            "id": "two-long",
+            "audio": ["audio/long.wav", "audio/long.wav"],
+            "instruction": "Is [AUDIO] like [AUDIO]?",
+            "output": "Yes",
+        },
+        {
+            "id": "fits",
+            "audio": ["audio/c0.wav", "audio/mid.wav"],
+            "instruction": "Is [AUDIO] like [AUDIO]?",
+            "output": "No",
+        },
+    ]
+    good, problems = run.datamodule.check_file(write_jsonl(small_dataset / "check.jsonl", rows))
+    (problem,) = problems
+    assert "id=two-long" in problem.where and "(1500 audio)" in problem.reason and "max_length=1024" in problem.reason
+    (fits,) = good
+    collated = run.datamodule.collator(padding_side="right")(
+        [{"record": fits, "audio": [run.model.audio_encoder.load_inputs(small_dataset / p) for p in fits.clips]}]
+    )
+    assert collated["audio_mask"].sum().item() == 25 + 82  # 1 s and 3.3 s
+    assert len(run.datamodule.collator(small_dataset).encode(fits).input_ids) == collated["input_ids"].shape[1]

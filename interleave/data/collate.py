@@ -149,6 +149,7 @@ class Collator:
         add_bos: bool | None = None,
         audio_tokens: int = NUM_AUDIO_TOKENS,
         clip_positions: Callable[[torch.Tensor], int] | None = None,
+        clip_spans: Callable[[Record], list[int]] | None = None,
     ) -> None:
         if not getattr(tokenizer, "is_fast", False):
             raise InterleaveError(
@@ -168,6 +169,7 @@ class Collator:
             raise ValueError(f"audio_tokens must be at least 1, got {audio_tokens}")
         self.audio_tokens = audio_tokens
         self.clip_positions = clip_positions
+        self.clip_spans = clip_spans
         if self.max_length <= audio_tokens:
             raise ValueError(f"max_length={max_length} cannot hold the {audio_tokens}-position audio span")
 
@@ -201,7 +203,7 @@ class Collator:
         prompt_ids, cuts, splits = self._text(prompt, offsets)
         if ltu_layout:
             cuts = [0]
-        spans = [self.audio_tokens] * len(cuts) if lengths is None else list(lengths)
+        spans = self.record_spans(record, len(cuts)) if lengths is None else list(lengths)
         if len(spans) != len(cuts):
             raise RecordError(record.describe(), f"{len(spans)} clip length(s) given for {len(cuts)} span(s)")
         n_audio = sum(spans)
@@ -282,6 +284,13 @@ class Collator:
             batch.update({f"prompt_{k}": v for k, v in prompts.items() if k != "labels"})
             batch["references"] = [r.output for r in records]
         return batch
+
+    def record_spans(self, record: Record, spans: int) -> list[int]:
+        """The lengths of a record's `spans` spans when its clips are not at hand: read from the
+        clips' headers where the family's spans follow the clips (`clip_spans`), else `audio_tokens` each."""
+        if self.clip_spans is not None and spans == len(record.clips):
+            return self.clip_spans(record)
+        return [self.audio_tokens] * spans
 
     def _lengths(self, clips: list[torch.Tensor], key: str) -> list[int] | None:
         """Each clip's span length for a variable-length family (None: `audio_tokens` each): the

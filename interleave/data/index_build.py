@@ -66,7 +66,9 @@ def settings(collator: Collator) -> dict[str, Any]:
         "add_bos": collator.add_bos,
         "template": collator.template.key(),
         "max_length": collator.max_length,
-    }  # train_on_prompt changes labels only, never a length or a check
+    } | (
+        {"clip_spans": "from the clips' headers"} if collator.clip_spans is not None else {}
+    )  # train_on_prompt changes labels only, never a length or a check
 
 
 def index_path(

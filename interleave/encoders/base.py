@@ -79,6 +79,11 @@ class Encoder(nn.Module):
     def encode(self, inputs: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def positions_for_samples(self, samples: int) -> int:
+        """The audio positions of a clip of `samples` 16-kHz samples, without loading it (its header
+        says how long it is): `audio_tokens` for a fixed-length kind."""
+        return self.audio_tokens
+
     def positions(self, inputs: torch.Tensor) -> torch.Tensor:
         """Each clip's count of audio positions [B] (long): `audio_tokens` for a fixed-length kind;
         a variable-length kind's `forward` gives `[B, max, width]`, a clip's first this many rows its own."""

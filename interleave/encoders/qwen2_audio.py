@@ -118,6 +118,12 @@ class Qwen2AudioTower(Encoder):
         mels, mask = out["input_features"][0], out["attention_mask"][0]
         return torch.cat([mels, mask[None].to(mels.dtype)]).to(torch.float32)
 
+    def positions_for_samples(self, samples: int) -> int:
+        """A clip's count of positions from its length: the extractor's frame mask covers
+        ceil(samples / hop) frames, at most 3000 (30 s)."""
+        frames = min(-(-samples // self.extractor.hop_length), self.extractor.nb_max_frames)
+        return int(output_lengths(torch.tensor(frames))[1])
+
     def positions(self, inputs: torch.Tensor) -> torch.Tensor:
         """Each clip's count of audio positions, from its frame mask (the last row of its inputs)."""
         return output_lengths(inputs[:, -1].sum(dim=1).round().long())[1]

@@ -30,7 +30,13 @@ from interleave.labels import labels_match
 from interleave.model import generation
 from interleave.model.llm import align_special_tokens, load_llm, load_tokenizer, lora_targets
 from interleave.model.ltu import load_encoder_checkpoint, load_ltu_checkpoint
-from interleave.model.pretrained import Released, load_released_projector, open_released
+from interleave.model.pretrained import (
+    RELEASED_KEY,
+    Released,
+    load_released_projector,
+    open_released,
+    released_mismatch,
+)
 from interleave.model.projector import ProjectorKind, build_projector, linear_layer, projector_dtype
 from interleave.spec import DataSpec
 
@@ -170,6 +176,7 @@ class AudioLLM(L.LightningModule):
             self.audio_encoder.load_inputs,
             self.audio_encoder.heard_seconds,
             clip_positions=self.clip_positions,
+            positions_for_samples=self.audio_encoder.positions_for_samples,
             template=self.released.chat_template(),
         )
 
@@ -384,8 +391,12 @@ class AudioLLM(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         keep = set(self.trainable_parameters())
         checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in keep}
+        if self.released is not None:
+            checkpoint[RELEASED_KEY] = self.released.identity()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if (problem := released_mismatch(self.released, checkpoint)) is not None:
+            raise InterleaveError(f"checkpoint {problem}")
         missing = set(self.trainable_parameters()) - set(checkpoint["state_dict"])
         if missing:
             raise InterleaveError(

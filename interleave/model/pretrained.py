@@ -37,6 +37,8 @@ class Family:
     llm_keys: dict[str, str]  # the LLM's weight names in the folder -> a causal LM's (regex -> replacement)
     audio_token: str  # the token the chat template writes where a clip goes
     turn_end: str  # the token every answer ends with
+    llm_in_class: str  # the LLM's module path in the released transformers class (export's names)
+    projector_in_class: str  # the projector's module path there, up to its Linear
 
 
 FAMILIES = {
@@ -47,6 +49,8 @@ FAMILIES = {
         llm_keys={r"^language_model\.model\.": "model.", r"^language_model\.lm_head\.": "lm_head."},
         audio_token="<|AUDIO|>",
         turn_end="<|im_end|>",
+        llm_in_class="model.language_model",
+        projector_in_class="model.multi_modal_projector.linear",
     ),
 }
 TEMPLATE_FILES = ("chat_template.jinja", "chat_template.json", "tokenizer_config.json")
@@ -66,16 +70,51 @@ class Released:
         return ChatTemplate(read_chat_template(self.folder), self.family.audio_token)
 
     def identity(self) -> dict[str, Any]:
-        """What identifies the folder's weights: its path, its config's digest and its weight files'
-        names and sizes (a checkpoint records it; resuming onto another folder is refused)."""
+        """What identifies the folder's weights, cheaply: its path, its config's digest and each
+        weight file's name, size and a digest of its first and last MiB (other weights of the same
+        architecture differ there; reading whole shards would take minutes). A checkpoint records it;
+        a checkpoint of another folder is refused."""
         files = sorted(p for p in self.folder.glob("*.safetensors"))
         digest = hashlib.sha256((self.folder / "config.json").read_bytes()).hexdigest()
         return {
             "folder": str(self.folder),
             "family": self.name,
             "config_sha256": digest,
-            "weights": [[p.name, p.stat().st_size] for p in files],
+            "weights": [[p.name, p.stat().st_size, _ends_digest(p)] for p in files],
         }
+
+
+def _ends_digest(path: Path, size: int = 1 << 20) -> str:
+    """A digest of a file's first and last `size` bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        digest.update(handle.read(size))
+        handle.seek(max(0, path.stat().st_size - size))
+        digest.update(handle.read(size))
+    return digest.hexdigest()[:16]
+
+
+RELEASED_KEY = "released"  # a checkpoint's record of the released folder it was trained on (`Released.identity`)
+
+
+def released_mismatch(released: Released | None, checkpoint: dict[str, Any]) -> str | None:
+    """Why a training checkpoint does not belong on the model of `released` (None: it does): trained
+    on another released folder (another config or weights; the folder's path may differ), or on
+    one where the model has none, or the other way round."""
+    saved = checkpoint.get(RELEASED_KEY) if isinstance(checkpoint, dict) else None
+    if released is None and saved is None:
+        return None
+    if released is None:
+        return f"was trained on the released model in {saved.get('folder')}; this model has no model.pretrained"
+    if saved is None:
+        return f"was not trained on a released model; this model's is {released.folder}"
+    ours = released.identity()
+    if any(saved.get(k) != ours[k] for k in ("family", "config_sha256", "weights")):
+        return (
+            f"was trained on another released model ({saved.get('folder')}, config "
+            f"{str(saved.get('config_sha256'))[:12]}) than {released.folder} (config {ours['config_sha256'][:12]})"
+        )
+    return None
 
 
 def read_released(path: str | Path) -> Released:
@@ -220,3 +259,33 @@ def read_chat_template(folder: Path) -> str:
         if isinstance(template, str) and template:
             return template
     raise InterleaveError(f"model.pretrained: {folder} has no chat template (looked in {', '.join(TEMPLATE_FILES)})")
+
+
+def released_adapter(model: Any, released: Released) -> tuple[Any, dict[str, torch.Tensor]]:
+    """A trained model's LoRA adapter and projector as one peft adapter of the released transformers
+    class (`Qwen2AudioForConditionalGeneration`): its config (LoRA on the LLM's modules alone, the
+    projector a module to save) and its weights under the class's names, for
+    `PeftModel.from_pretrained(released class, folder)`."""
+    import copy
+    import re
+
+    from peft import get_peft_model_state_dict
+
+    family = released.family
+    config = copy.deepcopy(model.llm.peft_config["default"])
+    if isinstance(config.target_modules, str):
+        raise InterleaveError("export: LoRA target modules given as a pattern cannot be mapped onto the released class")
+    targets = sorted(config.target_modules)
+    config.target_modules = rf"{re.escape(family.llm_in_class)}\..*\.({'|'.join(map(re.escape, targets))})"
+    config.modules_to_save = [family.projector_in_class.split(".")[-2]]
+    config.base_model_name_or_path = str(released.folder)
+    ours = "base_model.model.model."  # peft's names of the LLM's decoder in the trained model
+    weights = {}
+    for name, tensor in get_peft_model_state_dict(model.llm).items():
+        if not name.startswith(ours):
+            raise InterleaveError(f"export: {name} is not a weight of the LLM's decoder; it cannot be mapped")
+        weights[f"base_model.model.{family.llm_in_class}.{name[len(ours) :]}"] = tensor.contiguous()
+    projector = model.audio_proj[-1]
+    for part in ("weight", "bias"):
+        weights[f"base_model.model.{family.projector_in_class}.{part}"] = getattr(projector, part).detach().contiguous()
+    return config, weights

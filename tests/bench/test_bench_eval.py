@@ -80,3 +80,16 @@ def test_the_ltu_style_loop_writes_the_evaluators_answers_and_both_modes_agree(t
         f"Longest answer: {longest} tokens." in body and "at 1 row, " in body and "in a batch of 8 than alone" in body
     )
     assert f"The longest answer alone takes about {longest} x " in body
+
+
+def test_the_released_case_gives_transformers_generates_answers(tmp_path):
+    """bench_eval --qwen2-audio: the evaluator on a released Qwen2-Audio (model.pretrained) answers
+    exactly as transformers' Qwen2AudioForConditionalGeneration.generate does one query at a time."""
+    from tests.helpers_qwen2_audio import save_tiny_qwen2_audio
+
+    folder = save_tiny_qwen2_audio(tmp_path / "qwen2-audio")
+    queries = shard(tmp_path)
+    body, ours, theirs = bench_eval.released_section(folder, queries, batch_size=4, cap=6)
+    assert len(ours.answers) == len(theirs.answers) == len(queries)
+    assert ours.answers == theirs.answers
+    assert f"Answers identical on both sides: {len(queries)}/{len(queries)}." in body

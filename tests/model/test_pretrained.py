@@ -185,3 +185,54 @@ def test_the_chat_template_is_read_where_the_folder_keeps_it(tmp_path, model, wh
     from interleave.model.pretrained import read_released
 
     assert read_released(other).chat_template().template == model.released.chat_template().template
+
+
+def test_a_cached_run_gives_the_uncached_runs_loss(tmp_path, model):
+    import soundfile as sf
+
+    from interleave.encoders.cache import FeatureCache
+
+    waveforms = [clip(1.0, seed=7), clip(3.3, seed=8), clip(12.0, seed=9)]
+    paths = []
+    for k, wave in enumerate(waveforms):
+        sf.write(tmp_path / f"c{k}.wav", wave, 16000)
+        paths.append(str(tmp_path / f"c{k}.wav"))
+    cache = FeatureCache.of(tmp_path / "cache", model.audio_encoder)
+    stats = cache.ensure(model.audio_encoder, paths, batch_size=2)
+    assert stats.built == 3 and [cache.get(p).shape[0] for p in paths] == [25, 82, 300]
+    spec = model.data_spec()
+    collator = Collator(
+        spec.tokenizer,
+        spec.template,
+        max_length=4096,
+        audio_tokens=spec.audio_tokens,
+        clip_positions=spec.clip_positions,
+    )
+    records = [
+        Record(id="a", audio=(paths[0], paths[1]), instruction="Is [AUDIO] like [AUDIO]?", output="No."),
+        Record(id="b", audio=paths[2], instruction="What sound is this?", output="Labels: Siren"),
+    ]
+    raw = collator([{"record": r, "audio": [model.audio_encoder.load_inputs(p) for p in r.clips]} for r in records])
+    cached = collator([{"record": r, "audio_features": [cache.get(p) for p in r.clips]} for r in records])
+    assert cached["audio_features"].shape == (3, 300, model.audio_encoder.width)
+    assert torch.equal(raw["input_ids"], cached["input_ids"]) and torch.equal(raw["audio_mask"], cached["audio_mask"])
+    with torch.no_grad():
+        assert (model.loss(raw) - model.loss(cached)).abs() <= TOL
+
+
+def test_a_checkpoint_records_its_released_folder_and_fits_no_other(tmp_path, folder, model):
+    from interleave.model.fitting import CheckpointMismatch, fitting_state
+
+    checkpoint = {"state_dict": dict(model.state_dict()), "hyper_parameters": dict(model.hparams)}
+    model.on_save_checkpoint(checkpoint)
+    assert checkpoint["released"]["family"] == "qwen2_audio" and checkpoint["released"]["folder"] == str(folder)
+    model.on_load_checkpoint(checkpoint)  # its own folder: fine
+    assert fitting_state(model, checkpoint, "run.ckpt") is checkpoint["state_dict"]
+    other = AudioLLM(pretrained=str(save_tiny_qwen2_audio(tmp_path / "other", seed=1)))  # same shapes, other weights
+    with pytest.raises(InterleaveError, match="was trained on another released model"):
+        other.on_load_checkpoint(checkpoint)
+    with pytest.raises(CheckpointMismatch, match="run.ckpt was trained on another released model"):
+        fitting_state(other, checkpoint, "run.ckpt")
+    del checkpoint["released"]
+    with pytest.raises(InterleaveError, match="was not trained on a released model"):
+        model.on_load_checkpoint(checkpoint)
