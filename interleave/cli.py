@@ -97,9 +97,31 @@ def bad_value(text: str) -> str | None:
     )
 
 
+# What `train.py fit|validate|...` saves in a run's config.yaml beside the run itself (the subcommand's own
+# arguments): a tool building the run from that file (`build_run`) accepts them and leaves them unused.
+SUBCOMMAND_KEYS = ("optimizer", "lr_scheduler", "ckpt_path", "weights_only")
+
+
 class InterleaveCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
         add_paths_argument(parser)  # `paths:`, merged over every --config (interleave.config_paths)
+
+    def setup_parser(
+        self, add_subcommands: bool, main_kwargs: dict[str, Any], subparser_kwargs: dict[str, Any]
+    ) -> None:
+        """Without a subcommand (the tools' `build_run`), a run's saved config.yaml still parses: its
+        subcommand keys are accepted and not used."""
+        super().setup_parser(add_subcommands, main_kwargs, subparser_kwargs)
+        if not add_subcommands:
+            known = {action.dest for action in self.parser._actions}
+            for key in SUBCOMMAND_KEYS:
+                if key not in known:
+                    self.parser.add_argument(
+                        f"--{key}",
+                        type=Any,
+                        default=None,
+                        help="a subcommand's argument (a saved config.yaml holds it): not used here",
+                    )
 
     def instantiate_classes(self) -> None:
         """Build the model, data module and trainer, then hand the data module the model's side of

@@ -7,7 +7,7 @@ import torch
 
 from interleave.checkpoints import intact_checkpoints, load_weights
 from interleave.errors import InterleaveError
-from tests.callbacks.test_reliability import RunsCode
+from tests.helpers import RunsCode
 
 
 def save(path, value: float = 0.0):

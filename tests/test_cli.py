@@ -9,7 +9,7 @@ from callbacks.reliability import PreemptionCheckpoint, ResumeRandomState, SafeC
 from interleave.cli import InterleaveCLI, build_run, cli, main
 from interleave.data.module import InterleavedDataModule
 from interleave.model.module import AudioLLM
-from tests.conftest import write_config
+from tests.helpers import write_config
 
 
 @pytest.fixture(autouse=True)
@@ -18,6 +18,7 @@ def plain_argv(monkeypatch):
     monkeypatch.setattr("sys.argv", ["train.py"])
 
 
+@pytest.mark.slow
 def test_cli_builds_the_run_a_config_describes(tmp_path, small_dataset, tiny_model_kwargs):
     config = write_config(tmp_path, small_dataset, tiny_model_kwargs)
     run = cli(["--config", str(config), "--model.learning_rate=0.5", "--data.batch_size=1"], run=False)
@@ -31,6 +32,7 @@ def test_cli_builds_the_run_a_config_describes(tmp_path, small_dataset, tiny_mod
     assert run.datamodule.spec == run.model.data_spec()  # connected once, by the command line
 
 
+@pytest.mark.slow
 def test_build_run_builds_what_train_py_builds_connected_and_not_run(tmp_path, small_dataset, tiny_model_kwargs):
     config = write_config(tmp_path, small_dataset, tiny_model_kwargs)
     args = ["--config", str(config), "--data.max_length=96", "--model.audio_tokens=8"]
@@ -44,6 +46,7 @@ def test_build_run_builds_what_train_py_builds_connected_and_not_run(tmp_path, s
     assert run.trainer.global_step == 0 and run.datamodule.train_set is None  # nothing set up or run
 
 
+@pytest.mark.slow
 def test_validate_test_and_print_config(tmp_path, small_dataset, tiny_model_kwargs, capsys):
     config = str(write_config(tmp_path, small_dataset, tiny_model_kwargs))
     with pytest.raises(SystemExit) as exit_:
@@ -58,6 +61,7 @@ def test_validate_test_and_print_config(tmp_path, small_dataset, tiny_model_kwar
     assert "test/loss" in run.trainer.callback_metrics
 
 
+@pytest.mark.slow  # a fit, stopped by the data check
 def test_bad_data_stops_with_a_clear_message(tmp_path, small_dataset, tiny_model_kwargs, capsys):
     (small_dataset / "train.jsonl").write_text(
         '{"id": "x", "audio": "audio/c0.wav", "instruction": "[AUDIO][AUDIO]", "output": "y"}\n'
@@ -112,6 +116,7 @@ def test_a_config_or_any_text_given_as_ckpt_path_is_one_line_naming_it(
         assert ("a directory" if slip == tmp_path else "not a checkpoint: text") in err
 
 
+@pytest.mark.slow
 def test_train_py_with_a_config_as_ckpt_path_prints_one_line_and_exits_2(tmp_path, small_dataset, tiny_model_kwargs):
     """The script itself, as a user runs it: `python train.py validate --config C --ckpt_path C`."""
     import subprocess
@@ -184,6 +189,7 @@ def test_a_key_given_twice_in_a_config_is_one_line_naming_the_file_line_and_key(
     assert err.startswith(f"error: {config}:") and "seed_everything is given twice" in err and err.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_train_py_with_a_duplicate_key_or_malformed_yaml_prints_one_line_no_usage(
     tmp_path, small_dataset, tiny_model_kwargs
 ):
@@ -236,6 +242,7 @@ def test_each_bad_train_files_value_is_one_error_line_and_exit_2(
     assert error_lines(err) == [f"error: {message.replace('TRAIN', train)}"] and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_train_py_with_the_issues_bad_train_files_prints_one_line_and_exits_2(tmp_path):
     """The issue's repro as written: `python train.py validate --config configs/demo.yaml --config m.yaml`."""
     mixture = tmp_path / "m.yaml"
@@ -298,6 +305,7 @@ class InterruptAt(L.Callback):
             raise KeyboardInterrupt
 
 
+@pytest.mark.slow  # a fit, interrupted
 def test_ctrl_c_in_fit_is_one_line_naming_the_kept_checkpoint_and_exit_130(
     tmp_path, small_dataset, tiny_model_kwargs, capsys
 ):

@@ -2,7 +2,7 @@
 (a broken link or anchor fails `--strict`), the README stays short and its relative links resolve,
 ARCHITECTURE.md's module table names every module and only files that exist, the docs cite
 only test files the repository has, and every `python train.py` command they show is one that
-tests/test_paper_configs.py resolves."""
+tests/test_paper_configs.py resolves (DOC_COMMANDS in tests/helpers.py)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.test_layout import modules
-from tests.test_paper_configs import DOC_COMMANDS
+import pytest
+
+from tests.helpers import DOC_COMMANDS, modules
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = sorted((REPO / "docs").glob("*.md"))
@@ -21,6 +22,7 @@ DOCS = sorted((REPO / "docs").glob("*.md"))
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
 
 
+@pytest.mark.slow
 def test_the_site_builds_strictly_and_offline(tmp_path: Path) -> None:
     site = tmp_path / "site"
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
@@ -125,7 +127,7 @@ def test_every_train_command_in_the_docs_is_one_the_tests_resolve() -> None:
         for c, where in found.items()
         if c.removesuffix(" --print_config") not in resolved and c not in DOC_COMMANDS_NOT_RUN
     }
-    assert not unchecked, f"add these to tests/test_paper_configs.py's DOC_COMMANDS or fix the docs: {unchecked}"
+    assert not unchecked, f"add these to DOC_COMMANDS in tests/helpers.py or fix the docs: {unchecked}"
     stale = sorted(DOC_COMMANDS_NOT_RUN - set(found))
     assert not stale, f"DOC_COMMANDS_NOT_RUN names commands the docs no longer show: {stale}"
 

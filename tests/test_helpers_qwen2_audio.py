@@ -10,7 +10,7 @@ import math
 import pytest
 import torch
 
-from tests.helpers_qwen2_audio import clip, processor_inputs, reference_logits, save_tiny_qwen2_audio
+from tests.helpers import clip, processor_inputs, reference_logits, save_tiny_qwen2_audio
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,10 @@
 included), the runtime imports no tool, no callback and nothing of the SHARD builder, only the
 builder's folder imports nltk, no import is hidden in a string, the folders keep their first levels
 short, no module is over 500 lines, no citation of files the repository does not have, every module
-with its test file, and ruff (format and lint) clean on the whole tree. (The module table and the docs: tests/test_docs.py.)"""
+with its test file, and ruff (format and lint) clean on the whole tree. The tests' own rules: helpers
+shared by test files live in tests/helpers.py (no test file imports another), every test that starts a
+training run, a process, a server or a build is marked `slow`, and every test file keeps a fast test.
+(The module table and the docs: tests/test_docs.py.)"""
 
 from __future__ import annotations
 
@@ -14,22 +17,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import PACKAGES, modules
+
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("interleave", "callbacks")
 # The offline tools, the SHARD builder and the training entry's CLI: training and evaluation never import them.
 OFFLINE = ("interleave.tools", "interleave.shard", "interleave.cli")
 NLTK_FOLDER = "interleave/shard/"  # the only folder whose modules import nltk
-
-
-def modules() -> dict[str, Path]:
-    """Dotted name -> file of every module of the two packages (a package is its __init__)."""
-    found = {}
-    for package in PACKAGES:
-        for path in sorted((REPO / package).rglob("*.py")):
-            parts = path.relative_to(REPO).with_suffix("").parts
-            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-            found[name] = path
-    return found
 
 
 def imports(name: str, path: Path, known: dict[str, Path]) -> set[str]:
@@ -111,6 +104,7 @@ def test_only_the_shard_builders_folder_imports_nltk():
     assert importers and all(p.startswith(NLTK_FOLDER) for p in importers), importers
 
 
+@pytest.mark.slow
 def test_importing_the_runtime_leaves_nltk_the_builder_and_the_tools_out():
     code = (
         "import sys, interleave.model, interleave.data.module, interleave.eval.evaluate, interleave.encoders.cache, "
@@ -168,6 +162,7 @@ def config_class_paths() -> list[str]:
     )
 
 
+@pytest.mark.slow
 def test_the_shipped_configs_load_neither_nltk_nor_a_tool():
     """A run from any shipped config imports train.py's CLI and the classes the config names: never
     the offline tools (the demo's data is written beforehand by `interleave demo`), the SHARD builder nor nltk."""
@@ -230,6 +225,7 @@ def test_every_module_has_its_test_file():
     assert not lacking, f"modules without their test file: {lacking}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", [["format", "--check"], ["check"]], ids=["format", "lint"])
 def test_ruff_finds_nothing_to_change(command):
     """The tree is as `ruff format .` and `ruff check .` leave it (pyproject.toml's [tool.ruff])."""
@@ -238,3 +234,129 @@ def test_ruff_finds_nothing_to_change(command):
         pytest.fail("ruff is not installed beside this Python: `make setup` installs the dev extra")
     done = subprocess.run([str(ruff), *command, "--no-cache", "."], cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+
+
+# --- The tests' own rules ------------------------------------------------------------------------------------------
+
+TESTS = REPO / "tests"
+TEST_MODULES = sorted(p for p in TESTS.rglob("*.py") if "fixtures" not in p.relative_to(TESTS).parts)
+# What starts a training run, a process, a server or a build, as the call is written: train.py's CLI (also
+# as interleave.cli's `cli`), a Lightning Trainer or its fit/validate/predict/test, a subprocess, an HTTP
+# server, the playground's launch. What the project's code starts on a test's behalf (a tool's run, a
+# process) the fixture `fast_tests_start_no_run_and_no_process` in tests/conftest.py refuses as it runs.
+STARTERS = (
+    *(f"subprocess.{f}" for f in ("run", "Popen", "call", "check_call", "check_output")),
+    "train.cli",
+    "cli",
+    "ThreadingHTTPServer",
+    "HTTPServer",
+    "launch",
+)
+RUNS = tuple(f".trainer.{stage}" for stage in ("fit", "validate", "predict", "test"))
+
+
+def dotted(node: ast.AST) -> str:
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    return ".".join([node.id if isinstance(node, ast.Name) else "?", *reversed(parts)])
+
+
+def starts(node: ast.AST) -> str | None:
+    """The first call in `node` that starts something, by name."""
+    for call in ast.walk(node):
+        if isinstance(call, ast.Call):
+            name = dotted(call.func)
+            if name in STARTERS or name.endswith(RUNS) or name.rpartition(".")[2] == "Trainer":
+                return name
+    return None
+
+
+def uses(node: ast.AST) -> set[str]:
+    """The names a function or class uses, with the fixtures a function asks for by its arguments."""
+    names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+        names |= {a.arg for a in node.args.args + node.args.kwonlyargs}
+    return names
+
+
+def starters(trees: list[ast.Module]) -> dict[str, str]:
+    """Each top-level function, fixture or class of `trees` that starts something, directly or through
+    another (by name), -> the chain that does."""
+    table: dict[str, list[ast.AST]] = {}
+    for tree in trees:
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                table.setdefault(node.name, []).append(node)
+    why = {name: s for name, nodes in table.items() for node in nodes if (s := starts(node))}
+    grown = True
+    while grown:
+        grown = False
+        for name, nodes in table.items():
+            hit = next((u for node in nodes for u in sorted(uses(node)) if u in why and u != name), None)
+            if name not in why and hit:
+                why[name], grown = f"{hit} -> {why[hit]}", True
+    return why
+
+
+def cases(tree: ast.Module):
+    """(test function, the marks on it and on its class) of a test module."""
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test"):
+            yield node, node.decorator_list
+        elif isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef) and item.name.startswith("test"):
+                    yield item, item.decorator_list + node.decorator_list
+
+
+def is_slow(tree: ast.Module, marks: list[ast.expr]) -> bool:
+    module = [n.value for n in tree.body if isinstance(n, ast.Assign) and "pytestmark" in map(ast.unparse, n.targets)]
+    return any(re.search(r"\bmark\.slow\b", ast.unparse(m)) for m in [*marks, *module])
+
+
+def test_no_test_file_imports_another_only_the_helpers_module():
+    """What two test files share lives in tests/helpers.py (fixtures in conftest.py), never in a test file."""
+    found = []
+    for path in TEST_MODULES:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else ["." * node.level + (node.module or "")]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            found += [
+                f"{path.relative_to(REPO)}: {n}"
+                for n in names
+                if (n.startswith(".") or n.split(".")[0] == "tests") and n != "tests.helpers"
+            ]
+    assert not found, f"import shared helpers from tests.helpers: {found}"
+
+
+def test_what_starts_a_run_a_process_a_server_or_a_build_is_marked_slow_and_each_file_keeps_a_fast_test():
+    """`pytest -m "not slow"` (docs/development.md) leaves out every test that calls one of STARTERS,
+    directly or through a helper, fixture or class of its file, tests/helpers.py or a conftest.py."""
+    shared = [ast.parse(p.read_text(encoding="utf-8")) for p in TEST_MODULES if p.name in ("helpers.py", "conftest.py")]
+    unmarked, without_fast, slow = [], [], 0
+    for path in TEST_MODULES:
+        if not path.name.startswith("test_"):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        why = starters([*shared, tree])
+        fast = 0
+        for test, marks in cases(tree):
+            chain = starts(test) or next((f"{u} -> {why[u]}" for u in sorted(uses(test)) if u in why), None)
+            if is_slow(tree, marks):
+                slow += 1
+            else:
+                fast += 1
+                if chain:
+                    unmarked.append(f"{path.relative_to(REPO)}::{test.name} ({chain})")
+        if not fast:
+            without_fast.append(str(path.relative_to(REPO)))
+    assert not unmarked, f"mark these @pytest.mark.slow: {unmarked}"
+    assert not without_fast, f"test files with no fast test: {without_fast}"
+    assert slow > 50  # the rule finds the runs it is for

@@ -19,6 +19,7 @@ def python(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("module", sorted(MOVED))
 def test_a_moved_command_fails_loudly_with_its_replacement(module):
     done = python("-m", module, "check", "data/train.jsonl")
@@ -33,12 +34,14 @@ def test_each_replacement_is_an_interleave_command():
         assert program == "interleave" and name in COMMANDS, replacement
 
 
+@pytest.mark.slow
 def test_the_commands_that_remain_still_run():
     for module in ("interleave.shard", "interleave.tools", "interleave.tools.demo"):
         done = python("-m", module, "--help")
         assert done.returncode == 0 and "usage:" in done.stdout, (module, done.stderr[-1000:])
 
 
+@pytest.mark.slow
 def test_importing_the_package_is_never_refused():
     code = "import interleave.data, interleave.cache, interleave.report; print('ok')"
     for argv in (["-c", code], ["-X", "dev", "-c", code]):

@@ -71,6 +71,33 @@ def run(venv: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(list(args), cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
+def test_pyproject_names_every_package_folder_and_every_data_file():
+    """What the wheel below carries, read off the tree: every folder of code is a package that
+    `packages.find` includes, and every file beside the code that is not Python matches a
+    `package-data` pattern of its own package."""
+    import fnmatch
+    import tomllib
+
+    setuptools = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    include = setuptools["packages"]["find"]["include"]
+    data = setuptools["package-data"]
+    unpackaged, uncarried = [], []
+    for package in ("interleave", "callbacks"):
+        for path in sorted((REPO / package).rglob("*")):
+            if "__pycache__" in path.parts or path.is_dir():
+                continue
+            dotted = ".".join(path.parent.relative_to(REPO).parts)
+            if path.suffix == ".py":
+                if not (path.parent / "__init__.py").is_file() or not any(fnmatch.fnmatch(dotted, p) for p in include):
+                    unpackaged.append(str(path.relative_to(REPO)))
+            elif not any(fnmatch.fnmatch(path.name, p) for p in data.get(dotted, ())):
+                uncarried.append(str(path.relative_to(REPO)))
+    assert not unpackaged, f"modules the wheel leaves out: {unpackaged}"
+    assert not uncarried, f"data files the wheel leaves out: {uncarried}"
+    assert data, "the demo and AudioSet lexicons are package data"
+
+
+@pytest.mark.slow
 def test_the_wheel_installs_the_packages_not_the_source_tree(installed, tmp_path):
     code = "import interleave, interleave.shard, interleave.tools, callbacks; print(interleave.__file__, callbacks.__file__)"
     out = run(installed, str(installed / "bin" / "python"), "-c", code, cwd=tmp_path)
@@ -79,6 +106,7 @@ def test_the_wheel_installs_the_packages_not_the_source_tree(installed, tmp_path
     assert str(REPO) not in out.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tool", TOOLS)
 def test_every_tool_answers_help_from_another_folder(installed, tmp_path, tool):
     out = run(installed, str(installed / "bin" / "interleave"), *tool.split(), "--help", cwd=tmp_path)
@@ -109,6 +137,7 @@ PYTHON_M = (
 )
 
 
+@pytest.mark.slow
 def test_python_m_works_for_the_tools_too(installed, tmp_path):
     python = str(installed / "bin" / "python")
     for module in PYTHON_M:
@@ -118,6 +147,7 @@ def test_python_m_works_for_the_tools_too(installed, tmp_path):
         assert out.returncode == 0 and "usage:" in out.stdout, (module, out.stderr)
 
 
+@pytest.mark.slow
 def test_the_commands_that_moved_say_where_to_from_the_wheel(installed, tmp_path):
     from interleave.moved import MOVED, moved_message
 
@@ -127,6 +157,7 @@ def test_the_commands_that_moved_say_where_to_from_the_wheel(installed, tmp_path
         assert out.returncode == 2 and out.stderr == moved_message(module) + "\n", (module, out.stderr)
 
 
+@pytest.mark.slow
 def test_the_paths_a_module_computes_from_its_own_place_follow_it(installed, tmp_path):
     """The demo lexicon beside its module, the shipped AudioSet lexicon, and the study's train.py (the
     checkout's: an installed wheel has none, and the study says so rather than running another)."""
@@ -140,6 +171,7 @@ def test_the_paths_a_module_computes_from_its_own_place_follow_it(installed, tmp
     assert out.returncode == 0 and out.stdout.split() == ["True", "True", "True"], out.stdout + out.stderr
 
 
+@pytest.mark.slow
 def test_the_demo_data_synthesis_runs_from_the_wheel(installed, tmp_path):
     """It needs the demo lexicon, a JSON file shipped inside the package."""
     out = run(

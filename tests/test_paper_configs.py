@@ -14,11 +14,9 @@ import train
 from callbacks import ShardEvaluation
 from interleave.model.generation import Sampling
 from interleave.model.module import AudioLLM
-from tests.callbacks.test_shard_eval import ALL_TAGS, write_shard
-from tests.conftest import TINY_ENCODER
+from tests.helpers import ALL_TAGS, DOC_COMMANDS, PAPER, paths_args, tiny_overrides, write_shard
 
 REPO = Path(__file__).resolve().parents[1]
-PAPER = REPO / "configs" / "paper"
 BASE, FINETUNE = PAPER / "base.yaml", PAPER / "finetune.yaml"
 # row -> (command, the SHARD layout it asks, its configs in the order they are given)
 ROWS = {
@@ -27,54 +25,6 @@ ROWS = {
     "ft_small": ("fit", "interleaved", [BASE, FINETUNE, PAPER / "ft_small.yaml"]),
     "ft_large": ("fit", "interleaved", [BASE, FINETUNE, PAPER / "ft_large.yaml"]),
 }
-
-# Every `python train.py` command in a fenced code block of README.md and docs/*.md, exactly as a user types it
-# (tests/test_docs.py checks that the docs show no other, apart from its DOC_COMMANDS_NOT_RUN).
-_ROW_PATHS = (
-    "--paths.llm=/models/vicuna-7b --paths.ltu_checkpoint=/models/ltu_ori_paper.bin "
-    "--paths.shard=/data/shard/shard.jsonl --paths.val=/data/val.jsonl"
-)
-_OVERLAY_PATHS = "--paths.llm=/models/vicuna-7b --paths.shard=/data/shard/shard.jsonl --paths.val=/data/val.jsonl"
-_ROW1 = "python train.py validate --config configs/paper/base.yaml --config configs/paper/ltu_noninterleaved.yaml"
-_ROW2 = "python train.py validate --config configs/paper/base.yaml --config configs/paper/ltu_interleaved.yaml"
-_ROW3 = (
-    "python train.py fit --config configs/paper/base.yaml --config configs/paper/finetune.yaml "
-    "--config configs/paper/ft_small.yaml"
-)
-_ROW4 = (
-    "python train.py fit --config configs/paper/base.yaml --config configs/paper/finetune.yaml "
-    "--config configs/paper/ft_large.yaml"
-)
-DOC_COMMANDS = [
-    "python train.py fit --config configs/demo.yaml",
-    "python train.py fit --config configs/demo.yaml --model.learning_rate 1e-3 --trainer.max_epochs 3",
-    # the quick check: 2 held-out batches, at most 2 SHARD queries per task (ShardEvaluation is the demo's last callback)
-    "python train.py validate --config configs/demo.yaml --trainer.limit_val_batches=2 "
-    "--trainer.callbacks.init_args.max_queries_per_task=2",
-    "python train.py fit --config configs/demo.yaml --config configs/models/whisper.yaml --paths.whisper=/models/whisper-tiny",
-    "python train.py fit --config configs/demo.yaml --config configs/models/ast.yaml --paths.ast=/models/ast",
-    "python train.py fit --config configs/demo.yaml --config configs/models/qwen2_audio.yaml "
-    "--paths.qwen2_audio=/models/Qwen2-Audio-7B-Instruct",
-    f"{_ROW4} --config configs/models/qwen2_audio.yaml --paths.qwen2_audio=/models/Qwen2-Audio-7B-Instruct "
-    "--paths.shard=/data/shard/shard.jsonl --paths.val=/data/val.jsonl --paths.train=/data/interleaved_1m.jsonl",
-    f"{_ROW1} {_ROW_PATHS}",
-    f"{_ROW2} {_ROW_PATHS}",
-    f"{_ROW3} {_ROW_PATHS} --paths.train=/data/interleaved_40k.jsonl",
-    f"{_ROW4} {_ROW_PATHS} --paths.train=/data/interleaved_1m.jsonl",
-    # a model overlay after each row (it sets model.ltu_checkpoint: null, so --paths.ltu_checkpoint is not needed)
-    f"{_ROW4} --config configs/models/whisper.yaml --paths.whisper=/models/whisper-large-v3 {_OVERLAY_PATHS} "
-    "--paths.train=/data/interleaved_1m.jsonl",
-    f"{_ROW4} --config configs/models/ast.yaml --paths.ast=/models/ast-finetuned-audioset-10-10-0.4593 "
-    f"{_OVERLAY_PATHS} --paths.train=/data/interleaved_1m.jsonl",
-    f"{_ROW3} --config configs/models/llm.yaml --paths.llm=/models/Qwen2-7B-Instruct "
-    "--paths.encoder_checkpoint=/models/cav-mae-scale++.pth --paths.shard=/data/shard/shard.jsonl "
-    "--paths.val=/data/val.jsonl --paths.train=/data/interleaved_40k.jsonl",
-    f"{_ROW1} --config configs/models/whisper.yaml --paths.whisper=/models/whisper-large-v3 {_OVERLAY_PATHS}",
-    f"{_ROW2} --config configs/models/ast.yaml --paths.ast=/models/ast-finetuned-audioset-10-10-0.4593 {_OVERLAY_PATHS}",
-    # scale overlays
-    f"{_ROW3} --config configs/scale/fsdp_13b.yaml {_ROW_PATHS} --paths.train=/data/interleaved_40k.jsonl",
-    f"{_ROW4} --config configs/scale/multinode_ddp.yaml {_ROW_PATHS} --paths.train=/data/interleaved_1m.jsonl",
-]
 
 
 def config_args(name: str) -> list[str]:
@@ -92,6 +42,7 @@ def _values(tree):
         yield tree
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", DOC_COMMANDS)
 def test_every_documented_command_resolves_with_only_its_flags(command, monkeypatch, capsys):
     monkeypatch.chdir(REPO)
@@ -126,19 +77,7 @@ def test_the_four_rows_are_there():
     assert all(len(configs[-1].read_text().splitlines()) <= 15 for _, _, configs in ROWS.values())  # short overlays
 
 
-def paths_args(
-    root: Path, ltu: Path | str = "/models/ltu.bin", llm: str = "/models/vicuna-7b", train_file: bool = True
-) -> list[str]:
-    """The paths the docs' commands pass (runs/paper is the configs' own)."""
-    return [
-        f"--paths.llm={llm}",
-        f"--paths.ltu_checkpoint={ltu}",
-        f"--paths.shard={root}/shard.jsonl",
-        f"--paths.val={root}/val.jsonl",
-        *([f"--paths.train={root}/train.jsonl"] if train_file else []),
-    ]
-
-
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(ROWS))
 def test_config_parses_with_the_papers_settings(name, tmp_path, capsys):
     command, layout, _ = ROWS[name]
@@ -182,23 +121,7 @@ def test_config_names_the_paths_left_to_set(name, capsys):
     assert "paths." in capsys.readouterr().err
 
 
-def tiny_overrides(tokenizer_dir, tiny_llama_config) -> list[str]:
-    """The LLM swapped for a tiny random LLaMA (same family), a tiny encoder, one CPU process."""
-    return [
-        "--model.llm=null",
-        f"--model.llm_config={json.dumps(tiny_llama_config)}",
-        f"--model.tokenizer={tokenizer_dir}",
-        "--model.encoder=tiny",
-        f"--model.encoder_kwargs={json.dumps(TINY_ENCODER)}",
-        "--model.llm_dtype=float32",
-        "--trainer.accelerator=cpu",
-        "--trainer.devices=1",
-        "--trainer.strategy=auto",
-        "--trainer.precision=32-true",
-        "--data.num_workers=0",
-    ]
-
-
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(ROWS))
 def test_config_builds_with_a_tiny_llama(name, small_dataset, tiny_ltu, tokenizer_dir, tiny_llama_config, monkeypatch):
     command, layout, _ = ROWS[name]
@@ -225,6 +148,7 @@ def test_config_builds_with_a_tiny_llama(name, small_dataset, tiny_ltu, tokenize
         assert (batch["labels"][~out] == -100).all() and batch["audio_mask"].sum() == 4 * 32
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["ltu_noninterleaved", "ltu_interleaved"])
 def test_ltu_rows_evaluate_zero_shot(name, small_dataset, tiny_ltu, tokenizer_dir, tiny_llama_config, monkeypatch):
     write_shard(small_dataset)
@@ -245,6 +169,7 @@ def test_ltu_rows_evaluate_zero_shot(name, small_dataset, tiny_ltu, tokenizer_di
     assert {t for t in ALL_TAGS if not t.startswith("val/noninterleaved/")} <= set(metrics)
 
 
+@pytest.mark.slow  # a fit, stopped by the data check
 def test_the_demo_config_on_missing_data_names_the_command_that_writes_it(
     tmp_path, tokenizer_dir, tiny_llama_config, monkeypatch, capsys
 ):
@@ -261,6 +186,7 @@ def test_the_demo_config_on_missing_data_names_the_command_that_writes_it(
 SCALE = PAPER.parent / "scale"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["multinode_ddp.yaml", "fsdp_13b.yaml"])
 def test_scale_configs_compose_with_a_paper_config(name, tmp_path, capsys):
     args = ["fit", *config_args("ft_large"), "--config", str(SCALE / name), *paths_args(tmp_path), "--print_config"]
@@ -289,6 +215,7 @@ def test_scale_configs_compose_with_a_paper_config(name, tmp_path, capsys):
 MODELS = PAPER.parent / "models"
 
 
+@pytest.mark.slow
 def test_model_overlays_compose_with_a_paper_config_and_build_from_local_folders(tmp_path, small_dataset, monkeypatch):
     """configs/models/: Whisper, AST and another LLM (a Qwen2 folder) from local Hugging Face folders."""
     monkeypatch.chdir(tmp_path)  # runs/paper: the configs' own run folder
@@ -306,7 +233,7 @@ def test_model_overlays_compose_with_a_paper_config_and_build_from_local_folders
     from interleave.encoders import build_encoder
     from interleave.encoders.ast import ASTEncoder
     from interleave.encoders.whisper import WhisperAudioEncoder
-    from tests.conftest import build_qwen2_tokenizer
+    from tests.helpers import build_qwen2_tokenizer
 
     folders = {name: tmp_path / name for name in ("whisper", "ast", "qwen2")}
     whisper = WhisperAudioEncoder.presets["tiny"]
@@ -356,7 +283,7 @@ def test_model_overlays_compose_with_a_paper_config_and_build_from_local_folders
             assert model.checkpoint_reports[0].matched["encoder"] > 0
         run.datamodule.setup("fit")  # connected to the model by the command line
     # a released Qwen2-Audio: the overlay and model.pretrained alone set every part
-    from tests.helpers_qwen2_audio import save_tiny_qwen2_audio
+    from tests.helpers import save_tiny_qwen2_audio
 
     released = save_tiny_qwen2_audio(tmp_path / "qwen2-audio")
     overlay = ["--config", str(MODELS / "qwen2_audio.yaml"), f"--paths.qwen2_audio={released}"]

@@ -22,6 +22,7 @@ def fresh_code_version():
     prov.code_version.cache_clear()
 
 
+@pytest.mark.slow
 def test_code_version_is_the_checkouts_commit():
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True)
     if head.returncode != 0:

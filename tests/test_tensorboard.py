@@ -13,6 +13,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+import pytest
 from lightning.pytorch.loggers import TensorBoardLogger
 
 TAGS = ("val/shard/synonym/f1", "val/shard/hypernym/f1", "val/identity/accuracy")
@@ -24,6 +25,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def test_tensorboards_reader_finds_the_shard_tags_the_logger_wrote(tmp_path):
+    """What the server below serves, read in this process by TensorBoard's own reader; importing its
+    program (what `tensorboard` runs) must not need `pkg_resources`."""
+    import tensorboard.program  # noqa: F401  (the start-up import that once failed)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    logger = TensorBoardLogger(tmp_path / "runs", name="demo")
+    for step, value in ((0, 0.4), (48, 0.1)):
+        logger.log_metrics({tag: value for tag in TAGS}, step=step)
+    logger.finalize("success")
+    (events,) = (tmp_path / "runs" / "demo").glob("version_0")
+    reader = EventAccumulator(str(events)).Reload()
+    assert set(TAGS) <= set(reader.Tags()["scalars"])
+    assert [(e.step, round(e.value, 3)) for e in reader.Scalars(TAGS[0])] == [(0, 0.4), (48, 0.1)]
+
+
+@pytest.mark.slow
 def test_tensorboard_serves_the_shard_tags_of_a_run(tmp_path):
     logger = TensorBoardLogger(tmp_path / "runs", name="demo")  # as the configs log
     for step, value in ((0, 0.4), (48, 0.1)):

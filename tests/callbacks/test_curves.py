@@ -10,7 +10,7 @@ import yaml
 
 import train
 from callbacks.curves import LISTEN, closing_table, curves_figure, curves_table, forgetting_layout, shard_tags
-from tests.callbacks.test_shard_eval import shard_config
+from tests.helpers import shard_config
 
 CONDITIONS = {"interleaved": "val", "noninterleaved": "val/noninterleaved", "text": "val/text"}
 PAPER = {"identity", "synonym", "hypernym"}  # the tasks a SHARD file without pairs asks
@@ -114,6 +114,7 @@ def test_the_table_and_the_closing_text_hold_every_point():
     assert "0.400" in text and "0.250" in text and "0.300" in text
 
 
+@pytest.mark.slow
 def test_a_csv_logger_alone_gets_the_curves_files_and_the_fit_ends_with_the_table(
     tmp_path, small_dataset, tiny_model_kwargs, capsys
 ):
@@ -142,6 +143,7 @@ def test_a_csv_logger_alone_gets_the_curves_files_and_the_fit_ends_with_the_tabl
     assert "text-only control" in out.split("SHARD and identity")[-1]
 
 
+@pytest.mark.slow
 def test_tensorboard_gets_the_layout_and_hparams_and_no_placeholder_metric(tmp_path, small_dataset, tiny_model_kwargs):
     config = shard_config(tmp_path, small_dataset, tiny_model_kwargs)
     data = yaml.safe_load(config.read_text())

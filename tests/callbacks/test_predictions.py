@@ -7,7 +7,7 @@ import pytest
 
 import train
 from callbacks import WritePredictions
-from tests.conftest import write_config
+from tests.helpers import write_config
 
 
 @pytest.fixture(autouse=True)
@@ -15,6 +15,7 @@ def plain_argv(monkeypatch):
     monkeypatch.setattr("sys.argv", ["train.py"])
 
 
+@pytest.mark.slow
 def test_predict_writes_what_it_generates(tmp_path, small_dataset, tiny_model_kwargs, capsys):
     config = str(write_config(tmp_path, small_dataset, tiny_model_kwargs))
     run = train.cli(["predict", "--config", config, "--data.predict_file", str(small_dataset / "val.jsonl")])
@@ -48,6 +49,7 @@ def test_each_rank_writes_its_own_file_and_a_new_run_starts_it_again(tmp_path, c
         assert capsys.readouterr().out == f"[interleave] predictions: {file} (2 records)\n"
 
 
+@pytest.mark.slow
 def test_predict_answers_two_clip_records_as_generating_each_alone(tmp_path, small_dataset, tiny_model_kwargs):
     """Issue 19: a predict file with a two-clip record beside one-clip ones."""
     from interleave.data.collate import Collator

@@ -31,7 +31,7 @@ from interleave.tools.dataset import main as data_main
 from interleave.tools.fill_cache import main as cache_main
 from interleave.tools.rephrase.cli import main as rephrase_main
 from interleave.tools.report.cli import main as report_main
-from tests.conftest import write_clip, write_config, write_jsonl
+from tests.helpers import RunsCode, write_clip, write_config, write_jsonl
 
 REPO = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -121,6 +121,7 @@ def deterministic_kwargs(tiny_model_kwargs: dict) -> dict:
 # ---- 1. kill and resume ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("batch_size, ckpt_every, kill_at", [(1, 3, 4), (2, 2, 3)], ids=["mid-epoch", "epoch-end"])
 def test_sigkill_then_resume_ends_with_the_weights_of_an_uninterrupted_run(
     batch_size, ckpt_every, kill_at, tmp_path, small_dataset, tiny_model_kwargs
@@ -199,6 +200,7 @@ atomic_torch_save({"version": 1, **big}, target)
 """
 
 
+@pytest.mark.slow
 def test_a_kill_during_a_save_leaves_the_previous_checkpoint_whole(tmp_path):
     """SIGKILL a process halfway through saving a 48 MB checkpoint: the previous file is whole and loads.
 
@@ -219,6 +221,7 @@ def test_a_kill_during_a_save_leaves_the_previous_checkpoint_whole(tmp_path):
     assert saved["version"] == 0 and saved["w"].numel() == 12_000_000
 
 
+@pytest.mark.slow
 def test_a_truncated_last_ckpt_is_refused_naming_it_and_the_intact_ones(
     tmp_path, small_dataset, tiny_model_kwargs, capsys
 ):
@@ -243,6 +246,7 @@ def test_a_truncated_last_ckpt_is_refused_naming_it_and_the_intact_ones(
     assert run.trainer.global_step == 6
 
 
+@pytest.mark.slow
 def test_lightning_itself_saves_through_the_atomic_writer(tmp_path, small_dataset, tiny_model_kwargs, monkeypatch):
     calls = []
     monkeypatch.setattr(
@@ -256,6 +260,7 @@ def test_lightning_itself_saves_through_the_atomic_writer(tmp_path, small_datase
 # ---- 2. preemption --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_exits_cleanly_and_resumes(tmp_path, small_dataset, tiny_model_kwargs):
     marker = tmp_path / "at_step_3"
     config = edit_config(
@@ -291,12 +296,13 @@ class PauseInValidation(L.Callback):
         hold_until_sigterm(trainer, self.marker, self.seconds)
 
 
+@pytest.mark.slow
 def test_sigterm_during_validation_stops_the_shard_evaluation_saves_and_the_resume_evaluates(
     tmp_path, small_dataset, tiny_model_kwargs
 ):
     """SIGTERM while epoch 1's validation runs: SHARD stops before its first chunk, last.ckpt is saved, exit 0;
     the resumed run evaluates epoch 1 and goes on to epoch 2."""
-    from tests.callbacks.test_shard_eval import run_dir, shard_config
+    from tests.helpers import run_dir, shard_config
 
     marker = tmp_path / "in_validation"
     config = shard_config(
@@ -329,6 +335,7 @@ def test_sigterm_during_validation_stops_the_shard_evaluation_saves_and_the_resu
     assert [points[f"epoch={e:02d}.metrics.json"]["global_step"] for e in (0, 1, 2)] == [0, 2, 4]
 
 
+@pytest.mark.slow
 def test_sigterm_under_ddp_stops_both_ranks_saves_once_and_resumes(tmp_path, small_dataset, tiny_model_kwargs):
     """2 CPU processes, 2 records each per epoch, batch 1: SIGTERM to the launching process at step 1."""
     marker = tmp_path / "at_step_1"
@@ -391,6 +398,7 @@ def nan_dataset(small_dataset, monkeypatch) -> Path:
     return small_dataset
 
 
+@pytest.mark.slow  # a fit, stopped by the NaN
 def test_a_nan_loss_stops_naming_step_and_records_and_keeps_the_last_good_checkpoint(
     tmp_path, nan_dataset, tiny_model_kwargs, capsys
 ):
@@ -406,6 +414,7 @@ def test_a_nan_loss_stops_naming_step_and_records_and_keeps_the_last_good_checkp
     assert all(torch.isfinite(v).all() for v in state["state_dict"].values())
 
 
+@pytest.mark.slow
 def test_skip_mode_skips_and_counts_nonfinite_batches(tmp_path, nan_dataset, tiny_model_kwargs):
     config = write_config(
         tmp_path, nan_dataset, {**tiny_model_kwargs, "on_nonfinite_loss": "skip"}, max_steps=-1, max_epochs=2
@@ -417,14 +426,6 @@ def test_skip_mode_skips_and_counts_nonfinite_batches(tmp_path, nan_dataset, tin
 
 
 # ---- 6. safe loading ------------------------------------------------------------------------
-
-
-class RunsCode:
-    def __init__(self, marker: str) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
 
 
 @pytest.mark.parametrize("command", ["fit", "validate"])
@@ -442,8 +443,9 @@ def test_a_checkpoint_that_runs_code_is_refused(tmp_path, small_dataset, tiny_mo
 # ---- 4. distributed faults ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_ddp_fit_with_shard_evaluation_gives_the_metrics_of_one_process(tmp_path, small_dataset, tiny_model_kwargs):
-    from tests.callbacks.test_shard_eval import ALL_TAGS, run_dir, shard_config
+    from tests.helpers import ALL_TAGS, run_dir, shard_config
 
     points = {}
     for devices in (1, 2):
@@ -467,6 +469,7 @@ def test_ddp_fit_with_shard_evaluation_gives_the_metrics_of_one_process(tmp_path
     assert points[2] == points[1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rank", [1, 0])
 def test_a_data_error_on_one_rank_stops_every_rank_with_the_message(rank, tmp_path, small_dataset, tiny_model_kwargs):
     draws = [list(TrainingSampler(4, batch_size=2, num_replicas=2, rank=r, seed=0)) for r in (0, 1)]
@@ -559,6 +562,7 @@ TRAIN_CASES = {
 }
 
 
+@pytest.mark.slow  # a fit or validate, stopped by the data check
 @pytest.mark.parametrize("case", list(TRAIN_CASES))
 def test_train_py_bad_input_is_a_clear_error(case, tmp_path, small_dataset, tiny_model_kwargs, capsys):
     config = write_config(tmp_path, small_dataset, {**tiny_model_kwargs, "val_generate": False}, max_steps=2)
@@ -658,6 +662,7 @@ def test_shard_build_bad_input(kind, tmp_path, capsys):
     assert "Traceback" not in err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["missing-run", "malformed-metrics", "empty-metrics"])
 def test_report_bad_input(kind, tmp_path, capsys):
     run = tmp_path / "version_0"

@@ -2,8 +2,6 @@
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,11 +15,9 @@ from interleave.eval.answers import parse_answer
 from interleave.tools.report import cli as report
 from interleave.tools.report.runs import rescore
 from interleave.tools.saved_answers import read_predictions
-from tests.conftest import write_config, write_jsonl
+from tests.helpers import ALL_TAGS, RELATIONS, expected_tags, run_cli, run_dir, shard_config
 
 REPO = Path(__file__).resolve().parents[2]
-RELATIONS = ("synonym", "hypernym")
-METRICS = ("accuracy", "precision", "recall", "f1", "unparsed")
 
 
 @pytest.fixture(autouse=True)
@@ -29,57 +25,7 @@ def plain_argv(monkeypatch):
     monkeypatch.setattr("sys.argv", ["train.py"])
 
 
-def write_shard(folder: Path) -> Path:
-    """15 queries (an odd number) over the small dataset's clips, in the SHARD file contract."""
-    rows = []
-    for i, (label, word) in enumerate([("Sine wave", "sine wave"), ("Siren", "siren"), ("Sine wave", "sine wave")]):
-        audio = f"audio/c{i}.wav"
-        rows.append({"id": f"identity/{i}", "task": "identity", "label": label, "word": word, "audio": audio})
-        for relation, yes, no in (("synonym", "sinusoid", "drum"), ("hypernym", "signal", "animal")):
-            for candidate, truth in ((yes, "yes"), (no, "no")):
-                rows.append(
-                    {
-                        "id": f"{relation}/{i}/{candidate}",
-                        "task": relation,
-                        "label": label,
-                        "word": word,
-                        "candidate": candidate,
-                        "truth": truth,
-                        "audio": audio,
-                    }
-                )
-    return write_jsonl(folder / "shard.jsonl", rows)
-
-
-def shard_config(tmp_path, data_dir, model_kwargs, callback_args=None, **trainer):
-    path = write_config(tmp_path, data_dir, model_kwargs, **trainer)
-    config = yaml.safe_load(path.read_text())
-    args = {
-        "shard_file": str(write_shard(data_dir)),
-        "repeats": 2,
-        "batch_size": 2,
-        "sampling": {"max_new_tokens": 3},
-        "extra_layouts": ["noninterleaved"],
-        **(callback_args or {}),
-    }
-    config["trainer"]["callbacks"].append({"class_path": "callbacks.ShardEvaluation", "init_args": args})
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
-def run_dir(tmp_path) -> Path:
-    (version,) = sorted((tmp_path / "runs" / "t").glob("version_*"))
-    return version
-
-
-def expected_tags(prefix: str, identity: bool = True) -> set[str]:
-    tags = {f"{prefix}/shard/{r}/{m}" for r in RELATIONS for m in METRICS}
-    return tags | ({f"{prefix}/identity/accuracy"} if identity else set())
-
-
-ALL_TAGS = expected_tags("val") | expected_tags("val/noninterleaved") | expected_tags("val/text", identity=False)
-
-
+@pytest.mark.slow
 def test_fit_evaluates_before_training_and_every_epoch(tmp_path, small_dataset, tiny_model_kwargs):
     config = shard_config(tmp_path, small_dataset, tiny_model_kwargs, max_steps=-1, max_epochs=2)
     train.cli(["fit", "--config", str(config)])
@@ -120,6 +66,7 @@ def test_fit_evaluates_before_training_and_every_epoch(tmp_path, small_dataset, 
     assert any("val/samples" in tag for tag in events.Tags()["tensors"])
 
 
+@pytest.mark.slow
 def test_every_n_epochs_and_no_point_before_training(tmp_path, small_dataset, tiny_model_kwargs):
     config = shard_config(
         tmp_path,
@@ -137,6 +84,7 @@ def test_every_n_epochs_and_no_point_before_training(tmp_path, small_dataset, ti
     assert not any(k.startswith(("val/text/", "val/identity")) for k in metrics)
 
 
+@pytest.mark.slow
 def test_without_a_validation_set_it_runs_after_each_training_epoch(tmp_path, small_dataset, tiny_model_kwargs):
     config = shard_config(
         tmp_path,
@@ -159,6 +107,7 @@ def test_without_a_validation_set_it_runs_after_each_training_epoch(tmp_path, sm
     assert expected_tags("val") <= set(json.loads((predictions / "epoch=02.metrics.json").read_text()))
 
 
+@pytest.mark.slow
 def test_mid_epoch_validations_do_not_add_points(tmp_path, small_dataset, tiny_model_kwargs):
     config = shard_config(
         tmp_path,
@@ -175,6 +124,7 @@ def test_mid_epoch_validations_do_not_add_points(tmp_path, small_dataset, tiny_m
     assert sorted(p.name for p in predictions.glob("*.metrics.json")) == ["epoch=01.metrics.json"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("parser", [None, "extended"])
 def test_validate_is_the_zero_shot_evaluation(tmp_path, small_dataset, tiny_model_kwargs, parser):
     config = shard_config(tmp_path, small_dataset, tiny_model_kwargs, {"parser": parser} if parser else None)
@@ -198,6 +148,7 @@ def test_validate_is_the_zero_shot_evaluation(tmp_path, small_dataset, tiny_mode
     assert metrics["tokenization"] == provenance.TOKENIZATION
 
 
+@pytest.mark.slow
 def test_a_checkpoint_validated_on_its_own_is_filed_under_its_epochs_not_before_training(
     tmp_path, small_dataset, tiny_model_kwargs, capsys
 ):
@@ -272,19 +223,13 @@ def test_an_unknown_parser_is_refused_at_construction():
         ShardEvaluation("shard.jsonl", parser="loose")
 
 
+@pytest.mark.slow  # a validate, stopped by the SHARD check
 def test_missing_shard_audio_stops_before_any_work(tmp_path, small_dataset, tiny_model_kwargs, capsys):
     config = shard_config(tmp_path, small_dataset, tiny_model_kwargs)
     (small_dataset / "audio" / "c1.wav").unlink()
     assert train.main(["validate", "--config", str(config)]) == 2
     err = capsys.readouterr().err
     assert "shard.jsonl" in err and "c1.wav" in err
-
-
-def run_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    return subprocess.run(
-        [sys.executable, "train.py", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=600
-    )
 
 
 PROBE_TAGS = (
@@ -295,6 +240,7 @@ PROBE_TAGS = (
 )
 
 
+@pytest.mark.slow
 def test_ddp_two_ranks_give_the_metrics_of_one(tmp_path, small_dataset, tiny_model_kwargs):
     """15 queries on 2 ranks: each answered exactly once (no DistributedSampler padding), same metrics,
     the probes' (issue 26) agreement with the real clips included: it is computed after the gather."""
@@ -369,6 +315,7 @@ def test_query_progress_follows_the_trainers_bar_and_only_rank_zero_shows_it(mon
     assert lines == []  # other ranks: nothing
 
 
+@pytest.mark.slow
 def test_a_batch_log_shows_each_conditions_queries_answered(tmp_path, small_dataset, tiny_model_kwargs, caplog):
     import logging
 
@@ -397,6 +344,7 @@ def test_a_batch_log_shows_each_conditions_queries_answered(tmp_path, small_data
     assert all("queries/s" in m for m in progress)
 
 
+@pytest.mark.slow
 def test_answers_stop_at_their_verdict_by_default_with_the_metrics_of_whole_answers(
     tmp_path, small_dataset, tiny_model_kwargs, tokenizer
 ):
@@ -404,7 +352,7 @@ def test_answers_stop_at_their_verdict_by_default_with_the_metrics_of_whole_answ
     same metrics; the stopped answers are marked `cut` and `report --parser` refuses another parser for them."""
     import torch
 
-    from tests.model.test_generation import YES_NO
+    from tests.helpers import YES_NO
 
     favoured = sorted(set(tokenizer(YES_NO, add_special_tokens=False)["input_ids"]))
 
@@ -451,6 +399,7 @@ UNSTABLE = ("code_version", "config_hash")  # depend on the commit and on the te
 ADDED = ("prediction_rows",)
 
 
+@pytest.mark.slow
 def test_predictions_and_metrics_are_byte_identical_to_the_golden_files(tmp_path, small_dataset, tiny_model_kwargs):
     """Identity, yes/no and pair queries under the run's layout, LTU's layout and the text control,
     scored too: the predictions file and the metrics (less what names the commit or the folder) are
@@ -506,10 +455,11 @@ def assert_golden_rows(rows: bytes, golden: bytes) -> None:
             assert mine["p_yes"] == pytest.approx(reference["p_yes"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_a_released_qwen2_audio_is_evaluated_with_probes_and_ddp_gives_the_metrics_of_one(tmp_path, small_dataset):
     """model.pretrained (issue 36): SHARD, identity, the text control and the silence and swap probes
     run on a released Qwen2-Audio folder, in its chat layout; 2 DDP ranks give one rank's metrics and answers."""
-    from tests.helpers_qwen2_audio import save_tiny_qwen2_audio
+    from tests.helpers import save_tiny_qwen2_audio
 
     folder = save_tiny_qwen2_audio(tmp_path / "qwen2-audio")
     kwargs = {"pretrained": str(folder), "llm": None, "lora_r": 4, "lora_alpha": 8, "val_max_new_tokens": 4}

@@ -21,9 +21,7 @@ from interleave.eval.format import read_shard
 from interleave.eval.query import query_id
 from interleave.tools.report import cli as report
 from interleave.tools.report.table import rows
-from tests.callbacks.test_shard_eval import run_cli, run_dir
-from tests.conftest import write_config, write_jsonl
-from tests.test_paper_configs import DOC_COMMANDS
+from tests.helpers import DOC_COMMANDS, run_cli, run_dir, write_config, write_jsonl
 
 REPO = Path(__file__).resolve().parents[2]
 QUICK = (
@@ -88,6 +86,7 @@ def point(run: Path, epoch: int) -> tuple[dict, list[dict]]:
     return json.loads(Path(f"{stem}.metrics.json").read_text()), rows
 
 
+@pytest.mark.slow
 def test_a_capped_fit_asks_the_same_subset_at_every_point_and_records_it(
     tmp_path, small_dataset, tiny_model_kwargs, caplog
 ):
@@ -112,6 +111,7 @@ def test_a_capped_fit_asks_the_same_subset_at_every_point_and_records_it(
     assert asked[0] == asked[1]
 
 
+@pytest.mark.slow
 def test_a_capped_run_is_reported_alone_and_refused_beside_a_full_one(tmp_path, small_dataset, tiny_model_kwargs):
     runs = {}
     for name, cap in (("capped", 2), ("also_capped", 2), ("full", None), ("capped_more", 1)):
@@ -128,6 +128,7 @@ def test_a_capped_run_is_reported_alone_and_refused_beside_a_full_one(tmp_path, 
     assert report.main([str(runs["capped"]), str(runs["full"]), "--out", str(tmp_path / "r")]) == 2
 
 
+@pytest.mark.slow
 def test_ddp_ranks_ask_the_subset_one_process_asks(tmp_path, small_dataset, tiny_model_kwargs):
     found = {}
     for devices in (1, 2):
@@ -155,9 +156,14 @@ def test_ddp_ranks_ask_the_subset_one_process_asks(tmp_path, small_dataset, tiny
     assert found[2] == found[1]
 
 
-def test_a_bad_cap_is_one_error_naming_the_flag(tmp_path, small_dataset, tiny_model_kwargs, capsys):
+@pytest.mark.parametrize("cap", [0, -1, 2.5, True])
+def test_the_callback_refuses_a_cap_that_is_not_a_whole_number_of_at_least_1(cap):
     with pytest.raises(InterleaveError, match="ShardEvaluation: .*max_queries_per_task must be a whole number"):
-        ShardEvaluation("shard.jsonl", max_queries_per_task=0)
+        ShardEvaluation("shard.jsonl", max_queries_per_task=cap)
+
+
+@pytest.mark.slow
+def test_a_bad_cap_is_one_error_naming_the_flag(tmp_path, small_dataset, tiny_model_kwargs, capsys):
     config = str(config_with(tmp_path, small_dataset, tiny_model_kwargs, None))
     flag = "--trainer.callbacks.init_args.max_queries_per_task"
     # Out of range: the constructor's error; jsonargparse raises it wrapped (as the cause of its own),
@@ -175,6 +181,7 @@ def test_a_bad_cap_is_one_error_naming_the_flag(tmp_path, small_dataset, tiny_mo
     assert done.value.code == 2 and "max_queries_per_task" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_the_documented_quick_validate_caps_the_demos_shard_evaluation(monkeypatch, capsys):
     assert QUICK in DOC_COMMANDS
     for doc in ("docs/getting-started.md", "docs/evaluation.md"):

@@ -9,7 +9,7 @@ import pickle
 import pytest
 
 from interleave.data.chat import ChatTemplate
-from tests.helpers_qwen2_audio import QWEN2_AUDIO_CHAT_TEMPLATE, build_qwen2_audio_tokenizer
+from tests.helpers import QWEN2_AUDIO_CHAT_TEMPLATE, build_qwen2_audio_tokenizer
 
 AUDIO = {"type": "audio", "audio": "x.wav"}
 

@@ -7,8 +7,7 @@ from interleave.data.checks import DataError, check_records, load_checked
 from interleave.data.collate import Collator
 from interleave.data.records import read_records
 from interleave.encoders.audio import load_fbank
-from tests.conftest import write_clip
-from tests.data.test_module import BAD_KINDS, bad_file
+from tests.helpers import BAD_KINDS, bad_file, write_clip
 
 
 def test_every_problem_of_a_file_is_named_and_the_good_records_are_kept(tmp_path, tokenizer):

@@ -6,7 +6,7 @@ from interleave.data.collate import IGNORE_INDEX, Collator, span_starts
 from interleave.data.prompts import PromptTemplate, remove_placeholders
 from interleave.data.records import Record
 from interleave.errors import InterleaveError, RecordError
-from tests.conftest import build_tokenizer
+from tests.helpers import build_tokenizer
 
 
 def rec(instruction: str, output: str = "Labels: Siren", id: str = "r1", input: str = "") -> Record:

@@ -3,7 +3,7 @@
 from interleave.data import index_build
 from interleave.data.collate import Collator
 from interleave.data.record_index import index_path
-from tests.data.test_record_index import direct, mixed_file
+from tests.helpers import direct, mixed_file
 
 
 def test_a_build_in_several_processes_equals_one_in_a_single_process(tmp_path, tokenizer):

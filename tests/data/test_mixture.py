@@ -16,7 +16,7 @@ from interleave.data.mixture import MixturePlan, MixtureSampler, Source, mixture
 from interleave.data.module import InterleavedDataModule
 from interleave.errors import InterleaveError
 from interleave.spec import DataSpec
-from tests.conftest import write_clip, write_jsonl
+from tests.helpers import write_clip, write_jsonl
 
 WEIGHTS = (0.5, 0.3, 0.2)
 
@@ -262,11 +262,12 @@ def test_a_bad_record_in_one_source_is_named_with_its_file_and_line_and_counted_
     }
 
 
+@pytest.mark.slow
 def test_a_fit_on_a_mixture_logs_and_writes_the_records_drawn_per_source(
     tmp_path, small_dataset, tiny_model_kwargs, capsys
 ):
     import train
-    from tests.callbacks.test_shard_eval import run_dir, shard_config
+    from tests.helpers import run_dir, shard_config
 
     config_path = shard_config(
         tmp_path,

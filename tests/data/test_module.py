@@ -13,38 +13,7 @@ from interleave.data.checks import DataError
 from interleave.data.collate import span_starts
 from interleave.data.module import InterleavedDataModule
 from interleave.spec import DataSpec
-from tests.conftest import write_clip, write_jsonl
-from tests.data.test_records import good
-
-BAD_KINDS = {
-    2: "malformed JSON",
-    3: "missing field 'audio'",
-    4: "1 audio clip(s) but its prompt has 2 [AUDIO] placeholder(s)",
-    5: "audio file not found",
-    6: "leaving no room for the answer",
-    7: "duplicate id 'g0'",
-    8: "unreadable audio",
-    9: "field 'output' must be a string",
-}
-
-
-def bad_file(root: Path) -> Path:
-    for i in (0, 8):
-        write_clip(root / "audio" / f"g{i}.wav")
-    (root / "audio" / "g8.wav").write_bytes(b"not audio at all")  # exists but undecodable
-    rows = [
-        good(0),
-        '{"id": "broken", "audio": ',
-        {"id": "g2", "instruction": "What is [AUDIO]?", "output": "x"},
-        good(3, "Is [AUDIO] like [AUDIO]?"),
-        good(4),
-        good(0, "Is [AUDIO] " + "very " * 400 + "long?") | {"id": "g5"},
-        good(0),
-        good(8),
-        good(0) | {"id": "g9", "output": 3},
-    ]
-    (root / "audio" / "g5.wav").write_bytes((root / "audio" / "g0.wav").read_bytes())
-    return write_jsonl(root / "bad.jsonl", rows)
+from tests.helpers import BAD_KINDS, bad_file, good, write_clip, write_jsonl
 
 
 def dm_for(path: Path, tokenizer, **kw) -> InterleavedDataModule:
@@ -267,7 +236,7 @@ def test_a_record_file_that_is_a_fifo_or_a_directory_stops_set_up_naming_it(tmp_
 
     from interleave.cli import build_run
     from interleave.errors import InterleaveError
-    from tests.conftest import write_config
+    from tests.helpers import write_config
 
     os.mkfifo(tmp_path / "pipe.jsonl")
     (tmp_path / "folder.jsonl").mkdir()

@@ -13,63 +13,13 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from interleave.data.checks import load_checked
 from interleave.data.collate import Collator
 from interleave.data.module import AudioRecords, InterleavedDataModule
 from interleave.data.record_index import index_path, open_index
 from interleave.data.sampler import TrainingSampler
-from interleave.encoders.audio import load_fbank
 from interleave.errors import InterleaveError
 from interleave.spec import DataSpec
-from tests.conftest import write_clip, write_jsonl
-from tests.data.test_module import bad_file
-from tests.data.test_records import good
-
-
-def mixed_file(root, n: int = 300, seed: int = 0):
-    """The bad file's every kind of problem, then `n` varied records: interleaved, LTU layout, a
-    placeholder inside a word, two placeholders, non-ASCII text, answers of every length,
-    duplicate ids, a missing clip, prompts too long for max_length=128."""
-    path = bad_file(root)
-    rows = [line for line in path.read_text().splitlines()]
-    rng = random.Random(seed)
-    words = "Is it the a dog's siren car 12 café vehicle loud quiet very\nlong Labels: Yes, no.".split(" ")
-    for i in range(n):
-        kind = rng.random()
-        text = " ".join(rng.choice(words) for _ in range(rng.randint(1, 12)))
-        instruction = (
-            f"{text} [AUDIO] {rng.choice(words)}?"
-            if kind < 0.4
-            else f"[AUDIO]{text}"
-            if kind < 0.5
-            else "Is it a vehi[AUDIO]cle?"
-            if kind < 0.55
-            else "[AUDIO] or [AUDIO]"
-            if kind < 0.58
-            else "very " * 120 + "[AUDIO]"
-            if kind < 0.6
-            else text
-        )
-        rows.append(
-            {
-                "id": f"m{i % (n - 10)}",
-                "audio": "audio/g0.wav" if i % 13 else "audio/none.wav",
-                "instruction": instruction,
-                "output": " ".join(rng.choice(words) for _ in range(rng.randint(0, 40))),
-            }
-        )
-    clips = ["audio/g0.wav", "audio/g5.wav", "audio/none.wav"]
-    for i in range(n // 5):  # issue 19: lists of clips, good and bad counts, a missing second clip
-        audio = [rng.choice(clips[:2]) if rng.random() < 0.9 else clips[2] for _ in range(rng.randint(0, 3))]
-        instruction = " and ".join(["[AUDIO]"] * rng.choice([len(audio), len(audio), max(0, len(audio) - 1), 2]))
-        rows.append({"id": f"c{i}", "audio": audio, "instruction": f"Are {instruction} the same?", "output": "Yes"})
-    return write_jsonl(path, rows)
-
-
-def direct(path, collator, decode=False):
-    split = []
-    records, problems = load_checked(path, path.parent, collator, load_fbank if decode else None, split)
-    return records, problems, split
+from tests.helpers import damage, direct, good, header_end, mixed_file, write_clip, write_jsonl
 
 
 def test_the_index_gives_what_reading_the_file_gives(tmp_path, any_tokenizer):
@@ -258,30 +208,6 @@ def test_the_decode_check_reads_each_clip_with_the_runs_loader_and_channel(tmp_p
         )
         assert sorted(seen) == [("g0.wav", "mean"), ("g1.wav", "mean")]
         assert dm.check_file(file, decode=False)[1] == []  # without decoding, only presence is checked
-
-
-def header_end(index: Path) -> int:
-    """Where the header of a record index ends (its columns start at the next aligned byte)."""
-    import struct
-
-    from interleave.data.record_index import MAGIC, PREFIX
-
-    size = struct.unpack("<Q", index.read_bytes()[len(MAGIC) : len(MAGIC) + 8])[0]
-    return len(MAGIC) + PREFIX.size + size
-
-
-def damage(index: Path, how: str) -> None:
-    """Issue 34's three damaged indexes: cut to the header and 16 bytes, 1000 bytes cut off its end,
-    4000 bytes of its middle overwritten with random bytes."""
-    data = bytearray(index.read_bytes())
-    if how == "header+16":
-        data = data[: header_end(index) + 16]
-    elif how == "end cut":
-        data = data[:-1000]
-    else:
-        middle = len(data) // 2
-        data[middle - 2000 : middle + 2000] = random.Random(34).randbytes(4000)
-    index.write_bytes(bytes(data))
 
 
 @pytest.mark.parametrize(

@@ -9,11 +9,7 @@ from interleave.data.records import (
     read_records,
     resolve_clips,
 )
-from tests.conftest import write_jsonl
-
-
-def good(i: int, instruction: str = "What is [AUDIO]?") -> dict:
-    return {"id": f"g{i}", "audio": f"audio/g{i}.wav", "instruction": instruction, "output": "Labels: Siren"}
+from tests.helpers import good, write_jsonl
 
 
 def test_reads_jsonl_contract_and_keeps_extra_fields(small_dataset):

@@ -9,7 +9,7 @@ import regex
 
 from interleave.data.collate import tokens_with_audio
 from interleave.data.token_count import BYTE_LEVEL_PATTERN, TokenCounter, ascii_pattern, piece_pattern
-from tests.conftest import CORPUS, build_tokenizer
+from tests.helpers import CORPUS, build_tokenizer
 
 WORDS = (
     "Is it the a dog's barks vehicle siren car 12 3.5 4,000 café naïve \u2028 tab\t x</s> <s> <pad> engine "
@@ -52,7 +52,7 @@ def llama3_style_tokenizer():
 
 @pytest.fixture(scope="module", params=["bytelevel", "llama-legacy", "llama-metaspace", "split-regex"])
 def each_tokenizer(request):
-    from tests.conftest import build_tokenizer_kind
+    from tests.helpers import build_tokenizer_kind
 
     return llama3_style_tokenizer() if request.param == "split-regex" else build_tokenizer_kind(request.param)
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.conftest import write_clip
+from tests.helpers import write_clip
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import torch
 from interleave.encoders import build_encoder
 from interleave.encoders.audio import load_waveform
 from interleave.encoders.cache import fingerprint
-from tests.encoders.test_registry import built
+from tests.helpers import built
 
 
 def test_ast_pools_the_patch_grid_over_frequency_then_time(clips):

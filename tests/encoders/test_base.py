@@ -8,7 +8,7 @@ from torch import nn
 
 from interleave.encoders.base import Encoder, pool_frames
 from interleave.errors import AudioError
-from tests.conftest import write_clip
+from tests.helpers import write_clip
 
 
 class Linear(Encoder):

@@ -4,14 +4,12 @@ import json
 import logging
 import re
 import shutil
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
-import yaml
 
 import train
 from interleave.data.collate import span_starts
@@ -21,7 +19,14 @@ from interleave.encoders.cavmae import CavMaeEncoder
 from interleave.errors import InterleaveError
 from interleave.eval import probes
 from interleave.tools.fill_cache import main as cache_main
-from tests.conftest import TINY_ENCODER, write_clip, write_config, write_jsonl
+from tests.helpers import (
+    TINY_ENCODER,
+    cache_config,
+    copy_entry,
+    own_features,
+    two_clip_dataset,
+    write_clip,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -110,19 +115,6 @@ def test_a_damaged_entry_is_detected_and_rebuilt(tmp_path, clips):
     assert torch.equal(cache.get(clips[1]), good)
 
 
-def own_features(enc, clip, variant=None) -> torch.Tensor:
-    """The encoder's own output for one clip (or its probe variant), outside any cache."""
-    with torch.no_grad():
-        return enc(enc.load_inputs(clip, "first", None if variant is None else variant.transform)[None])[0]
-
-
-def copy_entry(cache: FeatureCache, source, target, source_variant: str = "", target_variant: str = "") -> Path:
-    """Copy one entry file over another's, as a sync tool or a hand fix can; the target entry's path."""
-    entry = cache.entry(target, target_variant)
-    shutil.copyfile(cache.entry(source, source_variant), entry)
-    return entry
-
-
 def test_another_clips_entry_copied_over_is_damaged_and_rebuilt_from_the_clip(tmp_path, caplog):
     """Issue 34: one clip's entry copied over another's was read as the other's (its features, not the drum's)."""
     drum = write_clip(tmp_path / "clips" / "drum.wav", freq=80.0, seed=1)
@@ -207,26 +199,7 @@ def test_a_probes_features_stay_its_own_when_the_clips_entry_is_copied_over_them
     assert torch.allclose(cache.get(clips[0]), own_features(enc, clips[0]), atol=1e-6)
 
 
-def two_clip_dataset(folder: Path) -> tuple[Path, Path]:
-    """A siren (the training record) and a drum (the validation record): (drum, siren)."""
-    drum = write_clip(folder / "audio" / "drum.wav", freq=80.0, seed=1)
-    siren = write_clip(folder / "audio" / "siren.wav", freq=1500.0, seed=2)
-    for name, clip, label in (("train", siren, "Siren"), ("val", drum, "Drum")):
-        write_jsonl(
-            folder / f"{name}.jsonl",
-            [
-                {
-                    "id": name,
-                    "audio": f"audio/{clip.name}",
-                    "output": f"Labels: {label}",
-                    "instruction": "What sound is [AUDIO]?",
-                    "task": "cla_label",
-                }
-            ],
-        )
-    return drum, siren
-
-
+@pytest.mark.slow
 def test_a_run_never_reads_another_clips_entry_copied_over(tmp_path, tiny_model_kwargs):
     """Issue 34 (a): the run's set-up finds the swapped entry, rebuilds it from the clip, and its
     batches carry the clip's own features; an entry swapped after set-up is refused, not read."""
@@ -252,15 +225,7 @@ def test_a_run_never_reads_another_clips_entry_copied_over(tmp_path, tiny_model_
         run.datamodule.val_set[0]
 
 
-def cache_config(tmp_path, data_dir, model_kwargs, **data) -> str:
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    path = write_config(tmp_path, data_dir, model_kwargs)
-    config = yaml.safe_load(path.read_text())
-    config["data"].update(data)
-    path.write_text(yaml.safe_dump(config))
-    return str(path)
-
-
+@pytest.mark.slow
 @pytest.mark.parametrize("encoder_kind", ["cavmae", "whisper"])
 def test_cached_training_and_evaluation_equal_uncached(tmp_path, small_dataset, tiny_model_kwargs, encoder_kind):
     results = {}
@@ -286,6 +251,7 @@ def test_cached_training_and_evaluation_equal_uncached(tmp_path, small_dataset, 
         assert torch.allclose(cached_weights[name], value, atol=1e-5), name
 
 
+@pytest.mark.slow
 def test_a_trained_encoder_refuses_the_feature_cache(tmp_path, small_dataset, tiny_model_kwargs, capsys):
     trained = CavMaeEncoder(**TINY_ENCODER, frozen=False)
     with pytest.raises(InterleaveError, match="model.train_encoder: true.*change at every optimizer step"):
@@ -316,6 +282,7 @@ def test_audio_tokens_are_part_of_the_fingerprint(tmp_path, clips):
     assert cache.get(clips[0]).shape == (8, 32)
 
 
+@pytest.mark.slow
 def test_two_clip_records_train_and_evaluate_the_same_with_the_cache_on_or_off(
     tmp_path, small_dataset, tiny_model_kwargs
 ):

@@ -11,7 +11,7 @@ import torch
 from interleave.encoders import build_encoder
 from interleave.encoders.qwen2_audio import Qwen2AudioTower
 from interleave.errors import InterleaveError
-from tests.helpers_qwen2_audio import clip, processor_inputs, save_tiny_qwen2_audio
+from tests.helpers import clip, processor_inputs, save_tiny_qwen2_audio
 
 
 @pytest.fixture(scope="module")

@@ -8,14 +8,10 @@ import torch
 from interleave.encoders import build_encoder, parse_spec
 from interleave.encoders.cache import FeatureCache, fingerprint
 from interleave.errors import InterleaveError
+from tests.helpers import built
 
 KINDS = ["cavmae:tiny", "ast:tiny", "whisper:tiny"]
 INPUT_SHAPES = {"cavmae:tiny": (1024, 128), "ast:tiny": (1024, 128), "whisper:tiny": (81, 3000)}
-
-
-def built(spec: str, **kwargs):
-    torch.manual_seed(0)
-    return build_encoder(spec, **kwargs)
 
 
 @pytest.mark.parametrize("spec", KINDS)

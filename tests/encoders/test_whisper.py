@@ -4,8 +4,7 @@ never dominates a short clip); a clip of 30 s or more pools all 1500."""
 import torch
 
 from interleave.encoders.base import pool_frames
-from tests.conftest import write_clip
-from tests.encoders.test_registry import built
+from tests.helpers import built, write_clip
 
 
 def test_whisper_pools_only_the_frames_that_cover_the_clip(clips):

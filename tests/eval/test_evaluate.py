@@ -23,9 +23,7 @@ from interleave.eval.evaluate import (
 from interleave.eval.query import Query
 from interleave.eval.tasks import TASKS
 from interleave.model.generation import Sampling
-from tests.conftest import write_clip
-from tests.eval.test_predictions import prediction
-from tests.model.test_generation import favouring
+from tests.helpers import favouring, prediction, write_clip
 
 
 def inputs(tokenizer) -> EvalInputs:

@@ -9,23 +9,7 @@ import pytest
 
 from interleave.errors import InterleaveError
 from interleave.eval.predictions import Prediction
-
-BASE = {
-    "id": "q",
-    "task": "synonym",
-    "condition": "interleaved",
-    "label": "Siren",
-    "candidate": None,
-    "truth": None,
-    "prompt": "",
-    "answers": [],
-    "parsed": [],
-}
-
-
-def prediction(**fields) -> Prediction:
-    """A row with the fields a test names, the others blank (for metrics and resampling tests)."""
-    return Prediction(**{**BASE, **fields})
+from tests.helpers import prediction
 
 
 def test_the_json_keeps_todays_keys_in_todays_order_and_omits_absent_ones():

@@ -32,7 +32,7 @@ from interleave.eval.probes import (
 from interleave.eval.query import Query
 from interleave.eval.tasks import END, START, prompt_table
 from interleave.model.generation import Sampling
-from tests.conftest import TINY_ENCODER, build_llama_tokenizer, build_tokenizer, write_clip
+from tests.helpers import TINY_ENCODER, build_llama_tokenizer, build_tokenizer, write_clip
 
 
 def rms(x: torch.Tensor) -> float:

@@ -107,12 +107,13 @@ def test_ids_outside_the_builders_scheme_are_each_their_own_clip():
     assert len(chosen) == 2 and {q.label for q in chosen} == {"Drum", "Siren"}  # a query a clip: the words spread
 
 
+@pytest.mark.slow
 def test_every_process_and_rank_chooses_the_same_subset(tmp_path):
     """No process state (Python's salted hash()) in the choice, so each DDP rank reads the same subset
     from the file before `answer_queries` splits it in chunks; the chunks cover it once."""
     queries = shard()
     script = (
-        "import json, sys; from tests.eval.test_subset import shard; "
+        "import json, sys; from tests.helpers import shard; "
         "from interleave.eval.evaluate import capped_queries; "
         "print(json.dumps([q.id for q in capped_queries(shard(), 7, 2)]))"
     )

@@ -79,6 +79,7 @@ def test_registration_is_refused_twice_and_undone_after_the_block():
     assert "opposite" not in TASKS and "at_end" not in CONDITIONS
 
 
+@pytest.mark.slow
 def test_a_task_and_a_condition_registered_here_are_evaluated_logged_charted_and_reported(
     tmp_path, small_dataset, tiny_model_kwargs, monkeypatch
 ):
@@ -87,7 +88,7 @@ def test_a_task_and_a_condition_registered_here_are_evaluated_logged_charted_and
 
     import train
     from interleave.tools.report import cli as report
-    from tests.callbacks.test_shard_eval import run_dir, shard_config
+    from tests.helpers import run_dir, shard_config
 
     monkeypatch.setattr("sys.argv", ["train.py"])
     config = shard_config(tmp_path, small_dataset, tiny_model_kwargs, {"extra_layouts": ["noninterleaved", "at_end"]})

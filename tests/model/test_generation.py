@@ -9,12 +9,7 @@ import torch
 from interleave.data.collate import Collator
 from interleave.model.generation import Sampling, sample_answers
 from interleave.model.module import AudioLLM
-
-
-@pytest.fixture()
-def model(tiny_model_kwargs):
-    torch.manual_seed(0)
-    return AudioLLM(**tiny_model_kwargs).eval()
+from tests.helpers import YES_NO, editing_logits, favouring
 
 
 def left_padded(model, instructions, with_audio=True):
@@ -139,39 +134,6 @@ def test_answer_tokens_are_read_as_they_follow_the_prompt(llama_tokenizer):
     assert tok.convert_ids_to_tokens(answer_token_ids(tok, ("Yes",))) == ["▁Yes"]
 
 
-@contextlib.contextmanager
-def favouring(model, answer: str):
-    """An LM head that prefers one answer's first tokens by a wide margin, so the answer is known."""
-    from interleave.model.generation import answer_token_ids
-
-    yes_ids = answer_token_ids(model.tokenizer, ("Yes", "yes", "YES"))
-    no_ids = answer_token_ids(model.tokenizer, ("No", "no", "NO"))
-    assert set(yes_ids).isdisjoint(no_ids)
-
-    def edit(logits):
-        logits[..., yes_ids] = 20.0 if answer == "yes" else -20.0
-        logits[..., no_ids] = -20.0 if answer == "yes" else 20.0
-
-    with editing_logits(model, edit):
-        yield
-
-
-@contextlib.contextmanager
-def editing_logits(model, edit):
-    """The LM head's logits changed in place by `edit` (on a copy) while the block runs."""
-
-    def hook(module, inputs, logits):
-        logits = logits.clone()
-        edit(logits)
-        return logits
-
-    handle = model.llm.get_base_model().lm_head.register_forward_hook(hook)
-    try:
-        yield
-    finally:
-        handle.remove()
-
-
 def test_yes_probability_reads_the_first_answer_tokens_odds(model):
     from interleave.model.generation import yes_probability
 
@@ -198,9 +160,6 @@ def talking_in(model, text: str, boost: float = 4.0):
 
     with editing_logits(model, edit):
         yield
-
-
-YES_NO = "Yes, it is. No, it is not. The sound does not. Answer: no. Is it? It does."
 
 
 def test_each_answer_draws_from_its_own_stream_whatever_is_answered_beside_it(model):
@@ -279,6 +238,7 @@ def test_answers_stopped_at_their_verdict_have_the_whole_answers_verdicts(model,
     assert "no" in {parse_answer(a, rules) for a, c in zip(short, cut) if c}
 
 
+@pytest.mark.slow  # the real SmolLM2 generating (minutes)
 def test_the_demos_smollm2_stops_at_its_verdicts_with_the_whole_answers_verdicts():
     """The acceptance test on the real LLM the demo uses (SmolLM2-135M-Instruct, text prompts it
     answers with yes or no and an explanation): same seeds, the same verdicts, fewer tokens."""

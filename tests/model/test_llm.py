@@ -7,9 +7,10 @@ import pytest
 
 from interleave.errors import InterleaveError
 from interleave.model.llm import align_special_tokens, load_tokenizer, resolve
-from tests.conftest import build_llama_tokenizer
+from tests.helpers import ARCHITECTURES, TINY, architecture_kwargs, build_llama_tokenizer
 
 
+@pytest.mark.slow  # the real SmolLM2's GGUF converted
 def test_builtin_smollm2_tokenizer_ends_with_the_models_eos(caplog):
     """transformers' GGUF tokenizer says EOS = <|im_start|> (1); the GGUF and the model say <|im_end|> (2)."""
     from transformers import AutoConfig
@@ -24,6 +25,7 @@ def test_builtin_smollm2_tokenizer_ends_with_the_models_eos(caplog):
     assert "eos 1 ('<|im_start|>') -> 2 ('<|im_end|>')" in caplog.text
 
 
+@pytest.mark.slow  # the real SmolLM2's GGUF converted
 def test_a_gguf_is_converted_once_into_the_cache_and_loads_as_the_gguf_itself(monkeypatch):
     """The converted folder holds the GGUF's weights bit for bit and a tokenizer with the same
     definition (so record indexes keep their keys) and ids; a second load reads the folder."""
@@ -57,6 +59,7 @@ def test_a_gguf_is_converted_once_into_the_cache_and_loads_as_the_gguf_itself(mo
     assert llm.converted(folder, gguf) == ready  # found, not converted
 
 
+@pytest.mark.slow  # the real SmolLM2's GGUF converted
 def test_the_tokenizer_is_converted_without_the_weights(tmp_path, monkeypatch):
     """load_tokenizer converts only the tokenizer (and the config it checks against): a large GGUF's
     weights are converted by load_llm, once, at the dtype it asks."""
@@ -126,58 +129,8 @@ def test_the_model_aligns_a_random_weight_llms_tokenizer(tiny_model_kwargs, tiny
 
 # ---- any Hugging Face causal LM: the architectures tested, on tiny random configs --------------
 
-TINY = dict(
-    hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=512
-)
-ARCHITECTURES = {
-    # LLaMA-1 / Vicuna: multi-head attention, SentencePiece BPE with BOS.
-    "llama-1": ("llama-legacy", dict(model_type="llama", num_key_value_heads=4, bos_token_id=1, eos_token_id=2)),
-    # Llama 3: grouped-query attention, byte-level BPE with BOS.
-    "llama-3": (
-        "bytelevel",
-        dict(
-            model_type="llama",
-            num_key_value_heads=2,
-            rope_theta=500000.0,
-            bos_token_id=1,
-            eos_token_id=2,
-            pad_token_id=0,
-        ),
-    ),
-    # Qwen2: grouped-query attention, biased q/k/v, byte-level BPE without BOS.
-    "qwen2": (
-        "qwen2",
-        dict(model_type="qwen2", num_key_value_heads=2, bos_token_id=None, eos_token_id=2, pad_token_id=0),
-    ),
-    # Mistral: grouped-query attention, sliding window, SentencePiece (Metaspace) with BOS.
-    "mistral": (
-        "llama-metaspace",
-        dict(model_type="mistral", num_key_value_heads=2, sliding_window=64, bos_token_id=1, eos_token_id=2),
-    ),
-}
 
-
-def architecture_kwargs(name: str, tmp_path) -> tuple[dict, dict]:
-    from tests.conftest import TINY_ENCODER, build_tokenizer_kind
-
-    kind, fields = ARCHITECTURES[name]
-    tokenizer = build_tokenizer_kind(kind)
-    tokenizer.save_pretrained(tmp_path / "tokenizer")
-    config = {**TINY, **fields, "vocab_size": len(tokenizer)}
-    return config, dict(
-        llm=None,
-        llm_config=config,
-        tokenizer=str(tmp_path / "tokenizer"),
-        encoder="tiny",
-        encoder_kwargs=TINY_ENCODER,
-        lora_r=4,
-        lora_alpha=8,
-        learning_rate=1e-2,
-        warmup_steps=1,
-        val_max_new_tokens=4,
-    )
-
-
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(ARCHITECTURES))
 def test_each_architecture_fits_generates_greedily_and_exports(name, tmp_path, small_dataset, monkeypatch):
     import torch
@@ -188,7 +141,7 @@ def test_each_architecture_fits_generates_greedily_and_exports(name, tmp_path, s
     from interleave.model.llm import load_llm
     from interleave.model.module import AudioLLM
     from interleave.tools.export import export
-    from tests.conftest import write_config
+    from tests.helpers import write_config
 
     monkeypatch.setattr("sys.argv", ["train.py"])
     config, kwargs = architecture_kwargs(name, tmp_path)

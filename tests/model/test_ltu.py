@@ -13,20 +13,7 @@ from interleave.data.records import Record
 from interleave.errors import InterleaveError
 from interleave.model.ltu import LTU_ENCODER, LTU_PROJECTOR, load_encoder_checkpoint
 from interleave.model.module import AudioLLM
-
-
-def ltu_state_dict(model: AudioLLM, seed: int = 1) -> dict[str, torch.Tensor]:
-    """Random weights for everything LTU's checkpoint holds, under LTU's exact key names."""
-    gen = torch.Generator().manual_seed(seed)
-    state = {}
-    for name, value in model.audio_encoder.state_dict().items():
-        state[LTU_ENCODER + name] = torch.randn(value.shape, generator=gen)
-    for name in ("weight", "bias"):
-        state[LTU_PROJECTOR + name] = torch.randn(model.audio_proj[1].state_dict()[name].shape, generator=gen)
-    for name, value in model.llm.named_parameters():
-        if ".lora_" in name:  # base_model.model.model.layers.0.self_attn.q_proj.lora_A.default.weight
-            state[name.replace(".default.weight", ".weight")] = torch.randn(value.shape, generator=gen)
-    return state
+from tests.helpers import ltu_state_dict
 
 
 def test_ltu_key_names_are_the_released_ones(tiny_model_kwargs):

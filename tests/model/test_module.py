@@ -79,13 +79,19 @@ def test_only_projector_and_lora_train(model):
 
 
 def test_loss_ignores_audio_and_prompt(model):
+    """The loss is the cross-entropy of what follows the prompt (the answer and EOS) and of nothing else: not
+    of the 32 audio positions, not of the prompt's tokens. Where the prompt ends is read off the prompt
+    encoded alone (as generation encodes it), not off the labels, so a labelled audio position fails it."""
     batch = batch_for(model, ["Is [AUDIO] loud?"])
+    prompt = batch_for(model, ["Is [AUDIO] loud?"], with_answer=False)["input_ids"][0]
+    n = len(prompt)
+    ids, audio = batch["input_ids"][0], batch["audio_mask"][0]
+    assert torch.equal(ids[:n], prompt) and len(ids) > n + 1  # the answer follows the prompt
+    assert int(audio[:n].sum()) == NUM_AUDIO_TOKENS and not audio[n:].any()  # the audio span is in the prompt
     out = model(batch)
-    logits = out.logits[0, :-1]
-    targets = batch["labels"][0, 1:]
-    keep = targets != -100
-    expected = torch.nn.functional.cross_entropy(logits[keep], targets[keep])
-    assert torch.allclose(out.loss, expected, atol=1e-6)
+    expected = torch.nn.functional.cross_entropy(out.logits[0, n - 1 : -1], ids[n:])
+    torch.testing.assert_close(out.loss, expected, atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(model.loss(batch), expected, atol=1e-6, rtol=1e-5)
 
 
 def test_loss_on_label_positions_only_equals_the_full_loss(model):
@@ -194,7 +200,7 @@ def test_shard_features_are_recomputed_at_each_point_when_the_encoder_trains(
 ):
     from callbacks import ShardEvaluation
     from interleave.eval import evaluate as evaluation
-    from tests.callbacks.test_shard_eval import write_shard
+    from tests.helpers import write_shard
 
     computed = []
 
@@ -233,6 +239,7 @@ def test_shard_features_are_recomputed_at_each_point_when_the_encoder_trains(
         assert per_point == clips_per_point, train_encoder
 
 
+@pytest.mark.slow
 def test_fit_with_train_encoder_trains_saves_and_exports_the_encoder(
     tmp_path, small_dataset, tiny_model_kwargs, monkeypatch
 ):
@@ -241,7 +248,7 @@ def test_fit_with_train_encoder_trains_saves_and_exports_the_encoder(
 
     import train
     from interleave.tools.export import export
-    from tests.conftest import write_config
+    from tests.helpers import write_config
 
     class Probe(L.Callback):
         def __init__(self):
@@ -273,6 +280,7 @@ def test_fit_with_train_encoder_trains_saves_and_exports_the_encoder(
     assert torch.equal(exported["patch_embed_a.proj.weight"], encoder.patch_embed_a.proj.weight)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("audio_tokens", [8, 64])
 def test_audio_tokens_reach_the_encoder_the_collator_and_the_checker_from_the_model(
     tmp_path, small_dataset, tiny_model_kwargs, monkeypatch, audio_tokens
@@ -280,7 +288,7 @@ def test_audio_tokens_reach_the_encoder_the_collator_and_the_checker_from_the_mo
     import lightning as L
 
     import train
-    from tests.conftest import write_config
+    from tests.helpers import write_config
 
     class Probe(L.Callback):
         def __init__(self):

@@ -13,7 +13,7 @@ from interleave.data.collate import Collator
 from interleave.data.records import Record
 from interleave.errors import InterleaveError
 from interleave.model.module import AudioLLM
-from tests.helpers_qwen2_audio import clip, processor_inputs, reference_logits, save_tiny_qwen2_audio
+from tests.helpers import clip, processor_inputs, reference_logits, save_tiny_qwen2_audio
 
 TOL = 1e-5
 

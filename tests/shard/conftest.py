@@ -6,7 +6,6 @@ clips with its clip index."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -14,12 +13,7 @@ import pytest
 from interleave.shard.lexicon import build_lexicon
 from interleave.shard.rules import Entry
 from interleave.shard.wordnet import open_wordnet
-from tests.conftest import write_clip
-
-REPO = Path(__file__).resolve().parents[2]
-LABELS_CSV = REPO / "tests" / "fixtures" / "audioset_class_labels_indices.csv"
-WORDNET = REPO / "tests" / "fixtures" / "wordnet30"
-DEBIAN_WORDNET = Path("/usr/share/wordnet")  # apt-get install wordnet-base; tests using it skip without it
+from tests.helpers import copy_wordnet, touch_clip
 
 # Labels whose WordNet 3.0 senses show the rules: a first sense that is food ("chicken"), the
 # label as its own candidate ("footstep"), a parenthetical list, two labels sharing one sense
@@ -29,15 +23,6 @@ LABELS = ("Dog", "Drum", "Car", "Piano", "Wind", "Siren", "Tick", "Buzz", "Chirp
 
 
 # --- WordNet and the lexicon built from it ----------------------------------------------
-
-
-def copy_wordnet(dest: Path, lexnames: bool = True) -> Path:
-    """A copy of the shipped extract in ``dest``; without ``lexnames`` it is laid out like Debian's."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for path in WORDNET.iterdir():
-        if path.suffix != ".txt" and (lexnames or path.name != "lexnames"):
-            shutil.copyfile(path, dest / path.name)
-    return dest
 
 
 @pytest.fixture(scope="session")
@@ -62,13 +47,6 @@ def lexicon(wn) -> tuple[dict[str, Entry], dict[str, str]]:
 # --- clips --------------------------------------------------------------------------------
 
 
-def _touch(path: Path) -> str:
-    """A short, real WAV: the builder decodes every clip it chooses."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_clip(path, seconds=0.1)
-    return str(path)
-
-
 MIDS = {"Dog": "/m/0bt9lr", "Wind": "/m/03m9d0z"}  # named by mid in the index, as AudioSet does
 CLIPS = {"Car": 5, "Drum": 4, "Dog": 4, "Piano": 4, "Wind": 4, "Siren": 4, "Buzz": 2, "Chirp tone": 4}
 
@@ -80,15 +58,15 @@ def corpus(tmp_path: Path) -> Path:
     for label, count in CLIPS.items():
         for k in range(count):
             name = f"{label.split(',')[0].lower().replace(' ', '_')}_{k}.wav"
-            _touch(tmp_path / "audio" / name)
+            touch_clip(tmp_path / "audio" / name)
             rows.append({"audio": f"audio/{name}", "labels": [MIDS.get(label, label)]})
-    _touch(tmp_path / "audio" / "mix_0.wav")
-    _touch(tmp_path / "audio" / "mix_1.wav")
+    touch_clip(tmp_path / "audio" / "mix_0.wav")
+    touch_clip(tmp_path / "audio" / "mix_1.wav")
     rows += [
         {"audio": "audio/mix_0.wav", "labels": ["Car", "/m/0bt9lr"]},
         {"audio": "audio/mix_1.wav", "labels": "Drum;Speech"},
     ]
-    _touch(tmp_path / "audio" / "other.wav")
+    touch_clip(tmp_path / "audio" / "other.wav")
     rows += [{"audio": "audio/drum_9.wav", "labels": ["Drum"]}, {"audio": "audio/other.wav", "labels": ["Sirens"]}]
     (tmp_path / "clips.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return tmp_path

@@ -26,7 +26,7 @@ from interleave.shard.cli import main
 from interleave.shard.lexicon import norm
 from interleave.shard.lexicon_file import read_lexicon
 from interleave.shard.rules import Entry
-from tests.shard.conftest import LABELS_CSV, REPO, WORDNET, _touch
+from tests.helpers import LABELS_CSV, REPO, WORDNET, touch_clip
 
 # --- assembly and building ------------------------------------------------------------------
 
@@ -160,6 +160,7 @@ def test_build_is_deterministic_and_seeded(corpus: Path, wordnet_dir: Path) -> N
     assert a == b and a != c
 
 
+@pytest.mark.slow
 def test_build_is_byte_identical_under_any_hash_seed(corpus: Path) -> None:
     """nltk lists a synset's hypernyms in set order: dog.n.01 has two (canine, domestic animal),
     piano.n.01 three; under Python's string hashing with seeds 0 and 1 nltk gives Dog's in
@@ -189,11 +190,12 @@ def test_build_uses_the_shipped_lexicon_by_default(corpus: Path) -> None:
     assert words["Siren"]["reason"].startswith("lexicon: 0 synonym(s) in siren.n.03")  # the shipped file's own reason
 
 
+@pytest.mark.slow  # a SHARD built over all 527 AudioSet labels, twice
 def test_every_audioset_label_builds_with_one_clip_each(tmp_path: Path, wordnet_dir: Path) -> None:
     labels = read_labels(LABELS_CSV)
     index = {}
     for k, name in enumerate(dict.fromkeys(labels.values())):
-        index[name] = [_touch(tmp_path / "audio" / f"{k:03d}.wav")]
+        index[name] = [touch_clip(tmp_path / "audio" / f"{k:03d}.wav")]
     (tmp_path / "clips.json").write_text(json.dumps(index))
     for source in ({}, {"wordnet": wordnet_dir}):  # the shipped lexicon, then WordNet afresh
         report = build_shard(LABELS_CSV, tmp_path / "clips.json", tmp_path / "s.jsonl", clips_per_word=1, **source)

@@ -12,7 +12,7 @@ import pytest
 
 from interleave.eval.format import read_shard
 from interleave.shard.cli import main
-from tests.shard.conftest import LABELS_CSV, copy_wordnet
+from tests.helpers import LABELS_CSV, copy_wordnet
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -94,6 +94,7 @@ def test_cli_errors_exit_2_without_traceback(corpus: Path, wordnet_dir: Path, ca
     assert not (corpus / "s.jsonl").exists()
 
 
+@pytest.mark.slow
 def test_module_runs_as_script(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "interleave.shard", "wordnet", "--from", str(tmp_path / "none"), "--out", str(tmp_path / "o")],

@@ -12,7 +12,7 @@ from interleave.shard.build import (
     read_clip_index,
     read_labels,
 )
-from tests.shard.conftest import LABELS_CSV, _touch
+from tests.helpers import LABELS_CSV, touch_clip
 
 
 def test_labels_csv_maps_mids_to_display_names() -> None:
@@ -26,7 +26,7 @@ def test_labels_csv_maps_mids_to_display_names() -> None:
 def test_clip_index_sorts_out_clips(tmp_path: Path, form: str) -> None:
     labels = read_labels(LABELS_CSV)
     for name in ("a", "b", "c", "d", "e"):
-        _touch(tmp_path / "clips" / f"{name}.wav")
+        touch_clip(tmp_path / "clips" / f"{name}.wav")
     if form == "json":
         index = {"Siren": ["clips/a.wav", "clips/c.wav", "clips/gone.wav"], "/m/0bt9lr": ["clips/b.wav", "clips/c.wav"],
                  "Martian": ["clips/e.wav"]}  # fmt: skip

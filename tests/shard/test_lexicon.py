@@ -17,7 +17,7 @@ from interleave.shard.clips import read_labels
 from interleave.shard.lexicon import Skipped, build_lexicon, lexicon_entry
 from interleave.shard.lexicon_file import read_lexicon, read_overrides, read_skipped, read_stoplist
 from interleave.shard.rules import DEFAULT_STOPLIST, GROUPS, Entry, entry_problems, norm, resolve_conflicts
-from tests.shard.conftest import LABELS_CSV
+from tests.helpers import LABELS_CSV
 
 
 def test_sense_is_a_sound_or_its_source(lexicon, wn) -> None:

@@ -12,7 +12,7 @@ from interleave.shard.build import build_shard
 from interleave.shard.cli import main
 from interleave.shard.lexicon import norm
 from interleave.shard.pairs import pair_queries, unrelated
-from tests.shard.conftest import LABELS_CSV
+from tests.helpers import LABELS_CSV
 
 
 def identity(label: str, clips: int) -> list[Query]:

@@ -9,7 +9,7 @@ import pytest
 
 from interleave.errors import InterleaveError
 from interleave.shard.wordnet import LEXNAMES, extract_wordnet, open_wordnet, prepare_wordnet
-from tests.shard.conftest import DEBIAN_WORDNET, WORDNET, copy_wordnet
+from tests.helpers import DEBIAN_WORDNET, WORDNET, copy_wordnet
 
 
 def test_open_wordnet_takes_nltk_data_or_database_folder(wordnet_dir: Path, wn) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import replace
 
 import numpy as np
@@ -25,7 +24,7 @@ from interleave.tools.bootstrap import (
     shared_resamples,
     word_key,
 )
-from tests.eval.test_predictions import prediction
+from tests.helpers import prediction, reference_draws, reference_seed_draws
 
 
 def rows_of(words=("Siren", "Dog", "Rain"), clips=4, condition="interleaved", flip=0):
@@ -144,29 +143,6 @@ def test_a_thousand_resamples_of_a_thousand_queries_take_seconds():
 
 
 # --- the seed level -------------------------------------------------------------------------
-
-
-def reference_draws(words: list[str], clips: dict[str, list[str]], resamples: int, seed: int) -> list[Counter]:
-    """Each resample's (word, clip) -> multiplicity, drawn by hand as the module states: numpy's
-    default_rng(seed) draws W word indices per resample, then one uniform per clip of every drawn
-    word, in order, picking clip floor(u * its word's clip count)."""
-    rng = np.random.default_rng(seed)
-    drawn = rng.integers(0, len(words), size=(resamples, len(words)))
-    uniforms = iter(rng.random(int(sum(len(clips[words[w]]) for w in drawn.ravel()))))
-    out = []
-    for b in range(resamples):
-        found: Counter = Counter()
-        for w in drawn[b]:
-            own = clips[words[w]]
-            for _ in own:
-                found[(words[w], own[int(next(uniforms) * len(own))])] += 1
-        out.append(found)
-    return out
-
-
-def reference_seed_draws(seeds: int, resamples: int, seed: int) -> np.ndarray:
-    """The seed level's draws as the module states them: default_rng((seed, 1)).integers(0, S, (resamples, S))."""
-    return np.random.default_rng((seed, 1)).integers(0, seeds, size=(resamples, seeds))
 
 
 def test_seed_counts_draw_the_seeds_with_replacement():

@@ -47,6 +47,7 @@ def test_cache_reaches_the_run_configs_parser(capsys):
     assert "--config" in out and "--data" in out and "--trainer" in out
 
 
+@pytest.mark.slow
 def test_running_the_module_runs_the_command():
     import subprocess
     import sys
@@ -82,7 +83,7 @@ def test_a_subcommands_parse_error_names_its_own_help(capsys):
 def test_a_config_option_a_tool_passes_on_names_the_tools_help_and_train_pys(
     tmp_path, small_dataset, tiny_model_kwargs, capsys
 ):
-    from tests.conftest import write_config
+    from tests.helpers import write_config
 
     config = write_config(tmp_path, small_dataset, tiny_model_kwargs)
     with pytest.raises(SystemExit) as exit_:

@@ -9,11 +9,19 @@ from pathlib import Path
 import pytest
 
 from interleave.tools.dataset import main as data_main
-from tests.callbacks.test_shard_eval import write_shard
-from tests.conftest import TINY_LLAMA, write_clip, write_config, write_jsonl
-from tests.data.test_module import BAD_KINDS, bad_file
-from tests.data.test_records import good
-from tests.test_paper_configs import PAPER, paths_args, tiny_overrides
+from tests.helpers import (
+    BAD_KINDS,
+    PAPER,
+    TINY_LLAMA,
+    bad_file,
+    good,
+    paths_args,
+    tiny_overrides,
+    write_clip,
+    write_config,
+    write_jsonl,
+    write_shard,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -127,11 +135,12 @@ def run_check(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_check_rebuilds_a_damaged_record_index_and_names_it(tmp_path, capsys, caplog, small_dataset, tiny_model_kwargs):
     """Issue 34: an index cut to its header and 16 bytes (as the issue ran it: the command in its own
     process), cut 1000 bytes short, or with 4000 bytes of its middle overwritten is named and rebuilt
     by `data check --config`, which counts every record."""
-    from tests.data.test_record_index import damage, header_end
+    from tests.helpers import damage, header_end
 
     config = write_config(tmp_path, small_dataset, tiny_model_kwargs)
     path = write_jsonl(small_dataset / "many.jsonl", [good(i) | {"audio": f"audio/c{i % 6}.wav"} for i in range(400)])
@@ -179,6 +188,7 @@ def test_checker_measures_spans_of_audio_tokens_positions(tmp_path, capsys, toke
 LONG_WORDS = "xylophonic quizzical zephyr marmalade kaleidoscope juxtapose labyrinthine obfuscate serendipity".split()
 
 
+@pytest.mark.slow
 def test_check_with_the_paper_config_agrees_with_fit_where_the_defaults_do_not(
     tmp_path, capsys, monkeypatch, small_dataset, tiny_ltu, llama_tokenizer
 ):
@@ -245,6 +255,7 @@ def test_check_help_states_the_defaults(capsys):
     assert "builtin:smollm2-135m-instruct" in out and "default 512" in out and "default 32" in out and "--config" in out
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_a_check_is_one_line_and_keeps_the_record_index(tmp_path, small_dataset, tiny_model_kwargs):
     """Issue 34: SIGINT printed a 52-line traceback. A check with --config builds the file's record
     index first, then decodes every clip (--decode): interrupted while decoding, it exits 130 with
@@ -258,7 +269,7 @@ def test_ctrl_c_during_a_check_is_one_line_and_keeps_the_record_index(tmp_path, 
 
     from interleave.cli import build_run
     from interleave.data.record_index import RecordIndex, index_path, settings
-    from tests.conftest import write_config
+    from tests.helpers import write_config
 
     root = Path(__file__).resolve().parents[2]
     config = write_config(tmp_path, small_dataset, tiny_model_kwargs)
@@ -297,6 +308,7 @@ def test_ctrl_c_during_a_check_is_one_line_and_keeps_the_record_index(tmp_path, 
     assert kept is not None and kept.rows == count
 
 
+@pytest.mark.slow
 def test_ctrl_c_from_a_terminal_while_several_processes_build_the_index_is_one_line(
     tmp_path, small_dataset, tiny_model_kwargs
 ):
@@ -312,7 +324,7 @@ def test_ctrl_c_from_a_terminal_while_several_processes_build_the_index_is_one_l
 
     import psutil
 
-    from tests.conftest import write_config
+    from tests.helpers import write_config
 
     root = Path(__file__).resolve().parents[2]
     config = write_config(tmp_path, small_dataset, tiny_model_kwargs)

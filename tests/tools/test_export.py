@@ -10,8 +10,7 @@ import train
 from interleave.model.llm import load_llm
 from interleave.tools.command import main as command_main
 from interleave.tools.export import main as export_main
-from tests.callbacks.test_reliability import RunsCode
-from tests.conftest import write_config
+from tests.helpers import RunsCode, write_config
 
 
 @pytest.fixture(autouse=True)
@@ -19,6 +18,7 @@ def plain_argv(monkeypatch):
     monkeypatch.setattr("sys.argv", ["train.py"])
 
 
+@pytest.mark.slow
 def test_export_writes_a_peft_adapter_that_reproduces_the_logits(
     tmp_path, small_dataset, tiny_model_kwargs, tiny_llama_config
 ):
@@ -65,6 +65,7 @@ def test_export_refuses_a_checkpoint_with_the_words_of_train_py_validate(
     assert not marker.exists() and not (tmp_path / "export").exists()
 
 
+@pytest.mark.slow
 def test_the_exported_adapter_and_projector_give_a_two_clip_prompts_logits(
     tmp_path, small_dataset, tiny_model_kwargs, tiny_llama_config
 ):
@@ -144,7 +145,7 @@ def test_a_released_models_export_loads_onto_the_released_class_with_its_logits(
 
     from interleave.model.module import AudioLLM
     from interleave.tools.export import write_released_adapter
-    from tests.helpers_qwen2_audio import clip, processor_inputs, save_tiny_qwen2_audio
+    from tests.helpers import clip, processor_inputs, save_tiny_qwen2_audio
 
     folder = save_tiny_qwen2_audio(tmp_path / "qwen2-audio")
     model = AudioLLM(pretrained=str(folder), lora_r=4, lora_alpha=8).eval()

@@ -11,8 +11,7 @@ import yaml
 from interleave.cli import build_run
 from interleave.encoders.cache import FeatureCache
 from interleave.tools.fill_cache import main as cache_main
-from tests.callbacks.test_shard_eval import write_shard
-from tests.encoders.test_cache import cache_config, copy_entry, own_features, two_clip_dataset
+from tests.helpers import cache_config, copy_entry, own_features, two_clip_dataset, write_shard
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -76,6 +75,7 @@ def test_cache_command_refills_another_clips_entry_copied_over(tmp_path, tiny_mo
     assert "2 cached, 0 computed, 0 damaged" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_cache_help_names_the_command():
     """Issue 34: `interleave cache --help` printed `usage: interleave [-c CONFIG]`."""
     done = subprocess.run(

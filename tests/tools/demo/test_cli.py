@@ -325,6 +325,7 @@ def test_ensure_force_regenerates(tmp_path: Path, capsys) -> None:
 # --- command line ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_cli_writes_data(tmp_path: Path) -> None:
     out = tmp_path / "cli"
     cmd = [
@@ -350,6 +351,7 @@ def test_cli_writes_data(tmp_path: Path) -> None:
     assert len(_wavs(out)) == 3 * len(DEMO_CLASSES)
 
 
+@pytest.mark.slow
 def test_cli_rejects_bad_count(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "interleave.tools.demo", str(tmp_path / "x"), "--train-per-class", "0"]
     result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)

@@ -43,6 +43,7 @@ def _split(root: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     return feats, np.array(list(clips.values()))
 
 
+@pytest.mark.slow  # the demo's clips synthesised and their fbanks computed
 def test_classes_are_separable_in_ltu_features(tmp_path: Path) -> None:
     """Nearest class centroid on standardised fbank statistics beats chance (1/12) by far."""
     make_demo_data(tmp_path, train_per_class=8, heldout_per_class=4, seed=0)

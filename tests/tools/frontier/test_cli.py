@@ -20,7 +20,7 @@ from interleave.eval import evaluate as shard_evaluate
 from interleave.eval.evaluate import Point
 from interleave.tools.frontier.cli import alpha_folder, default_out, main, parse_alphas
 from interleave.tools.saved_answers import answer_rows
-from tests.callbacks.test_shard_eval import shard_config
+from tests.helpers import shard_config
 
 REPO = Path(__file__).resolve().parents[3]
 SAMPLING = {"max_new_tokens": 3, "temperature": 1.0}  # a random model at T=1: the weights show in the answers
@@ -70,6 +70,7 @@ def saved_answers(out: Path, alpha: float) -> dict[str, list[list[str]]]:
     return {condition: [r.answers for r in found] for condition, found in rows.items()}
 
 
+@pytest.mark.slow  # a frontier of three alphas evaluated, then again
 def test_the_ends_are_the_start_and_the_checkpoint_and_a_second_run_evaluates_nothing(
     config, tmp_path, monkeypatch, capsys
 ):
@@ -122,6 +123,7 @@ def test_the_ends_are_the_start_and_the_checkpoint_and_a_second_run_evaluates_no
     assert len(calls) == 2  # evaluated again: the saved answers were another checkpoint's
 
 
+@pytest.mark.slow  # a frontier evaluated at two alphas
 def test_a_start_checkpoint_is_alpha_zero(config, tmp_path):
     model = build_run(["--config", str(config)]).model
     start, end = trained(model, 3), trained(model, 4)
@@ -150,6 +152,7 @@ def test_a_start_checkpoint_is_alpha_zero(config, tmp_path):
     assert saved_answers(out, 0.0) == plain_answers(config, start)
 
 
+@pytest.mark.slow  # a frontier evaluated, then again
 def test_each_alpha_counts_its_rows_and_a_cut_alpha_is_asked_again(config, tmp_path, monkeypatch, capsys):
     """Issue 34: an α's metrics file states how many rows its answers hold; answers cut at a line
     boundary (an interrupted copy) are not taken as finished: that α is asked again."""
@@ -190,7 +193,7 @@ def test_bad_checkpoints_are_refused_with_one_line_and_status_2(config, tmp_path
 
 
 def test_a_config_without_shard_evaluation_is_refused(tmp_path, small_dataset, tiny_model_kwargs, capsys):
-    from tests.conftest import write_config
+    from tests.helpers import write_config
 
     config = write_config(tmp_path, small_dataset, tiny_model_kwargs)
     model = build_run(["--config", str(config)]).model
@@ -218,6 +221,7 @@ def test_bad_alphas_exit_2_before_anything_is_built(capsys):
     assert capsys.readouterr().err == "error: --alphas: 'x' is not a number (give e.g. 0,0.25,0.5,0.75,1)\n"
 
 
+@pytest.mark.slow
 def test_python_m_runs_the_command():
     done = subprocess.run(
         [sys.executable, "-m", "interleave.tools.frontier", "--help"],
@@ -229,6 +233,7 @@ def test_python_m_runs_the_command():
     assert done.returncode == 0 and "usage: interleave frontier" in done.stdout, done.stderr[-1000:]
 
 
+@pytest.mark.slow
 def test_ctrl_c_is_one_line_and_keeps_the_finished_alphas(config, tmp_path, monkeypatch, capsys):
     """Issue 34: SIGINT printed a traceback. Interrupted after its first α, the frontier exits 130
     with one line naming the α's kept and their folder; their answers are whole, and the same

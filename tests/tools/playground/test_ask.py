@@ -31,7 +31,7 @@ from interleave.tools.playground.ask import (
     newest_checkpoint,
     template_prompts,
 )
-from tests.conftest import write_clip, write_config
+from tests.helpers import write_clip, write_config
 
 
 @pytest.fixture()

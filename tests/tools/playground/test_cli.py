@@ -27,7 +27,7 @@ from interleave.tools.playground.cli import (  # noqa: E402
     read_credentials,
     status_text,
 )
-from tests.conftest import TINY_ENCODER, write_clip, write_config  # noqa: E402
+from tests.helpers import TINY_ENCODER, write_clip, write_config  # noqa: E402
 
 UPLOAD_MB = 12  # the test server's upload limit: a 10-minute recording at 8 kHz (9.2 MB) is within it
 SAMPLING = dict(
@@ -76,6 +76,7 @@ def ask_page(client: Client, prompt: str, clips: list, ltu: str = "", template: 
     return client.predict(prompt, ltu, template, *files, *values.values(), api_name="/ask")
 
 
+@pytest.mark.slow
 def test_one_clip_is_answered_in_both_layouts_with_verdicts_p_yes_and_its_fbank(app, tmp_path):
     client, served, _ = app
     clip = write_clip(tmp_path / "siren.wav", freq=1500.0)
@@ -116,6 +117,7 @@ def test_one_clip_is_answered_in_both_layouts_with_verdicts_p_yes_and_its_fbank(
     assert images.endswith((".webp", ".png")) and Path(images).stat().st_size > 1000  # the fbank figure
 
 
+@pytest.mark.slow
 def test_the_templates_fill_table_1s_questions_in_both_layouts(app):
     client, _, _ = app
     assert client.predict("hypernym", "vehicle", api_name="/template") == (
@@ -128,6 +130,7 @@ def test_the_templates_fill_table_1s_questions_in_both_layouts(app):
     )
 
 
+@pytest.mark.slow
 def test_an_identity_question_has_no_yes_no_verdict(app, tmp_path):
     client, _, _ = app
     clip = write_clip(tmp_path / "c.wav")
@@ -138,6 +141,7 @@ def test_an_identity_question_has_no_yes_no_verdict(app, tmp_path):
     assert details["sampling"]["do_sample"] is False and details["layouts"]["interleaved"]["p_yes"] is None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "case, expected",
     [
@@ -172,6 +176,7 @@ def test_bad_input_gets_a_message_in_the_page_and_the_server_lives_on(app, tmp_p
     assert ask_page(client, "Is [AUDIO] loud?", [clip])[4]["layouts"]["interleaved"]["answers"]  # still serving
 
 
+@pytest.mark.slow
 def test_a_bug_is_a_message_and_a_logged_trace_not_a_dead_server(app, tmp_path, monkeypatch, caplog):
     client, _, _ = app
     clip = write_clip(tmp_path / "c.wav")
@@ -187,6 +192,7 @@ def test_a_bug_is_a_message_and_a_logged_trace_not_a_dead_server(app, tmp_path, 
     assert ask_page(client, "Is [AUDIO] loud?", [clip])[4]["layouts"]["interleaved"]["answers"]
 
 
+@pytest.mark.slow
 def test_a_prompt_longer_than_the_context_gets_a_message(app, tmp_path):
     client, _, _ = app
     clip = write_clip(tmp_path / "c.wav")
@@ -200,6 +206,7 @@ def test_a_prompt_longer_than_the_context_gets_a_message(app, tmp_path):
     assert "more than the LLM's context of 512" in message and "answers" not in details["layouts"]["interleaved"]
 
 
+@pytest.mark.slow
 def test_checkpoints_load_from_the_page_only_if_they_fit(app, tmp_path):
     client, served, folder = app
     tmp_path = folder / "ckpt"  # the config's ModelCheckpoint folder: listed
@@ -221,6 +228,7 @@ def test_checkpoints_load_from_the_page_only_if_they_fit(app, tmp_path):
     assert client.predict("", api_name="/load") == "Serving the zero-shot model."
 
 
+@pytest.mark.slow
 def test_a_two_clip_prompt_is_answered_interleaved(app, tmp_path):
     client, _, _ = app
     low, high = write_clip(tmp_path / "low.wav", freq=300.0), write_clip(tmp_path / "high.wav", freq=3000.0)
@@ -230,6 +238,7 @@ def test_a_two_clip_prompt_is_answered_interleaved(app, tmp_path):
     assert "noninterleaved" not in details["layouts"] and "one clip" in ltu
 
 
+@pytest.mark.slow
 def test_the_page_says_why_a_checkpoint_asked_for_at_start_up_is_not_served(app):
     _, served, _ = app
     assert status_text(served) == "Serving the zero-shot model."
@@ -249,6 +258,7 @@ def test_the_command_binds_this_machine_by_default_and_names_its_flags(capsys):
 # ---- issue 28: served to a lab ----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_paths_off_the_list_get_one_message_whatever_they_are_and_load_nothing(app, tmp_path, monkeypatch):
     """A missing file, a directory, /etc/passwd, a real checkpoint outside the roots, a symlink in a
     root leading out and a `..` path out of a root: the same words, and no file is opened."""
@@ -277,6 +287,7 @@ def test_paths_off_the_list_get_one_message_whatever_they_are_and_load_nothing(a
     assert str(outside) not in client.predict(api_name="/checkpoints")["choices"].__str__()
 
 
+@pytest.mark.slow
 def test_a_listed_checkpoint_loads_and_the_list_is_refreshed_on_demand(app, monkeypatch):
     client, served, folder = app
     listed = folder / "extra" / "run" / "new.ckpt"
@@ -288,6 +299,7 @@ def test_a_listed_checkpoint_loads_and_the_list_is_refreshed_on_demand(app, monk
     assert client.predict("none", api_name="/load") == "Serving the zero-shot model."
 
 
+@pytest.mark.slow
 def test_uploads_over_the_size_or_duration_bound_get_a_message_and_the_server_keeps_serving(app, tmp_path, monkeypatch):
     import httpx
     import numpy as np
@@ -323,6 +335,7 @@ def test_uploads_over_the_size_or_duration_bound_get_a_message_and_the_server_ke
     assert ask_page(client, "Is [AUDIO] loud?", [clip])[4]["layouts"]["interleaved"]["answers"]  # still serving
 
 
+@pytest.mark.slow
 def test_four_users_at_once_each_get_the_answers_of_their_own_clip_and_a_failure_stays_alone(
     app, tmp_path, monkeypatch
 ):
@@ -368,6 +381,7 @@ def test_four_users_at_once_each_get_the_answers_of_their_own_clip_and_a_failure
     assert len({str(m[4]["layouts"]["interleaved"]["answers"]) for m in together}) == len(users)  # all differ
 
 
+@pytest.mark.slow
 def test_waiting_requests_are_told_their_place_in_the_queue(app, tmp_path, monkeypatch):
     """What the page shows as "queue: 2/3" is Gradio's queue estimation; a client sees the same
     messages: while one request holds the model, the others are IN_QUEUE with a rank."""
@@ -410,6 +424,7 @@ def test_serving_beyond_this_machine_without_a_sign_in_is_refused_before_anythin
     )
 
 
+@pytest.mark.slow
 def test_no_auth_serves_with_a_warning_printed_and_on_the_page(app, capsys, monkeypatch):
     _, served, _ = app
     launched = {}
@@ -456,6 +471,7 @@ def test_credentials_come_from_flags_and_a_file_whose_bad_lines_are_named_not_sh
     assert capsys.readouterr().err == f"error: --ckpt-root {tmp_path / 'nope'}: not a folder\n"
 
 
+@pytest.mark.slow
 def test_with_a_sign_in_an_unauthenticated_client_is_rejected(app, tmp_path):
     import httpx
     from gradio_client.exceptions import AuthenticationError
@@ -498,6 +514,7 @@ def test_a_user_given_twice_is_refused_naming_both_places_not_the_passwords(tmp_
         read_credentials(["ada:x", "ada:y"], None)
 
 
+@pytest.mark.slow
 def test_serving_prints_its_address_not_gradios_share_tip_and_ctrl_c_closes_it(app, capsys, monkeypatch):
     """Issue 34: Gradio's "set `share=True` in `launch()`" is a tip this command cannot follow."""
     from types import SimpleNamespace

@@ -24,12 +24,11 @@ from interleave.errors import InterleaveError
 from interleave.tools.rephrase.cli import main, read_done, rejects_path, summarize
 from interleave.tools.rephrase.openaqa import load_sources, select
 from interleave.tools.rephrase.rewriters import DIVERSITY_INSTRUCTIONS
-from tests.tools.rephrase.test_openaqa import mixed_input, openaqa, write_json
+from tests.helpers import SECRET, mixed_input, openaqa, write_json
 
 REPO = Path(__file__).resolve().parents[3]
 
 
-SECRET = "sk-test-9f8e7d6c5b4a-SECRET"
 KEY_ENV = "REPHRASE_TEST_KEY"
 
 
@@ -176,6 +175,7 @@ MODES = {
 }
 
 
+@pytest.mark.slow
 def test_openai_backend_recovers_or_rejects_with_reason(tmp_path, monkeypatch, capsys, caplog):
     monkeypatch.setenv(KEY_ENV, SECRET)
     objs = [openaqa(f"What is the sound in the audio clip? MODE:{mode}", i) for i, mode in enumerate(MODES)]
@@ -207,6 +207,7 @@ def test_openai_backend_recovers_or_rejects_with_reason(tmp_path, monkeypatch, c
     assert "records: 6  rejected: 6" in captured.out and "reject media_word: 1" in captured.out
 
 
+@pytest.mark.slow
 def test_refused_key_stops_the_run_and_is_redacted(tmp_path, monkeypatch, capsys, caplog):
     monkeypatch.setenv(KEY_ENV, SECRET)
     inp = write_json(tmp_path / "openaqa.json", [openaqa("What is in the audio? MODE:401", 0)])
@@ -275,6 +276,7 @@ def test_rerun_skips_done_and_refuses_another_selection(tmp_path, capsys):
     assert "seed=0" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path, monkeypatch):
     monkeypatch.setenv(KEY_ENV, SECRET)
     inp = write_json(tmp_path / "in.json", mixed_input(40, 20, 10, 10))
@@ -355,6 +357,7 @@ def test_a_broken_record_is_rejected_not_dropped(tmp_path, capsys):
     assert len(read_done(rejects_path(out))) == 2 and summarize(out)["rejected"] == 1
 
 
+@pytest.mark.slow
 def test_ctrl_c_exits_130_and_the_rerun_completes(tmp_path, monkeypatch):
     monkeypatch.setenv(KEY_ENV, SECRET)
     inp = write_json(tmp_path / "in.json", mixed_input(20, 10, 6, 0))

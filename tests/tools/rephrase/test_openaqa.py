@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import subprocess
 import sys
 from collections import Counter
@@ -15,41 +14,9 @@ import pytest
 
 from interleave.errors import InterleaveError
 from interleave.tools.rephrase.openaqa import SOURCES, allocate, iter_objects, load_sources, select
+from tests.helpers import mixed_input, write_json
 
 REPO = Path(__file__).resolve().parents[3]
-
-
-def openaqa(instruction, i, task="open-ended question", dataset="as_strong_train"):
-    return {
-        "instruction": instruction,
-        "input": "",
-        "audio_id": f"/data/audioset/{i:06d}.flac",
-        "dataset": dataset,
-        "task": task,
-        "output": f"answer {i}",
-    }
-
-
-def write_json(path, objs):
-    path.write_text(json.dumps(objs, indent=1))
-    return path
-
-
-def mixed_input(n_open=600, n_label=300, n_acoustic=100, n_other=200):
-    objs, i = [], 0
-    for n, task, dataset in (
-        (n_open, "open-ended question", "as_strong_train"),
-        (n_label // 2, "cla_label", "as_20k"),
-        (n_label - n_label // 2, "cla_label", "as_strong_train"),
-        (n_acoustic, "cla_label_des", "as_20k"),
-        (n_other // 2, "open-ended question", "as_20k"),
-        (n_other - n_other // 2, "cla_label", "vggsound_train"),
-    ):
-        for _ in range(n):
-            objs.append(openaqa(f"What is the sound in the audio clip? #{i}", i, task, dataset))
-            i += 1
-    random.Random(0).shuffle(objs)
-    return objs
 
 
 def test_selection_is_seeded_and_keeps_the_task_mix(tmp_path):
@@ -125,6 +92,7 @@ print(json.dumps({"growth_bytes": (peak - base) * 1024, "load_growth_bytes": (lo
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads peak memory from /proc")
 def test_streaming_100k_records_in_bounded_memory(tmp_path):
     """A 100k-record OpenAQA-shaped array (LTU's json.dump(indent=1) layout) is selected from in a

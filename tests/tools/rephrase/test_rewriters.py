@@ -18,7 +18,7 @@ from interleave.tools.rephrase.rewriters import (
     parse_answer,
     validate,
 )
-from tests.tools.rephrase.test_cli import SECRET
+from tests.helpers import SECRET
 
 
 def test_retry_after_and_backoff_unit():
@@ -135,7 +135,7 @@ def test_local_backend_uses_the_chat_template_and_parses_the_answer(tokenizer, m
     """Plumbing on a tiny random-weight LLaMA: template through the chat template, sampling, parsing."""
     from interleave.model.llm import load_llm
     from interleave.tools.rephrase.rewriters import LocalRewriter
-    from tests.conftest import TINY_LLAMA
+    from tests.helpers import TINY_LLAMA
 
     tokenizer.chat_template = (
         "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"

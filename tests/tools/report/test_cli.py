@@ -9,51 +9,21 @@ from pathlib import Path
 
 import pytest
 
-from interleave.eval.tasks import VERDICT_METRICS
 from interleave.tools.report import cli as report
 from interleave.tools.report.cli import COLUMNS, main
 from interleave.tools.report.runs import find_runs, load_run, read_metrics, rescore
 from interleave.tools.report.table import rows, to_csv, to_markdown
 from interleave.tools.saved_answers import answers_path, read_predictions
-from tests.eval.test_predictions import prediction
-
-# Paper, Table 2, first row (LTU baseline, non-interleaved).
-TABLE2_ROW1 = {
-    "val/identity/accuracy": 0.4845,
-    "val/shard/synonym/accuracy": 0.5950,
-    "val/shard/synonym/precision": 0.9645,
-    "val/shard/synonym/recall": 0.1831,
-    "val/shard/synonym/f1": 0.3078,
-    "val/shard/hypernym/accuracy": 0.7640,
-    "val/shard/hypernym/precision": 0.9890,
-    "val/shard/hypernym/recall": 0.5276,
-    "val/shard/hypernym/f1": 0.6881,
-}
-
-
-def shard(prefix: str, syn: float, hyp: float) -> dict[str, float]:
-    """The five metrics of both relations under `prefix`, e.g. 'val/text/'."""
-    out = {}
-    for rel, base in (("synonym", syn), ("hypernym", hyp)):
-        for i, name in enumerate(VERDICT_METRICS):
-            out[f"{prefix}shard/{rel}/{name}"] = round(base + i / 100, 4)
-    return out
-
-
-def write_point(run: Path, epoch: int, metrics: dict) -> Path:
-    folder = run / "predictions"
-    folder.mkdir(parents=True, exist_ok=True)
-    file = folder / f"epoch={epoch:02d}.metrics.json"
-    file.write_text(json.dumps({"epoch": epoch, "global_step": 48 * epoch, **metrics}))
-    return file
-
-
-def table_lines(markdown: str) -> list[list[str]]:
-    """The body rows of the first Markdown table (Table 2; the forgetting summary may follow) as lists of cells."""
-    lines = markdown.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("| "))
-    end = next((i for i in range(start, len(lines)) if not lines[i].startswith("| ")), len(lines))
-    return [[c.strip() for c in line.strip("|").split(" | ")] for line in lines[start + 2 : end]]
+from tests.helpers import (
+    TABLE2_ROW1,
+    WORDS,
+    answer_set,
+    prediction,
+    shard,
+    table_lines,
+    write_answered_point,
+    write_point,
+)
 
 
 def test_paper_row_renders_percentages(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -352,60 +322,6 @@ def test_parser_option_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 
 # --- intervals, --compare, provenance, --plot ---------------------------------------------------
 
-WORDS = ("Siren", "Dog", "Rain", "Heart sounds, heartbeat")
-
-
-def answer_set(seed: int, condition: str = "interleaved", words=WORDS, clips: int = 3) -> list[dict]:
-    """Saved answers in interleave.shard.build's id scheme, parsed at random (seeded)."""
-    import random
-
-    from interleave.eval.query import slug
-
-    rng = random.Random(seed)
-    out = []
-    for label in words:
-        for k in range(clips):
-            out.append(
-                {
-                    "id": f"identity/{slug(label)}/{k}",
-                    "task": "identity",
-                    "condition": condition,
-                    "label": label,
-                    "candidate": None,
-                    "truth": None,
-                    "answers": ["a", "b"],
-                    "parsed": [rng.random() < 0.5 for _ in range(2)],
-                }
-            )
-            for relation in ("synonym", "hypernym"):
-                for candidate, truth in (("alarm", "yes"), ("cat", "no")):
-                    out.append(
-                        {
-                            "id": f"{relation}/{slug(label)}/{k}/{candidate}",
-                            "task": relation,
-                            "condition": condition,
-                            "label": label,
-                            "candidate": candidate,
-                            "truth": truth,
-                            "answers": ["x", "y"],
-                            "parsed": [rng.choice(["yes", "no", None]) for _ in range(2)],
-                        }
-                    )
-    return out
-
-
-def write_answered_point(run: Path, epoch: int, answers: list[dict], **extra) -> Path:
-    """A point whose metrics file holds what the evaluation computes from `answers` (+ `extra`)."""
-    from interleave.eval.evaluate import condition_metrics
-
-    metrics = {}
-    for condition in dict.fromkeys(r["condition"] for r in answers):
-        prefix = "val" if condition == "interleaved" else f"val/{condition}"
-        metrics.update(condition_metrics([prediction(**r) for r in answers if r["condition"] == condition], prefix))
-    file = write_point(run, epoch, {"layout": "interleaved", "prediction_rows": len(answers), **metrics, **extra})
-    (run / "predictions" / f"epoch={epoch:02d}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in answers))
-    return file
-
 
 def test_intervals_in_markdown_and_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run = tmp_path / "runs" / "version_0"
@@ -646,6 +562,7 @@ def interleave_cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_a_predictions_file_cut_at_a_line_boundary_is_refused_naming_both_counts(tmp_path: Path) -> None:
     """Issue 34: keep the first 20 lines of a point's predictions (an interrupted copy, a process
     killed between writes): `interleave report` used to exit 0 with intervals from 20 answers, the
@@ -708,6 +625,7 @@ def test_an_older_metrics_file_without_the_count_is_read_with_one_warning(
     assert "Does it listen?" in done.out and "| old/version_0 | interleaved | 00 → 02 |" in done.out
 
 
+@pytest.mark.slow
 def test_a_frontier_output_and_an_empty_version_folder_are_not_runs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -13,8 +13,7 @@ import pytest
 
 from interleave.tools.report import forgetting
 from interleave.tools.report.cli import main
-from tests.tools.report.test_cli import WORDS, answer_set, write_answered_point, write_point
-from tests.tools.test_bootstrap import reference_draws
+from tests.helpers import WORDS, answer_set, reference_draws, write_answered_point, write_point
 
 WORDS3 = WORDS[:3]
 

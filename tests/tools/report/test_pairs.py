@@ -8,7 +8,7 @@ from pathlib import Path
 from interleave.eval.tasks import TASKS
 from interleave.tools.report.pairs import pair_figures, pair_notes
 from interleave.tools.report.table import rows, to_markdown
-from tests.tools.report.test_cli import shard, write_point
+from tests.helpers import shard, write_point
 
 PAIR_NOTE = TASKS["pair"].note
 

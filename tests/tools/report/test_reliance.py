@@ -9,8 +9,7 @@ from pathlib import Path
 from interleave.eval.evaluate import agreement_metrics, condition_metrics
 from interleave.tools.report.cli import main
 from interleave.tools.report.reliance import probes_of, reliance_intervals, reliance_markdown, reliance_rows
-from tests.eval.test_predictions import prediction
-from tests.tools.report.test_cli import write_point
+from tests.helpers import prediction, write_point
 
 LABELS = ("Siren", "Dog", "Drum", "Bell")
 

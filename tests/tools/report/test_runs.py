@@ -16,7 +16,7 @@ from interleave.tools.report.runs import (
     run_label,
     select_point,
 )
-from tests.tools.report.test_cli import write_point
+from tests.helpers import write_point
 
 
 def test_points_labels_and_the_chosen_point(tmp_path: Path) -> None:

@@ -24,8 +24,7 @@ from interleave.tools.report.study import (
     study_series,
 )
 from interleave.tools.report.table import rows
-from tests.tools.report.test_cli import WORDS, answer_set, table_lines, write_answered_point
-from tests.tools.test_bootstrap import reference_draws, reference_seed_draws
+from tests.helpers import WORDS, answer_set, reference_draws, reference_seed_draws, table_lines, write_answered_point
 
 
 def make_study(root: Path, plan: dict[str, dict[int, list[int]]], extra: str | None = None) -> dict:

@@ -86,6 +86,7 @@ def starts(folder: Path) -> int:
     return (folder / "train.log").read_text(encoding="utf-8").count("[study] ")
 
 
+@pytest.mark.slow
 def test_a_grid_killed_mid_study_then_rerun_completes_only_what_was_missing(tmp_path, tiny_config, capsys):
     study_file = write_study(tmp_path, tiny_config, {"kind": "local", "parallel": 2})
     out = tmp_path / "runs" / "grid"
@@ -129,6 +130,7 @@ def test_a_grid_killed_mid_study_then_rerun_completes_only_what_was_missing(tmp_
     assert {r: starts(out / r) for r in RUNS} == before
 
 
+@pytest.mark.slow  # submitit starts a process per run
 def test_the_grid_through_submitits_local_executor(tmp_path, tiny_config, capsys):
     study_file = write_study(
         tmp_path,
@@ -213,6 +215,7 @@ def fake_run(tmp_path: Path, code: int) -> tuple[Study, Path]:
     return study, folder
 
 
+@pytest.mark.slow  # the study starts the run's process
 def test_an_interrupted_fit_resumes_from_its_last_checkpoint(tmp_path):
     study, folder = fake_run(tmp_path, 0)
     (folder / "checkpoints").mkdir()
@@ -226,6 +229,7 @@ def test_an_interrupted_fit_resumes_from_its_last_checkpoint(tmp_path):
     assert "1 runs: 1 done; all done" in status(study)
 
 
+@pytest.mark.slow
 def test_a_run_whose_process_is_still_alive_is_left_alone(tmp_path):
     study, folder = fake_run(tmp_path, 0)
     sleeper = subprocess.Popen(["sleep", "60"])
@@ -240,6 +244,7 @@ def test_a_run_whose_process_is_still_alive_is_left_alone(tmp_path):
     assert "1 interrupted" in status(study) and pending(study, runs_of(study)) == runs_of(study)
 
 
+@pytest.mark.slow  # the study starts the run's process
 def test_a_failed_run_is_shown_with_its_logs_last_lines(tmp_path):
     study, folder = fake_run(tmp_path, 3)
     with pytest.raises(RuntimeError, match=r"a/seed=0 failed \(exit 3\)"):
