@@ -27,6 +27,14 @@ of `interleave.eval.benchmarks.evaluate.ask`: ranked (each choice's log-likeliho
 per question) and generated (`--repeats` sampled answers at the demo's cap, MMAU's rule, the majority
 judged); items/s of each (features computed beforehand, so both time the LLM alone) and how often the
 two pick the same choice. Written to its own section of bench/RESULTS.md.
+
+A released model (`--qwen2-audio DIR`, a Qwen2-Audio folder): the evaluator (`model.pretrained: DIR`,
+greedy, one answer per query) against what the model cards and lmms-eval do, transformers'
+`Qwen2AudioForConditionalGeneration.generate` one query at a time on the same ids (the processor's:
+the chat layout with `<|AUDIO|>` at each span) and the extractor's features; it prints the speed-up
+and how many answers are the same on both sides, and writes them to bench/RESULTS.md.
+
+    .venv/bin/python bench/bench_eval.py --qwen2-audio DIR [--queries 32] [--caps 12] [--batch-size 32]
 """
 
 from __future__ import annotations
@@ -130,6 +138,88 @@ def evaluator(model: AudioLLM, queries: list[Query], settings: EvalSettings, inp
         [p for r in rows for p in r.parsed],
         sum(sum(r.cut or []) for r in rows),
     )
+
+
+def released_generate(model: AudioLLM, queries: list[Query], settings: EvalSettings, inputs: EvalInputs) -> Side:
+    """transformers' own `generate` of the released class, one query at a time (greedy, the
+    evaluator's cap): the query's ids as the framework lays them out (the processor's ids) with
+    `<|AUDIO|>` at the spans, each clip's features from the folder's feature extractor."""
+    from transformers import Qwen2AudioForConditionalGeneration, WhisperFeatureExtractor
+
+    from interleave.encoders.audio import SAMPLE_RATE, load_waveform
+
+    folder = model.released.folder
+    released = Qwen2AudioForConditionalGeneration.from_pretrained(folder, dtype=torch.float32).eval()
+    extractor = WhisperFeatureExtractor.from_pretrained(folder)
+    collator, answers = inputs.collator, []
+    start = time.perf_counter()
+    for query in queries:
+        waves = [load_waveform(clip).numpy() for clip in query.clips]
+        features = extractor(
+            waves, sampling_rate=SAMPLE_RATE, return_attention_mask=True, padding="max_length", return_tensors="pt"
+        )
+        spans = [int(n) for n in ((features["attention_mask"].sum(-1) - 1) // 2 + 1 - 2) // 2 + 1]
+        record = Record(id=query.id, audio=query.clips, instruction=CONDITIONS[CONDITION].render(query, settings.table))
+        encoded = collator.pad([collator.encode(record, lengths=spans)], "left")
+        ids = encoded["input_ids"].masked_fill(encoded["audio_mask"], released.config.audio_token_id)
+        with torch.no_grad():
+            out = released.generate(
+                input_ids=ids,
+                attention_mask=encoded["attention_mask"],
+                input_features=features["input_features"],
+                feature_attention_mask=features["attention_mask"],
+                max_new_tokens=settings.sampling.max_new_tokens,
+                do_sample=False,
+            )
+        answers.append(model.tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True))
+    seconds = time.perf_counter() - start
+    return Side(seconds, answers, parse_like_evaluator(queries, answers, settings))
+
+
+def released_section(folder: Path, queries: list[Query], batch_size: int, cap: int) -> tuple[str, Side, Side]:
+    """The released-model case: the evaluator against transformers' generate one query at a time."""
+    model = AudioLLM(pretrained=str(folder)).eval()
+    spec = model.data_spec()
+    collator = Collator(
+        spec.tokenizer,
+        spec.template,
+        max_length=4096,
+        audio_tokens=spec.audio_tokens,
+        clip_positions=spec.clip_positions,
+        padding_side="left",
+        with_answer=False,
+    )
+    settings = EvalSettings(
+        Sampling(max_new_tokens=cap, do_sample=False, repetition_penalty=1.0),
+        repeats=1,
+        batch_size=batch_size,
+        full_answers=True,
+    )
+    inputs = EvalInputs(collator)
+    evaluator(model, queries[:2], settings, inputs)  # warm-up
+    ours = evaluator(model, queries, settings, inputs)
+    theirs = released_generate(model, queries, settings, inputs)
+    same = sum(a == b for a, b in zip(ours.answers, theirs.answers))
+    n = len(queries)
+    body = "\n".join(
+        [
+            "## A released model: interleave's evaluator vs transformers' generate() one query at a time",
+            "",
+            f"{n} demo SHARD queries (interleaved prompts) on the Qwen2-Audio folder {folder} (`model.pretrained`), "
+            f"greedy (no repetition penalty), cap {cap} new tokens. transformers: `Qwen2AudioForConditionalGeneration.generate` one query at a "
+            "time (what the model cards and lmms-eval do), on the processor's ids and features. Evaluator: "
+            f"`answer_queries` in batches of {batch_size} queries, features once per clip.",
+            "",
+            "| side | seconds | queries/s | speed-up |",
+            "| --- | ---: | ---: | ---: |",
+            f"| transformers generate(), one query at a time | {theirs.seconds:.1f} | {n / theirs.seconds:.2f} | 1.0x |",
+            f"| evaluator | {ours.seconds:.1f} | {n / ours.seconds:.2f} | **{theirs.seconds / ours.seconds:.1f}x** |",
+            "",
+            f"Answers identical on both sides: {same}/{n}.",
+            "",
+        ]
+    )
+    return body, ours, theirs
 
 
 def mean_tokens(model: AudioLLM, answers: list[str]) -> float:
@@ -307,7 +397,20 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print only; leave bench/RESULTS.md as it is")
     parser.add_argument("--benchmark-items", type=int, default=24, help="items of the demo benchmark's case")
     parser.add_argument("--benchmark-only", action="store_true", help="run the benchmark case alone")
+    parser.add_argument(
+        "--qwen2-audio",
+        type=Path,
+        metavar="DIR",
+        help="a released Qwen2-Audio folder: the evaluator against transformers' generate()",
+    )
     args = parser.parse_args()
+    if args.qwen2_audio is not None:
+        queries = draw_queries(read_shard(ensure_demo_data(Path("data/demo")) / "shard.jsonl"), args.queries)
+        body, _, _ = released_section(args.qwen2_audio, queries, args.batch_size, min(args.caps))
+        print(body)
+        if not args.no_write:
+            write_section("bench_eval_released", body)
+        return
     if args.benchmark_only:
         load_start = os.getloadavg()[0]
         data = ensure_demo_data(Path("data/demo"))

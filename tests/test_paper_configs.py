@@ -282,4 +282,14 @@ def test_model_overlays_compose_with_a_paper_config_and_build_from_local_folders
         if name == "llm.yaml":
             assert model.checkpoint_reports[0].matched["encoder"] > 0
         run.datamodule.setup("fit")  # connected to the model by the command line
-    assert sorted(p.name for p in MODELS.glob("*.yaml")) == sorted(cases)
+    # a released Qwen2-Audio: the overlay and model.pretrained alone set every part
+    from tests.helpers import save_tiny_qwen2_audio
+
+    released = save_tiny_qwen2_audio(tmp_path / "qwen2-audio")
+    overlay = ["--config", str(MODELS / "qwen2_audio.yaml"), f"--paths.qwen2_audio={released}"]
+    run = train.cli([*config_args("ft_large"), *overlay, *common], run=False)
+    assert run.model.audio_encoder.kind == "qwen2_audio" and run.model.released.folder == released
+    assert run.model.llm.get_base_model().config.model_type == "qwen2" and len(run.model.audio_proj) == 1
+    run.datamodule.setup("fit")
+    assert run.datamodule.hparams.max_length == 1024
+    assert sorted(p.name for p in MODELS.glob("*.yaml")) == sorted([*cases, "qwen2_audio.yaml"])

@@ -178,3 +178,64 @@ def test_ctrl_c_while_train_py_loads_is_one_line_and_exit_130():
     )
     assert done.returncode == 130 and done.stdout == ""
     assert done.stderr == "interrupted: python train.py; it stopped while loading, before anything was written\n"
+
+
+@pytest.mark.slow
+def test_fit_with_model_pretrained_a_released_qwen2_audio(tmp_path, small_dataset):
+    """`train.py fit --model.pretrained DIR` end to end on CPU with a tiny released-layout
+    Qwen2-Audio: spans of the clips' own lengths, the chat layout, a checkpoint of the trained
+    weights alone that reloads onto the same folder with the same logits."""
+    from tests.helpers import save_tiny_qwen2_audio
+
+    folder = save_tiny_qwen2_audio(tmp_path / "qwen2-audio")
+    kwargs = dict(
+        pretrained=str(folder),
+        llm=None,
+        lora_r=4,
+        lora_alpha=8,
+        learning_rate=1e-2,
+        warmup_steps=1,
+        val_max_new_tokens=4,
+    )
+    config = write_config(tmp_path, small_dataset, kwargs, max_steps=2)
+    run = train.cli(["fit", "--config", str(config), "--data.max_length", "1024"])
+    assert run.trainer.global_step == 2 and run.trainer.callback_metrics["val/loss"].isfinite()
+    batch = next(iter(run.datamodule.val_dataloader()))
+    assert batch["audio_mask"].sum(dim=1).tolist() == [25, 25]  # 1-s clips: 25 positions each
+    prompt = run.model.tokenizer.decode(batch["input_ids"][0][~batch["audio_mask"][0]])
+    assert prompt.startswith("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n")
+    assert prompt.endswith("<|im_end|>")
+    ckpt = torch.load(tmp_path / "ckpt" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert all(k.startswith("audio_proj.0.") or ".lora_" in k for k in ckpt["state_dict"])
+    reloaded = AudioLLM.load_from_checkpoint(tmp_path / "ckpt" / "last.ckpt", map_location="cpu", weights_only=True)
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded.eval()(batch).logits, run.model.eval()(batch).logits)
+    # The record checks and the index read each clip's span from its header: a record too long for
+    # the context is named before training, the others get the length their batch has.
+    from tests.helpers import write_clip, write_jsonl
+
+    write_clip(small_dataset / "audio" / "long.wav", seconds=30.0)
+    write_clip(small_dataset / "audio" / "mid.wav", seconds=3.3)
+    rows = [
+        {
+            "id": "two-long",
+            "audio": ["audio/long.wav", "audio/long.wav"],
+            "instruction": "Is [AUDIO] like [AUDIO]?",
+            "output": "Yes",
+        },
+        {
+            "id": "fits",
+            "audio": ["audio/c0.wav", "audio/mid.wav"],
+            "instruction": "Is [AUDIO] like [AUDIO]?",
+            "output": "No",
+        },
+    ]
+    good, problems = run.datamodule.check_file(write_jsonl(small_dataset / "check.jsonl", rows))
+    (problem,) = problems
+    assert "id=two-long" in problem.where and "(1500 audio)" in problem.reason and "max_length=1024" in problem.reason
+    (fits,) = good
+    collated = run.datamodule.collator(padding_side="right")(
+        [{"record": fits, "audio": [run.model.audio_encoder.load_inputs(small_dataset / p) for p in fits.clips]}]
+    )
+    assert collated["audio_mask"].sum().item() == 25 + 82  # 1 s and 3.3 s
+    assert len(run.datamodule.collator(small_dataset).encode(fits).input_ids) == collated["input_ids"].shape[1]

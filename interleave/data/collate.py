@@ -20,12 +20,14 @@ Batch keys: input_ids, attention_mask, labels, audio_mask, and every clip of the
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 import torch
 
 from interleave import AUDIO_PLACEHOLDER, NUM_AUDIO_TOKENS
+from interleave.data.chat import ChatTemplate
 from interleave.data.prompts import PromptTemplate, check_clip_count, remove_placeholders
 from interleave.data.records import Record
 from interleave.errors import InterleaveError, RecordError
@@ -84,11 +86,13 @@ def tokens_with_audio(tokenizer: Any, text: str, offsets: list[int]) -> tuple[li
     return ids, cuts, splits
 
 
-def insert_spans(values: list, cuts: list[int], fill: Any, length: int = NUM_AUDIO_TOKENS) -> list:
-    """`values` with a `length`-long run of `fill` (one audio span) inserted before each position in `cuts`."""
+def insert_spans(values: list, cuts: list[int], fill: Any, length: int | Sequence[int] = NUM_AUDIO_TOKENS) -> list:
+    """`values` with a run of `fill` (one audio span) inserted before each position in `cuts`, each
+    `length` long (one count for every span, or one per span)."""
+    lengths = [length] * len(cuts) if isinstance(length, int) else list(length)
     out, last = [], 0
-    for cut in cuts:
-        out += values[last:cut] + [fill] * length
+    for cut, n in zip(cuts, lengths, strict=True):
+        out += values[last:cut] + [fill] * n
         last = cut
     return out + values[last:]
 
@@ -96,11 +100,29 @@ def insert_spans(values: list, cuts: list[int], fill: Any, length: int = NUM_AUD
 AUDIO_KEYS = ("audio", "audio_features")  # an item's and a batch's clips: encoder inputs, or cached features
 
 
-def span_starts(audio_mask: torch.Tensor, audio_tokens: int) -> list[tuple[int, int]]:
+def span_starts(audio_mask: torch.Tensor, audio_tokens: int | None) -> list[tuple[int, int]]:
     """(row, first position) of each clip's span in `audio_mask` [B, L], in the order the clips are
-    stacked in the batch and the model's `masked_scatter` fills them: row by row, left to right."""
+    stacked in the batch and the model's `masked_scatter` fills them: row by row, left to right.
+    `audio_tokens` is every span's length; None: spans of their own lengths, each a run of marked
+    positions (a variable-length family's spans never touch: its template wraps each clip)."""
+    if audio_tokens is None:
+        return [(row, start) for row, start, _ in span_runs(audio_mask)]
     rows, columns = audio_mask.nonzero(as_tuple=True)
     return list(zip(rows[::audio_tokens].tolist(), columns[::audio_tokens].tolist()))
+
+
+def span_runs(audio_mask: torch.Tensor) -> list[tuple[int, int, int]]:
+    """(row, start, length) of each run of marked positions in `audio_mask` [B, L], row by row, left to right."""
+    runs = []
+    for row, marks in enumerate(audio_mask.tolist()):
+        start = None
+        for column, marked in enumerate([*marks, False]):
+            if marked and start is None:
+                start = column
+            elif not marked and start is not None:
+                runs.append((row, start, column - start))
+                start = None
+    return runs
 
 
 class Collator:
@@ -111,12 +133,15 @@ class Collator:
     batch also carries a left-padded, answer-free copy under `prompt_*` keys and the reference
     answers, so one loader serves both the loss and generation. `audio_tokens` is the length of
     one audio span: the model's `audio_tokens` (LTU's 32 by default), which the data module passes.
+    A variable-length family (Qwen2-Audio) gives `clip_positions` instead: one clip's encoder inputs
+    -> its span length; a clip's cached features are as many rows as its span. `template` is LTU's
+    alpaca `PromptTemplate` or a released family's `ChatTemplate` (`interleave.data.chat`).
     """
 
     def __init__(
         self,
         tokenizer: Any,
-        template: PromptTemplate | None = None,
+        template: PromptTemplate | ChatTemplate | None = None,
         max_length: int = 512,
         train_on_prompt: bool = False,
         padding_side: Literal["right", "left"] = "right",
@@ -124,6 +149,8 @@ class Collator:
         with_prompt_batch: bool = False,
         add_bos: bool | None = None,
         audio_tokens: int = NUM_AUDIO_TOKENS,
+        clip_positions: Callable[[torch.Tensor], int] | None = None,
+        clip_spans: Callable[[Record], list[int]] | None = None,
     ) -> None:
         if not getattr(tokenizer, "is_fast", False):
             raise InterleaveError(
@@ -142,6 +169,8 @@ class Collator:
         if audio_tokens < 1:
             raise ValueError(f"audio_tokens must be at least 1, got {audio_tokens}")
         self.audio_tokens = audio_tokens
+        self.clip_positions = clip_positions
+        self.clip_spans = clip_spans
         if self.max_length <= audio_tokens:
             raise ValueError(f"max_length={max_length} cannot hold the {audio_tokens}-position audio span")
 
@@ -152,13 +181,20 @@ class Collator:
             return [self.tokenizer.bos_token_id] + ids, [c + 1 for c in cuts], splits
         return ids, cuts, splits
 
-    def encode(self, record: Record, with_answer: bool | None = None, with_audio: bool = True) -> Encoded:
+    def encode(
+        self,
+        record: Record,
+        with_answer: bool | None = None,
+        with_audio: bool = True,
+        lengths: Sequence[int] | None = None,
+    ) -> Encoded:
         """Token ids, labels and audio mask of one record; raises RecordError if it cannot fit.
 
         `with_audio=False` encodes a text-only prompt (no audio span; it must hold no placeholder).
+        `lengths`: each clip's span length (a variable-length family's); default `audio_tokens` each.
         """
         with_answer = self.with_answer if with_answer is None else with_answer
-        rendered = self.template.render(record.instruction, record.input)
+        rendered = self.template.render(record.instruction, record.input, clips=len(record.clips) if with_audio else 0)
         prompt, offsets = remove_placeholders(rendered)
         if not with_audio and offsets:
             raise RecordError(record.describe(), f"a text-only prompt cannot hold {AUDIO_PLACEHOLDER}")
@@ -168,7 +204,10 @@ class Collator:
         prompt_ids, cuts, splits = self._text(prompt, offsets)
         if ltu_layout:
             cuts = [0]
-        n_audio = self.audio_tokens * len(cuts)
+        spans = self.record_spans(record, len(cuts)) if lengths is None else list(lengths)
+        if len(spans) != len(cuts):
+            raise RecordError(record.describe(), f"{len(spans)} clip length(s) given for {len(cuts)} span(s)")
+        n_audio = sum(spans)
         prompt_len = len(prompt_ids) + n_audio
         if not with_answer:
             if prompt_len > self.max_length:
@@ -176,9 +215,9 @@ class Collator:
                     record.describe(),
                     f"prompt needs {prompt_len} tokens ({n_audio} audio), more than max_length={self.max_length}",
                 )
-            ids = insert_spans(prompt_ids, cuts, self.pad_id, self.audio_tokens)
-            mask = insert_spans([False] * len(prompt_ids), cuts, True, self.audio_tokens)
-            return Encoded(ids, [IGNORE_INDEX] * len(ids), mask, splits, self._starts(cuts))
+            ids = insert_spans(prompt_ids, cuts, self.pad_id, spans)
+            mask = insert_spans([False] * len(prompt_ids), cuts, True, spans)
+            return Encoded(ids, [IGNORE_INDEX] * len(ids), mask, splits, self._starts(cuts, spans))
         if prompt_len >= self.max_length:
             raise RecordError(
                 record.describe(),
@@ -195,15 +234,16 @@ class Collator:
             text_ids = text_ids + [eos]
         n_prompt = len(prompt_ids)
         labels = [t if (i >= n_prompt or self.train_on_prompt) else IGNORE_INDEX for i, t in enumerate(text_ids)]
-        ids = insert_spans(text_ids, cuts, self.pad_id, self.audio_tokens)[: self.max_length]
-        labels = insert_spans(labels, cuts, IGNORE_INDEX, self.audio_tokens)[: self.max_length]
-        is_audio = insert_spans([False] * len(text_ids), cuts, True, self.audio_tokens)[: self.max_length]
+        ids = insert_spans(text_ids, cuts, self.pad_id, spans)[: self.max_length]
+        labels = insert_spans(labels, cuts, IGNORE_INDEX, spans)[: self.max_length]
+        is_audio = insert_spans([False] * len(text_ids), cuts, True, spans)[: self.max_length]
         # The prompt (every span) fits max_length, checked above, so the cut only shortens the answer.
-        return Encoded(ids, labels, is_audio, splits, self._starts(cuts))
+        return Encoded(ids, labels, is_audio, splits, self._starts(cuts, spans))
 
-    def _starts(self, cuts: list[int]) -> tuple[int, ...]:
+    @staticmethod
+    def _starts(cuts: list[int], spans: list[int]) -> tuple[int, ...]:
         """Where each span starts once the spans before it are inserted."""
-        return tuple(cut + k * self.audio_tokens for k, cut in enumerate(cuts))
+        return tuple(cut + sum(spans[:k]) for k, cut in enumerate(cuts))
 
     def pad(self, rows: list[Encoded], side: Literal["right", "left"]) -> dict[str, torch.Tensor]:
         """Pad encoded rows to the longest one, on the given side."""
@@ -225,22 +265,46 @@ class Collator:
         or `audio_features` (its cached features [audio_tokens, D]): one tensor, or a list of
         them, one per clip in placeholder order. The batch carries the clips under the same key."""
         records: list[Record] = [item["record"] for item in items]
-        encoded = [self.encode(r) for r in records]
         keys = {key for item in items for key in AUDIO_KEYS if key in item}
         if len(keys) != 1:
             raise InterleaveError(f"a batch's items must all carry one of {list(AUDIO_KEYS)}, not {sorted(keys)}")
         (key,) = keys
         clips = [item[key] if isinstance(item[key], (list, tuple)) else [item[key]] for item in items]
+        lengths = [self._lengths(audio, key) for audio in clips]
+        encoded = [self.encode(r, lengths=n) for r, n in zip(records, lengths)]
         for record, row, audio in zip(records, encoded, clips):
             if len(audio) != len(row.spans):
                 raise RecordError(
                     record.describe(), f"{len(audio)} clip(s) of audio given for {len(row.spans)} span(s)"
                 )
         batch: dict[str, Any] = self.pad(encoded, self.padding_side)
-        batch[key] = torch.stack([clip for audio in clips for clip in audio])
+        batch[key] = stack_clips([clip for audio in clips for clip in audio])
         batch["ids"] = [r.id for r in records]
         if self.with_prompt_batch:
-            prompts = self.pad([self.encode(r, with_answer=False) for r in records], "left")
+            prompts = self.pad([self.encode(r, with_answer=False, lengths=n) for r, n in zip(records, lengths)], "left")
             batch.update({f"prompt_{k}": v for k, v in prompts.items() if k != "labels"})
             batch["references"] = [r.output for r in records]
         return cast(Batch, batch)  # its keys are `Batch`'s (tests/test_spec.py)
+
+    def record_spans(self, record: Record, spans: int) -> list[int]:
+        """The lengths of a record's `spans` spans when its clips are not at hand: read from the
+        clips' headers where the family's spans follow the clips (`clip_spans`), else `audio_tokens` each."""
+        if self.clip_spans is not None and spans == len(record.clips):
+            return self.clip_spans(record)
+        return [self.audio_tokens] * spans
+
+    def _lengths(self, clips: list[torch.Tensor], key: str) -> list[int] | None:
+        """Each clip's span length for a variable-length family (None: `audio_tokens` each): the
+        rows of its cached features, or the count its encoder inputs give (`clip_positions`)."""
+        if self.clip_positions is None:
+            return None
+        return [int(clip.shape[0]) if key == "audio_features" else self.clip_positions(clip) for clip in clips]
+
+
+def stack_clips(clips: list[torch.Tensor]) -> torch.Tensor:
+    """The clips as one tensor [C, ...]; cached features of different lengths [n, D] are padded
+    with zeros to the longest (no span reads the padding)."""
+    if len({tuple(c.shape) for c in clips}) <= 1:
+        return torch.stack(clips)
+    longest = max(c.shape[0] for c in clips)
+    return torch.stack([torch.nn.functional.pad(c, (0, 0, 0, longest - c.shape[0])) for c in clips])

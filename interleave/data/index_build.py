@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from interleave import AUDIO_PLACEHOLDER
-from interleave.data import collate, prompts, records, token_count
+from interleave.data import chat, collate, prompts, records, token_count
 from interleave.data.collate import Collator
 from interleave.data.records import (
     Record,
@@ -41,7 +41,7 @@ COLUMNS = {"offset": "<i8", "size": "<i4", "line": "<i4", "length": "<i4", "stat
 
 # The code a row's length and status come from: the record contract, the template and placeholder
 # rule, the collator, `measure_records` and this index's builder.
-RULE_FILES = [Path(module.__file__) for module in (records, prompts, collate, token_count)] + [Path(__file__)]
+RULE_FILES = [Path(module.__file__) for module in (records, prompts, chat, collate, token_count)] + [Path(__file__)]
 
 
 @functools.cache
@@ -64,9 +64,11 @@ def settings(collator: Collator) -> dict[str, Any]:
         "tokenizer": hashlib.sha256(tokenizer.backend_tokenizer.to_str().encode()).hexdigest(),
         "special_ids": [tokenizer.bos_token_id, tokenizer.eos_token_id, collator.pad_id],
         "add_bos": collator.add_bos,
-        "template": [collator.template.prompt, collator.template.prompt_with_input],
+        "template": collator.template.key(),
         "max_length": collator.max_length,
-    }  # train_on_prompt changes labels only, never a length or a check
+    } | (
+        {"clip_spans": "from the clips' headers"} if collator.clip_spans is not None else {}
+    )  # train_on_prompt changes labels only, never a length or a check
 
 
 def index_path(

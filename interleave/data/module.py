@@ -27,6 +27,7 @@ from lightning.pytorch.utilities.warnings import PossibleUserWarning
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from interleave.data.checks import DataError, load_checked
+from interleave.data.clip_spans import ClipSpans
 from interleave.data.collate import Collator
 from interleave.data.mixture import MixedRecords, MixturePlan, MixtureSampler, mixture_sources
 from interleave.data.prompts import ALPACA_SHORT, ALPACA_SHORT_INPUT, PromptTemplate
@@ -224,15 +225,21 @@ class InterleavedDataModule(L.LightningDataModule):
         """One clip's encoder inputs, as training reads it: the model's loader, this run's channel."""
         return self.spec.audio_loader(path, self.audio_channel)
 
-    def collator(self, **kwargs: Any) -> Collator:
+    def collator(self, audio_root: str | Path | None = None, **kwargs: Any) -> Collator:
         """The run's collator (template, `max_length`, the model's tokenizer and span length);
-        `kwargs` go to `Collator` (`padding_side`, `with_answer`, `with_prompt_batch`)."""
+        `kwargs` go to `Collator` (`padding_side`, `with_answer`, `with_prompt_batch`). For a family
+        whose span follows the clip, `audio_root` lets it read a record's spans from its clips'
+        headers where the clips are not loaded (the checks, the index's lengths)."""
+        spans = self.spec.positions_for_samples
+        if spans is not None and self.spec.clip_positions is not None and audio_root is not None:
+            kwargs["clip_spans"] = ClipSpans(Path(audio_root), spans)
         return Collator(
             self.tokenizer,
-            self.template,
+            self.template if self.spec.template is None else self.spec.template,
             max_length=self.hparams.max_length,
             train_on_prompt=self.hparams.train_on_prompt,
             audio_tokens=self.spec.audio_tokens,
+            clip_positions=self.spec.clip_positions,
             **kwargs,
         )
 
@@ -245,13 +252,18 @@ class InterleavedDataModule(L.LightningDataModule):
         if missing and self.written_by:
             raise InterleaveError(f"{missing[0]} does not exist: write it with `{self.written_by}`")
 
+    def audio_root_of(self, path: str | Path) -> Path:
+        """Where the clips of the record file `path` are: `data.audio_root`, else the file's folder."""
+        return self._root(str(path))
+
     def _root(self, path: str) -> Path:
         return Path(self.hparams.audio_root) if self.hparams.audio_root else Path(path).parent
 
-    def _index(self, path: str) -> RecordIndex:
+    def _index(self, path: str, root: Path | None = None) -> RecordIndex:
         """The record index of `path`; under DDP the first process of each node builds it while the
         others wait, then they all memory-map it (a file lock covers nodes sharing one folder)."""
-        trainer, collator, folder = self.trainer, self.collator(), self.hparams.get("index_dir")
+        root = self._root(path) if root is None else root
+        trainer, collator, folder = self.trainer, self.collator(root), self.hparams.get("index_dir")
         many = trainer is not None and trainer.world_size > 1
         index = open_index(path, collator, folder, rank_zero_info) if not many or trainer.local_rank == 0 else None
         if many:
@@ -281,8 +293,8 @@ class InterleavedDataModule(L.LightningDataModule):
         except OSError:
             indexed = False  # read_records names the problem
         if indexed:
-            return self._index(path).checked(root, load, split)
-        return load_checked(path, root, self.collator(), load, split)
+            return self._index(path, root).checked(root, load, split)
+        return load_checked(path, root, self.collator(root), load, split)
 
     def _load(self, path: str) -> Sequence[Record]:
         split: list[str] = []

@@ -26,7 +26,13 @@ class PromptTemplate:
     prompt: str = ALPACA_SHORT
     prompt_with_input: str = ALPACA_SHORT_INPUT
 
-    def render(self, instruction: str, input: str = "") -> str:
+    def key(self) -> list[str]:
+        """What the rendered text depends on (the record index's key holds it)."""
+        return [self.prompt, self.prompt_with_input]
+
+    def render(self, instruction: str, input: str = "", clips: int = 1) -> str:
+        """The prompt; `clips` is for a chat template's layout (`interleave.data.chat`): LTU's
+        layout puts a record's clip before the prompt whatever its text."""
         if input:
             return self.prompt_with_input.format(instruction=instruction, input=input)
         return self.prompt.format(instruction=instruction)

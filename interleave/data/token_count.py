@@ -305,9 +305,10 @@ def _fast_lengths(
     for i in range(len(records)):
         if i not in exact_set:
             prompt_count, full_count = cache[prompts[i]], full_counts[i]
-            if prompt_count is not None and full_count is not None and bos + prompt_count + span < limit:
+            spans = span if collator.clip_spans is None else sum(collator.record_spans(records[i], 1))
+            if prompt_count is not None and full_count is not None and bos + prompt_count + spans < limit:
                 full_count += prompt_count if joined[i] else 0
-                length[i] = min(limit, bos + full_count + 1 + span)  # + EOS
+                length[i] = min(limit, bos + full_count + 1 + spans)  # + EOS
                 continue
         slow.append(i)
     return slow

@@ -1,16 +1,18 @@
 """The audio encoders: audio files to features the LLM reads, and the registry the config picks from.
 
 `audio` (loading a clip, LTU's Kaldi fbank), `base` (the `Encoder` contract, `pool_frames`), one
-module per kind (`cavmae`, `ast`, `whisper`) and `cache` (the on-disk cache of a frozen encoder's
+module per kind (`cavmae`, `ast`, `whisper`, `qwen2_audio`) and `cache` (the on-disk cache of a frozen encoder's
 features). This package's own code is the registry:
 
 `model.encoder` is `KIND[:SIZE]`: `cavmae` (the default; sizes `cavmae`, `small`, `tiny`; the bare
-`small` and `tiny` still mean CAV-MAE), `ast` (sizes `base`, `tiny`) or `whisper` (`base`,
-`tiny`). A size is a random-weight architecture (`tiny`: the tests' size, not OpenAI's
-whisper-tiny); `model.encoder_kwargs` overrides its fields (CAV-MAE's constructor arguments, or
-the HF config's fields). `model.encoder_path` is a local Hugging Face folder (`save_pretrained`
-of an `ASTModel`/`ASTForAudioClassification`, or of a Whisper model, with its
-`preprocessor_config.json`): weights, config and feature settings all come from it.
+`small` and `tiny` still mean CAV-MAE), `ast` (sizes `base`, `tiny`), `whisper` (`base`, `tiny`)
+or `qwen2_audio` (`base`: Qwen2-Audio-7B's tower, `tiny`; its span follows the clip's length, 25
+positions per second, and `model.pretrained` takes it from a released folder). A size is a
+random-weight architecture (`tiny`: the tests' size, not OpenAI's whisper-tiny);
+`model.encoder_kwargs` overrides its fields (CAV-MAE's constructor arguments, or the HF config's
+fields). `model.encoder_path` is a local Hugging Face folder (`save_pretrained` of an
+`ASTModel`/`ASTForAudioClassification`, or of a Whisper model, with its
+`preprocessor_config.json`; a released Qwen2-Audio folder for `qwen2_audio`): weights, config and feature settings all come from it.
 
 Each kind uses the input features its checkpoint was trained with and meets `base.Encoder`'s
 contract (see there). To add a kind: one module with its subclass of `Encoder` and its sizes
@@ -27,6 +29,7 @@ from interleave.encoders.ast import ASTEncoder
 from interleave.encoders.base import Encoder
 from interleave.encoders.cavmae import PRESETS as CAVMAE_PRESETS
 from interleave.encoders.cavmae import cavmae_encoder
+from interleave.encoders.qwen2_audio import Qwen2AudioTower
 from interleave.encoders.whisper import WhisperAudioEncoder
 from interleave.errors import InterleaveError
 
@@ -43,15 +46,17 @@ ENCODERS: dict[str, EncoderKind] = {  # by the KIND of `model.encoder`
     "cavmae": EncoderKind(sizes=CAVMAE_PRESETS, build=cavmae_encoder),
     "ast": EncoderKind(sizes=ASTEncoder.presets, build=ASTEncoder),
     "whisper": EncoderKind(sizes=WhisperAudioEncoder.presets, build=WhisperAudioEncoder),
+    "qwen2_audio": EncoderKind(sizes=Qwen2AudioTower.presets, build=Qwen2AudioTower),
 }
-DEFAULT_SIZE = {"cavmae": "cavmae", "ast": "base", "whisper": "base"}
+DEFAULT_SIZE = {"cavmae": "cavmae", "ast": "base", "whisper": "base", "qwen2_audio": "base"}
 
 
 def _check_fields(kind: str, config: dict) -> None:
     """HF configs accept any keyword silently; a misspelt or another kind's field is refused here."""
-    from transformers import ASTConfig, WhisperConfig
+    from transformers import ASTConfig, Qwen2AudioEncoderConfig, WhisperConfig
 
-    known = set((ASTConfig if kind == "ast" else WhisperConfig)().to_dict())
+    config_class = {"ast": ASTConfig, "whisper": WhisperConfig, "qwen2_audio": Qwen2AudioEncoderConfig}[kind]
+    known = set(config_class().to_dict())
     unknown = sorted(set(config) - known)
     if unknown:
         raise InterleaveError(

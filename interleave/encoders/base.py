@@ -40,6 +40,7 @@ class Encoder(nn.Module):
 
     kind = ""
     heard_seconds = audio.FBANK_SECONDS  # how much of a clip its inputs hold (1024 fbank frames: 10.255 s)
+    variable_length = False  # True: a clip's span is `positions(inputs)` long, not `audio_tokens`
 
     def __init__(self, audio_tokens: int = NUM_AUDIO_TOKENS, frozen: bool = True) -> None:
         super().__init__()
@@ -77,6 +78,16 @@ class Encoder(nn.Module):
 
     def encode(self, inputs: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def positions_for_samples(self, samples: int) -> int:
+        """The audio positions of a clip of `samples` 16-kHz samples, without loading it (its header
+        says how long it is): `audio_tokens` for a fixed-length kind."""
+        return self.audio_tokens
+
+    def positions(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Each clip's count of audio positions [B] (long): `audio_tokens` for a fixed-length kind;
+        a variable-length kind's `forward` gives `[B, max, width]`, a clip's first this many rows its own."""
+        return torch.full((len(inputs),), self.audio_tokens, dtype=torch.long)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):

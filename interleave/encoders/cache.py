@@ -1,6 +1,7 @@
 """Frozen-encoder features on disk: computed once per clip, memory-mapped when read.
 
-The encoder is frozen, so a clip's pooled features [audio_tokens, D] are a function of the audio
+The encoder is frozen, so a clip's pooled features [audio_tokens, D] (a variable-length kind's:
+[its own positions, D]) are a function of the audio
 file, the encoder's weights and the feature settings (the encoder's kind, input features and
 pooling, `audio_tokens` and the audio channel) alone; a trained
 encoder (`model.train_encoder: true`) changes them at every step, so the cache refuses one.
@@ -161,13 +162,14 @@ def compute_features(
 ) -> Iterator[tuple[str, torch.Tensor]]:
     """(path, features [audio_tokens, D] on the CPU) for each clip, through the encoder in batches
     (its own input features; `channel`: which audio channel, see audio.load_waveform; `variant`:
-    the clip's waveform transformed first)."""
+    the clip's waveform transformed first). A variable-length kind's clip keeps its own positions."""
     device = next(encoder.parameters()).device
     transform = None if variant is None else variant.transform
     for start in range(0, len(paths), batch_size):
         chunk = paths[start : start + batch_size]
         inputs = torch.stack([encoder.load_inputs(p, channel, transform) for p in chunk]).to(device)
-        yield from zip(chunk, encoder(inputs).cpu())
+        for path, features, n in zip(chunk, encoder(inputs).cpu(), encoder.positions(inputs).tolist()):
+            yield path, features[:n]
 
 
 class FeatureCache:
@@ -175,6 +177,7 @@ class FeatureCache:
 
     `channel` is the audio channel setting the fingerprint was made with (`fingerprint(encoder,
     channel)`); `ensure` computes missing features with it. `FeatureCache.of` makes both agree.
+    `audio_tokens`: every entry's rows; None for a variable-length kind (each clip its own).
     """
 
     def __init__(
@@ -182,7 +185,7 @@ class FeatureCache:
         root: str | Path,
         encoder_fingerprint: str,
         channel: Channel = "first",
-        audio_tokens: int = NUM_AUDIO_TOKENS,
+        audio_tokens: int | None = NUM_AUDIO_TOKENS,
     ) -> None:
         self.folder = Path(root) / encoder_fingerprint
         self.fingerprint = encoder_fingerprint
@@ -193,7 +196,9 @@ class FeatureCache:
     def of(cls, root: str | Path, encoder: Encoder, channel: Channel = "first") -> FeatureCache:
         """The cache of `encoder`'s features with this channel setting; refuses an encoder that trains."""
         require_frozen(encoder)
-        return cls(root, fingerprint(encoder, channel), channel, encoder.audio_tokens)
+        return cls(
+            root, fingerprint(encoder, channel), channel, None if encoder.variable_length else encoder.audio_tokens
+        )
 
     def _entry_of(self, identity: ClipIdentity) -> Path:
         key = identity.key()
@@ -232,7 +237,7 @@ class FeatureCache:
             return mismatch
         if meta.get("crc32") != _crc(features):
             return "its checksum does not match its features (flipped bits or a torn write)"
-        if features.shape[0] != self.audio_tokens:
+        if self.audio_tokens is not None and features.shape[0] != self.audio_tokens:
             return f"it holds {features.shape[0]} audio tokens per clip, not {self.audio_tokens}"
         return None
 

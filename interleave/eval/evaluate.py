@@ -33,7 +33,7 @@ from torchmetrics.functional.classification import (
     binary_recall,
 )
 
-from interleave.data.collate import Collator
+from interleave.data.collate import Collator, stack_clips
 from interleave.data.records import Record
 from interleave.encoders.cache import FeatureCache, Variant, compute_features
 from interleave.eval.answers import parse_answer, settled_answer
@@ -75,8 +75,13 @@ class EvaluationStopped(Exception):
     """`answer_queries` was asked to stop (a SIGTERM during training): no metrics for this point."""
 
 
+def audio_features(*args: Any, **kwargs: Any) -> torch.Tensor:
+    """`clip_features` stacked [N, positions, D] (a variable-length encoder's padded to the longest)."""
+    return stack_clips(clip_features(*args, **kwargs))
+
+
 @torch.no_grad()
-def audio_features(
+def clip_features(
     model: AudioLLM,
     paths: list[str],
     cache: dict[str, torch.Tensor],
@@ -84,11 +89,12 @@ def audio_features(
     batch_size: int = 8,
     channel: str = "first",
     variant: Variant | None = None,
-) -> torch.Tensor:
-    """Encoder features [N, 32, D] of the clips, computed once per clip and kept in `cache`
-    (and read from / written to `store`, an `interleave.encoders.cache.FeatureCache`, when given).
-    `channel` picks the audio channel of multi-channel files (`interleave.encoders.audio.load_waveform`);
-    `variant` (a probe's silence or noise) is read instead of each clip, kept under its own keys."""
+) -> list[torch.Tensor]:
+    """Encoder features of the clips, one [positions, D] each (32 for LTU), computed once per clip and
+    kept in `cache` (and read from / written to `store`, an `interleave.encoders.cache.FeatureCache`,
+    when given). `channel` picks the audio channel of multi-channel files
+    (`interleave.encoders.audio.load_waveform`); `variant` (a probe's silence or noise) is read
+    instead of each clip, kept under its own keys."""
     key = (lambda p: p) if variant is None else variant.key
     name = "" if variant is None else variant.name
     missing = [p for p in dict.fromkeys(paths) if key(p) not in cache]
@@ -101,7 +107,7 @@ def audio_features(
         cache[key(path)] = features
         if store is not None:
             store.put(path, features, variant=name)
-    return torch.stack([cache[key(p)] for p in paths])
+    return [cache[key(p)] for p in paths]
 
 
 def answer_seed(seed: int, epoch: int, condition: str, index: int, repeat: int) -> int:
@@ -161,14 +167,26 @@ def answer_queries(
         batch = queries[start : start + size]
         prompts = [asked.render(q, settings.table) for q in batch]
         records = [Record(id=q.id, audio=q.clips, instruction=p, where=q.where) for q, p in zip(batch, prompts)]
-        encoded = [inputs.collator.encode(r, with_answer=False, with_audio=asked.audio) for r in records]
-        tensors = {k: v.to(device) for k, v in inputs.collator.pad(encoded, "left").items()}
         clips = [clip for q in batch for clip in (q.clips if swap is None else swap(q))]
-        audio = (
+        heard = (
             None
             if not asked.audio
-            else audio_features(model, clips, features, inputs.store, channel=inputs.channel, variant=read).to(device)
+            else clip_features(model, clips, features, inputs.store, channel=inputs.channel, variant=read)
         )
+        # a span as long as the clip that is heard (a variable-length encoder's; a swap's other clip)
+        variable = heard is not None and model.audio_encoder.variable_length
+        lengths = iter([len(h) for h in heard] if variable else [])
+        encoded = [
+            inputs.collator.encode(
+                r,
+                with_answer=False,
+                with_audio=asked.audio,
+                lengths=[next(lengths) for _ in r.clips] if variable else None,
+            )
+            for r in records
+        ]
+        tensors = {k: v.to(device) for k, v in inputs.collator.pad(encoded, "left").items()}
+        audio = None if heard is None else stack_clips(heard).to(device)
         seeds = [
             answer_seed(settings.seed, epoch, condition, start + i, j)
             for i in range(len(batch))

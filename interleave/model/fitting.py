@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from interleave.errors import InterleaveError
+from interleave.model.pretrained import released_mismatch
 
 
 class CheckpointMismatch(InterleaveError):
@@ -28,7 +29,8 @@ def fitting_state(model: Any, checkpoint: Any, path: str | Path) -> dict[str, to
     """The weights of a training checkpoint (`load_weights`' result, read from `path`) once every
     tensor is checked to fit `model` (an `AudioLLM` the config built): same names and shapes, every
     trainable weight present, the same LoRA scaling (`lora_alpha`, `lora_r`) where the checkpoint
-    states its settings; else a CheckpointMismatch naming the file, what does not fit and the
+    states its settings, the same released folder (`model.pretrained`) where either has one; else
+    a CheckpointMismatch naming the file, what does not fit and the
     model settings that differ. The playground and `interleave frontier` check their checkpoints with it."""
     state = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict):
@@ -50,6 +52,8 @@ def fitting_state(model: Any, checkpoint: Any, path: str | Path) -> dict[str, to
     ]
     # Weights of the right shapes still mean something else under another scaling (lora_alpha / r).
     scaling = [k for k in _SCALING_SETTINGS if k in saved and saved[k] != model.hparams.get(k)]
+    if (released := released_mismatch(getattr(model, "released", None), checkpoint)) is not None:
+        raise CheckpointMismatch(f"{str(path).strip()} {released}")
     if unknown or shapes or missing or scaling:
         problems = (
             ([f"{len(shapes)} weight(s) of another shape, e.g. {shapes[0]}"] if shapes else [])

@@ -23,13 +23,21 @@ from peft import LoraConfig, get_peft_model
 from torch import nn
 
 from interleave import NUM_AUDIO_TOKENS
-from interleave.data.collate import IGNORE_INDEX
+from interleave.data.collate import IGNORE_INDEX, span_runs
 from interleave.encoders import build_encoder
 from interleave.errors import InterleaveError
 from interleave.labels import labels_match
 from interleave.model import generation
 from interleave.model.llm import align_special_tokens, load_llm, load_tokenizer, lora_targets
 from interleave.model.ltu import load_encoder_checkpoint, load_ltu_checkpoint
+from interleave.model.pretrained import (
+    RELEASED_KEY,
+    Released,
+    load_released_projector,
+    open_released,
+    released_mismatch,
+)
+from interleave.model.projector import ProjectorKind, build_projector, linear_layer, projector_dtype
 from interleave.spec import Batch, DataSpec
 
 
@@ -52,6 +60,14 @@ class AudioLLM(L.LightningModule):
     or skips that batch and counts it as `train/skipped_nonfinite` (`skip`; single-process only).
     Released weights: `encoder_checkpoint` (CAV-MAE's audio branch alone) and/or `ltu_checkpoint`
     (LTU's state dict: encoder, projector and LoRA; see `interleave.model.ltu`), loaded in that order.
+    Projector: `projector` is a kind of `interleave.model.projector` (`ltu`: LayerNorm + Linear;
+    `linear`).
+    A released audio LLM: `pretrained` is its local Hugging Face folder (Qwen2-Audio; see
+    `interleave.model.pretrained`). It sets the encoder (its tower, whose span follows the clip's
+    length), the projector (its kind, the released weights), the LLM (read in place; LoRA goes on
+    it alone), the tokenizer and the chat layout; `llm`, `llm_config`, `tokenizer`, `encoder`,
+    `encoder_kwargs`, `encoder_path`, `audio_tokens`, `projector`, `encoder_checkpoint` and
+    `ltu_checkpoint` left at their defaults, else refused by name.
 
     Args:
         llm: the LLM: a local Hugging Face folder of a causal LM, a .gguf file or `builtin:NAME`.
@@ -59,7 +75,7 @@ class AudioLLM(L.LightningModule):
             weights, instead of `llm`.
         tokenizer: where the tokenizer comes from (a folder or .gguf); default the LLM's own.
         llm_dtype: the frozen LLM's dtype.
-        encoder: the audio encoder, `KIND[:SIZE]` (`cavmae`, `ast`, `whisper`).
+        encoder: the audio encoder, `KIND[:SIZE]` (`cavmae`, `ast`, `whisper`, `qwen2_audio`).
         encoder_kwargs: overrides of the encoder size's fields (random weights).
         encoder_path: a local Hugging Face folder of an AST or Whisper encoder.
         audio_tokens: audio positions per clip (LTU's 32), pooled from the encoder's frames.
@@ -80,6 +96,9 @@ class AudioLLM(L.LightningModule):
         on_nonfinite_loss: a NaN/infinite training loss stops the run (`error`) or skips the batch
             (`skip`, single-process only).
         train_encoder: train the encoder too (LTU's last stage); the feature cache is then refused.
+        projector: the projector's kind (`ltu`: LayerNorm + Linear; `linear`: one Linear).
+        pretrained: a released audio LLM's local Hugging Face folder (Qwen2-Audio): its encoder,
+            projector, LLM, tokenizer and chat layout.
     """
 
     def __init__(
@@ -108,21 +127,43 @@ class AudioLLM(L.LightningModule):
         val_max_new_tokens: int = 24,
         on_nonfinite_loss: Literal["error", "skip"] = "error",
         train_encoder: bool = False,
+        projector: ProjectorKind = "ltu",
+        pretrained: str | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.strict_loading = False  # checkpoints hold only the trainable weights
 
-        self.tokenizer = load_tokenizer(tokenizer or llm) if (tokenizer or llm) else None
-        if self.tokenizer is None:
-            raise InterleaveError("set model.tokenizer when the LLM comes from model.llm_config")
-        # Frozen weights are never in checkpoints, so random ones must come from a fixed seed.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(frozen_init_seed)
-            self.audio_encoder = build_encoder(encoder, encoder_path, encoder_kwargs, audio_tokens, not train_encoder)
+        self.released: Released | None = None
+        if pretrained:
+            given = dict(
+                llm=llm,
+                llm_config=llm_config,
+                tokenizer=tokenizer,
+                encoder=encoder,
+                encoder_kwargs=encoder_kwargs,
+                encoder_path=encoder_path,
+                audio_tokens=audio_tokens,
+                projector=projector,
+                encoder_checkpoint=encoder_checkpoint,
+                ltu_checkpoint=ltu_checkpoint,
+            )
+            self.released, parts = open_released(pretrained, given, llm_dtype, train_encoder)
+            self.tokenizer, self.audio_encoder, base = parts.tokenizer, parts.encoder, parts.llm
+            projector = self.released.family.projector
+        else:
+            self.tokenizer = load_tokenizer(tokenizer or llm) if (tokenizer or llm) else None
+            if self.tokenizer is None:
+                raise InterleaveError("set model.tokenizer when the LLM comes from model.llm_config")
+            # Frozen weights are never in checkpoints, so random ones must come from a fixed seed.
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(frozen_init_seed)
+                self.audio_encoder = build_encoder(
+                    encoder, encoder_path, encoder_kwargs, audio_tokens, not train_encoder
+                )
+            base = load_llm(llm if llm_config is None else None, llm_config, llm_dtype, seed=frozen_init_seed)
+            align_special_tokens(self.tokenizer, base.config, llm or "model.llm_config")
         self.audio_tokens = audio_tokens
-        base = load_llm(llm if llm_config is None else None, llm_config, llm_dtype, seed=frozen_init_seed)
-        align_special_tokens(self.tokenizer, base.config, llm or "model.llm_config")
         if gradient_checkpointing:
             base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         lora = LoraConfig(
@@ -134,11 +175,10 @@ class AudioLLM(L.LightningModule):
             task_type="CAUSAL_LM",
         )
         self.llm = get_peft_model(base, lora)
-        # LTU's projector: LayerNorm without affine, then Linear (LTU names it audio_proj.1).
-        self.audio_proj = nn.Sequential(
-            nn.LayerNorm(self.audio_encoder.width, elementwise_affine=False),
-            nn.Linear(self.audio_encoder.width, base.config.hidden_size),
-        )
+        # LTU's projector (LayerNorm without affine, then Linear: LTU's audio_proj.1) or another kind.
+        self.audio_proj = build_projector(projector, self.audio_encoder.width, base.config.hidden_size)
+        if self.released is not None:
+            load_released_projector(self.released, linear_layer(self.audio_proj))
         # from_pretrained returns the LLM in eval mode and Lightning keeps each module's mode, so
         # without this LoRA dropout would never be active. A frozen encoder stays in eval mode.
         self.train()
@@ -155,9 +195,25 @@ class AudioLLM(L.LightningModule):
     def data_spec(self) -> DataSpec:
         """What the data module needs from this model (`InterleavedDataModule.connect`): the
         tokenizer, the audio positions per clip, the encoder's input loader and how much of a clip it hears."""
+        if self.released is None:
+            return DataSpec(
+                self.tokenizer, self.audio_tokens, self.audio_encoder.load_inputs, self.audio_encoder.heard_seconds
+            )
+        # A clip's span follows its length; where no clip is at hand (the record checks, the
+        # index's lengths) a span counts as the longest one, so a record that fits always fits.
         return DataSpec(
-            self.tokenizer, self.audio_tokens, self.audio_encoder.load_inputs, self.audio_encoder.heard_seconds
+            self.tokenizer,
+            self.audio_encoder.max_positions,
+            self.audio_encoder.load_inputs,
+            self.audio_encoder.heard_seconds,
+            clip_positions=self.clip_positions,
+            positions_for_samples=self.audio_encoder.positions_for_samples,
+            template=self.released.chat_template(),
         )
+
+    def clip_positions(self, inputs: torch.Tensor) -> int:
+        """One clip's span length from its encoder inputs (a variable-length encoder's count)."""
+        return int(self.audio_encoder.positions(inputs[None])[0])
 
     def audio_embeddings(
         self, audio: torch.Tensor | None = None, *, features: torch.Tensor | None = None
@@ -168,12 +224,18 @@ class AudioLLM(L.LightningModule):
             raise ValueError("give a clip batch's encoder inputs (audio) or its cached features, exactly one")
         if features is None:
             features = self.audio_encoder(audio)
+        elif self.audio_encoder.variable_length:
+            if features.dim() != 3 or features.shape[2] != self.audio_encoder.width:
+                raise ValueError(
+                    f"cached features must be [clips, positions, {self.audio_encoder.width}] "
+                    f"(the encoder's width), got {list(features.shape)}"
+                )
         elif tuple(features.shape[1:]) != (self.audio_tokens, self.audio_encoder.width):
             raise ValueError(
                 f"cached features must be [clips, {self.audio_tokens}, {self.audio_encoder.width}] "
                 f"(audio_tokens, the encoder's width), got {list(features.shape)}"
             )
-        return self.audio_proj(features.to(self.audio_proj[1].weight.dtype))
+        return self.audio_proj(features.to(projector_dtype(self.audio_proj)))
 
     def merge_embeddings(
         self,
@@ -197,6 +259,8 @@ class AudioLLM(L.LightningModule):
             return self.llm.get_input_embeddings()(input_ids)
         # masked_scatter fills the marked positions row by row, left to right: the clips stacked in
         # the collator's order (row by row, placeholder order within a row) land each in its own span.
+        if self.audio_encoder.variable_length:
+            return self._merge_variable(input_ids, audio_mask, audio, features)
         counts = audio_mask.sum(dim=1)
         if torch.any(counts % self.audio_tokens != 0) or int(counts.sum()) != self.audio_tokens * len(clips):
             raise ValueError(
@@ -205,6 +269,34 @@ class AudioLLM(L.LightningModule):
             )
         embeds = self.llm.get_input_embeddings()(input_ids)
         audio_embeds = self.audio_embeddings(audio, features=features).to(embeds.dtype)
+        return embeds.masked_scatter(audio_mask.unsqueeze(-1), audio_embeds)
+
+    def _merge_variable(
+        self,
+        input_ids: torch.Tensor,
+        audio_mask: torch.Tensor,
+        audio: torch.Tensor | None,
+        features: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """`merge_embeddings` for spans of their clips' own lengths: each span a run of `audio_mask`
+        as long as its clip's positions (the encoder's count, or the cached features' rows)."""
+        clips = audio if features is None else features
+        runs = [n for _, _, n in span_runs(audio_mask)]
+        if features is None:
+            expected = self.audio_encoder.positions(audio).tolist()
+        else:
+            expected = [n if n <= features.shape[1] else -1 for n in runs]
+        if len(runs) != len(clips) or runs != expected:
+            raise ValueError(
+                f"audio_mask's spans {runs} do not match the {len(clips)} clip(s) given (positions {expected})"
+            )
+        embeds = self.llm.get_input_embeddings()(input_ids)
+        encoded = self.audio_encoder(audio) if features is None else features
+        keep = (
+            torch.arange(encoded.shape[1], device=encoded.device)[None]
+            < torch.tensor(runs, device=encoded.device)[:, None]
+        )
+        audio_embeds = self.audio_embeddings(features=encoded[keep][None])[0].to(embeds.dtype)
         return embeds.masked_scatter(audio_mask.unsqueeze(-1), audio_embeds)
 
     def batch_embeddings(self, batch: Batch) -> torch.Tensor:
@@ -330,8 +422,12 @@ class AudioLLM(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         keep = set(self.trainable_parameters())
         checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in keep}
+        if self.released is not None:
+            checkpoint[RELEASED_KEY] = self.released.identity()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if (problem := released_mismatch(self.released, checkpoint)) is not None:
+            raise InterleaveError(f"checkpoint {problem}")
         missing = set(self.trainable_parameters()) - set(checkpoint["state_dict"])
         if missing:
             raise InterleaveError(

@@ -223,7 +223,8 @@ def index_kept(args: argparse.Namespace) -> str:
         return "nothing was written" + ("" if args.config else " (without --config a check writes no file)")
     from interleave.data.record_index import index_path
 
-    path = index_path(args.file, datamodule.collator(), datamodule.hparams.get("index_dir"))
+    root = datamodule.audio_root_of(args.file) if args.audio_root is None else args.audio_root
+    path = index_path(args.file, datamodule.collator(root), datamodule.hparams.get("index_dir"))
     if path.is_file():
         return f"the record index {path} is kept (later checks and runs reuse it)"
     return "no record index was written (it is written whole or not at all)"

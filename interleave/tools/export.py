@@ -4,7 +4,10 @@
 (`OUT_DIR/lora`, loadable with `PeftModel.from_pretrained`), the projector as safetensors
 (`OUT_DIR/projector.safetensors`, LTU's key names) and the model's settings (`OUT_DIR/model.json`);
 for a model trained with `model.train_encoder: true`, also the encoder (`OUT_DIR/encoder.safetensors`,
-CAV-MAE's key names).
+CAV-MAE's key names). A model of a released family (`model.pretrained`) also gets `OUT_DIR/released`:
+one peft adapter of the released transformers class (Qwen2-Audio: LoRA on its language model, the
+trained projector a module to save), loaded with `PeftModel.from_pretrained(
+Qwen2AudioForConditionalGeneration.from_pretrained(FOLDER), OUT_DIR/released)`.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import json
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 from safetensors.torch import save_file
 
@@ -48,7 +52,21 @@ def export(checkpoint: str | Path, out_dir: str | Path) -> Path:
         with atomic_path(out_dir / "encoder.safetensors") as tmp:
             save_file(encoder, tmp)
     write_text_atomic(out_dir / "model.json", json.dumps(dict(model.hparams), indent=2, default=str))
+    if model.released is not None:
+        write_released_adapter(model, out_dir / "released")
     return out_dir
+
+
+def write_released_adapter(model: Any, folder: Path) -> Path:
+    """The model's LoRA and projector as a peft adapter of its released class (`released_adapter`)."""
+    from interleave.model.pretrained import released_adapter
+
+    config, weights = released_adapter(model, model.released)
+    folder.mkdir(parents=True, exist_ok=True)
+    config.save_pretrained(folder)
+    with atomic_path(folder / "adapter_model.safetensors") as tmp:
+        save_file(weights, tmp, metadata={"format": "pt"})
+    return folder
 
 
 def main(argv: list[str] | None = None) -> int:

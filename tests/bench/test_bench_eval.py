@@ -107,3 +107,16 @@ def test_the_benchmark_case_times_both_scorings_on_the_same_items(tmp_path, tiny
     assert set(r["sides"]) == {"ranked", "generated"} and all(s[0] > 0 for s in r["sides"].values())
     text = bench_eval.benchmark_section(r, 2, 2, 3)
     assert "| ranked |" in text and "| generated |" in text and "pick the same choice" in text
+
+
+def test_the_released_case_gives_transformers_generates_answers(tmp_path):
+    """bench_eval --qwen2-audio: the evaluator on a released Qwen2-Audio (model.pretrained) answers
+    exactly as transformers' Qwen2AudioForConditionalGeneration.generate does one query at a time."""
+    from tests.helpers import save_tiny_qwen2_audio
+
+    folder = save_tiny_qwen2_audio(tmp_path / "qwen2-audio")
+    queries = shard(tmp_path)
+    body, ours, theirs = bench_eval.released_section(folder, queries, batch_size=4, cap=6)
+    assert len(ours.answers) == len(theirs.answers) == len(queries)
+    assert ours.answers == theirs.answers
+    assert f"Answers identical on both sides: {len(queries)}/{len(queries)}." in body

@@ -453,3 +453,29 @@ def assert_golden_rows(rows: bytes, golden: bytes) -> None:
         assert mine.keys() == reference.keys()
         if "p_yes" in reference:
             assert mine["p_yes"] == pytest.approx(reference["p_yes"], abs=1e-6)
+
+
+@pytest.mark.slow
+def test_a_released_qwen2_audio_is_evaluated_with_probes_and_ddp_gives_the_metrics_of_one(tmp_path, small_dataset):
+    """model.pretrained (issue 36): SHARD, identity, the text control and the silence and swap probes
+    run on a released Qwen2-Audio folder, in its chat layout; 2 DDP ranks give one rank's metrics and answers."""
+    from tests.helpers import save_tiny_qwen2_audio
+
+    folder = save_tiny_qwen2_audio(tmp_path / "qwen2-audio")
+    kwargs = {"pretrained": str(folder), "llm": None, "lora_r": 4, "lora_alpha": 8, "val_max_new_tokens": 4}
+    results = {}
+    for devices in (1, 2):
+        out = tmp_path / f"d{devices}"
+        out.mkdir()
+        config = shard_config(out, small_dataset, kwargs, {"probes": ["silence", "swap"]})
+        strategy = "--trainer.strategy=ddp" if devices == 2 else "--trainer.strategy=auto"
+        args = ["validate", "--config", str(config), "--data.max_length=1024", f"--trainer.devices={devices}", strategy]
+        done = run_cli(args, tmp_path)
+        assert done.returncode == 0, done.stderr[-3000:]
+        predictions = run_dir(out) / "predictions"
+        rows = [json.loads(line) for line in (predictions / "epoch=00.jsonl").read_text().splitlines()]
+        assert {r["condition"] for r in rows} == {"interleaved", "noninterleaved", "text", "silence", "swap"}
+        metrics = json.loads((predictions / "epoch=00.metrics.json").read_text())
+        assert ALL_TAGS | PROBE_TAGS <= set(metrics)
+        results[devices] = ({t: metrics[t] for t in ALL_TAGS | PROBE_TAGS}, rows)
+    assert results[2] == results[1]

@@ -136,3 +136,36 @@ def test_export_help_says_what_it_writes_without_a_dangling_colon(capsys):
     for line in out.splitlines():  # only the section headings end in ":"
         assert not line.endswith(":") or line in ("positional arguments:", "options:"), line
     assert "CKPT        a checkpoint" in out and "OUT_DIR     the folder" in out
+
+
+def test_a_released_models_export_loads_onto_the_released_class_with_its_logits(tmp_path):
+    """model.pretrained: OUT_DIR/released is one peft adapter of Qwen2AudioForConditionalGeneration
+    (LoRA on its language model, the trained projector); loaded there it gives the trained model's logits."""
+    from transformers import Qwen2AudioForConditionalGeneration
+
+    from interleave.model.module import AudioLLM
+    from interleave.tools.export import write_released_adapter
+    from tests.helpers import clip, processor_inputs, save_tiny_qwen2_audio
+
+    folder = save_tiny_qwen2_audio(tmp_path / "qwen2-audio")
+    model = AudioLLM(pretrained=str(folder), lora_r=4, lora_alpha=8).eval()
+    torch.manual_seed(0)
+    with torch.no_grad():  # a trained state: LoRA updates that are not zero, a projector moved
+        for param in model.parameters():
+            if param.requires_grad:
+                param.add_(0.05 * torch.randn_like(param))
+    out = write_released_adapter(model, tmp_path / "out" / "released")
+    base = Qwen2AudioForConditionalGeneration.from_pretrained(folder, dtype=torch.float32)
+    released = PeftModel.from_pretrained(base, out).eval()
+    inputs = processor_inputs(folder, [(["Is ", clip(1.5, seed=1), " like ", clip(3.0, seed=2), "?"], "No.")])
+    audio_id = model.tokenizer.convert_tokens_to_ids("<|AUDIO|>")
+    waves = [clip(1.5, seed=1), clip(3.0, seed=2)]
+    audio = torch.stack([model.audio_encoder.inputs_from_waveform(torch.from_numpy(w)) for w in waves])
+    mask = inputs["input_ids"] == audio_id
+    with torch.no_grad():
+        embeds = model.merge_embeddings(inputs["input_ids"], mask, audio)
+        ours = model.llm(inputs_embeds=embeds, attention_mask=inputs["attention_mask"]).logits
+        theirs = released(**inputs).logits
+    assert (ours - theirs).abs().max() <= 1e-5
+    with released.disable_adapter(), torch.no_grad():
+        assert (released(**inputs).logits - theirs).abs().max() > 1e-3  # the adapter changes the model
