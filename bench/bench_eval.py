@@ -190,7 +190,7 @@ def released_section(folder: Path, queries: list[Query], batch_size: int, cap: i
         with_answer=False,
     )
     settings = EvalSettings(
-        Sampling(max_new_tokens=cap, do_sample=False, repetition_penalty=1.0),
+        sampling=Sampling(max_new_tokens=cap, do_sample=False, repetition_penalty=1.0),
         repeats=1,
         batch_size=batch_size,
         full_answers=True,

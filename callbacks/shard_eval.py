@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 import lightning as L
 import torch
@@ -26,17 +25,16 @@ from callbacks.curves import (
     run_hparams,
     samples_markdown,
 )
+from callbacks.points import CheckpointPoint, EvaluatedPoint, Loaded, trained_epochs, write_point
 from interleave.data.module import InterleavedDataModule
 from interleave.errors import InterleaveError
 from interleave.eval.benchmarks.evaluate import RunSettings
 from interleave.eval.benchmarks.items import decode_check
 from interleave.eval.evaluate import EvalInputs, Evaluated, EvaluationStopped, Point, evaluate
 from interleave.eval.format import read_shard
-from interleave.eval.predictions import CKPT_PATH, ROW_COUNT, Prediction
 from interleave.eval.query import Query
 from interleave.eval.settings import EvalSettings
 from interleave.eval.tasks import CONDITIONS, TASKS, parse_tag
-from interleave.files import write_text_atomic
 from interleave.model.generation import Sampling
 from interleave.model.module import AudioLLM
 from interleave.progress import Progress
@@ -96,47 +94,6 @@ def eval_inputs(data: object) -> EvalInputs:
             f"interleave.data.InterleavedDataModule, got {type(data).__name__}"
         )
     return EvalInputs(data.collator(padding_side="left", with_answer=False), data.feature_store, data.audio_channel)
-
-
-class Loaded(NamedTuple):
-    """A checkpoint loaded outside a fit (`validate --ckpt_path`): the epochs its weights were
-    trained (`trained_epochs`) and its step, each None when it does not say."""
-
-    epochs: int | None = None
-    global_step: int | None = None
-
-
-@dataclass(frozen=True)
-class CheckpointPoint:
-    """What the metrics file says of a checkpoint evaluated on its own (`validate --ckpt_path X`)."""
-
-    ckpt_path: str
-    ckpt_global_step: int | None
-    seed_epoch: int
-
-    def header(self) -> dict[str, Any]:
-        return {CKPT_PATH: self.ckpt_path, "ckpt_global_step": self.ckpt_global_step, "seed_epoch": self.seed_epoch}
-
-
-@dataclass(frozen=True)
-class EvaluatedPoint:
-    """One evaluated point of a run: its epoch (the training epochs done), the step it was
-    measured at, every prediction row and tagged metric (`interleave.eval.evaluate.Evaluated`), and
-    for a checkpoint evaluated on its own, which one."""
-
-    epoch: int
-    global_step: int
-    evaluated: Evaluated
-    checkpoint: CheckpointPoint | None = None
-    bench_rows: list[Any] = field(default_factory=list)  # the benchmarks' rows (`callbacks.benchmarks`)
-
-    @property
-    def metrics(self) -> dict[str, float]:
-        return self.evaluated.metrics
-
-    @property
-    def rows(self) -> list[Prediction]:
-        return self.evaluated.rows
 
 
 class ShardEvaluation(L.Callback):
@@ -515,31 +472,3 @@ class ShardEvaluation(L.Callback):
                 f"{closing_table(self.history, self.settings.prefixes)}\n"
                 f"[interleave] predictions: {self.curves.parent / 'predictions'}  curves: {self.curves}"
             )
-
-
-def trained_epochs(checkpoint: dict[str, Any]) -> int | None:
-    """The training epochs a Lightning checkpoint's weights completed, as a fit numbers its points:
-    Lightning's `epoch` (the epochs completed when it was saved), plus the epoch under way when it
-    was saved after that epoch's last batch (ModelCheckpoint at an epoch's end); None when it does
-    not say."""
-    epoch = checkpoint.get("epoch")
-    if not isinstance(epoch, int) or isinstance(epoch, bool):
-        return None
-    fit = (checkpoint.get("loops") or {}).get("fit_loop") or {}
-    progress = (fit.get("epoch_progress") or {}).get("current") or {}
-    under_way = progress.get("started", 0) > progress.get("completed", epoch)
-    return epoch + 1 if under_way and (fit.get("epoch_loop.batch_progress") or {}).get("is_last_batch") else epoch
-
-
-def write_point(folder: Path, epoch: int, evaluated: Evaluated, header: dict[str, Any]) -> Path:
-    """One evaluated point's files: `epoch=NN.jsonl` (every prediction row) and `epoch=NN.metrics.json`
-    (`header`, how many rows the predictions file holds (`ROW_COUNT`), then every metric, flat and
-    sorted); returns their common stem."""
-    folder.mkdir(parents=True, exist_ok=True)
-    stem = folder / f"epoch={epoch:02d}"
-    write_text_atomic(Path(f"{stem}.jsonl"), "".join(row.to_json() + "\n" for row in evaluated.rows))
-    write_text_atomic(
-        Path(f"{stem}.metrics.json"),
-        json.dumps({**header, ROW_COUNT: len(evaluated.rows), **evaluated.metrics}, indent=2, sort_keys=True) + "\n",
-    )
-    return stem

@@ -291,7 +291,7 @@ class MixtureSampler(TrainingSampler):
 
 
 class MixedRecords(Dataset):
-    """The sources' datasets (`interleave.data.module.AudioRecords`, each with its own audio root) end to end."""
+    """The sources' datasets (`interleave.data.audio_records.AudioRecords`, each with its own audio root) end to end."""
 
     def __init__(self, parts: Sequence[Any]) -> None:
         self.parts = list(parts)

@@ -194,30 +194,6 @@ def test_a_checkpoint_validated_on_its_own_is_filed_under_its_epochs_not_before_
     ) in markdown
 
 
-def test_trained_epochs_of_a_checkpoint_as_a_fit_numbers_its_points():
-    """The states Lightning saves (2 batches an epoch): mid-epoch, after an epoch's last batch (by
-    step, or after its validation), and after the fit."""
-    from callbacks.shard_eval import trained_epochs
-
-    def saved(epoch, started, completed, last_batch):
-        return {
-            "epoch": epoch,
-            "loops": {
-                "fit_loop": {
-                    "epoch_progress": {"current": {"started": started, "completed": completed}},
-                    "epoch_loop.batch_progress": {"is_last_batch": last_batch},
-                }
-            },
-        }
-
-    assert trained_epochs(saved(0, 1, 0, False)) == 0  # step 1
-    assert trained_epochs(saved(0, 1, 0, True)) == 1  # step 2, the first epoch's last (or at its end)
-    assert trained_epochs(saved(1, 2, 1, False)) == 1  # step 3
-    assert trained_epochs(saved(1, 2, 1, True)) == 2  # step 4
-    assert trained_epochs(saved(2, 2, 2, True)) == 2  # saved after the fit ended
-    assert trained_epochs({"epoch": 3}) == 3 and trained_epochs({"state_dict": {}}) is None
-
-
 def test_an_unknown_parser_is_refused_at_construction():
     with pytest.raises(InterleaveError, match="parser must be one of paper, extended, got 'loose'"):
         ShardEvaluation("shard.jsonl", parser="loose")

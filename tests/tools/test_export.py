@@ -74,7 +74,7 @@ def test_the_exported_adapter_and_projector_give_a_two_clip_prompts_logits(
     from safetensors.torch import load_file
 
     from interleave.data.collate import Collator, span_starts
-    from interleave.data.module import AudioRecords
+    from interleave.data.audio_records import AudioRecords
     from interleave.data.records import Record
 
     run = train.cli(["fit", "--config", str(write_config(tmp_path, small_dataset, tiny_model_kwargs))])

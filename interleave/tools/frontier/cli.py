@@ -110,7 +110,8 @@ def run_frontier(ask: Ask) -> list[Path]:
     """Evaluate every α not finished yet, then write the frontier's files; returns them."""
     import torch
 
-    from callbacks.shard_eval import ShardEvaluation, eval_inputs, write_point
+    from callbacks.points import write_point
+    from callbacks.shard_eval import ShardEvaluation, eval_inputs
     from interleave.checkpoints import load_weights
     from interleave.cli import build_run
     from interleave.errors import InterleaveError
