@@ -27,8 +27,8 @@ from torch.utils.data import DataLoader
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.results import write_section  # noqa: E402
-from interleave.data.collate import Collator  # noqa: E402
 from interleave.data.audio_records import AudioRecords  # noqa: E402
+from interleave.data.collate import Collator  # noqa: E402
 from interleave.data.records import Record, read_records  # noqa: E402
 from interleave.data.sampler import TrainingSampler  # noqa: E402
 from interleave.encoders.cache import FeatureCache, fingerprint  # noqa: E402

@@ -52,8 +52,8 @@ def test_each_rank_writes_its_own_file_and_a_new_run_starts_it_again(tmp_path, c
 @pytest.mark.slow
 def test_predict_answers_two_clip_records_as_generating_each_alone(tmp_path, small_dataset, tiny_model_kwargs):
     """Issue 19: a predict file with a two-clip record beside one-clip ones."""
-    from interleave.data.collate import Collator
     from interleave.data.audio_records import AudioRecords
+    from interleave.data.collate import Collator
     from interleave.data.records import read_records
 
     two = {

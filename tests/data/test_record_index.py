@@ -13,8 +13,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from interleave.data.collate import Collator
 from interleave.data.audio_records import AudioRecords
+from interleave.data.collate import Collator
 from interleave.data.module import InterleavedDataModule
 from interleave.data.record_index import index_path, open_index
 from interleave.data.sampler import TrainingSampler

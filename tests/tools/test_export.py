@@ -73,8 +73,8 @@ def test_the_exported_adapter_and_projector_give_a_two_clip_prompts_logits(
     span (`interleave.data.collate.span_starts` of the batch's audio_mask) gives the trained model's logits."""
     from safetensors.torch import load_file
 
-    from interleave.data.collate import Collator, span_starts
     from interleave.data.audio_records import AudioRecords
+    from interleave.data.collate import Collator, span_starts
     from interleave.data.records import Record
 
     run = train.cli(["fit", "--config", str(write_config(tmp_path, small_dataset, tiny_model_kwargs))])
