@@ -179,16 +179,7 @@ def released_generate(model: AudioLLM, queries: list[Query], settings: EvalSetti
 def released_section(folder: Path, queries: list[Query], batch_size: int, cap: int) -> tuple[str, Side, Side]:
     """The released-model case: the evaluator against transformers' generate one query at a time."""
     model = AudioLLM(pretrained=str(folder)).eval()
-    spec = model.data_spec()
-    collator = Collator(
-        spec.tokenizer,
-        spec.template,
-        max_length=4096,
-        audio_tokens=spec.audio_tokens,
-        clip_positions=spec.clip_positions,
-        padding_side="left",
-        with_answer=False,
-    )
+    collator = Collator.of_spec(model.data_spec(), max_length=4096, padding_side="left", with_answer=False)
     settings = EvalSettings(
         sampling=Sampling(max_new_tokens=cap, do_sample=False, repetition_penalty=1.0),
         repeats=1,

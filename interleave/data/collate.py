@@ -31,7 +31,7 @@ from interleave.data.chat import ChatTemplate
 from interleave.data.prompts import PromptTemplate, check_clip_count, remove_placeholders
 from interleave.data.records import Record
 from interleave.errors import InterleaveError, RecordError
-from interleave.spec import Batch
+from interleave.spec import Batch, DataSpec
 
 IGNORE_INDEX = -100
 
@@ -173,6 +173,19 @@ class Collator:
         self.clip_spans = clip_spans
         if self.max_length <= audio_tokens:
             raise ValueError(f"max_length={max_length} cannot hold the {audio_tokens}-position audio span")
+
+    @classmethod
+    def of_spec(cls, spec: DataSpec, template: PromptTemplate | None = None, **kwargs: Any) -> Collator:
+        """The collator for the model's side of the contract: its tokenizer, its span lengths (fixed, or
+        following each clip) and a released family's chat layout, which replaces `template` (the data's
+        own); `kwargs` go to `Collator` (`max_length`, `padding_side`, ...)."""
+        return cls(
+            spec.tokenizer,
+            template if spec.template is None else spec.template,
+            audio_tokens=spec.audio_tokens,
+            clip_positions=spec.clip_positions,
+            **kwargs,
+        )
 
     def _text(self, text: str, offsets: list[int]) -> tuple[list[int], list[int], int]:
         """BOS (as the tokenizer adds it) and the whole string's tokens, with the audio cut points."""

@@ -175,13 +175,11 @@ class InterleavedDataModule(L.LightningDataModule):
         spans = self.spec.positions_for_samples
         if spans is not None and self.spec.clip_positions is not None and audio_root is not None:
             kwargs["clip_spans"] = ClipSpans(Path(audio_root), spans)
-        return Collator(
-            self.tokenizer,
-            self.template if self.spec.template is None else self.spec.template,
+        return Collator.of_spec(
+            self.spec,
+            self.template,
             max_length=self.hparams.max_length,
             train_on_prompt=self.hparams.train_on_prompt,
-            audio_tokens=self.spec.audio_tokens,
-            clip_positions=self.spec.clip_positions,
             **kwargs,
         )
 

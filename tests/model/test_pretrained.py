@@ -46,15 +46,8 @@ def _record(items: list, answer: str, index: int = 0) -> Record:
 
 
 def _batch(model, cases, answers: bool = True, cached: bool = False):
-    spec = model.data_spec()
-    collator = Collator(
-        spec.tokenizer,
-        spec.template,
-        max_length=4096,
-        audio_tokens=spec.audio_tokens,
-        clip_positions=spec.clip_positions,
-        with_answer=answers,
-        padding_side="right" if answers else "left",
+    collator = Collator.of_spec(
+        model.data_spec(), max_length=4096, with_answer=answers, padding_side="right" if answers else "left"
     )
     items = []
     for i, (pieces, answer) in enumerate(cases):
@@ -200,14 +193,7 @@ def test_a_cached_run_gives_the_uncached_runs_loss(tmp_path, model):
     cache = FeatureCache.of(tmp_path / "cache", model.audio_encoder)
     stats = cache.ensure(model.audio_encoder, paths, batch_size=2)
     assert stats.built == 3 and [cache.get(p).shape[0] for p in paths] == [25, 82, 300]
-    spec = model.data_spec()
-    collator = Collator(
-        spec.tokenizer,
-        spec.template,
-        max_length=4096,
-        audio_tokens=spec.audio_tokens,
-        clip_positions=spec.clip_positions,
-    )
+    collator = Collator.of_spec(model.data_spec(), max_length=4096)
     records = [
         Record(id="a", audio=(paths[0], paths[1]), instruction="Is [AUDIO] like [AUDIO]?", output="No."),
         Record(id="b", audio=paths[2], instruction="What sound is this?", output="Labels: Siren"),
