@@ -160,9 +160,16 @@ class _Builder:
 _JOB: tuple[Path, Collator] | None = None  # what forked builders read: the file and the collator
 
 
-def _build_part(part: tuple[int, int]) -> dict[str, Any]:
+def _builder_started() -> None:
+    """A forked builder's first step: Ctrl-C reaches the whole process group, and the parent alone
+    says so. The builder was forked with SIGINT blocked (see `build`), so one that came during the
+    fork (while library fork hooks ran) waits pending and is dropped here, never a traceback."""
     os.environ["TOKENIZERS_PARALLELISM"] = "false"  # one thread per process; no warning about the fork
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent alone says so
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+def _build_part(part: tuple[int, int]) -> dict[str, Any]:
     file, collator = _JOB
     return _Builder(file, collator).run(*part)
 
@@ -243,8 +250,13 @@ def build(
         results = [_Builder(file, collator).run(*parts[0])]
     else:
         _JOB = (file, collator)
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})  # the builders are born with it blocked
         try:
-            with multiprocessing.get_context("fork").Pool(len(parts)) as pool:
+            try:
+                pool = multiprocessing.get_context("fork").Pool(len(parts), initializer=_builder_started)
+            finally:  # a Ctrl-C that came while forking reaches this process now, not lost
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            with pool:
                 hashing.start()
                 results = pool.map(_build_part, parts, chunksize=1)
         finally:
