@@ -39,7 +39,7 @@ HEADER = "benchmarks"  # the metrics file's key: each benchmark's provenance and
 SHOWN_PROBLEMS = 10  # bad items named at set-up; the others counted
 NOT_ASKED = {  # the counts of `interleave.eval.benchmarks.evaluate.ask`, as the run states them
     "skipped": "with more clips than the layout's prompt asks",
-    "too_long": "with a prompt longer than data.max_length",
+    "too_long": "with a prompt longer than the benchmark's max_length (default: the LLM's context)",
     "no_swap": "with no other item's clips to swap in (swap control)",
 }
 
