@@ -74,6 +74,10 @@ class BenchmarkConfig:
             LLM's context less the answer's room (`max_position_embeddings` − `max_new_tokens`), never
             less than the run's `data.max_length`. The run's `data.max_length` bounds its training
             records (the demo's is 128), not the questions a benchmark asks: MMAU's are longer.
+        whole_at_end: also ask every good item of the file once when a fit ends (the same scorings
+            and controls), logged under `val/bench/<name>/whole/...`, its rows in
+            `predictions/whole.bench.jsonl` and its figures in `predictions/whole.metrics.json`
+            (`callbacks.benchmarks`); a fit resumed after that is not asked again.
     """
 
     name: str
@@ -87,6 +91,7 @@ class BenchmarkConfig:
     norm: str = TOKEN_MEAN
     prompts: dict[str, str] | None = None
     max_length: int | None = None
+    whole_at_end: bool = False
     templates: dict[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -116,6 +121,8 @@ class BenchmarkConfig:
                 f"{where}: max_length must be a whole number of at least 1, or null for the LLM's context; "
                 f"got {self.max_length!r}"
             )
+        if not isinstance(self.whole_at_end, bool):
+            raise InterleaveError(f"{where}: whole_at_end must be true or false, got {self.whole_at_end!r}")
         try:
             object.__setattr__(self, "templates", prompt_templates(self.prompts))
         except ValueError as err:
