@@ -363,10 +363,15 @@ class ShardEvaluation(L.Callback):
             return [], {}
         point = Point(epoch=epoch, rank=trainer.global_rank, world_size=trainer.world_size)
         return self.benchmarks.ask(
-            pl_module, self._run(), inputs, self.point_features(pl_module), point, stop=lambda: self._stop(trainer)
+            pl_module,
+            self.run_settings(),
+            inputs,
+            self.point_features(pl_module),
+            point,
+            stop=lambda: self._stop(trainer),
         )
 
-    def _run(self) -> RunSettings:
+    def run_settings(self) -> RunSettings:
         """What the benchmarks take from this evaluation: sampling, repeats, chunk size, main layout."""
         s = self.settings
         return RunSettings(CONDITIONS[s.conditions[0]].layout, s.sampling, s.repeats, s.batch_size)
@@ -468,7 +473,7 @@ class ShardEvaluation(L.Callback):
                 self.benchmarks.at_fit_end(
                     trainer,
                     pl_module,
-                    self._run(),
+                    self.run_settings(),
                     eval_inputs(trainer.datamodule),
                     self.point_features(pl_module),
                     self._provenance(trainer, trainer.current_epoch, trainer.global_step),

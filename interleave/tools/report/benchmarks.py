@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,23 +21,13 @@ from typing import Any
 import numpy as np
 
 from interleave.errors import InterleaveError
-from interleave.tools.bootstrap import percentiles
+from interleave.tools.bootstrap import item_draws, item_interval
 from interleave.tools.report.runs import epoch_points
+from interleave.tools.saved_answers import bench_rows as read_rows
 
 HEADER = ("Run", "Epoch", "Benchmark", "Scoring", "Condition", "Items", "Accuracy", "Agreement", "Changed")
 GAIN_HEADER = ("Run", "Since", "Epoch", "Benchmark", "Scoring", "Condition", "Items", "Accuracy change")
 CLIP = "clip"
-
-
-def read_rows(metrics_file: Path) -> list[dict[str, Any]]:
-    """The point's benchmark rows (`epoch=NN.bench.jsonl` beside its metrics file), [] when none."""
-    path = metrics_file.with_name(metrics_file.name.replace(".metrics.json", ".bench.jsonl"))
-    if not path.is_file():
-        return []
-    try:
-        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    except (OSError, UnicodeDecodeError, ValueError) as err:
-        raise InterleaveError(f"{path}: not a readable benchmark rows file ({err})") from None
 
 
 def check_same_benchmarks(points: Sequence[tuple[str, dict[str, Any]]]) -> None:
@@ -71,7 +60,7 @@ def benchmark_rows(
     rng = np.random.default_rng(seed)
     for (name, scoring), conditions in groups.items():
         ids = list(conditions.get(CLIP, {}) or next(iter(conditions.values())))
-        draws = rng.integers(0, len(ids), size=(resamples, len(ids))) if resamples and ids else None
+        draws = item_draws(len(ids), resamples, rng)
         real = conditions.get(CLIP, {})
         for condition, by_id in conditions.items():
             correct = np.array([float(by_id[i]["correct"]) if i in by_id else np.nan for i in ids])
@@ -86,7 +75,7 @@ def benchmark_rows(
                 "Agreement": "",
                 "Changed": "",
             }
-            line["Accuracy"] = _cell(float(np.nanmean(correct)), _bounds(correct, draws))
+            line["Accuracy"] = _cell(float(np.nanmean(correct)), item_interval(correct, draws))
             if condition != CLIP and real:
                 same = np.array(
                     [
@@ -94,22 +83,14 @@ def benchmark_rows(
                         for i in ids
                     ]
                 )
-                line["Agreement"] = _cell(float(np.nanmean(same)), _bounds(same, draws))
-                line["Changed"] = _cell(1 - float(np.nanmean(same)), _bounds(1 - same, draws))
+                line["Agreement"] = _cell(float(np.nanmean(same)), item_interval(same, draws))
+                line["Changed"] = _cell(1 - float(np.nanmean(same)), item_interval(1 - same, draws))
             out.append(line)
     return out
 
 
 def _signed(value: float, bounds: tuple[float, float] | None) -> str:
     return f"{value:+.3f}" + (f" [{bounds[0]:+.3f}, {bounds[1]:+.3f}]" if bounds else "")
-
-
-def _bounds(values: np.ndarray, draws: np.ndarray | None) -> tuple[float, float] | None:
-    if draws is None:
-        return None
-    with warnings.catch_warnings():  # a draw of items none of which a control asked: NaN, left out
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return percentiles(np.nanmean(values[draws], axis=1))
 
 
 def gain_rows(
@@ -127,7 +108,7 @@ def gain_rows(
     out = []
     for (name, scoring, condition), pairs in groups.items():
         diff = np.array([now - past for now, past in pairs])
-        draws = rng.integers(0, len(diff), size=(resamples, len(diff))) if resamples else None
+        draws = item_draws(len(diff), resamples, rng)
         out.append(
             {
                 "Run": label,
@@ -137,7 +118,7 @@ def gain_rows(
                 "Scoring": scoring,
                 "Condition": condition,
                 "Items": str(len(diff)),
-                "Accuracy change": _signed(float(diff.mean()), _bounds(diff, draws)),
+                "Accuracy change": _signed(float(diff.mean()), item_interval(diff, draws)),
             }
         )
     return out
