@@ -96,7 +96,7 @@ def test_one_clip_is_answered_in_both_layouts_with_verdicts_p_yes_and_its_fbank(
     layouts = details["layouts"]
     assert set(layouts) == {"interleaved", "noninterleaved"} and details["seed"] == 3 and details["parser"] == "paper"
     assert details["sampling"]["max_new_tokens"] == 4 and details["clips"] == [
-        {"name": "siren.wav", "seconds": 1.0, "heard": 1.0}
+        {"name": "siren.wav", "seconds": 1.0, "heard": 1.0, "positions": 32}
     ]
     for entry in layouts.values():
         assert len(entry["answers"]) == 2 and len(entry["verdicts"]) == 2 and 0 <= entry["p_yes"] <= 1
@@ -330,7 +330,7 @@ def test_uploads_over_the_size_or_duration_bound_get_a_message_and_the_server_ke
     minute = write_clip(tmp_path / "minute.wav", seconds=60.0, sr=22050)
     message, _, _, _, details = ask_page(client, "Is [AUDIO] loud?", [minute])
     assert "Clip 1 lasts 60.0 s: the model hears its first 10.26 s." in message
-    assert details["clips"] == [{"name": "minute.wav", "seconds": 60.0, "heard": 10.26}]
+    assert details["clips"] == [{"name": "minute.wav", "seconds": 60.0, "heard": 10.26, "positions": 32}]
     clip = write_clip(tmp_path / "c.wav")
     assert ask_page(client, "Is [AUDIO] loud?", [clip])[4]["layouts"]["interleaved"]["answers"]  # still serving
 
