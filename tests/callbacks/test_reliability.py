@@ -525,6 +525,41 @@ def test_ddp_fit_with_shard_evaluation_gives_the_metrics_of_one_process(tmp_path
 
 
 @pytest.mark.slow
+def test_a_released_models_ddp_fit_gives_the_metrics_of_one_process(tmp_path, small_dataset):
+    """model.pretrained (issue 36) on the tiny Qwen2-Audio folder, compared as the LTU case above: a fit
+    on 2 CPU processes (gloo) goes through its epoch and evaluates, and its epoch-0 point (SHARD,
+    identity and the silence and swap probes, before training) is one process's, answer for answer."""
+    from tests.helpers import ALL_TAGS, run_dir, save_tiny_qwen2_audio, shard_config
+
+    folder = save_tiny_qwen2_audio(tmp_path / "qwen2-audio")
+    kwargs = {"pretrained": str(folder), "llm": None, "lora_r": 4, "lora_alpha": 8, "val_max_new_tokens": 4}
+    callback = {"text_control": False, "extra_layouts": [], "probes": ["silence", "swap"]}
+    points = {}
+    for devices in (1, 2):
+        out = tmp_path / f"d{devices}"
+        out.mkdir()
+        config = shard_config(out, small_dataset, kwargs, callback, max_steps=-1, max_epochs=1)
+        args = ["fit", "--config", str(config), "--data.max_length=1024"]
+        if devices == 1:
+            train.cli(args)
+        else:
+            done = run([*args, *DDP])
+            assert done.returncode == 0, done.stderr[-3000:]
+        predictions = run_dir(out) / "predictions"
+        assert (predictions / "epoch=01.metrics.json").is_file()
+        rows = [json.loads(line) for line in (predictions / "epoch=00.jsonl").read_text().splitlines()]
+        assert {r["condition"] for r in rows} == {"interleaved", "silence", "swap"}
+        assert len({(r["condition"], r["id"]) for r in rows}) == len(rows) == 3 * 15  # each query once
+        metrics = json.loads((predictions / "epoch=00.metrics.json").read_text())
+        tags = {t for t in metrics if t.startswith("val/")}
+        points[devices] = ({t: metrics[t] for t in tags}, rows)
+        saved = trainable(out / "ckpt" / "last.ckpt")
+        assert all("lora_" in n or n.startswith("audio_proj.") for n in saved)
+    assert {t for t in ALL_TAGS if not t.startswith(("val/noninterleaved", "val/text"))} <= set(points[1][0])
+    assert points[2] == points[1]
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("rank", [1, 0])
 def test_a_data_error_on_one_rank_stops_every_rank_with_the_message(rank, tmp_path, small_dataset, tiny_model_kwargs):
     draws = [list(TrainingSampler(4, batch_size=2, num_replicas=2, rank=r, seed=0)) for r in (0, 1)]
