@@ -104,13 +104,15 @@ class Question:
 
 
 def build_served(
-    config: str,
+    config: str | list[str],
     ckpt: str | None = None,
     device: str = "cpu",
     roots: list[str] | tuple = (),
     limits: Limits | None = None,
+    overrides: list[str] | tuple = (),
 ) -> Served:
-    """The model and data module of `config` as `train.py` builds them, with the checkpoint `ckpt`
+    """The model and data module of `config` (one or several configs, in order, then train.py's
+    `overrides` such as `--paths.qwen2_audio=DIR`) as `train.py` builds them, with the checkpoint `ckpt`
     loaded ("none": the zero-shot model; None: the newest intact checkpoint of the config's run
     folders, else the zero-shot model). A checkpoint that cannot be loaded leaves the zero-shot
     model served and the reason in `note`. The page may load the checkpoints under the config's
@@ -118,7 +120,8 @@ def build_served(
     from callbacks.shard_eval import ShardEvaluation, eval_inputs
     from interleave.cli import build_run
 
-    run = build_run(["--config", str(config)])
+    configs = [config] if isinstance(config, str | Path) else list(config)
+    run = build_run([a for c in configs for a in ("--config", str(c))] + list(overrides))
     model, data = run.model, run.datamodule
     model.to(device).eval()
     evaluation = next((c for c in run.trainer.callbacks if isinstance(c, ShardEvaluation)), None)

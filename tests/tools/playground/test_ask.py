@@ -191,28 +191,22 @@ def test_the_fbank_image_is_a_picture_of_the_clip(served, tmp_path):
 
 
 @pytest.fixture()
-def released_config(tmp_path, small_dataset):
-    """A config whose model is a released Qwen2-Audio folder (`model.pretrained`), and the folder."""
-    import yaml
-
-    from tests.helpers import save_tiny_qwen2_audio
+def released(tmp_path, small_dataset):
+    """A run's config with configs/models/qwen2_audio.yaml after it and the released folder given as
+    --paths.qwen2_audio, as a run trained through the overlay is started: build_served's arguments."""
+    from tests.helpers import REPO, save_tiny_qwen2_audio
 
     folder = save_tiny_qwen2_audio(tmp_path / "qwen2-audio")
-    kwargs = {"pretrained": str(folder), "llm": None, "lora_r": 4, "lora_alpha": 8}
-    path = write_config(tmp_path, small_dataset, kwargs)
-    config = yaml.safe_load(path.read_text())
-    config["data"]["max_length"] = 1024
-    path.write_text(yaml.safe_dump(config))
-    return path, folder
+    base = write_config(tmp_path, small_dataset, {"lora_r": 4, "lora_alpha": 8})
+    configs = [str(base), str(REPO / "configs" / "models" / "qwen2_audio.yaml")]
+    return {"config": configs, "overrides": [f"--paths.qwen2_audio={folder}"]}
 
 
 @pytest.mark.parametrize("layout", ["interleaved", "noninterleaved"])
-def test_a_released_model_is_served_in_its_chat_layout_with_spans_as_long_as_the_clip(
-    released_config, tmp_path, layout
-):
+def test_a_released_model_is_served_in_its_chat_layout_with_spans_as_long_as_the_clip(released, tmp_path, layout):
     """model.pretrained (issue 36): both layouts answered in Qwen2-Audio's chat layout, each clip's span
     as long as the clip (13 s: 325 positions, past LTU's 10.24 s), the answers the SHARD evaluation gives."""
-    served = build_served(str(released_config[0]), "none")
+    served = build_served(ckpt="none", **released)
     clip = str(write_clip(tmp_path / "clip.wav", seconds=13.0, freq=900.0))
     query = Query(id="q", task="synonym", label="Siren", word="siren", audio=clip, candidate="alarm", truth="yes")
     sampling = Sampling(max_new_tokens=4, temperature=1.0)
@@ -231,14 +225,13 @@ def test_a_released_model_is_served_in_its_chat_layout_with_spans_as_long_as_the
     assert result["clips"][0]["positions"] == 13 * 25  # 25 positions a second
 
 
-def test_a_released_models_server_loads_only_checkpoints_of_its_folder(released_config, tmp_path):
+def test_a_released_models_server_loads_only_checkpoints_of_its_folder(released, tmp_path):
     """The checkpoint's record of its released folder: one trained on another folder (same shapes,
     other weights) is refused by the page and at start-up; one of the served folder loads."""
     from interleave.model.module import AudioLLM
     from tests.helpers import save_tiny_qwen2_audio
 
-    config, folder = released_config
-    served = build_served(str(config), "none")
+    served = build_served(ckpt="none", **released)
     own = served.model
     checkpoint = {"state_dict": {k: 2 * v.detach() for k, v in own.trainable_parameters().items()}}
     own.on_save_checkpoint(checkpoint)  # what a fit writes: the trainable weights and the folder's identity
@@ -250,5 +243,5 @@ def test_a_released_models_server_loads_only_checkpoints_of_its_folder(released_
         load_checkpoint(served, str(theirs))
     assert load_checkpoint(served, str(mine)) == f"checkpoint {mine}"
     assert all(torch.equal(v, checkpoint["state_dict"][k]) for k, v in own.trainable_parameters().items())
-    note = build_served(str(config), str(theirs)).note
+    note = build_served(ckpt=str(theirs), **released).note
     assert "was trained on another released model" in note and note.endswith("; serving the zero-shot model instead")

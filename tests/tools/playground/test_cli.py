@@ -255,6 +255,31 @@ def test_the_command_binds_this_machine_by_default_and_names_its_flags(capsys):
         assert flag in out
 
 
+def test_several_configs_and_train_py_overrides_build_the_served_run(monkeypatch, capsys):
+    """As a run was started through an overlay (issue 36's Qwen2-Audio): every --config in order, and
+    train.py's overrides; a stray word is refused by argparse."""
+    from interleave.errors import InterleaveError
+
+    asked = {}
+
+    def build(config, ckpt, device, roots, limits, overrides):
+        asked.update(config=config, ckpt=ckpt, overrides=overrides)
+        raise InterleaveError("built")
+
+    monkeypatch.setattr("interleave.tools.playground.cli.build_served", build)
+    overlay = ["--config", "configs/models/qwen2_audio.yaml", "--paths.qwen2_audio=/models/q"]
+    assert main(["--config", "configs/demo.yaml", *overlay, "--ckpt", "none", "--data.max_length=2048"]) == 2
+    assert asked == {
+        "config": ["configs/demo.yaml", "configs/models/qwen2_audio.yaml"],
+        "ckpt": "none",
+        "overrides": ["--paths.qwen2_audio=/models/q", "--data.max_length=2048"],
+    }
+    assert "built" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as done:
+        main(["--config", "configs/demo.yaml", "stray"])
+    assert done.value.code == 2 and "unrecognized arguments: stray" in capsys.readouterr().err
+
+
 # ---- issue 28: served to a lab ----------------------------------------------------------------
 
 
