@@ -160,6 +160,15 @@ def handle_load(served: Served, path: str) -> str:
         return f"**Internal error ({type(err).__name__}); the trace is in the server's log; still serving {served.serving}.**"
 
 
+def picture_label(served: Served) -> str:
+    """What the clips' picture shows: LTU's fbank, which CAV-MAE reads; another encoder reads its
+    own features (Qwen2-Audio's tower: a 128-bin log-mel of up to 30 s), so the page says so."""
+    kind = served.model.audio_encoder.kind
+    if kind == "cavmae":
+        return "fbank: what the encoder sees (1024 frames × 128 mel bins per clip)"
+    return f"fbank of each clip's first 10.24 s (LTU's features; the {kind} encoder reads its own)"
+
+
 def checkpoint_choices(served: Served) -> list[str]:
     """What the model panel offers: the zero-shot model, then the listed checkpoints, newest first."""
     return ["none", *listed_checkpoints(served.roots)]
@@ -292,9 +301,7 @@ def build_page(served: Served, defaults: dict[str, Any] | None = None, warning: 
             with gr.Column():
                 gr.Markdown("### LTU's layout: the audio first")
                 ltu_out = gr.Markdown()
-        images = gr.Image(
-            label="fbank: what the encoder sees (1024 frames × 128 mel bins per clip)", type="numpy", interactive=False
-        )
+        images = gr.Image(label=picture_label(served), type="numpy", interactive=False)
         with gr.Accordion("details: everything to reproduce the answers", open=False):
             details = gr.JSON()
         with gr.Accordion("model: load another checkpoint ('none': the zero-shot model)", open=False):

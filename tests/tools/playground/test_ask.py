@@ -223,6 +223,9 @@ def test_a_released_model_is_served_in_its_chat_layout_with_spans_as_long_as_the
     assert mine["prompt"].startswith("<|im_start|>system\n") and mine["prompt"].endswith("<|im_start|>assistant\n")
     assert "Audio 1: <|audio_bos|>[AUDIO]<|audio_eos|>" in mine["prompt"]
     assert result["clips"][0]["positions"] == 13 * 25  # 25 positions a second
+    from interleave.tools.playground.cli import picture_label
+
+    assert picture_label(served).startswith("fbank of each clip's first 10.24 s")  # not what this tower reads
 
 
 def test_a_released_models_server_loads_only_checkpoints_of_its_folder(released, tmp_path):
