@@ -275,6 +275,8 @@ def test_several_configs_and_train_py_overrides_build_the_served_run(monkeypatch
         "overrides": ["--paths.qwen2_audio=/models/q", "--data.max_length=2048"],
     }
     assert "built" in capsys.readouterr().err
+    assert main(["--config", "configs/demo.yaml", "--paths.qwen2_audio", "/models/q", "--ckpt", "none"]) == 2
+    assert asked["overrides"] == ["--paths.qwen2_audio", "/models/q"]  # the value as its own word, as train.py takes it
     with pytest.raises(SystemExit) as done:
         main(["--config", "configs/demo.yaml", "stray"])
     assert done.value.code == 2 and "unrecognized arguments: stray" in capsys.readouterr().err
