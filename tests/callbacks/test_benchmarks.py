@@ -229,3 +229,22 @@ def test_the_whole_file_at_the_end_of_a_fit_has_its_own_tags_and_files_and_a_res
 def test_whole_at_end_must_be_a_boolean():
     with pytest.raises(InterleaveError, match="whole_at_end must be true or false"):
         benchmark_configs([{"name": "m", "file": "f", "whole_at_end": "yes"}])
+
+
+@pytest.mark.slow  # train.py's CLI
+def test_a_benchmark_appended_as_a_second_callback_stops_the_run_with_one_line(
+    tmp_path, small_dataset, tiny_model_kwargs, capsys
+):
+    from interleave.cli import main
+
+    config = shard_config(tmp_path, small_dataset, tiny_model_kwargs)
+    added = (
+        "--trainer.callbacks+={class_path: callbacks.ShardEvaluation, init_args: {benchmarks: [{name: m, file: x}]}}"
+    )
+    assert main(["validate", "--config", str(config), added]) == 2
+    err = capsys.readouterr().err
+    assert [line for line in err.splitlines() if line.startswith("error:")] == [
+        "error: trainer.callbacks: two callbacks.ShardEvaluation in one run would write one point's files twice; "
+        "give one (its benchmarks: --trainer.callbacks.init_args.benchmarks=[...] sets the last callback's, "
+        "docs/benchmarks.md)"
+    ]
