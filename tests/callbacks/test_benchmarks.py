@@ -187,6 +187,31 @@ def test_ddp_two_ranks_give_the_figures_of_one(tmp_path, small_dataset, tiny_mod
 
 
 @pytest.mark.slow
+def test_ddp_two_ranks_ask_the_whole_file_at_the_end_of_a_fit_as_one(tmp_path, small_dataset, tiny_model_kwargs):
+    """No training step (so both fits end with the same weights): the whole files asked by two ranks
+    are those of one process."""
+    results = {}
+    for devices in (1, 2):
+        out = tmp_path / f"d{devices}"
+        out.mkdir()
+        bench = entry(small_dataset, subset=2, whole_at_end=True)
+        config = shard_config(out, small_dataset, tiny_model_kwargs, {"benchmarks": [bench], "before_training": False})
+        bench_only(config)
+        strategy = "--trainer.strategy=ddp" if devices == 2 else "--trainer.strategy=auto"
+        fit = ["fit", "--config", str(config), f"--trainer.devices={devices}", strategy]
+        done = run_cli([*fit, "--trainer.limit_train_batches=0", "--trainer.max_epochs=1"], tmp_path)
+        assert done.returncode == 0, done.stderr[-3000:]
+        predictions = run_dir(out) / "predictions"
+        whole = json.loads((predictions / "whole.metrics.json").read_text())
+        results[devices] = (
+            {k: v for k, v in whole.items() if k.startswith("val/bench/")},
+            (predictions / "whole.bench.jsonl").read_text(),
+        )
+    assert results[1][0] and results[2][0] == results[1][0]
+    assert results[2][1] == results[1][1]
+
+
+@pytest.mark.slow
 def test_the_whole_file_at_the_end_of_a_fit_has_its_own_tags_and_files_and_a_resume_does_not_repeat_it(
     tmp_path, small_dataset, tiny_model_kwargs, capsys, monkeypatch
 ):
