@@ -139,16 +139,18 @@ def bench_rows(metrics_file: str | Path) -> list[dict[str, Any]]:
     refused by name when they are not the number its metrics file counts (`bench_rows`)."""
     metrics_file = Path(metrics_file)
     path = metrics_file.with_name(metrics_file.name.replace(".metrics.json", ".bench.jsonl"))
+    try:
+        counted = json.loads(_read_text(metrics_file)).get("bench_rows")
+    except (InterleaveError, ValueError, AttributeError):
+        counted = None
     if not path.is_file():
+        if isinstance(counted, int) and counted > 0:
+            raise InterleaveError(f"{path}: missing, but {metrics_file.name} counts {counted} benchmark rows")
         return []
     try:
         rows = [json.loads(line) for line in _read_text(path).splitlines() if line.strip()]
     except ValueError as err:
         raise InterleaveError(f"{path}: not a readable benchmark rows file ({err})") from None
-    try:
-        counted = json.loads(_read_text(metrics_file)).get("bench_rows")
-    except (InterleaveError, ValueError, AttributeError):
-        counted = None
     if isinstance(counted, int) and counted != len(rows):
         raise InterleaveError(f"{path}: holds {len(rows)} benchmark rows, but {metrics_file.name} counts {counted}")
     return rows

@@ -178,8 +178,9 @@ def test_without_a_count_the_rows_are_read_with_one_warning(tmp_path: Path, caps
 
 def test_a_points_benchmark_rows_are_read_and_their_count_checked(tmp_path):
     metrics = tmp_path / "epoch=01.metrics.json"
-    metrics.write_text(json.dumps({"bench_rows": 2}))
+    metrics.write_text(json.dumps({}))
     assert bench_rows(metrics) == []  # a point without benchmarks
+    metrics.write_text(json.dumps({"bench_rows": 2}))
     rows = [{"benchmark": "m", "id": "a", "correct": True}, {"benchmark": "m", "id": "b", "correct": False}]
     bench = tmp_path / "epoch=01.bench.jsonl"
     bench.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -188,6 +189,9 @@ def test_a_points_benchmark_rows_are_read_and_their_count_checked(tmp_path):
     with pytest.raises(
         InterleaveError, match=re.escape(f"{bench}: holds 1 benchmark rows, but epoch=01.metrics.json counts 2")
     ):
+        bench_rows(metrics)
+    bench.unlink()
+    with pytest.raises(InterleaveError, match=re.escape(f"{bench}: missing, but epoch=01.metrics.json counts 2")):
         bench_rows(metrics)
     bench.write_text("{not json\n")
     with pytest.raises(InterleaveError, match="not a readable benchmark rows file"):

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from interleave.errors import InterleaveError
+from interleave.eval.predictions import CKPT_PATH
 from interleave.tools.bootstrap import item_draws, item_interval, seed_item_interval
 from interleave.tools.report.runs import epoch_points
 from interleave.tools.report.table import write_csv
@@ -204,7 +205,7 @@ def forgetting_section(
     gains = [
         line
         for run, label, epoch, file in _points(runs, select, args.epoch)
-        if epoch != 0 and 0 in (found := epoch_points(run))
+        if epoch != 0 and 0 in (found := epoch_points(run)) and before_training(found[0])
         for line in gain_rows(label, epoch, read_rows(file), read_rows(found[0]), args.bootstrap, args.seed)
     ]
     if not gains:
@@ -216,6 +217,12 @@ def forgetting_section(
         + f"; also {FORGETTING_FILE}):\n\n"
         + _table(GAIN_HEADER, gains)
     ), gains
+
+
+def before_training(metrics_file: Path) -> bool:
+    """Whether an epoch-00 point is the model before training: not a checkpoint evaluated on its own
+    (its metrics file names it, `ckpt_path`), as the forgetting summary reads it."""
+    return CKPT_PATH not in json.loads(metrics_file.read_text(encoding="utf-8"))
 
 
 def write_forgetting(gains: Sequence[dict[str, str]], path: Path) -> Path:

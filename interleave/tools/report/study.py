@@ -266,7 +266,8 @@ def condition_benchmarks(
         metrics = json.loads(points[epoch].read_text(encoding="utf-8"))
         seen.append((condition.label(s), metrics))
         benchmarks.check_same_benchmarks(seen)
-        then = bench_rows(points[0]) if epoch != 0 and 0 in points else None
+        before = epoch != 0 and 0 in points and benchmarks.before_training(points[0])
+        then = bench_rows(points[0]) if before else None
         seeds.append((bench_rows(points[epoch]), then))
     return benchmarks.study_lines(condition.name, epoch, seeds, bootstrap, seed) if any(r for r, _ in seeds) else []
 

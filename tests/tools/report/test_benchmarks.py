@@ -101,6 +101,9 @@ def test_the_section_adds_the_change_since_epoch_00(tmp_path):
         "",
         [],
     )
+    # an epoch-00 point that is a checkpoint evaluated on its own is not before training: no change since it
+    (folder / "epoch=00.metrics.json").write_text(json.dumps({"benchmarks": {"b": {"sha256": "x"}}, "ckpt_path": "c"}))
+    assert forgetting_section([(tmp_path, "run")], select, args) == ("", [])
 
 
 def test_a_studys_figures_are_means_over_seeds_with_seeds_then_items_drawn():
