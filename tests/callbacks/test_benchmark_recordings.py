@@ -38,6 +38,10 @@ DOCUMENTED = (
     "--trainer.callbacks.init_args.benchmarks='[{name: mmau_mini, file: data/mmau/mmau-test-mini.json, "
     "scorings: [ranked, generated], controls: [no_clip, silence]}]'"
 )
+OVERLAID = (
+    "python train.py validate --config configs/demo.yaml --config mmau.yaml "
+    "--ckpt_path runs/demo/version_0/checkpoints/last.ckpt"
+)
 
 
 def recordings(folder: Path) -> list[str]:
@@ -118,12 +122,48 @@ def test_data_check_reads_every_recording_and_names_each_bad_item_on_one_line(tm
     assert f"{bad}: benchmark, {len(cases)} item(s), 1 good, {len(expected)} bad" in out
 
 
-@pytest.mark.slow  # a fit and a validate as a user runs it (a process)
-def test_the_documented_validate_evaluates_recordings_with_the_demo_checkpoint(
+def documented_overlay() -> str:
+    """docs/benchmarks.md's `mmau.yaml`: the YAML block that repeats the demo's callbacks."""
+    text = (REPO / "docs" / "benchmarks.md").read_text()
+    (block,) = [b for b in re.findall(r"```yaml\n(.*?)```", text, flags=re.S) if "configs/demo.yaml's six" in b]
+    return block
+
+
+def documented_validates(ckpt: Path, benchmark: Path, folder: Path) -> list[list[str]]:
+    """The two documented commands (the flag, the second config file), on this checkpoint and benchmark file."""
+    overlay = folder / "mmau.yaml"
+    overlay.write_text(documented_overlay().replace("data/mmau/mmau-test-mini.json", str(benchmark)))
+    commands = []
+    for command in (DOCUMENTED, OVERLAID):
+        command = command.replace("runs/demo/version_0/checkpoints/last.ckpt", str(ckpt))
+        command = command.replace("data/mmau/mmau-test-mini.json", str(benchmark)).replace("mmau.yaml", str(overlay))
+        commands.append(shlex.split(command)[2:])
+    return commands
+
+
+def train_py(args: list[str]) -> str:
+    """`python train.py ARGS` as a user runs it; what it said (it must end well)."""
+    done = subprocess.run(
+        [sys.executable, str(REPO / "train.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    said = done.stdout + done.stderr
+    assert done.returncode == 0, said[-4000:]
+    assert "Traceback" not in said
+    return said
+
+
+@pytest.mark.slow  # a fit and two validates as a user runs them (processes)
+def test_the_documented_validates_evaluate_recordings_with_the_demo_checkpoint(
     tmp_path, tokenizer_dir, tiny_llama_config, monkeypatch
 ):
     monkeypatch.setattr("sys.argv", ["train.py"])
-    assert DOCUMENTED in " ".join(re.sub(r"\\\n", " ", (REPO / "docs" / "benchmarks.md").read_text()).split())
+    docs = " ".join(re.sub(r"\\\n", " ", (REPO / "docs" / "benchmarks.md").read_text()).split())
+    assert DOCUMENTED in docs and OVERLAID in docs
     assert demo([str(tmp_path / "demo")]) == 0
     tiny = [
         *tiny_overrides(tokenizer_dir, tiny_llama_config),
@@ -137,52 +177,45 @@ def test_the_documented_validate_evaluates_recordings_with_the_demo_checkpoint(
         ["fit", "--config", "configs/demo.yaml", *tiny, "--trainer.max_epochs=1", "--trainer.limit_train_batches=2"]
     )
     (ckpt,) = (tmp_path / "runs" / "demo").glob("version_0/checkpoints/last.ckpt")
-
     mmau = tmp_path / "mmau"
     clips = recordings(mmau)
     (mmau / "mmau-test-mini.json").write_text(json.dumps(mmau_items(clips), indent=4))
-    words = shlex.split(
-        DOCUMENTED.replace("runs/demo/version_0/checkpoints/last.ckpt", str(ckpt)).replace(
-            "data/mmau/mmau-test-mini.json", str(mmau / "mmau-test-mini.json")
-        )
-    )
-    done = subprocess.run(
-        [sys.executable, str(REPO / "train.py"), *words[2:], *tiny],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
-    said = done.stdout + done.stderr
-    assert done.returncode == 0, said[-4000:]
-    assert "Traceback" not in said
-    assert "benchmark mmau_mini: 10 of 10 good items asked" in said
-    # the tiny encoder hears 10.26 s, CAV-MAE's 10.24 s: each item's clip counted where it is longer
-    assert re.search(rf"benchmark mmau_mini: {LONGER * 2} clip\(s\) longer than the 10\.2\d s the encoder hears", said)
-    assert "not asked" not in said  # the demo's data.max_length (128) bounds its training records, not these
 
-    predictions = tmp_path / "runs" / "demo" / "version_1" / "predictions"
-    metrics = json.loads((predictions / "epoch=01.metrics.json").read_text())
-    assert metrics["ckpt_path"] == str(ckpt)
-    header = metrics["benchmarks"]["mmau_mini"]
-    assert header["items"] == header["asked"] == 10 and header["bad_items"] == 0
-    assert header["clips_cut"] == LONGER * 2 and header["subset"] is None
-    assert header["sha256"] and header["file"] == str(mmau / "mmau-test-mini.json")
-    tags = {tag.removeprefix("val/bench/mmau_mini/") for tag in metrics if tag.startswith("val/bench/mmau_mini/")}
-    assert {
-        "ranked/accuracy",
-        "generated/accuracy",
-        "generated/no_choice",
-        "no_clip/ranked/accuracy",
-        "no_clip/ranked/agreement",
-        "silence/generated/agreement",
-        "ranked/category/sound_event_detection/accuracy",
-        "ranked/category/temporal_reasoning/accuracy",
-        "ranked/sub_category/counting/accuracy",
-    } <= tags
-    assert all(0.0 <= metrics[f"val/bench/mmau_mini/{tag}"] <= 1.0 for tag in tags)
-    rows = [json.loads(line) for line in (predictions / "epoch=01.bench.jsonl").read_text().splitlines()]
-    assert len(rows) == metrics["bench_rows"] == 10 * 2 * 3  # items x scorings x (clip, no_clip, silence)
-    assert {r["condition"] for r in rows} == {"clip", "no_clip", "silence"}
-    assert not [r for r in rows if r["condition"] == "no_clip" and "[AUDIO]" in r["prompt"]]
+    for version, args in enumerate(documented_validates(ckpt, mmau / "mmau-test-mini.json", tmp_path), start=1):
+        said = train_py([*args, *tiny])
+        assert "benchmark mmau_mini: 10 of 10 good items asked" in said
+        # the tiny encoder hears 10.26 s, CAV-MAE's 10.24 s: each item's clip counted where it is longer
+        assert re.search(
+            rf"benchmark mmau_mini: {LONGER * 2} clip\(s\) longer than the 10\.2\d s the encoder hears", said
+        )
+        assert "not asked" not in said  # the demo's data.max_length (128) bounds its training records, not these
+        assert "[interleave] SHARD epoch 1: " in said  # the demo's SHARD is still asked beside the benchmark
+
+        predictions = tmp_path / "runs" / "demo" / f"version_{version}" / "predictions"
+        metrics = json.loads((predictions / "epoch=01.metrics.json").read_text())
+        assert metrics["ckpt_path"] == str(ckpt) and metrics["prediction_rows"] > 0
+        header = metrics["benchmarks"]
+        assert list(header) == ["mmau_mini"]  # the entry replaces the demo's demo_mc
+        header = header["mmau_mini"]
+        assert header["items"] == header["asked"] == 10 and header["bad_items"] == 0
+        assert header["clips_cut"] == LONGER * 2 and header["subset"] is None
+        assert header["sha256"] and header["file"] == str(mmau / "mmau-test-mini.json")
+        tags = {t.removeprefix("val/bench/mmau_mini/") for t in metrics if t.startswith("val/bench/mmau_mini/")}
+        assert {
+            "ranked/accuracy",
+            "generated/accuracy",
+            "generated/no_choice",
+            "no_clip/ranked/accuracy",
+            "no_clip/ranked/agreement",
+            "silence/generated/agreement",
+            "ranked/category/sound_event_detection/accuracy",
+            "ranked/category/temporal_reasoning/accuracy",
+            "ranked/sub_category/counting/accuracy",
+        } <= tags
+        assert all(0.0 <= metrics[f"val/bench/mmau_mini/{tag}"] <= 1.0 for tag in tags)
+        rows = [json.loads(line) for line in (predictions / "epoch=01.bench.jsonl").read_text().splitlines()]
+        assert len(rows) == metrics["bench_rows"] == 10 * 2 * 3  # items x scorings x (clip, no_clip, silence)
+        assert {r["condition"] for r in rows} == {"clip", "no_clip", "silence"}
+        assert not [r for r in rows if r["condition"] == "no_clip" and "[AUDIO]" in r["prompt"]]
+    saved = (tmp_path / "runs" / "demo" / "version_2" / "config.yaml").read_text()
+    assert "class_path: lightning.pytorch.callbacks.ModelCheckpoint" in saved  # the overlay kept the demo's callbacks
