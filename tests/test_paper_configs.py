@@ -292,4 +292,14 @@ def test_model_overlays_compose_with_a_paper_config_and_build_from_local_folders
     assert run.model.llm.get_base_model().config.model_type == "qwen2" and len(run.model.audio_proj) == 1
     run.datamodule.setup("fit")
     assert run.datamodule.hparams.max_length == 1024
-    assert sorted(p.name for p in MODELS.glob("*.yaml")) == sorted([*cases, "qwen2_audio.yaml"])
+    # a released Audio Flamingo 3: the same, with its windows' encoder kind and its MLP projector
+    from tests.helpers import save_tiny_audioflamingo3
+
+    released = save_tiny_audioflamingo3(tmp_path / "audio-flamingo-3")
+    overlay = ["--config", str(MODELS / "audio_flamingo3.yaml"), f"--paths.audio_flamingo3={released}"]
+    run = train.cli([*config_args("ft_large"), *overlay, *common], run=False)
+    assert run.model.audio_encoder.kind == "audioflamingo3" and run.model.released.folder == released
+    assert run.model.llm.get_base_model().config.model_type == "qwen2" and len(run.model.audio_proj) == 3
+    run.datamodule.setup("fit")
+    assert run.datamodule.hparams.max_length == 1024
+    assert sorted(p.name for p in MODELS.glob("*.yaml")) == sorted([*cases, "qwen2_audio.yaml", "audio_flamingo3.yaml"])

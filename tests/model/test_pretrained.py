@@ -167,7 +167,8 @@ def test_a_folder_of_another_family_is_refused(tmp_path):
 
     WhisperConfig().save_pretrained(tmp_path)
     with pytest.raises(
-        InterleaveError, match=r"holds a 'whisper' model; the released families supported are \['qwen2_audio'\]"
+        InterleaveError,
+        match=r"holds a 'whisper' model; the released families supported are \['audioflamingo3', 'qwen2_audio'\]",
     ):
         AudioLLM(pretrained=str(tmp_path))
 
