@@ -159,3 +159,35 @@ def test_a_folder_without_a_chat_template_is_refused_by_name(tmp_path):
     bare = save_tiny_audioflamingo3(tmp_path / "bare", template=False)
     with pytest.raises(InterleaveError, match=f"model.pretrained: {bare} has no chat template"):
         AudioLLM(pretrained=str(bare)).data_spec()
+
+
+@pytest.mark.slow
+def test_fit_validate_report_through_the_overlay(tmp_path, small_dataset, capsys):
+    """configs/models/audio_flamingo3.yaml over a run's config: fit 2 steps with the SHARD evaluation
+    (both layouts), validate the checkpoint, and the report tables the points."""
+    import json
+
+    import train
+    from interleave.tools.report import cli as report
+    from tests.helpers import REPO, shard_config
+
+    folder = save_tiny_audioflamingo3(tmp_path / "audio-flamingo-3")
+    kwargs = {"lora_r": 4, "lora_alpha": 8, "learning_rate": 1e-2, "warmup_steps": 1, "val_max_new_tokens": 4}
+    config = shard_config(tmp_path, small_dataset, kwargs, {"text_control": False}, max_steps=2)
+    overlay = ["--config", str(REPO / "configs/models/audio_flamingo3.yaml"), f"--paths.audio_flamingo3={folder}"]
+    run = train.cli(["fit", "--config", str(config), *overlay])
+    assert run.model.audio_encoder.kind == "audioflamingo3" and run.trainer.global_step == 2
+    assert run.datamodule.hparams.max_length == 1024
+    batch = next(iter(run.datamodule.val_dataloader()))
+    assert batch["audio_mask"].sum(dim=1).tolist() == [25, 25]  # 1-s clips: 25 positions each
+    prompt = run.model.tokenizer.decode(batch["input_ids"][0][~batch["audio_mask"][0]])
+    assert prompt.startswith("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n")
+    ckpt = tmp_path / "ckpt" / "last.ckpt"
+    train.cli(["validate", "--config", str(config), *overlay, f"--ckpt_path={ckpt}"])
+    versions = sorted((tmp_path / "runs" / "t").glob("version_*"))
+    metrics = json.loads((versions[-1] / "predictions" / "epoch=01.metrics.json").read_text())
+    assert metrics["ckpt_path"] == str(ckpt) and "val/shard/synonym/accuracy" in metrics
+    capsys.readouterr()
+    assert report.main([str(tmp_path / "runs" / "t"), "--out", str(tmp_path / "out"), "--bootstrap", "0"]) == 0
+    markdown = capsys.readouterr().out
+    assert "| t/version_1 | interleaved | 01" in markdown and "noninterleaved" in markdown
