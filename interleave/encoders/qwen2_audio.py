@@ -141,7 +141,7 @@ class Qwen2AudioTower(Encoder):
             attention_mask=keep.long(),
             inputs_embeds=torch.zeros(len(keep), width, 1, device=inputs.device, dtype=self.model.conv1.weight.dtype),
         )
-        return self.model(mels, attention_mask=mask).last_hidden_state
+        return self.model(mels.to(self.model.conv1.weight.dtype), attention_mask=mask).last_hidden_state
 
     def settings(self) -> dict[str, Any]:
         return {

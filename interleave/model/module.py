@@ -74,7 +74,7 @@ class AudioLLM(L.LightningModule):
         llm_config: a config dict (`model_type` picks the architecture) for an LLM of random
             weights, instead of `llm`.
         tokenizer: where the tokenizer comes from (a folder or .gguf); default the LLM's own.
-        llm_dtype: the frozen LLM's dtype.
+        llm_dtype: the frozen LLM's dtype (and, with `pretrained`, the frozen tower's).
         encoder: the audio encoder, `KIND[:SIZE]` (`cavmae`, `ast`, `whisper`, `qwen2_audio`, `audioflamingo3`).
         encoder_kwargs: overrides of the encoder size's fields (random weights).
         encoder_path: a local Hugging Face folder of an AST or Whisper encoder.

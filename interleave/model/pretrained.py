@@ -209,7 +209,7 @@ def open_released(
     path: str | Path, given: dict[str, Any], dtype: str, train_encoder: bool = False
 ) -> tuple[Released, ReleasedParts]:
     """The released folder at `path` and its tokenizer (EOS: the family's turn-end token), encoder
-    and LLM at `dtype`, after refusing the settings of `given` that contradict it."""
+    (frozen: at `dtype`) and LLM at `dtype`, after refusing the settings of `given` that contradict it."""
     from interleave.encoders import build_encoder
     from interleave.model.llm import DTYPES, align_special_tokens, load_tokenizer
 
@@ -217,6 +217,10 @@ def open_released(
     released = read_released(path)
     tokenizer = load_tokenizer(str(released.folder))
     encoder = build_encoder(released.family.encoder, str(released.folder), frozen=not train_encoder)
+    if (
+        not train_encoder
+    ):  # a frozen tower is read at the LLM's dtype (bf16: half its memory); one that trains stays fp32
+        encoder.to(DTYPES[dtype])
     llm = load_released_llm(released, DTYPES[dtype])
     align_special_tokens(tokenizer, llm.config, str(released.folder))
     turn_end = released.family.turn_end
