@@ -198,12 +198,13 @@ class AudioLLM(L.LightningModule):
     def data_spec(self) -> DataSpec:
         """What the data module needs from this model (`InterleavedDataModule.connect`): the
         tokenizer, the audio positions per clip, the encoder's input loader and how much of a clip it hears."""
-        if self.released is None:
+        if not self.audio_encoder.variable_length:
             return DataSpec(
                 self.tokenizer, self.audio_tokens, self.audio_encoder.load_inputs, self.audio_encoder.heard_seconds
             )
-        # A clip's span follows its length; where no clip is at hand (the record checks, the
-        # index's lengths) a span counts as the longest one, so a record that fits always fits.
+        # A clip's span follows its length (a released family's tower, or its kind with random
+        # weights); where no clip is at hand (the record checks, the index's lengths) a span counts
+        # as the longest one, so a record that fits always fits.
         return DataSpec(
             self.tokenizer,
             self.audio_encoder.max_positions,
@@ -211,7 +212,7 @@ class AudioLLM(L.LightningModule):
             self.audio_encoder.heard_seconds,
             clip_positions=self.clip_positions,
             positions_for_samples=self.audio_encoder.positions_for_samples,
-            template=self.released.chat_template(),
+            template=None if self.released is None else self.released.chat_template(),
         )
 
     def clip_positions(self, inputs: torch.Tensor) -> int:
