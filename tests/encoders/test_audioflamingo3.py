@@ -84,3 +84,23 @@ def test_a_folder_of_another_family_is_refused(tmp_path):
 def test_unknown_fields_are_refused():
     with pytest.raises(InterleaveError, match="not fields of the audioflamingo3 encoder's config"):
         build_encoder("audioflamingo3:tiny", overrides={"d_model_typo": 8})
+
+
+@pytest.mark.parametrize(("seconds", "rate"), [(1.0, 16000), (34.0, 44100), (61.7, 8000)])
+def test_header_spans_are_the_loaded_clips_counts(tmp_path, seconds, rate):
+    """Where no clip is loaded (the record checks, the index's lengths) the windows rule reads the
+    header: the same count as the loaded clip's, past one window too."""
+    import numpy as np
+    import soundfile as sf
+
+    from interleave.data.clip_spans import ClipSpans
+    from interleave.data.records import Record
+
+    encoder = build_encoder("audioflamingo3:tiny")
+    path = tmp_path / "c.wav"
+    rng = np.random.default_rng(0)
+    sf.write(path, (0.1 * rng.standard_normal(int(seconds * rate))).astype(np.float32), rate)
+    loaded = int(encoder.positions(encoder.load_inputs(path)[None])[0])
+    record = Record(id="r", audio=str(path), instruction="What is it?")
+    assert ClipSpans(tmp_path, encoder.positions_for_samples)(record) == [loaded]
+    assert loaded == pytest.approx(25 * seconds, abs=1)
