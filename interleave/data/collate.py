@@ -220,6 +220,13 @@ class Collator:
         prompt_ids, cuts, splits = self._text(prompt, offsets)
         if ltu_layout:
             cuts = [0]
+        if self.clip_positions is not None and any(a == b for a, b in zip(cuts, cuts[1:])):
+            # spans of their own lengths are told apart by the text between them (`span_runs`)
+            raise RecordError(
+                record.describe(),
+                "two clips touch (nothing between two [AUDIO]s); write text between them: this "
+                "family's spans follow their clips' lengths and its template does not wrap them",
+            )
         spans = self.record_spans(record, len(cuts)) if lengths is None else list(lengths)
         if len(spans) != len(cuts):
             raise RecordError(record.describe(), f"{len(spans)} clip length(s) given for {len(cuts)} span(s)")

@@ -142,6 +142,15 @@ def test_mid_text_and_several_clips_are_read_where_they_stand(model):
     assert (merged[0, start : start + 25] - first).abs().max() <= TOL
 
 
+def test_two_clips_that_touch_are_named_as_a_record_problem(model):
+    from interleave.errors import RecordError
+
+    collator = Collator.of_spec(model.data_spec(), max_length=4096)
+    record = Record(id="t", audio=("a.wav", "b.wav"), instruction="Are [AUDIO] [AUDIO] alike?", output="No.")
+    with pytest.raises(RecordError, match="two clips touch"):
+        collator.encode(record, lengths=[25, 25])
+
+
 def test_the_released_parts(folder, model):
     from safetensors import safe_open
 
