@@ -21,6 +21,7 @@ from interleave import NUM_AUDIO_TOKENS
 from interleave.encoders.audio import SAMPLE_RATE
 from interleave.encoders.base import Encoder, extractor_settings
 from interleave.encoders.qwen2_audio import folder_config, output_lengths
+from interleave.errors import InterleaveError
 
 MODEL_TYPE = "audioflamingo3"
 WINDOW_SECONDS = 30  # the feature extractor's chunk length: one window
@@ -67,8 +68,6 @@ class AudioFlamingo3Tower(Encoder):
     ) -> None:
         from transformers import AudioFlamingo3EncoderConfig, WhisperFeatureExtractor
         from transformers.models.audioflamingo3.modeling_audioflamingo3 import AudioFlamingo3Encoder
-
-        from interleave.errors import InterleaveError
 
         super().__init__(audio_tokens, frozen)
         if path:

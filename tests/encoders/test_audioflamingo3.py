@@ -104,3 +104,23 @@ def test_header_spans_are_the_loaded_clips_counts(tmp_path, seconds, rate):
     record = Record(id="r", audio=str(path), instruction="What is it?")
     assert ClipSpans(tmp_path, encoder.positions_for_samples)(record) == [loaded]
     assert loaded == pytest.approx(25 * seconds, abs=1)
+
+
+def test_the_feature_cache_keeps_each_clips_own_windows(tmp_path):
+    """Clips of one and of two windows encoded in one batch of the cache: each entry its clip's own
+    span (25 and 850 rows), equal to the clip encoded alone."""
+    import soundfile as sf
+
+    from interleave.encoders.cache import FeatureCache
+
+    torch.manual_seed(0)
+    encoder = build_encoder("audioflamingo3:tiny")
+    paths = []
+    for k, seconds in enumerate((1.0, 34.0)):
+        sf.write(tmp_path / f"c{k}.wav", clip(seconds, seed=k), 16000)
+        paths.append(str(tmp_path / f"c{k}.wav"))
+    cache = FeatureCache.of(tmp_path / "cache", encoder)
+    assert cache.ensure(encoder, paths, batch_size=2).built == 2
+    assert [cache.get(p).shape[0] for p in paths] == [25, 850]
+    alone = encoder(encoder.load_inputs(paths[1])[None])[0]
+    assert (cache.get(paths[1]) - alone).abs().max() <= 1e-5
