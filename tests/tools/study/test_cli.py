@@ -411,3 +411,30 @@ def test_a_study_whose_base_config_uses_the_qwen2_audio_overlay_runs(tmp_path, t
     assert all("lora_" in k or k.startswith("audio_proj.") for k in saved["state_dict"])
     assert main([str(study_file), "--status"]) == 0
     assert "2 runs: 2 done; all done" in capsys.readouterr().out
+
+
+@pytest.mark.slow  # resolves nine runs' configs as train.py does (about 20 s)
+def test_the_shipped_models_studys_dry_run_writes_each_runs_command_and_config(tmp_path, monkeypatch):
+    """configs/study/models.yaml with its ??? paths set (and one seed): --dry-run writes each of the
+    nine runs' command and resolved config, nothing run; AF3's runs sample with its released settings."""
+    monkeypatch.chdir(REPO)
+    study = yaml.safe_load((REPO / "configs" / "study" / "models.yaml").read_text())
+    study["overrides"] = {key: f"/data/{key}" for key in study["overrides"]}
+    for condition in study["conditions"].values():
+        condition["overrides"] = {key: f"/models/{key}" for key in condition["overrides"]}
+    study.update(seeds=[0], output=str(tmp_path / "models"), executor="local")
+    path = tmp_path / "models.yaml"
+    path.write_text(yaml.safe_dump(study))
+    assert main([str(path), "--dry-run"]) == 0
+    runs = sorted(p.parent for p in (tmp_path / "models").glob("*/seed=0/command.txt"))
+    assert [r.parent.name for r in runs] == sorted(study["conditions"])
+    for run in runs:
+        config = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
+        shard = next(c for c in config["trainer"]["callbacks"] if c["class_path"] == "callbacks.ShardEvaluation")
+        expected = 0.7 if run.parent.name.startswith("af3") else 0.1
+        assert shard["init_args"]["sampling"]["temperature"] == expected, run
+        assert shard["init_args"]["probes"] == ["silence", "swap"]
+        assert "train.py " + ("fit" if run.parent.name.endswith("ft_small") else "validate") in (
+            run / "command.txt"
+        ).read_text(encoding="utf-8")
+    assert not list((tmp_path / "models").glob("*/*/done.json"))
