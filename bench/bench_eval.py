@@ -67,6 +67,7 @@ from interleave.eval.settings import EvalSettings  # noqa: E402
 from interleave.eval.tasks import CONDITIONS, TASKS  # noqa: E402
 from interleave.model.generation import Sampling, sample_answers  # noqa: E402
 from interleave.model.module import AudioLLM  # noqa: E402
+from interleave.model.pretrained import read_released  # noqa: E402
 from interleave.tools.demo.benchmark import BENCHMARK_FILE  # noqa: E402
 from interleave.tools.demo.cli import ensure_demo_data  # noqa: E402
 
@@ -442,8 +443,9 @@ def main() -> None:
         queries = draw_queries(read_shard(ensure_demo_data(Path("data/demo")) / "shard.jsonl"), args.queries)
         body, _, _ = released_section(folder, queries, args.batch_size, min(args.caps))
         print(body)
-        if not args.no_write:
-            write_section("bench_eval_released", body)
+        if not args.no_write:  # one section per family (Qwen2-Audio's keeps its first name)
+            family = read_released(folder).name
+            write_section("bench_eval_released" + ("" if family == "qwen2_audio" else f"_{family}"), body)
         return
     if args.benchmark_only:
         load_start = os.getloadavg()[0]
