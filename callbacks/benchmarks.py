@@ -7,16 +7,23 @@ checked (`interleave.eval.benchmarks.items`): bad items are counted and named (t
 silently dropped, and the rest is evaluated; clips longer than the encoder hears are counted (the
 encoder reads their first `heard_seconds`). The metrics file records, per benchmark, the file's
 sha256, the subset rule, and those counts (`header`); the rows go to `predictions/epoch=NN.bench.jsonl`
-(their own file: the SHARD's `epoch=NN.jsonl` is untouched).
+(their own file: the SHARD's `epoch=NN.jsonl` is untouched). A benchmark with `whole_at_end` is also
+asked whole, every good item once, when a fit ends (`Benchmarks.at_fit_end`): its figures under
+`val/bench/<name>/whole/...`, its rows in `predictions/whole.bench.jsonl` and its metrics file
+`predictions/whole.metrics.json` (no `epoch=NN` point: the report's per-epoch reading never takes it
+for one); a record beside the fit's last checkpoint (`last.whole.json`) says it was asked, so a fit
+resumed from that checkpoint after it (its run folder a new version) does not ask it again.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_info
 
@@ -30,16 +37,17 @@ from interleave.eval.benchmarks.items import (
     fixed_subset,
     read_benchmark,
 )
-from interleave.eval.evaluate import EvalInputs, Point
+from interleave.eval.evaluate import EvalInputs, EvaluationStopped, Point
 from interleave.eval.tasks import bench_tag
 from interleave.files import write_text_atomic
 
 BENCH_ROWS = "bench_rows"  # the metrics file's key: how many rows epoch=NN.bench.jsonl holds
 HEADER = "benchmarks"  # the metrics file's key: each benchmark's provenance and counts
+WHOLE = "whole"  # the tag segment (val/bench/<name>/whole/...) and file stem of the whole files at a fit's end
 SHOWN_PROBLEMS = 10  # bad items named at set-up; the others counted
 NOT_ASKED = {  # the counts of `interleave.eval.benchmarks.evaluate.ask`, as the run states them
     "skipped": "with more clips than the layout's prompt asks",
-    "too_long": "with a prompt longer than data.max_length",
+    "too_long": "with a prompt longer than the benchmark's max_length (default: the LLM's context)",
     "no_swap": "with no other item's clips to swap in (swap control)",
 }
 
@@ -76,6 +84,7 @@ class LoadedBenchmark:
     benchmark: Benchmark
     items: list[BenchmarkItem]
     clips_cut: int = 0
+    whole_clips_cut: int = 0  # of every good item's clips (`whole_at_end`)
 
     def header(self) -> dict[str, Any]:
         """What the metrics file records of it: file, hash, subset (None: every item), counts."""
@@ -111,7 +120,10 @@ class Benchmarks:
             bench = read_benchmark(config.file, config.audio_root, load)
             items = fixed_subset(bench.items, config.subset, config.seed)
             cut = sum(clip_seconds(c) > heard_seconds for item in items for c in item.clips)
-            self.loaded.append(LoadedBenchmark(config, bench, items, cut))
+            whole = cut
+            if config.whole_at_end and len(items) < len(bench.items):
+                whole = sum(clip_seconds(c) > heard_seconds for item in bench.items for c in item.clips)
+            self.loaded.append(LoadedBenchmark(config, bench, items, cut, whole))
             lines = [
                 f"[interleave] benchmark {config.name}: {len(items)} of {len(bench.items)} good items asked"
                 + (f" ({config.subset} by {SUBSET_RULE}, seed {config.seed})" if len(items) < len(bench.items) else "")
@@ -159,6 +171,76 @@ class Benchmarks:
             self.counts[loaded.config.name] = counts
         return rows, metrics
 
+    @property
+    def asks_whole(self) -> bool:
+        """Whether a benchmark asks its whole file at the end of a fit (`whole_at_end`)."""
+        return any(c.whole_at_end for c in self.configs)
+
+    def at_fit_end(
+        self,
+        trainer: L.Trainer,
+        model: Any,
+        run: RunSettings,
+        inputs: EvalInputs,
+        features: dict[str, torch.Tensor],
+        header: dict[str, Any],
+        stop: Callable[[], bool] | None = None,
+    ) -> Path | None:
+        """Every good item of each benchmark with `whole_at_end`, once, in eval mode (every rank; rank 0
+        logs and writes `predictions/whole.{metrics.json,bench.jsonl}`). Not asked again when that
+        metrics file, or the record beside the checkpoint the fit resumed from (`whole_record`), says
+        these files were asked at this step; a SIGTERM stops it, and the next resume asks it."""
+        folder = Path(trainer.log_dir or trainer.default_root_dir) / "predictions"  # a collective under DDP
+        whole = [b for b in self.loaded if b.config.whole_at_end]
+        hashes = {b.config.name: b.benchmark.sha256 for b in whole}
+        records = [folder / f"{WHOLE}.metrics.json", *([whole_record(trainer.ckpt_path)] if trainer.ckpt_path else [])]
+        done = next((r for r in records if whole_done(r, trainer.global_step, hashes)), None)
+        if done is not None:
+            rank_zero_info(
+                f"[interleave] benchmarks, whole files: already asked at step {trainer.global_step} ({done})"
+            )
+            return None
+        point = Point(epoch=trainer.current_epoch, rank=trainer.global_rank, world_size=trainer.world_size)
+        rows: list[BenchmarkRow] = []
+        metrics: dict[str, float] = {}
+        entries: dict[str, Any] = {}
+        try:
+            for loaded in whole:
+                items = loaded.benchmark.items
+                mine, figures, counts = ask(model, loaded.config, items, run, inputs, features, point, stop)
+                rows += mine
+                prefix = bench_tag(loaded.config.name)
+                metrics.update({f"{prefix}/{WHOLE}{tag.removeprefix(prefix)}": v for tag, v in figures.items()})
+                entries[loaded.config.name] = {
+                    **loaded.header(),
+                    "subset": None,
+                    "items": len(items),
+                    "clips_cut": loaded.whole_clips_cut,
+                    **counts,
+                }
+        except EvaluationStopped:
+            rank_zero_info("[interleave] benchmarks, whole files: SIGTERM, stopped (a resumed fit asks them)")
+            return None
+        trainer.callback_metrics.update({tag: torch.tensor(value) for tag, value in metrics.items()})
+        if not trainer.is_global_zero:
+            return None
+        for logger in trainer.loggers:
+            logger.log_metrics(metrics, step=trainer.global_step)
+        path = write_rows(folder, WHOLE, rows)
+        metrics_file = folder / f"{WHOLE}.metrics.json"
+        write_text_atomic(
+            metrics_file,
+            json.dumps({**header, HEADER: entries, BENCH_ROWS: len(rows), **metrics}, indent=2, sort_keys=True) + "\n",
+        )
+        record = {"global_step": trainer.global_step, HEADER: {n: {"sha256": h} for n, h in hashes.items()}}
+        for callback in trainer.checkpoint_callbacks:
+            if getattr(callback, "last_model_path", ""):
+                write_text_atomic(
+                    whole_record(callback.last_model_path), json.dumps({**record, "file": str(metrics_file)})
+                )
+        print(f"[interleave] benchmarks, whole files at the end of the fit: {summary(metrics)}  ({path})")
+        return path
+
     def charts(self) -> dict[str, list[str]]:
         """TensorBoard's "forgetting" charts of the benchmarks: per benchmark and scoring, the accuracy
         with the clip and under each control, one line each."""
@@ -176,9 +258,26 @@ class Benchmarks:
         return {HEADER: {b.config.name: {**b.header(), **self.counts.get(b.config.name, {})} for b in self.loaded}}
 
 
-def write_rows(folder: Path, epoch: int, rows: Sequence[BenchmarkRow]) -> Path:
-    """`epoch=NN.bench.jsonl`: one benchmark row a line."""
-    path = folder / f"epoch={epoch:02d}.bench.jsonl"
+def whole_record(checkpoint: str | Path) -> Path:
+    """Beside a fit's last checkpoint (`last.ckpt`), the record that its benchmarks were asked whole
+    (`last.whole.json`: the step, each file's sha256 and the metrics file)."""
+    return Path(checkpoint).with_name(f"{Path(checkpoint).stem}.{WHOLE}.json")
+
+
+def whole_done(path: Path, global_step: int, hashes: dict[str, str]) -> bool:
+    """Whether `path` (`whole.metrics.json` or a `whole_record`) records these benchmark files asked whole at this step."""
+    try:
+        done = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    asked = {name: entry.get("sha256") for name, entry in (done.get(HEADER) or {}).items()}
+    return done.get("global_step") == global_step and asked == hashes
+
+
+def write_rows(folder: Path, epoch: int | str, rows: Sequence[BenchmarkRow]) -> Path:
+    """`epoch=NN.bench.jsonl` (`whole.bench.jsonl` for the whole files): one benchmark row a line."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / (f"epoch={epoch:02d}.bench.jsonl" if isinstance(epoch, int) else f"{epoch}.bench.jsonl")
     write_text_atomic(path, "".join(row.to_json() + "\n" for row in rows))
     return path
 

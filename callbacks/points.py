@@ -1,13 +1,19 @@
 """An evaluated point of `ShardEvaluation`: its types (`EvaluatedPoint`, the `CheckpointPoint` of a
 checkpoint evaluated on its own, the `Loaded` checkpoint), the epochs a checkpoint's weights were
-trained, and its files (`write_point`: predictions/epoch=NN.jsonl and its metrics file)."""
+trained, its files (`write_point`: predictions/epoch=NN.jsonl and its metrics file), and the model as an
+evaluation asks it (`evaluating`)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
+
+import lightning as L
+import torch
 
 from interleave.eval.evaluate import Evaluated
 from interleave.eval.predictions import CKPT_PATH, ROW_COUNT, Prediction
@@ -81,3 +87,17 @@ def write_point(folder: Path, epoch: int, evaluated: Evaluated, header: dict[str
         json.dumps({**header, ROW_COUNT: len(evaluated.rows), **evaluated.metrics}, indent=2, sort_keys=True) + "\n",
     )
     return stem
+
+
+@contextmanager
+def evaluating(trainer: L.Trainer, pl_module: L.LightningModule) -> Iterator[None]:
+    """The model as an evaluation asks it: eval mode, no gradients, the trainer's precision; every
+    module's own mode back afterwards (a frozen encoder stays in eval mode during training)."""
+    modes = {module: module.training for module in pl_module.modules()}
+    pl_module.eval()
+    try:
+        with torch.no_grad(), trainer.precision_plugin.val_step_context():
+            yield
+    finally:
+        for module, training in modes.items():
+            module.train(training)

@@ -25,7 +25,7 @@ from callbacks.curves import (
     run_hparams,
     samples_markdown,
 )
-from callbacks.points import CheckpointPoint, EvaluatedPoint, Loaded, trained_epochs, write_point
+from callbacks.points import CheckpointPoint, EvaluatedPoint, Loaded, evaluating, trained_epochs, write_point
 from interleave.data.module import InterleavedDataModule
 from interleave.errors import InterleaveError
 from interleave.eval.benchmarks.evaluate import RunSettings
@@ -154,10 +154,11 @@ class ShardEvaluation(L.Callback):
             `interleave report` refuses to put the run beside one evaluated on another subset.
         benchmarks: multiple-choice benchmarks in MMAU's format (issue 37; none by default), each a
             mapping (`interleave.eval.benchmarks.evaluate.BenchmarkConfig`: name, file, audio_root,
-            subset, seed, scorings, controls, rule, norm, prompts) asked at every point after the
-            SHARD, with the run's sampling, repeats, batch size and main layout, logged under
-            `val/bench/<name>/...`, their rows in `predictions/epoch=NN.bench.jsonl`
-            (`callbacks.benchmarks`; docs/benchmarks.md). `shard_file` may then be left out.
+            subset, seed, scorings, controls, rule, norm, prompts, max_length, whole_at_end) asked at
+            every point after the SHARD, with the run's sampling, repeats, batch size and main layout,
+            logged under `val/bench/<name>/...`, their rows in `predictions/epoch=NN.bench.jsonl`
+            (`callbacks.benchmarks`; docs/benchmarks.md); with `whole_at_end`, every item once more
+            when the fit ends (`val/bench/<name>/whole/...`). `shard_file` may then be left out.
     """
 
     def __init__(
@@ -332,10 +333,8 @@ class ShardEvaluation(L.Callback):
             )
             return query_progress(trainer, share, desc)
 
-        modes = {module: module.training for module in pl_module.modules()}
-        pl_module.eval()
         try:
-            with torch.no_grad(), trainer.precision_plugin.val_step_context():
+            with evaluating(trainer, pl_module):
                 evaluated = Evaluated(rows=[], metrics={})
                 if self.queries:
                     evaluated = evaluate(
@@ -352,9 +351,6 @@ class ShardEvaluation(L.Callback):
         except EvaluationStopped as stopped:
             rank_zero_info(f"[interleave] SHARD epoch {epoch}: SIGTERM, {stopped}")
             raise SIGTERMException() from None  # Lightning ends the fit; PreemptionCheckpoint saves
-        finally:
-            for module, training in modes.items():
-                module.train(training)
         evaluated = Evaluated(rows=evaluated.rows, metrics={**evaluated.metrics, **bench_metrics})
         return EvaluatedPoint(epoch=epoch, global_step=trainer.global_step, evaluated=evaluated, bench_rows=bench_rows)
 
@@ -365,16 +361,20 @@ class ShardEvaluation(L.Callback):
         chunk size and main layout; none asked: no rows, no figures."""
         if not self.benchmarks:
             return [], {}
-        run = RunSettings(
-            layout=CONDITIONS[self.settings.conditions[0]].layout,
-            sampling=self.settings.sampling,
-            repeats=self.settings.repeats,
-            batch_size=self.settings.batch_size,
-        )
         point = Point(epoch=epoch, rank=trainer.global_rank, world_size=trainer.world_size)
         return self.benchmarks.ask(
-            pl_module, run, inputs, self.point_features(pl_module), point, stop=lambda: self._stop(trainer)
+            pl_module,
+            self.run_settings(),
+            inputs,
+            self.point_features(pl_module),
+            point,
+            stop=lambda: self._stop(trainer),
         )
+
+    def run_settings(self) -> RunSettings:
+        """What the benchmarks take from this evaluation: sampling, repeats, chunk size, main layout."""
+        s = self.settings
+        return RunSettings(CONDITIONS[s.conditions[0]].layout, s.sampling, s.repeats, s.batch_size)
 
     def point_features(self, pl_module: AudioLLM) -> dict[str, torch.Tensor]:
         """The per-clip features dict for one evaluation point. A frozen encoder's features never
@@ -407,16 +407,7 @@ class ShardEvaluation(L.Callback):
         if not trainer.is_global_zero:
             return
         header = {
-            "epoch": result.epoch,
-            "global_step": result.global_step,
-            "layout": self.settings.conditions[0],
-            **provenance(
-                self.shard_file,
-                self.settings.parser,
-                trainer.lightning_module.hparams,
-                trainer.datamodule.hparams,
-                subset=self.shard_subset,
-            ),
+            **self._provenance(trainer, result.epoch, result.global_step),
             **(result.checkpoint.header() if result.checkpoint is not None else {}),
             **others,
         }
@@ -436,6 +427,16 @@ class ShardEvaluation(L.Callback):
                 f"[interleave] benchmarks epoch {result.epoch}: {bench_summary(result.metrics)}  ({stem}.bench.jsonl)"
             )
         self._show(trainer, result, run_dir)
+
+    def _provenance(self, trainer: L.Trainer, epoch: int, global_step: int) -> dict[str, Any]:
+        """A metrics file's first keys: the point, the main layout, what makes runs comparable."""
+        hparams = (trainer.lightning_module.hparams, trainer.datamodule.hparams)
+        return {
+            "epoch": epoch,
+            "global_step": global_step,
+            "layout": self.settings.conditions[0],
+            **provenance(self.shard_file, self.settings.parser, *hparams, subset=self.shard_subset),
+        }
 
     def _show(self, trainer: L.Trainer, result: EvaluatedPoint, run_dir: Path) -> None:
         """TensorBoard's layout and HParams (once), a few answers as text, and the curves for every logger."""
@@ -465,7 +466,19 @@ class ShardEvaluation(L.Callback):
         )
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """The curves from epoch 0 to the last, and where the predictions and the figure are."""
+        """The benchmarks' whole files (`whole_at_end`, `callbacks.benchmarks.Benchmarks.at_fit_end`),
+        then the curves from epoch 0 to the last, and where the predictions and the figure are."""
+        if self.benchmarks.asks_whole:
+            with evaluating(trainer, pl_module):
+                self.benchmarks.at_fit_end(
+                    trainer,
+                    pl_module,
+                    self.run_settings(),
+                    eval_inputs(trainer.datamodule),
+                    self.point_features(pl_module),
+                    self._provenance(trainer, trainer.current_epoch, trainer.global_step),
+                    stop=lambda: self._stop(trainer),
+                )
         if trainer.is_global_zero and self.history and self.curves is not None:
             print(
                 f"[interleave] SHARD and identity, epoch 0 to {self.history[-1]['epoch']}:\n"

@@ -39,10 +39,11 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from callbacks.reliability import PreemptionCheckpoint, ResumeRandomState, install_safe_checkpoint_io
+from callbacks.shard_eval import ShardEvaluation
 from interleave.checkpoints import load_weights
 from interleave.config_paths import PARSER_MODE, add_paths_argument, install_yaml_check
 from interleave.data.module import InterleavedDataModule
-from interleave.errors import INPUT, report_errors, running_command
+from interleave.errors import INPUT, InterleaveError, report_errors, running_command
 from interleave.model.module import AudioLLM
 
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
@@ -141,6 +142,13 @@ class InterleaveCLI(LightningCLI):
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         """Every run gets atomic, weights-only checkpoints, a checkpoint on SIGTERM and exact resumes
         (see callbacks.reliability)."""
+        given = self._get(self.config_init, "trainer", default={}).get("callbacks") or []
+        if sum(isinstance(c, ShardEvaluation) for c in given) > 1:  # Lightning's refusal is a traceback
+            raise InterleaveError(
+                "trainer.callbacks: two callbacks.ShardEvaluation in one run would write one point's files twice; "
+                "give one (its benchmarks: --trainer.callbacks.init_args.benchmarks=[...] sets the last callback's, "
+                "docs/benchmarks.md)"
+            )
         trainer = super().instantiate_trainer(**kwargs)
         _RUNNING.append(trainer)
         install_safe_checkpoint_io(trainer)

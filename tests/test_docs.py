@@ -95,6 +95,13 @@ DOC_COMMANDS_NOT_RUN = {
     "python train.py fit --config configs/demo.yaml --ckpt_path runs/demo/version_0/checkpoints/last.ckpt",
     # CKPT and FILE stand for the reader's own checkpoint and record file
     "python train.py validate --config configs/demo.yaml --ckpt_path CKPT",
+    # a benchmark added on the command line or in a second config file (mmau.yaml, shown in docs/benchmarks.md);
+    # tests/callbacks/test_benchmark_recordings.py runs both on a demo checkpoint
+    "python train.py validate --config configs/demo.yaml --ckpt_path runs/demo/version_0/checkpoints/last.ckpt "
+    "--trainer.callbacks.init_args.benchmarks='[{name: mmau_mini, file: data/mmau/mmau-test-mini.json, "
+    "scorings: [ranked, generated], controls: [no_clip, silence]}]'",
+    "python train.py validate --config configs/demo.yaml --config mmau.yaml "
+    "--ckpt_path runs/demo/version_0/checkpoints/last.ckpt",
     "python train.py test --config configs/demo.yaml --data.test_file FILE --ckpt_path CKPT",
     "python train.py predict --config configs/demo.yaml --data.predict_file FILE --ckpt_path CKPT",
 }

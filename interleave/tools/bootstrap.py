@@ -18,11 +18,17 @@ and takes the mean of the drawn seeds' metrics, each computed on that resample's
 The seeds answered the same queries, so one draw of words and clips serves every seed of the
 resample (the query sample is shared, not renewed per seed: an independent draw per seed would
 shrink the queries' share of the variance by S). With one seed this is the run's own interval.
+
+A multiple-choice benchmark's items are independent questions: its intervals resample the items
+(`item_draws`, `item_interval`), the same draws for every condition, point, α or run compared, so a
+change is computed item by item on the same draws (paired); over seeds, the seeds first, then the
+items (`seed_item_interval`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -157,6 +163,34 @@ def percentiles(values: np.ndarray) -> tuple[float, float] | None:
     tail = 100 * (1 - LEVEL) / 2
     lo, hi = np.nanpercentile(values, [tail, 100 - tail])
     return float(lo), float(hi)
+
+
+def item_draws(count: int, resamples: int, rng: np.random.Generator) -> np.ndarray | None:
+    """[resamples, count] indices of items drawn with replacement (None: no intervals, or no item)."""
+    return rng.integers(0, count, size=(resamples, count)) if resamples and count else None
+
+
+def item_interval(values: np.ndarray, draws: np.ndarray | None) -> tuple[float, float] | None:
+    """The 95 % interval of the mean of per-item `values` (NaN: an item not asked, left out) over `draws`."""
+    if draws is None:
+        return None
+    with warnings.catch_warnings():  # a draw of items none of which holds a value: NaN, left out
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return percentiles(np.nanmean(values[draws], axis=1))
+
+
+def seed_item_interval(per_seed: Sequence[np.ndarray], resamples: int, seed: int) -> tuple[float, float] | None:
+    """The 95 % interval of the mean over seeds of per-item values ([items] per seed, the same items in
+    the same order, NaN where not asked): each resample draws the seeds, then the items (one draw of
+    items shared by the drawn seeds, as `seed_intervals` shares the queries' draw)."""
+    if not resamples or not per_seed or not len(per_seed[0]):
+        return None
+    counts = seed_counts(len(per_seed), resamples, seed)  # [resamples, seeds]
+    draws = item_draws(len(per_seed[0]), resamples, np.random.default_rng([seed, 1]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        means = np.stack([np.nanmean(values[draws], axis=1) for values in per_seed], axis=1)  # [resamples, seeds]
+        return percentiles(np.nansum(means * counts, axis=1) / np.sum(counts * ~np.isnan(means), axis=1))
 
 
 def intervals(

@@ -9,6 +9,9 @@ states how many rows the evaluation wrote (`prediction_rows`), and a file holdin
 (cut at a line boundary by an interrupted copy, or rows added) is refused, naming it and both
 counts (`check_rows`). A point written before the count was recorded is read with a one-line
 warning, once per file.
+
+A point's multiple-choice benchmark rows (`epoch=NN.bench.jsonl`, `callbacks.benchmarks`) are read
+as plain rows (`bench_rows`): the report, the frontier and the study read them.
 """
 
 from __future__ import annotations
@@ -129,3 +132,25 @@ def answer_rows(file: str | Path, parser: str | None = None) -> dict[str, list[P
             raise InterleaveError(f"{file}: answer row {number} ({row.id}): {problem}")
         by_condition.setdefault(row.condition, []).append(row)
     return by_condition
+
+
+def bench_rows(metrics_file: str | Path) -> list[dict[str, Any]]:
+    """A point's benchmark rows (`epoch=NN.bench.jsonl` beside its metrics file), [] when it has none;
+    refused by name when they are not the number its metrics file counts (`bench_rows`)."""
+    metrics_file = Path(metrics_file)
+    path = metrics_file.with_name(metrics_file.name.replace(".metrics.json", ".bench.jsonl"))
+    try:
+        counted = json.loads(_read_text(metrics_file)).get("bench_rows")
+    except (InterleaveError, ValueError, AttributeError):
+        counted = None
+    if not path.is_file():
+        if isinstance(counted, int) and counted > 0:
+            raise InterleaveError(f"{path}: missing, but {metrics_file.name} counts {counted} benchmark rows")
+        return []
+    try:
+        rows = [json.loads(line) for line in _read_text(path).splitlines() if line.strip()]
+    except ValueError as err:
+        raise InterleaveError(f"{path}: not a readable benchmark rows file ({err})") from None
+    if isinstance(counted, int) and counted != len(rows):
+        raise InterleaveError(f"{path}: holds {len(rows)} benchmark rows, but {metrics_file.name} counts {counted}")
+    return rows

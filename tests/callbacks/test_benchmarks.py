@@ -184,3 +184,92 @@ def test_ddp_two_ranks_give_the_figures_of_one(tmp_path, small_dataset, tiny_mod
         )
     assert results[1][0] and results[2][0] == results[1][0]
     assert results[2][1] == results[1][1]  # the very same rows
+
+
+@pytest.mark.slow
+def test_ddp_two_ranks_ask_the_whole_file_at_the_end_of_a_fit_as_one(tmp_path, small_dataset, tiny_model_kwargs):
+    """No training step (so both fits end with the same weights): the whole files asked by two ranks
+    are those of one process."""
+    results = {}
+    for devices in (1, 2):
+        out = tmp_path / f"d{devices}"
+        out.mkdir()
+        bench = entry(small_dataset, subset=2, whole_at_end=True)
+        config = shard_config(out, small_dataset, tiny_model_kwargs, {"benchmarks": [bench], "before_training": False})
+        bench_only(config)
+        strategy = "--trainer.strategy=ddp" if devices == 2 else "--trainer.strategy=auto"
+        fit = ["fit", "--config", str(config), f"--trainer.devices={devices}", strategy]
+        done = run_cli([*fit, "--trainer.limit_train_batches=0", "--trainer.max_epochs=1"], tmp_path)
+        assert done.returncode == 0, done.stderr[-3000:]
+        predictions = run_dir(out) / "predictions"
+        whole = json.loads((predictions / "whole.metrics.json").read_text())
+        results[devices] = (
+            {k: v for k, v in whole.items() if k.startswith("val/bench/")},
+            (predictions / "whole.bench.jsonl").read_text(),
+        )
+    assert results[1][0] and results[2][0] == results[1][0]
+    assert results[2][1] == results[1][1]
+
+
+@pytest.mark.slow
+def test_the_whole_file_at_the_end_of_a_fit_has_its_own_tags_and_files_and_a_resume_does_not_repeat_it(
+    tmp_path, small_dataset, tiny_model_kwargs, capsys, monkeypatch
+):
+    said = []
+    monkeypatch.setattr("callbacks.benchmarks.rank_zero_info", said.append)
+    callback = {
+        "benchmarks": [entry(small_dataset, subset=2, scorings=["ranked"], whole_at_end=True)],
+        "before_training": False,
+    }
+    config = shard_config(tmp_path, small_dataset, tiny_model_kwargs, callback, max_steps=-1, max_epochs=1)
+    bench_only(config)
+    train.cli(["fit", "--config", str(config)])
+    predictions = run_dir(tmp_path) / "predictions"
+    whole = json.loads((predictions / "whole.metrics.json").read_text())
+    header = whole["benchmarks"]["mini"]
+    assert header["items"] == header["asked"] == 5 and header["subset"] is None
+    tags = {t for t in whole if t.startswith("val/bench/")}
+    assert {"val/bench/mini/whole/ranked/accuracy", "val/bench/mini/whole/no_clip/ranked/accuracy"} <= tags
+    assert all(t.startswith("val/bench/mini/whole/") for t in tags)
+    rows = [json.loads(line) for line in (predictions / "whole.bench.jsonl").read_text().splitlines()]
+    assert len(rows) == whole["bench_rows"] == 5 * 3  # every item x (clip, no_clip, silence), ranked
+    # the per-epoch point asks its fixed subset, under its own tags
+    (point,) = [json.loads(p.read_text()) for p in predictions.glob("epoch=*.metrics.json")]
+    assert point["benchmarks"]["mini"]["items"] == 2 and not [t for t in point if "/whole/" in t]
+    out = capsys.readouterr().out
+    assert "[interleave] benchmarks, whole files at the end of the fit: bench/mini/whole/ranked/accuracy=" in out
+    record = json.loads((tmp_path / "ckpt" / "last.whole.json").read_text())
+    assert record["global_step"] == whole["global_step"] and record["file"] == str(predictions / "whole.metrics.json")
+
+    # resumed from the checkpoint the fit ended with (a new version folder): the whole files are not asked again
+    train.cli(["fit", "--config", str(config), f"--ckpt_path={tmp_path / 'ckpt' / 'last.ckpt'}"])
+    assert "whole files at the end of the fit" not in capsys.readouterr().out
+    assert said[-1] == (
+        f"[interleave] benchmarks, whole files: already asked at step {whole['global_step']} "
+        f"({tmp_path / 'ckpt' / 'last.whole.json'})"
+    )
+    assert not list((tmp_path / "runs" / "t").glob("version_1/predictions/whole.*"))
+
+
+def test_whole_at_end_must_be_a_boolean():
+    with pytest.raises(InterleaveError, match="whole_at_end must be true or false"):
+        benchmark_configs([{"name": "m", "file": "f", "whole_at_end": "yes"}])
+
+
+@pytest.mark.slow  # train.py's CLI
+def test_a_benchmark_appended_as_a_second_callback_stops_the_run_with_one_line(
+    tmp_path, small_dataset, tiny_model_kwargs, capsys
+):
+    from interleave.cli import main
+
+    config = shard_config(tmp_path, small_dataset, tiny_model_kwargs)
+    added = (
+        "--trainer.callbacks+={class_path: callbacks.ShardEvaluation, init_args: {benchmarks: [{name: m, file: x}]}}"
+    )
+    assert main(["validate", "--config", str(config), added]) == 2
+    err = capsys.readouterr().err
+    assert [line for line in err.splitlines() if line.startswith("error:")] == [
+        "error: trainer.callbacks: two callbacks.ShardEvaluation in one run would write one point's files twice; "
+        "give one (its benchmarks: --trainer.callbacks.init_args.benchmarks=[...] sets the last callback's, "
+        "docs/benchmarks.md)"
+    ]

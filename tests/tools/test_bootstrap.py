@@ -15,11 +15,14 @@ from interleave.tools.bootstrap import (
     differences_markdown,
     draw,
     intervals,
+    item_draws,
+    item_interval,
     multiplicities,
     paired_differences,
     resampled_metrics,
     seed_counts,
     seed_intervals,
+    seed_item_interval,
     seed_means,
     shared_resamples,
     word_key,
@@ -239,3 +242,26 @@ def test_shared_resamples_score_the_same_answers_on_the_same_draws_once(monkeypa
     assert any(not np.array_equal(other[t], first[t], equal_nan=True) for t in first)
     resampled_metrics({"interleaved": rows}, {"interleaved": "val"}, design, counts)  # outside: scored again
     assert len(calls) == 80
+
+
+def test_items_are_resampled_with_the_same_draws_for_paired_values():
+    rng = np.random.default_rng(0)
+    draws = item_draws(4, 2000, rng)
+    assert draws.shape == (2000, 4) and item_draws(0, 10, rng) is None and item_draws(4, 0, rng) is None
+    right = np.array([1.0, 0.0, 1.0, 1.0])
+    lo, hi = item_interval(right, draws)
+    assert 0.0 <= lo < 0.75 < hi <= 1.0
+    assert item_interval(right, None) is None
+    assert item_interval(np.array([0.0, 0.0, 1.0, np.nan]), draws)[1] == 1.0  # an item not asked is left out
+    assert item_interval(np.zeros(4), draws) == (0.0, 0.0)
+
+
+def test_the_seed_and_item_interval_draws_seeds_then_items():
+    same = [np.array([1.0, 0.0, 1.0, 1.0])] * 3  # three seeds that agree: only the items vary
+    lo, hi = seed_item_interval(same, 2000, 0)
+    assert 0.0 <= lo < 0.75 < hi <= 1.0
+    apart = [np.ones(4), np.zeros(4), np.ones(4)]  # the items agree, the seeds do not
+    lo, hi = seed_item_interval(apart, 2000, 0)
+    assert lo == 0.0 and hi == 1.0
+    assert seed_item_interval(same, 0, 0) is None and seed_item_interval([], 10, 0) is None
+    assert seed_item_interval([np.ones(4)], 100, 0) == (1.0, 1.0)

@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from interleave.errors import InterleaveError
-from interleave.tools.saved_answers import answer_rows, answers_path, check_saved_rows, metrics_path, read_predictions
+from interleave.tools.saved_answers import (
+    answer_rows,
+    answers_path,
+    bench_rows,
+    check_saved_rows,
+    metrics_path,
+    read_predictions,
+)
 
 ROWS = [
     {
@@ -167,3 +174,25 @@ def test_without_a_count_the_rows_are_read_with_one_warning(tmp_path: Path, caps
     (lone / "epoch=03.metrics.json").write_text("{")
     with pytest.raises(InterleaveError, match=r"epoch=03.metrics.json: not a readable metrics JSON file"):
         read_predictions(alone)
+
+
+def test_a_points_benchmark_rows_are_read_and_their_count_checked(tmp_path):
+    metrics = tmp_path / "epoch=01.metrics.json"
+    metrics.write_text(json.dumps({}))
+    assert bench_rows(metrics) == []  # a point without benchmarks
+    metrics.write_text(json.dumps({"bench_rows": 2}))
+    rows = [{"benchmark": "m", "id": "a", "correct": True}, {"benchmark": "m", "id": "b", "correct": False}]
+    bench = tmp_path / "epoch=01.bench.jsonl"
+    bench.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert bench_rows(metrics) == rows
+    bench.write_text(json.dumps(rows[0]) + "\n")
+    with pytest.raises(
+        InterleaveError, match=re.escape(f"{bench}: holds 1 benchmark rows, but epoch=01.metrics.json counts 2")
+    ):
+        bench_rows(metrics)
+    bench.unlink()
+    with pytest.raises(InterleaveError, match=re.escape(f"{bench}: missing, but epoch=01.metrics.json counts 2")):
+        bench_rows(metrics)
+    bench.write_text("{not json\n")
+    with pytest.raises(InterleaveError, match="not a readable benchmark rows file"):
+        bench_rows(metrics)

@@ -23,11 +23,12 @@ Tags (`interleave.eval.tasks.bench_tag`), under `val/bench/<name>`:
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -69,6 +70,14 @@ class BenchmarkConfig:
         rule: how a generated answer names a choice: `mmau` (MMAU's own rule, the default) or `letters`.
         norm: the ranked scoring's length normalisation: `token_mean` (default) or `sum`.
         prompts: the benchmark prompt per layout ({layout: template}, `prompts.PROMPTS` overridden).
+        max_length: the longest prompt asked, in tokens with the clips' spans; None (default): the
+            LLM's context less the answer's room (`max_position_embeddings` − `max_new_tokens`), never
+            less than the run's `data.max_length`. The run's `data.max_length` bounds its training
+            records (the demo's is 128), not the questions a benchmark asks: MMAU's are longer.
+        whole_at_end: also ask every good item of the file once when a fit ends (the same scorings
+            and controls), logged under `val/bench/<name>/whole/...`, its rows in
+            `predictions/whole.bench.jsonl` and its figures in `predictions/whole.metrics.json`
+            (`callbacks.benchmarks`); a fit resumed after that is not asked again.
     """
 
     name: str
@@ -81,6 +90,8 @@ class BenchmarkConfig:
     rule: str = "mmau"
     norm: str = TOKEN_MEAN
     prompts: dict[str, str] | None = None
+    max_length: int | None = None
+    whole_at_end: bool = False
     templates: dict[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -103,6 +114,15 @@ class BenchmarkConfig:
             raise InterleaveError(
                 f"{where}: subset must be a whole number of at least 1, or null for every item; got {self.subset!r}"
             )
+        if self.max_length is not None and (
+            isinstance(self.max_length, bool) or not isinstance(self.max_length, int) or self.max_length < 1
+        ):
+            raise InterleaveError(
+                f"{where}: max_length must be a whole number of at least 1, or null for the LLM's context; "
+                f"got {self.max_length!r}"
+            )
+        if not isinstance(self.whole_at_end, bool):
+            raise InterleaveError(f"{where}: whole_at_end must be true or false, got {self.whole_at_end!r}")
         try:
             object.__setattr__(self, "templates", prompt_templates(self.prompts))
         except ValueError as err:
@@ -192,7 +212,8 @@ def ask(
 ) -> tuple[list[BenchmarkRow], dict[str, float], dict[str, int]]:
     """Every asked item under every condition and scoring of `config` (each rank its share, then
     every rank's rows on every rank): the rows, the tagged metrics and the counts (`asked`, `skipped`:
-    items the layout cannot ask, `too_long`: prompts longer than the run's `max_length`, `no_swap`: items with no other item's clips to swap in). `point`:
+    items the layout cannot ask, `too_long`: prompts longer than the benchmark's `max_length` (`prompt_limit`),
+    `no_swap`: items with no other item's clips to swap in). `point`:
     the epoch that seeds the generated answers, and this rank's share (default: one process, epoch 0)."""
     point = point or Point()
     template = config.templates.get(run.layout)
@@ -201,6 +222,8 @@ def ask(
             f"benchmark {config.name!r}: no prompt for the layout {run.layout!r}; give one under "
             f"its prompts ({sorted(config.templates)} have one)"
         )
+    inputs = replace(inputs, collator=copy.copy(inputs.collator))
+    inputs.collator.max_length = prompt_limit(model, config, run, inputs.collator.max_length)
     rendered = [(item, render(item, template)) for item in items]
     layout_asks = [(item, text) for item, text in rendered if asks(item, run.layout, text)]
     asked = [(item, text) for item, text in layout_asks if _fits(inputs, item, text)]
@@ -228,8 +251,17 @@ def ask(
     return [r for part in rows.values() for r in part], benchmark_metrics(config, rows), counts
 
 
+def prompt_limit(model: AudioLLM, config: BenchmarkConfig, run: RunSettings, run_max_length: int) -> int:
+    """The longest prompt a benchmark asks (tokens, clips' spans included): its `max_length`, else the
+    LLM's context less the generated answer's room, never less than the run's `data.max_length`."""
+    if config.max_length is not None:
+        return config.max_length
+    context = getattr(getattr(getattr(model, "llm", None), "config", None), "max_position_embeddings", None)
+    return max(run_max_length, context - run.sampling.max_new_tokens) if isinstance(context, int) else run_max_length
+
+
 def _fits(inputs: EvalInputs, item: BenchmarkItem, text: str) -> bool:
-    """Whether the item's prompt (clips included) fits the run's collation (`max_length`)."""
+    """Whether the item's prompt (clips included) fits the benchmark's collation (`prompt_limit`)."""
     try:
         inputs.collator.encode(Record(id=item.id, audio=item.clips, instruction=text), with_answer=False)
     except RecordError:

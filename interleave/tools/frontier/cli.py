@@ -14,6 +14,11 @@ and `.metrics.json`, with a key of the config, SHARD, settings and checkpoints, 
 rows), so a second run asks only the α's not finished yet (an α whose answers were cut is asked
 again; every α's answers are checked against their count when the tables are made). Then `frontier.md`, `frontier.csv` and `frontier.png`
 (`interleave.tools.frontier.table`). Any `train.py` override (`--data.x=...`) is taken too.
+
+The evaluation's multiple-choice benchmarks (its `benchmarks` entries, their fixed subsets) are asked
+at every α too, after the SHARD, their rows in `alpha=A/predictions/epoch=00.bench.jsonl`; the
+tables and the figure show each one's accuracy (both scorings the config asks, the clip and its
+controls) with its change from α = 0 (`interleave.tools.frontier.benchmarks`).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import json
 import math
 import sys
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +94,7 @@ def finished(folder: Path, key: str) -> bool:
     """Whether `folder` holds an α's answers saved under `key` (both files present, the key the
     same, the answers holding the rows the metrics file counts: a cut file is asked again)."""
     from interleave.errors import InterleaveError
-    from interleave.tools.saved_answers import answers_path, check_saved_rows
+    from interleave.tools.saved_answers import answers_path, bench_rows, check_saved_rows
 
     metrics = folder / "predictions" / f"epoch={SEED_EPOCH:02d}.metrics.json"
     try:
@@ -100,6 +105,7 @@ def finished(folder: Path, key: str) -> bool:
         return False
     try:
         check_saved_rows(metrics, saved)
+        bench_rows(metrics)  # the benchmark rows it counts, where it has some
     except InterleaveError as err:
         print(f"[interleave] frontier: {err}; asking this alpha again", file=sys.stderr)
         return False
@@ -110,6 +116,8 @@ def run_frontier(ask: Ask) -> list[Path]:
     """Evaluate every α not finished yet, then write the frontier's files; returns them."""
     import torch
 
+    from callbacks.benchmarks import BENCH_ROWS, write_rows
+    from callbacks.benchmarks import summary as bench_summary
     from callbacks.points import write_point
     from callbacks.shard_eval import ShardEvaluation, eval_inputs
     from interleave.checkpoints import load_weights
@@ -121,8 +129,9 @@ def run_frontier(ask: Ask) -> list[Path]:
     from interleave.model.interpolate import Interpolation
     from interleave.progress import Progress
     from interleave.provenance import config_hash, file_hash, provenance
+    from interleave.tools.frontier.benchmarks import AlphaBench, benchmark_section
     from interleave.tools.frontier.table import AlphaRows, frontier_rows, write_frontier
-    from interleave.tools.saved_answers import answer_rows
+    from interleave.tools.saved_answers import answer_rows, bench_rows
 
     end_checkpoint = load_weights(ask.ckpt)  # a bad file is refused by name before any model is built
     start_checkpoint = load_weights(ask.start) if ask.start is not None else None
@@ -155,6 +164,9 @@ def run_frontier(ask: Ask) -> list[Path]:
         "start": "config" if ask.start is None else file_hash(ask.start),
         "seed_epoch": SEED_EPOCH,
     }
+    benchmarks = evaluation.benchmarks
+    if benchmarks:  # each file and entry (a frontier without benchmarks keeps the key it had)
+        common["benchmarks"] = {b.config.name: [b.benchmark.sha256, repr(b.config)] for b in benchmarks.loaded}
     keys = {alpha: point_key({**common, "alpha": alpha}) for alpha in ask.alphas}
     todo = [alpha for alpha in ask.alphas if not finished(alpha_folder(ask.out, alpha), keys[alpha])]
     per_alpha = sum(len(condition_queries(evaluation.queries, c)) for c in settings.conditions)
@@ -188,17 +200,27 @@ def run_frontier(ask: Ask) -> list[Path]:
                         Point(epoch=SEED_EPOCH),
                         progress=lambda *_: nullcontext(progress),
                     )
+                    asked, figures = ([], {})
+                    if benchmarks:
+                        features = evaluation.point_features(model)
+                        asked, figures = benchmarks.ask(model, evaluation.run_settings(), inputs, features, Point())
+                folder = alpha_folder(ask.out, alpha) / "predictions"
+                extra = {}
+                if benchmarks:
+                    write_rows(folder, SEED_EPOCH, asked)
+                    extra = {**benchmarks.header(), BENCH_ROWS: len(asked)}
                 stem = write_point(
-                    alpha_folder(ask.out, alpha) / "predictions",
+                    folder,
                     SEED_EPOCH,
-                    evaluated,
-                    {**header, "alpha": alpha, "frontier_key": keys[alpha]},
+                    replace(evaluated, metrics={**evaluated.metrics, **figures}),
+                    {**header, **extra, "alpha": alpha, "frontier_key": keys[alpha]},
                 )
                 headline = ", ".join(
                     f"{TASKS[t.task].chart} {value:.3f}"
                     for tag, value in evaluated.metrics.items()
                     if (t := parse_tag(tag)) is not None and t.condition is None and t.metric == TASKS[t.task].headline
                 )
+                headline += f"; {bench_summary(figures)}" if figures else ""
                 print(f"[interleave] frontier alpha={alpha:g}: {headline}  ({stem}.jsonl)", file=sys.stderr)
     else:
         print(f"[interleave] frontier: every alpha already evaluated in {ask.out}")
@@ -207,6 +229,12 @@ def run_frontier(ask: Ask) -> list[Path]:
         for alpha in ask.alphas
     ]
     rows = frontier_rows(points, settings.prefixes, ask.resamples, ask.seed)
+    asked_bench = [
+        AlphaBench(
+            alpha, bench_rows(alpha_folder(ask.out, alpha) / "predictions" / f"epoch={SEED_EPOCH:02d}.metrics.json")
+        )
+        for alpha in ask.alphas
+    ]
     about = {
         "config": ", ".join(ask.configs),
         "checkpoint (α = 1)": str(ask.ckpt),
@@ -214,8 +242,10 @@ def run_frontier(ask: Ask) -> list[Path]:
         "SHARD": str(evaluation.shard_file),
         "answers": f"{settings.repeats} per query, the seeds of epoch "
         f"{SEED_EPOCH} at every α; saved under {ask.out}/alpha=A/predictions/",
+        **({"benchmarks": ", ".join(c.name for c in benchmarks.configs)} if benchmarks else {}),
     }
-    return write_frontier(ask.out, rows, about, ask.resamples, ask.seed)
+    section = benchmark_section(asked_bench, ask.resamples, ask.seed)
+    return write_frontier(ask.out, rows, about, ask.resamples, ask.seed, [section])
 
 
 def main(argv: list[str] | None = None) -> int:

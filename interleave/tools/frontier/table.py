@@ -6,6 +6,10 @@ ratio to α = 0 (the labelling retention), each with a 95 % bootstrap interval; 
 The intervals resample as `interleave report` does (`interleave.tools.bootstrap`: the words, then
 each drawn word's clips), with the same draws at every α: the α's differ only in their weights, so
 a change or a ratio is computed resample by resample on the same words and clips (paired).
+
+More figures join them as a `Section` (the multiple-choice benchmarks': `interleave.tools.frontier.benchmarks`):
+its rows go to `frontier.csv` with the others, its lines to `frontier.md` after the tables, its panels
+to `frontier.png` after the SHARD's.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,6 +72,16 @@ class FrontierRow:
             "ratio": "" if math.isnan(self.ratio) else self.ratio,
             **bounds("ratio", self.ratio_interval),
         }
+
+
+@dataclass(frozen=True)
+class Section:
+    """More of the frontier beside the SHARD's figures: rows for `frontier.csv`, lines for
+    `frontier.md`, and panels for `frontier.png` (each draws on the matplotlib axes it is given)."""
+
+    rows: Sequence[FrontierRow] = ()
+    markdown: Sequence[str] = ()
+    panels: Sequence[Callable[[Any], None]] = ()
 
 
 def _ratio(a: np.ndarray | float, b: np.ndarray | float) -> Any:
@@ -183,11 +197,11 @@ def _scaled(found: Interval) -> Interval:
     return None if found is None else (100 * found[0], 100 * found[1])
 
 
-def frontier_figure(rows: Sequence[FrontierRow]) -> Any:
+def frontier_figure(rows: Sequence[FrontierRow], more: Sequence[Callable[[Any], None]] = ()) -> Any:
     """Reasoning gain (each yes/no task's F1 change from α = 0) against labelling retention (identity
     accuracy over α = 0's), one panel per condition that asks identity, one labelled point per α,
     with the intervals as error bars. Where α = 0 named no label (retention undefined) the x axis is
-    identity accuracy itself."""
+    identity accuracy itself. `more`: further panels after those (a `Section`'s)."""
     from matplotlib.figure import Figure
 
     panels = [
@@ -195,8 +209,11 @@ def frontier_figure(rows: Sequence[FrontierRow]) -> Any:
         for c in dict.fromkeys(r.condition for r in rows)
         if any(r.condition == c and TASKS[r.task].scoring == LABEL for r in rows)
     ]
-    figure = Figure(figsize=(5 * max(1, len(panels)), 4), layout="constrained")
-    axes = figure.subplots(1, max(1, len(panels)), squeeze=False)[0]
+    count = max(1, len(panels) + len(more))
+    figure = Figure(figsize=(5 * count, 4), layout="constrained")
+    axes = figure.subplots(1, count, squeeze=False)[0]
+    for ax, draw in zip(axes[len(panels) :], more):
+        draw(ax)
     for ax, condition in zip(axes, panels):
         identity = {r.alpha: r for r in rows if r.condition == condition and TASKS[r.task].scoring == LABEL}
         ratio = all(not math.isnan(r.ratio) for r in identity.values())
@@ -238,7 +255,7 @@ def frontier_figure(rows: Sequence[FrontierRow]) -> Any:
         )
         ax.grid(alpha=0.3)
         ax.legend(loc="best", fontsize="small")
-    if not panels:
+    if not panels and not more:
         axes[0].text(0.5, 0.5, "no condition asked identity", ha="center", va="center")
     return figure
 
@@ -256,12 +273,18 @@ def _errors(values: Sequence[float], bounds: Sequence[Interval]) -> Any:
 
 
 def write_frontier(
-    out: Path, rows: Sequence[FrontierRow], about: Mapping[str, str], resamples: int, seed: int
+    out: Path,
+    rows: Sequence[FrontierRow],
+    about: Mapping[str, str],
+    resamples: int,
+    seed: int,
+    sections: Sequence[Section] = (),
 ) -> list[Path]:
-    """`frontier.csv`, `frontier.md` and `frontier.png` in `out`, each written atomically."""
+    """`frontier.csv`, `frontier.md` and `frontier.png` in `out` (with the `sections`), each written atomically."""
     out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out / "frontier.csv", frontier_csv(rows))
-    write_text_atomic(out / "frontier.md", frontier_markdown(rows, about, resamples, seed))
+    write_text_atomic(out / "frontier.csv", frontier_csv([*rows, *(r for s in sections for r in s.rows)]))
+    markdown = frontier_markdown(rows, about, resamples, seed)
+    write_text_atomic(out / "frontier.md", "\n".join([markdown, *(line for s in sections for line in s.markdown)]))
     with atomic_path(out / "frontier.png") as tmp:
-        frontier_figure(rows).savefig(tmp, format="png", dpi=100)
+        frontier_figure(rows, [draw for s in sections for draw in s.panels]).savefig(tmp, format="png", dpi=100)
     return [out / "frontier.md", out / "frontier.csv", out / "frontier.png"]

@@ -63,7 +63,7 @@ from typing import Any
 from interleave.errors import InterleaveError, report_errors
 from interleave.eval.tasks import metric_tag
 from interleave.files import write_text_atomic
-from interleave.tools.report import forgetting
+from interleave.tools.report import benchmarks, forgetting
 from interleave.tools.report.benchmarks import benchmark_section
 from interleave.tools.report.reliance import reliance_section
 from interleave.tools.report.runs import (
@@ -85,6 +85,7 @@ from interleave.tools.report.table import (
     run_series,
     to_csv,
     to_markdown,
+    write_csv,
 )
 from interleave.tools.saved_answers import answer_rows, answers_path
 
@@ -238,6 +239,9 @@ def study(args: argparse.Namespace) -> list[Path]:
         written.append(forgetting.write(found.forgetting, args.out / forgetting.FILE, "Study condition"))
     if found.seed_forgetting:
         written.append(forgetting.write(found.seed_forgetting, args.out / "forgetting_seeds.csv"))
+    if found.benchmarks:
+        write_csv(args.out / benchmarks.STUDY_FILE, benchmarks.STUDY_HEADER, found.benchmarks)
+        written.append(args.out / benchmarks.STUDY_FILE)
     if args.plot:
         from interleave.tools.report.figure import FILE, curves_figure, save_figure
 
@@ -265,10 +269,14 @@ def runs(args: argparse.Namespace) -> list[Path]:
     markdown += reliance_section(labelled_runs(run_dirs), select_point, args)
     markdown += benchmark_section(labelled_runs(run_dirs), select_point, args)
     markdown += "\n" + forgetting.to_markdown(summaries, forgotten, args.bootstrap, args.seed) if summaries else ""
+    bench_forgetting, gains = benchmarks.forgetting_section(labelled_runs(run_dirs), select_point, args)
+    markdown += bench_forgetting
     written = [_write(args.out, markdown), args.out / "report.csv"]
     to_csv(table, written[1])
     if summaries:
         written.append(forgetting.write(summaries, args.out / forgetting.FILE))
+    if gains:
+        written.append(benchmarks.write_forgetting(gains, args.out / benchmarks.FORGETTING_FILE))
     if args.plot:
         from interleave.tools.report.figure import FILE, curves_figure, save_figure
 

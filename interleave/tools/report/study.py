@@ -15,7 +15,9 @@ who answered the same queries), each drawn seed's metrics are computed on that d
 mean (a seed drawn twice counts twice) is the resample's value; the interval is the 2.5th and
 97.5th percentiles. A condition with one seed has the interval over queries only, and says so.
 `--per-seed` adds every seed's own row; the forgetting summary (`forgetting`) is given per
-condition (means over seeds, the same seed level first); `--plot` draws each condition's mean
+condition (means over seeds, the same seed level first); the multiple-choice benchmarks
+(`interleave.tools.report.benchmarks.study_lines`) per condition too: each accuracy and its change
+since epoch 00, means over seeds with intervals drawing the seeds, then the items; `--plot` draws each condition's mean
 curve with a band from the lowest to the highest seed at every epoch all its seeds reached.
 """
 
@@ -30,7 +32,7 @@ from typing import Any
 from interleave.errors import InterleaveError
 from interleave.eval.predictions import Prediction
 from interleave.eval.tasks import parse_tag
-from interleave.tools.report import forgetting
+from interleave.tools.report import benchmarks, forgetting
 from interleave.tools.report.runs import (
     condition_prefixes,
     epoch_points,
@@ -164,6 +166,7 @@ class StudyReport:
     notes: list[str]
     forgetting_notes: list[str]
     provenance: dict[str, dict[str, str]]
+    benchmarks: list[dict[str, str]] = field(default_factory=list)  # `benchmarks.study_lines`, every condition's
 
 
 def condition_rows(
@@ -216,6 +219,7 @@ def study_report(
     from interleave.provenance import check_comparable
 
     out = StudyReport([], [], [], [], [], [], {})
+    seen: list[tuple[str, dict[str, Any]]] = []  # every seed's metrics so far: one file and subset per benchmark
     conditions = study_conditions(study)
     out.notes += skipped_folders(study)
     for condition in conditions:
@@ -228,6 +232,7 @@ def study_report(
         out.table += table
         out.notes += notes
         out.provenance.update(provenance)
+        out.benchmarks += condition_benchmarks(condition, point, bootstrap, seed, seen)
         if per_seed:
             for s, run in condition.seeds.items():
                 for row in rows([run], point, parser, bootstrap, seed):
@@ -244,6 +249,27 @@ def study_report(
             out.forgetting_notes.append(f"{condition.name}: no forgetting figures: {err}")
     check_comparable(out.provenance)
     return out
+
+
+def condition_benchmarks(
+    condition: StudyCondition, epoch: int, bootstrap: int, seed: int, seen: list[tuple[str, dict[str, Any]]]
+) -> list[dict[str, str]]:
+    """The condition's benchmark lines (`benchmarks.study_lines`) from each seed's rows at `epoch` and
+    at epoch 00; a seed on another file or subset of a benchmark than one `seen` before is refused by name."""
+    import json
+
+    from interleave.tools.saved_answers import bench_rows
+
+    seeds = []
+    for s, run in condition.seeds.items():
+        points = epoch_points(run)
+        metrics = json.loads(points[epoch].read_text(encoding="utf-8"))
+        seen.append((condition.label(s), metrics))
+        benchmarks.check_same_benchmarks(seen)
+        before = epoch != 0 and 0 in points and benchmarks.before_training(points[0])
+        then = bench_rows(points[0]) if before else None
+        seeds.append((bench_rows(points[epoch]), then))
+    return benchmarks.study_lines(condition.name, epoch, seeds, bootstrap, seed) if any(r for r, _ in seeds) else []
 
 
 def intervals_legend(report: StudyReport, bootstrap: int, seed: int) -> str:
@@ -329,4 +355,5 @@ def to_markdown(report: StudyReport, study: str | Path, bootstrap: int, seed: in
         ]
     if report.seed_forgetting:
         parts += ["\n", forgetting.to_markdown(report.seed_forgetting, [], bootstrap, seed)]
+    parts.append(benchmarks.study_markdown(report.benchmarks, bootstrap))
     return "".join(parts)

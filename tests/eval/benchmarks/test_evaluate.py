@@ -15,6 +15,7 @@ from interleave.eval.benchmarks.evaluate import (
     RunSettings,
     ask,
     benchmark_metrics,
+    prompt_limit,
     swap_table,
 )
 from interleave.eval.benchmarks.items import read_benchmark
@@ -118,10 +119,25 @@ def test_both_scorings_under_every_control(model, bench):
     }
 
 
-def test_prompts_longer_than_max_length_are_counted_not_asked(model, bench):
-    inputs = EvalInputs(Collator(model.tokenizer, padding_side="left", with_answer=False, max_length=40))
-    rows, metrics, counts = ask(model, config(controls=()), bench.items, RUN, inputs, {})
+def test_prompts_longer_than_the_benchmarks_max_length_are_counted_not_asked(model, bench):
+    inputs = EvalInputs(Collator(model.tokenizer, padding_side="left", with_answer=False))
+    rows, metrics, counts = ask(model, config(controls=(), max_length=40), bench.items, RUN, inputs, {})
     assert counts["too_long"] == 5 and counts["asked"] == 0 and not rows and not metrics
+    assert inputs.collator.max_length == 512  # the run's collator is left as it was
+
+
+def test_the_runs_training_max_length_does_not_bound_the_questions(model, bench):
+    """A run that trains on short records (the demo's data.max_length is 128) still asks longer
+    questions: by default a benchmark's prompts may take the LLM's context less the answer's room."""
+    inputs = EvalInputs(Collator(model.tokenizer, padding_side="left", with_answer=False, max_length=40))
+    _, _, counts = ask(model, config(controls=()), bench.items, RUN, inputs, {})
+    assert counts["too_long"] == 0 and counts["asked"] == 5
+    context = model.llm.config.max_position_embeddings
+    assert prompt_limit(model, config(), RUN, 40) == context - RUN.sampling.max_new_tokens
+    assert prompt_limit(model, config(), RUN, 4096) == 4096  # never less than the run's
+    assert prompt_limit(model, config(max_length=64), RUN, 4096) == 64
+    with pytest.raises(InterleaveError, match="max_length must be a whole number"):
+        config(max_length=0)
 
 
 def test_agreement_is_measured_against_the_clips_choice(bench):

@@ -20,7 +20,7 @@ from interleave.eval import evaluate as shard_evaluate
 from interleave.eval.evaluate import Point
 from interleave.tools.frontier.cli import alpha_folder, default_out, main, parse_alphas
 from interleave.tools.saved_answers import answer_rows
-from tests.helpers import shard_config
+from tests.helpers import BENCH_PROMPTS, shard_config, write_bench
 
 REPO = Path(__file__).resolve().parents[3]
 SAMPLING = {"max_new_tokens": 3, "temperature": 1.0}  # a random model at T=1: the weights show in the answers
@@ -176,6 +176,37 @@ def test_each_alpha_counts_its_rows_and_a_cut_alpha_is_asked_again(config, tmp_p
         f"[interleave] frontier: {answers}: holds 20 answer rows, but its metrics file (epoch=00.metrics.json) says "
         f"the evaluation wrote {metrics['prediction_rows']}"
     ) in capsys.readouterr().err
+
+
+@pytest.mark.slow  # a frontier evaluated at two alphas, then again
+def test_the_configs_benchmarks_are_asked_at_every_alpha_beside_the_shard(tmp_path, small_dataset, tiny_model_kwargs):
+    bench = {"name": "mini", "file": str(write_bench(small_dataset)), "prompts": BENCH_PROMPTS}
+    bench |= {"scorings": ["ranked", "generated"], "controls": ["no_clip"]}
+    config = shard_config(tmp_path, small_dataset, tiny_model_kwargs, {"sampling": SAMPLING, "benchmarks": [bench]})
+    model = build_run(["--config", str(config)]).model
+    ckpt = save_checkpoint(trained(model, 1), model, tmp_path / "end.ckpt")
+    out = tmp_path / "frontier"
+    args = ["--config", str(config), "--ckpt", str(ckpt), "--alphas", "0,1", "--out", str(out), "--bootstrap", "50"]
+    assert main(args) == 0
+    metrics = json.loads((alpha_folder(out, 1.0) / "predictions" / "epoch=00.metrics.json").read_text())
+    assert metrics["benchmarks"]["mini"]["asked"] == 5 and metrics["bench_rows"] == 5 * 2 * 2
+    assert len((alpha_folder(out, 1.0) / "predictions" / "epoch=00.bench.jsonl").read_text().splitlines()) == 20
+    table = [r for r in csv.DictReader((out / "frontier.csv").open()) if r["task"].startswith("bench/")]
+    assert {(r["alpha"], r["task"], r["condition"]) for r in table} == {
+        (a, f"bench/mini/{s}", c) for a in ("0.0", "1.0") for s in ("ranked", "generated") for c in ("clip", "no_clip")
+    }
+    at_end = {(r["task"], r["condition"]): r for r in table if r["alpha"] == "1.0"}
+    assert float(at_end[("bench/mini/ranked", "clip")]["value"]) == pytest.approx(
+        metrics["val/bench/mini/ranked/accuracy"]
+    )
+    assert float(at_end[("bench/mini/generated", "no_clip")]["value"]) == pytest.approx(
+        metrics["val/bench/mini/no_clip/generated/accuracy"]
+    )
+    assert all(float(r["change"]) == 0.0 for r in table if r["alpha"] == "0.0")
+    markdown = (out / "frontier.md").read_text()
+    assert "### mini, ranked" in markdown and "### mini, generated" in markdown
+    # the same command again: every alpha is finished, benchmarks included
+    assert main(args) == 0
 
 
 def test_bad_checkpoints_are_refused_with_one_line_and_status_2(config, tmp_path, tiny_model_kwargs, capsys):

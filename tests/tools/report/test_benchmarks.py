@@ -11,7 +11,10 @@ from interleave.tools.report.benchmarks import (
     benchmark_rows,
     benchmark_section,
     check_same_benchmarks,
+    forgetting_section,
     gain_rows,
+    study_lines,
+    study_markdown,
     to_markdown,
 )
 
@@ -89,5 +92,54 @@ def test_the_section_adds_the_change_since_epoch_00(tmp_path):
         (folder / f"epoch={epoch:02d}.metrics.json").write_text(json.dumps({"benchmarks": {"b": {"sha256": "x"}}}))
         (folder / f"epoch={epoch:02d}.bench.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     args = argparse.Namespace(epoch=None, bootstrap=0, seed=0)
-    text = benchmark_section([(tmp_path, "run")], lambda run, epoch: (1, folder / "epoch=01.metrics.json"), args)
-    assert "Benchmark accuracy since epoch 00" in text and "| run | 00 | 01 | b | ranked | clip | 4 | +0.750 |" in text
+    select = lambda run, epoch: (1, folder / "epoch=01.metrics.json")  # noqa: E731
+    assert "since epoch 00" not in benchmark_section([(tmp_path, "run")], select, args)  # the accuracy table alone
+    text, gains = forgetting_section([(tmp_path, "run")], select, args)
+    assert "Benchmark accuracy since epoch 00 (the forgetting summary's multiple-choice part" in text
+    assert "| run | 00 | 01 | b | ranked | clip | 4 | +0.750 |" in text and gains[0]["Accuracy change"] == "+0.750"
+    assert forgetting_section([(tmp_path, "run")], lambda run, epoch: (0, folder / "epoch=00.metrics.json"), args) == (
+        "",
+        [],
+    )
+    # an epoch-00 point that is a checkpoint evaluated on its own is not before training: no change since it
+    (folder / "epoch=00.metrics.json").write_text(json.dumps({"benchmarks": {"b": {"sha256": "x"}}, "ckpt_path": "c"}))
+    assert forgetting_section([(tmp_path, "run")], select, args) == ("", [])
+
+
+def test_a_studys_figures_are_means_over_seeds_with_seeds_then_items_drawn():
+    right = lambda values, condition="clip": [row(condition, f"i{k}", 0 if v else 1) for k, v in enumerate(values)]  # noqa: E731
+    seeds = [
+        (right([1, 1, 1, 0]) + right([1, 0, 0, 0], "no_clip"), right([1, 0, 0, 0]) + right([1, 0, 0, 0], "no_clip")),
+        (right([1, 1, 0, 0]) + right([0, 0, 0, 0], "no_clip"), right([0, 0, 0, 0]) + right([0, 0, 0, 0], "no_clip")),
+    ]
+    lines = {line["Condition"]: line for line in study_lines("ft", 2, seeds, resamples=0, seed=0)}
+    assert lines["clip"]["Accuracy"] == "0.625" and lines["clip"]["Change since 00"] == "+0.500"
+    assert lines["no_clip"]["Accuracy"] == "0.125" and lines["no_clip"]["Change since 00"] == "+0.000"
+    assert lines["clip"]["Seeds"] == "2" and lines["clip"]["Items"] == "4"
+    bounded = {line["Condition"]: line for line in study_lines("ft", 2, seeds, resamples=200, seed=0)}
+    assert (
+        bounded["clip"]["Accuracy"].startswith("0.625 [")
+        and bounded["no_clip"]["Change since 00"] == "+0.000 [+0.000, +0.000]"
+    )
+    without_start = study_lines("ft", 2, [(seeds[0][0], None), seeds[1]], resamples=0, seed=0)
+    assert {line["Change since 00"] for line in without_start} == {"–"}  # not every seed has an epoch 00
+    assert "hierarchical intervals (200 resamples" in study_markdown(list(bounded.values()), 200)
+    assert study_markdown([], 0) == ""
+
+
+def test_the_report_puts_the_change_since_epoch_00_in_the_forgetting_summary_and_its_file(tmp_path):
+    from interleave.tools.report.cli import main
+    from tests.helpers import answer_set, write_answered_point
+
+    run = tmp_path / "run"
+    for epoch in (0, 1):
+        header = {"benchmarks": {"mc": {"sha256": "h", "subset": None}}, "bench_rows": 4}
+        write_answered_point(run, epoch, answer_set(epoch, clips=2), **header)
+        rows = [row(c, f"i{k}", 0 if k <= epoch else 1) for c in ("clip", "no_clip") for k in range(2)]
+        (run / "predictions" / f"epoch={epoch:02d}.bench.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main([str(run), "--out", str(tmp_path / "out"), "--bootstrap", "20"]) == 0
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert text.index("Forgetting (the reported epoch") < text.index("Benchmark accuracy since epoch 00")
+    saved = (tmp_path / "out" / "forgetting_benchmarks.csv").read_text().splitlines()
+    assert saved[0] == "Run,Since,Epoch,Benchmark,Scoring,Condition,Items,Accuracy change"
+    assert saved[1].endswith('/run,00,01,b,ranked,clip,2,"+0.500 [+0.000, +1.000]"') and len(saved) == 3

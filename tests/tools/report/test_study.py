@@ -230,3 +230,41 @@ def test_a_cut_seed_is_refused_and_folders_that_are_not_conditions_are_named(
         "evaluate the point again"
     ]
     assert not (tmp_path / "out").exists()
+
+
+def test_a_studys_benchmarks_are_reported_over_seeds_and_in_their_file(tmp_path: Path) -> None:
+    import json
+
+    make_study(tmp_path / "study", {"ft": {0: [0, 2], 1: [0, 2]}, "base": {0: [0, 2]}})
+    for condition, seeds in (("ft", (0, 1)), ("base", (0,))):
+        for s in seeds:
+            for epoch in (0, 2):
+                folder = tmp_path / "study" / condition / f"seed={s}" / "predictions"
+                rows = [
+                    {
+                        "benchmark": "mc",
+                        "scoring": "ranked",
+                        "condition": "clip",
+                        "id": f"i{k}",
+                        "correct": k < epoch + s,
+                    }
+                    for k in range(4)
+                ]
+                (folder / f"epoch={epoch:02d}.bench.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+                metrics = json.loads((folder / f"epoch={epoch:02d}.metrics.json").read_text())
+                metrics |= {"benchmarks": {"mc": {"sha256": "h", "subset": None}}, "bench_rows": 4}
+                (folder / f"epoch={epoch:02d}.metrics.json").write_text(json.dumps(metrics))
+    out = tmp_path / "out"
+    assert main(["--study", str(tmp_path / "study"), "--out", str(out), "--bootstrap", "50"]) == 0
+    text = (out / "report.md").read_text()
+    assert "Multiple-choice benchmarks (docs/benchmarks.md), the mean over each condition's seeds" in text
+    lines = {r["Study condition"]: r for r in csv.DictReader((out / "benchmarks.csv").open())}
+    assert lines["ft"]["Accuracy"].startswith("0.625 [") and lines["ft"]["Change since 00"].startswith("+0.500 [")
+    assert lines["base"]["Seeds"] == "1" and lines["base"]["Accuracy"].startswith("0.500 [")
+
+    # a seed evaluated on another file of the benchmark is refused by name
+    other = tmp_path / "study" / "base" / "seed=0" / "predictions" / "epoch=02.metrics.json"
+    metrics = json.loads(other.read_text())
+    metrics["benchmarks"]["mc"]["sha256"] = "other"
+    other.write_text(json.dumps(metrics))
+    assert main(["--study", str(tmp_path / "study"), "--out", str(out)]) == 2
