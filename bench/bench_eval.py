@@ -28,13 +28,16 @@ per question) and generated (`--repeats` sampled answers at the demo's cap, MMAU
 judged); items/s of each (features computed beforehand, so both time the LLM alone) and how often the
 two pick the same choice. Written to its own section of bench/RESULTS.md.
 
-A released model (`--qwen2-audio DIR`, a Qwen2-Audio folder): the evaluator (`model.pretrained: DIR`,
-greedy, one answer per query) against what the model cards and lmms-eval do, transformers'
-`Qwen2AudioForConditionalGeneration.generate` one query at a time on the same ids (the processor's:
-the chat layout with `<|AUDIO|>` at each span) and the extractor's features; it prints the speed-up
-and how many answers are the same on both sides, and writes them to bench/RESULTS.md.
+A released model (`--qwen2-audio DIR`, a Qwen2-Audio folder, or `--released DIR`, a folder of any
+supported family: Qwen2-Audio, Audio Flamingo 3): the evaluator (`model.pretrained: DIR`, greedy,
+one answer per query) against what the model cards and lmms-eval do, transformers' released class
+(`Qwen2AudioForConditionalGeneration`, `AudioFlamingo3ForConditionalGeneration`) `generate` one
+query at a time on the same ids (the processor's: the chat layout with the family's audio token at
+each span) and the extractor's features (AF3's per 30-s window); it prints the speed-up and how many
+answers are the same on both sides, and writes them to bench/RESULTS.md.
 
     .venv/bin/python bench/bench_eval.py --qwen2-audio DIR [--queries 32] [--caps 12] [--batch-size 32]
+    .venv/bin/python bench/bench_eval.py --released DIR
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ from interleave.eval.settings import EvalSettings  # noqa: E402
 from interleave.eval.tasks import CONDITIONS, TASKS  # noqa: E402
 from interleave.model.generation import Sampling, sample_answers  # noqa: E402
 from interleave.model.module import AudioLLM  # noqa: E402
+from interleave.model.pretrained import read_released  # noqa: E402
 from interleave.tools.demo.benchmark import BENCHMARK_FILE  # noqa: E402
 from interleave.tools.demo.cli import ensure_demo_data  # noqa: E402
 
@@ -140,34 +144,63 @@ def evaluator(model: AudioLLM, queries: list[Query], settings: EvalSettings, inp
     )
 
 
+def released_features(model: AudioLLM, waves: list) -> tuple[dict[str, torch.Tensor], list[int]]:
+    """The released class's audio inputs for a query's clips, as its processor makes them, and each
+    clip's span: Qwen2-Audio's one log-mel per clip (`feature_attention_mask`), Audio Flamingo 3's
+    one per 30-s window (`input_features_mask`), a clip's windows' positions added."""
+    from transformers import WhisperFeatureExtractor
+
+    from interleave.encoders.audio import SAMPLE_RATE
+
+    extractor = WhisperFeatureExtractor.from_pretrained(model.released.folder)
+    kwargs = dict(sampling_rate=SAMPLE_RATE, return_attention_mask=True, padding="max_length", return_tensors="pt")
+
+    def positions(mask: torch.Tensor) -> torch.Tensor:
+        return ((mask.sum(-1) - 1) // 2 + 1 - 2) // 2 + 1
+
+    if model.released.name == "audioflamingo3":
+        chunks, counts = [], []
+        for wave in waves:
+            sizes = model.audio_encoder.windows(len(wave))
+            starts = [sum(sizes[:k]) for k in range(len(sizes))]
+            chunks += [wave[a : a + n] for a, n in zip(starts, sizes)]
+            counts.append(len(sizes))
+        features = extractor(chunks, **kwargs)
+        per_window = positions(features["attention_mask"]).tolist()
+        spans = [sum(per_window[sum(counts[:k]) : sum(counts[: k + 1])]) for k in range(len(counts))]
+        return {"input_features": features["input_features"], "input_features_mask": features["attention_mask"]}, spans
+    features = extractor(waves, **kwargs)
+    spans = [int(n) for n in positions(features["attention_mask"])]
+    return {"input_features": features["input_features"], "feature_attention_mask": features["attention_mask"]}, spans
+
+
 def released_generate(model: AudioLLM, queries: list[Query], settings: EvalSettings, inputs: EvalInputs) -> Side:
     """transformers' own `generate` of the released class, one query at a time (greedy, the
-    evaluator's cap): the query's ids as the framework lays them out (the processor's ids) with
-    `<|AUDIO|>` at the spans, each clip's features from the folder's feature extractor."""
-    from transformers import Qwen2AudioForConditionalGeneration, WhisperFeatureExtractor
+    evaluator's cap): the query's ids as the framework lays them out (the processor's ids) with the
+    family's audio token at the spans, each clip's features from the folder's feature extractor."""
+    from transformers import AudioFlamingo3ForConditionalGeneration, Qwen2AudioForConditionalGeneration
 
-    from interleave.encoders.audio import SAMPLE_RATE, load_waveform
+    from interleave.encoders.audio import load_waveform
 
     folder = model.released.folder
-    released = Qwen2AudioForConditionalGeneration.from_pretrained(folder, dtype=torch.float32).eval()
-    extractor = WhisperFeatureExtractor.from_pretrained(folder)
+    released_class = {
+        "qwen2_audio": Qwen2AudioForConditionalGeneration,
+        "audioflamingo3": AudioFlamingo3ForConditionalGeneration,
+    }[model.released.name]
+    released = released_class.from_pretrained(folder, dtype=torch.float32).eval()
+    audio_id = model.tokenizer.convert_tokens_to_ids(model.released.family.audio_token)
     collator, answers = inputs.collator, []
     start = time.perf_counter()
     for query in queries:
-        waves = [load_waveform(clip).numpy() for clip in query.clips]
-        features = extractor(
-            waves, sampling_rate=SAMPLE_RATE, return_attention_mask=True, padding="max_length", return_tensors="pt"
-        )
-        spans = [int(n) for n in ((features["attention_mask"].sum(-1) - 1) // 2 + 1 - 2) // 2 + 1]
+        features, spans = released_features(model, [load_waveform(clip).numpy() for clip in query.clips])
         record = Record(id=query.id, audio=query.clips, instruction=CONDITIONS[CONDITION].render(query, settings.table))
         encoded = collator.pad([collator.encode(record, lengths=spans)], "left")
-        ids = encoded["input_ids"].masked_fill(encoded["audio_mask"], released.config.audio_token_id)
+        ids = encoded["input_ids"].masked_fill(encoded["audio_mask"], audio_id)
         with torch.no_grad():
             out = released.generate(
                 input_ids=ids,
                 attention_mask=encoded["attention_mask"],
-                input_features=features["input_features"],
-                feature_attention_mask=features["attention_mask"],
+                **features,
                 max_new_tokens=settings.sampling.max_new_tokens,
                 do_sample=False,
             )
@@ -192,12 +225,16 @@ def released_section(folder: Path, queries: list[Query], batch_size: int, cap: i
     theirs = released_generate(model, queries, settings, inputs)
     same = sum(a == b for a, b in zip(ours.answers, theirs.answers))
     n = len(queries)
+    family, cls = {
+        "qwen2_audio": ("Qwen2-Audio", "Qwen2AudioForConditionalGeneration"),
+        "audioflamingo3": ("Audio Flamingo 3", "AudioFlamingo3ForConditionalGeneration"),
+    }[model.released.name]
     body = "\n".join(
         [
             "## A released model: interleave's evaluator vs transformers' generate() one query at a time",
             "",
-            f"{n} demo SHARD queries (interleaved prompts) on the Qwen2-Audio folder {folder} (`model.pretrained`), "
-            f"greedy (no repetition penalty), cap {cap} new tokens. transformers: `Qwen2AudioForConditionalGeneration.generate` one query at a "
+            f"{n} demo SHARD queries (interleaved prompts) on the {family} folder {folder} (`model.pretrained`), "
+            f"greedy (no repetition penalty), cap {cap} new tokens. transformers: `{cls}.generate` one query at a "
             "time (what the model cards and lmms-eval do), on the processor's ids and features. Evaluator: "
             f"`answer_queries` in batches of {batch_size} queries, features once per clip.",
             "",
@@ -394,13 +431,21 @@ def main() -> None:
         metavar="DIR",
         help="a released Qwen2-Audio folder: the evaluator against transformers' generate()",
     )
+    parser.add_argument(
+        "--released",
+        type=Path,
+        metavar="DIR",
+        help="a released folder of any supported family (Qwen2-Audio, Audio Flamingo 3): the same case",
+    )
     args = parser.parse_args()
-    if args.qwen2_audio is not None:
+    folder = args.released if args.released is not None else args.qwen2_audio
+    if folder is not None:
         queries = draw_queries(read_shard(ensure_demo_data(Path("data/demo")) / "shard.jsonl"), args.queries)
-        body, _, _ = released_section(args.qwen2_audio, queries, args.batch_size, min(args.caps))
+        body, _, _ = released_section(folder, queries, args.batch_size, min(args.caps))
         print(body)
-        if not args.no_write:
-            write_section("bench_eval_released", body)
+        if not args.no_write:  # one section per family (Qwen2-Audio's keeps its first name)
+            family = read_released(folder).name
+            write_section("bench_eval_released" + ("" if family == "qwen2_audio" else f"_{family}"), body)
         return
     if args.benchmark_only:
         load_start = os.getloadavg()[0]

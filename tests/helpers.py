@@ -649,6 +649,8 @@ DOC_COMMANDS = [
     "--paths.qwen2_audio=/models/Qwen2-Audio-7B-Instruct --ckpt_path last",
     f"{_ROW4} --config configs/models/qwen2_audio.yaml --paths.qwen2_audio=/models/Qwen2-Audio-7B-Instruct "
     "--paths.shard=/data/shard/shard.jsonl --paths.val=/data/val.jsonl --paths.train=/data/interleaved_1m.jsonl",
+    "python train.py fit --config configs/demo.yaml --config configs/models/audio_flamingo3.yaml "
+    "--paths.audio_flamingo3=/models/audio-flamingo-3-hf",
     f"{_ROW1} {_ROW_PATHS}",
     f"{_ROW2} {_ROW_PATHS}",
     f"{_ROW3} {_ROW_PATHS} --paths.train=/data/interleaved_40k.jsonl",
@@ -1129,3 +1131,133 @@ def reference_logits(folder: Path, inputs: dict) -> torch.Tensor:
     model = Qwen2AudioForConditionalGeneration.from_pretrained(folder, dtype=torch.float32).eval()
     with torch.no_grad():
         return model(**inputs).logits
+
+
+# ---- a tiny released Audio Flamingo 3 (issue 38) -------------------------------------------------
+# `save_tiny_audioflamingo3(folder)` writes a random-weight AudioFlamingo3ForConditionalGeneration
+# built from transformers' config classes, saved as the hub leaves the released one
+# (nvidia/audio-flamingo-3-hf): its AudioFlamingo3Processor (a WhisperFeatureExtractor of 128 bins,
+# a Qwen2-style tokenizer trained here with `<sound>`), the hub's chat template in
+# chat_template.jinja (transformers ships none for the family) and its generation settings.
+
+AF3_SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<sound>"]
+
+# The hub's processor chat template (its conversion script's): one `<sound>` per turn that holds
+# an audio item, before the turn's texts joined, wherever the audio items stood.
+AF3_CHAT_TEMPLATE = (
+    "{% if messages[0]['role'] != 'system' %}"
+    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+    "{% endif %}"
+    "{% for m in messages if m['content'] is not none %}"
+    "<|im_start|>{{ m['role'] }}\n"
+    "{% if m['content'] is string %}"
+    "{{ m['content'] }}"
+    "{% else %}"
+    "{% set audio = namespace(found=False) %}"
+    "{% set text_buf = namespace(v='') %}"
+    "{% for c in m['content'] %}"
+    "{% if c.get('type') == 'audio' or 'audio' in c %}"
+    "{% set audio.found = True %}"
+    "{% elif c.get('type') == 'text' or 'text' in c %}"
+    "{% set text_buf.v = text_buf.v + c['text'] %}"
+    "{% endif %}"
+    "{% endfor %}"
+    "{% if audio.found %}{{ '<sound>' }}{% endif %}{{ text_buf.v }}"
+    "{% endif %}"
+    "<|im_end|>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}"
+    "<|im_start|>assistant\n"
+    "{% endif %}"
+)
+TINY_AF3_TOWER = dict(
+    num_mel_bins=128, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64
+)
+
+
+def build_af3_tokenizer():
+    """A Qwen2-style byte-level BPE tokenizer (Qwen2's split, no BOS) holding AF3's `<sound>`;
+    EOS `<|im_end|>`, pad `<|endoftext|>` as the released Qwen2.5 tokenizer has them."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(QWEN2_SPLIT), "isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=500, special_tokens=AF3_SPECIAL, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    tok.train_from_iterator(CHAT_CORPUS * 4, trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>", additional_special_tokens=["<sound>"]
+    )
+
+
+def save_tiny_audioflamingo3(folder: Path, seed: int = 0, template: bool = True) -> Path:
+    """Write a tiny random-weight Audio Flamingo 3 folder (config, safetensors, processor,
+    tokenizer, generation settings; the chat template in chat_template.jinja unless `template`
+    is False: a folder without one)."""
+    import torch
+    from transformers import (
+        AudioFlamingo3Config,
+        AudioFlamingo3EncoderConfig,
+        AudioFlamingo3ForConditionalGeneration,
+        AudioFlamingo3Processor,
+        Qwen2Config,
+        WhisperFeatureExtractor,
+    )
+
+    tokenizer = build_af3_tokenizer()
+    config = AudioFlamingo3Config(
+        audio_config=AudioFlamingo3EncoderConfig(**TINY_AF3_TOWER),
+        text_config=Qwen2Config(
+            vocab_size=len(tokenizer),
+            bos_token_id=None,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            **TINY_QWEN2,
+        ),
+        audio_token_id=tokenizer.convert_tokens_to_ids("<sound>"),
+    )
+    torch.manual_seed(seed)
+    model = AudioFlamingo3ForConditionalGeneration(config).eval()
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.bos_token_id = None
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)
+    processor = AudioFlamingo3Processor(
+        feature_extractor=WhisperFeatureExtractor(feature_size=128, return_attention_mask=True),
+        tokenizer=tokenizer,
+        chat_template=AF3_CHAT_TEMPLATE,
+    )
+    processor.save_pretrained(folder)
+    for name in ("chat_template.jinja", "chat_template.json"):
+        (folder / name).unlink(missing_ok=True)
+    fields = json.loads((folder / "tokenizer_config.json").read_text())
+    fields.pop("chat_template", None)
+    (folder / "tokenizer_config.json").write_text(json.dumps(fields, indent=2))
+    if template:
+        (folder / "chat_template.jinja").write_text(AF3_CHAT_TEMPLATE)
+    return folder
+
+
+def af3_processor_inputs(folder: Path, batch: list[tuple[object, str, str | None]], side: str = "right") -> dict:
+    """AF3's processor's own inputs for one-turn conversations, each (its one clip, the text, an
+    optional answer written after the assistant's turn start and ended with `<|im_end|>`): the
+    hub's chat template puts the clip's `<sound>` before the text; padded on `side`."""
+    from transformers import AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(folder)
+    texts = []
+    for wave, text, answer in batch:
+        rendered = processor.apply_chat_template(conversation([wave, text]), add_generation_prompt=True, tokenize=False)
+        texts.append(rendered if answer is None else f"{rendered}{answer}<|im_end|>")
+    return processor(
+        text=texts, audio=[wave for wave, _, _ in batch], sampling_rate=QWEN2_AUDIO_RATE, padding_side=side
+    )

@@ -30,6 +30,7 @@ from interleave import AUDIO_PLACEHOLDER, NUM_AUDIO_TOKENS
 from interleave.data.chat import ChatTemplate
 from interleave.data.prompts import PromptTemplate, check_clip_count, remove_placeholders
 from interleave.data.records import Record
+from interleave.encoders.base import stack_clips
 from interleave.errors import InterleaveError, RecordError
 from interleave.spec import Batch, DataSpec
 
@@ -171,7 +172,9 @@ class Collator:
         self.audio_tokens = audio_tokens
         self.clip_positions = clip_positions
         self.clip_spans = clip_spans
-        if self.max_length <= audio_tokens:
+        # a variable-length family's `audio_tokens` is its longest span (Audio Flamingo 3's: ten
+        # minutes, 15000 positions), counted only where no clip is at hand: each record is checked
+        if clip_positions is None and self.max_length <= audio_tokens:
             raise ValueError(f"max_length={max_length} cannot hold the {audio_tokens}-position audio span")
 
     @classmethod
@@ -217,6 +220,13 @@ class Collator:
         prompt_ids, cuts, splits = self._text(prompt, offsets)
         if ltu_layout:
             cuts = [0]
+        if self.clip_positions is not None and any(a == b for a, b in zip(cuts, cuts[1:])):
+            # spans of their own lengths are told apart by the text between them (`span_runs`)
+            raise RecordError(
+                record.describe(),
+                "two clips touch (nothing between two [AUDIO]s); write text between them: this "
+                "family's spans follow their clips' lengths and its template does not wrap them",
+            )
         spans = self.record_spans(record, len(cuts)) if lengths is None else list(lengths)
         if len(spans) != len(cuts):
             raise RecordError(record.describe(), f"{len(spans)} clip length(s) given for {len(cuts)} span(s)")
@@ -312,12 +322,3 @@ class Collator:
         if self.clip_positions is None:
             return None
         return [int(clip.shape[0]) if key == "audio_features" else self.clip_positions(clip) for clip in clips]
-
-
-def stack_clips(clips: list[torch.Tensor]) -> torch.Tensor:
-    """The clips as one tensor [C, ...]; cached features of different lengths [n, D] are padded
-    with zeros to the longest (no span reads the padding)."""
-    if len({tuple(c.shape) for c in clips}) <= 1:
-        return torch.stack(clips)
-    longest = max(c.shape[0] for c in clips)
-    return torch.stack([torch.nn.functional.pad(c, (0, 0, 0, longest - c.shape[0])) for c in clips])

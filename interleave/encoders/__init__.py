@@ -1,13 +1,15 @@
 """The audio encoders: audio files to features the LLM reads, and the registry the config picks from.
 
 `audio` (loading a clip, LTU's Kaldi fbank), `base` (the `Encoder` contract, `pool_frames`), one
-module per kind (`cavmae`, `ast`, `whisper`, `qwen2_audio`) and `cache` (the on-disk cache of a frozen encoder's
+module per kind (`cavmae`, `ast`, `whisper`, `qwen2_audio`, `audioflamingo3`) and `cache` (the on-disk cache of a frozen encoder's
 features). This package's own code is the registry:
 
 `model.encoder` is `KIND[:SIZE]`: `cavmae` (the default; sizes `cavmae`, `small`, `tiny`; the bare
 `small` and `tiny` still mean CAV-MAE), `ast` (sizes `base`, `tiny`), `whisper` (`base`, `tiny`)
 or `qwen2_audio` (`base`: Qwen2-Audio-7B's tower, `tiny`; its span follows the clip's length, 25
-positions per second, and `model.pretrained` takes it from a released folder). A size is a
+positions per second, and `model.pretrained` takes it from a released folder) or `audioflamingo3`
+(`base`: Audio Flamingo 3's tower, `tiny`; 30-s windows, up to 20, joined into one span of 25
+positions per second; `model.pretrained` takes it from a released folder). A size is a
 random-weight architecture (`tiny`: the tests' size, not OpenAI's whisper-tiny);
 `model.encoder_kwargs` overrides its fields (CAV-MAE's constructor arguments, or the HF config's
 fields). `model.encoder_path` is a local Hugging Face folder (`save_pretrained` of an
@@ -26,6 +28,7 @@ from typing import NamedTuple
 
 from interleave import NUM_AUDIO_TOKENS
 from interleave.encoders.ast import ASTEncoder
+from interleave.encoders.audioflamingo3 import AudioFlamingo3Tower
 from interleave.encoders.base import Encoder
 from interleave.encoders.cavmae import PRESETS as CAVMAE_PRESETS
 from interleave.encoders.cavmae import cavmae_encoder
@@ -47,15 +50,21 @@ ENCODERS: dict[str, EncoderKind] = {  # by the KIND of `model.encoder`
     "ast": EncoderKind(sizes=ASTEncoder.presets, build=ASTEncoder),
     "whisper": EncoderKind(sizes=WhisperAudioEncoder.presets, build=WhisperAudioEncoder),
     "qwen2_audio": EncoderKind(sizes=Qwen2AudioTower.presets, build=Qwen2AudioTower),
+    "audioflamingo3": EncoderKind(sizes=AudioFlamingo3Tower.presets, build=AudioFlamingo3Tower),
 }
-DEFAULT_SIZE = {"cavmae": "cavmae", "ast": "base", "whisper": "base", "qwen2_audio": "base"}
+DEFAULT_SIZE = {"cavmae": "cavmae", "ast": "base", "whisper": "base", "qwen2_audio": "base", "audioflamingo3": "base"}
 
 
 def _check_fields(kind: str, config: dict) -> None:
     """HF configs accept any keyword silently; a misspelt or another kind's field is refused here."""
-    from transformers import ASTConfig, Qwen2AudioEncoderConfig, WhisperConfig
+    from transformers import ASTConfig, AudioFlamingo3EncoderConfig, Qwen2AudioEncoderConfig, WhisperConfig
 
-    config_class = {"ast": ASTConfig, "whisper": WhisperConfig, "qwen2_audio": Qwen2AudioEncoderConfig}[kind]
+    config_class = {
+        "ast": ASTConfig,
+        "whisper": WhisperConfig,
+        "qwen2_audio": Qwen2AudioEncoderConfig,
+        "audioflamingo3": AudioFlamingo3EncoderConfig,
+    }[kind]
     known = set(config_class().to_dict())
     unknown = sorted(set(config) - known)
     if unknown:

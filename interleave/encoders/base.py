@@ -97,6 +97,16 @@ class Encoder(nn.Module):
         raise NotImplementedError
 
 
+def stack_clips(clips: list[torch.Tensor]) -> torch.Tensor:
+    """The clips as one tensor [C, ...]; clips of different lengths along their first dimension
+    (cached features [n, D], Audio Flamingo 3's windows [W * 3000, 129]) are padded with zeros to
+    the longest (no span reads the padding, no mask covers it)."""
+    if len({tuple(c.shape) for c in clips}) <= 1:
+        return torch.stack(clips)
+    longest = max(c.shape[0] for c in clips)
+    return torch.stack([torch.nn.functional.pad(c, (0, 0, 0, longest - c.shape[0])) for c in clips])
+
+
 def pool_frames(frames: torch.Tensor, audio_tokens: int) -> torch.Tensor:
     """The documented pooling of every kind but CAV-MAE at 32: [B, N, D] frames -> [B, audio_tokens, D],
     token i the mean of frames floor(i*N/k) .. ceil((i+1)*N/k) - 1 (adaptive average pooling; with

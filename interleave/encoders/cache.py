@@ -41,7 +41,7 @@ from safetensors.torch import save_file
 from interleave import NUM_AUDIO_TOKENS
 from interleave.encoders import audio
 from interleave.encoders.audio import Channel, WaveformTransform
-from interleave.encoders.base import Encoder
+from interleave.encoders.base import Encoder, stack_clips
 from interleave.errors import InterleaveError
 from interleave.files import atomic_path
 
@@ -167,7 +167,7 @@ def compute_features(
     transform = None if variant is None else variant.transform
     for start in range(0, len(paths), batch_size):
         chunk = paths[start : start + batch_size]
-        inputs = torch.stack([encoder.load_inputs(p, channel, transform) for p in chunk]).to(device)
+        inputs = stack_clips([encoder.load_inputs(p, channel, transform) for p in chunk]).to(device)
         for path, features, n in zip(chunk, encoder(inputs).cpu(), encoder.positions(inputs).tolist()):
             yield path, features[:n]
 

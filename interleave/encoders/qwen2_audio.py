@@ -24,8 +24,9 @@ from interleave.errors import InterleaveError
 MODEL_TYPE = "qwen2_audio"
 
 
-def folder_config(path: str | Path, what: str = "model.encoder_path") -> Any:
-    """The `Qwen2AudioConfig` of a released Qwen2-Audio folder; any other folder is refused by name."""
+def folder_config(path: str | Path, what: str = "model.encoder_path", model_type: str = MODEL_TYPE) -> Any:
+    """The config of a released folder of `model_type` (Qwen2-Audio's by default); any other folder
+    is refused by name."""
     from transformers import AutoConfig
 
     folder = Path(path).expanduser()
@@ -33,11 +34,11 @@ def folder_config(path: str | Path, what: str = "model.encoder_path") -> Any:
     if not config_file.is_file():
         raise InterleaveError(f"{what}: {folder} is not a Hugging Face model folder (no config.json)")
     try:
-        model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type")
+        found = json.loads(config_file.read_text(encoding="utf-8")).get("model_type")
     except (ValueError, AttributeError) as err:
         raise InterleaveError(f"{what}: {config_file} is not a JSON object ({err})") from None
-    if model_type != MODEL_TYPE:
-        raise InterleaveError(f"{what}: {folder} holds a {model_type!r} model, not a {MODEL_TYPE!r} one")
+    if found != model_type:
+        raise InterleaveError(f"{what}: {folder} holds a {found!r} model, not a {model_type!r} one")
     return AutoConfig.from_pretrained(folder)
 
 
@@ -140,7 +141,7 @@ class Qwen2AudioTower(Encoder):
             attention_mask=keep.long(),
             inputs_embeds=torch.zeros(len(keep), width, 1, device=inputs.device, dtype=self.model.conv1.weight.dtype),
         )
-        return self.model(mels, attention_mask=mask).last_hidden_state
+        return self.model(mels.to(self.model.conv1.weight.dtype), attention_mask=mask).last_hidden_state
 
     def settings(self) -> dict[str, Any]:
         return {

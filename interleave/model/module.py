@@ -18,7 +18,7 @@ from typing import Any, Literal
 import lightning as L
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from peft import LoraConfig, get_peft_model
 from torch import nn
 
@@ -37,7 +37,7 @@ from interleave.model.pretrained import (
     open_released,
     released_mismatch,
 )
-from interleave.model.projector import ProjectorKind, build_projector, linear_layer, projector_dtype
+from interleave.model.projector import ProjectorKind, build_projector, projector_dtype
 from interleave.spec import Batch, DataSpec
 
 
@@ -62,7 +62,7 @@ class AudioLLM(L.LightningModule):
     (LTU's state dict: encoder, projector and LoRA; see `interleave.model.ltu`), loaded in that order.
     Projector: `projector` is a kind of `interleave.model.projector` (`ltu`: LayerNorm + Linear;
     `linear`).
-    A released audio LLM: `pretrained` is its local Hugging Face folder (Qwen2-Audio; see
+    A released audio LLM: `pretrained` is its local Hugging Face folder (Qwen2-Audio, Audio Flamingo 3; see
     `interleave.model.pretrained`). It sets the encoder (its tower, whose span follows the clip's
     length), the projector (its kind, the released weights), the LLM (read in place; LoRA goes on
     it alone), the tokenizer and the chat layout; `llm`, `llm_config`, `tokenizer`, `encoder`,
@@ -74,8 +74,8 @@ class AudioLLM(L.LightningModule):
         llm_config: a config dict (`model_type` picks the architecture) for an LLM of random
             weights, instead of `llm`.
         tokenizer: where the tokenizer comes from (a folder or .gguf); default the LLM's own.
-        llm_dtype: the frozen LLM's dtype.
-        encoder: the audio encoder, `KIND[:SIZE]` (`cavmae`, `ast`, `whisper`, `qwen2_audio`).
+        llm_dtype: the frozen LLM's dtype (and, with `pretrained`, the frozen tower's).
+        encoder: the audio encoder, `KIND[:SIZE]` (`cavmae`, `ast`, `whisper`, `qwen2_audio`, `audioflamingo3`).
         encoder_kwargs: overrides of the encoder size's fields (random weights).
         encoder_path: a local Hugging Face folder of an AST or Whisper encoder.
         audio_tokens: audio positions per clip (LTU's 32), pooled from the encoder's frames.
@@ -96,8 +96,9 @@ class AudioLLM(L.LightningModule):
         on_nonfinite_loss: a NaN/infinite training loss stops the run (`error`) or skips the batch
             (`skip`, single-process only).
         train_encoder: train the encoder too (LTU's last stage); the feature cache is then refused.
-        projector: the projector's kind (`ltu`: LayerNorm + Linear; `linear`: one Linear).
-        pretrained: a released audio LLM's local Hugging Face folder (Qwen2-Audio): its encoder,
+        projector: the projector's kind (`ltu`: LayerNorm + Linear; `linear`: one Linear; `mlp`:
+            Linear -> GELU -> Linear).
+        pretrained: a released audio LLM's local Hugging Face folder (Qwen2-Audio, Audio Flamingo 3): its encoder,
             projector, LLM, tokenizer and chat layout.
     """
 
@@ -151,6 +152,8 @@ class AudioLLM(L.LightningModule):
             self.released, parts = open_released(pretrained, given, llm_dtype, train_encoder)
             self.tokenizer, self.audio_encoder, base = parts.tokenizer, parts.encoder, parts.llm
             projector = self.released.family.projector
+            if self.released.family.layout_warning:
+                rank_zero_warn(f"[interleave] {self.released.family.layout_warning}")
         else:
             self.tokenizer = load_tokenizer(tokenizer or llm) if (tokenizer or llm) else None
             if self.tokenizer is None:
@@ -178,7 +181,7 @@ class AudioLLM(L.LightningModule):
         # LTU's projector (LayerNorm without affine, then Linear: LTU's audio_proj.1) or another kind.
         self.audio_proj = build_projector(projector, self.audio_encoder.width, base.config.hidden_size)
         if self.released is not None:
-            load_released_projector(self.released, linear_layer(self.audio_proj))
+            load_released_projector(self.released, self.audio_proj)
         # from_pretrained returns the LLM in eval mode and Lightning keeps each module's mode, so
         # without this LoRA dropout would never be active. A frozen encoder stays in eval mode.
         self.train()
@@ -195,12 +198,13 @@ class AudioLLM(L.LightningModule):
     def data_spec(self) -> DataSpec:
         """What the data module needs from this model (`InterleavedDataModule.connect`): the
         tokenizer, the audio positions per clip, the encoder's input loader and how much of a clip it hears."""
-        if self.released is None:
+        if not self.audio_encoder.variable_length:
             return DataSpec(
                 self.tokenizer, self.audio_tokens, self.audio_encoder.load_inputs, self.audio_encoder.heard_seconds
             )
-        # A clip's span follows its length; where no clip is at hand (the record checks, the
-        # index's lengths) a span counts as the longest one, so a record that fits always fits.
+        # A clip's span follows its length (a released family's tower, or its kind with random
+        # weights); where no clip is at hand (the record checks, the index's lengths) a span counts
+        # as the longest one, so a record that fits always fits.
         return DataSpec(
             self.tokenizer,
             self.audio_encoder.max_positions,
@@ -208,7 +212,7 @@ class AudioLLM(L.LightningModule):
             self.audio_encoder.heard_seconds,
             clip_positions=self.clip_positions,
             positions_for_samples=self.audio_encoder.positions_for_samples,
-            template=self.released.chat_template(),
+            template=None if self.released is None else self.released.chat_template(),
         )
 
     def clip_positions(self, inputs: torch.Tensor) -> int:

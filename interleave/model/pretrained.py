@@ -6,7 +6,10 @@ shards, processor, tokenizer, chat template in `chat_template.jinja`, `chat_temp
 encoder kind reads its tower, which projector kind its projector is, where the LLM's weights lie
 in the folder, and the turn-end token its answers end with. The frozen weights are read where they
 lie (the LLM by a key mapping of its names, no split-out copy) and never enter a checkpoint; the
-projector's released weights are its start. Supported: Qwen2-Audio (`qwen2_audio`).
+projector's released weights are its start. Supported: Qwen2-Audio (`qwen2_audio`) and Audio
+Flamingo 3 (`audioflamingo3`: its tower hears 30-s windows joined into one span, its projector is
+an MLP, its chat template writes one `<sound>` before the text; mid-text and several clips are
+exact mechanics but outside its training layout, and a start-up warning says so).
 """
 
 from __future__ import annotations
@@ -33,24 +36,52 @@ class Family:
 
     encoder: str  # the encoder kind that reads its tower (`interleave.encoders`)
     projector: str  # the projector kind (`interleave.model.projector`)
-    projector_prefix: str  # the projector Linear's weight names in the folder, up to `weight`/`bias`
+    projector_layers: dict[int, str]  # each Linear of the projector kind (its index) -> its weight names
+    # in the folder, up to `weight`/`bias`
     llm_keys: dict[str, str]  # the LLM's weight names in the folder -> a causal LM's (regex -> replacement)
     audio_token: str  # the token the chat template writes where a clip goes
     turn_end: str  # the token every answer ends with
     llm_in_class: str  # the LLM's module path in the released transformers class (export's names)
-    projector_in_class: str  # the projector's module path there, up to its Linear
+    projector_in_class: str  # the projector module's path there
+    projector_layers_in_class: dict[int, str]  # each Linear's name inside that module
+    clips_inline: bool = False  # its chat template writes one audio token per turn before the text,
+    # so a record's clips are written where they stand (`ChatTemplate.clips_inline`)
+    layout_warning: str = ""  # said at start-up: the layouts outside the family's training
 
 
 FAMILIES = {
     "qwen2_audio": Family(
         encoder="qwen2_audio",
         projector="linear",
-        projector_prefix="multi_modal_projector.linear.",
+        projector_layers={0: "multi_modal_projector.linear."},
         llm_keys={r"^language_model\.model\.": "model.", r"^language_model\.lm_head\.": "lm_head."},
         audio_token="<|AUDIO|>",
         turn_end="<|im_end|>",
         llm_in_class="model.language_model",
-        projector_in_class="model.multi_modal_projector.linear",
+        projector_in_class="model.multi_modal_projector",
+        projector_layers_in_class={0: "linear"},
+    ),
+    "audioflamingo3": Family(
+        encoder="audioflamingo3",
+        projector="mlp",
+        projector_layers={0: "multi_modal_projector.linear_1.", 2: "multi_modal_projector.linear_2."},
+        # the hub's folder keeps the LLM under `language_model.model.` (+ `language_model.lm_head.`);
+        # transformers 5's save_pretrained writes `language_model.model.model.`: both are read
+        llm_keys={
+            r"^language_model\.model\.(model\.)?": "model.",
+            r"^language_model\.lm_head\.": "lm_head.",
+            r"^model\.language_model\.": "model.",
+        },
+        audio_token="<sound>",
+        turn_end="<|im_end|>",
+        llm_in_class="model.language_model",
+        projector_in_class="model.multi_modal_projector",
+        projector_layers_in_class={0: "linear_1", 2: "linear_2"},
+        clips_inline=True,
+        layout_warning=(
+            "Audio Flamingo 3 was trained with one clip before the text of the user turn: records with "
+            "[AUDIO] mid-text or several clips are read exactly as written, but outside its training layout"
+        ),
     ),
 }
 TEMPLATE_FILES = ("chat_template.jinja", "chat_template.json", "tokenizer_config.json")
@@ -67,7 +98,7 @@ class Released:
 
     def chat_template(self) -> ChatTemplate:
         """The family's prompt layout: the folder's chat template."""
-        return ChatTemplate(read_chat_template(self.folder), self.family.audio_token)
+        return ChatTemplate(read_chat_template(self.folder), self.family.audio_token, self.family.clips_inline)
 
     def identity(self) -> dict[str, Any]:
         """What identifies the folder's weights, cheaply: its path, its config's digest and each
@@ -204,7 +235,7 @@ def open_released(
     path: str | Path, given: dict[str, Any], dtype: str, train_encoder: bool = False
 ) -> tuple[Released, ReleasedParts]:
     """The released folder at `path` and its tokenizer (EOS: the family's turn-end token), encoder
-    and LLM at `dtype`, after refusing the settings of `given` that contradict it."""
+    (frozen: at `dtype`) and LLM at `dtype`, after refusing the settings of `given` that contradict it."""
     from interleave.encoders import build_encoder
     from interleave.model.llm import DTYPES, align_special_tokens, load_tokenizer
 
@@ -212,6 +243,10 @@ def open_released(
     refuse_contradictions(given, released)
     tokenizer = load_tokenizer(str(released.folder))
     encoder = build_encoder(released.family.encoder, str(released.folder), frozen=not train_encoder)
+    if (
+        not train_encoder
+    ):  # a frozen tower is read at the LLM's dtype (bf16: half its memory); one that trains stays fp32
+        encoder.to(DTYPES[dtype])
     llm = load_released_llm(released, DTYPES[dtype])
     align_special_tokens(tokenizer, llm.config, str(released.folder))
     turn_end = released.family.turn_end
@@ -253,19 +288,21 @@ def _weight_files(folder: Path) -> dict[str, Path]:
     return out
 
 
-def load_released_projector(released: Released, linear: nn.Linear) -> None:
-    """Copy the folder's projector weights into `linear` (the projector kind's Linear)."""
+def load_released_projector(released: Released, projector: nn.Sequential) -> None:
+    """Copy the folder's projector weights into `projector` (the family's projector kind), Linear by Linear."""
     from safetensors import safe_open
 
     files = _weight_files(released.folder)
     with torch.no_grad():
-        for part in ("weight", "bias"):
-            name = released.family.projector_prefix + part
+        for (index, prefix), part in (
+            (layer, part) for layer in released.family.projector_layers.items() for part in ("weight", "bias")
+        ):
+            name = prefix + part
             if name not in files:
                 raise InterleaveError(f"model.pretrained: {released.folder} has no projector weight {name}")
             with safe_open(str(files[name]), "pt") as handle:
                 tensor = handle.get_tensor(name)
-            target = getattr(linear, part)
+            target = getattr(projector[index], part)
             if tuple(tensor.shape) != tuple(target.shape):
                 raise InterleaveError(
                     f"model.pretrained: {name} is {list(tensor.shape)}, the projector needs {list(target.shape)}"
@@ -289,7 +326,7 @@ def read_chat_template(folder: Path) -> str:
 
 def released_adapter(model: Any, released: Released) -> tuple[Any, dict[str, torch.Tensor]]:
     """A trained model's LoRA adapter and projector as one peft adapter of the released transformers
-    class (`Qwen2AudioForConditionalGeneration`): its config (LoRA on the LLM's modules alone, the
+    class (`Qwen2AudioForConditionalGeneration`, `AudioFlamingo3ForConditionalGeneration`): its config (LoRA on the LLM's modules alone, the
     projector a module to save) and its weights under the class's names, for
     `PeftModel.from_pretrained(released class, folder)`."""
     import copy
@@ -303,7 +340,7 @@ def released_adapter(model: Any, released: Released) -> tuple[Any, dict[str, tor
         raise InterleaveError("export: LoRA target modules given as a pattern cannot be mapped onto the released class")
     targets = sorted(config.target_modules)
     config.target_modules = rf"{re.escape(family.llm_in_class)}\..*\.({'|'.join(map(re.escape, targets))})"
-    config.modules_to_save = [family.projector_in_class.split(".")[-2]]
+    config.modules_to_save = [family.projector_in_class.split(".")[-1]]
     config.base_model_name_or_path = str(released.folder)
     ours = "base_model.model.model."  # peft's names of the LLM's decoder in the trained model
     weights = {}
@@ -311,7 +348,8 @@ def released_adapter(model: Any, released: Released) -> tuple[Any, dict[str, tor
         if not name.startswith(ours):
             raise InterleaveError(f"export: {name} is not a weight of the LLM's decoder; it cannot be mapped")
         weights[f"base_model.model.{family.llm_in_class}.{name[len(ours) :]}"] = tensor.contiguous()
-    projector = model.audio_proj[-1]
-    for part in ("weight", "bias"):
-        weights[f"base_model.model.{family.projector_in_class}.{part}"] = getattr(projector, part).detach().contiguous()
+    for index, name in family.projector_layers_in_class.items():
+        for part in ("weight", "bias"):
+            tensor = getattr(model.audio_proj[index], part).detach().contiguous()
+            weights[f"base_model.model.{family.projector_in_class}.{name}.{part}"] = tensor
     return config, weights

@@ -109,12 +109,15 @@ def test_the_benchmark_case_times_both_scorings_on_the_same_items(tmp_path, tiny
     assert "| ranked |" in text and "| generated |" in text and "pick the same choice" in text
 
 
-def test_the_released_case_gives_transformers_generates_answers(tmp_path):
-    """bench_eval --qwen2-audio: the evaluator on a released Qwen2-Audio (model.pretrained) answers
-    exactly as transformers' Qwen2AudioForConditionalGeneration.generate does one query at a time."""
-    from tests.helpers import save_tiny_qwen2_audio
+@pytest.mark.parametrize("family", ["qwen2_audio", "audioflamingo3"])
+def test_the_released_case_gives_transformers_generates_answers(tmp_path, family):
+    """bench_eval --qwen2-audio / --released: the evaluator on a released Qwen2-Audio or Audio
+    Flamingo 3 (model.pretrained) answers exactly as transformers' released class's generate does
+    one query at a time (AF3's interleaved prompts written inline)."""
+    from tests.helpers import save_tiny_audioflamingo3, save_tiny_qwen2_audio
 
-    folder = save_tiny_qwen2_audio(tmp_path / "qwen2-audio")
+    save = save_tiny_qwen2_audio if family == "qwen2_audio" else save_tiny_audioflamingo3
+    folder = save(tmp_path / family)
     queries = shard(tmp_path)
     body, ours, theirs = bench_eval.released_section(folder, queries, batch_size=4, cap=6)
     assert len(ours.answers) == len(theirs.answers) == len(queries)

@@ -3,6 +3,7 @@ model it runs, and the section names what it measured."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from bench import bench_gpu
@@ -58,3 +59,37 @@ def test_a_toy_run_measures_every_setting_and_says_it_is_a_toy(tokenizer_dir, ca
         assert mfu.endswith("%")
     assert "queries/s" in body and "FLOPs/sample" in body
     assert "checkpointing=True batch=2" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("model_name", ["qwen2-audio-7b", "af3-7b"])
+def test_a_released_shape_runs_at_toy_size_with_the_towers_flops_and_10_s_spans(tokenizer_dir, model_name):
+    from interleave.model.llm import load_tokenizer
+
+    tok = load_tokenizer(str(tokenizer_dir))
+    model = bench_gpu.build(str(tokenizer_dir), True, False, torch.device("cpu"), tok, model_name)
+    assert model.audio_encoder.variable_length and bench_gpu.audio_positions(model) == 250  # 10 s, 25 per second
+    total, line = bench_gpu.flops_per_sample(model, text_tokens=10, answer_tokens=3)
+    config, tower = model.llm.get_base_model().config, model.audio_encoder.model.config
+    n_enc = sum(p.numel() for p in model.audio_encoder.parameters())
+    d, layers, t = config.hidden_size, config.num_hidden_layers, 10 + 250
+    kv = config.num_key_value_heads * (d // config.num_attention_heads)
+    n_body = layers * (2 * d * d + 2 * d * kv + 3 * d * config.intermediate_size)
+    encoder = 2 * n_enc * 1500 + 4 * tower.num_hidden_layers * tower.hidden_size * 1500**2
+    assert total == 4 * n_body * t + 6 * layers * d * t * t + 4 * config.vocab_size * d * 3 + encoder
+    assert "2*N_enc*F + 4*L_enc*d_enc*F^2" in line
+    batch = bench_gpu.training_batch(model, 2, 10, 3, torch.device("cpu"))
+    assert batch["audio_mask"].sum(dim=1).tolist() == [250, 250]
+    body = bench_gpu.main(
+        ["--model", model_name, "--toy", "--steps", "1", "--batch-sizes", "2", "--eval-queries", "2", "--cap", "2"]
+        + ["--tokenizer", str(tokenizer_dir), "--peak-tflops", "1", "--no-write"]
+    )
+    assert f"to check the script ({model_name})" in body and "128 text + 250 audio tokens" in body
+    assert "answers/s" in body
+
+
+def test_a_full_size_run_without_a_gpu_is_skipped_with_a_message(monkeypatch, capsys):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert bench_gpu.main(["--model", "af3-7b", "--no-write"]).endswith(
+        "skipped, no CUDA GPU here (--toy runs the script at toy sizes)"
+    )
+    assert "skipped" in capsys.readouterr().out

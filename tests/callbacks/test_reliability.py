@@ -181,13 +181,17 @@ def test_sigkill_then_resume_ends_with_the_weights_of_an_uninterrupted_run(
 
 
 @pytest.mark.slow
-def test_a_released_models_fit_killed_resumes_with_ckpt_path_last_to_the_uninterrupted_weights(tmp_path, small_dataset):
-    """model.pretrained (issue 36) on the tiny Qwen2-Audio folder: killed (SIGKILL) at step 4 after the
-    checkpoint of step 3, resumed with --ckpt_path last, it ends with an unbroken run's weights; its
-    checkpoints hold LoRA and the projector only (no tower or LLM weight) and the folder's identity."""
-    from tests.helpers import save_tiny_qwen2_audio
+@pytest.mark.parametrize("family", ["qwen2_audio", "audioflamingo3"])
+def test_a_released_models_fit_killed_resumes_with_ckpt_path_last_to_the_uninterrupted_weights(
+    tmp_path, small_dataset, family
+):
+    """model.pretrained (issues 36, 38) on the tiny Qwen2-Audio or AF3 folder: killed (SIGKILL) at step 4
+    after the checkpoint of step 3, resumed with --ckpt_path last, it ends with an unbroken run's weights;
+    its checkpoints hold LoRA and the projector only (no tower or LLM weight) and the folder's identity."""
+    from tests.helpers import save_tiny_audioflamingo3, save_tiny_qwen2_audio
 
-    folder = save_tiny_qwen2_audio(tmp_path / "qwen2-audio")
+    save = save_tiny_qwen2_audio if family == "qwen2_audio" else save_tiny_audioflamingo3
+    folder = save(tmp_path / family)
     kwargs = {
         "pretrained": str(folder),
         "llm": None,
@@ -525,13 +529,15 @@ def test_ddp_fit_with_shard_evaluation_gives_the_metrics_of_one_process(tmp_path
 
 
 @pytest.mark.slow
-def test_a_released_models_ddp_fit_gives_the_metrics_of_one_process(tmp_path, small_dataset):
-    """model.pretrained (issue 36) on the tiny Qwen2-Audio folder, compared as the LTU case above: a fit
-    on 2 CPU processes (gloo) goes through its epoch and evaluates, and its epoch-0 point (SHARD,
-    identity and the silence and swap probes, before training) is one process's, answer for answer."""
-    from tests.helpers import ALL_TAGS, run_dir, save_tiny_qwen2_audio, shard_config
+@pytest.mark.parametrize("family", ["qwen2_audio", "audioflamingo3"])
+def test_a_released_models_ddp_fit_gives_the_metrics_of_one_process(tmp_path, small_dataset, family):
+    """model.pretrained (issues 36, 38) on the tiny Qwen2-Audio or AF3 folder, compared as the LTU case
+    above: a fit on 2 CPU processes (gloo) goes through its epoch and evaluates, and its epoch-0 point
+    (SHARD, identity and the silence and swap probes, before training) is one process's, answer for answer."""
+    from tests.helpers import ALL_TAGS, run_dir, save_tiny_audioflamingo3, save_tiny_qwen2_audio, shard_config
 
-    folder = save_tiny_qwen2_audio(tmp_path / "qwen2-audio")
+    save = save_tiny_qwen2_audio if family == "qwen2_audio" else save_tiny_audioflamingo3
+    folder = save(tmp_path / family)
     kwargs = {"pretrained": str(folder), "llm": None, "lora_r": 4, "lora_alpha": 8, "val_max_new_tokens": 4}
     callback = {"text_control": False, "extra_layouts": [], "probes": ["silence", "swap"]}
     points = {}

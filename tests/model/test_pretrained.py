@@ -185,7 +185,8 @@ def test_a_folder_of_another_family_is_refused(tmp_path):
 
     WhisperConfig().save_pretrained(tmp_path)
     with pytest.raises(
-        InterleaveError, match=r"holds a 'whisper' model; the released families supported are \['qwen2_audio'\]"
+        InterleaveError,
+        match=r"holds a 'whisper' model; the released families supported are \['audioflamingo3', 'qwen2_audio'\]",
     ):
         AudioLLM(pretrained=str(tmp_path))
 
@@ -240,3 +241,28 @@ def test_a_checkpoint_records_its_released_folder_and_fits_no_other(tmp_path, fo
     del checkpoint["released"]
     with pytest.raises(InterleaveError, match="was not trained on a released model"):
         model.on_load_checkpoint(checkpoint)
+
+
+@pytest.mark.parametrize("family", ["qwen2_audio", "audioflamingo3"])
+def test_llm_dtype_bfloat16_loads_the_llm_and_the_tower_in_bf16_and_a_step_runs(tmp_path, family):
+    """`llm_dtype: bfloat16` on a released folder: the LLM's and the frozen tower's weights in bf16
+    (the trained projector and LoRA in fp32), and a training step (loss, backward, AdamW) runs on the CPU."""
+    from tests.helpers import save_tiny_audioflamingo3
+
+    save = save_tiny_qwen2_audio if family == "qwen2_audio" else save_tiny_audioflamingo3
+    model = AudioLLM(pretrained=str(save(tmp_path / family)), llm_dtype="bfloat16")
+    frozen = [p for p in model.parameters() if not p.requires_grad]
+    trained = [p for p in model.parameters() if p.requires_grad]
+    assert {p.dtype for p in model.audio_encoder.parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in frozen} == {torch.bfloat16}
+    assert {p.dtype for p in trained} == {torch.float32}
+    collator = Collator.of_spec(model.data_spec(), max_length=4096)
+    record = Record(id="a", audio="a.wav", instruction="What sound is this?", output="A siren.")
+    inputs = model.audio_encoder.inputs_from_waveform(torch.from_numpy(clip(2.0, seed=1)))
+    batch = collator([{"record": record, "audio": inputs}])
+    optimizer = torch.optim.AdamW(trained, lr=1e-2)
+    before = [p.detach().clone() for p in trained]
+    loss = model.loss(batch)
+    loss.backward()
+    optimizer.step()
+    assert torch.isfinite(loss) and any(not torch.equal(a, p) for a, p in zip(before, trained))

@@ -25,6 +25,15 @@ def test_the_linear_kind_is_one_linear():
     assert projector_dtype(projector.to(torch.bfloat16)) == torch.bfloat16
 
 
+def test_the_mlp_kind_is_linear_gelu_linear():
+    projector = build_projector("mlp", 8, 16)
+    assert list(projector.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    assert linear_layer(projector) is projector[2] and projector[2].in_features == 16
+    x = torch.randn(5, 8)
+    hidden = torch.nn.functional.gelu(x @ projector[0].weight.T + projector[0].bias)
+    torch.testing.assert_close(projector(x), hidden @ projector[2].weight.T + projector[2].bias)
+
+
 def test_an_unknown_kind_is_refused():
-    with pytest.raises(ValueError, match="unknown model.projector 'mlp'"):
-        build_projector("mlp", 8, 16)
+    with pytest.raises(ValueError, match="unknown model.projector 'qformer'"):
+        build_projector("qformer", 8, 16)

@@ -169,3 +169,35 @@ def test_a_released_models_export_loads_onto_the_released_class_with_its_logits(
     assert (ours - theirs).abs().max() <= 1e-5
     with released.disable_adapter(), torch.no_grad():
         assert (released(**inputs).logits - theirs).abs().max() > 1e-3  # the adapter changes the model
+
+
+def test_a_released_audio_flamingo_3s_export_loads_onto_its_class_with_its_logits(tmp_path):
+    """The same for Audio Flamingo 3: its two-layer projector (linear_1, linear_2) and the LoRA as
+    one peft adapter of AudioFlamingo3ForConditionalGeneration, with the trained model's logits."""
+    from transformers import AudioFlamingo3ForConditionalGeneration
+
+    from interleave.model.module import AudioLLM
+    from interleave.tools.export import write_released_adapter
+    from tests.helpers import af3_processor_inputs, clip, save_tiny_audioflamingo3
+
+    folder = save_tiny_audioflamingo3(tmp_path / "af3")
+    model = AudioLLM(pretrained=str(folder), lora_r=4, lora_alpha=8).eval()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for param in model.parameters():
+            if param.requires_grad:
+                param.add_(0.05 * torch.randn_like(param))
+    out = write_released_adapter(model, tmp_path / "out" / "released")
+    base = AudioFlamingo3ForConditionalGeneration.from_pretrained(folder, dtype=torch.float32)
+    released = PeftModel.from_pretrained(base, out).eval()
+    wave = clip(34.0, seed=1)
+    inputs = af3_processor_inputs(folder, [(wave, "What is it?", "A siren.")])
+    mask = inputs["input_ids"] == model.tokenizer.convert_tokens_to_ids("<sound>")
+    audio = model.audio_encoder.inputs_from_waveform(torch.from_numpy(wave))[None]
+    with torch.no_grad():
+        embeds = model.merge_embeddings(inputs["input_ids"], mask, audio)
+        ours = model.llm(inputs_embeds=embeds, attention_mask=inputs["attention_mask"]).logits
+        theirs = released(**inputs).logits
+    assert (ours - theirs).abs().max() <= 1e-5
+    with released.disable_adapter(), torch.no_grad():
+        assert (released(**inputs).logits - theirs).abs().max() > 1e-3

@@ -362,29 +362,34 @@ def test_ctrl_c_is_one_line_and_keeps_the_finished_alphas(config, tmp_path, monk
 
 
 @pytest.mark.slow  # a fit, a validate, a frontier of two alphas and a report on a released model
+@pytest.mark.parametrize("family", ["qwen2_audio", "audioflamingo3"])
 def test_a_released_models_run_goes_fit_validate_frontier_report_through_the_overlay(
-    tmp_path, small_dataset, monkeypatch, capsys
+    tmp_path, small_dataset, monkeypatch, capsys, family
 ):
-    """Issue 36: a run's config, then configs/models/qwen2_audio.yaml with --paths.qwen2_audio (nothing
-    else names the model), fits with SHARD, identity and the silence and swap probes, validates its
+    """Issues 36 and 38: a run's config, then configs/models/qwen2_audio.yaml with --paths.qwen2_audio
+    (or audio_flamingo3.yaml with --paths.audio_flamingo3; nothing else names the model), fits with SHARD, identity and the silence and swap probes, validates its
     checkpoint; the frontier's α = 0 answers are the fit's epoch-0 answers; the report reads the run;
     a checkpoint of this folder is refused on another released folder."""
     import yaml
 
     import train
     from interleave.tools.report.cli import main as report_main
-    from tests.helpers import run_dir, save_tiny_qwen2_audio
+    from tests.helpers import run_dir, save_tiny_audioflamingo3, save_tiny_qwen2_audio
 
+    save, overlay_file, key = {
+        "qwen2_audio": (save_tiny_qwen2_audio, "qwen2_audio.yaml", "qwen2_audio"),
+        "audioflamingo3": (save_tiny_audioflamingo3, "audio_flamingo3.yaml", "audio_flamingo3"),
+    }[family]
     monkeypatch.chdir(tmp_path)
-    folder = save_tiny_qwen2_audio(tmp_path / "qwen2-audio")
+    folder = save(tmp_path / family)
     kwargs = {"lora_r": 4, "lora_alpha": 8, "learning_rate": 1e-2, "warmup_steps": 1, "val_max_new_tokens": 4}
     probes = {"sampling": SAMPLING, "probes": ["silence", "swap"], "text_control": False}
     base = shard_config(tmp_path, small_dataset, kwargs, probes, max_steps=-1, max_epochs=1)
     config = yaml.safe_load(base.read_text())
     config["data"] = {"class_path": "interleave.data.InterleavedDataModule", "init_args": config["data"]}
     base.write_text(yaml.safe_dump(config))
-    configs = ["--config", str(base), "--config", str(REPO / "configs" / "models" / "qwen2_audio.yaml")]
-    overlay = [*configs, f"--paths.qwen2_audio={folder}"]
+    configs = ["--config", str(base), "--config", str(REPO / "configs" / "models" / overlay_file)]
+    overlay = [*configs, f"--paths.{key}={folder}"]
 
     fitted = train.cli(["fit", *overlay])
     assert fitted.model.released.folder == folder and fitted.datamodule.hparams.max_length == 1024
@@ -416,9 +421,9 @@ def test_a_released_models_run_goes_fit_validate_frontier_report_through_the_ove
     report = (tmp_path / "report" / "report.md").read_text()
     assert "silence" in report and "swap" in report
 
-    other = save_tiny_qwen2_audio(tmp_path / "other", seed=1)
+    other = save(tmp_path / "other", seed=1)
     capsys.readouterr()
-    assert main([*configs, f"--paths.qwen2_audio={other}", "--ckpt", str(last), "--out", str(tmp_path / "x")]) == 2
+    assert main([*configs, f"--paths.{key}={other}", "--ckpt", str(last), "--out", str(tmp_path / "x")]) == 2
     assert "was trained on another released model" in capsys.readouterr().err
 
 

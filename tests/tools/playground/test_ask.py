@@ -248,3 +248,34 @@ def test_a_released_models_server_loads_only_checkpoints_of_its_folder(released,
     assert all(torch.equal(v, checkpoint["state_dict"][k]) for k, v in own.trainable_parameters().items())
     note = build_served(ckpt=str(theirs), **released).note
     assert "was trained on another released model" in note and note.endswith("; serving the zero-shot model instead")
+
+
+@pytest.mark.parametrize("layout", ["interleaved", "noninterleaved"])
+def test_a_released_audio_flamingo_3_is_served_with_its_windows(tmp_path, small_dataset, layout):
+    """Issue 38: Audio Flamingo 3 through the overlay: a 34-s clip heard whole (two windows, one span
+    of 850 positions), both layouts in its chat layout (the native one `<sound>` before the text, the
+    interleaved one written inline), the answers the SHARD evaluation gives."""
+    from tests.helpers import REPO, save_tiny_audioflamingo3
+
+    folder = save_tiny_audioflamingo3(tmp_path / "af3")
+    base = write_config(tmp_path, small_dataset, {"lora_r": 4, "lora_alpha": 8})
+    configs = [str(base), str(REPO / "configs" / "models" / "audio_flamingo3.yaml")]
+    served = build_served(ckpt="none", config=configs, overrides=[f"--paths.audio_flamingo3={folder}"])
+    clip = str(write_clip(tmp_path / "clip.wav", seconds=34.0, freq=900.0))
+    query = Query(id="q", task="synonym", label="Siren", word="siren", audio=clip, candidate="alarm", truth="yes")
+    sampling = Sampling(max_new_tokens=4, temperature=1.0)
+    settings = EvalSettings(sampling=sampling, repeats=2, batch_size=1, seed=3, scoring=True, full_answers=True)
+    (row,) = answer_queries(served.model, [query], layout, settings, served.inputs, {})
+    interleaved, ltu = template_prompts("synonym", "alarm", served.settings.table)
+    question = Question(
+        prompt=interleaved, ltu_prompt=ltu, clips=[clip], sampling=sampling, repeats=2, seed=3, score=True
+    )
+    result = ask(served, question)
+    mine = result["layouts"][layout]
+    assert mine["answers"] == row.answers and mine["p_yes"] == pytest.approx(row.p_yes)
+    assert result["clips"][0]["heard"] == 34.0 and result["clips"][0]["positions"] == 850
+    assert mine["prompt"].startswith("<|im_start|>system\n") and mine["prompt"].endswith("<|im_start|>assistant\n")
+    if layout == "noninterleaved":
+        assert "<|im_start|>user\n[AUDIO]" in mine["prompt"]
+    else:
+        assert "<|im_start|>user\n[AUDIO]" not in mine["prompt"] and "[AUDIO]" in mine["prompt"]

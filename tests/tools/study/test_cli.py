@@ -315,6 +315,63 @@ def test_a_submitted_slurm_run_is_left_alone_while_slurm_holds_it(tmp_path, monk
     assert pending(study, runs_of(study)) == ([] if left_alone else runs_of(study))
 
 
+@pytest.mark.slow  # the study starts a train.py process per run
+def test_a_tiny_models_study_runs_three_families_to_the_studys_report(tmp_path, tiny_config, small_dataset, capsys):
+    """configs/study/models.yaml's design at toy size: tiny random-weight LTU, Qwen2-Audio and AF3
+    folders, each asked in its native layout (validate) and fine-tuned (fit, interleaved), with the
+    silence and swap probes, then `interleave report --study` tables the six conditions."""
+    from interleave.tools.report import cli as report
+    from tests.helpers import save_tiny_audioflamingo3, save_tiny_qwen2_audio, write_shard
+
+    config = yaml.safe_load(tiny_config.read_text())
+    config["trainer"]["callbacks"].append(
+        {
+            "class_path": "callbacks.ShardEvaluation",
+            "init_args": {
+                "shard_file": str(write_shard(small_dataset)),
+                "repeats": 2,
+                "batch_size": 2,
+                "sampling": {"max_new_tokens": 3},
+                "text_control": False,
+                "probes": ["silence", "swap"],
+            },
+        }
+    )
+    tiny_config.write_text(yaml.safe_dump(config))
+    overlays = {"ltu": []}
+    released = {"qwen2_audio": save_tiny_qwen2_audio, "af3": save_tiny_audioflamingo3}
+    for family, save in released.items():
+        model = {"pretrained": str(save(tmp_path / family)), "llm": None, "llm_config": None, "tokenizer": None}
+        model.update(encoder="cavmae", encoder_kwargs=None)
+        path = tmp_path / f"{family}.yaml"
+        path.write_text(yaml.safe_dump({"model": model, "data": {"max_length": 1024}}))
+        overlays[family] = [str(path)]
+    conditions = {}
+    for family, extra in overlays.items():
+        native = ["--trainer.callbacks.init_args.layout=noninterleaved"]  # ShardEvaluation: the last callback
+        conditions[f"{family}_native"] = {"command": "validate", "config": extra, "overrides": native}
+        conditions[f"{family}_ft_small"] = {"config": extra}
+    out = tmp_path / "runs" / "models"
+    study = {
+        "name": "models",
+        "config": str(tiny_config),
+        "output": str(out),
+        "seeds": [0],
+        "conditions": conditions,
+        "executor": "local",
+    }
+    study_file = tmp_path / "models.yaml"
+    study_file.write_text(yaml.safe_dump(study))
+    assert main([str(study_file)]) == 0
+    assert sorted(p.parent.parent.name for p in out.glob("*/seed=0/done.json")) == sorted(conditions)
+    capsys.readouterr()
+    assert report.main(["--study", str(out), "--out", str(tmp_path / "report"), "--bootstrap", "0"]) == 0
+    table = capsys.readouterr().out
+    for name in conditions:
+        assert f"| {name} |" in table, name
+    assert "silence" in table and "swap" in table
+
+
 @pytest.mark.slow  # the study starts the runs' processes
 def test_a_study_whose_base_config_uses_the_qwen2_audio_overlay_runs(tmp_path, tiny_config, capsys):
     """Issue 36: a study's base is a run's config and configs/models/qwen2_audio.yaml, the folder given
@@ -354,3 +411,30 @@ def test_a_study_whose_base_config_uses_the_qwen2_audio_overlay_runs(tmp_path, t
     assert all("lora_" in k or k.startswith("audio_proj.") for k in saved["state_dict"])
     assert main([str(study_file), "--status"]) == 0
     assert "2 runs: 2 done; all done" in capsys.readouterr().out
+
+
+@pytest.mark.slow  # resolves nine runs' configs as train.py does (about 20 s)
+def test_the_shipped_models_studys_dry_run_writes_each_runs_command_and_config(tmp_path, monkeypatch):
+    """configs/study/models.yaml with its ??? paths set (and one seed): --dry-run writes each of the
+    nine runs' command and resolved config, nothing run; AF3's runs sample with its released settings."""
+    monkeypatch.chdir(REPO)
+    study = yaml.safe_load((REPO / "configs" / "study" / "models.yaml").read_text())
+    study["overrides"] = {key: f"/data/{key}" for key in study["overrides"]}
+    for condition in study["conditions"].values():
+        condition["overrides"] = {key: f"/models/{key}" for key in condition["overrides"]}
+    study.update(seeds=[0], output=str(tmp_path / "models"), executor="local")
+    path = tmp_path / "models.yaml"
+    path.write_text(yaml.safe_dump(study))
+    assert main([str(path), "--dry-run"]) == 0
+    runs = sorted(p.parent for p in (tmp_path / "models").glob("*/seed=0/command.txt"))
+    assert [r.parent.name for r in runs] == sorted(study["conditions"])
+    for run in runs:
+        config = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
+        shard = next(c for c in config["trainer"]["callbacks"] if c["class_path"] == "callbacks.ShardEvaluation")
+        expected = 0.7 if run.parent.name.startswith("af3") else 0.1
+        assert shard["init_args"]["sampling"]["temperature"] == expected, run
+        assert shard["init_args"]["probes"] == ["silence", "swap"]
+        assert "train.py " + ("fit" if run.parent.name.endswith("ft_small") else "validate") in (
+            run / "command.txt"
+        ).read_text(encoding="utf-8")
+    assert not list((tmp_path / "models").glob("*/*/done.json"))

@@ -231,3 +231,41 @@ def test_a_condition_given_twice_is_refused_in_one_line_naming_the_file_line_and
     )
     with pytest.raises(StudyError, match=r"s.yaml:7:3: conditions.demo is given twice \(first at line 4\)"):
         load_study(path)
+
+
+def test_the_shipped_models_study_asks_three_families_the_papers_rows_1_to_3_with_the_probes(monkeypatch):
+    """configs/study/models.yaml: LTU, Qwen2-Audio and AF3, each zero-shot in its native layout and
+    interleaved, then FT-Small; the silence and swap probes everywhere; AF3 with its released
+    sampling, the others with LTU's; each family's own paths left to set."""
+    from interleave.tools.study.cli import base_arguments, resolve, runs_of
+
+    monkeypatch.chdir(REPO)
+    study = load_study(Path("configs/study/models.yaml"))
+    assert study.name == "models" and study.seeds == [0, 1, 2] and study.output == Path("runs/models")
+    assert study.configs == ["configs/paper/base.yaml", "configs/study/models/probes.yaml"]
+    overlay = {"ltu": [], "qwen2_audio": ["configs/models/qwen2_audio.yaml"]}
+    overlay["af3"] = ["configs/models/audio_flamingo3.yaml"]
+    sampling = {"af3": ["configs/study/models/af3_sampling.yaml"]}
+    row = {
+        "native": ("validate", ["configs/paper/ltu_noninterleaved.yaml"]),
+        "interleaved": ("validate", ["configs/paper/ltu_interleaved.yaml"]),
+        "ft_small": ("fit", ["configs/paper/finetune.yaml", "configs/paper/ft_small.yaml"]),
+    }
+    expected = {
+        f"{family}_{name}": (command, [*sampling.get(family, []), *configs, *overlay[family]])
+        for family in overlay
+        for name, (command, configs) in row.items()
+    }
+    assert {c.name: (c.subcommand, c.configs) for c in study.conditions} == expected
+    assert len(runs_of(study)) == 27 and study.executor.kind == "slurm"
+    runs = {r.name: r for r in runs_of(study)}
+    for name, temperature in (("ltu_native", 0.1), ("qwen2_audio_interleaved", 0.1), ("af3_ft_small", 0.7)):
+        args = [a.replace("=???", "=/x") for a in base_arguments(study, runs[f"{name}/seed=0"])]
+        config = resolve(args, name)
+        callbacks = config["trainer"]["callbacks"]
+        shard = next(c for c in callbacks if c["class_path"] == "callbacks.ShardEvaluation")["init_args"]
+        assert shard["probes"] == ["silence", "swap"] and shard["sampling"]["temperature"] == temperature
+        assert shard["layout"] == ("noninterleaved" if name.endswith("native") else "interleaved")
+        assert (config["model"]["pretrained"] is None) == name.startswith("ltu")
+        if name.endswith("ft_small"):
+            assert "lightning.pytorch.callbacks.ModelCheckpoint" in [c["class_path"] for c in callbacks]
