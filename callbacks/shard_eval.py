@@ -26,6 +26,8 @@ from callbacks.curves import (
     samples_markdown,
 )
 from callbacks.points import CheckpointPoint, EvaluatedPoint, Loaded, trained_epochs, write_point
+from callbacks.retention import Retention
+from callbacks.retention import summary as retention_summary
 from interleave.data.module import InterleavedDataModule
 from interleave.errors import InterleaveError
 from interleave.eval.benchmarks.evaluate import RunSettings
@@ -158,6 +160,11 @@ class ShardEvaluation(L.Callback):
             SHARD, with the run's sampling, repeats, batch size and main layout, logged under
             `val/bench/<name>/...`, their rows in `predictions/epoch=NN.bench.jsonl`
             (`callbacks.benchmarks`; docs/benchmarks.md). `shard_file` may then be left out.
+        retention: held-out texts whose perplexity under the LLM (adapter active) is logged at every
+            point (issue 39; none by default), each a mapping
+            (`interleave.eval.retention.RetentionConfig`: name, file, tokens, seed, batch_size), logged
+            under `val/retention/<name>/perplexity`, its per-segment sums in the metrics file
+            (`callbacks.retention`; docs/retention.md). `shard_file` may then be left out.
     """
 
     def __init__(
@@ -181,6 +188,7 @@ class ShardEvaluation(L.Callback):
         probes: list[str] | None = None,
         max_queries_per_task: int | None = None,
         benchmarks: list[dict[str, Any]] | None = None,
+        retention: list[dict[str, Any]] | None = None,
     ) -> None:
         if every_n_epochs < 1:
             raise InterleaveError("ShardEvaluation: every_n_epochs must be at least 1")
@@ -206,8 +214,12 @@ class ShardEvaluation(L.Callback):
             self.benchmarks = Benchmarks(benchmarks)  # multiple-choice benchmarks beside the SHARD (issue 37)
         except InterleaveError as err:
             raise InterleaveError(f"ShardEvaluation: {err}") from None
-        if shard_file is None and not self.benchmarks:
-            raise InterleaveError("ShardEvaluation: give a shard_file, benchmarks, or both")
+        try:
+            self.retention = Retention(retention)  # held-out text's perplexity beside the SHARD (issue 39)
+        except InterleaveError as err:
+            raise InterleaveError(f"ShardEvaluation: {err}") from None
+        if shard_file is None and not self.benchmarks and not self.retention:
+            raise InterleaveError("ShardEvaluation: give a shard_file, benchmarks, retention, or some of them")
         self.shard_file = shard_file
         self.identity = identity
         self.every_n_epochs = every_n_epochs
@@ -225,6 +237,8 @@ class ShardEvaluation(L.Callback):
     # ---- Lightning hooks -----------------------------------------------------------------
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if self.retention:
+            self.retention.load(pl_module)
         if self.benchmarks:
             self.benchmarks.load(
                 pl_module.audio_encoder.heard_seconds,
@@ -349,14 +363,22 @@ class ShardEvaluation(L.Callback):
                         progress=progress,
                     )
                 bench_rows, bench_metrics = self._ask_benchmarks(trainer, pl_module, inputs, epoch)
+                point = Point(epoch=epoch, rank=trainer.global_rank, world_size=trainer.world_size)
+                retention_metrics = self.retention.score(pl_module, point) if self.retention else {}
         except EvaluationStopped as stopped:
             rank_zero_info(f"[interleave] SHARD epoch {epoch}: SIGTERM, {stopped}")
             raise SIGTERMException() from None  # Lightning ends the fit; PreemptionCheckpoint saves
         finally:
             for module, training in modes.items():
                 module.train(training)
-        evaluated = Evaluated(rows=evaluated.rows, metrics={**evaluated.metrics, **bench_metrics})
-        return EvaluatedPoint(epoch=epoch, global_step=trainer.global_step, evaluated=evaluated, bench_rows=bench_rows)
+        evaluated = Evaluated(rows=evaluated.rows, metrics={**evaluated.metrics, **bench_metrics, **retention_metrics})
+        return EvaluatedPoint(
+            epoch=epoch,
+            global_step=trainer.global_step,
+            evaluated=evaluated,
+            bench_rows=bench_rows,
+            retention=self.retention.header() if self.retention else {},
+        )
 
     def _ask_benchmarks(
         self, trainer: L.Trainer, pl_module: AudioLLM, inputs: EvalInputs, epoch: int
@@ -423,6 +445,7 @@ class ShardEvaluation(L.Callback):
         if self.benchmarks:
             write_rows(run_dir / "predictions", result.epoch, result.bench_rows)
             header.update({**self.benchmarks.header(), BENCH_ROWS: len(result.bench_rows)})
+        header.update(result.retention)
         stem = write_point(run_dir / "predictions", result.epoch, result.evaluated, header)
         summary = ", ".join(
             f"{tag.removeprefix('val/')}={value:.3f}"
@@ -435,6 +458,8 @@ class ShardEvaluation(L.Callback):
             print(
                 f"[interleave] benchmarks epoch {result.epoch}: {bench_summary(result.metrics)}  ({stem}.bench.jsonl)"
             )
+        if self.retention:
+            print(f"[interleave] retention epoch {result.epoch}: {retention_summary(result.metrics)}")
         self._show(trainer, result, run_dir)
 
     def _show(self, trainer: L.Trainer, result: EvaluatedPoint, run_dir: Path) -> None:
@@ -449,6 +474,7 @@ class ShardEvaluation(L.Callback):
                         {q.task for q in self.queries},
                         self.settings.probes,
                         self.benchmarks.charts(),
+                        self.retention.lines(),
                     )
                 logger.experiment.add_text(
                     "val/samples", samples_markdown(result.rows, self.text_samples), result.global_step
@@ -462,6 +488,7 @@ class ShardEvaluation(L.Callback):
             result.global_step,
             self.settings.probes,
             self.benchmarks.charts(),
+            self.retention.lines(),
         )
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
