@@ -212,9 +212,6 @@ class ShardEvaluation(L.Callback):
             raise InterleaveError(f"ShardEvaluation: {err}") from None
         try:
             self.benchmarks = Benchmarks(benchmarks)  # multiple-choice benchmarks beside the SHARD (issue 37)
-        except InterleaveError as err:
-            raise InterleaveError(f"ShardEvaluation: {err}") from None
-        try:
             self.retention = Retention(retention)  # held-out text's perplexity beside the SHARD (issue 39)
         except InterleaveError as err:
             raise InterleaveError(f"ShardEvaluation: {err}") from None
