@@ -24,7 +24,7 @@ import json
 import math
 import sys
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -154,6 +154,7 @@ def run_frontier(ask: Ask) -> list[Path]:
         "ckpt": file_hash(ask.ckpt),
         "start": "config" if ask.start is None else file_hash(ask.start),
         "seed_epoch": SEED_EPOCH,
+        **({"retention": [vars(c) for c in evaluation.retention.configs]} if evaluation.retention else {}),
     }
     keys = {alpha: point_key({**common, "alpha": alpha}) for alpha in ask.alphas}
     todo = [alpha for alpha in ask.alphas if not finished(alpha_folder(ask.out, alpha), keys[alpha])]
@@ -188,11 +189,14 @@ def run_frontier(ask: Ask) -> list[Path]:
                         Point(epoch=SEED_EPOCH),
                         progress=lambda *_: nullcontext(progress),
                     )
+                    if evaluation.retention:  # the held-out text's perplexity at this α (issue 39)
+                        kept = evaluation.retention.score(model, Point(epoch=SEED_EPOCH))
+                        evaluated = replace(evaluated, metrics={**evaluated.metrics, **kept})
                 stem = write_point(
                     alpha_folder(ask.out, alpha) / "predictions",
                     SEED_EPOCH,
                     evaluated,
-                    {**header, "alpha": alpha, "frontier_key": keys[alpha]},
+                    {**header, **evaluation.retention.header(), "alpha": alpha, "frontier_key": keys[alpha]},
                 )
                 headline = ", ".join(
                     f"{TASKS[t.task].chart} {value:.3f}"
@@ -215,7 +219,25 @@ def run_frontier(ask: Ask) -> list[Path]:
         "answers": f"{settings.repeats} per query, the seeds of epoch "
         f"{SEED_EPOCH} at every α; saved under {ask.out}/alpha=A/predictions/",
     }
-    return write_frontier(ask.out, rows, about, ask.resamples, ask.seed)
+    return retention_section(write_frontier(ask.out, rows, about, ask.resamples, ask.seed), ask)
+
+
+def retention_section(written: list[Path], ask: Ask) -> list[Path]:
+    """`frontier.md` with the language retention at every α (issue 39) appended, when the α's scored a
+    retention text (`interleave.tools.report.retention.alpha_retention`)."""
+    from interleave.files import write_text_atomic
+    from interleave.tools.report.retention import alpha_markdown, alpha_retention, texts
+    from interleave.tools.report.runs import read_metrics
+
+    by_alpha = {}
+    for alpha in ask.alphas:
+        file = alpha_folder(ask.out, alpha) / "predictions" / f"epoch={SEED_EPOCH:02d}.metrics.json"
+        by_alpha[alpha] = texts(read_metrics(file), str(file))
+    section = alpha_markdown(alpha_retention(by_alpha, ask.resamples, ask.seed), ask.resamples)
+    if section:
+        markdown = ask.out / "frontier.md"
+        write_text_atomic(markdown, markdown.read_text(encoding="utf-8") + section)
+    return written
 
 
 def main(argv: list[str] | None = None) -> int:

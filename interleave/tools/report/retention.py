@@ -99,15 +99,65 @@ def run_retention(points: Points, resamples: int, seed: int) -> list[TextRetenti
             raise InterleaveError(
                 f"retention {name!r}: epochs {FIRST:02d} and {points.last:02d} scored different selections"
             )
-        found = TextRetention(
-            points.label, name, points.last, before.perplexity, after.perplexity, before.perplexity / after.perplexity
-        )
-        if resamples > 0:
-            counts = _draws(len(before.nll), resamples, seed)
-            found.resampled = _perplexities(counts, before) / _perplexities(counts, after)
-            found.bounds = _bounds(found.resampled)
+        found = TextRetention(points.label, name, points.last, *kept(before, after, resamples, seed))
         out.append(found)
     return out
+
+
+def kept(
+    before: Segments, after: Segments, resamples: int, seed: int
+) -> tuple[float, float, float, tuple[float, float] | None, np.ndarray | None]:
+    """Both perplexities, retention = before / after, its paired interval and resamples (segments
+    drawn with replacement, both scored on each draw; none with `resamples` 0)."""
+    ratio = before.perplexity / after.perplexity
+    if resamples < 1:
+        return before.perplexity, after.perplexity, ratio, None, None
+    counts = _draws(len(before.nll), resamples, seed)
+    resampled = _perplexities(counts, before) / _perplexities(counts, after)
+    return before.perplexity, after.perplexity, ratio, _bounds(resampled), resampled
+
+
+def alpha_retention(
+    by_alpha: dict[float, dict[str, Segments]], resamples: int, seed: int
+) -> list[tuple[float, str, float, float, tuple[float, float] | None]]:
+    """The frontier's retention: per α and text, (α, text, perplexity, retention against the first α,
+    its paired interval); texts every α scored, all on one selection."""
+    alphas = sorted(by_alpha)
+    if not alphas:
+        return []
+    first = by_alpha[alphas[0]]
+    out = []
+    for name, before in first.items():
+        if not all(name in by_alpha[a] and by_alpha[a][name].sha256 == before.sha256 for a in alphas):
+            continue
+        for alpha in alphas:
+            _, after, ratio, bounds, _ = kept(before, by_alpha[alpha][name], resamples, seed)
+            out.append((alpha, name, after, ratio, bounds))
+    return out
+
+
+def alpha_markdown(rows: Sequence[tuple[float, str, float, float, tuple[float, float] | None]], resamples: int) -> str:
+    """The frontier's language retention section (nothing when no text was scored)."""
+    if not rows:
+        return ""
+    first = min(r[0] for r in rows)
+    lines = [
+        "",
+        f"Language retention (held-out text, issue 39): perplexity at each α; retention = perplexity at "
+        f"α = {first:g} / perplexity there"
+        + (
+            f", with a paired 95 % bootstrap interval over the text's segments ({resamples} resamples)."
+            if resamples
+            else "."
+        ),
+        "",
+        "| α | Text | perplexity | retention |",
+        "| ---: | --- | ---: | ---: |",
+    ]
+    for alpha, name, perplexity, ratio, bounds in rows:
+        cell = f"{ratio:.3f}" + (f" [{bounds[0]:.3f}, {bounds[1]:.3f}]" if bounds else "")
+        lines.append(f"| {alpha:g} | {name} | {perplexity:.2f} | {cell} |")
+    return "\n".join(lines) + "\n"
 
 
 def _bounds(values: np.ndarray) -> tuple[float, float] | None:
