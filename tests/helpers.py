@@ -645,6 +645,8 @@ DOC_COMMANDS = [
     "python train.py fit --config configs/demo.yaml --config configs/models/ast.yaml --paths.ast=/models/ast",
     "python train.py fit --config configs/demo.yaml --config configs/models/qwen2_audio.yaml "
     "--paths.qwen2_audio=/models/Qwen2-Audio-7B-Instruct",
+    "python train.py fit --config configs/demo.yaml --config configs/models/qwen2_audio.yaml "
+    "--paths.qwen2_audio=/models/Qwen2-Audio-7B-Instruct --ckpt_path last",
     f"{_ROW4} --config configs/models/qwen2_audio.yaml --paths.qwen2_audio=/models/Qwen2-Audio-7B-Instruct "
     "--paths.shard=/data/shard/shard.jsonl --paths.val=/data/val.jsonl --paths.train=/data/interleaved_1m.jsonl",
     f"{_ROW1} {_ROW_PATHS}",

@@ -293,3 +293,25 @@ def test_model_overlays_compose_with_a_paper_config_and_build_from_local_folders
     run.datamodule.setup("fit")
     assert run.datamodule.hparams.max_length == 1024
     assert sorted(p.name for p in MODELS.glob("*.yaml")) == sorted([*cases, "qwen2_audio.yaml"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [*ROWS, "demo"])
+def test_the_qwen2_audio_overlay_builds_on_each_row_and_the_demo(name, tmp_path, small_dataset, monkeypatch):
+    """configs/models/qwen2_audio.yaml after each paper row and after configs/demo.yaml: the model is
+    built (model.pretrained checks its settings only then, --print_config does not) with the folder's
+    parts, the base's LTU settings (model.llm, model.encoder, model.ltu_checkpoint) reset by the overlay."""
+    from tests.helpers import save_tiny_qwen2_audio
+
+    monkeypatch.chdir(tmp_path)
+    released = save_tiny_qwen2_audio(tmp_path / "qwen2-audio")
+    write_shard(small_dataset)
+    configs = ["--config", str(REPO / "configs" / "demo.yaml")] if name == "demo" else config_args(name)
+    paths = [f"--paths.data={small_dataset}"] if name == "demo" else paths_args(small_dataset)
+    cpu = ["--model.llm_dtype=float32", "--trainer.accelerator=cpu", "--trainer.devices=1", "--trainer.strategy=auto"]
+    overlay = ["--config", str(MODELS / "qwen2_audio.yaml"), f"--paths.qwen2_audio={released}"]
+    run = train.cli([*configs, *overlay, *paths, *cpu, "--trainer.precision=32-true"], run=False)
+    model = run.model
+    assert model.released.folder == released and model.audio_encoder.kind == "qwen2_audio"
+    assert len(model.audio_proj) == 1 and model.tokenizer.eos_token == "<|im_end|>"
+    assert model.hparams["ltu_checkpoint"] is None and run.datamodule.hparams.max_length == 1024

@@ -14,6 +14,7 @@ import os
 import signal
 import struct
 import threading
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -157,21 +158,70 @@ class _Builder:
         }
 
 
-_JOB: tuple[Path, Collator] | None = None  # what forked builders read: the file and the collator
-
-
 def _builder_started() -> None:
     """A forked builder's first step: Ctrl-C reaches the whole process group, and the parent alone
-    says so. The builder was forked with SIGINT blocked (see `build`), so one that came during the
-    fork (while library fork hooks ran) waits pending and is dropped here, never a traceback."""
+    says so. The builder was forked with SIGINT blocked (see `_run_builders`), so one that came during
+    the fork (while library fork hooks ran) waits pending and is dropped here, never a traceback."""
     os.environ["TOKENIZERS_PARALLELISM"] = "false"  # one thread per process; no warning about the fork
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
-def _build_part(part: tuple[int, int]) -> dict[str, Any]:
-    file, collator = _JOB
-    return _Builder(file, collator).run(*part)
+def _builder(file: Path, collator: Collator, part: tuple[int, int], send: Connection) -> None:
+    """A forked builder: its part of `file`, sent back whole, or the error that stopped it."""
+    _builder_started()
+    try:
+        result: tuple[str, Any] = ("built", _Builder(file, collator).run(*part))
+    except Exception as err:  # the parent raises it
+        result = ("failed", err)
+    try:
+        send.send(result)
+    except Exception as err:  # an error that cannot be pickled: its words
+        send.send(("failed", RuntimeError(f"{type(err).__name__}: {err}")))
+    finally:
+        send.close()
+
+
+def _run_builders(
+    file: Path, collator: Collator, parts: list[tuple[int, int]], started: threading.Thread
+) -> list[dict[str, Any]]:
+    """Each part of `file` built in a forked process of its own (then `started` is started), the
+    results in part order. Processes, not a `multiprocessing.Pool`: on an interrupt or an error the
+    builders are killed and reaped here, where a pool's terminate can wait on a worker's queue lock."""
+    context = multiprocessing.get_context("fork")
+    workers: list[tuple[Any, Connection]] = []
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})  # the builders are born with it blocked
+    try:
+        try:
+            for part in parts:
+                receive, send = context.Pipe(duplex=False)
+                process = context.Process(target=_builder, args=(file, collator, part, send), daemon=True)
+                workers.append((process, receive))
+                process.start()
+                send.close()  # the builder's end: its death is then this end's EOF
+        finally:  # a Ctrl-C that came while forking reaches this process now, not lost
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        started.start()
+        results = []
+        for process, receive in workers:
+            try:
+                status, value = receive.recv()
+            except EOFError:
+                process.join()
+                raise InterleaveError(
+                    f"a record index builder of {file} ended without its part (exit code {process.exitcode}); run again"
+                ) from None
+            if status == "failed":
+                raise value
+            results.append(value)
+        return results
+    finally:
+        for process, receive in workers:
+            if process.pid is not None:
+                if process.is_alive():
+                    process.kill()
+                process.join()
+            receive.close()
 
 
 def _merge(results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -240,7 +290,6 @@ def build(
     """Build the index of `file` (in `processes` forked processes, each a part of the file; by
     default `build_processes`) and write it to `target` atomically; `described` is
     `settings(collator)` when the caller has it already."""
-    global _JOB
     before = file.stat()
     digest: list[str] = []  # the file's hash, read in a thread started after the fork
     hashing = threading.Thread(target=lambda: digest.append(file_fingerprint(file)["blake2b"]))
@@ -249,18 +298,7 @@ def build(
         hashing.start()
         results = [_Builder(file, collator).run(*parts[0])]
     else:
-        _JOB = (file, collator)
-        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})  # the builders are born with it blocked
-        try:
-            try:
-                pool = multiprocessing.get_context("fork").Pool(len(parts), initializer=_builder_started)
-            finally:  # a Ctrl-C that came while forking reaches this process now, not lost
-                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-            with pool:
-                hashing.start()
-                results = pool.map(_build_part, parts, chunksize=1)
-        finally:
-            _JOB = None
+        results = _run_builders(file, collator, parts, hashing)
     hashing.join()
     built = _merge(results)
     _mark_duplicates(file, built)

@@ -139,7 +139,8 @@ def read_released(path: str | Path) -> Released:
     return Released(folder, model_type, FAMILIES[model_type], AutoConfig.from_pretrained(folder))
 
 
-# The model settings a released folder decides, at their defaults (AudioLLM's): any other value is refused.
+# The model settings a released folder decides, at their defaults (AudioLLM's). A value that is what
+# the folder decides is accepted too (`refuse_contradictions`); any other is refused.
 DECIDED = {
     "llm": (None, DEFAULT_LLM),
     "llm_config": (None,),
@@ -154,10 +155,35 @@ DECIDED = {
 }
 
 
-def refuse_contradictions(given: dict[str, Any]) -> None:
+def _same_folder(value: Any, folder: Path) -> bool:
+    """Whether a setting names `folder` (another spelling of its path included)."""
+    if not isinstance(value, str | Path):
+        return False
+    try:
+        return Path(value).expanduser().resolve() == folder.resolve()
+    except OSError:
+        return False
+
+
+def refuse_contradictions(given: dict[str, Any], released: Released | None = None) -> None:
     """`given`: the model's settings that a released folder decides (`DECIDED`); one set beside
-    `model.pretrained` to anything but its default is refused by name."""
-    clash = [name for name, value in given.items() if value not in DECIDED[name]]
+    `model.pretrained` to anything but its default or what the folder itself decides (the folder as
+    `model.llm`, `model.tokenizer` or `model.encoder_path`, the family's encoder and projector
+    kinds) is refused by name."""
+    agrees = {}
+    if released is not None:
+        agrees = {
+            "llm": lambda v: _same_folder(v, released.folder),
+            "tokenizer": lambda v: _same_folder(v, released.folder),
+            "encoder_path": lambda v: _same_folder(v, released.folder),
+            "encoder": lambda v: v == released.family.encoder,
+            "projector": lambda v: v == released.family.projector,
+        }
+    clash = [
+        name
+        for name, value in given.items()
+        if value not in DECIDED[name] and not (name in agrees and agrees[name](value))
+    ]
     if clash:
         raise InterleaveError(
             f"model.pretrained sets the encoder, projector, LLM and tokenizer from its folder; "
@@ -182,8 +208,8 @@ def open_released(
     from interleave.encoders import build_encoder
     from interleave.model.llm import DTYPES, align_special_tokens, load_tokenizer
 
-    refuse_contradictions(given)
     released = read_released(path)
+    refuse_contradictions(given, released)
     tokenizer = load_tokenizer(str(released.folder))
     encoder = build_encoder(released.family.encoder, str(released.folder), frozen=not train_encoder)
     llm = load_released_llm(released, DTYPES[dtype])

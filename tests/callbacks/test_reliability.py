@@ -180,6 +180,61 @@ def test_sigkill_then_resume_ends_with_the_weights_of_an_uninterrupted_run(
         torch.testing.assert_close(got[name], want[name], rtol=0, atol=1e-6, msg=name)
 
 
+@pytest.mark.slow
+def test_a_released_models_fit_killed_resumes_with_ckpt_path_last_to_the_uninterrupted_weights(tmp_path, small_dataset):
+    """model.pretrained (issue 36) on the tiny Qwen2-Audio folder: killed (SIGKILL) at step 4 after the
+    checkpoint of step 3, resumed with --ckpt_path last, it ends with an unbroken run's weights; its
+    checkpoints hold LoRA and the projector only (no tower or LLM weight) and the folder's identity."""
+    from tests.helpers import save_tiny_qwen2_audio
+
+    folder = save_tiny_qwen2_audio(tmp_path / "qwen2-audio")
+    kwargs = {
+        "pretrained": str(folder),
+        "llm": None,
+        "lora_r": 4,
+        "lora_alpha": 8,
+        "lora_dropout": 0.3,
+        "learning_rate": 1e-2,
+        "warmup_steps": 1,
+        "val_generate": False,
+    }
+    data = {"batch_size": 1, "max_length": 1024}
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    for where in (straight, killed):
+        where.mkdir()
+    config = edit_config(write_config(straight, small_dataset, kwargs, max_steps=8), ckpt_every=3, data=data)
+    done = run(["fit", "--config", str(config)])
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    marker = killed / "at_step_4"
+    config = edit_config(
+        write_config(killed, small_dataset, kwargs, max_steps=8),
+        ckpt_every=3,
+        data=data,
+        extra_callbacks=[pause(4, marker)],
+    )
+    process = start(["fit", "--config", str(config)])
+    wait_for(marker, process)
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=60)
+    last = killed / "ckpt" / "last.ckpt"
+    saved = torch.load(last, map_location="cpu", weights_only=True)
+    assert saved["global_step"] == 3 and saved["released"]["folder"] == str(folder)
+    names = set(saved["state_dict"])
+    assert names and all(("lora_A" in n or "lora_B" in n) or n.startswith("audio_proj.") for n in names)
+    assert not [n for n in names if n.startswith("audio_encoder.") or "base_layer" in n or "embed_tokens" in n]
+    at_kill = trainable(last)
+
+    config = edit_config(write_config(killed, small_dataset, kwargs, max_steps=8), ckpt_every=3, data=data)
+    resumed = train.cli(["fit", "--config", str(config), "--ckpt_path=last"])
+    assert resumed.trainer.global_step == 8
+    want, got = trainable(straight / "ckpt" / "last.ckpt"), trainable(last)
+    assert set(want) == set(got) == names
+    assert max((want[n] - at_kill[n]).abs().max().item() for n in want) > 1e-3
+    for name in want:
+        torch.testing.assert_close(got[name], want[name], rtol=0, atol=1e-6, msg=name)
+
+
 KILLED_SAVER = """
 import io, sys, time, torch
 from pathlib import Path
@@ -466,6 +521,41 @@ def test_ddp_fit_with_shard_evaluation_gives_the_metrics_of_one_process(tmp_path
         metrics = json.loads((predictions / "epoch=00.metrics.json").read_text())
         points[devices] = ({t: metrics[t] for t in ALL_TAGS if t in metrics}, rows)
     # Before training both runs hold the same weights: the same answers and metrics, on 1 or 2 ranks.
+    assert points[2] == points[1]
+
+
+@pytest.mark.slow
+def test_a_released_models_ddp_fit_gives_the_metrics_of_one_process(tmp_path, small_dataset):
+    """model.pretrained (issue 36) on the tiny Qwen2-Audio folder, compared as the LTU case above: a fit
+    on 2 CPU processes (gloo) goes through its epoch and evaluates, and its epoch-0 point (SHARD,
+    identity and the silence and swap probes, before training) is one process's, answer for answer."""
+    from tests.helpers import ALL_TAGS, run_dir, save_tiny_qwen2_audio, shard_config
+
+    folder = save_tiny_qwen2_audio(tmp_path / "qwen2-audio")
+    kwargs = {"pretrained": str(folder), "llm": None, "lora_r": 4, "lora_alpha": 8, "val_max_new_tokens": 4}
+    callback = {"text_control": False, "extra_layouts": [], "probes": ["silence", "swap"]}
+    points = {}
+    for devices in (1, 2):
+        out = tmp_path / f"d{devices}"
+        out.mkdir()
+        config = shard_config(out, small_dataset, kwargs, callback, max_steps=-1, max_epochs=1)
+        args = ["fit", "--config", str(config), "--data.max_length=1024"]
+        if devices == 1:
+            train.cli(args)
+        else:
+            done = run([*args, *DDP])
+            assert done.returncode == 0, done.stderr[-3000:]
+        predictions = run_dir(out) / "predictions"
+        assert (predictions / "epoch=01.metrics.json").is_file()
+        rows = [json.loads(line) for line in (predictions / "epoch=00.jsonl").read_text().splitlines()]
+        assert {r["condition"] for r in rows} == {"interleaved", "silence", "swap"}
+        assert len({(r["condition"], r["id"]) for r in rows}) == len(rows) == 3 * 15  # each query once
+        metrics = json.loads((predictions / "epoch=00.metrics.json").read_text())
+        tags = {t for t in metrics if t.startswith("val/")}
+        points[devices] = ({t: metrics[t] for t in tags}, rows)
+        saved = trainable(out / "ckpt" / "last.ckpt")
+        assert all("lora_" in n or n.startswith("audio_proj.") for n in saved)
+    assert {t for t in ALL_TAGS if not t.startswith(("val/noninterleaved", "val/text"))} <= set(points[1][0])
     assert points[2] == points[1]
 
 

@@ -24,6 +24,39 @@ def test_a_build_in_several_processes_equals_one_in_a_single_process(tmp_path, t
     assert one.checked(tmp_path)[1] == three.checked(tmp_path)[1] == direct(path, collator)[1]
 
 
+def test_a_builder_that_fails_or_dies_stops_the_build_naming_it_and_leaves_no_process(tmp_path, tokenizer, monkeypatch):
+    """The builders are forked processes reaped by the build itself: a builder's error is raised in the
+    parent as it is; a builder that dies (killed, out of memory) is one line naming the file; neither
+    leaves a process or an index behind."""
+    import os
+
+    import psutil
+    import pytest
+
+    from interleave.errors import InterleaveError
+
+    path = mixed_file(tmp_path, n=60, seed=1)
+    collator = Collator(tokenizer, max_length=128)
+    real_run = index_build._Builder.run
+
+    def failing(self, start, end, *args):
+        if start > 0:
+            raise ValueError("the second part failed")
+        return real_run(self, start, end, *args)
+
+    monkeypatch.setattr(index_build._Builder, "run", failing)
+    with pytest.raises(ValueError, match="the second part failed"):
+        index_build.build(path, collator, tmp_path / "a.index", 2)
+
+    def dying(self, start, end, *args):
+        os._exit(9) if start > 0 else real_run(self, start, end, *args)
+
+    monkeypatch.setattr(index_build._Builder, "run", dying)
+    with pytest.raises(InterleaveError, match=rf"builder of {path} ended without its part \(exit code 9\)"):
+        index_build.build(path, collator, tmp_path / "b.index", 2)
+    assert not psutil.Process().children() and not list(tmp_path.glob("*.index*"))
+
+
 def test_the_index_key_follows_the_rule_code(tmp_path, tokenizer, monkeypatch):
 
     collator = Collator(tokenizer, max_length=128)

@@ -154,12 +154,30 @@ def test_the_released_parts(folder, model):
         dict(audio_tokens=64),
         dict(tokenizer="/x"),
         dict(ltu_checkpoint="/x.bin"),
+        dict(encoder_path="/models/whisper"),
     ],
 )
 def test_contradicting_settings_are_refused_by_name(folder, setting):
     (name,) = setting
     with pytest.raises(InterleaveError, match=f"remove model.{name}$"):
         AudioLLM(pretrained=str(folder), **setting)
+
+
+def test_settings_that_agree_with_the_folder_are_accepted(folder, model):
+    """Only a real contradiction is refused: a config that names the folder itself as the LLM,
+    tokenizer or encoder folder, or the family's own encoder and projector kinds, builds the same model."""
+    agreeing = AudioLLM(
+        pretrained=str(folder),
+        llm=f"{folder}/",
+        tokenizer=str(folder),
+        encoder="qwen2_audio",
+        encoder_path=str(folder / ".." / folder.name),
+        projector="linear",
+    )
+    assert agreeing.audio_encoder.kind == "qwen2_audio"
+    ours, theirs = agreeing.state_dict(), model.state_dict()
+    assert ours.keys() == theirs.keys()
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours if "lora_A" not in k)  # LoRA's A starts random
 
 
 def test_a_folder_of_another_family_is_refused(tmp_path):

@@ -25,13 +25,13 @@ import torch
 
 from interleave import AUDIO_PLACEHOLDER
 from interleave.checkpoints import intact_checkpoints, load_weights
-from interleave.data.collate import Collator
+from interleave.data.collate import Collator, stack_clips
 from interleave.data.prompts import count_placeholders
 from interleave.data.records import Record
 from interleave.encoders.audio import FBANK_SECONDS, SAMPLE_RATE, load_fbank, read_head
 from interleave.errors import AudioError, InterleaveError, RecordError
 from interleave.eval.answers import parse_answer
-from interleave.eval.evaluate import EvalInputs, answer_seed, audio_features
+from interleave.eval.evaluate import EvalInputs, answer_seed, clip_features
 from interleave.eval.query import Query
 from interleave.eval.settings import EvalSettings
 from interleave.eval.tasks import CONDITIONS, LABEL, TASKS
@@ -104,13 +104,15 @@ class Question:
 
 
 def build_served(
-    config: str,
+    config: str | list[str],
     ckpt: str | None = None,
     device: str = "cpu",
     roots: list[str] | tuple = (),
     limits: Limits | None = None,
+    overrides: list[str] | tuple = (),
 ) -> Served:
-    """The model and data module of `config` as `train.py` builds them, with the checkpoint `ckpt`
+    """The model and data module of `config` (one or several configs, in order, then train.py's
+    `overrides` such as `--paths.qwen2_audio=DIR`) as `train.py` builds them, with the checkpoint `ckpt`
     loaded ("none": the zero-shot model; None: the newest intact checkpoint of the config's run
     folders, else the zero-shot model). A checkpoint that cannot be loaded leaves the zero-shot
     model served and the reason in `note`. The page may load the checkpoints under the config's
@@ -118,7 +120,8 @@ def build_served(
     from callbacks.shard_eval import ShardEvaluation, eval_inputs
     from interleave.cli import build_run
 
-    run = build_run(["--config", str(config)])
+    configs = [config] if isinstance(config, str | Path) else list(config)
+    run = build_run([a for c in configs for a in ("--config", str(c))] + list(overrides))
     model, data = run.model, run.datamodule
     model.to(device).eval()
     evaluation = next((c for c in run.trainer.callbacks if isinstance(c, ShardEvaluation)), None)
@@ -306,12 +309,18 @@ def answer(
     served: Served, question: Question, instruction: str, layout: str, features: dict[str, torch.Tensor] | None = None
 ) -> dict[str, Any]:
     """One layout's answers, as `answer_queries` computes a query's: the prompt collated by the data
-    module's collator, `repeats` sampled answers seeded as evaluation seeds query 0 at epoch 0, P(yes)."""
+    module's collator (each clip's span as long as its features, for a family whose span follows
+    the clip), `repeats` sampled answers seeded as evaluation seeds query 0 at epoch 0, P(yes)."""
     model, collator = served.model, served.collator
     device = next(model.parameters()).device
     record = Record(id="playground", audio=tuple(question.clips), instruction=instruction, where=f"the {layout} prompt")
+    with served.precision():  # each clip through the encoder once (`features` keeps it for the other layout)
+        heard = clip_features(
+            model, list(question.clips), {} if features is None else features, channel=served.inputs.channel
+        )
+    lengths = [len(h) for h in heard] if model.audio_encoder.variable_length else None
     try:
-        encoded = collator.encode(record, with_answer=False)
+        encoded = collator.encode(record, with_answer=False, lengths=lengths)
     except RecordError as err:
         return {
             "instruction": instruction,
@@ -326,9 +335,7 @@ def answer(
         }
     tensors = {k: v.to(device) for k, v in collator.pad([encoded], "left").items()}
     with served.precision():
-        audio = audio_features(
-            model, list(question.clips), {} if features is None else features, channel=served.inputs.channel
-        ).to(device)
+        audio = stack_clips(heard).to(device)
         seeds = [answer_seed(question.seed, 0, layout, 0, repeat) for repeat in range(question.repeats)]
         texts = sample_answers(
             model,
@@ -383,6 +390,8 @@ def ask(served: Served, question: Question) -> dict[str, Any]:
         layouts = {"interleaved": answer(served, heard, question.prompt.strip(), "interleaved", features)}
         if len(question.clips) == 1:  # LTU's layout holds one clip, before the prompt
             layouts["noninterleaved"] = answer(served, heard, ltu_instruction(question), "noninterleaved", features)
+        for clip, path in zip(clips, heard.clips):  # its span: 32 for LTU, its own length for a variable one
+            clip["positions"] = len(features[path])
     return {
         "serving": served.serving,
         "clips": clips,

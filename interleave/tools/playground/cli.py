@@ -1,5 +1,8 @@
 """`interleave playground --config CONFIG [--ckpt CKPT]`: ask a model about your own clips in the
 browser, the audio where `[AUDIO]` stands and in LTU's layout (audio first) side by side.
+`--config` may be given several times and train.py's overrides follow, as a run was started:
+`--config configs/demo.yaml --config configs/models/qwen2_audio.yaml --paths.qwen2_audio=DIR`
+serves a released Qwen2-Audio's run in its chat layout, each clip's span as long as the clip.
 
 A Gradio page on 127.0.0.1 (`--host 0.0.0.0 --auth USER:PASSWORD` to serve a lab; no share link, no
 analytics): upload
@@ -157,6 +160,15 @@ def handle_load(served: Served, path: str) -> str:
         return f"**Internal error ({type(err).__name__}); the trace is in the server's log; still serving {served.serving}.**"
 
 
+def picture_label(served: Served) -> str:
+    """What the clips' picture shows: LTU's fbank, which CAV-MAE reads; another encoder reads its
+    own features (Qwen2-Audio's tower: a 128-bin log-mel of up to 30 s), so the page says so."""
+    kind = served.model.audio_encoder.kind
+    if kind == "cavmae":
+        return "fbank: what the encoder sees (1024 frames × 128 mel bins per clip)"
+    return f"fbank of each clip's first 10.24 s (LTU's features; the {kind} encoder reads its own)"
+
+
 def checkpoint_choices(served: Served) -> list[str]:
     """What the model panel offers: the zero-shot model, then the listed checkpoints, newest first."""
     return ["none", *listed_checkpoints(served.roots)]
@@ -289,9 +301,7 @@ def build_page(served: Served, defaults: dict[str, Any] | None = None, warning: 
             with gr.Column():
                 gr.Markdown("### LTU's layout: the audio first")
                 ltu_out = gr.Markdown()
-        images = gr.Image(
-            label="fbank: what the encoder sees (1024 frames × 128 mel bins per clip)", type="numpy", interactive=False
-        )
+        images = gr.Image(label=picture_label(served), type="numpy", interactive=False)
         with gr.Accordion("details: everything to reproduce the answers", open=False):
             details = gr.JSON()
         with gr.Accordion("model: load another checkpoint ('none': the zero-shot model)", open=False):
@@ -383,9 +393,31 @@ def launch(
     return page
 
 
+def stray_arguments(overrides: list[str]) -> list[str]:
+    """What in `overrides` is no train.py override: `--key.name=value`, or `--key.name value`."""
+    stray, expects_value = [], False
+    for arg in overrides:
+        if arg.startswith("--") and "." in arg.split("=", 1)[0]:
+            expects_value = "=" not in arg
+        elif expects_value:
+            expects_value = False
+        else:
+            stray.append(arg)
+    return stray
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="interleave playground", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", required=True, help="the run's config (configs/demo.yaml, ...)")
+    parser = argparse.ArgumentParser(
+        prog="interleave playground",
+        description=__doc__.splitlines()[0],
+        epilog="Other arguments are train.py's overrides (--paths.x=..., --data.x=...).",
+    )
+    parser.add_argument(
+        "--config",
+        action="append",
+        required=True,
+        help="the run's config (configs/demo.yaml, ...; several: in order, as train.py takes them)",
+    )
     parser.add_argument(
         "--ckpt",
         help="a training checkpoint; 'none': the zero-shot model; default: the newest of "
@@ -426,12 +458,15 @@ def main(argv: list[str] | None = None) -> int:
         "--max-clip-seconds",
         type=float,
         default=Limits.max_seconds,
-        help="longest clip accepted (default %(default)g s; the model hears its first 10.24 s)",
+        help="longest clip accepted (default %(default)g s; the model hears its first 10.24 s, "
+        "a released model its own length: Qwen2-Audio 30 s)",
     )
     parser.add_argument(
         "--queue-size", type=int, default=QUEUE_SIZE, help="requests that may wait for the model (default %(default)s)"
     )
-    args = parser.parse_args(argv)
+    args, overrides = parser.parse_known_args(argv)
+    if unknown := stray_arguments(overrides):
+        parser.error(f"unrecognized arguments: {' '.join(unknown)} (train.py's overrides are --key.name=value)")
 
     def run() -> None:
         credentials = read_credentials(args.auth, args.auth_file)
@@ -445,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
         import_gradio()  # before the model is built: a missing extra is said at once
         device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
         limits = Limits(max_bytes=int(args.max_upload_mb * 2**20), max_seconds=args.max_clip_seconds)
-        served = build_served(args.config, args.ckpt, device, roots=args.ckpt_root, limits=limits)
+        served = build_served(args.config, args.ckpt, device, roots=args.ckpt_root, limits=limits, overrides=overrides)
         if served.note:
             print(f"error: {served.note}", file=sys.stderr, flush=True)
         print(f"[interleave] playground: serving {served.serving} on {device}", flush=True)

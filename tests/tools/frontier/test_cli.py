@@ -328,3 +328,69 @@ def test_ctrl_c_is_one_line_and_keeps_the_finished_alphas(config, tmp_path, monk
         == 0
     )
     assert "every alpha already evaluated" in capsys.readouterr().out
+
+
+@pytest.mark.slow  # a fit, a validate, a frontier of two alphas and a report on a released model
+def test_a_released_models_run_goes_fit_validate_frontier_report_through_the_overlay(
+    tmp_path, small_dataset, monkeypatch, capsys
+):
+    """Issue 36: a run's config, then configs/models/qwen2_audio.yaml with --paths.qwen2_audio (nothing
+    else names the model), fits with SHARD, identity and the silence and swap probes, validates its
+    checkpoint; the frontier's α = 0 answers are the fit's epoch-0 answers; the report reads the run;
+    a checkpoint of this folder is refused on another released folder."""
+    import yaml
+
+    import train
+    from interleave.tools.report.cli import main as report_main
+    from tests.helpers import run_dir, save_tiny_qwen2_audio
+
+    monkeypatch.chdir(tmp_path)
+    folder = save_tiny_qwen2_audio(tmp_path / "qwen2-audio")
+    kwargs = {"lora_r": 4, "lora_alpha": 8, "learning_rate": 1e-2, "warmup_steps": 1, "val_max_new_tokens": 4}
+    probes = {"sampling": SAMPLING, "probes": ["silence", "swap"], "text_control": False}
+    base = shard_config(tmp_path, small_dataset, kwargs, probes, max_steps=-1, max_epochs=1)
+    config = yaml.safe_load(base.read_text())
+    config["data"] = {"class_path": "interleave.data.InterleavedDataModule", "init_args": config["data"]}
+    base.write_text(yaml.safe_dump(config))
+    configs = ["--config", str(base), "--config", str(REPO / "configs" / "models" / "qwen2_audio.yaml")]
+    overlay = [*configs, f"--paths.qwen2_audio={folder}"]
+
+    fitted = train.cli(["fit", *overlay])
+    assert fitted.model.released.folder == folder and fitted.datamodule.hparams.max_length == 1024
+    last = tmp_path / "ckpt" / "last.ckpt"
+    saved = torch.load(last, map_location="cpu", weights_only=True)
+    assert saved["released"]["config_sha256"] and saved["global_step"] == 2
+    assert all("lora_" in k or k.startswith("audio_proj.") for k in saved["state_dict"])  # no frozen weight
+    run = run_dir(tmp_path)
+    fit_rows = answer_rows(run / "predictions" / "epoch=00.jsonl")
+    assert set(fit_rows) == {"interleaved", "noninterleaved", "silence", "swap"}
+    assert (run / "predictions" / "epoch=01.metrics.json").is_file()
+
+    train.cli(["validate", *overlay, f"--ckpt_path={last}"])
+    validated = json.loads(sorted(run_dir_all(tmp_path)[-1].glob("predictions/*.metrics.json"))[-1].read_text())
+    probed = {f"val/{p}/{t}/agreement" for p in ("silence", "swap") for t in ("identity", "shard/synonym")}
+    assert "val/identity/accuracy" in validated and probed <= set(validated)
+    assert validated["ckpt_path"] == str(last)
+
+    out = tmp_path / "frontier"
+    assert main([*overlay, "--ckpt", str(last), "--alphas", "0,1", "--bootstrap", "20", "--out", str(out)]) == 0
+    assert all((out / name).is_file() for name in ("frontier.md", "frontier.csv", "frontier.png"))
+    at_start = answer_rows(alpha_folder(out, 0.0) / "predictions" / "epoch=00.jsonl")
+    assert {c: [r.answers for r in rows] for c, rows in at_start.items()} == {
+        c: [r.answers for r in rows] for c, rows in fit_rows.items()
+    }  # alpha = 0 is the released model the fit started from, answer for answer
+    assert set(answer_rows(alpha_folder(out, 1.0) / "predictions" / "epoch=00.jsonl")) == set(fit_rows)
+
+    assert report_main([str(run), "--out", str(tmp_path / "report"), "--bootstrap", "20"]) == 0
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "silence" in report and "swap" in report
+
+    other = save_tiny_qwen2_audio(tmp_path / "other", seed=1)
+    capsys.readouterr()
+    assert main([*configs, f"--paths.qwen2_audio={other}", "--ckpt", str(last), "--out", str(tmp_path / "x")]) == 2
+    assert "was trained on another released model" in capsys.readouterr().err
+
+
+def run_dir_all(tmp_path: Path) -> list[Path]:
+    """The run folders of the test's logger, oldest first."""
+    return sorted((tmp_path / "runs" / "t").glob("version_*"), key=lambda p: int(p.name.split("_")[1]))

@@ -188,3 +188,63 @@ def test_the_fbank_image_is_a_picture_of_the_clip(served, tmp_path):
     one, two = fbank_image([clip]), fbank_image([clip, clip])
     assert one.ndim == 3 and one.shape[2] == 3 and one.shape[0] > 100 and one.std() > 10
     assert two.shape[0] > 1.8 * one.shape[0] and two.shape[1] == one.shape[1]  # one row per clip
+
+
+@pytest.fixture()
+def released(tmp_path, small_dataset):
+    """A run's config with configs/models/qwen2_audio.yaml after it and the released folder given as
+    --paths.qwen2_audio, as a run trained through the overlay is started: build_served's arguments."""
+    from tests.helpers import REPO, save_tiny_qwen2_audio
+
+    folder = save_tiny_qwen2_audio(tmp_path / "qwen2-audio")
+    base = write_config(tmp_path, small_dataset, {"lora_r": 4, "lora_alpha": 8})
+    configs = [str(base), str(REPO / "configs" / "models" / "qwen2_audio.yaml")]
+    return {"config": configs, "overrides": [f"--paths.qwen2_audio={folder}"]}
+
+
+@pytest.mark.parametrize("layout", ["interleaved", "noninterleaved"])
+def test_a_released_model_is_served_in_its_chat_layout_with_spans_as_long_as_the_clip(released, tmp_path, layout):
+    """model.pretrained (issue 36): both layouts answered in Qwen2-Audio's chat layout, each clip's span
+    as long as the clip (13 s: 325 positions, past LTU's 10.24 s), the answers the SHARD evaluation gives."""
+    served = build_served(ckpt="none", **released)
+    clip = str(write_clip(tmp_path / "clip.wav", seconds=13.0, freq=900.0))
+    query = Query(id="q", task="synonym", label="Siren", word="siren", audio=clip, candidate="alarm", truth="yes")
+    sampling = Sampling(max_new_tokens=4, temperature=1.0)
+    settings = EvalSettings(sampling=sampling, repeats=2, batch_size=1, seed=3, scoring=True, full_answers=True)
+    (row,) = answer_queries(served.model, [query], layout, settings, served.inputs, {})
+    interleaved, ltu = template_prompts("synonym", "alarm", served.settings.table)
+    question = Question(
+        prompt=interleaved, ltu_prompt=ltu, clips=[clip], sampling=sampling, repeats=2, seed=3, score=True
+    )
+    result = ask(served, question)
+    mine = result["layouts"][layout]
+    assert mine["answers"] == row.answers and mine["p_yes"] == pytest.approx(row.p_yes)
+    assert result["clips"][0]["heard"] == 13.0  # Qwen2-Audio hears 30 s, not LTU's 10.24
+    assert mine["prompt"].startswith("<|im_start|>system\n") and mine["prompt"].endswith("<|im_start|>assistant\n")
+    assert "Audio 1: <|audio_bos|>[AUDIO]<|audio_eos|>" in mine["prompt"]
+    assert result["clips"][0]["positions"] == 13 * 25  # 25 positions a second
+    from interleave.tools.playground.cli import picture_label
+
+    assert picture_label(served).startswith("fbank of each clip's first 10.24 s")  # not what this tower reads
+
+
+def test_a_released_models_server_loads_only_checkpoints_of_its_folder(released, tmp_path):
+    """The checkpoint's record of its released folder: one trained on another folder (same shapes,
+    other weights) is refused by the page and at start-up; one of the served folder loads."""
+    from interleave.model.module import AudioLLM
+    from tests.helpers import save_tiny_qwen2_audio
+
+    served = build_served(ckpt="none", **released)
+    own = served.model
+    checkpoint = {"state_dict": {k: 2 * v.detach() for k, v in own.trainable_parameters().items()}}
+    own.on_save_checkpoint(checkpoint)  # what a fit writes: the trainable weights and the folder's identity
+    mine = tmp_path / "mine.ckpt"
+    torch.save({**checkpoint, "hyper_parameters": dict(own.hparams)}, mine)
+    other = AudioLLM(pretrained=str(save_tiny_qwen2_audio(tmp_path / "other", seed=1)), lora_r=4, lora_alpha=8)
+    theirs = save_trainable(other, tmp_path / "theirs.ckpt", released=other.released.identity())
+    with pytest.raises(CheckpointMismatch, match="theirs.ckpt was trained on another released model"):
+        load_checkpoint(served, str(theirs))
+    assert load_checkpoint(served, str(mine)) == f"checkpoint {mine}"
+    assert all(torch.equal(v, checkpoint["state_dict"][k]) for k, v in own.trainable_parameters().items())
+    note = build_served(ckpt=str(theirs), **released).note
+    assert "was trained on another released model" in note and note.endswith("; serving the zero-shot model instead")

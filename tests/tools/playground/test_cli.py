@@ -96,7 +96,7 @@ def test_one_clip_is_answered_in_both_layouts_with_verdicts_p_yes_and_its_fbank(
     layouts = details["layouts"]
     assert set(layouts) == {"interleaved", "noninterleaved"} and details["seed"] == 3 and details["parser"] == "paper"
     assert details["sampling"]["max_new_tokens"] == 4 and details["clips"] == [
-        {"name": "siren.wav", "seconds": 1.0, "heard": 1.0}
+        {"name": "siren.wav", "seconds": 1.0, "heard": 1.0, "positions": 32}
     ]
     for entry in layouts.values():
         assert len(entry["answers"]) == 2 and len(entry["verdicts"]) == 2 and 0 <= entry["p_yes"] <= 1
@@ -255,6 +255,33 @@ def test_the_command_binds_this_machine_by_default_and_names_its_flags(capsys):
         assert flag in out
 
 
+def test_several_configs_and_train_py_overrides_build_the_served_run(monkeypatch, capsys):
+    """As a run was started through an overlay (issue 36's Qwen2-Audio): every --config in order, and
+    train.py's overrides; a stray word is refused by argparse."""
+    from interleave.errors import InterleaveError
+
+    asked = {}
+
+    def build(config, ckpt, device, roots, limits, overrides):
+        asked.update(config=config, ckpt=ckpt, overrides=overrides)
+        raise InterleaveError("built")
+
+    monkeypatch.setattr("interleave.tools.playground.cli.build_served", build)
+    overlay = ["--config", "configs/models/qwen2_audio.yaml", "--paths.qwen2_audio=/models/q"]
+    assert main(["--config", "configs/demo.yaml", *overlay, "--ckpt", "none", "--data.max_length=2048"]) == 2
+    assert asked == {
+        "config": ["configs/demo.yaml", "configs/models/qwen2_audio.yaml"],
+        "ckpt": "none",
+        "overrides": ["--paths.qwen2_audio=/models/q", "--data.max_length=2048"],
+    }
+    assert "built" in capsys.readouterr().err
+    assert main(["--config", "configs/demo.yaml", "--paths.qwen2_audio", "/models/q", "--ckpt", "none"]) == 2
+    assert asked["overrides"] == ["--paths.qwen2_audio", "/models/q"]  # the value as its own word, as train.py takes it
+    with pytest.raises(SystemExit) as done:
+        main(["--config", "configs/demo.yaml", "stray"])
+    assert done.value.code == 2 and "unrecognized arguments: stray" in capsys.readouterr().err
+
+
 # ---- issue 28: served to a lab ----------------------------------------------------------------
 
 
@@ -330,7 +357,7 @@ def test_uploads_over_the_size_or_duration_bound_get_a_message_and_the_server_ke
     minute = write_clip(tmp_path / "minute.wav", seconds=60.0, sr=22050)
     message, _, _, _, details = ask_page(client, "Is [AUDIO] loud?", [minute])
     assert "Clip 1 lasts 60.0 s: the model hears its first 10.26 s." in message
-    assert details["clips"] == [{"name": "minute.wav", "seconds": 60.0, "heard": 10.26}]
+    assert details["clips"] == [{"name": "minute.wav", "seconds": 60.0, "heard": 10.26, "positions": 32}]
     clip = write_clip(tmp_path / "c.wav")
     assert ask_page(client, "Is [AUDIO] loud?", [clip])[4]["layouts"]["interleaved"]["answers"]  # still serving
 

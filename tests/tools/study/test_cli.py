@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from interleave.tools.study.cli import execute, main, pending, runs_of, status, submitit_executor
@@ -312,3 +313,44 @@ def test_a_submitted_slurm_run_is_left_alone_while_slurm_holds_it(tmp_path, monk
     monkeypatch.setattr("interleave.tools.study.cli.slurm_state", lambda study, job_id: job if job_id == "42" else "?")
     assert f"1 {kind}" in status(study)
     assert pending(study, runs_of(study)) == ([] if left_alone else runs_of(study))
+
+
+@pytest.mark.slow  # the study starts the runs' processes
+def test_a_study_whose_base_config_uses_the_qwen2_audio_overlay_runs(tmp_path, tiny_config, capsys):
+    """Issue 36: a study's base is a run's config and configs/models/qwen2_audio.yaml, the folder given
+    as --paths.qwen2_audio in the study's overrides; --dry-run writes each run's command and a config
+    whose model is the released folder's (the base's tiny LLM, tokenizer and encoder reset), and both
+    conditions (fit with another LoRA rank, validate) run."""
+    from tests.helpers import save_tiny_qwen2_audio
+
+    folder = save_tiny_qwen2_audio(tmp_path / "qwen2-audio")
+    overlay = REPO / "configs" / "models" / "qwen2_audio.yaml"
+    study = {
+        "name": "released",
+        "config": [str(tiny_config), str(overlay)],
+        "overrides": [f"--paths.qwen2_audio={folder}"],
+        "output": str(tmp_path / "runs" / "released"),
+        "seeds": [0],
+        "conditions": {"small_lora": {"overrides": {"model.lora_r": 2}}, "as_is": {"command": "validate"}},
+        "executor": "local",
+    }
+    study_file = tmp_path / "released.yaml"
+    study_file.write_text(yaml.safe_dump(study))
+    out = tmp_path / "runs" / "released"
+    assert main([str(study_file), "--dry-run"]) == 0
+    run = out / "small_lora" / "seed=0"
+    command = (run / "command.txt").read_text(encoding="utf-8")
+    assert f"train.py fit --config {tiny_config} --config {overlay} --paths.qwen2_audio={folder}" in command
+    model = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))["model"]
+    assert model["pretrained"] == str(folder) and model["lora_r"] == 2
+    assert (model["llm_config"], model["tokenizer"], model["encoder"]) == (None, None, "cavmae")  # the folder's
+    assert not list(out.glob("*/*/done.json"))  # nothing ran
+
+    assert main([str(study_file)]) == 0
+    for name in ("small_lora/seed=0", "as_is/seed=0"):
+        assert json.loads((out / name / "done.json").read_text())["exit"] == 0, (out / name / "train.log").read_text()
+    saved = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert saved["released"]["folder"] == str(folder)
+    assert all("lora_" in k or k.startswith("audio_proj.") for k in saved["state_dict"])
+    assert main([str(study_file), "--status"]) == 0
+    assert "2 runs: 2 done; all done" in capsys.readouterr().out
