@@ -36,7 +36,7 @@ from interleave.eval.evaluate import EvalInputs, Evaluated, EvaluationStopped, P
 from interleave.eval.format import read_shard
 from interleave.eval.query import Query
 from interleave.eval.settings import EvalSettings
-from interleave.eval.tasks import CONDITIONS, TASKS, parse_tag
+from interleave.eval.tasks import TASKS, parse_tag
 from interleave.model.generation import Sampling
 from interleave.model.module import AudioLLM
 from interleave.progress import Progress
@@ -361,7 +361,8 @@ class ShardEvaluation(L.Callback):
                     )
                 bench_rows, bench_metrics = self._ask_benchmarks(trainer, pl_module, inputs, epoch)
                 point = Point(epoch=epoch, rank=trainer.global_rank, world_size=trainer.world_size)
-                retention_metrics = self.retention.score(pl_module, point) if self.retention else {}
+                run = RunSettings.of(self.settings)
+                retention_metrics = self.retention.score(pl_module, point, run, inputs) if self.retention else {}
         except EvaluationStopped as stopped:
             rank_zero_info(f"[interleave] SHARD epoch {epoch}: SIGTERM, {stopped}")
             raise SIGTERMException() from None  # Lightning ends the fit; PreemptionCheckpoint saves
@@ -384,15 +385,14 @@ class ShardEvaluation(L.Callback):
         chunk size and main layout; none asked: no rows, no figures."""
         if not self.benchmarks:
             return [], {}
-        run = RunSettings(
-            layout=CONDITIONS[self.settings.conditions[0]].layout,
-            sampling=self.settings.sampling,
-            repeats=self.settings.repeats,
-            batch_size=self.settings.batch_size,
-        )
         point = Point(epoch=epoch, rank=trainer.global_rank, world_size=trainer.world_size)
         return self.benchmarks.ask(
-            pl_module, run, inputs, self.point_features(pl_module), point, stop=lambda: self._stop(trainer)
+            pl_module,
+            RunSettings.of(self.settings),
+            inputs,
+            self.point_features(pl_module),
+            point,
+            stop=lambda: self._stop(trainer),
         )
 
     def point_features(self, pl_module: AudioLLM) -> dict[str, torch.Tensor]:
@@ -470,7 +470,7 @@ class ShardEvaluation(L.Callback):
                         self.settings.prefixes,
                         {q.task for q in self.queries},
                         self.settings.probes,
-                        self.benchmarks.charts(),
+                        {**self.benchmarks.charts(), **self.retention.charts()},
                         self.retention.lines(),
                     )
                 logger.experiment.add_text(
@@ -484,7 +484,7 @@ class ShardEvaluation(L.Callback):
             run_dir,
             result.global_step,
             self.settings.probes,
-            self.benchmarks.charts(),
+            {**self.benchmarks.charts(), **self.retention.charts()},
             self.retention.lines(),
         )
 

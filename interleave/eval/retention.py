@@ -11,6 +11,11 @@ seeded random order (numpy's `default_rng(seed).permutation`), taken whole until
 tokens are reached, the last one cut to the exact count; the same tokens at every point, on every
 rank. A file with fewer scored tokens than asked is refused.
 
+Text multiple choice (an entry with `kind: choice`): a file in the benchmark format
+(`interleave.eval.benchmarks.items`) whose items have no `audio_id`, asked by the benchmark code
+(`interleave.eval.benchmarks.evaluate.ask`) under its no-clip condition alone, with its ranked and
+generated scorings; its figures under `val/retention/<name>/<scoring>/accuracy` (`choice_figures`).
+
 The figure is token-weighted: perplexity = exp(Σ NLL / Σ tokens) over the selection, each token's NLL
 the LLM's own next-token cross-entropy (the model as it is: LoRA adapter active), computed like
 `AudioLLM.loss` (the decoder's hidden states, the LM head at the scored positions only). Under DDP each
@@ -33,11 +38,14 @@ import torch
 import torch.nn.functional as F
 
 from interleave.errors import InterleaveError
+from interleave.eval.benchmarks.evaluate import BenchmarkConfig
 from interleave.eval.evaluate import Point
-from interleave.eval.tasks import retention_tag
+from interleave.eval.tasks import bench_tag, retention_tag
 
 DEFAULT_TOKENS = 2048  # scored tokens per text, unless `tokens` says otherwise
 PERPLEXITY = "perplexity"
+PERPLEXITY_KIND, CHOICE = "perplexity", "choice"  # an entry's `kind`: held-out text, or text multiple choice
+NO_CLIP = "no_clip"  # the one condition a text multiple-choice file is asked under
 HEAD_CHUNK = 2048  # positions sent through the LM head at once (its logits are vocabulary-wide)
 
 
@@ -297,3 +305,16 @@ def score(llm: Any, selection: Selection, pad_id: int, point: Point) -> Scored:
 def figures(name: str, scored: Scored) -> dict[str, float]:
     """The tagged figure of one text at one point: `val/retention/<name>/perplexity`."""
     return {retention_tag(name, PERPLEXITY): scored.perplexity}
+
+
+def choice_config(entry: dict[str, Any]) -> BenchmarkConfig:
+    """A `kind: choice` entry as the benchmark it is: its keys are `BenchmarkConfig`'s (name, file, subset,
+    seed, scorings, rule, norm, prompts), asked under the no-clip condition alone."""
+    return BenchmarkConfig(**{k: v for k, v in entry.items() if k != "kind"}, controls=(NO_CLIP,))
+
+
+def choice_figures(name: str, metrics: dict[str, float]) -> dict[str, float]:
+    """A text multiple-choice file's figures, moved from the benchmark's no-clip tags
+    (`val/bench/<name>/no_clip/<scoring>/...`) to `val/retention/<name>/<scoring>/...`."""
+    prefix = bench_tag(name, NO_CLIP) + "/"
+    return {retention_tag(name, tag.removeprefix(prefix)): v for tag, v in metrics.items() if tag.startswith(prefix)}

@@ -212,14 +212,6 @@ def retention_tag(text: str, metric: str) -> str:
     return "/".join((ROOT, RETENTION, text, metric))
 
 
-def parse_retention_tag(tag: str) -> tuple[str, str] | None:
-    """`retention_tag` read back as (text, metric); None for any other tag."""
-    parts = tag.split("/")
-    if len(parts) == 4 and parts[0] == ROOT and parts[1] == RETENTION and parts[2] and parts[3]:
-        return parts[2], parts[3]
-    return None
-
-
 @dataclass(frozen=True)
 class Tag:
     """A parsed evaluation tag; `condition` is None under the run's main layout."""

@@ -10,7 +10,7 @@ import yaml
 import train
 from callbacks import ShardEvaluation
 from callbacks.curves import curves_figure, forgetting_layout
-from callbacks.retention import retention_configs, summary
+from callbacks.retention import Retention, retention_configs, summary
 from interleave.errors import InterleaveError
 from interleave.tools.demo.cli import DEMO_TEXT
 from tests.helpers import run_cli, run_dir, shard_config
@@ -97,3 +97,57 @@ def test_the_language_chart_and_panel_and_the_summary():
     panel = figure.axes[-1]
     assert panel.get_title().startswith("language") and panel.get_ylim()[1] > 50
     assert summary({TAG: 41.234, "val/shard/synonym/f1": 0.5}) == "retention/coriolanus/perplexity=41.23"
+
+
+def write_text_choices(folder, extra=()) -> str:
+    """A small text multiple-choice file in the benchmark format, without audio_id."""
+    items = [
+        {"id": "t0", "question": "Which one is a colour?", "choices": ["red", "table"], "answer": "red"},
+        {"id": "t1", "question": "Which one can swim?", "choices": ["stone", "fish", "cloud"], "answer": "fish"},
+        {"id": "t2", "question": "Which one is a number?", "choices": ["seven", "river"], "answer": "seven"},
+        *extra,
+    ]
+    path = folder / "text_mc.json"
+    path.write_text(json.dumps(items))
+    return str(path)
+
+
+def test_text_multiple_choice_is_asked_without_audio_by_both_scorings(model, tmp_path):
+    from interleave.data.collate import Collator
+    from interleave.eval.benchmarks.evaluate import RunSettings
+    from interleave.eval.benchmarks.prompts import PROMPTS, no_clip, render
+    from interleave.eval.benchmarks.ranked import Question, choice_loglikelihoods, ranked_choice
+    from interleave.eval.evaluate import EvalInputs, Point
+    from interleave.model.generation import Sampling
+
+    bad = {"id": "a0", "audio_id": "x.wav", "question": "q?", "choices": ["a", "b"], "answer": "a"}
+    entry = {"name": "mc", "file": write_text_choices(tmp_path, [bad]), "kind": "choice"}
+    retention = Retention([{**entry, "scorings": ["ranked", "generated"]}])
+    retention.load(model)
+    assert [i.id for i in retention.items["mc"]] == ["t0", "t1", "t2"]  # the item with a clip is bad, named
+    collator = Collator(model.tokenizer, padding_side="left", with_answer=False)
+    run = RunSettings(repeats=2, sampling=Sampling(max_new_tokens=3), batch_size=2)
+    metrics = retention.score(model, Point(), run, EvalInputs(collator))
+    assert set(metrics) == {
+        "val/retention/mc/ranked/accuracy",
+        "val/retention/mc/generated/accuracy",
+        "val/retention/mc/generated/no_choice",
+    }
+    questions = [Question(no_clip(render(i, PROMPTS["interleaved"])), i.choices, ()) for i in retention.items["mc"]]
+    scores = choice_loglikelihoods(model, collator, questions, None)
+    right = [i.choices[ranked_choice(s)] == i.answer for i, s in zip(retention.items["mc"], scores)]
+    assert metrics["val/retention/mc/ranked/accuracy"] == pytest.approx(sum(right) / 3)
+    header = retention.header()["retention"]["mc"]
+    assert header["kind"] == "choice" and header["items"] == 3 and header["bad_items"] == 1 and header["asked"] == 3
+    assert retention.charts() == {
+        "language mc accuracy": ["val/retention/mc/ranked/accuracy", "val/retention/mc/generated/accuracy"]
+    }
+
+
+def test_a_text_choice_entry_is_checked(tmp_path):
+    with pytest.raises(InterleaveError, match=r"retention\[0\]: unknown key\(s\) \['tokens'\]"):
+        retention_configs([{"name": "a", "file": "f", "kind": "choice", "tokens": 5}])
+    with pytest.raises(InterleaveError, match=r"retention\[0\]: kind must be perplexity or choice"):
+        retention_configs([{"name": "a", "file": "f", "kind": "quiz"}])
+    with pytest.raises(InterleaveError, match="scorings must be some of"):
+        retention_configs([{"name": "a", "file": "f", "kind": "choice", "scorings": ["guess"]}])

@@ -44,6 +44,7 @@ from interleave.eval.tasks import bench_tag
 from interleave.model.generation import Sampling, sample_answers
 
 if TYPE_CHECKING:
+    from interleave.eval.settings import EvalSettings
     from interleave.model.module import AudioLLM
 
 CLIP = "clip"
@@ -123,6 +124,15 @@ class RunSettings:
     repeats: int = 4
     batch_size: int = 16
 
+    @classmethod
+    def of(cls, settings: EvalSettings) -> RunSettings:
+        """A run's evaluation settings as its benchmarks take them: its main condition's layout, its
+        sampling, repeats and chunk size."""
+        from interleave.eval.tasks import CONDITIONS
+
+        layout = CONDITIONS[settings.conditions[0]].layout
+        return cls(layout=layout, sampling=settings.sampling, repeats=settings.repeats, batch_size=settings.batch_size)
+
 
 @dataclass(frozen=True)
 class BenchmarkRow:
@@ -189,11 +199,14 @@ def ask(
     features: dict[str, torch.Tensor],
     point: Point | None = None,
     stop: Callable[[], bool] | None = None,
+    conditions: tuple[str, ...] | None = None,
 ) -> tuple[list[BenchmarkRow], dict[str, float], dict[str, int]]:
     """Every asked item under every condition and scoring of `config` (each rank its share, then
     every rank's rows on every rank): the rows, the tagged metrics and the counts (`asked`, `skipped`:
     items the layout cannot ask, `too_long`: prompts longer than the run's `max_length`, `no_swap`: items with no other item's clips to swap in). `point`:
-    the epoch that seeds the generated answers, and this rank's share (default: one process, epoch 0)."""
+    the epoch that seeds the generated answers, and this rank's share (default: one process, epoch 0).
+    `conditions`: those asked instead of `config.conditions` (a text file's items, which have no clip,
+    are asked under `no_clip` alone: issue 39's text multiple choice)."""
     point = point or Point()
     template = config.templates.get(run.layout)
     if template is None:
@@ -202,7 +215,7 @@ def ask(
             f"its prompts ({sorted(config.templates)} have one)"
         )
     rendered = [(item, render(item, template)) for item in items]
-    layout_asks = [(item, text) for item, text in rendered if asks(item, run.layout, text)]
+    layout_asks = [(item, text) for item, text in rendered if not item.clips or asks(item, run.layout, text)]
     asked = [(item, text) for item, text in layout_asks if _fits(inputs, item, text)]
     swap = swap_table([item for item, _ in asked], config.seed)
     counts = {
@@ -212,7 +225,7 @@ def ask(
         "no_swap": sum(item.id not in swap for item, _ in asked) if "swap" in config.controls else 0,
     }
     rows: dict[tuple[str, str], list[BenchmarkRow]] = {}
-    for condition in config.conditions:
+    for condition in conditions or config.conditions:
         pool = [(i, it, t) for i, (it, t) in enumerate(asked) if condition != "swap" or it.id in swap]
         for scoring in config.scorings:
             mine: list[BenchmarkRow] = []
@@ -231,7 +244,9 @@ def ask(
 def _fits(inputs: EvalInputs, item: BenchmarkItem, text: str) -> bool:
     """Whether the item's prompt (clips included) fits the run's collation (`max_length`)."""
     try:
-        inputs.collator.encode(Record(id=item.id, audio=item.clips, instruction=text), with_answer=False)
+        instruction = text if item.clips else no_clip(text)  # a text item is asked without its placeholder
+        record = Record(id=item.id, audio=item.clips, instruction=instruction)
+        inputs.collator.encode(record, with_answer=False, with_audio=bool(item.clips))
     except RecordError:
         return False
     return True

@@ -115,6 +115,7 @@ def run_frontier(ask: Ask) -> list[Path]:
     from interleave.checkpoints import load_weights
     from interleave.cli import build_run
     from interleave.errors import InterleaveError
+    from interleave.eval.benchmarks.evaluate import RunSettings
     from interleave.eval.evaluate import Point, condition_queries, evaluate
     from interleave.eval.tasks import TASKS, parse_tag
     from interleave.model.fitting import fitting_state
@@ -190,7 +191,9 @@ def run_frontier(ask: Ask) -> list[Path]:
                         progress=lambda *_: nullcontext(progress),
                     )
                     if evaluation.retention:  # the held-out text's perplexity at this α (issue 39)
-                        kept = evaluation.retention.score(model, Point(epoch=SEED_EPOCH))
+                        kept = evaluation.retention.score(
+                            model, Point(epoch=SEED_EPOCH), RunSettings.of(settings), inputs
+                        )
                         evaluated = replace(evaluated, metrics={**evaluated.metrics, **kept})
                 stem = write_point(
                     alpha_folder(ask.out, alpha) / "predictions",

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from interleave.errors import InterleaveError
+from interleave.eval.retention import CHOICE
 from interleave.tools.report.forgetting import FIRST, Points, load_points
 from interleave.tools.report.table import write_csv
 
@@ -65,6 +66,8 @@ def texts(metrics: dict[str, Any], file: str = "") -> dict[str, Segments]:
     one error naming the file."""
     found = {}
     for name, entry in (metrics.get(HEADER) or {}).items():
+        if isinstance(entry, dict) and entry.get("kind") == CHOICE:
+            continue  # a text multiple-choice file: its accuracies are tagged figures, no segments
         try:
             nll = np.asarray(entry["segment_nll"], dtype=float)
             tokens = np.asarray(entry["segment_tokens"], dtype=float)
