@@ -151,3 +151,13 @@ def test_a_text_choice_entry_is_checked(tmp_path):
         retention_configs([{"name": "a", "file": "f", "kind": "quiz"}])
     with pytest.raises(InterleaveError, match="scorings must be some of"):
         retention_configs([{"name": "a", "file": "f", "kind": "choice", "scorings": ["guess"]}])
+
+
+@pytest.mark.slow
+def test_a_bad_text_stops_the_run_with_one_line_naming_the_file(tmp_path, small_dataset, tiny_model_kwargs):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n")
+    config = shard_config(tmp_path, small_dataset, tiny_model_kwargs, {"retention": [{**ENTRY, "file": str(empty)}]})
+    done = run_cli(["validate", "--config", str(config)], tmp_path)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr.strip().splitlines()[-1] == f"error: {empty}: the retention text is empty"
