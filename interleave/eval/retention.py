@@ -156,6 +156,33 @@ class Scored:
         return {"segment_nll": list(self.nll), "segment_tokens": list(self.tokens)}
 
 
+@dataclass(frozen=True)
+class SavedText:
+    """One text's figures as a point's metrics file keeps them (`retention` entry): the file's hash
+    and the per-segment sums."""
+
+    sha256: str
+    scored: Scored
+
+
+def saved_texts(metrics: dict[str, Any], file: str = "") -> dict[str, SavedText]:
+    """The retention texts a point's metrics scored (text multiple-choice entries aside); a malformed
+    entry is one error naming the file."""
+    found = {}
+    for name, entry in (metrics.get("retention") or {}).items():
+        if isinstance(entry, dict) and entry.get("kind") == CHOICE:
+            continue  # a text multiple-choice file: its accuracies are tagged figures, no segments
+        try:
+            nll, tokens = entry["segment_nll"], entry["segment_tokens"]
+            scored = Scored(tuple(float(v) for v in nll), tuple(int(v) for v in tokens))
+            if len(scored.nll) != len(scored.tokens) or not scored.tokens or min(scored.tokens) < 1:
+                raise ValueError("segment_nll and segment_tokens must be as long, non-empty, tokens >= 1")
+            found[name] = SavedText(str(entry["sha256"]), scored)
+        except (KeyError, TypeError, ValueError) as err:
+            raise InterleaveError(f"{file}: retention {name!r} is malformed ({err})") from None
+    return found
+
+
 def read_units(file: str | Path) -> list[Unit]:
     """The units of a retention text (paragraphs, or a JSONL file's texts); an unreadable, undecodable
     or empty file, or a bad JSONL line, is one error naming the file."""

@@ -226,20 +226,40 @@ def run_frontier(ask: Ask) -> list[Path]:
 
 
 def retention_section(written: list[Path], ask: Ask) -> list[Path]:
-    """`frontier.md` with the language retention at every α (issue 39) appended, when the α's scored a
-    retention text (`interleave.tools.report.retention.alpha_retention`)."""
+    """`frontier.md` with the language retention at every α appended (issue 39), when the α's scored
+    a retention text: its perplexity at each α and retention against α = 0 (perplexity at 0 / at α),
+    with a paired interval over its segments (`interleave.tools.bootstrap.segment_ratio`)."""
+    from interleave.eval.retention import saved_texts
     from interleave.files import write_text_atomic
-    from interleave.tools.report.retention import alpha_markdown, alpha_retention, texts
-    from interleave.tools.report.runs import read_metrics
+    from interleave.tools.bootstrap import segment_ratio
 
     by_alpha = {}
     for alpha in ask.alphas:
         file = alpha_folder(ask.out, alpha) / "predictions" / f"epoch={SEED_EPOCH:02d}.metrics.json"
-        by_alpha[alpha] = texts(read_metrics(file), str(file))
-    section = alpha_markdown(alpha_retention(by_alpha, ask.resamples, ask.seed), ask.resamples)
-    if section:
+        by_alpha[alpha] = saved_texts(json.loads(file.read_text(encoding="utf-8")), str(file))
+    first = min(by_alpha)
+    lines = []
+    for name, start in by_alpha[first].items():
+        if all(name in by_alpha[a] and by_alpha[a][name].sha256 == start.sha256 for a in by_alpha):
+            for alpha in sorted(by_alpha):
+                at = by_alpha[alpha][name].scored
+                ratio, bounds, _ = segment_ratio(start.scored, at, ask.resamples, ask.seed)
+                cell = f"{ratio:.3f}" + (f" [{bounds[0]:.3f}, {bounds[1]:.3f}]" if bounds else "")
+                lines.append(f"| {alpha:g} | {name} | {at.perplexity:.2f} | {cell} |")
+    if lines:
+        interval = f", paired 95 % bootstrap interval over its segments ({ask.resamples} resamples)" * (
+            ask.resamples > 0
+        )
+        head = [
+            "",
+            f"Language retention (held-out text): perplexity at each α; retention = perplexity at α = {first:g} "
+            f"/ perplexity there{interval}.",
+            "",
+            "| α | Text | perplexity | retention |",
+            "| ---: | --- | ---: | ---: |",
+        ]
         markdown = ask.out / "frontier.md"
-        write_text_atomic(markdown, markdown.read_text(encoding="utf-8") + section)
+        write_text_atomic(markdown, markdown.read_text(encoding="utf-8") + "\n".join(head + lines) + "\n")
     return written
 
 

@@ -4,10 +4,10 @@ perplexity of the held-out text before training (epoch 00) and at the reported p
 - retention = perplexity at epoch 00 / perplexity at the reported point (below 1: the LLM's own
   language got worse; 1: unchanged),
 
-with a paired 95 % bootstrap interval over the text's segments: every resample draws the selection's
-segments with replacement (`numpy.random.default_rng(seed).integers`), and both points are scored on that
+with a paired 95 % bootstrap interval over the text's segments (`interleave.tools.bootstrap.segment_ratio`):
+every resample draws the selection's segments with replacement, and both points are scored on that
 same draw (each perplexity the token-weighted exp(Σ NLL / Σ tokens) of the drawn segments, from the
-per-segment sums the metrics file keeps, `callbacks.retention`). A study condition's figure is the
+per-segment sums the metrics file keeps, `interleave.eval.retention.saved_texts`). A study condition's figure is the
 mean over its seeds, the seed level drawn first (`bootstrap.seed_counts`, `bootstrap.seed_means`), one
 draw of segments shared by its seeds (they score the same selection). The two points must have scored
 the same selection (same file hash and segment count), else the run gets a note instead.
@@ -15,34 +15,18 @@ the same selection (same file hash and segment count), else the run gets a note 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from interleave.errors import InterleaveError
-from interleave.eval.retention import CHOICE
+from interleave.eval.retention import saved_texts
 from interleave.tools.report.forgetting import FIRST, Points, load_points
 from interleave.tools.report.table import write_csv
 
-HEADER = "retention"  # the metrics file's key (`callbacks.retention.HEADER`)
 FILE = "retention.csv"
-
-
-@dataclass(frozen=True)
-class Segments:
-    """One text at one point, as its metrics file keeps it: per-segment NLL sums and token counts."""
-
-    sha256: str
-    nll: np.ndarray
-    tokens: np.ndarray
-
-    @property
-    def perplexity(self) -> float:
-        return math.exp(float(self.nll.sum()) / float(self.tokens.sum()))
 
 
 @dataclass
@@ -61,118 +45,31 @@ class TextRetention:
     seeds: int = 0
 
 
-def texts(metrics: dict[str, Any], file: str = "") -> dict[str, Segments]:
-    """The retention texts of one point's metrics (none when it scored none); a malformed entry is
-    one error naming the file."""
-    found = {}
-    for name, entry in (metrics.get(HEADER) or {}).items():
-        if isinstance(entry, dict) and entry.get("kind") == CHOICE:
-            continue  # a text multiple-choice file: its accuracies are tagged figures, no segments
-        try:
-            nll = np.asarray(entry["segment_nll"], dtype=float)
-            tokens = np.asarray(entry["segment_tokens"], dtype=float)
-            if nll.shape != tokens.shape or not len(nll) or tokens.min() < 1:
-                raise ValueError("segment_nll and segment_tokens must be as long, non-empty, tokens >= 1")
-            found[name] = Segments(str(entry["sha256"]), nll, tokens)
-        except (KeyError, TypeError, ValueError) as err:
-            raise InterleaveError(f"{file}: retention {name!r} is malformed ({err})") from None
-    return found
-
-
-def _draws(segments: int, resamples: int, seed: int) -> np.ndarray:
-    """How many times each segment is drawn in each resample, [resamples, segments]."""
-    drawn = np.random.default_rng(seed).integers(0, segments, size=(resamples, segments))
-    rows = np.repeat(np.arange(resamples), segments)
-    return np.bincount(rows * segments + drawn.ravel(), minlength=resamples * segments).reshape(resamples, segments)
-
-
-def _perplexities(counts: np.ndarray, segments: Segments) -> np.ndarray:
-    return np.exp((counts @ segments.nll) / (counts @ segments.tokens))
-
-
 def run_retention(points: Points, resamples: int, seed: int) -> list[TextRetention]:
-    """One run's retention of every text both of its points scored."""
-    first, last = (texts(m, points.label) for m in points.metrics)
+    """One run's retention of every text both of its points scored (`bootstrap.segment_ratio`)."""
+    from interleave.tools.bootstrap import segment_ratio
+
+    first, last = (saved_texts(m, points.label) for m in points.metrics)
     out = []
     for name, before in first.items():
         after = last.get(name)
         if after is None:
             continue
-        if after.sha256 != before.sha256 or len(after.nll) != len(before.nll):
+        if after.sha256 != before.sha256 or len(after.scored.nll) != len(before.scored.nll):
             raise InterleaveError(
                 f"retention {name!r}: epochs {FIRST:02d} and {points.last:02d} scored different selections"
             )
-        found = TextRetention(points.label, name, points.last, *kept(before, after, resamples, seed))
+        ratio, bounds, resampled = segment_ratio(before.scored, after.scored, resamples, seed)
+        found = TextRetention(points.label, name, points.last, before.scored.perplexity, after.scored.perplexity, ratio)
+        found.bounds, found.resampled = bounds, resampled
         out.append(found)
     return out
-
-
-def kept(
-    before: Segments, after: Segments, resamples: int, seed: int
-) -> tuple[float, float, float, tuple[float, float] | None, np.ndarray | None]:
-    """Both perplexities, retention = before / after, its paired interval and resamples (segments
-    drawn with replacement, both scored on each draw; none with `resamples` 0)."""
-    ratio = before.perplexity / after.perplexity
-    if resamples < 1:
-        return before.perplexity, after.perplexity, ratio, None, None
-    counts = _draws(len(before.nll), resamples, seed)
-    resampled = _perplexities(counts, before) / _perplexities(counts, after)
-    return before.perplexity, after.perplexity, ratio, _bounds(resampled), resampled
-
-
-def alpha_retention(
-    by_alpha: dict[float, dict[str, Segments]], resamples: int, seed: int
-) -> list[tuple[float, str, float, float, tuple[float, float] | None]]:
-    """The frontier's retention: per α and text, (α, text, perplexity, retention against the first α,
-    its paired interval); texts every α scored, all on one selection."""
-    alphas = sorted(by_alpha)
-    if not alphas:
-        return []
-    first = by_alpha[alphas[0]]
-    out = []
-    for name, before in first.items():
-        if not all(name in by_alpha[a] and by_alpha[a][name].sha256 == before.sha256 for a in alphas):
-            continue
-        for alpha in alphas:
-            _, after, ratio, bounds, _ = kept(before, by_alpha[alpha][name], resamples, seed)
-            out.append((alpha, name, after, ratio, bounds))
-    return out
-
-
-def alpha_markdown(rows: Sequence[tuple[float, str, float, float, tuple[float, float] | None]], resamples: int) -> str:
-    """The frontier's language retention section (nothing when no text was scored)."""
-    if not rows:
-        return ""
-    first = min(r[0] for r in rows)
-    lines = [
-        "",
-        f"Language retention (held-out text, issue 39): perplexity at each α; retention = perplexity at "
-        f"α = {first:g} / perplexity there"
-        + (
-            f", with a paired 95 % bootstrap interval over the text's segments ({resamples} resamples)."
-            if resamples
-            else "."
-        ),
-        "",
-        "| α | Text | perplexity | retention |",
-        "| ---: | --- | ---: | ---: |",
-    ]
-    for alpha, name, perplexity, ratio, bounds in rows:
-        cell = f"{ratio:.3f}" + (f" [{bounds[0]:.3f}, {bounds[1]:.3f}]" if bounds else "")
-        lines.append(f"| {alpha:g} | {name} | {perplexity:.2f} | {cell} |")
-    return "\n".join(lines) + "\n"
-
-
-def _bounds(values: np.ndarray) -> tuple[float, float] | None:
-    from interleave.tools.bootstrap import percentiles
-
-    return percentiles(values)
 
 
 def seed_retention(name: str, seeds: Sequence[Points], resamples: int, seed: int) -> list[TextRetention]:
     """A study condition's retention of every text all its seeds scored: the mean over seeds, with the
     seed level drawn first and one draw of segments shared by the seeds."""
-    from interleave.tools.bootstrap import seed_counts, seed_means
+    from interleave.tools.bootstrap import percentiles, seed_counts, seed_means
 
     each = [{r.text: r for r in run_retention(p, resamples, seed)} for p in seeds]
     shared = [t for t in each[0] if all(t in e for e in each)] if each else []
@@ -190,7 +87,7 @@ def seed_retention(name: str, seeds: Sequence[Points], resamples: int, seed: int
         )
         if resamples > 0:
             means = seed_means([{text: r.resampled} for r in runs], seed_counts(len(runs), resamples, seed))
-            found.resampled, found.bounds = means[text], _bounds(means[text])
+            found.resampled, found.bounds = means[text], percentiles(means[text])
         out.append(found)
     return out
 

@@ -13,7 +13,7 @@ from callbacks.shard_eval import ShardEvaluation
 from interleave.cli import build_run
 from interleave.eval.evaluate import Point
 from interleave.tools.demo.cli import DEMO_TEXT
-from interleave.tools.frontier.cli import alpha_folder, main
+from interleave.tools.frontier.cli import Ask, alpha_folder, main, retention_section
 from tests.helpers import shard_config
 
 TAG = "val/retention/coriolanus/perplexity"
@@ -56,3 +56,21 @@ def test_retention_at_every_alpha(tmp_path, small_dataset, tiny_model_kwargs):
     markdown = (out / "frontier.md").read_text()
     assert "Language retention" in markdown and "| 0 | coriolanus |" in markdown
     assert "| 0 | coriolanus | " in markdown and " | 1.000 [1.000, 1.000] |" in markdown  # α = 0 against itself
+
+
+def test_the_retention_section_is_appended_with_alpha_zero_against_itself(tmp_path):
+    out = tmp_path / "frontier"
+    for alpha, nll in ((0.0, [4.0, 6.0, 5.0]), (1.0, [6.0, 9.0, 8.0])):
+        folder = alpha_folder(out, alpha) / "predictions"
+        folder.mkdir(parents=True)
+        entry = {"sha256": "s", "segment_nll": nll, "segment_tokens": [2, 3, 2]}
+        (folder / "epoch=00.metrics.json").write_text(json.dumps({"retention": {"t": entry}}))
+    (out / "frontier.md").write_text("table\n")
+    ask = Ask(
+        configs=["c.yaml"], ckpt=tmp_path / "x.ckpt", start=None, out=out, alphas=[0.0, 1.0], resamples=100, seed=0
+    )
+    retention_section([], ask)
+    lines = (out / "frontier.md").read_text().splitlines()
+    assert lines[0] == "table" and "Language retention" in lines[2]
+    assert lines[-2] == "| 0 | t | 8.52 | 1.000 [1.000, 1.000] |"  # exp(15 / 7)
+    assert lines[-1].startswith("| 1 | t | 26.73 | 0.319 [")  # exp(23 / 7), their ratio

@@ -10,9 +10,9 @@ import pytest
 
 from callbacks.retention import Retention
 from interleave.eval.evaluate import Point
+from interleave.eval.retention import saved_texts
 from interleave.tools.demo.cli import DEMO_TEXT
 from interleave.tools.report import cli as report
-from interleave.tools.report.retention import texts
 from tests.helpers import answer_set, fit_base_to_text, large_lora_update, write_answered_point
 
 
@@ -92,4 +92,4 @@ def test_a_malformed_entry_names_the_file():
     from interleave.errors import InterleaveError
 
     with pytest.raises(InterleaveError, match=r"f\.json: retention 'x' is malformed"):
-        texts({"retention": {"x": {"sha256": "a", "segment_nll": [1.0], "segment_tokens": []}}}, "f.json")
+        saved_texts({"retention": {"x": {"sha256": "a", "segment_nll": [1.0], "segment_tokens": []}}}, "f.json")
