@@ -254,8 +254,9 @@ def describe_for_tensorboard(
         writer.file_writer.add_summary(summary)
 
 
-def closing_table(history: list[CurvePoint], conditions: dict[str, str]) -> str:
-    """The SHARD/identity curves as a text table, for the end of a fit."""
+def closing_table(history: list[CurvePoint], conditions: dict[str, str], language: dict[str, str] | None = None) -> str:
+    """The SHARD/identity curves as a text table, for the end of a fit; with `language` ({text: tag}),
+    a line per retention text: its perplexity at every point."""
     curves = curves_of(history, conditions)
     header = f"  {'condition':<22}{'epoch':>6}" + "".join(f"{task.chart:>20}" for task in curves)
     lines = [header]
@@ -266,6 +267,9 @@ def closing_table(history: list[CurvePoint], conditions: dict[str, str]) -> str:
                 f"  {title(condition):<22}{h['epoch']:>6}"
                 + "".join(f"{'-' if v is None else f'{v:.3f}':>20}" for v in cells)
             )
+    for name, tag in (language or {}).items():
+        points = [f"epoch {h['epoch']} {h['metrics'][tag]:.2f}" for h in history if h["metrics"].get(tag) is not None]
+        lines.append(f"  {LANGUAGE}: {name} perplexity  " + ", ".join(points))
     return "\n".join(lines)
 
 

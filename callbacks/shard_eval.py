@@ -493,6 +493,6 @@ class ShardEvaluation(L.Callback):
         if trainer.is_global_zero and self.history and self.curves is not None:
             print(
                 f"[interleave] SHARD and identity, epoch 0 to {self.history[-1]['epoch']}:\n"
-                f"{closing_table(self.history, self.settings.prefixes)}\n"
+                f"{closing_table(self.history, self.settings.prefixes, self.retention.lines())}\n"
                 f"[interleave] predictions: {self.curves.parent / 'predictions'}  curves: {self.curves}"
             )

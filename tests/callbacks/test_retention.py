@@ -9,7 +9,7 @@ import yaml
 
 import train
 from callbacks import ShardEvaluation
-from callbacks.curves import curves_figure, forgetting_layout
+from callbacks.curves import closing_table, curves_figure, forgetting_layout
 from callbacks.retention import Retention, retention_configs, summary
 from interleave.errors import InterleaveError
 from interleave.tools.demo.cli import DEMO_TEXT
@@ -96,6 +96,7 @@ def test_the_language_chart_and_panel_and_the_summary():
     figure = curves_figure(history, {"interleaved": "val"}, language=lines)
     panel = figure.axes[-1]
     assert panel.get_title().startswith("language") and panel.get_ylim()[1] > 50
+    assert closing_table(history, {}, lines).endswith("language: coriolanus perplexity  epoch 0 40.00, epoch 1 55.00")
     assert summary({TAG: 41.234, "val/shard/synonym/f1": 0.5}) == "retention/coriolanus/perplexity=41.23"
 
 
