@@ -240,3 +240,17 @@ def checkpoint_kept(trainer: Trainer | None) -> str:
     last = {Path(c.last_model_path) for c in trainer.callbacks if isinstance(c, ModelCheckpoint) and c.last_model_path}
     newest = max(found, key=lambda p: (p.stat().st_mtime_ns, p in last))  # a tie: the `last` one, resumes use it
     return f"stopped {where}; the newest checkpoint is kept: {newest} (resume with --ckpt_path={newest})"
+
+
+def stray_overrides(overrides: list[str]) -> list[str]:
+    """What in `overrides` (the arguments a tool passes on to `build_run`) is no train.py override:
+    `--key.name=value`, or `--key.name value`; a tool refuses those by name before building the run."""
+    stray, expects_value = [], False
+    for arg in overrides:
+        if arg.startswith("--") and "." in arg.split("=", 1)[0]:
+            expects_value = "=" not in arg
+        elif expects_value:
+            expects_value = False
+        else:
+            stray.append(arg)
+    return stray

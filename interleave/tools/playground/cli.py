@@ -393,19 +393,6 @@ def launch(
     return page
 
 
-def stray_arguments(overrides: list[str]) -> list[str]:
-    """What in `overrides` is no train.py override: `--key.name=value`, or `--key.name value`."""
-    stray, expects_value = [], False
-    for arg in overrides:
-        if arg.startswith("--") and "." in arg.split("=", 1)[0]:
-            expects_value = "=" not in arg
-        elif expects_value:
-            expects_value = False
-        else:
-            stray.append(arg)
-    return stray
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="interleave playground",
@@ -465,7 +452,9 @@ def main(argv: list[str] | None = None) -> int:
         "--queue-size", type=int, default=QUEUE_SIZE, help="requests that may wait for the model (default %(default)s)"
     )
     args, overrides = parser.parse_known_args(argv)
-    if unknown := stray_arguments(overrides):
+    from interleave.cli import stray_overrides
+
+    if unknown := stray_overrides(overrides):
         parser.error(f"unrecognized arguments: {' '.join(unknown)} (train.py's overrides are --key.name=value)")
 
     def run() -> None:
