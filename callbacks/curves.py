@@ -30,6 +30,7 @@ class CurvePoint(TypedDict):
     metrics: dict[str, float]
 
 
+LANGUAGE = "language"  # the retention texts' chart and panel (issue 39)
 LISTEN = "does it listen"  # the agreement chart's name: a probe's answers against the real clip's
 
 
@@ -73,11 +74,14 @@ def curves_figure(
     conditions: dict[str, str],
     probes: tuple[str, ...] = (),
     benchmarks: dict[str, list[str]] | None = None,
+    language: dict[str, str] | None = None,
 ) -> Any:
     """SHARD F1 per relation and identity accuracy against epoch, one panel per condition; with
     `probes`, one more panel: each probe's agreement with the main layout per task ("does it listen");
     with `benchmarks` ({chart: tags}, `callbacks.benchmarks.Benchmarks.charts`), one panel per chart:
-    a benchmark's accuracy with the clip and under each control."""
+    a benchmark's accuracy with the clip and under each control; with `language` ({text: tag},
+    `callbacks.retention.Retention.lines`), a "language" panel: each retention text's perplexity
+    (its own scale: lower is better)."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
@@ -92,6 +96,8 @@ def curves_figure(
         panels.append((f"{LISTEN}: agreement with the real clip", agreement_lines(conditions, probes)))
     for chart, tags in (benchmarks or {}).items():
         panels.append((chart, {tag.split("/", 3)[3].removesuffix("/accuracy"): tag for tag in tags}))
+    if language:
+        panels.append((f"{LANGUAGE}: perplexity of held-out text", dict(language)))
     figure = Figure(figsize=(4.5 * len(panels), 3.5), layout="constrained")
     axes = figure.subplots(1, len(panels), squeeze=False)[0]
     epochs = [h["epoch"] for h in history]
@@ -101,7 +107,9 @@ def curves_figure(
             points = [(e, v) for e, v in zip(epochs, values) if v is not None]
             if points:
                 ax.plot(*zip(*points), marker="o", label=label)
-        ax.set(title=name, xlabel="epochs trained", ylim=(0, 1))
+        ax.set(title=name, xlabel="epochs trained")
+        if not name.startswith(LANGUAGE):  # rates; perplexity keeps its own scale
+            ax.set_ylim(0, 1)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend(loc="best", fontsize="small")
@@ -137,10 +145,11 @@ def publish_curves(
     step: int,
     probes: tuple[str, ...] = (),
     benchmarks: dict[str, list[str]] | None = None,
+    language: dict[str, str] | None = None,
 ) -> Path:
     """Write `curves.png` and `curves.csv` into the run folder and log the figure through every
     logger that takes images (TensorBoard, W&B, MLflow); a CSV logger gets the files alone."""
-    figure = curves_figure(history, conditions, probes, benchmarks)
+    figure = curves_figure(history, conditions, probes, benchmarks, language)
     png = run_dir / "curves.png"
     with atomic_path(png) as tmp:
         figure.savefig(tmp, format="png", dpi=100)
@@ -183,10 +192,12 @@ def forgetting_layout(
     tasks: set[str],
     probes: tuple[str, ...] = (),
     benchmarks: dict[str, list[str]] | None = None,
+    language: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """TensorBoard's Custom Scalars layout "forgetting": one chart per task the SHARD file asks
     (its headline metric), a line per condition that asks it; with `probes`, a "does it listen"
-    chart: each probe's agreement with the main layout, a line per probe and task."""
+    chart: each probe's agreement with the main layout, a line per probe and task; with `language`
+    (retention texts, issue 39), a "language" chart: each text's perplexity."""
     charts = {}
     for task in charted():
         lines = [
@@ -200,6 +211,8 @@ def forgetting_layout(
         charts[LISTEN] = ["Multiline", listening]
     for chart, lines in (benchmarks or {}).items():  # a benchmark's accuracy with the clip and under its controls
         charts[chart] = ["Multiline", lines]
+    if language:
+        charts[LANGUAGE] = ["Multiline", list(language.values())]
     return {"forgetting": charts}
 
 
@@ -227,6 +240,7 @@ def describe_for_tensorboard(
     tasks: set[str],
     probes: tuple[str, ...] = (),
     benchmarks: dict[str, list[str]] | None = None,
+    language: dict[str, str] | None = None,
 ) -> None:
     """The "forgetting" Custom Scalars layout (with a chart per benchmark and scoring, `benchmarks`), and the run's settings in the HParams tab with its
     SHARD/identity tags as the metrics (their values are the scalars already logged). The HParams
@@ -235,13 +249,14 @@ def describe_for_tensorboard(
     from torch.utils.tensorboard.summary import hparams as hparams_summary
 
     writer = logger.experiment
-    writer.add_custom_scalars(forgetting_layout(conditions, tasks, probes, benchmarks))
+    writer.add_custom_scalars(forgetting_layout(conditions, tasks, probes, benchmarks, language))
     for summary in hparams_summary(hparams, dict.fromkeys(shard_tags(conditions, tasks, probes), 0.0)):
         writer.file_writer.add_summary(summary)
 
 
-def closing_table(history: list[CurvePoint], conditions: dict[str, str]) -> str:
-    """The SHARD/identity curves as a text table, for the end of a fit."""
+def closing_table(history: list[CurvePoint], conditions: dict[str, str], language: dict[str, str] | None = None) -> str:
+    """The SHARD/identity curves as a text table, for the end of a fit; with `language` ({text: tag}),
+    a line per retention text: its perplexity at every point."""
     curves = curves_of(history, conditions)
     header = f"  {'condition':<22}{'epoch':>6}" + "".join(f"{task.chart:>20}" for task in curves)
     lines = [header]
@@ -252,6 +267,9 @@ def closing_table(history: list[CurvePoint], conditions: dict[str, str]) -> str:
                 f"  {title(condition):<22}{h['epoch']:>6}"
                 + "".join(f"{'-' if v is None else f'{v:.3f}':>20}" for v in cells)
             )
+    for name, tag in (language or {}).items():
+        points = [f"epoch {h['epoch']} {h['metrics'][tag]:.2f}" for h in history if h["metrics"].get(tag) is not None]
+        lines.append(f"  {LANGUAGE}: {name} perplexity  " + ", ".join(points))
     return "\n".join(lines)
 
 

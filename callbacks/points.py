@@ -51,6 +51,9 @@ class EvaluatedPoint:
     evaluated: Evaluated
     checkpoint: CheckpointPoint | None = None
     bench_rows: list[Any] = field(default_factory=list)  # the benchmarks' rows (`callbacks.benchmarks`)
+    retention: dict[str, Any] = field(
+        default_factory=dict
+    )  # the metrics file's `retention` entry (`callbacks.retention`)
 
     @property
     def metrics(self) -> dict[str, float]:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import RichProgressBar, TQDMProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info
@@ -26,6 +24,9 @@ from callbacks.curves import (
     samples_markdown,
 )
 from callbacks.points import CheckpointPoint, EvaluatedPoint, Loaded, evaluating, trained_epochs, write_point
+from callbacks.query_progress import _RichTask, query_progress
+from callbacks.retention import Retention
+from callbacks.retention import summary as retention_summary
 from interleave.data.module import InterleavedDataModule
 from interleave.errors import InterleaveError
 from interleave.eval.benchmarks.evaluate import RunSettings
@@ -34,54 +35,11 @@ from interleave.eval.evaluate import EvalInputs, Evaluated, EvaluationStopped, P
 from interleave.eval.format import read_shard
 from interleave.eval.query import Query
 from interleave.eval.settings import EvalSettings
-from interleave.eval.tasks import CONDITIONS, TASKS, parse_tag
+from interleave.eval.tasks import TASKS, parse_tag
 from interleave.model.generation import Sampling
 from interleave.model.module import AudioLLM
 from interleave.progress import Progress
 from interleave.provenance import provenance
-
-
-class _RichTask:
-    """Queries answered, as one more task of the trainer's rich progress bar (removed when done)."""
-
-    def __init__(self, progress: Any, total: int, desc: str) -> None:
-        self.progress, self.task = progress, progress.add_task(desc.removeprefix("[interleave] "), total=total)
-
-    def __enter__(self) -> _RichTask:
-        return self
-
-    def __exit__(self, *_: Any) -> None:
-        self.progress.remove_task(self.task)
-
-    def __call__(self, n: int) -> None:
-        self.progress.update(self.task, advance=n)
-
-
-def query_progress(trainer: L.Trainer, total: int, desc: str) -> Progress | _RichTask:
-    """Where rank 0 counts the queries it answers, as the trainer shows its own progress: a task of
-    its rich bar; a tqdm bar below its tqdm bars (same stream, cleared when done); without a bar or
-    off a terminal (a batch log), a `rank_zero_info` line every 10 s and a last one. Other ranks: nothing."""
-    bar = trainer.progress_bar_callback
-    enabled = bar is not None and bar.is_enabled
-    if (
-        trainer.is_global_zero
-        and enabled
-        and isinstance(bar, RichProgressBar)
-        and bar.progress is not None
-        and bar.progress.live.is_started
-    ):
-        return _RichTask(bar.progress, total, desc)
-    stream = sys.stdout if isinstance(bar, TQDMProgressBar) else sys.stderr
-    return Progress(
-        total,
-        "queries",
-        desc,
-        file=stream,
-        tty=None if enabled else False,
-        write=rank_zero_info,
-        enabled=trainer.is_global_zero,
-        leave=False,
-    )
 
 
 def eval_inputs(data: object) -> EvalInputs:
@@ -159,6 +117,11 @@ class ShardEvaluation(L.Callback):
             logged under `val/bench/<name>/...`, their rows in `predictions/epoch=NN.bench.jsonl`
             (`callbacks.benchmarks`; docs/benchmarks.md); with `whole_at_end`, every item once more
             when the fit ends (`val/bench/<name>/whole/...`). `shard_file` may then be left out.
+        retention: held-out texts whose perplexity under the LLM (adapter active) is logged at every
+            point (issue 39; none by default), each a mapping
+            (`interleave.eval.retention.RetentionConfig`: name, file, tokens, seed, batch_size), logged
+            under `val/retention/<name>/perplexity`, its per-segment sums in the metrics file
+            (`callbacks.retention`; docs/retention.md). `shard_file` may then be left out.
     """
 
     def __init__(
@@ -182,6 +145,7 @@ class ShardEvaluation(L.Callback):
         probes: list[str] | None = None,
         max_queries_per_task: int | None = None,
         benchmarks: list[dict[str, Any]] | None = None,
+        retention: list[dict[str, Any]] | None = None,
     ) -> None:
         if every_n_epochs < 1:
             raise InterleaveError("ShardEvaluation: every_n_epochs must be at least 1")
@@ -205,10 +169,11 @@ class ShardEvaluation(L.Callback):
             raise InterleaveError(f"ShardEvaluation: {err}") from None
         try:
             self.benchmarks = Benchmarks(benchmarks)  # multiple-choice benchmarks beside the SHARD (issue 37)
+            self.retention = Retention(retention)  # held-out text's perplexity beside the SHARD (issue 39)
         except InterleaveError as err:
             raise InterleaveError(f"ShardEvaluation: {err}") from None
-        if shard_file is None and not self.benchmarks:
-            raise InterleaveError("ShardEvaluation: give a shard_file, benchmarks, or both")
+        if shard_file is None and not self.benchmarks and not self.retention:
+            raise InterleaveError("ShardEvaluation: give a shard_file, benchmarks, retention, or some of them")
         self.shard_file = shard_file
         self.identity = identity
         self.every_n_epochs = every_n_epochs
@@ -226,6 +191,8 @@ class ShardEvaluation(L.Callback):
     # ---- Lightning hooks -----------------------------------------------------------------
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if self.retention:
+            self.retention.load(pl_module)
         if self.benchmarks:
             self.benchmarks.load(
                 pl_module.audio_encoder.heard_seconds,
@@ -348,11 +315,20 @@ class ShardEvaluation(L.Callback):
                         progress=progress,
                     )
                 bench_rows, bench_metrics = self._ask_benchmarks(trainer, pl_module, inputs, epoch)
+                point = Point(epoch=epoch, rank=trainer.global_rank, world_size=trainer.world_size)
+                run = RunSettings.of(self.settings)
+                retention_metrics = self.retention.score(pl_module, point, run, inputs) if self.retention else {}
         except EvaluationStopped as stopped:
             rank_zero_info(f"[interleave] SHARD epoch {epoch}: SIGTERM, {stopped}")
             raise SIGTERMException() from None  # Lightning ends the fit; PreemptionCheckpoint saves
-        evaluated = Evaluated(rows=evaluated.rows, metrics={**evaluated.metrics, **bench_metrics})
-        return EvaluatedPoint(epoch=epoch, global_step=trainer.global_step, evaluated=evaluated, bench_rows=bench_rows)
+        evaluated = Evaluated(rows=evaluated.rows, metrics={**evaluated.metrics, **bench_metrics, **retention_metrics})
+        return EvaluatedPoint(
+            epoch=epoch,
+            global_step=trainer.global_step,
+            evaluated=evaluated,
+            bench_rows=bench_rows,
+            retention=self.retention.header() if self.retention else {},
+        )
 
     def _ask_benchmarks(
         self, trainer: L.Trainer, pl_module: AudioLLM, inputs: EvalInputs, epoch: int
@@ -364,17 +340,12 @@ class ShardEvaluation(L.Callback):
         point = Point(epoch=epoch, rank=trainer.global_rank, world_size=trainer.world_size)
         return self.benchmarks.ask(
             pl_module,
-            self.run_settings(),
+            RunSettings.of(self.settings),
             inputs,
             self.point_features(pl_module),
             point,
             stop=lambda: self._stop(trainer),
         )
-
-    def run_settings(self) -> RunSettings:
-        """What the benchmarks take from this evaluation: sampling, repeats, chunk size, main layout."""
-        s = self.settings
-        return RunSettings(CONDITIONS[s.conditions[0]].layout, s.sampling, s.repeats, s.batch_size)
 
     def point_features(self, pl_module: AudioLLM) -> dict[str, torch.Tensor]:
         """The per-clip features dict for one evaluation point. A frozen encoder's features never
@@ -414,6 +385,7 @@ class ShardEvaluation(L.Callback):
         if self.benchmarks:
             write_rows(run_dir / "predictions", result.epoch, result.bench_rows)
             header.update({**self.benchmarks.header(), BENCH_ROWS: len(result.bench_rows)})
+        header.update(result.retention)
         stem = write_point(run_dir / "predictions", result.epoch, result.evaluated, header)
         summary = ", ".join(
             f"{tag.removeprefix('val/')}={value:.3f}"
@@ -426,6 +398,8 @@ class ShardEvaluation(L.Callback):
             print(
                 f"[interleave] benchmarks epoch {result.epoch}: {bench_summary(result.metrics)}  ({stem}.bench.jsonl)"
             )
+        if self.retention:
+            print(f"[interleave] retention epoch {result.epoch}: {retention_summary(result.metrics)}")
         self._show(trainer, result, run_dir)
 
     def _provenance(self, trainer: L.Trainer, epoch: int, global_step: int) -> dict[str, Any]:
@@ -449,7 +423,8 @@ class ShardEvaluation(L.Callback):
                         self.settings.prefixes,
                         {q.task for q in self.queries},
                         self.settings.probes,
-                        self.benchmarks.charts(),
+                        {**self.benchmarks.charts(), **self.retention.charts()},
+                        self.retention.lines(),
                     )
                 logger.experiment.add_text(
                     "val/samples", samples_markdown(result.rows, self.text_samples), result.global_step
@@ -462,7 +437,8 @@ class ShardEvaluation(L.Callback):
             run_dir,
             result.global_step,
             self.settings.probes,
-            self.benchmarks.charts(),
+            {**self.benchmarks.charts(), **self.retention.charts()},
+            self.retention.lines(),
         )
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -473,7 +449,7 @@ class ShardEvaluation(L.Callback):
                 self.benchmarks.at_fit_end(
                     trainer,
                     pl_module,
-                    self.run_settings(),
+                    RunSettings.of(self.settings),
                     eval_inputs(trainer.datamodule),
                     self.point_features(pl_module),
                     self._provenance(trainer, trainer.current_epoch, trainer.global_step),
@@ -482,6 +458,6 @@ class ShardEvaluation(L.Callback):
         if trainer.is_global_zero and self.history and self.curves is not None:
             print(
                 f"[interleave] SHARD and identity, epoch 0 to {self.history[-1]['epoch']}:\n"
-                f"{closing_table(self.history, self.settings.prefixes)}\n"
+                f"{closing_table(self.history, self.settings.prefixes, self.retention.lines())}\n"
                 f"[interleave] predictions: {self.curves.parent / 'predictions'}  curves: {self.curves}"
             )

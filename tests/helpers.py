@@ -1261,3 +1261,38 @@ def af3_processor_inputs(folder: Path, batch: list[tuple[object, str, str | None
     return processor(
         text=texts, audio=[wave for wave, _, _ in batch], sampling_rate=QWEN2_AUDIO_RATE, padding_side=side
     )
+
+
+def fit_base_to_text(model, segments, steps: int = 40) -> None:
+    """The tiny LLM's base weights trained a few steps on `segments` (`interleave.eval.retention`), so
+    that its own language is better than chance and a large LoRA update can damage it (issue 39)."""
+    import torch
+
+    base = model.llm.get_base_model()
+    weights = [p for n, p in base.named_parameters() if "lora_" not in n]
+    for p in weights:
+        p.requires_grad_(True)
+    optimizer = torch.optim.Adam(weights, lr=1e-2)
+    width = max(len(s.ids) for s in segments)
+    ids = torch.zeros((len(segments), width), dtype=torch.long)
+    labels = torch.full_like(ids, -100)
+    for row, s in enumerate(segments):
+        ids[row, : len(s.ids)] = labels[row, : len(s.ids)] = torch.tensor(s.ids)
+    with model.llm.disable_adapter():
+        for _ in range(steps):
+            optimizer.zero_grad()
+            base(input_ids=ids, attention_mask=(labels != -100).long(), labels=labels).loss.backward()
+            optimizer.step()
+    for p in weights:
+        p.requires_grad_(False)
+
+
+def large_lora_update(model, scale: float = 3.0, seed: int = 1) -> None:
+    """Every LoRA weight set to a seeded random draw times `scale`: an update that damages the LLM."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.llm.named_parameters():
+            if "lora_" in name:
+                p.copy_(torch.randn(p.shape, generator=generator) * scale)

@@ -18,6 +18,7 @@ back by `parse_tag`, nowhere else:
     val/{task}/accuracy              a label task (identity) under the run's main layout
     val/{condition}/...              the same under any other condition (`val/text/...`, `val/noninterleaved/...`)
     val/bench/{benchmark}/...        a multiple-choice benchmark's figures (`bench_tag`), no SHARD tag
+    val/retention/{text}/...         a retention text's figures (`retention_tag`, issue 39), no SHARD tag
 
 The probes of issue 26 are condition entries too. A clip probe (`Condition.clip_transform`:
 `silence`, `noise`, `swap`, carried out by `interleave.eval.probes`) replaces each clip before the
@@ -55,6 +56,7 @@ ROOT = "val"  # every evaluation tag starts here
 SHARD = "shard"  # the tag segment of the verdict tasks
 PAIR = "pair"  # issue 19's two-clip task (the SHARD builder makes its ids)
 BENCH = "bench"  # the tag segment of the multiple-choice benchmarks (`bench_tag`; interleave.eval.benchmarks)
+RETENTION = "retention"  # the tag segment of the text retention figures (`retention_tag`; interleave.eval.retention)
 
 
 @dataclass(frozen=True)
@@ -145,11 +147,11 @@ CONDITIONS: dict[str, Condition] = {}
 def register(entry: Task | Condition) -> None:
     """Add a task or a condition to the registry (a name already there is refused)."""
     if isinstance(entry, Task):
-        if entry.name in TASKS or entry.name in (SHARD, BENCH):
+        if entry.name in TASKS or entry.name in (SHARD, BENCH, RETENTION):
             raise ValueError(f"task {entry.name!r} is already registered")
         TASKS[entry.name] = entry
     else:
-        if entry.name in CONDITIONS or entry.name in (SHARD, BENCH, *TASKS):
+        if entry.name in CONDITIONS or entry.name in (SHARD, BENCH, RETENTION, *TASKS):
             raise ValueError(f"condition {entry.name!r} is already registered or names a task")
         CONDITIONS[entry.name] = entry
 
@@ -204,6 +206,12 @@ def bench_tag(benchmark: str, *parts: str) -> str:
     return "/".join((ROOT, BENCH, benchmark, *parts))
 
 
+def retention_tag(text: str, metric: str) -> str:
+    """The tag of one figure of a retention text: `val/retention/<text>/<metric>` (`parse_tag` reads
+    it as no SHARD tag; not under `val/text/...`, the text-only condition's prefix)."""
+    return "/".join((ROOT, RETENTION, text, metric))
+
+
 @dataclass(frozen=True)
 class Tag:
     """A parsed evaluation tag; `condition` is None under the run's main layout."""
@@ -217,7 +225,7 @@ def parse_tag(tag: str) -> Tag | None:
     """`metric_tag` read back; None for any other tag (`val/loss`, `epoch`, ...). A verdict task's
     tag is recognised by its form (even for a task not registered here); a label task's by its name."""
     parts = tag.split("/")
-    if len(parts) < 3 or parts[0] != ROOT or parts[1] == BENCH:
+    if len(parts) < 3 or parts[0] != ROOT or parts[1] in (BENCH, RETENTION):
         return None
     condition, rest = None, parts[1:]
     if rest[0] != SHARD and not _label_task(rest[0]):

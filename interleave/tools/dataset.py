@@ -8,7 +8,8 @@ a device, a FIFO: one `error:` line, no counts) or holding no records (0 records
 does not parse too), or the config or the tokenizer cannot be read.
 
 A multiple-choice benchmark file (MMAU's format: items with `question` and `choices`) is recognised
-by its content and checked as one (`check_benchmark`): every bad item named by index and field.
+by its content and checked as one (`check_benchmark`): every bad item named by index and field; a
+file none of whose items has `audio_id` is checked as a text multiple-choice file (issue 39).
 
 With `--config` (several in order, then `train.py` overrides such as `--paths.llm=...`) the file
 is checked exactly as that run's set-up checks it (`InterleavedDataModule.check_file`): the run's
@@ -33,7 +34,7 @@ from interleave.data.collate import Collator
 from interleave.data.records import EMPTY_FILE, NOT_FOUND, Problem, Record, is_json_array, not_a_file
 from interleave.encoders.audio import load_fbank
 from interleave.errors import InterleaveError, report_errors
-from interleave.eval.benchmarks.items import clip_seconds, decode_check, looks_like_benchmark, read_benchmark
+from interleave.eval.benchmarks.items import clip_seconds, decode_check, looks_like_benchmark, read_benchmark, read_raw
 from interleave.model.llm import load_tokenizer
 
 DEFAULT_TOKENIZER = "builtin:smollm2-135m-instruct"
@@ -168,11 +169,13 @@ def check_benchmark(args: argparse.Namespace) -> int:
         )
         if root is None:
             root = benchmark_root(run.trainer, args.file)
-    bench = read_benchmark(args.file, root, load)
+    text = not any(isinstance(v, dict) and "audio_id" in v for v in read_raw(args.file))  # text multiple choice
+    bench = read_benchmark(args.file, root, load, text=text)
     for problem in bench.problems:
         print(problem.describe(args.file))
     total = len(bench.items) + bench.bad_items
-    print(f"{args.file}: benchmark, {total} item(s), {len(bench.items)} good, {bench.bad_items} bad")
+    kind = "text multiple-choice file (no audio_id)" if text else "benchmark"
+    print(f"{args.file}: {kind}, {total} item(s), {len(bench.items)} good, {bench.bad_items} bad")
     for reason, count in Counter(
         f"{p.field}: {p.reason.split(':')[0].split(' (')[0]}" for p in bench.problems
     ).most_common():

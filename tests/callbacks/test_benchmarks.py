@@ -137,7 +137,7 @@ def test_items_a_run_cannot_ask_are_stated(small_dataset, tiny_model_kwargs, mon
 
 
 def test_config_errors_are_one_line():
-    with pytest.raises(InterleaveError, match="give a shard_file, benchmarks, or both"):
+    with pytest.raises(InterleaveError, match="give a shard_file, benchmarks, retention, or some of them"):
         ShardEvaluation()
     with pytest.raises(InterleaveError, match=r"benchmarks\[0\]: unknown key\(s\) \['audio_dir'\]"):
         ShardEvaluation(benchmarks=[{"name": "a", "file": "x.json", "audio_dir": "y"}])

@@ -415,3 +415,16 @@ def test_a_benchmark_checked_as_a_run_uses_the_runs_entry_and_states_long_clips(
     out = capsys.readouterr().out
     assert f"{path}: benchmark, 5 item(s), 5 good, 0 bad" in out
     assert "1 clip(s) longer than the 10.26 s the encoder hears" in out
+
+
+def test_a_text_multiple_choice_file_is_checked_without_clips(tmp_path, capsys):
+    items = [
+        {"id": "t0", "question": "Which one is a colour?", "choices": ["red", "table"], "answer": "red"},
+        {"id": "t1", "question": "Which one can swim?", "choices": ["fish"], "answer": "fish"},
+    ]
+    path = tmp_path / "text_mc.json"
+    path.write_text(json.dumps(items))
+    assert data_main(["check", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert f"{path}: item 1 (choices): 1 choice(s); a question needs 2 or more" in out
+    assert f"{path}: text multiple-choice file (no audio_id), 2 item(s), 1 good, 1 bad" in out

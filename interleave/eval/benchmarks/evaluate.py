@@ -45,6 +45,7 @@ from interleave.eval.tasks import bench_tag
 from interleave.model.generation import Sampling, sample_answers
 
 if TYPE_CHECKING:
+    from interleave.eval.settings import EvalSettings
     from interleave.model.module import AudioLLM
 
 CLIP = "clip"
@@ -143,6 +144,15 @@ class RunSettings:
     repeats: int = 4
     batch_size: int = 16
 
+    @classmethod
+    def of(cls, settings: EvalSettings) -> RunSettings:
+        """A run's evaluation settings as its benchmarks take them: its main condition's layout, its
+        sampling, repeats and chunk size."""
+        from interleave.eval.tasks import CONDITIONS
+
+        layout = CONDITIONS[settings.conditions[0]].layout
+        return cls(layout=layout, sampling=settings.sampling, repeats=settings.repeats, batch_size=settings.batch_size)
+
 
 @dataclass(frozen=True)
 class BenchmarkRow:
@@ -209,12 +219,15 @@ def ask(
     features: dict[str, torch.Tensor],
     point: Point | None = None,
     stop: Callable[[], bool] | None = None,
+    conditions: tuple[str, ...] | None = None,
 ) -> tuple[list[BenchmarkRow], dict[str, float], dict[str, int]]:
     """Every asked item under every condition and scoring of `config` (each rank its share, then
     every rank's rows on every rank): the rows, the tagged metrics and the counts (`asked`, `skipped`:
     items the layout cannot ask, `too_long`: prompts longer than the benchmark's `max_length` (`prompt_limit`),
     `no_swap`: items with no other item's clips to swap in). `point`:
-    the epoch that seeds the generated answers, and this rank's share (default: one process, epoch 0)."""
+    the epoch that seeds the generated answers, and this rank's share (default: one process, epoch 0).
+    `conditions`: those asked instead of `config.conditions` (a text file's items, which have no clip,
+    are asked under `no_clip` alone: issue 39's text multiple choice)."""
     point = point or Point()
     template = config.templates.get(run.layout)
     if template is None:
@@ -225,7 +238,7 @@ def ask(
     inputs = replace(inputs, collator=copy.copy(inputs.collator))
     inputs.collator.max_length = prompt_limit(model, config, run, inputs.collator.max_length)
     rendered = [(item, render(item, template)) for item in items]
-    layout_asks = [(item, text) for item, text in rendered if asks(item, run.layout, text)]
+    layout_asks = [(item, text) for item, text in rendered if not item.clips or asks(item, run.layout, text)]
     asked = [(item, text) for item, text in layout_asks if _fits(inputs, item, text)]
     swap = swap_table([item for item, _ in asked], config.seed)
     counts = {
@@ -235,7 +248,7 @@ def ask(
         "no_swap": sum(item.id not in swap for item, _ in asked) if "swap" in config.controls else 0,
     }
     rows: dict[tuple[str, str], list[BenchmarkRow]] = {}
-    for condition in config.conditions:
+    for condition in conditions or config.conditions:
         pool = [(i, it, t) for i, (it, t) in enumerate(asked) if condition != "swap" or it.id in swap]
         for scoring in config.scorings:
             mine: list[BenchmarkRow] = []
@@ -263,7 +276,9 @@ def prompt_limit(model: AudioLLM, config: BenchmarkConfig, run: RunSettings, run
 def _fits(inputs: EvalInputs, item: BenchmarkItem, text: str) -> bool:
     """Whether the item's prompt (clips included) fits the benchmark's collation (`prompt_limit`)."""
     try:
-        inputs.collator.encode(Record(id=item.id, audio=item.clips, instruction=text), with_answer=False)
+        instruction = text if item.clips else no_clip(text)  # a text item is asked without its placeholder
+        record = Record(id=item.id, audio=item.clips, instruction=instruction)
+        inputs.collator.encode(record, with_answer=False, with_audio=bool(item.clips))
     except RecordError:
         return False
     return True

@@ -135,11 +135,16 @@ def _text(value: Any) -> bool:
     return isinstance(value, str) and bool(value.strip())
 
 
-def _item_problems(index: int, raw: Any) -> list[ItemProblem]:
-    """The problems of one item's fields alone (the clips and the ids are checked by `check_items`)."""
+def _item_problems(index: int, raw: Any, text: bool = False) -> list[ItemProblem]:
+    """The problems of one item's fields alone (the clips and the ids are checked by `check_items`);
+    a text item (`text`: a text multiple-choice file, issue 39) has no `audio_id`."""
     if not isinstance(raw, dict):
         return [ItemProblem(index, "item", f"expected a JSON object, got {type(raw).__name__}")]
-    out = [ItemProblem(index, key, "missing") for key in REQUIRED if key not in raw]
+    out = [
+        ItemProblem(index, key, "missing") for key in REQUIRED if key not in raw and not (text and key == "audio_id")
+    ]
+    if text and "audio_id" in raw:
+        out.append(ItemProblem(index, "audio_id", "a text item has no clip (this file is asked without audio)"))
     if "id" in raw and not (_text(raw["id"]) or (isinstance(raw["id"], int) and not isinstance(raw["id"], bool))):
         out.append(ItemProblem(index, "id", f"expected a non-empty string or a whole number, got {raw['id']!r}"))
     clips = raw.get("audio_id")
@@ -170,7 +175,7 @@ def _item_problems(index: int, raw: Any) -> list[ItemProblem]:
 
 
 def check_items(
-    values: Sequence[Any], audio_root: str | Path, load: Callable[[Path], Any] | None = None
+    values: Sequence[Any], audio_root: str | Path, load: Callable[[Path], Any] | None = None, text: bool = False
 ) -> tuple[list[BenchmarkItem], list[ItemProblem]]:
     """The good items and every problem of the bad ones, by index and field. Clip paths are
     relative to `audio_root` (or absolute); each must exist and, with `load` (the run's encoder
@@ -178,7 +183,7 @@ def check_items(
     root = Path(audio_root)
     items, problems, first_of = [], [], {}
     for index, raw in enumerate(values):
-        found = _item_problems(index, raw)
+        found = _item_problems(index, raw, text)
         clips: list[str] = []
         if isinstance(raw, dict) and not any(p.field in ("audio_id", "item") for p in found) and "audio_id" in raw:
             listed = raw["audio_id"] if isinstance(raw["audio_id"], list) else [raw["audio_id"]]
@@ -211,14 +216,18 @@ def check_items(
 
 
 def read_benchmark(
-    path: str | Path, audio_root: str | Path | None = None, load: Callable[[Path], Any] | None = None
+    path: str | Path,
+    audio_root: str | Path | None = None,
+    load: Callable[[Path], Any] | None = None,
+    text: bool = False,
 ) -> Benchmark:
-    """A benchmark file read and checked (`check_items`); `audio_root` defaults to the file's folder."""
+    """A benchmark file read and checked (`check_items`); `audio_root` defaults to the file's folder;
+    `text`: items without `audio_id` (a text multiple-choice file, asked without audio)."""
     path = Path(path)
     values = read_raw(path)
     if not values:
         raise BenchmarkError(f"{path}: the benchmark file holds no item")
-    items, problems = check_items(values, path.parent if audio_root is None else audio_root, load)
+    items, problems = check_items(values, path.parent if audio_root is None else audio_root, load, text)
     return Benchmark(str(path), tuple(items), tuple(problems), file_hash(path))
 
 

@@ -77,7 +77,7 @@ DEMO_CLASSES: tuple[str, ...] = (
 )
 
 # Bump when the synthesis changes, so that ensure_demo_data regenerates stale data sets.
-FORMAT_VERSION = 4  # 4: benchmark.json (issue 37)
+FORMAT_VERSION = 5  # 4: benchmark.json (issue 37); 5: retention.txt (issue 39)
 # Two-clip records per split (issue 19), half "Yes" and half "No": a few, so the pair curve moves
 # while the demo's time stays what it was. None where a split has one clip per class.
 PAIR_RECORDS = {"train": 32, "heldout": 8}
@@ -94,6 +94,11 @@ SHARD_CLIPS_PER_WORD = 1
 DEMO_LEXICON = Path(__file__).with_name("demo_lexicon.json")
 COMPLETE_MARKER = ".complete"
 REPLAY_FILE = "replay.jsonl"
+# The demo's retention text (issue 39): real human-written English, shipped beside this file with its
+# provenance (demo_text.md: the opening of Shakespeare's Coriolanus, public domain, as char-rnn's
+# tinyshakespeare holds it); `interleave demo` copies it into the data folder.
+DEMO_TEXT = Path(__file__).with_name("demo_text.txt")
+TEXT_FILE = "retention.txt"
 REPLAY_TEMPLATES: tuple[str, ...] = (
     f"Can you hear {{word}} in {AUDIO_PLACEHOLDER}?",
     f"Does {AUDIO_PLACEHOLDER} contain {{word}}?",
@@ -184,6 +189,8 @@ a few records (task pair) ask "{PAIR_PROMPT}" about two clips, answer Yes or No.
                  holds (WordNet 3.0 plus curated overrides); shard.report.json has the counts and reasons
   benchmark.json {summary["benchmark_items"]} multiple-choice items in MMAU's format about up to {BENCHMARK_CLIPS_PER_CLASS} held-out clips per
                  class ("{QUESTION}", the class and three others as choices)
+  retention.txt  the opening of Shakespeare's Coriolanus (public domain), held-out text whose perplexity
+                 the demo logs at every point (issue 39); its source: interleave/tools/demo/demo_text.md
   classes.txt    one label per line
 
 Parameters: train_per_class={params["train_per_class"]} \
@@ -279,6 +286,7 @@ def _clear(out_dir: Path) -> None:
         "classes.txt",
         "README.txt",
         REPLAY_FILE,
+        TEXT_FILE,
     ):
         (out_dir / name).unlink(missing_ok=True)
 
@@ -294,7 +302,8 @@ def make_demo_data(
     Files: ``audio/{train,heldout}/<slug>_<k>.wav``, ``train.jsonl``, ``heldout.jsonl``,
     ``shard.jsonl`` and ``shard.report.json`` (the demo SHARD about the held-out clips),
     ``benchmark.json`` (multiple-choice items in MMAU's format about them),
-    ``classes.txt``, ``README.txt``, ``replay.jsonl`` (yes/no records about the training clips) and,
+    ``classes.txt``, ``README.txt``, ``replay.jsonl`` (yes/no records about the training clips),
+    ``retention.txt`` (the shipped held-out English text, ``demo_text.txt``) and,
     written last, the marker ``.complete`` holding the parameters as JSON.
     """
     if train_per_class < 1 or heldout_per_class < 1:
@@ -312,6 +321,7 @@ def make_demo_data(
         write_text_atomic(out_dir / name, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
     _write_shard(out_dir, heldout_per_class, seed)
     write_benchmark(out_dir, DEMO_CLASSES, heldout_per_class, seed)
+    write_text_atomic(out_dir / TEXT_FILE, DEMO_TEXT.read_text(encoding="utf-8"))
     summary = _summary(out_dir, params)
     write_text_atomic(out_dir / "classes.txt", "".join(label + "\n" for label in DEMO_CLASSES))
     write_text_atomic(out_dir / "README.txt", _readme(params, summary))
@@ -388,7 +398,7 @@ def _is_complete(out_dir: Path, params: dict[str, Any]) -> bool:
         return False
     files_there = all(
         (out_dir / name).is_file()
-        for name in ("train.jsonl", "heldout.jsonl", "shard.jsonl", BENCHMARK_FILE, REPLAY_FILE)
+        for name in ("train.jsonl", "heldout.jsonl", "shard.jsonl", BENCHMARK_FILE, REPLAY_FILE, TEXT_FILE)
     )
     return found == params and files_there
 

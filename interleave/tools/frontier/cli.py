@@ -123,6 +123,7 @@ def run_frontier(ask: Ask) -> list[Path]:
     from interleave.checkpoints import load_weights
     from interleave.cli import build_run
     from interleave.errors import InterleaveError
+    from interleave.eval.benchmarks.evaluate import RunSettings
     from interleave.eval.evaluate import Point, condition_queries, evaluate
     from interleave.eval.tasks import TASKS, parse_tag
     from interleave.model.fitting import fitting_state
@@ -163,6 +164,7 @@ def run_frontier(ask: Ask) -> list[Path]:
         "ckpt": file_hash(ask.ckpt),
         "start": "config" if ask.start is None else file_hash(ask.start),
         "seed_epoch": SEED_EPOCH,
+        **({"retention": [vars(c) for c in evaluation.retention.configs]} if evaluation.retention else {}),
     }
     benchmarks = evaluation.benchmarks
     if benchmarks:  # each file and entry (a frontier without benchmarks keeps the key it had)
@@ -200,10 +202,17 @@ def run_frontier(ask: Ask) -> list[Path]:
                         Point(epoch=SEED_EPOCH),
                         progress=lambda *_: nullcontext(progress),
                     )
+                    if evaluation.retention:  # the held-out text's perplexity at this α (issue 39)
+                        kept = evaluation.retention.score(
+                            model, Point(epoch=SEED_EPOCH), RunSettings.of(settings), inputs
+                        )
+                        evaluated = replace(evaluated, metrics={**evaluated.metrics, **kept})
                     asked, figures = ([], {})
                     if benchmarks:
                         features = evaluation.point_features(model)
-                        asked, figures = benchmarks.ask(model, evaluation.run_settings(), inputs, features, Point())
+                        asked, figures = benchmarks.ask(
+                            model, RunSettings.of(evaluation.settings), inputs, features, Point()
+                        )
                 folder = alpha_folder(ask.out, alpha) / "predictions"
                 extra = {}
                 if benchmarks:
@@ -213,7 +222,7 @@ def run_frontier(ask: Ask) -> list[Path]:
                     folder,
                     SEED_EPOCH,
                     replace(evaluated, metrics={**evaluated.metrics, **figures}),
-                    {**header, **extra, "alpha": alpha, "frontier_key": keys[alpha]},
+                    {**header, **extra, **evaluation.retention.header(), "alpha": alpha, "frontier_key": keys[alpha]},
                 )
                 headline = ", ".join(
                     f"{TASKS[t.task].chart} {value:.3f}"
@@ -245,7 +254,45 @@ def run_frontier(ask: Ask) -> list[Path]:
         **({"benchmarks": ", ".join(c.name for c in benchmarks.configs)} if benchmarks else {}),
     }
     section = benchmark_section(asked_bench, ask.resamples, ask.seed)
-    return write_frontier(ask.out, rows, about, ask.resamples, ask.seed, [section])
+    return retention_section(write_frontier(ask.out, rows, about, ask.resamples, ask.seed, [section]), ask)
+
+
+def retention_section(written: list[Path], ask: Ask) -> list[Path]:
+    """`frontier.md` with the language retention at every α appended (issue 39), when the α's scored
+    a retention text: its perplexity at each α and retention against α = 0 (perplexity at 0 / at α),
+    with a paired interval over its segments (`interleave.tools.bootstrap.segment_ratio`)."""
+    from interleave.eval.retention import saved_texts
+    from interleave.files import write_text_atomic
+    from interleave.tools.bootstrap import segment_ratio
+
+    by_alpha = {}
+    for alpha in ask.alphas:
+        file = alpha_folder(ask.out, alpha) / "predictions" / f"epoch={SEED_EPOCH:02d}.metrics.json"
+        by_alpha[alpha] = saved_texts(json.loads(file.read_text(encoding="utf-8")), str(file))
+    first = min(by_alpha)
+    lines = []
+    for name, start in by_alpha[first].items():
+        if all(name in by_alpha[a] and by_alpha[a][name].sha256 == start.sha256 for a in by_alpha):
+            for alpha in sorted(by_alpha):
+                at = by_alpha[alpha][name].scored
+                ratio, bounds, _ = segment_ratio(start.scored, at, ask.resamples, ask.seed)
+                cell = f"{ratio:.3f}" + (f" [{bounds[0]:.3f}, {bounds[1]:.3f}]" if bounds else "")
+                lines.append(f"| {alpha:g} | {name} | {at.perplexity:.2f} | {cell} |")
+    if lines:
+        interval = f", paired 95 % bootstrap interval over its segments ({ask.resamples} resamples)" * (
+            ask.resamples > 0
+        )
+        head = [
+            "",
+            f"Language retention (held-out text): perplexity at each α; retention = perplexity at α = {first:g} "
+            f"/ perplexity there{interval}.",
+            "",
+            "| α | Text | perplexity | retention |",
+            "| ---: | --- | ---: | ---: |",
+        ]
+        markdown = ask.out / "frontier.md"
+        write_text_atomic(markdown, markdown.read_text(encoding="utf-8") + "\n".join(head + lines) + "\n")
+    return written
 
 
 def main(argv: list[str] | None = None) -> int:

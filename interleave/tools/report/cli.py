@@ -63,7 +63,7 @@ from typing import Any
 from interleave.errors import InterleaveError, report_errors
 from interleave.eval.tasks import metric_tag
 from interleave.files import write_text_atomic
-from interleave.tools.report import benchmarks, forgetting
+from interleave.tools.report import benchmarks, forgetting, retention
 from interleave.tools.report.benchmarks import benchmark_section
 from interleave.tools.report.reliance import reliance_section
 from interleave.tools.report.runs import (
@@ -229,7 +229,15 @@ def study(args: argparse.Namespace) -> list[Path]:
     check_parser(args.parser)
     found = report_study.study_report(args.study, args.epoch, args.parser, args.bootstrap, args.seed, args.per_seed)
     markdown = report_study.to_markdown(found, args.study, args.bootstrap, args.seed, args.parser)
+    kept, kept_notes = study_retention(args)
+    markdown += (
+        "\n" + retention.to_markdown(kept, kept_notes, args.bootstrap, args.seed, "Study condition")
+        if kept or kept_notes
+        else ""
+    )
     written = [_write(args.out, markdown)]
+    if kept:
+        written.append(retention.write(kept, args.out / retention.FILE, "Study condition"))
     to_csv(found.table, args.out / "report.csv", report_study.LABELS)
     written.append(args.out / "report.csv")
     if found.seed_table:
@@ -249,6 +257,29 @@ def study(args: argparse.Namespace) -> list[Path]:
         written.append(save_figure(curves_figure(series, report_study.BAND), args.out / FILE))
     print(markdown, end="")
     return written
+
+
+def study_retention(args: argparse.Namespace) -> tuple[list[retention.TextRetention], list[str]]:
+    """`--study`'s language retention: per condition and text, the mean over its seeds at the
+    condition's epoch (`interleave.tools.report.retention.seed_retention`)."""
+    from interleave.tools.report import study as report_study
+
+    found: list[retention.TextRetention] = []
+    notes: list[str] = []
+    for condition in report_study.study_conditions(args.study):
+        if not condition.seeds:
+            continue
+        point, _ = report_study.common_epoch(condition, args.epoch)
+        loaded = [
+            forgetting.load_points(run, condition.label(s), point, args.parser) for s, run in condition.seeds.items()
+        ]
+        if any(isinstance(p, str) for p in loaded):
+            continue  # the forgetting summary names why
+        try:
+            found += retention.seed_retention(condition.name, loaded, args.bootstrap, args.seed)
+        except InterleaveError as err:
+            notes.append(f"{condition.name}: no retention figures: {err}")
+    return found, notes
 
 
 def runs(args: argparse.Namespace) -> list[Path]:
@@ -271,12 +302,16 @@ def runs(args: argparse.Namespace) -> list[Path]:
     markdown += "\n" + forgetting.to_markdown(summaries, forgotten, args.bootstrap, args.seed) if summaries else ""
     bench_forgetting, gains = benchmarks.forgetting_section(labelled_runs(run_dirs), select_point, args)
     markdown += bench_forgetting
+    kept, kept_notes = retention.summaries(labelled_runs(run_dirs), args.epoch, args.parser, args.bootstrap, args.seed)
+    markdown += "\n" + retention.to_markdown(kept, kept_notes, args.bootstrap, args.seed) if kept or kept_notes else ""
     written = [_write(args.out, markdown), args.out / "report.csv"]
     to_csv(table, written[1])
     if summaries:
         written.append(forgetting.write(summaries, args.out / forgetting.FILE))
     if gains:
         written.append(benchmarks.write_forgetting(gains, args.out / benchmarks.FORGETTING_FILE))
+    if kept:
+        written.append(retention.write(kept, args.out / retention.FILE))
     if args.plot:
         from interleave.tools.report.figure import FILE, curves_figure, save_figure
 

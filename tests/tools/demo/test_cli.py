@@ -50,6 +50,7 @@ FILES = (
     "README.txt",
     ".complete",
     "replay.jsonl",
+    "retention.txt",
 )
 
 
