@@ -123,7 +123,7 @@ def to_markdown(
         else "no intervals"
     )
     lines = [
-        f"Language retention (held-out text, issue 39): perplexity at epoch {FIRST:02d} (before training) and at "
+        f"Language retention (held-out text): perplexity at epoch {FIRST:02d} (before training) and at "
         f"the reported epoch; retention = perplexity at epoch {FIRST:02d} / perplexity there (below 1: the "
         f"LLM's own language got worse); {interval}.",
         "",
