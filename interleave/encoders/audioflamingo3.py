@@ -12,7 +12,6 @@ the tower's own rate.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -20,8 +19,7 @@ import torch
 from interleave import NUM_AUDIO_TOKENS
 from interleave.encoders.audio import SAMPLE_RATE
 from interleave.encoders.base import Encoder, extractor_settings
-from interleave.encoders.qwen2_audio import folder_config, output_lengths
-from interleave.errors import InterleaveError
+from interleave.encoders.qwen2_audio import load_tower, output_lengths
 
 MODEL_TYPE = "audioflamingo3"
 WINDOW_SECONDS = 30  # the feature extractor's chunk length: one window
@@ -66,25 +64,13 @@ class AudioFlamingo3Tower(Encoder):
         audio_tokens: int = NUM_AUDIO_TOKENS,
         frozen: bool = True,
     ) -> None:
-        from transformers import AudioFlamingo3EncoderConfig, WhisperFeatureExtractor
+        from transformers import AudioFlamingo3EncoderConfig
         from transformers.models.audioflamingo3.modeling_audioflamingo3 import AudioFlamingo3Encoder
 
         super().__init__(audio_tokens, frozen)
-        if path:
-            full = folder_config(path, model_type=MODEL_TYPE)
-            self.model = AudioFlamingo3Encoder.from_pretrained(
-                Path(path).expanduser(), config=full.audio_config, key_mapping={r"^audio_tower\.": ""}
-            )
-            try:
-                self.extractor = WhisperFeatureExtractor.from_pretrained(Path(path).expanduser())
-            except OSError as err:
-                raise InterleaveError(
-                    f"model.pretrained: {path} has no feature extractor settings "
-                    f"(preprocessor_config.json or processor_config.json): {err}"
-                ) from None
-        else:
-            self.model = AudioFlamingo3Encoder(AudioFlamingo3EncoderConfig(**(config or {})))
-            self.extractor = WhisperFeatureExtractor(feature_size=self.model.config.num_mel_bins)
+        self.model, self.extractor = load_tower(
+            AudioFlamingo3Encoder, AudioFlamingo3EncoderConfig, MODEL_TYPE, path, config
+        )
         self.width = self.model.config.hidden_size
         self.window_samples = int(self.extractor.chunk_length * SAMPLE_RATE)
         self.window_frames = int(self.extractor.nb_max_frames)  # 3000

@@ -42,6 +42,29 @@ def folder_config(path: str | Path, what: str = "model.encoder_path", model_type
     return AutoConfig.from_pretrained(folder)
 
 
+def load_tower(tower_class: type, config_class: type, model_type: str, path: str | None, config: dict | None) -> tuple:
+    """(tower, its Whisper feature extractor) of a released folder of `model_type` (the tower's
+    weights under `audio_tower.`, read in place; the folder's extractor settings), or, without a
+    folder, a random-weight tower of `config` with a default extractor of its mel bins. Qwen2-Audio's
+    and Audio Flamingo 3's towers are of one design and load alike."""
+    from transformers import WhisperFeatureExtractor
+
+    if not path:
+        tower = tower_class(config_class(**(config or {})))
+        return tower, WhisperFeatureExtractor(feature_size=tower.config.num_mel_bins)
+    folder = Path(path).expanduser()
+    full = folder_config(path, model_type=model_type)
+    tower = tower_class.from_pretrained(folder, config=full.audio_config, key_mapping={r"^audio_tower\.": ""})
+    try:
+        extractor = WhisperFeatureExtractor.from_pretrained(folder)
+    except OSError as err:
+        raise InterleaveError(
+            f"model.pretrained: {path} has no feature extractor settings "
+            f"(preprocessor_config.json or processor_config.json): {err}"
+        ) from None
+    return tower, extractor
+
+
 def output_lengths(mel_frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(frames after the strided convolution, positions after the pool) of clips of `mel_frames`
     log-mel frames: `Qwen2AudioEncoder._get_feat_extract_output_lengths`' arithmetic."""
@@ -85,25 +108,11 @@ class Qwen2AudioTower(Encoder):
         audio_tokens: int = NUM_AUDIO_TOKENS,
         frozen: bool = True,
     ) -> None:
-        from transformers import Qwen2AudioEncoderConfig, WhisperFeatureExtractor
+        from transformers import Qwen2AudioEncoderConfig
         from transformers.models.qwen2_audio.modeling_qwen2_audio import Qwen2AudioEncoder
 
         super().__init__(audio_tokens, frozen)
-        if path:
-            full = folder_config(path)
-            self.model = Qwen2AudioEncoder.from_pretrained(
-                Path(path).expanduser(), config=full.audio_config, key_mapping={r"^audio_tower\.": ""}
-            )
-            try:
-                self.extractor = WhisperFeatureExtractor.from_pretrained(Path(path).expanduser())
-            except OSError as err:
-                raise InterleaveError(
-                    f"model.pretrained: {path} has no feature extractor settings "
-                    f"(preprocessor_config.json or processor_config.json): {err}"
-                ) from None
-        else:
-            self.model = Qwen2AudioEncoder(Qwen2AudioEncoderConfig(**(config or {})))
-            self.extractor = WhisperFeatureExtractor(feature_size=self.model.config.num_mel_bins)
+        self.model, self.extractor = load_tower(Qwen2AudioEncoder, Qwen2AudioEncoderConfig, MODEL_TYPE, path, config)
         self.width = self.model.config.d_model
         self.max_positions = output_lengths(torch.tensor(self.extractor.nb_max_frames))[1].item()
         self._freeze()
