@@ -1296,3 +1296,12 @@ def large_lora_update(model, scale: float = 3.0, seed: int = 1) -> None:
         for name, p in model.llm.named_parameters():
             if "lora_" in name:
                 p.copy_(torch.randn(p.shape, generator=generator) * scale)
+
+
+def sigint_as_in_a_terminal() -> None:
+    """A test child's `preexec_fn`: SIGINT at its default, as a terminal's foreground job has it. A
+    suite started in the background (`make test &`, a non-interactive shell) hands its children
+    SIGINT ignored, Python keeps it ignored, and a Ctrl-C test would wait for a run to end."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -16,6 +16,7 @@ from tests.helpers import (
     bad_file,
     good,
     paths_args,
+    sigint_as_in_a_terminal,
     tiny_overrides,
     write_clip,
     write_config,
@@ -288,6 +289,7 @@ def test_ctrl_c_during_a_check_is_one_line_and_keeps_the_record_index(tmp_path, 
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=sigint_as_in_a_terminal,  # the Ctrl-C tested reaches it however the suite was started
     )
     deadline = time.monotonic() + 240
     while not list(tmp_path.glob("big.jsonl.*.index")) and proc.poll() is None and time.monotonic() < deadline:
@@ -342,6 +344,7 @@ def test_ctrl_c_from_a_terminal_while_several_processes_build_the_index_is_one_l
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=sigint_as_in_a_terminal,  # the Ctrl-C tested reaches it however the suite was started
     )
     deadline = time.monotonic() + 240
     while len(psutil.Process(proc.pid).children()) < 2 and proc.poll() is None and time.monotonic() < deadline:

@@ -20,7 +20,7 @@ from interleave.eval import evaluate as shard_evaluate
 from interleave.eval.evaluate import Point
 from interleave.tools.frontier.cli import alpha_folder, default_out, main, parse_alphas
 from interleave.tools.saved_answers import answer_rows
-from tests.helpers import BENCH_PROMPTS, shard_config, write_bench
+from tests.helpers import BENCH_PROMPTS, shard_config, sigint_as_in_a_terminal, write_bench
 
 REPO = Path(__file__).resolve().parents[3]
 SAMPLING = {"max_new_tokens": 3, "temperature": 1.0}  # a random model at T=1: the weights show in the answers
@@ -315,6 +315,7 @@ def test_ctrl_c_is_one_line_and_keeps_the_finished_alphas(config, tmp_path, monk
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=sigint_as_in_a_terminal,  # the Ctrl-C tested reaches it however the suite was started
     )
     first = alpha_folder(out, 0.0) / "predictions" / "epoch=00.metrics.json"
     deadline = time.monotonic() + 240

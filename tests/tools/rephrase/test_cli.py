@@ -24,7 +24,7 @@ from interleave.errors import InterleaveError
 from interleave.tools.rephrase.cli import main, read_done, rejects_path, summarize
 from interleave.tools.rephrase.openaqa import load_sources, select
 from interleave.tools.rephrase.rewriters import DIVERSITY_INSTRUCTIONS
-from tests.helpers import SECRET, mixed_input, openaqa, write_json
+from tests.helpers import SECRET, mixed_input, openaqa, sigint_as_in_a_terminal, write_json
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -372,6 +372,7 @@ def test_ctrl_c_exits_130_and_the_rerun_completes(tmp_path, monkeypatch):
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=sigint_as_in_a_terminal,  # the Ctrl-C tested reaches it however the suite was started
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and (not out.exists() or out.read_text().count("\n") < 4):
