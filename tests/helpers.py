@@ -589,6 +589,15 @@ def run_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
+def run_on_devices(command: str, config: Path, devices: int, cwd: Path, *extra: str) -> subprocess.CompletedProcess:
+    """`train.py COMMAND --config CONFIG` on `devices` CPU processes (DDP for more than one) and the
+    `extra` flags; a run that fails fails the test with its stderr's end."""
+    strategy = "--trainer.strategy=ddp" if devices > 1 else "--trainer.strategy=auto"
+    done = run_cli([command, "--config", str(config), *extra, f"--trainer.devices={devices}", strategy], cwd)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
 class RunsCode:
     """A pickled object that runs a shell command when unpickled: what a safe loader must refuse."""
 

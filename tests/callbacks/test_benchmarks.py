@@ -12,7 +12,7 @@ from callbacks import ShardEvaluation
 from callbacks.benchmarks import benchmark_configs, summary
 from interleave.errors import InterleaveError
 from interleave.tools.report import cli as report
-from tests.helpers import BENCH_PROMPTS, run_cli, run_dir, shard_config, write_bench
+from tests.helpers import BENCH_PROMPTS, run_dir, run_on_devices, shard_config, write_bench
 
 
 @pytest.fixture(autouse=True)
@@ -165,17 +165,7 @@ def test_ddp_two_ranks_give_the_figures_of_one(tmp_path, small_dataset, tiny_mod
         out.mkdir()
         config = shard_config(out, small_dataset, tiny_model_kwargs, {"benchmarks": [entry(small_dataset)]})
         bench_only(config)
-        done = run_cli(
-            [
-                "validate",
-                "--config",
-                str(config),
-                f"--trainer.devices={devices}",
-                "--trainer.strategy=ddp" if devices == 2 else "--trainer.strategy=auto",
-            ],
-            tmp_path,
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
+        run_on_devices("validate", config, devices, tmp_path)
         predictions = run_dir(out) / "predictions"
         metrics = json.loads((predictions / "epoch=00.metrics.json").read_text())
         results[devices] = (
@@ -197,10 +187,7 @@ def test_ddp_two_ranks_ask_the_whole_file_at_the_end_of_a_fit_as_one(tmp_path, s
         bench = entry(small_dataset, subset=2, whole_at_end=True)
         config = shard_config(out, small_dataset, tiny_model_kwargs, {"benchmarks": [bench], "before_training": False})
         bench_only(config)
-        strategy = "--trainer.strategy=ddp" if devices == 2 else "--trainer.strategy=auto"
-        fit = ["fit", "--config", str(config), f"--trainer.devices={devices}", strategy]
-        done = run_cli([*fit, "--trainer.limit_train_batches=0", "--trainer.max_epochs=1"], tmp_path)
-        assert done.returncode == 0, done.stderr[-3000:]
+        run_on_devices("fit", config, devices, tmp_path, "--trainer.limit_train_batches=0", "--trainer.max_epochs=1")
         predictions = run_dir(out) / "predictions"
         whole = json.loads((predictions / "whole.metrics.json").read_text())
         results[devices] = (

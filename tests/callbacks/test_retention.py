@@ -13,7 +13,7 @@ from callbacks.curves import closing_table, curves_figure, forgetting_layout
 from callbacks.retention import Retention, retention_configs, summary
 from interleave.errors import InterleaveError
 from interleave.tools.demo.cli import DEMO_TEXT
-from tests.helpers import run_cli, run_dir, shard_config
+from tests.helpers import run_cli, run_dir, run_on_devices, shard_config
 
 TAG = "val/retention/coriolanus/perplexity"
 ENTRY = {"name": "coriolanus", "file": str(DEMO_TEXT), "tokens": 150, "batch_size": 3}
@@ -58,17 +58,7 @@ def test_ddp_two_ranks_give_the_figures_of_one(tmp_path, small_dataset, tiny_mod
         out.mkdir()
         config = shard_config(out, small_dataset, tiny_model_kwargs, {"retention": [ENTRY]})
         retention_only(config)
-        done = run_cli(
-            [
-                "validate",
-                "--config",
-                str(config),
-                f"--trainer.devices={devices}",
-                "--trainer.strategy=ddp" if devices == 2 else "--trainer.strategy=auto",
-            ],
-            tmp_path,
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
+        run_on_devices("validate", config, devices, tmp_path)
         found[devices] = json.loads((run_dir(out) / "predictions" / "epoch=00.metrics.json").read_text())
     one, two = found[1]["retention"]["coriolanus"], found[2]["retention"]["coriolanus"]
     assert two["segment_tokens"] == one["segment_tokens"]

@@ -15,7 +15,7 @@ from interleave.eval.answers import parse_answer
 from interleave.tools.report import cli as report
 from interleave.tools.report.runs import rescore
 from interleave.tools.saved_answers import read_predictions
-from tests.helpers import ALL_TAGS, RELATIONS, expected_tags, run_cli, run_dir, shard_config
+from tests.helpers import ALL_TAGS, RELATIONS, expected_tags, run_dir, run_on_devices, shard_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -225,17 +225,7 @@ def test_ddp_two_ranks_give_the_metrics_of_one(tmp_path, small_dataset, tiny_mod
         out = tmp_path / f"d{devices}"
         out.mkdir()
         config = shard_config(out, small_dataset, tiny_model_kwargs, {"probes": ["silence", "swap"]})
-        done = run_cli(
-            [
-                "validate",
-                "--config",
-                str(config),
-                f"--trainer.devices={devices}",
-                "--trainer.strategy=ddp" if devices == 2 else "--trainer.strategy=auto",
-            ],
-            tmp_path,
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
+        run_on_devices("validate", config, devices, tmp_path)
         predictions = run_dir(out) / "predictions"
         rows = [json.loads(line) for line in (predictions / "epoch=00.jsonl").read_text().splitlines()]
         keys = [(r["condition"], r["id"]) for r in rows]
@@ -401,10 +391,7 @@ def test_a_released_qwen2_audio_is_evaluated_with_probes_and_ddp_gives_the_metri
         out = tmp_path / f"d{devices}"
         out.mkdir()
         config = shard_config(out, small_dataset, kwargs, {"probes": ["silence", "swap"]})
-        strategy = "--trainer.strategy=ddp" if devices == 2 else "--trainer.strategy=auto"
-        args = ["validate", "--config", str(config), "--data.max_length=1024", f"--trainer.devices={devices}", strategy]
-        done = run_cli(args, tmp_path)
-        assert done.returncode == 0, done.stderr[-3000:]
+        run_on_devices("validate", config, devices, tmp_path, "--data.max_length=1024")
         predictions = run_dir(out) / "predictions"
         rows = [json.loads(line) for line in (predictions / "epoch=00.jsonl").read_text().splitlines()]
         assert {r["condition"] for r in rows} == {"interleaved", "noninterleaved", "text", "silence", "swap"}

@@ -21,7 +21,7 @@ from interleave.eval.query import query_id
 from interleave.eval.settings import SUBSET_RULE, capped_queries
 from interleave.tools.report import cli as report
 from interleave.tools.report.table import rows
-from tests.helpers import DOC_COMMANDS, run_cli, run_dir, write_config, write_jsonl
+from tests.helpers import DOC_COMMANDS, run_dir, run_on_devices, write_config, write_jsonl
 
 REPO = Path(__file__).resolve().parents[2]
 QUICK = (
@@ -135,17 +135,7 @@ def test_ddp_ranks_ask_the_subset_one_process_asks(tmp_path, small_dataset, tiny
         out = tmp_path / f"d{devices}"
         out.mkdir()
         config = config_with(out, small_dataset, tiny_model_kwargs, 3)
-        done = run_cli(
-            [
-                "validate",
-                "--config",
-                str(config),
-                f"--trainer.devices={devices}",
-                "--trainer.strategy=ddp" if devices == 2 else "--trainer.strategy=auto",
-            ],
-            tmp_path,
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
+        run_on_devices("validate", config, devices, tmp_path)
         metrics, rows = point(run_dir(out), 0)
         assert metrics["shard_subset"] == f"at most 3 queries per task, seed 0, {SUBSET_RULE}"
         keys = [(r["condition"], r["id"]) for r in rows]
