@@ -1015,9 +1015,11 @@ TINY_QWEN2 = dict(
 )
 
 
-def build_qwen2_audio_tokenizer():
-    """A Qwen2-style byte-level BPE tokenizer (Qwen2's split, no BOS) holding Qwen2-Audio's special
-    tokens; EOS `<|im_end|>`, pad `<|endoftext|>` as the released tokenizer has them."""
+def build_released_qwen2_tokenizer(special: list[str] = SPECIAL):
+    """A Qwen2-style byte-level BPE tokenizer (Qwen2's split, no BOS) trained here, holding a released
+    family's special tokens (`special`: the three chat tokens, then the family's own; Qwen2-Audio's by
+    default, `AF3_SPECIAL` for Audio Flamingo 3); EOS `<|im_end|>`, pad `<|endoftext|>` as the released
+    tokenizers have them."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -1030,11 +1032,11 @@ def build_qwen2_audio_tokenizer():
     )
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=500, special_tokens=SPECIAL, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        vocab_size=500, special_tokens=special, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
     )
     tok.train_from_iterator(CHAT_CORPUS * 4, trainer)
     return PreTrainedTokenizerFast(
-        tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>", additional_special_tokens=SPECIAL[3:]
+        tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>", additional_special_tokens=special[3:]
     )
 
 
@@ -1051,7 +1053,7 @@ def save_tiny_qwen2_audio(folder: Path, seed: int = 0, template_in: str = "chat_
         WhisperFeatureExtractor,
     )
 
-    tokenizer = build_qwen2_audio_tokenizer()
+    tokenizer = build_released_qwen2_tokenizer()
     config = Qwen2AudioConfig(
         audio_config=Qwen2AudioEncoderConfig(**TINY_TOWER),
         text_config=Qwen2Config(
@@ -1184,29 +1186,6 @@ TINY_AF3_TOWER = dict(
 )
 
 
-def build_af3_tokenizer():
-    """A Qwen2-style byte-level BPE tokenizer (Qwen2's split, no BOS) holding AF3's `<sound>`;
-    EOS `<|im_end|>`, pad `<|endoftext|>` as the released Qwen2.5 tokenizer has them."""
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Split(Regex(QWEN2_SPLIT), "isolated"),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-        ]
-    )
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=500, special_tokens=AF3_SPECIAL, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
-    )
-    tok.train_from_iterator(CHAT_CORPUS * 4, trainer)
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>", additional_special_tokens=["<sound>"]
-    )
-
-
 def save_tiny_audioflamingo3(folder: Path, seed: int = 0, template: bool = True) -> Path:
     """Write a tiny random-weight Audio Flamingo 3 folder (config, safetensors, processor,
     tokenizer, generation settings; the chat template in chat_template.jinja unless `template`
@@ -1221,7 +1200,7 @@ def save_tiny_audioflamingo3(folder: Path, seed: int = 0, template: bool = True)
         WhisperFeatureExtractor,
     )
 
-    tokenizer = build_af3_tokenizer()
+    tokenizer = build_released_qwen2_tokenizer(AF3_SPECIAL)
     config = AudioFlamingo3Config(
         audio_config=AudioFlamingo3EncoderConfig(**TINY_AF3_TOWER),
         text_config=Qwen2Config(

@@ -9,7 +9,7 @@ import pickle
 import pytest
 
 from interleave.data.chat import ChatTemplate
-from tests.helpers import QWEN2_AUDIO_CHAT_TEMPLATE, build_qwen2_audio_tokenizer
+from tests.helpers import QWEN2_AUDIO_CHAT_TEMPLATE, build_released_qwen2_tokenizer
 
 AUDIO = {"type": "audio", "audio": "x.wav"}
 
@@ -20,7 +20,7 @@ def text(value: str) -> dict:
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    return build_qwen2_audio_tokenizer()
+    return build_released_qwen2_tokenizer()
 
 
 @pytest.mark.parametrize(
