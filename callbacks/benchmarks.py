@@ -52,24 +52,30 @@ NOT_ASKED = {  # the counts of `interleave.eval.benchmarks.evaluate.ask`, as the
 }
 
 
+def checked_entry(where: str, entry: Any, fields: set[str]) -> dict[str, Any]:
+    """`entry`, the item `where` of an evaluation callback's list (`benchmarks[0]`, `retention[1]`), as a
+    mapping with `name` and `file` and no key outside `fields`; otherwise one error naming it."""
+    if not isinstance(entry, dict):
+        raise InterleaveError(f"{where}: expected a mapping (name, file, ...), got {entry!r}")
+    unknown = sorted(set(entry) - fields)
+    missing = [key for key in ("name", "file") if key not in entry]
+    if unknown or missing:
+        raise InterleaveError(
+            f"{where}: "
+            + (f"unknown key(s) {unknown}; " if unknown else "")
+            + (f"missing {missing}; " if missing else "")
+            + f"expected some of {sorted(fields)}"
+        )
+    return entry
+
+
 def benchmark_configs(entries: Sequence[dict[str, Any]] | None) -> list[BenchmarkConfig]:
     """The callback's `benchmarks` entries as configs; an unknown key, a missing one or two entries
     with one name is one error naming the entry."""
     fields = {f.name for f in dataclasses.fields(BenchmarkConfig) if f.init}
     configs = []
     for number, entry in enumerate(entries or []):
-        if not isinstance(entry, dict):
-            raise InterleaveError(f"benchmarks[{number}]: expected a mapping (name, file, ...), got {entry!r}")
-        unknown = sorted(set(entry) - fields)
-        missing = [key for key in ("name", "file") if key not in entry]
-        if unknown or missing:
-            raise InterleaveError(
-                f"benchmarks[{number}]: "
-                + (f"unknown key(s) {unknown}; " if unknown else "")
-                + (f"missing {missing}; " if missing else "")
-                + f"expected some of {sorted(fields)}"
-            )
-        configs.append(BenchmarkConfig(**entry))
+        configs.append(BenchmarkConfig(**checked_entry(f"benchmarks[{number}]", entry, fields)))
     names = [c.name for c in configs]
     if len(set(names)) != len(names):
         raise InterleaveError(f"benchmarks: two entries with one name in {names}")

@@ -16,6 +16,7 @@ from typing import Any
 
 from lightning.pytorch.utilities import rank_zero_info
 
+from callbacks.benchmarks import checked_entry
 from interleave.errors import InterleaveError
 from interleave.eval.benchmarks.evaluate import BenchmarkConfig, RunSettings, ask
 from interleave.eval.benchmarks.items import BenchmarkItem, fixed_subset, read_benchmark
@@ -55,15 +56,7 @@ def retention_configs(entries: Sequence[dict[str, Any]] | None) -> list[Retentio
         fields = {"kind"} | (
             set(CHOICE_KEYS) if kind == CHOICE else {f.name for f in dataclasses.fields(RetentionConfig)}
         )
-        unknown = sorted(set(entry) - fields)
-        missing = [key for key in ("name", "file") if key not in entry]
-        if unknown or missing:
-            raise InterleaveError(
-                f"retention[{number}]: "
-                + (f"unknown key(s) {unknown}; " if unknown else "")
-                + (f"missing {missing}; " if missing else "")
-                + f"expected some of {sorted(fields)}"
-            )
+        checked_entry(f"retention[{number}]", entry, fields)
         if kind == CHOICE:
             configs.append(choice_config(entry))
         else:
